@@ -1,0 +1,78 @@
+/**
+ * @module server/app
+ * The HTTP edges, built from injected dependencies: the receiver app (`/hook/*`) and the health
+ * app (`/healthz`, `/readyz`). Nothing here listens; server.ts does.
+ */
+import { Elysia } from "elysia";
+import { Header } from "../shared";
+import { handleDelivery, type DeliveryDeps, type DeliveryOutcome } from "./delivery";
+import type { Logger } from "./log";
+import { keyString } from "./receivers/index";
+
+export interface AppDeps extends DeliveryDeps {
+  readonly log: Logger;
+}
+
+/** Delivery ids senders put in headers, for logs (GitHub, GitLab, Bitbucket, CloudEvents). */
+const DELIVERY_ID_HEADERS = [Header.githubDelivery, Header.gitlabEventUuid, Header.bitbucketRequestUuid, Header.ceId];
+
+function deliveryId(headers: Headers): string | undefined {
+  for (const h of DELIVERY_ID_HEADERS) {
+    const v = headers.get(h);
+    // Ids are logged: keep them short and printable so a sender cannot forge log lines.
+    if (v) return v.slice(0, 100).replace(/[^\x20-\x7e]/g, "?");
+  }
+  return undefined;
+}
+
+function responseBody(outcome: DeliveryOutcome): string {
+  return JSON.stringify({
+    status: outcome.status,
+    reason: outcome.reason,
+    ...(outcome.targets ? { targets: outcome.targets } : {}),
+  });
+}
+
+const json = (status: number, body: string, extra?: Record<string, string>) =>
+  new Response(body, { status, headers: { "content-type": "application/json", ...extra } });
+
+export function createApp(deps: AppDeps) {
+  const onHook = async ({ request }: { request: Request }) => {
+    const started = performance.now();
+    const outcome = await handleDelivery(request, deps);
+    const fields = {
+      receiver: outcome.receiver ? keyString(outcome.receiver) : undefined,
+      type: outcome.receiverType,
+      event: outcome.event,
+      deliveryId: deliveryId(request.headers),
+      status: outcome.status,
+      reason: outcome.reason,
+      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+      targets: outcome.targets?.map((t) => `${t.kind}/${t.namespace}/${t.name}:${t.outcome}`),
+    };
+    if (outcome.status >= 500 || (outcome.status >= 400 && outcome.receiver)) deps.log.error("delivery refused", fields);
+    else if (outcome.status >= 400) deps.log.debug("delivery refused", fields);
+    else deps.log.info("delivery handled", fields);
+    return json(outcome.status, responseBody(outcome), outcome.status === 405 ? { allow: "POST" } : undefined);
+  };
+
+  return new Elysia({ name: "fluxhook.receiver" })
+    .all("/hook/*", onHook, { parse: "none" })
+    .onError(({ code, error }) => {
+      if (code === "NOT_FOUND") return json(404, JSON.stringify({ status: 404, reason: "not found" }));
+      deps.log.error("unexpected error", { error: error instanceof Error ? error.message : String(error) });
+      return json(500, JSON.stringify({ status: 500, reason: "internal error" }));
+    });
+}
+
+export interface HealthDeps {
+  /** True once the initial Receiver and Secret lists are in the index, and while not shutting down. */
+  readonly ready: () => boolean;
+}
+
+export function createHealthApp(deps: HealthDeps) {
+  return new Elysia({ name: "fluxhook.health" })
+    .get("/healthz", () => json(200, JSON.stringify({ status: "ok" })))
+    .get("/readyz", () => (deps.ready() ? json(200, JSON.stringify({ status: "ready" })) : json(503, JSON.stringify({ status: "not ready" }))))
+    .onError(({ code }) => (code === "NOT_FOUND" ? json(404, JSON.stringify({ status: 404, reason: "not found" })) : undefined));
+}

@@ -1,0 +1,49 @@
+/**
+ * @module server/body
+ * Reads a request body with a byte cap enforced while reading: an oversized body, whether it
+ * declares its length or streams chunks, is refused as soon as the cap is crossed and is never
+ * buffered beyond it.
+ */
+
+export type BodyResult =
+  | { ok: true; body: Uint8Array }
+  | { ok: false; status: 413; reason: string }
+  | { ok: false; status: 400; reason: string };
+
+export const tooLarge = (limit: number) => ({ ok: false as const, status: 413 as const, reason: `request body is larger than ${limit} bytes` });
+
+/** True when Content-Length alone shows the body is over the cap (refuse before reading). */
+export function declaredTooLarge(headers: Headers, limit: number): boolean {
+  const declared = headers.get("content-length");
+  return declared !== null && /^\d+$/.test(declared) && Number(declared) > limit;
+}
+
+export async function readBody(request: Request, limit: number): Promise<BodyResult> {
+  if (declaredTooLarge(request.headers, limit)) return tooLarge(limit);
+  if (!request.body) return { ok: true, body: new Uint8Array(0) };
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) {
+        await reader.cancel().catch(() => {});
+        return tooLarge(limit);
+      }
+      chunks.push(value);
+    }
+  } catch {
+    return { ok: false, status: 400, reason: "request body could not be read" };
+  }
+  if (chunks.length === 1) return { ok: true, body: chunks[0]! };
+  const body = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    body.set(c, offset);
+    offset += c.byteLength;
+  }
+  return { ok: true, body };
+}

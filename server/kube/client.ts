@@ -1,0 +1,200 @@
+/**
+ * @module server/kube/client
+ * KubePort implemented with the real `@kubernetes/client-node`.
+ */
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  KubernetesObjectApi,
+  PatchStrategy,
+  Watch,
+  type ConfigurationOptions,
+  type ObservableMiddleware,
+  type RequestContext,
+} from "@kubernetes/client-node";
+// Deep imports: client-node exports no helper to add per-call middleware to KubernetesObjectApi,
+// whose per-call options replace (not extend) its configuration.
+import { of } from "@kubernetes/client-node/dist/gen/rxjsStub.js";
+import { mergeConfiguration, type Configuration } from "@kubernetes/client-node/dist/gen/configuration.js";
+import { RECEIVER_GROUP, RECEIVER_PLURAL, RECEIVER_VERSION, type ObjectKey, type ReceiverStatus } from "../receivers/api";
+import { KUBE_CALL_TIMEOUT_MS } from "../limits";
+import type { Logger } from "../log";
+import { startReflector, describe } from "./reflector";
+import type { KubePort, KubeResult, PartialObject, TargetRef, WatchSink } from "./port";
+
+/** Field manager recorded on every write, so `kubectl get -o yaml --show-managed-fields` names us. */
+export const FIELD_MANAGER = "fluxhook";
+
+/**
+ * Loads the cluster configuration: the explicit path, else KUBECONFIG, else the in-cluster
+ * service account. Throws with a readable message when none is usable.
+ */
+export function loadKubeConfig(path: string | undefined, env: Readonly<Record<string, string | undefined>>): KubeConfig {
+  const kc = new KubeConfig();
+  const file = path ?? env.KUBECONFIG;
+  if (file) {
+    // KUBECONFIG may list several files; client-node merges them like kubectl.
+    if (!path) kc.loadFromDefault();
+    else kc.loadFromFile(file);
+  } else {
+    kc.loadFromCluster();
+  }
+  if (!kc.getCurrentCluster()) throw new Error(`no cluster in the Kubernetes configuration${file ? ` (${file})` : " (in-cluster)"}`);
+  return kc;
+}
+
+/** Per-call options: a deadline on every request, and a content type for patches. */
+function callOptions(timeoutMs: number, contentType?: string): ConfigurationOptions<ObservableMiddleware> {
+  const middleware: ObservableMiddleware = {
+    pre: (ctx: RequestContext) => {
+      ctx.setSignal(AbortSignal.timeout(timeoutMs));
+      if (contentType) ctx.setHeaderParam("Content-Type", contentType);
+      return of(ctx);
+    },
+    post: (res) => of(res),
+  };
+  return { middleware: [middleware], middlewareMergeStrategy: "append" };
+}
+
+/** Turns a client-node error into a short reason fit for a response body or a log line. */
+function failure(err: unknown, what: string): { ok: false; reason: string; status?: number } {
+  const e = err as { code?: number; statusCode?: number; body?: unknown; name?: string };
+  const status = e.code ?? e.statusCode;
+  if (e.name === "TimeoutError" || e.name === "AbortError") return { ok: false, reason: `${what}: Kubernetes API timed out` };
+  if (typeof status === "number") {
+    let message = "";
+    try {
+      const body = typeof e.body === "string" ? JSON.parse(e.body) : e.body;
+      message = typeof body?.message === "string" ? body.message : "";
+    } catch {
+      // not a Status object
+    }
+    if (status === 404) return { ok: false, status, reason: `${what}: not found` };
+    return { ok: false, status, reason: `${what}: ${message || `Kubernetes API answered ${status}`}` };
+  }
+  return { ok: false, reason: `${what}: ${describe(err)}` };
+}
+
+const objectName = (ref: TargetRef) => `${ref.kind} ${ref.namespace}/${ref.name}`;
+
+function labelSelector(matchLabels: Readonly<Record<string, string>>): string {
+  return Object.entries(matchLabels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
+}
+
+function partial(obj: { apiVersion?: string; kind?: string; metadata?: unknown }, fallback: { apiVersion: string; kind: string }): PartialObject {
+  // Flux hands CEL a PartialObjectMetadata: apiVersion, kind and metadata only; managedFields are noise.
+  const { managedFields: _managed, ...metadata } = (obj.metadata ?? {}) as Record<string, unknown>;
+  return {
+    apiVersion: obj.apiVersion ?? fallback.apiVersion,
+    kind: obj.kind ?? fallback.kind,
+    metadata: metadata as PartialObject["metadata"],
+  };
+}
+
+/** KubernetesObjectApi whose calls can carry per-call middleware on top of its own configuration. */
+class ObjectApi extends KubernetesObjectApi {
+  with(options: ConfigurationOptions<ObservableMiddleware>): Configuration {
+    return mergeConfiguration(this.configuration, options);
+  }
+}
+
+export interface KubeClientOptions {
+  readonly kubeConfig: KubeConfig;
+  readonly log: Logger;
+  readonly callTimeoutMs?: number;
+  /** Reflector backoff bounds, shortened by tests. */
+  readonly minBackoffMs?: number;
+  readonly maxBackoffMs?: number;
+}
+
+export function createKubeClient(options: KubeClientOptions): KubePort {
+  const kc = options.kubeConfig;
+  const timeout = options.callTimeoutMs ?? KUBE_CALL_TIMEOUT_MS;
+  const core = kc.makeApiClient(CoreV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const objects = kc.makeApiClient(ObjectApi as never) as ObjectApi;
+  const watch = new Watch(kc);
+  const reflector = (name: string, path: string, list: () => Promise<{ items: unknown[]; metadata?: { resourceVersion?: string } }>, sink: WatchSink) =>
+    startReflector({
+      name,
+      path,
+      watch,
+      sink,
+      log: options.log,
+      minBackoffMs: options.minBackoffMs,
+      maxBackoffMs: options.maxBackoffMs,
+      list: async () => {
+        const result = await list();
+        return { items: result.items, resourceVersion: result.metadata?.resourceVersion ?? "" };
+      },
+    });
+
+  return {
+    watchReceivers(namespace, sink) {
+      const base = `/apis/${RECEIVER_GROUP}/${RECEIVER_VERSION}`;
+      const group = RECEIVER_GROUP;
+      const version = RECEIVER_VERSION;
+      const plural = RECEIVER_PLURAL;
+      return namespace === undefined
+        ? reflector("receivers", `${base}/${plural}`, () => custom.listClusterCustomObject({ group, version, plural }, callOptions(timeout)), sink)
+        : reflector("receivers", `${base}/namespaces/${namespace}/${plural}`, () => custom.listNamespacedCustomObject({ group, version, namespace, plural }, callOptions(timeout)), sink);
+    },
+
+    watchSecrets(namespace, sink) {
+      return namespace === undefined
+        ? reflector("secrets", "/api/v1/secrets", () => core.listSecretForAllNamespaces({}, callOptions(timeout)), sink)
+        : reflector("secrets", `/api/v1/namespaces/${namespace}/secrets`, () => core.listNamespacedSecret({ namespace }, callOptions(timeout)), sink);
+    },
+
+    async patchReceiverStatus(key: ObjectKey, status: ReceiverStatus): Promise<KubeResult<void>> {
+      try {
+        await custom.patchNamespacedCustomObjectStatus(
+          { group: RECEIVER_GROUP, version: RECEIVER_VERSION, plural: RECEIVER_PLURAL, namespace: key.namespace, name: key.name, body: { status }, fieldManager: FIELD_MANAGER },
+          callOptions(timeout, PatchStrategy.MergePatch),
+        );
+        return { ok: true, value: undefined };
+      } catch (err) {
+        return failure(err, `Receiver ${key.namespace}/${key.name} status`);
+      }
+    },
+
+    async getObject(ref) {
+      try {
+        const obj = await objects.read({ apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } }, undefined, undefined, undefined, objects.with(callOptions(timeout)));
+        return { ok: true, value: partial(obj, ref) };
+      } catch (err) {
+        return failure(err, objectName(ref));
+      }
+    },
+
+    async listObjects(apiVersion, kind, namespace, matchLabels) {
+      try {
+        const list = await objects.list(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, labelSelector(matchLabels), undefined, undefined, objects.with(callOptions(timeout)));
+        const itemKind = kind;
+        return { ok: true, value: list.items.map((item) => partial(item, { apiVersion, kind: itemKind })) };
+      } catch (err) {
+        return failure(err, `${kind} in ${namespace}`);
+      }
+    },
+
+    async annotateObject(ref, annotations) {
+      try {
+        await objects.patch(
+          { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace, annotations: { ...annotations } } },
+          undefined,
+          undefined,
+          FIELD_MANAGER,
+          undefined,
+          PatchStrategy.MergePatch,
+          objects.with(callOptions(timeout)),
+        );
+        return { ok: true, value: undefined };
+      } catch (err) {
+        return failure(err, objectName(ref));
+      }
+    },
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * @module server/log
+ * A small structured logger: one line per record, JSON (the default, as Flux logs) or a console
+ * form for people. Fields are plain values chosen by the caller; nothing here ever receives a
+ * token, a signature, a Secret value or a body, and callers must keep it that way.
+ */
+import type { LogEncoding, LogLevel } from "./config";
+
+export type LogFields = Record<string, unknown>;
+
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+  /** A logger whose records all carry these fields. */
+  with(fields: LogFields): Logger;
+}
+
+const RANK: Record<LogLevel, number> = { debug: 0, info: 1, error: 2 };
+
+export interface LoggerOptions {
+  level: LogLevel;
+  encoding: LogEncoding;
+  /** Where lines go; stderr by default. Tests pass a collector. */
+  write?: (line: string) => void;
+  now?: () => Date;
+}
+
+export function createLogger(options: LoggerOptions, bound: LogFields = {}): Logger {
+  const write = options.write ?? ((line: string) => process.stderr.write(line + "\n"));
+  const now = options.now ?? (() => new Date());
+  const emit = (level: LogLevel, msg: string, fields?: LogFields) => {
+    if (RANK[level] < RANK[options.level]) return;
+    const record = { ...bound, ...fields };
+    if (options.encoding === "json") {
+      write(JSON.stringify({ level, ts: now().toISOString(), msg, ...record }, jsonSafe));
+    } else {
+      const rest = Object.entries(record)
+        .map(([k, v]) => `${k}=${typeof v === "string" ? JSON.stringify(v) : JSON.stringify(v, jsonSafe)}`)
+        .join(" ");
+      write(`${now().toISOString()}\t${level.toUpperCase()}\t${msg}${rest ? "\t" + rest : ""}`);
+    }
+  };
+  return {
+    debug: (msg, fields) => emit("debug", msg, fields),
+    info: (msg, fields) => emit("info", msg, fields),
+    error: (msg, fields) => emit("error", msg, fields),
+    with: (fields) => createLogger(options, { ...bound, ...fields }),
+  };
+}
+
+/** Errors become their message; bigints become strings (JSON.stringify throws on them). */
+function jsonSafe(_key: string, value: unknown): unknown {
+  if (value instanceof Error) return value.message;
+  if (typeof value === "bigint") return value.toString();
+  return value;
+}
+
+/** A logger that drops everything, for tests that do not look at logs. */
+export const silentLogger: Logger = createLogger({ level: "error", encoding: "json", write: () => {} });

@@ -1,0 +1,187 @@
+/**
+ * @module server/receivers/api
+ * The `notification.toolkit.fluxcd.io/v1` Receiver as fluxhook reads it, and the checks Flux's
+ * CRD and controller make on its spec. Reading is done once per object generation, here, so the
+ * rest of the server works with typed, validated values.
+ */
+import { RECEIVER_TYPES, type ReceiverType } from "../../shared";
+
+export const RECEIVER_GROUP = "notification.toolkit.fluxcd.io";
+export const RECEIVER_VERSION = "v1";
+export const RECEIVER_API_VERSION = `${RECEIVER_GROUP}/${RECEIVER_VERSION}`;
+export const RECEIVER_PLURAL = "receivers";
+
+export interface ObjectKey {
+  readonly namespace: string;
+  readonly name: string;
+}
+
+export interface ResourceRef {
+  readonly apiVersion: string | undefined;
+  readonly kind: string;
+  readonly name: string;
+  readonly namespace: string | undefined;
+  readonly matchLabels: Readonly<Record<string, string>> | undefined;
+  readonly filter: string | undefined;
+}
+
+export interface OidcProvider {
+  readonly issuerURL: string;
+  readonly audience: string;
+  readonly variables: readonly { readonly name: string; readonly expression: string }[];
+  readonly validations: readonly { readonly expression: string; readonly message: string }[];
+}
+
+export interface ReceiverSpec {
+  readonly type: ReceiverType;
+  readonly events: readonly string[];
+  readonly resources: readonly ResourceRef[];
+  readonly resourceFilter: string | undefined;
+  readonly secretName: string | undefined;
+  readonly oidcProviders: readonly OidcProvider[];
+  readonly suspend: boolean;
+}
+
+/** The parts of a Receiver object fluxhook uses. */
+export interface ReceiverObject {
+  readonly key: ObjectKey;
+  readonly uid: string;
+  readonly generation: number;
+  /** Undefined when the spec is invalid; `invalid` then says why. */
+  readonly spec: ReceiverSpec | undefined;
+  readonly invalid: string | undefined;
+  readonly status: ReceiverStatus | undefined;
+}
+
+export interface Condition {
+  readonly type: string;
+  readonly status: "True" | "False" | "Unknown";
+  readonly reason: string;
+  readonly message: string;
+  readonly observedGeneration?: number;
+  readonly lastTransitionTime?: string;
+}
+
+export interface ReceiverStatus {
+  readonly observedGeneration?: number;
+  readonly webhookPath?: string;
+  readonly conditions?: readonly Condition[];
+}
+
+/** Default OIDC audience, as Flux (`receiver_types.go`). */
+export const DEFAULT_OIDC_AUDIENCE = "notification-controller";
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
+
+class SpecError extends Error {}
+
+function stringMap(v: unknown, field: string): Record<string, string> | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!isObject(v)) throw new SpecError(`${field} must be a map of strings`);
+  for (const [k, val] of Object.entries(v)) if (typeof val !== "string") throw new SpecError(`${field}.${k} must be a string`);
+  return v as Record<string, string>;
+}
+
+function list(v: unknown, field: string): unknown[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new SpecError(`${field} must be a list`);
+  return v;
+}
+
+function parseResource(v: unknown, i: number): ResourceRef {
+  const field = `resources[${i}]`;
+  if (!isObject(v)) throw new SpecError(`${field} must be an object`);
+  const kind = str(v.kind);
+  const name = str(v.name);
+  if (!kind) throw new SpecError(`${field}.kind is required`);
+  if (!name) throw new SpecError(`${field}.name is required`);
+  return {
+    apiVersion: str(v.apiVersion) || undefined,
+    kind,
+    name,
+    namespace: str(v.namespace) || undefined,
+    matchLabels: stringMap(v.matchLabels, `${field}.matchLabels`),
+    filter: str(v.filter) || undefined,
+  };
+}
+
+function parseOidcProvider(v: unknown, i: number): OidcProvider {
+  const field = `oidcProviders[${i}]`;
+  if (!isObject(v)) throw new SpecError(`${field} must be an object`);
+  const issuerURL = str(v.issuerURL);
+  if (!issuerURL || !/^https?:\/\//.test(issuerURL)) throw new SpecError(`${field}.issuerURL must be an http(s) URL`);
+  return {
+    issuerURL,
+    audience: str(v.audience) || DEFAULT_OIDC_AUDIENCE,
+    variables: list(v.variables, `${field}.variables`).map((x, j) => {
+      if (!isObject(x) || !str(x.name) || !str(x.expression)) throw new SpecError(`${field}.variables[${j}] needs name and expression`);
+      return { name: x.name as string, expression: x.expression as string };
+    }),
+    validations: list(v.validations, `${field}.validations`).map((x, j) => {
+      if (!isObject(x) || !str(x.expression)) throw new SpecError(`${field}.validations[${j}] needs an expression`);
+      return { expression: x.expression as string, message: str(x.message) ?? "" };
+    }),
+  };
+}
+
+/**
+ * Reads a Receiver's spec, applying the CRD's validation rules that an API server would have
+ * enforced and the ones Flux's controller repeats (secretRef required except for generic-oidc,
+ * which needs oidcProviders instead). Throws SpecError with Flux's wording on invalid input.
+ */
+function parseSpec(spec: unknown): ReceiverSpec {
+  if (!isObject(spec)) throw new SpecError("spec is missing");
+  const type = str(spec.type);
+  if (!type) throw new SpecError("spec.type is required");
+  if (!(RECEIVER_TYPES as readonly string[]).includes(type)) throw new SpecError(`receiver type ${JSON.stringify(type)} is not supported`);
+  const secretRef = spec.secretRef;
+  const secretName = isObject(secretRef) ? str(secretRef.name) || undefined : undefined;
+  const oidcProviders = list(spec.oidcProviders, "oidcProviders").map(parseOidcProvider);
+  if (type === "generic-oidc") {
+    if (oidcProviders.length === 0) throw new SpecError("oidcProviders is required when type is generic-oidc");
+    if (secretName) throw new SpecError("secretRef is not allowed when type is generic-oidc");
+  } else {
+    if (!secretName) throw new SpecError("secretRef is required when type is not generic-oidc");
+    if (oidcProviders.length > 0) throw new SpecError("oidcProviders is only allowed when type is generic-oidc");
+  }
+  const events = list(spec.events, "events").map((e, i) => {
+    if (typeof e !== "string") throw new SpecError(`events[${i}] must be a string`);
+    return e;
+  });
+  return {
+    type: type as ReceiverType,
+    events,
+    resources: list(spec.resources, "resources").map(parseResource),
+    resourceFilter: str(spec.resourceFilter) || undefined,
+    secretName,
+    oidcProviders,
+    suspend: spec.suspend === true,
+  };
+}
+
+/** Reads a Receiver object as delivered by the API server. */
+export function readReceiver(obj: unknown): ReceiverObject | undefined {
+  if (!isObject(obj) || !isObject(obj.metadata)) return undefined;
+  const meta = obj.metadata;
+  const name = str(meta.name);
+  const namespace = str(meta.namespace);
+  if (!name || !namespace) return undefined;
+  let spec: ReceiverSpec | undefined;
+  let invalid: string | undefined;
+  try {
+    spec = parseSpec(obj.spec);
+  } catch (err) {
+    if (!(err instanceof SpecError)) throw err;
+    invalid = err.message;
+  }
+  return {
+    key: { namespace, name },
+    uid: str(meta.uid) ?? "",
+    generation: typeof meta.generation === "number" ? meta.generation : 0,
+    spec,
+    invalid,
+    status: isObject(obj.status) ? (obj.status as ReceiverStatus) : undefined,
+  };
+}

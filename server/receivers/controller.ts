@@ -1,0 +1,244 @@
+/**
+ * @module server/receivers/controller
+ * Keeps the index and the Receivers' status in step with the cluster.
+ *
+ * It is fed by two watches (Receivers and Secrets), and for every Receiver whose object or
+ * Secret changed it decides readiness the way Flux's controller does, swaps the index entry,
+ * and (unless --status-updates=false) writes the status. Decisions wait until both watches have
+ * delivered their first list, so a Receiver is never marked TokenNotFound only because its
+ * Secret had not been seen yet.
+ */
+import { webhookPath } from "../../shared";
+import type { KubePort, WatchSink } from "../kube/port";
+import type { Logger } from "../log";
+import { readReceiver, type ObjectKey, type ReceiverObject, type ReceiverStatus } from "./api";
+import { ReceiverIndex, keyString, type ReceiverEntry } from "./index";
+import { readSecret, type SecretRecord } from "./secrets";
+import { Reason, desiredStatus, sameStatus, type Readiness } from "./status";
+
+/** Status writes in flight at once: enough to mark thousands of Receivers Ready at start-up in seconds. */
+const STATUS_WRITE_CONCURRENCY = 16;
+/** Retry delays of a failed status write: it is retried until it lands, gently. */
+const STATUS_RETRY_MIN_MS = 500;
+const STATUS_RETRY_MAX_MS = 60_000;
+
+export interface ControllerOptions {
+  readonly index: ReceiverIndex;
+  /** Undefined when status updates are off. */
+  readonly statusWriter: Pick<KubePort, "patchReceiverStatus"> | undefined;
+  readonly log: Logger;
+  /** Kubernetes' condition timestamp format (RFC 3339, seconds). */
+  readonly now?: () => string;
+  /** Extra checks on a valid spec (CEL compilation comes here); a string is a terminal error. */
+  readonly checkSpec?: (receiver: ReceiverObject) => { reason: string; message: string } | undefined;
+}
+
+const metaNow = () => new Date().toISOString().replace(/\.\d+Z$/, "Z");
+
+export class ReceiverController {
+  readonly index: ReceiverIndex;
+  readonly #receivers = new Map<string, ReceiverObject>();
+  readonly #secrets = new Map<string, SecretRecord>();
+  /** secret key → receiver keys referencing it, so a Secret change touches only its Receivers. */
+  readonly #referrers = new Map<string, Set<string>>();
+  readonly #options: ControllerOptions;
+  readonly #statusQueue = new Map<string, ObjectKey>();
+  readonly #statusAttempts = new Map<string, number>();
+  #statusInFlight = 0;
+  #receiversSynced = false;
+  #secretsSynced = false;
+
+  constructor(options: ControllerOptions) {
+    this.#options = options;
+    this.index = options.index;
+  }
+
+  /** True once both watches delivered their first list and every Receiver was decided. */
+  get synced(): boolean {
+    return this.#receiversSynced && this.#secretsSynced;
+  }
+
+  readonly receiverSink: WatchSink = {
+    replace: (items) => {
+      const seen = new Set<string>();
+      for (const item of items) {
+        const r = readReceiver(item);
+        if (!r) continue;
+        seen.add(keyString(r.key));
+        this.#putReceiver(r);
+      }
+      for (const k of [...this.#receivers.keys()]) if (!seen.has(k)) this.#deleteReceiver(k);
+      this.#receiversSynced = true;
+      this.#afterBulk();
+    },
+    upsert: (obj) => {
+      const r = readReceiver(obj);
+      if (r) this.#putReceiver(r);
+    },
+    remove: (obj) => {
+      const r = readReceiver(obj);
+      if (r) this.#deleteReceiver(keyString(r.key));
+    },
+  };
+
+  readonly secretSink: WatchSink = {
+    replace: (items) => {
+      const seen = new Set<string>();
+      for (const item of items) {
+        const s = readSecret(item);
+        if (!s) continue;
+        seen.add(keyString(s));
+        this.#putSecret(s);
+      }
+      for (const k of [...this.#secrets.keys()]) if (!seen.has(k)) this.#deleteSecret(k);
+      this.#secretsSynced = true;
+      this.#afterBulk();
+    },
+    upsert: (obj) => {
+      const s = readSecret(obj);
+      if (s) this.#putSecret(s);
+    },
+    remove: (obj) => {
+      const s = readSecret(obj);
+      if (s) this.#deleteSecret(keyString(s));
+    },
+  };
+
+  #afterBulk() {
+    if (!this.synced) return;
+    for (const k of this.#receivers.keys()) this.#reconcile(k);
+  }
+
+  #putReceiver(r: ReceiverObject) {
+    const k = keyString(r.key);
+    const before = this.#receivers.get(k);
+    if (before?.spec?.secretName !== r.spec?.secretName) {
+      if (before?.spec?.secretName) this.#referrers.get(`${before.key.namespace}/${before.spec.secretName}`)?.delete(k);
+    }
+    if (r.spec?.secretName) {
+      const sk = `${r.key.namespace}/${r.spec.secretName}`;
+      let set = this.#referrers.get(sk);
+      if (!set) this.#referrers.set(sk, (set = new Set()));
+      set.add(k);
+    }
+    this.#receivers.set(k, r);
+    if (this.synced) this.#reconcile(k);
+  }
+
+  #deleteReceiver(k: string) {
+    const r = this.#receivers.get(k);
+    if (!r) return;
+    this.#receivers.delete(k);
+    if (r.spec?.secretName) this.#referrers.get(`${r.key.namespace}/${r.spec.secretName}`)?.delete(k);
+    this.index.remove(r.key);
+    this.#statusQueue.delete(k);
+    this.#options.log.info("receiver deleted", { receiver: k });
+  }
+
+  #putSecret(s: SecretRecord) {
+    const k = keyString(s);
+    const before = this.#secrets.get(k);
+    if (before && sameData(before, s)) return;
+    this.#secrets.set(k, s);
+    if (this.synced) for (const r of this.#referrers.get(k) ?? []) this.#reconcile(r);
+  }
+
+  #deleteSecret(k: string) {
+    if (!this.#secrets.delete(k)) return;
+    if (this.synced) for (const r of this.#referrers.get(k) ?? []) this.#reconcile(r);
+  }
+
+  /** Decides one Receiver: index entry and desired status. */
+  #reconcile(k: string) {
+    const r = this.#receivers.get(k);
+    if (!r) return;
+    const decision = this.#decide(r);
+    if (decision.entry) this.index.set(decision.entry);
+    else this.index.remove(r.key);
+    // Suspended receivers keep their status untouched, as Flux does.
+    if (decision.readiness && this.#options.statusWriter) {
+      const desired = desiredStatus(decision.readiness, r.generation, r.status, (this.#options.now ?? metaNow)());
+      if (!sameStatus(r.status, desired)) this.#queueStatus(r.key);
+    }
+  }
+
+  #decide(r: ReceiverObject): { entry?: ReceiverEntry; readiness?: Readiness } {
+    const spec = r.spec;
+    if (!spec) return { readiness: { kind: "terminal", reason: Reason.validationFailed, message: r.invalid ?? "invalid spec" } };
+    let token: Buffer | undefined;
+    let secret: SecretRecord["data"] = {};
+    if (spec.secretName) {
+      const s = this.#secrets.get(`${r.key.namespace}/${spec.secretName}`);
+      const ref = `'${r.key.namespace}/${spec.secretName}'`;
+      if (!s) return { readiness: { kind: "token-not-found", message: `unable to read token from secret ${ref} error: secrets "${spec.secretName}" not found` } };
+      if (!s.data.token) return { readiness: { kind: "token-not-found", message: `invalid ${ref} secret data: required fields 'token'` } };
+      token = s.data.token;
+      secret = s.data;
+    }
+    const path = webhookPath(token ?? "", r.key.name, r.key.namespace);
+    const base = { key: r.key, generation: r.generation, spec, path, secret };
+    if (spec.suspend) return { entry: { ...base, unavailable: "receiver is suspended" } };
+    const problem = this.#options.checkSpec?.(r);
+    if (problem) {
+      return {
+        entry: { ...base, unavailable: `receiver is not ready: ${problem.message}` },
+        readiness: { kind: "terminal", reason: problem.reason, message: problem.message },
+      };
+    }
+    return { entry: { ...base, unavailable: undefined }, readiness: { kind: "ready", path } };
+  }
+
+  #queueStatus(key: ObjectKey) {
+    this.#statusQueue.set(keyString(key), key);
+    this.#pumpStatus();
+  }
+
+  #pumpStatus() {
+    const writer = this.#options.statusWriter;
+    if (!writer) return;
+    while (this.#statusInFlight < STATUS_WRITE_CONCURRENCY && this.#statusQueue.size > 0) {
+      const [k, key] = this.#statusQueue.entries().next().value as [string, ObjectKey];
+      this.#statusQueue.delete(k);
+      const r = this.#receivers.get(k);
+      if (!r) continue;
+      // Decide again at write time: the Secret or the object may have changed while queued.
+      const { readiness } = this.#decide(r);
+      if (!readiness) continue;
+      const desired = desiredStatus(readiness, r.generation, r.status, (this.#options.now ?? metaNow)());
+      if (sameStatus(r.status, desired)) continue;
+      this.#statusInFlight++;
+      void this.#writeStatus(writer, key, desired).finally(() => {
+        this.#statusInFlight--;
+        this.#pumpStatus();
+      });
+    }
+  }
+
+  async #writeStatus(writer: Pick<KubePort, "patchReceiverStatus">, key: ObjectKey, status: ReceiverStatus) {
+    const k = keyString(key);
+    const result = await writer.patchReceiverStatus(key, status);
+    if (result.ok) {
+      this.#statusAttempts.delete(k);
+      const ready = status.conditions?.find((c) => c.type === "Ready");
+      this.#options.log.info("receiver status updated", { receiver: k, ready: ready?.status, reason: ready?.reason });
+      return;
+    }
+    if (result.status === 404) return; // deleted meanwhile; the watch will tell us
+    const attempt = (this.#statusAttempts.get(k) ?? 0) + 1;
+    this.#statusAttempts.set(k, attempt);
+    const delay = Math.min(STATUS_RETRY_MAX_MS, STATUS_RETRY_MIN_MS * 2 ** Math.min(attempt, 10));
+    this.#options.log.error("receiver status update failed", { receiver: k, error: result.reason, retryInMs: delay });
+    setTimeout(() => {
+      if (this.#receivers.has(k)) this.#queueStatus(key);
+    }, delay).unref?.();
+  }
+}
+
+function sameData(a: SecretRecord, b: SecretRecord): boolean {
+  for (const key of ["token", "email", "audience"] as const) {
+    const x = a.data[key];
+    const y = b.data[key];
+    if (x === undefined || y === undefined ? x !== y : !x.equals(y)) return false;
+  }
+  return true;
+}

@@ -1,0 +1,66 @@
+/**
+ * @module server/receivers/index
+ * The in-memory index that answers "which receiver owns this path?" in O(1), so a delivery
+ * never lists anything. Entries are immutable and replaced whole, so a request sees either the
+ * old entry or the new one, never a half-updated mix (a token rotation swaps the entry at once).
+ */
+import type { ObjectKey, ReceiverSpec } from "./api";
+import type { SecretData } from "./secrets";
+
+export interface ReceiverEntry {
+  readonly key: ObjectKey;
+  readonly generation: number;
+  readonly spec: ReceiverSpec;
+  /** `/hook/<digest>`, Flux's formula. */
+  readonly path: string;
+  /** The keys of the referenced Secret (empty for generic-oidc). */
+  readonly secret: SecretData;
+  /** Why deliveries are refused with 503 (suspended, configuration error); undefined when serving. */
+  readonly unavailable: string | undefined;
+}
+
+export const keyString = (key: ObjectKey) => `${key.namespace}/${key.name}`;
+
+export class ReceiverIndex {
+  readonly #byPath = new Map<string, ReceiverEntry>();
+  readonly #pathByKey = new Map<string, string>();
+
+  /** The receiver at exactly this request path (no normalisation, as Flux matches RequestURI). */
+  lookup(path: string): ReceiverEntry | undefined {
+    return this.#byPath.get(path);
+  }
+
+  /** Adds or replaces the entry of one receiver; its old path stops answering at the same moment. */
+  set(entry: ReceiverEntry): void {
+    const k = keyString(entry.key);
+    const old = this.#pathByKey.get(k);
+    if (old !== undefined && old !== entry.path) {
+      const holder = this.#byPath.get(old);
+      if (holder && keyString(holder.key) === k) this.#byPath.delete(old);
+    }
+    this.#byPath.set(entry.path, entry);
+    this.#pathByKey.set(k, entry.path);
+  }
+
+  remove(key: ObjectKey): void {
+    const k = keyString(key);
+    const path = this.#pathByKey.get(k);
+    if (path === undefined) return;
+    this.#pathByKey.delete(k);
+    const holder = this.#byPath.get(path);
+    if (holder && keyString(holder.key) === k) this.#byPath.delete(path);
+  }
+
+  get(key: ObjectKey): ReceiverEntry | undefined {
+    const path = this.#pathByKey.get(keyString(key));
+    return path === undefined ? undefined : this.#byPath.get(path);
+  }
+
+  get size(): number {
+    return this.#pathByKey.size;
+  }
+
+  entries(): IterableIterator<ReceiverEntry> {
+    return this.#byPath.values();
+  }
+}

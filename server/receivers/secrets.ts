@@ -1,0 +1,38 @@
+/**
+ * @module server/receivers/secrets
+ * The few keys of a Secret that receivers use. Only these are kept in memory: the watch sees
+ * every Secret in the watched namespaces, and most of them (TLS keys, Helm releases) are none of
+ * fluxhook's business.
+ */
+
+/** Keys read from a Receiver's Secret: `token` for every type, `email` and `audience` for gcr. */
+export const SECRET_KEYS = ["token", "email", "audience"] as const;
+export type SecretKey = (typeof SECRET_KEYS)[number];
+
+export type SecretData = Readonly<Partial<Record<SecretKey, Buffer>>>;
+
+export interface SecretRecord {
+  readonly namespace: string;
+  readonly name: string;
+  readonly data: SecretData;
+}
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Reads a Secret object (base64 `data`, as the API serves it; `stringData` too, for manifests). */
+export function readSecret(obj: unknown): SecretRecord | undefined {
+  if (!isObject(obj) || !isObject(obj.metadata)) return undefined;
+  const { name, namespace } = obj.metadata;
+  if (typeof name !== "string" || typeof namespace !== "string") return undefined;
+  const data: Partial<Record<SecretKey, Buffer>> = {};
+  const encoded = isObject(obj.data) ? obj.data : {};
+  const plain = isObject(obj.stringData) ? obj.stringData : {};
+  for (const key of SECRET_KEYS) {
+    const p = plain[key];
+    const e = encoded[key];
+    if (typeof p === "string") data[key] = Buffer.from(p, "utf8");
+    else if (typeof e === "string") data[key] = Buffer.from(e, "base64");
+  }
+  return { namespace, name, data };
+}

@@ -1,0 +1,72 @@
+/**
+ * @module server/targets/annotate
+ * Asks every target of a delivery to reconcile. Resources are resolved in spec order and handled
+ * concurrently (a bounded pool, so hundreds of targets answer within GitHub's 10 s timeout);
+ * every one is attempted even when another failed, and each gets its own outcome, which the
+ * response reports.
+ */
+import type { KubePort, TargetRef } from "../kube/port";
+import type { ReceiverEntry } from "../receivers/index";
+import { TARGET_CONCURRENCY } from "../limits";
+import { REQUESTED_AT_ANNOTATION, type RequestedAtClock } from "./requested-at";
+import { resolveRef } from "./resolve";
+
+export interface TargetOutcome {
+  readonly kind: string;
+  readonly namespace: string;
+  /** The object's name; `*` for a selector that matched nothing or could not be listed. */
+  readonly name: string;
+  readonly outcome: "annotated" | "failed" | "skipped";
+  readonly reason?: string;
+}
+
+export interface AnnotateDeps {
+  readonly kube: Pick<KubePort, "annotateObject" | "listObjects" | "getObject">;
+  readonly clock: RequestedAtClock;
+  readonly noCrossNamespaceRefs: boolean;
+}
+
+/** Runs `work` over `items` with at most `limit` in flight, keeping the results in order. */
+export async function mapPool<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await work(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+async function annotate(ref: TargetRef, deps: AnnotateDeps): Promise<TargetOutcome> {
+  const base = { kind: ref.kind, namespace: ref.namespace, name: ref.name };
+  const result = await deps.kube.annotateObject(ref, { [REQUESTED_AT_ANNOTATION]: deps.clock() });
+  return result.ok ? { ...base, outcome: "annotated" } : { ...base, outcome: "failed", reason: result.reason };
+}
+
+export async function annotateTargets(entry: ReceiverEntry, deps: AnnotateDeps): Promise<TargetOutcome[]> {
+  // Expand each resource into concrete targets (listing for "*"), then annotate them all.
+  const expanded = await mapPool(entry.spec.resources, TARGET_CONCURRENCY, async (resource): Promise<(TargetRef | TargetOutcome)[]> => {
+    const ref = resolveRef(resource, entry.key.namespace, deps.noCrossNamespaceRefs);
+    const failed = (reason: string): TargetOutcome => ({
+      kind: resource.kind,
+      namespace: resource.namespace ?? entry.key.namespace,
+      name: resource.name,
+      outcome: "failed",
+      reason,
+    });
+    if (!ref.ok) return [failed(ref.reason)];
+    if (ref.name !== undefined) return [{ apiVersion: ref.apiVersion, kind: ref.kind, namespace: ref.namespace, name: ref.name }];
+    const listed = await deps.kube.listObjects(ref.apiVersion, ref.kind, ref.namespace, ref.matchLabels);
+    if (!listed.ok) return [failed(listed.reason)];
+    if (listed.value.length === 0) {
+      // Flux logs this as an error but answers 200: nothing to do is not a failure.
+      return [{ kind: ref.kind, namespace: ref.namespace, name: "*", outcome: "skipped", reason: "no object matches the labels" }];
+    }
+    return listed.value.map((o) => ({ apiVersion: ref.apiVersion, kind: ref.kind, namespace: ref.namespace, name: o.metadata.name }));
+  });
+  const flat = expanded.flat();
+  return mapPool(flat, TARGET_CONCURRENCY, async (t) => ("outcome" in t ? t : annotate(t, deps)));
+}

@@ -1,0 +1,46 @@
+/**
+ * @module server/targets/resolve
+ * Turns a Receiver's `resources[]` entry into a concrete reference, with Flux's defaults and
+ * refusals (notification-controller receiver_handlers.go requestReconciliation).
+ */
+import type { ResourceRef } from "../receivers/api";
+
+/** apiVersion used when a resource omits it; other kinds must name theirs (as in Flux 1.9). */
+export const DEFAULT_API_VERSIONS: Readonly<Record<string, string>> = {
+  Bucket: "source.toolkit.fluxcd.io/v1",
+  GitRepository: "source.toolkit.fluxcd.io/v1",
+  HelmChart: "source.toolkit.fluxcd.io/v1",
+  HelmRepository: "source.toolkit.fluxcd.io/v1",
+  OCIRepository: "source.toolkit.fluxcd.io/v1",
+  ImageRepository: "image.toolkit.fluxcd.io/v1",
+  ArtifactGenerator: "source.extensions.fluxcd.io/v1beta1",
+};
+
+export type ResolvedRef =
+  | {
+      ok: true;
+      apiVersion: string;
+      kind: string;
+      namespace: string;
+      /** A name, or undefined for `*` (then matchLabels selects). */
+      name: string | undefined;
+      matchLabels: Readonly<Record<string, string>>;
+    }
+  | { ok: false; reason: string };
+
+export function resolveRef(resource: ResourceRef, receiverNamespace: string, noCrossNamespaceRefs: boolean): ResolvedRef {
+  const namespace = resource.namespace ?? receiverNamespace;
+  if (noCrossNamespaceRefs && namespace !== receiverNamespace) {
+    return { ok: false, reason: `${resource.kind} ${namespace}/${resource.name}: cross-namespace references are not allowed` };
+  }
+  const apiVersion = resource.apiVersion ?? DEFAULT_API_VERSIONS[resource.kind];
+  if (!apiVersion) return { ok: false, reason: `apiVersion must be specified for kind ${JSON.stringify(resource.kind)}` };
+  if (resource.name !== "*") {
+    // matchLabels only means something with "*"; Flux ignores it on a named resource.
+    return { ok: true, apiVersion, kind: resource.kind, namespace, name: resource.name, matchLabels: {} };
+  }
+  if (!resource.matchLabels || Object.keys(resource.matchLabels).length === 0) {
+    return { ok: false, reason: `${resource.kind} ${namespace}/*: matchLabels field not set when using wildcard '*' as name` };
+  }
+  return { ok: true, apiVersion, kind: resource.kind, namespace, name: undefined, matchLabels: resource.matchLabels };
+}
