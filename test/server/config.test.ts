@@ -1,0 +1,69 @@
+import { describe, expect, test } from "bun:test";
+import { parseConfig, parseListenAddress } from "../../server/config";
+
+const ok = (argv: string[], env: Record<string, string> = {}) => {
+  const r = parseConfig(argv, env);
+  if (r.ok !== true) throw new Error(`expected a config, got ${JSON.stringify(r)}`);
+  return r.config;
+};
+
+describe("flags", () => {
+  test("defaults are Flux's", () => {
+    expect(ok([])).toEqual({
+      receiverAddr: { host: "0.0.0.0", port: 9292 },
+      healthAddr: { host: "0.0.0.0", port: 9440 },
+      metricsAddr: { host: "0.0.0.0", port: 8080 },
+      watchNamespace: undefined,
+      noCrossNamespaceRefs: false,
+      statusUpdates: true,
+      logLevel: "info",
+      logEncoding: "json",
+      kubeconfig: undefined,
+    });
+  });
+
+  test("a notification-controller Deployment's args carry over", () => {
+    const c = ok(
+      ["--watch-all-namespaces=false", "--log-level=debug", "--log-encoding=json", "--enable-leader-election", "--receiverAddr=:9393", "--health-addr", "127.0.0.1:0", "--no-cross-namespace-refs=true", "--status-updates=false"],
+      { RUNTIME_NAMESPACE: "flux-system" },
+    );
+    expect(c).toMatchObject({
+      watchNamespace: "flux-system",
+      logLevel: "debug",
+      receiverAddr: { host: "0.0.0.0", port: 9393 },
+      healthAddr: { host: "127.0.0.1", port: 0 },
+      noCrossNamespaceRefs: true,
+      statusUpdates: false,
+    });
+  });
+
+  test.each([
+    [["--nope"], "unknown flag --nope"],
+    [["--receiverAddr"], "flag --receiverAddr needs a value"],
+    [["--receiverAddr=9292"], 'invalid value "9292" for flag --receiverAddr'],
+    [["--health-addr=:99999"], 'invalid value ":99999" for flag --health-addr'],
+    [["--log-level=trace"], 'invalid value "trace" for flag --log-level'],
+    [["--log-encoding=xml"], 'invalid value "xml" for flag --log-encoding'],
+    [["--watch-all-namespaces=maybe"], 'invalid value "maybe" for flag --watch-all-namespaces'],
+    [["--watch-all-namespaces=false"], "needs the RUNTIME_NAMESPACE environment variable"],
+    [["stray"], 'unexpected argument "stray"'],
+  ])("%p is refused", (argv, message) => {
+    const r = parseConfig(argv, {});
+    expect(r.ok).toBe(false);
+    expect(r.ok === false && r.error).toContain(message);
+  });
+
+  test("help", () => {
+    const r = parseConfig(["--help"], {});
+    expect(r.ok === "help" && r.text).toContain("--receiverAddr");
+  });
+
+  test.each([
+    [":9292", { host: "0.0.0.0", port: 9292 }],
+    ["localhost:0", { host: "localhost", port: 0 }],
+    ["[::1]:80", { host: "::1", port: 80 }],
+    ["nope", undefined],
+  ])("listen address %p", (value, expected) => {
+    expect(parseListenAddress(value)).toEqual(expected);
+  });
+});
