@@ -38,8 +38,11 @@ export interface Fluxhook {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Bun refuses larger declared bodies itself; ours is enforced while reading (server/body.ts). */
-const BUN_BODY_CAP = MAX_BODY_BYTES + 1;
+/**
+ * Bun's own body cap, a backstop above ours: our cap (server/body.ts) answers first with a JSON
+ * reason; Bun's answers an empty 413 only for bodies twice as large.
+ */
+const BUN_BODY_CAP = 2 * MAX_BODY_BYTES;
 
 function url(addr: ListenAddress, port: number) {
   const host = addr.host === "0.0.0.0" || addr.host === "::" ? "127.0.0.1" : addr.host;

@@ -8,19 +8,20 @@ import {
   KubeConfig,
   KubernetesObjectApi,
   PatchStrategy,
-  Watch,
   type ConfigurationOptions,
   type ObservableMiddleware,
+  type HttpLibrary,
   type RequestContext,
 } from "@kubernetes/client-node";
 // Deep imports: client-node exports no helper to add per-call middleware to KubernetesObjectApi,
 // whose per-call options replace (not extend) its configuration.
 import { of } from "@kubernetes/client-node/dist/gen/rxjsStub.js";
-import { mergeConfiguration, type Configuration } from "@kubernetes/client-node/dist/gen/configuration.js";
+import { mergeConfiguration } from "@kubernetes/client-node/dist/gen/configuration.js";
 import { RECEIVER_GROUP, RECEIVER_PLURAL, RECEIVER_VERSION, type ObjectKey, type ReceiverStatus } from "../receivers/api";
 import { KUBE_CALL_TIMEOUT_MS } from "../limits";
 import type { Logger } from "../log";
 import { startReflector, describe } from "./reflector";
+import { bunFetchOptions, bunHttpLibrary, bunWatch } from "./bun-transport";
 import type { KubePort, KubeResult, PartialObject, TargetRef, WatchSink } from "./port";
 
 /** Field manager recorded on every write, so `kubectl get -o yaml --show-managed-fields` names us. */
@@ -44,8 +45,8 @@ export function loadKubeConfig(path: string | undefined, env: Readonly<Record<st
   return kc;
 }
 
-/** Per-call options: a deadline on every request, and a content type for patches. */
-function callOptions(timeoutMs: number, contentType?: string): ConfigurationOptions<ObservableMiddleware> {
+/** Per-call options: Bun's transport, a deadline on every request, and a content type for patches. */
+function callOptions(httpApi: HttpLibrary, timeoutMs: number, contentType?: string): ConfigurationOptions<ObservableMiddleware> {
   const middleware: ObservableMiddleware = {
     pre: (ctx: RequestContext) => {
       ctx.setSignal(AbortSignal.timeout(timeoutMs));
@@ -54,7 +55,7 @@ function callOptions(timeoutMs: number, contentType?: string): ConfigurationOpti
     },
     post: (res) => of(res),
   };
-  return { middleware: [middleware], middlewareMergeStrategy: "append" };
+  return { httpApi, middleware: [middleware], middlewareMergeStrategy: "append" };
 }
 
 /** Turns a client-node error into a short reason fit for a response body or a log line. */
@@ -94,10 +95,14 @@ function partial(obj: { apiVersion?: string; kind?: string; metadata?: unknown }
   };
 }
 
-/** KubernetesObjectApi whose calls can carry per-call middleware on top of its own configuration. */
+/**
+ * KubernetesObjectApi ignores the transport and middleware of per-call options (it sends with
+ * its own configuration's), so ours are folded into that configuration once.
+ */
 class ObjectApi extends KubernetesObjectApi {
-  with(options: ConfigurationOptions<ObservableMiddleware>): Configuration {
-    return mergeConfiguration(this.configuration, options);
+  configure(options: ConfigurationOptions<ObservableMiddleware>): this {
+    this.configuration = mergeConfiguration(this.configuration, options);
+    return this;
   }
 }
 
@@ -115,8 +120,14 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
   const timeout = options.callTimeoutMs ?? KUBE_CALL_TIMEOUT_MS;
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
-  const objects = kc.makeApiClient(ObjectApi as never) as ObjectApi;
-  const watch = new Watch(kc);
+  
+  const transport = bunFetchOptions(kc);
+  // Surface a broken TLS configuration at start instead of at the first request.
+  transport.catch((err) => options.log.error("cannot read the cluster's TLS settings", { error: describe(err) }));
+  const httpApi = bunHttpLibrary(transport);
+  const watch = bunWatch(kc, transport);
+  const call = (contentType?: string) => callOptions(httpApi, timeout, contentType);
+  const objects = (kc.makeApiClient(ObjectApi as never) as ObjectApi).configure(call());
   const reflector = (name: string, path: string, list: () => Promise<{ items: unknown[]; metadata?: { resourceVersion?: string } }>, sink: WatchSink) =>
     startReflector({
       name,
@@ -139,21 +150,21 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
       const version = RECEIVER_VERSION;
       const plural = RECEIVER_PLURAL;
       return namespace === undefined
-        ? reflector("receivers", `${base}/${plural}`, () => custom.listClusterCustomObject({ group, version, plural }, callOptions(timeout)), sink)
-        : reflector("receivers", `${base}/namespaces/${namespace}/${plural}`, () => custom.listNamespacedCustomObject({ group, version, namespace, plural }, callOptions(timeout)), sink);
+        ? reflector("receivers", `${base}/${plural}`, () => custom.listClusterCustomObject({ group, version, plural }, call()), sink)
+        : reflector("receivers", `${base}/namespaces/${namespace}/${plural}`, () => custom.listNamespacedCustomObject({ group, version, namespace, plural }, call()), sink);
     },
 
     watchSecrets(namespace, sink) {
       return namespace === undefined
-        ? reflector("secrets", "/api/v1/secrets", () => core.listSecretForAllNamespaces({}, callOptions(timeout)), sink)
-        : reflector("secrets", `/api/v1/namespaces/${namespace}/secrets`, () => core.listNamespacedSecret({ namespace }, callOptions(timeout)), sink);
+        ? reflector("secrets", "/api/v1/secrets", () => core.listSecretForAllNamespaces({}, call()), sink)
+        : reflector("secrets", `/api/v1/namespaces/${namespace}/secrets`, () => core.listNamespacedSecret({ namespace }, call()), sink);
     },
 
     async patchReceiverStatus(key: ObjectKey, status: ReceiverStatus): Promise<KubeResult<void>> {
       try {
         await custom.patchNamespacedCustomObjectStatus(
           { group: RECEIVER_GROUP, version: RECEIVER_VERSION, plural: RECEIVER_PLURAL, namespace: key.namespace, name: key.name, body: { status }, fieldManager: FIELD_MANAGER },
-          callOptions(timeout, PatchStrategy.MergePatch),
+          call(PatchStrategy.MergePatch),
         );
         return { ok: true, value: undefined };
       } catch (err) {
@@ -163,7 +174,7 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
 
     async getObject(ref) {
       try {
-        const obj = await objects.read({ apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } }, undefined, undefined, undefined, objects.with(callOptions(timeout)));
+        const obj = await objects.read({ apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } }, undefined, undefined, undefined);
         return { ok: true, value: partial(obj, ref) };
       } catch (err) {
         return failure(err, objectName(ref));
@@ -172,7 +183,7 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
 
     async listObjects(apiVersion, kind, namespace, matchLabels) {
       try {
-        const list = await objects.list(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, labelSelector(matchLabels), undefined, undefined, objects.with(callOptions(timeout)));
+        const list = await objects.list(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, labelSelector(matchLabels), undefined, undefined);
         const itemKind = kind;
         return { ok: true, value: list.items.map((item) => partial(item, { apiVersion, kind: itemKind })) };
       } catch (err) {
@@ -189,7 +200,6 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
           FIELD_MANAGER,
           undefined,
           PatchStrategy.MergePatch,
-          objects.with(callOptions(timeout)),
         );
         return { ok: true, value: undefined };
       } catch (err) {

@@ -1,0 +1,145 @@
+/**
+ * @module server/kube/bun-transport
+ * HTTP for client-node under Bun.
+ *
+ * client-node sends its requests through the `undici` package and carries the cluster's CA and
+ * client certificate in an undici dispatcher. Bun runs the same code but ignores the dispatcher,
+ * so every TLS cluster (all real ones) fails with "unable to verify the first certificate". This
+ * module gives client-node an HttpLibrary and a watch that use Bun's fetch with the equivalent
+ * `tls` options, read once from the KubeConfig; authentication headers still come from
+ * client-node (`applySecurityAuthentication`), so tokens, exec plugins and in-cluster token
+ * rotation keep working.
+ */
+import { RequestContext, ResponseContext, type HttpLibrary, type KubeConfig } from "@kubernetes/client-node";
+import { HttpMethod } from "@kubernetes/client-node/dist/gen/http/http.js";
+import { from, type Observable } from "@kubernetes/client-node/dist/gen/rxjsStub.js";
+
+interface HttpsOptions {
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  rejectUnauthorized?: boolean;
+  servername?: string;
+}
+
+export interface BunTlsOptions {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  rejectUnauthorized?: boolean;
+  serverName?: string;
+}
+
+/** Bun `fetch` options for this KubeConfig's cluster and user (CA, client certificate, skip-verify, proxy). */
+export async function bunFetchOptions(kc: KubeConfig): Promise<{ tls?: BunTlsOptions; proxy?: string }> {
+  const https: HttpsOptions = {};
+  await kc.applyToHTTPSOptions(https as never);
+  const text = (v: string | Buffer | undefined) => (v === undefined ? undefined : v.toString());
+  const tls: BunTlsOptions = {};
+  if (https.ca) tls.ca = text(https.ca);
+  if (https.cert) tls.cert = text(https.cert);
+  if (https.key) tls.key = text(https.key);
+  if (https.rejectUnauthorized !== undefined) tls.rejectUnauthorized = https.rejectUnauthorized;
+  if (kc.getCurrentCluster()?.skipTLSVerify) tls.rejectUnauthorized = false;
+  if (https.servername) tls.serverName = https.servername;
+  const proxy = kc.getCurrentCluster()?.proxyUrl;
+  return { ...(Object.keys(tls).length ? { tls } : {}), ...(proxy ? { proxy } : {}) };
+}
+
+/** An HttpLibrary for client-node's generated APIs, sending through Bun's fetch. */
+export function bunHttpLibrary(options: Promise<{ tls?: BunTlsOptions; proxy?: string }>): HttpLibrary {
+  return {
+    send(request: RequestContext): Observable<ResponseContext> {
+      const run = async () => {
+        const response = await fetch(request.getUrl(), {
+          method: request.getHttpMethod().toString(),
+          headers: request.getHeaders(),
+          body: request.getBody() as BodyInit | undefined,
+          signal: request.getSignal(),
+          ...(await options),
+        } as RequestInit);
+        const headers: Record<string, string> = {};
+        response.headers.forEach((value, name) => {
+          headers[name] = value;
+        });
+        return new ResponseContext(response.status, headers, {
+          text: () => response.text(),
+          binary: async () => Buffer.from(await response.arrayBuffer()),
+          stream: () => response.body,
+        });
+      };
+      return from(run());
+    },
+  };
+}
+
+export type WatchCallback = (phase: string, apiObj: unknown, watchObj?: unknown) => void;
+
+/** Idle time after which a silent watch is presumed dead (bookmarks and events reset it). */
+const WATCH_IDLE_TIMEOUT_MS = 90_000;
+
+/**
+ * The same contract as client-node's `Watch.watch`: `done(err)` is called exactly once, when the
+ * stream ends or fails; an idle stream ends with a TimeoutError.
+ */
+export function bunWatch(kc: KubeConfig, options: Promise<{ tls?: BunTlsOptions; proxy?: string }>) {
+  return {
+    async watch(path: string, query: Record<string, string | number | boolean | undefined>, callback: WatchCallback, done: (err: unknown) => void): Promise<AbortController> {
+      const cluster = kc.getCurrentCluster();
+      if (!cluster) throw new Error("no current cluster in the Kubernetes configuration");
+      const url = new URL(cluster.server + path);
+      url.searchParams.set("watch", "true");
+      for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
+      const controller = new AbortController();
+      let finished = false;
+      let idle: ReturnType<typeof setTimeout> | undefined;
+      const finish = (err: unknown) => {
+        if (finished) return;
+        finished = true;
+        if (idle) clearTimeout(idle);
+        controller.abort();
+        done(err);
+      };
+      const resetIdle = () => {
+        if (idle) clearTimeout(idle);
+        idle = setTimeout(() => finish(new DOMException("watch idle for too long", "TimeoutError")), WATCH_IDLE_TIMEOUT_MS);
+      };
+      const ctx = new RequestContext(url.toString(), HttpMethod.GET);
+      await kc.applySecurityAuthentication(ctx);
+      void (async () => {
+        try {
+          resetIdle();
+          const response = await fetch(url, { headers: ctx.getHeaders(), signal: controller.signal, ...(await options) } as RequestInit);
+          if (response.status !== 200 || !response.body) {
+            await response.body?.cancel().catch(() => {});
+            finish(Object.assign(new Error(`watch ${path}: HTTP ${response.status}`), { statusCode: response.status }));
+            return;
+          }
+          const decoder = new TextDecoder();
+          let buffered = "";
+          for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+            resetIdle();
+            buffered += decoder.decode(chunk, { stream: true });
+            let nl: number;
+            while ((nl = buffered.indexOf("\n")) >= 0) {
+              const line = buffered.slice(0, nl).trim();
+              buffered = buffered.slice(nl + 1);
+              if (!line) continue;
+              let event: { type?: string; object?: unknown };
+              try {
+                event = JSON.parse(line);
+              } catch {
+                continue;
+              }
+              if (event.type) callback(event.type, event.object, event);
+            }
+          }
+          finish(null);
+        } catch (err) {
+          finish(finished ? null : err);
+        }
+      })();
+      return controller;
+    },
+  };
+}
