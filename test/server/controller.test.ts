@@ -1,0 +1,137 @@
+/**
+ * The Receiver controller through the real client and the test API server: the status Flux
+ * writes, the index following Secrets and Receivers within moments, and --status-updates=false.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { startStack, waitFor, type Stack } from "../support/stack";
+import { webhookPath } from "../../shared";
+
+const GIT = "source.toolkit.fluxcd.io/v1";
+const spec = { type: "generic", secretRef: { name: "webhook-token" }, resources: [{ kind: "GitRepository", name: "app" }] };
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack();
+});
+afterAll(() => stack.stop());
+
+const conditions = (ns: string, name: string) =>
+  (stack.receiverObject(ns, name)?.status?.conditions ?? []).map((c: any) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message }));
+
+describe("receiver status", () => {
+  test("Ready with Flux's exact path and message, and observedGeneration", async () => {
+    stack.secret("ready", "webhook-token", { token: "test-token" });
+    stack.receiver("ready", "github-receiver", spec);
+    const path = await stack.readyPath("ready", "github-receiver");
+    expect(path).toBe(webhookPath("test-token", "github-receiver", "ready"));
+    const obj = stack.receiverObject("ready", "github-receiver")!;
+    expect(obj.status.observedGeneration).toBe(obj.metadata.generation);
+    expect(conditions("ready", "github-receiver")).toEqual([
+      { type: "Ready", status: "True", reason: "Succeeded", message: `Receiver initialized for path: ${path}` },
+    ]);
+  });
+
+  test("TokenNotFound until the Secret appears, then Ready", async () => {
+    stack.receiver("late-secret", "receiver", spec);
+    await waitFor("TokenNotFound", () => conditions("late-secret", "receiver").some((c: any) => c.reason === "TokenNotFound"));
+    expect(stack.receiverObject("late-secret", "receiver")!.status.webhookPath).toBe("");
+    expect(conditions("late-secret", "receiver")).toEqual([
+      { type: "Ready", status: "False", reason: "TokenNotFound", message: `unable to read token from secret 'late-secret/webhook-token' error: secrets "webhook-token" not found` },
+      { type: "Reconciling", status: "True", reason: "ProgressingWithRetry", message: `unable to read token from secret 'late-secret/webhook-token' error: secrets "webhook-token" not found` },
+    ]);
+    stack.secret("late-secret", "webhook-token", { token: "now-here" });
+    expect(await stack.readyPath("late-secret", "receiver")).toBe(webhookPath("now-here", "receiver", "late-secret"));
+  });
+
+  test("a Secret without a token key is TokenNotFound", async () => {
+    stack.secret("no-key", "webhook-token", { password: "x" });
+    stack.receiver("no-key", "receiver", spec);
+    await waitFor("TokenNotFound", () => conditions("no-key", "receiver").some((c: any) => c.reason === "TokenNotFound"));
+    expect(conditions("no-key", "receiver")[0].message).toBe("invalid 'no-key/webhook-token' secret data: required fields 'token'");
+  });
+
+  test("an invalid spec is Stalled with ValidationFailed, and answers 503", async () => {
+    stack.secret("invalid", "webhook-token", { token: "t" });
+    stack.receiver("invalid", "receiver", { ...spec, type: "generic-oidc" });
+    await waitFor("ValidationFailed", () => conditions("invalid", "receiver").some((c: any) => c.type === "Stalled"));
+    const message = "Reconciliation failed terminally due to configuration error: oidcProviders is required when type is generic-oidc";
+    expect(conditions("invalid", "receiver")).toEqual([
+      { type: "Ready", status: "False", reason: "ValidationFailed", message },
+      { type: "Stalled", status: "True", reason: "ValidationFailed", message },
+    ]);
+    const res = await stack.post(webhookPath("t", "receiver", "invalid"), { body: "{}" });
+    expect(res).toMatchObject({ status: 503, body: { reason: "receiver is not ready: oidcProviders is required when type is generic-oidc" } });
+  });
+});
+
+describe("the index follows the cluster", () => {
+  test("a rotated token moves the path", async () => {
+    stack.target(GIT, "GitRepository", "rotate", "app");
+    stack.secret("rotate", "webhook-token", { token: "old" });
+    stack.receiver("rotate", "receiver", spec);
+    const oldPath = await stack.readyPath("rotate", "receiver");
+    expect((await stack.post(oldPath, { body: "{}" })).status).toBe(200);
+
+    stack.api.store.patch("v1", "Secret", "rotate", "webhook-token", { data: { token: Buffer.from("new").toString("base64") } });
+    const newPath = webhookPath("new", "receiver", "rotate");
+    await waitFor("the new path to answer", async () => (await stack.post(newPath, { body: "{}" })).status === 200);
+    expect((await stack.post(oldPath, { body: "{}" })).status).toBe(404);
+    expect(await stack.readyPath("rotate", "receiver")).toBe(newPath);
+  });
+
+  test("a deleted Receiver stops answering", async () => {
+    stack.target(GIT, "GitRepository", "delete", "app");
+    stack.secret("delete", "webhook-token", { token: "t" });
+    stack.receiver("delete", "receiver", spec);
+    const path = await stack.readyPath("delete", "receiver");
+    expect((await stack.post(path, { body: "{}" })).status).toBe(200);
+    stack.api.store.delete("notification.toolkit.fluxcd.io/v1", "Receiver", "delete", "receiver");
+    await waitFor("404", async () => (await stack.post(path, { body: "{}" })).status === 404);
+  });
+
+  test("a deleted Secret stops the receiver and marks it TokenNotFound", async () => {
+    stack.secret("secret-gone", "webhook-token", { token: "t" });
+    stack.receiver("secret-gone", "receiver", spec);
+    const path = await stack.readyPath("secret-gone", "receiver");
+    stack.api.store.delete("v1", "Secret", "secret-gone", "webhook-token");
+    await waitFor("TokenNotFound", () => conditions("secret-gone", "receiver").some((c: any) => c.reason === "TokenNotFound"));
+    expect((await stack.post(path, { body: "{}" })).status).toBe(404);
+  });
+
+  test("suspend answers 503 and resume serves again, without a status write", async () => {
+    stack.target(GIT, "GitRepository", "suspend", "app");
+    stack.secret("suspend", "webhook-token", { token: "t" });
+    stack.receiver("suspend", "receiver", spec);
+    const path = await stack.readyPath("suspend", "receiver");
+    const before = stack.receiverObject("suspend", "receiver")!.status;
+
+    stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "suspend", "receiver", { spec: { suspend: true } });
+    await waitFor("503", async () => (await stack.post(path, { body: "{}" })).status === 503);
+    expect(stack.receiverObject("suspend", "receiver")!.status.conditions).toEqual(before.conditions);
+
+    stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "suspend", "receiver", { spec: { suspend: false } });
+    await waitFor("200", async () => (await stack.post(path, { body: "{}" })).status === 200);
+  });
+
+  test("a spec change keeps the path and advances observedGeneration", async () => {
+    stack.secret("generation", "webhook-token", { token: "t" });
+    stack.receiver("generation", "receiver", spec);
+    const path = await stack.readyPath("generation", "receiver");
+    stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "generation", "receiver", { spec: { events: ["push"] } });
+    await waitFor("observedGeneration 2", () => stack.receiverObject("generation", "receiver")!.status.observedGeneration === 2);
+    expect(stack.receiverObject("generation", "receiver")!.status.webhookPath).toBe(path);
+  });
+});
+
+describe("--status-updates=false", () => {
+  test("serves the path but never writes status", async () => {
+    await using quiet = await startStack({ statusUpdates: false });
+    quiet.target(GIT, "GitRepository", "quiet", "app");
+    quiet.secret("quiet", "webhook-token", { token: "t" });
+    quiet.receiver("quiet", "receiver", spec);
+    const path = webhookPath("t", "receiver", "quiet");
+    await waitFor("the path to answer", async () => (await quiet.post(path, { body: "{}" })).status === 200);
+    expect(quiet.receiverObject("quiet", "receiver")!.status).toBeUndefined();
+    expect(quiet.api.requests.filter((r: any) => r.path.endsWith("/status"))).toEqual([]);
+  });
+});

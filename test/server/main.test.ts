@@ -1,0 +1,67 @@
+/**
+ * The entry point as a process: `bun server/main.ts` with flags, exit codes, and a clean SIGTERM.
+ */
+import { describe, expect, test } from "bun:test";
+import { startKubeApiServer } from "../kube";
+import { waitFor } from "../support/stack";
+
+const BUN = process.execPath;
+const MAIN = new URL("../../server/main.ts", import.meta.url).pathname;
+
+function run(args: string[], env: Record<string, string | undefined> = {}) {
+  const cleanEnv = { ...process.env, KUBECONFIG: undefined, KUBERNETES_SERVICE_HOST: undefined, ...env };
+  return Bun.spawnSync([BUN, MAIN, ...args], { env: cleanEnv as Record<string, string>, stdout: "pipe", stderr: "pipe" });
+}
+
+describe("server/main.ts", () => {
+  test.each([
+    [["--nope"], "unknown flag --nope"],
+    [["--log-level=trace"], 'invalid value "trace" for flag --log-level'],
+    [["--receiverAddr", "nowhere"], 'invalid value "nowhere" for flag --receiverAddr'],
+  ])("%p exits 2 with a message", (args, message) => {
+    const r = run(args);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.toString()).toContain(message);
+  });
+
+  test("no kubeconfig and not in a cluster exits 1 and says what to set", () => {
+    const r = run(["--receiverAddr=127.0.0.1:0", "--health-addr=127.0.0.1:0"], { HOME: "/nonexistent" });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.toString()).toContain("set KUBECONFIG or run in a cluster");
+  });
+
+  test("--help exits 0 and lists the flags", () => {
+    const r = run(["--help"]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.toString()).toContain("--no-cross-namespace-refs");
+  });
+
+  test("starts against KUBECONFIG, becomes ready, and exits 0 on SIGTERM", async () => {
+    await using api = await startKubeApiServer();
+    const kubeconfig = api.writeKubeconfig();
+    const proc = Bun.spawn([BUN, MAIN, "--receiverAddr=127.0.0.1:0", "--health-addr=127.0.0.1:0", "--log-level=debug"], {
+      env: { ...process.env, KUBECONFIG: kubeconfig } as Record<string, string>,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const lines: Record<string, any>[] = [];
+    void (async () => {
+      let buf = "";
+      for await (const chunk of proc.stderr) {
+        buf += new TextDecoder().decode(chunk);
+        let nl: number;
+        while ((nl = buf.indexOf("\n")) >= 0) {
+          lines.push(JSON.parse(buf.slice(0, nl)));
+          buf = buf.slice(nl + 1);
+        }
+      }
+    })();
+    const started = await waitFor("the start line", () => lines.find((l) => l.msg === "fluxhook started"));
+    await waitFor("readyz 200", async () => (await fetch(started.healthAddr + "/readyz")).status === 200);
+    expect((await fetch(started.healthAddr + "/healthz")).status).toBe(200);
+    expect((await fetch(started.receiverAddr + "/hook/unknown", { method: "POST" })).status).toBe(404);
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+    expect(lines.some((l) => l.msg === "shutting down")).toBe(true);
+  });
+});

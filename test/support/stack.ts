@@ -1,0 +1,110 @@
+/**
+ * A whole fluxhook for a test: the Kubernetes API test server, and fluxhook started against it
+ * through the real client, listening on port 0. Helpers create Receivers, Secrets and targets
+ * through the API server's store (which produces the same watch events as API writes), wait for
+ * conditions, and post deliveries over real HTTP.
+ */
+import { startKubeApiServer, type KubeApiServer } from "../kube";
+import type { ServerConfig } from "../../server/config";
+import { createLogger } from "../../server/log";
+import { startFluxhook, type Fluxhook } from "../../server/server";
+import { RECEIVER_API_VERSION } from "../../server/receivers/api";
+import { REQUESTED_AT_ANNOTATION } from "../../server/targets/requested-at";
+
+export const TEST_CONFIG: ServerConfig = {
+  receiverAddr: { host: "127.0.0.1", port: 0 },
+  healthAddr: { host: "127.0.0.1", port: 0 },
+  metricsAddr: { host: "127.0.0.1", port: 0 },
+  watchNamespace: undefined,
+  noCrossNamespaceRefs: false,
+  statusUpdates: true,
+  logLevel: "debug",
+  logEncoding: "json",
+  kubeconfig: undefined,
+};
+
+/** Polls `probe` until it returns a value other than undefined/false, or fails after the deadline. */
+export async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, deadlineMs = 10_000): Promise<T> {
+  const until = Date.now() + deadlineMs;
+  let delay = 2;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(delay);
+    delay = Math.min(delay * 2, 50);
+  }
+}
+
+export interface Stack {
+  readonly api: KubeApiServer;
+  readonly fluxhook: Fluxhook;
+  /** Every log line fluxhook wrote, parsed. */
+  readonly logs: Record<string, unknown>[];
+  secret(namespace: string, name: string, data: Record<string, string>): void;
+  receiver(namespace: string, name: string, spec: Record<string, unknown>): void;
+  target(apiVersion: string, kind: string, namespace: string, name: string, labels?: Record<string, string>): void;
+  receiverObject(namespace: string, name: string): Record<string, any> | undefined;
+  /** Waits until the Receiver's status says Ready=True, and returns its webhookPath. */
+  readyPath(namespace: string, name: string): Promise<string>;
+  requestedAt(apiVersion: string, kind: string, namespace: string, name: string): string | undefined;
+  post(path: string, init?: { headers?: Record<string, string>; body?: string | Uint8Array; method?: string }): Promise<{ status: number; body: any; headers: Headers }>;
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export async function startStack(config: Partial<ServerConfig> = {}): Promise<Stack> {
+  const api = await startKubeApiServer();
+  const logs: Record<string, unknown>[] = [];
+  const log = createLogger({ level: "debug", encoding: "json", write: (line) => logs.push(JSON.parse(line)) });
+  const fluxhook = await startFluxhook({ config: { ...TEST_CONFIG, ...config }, log, kubeConfig: api.kubeConfig(), minBackoffMs: 10, maxBackoffMs: 200 });
+  await waitFor("fluxhook to be ready", () => fluxhook.ready());
+
+  const stack: Stack = {
+    api,
+    fluxhook,
+    logs,
+    secret(namespace, name, data) {
+      api.store.create({ apiVersion: "v1", kind: "Secret", metadata: { name, namespace }, data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString("base64")])) });
+    },
+    receiver(namespace, name, spec) {
+      api.store.create({ apiVersion: RECEIVER_API_VERSION, kind: "Receiver", metadata: { name, namespace }, spec });
+    },
+    target(apiVersion, kind, namespace, name, labels) {
+      api.store.create({ apiVersion, kind, metadata: { name, namespace, ...(labels ? { labels } : {}) }, spec: {} });
+    },
+    receiverObject(namespace, name) {
+      return api.store.get(RECEIVER_API_VERSION, "Receiver", namespace, name) as Record<string, any> | undefined;
+    },
+    async readyPath(namespace, name) {
+      return waitFor(`Receiver ${namespace}/${name} to be Ready`, () => {
+        const status = stack.receiverObject(namespace, name)?.status;
+        const ready = status?.conditions?.find((c: any) => c.type === "Ready");
+        return ready?.status === "True" && status.webhookPath ? (status.webhookPath as string) : undefined;
+      });
+    },
+    requestedAt(apiVersion, kind, namespace, name) {
+      const obj = api.store.get(apiVersion, kind, namespace, name) as Record<string, any> | undefined;
+      return obj?.metadata?.annotations?.[REQUESTED_AT_ANNOTATION];
+    },
+    async post(path, init = {}) {
+      const res = await fetch(fluxhook.receiverUrl + path, { method: init.method ?? "POST", headers: init.headers, body: init.body });
+      const text = await res.text();
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // not JSON
+      }
+      return { status: res.status, body, headers: res.headers };
+    },
+    async stop() {
+      await fluxhook.stop();
+      await api.close();
+    },
+    [Symbol.asyncDispose]() {
+      return stack.stop();
+    },
+  };
+  return stack;
+}
