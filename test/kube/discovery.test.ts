@@ -55,10 +55,13 @@ describe("discovery", () => {
     const apiVersion = `${kind.group}/${kind.version}`;
     api.store.create({ apiVersion, kind: kind.kind, metadata: { name: "app", namespace: "flux-system" }, spec: {} });
     const objects = KubernetesObjectApi.makeApiClient(api.kubeConfig());
-    const resource = await objects.resource(apiVersion, kind.kind);
-    expect(resource).toMatchObject({ name: kind.plural, namespaced: true, kind: kind.kind });
     const read = await objects.read({ apiVersion, kind: kind.kind, metadata: { name: "app", namespace: "flux-system" } });
     expect(read.metadata?.name).toBe("app");
+    // The plural came from discovery.
+    expect(api.requests.map((r) => `${r.method} ${r.path}`).slice(0, 2)).toEqual([
+      `GET /apis/${apiVersion}`,
+      `GET /apis/${apiVersion}/namespaces/flux-system/${kind.plural}/app`,
+    ]);
     const patched = await objects.patch(
       { apiVersion, kind: kind.kind, metadata: { name: "app", namespace: "flux-system", annotations: { "reconcile.fluxcd.io/requestedAt": "t1" } } },
       undefined,
@@ -84,6 +87,8 @@ describe("discovery", () => {
     const objects = KubernetesObjectApi.makeApiClient(kc);
     await objects.create({ apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "w" } });
     expect(api.store.get("example.com/v1", "Widget", undefined, "w")?.metadata.namespace).toBeUndefined();
-    expect((await objects.resource("example.com/v1alpha1", "Widget"))?.namespaced).toBe(true);
+    // Namespaced in v1alpha1: KubernetesObjectApi puts it in the context's namespace.
+    await objects.create({ apiVersion: "example.com/v1alpha1", kind: "Widget", metadata: { name: "w" } });
+    expect(api.requests.at(-1)?.path).toBe("/apis/example.com/v1alpha1/namespaces/default/widgets");
   });
 });
