@@ -145,11 +145,17 @@ export function pathNotFound(): KubeApiError {
 }
 
 export function methodNotAllowed(method: string): KubeApiError {
-  return new KubeApiError(405, "MethodNotAllowed", `the server does not allow this method on the requested resource (${method})`, {});
+  const message = `the server does not allow this method on the requested resource (${method})`;
+  return new KubeApiError(405, "MethodNotAllowed", message, {});
 }
 
 export function unsupportedMediaType(contentType: string): KubeApiError {
-  return new KubeApiError(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got "${contentType}")`);
+  const accepted = "application/json, application/yaml, and the merge, strategic-merge, JSON and apply patch types";
+  return new KubeApiError(
+    415,
+    "UnsupportedMediaType",
+    `the body of the request was in an unknown format - accepted media types include: ${accepted} (got "${contentType}")`,
+  );
 }
 
 /** The watch-cache answer for a resourceVersion older than the retained history. */

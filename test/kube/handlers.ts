@@ -176,7 +176,9 @@ async function patcherFor(req: ApiRequest, route: ObjectRoute): Promise<(current
 /** Simplified server-side apply: create when absent, merge-patch semantics otherwise. No field ownership. */
 async function apply(ctx: HandlerContext, req: ApiRequest, route: ObjectRoute): Promise<Response> {
   const { info, namespace, name } = route;
-  if (!req.url.searchParams.get("fieldManager")) throw badRequest("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch");
+  if (!req.url.searchParams.get("fieldManager")) {
+    throw badRequest('PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch');
+  }
   const text = await req.request.text();
   const body = text.trimStart().startsWith("{") ? parseJson(text) : parseYaml(text);
   if (!isObject(body)) throw badRequest("an apply patch must be an object");
@@ -226,7 +228,8 @@ async function object(ctx: HandlerContext, req: ApiRequest, route: ObjectRoute):
       const { object: last, deleted } = ctx.store.delete(info, namespace, name, await deletePreconditions(req.request));
       // Built-in (core) kinds answer a finished delete with a Status; custom resources with the object.
       if (deleted && info.group === "") {
-        return json({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", details: { ...resourceDetails(info, name), uid: last.metadata.uid } });
+        const details = { ...resourceDetails(info, name), uid: last.metadata.uid };
+        return json({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", details });
       }
       return json(last);
     }

@@ -53,7 +53,16 @@ const flux = (group: string, version: string, kind: string, plural: string): Kin
 
 /** Kinds every server starts with: what fluxhook reads, writes and annotates. */
 export const BUILTIN_KINDS: readonly KindSpec[] = [
-  { group: "", version: "v1", kind: "Namespace", plural: "namespaces", namespaced: false, statusSubresource: true, shortNames: ["ns"], fieldSelectors: ["status.phase"] },
+  {
+    group: "",
+    version: "v1",
+    kind: "Namespace",
+    plural: "namespaces",
+    namespaced: false,
+    statusSubresource: true,
+    shortNames: ["ns"],
+    fieldSelectors: ["status.phase"],
+  },
   { group: "", version: "v1", kind: "Secret", plural: "secrets", fieldSelectors: ["type"] },
   {
     group: "",

@@ -66,6 +66,10 @@ function checkStringMap(field: string, value: unknown, causes: StatusCause[]): v
   }
 }
 
+function fieldInvalid(info: KindInfo, name: string, field: string, message: string, reason = "FieldValueInvalid") {
+  return invalid(info.kind, name, [{ reason, field, message }], info.group);
+}
+
 export class ObjectStore {
   #rv = 0;
   readonly #kinds = new Map<string, Bucket>();
@@ -143,7 +147,8 @@ export class ObjectStore {
     const causes: StatusCause[] = [];
     checkStringMap("metadata.labels", metadata.labels, causes);
     checkStringMap("metadata.annotations", metadata.annotations, causes);
-    if (metadata.finalizers !== undefined && (!Array.isArray(metadata.finalizers) || metadata.finalizers.some((f) => typeof f !== "string"))) {
+    const finalizers = metadata.finalizers as unknown;
+    if (finalizers !== undefined && (!Array.isArray(finalizers) || finalizers.some((f) => typeof f !== "string"))) {
       causes.push({ reason: "FieldValueInvalid", field: "metadata.finalizers", message: "Invalid value: must be a list of strings" });
     }
     if (causes.length > 0) throw invalid(info.kind, String(metadata.name ?? name), causes, info.group);
@@ -160,6 +165,33 @@ export class ObjectStore {
     throw alreadyExists(info, `${prefix}*`);
   }
 
+  /** The namespace a new object goes to: the URL's, else the body's, else "default" ("" if cluster-scoped). */
+  #createScope(info: KindInfo, namespace: string | undefined, meta: ObjectMeta): string {
+    if (!info.namespaced) return "";
+    if (namespace !== undefined && meta.namespace && meta.namespace !== namespace) {
+      throw badRequest("the namespace of the provided object does not match the namespace sent on the request");
+    }
+    const scope = namespace ?? meta.namespace ?? "default";
+    if (!DNS_LABEL.test(scope)) throw fieldInvalid(info, String(meta.name ?? ""), "metadata.namespace", `Invalid value: "${scope}"`);
+    return scope;
+  }
+
+  /** The new object's name: given, or generated from generateName; validated either way. */
+  #createName(info: KindInfo, scope: string, meta: ObjectMeta): string {
+    let name = meta.name;
+    if (!name && typeof meta.generateName === "string" && meta.generateName) {
+      name = this.#generateName(info, scope, meta.generateName);
+    }
+    if (typeof name !== "string" || name === "") {
+      throw fieldInvalid(info, "", "metadata.name", "Required value: name or generateName is required", "FieldValueRequired");
+    }
+    if (name.length > 253 || !DNS_SUBDOMAIN.test(name)) {
+      const why = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'";
+      throw fieldInvalid(info, name, "metadata.name", `Invalid value: "${name}": ${why}`);
+    }
+    return name;
+  }
+
   /**
    * POST semantics. `namespace` comes from the URL (undefined: take the body's, else "default").
    * Status is dropped for kinds with a status subresource unless `keepStatus` (store API setup).
@@ -167,27 +199,20 @@ export class ObjectStore {
   create(info: KindInfo, namespace: string | undefined, body: unknown, options: { keepStatus?: boolean } = {}): KubeObject {
     const object = this.#decode(info, body);
     const meta = object.metadata;
-    let scope = "";
-    if (info.namespaced) {
-      if (namespace !== undefined && meta.namespace && meta.namespace !== namespace) {
-        throw badRequest("the namespace of the provided object does not match the namespace sent on the request");
-      }
-      scope = namespace ?? meta.namespace ?? "default";
-      if (!DNS_LABEL.test(scope)) throw invalid(info.kind, String(meta.name ?? ""), [{ field: "metadata.namespace", message: `Invalid value: "${scope}"` }], info.group);
-    }
-    let name = meta.name;
-    if (!name && typeof meta.generateName === "string" && meta.generateName) name = this.#generateName(info, scope, meta.generateName);
-    if (typeof name !== "string" || name === "") {
-      throw invalid(info.kind, "", [{ reason: "FieldValueRequired", field: "metadata.name", message: "Required value: name or generateName is required" }], info.group);
-    }
-    if (name.length > 253 || !DNS_SUBDOMAIN.test(name)) {
-      throw invalid(info.kind, name, [{ reason: "FieldValueInvalid", field: "metadata.name", message: `Invalid value: "${name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'` }], info.group);
-    }
+    const scope = this.#createScope(info, namespace, meta);
+    const name = this.#createName(info, scope, meta);
     if (this.read(info, scope, name)) throw alreadyExists(info, name);
     if (info.statusSubresource && !options.keepStatus) delete object.status;
     const rv = ++this.#rv;
     const { deletionTimestamp: _d, deletionGracePeriodSeconds: _g, ...rest } = meta;
-    const metadata: ObjectMeta = { ...rest, name, uid: randomUUID(), resourceVersion: String(rv), generation: 1, creationTimestamp: timestamp() };
+    const metadata: ObjectMeta = {
+      ...rest,
+      name,
+      uid: randomUUID(),
+      resourceVersion: String(rv),
+      generation: 1,
+      creationTimestamp: timestamp(),
+    };
     if (info.namespaced) metadata.namespace = scope;
     else delete metadata.namespace;
     const stored = assemble(info, metadata, object);
@@ -269,7 +294,13 @@ export class ObjectStore {
    * PATCH semantics: `patcher` turns the current object into the patched one (it must not mutate
    * its argument). A resourceVersion the patch sets must match the current one.
    */
-  patch(info: KindInfo, namespace: string | undefined, name: string, patcher: (current: KubeObject) => unknown, subresource?: Subresource): KubeObject {
+  patch(
+    info: KindInfo,
+    namespace: string | undefined,
+    name: string,
+    patcher: (current: KubeObject) => unknown,
+    subresource?: Subresource,
+  ): KubeObject {
     const current = this.#require(info, namespace, name);
     const patched = this.#decode(info, patcher(current), name);
     this.#checkVersion(info, current, patched.metadata.resourceVersion);
@@ -279,11 +310,12 @@ export class ObjectStore {
   /** DELETE semantics: finalizers turn a delete into setting deletionTimestamp. */
   delete(info: KindInfo, namespace: string | undefined, name: string, preconditions: DeletePreconditions = {}): DeleteResult {
     const current = this.#require(info, namespace, name);
-    if (preconditions.uid && preconditions.uid !== current.metadata.uid) {
-      throw conflict(info, name, `Precondition failed: UID in precondition: ${preconditions.uid}, UID in object meta: ${current.metadata.uid}`);
-    }
-    if (preconditions.resourceVersion && preconditions.resourceVersion !== current.metadata.resourceVersion) {
-      throw conflict(info, name, `Precondition failed: ResourceVersion in precondition: ${preconditions.resourceVersion}, ResourceVersion in object meta: ${current.metadata.resourceVersion}`);
+    for (const field of ["uid", "resourceVersion"] as const) {
+      const [wanted, actual] = [preconditions[field], current.metadata[field]];
+      if (wanted && wanted !== actual) {
+        const label = field === "uid" ? "UID" : "ResourceVersion";
+        throw conflict(info, name, `Precondition failed: ${label} in precondition: ${wanted}, ${label} in object meta: ${actual}`);
+      }
     }
     if (current.metadata.finalizers?.length) {
       if (current.metadata.deletionTimestamp) return { object: current, deleted: false };
