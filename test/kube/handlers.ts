@@ -242,6 +242,8 @@ const ROOT_PATHS = ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz",
 
 /** Dispatch a routed request. */
 export async function handle(ctx: HandlerContext, req: ApiRequest, route: Route): Promise<Response> {
+  // Refusing beats silently persisting a write the client meant as a dry run.
+  if (req.method !== "GET" && req.url.searchParams.has("dryRun")) throw badRequest("dryRun is not supported by the test API server");
   if (route.type === "collection") return collection(ctx, req, route);
   if (route.type === "object") return object(ctx, req, route);
   if (req.method !== "GET") throw methodNotAllowed(req.method);

@@ -9,7 +9,7 @@
  * const core = api.kubeConfig().makeApiClient(CoreV1Api);
  * await core.readNamespacedSecret({ name: "token", namespace: "default" });
  */
-export { startKubeApiServer, errorResponse, type KubeApiServer, type KubeApiServerOptions } from "./server";
+export { startKubeApiServer, type KubeApiServer, type KubeApiServerOptions } from "./server";
 export type { KubeObject, ObjectMeta } from "./types";
 export { BUILTIN_KINDS, KindRegistry, compareKubeVersions, type KindInfo, type KindSpec } from "./registry";
 export type { StoreApi, StoreListOptions, StorePatchOptions } from "./store-api";

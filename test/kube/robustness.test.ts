@@ -21,6 +21,7 @@ describe("malformed requests get a Status, never a crash", () => {
     ["POST", "/apis", "{}", 405, "MethodNotAllowed"],
     ["DELETE", "/api/v1/namespaces/default/secrets/s", "{oops", 400, "BadRequest"],
     ["PATCH", "/api/v1/namespaces/default/secrets/s", "{}", 415, "UnsupportedMediaType"],
+    ["DELETE", "/api/v1/namespaces/default/secrets/s?dryRun=All", undefined, 400, "BadRequest"],
   ])("%s %s", async (method, path, body, code, reason) => {
     await using api = await startKubeApiServer();
     api.store.create({ apiVersion: "v1", kind: "Secret", metadata: { name: "s", namespace: "default" } });
