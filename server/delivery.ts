@@ -46,8 +46,8 @@ export async function handleDelivery(request: Request, deps: DeliveryDeps): Prom
   // Unknown paths are answered without reading the body: a flood of guesses costs a map lookup.
   const entry = deps.index.lookup(requestTarget(request.url));
   if (!entry) return { status: 404, reason: "no receiver at this path" };
-  const known = { receiver: entry.key, receiverType: entry.spec.type };
-  if (entry.unavailable) return { ...known, status: 503, reason: entry.unavailable };
+  const known = { receiver: entry.key, receiverType: entry.spec?.type };
+  if (entry.unavailable !== undefined) return { ...known, status: 503, reason: entry.unavailable };
 
   const body = await readBody(request, limit);
   if (!body.ok) return { ...known, status: body.status, reason: body.reason };

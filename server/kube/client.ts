@@ -39,6 +39,10 @@ export function loadKubeConfig(path: string | undefined, env: Readonly<Record<st
     if (!path) kc.loadFromDefault();
     else kc.loadFromFile(file);
   } else {
+    // loadFromCluster does not fail outside a cluster; it yields "https://undefined:undefined".
+    if (!env.KUBERNETES_SERVICE_HOST || !env.KUBERNETES_SERVICE_PORT) {
+      throw new Error("KUBECONFIG is not set and KUBERNETES_SERVICE_HOST is not set (not running in a cluster)");
+    }
     kc.loadFromCluster();
   }
   if (!kc.getCurrentCluster()) throw new Error(`no cluster in the Kubernetes configuration${file ? ` (${file})` : " (in-cluster)"}`);

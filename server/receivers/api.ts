@@ -50,6 +50,8 @@ export interface ReceiverObject {
   /** Undefined when the spec is invalid; `invalid` then says why. */
   readonly spec: ReceiverSpec | undefined;
   readonly invalid: string | undefined;
+  /** `spec.secretRef.name`, read even when the rest of the spec is invalid (to answer 503, not 404). */
+  readonly secretName: string | undefined;
   readonly status: ReceiverStatus | undefined;
 }
 
@@ -176,12 +178,14 @@ export function readReceiver(obj: unknown): ReceiverObject | undefined {
     if (!(err instanceof SpecError)) throw err;
     invalid = err.message;
   }
+  const rawSecretRef = isObject(obj.spec) && isObject(obj.spec.secretRef) ? obj.spec.secretRef : {};
   return {
     key: { namespace, name },
     uid: str(meta.uid) ?? "",
     generation: typeof meta.generation === "number" ? meta.generation : 0,
     spec,
     invalid,
+    secretName: spec ? spec.secretName : str(rawSecretRef.name) || undefined,
     status: isObject(obj.status) ? (obj.status as ReceiverStatus) : undefined,
   };
 }

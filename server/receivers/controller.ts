@@ -112,11 +112,11 @@ export class ReceiverController {
   #putReceiver(r: ReceiverObject) {
     const k = keyString(r.key);
     const before = this.#receivers.get(k);
-    if (before?.spec?.secretName !== r.spec?.secretName) {
-      if (before?.spec?.secretName) this.#referrers.get(`${before.key.namespace}/${before.spec.secretName}`)?.delete(k);
+    if (before?.secretName && before.secretName !== r.secretName) {
+      this.#referrers.get(`${before.key.namespace}/${before.secretName}`)?.delete(k);
     }
-    if (r.spec?.secretName) {
-      const sk = `${r.key.namespace}/${r.spec.secretName}`;
+    if (r.secretName) {
+      const sk = `${r.key.namespace}/${r.secretName}`;
       let set = this.#referrers.get(sk);
       if (!set) this.#referrers.set(sk, (set = new Set()));
       set.add(k);
@@ -129,7 +129,7 @@ export class ReceiverController {
     const r = this.#receivers.get(k);
     if (!r) return;
     this.#receivers.delete(k);
-    if (r.spec?.secretName) this.#referrers.get(`${r.key.namespace}/${r.spec.secretName}`)?.delete(k);
+    if (r.secretName) this.#referrers.get(`${r.key.namespace}/${r.secretName}`)?.delete(k);
     this.index.remove(r.key);
     this.#statusQueue.delete(k);
     this.#options.log.info("receiver deleted", { receiver: k });
@@ -164,28 +164,31 @@ export class ReceiverController {
 
   #decide(r: ReceiverObject): { entry?: ReceiverEntry; readiness?: Readiness } {
     const spec = r.spec;
-    if (!spec) return { readiness: { kind: "terminal", reason: Reason.validationFailed, message: r.invalid ?? "invalid spec" } };
     let token: Buffer | undefined;
     let secret: SecretRecord["data"] = {};
-    if (spec.secretName) {
-      const s = this.#secrets.get(`${r.key.namespace}/${spec.secretName}`);
-      const ref = `'${r.key.namespace}/${spec.secretName}'`;
-      if (!s) return { readiness: { kind: "token-not-found", message: `unable to read token from secret ${ref} error: secrets "${spec.secretName}" not found` } };
+    if (r.secretName) {
+      const s = this.#secrets.get(`${r.key.namespace}/${r.secretName}`);
+      const ref = `'${r.key.namespace}/${r.secretName}'`;
+      if (!s) return { readiness: { kind: "token-not-found", message: `unable to read token from secret ${ref} error: secrets "${r.secretName}" not found` } };
       if (!s.data.token) return { readiness: { kind: "token-not-found", message: `invalid ${ref} secret data: required fields 'token'` } };
       token = s.data.token;
       secret = s.data;
+    } else if (spec?.type !== "generic-oidc") {
+      // No Secret means no path (the token is part of it), so nothing to index.
+      return { readiness: { kind: "terminal", reason: Reason.validationFailed, message: r.invalid ?? "secretRef is required when type is not generic-oidc" } };
     }
-    const path = webhookPath(token ?? "", r.key.name, r.key.namespace);
-    const base = { key: r.key, generation: r.generation, spec, path, secret };
-    if (spec.suspend) return { entry: { ...base, unavailable: "receiver is suspended" } };
-    const problem = this.#options.checkSpec?.(r);
+    const base = { key: r.key, generation: r.generation, path: webhookPath(token ?? "", r.key.name, r.key.namespace), secret };
+    const problem = spec
+      ? this.#options.checkSpec?.(r)
+      : { reason: Reason.validationFailed, message: r.invalid ?? "invalid spec" };
+    if (spec?.suspend) return { entry: { ...base, spec, unavailable: "receiver is suspended" } };
     if (problem) {
       return {
-        entry: { ...base, unavailable: `receiver is not ready: ${problem.message}` },
+        entry: { ...base, spec, unavailable: `receiver is not ready: ${problem.message}` },
         readiness: { kind: "terminal", reason: problem.reason, message: problem.message },
       };
     }
-    return { entry: { ...base, unavailable: undefined }, readiness: { kind: "ready", path } };
+    return { entry: { ...base, spec: spec!, unavailable: undefined }, readiness: { kind: "ready", path: base.path } };
   }
 
   #queueStatus(key: ObjectKey) {

@@ -7,17 +7,28 @@
 import type { ObjectKey, ReceiverSpec } from "./api";
 import type { SecretData } from "./secrets";
 
-export interface ReceiverEntry {
+interface EntryBase {
   readonly key: ObjectKey;
   readonly generation: number;
-  readonly spec: ReceiverSpec;
   /** `/hook/<digest>`, Flux's formula. */
   readonly path: string;
   /** The keys of the referenced Secret (empty for generic-oidc). */
   readonly secret: SecretData;
-  /** Why deliveries are refused with 503 (suspended, configuration error); undefined when serving. */
-  readonly unavailable: string | undefined;
 }
+
+/** A receiver that takes deliveries. */
+export interface ServingEntry extends EntryBase {
+  readonly spec: ReceiverSpec;
+  readonly unavailable: undefined;
+}
+
+/** A receiver whose path is known but which answers 503 (suspended, configuration error). */
+export interface UnavailableEntry extends EntryBase {
+  readonly spec: ReceiverSpec | undefined;
+  readonly unavailable: string;
+}
+
+export type ReceiverEntry = ServingEntry | UnavailableEntry;
 
 export const keyString = (key: ObjectKey) => `${key.namespace}/${key.name}`;
 

@@ -6,7 +6,7 @@
  * response reports.
  */
 import type { KubePort, TargetRef } from "../kube/port";
-import type { ReceiverEntry } from "../receivers/index";
+import type { ServingEntry } from "../receivers/index";
 import { TARGET_CONCURRENCY } from "../limits";
 import { REQUESTED_AT_ANNOTATION, type RequestedAtClock } from "./requested-at";
 import { resolveRef } from "./resolve";
@@ -46,7 +46,7 @@ async function annotate(ref: TargetRef, deps: AnnotateDeps): Promise<TargetOutco
   return result.ok ? { ...base, outcome: "annotated" } : { ...base, outcome: "failed", reason: result.reason };
 }
 
-export async function annotateTargets(entry: ReceiverEntry, deps: AnnotateDeps): Promise<TargetOutcome[]> {
+export async function annotateTargets(entry: ServingEntry, deps: AnnotateDeps): Promise<TargetOutcome[]> {
   // Expand each resource into concrete targets (listing for "*"), then annotate them all.
   const expanded = await mapPool(entry.spec.resources, TARGET_CONCURRENCY, async (resource): Promise<(TargetRef | TargetOutcome)[]> => {
     const ref = resolveRef(resource, entry.key.namespace, deps.noCrossNamespaceRefs);

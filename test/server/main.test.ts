@@ -10,7 +10,7 @@ const MAIN = new URL("../../server/main.ts", import.meta.url).pathname;
 
 function run(args: string[], env: Record<string, string | undefined> = {}) {
   const cleanEnv = { ...process.env, KUBECONFIG: undefined, KUBERNETES_SERVICE_HOST: undefined, ...env };
-  return Bun.spawnSync([BUN, MAIN, ...args], { env: cleanEnv as Record<string, string>, stdout: "pipe", stderr: "pipe" });
+  return Bun.spawnSync([BUN, MAIN, ...args], { env: cleanEnv as unknown as Record<string, string>, stdout: "pipe", stderr: "pipe" });
 }
 
 describe("server/main.ts", () => {
@@ -47,7 +47,7 @@ describe("server/main.ts", () => {
     const lines: Record<string, any>[] = [];
     void (async () => {
       let buf = "";
-      for await (const chunk of proc.stderr) {
+      for await (const chunk of proc.stderr as unknown as AsyncIterable<Uint8Array>) {
         buf += new TextDecoder().decode(chunk);
         let nl: number;
         while ((nl = buf.indexOf("\n")) >= 0) {

@@ -88,7 +88,7 @@ export async function startStack(config: Partial<ServerConfig> = {}): Promise<St
       return obj?.metadata?.annotations?.[REQUESTED_AT_ANNOTATION];
     },
     async post(path, init = {}) {
-      const res = await fetch(fluxhook.receiverUrl + path, { method: init.method ?? "POST", headers: init.headers, body: init.body });
+      const res = await fetch(fluxhook.receiverUrl + path, { method: init.method ?? "POST", headers: init.headers, body: init.body as BodyInit | undefined });
       const text = await res.text();
       let body: unknown = text;
       try {
