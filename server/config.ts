@@ -29,11 +29,28 @@ export interface ServerConfig {
   readonly logEncoding: LogEncoding;
   /** Path of a kubeconfig; undefined means KUBECONFIG, else in-cluster. */
   readonly kubeconfig: string | undefined;
+  /** Receivers and Secrets read from these YAML files instead of watched in the cluster. */
+  readonly receiversFiles: readonly string[];
+  /** Log the targets instead of annotating them. */
+  readonly dryRun: boolean;
+  /** Label request metrics per receiver (`/hook/<namespace>/<name>`) instead of `/hook/`. */
+  readonly exportHttpPathMetrics: boolean;
+  /** Elect one replica to write status and Events; undefined when every replica is its own leader. */
+  readonly leaderElection: LeaderElectionConfig | undefined;
+}
+
+export interface LeaderElectionConfig {
+  /** Namespace of the Lease (RUNTIME_NAMESPACE, as Flux's controllers use). */
+  readonly namespace: string;
+  readonly leaseDurationMs: number;
+  readonly renewDeadlineMs: number;
+  readonly retryPeriodMs: number;
+  readonly releaseOnCancel: boolean;
 }
 
 export type ConfigResult = { ok: true; config: ServerConfig } | { ok: false; error: string } | { ok: "help"; text: string };
 
-type FlagKind = "string" | "bool";
+type FlagKind = "string" | "bool" | "strings";
 interface FlagSpec {
   readonly kind: FlagKind;
   readonly usage: string;
@@ -62,6 +79,30 @@ const FLAGS = {
   "log-level": { kind: "string", default: "info", usage: "Log verbosity: debug, info or error." },
   "log-encoding": { kind: "string", default: "json", usage: "Log encoding: json or console." },
   kubeconfig: { kind: "string", default: "", usage: "Path to a kubeconfig; defaults to KUBECONFIG, else in-cluster." },
+  "receivers-file": {
+    kind: "strings",
+    default: "",
+    usage: "Read Receivers and their Secrets from this multi-document YAML file (repeatable) instead of the cluster; reloaded on change.",
+  },
+  "dry-run": {
+    kind: "bool",
+    default: "false",
+    usage: "Log the targets a delivery would annotate instead of annotating them (the default when no cluster is reachable).",
+  },
+  "export-http-path-metrics": {
+    kind: "bool",
+    default: "false",
+    usage: "Label HTTP metrics per receiver (/hook/<namespace>/<name>; never the secret digest) instead of /hook/.",
+  },
+  "enable-leader-election": {
+    kind: "bool",
+    default: "false",
+    usage: "Elect one replica, through a Lease in RUNTIME_NAMESPACE, to write Receiver status and Events; every replica serves webhooks.",
+  },
+  "leader-election-lease-duration": { kind: "string", default: "35s", usage: "How long a leader's Lease is valid without renewal." },
+  "leader-election-renew-deadline": { kind: "string", default: "30s", usage: "How long the leader keeps trying to renew before it steps down." },
+  "leader-election-retry-period": { kind: "string", default: "5s", usage: "How often candidates try to acquire or renew the Lease." },
+  "leader-election-release-on-cancel": { kind: "bool", default: "true", usage: "Release the Lease on shutdown so another replica takes over at once." },
 } as const satisfies Record<string, FlagSpec>;
 
 type FlagName = keyof typeof FLAGS;
@@ -72,11 +113,6 @@ type FlagName = keyof typeof FLAGS;
  */
 export const IGNORED_FLUX_FLAGS: ReadonlyMap<string, FlagKind> = new Map([
   ["events-addr", "string"],
-  ["enable-leader-election", "bool"],
-  ["leader-election-lease-duration", "string"],
-  ["leader-election-renew-deadline", "string"],
-  ["leader-election-retry-period", "string"],
-  ["leader-election-release-on-cancel", "bool"],
   ["concurrent", "string"],
   ["requeue-dependency", "string"],
   ["rate-limit-interval", "string"],
@@ -85,7 +121,6 @@ export const IGNORED_FLUX_FLAGS: ReadonlyMap<string, FlagKind> = new Map([
   ["feature-gates", "string"],
   ["watch-label-selector", "string"],
   ["watch-configs-label-selector", "string"],
-  ["export-http-path-metrics", "bool"],
   ["token-cache-max-size", "string"],
   ["token-cache-max-duration", "string"],
   ["default-service-account", "string"],
@@ -94,6 +129,16 @@ export const IGNORED_FLUX_FLAGS: ReadonlyMap<string, FlagKind> = new Map([
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "error"];
 const LOG_ENCODINGS: readonly LogEncoding[] = ["json", "console"];
 const BOOL_VALUES: Record<string, boolean> = { true: true, "1": true, t: true, T: true, TRUE: true, True: true, false: false, "0": false, f: false, F: false, FALSE: false, False: false };
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Parses a Go duration such as `35s`, `1m30s` or `500ms` into milliseconds. */
+export function parseDuration(value: string): number | undefined {
+  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(value)) return undefined;
+  let total = 0;
+  for (const [, n, , unit] of value.matchAll(/(\d+(\.\d+)?)(ms|s|m|h)/g)) total += Number(n) * DURATION_UNITS[unit!]!;
+  return total;
+}
 
 /** Parses Go's `host:port` listen address (`:9292` binds every interface). */
 export function parseListenAddress(value: string): ListenAddress | undefined {
@@ -111,7 +156,8 @@ export function parseListenAddress(value: string): ListenAddress | undefined {
 export function usage(): string {
   const lines = ["Usage: fluxhook [flags]", "", "Flags:"];
   for (const [name, spec] of Object.entries(FLAGS) as [FlagName, FlagSpec][]) {
-    lines.push(`  --${name}${spec.kind === "string" ? " string" : ""}`, `        ${spec.usage} (default ${JSON.stringify(spec.default)})`);
+    const arg = spec.kind === "bool" ? "" : spec.kind === "strings" ? " path" : " string";
+    lines.push(`  --${name}${arg}`, `        ${spec.usage}${spec.default ? ` (default ${JSON.stringify(spec.default)})` : ""}`);
   }
   return lines.join("\n");
 }
@@ -119,6 +165,7 @@ export function usage(): string {
 /** Parses argv (without the runtime and script) and the environment into a ServerConfig. */
 export function parseConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ConfigResult {
   const values = new Map<FlagName, string>();
+  const lists = new Map<FlagName, string[]>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "-h" || arg === "--help" || arg === "-help") return { ok: "help", text: usage() };
@@ -143,7 +190,8 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     if (kind === "bool" && !(value in BOOL_VALUES)) {
       return { ok: false, error: `invalid value ${JSON.stringify(value)} for flag --${name}: expected true or false` };
     }
-    if (name in FLAGS) values.set(name as FlagName, value);
+    if (kind === "strings") lists.set(name as FlagName, [...(lists.get(name as FlagName) ?? []), value]);
+    else if (name in FLAGS) values.set(name as FlagName, value);
   }
 
   const get = (name: FlagName) => values.get(name) ?? FLAGS[name].default;
@@ -173,6 +221,23 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     }
   }
 
+  let leaderElection: LeaderElectionConfig | undefined;
+  if (bool("enable-leader-election")) {
+    const durations: Record<string, number> = {};
+    for (const name of ["leader-election-lease-duration", "leader-election-renew-deadline", "leader-election-retry-period"] as const) {
+      const ms = parseDuration(get(name));
+      if (ms === undefined || ms <= 0) return { ok: false, error: `invalid value ${JSON.stringify(get(name))} for flag --${name}: expected a duration such as "30s"` };
+      durations[name] = ms;
+    }
+    const [lease, renew, retry] = [durations["leader-election-lease-duration"]!, durations["leader-election-renew-deadline"]!, durations["leader-election-retry-period"]!];
+    if (!(lease > renew && renew > retry)) {
+      return { ok: false, error: "leader election needs lease duration > renew deadline > retry period" };
+    }
+    const namespace = env.RUNTIME_NAMESPACE?.trim();
+    if (!namespace) return { ok: false, error: "--enable-leader-election needs the RUNTIME_NAMESPACE environment variable (the namespace of the Lease)" };
+    leaderElection = { namespace, leaseDurationMs: lease, renewDeadlineMs: renew, retryPeriodMs: retry, releaseOnCancel: bool("leader-election-release-on-cancel") };
+  }
+
   return {
     ok: true,
     config: {
@@ -185,6 +250,10 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
       logLevel: logLevel as LogLevel,
       logEncoding: logEncoding as LogEncoding,
       kubeconfig: get("kubeconfig") || undefined,
+      receiversFiles: lists.get("receivers-file") ?? [],
+      dryRun: bool("dry-run"),
+      exportHttpPathMetrics: bool("export-http-path-metrics"),
+      leaderElection,
     },
   };
 }

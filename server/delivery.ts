@@ -28,6 +28,8 @@ export interface DeliveryOutcome {
 
 export interface DeliveryDeps extends AnnotateDeps {
   readonly index: ReceiverIndex;
+  /** Targets are only logged; answers say so. */
+  readonly dryRun?: boolean;
   readonly maxBodyBytes?: number;
 }
 
@@ -61,7 +63,7 @@ export async function handleDelivery(request: Request, deps: DeliveryDeps): Prom
   const event = verdict.event;
   const failed = targets.filter((t) => t.outcome === "failed").length;
   const annotated = targets.filter((t) => t.outcome === "annotated").length;
-  const summary = `${annotated} of ${targets.length} target${targets.length === 1 ? "" : "s"} annotated`;
+  const summary = `${annotated} of ${targets.length} target${targets.length === 1 ? "" : "s"} annotated${deps.dryRun ? " (dry run: nothing was written)" : ""}`;
   if (failed > 0) return { ...known, event, targets, status: 500, reason: `${failed} target${failed === 1 ? "" : "s"} failed; ${summary}` };
   return { ...known, event, targets, status: 200, reason: summary };
 }

@@ -31,7 +31,8 @@ export function createLogger(options: LoggerOptions, bound: LogFields = {}): Log
   const now = options.now ?? (() => new Date());
   const emit = (level: LogLevel, msg: string, fields?: LogFields) => {
     if (RANK[level] < RANK[options.level]) return;
-    const record = { ...bound, ...fields };
+    const record: LogFields = {};
+    for (const [k, v] of Object.entries({ ...bound, ...fields })) if (v !== undefined) record[k] = v;
     if (options.encoding === "json") {
       write(JSON.stringify({ level, ts: now().toISOString(), msg, ...record }, jsonSafe));
     } else {

@@ -1,12 +1,19 @@
 /**
  * @module server/main
- * Entry point: flags in, a running server out. Exit codes: 2 for bad flags, 1 when the cluster
- * configuration cannot be loaded, 0 after a clean shutdown on SIGTERM or SIGINT.
+ * Entry point: flags in, a running server out. Exit codes: 2 for bad flags, 1 when there is
+ * nothing to serve (no cluster and no --receivers-file), 0 after a clean shutdown on SIGTERM or
+ * SIGINT.
  */
+import { existsSync } from "node:fs";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { parseConfig } from "./config";
-import { loadKubeConfig } from "./kube/client";
+import { createKubeClient, loadKubeConfig } from "./kube/client";
+import type { KubePort } from "./kube/port";
 import { createLogger } from "./log";
 import { startFluxhook } from "./server";
+
+/** How long start-up waits for the API server before a file-mode server falls back to dry run. */
+const CLUSTER_PROBE_TIMEOUT_MS = 2_000;
 
 const parsed = parseConfig(process.argv.slice(2), process.env);
 if (parsed.ok === "help") {
@@ -18,17 +25,48 @@ if (!parsed.ok) {
   process.exit(2);
 }
 const { config } = parsed;
+const missing = config.receiversFiles.filter((f) => !existsSync(f));
+if (missing.length > 0) {
+  console.error(`fluxhook: --receivers-file ${missing.join(", ")}: no such file`);
+  process.exit(2);
+}
 const log = createLogger({ level: config.logLevel, encoding: config.logEncoding });
+const fromFiles = config.receiversFiles.length > 0;
 
-let kubeConfig;
+let kubeConfig: KubeConfig | undefined;
 try {
   kubeConfig = loadKubeConfig(config.kubeconfig, process.env);
 } catch (err) {
-  log.error("cannot load the Kubernetes configuration: set KUBECONFIG or run in a cluster", { error: err });
-  process.exit(1);
+  if (!fromFiles) {
+    log.error("cannot load the Kubernetes configuration: set KUBECONFIG or run in a cluster", { error: err });
+    process.exit(1);
+  }
 }
 
-const server = await startFluxhook({ config, log, kubeConfig });
+let kube: KubePort | undefined;
+if (kubeConfig) {
+  kube = createKubeClient({ kubeConfig, log, callTimeoutMs: fromFiles ? CLUSTER_PROBE_TIMEOUT_MS : undefined });
+  if (fromFiles) {
+    // File mode still annotates through a cluster when one answers; otherwise it runs dry.
+    const probe = await kube.version();
+    if (!probe.ok) {
+      log.info("the cluster in the Kubernetes configuration does not answer; running dry", { error: probe.reason });
+      kube = undefined;
+    } else {
+      kube = createKubeClient({ kubeConfig, log });
+    }
+  }
+}
+
+const server = await startFluxhook({ config, log, kube });
+if (fromFiles) {
+  // The files hold the tokens already, so printing the URLs they make tells nothing new; it
+  // gives the user what to point a sender (or the README's curl) at.
+  for (const entry of server.controller.index.entries()) {
+    const state = entry.unavailable ?? "ready";
+    console.log(`receiver ${entry.key.namespace}/${entry.key.name} (${entry.spec?.type ?? "invalid"}, ${state}): ${server.receiverUrl}${entry.path}`);
+  }
+}
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.once(signal, async () => {
     log.info("shutting down", { signal });

@@ -16,11 +16,16 @@ import { Reason } from "./receivers/status";
 import { VALIDATORS } from "./providers";
 import { createRequestedAtClock } from "./targets/requested-at";
 import { MAX_BODY_BYTES } from "./limits";
+import { startFileSource } from "./receivers/file-source";
+import { dryRunTargets } from "./targets/dry-run";
 
 export interface FluxhookOptions {
   readonly config: ServerConfig;
   readonly log: Logger;
-  /** Either a KubeConfig (the real client is built from it) or a ready KubePort. */
+  /**
+   * The cluster, if any: a KubeConfig (the real client is built from it) or a ready KubePort.
+   * Without one, Receivers must come from --receivers-file and deliveries run dry.
+   */
   readonly kubeConfig?: KubeConfig;
   readonly kube?: KubePort;
   /** Reflector retry bounds; tests shorten them. */
@@ -30,6 +35,8 @@ export interface FluxhookOptions {
 
 export interface Fluxhook {
   readonly receiverUrl: string;
+  /** True when targets are only logged (--dry-run, or no cluster). */
+  readonly dryRun: boolean;
   readonly healthUrl: string;
   readonly controller: ReceiverController;
   readonly ready: () => boolean;
@@ -53,32 +60,46 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   const { config, log } = options;
   const kube =
     options.kube ??
-    createKubeClient({ kubeConfig: options.kubeConfig!, log, minBackoffMs: options.minBackoffMs, maxBackoffMs: options.maxBackoffMs });
+    (options.kubeConfig
+      ? createKubeClient({ kubeConfig: options.kubeConfig, log, minBackoffMs: options.minBackoffMs, maxBackoffMs: options.maxBackoffMs })
+      : undefined);
+  const fromFiles = config.receiversFiles.length > 0;
+  if (!kube && !fromFiles) throw new Error("no cluster to watch Receivers in, and no --receivers-file");
+  const dryRun = config.dryRun || !kube;
+  const targets = dryRun ? dryRunTargets(log, kube) : kube!;
+
   const index = new ReceiverIndex();
   const controller = new ReceiverController({
     index,
-    statusWriter: config.statusUpdates ? kube : undefined,
+    // File-defined Receivers are not cluster objects: there is no status to write.
+    statusWriter: config.statusUpdates && !fromFiles ? kube : undefined,
     log,
     checkSpec: (r) =>
       r.spec && !VALIDATORS[r.spec.type]
         ? { reason: Reason.validationFailed, message: `receiver type ${JSON.stringify(r.spec.type)} is not supported by this version of fluxhook` }
         : undefined,
   });
-  const informers: Informer[] = [
-    kube.watchReceivers(config.watchNamespace, controller.receiverSink),
-    kube.watchSecrets(config.watchNamespace, controller.secretSink),
-  ];
+  const informers: Informer[] = fromFiles
+    ? [startFileSource({ paths: config.receiversFiles, receivers: controller.receiverSink, secrets: controller.secretSink, log })]
+    : [kube!.watchReceivers(config.watchNamespace, controller.receiverSink), kube!.watchSecrets(config.watchNamespace, controller.secretSink)];
 
   let stopping = false;
   const ready = () => !stopping && controller.synced;
 
-  const app = createApp({ index, kube, clock: createRequestedAtClock(), noCrossNamespaceRefs: config.noCrossNamespaceRefs, log });
+  const app = createApp({ index, kube: targets, dryRun, clock: createRequestedAtClock(), noCrossNamespaceRefs: config.noCrossNamespaceRefs, log });
   const receiver = Bun.serve({ fetch: app.fetch, hostname: config.receiverAddr.host, port: config.receiverAddr.port, maxRequestBodySize: BUN_BODY_CAP });
   const health = Bun.serve({ fetch: createHealthApp({ ready }).fetch, hostname: config.healthAddr.host, port: config.healthAddr.port });
 
   const receiverUrl = url(config.receiverAddr, receiver.port!);
   const healthUrl = url(config.healthAddr, health.port!);
-  log.info("fluxhook started", { receiverAddr: receiverUrl, healthAddr: healthUrl, namespace: config.watchNamespace ?? "*", statusUpdates: config.statusUpdates });
+  log.info("fluxhook started", {
+    receiverAddr: receiverUrl,
+    healthAddr: healthUrl,
+    receivers: fromFiles ? config.receiversFiles : `cluster, namespace ${config.watchNamespace ?? "*"}`,
+    statusUpdates: config.statusUpdates && !fromFiles,
+    dryRun,
+  });
+  if (dryRun) log.info(kube ? "dry run: targets are logged, not annotated" : "dry run: no cluster configured, targets are logged, not annotated");
 
   const stop = async () => {
     if (stopping) return;
@@ -87,5 +108,5 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     for (const i of informers) i.stop();
     await health.stop(true);
   };
-  return { receiverUrl, healthUrl, controller, ready, stop, [Symbol.asyncDispose]: stop };
+  return { receiverUrl, healthUrl, dryRun, controller, ready, stop, [Symbol.asyncDispose]: stop };
 }

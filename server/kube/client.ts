@@ -5,6 +5,7 @@
 import {
   CoreV1Api,
   CustomObjectsApi,
+  VersionApi,
   KubeConfig,
   KubernetesObjectApi,
   PatchStrategy,
@@ -147,7 +148,18 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
       },
     });
 
+  const versionApi = kc.makeApiClient(VersionApi);
+
   return {
+    async version() {
+      try {
+        const info = await versionApi.getCode(call());
+        return { ok: true, value: info.gitVersion };
+      } catch (err) {
+        return failure(err, "Kubernetes API");
+      }
+    },
+
     watchReceivers(namespace, sink) {
       const base = `/apis/${RECEIVER_GROUP}/${RECEIVER_VERSION}`;
       const group = RECEIVER_GROUP;

@@ -41,6 +41,8 @@ export interface PartialObject {
 export type KubeResult<T> = { ok: true; value: T } | { ok: false; reason: string; status?: number };
 
 export interface KubePort {
+  /** GET /version: is the API server reachable (and who is it)? */
+  version(): Promise<KubeResult<string>>;
   /** list+watch `notification.toolkit.fluxcd.io/v1` receivers (every namespace when undefined). */
   watchReceivers(namespace: string | undefined, sink: WatchSink): Informer;
   /** list+watch core/v1 secrets (every namespace when undefined). */

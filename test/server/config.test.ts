@@ -19,6 +19,10 @@ describe("flags", () => {
       logLevel: "info",
       logEncoding: "json",
       kubeconfig: undefined,
+      receiversFiles: [],
+      dryRun: false,
+      exportHttpPathMetrics: false,
+      leaderElection: undefined,
     });
   });
 
@@ -50,6 +54,25 @@ describe("flags", () => {
   ])("%p is refused", (argv, message) => {
     const r = parseConfig(argv, {});
     expect(r.ok).toBe(false);
+    expect(r.ok === false && r.error).toContain(message);
+  });
+
+  test("--receivers-file repeats; leader election reads Flux's duration flags", () => {
+    const c = ok(
+      ["--receivers-file=a.yaml", "--receivers-file", "b.yaml", "--dry-run", "--enable-leader-election", "--leader-election-lease-duration=1m30s", "--leader-election-retry-period=500ms"],
+      { RUNTIME_NAMESPACE: "flux-system" },
+    );
+    expect(c.receiversFiles).toEqual(["a.yaml", "b.yaml"]);
+    expect(c.dryRun).toBe(true);
+    expect(c.leaderElection).toEqual({ namespace: "flux-system", leaseDurationMs: 90_000, renewDeadlineMs: 30_000, retryPeriodMs: 500, releaseOnCancel: true });
+  });
+
+  test.each([
+    [["--enable-leader-election"], {}, "needs the RUNTIME_NAMESPACE"],
+    [["--enable-leader-election", "--leader-election-renew-deadline=40s"], { RUNTIME_NAMESPACE: "x" }, "lease duration > renew deadline > retry period"],
+    [["--enable-leader-election", "--leader-election-retry-period=5"], { RUNTIME_NAMESPACE: "x" }, 'invalid value "5" for flag --leader-election-retry-period'],
+  ])("leader election %p is refused", (argv, env, message) => {
+    const r = parseConfig(argv, env as Record<string, string>);
     expect(r.ok === false && r.error).toContain(message);
   });
 

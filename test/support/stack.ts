@@ -21,6 +21,10 @@ export const TEST_CONFIG: ServerConfig = {
   logLevel: "debug",
   logEncoding: "json",
   kubeconfig: undefined,
+  receiversFiles: [],
+  dryRun: false,
+  exportHttpPathMetrics: false,
+  leaderElection: undefined,
 };
 
 /** Polls `probe` until it returns a value other than undefined/false, or fails after the deadline. */
