@@ -1,0 +1,215 @@
+/**
+ * @module action/report
+ * Turns an outcome into what the user sees: step outputs, the job summary table, and a failure
+ * message that says what to check. Pure: main.ts writes the results with `@actions/core`.
+ *
+ * Nothing here may print a secret: URLs go through `maskUrl`, and the receiver's own words are
+ * quoted only after the runner has been told to mask every secret.
+ */
+import type { AttemptRecord, Outcome } from "./deliver";
+import { maskUrl, type ActionConfig } from "./inputs";
+
+/** Output names: part of the action's public contract (`action.yml` documents each of them). */
+export const Output = {
+  status: "status",
+  deliveryId: "delivery-id",
+  attempts: "attempts",
+  response: "response",
+  url: "url",
+} as const;
+export type OutputName = (typeof Output)[keyof typeof Output];
+
+/** The `response` output keeps the start of the body: enough to read, small for later steps. */
+export const MAX_RESPONSE_OUTPUT_CHARS = 4096;
+/** A receiver's reason quoted in a log line. */
+const MAX_REASON_CHARS = 300;
+
+export type ReportContext = Pick<ActionConfig, "url" | "target" | "event" | "receiverType" | "timeoutMs">;
+
+/**
+ * Replaces every secret in text that came from outside (a receiver's body or headers, an error
+ * message) with `***`. The runner masks registered secrets too; this keeps the outputs and the
+ * summary clean where it does not, and makes the action safe to run outside a runner.
+ */
+export function scrub(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of [...secrets].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length)) out = out.split(secret).join("***");
+  return out;
+}
+
+export function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (truncated, ${text.length} characters)`;
+}
+
+const lastAttempt = (outcome: Outcome): AttemptRecord | undefined => outcome.attempts[outcome.attempts.length - 1];
+
+const lastBody = (outcome: Outcome): string => {
+  const result = lastAttempt(outcome)?.result;
+  return result?.kind === "response" ? result.body : "";
+};
+
+/** The step outputs, all strings. `status` is empty when no HTTP answer was received. */
+export function outputsFor(ctx: ReportContext, deliveryId: string, outcome: Outcome | undefined): Record<OutputName, string> {
+  return {
+    [Output.status]: outcome?.status !== undefined ? String(outcome.status) : "",
+    [Output.deliveryId]: deliveryId,
+    [Output.attempts]: String(outcome?.attempts.length ?? 0),
+    [Output.response]: outcome ? truncate(lastBody(outcome), MAX_RESPONSE_OUTPUT_CHARS) : "",
+    [Output.url]: maskUrl(ctx.url),
+  };
+}
+
+/** How the receiver is named in logs and the summary: never the digest. */
+export function receiverLabel(ctx: ReportContext): string {
+  return ctx.target.kind === "receiver"
+    ? `${ctx.target.namespace}/${ctx.target.receiver} at ${maskUrl(ctx.url)}`
+    : maskUrl(ctx.url);
+}
+
+/**
+ * The receiver's reason for a refusal, when it gave one: fluxhook answers with a short reason
+ * (as JSON `{reason|message|error}` or text); Flux answers with no body at all.
+ */
+export function receiverReason(body: string): string | undefined {
+  const text = body.trim();
+  if (text === "") return undefined;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (parsed && typeof parsed === "object") {
+      const o = parsed as Record<string, unknown>;
+      for (const key of ["reason", "message", "error", "detail"]) {
+        const v = o[key];
+        if (typeof v === "string" && v.trim() !== "") return truncate(v.trim(), MAX_REASON_CHARS);
+        if (v && typeof v === "object" && typeof (v as Record<string, unknown>).message === "string")
+          return truncate(String((v as Record<string, unknown>).message), MAX_REASON_CHARS);
+      }
+    }
+    if (typeof parsed === "string") return truncate(parsed, MAX_REASON_CHARS);
+  } catch {
+    // not JSON: quote the first line of text, unless it is an HTML error page
+  }
+  if (/^<(!doctype|html)/i.test(text)) return undefined;
+  return truncate(text.split(/\r?\n/)[0] ?? "", MAX_REASON_CHARS);
+}
+
+const checkReceiver = (ctx: ReportContext) =>
+  ctx.target.kind === "receiver"
+    ? `kubectl -n ${ctx.target.namespace} get receiver ${ctx.target.receiver}`
+    : "kubectl get receivers -A";
+
+/** What to check for an HTTP status the delivery ended on. */
+function statusHint(status: number, ctx: ReportContext, reason: string | undefined): string {
+  const quoted = reason ? ` The receiver said: "${reason}".` : "";
+  switch (true) {
+    case status === 404:
+      return ctx.target.kind === "receiver"
+        ? `No Receiver has this path. The path is sha256(token + name + namespace), so check that \`token\` equals the Receiver's Secret (key "token"), ` +
+            `that receiver "${ctx.target.receiver}" and namespace "${ctx.target.namespace}" are right, and that the Receiver is Ready ` +
+            `(${checkReceiver(ctx)}; its status.webhookPath must be this path).${quoted}`
+        : `No Receiver has this path: check that \`url\` ends with the Receiver's status.webhookPath and that the Receiver is Ready (${checkReceiver(ctx)}).${quoted}`;
+    case status === 400:
+      return (
+        `The receiver refused the request. Check the signature (the token must equal the Receiver's Secret; ` +
+        `receiver-type "${ctx.receiverType}" must match the Receiver's spec.type) and the event filter ` +
+        `("${ctx.event}" must be in the Receiver's spec.events, if set; override it with \`event\`).${quoted}`
+      );
+    case status === 401 || status === 403:
+      return `Refused before reaching a Receiver: an ingress, gateway or auth proxy in front of it answered ${status}.${quoted}`;
+    case status === 413:
+      return `The payload is too large for the receiver (Flux accepts up to 3 MiB); send a smaller \`payload\`.${quoted}`;
+    case status === 503:
+      return `The Receiver exists but is suspended or not Ready (${checkReceiver(ctx)}), or the service behind the address is unavailable.${quoted}`;
+    case status === 500:
+      return `The receiver accepted the request but failed to act on it, e.g. a resource in spec.resources is missing or the Kubernetes API failed: see the receiver's logs.${quoted}`;
+    case status === 429 || status >= 500:
+      return `The receiver kept failing (${status}); see its logs, or raise \`retries\`.${quoted}`;
+    default:
+      return `Unexpected status ${status}.${quoted}`;
+  }
+}
+
+/** What to check after a network failure. */
+function networkHint(attempt: AttemptRecord, ctx: ReportContext): string {
+  if (attempt.result.kind !== "error") return "";
+  const { category, code } = attempt.result.error;
+  const url = new URL(ctx.url);
+  const hostPort = `${url.hostname}:${url.port || (url.protocol === "https:" ? 443 : 80)}`;
+  switch (category) {
+    case "refused":
+      return `Nothing accepted a connection at ${hostPort} from this runner. Check the network path: does this runner run inside the private network, are the Service/Ingress address and port right, do firewalls allow it, and do HTTPS_PROXY/NO_PROXY fit?`;
+    case "dns":
+      return `This runner cannot resolve "${url.hostname}". Use a runner inside the private network, or a name or IP address it can resolve.`;
+    case "timeout":
+      return `No complete answer from ${hostPort} within ${ctx.timeoutMs / 1000} s: a firewall dropping packets, a wrong port, or a slow receiver (raise \`timeout-seconds\`).`;
+    case "reset":
+      return `The connection to ${hostPort} was cut (${code}): a proxy or load balancer in between, or https:// sent to a plain-HTTP port?`;
+    case "tls-verify":
+      return code === "ERR_TLS_CERT_ALTNAME_INVALID"
+        ? `The receiver's certificate does not name "${url.hostname}": use the host name the certificate was issued for.`
+        : `The receiver's certificate is not trusted (${code}): give its CA with \`ca-file\` or \`ca\` (added to the default roots). \`insecure-skip-tls-verify\` is a last resort.`;
+    case "tls":
+      return `The TLS handshake with ${hostPort} failed (${code}): https:// to a plain-HTTP port (use http://), or a receiver that requires a client certificate (\`client-cert\`, \`client-key\`)?`;
+    case "proxy":
+      return `The proxy refused to open a tunnel to ${hostPort} (${code}): check the proxy's credentials in HTTPS_PROXY/HTTP_PROXY, or add the receiver's host to NO_PROXY.`;
+    default:
+      return `The request failed (${code}).`;
+  }
+}
+
+/** The error message for a failed delivery: what happened, then what to check. */
+export function failureMessage(outcome: Outcome, ctx: ReportContext): string {
+  if (outcome.ok) return "";
+  const last = lastAttempt(outcome);
+  const tries = `${outcome.attempts.length} attempt${outcome.attempts.length === 1 ? "" : "s"}`;
+  const where = receiverLabel(ctx);
+  if (!last) return `Delivery to ${where} failed.`;
+  const result = last.result;
+  switch (outcome.kind) {
+    case "redirect": {
+      const location = result.kind === "response" ? result.headers.location : undefined;
+      let to = "another location";
+      if (location) {
+        try {
+          to = maskUrl(new URL(location, ctx.url).href);
+        } catch {
+          // unreadable Location: keep the generic wording
+        }
+      }
+      return (
+        `Delivery to ${where} was redirected (${outcome.status}) to ${to}. Redirects are not followed for a POST: they drop the body ` +
+        `or send the secret path elsewhere. Use the final URL in \`url\`/\`address\` (https:// instead of http://? no trailing slash?).`
+      );
+    }
+    case "retry-after-too-long":
+      return `Delivery to ${where} failed with ${outcome.status} after ${tries}, and the receiver asked to wait longer than this action waits. ${statusHint(outcome.status ?? 0, ctx, receiverReason(lastBody(outcome)))}`;
+    case "status":
+      return `Delivery to ${where} failed with HTTP ${outcome.status} after ${tries}. ${statusHint(outcome.status ?? 0, ctx, receiverReason(lastBody(outcome)))}`;
+    case "network":
+      return result.kind === "error"
+        ? `Delivery to ${where} failed after ${tries}: ${result.error.code} (${result.error.message}). ${networkHint(last, ctx)}`
+        : `Delivery to ${where} failed after ${tries}.`;
+  }
+}
+
+/** The job summary table: a header row and one data row, with no secret in any cell. */
+export function summaryTable(ctx: ReportContext, deliveryId: string, outcome: Outcome | undefined, dryRun: boolean): string[][] {
+  const status = dryRun ? "dry run: not sent" : outcome?.status !== undefined ? String(outcome.status) : "no answer";
+  const result = dryRun ? "—" : outcome?.ok ? "✅ delivered" : "❌ failed";
+  return [
+    ["Receiver", "Event", "Delivery ID", "Status", "Attempts", "Duration", "Result"],
+    [
+      receiverLabel(ctx),
+      ctx.event,
+      deliveryId,
+      status,
+      String(outcome?.attempts.length ?? 0),
+      outcome ? `${(outcome.durationMs / 1000).toFixed(2)} s` : "—",
+      result,
+    ],
+  ];
+}
+
+/** Escapes a summary cell: the job summary is rendered as HTML. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}

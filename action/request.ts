@@ -1,0 +1,123 @@
+/**
+ * @module action/request
+ * Builds the HTTP request GitHub would send for this event: body, delivery headers and the
+ * receiver type's authentication, signed with `shared/` over the exact bytes that go on the wire.
+ *
+ * Pure: no I/O, no clock, no randomness (the delivery id is passed in). The payload bytes are never
+ * parsed and re-serialised; JSON is parsed only to reject a payload that is not JSON.
+ */
+import { ContentType, Header, signPayload } from "../shared";
+import type { ContentTypeName, SupportedReceiverType } from "./inputs";
+
+export interface RequestSettings {
+  readonly url: string;
+  readonly token: string;
+  readonly receiverType: SupportedReceiverType;
+  readonly event: string;
+  readonly contentType: ContentTypeName;
+  readonly repositoryId: string | undefined;
+}
+
+export interface OutgoingRequest {
+  readonly method: "POST";
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  /** The exact bytes sent and signed. */
+  readonly body: Uint8Array;
+}
+
+export type PayloadCheck = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+
+/** GitHub refuses to deliver payloads above 25 MB; a receiver would refuse them anyway (Flux: 3 MiB). */
+export const MAX_PAYLOAD_BYTES = 25 * 1024 * 1024;
+
+/** Headers whose values are (or are derived from) the token: redacted whenever headers are shown. */
+export const SENSITIVE_HEADERS: readonly string[] = [
+  Header.hubSignature256,
+  Header.hubSignature,
+  Header.signature,
+  Header.gitlabToken,
+  Header.authorization,
+];
+
+type AuthHeaders = (token: string, body: Uint8Array, event: string, deliveryId: string) => Record<string, string>;
+
+/** What each receiver type checks (Flux notification-controller `receiver_handlers.go`). */
+const AUTH: Readonly<Record<SupportedReceiverType, AuthHeaders>> = {
+  // go-github ValidatePayload prefers -256 and falls back to the sha1 header for old receivers.
+  github: (token, body) => ({
+    [Header.hubSignature256]: signPayload("sha256", token, body),
+    [Header.hubSignature]: signPayload("sha1", token, body),
+  }),
+  "generic-hmac": (token, body) => ({ [Header.signature]: signPayload("sha256", token, body) }),
+  gitlab: (token, _body, event, deliveryId) => ({
+    [Header.gitlabToken]: token,
+    [Header.gitlabEvent]: event,
+    [Header.gitlabEventUuid]: deliveryId,
+  }),
+  bitbucket: (token, body, event, deliveryId) => ({
+    [Header.hubSignature256]: signPayload("sha256", token, body),
+    [Header.bitbucketEvent]: event,
+    [Header.bitbucketRequestUuid]: deliveryId,
+  }),
+  harbor: (token) => ({ [Header.authorization]: token }),
+  generic: () => ({}),
+};
+
+/** Rejects what no receiver would accept: non-UTF-8, non-JSON or oversized payloads. */
+export function checkPayload(bytes: Uint8Array): PayloadCheck {
+  if (bytes.byteLength === 0) return { ok: false, reason: "the payload is empty" };
+  if (bytes.byteLength > MAX_PAYLOAD_BYTES) return { ok: false, reason: `the payload is larger than ${MAX_PAYLOAD_BYTES} bytes` };
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return { ok: false, reason: "the payload is not valid UTF-8" };
+  }
+  try {
+    JSON.parse(text);
+  } catch (err) {
+    return { ok: false, reason: `the payload is not valid JSON (${err instanceof Error ? err.message : String(err)})` };
+  }
+  return { ok: true };
+}
+
+/**
+ * The body for a content type. `form` is GitHub's `application/x-www-form-urlencoded` delivery:
+ * one `payload` field holding the JSON; the signature then covers the whole form body.
+ */
+export function encodeBody(payload: Uint8Array, contentType: ContentTypeName): Uint8Array {
+  if (contentType === "json") return payload;
+  const json = new TextDecoder("utf-8").decode(payload);
+  return new TextEncoder().encode(new URLSearchParams({ payload: json }).toString());
+}
+
+/** The complete request; `payload` must have passed `checkPayload`. */
+export function buildRequest(settings: RequestSettings, payload: Uint8Array, deliveryId: string, userAgent: string): OutgoingRequest {
+  const body = encodeBody(payload, settings.contentType);
+  const headers: Record<string, string> = {
+    [Header.contentType]: settings.contentType === "json" ? ContentType.json : ContentType.form,
+    [Header.userAgent]: userAgent,
+    [Header.githubEvent]: settings.event,
+    [Header.githubDelivery]: deliveryId,
+  };
+  // GitHub names the hook's owner; a workflow's event always comes from a repository.
+  if (settings.repositoryId) {
+    headers[Header.githubTargetType] = "repository";
+    headers[Header.githubTargetId] = settings.repositoryId;
+  }
+  Object.assign(headers, AUTH[settings.receiverType](settings.token, body, settings.event, deliveryId));
+  return { method: "POST", url: settings.url, headers, body };
+}
+
+/** Headers fit for a log line: token-derived values replaced, names kept. */
+export function redactHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
+  const sensitive = new Set(SENSITIVE_HEADERS.map((h) => h.toLowerCase()));
+  return Object.fromEntries(
+    Object.entries(headers).map(([name, value]) => {
+      if (!sensitive.has(name.toLowerCase())) return [name, value];
+      const algo = /^(sha1|sha256|sha512)=/.exec(value)?.[1];
+      return [name, algo ? `${algo}=<redacted>` : "<redacted>"];
+    }),
+  );
+}

@@ -1,0 +1,341 @@
+/**
+ * The built bundle, run with `node` as the runner runs it, delivering to local receivers that
+ * check what they get with their own crypto (see harness.ts).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import {
+  closedPort,
+  events,
+  fluxPath,
+  githubCheck,
+  hmacHex,
+  leaks,
+  makePki,
+  maskedValues,
+  opensslHmac,
+  runAction,
+  startConnectProxy,
+  startReceiver,
+  type Pki,
+  type ReceivedRequest,
+} from "./harness";
+
+const TOKEN = "s3cr3t-receiver-token";
+const RECEIVER = "app-receiver";
+const NAMESPACE = "flux-apps";
+const PATH = fluxPath(TOKEN, RECEIVER, NAMESPACE);
+const DIGEST = PATH.slice("/hook/".length);
+const SECRETS = [TOKEN, DIGEST];
+
+/** A Flux-like github receiver: 404 on another path, 400 on a bad signature, else 200. */
+const githubReceiver = (token = TOKEN, path = PATH) => (req: ReceivedRequest) => {
+  if (req.path !== path) return new Response(null, { status: 404 });
+  const problem = githubCheck(token, req);
+  return problem ? Response.json({ reason: problem }, { status: 400 }) : new Response(null, { status: 200 });
+};
+
+const byAddress = (address: string, extra: Record<string, string> = {}) => ({
+  token: TOKEN,
+  address,
+  receiver: RECEIVER,
+  namespace: NAMESPACE,
+  ...extra,
+});
+
+describe("real events, delivered from the bundle", () => {
+  const payloads = events();
+  // The runner writes the event file itself; give push a non-ASCII commit message so a
+  // string-length Content-Length or a re-encoding would break the signature.
+  const push = { ...payloads.push, head_commit: { ...(payloads.push.head_commit as object), message: "fix: café ☕ — naïve" } };
+  test.each([
+    { eventName: "push", event: push, header: "push" },
+    { eventName: "registry_package", event: payloads.registry_package, header: "package" },
+    { eventName: "release", event: payloads.release, header: "release" },
+    { eventName: "workflow_dispatch", event: payloads.workflow_dispatch, header: "workflow_dispatch" },
+  ])("$eventName is sent as $header, byte for byte, signed", async ({ eventName, event, header }) => {
+    await using receiver = startReceiver({ respond: githubReceiver() });
+    const run = await runAction({ eventName, event, inputs: byAddress(receiver.url) });
+
+    expect(run.exitCode).toBe(0);
+    expect(receiver.requests).toHaveLength(1);
+    const req = receiver.requests[0] as ReceivedRequest;
+    expect(req.method).toBe("POST");
+    expect(req.path).toBe(PATH);
+    expect(Buffer.from(req.body).equals(Buffer.from(run.eventBytes))).toBe(true);
+    expect(req.headers).toMatchObject({
+      "content-type": "application/json",
+      "content-length": String(run.eventBytes.byteLength),
+      "x-github-event": header,
+      "x-github-delivery": run.outputs["delivery-id"] ?? "",
+      "x-github-hook-installation-target-type": "repository",
+      "x-github-hook-installation-target-id": "123456789",
+      "x-hub-signature-256": `sha256=${hmacHex("sha256", TOKEN, run.eventBytes)}`,
+      "x-hub-signature": `sha1=${hmacHex("sha1", TOKEN, run.eventBytes)}`,
+    });
+    expect(req.headers["user-agent"]).toMatch(/^fluxhook-action\/\d+\.\d+\.\d+/);
+    expect(run.outputs).toEqual({
+      status: "200",
+      "delivery-id": expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/),
+      attempts: "1",
+      response: "",
+      url: `${receiver.url}/hook/***`,
+    });
+    expect(run.summary).toContain(`${NAMESPACE}/${RECEIVER}`);
+    expect(run.summary).toContain(run.outputs["delivery-id"] ?? "missing");
+    expect(leaks(run, SECRETS)).toEqual([]);
+    expect(maskedValues(run.stdout)).toEqual(expect.arrayContaining([TOKEN, DIGEST]));
+  });
+
+  test("the signature checks out with openssl too", async () => {
+    await using receiver = startReceiver({ respond: githubReceiver() });
+    const run = await runAction({ eventName: "push", event: push, inputs: byAddress(receiver.url) });
+    expect(run.exitCode).toBe(0);
+    const req = receiver.requests[0] as ReceivedRequest;
+    expect(req.headers["x-hub-signature-256"]).toBe(`sha256=${opensslHmac("sha256", TOKEN, req.body)}`);
+    expect(req.headers["x-hub-signature"]).toBe(`sha1=${opensslHmac("sha1", TOKEN, req.body)}`);
+  });
+
+  test("secrets are masked before the first line of output", async () => {
+    await using receiver = startReceiver({ respond: githubReceiver() });
+    const run = await runAction({ inputs: byAddress(receiver.url, { token: `${TOKEN}\n` }) });
+    expect(run.exitCode).toBe(0);
+    const lines = run.stdout.split("\n").filter((l) => l !== "");
+    const firstOther = lines.findIndex((l) => !l.startsWith("::add-mask::"));
+    expect(maskedValues(lines.slice(0, firstOther).join("\n"))).toEqual(
+      expect.arrayContaining([`${TOKEN}\n`, TOKEN, DIGEST, `${receiver.url}${PATH}`]),
+    );
+    // the trimmed token signs, with a warning about the whitespace
+    expect(run.stdout).toContain("::warning::The token had leading or trailing whitespace");
+    expect(leaks(run, SECRETS)).toEqual([]);
+  });
+});
+
+describe("delivery behaviour", () => {
+  test("form content type: payload=<urlencoded json>, signed over the whole form body", async () => {
+    await using receiver = startReceiver({ respond: githubReceiver() });
+    const run = await runAction({ inputs: byAddress(receiver.url, { "content-type": "form" }) });
+    expect(run.exitCode).toBe(0);
+    const req = receiver.requests[0] as ReceivedRequest;
+    expect(req.headers["content-type"]).toBe("application/x-www-form-urlencoded");
+    const form = new URLSearchParams(new TextDecoder().decode(req.body));
+    expect([...form.keys()]).toEqual(["payload"]);
+    expect(form.get("payload")).toBe(new TextDecoder().decode(run.eventBytes));
+    expect(req.headers["x-hub-signature-256"]).toBe(`sha256=${hmacHex("sha256", TOKEN, req.body)}`);
+  });
+
+  test("503, 503, 200: three attempts with one delivery id and one signature", async () => {
+    await using receiver = startReceiver({
+      respond: (req, n) => (n < 2 ? new Response("busy", { status: 503, headers: { "Retry-After": "0" } }) : githubReceiver()(req)),
+    });
+    const run = await runAction({ url: `${receiver.url}${PATH}`, inputs: { token: TOKEN } });
+    expect(run.exitCode).toBe(0);
+    expect(run.outputs).toMatchObject({ status: "200", attempts: "3" });
+    expect(receiver.requests).toHaveLength(3);
+    const ids = new Set(receiver.requests.map((r) => r.headers["x-github-delivery"]));
+    const sigs = new Set(receiver.requests.map((r) => r.headers["x-hub-signature-256"]));
+    expect([ids.size, sigs.size]).toEqual([1, 1]);
+    expect(leaks(run, SECRETS)).toEqual([]);
+  });
+
+  test("503 without Retry-After waits the backoff, then succeeds", async () => {
+    await using receiver = startReceiver({ respond: (req, n) => (n < 1 ? new Response(null, { status: 503 }) : githubReceiver()(req)) });
+    const run = await runAction({ url: `${receiver.url}${PATH}`, inputs: { token: TOKEN } });
+    expect(run.exitCode).toBe(0);
+    expect(run.outputs).toMatchObject({ status: "200", attempts: "2" });
+    expect(run.stdout).toMatch(/Retrying in \d\.\d s\./);
+  });
+
+  test.each([
+    { failOnError: "true", exitCode: 1, command: "::error::" },
+    { failOnError: "false", exitCode: 0, command: "::warning::" },
+  ])("400 with fail-on-error $failOnError", async ({ failOnError, exitCode, command }) => {
+    await using receiver = startReceiver({ respond: githubReceiver("another-token") });
+    const run = await runAction({ inputs: byAddress(receiver.url, { "fail-on-error": failOnError }) });
+    expect(run.exitCode).toBe(exitCode);
+    expect(run.outputs).toMatchObject({ status: "400", attempts: "1", response: '{"reason":"signature mismatch"}' });
+    expect(receiver.requests).toHaveLength(1); // a 4xx is never retried
+    const message = run.stdout.split("\n").find((l) => l.startsWith(command)) ?? "";
+    expect(message).toContain("HTTP 400");
+    expect(message).toContain('The receiver said: "signature mismatch"');
+    expect(message).toContain("spec.events");
+    expect(leaks(run, SECRETS)).toEqual([]);
+  });
+
+  test("404 says to check the token, name and namespace", async () => {
+    await using receiver = startReceiver({ respond: () => new Response("404 page not found\n", { status: 404 }) });
+    const run = await runAction({ inputs: byAddress(receiver.url) });
+    expect(run.exitCode).toBe(1);
+    expect(run.stdout).toContain(`receiver "${RECEIVER}" and namespace "${NAMESPACE}"`);
+    expect(run.stdout).toContain(`kubectl -n ${NAMESPACE} get receiver ${RECEIVER}`);
+    expect(receiver.requests).toHaveLength(1);
+  });
+
+  test("a redirect is not followed", async () => {
+    await using receiver = startReceiver({ respond: () => new Response(null, { status: 308, headers: { Location: `https://elsewhere.example${PATH}` } }) });
+    const run = await runAction({ inputs: byAddress(receiver.url) });
+    expect(run.exitCode).toBe(1);
+    expect(receiver.requests).toHaveLength(1);
+    expect(run.outputs).toMatchObject({ status: "308", attempts: "1" });
+    expect(run.stdout).toContain("redirected (308) to https://elsewhere.example/hook/***");
+    expect(leaks(run, SECRETS)).toEqual([]);
+  });
+
+  test("connection refused points at the network path", async () => {
+    const port = await closedPort();
+    const run = await runAction({ inputs: byAddress(`http://127.0.0.1:${port}`, { retries: "0" }) });
+    expect(run.exitCode).toBe(1);
+    expect(run.outputs).toMatchObject({ status: "", attempts: "1" });
+    expect(run.stdout).toContain("ECONNREFUSED");
+    expect(run.stdout).toContain("Check the network path");
+    expect(leaks(run, SECRETS)).toEqual([]);
+  });
+
+  test("dry-run prints the request, masked, and sends nothing", async () => {
+    await using receiver = startReceiver();
+    const run = await runAction({ inputs: byAddress(receiver.url, { "dry-run": "true" }) });
+    expect(run.exitCode).toBe(0);
+    expect(receiver.requests).toHaveLength(0);
+    expect(run.outputs).toMatchObject({ status: "", attempts: "0", url: `${receiver.url}/hook/***` });
+    expect(run.stdout).toContain(`POST ${receiver.url}/hook/***`);
+    expect(run.stdout).toContain("X-Hub-Signature-256: sha256=<redacted>");
+    expect(run.summary).toContain("dry run");
+    expect(leaks(run, [...SECRETS, hmacHex("sha256", TOKEN, run.eventBytes)])).toEqual([]);
+  });
+
+  test("invalid inputs fail with every problem listed, before any request", async () => {
+    const run = await runAction({ inputs: { token: TOKEN, address: "https://x.example", url: "https://x.example/hook/abc", retries: "many" } });
+    expect(run.exitCode).toBe(1);
+    expect(run.stdout).toContain("Set either `url`, or `address`");
+    expect(run.stdout).toContain("`retries` must be a whole number");
+    expect(leaks(run, [TOKEN, "https://x.example/hook/abc"])).toEqual([]);
+  });
+});
+
+describe("receiver types", () => {
+  const cases: Array<{ type: string; check: (req: ReceivedRequest, body: Uint8Array) => unknown; expected: unknown }> = [
+    {
+      type: "generic-hmac",
+      check: (req, body) => [req.headers["x-signature"] === `sha256=${hmacHex("sha256", TOKEN, body)}`, req.headers["x-hub-signature-256"]],
+      expected: [true, undefined],
+    },
+    {
+      type: "gitlab",
+      check: (req) => [req.headers["x-gitlab-token"], req.headers["x-gitlab-event"]],
+      expected: [TOKEN, "push"],
+    },
+    {
+      type: "bitbucket",
+      check: (req, body) => [req.headers["x-hub-signature-256"] === `sha256=${hmacHex("sha256", TOKEN, body)}`, req.headers["x-event-key"]],
+      expected: [true, "push"],
+    },
+    { type: "harbor", check: (req) => req.headers.authorization, expected: TOKEN },
+    {
+      type: "generic",
+      check: (req) => [req.headers.authorization, req.headers["x-hub-signature-256"], req.headers["x-signature"]],
+      expected: [undefined, undefined, undefined],
+    },
+  ];
+  test.each(cases)("$type", async ({ type, check, expected }) => {
+    await using receiver = startReceiver();
+    const run = await runAction({ inputs: byAddress(receiver.url, { "receiver-type": type }) });
+    expect(run.exitCode).toBe(0);
+    const req = receiver.requests[0] as ReceivedRequest;
+    expect(check(req, run.eventBytes)).toEqual(expected);
+    expect(leaks(run, SECRETS)).toEqual([]);
+  });
+});
+
+describe("private networks: TLS and proxies", () => {
+  let pki: Pki;
+  beforeAll(() => {
+    pki = makePki();
+  });
+  afterAll(() => pki.cleanup());
+
+  test("TLS receiver with a private CA through ca-file", async () => {
+    await using receiver = startReceiver({ respond: githubReceiver(), tls: { cert: pki.serverCert, key: pki.serverKey } });
+    const run = await runAction({ inputs: byAddress(receiver.url, { "ca-file": pki.caFile }) });
+    expect(run.stderr).toBe("");
+    expect(run.exitCode).toBe(0);
+    expect(run.outputs.status).toBe("200");
+  });
+
+  test("an untrusted certificate fails at once with a hint about ca-file", async () => {
+    await using receiver = startReceiver({ respond: githubReceiver(), tls: { cert: pki.serverCert, key: pki.serverKey } });
+    const run = await runAction({ inputs: byAddress(receiver.url) });
+    expect(run.exitCode).toBe(1);
+    expect(run.outputs.attempts).toBe("1"); // a trust failure does not change on retry
+    expect(receiver.requests).toHaveLength(0);
+    expect(run.stdout).toContain("give its CA with `ca-file`");
+  });
+
+  test("insecure-skip-tls-verify delivers with a warning", async () => {
+    await using receiver = startReceiver({ respond: githubReceiver(), tls: { cert: pki.serverCert, key: pki.serverKey } });
+    const run = await runAction({ inputs: byAddress(receiver.url, { "insecure-skip-tls-verify": "true" }) });
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toContain("::warning::insecure-skip-tls-verify is true");
+  });
+
+  test("mTLS: inline CA, client certificate from a file and key inline", async () => {
+    await using receiver = startReceiver({
+      respond: githubReceiver(),
+      tls: { cert: pki.serverCert, key: pki.serverKey, ca: pki.ca, requestCert: true },
+    });
+    const withCert = await runAction({
+      inputs: byAddress(receiver.url, { ca: pki.ca, "client-cert": pki.clientCertFile, "client-key": pki.clientKey }),
+    });
+    expect(withCert.exitCode).toBe(0);
+    expect(withCert.outputs.status).toBe("200");
+    const keyBody = pki.clientKey.split("\n").filter((l) => l.length >= 16 && !l.startsWith("-----"));
+    expect(leaks(withCert, [...SECRETS, ...keyBody])).toEqual([]);
+
+    const without = await runAction({ inputs: byAddress(receiver.url, { ca: pki.ca, retries: "0" }) });
+    expect(without.exitCode).toBe(1);
+    expect(receiver.requests).toHaveLength(1);
+  });
+
+  test("through an HTTP CONNECT proxy from HTTPS_PROXY, to a TLS receiver only the proxy can resolve", async () => {
+    await using receiver = startReceiver({ respond: githubReceiver(), tls: { cert: pki.serverCert, key: pki.serverKey } });
+    await using proxy = await startConnectProxy();
+    const proxyUrl = new URL(proxy.url);
+    proxyUrl.username = "ci";
+    proxyUrl.password = "pr0xy-p@ss";
+    const address = `https://receiver.fluxhook.test:${receiver.port}`;
+    const run = await runAction({
+      inputs: byAddress(address, { "ca-file": pki.caFile }),
+      env: { HTTPS_PROXY: proxyUrl.href, NO_PROXY: "localhost,.corp.internal,10.0.0.0/8" },
+    });
+    expect(run.stderr).toBe("");
+    expect(run.exitCode).toBe(0);
+    expect(proxy.tunnels).toEqual([
+      { authority: `receiver.fluxhook.test:${receiver.port}`, proxyAuthorization: `Basic ${btoa("ci:pr0xy-p@ss")}` },
+    ]);
+    expect(receiver.requests).toHaveLength(1);
+    expect(run.stdout).toContain(`Route: through the HTTPS_PROXY proxy http://${proxyUrl.host}`);
+    expect(leaks(run, [...SECRETS, "pr0xy-p@ss", "pr0xy-p%40ss"])).toEqual([]);
+  });
+
+  test("HTTP_PROXY for an http receiver: also a CONNECT tunnel", async () => {
+    await using receiver = startReceiver({ respond: githubReceiver() });
+    await using proxy = await startConnectProxy();
+    const run = await runAction({
+      inputs: byAddress(`http://receiver.fluxhook.test:${receiver.port}`),
+      env: { HTTP_PROXY: proxy.url, HTTPS_PROXY: "http://127.0.0.1:9" },
+    });
+    expect(run.exitCode).toBe(0);
+    expect(proxy.tunnels.map((t) => t.authority)).toEqual([`receiver.fluxhook.test:${receiver.port}`]);
+  });
+
+  test("a NO_PROXY entry sends its hosts direct, past the proxy", async () => {
+    await using proxy = await startConnectProxy();
+    // Only the proxy can resolve this name: going direct, the runner cannot, which shows the bypass.
+    const run = await runAction({
+      inputs: byAddress("http://receiver.fluxhook.test:8080", { retries: "0", "timeout-seconds": "5" }),
+      env: { HTTP_PROXY: proxy.url, NO_PROXY: "example.com, .fluxhook.test" },
+    });
+    expect(proxy.tunnels).toEqual([]);
+    expect(run.stdout).toContain("Route: direct (NO_PROXY)");
+    expect(run.exitCode).toBe(1);
+    expect(run.stdout).toContain('This runner cannot resolve "receiver.fluxhook.test"');
+  });
+});
