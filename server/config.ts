@@ -37,6 +37,8 @@ export interface ServerConfig {
   readonly exportHttpPathMetrics: boolean;
   /** Elect one replica to write status and Events; undefined when every replica is its own leader. */
   readonly leaderElection: LeaderElectionConfig | undefined;
+  /** Where Google's ID-token signing keys are fetched (gcr receivers); only tests change it. */
+  readonly gcrJwksUrl: string;
 }
 
 export interface LeaderElectionConfig {
@@ -55,6 +57,8 @@ interface FlagSpec {
   readonly kind: FlagKind;
   readonly usage: string;
   readonly default: string;
+  /** Left out of --help: a test hook, not a setting for users. */
+  readonly hidden?: boolean;
 }
 
 const FLAGS = {
@@ -103,6 +107,12 @@ const FLAGS = {
   "leader-election-renew-deadline": { kind: "string", default: "30s", usage: "How long the leader keeps trying to renew before it steps down." },
   "leader-election-retry-period": { kind: "string", default: "5s", usage: "How often candidates try to acquire or renew the Lease." },
   "leader-election-release-on-cancel": { kind: "bool", default: "true", usage: "Release the Lease on shutdown so another replica takes over at once." },
+  "gcr-jwks-url": {
+    kind: "string",
+    default: "https://www.googleapis.com/oauth2/v3/certs",
+    usage: "Where the keys that sign Google ID tokens (gcr receivers) are published. For tests that sign their own tokens.",
+    hidden: true,
+  },
 } as const satisfies Record<string, FlagSpec>;
 
 type FlagName = keyof typeof FLAGS;
@@ -156,6 +166,7 @@ export function parseListenAddress(value: string): ListenAddress | undefined {
 export function usage(): string {
   const lines = ["Usage: fluxhook [flags]", "", "Flags:"];
   for (const [name, spec] of Object.entries(FLAGS) as [FlagName, FlagSpec][]) {
+    if (spec.hidden) continue;
     const arg = spec.kind === "bool" ? "" : spec.kind === "strings" ? " path" : " string";
     lines.push(`  --${name}${arg}`, `        ${spec.usage}${spec.default ? ` (default ${JSON.stringify(spec.default)})` : ""}`);
   }
@@ -238,6 +249,11 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     leaderElection = { namespace, leaseDurationMs: lease, renewDeadlineMs: renew, retryPeriodMs: retry, releaseOnCancel: bool("leader-election-release-on-cancel") };
   }
 
+  const gcrJwksUrl = get("gcr-jwks-url");
+  if (!/^https?:\/\/[^\s]+$/.test(gcrJwksUrl)) {
+    return { ok: false, error: `invalid value ${JSON.stringify(gcrJwksUrl)} for flag --gcr-jwks-url: expected an http(s) URL` };
+  }
+
   return {
     ok: true,
     config: {
@@ -254,6 +270,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
       dryRun: bool("dry-run"),
       exportHttpPathMetrics: bool("export-http-path-metrics"),
       leaderElection,
+      gcrJwksUrl,
     },
   };
 }

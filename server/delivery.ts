@@ -3,7 +3,9 @@
  * One webhook delivery, from request to outcome, in Flux's order of checks:
  *
  *   wrong method 405 · body over the cap 413 · unknown path 404 · suspended or not Ready 503 ·
- *   validation failed 400 · a target failed 500 (after every target was tried) · else 200.
+ *   validation failed 400 · filters cannot read the body (JSON that is not an object) 500 ·
+ *   a target failed 500 (after every target was tried; a filter error is a target's failure) ·
+ *   else 200.
  *
  * The outcome always carries a short reason, sent back as JSON: "my receiver does not fire" is
  * the most common complaint about Flux receivers, whose answers have no body at all. Reasons
@@ -11,7 +13,9 @@
  */
 import type { ObjectKey } from "./receivers/api";
 import type { ReceiverIndex } from "./receivers/index";
+import type { AuthServices } from "./jwt";
 import { VALIDATORS } from "./providers";
+import { deliveryFilters } from "./targets/filters";
 import { declaredTooLarge, readBody, tooLarge } from "./body";
 import { annotateTargets, type AnnotateDeps, type TargetOutcome } from "./targets/annotate";
 import { MAX_BODY_BYTES } from "./limits";
@@ -28,6 +32,8 @@ export interface DeliveryOutcome {
 
 export interface DeliveryDeps extends AnnotateDeps {
   readonly index: ReceiverIndex;
+  /** Token verification for gcr and generic-oidc. */
+  readonly auth: AuthServices;
   /** Targets are only logged; answers say so. */
   readonly dryRun?: boolean;
   readonly maxBodyBytes?: number;
@@ -55,11 +61,15 @@ export async function handleDelivery(request: Request, deps: DeliveryDeps): Prom
   if (!body.ok) return { ...known, status: body.status, reason: body.reason };
 
   const validate = VALIDATORS[entry.spec.type];
-  if (!validate) return { ...known, status: 503, reason: `receiver type ${JSON.stringify(entry.spec.type)} is not supported` };
-  const verdict = await validate({ headers: request.headers, body: body.body }, { spec: entry.spec, secret: entry.secret });
+  const verdict = await validate(
+    { headers: request.headers, body: body.body },
+    { spec: entry.spec, secret: entry.secret, compiled: entry.compiled, auth: deps.auth },
+  );
   if (!verdict.ok) return { ...known, status: 400, reason: verdict.reason };
 
-  const targets = await annotateTargets(entry, deps);
+  const filters = deliveryFilters(entry.compiled, verdict);
+  if (!filters.ok) return { ...known, event: verdict.event, status: 500, reason: filters.error };
+  const targets = await annotateTargets(entry, deps, filters.filters);
   const event = verdict.event;
   const failed = targets.filter((t) => t.outcome === "failed").length;
   const annotated = targets.filter((t) => t.outcome === "annotated").length;

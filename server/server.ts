@@ -12,8 +12,8 @@ import type { Informer, KubePort } from "./kube/port";
 import type { Logger } from "./log";
 import { ReceiverController } from "./receivers/controller";
 import { ReceiverIndex } from "./receivers/index";
-import { Reason } from "./receivers/status";
-import { VALIDATORS } from "./providers";
+import { prepareReceiver } from "./receivers/prepare";
+import { createAuthServices } from "./jwt";
 import { createRequestedAtClock } from "./targets/requested-at";
 import { MAX_BODY_BYTES } from "./limits";
 import { startFileSource } from "./receivers/file-source";
@@ -74,10 +74,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     // File-defined Receivers are not cluster objects: there is no status to write.
     statusWriter: config.statusUpdates && !fromFiles ? kube : undefined,
     log,
-    checkSpec: (r) =>
-      r.spec && !VALIDATORS[r.spec.type]
-        ? { reason: Reason.validationFailed, message: `receiver type ${JSON.stringify(r.spec.type)} is not supported by this version of fluxhook` }
-        : undefined,
+    prepare: prepareReceiver,
   });
   const informers: Informer[] = fromFiles
     ? [startFileSource({ paths: config.receiversFiles, receivers: controller.receiverSink, secrets: controller.secretSink, log })]
@@ -86,7 +83,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   let stopping = false;
   const ready = () => !stopping && controller.synced;
 
-  const app = createApp({ index, kube: targets, dryRun, clock: createRequestedAtClock(), noCrossNamespaceRefs: config.noCrossNamespaceRefs, log });
+  const app = createApp({ index, kube: targets, dryRun, clock: createRequestedAtClock(), noCrossNamespaceRefs: config.noCrossNamespaceRefs, auth: createAuthServices({ gcrJwksUrl: config.gcrJwksUrl }), log });
   const receiver = Bun.serve({ fetch: app.fetch, hostname: config.receiverAddr.host, port: config.receiverAddr.port, maxRequestBodySize: BUN_BODY_CAP });
   const health = Bun.serve({ fetch: createHealthApp({ ready }).fetch, hostname: config.healthAddr.host, port: config.healthAddr.port });
 

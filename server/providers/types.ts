@@ -1,10 +1,13 @@
 /**
  * @module server/providers/types
  * The contract of a receiver-type validator: a pure function from the request (headers and the
- * exact raw body) and the Receiver's settings to a verdict. A refusal is a value with a reason
+ * exact raw body) and the Receiver's settings to a verdict. Types that verify tokens reach the
+ * network only through the injected `auth` services. A refusal is a value with a reason
  * that is safe to send back (it never quotes a token, a signature or a Secret's name).
  */
+import type { AuthServices } from "../jwt";
 import type { ReceiverSpec } from "../receivers/api";
+import type { CompiledReceiver } from "../receivers/prepare";
 import type { SecretData } from "../receivers/secrets";
 
 export interface DeliveryRequest {
@@ -17,6 +20,10 @@ export interface ValidatorContext {
   readonly spec: ReceiverSpec;
   /** The Secret's keys; `token` is always present for types that use a Secret. */
   readonly secret: SecretData;
+  /** The generation's compiled CEL (generic-oidc's variables and validations). */
+  readonly compiled: CompiledReceiver;
+  /** Token verification (gcr, generic-oidc): network-backed and cached, injected at the edge. */
+  readonly auth: AuthServices;
 }
 
 export type Validation =
@@ -27,6 +34,8 @@ export type Validation =
       /** The payload as CEL's `req` sees it, and the content type it came with. */
       readonly payload: Uint8Array;
       readonly payloadType: string;
+      /** generic-oidc: the verified token's claims, which filters see as `claims`. */
+      readonly claims?: Readonly<Record<string, unknown>>;
     }
   | { readonly ok: false; readonly reason: string };
 

@@ -11,8 +11,9 @@
 import { webhookPath } from "../../shared";
 import type { KubePort, WatchSink } from "../kube/port";
 import type { Logger } from "../log";
-import { readReceiver, type ObjectKey, type ReceiverObject, type ReceiverStatus } from "./api";
+import { readReceiver, type ObjectKey, type ReceiverObject, type ReceiverSpec, type ReceiverStatus } from "./api";
 import { ReceiverIndex, keyString, type ReceiverEntry } from "./index";
+import { compilationKey, NOTHING_COMPILED, type Prepared } from "./prepare";
 import { readSecret, type SecretRecord } from "./secrets";
 import { Reason, desiredStatus, sameStatus, type Readiness } from "./status";
 
@@ -29,8 +30,12 @@ export interface ControllerOptions {
   readonly log: Logger;
   /** Kubernetes' condition timestamp format (RFC 3339, seconds). */
   readonly now?: () => string;
-  /** Extra checks on a valid spec (CEL compilation comes here); a string is a terminal error. */
-  readonly checkSpec?: (receiver: ReceiverObject) => { reason: string; message: string } | undefined;
+  /**
+   * Compiles and checks a valid spec (CEL expressions, OIDC providers); a failure is a terminal
+   * error. Called once per change of what it depends on (prepare.ts compilationKey), not per
+   * decision. Without it every valid spec serves with nothing compiled.
+   */
+  readonly prepare?: (spec: ReceiverSpec) => Prepared;
 }
 
 const metaNow = () => new Date().toISOString().replace(/\.\d+Z$/, "Z");
@@ -41,6 +46,8 @@ export class ReceiverController {
   readonly #secrets = new Map<string, SecretRecord>();
   /** secret key → receiver keys referencing it, so a Secret change touches only its Receivers. */
   readonly #referrers = new Map<string, Set<string>>();
+  /** receiver key → the last preparation and what it was computed from. */
+  readonly #prepared = new Map<string, { key: string; result: Prepared }>();
   readonly #options: ControllerOptions;
   readonly #statusQueue = new Map<string, ObjectKey>();
   readonly #statusAttempts = new Map<string, number>();
@@ -51,6 +58,13 @@ export class ReceiverController {
   constructor(options: ControllerOptions) {
     this.#options = options;
     this.index = options.index;
+  }
+
+  /** Receivers by readiness, for the metrics (suspended ones count as not ready). */
+  counts(): { ready: number; notReady: number } {
+    let ready = 0;
+    for (const entry of this.index.entries()) if (entry.unavailable === undefined) ready++;
+    return { ready, notReady: this.#receivers.size - ready };
   }
 
   /** True once both watches delivered their first list and every Receiver was decided. */
@@ -129,6 +143,7 @@ export class ReceiverController {
     const r = this.#receivers.get(k);
     if (!r) return;
     this.#receivers.delete(k);
+    this.#prepared.delete(k);
     if (r.secretName) this.#referrers.get(`${r.key.namespace}/${r.secretName}`)?.delete(k);
     this.index.remove(r.key);
     this.#statusQueue.delete(k);
@@ -162,15 +177,34 @@ export class ReceiverController {
     }
   }
 
+  /** The spec's preparation, reused while what it depends on is unchanged. */
+  #prepare(r: ReceiverObject, spec: ReceiverSpec): Prepared {
+    const prepare = this.#options.prepare;
+    if (!prepare) return { ok: true, compiled: NOTHING_COMPILED };
+    const k = keyString(r.key);
+    const key = compilationKey(spec);
+    const cached = this.#prepared.get(k);
+    if (cached?.key === key) return cached.result;
+    const result = prepare(spec);
+    this.#prepared.set(k, { key, result });
+    return result;
+  }
+
   #decide(r: ReceiverObject): { entry?: ReceiverEntry; readiness?: Readiness } {
     const spec = r.spec;
+    // Flux checks the spec (CEL, OIDC providers) before it reads the token.
+    const prepared: Prepared = spec ? this.#prepare(r, spec) : { ok: false, reason: Reason.validationFailed, message: r.invalid ?? "invalid spec" };
+    const terminal = (p: Extract<Prepared, { ok: false }>): Readiness => ({ kind: "terminal", reason: p.reason, message: p.message });
     let token: Buffer | undefined;
     let secret: SecretRecord["data"] = {};
     if (r.secretName) {
       const s = this.#secrets.get(`${r.key.namespace}/${r.secretName}`);
       const ref = `'${r.key.namespace}/${r.secretName}'`;
-      if (!s) return { readiness: { kind: "token-not-found", message: `unable to read token from secret ${ref} error: secrets "${r.secretName}" not found` } };
-      if (!s.data.token) return { readiness: { kind: "token-not-found", message: `invalid ${ref} secret data: required fields 'token'` } };
+      if (!s || !s.data.token) {
+        if (spec && !prepared.ok && !spec.suspend) return { readiness: terminal(prepared) };
+        if (!s) return { readiness: { kind: "token-not-found", message: `unable to read token from secret ${ref} error: secrets "${r.secretName}" not found` } };
+        return { readiness: { kind: "token-not-found", message: `invalid ${ref} secret data: required fields 'token'` } };
+      }
       token = s.data.token;
       secret = s.data;
     } else if (spec?.type !== "generic-oidc") {
@@ -178,17 +212,14 @@ export class ReceiverController {
       return { readiness: { kind: "terminal", reason: Reason.validationFailed, message: r.invalid ?? "secretRef is required when type is not generic-oidc" } };
     }
     const base = { key: r.key, generation: r.generation, path: webhookPath(token ?? "", r.key.name, r.key.namespace), secret };
-    const problem = spec
-      ? this.#options.checkSpec?.(r)
-      : { reason: Reason.validationFailed, message: r.invalid ?? "invalid spec" };
     if (spec?.suspend) return { entry: { ...base, spec, unavailable: "receiver is suspended" } };
-    if (problem) {
+    if (!prepared.ok) {
       return {
-        entry: { ...base, spec, unavailable: `receiver is not ready: ${problem.message}` },
-        readiness: { kind: "terminal", reason: problem.reason, message: problem.message },
+        entry: { ...base, spec, unavailable: `receiver is not ready: ${prepared.message}` },
+        readiness: terminal(prepared),
       };
     }
-    return { entry: { ...base, spec: spec!, unavailable: undefined }, readiness: { kind: "ready", path: base.path } };
+    return { entry: { ...base, spec: spec!, compiled: prepared.compiled, unavailable: undefined }, readiness: { kind: "ready", path: base.path } };
   }
 
   #queueStatus(key: ObjectKey) {

@@ -5,6 +5,7 @@
  * old entry or the new one, never a half-updated mix (a token rotation swaps the entry at once).
  */
 import type { ObjectKey, ReceiverSpec } from "./api";
+import type { CompiledReceiver } from "./prepare";
 import type { SecretData } from "./secrets";
 
 interface EntryBase {
@@ -19,6 +20,8 @@ interface EntryBase {
 /** A receiver that takes deliveries. */
 export interface ServingEntry extends EntryBase {
   readonly spec: ReceiverSpec;
+  /** The generation's CEL programs (filters, OIDC expressions), compiled once by the controller. */
+  readonly compiled: CompiledReceiver;
   readonly unavailable: undefined;
 }
 

@@ -4,11 +4,17 @@
  * concurrently (a bounded pool, so hundreds of targets answer within GitHub's 10 s timeout);
  * every one is attempted even when another failed, and each gets its own outcome, which the
  * response reports.
+ *
+ * With a CEL filter (server/targets/filters.ts), a named target is read first (GET) so the filter
+ * can see it, then annotated only if the filter returns true; listed targets are filtered as
+ * listed. A false filter skips the target; an evaluation error is that target's failure. Without
+ * a filter a named target is patched directly (a 404 from the patch is "not found").
  */
-import type { KubePort, TargetRef } from "../kube/port";
+import type { KubePort, PartialObject, TargetRef } from "../kube/port";
 import type { ServingEntry } from "../receivers/index";
 import { TARGET_CONCURRENCY } from "../limits";
 import { REQUESTED_AT_ANNOTATION, type RequestedAtClock } from "./requested-at";
+import { NO_FILTERS, type DeliveryFilters, type TargetFilter } from "./filters";
 import { resolveRef } from "./resolve";
 
 export interface TargetOutcome {
@@ -27,13 +33,13 @@ export interface AnnotateDeps {
 }
 
 /** Runs `work` over `items` with at most `limit` in flight, keeping the results in order. */
-export async function mapPool<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapPool<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {
     while (next < items.length) {
       const i = next++;
-      results[i] = await work(items[i]!);
+      results[i] = await work(items[i]!, i);
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
@@ -46,9 +52,18 @@ async function annotate(ref: TargetRef, deps: AnnotateDeps): Promise<TargetOutco
   return result.ok ? { ...base, outcome: "annotated" } : { ...base, outcome: "failed", reason: result.reason };
 }
 
-export async function annotateTargets(entry: ServingEntry, deps: AnnotateDeps): Promise<TargetOutcome[]> {
+/** A listed or fetched object through the filter: a target to annotate, or its outcome. */
+function filtered(ref: TargetRef, obj: PartialObject, filter: TargetFilter): TargetRef | TargetOutcome {
+  const verdict = filter(obj);
+  const base = { kind: ref.kind, namespace: ref.namespace, name: ref.name };
+  if (!verdict.ok) return { ...base, outcome: "failed", reason: verdict.error };
+  if (!verdict.accept) return { ...base, outcome: "skipped", reason: "the CEL filter returned false" };
+  return ref;
+}
+
+export async function annotateTargets(entry: ServingEntry, deps: AnnotateDeps, filters: DeliveryFilters = NO_FILTERS): Promise<TargetOutcome[]> {
   // Expand each resource into concrete targets (listing for "*"), then annotate them all.
-  const expanded = await mapPool(entry.spec.resources, TARGET_CONCURRENCY, async (resource): Promise<(TargetRef | TargetOutcome)[]> => {
+  const expanded = await mapPool(entry.spec.resources, TARGET_CONCURRENCY, async (resource, i): Promise<(TargetRef | TargetOutcome)[]> => {
     const ref = resolveRef(resource, entry.key.namespace, deps.noCrossNamespaceRefs);
     const failed = (reason: string): TargetOutcome => ({
       kind: resource.kind,
@@ -58,14 +73,24 @@ export async function annotateTargets(entry: ServingEntry, deps: AnnotateDeps): 
       reason,
     });
     if (!ref.ok) return [failed(ref.reason)];
-    if (ref.name !== undefined) return [{ apiVersion: ref.apiVersion, kind: ref.kind, namespace: ref.namespace, name: ref.name }];
+    const filter = filters.forResource(i);
+    if (ref.name !== undefined) {
+      const target = { apiVersion: ref.apiVersion, kind: ref.kind, namespace: ref.namespace, name: ref.name };
+      if (!filter) return [target];
+      const got = await deps.kube.getObject(target);
+      if (!got.ok) return [failed(got.reason)];
+      return [filtered(target, got.value, filter)];
+    }
     const listed = await deps.kube.listObjects(ref.apiVersion, ref.kind, ref.namespace, ref.matchLabels);
     if (!listed.ok) return [failed(listed.reason)];
     if (listed.value.length === 0) {
       // Flux logs this as an error but answers 200: nothing to do is not a failure.
       return [{ kind: ref.kind, namespace: ref.namespace, name: "*", outcome: "skipped", reason: "no object matches the labels" }];
     }
-    return listed.value.map((o) => ({ apiVersion: ref.apiVersion, kind: ref.kind, namespace: ref.namespace, name: o.metadata.name }));
+    return listed.value.map((o) => {
+      const target = { apiVersion: ref.apiVersion, kind: ref.kind, namespace: ref.namespace, name: o.metadata.name };
+      return filter ? filtered(target, o, filter) : target;
+    });
   });
   const flat = expanded.flat();
   return mapPool(flat, TARGET_CONCURRENCY, async (t) => ("outcome" in t ? t : annotate(t, deps)));

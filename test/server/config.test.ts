@@ -23,6 +23,7 @@ describe("flags", () => {
       dryRun: false,
       exportHttpPathMetrics: false,
       leaderElection: undefined,
+      gcrJwksUrl: "https://www.googleapis.com/oauth2/v3/certs",
     });
   });
 
@@ -74,6 +75,14 @@ describe("flags", () => {
   ])("leader election %p is refused", (argv, env, message) => {
     const r = parseConfig(argv, env as Record<string, string>);
     expect(r.ok === false && r.error).toContain(message);
+  });
+
+  test("--gcr-jwks-url is hidden from --help, and must be an http(s) URL", () => {
+    expect(ok(["--gcr-jwks-url=http://127.0.0.1:5556/jwks"]).gcrJwksUrl).toBe("http://127.0.0.1:5556/jwks");
+    const help = parseConfig(["--help"], {});
+    expect(help.ok === "help" && help.text).not.toContain("gcr-jwks-url");
+    const bad = parseConfig(["--gcr-jwks-url=file:///etc/keys"], {});
+    expect(bad.ok === false && bad.error).toContain('invalid value "file:///etc/keys" for flag --gcr-jwks-url: expected an http(s) URL');
   });
 
   test("help", () => {

@@ -25,6 +25,7 @@ export const TEST_CONFIG: ServerConfig = {
   dryRun: false,
   exportHttpPathMetrics: false,
   leaderElection: undefined,
+  gcrJwksUrl: "https://www.googleapis.com/oauth2/v3/certs",
 };
 
 /** Polls `probe` until it returns a value other than undefined/false, or fails after the deadline. */

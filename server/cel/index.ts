@@ -1,0 +1,298 @@
+/**
+ * @module server/cel
+ * CEL as Flux uses it (fluxcd/pkg runtime/cel): expressions over JSON-like variables (`res`,
+ * `req`, `claims`, `vars`, each a google.protobuf.Struct in Flux, a `map<string, dyn>` here),
+ * compiled with a type check, optionally required to return bool, and evaluated under a cost
+ * bound.
+ *
+ * The evaluator is @marcbachmann/cel-js: it has a type checker (undeclared references and the
+ * output type are compile errors, as in cel-go), optional types (`?.`, `[?]`, `.value()`) and
+ * homogeneous aggregate literals; server/cel/extensions.ts adds what it lacks of the libraries
+ * Flux enables.
+ *
+ * Two things are done here around the library, because expressions run on attacker-supplied
+ * bodies:
+ *   - a cost bound (CelMeter): every evaluation step of every expression of one delivery is
+ *     counted against CEL_COST_LIMIT, and the time spent evaluating against CEL_TIME_LIMIT_MS,
+ *     so no body can make a filter run for long (cel-go has an interrupt check every 100
+ *     comprehension iterations for the same reason);
+ *   - `matches` runs on RE2 (re2js, linear time, the syntax cel-go uses) instead of the
+ *     library's backtracking JS RegExp, so no body can trigger catastrophic backtracking.
+ * Both are attached through the evaluator object the library passes to AST nodes (a version
+ * bump that changes it fails the tests in test/server/cel.test.ts, not silently).
+ */
+import { Environment } from "@marcbachmann/cel-js";
+import { RE2JS } from "re2js";
+import { CEL_COST_LIMIT, CEL_TIME_LIMIT_MS } from "../limits";
+import { registerExtensions } from "./extensions";
+
+/** The variables an expression may use; all are JSON-like maps. */
+export type CelVariable = "res" | "req" | "claims" | "vars";
+
+export interface CelProgram {
+  /** The expression as written. */
+  readonly expression: string;
+  /** @internal the library's callable program. */
+  readonly run: (bindings: Record<string, unknown>) => unknown;
+}
+
+export type CompileResult = { ok: true; program: CelProgram } | { ok: false; error: string };
+export type EvalResult<T> = { ok: true; value: T } | { ok: false; error: string };
+
+// ---------------------------------------------------------------------------------------------
+// Cost bound
+
+/** Thrown from inside an evaluation when the meter runs out; unwinds the evaluator. */
+class CelLimitExceeded extends Error {}
+
+/**
+ * The evaluation budget of one delivery. Every expression evaluated for the delivery (each
+ * filter, for each target; each OIDC variable and validation) draws from it, so the bound is on
+ * what one request can cost the server, whatever the number of targets.
+ */
+export class CelMeter {
+  #steps: number;
+  #remainingMs: number;
+  #deadline = Infinity;
+  /** Set once the budget ran out; every later evaluation fails at once. */
+  exceeded: string | undefined;
+
+  constructor(limits: { steps?: number; ms?: number } = {}) {
+    this.#steps = limits.steps ?? CEL_COST_LIMIT;
+    this.#remainingMs = limits.ms ?? CEL_TIME_LIMIT_MS;
+    this.limits = { steps: this.#steps, ms: this.#remainingMs };
+  }
+
+  readonly limits: { readonly steps: number; readonly ms: number };
+
+  /** Steps left (for tests and logs). */
+  get steps(): number {
+    return Math.max(0, this.#steps);
+  }
+
+  /** One evaluation step (one AST node evaluated). */
+  tick(): void {
+    // The clock is read every 64 steps: a step is at most one builtin call on at most a
+    // request body's worth of data, so the time limit is overshot by little.
+    if (--this.#steps >= 0 && ((this.#steps & 63) !== 0 || performance.now() <= this.#deadline)) return;
+    this.exceeded ??=
+      this.#steps < 0
+        ? `CEL evaluation exceeded the cost limit of ${this.limits.steps} steps for one delivery`
+        : `CEL evaluation exceeded the time limit of ${this.limits.ms} ms for one delivery`;
+    this.#steps = -1;
+    throw new CelLimitExceeded(this.exceeded);
+  }
+
+  /** Runs one evaluation against the budget; time between evaluations (API calls) is not counted. */
+  measure<T>(fn: () => T): T {
+    const started = performance.now();
+    this.#deadline = started + this.#remainingMs;
+    try {
+      return fn();
+    } finally {
+      this.#remainingMs -= performance.now() - started;
+      this.#deadline = Infinity;
+    }
+  }
+}
+
+/** The meter of the evaluation in progress (evaluation is synchronous, so one at a time). */
+let activeMeter: CelMeter | undefined;
+
+interface EvaluatorLike {
+  run(ast: unknown, ctx: unknown): unknown;
+}
+
+/**
+ * Counts every node evaluation of `ev` against the active meter. cel-js evaluates each child
+ * node, and each comprehension step, through `ev.run`; the root node is ticked by `evaluate`.
+ */
+function instrument(ev: EvaluatorLike): void {
+  const run = ev.run;
+  ev.run = function (ast, ctx) {
+    activeMeter?.tick();
+    return run.call(this, ast, ctx);
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// RE2 `matches`
+
+interface AstNode {
+  op: string;
+  args: unknown;
+  evaluate: (ev: EvaluatorLike, ast: AstNode, ctx: unknown) => unknown;
+}
+
+const isNode = (x: unknown): x is AstNode => typeof x === "object" && x !== null && typeof (x as AstNode).op === "string" && "args" in x;
+
+/** Largest number of compiled patterns kept per `matches` call site (patterns may be dynamic). */
+const REGEX_CACHE_PER_SITE = 16;
+
+function re2(pattern: string): RE2JS {
+  return RE2JS.compile(pattern);
+}
+
+/**
+ * Replaces the evaluation of every `s.matches(p)` / `matches(s, p)` call with RE2. A constant
+ * pattern is compiled here, so an invalid one is a compile error (as with cel-go's OptOptimize).
+ */
+function useRe2(root: AstNode): string | undefined {
+  let problem: string | undefined;
+  const visit = (x: unknown) => {
+    if (Array.isArray(x)) return x.forEach(visit);
+    if (!isNode(x)) return;
+    const args = x.args as unknown[];
+    let subject: AstNode | undefined;
+    let patternNode: AstNode | undefined;
+    if (x.op === "rcall" && args[0] === "matches" && Array.isArray(args[2]) && args[2].length === 1) {
+      subject = args[1] as AstNode;
+      patternNode = args[2][0] as AstNode;
+    } else if (x.op === "call" && args[0] === "matches" && Array.isArray(args[1]) && args[1].length === 2) {
+      [subject, patternNode] = args[1] as AstNode[];
+    }
+    if (subject && patternNode) {
+      const cache = new Map<string, RE2JS>();
+      if (patternNode.op === "value" && typeof patternNode.args === "string") {
+        try {
+          cache.set(patternNode.args, re2(patternNode.args));
+        } catch (err) {
+          problem ??= `invalid regular expression ${JSON.stringify(patternNode.args)}: ${(err as Error).message}`;
+        }
+      }
+      const s = subject;
+      const p = patternNode;
+      x.evaluate = (ev, _ast, ctx) => {
+        const text = ev.run(s, ctx);
+        const pattern = ev.run(p, ctx);
+        if (typeof text !== "string" || typeof pattern !== "string") throw new Error("no such overload: matches");
+        let compiled = cache.get(pattern);
+        if (!compiled) {
+          compiled = re2(pattern);
+          if (cache.size >= REGEX_CACHE_PER_SITE) cache.clear();
+          cache.set(pattern, compiled);
+        }
+        return compiled.matcher(text).find();
+      };
+    }
+    visit(x.args);
+  };
+  visit(root);
+  return problem;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Environments
+
+interface Env {
+  readonly env: Environment;
+}
+
+const environments = new Map<string, Env>();
+
+/** Parse-time limits: expressions come from Receiver authors, not senders; these are generous. */
+const PARSE_LIMITS = { maxAstNodes: 10_000, maxDepth: 100, maxListElements: 1000, maxMapEntries: 1000, maxCallArguments: 32 };
+
+function environment(variables: readonly CelVariable[]): Env {
+  const key = [...variables].sort().join(",");
+  let e = environments.get(key);
+  if (e) return e;
+  const env = new Environment({ enableOptionalTypes: true, homogeneousAggregateLiterals: true, limits: PARSE_LIMITS });
+  for (const v of variables) env.registerVariable(v, "map<string, dyn>");
+  registerExtensions(env);
+  // Reach the evaluator once, through a trivial program's root node, to count its steps.
+  const probe = env.parse("true") as unknown as { ast: AstNode; (ctx: Record<string, unknown>): unknown };
+  const root = probe.ast;
+  const original = root.evaluate;
+  let captured: EvaluatorLike | undefined;
+  root.evaluate = function (ev, ast, ctx) {
+    captured = ev;
+    return original.call(this, ev, ast, ctx);
+  };
+  probe(Object.fromEntries(variables.map((v) => [v, {}])));
+  if (!captured || typeof captured.run !== "function") throw new Error("cel: cannot instrument the evaluator of @marcbachmann/cel-js");
+  instrument(captured);
+  e = { env };
+  environments.set(key, e);
+  return e;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compile and evaluate
+
+/** `<input>:line:col` of an offset, as cel-go reports positions. */
+function position(expression: string, offset: number | undefined): string {
+  if (offset === undefined) return "";
+  const before = expression.slice(0, offset);
+  const line = before.split("\n").length;
+  const col = offset - (before.lastIndexOf("\n") + 1) + 1;
+  return `<input>:${line}:${col}: `;
+}
+
+/** cel-js's error, worded as cel-go words the common ones. */
+function issue(expression: string, err: unknown): string {
+  const e = err as { summary?: string; message?: string; range?: { start: number } };
+  let summary = e.summary ?? e.message ?? String(err);
+  const unknown = /^Unknown variable: (.+)$/.exec(summary);
+  if (unknown) summary = `undeclared reference to '${unknown[1]}' (in container '')`;
+  return `ERROR: ${position(expression, e.range?.start)}${summary.split("\n")[0]}`;
+}
+
+export interface CompileOptions {
+  readonly variables: readonly CelVariable[];
+  /** Required output type (Flux's WithOutputType); any type when undefined. */
+  readonly output?: "bool";
+}
+
+/**
+ * Parses and type-checks an expression, with Flux's error texts:
+ * `failed to parse the CEL expression '<expr>': ERROR: <input>:1:1: undeclared reference to …`
+ * and `CEL expression output type mismatch: expected bool, got string`.
+ */
+export function compile(expression: string, options: CompileOptions): CompileResult {
+  const { env } = environment(options.variables);
+  let parsed: ReturnType<Environment["parse"]>;
+  try {
+    parsed = env.parse(expression);
+  } catch (err) {
+    return { ok: false, error: `failed to parse the CEL expression '${expression}': ${issue(expression, err)}` };
+  }
+  const checked = parsed.check();
+  if (!checked.valid) return { ok: false, error: `failed to parse the CEL expression '${expression}': ${issue(expression, checked.error)}` };
+  if (options.output && checked.type !== options.output) {
+    return { ok: false, error: `CEL expression output type mismatch: expected ${options.output}, got ${checked.type}` };
+  }
+  const regexProblem = useRe2(parsed.ast as unknown as AstNode);
+  if (regexProblem) return { ok: false, error: `failed to create CEL program: ${regexProblem}` };
+  return { ok: true, program: { expression, run: parsed as unknown as CelProgram["run"] } };
+}
+
+/** Evaluates a compiled program; every failure (including the cost bound) is a value. */
+export function evaluate(program: CelProgram, bindings: Record<string, unknown>, meter: CelMeter): EvalResult<unknown> {
+  if (meter.exceeded) return { ok: false, error: meter.exceeded };
+  const previous = activeMeter;
+  activeMeter = meter;
+  try {
+    const value = meter.measure(() => {
+      meter.tick();
+      return program.run(bindings);
+    });
+    // An error inside `a || b` may be absorbed by CEL's logic; a spent budget never is.
+    if (meter.exceeded) return { ok: false, error: meter.exceeded };
+    if (value instanceof Promise) return { ok: false, error: "asynchronous CEL functions are not supported" };
+    return { ok: true, value };
+  } catch (err) {
+    if (meter.exceeded) return { ok: false, error: meter.exceeded };
+    return { ok: false, error: `failed to evaluate the CEL expression '${program.expression}': ${(err as { summary?: string }).summary ?? (err as Error).message}` };
+  } finally {
+    activeMeter = previous;
+  }
+}
+
+/** Evaluates a program that was compiled with `output: "bool"`. */
+export function evaluateBool(program: CelProgram, bindings: Record<string, unknown>, meter: CelMeter): EvalResult<boolean> {
+  const r = evaluate(program, bindings, meter);
+  if (!r.ok) return r;
+  if (typeof r.value !== "boolean") return { ok: false, error: `failed to evaluate CEL expression as boolean: '${program.expression}'` };
+  return { ok: true, value: r.value };
+}

@@ -1,0 +1,90 @@
+/**
+ * @module server/targets/filters
+ * The CEL filters of one delivery (notification-controller receiver_resource_filter.go): the
+ * effective filter of `resources[i]` is `spec.resourceFilter` AND `resources[i].filter`,
+ * evaluated in that order and stopping at the first false. Each sees
+ *
+ *   - `res`: the target's `apiVersion`, `kind` and `metadata` (Flux's PartialObjectMetadata);
+ *   - `req`: the validated payload, parsed once per delivery and only when a filter exists and
+ *     the Content-Type (comma-split) includes exactly `application/json`; `{}` otherwise;
+ *   - `claims`: the verified token's claims (generic-oidc only).
+ *
+ * All evaluations of a delivery share one CelMeter, so the bound is per request.
+ */
+import type { PartialObject } from "../kube/port";
+import { CelMeter, evaluateBool, type CelProgram } from "../cel";
+import type { CompiledReceiver } from "../receivers/prepare";
+import { firstJsonValue } from "../providers/json-decode";
+
+export type FilterVerdict = { ok: true; accept: boolean } | { ok: false; error: string };
+export type TargetFilter = (res: PartialObject) => FilterVerdict;
+
+export interface DeliveryFilters {
+  /** The effective filter of `resources[i]`, or undefined when it has none (accept all). */
+  forResource(i: number): TargetFilter | undefined;
+}
+
+export const NO_FILTERS: DeliveryFilters = { forResource: () => undefined };
+
+/** Flux's isJSONContent: any comma-separated media type equal to application/json. */
+export function isJsonContent(contentType: string): boolean {
+  for (const part of contentType.split(",")) {
+    const type = part.split(";", 1)[0]!.trim().toLowerCase();
+    if (!/^[!#$%&'*+.^_`|~0-9a-z-]+\/[!#$%&'*+.^_`|~0-9a-z-]+$/.test(type)) break; // mime.ParseMediaType fails
+    if (type === "application/json") return true;
+  }
+  return false;
+}
+
+export interface FilterInput {
+  readonly payload: Uint8Array;
+  readonly payloadType: string;
+  readonly claims?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * The filters of one delivery, or the reason `req` cannot be built (a JSON body that is not a
+ * JSON object: Flux answers 500).
+ */
+export function deliveryFilters(compiled: CompiledReceiver, input: FilterInput, meter = new CelMeter()): { ok: true; filters: DeliveryFilters } | { ok: false; error: string } {
+  const top = compiled.resourceFilter;
+  if (!top && !compiled.resourceFilters.some(Boolean)) return { ok: true, filters: NO_FILTERS };
+
+  let req: unknown = {};
+  if (isJsonContent(input.payloadType)) {
+    const decoded = firstJsonValue(input.payload);
+    if (!decoded.ok) return { ok: false, error: `failed to parse request body as JSON: ${decoded.error}` };
+    if (Array.isArray(decoded.value) || (decoded.value !== null && typeof decoded.value !== "object")) {
+      const kind = Array.isArray(decoded.value) ? "array" : typeof decoded.value;
+      return { ok: false, error: `failed to parse request body as JSON: cannot unmarshal ${kind} into a JSON object` };
+    }
+    req = decoded.value ?? {};
+  }
+  const claims = input.claims;
+
+  const make = (programs: { name: string; program: CelProgram }[]): TargetFilter => (res) => {
+    // A plain JSON copy: CEL sees what Flux's json.Marshal of the object would give.
+    const bindings: Record<string, unknown> = { res: JSON.parse(JSON.stringify(res)), req };
+    if (claims) bindings.claims = claims;
+    for (const { name, program } of programs) {
+      const r = evaluateBool(program, bindings, meter);
+      if (!r.ok) return { ok: false, error: `${name}: ${r.error}` };
+      if (!r.value) return { ok: true, accept: false };
+    }
+    return { ok: true, accept: true };
+  };
+
+  const cache = new Map<number, TargetFilter | undefined>();
+  const forResource = (i: number) => {
+    if (!cache.has(i)) {
+      const own = compiled.resourceFilters[i];
+      const programs = [
+        ...(top ? [{ name: "resourceFilter", program: top }] : []),
+        ...(own ? [{ name: `resources[${i}].filter`, program: own }] : []),
+      ];
+      cache.set(i, programs.length > 0 ? make(programs) : undefined);
+    }
+    return cache.get(i);
+  };
+  return { ok: true, filters: { forResource } };
+}
