@@ -174,7 +174,9 @@ export function maskUrl(url: string): string {
   } catch {
     return "***";
   }
-  const path = parsed.pathname.startsWith(WEBHOOK_PATH_PREFIX) ? `${WEBHOOK_PATH_PREFIX}***` : parsed.pathname === "/" ? "" : "/***";
+  const at = parsed.pathname.indexOf(WEBHOOK_PATH_PREFIX);
+  // Keep an address's path prefix (`/flux/hook/***`); any other path may be the secret itself.
+  const path = at >= 0 ? `${parsed.pathname.slice(0, at)}${WEBHOOK_PATH_PREFIX}***` : parsed.pathname === "/" ? "" : "/***";
   return `${parsed.protocol}//${parsed.host}${path}`;
 }
 
@@ -239,7 +241,8 @@ export function parseInputs(get: InputGetter, env: Env): ParseResult {
     else {
       url = parsed.href;
       secrets.add(url);
-      const digest = parsed.pathname.startsWith(WEBHOOK_PATH_PREFIX) ? parsed.pathname.slice(WEBHOOK_PATH_PREFIX.length) : "";
+      const at = parsed.pathname.indexOf(WEBHOOK_PATH_PREFIX);
+      const digest = at >= 0 ? parsed.pathname.slice(at + WEBHOOK_PATH_PREFIX.length) : "";
       if (digest !== "") secrets.add(digest);
     }
   } else if (address === "" && receiver === "") {

@@ -101,7 +101,8 @@ export function matchesNoProxy(host: string, port: number, noProxy: string | und
       if (targetFamily !== 0 && sameIp(target, bare)) return true;
       continue;
     }
-    if (target === bare || target.endsWith(`.${bare}`)) return true;
+    // A name (and its subdomains) never matches an IP literal: `1.2.3` is not a suffix of 10.1.2.3.
+    if (targetFamily === 0 && (target === bare || target.endsWith(`.${bare}`))) return true;
   }
   return false;
 }

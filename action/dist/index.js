@@ -18238,7 +18238,8 @@ function maskUrl(url) {
   } catch {
     return "***";
   }
-  const path = parsed.pathname.startsWith(WEBHOOK_PATH_PREFIX) ? `${WEBHOOK_PATH_PREFIX}***` : parsed.pathname === "/" ? "" : "/***";
+  const at = parsed.pathname.indexOf(WEBHOOK_PATH_PREFIX);
+  const path = at >= 0 ? `${parsed.pathname.slice(0, at)}${WEBHOOK_PATH_PREFIX}***` : parsed.pathname === "/" ? "" : "/***";
   return `${parsed.protocol}//${parsed.host}${path}`;
 }
 function proxySecrets(value) {
@@ -18296,7 +18297,8 @@ function parseInputs(get, env) {
     else {
       url = parsed.href;
       secrets.add(url);
-      const digest = parsed.pathname.startsWith(WEBHOOK_PATH_PREFIX) ? parsed.pathname.slice(WEBHOOK_PATH_PREFIX.length) : "";
+      const at = parsed.pathname.indexOf(WEBHOOK_PATH_PREFIX);
+      const digest = at >= 0 ? parsed.pathname.slice(at + WEBHOOK_PATH_PREFIX.length) : "";
       if (digest !== "")
         secrets.add(digest);
     }
@@ -18719,7 +18721,7 @@ function matchesNoProxy(host, port, noProxy) {
         return true;
       continue;
     }
-    if (target === bare || target.endsWith(`.${bare}`))
+    if (targetFamily === 0 && (target === bare || target.endsWith(`.${bare}`)))
       return true;
   }
   return false;

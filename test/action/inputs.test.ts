@@ -1,0 +1,235 @@
+import { describe, expect, test } from "bun:test";
+import { Input, maskUrl, parseInputs, type ActionConfig, type Env, type InputName } from "../../action/inputs";
+
+// Vector from Flux's spec (checked there with `printf '%s' … | sha256sum`), not computed with shared/.
+const DIGEST = "df3ebadde655d58cd8236886baaaca95ff9c420f4c89e11a5d91965baa0cdf0f"; // test-token + github-receiver + flux-system
+const ENV: Env = { GITHUB_EVENT_NAME: "push", GITHUB_EVENT_PATH: "/runner/event.json", GITHUB_REPOSITORY_ID: "42" };
+const BASE = { token: "test-token", address: "https://flux-webhook.corp.internal", receiver: "github-receiver" };
+
+const getter =
+  (inputs: Partial<Record<InputName, string>>) =>
+  (name: InputName): string =>
+    inputs[name] ?? "";
+
+const parse = (inputs: Partial<Record<InputName, string>>, env: Env = ENV) => parseInputs(getter(inputs), env);
+const config = (inputs: Partial<Record<InputName, string>>, env: Env = ENV): ActionConfig => {
+  const result = parse(inputs, env);
+  if (!result.ok) throw new Error(result.errors.join("\n"));
+  return result.config;
+};
+
+describe("where to deliver", () => {
+  test.each([
+    { name: "address + receiver, default namespace", inputs: BASE, url: `https://flux-webhook.corp.internal/hook/${DIGEST}` },
+    {
+      name: "address with a path prefix and a trailing slash",
+      inputs: { ...BASE, address: "https://gw.corp.internal/flux/" },
+      url: `https://gw.corp.internal/flux/hook/${DIGEST}`,
+    },
+    {
+      name: "explicit namespace",
+      inputs: { token: "token", address: "http://10.0.0.5:9292", receiver: "test-receiver", namespace: "default" },
+      url: "http://10.0.0.5:9292/hook/c0546ea4a2a81aacb29ba4f488ccf72a588f481b7418f33a1747e7c8a0991eec",
+    },
+    { name: "url", inputs: { token: "t", url: "https://h.example/hook/abc" }, url: "https://h.example/hook/abc" },
+    // the runner always sets the namespace default; with url it is ignored
+    { name: "url with the default namespace", inputs: { token: "t", url: "https://h.example/x", namespace: "flux-system" }, url: "https://h.example/x" },
+  ])("$name", ({ inputs, url }) => {
+    expect(config(inputs).url).toBe(url);
+  });
+
+  test.each([
+    { name: "neither", inputs: { token: "t" }, error: "Set where to deliver" },
+    { name: "both", inputs: { ...BASE, url: "https://h.example/hook/abc" }, error: "Set either `url`, or `address`" },
+    { name: "url and receiver", inputs: { token: "t", url: "https://h/x", receiver: "r" }, error: "not both" },
+    { name: "address alone", inputs: { token: "t", address: "https://h" }, error: "`receiver` (the Receiver's name) is required" },
+    { name: "receiver alone", inputs: { token: "t", receiver: "r" }, error: "`address` is required" },
+    { name: "url not http", inputs: { token: "t", url: "ftp://h/x" }, error: "absolute http:// or https:// URL" },
+    { name: "url relative", inputs: { token: "t", url: "/hook/abc" }, error: "absolute http:// or https:// URL" },
+    { name: "url with credentials", inputs: { token: "t", url: "https://u:p@h/hook/x" }, error: "user:password@" },
+    { name: "address with a query", inputs: { ...BASE, address: "https://h/?a=b" }, error: "Input `address` must be" },
+    { name: "uppercase receiver", inputs: { ...BASE, receiver: "GitHub" }, error: "Kubernetes object name" },
+    { name: "bad namespace", inputs: { ...BASE, namespace: "flux.system" }, error: "Kubernetes namespace name" },
+  ])("$name is refused", ({ inputs, error }) => {
+    const result = parse(inputs);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.errors.join("\n")).toContain(error);
+  });
+
+  test("an error never echoes the url", () => {
+    const result = parse({ token: "t", url: "gopher://h/hook/very-secret-digest" });
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.errors.join("\n")).not.toContain("very-secret-digest");
+  });
+});
+
+describe("token", () => {
+  test.each([
+    { name: "as given", raw: "abc", token: "abc", warned: false, secrets: ["abc"] },
+    { name: "trailing newline", raw: "abc\n", token: "abc", warned: true, secrets: ["abc\n", "abc"] },
+    { name: "surrounding spaces and CRLF", raw: "  abc\r\n", token: "abc", warned: true, secrets: ["  abc\r\n", "abc"] },
+    // only ASCII whitespace goes: an NBSP may be part of a token
+    { name: "NBSP kept", raw: "abc\u00a0", token: "abc\u00a0", warned: false, secrets: ["abc\u00a0"] },
+  ])("$name", ({ raw, token, warned, secrets }) => {
+    const c = config({ ...BASE, token: raw });
+    expect(c.token).toBe(token);
+    expect(c.warnings.some((w) => w.includes("whitespace"))).toBe(warned);
+    expect(c.secrets).toEqual(expect.arrayContaining(secrets));
+  });
+
+  test("required", () => {
+    const result = parse({ ...BASE, token: " \n" });
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.errors).toContain("Input `token` is required: the Receiver's Secret token.");
+  });
+
+  test("secrets cover the token, digest and url, also when other inputs are wrong", () => {
+    expect(config(BASE).secrets).toEqual(
+      expect.arrayContaining(["test-token", DIGEST, `https://flux-webhook.corp.internal/hook/${DIGEST}`]),
+    );
+    const bad = parse({ ...BASE, retries: "x" });
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(bad.secrets).toEqual(expect.arrayContaining(["test-token", DIGEST]));
+    const badUrl = parseInputs(getter({ token: "t", url: "ftp://h/hook/d1g" }), ENV);
+    expect(badUrl.ok ? [] : badUrl.secrets).toContain("ftp://h/hook/d1g");
+  });
+
+  test.each(["gitlab", "harbor"])("%s refuses a token that cannot be a header value", (type) => {
+    const result = parse({ ...BASE, token: "a\nb", "receiver-type": type });
+    expect(result.ok).toBe(false);
+  });
+});
+
+describe("event", () => {
+  test.each([
+    { name: "push", env: { ...ENV, GITHUB_EVENT_NAME: "push" }, input: "", event: "push", from: "GITHUB_EVENT_NAME" },
+    { name: "registry_package → package", env: { ...ENV, GITHUB_EVENT_NAME: "registry_package" }, input: "", event: "package", from: "GITHUB_EVENT_NAME" },
+    { name: "pull_request_target → pull_request", env: { ...ENV, GITHUB_EVENT_NAME: "pull_request_target" }, input: "", event: "pull_request", from: "GITHUB_EVENT_NAME" },
+    { name: "release", env: { ...ENV, GITHUB_EVENT_NAME: "release" }, input: "", event: "release", from: "GITHUB_EVENT_NAME" },
+    { name: "input wins", env: { ...ENV, GITHUB_EVENT_NAME: "registry_package" }, input: "registry_package", event: "registry_package", from: "input" },
+    { name: "GitLab-style name", env: ENV, input: "Push Hook", event: "Push Hook", from: "input" },
+  ])("$name", ({ env, input, event, from }) => {
+    const c = config({ ...BASE, event: input }, env);
+    expect([c.event, c.eventFrom]).toEqual([event, from]);
+  });
+
+  test("required outside a workflow", () => {
+    const result = parse(BASE, { GITHUB_EVENT_PATH: "/e.json" });
+    expect(result.ok ? [] : result.errors).toContain("Input `event` is required when GITHUB_EVENT_NAME is not set.");
+  });
+});
+
+describe("payload", () => {
+  test.each([
+    { name: "event file by default", inputs: BASE, payload: { kind: "file", path: "/runner/event.json", from: "GITHUB_EVENT_PATH" } },
+    { name: "payload-file", inputs: { ...BASE, "payload-file": "p.json" }, payload: { kind: "file", path: "p.json", from: "payload-file" } },
+    // kept byte for byte, trailing newline included
+    { name: "inline", inputs: { ...BASE, payload: '{"a":1}\n' }, payload: { kind: "inline", text: '{"a":1}\n' } },
+  ])("$name", ({ inputs, payload }) => {
+    expect(config(inputs).payload).toEqual(payload as never);
+  });
+
+  test.each([
+    { name: "both", inputs: { ...BASE, payload: "{}", "payload-file": "p.json" }, env: ENV, error: "Set either `payload` or `payload-file`" },
+    { name: "none outside a workflow", inputs: BASE, env: { GITHUB_EVENT_NAME: "push" }, error: "No payload" },
+  ])("$name is refused", ({ inputs, env, error }) => {
+    const result = parse(inputs, env);
+    expect(result.ok ? "" : result.errors.join("\n")).toContain(error);
+  });
+});
+
+describe("options", () => {
+  test("defaults", () => {
+    const c = config(BASE);
+    expect({
+      receiverType: c.receiverType,
+      contentType: c.contentType,
+      timeoutMs: c.timeoutMs,
+      retries: c.retries,
+      failOnError: c.failOnError,
+      dryRun: c.dryRun,
+      tls: c.tls,
+      target: c.target,
+    }).toEqual({
+      receiverType: "github",
+      contentType: "json",
+      timeoutMs: 10_000,
+      retries: 3,
+      failOnError: true,
+      dryRun: false,
+      tls: { ca: [], clientCert: undefined, clientKey: undefined, insecureSkipVerify: false, nodeExtraCaCerts: undefined },
+      target: { kind: "receiver", address: "https://flux-webhook.corp.internal", receiver: "github-receiver", namespace: "flux-system" },
+    });
+  });
+
+  test.each([
+    { inputs: { "timeout-seconds": "2.5" }, pick: (c: ActionConfig) => c.timeoutMs, value: 2500 },
+    { inputs: { retries: "0" }, pick: (c: ActionConfig) => c.retries, value: 0 },
+    { inputs: { "fail-on-error": "False" }, pick: (c: ActionConfig) => c.failOnError, value: false },
+    { inputs: { "dry-run": "TRUE" }, pick: (c: ActionConfig) => c.dryRun, value: true },
+    { inputs: { "content-type": "form" }, pick: (c: ActionConfig) => c.contentType, value: "form" },
+    { inputs: { "receiver-type": "generic-hmac" }, pick: (c: ActionConfig) => c.receiverType, value: "generic-hmac" },
+    { inputs: { "ca-file": "/ca.pem" }, pick: (c: ActionConfig) => c.tls.ca, value: [{ kind: "file", path: "/ca.pem" }] },
+    {
+      inputs: { "client-cert": "/c.pem", "client-key": "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49\n-----END PRIVATE KEY-----" },
+      pick: (c: ActionConfig) => [c.tls.clientCert?.kind, c.tls.clientKey?.kind, c.secrets.includes("MIGHAgEAMBMGByqGSM49AgEGCCqGSM49")],
+      value: ["file", "inline", true],
+    },
+  ])("$inputs", ({ inputs, pick, value }) => {
+    expect(pick(config({ ...BASE, ...inputs }))).toEqual(value as never);
+  });
+
+  test.each([
+    { inputs: { "timeout-seconds": "0" }, error: "`timeout-seconds`" },
+    { inputs: { "timeout-seconds": "301" }, error: "`timeout-seconds`" },
+    { inputs: { "timeout-seconds": "10s" }, error: "`timeout-seconds`" },
+    { inputs: { retries: "1.5" }, error: "`retries`" },
+    { inputs: { retries: "11" }, error: "`retries`" },
+    { inputs: { "fail-on-error": "yes" }, error: "`fail-on-error` must be true or false" },
+    { inputs: { "content-type": "xml" }, error: "`content-type` must be json or form" },
+    { inputs: { "receiver-type": "gcr" }, error: "`receiver-type` must be one of github, generic-hmac, gitlab, bitbucket, harbor, generic" },
+    { inputs: { ca: "not a pem" }, error: "`ca` must hold PEM certificates" },
+    { inputs: { "client-cert": "/c.pem" }, error: "go together" },
+  ])("$inputs is refused", ({ inputs, error }) => {
+    const result = parse({ ...BASE, ...inputs });
+    expect(result.ok ? "" : result.errors.join("\n")).toContain(error);
+  });
+
+  test("every error is reported at once", () => {
+    const result = parse({ token: "", retries: "x", "content-type": "xml" }, {});
+    expect(result.ok ? 0 : result.errors.length).toBe(6); // token, target, event, payload, content-type, retries
+  });
+
+  test("insecure-skip-tls-verify warns", () => {
+    expect(config({ ...BASE, "insecure-skip-tls-verify": "true" }).warnings.join("\n")).toContain("not verified");
+  });
+
+  test("proxy from the environment, lowercase first, password masked", () => {
+    const c = config(BASE, {
+      ...ENV,
+      https_proxy: "http://u:p%40ss@proxy:3128",
+      HTTPS_PROXY: "http://ignored:1",
+      HTTP_PROXY: "proxy:3128",
+      NO_PROXY: ".corp.internal",
+    });
+    expect(c.proxy).toEqual({ httpsProxy: "http://u:p%40ss@proxy:3128", httpProxy: "proxy:3128", noProxy: ".corp.internal" });
+    expect(c.secrets).toEqual(expect.arrayContaining(["p%40ss", "p@ss"]));
+  });
+
+  test("input names are the documented ones", () => {
+    expect(Object.values(Input)).toContain("insecure-skip-tls-verify");
+  });
+});
+
+describe("maskUrl", () => {
+  test.each([
+    ["https://h.example/hook/abc", "https://h.example/hook/***"],
+    ["http://10.0.0.5:9292/hook/abc?x=1", "http://10.0.0.5:9292/hook/***"],
+    ["https://gw.example/flux/hook/abc", "https://gw.example/flux/hook/***"],
+    ["https://h.example/webhooks/s3cret", "https://h.example/***"],
+    ["https://h.example/", "https://h.example"],
+    ["not a url", "***"],
+  ])("%s → %s", (url, masked) => {
+    expect(maskUrl(url)).toBe(masked);
+  });
+});
