@@ -48,7 +48,7 @@ export interface Stack {
   readonly logs: Record<string, unknown>[];
   secret(namespace: string, name: string, data: Record<string, string>): void;
   receiver(namespace: string, name: string, spec: Record<string, unknown>): void;
-  target(apiVersion: string, kind: string, namespace: string, name: string, labels?: Record<string, string>): void;
+  target(apiVersion: string, kind: string, namespace: string, name: string, labels?: Record<string, string>, annotations?: Record<string, string>): void;
   receiverObject(namespace: string, name: string): Record<string, any> | undefined;
   /** Waits until the Receiver's status says Ready=True, and returns its webhookPath. */
   readyPath(namespace: string, name: string): Promise<string>;
@@ -75,8 +75,8 @@ export async function startStack(config: Partial<ServerConfig> = {}): Promise<St
     receiver(namespace, name, spec) {
       api.store.create({ apiVersion: RECEIVER_API_VERSION, kind: "Receiver", metadata: { name, namespace }, spec });
     },
-    target(apiVersion, kind, namespace, name, labels) {
-      api.store.create({ apiVersion, kind, metadata: { name, namespace, ...(labels ? { labels } : {}) }, spec: {} });
+    target(apiVersion, kind, namespace, name, labels, annotations) {
+      api.store.create({ apiVersion, kind, metadata: { name, namespace, ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) }, spec: {} });
     },
     receiverObject(namespace, name) {
       return api.store.get(RECEIVER_API_VERSION, "Receiver", namespace, name) as Record<string, any> | undefined;
