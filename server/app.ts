@@ -6,11 +6,23 @@
 import { Elysia } from "elysia";
 import { Header } from "../shared";
 import { handleDelivery, type DeliveryDeps, type DeliveryOutcome } from "./delivery";
+import type { TargetOutcome } from "./targets/annotate";
+import { renderDeliveriesPage, type RecentDeliveries } from "./recent-deliveries";
 import type { Logger } from "./log";
 import { keyString } from "./receivers/index";
 
+/** A handled delivery, as observers (metrics, recent deliveries, Events) see it. */
+export interface DeliveryReport {
+  readonly outcome: DeliveryOutcome;
+  readonly time: Date;
+  readonly deliveryId: string | undefined;
+  readonly durationMs: number;
+}
+
 export interface AppDeps extends DeliveryDeps {
   readonly log: Logger;
+  /** Called after each delivery was answered. */
+  readonly onDelivery?: (report: DeliveryReport) => void;
 }
 
 /** Delivery ids senders put in headers, for logs (GitHub, GitLab, Bitbucket, CloudEvents). */
@@ -33,26 +45,33 @@ function responseBody(outcome: DeliveryOutcome): string {
   });
 }
 
+/** `Kind/namespace/name:outcome`, as logs and the deliveries page show a target. */
+export const targetLabel = (t: TargetOutcome) => `${t.kind}/${t.namespace}/${t.name}:${t.outcome}`;
+
+/** JSON answers carry their length, which the response-size metric reads. */
 const json = (status: number, body: string, extra?: Record<string, string>) =>
-  new Response(body, { status, headers: { "content-type": "application/json", ...extra } });
+  new Response(body, { status, headers: { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)), ...extra } });
 
 export function createApp(deps: AppDeps) {
   const onHook = async ({ request }: { request: Request }) => {
+    const time = new Date();
     const started = performance.now();
     const outcome = await handleDelivery(request, deps);
+    const report: DeliveryReport = { outcome, time, deliveryId: deliveryId(request.headers), durationMs: Math.round((performance.now() - started) * 1000) / 1000 };
     const fields = {
       receiver: outcome.receiver ? keyString(outcome.receiver) : undefined,
       type: outcome.receiverType,
       event: outcome.event,
-      deliveryId: deliveryId(request.headers),
+      deliveryId: report.deliveryId,
       status: outcome.status,
       reason: outcome.reason,
-      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
-      targets: outcome.targets?.map((t) => `${t.kind}/${t.namespace}/${t.name}:${t.outcome}`),
+      durationMs: report.durationMs,
+      targets: outcome.targets?.map(targetLabel),
     };
     if (outcome.status >= 500 || (outcome.status >= 400 && outcome.receiver)) deps.log.error("delivery refused", fields);
     else if (outcome.status >= 400) deps.log.debug("delivery refused", fields);
     else deps.log.info("delivery handled", fields);
+    deps.onDelivery?.(report);
     return json(outcome.status, responseBody(outcome), outcome.status === 405 ? { allow: "POST" } : undefined);
   };
 
@@ -68,10 +87,19 @@ export function createApp(deps: AppDeps) {
 export interface HealthDeps {
   /** True once the initial Receiver and Secret lists are in the index, and while not shutting down. */
   readonly ready: () => boolean;
+  readonly deliveries: RecentDeliveries;
 }
 
 export function createHealthApp(deps: HealthDeps) {
   return new Elysia({ name: "fluxhook.health" })
+    .get("/deliveries", ({ request }) => {
+      const snapshot = deps.deliveries.snapshot();
+      const wantsJson = new URL(request.url).searchParams.get("format") === "json" || (request.headers.get("accept") ?? "").includes("application/json");
+      if (wantsJson) return json(200, JSON.stringify({ receivers: snapshot }));
+      return new Response(renderDeliveriesPage(snapshot), {
+        headers: { "content-type": "text/html; charset=utf-8", "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'" },
+      });
+    })
     .get("/healthz", () => json(200, JSON.stringify({ status: "ok" })))
     .get("/readyz", () => (deps.ready() ? json(200, JSON.stringify({ status: "ready" })) : json(503, JSON.stringify({ status: "not ready" }))))
     .onError(({ code }) => (code === "NOT_FOUND" ? json(404, JSON.stringify({ status: 404, reason: "not found" })) : undefined));

@@ -11,6 +11,7 @@
  * the most common complaint about Flux receivers, whose answers have no body at all. Reasons
  * never contain a token, a signature or a Secret's name.
  */
+import { Header } from "../shared";
 import type { ObjectKey } from "./receivers/api";
 import type { ReceiverIndex } from "./receivers/index";
 import type { AuthServices } from "./jwt";
@@ -45,6 +46,18 @@ export function requestTarget(url: string): string {
   return start < 0 ? "/" : url.slice(start);
 }
 
+/** Headers that name the event, whatever the receiver type; for logs and Events of refusals. */
+const EVENT_HEADERS = [Header.githubEvent, Header.gitlabEvent, Header.bitbucketEvent, Header.ceType];
+
+/** The event a refused request claims to be, made safe to log (printable, bounded). */
+export function declaredEvent(headers: Headers): string | undefined {
+  for (const h of EVENT_HEADERS) {
+    const v = headers.get(h);
+    if (v) return v.slice(0, 100).replace(/[^\x20-\x7e]/g, "?");
+  }
+  return undefined;
+}
+
 export async function handleDelivery(request: Request, deps: DeliveryDeps): Promise<DeliveryOutcome> {
   const limit = deps.maxBodyBytes ?? MAX_BODY_BYTES;
   if (request.method !== "POST") return { status: 405, reason: `method ${request.method} is not allowed: receivers take POST` };
@@ -65,7 +78,7 @@ export async function handleDelivery(request: Request, deps: DeliveryDeps): Prom
     { headers: request.headers, body: body.body },
     { spec: entry.spec, secret: entry.secret, compiled: entry.compiled, auth: deps.auth },
   );
-  if (!verdict.ok) return { ...known, status: 400, reason: verdict.reason };
+  if (!verdict.ok) return { ...known, event: declaredEvent(request.headers), status: 400, reason: verdict.reason };
 
   const filters = deliveryFilters(entry.compiled, verdict);
   if (!filters.ok) return { ...known, event: verdict.event, status: 500, reason: filters.error };

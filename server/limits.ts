@@ -20,6 +20,13 @@ export const MAX_LOGGED_HEADER_CHARS = 200;
  */
 export const TARGET_CONCURRENCY = 16;
 
+/**
+ * How long a shutdown waits for in-flight deliveries. Kubernetes gives a pod 30 s between
+ * SIGTERM and SIGKILL by default; 25 s leaves time to release the Lease and exit cleanly, and is
+ * well above a delivery's own worst case (its Kubernetes calls time out after 10 s).
+ */
+export const SHUTDOWN_GRACE_MS = 25_000;
+
 /** Deadline of one Kubernetes API call made while answering a delivery (GET, LIST, PATCH). */
 export const KUBE_CALL_TIMEOUT_MS = 10_000;
 

@@ -5,18 +5,24 @@
  * port 0.
  */
 import type { KubeConfig } from "@kubernetes/client-node";
-import { createApp, createHealthApp } from "./app";
+import { createApp, createHealthApp, targetLabel, type DeliveryReport } from "./app";
+import { requestTarget } from "./delivery";
+import { createMetrics, instrumentFetch, metricsHandler, outcomeOf } from "./metrics";
+import { RecentDeliveries } from "./recent-deliveries";
+import { ReceiverIndex, keyString } from "./receivers/index";
+import { WEBHOOK_PATH_PREFIX } from "../shared";
 import type { ListenAddress, ServerConfig } from "./config";
 import { createKubeClient } from "./kube/client";
 import type { Informer, KubePort } from "./kube/port";
 import type { Logger } from "./log";
 import { ReceiverController } from "./receivers/controller";
-import { ReceiverIndex } from "./receivers/index";
 import { prepareReceiver } from "./receivers/prepare";
 import { createAuthServices } from "./jwt";
 import { createRequestedAtClock } from "./targets/requested-at";
-import { MAX_BODY_BYTES } from "./limits";
+import { MAX_BODY_BYTES, SHUTDOWN_GRACE_MS } from "./limits";
 import { startFileSource } from "./receivers/file-source";
+import { EventRecorder } from "./events";
+import { alwaysLeader, startLeaderElection, type LeaderElector } from "./leader";
 import { dryRunTargets } from "./targets/dry-run";
 
 export interface FluxhookOptions {
@@ -35,6 +41,9 @@ export interface FluxhookOptions {
 
 export interface Fluxhook {
   readonly receiverUrl: string;
+  /** True while this replica writes status and Events. */
+  readonly isLeader: () => boolean;
+  readonly metricsUrl: string;
   /** True when targets are only logged (--dry-run, or no cluster). */
   readonly dryRun: boolean;
   readonly healthUrl: string;
@@ -73,9 +82,23 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     index,
     // File-defined Receivers are not cluster objects: there is no status to write.
     statusWriter: config.statusUpdates && !fromFiles ? kube : undefined,
+    canWrite: () => leader.isLeader(),
     log,
     prepare: prepareReceiver,
   });
+  // Status and Events are written by one replica when several run (file mode writes neither).
+  const elect = config.leaderElection && kube && !fromFiles ? config.leaderElection : undefined;
+  const leader: LeaderElector = elect
+    ? startLeaderElection({
+        kube: kube!,
+        config: elect,
+        log,
+        onStartedLeading: () => controller.resyncStatus(),
+        onStoppedLeading: () => {},
+      })
+    : alwaysLeader;
+  const events = kube && !fromFiles ? new EventRecorder({ kube, log, canWrite: () => leader.isLeader(), uidOf: (key) => controller.uidOf(key) }) : undefined;
+
   const informers: Informer[] = fromFiles
     ? [startFileSource({ paths: config.receiversFiles, receivers: controller.receiverSink, secrets: controller.secretSink, log })]
     : [kube!.watchReceivers(config.watchNamespace, controller.receiverSink), kube!.watchSecrets(config.watchNamespace, controller.secretSink)];
@@ -83,27 +106,76 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   let stopping = false;
   const ready = () => !stopping && controller.synced;
 
-  const app = createApp({ index, kube: targets, dryRun, clock: createRequestedAtClock(), noCrossNamespaceRefs: config.noCrossNamespaceRefs, auth: createAuthServices({ gcrJwksUrl: config.gcrJwksUrl }), log });
-  const receiver = Bun.serve({ fetch: app.fetch, hostname: config.receiverAddr.host, port: config.receiverAddr.port, maxRequestBodySize: BUN_BODY_CAP });
-  const health = Bun.serve({ fetch: createHealthApp({ ready }).fetch, hostname: config.healthAddr.host, port: config.healthAddr.port });
+  const metrics = createMetrics(() => controller.counts());
+  const recent = new RecentDeliveries();
+  const onDelivery = (report: DeliveryReport) => {
+    metrics.observeDelivery(report.outcome);
+    events?.observe(report.outcome);
+    const { outcome } = report;
+    if (outcome.receiver) {
+      recent.add({
+        time: report.time.toISOString(),
+        receiver: keyString(outcome.receiver),
+        type: outcome.receiverType ?? "",
+        event: outcome.event,
+        deliveryId: report.deliveryId,
+        status: outcome.status,
+        outcome: outcomeOf(outcome.status),
+        reason: outcome.reason,
+        durationMs: report.durationMs,
+        targets: outcome.targets?.map(targetLabel) ?? [],
+      });
+    }
+  };
+
+  const app = createApp({ index, kube: targets, dryRun, clock: createRequestedAtClock(), noCrossNamespaceRefs: config.noCrossNamespaceRefs, auth: createAuthServices({ gcrJwksUrl: config.gcrJwksUrl }), log, onDelivery });
+  // Flux labels request metrics "/hook/" (or the full path, digest included, with
+  // --export-http-path-metrics); fluxhook never puts the digest in a label.
+  const handlerOf = (req: Request) => {
+    const target = requestTarget(req.url);
+    if (!target.startsWith(WEBHOOK_PATH_PREFIX)) return "other";
+    if (!config.exportHttpPathMetrics) return WEBHOOK_PATH_PREFIX;
+    const entry = index.lookup(target);
+    return entry ? `${WEBHOOK_PATH_PREFIX}${entry.key.namespace}/${entry.key.name}` : `${WEBHOOK_PATH_PREFIX}unknown`;
+  };
+  const receiver = Bun.serve({
+    fetch: instrumentFetch(metrics, app.fetch, handlerOf),
+    hostname: config.receiverAddr.host,
+    port: config.receiverAddr.port,
+    maxRequestBodySize: BUN_BODY_CAP,
+  });
+  const health = Bun.serve({ fetch: createHealthApp({ ready, deliveries: recent }).fetch, hostname: config.healthAddr.host, port: config.healthAddr.port });
+  const metricsServer = Bun.serve({ fetch: metricsHandler(metrics), hostname: config.metricsAddr.host, port: config.metricsAddr.port });
 
   const receiverUrl = url(config.receiverAddr, receiver.port!);
   const healthUrl = url(config.healthAddr, health.port!);
+  const metricsUrl = url(config.metricsAddr, metricsServer.port!);
   log.info("fluxhook started", {
     receiverAddr: receiverUrl,
     healthAddr: healthUrl,
+    metricsAddr: metricsUrl,
     receivers: fromFiles ? config.receiversFiles : `cluster, namespace ${config.watchNamespace ?? "*"}`,
     statusUpdates: config.statusUpdates && !fromFiles,
     dryRun,
   });
   if (dryRun) log.info(kube ? "dry run: targets are logged, not annotated" : "dry run: no cluster configured, targets are logged, not annotated");
 
+  // SIGTERM: /readyz turns 503 at once (the Service stops routing here), the listener stops
+  // accepting, in-flight deliveries finish within SHUTDOWN_GRACE_MS, then the Lease is released.
   const stop = async () => {
     if (stopping) return;
     stopping = true;
-    await receiver.stop(false);
+    log.info("draining: not ready, finishing in-flight deliveries");
+    const drained = await Promise.race([receiver.stop(false).then(() => true), Bun.sleep(SHUTDOWN_GRACE_MS).then(() => false)]);
+    if (!drained) {
+      log.error("in-flight deliveries did not finish in time; closing their connections", { graceMs: SHUTDOWN_GRACE_MS });
+      await receiver.stop(true);
+    }
     for (const i of informers) i.stop();
+    events?.stop();
+    await leader.stop();
     await health.stop(true);
+    await metricsServer.stop(true);
   };
-  return { receiverUrl, healthUrl, dryRun, controller, ready, stop, [Symbol.asyncDispose]: stop };
+  return { receiverUrl, healthUrl, metricsUrl, dryRun, isLeader: () => leader.isLeader(), controller, ready, stop, [Symbol.asyncDispose]: stop };
 }

@@ -4,7 +4,9 @@
  */
 import {
   CoreV1Api,
+  CoordinationV1Api,
   CustomObjectsApi,
+  V1MicroTime,
   VersionApi,
   KubeConfig,
   KubernetesObjectApi,
@@ -23,7 +25,7 @@ import { KUBE_CALL_TIMEOUT_MS } from "../limits";
 import type { Logger } from "../log";
 import { startReflector, describe } from "./reflector";
 import { bunFetchOptions, bunHttpLibrary, bunWatch } from "./bun-transport";
-import type { KubePort, KubeResult, PartialObject, TargetRef, WatchSink } from "./port";
+import type { EventRecord, KubePort, KubeResult, PartialObject, TargetRef, WatchSink } from "./port";
 
 /** Field manager recorded on every write, so `kubectl get -o yaml --show-managed-fields` names us. */
 export const FIELD_MANAGER = "fluxhook";
@@ -149,6 +151,23 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
     });
 
   const versionApi = kc.makeApiClient(VersionApi);
+  const coordination = kc.makeApiClient(CoordinationV1Api);
+  const eventBody = (e: EventRecord) => ({
+    apiVersion: "v1",
+    kind: "Event",
+    metadata: { name: e.name, namespace: e.namespace },
+    involvedObject: e.involvedObject,
+    type: e.type,
+    reason: e.reason,
+    message: e.message,
+    count: e.count,
+    firstTimestamp: e.firstTimestamp,
+    lastTimestamp: e.lastTimestamp,
+    source: { component: FIELD_MANAGER },
+    reportingComponent: FIELD_MANAGER,
+    reportingInstance: e.reportingInstance,
+  });
+  const micro = (d: Date | undefined) => (d ? new V1MicroTime(d.getTime()) : undefined);
 
   return {
     async version() {
@@ -185,6 +204,68 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
         return { ok: true, value: undefined };
       } catch (err) {
         return failure(err, `Receiver ${key.namespace}/${key.name} status`);
+      }
+    },
+
+    async createEvent(event) {
+      try {
+        await core.createNamespacedEvent({ namespace: event.namespace, body: eventBody(event) }, call());
+        return { ok: true, value: undefined };
+      } catch (err) {
+        return failure(err, `Event ${event.namespace}/${event.name}`);
+      }
+    },
+
+    async updateEvent(event) {
+      try {
+        const { count, lastTimestamp, message } = eventBody(event);
+        await core.patchNamespacedEvent({ namespace: event.namespace, name: event.name, body: { count, lastTimestamp, message } }, call(PatchStrategy.MergePatch));
+        return { ok: true, value: undefined };
+      } catch (err) {
+        return failure(err, `Event ${event.namespace}/${event.name}`);
+      }
+    },
+
+    async getLease(namespace, name) {
+      try {
+        const lease = await coordination.readNamespacedLease({ namespace, name }, call());
+        const spec = lease.spec ?? {};
+        return {
+          ok: true,
+          value: {
+            holderIdentity: spec.holderIdentity ?? "",
+            leaseDurationSeconds: spec.leaseDurationSeconds ?? 0,
+            acquireTime: spec.acquireTime ? new Date(spec.acquireTime) : undefined,
+            renewTime: spec.renewTime ? new Date(spec.renewTime) : undefined,
+            leaseTransitions: spec.leaseTransitions ?? 0,
+            resourceVersion: lease.metadata?.resourceVersion,
+          },
+        };
+      } catch (err) {
+        const result = failure(err, `Lease ${namespace}/${name}`);
+        return result.status === 404 ? { ok: true, value: undefined } : result;
+      }
+    },
+
+    async writeLease(namespace, name, lease) {
+      const body = {
+        apiVersion: "coordination.k8s.io/v1",
+        kind: "Lease",
+        metadata: { name, namespace, ...(lease.resourceVersion ? { resourceVersion: lease.resourceVersion } : {}) },
+        spec: {
+          holderIdentity: lease.holderIdentity,
+          leaseDurationSeconds: lease.leaseDurationSeconds,
+          acquireTime: micro(lease.acquireTime),
+          renewTime: micro(lease.renewTime),
+          leaseTransitions: lease.leaseTransitions,
+        },
+      };
+      try {
+        if (lease.resourceVersion) await coordination.replaceNamespacedLease({ namespace, name, body }, call());
+        else await coordination.createNamespacedLease({ namespace, body }, call());
+        return { ok: true, value: undefined };
+      } catch (err) {
+        return failure(err, `Lease ${namespace}/${name}`);
       }
     },
 

@@ -40,6 +40,31 @@ export interface PartialObject {
 /** Expected failures of an API call are values; `reason` is safe to show to a sender. */
 export type KubeResult<T> = { ok: true; value: T } | { ok: false; reason: string; status?: number };
 
+/** A core/v1 Event about a Receiver, before it is written. */
+export interface EventRecord {
+  readonly namespace: string;
+  readonly name: string;
+  readonly involvedObject: { apiVersion: string; kind: string; namespace: string; name: string; uid: string };
+  readonly type: "Normal" | "Warning";
+  readonly reason: string;
+  readonly message: string;
+  readonly count: number;
+  readonly firstTimestamp: Date;
+  readonly lastTimestamp: Date;
+  readonly reportingInstance: string;
+}
+
+/** The spec of a coordination.k8s.io/v1 Lease, with the resourceVersion it was read at. */
+export interface LeaseRecord {
+  readonly holderIdentity: string;
+  readonly leaseDurationSeconds: number;
+  readonly acquireTime: Date | undefined;
+  readonly renewTime: Date | undefined;
+  readonly leaseTransitions: number;
+  /** Undefined for a Lease not created yet. */
+  readonly resourceVersion: string | undefined;
+}
+
 export interface KubePort {
   /** GET /version: is the API server reachable (and who is it)? */
   version(): Promise<KubeResult<string>>;
@@ -53,6 +78,14 @@ export interface KubePort {
   getObject(ref: TargetRef): Promise<KubeResult<PartialObject>>;
   /** list targets of one kind in one namespace by labels. */
   listObjects(apiVersion: string, kind: string, namespace: string, matchLabels: Readonly<Record<string, string>>): Promise<KubeResult<PartialObject[]>>;
+  /** create events (core/v1). */
+  createEvent(event: EventRecord): Promise<KubeResult<void>>;
+  /** patch events: a repeated Event's count, lastTimestamp and message. */
+  updateEvent(event: EventRecord): Promise<KubeResult<void>>;
+  /** get leases (coordination.k8s.io/v1); `undefined` when it does not exist. */
+  getLease(namespace: string, name: string): Promise<KubeResult<LeaseRecord | undefined>>;
+  /** create or update leases, with optimistic locking on the resourceVersion read. */
+  writeLease(namespace: string, name: string, lease: LeaseRecord): Promise<KubeResult<void>>;
   /** patch a target's metadata.annotations (JSON merge patch). */
   annotateObject(ref: TargetRef, annotations: Readonly<Record<string, string>>): Promise<KubeResult<void>>;
 }

@@ -27,6 +27,8 @@ export interface ControllerOptions {
   readonly index: ReceiverIndex;
   /** Undefined when status updates are off. */
   readonly statusWriter: Pick<KubePort, "patchReceiverStatus"> | undefined;
+  /** False while another replica leads: status is then that replica's to write. */
+  readonly canWrite?: () => boolean;
   readonly log: Logger;
   /** Kubernetes' condition timestamp format (RFC 3339, seconds). */
   readonly now?: () => string;
@@ -171,7 +173,7 @@ export class ReceiverController {
     if (decision.entry) this.index.set(decision.entry);
     else this.index.remove(r.key);
     // Suspended receivers keep their status untouched, as Flux does.
-    if (decision.readiness && this.#options.statusWriter) {
+    if (decision.readiness && this.#options.statusWriter && (this.#options.canWrite?.() ?? true)) {
       const desired = desiredStatus(decision.readiness, r.generation, r.status, (this.#options.now ?? metaNow)());
       if (!sameStatus(r.status, desired)) this.#queueStatus(r.key);
     }
@@ -227,9 +229,19 @@ export class ReceiverController {
     this.#pumpStatus();
   }
 
+  /** Checks every Receiver's status again (on becoming leader: the previous one may have left work). */
+  resyncStatus(): void {
+    if (this.synced) for (const k of this.#receivers.keys()) this.#reconcile(k);
+  }
+
+  /** The uid of a known Receiver, for Events. */
+  uidOf(key: ObjectKey): string | undefined {
+    return this.#receivers.get(keyString(key))?.uid;
+  }
+
   #pumpStatus() {
     const writer = this.#options.statusWriter;
-    if (!writer) return;
+    if (!writer || !(this.#options.canWrite?.() ?? true)) return;
     while (this.#statusInFlight < STATUS_WRITE_CONCURRENCY && this.#statusQueue.size > 0) {
       const [k, key] = this.#statusQueue.entries().next().value as [string, ObjectKey];
       this.#statusQueue.delete(k);

@@ -1,0 +1,130 @@
+/**
+ * @module server/events
+ * Kubernetes Events on Receivers, so `kubectl describe receiver` answers "why does it not fire?"
+ * ("event \"issues\" is not accepted by this receiver", "signature mismatch", or which targets
+ * were asked to reconcile).
+ *
+ * Events are aggregated: at most one API write per receiver and reason per EVENT_WINDOW_MS. The
+ * first occurrence is written at once; later ones within the window are counted and written
+ * together at its end, by updating the same Event's count, lastTimestamp and message, as
+ * Kubernetes' own event correlator does. A flood of forged deliveries therefore costs the API
+ * server one write a minute per receiver. Only the leader writes (see leader.ts).
+ */
+import { hostname } from "node:os";
+import type { DeliveryOutcome } from "./delivery";
+import type { EventRecord, KubePort } from "./kube/port";
+import type { Logger } from "./log";
+import { RECEIVER_API_VERSION, type ObjectKey } from "./receivers/api";
+import { keyString } from "./receivers/index";
+
+/** Aggregation window per receiver and reason. */
+export const EVENT_WINDOW_MS = 60_000;
+
+/** Reasons of the Events fluxhook records, by delivery status. */
+export function eventFor(outcome: DeliveryOutcome): { type: "Normal" | "Warning"; reason: string } | undefined {
+  if (!outcome.receiver) return undefined;
+  switch (outcome.status) {
+    case 200:
+      return { type: "Normal", reason: "ReconcileRequested" };
+    case 500:
+      return { type: "Warning", reason: "ReconcileFailed" };
+    case 503:
+      return { type: "Warning", reason: "ReceiverNotReady" };
+    default:
+      return outcome.status >= 400 ? { type: "Warning", reason: "DeliveryRejected" } : undefined;
+  }
+}
+
+function eventMessage(outcome: DeliveryOutcome): string {
+  const event = outcome.event ? `${outcome.event} delivery` : "delivery";
+  const targets = outcome.targets?.filter((t) => t.outcome !== "skipped").map((t) => `${t.kind}/${t.namespace}/${t.name} ${t.outcome}${t.reason ? ` (${t.reason})` : ""}`);
+  return `${event}: ${outcome.reason}${targets?.length ? `: ${targets.join(", ")}` : ""}`.slice(0, 1024);
+}
+
+interface Pending {
+  record: EventRecord | undefined;
+  written: boolean;
+  lastWrite: number;
+  count: number;
+  message: string;
+  lastAt: Date;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+export interface EventRecorderOptions {
+  readonly kube: Pick<KubePort, "createEvent" | "updateEvent">;
+  readonly log: Logger;
+  readonly canWrite: () => boolean;
+  /** uid of a Receiver, so the Event points at this incarnation of it. */
+  readonly uidOf: (key: ObjectKey) => string | undefined;
+  readonly windowMs?: number;
+  readonly now?: () => number;
+}
+
+export class EventRecorder {
+  readonly #pending = new Map<string, Pending>();
+  readonly #options: EventRecorderOptions;
+  readonly #instance = hostname();
+
+  constructor(options: EventRecorderOptions) {
+    this.#options = options;
+  }
+
+  /** Records a delivery's outcome on its Receiver (aggregated). */
+  observe(outcome: DeliveryOutcome): void {
+    const kind = eventFor(outcome);
+    if (!kind || !outcome.receiver || !this.#options.canWrite()) return;
+    const uid = this.#options.uidOf(outcome.receiver);
+    if (uid === undefined) return;
+    const now = (this.#options.now ?? Date.now)();
+    const key = `${keyString(outcome.receiver)}/${kind.reason}`;
+    let p = this.#pending.get(key);
+    if (!p) {
+      const { namespace, name } = outcome.receiver;
+      const first = new Date(now);
+      p = { record: undefined, written: false, lastWrite: 0, count: 0, message: "", lastAt: first, timer: undefined };
+      this.#pending.set(key, p);
+      p.record = {
+        namespace,
+        // Event names are unique per object and reason incarnation, like client-go's "<name>.<hex>".
+        name: `${name}.${now.toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`,
+        involvedObject: { apiVersion: RECEIVER_API_VERSION, kind: "Receiver", namespace, name, uid },
+        type: kind.type,
+        reason: kind.reason,
+        message: "",
+        count: 0,
+        firstTimestamp: first,
+        lastTimestamp: first,
+        reportingInstance: this.#instance,
+      };
+    }
+    p.count++;
+    p.message = eventMessage(outcome);
+    p.lastAt = new Date(now);
+    const window = this.#options.windowMs ?? EVENT_WINDOW_MS;
+    if (now - p.lastWrite >= window) void this.#flush(key, p);
+    else p.timer ??= setTimeout(() => void this.#flush(key, p!), p.lastWrite + window - now);
+  }
+
+  async #flush(key: string, p: Pending) {
+    if (p.timer) clearTimeout(p.timer);
+    p.timer = undefined;
+    if (!p.record || !this.#options.canWrite()) return;
+    p.record = { ...p.record, count: p.count, message: p.message, lastTimestamp: p.lastAt };
+    p.lastWrite = (this.#options.now ?? Date.now)();
+    const wasWritten = p.written;
+    p.written = true;
+    const result = wasWritten ? await this.#options.kube.updateEvent(p.record) : await this.#options.kube.createEvent(p.record);
+    if (!result.ok) {
+      // Events are best effort; a lost one must not retry in a loop against a struggling API server.
+      if (wasWritten && result.status === 404) this.#pending.delete(key);
+      this.#options.log.debug("could not record an Event", { event: `${p.record.namespace}/${p.record.name}`, error: result.reason });
+    }
+  }
+
+  /** Forgets every pending aggregation (on shutdown). */
+  stop(): void {
+    for (const p of this.#pending.values()) if (p.timer) clearTimeout(p.timer);
+    this.#pending.clear();
+  }
+}

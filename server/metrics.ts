@@ -1,0 +1,149 @@
+/**
+ * @module server/metrics
+ * Prometheus metrics, served on --metrics-addr.
+ *
+ * Flux's receiver metrics keep their names and labels (go-http-metrics with the `gotk_receiver`
+ * prefix), so existing dashboards keep working. One deliberate difference: with
+ * --export-http-path-metrics Flux labels requests with the full path, whose digest is the
+ * receiver's secret; fluxhook labels them `/hook/<namespace>/<name>` instead, which is what such a
+ * dashboard wants and leaks nothing.
+ *
+ * fluxhook's own metrics count deliveries by receiver, type and outcome, annotations by kind and
+ * outcome, and Receivers by readiness. Label values are bounded: receiver names come from the
+ * cluster, never from a request.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { DeliveryOutcome } from "./delivery";
+import { keyString } from "./receivers/index";
+
+/** prometheus.DefBuckets, as go-http-metrics uses for durations. */
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** prometheus.ExponentialBuckets(100, 10, 8), as go-http-metrics uses for sizes. */
+const SIZE_BUCKETS = [100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000];
+
+/** The outcome label of a delivery, from its status. */
+export function outcomeOf(status: number): string {
+  switch (status) {
+    case 200:
+      return "accepted";
+    case 400:
+      return "rejected";
+    case 404:
+      return "unknown_path";
+    case 405:
+      return "method_not_allowed";
+    case 413:
+      return "too_large";
+    case 429:
+      return "rate_limited";
+    case 503:
+      return "unavailable";
+    default:
+      return status >= 500 ? "failed" : `status_${status}`;
+  }
+}
+
+export interface ReceiverCounts {
+  ready: number;
+  notReady: number;
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** Records one HTTP request on the receiver listener. */
+  observeRequest(handler: string, method: string, status: number, seconds: number, bytes: number): void;
+  inflight(handler: string, delta: 1 | -1): void;
+  observeDelivery(outcome: DeliveryOutcome): void;
+}
+
+export function createMetrics(receiverCounts: () => ReceiverCounts): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const labelNames = ["service", "handler", "method", "code"] as const;
+  const duration = new Histogram({
+    name: "gotk_receiver_http_request_duration_seconds",
+    help: "The latency of the HTTP requests.",
+    labelNames,
+    buckets: DURATION_BUCKETS,
+    registers: [registry],
+  });
+  const size = new Histogram({
+    name: "gotk_receiver_http_response_size_bytes",
+    help: "The size of the HTTP responses.",
+    labelNames,
+    buckets: SIZE_BUCKETS,
+    registers: [registry],
+  });
+  const inflight = new Gauge({
+    name: "gotk_receiver_http_requests_inflight",
+    help: "The number of inflight requests being handled at the same time.",
+    labelNames: ["service", "handler"],
+    registers: [registry],
+  });
+  const deliveries = new Counter({
+    name: "fluxhook_deliveries_total",
+    help: "Webhook deliveries by receiver (namespace/name, empty for unknown paths), type and outcome.",
+    labelNames: ["receiver", "type", "outcome"],
+    registers: [registry],
+  });
+  const annotations = new Counter({
+    name: "fluxhook_annotations_total",
+    help: "Reconcile requests (requestedAt annotations) by target kind and outcome.",
+    labelNames: ["kind", "outcome"],
+    registers: [registry],
+  });
+  new Gauge({
+    name: "fluxhook_receivers",
+    help: "Receivers known to fluxhook, by readiness.",
+    labelNames: ["ready"],
+    registers: [registry],
+    collect() {
+      const counts = receiverCounts();
+      this.set({ ready: "true" }, counts.ready);
+      this.set({ ready: "false" }, counts.notReady);
+    },
+  });
+
+  return {
+    registry,
+    observeRequest(handler, method, status, seconds, bytes) {
+      const labels = { service: "", handler, method, code: String(status) };
+      duration.observe(labels, seconds);
+      size.observe(labels, bytes);
+    },
+    inflight(handler, delta) {
+      inflight.inc({ service: "", handler }, delta);
+    },
+    observeDelivery(outcome) {
+      deliveries.inc({ receiver: outcome.receiver ? keyString(outcome.receiver) : "", type: outcome.receiverType ?? "", outcome: outcomeOf(outcome.status) });
+      for (const t of outcome.targets ?? []) annotations.inc({ kind: t.kind, outcome: t.outcome });
+    },
+  };
+}
+
+/** The metrics listener's app: GET /metrics in Prometheus' text format. */
+export function metricsHandler(metrics: Metrics) {
+  return async (req: Request): Promise<Response> => {
+    if (new URL(req.url).pathname !== "/metrics") return new Response("not found\n", { status: 404 });
+    return new Response(await metrics.registry.metrics(), { headers: { "content-type": metrics.registry.contentType } });
+  };
+}
+
+type FetchHandler = (req: Request, server: import("bun").Server<unknown>) => Response | Promise<Response>;
+
+/** Wraps a listener's fetch with go-http-metrics' three measurements. */
+export function instrumentFetch(metrics: Metrics, fetch: FetchHandler, handlerOf: (req: Request) => string): FetchHandler {
+  return async (req, server) => {
+    const handler = handlerOf(req);
+    const started = performance.now();
+    metrics.inflight(handler, 1);
+    try {
+      const res = await fetch(req, server);
+      const bytes = Number(res.headers.get("content-length") ?? 0);
+      metrics.observeRequest(handler, req.method, res.status, (performance.now() - started) / 1000, bytes);
+      return res;
+    } finally {
+      metrics.inflight(handler, -1);
+    }
+  };
+}

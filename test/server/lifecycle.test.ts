@@ -1,0 +1,168 @@
+/**
+ * Running for real: several replicas with one writer elected through a Lease (hand-over on
+ * shutdown, takeover when the holder dies), Events on Receivers (aggregated), and a SIGTERM that
+ * loses no accepted delivery.
+ */
+import { describe, expect, test } from "bun:test";
+import { signPayload, webhookPath } from "../../shared";
+import type { LeaderElectionConfig } from "../../server/config";
+import { createKubeClient } from "../../server/kube/client";
+import { EventRecorder } from "../../server/events";
+import { LEASE_NAME } from "../../server/leader";
+import { createLogger, silentLogger } from "../../server/log";
+import { startFluxhook, type Fluxhook } from "../../server/server";
+import { startKubeApiServer, type KubeApiServer } from "../kube";
+import { githubExample } from "../support/payloads";
+import { TEST_CONFIG, waitFor } from "../support/stack";
+
+const GIT = "source.toolkit.fluxcd.io/v1";
+const RECEIVER = "notification.toolkit.fluxcd.io/v1";
+const push = githubExample("push");
+const headers = (token: string) => ({ "Content-Type": "application/json", "X-GitHub-Event": "push", "X-Hub-Signature-256": signPayload("sha256", token, push) });
+
+function seed(api: KubeApiServer, ns: string, name: string, token: string) {
+  api.store.create({ apiVersion: "v1", kind: "Secret", metadata: { name: `${name}-token`, namespace: ns }, data: { token: Buffer.from(token).toString("base64") } });
+  api.store.create({ apiVersion: GIT, kind: "GitRepository", metadata: { name, namespace: ns }, spec: {} });
+  api.store.create({ apiVersion: RECEIVER, kind: "Receiver", metadata: { name, namespace: ns }, spec: { type: "github", secretRef: { name: `${name}-token` }, resources: [{ kind: "GitRepository", name }] } });
+}
+
+const ready = (api: KubeApiServer, ns: string, name: string) =>
+  waitFor(`${ns}/${name} Ready`, () => (api.store.get(RECEIVER, "Receiver", ns, name) as any)?.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True"));
+
+describe("leader election", () => {
+  const election = (releaseOnCancel: boolean): LeaderElectionConfig => ({ namespace: "flux-system", leaseDurationMs: 1000, renewDeadlineMs: 600, retryPeriodMs: 100, releaseOnCancel });
+  const replica = (api: KubeApiServer, releaseOnCancel: boolean) =>
+    startFluxhook({ config: { ...TEST_CONFIG, leaderElection: election(releaseOnCancel) }, log: silentLogger, kubeConfig: api.kubeConfig(), minBackoffMs: 10, maxBackoffMs: 100 });
+
+  test("one writer among replicas, hand-over on shutdown, takeover when the holder dies", async () => {
+    await using api = await startKubeApiServer();
+    const a = await replica(api, true);
+    await waitFor("a to lead", () => a.isLeader());
+    const b = await replica(api, false);
+    const c = await replica(api, true);
+    const replicas: Fluxhook[] = [a, b, c];
+    try {
+      await waitFor("b and c to sync", () => b.ready() && c.ready());
+      expect(replicas.map((r) => r.isLeader())).toEqual([true, false, false]);
+
+      // Every replica serves; only the leader wrote the status, once.
+      seed(api, "apps", "one", "t1");
+      await ready(api, "apps", "one");
+      for (const r of replicas) {
+        await waitFor("the replica to index the receiver", async () => (await fetch(r.receiverUrl + webhookPath("t1", "one", "apps"), { method: "POST", body: push, headers: headers("t1") })).status === 200);
+      }
+      expect(api.count({ method: "PATCH", path: "/apis/notification.toolkit.fluxcd.io/v1/namespaces/apps/receivers/one/status" })).toBe(1);
+
+      // Hand-over: a releases the Lease on shutdown and another replica takes it at its next try.
+      await a.stop();
+      const next = await waitFor("a new leader", () => [b, c].find((r) => r.isLeader()));
+      seed(api, "apps", "two", "t2");
+      await ready(api, "apps", "two");
+
+      // Takeover: the holder dies without releasing (b does not release); the other waits out the lease.
+      const other = next === b ? c : b;
+      if (next === c) {
+        // Make b the holder first, by stopping c with release.
+        await c.stop();
+        await waitFor("b to lead", () => b.isLeader());
+        const d = await replica(api, true);
+        replicas.push(d);
+        await b.stop();
+        await waitFor("d to take over after the lease expired", () => d.isLeader(), 10_000);
+      } else {
+        await b.stop();
+        await waitFor("c to take over after the lease expired", () => other.isLeader(), 10_000);
+      }
+      const lease = api.store.get("coordination.k8s.io/v1", "Lease", "flux-system", LEASE_NAME) as any;
+      expect(lease.spec.leaseTransitions).toBeGreaterThanOrEqual(2);
+    } finally {
+      for (const r of replicas) await r.stop();
+    }
+  });
+});
+
+describe("Kubernetes Events", () => {
+  test("a rejected delivery is a Warning Event on its Receiver, and a reconcile request a Normal one", async () => {
+    await using api = await startKubeApiServer();
+    const server = await startFluxhook({ config: TEST_CONFIG, log: silentLogger, kubeConfig: api.kubeConfig() });
+    try {
+      seed(api, "apps", "webapp", "good");
+      await ready(api, "apps", "webapp");
+      const url = server.receiverUrl + webhookPath("good", "webapp", "apps");
+      expect((await fetch(url, { method: "POST", body: push, headers: { ...headers("good"), "X-GitHub-Event": "push" } })).status).toBe(200);
+      expect((await fetch(url, { method: "POST", body: push, headers: headers("forged") })).status).toBe(400);
+      const events = await waitFor("two Events", () => {
+        const list = api.store.list("v1", "Event", "apps") as any[];
+        return list.length === 2 ? list : undefined;
+      });
+      const byReason = Object.fromEntries(events.map((e) => [e.reason, e]));
+      expect(byReason.ReconcileRequested).toMatchObject({ type: "Normal", count: 1, involvedObject: { kind: "Receiver", name: "webapp", namespace: "apps" }, message: "push delivery: 1 of 1 target annotated: GitRepository/apps/webapp annotated" });
+      expect(byReason.DeliveryRejected).toMatchObject({ type: "Warning", count: 1, message: "push delivery: signature mismatch (X-Hub-Signature-256)" });
+      expect(byReason.DeliveryRejected.involvedObject.uid).toBe((api.store.get(RECEIVER, "Receiver", "apps", "webapp") as any).metadata.uid);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test("a flood is aggregated into one Event per window", async () => {
+    await using api = await startKubeApiServer();
+    const kube = createKubeClient({ kubeConfig: api.kubeConfig(), log: silentLogger });
+    const recorder = new EventRecorder({ kube, log: silentLogger, canWrite: () => true, uidOf: () => "uid-1", windowMs: 200 });
+    const outcome = { status: 400, reason: "signature mismatch (X-Hub-Signature-256)", receiver: { namespace: "apps", name: "webapp" }, receiverType: "github", event: "push" };
+    for (let i = 0; i < 50; i++) recorder.observe(outcome);
+    const event = await waitFor("the aggregated count", () => {
+      const [e] = api.store.list("v1", "Event", "apps") as any[];
+      return e?.count === 50 ? e : undefined;
+    });
+    expect(event.reason).toBe("DeliveryRejected");
+    expect(api.count({ method: "POST" }) + api.count({ method: "PATCH" })).toBe(2);
+    recorder.stop();
+  });
+});
+
+describe("SIGTERM", () => {
+  test("readyz turns 503 at once, the listener closes, in-flight deliveries finish, exit 0", async () => {
+    await using api = await startKubeApiServer();
+    seed(api, "apps", "webapp", "tok");
+    const proc = Bun.spawn([process.execPath, "server/main.ts", "--receiverAddr=127.0.0.1:0", "--health-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0"], {
+      cwd: new URL("../..", import.meta.url).pathname,
+      env: { ...process.env, KUBECONFIG: api.writeKubeconfig() } as Record<string, string>,
+      stdout: "ignore",
+      stderr: "pipe",
+    });
+    const lines: Record<string, any>[] = [];
+    void (async () => {
+      let buf = "";
+      for await (const chunk of proc.stderr as unknown as AsyncIterable<Uint8Array>) {
+        buf += new TextDecoder().decode(chunk);
+        for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+          lines.push(JSON.parse(buf.slice(0, nl)));
+          buf = buf.slice(nl + 1);
+        }
+      }
+    })();
+    const started = await waitFor("start", () => lines.find((l) => l.msg === "fluxhook started"));
+    await waitFor("ready", async () => (await fetch(started.healthAddr + "/readyz")).status === 200);
+    const url = started.receiverAddr + webhookPath("tok", "webapp", "apps");
+    await waitFor("the receiver", async () => (await fetch(url, { method: "POST", body: push, headers: headers("tok") })).status === 200);
+
+    // Hold every annotation in the API server, so deliveries are in flight when SIGTERM comes.
+    const fault = api.faults.add({ method: "PATCH", path: /gitrepositories/, times: Infinity, respond: "hang" });
+    const before = api.count({ method: "PATCH", path: /gitrepositories/ });
+    const inflight = Array.from({ length: 8 }, () => fetch(url, { method: "POST", body: push, headers: headers("tok") }));
+    await waitFor("8 held PATCHes", () => api.count({ method: "PATCH", path: /gitrepositories/ }) - before >= 8);
+
+    proc.kill("SIGTERM");
+    await waitFor("readyz 503", async () => (await fetch(started.healthAddr + "/readyz")).status === 503);
+    await waitFor("new connections refused", () => fetch(url, { method: "POST", body: push, headers: headers("tok") }).then(() => false, () => true));
+
+    fault.remove();
+    api.faults.clear();
+    // A held PATCH is dropped when released; the server's own retry or the delivery's 500 must
+    // come back as an answer: no accepted delivery goes unanswered.
+    const answers = await Promise.all(inflight.map((p) => p.then((r) => r.status, (e) => `error: ${e}`)));
+    for (const a of answers) expect(typeof a).toBe("number");
+    expect(await proc.exited).toBe(0);
+    expect(lines.map((l) => l.msg)).toContain("draining: not ready, finishing in-flight deliveries");
+  }, 30_000);
+});
