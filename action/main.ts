@@ -12,7 +12,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { version } from "../package.json";
 import { deliver, type Outcome } from "./deliver";
 import { Input, maskUrl, parseInputs, type ActionConfig, type Env, type InputGetter, type PemSource } from "./inputs";
-import { escapeHtml, failureMessage, outputsFor, receiverReason, scrub, summaryTable, truncate } from "./report";
+import { escapeHtml, failureMessage, outputsFor, receiverReason, receiverTargets, scrub, summaryTable, truncate } from "./report";
 import { buildRequest, checkPayload, redactHeaders } from "./request";
 import { createTransport, describeRoute } from "./transport";
 
@@ -193,6 +193,8 @@ async function report(config: ActionConfig, deliveryId: string, outcome: Outcome
     core.info("Dry run: nothing was sent.");
     return;
   }
+  const targets = last?.kind === "response" ? receiverTargets(last.body) : [];
+  if (targets.length > 0) core.info(clean(`Targets: ${targets.join(", ")}`));
   if (outcome.ok) {
     const reason = last?.kind === "response" ? receiverReason(last.body) : undefined;
     core.info(

@@ -92,6 +92,27 @@ export function receiverReason(body: string): string | undefined {
   return truncate(text.split(/\r?\n/)[0] ?? "", MAX_REASON_CHARS);
 }
 
+/**
+ * The targets fluxhook reports in its answer (`targets: [{kind, namespace, name, outcome}]`), as
+ * `Kind namespace/name: outcome`; empty for Flux, which answers with no body.
+ */
+export function receiverTargets(body: string): string[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return [];
+  }
+  const targets = parsed && typeof parsed === "object" ? (parsed as { targets?: unknown }).targets : undefined;
+  if (!Array.isArray(targets)) return [];
+  return targets.flatMap((t: unknown) => {
+    if (!t || typeof t !== "object") return [];
+    const { kind, namespace, name, outcome } = t as Record<string, unknown>;
+    if (typeof kind !== "string" || typeof name !== "string") return [];
+    return [`${kind} ${typeof namespace === "string" ? `${namespace}/` : ""}${name}${typeof outcome === "string" ? `: ${outcome}` : ""}`];
+  });
+}
+
 const checkReceiver = (ctx: ReportContext) =>
   ctx.target.kind === "receiver"
     ? `kubectl -n ${ctx.target.namespace} get receiver ${ctx.target.receiver}`

@@ -18509,6 +18509,25 @@ function receiverReason(body) {
     return;
   return truncate(text.split(/\r?\n/)[0] ?? "", MAX_REASON_CHARS);
 }
+function receiverTargets(body) {
+  let parsed;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return [];
+  }
+  const targets = parsed && typeof parsed === "object" ? parsed.targets : undefined;
+  if (!Array.isArray(targets))
+    return [];
+  return targets.flatMap((t) => {
+    if (!t || typeof t !== "object")
+      return [];
+    const { kind, namespace, name, outcome } = t;
+    if (typeof kind !== "string" || typeof name !== "string")
+      return [];
+    return [`${kind} ${typeof namespace === "string" ? `${namespace}/` : ""}${name}${typeof outcome === "string" ? `: ${outcome}` : ""}`];
+  });
+}
 var checkReceiver = (ctx) => ctx.target.kind === "receiver" ? `kubectl -n ${ctx.target.namespace} get receiver ${ctx.target.receiver}` : "kubectl get receivers -A";
 function statusHint(status, ctx, reason) {
   const quoted = reason ? ` The receiver said: "${reason}".` : "";
@@ -19062,6 +19081,9 @@ async function report(config, deliveryId, outcome) {
     info("Dry run: nothing was sent.");
     return;
   }
+  const targets = last?.kind === "response" ? receiverTargets(last.body) : [];
+  if (targets.length > 0)
+    info(clean(`Targets: ${targets.join(", ")}`));
   if (outcome.ok) {
     const reason = last?.kind === "response" ? receiverReason(last.body) : undefined;
     info(clean(`Delivered ${config.event} to ${maskUrl(config.url)}: HTTP ${outcome.status} after ${outcome.attempts.length} attempt(s)${reason ? ` (${reason})` : ""}.`));

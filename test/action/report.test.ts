@@ -6,6 +6,7 @@ import {
   MAX_RESPONSE_OUTPUT_CHARS,
   outputsFor,
   receiverReason,
+  receiverTargets,
   scrub,
   summaryTable,
   type ReportContext,
@@ -88,6 +89,20 @@ describe("receiverReason", () => {
     ["x".repeat(400), `${"x".repeat(300)}… (truncated, 400 characters)`],
   ])("%p → %p", (body, reason) => {
     expect(receiverReason(body)).toBe(reason);
+  });
+});
+
+describe("receiverTargets", () => {
+  test.each([
+    ["", []],
+    ["not json", []],
+    ['{"reason":"ok"}', []],
+    [
+      '{"status":200,"reason":"1 of 2 targets annotated","targets":[{"kind":"GitRepository","namespace":"flux-system","name":"webapp","outcome":"annotated"},{"kind":"Kustomization","namespace":"apps","name":"*","outcome":"skipped","reason":"no match"},7]}',
+      ["GitRepository flux-system/webapp: annotated", "Kustomization apps/*: skipped"],
+    ],
+  ])("%p", (body, targets) => {
+    expect(receiverTargets(body)).toEqual(targets);
   });
 });
 
