@@ -6,7 +6,7 @@
  * When kubectl is there, a test checks that both renderings agree, so the fallback stays honest.
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
 
 export const REPO = resolve(import.meta.dir, "../..");
@@ -157,6 +157,3 @@ export function only(objects: readonly Manifest[], kind: string, name?: string):
   if (found.length !== 1) throw new Error(`expected one ${kind}${name ? ` ${name}` : ""}, found ${found.length}`);
   return found[0]!;
 }
-
-/** Directory of a file's kustomization, for messages. */
-export const relative = (path: string) => path.slice(REPO.length + 1) || dirname(path);
