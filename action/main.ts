@@ -13,14 +13,11 @@ import { version } from "../package.json";
 import { deliver, type Outcome } from "./deliver";
 import { Input, maskUrl, parseInputs, type ActionConfig, type Env, type InputGetter, type PemSource } from "./inputs";
 import { escapeHtml, failureMessage, outputsFor, receiverReason, receiverTargets, scrub, summaryTable, truncate } from "./report";
-import { buildRequest, checkPayload, redactHeaders } from "./request";
+import { buildRequest, checkPayload, redactHeaders, type OutgoingRequest } from "./request";
 import { createTransport, describeRoute } from "./transport";
 
 /** Names the action and its version, as GitHub's `GitHub-Hookshot/<id>` names the sender. */
 export const USER_AGENT = `fluxhook-action/${version}`;
-
-/** A failure the user can fix (bad input, unreadable file): reported without a stack. */
-class ConfigError extends Error {}
 
 export interface RunDeps {
   readonly get: InputGetter;
@@ -33,39 +30,109 @@ const defaultDeps = (): RunDeps => ({
   env: process.env,
 });
 
-async function readText(path: string, what: string): Promise<string> {
-  try {
-    return await readFile(path, "utf8");
-  } catch (err) {
-    const code = (err as { code?: string }).code ?? String(err);
-    throw new ConfigError(`Cannot read ${what} from "${path}" (${code}).`);
-  }
+/** Expected failures (an unreadable file, a bad payload) are values, reported as the step's error. */
+type Loaded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
+
+/** What the request and the transport need from files: read once, before anything is sent. */
+interface Material {
+  readonly payload: Uint8Array;
+  readonly extraCa: readonly string[];
+  readonly clientCert: string | undefined;
+  readonly clientKey: string | undefined;
+  readonly nodeExtraCaPem: string | undefined;
 }
 
-async function loadPayload(config: ActionConfig): Promise<Uint8Array> {
+const errorCode = (err: unknown) => (err as { code?: string }).code ?? String(err);
+
+async function loadPayload(config: ActionConfig): Promise<Loaded<Uint8Array>> {
   const source = config.payload;
-  if (source.kind === "inline") return new TextEncoder().encode(source.text);
-  try {
-    // The exact bytes: never decoded and re-encoded, so the signature covers what is sent.
-    return new Uint8Array(await readFile(source.path));
-  } catch (err) {
-    const code = (err as { code?: string }).code ?? String(err);
-    throw new ConfigError(`Cannot read the payload from "${source.path}" (${source.from}): ${code}.`);
+  let bytes: Uint8Array;
+  if (source.kind === "inline") bytes = new TextEncoder().encode(source.text);
+  else {
+    try {
+      // The exact bytes: never decoded and re-encoded, so the signature covers what is sent.
+      bytes = new Uint8Array(await readFile(source.path));
+    } catch (err) {
+      return { ok: false, error: `Cannot read the payload from "${source.path}" (${source.from}): ${errorCode(err)}.` };
+    }
   }
+  const check = checkPayload(bytes);
+  return check.ok ? { ok: true, value: bytes } : { ok: false, error: `Cannot send the payload: ${check.reason}.` };
 }
 
-async function loadPem(source: PemSource, what: string, expect: string): Promise<string> {
-  const pem = source.kind === "inline" ? source.pem : await readText(source.path, what);
-  if (!pem.includes(expect)) throw new ConfigError(`${what} does not hold a PEM ${expect.replace(/-/g, "").trim().toLowerCase()}.`);
-  return pem;
+const PEM = {
+  certificate: "-----BEGIN CERTIFICATE-----",
+  "private key": "PRIVATE KEY-----",
+} as const;
+
+async function loadPem(source: PemSource, input: string, holds: keyof typeof PEM): Promise<Loaded<string>> {
+  let pem: string;
+  if (source.kind === "inline") pem = source.pem;
+  else {
+    try {
+      pem = await readFile(source.path, "utf8");
+    } catch (err) {
+      return { ok: false, error: `Cannot read \`${input}\` from "${source.path}" (${errorCode(err)}).` };
+    }
+  }
+  return pem.includes(PEM[holds]) ? { ok: true, value: pem } : { ok: false, error: `\`${input}\` does not hold a PEM ${holds}.` };
 }
 
-const PEM_CERT = "-----BEGIN CERTIFICATE-----";
-const PEM_KEY = "PRIVATE KEY-----";
+async function loadMaterial(config: ActionConfig): Promise<Loaded<Material>> {
+  const payload = await loadPayload(config);
+  if (!payload.ok) return payload;
+  const extraCa: string[] = [];
+  for (const source of config.tls.ca) {
+    const pem = await loadPem(source, source.kind === "file" ? Input.caFile : Input.ca, "certificate");
+    if (!pem.ok) return pem;
+    extraCa.push(pem.value);
+  }
+  let clientCert: string | undefined;
+  let clientKey: string | undefined;
+  if (config.tls.clientCert && config.tls.clientKey) {
+    const cert = await loadPem(config.tls.clientCert, Input.clientCert, "certificate");
+    if (!cert.ok) return cert;
+    const key = await loadPem(config.tls.clientKey, Input.clientKey, "private key");
+    if (!key.ok) return key;
+    [clientCert, clientKey] = [cert.value, key.value];
+  }
+  // Older Node cannot list NODE_EXTRA_CA_CERTS, and an explicit CA list would drop it: read it here.
+  const listsDefaults = typeof (tls as { getCACertificates?: unknown }).getCACertificates === "function";
+  const nodeExtraCaPem =
+    extraCa.length > 0 && !listsDefaults && config.tls.nodeExtraCaCerts
+      ? await readFile(config.tls.nodeExtraCaCerts, "utf8").catch(() => undefined)
+      : undefined;
+  return { ok: true, value: { payload: payload.value, extraCa, clientCert, clientKey, nodeExtraCaPem } };
+}
 
-function describePayload(config: ActionConfig, size: number): string {
+function logRequest(config: ActionConfig, req: OutgoingRequest, material: Material, deliveryId: string): void {
+  const target = new URL(config.url);
   const from = config.payload.kind === "inline" ? "the `payload` input" : `${config.payload.path} (${config.payload.from})`;
-  return `${size} bytes from ${from}`;
+  core.startGroup("Request");
+  core.info(`Receiver: ${maskUrl(config.url)}${config.target.kind === "receiver" ? ` (Receiver ${config.target.namespace}/${config.target.receiver})` : ""}`);
+  core.info(`Receiver type: ${config.receiverType}`);
+  core.info(`Event: ${config.event}${config.eventFrom === "GITHUB_EVENT_NAME" ? ` (from GITHUB_EVENT_NAME=${config.context.actionsEvent})` : ""}`);
+  core.info(`Payload: ${material.payload.byteLength} bytes from ${from}, sent as ${config.contentType} (${req.body.byteLength} bytes)`);
+  core.info(`Delivery ID: ${deliveryId}`);
+  core.info(`Route: ${describeRoute(target, config.proxy)}`);
+  if (target.protocol === "https:") {
+    const trust = config.tls.insecureSkipVerify
+      ? "certificate NOT verified"
+      : `verified against the default roots${material.extraCa.length ? ` + ${material.extraCa.length} extra CA input(s)` : ""}`;
+    core.info(`TLS: ${trust}${material.clientCert ? ", client certificate presented" : ""}`);
+  }
+  core.info(`Timeout: ${config.timeoutMs / 1000} s per attempt; ${config.retries === 0 ? "no retries" : `up to ${config.retries} retries`}`);
+  core.endGroup();
+}
+
+function logDryRun(config: ActionConfig, req: OutgoingRequest): void {
+  core.startGroup("Dry run: this request is not sent");
+  core.info(`${req.method} ${maskUrl(config.url)}`);
+  for (const [name, value] of Object.entries(redactHeaders(req.headers))) core.info(`${name}: ${value}`);
+  core.info("");
+  const preview = new TextDecoder().decode(req.body.subarray(0, 4096)) + (req.body.byteLength > 4096 ? "\n… (truncated)" : "");
+  core.info(scrub(preview, config.secrets));
+  core.endGroup();
 }
 
 export async function run(deps: RunDeps = defaultDeps()): Promise<void> {
@@ -80,17 +147,12 @@ export async function run(deps: RunDeps = defaultDeps()): Promise<void> {
     const config = parsed.config;
     for (const warning of config.warnings) core.warning(warning);
 
-    const payload = await loadPayload(config);
-    const check = checkPayload(payload);
-    if (!check.ok) throw new ConfigError(`Cannot send the payload: ${check.reason}.`);
-
-    const extraCa = await Promise.all(config.tls.ca.map((s) => loadPem(s, s.kind === "file" ? `\`${Input.caFile}\`` : `\`${Input.ca}\``, PEM_CERT)));
-    const clientCert = config.tls.clientCert ? await loadPem(config.tls.clientCert, `\`${Input.clientCert}\``, PEM_CERT) : undefined;
-    const clientKey = config.tls.clientKey ? await loadPem(config.tls.clientKey, `\`${Input.clientKey}\``, PEM_KEY) : undefined;
-    const needsExtraFile = extraCa.length > 0 && typeof (tls as { getCACertificates?: unknown }).getCACertificates !== "function";
-    const nodeExtraCaPem =
-      needsExtraFile && config.tls.nodeExtraCaCerts ? await readFile(config.tls.nodeExtraCaCerts, "utf8").catch(() => undefined) : undefined;
-
+    const loaded = await loadMaterial(config);
+    if (!loaded.ok) {
+      core.setFailed(loaded.error);
+      return;
+    }
+    const material = loaded.value;
     const deliveryId = randomUUID();
     const req = buildRequest(
       {
@@ -101,48 +163,31 @@ export async function run(deps: RunDeps = defaultDeps()): Promise<void> {
         contentType: config.contentType,
         repositoryId: config.context.repositoryId,
       },
-      payload,
+      material.payload,
       deliveryId,
       USER_AGENT,
     );
-    const target = new URL(config.url);
-
-    core.startGroup("Request");
-    core.info(`Receiver: ${maskUrl(config.url)}${config.target.kind === "receiver" ? ` (Receiver ${config.target.namespace}/${config.target.receiver})` : ""}`);
-    core.info(`Receiver type: ${config.receiverType}`);
-    core.info(`Event: ${config.event}${config.eventFrom === "GITHUB_EVENT_NAME" ? ` (from GITHUB_EVENT_NAME=${config.context.actionsEvent})` : ""}`);
-    core.info(`Payload: ${describePayload(config, payload.byteLength)}, sent as ${config.contentType} (${req.body.byteLength} bytes)`);
-    core.info(`Delivery ID: ${deliveryId}`);
-    core.info(`Route: ${describeRoute(target, config.proxy)}`);
-    if (target.protocol === "https:")
-      core.info(
-        `TLS: ${config.tls.insecureSkipVerify ? "certificate NOT verified" : `verified against the default roots${extraCa.length ? ` + ${extraCa.length} extra CA input(s)` : ""}`}` +
-          `${clientCert ? ", client certificate presented" : ""}`,
-      );
-    core.info(`Timeout: ${config.timeoutMs / 1000} s per attempt; ${config.retries === 0 ? "no retries" : `up to ${config.retries} retries`}`);
-    core.endGroup();
+    logRequest(config, req, material, deliveryId);
 
     if (config.dryRun) {
-      core.startGroup("Dry run: this request is not sent");
-      core.info(`${req.method} ${maskUrl(config.url)}`);
-      for (const [name, value] of Object.entries(redactHeaders(req.headers))) core.info(`${name}: ${value}`);
-      core.info("");
-      core.info(new TextDecoder().decode(req.body.subarray(0, 4096)) + (req.body.byteLength > 4096 ? "\n… (truncated)" : ""));
-      core.endGroup();
+      logDryRun(config, req);
       await report(config, deliveryId, undefined);
       return;
     }
 
-    const transport = createTransport(target, {
+    const transport = createTransport(new URL(config.url), {
       proxy: config.proxy,
-      extraCa,
-      nodeExtraCaPem,
-      clientCert,
-      clientKey,
+      extraCa: material.extraCa,
+      nodeExtraCaPem: material.nodeExtraCaPem,
+      clientCert: material.clientCert,
+      clientKey: material.clientKey,
       insecureSkipVerify: config.tls.insecureSkipVerify,
       timeoutMs: config.timeoutMs,
     });
-    if ("invalidProxy" in transport) throw new ConfigError(`${transport.invalidProxy} is set but is not an http:// or https:// proxy URL.`);
+    if ("invalidProxy" in transport) {
+      core.setFailed(`${transport.invalidProxy} is set but is not an http:// or https:// proxy URL.`);
+      return;
+    }
 
     let outcome: Outcome;
     try {
@@ -150,7 +195,13 @@ export async function run(deps: RunDeps = defaultDeps()): Promise<void> {
         deliver(
           req,
           { retries: config.retries, timeoutMs: config.timeoutMs },
-          { send: transport.send, sleep: (ms) => sleep(ms), now: Date.now, random: Math.random, log: (line) => core.info(scrub(line, config.secrets)) },
+          {
+            send: transport.send,
+            sleep: (ms) => sleep(ms),
+            now: Date.now,
+            random: Math.random,
+            log: (line) => core.info(scrub(line, config.secrets)),
+          },
         ),
       );
     } finally {
@@ -158,9 +209,9 @@ export async function run(deps: RunDeps = defaultDeps()): Promise<void> {
     }
     await report(config, deliveryId, outcome);
   } catch (error) {
-    // Expected, user-fixable failures come as ConfigError; anything else is a bug worth its stack in debug.
-    if (!(error instanceof ConfigError) && error instanceof Error && error.stack) core.debug(error.stack);
-    core.setFailed(error instanceof Error ? error.message : String(error));
+    // Only bugs get here: expected failures are values above. Keep the stack for a debug run.
+    if (error instanceof Error && error.stack) core.debug(error.stack);
+    core.setFailed(`Unexpected error: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
 

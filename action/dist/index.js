@@ -18939,43 +18939,98 @@ function describeRoute(target, settings) {
 
 // action/main.ts
 var USER_AGENT = `fluxhook-action/${version}`;
-
-class ConfigError extends Error {
-}
 var defaultDeps = () => ({
   get: (name) => getInput(name, { trimWhitespace: false }),
   env: process.env
 });
-async function readText(path, what) {
-  try {
-    return await readFile(path, "utf8");
-  } catch (err) {
-    const code = err.code ?? String(err);
-    throw new ConfigError(`Cannot read ${what} from "${path}" (${code}).`);
-  }
-}
+var errorCode = (err) => err.code ?? String(err);
 async function loadPayload(config) {
   const source = config.payload;
+  let bytes;
   if (source.kind === "inline")
-    return new TextEncoder().encode(source.text);
-  try {
-    return new Uint8Array(await readFile(source.path));
-  } catch (err) {
-    const code = err.code ?? String(err);
-    throw new ConfigError(`Cannot read the payload from "${source.path}" (${source.from}): ${code}.`);
+    bytes = new TextEncoder().encode(source.text);
+  else {
+    try {
+      bytes = new Uint8Array(await readFile(source.path));
+    } catch (err) {
+      return { ok: false, error: `Cannot read the payload from "${source.path}" (${source.from}): ${errorCode(err)}.` };
+    }
   }
+  const check = checkPayload(bytes);
+  return check.ok ? { ok: true, value: bytes } : { ok: false, error: `Cannot send the payload: ${check.reason}.` };
 }
-async function loadPem(source, what, expect) {
-  const pem = source.kind === "inline" ? source.pem : await readText(source.path, what);
-  if (!pem.includes(expect))
-    throw new ConfigError(`${what} does not hold a PEM ${expect.replace(/-/g, "").trim().toLowerCase()}.`);
-  return pem;
+var PEM = {
+  certificate: "-----BEGIN CERTIFICATE-----",
+  "private key": "PRIVATE KEY-----"
+};
+async function loadPem(source, input, holds) {
+  let pem;
+  if (source.kind === "inline")
+    pem = source.pem;
+  else {
+    try {
+      pem = await readFile(source.path, "utf8");
+    } catch (err) {
+      return { ok: false, error: `Cannot read \`${input}\` from "${source.path}" (${errorCode(err)}).` };
+    }
+  }
+  return pem.includes(PEM[holds]) ? { ok: true, value: pem } : { ok: false, error: `\`${input}\` does not hold a PEM ${holds}.` };
 }
-var PEM_CERT = "-----BEGIN CERTIFICATE-----";
-var PEM_KEY = "PRIVATE KEY-----";
-function describePayload(config, size) {
+async function loadMaterial(config) {
+  const payload = await loadPayload(config);
+  if (!payload.ok)
+    return payload;
+  const extraCa = [];
+  for (const source of config.tls.ca) {
+    const pem = await loadPem(source, source.kind === "file" ? Input.caFile : Input.ca, "certificate");
+    if (!pem.ok)
+      return pem;
+    extraCa.push(pem.value);
+  }
+  let clientCert;
+  let clientKey;
+  if (config.tls.clientCert && config.tls.clientKey) {
+    const cert = await loadPem(config.tls.clientCert, Input.clientCert, "certificate");
+    if (!cert.ok)
+      return cert;
+    const key = await loadPem(config.tls.clientKey, Input.clientKey, "private key");
+    if (!key.ok)
+      return key;
+    [clientCert, clientKey] = [cert.value, key.value];
+  }
+  const listsDefaults = typeof tls3.getCACertificates === "function";
+  const nodeExtraCaPem = extraCa.length > 0 && !listsDefaults && config.tls.nodeExtraCaCerts ? await readFile(config.tls.nodeExtraCaCerts, "utf8").catch(() => {
+    return;
+  }) : undefined;
+  return { ok: true, value: { payload: payload.value, extraCa, clientCert, clientKey, nodeExtraCaPem } };
+}
+function logRequest(config, req, material, deliveryId) {
+  const target = new URL(config.url);
   const from = config.payload.kind === "inline" ? "the `payload` input" : `${config.payload.path} (${config.payload.from})`;
-  return `${size} bytes from ${from}`;
+  startGroup("Request");
+  info(`Receiver: ${maskUrl(config.url)}${config.target.kind === "receiver" ? ` (Receiver ${config.target.namespace}/${config.target.receiver})` : ""}`);
+  info(`Receiver type: ${config.receiverType}`);
+  info(`Event: ${config.event}${config.eventFrom === "GITHUB_EVENT_NAME" ? ` (from GITHUB_EVENT_NAME=${config.context.actionsEvent})` : ""}`);
+  info(`Payload: ${material.payload.byteLength} bytes from ${from}, sent as ${config.contentType} (${req.body.byteLength} bytes)`);
+  info(`Delivery ID: ${deliveryId}`);
+  info(`Route: ${describeRoute(target, config.proxy)}`);
+  if (target.protocol === "https:") {
+    const trust = config.tls.insecureSkipVerify ? "certificate NOT verified" : `verified against the default roots${material.extraCa.length ? ` + ${material.extraCa.length} extra CA input(s)` : ""}`;
+    info(`TLS: ${trust}${material.clientCert ? ", client certificate presented" : ""}`);
+  }
+  info(`Timeout: ${config.timeoutMs / 1000} s per attempt; ${config.retries === 0 ? "no retries" : `up to ${config.retries} retries`}`);
+  endGroup();
+}
+function logDryRun(config, req) {
+  startGroup("Dry run: this request is not sent");
+  info(`${req.method} ${maskUrl(config.url)}`);
+  for (const [name, value] of Object.entries(redactHeaders(req.headers)))
+    info(`${name}: ${value}`);
+  info("");
+  const preview = new TextDecoder().decode(req.body.subarray(0, 4096)) + (req.body.byteLength > 4096 ? `
+… (truncated)` : "");
+  info(scrub(preview, config.secrets));
+  endGroup();
 }
 async function run(deps = defaultDeps()) {
   try {
@@ -18990,17 +19045,12 @@ async function run(deps = defaultDeps()) {
     const config = parsed.config;
     for (const warning2 of config.warnings)
       warning(warning2);
-    const payload = await loadPayload(config);
-    const check = checkPayload(payload);
-    if (!check.ok)
-      throw new ConfigError(`Cannot send the payload: ${check.reason}.`);
-    const extraCa = await Promise.all(config.tls.ca.map((s) => loadPem(s, s.kind === "file" ? `\`${Input.caFile}\`` : `\`${Input.ca}\``, PEM_CERT)));
-    const clientCert = config.tls.clientCert ? await loadPem(config.tls.clientCert, `\`${Input.clientCert}\``, PEM_CERT) : undefined;
-    const clientKey = config.tls.clientKey ? await loadPem(config.tls.clientKey, `\`${Input.clientKey}\``, PEM_KEY) : undefined;
-    const needsExtraFile = extraCa.length > 0 && typeof tls3.getCACertificates !== "function";
-    const nodeExtraCaPem = needsExtraFile && config.tls.nodeExtraCaCerts ? await readFile(config.tls.nodeExtraCaCerts, "utf8").catch(() => {
+    const loaded = await loadMaterial(config);
+    if (!loaded.ok) {
+      setFailed(loaded.error);
       return;
-    }) : undefined;
+    }
+    const material = loaded.value;
     const deliveryId = randomUUID2();
     const req = buildRequest({
       url: config.url,
@@ -19009,53 +19059,43 @@ async function run(deps = defaultDeps()) {
       event: config.event,
       contentType: config.contentType,
       repositoryId: config.context.repositoryId
-    }, payload, deliveryId, USER_AGENT);
-    const target = new URL(config.url);
-    startGroup("Request");
-    info(`Receiver: ${maskUrl(config.url)}${config.target.kind === "receiver" ? ` (Receiver ${config.target.namespace}/${config.target.receiver})` : ""}`);
-    info(`Receiver type: ${config.receiverType}`);
-    info(`Event: ${config.event}${config.eventFrom === "GITHUB_EVENT_NAME" ? ` (from GITHUB_EVENT_NAME=${config.context.actionsEvent})` : ""}`);
-    info(`Payload: ${describePayload(config, payload.byteLength)}, sent as ${config.contentType} (${req.body.byteLength} bytes)`);
-    info(`Delivery ID: ${deliveryId}`);
-    info(`Route: ${describeRoute(target, config.proxy)}`);
-    if (target.protocol === "https:")
-      info(`TLS: ${config.tls.insecureSkipVerify ? "certificate NOT verified" : `verified against the default roots${extraCa.length ? ` + ${extraCa.length} extra CA input(s)` : ""}`}` + `${clientCert ? ", client certificate presented" : ""}`);
-    info(`Timeout: ${config.timeoutMs / 1000} s per attempt; ${config.retries === 0 ? "no retries" : `up to ${config.retries} retries`}`);
-    endGroup();
+    }, material.payload, deliveryId, USER_AGENT);
+    logRequest(config, req, material, deliveryId);
     if (config.dryRun) {
-      startGroup("Dry run: this request is not sent");
-      info(`${req.method} ${maskUrl(config.url)}`);
-      for (const [name, value] of Object.entries(redactHeaders(req.headers)))
-        info(`${name}: ${value}`);
-      info("");
-      info(new TextDecoder().decode(req.body.subarray(0, 4096)) + (req.body.byteLength > 4096 ? `
-… (truncated)` : ""));
-      endGroup();
+      logDryRun(config, req);
       await report(config, deliveryId, undefined);
       return;
     }
-    const transport = createTransport(target, {
+    const transport = createTransport(new URL(config.url), {
       proxy: config.proxy,
-      extraCa,
-      nodeExtraCaPem,
-      clientCert,
-      clientKey,
+      extraCa: material.extraCa,
+      nodeExtraCaPem: material.nodeExtraCaPem,
+      clientCert: material.clientCert,
+      clientKey: material.clientKey,
       insecureSkipVerify: config.tls.insecureSkipVerify,
       timeoutMs: config.timeoutMs
     });
-    if ("invalidProxy" in transport)
-      throw new ConfigError(`${transport.invalidProxy} is set but is not an http:// or https:// proxy URL.`);
+    if ("invalidProxy" in transport) {
+      setFailed(`${transport.invalidProxy} is set but is not an http:// or https:// proxy URL.`);
+      return;
+    }
     let outcome;
     try {
-      outcome = await group("Delivery", () => deliver(req, { retries: config.retries, timeoutMs: config.timeoutMs }, { send: transport.send, sleep: (ms) => sleep(ms), now: Date.now, random: Math.random, log: (line) => info(scrub(line, config.secrets)) }));
+      outcome = await group("Delivery", () => deliver(req, { retries: config.retries, timeoutMs: config.timeoutMs }, {
+        send: transport.send,
+        sleep: (ms) => sleep(ms),
+        now: Date.now,
+        random: Math.random,
+        log: (line) => info(scrub(line, config.secrets))
+      }));
     } finally {
       await transport.close();
     }
     await report(config, deliveryId, outcome);
   } catch (error) {
-    if (!(error instanceof ConfigError) && error instanceof Error && error.stack)
+    if (error instanceof Error && error.stack)
       debug2(error.stack);
-    setFailed(error instanceof Error ? error.message : String(error));
+    setFailed(`Unexpected error: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
 async function report(config, deliveryId, outcome) {

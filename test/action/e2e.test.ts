@@ -211,6 +211,33 @@ describe("delivery behaviour", () => {
   });
 });
 
+describe("payload and event inputs", () => {
+  test("inline payload and event: sent byte for byte, under that name", async () => {
+    await using receiver = startReceiver({ respond: githubReceiver() });
+    const payload = '{ "image": "ghcr.io/octo-org/webapp:1.2.3",\n  "note": "é" }\n';
+    const run = await runAction({ inputs: byAddress(receiver.url, { payload, event: "package" }) });
+    expect(run.exitCode).toBe(0);
+    const req = receiver.requests[0] as ReceivedRequest;
+    expect(new TextDecoder().decode(req.body)).toBe(payload);
+    expect(req.headers["x-github-event"]).toBe("package");
+  });
+
+  test.each<{ name: string; inputs: Record<string, string>; env: Record<string, string>; error: string }>([
+    { name: "missing payload-file", inputs: { "payload-file": "/nonexistent/p.json" }, env: {}, error: 'Cannot read the payload from "/nonexistent/p.json" (payload-file): ENOENT.' },
+    { name: "a payload that is not JSON", inputs: { payload: "{oops" }, env: {}, error: "Cannot send the payload: the payload is not valid JSON" },
+    { name: "missing ca-file", inputs: { "ca-file": "/nonexistent/ca.pem" }, env: {}, error: 'Cannot read `ca-file` from "/nonexistent/ca.pem" (ENOENT).' },
+    { name: "an unreadable client certificate", inputs: { "client-cert": "/nonexistent/c.pem", "client-key": "/nonexistent/k.pem" }, env: {}, error: 'Cannot read `client-cert` from "/nonexistent/c.pem"' },
+    { name: "an unusable proxy", inputs: {}, env: { HTTP_PROXY: "socks5://proxy:1080" }, error: "HTTP_PROXY is set but is not an http:// or https:// proxy URL." },
+  ])("$name fails before sending", async ({ inputs, env, error }) => {
+    await using receiver = startReceiver();
+    const run = await runAction({ inputs: byAddress(`http://receiver.fluxhook.test:${receiver.port}`, inputs), env });
+    expect(run.exitCode).toBe(1);
+    expect(run.stdout).toContain(`::error::${error}`);
+    expect(receiver.requests).toHaveLength(0);
+    expect(leaks(run, SECRETS)).toEqual([]);
+  });
+});
+
 describe("receiver types", () => {
   const cases: Array<{ type: string; check: (req: ReceivedRequest, body: Uint8Array) => unknown; expected: unknown }> = [
     {
