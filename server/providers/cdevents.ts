@@ -4,7 +4,8 @@
  * accepts), and `spec.events` filters on the `Ce-Type` header. No authentication, as in Flux.
  *
  * There is no CDEvents SDK for JavaScript, so validation uses the spec's own JSON schemas
- * (vendored in ./cdevents-schemas, Apache-2.0, from cdevents/spec v0.4.1) with Ajv, a maintained
+ * (vendored in ./cdevents-schemas, Apache-2.0, from cdevents/spec v0.4.1, bundled into the
+ * executable) with Ajv, a maintained
  * JSON Schema 2020-12 validator. sdk-go validates the event after decoding it into Go structs and
  * encoding it again; that round trip is reproduced before validating, from the schema itself:
  *
@@ -21,11 +22,10 @@
  * `dev.cdeventsx.<tool>-<subject>…` custom type); the schema's enum then pins the exact version.
  * CEL's `req` sees the body untouched.
  */
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import Ajv2020, { type AnySchemaObject, type ValidateFunction } from "ajv/dist/2020";
 import addFormats from "ajv-formats";
 import { Header } from "../../shared";
+import { CDEVENTS_SCHEMAS } from "./cdevents-schemas";
 import { checkEvent } from "./events";
 import { wholeJsonValue } from "./json-decode";
 import { accept, refuse, type Validator } from "./types";
@@ -33,7 +33,6 @@ import { accept, refuse, type Validator } from "./types";
 /** The spec release sdk-go's v04 package validates against. */
 export const CDEVENTS_SPEC_VERSION = "0.4.1";
 const SCHEMA_BASE = `https://cdevents.dev/${CDEVENTS_SPEC_VERSION}/schema`;
-const SCHEMA_DIR = join(import.meta.dir, "cdevents-schemas");
 
 /** sdk-go's type patterns (pkg/api/types.go CDEventsTypeRegex, CDEventsCustomTypeRegex). */
 const EVENT_TYPE = /^dev\.cdevents\.([a-z]+)\.([a-z]+)\.(.*)$/;
@@ -53,7 +52,7 @@ interface Schemas {
 
 let schemas: Schemas | undefined;
 
-/** Loads every vendored schema once, on the first CDEvent; each is compiled on first use. */
+/** Registers the vendored schemas once, on the first CDEvent; each is compiled on first use. */
 function loadSchemas(): Schemas {
   if (schemas) return schemas;
   const ajv = new Ajv2020({ allErrors: false, strict: false });
@@ -62,18 +61,10 @@ function loadSchemas(): Schemas {
   ajv.addFormat("uri-reference", (s: string) => !/[\x00-\x1f\x7f]/.test(s) && !/%(?![0-9a-fA-F]{2})/.test(s));
   ajv.addFormat("uri", true);
   const byId = new Map<string, AnySchemaObject>();
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else if (entry.name.endsWith(".json")) {
-        const schema = JSON.parse(readFileSync(path, "utf8")) as AnySchemaObject;
-        byId.set(schema.$id!, schema);
-        ajv.addSchema(schema);
-      }
-    }
-  };
-  walk(SCHEMA_DIR);
+  for (const schema of CDEVENTS_SCHEMAS as AnySchemaObject[]) {
+    byId.set(schema.$id!, schema);
+    ajv.addSchema(schema);
+  }
   schemas = { ajv, byId, compiled: new Map() };
   return schemas;
 }
