@@ -363,6 +363,7 @@ describe("private networks: TLS and proxies", () => {
     expect(proxy.tunnels).toEqual([]);
     expect(run.stdout).toContain("Route: direct (NO_PROXY)");
     expect(run.exitCode).toBe(1);
-    expect(run.stdout).toContain('This runner cannot resolve "receiver.fluxhook.test"');
+    // NXDOMAIN at once on most machines; a resolver that never answers hits the timeout instead.
+    expect(run.stdout).toMatch(/This runner cannot resolve "receiver\.fluxhook\.test"|within 5 s/);
   });
 });
