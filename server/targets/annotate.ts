@@ -9,6 +9,10 @@
  * can see it, then annotated only if the filter returns true; listed targets are filtered as
  * listed. A false filter skips the target; an evaluation error is that target's failure. Without
  * a filter a named target is patched directly (a 404 from the patch is "not found").
+ *
+ * Concurrent deliveries to one object share their PATCHes (server/targets/coalesce.ts): a burst
+ * costs about one PATCH per round of concurrent deliveries, and each 200 still means a PATCH
+ * started after that delivery arrived.
  */
 import type { KubePort, PartialObject, TargetRef } from "../kube/port";
 import type { ServingEntry } from "../receivers/index";
@@ -16,6 +20,7 @@ import { TARGET_CONCURRENCY } from "../limits";
 import { REQUESTED_AT_ANNOTATION, type RequestedAtClock } from "./requested-at";
 import { NO_FILTERS, type DeliveryFilters, type TargetFilter } from "./filters";
 import { resolveRef } from "./resolve";
+import { createCoalescer, targetKey, type Coalesce } from "./coalesce";
 
 export interface TargetOutcome {
   readonly kind: string;
@@ -46,9 +51,19 @@ export async function mapPool<T, R>(items: readonly T[], limit: number, work: (i
   return results;
 }
 
+/** One coalescer per target port (per cluster): concurrent deliveries to one object share a PATCH. */
+const coalescers = new WeakMap<object, Coalesce>();
+
+function coalescerOf(kube: object): Coalesce {
+  let coalesce = coalescers.get(kube);
+  if (!coalesce) coalescers.set(kube, (coalesce = createCoalescer()));
+  return coalesce;
+}
+
 async function annotate(ref: TargetRef, deps: AnnotateDeps): Promise<TargetOutcome> {
   const base = { kind: ref.kind, namespace: ref.namespace, name: ref.name };
-  const result = await deps.kube.annotateObject(ref, { [REQUESTED_AT_ANNOTATION]: deps.clock() });
+  // The value is computed when the shared PATCH starts, so it is fresh for every round (coalesce.ts).
+  const result = await coalescerOf(deps.kube)(targetKey(ref), () => deps.kube.annotateObject(ref, { [REQUESTED_AT_ANNOTATION]: deps.clock() }));
   return result.ok ? { ...base, outcome: "annotated" } : { ...base, outcome: "failed", reason: result.reason };
 }
 

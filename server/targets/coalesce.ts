@@ -1,0 +1,81 @@
+/**
+ * @module server/targets/coalesce
+ * Concurrent deliveries that target the same object share their writes: per key, at most one
+ * write is in flight and at most one more is queued behind it (a single-flight with one trailing
+ * call).
+ *
+ *   - No write in flight: this caller's write starts now, and the caller gets its result.
+ *   - A write in flight, none queued: a trailing write is queued; it starts when the one in flight
+ *     settles, and this caller gets the trailing write's result.
+ *   - A write in flight and one queued: this caller joins the queued one.
+ *
+ * Every caller therefore gets the result of a write that *started after it called*, which is what
+ * a delivery's 200 promises ("an annotation was written after this delivery arrived"): the write
+ * in flight when a delivery arrives may have been sent before it, so it never answers for it. A
+ * failed write fails every caller that waited on it. A burst of deliveries costs one write per
+ * round of concurrent deliveries instead of one per delivery.
+ *
+ * The write function is called when the write starts, not when it is queued, so a trailing write
+ * computes its values (a fresh `requestedAt`) at its start. Retries belong inside the write
+ * (server/kube/client.ts annotateObject); this module only decides who shares which write.
+ */
+
+export type Coalesce = <T>(key: string, write: () => Promise<T>) => Promise<T>;
+
+interface Queued {
+  readonly write: () => Promise<unknown>;
+  readonly promise: Promise<unknown>;
+  resolve(value: unknown): void;
+  reject(reason: unknown): void;
+}
+
+/** A key with a write in flight, and the write queued behind it, if any. */
+interface Slot {
+  queued: Queued | undefined;
+}
+
+/** A coalescer with its own keys; the server makes one per target cluster. */
+export function createCoalescer(): Coalesce {
+  const slots = new Map<string, Slot>();
+
+  const start = (key: string, slot: Slot, write: () => Promise<unknown>): Promise<unknown> => {
+    // A write that throws synchronously is a rejected write, like one that rejects later.
+    const running = Promise.resolve().then(write);
+    const next = () => {
+      const queued = slot.queued;
+      if (!queued) {
+        slots.delete(key);
+        return;
+      }
+      slot.queued = undefined;
+      start(key, slot, queued.write).then(queued.resolve, queued.reject);
+    };
+    running.then(next, next);
+    return running;
+  };
+
+  return <T>(key: string, write: () => Promise<T>): Promise<T> => {
+    const slot = slots.get(key);
+    if (!slot) {
+      const fresh: Slot = { queued: undefined };
+      slots.set(key, fresh);
+      return start(key, fresh, write) as Promise<T>;
+    }
+    if (!slot.queued) {
+      let resolve!: (value: unknown) => void;
+      let reject!: (reason: unknown) => void;
+      const promise = new Promise<unknown>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      slot.queued = { write, promise, resolve, reject };
+    }
+    return slot.queued.promise as Promise<T>;
+  };
+}
+
+/** The coalescing key of a target object: its apiVersion, kind, namespace and name. */
+export function targetKey(ref: { readonly apiVersion: string; readonly kind: string; readonly namespace: string; readonly name: string }): string {
+  // Newlines cannot occur in any of these (Kubernetes names and kinds), so the key is unambiguous.
+  return `${ref.apiVersion}\n${ref.kind}\n${ref.namespace}\n${ref.name}`;
+}
