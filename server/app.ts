@@ -4,8 +4,7 @@
  * app (`/healthz`, `/readyz`). Nothing here listens; server.ts does.
  */
 import { Elysia } from "elysia";
-import { Header } from "../shared";
-import { handleDelivery, type DeliveryDeps, type DeliveryOutcome } from "./delivery";
+import { deliveryId, handleDelivery, type DeliveryDeps, type DeliveryOutcome } from "./delivery";
 import type { TargetOutcome } from "./targets/annotate";
 import { renderDeliveriesPage, type RecentDeliveries } from "./recent-deliveries";
 import type { Logger } from "./log";
@@ -25,17 +24,6 @@ export interface AppDeps extends DeliveryDeps {
   readonly onDelivery?: (report: DeliveryReport) => void;
 }
 
-/** Delivery ids senders put in headers, for logs (GitHub, GitLab, Bitbucket, CloudEvents). */
-const DELIVERY_ID_HEADERS = [Header.githubDelivery, Header.gitlabEventUuid, Header.bitbucketRequestUuid, Header.ceId];
-
-function deliveryId(headers: Headers): string | undefined {
-  for (const h of DELIVERY_ID_HEADERS) {
-    const v = headers.get(h);
-    // Ids are logged: keep them short and printable so a sender cannot forge log lines.
-    if (v) return v.slice(0, 100).replace(/[^\x20-\x7e]/g, "?");
-  }
-  return undefined;
-}
 
 function responseBody(outcome: DeliveryOutcome): string {
   return JSON.stringify({
@@ -72,7 +60,10 @@ export function createApp(deps: AppDeps) {
     else if (outcome.status >= 400) deps.log.debug("delivery refused", fields);
     else deps.log.info("delivery handled", fields);
     deps.onDelivery?.(report);
-    return json(outcome.status, responseBody(outcome), outcome.status === 405 ? { allow: "POST" } : undefined);
+    const extra: Record<string, string> = {};
+    if (outcome.status === 405) extra.allow = "POST";
+    if (outcome.retryAfterSeconds !== undefined) extra["retry-after"] = String(outcome.retryAfterSeconds);
+    return json(outcome.status, responseBody(outcome), extra);
   };
 
   return new Elysia({ name: "fluxhook.receiver" })
@@ -87,6 +78,8 @@ export function createApp(deps: AppDeps) {
 export interface HealthDeps {
   /** True once the initial Receiver and Secret lists are in the index, and while not shutting down. */
   readonly ready: () => boolean;
+  /** The state of each Receiver source, reported by /readyz. */
+  readonly watches: () => Record<string, string>;
   readonly deliveries: RecentDeliveries;
 }
 
@@ -101,6 +94,9 @@ export function createHealthApp(deps: HealthDeps) {
       });
     })
     .get("/healthz", () => json(200, JSON.stringify({ status: "ok" })))
-    .get("/readyz", () => (deps.ready() ? json(200, JSON.stringify({ status: "ready" })) : json(503, JSON.stringify({ status: "not ready" }))))
+    .get("/readyz", () => {
+      const ready = deps.ready();
+      return json(ready ? 200 : 503, JSON.stringify({ status: ready ? "ready" : "not ready", watches: deps.watches() }));
+    })
     .onError(({ code }) => (code === "NOT_FOUND" ? json(404, JSON.stringify({ status: 404, reason: "not found" })) : undefined));
 }

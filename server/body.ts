@@ -8,7 +8,8 @@
 export type BodyResult =
   | { ok: true; body: Uint8Array }
   | { ok: false; status: 413; reason: string }
-  | { ok: false; status: 400; reason: string };
+  | { ok: false; status: 400; reason: string }
+  | { ok: false; status: 408; reason: string };
 
 export const tooLarge = (limit: number) => ({ ok: false as const, status: 413 as const, reason: `request body is larger than ${limit} bytes` });
 
@@ -18,15 +19,28 @@ export function declaredTooLarge(headers: Headers, limit: number): boolean {
   return declared !== null && /^\d+$/.test(declared) && Number(declared) > limit;
 }
 
-export async function readBody(request: Request, limit: number): Promise<BodyResult> {
+/**
+ * Reads the whole body, refusing it past `limit` bytes (413) or when it has not all arrived
+ * within `timeoutMs` (408): a slow sender cannot hold a socket and a slot for long.
+ */
+export async function readBody(request: Request, limit: number, timeoutMs = Infinity): Promise<BodyResult> {
   if (declaredTooLarge(request.headers, limit)) return tooLarge(limit);
   if (!request.body) return { ok: true, body: new Uint8Array(0) };
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<"timeout">((resolve) => {
+    if (Number.isFinite(timeoutMs)) timer = setTimeout(() => resolve("timeout"), timeoutMs);
+  });
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      const next = await Promise.race([reader.read(), timedOut]);
+      if (next === "timeout") {
+        await reader.cancel().catch(() => {});
+        return { ok: false, status: 408, reason: `request body not received within ${Math.round(timeoutMs / 1000)} s` };
+      }
+      const { done, value } = next;
       if (done) break;
       size += value.byteLength;
       if (size > limit) {
@@ -37,6 +51,8 @@ export async function readBody(request: Request, limit: number): Promise<BodyRes
     }
   } catch {
     return { ok: false, status: 400, reason: "request body could not be read" };
+  } finally {
+    if (timer) clearTimeout(timer);
   }
   if (chunks.length === 1) return { ok: true, body: chunks[0]! };
   const body = new Uint8Array(size);

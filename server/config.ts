@@ -35,10 +35,22 @@ export interface ServerConfig {
   readonly dryRun: boolean;
   /** Label request metrics per receiver (`/hook/<namespace>/<name>`) instead of `/hook/`. */
   readonly exportHttpPathMetrics: boolean;
+  /** Abuse limits: per-receiver rate limits, concurrency cap, replay window. */
+  readonly limits: DeliveryLimits;
   /** Elect one replica to write status and Events; undefined when every replica is its own leader. */
   readonly leaderElection: LeaderElectionConfig | undefined;
   /** Where Google's ID-token signing keys are fetched (gcr receivers); only tests change it. */
   readonly gcrJwksUrl: string;
+}
+
+export interface DeliveryLimits {
+  readonly validRate: number;
+  readonly validBurst: number;
+  readonly failedRate: number;
+  readonly failedBurst: number;
+  readonly maxConcurrent: number;
+  /** 0 when off. */
+  readonly replayWindowMs: number;
 }
 
 export interface LeaderElectionConfig {
@@ -107,6 +119,20 @@ const FLAGS = {
   "leader-election-renew-deadline": { kind: "string", default: "30s", usage: "How long the leader keeps trying to renew before it steps down." },
   "leader-election-retry-period": { kind: "string", default: "5s", usage: "How often candidates try to acquire or renew the Lease." },
   "leader-election-release-on-cancel": { kind: "bool", default: "true", usage: "Release the Lease on shutdown so another replica takes over at once." },
+  "receiver-rate-limit": { kind: "string", default: String(DEFAULT_VALID_RATE), usage: "Valid deliveries per second per receiver (0: no limit); beyond it, 429 with Retry-After." },
+  "receiver-rate-burst": { kind: "string", default: String(DEFAULT_VALID_BURST), usage: "Valid deliveries a quiet receiver takes at once." },
+  "receiver-failure-rate-limit": {
+    kind: "string",
+    default: String(DEFAULT_FAILED_RATE),
+    usage: "Deliveries failing validation per second per receiver (0: no limit); beyond it, 429. Kept apart from the valid budget.",
+  },
+  "receiver-failure-burst": { kind: "string", default: String(DEFAULT_FAILED_BURST), usage: "Failed deliveries a receiver takes at once before 429." },
+  "max-concurrent-deliveries": { kind: "string", default: String(DEFAULT_MAX_CONCURRENT_DELIVERIES), usage: "Deliveries handled at once by this replica; beyond it, 429." },
+  "replay-window": {
+    kind: "string",
+    default: "0s",
+    usage: "Refuse (409) a signed body already delivered to the same receiver within this window, e.g. 10m; 0s is off (a CI job posting the same body on purpose keeps working).",
+  },
   "gcr-jwks-url": {
     kind: "string",
     default: "https://www.googleapis.com/oauth2/v3/certs",
@@ -135,6 +161,14 @@ export const IGNORED_FLUX_FLAGS: ReadonlyMap<string, FlagKind> = new Map([
   ["token-cache-max-duration", "string"],
   ["default-service-account", "string"],
 ]);
+
+import {
+  DEFAULT_FAILED_BURST,
+  DEFAULT_FAILED_RATE,
+  DEFAULT_MAX_CONCURRENT_DELIVERIES,
+  DEFAULT_VALID_BURST,
+  DEFAULT_VALID_RATE,
+} from "./limits";
 
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "error"];
 const LOG_ENCODINGS: readonly LogEncoding[] = ["json", "console"];
@@ -232,6 +266,29 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     }
   }
 
+  const numbers: Record<string, number> = {};
+  for (const name of ["receiver-rate-limit", "receiver-rate-burst", "receiver-failure-rate-limit", "receiver-failure-burst", "max-concurrent-deliveries"] as const) {
+    const value = Number(get(name));
+    if (get(name).trim() === "" || !Number.isFinite(value) || value < 0) {
+      return { ok: false, error: `invalid value ${JSON.stringify(get(name))} for flag --${name}: expected a number >= 0` };
+    }
+    numbers[name] = value;
+  }
+  if (numbers["max-concurrent-deliveries"]! < 1) return { ok: false, error: "--max-concurrent-deliveries must be at least 1" };
+  for (const [rate, burst] of [["receiver-rate-limit", "receiver-rate-burst"], ["receiver-failure-rate-limit", "receiver-failure-burst"]] as const) {
+    if (numbers[rate]! > 0 && numbers[burst]! < 1) return { ok: false, error: `--${burst} must be at least 1 when --${rate} is set` };
+  }
+  const replayWindowMs = get("replay-window") === "0" ? 0 : parseDuration(get("replay-window"));
+  if (replayWindowMs === undefined) return { ok: false, error: `invalid value ${JSON.stringify(get("replay-window"))} for flag --replay-window: expected a duration such as "10m" or "0s"` };
+  const limits: DeliveryLimits = {
+    validRate: numbers["receiver-rate-limit"]!,
+    validBurst: numbers["receiver-rate-burst"]!,
+    failedRate: numbers["receiver-failure-rate-limit"]!,
+    failedBurst: numbers["receiver-failure-burst"]!,
+    maxConcurrent: numbers["max-concurrent-deliveries"]!,
+    replayWindowMs,
+  };
+
   let leaderElection: LeaderElectionConfig | undefined;
   if (bool("enable-leader-election")) {
     const durations: Record<string, number> = {};
@@ -269,6 +326,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
       receiversFiles: lists.get("receivers-file") ?? [],
       dryRun: bool("dry-run"),
       exportHttpPathMetrics: bool("export-http-path-metrics"),
+      limits,
       leaderElection,
       gcrJwksUrl,
     },

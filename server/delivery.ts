@@ -13,13 +13,14 @@
  */
 import { Header } from "../shared";
 import type { ObjectKey } from "./receivers/api";
-import type { ReceiverIndex } from "./receivers/index";
+import { keyString, type ReceiverIndex, type ServingEntry } from "./receivers/index";
+import type { DeliveryGuards } from "./protect/guards";
 import type { AuthServices } from "./jwt";
 import { VALIDATORS } from "./providers";
 import { deliveryFilters } from "./targets/filters";
 import { declaredTooLarge, readBody, tooLarge } from "./body";
 import { annotateTargets, type AnnotateDeps, type TargetOutcome } from "./targets/annotate";
-import { MAX_BODY_BYTES } from "./limits";
+import { BODY_READ_TIMEOUT_MS, MAX_BODY_BYTES } from "./limits";
 
 export interface DeliveryOutcome {
   readonly status: number;
@@ -29,6 +30,8 @@ export interface DeliveryOutcome {
   readonly receiverType?: string;
   readonly event?: string;
   readonly targets?: readonly TargetOutcome[];
+  /** For 429 answers: the Retry-After header. */
+  readonly retryAfterSeconds?: number;
 }
 
 export interface DeliveryDeps extends AnnotateDeps {
@@ -38,6 +41,24 @@ export interface DeliveryDeps extends AnnotateDeps {
   /** Targets are only logged; answers say so. */
   readonly dryRun?: boolean;
   readonly maxBodyBytes?: number;
+  readonly bodyTimeoutMs?: number;
+  /** Rate limits, concurrency caps, duplicate and replay detection (always set by server.ts). */
+  readonly guards?: DeliveryGuards;
+}
+
+/** Types whose signature covers the body, the only ones a replay window can judge. */
+const BODY_SIGNED_TYPES: ReadonlySet<string> = new Set(["github", "bitbucket", "generic-hmac", "nexus"]);
+
+/** Headers senders put their delivery id in: GitHub, GitLab, Bitbucket, CloudEvents. */
+const DELIVERY_ID_HEADERS = [Header.githubDelivery, Header.gitlabEventUuid, Header.bitbucketRequestUuid, Header.ceId];
+
+/** The sender's delivery id, made safe to log and to remember (printable, bounded). */
+export function deliveryId(headers: Headers): string | undefined {
+  for (const h of DELIVERY_ID_HEADERS) {
+    const v = headers.get(h);
+    if (v) return v.slice(0, 100).replace(/[^\x20-\x7e]/g, "?");
+  }
+  return undefined;
 }
 
 /** Path plus query exactly as requested: Flux matches RequestURI, so `?x` or a trailing `/` does not match. */
@@ -70,7 +91,26 @@ export async function handleDelivery(request: Request, deps: DeliveryDeps): Prom
   const known = { receiver: entry.key, receiverType: entry.spec?.type };
   if (entry.unavailable !== undefined) return { ...known, status: 503, reason: entry.unavailable };
 
-  const body = await readBody(request, limit);
+  const receiverKey = keyString(entry.key);
+  const admission = deps.guards?.admit(receiverKey);
+  if (admission && !admission.ok) return { ...known, status: 429, reason: admission.reason, retryAfterSeconds: admission.retryAfterSeconds };
+  try {
+    return await validateAndAnnotate(request, entry, deps, known, receiverKey, limit);
+  } finally {
+    if (admission?.ok) admission.release();
+  }
+}
+
+async function validateAndAnnotate(
+  request: Request,
+  entry: ServingEntry,
+  deps: DeliveryDeps,
+  known: Pick<DeliveryOutcome, "receiver" | "receiverType">,
+  receiverKey: string,
+  limit: number,
+): Promise<DeliveryOutcome> {
+  const guards = deps.guards;
+  const body = await readBody(request, limit, deps.bodyTimeoutMs ?? BODY_READ_TIMEOUT_MS);
   if (!body.ok) return { ...known, status: body.status, reason: body.reason };
 
   const validate = VALIDATORS[entry.spec.type];
@@ -78,15 +118,34 @@ export async function handleDelivery(request: Request, deps: DeliveryDeps): Prom
     { headers: request.headers, body: body.body },
     { spec: entry.spec, secret: entry.secret, compiled: entry.compiled, auth: deps.auth },
   );
-  if (!verdict.ok) return { ...known, event: declaredEvent(request.headers), status: 400, reason: verdict.reason };
+  if (!verdict.ok) {
+    const event = declaredEvent(request.headers);
+    const budget = guards?.failedValidation(receiverKey);
+    if (budget && !budget.ok) {
+      return { ...known, event, status: 429, reason: `too many failed deliveries for this receiver (${verdict.reason}); retry later`, retryAfterSeconds: budget.retryAfterSeconds };
+    }
+    return { ...known, event, status: 400, reason: verdict.reason };
+  }
+  const event = verdict.event;
+
+  const id = deliveryId(request.headers);
+  if (guards?.isDuplicate(receiverKey, id)) {
+    return { ...known, event, targets: [], status: 200, reason: `duplicate delivery ${JSON.stringify(id)}: already handled, nothing annotated` };
+  }
+  const digest = BODY_SIGNED_TYPES.has(entry.spec.type) ? guards?.bodyDigest(body.body) : undefined;
+  if (guards?.isReplay(receiverKey, digest)) {
+    return { ...known, event, status: 409, reason: "this signed body was already delivered within the replay window" };
+  }
+  const budget = guards?.validDelivery(receiverKey);
+  if (budget && !budget.ok) return { ...known, event, status: 429, reason: "too many deliveries for this receiver; retry later", retryAfterSeconds: budget.retryAfterSeconds };
 
   const filters = deliveryFilters(entry.compiled, verdict);
-  if (!filters.ok) return { ...known, event: verdict.event, status: 500, reason: filters.error };
+  if (!filters.ok) return { ...known, event, status: 500, reason: filters.error };
   const targets = await annotateTargets(entry, deps, filters.filters);
-  const event = verdict.event;
   const failed = targets.filter((t) => t.outcome === "failed").length;
   const annotated = targets.filter((t) => t.outcome === "annotated").length;
   const summary = `${annotated} of ${targets.length} target${targets.length === 1 ? "" : "s"} annotated${deps.dryRun ? " (dry run: nothing was written)" : ""}`;
   if (failed > 0) return { ...known, event, targets, status: 500, reason: `${failed} target${failed === 1 ? "" : "s"} failed; ${summary}` };
+  guards?.succeeded(receiverKey, id, digest);
   return { ...known, event, targets, status: 200, reason: summary };
 }

@@ -27,8 +27,21 @@ export const TARGET_CONCURRENCY = 16;
  */
 export const SHUTDOWN_GRACE_MS = 25_000;
 
-/** Deadline of one Kubernetes API call made while answering a delivery (GET, LIST, PATCH). */
-export const KUBE_CALL_TIMEOUT_MS = 10_000;
+/**
+ * Deadline of one Kubernetes API call (GET, LIST, PATCH, status, Events, Lease). A healthy API
+ * server answers these in milliseconds; 5 s leaves a delivery time to answer within GitHub's
+ * 10 s delivery timeout even when one call hangs.
+ */
+export const KUBE_CALL_TIMEOUT_MS = 5_000;
+
+/**
+ * A target's PATCH is retried on 409, 429 and 5xx: at most PATCH_MAX_ATTEMPTS attempts, backoff
+ * from PATCH_RETRY_BASE_MS doubling (jittered), all within PATCH_RETRY_BUDGET_MS so the delivery
+ * still answers within GitHub's 10 s.
+ */
+export const PATCH_MAX_ATTEMPTS = 5;
+export const PATCH_RETRY_BASE_MS = 100;
+export const PATCH_RETRY_BUDGET_MS = 8_000;
 
 /**
  * CEL evaluation steps (AST nodes evaluated, comprehension iterations included) one delivery may
@@ -64,3 +77,51 @@ export const JWKS_COOLDOWN_MS = 30_000;
 
 /** How long fetched keys are used before they are fetched again even without an unknown `kid`. */
 export const JWKS_MAX_AGE_MS = 10 * 60 * 1000;
+
+// Abuse limits (server/protect/guards.ts). The defaults are far above what a real sender does
+// (GitHub sends one delivery per push or publish), so only a flood meets them.
+
+/** Valid deliveries per second and burst, per receiver (flags --receiver-rate-limit/--receiver-rate-burst). */
+export const DEFAULT_VALID_RATE = 50;
+export const DEFAULT_VALID_BURST = 500;
+
+/**
+ * Deliveries that failed validation, per second and burst, per receiver (flags
+ * --receiver-failure-rate-limit/--receiver-failure-burst). A misconfigured sender retrying a bad
+ * signature stays far below; a forged flood is answered 429 without touching the valid budget.
+ */
+export const DEFAULT_FAILED_RATE = 10;
+export const DEFAULT_FAILED_BURST = 100;
+
+/**
+ * Deliveries in flight at once on one replica (flag --max-concurrent-deliveries). Each holds a
+ * body of up to 3 MiB and a few API calls; 1024 bounds that to a few GiB only in the worst case
+ * of every body at the cap, and is far above what coalesced bursts need.
+ */
+export const DEFAULT_MAX_CONCURRENT_DELIVERIES = 1024;
+
+/** In-flight deliveries per receiver: one flooded receiver cannot take every global slot. */
+export const MAX_CONCURRENT_PER_RECEIVER = 256;
+
+/**
+ * Successful delivery ids remembered, per replica, for duplicate detection. GitHub lets a user
+ * redeliver for 3 days, so ids live that long unless pushed out. Each entry is a Map key of
+ * "<namespace>/<name>\n<id>" (~80 characters) and an expiry: about 200 bytes, so ~10 MB at the cap.
+ */
+export const DELIVERY_ID_CAPACITY = 50_000;
+export const DELIVERY_ID_TTL_MS = 3 * 24 * 60 * 60 * 1000;
+
+/** Body digests remembered for --replay-window: ~150 bytes each (a base64 sha256 and the receiver), ~7.5 MB at the cap. */
+export const REPLAY_CAPACITY = 50_000;
+
+/**
+ * Time allowed to receive a whole body once the headers are in, as Flux's ReadTimeout (30 s)
+ * bounds header and body together. A sender slower than this is holding a socket, not delivering.
+ */
+export const BODY_READ_TIMEOUT_MS = 30_000;
+
+/**
+ * Seconds a connection may stay silent (no bytes in or out) before Bun closes it: the header
+ * read timeout. Flux's ReadHeaderTimeout is 10 s, which is Bun's default too.
+ */
+export const IDLE_TIMEOUT_SECONDS = 10;

@@ -19,7 +19,8 @@ import { ReceiverController } from "./receivers/controller";
 import { prepareReceiver } from "./receivers/prepare";
 import { createAuthServices } from "./jwt";
 import { createRequestedAtClock } from "./targets/requested-at";
-import { MAX_BODY_BYTES, SHUTDOWN_GRACE_MS } from "./limits";
+import { IDLE_TIMEOUT_SECONDS, MAX_BODY_BYTES, SHUTDOWN_GRACE_MS } from "./limits";
+import { DeliveryGuards } from "./protect/guards";
 import { startFileSource } from "./receivers/file-source";
 import { EventRecorder } from "./events";
 import { alwaysLeader, startLeaderElection, type LeaderElector } from "./leader";
@@ -36,6 +37,11 @@ export interface FluxhookOptions {
   readonly kube?: KubePort;
   /** Reflector retry bounds; tests shorten them. */
   readonly minBackoffMs?: number;
+  /** Test seams for the timeouts of server/limits.ts, so tests need not wait seconds. */
+  readonly callTimeoutMs?: number;
+  readonly patchBudgetMs?: number;
+  readonly bodyTimeoutMs?: number;
+  readonly idleTimeoutSeconds?: number;
   readonly maxBackoffMs?: number;
 }
 
@@ -70,7 +76,14 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   const kube =
     options.kube ??
     (options.kubeConfig
-      ? createKubeClient({ kubeConfig: options.kubeConfig, log, minBackoffMs: options.minBackoffMs, maxBackoffMs: options.maxBackoffMs })
+      ? createKubeClient({
+          kubeConfig: options.kubeConfig,
+          log,
+          minBackoffMs: options.minBackoffMs,
+          maxBackoffMs: options.maxBackoffMs,
+          callTimeoutMs: options.callTimeoutMs,
+          patchBudgetMs: options.patchBudgetMs,
+        })
       : undefined);
   const fromFiles = config.receiversFiles.length > 0;
   if (!kube && !fromFiles) throw new Error("no cluster to watch Receivers in, and no --receivers-file");
@@ -128,7 +141,13 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     }
   };
 
-  const app = createApp({ index, kube: targets, dryRun, clock: createRequestedAtClock(), noCrossNamespaceRefs: config.noCrossNamespaceRefs, auth: createAuthServices({ gcrJwksUrl: config.gcrJwksUrl }), log, onDelivery });
+  const guards = new DeliveryGuards({
+    valid: { rate: config.limits.validRate, burst: config.limits.validBurst },
+    failed: { rate: config.limits.failedRate, burst: config.limits.failedBurst },
+    maxConcurrent: config.limits.maxConcurrent,
+    replayWindowMs: config.limits.replayWindowMs,
+  });
+  const app = createApp({ index, kube: targets, dryRun, guards, bodyTimeoutMs: options.bodyTimeoutMs, clock: createRequestedAtClock(), noCrossNamespaceRefs: config.noCrossNamespaceRefs, auth: createAuthServices({ gcrJwksUrl: config.gcrJwksUrl }), log, onDelivery });
   // Flux labels request metrics "/hook/" (or the full path, digest included, with
   // --export-http-path-metrics); fluxhook never puts the digest in a label.
   const handlerOf = (req: Request) => {
@@ -143,8 +162,13 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     hostname: config.receiverAddr.host,
     port: config.receiverAddr.port,
     maxRequestBodySize: BUN_BODY_CAP,
+    idleTimeout: options.idleTimeoutSeconds ?? IDLE_TIMEOUT_SECONDS,
   });
-  const health = Bun.serve({ fetch: createHealthApp({ ready, deliveries: recent }).fetch, hostname: config.healthAddr.host, port: config.healthAddr.port });
+  // Readiness stays true through a watch outage once synced: the index still serves the last
+  // known Receivers, and taking every replica out of the Service would drop all webhooks. The
+  // body tells whether the watches are connected.
+  const watches = (): Record<string, string> => (fromFiles ? { files: "loaded" } : { receivers: informers[0]!.connected ? "connected" : "reconnecting", secrets: informers[1]!.connected ? "connected" : "reconnecting" });
+  const health = Bun.serve({ fetch: createHealthApp({ ready, watches, deliveries: recent }).fetch, hostname: config.healthAddr.host, port: config.healthAddr.port });
   const metricsServer = Bun.serve({ fetch: metricsHandler(metrics), hostname: config.metricsAddr.host, port: config.metricsAddr.port });
 
   const receiverUrl = url(config.receiverAddr, receiver.port!);
@@ -173,6 +197,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     }
     for (const i of informers) i.stop();
     events?.stop();
+    guards.stop();
     await leader.stop();
     await health.stop(true);
     await metricsServer.stop(true);

@@ -21,7 +21,7 @@ import {
 import { of } from "@kubernetes/client-node/dist/gen/rxjsStub.js";
 import { mergeConfiguration } from "@kubernetes/client-node/dist/gen/configuration.js";
 import { RECEIVER_GROUP, RECEIVER_PLURAL, RECEIVER_VERSION, type ObjectKey, type ReceiverStatus } from "../receivers/api";
-import { KUBE_CALL_TIMEOUT_MS } from "../limits";
+import { KUBE_CALL_TIMEOUT_MS, PATCH_MAX_ATTEMPTS, PATCH_RETRY_BASE_MS, PATCH_RETRY_BUDGET_MS } from "../limits";
 import type { Logger } from "../log";
 import { startReflector, describe } from "./reflector";
 import { bunFetchOptions, bunHttpLibrary, bunWatch } from "./bun-transport";
@@ -84,6 +84,40 @@ function failure(err: unknown, what: string): { ok: false; reason: string; statu
   return { ok: false, reason: `${what}: ${describe(err)}` };
 }
 
+/** Retry-After of a 429 (or 503) answer, in milliseconds. */
+function retryAfterMs(err: unknown): number | undefined {
+  const header = (err as { headers?: Record<string, string> }).headers?.["retry-after"];
+  const seconds = header === undefined ? NaN : Number(header);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
+}
+
+/**
+ * Runs a write with bounded retries: on 409 (conflict), 429 (honouring Retry-After), 5xx and
+ * connection errors, with jittered exponential backoff, for at most PATCH_MAX_ATTEMPTS attempts
+ * and within `budgetMs` overall, so a delivery still answers inside GitHub's 10 s. A call that
+ * timed out is not retried when the budget left could not fit another; 4xx other than 409/429
+ * are final. Then the target counts as failed, with the last reason.
+ */
+export async function withRetries<T>(what: string, attempt: () => Promise<T>, options: { budgetMs: number; now?: () => number }): Promise<KubeResult<T>> {
+  const now = options.now ?? (() => performance.now());
+  const started = now();
+  for (let n = 1; ; n++) {
+    try {
+      return { ok: true, value: await attempt() };
+    } catch (err) {
+      const result = failure(err, what);
+      const status = result.status;
+      const timedOut = (err as Error)?.name === "TimeoutError" || (err as Error)?.name === "AbortError";
+      const retryable = status === undefined ? !timedOut : status === 409 || status === 429 || status >= 500;
+      if (!retryable || n >= PATCH_MAX_ATTEMPTS) return n > 1 ? { ...result, reason: `${result.reason} (after ${n} attempts)` } : result;
+      const backoff = PATCH_RETRY_BASE_MS * 2 ** (n - 1);
+      const delay = retryAfterMs(err) ?? backoff / 2 + Math.random() * (backoff / 2);
+      if (now() - started + delay >= options.budgetMs) return { ...result, reason: `${result.reason} (after ${n} attempts)` };
+      await Bun.sleep(delay);
+    }
+  }
+}
+
 const objectName = (ref: TargetRef) => `${ref.kind} ${ref.namespace}/${ref.name}`;
 
 function labelSelector(matchLabels: Readonly<Record<string, string>>): string {
@@ -117,6 +151,8 @@ export interface KubeClientOptions {
   readonly kubeConfig: KubeConfig;
   readonly log: Logger;
   readonly callTimeoutMs?: number;
+  /** Time a target's PATCH may take with its retries; tests shorten it. */
+  readonly patchBudgetMs?: number;
   /** Reflector backoff bounds, shortened by tests. */
   readonly minBackoffMs?: number;
   readonly maxBackoffMs?: number;
@@ -289,8 +325,8 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
     },
 
     async annotateObject(ref, annotations) {
-      try {
-        await objects.patch(
+      const patch = () =>
+        objects.patch(
           { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace, annotations: { ...annotations } } },
           undefined,
           undefined,
@@ -298,10 +334,8 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
           undefined,
           PatchStrategy.MergePatch,
         );
-        return { ok: true, value: undefined };
-      } catch (err) {
-        return failure(err, objectName(ref));
-      }
+      const result = await withRetries(objectName(ref), patch, { budgetMs: options.patchBudgetMs ?? PATCH_RETRY_BUDGET_MS });
+      return result.ok ? { ok: true, value: undefined } : result;
     },
   };
 }

@@ -23,7 +23,8 @@ describe("flags", () => {
       dryRun: false,
       exportHttpPathMetrics: false,
       leaderElection: undefined,
-      gcrJwksUrl: "https://www.googleapis.com/oauth2/v3/certs",
+      limits: { validRate: 50, validBurst: 500, failedRate: 10, failedBurst: 100, maxConcurrent: 1024, replayWindowMs: 0 },
+  gcrJwksUrl: "https://www.googleapis.com/oauth2/v3/certs",
     });
   });
 
@@ -83,6 +84,28 @@ describe("flags", () => {
     expect(help.ok === "help" && help.text).not.toContain("gcr-jwks-url");
     const bad = parseConfig(["--gcr-jwks-url=file:///etc/keys"], {});
     expect(bad.ok === false && bad.error).toContain('invalid value "file:///etc/keys" for flag --gcr-jwks-url: expected an http(s) URL');
+  });
+
+  test("abuse limits", () => {
+    expect(ok(["--receiver-rate-limit=0", "--receiver-failure-rate-limit=2.5", "--receiver-failure-burst=5", "--max-concurrent-deliveries=8", "--replay-window=10m"]).limits).toEqual({
+      validRate: 0,
+      validBurst: 500,
+      failedRate: 2.5,
+      failedBurst: 5,
+      maxConcurrent: 8,
+      replayWindowMs: 600_000,
+    });
+  });
+
+  test.each([
+    [["--receiver-rate-limit=-1"], 'invalid value "-1" for flag --receiver-rate-limit'],
+    [["--receiver-rate-burst=lots"], 'invalid value "lots" for flag --receiver-rate-burst'],
+    [["--max-concurrent-deliveries=0"], "--max-concurrent-deliveries must be at least 1"],
+    [["--receiver-rate-burst=0"], "--receiver-rate-burst must be at least 1"],
+    [["--replay-window=forever"], 'invalid value "forever" for flag --replay-window'],
+  ])("limit %p is refused", (argv, message) => {
+    const r = parseConfig(argv, {});
+    expect(r.ok === false && r.error).toContain(message);
   });
 
   test("help", () => {

@@ -25,6 +25,7 @@ export const TEST_CONFIG: ServerConfig = {
   dryRun: false,
   exportHttpPathMetrics: false,
   leaderElection: undefined,
+  limits: { validRate: 50, validBurst: 500, failedRate: 10, failedBurst: 100, maxConcurrent: 1024, replayWindowMs: 0 },
   gcrJwksUrl: "https://www.googleapis.com/oauth2/v3/certs",
 };
 

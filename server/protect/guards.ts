@@ -1,0 +1,129 @@
+/**
+ * @module server/protect/guards
+ * What stands between the internet and the Kubernetes API, per delivery:
+ *
+ * - concurrency caps: a global one, and one per receiver so a flood against one receiver cannot
+ *   take every slot from the others (429 when full);
+ * - two token buckets per receiver: one spent by deliveries that failed validation, one by valid
+ *   ones. A flood of forged requests empties only the first, so it is answered 429 while the
+ *   receiver's real sender keeps getting through;
+ * - duplicate delivery ids: a delivery id already handled successfully for the same receiver is
+ *   answered 200 "duplicate" without annotating again. Ids are recorded only after success, so a
+ *   redelivery of a failed attempt works;
+ * - an opt-in replay window: the same signed body for the same receiver within the window is
+ *   refused. It is off by default because a CI job that posts the same body on purpose must keep
+ *   working, as it does with Flux; with it off, a replayed body costs at most one coalesced
+ *   reconcile request, within the valid-delivery rate limit.
+ *
+ * State is per replica and bounded (see limits.ts). Behind a Service with several replicas, a
+ * redelivery may reach a replica that has not seen the id and annotate once more: a harmless
+ * extra reconcile request, which is why the state is not shared through the API server (that
+ * would cost a write per delivery on the hot path).
+ */
+import { createHash } from "node:crypto";
+import { KeyedTokenBuckets, type BucketLimits, type Take } from "./token-bucket";
+import { RecentKeys } from "./recent-keys";
+import {
+  DELIVERY_ID_CAPACITY,
+  DELIVERY_ID_TTL_MS,
+  MAX_CONCURRENT_PER_RECEIVER,
+  REPLAY_CAPACITY,
+} from "../limits";
+
+export interface GuardConfig {
+  /** Valid deliveries per receiver; rate 0 turns the limit off. */
+  readonly valid: BucketLimits;
+  /** Deliveries that failed validation, per receiver; rate 0 turns the limit off. */
+  readonly failed: BucketLimits;
+  /** Deliveries in flight at once on this replica. */
+  readonly maxConcurrent: number;
+  /** 0 is off. */
+  readonly replayWindowMs: number;
+}
+
+export type Admission = { ok: true; release: () => void } | { ok: false; retryAfterSeconds: number; reason: string };
+
+const unlimited: Take = { ok: true };
+
+export class DeliveryGuards {
+  readonly #config: GuardConfig;
+  readonly #valid: KeyedTokenBuckets;
+  readonly #failed: KeyedTokenBuckets;
+  readonly #ids = new RecentKeys(DELIVERY_ID_CAPACITY, DELIVERY_ID_TTL_MS);
+  readonly #bodies: RecentKeys | undefined;
+  readonly #inflight = new Map<string, number>();
+  #total = 0;
+  readonly #sweeper: ReturnType<typeof setInterval>;
+
+  constructor(config: GuardConfig) {
+    this.#config = config;
+    this.#valid = new KeyedTokenBuckets(config.valid);
+    this.#failed = new KeyedTokenBuckets(config.failed);
+    this.#bodies = config.replayWindowMs > 0 ? new RecentKeys(REPLAY_CAPACITY, config.replayWindowMs) : undefined;
+    // Full buckets are dropped now and then so idle receivers hold no memory.
+    this.#sweeper = setInterval(() => {
+      this.#valid.sweep();
+      this.#failed.sweep();
+    }, 60_000);
+    this.#sweeper.unref?.();
+  }
+
+  /** A slot for one delivery to `receiver`; release it when the answer is ready. */
+  admit(receiver: string): Admission {
+    if (this.#total >= this.#config.maxConcurrent) {
+      return { ok: false, retryAfterSeconds: 1, reason: "too many deliveries in flight; retry later" };
+    }
+    const mine = this.#inflight.get(receiver) ?? 0;
+    if (mine >= MAX_CONCURRENT_PER_RECEIVER) {
+      return { ok: false, retryAfterSeconds: 1, reason: "too many deliveries in flight for this receiver; retry later" };
+    }
+    this.#total++;
+    this.#inflight.set(receiver, mine + 1);
+    let released = false;
+    return {
+      ok: true,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.#total--;
+        const n = (this.#inflight.get(receiver) ?? 1) - 1;
+        if (n === 0) this.#inflight.delete(receiver);
+        else this.#inflight.set(receiver, n);
+      },
+    };
+  }
+
+  /** Spends a token of the failure budget; `ok: false` means answer 429 rather than 400. */
+  failedValidation(receiver: string): Take {
+    return this.#config.failed.rate > 0 ? this.#failed.take(receiver) : unlimited;
+  }
+
+  /** Spends a token of the valid-delivery budget. */
+  validDelivery(receiver: string): Take {
+    return this.#config.valid.rate > 0 ? this.#valid.take(receiver) : unlimited;
+  }
+
+  isDuplicate(receiver: string, deliveryId: string | undefined): boolean {
+    return deliveryId !== undefined && this.#ids.has(`${receiver}\n${deliveryId}`);
+  }
+
+  /** True when the replay window is on and this signed body was already delivered to this receiver. */
+  isReplay(receiver: string, bodyDigest: string | undefined): boolean {
+    return this.#bodies !== undefined && bodyDigest !== undefined && this.#bodies.has(`${receiver}\n${bodyDigest}`);
+  }
+
+  /** The body's digest for replay detection, or undefined when the window is off. */
+  bodyDigest(body: Uint8Array): string | undefined {
+    return this.#bodies ? createHash("sha256").update(body).digest("base64") : undefined;
+  }
+
+  /** Records a successful delivery's id and body, so repeats are recognised. */
+  succeeded(receiver: string, deliveryId: string | undefined, bodyDigest: string | undefined): void {
+    if (deliveryId !== undefined) this.#ids.add(`${receiver}\n${deliveryId}`);
+    if (bodyDigest !== undefined) this.#bodies?.add(`${receiver}\n${bodyDigest}`);
+  }
+
+  stop(): void {
+    clearInterval(this.#sweeper);
+  }
+}
