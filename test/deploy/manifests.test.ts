@@ -15,6 +15,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfig, type ServerConfig } from "../../server/config";
+import { KUBE_CALL_TIMEOUT_MS, SHUTDOWN_GRACE_MS } from "../../server/limits";
 import { readReceiver } from "../../server/receivers/api";
 import { signPayload, webhookPath } from "../../shared";
 import { BUILTIN_KINDS } from "../kube";
@@ -119,6 +120,10 @@ describe(`deploy/base (${via})`, () => {
     });
     expect(Object.keys(container.resources.requests).sort()).toEqual(["cpu", "memory"]);
     expect(Object.keys(container.resources.limits).sort()).toEqual(["cpu", "memory"]);
+  });
+
+  test("the grace period covers draining deliveries and releasing the Lease", () => {
+    expect(pod.spec.terminationGracePeriodSeconds * 1000).toBeGreaterThan(SHUTDOWN_GRACE_MS + KUBE_CALL_TIMEOUT_MS);
   });
 
   test("the pod uses the base's ServiceAccount, which every binding names", () => {
