@@ -189,6 +189,10 @@ describe("the compiled executable", () => {
       expect(annotations[REQUESTED_AT_ANNOTATION]).not.toBe("before");
       expect(annotations[REQUESTED_AT_ANNOTATION]).toBeString();
 
+      // The metrics listener (prom-client, bundled like everything else) counted the delivery.
+      const metrics = await fetch(`${started.metricsAddr}/metrics`);
+      expect({ status: metrics.status, body: await metrics.text() }).toMatchObject({ status: 200, body: expect.stringContaining('gotk_receiver_http_request_duration_seconds_count{') });
+
       // The Deployment's memory limit must hold the process after a delivery, with room to spare.
       const limit = only(render(join(DEPLOY, "base")).objects, "Deployment", "fluxhook").spec.template.spec.containers[0].resources.limits.memory as string;
       const peakKiB = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${proc.pid}/status`, "utf8"))?.[1]);
