@@ -59,11 +59,19 @@ export interface Stack {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-export async function startStack(config: Partial<ServerConfig> = {}): Promise<Stack> {
+/** Timeouts shortened for tests (see FluxhookOptions). */
+export interface StackSeams {
+  callTimeoutMs?: number;
+  patchBudgetMs?: number;
+  bodyTimeoutMs?: number;
+  idleTimeoutSeconds?: number;
+}
+
+export async function startStack(config: Partial<ServerConfig> = {}, seams: StackSeams = {}): Promise<Stack> {
   const api = await startKubeApiServer();
   const logs: Record<string, unknown>[] = [];
   const log = createLogger({ level: "debug", encoding: "json", write: (line) => logs.push(JSON.parse(line)) });
-  const fluxhook = await startFluxhook({ config: { ...TEST_CONFIG, ...config }, log, kubeConfig: api.kubeConfig(), minBackoffMs: 10, maxBackoffMs: 200 });
+  const fluxhook = await startFluxhook({ config: { ...TEST_CONFIG, ...config }, log, kubeConfig: api.kubeConfig(), minBackoffMs: 10, maxBackoffMs: 200, ...seams });
   await waitFor("fluxhook to be ready", () => fluxhook.ready());
 
   const stack: Stack = {

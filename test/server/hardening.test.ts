@@ -1,0 +1,297 @@
+/**
+ * The receiver under abuse and faults: duplicates and replays, rate limits and concurrency caps
+ * under load, timeouts and header caps, Kubernetes API faults (PATCH failures and hangs, dropped
+ * watches, the API server down for a while), and a token rotated under load.
+ */
+import { describe, expect, test } from "bun:test";
+import { connect } from "node:net";
+import { signPayload, webhookPath } from "../../shared";
+import { githubExample } from "../support/payloads";
+import { startStack, waitFor, type Stack } from "../support/stack";
+import { TEST_CONFIG } from "../support/stack";
+
+const GIT = "source.toolkit.fluxcd.io/v1";
+const RECEIVER = "notification.toolkit.fluxcd.io/v1";
+const push = githubExample("push");
+const ping = githubExample("ping");
+
+function signed(token: string, body = push, extra: Record<string, string> = {}) {
+  return { "Content-Type": "application/json", "X-GitHub-Event": "push", "X-Hub-Signature-256": signPayload("sha256", token, body), ...extra };
+}
+
+async function github(stack: Stack, ns: string, name: string, token: string, extra: Record<string, unknown> = {}) {
+  stack.secret(ns, `${name}-token`, { token });
+  stack.target(GIT, "GitRepository", ns, name);
+  stack.receiver(ns, name, { type: "github", secretRef: { name: `${name}-token` }, resources: [{ kind: "GitRepository", name }], ...extra });
+  return stack.readyPath(ns, name);
+}
+
+/** Runs `count` requests with at most `concurrency` in flight; returns the status counts. */
+async function load(count: number, concurrency: number, send: (i: number) => Promise<Response>): Promise<Record<number, number>> {
+  const statuses: Record<number, number> = {};
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const i = next++;
+        const res = await send(i);
+        await res.arrayBuffer();
+        statuses[res.status] = (statuses[res.status] ?? 0) + 1;
+      }
+    }),
+  );
+  return statuses;
+}
+
+describe("duplicate deliveries and replays", () => {
+  test("a delivery id already handled is 200 'duplicate' without annotating; a failed attempt can be redelivered", async () => {
+    await using stack = await startStack({}, { patchBudgetMs: 200 });
+    const path = await github(stack, "dup", "app", "t");
+    const id = crypto.randomUUID();
+    const first = await stack.post(path, { headers: signed("t", push, { "X-GitHub-Delivery": id }), body: push });
+    expect(first.status).toBe(200);
+    const annotated = stack.requestedAt(GIT, "GitRepository", "dup", "app");
+
+    const again = await stack.post(path, { headers: signed("t", push, { "X-GitHub-Delivery": id }), body: push });
+    expect({ status: again.status, reason: again.body.reason, targets: again.body.targets }).toEqual({
+      status: 200,
+      reason: `duplicate delivery "${id}": already handled, nothing annotated`,
+      targets: [],
+    });
+    expect(stack.requestedAt(GIT, "GitRepository", "dup", "app")).toBe(annotated);
+
+    // Without an id, every request re-annotates, as in Flux.
+    expect((await stack.post(path, { headers: signed("t"), body: push })).status).toBe(200);
+    expect(stack.requestedAt(GIT, "GitRepository", "dup", "app")).not.toBe(annotated);
+
+    // A failed attempt is not recorded: its redelivery goes through.
+    const failing = crypto.randomUUID();
+    const fault = stack.api.faults.add({ method: "PATCH", path: /gitrepositories/, times: Infinity, respond: { status: 500 } });
+    expect((await stack.post(path, { headers: signed("t", push, { "X-GitHub-Delivery": failing }), body: push })).status).toBe(500);
+    fault.remove();
+    const redelivered = await stack.post(path, { headers: signed("t", push, { "X-GitHub-Delivery": failing }), body: push });
+    expect({ status: redelivered.status, reason: redelivered.body.reason }).toEqual({ status: 200, reason: "1 of 1 target annotated" });
+  });
+
+  test("GitLab, Bitbucket and CloudEvents ids count too", async () => {
+    await using stack = await startStack();
+    stack.secret("ids", "tok", { token: "t" });
+    stack.target(GIT, "GitRepository", "ids", "app");
+    stack.receiver("ids", "gitlab", { type: "gitlab", secretRef: { name: "tok" }, resources: [{ kind: "GitRepository", name: "app" }] });
+    const path = await stack.readyPath("ids", "gitlab");
+    const headers = { "X-Gitlab-Token": "t", "X-Gitlab-Event": "Push Hook", "X-Gitlab-Event-UUID": "uuid-1" };
+    expect((await stack.post(path, { headers, body: "{}" })).body.reason).toBe("1 of 1 target annotated");
+    expect((await stack.post(path, { headers, body: "{}" })).body.reason).toStartWith("duplicate delivery");
+  });
+
+  test("--replay-window refuses the same signed body under a fresh id; other bodies and unsigned types pass", async () => {
+    await using stack = await startStack({ limits: { ...TEST_CONFIG.limits, replayWindowMs: 60_000 } });
+    const path = await github(stack, "replay", "app", "t");
+    expect((await stack.post(path, { headers: signed("t", push, { "X-GitHub-Delivery": "a" }), body: push })).status).toBe(200);
+    const replayed = await stack.post(path, { headers: signed("t", push, { "X-GitHub-Delivery": "b" }), body: push });
+    expect({ status: replayed.status, reason: replayed.body.reason }).toEqual({ status: 409, reason: "this signed body was already delivered within the replay window" });
+    expect((await stack.post(path, { headers: signed("t", ping, { "X-GitHub-Delivery": "c" }), body: ping })).status).toBe(200);
+
+    stack.secret("replay", "g-token", { token: "g" });
+    stack.receiver("replay", "generic", { type: "generic", secretRef: { name: "g-token" }, resources: [{ kind: "GitRepository", name: "app" }] });
+    const generic = await stack.readyPath("replay", "generic");
+    expect((await stack.post(generic, { body: "{}" })).status).toBe(200);
+    expect((await stack.post(generic, { body: "{}" })).status).toBe(200);
+  });
+
+  test("off by default: a CI job posting the same body twice keeps working, as with Flux", async () => {
+    await using stack = await startStack();
+    const path = await github(stack, "same", "app", "t");
+    for (let i = 0; i < 3; i++) expect((await stack.post(path, { headers: signed("t"), body: push })).status).toBe(200);
+  });
+});
+
+describe("rate limits under load", () => {
+  const limits = { ...TEST_CONFIG.limits, failedRate: 1, failedBurst: 5 };
+
+  test("a forged flood gets 429 without locking out the receiver's valid deliveries or starving another receiver", async () => {
+    await using stack = await startStack({ limits });
+    const victim = await github(stack, "flood", "victim", "v");
+    const bystander = await github(stack, "flood", "bystander", "b");
+    const forged = load(400, 20, () => fetch(stack.fluxhook.receiverUrl + victim, { method: "POST", body: push, headers: signed("forged") }));
+    const valid = load(20, 2, (i) => fetch(stack.fluxhook.receiverUrl + (i % 2 ? victim : bystander), { method: "POST", body: push, headers: signed(i % 2 ? "v" : "b") }));
+    const [forgedStatuses, validStatuses] = await Promise.all([forged, valid]);
+    expect(validStatuses).toEqual({ 200: 20 });
+    expect(forgedStatuses[400]).toBeGreaterThanOrEqual(5);
+    expect(forgedStatuses[429]).toBeGreaterThan(300);
+    expect(Object.keys(forgedStatuses).sort()).toEqual(["400", "429"]);
+
+    const refused = await stack.post(victim, { headers: signed("forged"), body: push });
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(refused.body.reason).toBe("too many failed deliveries for this receiver (signature mismatch (X-Hub-Signature-256)); retry later");
+  });
+
+  test("a flood of unknown digests costs a 404 and no Kubernetes call", async () => {
+    await using stack = await startStack();
+    await github(stack, "unknown", "app", "t");
+    const before = stack.api.requests.filter((r) => !r.watch).length;
+    const statuses = await load(2000, 50, (i) => fetch(`${stack.fluxhook.receiverUrl}/hook/${i.toString(16).padStart(64, "0")}`, { method: "POST", body: push, headers: signed("t") }));
+    expect(statuses).toEqual({ 404: 2000 });
+    expect(stack.api.requests.filter((r) => !r.watch).length).toBe(before);
+  });
+
+  test("the valid-delivery budget answers 429 with Retry-After beyond its burst", async () => {
+    await using stack = await startStack({ limits: { ...TEST_CONFIG.limits, validRate: 0.5, validBurst: 2 } });
+    const path = await github(stack, "valid-limit", "app", "t");
+    const statuses = await load(5, 1, () => fetch(stack.fluxhook.receiverUrl + path, { method: "POST", body: push, headers: signed("t") }));
+    expect(statuses).toEqual({ 200: 2, 429: 3 });
+    const res = await stack.post(path, { headers: signed("t"), body: push });
+    expect(res.status).toBe(429);
+    expect(res.headers.get("retry-after")).toBe("2");
+  });
+
+  test("the global concurrency cap answers 429 while deliveries are held", async () => {
+    await using stack = await startStack({ limits: { ...TEST_CONFIG.limits, maxConcurrent: 2 } });
+    const a = await github(stack, "cap", "a", "t");
+    const b = await github(stack, "cap", "b", "t");
+    const hold = stack.api.faults.add({ method: "PATCH", path: /gitrepositories/, times: Infinity, respond: "hang" });
+    const held = [fetch(stack.fluxhook.receiverUrl + a, { method: "POST", body: push, headers: signed("t") }), fetch(stack.fluxhook.receiverUrl + b, { method: "POST", body: push, headers: signed("t") })];
+    await waitFor("two held PATCHes", () => stack.api.faults.hung >= 2);
+    const third = await stack.post(a, { headers: signed("t"), body: push });
+    expect({ status: third.status, reason: third.body.reason }).toEqual({ status: 429, reason: "too many deliveries in flight; retry later" });
+    hold.remove();
+    stack.api.faults.clear();
+    for (const res of await Promise.all(held)) expect([200, 500]).toContain(res.status);
+  });
+});
+
+describe("timeouts and caps", () => {
+  test("a body that stops arriving is answered 408", async () => {
+    await using stack = await startStack({}, { bodyTimeoutMs: 200 });
+    const path = await github(stack, "slow", "app", "t");
+    let pull = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (pull++ === 0) controller.enqueue(new TextEncoder().encode("{"));
+        // then never more: the sender holds the socket
+        else await new Promise(() => {});
+      },
+    });
+    const res = await fetch(stack.fluxhook.receiverUrl + path, { method: "POST", body, headers: { "Content-Type": "application/json" } });
+    expect(res.status).toBe(408);
+    expect((await res.json()).reason).toBe("request body not received within 0 s");
+  });
+
+  test("headers over Bun's 16 KiB cap are refused with 431", async () => {
+    await using stack = await startStack();
+    const res = await fetch(stack.fluxhook.receiverUrl + "/hook/abc", { method: "POST", body: "{}", headers: { "X-Padding": "a".repeat(64 * 1024) } });
+    expect(res.status).toBe(431);
+  });
+
+  test("a connection that never finishes its headers is closed (header timeout)", async () => {
+    await using stack = await startStack({}, { idleTimeoutSeconds: 1 });
+    const { port } = new URL(stack.fluxhook.receiverUrl);
+    const socket = connect(Number(port), "127.0.0.1");
+    let closed = false;
+    socket.on("close", () => (closed = true));
+    socket.on("error", () => (closed = true));
+    socket.write("POST /hook/abc HTTP/1.1\r\nHost: x\r\n");
+    // Bun's idle timer is coarse: a 1 s idle timeout closes the socket after about 12 s.
+    await waitFor("the server to close the socket", () => closed, 25_000);
+  }, 30_000);
+});
+
+describe("Kubernetes API faults", () => {
+  test("PATCH 500 twice then success: retried, 200", async () => {
+    await using stack = await startStack();
+    const path = await github(stack, "retry", "app", "t");
+    stack.api.faults.add({ method: "PATCH", path: /gitrepositories/, times: 2, respond: { status: 500 } });
+    stack.api.resetRequests();
+    expect((await stack.post(path, { headers: signed("t"), body: push })).status).toBe(200);
+    expect(stack.api.count({ method: "PATCH", path: /gitrepositories/ })).toBe(3);
+  });
+
+  test("409 and 429 (honouring Retry-After) are retried", async () => {
+    await using stack = await startStack();
+    const path = await github(stack, "retry-429", "app", "t");
+    stack.api.faults.add({ method: "PATCH", path: /gitrepositories/, times: 1, respond: { status: 409 } });
+    stack.api.faults.add({ method: "PATCH", path: /gitrepositories/, times: 1, respond: { status: 429, retryAfterSeconds: 0 } });
+    expect((await stack.post(path, { headers: signed("t"), body: push })).status).toBe(200);
+  });
+
+  test("a PATCH that always fails: bounded retries, then 500 with the reason; the server stays healthy", async () => {
+    await using stack = await startStack({}, { patchBudgetMs: 2_000 });
+    const path = await github(stack, "down", "app", "t");
+    const fault = stack.api.faults.add({ method: "PATCH", path: /gitrepositories/, times: Infinity, respond: { status: 500, message: "etcd is sad" } });
+    stack.api.resetRequests();
+    const res = await stack.post(path, { headers: signed("t"), body: push });
+    expect(res.status).toBe(500);
+    expect(res.body.targets[0].reason).toMatch(/^GitRepository down\/app: etcd is sad \(after [2-5] attempts\)$/);
+    expect(stack.api.count({ method: "PATCH", path: /gitrepositories/ })).toBeLessThanOrEqual(5);
+    fault.remove();
+    expect((await stack.post(path, { headers: signed("t"), body: push })).status).toBe(200);
+    expect((await fetch(stack.fluxhook.healthUrl + "/healthz")).status).toBe(200);
+  });
+
+  test("a PATCH that hangs times out: 500 'timed out', and the next delivery works", async () => {
+    await using stack = await startStack({}, { callTimeoutMs: 300, patchBudgetMs: 500 });
+    const path = await github(stack, "hang", "app", "t");
+    const fault = stack.api.faults.add({ method: "PATCH", path: /gitrepositories/, times: 1, respond: "hang" });
+    const res = await stack.post(path, { headers: signed("t"), body: push });
+    expect(res.status).toBe(500);
+    expect(res.body.targets[0].reason).toContain("Kubernetes API timed out");
+    fault.remove();
+    stack.api.faults.clear();
+    expect((await stack.post(path, { headers: signed("t"), body: push })).status).toBe(200);
+  });
+
+  test("dropped watches resume, and changes made while the API server was down are not missed", async () => {
+    await using stack = await startStack();
+    const kept = await github(stack, "outage", "kept", "k");
+    const doomed = await github(stack, "outage", "doomed", "d");
+    const rotated = await github(stack, "outage", "rotated", "old");
+
+    expect(stack.api.dropWatches()).toBeGreaterThan(0);
+    await waitFor("watches to reconnect", async () => (await (await fetch(stack.fluxhook.healthUrl + "/readyz")).json()).watches.receivers === "connected");
+
+    await stack.api.stop();
+    await waitFor("readyz to report the outage", async () => {
+      const body = await (await fetch(stack.fluxhook.healthUrl + "/readyz")).json();
+      return body.watches.receivers === "reconnecting" && body.status === "ready";
+    });
+    // Webhooks are still served from the index meanwhile (the PATCH fails: the API is down).
+    expect((await stack.post(kept, { headers: signed("k"), body: push })).status).toBe(500);
+
+    stack.api.store.delete(RECEIVER, "Receiver", "outage", "doomed");
+    stack.api.store.patch("v1", "Secret", "outage", "rotated-token", { data: { token: Buffer.from("new").toString("base64") } });
+    stack.target(GIT, "GitRepository", "outage", "fresh");
+    stack.secret("outage", "fresh-token", { token: "f" });
+    stack.receiver("outage", "fresh", { type: "github", secretRef: { name: "fresh-token" }, resources: [{ kind: "GitRepository", name: "fresh" }] });
+    stack.api.compact();
+    await stack.api.restart();
+
+    const fresh = await stack.readyPath("outage", "fresh");
+    await waitFor("the deleted receiver to stop answering", async () => (await stack.post(doomed, { headers: signed("d"), body: push })).status === 404);
+    const moved = webhookPath("new", "rotated", "outage");
+    await waitFor("the rotated token to move the path", async () => (await stack.post(moved, { headers: signed("new"), body: push })).status === 200);
+    expect((await stack.post(rotated, { headers: signed("old"), body: push })).status).toBe(404);
+    expect((await stack.post(fresh, { headers: signed("f"), body: push })).status).toBe(200);
+    expect((await stack.post(kept, { headers: signed("k"), body: push })).status).toBe(200);
+  });
+
+  test("a token rotated under load: every answer is 200 or 404, never a signature mismatch", async () => {
+    await using stack = await startStack({ limits: { ...TEST_CONFIG.limits, validRate: 0 } });
+    await github(stack, "rotation", "app", "token-0");
+    let generation = 0;
+    const rotate = (async () => {
+      for (let g = 1; g <= 20; g++) {
+        stack.api.store.patch("v1", "Secret", "rotation", "app-token", { data: { token: Buffer.from(`token-${g}`).toString("base64") } });
+        generation = g;
+        await Bun.sleep(5);
+      }
+    })();
+    const statuses = await load(600, 20, () => {
+      const token = `token-${generation}`;
+      return fetch(stack.fluxhook.receiverUrl + webhookPath(token, "app", "rotation"), { method: "POST", body: push, headers: signed(token) });
+    });
+    await rotate;
+    expect(Object.keys(statuses).filter((s) => s !== "200" && s !== "404")).toEqual([]);
+    expect(statuses[200]).toBeGreaterThan(0);
+  });
+});
