@@ -9,6 +9,8 @@ import { signPayload, webhookPath } from "../../shared";
 import { githubExample } from "../support/payloads";
 import { startStack, waitFor, type Stack } from "../support/stack";
 import { TEST_CONFIG } from "../support/stack";
+import { startFluxhook } from "../../server/server";
+import { silentLogger } from "../../server/log";
 
 const GIT = "source.toolkit.fluxcd.io/v1";
 const RECEIVER = "notification.toolkit.fluxcd.io/v1";
@@ -71,6 +73,30 @@ describe("duplicate deliveries and replays", () => {
     fault.remove();
     const redelivered = await stack.post(path, { headers: signed("t", push, { "X-GitHub-Delivery": failing }), body: push });
     expect({ status: redelivered.status, reason: redelivered.body.reason }).toEqual({ status: 200, reason: "1 of 1 target annotated" });
+  });
+
+  test("with two replicas, each remembers its own ids: a redelivery reaching the other annotates once more", async () => {
+    // What holds behind a Service: state is per replica (see server/protect/guards.ts). The extra
+    // annotation is one more reconcile request, which Flux's controllers collapse anyway.
+    await using stack = await startStack();
+    const path = await github(stack, "replicas", "app", "t");
+    const other = await startFluxhook({ config: TEST_CONFIG, log: silentLogger, kubeConfig: stack.api.kubeConfig() });
+    try {
+      await waitFor("the second replica", () => other.ready() && other.controller.index.lookup(path) !== undefined);
+      const headers = signed("t", push, { "X-GitHub-Delivery": "same-id" });
+      const replicaA = (await stack.post(path, { headers, body: push })).body.reason;
+      const replicaADuplicate = (await stack.post(path, { headers, body: push })).body.reason;
+      const replicaB = (await (await fetch(other.receiverUrl + path, { method: "POST", headers, body: push })).json()).reason;
+      const replicaBDuplicate = (await (await fetch(other.receiverUrl + path, { method: "POST", headers, body: push })).json()).reason;
+      expect([replicaA, replicaADuplicate, replicaB, replicaBDuplicate]).toEqual([
+        "1 of 1 target annotated",
+        'duplicate delivery "same-id": already handled, nothing annotated',
+        "1 of 1 target annotated",
+        'duplicate delivery "same-id": already handled, nothing annotated',
+      ]);
+    } finally {
+      await other.stop();
+    }
   });
 
   test("GitLab, Bitbucket and CloudEvents ids count too", async () => {
