@@ -121,6 +121,60 @@ describe("Kubernetes Events", () => {
 });
 
 describe("SIGTERM", () => {
+  test("under load, every delivery the server accepted is answered", async () => {
+    await using api = await startKubeApiServer();
+    seed(api, "apps", "webapp", "tok");
+    const proc = Bun.spawn([process.execPath, "server/main.ts", "--receiverAddr=127.0.0.1:0", "--health-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--receiver-rate-limit=0"], {
+      cwd: new URL("../..", import.meta.url).pathname,
+      env: { ...process.env, KUBECONFIG: api.writeKubeconfig() } as Record<string, string>,
+      stdout: "ignore",
+      stderr: "pipe",
+    });
+    const lines: Record<string, any>[] = [];
+    const stderrDone = (async () => {
+      let buf = "";
+      for await (const chunk of proc.stderr as unknown as AsyncIterable<Uint8Array>) {
+        buf += new TextDecoder().decode(chunk);
+        for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+          lines.push(JSON.parse(buf.slice(0, nl)));
+          buf = buf.slice(nl + 1);
+        }
+      }
+    })();
+    const started = await waitFor("start", () => lines.find((l) => l.msg === "fluxhook started"));
+    const url = started.receiverAddr + webhookPath("tok", "webapp", "apps");
+    await waitFor("the receiver", async () => (await fetch(url, { method: "POST", body: push, headers: headers("tok") })).status === 200);
+
+    // 16 clients post continuously (bounded: 3000 requests); SIGTERM lands in the middle.
+    const answered: number[] = [];
+    let failedToConnect = 0;
+    let sent = 0;
+    const clients = Array.from({ length: 16 }, async () => {
+      while (sent < 3000) {
+        sent++;
+        try {
+          const res = await fetch(url, { method: "POST", body: push, headers: headers("tok") });
+          answered.push(res.status);
+          await res.arrayBuffer();
+        } catch {
+          failedToConnect++;
+          if (proc.exitCode !== null || failedToConnect > 50) return;
+        }
+      }
+    });
+    await waitFor("load to build up", () => answered.length >= 200);
+    proc.kill("SIGTERM");
+    await Promise.all(clients);
+    expect(await proc.exited).toBe(0);
+    await stderrDone;
+    const handled = lines.filter((l) => l.msg === "delivery handled").length;
+    // Every answer the clients got was a 200, and every delivery the server handled reached its
+    // client: nothing accepted was dropped by the shutdown (the +1 is the warm-up delivery).
+    expect(new Set(answered)).toEqual(new Set([200]));
+    expect(handled).toBe(answered.length + 1);
+  }, 30_000);
+
+
   test("readyz turns 503 at once, the listener closes, in-flight deliveries finish, exit 0", async () => {
     await using api = await startKubeApiServer();
     seed(api, "apps", "webapp", "tok");
