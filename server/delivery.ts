@@ -52,14 +52,26 @@ const BODY_SIGNED_TYPES: ReadonlySet<string> = new Set(["github", "bitbucket", "
 /** Headers senders put their delivery id in: GitHub, GitLab, Bitbucket, CloudEvents. */
 const DELIVERY_ID_HEADERS = [Header.githubDelivery, Header.gitlabEventUuid, Header.bitbucketRequestUuid, Header.ceId];
 
-/** The sender's delivery id, made safe to log and to remember (printable, bounded). */
-export function deliveryId(headers: Headers): string | undefined {
-  for (const h of DELIVERY_ID_HEADERS) {
+/** Headers that name the event, whatever the receiver type; for logs and Events of refusals. */
+const EVENT_HEADERS = [Header.githubEvent, Header.gitlabEvent, Header.bitbucketEvent, Header.ceType];
+
+/**
+ * The first of `names` present, made safe to log, remember and show: sender-controlled text is
+ * cut to 100 characters and anything unprintable replaced, so it cannot forge log lines.
+ */
+function firstHeader(headers: Headers, names: readonly string[]): string | undefined {
+  for (const h of names) {
     const v = headers.get(h);
     if (v) return v.slice(0, 100).replace(/[^\x20-\x7e]/g, "?");
   }
   return undefined;
 }
+
+/** The sender's delivery id. */
+export const deliveryId = (headers: Headers) => firstHeader(headers, DELIVERY_ID_HEADERS);
+
+/** The event a request claims to be (a refused one has no validated event). */
+export const declaredEvent = (headers: Headers) => firstHeader(headers, EVENT_HEADERS);
 
 /** Path plus query exactly as requested: Flux matches RequestURI, so `?x` or a trailing `/` does not match. */
 export function requestTarget(url: string): string {
@@ -67,17 +79,6 @@ export function requestTarget(url: string): string {
   return start < 0 ? "/" : url.slice(start);
 }
 
-/** Headers that name the event, whatever the receiver type; for logs and Events of refusals. */
-const EVENT_HEADERS = [Header.githubEvent, Header.gitlabEvent, Header.bitbucketEvent, Header.ceType];
-
-/** The event a refused request claims to be, made safe to log (printable, bounded). */
-export function declaredEvent(headers: Headers): string | undefined {
-  for (const h of EVENT_HEADERS) {
-    const v = headers.get(h);
-    if (v) return v.slice(0, 100).replace(/[^\x20-\x7e]/g, "?");
-  }
-  return undefined;
-}
 
 export async function handleDelivery(request: Request, deps: DeliveryDeps): Promise<DeliveryOutcome> {
   const limit = deps.maxBodyBytes ?? MAX_BODY_BYTES;

@@ -14,6 +14,7 @@ import { startFluxhook, type Fluxhook } from "../../server/server";
 import { startKubeApiServer, type KubeApiServer } from "../kube";
 import { githubExample } from "../support/payloads";
 import { TEST_CONFIG, waitFor } from "../support/stack";
+import { LOOPBACK_PORTS, spawnServer } from "../support/process";
 
 const GIT = "source.toolkit.fluxcd.io/v1";
 const RECEIVER = "notification.toolkit.fluxcd.io/v1";
@@ -124,24 +125,9 @@ describe("SIGTERM", () => {
   test("under load, every delivery the server accepted is answered", async () => {
     await using api = await startKubeApiServer();
     seed(api, "apps", "webapp", "tok");
-    const proc = Bun.spawn([process.execPath, "server/main.ts", "--receiverAddr=127.0.0.1:0", "--health-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--receiver-rate-limit=0"], {
-      cwd: new URL("../..", import.meta.url).pathname,
-      env: { ...process.env, KUBECONFIG: api.writeKubeconfig() } as Record<string, string>,
-      stdout: "ignore",
-      stderr: "pipe",
-    });
-    const lines: Record<string, any>[] = [];
-    const stderrDone = (async () => {
-      let buf = "";
-      for await (const chunk of proc.stderr as unknown as AsyncIterable<Uint8Array>) {
-        buf += new TextDecoder().decode(chunk);
-        for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
-          lines.push(JSON.parse(buf.slice(0, nl)));
-          buf = buf.slice(nl + 1);
-        }
-      }
-    })();
-    const started = await waitFor("start", () => lines.find((l) => l.msg === "fluxhook started"));
+    const server = spawnServer([...LOOPBACK_PORTS, "--receiver-rate-limit=0"], { env: { KUBECONFIG: api.writeKubeconfig() } });
+    const { proc, lines, stderrDone } = server;
+    const started = await server.started();
     const url = started.receiverAddr + webhookPath("tok", "webapp", "apps");
     await waitFor("the receiver", async () => (await fetch(url, { method: "POST", body: push, headers: headers("tok") })).status === 200);
 
@@ -178,24 +164,9 @@ describe("SIGTERM", () => {
   test("readyz turns 503 at once, the listener closes, in-flight deliveries finish, exit 0", async () => {
     await using api = await startKubeApiServer();
     seed(api, "apps", "webapp", "tok");
-    const proc = Bun.spawn([process.execPath, "server/main.ts", "--receiverAddr=127.0.0.1:0", "--health-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0"], {
-      cwd: new URL("../..", import.meta.url).pathname,
-      env: { ...process.env, KUBECONFIG: api.writeKubeconfig() } as Record<string, string>,
-      stdout: "ignore",
-      stderr: "pipe",
-    });
-    const lines: Record<string, any>[] = [];
-    void (async () => {
-      let buf = "";
-      for await (const chunk of proc.stderr as unknown as AsyncIterable<Uint8Array>) {
-        buf += new TextDecoder().decode(chunk);
-        for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
-          lines.push(JSON.parse(buf.slice(0, nl)));
-          buf = buf.slice(nl + 1);
-        }
-      }
-    })();
-    const started = await waitFor("start", () => lines.find((l) => l.msg === "fluxhook started"));
+    const server = spawnServer(LOOPBACK_PORTS, { env: { KUBECONFIG: api.writeKubeconfig() } });
+    const { proc, lines } = server;
+    const started = await server.started();
     await waitFor("ready", async () => (await fetch(started.healthAddr + "/readyz")).status === 200);
     const url = started.receiverAddr + webhookPath("tok", "webapp", "apps");
     await waitFor("the receiver", async () => (await fetch(url, { method: "POST", body: push, headers: headers("tok") })).status === 200);

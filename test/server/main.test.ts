@@ -4,9 +4,9 @@
 import { describe, expect, test } from "bun:test";
 import { startKubeApiServer } from "../kube";
 import { waitFor } from "../support/stack";
+import { LOOPBACK_PORTS, MAIN, spawnServer } from "../support/process";
 
 const BUN = process.execPath;
-const MAIN = new URL("../../server/main.ts", import.meta.url).pathname;
 
 function run(args: string[], env: Record<string, string | undefined> = {}) {
   const cleanEnv = { ...process.env, KUBECONFIG: undefined, KUBERNETES_SERVICE_HOST: undefined, ...env };
@@ -39,24 +39,9 @@ describe("server/main.ts", () => {
   test("starts against KUBECONFIG, becomes ready, and exits 0 on SIGTERM", async () => {
     await using api = await startKubeApiServer();
     const kubeconfig = api.writeKubeconfig();
-    const proc = Bun.spawn([BUN, MAIN, "--receiverAddr=127.0.0.1:0", "--health-addr=127.0.0.1:0", "--log-level=debug"], {
-      env: { ...process.env, KUBECONFIG: kubeconfig } as Record<string, string>,
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const lines: Record<string, any>[] = [];
-    void (async () => {
-      let buf = "";
-      for await (const chunk of proc.stderr as unknown as AsyncIterable<Uint8Array>) {
-        buf += new TextDecoder().decode(chunk);
-        let nl: number;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          lines.push(JSON.parse(buf.slice(0, nl)));
-          buf = buf.slice(nl + 1);
-        }
-      }
-    })();
-    const started = await waitFor("the start line", () => lines.find((l) => l.msg === "fluxhook started"));
+    const server = spawnServer([...LOOPBACK_PORTS, "--log-level=debug"], { env: { KUBECONFIG: kubeconfig } });
+    const { proc, lines } = server;
+    const started = await server.started();
     await waitFor("readyz 200", async () => (await fetch(started.healthAddr + "/readyz")).status === 200);
     expect((await fetch(started.healthAddr + "/healthz")).status).toBe(200);
     expect((await fetch(started.receiverAddr + "/hook/unknown", { method: "POST" })).status).toBe(404);

@@ -5,29 +5,18 @@
  * conditions, and post deliveries over real HTTP.
  */
 import { startKubeApiServer, type KubeApiServer } from "../kube";
-import type { ServerConfig } from "../../server/config";
+import { parseConfig, type ServerConfig } from "../../server/config";
 import { createLogger } from "../../server/log";
 import { startFluxhook, type Fluxhook } from "../../server/server";
 import { RECEIVER_API_VERSION } from "../../server/receivers/api";
 import { REQUESTED_AT_ANNOTATION } from "../../server/targets/requested-at";
 
-export const TEST_CONFIG: ServerConfig = {
-  receiverAddr: { host: "127.0.0.1", port: 0 },
-  healthAddr: { host: "127.0.0.1", port: 0 },
-  metricsAddr: { host: "127.0.0.1", port: 0 },
-  watchNamespace: undefined,
-  noCrossNamespaceRefs: false,
-  statusUpdates: true,
-  logLevel: "debug",
-  logEncoding: "json",
-  kubeconfig: undefined,
-  receiversFiles: [],
-  dryRun: false,
-  exportHttpPathMetrics: false,
-  leaderElection: undefined,
-  limits: { validRate: 50, validBurst: 500, failedRate: 10, failedBurst: 100, maxConcurrent: 1024, replayWindowMs: 0 },
-  gcrJwksUrl: "https://www.googleapis.com/oauth2/v3/certs",
-};
+/** The server's defaults, as `fluxhook` with no flags parses them, on loopback port 0. */
+export const TEST_CONFIG: ServerConfig = (() => {
+  const parsed = parseConfig(["--receiverAddr=127.0.0.1:0", "--health-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--log-level=debug"], {});
+  if (parsed.ok !== true) throw new Error("the default flags do not parse");
+  return parsed.config;
+})();
 
 /** Polls `probe` until it returns a value other than undefined/false, or fails after the deadline. */
 export async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, deadlineMs = 10_000): Promise<T> {

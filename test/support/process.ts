@@ -1,0 +1,64 @@
+/**
+ * fluxhook as a process (`bun server/main.ts`, or the compiled binary), with its JSON log lines
+ * collected as they arrive, for tests of the entry point, shutdown and the shipped artifact.
+ */
+import { waitFor } from "./stack";
+
+export const ROOT = new URL("../..", import.meta.url).pathname;
+export const MAIN = `${ROOT}server/main.ts`;
+
+export interface ServerProcess {
+  readonly proc: ReturnType<typeof Bun.spawn>;
+  /** Every stderr line that parsed as JSON, in order. */
+  readonly lines: Record<string, any>[];
+  /** Every stderr line that did not. */
+  readonly other: string[];
+  /** Resolves when stderr has ended (after the process exits). */
+  readonly stderrDone: Promise<void>;
+  /** The "fluxhook started" line: receiverAddr, healthAddr and metricsAddr as URLs. */
+  started(): Promise<{ receiverAddr: string; healthAddr: string; metricsAddr: string }>;
+}
+
+/**
+ * Starts `command` (default: bun server/main.ts) with `args`, listening on loopback port 0 unless
+ * the args say otherwise.
+ */
+export function spawnServer(args: string[], options: { env?: Record<string, string | undefined>; command?: string[] } = {}): ServerProcess {
+  const command = options.command ?? [process.execPath, MAIN];
+  const proc = Bun.spawn([...command, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...options.env } as Record<string, string>,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const lines: Record<string, any>[] = [];
+  const other: string[] = [];
+  const stderrDone = (async () => {
+    let buf = "";
+    const take = (line: string) => {
+      try {
+        lines.push(JSON.parse(line));
+      } catch {
+        other.push(line);
+      }
+    };
+    for await (const chunk of proc.stderr as unknown as AsyncIterable<Uint8Array>) {
+      buf += new TextDecoder().decode(chunk);
+      for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+        take(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+      }
+    }
+    if (buf) take(buf);
+  })();
+  return {
+    proc,
+    lines,
+    other,
+    stderrDone,
+    started: () => waitFor("the start line", () => lines.find((l) => l.msg === "fluxhook started") as any),
+  };
+}
+
+/** The three listeners on loopback port 0. */
+export const LOOPBACK_PORTS = ["--receiverAddr=127.0.0.1:0", "--health-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0"];
