@@ -17,8 +17,10 @@
  *     so no body can make a filter run for long (cel-go has an interrupt check every 100
  *     comprehension iterations for the same reason);
  *   - `matches` runs on RE2 (re2js, linear time, the syntax cel-go uses) instead of the
- *     library's backtracking JS RegExp, so no body can trigger catastrophic backtracking.
- * Both are attached through the evaluator object the library passes to AST nodes (a version
+ *     library's backtracking JS RegExp, so no body can trigger catastrophic backtracking;
+ *   - the runtime type of a `dyn` value (which picks an operator's or a function's overload) is
+ *     looked for RUNTIME_TYPE_DEPTH levels deep only (boundRuntimeTypes).
+ * All three are attached through the evaluator object the library passes to AST nodes (a version
  * bump that changes it fails the tests in test/server/cel.test.ts, not silently).
  */
 import { Environment } from "@marcbachmann/cel-js";
@@ -112,6 +114,39 @@ function instrument(ev: EvaluatorLike): void {
   ev.run = function (ast, ctx) {
     activeMeter?.tick();
     return run.call(this, ast, ctx);
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runtime types of dyn values
+
+/**
+ * How many levels of a `dyn` value's first-element chain the evaluator inspects to pick an
+ * overload (`[[1]]` is `list<list<double>>` two levels down; deeper, `list<dyn>`/`map<dyn, dyn>`).
+ * cel-js walks the whole chain and keeps every type it meets in its registry for good: a body
+ * nested 5,000 levels deep cost 3 s and 900 MB for one `req.a == 1`, and bodies with varied
+ * shapes grew the registry by ~15 KB per delivery. Three levels keep both bounded (at most ~90
+ * distinct JSON-derived types) and cover what filters compare (strings, lists of strings).
+ */
+export const RUNTIME_TYPE_DEPTH = 3;
+
+interface TypingEvaluator {
+  debugType(value: unknown): unknown;
+  debugTypeDeep(value: unknown): unknown;
+}
+
+/** Caps the depth of `ev.debugTypeDeep`, which recurses through `this`, so the override sees every level. */
+function boundRuntimeTypes(ev: TypingEvaluator): void {
+  const deep = ev.debugTypeDeep;
+  let depth = 0;
+  ev.debugTypeDeep = function (value) {
+    if (depth >= RUNTIME_TYPE_DEPTH) return this.debugType(value);
+    depth++;
+    try {
+      return deep.call(this, value);
+    } finally {
+      depth--;
+    }
   };
 }
 
@@ -210,8 +245,12 @@ function environment(variables: readonly CelVariable[]): Env {
     return original.call(this, ev, ast, ctx);
   };
   probe(Object.fromEntries(variables.map((v) => [v, {}])));
-  if (!captured || typeof captured.run !== "function") throw new Error("cel: cannot instrument the evaluator of @marcbachmann/cel-js");
+  const typing = captured as unknown as Partial<TypingEvaluator> | undefined;
+  if (!captured || typeof captured.run !== "function" || typeof typing?.debugTypeDeep !== "function" || typeof typing.debugType !== "function") {
+    throw new Error("cel: cannot instrument the evaluator of @marcbachmann/cel-js");
+  }
   instrument(captured);
+  boundRuntimeTypes(captured as unknown as TypingEvaluator);
   e = { env };
   environments.set(key, e);
   return e;
