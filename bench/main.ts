@@ -1,0 +1,508 @@
+/**
+ * The benchmark (`npm run bench`, which installs what it needs first; see bench/README.md).
+ *
+ * Every server runs in its own process on 127.0.0.1 and every load comes from another process:
+ *   - fluxhook as it ships (the compiled binary, else `bun server/main.ts`) against the
+ *     Kubernetes API test server (bench/servers/api.ts);
+ *   - bare-hmac (bench/servers/bare-hmac.ts): Bun verifying the HMAC and nothing else, the
+ *     ceiling of this stack;
+ *   - adnanh/webhook (Debian's `webhook`) with a GitHub HMAC rule, skipped when not installed.
+ * Scenarios (1) to (3) run each server in turn, round after round, so every ratio compares runs
+ * made minutes apart on the same machine. One table goes to stdout, and the whole run as JSON to
+ * bench/results/<time>.json.
+ *
+ *   bun bench/main.ts [--seconds=5] [--rounds=3] [--only=1,2,3,4,5,6,cold] [--source] [--profile=1]
+ *
+ * --source runs `bun server/main.ts` instead of the binary; --profile=N runs scenario N once more
+ * against `bun --cpu-prof server/main.ts` and prints where the CPU went.
+ */
+import { cpus, release, tmpdir } from "node:os";
+import { existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { TOKEN, DELIVERY_ID_HEADER, GIT, NS, FANOUT, MAIN_RECEIVERS, mainCluster, pushBodies, pushRequests, scaleCluster, unknownPath, type BenchRequest } from "./lib/fixtures";
+import { errorsOf, runAutocannon, runPaced, runWrk, type LoadResult } from "./lib/load";
+import { cpuMs, freePort, peakRss, resetPeakRss, startJsonProcess, stopProcess, waitForStatus, type JsonProcess } from "./lib/proc";
+import { formatTable, type Row } from "./lib/table";
+import { summarizeProfile } from "./lib/profile";
+
+const ROOT = join(import.meta.dir, "..");
+const BUN = process.execPath;
+
+// Options
+
+const flag = (name: string) => process.argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+const value = (name: string, fallback: string) => flag(name)?.split("=")[1] ?? fallback;
+const SECONDS = Number(value("seconds", "5"));
+const ROUNDS = Number(value("rounds", "3"));
+const ONLY = new Set(value("only", "1,2,3,4,5,6,cold").split(","));
+const FROM_SOURCE = flag("source") !== undefined;
+const PROFILE = value("profile", "");
+const CONNECTIONS = 64;
+/**
+ * Connections for the runs at a set rate: many, each thinking long between requests, so the rate
+ * depends little on the latency (below fluxhook's 256 deliveries in flight per receiver).
+ */
+const PACED_CONNECTIONS = 200;
+const BURST = { deliveries: 10_000, clients: 100 };
+const SCALE = 10_000;
+
+const binary = process.env.FLUXHOOK_BINARY ?? join(ROOT, "dist/fluxhook");
+const useBinary = !FROM_SOURCE && existsSync(binary);
+const fluxhookCommand = useBinary ? [binary] : [BUN, join(ROOT, "server/main.ts")];
+/**
+ * The abuse limits are off for the benchmark: with the defaults (50 valid and 10 failed deliveries
+ * per second per receiver) a flood is answered 429 after the burst, which is the point of them,
+ * but then the benchmark would measure the token bucket, and scenario (4) needs every one of its
+ * 10,000 deliveries answered 200.
+ */
+const FLUXHOOK_FLAGS = ["--receiver-rate-limit=0", "--receiver-failure-rate-limit=0"];
+
+const scratch = mkdtempSync(join(tmpdir(), "fluxhook-bench-"));
+const cleanups: (() => Promise<void> | void)[] = [() => rmSync(scratch, { recursive: true, force: true })];
+const log = (message: string) => console.error(`[bench] ${message}`);
+
+// Servers
+
+interface Server {
+  readonly name: "fluxhook" | "bare-hmac" | "webhook";
+  readonly url: string;
+  readonly pid: number;
+  /** The status each scenario's requests should get. */
+  readonly expect: { valid: number; bad: number; unknown: number };
+  readonly requests: { valid: BenchRequest[]; bad: BenchRequest[]; unknown: BenchRequest[] };
+}
+
+type Api = JsonProcess<{ url: string; kubeconfig: string }>;
+
+async function startApi(name: string, objects: object[]): Promise<Api> {
+  const file = join(scratch, `${name}-objects.json`);
+  writeFileSync(file, JSON.stringify(objects));
+  const api = await startJsonProcess<{ url: string; kubeconfig: string }>(`API server ${name}`, [BUN, join(ROOT, "bench/servers/api.ts"), file]);
+  cleanups.push(() => api.stop());
+  return api;
+}
+
+interface Fluxhook {
+  readonly url: string;
+  readonly healthUrl: string;
+  readonly proc: ReturnType<typeof Bun.spawn>;
+  /** performance.now() and Date.now() at spawn. */
+  readonly spawnedAt: number;
+  readonly spawnedAtEpoch: number;
+  readonly logFile: string;
+}
+
+async function startFluxhook(name: string, kubeconfig: string, command = fluxhookCommand, env: Record<string, string> = {}): Promise<Fluxhook> {
+  const [receiver, health, metrics] = [await freePort(), await freePort(), await freePort()];
+  const logFile = join(scratch, `${name}.log`);
+  const out = openSync(logFile, "w");
+  const spawnedAtEpoch = Date.now();
+  const spawnedAt = performance.now();
+  const proc = Bun.spawn(
+    [...command, `--receiverAddr=127.0.0.1:${receiver}`, `--health-addr=127.0.0.1:${health}`, `--metrics-addr=127.0.0.1:${metrics}`, `--kubeconfig=${kubeconfig}`, ...FLUXHOOK_FLAGS],
+    { stdout: out, stderr: out, cwd: ROOT, env: { ...process.env, ...env } },
+  );
+  const f = { url: `http://127.0.0.1:${receiver}`, healthUrl: `http://127.0.0.1:${health}`, proc, spawnedAt, spawnedAtEpoch, logFile };
+  cleanups.push(() => stopProcess(proc));
+  return f;
+}
+
+async function startBare(hooks: Record<string, string>): Promise<JsonProcess<{ url: string }>> {
+  const bare = await startJsonProcess<{ url: string }>("bare-hmac", [BUN, join(ROOT, "bench/servers/bare-hmac.ts"), JSON.stringify({ hooks })]);
+  cleanups.push(() => bare.stop());
+  return bare;
+}
+
+/** adnanh/webhook with a payload-hmac-sha256 rule and /bin/true, or a reason it cannot run. */
+async function startWebhook(): Promise<{ url: string; pid: number } | { skipped: string }> {
+  const which = Bun.which("webhook");
+  if (!which) return { skipped: "adnanh/webhook is not installed (Debian package `webhook`; bench/run.sh installs it with apt-get when it can)" };
+  const hooks = join(scratch, "hooks.json");
+  const command = existsSync("/bin/true") ? "/bin/true" : "/usr/bin/true";
+  writeFileSync(
+    hooks,
+    JSON.stringify([
+      {
+        id: "push",
+        "execute-command": command,
+        "trigger-rule": { match: { type: "payload-hmac-sha256", secret: TOKEN, parameter: { source: "header", name: "X-Hub-Signature-256" } } },
+      },
+    ]),
+  );
+  const port = await freePort();
+  const proc = Bun.spawn([which, "-hooks", hooks, "-ip", "127.0.0.1", "-port", String(port)], { stdout: "ignore", stderr: "ignore" });
+  cleanups.push(() => stopProcess(proc));
+  const url = `http://127.0.0.1:${port}`;
+  await waitForStatus(`${url}/`, 200, performance.now(), 10_000, 10);
+  return { url, pid: proc.pid };
+}
+
+/**
+ * Load at a set rate: wrk with exponential think times when installed, else the open-model Node
+ * tool (whose own event loop adds milliseconds at the tail).
+ */
+const atRate = (spec: Parameters<typeof runPaced>[0]) => (Bun.which("wrk") ? runWrk(spec) : runPaced(spec));
+
+// Results
+
+const rows: Row[] = [];
+const raw: Record<string, unknown> = {};
+const checks: { target: string; met: boolean | null; measured: string }[] = [];
+
+function check(target: string, met: boolean | null, measured: string) {
+  checks.push({ target, met, measured });
+  log(`${met === null ? "n/a " : met ? "MET " : "MISS"} ${target}: ${measured}`);
+}
+
+const mb = (bytes: number | undefined) => (bytes === undefined ? undefined : bytes / 2 ** 20);
+const median = <T>(xs: T[], by: (x: T) => number): T => [...xs].sort((a, b) => by(a) - by(b))[Math.floor(xs.length / 2)]!;
+
+/** One closed-model run with the server's peak RSS and, for fluxhook, the PATCHes it caused. */
+async function measured(server: Server, kind: "valid" | "bad" | "unknown", api: Api, patchPattern: string, seconds = SECONDS) {
+  resetPeakRss(server.pid);
+  if (server.name === "fluxhook") await api.ask({ cmd: "reset" });
+  const cpuBefore = cpuMs(server.pid);
+  const load = Bun.which("wrk") ? runWrk : runAutocannon;
+  const result = await load({ url: server.url, requests: server.requests[kind], connections: CONNECTIONS, deliveryIdHeader: DELIVERY_ID_HEADER, seconds });
+  const cpuAfter = cpuMs(server.pid);
+  const patches = server.name === "fluxhook" ? (await api.ask<{ count: number }>({ cmd: "patches", pathPattern: patchPattern })).count : undefined;
+  return {
+    result,
+    errors: errorsOf(result, server.expect[kind]),
+    rss: peakRss(server.pid),
+    patches,
+    serverCpu: cpuBefore !== undefined && cpuAfter !== undefined ? (cpuAfter - cpuBefore) / result.elapsedMs : undefined,
+  };
+}
+
+// The run
+
+async function main() {
+  const started = new Date();
+  const bodies = pushBodies();
+  const main = mainCluster();
+  log(`fluxhook: ${useBinary ? binary : "bun server/main.ts"}; load: ${Bun.which("wrk") ? "wrk" : "autocannon"}; ${SECONDS} s × ${ROUNDS} rounds; ${cpus().length} CPUs`);
+
+  // Cold start first, on a quiet machine: the compiled binary against an empty cluster.
+  if (ONLY.has("cold")) await coldStart();
+
+  const api = await startApi("main", main.objects);
+  const fluxhook = await startFluxhook("fluxhook-main", api.hello.kubeconfig);
+  await waitForStatus(`${fluxhook.healthUrl}/readyz`, 200, fluxhook.spawnedAt, 30_000, 5);
+  for (let i = 0; i < 600; i++) {
+    const { ready } = await api.ask<{ ready: number }>({ cmd: "ready", namespace: NS });
+    if (ready === MAIN_RECEIVERS) break;
+    await Bun.sleep(50);
+  }
+  const bare = await startBare({ [main.paths.push]: TOKEN, [main.paths.burst]: TOKEN });
+  const webhook = await startWebhook();
+  if ("skipped" in webhook) log(`webhook baseline skipped: ${webhook.skipped}`);
+
+  const unknown = unknownPath();
+  const servers: Server[] = [
+    {
+      name: "bare-hmac",
+      url: bare.hello.url,
+      pid: bare.proc.pid,
+      expect: { valid: 200, bad: 400, unknown: 404 },
+      requests: { valid: pushRequests(main.paths.push, TOKEN, bodies), bad: pushRequests(main.paths.push, "not-the-token", bodies), unknown: pushRequests(unknown, TOKEN, bodies) },
+    },
+    {
+      name: "fluxhook",
+      url: fluxhook.url,
+      pid: fluxhook.proc.pid,
+      expect: { valid: 200, bad: 400, unknown: 404 },
+      requests: { valid: pushRequests(main.paths.push, TOKEN, bodies), bad: pushRequests(main.paths.push, "not-the-token", bodies), unknown: pushRequests(unknown, TOKEN, bodies) },
+    },
+  ];
+  if (!("skipped" in webhook)) {
+    servers.push({
+      name: "webhook",
+      url: webhook.url,
+      pid: webhook.pid,
+      // adnanh/webhook answers a signature mismatch with 500 ("Error occurred while evaluating hook rules.").
+      expect: { valid: 200, bad: 500, unknown: 404 },
+      requests: { valid: pushRequests("/hooks/push", TOKEN, bodies), bad: pushRequests("/hooks/push", "not-the-token", bodies), unknown: pushRequests(`/hooks/${unknown.slice(6, 30)}`, TOKEN, bodies) },
+    });
+  }
+
+  // Warm every server (JIT, connection pools) before measuring.
+  for (const s of servers) await runAutocannon({ url: s.url, requests: s.requests.valid, connections: 8, deliveryIdHeader: DELIVERY_ID_HEADER, seconds: 1 });
+
+  const scenarios = [
+    { id: "1", kind: "valid" as const, title: "(1) valid, annotated", floor: 0.7 },
+    { id: "2", kind: "bad" as const, title: "(2) bad signature", floor: 0.9 },
+    { id: "3", kind: "unknown" as const, title: "(3) unknown digest", floor: 0.9 },
+  ].filter((s) => ONLY.has(s.id));
+  const pushPattern = `^${main.targetPaths.push}$`;
+  for (const sc of scenarios) {
+    const runs = new Map<string, Awaited<ReturnType<typeof measured>>[]>();
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const s of servers) {
+        const m = await measured(s, sc.kind, api, pushPattern);
+        runs.set(s.name, [...(runs.get(s.name) ?? []), m]);
+        log(`${sc.title} round ${round + 1} ${s.name}: ${Math.round(m.result.rps)} req/s, p99 ${m.result.p99?.toFixed(2)} ms, errors ${m.errors}`);
+      }
+    }
+    const pick = (name: string) => {
+      const rs = runs.get(name);
+      if (!rs) return undefined;
+      const mid = median(rs, (r) => r.result.rps);
+      return { ...mid, errors: rs.reduce((n, r) => n + r.errors, 0), rss: Math.max(...rs.map((r) => r.rss ?? 0)), all: rs.map((r) => Math.round(r.result.rps)) };
+    };
+    const b = pick("bare-hmac")!;
+    const f = pick("fluxhook")!;
+    const w = pick("webhook");
+    for (const [name, r] of [["bare-hmac", b], ["fluxhook", f], ["webhook", w]] as const) {
+      if (!r) continue;
+      rows.push({
+        scenario: name === "bare-hmac" ? sc.title : "",
+        server: name,
+        rps: r.result.rps,
+        p50: r.result.p50,
+        p99: r.result.p99,
+        errors: r.errors,
+        rssMb: mb(r.rss),
+        patches: r.patches,
+        vsBare: name === "fluxhook" ? f.result.rps / b.result.rps : undefined,
+        vsWebhook: name === "fluxhook" && w ? f.result.rps / w.result.rps : undefined,
+        note: name === "fluxhook" ? `rounds ${r.all.join("/")}` : `rounds ${r.all.join("/")}`,
+      });
+    }
+    raw[`scenario${sc.id}`] = Object.fromEntries([...runs].map(([k, v]) => [k, v]));
+    check(`(${sc.id}) ≥ ${sc.floor} × bare-hmac req/s`, f.result.rps >= sc.floor * b.result.rps, `${(f.result.rps / b.result.rps).toFixed(2)} × (${Math.round(f.result.rps)} vs ${Math.round(b.result.rps)})`);
+    if (w) check(`(${sc.id}) ≥ 5 × adnanh/webhook req/s`, f.result.rps >= 5 * w.result.rps, `${(f.result.rps / w.result.rps).toFixed(1)} × (${Math.round(f.result.rps)} vs ${Math.round(w.result.rps)})`);
+    check(`(${sc.id}) no errors`, f.errors === 0, `${f.errors} unexpected answers in ${ROUNDS} rounds`);
+
+    // Latency at half the maximum rate, open model.
+    const rate = Math.max(1, Math.round(f.result.rps / 2));
+    await api.ask({ cmd: "reset" });
+    resetPeakRss(fluxhook.proc.pid);
+    const paced = await atRate({ url: fluxhook.url, requests: servers[1]!.requests[sc.kind], connections: PACED_CONNECTIONS, deliveryIdHeader: DELIVERY_ID_HEADER, rate, seconds: SECONDS });
+    const patches = sc.kind === "valid" ? (await api.ask<{ count: number }>({ cmd: "patches", pathPattern: pushPattern })).count : 0;
+    rows.push({
+      scenario: `${sc.title} @ half rate`,
+      server: "fluxhook",
+      rps: paced.rps,
+      p50: paced.p50,
+      p99: paced.p99,
+      errors: errorsOf(paced, servers[1]!.expect[sc.kind]),
+      rssMb: mb(peakRss(fluxhook.proc.pid)),
+      patches,
+      note: `${PACED_CONNECTIONS} connections paced to ${rate}/s`,
+    });
+    raw[`scenario${sc.id}HalfRate`] = paced;
+    check(`(${sc.id}) p99 < 5 ms at half the maximum rate`, paced.p99 !== null && paced.p99 < 5, `p99 ${paced.p99?.toFixed(2)} ms at ${Math.round(paced.rps)}/s (half of ${Math.round(f.result.rps)})`);
+  }
+
+  if (ONLY.has("4")) await burst(api, fluxhook, servers, main.paths.burst, main.targetPaths.burst, bodies);
+  if (ONLY.has("5")) await fanout(api, fluxhook, main.paths.fanout, main.targetPaths.fanout, bodies);
+  if (ONLY.has("6")) await scale(api, fluxhook, main.paths.push, bodies);
+  if (PROFILE) await profile(PROFILE, api.hello.kubeconfig, servers, main);
+
+  // Report
+  const table = formatTable(rows);
+  console.log(table);
+  console.log("");
+  for (const c of checks) console.log(`${c.met === null ? "n/a " : c.met ? "met " : "MISS"}  ${c.target}: ${c.measured}`);
+  const results = {
+    startedAt: started.toISOString(),
+    finishedAt: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, kernel: release(), bun: Bun.version, node: await version(["node", "--version"]) },
+    tools: { wrk: await version(["wrk", "-v"]), webhook: await version(["webhook", "-version"]), autocannon: await autocannonVersion() },
+    fluxhook: { command: useBinary ? "dist/fluxhook (npm run build:server)" : "bun server/main.ts", flags: FLUXHOOK_FLAGS },
+    settings: { seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS, burst: BURST, scale: SCALE, fanout: FANOUT },
+    rows,
+    checks,
+    table,
+    raw,
+  };
+  const dir = join(ROOT, "bench/results");
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${started.toISOString().replace(/[:.]/g, "-")}.json`);
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\nwritten to ${file.slice(ROOT.length + 1)}`);
+}
+
+// Scenario 4: a burst of 10,000 deliveries from 100 clients at one receiver.
+async function burst(api: Api, fluxhook: Fluxhook, servers: Server[], path: string, targetPath: string, bodies: string[]) {
+  const requests = pushRequests(path, TOKEN, bodies);
+  const bare = servers.find((s) => s.name === "bare-hmac")!;
+  resetPeakRss(bare.pid);
+  const b = await runAutocannon({ url: bare.url, requests, connections: BURST.clients, deliveryIdHeader: DELIVERY_ID_HEADER, amount: BURST.deliveries });
+  const bareRss = peakRss(bare.pid);
+  await api.ask({ cmd: "reset" });
+  resetPeakRss(fluxhook.proc.pid);
+  const f = await runAutocannon({ url: fluxhook.url, requests, connections: BURST.clients, deliveryIdHeader: DELIVERY_ID_HEADER, amount: BURST.deliveries });
+  const rss = peakRss(fluxhook.proc.pid);
+  const { count: patches } = await api.ask<{ count: number; lastTime: number }>({ cmd: "patches", pathPattern: `^${targetPath}$` });
+  const name = targetPath.slice(targetPath.lastIndexOf("/") + 1);
+  const { object } = await api.ask<{ object: any }>({ cmd: "get", apiVersion: GIT, kind: "GitRepository", namespace: NS, name });
+  const requestedAt: string | undefined = object?.metadata?.annotations?.["reconcile.fluxcd.io/requestedAt"];
+  const writtenAt = requestedAt ? rfc3339NanoToMs(requestedAt) : NaN;
+  const margin = writtenAt - (f.lastSentAt ?? NaN);
+  rows.push({ scenario: `(4) burst ${BURST.deliveries.toLocaleString("en")} / ${BURST.clients} clients`, server: "bare-hmac", rps: b.rps, p50: b.p50, p99: b.p99, errors: errorsOf(b, 200), rssMb: mb(bareRss) });
+  rows.push({
+    scenario: "",
+    server: "fluxhook",
+    rps: f.rps,
+    p50: f.p50,
+    p99: f.p99,
+    errors: errorsOf(f, 200),
+    rssMb: mb(rss),
+    patches,
+    vsBare: f.rps / b.rps,
+    note: `last write ${margin.toFixed(2)} ms after the last delivery was sent`,
+  });
+  raw.scenario4 = { bare: b, fluxhook: f, patches, requestedAt };
+  const all200 = f.statuses["200"] === BURST.deliveries && f.answered === BURST.deliveries;
+  check(`(4) every one of ${BURST.deliveries} deliveries answered 200`, all200, `${JSON.stringify(f.statuses)}, ${f.socketErrors} socket errors, ${f.timeouts} timeouts`);
+  check(`(4) at most 150 PATCHes of the target`, patches <= 150, `${patches} PATCHes for ${BURST.deliveries} deliveries`);
+  // fluxhook's requestedAt clock starts from Date.now() (whole ms) plus a monotonic offset, so it
+  // reads at most 1 ms early: a value after the send time is after it for certain.
+  check(`(4) the last annotation written after the last delivery arrived`, margin > 0, `requestedAt ${requestedAt} is ${margin.toFixed(2)} ms after the last delivery was sent`);
+}
+
+function rfc3339NanoToMs(value: string): number {
+  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$/.exec(value);
+  if (!m) return NaN;
+  return Date.parse(`${m[1]}Z`) + Number((m[2] ?? "0").padEnd(9, "0")) / 1e6;
+}
+
+// Scenario 5: one delivery to a receiver with 500 targets, answered while GitHub still waits.
+async function fanout(api: Api, fluxhook: Fluxhook, path: string, targets: RegExp, bodies: string[]) {
+  const requests = pushRequests(path, TOKEN, bodies);
+  await api.ask({ cmd: "reset" });
+  // The first delivery after start opens the client's connections: measured, reported apart.
+  const first = await runAutocannon({ url: fluxhook.url, requests, connections: 1, deliveryIdHeader: DELIVERY_ID_HEADER, amount: 1 });
+  await api.ask({ cmd: "reset" });
+  resetPeakRss(fluxhook.proc.pid);
+  const deliveries = 10;
+  const r = await runAutocannon({ url: fluxhook.url, requests, connections: 1, deliveryIdHeader: DELIVERY_ID_HEADER, amount: deliveries });
+  const { count } = await api.ask<{ count: number }>({ cmd: "patches", pathPattern: targets.source });
+  rows.push({
+    scenario: `(5) ${FANOUT} targets, one at a time`,
+    server: "fluxhook",
+    rps: r.rps,
+    p50: r.p50,
+    p99: r.p99,
+    errors: errorsOf(r, 200) + errorsOf(first, 200),
+    rssMb: mb(peakRss(fluxhook.proc.pid)),
+    patches: count / deliveries,
+    note: `PATCHes per delivery; max ${r.max?.toFixed(0)} ms; first delivery ${first.p50?.toFixed(0)} ms`,
+  });
+  raw.scenario5 = { first, measured: r, patches: count };
+  const worst = Math.max(r.max ?? Infinity, first.max ?? Infinity);
+  check(`(5) ${FANOUT} targets answered in under 1 s`, worst < 1000, `slowest of ${deliveries + 1} deliveries ${worst.toFixed(0)} ms (p50 ${r.p50?.toFixed(0)} ms)`);
+  check(`(5) ${FANOUT} PATCHes per delivery`, count === FANOUT * deliveries, `${count / deliveries} per delivery`);
+}
+
+// Cold start: the compiled binary against an empty cluster, spawn to /readyz 200.
+async function coldStart() {
+  const api = await startApi("empty", []);
+  const times: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    const f = await startFluxhook(`cold-${i}`, api.hello.kubeconfig);
+    times.push(await waitForStatus(`${f.healthUrl}/readyz`, 200, f.spawnedAt, 30_000, 1));
+    await stopProcess(f.proc);
+  }
+  await api.stop();
+  const sorted = [...times].sort((a, b) => a - b);
+  const mid = sorted[Math.floor(sorted.length / 2)]!;
+  rows.push({ scenario: "cold start to /readyz", server: "fluxhook", note: `median ${mid.toFixed(0)} ms, max ${sorted.at(-1)!.toFixed(0)} ms of ${times.length} (${useBinary ? "compiled binary" : "bun server/main.ts"}, empty cluster)` });
+  raw.coldStart = times;
+  check(`cold start to /readyz under 200 ms${useBinary ? "" : " (measured from source: no binary)"}`, mid < 200, `median ${mid.toFixed(0)} ms, runs ${times.map((t) => t.toFixed(0)).join("/")} ms`);
+}
+
+// Scenario 6: 10,000 Receivers and Secrets at start-up, and lookups among them.
+async function scale(mainApi: Api, mainFluxhook: Fluxhook, mainPushPath: string, bodies: string[]) {
+  const cluster = scaleCluster(SCALE);
+  const api = await startApi("scale", cluster.objects);
+  const f = await startFluxhook("fluxhook-scale", api.hello.kubeconfig);
+  const readyz = await waitForStatus(`${f.healthUrl}/readyz`, 200, f.spawnedAt, 60_000, 2);
+  let writes = { receivers: 0, writes: 0, lastFirst: 0 };
+  const until = performance.now() + 120_000;
+  while (writes.receivers < SCALE && performance.now() < until) {
+    await Bun.sleep(50);
+    writes = await api.ask<typeof writes>({ cmd: "statusWrites" });
+  }
+  const allReadyMs = writes.lastFirst - f.spawnedAtEpoch;
+  const { ready, total } = await api.ask<{ ready: number; total: number }>({ cmd: "ready" });
+  const rss = peakRss(f.proc.pid);
+  rows.push({
+    scenario: `(6) ${SCALE.toLocaleString("en")} Receivers at start`,
+    server: "fluxhook",
+    rssMb: mb(rss),
+    note: `/readyz ${readyz.toFixed(0)} ms; all Ready ${allReadyMs.toFixed(0)} ms (${ready}/${total}, ${writes.writes} status writes)`,
+  });
+  check(`(6) all ${SCALE} Receivers Ready and indexed in under 3 s`, ready === SCALE && allReadyMs < 3000, `/readyz (indexed) after ${readyz.toFixed(0)} ms, all Ready after ${allReadyMs.toFixed(0)} ms (${ready} of ${total})`);
+  check(`(6) peak RSS under 150 MB with ${SCALE} Receivers`, rss !== undefined && rss < 150 * 2 ** 20, `${mb(rss)?.toFixed(1)} MB`);
+
+  // Lookup cost: the same deliveries to one receiver among 10 and among 10,000, back to back.
+  const pairs: { among: number; result: LoadResult }[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [among, url, path] of [
+      [MAIN_RECEIVERS, mainFluxhook.url, mainPushPath],
+      [SCALE, f.url, cluster.probe.path],
+    ] as const) {
+      const result = await atRate({ url, requests: pushRequests(path, among === SCALE ? cluster.probe.token : TOKEN, bodies), connections: 16, deliveryIdHeader: DELIVERY_ID_HEADER, rate: 500, seconds: Math.min(SECONDS, 3) });
+      pairs.push({ among, result });
+    }
+  }
+  const of = (n: number) => median(pairs.filter((p) => p.among === n).map((p) => p.result), (r) => r.p50 ?? Infinity);
+  const few = of(MAIN_RECEIVERS);
+  const many = of(SCALE);
+  for (const [n, r] of [[MAIN_RECEIVERS, few], [SCALE, many]] as const) {
+    rows.push({ scenario: n === MAIN_RECEIVERS ? "(6) lookup: delivery among N" : "", server: `fluxhook N=${n.toLocaleString("en")}`, rps: r.rps, p50: r.p50, p99: r.p99, errors: errorsOf(r, 200), note: "16 connections paced to 500/s" });
+  }
+  raw.scenario6 = { readyzMs: readyz, allReadyMs, ready, total, statusWrites: writes, peakRss: rss, lookup: pairs };
+  const ratio = (many.p50 ?? NaN) / (few.p50 ?? NaN);
+  check(`(6) lookup cost independent of the number of Receivers`, ratio < 1.25, `p50 ${many.p50?.toFixed(3)} ms among ${SCALE} vs ${few.p50?.toFixed(3)} ms among ${MAIN_RECEIVERS} (× ${ratio.toFixed(2)})`);
+  await stopProcess(f.proc);
+  await api.stop();
+  void mainApi;
+}
+
+// --profile=N: scenario N again against `bun --cpu-prof server/main.ts`.
+async function profile(which: string, kubeconfig: string, servers: Server[], main: ReturnType<typeof mainCluster>) {
+  const dir = join(ROOT, "bench/results");
+  mkdirSync(dir, { recursive: true });
+  const name = `profile-${which}-${new Date().toISOString().replace(/[:.]/g, "-")}.cpuprofile`;
+  const f = await startFluxhook("fluxhook-profile", kubeconfig, [BUN, "--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}`, join(ROOT, "server/main.ts")]);
+  await waitForStatus(`${f.healthUrl}/readyz`, 200, f.spawnedAt, 30_000, 5);
+  const base = servers.find((s) => s.name === "fluxhook")!;
+  const kind = which === "2" ? "bad" : which === "3" ? "unknown" : "valid";
+  const requests = which === "4" ? pushRequests(main.paths.burst, TOKEN, pushBodies()) : base.requests[kind];
+  await runWrk({ url: f.url, requests, connections: CONNECTIONS, deliveryIdHeader: DELIVERY_ID_HEADER, seconds: SECONDS });
+  await stopProcess(f.proc);
+  const file = join(dir, name);
+  for (let i = 0; i < 50 && !existsSync(file); i++) await Bun.sleep(100);
+  if (!existsSync(file)) {
+    log(`no profile was written to ${file}`);
+    return;
+  }
+  console.log(`\nCPU profile of scenario ${which} (bun --cpu-prof server/main.ts): ${file.slice(ROOT.length + 1)}`);
+  console.log(await summarizeProfile(file));
+}
+
+async function version(cmd: string[]): Promise<string | undefined> {
+  if (!Bun.which(cmd[0]!)) return undefined;
+  const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe" });
+  const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
+  await p.exited;
+  return (out + err).trim().split("\n")[0];
+}
+
+async function autocannonVersion(): Promise<string | undefined> {
+  try {
+    return ((await Bun.file(join(ROOT, "node_modules/autocannon/package.json")).json()) as { version: string }).version;
+  } catch {
+    return undefined;
+  }
+}
+
+try {
+  await main();
+} finally {
+  for (const c of cleanups.reverse()) await c();
+}

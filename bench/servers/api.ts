@@ -1,0 +1,86 @@
+/**
+ * The Kubernetes API test server (test/kube) as a process for the benchmark, with the questions
+ * the benchmark asks of it on a JSON-lines control channel:
+ *
+ *   bun bench/servers/api.ts OBJECTS.json
+ *
+ * Prints `{"url":…,"kubeconfig":…}` once listening, then answers one JSON line per command line:
+ *   {"cmd":"reset"}                                  forget the requests seen so far
+ *   {"cmd":"patches","pathPattern":REGEX}             PATCHes of matching paths: count, last arrival
+ *   {"cmd":"statusWrites"}                           Receivers whose status was written (200), and when the last first write arrived
+ *   {"cmd":"ready","namespace":NS?}                  Receivers with Ready=True in the store, and the total
+ *   {"cmd":"get","apiVersion","kind","namespace","name"}
+ * Runs until SIGTERM.
+ */
+import { readFileSync, rmSync } from "node:fs";
+import { dirname } from "node:path";
+import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../../test/kube";
+import { RECEIVER_API_VERSION } from "../../server/receivers/api";
+
+type Command = { cmd: string } & Record<string, unknown>;
+
+const STATUS_PATH = /^\/apis\/notification\.toolkit\.fluxcd\.io\/v1\/namespaces\/[^/]+\/receivers\/[^/]+\/status$/;
+
+function run(api: KubeApiServer, c: Command): unknown {
+  switch (c.cmd) {
+    case "reset":
+      api.resetRequests();
+      return {};
+    case "patches": {
+      const pattern = new RegExp(String(c.pathPattern));
+      let count = 0;
+      let lastTime = 0;
+      for (const r of api.requests) {
+        if (r.method !== "PATCH" || !pattern.test(r.path)) continue;
+        count++;
+        if (r.time > lastTime) lastTime = r.time;
+      }
+      return { count, lastTime };
+    }
+    case "statusWrites": {
+      // The first successful status write of each Receiver, and when the last of those arrived.
+      const seen = new Set<string>();
+      let lastFirst = 0;
+      let writes = 0;
+      for (const r of api.requests) {
+        if (r.method !== "PATCH" || r.status !== 200 || !STATUS_PATH.test(r.path)) continue;
+        writes++;
+        if (seen.has(r.path)) continue;
+        seen.add(r.path);
+        if (r.time > lastFirst) lastFirst = r.time;
+      }
+      return { receivers: seen.size, writes, lastFirst };
+    }
+    case "ready": {
+      const all = api.store.list(RECEIVER_API_VERSION, "Receiver", c.namespace as string | undefined) as (KubeObject & { status?: { conditions?: { type: string; status: string }[] } })[];
+      const ready = all.filter((r) => r.status?.conditions?.some((x) => x.type === "Ready" && x.status === "True")).length;
+      return { ready, total: all.length };
+    }
+    case "get":
+      return { object: api.store.get(String(c.apiVersion), String(c.kind), c.namespace as string | undefined, String(c.name)) ?? null };
+    default:
+      throw new Error(`unknown command ${JSON.stringify(c.cmd)}`);
+  }
+}
+
+const objects = process.argv[2] ? (JSON.parse(readFileSync(process.argv[2], "utf8")) as KubeObject[]) : [];
+const api = await startKubeApiServer({ objects, requestLogLimit: 200_000, historySize: 50_000 });
+const kubeconfig = api.writeKubeconfig();
+const shutdown = async () => {
+  await api.close();
+  rmSync(dirname(kubeconfig), { recursive: true, force: true });
+  process.exit(0);
+};
+process.on("SIGTERM", shutdown);
+process.on("SIGINT", shutdown);
+process.stdout.write(`${JSON.stringify({ url: api.url, kubeconfig })}\n`);
+
+for await (const line of console) {
+  if (line.trim() === "") continue;
+  try {
+    process.stdout.write(`${JSON.stringify({ ok: true, ...(run(api, JSON.parse(line) as Command) as object) })}\n`);
+  } catch (error) {
+    process.stdout.write(`${JSON.stringify({ ok: false, error: error instanceof Error ? error.message : String(error) })}\n`);
+  }
+}
+await new Promise(() => {});
