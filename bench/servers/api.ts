@@ -6,7 +6,8 @@
  *
  * Prints `{"url":…,"kubeconfig":…}` once listening, then answers one JSON line per command line:
  *   {"cmd":"reset"}                                  forget the requests seen so far
- *   {"cmd":"patches","pathPattern":REGEX}             PATCHes of matching paths: count, last arrival
+ *   {"cmd":"patches","pathPattern":REGEX}             PATCHes of matching paths: count, and the last
+ *                                                    one's arrival (wall clock, sub-ms) and body
  *   {"cmd":"statusWrites"}                           Receivers whose status was written (200), and when the last first write arrived
  *   {"cmd":"ready","namespace":NS?}                  Receivers with Ready=True in the store, and the total
  *   {"cmd":"get","apiVersion","kind","namespace","name"}
@@ -19,23 +20,42 @@ import { RECEIVER_API_VERSION } from "../../server/receivers/api";
 
 type Command = { cmd: string } & Record<string, unknown>;
 
+/**
+ * Sub-millisecond arrival times and bodies of target PATCHes (the request log has whole
+ * milliseconds), for "the last annotation was written after the last delivery": Bun.serve is
+ * wrapped before the API server starts, so its handler sees every request first.
+ */
+const targetPatches: { path: string; at: number; body: Promise<string> }[] = [];
+const TARGET_PATCH = /^\/apis\/source\.toolkit\.fluxcd\.io\//;
+const serve = Bun.serve;
+Bun.serve = ((options: Parameters<typeof serve>[0] & { fetch: (request: Request, server: unknown) => unknown }) => {
+  const inner = options.fetch;
+  return serve({
+    ...options,
+    fetch(request: Request, server: unknown) {
+      if (request.method === "PATCH") {
+        const at = performance.timeOrigin + performance.now();
+        const path = new URL(request.url).pathname;
+        if (TARGET_PATCH.test(path)) targetPatches.push({ path, at, body: request.clone().text() });
+      }
+      return inner(request, server);
+    },
+  } as Parameters<typeof serve>[0]);
+}) as typeof serve;
+
 const STATUS_PATH = /^\/apis\/notification\.toolkit\.fluxcd\.io\/v1\/namespaces\/[^/]+\/receivers\/[^/]+\/status$/;
 
-function run(api: KubeApiServer, c: Command): unknown {
+async function run(api: KubeApiServer, c: Command): Promise<unknown> {
   switch (c.cmd) {
     case "reset":
       api.resetRequests();
+      targetPatches.length = 0;
       return {};
     case "patches": {
       const pattern = new RegExp(String(c.pathPattern));
-      let count = 0;
-      let lastTime = 0;
-      for (const r of api.requests) {
-        if (r.method !== "PATCH" || !pattern.test(r.path)) continue;
-        count++;
-        if (r.time > lastTime) lastTime = r.time;
-      }
-      return { count, lastTime };
+      const count = api.requests.filter((r) => r.method === "PATCH" && pattern.test(r.path)).length;
+      const last = targetPatches.findLast((p) => pattern.test(p.path));
+      return { count, lastAt: last?.at ?? null, lastBody: last ? await last.body : null };
     }
     case "statusWrites": {
       // The first successful status write of each Receiver, and when the last of those arrived.
@@ -78,7 +98,7 @@ process.stdout.write(`${JSON.stringify({ url: api.url, kubeconfig })}\n`);
 for await (const line of console) {
   if (line.trim() === "") continue;
   try {
-    process.stdout.write(`${JSON.stringify({ ok: true, ...(run(api, JSON.parse(line) as Command) as object) })}\n`);
+    process.stdout.write(`${JSON.stringify({ ok: true, ...((await run(api, JSON.parse(line) as Command)) as object) })}\n`);
   } catch (error) {
     process.stdout.write(`${JSON.stringify({ ok: false, error: error instanceof Error ? error.message : String(error) })}\n`);
   }

@@ -29,14 +29,27 @@ interface Queued {
   reject(reason: unknown): void;
 }
 
-/** A key with a write in flight, and the write queued behind it, if any. */
+/** A key with a write in flight (or settling), and the write queued behind it, if any. */
 interface Slot {
   queued: Queued | undefined;
 }
 
+export interface CoalescerOptions {
+  /**
+   * How long a key stays busy after its write settles, in ms (default 0). A call in that window
+   * queues the trailing write, which starts when the window ends, instead of starting a write of
+   * its own: clients that resend as soon as they are answered then share one write per round.
+   */
+  readonly settleMs?: number;
+  /** Runs `fn` after `ms` (setTimeout); tests pass their own. */
+  readonly schedule?: (fn: () => void, ms: number) => void;
+}
+
 /** A coalescer with its own keys; the server makes one per target cluster. */
-export function createCoalescer(): Coalesce {
+export function createCoalescer(options: CoalescerOptions = {}): Coalesce {
   const slots = new Map<string, Slot>();
+  const settleMs = options.settleMs ?? 0;
+  const schedule = options.schedule ?? ((fn: () => void, ms: number) => void setTimeout(fn, ms));
 
   const start = (key: string, slot: Slot, write: () => Promise<unknown>): Promise<unknown> => {
     // A write that throws synchronously is a rejected write, like one that rejects later.
@@ -50,7 +63,8 @@ export function createCoalescer(): Coalesce {
       slot.queued = undefined;
       start(key, slot, queued.write).then(queued.resolve, queued.reject);
     };
-    running.then(next, next);
+    const settled = settleMs > 0 ? () => schedule(next, settleMs) : next;
+    running.then(settled, settled);
     return running;
   };
 
