@@ -133,6 +133,16 @@ export function peakRss(pid: number): number | undefined {
   }
 }
 
+/** Resident set size of a process now, in bytes (VmRSS). */
+export function currentRss(pid: number): number | undefined {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Resets a process's peak RSS to its current RSS (Linux: "5" into clear_refs), so each scenario reports its own peak. */
 export function resetPeakRss(pid: number): void {
   try {
