@@ -56,7 +56,10 @@ export function createApp(deps: AppDeps) {
       durationMs: report.durationMs,
       targets: outcome.targets?.map(targetLabel),
     };
-    if (outcome.status >= 500 || (outcome.status >= 400 && outcome.receiver)) deps.log.error("delivery refused", fields);
+    // Refusals of a known receiver are errors its owner wants to see; they are bounded by the
+    // failure rate limit. The 429s beyond it, and guesses at unknown paths, would turn a flood
+    // into a log flood: they are debug lines, and counted in the metrics.
+    if (outcome.status >= 500 || (outcome.status >= 400 && outcome.status !== 429 && outcome.receiver)) deps.log.error("delivery refused", fields);
     else if (outcome.status >= 400) deps.log.debug("delivery refused", fields);
     else deps.log.info("delivery handled", fields);
     deps.onDelivery?.(report);

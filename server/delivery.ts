@@ -112,7 +112,12 @@ async function validateAndAnnotate(
 ): Promise<DeliveryOutcome> {
   const guards = deps.guards;
   const body = await readBody(request, limit, deps.bodyTimeoutMs ?? BODY_READ_TIMEOUT_MS);
-  if (!body.ok) return { ...known, status: body.status, reason: body.reason };
+  if (!body.ok) {
+    // An oversized or stalled body is a failed delivery too: it spends the same budget.
+    const budget = guards?.failedValidation(receiverKey);
+    if (budget && !budget.ok) return { ...known, status: 429, reason: `too many failed deliveries for this receiver (${body.reason}); retry later`, retryAfterSeconds: budget.retryAfterSeconds };
+    return { ...known, status: body.status, reason: body.reason };
+  }
 
   const validate = VALIDATORS[entry.spec.type];
   const verdict = await validate(
