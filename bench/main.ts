@@ -22,7 +22,7 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } f
 import { join } from "node:path";
 import { TOKEN, DELIVERY_ID_HEADER, GIT, NS, FANOUT, MAIN_RECEIVERS, mainCluster, pushBodies, pushRequests, scaleCluster, unknownPath, type BenchRequest } from "./lib/fixtures";
 import { errorsOf, runAutocannon, runPaced, runWrk, type LoadResult } from "./lib/load";
-import { cpuMs, currentRss, freePort, peakRss, resetPeakRss, startJsonProcess, stopProcess, waitForStatus, type JsonProcess } from "./lib/proc";
+import { cpuMs, currentRss, freePort, peakRss, quiesce, resetPeakRss, startJsonProcess, stopProcess, waitForStatus, type JsonProcess } from "./lib/proc";
 import { formatTable, type Row } from "./lib/table";
 import { summarizeProfile } from "./lib/profile";
 
@@ -173,6 +173,9 @@ async function measured(server: Server, kind: "valid" | "bad" | "unknown", api: 
   const load = Bun.which("wrk") ? runWrk : runAutocannon;
   const result = await load({ url: server.url, requests: server.requests[kind], connections: CONNECTIONS, deliveryIdHeader: DELIVERY_ID_HEADER, seconds });
   const cpuAfter = cpuMs(server.pid);
+  // adnanh/webhook runs its commands after answering: let the backlog drain before the next run.
+  const drainMs = await quiesce(server.pid);
+  if (drainMs > 1_000) log(`${server.name} was busy for ${(drainMs / 1000).toFixed(1)} s after the run`);
   const patches = server.name === "fluxhook" ? (await api.ask<{ count: number }>({ cmd: "patches", pathPattern: patchPattern })).count : undefined;
   return {
     result,
@@ -180,6 +183,7 @@ async function measured(server: Server, kind: "valid" | "bad" | "unknown", api: 
     rss: peakRss(server.pid),
     patches,
     serverCpu: cpuBefore !== undefined && cpuAfter !== undefined ? (cpuAfter - cpuBefore) / result.elapsedMs : undefined,
+    drainMs,
   };
 }
 

@@ -3,7 +3,7 @@
  * answers, free loopback ports, readiness polls, peak RSS from /proc, and stopping them.
  */
 import { createServer } from "node:net";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import type { Subprocess } from "bun";
 
 /** Lines of a process's stdout, one at a time. */
@@ -162,4 +162,35 @@ export function cpuMs(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Child processes of a process, from /proc/<pid>/task/<tid>/children. */
+function childCount(pid: number): number {
+  try {
+    let n = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const children = readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim();
+      if (children) n += children.split(/\s+/).length;
+    }
+    return n;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Waits until a server has finished the work a run left behind: no child processes (adnanh/webhook
+ * runs each hook's command after it has answered, so a run leaves a backlog of forks) and no CPU
+ * spent over 100 ms. Bounded by `timeoutMs`; returns how long it waited.
+ */
+export async function quiesce(pid: number, timeoutMs = 60_000): Promise<number> {
+  const start = performance.now();
+  let before = cpuMs(pid) ?? 0;
+  while (performance.now() - start < timeoutMs) {
+    await Bun.sleep(100);
+    const now = cpuMs(pid) ?? 0;
+    if (childCount(pid) === 0 && now - before <= 5) break;
+    before = now;
+  }
+  return performance.now() - start;
 }
