@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
+import { connect } from "node:net";
 import { chromium, type Browser } from "playwright-core";
 import { signPayload } from "../../shared";
 import { githubExample } from "../support/payloads";
@@ -59,6 +60,22 @@ describe("metrics", () => {
     }
     expect(text).not.toContain(TOKEN);
     expect(text).not.toContain(path.slice("/hook/".length));
+  });
+
+  test("a made-up method cannot mint a label value", async () => {
+    // Raw HTTP: fetch would not send an unknown method as is.
+    const { port } = new URL(stack.fluxhook.receiverUrl);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), "127.0.0.1", () => socket.write(`FROBNICATE ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`));
+      let data = "";
+      socket.on("data", (d) => (data += d));
+      socket.on("close", () => resolve(data));
+      socket.on("error", reject);
+    });
+    // Bun's parser drops unknown methods without an answer; the label mapping is a second line.
+    expect(answer === "" || answer.startsWith("HTTP/1.1 4")).toBe(true);
+    const text = await scrape(stack.fluxhook.metricsUrl);
+    expect(text).not.toContain("FROBNICATE");
   });
 
   test("--export-http-path-metrics labels by receiver name, never by digest", async () => {
