@@ -13,12 +13,11 @@
  *   {"cmd":"get","apiVersion","kind","namespace","name"}
  * Runs until SIGTERM.
  */
-import { readFileSync, rmSync } from "node:fs";
-import { dirname } from "node:path";
+import { readFileSync } from "node:fs";
+import { serveControlChannel, type Command } from "../../test/kube/control-channel";
 import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../../test/kube";
 import { RECEIVER_API_VERSION } from "../../server/receivers/api";
 
-type Command = { cmd: string } & Record<string, unknown>;
 
 /**
  * Sub-millisecond arrival times and bodies of target PATCHes (the request log has whole
@@ -85,22 +84,4 @@ async function run(api: KubeApiServer, c: Command): Promise<unknown> {
 
 const objects = process.argv[2] ? (JSON.parse(readFileSync(process.argv[2], "utf8")) as KubeObject[]) : [];
 const api = await startKubeApiServer({ objects, requestLogLimit: 200_000, historySize: 50_000 });
-const kubeconfig = api.writeKubeconfig();
-const shutdown = async () => {
-  await api.close();
-  rmSync(dirname(kubeconfig), { recursive: true, force: true });
-  process.exit(0);
-};
-process.on("SIGTERM", shutdown);
-process.on("SIGINT", shutdown);
-process.stdout.write(`${JSON.stringify({ url: api.url, kubeconfig })}\n`);
-
-for await (const line of console) {
-  if (line.trim() === "") continue;
-  try {
-    process.stdout.write(`${JSON.stringify({ ok: true, ...((await run(api, JSON.parse(line) as Command)) as object) })}\n`);
-  } catch (error) {
-    process.stdout.write(`${JSON.stringify({ ok: false, error: error instanceof Error ? error.message : String(error) })}\n`);
-  }
-}
-await new Promise(() => {});
+await serveControlChannel(api, run);

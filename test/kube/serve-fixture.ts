@@ -18,8 +18,8 @@
  *   {"cmd":"fault","method":…,"path":…|"pathPattern":regex,"watch":…,"times":n|"Infinity","respond":…}
  *   {"cmd":"clearFaults"}
  */
-import { readFileSync, rmSync } from "node:fs";
-import { dirname } from "node:path";
+import { readFileSync } from "node:fs";
+import { serveControlChannel } from "./control-channel";
 import { startKubeApiServer, type KubeApiServer } from "./server";
 import type { FaultResponse } from "./faults";
 import type { KindSpec } from "./registry";
@@ -94,27 +94,7 @@ async function main(): Promise<void> {
     kinds: fixture.kinds,
     objects: fixture.items,
   });
-  const kubeconfig = api.writeKubeconfig();
-  const shutdown = async () => {
-    await api.close();
-    rmSync(dirname(kubeconfig), { recursive: true, force: true });
-    process.exit(0);
-  };
-  process.on("SIGTERM", shutdown);
-  process.on("SIGINT", shutdown);
-  process.stdout.write(`${JSON.stringify({ url: api.url, kubeconfig })}\n`);
-
-  for await (const line of console) {
-    if (line.trim() === "") continue;
-    try {
-      const result = await run(api, JSON.parse(line) as Command);
-      process.stdout.write(`${JSON.stringify({ ok: true, ...((result ?? {}) as object) })}\n`);
-    } catch (error) {
-      process.stdout.write(`${JSON.stringify({ ok: false, error: error instanceof Error ? error.message : String(error) })}\n`);
-    }
-  }
-  // stdin closed: keep serving until a signal arrives.
-  await new Promise(() => {});
+  await serveControlChannel(api, run);
 }
 
 await main();
