@@ -12,7 +12,8 @@
  * outcome, and Receivers by readiness. Label values are bounded: receiver names come from the
  * cluster, never from a request.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { GaugeValues, PendingCounts, SeriesHistogram } from "./metrics-series";
 import type { DeliveryOutcome } from "./delivery";
 import { keyString } from "./receivers/index";
 
@@ -59,32 +60,31 @@ export interface Metrics {
 export function createMetrics(receiverCounts: () => ReceiverCounts): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const labelNames = ["service", "handler", "method", "code"] as const;
-  const duration = new Histogram({
-    name: "gotk_receiver_http_request_duration_seconds",
-    help: "The latency of the HTTP requests.",
-    labelNames,
-    buckets: DURATION_BUCKETS,
-    registers: [registry],
-  });
-  const size = new Histogram({
-    name: "gotk_receiver_http_response_size_bytes",
-    help: "The size of the HTTP responses.",
-    labelNames,
-    buckets: SIZE_BUCKETS,
-    registers: [registry],
-  });
-  const inflight = new Gauge({
+  // The per-request series are recorded by key, without prom-client's per-observation label
+  // hashing (server/metrics-series.ts); prom-client still formats them.
+  const duration = new SeriesHistogram("gotk_receiver_http_request_duration_seconds", "The latency of the HTTP requests.", DURATION_BUCKETS);
+  const size = new SeriesHistogram("gotk_receiver_http_response_size_bytes", "The size of the HTTP responses.", SIZE_BUCKETS);
+  registry.registerMetric(duration as never);
+  registry.registerMetric(size as never);
+  const inflightValues = new GaugeValues();
+  new Gauge({
     name: "gotk_receiver_http_requests_inflight",
     help: "The number of inflight requests being handled at the same time.",
     labelNames: ["service", "handler"],
     registers: [registry],
+    collect() {
+      inflightValues.setInto(this);
+    },
   });
-  const deliveries = new Counter({
+  const deliveryCounts = new PendingCounts();
+  new Counter({
     name: "fluxhook_deliveries_total",
     help: "Webhook deliveries by receiver (namespace/name, empty for unknown paths), type and outcome.",
     labelNames: ["receiver", "type", "outcome"],
     registers: [registry],
+    collect() {
+      deliveryCounts.flushInto(this);
+    },
   });
   const annotations = new Counter({
     name: "fluxhook_annotations_total",
@@ -104,27 +104,22 @@ export function createMetrics(receiverCounts: () => ReceiverCounts): Metrics {
     },
   });
 
-  // prom-client hashes the label set on every observation; the sets are few (handler, method,
-  // code), so their children are kept and reused: a measurable share of a request's CPU.
-  const children = new Map<string, { duration: ReturnType<typeof duration.labels>; size: ReturnType<typeof size.labels> }>();
   return {
     registry,
     observeRequest(handler, method, status, seconds, bytes) {
       const key = `${handler} ${method} ${status}`;
-      let child = children.get(key);
-      if (!child) {
-        const labels = { service: "", handler, method, code: String(status) };
-        child = { duration: duration.labels(labels), size: size.labels(labels) };
-        children.set(key, child);
-      }
-      child.duration.observe(seconds);
-      child.size.observe(bytes);
+      const labels = () => ({ service: "", handler, method, code: String(status) });
+      duration.observe(key, labels, seconds);
+      size.observe(key, labels, bytes);
     },
     inflight(handler, delta) {
-      inflight.inc({ service: "", handler }, delta);
+      inflightValues.add(handler, () => ({ service: "", handler }), delta);
     },
     observeDelivery(outcome) {
-      deliveries.inc({ receiver: outcome.receiver ? keyString(outcome.receiver) : "", type: outcome.receiverType ?? "", outcome: outcomeOf(outcome.status) });
+      const receiver = outcome.receiver ? keyString(outcome.receiver) : "";
+      const type = outcome.receiverType ?? "";
+      const result = outcomeOf(outcome.status);
+      deliveryCounts.inc(`${receiver} ${type} ${result}`, () => ({ receiver, type, outcome: result }));
       for (const t of outcome.targets ?? []) annotations.inc({ kind: t.kind, outcome: t.outcome });
     },
   };
