@@ -74,51 +74,64 @@ export class ReceiverController {
     return this.#receiversSynced && this.#secretsSynced;
   }
 
-  readonly receiverSink: WatchSink = {
-    replace: (items) => {
-      const seen = new Set<string>();
-      for (const item of items) {
-        const r = readReceiver(item);
-        if (!r) continue;
-        seen.add(keyString(r.key));
-        this.#putReceiver(r);
-      }
-      for (const k of [...this.#receivers.keys()]) if (!seen.has(k)) this.#deleteReceiver(k);
-      this.#receiversSynced = true;
-      this.#afterBulk();
-    },
-    upsert: (obj) => {
-      const r = readReceiver(obj);
-      if (r) this.#putReceiver(r);
-    },
-    remove: (obj) => {
-      const r = readReceiver(obj);
-      if (r) this.#deleteReceiver(keyString(r.key));
-    },
-  };
+  readonly receiverSink: WatchSink = this.#sink({
+    read: readReceiver,
+    keyOf: (r) => keyString(r.key),
+    known: () => this.#receivers.keys(),
+    put: (r) => this.#putReceiver(r),
+    remove: (k) => this.#deleteReceiver(k),
+    synced: () => (this.#receiversSynced = true),
+  });
 
-  readonly secretSink: WatchSink = {
-    replace: (items) => {
-      const seen = new Set<string>();
-      for (const item of items) {
-        const s = readSecret(item);
-        if (!s) continue;
-        seen.add(keyString(s));
-        this.#putSecret(s);
-      }
-      for (const k of [...this.#secrets.keys()]) if (!seen.has(k)) this.#deleteSecret(k);
-      this.#secretsSynced = true;
-      this.#afterBulk();
-    },
-    upsert: (obj) => {
-      const s = readSecret(obj);
-      if (s) this.#putSecret(s);
-    },
-    remove: (obj) => {
-      const s = readSecret(obj);
-      if (s) this.#deleteSecret(keyString(s));
-    },
-  };
+  readonly secretSink: WatchSink = this.#sink({
+    read: readSecret,
+    keyOf: keyString,
+    known: () => this.#secrets.keys(),
+    put: (s) => this.#putSecret(s),
+    remove: (k) => this.#deleteSecret(k),
+    synced: () => (this.#secretsSynced = true),
+  });
+
+  /** True while a full list is applied: Receivers are decided once at its end, not per item. */
+  #bulk = false;
+
+  /** A watch sink over one kind: a full list replaces what is known; events add or remove. */
+  #sink<T>(kind: {
+    read: (obj: unknown) => T | undefined;
+    keyOf: (item: T) => string;
+    known: () => Iterable<string>;
+    put: (item: T) => void;
+    remove: (key: string) => void;
+    synced: () => void;
+  }): WatchSink {
+    return {
+      replace: (items) => {
+        const seen = new Set<string>();
+        this.#bulk = true;
+        try {
+          for (const obj of items) {
+            const item = kind.read(obj);
+            if (!item) continue;
+            seen.add(kind.keyOf(item));
+            kind.put(item);
+          }
+          for (const k of [...kind.known()]) if (!seen.has(k)) kind.remove(k);
+        } finally {
+          this.#bulk = false;
+        }
+        kind.synced();
+        this.#afterBulk();
+      },
+      upsert: (obj) => {
+        const item = kind.read(obj);
+        if (item) kind.put(item);
+      },
+      remove: (obj) => {
+        const item = kind.read(obj);
+        if (item) kind.remove(kind.keyOf(item));
+      },
+    };
+  }
 
   #afterBulk() {
     if (!this.synced) return;
@@ -138,7 +151,7 @@ export class ReceiverController {
       set.add(k);
     }
     this.#receivers.set(k, r);
-    if (this.synced) this.#reconcile(k);
+    if (this.synced && !this.#bulk) this.#reconcile(k);
   }
 
   #deleteReceiver(k: string) {
@@ -157,12 +170,12 @@ export class ReceiverController {
     const before = this.#secrets.get(k);
     if (before && sameData(before, s)) return;
     this.#secrets.set(k, s);
-    if (this.synced) for (const r of this.#referrers.get(k) ?? []) this.#reconcile(r);
+    if (this.synced && !this.#bulk) for (const r of this.#referrers.get(k) ?? []) this.#reconcile(r);
   }
 
   #deleteSecret(k: string) {
     if (!this.#secrets.delete(k)) return;
-    if (this.synced) for (const r of this.#referrers.get(k) ?? []) this.#reconcile(r);
+    if (this.synced && !this.#bulk) for (const r of this.#referrers.get(k) ?? []) this.#reconcile(r);
   }
 
   /** Decides one Receiver: index entry and desired status. */
