@@ -18,7 +18,8 @@ import { Header, signPayload, webhookPath, type ReceiverType } from "../../share
 import { startStack, TEST_CONFIG, waitFor, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 import { body as bodyArb, headersFor, requestPlan, type ReceiverCredentials } from "./arbitraries";
-import { encodeRequest, pool, sendRaw, type RawRequest, type RawResponse } from "./raw-http";
+import { encodeRequest, sendRaw, type RawRequest, type RawResponse } from "./raw-http";
+import { mapPool as pool } from "../../server/targets/annotate";
 import { FUZZ_SEED, params } from "./settings";
 
 const NS = "fuzz";

@@ -100,16 +100,3 @@ export function sendRaw(port: number, bytes: Uint8Array | readonly Uint8Array[],
   });
 }
 
-/** Runs `fn` over `items` with at most `limit` in flight, keeping the order of results. */
-export async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
