@@ -15,6 +15,7 @@ import { signPayload } from "../../shared";
 import { startKubeApiServer, type KubeApiServer } from "../kube";
 import { githubExample } from "../support/payloads";
 import { waitFor } from "../support/stack";
+import { LOOPBACK_PORTS, spawnServer } from "../support/process";
 import { buildLikeTheImage, readDockerfile, shippedArtifact, workdir, type BuiltBinary } from "./build";
 import { argsOf, parseCopy, shellCommands } from "./dockerfile";
 import { only, render, REPO, DEPLOY } from "./kustomize";
@@ -141,34 +142,17 @@ describe("the compiled executable", () => {
       spec: { type: "github", events: ["ping", "push"], secretRef: { name: "webhook-token" }, resources: [{ apiVersion: GIT, kind: "GitRepository", name: "webapp" }] },
     });
 
-    const proc = Bun.spawn([binary.path, "--receiverAddr=127.0.0.1:0", "--health-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--log-level=debug"], {
+    const server = spawnServer([...LOOPBACK_PORTS, "--log-level=debug"], {
+      command: [binary.path],
+      cleanEnv: true,
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/", KUBECONFIG: api.writeKubeconfig() },
-      stdout: "pipe",
-      stderr: "pipe",
     });
+    const { proc, lines, other } = server;
     running.add(proc);
     void proc.exited.then(() => running.delete(proc));
-    const lines: Record<string, any>[] = [];
-    const other: string[] = [];
-    void (async () => {
-      let buf = "";
-      for await (const chunk of proc.stderr as unknown as AsyncIterable<Uint8Array>) {
-        buf += new TextDecoder().decode(chunk);
-        let nl: number;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          try {
-            lines.push(JSON.parse(line));
-          } catch {
-            other.push(line);
-          }
-        }
-      }
-    })();
 
     try {
-      const started = await waitFor("the start line", () => lines.find((l) => l.msg === "fluxhook started"));
+      const started = await server.started();
       await waitFor("/readyz 200", async () => (await fetch(`${started.healthAddr}/readyz`)).status === 200);
       expect((await fetch(`${started.healthAddr}/healthz`)).status).toBe(200);
 

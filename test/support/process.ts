@@ -23,11 +23,14 @@ export interface ServerProcess {
  * Starts `command` (default: bun server/main.ts) with `args`, listening on loopback port 0 unless
  * the args say otherwise.
  */
-export function spawnServer(args: string[], options: { env?: Record<string, string | undefined>; command?: string[] } = {}): ServerProcess {
+export function spawnServer(
+  args: string[],
+  options: { env?: Record<string, string | undefined>; command?: string[]; /** Start from an empty environment, not this one. */ cleanEnv?: boolean } = {},
+): ServerProcess {
   const command = options.command ?? [process.execPath, MAIN];
   const proc = Bun.spawn([...command, ...args], {
     cwd: ROOT,
-    env: { ...process.env, ...options.env } as Record<string, string>,
+    env: { ...(options.cleanEnv ? {} : process.env), ...options.env } as Record<string, string>,
     stdout: "pipe",
     stderr: "pipe",
   });
