@@ -231,13 +231,14 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
         : reflector("secrets", `/api/v1/namespaces/${namespace}/secrets`, () => core.listNamespacedSecret({ namespace }, call()), sink);
     },
 
-    async patchReceiverStatus(key: ObjectKey, status: ReceiverStatus): Promise<KubeResult<void>> {
+    async patchReceiverStatus(key: ObjectKey, status: ReceiverStatus): Promise<KubeResult<string>> {
       try {
-        await custom.patchNamespacedCustomObjectStatus(
+        const patched: { metadata?: { resourceVersion?: unknown } } | undefined = await custom.patchNamespacedCustomObjectStatus(
           { group: RECEIVER_GROUP, version: RECEIVER_VERSION, plural: RECEIVER_PLURAL, namespace: key.namespace, name: key.name, body: { status }, fieldManager: FIELD_MANAGER },
           call(PatchStrategy.MergePatch),
         );
-        return { ok: true, value: undefined };
+        const resourceVersion = patched?.metadata?.resourceVersion;
+        return { ok: true, value: typeof resourceVersion === "string" ? resourceVersion : "" };
       } catch (err) {
         return failure(err, `Receiver ${key.namespace}/${key.name} status`);
       }

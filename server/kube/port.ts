@@ -72,8 +72,8 @@ export interface KubePort {
   watchReceivers(namespace: string | undefined, sink: WatchSink): Informer;
   /** list+watch core/v1 secrets (every namespace when undefined). */
   watchSecrets(namespace: string | undefined, sink: WatchSink): Informer;
-  /** patch receivers/status. */
-  patchReceiverStatus(key: ObjectKey, status: ReceiverStatus): Promise<KubeResult<void>>;
+  /** patch receivers/status; the value is the patched object's resourceVersion. */
+  patchReceiverStatus(key: ObjectKey, status: ReceiverStatus): Promise<KubeResult<string>>;
   /** get one target. */
   getObject(ref: TargetRef): Promise<KubeResult<PartialObject>>;
   /** list targets of one kind in one namespace by labels. */

@@ -47,6 +47,8 @@ export interface ReceiverObject {
   readonly key: ObjectKey;
   readonly uid: string;
   readonly generation: number;
+  /** The object's version as last seen, to tell a watch event older than our own status write. */
+  readonly resourceVersion: string;
   /** Undefined when the spec is invalid; `invalid` then says why. */
   readonly spec: ReceiverSpec | undefined;
   readonly invalid: string | undefined;
@@ -183,6 +185,7 @@ export function readReceiver(obj: unknown): ReceiverObject | undefined {
     key: { namespace, name },
     uid: str(meta.uid) ?? "",
     generation: typeof meta.generation === "number" ? meta.generation : 0,
+    resourceVersion: str(meta.resourceVersion) ?? "",
     spec,
     invalid,
     secretName: spec ? spec.secretName : str(rawSecretRef.name) || undefined,

@@ -53,6 +53,14 @@ export class ReceiverController {
   readonly #options: ControllerOptions;
   readonly #statusQueue = new Map<string, ObjectKey>();
   readonly #statusAttempts = new Map<string, number>();
+  /** Receivers with a status write in flight: one at a time each, so writes land in order. */
+  readonly #statusWriting = new Set<string>();
+  /**
+   * receiver key → the status we wrote and the resourceVersion it produced, until the watch shows
+   * that version. Watch events older than our write carry a stale status; deciding on them would
+   * write again (or, worse, "correct" a newer status back).
+   */
+  readonly #written = new Map<string, { resourceVersion: string; status: ReceiverStatus }>();
   #statusInFlight = 0;
   #receiversSynced = false;
   #secretsSynced = false;
@@ -159,6 +167,7 @@ export class ReceiverController {
     if (!r) return;
     this.#receivers.delete(k);
     this.#prepared.delete(k);
+    this.#written.delete(k);
     if (r.secretName) this.#referrers.get(`${r.key.namespace}/${r.secretName}`)?.delete(k);
     this.index.remove(r.key);
     this.#statusQueue.delete(k);
@@ -187,9 +196,19 @@ export class ReceiverController {
     else this.index.remove(r.key);
     // Suspended receivers keep their status untouched, as Flux does.
     if (decision.readiness && this.#options.statusWriter && (this.#options.canWrite?.() ?? true)) {
-      const desired = desiredStatus(decision.readiness, r.generation, r.status, (this.#options.now ?? metaNow)());
-      if (!sameStatus(r.status, desired)) this.#queueStatus(r.key);
+      const current = this.#currentStatus(k, r);
+      const desired = desiredStatus(decision.readiness, r.generation, current, (this.#options.now ?? metaNow)());
+      if (!sameStatus(current, desired)) this.#queueStatus(r.key);
     }
+  }
+
+  /** The Receiver's status as it stands: our own last write until the watch has caught up with it. */
+  #currentStatus(k: string, r: ReceiverObject): ReceiverStatus | undefined {
+    const written = this.#written.get(k);
+    if (!written) return r.status;
+    if (olderVersion(r.resourceVersion, written.resourceVersion)) return written.status;
+    this.#written.delete(k);
+    return r.status;
   }
 
   /** The spec's preparation, reused while what it depends on is unchanged. */
@@ -255,19 +274,24 @@ export class ReceiverController {
   #pumpStatus() {
     const writer = this.#options.statusWriter;
     if (!writer || !(this.#options.canWrite?.() ?? true)) return;
-    while (this.#statusInFlight < STATUS_WRITE_CONCURRENCY && this.#statusQueue.size > 0) {
-      const [k, key] = this.#statusQueue.entries().next().value as [string, ObjectKey];
+    for (const [k, key] of this.#statusQueue) {
+      if (this.#statusInFlight >= STATUS_WRITE_CONCURRENCY) return;
+      // Stays queued behind the write in flight, and is decided again when that one lands.
+      if (this.#statusWriting.has(k)) continue;
       this.#statusQueue.delete(k);
       const r = this.#receivers.get(k);
       if (!r) continue;
       // Decide again at write time: the Secret or the object may have changed while queued.
       const { readiness } = this.#decide(r);
       if (!readiness) continue;
-      const desired = desiredStatus(readiness, r.generation, r.status, (this.#options.now ?? metaNow)());
-      if (sameStatus(r.status, desired)) continue;
+      const current = this.#currentStatus(k, r);
+      const desired = desiredStatus(readiness, r.generation, current, (this.#options.now ?? metaNow)());
+      if (sameStatus(current, desired)) continue;
       this.#statusInFlight++;
+      this.#statusWriting.add(k);
       void this.#writeStatus(writer, key, desired).finally(() => {
         this.#statusInFlight--;
+        this.#statusWriting.delete(k);
         this.#pumpStatus();
       });
     }
@@ -278,6 +302,8 @@ export class ReceiverController {
     const result = await writer.patchReceiverStatus(key, status);
     if (result.ok) {
       this.#statusAttempts.delete(k);
+      const seen = this.#receivers.get(k);
+      if (seen && olderVersion(seen.resourceVersion, result.value)) this.#written.set(k, { resourceVersion: result.value, status });
       const ready = status.conditions?.find((c) => c.type === "Ready");
       this.#options.log.info("receiver status updated", { receiver: k, ready: ready?.status, reason: ready?.reason });
       return;
@@ -291,6 +317,16 @@ export class ReceiverController {
       if (this.#receivers.has(k)) this.#queueStatus(key);
     }, delay).unref?.();
   }
+}
+
+/**
+ * True when resourceVersion `a` is older than `b`. Kubernetes documents versions as opaque, but an
+ * etcd-backed API server issues increasing integers (etcd revisions); anything else counts as
+ * "not older", which at worst costs one redundant status write, as before this check existed.
+ */
+export function olderVersion(a: string, b: string): boolean {
+  if (!/^\d{1,30}$/.test(a) || !/^\d{1,30}$/.test(b)) return false;
+  return a.length !== b.length ? a.length < b.length : a < b;
 }
 
 function sameData(a: SecretRecord, b: SecretRecord): boolean {

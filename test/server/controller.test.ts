@@ -5,6 +5,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startStack, waitFor, type Stack } from "../support/stack";
 import { webhookPath } from "../../shared";
+import type { KubeResult } from "../../server/kube/port";
+import type { ObjectKey, ReceiverStatus } from "../../server/receivers/api";
+import { ReceiverController, olderVersion } from "../../server/receivers/controller";
+import { ReceiverIndex } from "../../server/receivers/index";
+import { desiredStatus } from "../../server/receivers/status";
+import { silentLogger } from "../../server/log";
 
 const GIT = "source.toolkit.fluxcd.io/v1";
 const spec = { type: "generic", secretRef: { name: "webhook-token" }, resources: [{ kind: "GitRepository", name: "app" }] };
@@ -133,5 +139,73 @@ describe("--status-updates=false", () => {
     await waitFor("the path to answer", async () => (await quiet.post(path, { body: "{}" })).status === 200);
     expect(quiet.receiverObject("quiet", "receiver")!.status).toBeUndefined();
     expect(quiet.api.requests.filter((r: any) => r.path.endsWith("/status"))).toEqual([]);
+  });
+});
+
+describe("status writes in order", () => {
+  /** A status writer whose writes land when the test says, each producing the next resourceVersion. */
+  function heldWriter() {
+    let version = 100;
+    const writes: { reason: string | undefined; land: () => string }[] = [];
+    const writer = {
+      patchReceiverStatus: (_key: ObjectKey, status: ReceiverStatus) =>
+        new Promise<KubeResult<string>>((resolve) => {
+          writes.push({
+            reason: status.conditions?.[0]?.reason,
+            land: () => {
+              const resourceVersion = String(++version);
+              resolve({ ok: true, value: resourceVersion });
+              return resourceVersion;
+            },
+          });
+        }),
+    };
+    return { writer, writes };
+  }
+  const receiver = (resourceVersion: string, status?: ReceiverStatus) => ({
+    metadata: { name: "r", namespace: "ns", generation: 1, uid: "u1", resourceVersion },
+    spec,
+    ...(status ? { status } : {}),
+  });
+  const secret = { metadata: { name: "webhook-token", namespace: "ns" }, data: { token: Buffer.from("t").toString("base64") } };
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+  test("the Secret arriving while TokenNotFound is being written: one write at a time, and stale watch events write nothing", async () => {
+    const { writer, writes } = heldWriter();
+    const controller = new ReceiverController({ index: new ReceiverIndex(), statusWriter: writer, log: silentLogger, now: () => "2026-01-01T00:00:00Z" });
+    controller.secretSink.replace([]);
+    controller.receiverSink.replace([receiver("10")]);
+    expect(writes.map((w) => w.reason)).toEqual(["TokenNotFound"]);
+
+    controller.secretSink.upsert(secret);
+    await settle();
+    expect(writes.length).toBe(1); // the Ready write waits for the TokenNotFound write to land
+
+    const first = writes[0]!.land();
+    await waitFor("the Ready write", () => writes.length === 2);
+    expect(writes[1]!.reason).toBe("Succeeded");
+
+    // The watch now shows the first write (TokenNotFound), older than the Ready write in flight.
+    const notFound = { conditions: [{ type: "Ready", status: "False" as const, reason: "TokenNotFound", message: "m" }] };
+    controller.receiverSink.upsert(receiver(first, notFound));
+    const second = writes[1]!.land();
+    await settle();
+    controller.receiverSink.upsert(receiver(first, notFound)); // still stale: our Ready write is newer
+    await settle();
+    expect(writes.length).toBe(2);
+
+    // The watch catches up; from then on the watched status is the truth again.
+    const path = webhookPath("t", "r", "ns");
+    const ready = desiredStatus({ kind: "ready", path }, 1, undefined, "2026-01-01T00:00:00Z");
+    controller.receiverSink.upsert(receiver(second, ready));
+    await settle();
+    expect(writes.length).toBe(2);
+    controller.receiverSink.upsert(receiver(String(Number(second) + 1), notFound)); // someone else overwrote it
+    await settle();
+    expect(writes.map((w) => w.reason)).toEqual(["TokenNotFound", "Succeeded", "Succeeded"]);
+  });
+
+  test("resourceVersions compare as integers; anything else is never older", () => {
+    expect([olderVersion("9", "10"), olderVersion("10", "9"), olderVersion("10", "10"), olderVersion("abc", "10"), olderVersion("", "1")]).toEqual([true, false, false, false, false]);
   });
 });
