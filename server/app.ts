@@ -9,11 +9,13 @@ import type { TargetOutcome } from "./targets/annotate";
 import { renderDeliveriesPage, type RecentDeliveries } from "./recent-deliveries";
 import type { Logger } from "./log";
 import { keyString } from "./receivers/index";
+import { jsonResponse } from "./json-response";
 
 /** A handled delivery, as observers (metrics, recent deliveries, Events) see it. */
 export interface DeliveryReport {
   readonly outcome: DeliveryOutcome;
-  readonly time: Date;
+  /** When the request arrived (epoch milliseconds). */
+  readonly time: number;
   readonly deliveryId: string | undefined;
   readonly durationMs: number;
 }
@@ -26,47 +28,49 @@ export interface AppDeps extends DeliveryDeps {
 
 
 function responseBody(outcome: DeliveryOutcome): string {
-  return JSON.stringify({
-    status: outcome.status,
-    reason: outcome.reason,
-    ...(outcome.targets ? { targets: outcome.targets } : {}),
-  });
+  const { status, reason, targets } = outcome;
+  return JSON.stringify(targets ? { status, reason, targets } : { status, reason });
 }
 
 /** `Kind/namespace/name:outcome`, as logs and the deliveries page show a target. */
 export const targetLabel = (t: TargetOutcome) => `${t.kind}/${t.namespace}/${t.name}:${t.outcome}`;
 
-/** JSON answers carry their length, which the response-size metric reads. */
-const json = (status: number, body: string, extra?: Record<string, string>) =>
-  new Response(body, { status, headers: { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)), ...extra } });
+const json = jsonResponse;
 
 export function createApp(deps: AppDeps) {
-  const onHook = async ({ request }: { request: Request }) => {
-    const time = new Date();
-    const started = performance.now();
-    const outcome = await handleDelivery(request, deps);
-    const report: DeliveryReport = { outcome, time, deliveryId: deliveryId(request.headers), durationMs: Math.round((performance.now() - started) * 1000) / 1000 };
-    const fields = {
-      receiver: outcome.receiver ? keyString(outcome.receiver) : undefined,
-      type: outcome.receiverType,
-      event: outcome.event,
-      deliveryId: report.deliveryId,
-      status: outcome.status,
-      reason: outcome.reason,
-      durationMs: report.durationMs,
-      targets: outcome.targets?.map(targetLabel),
-    };
+  const answer = (request: Request, outcome: DeliveryOutcome, time: number, started: number): Response => {
     // Refusals of a known receiver are errors its owner wants to see; they are bounded by the
     // failure rate limit. The 429s beyond it, and guesses at unknown paths, would turn a flood
     // into a log flood: they are debug lines, and counted in the metrics.
-    if (outcome.status >= 500 || (outcome.status >= 400 && outcome.status !== 429 && outcome.receiver)) deps.log.error("delivery refused", fields);
-    else if (outcome.status >= 400) deps.log.debug("delivery refused", fields);
-    else deps.log.info("delivery handled", fields);
+    const level = outcome.status >= 500 || (outcome.status >= 400 && outcome.status !== 429 && outcome.receiver) ? "error" : outcome.status >= 400 ? "debug" : "info";
+    const logged = deps.log.enabled(level);
+    // Only logs and a known receiver's recent deliveries show the id: a guess at an unknown path
+    // does not pay for reading the headers.
+    const id = logged || outcome.receiver ? deliveryId(request.headers) : undefined;
+    const report: DeliveryReport = { outcome, time, deliveryId: id, durationMs: Math.round((performance.now() - started) * 1000) / 1000 };
+    if (logged) {
+      deps.log[level](outcome.status >= 400 ? "delivery refused" : "delivery handled", {
+        receiver: outcome.receiver ? keyString(outcome.receiver) : undefined,
+        type: outcome.receiverType,
+        event: outcome.event,
+        deliveryId: report.deliveryId,
+        status: outcome.status,
+        reason: outcome.reason,
+        durationMs: report.durationMs,
+        targets: outcome.targets?.map(targetLabel),
+      });
+    }
     deps.onDelivery?.(report);
-    const extra: Record<string, string> = {};
-    if (outcome.status === 405) extra.allow = "POST";
-    if (outcome.retryAfterSeconds !== undefined) extra["retry-after"] = String(outcome.retryAfterSeconds);
-    return json(outcome.status, responseBody(outcome), extra);
+    if (outcome.status === 405) return json(405, responseBody(outcome), { allow: "POST" });
+    if (outcome.retryAfterSeconds !== undefined) return json(outcome.status, responseBody(outcome), { "retry-after": String(outcome.retryAfterSeconds) });
+    return json(outcome.status, responseBody(outcome));
+  };
+  // Synchronous when the delivery is (see handleDelivery): no promise for what needs no body.
+  const onHook = ({ request }: { request: Request }): Response | Promise<Response> => {
+    const time = Date.now();
+    const started = performance.now();
+    const outcome = handleDelivery(request, deps);
+    return outcome instanceof Promise ? outcome.then((o) => answer(request, o, time, started)) : answer(request, outcome, time, started);
   };
 
   return new Elysia({ name: "fluxhook.receiver" })

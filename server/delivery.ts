@@ -80,26 +80,30 @@ export function requestTarget(url: string): string {
 }
 
 
-export async function handleDelivery(request: Request, deps: DeliveryDeps): Promise<DeliveryOutcome> {
+/**
+ * Handles one request to /hook/*. What needs no body (405, 413, 404, 503, and 429 at admission)
+ * is answered synchronously: a flood of guesses then costs no promise, no await, no microtask.
+ */
+export function handleDelivery(request: Request, deps: DeliveryDeps): DeliveryOutcome | Promise<DeliveryOutcome> {
   const limit = deps.maxBodyBytes ?? MAX_BODY_BYTES;
   if (request.method !== "POST") return { status: 405, reason: `method ${request.method} is not allowed: receivers take POST` };
-  // A declared oversize body is refused before anything else, as Flux reads the body first.
-  if (declaredTooLarge(request.headers, limit)) return { status: 413, reason: tooLarge(limit).reason };
 
-  // Unknown paths are answered without reading the body: a flood of guesses costs a map lookup.
+  // Unknown paths are answered without reading the body or even the headers: a flood of guesses
+  // costs a map lookup (reading request.headers alone was a quarter of that cost under Bun).
+  // Flux reads the body first, so an oversized body to an unknown path is a 413 there and a 404
+  // here: the answer that tells a sender with a wrong URL what is wrong.
   const entry = deps.index.lookup(requestTarget(request.url));
   if (!entry) return { status: 404, reason: "no receiver at this path" };
+  // A declared oversize body is refused before anything else about the receiver, as Flux does.
+  if (declaredTooLarge(request.headers, limit)) return { status: 413, reason: tooLarge(limit).reason };
   const known = { receiver: entry.key, receiverType: entry.spec?.type };
   if (entry.unavailable !== undefined) return { ...known, status: 503, reason: entry.unavailable };
 
   const receiverKey = keyString(entry.key);
   const admission = deps.guards?.admit(receiverKey);
-  if (admission && !admission.ok) return { ...known, status: 429, reason: admission.reason, retryAfterSeconds: admission.retryAfterSeconds };
-  try {
-    return await validateAndAnnotate(request, entry, deps, known, receiverKey, limit);
-  } finally {
-    if (admission?.ok) admission.release();
-  }
+  if (!admission) return validateAndAnnotate(request, entry, deps, known, receiverKey, limit);
+  if (!admission.ok) return { ...known, status: 429, reason: admission.reason, retryAfterSeconds: admission.retryAfterSeconds };
+  return validateAndAnnotate(request, entry, deps, known, receiverKey, limit).finally(admission.release);
 }
 
 async function validateAndAnnotate(

@@ -13,6 +13,8 @@ export interface Logger {
   debug(msg: string, fields?: LogFields): void;
   info(msg: string, fields?: LogFields): void;
   error(msg: string, fields?: LogFields): void;
+  /** Whether records of this level are written, so hot paths build fields only when they are. */
+  enabled(level: LogLevel): boolean;
   /** A logger whose records all carry these fields. */
   with(fields: LogFields): Logger;
 }
@@ -80,6 +82,7 @@ export function createLogger(options: LoggerOptions, bound: LogFields = {}): Log
     debug: (msg, fields) => emit("debug", msg, fields),
     info: (msg, fields) => emit("info", msg, fields),
     error: (msg, fields) => emit("error", msg, fields),
+    enabled: (level) => RANK[level] >= RANK[options.level],
     with: (fields) => createLogger(options, { ...bound, ...fields }),
   };
 }

@@ -16,6 +16,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { GaugeValues, PendingCounts, SeriesHistogram } from "./metrics-series";
 import type { DeliveryOutcome } from "./delivery";
 import { keyString } from "./receivers/index";
+import { responseBytes } from "./json-response";
 
 /** prometheus.DefBuckets, as go-http-metrics uses for durations. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -138,20 +139,32 @@ const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", 
 
 type FetchHandler = (req: Request, server: import("bun").Server<unknown>) => Response | Promise<Response>;
 
-/** Wraps a listener's fetch with go-http-metrics' three measurements. */
+/**
+ * Wraps a listener's fetch with go-http-metrics' three measurements. A synchronous answer stays
+ * synchronous (no promise per request where the handler needed none).
+ */
 export function instrumentFetch(metrics: Metrics, fetch: FetchHandler, handlerOf: (req: Request) => string): FetchHandler {
-  return async (req, server) => {
+  return (req, server) => {
     const handler = handlerOf(req);
     const started = performance.now();
     metrics.inflight(handler, 1);
-    try {
-      const res = await fetch(req, server);
-      const bytes = Number(res.headers.get("content-length") ?? 0);
+    const done = (res: Response) => {
+      metrics.inflight(handler, -1);
+      const bytes = responseBytes(res);
       const method = KNOWN_METHODS.has(req.method) ? req.method : "other";
       metrics.observeRequest(handler, method, res.status, (performance.now() - started) / 1000, bytes);
       return res;
-    } finally {
+    };
+    const failed = (err: unknown): never => {
       metrics.inflight(handler, -1);
+      throw err;
+    };
+    let res: Response | Promise<Response>;
+    try {
+      res = fetch(req, server);
+    } catch (err) {
+      return failed(err);
     }
+    return res instanceof Promise ? res.then(done, failed) : done(res);
   };
 }

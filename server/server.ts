@@ -127,7 +127,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     const { outcome } = report;
     if (outcome.receiver) {
       recent.add({
-        time: report.time.toISOString(),
+        time: new Date(report.time).toISOString(),
         receiver: keyString(outcome.receiver),
         type: outcome.receiverType ?? "",
         event: outcome.event,
