@@ -219,6 +219,13 @@ describe("deliveries", () => {
     expect(sent).toBeLessThan(64);
   });
 
+  test("an oversized body to an unknown path is a 404, answered without reading it (Flux: 413)", async () => {
+    const res = await fetch(`${stack.fluxhook.receiverUrl}/hook/${"0".repeat(64)}`, { method: "POST", body: "a".repeat(3 * 1024 * 1024 + 1) });
+    expect(res.status).toBe(404);
+    expect(res.headers.get("content-length")).toBe("50");
+    expect(await res.json()).toEqual({ status: 404, reason: "no receiver at this path" });
+  });
+
   test("responses never echo the token, a signature or the Secret's name", async () => {
     const sig = signPayload("sha256", TOKEN, push);
     const res = await stack.post(paths.github!, { headers: github(push, "push", { "X-Hub-Signature-256": sig.slice(0, -2) + "00" }), body: push });

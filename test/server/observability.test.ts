@@ -49,6 +49,8 @@ describe("metrics", () => {
       'gotk_receiver_http_request_duration_seconds_count{service="",handler="/hook/",method="POST",code="400"} 1',
       'gotk_receiver_http_request_duration_seconds_count{service="",handler="/hook/",method="POST",code="404"} 1',
       'gotk_receiver_http_response_size_bytes_count{service="",handler="/hook/",method="POST",code="200"} 1',
+      // The size of the body answered to the unknown digest, {"status":404,"reason":"no receiver at this path"}.
+      'gotk_receiver_http_response_size_bytes_sum{service="",handler="/hook/",method="POST",code="404"} 50',
       'gotk_receiver_http_requests_inflight{service="",handler="/hook/"} 0',
       `fluxhook_deliveries_total{receiver="${NS}/github",type="github",outcome="accepted"} 1`,
       `fluxhook_deliveries_total{receiver="${NS}/github",type="github",outcome="rejected"} 1`,
