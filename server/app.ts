@@ -5,7 +5,7 @@
  */
 import { Elysia } from "elysia";
 import { deliveryId, handleDelivery, type DeliveryDeps, type DeliveryOutcome } from "./delivery";
-import type { TargetOutcome } from "./targets/annotate";
+import { targetLabel } from "./targets/annotate";
 import { renderDeliveriesPage, type RecentDeliveries } from "./recent-deliveries";
 import type { Logger } from "./log";
 import { keyString } from "./receivers/index";
@@ -32,8 +32,6 @@ function responseBody(outcome: DeliveryOutcome): string {
   return JSON.stringify(targets ? { status, reason, targets } : { status, reason });
 }
 
-/** `Kind/namespace/name:outcome`, as logs and the deliveries page show a target. */
-export const targetLabel = (t: TargetOutcome) => `${t.kind}/${t.namespace}/${t.name}:${t.outcome}`;
 
 const json = jsonResponse;
 

@@ -46,8 +46,9 @@ interface Pending {
   written: boolean;
   lastWrite: number;
   count: number;
-  message: string;
-  lastAt: Date;
+  /** The latest delivery of the window; its message is worded only when the Event is written. */
+  last: DeliveryOutcome | undefined;
+  lastAt: number;
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
@@ -82,7 +83,7 @@ export class EventRecorder {
     if (!p) {
       const { namespace, name } = outcome.receiver;
       const first = new Date(now);
-      p = { record: undefined, written: false, lastWrite: 0, count: 0, message: "", lastAt: first, timer: undefined };
+      p = { record: undefined, written: false, lastWrite: 0, count: 0, last: undefined, lastAt: now, timer: undefined };
       this.#pending.set(key, p);
       p.record = {
         namespace,
@@ -99,8 +100,8 @@ export class EventRecorder {
       };
     }
     p.count++;
-    p.message = eventMessage(outcome);
-    p.lastAt = new Date(now);
+    p.last = outcome;
+    p.lastAt = now;
     const window = this.#options.windowMs ?? EVENT_WINDOW_MS;
     if (now - p.lastWrite >= window) void this.#flush(key, p);
     else p.timer ??= setTimeout(() => void this.#flush(key, p!), p.lastWrite + window - now);
@@ -110,7 +111,7 @@ export class EventRecorder {
     if (p.timer) clearTimeout(p.timer);
     p.timer = undefined;
     if (!p.record || !this.#options.canWrite()) return;
-    p.record = { ...p.record, count: p.count, message: p.message, lastTimestamp: p.lastAt };
+    p.record = { ...p.record, count: p.count, message: p.last ? eventMessage(p.last) : p.record.message, lastTimestamp: new Date(p.lastAt) };
     p.lastWrite = (this.#options.now ?? Date.now)();
     const wasWritten = p.written;
     p.written = true;

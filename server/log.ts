@@ -68,9 +68,13 @@ export function createLogger(options: LoggerOptions, bound: LogFields = {}): Log
   const emit = (level: LogLevel, msg: string, fields?: LogFields) => {
     if (RANK[level] < RANK[options.level]) return;
     const record: LogFields = {};
-    for (const [k, v] of Object.entries({ ...bound, ...fields })) if (v !== undefined) record[k] = v;
+    const put = (k: string, v: unknown) => {
+      if (v !== undefined) record[k] = v instanceof Error ? v.message : typeof v === "bigint" ? v.toString() : v;
+    };
+    for (const k in bound) put(k, bound[k]);
+    if (fields) for (const k in fields) put(k, fields[k]);
     if (options.encoding === "json") {
-      write(JSON.stringify({ level, ts: now().toISOString(), msg, ...record }, jsonSafe));
+      write(stringify({ level, ts: now().toISOString(), msg, ...record }));
     } else {
       const rest = Object.entries(record)
         .map(([k, v]) => `${k}=${typeof v === "string" ? JSON.stringify(v) : JSON.stringify(v, jsonSafe)}`)
@@ -85,6 +89,19 @@ export function createLogger(options: LoggerOptions, bound: LogFields = {}): Log
     enabled: (level) => RANK[level] >= RANK[options.level],
     with: (fields) => createLogger(options, { ...bound, ...fields }),
   };
+}
+
+/**
+ * JSON of a record whose top-level Errors and bigints were already made plain. A replacer
+ * function would be called for every key of every line (a tenth of the CPU of a flood of bad
+ * signatures); it is used only when something deeper needs it.
+ */
+function stringify(record: LogFields): string {
+  try {
+    return JSON.stringify(record);
+  } catch {
+    return JSON.stringify(record, jsonSafe);
+  }
 }
 
 /** Errors become their message; bigints become strings (JSON.stringify throws on them). */

@@ -9,6 +9,8 @@
  * a receiver are kept, so guesses at unknown paths cannot push real records out.
  */
 
+import { targetLabel, type TargetOutcome } from "./targets/annotate";
+
 /** Records kept per receiver: a day of pushes for a busy repository, a screenful on the page. */
 export const RECENT_PER_RECEIVER = 20;
 /** Receivers tracked at once; beyond it, the one with the oldest delivery is forgotten. */
@@ -27,9 +29,18 @@ export interface DeliveryRecord {
   readonly targets: readonly string[];
 }
 
+/** A delivery as kept: its time and targets are worded when the page is read, not per delivery. */
+export interface RecentDelivery extends Omit<DeliveryRecord, "time" | "targets"> {
+  /** Epoch milliseconds. */
+  readonly at: number;
+  readonly targets: readonly TargetOutcome[] | undefined;
+}
+
+const toRecord = ({ at, targets, ...rest }: RecentDelivery): DeliveryRecord => ({ time: new Date(at).toISOString(), ...rest, targets: targets?.map(targetLabel) ?? [] });
+
 export class RecentDeliveries {
   /** Map iteration order is insertion order: re-inserting on each delivery keeps it an LRU. */
-  readonly #byReceiver = new Map<string, DeliveryRecord[]>();
+  readonly #byReceiver = new Map<string, RecentDelivery[]>();
   readonly #perReceiver: number;
   readonly #maxReceivers: number;
 
@@ -38,7 +49,7 @@ export class RecentDeliveries {
     this.#maxReceivers = maxReceivers;
   }
 
-  add(record: DeliveryRecord): void {
+  add(record: RecentDelivery): void {
     const list = this.#byReceiver.get(record.receiver) ?? [];
     this.#byReceiver.delete(record.receiver);
     list.unshift(record);
@@ -53,7 +64,7 @@ export class RecentDeliveries {
   snapshot(): { receiver: string; deliveries: readonly DeliveryRecord[] }[] {
     return [...this.#byReceiver.entries()]
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([receiver, deliveries]) => ({ receiver, deliveries: [...deliveries] }));
+      .map(([receiver, deliveries]) => ({ receiver, deliveries: deliveries.map(toRecord) }));
   }
 }
 

@@ -5,7 +5,7 @@
  * port 0.
  */
 import type { KubeConfig } from "@kubernetes/client-node";
-import { createApp, createHealthApp, targetLabel, type DeliveryReport } from "./app";
+import { createApp, createHealthApp, type DeliveryReport } from "./app";
 import { requestTarget } from "./delivery";
 import { createMetrics, instrumentFetch, metricsHandler, outcomeOf } from "./metrics";
 import { RecentDeliveries } from "./recent-deliveries";
@@ -127,7 +127,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     const { outcome } = report;
     if (outcome.receiver) {
       recent.add({
-        time: new Date(report.time).toISOString(),
+        at: report.time,
         receiver: keyString(outcome.receiver),
         type: outcome.receiverType ?? "",
         event: outcome.event,
@@ -136,7 +136,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
         outcome: outcomeOf(outcome.status),
         reason: outcome.reason,
         durationMs: report.durationMs,
-        targets: outcome.targets?.map(targetLabel) ?? [],
+        targets: outcome.targets,
       });
     }
   };

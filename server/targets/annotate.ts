@@ -31,6 +31,9 @@ export interface TargetOutcome {
   readonly reason?: string;
 }
 
+/** `Kind/namespace/name:outcome`, as logs and the deliveries page show a target. */
+export const targetLabel = (t: TargetOutcome) => `${t.kind}/${t.namespace}/${t.name}:${t.outcome}`;
+
 export interface AnnotateDeps {
   readonly kube: Pick<KubePort, "annotateObject" | "listObjects" | "getObject">;
   readonly clock: RequestedAtClock;
