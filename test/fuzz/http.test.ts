@@ -394,13 +394,18 @@ describe("memory", () => {
     // The first pass warms what is cached for good (compiled schemas and filters, JIT); the
     // second must leave nothing behind.
     await pool(batch, 16, send);
-    const baseline = measure();
-    const answers = await pool(batch, 16, send);
-    expect(answers.filter((a) => a.status === 0).length).toBe(0);
-    const after = measure();
-    const grown = { heapMiB: mib(after.heap - baseline.heap), rssMiB: mib(after.rss - baseline.rss) };
     // Generous bounds. The API test server in this process keeps a request log and a watch
     // history, ~0.2 MiB per pass; a leak of 1 KB per request would be ~1 MiB, of 10 KB ~8 MiB.
+    // The heap is the whole test process's: work left over by earlier test files can land in one
+    // pass, so a pass over the bounds is measured again. A leak grows on every pass; noise does not.
+    let grown = { heapMiB: Infinity, rssMiB: Infinity };
+    for (let pass = 0; pass < 3 && !(grown.heapMiB < 8 && grown.rssMiB < 64); pass++) {
+      const baseline = measure();
+      const answers = await pool(batch, 16, send);
+      expect(answers.filter((a) => a.status === 0).length).toBe(0);
+      const after = measure();
+      grown = { heapMiB: mib(after.heap - baseline.heap), rssMiB: mib(after.rss - baseline.rss) };
+    }
     expect({ ...grown, heapOk: grown.heapMiB < 8, rssOk: grown.rssMiB < 64 }).toMatchObject({ heapOk: true, rssOk: true });
     await stillServing();
   });

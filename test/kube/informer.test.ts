@@ -89,6 +89,8 @@ describe("informer (makeInformer / ListWatch)", () => {
     api.compact();
     await p.informer.start();
     await waitFor(() => p.names().join() === "b,c", { message: "the informer to catch up" });
+    // The informer watches again after handling the re-list, a moment after its cache is current.
+    await waitFor(() => api.count({ watch: true }) === 3, { message: "the watch from the re-list's version" });
     expect(p.lists()).toBe(2);
     // A re-list reports deletions with the last state the informer had.
     expect(p.log).toEqual(["add a@1", "add b@2", "delete a@1", "add c@4"]);
