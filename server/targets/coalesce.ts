@@ -18,6 +18,14 @@
  * The write function is called when the write starts, not when it is queued, so a trailing write
  * computes its values (a fresh `requestedAt`) at its start. Retries belong inside the write
  * (server/kube/client.ts annotateObject); this module only decides who shares which write.
+ *
+ * No window is held open after a write. Clients that resend the moment they are answered make
+ * the first resend start a write alone and the rest share the next: about two writes per round
+ * (bench scenario 4). Holding the key busy for a few milliseconds merges rounds, and was
+ * measured (bench/README.md, "Coalescing"): a quiet-gap window got scenario 4 to ~120 writes but
+ * cost more than half of scenario 1's throughput and tripled latency at half rate, because a
+ * steady stream never leaves a quiet gap; windows bounded by the write's own duration kept
+ * latency but saved too little. A lone delivery's latency is worth more than those writes.
  */
 
 export type Coalesce = <T>(key: string, write: () => Promise<T>) => Promise<T>;
@@ -34,22 +42,9 @@ interface Slot {
   queued: Queued | undefined;
 }
 
-export interface CoalescerOptions {
-  /**
-   * How long a key stays busy after its write settles, in ms (default 0). A call in that window
-   * queues the trailing write, which starts when the window ends, instead of starting a write of
-   * its own: clients that resend as soon as they are answered then share one write per round.
-   */
-  readonly settleMs?: number;
-  /** Runs `fn` after `ms` (setTimeout); tests pass their own. */
-  readonly schedule?: (fn: () => void, ms: number) => void;
-}
-
 /** A coalescer with its own keys; the server makes one per target cluster. */
-export function createCoalescer(options: CoalescerOptions = {}): Coalesce {
+export function createCoalescer(): Coalesce {
   const slots = new Map<string, Slot>();
-  const settleMs = options.settleMs ?? 0;
-  const schedule = options.schedule ?? ((fn: () => void, ms: number) => void setTimeout(fn, ms));
 
   const start = (key: string, slot: Slot, write: () => Promise<unknown>): Promise<unknown> => {
     // A write that throws synchronously is a rejected write, like one that rejects later.
@@ -63,8 +58,7 @@ export function createCoalescer(options: CoalescerOptions = {}): Coalesce {
       slot.queued = undefined;
       start(key, slot, queued.write).then(queued.resolve, queued.reject);
     };
-    const settled = settleMs > 0 ? () => schedule(next, settleMs) : next;
-    running.then(settled, settled);
+    running.then(next, next);
     return running;
   };
 

@@ -243,37 +243,6 @@ describe("createCoalescer", () => {
     );
   });
 
-  test("with a settle window, calls just after a write share the write that starts when the window ends", async () => {
-    const timers: (() => void)[] = [];
-    const coalesce = createCoalescer({ settleMs: 5, schedule: (fn) => timers.push(fn) });
-    const w = controlledWrite<string>();
-    const a = track(coalesce("k", w.write));
-    await flush();
-    w.calls[0]!.resolve("first");
-    await flush();
-    expect(a.value).toBe("first");
-    // The write settled, but the key is busy for the window: these queue instead of starting.
-    const b = track(coalesce("k", w.write));
-    const c = track(coalesce("k", w.write));
-    await flush();
-    expect(w.calls.length).toBe(1);
-    expect(timers.length).toBe(1);
-    timers.shift()!();
-    await flush();
-    expect(w.calls.length).toBe(2);
-    w.calls[1]!.resolve("second");
-    await flush();
-    expect([b.value, c.value]).toEqual(["second", "second"]);
-    // Nothing queued when the next window ends: the key is free, and a call starts at once.
-    timers.shift()!();
-    const d = track(coalesce("k", w.write));
-    await flush();
-    expect(w.calls.length).toBe(3);
-    w.calls[2]!.resolve("third");
-    await flush();
-    expect(d.value).toBe("third");
-  });
-
   test("targetKey tells apart every part of a reference", () => {
     const ref = { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", namespace: "ns", name: "app" };
     const keys = new Set([
