@@ -26,6 +26,7 @@ import type { Route } from "./router";
 import { EVERYTHING, parseFieldSelector, parseLabelSelector, type Selector } from "./selectors";
 import type { DeletePreconditions, ObjectStore, Subresource } from "./store";
 import type { KubeObject } from "./types";
+import type { ListPager, Page } from "./pager";
 import type { WatchHub, WatchStart } from "./watch";
 import { watchResponse } from "./watch-stream";
 
@@ -33,6 +34,7 @@ export interface HandlerContext {
   readonly registry: KindRegistry;
   readonly store: ObjectStore;
   readonly hub: WatchHub;
+  readonly pager: ListPager;
   readonly bookmarkIntervalMs: number;
   /** host:port, for the APIVersions document. */
   readonly serverAddress: string;
@@ -95,13 +97,22 @@ function selectorOf(url: URL, info: KindInfo, extraField?: string): Selector {
   return labels.length === 0 && fields.length === 0 ? EVERYTHING : { labels, fields };
 }
 
-function listOf(ctx: HandlerContext, info: KindInfo, items: KubeObject[]) {
-  return {
-    kind: info.listKind,
-    apiVersion: info.apiVersion,
-    metadata: { resourceVersion: String(ctx.store.resourceVersion) },
-    items,
-  };
+function listOf(ctx: HandlerContext, info: KindInfo, items: KubeObject[], page?: Page) {
+  const metadata: Record<string, unknown> = { resourceVersion: String(page?.resourceVersion ?? ctx.store.resourceVersion) };
+  if (page?.continue) metadata.continue = page.continue;
+  if (page?.remainingItemCount !== undefined) metadata.remainingItemCount = page.remainingItemCount;
+  return { kind: info.listKind, apiVersion: info.apiVersion, metadata, items };
+}
+
+/** A list, paged when `limit` asks for it (pager.ts). */
+function list(ctx: HandlerContext, req: ApiRequest, info: KindInfo, namespace: string | undefined) {
+  const limit = nonNegativeInt(req.url, "limit") ?? 0;
+  const token = req.url.searchParams.get("continue");
+  const query = `${info.key}|${namespace ?? ""}|${req.url.searchParams.get("labelSelector") ?? ""}|${req.url.searchParams.get("fieldSelector") ?? ""}`;
+  const page = token
+    ? ctx.pager.next(query, token, limit)
+    : ctx.pager.first(query, ctx.store.list(info, namespace, selectorOf(req.url, info)), ctx.store.resourceVersion, limit);
+  return listOf(ctx, info, page.items, page);
 }
 
 function nonNegativeInt(url: URL, param: string): number | undefined {
@@ -134,7 +145,7 @@ async function collection(ctx: HandlerContext, req: ApiRequest, route: Collectio
   switch (req.method) {
     case "GET":
       if (req.watch || route.legacyWatch) return watch(ctx, req, info, namespace);
-      return json(listOf(ctx, info, ctx.store.list(info, namespace, selectorOf(req.url, info))));
+      return json(list(ctx, req, info, namespace));
     case "POST":
       if (info.namespaced && namespace === undefined) throw methodNotAllowed(req.method);
       return json(ctx.store.create(info, namespace, await readObjectBody(req.request)), 201);

@@ -9,6 +9,7 @@ import type { Server } from "bun";
 import { failureStatus, KubeApiError, REASON_BY_CODE } from "./errors";
 import { FaultInjector, type FaultStatus } from "./faults";
 import { handle, json, type HandlerContext } from "./handlers";
+import { ListPager } from "./pager";
 import { makeKubeConfig, writeKubeconfigFile } from "./kubeconfig";
 import { KindRegistry, type KindInfo, type KindSpec, BUILTIN_KINDS } from "./registry";
 import { RequestLog, type RequestFilter, type RequestRecord } from "./request-log";
@@ -53,7 +54,7 @@ export interface KubeApiServer extends AsyncDisposable {
   /** Requests matching the filter, e.g. `{ method: "PATCH", path: "/apis/…/gitrepositories/app" }`. */
   count(filter?: RequestFilter): number;
   resetRequests(): void;
-  /** Drop the watch history: resuming from any older resourceVersion now gets 410 Expired. */
+  /** Drop the watch history and list snapshots: an older resourceVersion or continue token now gets 410 Expired. */
   compact(): void;
   /** Compact, then send every open watch an ERROR 410 event and end it cleanly (an etcd compaction). */
   expireWatches(): number;
@@ -101,6 +102,7 @@ class TestKubeApiServer implements KubeApiServer {
   readonly faults = new FaultInjector();
   readonly store: StoreApi;
   readonly #hub: WatchHub;
+  readonly #pager = new ListPager();
   readonly #objects: ObjectStore;
   readonly #log: RequestLog;
   readonly #hostname: string;
@@ -121,6 +123,7 @@ class TestKubeApiServer implements KubeApiServer {
       registry: this.registry,
       store: this.#objects,
       hub: this.#hub,
+      pager: this.#pager,
       bookmarkIntervalMs: options.bookmarkIntervalMs ?? 1000,
       get serverAddress() {
         return `${server.#hostname}:${server.#port}`;
@@ -222,6 +225,7 @@ class TestKubeApiServer implements KubeApiServer {
 
   compact(): void {
     this.#hub.compact();
+    this.#pager.expire();
   }
 
   expireWatches(): number {
