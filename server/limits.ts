@@ -35,6 +35,13 @@ export const SHUTDOWN_GRACE_MS = 25_000;
 export const KUBE_CALL_TIMEOUT_MS = 5_000;
 
 /**
+ * Objects per page when listing Receivers and Secrets, as client-go's reflector pages: a cluster
+ * whose Secrets hold Helm releases (up to 1 MiB each) is then read a page at a time, each page cut
+ * down to the token, email and audience before the next is fetched, instead of in one response.
+ */
+export const LIST_PAGE_SIZE = 500;
+
+/**
  * A target's PATCH is retried on 409, 429 and 5xx: at most PATCH_MAX_ATTEMPTS attempts, backoff
  * from PATCH_RETRY_BASE_MS doubling (jittered), all within PATCH_RETRY_BUDGET_MS so the delivery
  * still answers within GitHub's 10 s.

@@ -43,6 +43,7 @@ export interface FluxhookOptions {
   readonly bodyTimeoutMs?: number;
   readonly idleTimeoutSeconds?: number;
   readonly maxBackoffMs?: number;
+  readonly listPageSize?: number;
 }
 
 export interface Fluxhook {
@@ -83,6 +84,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
           maxBackoffMs: options.maxBackoffMs,
           callTimeoutMs: options.callTimeoutMs,
           patchBudgetMs: options.patchBudgetMs,
+          listPageSize: options.listPageSize,
         })
       : undefined);
   const fromFiles = config.receiversFiles.length > 0;

@@ -21,7 +21,7 @@ import {
 import { of } from "@kubernetes/client-node/dist/gen/rxjsStub.js";
 import { mergeConfiguration } from "@kubernetes/client-node/dist/gen/configuration.js";
 import { RECEIVER_GROUP, RECEIVER_PLURAL, RECEIVER_VERSION, type ObjectKey, type ReceiverStatus } from "../receivers/api";
-import { KUBE_CALL_TIMEOUT_MS, PATCH_MAX_ATTEMPTS, PATCH_RETRY_BASE_MS, PATCH_RETRY_BUDGET_MS } from "../limits";
+import { KUBE_CALL_TIMEOUT_MS, LIST_PAGE_SIZE, PATCH_MAX_ATTEMPTS, PATCH_RETRY_BASE_MS, PATCH_RETRY_BUDGET_MS } from "../limits";
 import type { Logger } from "../log";
 import { startReflector, describe } from "./reflector";
 import { bunFetchOptions, bunHttpLibrary, bunWatch } from "./bun-transport";
@@ -153,6 +153,8 @@ export interface KubeClientOptions {
   readonly callTimeoutMs?: number;
   /** Time a target's PATCH may take with its retries; tests shorten it. */
   readonly patchBudgetMs?: number;
+  /** Objects per page of a list (LIST_PAGE_SIZE); tests make it small. */
+  readonly listPageSize?: number;
   /** Reflector backoff bounds, shortened by tests. */
   readonly minBackoffMs?: number;
   readonly maxBackoffMs?: number;
@@ -171,7 +173,9 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
   const watch = bunWatch(kc, transport);
   const call = (contentType?: string) => callOptions(httpApi, timeout, contentType);
   const objects = (kc.makeApiClient(ObjectApi as never) as ObjectApi).configure(call());
-  const reflector = (name: string, path: string, list: () => Promise<{ items: unknown[]; metadata?: { resourceVersion?: string } }>, sink: WatchSink) =>
+  const pageSize = options.listPageSize ?? LIST_PAGE_SIZE;
+  type Paged = { limit: number; _continue?: string };
+  const reflector = (name: string, path: string, list: (page: Paged) => Promise<{ items: unknown[]; metadata?: { resourceVersion?: string; _continue?: string; continue?: string } }>, sink: WatchSink) =>
     startReflector({
       name,
       path,
@@ -180,9 +184,11 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
       log: options.log,
       minBackoffMs: options.minBackoffMs,
       maxBackoffMs: options.maxBackoffMs,
-      list: async () => {
-        const result = await list();
-        return { items: result.items, resourceVersion: result.metadata?.resourceVersion ?? "" };
+      list: async (token) => {
+        const result = await list({ limit: pageSize, ...(token ? { _continue: token } : {}) });
+        // Typed lists (V1SecretList) name it `_continue`; custom object lists are plain JSON.
+        const next = result.metadata?._continue ?? result.metadata?.continue;
+        return { items: result.items, resourceVersion: result.metadata?.resourceVersion ?? "", continue: next || undefined };
       },
     });
 
@@ -221,14 +227,14 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
       const version = RECEIVER_VERSION;
       const plural = RECEIVER_PLURAL;
       return namespace === undefined
-        ? reflector("receivers", `${base}/${plural}`, () => custom.listClusterCustomObject({ group, version, plural }, call()), sink)
-        : reflector("receivers", `${base}/namespaces/${namespace}/${plural}`, () => custom.listNamespacedCustomObject({ group, version, namespace, plural }, call()), sink);
+        ? reflector("receivers", `${base}/${plural}`, (page) => custom.listClusterCustomObject({ group, version, plural, ...page }, call()), sink)
+        : reflector("receivers", `${base}/namespaces/${namespace}/${plural}`, (page) => custom.listNamespacedCustomObject({ group, version, namespace, plural, ...page }, call()), sink);
     },
 
     watchSecrets(namespace, sink) {
       return namespace === undefined
-        ? reflector("secrets", "/api/v1/secrets", () => core.listSecretForAllNamespaces({}, call()), sink)
-        : reflector("secrets", `/api/v1/namespaces/${namespace}/secrets`, () => core.listNamespacedSecret({ namespace }, call()), sink);
+        ? reflector("secrets", "/api/v1/secrets", (page) => core.listSecretForAllNamespaces(page, call()), sink)
+        : reflector("secrets", `/api/v1/namespaces/${namespace}/secrets`, (page) => core.listNamespacedSecret({ namespace, ...page }, call()), sink);
     },
 
     async patchReceiverStatus(key: ObjectKey, status: ReceiverStatus): Promise<KubeResult<string>> {

@@ -6,12 +6,23 @@
  */
 import type { ObjectKey, ReceiverStatus } from "../receivers/api";
 
-/** A watched collection: an initial list, then events, re-listed after errors. */
+/**
+ * A watched collection: an initial list, then events, re-listed after errors. A list arrives in
+ * pages, so that the sink can keep what it needs of each page before the next is read.
+ */
 export interface WatchSink {
-  /** The full current set, after the first list and after every re-list. */
-  replace(items: readonly unknown[]): void;
+  /** One page of the full current set (after the first list and every re-list); `first` starts it. */
+  listPage(items: readonly unknown[], first: boolean): void;
+  /** The full set is complete: what its pages did not name is gone. */
+  listEnd(): void;
   upsert(obj: unknown): void;
   remove(obj: unknown): void;
+}
+
+/** Hands a whole set to a sink as a one-page list. */
+export function replaceAll(sink: WatchSink, items: readonly unknown[]): void {
+  sink.listPage(items, true);
+  sink.listEnd();
 }
 
 export interface Informer {

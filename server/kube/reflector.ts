@@ -15,9 +15,11 @@ import type { Watch } from "@kubernetes/client-node";
 import type { Informer, WatchSink } from "./port";
 import type { Logger } from "../log";
 
-export interface ListResult {
+/** One page of a list; `continue` is the token of the next page, absent on the last. */
+export interface ListPage {
   readonly items: readonly unknown[];
   readonly resourceVersion: string;
+  readonly continue: string | undefined;
 }
 
 export interface ReflectorOptions {
@@ -25,7 +27,8 @@ export interface ReflectorOptions {
   readonly name: string;
   /** The collection path to watch, e.g. "/api/v1/secrets". */
   readonly path: string;
-  readonly list: () => Promise<ListResult>;
+  /** A page of the list: the first without a token, the next with the previous page's. */
+  readonly list: (continueToken: string | undefined) => Promise<ListPage>;
   readonly watch: Pick<Watch, "watch">;
   readonly sink: WatchSink;
   readonly log: Logger;
@@ -81,16 +84,25 @@ export function startReflector(options: ReflectorOptions): Informer {
 
   const listThenWatch = async () => {
     if (stopped) return;
-    let result: ListResult;
+    // Page by page, each handed to the sink before the next is read: a large collection is never
+    // in memory whole. Every page comes from the first page's snapshot; a token that expired
+    // meanwhile (410) fails the list, which starts again.
+    let listedVersion = "";
     try {
-      result = await options.list();
+      let page: ListPage | undefined;
+      do {
+        const first: boolean = page === undefined;
+        page = await options.list(page?.continue);
+        if (stopped) return;
+        if (first) listedVersion = page.resourceVersion;
+        options.sink.listPage(page.items, first);
+      } while (page.continue);
     } catch (err) {
       fail("list", err);
       return;
     }
-    if (stopped) return;
-    resourceVersion = result.resourceVersion;
-    options.sink.replace(result.items);
+    resourceVersion = listedVersion;
+    options.sink.listEnd();
     synced = true;
     void watchFrom();
   };

@@ -100,10 +100,14 @@ export class ReceiverController {
     synced: () => (this.#secretsSynced = true),
   });
 
-  /** True while a full list is applied: Receivers are decided once at its end, not per item. */
+  /** True while a list page is applied: Receivers are decided once at the list's end, not per item. */
   #bulk = false;
 
-  /** A watch sink over one kind: a full list replaces what is known; events add or remove. */
+  /**
+   * A watch sink over one kind: a full list replaces what is known (each page is read into
+   * fluxhook's small records at once, and what no page named is removed at the end); events add
+   * or remove.
+   */
   #sink<T>(kind: {
     read: (obj: unknown) => T | undefined;
     keyOf: (item: T) => string;
@@ -112,9 +116,10 @@ export class ReceiverController {
     remove: (key: string) => void;
     synced: () => void;
   }): WatchSink {
+    let seen = new Set<string>();
     return {
-      replace: (items) => {
-        const seen = new Set<string>();
+      listPage: (items, first) => {
+        if (first) seen = new Set();
         this.#bulk = true;
         try {
           for (const obj of items) {
@@ -123,10 +128,18 @@ export class ReceiverController {
             seen.add(kind.keyOf(item));
             kind.put(item);
           }
+        } finally {
+          this.#bulk = false;
+        }
+      },
+      listEnd: () => {
+        this.#bulk = true;
+        try {
           for (const k of [...kind.known()]) if (!seen.has(k)) kind.remove(k);
         } finally {
           this.#bulk = false;
         }
+        seen = new Set();
         kind.synced();
         this.#afterBulk();
       },

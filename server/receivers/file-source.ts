@@ -7,7 +7,7 @@
  * its last good content and the error is logged.
  */
 import { statSync, readFileSync } from "node:fs";
-import type { Informer, WatchSink } from "../kube/port";
+import { replaceAll, type Informer, type WatchSink } from "../kube/port";
 import type { Logger } from "../log";
 import { RECEIVER_API_VERSION } from "./api";
 
@@ -85,8 +85,8 @@ export function startFileSource(options: FileSourceOptions): Informer {
   const publish = () => {
     const all = [...state.values()];
     // Secrets first, so Receivers find their tokens in the same pass.
-    options.secrets.replace(all.flatMap((s) => s.objects.secrets));
-    options.receivers.replace(all.flatMap((s) => s.objects.receivers));
+    replaceAll(options.secrets, all.flatMap((s) => s.objects.secrets));
+    replaceAll(options.receivers, all.flatMap((s) => s.objects.receivers));
     synced = true;
   };
 

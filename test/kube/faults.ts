@@ -26,6 +26,8 @@ export interface FaultSpec {
   path?: string | RegExp;
   /** Only watch requests (true) or only non-watch requests (false); both when absent. */
   watch?: boolean;
+  /** Only requests whose query has this parameter, e.g. `continue` for the later pages of a list. */
+  param?: string;
   /** How many matching requests to affect: default 1, `Infinity` for all. */
   times?: number;
   respond: FaultResponse;
@@ -56,6 +58,7 @@ export interface RequestShape {
   method: string;
   path: string;
   watch: boolean;
+  query?: URLSearchParams;
 }
 
 export class FaultInjector {
@@ -131,6 +134,7 @@ export class FaultInjector {
 function matchesFault(spec: FaultSpec, request: RequestShape): boolean {
   if (spec.method && spec.method.toUpperCase() !== request.method) return false;
   if (spec.watch !== undefined && spec.watch !== request.watch) return false;
+  if (spec.param !== undefined && !request.query?.has(spec.param)) return false;
   if (spec.path === undefined) return true;
   return typeof spec.path === "string" ? spec.path === request.path : spec.path.test(request.path);
 }

@@ -15,7 +15,7 @@
  *   {"cmd":"compact"} {"cmd":"count","method":"PATCH","path":"/apis/…"} {"cmd":"resetRequests"}
  *   {"cmd":"get","apiVersion":…,"kind":…,"namespace":…,"name":…} {"cmd":"create","object":{…}}
  *   {"cmd":"patch","apiVersion":…,"kind":…,"namespace":…,"name":…,"patch":{…}}
- *   {"cmd":"fault","method":…,"path":…|"pathPattern":regex,"watch":…,"times":n|"Infinity","respond":…}
+ *   {"cmd":"fault","method":…,"path":…|"pathPattern":regex,"watch":…,"param":…,"times":n|"Infinity","respond":…}
  *   {"cmd":"clearFaults"}
  */
 import { readFileSync } from "node:fs";
@@ -72,6 +72,7 @@ async function run(api: KubeApiServer, c: Command): Promise<unknown> {
         method: c.method as string | undefined,
         path: typeof c.pathPattern === "string" ? new RegExp(c.pathPattern) : (c.path as string | undefined),
         watch: c.watch as boolean | undefined,
+        param: c.param as string | undefined,
         // JSON has no Infinity: "Infinity" (or null) stands for it.
         times: c.times === null || c.times === "Infinity" ? Infinity : (c.times as number | undefined),
         respond: c.respond as FaultResponse,

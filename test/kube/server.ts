@@ -185,7 +185,7 @@ class TestKubeApiServer implements KubeApiServer {
     };
     this.#log.add(record);
 
-    const fault = this.faults.match({ method, path: url.pathname, watch });
+    const fault = this.faults.match({ method, path: url.pathname, watch, query: url.searchParams });
     if (fault?.respond === "drop") {
       record.fault = "drop";
       return dropResponse();

@@ -13,7 +13,7 @@ import { ReceiverIndex } from "../../server/receivers/index";
 import { prepareReceiver } from "../../server/receivers/prepare";
 import type { ReceiverSpec } from "../../server/receivers/api";
 import { deliveryFilters } from "../../server/targets/filters";
-import type { PartialObject } from "../../server/kube/port";
+import { replaceAll, type PartialObject } from "../../server/kube/port";
 import { CEL_COST_LIMIT, CEL_TIME_LIMIT_MS } from "../../server/limits";
 import { startStack, waitFor, type Stack } from "../support/stack";
 
@@ -232,8 +232,8 @@ describe("compiled once per generation", () => {
       status,
     });
     const secret = (token: string) => ({ metadata: { name: "token", namespace: "ns" }, data: { token: Buffer.from(token).toString("base64") } });
-    controller.secretSink.replace([secret("a")]);
-    controller.receiverSink.replace([receiver(1, "true")]);
+    replaceAll(controller.secretSink, [secret("a")]);
+    replaceAll(controller.receiverSink, [receiver(1, "true")]);
     controller.receiverSink.upsert(receiver(1, "true", { observedGeneration: 1 }));
     controller.secretSink.upsert(secret("b"));
     expect(compiled).toEqual(["true"]);

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startStack, waitFor, type Stack } from "../support/stack";
 import { webhookPath } from "../../shared";
-import type { KubeResult } from "../../server/kube/port";
+import { replaceAll, type KubeResult } from "../../server/kube/port";
 import type { ObjectKey, ReceiverStatus } from "../../server/receivers/api";
 import { ReceiverController, olderVersion } from "../../server/receivers/controller";
 import { ReceiverIndex } from "../../server/receivers/index";
@@ -173,8 +173,8 @@ describe("status writes in order", () => {
   test("the Secret arriving while TokenNotFound is being written: one write at a time, and stale watch events write nothing", async () => {
     const { writer, writes } = heldWriter();
     const controller = new ReceiverController({ index: new ReceiverIndex(), statusWriter: writer, log: silentLogger, now: () => "2026-01-01T00:00:00Z" });
-    controller.secretSink.replace([]);
-    controller.receiverSink.replace([receiver("10")]);
+    replaceAll(controller.secretSink, []);
+    replaceAll(controller.receiverSink, [receiver("10")]);
     expect(writes.map((w) => w.reason)).toEqual(["TokenNotFound"]);
 
     controller.secretSink.upsert(secret);

@@ -304,6 +304,30 @@ describe("Kubernetes API faults", () => {
     expect((await stack.post(kept, { headers: signed("k"), body: push })).status).toBe(200);
   });
 
+  test("lists come in pages; a continue token that expired mid-list starts the list again, and nothing is missed", async () => {
+    await using stack = await startStack({}, { listPageSize: 2 });
+    const paths = new Map<string, string>();
+    for (const name of ["r1", "r2", "r3", "r4", "r5"]) paths.set(name, await github(stack, "paged", name, name));
+    // While the API server is down: r4 goes, r6 comes, and the history is compacted, so fluxhook
+    // must list again; the second page of that list meets an expired continue token.
+    await stack.api.stop();
+    stack.api.store.delete(RECEIVER, "Receiver", "paged", "r4");
+    stack.target(GIT, "GitRepository", "paged", "r6");
+    stack.secret("paged", "r6-token", { token: "r6" });
+    stack.receiver("paged", "r6", { type: "github", secretRef: { name: "r6-token" }, resources: [{ kind: "GitRepository", name: "r6" }] });
+    stack.api.compact();
+    stack.api.faults.add({ method: "GET", path: /\/receivers$/, param: "continue", watch: false, times: 1, respond: { status: 410, message: "continue token too old" } });
+    stack.api.resetRequests();
+    await stack.api.restart();
+    paths.set("r6", await stack.readyPath("paged", "r6"));
+    await waitFor("r4 to stop answering", async () => (await stack.post(paths.get("r4")!, { headers: signed("r4"), body: push })).status === 404);
+    for (const name of ["r1", "r2", "r3", "r5", "r6"]) expect((await stack.post(paths.get(name)!, { headers: signed(name), body: push })).status).toBe(200);
+    const lists = stack.api.requests.filter((r) => r.method === "GET" && !r.watch && /\/receivers$/.test(r.path));
+    // The failed list (a first page, then a 410), then a whole one: 5 receivers in pages of 2.
+    expect(lists.map((r) => `${r.query.continue ? "next" : "first"} ${r.status}`)).toEqual(["first 200", "next 410", "first 200", "next 200", "next 200"]);
+    expect(lists.every((r) => r.query.limit === "2")).toBe(true);
+  });
+
   test("a token rotated under load: every answer is 200 or 404, never a signature mismatch", async () => {
     await using stack = await startStack({ limits: { ...TEST_CONFIG.limits, validRate: 0 } });
     await github(stack, "rotation", "app", "token-0");

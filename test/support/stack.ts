@@ -54,6 +54,7 @@ export interface StackSeams {
   patchBudgetMs?: number;
   bodyTimeoutMs?: number;
   idleTimeoutSeconds?: number;
+  listPageSize?: number;
 }
 
 export async function startStack(config: Partial<ServerConfig> = {}, seams: StackSeams = {}): Promise<Stack> {
