@@ -231,6 +231,10 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
         : reflector("receivers", `${base}/namespaces/${namespace}/${plural}`, (page) => custom.listNamespacedCustomObject({ group, version, namespace, plural, ...page }, call()), sink);
     },
 
+    // Every Secret in the watched namespaces is listed and watched, so that a Receiver is served
+    // and its token rotation seen within moments. Flux instead reads a Receiver's Secret live
+    // (CacheSecretsAndConfigMaps=false). A metadata-only watch (PartialObjectMetadata) plus a GET
+    // of each referenced Secret would keep unrelated Secret data off the wire entirely.
     watchSecrets(namespace, sink) {
       return namespace === undefined
         ? reflector("secrets", "/api/v1/secrets", (page) => core.listSecretForAllNamespaces(page, call()), sink)
