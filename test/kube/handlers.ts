@@ -97,6 +97,25 @@ function selectorOf(url: URL, info: KindInfo, extraField?: string): Selector {
   return labels.length === 0 && fields.length === 0 ? EVERYTHING : { labels, fields };
 }
 
+/**
+ * Metadata-only answers, as the real API server gives them for an Accept header of
+ * `application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1` (lists) or
+ * `…;as=PartialObjectMetadata;…` (objects and watch events): kind, apiVersion and metadata only.
+ */
+function wantsMetadataOnly(request: Request): boolean {
+  const accept = request.headers.get("accept") ?? "";
+  return /as=PartialObjectMetadata(List)?\b/.test(accept) && /g=meta\.k8s\.io/.test(accept) && /v=v1\b/.test(accept);
+}
+
+const metadataOnly = (object: KubeObject): KubeObject => ({ kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: object.metadata }) as KubeObject;
+
+/** A watch event line with its object cut to metadata (Status and bookmark objects pass as they are). */
+function metadataOnlyLine(line: string): string {
+  const event = JSON.parse(line) as { type: string; object: KubeObject };
+  if (event.type === "ERROR" || event.type === "BOOKMARK") return line;
+  return JSON.stringify({ type: event.type, object: metadataOnly(event.object) }) + "\n";
+}
+
 function listOf(ctx: HandlerContext, info: KindInfo, items: KubeObject[], page?: Page) {
   const metadata: Record<string, unknown> = { resourceVersion: String(page?.resourceVersion ?? ctx.store.resourceVersion) };
   if (page?.continue) metadata.continue = page.continue;
@@ -112,6 +131,7 @@ function list(ctx: HandlerContext, req: ApiRequest, info: KindInfo, namespace: s
   const page = token
     ? ctx.pager.next(query, token, limit)
     : ctx.pager.first(query, ctx.store.list(info, namespace, selectorOf(req.url, info)), ctx.store.resourceVersion, limit);
+  if (wantsMetadataOnly(req.request)) return { ...listOf(ctx, info, page.items.map(metadataOnly), page), kind: "PartialObjectMetadataList", apiVersion: "meta.k8s.io/v1" };
   return listOf(ctx, info, page.items, page);
 }
 
@@ -137,6 +157,7 @@ function watch(ctx: HandlerContext, req: ApiRequest, info: KindInfo, namespace: 
     bookmarkIntervalMs: req.url.searchParams.get("allowWatchBookmarks") === "true" ? ctx.bookmarkIntervalMs : undefined,
     timeoutSeconds: nonNegativeInt(req.url, "timeoutSeconds"),
     signal: req.request.signal,
+    transform: wantsMetadataOnly(req.request) ? metadataOnlyLine : undefined,
   });
 }
 

@@ -21,6 +21,8 @@ export interface WatchStreamOptions {
   timeoutSeconds?: number;
   /** The request's signal: the client went away. */
   signal?: AbortSignal;
+  /** Rewrites each event line before it is sent (e.g. to metadata only). */
+  transform?: (line: string) => string;
 }
 
 const encoder = new TextEncoder();
@@ -38,7 +40,7 @@ export function watchResponse(options: WatchStreamOptions): Response {
       const send = (line: string) => {
         if (finished) return;
         sent++;
-        controller.enqueue(encoder.encode(line));
+        controller.enqueue(encoder.encode(options.transform ? options.transform(line) : line));
       };
       const end = (mode: "clean" | "abrupt") => {
         if (finished) return;
