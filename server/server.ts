@@ -15,6 +15,7 @@ import type { ListenAddress, ServerConfig } from "./config";
 import { createKubeClient } from "./kube/client";
 import type { Informer, KubePort } from "./kube/port";
 import type { Logger } from "./log";
+import { SecretFetcher } from "./receivers/secret-fetcher";
 import { ReceiverController } from "./receivers/controller";
 import { prepareReceiver } from "./receivers/prepare";
 import { createAuthServices } from "./jwt";
@@ -93,7 +94,10 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   const targets = dryRun ? dryRunTargets(log, kube) : kube!;
 
   const index = new ReceiverIndex();
+  // In a cluster only the Secrets that Receivers reference are read (secret-fetcher.ts).
+  let fetcher: SecretFetcher | undefined;
   const controller = new ReceiverController({
+    wantSecret: (key) => fetcher?.want(key),
     index,
     // File-defined Receivers are not cluster objects: there is no status to write.
     statusWriter: config.statusUpdates && !fromFiles ? kube : undefined,
@@ -116,10 +120,16 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
 
   const informers: Informer[] = fromFiles
     ? [startFileSource({ paths: config.receiversFiles, receivers: controller.receiverSink, secrets: controller.secretSink, log })]
-    : [kube!.watchReceivers(config.watchNamespace, controller.receiverSink), kube!.watchSecrets(config.watchNamespace, controller.secretSink)];
+    : [
+        kube!.watchReceivers(config.watchNamespace, controller.receiverSink),
+        kube!.watchSecretMetadata(
+          config.watchNamespace,
+          (fetcher = new SecretFetcher({ get: (key) => kube!.getSecret(key), sink: controller.secretSink, isReferenced: (s) => controller.isReferenced(s), log, retryMinMs: options.minBackoffMs })).sink,
+        ),
+      ];
 
   let stopping = false;
-  const ready = () => !stopping && controller.synced;
+  const ready = () => !stopping && controller.synced && (fetcher?.unread ?? 0) === 0;
 
   const metrics = createMetrics(() => controller.counts());
   const recent = new RecentDeliveries();
@@ -198,6 +208,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
       await receiver.stop(true);
     }
     for (const i of informers) i.stop();
+    fetcher?.stop();
     events?.stop();
     guards.stop();
     await leader.stop();

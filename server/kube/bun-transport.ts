@@ -82,7 +82,7 @@ const WATCH_IDLE_TIMEOUT_MS = 90_000;
  * The same contract as client-node's `Watch.watch`: `done(err)` is called exactly once, when the
  * stream ends or fails; an idle stream ends with a TimeoutError.
  */
-export function bunWatch(kc: KubeConfig, options: Promise<{ tls?: BunTlsOptions; proxy?: string }>) {
+export function bunWatch(kc: KubeConfig, options: Promise<{ tls?: BunTlsOptions; proxy?: string }>, accept?: string) {
   return {
     async watch(path: string, query: Record<string, string | number | boolean | undefined>, callback: WatchCallback, done: (err: unknown) => void): Promise<AbortController> {
       const cluster = kc.getCurrentCluster();
@@ -109,7 +109,8 @@ export function bunWatch(kc: KubeConfig, options: Promise<{ tls?: BunTlsOptions;
       void (async () => {
         try {
           resetIdle();
-          const response = await fetch(url, { headers: ctx.getHeaders(), signal: controller.signal, ...(await options) } as RequestInit);
+          const headers = accept ? { ...ctx.getHeaders(), Accept: accept } : ctx.getHeaders();
+          const response = await fetch(url, { headers, signal: controller.signal, ...(await options) } as RequestInit);
           if (response.status !== 200 || !response.body) {
             await response.body?.cancel().catch(() => {});
             finish(Object.assign(new Error(`watch ${path}: HTTP ${response.status}`), { statusCode: response.status }));

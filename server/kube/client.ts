@@ -52,12 +52,17 @@ export function loadKubeConfig(path: string | undefined, env: Readonly<Record<st
   return kc;
 }
 
-/** Per-call options: Bun's transport, a deadline on every request, and a content type for patches. */
-function callOptions(httpApi: HttpLibrary, timeoutMs: number, contentType?: string): ConfigurationOptions<ObservableMiddleware> {
+/** What the API server is asked for to get lists and watch events of metadata only. */
+const METADATA_LIST_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+const METADATA_WATCH_ACCEPT = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
+
+/** Per-call options: Bun's transport, a deadline on every request, a content type for patches, an Accept. */
+function callOptions(httpApi: HttpLibrary, timeoutMs: number, contentType?: string, accept?: string): ConfigurationOptions<ObservableMiddleware> {
   const middleware: ObservableMiddleware = {
     pre: (ctx: RequestContext) => {
       ctx.setSignal(AbortSignal.timeout(timeoutMs));
       if (contentType) ctx.setHeaderParam("Content-Type", contentType);
+      if (accept) ctx.setHeaderParam("Accept", accept);
       return of(ctx);
     },
     post: (res) => of(res),
@@ -175,11 +180,18 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
   const objects = (kc.makeApiClient(ObjectApi as never) as ObjectApi).configure(call());
   const pageSize = options.listPageSize ?? LIST_PAGE_SIZE;
   type Paged = { limit: number; _continue?: string };
-  const reflector = (name: string, path: string, list: (page: Paged) => Promise<{ items: unknown[]; metadata?: { resourceVersion?: string; _continue?: string; continue?: string } }>, sink: WatchSink) =>
+  const metadataWatch = bunWatch(kc, transport, METADATA_WATCH_ACCEPT);
+  const reflector = (
+    name: string,
+    path: string,
+    list: (page: Paged) => Promise<{ items: unknown[]; metadata?: { resourceVersion?: string; _continue?: string; continue?: string } }>,
+    sink: WatchSink,
+    over = watch,
+  ) =>
     startReflector({
       name,
       path,
-      watch,
+      watch: over,
       sink,
       log: options.log,
       minBackoffMs: options.minBackoffMs,
@@ -231,14 +243,24 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
         : reflector("receivers", `${base}/namespaces/${namespace}/${plural}`, (page) => custom.listNamespacedCustomObject({ group, version, namespace, plural, ...page }, call()), sink);
     },
 
-    // Every Secret in the watched namespaces is listed and watched, so that a Receiver is served
-    // and its token rotation seen within moments. Flux instead reads a Receiver's Secret live
-    // (CacheSecretsAndConfigMaps=false). A metadata-only watch (PartialObjectMetadata) plus a GET
-    // of each referenced Secret would keep unrelated Secret data off the wire entirely.
-    watchSecrets(namespace, sink) {
-      return namespace === undefined
-        ? reflector("secrets", "/api/v1/secrets", (page) => core.listSecretForAllNamespaces(page, call()), sink)
-        : reflector("secrets", `/api/v1/namespaces/${namespace}/secrets`, (page) => core.listNamespacedSecret({ namespace, ...page }, call()), sink);
+    // Secrets are watched as metadata only (the API server strips them to PartialObjectMetadata),
+    // and only the ones Receivers reference are read, with getSecret: the data of the other
+    // Secrets in the cluster (TLS keys, Helm releases) never reaches fluxhook.
+    watchSecretMetadata(namespace, sink) {
+      const list = (page: Paged) => {
+        const options = callOptions(httpApi, timeout, undefined, METADATA_LIST_ACCEPT);
+        return namespace === undefined ? core.listSecretForAllNamespaces(page, options) : core.listNamespacedSecret({ namespace, ...page }, options);
+      };
+      return reflector("secrets", namespace === undefined ? "/api/v1/secrets" : `/api/v1/namespaces/${namespace}/secrets`, list, sink, metadataWatch);
+    },
+
+    async getSecret(key) {
+      try {
+        return { ok: true, value: await core.readNamespacedSecret({ namespace: key.namespace, name: key.name }, call()) };
+      } catch (err) {
+        const result = failure(err, `Secret ${key.namespace}/${key.name}`);
+        return result.status === 404 ? { ok: true, value: undefined } : result;
+      }
     },
 
     async patchReceiverStatus(key: ObjectKey, status: ReceiverStatus): Promise<KubeResult<string>> {

@@ -81,8 +81,13 @@ export interface KubePort {
   version(): Promise<KubeResult<string>>;
   /** list+watch `notification.toolkit.fluxcd.io/v1` receivers (every namespace when undefined). */
   watchReceivers(namespace: string | undefined, sink: WatchSink): Informer;
-  /** list+watch core/v1 secrets (every namespace when undefined). */
-  watchSecrets(namespace: string | undefined, sink: WatchSink): Informer;
+  /**
+   * list+watch core/v1 secrets' metadata only (every namespace when undefined): objects of kind
+   * PartialObjectMetadata, so no Secret's data crosses the wire unless it is fetched with getSecret.
+   */
+  watchSecretMetadata(namespace: string | undefined, sink: WatchSink): Informer;
+  /** get one core/v1 secret; `undefined` when it does not exist. */
+  getSecret(key: ObjectKey): Promise<KubeResult<unknown>>;
   /** patch receivers/status; the value is the patched object's resourceVersion. */
   patchReceiverStatus(key: ObjectKey, status: ReceiverStatus): Promise<KubeResult<string>>;
   /** get one target. */

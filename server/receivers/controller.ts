@@ -38,6 +38,11 @@ export interface ControllerOptions {
    * decision. Without it every valid spec serves with nothing compiled.
    */
   readonly prepare?: (spec: ReceiverSpec) => Prepared;
+  /**
+   * Told of every Secret a Receiver references, so that a Secret known only by its metadata is
+   * read (secret-fetcher.ts). A Receiver whose Secret is pending is not decided until it is read.
+   */
+  readonly wantSecret?: (key: ObjectKey) => void;
 }
 
 const metaNow = () => new Date().toISOString().replace(/\.\d+Z$/, "Z");
@@ -170,6 +175,7 @@ export class ReceiverController {
       let set = this.#referrers.get(sk);
       if (!set) this.#referrers.set(sk, (set = new Set()));
       set.add(k);
+      this.#options.wantSecret?.({ namespace: r.key.namespace, name: r.secretName });
     }
     this.#receivers.set(k, r);
     if (this.synced && !this.#bulk) this.#reconcile(k);
@@ -190,7 +196,9 @@ export class ReceiverController {
   #putSecret(s: SecretRecord) {
     const k = keyString(s);
     const before = this.#secrets.get(k);
-    if (before && sameData(before, s)) return;
+    // Metadata of the version already read (a re-list) changes nothing.
+    if (before && s.pending && !before.pending && before.resourceVersion === s.resourceVersion) return;
+    if (before && before.pending === s.pending && sameData(before, s)) return;
     this.#secrets.set(k, s);
     if (this.synced && !this.#bulk) for (const r of this.#referrers.get(k) ?? []) this.#reconcile(r);
   }
@@ -205,6 +213,8 @@ export class ReceiverController {
     const r = this.#receivers.get(k);
     if (!r) return;
     const decision = this.#decide(r);
+    // Its Secret is being read: keep serving what was decided before, and decide once it is.
+    if (decision.pending) return;
     if (decision.entry) this.index.set(decision.entry);
     else this.index.remove(r.key);
     // Suspended receivers keep their status untouched, as Flux does.
@@ -237,7 +247,7 @@ export class ReceiverController {
     return result;
   }
 
-  #decide(r: ReceiverObject): { entry?: ReceiverEntry; readiness?: Readiness } {
+  #decide(r: ReceiverObject): { entry?: ReceiverEntry; readiness?: Readiness; pending?: true } {
     const spec = r.spec;
     // Flux checks the spec (CEL, OIDC providers) before it reads the token.
     const prepared: Prepared = spec ? this.#prepare(r, spec) : { ok: false, reason: Reason.validationFailed, message: r.invalid ?? "invalid spec" };
@@ -246,6 +256,7 @@ export class ReceiverController {
     let secret: SecretRecord["data"] = {};
     if (r.secretName) {
       const s = this.#secrets.get(`${r.key.namespace}/${r.secretName}`);
+      if (s?.pending) return { pending: true };
       const ref = `'${r.key.namespace}/${r.secretName}'`;
       if (!s || !s.data.token) {
         if (spec && !prepared.ok && !spec.suspend) return { readiness: terminal(prepared) };
@@ -277,6 +288,11 @@ export class ReceiverController {
   /** Checks every Receiver's status again (on becoming leader: the previous one may have left work). */
   resyncStatus(): void {
     if (this.synced) for (const k of this.#receivers.keys()) this.#reconcile(k);
+  }
+
+  /** True when a Receiver references this Secret ("namespace/name"). */
+  isReferenced(secret: string): boolean {
+    return (this.#referrers.get(secret)?.size ?? 0) > 0;
   }
 
   /** The uid of a known Receiver, for Events. */

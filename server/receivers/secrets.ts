@@ -1,8 +1,8 @@
 /**
  * @module server/receivers/secrets
- * The few keys of a Secret that receivers use. Only these are kept in memory: the watch sees
- * every Secret in the watched namespaces, and most of them (TLS keys, Helm releases) are none of
- * fluxhook's business.
+ * The few keys of a Secret that receivers use. Only these are kept in memory. In a cluster the
+ * Secrets are watched as metadata only (PartialObjectMetadata): such a Secret is `pending` until
+ * secret-fetcher.ts has read it, which it does only for the Secrets Receivers reference.
  */
 
 /** Keys read from a Receiver's Secret: `token` for every type, `email` and `audience` for gcr. */
@@ -14,6 +14,9 @@ export type SecretData = Readonly<Partial<Record<SecretKey, Buffer>>>;
 export interface SecretRecord {
   readonly namespace: string;
   readonly name: string;
+  readonly resourceVersion: string;
+  /** Known to exist, data not read yet (metadata only). */
+  readonly pending: boolean;
   readonly data: SecretData;
 }
 
@@ -23,8 +26,10 @@ const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null 
 /** Reads a Secret object (base64 `data`, as the API serves it; `stringData` too, for manifests). */
 export function readSecret(obj: unknown): SecretRecord | undefined {
   if (!isObject(obj) || !isObject(obj.metadata)) return undefined;
-  const { name, namespace } = obj.metadata;
+  const { name, namespace, resourceVersion } = obj.metadata;
   if (typeof name !== "string" || typeof namespace !== "string") return undefined;
+  const version = typeof resourceVersion === "string" ? resourceVersion : "";
+  if (obj.kind === "PartialObjectMetadata") return { namespace, name, resourceVersion: version, pending: true, data: {} };
   const data: Partial<Record<SecretKey, Buffer>> = {};
   const encoded = isObject(obj.data) ? obj.data : {};
   const plain = isObject(obj.stringData) ? obj.stringData : {};
@@ -34,5 +39,5 @@ export function readSecret(obj: unknown): SecretRecord | undefined {
     if (typeof p === "string") data[key] = Buffer.from(p, "utf8");
     else if (typeof e === "string") data[key] = Buffer.from(e, "base64");
   }
-  return { namespace, name, data };
+  return { namespace, name, resourceVersion: version, pending: false, data };
 }

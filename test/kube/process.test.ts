@@ -66,16 +66,16 @@ describe("client configuration", () => {
 });
 
 describe("request log", () => {
-  test("records method, path, query, content type and status; count() filters; resetRequests() empties", async () => {
+  test("records method, path, query, content type, accept and status; count() filters; resetRequests() empties", async () => {
     await using api = await startKubeApiServer();
     const core = api.kubeConfig().makeApiClient(CoreV1Api);
     await core.createNamespacedSecret({ namespace: "default", body: { metadata: { name: "s" } } });
     await core.listNamespacedSecret({ namespace: "default", labelSelector: "a=b" });
     await core.readNamespacedSecret({ name: "missing", namespace: "default" }).catch(() => {});
-    expect(api.requests.map(({ time: _, ...r }) => r)).toEqual([
-      { method: "POST", path: "/api/v1/namespaces/default/secrets", query: {}, contentType: "application/json", status: 201, watch: false },
-      { method: "GET", path: "/api/v1/namespaces/default/secrets", query: { labelSelector: "a=b" }, contentType: undefined, status: 200, watch: false },
-      { method: "GET", path: "/api/v1/namespaces/default/secrets/missing", query: {}, contentType: undefined, status: 404, watch: false },
+    expect(api.requests.map(({ time: _, accept, ...r }) => ({ ...r, acceptsJson: accept?.includes("application/json") }))).toEqual([
+      { method: "POST", path: "/api/v1/namespaces/default/secrets", query: {}, contentType: "application/json", status: 201, watch: false, acceptsJson: true },
+      { method: "GET", path: "/api/v1/namespaces/default/secrets", query: { labelSelector: "a=b" }, contentType: undefined, status: 200, watch: false, acceptsJson: true },
+      { method: "GET", path: "/api/v1/namespaces/default/secrets/missing", query: {}, contentType: undefined, status: 404, watch: false, acceptsJson: true },
     ]);
     expect(api.requests.every((r) => r.time > 0 && r.time <= Date.now())).toBe(true);
     expect(api.count()).toBe(3);

@@ -13,6 +13,8 @@ export interface RequestRecord {
   readonly path: string;
   readonly query: Readonly<Record<string, string>>;
   readonly contentType: string | undefined;
+  /** The Accept header (metadata-only requests ask for PartialObjectMetadata there). */
+  readonly accept: string | undefined;
   /** HTTP status; 0 while in flight, or when hung/dropped without an answer. */
   status: number;
   /** Arrival time, ms since the epoch. */

@@ -179,6 +179,7 @@ class TestKubeApiServer implements KubeApiServer {
       path: url.pathname,
       query: Object.fromEntries(url.searchParams),
       contentType: request.headers.get("content-type") ?? undefined,
+      accept: request.headers.get("accept") ?? undefined,
       status: 0,
       time: Date.now(),
       watch,

@@ -129,6 +129,46 @@ describe("the index follows the cluster", () => {
   });
 });
 
+describe("only the Secrets that Receivers reference are read", () => {
+  const secretReads = (ns: string) => stack.api.requests.filter((r) => r.method === "GET" && r.path.startsWith(`/api/v1/namespaces/${ns}/secrets/`)).map((r) => r.path.split("/").pop());
+  const statusReasons = (ns: string) => stack.logs.filter((l) => l.msg === "receiver status updated" && l.receiver === `${ns}/receiver`).map((l) => l.reason);
+
+  test("Secrets are watched as metadata; the referenced one is read, the others never", async () => {
+    stack.secret("only-ref", "helm-release", { release: "x".repeat(10_000) });
+    stack.secret("only-ref", "tls", { "tls.key": "private" });
+    stack.secret("only-ref", "webhook-token", { token: "t" });
+    stack.receiver("only-ref", "receiver", spec);
+    expect(await stack.readyPath("only-ref", "receiver")).toBe(webhookPath("t", "receiver", "only-ref"));
+    expect(secretReads("only-ref")).toEqual(["webhook-token"]);
+    const collection = stack.api.requests.filter((r) => r.path === "/api/v1/secrets");
+    expect(collection.length).toBeGreaterThanOrEqual(2); // the list and the watch
+    for (const r of collection) expect(r.accept).toContain("as=PartialObjectMetadata");
+    // Its Secret existed: the Receiver went straight to Ready, never TokenNotFound on the way.
+    expect(statusReasons("only-ref")).toEqual(["Succeeded"]);
+  });
+
+  test("a Secret that comes to be referenced later is read then; a rotation is read again", async () => {
+    stack.secret("later-ref", "webhook-token", { token: "first" });
+    expect(secretReads("later-ref")).toEqual([]);
+    stack.receiver("later-ref", "receiver", spec);
+    expect(await stack.readyPath("later-ref", "receiver")).toBe(webhookPath("first", "receiver", "later-ref"));
+    stack.api.store.patch("v1", "Secret", "later-ref", "webhook-token", { data: { token: Buffer.from("second").toString("base64") } });
+    await waitFor("the rotated path", async () => (await stack.post(webhookPath("second", "receiver", "later-ref"), { body: "{}" })).status !== 404);
+    expect(secretReads("later-ref")).toEqual(["webhook-token", "webhook-token"]);
+    expect(statusReasons("later-ref")).toEqual(["Succeeded", "Succeeded"]);
+  });
+
+  test("a Secret that cannot be read is retried; the Receiver is decided once it is", async () => {
+    const fault = stack.api.faults.add({ method: "GET", path: "/api/v1/namespaces/unreadable/secrets/webhook-token", times: 2, respond: { status: 500, message: "etcd is sad" } });
+    stack.secret("unreadable", "webhook-token", { token: "t" });
+    stack.receiver("unreadable", "receiver", spec);
+    expect(await stack.readyPath("unreadable", "receiver")).toBe(webhookPath("t", "receiver", "unreadable"));
+    expect(fault.hits).toBe(2);
+    expect(statusReasons("unreadable")).toEqual(["Succeeded"]);
+    expect(stack.logs.filter((l) => l.msg === "cannot read a Receiver's Secret" && l.secret === "unreadable/webhook-token").length).toBe(2);
+  });
+});
+
 describe("--status-updates=false", () => {
   test("serves the path but never writes status", async () => {
     await using quiet = await startStack({ statusUpdates: false });

@@ -1,0 +1,180 @@
+/**
+ * @module server/receivers/secret-fetcher
+ * Reads the Secrets that Receivers reference, and only those.
+ *
+ * The cluster's Secrets are watched as metadata only (kube/port.ts watchSecretMetadata). This
+ * module sits between that watch and the controller: it passes every metadata object on (the
+ * controller records the Secret as existing but `pending`), and GETs a Secret when a Receiver
+ * references it and the version it last read is not the current one. The full Secret then goes
+ * to the controller as an update. So a Secret rotation is seen within moments, as with a full
+ * watch, while the data of every other Secret (TLS keys, Helm releases) never leaves the API
+ * server, as with Flux, which reads a Receiver's Secret when it needs it.
+ *
+ * Reads are single-flight per Secret, at most SECRET_READ_CONCURRENCY at once, and retried with
+ * backoff on errors (a Receiver whose Secret cannot be read stays as it was decided before).
+ */
+import type { KubeResult, WatchSink } from "../kube/port";
+import type { Logger } from "../log";
+import type { ObjectKey } from "./api";
+import { keyString } from "./index";
+
+/** Secret reads in flight at once: 10,000 Receivers' Secrets are read in about a second. */
+const SECRET_READ_CONCURRENCY = 32;
+/** Retry delays of a failed read. */
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 30_000;
+
+export interface SecretFetcherOptions {
+  readonly get: (key: ObjectKey) => Promise<KubeResult<unknown>>;
+  /** Where Secrets go: metadata objects as they are watched, full ones once read. */
+  readonly sink: WatchSink;
+  /** Whether a Receiver references this Secret ("namespace/name"). */
+  readonly isReferenced: (secret: string) => boolean;
+  readonly log: Logger;
+  /** First retry delay (tests shorten it). */
+  readonly retryMinMs?: number;
+}
+
+interface Metadata {
+  readonly key: ObjectKey;
+  readonly resourceVersion: string;
+}
+
+function metadataOf(obj: unknown): Metadata | undefined {
+  const meta = (obj as { metadata?: { name?: unknown; namespace?: unknown; resourceVersion?: unknown } } | null)?.metadata;
+  if (typeof meta?.name !== "string" || typeof meta.namespace !== "string") return undefined;
+  return { key: { namespace: meta.namespace, name: meta.name }, resourceVersion: typeof meta.resourceVersion === "string" ? meta.resourceVersion : "" };
+}
+
+export class SecretFetcher {
+  /** The current version of every Secret the watch reported. */
+  readonly #versions = new Map<string, Metadata>();
+  /** The version last read, per Secret. */
+  readonly #read = new Map<string, string>();
+  readonly #queue = new Map<string, ObjectKey>();
+  readonly #inFlight = new Set<string>();
+  readonly #failures = new Map<string, number>();
+  /** Secrets not read even once yet, for readiness. */
+  readonly #neverAttempted = new Set<string>();
+  readonly #options: SecretFetcherOptions;
+  #stopped = false;
+
+  constructor(options: SecretFetcherOptions) {
+    this.#options = options;
+  }
+
+  /** The sink for the metadata watch. */
+  readonly sink: WatchSink = (() => {
+    let seen = new Set<string>();
+    return {
+      listPage: (items: readonly unknown[], first: boolean) => {
+        if (first) seen = new Set();
+        for (const obj of items) {
+          const meta = metadataOf(obj);
+          if (meta) {
+            seen.add(keyString(meta.key));
+            this.#versions.set(keyString(meta.key), meta);
+          }
+        }
+        this.#options.sink.listPage(items, first);
+        for (const obj of items) {
+          const meta = metadataOf(obj);
+          if (meta) this.#consider(keyString(meta.key));
+        }
+      },
+      listEnd: () => {
+        for (const k of [...this.#versions.keys()]) if (!seen.has(k)) this.#forget(k);
+        seen = new Set();
+        this.#options.sink.listEnd();
+      },
+      upsert: (obj: unknown) => {
+        const meta = metadataOf(obj);
+        if (meta) this.#versions.set(keyString(meta.key), meta);
+        this.#options.sink.upsert(obj);
+        if (meta) this.#consider(keyString(meta.key));
+      },
+      remove: (obj: unknown) => {
+        const meta = metadataOf(obj);
+        if (meta) this.#forget(keyString(meta.key));
+        this.#options.sink.remove(obj);
+      },
+    };
+  })();
+
+  /** A Receiver references this Secret: read it if it exists and was not read at its version. */
+  want(key: ObjectKey): void {
+    this.#consider(keyString(key));
+  }
+
+  /** Referenced Secrets whose first read has not finished (the server is not ready before). */
+  get unread(): number {
+    let n = 0;
+    for (const k of this.#neverAttempted) if (this.#options.isReferenced(k)) n++;
+    return n;
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#queue.clear();
+  }
+
+  #forget(k: string) {
+    this.#versions.delete(k);
+    this.#read.delete(k);
+    this.#queue.delete(k);
+    this.#failures.delete(k);
+    this.#neverAttempted.delete(k);
+  }
+
+  #consider(k: string) {
+    const meta = this.#versions.get(k);
+    if (!meta || this.#read.get(k) === meta.resourceVersion || !this.#options.isReferenced(k)) return;
+    if (!this.#read.has(k) && !this.#failures.has(k)) this.#neverAttempted.add(k);
+    this.#queue.set(k, meta.key);
+    this.#pump();
+  }
+
+  #pump() {
+    for (const [k, key] of this.#queue) {
+      if (this.#stopped || this.#inFlight.size >= SECRET_READ_CONCURRENCY) return;
+      // Stays queued behind the read in flight, and is considered again when that one lands.
+      if (this.#inFlight.has(k)) continue;
+      this.#queue.delete(k);
+      this.#inFlight.add(k);
+      void this.#fetch(k, key).finally(() => {
+        this.#inFlight.delete(k);
+        this.#neverAttempted.delete(k);
+        this.#consider(k);
+        this.#pump();
+      });
+    }
+  }
+
+  async #fetch(k: string, key: ObjectKey) {
+    const result = await this.#options.get(key);
+    if (this.#stopped || !this.#versions.has(k)) return; // deleted meanwhile: the watch said so
+    if (result.ok) {
+      this.#failures.delete(k);
+      const meta = metadataOf(result.value);
+      if (!meta) {
+        // Gone between the event and the read; its DELETED event follows.
+        this.#read.set(k, this.#versions.get(k)!.resourceVersion);
+        return;
+      }
+      this.#read.set(k, meta.resourceVersion);
+      this.#options.sink.upsert(result.value);
+      return;
+    }
+    const failures = (this.#failures.get(k) ?? 0) + 1;
+    this.#failures.set(k, failures);
+    const delay = Math.min(RETRY_MAX_MS, (this.#options.retryMinMs ?? RETRY_MIN_MS) * 2 ** Math.min(failures - 1, 10));
+    this.#options.log.error("cannot read a Receiver's Secret", { secret: k, error: result.reason, retryInMs: delay });
+    // Counted as read at this version until the retry, so the finally above does not loop.
+    this.#read.set(k, this.#versions.get(k)!.resourceVersion);
+    setTimeout(() => {
+      if (this.#stopped || !this.#versions.has(k)) return;
+      this.#read.delete(k);
+      this.#consider(k);
+    }, delay).unref?.();
+  }
+}
