@@ -129,9 +129,15 @@ export class SecretFetcher {
     this.#neverAttempted.delete(k);
   }
 
+  /** Whether the Secret exists, is referenced, and was not read at its current version. */
+  #needsRead(k: string): boolean {
+    const meta = this.#versions.get(k);
+    return meta !== undefined && this.#read.get(k) !== meta.resourceVersion && this.#options.isReferenced(k);
+  }
+
   #consider(k: string) {
     const meta = this.#versions.get(k);
-    if (!meta || this.#read.get(k) === meta.resourceVersion || !this.#options.isReferenced(k)) return;
+    if (!meta || !this.#needsRead(k)) return;
     if (!this.#read.has(k) && !this.#failures.has(k)) this.#neverAttempted.add(k);
     this.#queue.set(k, meta.key);
     this.#pump();
@@ -143,6 +149,8 @@ export class SecretFetcher {
       // Stays queued behind the read in flight, and is considered again when that one lands.
       if (this.#inFlight.has(k)) continue;
       this.#queue.delete(k);
+      // The read in flight when this was queued may have read the current version already.
+      if (!this.#needsRead(k)) continue;
       this.#inFlight.add(k);
       void this.#fetch(k, key).finally(() => {
         this.#inFlight.delete(k);
