@@ -129,7 +129,14 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
       ];
 
   let stopping = false;
-  const ready = () => !stopping && controller.synced && (fetcher?.unread ?? 0) === 0;
+  // Ready once the lists are in and every Secret they reference was read once; from then on a
+  // newly referenced Secret being read does not take the replica out of the Service.
+  let secretsRead = false;
+  const ready = () => {
+    if (stopping || !controller.synced) return false;
+    if (!secretsRead && (fetcher?.unread ?? 0) === 0) secretsRead = true;
+    return secretsRead;
+  };
 
   const metrics = createMetrics(() => controller.counts());
   const recent = new RecentDeliveries();

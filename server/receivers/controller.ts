@@ -15,6 +15,7 @@ import { readReceiver, type ObjectKey, type ReceiverObject, type ReceiverSpec, t
 import { ReceiverIndex, keyString, type ReceiverEntry } from "./index";
 import { compilationKey, NOTHING_COMPILED, type Prepared } from "./prepare";
 import { readSecret, type SecretRecord } from "./secrets";
+import { atLeastVersion, olderVersion } from "../kube/resource-version";
 import { Reason, desiredStatus, sameStatus, type Readiness } from "./status";
 
 /** Status writes in flight at once: enough to mark thousands of Receivers Ready at start-up in seconds. */
@@ -187,6 +188,7 @@ export class ReceiverController {
     this.#receivers.delete(k);
     this.#prepared.delete(k);
     this.#written.delete(k);
+    this.#statusAttempts.delete(k);
     if (r.secretName) this.#referrers.get(`${r.key.namespace}/${r.secretName}`)?.delete(k);
     this.index.remove(r.key);
     this.#statusQueue.delete(k);
@@ -196,10 +198,11 @@ export class ReceiverController {
   #putSecret(s: SecretRecord) {
     const k = keyString(s);
     const before = this.#secrets.get(k);
-    // Metadata of the version already read (a re-list) changes nothing.
-    if (before && s.pending && !before.pending && before.resourceVersion === s.resourceVersion) return;
-    if (before && before.pending === s.pending && sameData(before, s)) return;
+    // Metadata of a version already read (a re-list, or a watch behind the read) changes nothing.
+    if (before && s.pending && !before.pending && atLeastVersion(before.resourceVersion, s.resourceVersion)) return;
     this.#secrets.set(k, s);
+    // The same data under a newer version: recorded, nothing to decide again.
+    if (before && before.pending === s.pending && sameData(before, s)) return;
     if (this.synced && !this.#bulk) for (const r of this.#referrers.get(k) ?? []) this.#reconcile(r);
   }
 
@@ -346,16 +349,6 @@ export class ReceiverController {
       if (this.#receivers.has(k)) this.#queueStatus(key);
     }, delay).unref?.();
   }
-}
-
-/**
- * True when resourceVersion `a` is older than `b`. Kubernetes documents versions as opaque, but an
- * etcd-backed API server issues increasing integers (etcd revisions); anything else counts as
- * "not older", which at worst costs one redundant status write, as before this check existed.
- */
-export function olderVersion(a: string, b: string): boolean {
-  if (!/^\d{1,30}$/.test(a) || !/^\d{1,30}$/.test(b)) return false;
-  return a.length !== b.length ? a.length < b.length : a < b;
 }
 
 function sameData(a: SecretRecord, b: SecretRecord): boolean {

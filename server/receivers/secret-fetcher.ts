@@ -17,6 +17,7 @@ import type { KubeResult, WatchSink } from "../kube/port";
 import type { Logger } from "../log";
 import type { ObjectKey } from "./api";
 import { keyString } from "./index";
+import { atLeastVersion, olderVersion } from "../kube/resource-version";
 
 /**
  * Secret reads in flight at once: the 10,000 Secrets of bench scenario (6) are read in about a
@@ -57,6 +58,7 @@ export class SecretFetcher {
   readonly #queue = new Map<string, ObjectKey>();
   readonly #inFlight = new Set<string>();
   readonly #failures = new Map<string, number>();
+  readonly #retries = new Map<string, ReturnType<typeof setTimeout>>();
   /** Secrets not read even once yet, for readiness. */
   readonly #neverAttempted = new Set<string>();
   readonly #options: SecretFetcherOptions;
@@ -119,6 +121,8 @@ export class SecretFetcher {
   stop(): void {
     this.#stopped = true;
     this.#queue.clear();
+    for (const timer of this.#retries.values()) clearTimeout(timer);
+    this.#retries.clear();
   }
 
   #forget(k: string) {
@@ -127,12 +131,24 @@ export class SecretFetcher {
     this.#queue.delete(k);
     this.#failures.delete(k);
     this.#neverAttempted.delete(k);
+    this.#cancelRetry(k);
   }
 
-  /** Whether the Secret exists, is referenced, and was not read at its current version. */
+  #cancelRetry(k: string) {
+    const timer = this.#retries.get(k);
+    if (timer) clearTimeout(timer);
+    this.#retries.delete(k);
+  }
+
+  /**
+   * Whether the Secret exists, is referenced, and was not read at its current version or later
+   * (a read can be ahead of the watch: it is served from the newest state).
+   */
   #needsRead(k: string): boolean {
     const meta = this.#versions.get(k);
-    return meta !== undefined && this.#read.get(k) !== meta.resourceVersion && this.#options.isReferenced(k);
+    if (meta === undefined || !this.#options.isReferenced(k)) return false;
+    const read = this.#read.get(k);
+    return read === undefined || !atLeastVersion(read, meta.resourceVersion);
   }
 
   #consider(k: string) {
@@ -152,40 +168,53 @@ export class SecretFetcher {
       // The read in flight when this was queued may have read the current version already.
       if (!this.#needsRead(k)) continue;
       this.#inFlight.add(k);
-      void this.#fetch(k, key).finally(() => {
-        this.#inFlight.delete(k);
-        this.#neverAttempted.delete(k);
-        this.#consider(k);
-        this.#pump();
-      });
+      const issued = this.#versions.get(k)!.resourceVersion;
+      void this.#fetch(k, key, issued)
+        .catch((err: unknown) => this.#options.log.error("reading a Receiver's Secret failed", { secret: k, error: err instanceof Error ? err.message : String(err) }))
+        .finally(() => {
+          this.#inFlight.delete(k);
+          this.#neverAttempted.delete(k);
+          this.#consider(k);
+          this.#pump();
+        });
     }
   }
 
-  async #fetch(k: string, key: ObjectKey) {
+  /** Reads one Secret, asked for at version `issued`; the caller considers it again afterwards. */
+  async #fetch(k: string, key: ObjectKey, issued: string) {
     const result = await this.#options.get(key);
     if (this.#stopped || !this.#versions.has(k)) return; // deleted meanwhile: the watch said so
     if (result.ok) {
       this.#failures.delete(k);
+      this.#cancelRetry(k);
       const meta = metadataOf(result.value);
       if (!meta) {
-        // Gone between the event and the read; its DELETED event follows.
-        this.#read.set(k, this.#versions.get(k)!.resourceVersion);
+        // Gone when read. Its DELETED event follows; a version newer than `issued` (re-created
+        // meanwhile) is still to be read.
+        this.#read.set(k, issued);
         return;
       }
       this.#read.set(k, meta.resourceVersion);
-      this.#options.sink.upsert(result.value);
+      // Older than what the watch has shown since (a read served just before a change): not
+      // handed on, and read again.
+      if (!olderVersion(meta.resourceVersion, this.#versions.get(k)!.resourceVersion)) this.#options.sink.upsert(result.value);
       return;
     }
     const failures = (this.#failures.get(k) ?? 0) + 1;
     this.#failures.set(k, failures);
     const delay = Math.min(RETRY_MAX_MS, (this.#options.retryMinMs ?? RETRY_MIN_MS) * 2 ** Math.min(failures - 1, 10));
     this.#options.log.error("cannot read a Receiver's Secret", { secret: k, error: result.reason, retryInMs: delay });
-    // Counted as read at this version until the retry, so the finally above does not loop.
-    this.#read.set(k, this.#versions.get(k)!.resourceVersion);
-    setTimeout(() => {
+    // Counted as read at `issued` until the retry, so it is not read again at once (a newer
+    // version is).
+    this.#read.set(k, issued);
+    this.#cancelRetry(k);
+    const timer = setTimeout(() => {
+      this.#retries.delete(k);
       if (this.#stopped || !this.#versions.has(k)) return;
       this.#read.delete(k);
       this.#consider(k);
-    }, delay).unref?.();
+    }, delay);
+    timer.unref?.();
+    this.#retries.set(k, timer);
   }
 }

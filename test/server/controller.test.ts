@@ -7,7 +7,8 @@ import { startStack, waitFor, type Stack } from "../support/stack";
 import { webhookPath } from "../../shared";
 import { replaceAll, type KubeResult } from "../../server/kube/port";
 import type { ObjectKey, ReceiverStatus } from "../../server/receivers/api";
-import { ReceiverController, olderVersion } from "../../server/receivers/controller";
+import { ReceiverController } from "../../server/receivers/controller";
+import { atLeastVersion, olderVersion } from "../../server/kube/resource-version";
 import { ReceiverIndex } from "../../server/receivers/index";
 import { desiredStatus } from "../../server/receivers/status";
 import { silentLogger } from "../../server/log";
@@ -158,6 +159,16 @@ describe("only the Secrets that Receivers reference are read", () => {
     expect(statusReasons("later-ref")).toEqual(["Succeeded", "Succeeded"]);
   });
 
+  test("a running replica stays ready while a newly referenced Secret is being read", async () => {
+    const hang = stack.api.faults.add({ method: "GET", path: "/api/v1/namespaces/slow-read/secrets/webhook-token", times: 1, respond: "hang" });
+    stack.secret("slow-read", "webhook-token", { token: "t" });
+    stack.receiver("slow-read", "receiver", spec);
+    await waitFor("the read to hang", () => stack.api.faults.hung === 1);
+    expect((await fetch(stack.fluxhook.healthUrl + "/readyz")).status).toBe(200);
+    hang.remove();
+    expect(await stack.readyPath("slow-read", "receiver")).toBe(webhookPath("t", "receiver", "slow-read"));
+  });
+
   test("a Secret that cannot be read is retried; the Receiver is decided once it is", async () => {
     const fault = stack.api.faults.add({ method: "GET", path: "/api/v1/namespaces/unreadable/secrets/webhook-token", times: 2, respond: { status: 500, message: "etcd is sad" } });
     stack.secret("unreadable", "webhook-token", { token: "t" });
@@ -247,5 +258,6 @@ describe("status writes in order", () => {
 
   test("resourceVersions compare as integers; anything else is never older", () => {
     expect([olderVersion("9", "10"), olderVersion("10", "9"), olderVersion("10", "10"), olderVersion("abc", "10"), olderVersion("", "1")]).toEqual([true, false, false, false, false]);
+    expect([atLeastVersion("10", "9"), atLeastVersion("10", "10"), atLeastVersion("9", "10"), atLeastVersion("abc", "abc"), atLeastVersion("abc", "abd")]).toEqual([true, true, false, true, false]);
   });
 });
