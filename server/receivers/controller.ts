@@ -169,7 +169,7 @@ export class ReceiverController {
     const k = keyString(r.key);
     const before = this.#receivers.get(k);
     if (before?.secretName && before.secretName !== r.secretName) {
-      this.#referrers.get(`${before.key.namespace}/${before.secretName}`)?.delete(k);
+      this.#unrefer(`${before.key.namespace}/${before.secretName}`, k);
     }
     if (r.secretName) {
       const sk = `${r.key.namespace}/${r.secretName}`;
@@ -189,10 +189,16 @@ export class ReceiverController {
     this.#prepared.delete(k);
     this.#written.delete(k);
     this.#statusAttempts.delete(k);
-    if (r.secretName) this.#referrers.get(`${r.key.namespace}/${r.secretName}`)?.delete(k);
+    if (r.secretName) this.#unrefer(`${r.key.namespace}/${r.secretName}`, k);
     this.index.remove(r.key);
     this.#statusQueue.delete(k);
     this.#options.log.info("receiver deleted", { receiver: k });
+  }
+
+  #unrefer(secret: string, receiver: string) {
+    const set = this.#referrers.get(secret);
+    set?.delete(receiver);
+    if (set?.size === 0) this.#referrers.delete(secret);
   }
 
   #putSecret(s: SecretRecord) {
