@@ -36,6 +36,14 @@ function rig() {
   return { reads, fetcher, controller, path };
 }
 
+/** The rig with the Receiver listed and its Secret's metadata at version 5: one read in flight. */
+function listed() {
+  const r = rig();
+  replaceAll(r.controller.receiverSink, [receiver]);
+  replaceAll(r.fetcher.sink, [meta("5")]);
+  return r;
+}
+
 describe("SecretFetcher", () => {
   test("only a referenced Secret is read, and the Receiver is decided once it is", async () => {
     const { reads, fetcher, controller, path } = rig();
@@ -52,9 +60,7 @@ describe("SecretFetcher", () => {
   });
 
   test("a read that 404s because the Secret was deleted and re-created meanwhile: the new one is read", async () => {
-    const { reads, fetcher, controller, path } = rig();
-    replaceAll(controller.receiverSink, [receiver]);
-    replaceAll(fetcher.sink, [meta("5")]);
+    const { reads, fetcher, path } = listed();
     expect(reads.length).toBe(1);
     fetcher.sink.remove(meta("5"));
     fetcher.sink.upsert(meta("8"));
@@ -67,9 +73,7 @@ describe("SecretFetcher", () => {
   });
 
   test("a read ahead of the watch is used and not repeated when the watch catches up", async () => {
-    const { reads, fetcher, controller, path } = rig();
-    replaceAll(controller.receiverSink, [receiver]);
-    replaceAll(fetcher.sink, [meta("5")]);
+    const { reads, fetcher, path } = listed();
     reads[0]!.resolve({ ok: true, value: full("6", "t6") });
     await settle();
     expect(path()).toBe(webhookPath("t6", "r", "ns"));
@@ -80,9 +84,7 @@ describe("SecretFetcher", () => {
   });
 
   test("a read behind the watch is not handed on: the Secret is read again", async () => {
-    const { reads, fetcher, controller, path } = rig();
-    replaceAll(controller.receiverSink, [receiver]);
-    replaceAll(fetcher.sink, [meta("5")]);
+    const { reads, fetcher, path } = listed();
     fetcher.sink.upsert(meta("7"));
     reads[0]!.resolve({ ok: true, value: full("5", "stale") });
     await settle();
@@ -94,9 +96,7 @@ describe("SecretFetcher", () => {
   });
 
   test("a failed read is retried with backoff; after a success no stale retry reads it again", async () => {
-    const { reads, fetcher, controller, path } = rig();
-    replaceAll(controller.receiverSink, [receiver]);
-    replaceAll(fetcher.sink, [meta("5")]);
+    const { reads, fetcher, path } = listed();
     reads[0]!.resolve({ ok: false, reason: "Secret ns/s: Kubernetes API answered 500", status: 500 });
     await settle();
     expect(fetcher.unread).toBe(0); // attempted: readiness does not wait for the retry
@@ -109,9 +109,7 @@ describe("SecretFetcher", () => {
   });
 
   test("a re-list of versions already read reads nothing and changes nothing", async () => {
-    const { reads, fetcher, controller, path } = rig();
-    replaceAll(controller.receiverSink, [receiver]);
-    replaceAll(fetcher.sink, [meta("5")]);
+    const { reads, fetcher, path } = listed();
     reads[0]!.resolve({ ok: true, value: full("5", "t") });
     await settle();
     replaceAll(fetcher.sink, [meta("5")]);
