@@ -146,6 +146,8 @@ type FlagName = keyof typeof FLAGS;
 /**
  * Flags of Flux's notification-controller that do not apply to fluxhook (event server, leader
  * election of the reconcilers, worker tuning). Accepted so a copied Deployment keeps starting.
+ * `--kube-api-qps`/`--kube-api-burst` tune client-go's request rate limiter; fluxhook bounds its
+ * Kubernetes calls by how many are in flight instead (Secret reads, status writes, PATCHes).
  */
 export const IGNORED_FLUX_FLAGS: ReadonlyMap<string, FlagKind> = new Map([
   ["events-addr", "string"],
@@ -160,6 +162,8 @@ export const IGNORED_FLUX_FLAGS: ReadonlyMap<string, FlagKind> = new Map([
   ["token-cache-max-size", "string"],
   ["token-cache-max-duration", "string"],
   ["default-service-account", "string"],
+  ["kube-api-qps", "string"],
+  ["kube-api-burst", "string"],
 ]);
 
 import {

@@ -43,6 +43,11 @@ describe("flags", () => {
     });
   });
 
+  test("Flux flags that do not apply are accepted and change nothing", () => {
+    const flux = ["--events-addr=:9090", "--concurrent=4", "--kube-api-qps=50", "--kube-api-burst", "300", "--feature-gates=CacheSecretsAndConfigMaps=false", "--rate-limit-interval=5m"];
+    expect(ok(flux, {})).toEqual(ok([], {}));
+  });
+
   test.each([
     [["--nope"], "unknown flag --nope"],
     [["--receiverAddr"], "flag --receiverAddr needs a value"],
