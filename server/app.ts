@@ -9,7 +9,7 @@ import { targetLabel } from "./targets/annotate";
 import { renderDeliveriesPage, type RecentDeliveries } from "./recent-deliveries";
 import type { Logger } from "./log";
 import { keyString } from "./receivers/index";
-import { jsonResponse } from "./json-response";
+import { jsonResponse as json } from "./json-response";
 
 /** A handled delivery, as observers (metrics, recent deliveries, Events) see it. */
 export interface DeliveryReport {
@@ -26,14 +26,10 @@ export interface AppDeps extends DeliveryDeps {
   readonly onDelivery?: (report: DeliveryReport) => void;
 }
 
-
 function responseBody(outcome: DeliveryOutcome): string {
   const { status, reason, targets } = outcome;
   return JSON.stringify(targets ? { status, reason, targets } : { status, reason });
 }
-
-
-const json = jsonResponse;
 
 export function createApp(deps: AppDeps) {
   const answer = (request: Request, outcome: DeliveryOutcome, time: number, started: number): Response => {

@@ -94,8 +94,6 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   const targets = dryRun ? dryRunTargets(log, kube) : kube!;
 
   const index = new ReceiverIndex();
-  // In a cluster only the Secrets that Receivers reference are read (secret-fetcher.ts).
-  let fetcher: SecretFetcher | undefined;
   const controller = new ReceiverController({
     wantSecret: (key) => fetcher?.want(key),
     index,
@@ -118,15 +116,14 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     : alwaysLeader;
   const events = kube && !fromFiles ? new EventRecorder({ kube, log, canWrite: () => leader.isLeader(), uidOf: (key) => controller.uidOf(key) }) : undefined;
 
-  const informers: Informer[] = fromFiles
-    ? [startFileSource({ paths: config.receiversFiles, receivers: controller.receiverSink, secrets: controller.secretSink, log })]
-    : [
-        kube!.watchReceivers(config.watchNamespace, controller.receiverSink),
-        kube!.watchSecretMetadata(
-          config.watchNamespace,
-          (fetcher = new SecretFetcher({ get: (key) => kube!.getSecret(key), sink: controller.secretSink, isReferenced: (s) => controller.isReferenced(s), log, retryMinMs: options.minBackoffMs })).sink,
-        ),
-      ];
+  // In a cluster only the Secrets that Receivers reference are read (secret-fetcher.ts).
+  const fetcher =
+    kube && !fromFiles
+      ? new SecretFetcher({ get: (key) => kube.getSecret(key), sink: controller.secretSink, isReferenced: (s) => controller.isReferenced(s), log, retryMinMs: options.minBackoffMs })
+      : undefined;
+  const informers: Informer[] = fetcher
+    ? [kube!.watchReceivers(config.watchNamespace, controller.receiverSink), kube!.watchSecretMetadata(config.watchNamespace, fetcher.sink)]
+    : [startFileSource({ paths: config.receiversFiles, receivers: controller.receiverSink, secrets: controller.secretSink, log })];
 
   let stopping = false;
   // Ready once the lists are in and every Secret they reference was read once; from then on a

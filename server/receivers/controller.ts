@@ -59,7 +59,7 @@ export class ReceiverController {
   readonly #options: ControllerOptions;
   readonly #statusQueue = new Map<string, ObjectKey>();
   readonly #statusAttempts = new Map<string, number>();
-  /** Receivers with a status write in flight: one at a time each, so writes land in order. */
+  /** Receivers with a status write in flight: one at a time each, so writes land in order; its size is the writes in flight. */
   readonly #statusWriting = new Set<string>();
   /**
    * receiver key → the status we wrote and the resourceVersion it produced, until the watch shows
@@ -67,7 +67,6 @@ export class ReceiverController {
    * write again (or, worse, "correct" a newer status back).
    */
   readonly #written = new Map<string, { resourceVersion: string; status: ReceiverStatus }>();
-  #statusInFlight = 0;
   #receiversSynced = false;
   #secretsSynced = false;
 
@@ -313,7 +312,7 @@ export class ReceiverController {
     const writer = this.#options.statusWriter;
     if (!writer || !(this.#options.canWrite?.() ?? true)) return;
     for (const [k, key] of this.#statusQueue) {
-      if (this.#statusInFlight >= STATUS_WRITE_CONCURRENCY) return;
+      if (this.#statusWriting.size >= STATUS_WRITE_CONCURRENCY) return;
       // Stays queued behind the write in flight, and is decided again when that one lands.
       if (this.#statusWriting.has(k)) continue;
       this.#statusQueue.delete(k);
@@ -325,10 +324,8 @@ export class ReceiverController {
       const current = this.#currentStatus(k, r);
       const desired = desiredStatus(readiness, r.generation, current, (this.#options.now ?? metaNow)());
       if (sameStatus(current, desired)) continue;
-      this.#statusInFlight++;
       this.#statusWriting.add(k);
       void this.#writeStatus(writer, key, desired).finally(() => {
-        this.#statusInFlight--;
         this.#statusWriting.delete(k);
         this.#pumpStatus();
       });

@@ -74,18 +74,18 @@ export class SecretFetcher {
     return {
       listPage: (items: readonly unknown[], first: boolean) => {
         if (first) seen = new Set();
+        const keys: string[] = [];
         for (const obj of items) {
           const meta = metadataOf(obj);
-          if (meta) {
-            seen.add(keyString(meta.key));
-            this.#versions.set(keyString(meta.key), meta);
-          }
+          if (!meta) continue;
+          const k = keyString(meta.key);
+          keys.push(k);
+          seen.add(k);
+          this.#versions.set(k, meta);
         }
+        // The controller records the page first, so that what is read next finds its Receivers.
         this.#options.sink.listPage(items, first);
-        for (const obj of items) {
-          const meta = metadataOf(obj);
-          if (meta) this.#consider(keyString(meta.key));
-        }
+        for (const k of keys) this.#consider(k);
       },
       listEnd: () => {
         for (const k of [...this.#versions.keys()]) if (!seen.has(k)) this.#forget(k);
