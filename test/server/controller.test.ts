@@ -133,6 +133,8 @@ describe("the index follows the cluster", () => {
 describe("only the Secrets that Receivers reference are read", () => {
   const secretReads = (ns: string) => stack.api.requests.filter((r) => r.method === "GET" && r.path.startsWith(`/api/v1/namespaces/${ns}/secrets/`)).map((r) => r.path.split("/").pop());
   const statusReasons = (ns: string) => stack.logs.filter((l) => l.msg === "receiver status updated" && l.receiver === `${ns}/receiver`).map((l) => l.reason);
+  /** The status writes logged so far, once there are `n` (the log line follows the write's answer). */
+  const loggedStatus = (ns: string, n: number) => waitFor(`${n} status writes of ${ns} logged`, () => statusReasons(ns).length >= n && statusReasons(ns));
 
   test("Secrets are watched as metadata; the referenced one is read, the others never", async () => {
     stack.secret("only-ref", "helm-release", { release: "x".repeat(10_000) });
@@ -145,7 +147,7 @@ describe("only the Secrets that Receivers reference are read", () => {
     expect(collection.length).toBeGreaterThanOrEqual(2); // the list and the watch
     for (const r of collection) expect(r.accept).toContain("as=PartialObjectMetadata");
     // Its Secret existed: the Receiver went straight to Ready, never TokenNotFound on the way.
-    expect(statusReasons("only-ref")).toEqual(["Succeeded"]);
+    expect(await loggedStatus("only-ref", 1)).toEqual(["Succeeded"]);
   });
 
   test("a Secret that comes to be referenced later is read then; a rotation is read again", async () => {
@@ -156,7 +158,7 @@ describe("only the Secrets that Receivers reference are read", () => {
     stack.api.store.patch("v1", "Secret", "later-ref", "webhook-token", { data: { token: Buffer.from("second").toString("base64") } });
     await waitFor("the rotated path", async () => (await stack.post(webhookPath("second", "receiver", "later-ref"), { body: "{}" })).status !== 404);
     expect(secretReads("later-ref")).toEqual(["webhook-token", "webhook-token"]);
-    expect(statusReasons("later-ref")).toEqual(["Succeeded", "Succeeded"]);
+    expect(await loggedStatus("later-ref", 2)).toEqual(["Succeeded", "Succeeded"]);
   });
 
   test("a running replica stays ready while a newly referenced Secret is being read", async () => {
@@ -175,7 +177,7 @@ describe("only the Secrets that Receivers reference are read", () => {
     stack.receiver("unreadable", "receiver", spec);
     expect(await stack.readyPath("unreadable", "receiver")).toBe(webhookPath("t", "receiver", "unreadable"));
     expect(fault.hits).toBe(2);
-    expect(statusReasons("unreadable")).toEqual(["Succeeded"]);
+    expect(await loggedStatus("unreadable", 1)).toEqual(["Succeeded"]);
     expect(stack.logs.filter((l) => l.msg === "cannot read a Receiver's Secret" && l.secret === "unreadable/webhook-token").length).toBe(2);
   });
 });
