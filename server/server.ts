@@ -96,6 +96,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   const index = new ReceiverIndex();
   const controller = new ReceiverController({
     wantSecret: (key) => fetcher?.want(key),
+    secretAwaited: (secret): boolean => fetcher?.awaits(secret) ?? false,
     index,
     // File-defined Receivers are not cluster objects: there is no status to write.
     statusWriter: config.statusUpdates && !fromFiles ? kube : undefined,

@@ -5,8 +5,9 @@
  * It is fed by two watches (Receivers and Secrets), and for every Receiver whose object or
  * Secret changed it decides readiness the way Flux's controller does, swaps the index entry,
  * and (unless --status-updates=false) writes the status. Decisions wait until both watches have
- * delivered their first list, so a Receiver is never marked TokenNotFound only because its
- * Secret had not been seen yet.
+ * delivered their first list, and a Secret the watch has not shown is read before its Receivers
+ * are decided, so a Receiver is never marked TokenNotFound only because its Secret had not been
+ * seen yet.
  */
 import { webhookPath } from "../../shared";
 import type { KubePort, WatchSink } from "../kube/port";
@@ -44,6 +45,11 @@ export interface ControllerOptions {
    * read (secret-fetcher.ts). A Receiver whose Secret is pending is not decided until it is read.
    */
   readonly wantSecret?: (key: ObjectKey) => void;
+  /**
+   * True while a Secret ("namespace/name") the Secret watch has not shown is being read to learn
+   * whether it exists: its Receivers are not decided TokenNotFound before the answer.
+   */
+  readonly secretAwaited?: (secret: string) => boolean;
 }
 
 const metaNow = () => new Date().toISOString().replace(/\.\d+Z$/, "Z");
@@ -211,8 +217,9 @@ export class ReceiverController {
     if (this.synced && !this.#bulk) for (const r of this.#referrers.get(k) ?? []) this.#reconcile(r);
   }
 
+  /** Also told of a referenced Secret found absent by a read, which the watch never showed. */
   #deleteSecret(k: string) {
-    if (!this.#secrets.delete(k)) return;
+    this.#secrets.delete(k);
     if (this.synced && !this.#bulk) for (const r of this.#referrers.get(k) ?? []) this.#reconcile(r);
   }
 
@@ -263,8 +270,9 @@ export class ReceiverController {
     let token: Buffer | undefined;
     let secret: SecretRecord["data"] = {};
     if (r.secretName) {
-      const s = this.#secrets.get(`${r.key.namespace}/${r.secretName}`);
-      if (s?.pending) return { pending: true };
+      const sk = `${r.key.namespace}/${r.secretName}`;
+      const s = this.#secrets.get(sk);
+      if (s ? s.pending : this.#options.secretAwaited?.(sk)) return { pending: true };
       const ref = `'${r.key.namespace}/${r.secretName}'`;
       if (!s || !s.data.token) {
         if (spec && !prepared.ok && !spec.suspend) return { readiness: terminal(prepared) };

@@ -10,6 +10,12 @@
  * watch, while the data of every other Secret (TLS keys, Helm releases) never leaves the API
  * server, as with Flux, which reads a Receiver's Secret when it needs it.
  *
+ * A referenced Secret the watch has not shown is read too: the Receivers and the Secrets come
+ * in two streams, and the Receiver's may be ahead (a `kubectl apply` of both at once). Until that
+ * read answers (`awaits`), its Receivers wait rather than be marked TokenNotFound; a 404 then
+ * decides them. A Secret known to be absent (read, or deleted by the watch) is not read again:
+ * the watch tells when it is created.
+ *
  * Reads are single-flight per Secret, at most SECRET_READ_CONCURRENCY at once, and retried with
  * backoff on errors (a Receiver whose Secret cannot be read stays as it was decided before).
  */
@@ -53,8 +59,13 @@ function metadataOf(obj: unknown): Metadata | undefined {
 export class SecretFetcher {
   /** The current version of every Secret the watch reported. */
   readonly #versions = new Map<string, Metadata>();
-  /** The version last read, per Secret. */
+  /**
+   * The version last read, per Secret; "" for a referenced Secret known to be absent (a read
+   * found none, or the watch deleted it), so that it is not read again until the watch shows it.
+   */
   readonly #read = new Map<string, string>();
+  /** Secrets the watch deleted while they were being read: what that read found is stale. */
+  readonly #deletedDuringRead = new Set<string>();
   readonly #queue = new Map<string, ObjectKey>();
   readonly #inFlight = new Set<string>();
   readonly #failures = new Map<string, number>();
@@ -89,6 +100,8 @@ export class SecretFetcher {
       },
       listEnd: () => {
         for (const k of [...this.#versions.keys()]) if (!seen.has(k)) this.#forget(k);
+        // Absent Secrets no Receiver references any more need no memory of being absent.
+        for (const k of [...this.#read.keys()]) if (!this.#versions.has(k) && !this.#options.isReferenced(k)) this.#read.delete(k);
         seen = new Set();
         this.#options.sink.listEnd();
       },
@@ -106,9 +119,20 @@ export class SecretFetcher {
     };
   })();
 
-  /** A Receiver references this Secret: read it if it exists and was not read at its version. */
+  /**
+   * A Receiver references this Secret: read it if it was not read at its current version, or,
+   * when the watch has not shown it, if it is not known to be absent.
+   */
   want(key: ObjectKey): void {
-    this.#consider(keyString(key));
+    this.#consider(keyString(key), key);
+  }
+
+  /**
+   * True while a Secret the watch has not shown is being read to learn whether it exists (queued,
+   * in flight, or waiting to retry): its Receivers are not decided meanwhile.
+   */
+  awaits(secret: string): boolean {
+    return !this.#versions.has(secret) && (this.#queue.has(secret) || this.#inFlight.has(secret) || this.#retries.has(secret));
   }
 
   /** Referenced Secrets whose first read has not finished (the server is not ready before). */
@@ -127,7 +151,9 @@ export class SecretFetcher {
 
   #forget(k: string) {
     this.#versions.delete(k);
-    this.#read.delete(k);
+    if (this.#options.isReferenced(k)) this.#read.set(k, "");
+    else this.#read.delete(k);
+    if (this.#inFlight.has(k)) this.#deletedDuringRead.add(k);
     this.#queue.delete(k);
     this.#failures.delete(k);
     this.#neverAttempted.delete(k);
@@ -141,21 +167,22 @@ export class SecretFetcher {
   }
 
   /**
-   * Whether the Secret exists, is referenced, and was not read at its current version or later
-   * (a read can be ahead of the watch: it is served from the newest state).
+   * Whether the Secret is referenced and was not read at its current version or later (a read can
+   * be ahead of the watch: it is served from the newest state); or, when the watch has not shown
+   * it, whether nothing is known of it yet.
    */
   #needsRead(k: string): boolean {
+    if (!this.#options.isReferenced(k)) return false;
     const meta = this.#versions.get(k);
-    if (meta === undefined || !this.#options.isReferenced(k)) return false;
     const read = this.#read.get(k);
+    if (meta === undefined) return read === undefined;
     return read === undefined || !atLeastVersion(read, meta.resourceVersion);
   }
 
-  #consider(k: string) {
-    const meta = this.#versions.get(k);
-    if (!meta || !this.#needsRead(k)) return;
+  #consider(k: string, key: ObjectKey | undefined = this.#versions.get(k)?.key) {
+    if (!key || !this.#needsRead(k)) return;
     if (!this.#read.has(k) && !this.#failures.has(k)) this.#neverAttempted.add(k);
-    this.#queue.set(k, meta.key);
+    this.#queue.set(k, key);
     this.#pump();
   }
 
@@ -168,36 +195,45 @@ export class SecretFetcher {
       // The read in flight when this was queued may have read the current version already.
       if (!this.#needsRead(k)) continue;
       this.#inFlight.add(k);
-      const issued = this.#versions.get(k)!.resourceVersion;
+      const issued = this.#versions.get(k)?.resourceVersion;
       void this.#fetch(k, key, issued)
         .catch((err: unknown) => this.#options.log.error("reading a Receiver's Secret failed", { secret: k, error: err instanceof Error ? err.message : String(err) }))
         .finally(() => {
           this.#inFlight.delete(k);
           this.#neverAttempted.delete(k);
-          this.#consider(k);
+          this.#consider(k, key);
           this.#pump();
         });
     }
   }
 
-  /** Reads one Secret, asked for at version `issued`; the caller considers it again afterwards. */
-  async #fetch(k: string, key: ObjectKey, issued: string) {
+  /**
+   * Reads one Secret, asked for at version `issued` (undefined: the watch had not shown it); the
+   * caller considers it again afterwards.
+   */
+  async #fetch(k: string, key: ObjectKey, issued: string | undefined) {
     const result = await this.#options.get(key);
-    if (this.#stopped || !this.#versions.has(k)) return; // deleted meanwhile: the watch said so
+    const deleted = this.#deletedDuringRead.delete(k);
+    const current = this.#versions.get(k);
+    if (this.#stopped || (issued !== undefined && !current)) return; // deleted meanwhile: the watch said so
     if (result.ok) {
       this.#failures.delete(k);
       this.#cancelRetry(k);
       const meta = metadataOf(result.value);
-      if (!meta) {
-        // Gone when read. Its DELETED event follows; a version newer than `issued` (re-created
-        // meanwhile) is still to be read.
-        this.#read.set(k, issued);
+      if (!meta || (deleted && !current)) {
+        // Gone when read, or deleted since. A version newer than `issued` (re-created meanwhile)
+        // is still to be read; with none, the Secret is absent and its Receivers are decided.
+        this.#read.set(k, issued ?? "");
+        if (!current) {
+          this.#inFlight.delete(k); // no longer awaited: the controller decides on this remove
+          this.#options.sink.remove({ metadata: { namespace: key.namespace, name: key.name } });
+        }
         return;
       }
       this.#read.set(k, meta.resourceVersion);
       // Older than what the watch has shown since (a read served just before a change): not
       // handed on, and read again.
-      if (!olderVersion(meta.resourceVersion, this.#versions.get(k)!.resourceVersion)) this.#options.sink.upsert(result.value);
+      if (!current || !olderVersion(meta.resourceVersion, current.resourceVersion)) this.#options.sink.upsert(result.value);
       return;
     }
     const failures = (this.#failures.get(k) ?? 0) + 1;
@@ -205,14 +241,14 @@ export class SecretFetcher {
     const delay = Math.min(RETRY_MAX_MS, (this.#options.retryMinMs ?? RETRY_MIN_MS) * 2 ** Math.min(failures - 1, 10));
     this.#options.log.error("cannot read a Receiver's Secret", { secret: k, error: result.reason, retryInMs: delay });
     // Counted as read at `issued` until the retry, so it is not read again at once (a newer
-    // version is).
-    this.#read.set(k, issued);
+    // version is). A Secret the watch has not shown stays awaited until then.
+    this.#read.set(k, issued ?? "");
     this.#cancelRetry(k);
     const timer = setTimeout(() => {
       this.#retries.delete(k);
-      if (this.#stopped || !this.#versions.has(k)) return;
+      if (this.#stopped) return;
       this.#read.delete(k);
-      this.#consider(k);
+      this.#consider(k, key);
     }, delay);
     timer.unref?.();
     this.#retries.set(k, timer);

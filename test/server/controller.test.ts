@@ -161,6 +161,22 @@ describe("only the Secrets that Receivers reference are read", () => {
     expect(await loggedStatus("later-ref", 2)).toEqual(["Succeeded", "Succeeded"]);
   });
 
+  test("a Receiver whose Secret's watch event is late goes straight to Ready: the Secret is read, not assumed absent", async () => {
+    // The Receivers and the Secrets come in two streams; here the Secrets' is held back.
+    const hold = stack.api.faults.add({ path: "/api/v1/secrets", watch: true, times: Infinity, respond: "hang" });
+    try {
+      stack.api.dropWatches("clean");
+      await waitFor("the Secret watch to be held", () => stack.api.faults.hung >= 1);
+      stack.secret("late-watch", "webhook-token", { token: "t" });
+      stack.receiver("late-watch", "receiver", spec);
+      expect(await stack.readyPath("late-watch", "receiver")).toBe(webhookPath("t", "receiver", "late-watch"));
+      expect(secretReads("late-watch")).toEqual(["webhook-token"]);
+      expect(await loggedStatus("late-watch", 1)).toEqual(["Succeeded"]);
+    } finally {
+      hold.remove();
+    }
+  });
+
   test("a running replica stays ready while a newly referenced Secret is being read", async () => {
     const hang = stack.api.faults.add({ method: "GET", path: "/api/v1/namespaces/slow-read/secrets/webhook-token", times: 1, respond: "hang" });
     stack.secret("slow-read", "webhook-token", { token: "t" });

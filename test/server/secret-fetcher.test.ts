@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { replaceAll, type KubeResult } from "../../server/kube/port";
-import type { ObjectKey } from "../../server/receivers/api";
+import type { ObjectKey, ReceiverStatus } from "../../server/receivers/api";
 import { ReceiverController } from "../../server/receivers/controller";
 import { ReceiverIndex } from "../../server/receivers/index";
 import { SecretFetcher } from "../../server/receivers/secret-fetcher";
@@ -22,9 +22,25 @@ const settle = () => new Promise((resolve) => setImmediate(resolve));
 /** A controller and a fetcher whose reads wait for the test to answer them. */
 function rig() {
   const reads: { resolve: (v: KubeResult<unknown>) => void }[] = [];
+  /** The Ready reason of every status the controller wrote. */
+  const statuses: (string | undefined)[] = [];
+  let lastStatus: ReceiverStatus | undefined;
+  const statusWriter = {
+    patchReceiverStatus: async (_key: ObjectKey, status: ReceiverStatus): Promise<KubeResult<string>> => {
+      statuses.push(status.conditions?.find((c) => c.type === "Ready")?.reason);
+      lastStatus = status;
+      return { ok: true, value: "" };
+    },
+  };
   let fetcher!: SecretFetcher;
   const index = new ReceiverIndex();
-  const controller = new ReceiverController({ index, statusWriter: undefined, log: silentLogger, wantSecret: (k) => fetcher.want(k) });
+  const controller = new ReceiverController({
+    index,
+    statusWriter,
+    log: silentLogger,
+    wantSecret: (k) => fetcher.want(k),
+    secretAwaited: (k) => fetcher.awaits(k),
+  });
   fetcher = new SecretFetcher({
     get: (_key: ObjectKey) => new Promise((resolve) => reads.push({ resolve })),
     sink: controller.secretSink,
@@ -33,7 +49,7 @@ function rig() {
     retryMinMs: 1,
   });
   const path = () => [...index.entries()].map((e) => e.path)[0];
-  return { reads, fetcher, controller, path };
+  return { reads, statuses, lastStatus: () => lastStatus, fetcher, controller, path };
 }
 
 /** The rig with the Receiver listed and its Secret's metadata at version 5: one read in flight. */
@@ -116,5 +132,74 @@ describe("SecretFetcher", () => {
     await settle();
     expect(reads.length).toBe(1);
     expect(path()).toBe(webhookPath("t", "r", "ns"));
+  });
+
+  describe("a Secret the watch has not shown (the Receivers' stream is ahead)", () => {
+    /** The rig with no Secrets listed, then the Receiver: its Secret is read at once. */
+    function ahead() {
+      const r = rig();
+      replaceAll(r.fetcher.sink, []);
+      replaceAll(r.controller.receiverSink, [receiver]);
+      return r;
+    }
+
+    test("is read at once; the Receiver waits for the answer and goes straight to Ready", async () => {
+      const { reads, statuses, fetcher, path } = ahead();
+      expect(reads.length).toBe(1);
+      expect(fetcher.awaits("ns/s")).toBe(true);
+      expect(fetcher.unread).toBe(1);
+      await settle();
+      expect(statuses).toEqual([]); // not TokenNotFound while the read is out
+      reads[0]!.resolve({ ok: true, value: full("5", "t") });
+      await settle();
+      expect(path()).toBe(webhookPath("t", "r", "ns"));
+      expect(statuses).toEqual(["Succeeded"]);
+      fetcher.sink.upsert(meta("5")); // the watch catches up: nothing to read again
+      await settle();
+      expect(reads.length).toBe(1);
+      expect(statuses).toEqual(["Succeeded"]);
+    });
+
+    test("absent: TokenNotFound on the 404, no read on later Receiver events, and its creation is read", async () => {
+      const { reads, statuses, lastStatus, fetcher, controller, path } = ahead();
+      reads[0]!.resolve({ ok: true, value: undefined });
+      await settle();
+      expect(fetcher.awaits("ns/s")).toBe(false);
+      expect(statuses).toEqual(["TokenNotFound"]);
+      // The watch event of that status write.
+      controller.receiverSink.upsert({ ...receiver, metadata: { ...receiver.metadata, resourceVersion: "2" }, status: lastStatus() });
+      await settle();
+      expect(reads.length).toBe(1);
+      fetcher.sink.upsert(meta("9"));
+      expect(reads.length).toBe(2);
+      reads[1]!.resolve({ ok: true, value: full("9", "t") });
+      await settle();
+      expect(path()).toBe(webhookPath("t", "r", "ns"));
+      expect(statuses).toEqual(["TokenNotFound", "Succeeded"]);
+    });
+
+    test("created and deleted while it is read: what the read found is not used", async () => {
+      const { reads, statuses, fetcher, path } = ahead();
+      fetcher.sink.upsert(meta("5"));
+      fetcher.sink.remove(meta("5"));
+      reads[0]!.resolve({ ok: true, value: full("5", "t") });
+      await settle();
+      expect(path()).toBeUndefined();
+      expect(statuses).toEqual(["TokenNotFound"]);
+      expect(reads.length).toBe(1);
+    });
+
+    test("a failed read keeps the Receiver waiting until a retry answers", async () => {
+      const { reads, statuses, fetcher, path } = ahead();
+      reads[0]!.resolve({ ok: false, reason: "Secret ns/s: Kubernetes API answered 500", status: 500 });
+      await settle();
+      expect(fetcher.awaits("ns/s")).toBe(true);
+      expect(statuses).toEqual([]);
+      await waitFor("the retry", () => reads.length === 2);
+      reads[1]!.resolve({ ok: true, value: full("5", "t") });
+      await settle();
+      expect(path()).toBe(webhookPath("t", "r", "ns"));
+      expect(statuses).toEqual(["Succeeded"]);
+    });
   });
 });
