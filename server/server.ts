@@ -120,7 +120,14 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   // In a cluster only the Secrets that Receivers reference are read (secret-fetcher.ts).
   const fetcher =
     kube && !fromFiles
-      ? new SecretFetcher({ get: (key) => kube.getSecret(key), sink: controller.secretSink, isReferenced: (s) => controller.isReferenced(s), log, retryMinMs: options.minBackoffMs })
+      ? new SecretFetcher({
+          get: (key) => kube.getSecret(key),
+          sink: controller.secretSink,
+          isReferenced: (s) => controller.isReferenced(s),
+          onUnreadable: (s, reason) => controller.secretUnreadable(s, reason),
+          log,
+          retryMinMs: options.minBackoffMs,
+        })
       : undefined;
   const informers: Informer[] = fetcher
     ? [kube!.watchReceivers(config.watchNamespace, controller.receiverSink), kube!.watchSecretMetadata(config.watchNamespace, fetcher.sink)]

@@ -71,10 +71,12 @@ function callOptions(httpApi: HttpLibrary, timeoutMs: number, contentType?: stri
 }
 
 /** Turns a client-node error into a short reason fit for a response body or a log line. */
+/** A failed call as a value; `what` prefixes the reason unless empty (the API's message names the object). */
 function failure(err: unknown, what: string): { ok: false; reason: string; status?: number } {
   const e = err as { code?: number; statusCode?: number; body?: unknown; name?: string };
   const status = e.code ?? e.statusCode;
-  if (e.name === "TimeoutError" || e.name === "AbortError") return { ok: false, reason: `${what}: Kubernetes API timed out` };
+  const prefix = what ? `${what}: ` : "";
+  if (e.name === "TimeoutError" || e.name === "AbortError") return { ok: false, reason: `${prefix}Kubernetes API timed out` };
   if (typeof status === "number") {
     let message = "";
     try {
@@ -83,10 +85,10 @@ function failure(err: unknown, what: string): { ok: false; reason: string; statu
     } catch {
       // not a Status object
     }
-    if (status === 404) return { ok: false, status, reason: `${what}: not found` };
-    return { ok: false, status, reason: `${what}: ${message || `Kubernetes API answered ${status}`}` };
+    if (status === 404) return { ok: false, status, reason: `${prefix}not found` };
+    return { ok: false, status, reason: `${prefix}${message || `Kubernetes API answered ${status}`}` };
   }
-  return { ok: false, reason: `${what}: ${describe(err)}` };
+  return { ok: false, reason: `${prefix}${describe(err)}` };
 }
 
 /** Retry-After of a 429 (or 503) answer, in milliseconds. */
@@ -258,7 +260,8 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
       try {
         return { ok: true, value: await core.readNamespacedSecret({ namespace: key.namespace, name: key.name }, call()) };
       } catch (err) {
-        const result = failure(err, `Secret ${key.namespace}/${key.name}`);
+        // The reason goes into the Receiver's status as Flux words it: the API's own message.
+        const result = failure(err, "");
         return result.status === 404 ? { ok: true, value: undefined } : result;
       }
     },

@@ -86,7 +86,7 @@ export interface KubePort {
    * PartialObjectMetadata, so no Secret's data crosses the wire unless it is fetched with getSecret.
    */
   watchSecretMetadata(namespace: string | undefined, sink: WatchSink): Informer;
-  /** get one core/v1 secret; `undefined` when it does not exist. */
+  /** get one core/v1 secret; `undefined` when it does not exist. A failure's reason is the API's message, unprefixed. */
   getSecret(key: ObjectKey): Promise<KubeResult<unknown>>;
   /** patch receivers/status; the value is the patched object's resourceVersion. */
   patchReceiverStatus(key: ObjectKey, status: ReceiverStatus): Promise<KubeResult<string>>;

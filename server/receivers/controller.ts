@@ -60,6 +60,8 @@ export class ReceiverController {
   readonly #secrets = new Map<string, SecretRecord>();
   /** secret key → receiver keys referencing it, so a Secret change touches only its Receivers. */
   readonly #referrers = new Map<string, Set<string>>();
+  /** Secrets whose reads keep failing, with the error, until one is read or the Secret is deleted. */
+  readonly #unreadable = new Map<string, string>();
   /** receiver key → the last preparation and what it was computed from. */
   readonly #prepared = new Map<string, { key: string; result: Prepared }>();
   readonly #options: ControllerOptions;
@@ -203,7 +205,17 @@ export class ReceiverController {
   #unrefer(secret: string, receiver: string) {
     const set = this.#referrers.get(secret);
     set?.delete(receiver);
-    if (set?.size === 0) this.#referrers.delete(secret);
+    if (set?.size === 0) {
+      this.#referrers.delete(secret);
+      this.#unreadable.delete(secret);
+    }
+  }
+
+  /** Reads of a referenced Secret keep failing (secret-fetcher.ts): its Receivers show the error. */
+  secretUnreadable(secret: string, reason: string): void {
+    if (!this.#referrers.has(secret) || this.#unreadable.get(secret) === reason) return;
+    this.#unreadable.set(secret, reason);
+    if (this.synced) for (const r of this.#referrers.get(secret) ?? []) this.#reconcile(r);
   }
 
   #putSecret(s: SecretRecord) {
@@ -212,6 +224,10 @@ export class ReceiverController {
     // Metadata of a version already read (a re-list, or a watch behind the read) changes nothing.
     if (before && s.pending && !before.pending && atLeastVersion(before.resourceVersion, s.resourceVersion)) return;
     this.#secrets.set(k, s);
+    if (!s.pending && this.#unreadable.delete(k)) {
+      if (this.synced && !this.#bulk) for (const r of this.#referrers.get(k) ?? []) this.#reconcile(r);
+      return;
+    }
     // The same data under a newer version: recorded, nothing to decide again.
     if (before && before.pending === s.pending && sameData(before, s)) return;
     if (this.synced && !this.#bulk) for (const r of this.#referrers.get(k) ?? []) this.#reconcile(r);
@@ -220,6 +236,7 @@ export class ReceiverController {
   /** Also told of a referenced Secret found absent by a read, which the watch never showed. */
   #deleteSecret(k: string) {
     this.#secrets.delete(k);
+    this.#unreadable.delete(k);
     if (this.synced && !this.#bulk) for (const r of this.#referrers.get(k) ?? []) this.#reconcile(r);
   }
 
@@ -272,10 +289,13 @@ export class ReceiverController {
     if (r.secretName) {
       const sk = `${r.key.namespace}/${r.secretName}`;
       const s = this.#secrets.get(sk);
-      if (s ? s.pending : this.#options.secretAwaited?.(sk)) return { pending: true };
+      // A Secret read once is served from what was read; reads that keep failing decide.
+      const unreadable = s?.pending === false ? undefined : this.#unreadable.get(sk);
+      if (unreadable === undefined && (s ? s.pending : this.#options.secretAwaited?.(sk))) return { pending: true };
       const ref = `'${r.key.namespace}/${r.secretName}'`;
       if (!s || !s.data.token) {
         if (spec && !prepared.ok && !spec.suspend) return { readiness: terminal(prepared) };
+        if (unreadable !== undefined) return { readiness: { kind: "token-not-found", message: `unable to read token from secret ${ref} error: ${unreadable}` } };
         if (!s) return { readiness: { kind: "token-not-found", message: `unable to read token from secret ${ref} error: secrets "${r.secretName}" not found` } };
         return { readiness: { kind: "token-not-found", message: `invalid ${ref} secret data: required fields 'token'` } };
       }

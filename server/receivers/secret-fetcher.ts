@@ -17,7 +17,9 @@
  * the watch tells when it is created.
  *
  * Reads are single-flight per Secret, at most SECRET_READ_CONCURRENCY at once, and retried with
- * backoff on errors (a Receiver whose Secret cannot be read stays as it was decided before).
+ * backoff on errors. A Receiver whose Secret cannot be read stays as it was decided before for
+ * the first few failures (a blip), then is TokenNotFound with the error (`onUnreadable`), as Flux
+ * marks it, so that `kubectl get receivers` shows e.g. missing RBAC.
  */
 import type { KubeResult, WatchSink } from "../kube/port";
 import type { Logger } from "../log";
@@ -33,6 +35,8 @@ const SECRET_READ_CONCURRENCY = 64;
 /** Retry delays of a failed read. */
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
+/** Consecutive failed reads after which the Secret's Receivers show the error (~1.5 s of retries). */
+export const READ_FAILURES_BEFORE_UNREADABLE = 3;
 
 export interface SecretFetcherOptions {
   readonly get: (key: ObjectKey) => Promise<KubeResult<unknown>>;
@@ -40,6 +44,8 @@ export interface SecretFetcherOptions {
   readonly sink: WatchSink;
   /** Whether a Receiver references this Secret ("namespace/name"). */
   readonly isReferenced: (secret: string) => boolean;
+  /** Reads of this Secret keep failing with this reason (until it is read or deleted). */
+  readonly onUnreadable?: (secret: string, reason: string) => void;
   readonly log: Logger;
   /** First retry delay (tests shorten it). */
   readonly retryMinMs?: number;
@@ -252,5 +258,6 @@ export class SecretFetcher {
     }, delay);
     timer.unref?.();
     this.#retries.set(k, timer);
+    if (failures >= READ_FAILURES_BEFORE_UNREADABLE) this.#options.onUnreadable?.(k, result.reason);
   }
 }

@@ -187,6 +187,20 @@ describe("only the Secrets that Receivers reference are read", () => {
     expect(await stack.readyPath("slow-read", "receiver")).toBe(webhookPath("t", "receiver", "slow-read"));
   });
 
+  test("a Secret fluxhook may not read: TokenNotFound with the API's message, as Flux words it; Ready once it may", async () => {
+    const message = `secrets "webhook-token" is forbidden: User "system:serviceaccount:flux-system:fluxhook" cannot get resource "secrets" in API group "" in the namespace "forbidden"`;
+    const forbidden = stack.api.faults.add({ method: "GET", path: "/api/v1/namespaces/forbidden/secrets/webhook-token", times: Infinity, respond: { status: 403, message } });
+    try {
+      stack.secret("forbidden", "webhook-token", { token: "t" });
+      stack.receiver("forbidden", "receiver", spec);
+      await waitFor("TokenNotFound", () => conditions("forbidden", "receiver").some((c: any) => c.reason === "TokenNotFound"));
+      expect(conditions("forbidden", "receiver")[0].message).toBe(`unable to read token from secret 'forbidden/webhook-token' error: ${message}`);
+    } finally {
+      forbidden.remove();
+    }
+    expect(await stack.readyPath("forbidden", "receiver")).toBe(webhookPath("t", "receiver", "forbidden"));
+  });
+
   test("a Secret that cannot be read is retried; the Receiver is decided once it is", async () => {
     const fault = stack.api.faults.add({ method: "GET", path: "/api/v1/namespaces/unreadable/secrets/webhook-token", times: 2, respond: { status: 500, message: "etcd is sad" } });
     stack.secret("unreadable", "webhook-token", { token: "t" });

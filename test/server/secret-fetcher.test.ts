@@ -8,7 +8,7 @@ import { replaceAll, type KubeResult } from "../../server/kube/port";
 import type { ObjectKey, ReceiverStatus } from "../../server/receivers/api";
 import { ReceiverController } from "../../server/receivers/controller";
 import { ReceiverIndex } from "../../server/receivers/index";
-import { SecretFetcher } from "../../server/receivers/secret-fetcher";
+import { READ_FAILURES_BEFORE_UNREADABLE, SecretFetcher } from "../../server/receivers/secret-fetcher";
 import { silentLogger } from "../../server/log";
 import { webhookPath } from "../../shared";
 import { waitFor } from "../support/stack";
@@ -45,6 +45,7 @@ function rig() {
     get: (_key: ObjectKey) => new Promise((resolve) => reads.push({ resolve })),
     sink: controller.secretSink,
     isReferenced: (s) => controller.isReferenced(s),
+    onUnreadable: (s, reason) => controller.secretUnreadable(s, reason),
     log: silentLogger,
     retryMinMs: 1,
   });
@@ -122,6 +123,25 @@ describe("SecretFetcher", () => {
     expect(path()).toBe(webhookPath("t", "r", "ns"));
     await new Promise((resolve) => setTimeout(resolve, 20)); // past every retry delay there was
     expect(reads.length).toBe(2);
+  });
+
+  test("reads that keep failing: TokenNotFound with the API's message after a few, Ready once one succeeds", async () => {
+    const { reads, statuses, lastStatus, path } = listed();
+    const forbidden = 'secrets "s" is forbidden: User "fluxhook" cannot get resource "secrets"';
+    for (let i = 0; i < READ_FAILURES_BEFORE_UNREADABLE; i++) {
+      await waitFor(`read ${i + 1}`, () => reads.length === i + 1);
+      expect(statuses).toEqual([]); // a blip decides nothing
+      reads[i]!.resolve({ ok: false, reason: forbidden, status: 403 });
+      await settle();
+    }
+    expect(statuses).toEqual(["TokenNotFound"]);
+    expect(lastStatus()!.conditions![0]!.message).toBe(`unable to read token from secret 'ns/s' error: ${forbidden}`);
+    expect(path()).toBeUndefined();
+    await waitFor("the next retry", () => reads.length === READ_FAILURES_BEFORE_UNREADABLE + 1);
+    reads[READ_FAILURES_BEFORE_UNREADABLE]!.resolve({ ok: true, value: full("5", "t") });
+    await settle();
+    expect(path()).toBe(webhookPath("t", "r", "ns"));
+    expect(statuses).toEqual(["TokenNotFound", "Succeeded"]);
   });
 
   test("a re-list of versions already read reads nothing and changes nothing", async () => {
