@@ -46,6 +46,8 @@ export interface ReceiverSpec {
 export interface ReceiverObject {
   readonly key: ObjectKey;
   readonly uid: string;
+  /** metadata.creationTimestamp (RFC 3339, seconds); "" when absent. The older of two Receivers with one path keeps it. */
+  readonly createdAt: string;
   readonly generation: number;
   /** The object's version as last seen, to tell a watch event older than our own status write. */
   readonly resourceVersion: string;
@@ -184,6 +186,7 @@ export function readReceiver(obj: unknown): ReceiverObject | undefined {
   return {
     key: { namespace, name },
     uid: str(meta.uid) ?? "",
+    createdAt: str(meta.creationTimestamp) ?? "",
     generation: typeof meta.generation === "number" ? meta.generation : 0,
     resourceVersion: str(meta.resourceVersion) ?? "",
     spec,

@@ -62,6 +62,13 @@ export class ReceiverController {
   readonly #referrers = new Map<string, Set<string>>();
   /** Secrets whose reads keep failing, with the error, until one is read or the Secret is deleted. */
   readonly #unreadable = new Map<string, string>();
+  /**
+   * path → Receivers refused that path because an older Receiver serves it, decided again when it
+   * frees. The path is sha256(token + name + namespace), so "a" in "bc" and "ab" in "c" with one
+   * token collide; with generic-oidc's empty token, anyone who may create a Receiver somewhere
+   * could otherwise take over another namespace's path (Flux serves whichever its cache lists first).
+   */
+  readonly #refused = new Map<string, Set<string>>();
   /** receiver key → the last preparation and what it was computed from. */
   readonly #prepared = new Map<string, { key: string; result: Prepared }>();
   readonly #options: ControllerOptions;
@@ -197,7 +204,9 @@ export class ReceiverController {
     this.#written.delete(k);
     this.#statusAttempts.delete(k);
     if (r.secretName) this.#unrefer(`${r.key.namespace}/${r.secretName}`, k);
+    const path = this.index.get(r.key)?.path;
     this.index.remove(r.key);
+    if (path !== undefined) this.#release(path);
     this.#statusQueue.delete(k);
     this.#options.log.info("receiver deleted", { receiver: k });
   }
@@ -247,14 +256,39 @@ export class ReceiverController {
     const decision = this.#decide(r);
     // Its Secret is being read: keep serving what was decided before, and decide once it is.
     if (decision.pending) return;
-    if (decision.entry) this.index.set(decision.entry);
-    else this.index.remove(r.key);
+    const before = this.index.get(r.key)?.path;
+    if (decision.refused !== undefined) this.#refuse(k, decision.refused);
+    if (decision.entry) {
+      // An older Receiver takes the path: the younger one is decided again, and refused.
+      const evicted = this.index.set(decision.entry);
+      if (evicted) this.#reconcile(keyString(evicted.key));
+    } else this.index.remove(r.key);
+    if (before !== undefined && before !== this.index.get(r.key)?.path) this.#release(before);
     // Suspended receivers keep their status untouched, as Flux does.
     if (decision.readiness && this.#options.statusWriter && (this.#options.canWrite?.() ?? true)) {
       const current = this.#currentStatus(k, r);
       const desired = desiredStatus(decision.readiness, r.generation, current, (this.#options.now ?? metaNow)());
       if (!sameStatus(current, desired)) this.#queueStatus(r.key);
     }
+  }
+
+  #refuse(k: string, path: string) {
+    let waiting = this.#refused.get(path);
+    if (!waiting) this.#refused.set(path, (waiting = new Set()));
+    if (waiting.has(k)) return;
+    waiting.add(k);
+    const holder = this.index.lookup(path);
+    this.#options.log.error("webhook path collision: an older Receiver has the same path", { receiver: k, servedBy: holder ? keyString(holder.key) : undefined });
+  }
+
+  /** A path no longer served by the Receiver that held it: those refused it are decided again. */
+  #release(path: string) {
+    // Before the lists are in, or within one, everything is decided at its end anyway.
+    if (!this.synced || this.#bulk) return;
+    const waiting = this.#refused.get(path);
+    if (!waiting) return;
+    this.#refused.delete(path);
+    for (const k of waiting) this.#reconcile(k);
   }
 
   /** The Receiver's status as it stands: our own last write until the watch has caught up with it. */
@@ -279,7 +313,7 @@ export class ReceiverController {
     return result;
   }
 
-  #decide(r: ReceiverObject): { entry?: ReceiverEntry; readiness?: Readiness; pending?: true } {
+  #decide(r: ReceiverObject): { entry?: ReceiverEntry; readiness?: Readiness; pending?: true; refused?: string } {
     const spec = r.spec;
     // Flux checks the spec (CEL, OIDC providers) before it reads the token.
     const prepared: Prepared = spec ? this.#prepare(r, spec) : { ok: false, reason: Reason.validationFailed, message: r.invalid ?? "invalid spec" };
@@ -306,6 +340,11 @@ export class ReceiverController {
       return { readiness: { kind: "terminal", reason: Reason.validationFailed, message: r.invalid ?? "secretRef is required when type is not generic-oidc" } };
     }
     const base = { key: r.key, generation: r.generation, path: webhookPath(token ?? "", r.key.name, r.key.namespace), secret };
+    const holder = this.index.lookup(base.path);
+    const other = holder && keyString(holder.key) !== keyString(r.key) ? this.#receivers.get(keyString(holder.key)) : undefined;
+    if (other && keepsPath(other, r)) {
+      return { refused: base.path, readiness: spec?.suspend ? undefined : { kind: "terminal", reason: Reason.validationFailed, message: PATH_COLLISION } };
+    }
     if (spec?.suspend) return { entry: { ...base, spec, unavailable: "receiver is suspended" } };
     if (!prepared.ok) {
       return {
@@ -380,6 +419,15 @@ export class ReceiverController {
       if (this.#receivers.has(k)) this.#queueStatus(key);
     }, delay).unref?.();
   }
+}
+
+/** Why a Receiver is refused its path (the other Receiver is not named: it may be another tenant's). */
+export const PATH_COLLISION = "webhook path collision: an older Receiver has the same path (sha256 of token, name and namespace); change the token or the name";
+
+/** Of two Receivers with one path, whether `a` keeps it: the older, then the first by namespace/name. */
+function keepsPath(a: ReceiverObject, b: ReceiverObject): boolean {
+  if (a.createdAt && b.createdAt && a.createdAt !== b.createdAt) return a.createdAt < b.createdAt;
+  return keyString(a.key) < keyString(b.key);
 }
 
 function sameData(a: SecretRecord, b: SecretRecord): boolean {

@@ -44,16 +44,21 @@ export class ReceiverIndex {
     return this.#byPath.get(path);
   }
 
-  /** Adds or replaces the entry of one receiver; its old path stops answering at the same moment. */
-  set(entry: ReceiverEntry): void {
+  /**
+   * Adds or replaces the entry of one receiver; its old path stops answering at the same moment.
+   * Another receiver's entry at the same path is dropped and returned (the controller decides
+   * which of two receivers keeps a path).
+   */
+  set(entry: ReceiverEntry): ReceiverEntry | undefined {
     const k = keyString(entry.key);
     const old = this.#pathByKey.get(k);
-    if (old !== undefined && old !== entry.path) {
-      const holder = this.#byPath.get(old);
-      if (holder && keyString(holder.key) === k) this.#byPath.delete(old);
-    }
+    if (old !== undefined && old !== entry.path) this.#byPath.delete(old);
+    const evicted = this.#byPath.get(entry.path);
+    const other = evicted && keyString(evicted.key) !== k ? evicted : undefined;
+    if (other) this.#pathByKey.delete(keyString(other.key));
     this.#byPath.set(entry.path, entry);
     this.#pathByKey.set(k, entry.path);
+    return other;
   }
 
   remove(key: ObjectKey): void {
@@ -61,8 +66,7 @@ export class ReceiverIndex {
     const path = this.#pathByKey.get(k);
     if (path === undefined) return;
     this.#pathByKey.delete(k);
-    const holder = this.#byPath.get(path);
-    if (holder && keyString(holder.key) === k) this.#byPath.delete(path);
+    this.#byPath.delete(path);
   }
 
   get(key: ObjectKey): ReceiverEntry | undefined {

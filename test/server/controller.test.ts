@@ -7,10 +7,10 @@ import { startStack, waitFor, type Stack } from "../support/stack";
 import { webhookPath } from "../../shared";
 import { replaceAll, type KubeResult } from "../../server/kube/port";
 import type { ObjectKey, ReceiverStatus } from "../../server/receivers/api";
-import { ReceiverController } from "../../server/receivers/controller";
+import { PATH_COLLISION, ReceiverController } from "../../server/receivers/controller";
 import { atLeastVersion, olderVersion } from "../../server/kube/resource-version";
 import { ReceiverIndex } from "../../server/receivers/index";
-import { desiredStatus } from "../../server/receivers/status";
+import { desiredStatus, terminalMessage } from "../../server/receivers/status";
 import { silentLogger } from "../../server/log";
 
 const GIT = "source.toolkit.fluxcd.io/v1";
@@ -210,6 +210,64 @@ describe("only the Secrets that Receivers reference are read", () => {
     expect(await loggedStatus("unreadable", 1)).toEqual(["Succeeded"]);
     expect(stack.logs.filter((l) => l.msg === "cannot read a Receiver's Secret" && l.secret === "unreadable/webhook-token").length).toBe(2);
   });
+});
+
+describe("two Receivers with one webhook path", () => {
+  // The path is sha256(token + name + namespace): "p" in "athx" and "pa" in "thx" give "pathx".
+  test("the older keeps it; the younger is refused with a reason, and takes the path once the older is gone", async () => {
+    stack.target(GIT, "GitRepository", "athx", "app");
+    stack.target(GIT, "GitRepository", "thx", "app");
+    stack.secret("athx", "webhook-token", { token: "same" });
+    stack.receiver("athx", "p", spec);
+    const path = await stack.readyPath("athx", "p");
+    stack.secret("thx", "webhook-token", { token: "same" });
+    stack.receiver("thx", "pa", spec);
+    expect(webhookPath("same", "pa", "thx")).toBe(path);
+    await waitFor("the younger refused", () => conditions("thx", "pa").some((c: any) => c.type === "Stalled"));
+    const message = terminalMessage(PATH_COLLISION);
+    expect(conditions("thx", "pa")).toEqual([
+      { type: "Ready", status: "False", reason: "ValidationFailed", message },
+      { type: "Stalled", status: "True", reason: "ValidationFailed", message },
+    ]);
+    expect(conditions("athx", "p")[0]).toMatchObject({ type: "Ready", status: "True" });
+    expect(stack.logs.some((l) => l.msg === "webhook path collision: an older Receiver has the same path" && l.receiver === "thx/pa" && l.servedBy === "athx/p")).toBe(true);
+    // The path still serves the older one.
+    expect((await stack.post(path, { body: "{}" })).status).toBe(200);
+    expect(stack.requestedAt(GIT, "GitRepository", "athx", "app")).toBeDefined();
+    expect(stack.requestedAt(GIT, "GitRepository", "thx", "app")).toBeUndefined();
+
+    stack.api.store.delete("notification.toolkit.fluxcd.io/v1", "Receiver", "athx", "p");
+    expect(await stack.readyPath("thx", "pa")).toBe(path);
+    expect((await stack.post(path, { body: "{}" })).status).toBe(200);
+    expect(stack.requestedAt(GIT, "GitRepository", "thx", "app")).toBeDefined();
+  });
+});
+
+describe("a path collision is decided by age, whatever the list order", () => {
+  const secretIn = (namespace: string) => ({ metadata: { name: "webhook-token", namespace, resourceVersion: "1" }, data: { token: Buffer.from("same").toString("base64") } });
+  const receiverAt = (namespace: string, name: string, creationTimestamp: string) => ({
+    metadata: { name, namespace, generation: 1, uid: `${namespace}-${name}`, resourceVersion: "1", creationTimestamp },
+    spec,
+  });
+  // "bc/a" sorts before "c/ab", but "c/ab" is older.
+  const younger = receiverAt("bc", "a", "2026-02-01T00:00:00Z");
+  const older = receiverAt("c", "ab", "2026-01-01T00:00:00Z");
+  const path = webhookPath("same", "ab", "c");
+
+  for (const [order, receivers] of [["older listed first", [older, younger]], ["younger listed first", [younger, older]]] as const) {
+    test(order, () => {
+      const index = new ReceiverIndex();
+      const controller = new ReceiverController({ index, statusWriter: undefined, log: silentLogger });
+      replaceAll(controller.secretSink, [secretIn("bc"), secretIn("c")]);
+      replaceAll(controller.receiverSink, receivers);
+      expect(webhookPath("same", "a", "bc")).toBe(path);
+      expect(index.lookup(path)?.key).toEqual({ namespace: "c", name: "ab" });
+      expect(index.get({ namespace: "bc", name: "a" })).toBeUndefined();
+      expect(index.size).toBe(1);
+      controller.receiverSink.remove(older);
+      expect(index.lookup(path)?.key).toEqual({ namespace: "bc", name: "a" });
+    });
+  }
 });
 
 describe("--status-updates=false", () => {
