@@ -50,6 +50,10 @@ interface Pending {
   last: DeliveryOutcome | undefined;
   lastAt: number;
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** A write is in flight: the next one waits for it (an update must not overtake its create). */
+  writing: boolean;
+  /** Deliveries were counted while a write was in flight: write again after it, in the window. */
+  again: boolean;
 }
 
 export interface EventRecorderOptions {
@@ -83,7 +87,7 @@ export class EventRecorder {
     if (!p) {
       const { namespace, name } = outcome.receiver;
       const first = new Date(now);
-      p = { record: undefined, written: false, lastWrite: 0, count: 0, last: undefined, lastAt: now, timer: undefined };
+      p = { record: undefined, written: false, lastWrite: 0, count: 0, last: undefined, lastAt: now, timer: undefined, writing: false, again: false };
       this.#pending.set(key, p);
       p.record = {
         namespace,
@@ -102,15 +106,38 @@ export class EventRecorder {
     p.count++;
     p.last = outcome;
     p.lastAt = now;
-    const window = this.#options.windowMs ?? EVENT_WINDOW_MS;
-    if (now - p.lastWrite >= window) void this.#flush(key, p);
-    else p.timer ??= setTimeout(() => void this.#flush(key, p!), p.lastWrite + window - now);
+    if (now - p.lastWrite >= this.#window) void this.#flush(key, p);
+    else this.#schedule(key, p, now);
+  }
+
+  get #window(): number {
+    return this.#options.windowMs ?? EVENT_WINDOW_MS;
+  }
+
+  #schedule(key: string, p: Pending, now: number) {
+    p.timer ??= setTimeout(() => void this.#flush(key, p), Math.max(0, p.lastWrite + this.#window - now));
   }
 
   async #flush(key: string, p: Pending) {
     if (p.timer) clearTimeout(p.timer);
     p.timer = undefined;
     if (!p.record || !this.#options.canWrite()) return;
+    if (p.writing) {
+      p.again = true;
+      return;
+    }
+    p.writing = true;
+    try {
+      await this.#write(key, p);
+    } finally {
+      p.writing = false;
+      if (p.again && this.#pending.get(key) === p) this.#schedule(key, p, (this.#options.now ?? Date.now)());
+      p.again = false;
+    }
+  }
+
+  async #write(key: string, p: Pending) {
+    if (!p.record) return;
     p.record = { ...p.record, count: p.count, message: p.last ? eventMessage(p.last) : p.record.message, lastTimestamp: new Date(p.lastAt) };
     p.lastWrite = (this.#options.now ?? Date.now)();
     const wasWritten = p.written;

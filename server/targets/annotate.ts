@@ -63,6 +63,11 @@ function coalescerOf(kube: object): Coalesce {
   return coalesce;
 }
 
+/** Deliveries waiting on a queued PATCH through this target port (see Coalesce.waiting). */
+export function deliveriesWaitingOnPatches(kube: object): number {
+  return coalescers.get(kube)?.waiting() ?? 0;
+}
+
 async function annotate(ref: TargetRef, deps: AnnotateDeps): Promise<TargetOutcome> {
   const base = { kind: ref.kind, namespace: ref.namespace, name: ref.name };
   // The value is computed when the shared PATCH starts, so it is fresh for every round (coalesce.ts).

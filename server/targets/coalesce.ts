@@ -28,10 +28,16 @@
  * latency but saved too little. A lone delivery's latency is worth more than those writes.
  */
 
-export type Coalesce = <T>(key: string, write: () => Promise<T>) => Promise<T>;
+export interface Coalesce {
+  <T>(key: string, write: () => Promise<T>): Promise<T>;
+  /** Callers waiting on a queued write, over every key (tests wait for a burst to have joined). */
+  readonly waiting: () => number;
+}
 
 interface Queued {
   readonly write: () => Promise<unknown>;
+  /** Callers sharing this write. */
+  callers: number;
   readonly promise: Promise<unknown>;
   resolve(value: unknown): void;
   reject(reason: unknown): void;
@@ -45,6 +51,7 @@ interface Slot {
 /** A coalescer with its own keys; the server makes one per target cluster. */
 export function createCoalescer(): Coalesce {
   const slots = new Map<string, Slot>();
+  let waiting = 0;
 
   const start = (key: string, slot: Slot, write: () => Promise<unknown>): Promise<unknown> => {
     // A write that throws synchronously is a rejected write, like one that rejects later.
@@ -56,13 +63,14 @@ export function createCoalescer(): Coalesce {
         return;
       }
       slot.queued = undefined;
+      waiting -= queued.callers;
       start(key, slot, queued.write).then(queued.resolve, queued.reject);
     };
     running.then(next, next);
     return running;
   };
 
-  return <T>(key: string, write: () => Promise<T>): Promise<T> => {
+  const coalesce = <T>(key: string, write: () => Promise<T>): Promise<T> => {
     const slot = slots.get(key);
     if (!slot) {
       const fresh: Slot = { queued: undefined };
@@ -76,10 +84,13 @@ export function createCoalescer(): Coalesce {
         resolve = res;
         reject = rej;
       });
-      slot.queued = { write, promise, resolve, reject };
+      slot.queued = { write, callers: 0, promise, resolve, reject };
     }
+    slot.queued.callers++;
+    waiting++;
     return slot.queued.promise as Promise<T>;
   };
+  return Object.assign(coalesce, { waiting: () => waiting });
 }
 
 /** The coalescing key of a target object: its apiVersion, kind, namespace and name. */

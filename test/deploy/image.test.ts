@@ -190,6 +190,7 @@ describe("the compiled executable", () => {
       proc.kill("SIGTERM");
     }
     expect(await proc.exited).toBe(0);
+    await server.stderrDone; // the last lines are written at exit: read them all first
     expect(lines.some((l) => l.msg === "shutting down")).toBe(true);
     expect(other.filter((l) => l.trim() !== "")).toEqual([]);
   });

@@ -66,8 +66,9 @@ describe("filter evaluation", () => {
       }),
       params(150),
     );
-    // Every expression of a delivery shares one budget; generous slack for a loaded CI machine.
-    expect(slowest).toBeLessThan(CEL_TIME_LIMIT_MS + 400);
+    // Every expression of a delivery shares one budget; generous slack for a loaded CI machine
+    // (a GC pause), still far below what an unbounded evaluation takes.
+    expect(slowest).toBeLessThan(CEL_TIME_LIMIT_MS + 1900);
   });
 
   test("deliveryFilters takes any payload and content type, and every target gets a verdict", () => {
@@ -103,8 +104,8 @@ describe("regression: runtime types of deeply nested dyn values", () => {
       const req = JSON.parse(`{"ref":${nested(20_000, kind, true)}}`);
       const started = performance.now();
       const r = evaluateBool(program, { res: RES, req }, new CelMeter());
-      // Before the fix: 54 s and 9 GB of heap for the object case.
-      expect(performance.now() - started).toBeLessThan(250);
+      // Before the fix: 54 s and 9 GB of heap for the object case (the bound leaves room for a loaded machine).
+      expect(performance.now() - started).toBeLessThan(2000);
       expect(r).toEqual({ ok: true, value: false });
     }
     expect(heapMiB() - before).toBeLessThan(32);

@@ -70,8 +70,10 @@ describe("fault injection", () => {
     await using _ = api;
     api.faults.add({ method: "PATCH", path: SECRET, respond: "hang" });
     const patch = (value: string) =>
-      core.patchNamespacedSecret({ name: "s", namespace: "default", body: { metadata: { labels: { a: value } } } }, requestTimeout(100, mergePatch));
-    expect(await outcome(patch("hung"))).toBe("TimeoutError");
+      core.patchNamespacedSecret({ name: "s", namespace: "default", body: { metadata: { labels: { a: value } } } }, requestTimeout(500, mergePatch));
+    const hung = outcome(patch("hung"));
+    await waitFor(() => api.faults.hung === 1);
+    expect(await hung).toBe("TimeoutError");
     expect(api.faults.hung).toBe(1);
     api.faults.clear();
     expect(api.faults.hung).toBe(0);

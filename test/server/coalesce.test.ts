@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { createCoalescer, targetKey } from "../../server/targets/coalesce";
-import { annotateTargets, type AnnotateDeps } from "../../server/targets/annotate";
+import { annotateTargets, deliveriesWaitingOnPatches, type AnnotateDeps } from "../../server/targets/annotate";
 import type { KubePort, KubeResult, TargetRef } from "../../server/kube/port";
 import type { ServingEntry } from "../../server/receivers/index";
 import { createKubeClient } from "../../server/kube/client";
@@ -67,9 +67,11 @@ describe("createCoalescer", () => {
     const joined = [track(coalesce("k", w.write)), track(coalesce("k", w.write)), track(coalesce("k", w.write))];
     await flush();
     expect(w.calls.length).toBe(1);
+    expect(coalesce.waiting()).toBe(3);
 
     w.calls[0]!.resolve("round 1");
     await flush();
+    expect(coalesce.waiting()).toBe(0); // the trailing write runs: nobody waits on a queued one
     // The in-flight write answers only the call that started it: the others may have arrived after it was sent.
     expect(first).toEqual({ done: true, value: "round 1" });
     expect(joined.map((j) => j.done)).toEqual([false, false, false]);
@@ -351,6 +353,8 @@ let maxInFlight = 0;
 let path = "";
 /** Called before a PATCH that is not held goes out. */
 let beforePatch: (() => void) | undefined;
+/** The target port fluxhook runs with (its coalescer counts the deliveries waiting on a queued PATCH). */
+let targetPort: KubePort;
 
 beforeAll(async () => {
   api = await startKubeApiServer();
@@ -370,6 +374,7 @@ beforeAll(async () => {
       }
     },
   };
+  targetPort = kube;
   fluxhook = await startFluxhook({ config: { ...TEST_CONFIG, logLevel: "error" }, log, kube });
   api.store.create({ apiVersion: "v1", kind: "Secret", metadata: { name: "token", namespace: NS }, data: { token: Buffer.from(TOKEN).toString("base64") } });
   api.store.create({ apiVersion: GIT, kind: "GitRepository", metadata: { name: "app", namespace: NS }, spec: {} });
@@ -405,11 +410,6 @@ const deliver = async () => {
 };
 const patchCount = () => api.count({ method: "PATCH", path: TARGET_PATH });
 const requestedAt = () => (api.store.get(GIT, "GitRepository", NS, "app") as any)?.metadata?.annotations?.[REQUESTED_AT_ANNOTATION] as string | undefined;
-const inflightDeliveries = async () => {
-  const text = await (await fetch(fluxhook.metricsUrl + "/metrics")).text();
-  const line = text.split("\n").find((l) => l.startsWith("gotk_receiver_http_requests_inflight") && l.includes('handler="/hook/"'));
-  return line ? Number(line.split(" ").pop()) : 0;
-};
 
 describe("deliveries through the stack", () => {
   test("a burst while a PATCH is in flight costs one more PATCH, and every delivery is answered 200", async () => {
@@ -419,8 +419,7 @@ describe("deliveries through the stack", () => {
     await waitFor("the first PATCH to be held", () => held.length === 1);
     const burst = Array.from({ length: 50 }, deliver);
     // Every delivery reached the server (the metric counts the scrape's own request out).
-    await waitFor("51 deliveries in flight", async () => (await inflightDeliveries()) === 51);
-    await Bun.sleep(20); // let the 50 run their checks up to the coalescer (no PATCH can start meanwhile)
+    await waitFor("the 50 to wait on the trailing PATCH", () => deliveriesWaitingOnPatches(targetPort) === 50);
     hold = false;
     const beforeRelease = requestedAt();
     held.shift()!();
@@ -454,8 +453,7 @@ describe("deliveries through the stack", () => {
     const first = deliver();
     await waitFor("the first PATCH to be held", () => held.length === 1);
     const burst = Array.from({ length: 10 }, deliver);
-    await waitFor("11 deliveries in flight", async () => (await inflightDeliveries()) === 11);
-    await Bun.sleep(20);
+    await waitFor("the 10 to wait on the trailing PATCH", () => deliveriesWaitingOnPatches(targetPort) === 10);
     hold = false;
     // The held PATCH goes through; the shared trailing one meets a refusal that is not retried.
     beforePatch = () => {

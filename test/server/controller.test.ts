@@ -83,7 +83,8 @@ describe("the index follows the cluster", () => {
     const newPath = webhookPath("new", "receiver", "rotate");
     await waitFor("the new path to answer", async () => (await stack.post(newPath, { body: "{}" })).status === 200);
     expect((await stack.post(oldPath, { body: "{}" })).status).toBe(404);
-    expect(await stack.readyPath("rotate", "receiver")).toBe(newPath);
+    // The index moves first; the status follows with its write.
+    await waitFor("the status to show the new path", () => stack.receiverObject("rotate", "receiver")?.status?.webhookPath === newPath);
   });
 
   test("a deleted Receiver stops answering", async () => {

@@ -8,6 +8,7 @@ import { signPayload, webhookPath } from "../../shared";
 import type { LeaderElectionConfig } from "../../server/config";
 import { createKubeClient } from "../../server/kube/client";
 import { EventRecorder } from "../../server/events";
+import type { EventRecord } from "../../server/kube/port";
 import { LEASE_NAME } from "../../server/leader";
 import { createLogger, silentLogger } from "../../server/log";
 import { startFluxhook, type Fluxhook } from "../../server/server";
@@ -31,7 +32,9 @@ const ready = (api: KubeApiServer, ns: string, name: string) =>
   waitFor(`${ns}/${name} Ready`, () => (api.store.get(RECEIVER, "Receiver", ns, name) as any)?.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True"));
 
 describe("leader election", () => {
-  const election = (releaseOnCancel: boolean): LeaderElectionConfig => ({ namespace: "flux-system", leaseDurationMs: 1000, renewDeadlineMs: 600, retryPeriodMs: 100, releaseOnCancel });
+  // Short enough for the takeover to be waited out, long enough that a stalled event loop on a
+  // loaded machine does not make the leader miss its renewal.
+  const election = (releaseOnCancel: boolean): LeaderElectionConfig => ({ namespace: "flux-system", leaseDurationMs: 2500, renewDeadlineMs: 2000, retryPeriodMs: 100, releaseOnCancel });
   const replica = (api: KubeApiServer, releaseOnCancel: boolean) =>
     startFluxhook({ config: { ...TEST_CONFIG, leaderElection: election(releaseOnCancel) }, log: silentLogger, kubeConfig: api.kubeConfig(), minBackoffMs: 10, maxBackoffMs: 100 });
 
@@ -69,10 +72,10 @@ describe("leader election", () => {
         const d = await replica(api, true);
         replicas.push(d);
         await b.stop();
-        await waitFor("d to take over after the lease expired", () => d.isLeader(), 10_000);
+        await waitFor("d to take over after the lease expired", () => d.isLeader(), 15_000);
       } else {
         await b.stop();
-        await waitFor("c to take over after the lease expired", () => other.isLeader(), 10_000);
+        await waitFor("c to take over after the lease expired", () => other.isLeader(), 15_000);
       }
       const lease = api.store.get("coordination.k8s.io/v1", "Lease", "flux-system", LEASE_NAME) as any;
       expect(lease.spec.leaseTransitions).toBeGreaterThanOrEqual(2);
@@ -117,6 +120,34 @@ describe("Kubernetes Events", () => {
     });
     expect(event.reason).toBe("DeliveryRejected");
     expect(api.count({ method: "POST" }) + api.count({ method: "PATCH" })).toBe(2);
+    recorder.stop();
+  });
+
+  test("an update waits for the create it updates, however slow the create", async () => {
+    const writes: string[] = [];
+    let releaseCreate = () => {};
+    const kube = {
+      createEvent: async (e: EventRecord) => {
+        writes.push(`create ${e.count}`);
+        await new Promise<void>((resolve) => (releaseCreate = resolve));
+        return { ok: true as const, value: undefined };
+      },
+      updateEvent: async (e: EventRecord) => {
+        writes.push(`update ${e.count}`);
+        return { ok: true as const, value: undefined };
+      },
+    };
+    let now = 10_000;
+    const recorder = new EventRecorder({ kube, log: silentLogger, canWrite: () => true, uidOf: () => "uid-1", windowMs: 1000, now: () => now });
+    const outcome = { status: 400, reason: "signature mismatch (X-Hub-Signature-256)", receiver: { namespace: "apps", name: "webapp" }, receiverType: "github", event: "push" };
+    recorder.observe(outcome);
+    now = 12_000; // past the window, with the create still in flight
+    recorder.observe(outcome);
+    recorder.observe(outcome);
+    expect(writes).toEqual(["create 1"]);
+    releaseCreate();
+    await waitFor("the update", () => writes.length === 2);
+    expect(writes).toEqual(["create 1", "update 3"]);
     recorder.stop();
   });
 });
@@ -193,6 +224,7 @@ describe("SIGTERM", () => {
     const answers = await Promise.all(inflight.map((p) => p.then((r) => r.status, (e) => `error: ${e}`)));
     for (const a of answers) expect(typeof a).toBe("number");
     expect(await proc.exited).toBe(0);
+    await server.stderrDone;
     expect(lines.map((l) => l.msg)).toContain("draining: not ready, finishing in-flight deliveries");
   }, 30_000);
 });

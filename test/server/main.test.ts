@@ -47,6 +47,7 @@ describe("server/main.ts", () => {
     expect((await fetch(started.receiverAddr + "/hook/unknown", { method: "POST" })).status).toBe(404);
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);
+    await server.stderrDone; // the last lines are written at exit: read them all first
     expect(lines.some((l) => l.msg === "shutting down")).toBe(true);
   });
 });
