@@ -253,7 +253,9 @@ export function parseInputs(get: InputGetter, env: Env): ParseResult {
     errors.push("Input `receiver` (the Receiver's name) is required with `address`.");
   } else {
     const base = parseHttpUrl(address);
-    if (!base || base.search !== "" || base.hash !== "" || base.username !== "" || base.password !== "")
+    // Credentials in the address are not echoed: they may be real ones.
+    if (base && (base.username !== "" || base.password !== "")) errors.push("Input `address` must not contain user:password@ (its value is not shown).");
+    else if (!base || base.search !== "" || base.hash !== "")
       errors.push(`Input \`address\` must be an http:// or https:// origin, optionally with a path prefix; got "${address}".`);
     if (!K8S_NAME.test(receiver) || receiver.length > 253)
       errors.push(`Input \`receiver\` must be a Kubernetes object name (lowercase letters, digits, '-' and '.'); got "${receiver}".`);

@@ -297,15 +297,22 @@ export function createTransport(target: URL, options: TransportOptions): Transpo
         const chunks: Buffer[] = [];
         let size = 0;
         let truncated = false;
-        for await (const chunk of res.body) {
-          const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-          chunks.push(buf);
-          size += buf.byteLength;
-          if (size > MAX_RESPONSE_BYTES) {
-            truncated = true;
-            res.body.destroy();
-            break;
+        try {
+          for await (const chunk of res.body) {
+            const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+            chunks.push(buf);
+            size += buf.byteLength;
+            if (size > MAX_RESPONSE_BYTES) {
+              truncated = true;
+              res.body.destroy();
+              break;
+            }
           }
+        } catch {
+          // The status is the receiver's answer: a body cut short (stalled past the timeout, or
+          // reset) does not turn a 200 into "no answer", which would send the delivery again.
+          truncated = true;
+          res.body.destroy();
         }
         const body = Buffer.concat(chunks).subarray(0, MAX_RESPONSE_BYTES).toString("utf8");
         return { kind: "response", status: res.statusCode, headers: flattenHeaders(res.headers), body, bodyTruncated: truncated };

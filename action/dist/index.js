@@ -18310,7 +18310,9 @@ function parseInputs(get, env) {
     errors.push("Input `receiver` (the Receiver's name) is required with `address`.");
   } else {
     const base = parseHttpUrl(address);
-    if (!base || base.search !== "" || base.hash !== "" || base.username !== "" || base.password !== "")
+    if (base && (base.username !== "" || base.password !== ""))
+      errors.push("Input `address` must not contain user:password@ (its value is not shown).");
+    else if (!base || base.search !== "" || base.hash !== "")
       errors.push(`Input \`address\` must be an http:// or https:// origin, optionally with a path prefix; got "${address}".`);
     if (!K8S_NAME.test(receiver) || receiver.length > 253)
       errors.push(`Input \`receiver\` must be a Kubernetes object name (lowercase letters, digits, '-' and '.'); got "${receiver}".`);
@@ -18905,15 +18907,20 @@ function createTransport(target, options) {
         const chunks = [];
         let size = 0;
         let truncated = false;
-        for await (const chunk of res.body) {
-          const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
-          chunks.push(buf);
-          size += buf.byteLength;
-          if (size > MAX_RESPONSE_BYTES) {
-            truncated = true;
-            res.body.destroy();
-            break;
+        try {
+          for await (const chunk of res.body) {
+            const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+            chunks.push(buf);
+            size += buf.byteLength;
+            if (size > MAX_RESPONSE_BYTES) {
+              truncated = true;
+              res.body.destroy();
+              break;
+            }
           }
+        } catch {
+          truncated = true;
+          res.body.destroy();
         }
         const body = Buffer.concat(chunks).subarray(0, MAX_RESPONSE_BYTES).toString("utf8");
         return { kind: "response", status: res.statusCode, headers: flattenHeaders(res.headers), body, bodyTruncated: truncated };

@@ -137,6 +137,16 @@ describe("delivery behaviour", () => {
     expect(leaks(run, SECRETS)).toEqual([]);
   });
 
+  test("a 200 whose body stalls past the timeout counts as delivered, not sent again", async () => {
+    await using receiver = startReceiver({
+      respond: () => new Response(new ReadableStream({ start: (c) => c.enqueue(new TextEncoder().encode('{"reason":"annot')) }), { status: 200 }),
+    });
+    const run = await runAction({ url: `${receiver.url}${PATH}`, inputs: { token: TOKEN, "timeout-seconds": "1", retries: "2" } });
+    expect(run.exitCode).toBe(0);
+    expect(run.outputs).toMatchObject({ status: "200", attempts: "1" });
+    expect(receiver.requests).toHaveLength(1);
+  });
+
   test("503 without Retry-After waits the backoff, then succeeds", async () => {
     await using receiver = startReceiver({ respond: (req, n) => (n < 1 ? new Response(null, { status: 503 }) : githubReceiver()(req)) });
     const run = await runAction({ url: `${receiver.url}${PATH}`, inputs: { token: TOKEN } });

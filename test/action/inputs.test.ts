@@ -61,6 +61,15 @@ describe("where to deliver", () => {
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.errors.join("\n")).not.toContain("very-secret-digest");
   });
+
+  test("an error never echoes credentials in the address", () => {
+    const result = parse({ ...BASE, address: "https://ci:hunter2@h.example" });
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.errors.join("\n")).toContain("Input `address` must not contain user:password@");
+      expect(result.errors.join("\n")).not.toContain("hunter2");
+    }
+  });
 });
 
 describe("token", () => {
