@@ -147,6 +147,14 @@ describe("delivery behaviour", () => {
     expect(receiver.requests).toHaveLength(1);
   });
 
+  test("an attempt that times out is sent again, with the same delivery id", async () => {
+    await using receiver = startReceiver({ respond: (req, n) => (n < 1 ? new Promise<Response>(() => {}) : githubReceiver()(req)) });
+    const run = await runAction({ url: `${receiver.url}${PATH}`, inputs: { token: TOKEN, "timeout-seconds": "1", retries: "2" } });
+    expect(run.exitCode).toBe(0);
+    expect(run.outputs).toMatchObject({ status: "200", attempts: "2" });
+    expect(new Set(receiver.requests.map((r) => r.headers["x-github-delivery"])).size).toBe(1);
+  });
+
   test("503 without Retry-After waits the backoff, then succeeds", async () => {
     await using receiver = startReceiver({ respond: (req, n) => (n < 1 ? new Response(null, { status: 503 }) : githubReceiver()(req)) });
     const run = await runAction({ url: `${receiver.url}${PATH}`, inputs: { token: TOKEN } });
