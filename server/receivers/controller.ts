@@ -327,10 +327,13 @@ export class ReceiverController {
       const unreadable = s?.pending === false ? undefined : this.#unreadable.get(sk);
       if (unreadable === undefined && (s ? s.pending : this.#options.secretAwaited?.(sk))) return { pending: true };
       const ref = `'${r.key.namespace}/${r.secretName}'`;
-      if (!s || !s.data.token) {
+      if (!s || !s.data.token || s.data.token.length === 0) {
         if (spec && !prepared.ok && !spec.suspend) return { readiness: terminal(prepared) };
         if (unreadable !== undefined) return { readiness: { kind: "token-not-found", message: `unable to read token from secret ${ref} error: ${unreadable}` } };
         if (!s) return { readiness: { kind: "token-not-found", message: `unable to read token from secret ${ref} error: secrets "${r.secretName}" not found` } };
+        // Flux serves an empty token; but then the path is sha256(name + namespace) and an HMAC
+        // keyed with "" is anyone's: the Receiver would be open to whoever guesses its name.
+        if (s.data.token) return { readiness: { kind: "token-not-found", message: `invalid ${ref} secret data: field 'token' is empty` } };
         return { readiness: { kind: "token-not-found", message: `invalid ${ref} secret data: required fields 'token'` } };
       }
       token = s.data.token;

@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startStack, waitFor, type Stack } from "../support/stack";
-import { webhookPath } from "../../shared";
+import { signPayload, webhookPath } from "../../shared";
+import { githubExample } from "../support/payloads";
 import { replaceAll, type KubeResult } from "../../server/kube/port";
 import type { ObjectKey, ReceiverStatus } from "../../server/receivers/api";
 import { PATH_COLLISION, ReceiverController } from "../../server/receivers/controller";
@@ -55,6 +56,19 @@ describe("receiver status", () => {
     stack.receiver("no-key", "receiver", spec);
     await waitFor("TokenNotFound", () => conditions("no-key", "receiver").some((c: any) => c.reason === "TokenNotFound"));
     expect(conditions("no-key", "receiver")[0].message).toBe("invalid 'no-key/webhook-token' secret data: required fields 'token'");
+  });
+
+  test("an empty token is TokenNotFound for every type that has one: its path and HMAC key would be public", async () => {
+    stack.secret("empty-token", "webhook-token", { token: "" });
+    for (const type of ["github", "generic", "gitlab", "generic-hmac"]) stack.receiver("empty-token", type, { ...spec, type });
+    for (const type of ["github", "generic", "gitlab", "generic-hmac"]) {
+      await waitFor(`${type} TokenNotFound`, () => conditions("empty-token", type).some((c: any) => c.reason === "TokenNotFound"));
+      expect(conditions("empty-token", type)[0].message).toBe("invalid 'empty-token/webhook-token' secret data: field 'token' is empty");
+      // Flux would serve sha256(name + namespace), signed with an empty key: here it names nothing.
+      const body = githubExample("push");
+      const res = await stack.post(webhookPath("", type, "empty-token"), { headers: { "Content-Type": "application/json", "X-GitHub-Event": "push", "X-Hub-Signature-256": signPayload("sha256", "", body), "X-Gitlab-Token": "", "X-Signature": signPayload("sha256", "", body) }, body });
+      expect(res.status).toBe(404);
+    }
   });
 
   test("an invalid spec is Stalled with ValidationFailed, and answers 503", async () => {
