@@ -5,6 +5,7 @@
  * rest of the server works with typed, validated values.
  */
 import { RECEIVER_TYPES, type ReceiverType } from "../../shared";
+import { REQUESTED_AT_ANNOTATION } from "../targets/requested-at";
 
 export const RECEIVER_GROUP = "notification.toolkit.fluxcd.io";
 export const RECEIVER_VERSION = "v1";
@@ -57,6 +58,11 @@ export interface ReceiverObject {
   /** `spec.secretRef.name`, read even when the rest of the spec is invalid (to answer 503, not 404). */
   readonly secretName: string | undefined;
   readonly status: ReceiverStatus | undefined;
+  /**
+   * The object's own `reconcile.fluxcd.io/requestedAt` (set by `flux reconcile receiver`), which
+   * the status answers in `lastHandledReconcileAt`, as Flux's controllers do.
+   */
+  readonly requestedAt: string | undefined;
 }
 
 export interface Condition {
@@ -70,6 +76,8 @@ export interface Condition {
 
 export interface ReceiverStatus {
   readonly observedGeneration?: number;
+  /** The last `reconcile.fluxcd.io/requestedAt` handled; `flux reconcile receiver` waits for it. */
+  readonly lastHandledReconcileAt?: string;
   readonly webhookPath?: string;
   readonly conditions?: readonly Condition[];
 }
@@ -193,5 +201,6 @@ export function readReceiver(obj: unknown): ReceiverObject | undefined {
     invalid,
     secretName: spec ? spec.secretName : str(rawSecretRef.name) || undefined,
     status: isObject(obj.status) ? (obj.status as ReceiverStatus) : undefined,
+    requestedAt: isObject(meta.annotations) ? str(meta.annotations[REQUESTED_AT_ANNOTATION]) : undefined,
   };
 }

@@ -267,7 +267,7 @@ export class ReceiverController {
     // Suspended receivers keep their status untouched, as Flux does.
     if (decision.readiness && this.#options.statusWriter && (this.#options.canWrite?.() ?? true)) {
       const current = this.#currentStatus(k, r);
-      const desired = desiredStatus(decision.readiness, r.generation, current, (this.#options.now ?? metaNow)());
+      const desired = desiredStatus(decision.readiness, r.generation, current, (this.#options.now ?? metaNow)(), r.requestedAt);
       if (!sameStatus(current, desired)) this.#queueStatus(r.key);
     }
   }
@@ -392,7 +392,7 @@ export class ReceiverController {
       const { readiness } = this.#decide(r);
       if (!readiness) continue;
       const current = this.#currentStatus(k, r);
-      const desired = desiredStatus(readiness, r.generation, current, (this.#options.now ?? metaNow)());
+      const desired = desiredStatus(readiness, r.generation, current, (this.#options.now ?? metaNow)(), r.requestedAt);
       if (sameStatus(current, desired)) continue;
       this.#statusWriting.add(k);
       void this.#writeStatus(writer, key, desired).finally(() => {

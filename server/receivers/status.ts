@@ -34,7 +34,15 @@ export function terminalMessage(err: string): string {
  * The status to write for this readiness, keeping lastTransitionTime from the current status when
  * a condition's status did not change (as Kubernetes' meta.SetStatusCondition does).
  */
-export function desiredStatus(readiness: Readiness, generation: number, current: ReceiverStatus | undefined, now: string): ReceiverStatus {
+export function desiredStatus(readiness: Readiness, generation: number, current: ReceiverStatus | undefined, now: string, requestedAt?: string): ReceiverStatus {
+  // Every reconcile answers the object's reconcile request, whatever its outcome (Flux's patch
+  // helper records it in the same write).
+  const handled = requestedAt ?? current?.lastHandledReconcileAt;
+  const status = decidedStatus(readiness, generation, current, now);
+  return handled === undefined ? status : { ...status, lastHandledReconcileAt: handled };
+}
+
+function decidedStatus(readiness: Readiness, generation: number, current: ReceiverStatus | undefined, now: string): ReceiverStatus {
   const previous = new Map((current?.conditions ?? []).map((c) => [c.type, c]));
   const condition = (type: string, status: Condition["status"], reason: string, message: string): Condition => {
     const before = previous.get(type);
@@ -86,6 +94,7 @@ export function sameStatus(a: ReceiverStatus | undefined, b: ReceiverStatus): bo
     JSON.stringify([
       s.observedGeneration ?? null,
       s.webhookPath ?? "",
+      s.lastHandledReconcileAt ?? null,
       [...(s.conditions ?? [])]
         .map((c) => [c.type, c.status, c.reason, c.message, c.observedGeneration ?? null])
         .sort((x, y) => String(x[0]).localeCompare(String(y[0]))),

@@ -135,6 +135,19 @@ describe("the index follows the cluster", () => {
     await waitFor("200", async () => (await stack.post(path, { body: "{}" })).status === 200);
   });
 
+  test("`flux reconcile receiver`: the requestedAt annotation is answered in lastHandledReconcileAt", async () => {
+    stack.secret("reconcile", "webhook-token", { token: "t" });
+    stack.receiver("reconcile", "receiver", spec);
+    await stack.readyPath("reconcile", "receiver");
+    const ready = stack.receiverObject("reconcile", "receiver")!.status.conditions[0];
+    for (const requestedAt of ["2026-11-27T12:00:00.123456789Z", "2026-11-27T12:05:00.5Z"]) {
+      stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "reconcile", "receiver", { metadata: { annotations: { "reconcile.fluxcd.io/requestedAt": requestedAt } } });
+      await waitFor(`lastHandledReconcileAt ${requestedAt}`, () => stack.receiverObject("reconcile", "receiver")!.status.lastHandledReconcileAt === requestedAt);
+    }
+    // Still Ready, and the condition did not transition.
+    expect(stack.receiverObject("reconcile", "receiver")!.status.conditions[0]).toEqual(ready);
+  });
+
   test("a spec change keeps the path and advances observedGeneration", async () => {
     stack.secret("generation", "webhook-token", { token: "t" });
     stack.receiver("generation", "receiver", spec);
