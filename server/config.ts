@@ -92,7 +92,7 @@ const FLAGS = {
     default: "true",
     usage: "Write Receiver status; set to false when Flux's notification-controller runs beside fluxhook.",
   },
-  "log-level": { kind: "string", default: "info", usage: "Log verbosity: debug, info or error." },
+  "log-level": { kind: "string", default: "info", usage: "Log verbosity: debug, info or error (trace, as Flux accepts it, is debug)." },
   "log-encoding": { kind: "string", default: "json", usage: "Log encoding: json or console." },
   kubeconfig: { kind: "string", default: "", usage: "Path to a kubeconfig; defaults to KUBECONFIG, else in-cluster." },
   "receivers-file": {
@@ -175,6 +175,8 @@ import {
 } from "./limits";
 
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "error"];
+/** Flux's --log-level also takes `trace` (fluxcd/pkg runtime/logger); fluxhook has nothing finer than debug. */
+const LOG_LEVEL_ALIASES: Readonly<Record<string, LogLevel>> = { trace: "debug" };
 const LOG_ENCODINGS: readonly LogEncoding[] = ["json", "console"];
 const BOOL_VALUES: Record<string, boolean> = { true: true, "1": true, t: true, T: true, TRUE: true, True: true, false: false, "0": false, f: false, F: false, FALSE: false, False: false };
 
@@ -253,9 +255,10 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     addresses[name] = parsed;
   }
 
-  const logLevel = get("log-level");
+  const logLevelFlag = get("log-level");
+  const logLevel = LOG_LEVEL_ALIASES[logLevelFlag] ?? logLevelFlag;
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
-    return { ok: false, error: `invalid value ${JSON.stringify(logLevel)} for flag --log-level: expected one of ${LOG_LEVELS.join(", ")}` };
+    return { ok: false, error: `invalid value ${JSON.stringify(logLevelFlag)} for flag --log-level: expected one of trace, ${LOG_LEVELS.join(", ")}` };
   }
   const logEncoding = get("log-encoding");
   if (!(LOG_ENCODINGS as readonly string[]).includes(logEncoding)) {

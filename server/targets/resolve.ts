@@ -39,7 +39,9 @@ export function resolveRef(resource: ResourceRef, receiverNamespace: string, noC
     // matchLabels only means something with "*"; Flux ignores it on a named resource.
     return { ok: true, apiVersion, kind: resource.kind, namespace, name: resource.name, matchLabels: {} };
   }
-  if (!resource.matchLabels || Object.keys(resource.matchLabels).length === 0) {
+  // Only an absent (or null) matchLabels is refused: `{}` selects every object of the kind in the
+  // namespace, as in Flux (a non-nil empty map is an empty selector).
+  if (!resource.matchLabels) {
     return { ok: false, reason: `${resource.kind} ${namespace}/*: matchLabels field not set when using wildcard '*' as name` };
   }
   return { ok: true, apiVersion, kind: resource.kind, namespace, name: undefined, matchLabels: resource.matchLabels };

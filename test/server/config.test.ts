@@ -43,6 +43,10 @@ describe("flags", () => {
     });
   });
 
+  test("--log-level=trace, which Flux accepts, is debug", () => {
+    expect(ok(["--log-level=trace"], {})).toEqual(ok(["--log-level=debug"], {}));
+  });
+
   test("Flux flags that do not apply are accepted and change nothing", () => {
     const flux = ["--events-addr=:9090", "--concurrent=4", "--kube-api-qps=50", "--kube-api-burst", "300", "--feature-gates=CacheSecretsAndConfigMaps=false", "--rate-limit-interval=5m"];
     expect(ok(flux, {})).toEqual(ok([], {}));
@@ -53,7 +57,7 @@ describe("flags", () => {
     [["--receiverAddr"], "flag --receiverAddr needs a value"],
     [["--receiverAddr=9292"], 'invalid value "9292" for flag --receiverAddr'],
     [["--health-addr=:99999"], 'invalid value ":99999" for flag --health-addr'],
-    [["--log-level=trace"], 'invalid value "trace" for flag --log-level'],
+    [["--log-level=verbose"], 'invalid value "verbose" for flag --log-level'],
     [["--log-encoding=xml"], 'invalid value "xml" for flag --log-encoding'],
     [["--watch-all-namespaces=maybe"], 'invalid value "maybe" for flag --watch-all-namespaces'],
     [["--watch-all-namespaces=false"], "needs the RUNTIME_NAMESPACE environment variable"],

@@ -16,7 +16,7 @@ function run(args: string[], env: Record<string, string | undefined> = {}) {
 describe("server/main.ts", () => {
   test.each([
     [["--nope"], "unknown flag --nope"],
-    [["--log-level=trace"], 'invalid value "trace" for flag --log-level'],
+    [["--log-level=verbose"], 'invalid value "verbose" for flag --log-level'],
     [["--receiverAddr", "nowhere"], 'invalid value "nowhere" for flag --receiverAddr'],
   ])("%p exits 2 with a message", (args, message) => {
     const r = run(args);

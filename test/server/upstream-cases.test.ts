@@ -353,6 +353,16 @@ describe("upstream Test_handlePayload cases", () => {
     expect(signPayload("sha256", "token", PUSH)).toBe(SHA256_PUSH);
   });
 
+  test("beyond #19: an empty matchLabels ({}) with '*' selects every object of the kind, as in Flux", async () => {
+    const ns = "case-19-empty";
+    stack.target(GIT, "GitRepository", ns, "a", { label: "x" });
+    stack.target(GIT, "GitRepository", ns, "b");
+    stack.secret(ns, "token", { token: "token" });
+    stack.receiver(ns, "receiver", { type: "generic", secretRef: { name: "token" }, resources: [{ kind: "GitRepository", name: "*", matchLabels: {} }] });
+    const res = await stack.post(await stack.readyPath(ns, "receiver"), { body: "null" });
+    expect({ status: res.status, annotated: countAnnotated(ns) }).toEqual({ status: 200, annotated: 2 });
+  });
+
   test("#20 cross-namespace refs refused with --no-cross-namespace-refs", async () => {
     await using strict = await startStack({ noCrossNamespaceRefs: true });
     strict.target(GIT, "GitRepository", "another-namespace", "app");
