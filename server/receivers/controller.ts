@@ -328,7 +328,8 @@ export class ReceiverController {
       if (unreadable === undefined && (s ? s.pending : this.#options.secretAwaited?.(sk))) return { pending: true };
       const ref = `'${r.key.namespace}/${r.secretName}'`;
       if (!s || !s.data.token || s.data.token.length === 0) {
-        if (spec && !prepared.ok && !spec.suspend) return { readiness: terminal(prepared) };
+        if (spec?.suspend) return this.#suspendedWithoutToken(r, spec);
+        if (spec && !prepared.ok) return { readiness: terminal(prepared) };
         if (unreadable !== undefined) return { readiness: { kind: "token-not-found", message: `unable to read token from secret ${ref} error: ${unreadable}` } };
         if (!s) return { readiness: { kind: "token-not-found", message: `unable to read token from secret ${ref} error: secrets "${r.secretName}" not found` } };
         // Flux serves an empty token; but then the path is sha256(name + namespace) and an HMAC
@@ -356,6 +357,18 @@ export class ReceiverController {
       };
     }
     return { entry: { ...base, spec: spec!, compiled: prepared.compiled, unavailable: undefined }, readiness: { kind: "ready", path: base.path } };
+  }
+
+  /**
+   * A suspended Receiver whose token cannot be read: as in Flux, its status is left alone and the
+   * path it last had answers 503 (not 404), unless another Receiver serves it.
+   */
+  #suspendedWithoutToken(r: ReceiverObject, spec: ReceiverSpec): { entry?: ReceiverEntry } {
+    const path = r.status?.webhookPath;
+    if (!path) return {};
+    const holder = this.index.lookup(path);
+    if (holder && keyString(holder.key) !== keyString(r.key)) return {};
+    return { entry: { key: r.key, generation: r.generation, path, secret: {}, spec, unavailable: "receiver is suspended" } };
   }
 
   #queueStatus(key: ObjectKey) {

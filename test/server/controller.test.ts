@@ -148,6 +148,20 @@ describe("the index follows the cluster", () => {
     expect(stack.receiverObject("reconcile", "receiver")!.status.conditions[0]).toEqual(ready);
   });
 
+  test("suspended, then its Secret deleted: status left alone and 503 at its path, as Flux", async () => {
+    stack.secret("suspend-gone", "webhook-token", { token: "t" });
+    stack.receiver("suspend-gone", "receiver", spec);
+    const path = await stack.readyPath("suspend-gone", "receiver");
+    const before = stack.receiverObject("suspend-gone", "receiver")!.status;
+    stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "suspend-gone", "receiver", { spec: { suspend: true } });
+    await waitFor("503", async () => (await stack.post(path, { body: "{}" })).status === 503);
+    stack.api.store.delete("v1", "Secret", "suspend-gone", "webhook-token");
+    await waitFor("the deletion seen", () => stack.logs.some((l) => l.msg === "receiver status updated" && l.receiver === "suspend-gone/receiver" && l.reason === "TokenNotFound") || stack.fluxhook.controller.index.get({ namespace: "suspend-gone", name: "receiver" })?.secret.token === undefined);
+    const res = await stack.post(path, { body: "{}" });
+    expect(res).toMatchObject({ status: 503, body: { reason: "receiver is suspended" } });
+    expect(stack.receiverObject("suspend-gone", "receiver")!.status).toEqual(before);
+  });
+
   test("a spec change keeps the path and advances observedGeneration", async () => {
     stack.secret("generation", "webhook-token", { token: "t" });
     stack.receiver("generation", "receiver", spec);
