@@ -24,19 +24,21 @@ function signedPayload(eventHeader: string): Validator {
     if (type === ContentType.json) {
       payload = request.body;
     } else if (type === ContentType.form) {
+      // No payload field is an empty payload, as go-github's form.Get gives (the signature still
+      // covers the whole form body).
       const field = new URLSearchParams(Buffer.from(request.body).toString("utf8")).get("payload");
-      if (field === null) return refuse("form body has no payload field");
-      payload = Buffer.from(field, "utf8");
+      payload = Buffer.from(field ?? "", "utf8");
     } else {
       return refuse(
         `unsupported Content-Type ${JSON.stringify(type)}: expected ${ContentType.json} or ${ContentType.form}`,
       );
     }
 
+    // An empty X-Hub-Signature-256 falls back to X-Hub-Signature, as in go-github.
     const sha256 = request.headers.get(Header.hubSignature256);
-    const header = sha256 !== null ? Header.hubSignature256 : Header.hubSignature;
+    const header = sha256 ? Header.hubSignature256 : Header.hubSignature;
     const check = verifySignature(request.headers.get(header), secret.token ?? "", request.body);
-    if (!check.ok) return refuse(`${check.reason} (${sha256 !== null ? header : `${Header.hubSignature256} or ${Header.hubSignature}`})`);
+    if (!check.ok) return refuse(`${check.reason} (${sha256 ? header : `${Header.hubSignature256} or ${Header.hubSignature}`})`);
 
     const event = request.headers.get(eventHeader);
     const refused = checkEvent(spec.events, event, eventHeader);
