@@ -20,10 +20,29 @@ export function declaredTooLarge(headers: Headers, limit: number): boolean {
 }
 
 /**
+ * The most bytes this body can bring, known before reading it: its declared length, the cap for
+ * a chunked body (nobody declared its size), 0 for a request with neither (it has no body).
+ */
+export function bodyBytesBound(headers: Headers, limit: number): number {
+  const declared = headers.get("content-length");
+  if (declared !== null) return /^\d+$/.test(declared) ? Math.min(Number(declared), limit) : limit;
+  return headers.has("transfer-encoding") ? limit : 0;
+}
+
+/** A body read that may be called off (protect/guards.ts evicts the oldest reads to make room). */
+export interface Evictable {
+  evicted: boolean;
+  /** Set by readBody while it reads; called when the read is called off. */
+  onEvict: (() => void) | undefined;
+}
+
+const evictedResult = { ok: false as const, status: 408 as const, reason: "request body not received before newer deliveries needed its place" };
+
+/**
  * Reads the whole body, refusing it past `limit` bytes (413) or when it has not all arrived
  * within `timeoutMs` (408): a slow sender cannot hold a socket and a slot for long.
  */
-export async function readBody(request: Request, limit: number, timeoutMs = Infinity): Promise<BodyResult> {
+export async function readBody(request: Request, limit: number, timeoutMs = Infinity, evictable?: Evictable): Promise<BodyResult> {
   const headers = request.headers;
   if (declaredTooLarge(headers, limit)) return tooLarge(limit);
   // A declared length within the cap bounds what HTTP framing lets the sender deliver, and a
@@ -32,16 +51,20 @@ export async function readBody(request: Request, limit: number, timeoutMs = Infi
   // Chunked bodies, whose size nobody declared, are counted while they stream.
   const whole = headers.has("content-length") || !headers.has("transfer-encoding");
   if (!whole && !request.body) return { ok: true, body: new Uint8Array(0) };
+  if (evictable?.evicted) return evictedResult;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const timedOut = new Promise<"timeout">((resolve) => {
+  const timedOut = new Promise<"timeout" | "evicted">((resolve) => {
     if (Number.isFinite(timeoutMs)) timer = setTimeout(() => resolve("timeout"), timeoutMs);
+    if (evictable) evictable.onEvict = () => resolve("evicted");
   });
   const timeoutResult = { ok: false as const, status: 408 as const, reason: `request body not received within ${Math.round(timeoutMs / 1000)} s` };
 
   if (whole) {
     try {
       const read = await Promise.race([request.arrayBuffer(), timedOut]);
+      // Answering now makes Bun drop the rest of the body rather than buffer it.
       if (read === "timeout") return timeoutResult;
+      if (read === "evicted") return evictedResult;
       // Belt and braces: framing that contradicts the declared length cannot slip past the cap.
       if (read.byteLength > limit) return tooLarge(limit);
       return { ok: true, body: new Uint8Array(read) };
@@ -58,9 +81,9 @@ export async function readBody(request: Request, limit: number, timeoutMs = Infi
   try {
     for (;;) {
       const next = await Promise.race([reader.read(), timedOut]);
-      if (next === "timeout") {
+      if (next === "timeout" || next === "evicted") {
         await reader.cancel().catch(() => {});
-        return timeoutResult;
+        return next === "timeout" ? timeoutResult : evictedResult;
       }
       const { done, value } = next;
       if (done) break;

@@ -18,7 +18,7 @@ import type { DeliveryGuards } from "./protect/guards";
 import type { AuthServices } from "./jwt";
 import { VALIDATORS } from "./providers";
 import { deliveryFilters } from "./targets/filters";
-import { declaredTooLarge, readBody, tooLarge } from "./body";
+import { bodyBytesBound, declaredTooLarge, readBody, tooLarge, type Evictable } from "./body";
 import { annotateTargets, type AnnotateDeps, type TargetOutcome } from "./targets/annotate";
 import { BODY_READ_TIMEOUT_MS, MAX_BODY_BYTES } from "./limits";
 
@@ -100,10 +100,10 @@ export function handleDelivery(request: Request, deps: DeliveryDeps): DeliveryOu
   if (entry.unavailable !== undefined) return { ...known, status: 503, reason: entry.unavailable };
 
   const receiverKey = keyString(entry.key);
-  const admission = deps.guards?.admit(receiverKey);
-  if (!admission) return validateAndAnnotate(request, entry, deps, known, receiverKey, limit);
+  const admission = deps.guards?.admit(receiverKey, bodyBytesBound(request.headers, limit));
+  if (!admission) return validateAndAnnotate(request, entry, deps, known, receiverKey, limit, undefined);
   if (!admission.ok) return { ...known, status: 429, reason: admission.reason, retryAfterSeconds: admission.retryAfterSeconds };
-  return validateAndAnnotate(request, entry, deps, known, receiverKey, limit).finally(admission.release);
+  return validateAndAnnotate(request, entry, deps, known, receiverKey, limit, admission.reading).finally(admission.release);
 }
 
 async function validateAndAnnotate(
@@ -113,9 +113,11 @@ async function validateAndAnnotate(
   known: Pick<DeliveryOutcome, "receiver" | "receiverType">,
   receiverKey: string,
   limit: number,
+  reading: (Evictable & { done(): void }) | undefined,
 ): Promise<DeliveryOutcome> {
   const guards = deps.guards;
-  const body = await readBody(request, limit, deps.bodyTimeoutMs ?? BODY_READ_TIMEOUT_MS);
+  const body = await readBody(request, limit, deps.bodyTimeoutMs ?? BODY_READ_TIMEOUT_MS, reading);
+  reading?.done();
   if (!body.ok) {
     // An oversized or stalled body is a failed delivery too: it spends the same budget.
     const budget = guards?.failedValidation(receiverKey);

@@ -112,6 +112,16 @@ export const DEFAULT_MAX_CONCURRENT_DELIVERIES = 1024;
 export const MAX_CONCURRENT_PER_RECEIVER = 256;
 
 /**
+ * Body bytes the deliveries in flight may bring, by their declared length (the cap for chunked
+ * ones). A body is held while it is checked and its targets annotated, and parsed for filters, so
+ * 64 MiB of bodies stays within the Deployment's 512 MiB limit beside 10,000 Receivers' state.
+ * It fits 21 bodies at the 3 MiB cap, and about a thousand typical GitHub pushes (< 64 KiB).
+ * Senders whose bodies are still arriving are evicted first (protect/guards.ts), so this bound
+ * cannot be held by slow senders.
+ */
+export const MAX_BODY_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
+
+/**
  * Successful delivery ids remembered, per replica, for duplicate detection. GitHub lets a user
  * redeliver for 3 days, so ids live that long unless pushed out. Each entry is a Map key of
  * "<namespace>/<name>\n<id>" (~80 characters) and an expiry: about 200 bytes, so ~10 MB at the cap.
@@ -123,10 +133,12 @@ export const DELIVERY_ID_TTL_MS = 3 * 24 * 60 * 60 * 1000;
 export const REPLAY_CAPACITY = 50_000;
 
 /**
- * Time allowed to receive a whole body once the headers are in, as Flux's ReadTimeout (30 s)
- * bounds header and body together. A sender slower than this is holding a socket, not delivering.
+ * Time allowed to receive a whole body once the headers are in. A sender slower than this is
+ * holding a socket, not delivering. Flux's ReadTimeout allows 30 s, but under Bun the connection's
+ * idle timer (IDLE_TIMEOUT_SECONDS) is not reset by body bytes and closes it 10 to 20 s after the
+ * request began: this fires just before, so a slow sender gets a 408 with a reason, not a reset.
  */
-export const BODY_READ_TIMEOUT_MS = 30_000;
+export const BODY_READ_TIMEOUT_MS = 9_000;
 
 /**
  * Seconds a connection may stay silent (no bytes in or out) before Bun closes it: the header

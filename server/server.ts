@@ -43,6 +43,7 @@ export interface FluxhookOptions {
   readonly patchBudgetMs?: number;
   readonly bodyTimeoutMs?: number;
   readonly idleTimeoutSeconds?: number;
+  readonly bodyBytesInFlight?: number;
   readonly maxBackoffMs?: number;
   readonly listPageSize?: number;
 }
@@ -169,6 +170,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     valid: { rate: config.limits.validRate, burst: config.limits.validBurst },
     failed: { rate: config.limits.failedRate, burst: config.limits.failedBurst },
     maxConcurrent: config.limits.maxConcurrent,
+    maxBodyBytesInFlight: options.bodyBytesInFlight,
     replayWindowMs: config.limits.replayWindowMs,
   });
   const app = createApp({ index, kube: targets, dryRun, guards, bodyTimeoutMs: options.bodyTimeoutMs, clock: createRequestedAtClock(), noCrossNamespaceRefs: config.noCrossNamespaceRefs, auth: createAuthServices({ gcrJwksUrl: config.gcrJwksUrl }), log, onDelivery });

@@ -2,8 +2,12 @@
  * @module server/protect/guards
  * What stands between the internet and the Kubernetes API, per delivery:
  *
- * - concurrency caps: a global one, and one per receiver so a flood against one receiver cannot
- *   take every slot from the others (429 when full);
+ * - concurrency caps: a global one, one per receiver so a flood against one receiver cannot
+ *   take every slot from the others, and a cap on the body bytes the deliveries in flight may
+ *   bring (declared lengths, so memory stays within the pod's limit). When a cap is reached, room
+ *   is made by evicting the oldest delivery whose body is still arriving (it is answered 408):
+ *   senders that stall or trickle their bodies cannot lock a receiver's real sender out, which
+ *   sends its body at once. Only when every slot holds a delivery past its body is the answer 429;
  * - two token buckets per receiver: one spent by deliveries that failed validation, one by valid
  *   ones. A flood of forged requests empties only the first, so it is answered 429 while the
  *   receiver's real sender keeps getting through;
@@ -23,9 +27,11 @@
 import { createHash } from "node:crypto";
 import { KeyedTokenBuckets, type BucketLimits, type Take } from "./token-bucket";
 import { RecentKeys } from "./recent-keys";
+import type { Evictable } from "../body";
 import {
   DELIVERY_ID_CAPACITY,
   DELIVERY_ID_TTL_MS,
+  MAX_BODY_BYTES_IN_FLIGHT,
   MAX_CONCURRENT_PER_RECEIVER,
   REPLAY_CAPACITY,
 } from "../limits";
@@ -37,11 +43,24 @@ export interface GuardConfig {
   readonly failed: BucketLimits;
   /** Deliveries in flight at once on this replica. */
   readonly maxConcurrent: number;
+  /** Body bytes the deliveries in flight may bring (default MAX_BODY_BYTES_IN_FLIGHT; tests lower it). */
+  readonly maxBodyBytesInFlight?: number;
   /** 0 is off. */
   readonly replayWindowMs: number;
 }
 
-export type Admission = { ok: true; release: () => void } | { ok: false; retryAfterSeconds: number; reason: string };
+/** An admitted delivery whose body is still arriving, the only kind that may be evicted. */
+export interface BodyReading extends Evictable {
+  /** The body is in: from now on the delivery keeps its place. */
+  done(): void;
+}
+
+export type Admission = { ok: true; release: () => void; reading: BodyReading } | { ok: false; retryAfterSeconds: number; reason: string };
+
+interface Reading extends BodyReading {
+  readonly receiver: string;
+  evict(): void;
+}
 
 const unlimited: Take = { ok: true };
 
@@ -53,6 +72,9 @@ export class DeliveryGuards {
   readonly #bodies: RecentKeys | undefined;
   readonly #inflight = new Map<string, number>();
   #total = 0;
+  #bytes = 0;
+  /** Admitted deliveries still reading their bodies, oldest first (a Set keeps insertion order). */
+  readonly #reading = new Set<Reading>();
   readonly #sweeper: ReturnType<typeof setInterval>;
 
   constructor(config: GuardConfig) {
@@ -68,29 +90,62 @@ export class DeliveryGuards {
     this.#sweeper.unref?.();
   }
 
-  /** A slot for one delivery to `receiver`; release it when the answer is ready. */
-  admit(receiver: string): Admission {
-    if (this.#total >= this.#config.maxConcurrent) {
+  /**
+   * A slot for one delivery to `receiver` whose body may bring up to `bodyBytes`; release it when
+   * the answer is ready, and tell `reading.done()` once the body is in. Makes room by evicting the
+   * oldest deliveries still reading their bodies.
+   */
+  admit(receiver: string, bodyBytes = 0): Admission {
+    if (this.#total >= this.#config.maxConcurrent && !this.#evictOldest()) {
       return { ok: false, retryAfterSeconds: 1, reason: "too many deliveries in flight; retry later" };
     }
-    const mine = this.#inflight.get(receiver) ?? 0;
-    if (mine >= MAX_CONCURRENT_PER_RECEIVER) {
+    if ((this.#inflight.get(receiver) ?? 0) >= MAX_CONCURRENT_PER_RECEIVER && !this.#evictOldest(receiver)) {
       return { ok: false, retryAfterSeconds: 1, reason: "too many deliveries in flight for this receiver; retry later" };
     }
+    const maxBytes = this.#config.maxBodyBytesInFlight ?? MAX_BODY_BYTES_IN_FLIGHT;
+    while (this.#bytes + bodyBytes > maxBytes) {
+      if (!this.#evictOldest()) return { ok: false, retryAfterSeconds: 1, reason: "too many request bytes in flight; retry later" };
+    }
     this.#total++;
-    this.#inflight.set(receiver, mine + 1);
+    this.#inflight.set(receiver, (this.#inflight.get(receiver) ?? 0) + 1);
+    this.#bytes += bodyBytes;
     let released = false;
-    return {
-      ok: true,
-      release: () => {
-        if (released) return;
-        released = true;
-        this.#total--;
-        const n = (this.#inflight.get(receiver) ?? 1) - 1;
-        if (n === 0) this.#inflight.delete(receiver);
-        else this.#inflight.set(receiver, n);
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.#reading.delete(reading);
+      this.#total--;
+      this.#bytes -= bodyBytes;
+      const n = (this.#inflight.get(receiver) ?? 1) - 1;
+      if (n === 0) this.#inflight.delete(receiver);
+      else this.#inflight.set(receiver, n);
+    };
+    const reading: Reading = {
+      receiver,
+      evicted: false,
+      onEvict: undefined,
+      done: () => {
+        this.#reading.delete(reading);
+      },
+      evict: () => {
+        // Its place is free at once; its own release later does nothing.
+        release();
+        reading.evicted = true;
+        reading.onEvict?.();
       },
     };
+    this.#reading.add(reading);
+    return { ok: true, release, reading };
+  }
+
+  /** Evicts the oldest delivery still reading its body (of `receiver`, when given); false when there is none. */
+  #evictOldest(receiver?: string): boolean {
+    for (const reading of this.#reading) {
+      if (receiver !== undefined && reading.receiver !== receiver) continue;
+      reading.evict();
+      return true;
+    }
+    return false;
   }
 
   /** Spends a token of the failure budget; `ok: false` means answer 429 rather than 400. */

@@ -11,6 +11,7 @@ import { startStack, waitFor, type Stack } from "../support/stack";
 import { TEST_CONFIG } from "../support/stack";
 import { startFluxhook } from "../../server/server";
 import { silentLogger } from "../../server/log";
+import { BODY_READ_TIMEOUT_MS } from "../../server/limits";
 
 const GIT = "source.toolkit.fluxcd.io/v1";
 const RECEIVER = "notification.toolkit.fluxcd.io/v1";
@@ -29,6 +30,29 @@ async function github(stack: Stack, ns: string, name: string, token: string, ext
 }
 
 /** Runs `count` requests with at most `concurrency` in flight; returns the status counts. */
+/**
+ * A raw connection that sends its headers and the first bytes of a body it never finishes, as a
+ * trickling attacker does; `status` is set when the server answers.
+ */
+function stalledBody(baseUrl: string, path: string, declaredBytes: number): { status: number | undefined; close(): void } {
+  const { port } = new URL(baseUrl);
+  const socket = connect(Number(port), "127.0.0.1");
+  const conn = { status: undefined as number | undefined, close: () => socket.destroy() };
+  socket.on("error", () => {});
+  socket.on("data", (chunk) => {
+    const match = /^HTTP\/1\.1 (\d{3})/.exec(chunk.toString("latin1"));
+    if (match && conn.status === undefined) conn.status = Number(match[1]);
+  });
+  socket.write(
+    `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nX-GitHub-Event: push\r\n` +
+      `X-Hub-Signature-256: sha256=${"0".repeat(64)}\r\nContent-Length: ${declaredBytes}\r\n\r\n{"ref":`,
+  );
+  return conn;
+}
+
+/** The statuses of the stalled connections that were answered. */
+const answered = (conns: readonly { status: number | undefined }[]) => conns.flatMap((c) => (c.status === undefined ? [] : [c.status]));
+
 async function load(count: number, concurrency: number, send: (i: number) => Promise<Response>): Promise<Record<number, number>> {
   const statuses: Record<number, number> = {};
   let next = 0;
@@ -157,6 +181,36 @@ describe("rate limits under load", () => {
     expect(refused.body.reason).toBe("too many failed deliveries for this receiver (signature mismatch (X-Hub-Signature-256)); retry later");
   });
 
+  test("bodies that never finish cannot lock out the receiver's real sender, nor starve another receiver", async () => {
+    await using stack = await startStack();
+    const victim = await github(stack, "trickle", "victim", "v");
+    const bystander = await github(stack, "trickle", "bystander", "b");
+    // More unfinished bodies than the receiver's 256 slots: each newcomer evicts the oldest.
+    const slow = Array.from({ length: 300 }, () => stalledBody(stack.fluxhook.receiverUrl, victim, 1024));
+    try {
+      await waitFor("the 44 oldest to be evicted", () => answered(slow).length >= 44, 15_000);
+      for (let i = 0; i < 3; i++) expect((await stack.post(victim, { headers: signed("v"), body: push })).status).toBe(200);
+      expect((await stack.post(bystander, { headers: signed("b"), body: push })).status).toBe(200);
+      expect(new Set(answered(slow))).toEqual(new Set([408]));
+    } finally {
+      for (const s of slow) s.close();
+    }
+  }, 30_000);
+
+  test("the body bytes in flight are bounded: the oldest unfinished bodies make room", async () => {
+    await using stack = await startStack({}, { bodyBytesInFlight: 64 * 1024 });
+    const path = await github(stack, "bytes", "app", "t");
+    // Ten declared 20 KiB bodies, never finished: three fit in 64 KiB.
+    const slow = Array.from({ length: 10 }, () => stalledBody(stack.fluxhook.receiverUrl, path, 20 * 1024));
+    try {
+      await waitFor("seven evicted", () => answered(slow).length >= 7);
+      expect(answered(slow)).toEqual([408, 408, 408, 408, 408, 408, 408]);
+      expect((await stack.post(path, { headers: signed("t"), body: push })).status).toBe(200);
+    } finally {
+      for (const s of slow) s.close();
+    }
+  });
+
   test("a flood of unknown digests costs a 404 and no Kubernetes call", async () => {
     await using stack = await startStack();
     await github(stack, "unknown", "app", "t");
@@ -209,6 +263,18 @@ describe("timeouts and caps", () => {
     expect(res.status).toBe(408);
     expect((await res.json()).reason).toBe("request body not received within 0 s");
   });
+
+  test("at the default settings, a stalled body gets its 408 before Bun's idle timer closes the connection", async () => {
+    await using stack = await startStack();
+    const path = await github(stack, "slow-default", "app", "t");
+    const conn = stalledBody(stack.fluxhook.receiverUrl, path, 1024);
+    try {
+      expect(await waitFor("an answer", () => conn.status, 20_000)).toBe(408);
+      expect(stack.logs.some((l) => l.msg === "delivery refused" && l.reason === `request body not received within ${BODY_READ_TIMEOUT_MS / 1000} s`)).toBe(true);
+    } finally {
+      conn.close();
+    }
+  }, 30_000);
 
   test("headers over Bun's 16 KiB cap are refused with 431", async () => {
     await using stack = await startStack();

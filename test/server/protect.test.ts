@@ -1,10 +1,12 @@
 /**
- * The bounded structures behind the abuse limits: keys that expire and stay within capacity, and
- * token buckets that refill at their rate and say when to retry.
+ * The bounded structures behind the abuse limits: keys that expire and stay within capacity, token
+ * buckets that refill at their rate and say when to retry, and admission that evicts unfinished bodies.
  */
 import { describe, expect, test } from "bun:test";
 import { RecentKeys } from "../../server/protect/recent-keys";
 import { KeyedTokenBuckets } from "../../server/protect/token-bucket";
+import { DeliveryGuards, type Admission } from "../../server/protect/guards";
+import { MAX_CONCURRENT_PER_RECEIVER } from "../../server/limits";
 
 describe("RecentKeys", () => {
   test("remembers keys until their TTL", () => {
@@ -53,5 +55,58 @@ describe("KeyedTokenBuckets", () => {
     now = 10_000;
     buckets.sweep();
     expect(buckets.size).toBe(0);
+  });
+});
+
+describe("DeliveryGuards admission", () => {
+  const guards = (maxConcurrent: number, maxBodyBytesInFlight = 1 << 20) =>
+    new DeliveryGuards({ valid: { rate: 0, burst: 0 }, failed: { rate: 0, burst: 0 }, maxConcurrent, maxBodyBytesInFlight, replayWindowMs: 0 });
+  const admitted = (a: Admission) => {
+    if (!a.ok) throw new Error(`not admitted: ${a.reason}`);
+    return a;
+  };
+
+  test("a full cap evicts the oldest delivery still reading its body, which learns it at once", () => {
+    const g = guards(2);
+    const first = admitted(g.admit("r"));
+    let told = false;
+    first.reading.onEvict = () => (told = true);
+    const second = admitted(g.admit("r"));
+    const third = admitted(g.admit("other"));
+    expect([first.reading.evicted, told, second.reading.evicted, third.reading.evicted]).toEqual([true, true, false, false]);
+    first.release(); // its slot went with the eviction: releasing again frees nothing
+    expect(g.admit("r").ok).toBe(true); // evicts the second
+    expect(second.reading.evicted).toBe(true);
+    g.stop();
+  });
+
+  test("deliveries past their bodies keep their places: then the answer is 429", () => {
+    const g = guards(2);
+    for (const a of [admitted(g.admit("r")), admitted(g.admit("r"))]) a.reading.done();
+    expect(g.admit("r")).toEqual({ ok: false, retryAfterSeconds: 1, reason: "too many deliveries in flight; retry later" });
+    g.stop();
+  });
+
+  test("declared body bytes are bounded, evicting the oldest reads until the newcomer fits", () => {
+    const g = guards(100, 100);
+    const [a, b, c] = [admitted(g.admit("r", 40)), admitted(g.admit("r", 40)), admitted(g.admit("r", 20))];
+    const d = admitted(g.admit("r", 50)); // 100 + 50: a and b go
+    expect([a, b, c, d].map((x) => x.reading.evicted)).toEqual([true, true, false, false]);
+    for (const x of [c, d]) x.reading.done();
+    expect(g.admit("r", 40)).toEqual({ ok: false, retryAfterSeconds: 1, reason: "too many request bytes in flight; retry later" });
+    c.release();
+    expect(g.admit("r", 40).ok).toBe(true);
+    g.stop();
+  });
+
+  test("the per-receiver cap evicts only that receiver's reads", () => {
+    const g = guards(1000);
+    const other = admitted(g.admit("other"));
+    const mine = Array.from({ length: MAX_CONCURRENT_PER_RECEIVER }, () => admitted(g.admit("r")));
+    admitted(g.admit("r"));
+    expect(other.reading.evicted).toBe(false);
+    expect(mine[0]!.reading.evicted).toBe(true);
+    expect(mine.slice(1).some((a) => a.reading.evicted)).toBe(false);
+    g.stop();
   });
 });

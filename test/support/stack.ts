@@ -48,12 +48,13 @@ export interface Stack {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Timeouts shortened for tests (see FluxhookOptions). */
+/** Timeouts and bounds shortened for tests (see FluxhookOptions). */
 export interface StackSeams {
   callTimeoutMs?: number;
   patchBudgetMs?: number;
   bodyTimeoutMs?: number;
   idleTimeoutSeconds?: number;
+  bodyBytesInFlight?: number;
   listPageSize?: number;
 }
 
