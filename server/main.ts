@@ -10,7 +10,7 @@ import { parseConfig } from "./config";
 import { createKubeClient, loadKubeConfig } from "./kube/client";
 import type { KubePort } from "./kube/port";
 import { createLogger } from "./log";
-import { startFluxhook } from "./server";
+import { startFluxhook, type Fluxhook } from "./server";
 
 /** How long start-up waits for the API server before a file-mode server falls back to dry run. */
 const CLUSTER_PROBE_TIMEOUT_MS = 2_000;
@@ -32,6 +32,17 @@ if (missing.length > 0) {
 }
 const log = createLogger({ level: config.logLevel, encoding: config.logEncoding });
 const fromFiles = config.receiversFiles.length > 0;
+
+// Registered before anything starts: a signal during start-up still ends the process cleanly
+// (and Bun installs a handler only after the tick that registers it).
+let server: Fluxhook | undefined;
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.once(signal, async () => {
+    log.info("shutting down", { signal });
+    await server?.stop();
+    process.exit(0);
+  });
+}
 
 let kubeConfig: KubeConfig | undefined;
 try {
@@ -58,19 +69,13 @@ if (kubeConfig) {
   }
 }
 
-const server = await startFluxhook({ config, log, kube });
+server = await startFluxhook({ config, log, kube });
 if (fromFiles) {
-  // The files hold the tokens already, so printing the URLs they make tells nothing new; it
-  // gives the user what to point a sender (or the README's curl) at.
+  // In a dry run (`npm start`'s demo) the URLs are what to point a sender or the README's curl
+  // at. Otherwise their digests are secrets, and stdout ends up in pod logs: they are masked.
   for (const entry of server.controller.index.entries()) {
     const state = entry.unavailable ?? "ready";
-    console.log(`receiver ${entry.key.namespace}/${entry.key.name} (${entry.spec?.type ?? "invalid"}, ${state}): ${server.receiverUrl}${entry.path}`);
+    const path = server.dryRun ? entry.path : "/hook/*** (sha256 of token, name and namespace)";
+    console.log(`receiver ${entry.key.namespace}/${entry.key.name} (${entry.spec?.type ?? "invalid"}, ${state}): ${server.receiverUrl}${path}`);
   }
-}
-for (const signal of ["SIGTERM", "SIGINT"] as const) {
-  process.once(signal, async () => {
-    log.info("shutting down", { signal });
-    await server.stop();
-    process.exit(0);
-  });
 }

@@ -120,6 +120,32 @@ describe("--receivers-file", () => {
   });
 });
 
+describe("printed URLs", () => {
+  test("with a cluster to annotate (not a dry run), the URLs' digests are masked: stdout goes to pod logs", async () => {
+    await using api = await startKubeApiServer();
+    const proc = Bun.spawn([process.execPath, "server/main.ts", "--receivers-file=examples/receivers.yaml", "--receiverAddr=127.0.0.1:0", "--health-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0"], {
+      cwd: new URL("../..", import.meta.url).pathname,
+      env: { ...process.env, KUBECONFIG: api.writeKubeconfig() } as Record<string, string>,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    try {
+      const reader = proc.stdout.getReader();
+      let out = "";
+      const line = await waitFor("the github receiver's line", async () => {
+        const { value } = await reader.read();
+        out += new TextDecoder().decode(value);
+        return out.match(/receiver flux-system\/github-receiver \(github, ready\): .*/)?.[0];
+      });
+      expect(line).toContain("/hook/*** (sha256 of token, name and namespace)");
+      expect(out).not.toContain("7c6d73c61f3fd4055782bb02d122911b62ce8776a306bbd1955a728dbf3d99c6");
+    } finally {
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+    }
+  });
+});
+
 describe("npm start's command", () => {
   test("prints each receiver's URL and answers the README's curl in dry run", async () => {
     const proc = Bun.spawn([process.execPath, "server/main.ts", "--receivers-file=examples/receivers.yaml", "--dry-run", "--receiverAddr=127.0.0.1:0", "--health-addr=127.0.0.1:0"], {
