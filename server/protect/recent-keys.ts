@@ -7,7 +7,8 @@
  */
 
 export class RecentKeys {
-  readonly #expiry = new Map<string, number>();
+  /** key → when it expires, and its slot in the ring (a slot may still name a key since re-added elsewhere). */
+  readonly #entries = new Map<string, { expires: number; readonly slot: number }>();
   readonly #ring: (string | undefined)[];
   #next = 0;
   readonly #ttlMs: number;
@@ -20,10 +21,10 @@ export class RecentKeys {
   }
 
   has(key: string): boolean {
-    const expires = this.#expiry.get(key);
-    if (expires === undefined) return false;
-    if (expires > this.#now()) return true;
-    this.#expiry.delete(key);
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return false;
+    if (entry.expires > this.#now()) return true;
+    this.#entries.delete(key);
     return false;
   }
 
@@ -33,18 +34,21 @@ export class RecentKeys {
    */
   add(key: string): void {
     const expires = this.#now() + this.#ttlMs;
-    if (this.#expiry.has(key)) {
-      this.#expiry.set(key, expires);
+    const entry = this.#entries.get(key);
+    if (entry) {
+      entry.expires = expires;
       return;
     }
-    const evicted = this.#ring[this.#next];
-    if (evicted !== undefined) this.#expiry.delete(evicted);
-    this.#ring[this.#next] = key;
-    this.#next = (this.#next + 1) % this.#ring.length;
-    this.#expiry.set(key, expires);
+    const slot = this.#next;
+    const evicted = this.#ring[slot];
+    // Only the key that still lives in this slot: one expired and added again lives elsewhere now.
+    if (evicted !== undefined && this.#entries.get(evicted)?.slot === slot) this.#entries.delete(evicted);
+    this.#ring[slot] = key;
+    this.#next = (slot + 1) % this.#ring.length;
+    this.#entries.set(key, { expires, slot });
   }
 
   get size(): number {
-    return this.#expiry.size;
+    return this.#entries.size;
   }
 }

@@ -26,6 +26,19 @@ describe("RecentKeys", () => {
     expect(["a", "b", "c", "d", "e"].map((k) => keys.has(k))).toEqual([false, false, true, true, true]);
   });
 
+  test("a key that expired and was added again is not forgotten when its old slot comes round", () => {
+    let now = 0;
+    const keys = new RecentKeys(3, 1000, () => now);
+    keys.add("a"); // slot 0
+    now = 2000;
+    expect(keys.has("a")).toBe(false); // expired
+    keys.add("a"); // slot 1
+    keys.add("b"); // slot 2
+    keys.add("c"); // slot 0 again: the expired "a" lived there
+    expect(["a", "b", "c"].map((k) => keys.has(k))).toEqual([true, true, true]);
+    expect(keys.size).toBe(3);
+  });
+
   test("stays bounded over many more keys than its capacity", () => {
     const keys = new RecentKeys(1000, 60_000);
     for (let i = 0; i < 100_000; i++) keys.add(`key-${i}`);
