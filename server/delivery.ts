@@ -28,6 +28,8 @@ export interface DeliveryOutcome {
   /** Set once the path matched a receiver. */
   readonly receiver?: ObjectKey;
   readonly receiverType?: string;
+  /** A 200 for a delivery id already handled: nothing was annotated. */
+  readonly duplicate?: true;
   readonly event?: string;
   readonly targets?: readonly TargetOutcome[];
   /** For 429 answers: the Retry-After header. */
@@ -142,7 +144,7 @@ async function validateAndAnnotate(
 
   const id = deliveryId(request.headers);
   if (guards?.isDuplicate(receiverKey, id)) {
-    return { ...known, event, targets: [], status: 200, reason: `duplicate delivery ${JSON.stringify(id)}: already handled, nothing annotated` };
+    return { ...known, event, targets: [], duplicate: true, status: 200, reason: `duplicate delivery ${JSON.stringify(id)}: already handled, nothing annotated` };
   }
   const digest = BODY_SIGNED_TYPES.has(entry.spec.type) ? guards?.bodyDigest(body.body) : undefined;
   if (guards?.isReplay(receiverKey, digest)) {

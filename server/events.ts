@@ -25,7 +25,9 @@ export function eventFor(outcome: DeliveryOutcome): { type: "Normal" | "Warning"
   if (!outcome.receiver) return undefined;
   switch (outcome.status) {
     case 200:
-      return { type: "Normal", reason: "ReconcileRequested" };
+      // A 200 promises no annotation: a duplicate, or filters that skipped every target.
+      if (outcome.duplicate) return { type: "Normal", reason: "DuplicateDelivery" };
+      return outcome.targets?.some((t) => t.outcome === "annotated") ? { type: "Normal", reason: "ReconcileRequested" } : { type: "Normal", reason: "NothingAnnotated" };
     case 500:
       return { type: "Warning", reason: "ReconcileFailed" };
     case 503:

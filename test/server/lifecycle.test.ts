@@ -108,6 +108,27 @@ describe("Kubernetes Events", () => {
     }
   });
 
+  test("a redelivery of a handled delivery is a DuplicateDelivery Event, not a reconcile request", async () => {
+    await using api = await startKubeApiServer();
+    const server = await startFluxhook({ config: TEST_CONFIG, log: silentLogger, kubeConfig: api.kubeConfig() });
+    try {
+      seed(api, "apps", "webapp", "good");
+      await ready(api, "apps", "webapp");
+      const url = server.receiverUrl + webhookPath("good", "webapp", "apps");
+      const delivery = { ...headers("good"), "X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958" };
+      for (let i = 0; i < 2; i++) expect((await fetch(url, { method: "POST", body: push, headers: delivery })).status).toBe(200);
+      const events = await waitFor("two Events", () => {
+        const list = api.store.list("v1", "Event", "apps") as any[];
+        return list.length === 2 ? list : undefined;
+      });
+      const byReason = Object.fromEntries(events.map((e) => [e.reason, e]));
+      expect(byReason.ReconcileRequested).toMatchObject({ type: "Normal", count: 1 });
+      expect(byReason.DuplicateDelivery).toMatchObject({ type: "Normal", count: 1, message: 'push delivery: duplicate delivery "72d3162e-cc78-11e3-81ab-4c9367dc0958": already handled, nothing annotated' });
+    } finally {
+      await server.stop();
+    }
+  });
+
   test("a flood is aggregated into one Event per window", async () => {
     await using api = await startKubeApiServer();
     const kube = createKubeClient({ kubeConfig: api.kubeConfig(), log: silentLogger });
