@@ -69,6 +69,8 @@ export class ReceiverController {
    * could otherwise take over another namespace's path (Flux serves whichever its cache lists first).
    */
   readonly #refused = new Map<string, Set<string>>();
+  /** receiver key → the path it was refused, so the entry goes when the Receiver or its path does. */
+  readonly #refusedPath = new Map<string, string>();
   /** receiver key → the last preparation and what it was computed from. */
   readonly #prepared = new Map<string, { key: string; result: Prepared }>();
   readonly #options: ControllerOptions;
@@ -206,6 +208,7 @@ export class ReceiverController {
     if (r.secretName) this.#unrefer(`${r.key.namespace}/${r.secretName}`, k);
     const path = this.index.get(r.key)?.path;
     this.index.remove(r.key);
+    this.#unrefuse(k);
     if (path !== undefined) this.#release(path);
     this.#statusQueue.delete(k);
     this.#options.log.info("receiver deleted", { receiver: k });
@@ -258,6 +261,7 @@ export class ReceiverController {
     if (decision.pending) return;
     const before = this.index.get(r.key)?.path;
     if (decision.refused !== undefined) this.#refuse(k, decision.refused);
+    else this.#unrefuse(k);
     if (decision.entry) {
       // An older Receiver takes the path: the younger one is decided again, and refused.
       const evicted = this.index.set(decision.entry);
@@ -273,12 +277,24 @@ export class ReceiverController {
   }
 
   #refuse(k: string, path: string) {
+    if (this.#refusedPath.get(k) === path) return;
+    this.#unrefuse(k);
     let waiting = this.#refused.get(path);
     if (!waiting) this.#refused.set(path, (waiting = new Set()));
-    if (waiting.has(k)) return;
     waiting.add(k);
+    this.#refusedPath.set(k, path);
     const holder = this.index.lookup(path);
     this.#options.log.error("webhook path collision: an older Receiver has the same path", { receiver: k, servedBy: holder ? keyString(holder.key) : undefined });
+  }
+
+  /** The Receiver no longer waits for a path (it got one, changed, or is gone). */
+  #unrefuse(k: string) {
+    const path = this.#refusedPath.get(k);
+    if (path === undefined) return;
+    this.#refusedPath.delete(k);
+    const waiting = this.#refused.get(path);
+    waiting?.delete(k);
+    if (waiting?.size === 0) this.#refused.delete(path);
   }
 
   /** A path no longer served by the Receiver that held it: those refused it are decided again. */
@@ -287,8 +303,7 @@ export class ReceiverController {
     if (!this.synced || this.#bulk) return;
     const waiting = this.#refused.get(path);
     if (!waiting) return;
-    this.#refused.delete(path);
-    for (const k of waiting) this.#reconcile(k);
+    for (const k of [...waiting]) this.#reconcile(k);
   }
 
   /** The Receiver's status as it stands: our own last write until the watch has caught up with it. */
@@ -364,7 +379,7 @@ export class ReceiverController {
    * path it last had answers 503 (not 404), unless another Receiver serves it.
    */
   #suspendedWithoutToken(r: ReceiverObject, spec: ReceiverSpec): { entry?: ReceiverEntry } {
-    const path = r.status?.webhookPath;
+    const path = this.#currentStatus(keyString(r.key), r)?.webhookPath;
     if (!path) return {};
     const holder = this.index.lookup(path);
     if (holder && keyString(holder.key) !== keyString(r.key)) return {};

@@ -138,7 +138,10 @@ export class SecretFetcher {
    * in flight, or waiting to retry): its Receivers are not decided meanwhile.
    */
   awaits(secret: string): boolean {
-    return !this.#versions.has(secret) && (this.#queue.has(secret) || this.#inFlight.has(secret) || this.#retries.has(secret));
+    if (this.#versions.has(secret)) return false;
+    // A failed read will be retried; one known to be absent (a 404, or deleted by the watch) is not.
+    if (this.#retries.has(secret)) return true;
+    return !this.#read.has(secret) && (this.#queue.has(secret) || this.#inFlight.has(secret));
   }
 
   /** Referenced Secrets whose first read has not finished (the server is not ready before). */
@@ -231,7 +234,7 @@ export class SecretFetcher {
         // is still to be read; with none, the Secret is absent and its Receivers are decided.
         this.#read.set(k, issued ?? "");
         if (!current) {
-          this.#inFlight.delete(k); // no longer awaited: the controller decides on this remove
+          this.#queue.delete(k); // absent: nothing to read again until the watch shows it
           this.#options.sink.remove({ metadata: { namespace: key.namespace, name: key.name } });
         }
         return;
@@ -254,7 +257,9 @@ export class SecretFetcher {
       this.#retries.delete(k);
       if (this.#stopped) return;
       this.#read.delete(k);
-      this.#consider(k, key);
+      // No longer referenced: its failures are forgotten, so a new reference starts afresh.
+      if (!this.#options.isReferenced(k)) this.#failures.delete(k);
+      else this.#consider(k, key);
     }, delay);
     timer.unref?.();
     this.#retries.set(k, timer);

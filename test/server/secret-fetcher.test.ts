@@ -25,11 +25,13 @@ function rig() {
   /** The Ready reason of every status the controller wrote. */
   const statuses: (string | undefined)[] = [];
   let lastStatus: ReceiverStatus | undefined;
+  let version = 100;
   const statusWriter = {
     patchReceiverStatus: async (_key: ObjectKey, status: ReceiverStatus): Promise<KubeResult<string>> => {
       statuses.push(status.conditions?.find((c) => c.type === "Ready")?.reason);
       lastStatus = status;
-      return { ok: true, value: "" };
+      // Each write makes a newer resourceVersion, as the API server's do.
+      return { ok: true, value: String(++version) };
     },
   };
   let fetcher!: SecretFetcher;
@@ -144,6 +146,23 @@ describe("SecretFetcher", () => {
     expect(statuses).toEqual(["TokenNotFound", "Succeeded"]);
   });
 
+  test("a Secret deleted while a newer version is read: its Receivers stop being served at once", async () => {
+    const { reads, statuses, fetcher, path } = listed();
+    reads[0]!.resolve({ ok: true, value: full("5", "t") });
+    await settle();
+    expect(path()).toBe(webhookPath("t", "r", "ns"));
+    fetcher.sink.upsert(meta("6"));
+    expect(reads.length).toBe(2);
+    fetcher.sink.remove(meta("6"));
+    await settle();
+    expect(path()).toBeUndefined();
+    expect(statuses).toEqual(["Succeeded", "TokenNotFound"]);
+    reads[1]!.resolve({ ok: true, value: full("6", "t6") }); // what the read found is stale
+    await settle();
+    expect(path()).toBeUndefined();
+    expect(statuses).toEqual(["Succeeded", "TokenNotFound"]);
+  });
+
   test("a re-list of versions already read reads nothing and changes nothing", async () => {
     const { reads, fetcher, path } = listed();
     reads[0]!.resolve({ ok: true, value: full("5", "t") });
@@ -207,6 +226,16 @@ describe("SecretFetcher", () => {
       expect(path()).toBeUndefined();
       expect(statuses).toEqual(["TokenNotFound"]);
       expect(reads.length).toBe(1);
+    });
+
+    test("one read for two Receivers: its 404 decides both", async () => {
+      const r = rig();
+      replaceAll(r.fetcher.sink, []);
+      replaceAll(r.controller.receiverSink, [receiver, { ...receiver, metadata: { ...receiver.metadata, name: "r2", uid: "u2" } }]);
+      expect(r.reads.length).toBe(1);
+      r.reads[0]!.resolve({ ok: true, value: undefined });
+      await settle();
+      expect(r.statuses).toEqual(["TokenNotFound", "TokenNotFound"]);
     });
 
     test("a failed read keeps the Receiver waiting until a retry answers", async () => {
