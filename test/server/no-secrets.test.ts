@@ -3,6 +3,7 @@
  * refused deliveries, then search everything fluxhook emitted (every log line at debug level,
  * every response body and header, the metrics, the recent-deliveries JSON and page, and the
  * Events) for the tokens, the signatures, the secret digests of the paths and the Secrets' names.
+ * Beyond this scenario, test/support/emitted.ts greps what every stack of the suite emitted.
  */
 import { expect, test } from "bun:test";
 import { createHmac } from "node:crypto";

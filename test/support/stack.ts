@@ -10,6 +10,8 @@ import { createLogger } from "../../server/log";
 import { startFluxhook, type Fluxhook } from "../../server/server";
 import { RECEIVER_API_VERSION } from "../../server/receivers/api";
 import { REQUESTED_AT_ANNOTATION } from "../../server/targets/requested-at";
+import { webhookPath } from "../../shared";
+import { recordEmitted, recordPath, recordToken } from "./emitted";
 
 /** The server's defaults, as `fluxhook` with no flags parses them, on loopback port 0. */
 export const TEST_CONFIG: ServerConfig = (() => {
@@ -61,7 +63,16 @@ export interface StackSeams {
 export async function startStack(config: Partial<ServerConfig> = {}, seams: StackSeams = {}): Promise<Stack> {
   const api = await startKubeApiServer();
   const logs: Record<string, unknown>[] = [];
-  const log = createLogger({ level: "debug", encoding: "json", write: (line) => logs.push(JSON.parse(line)) });
+  const log = createLogger({
+    level: "debug",
+    encoding: "json",
+    write: (line) => {
+      recordEmitted(line);
+      logs.push(JSON.parse(line));
+    },
+  });
+  /** Tokens by "namespace/secret name", to know each Receiver's digest for the suite's grep. */
+  const tokens = new Map<string, string>();
   const fluxhook = await startFluxhook({ config: { ...TEST_CONFIG, ...config }, log, kubeConfig: api.kubeConfig(), minBackoffMs: 10, maxBackoffMs: 200, ...seams });
   await waitFor("fluxhook to be ready", () => fluxhook.ready());
 
@@ -70,9 +81,16 @@ export async function startStack(config: Partial<ServerConfig> = {}, seams: Stac
     fluxhook,
     logs,
     secret(namespace, name, data) {
+      if (data.token !== undefined) {
+        tokens.set(`${namespace}/${name}`, data.token);
+        recordToken(data.token);
+      }
       api.store.create({ apiVersion: "v1", kind: "Secret", metadata: { name, namespace }, data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString("base64")])) });
     },
     receiver(namespace, name, spec) {
+      const secretName = (spec.secretRef as { name?: string } | undefined)?.name;
+      const token = secretName === undefined ? "" : tokens.get(`${namespace}/${secretName}`);
+      if (token !== undefined && token !== "") recordPath(webhookPath(token, name, namespace));
       api.store.create({ apiVersion: RECEIVER_API_VERSION, kind: "Receiver", metadata: { name, namespace }, spec });
     },
     target(apiVersion, kind, namespace, name, labels, annotations) {
@@ -82,11 +100,13 @@ export async function startStack(config: Partial<ServerConfig> = {}, seams: Stac
       return api.store.get(RECEIVER_API_VERSION, "Receiver", namespace, name) as Record<string, any> | undefined;
     },
     async readyPath(namespace, name) {
-      return waitFor(`Receiver ${namespace}/${name} to be Ready`, () => {
+      const path = await waitFor(`Receiver ${namespace}/${name} to be Ready`, () => {
         const status = stack.receiverObject(namespace, name)?.status;
         const ready = status?.conditions?.find((c: any) => c.type === "Ready");
         return ready?.status === "True" && status.webhookPath ? (status.webhookPath as string) : undefined;
       });
+      recordPath(path);
+      return path;
     },
     requestedAt(apiVersion, kind, namespace, name) {
       const obj = api.store.get(apiVersion, kind, namespace, name) as Record<string, any> | undefined;
@@ -95,6 +115,7 @@ export async function startStack(config: Partial<ServerConfig> = {}, seams: Stac
     async post(path, init = {}) {
       const res = await fetch(fluxhook.receiverUrl + path, { method: init.method ?? "POST", headers: init.headers, body: init.body as BodyInit | undefined });
       const text = await res.text();
+      recordEmitted(text);
       let body: unknown = text;
       try {
         body = JSON.parse(text);
