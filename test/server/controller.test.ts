@@ -23,6 +23,13 @@ beforeAll(async () => {
 });
 afterAll(() => stack.stop());
 
+/** The Secret "webhook-token" and a Receiver "receiver" of `spec` in `ns`, once Ready: its path. */
+async function readyReceiver(ns: string, token = "t"): Promise<string> {
+  stack.secret(ns, "webhook-token", { token });
+  stack.receiver(ns, "receiver", spec);
+  return stack.readyPath(ns, "receiver");
+}
+
 const conditions = (ns: string, name: string) =>
   (stack.receiverObject(ns, name)?.status?.conditions ?? []).map((c: any) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message }));
 
@@ -122,9 +129,7 @@ describe("the index follows the cluster", () => {
 
   test("suspend answers 503 and resume serves again, without a status write", async () => {
     stack.target(GIT, "GitRepository", "suspend", "app");
-    stack.secret("suspend", "webhook-token", { token: "t" });
-    stack.receiver("suspend", "receiver", spec);
-    const path = await stack.readyPath("suspend", "receiver");
+    const path = await readyReceiver("suspend");
     const before = stack.receiverObject("suspend", "receiver")!.status;
 
     stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "suspend", "receiver", { spec: { suspend: true } });
@@ -136,9 +141,7 @@ describe("the index follows the cluster", () => {
   });
 
   test("`flux reconcile receiver`: the requestedAt annotation is answered in lastHandledReconcileAt", async () => {
-    stack.secret("reconcile", "webhook-token", { token: "t" });
-    stack.receiver("reconcile", "receiver", spec);
-    await stack.readyPath("reconcile", "receiver");
+    await readyReceiver("reconcile");
     const ready = stack.receiverObject("reconcile", "receiver")!.status.conditions[0];
     for (const requestedAt of ["2026-11-27T12:00:00.123456789Z", "2026-11-27T12:05:00.5Z"]) {
       stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "reconcile", "receiver", { metadata: { annotations: { "reconcile.fluxcd.io/requestedAt": requestedAt } } });
@@ -149,9 +152,7 @@ describe("the index follows the cluster", () => {
   });
 
   test("suspended, then its Secret deleted: status left alone and 503 at its path, as Flux", async () => {
-    stack.secret("suspend-gone", "webhook-token", { token: "t" });
-    stack.receiver("suspend-gone", "receiver", spec);
-    const path = await stack.readyPath("suspend-gone", "receiver");
+    const path = await readyReceiver("suspend-gone");
     const before = stack.receiverObject("suspend-gone", "receiver")!.status;
     stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "suspend-gone", "receiver", { spec: { suspend: true } });
     await waitFor("503", async () => (await stack.post(path, { body: "{}" })).status === 503);

@@ -120,48 +120,51 @@ describe("--receivers-file", () => {
   });
 });
 
+/** `bun server/main.ts` on the example file, with these flags and KUBECONFIG; `line` waits for a stdout line. */
+function spawnExample(flags: string[], kubeconfig: string) {
+  const proc = Bun.spawn([process.execPath, "server/main.ts", "--receivers-file=examples/receivers.yaml", "--receiverAddr=127.0.0.1:0", "--health-addr=127.0.0.1:0", ...flags], {
+    cwd: new URL("../..", import.meta.url).pathname,
+    env: { ...process.env, KUBECONFIG: kubeconfig } as Record<string, string>,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const reader = proc.stdout.getReader();
+  let out = "";
+  return {
+    proc,
+    get out() {
+      return out;
+    },
+    line: (what: string, pattern: RegExp) =>
+      waitFor(what, async () => {
+        const { value } = await reader.read();
+        out += new TextDecoder().decode(value);
+        return pattern.exec(out) ?? undefined;
+      }),
+  };
+}
+
 describe("printed URLs", () => {
   test("with a cluster to annotate (not a dry run), the URLs' digests are masked: stdout goes to pod logs", async () => {
     await using api = await startKubeApiServer();
-    const proc = Bun.spawn([process.execPath, "server/main.ts", "--receivers-file=examples/receivers.yaml", "--receiverAddr=127.0.0.1:0", "--health-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0"], {
-      cwd: new URL("../..", import.meta.url).pathname,
-      env: { ...process.env, KUBECONFIG: api.writeKubeconfig() } as Record<string, string>,
-      stdout: "pipe",
-      stderr: "pipe",
-    });
+    const server = spawnExample(["--metrics-addr=127.0.0.1:0"], api.writeKubeconfig());
     try {
-      const reader = proc.stdout.getReader();
-      let out = "";
-      const line = await waitFor("the github receiver's line", async () => {
-        const { value } = await reader.read();
-        out += new TextDecoder().decode(value);
-        return out.match(/receiver flux-system\/github-receiver \(github, ready\): .*/)?.[0];
-      });
+      const [line] = await server.line("the github receiver's line", /receiver flux-system\/github-receiver \(github, ready\): .*/);
       expect(line).toContain("/hook/*** (sha256 of token, name and namespace)");
-      expect(out).not.toContain("7c6d73c61f3fd4055782bb02d122911b62ce8776a306bbd1955a728dbf3d99c6");
+      expect(server.out).not.toContain("7c6d73c61f3fd4055782bb02d122911b62ce8776a306bbd1955a728dbf3d99c6");
     } finally {
-      proc.kill("SIGTERM");
-      expect(await proc.exited).toBe(0);
+      server.proc.kill("SIGTERM");
+      expect(await server.proc.exited).toBe(0);
     }
   });
 });
 
 describe("npm start's command", () => {
   test("prints each receiver's URL and answers the README's curl in dry run", async () => {
-    const proc = Bun.spawn([process.execPath, "server/main.ts", "--receivers-file=examples/receivers.yaml", "--dry-run", "--receiverAddr=127.0.0.1:0", "--health-addr=127.0.0.1:0"], {
-      cwd: new URL("../..", import.meta.url).pathname,
-      env: { ...process.env, KUBECONFIG: "" } as Record<string, string>,
-      stdout: "pipe",
-      stderr: "pipe",
-    });
+    const server = spawnExample(["--dry-run"], "");
+    const { proc } = server;
     try {
-      const reader = proc.stdout.getReader();
-      let out = "";
-      const url = await waitFor("the github receiver's URL", async () => {
-        const { value } = await reader.read();
-        out += new TextDecoder().decode(value);
-        return out.match(/receiver flux-system\/github-receiver \(github, ready\): (\S+)/)?.[1];
-      });
+      const url = (await server.line("the github receiver's URL", /receiver flux-system\/github-receiver \(github, ready\): (\S+)/))[1]!;
       expect(url).toEndWith("/hook/7c6d73c61f3fd4055782bb02d122911b62ce8776a306bbd1955a728dbf3d99c6");
       const body = '{"ref":"refs/heads/main"}';
       const res = await fetch(url, { method: "POST", body, headers: { "Content-Type": "application/json", "X-GitHub-Event": "push", "X-Hub-Signature-256": signPayload("sha256", "example-token-do-not-use", body) } });

@@ -86,13 +86,21 @@ describe("leader election", () => {
 });
 
 describe("Kubernetes Events", () => {
-  test("a rejected delivery is a Warning Event on its Receiver, and a reconcile request a Normal one", async () => {
+  /** An API server and fluxhook with apps/webapp Ready (token "good"); `url` is its webhook. */
+  async function withWebapp(body: (api: KubeApiServer, url: string) => Promise<void>) {
     await using api = await startKubeApiServer();
     const server = await startFluxhook({ config: TEST_CONFIG, log: silentLogger, kubeConfig: api.kubeConfig() });
     try {
       seed(api, "apps", "webapp", "good");
       await ready(api, "apps", "webapp");
-      const url = server.receiverUrl + webhookPath("good", "webapp", "apps");
+      await body(api, server.receiverUrl + webhookPath("good", "webapp", "apps"));
+    } finally {
+      await server.stop();
+    }
+  }
+
+  test("a rejected delivery is a Warning Event on its Receiver, and a reconcile request a Normal one", async () => {
+    await withWebapp(async (api, url) => {
       expect((await fetch(url, { method: "POST", body: push, headers: { ...headers("good"), "X-GitHub-Event": "push" } })).status).toBe(200);
       expect((await fetch(url, { method: "POST", body: push, headers: headers("forged") })).status).toBe(400);
       const events = await waitFor("two Events", () => {
@@ -103,18 +111,11 @@ describe("Kubernetes Events", () => {
       expect(byReason.ReconcileRequested).toMatchObject({ type: "Normal", count: 1, involvedObject: { kind: "Receiver", name: "webapp", namespace: "apps" }, message: "push delivery: 1 of 1 target annotated: GitRepository/apps/webapp annotated" });
       expect(byReason.DeliveryRejected).toMatchObject({ type: "Warning", count: 1, message: "push delivery: signature mismatch (X-Hub-Signature-256)" });
       expect(byReason.DeliveryRejected.involvedObject.uid).toBe((api.store.get(RECEIVER, "Receiver", "apps", "webapp") as any).metadata.uid);
-    } finally {
-      await server.stop();
-    }
+    });
   });
 
   test("a redelivery of a handled delivery is a DuplicateDelivery Event, not a reconcile request", async () => {
-    await using api = await startKubeApiServer();
-    const server = await startFluxhook({ config: TEST_CONFIG, log: silentLogger, kubeConfig: api.kubeConfig() });
-    try {
-      seed(api, "apps", "webapp", "good");
-      await ready(api, "apps", "webapp");
-      const url = server.receiverUrl + webhookPath("good", "webapp", "apps");
+    await withWebapp(async (api, url) => {
       const delivery = { ...headers("good"), "X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958" };
       for (let i = 0; i < 2; i++) expect((await fetch(url, { method: "POST", body: push, headers: delivery })).status).toBe(200);
       const events = await waitFor("two Events", () => {
@@ -124,9 +125,7 @@ describe("Kubernetes Events", () => {
       const byReason = Object.fromEntries(events.map((e) => [e.reason, e]));
       expect(byReason.ReconcileRequested).toMatchObject({ type: "Normal", count: 1 });
       expect(byReason.DuplicateDelivery).toMatchObject({ type: "Normal", count: 1, message: 'push delivery: duplicate delivery "72d3162e-cc78-11e3-81ab-4c9367dc0958": already handled, nothing annotated' });
-    } finally {
-      await server.stop();
-    }
+    });
   });
 
   test("a flood is aggregated into one Event per window", async () => {
