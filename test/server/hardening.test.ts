@@ -182,7 +182,8 @@ describe("rate limits under load", () => {
   });
 
   test("bodies that never finish cannot lock out the receiver's real sender, nor starve another receiver", async () => {
-    await using stack = await startStack();
+    // Long timeouts: on a slow machine only eviction, never a timeout, answers the stalled bodies.
+    await using stack = await startStack({}, { bodyTimeoutMs: 60_000, idleTimeoutSeconds: 60 });
     const victim = await github(stack, "trickle", "victim", "v");
     const bystander = await github(stack, "trickle", "bystander", "b");
     // More unfinished bodies than the receiver's 256 slots: each newcomer evicts the oldest.
