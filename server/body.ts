@@ -13,20 +13,20 @@ export type BodyResult =
 
 export const tooLarge = (limit: number) => ({ ok: false as const, status: 413 as const, reason: `request body is larger than ${limit} bytes` });
 
-/** True when Content-Length alone shows the body is over the cap (refuse before reading). */
-export function declaredTooLarge(headers: Headers, limit: number): boolean {
-  const declared = headers.get("content-length");
-  return declared !== null && /^\d+$/.test(declared) && Number(declared) > limit;
-}
-
 /**
- * The most bytes this body can bring, known before reading it: its declared length, the cap for
- * a chunked body (nobody declared its size), 0 for a request with neither (it has no body).
+ * The most bytes this body can bring, known before reading it: its declared length (over
+ * `limit` when the declaration alone shows it is too large), `limit` for a chunked body or an
+ * unreadable length, 0 for a request with neither (it has no body).
  */
 export function bodyBytesBound(headers: Headers, limit: number): number {
   const declared = headers.get("content-length");
-  if (declared !== null) return /^\d+$/.test(declared) ? Math.min(Number(declared), limit) : limit;
+  if (declared !== null) return /^\d+$/.test(declared) ? Number(declared) : limit;
   return headers.has("transfer-encoding") ? limit : 0;
+}
+
+/** True when Content-Length alone shows the body is over the cap (refuse before reading). */
+export function declaredTooLarge(headers: Headers, limit: number): boolean {
+  return bodyBytesBound(headers, limit) > limit;
 }
 
 /** A body read that may be called off (protect/guards.ts evicts the oldest reads to make room). */

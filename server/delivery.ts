@@ -18,7 +18,7 @@ import type { DeliveryGuards } from "./protect/guards";
 import type { AuthServices } from "./jwt";
 import { VALIDATORS } from "./providers";
 import { deliveryFilters } from "./targets/filters";
-import { bodyBytesBound, declaredTooLarge, readBody, tooLarge, type Evictable } from "./body";
+import { bodyBytesBound, readBody, tooLarge, type Evictable } from "./body";
 import { annotateTargets, type AnnotateDeps, type TargetOutcome } from "./targets/annotate";
 import { BODY_READ_TIMEOUT_MS, MAX_BODY_BYTES } from "./limits";
 
@@ -97,12 +97,13 @@ export function handleDelivery(request: Request, deps: DeliveryDeps): DeliveryOu
   const entry = deps.index.lookup(requestTarget(request.url));
   if (!entry) return { status: 404, reason: "no receiver at this path" };
   // A declared oversize body is refused before anything else about the receiver, as Flux does.
-  if (declaredTooLarge(request.headers, limit)) return { status: 413, reason: tooLarge(limit).reason };
+  const bodyBytes = bodyBytesBound(request.headers, limit);
+  if (bodyBytes > limit) return { status: 413, reason: tooLarge(limit).reason };
   const known = { receiver: entry.key, receiverType: entry.spec?.type };
   if (entry.unavailable !== undefined) return { ...known, status: 503, reason: entry.unavailable };
 
   const receiverKey = keyString(entry.key);
-  const admission = deps.guards?.admit(receiverKey, bodyBytesBound(request.headers, limit));
+  const admission = deps.guards?.admit(receiverKey, bodyBytes);
   if (!admission) return validateAndAnnotate(request, entry, deps, known, receiverKey, limit, undefined);
   if (!admission.ok) return { ...known, status: 429, reason: admission.reason, retryAfterSeconds: admission.retryAfterSeconds };
   return validateAndAnnotate(request, entry, deps, known, receiverKey, limit, admission.reading).finally(admission.release);
