@@ -359,8 +359,7 @@ export class ReceiverController {
       return { readiness: { kind: "terminal", reason: Reason.validationFailed, message: r.invalid ?? "secretRef is required when type is not generic-oidc" } };
     }
     const base = { key: r.key, generation: r.generation, path: webhookPath(token ?? "", r.key.name, r.key.namespace), secret };
-    const holder = this.index.lookup(base.path);
-    const other = holder && keyString(holder.key) !== keyString(r.key) ? this.#receivers.get(keyString(holder.key)) : undefined;
+    const other = this.#otherAt(base.path, r);
     if (other && keepsPath(other, r)) {
       return { refused: base.path, readiness: spec?.suspend ? undefined : { kind: "terminal", reason: Reason.validationFailed, message: PATH_COLLISION } };
     }
@@ -380,10 +379,15 @@ export class ReceiverController {
    */
   #suspendedWithoutToken(r: ReceiverObject, spec: ReceiverSpec): { entry?: ReceiverEntry } {
     const path = this.#currentStatus(keyString(r.key), r)?.webhookPath;
-    if (!path) return {};
-    const holder = this.index.lookup(path);
-    if (holder && keyString(holder.key) !== keyString(r.key)) return {};
+    if (!path || this.#otherAt(path, r)) return {};
     return { entry: { key: r.key, generation: r.generation, path, secret: {}, spec, unavailable: "receiver is suspended" } };
+  }
+
+  /** The other Receiver serving this path, if one does. */
+  #otherAt(path: string, r: ReceiverObject): ReceiverObject | undefined {
+    const holder = this.index.lookup(path);
+    const k = holder && keyString(holder.key);
+    return k !== undefined && k !== keyString(r.key) ? this.#receivers.get(k) : undefined;
   }
 
   #queueStatus(key: ObjectKey) {
