@@ -342,7 +342,7 @@ export class ReceiverController {
       const unreadable = s?.pending === false ? undefined : this.#unreadable.get(sk);
       if (unreadable === undefined && (s ? s.pending : this.#options.secretAwaited?.(sk))) return { pending: true };
       const ref = `'${r.key.namespace}/${r.secretName}'`;
-      if (!s || !s.data.token || s.data.token.length === 0) {
+      if (!s?.data.token?.length) {
         if (spec?.suspend) return this.#suspendedWithoutToken(r, spec);
         if (spec && !prepared.ok) return { readiness: terminal(prepared) };
         if (unreadable !== undefined) return { readiness: { kind: "token-not-found", message: `unable to read token from secret ${ref} error: ${unreadable}` } };
