@@ -34,7 +34,12 @@ export interface AttemptRecord {
 export type FailureKind = "status" | "redirect" | "network" | "retry-after-too-long";
 
 export type Outcome =
-  | { readonly ok: true; readonly status: number; readonly attempts: readonly AttemptRecord[]; readonly durationMs: number }
+  | {
+      readonly ok: true;
+      readonly status: number;
+      readonly attempts: readonly AttemptRecord[];
+      readonly durationMs: number;
+    }
   | {
       readonly ok: false;
       readonly kind: FailureKind;
@@ -116,10 +121,13 @@ export async function deliver(req: OutgoingRequest, options: DeliverOptions, dep
       return finish(failure, result);
     }
 
-    const retryAfter = result.kind === "response" ? parseRetryAfter(result.headers["retry-after"], deps.now()) : undefined;
+    const retryAfter =
+      result.kind === "response" ? parseRetryAfter(result.headers["retry-after"], deps.now()) : undefined;
     if (retryAfter !== undefined && retryAfter > MAX_RETRY_AFTER_MS) {
       attempts.push({ attempt, result, durationMs });
-      deps.log(`The receiver asked to retry after ${Math.ceil(retryAfter / 1000)} s, more than ${MAX_RETRY_AFTER_MS / 1000} s: giving up.`);
+      deps.log(
+        `The receiver asked to retry after ${Math.ceil(retryAfter / 1000)} s, more than ${MAX_RETRY_AFTER_MS / 1000} s: giving up.`,
+      );
       return finish("retry-after-too-long", result);
     }
     const delay = retryAfter ?? backoffMs(attempt, deps.random());

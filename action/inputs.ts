@@ -88,7 +88,9 @@ export type PayloadSource =
   | { readonly kind: "file"; readonly path: string; readonly from: "payload-file" | "GITHUB_EVENT_PATH" };
 
 /** A PEM given inline or as a path to a file holding it. */
-export type PemSource = { readonly kind: "inline"; readonly pem: string } | { readonly kind: "file"; readonly path: string };
+export type PemSource =
+  | { readonly kind: "inline"; readonly pem: string }
+  | { readonly kind: "file"; readonly path: string };
 
 export type Target =
   | { readonly kind: "url" }
@@ -176,7 +178,8 @@ export function maskUrl(url: string): string {
   }
   const at = parsed.pathname.indexOf(WEBHOOK_PATH_PREFIX);
   // Keep an address's path prefix (`/flux/hook/***`); any other path may be the secret itself.
-  const path = at >= 0 ? `${parsed.pathname.slice(0, at)}${WEBHOOK_PATH_PREFIX}***` : parsed.pathname === "/" ? "" : "/***";
+  const path =
+    at >= 0 ? `${parsed.pathname.slice(0, at)}${WEBHOOK_PATH_PREFIX}***` : parsed.pathname === "/" ? "" : "/***";
   return `${parsed.protocol}//${parsed.host}${path}`;
 }
 
@@ -236,8 +239,10 @@ export function parseInputs(get: InputGetter, env: Env): ParseResult {
     errors.push("Set either `url`, or `address` with `receiver` (and `namespace`), not both.");
   } else if (urlInput !== "") {
     const parsed = parseHttpUrl(urlInput);
-    if (!parsed) errors.push("Input `url` must be an absolute http:// or https:// URL (its value is not shown: it is a secret).");
-    else if (parsed.username !== "" || parsed.password !== "") errors.push("Input `url` must not contain user:password@.");
+    if (!parsed)
+      errors.push("Input `url` must be an absolute http:// or https:// URL (its value is not shown: it is a secret).");
+    else if (parsed.username !== "" || parsed.password !== "")
+      errors.push("Input `url` must not contain user:password@.");
     else {
       url = parsed.href;
       secrets.add(url);
@@ -254,11 +259,16 @@ export function parseInputs(get: InputGetter, env: Env): ParseResult {
   } else {
     const base = parseHttpUrl(address);
     // Credentials in the address are not echoed: they may be real ones.
-    if (base && (base.username !== "" || base.password !== "")) errors.push("Input `address` must not contain user:password@ (its value is not shown).");
-    else if (!base || base.search !== "" || base.hash !== "")
-      errors.push(`Input \`address\` must be an http:// or https:// origin, optionally with a path prefix; got "${address}".`);
+    if (base && (base.username !== "" || base.password !== ""))
+      errors.push("Input `address` must not contain user:password@ (its value is not shown).");
+    else if (base?.search !== "" || base.hash !== "")
+      errors.push(
+        `Input \`address\` must be an http:// or https:// origin, optionally with a path prefix; got "${address}".`,
+      );
     if (!K8S_NAME.test(receiver) || receiver.length > 253)
-      errors.push(`Input \`receiver\` must be a Kubernetes object name (lowercase letters, digits, '-' and '.'); got "${receiver}".`);
+      errors.push(
+        `Input \`receiver\` must be a Kubernetes object name (lowercase letters, digits, '-' and '.'); got "${receiver}".`,
+      );
     if (!K8S_LABEL.test(namespace) || namespace.length > 63)
       errors.push(`Input \`namespace\` must be a Kubernetes namespace name; got "${namespace}".`);
     if (base && token !== "") {
@@ -272,9 +282,13 @@ export function parseInputs(get: InputGetter, env: Env): ParseResult {
 
   const receiverType = text(Input.receiverType) || DEFAULTS.receiverType;
   if (!isOneOf(SUPPORTED_RECEIVER_TYPES, receiverType))
-    errors.push(`Input \`receiver-type\` must be one of ${SUPPORTED_RECEIVER_TYPES.join(", ")}; got "${receiverType}".`);
+    errors.push(
+      `Input \`receiver-type\` must be one of ${SUPPORTED_RECEIVER_TYPES.join(", ")}; got "${receiverType}".`,
+    );
   else if ((receiverType === "gitlab" || receiverType === "harbor") && token !== "" && !HEADER_SAFE.test(token))
-    errors.push(`Receiver type ${receiverType} sends the token in a header, so it must be printable ASCII on one line.`);
+    errors.push(
+      `Receiver type ${receiverType} sends the token in a header, so it must be printable ASCII on one line.`,
+    );
 
   // Event: the input, else the workflow's event mapped to GitHub's webhook name.
   const eventInput = text(Input.event);
@@ -288,18 +302,22 @@ export function parseInputs(get: InputGetter, env: Env): ParseResult {
   const payloadFile = text(Input.payloadFile);
   const eventPath = envValue(env, "GITHUB_EVENT_PATH");
   let payload: PayloadSource = { kind: "inline", text: "" };
-  if (asciiTrim(payloadText) !== "" && payloadFile !== "") errors.push("Set either `payload` or `payload-file`, not both.");
+  if (asciiTrim(payloadText) !== "" && payloadFile !== "")
+    errors.push("Set either `payload` or `payload-file`, not both.");
   else if (asciiTrim(payloadText) !== "") payload = { kind: "inline", text: payloadText };
   else if (payloadFile !== "") payload = { kind: "file", path: payloadFile, from: "payload-file" };
   else if (eventPath) payload = { kind: "file", path: eventPath, from: "GITHUB_EVENT_PATH" };
   else errors.push("No payload: set `payload` or `payload-file`, or run inside a workflow (GITHUB_EVENT_PATH).");
 
   const contentType = text(Input.contentType) || DEFAULTS.contentType;
-  if (!isOneOf(CONTENT_TYPES, contentType)) errors.push(`Input \`content-type\` must be json or form; got "${contentType}".`);
+  if (!isOneOf(CONTENT_TYPES, contentType))
+    errors.push(`Input \`content-type\` must be json or form; got "${contentType}".`);
 
   const timeoutSeconds = parseNumber(text(Input.timeoutSeconds), DEFAULTS.timeoutSeconds);
   if (timeoutSeconds === undefined || timeoutSeconds <= 0 || timeoutSeconds > LIMITS.maxTimeoutSeconds)
-    errors.push(`Input \`timeout-seconds\` must be a number of seconds, above 0 and at most ${LIMITS.maxTimeoutSeconds}.`);
+    errors.push(
+      `Input \`timeout-seconds\` must be a number of seconds, above 0 and at most ${LIMITS.maxTimeoutSeconds}.`,
+    );
 
   const retries = parseNumber(text(Input.retries), DEFAULTS.retries);
   if (retries === undefined || !Number.isInteger(retries) || retries < 0 || retries > LIMITS.maxRetries)
@@ -323,7 +341,8 @@ export function parseInputs(get: InputGetter, env: Env): ParseResult {
   if (caFile !== "") ca.push({ kind: "file", path: caFile });
   const caInline = text(Input.ca);
   if (caInline !== "") {
-    if (!caInline.includes("-----BEGIN CERTIFICATE-----")) errors.push("Input `ca` must hold PEM certificates (use `ca-file` for a path).");
+    if (!caInline.includes("-----BEGIN CERTIFICATE-----"))
+      errors.push("Input `ca` must hold PEM certificates (use `ca-file` for a path).");
     else ca.push({ kind: "inline", pem: caInline });
   }
   const clientCert = pemOrPath(text(Input.clientCert));
@@ -332,10 +351,13 @@ export function parseInputs(get: InputGetter, env: Env): ParseResult {
     errors.push("Inputs `client-cert` and `client-key` go together: set both for mTLS, or neither.");
   if (clientKey?.kind === "inline") {
     // The key body lines, so a key pasted into a log by mistake is masked too.
-    for (const line of clientKey.pem.split(/\r?\n/)) if (line.length >= 16 && !line.startsWith("-----")) secrets.add(line);
+    for (const line of clientKey.pem.split(/\r?\n/))
+      if (line.length >= 16 && !line.startsWith("-----")) secrets.add(line);
   }
   if (insecureSkipVerify)
-    warnings.push("insecure-skip-tls-verify is true: the receiver's certificate is not verified. Prefer `ca-file` with your private CA.");
+    warnings.push(
+      "insecure-skip-tls-verify is true: the receiver's certificate is not verified. Prefer `ca-file` with your private CA.",
+    );
 
   const proxy: ProxySettings = {
     httpProxy: envValue(env, "http_proxy", "HTTP_PROXY"),

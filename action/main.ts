@@ -12,7 +12,16 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { version } from "../package.json";
 import { deliver, type Outcome } from "./deliver";
 import { Input, maskUrl, parseInputs, type ActionConfig, type Env, type InputGetter, type PemSource } from "./inputs";
-import { escapeHtml, failureMessage, outputsFor, receiverReason, receiverTargets, scrub, summaryTable, truncate } from "./report";
+import {
+  escapeHtml,
+  failureMessage,
+  outputsFor,
+  receiverReason,
+  receiverTargets,
+  scrub,
+  summaryTable,
+  truncate,
+} from "./report";
 import { buildRequest, checkPayload, redactHeaders, type OutgoingRequest } from "./request";
 import { createTransport, describeRoute } from "./transport";
 
@@ -75,7 +84,9 @@ async function loadPem(source: PemSource, input: string, holds: keyof typeof PEM
       return { ok: false, error: `Cannot read \`${input}\` from "${source.path}" (${errorCode(err)}).` };
     }
   }
-  return pem.includes(PEM[holds]) ? { ok: true, value: pem } : { ok: false, error: `\`${input}\` does not hold a PEM ${holds}.` };
+  return pem.includes(PEM[holds])
+    ? { ok: true, value: pem }
+    : { ok: false, error: `\`${input}\` does not hold a PEM ${holds}.` };
 }
 
 async function loadMaterial(config: ActionConfig): Promise<Loaded<Material>> {
@@ -107,12 +118,19 @@ async function loadMaterial(config: ActionConfig): Promise<Loaded<Material>> {
 
 function logRequest(config: ActionConfig, req: OutgoingRequest, material: Material, deliveryId: string): void {
   const target = new URL(config.url);
-  const from = config.payload.kind === "inline" ? "the `payload` input" : `${config.payload.path} (${config.payload.from})`;
+  const from =
+    config.payload.kind === "inline" ? "the `payload` input" : `${config.payload.path} (${config.payload.from})`;
   core.startGroup("Request");
-  core.info(`Receiver: ${maskUrl(config.url)}${config.target.kind === "receiver" ? ` (Receiver ${config.target.namespace}/${config.target.receiver})` : ""}`);
+  core.info(
+    `Receiver: ${maskUrl(config.url)}${config.target.kind === "receiver" ? ` (Receiver ${config.target.namespace}/${config.target.receiver})` : ""}`,
+  );
   core.info(`Receiver type: ${config.receiverType}`);
-  core.info(`Event: ${config.event}${config.eventFrom === "GITHUB_EVENT_NAME" ? ` (from GITHUB_EVENT_NAME=${config.context.actionsEvent})` : ""}`);
-  core.info(`Payload: ${material.payload.byteLength} bytes from ${from}, sent as ${config.contentType} (${req.body.byteLength} bytes)`);
+  core.info(
+    `Event: ${config.event}${config.eventFrom === "GITHUB_EVENT_NAME" ? ` (from GITHUB_EVENT_NAME=${config.context.actionsEvent})` : ""}`,
+  );
+  core.info(
+    `Payload: ${material.payload.byteLength} bytes from ${from}, sent as ${config.contentType} (${req.body.byteLength} bytes)`,
+  );
   core.info(`Delivery ID: ${deliveryId}`);
   core.info(`Route: ${describeRoute(target, config.proxy)}`);
   if (target.protocol === "https:") {
@@ -121,7 +139,9 @@ function logRequest(config: ActionConfig, req: OutgoingRequest, material: Materi
       : `verified against the default roots${material.extraCa.length ? ` + ${material.extraCa.length} extra CA input(s)` : ""}`;
     core.info(`TLS: ${trust}${material.clientCert ? ", client certificate presented" : ""}`);
   }
-  core.info(`Timeout: ${config.timeoutMs / 1000} s per attempt; ${config.retries === 0 ? "no retries" : `up to ${config.retries} retries`}`);
+  core.info(
+    `Timeout: ${config.timeoutMs / 1000} s per attempt; ${config.retries === 0 ? "no retries" : `up to ${config.retries} retries`}`,
+  );
   core.endGroup();
 }
 
@@ -130,7 +150,8 @@ function logDryRun(config: ActionConfig, req: OutgoingRequest): void {
   core.info(`${req.method} ${maskUrl(config.url)}`);
   for (const [name, value] of Object.entries(redactHeaders(req.headers))) core.info(`${name}: ${value}`);
   core.info("");
-  const preview = new TextDecoder().decode(req.body.subarray(0, 4096)) + (req.body.byteLength > 4096 ? "\n… (truncated)" : "");
+  const preview =
+    new TextDecoder().decode(req.body.subarray(0, 4096)) + (req.body.byteLength > 4096 ? "\n… (truncated)" : "");
   core.info(scrub(preview, config.secrets));
   core.endGroup();
 }
@@ -218,7 +239,8 @@ export async function run(deps: RunDeps = defaultDeps()): Promise<void> {
 /** Outputs, the response in the log, the job summary, then success, a warning or a failure. */
 async function report(config: ActionConfig, deliveryId: string, outcome: Outcome | undefined): Promise<void> {
   const clean = (text: string) => scrub(text, config.secrets);
-  for (const [name, value] of Object.entries(outputsFor(config, deliveryId, outcome))) core.setOutput(name, clean(value));
+  for (const [name, value] of Object.entries(outputsFor(config, deliveryId, outcome)))
+    core.setOutput(name, clean(value));
 
   const last = outcome?.attempts[outcome.attempts.length - 1]?.result;
   if (last?.kind === "response") {
@@ -249,7 +271,9 @@ async function report(config: ActionConfig, deliveryId: string, outcome: Outcome
   if (outcome.ok) {
     const reason = last?.kind === "response" ? receiverReason(last.body) : undefined;
     core.info(
-      clean(`Delivered ${config.event} to ${maskUrl(config.url)}: HTTP ${outcome.status} after ${outcome.attempts.length} attempt(s)${reason ? ` (${reason})` : ""}.`),
+      clean(
+        `Delivered ${config.event} to ${maskUrl(config.url)}: HTTP ${outcome.status} after ${outcome.attempts.length} attempt(s)${reason ? ` (${reason})` : ""}.`,
+      ),
     );
     return;
   }

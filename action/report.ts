@@ -33,7 +33,8 @@ export type ReportContext = Pick<ActionConfig, "url" | "target" | "event" | "rec
  */
 export function scrub(text: string, secrets: readonly string[]): string {
   let out = text;
-  for (const secret of [...secrets].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length)) out = out.split(secret).join("***");
+  for (const secret of [...secrets].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length))
+    out = out.split(secret).join("***");
   return out;
 }
 
@@ -49,7 +50,11 @@ const lastBody = (outcome: Outcome): string => {
 };
 
 /** The step outputs, all strings. `status` is empty when no HTTP answer was received. */
-export function outputsFor(ctx: ReportContext, deliveryId: string, outcome: Outcome | undefined): Record<OutputName, string> {
+export function outputsFor(
+  ctx: ReportContext,
+  deliveryId: string,
+  outcome: Outcome | undefined,
+): Record<OutputName, string> {
   return {
     [Output.status]: outcome?.status !== undefined ? String(outcome.status) : "",
     [Output.deliveryId]: deliveryId,
@@ -109,7 +114,9 @@ export function receiverTargets(body: string): string[] {
     if (!t || typeof t !== "object") return [];
     const { kind, namespace, name, outcome } = t as Record<string, unknown>;
     if (typeof kind !== "string" || typeof name !== "string") return [];
-    return [`${kind} ${typeof namespace === "string" ? `${namespace}/` : ""}${name}${typeof outcome === "string" ? `: ${outcome}` : ""}`];
+    return [
+      `${kind} ${typeof namespace === "string" ? `${namespace}/` : ""}${name}${typeof outcome === "string" ? `: ${outcome}` : ""}`,
+    ];
   });
 }
 
@@ -213,7 +220,12 @@ export function failureMessage(outcome: Outcome, ctx: ReportContext): string {
 }
 
 /** The job summary table: a header row and one data row, with no secret in any cell. */
-export function summaryTable(ctx: ReportContext, deliveryId: string, outcome: Outcome | undefined, dryRun: boolean): string[][] {
+export function summaryTable(
+  ctx: ReportContext,
+  deliveryId: string,
+  outcome: Outcome | undefined,
+  dryRun: boolean,
+): string[][] {
   const status = dryRun ? "dry run: not sent" : outcome?.status !== undefined ? String(outcome.status) : "no answer";
   const result = dryRun ? "—" : outcome?.ok ? "✅ delivered" : "❌ failed";
   return [

@@ -67,7 +67,8 @@ const AUTH: Readonly<Record<SupportedReceiverType, AuthHeaders>> = {
 /** Rejects what no receiver would accept: non-UTF-8, non-JSON or oversized payloads. */
 export function checkPayload(bytes: Uint8Array): PayloadCheck {
   if (bytes.byteLength === 0) return { ok: false, reason: "the payload is empty" };
-  if (bytes.byteLength > MAX_PAYLOAD_BYTES) return { ok: false, reason: `the payload is larger than ${MAX_PAYLOAD_BYTES} bytes` };
+  if (bytes.byteLength > MAX_PAYLOAD_BYTES)
+    return { ok: false, reason: `the payload is larger than ${MAX_PAYLOAD_BYTES} bytes` };
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
@@ -93,7 +94,12 @@ export function encodeBody(payload: Uint8Array, contentType: ContentTypeName): U
 }
 
 /** The complete request; `payload` must have passed `checkPayload`. */
-export function buildRequest(settings: RequestSettings, payload: Uint8Array, deliveryId: string, userAgent: string): OutgoingRequest {
+export function buildRequest(
+  settings: RequestSettings,
+  payload: Uint8Array,
+  deliveryId: string,
+  userAgent: string,
+): OutgoingRequest {
   const body = encodeBody(payload, settings.contentType);
   const headers: Record<string, string> = {
     [Header.contentType]: settings.contentType === "json" ? ContentType.json : ContentType.form,

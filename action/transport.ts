@@ -150,7 +150,8 @@ export function selectProxy(target: URL, settings: ProxySettings): ProxyDecision
   const value = target.protocol === "https:" ? settings.httpsProxy : settings.httpProxy;
   if (!value) return { kind: "direct", why: "no proxy set" };
   if (isLoopback(target.hostname)) return { kind: "direct", why: "loopback" };
-  if (matchesNoProxy(target.hostname, defaultPort(target), settings.noProxy)) return { kind: "direct", why: "NO_PROXY" };
+  if (matchesNoProxy(target.hostname, defaultPort(target), settings.noProxy))
+    return { kind: "direct", why: "NO_PROXY" };
   try {
     const proxy = new URL(value.includes("://") ? value : `http://${value}`);
     if (proxy.protocol !== "http:" && proxy.protocol !== "https:") return { kind: "invalid", variable };
@@ -186,11 +187,25 @@ export function trustAnchors(extraCa: readonly string[], nodeExtraCaPem: string 
 const CODES: ReadonlyArray<readonly [ErrorCategory, boolean, readonly string[]]> = [
   ["refused", true, ["ECONNREFUSED"]],
   ["dns", true, ["ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EAI_NONAME"]],
-  ["timeout", true, ["ETIMEDOUT", "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "TimeoutError"]],
+  [
+    "timeout",
+    true,
+    ["ETIMEDOUT", "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "TimeoutError"],
+  ],
   [
     "reset",
     true,
-    ["ECONNRESET", "EPIPE", "ECONNABORTED", "EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "ENETDOWN", "UND_ERR_SOCKET", "UND_ERR_CLOSED"],
+    [
+      "ECONNRESET",
+      "EPIPE",
+      "ECONNABORTED",
+      "EHOSTUNREACH",
+      "ENETUNREACH",
+      "EHOSTDOWN",
+      "ENETDOWN",
+      "UND_ERR_SOCKET",
+      "UND_ERR_CLOSED",
+    ],
   ],
   [
     "tls-verify",
@@ -214,7 +229,8 @@ const CODES: ReadonlyArray<readonly [ErrorCategory, boolean, readonly string[]]>
 
 /** Every code and message on an error, its `cause` chain and an AggregateError's members. */
 function collect(err: unknown, depth = 0): Array<{ code: string; message: string }> {
-  if (depth > 5 || err === null || typeof err !== "object") return err === undefined ? [] : [{ code: "", message: String(err) }];
+  if (depth > 5 || err === null || typeof err !== "object")
+    return err === undefined ? [] : [{ code: "", message: String(err) }];
   const e = err as { code?: unknown; name?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
   const code = typeof e.code === "string" ? e.code : typeof e.name === "string" && e.name !== "Error" ? e.name : "";
   const own = { code, message: typeof e.message === "string" ? e.message : "" };
@@ -233,16 +249,23 @@ export function classifyError(err: unknown): NetworkError {
     const proxyStatus = /Proxy response \((\d+)\)/.exec(f.message)?.[1];
     if (proxyStatus) {
       // 407: credentials; 403: policy. Neither changes on retry. A 502/503 from the proxy may.
-      return { category: "proxy", code: `PROXY_${proxyStatus}`, message: f.message, retryable: Number(proxyStatus) >= 500 };
+      return {
+        category: "proxy",
+        code: `PROXY_${proxyStatus}`,
+        message: f.message,
+        retryable: Number(proxyStatus) >= 500,
+      };
     }
-    if (/Proxy Authentication Required/.test(f.message)) return { category: "proxy", code: "PROXY_407", message: f.message, retryable: false };
+    if (/Proxy Authentication Required/.test(f.message))
+      return { category: "proxy", code: "PROXY_407", message: f.message, retryable: false };
   }
   for (const [category, retryable, codes] of CODES) {
     const hit = found.find((f) => codes.includes(f.code));
     if (hit) return { category, code: hit.code, message: hit.message || message, retryable };
   }
   const tlsFailure = found.find((f) => f.code.startsWith("ERR_SSL_") || f.code.startsWith("ERR_TLS_"));
-  if (tlsFailure) return { category: "tls", code: tlsFailure.code, message: tlsFailure.message || message, retryable: false };
+  if (tlsFailure)
+    return { category: "tls", code: tlsFailure.code, message: tlsFailure.message || message, retryable: false };
   const code = found.find((f) => f.code !== "")?.code ?? "UNKNOWN";
   return { category: "other", code, message, retryable: false };
 }
@@ -278,7 +301,11 @@ export function createTransport(target: URL, options: TransportOptions): Transpo
           // The target's TLS runs inside the CONNECT tunnel; the proxy's own TLS (https:// proxy)
           // trusts the same anchors but never sees the client certificate.
           requestTls: targetTls,
-          proxyTls: { ...(ca ? { ca } : {}), rejectUnauthorized: !options.insecureSkipVerify, timeout: options.timeoutMs },
+          proxyTls: {
+            ...(ca ? { ca } : {}),
+            rejectUnauthorized: !options.insecureSkipVerify,
+            timeout: options.timeoutMs,
+          },
         })
       : new Agent({ ...common, connect: targetTls });
 
@@ -315,7 +342,13 @@ export function createTransport(target: URL, options: TransportOptions): Transpo
           res.body.destroy();
         }
         const body = Buffer.concat(chunks).subarray(0, MAX_RESPONSE_BYTES).toString("utf8");
-        return { kind: "response", status: res.statusCode, headers: flattenHeaders(res.headers), body, bodyTruncated: truncated };
+        return {
+          kind: "response",
+          status: res.statusCode,
+          headers: flattenHeaders(res.headers),
+          body,
+          bodyTruncated: truncated,
+        };
       } catch (err) {
         return { kind: "error", error: classifyError(err) };
       }

@@ -20,9 +20,33 @@
 import { cpus, release, tmpdir } from "node:os";
 import { existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { TOKEN, DELIVERY_ID_HEADER, GIT, NS, FANOUT, MAIN_RECEIVERS, mainCluster, pushBodies, pushRequests, scaleCluster, unknownPath, type BenchRequest } from "./lib/fixtures";
+import {
+  TOKEN,
+  DELIVERY_ID_HEADER,
+  GIT,
+  NS,
+  FANOUT,
+  MAIN_RECEIVERS,
+  mainCluster,
+  pushBodies,
+  pushRequests,
+  scaleCluster,
+  unknownPath,
+  type BenchRequest,
+} from "./lib/fixtures";
 import { errorsOf, runAutocannon, runPaced, runWrk, type LoadResult } from "./lib/load";
-import { cpuMs, currentRss, freePort, peakRss, quiesce, resetPeakRss, startJsonProcess, stopProcess, waitForStatus, type JsonProcess } from "./lib/proc";
+import {
+  cpuMs,
+  currentRss,
+  freePort,
+  peakRss,
+  quiesce,
+  resetPeakRss,
+  startJsonProcess,
+  stopProcess,
+  waitForStatus,
+  type JsonProcess,
+} from "./lib/proc";
 import { formatTable, type Row } from "./lib/table";
 import { summarizeProfile } from "./lib/profile";
 
@@ -84,7 +108,11 @@ type Api = JsonProcess<{ url: string; kubeconfig: string }>;
 async function startApi(name: string, objects: object[]): Promise<Api> {
   const file = join(scratch, `${name}-objects.json`);
   writeFileSync(file, JSON.stringify(objects));
-  const api = await startJsonProcess<{ url: string; kubeconfig: string }>(`API server ${name}`, [BUN, join(ROOT, "bench/servers/api.ts"), file]);
+  const api = await startJsonProcess<{ url: string; kubeconfig: string }>(`API server ${name}`, [
+    BUN,
+    join(ROOT, "bench/servers/api.ts"),
+    file,
+  ]);
   cleanups.push(() => api.stop());
   return api;
 }
@@ -100,23 +128,47 @@ interface Fluxhook {
   readonly logFile: string;
 }
 
-async function startFluxhook(name: string, kubeconfig: string, command = fluxhookCommand, env: Record<string, string> = {}): Promise<Fluxhook> {
+async function startFluxhook(
+  name: string,
+  kubeconfig: string,
+  command = fluxhookCommand,
+  env: Record<string, string> = {},
+): Promise<Fluxhook> {
   const [receiver, health, metrics] = [await freePort(), await freePort(), await freePort()];
   const logFile = join(scratch, `${name}.log`);
   const out = openSync(logFile, "w");
   const spawnedAtEpoch = Date.now();
   const spawnedAt = performance.now();
   const proc = Bun.spawn(
-    [...command, `--receiverAddr=127.0.0.1:${receiver}`, `--health-addr=127.0.0.1:${health}`, `--metrics-addr=127.0.0.1:${metrics}`, `--kubeconfig=${kubeconfig}`, ...FLUXHOOK_FLAGS],
+    [
+      ...command,
+      `--receiverAddr=127.0.0.1:${receiver}`,
+      `--health-addr=127.0.0.1:${health}`,
+      `--metrics-addr=127.0.0.1:${metrics}`,
+      `--kubeconfig=${kubeconfig}`,
+      ...FLUXHOOK_FLAGS,
+    ],
     { stdout: out, stderr: out, cwd: ROOT, env: { ...process.env, ...env } },
   );
-  const f = { url: `http://127.0.0.1:${receiver}`, healthUrl: `http://127.0.0.1:${health}`, metricsUrl: `http://127.0.0.1:${metrics}`, proc, spawnedAt, spawnedAtEpoch, logFile };
+  const f = {
+    url: `http://127.0.0.1:${receiver}`,
+    healthUrl: `http://127.0.0.1:${health}`,
+    metricsUrl: `http://127.0.0.1:${metrics}`,
+    proc,
+    spawnedAt,
+    spawnedAtEpoch,
+    logFile,
+  };
   cleanups.push(() => stopProcess(proc));
   return f;
 }
 
 async function startBare(hooks: Record<string, string>): Promise<JsonProcess<{ url: string }>> {
-  const bare = await startJsonProcess<{ url: string }>("bare-hmac", [BUN, join(ROOT, "bench/servers/bare-hmac.ts"), JSON.stringify({ hooks })]);
+  const bare = await startJsonProcess<{ url: string }>("bare-hmac", [
+    BUN,
+    join(ROOT, "bench/servers/bare-hmac.ts"),
+    JSON.stringify({ hooks }),
+  ]);
   cleanups.push(() => bare.stop());
   return bare;
 }
@@ -124,7 +176,11 @@ async function startBare(hooks: Record<string, string>): Promise<JsonProcess<{ u
 /** adnanh/webhook with a payload-hmac-sha256 rule and /bin/true, or a reason it cannot run. */
 async function startWebhook(): Promise<{ url: string; pid: number } | { skipped: string }> {
   const which = Bun.which("webhook");
-  if (!which) return { skipped: "adnanh/webhook is not installed (Debian package `webhook`; bench/run.sh installs it with apt-get when it can)" };
+  if (!which)
+    return {
+      skipped:
+        "adnanh/webhook is not installed (Debian package `webhook`; bench/run.sh installs it with apt-get when it can)",
+    };
   const hooks = join(scratch, "hooks.json");
   const command = existsSync("/bin/true") ? "/bin/true" : "/usr/bin/true";
   writeFileSync(
@@ -133,12 +189,21 @@ async function startWebhook(): Promise<{ url: string; pid: number } | { skipped:
       {
         id: "push",
         "execute-command": command,
-        "trigger-rule": { match: { type: "payload-hmac-sha256", secret: TOKEN, parameter: { source: "header", name: "X-Hub-Signature-256" } } },
+        "trigger-rule": {
+          match: {
+            type: "payload-hmac-sha256",
+            secret: TOKEN,
+            parameter: { source: "header", name: "X-Hub-Signature-256" },
+          },
+        },
       },
     ]),
   );
   const port = await freePort();
-  const proc = Bun.spawn([which, "-hooks", hooks, "-ip", "127.0.0.1", "-port", String(port)], { stdout: "ignore", stderr: "ignore" });
+  const proc = Bun.spawn([which, "-hooks", hooks, "-ip", "127.0.0.1", "-port", String(port)], {
+    stdout: "ignore",
+    stderr: "ignore",
+  });
   cleanups.push(() => stopProcess(proc));
   const url = `http://127.0.0.1:${port}`;
   await waitForStatus(`${url}/`, 200, performance.now(), 10_000, 10);
@@ -163,26 +228,43 @@ function check(target: string, met: boolean | null, measured: string) {
 }
 
 const mb = (bytes: number | undefined) => (bytes === undefined ? undefined : bytes / 2 ** 20);
-const median = <T>(xs: T[], by: (x: T) => number): T => [...xs].sort((a, b) => by(a) - by(b))[Math.floor(xs.length / 2)]!;
+const median = <T>(xs: T[], by: (x: T) => number): T =>
+  [...xs].sort((a, b) => by(a) - by(b))[Math.floor(xs.length / 2)]!;
 
 /** One closed-model run with the server's peak RSS and, for fluxhook, the PATCHes it caused. */
-async function measured(server: Server, kind: "valid" | "bad" | "unknown", api: Api, patchPattern: string, seconds = SECONDS) {
+async function measured(
+  server: Server,
+  kind: "valid" | "bad" | "unknown",
+  api: Api,
+  patchPattern: string,
+  seconds = SECONDS,
+) {
   resetPeakRss(server.pid);
   if (server.name === "fluxhook") await api.ask({ cmd: "reset" });
   const cpuBefore = cpuMs(server.pid);
   const load = Bun.which("wrk") ? runWrk : runAutocannon;
-  const result = await load({ url: server.url, requests: server.requests[kind], connections: CONNECTIONS, deliveryIdHeader: DELIVERY_ID_HEADER, seconds });
+  const result = await load({
+    url: server.url,
+    requests: server.requests[kind],
+    connections: CONNECTIONS,
+    deliveryIdHeader: DELIVERY_ID_HEADER,
+    seconds,
+  });
   const cpuAfter = cpuMs(server.pid);
   // adnanh/webhook runs its commands after answering: let the backlog drain before the next run.
   const drainMs = await quiesce(server.pid);
   if (drainMs > 1_000) log(`${server.name} was busy for ${(drainMs / 1000).toFixed(1)} s after the run`);
-  const patches = server.name === "fluxhook" ? (await api.ask<{ count: number }>({ cmd: "patches", pathPattern: patchPattern })).count : undefined;
+  const patches =
+    server.name === "fluxhook"
+      ? (await api.ask<{ count: number }>({ cmd: "patches", pathPattern: patchPattern })).count
+      : undefined;
   return {
     result,
     errors: errorsOf(result, server.expect[kind]),
     rss: peakRss(server.pid),
     patches,
-    serverCpu: cpuBefore !== undefined && cpuAfter !== undefined ? (cpuAfter - cpuBefore) / result.elapsedMs : undefined,
+    serverCpu:
+      cpuBefore !== undefined && cpuAfter !== undefined ? (cpuAfter - cpuBefore) / result.elapsedMs : undefined,
     drainMs,
   };
 }
@@ -193,7 +275,9 @@ async function main() {
   const started = new Date();
   const bodies = pushBodies();
   const main = mainCluster();
-  log(`fluxhook: ${useBinary ? binary : "bun server/main.ts"}; load: ${Bun.which("wrk") ? "wrk" : "autocannon"}; ${SECONDS} s × ${ROUNDS} rounds; ${cpus().length} CPUs`);
+  log(
+    `fluxhook: ${useBinary ? binary : "bun server/main.ts"}; load: ${Bun.which("wrk") ? "wrk" : "autocannon"}; ${SECONDS} s × ${ROUNDS} rounds; ${cpus().length} CPUs`,
+  );
 
   // Cold start first, on a quiet machine: the compiled binary against an empty cluster.
   if (ONLY.has("cold")) await coldStart();
@@ -217,14 +301,22 @@ async function main() {
       url: bare.hello.url,
       pid: bare.proc.pid,
       expect: { valid: 200, bad: 400, unknown: 404 },
-      requests: { valid: pushRequests(main.paths.push, TOKEN, bodies), bad: pushRequests(main.paths.push, "not-the-token", bodies), unknown: pushRequests(unknown, TOKEN, bodies) },
+      requests: {
+        valid: pushRequests(main.paths.push, TOKEN, bodies),
+        bad: pushRequests(main.paths.push, "not-the-token", bodies),
+        unknown: pushRequests(unknown, TOKEN, bodies),
+      },
     },
     {
       name: "fluxhook",
       url: fluxhook.url,
       pid: fluxhook.proc.pid,
       expect: { valid: 200, bad: 400, unknown: 404 },
-      requests: { valid: pushRequests(main.paths.push, TOKEN, bodies), bad: pushRequests(main.paths.push, "not-the-token", bodies), unknown: pushRequests(unknown, TOKEN, bodies) },
+      requests: {
+        valid: pushRequests(main.paths.push, TOKEN, bodies),
+        bad: pushRequests(main.paths.push, "not-the-token", bodies),
+        unknown: pushRequests(unknown, TOKEN, bodies),
+      },
     },
   ];
   if (!("skipped" in webhook)) {
@@ -234,12 +326,23 @@ async function main() {
       pid: webhook.pid,
       // adnanh/webhook answers a signature mismatch with 500 ("Error occurred while evaluating hook rules.").
       expect: { valid: 200, bad: 500, unknown: 404 },
-      requests: { valid: pushRequests("/hooks/push", TOKEN, bodies), bad: pushRequests("/hooks/push", "not-the-token", bodies), unknown: pushRequests(`/hooks/${unknown.slice(6, 30)}`, TOKEN, bodies) },
+      requests: {
+        valid: pushRequests("/hooks/push", TOKEN, bodies),
+        bad: pushRequests("/hooks/push", "not-the-token", bodies),
+        unknown: pushRequests(`/hooks/${unknown.slice(6, 30)}`, TOKEN, bodies),
+      },
     });
   }
 
   // Warm every server (JIT, connection pools) before measuring.
-  for (const s of servers) await runAutocannon({ url: s.url, requests: s.requests.valid, connections: 8, deliveryIdHeader: DELIVERY_ID_HEADER, seconds: 1 });
+  for (const s of servers)
+    await runAutocannon({
+      url: s.url,
+      requests: s.requests.valid,
+      connections: 8,
+      deliveryIdHeader: DELIVERY_ID_HEADER,
+      seconds: 1,
+    });
 
   const scenarios = [
     { id: "1", kind: "valid" as const, title: "(1) valid, annotated", floor: 0.7 },
@@ -253,19 +356,30 @@ async function main() {
       for (const s of servers) {
         const m = await measured(s, sc.kind, api, pushPattern);
         runs.set(s.name, [...(runs.get(s.name) ?? []), m]);
-        log(`${sc.title} round ${round + 1} ${s.name}: ${Math.round(m.result.rps)} req/s, p99 ${m.result.p99?.toFixed(2)} ms, errors ${m.errors}`);
+        log(
+          `${sc.title} round ${round + 1} ${s.name}: ${Math.round(m.result.rps)} req/s, p99 ${m.result.p99?.toFixed(2)} ms, errors ${m.errors}`,
+        );
       }
     }
     const pick = (name: string) => {
       const rs = runs.get(name);
       if (!rs) return undefined;
       const mid = median(rs, (r) => r.result.rps);
-      return { ...mid, errors: rs.reduce((n, r) => n + r.errors, 0), rss: Math.max(...rs.map((r) => r.rss ?? 0)), all: rs.map((r) => Math.round(r.result.rps)) };
+      return {
+        ...mid,
+        errors: rs.reduce((n, r) => n + r.errors, 0),
+        rss: Math.max(...rs.map((r) => r.rss ?? 0)),
+        all: rs.map((r) => Math.round(r.result.rps)),
+      };
     };
     const b = pick("bare-hmac")!;
     const f = pick("fluxhook")!;
     const w = pick("webhook");
-    for (const [name, r] of [["bare-hmac", b], ["fluxhook", f], ["webhook", w]] as const) {
+    for (const [name, r] of [
+      ["bare-hmac", b],
+      ["fluxhook", f],
+      ["webhook", w],
+    ] as const) {
       if (!r) continue;
       rows.push({
         scenario: name === "bare-hmac" ? sc.title : "",
@@ -282,16 +396,33 @@ async function main() {
       });
     }
     raw[`scenario${sc.id}`] = Object.fromEntries([...runs].map(([k, v]) => [k, v]));
-    check(`(${sc.id}) ≥ ${sc.floor} × bare-hmac req/s`, f.result.rps >= sc.floor * b.result.rps, `${(f.result.rps / b.result.rps).toFixed(2)} × (${Math.round(f.result.rps)} vs ${Math.round(b.result.rps)})`);
-    if (w) check(`(${sc.id}) ≥ 5 × adnanh/webhook req/s`, f.result.rps >= 5 * w.result.rps, `${(f.result.rps / w.result.rps).toFixed(1)} × (${Math.round(f.result.rps)} vs ${Math.round(w.result.rps)})`);
+    check(
+      `(${sc.id}) ≥ ${sc.floor} × bare-hmac req/s`,
+      f.result.rps >= sc.floor * b.result.rps,
+      `${(f.result.rps / b.result.rps).toFixed(2)} × (${Math.round(f.result.rps)} vs ${Math.round(b.result.rps)})`,
+    );
+    if (w)
+      check(
+        `(${sc.id}) ≥ 5 × adnanh/webhook req/s`,
+        f.result.rps >= 5 * w.result.rps,
+        `${(f.result.rps / w.result.rps).toFixed(1)} × (${Math.round(f.result.rps)} vs ${Math.round(w.result.rps)})`,
+      );
     check(`(${sc.id}) no errors`, f.errors === 0, `${f.errors} unexpected answers in ${ROUNDS} rounds`);
 
     // Latency at half the maximum rate, open model.
     const rate = Math.max(1, Math.round(f.result.rps / 2));
     await api.ask({ cmd: "reset" });
     resetPeakRss(fluxhook.proc.pid);
-    const paced = await atRate({ url: fluxhook.url, requests: servers[1]!.requests[sc.kind], connections: PACED_CONNECTIONS, deliveryIdHeader: DELIVERY_ID_HEADER, rate, seconds: SECONDS });
-    const patches = sc.kind === "valid" ? (await api.ask<{ count: number }>({ cmd: "patches", pathPattern: pushPattern })).count : 0;
+    const paced = await atRate({
+      url: fluxhook.url,
+      requests: servers[1]!.requests[sc.kind],
+      connections: PACED_CONNECTIONS,
+      deliveryIdHeader: DELIVERY_ID_HEADER,
+      rate,
+      seconds: SECONDS,
+    });
+    const patches =
+      sc.kind === "valid" ? (await api.ask<{ count: number }>({ cmd: "patches", pathPattern: pushPattern })).count : 0;
     rows.push({
       scenario: `${sc.title} @ half rate`,
       server: "fluxhook",
@@ -304,7 +435,11 @@ async function main() {
       note: `${PACED_CONNECTIONS} connections paced to ${rate}/s`,
     });
     raw[`scenario${sc.id}HalfRate`] = paced;
-    check(`(${sc.id}) p99 < 5 ms at half the maximum rate`, paced.p99 !== null && paced.p99 < 5, `p99 ${paced.p99?.toFixed(2)} ms at ${Math.round(paced.rps)}/s (half of ${Math.round(f.result.rps)})`);
+    check(
+      `(${sc.id}) p99 < 5 ms at half the maximum rate`,
+      paced.p99 !== null && paced.p99 < 5,
+      `p99 ${paced.p99?.toFixed(2)} ms at ${Math.round(paced.rps)}/s (half of ${Math.round(f.result.rps)})`,
+    );
   }
 
   if (ONLY.has("4")) await burst(api, fluxhook, servers, main.paths.burst, main.targetPaths.burst, bodies);
@@ -316,14 +451,35 @@ async function main() {
   const table = formatTable(rows);
   console.log(table);
   console.log("");
-  for (const c of checks) console.log(`${c.met === null ? "n/a " : c.met ? "met " : "MISS"}  ${c.target}: ${c.measured}`);
+  for (const c of checks)
+    console.log(`${c.met === null ? "n/a " : c.met ? "met " : "MISS"}  ${c.target}: ${c.measured}`);
   const results = {
     startedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, kernel: release(), bun: Bun.version, node: await version(["node", "--version"]) },
-    tools: { wrk: await version(["wrk", "-v"]), webhook: await version(["webhook", "-version"]), autocannon: await autocannonVersion() },
-    fluxhook: { command: useBinary ? "dist/fluxhook (npm run build:server)" : "bun server/main.ts", flags: FLUXHOOK_FLAGS },
-    settings: { seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS, burst: BURST, scale: SCALE, fanout: FANOUT },
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      kernel: release(),
+      bun: Bun.version,
+      node: await version(["node", "--version"]),
+    },
+    tools: {
+      wrk: await version(["wrk", "-v"]),
+      webhook: await version(["webhook", "-version"]),
+      autocannon: await autocannonVersion(),
+    },
+    fluxhook: {
+      command: useBinary ? "dist/fluxhook (npm run build:server)" : "bun server/main.ts",
+      flags: FLUXHOOK_FLAGS,
+    },
+    settings: {
+      seconds: SECONDS,
+      rounds: ROUNDS,
+      connections: CONNECTIONS,
+      burst: BURST,
+      scale: SCALE,
+      fanout: FANOUT,
+    },
     rows,
     checks,
     table,
@@ -337,26 +493,64 @@ async function main() {
 }
 
 // Scenario 4: a burst of 10,000 deliveries from 100 clients at one receiver.
-async function burst(api: Api, fluxhook: Fluxhook, servers: Server[], path: string, targetPath: string, bodies: string[]) {
+async function burst(
+  api: Api,
+  fluxhook: Fluxhook,
+  servers: Server[],
+  path: string,
+  targetPath: string,
+  bodies: string[],
+) {
   const requests = pushRequests(path, TOKEN, bodies);
   const bare = servers.find((s) => s.name === "bare-hmac")!;
   resetPeakRss(bare.pid);
-  const b = await runAutocannon({ url: bare.url, requests, connections: BURST.clients, deliveryIdHeader: DELIVERY_ID_HEADER, amount: BURST.deliveries });
+  const b = await runAutocannon({
+    url: bare.url,
+    requests,
+    connections: BURST.clients,
+    deliveryIdHeader: DELIVERY_ID_HEADER,
+    amount: BURST.deliveries,
+  });
   const bareRss = peakRss(bare.pid);
   await api.ask({ cmd: "reset" });
   resetPeakRss(fluxhook.proc.pid);
-  const f = await runAutocannon({ url: fluxhook.url, requests, connections: BURST.clients, deliveryIdHeader: DELIVERY_ID_HEADER, amount: BURST.deliveries });
+  const f = await runAutocannon({
+    url: fluxhook.url,
+    requests,
+    connections: BURST.clients,
+    deliveryIdHeader: DELIVERY_ID_HEADER,
+    amount: BURST.deliveries,
+  });
   const rss = peakRss(fluxhook.proc.pid);
-  const last = await api.ask<{ count: number; lastAt: number | null; lastBody: string | null }>({ cmd: "patches", pathPattern: `^${targetPath}$` });
+  const last = await api.ask<{ count: number; lastAt: number | null; lastBody: string | null }>({
+    cmd: "patches",
+    pathPattern: `^${targetPath}$`,
+  });
   const patches = last.count;
   const name = targetPath.slice(targetPath.lastIndexOf("/") + 1);
-  const { object } = await api.ask<{ object: any }>({ cmd: "get", apiVersion: GIT, kind: "GitRepository", namespace: NS, name });
+  const { object } = await api.ask<{ object: any }>({
+    cmd: "get",
+    apiVersion: GIT,
+    kind: "GitRepository",
+    namespace: NS,
+    name,
+  });
   const requestedAt: string | undefined = object?.metadata?.annotations?.[REQUESTED_AT];
-  const lastPatchValue: string | undefined = last.lastBody ? JSON.parse(last.lastBody)?.metadata?.annotations?.[REQUESTED_AT] : undefined;
+  const lastPatchValue: string | undefined = last.lastBody
+    ? JSON.parse(last.lastBody)?.metadata?.annotations?.[REQUESTED_AT]
+    : undefined;
   // The stored annotation is the last PATCH's, and that PATCH reached the API server after the
   // last delivery left the load tool (both clocks: wall time with sub-ms precision).
   const margin = (last.lastAt ?? NaN) - (f.lastSentAt ?? NaN);
-  rows.push({ scenario: `(4) burst ${BURST.deliveries.toLocaleString("en")} / ${BURST.clients} clients`, server: "bare-hmac", rps: b.rps, p50: b.p50, p99: b.p99, errors: errorsOf(b, 200), rssMb: mb(bareRss) });
+  rows.push({
+    scenario: `(4) burst ${BURST.deliveries.toLocaleString("en")} / ${BURST.clients} clients`,
+    server: "bare-hmac",
+    rps: b.rps,
+    p50: b.p50,
+    p99: b.p99,
+    errors: errorsOf(b, 200),
+    rssMb: mb(bareRss),
+  });
   rows.push({
     scenario: "",
     server: "fluxhook",
@@ -369,10 +563,26 @@ async function burst(api: Api, fluxhook: Fluxhook, servers: Server[], path: stri
     vsBare: f.rps / b.rps,
     note: `last PATCH arrived ${margin.toFixed(2)} ms after the last delivery was sent`,
   });
-  raw.scenario4 = { bare: b, fluxhook: f, patches, requestedAt, lastPatchValue, lastPatchAt: last.lastAt, marginMs: margin };
+  raw.scenario4 = {
+    bare: b,
+    fluxhook: f,
+    patches,
+    requestedAt,
+    lastPatchValue,
+    lastPatchAt: last.lastAt,
+    marginMs: margin,
+  };
   const all200 = f.statuses["200"] === BURST.deliveries && f.answered === BURST.deliveries;
-  check(`(4) every one of ${BURST.deliveries} deliveries answered 200`, all200, `${JSON.stringify(f.statuses)}, ${f.socketErrors} socket errors, ${f.timeouts} timeouts`);
-  check(`(4) at most 150 PATCHes of the target`, patches <= 150, `${patches} PATCHes for ${BURST.deliveries} deliveries`);
+  check(
+    `(4) every one of ${BURST.deliveries} deliveries answered 200`,
+    all200,
+    `${JSON.stringify(f.statuses)}, ${f.socketErrors} socket errors, ${f.timeouts} timeouts`,
+  );
+  check(
+    `(4) at most 150 PATCHes of the target`,
+    patches <= 150,
+    `${patches} PATCHes for ${BURST.deliveries} deliveries`,
+  );
   check(
     `(4) the last annotation written after the last delivery arrived`,
     margin > 0 && requestedAt !== undefined && requestedAt === lastPatchValue,
@@ -385,11 +595,23 @@ async function fanout(api: Api, fluxhook: Fluxhook, path: string, targets: RegEx
   const requests = pushRequests(path, TOKEN, bodies);
   await api.ask({ cmd: "reset" });
   // The first delivery after start opens the client's connections: measured, reported apart.
-  const first = await runAutocannon({ url: fluxhook.url, requests, connections: 1, deliveryIdHeader: DELIVERY_ID_HEADER, amount: 1 });
+  const first = await runAutocannon({
+    url: fluxhook.url,
+    requests,
+    connections: 1,
+    deliveryIdHeader: DELIVERY_ID_HEADER,
+    amount: 1,
+  });
   await api.ask({ cmd: "reset" });
   resetPeakRss(fluxhook.proc.pid);
   const deliveries = 10;
-  const r = await runAutocannon({ url: fluxhook.url, requests, connections: 1, deliveryIdHeader: DELIVERY_ID_HEADER, amount: deliveries });
+  const r = await runAutocannon({
+    url: fluxhook.url,
+    requests,
+    connections: 1,
+    deliveryIdHeader: DELIVERY_ID_HEADER,
+    amount: deliveries,
+  });
   const { count } = await api.ask<{ count: number }>({ cmd: "patches", pathPattern: targets.source });
   rows.push({
     scenario: `(5) ${FANOUT} targets, one at a time`,
@@ -404,7 +626,11 @@ async function fanout(api: Api, fluxhook: Fluxhook, path: string, targets: RegEx
   });
   raw.scenario5 = { first, measured: r, patches: count };
   const worst = Math.max(r.max ?? Infinity, first.max ?? Infinity);
-  check(`(5) ${FANOUT} targets answered in under 1 s`, worst < 1000, `slowest of ${deliveries + 1} deliveries ${worst.toFixed(0)} ms (p50 ${r.p50?.toFixed(0)} ms)`);
+  check(
+    `(5) ${FANOUT} targets answered in under 1 s`,
+    worst < 1000,
+    `slowest of ${deliveries + 1} deliveries ${worst.toFixed(0)} ms (p50 ${r.p50?.toFixed(0)} ms)`,
+  );
   check(`(5) ${FANOUT} PATCHes per delivery`, count === FANOUT * deliveries, `${count / deliveries} per delivery`);
 }
 
@@ -420,9 +646,17 @@ async function coldStart() {
   await api.stop();
   const sorted = [...times].sort((a, b) => a - b);
   const mid = sorted[Math.floor(sorted.length / 2)]!;
-  rows.push({ scenario: "cold start to /readyz", server: "fluxhook", note: `median ${mid.toFixed(0)} ms, max ${sorted.at(-1)!.toFixed(0)} ms of ${times.length} (${useBinary ? "compiled binary" : "bun server/main.ts"}, empty cluster)` });
+  rows.push({
+    scenario: "cold start to /readyz",
+    server: "fluxhook",
+    note: `median ${mid.toFixed(0)} ms, max ${sorted.at(-1)!.toFixed(0)} ms of ${times.length} (${useBinary ? "compiled binary" : "bun server/main.ts"}, empty cluster)`,
+  });
   raw.coldStart = times;
-  check(`cold start to /readyz under 200 ms${useBinary ? "" : " (measured from source: no binary)"}`, mid < 200, `median ${mid.toFixed(0)} ms, runs ${times.map((t) => t.toFixed(0)).join("/")} ms`);
+  check(
+    `cold start to /readyz under 200 ms${useBinary ? "" : " (measured from source: no binary)"}`,
+    mid < 200,
+    `median ${mid.toFixed(0)} ms, runs ${times.map((t) => t.toFixed(0)).join("/")} ms`,
+  );
 }
 
 // Scenario 6: 10,000 Receivers and Secrets at start-up, and lookups among them.
@@ -463,7 +697,11 @@ async function scale(mainApi: Api, mainFluxhook: Fluxhook, mainPushPath: string,
     rssMb: mb(rss),
     note: `/readyz ${readyz.toFixed(0)} ms; all Ready ${allReadyMs.toFixed(0)} ms (${ready}/${total}); RSS ${atReadyz} MB at /readyz, peak at ${peakAt[0]} ms`,
   });
-  check(`(6) all ${SCALE} Receivers Ready and indexed in under 3 s`, ready === SCALE && allReadyMs < 3000, `/readyz (indexed) after ${readyz.toFixed(0)} ms, all Ready after ${allReadyMs.toFixed(0)} ms (${ready} of ${total})`);
+  check(
+    `(6) all ${SCALE} Receivers Ready and indexed in under 3 s`,
+    ready === SCALE && allReadyMs < 3000,
+    `/readyz (indexed) after ${readyz.toFixed(0)} ms, all Ready after ${allReadyMs.toFixed(0)} ms (${ready} of ${total})`,
+  );
   check(
     `(6) peak RSS under 150 MB with ${SCALE} Receivers`,
     rss !== undefined && rss < 150 * 2 ** 20,
@@ -481,25 +719,80 @@ async function scale(mainApi: Api, mainFluxhook: Fluxhook, mainPushPath: string,
       [SCALE, f.url, cluster.probe.path, cluster.probe.token],
     ] as const) {
       const load = Bun.which("wrk") ? runWrk : runAutocannon;
-      const unknown = await load({ url, requests: probeUnknown, connections: CONNECTIONS, deliveryIdHeader: DELIVERY_ID_HEADER, seconds: Math.min(SECONDS, 3) });
-      const valid = await atRate({ url, requests: pushRequests(path, token, bodies), connections: 16, deliveryIdHeader: DELIVERY_ID_HEADER, rate: 500, seconds: Math.min(SECONDS, 3) });
+      const unknown = await load({
+        url,
+        requests: probeUnknown,
+        connections: CONNECTIONS,
+        deliveryIdHeader: DELIVERY_ID_HEADER,
+        seconds: Math.min(SECONDS, 3),
+      });
+      const valid = await atRate({
+        url,
+        requests: pushRequests(path, token, bodies),
+        connections: 16,
+        deliveryIdHeader: DELIVERY_ID_HEADER,
+        rate: 500,
+        seconds: Math.min(SECONDS, 3),
+      });
       lookups.push({ among, unknown, valid });
     }
   }
   const of = (n: number) => {
     const mine = lookups.filter((l) => l.among === n);
-    return { unknown: median(mine.map((l) => l.unknown), (r) => r.rps), valid: median(mine.map((l) => l.valid), (r) => r.p50 ?? Infinity) };
+    return {
+      unknown: median(
+        mine.map((l) => l.unknown),
+        (r) => r.rps,
+      ),
+      valid: median(
+        mine.map((l) => l.valid),
+        (r) => r.p50 ?? Infinity,
+      ),
+    };
   };
   const few = of(MAIN_RECEIVERS);
   const many = of(SCALE);
-  for (const [n, r] of [[MAIN_RECEIVERS, few], [SCALE, many]] as const) {
+  for (const [n, r] of [
+    [MAIN_RECEIVERS, few],
+    [SCALE, many],
+  ] as const) {
     const first = n === MAIN_RECEIVERS;
-    rows.push({ scenario: first ? "(6) lookup: unknown digest among N" : "", server: `fluxhook N=${n.toLocaleString("en")}`, rps: r.unknown.rps, p50: r.unknown.p50, p99: r.unknown.p99, errors: errorsOf(r.unknown, 404), vsBare: first ? undefined : many.unknown.rps / few.unknown.rps, note: first ? "× bare column: N=10,000 over N=10" : undefined });
+    rows.push({
+      scenario: first ? "(6) lookup: unknown digest among N" : "",
+      server: `fluxhook N=${n.toLocaleString("en")}`,
+      rps: r.unknown.rps,
+      p50: r.unknown.p50,
+      p99: r.unknown.p99,
+      errors: errorsOf(r.unknown, 404),
+      vsBare: first ? undefined : many.unknown.rps / few.unknown.rps,
+      note: first ? "× bare column: N=10,000 over N=10" : undefined,
+    });
   }
-  for (const [n, r] of [[MAIN_RECEIVERS, few], [SCALE, many]] as const) {
-    rows.push({ scenario: n === MAIN_RECEIVERS ? "(6) lookup: valid delivery among N" : "", server: `fluxhook N=${n.toLocaleString("en")}`, rps: r.valid.rps, p50: r.valid.p50, p99: r.valid.p99, errors: errorsOf(r.valid, 200), note: "16 connections paced to 500/s" });
+  for (const [n, r] of [
+    [MAIN_RECEIVERS, few],
+    [SCALE, many],
+  ] as const) {
+    rows.push({
+      scenario: n === MAIN_RECEIVERS ? "(6) lookup: valid delivery among N" : "",
+      server: `fluxhook N=${n.toLocaleString("en")}`,
+      rps: r.valid.rps,
+      p50: r.valid.p50,
+      p99: r.valid.p99,
+      errors: errorsOf(r.valid, 200),
+      note: "16 connections paced to 500/s",
+    });
   }
-  raw.scenario6 = { readyzMs: readyz, allReadyMs, ready, total, statusWrites: writes, peakRss: rss, heapUsedAfterReady: heap, rssTimelineMsMb: timeline, lookups };
+  raw.scenario6 = {
+    readyzMs: readyz,
+    allReadyMs,
+    ready,
+    total,
+    statusWrites: writes,
+    peakRss: rss,
+    heapUsedAfterReady: heap,
+    rssTimelineMsMb: timeline,
+    lookups,
+  };
   const ratio = many.unknown.rps / few.unknown.rps;
   check(
     `(6) lookup cost independent of the number of Receivers`,
@@ -516,12 +809,24 @@ async function profile(which: string, kubeconfig: string, servers: Server[], mai
   const dir = join(ROOT, "bench/results");
   mkdirSync(dir, { recursive: true });
   const name = `profile-${which}-${new Date().toISOString().replace(/[:.]/g, "-")}.cpuprofile`;
-  const f = await startFluxhook("fluxhook-profile", kubeconfig, [BUN, "--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}`, join(ROOT, "server/main.ts")]);
+  const f = await startFluxhook("fluxhook-profile", kubeconfig, [
+    BUN,
+    "--cpu-prof",
+    `--cpu-prof-dir=${dir}`,
+    `--cpu-prof-name=${name}`,
+    join(ROOT, "server/main.ts"),
+  ]);
   await waitForStatus(`${f.healthUrl}/readyz`, 200, f.spawnedAt, 30_000, 5);
   const base = servers.find((s) => s.name === "fluxhook")!;
   const kind = which === "2" ? "bad" : which === "3" ? "unknown" : "valid";
   const requests = which === "4" ? pushRequests(main.paths.burst, TOKEN, pushBodies()) : base.requests[kind];
-  await runWrk({ url: f.url, requests, connections: CONNECTIONS, deliveryIdHeader: DELIVERY_ID_HEADER, seconds: SECONDS });
+  await runWrk({
+    url: f.url,
+    requests,
+    connections: CONNECTIONS,
+    deliveryIdHeader: DELIVERY_ID_HEADER,
+    seconds: SECONDS,
+  });
   await stopProcess(f.proc);
   const file = join(dir, name);
   for (let i = 0; i < 50 && !existsSync(file); i++) await Bun.sleep(100);

@@ -75,8 +75,18 @@ const RECEIVERS = {
 
 function fixture() {
   const items: unknown[] = [
-    { apiVersion: "v1", kind: "Secret", metadata: { name: "token", namespace: NS }, data: { token: Buffer.from(TOKEN).toString("base64") } },
-    { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", metadata: { name: "app", namespace: NS }, spec: {} },
+    {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "token", namespace: NS },
+      data: { token: Buffer.from(TOKEN).toString("base64") },
+    },
+    {
+      apiVersion: "source.toolkit.fluxcd.io/v1",
+      kind: "GitRepository",
+      metadata: { name: "app", namespace: NS },
+      spec: {},
+    },
   ];
   for (const [name, spec] of Object.entries(RECEIVERS)) {
     items.push({
@@ -89,7 +99,10 @@ function fixture() {
   return items;
 }
 
-const PATHS = Object.fromEntries(Object.keys(RECEIVERS).map((n) => [n, webhookPath(TOKEN, n, NS)])) as Record<keyof typeof RECEIVERS, string>;
+const PATHS = Object.fromEntries(Object.keys(RECEIVERS).map((n) => [n, webhookPath(TOKEN, n, NS)])) as Record<
+  keyof typeof RECEIVERS,
+  string
+>;
 
 // ---------------------------------------------------------------------------------------------
 // Processes
@@ -204,11 +217,17 @@ function record(status: number | "error" | "abandoned") {
 
 let receiverUrl = "";
 let receiverPort = 0;
-const enc = (s: string) => new TextEncoder().encode(s);
+const _enc = (s: string) => new TextEncoder().encode(s);
 
 async function post(path: string, headers: Record<string, string>, body: BodyInit, init: Record<string, unknown> = {}) {
   try {
-    const res = await fetch(receiverUrl + path, { method: "POST", headers, body, signal: AbortSignal.timeout(30_000), ...init });
+    const res = await fetch(receiverUrl + path, {
+      method: "POST",
+      headers,
+      body,
+      signal: AbortSignal.timeout(30_000),
+      ...init,
+    });
     await res.arrayBuffer();
     record(res.status);
   } catch {
@@ -216,39 +235,91 @@ async function post(path: string, headers: Record<string, string>, body: BodyIni
   }
 }
 
-const pushBody = (i: number) => JSON.stringify({ ref: i % 10 === 0 ? "refs/heads/skip" : "refs/heads/main", after: i.toString(16).padStart(40, "0"), repository: { full_name: "example/app" } });
-const github = (body: string, key = TOKEN) => ({ "Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": crypto.randomUUID(), "X-Hub-Signature-256": signPayload("sha256", key, body) });
+const pushBody = (i: number) =>
+  JSON.stringify({
+    ref: i % 10 === 0 ? "refs/heads/skip" : "refs/heads/main",
+    after: i.toString(16).padStart(40, "0"),
+    repository: { full_name: "example/app" },
+  });
+const github = (body: string, key = TOKEN) => ({
+  "Content-Type": "application/json",
+  "X-GitHub-Event": "push",
+  "X-GitHub-Delivery": crypto.randomUUID(),
+  "X-Hub-Signature-256": signPayload("sha256", key, body),
+});
 
 /** One request of the mix; `i` varies the bodies. */
 const MIX: [weight: number, name: string, run: (i: number) => Promise<void>][] = [
-  [30, "valid push", (i) => {
-    const b = pushBody(i);
-    return post(PATHS.github, github(b), b);
-  }],
-  [10, "valid hmac", (i) => {
-    const b = JSON.stringify({ image: "app", tag: `v${i}` });
-    return post(PATHS.hmac, { "Content-Type": "application/json", "X-Signature": signPayload("sha256", TOKEN, b) }, b);
-  }],
+  [
+    30,
+    "valid push",
+    (i) => {
+      const b = pushBody(i);
+      return post(PATHS.github, github(b), b);
+    },
+  ],
+  [
+    10,
+    "valid hmac",
+    (i) => {
+      const b = JSON.stringify({ image: "app", tag: `v${i}` });
+      return post(
+        PATHS.hmac,
+        { "Content-Type": "application/json", "X-Signature": signPayload("sha256", TOKEN, b) },
+        b,
+      );
+    },
+  ],
   [5, "valid gitlab", () => post(PATHS.gitlab, { "X-Gitlab-Token": TOKEN, "X-Gitlab-Event": "Push Hook" }, "{}")],
-  [15, "bad signature", (i) => {
-    const b = pushBody(i);
-    return post(PATHS.github, github(b, "wrong-key"), b);
-  }],
-  [15, "unknown digest", (i) => post(`/hook/${i.toString(16).padStart(64, "0")}`, { "Content-Type": "application/json" }, "{}")],
-  [8, "malformed payload", (i) => post(PATHS.registry, { "Content-Type": "application/json" }, i % 2 ? '{"push_data":{"tag":1}}' : '{"push_data":')],
-  [4, "deep nesting", () => post(PATHS.generic, { "Content-Type": "application/json" }, '{"ref":' + '{"a":'.repeat(50_000) + "1" + "}".repeat(50_001))],
-  [4, "declared oversize", () => post(PATHS.generic, { "Content-Type": "application/json" }, new Uint8Array(3 * MiB + 1))],
-  [1, "streamed oversize", () => {
-    let sent = 0;
-    const stream = new ReadableStream<Uint8Array>({
-      pull(c) {
-        if (sent >= 5 * MiB) return c.close();
-        sent += 256 * 1024;
-        c.enqueue(new Uint8Array(256 * 1024));
-      },
-    });
-    return post(PATHS.generic, { "Content-Type": "application/json" }, stream, { duplex: "half" });
-  }],
+  [
+    15,
+    "bad signature",
+    (i) => {
+      const b = pushBody(i);
+      return post(PATHS.github, github(b, "wrong-key"), b);
+    },
+  ],
+  [
+    15,
+    "unknown digest",
+    (i) => post(`/hook/${i.toString(16).padStart(64, "0")}`, { "Content-Type": "application/json" }, "{}"),
+  ],
+  [
+    8,
+    "malformed payload",
+    (i) =>
+      post(PATHS.registry, { "Content-Type": "application/json" }, i % 2 ? '{"push_data":{"tag":1}}' : '{"push_data":'),
+  ],
+  [
+    4,
+    "deep nesting",
+    () =>
+      post(
+        PATHS.generic,
+        { "Content-Type": "application/json" },
+        `{"ref":${'{"a":'.repeat(50_000)}1${"}".repeat(50_001)}`,
+      ),
+  ],
+  [
+    4,
+    "declared oversize",
+    () => post(PATHS.generic, { "Content-Type": "application/json" }, new Uint8Array(3 * MiB + 1)),
+  ],
+  [
+    1,
+    "streamed oversize",
+    () => {
+      let sent = 0;
+      const stream = new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (sent >= 5 * MiB) return c.close();
+          sent += 256 * 1024;
+          c.enqueue(new Uint8Array(256 * 1024));
+        },
+      });
+      return post(PATHS.generic, { "Content-Type": "application/json" }, stream, { duplex: "half" });
+    },
+  ],
 ];
 const TOTAL_WEIGHT = MIX.reduce((n, [w]) => n + w, 0);
 
@@ -296,30 +367,36 @@ function slowSender(head: string, drip: number, everyMs: number, finish: boolean
 /** `n` connections opened at once, each with a request for an unknown digest, held until all answered. */
 async function connectionBurst(n: number) {
   await Promise.all(
-    Array.from({ length: n }, (_, i) =>
-      new Promise<void>((resolve) => {
-        const socket = connect(receiverPort, "127.0.0.1");
-        let answered = false;
-        const end = () => {
-          if (!answered) record("error");
-          answered = true;
-          socket.destroy();
-          resolve();
-        };
-        socket.setTimeout(30_000, end);
-        socket.on("connect", () => socket.write(`POST /hook/${String(i).padStart(64, "f")} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}`));
-        socket.on("data", (d: Buffer) => {
-          const m = /^HTTP\/1\.1 (\d{3})/.exec(d.toString("latin1"));
-          if (m && !answered) {
+    Array.from(
+      { length: n },
+      (_, i) =>
+        new Promise<void>((resolve) => {
+          const socket = connect(receiverPort, "127.0.0.1");
+          let answered = false;
+          const end = () => {
+            if (!answered) record("error");
             answered = true;
-            record(Number(m[1]));
             socket.destroy();
             resolve();
-          }
-        });
-        socket.on("error", end);
-        socket.on("close", end);
-      }),
+          };
+          socket.setTimeout(30_000, end);
+          socket.on("connect", () =>
+            socket.write(
+              `POST /hook/${String(i).padStart(64, "f")} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}`,
+            ),
+          );
+          socket.on("data", (d: Buffer) => {
+            const m = /^HTTP\/1\.1 (\d{3})/.exec(d.toString("latin1"));
+            if (m && !answered) {
+              answered = true;
+              record(Number(m[1]));
+              socket.destroy();
+              resolve();
+            }
+          });
+          socket.on("error", end);
+          socket.on("close", end);
+        }),
     ),
   );
 }
@@ -341,7 +418,12 @@ process.on("SIGINT", () => {
 async function main(): Promise<number> {
   const fixturePath = join(workdir, "objects.json");
   writeFileSync(fixturePath, JSON.stringify(fixture()));
-  const api = Bun.spawn([process.execPath, join(ROOT, "test/kube/serve-fixture.ts"), fixturePath], { cwd: ROOT, stdin: "ignore", stdout: "pipe", stderr: "inherit" });
+  const api = Bun.spawn([process.execPath, join(ROOT, "test/kube/serve-fixture.ts"), fixturePath], {
+    cwd: ROOT,
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "inherit",
+  });
   children.push(api);
   const { kubeconfig } = JSON.parse(await firstLine(api.stdout)) as { kubeconfig: string };
 
@@ -373,8 +455,26 @@ async function main(): Promise<number> {
 
   const started = Date.now();
   const until = started + MINUTES * 60_000;
-  console.log(`soak: ${MINUTES} min, ${WORKERS} workers, ${SLOW_SENDERS} slow senders, bursts of ${BURST} connections, rate limits ${values["no-rate-limits"] ? "off" : "default"}; fluxhook pid ${server.pid}`);
-  const header = ["t(s)", "rss MiB", "fds", "sockets", "req/s", "2xx", "400", "404", "413", "429", "other 4xx", "503", "5xx", "net err", "abandoned"];
+  console.log(
+    `soak: ${MINUTES} min, ${WORKERS} workers, ${SLOW_SENDERS} slow senders, bursts of ${BURST} connections, rate limits ${values["no-rate-limits"] ? "off" : "default"}; fluxhook pid ${server.pid}`,
+  );
+  const header = [
+    "t(s)",
+    "rss MiB",
+    "fds",
+    "sockets",
+    "req/s",
+    "2xx",
+    "400",
+    "404",
+    "413",
+    "429",
+    "other 4xx",
+    "503",
+    "5xx",
+    "net err",
+    "abandoned",
+  ];
   console.log(header.map((h) => h.padStart(9)).join(" "));
 
   interface Sample {
@@ -400,12 +500,29 @@ async function main(): Promise<number> {
         return;
       }
       const n = (s: number) => c.byStatus.get(s) ?? 0;
-      const sum = (pred: (s: number) => boolean) => [...c.byStatus].filter(([s]) => pred(s)).reduce((a, [, v]) => a + v, 0);
+      const sum = (pred: (s: number) => boolean) =>
+        [...c.byStatus].filter(([s]) => pred(s)).reduce((a, [, v]) => a + v, 0);
       const bad5xx = sum((s) => s >= 500 && s !== 503);
       unexpected5xx += bad5xx;
       const t = Math.round((now - started) / 1000);
       samples.push({ t, ...stats });
-      const row = [t, stats.rssMiB, stats.fds, stats.sockets, Math.round(c.requests / ((now - last) / 1000)), sum((s) => s < 300), n(400), n(404), n(413), n(429), sum((s) => s >= 400 && s < 500 && ![400, 404, 413, 429].includes(s)), n(503), bad5xx, c.transportErrors, c.abandoned];
+      const row = [
+        t,
+        stats.rssMiB,
+        stats.fds,
+        stats.sockets,
+        Math.round(c.requests / ((now - last) / 1000)),
+        sum((s) => s < 300),
+        n(400),
+        n(404),
+        n(413),
+        n(429),
+        sum((s) => s >= 400 && s < 500 && ![400, 404, 413, 429].includes(s)),
+        n(503),
+        bad5xx,
+        c.transportErrors,
+        c.abandoned,
+      ];
       console.log(row.map((v) => String(v).padStart(9)).join(" "));
       last = now;
     }
@@ -445,11 +562,16 @@ async function main(): Promise<number> {
     const mean = (xs: Sample[], k: "rssMiB" | "sockets") => xs.reduce((a, s) => a + s[k], 0) / xs.length;
     const second = samples.slice(q, 2 * q);
     const last = samples.slice(samples.length - q);
-    for (const [k, slack] of [["rssMiB", RSS_SLACK_MIB], ["sockets", SOCKET_SLACK]] as const) {
+    for (const [k, slack] of [
+      ["rssMiB", RSS_SLACK_MIB],
+      ["sockets", SOCKET_SLACK],
+    ] as const) {
       const a = mean(second, k);
       const b = mean(last, k);
       const ok = b <= a * (1 + TOLERANCE) + slack;
-      console.log(`${k}: second quarter mean ${a.toFixed(1)}, last quarter mean ${b.toFixed(1)} (limit ${(a * (1 + TOLERANCE) + slack).toFixed(1)}): ${ok ? "flat" : "GROWING"}`);
+      console.log(
+        `${k}: second quarter mean ${a.toFixed(1)}, last quarter mean ${b.toFixed(1)} (limit ${(a * (1 + TOLERANCE) + slack).toFixed(1)}): ${ok ? "flat" : "GROWING"}`,
+      );
       if (!ok) failures.push(`${k} did not end flat`);
     }
   }
@@ -457,8 +579,13 @@ async function main(): Promise<number> {
   if (server.exitCode !== null) failures.push(`fluxhook exited (code ${server.exitCode})`);
   failures = [...new Set(failures)];
 
-  const statuses = [...total.byStatus].sort(([a], [b]) => a - b).map(([s, n]) => `${s}:${n}`).join(" ");
-  console.log(`requests: ${total.requests} (${statuses}; transport errors ${total.transportErrors}, abandoned ${total.abandoned})`);
+  const statuses = [...total.byStatus]
+    .sort(([a], [b]) => a - b)
+    .map(([s, n]) => `${s}:${n}`)
+    .join(" ");
+  console.log(
+    `requests: ${total.requests} (${statuses}; transport errors ${total.transportErrors}, abandoned ${total.abandoned})`,
+  );
   console.log(`server log lines: ${[...logs].map(([m, n]) => `${m}: ${n}`).join(", ") || "none"}`);
   if (failures.length > 0) {
     console.log(`FAIL: ${failures.join("; ")}`);

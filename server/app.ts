@@ -36,12 +36,22 @@ export function createApp(deps: AppDeps) {
     // Refusals of a known receiver are errors its owner wants to see; they are bounded by the
     // failure rate limit. The 429s beyond it, and guesses at unknown paths, would turn a flood
     // into a log flood: they are debug lines, and counted in the metrics.
-    const level = outcome.status >= 500 || (outcome.status >= 400 && outcome.status !== 429 && outcome.receiver) ? "error" : outcome.status >= 400 ? "debug" : "info";
+    const level =
+      outcome.status >= 500 || (outcome.status >= 400 && outcome.status !== 429 && outcome.receiver)
+        ? "error"
+        : outcome.status >= 400
+          ? "debug"
+          : "info";
     const logged = deps.log.enabled(level);
     // Only logs and a known receiver's recent deliveries show the id: a guess at an unknown path
     // does not pay for reading the headers.
     const id = logged || outcome.receiver ? deliveryId(request.headers) : undefined;
-    const report: DeliveryReport = { outcome, time, deliveryId: id, durationMs: Math.round((performance.now() - started) * 1000) / 1000 };
+    const report: DeliveryReport = {
+      outcome,
+      time,
+      deliveryId: id,
+      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+    };
     if (logged) {
       deps.log[level](outcome.status >= 400 ? "delivery refused" : "delivery handled", {
         receiver: outcome.receiver ? keyString(outcome.receiver) : undefined,
@@ -56,7 +66,8 @@ export function createApp(deps: AppDeps) {
     }
     deps.onDelivery?.(report);
     if (outcome.status === 405) return json(405, responseBody(outcome), { allow: "POST" });
-    if (outcome.retryAfterSeconds !== undefined) return json(outcome.status, responseBody(outcome), { "retry-after": String(outcome.retryAfterSeconds) });
+    if (outcome.retryAfterSeconds !== undefined)
+      return json(outcome.status, responseBody(outcome), { "retry-after": String(outcome.retryAfterSeconds) });
     return json(outcome.status, responseBody(outcome));
   };
   // Synchronous when the delivery is (see handleDelivery): no promise for what needs no body.
@@ -64,7 +75,9 @@ export function createApp(deps: AppDeps) {
     const time = Date.now();
     const started = performance.now();
     const outcome = handleDelivery(request, deps);
-    return outcome instanceof Promise ? outcome.then((o) => answer(request, o, time, started)) : answer(request, outcome, time, started);
+    return outcome instanceof Promise
+      ? outcome.then((o) => answer(request, o, time, started))
+      : answer(request, outcome, time, started);
   };
 
   return new Elysia({ name: "fluxhook.receiver" })
@@ -88,16 +101,26 @@ export function createHealthApp(deps: HealthDeps) {
   return new Elysia({ name: "fluxhook.health" })
     .get("/deliveries", ({ request }) => {
       const snapshot = deps.deliveries.snapshot();
-      const wantsJson = new URL(request.url).searchParams.get("format") === "json" || (request.headers.get("accept") ?? "").includes("application/json");
+      const wantsJson =
+        new URL(request.url).searchParams.get("format") === "json" ||
+        (request.headers.get("accept") ?? "").includes("application/json");
       if (wantsJson) return json(200, JSON.stringify({ receivers: snapshot }));
       return new Response(renderDeliveriesPage(snapshot), {
-        headers: { "content-type": "text/html; charset=utf-8", "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'" },
+        headers: {
+          "content-type": "text/html; charset=utf-8",
+          "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
+        },
       });
     })
     .get("/healthz", () => json(200, JSON.stringify({ status: "ok" })))
     .get("/readyz", () => {
       const ready = deps.ready();
-      return json(ready ? 200 : 503, JSON.stringify({ status: ready ? "ready" : "not ready", watches: deps.watches() }));
+      return json(
+        ready ? 200 : 503,
+        JSON.stringify({ status: ready ? "ready" : "not ready", watches: deps.watches() }),
+      );
     })
-    .onError(({ code }) => (code === "NOT_FOUND" ? json(404, JSON.stringify({ status: 404, reason: "not found" })) : undefined));
+    .onError(({ code }) =>
+      code === "NOT_FOUND" ? json(404, JSON.stringify({ status: 404, reason: "not found" })) : undefined,
+    );
 }

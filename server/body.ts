@@ -11,7 +11,11 @@ export type BodyResult =
   | { ok: false; status: 400; reason: string }
   | { ok: false; status: 408; reason: string };
 
-export const tooLarge = (limit: number) => ({ ok: false as const, status: 413 as const, reason: `request body is larger than ${limit} bytes` });
+export const tooLarge = (limit: number) => ({
+  ok: false as const,
+  status: 413 as const,
+  reason: `request body is larger than ${limit} bytes`,
+});
 
 /**
  * The most bytes this body can bring, known before reading it: its declared length (over
@@ -36,13 +40,22 @@ export interface Evictable {
   onEvict: (() => void) | undefined;
 }
 
-const evictedResult = { ok: false as const, status: 408 as const, reason: "request body not received before newer deliveries needed its place" };
+const evictedResult = {
+  ok: false as const,
+  status: 408 as const,
+  reason: "request body not received before newer deliveries needed its place",
+};
 
 /**
  * Reads the whole body, refusing it past `limit` bytes (413) or when it has not all arrived
  * within `timeoutMs` (408): a slow sender cannot hold a socket and a slot for long.
  */
-export async function readBody(request: Request, limit: number, timeoutMs = Infinity, evictable?: Evictable): Promise<BodyResult> {
+export async function readBody(
+  request: Request,
+  limit: number,
+  timeoutMs = Infinity,
+  evictable?: Evictable,
+): Promise<BodyResult> {
   const headers = request.headers;
   if (declaredTooLarge(headers, limit)) return tooLarge(limit);
   // A declared length within the cap bounds what HTTP framing lets the sender deliver, and a
@@ -57,7 +70,11 @@ export async function readBody(request: Request, limit: number, timeoutMs = Infi
     if (Number.isFinite(timeoutMs)) timer = setTimeout(() => resolve("timeout"), timeoutMs);
     if (evictable) evictable.onEvict = () => resolve("evicted");
   });
-  const timeoutResult = { ok: false as const, status: 408 as const, reason: `request body not received within ${Math.round(timeoutMs / 1000)} s` };
+  const timeoutResult = {
+    ok: false as const,
+    status: 408 as const,
+    reason: `request body not received within ${Math.round(timeoutMs / 1000)} s`,
+  };
 
   if (whole) {
     try {

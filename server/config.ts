@@ -62,7 +62,10 @@ export interface LeaderElectionConfig {
   readonly releaseOnCancel: boolean;
 }
 
-export type ConfigResult = { ok: true; config: ServerConfig } | { ok: false; error: string } | { ok: "help"; text: string };
+export type ConfigResult =
+  | { ok: true; config: ServerConfig }
+  | { ok: false; error: string }
+  | { ok: "help"; text: string };
 
 type FlagKind = "string" | "bool" | "strings";
 interface FlagSpec {
@@ -75,7 +78,11 @@ interface FlagSpec {
 
 const FLAGS = {
   receiverAddr: { kind: "string", default: ":9292", usage: "The address the webhook receiver server binds to." },
-  "health-addr": { kind: "string", default: ":9440", usage: "The address the health endpoints (/healthz, /readyz) bind to." },
+  "health-addr": {
+    kind: "string",
+    default: ":9440",
+    usage: "The address the health endpoints (/healthz, /readyz) bind to.",
+  },
   "metrics-addr": { kind: "string", default: ":8080", usage: "The address the metric endpoint binds to." },
   "watch-all-namespaces": {
     kind: "bool",
@@ -92,18 +99,24 @@ const FLAGS = {
     default: "true",
     usage: "Write Receiver status; set to false when Flux's notification-controller runs beside fluxhook.",
   },
-  "log-level": { kind: "string", default: "info", usage: "Log verbosity: debug, info or error (trace, as Flux accepts it, is debug)." },
+  "log-level": {
+    kind: "string",
+    default: "info",
+    usage: "Log verbosity: debug, info or error (trace, as Flux accepts it, is debug).",
+  },
   "log-encoding": { kind: "string", default: "json", usage: "Log encoding: json or console." },
   kubeconfig: { kind: "string", default: "", usage: "Path to a kubeconfig; defaults to KUBECONFIG, else in-cluster." },
   "receivers-file": {
     kind: "strings",
     default: "",
-    usage: "Read Receivers and their Secrets from this multi-document YAML file (repeatable) instead of the cluster; reloaded on change.",
+    usage:
+      "Read Receivers and their Secrets from this multi-document YAML file (repeatable) instead of the cluster; reloaded on change.",
   },
   "dry-run": {
     kind: "bool",
     default: "false",
-    usage: "Log the targets a delivery would annotate instead of annotating them (the default when no cluster is reachable).",
+    usage:
+      "Log the targets a delivery would annotate instead of annotating them (the default when no cluster is reachable).",
   },
   "export-http-path-metrics": {
     kind: "bool",
@@ -113,30 +126,66 @@ const FLAGS = {
   "enable-leader-election": {
     kind: "bool",
     default: "false",
-    usage: "Elect one replica, through a Lease in RUNTIME_NAMESPACE, to write Receiver status and Events; every replica serves webhooks.",
+    usage:
+      "Elect one replica, through a Lease in RUNTIME_NAMESPACE, to write Receiver status and Events; every replica serves webhooks.",
   },
-  "leader-election-lease-duration": { kind: "string", default: "35s", usage: "How long a leader's Lease is valid without renewal." },
-  "leader-election-renew-deadline": { kind: "string", default: "30s", usage: "How long the leader keeps trying to renew before it steps down." },
-  "leader-election-retry-period": { kind: "string", default: "5s", usage: "How often candidates try to acquire or renew the Lease." },
-  "leader-election-release-on-cancel": { kind: "bool", default: "true", usage: "Release the Lease on shutdown so another replica takes over at once." },
-  "receiver-rate-limit": { kind: "string", default: String(DEFAULT_VALID_RATE), usage: "Valid deliveries per second per receiver (0: no limit); beyond it, 429 with Retry-After." },
-  "receiver-rate-burst": { kind: "string", default: String(DEFAULT_VALID_BURST), usage: "Valid deliveries a quiet receiver takes at once." },
+  "leader-election-lease-duration": {
+    kind: "string",
+    default: "35s",
+    usage: "How long a leader's Lease is valid without renewal.",
+  },
+  "leader-election-renew-deadline": {
+    kind: "string",
+    default: "30s",
+    usage: "How long the leader keeps trying to renew before it steps down.",
+  },
+  "leader-election-retry-period": {
+    kind: "string",
+    default: "5s",
+    usage: "How often candidates try to acquire or renew the Lease.",
+  },
+  "leader-election-release-on-cancel": {
+    kind: "bool",
+    default: "true",
+    usage: "Release the Lease on shutdown so another replica takes over at once.",
+  },
+  "receiver-rate-limit": {
+    kind: "string",
+    default: String(DEFAULT_VALID_RATE),
+    usage: "Valid deliveries per second per receiver (0: no limit); beyond it, 429 with Retry-After.",
+  },
+  "receiver-rate-burst": {
+    kind: "string",
+    default: String(DEFAULT_VALID_BURST),
+    usage: "Valid deliveries a quiet receiver takes at once.",
+  },
   "receiver-failure-rate-limit": {
     kind: "string",
     default: String(DEFAULT_FAILED_RATE),
-    usage: "Deliveries failing validation per second per receiver (0: no limit); beyond it, 429. Kept apart from the valid budget.",
+    usage:
+      "Deliveries failing validation per second per receiver (0: no limit); beyond it, 429. Kept apart from the valid budget.",
   },
-  "receiver-failure-burst": { kind: "string", default: String(DEFAULT_FAILED_BURST), usage: "Failed deliveries a receiver takes at once before 429." },
-  "max-concurrent-deliveries": { kind: "string", default: String(DEFAULT_MAX_CONCURRENT_DELIVERIES), usage: "Deliveries handled at once by this replica; beyond it, 429." },
+  "receiver-failure-burst": {
+    kind: "string",
+    default: String(DEFAULT_FAILED_BURST),
+    usage: "Failed deliveries a receiver takes at once before 429.",
+  },
+  "max-concurrent-deliveries": {
+    kind: "string",
+    default: String(DEFAULT_MAX_CONCURRENT_DELIVERIES),
+    usage: "Deliveries handled at once by this replica; beyond it, 429.",
+  },
   "replay-window": {
     kind: "string",
     default: "0s",
-    usage: "Refuse (409) a signed body already delivered to the same receiver within this window, e.g. 10m; 0s is off (a CI job posting the same body on purpose keeps working).",
+    usage:
+      "Refuse (409) a signed body already delivered to the same receiver within this window, e.g. 10m; 0s is off (a CI job posting the same body on purpose keeps working).",
   },
   "gcr-jwks-url": {
     kind: "string",
     default: "https://www.googleapis.com/oauth2/v3/certs",
-    usage: "Where the keys that sign Google ID tokens (gcr receivers) are published. For tests that sign their own tokens.",
+    usage:
+      "Where the keys that sign Google ID tokens (gcr receivers) are published. For tests that sign their own tokens.",
     hidden: true,
   },
 } as const satisfies Record<string, FlagSpec>;
@@ -178,7 +227,20 @@ const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "error"];
 /** Flux's --log-level also takes `trace` (fluxcd/pkg runtime/logger); fluxhook has nothing finer than debug. */
 const LOG_LEVEL_ALIASES: Readonly<Record<string, LogLevel>> = { trace: "debug" };
 const LOG_ENCODINGS: readonly LogEncoding[] = ["json", "console"];
-const BOOL_VALUES: Record<string, boolean> = { true: true, "1": true, t: true, T: true, TRUE: true, True: true, false: false, "0": false, f: false, F: false, FALSE: false, False: false };
+const BOOL_VALUES: Record<string, boolean> = {
+  true: true,
+  "1": true,
+  t: true,
+  T: true,
+  TRUE: true,
+  True: true,
+  false: false,
+  "0": false,
+  f: false,
+  F: false,
+  FALSE: false,
+  False: false,
+};
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -208,7 +270,10 @@ export function usage(): string {
   for (const [name, spec] of Object.entries(FLAGS) as [FlagName, FlagSpec][]) {
     if (spec.hidden) continue;
     const arg = spec.kind === "bool" ? "" : spec.kind === "strings" ? " path" : " string";
-    lines.push(`  --${name}${arg}`, `        ${spec.usage}${spec.default ? ` (default ${JSON.stringify(spec.default)})` : ""}`);
+    lines.push(
+      `  --${name}${arg}`,
+      `        ${spec.usage}${spec.default ? ` (default ${JSON.stringify(spec.default)})` : ""}`,
+    );
   }
   return lines.join("\n");
 }
@@ -251,42 +316,73 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   const addresses: Record<"receiverAddr" | "health-addr" | "metrics-addr", ListenAddress> = {} as never;
   for (const name of ["receiverAddr", "health-addr", "metrics-addr"] as const) {
     const parsed = parseListenAddress(get(name));
-    if (!parsed) return { ok: false, error: `invalid value ${JSON.stringify(get(name))} for flag --${name}: expected host:port, e.g. ":9292"` };
+    if (!parsed)
+      return {
+        ok: false,
+        error: `invalid value ${JSON.stringify(get(name))} for flag --${name}: expected host:port, e.g. ":9292"`,
+      };
     addresses[name] = parsed;
   }
 
   const logLevelFlag = get("log-level");
   const logLevel = LOG_LEVEL_ALIASES[logLevelFlag] ?? logLevelFlag;
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
-    return { ok: false, error: `invalid value ${JSON.stringify(logLevelFlag)} for flag --log-level: expected one of trace, ${LOG_LEVELS.join(", ")}` };
+    return {
+      ok: false,
+      error: `invalid value ${JSON.stringify(logLevelFlag)} for flag --log-level: expected one of trace, ${LOG_LEVELS.join(", ")}`,
+    };
   }
   const logEncoding = get("log-encoding");
   if (!(LOG_ENCODINGS as readonly string[]).includes(logEncoding)) {
-    return { ok: false, error: `invalid value ${JSON.stringify(logEncoding)} for flag --log-encoding: expected one of ${LOG_ENCODINGS.join(", ")}` };
+    return {
+      ok: false,
+      error: `invalid value ${JSON.stringify(logEncoding)} for flag --log-encoding: expected one of ${LOG_ENCODINGS.join(", ")}`,
+    };
   }
 
   let watchNamespace: string | undefined;
   if (!bool("watch-all-namespaces")) {
     watchNamespace = env.RUNTIME_NAMESPACE?.trim();
     if (!watchNamespace) {
-      return { ok: false, error: "--watch-all-namespaces=false needs the RUNTIME_NAMESPACE environment variable (the namespace to watch)" };
+      return {
+        ok: false,
+        error: "--watch-all-namespaces=false needs the RUNTIME_NAMESPACE environment variable (the namespace to watch)",
+      };
     }
   }
 
   const numbers: Record<string, number> = {};
-  for (const name of ["receiver-rate-limit", "receiver-rate-burst", "receiver-failure-rate-limit", "receiver-failure-burst", "max-concurrent-deliveries"] as const) {
+  for (const name of [
+    "receiver-rate-limit",
+    "receiver-rate-burst",
+    "receiver-failure-rate-limit",
+    "receiver-failure-burst",
+    "max-concurrent-deliveries",
+  ] as const) {
     const value = Number(get(name));
     if (get(name).trim() === "" || !Number.isFinite(value) || value < 0) {
-      return { ok: false, error: `invalid value ${JSON.stringify(get(name))} for flag --${name}: expected a number >= 0` };
+      return {
+        ok: false,
+        error: `invalid value ${JSON.stringify(get(name))} for flag --${name}: expected a number >= 0`,
+      };
     }
     numbers[name] = value;
   }
-  if (numbers["max-concurrent-deliveries"]! < 1) return { ok: false, error: "--max-concurrent-deliveries must be at least 1" };
-  for (const [rate, burst] of [["receiver-rate-limit", "receiver-rate-burst"], ["receiver-failure-rate-limit", "receiver-failure-burst"]] as const) {
-    if (numbers[rate]! > 0 && numbers[burst]! < 1) return { ok: false, error: `--${burst} must be at least 1 when --${rate} is set` };
+  if (numbers["max-concurrent-deliveries"]! < 1)
+    return { ok: false, error: "--max-concurrent-deliveries must be at least 1" };
+  for (const [rate, burst] of [
+    ["receiver-rate-limit", "receiver-rate-burst"],
+    ["receiver-failure-rate-limit", "receiver-failure-burst"],
+  ] as const) {
+    if (numbers[rate]! > 0 && numbers[burst]! < 1)
+      return { ok: false, error: `--${burst} must be at least 1 when --${rate} is set` };
   }
   const replayWindowMs = get("replay-window") === "0" ? 0 : parseDuration(get("replay-window"));
-  if (replayWindowMs === undefined) return { ok: false, error: `invalid value ${JSON.stringify(get("replay-window"))} for flag --replay-window: expected a duration such as "10m" or "0s"` };
+  if (replayWindowMs === undefined)
+    return {
+      ok: false,
+      error: `invalid value ${JSON.stringify(get("replay-window"))} for flag --replay-window: expected a duration such as "10m" or "0s"`,
+    };
   const limits: DeliveryLimits = {
     validRate: numbers["receiver-rate-limit"]!,
     validBurst: numbers["receiver-rate-burst"]!,
@@ -299,23 +395,48 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   let leaderElection: LeaderElectionConfig | undefined;
   if (bool("enable-leader-election")) {
     const durations: Record<string, number> = {};
-    for (const name of ["leader-election-lease-duration", "leader-election-renew-deadline", "leader-election-retry-period"] as const) {
+    for (const name of [
+      "leader-election-lease-duration",
+      "leader-election-renew-deadline",
+      "leader-election-retry-period",
+    ] as const) {
       const ms = parseDuration(get(name));
-      if (ms === undefined || ms <= 0) return { ok: false, error: `invalid value ${JSON.stringify(get(name))} for flag --${name}: expected a duration such as "30s"` };
+      if (ms === undefined || ms <= 0)
+        return {
+          ok: false,
+          error: `invalid value ${JSON.stringify(get(name))} for flag --${name}: expected a duration such as "30s"`,
+        };
       durations[name] = ms;
     }
-    const [lease, renew, retry] = [durations["leader-election-lease-duration"]!, durations["leader-election-renew-deadline"]!, durations["leader-election-retry-period"]!];
+    const [lease, renew, retry] = [
+      durations["leader-election-lease-duration"]!,
+      durations["leader-election-renew-deadline"]!,
+      durations["leader-election-retry-period"]!,
+    ];
     if (!(lease > renew && renew > retry)) {
       return { ok: false, error: "leader election needs lease duration > renew deadline > retry period" };
     }
     const namespace = env.RUNTIME_NAMESPACE?.trim();
-    if (!namespace) return { ok: false, error: "--enable-leader-election needs the RUNTIME_NAMESPACE environment variable (the namespace of the Lease)" };
-    leaderElection = { namespace, leaseDurationMs: lease, renewDeadlineMs: renew, retryPeriodMs: retry, releaseOnCancel: bool("leader-election-release-on-cancel") };
+    if (!namespace)
+      return {
+        ok: false,
+        error: "--enable-leader-election needs the RUNTIME_NAMESPACE environment variable (the namespace of the Lease)",
+      };
+    leaderElection = {
+      namespace,
+      leaseDurationMs: lease,
+      renewDeadlineMs: renew,
+      retryPeriodMs: retry,
+      releaseOnCancel: bool("leader-election-release-on-cancel"),
+    };
   }
 
   const gcrJwksUrl = get("gcr-jwks-url");
   if (!/^https?:\/\/[^\s]+$/.test(gcrJwksUrl)) {
-    return { ok: false, error: `invalid value ${JSON.stringify(gcrJwksUrl)} for flag --gcr-jwks-url: expected an http(s) URL` };
+    return {
+      ok: false,
+      error: `invalid value ${JSON.stringify(gcrJwksUrl)} for flag --gcr-jwks-url: expected an http(s) URL`,
+    };
   }
 
   return {

@@ -81,14 +81,14 @@ export function requestTarget(url: string): string {
   return start < 0 ? "/" : url.slice(start);
 }
 
-
 /**
  * Handles one request to /hook/*. What needs no body (405, 413, 404, 503, and 429 at admission)
  * is answered synchronously: a flood of guesses then costs no promise, no await, no microtask.
  */
 export function handleDelivery(request: Request, deps: DeliveryDeps): DeliveryOutcome | Promise<DeliveryOutcome> {
   const limit = deps.maxBodyBytes ?? MAX_BODY_BYTES;
-  if (request.method !== "POST") return { status: 405, reason: `method ${request.method} is not allowed: receivers take POST` };
+  if (request.method !== "POST")
+    return { status: 405, reason: `method ${request.method} is not allowed: receivers take POST` };
 
   // Unknown paths are answered without reading the body or even the headers: a flood of guesses
   // costs a map lookup (reading request.headers alone was a quarter of that cost under Bun).
@@ -105,8 +105,11 @@ export function handleDelivery(request: Request, deps: DeliveryDeps): DeliveryOu
   const receiverKey = keyString(entry.key);
   const admission = deps.guards?.admit(receiverKey, bodyBytes);
   if (!admission) return validateAndAnnotate(request, entry, deps, known, receiverKey, limit, undefined);
-  if (!admission.ok) return { ...known, status: 429, reason: admission.reason, retryAfterSeconds: admission.retryAfterSeconds };
-  return validateAndAnnotate(request, entry, deps, known, receiverKey, limit, admission.reading).finally(admission.release);
+  if (!admission.ok)
+    return { ...known, status: 429, reason: admission.reason, retryAfterSeconds: admission.retryAfterSeconds };
+  return validateAndAnnotate(request, entry, deps, known, receiverKey, limit, admission.reading).finally(
+    admission.release,
+  );
 }
 
 async function validateAndAnnotate(
@@ -124,7 +127,13 @@ async function validateAndAnnotate(
   if (!body.ok) {
     // An oversized or stalled body is a failed delivery too: it spends the same budget.
     const budget = guards?.failedValidation(receiverKey);
-    if (budget && !budget.ok) return { ...known, status: 429, reason: `too many failed deliveries for this receiver (${body.reason}); retry later`, retryAfterSeconds: budget.retryAfterSeconds };
+    if (budget && !budget.ok)
+      return {
+        ...known,
+        status: 429,
+        reason: `too many failed deliveries for this receiver (${body.reason}); retry later`,
+        retryAfterSeconds: budget.retryAfterSeconds,
+      };
     return { ...known, status: body.status, reason: body.reason };
   }
 
@@ -137,7 +146,13 @@ async function validateAndAnnotate(
     const event = declaredEvent(request.headers);
     const budget = guards?.failedValidation(receiverKey);
     if (budget && !budget.ok) {
-      return { ...known, event, status: 429, reason: `too many failed deliveries for this receiver (${verdict.reason}); retry later`, retryAfterSeconds: budget.retryAfterSeconds };
+      return {
+        ...known,
+        event,
+        status: 429,
+        reason: `too many failed deliveries for this receiver (${verdict.reason}); retry later`,
+        retryAfterSeconds: budget.retryAfterSeconds,
+      };
     }
     return { ...known, event, status: 400, reason: verdict.reason };
   }
@@ -145,14 +160,28 @@ async function validateAndAnnotate(
 
   const id = deliveryId(request.headers);
   if (guards?.isDuplicate(receiverKey, id)) {
-    return { ...known, event, targets: [], duplicate: true, status: 200, reason: `duplicate delivery ${JSON.stringify(id)}: already handled, nothing annotated` };
+    return {
+      ...known,
+      event,
+      targets: [],
+      duplicate: true,
+      status: 200,
+      reason: `duplicate delivery ${JSON.stringify(id)}: already handled, nothing annotated`,
+    };
   }
   const digest = BODY_SIGNED_TYPES.has(entry.spec.type) ? guards?.bodyDigest(body.body) : undefined;
   if (guards?.isReplay(receiverKey, digest)) {
     return { ...known, event, status: 409, reason: "this signed body was already delivered within the replay window" };
   }
   const budget = guards?.validDelivery(receiverKey);
-  if (budget && !budget.ok) return { ...known, event, status: 429, reason: "too many deliveries for this receiver; retry later", retryAfterSeconds: budget.retryAfterSeconds };
+  if (budget && !budget.ok)
+    return {
+      ...known,
+      event,
+      status: 429,
+      reason: "too many deliveries for this receiver; retry later",
+      retryAfterSeconds: budget.retryAfterSeconds,
+    };
 
   const filters = deliveryFilters(entry.compiled, verdict);
   if (!filters.ok) return { ...known, event, status: 500, reason: filters.error };
@@ -160,7 +189,14 @@ async function validateAndAnnotate(
   const failed = targets.filter((t) => t.outcome === "failed").length;
   const annotated = targets.filter((t) => t.outcome === "annotated").length;
   const summary = `${annotated} of ${targets.length} target${targets.length === 1 ? "" : "s"} annotated${deps.dryRun ? " (dry run: nothing was written)" : ""}`;
-  if (failed > 0) return { ...known, event, targets, status: 500, reason: `${failed} target${failed === 1 ? "" : "s"} failed; ${summary}` };
+  if (failed > 0)
+    return {
+      ...known,
+      event,
+      targets,
+      status: 500,
+      reason: `${failed} target${failed === 1 ? "" : "s"} failed; ${summary}`,
+    };
   guards?.succeeded(receiverKey, id, digest);
   return { ...known, event, targets, status: 200, reason: summary };
 }

@@ -27,7 +27,9 @@ export function eventFor(outcome: DeliveryOutcome): { type: "Normal" | "Warning"
     case 200:
       // A 200 promises no annotation: a duplicate, or filters that skipped every target.
       if (outcome.duplicate) return { type: "Normal", reason: "DuplicateDelivery" };
-      return outcome.targets?.some((t) => t.outcome === "annotated") ? { type: "Normal", reason: "ReconcileRequested" } : { type: "Normal", reason: "NothingAnnotated" };
+      return outcome.targets?.some((t) => t.outcome === "annotated")
+        ? { type: "Normal", reason: "ReconcileRequested" }
+        : { type: "Normal", reason: "NothingAnnotated" };
     case 500:
       return { type: "Warning", reason: "ReconcileFailed" };
     case 503:
@@ -39,7 +41,9 @@ export function eventFor(outcome: DeliveryOutcome): { type: "Normal" | "Warning"
 
 function eventMessage(outcome: DeliveryOutcome): string {
   const event = outcome.event ? `${outcome.event} delivery` : "delivery";
-  const targets = outcome.targets?.filter((t) => t.outcome !== "skipped").map((t) => `${t.kind}/${t.namespace}/${t.name} ${t.outcome}${t.reason ? ` (${t.reason})` : ""}`);
+  const targets = outcome.targets
+    ?.filter((t) => t.outcome !== "skipped")
+    .map((t) => `${t.kind}/${t.namespace}/${t.name} ${t.outcome}${t.reason ? ` (${t.reason})` : ""}`);
   return `${event}: ${outcome.reason}${targets?.length ? `: ${targets.join(", ")}` : ""}`.slice(0, 1024);
 }
 
@@ -89,7 +93,17 @@ export class EventRecorder {
     if (!p) {
       const { namespace, name } = outcome.receiver;
       const first = new Date(now);
-      p = { record: undefined, written: false, lastWrite: 0, count: 0, last: undefined, lastAt: now, timer: undefined, writing: false, again: false };
+      p = {
+        record: undefined,
+        written: false,
+        lastWrite: 0,
+        count: 0,
+        last: undefined,
+        lastAt: now,
+        timer: undefined,
+        writing: false,
+        again: false,
+      };
       this.#pending.set(key, p);
       p.record = {
         namespace,
@@ -140,15 +154,25 @@ export class EventRecorder {
 
   async #write(key: string, p: Pending) {
     if (!p.record) return;
-    p.record = { ...p.record, count: p.count, message: p.last ? eventMessage(p.last) : p.record.message, lastTimestamp: new Date(p.lastAt) };
+    p.record = {
+      ...p.record,
+      count: p.count,
+      message: p.last ? eventMessage(p.last) : p.record.message,
+      lastTimestamp: new Date(p.lastAt),
+    };
     p.lastWrite = (this.#options.now ?? Date.now)();
     const wasWritten = p.written;
     p.written = true;
-    const result = wasWritten ? await this.#options.kube.updateEvent(p.record) : await this.#options.kube.createEvent(p.record);
+    const result = wasWritten
+      ? await this.#options.kube.updateEvent(p.record)
+      : await this.#options.kube.createEvent(p.record);
     if (!result.ok) {
       // Events are best effort; a lost one must not retry in a loop against a struggling API server.
       if (wasWritten && result.status === 404) this.#pending.delete(key);
-      this.#options.log.debug("could not record an Event", { event: `${p.record.namespace}/${p.record.name}`, error: result.reason });
+      this.#options.log.debug("could not record an Event", {
+        event: `${p.record.namespace}/${p.record.name}`,
+        error: result.reason,
+      });
     }
   }
 

@@ -10,7 +10,8 @@ const bodyBytes = new WeakMap<Response, number>();
 const JSON_HEADERS = new Headers({ "content-type": "application/json" });
 
 export function jsonResponse(status: number, body: string, extra?: Record<string, string>): Response {
-  const headers = extra && Object.keys(extra).length > 0 ? { "content-type": "application/json", ...extra } : JSON_HEADERS;
+  const headers =
+    extra && Object.keys(extra).length > 0 ? { "content-type": "application/json", ...extra } : JSON_HEADERS;
   const res = new Response(body, { status, headers });
   bodyBytes.set(res, Buffer.byteLength(body));
   return res;

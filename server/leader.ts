@@ -54,7 +54,10 @@ export function startLeaderElection(options: LeaderOptions): LeaderElector {
   const setLeading = (value: boolean) => {
     if (value === leading) return;
     leading = value;
-    log.info(value ? "became leader: writing Receiver status and Events" : "stopped leading", { lease: `${config.namespace}/${LEASE_NAME}`, identity });
+    log.info(value ? "became leader: writing Receiver status and Events" : "stopped leading", {
+      lease: `${config.namespace}/${LEASE_NAME}`,
+      identity,
+    });
     if (value) options.onStartedLeading();
     else options.onStoppedLeading();
   };

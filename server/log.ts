@@ -55,7 +55,7 @@ export function flushLogs(): void {
 }
 
 function writeStderr(line: string): void {
-  pending.push(line + "\n");
+  pending.push(`${line}\n`);
   pendingBytes += line.length + 1;
   if (pendingBytes >= LOG_FLUSH_BYTES) flushLogs();
   else flushTimer ??= setTimeout(flushLogs, LOG_FLUSH_MS);
@@ -79,7 +79,7 @@ export function createLogger(options: LoggerOptions, bound: LogFields = {}): Log
       const rest = Object.entries(record)
         .map(([k, v]) => `${k}=${typeof v === "string" ? JSON.stringify(v) : JSON.stringify(v, jsonSafe)}`)
         .join(" ");
-      write(`${now().toISOString()}\t${level.toUpperCase()}\t${msg}${rest ? "\t" + rest : ""}`);
+      write(`${now().toISOString()}\t${level.toUpperCase()}\t${msg}${rest ? `\t${rest}` : ""}`);
     }
   };
   return {

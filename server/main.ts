@@ -76,6 +76,8 @@ if (fromFiles) {
   for (const entry of server.controller.index.entries()) {
     const state = entry.unavailable ?? "ready";
     const path = server.dryRun ? entry.path : "/hook/*** (sha256 of token, name and namespace)";
-    console.log(`receiver ${entry.key.namespace}/${entry.key.name} (${entry.spec?.type ?? "invalid"}, ${state}): ${server.receiverUrl}${path}`);
+    console.log(
+      `receiver ${entry.key.namespace}/${entry.key.name} (${entry.spec?.type ?? "invalid"}, ${state}): ${server.receiverUrl}${path}`,
+    );
   }
 }

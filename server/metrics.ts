@@ -63,8 +63,16 @@ export function createMetrics(receiverCounts: () => ReceiverCounts): Metrics {
   collectDefaultMetrics({ register: registry });
   // The per-request series are recorded by key, without prom-client's per-observation label
   // hashing (server/metrics-series.ts); prom-client still formats them.
-  const duration = new SeriesHistogram("gotk_receiver_http_request_duration_seconds", "The latency of the HTTP requests.", DURATION_BUCKETS);
-  const size = new SeriesHistogram("gotk_receiver_http_response_size_bytes", "The size of the HTTP responses.", SIZE_BUCKETS);
+  const duration = new SeriesHistogram(
+    "gotk_receiver_http_request_duration_seconds",
+    "The latency of the HTTP requests.",
+    DURATION_BUCKETS,
+  );
+  const size = new SeriesHistogram(
+    "gotk_receiver_http_response_size_bytes",
+    "The size of the HTTP responses.",
+    SIZE_BUCKETS,
+  );
   registry.registerMetric(duration as never);
   registry.registerMetric(size as never);
   const inflightValues = new GaugeValues();
@@ -130,7 +138,9 @@ export function createMetrics(receiverCounts: () => ReceiverCounts): Metrics {
 export function metricsHandler(metrics: Metrics) {
   return async (req: Request): Promise<Response> => {
     if (new URL(req.url).pathname !== "/metrics") return new Response("not found\n", { status: 404 });
-    return new Response(await metrics.registry.metrics(), { headers: { "content-type": metrics.registry.contentType } });
+    return new Response(await metrics.registry.metrics(), {
+      headers: { "content-type": metrics.registry.contentType },
+    });
   };
 }
 
@@ -143,7 +153,11 @@ type FetchHandler = (req: Request, server: import("bun").Server<unknown>) => Res
  * Wraps a listener's fetch with go-http-metrics' three measurements. A synchronous answer stays
  * synchronous (no promise per request where the handler needed none).
  */
-export function instrumentFetch(metrics: Metrics, fetch: FetchHandler, handlerOf: (req: Request) => string): FetchHandler {
+export function instrumentFetch(
+  metrics: Metrics,
+  fetch: FetchHandler,
+  handlerOf: (req: Request) => string,
+): FetchHandler {
   return (req, server) => {
     const handler = handlerOf(req);
     const started = performance.now();

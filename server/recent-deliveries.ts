@@ -36,7 +36,11 @@ export interface RecentDelivery extends Omit<DeliveryRecord, "time" | "targets">
   readonly targets: readonly TargetOutcome[] | undefined;
 }
 
-const toRecord = ({ at, targets, ...rest }: RecentDelivery): DeliveryRecord => ({ time: new Date(at).toISOString(), ...rest, targets: targets?.map(targetLabel) ?? [] });
+const toRecord = ({ at, targets, ...rest }: RecentDelivery): DeliveryRecord => ({
+  time: new Date(at).toISOString(),
+  ...rest,
+  targets: targets?.map(targetLabel) ?? [],
+});
 
 export class RecentDeliveries {
   /** Map iteration order is insertion order: re-inserting on each delivery keeps it an LRU. */

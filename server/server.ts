@@ -116,7 +116,10 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
         onStoppedLeading: () => {},
       })
     : alwaysLeader;
-  const events = kube && !fromFiles ? new EventRecorder({ kube, log, canWrite: () => leader.isLeader(), uidOf: (key) => controller.uidOf(key) }) : undefined;
+  const events =
+    kube && !fromFiles
+      ? new EventRecorder({ kube, log, canWrite: () => leader.isLeader(), uidOf: (key) => controller.uidOf(key) })
+      : undefined;
 
   // In a cluster only the Secrets that Receivers reference are read (secret-fetcher.ts).
   const fetcher =
@@ -131,8 +134,18 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
         })
       : undefined;
   const informers: Informer[] = fetcher
-    ? [kube!.watchReceivers(config.watchNamespace, controller.receiverSink), kube!.watchSecretMetadata(config.watchNamespace, fetcher.sink)]
-    : [startFileSource({ paths: config.receiversFiles, receivers: controller.receiverSink, secrets: controller.secretSink, log })];
+    ? [
+        kube!.watchReceivers(config.watchNamespace, controller.receiverSink),
+        kube!.watchSecretMetadata(config.watchNamespace, fetcher.sink),
+      ]
+    : [
+        startFileSource({
+          paths: config.receiversFiles,
+          receivers: controller.receiverSink,
+          secrets: controller.secretSink,
+          log,
+        }),
+      ];
 
   let stopping = false;
   // Ready once the lists are in and every Secret they reference was read once; from then on a
@@ -173,7 +186,18 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     maxBodyBytesInFlight: options.bodyBytesInFlight,
     replayWindowMs: config.limits.replayWindowMs,
   });
-  const app = createApp({ index, kube: targets, dryRun, guards, bodyTimeoutMs: options.bodyTimeoutMs, clock: createRequestedAtClock(), noCrossNamespaceRefs: config.noCrossNamespaceRefs, auth: createAuthServices({ gcrJwksUrl: config.gcrJwksUrl }), log, onDelivery });
+  const app = createApp({
+    index,
+    kube: targets,
+    dryRun,
+    guards,
+    bodyTimeoutMs: options.bodyTimeoutMs,
+    clock: createRequestedAtClock(),
+    noCrossNamespaceRefs: config.noCrossNamespaceRefs,
+    auth: createAuthServices({ gcrJwksUrl: config.gcrJwksUrl }),
+    log,
+    onDelivery,
+  });
   // Flux labels request metrics "/hook/" (or the full path, digest included, with
   // --export-http-path-metrics); fluxhook never puts the digest in a label.
   const handlerOf = (req: Request) => {
@@ -193,9 +217,23 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   // Readiness stays true through a watch outage once synced: the index still serves the last
   // known Receivers, and taking every replica out of the Service would drop all webhooks. The
   // body tells whether the watches are connected.
-  const watches = (): Record<string, string> => (fromFiles ? { files: "loaded" } : { receivers: informers[0]!.connected ? "connected" : "reconnecting", secrets: informers[1]!.connected ? "connected" : "reconnecting" });
-  const health = Bun.serve({ fetch: createHealthApp({ ready, watches, deliveries: recent }).fetch, hostname: config.healthAddr.host, port: config.healthAddr.port });
-  const metricsServer = Bun.serve({ fetch: metricsHandler(metrics), hostname: config.metricsAddr.host, port: config.metricsAddr.port });
+  const watches = (): Record<string, string> =>
+    fromFiles
+      ? { files: "loaded" }
+      : {
+          receivers: informers[0]!.connected ? "connected" : "reconnecting",
+          secrets: informers[1]!.connected ? "connected" : "reconnecting",
+        };
+  const health = Bun.serve({
+    fetch: createHealthApp({ ready, watches, deliveries: recent }).fetch,
+    hostname: config.healthAddr.host,
+    port: config.healthAddr.port,
+  });
+  const metricsServer = Bun.serve({
+    fetch: metricsHandler(metrics),
+    hostname: config.metricsAddr.host,
+    port: config.metricsAddr.port,
+  });
 
   const receiverUrl = url(config.receiverAddr, receiver.port!);
   const healthUrl = url(config.healthAddr, health.port!);
@@ -208,7 +246,12 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     statusUpdates: config.statusUpdates && !fromFiles,
     dryRun,
   });
-  if (dryRun) log.info(kube ? "dry run: targets are logged, not annotated" : "dry run: no cluster configured, targets are logged, not annotated");
+  if (dryRun)
+    log.info(
+      kube
+        ? "dry run: targets are logged, not annotated"
+        : "dry run: no cluster configured, targets are logged, not annotated",
+    );
 
   // SIGTERM: /readyz turns 503 at once (the Service stops routing here), the listener stops
   // accepting, in-flight deliveries finish within SHUTDOWN_GRACE_MS, then the Lease is released.
@@ -216,9 +259,14 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     if (stopping) return;
     stopping = true;
     log.info("draining: not ready, finishing in-flight deliveries");
-    const drained = await Promise.race([receiver.stop(false).then(() => true), Bun.sleep(SHUTDOWN_GRACE_MS).then(() => false)]);
+    const drained = await Promise.race([
+      receiver.stop(false).then(() => true),
+      Bun.sleep(SHUTDOWN_GRACE_MS).then(() => false),
+    ]);
     if (!drained) {
-      log.error("in-flight deliveries did not finish in time; closing their connections", { graceMs: SHUTDOWN_GRACE_MS });
+      log.error("in-flight deliveries did not finish in time; closing their connections", {
+        graceMs: SHUTDOWN_GRACE_MS,
+      });
       await receiver.stop(true);
     }
     for (const i of informers) i.stop();
@@ -229,5 +277,15 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     await health.stop(true);
     await metricsServer.stop(true);
   };
-  return { receiverUrl, healthUrl, metricsUrl, dryRun, isLeader: () => leader.isLeader(), controller, ready, stop, [Symbol.asyncDispose]: stop };
+  return {
+    receiverUrl,
+    healthUrl,
+    metricsUrl,
+    dryRun,
+    isLeader: () => leader.isLeader(),
+    controller,
+    ready,
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
 }

@@ -25,9 +25,7 @@ export const SignatureFailure = {
 } as const;
 export type SignatureFailure = (typeof SignatureFailure)[keyof typeof SignatureFailure];
 
-export type SignatureCheck =
-  | { ok: true; algorithm: SignatureAlgorithm }
-  | { ok: false; reason: SignatureFailure };
+export type SignatureCheck = { ok: true; algorithm: SignatureAlgorithm } | { ok: false; reason: SignatureFailure };
 
 export type ParsedSignature =
   | { ok: true; algorithm: SignatureAlgorithm; digest: Buffer }
@@ -41,7 +39,11 @@ export function hmacHex(algorithm: SignatureAlgorithm, key: string | Uint8Array,
 }
 
 /** The header value GitHub would send for this body: `<algo>=<lowercase hex>`. */
-export function signPayload(algorithm: SignatureAlgorithm, key: string | Uint8Array, body: string | Uint8Array): string {
+export function signPayload(
+  algorithm: SignatureAlgorithm,
+  key: string | Uint8Array,
+  body: string | Uint8Array,
+): string {
   return `${algorithm}=${hmacHex(algorithm, key, body)}`;
 }
 

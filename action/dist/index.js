@@ -18312,7 +18312,7 @@ function parseInputs(get, env) {
     const base = parseHttpUrl(address);
     if (base && (base.username !== "" || base.password !== ""))
       errors.push("Input `address` must not contain user:password@ (its value is not shown).");
-    else if (!base || base.search !== "" || base.hash !== "")
+    else if (base?.search !== "" || base.hash !== "")
       errors.push(`Input \`address\` must be an http:// or https:// origin, optionally with a path prefix; got "${address}".`);
     if (!K8S_NAME.test(receiver) || receiver.length > 253)
       errors.push(`Input \`receiver\` must be a Kubernetes object name (lowercase letters, digits, '-' and '.'); got "${receiver}".`);
@@ -18527,7 +18527,9 @@ function receiverTargets(body) {
     const { kind, namespace, name, outcome } = t;
     if (typeof kind !== "string" || typeof name !== "string")
       return [];
-    return [`${kind} ${typeof namespace === "string" ? `${namespace}/` : ""}${name}${typeof outcome === "string" ? `: ${outcome}` : ""}`];
+    return [
+      `${kind} ${typeof namespace === "string" ? `${namespace}/` : ""}${name}${typeof outcome === "string" ? `: ${outcome}` : ""}`
+    ];
   });
 }
 var checkReceiver = (ctx) => ctx.target.kind === "receiver" ? `kubectl -n ${ctx.target.namespace} get receiver ${ctx.target.receiver}` : "kubectl get receivers -A";
@@ -18807,11 +18809,25 @@ function trustAnchors(extraCa, nodeExtraCaPem) {
 var CODES = [
   ["refused", true, ["ECONNREFUSED"]],
   ["dns", true, ["ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EAI_NONAME"]],
-  ["timeout", true, ["ETIMEDOUT", "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "TimeoutError"]],
+  [
+    "timeout",
+    true,
+    ["ETIMEDOUT", "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "TimeoutError"]
+  ],
   [
     "reset",
     true,
-    ["ECONNRESET", "EPIPE", "ECONNABORTED", "EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "ENETDOWN", "UND_ERR_SOCKET", "UND_ERR_CLOSED"]
+    [
+      "ECONNRESET",
+      "EPIPE",
+      "ECONNABORTED",
+      "EHOSTUNREACH",
+      "ENETUNREACH",
+      "EHOSTDOWN",
+      "ENETDOWN",
+      "UND_ERR_SOCKET",
+      "UND_ERR_CLOSED"
+    ]
   ],
   [
     "tls-verify",
@@ -18850,7 +18866,12 @@ function classifyError(err) {
   for (const f of found) {
     const proxyStatus = /Proxy response \((\d+)\)/.exec(f.message)?.[1];
     if (proxyStatus) {
-      return { category: "proxy", code: `PROXY_${proxyStatus}`, message: f.message, retryable: Number(proxyStatus) >= 500 };
+      return {
+        category: "proxy",
+        code: `PROXY_${proxyStatus}`,
+        message: f.message,
+        retryable: Number(proxyStatus) >= 500
+      };
     }
     if (/Proxy Authentication Required/.test(f.message))
       return { category: "proxy", code: "PROXY_407", message: f.message, retryable: false };
@@ -18890,7 +18911,11 @@ function createTransport(target, options) {
     ...common,
     uri: decision.proxy.href,
     requestTls: targetTls,
-    proxyTls: { ...ca ? { ca } : {}, rejectUnauthorized: !options.insecureSkipVerify, timeout: options.timeoutMs }
+    proxyTls: {
+      ...ca ? { ca } : {},
+      rejectUnauthorized: !options.insecureSkipVerify,
+      timeout: options.timeoutMs
+    }
   }) : new $Agent({ ...common, connect: targetTls });
   return {
     async send(req, timeoutMs) {
@@ -18923,7 +18948,13 @@ function createTransport(target, options) {
           res.body.destroy();
         }
         const body = Buffer.concat(chunks).subarray(0, MAX_RESPONSE_BYTES).toString("utf8");
-        return { kind: "response", status: res.statusCode, headers: flattenHeaders(res.headers), body, bodyTruncated: truncated };
+        return {
+          kind: "response",
+          status: res.statusCode,
+          headers: flattenHeaders(res.headers),
+          body,
+          bodyTruncated: truncated
+        };
       } catch (err) {
         return { kind: "error", error: classifyError(err) };
       }

@@ -64,13 +64,23 @@ const secret = (namespace: string, name: string, token: string): KubeObject => (
   data: { token: Buffer.from(token).toString("base64") },
 });
 
-const gitRepository = (namespace: string, name: string): KubeObject => ({ apiVersion: GIT, kind: "GitRepository", metadata: { name, namespace }, spec: {} });
+const gitRepository = (namespace: string, name: string): KubeObject => ({
+  apiVersion: GIT,
+  kind: "GitRepository",
+  metadata: { name, namespace },
+  spec: {},
+});
 
 const receiver = (namespace: string, name: string, secretName: string, targets: readonly string[]): KubeObject => ({
   apiVersion: RECEIVER_API_VERSION,
   kind: "Receiver",
   metadata: { name, namespace },
-  spec: { type: "github", events: ["push"], secretRef: { name: secretName }, resources: targets.map((t) => ({ kind: "GitRepository", name: t })) },
+  spec: {
+    type: "github",
+    events: ["push"],
+    secretRef: { name: secretName },
+    resources: targets.map((t) => ({ kind: "GitRepository", name: t })),
+  },
 });
 
 export interface MainCluster {
@@ -80,7 +90,8 @@ export interface MainCluster {
   readonly targetPaths: { push: string; burst: string; fanout: RegExp };
 }
 
-const gitPath = (namespace: string, name: string) => `/apis/source.toolkit.fluxcd.io/v1/namespaces/${namespace}/gitrepositories/${name}`;
+const gitPath = (namespace: string, name: string) =>
+  `/apis/source.toolkit.fluxcd.io/v1/namespaces/${namespace}/gitrepositories/${name}`;
 
 /** Scenarios 1 to 5: ten receivers, one of them with 500 targets. */
 export function mainCluster(): MainCluster {
@@ -97,8 +108,16 @@ export function mainCluster(): MainCluster {
   for (let i = 3; i < MAIN_RECEIVERS; i++) objects.push(receiver(NS, `filler-${i}`, "token", ["app"]));
   return {
     objects,
-    paths: { push: webhookPath(TOKEN, "push", NS), burst: webhookPath(TOKEN, "burst", NS), fanout: webhookPath(TOKEN, "fanout", NS) },
-    targetPaths: { push: gitPath(NS, "app"), burst: gitPath(NS, "burst-target"), fanout: new RegExp(`^${gitPath(NS, "fan-")}\\d+$`) },
+    paths: {
+      push: webhookPath(TOKEN, "push", NS),
+      burst: webhookPath(TOKEN, "burst", NS),
+      fanout: webhookPath(TOKEN, "fanout", NS),
+    },
+    targetPaths: {
+      push: gitPath(NS, "app"),
+      burst: gitPath(NS, "burst-target"),
+      fanout: new RegExp(`^${gitPath(NS, "fan-")}\\d+$`),
+    },
   };
 }
 
@@ -127,6 +146,10 @@ export function scaleCluster(n: number): ScaleCluster {
   return {
     objects,
     receivers: n,
-    probe: { path: webhookPath(`scale-token-${probe}`, `receiver-${probe}`, namespace), token: `scale-token-${probe}`, targetPath: gitPath(namespace, "app") },
+    probe: {
+      path: webhookPath(`scale-token-${probe}`, `receiver-${probe}`, namespace),
+      token: `scale-token-${probe}`,
+      targetPath: gitPath(namespace, "app"),
+    },
   };
 }

@@ -40,17 +40,25 @@ export function errorsOf(r: LoadResult, expected: number): number {
   return n;
 }
 
-async function runTool(cmd: string[], env?: Record<string, string>): Promise<{ json: Record<string, unknown>; cpu: number; wallMs: number }> {
+async function runTool(
+  cmd: string[],
+  env?: Record<string, string>,
+): Promise<{ json: Record<string, unknown>; cpu: number; wallMs: number }> {
   const started = performance.now();
   const proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", cwd: ROOT, env: { ...process.env, ...env } });
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const [out, err, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   const wallMs = performance.now() - started;
   const line = out
     .trim()
     .split("\n")
     .reverse()
     .find((l) => l.startsWith("{"));
-  if (code !== 0 || !line) throw new Error(`${cmd[0]} failed (exit ${code}): ${err.trim() || out.trim()}`.slice(0, 2000));
+  if (code !== 0 || !line)
+    throw new Error(`${cmd[0]} failed (exit ${code}): ${err.trim() || out.trim()}`.slice(0, 2000));
   const usage = proc.resourceUsage();
   const cpuUs = usage ? Number(usage.cpuTime.user + usage.cpuTime.system) : 0;
   return { json: JSON.parse(line) as Record<string, unknown>, cpu: cpuUs / 1000 / wallMs, wallMs };
@@ -72,12 +80,32 @@ export async function runWrk(spec: ClosedSpec & { seconds: number; rate?: number
   try {
     spec.requests.forEach((r, i) => {
       writeFileSync(join(dir, `${i}.path`), r.path);
-      writeFileSync(join(dir, `${i}.headers`), Object.entries(r.headers).map(([k, v]) => `${k}: ${v}`).join("\n"));
+      writeFileSync(
+        join(dir, `${i}.headers`),
+        Object.entries(r.headers)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join("\n"),
+      );
       writeFileSync(join(dir, `${i}.body`), r.body);
     });
     if (spec.deliveryIdHeader) writeFileSync(join(dir, "delivery-id-header"), spec.deliveryIdHeader);
     const env = spec.rate ? { WRK_THINK_MS: String((spec.connections * 1000) / spec.rate) } : undefined;
-    const { json, cpu, wallMs } = await runTool(["wrk", "-t1", `-c${spec.connections}`, `-d${spec.seconds}s`, "--timeout", "10s", "-s", join(ROOT, "bench/load/wrk.lua"), spec.url, "--", dir], env);
+    const { json, cpu, wallMs } = await runTool(
+      [
+        "wrk",
+        "-t1",
+        `-c${spec.connections}`,
+        `-d${spec.seconds}s`,
+        "--timeout",
+        "10s",
+        "-s",
+        join(ROOT, "bench/load/wrk.lua"),
+        spec.url,
+        "--",
+        dir,
+      ],
+      env,
+    );
     const us = (k: string) => (typeof json[k] === "number" ? (json[k] as number) / 1000 : null);
     const answered = json.answered as number;
     return {
@@ -106,7 +134,9 @@ function writeSpec(spec: object): { path: string; done: () => void } {
 }
 
 /** autocannon, for `seconds` or for exactly `amount` requests spread over the connections. */
-export async function runAutocannon(spec: ClosedSpec & ({ seconds: number } | { amount: number })): Promise<LoadResult> {
+export async function runAutocannon(
+  spec: ClosedSpec & ({ seconds: number } | { amount: number }),
+): Promise<LoadResult> {
   const file = writeSpec({
     url: spec.url,
     requests: spec.requests,
@@ -124,7 +154,14 @@ export async function runAutocannon(spec: ClosedSpec & ({ seconds: number } | { 
 
 /** Constant arrival rate for `seconds`. */
 export async function runPaced(spec: ClosedSpec & { rate: number; seconds: number }): Promise<LoadResult> {
-  const file = writeSpec({ url: spec.url, requests: spec.requests, connections: spec.connections, deliveryIdHeader: spec.deliveryIdHeader, rate: spec.rate, durationSeconds: spec.seconds });
+  const file = writeSpec({
+    url: spec.url,
+    requests: spec.requests,
+    connections: spec.connections,
+    deliveryIdHeader: spec.deliveryIdHeader,
+    rate: spec.rate,
+    durationSeconds: spec.seconds,
+  });
   try {
     const { json, cpu } = await runTool(["node", join(ROOT, "bench/load/paced.mjs"), file.path]);
     return { tool: "paced", ...(json as object), toolCpu: cpu } as LoadResult;

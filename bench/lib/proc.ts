@@ -52,7 +52,11 @@ export interface JsonProcess<T> {
   stop(): Promise<void>;
 }
 
-export async function startJsonProcess<T>(what: string, cmd: string[], env?: Record<string, string>): Promise<JsonProcess<T>> {
+export async function startJsonProcess<T>(
+  what: string,
+  cmd: string[],
+  env?: Record<string, string>,
+): Promise<JsonProcess<T>> {
   const proc = Bun.spawn(cmd, { stdin: "pipe", stdout: "pipe", stderr: "inherit", env: { ...process.env, ...env } });
   const lines = new LineReader(proc.stdout);
   const first = await deadline(`${what} to start`, 60_000, lines.next());
@@ -108,7 +112,13 @@ export function freePort(): Promise<number> {
  * Polls `url` every `intervalMs` until it answers `status`; returns the milliseconds from `since`
  * (a performance.now() reading) to that answer. Bounded by `timeoutMs`.
  */
-export async function waitForStatus(url: string, status: number, since: number, timeoutMs: number, intervalMs = 1): Promise<number> {
+export async function waitForStatus(
+  url: string,
+  status: number,
+  since: number,
+  timeoutMs: number,
+  intervalMs = 1,
+): Promise<number> {
   const until = since + timeoutMs;
   while (performance.now() < until) {
     try {

@@ -20,16 +20,25 @@ export async function summarizeProfile(path: string, top = 20): Promise<string> 
   const profile = JSON.parse(readFileSync(path, "utf8")) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();
-  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  profile.samples.forEach((id, i) => {
+    self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  });
   const total = [...self.values()].reduce((a, b) => a + b, 0);
   const byFunction = new Map<string, number>();
   const byFile = new Map<string, number>();
   for (const [id, us] of self) {
     const frame = byId.get(id)!.callFrame;
-    const file = frame.url ? frame.url.replace(/^.*\/(node_modules\/)/, "$1").replace(/^.*\/work\/[^/]+\//, "") : "(native)";
+    const file = frame.url
+      ? frame.url.replace(/^.*\/(node_modules\/)/, "$1").replace(/^.*\/work\/[^/]+\//, "")
+      : "(native)";
     const fn = `${frame.functionName || "(anonymous)"} ${file}${frame.url ? `:${frame.lineNumber + 1}` : ""}`;
     byFunction.set(fn, (byFunction.get(fn) ?? 0) + us);
-    const pkg = file.startsWith("node_modules/") ? file.split("/").slice(0, file.startsWith("node_modules/@") ? 3 : 2).join("/") : file;
+    const pkg = file.startsWith("node_modules/")
+      ? file
+          .split("/")
+          .slice(0, file.startsWith("node_modules/@") ? 3 : 2)
+          .join("/")
+      : file;
     byFile.set(pkg, (byFile.get(pkg) ?? 0) + us);
   }
   const fmt = (m: Map<string, number>) =>

@@ -25,7 +25,11 @@ const COLUMNS: { title: string; cell: (r: Row) => string; left?: boolean }[] = [
   { title: "p99 ms", cell: (r) => (r.p99 == null ? "" : r.p99 < 10 ? r.p99.toFixed(2) : r.p99.toFixed(0)) },
   { title: "errors", cell: (r) => (r.errors === undefined ? "" : String(r.errors)) },
   { title: "peak RSS MB", cell: (r) => (r.rssMb === undefined ? "" : r.rssMb.toFixed(1)) },
-  { title: "PATCHes", cell: (r) => (r.patches === undefined ? "" : Number.isInteger(r.patches) ? String(r.patches) : r.patches.toFixed(1)) },
+  {
+    title: "PATCHes",
+    cell: (r) =>
+      r.patches === undefined ? "" : Number.isInteger(r.patches) ? String(r.patches) : r.patches.toFixed(1),
+  },
   { title: "× bare", cell: (r) => (r.vsBare === undefined ? "" : r.vsBare.toFixed(2)) },
   { title: "× webhook", cell: (r) => (r.vsWebhook === undefined ? "" : r.vsWebhook.toFixed(1)) },
   { title: "note", cell: (r) => r.note ?? "", left: true },
@@ -39,5 +43,7 @@ export function formatTable(rows: readonly Row[]): string {
       .map((v, i) => (COLUMNS[i]!.left ? v.padEnd(widths[i]!) : v.padStart(widths[i]!)))
       .join("  ")
       .trimEnd();
-  return [line(COLUMNS.map((c) => c.title)), widths.map((w) => "-".repeat(w)).join("  "), ...cells.map(line)].join("\n");
+  return [line(COLUMNS.map((c) => c.title)), widths.map((w) => "-".repeat(w)).join("  "), ...cells.map(line)].join(
+    "\n",
+  );
 }

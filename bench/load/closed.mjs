@@ -59,7 +59,8 @@ const result = await autocannon({
 const elapsedMs = wallNow() - started;
 
 latencies.sort((a, b) => a - b);
-const pct = (p) => (latencies.length === 0 ? null : latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]);
+const pct = (p) =>
+  latencies.length === 0 ? null : latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
 const answered = latencies.length;
 console.log(
   JSON.stringify({

@@ -18,7 +18,6 @@ import { serveControlChannel, type Command } from "../../test/kube/control-chann
 import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../../test/kube";
 import { RECEIVER_API_VERSION } from "../../server/receivers/api";
 
-
 /**
  * Sub-millisecond arrival times and bodies of target PATCHes (the request log has whole
  * milliseconds), for "the last annotation was written after the last delivery": Bun.serve is
@@ -71,12 +70,20 @@ async function run(api: KubeApiServer, c: Command): Promise<unknown> {
       return { receivers: seen.size, writes, lastFirst };
     }
     case "ready": {
-      const all = api.store.list(RECEIVER_API_VERSION, "Receiver", c.namespace as string | undefined) as (KubeObject & { status?: { conditions?: { type: string; status: string }[] } })[];
-      const ready = all.filter((r) => r.status?.conditions?.some((x) => x.type === "Ready" && x.status === "True")).length;
+      const all = api.store.list(RECEIVER_API_VERSION, "Receiver", c.namespace as string | undefined) as (KubeObject & {
+        status?: { conditions?: { type: string; status: string }[] };
+      })[];
+      const ready = all.filter((r) =>
+        r.status?.conditions?.some((x) => x.type === "Ready" && x.status === "True"),
+      ).length;
       return { ready, total: all.length };
     }
     case "get":
-      return { object: api.store.get(String(c.apiVersion), String(c.kind), c.namespace as string | undefined, String(c.name)) ?? null };
+      return {
+        object:
+          api.store.get(String(c.apiVersion), String(c.kind), c.namespace as string | undefined, String(c.name)) ??
+          null,
+      };
     default:
       throw new Error(`unknown command ${JSON.stringify(c.cmd)}`);
   }

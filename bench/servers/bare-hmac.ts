@@ -23,9 +23,10 @@ const server = Bun.serve({
     if (request.method !== "POST" || token === undefined) return new Response("not found", { status: 404 });
     const body = new Uint8Array(await request.arrayBuffer());
     const header = request.headers.get("x-hub-signature-256") ?? "";
-    const expected = Buffer.from("sha256=" + createHmac("sha256", token).update(body).digest("hex"));
+    const expected = Buffer.from(`sha256=${createHmac("sha256", token).update(body).digest("hex")}`);
     const given = Buffer.from(header);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return new Response("signature mismatch", { status: 400 });
+    if (given.length !== expected.length || !timingSafeEqual(given, expected))
+      return new Response("signature mismatch", { status: 400 });
     return new Response("ok");
   },
 });

@@ -9,7 +9,7 @@
  * Semantics follow cel-go's: strings are indexed by code point, equality across int, uint and
  * double is numeric (`sets.contains([1], [1.0])` is true).
  */
-import { Environment, Optional } from "@marcbachmann/cel-js";
+import { type Environment, Optional } from "@marcbachmann/cel-js";
 import { RE2JS } from "re2js";
 
 /** Code points, as CEL indexes strings (a JS string indexes UTF-16 units). */
@@ -20,7 +20,8 @@ class CelExtensionError extends Error {}
 /** A cel-js uint: `{ valueOf(): bigint }` (class UnsignedInt). */
 function numeric(v: unknown): number | bigint | undefined {
   if (typeof v === "bigint" || typeof v === "number") return v;
-  if (typeof v === "object" && v !== null && v.constructor?.name === "UnsignedInt") return (v as { valueOf(): bigint }).valueOf();
+  if (typeof v === "object" && v !== null && v.constructor?.name === "UnsignedInt")
+    return (v as { valueOf(): bigint }).valueOf();
   return undefined;
 }
 
@@ -31,7 +32,8 @@ export function celEquals(a: unknown, b: unknown): boolean {
   if (x !== undefined || y !== undefined) {
     if (x === undefined || y === undefined) return false;
     // bigint == number compares by mathematical value in JS, which is CEL's rule.
-    return x == y; // eslint-disable-line eqeqeq
+    // biome-ignore lint/suspicious/noDoubleEquals: CEL's heterogeneous equality (1 == 1.0, 1u == 1n)
+    return x == y;
   }
   if (a === b) return true;
   if (a === null || b === null || typeof a !== "object" || typeof b !== "object") return false;
@@ -52,7 +54,8 @@ export function celEquals(a: unknown, b: unknown): boolean {
   return ea.every(([k, v]) => eb.some(([k2, v2]) => celEquals(k, k2) && celEquals(v, v2)));
 }
 
-const containsAll = (list: readonly unknown[], sub: readonly unknown[]) => sub.every((x) => list.some((y) => celEquals(x, y)));
+const containsAll = (list: readonly unknown[], sub: readonly unknown[]) =>
+  sub.every((x) => list.some((y) => celEquals(x, y)));
 
 /** Go's %v-like rendering for `format`'s %s verb. */
 function display(v: unknown): string {
@@ -64,7 +67,10 @@ function display(v: unknown): string {
   if (v instanceof Uint8Array) return Buffer.from(v).toString("utf8");
   if (Array.isArray(v)) return `[${v.map(display).join(", ")}]`;
   if (v instanceof Map) return `{${[...v.entries()].map(([k, x]) => `${display(k)}: ${display(x)}`).join(", ")}}`;
-  if (typeof v === "object") return `{${Object.entries(v as object).map(([k, x]) => `${k}: ${display(x)}`).join(", ")}}`;
+  if (typeof v === "object")
+    return `{${Object.entries(v as object)
+      .map(([k, x]) => `${k}: ${display(x)}`)
+      .join(", ")}}`;
   return String(v);
 }
 
@@ -86,13 +92,18 @@ function format(template: string, args: readonly unknown[]): string {
       case "s":
         return display(v);
       case "d":
-        if (n === undefined || (typeof n === "number" && !Number.isInteger(n))) throw new CelExtensionError("%d needs an integer");
+        if (n === undefined || (typeof n === "number" && !Number.isInteger(n)))
+          throw new CelExtensionError("%d needs an integer");
         return String(n);
       case "f":
       case "e": {
         if (n === undefined) throw new CelExtensionError(`%${verb} needs a number`);
         const digits = precision === undefined ? 6 : Number(precision);
-        return verb === "f" ? Number(n).toFixed(digits) : Number(n).toExponential(digits).replace(/e([+-])(\d)$/, "e$10$2");
+        return verb === "f"
+          ? Number(n).toFixed(digits)
+          : Number(n)
+              .toExponential(digits)
+              .replace(/e([+-])(\d)$/, "e$10$2");
       }
       default: {
         const radix = verb === "o" ? 8 : verb === "b" ? 2 : 16;
@@ -110,15 +121,26 @@ function format(template: string, args: readonly unknown[]): string {
 
 /** Go's strconv.Quote for valid UTF-8: the string CEL's `strings.quote` returns. */
 function quote(s: string): string {
-  const escapes: Record<string, string> = { "\x07": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v", '"': '\\"', "\\": "\\\\" };
+  const escapes: Record<string, string> = {
+    "\x07": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+    '"': '\\"',
+    "\\": "\\\\",
+  };
   let out = '"';
   for (const ch of s) {
     const e = escapes[ch];
     if (e) out += e;
-    else if (ch.codePointAt(0)! < 0x20 || ch === "\x7f") out += `\\x${ch.codePointAt(0)!.toString(16).padStart(2, "0")}`;
+    else if (ch.codePointAt(0)! < 0x20 || ch === "\x7f")
+      out += `\\x${ch.codePointAt(0)!.toString(16).padStart(2, "0")}`;
     else out += ch;
   }
-  return out + '"';
+  return `${out}"`;
 }
 
 /** Go's strings.Replace: at most `n` replacements (all when n < 0); an empty `from` matches around every code point. */
@@ -145,13 +167,15 @@ function replace(s: string, from: string, to: string, n: number): string {
 /** Zero values, for optional.ofNonZeroValue. */
 function isZero(v: unknown): boolean {
   const n = numeric(v);
-  if (n !== undefined) return n == 0; // eslint-disable-line eqeqeq
+  // biome-ignore lint/suspicious/noDoubleEquals: zero of any numeric kind (0, 0n, 0.0)
+  if (n !== undefined) return n == 0;
   if (v === null || v === false || v === "") return true;
   if (v instanceof Uint8Array) return v.length === 0;
   if (Array.isArray(v)) return v.length === 0;
   if (v instanceof Map) return v.size === 0;
   if (v instanceof Optional) return !v.hasValue();
-  if (typeof v === "object" && v !== null && Object.getPrototypeOf(v) === Object.prototype) return Object.keys(v).length === 0;
+  if (typeof v === "object" && v !== null && Object.getPrototypeOf(v) === Object.prototype)
+    return Object.keys(v).length === 0;
   return false;
 }
 
@@ -162,9 +186,15 @@ class StringsNamespace {}
 /** Registers the missing functions on `env` (before it is used or cloned). */
 export function registerExtensions(env: Environment): void {
   // OptionalTypes (cel-go optional library v2+): first/last of a list, and ofNonZeroValue.
-  env.registerFunction("list<A>.first(): optional<A>", (l: unknown[]) => (l.length > 0 ? Optional.of(l[0]) : Optional.none()));
-  env.registerFunction("list<A>.last(): optional<A>", (l: unknown[]) => (l.length > 0 ? Optional.of(l[l.length - 1]) : Optional.none()));
-  env.registerFunction("OptionalNamespace.ofNonZeroValue(A): optional<A>", (_ns: unknown, v: unknown) => (isZero(v) ? Optional.none() : Optional.of(v)));
+  env.registerFunction("list<A>.first(): optional<A>", (l: unknown[]) =>
+    l.length > 0 ? Optional.of(l[0]) : Optional.none(),
+  );
+  env.registerFunction("list<A>.last(): optional<A>", (l: unknown[]) =>
+    l.length > 0 ? Optional.of(l[l.length - 1]) : Optional.none(),
+  );
+  env.registerFunction("OptionalNamespace.ofNonZeroValue(A): optional<A>", (_ns: unknown, v: unknown) =>
+    isZero(v) ? Optional.none() : Optional.of(v),
+  );
 
   // ext.Strings
   env.registerFunction("string.charAt(int): string", (s: string, i: bigint) => {
@@ -172,8 +202,13 @@ export function registerExtensions(env: Environment): void {
     if (i < 0n || i > BigInt(cps.length)) throw new CelExtensionError(`index out of range: ${i}`);
     return cps[Number(i)] ?? "";
   });
-  env.registerFunction("string.replace(string, string): string", (s: string, from: string, to: string) => replace(s, from, to, -1));
-  env.registerFunction("string.replace(string, string, int): string", (s: string, from: string, to: string, n: bigint) => replace(s, from, to, Number(n)));
+  env.registerFunction("string.replace(string, string): string", (s: string, from: string, to: string) =>
+    replace(s, from, to, -1),
+  );
+  env.registerFunction(
+    "string.replace(string, string, int): string",
+    (s: string, from: string, to: string, n: bigint) => replace(s, from, to, Number(n)),
+  );
   // The global form of matches (cel-js has only the method); RE2, as server/cel runs every matches.
   env.registerFunction("matches(string, string): bool", (s: string, p: string) => RE2JS.compile(p).matcher(s).find());
   env.registerFunction("string.reverse(): string", (s: string) => codePoints(s).reverse().join(""));
@@ -185,14 +220,23 @@ export function registerExtensions(env: Environment): void {
   // ext.Sets
   env.registerType("SetsNamespace", SetsNamespace);
   env.registerConstant("sets", "SetsNamespace", new SetsNamespace());
-  env.registerFunction("SetsNamespace.contains(list, list): bool", (_ns: unknown, a: unknown[], b: unknown[]) => containsAll(a, b));
-  env.registerFunction("SetsNamespace.equivalent(list, list): bool", (_ns: unknown, a: unknown[], b: unknown[]) => containsAll(a, b) && containsAll(b, a));
-  env.registerFunction("SetsNamespace.intersects(list, list): bool", (_ns: unknown, a: unknown[], b: unknown[]) => a.some((x) => b.some((y) => celEquals(x, y))));
+  env.registerFunction("SetsNamespace.contains(list, list): bool", (_ns: unknown, a: unknown[], b: unknown[]) =>
+    containsAll(a, b),
+  );
+  env.registerFunction(
+    "SetsNamespace.equivalent(list, list): bool",
+    (_ns: unknown, a: unknown[], b: unknown[]) => containsAll(a, b) && containsAll(b, a),
+  );
+  env.registerFunction("SetsNamespace.intersects(list, list): bool", (_ns: unknown, a: unknown[], b: unknown[]) =>
+    a.some((x) => b.some((y) => celEquals(x, y))),
+  );
 
   // ext.Encoders
   env.registerType("Base64Namespace", Base64Namespace);
   env.registerConstant("base64", "Base64Namespace", new Base64Namespace());
-  env.registerFunction("Base64Namespace.encode(bytes): string", (_ns: unknown, b: Uint8Array) => Buffer.from(b).toString("base64"));
+  env.registerFunction("Base64Namespace.encode(bytes): string", (_ns: unknown, b: Uint8Array) =>
+    Buffer.from(b).toString("base64"),
+  );
   env.registerFunction("Base64Namespace.decode(string): bytes", (_ns: unknown, s: string) => {
     // Go accepts padded and unpadded standard base64; anything else is an error, not garbage.
     const text = s.length % 4 === 0 ? s : s + "=".repeat(4 - (s.length % 4));

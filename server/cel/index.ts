@@ -159,7 +159,8 @@ interface AstNode {
   evaluate: (ev: EvaluatorLike, ast: AstNode, ctx: unknown) => unknown;
 }
 
-const isNode = (x: unknown): x is AstNode => typeof x === "object" && x !== null && typeof (x as AstNode).op === "string" && "args" in x;
+const isNode = (x: unknown): x is AstNode =>
+  typeof x === "object" && x !== null && typeof (x as AstNode).op === "string" && "args" in x;
 
 /** Largest number of compiled patterns kept per `matches` call site (patterns may be dynamic). */
 const REGEX_CACHE_PER_SITE = 16;
@@ -226,7 +227,13 @@ interface Env {
 const environments = new Map<string, Env>();
 
 /** Parse-time limits: expressions come from Receiver authors, not senders; these are generous. */
-const PARSE_LIMITS = { maxAstNodes: 10_000, maxDepth: 100, maxListElements: 1000, maxMapEntries: 1000, maxCallArguments: 32 };
+const PARSE_LIMITS = {
+  maxAstNodes: 10_000,
+  maxDepth: 100,
+  maxListElements: 1000,
+  maxMapEntries: 1000,
+  maxCallArguments: 32,
+};
 
 function environment(variables: readonly CelVariable[]): Env {
   const key = [...variables].sort().join(",");
@@ -246,7 +253,12 @@ function environment(variables: readonly CelVariable[]): Env {
   };
   probe(Object.fromEntries(variables.map((v) => [v, {}])));
   const typing = captured as unknown as Partial<TypingEvaluator> | undefined;
-  if (!captured || typeof captured.run !== "function" || typeof typing?.debugTypeDeep !== "function" || typeof typing.debugType !== "function") {
+  if (
+    !captured ||
+    typeof captured.run !== "function" ||
+    typeof typing?.debugTypeDeep !== "function" ||
+    typeof typing.debugType !== "function"
+  ) {
     throw new Error("cel: cannot instrument the evaluator of @marcbachmann/cel-js");
   }
   instrument(captured);
@@ -297,7 +309,11 @@ export function compile(expression: string, options: CompileOptions): CompileRes
     return { ok: false, error: `failed to parse the CEL expression '${expression}': ${issue(expression, err)}` };
   }
   const checked = parsed.check();
-  if (!checked.valid) return { ok: false, error: `failed to parse the CEL expression '${expression}': ${issue(expression, checked.error)}` };
+  if (!checked.valid)
+    return {
+      ok: false,
+      error: `failed to parse the CEL expression '${expression}': ${issue(expression, checked.error)}`,
+    };
   if (options.output && checked.type !== options.output) {
     return { ok: false, error: `CEL expression output type mismatch: expected ${options.output}, got ${checked.type}` };
   }
@@ -322,16 +338,24 @@ export function evaluate(program: CelProgram, bindings: Record<string, unknown>,
     return { ok: true, value };
   } catch (err) {
     if (meter.exceeded) return { ok: false, error: meter.exceeded };
-    return { ok: false, error: `failed to evaluate the CEL expression '${program.expression}': ${(err as { summary?: string }).summary ?? (err as Error).message}` };
+    return {
+      ok: false,
+      error: `failed to evaluate the CEL expression '${program.expression}': ${(err as { summary?: string }).summary ?? (err as Error).message}`,
+    };
   } finally {
     activeMeter = previous;
   }
 }
 
 /** Evaluates a program that was compiled with `output: "bool"`. */
-export function evaluateBool(program: CelProgram, bindings: Record<string, unknown>, meter: CelMeter): EvalResult<boolean> {
+export function evaluateBool(
+  program: CelProgram,
+  bindings: Record<string, unknown>,
+  meter: CelMeter,
+): EvalResult<boolean> {
   const r = evaluate(program, bindings, meter);
   if (!r.ok) return r;
-  if (typeof r.value !== "boolean") return { ok: false, error: `failed to evaluate CEL expression as boolean: '${program.expression}'` };
+  if (typeof r.value !== "boolean")
+    return { ok: false, error: `failed to evaluate CEL expression as boolean: '${program.expression}'` };
   return { ok: true, value: r.value };
 }

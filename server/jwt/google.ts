@@ -51,9 +51,13 @@ export class GoogleIdTokens {
     }
     const iss = claims.iss;
     if (typeof iss !== "string" || !(GOOGLE_ISSUERS as readonly string[]).includes(iss)) {
-      return { ok: false, reason: `token issuer is ${JSON.stringify(iss ?? "")}, want 'accounts.google.com' or 'https://accounts.google.com'` };
+      return {
+        ok: false,
+        reason: `token issuer is ${JSON.stringify(iss ?? "")}, want 'accounts.google.com' or 'https://accounts.google.com'`,
+      };
     }
-    if (claims.email !== expected.email) return { ok: false, reason: "token email does not match the receiver's email" };
+    if (claims.email !== expected.email)
+      return { ok: false, reason: "token email does not match the receiver's email" };
     if (claims.email_verified !== true) return { ok: false, reason: "token email is not verified" };
     return { ok: true, claims };
   }

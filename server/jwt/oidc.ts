@@ -22,7 +22,18 @@ import type { TokenCheck } from "./types";
 export const OIDC_DISCOVERY_RETRY_MS = 5_000;
 
 /** Signature algorithms go-oidc accepts; symmetric ones are never accepted from a JWKS. */
-const SUPPORTED_ALGORITHMS = new Set(["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"]);
+const SUPPORTED_ALGORITHMS = new Set([
+  "RS256",
+  "RS384",
+  "RS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "EdDSA",
+]);
 
 /** Issuers whose discovery is cached at once; more are dropped oldest first. */
 const MAX_ISSUERS = 256;
@@ -64,7 +75,10 @@ export class OidcIssuers {
   async verify(token: string, provider: OidcProviderRef): Promise<TokenCheck> {
     const discovery = await this.#discover(provider.issuerURL);
     if (typeof discovery === "string") {
-      return { ok: false, reason: `failed to initialize OIDC provider for issuer ${JSON.stringify(provider.issuerURL)}: ${discovery}` };
+      return {
+        ok: false,
+        reason: `failed to initialize OIDC provider for issuer ${JSON.stringify(provider.issuerURL)}: ${discovery}`,
+      };
     }
     try {
       const { payload } = await jwtVerify(token, this.#keys.get(discovery.jwksUri), {
@@ -91,7 +105,10 @@ export class OidcIssuers {
     const pending = this.#fetchDiscovery(issuer);
     this.#remember(issuer, { at: now, pending });
     const result = await pending;
-    this.#remember(issuer, typeof result === "string" ? { at: this.#now(), error: result } : { at: this.#now(), value: result });
+    this.#remember(
+      issuer,
+      typeof result === "string" ? { at: this.#now(), error: result } : { at: this.#now(), value: result },
+    );
     return result;
   }
 
@@ -103,7 +120,7 @@ export class OidcIssuers {
 
   async #fetchDiscovery(issuer: string): Promise<Discovery | string> {
     this.discoveries++;
-    const url = issuer.replace(/\/+$/, "") + "/.well-known/openid-configuration";
+    const url = `${issuer.replace(/\/+$/, "")}/.well-known/openid-configuration`;
     let doc: Record<string, unknown>;
     try {
       const res = await this.#fetch(url, { signal: AbortSignal.timeout(OIDC_FETCH_TIMEOUT_MS), redirect: "manual" });
@@ -120,9 +137,14 @@ export class OidcIssuers {
     if (doc.issuer !== issuer) {
       return `issuer URL provided to client (${JSON.stringify(issuer)}) did not match the issuer URL returned by provider (${JSON.stringify(doc.issuer)})`;
     }
-    if (typeof doc.jwks_uri !== "string" || !/^https?:\/\//.test(doc.jwks_uri)) return "discovery document has no jwks_uri";
-    const advertised = Array.isArray(doc.id_token_signing_alg_values_supported) ? doc.id_token_signing_alg_values_supported : [];
-    const algorithms = advertised.filter((a): a is JWSAlgorithm => typeof a === "string" && SUPPORTED_ALGORITHMS.has(a));
+    if (typeof doc.jwks_uri !== "string" || !/^https?:\/\//.test(doc.jwks_uri))
+      return "discovery document has no jwks_uri";
+    const advertised = Array.isArray(doc.id_token_signing_alg_values_supported)
+      ? doc.id_token_signing_alg_values_supported
+      : [];
+    const algorithms = advertised.filter(
+      (a): a is JWSAlgorithm => typeof a === "string" && SUPPORTED_ALGORITHMS.has(a),
+    );
     return { jwksUri: doc.jwks_uri, algorithms: algorithms.length > 0 ? algorithms : ["RS256"] };
   }
 }

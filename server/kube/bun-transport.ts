@@ -84,7 +84,12 @@ const WATCH_IDLE_TIMEOUT_MS = 90_000;
  */
 export function bunWatch(kc: KubeConfig, options: Promise<{ tls?: BunTlsOptions; proxy?: string }>, accept?: string) {
   return {
-    async watch(path: string, query: Record<string, string | number | boolean | undefined>, callback: WatchCallback, done: (err: unknown) => void): Promise<AbortController> {
+    async watch(
+      path: string,
+      query: Record<string, string | number | boolean | undefined>,
+      callback: WatchCallback,
+      done: (err: unknown) => void,
+    ): Promise<AbortController> {
       const cluster = kc.getCurrentCluster();
       if (!cluster) throw new Error("no current cluster in the Kubernetes configuration");
       const url = new URL(cluster.server + path);
@@ -102,7 +107,10 @@ export function bunWatch(kc: KubeConfig, options: Promise<{ tls?: BunTlsOptions;
       };
       const resetIdle = () => {
         if (idle) clearTimeout(idle);
-        idle = setTimeout(() => finish(new DOMException("watch idle for too long", "TimeoutError")), WATCH_IDLE_TIMEOUT_MS);
+        idle = setTimeout(
+          () => finish(new DOMException("watch idle for too long", "TimeoutError")),
+          WATCH_IDLE_TIMEOUT_MS,
+        );
       };
       const ctx = new RequestContext(url.toString(), HttpMethod.GET);
       await kc.applySecurityAuthentication(ctx);

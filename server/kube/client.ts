@@ -20,8 +20,20 @@ import {
 // whose per-call options replace (not extend) its configuration.
 import { of } from "@kubernetes/client-node/dist/gen/rxjsStub.js";
 import { mergeConfiguration } from "@kubernetes/client-node/dist/gen/configuration.js";
-import { RECEIVER_GROUP, RECEIVER_PLURAL, RECEIVER_VERSION, type ObjectKey, type ReceiverStatus } from "../receivers/api";
-import { KUBE_CALL_TIMEOUT_MS, LIST_PAGE_SIZE, PATCH_MAX_ATTEMPTS, PATCH_RETRY_BASE_MS, PATCH_RETRY_BUDGET_MS } from "../limits";
+import {
+  RECEIVER_GROUP,
+  RECEIVER_PLURAL,
+  RECEIVER_VERSION,
+  type ObjectKey,
+  type ReceiverStatus,
+} from "../receivers/api";
+import {
+  KUBE_CALL_TIMEOUT_MS,
+  LIST_PAGE_SIZE,
+  PATCH_MAX_ATTEMPTS,
+  PATCH_RETRY_BASE_MS,
+  PATCH_RETRY_BUDGET_MS,
+} from "../limits";
 import type { Logger } from "../log";
 import { startReflector, describe } from "./reflector";
 import { bunFetchOptions, bunHttpLibrary, bunWatch } from "./bun-transport";
@@ -34,7 +46,10 @@ export const FIELD_MANAGER = "fluxhook";
  * Loads the cluster configuration: the explicit path, else KUBECONFIG, else the in-cluster
  * service account. Throws with a readable message when none is usable.
  */
-export function loadKubeConfig(path: string | undefined, env: Readonly<Record<string, string | undefined>>): KubeConfig {
+export function loadKubeConfig(
+  path: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+): KubeConfig {
   const kc = new KubeConfig();
   const file = path ?? env.KUBECONFIG;
   if (file) {
@@ -48,7 +63,8 @@ export function loadKubeConfig(path: string | undefined, env: Readonly<Record<st
     }
     kc.loadFromCluster();
   }
-  if (!kc.getCurrentCluster()) throw new Error(`no cluster in the Kubernetes configuration${file ? ` (${file})` : " (in-cluster)"}`);
+  if (!kc.getCurrentCluster())
+    throw new Error(`no cluster in the Kubernetes configuration${file ? ` (${file})` : " (in-cluster)"}`);
   return kc;
 }
 
@@ -57,7 +73,12 @@ const METADATA_LIST_ACCEPT = "application/json;as=PartialObjectMetadataList;g=me
 const METADATA_WATCH_ACCEPT = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
 
 /** Per-call options: Bun's transport, a deadline on every request, a content type for patches, an Accept. */
-function callOptions(httpApi: HttpLibrary, timeoutMs: number, contentType?: string, accept?: string): ConfigurationOptions<ObservableMiddleware> {
+function callOptions(
+  httpApi: HttpLibrary,
+  timeoutMs: number,
+  contentType?: string,
+  accept?: string,
+): ConfigurationOptions<ObservableMiddleware> {
   const middleware: ObservableMiddleware = {
     pre: (ctx: RequestContext) => {
       ctx.setSignal(AbortSignal.timeout(timeoutMs));
@@ -76,7 +97,8 @@ function failure(err: unknown, what: string): { ok: false; reason: string; statu
   const e = err as { code?: number; statusCode?: number; body?: unknown; name?: string };
   const status = e.code ?? e.statusCode;
   const prefix = what ? `${what}: ` : "";
-  if (e.name === "TimeoutError" || e.name === "AbortError") return { ok: false, reason: `${prefix}Kubernetes API timed out` };
+  if (e.name === "TimeoutError" || e.name === "AbortError")
+    return { ok: false, reason: `${prefix}Kubernetes API timed out` };
   if (typeof status === "number") {
     let message = "";
     try {
@@ -105,7 +127,11 @@ function retryAfterMs(err: unknown): number | undefined {
  * timed out is not retried when the budget left could not fit another; 4xx other than 409/429
  * are final. Then the target counts as failed, with the last reason.
  */
-export async function withRetries<T>(what: string, attempt: () => Promise<T>, options: { budgetMs: number; now?: () => number }): Promise<KubeResult<T>> {
+export async function withRetries<T>(
+  what: string,
+  attempt: () => Promise<T>,
+  options: { budgetMs: number; now?: () => number },
+): Promise<KubeResult<T>> {
   const now = options.now ?? (() => performance.now());
   const started = now();
   for (let n = 1; ; n++) {
@@ -116,10 +142,12 @@ export async function withRetries<T>(what: string, attempt: () => Promise<T>, op
       const status = result.status;
       const timedOut = (err as Error)?.name === "TimeoutError" || (err as Error)?.name === "AbortError";
       const retryable = status === undefined ? !timedOut : status === 409 || status === 429 || status >= 500;
-      if (!retryable || n >= PATCH_MAX_ATTEMPTS) return n > 1 ? { ...result, reason: `${result.reason} (after ${n} attempts)` } : result;
+      if (!retryable || n >= PATCH_MAX_ATTEMPTS)
+        return n > 1 ? { ...result, reason: `${result.reason} (after ${n} attempts)` } : result;
       const backoff = PATCH_RETRY_BASE_MS * 2 ** (n - 1);
       const delay = retryAfterMs(err) ?? backoff / 2 + Math.random() * (backoff / 2);
-      if (now() - started + delay >= options.budgetMs) return { ...result, reason: `${result.reason} (after ${n} attempts)` };
+      if (now() - started + delay >= options.budgetMs)
+        return { ...result, reason: `${result.reason} (after ${n} attempts)` };
       await Bun.sleep(delay);
     }
   }
@@ -133,7 +161,10 @@ function labelSelector(matchLabels: Readonly<Record<string, string>>): string {
     .join(",");
 }
 
-function partial(obj: { apiVersion?: string; kind?: string; metadata?: unknown }, fallback: { apiVersion: string; kind: string }): PartialObject {
+function partial(
+  obj: { apiVersion?: string; kind?: string; metadata?: unknown },
+  fallback: { apiVersion: string; kind: string },
+): PartialObject {
   // Flux hands CEL a PartialObjectMetadata: apiVersion, kind and metadata only; managedFields are noise.
   const { managedFields: _managed, ...metadata } = (obj.metadata ?? {}) as Record<string, unknown>;
   return {
@@ -172,7 +203,7 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
   const timeout = options.callTimeoutMs ?? KUBE_CALL_TIMEOUT_MS;
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
-  
+
   const transport = bunFetchOptions(kc);
   // Surface a broken TLS configuration at start instead of at the first request.
   transport.catch((err) => options.log.error("cannot read the cluster's TLS settings", { error: describe(err) }));
@@ -186,7 +217,9 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
   const reflector = (
     name: string,
     path: string,
-    list: (page: Paged) => Promise<{ items: unknown[]; metadata?: { resourceVersion?: string; _continue?: string; continue?: string } }>,
+    list: (
+      page: Paged,
+    ) => Promise<{ items: unknown[]; metadata?: { resourceVersion?: string; _continue?: string; continue?: string } }>,
     sink: WatchSink,
     over = watch,
   ) =>
@@ -202,7 +235,11 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
         const result = await list({ limit: pageSize, ...(token ? { _continue: token } : {}) });
         // Typed lists (V1SecretList) name it `_continue`; custom object lists are plain JSON.
         const next = result.metadata?._continue ?? result.metadata?.continue;
-        return { items: result.items, resourceVersion: result.metadata?.resourceVersion ?? "", continue: next || undefined };
+        return {
+          items: result.items,
+          resourceVersion: result.metadata?.resourceVersion ?? "",
+          continue: next || undefined,
+        };
       },
     });
 
@@ -241,8 +278,18 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
       const version = RECEIVER_VERSION;
       const plural = RECEIVER_PLURAL;
       return namespace === undefined
-        ? reflector("receivers", `${base}/${plural}`, (page) => custom.listClusterCustomObject({ group, version, plural, ...page }, call()), sink)
-        : reflector("receivers", `${base}/namespaces/${namespace}/${plural}`, (page) => custom.listNamespacedCustomObject({ group, version, namespace, plural, ...page }, call()), sink);
+        ? reflector(
+            "receivers",
+            `${base}/${plural}`,
+            (page) => custom.listClusterCustomObject({ group, version, plural, ...page }, call()),
+            sink,
+          )
+        : reflector(
+            "receivers",
+            `${base}/namespaces/${namespace}/${plural}`,
+            (page) => custom.listNamespacedCustomObject({ group, version, namespace, plural, ...page }, call()),
+            sink,
+          );
     },
 
     // Secrets are watched as metadata only (the API server strips them to PartialObjectMetadata),
@@ -251,14 +298,25 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
     watchSecretMetadata(namespace, sink) {
       const list = (page: Paged) => {
         const options = callOptions(httpApi, timeout, undefined, METADATA_LIST_ACCEPT);
-        return namespace === undefined ? core.listSecretForAllNamespaces(page, options) : core.listNamespacedSecret({ namespace, ...page }, options);
+        return namespace === undefined
+          ? core.listSecretForAllNamespaces(page, options)
+          : core.listNamespacedSecret({ namespace, ...page }, options);
       };
-      return reflector("secrets", namespace === undefined ? "/api/v1/secrets" : `/api/v1/namespaces/${namespace}/secrets`, list, sink, metadataWatch);
+      return reflector(
+        "secrets",
+        namespace === undefined ? "/api/v1/secrets" : `/api/v1/namespaces/${namespace}/secrets`,
+        list,
+        sink,
+        metadataWatch,
+      );
     },
 
     async getSecret(key) {
       try {
-        return { ok: true, value: await core.readNamespacedSecret({ namespace: key.namespace, name: key.name }, call()) };
+        return {
+          ok: true,
+          value: await core.readNamespacedSecret({ namespace: key.namespace, name: key.name }, call()),
+        };
       } catch (err) {
         // The reason goes into the Receiver's status as Flux words it: the API's own message.
         const result = failure(err, "");
@@ -268,10 +326,19 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
 
     async patchReceiverStatus(key: ObjectKey, status: ReceiverStatus): Promise<KubeResult<string>> {
       try {
-        const patched: { metadata?: { resourceVersion?: unknown } } | undefined = await custom.patchNamespacedCustomObjectStatus(
-          { group: RECEIVER_GROUP, version: RECEIVER_VERSION, plural: RECEIVER_PLURAL, namespace: key.namespace, name: key.name, body: { status }, fieldManager: FIELD_MANAGER },
-          call(PatchStrategy.MergePatch),
-        );
+        const patched: { metadata?: { resourceVersion?: unknown } } | undefined =
+          await custom.patchNamespacedCustomObjectStatus(
+            {
+              group: RECEIVER_GROUP,
+              version: RECEIVER_VERSION,
+              plural: RECEIVER_PLURAL,
+              namespace: key.namespace,
+              name: key.name,
+              body: { status },
+              fieldManager: FIELD_MANAGER,
+            },
+            call(PatchStrategy.MergePatch),
+          );
         const resourceVersion = patched?.metadata?.resourceVersion;
         return { ok: true, value: typeof resourceVersion === "string" ? resourceVersion : "" };
       } catch (err) {
@@ -291,7 +358,10 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
     async updateEvent(event) {
       try {
         const { count, lastTimestamp, message } = eventBody(event);
-        await core.patchNamespacedEvent({ namespace: event.namespace, name: event.name, body: { count, lastTimestamp, message } }, call(PatchStrategy.MergePatch));
+        await core.patchNamespacedEvent(
+          { namespace: event.namespace, name: event.name, body: { count, lastTimestamp, message } },
+          call(PatchStrategy.MergePatch),
+        );
         return { ok: true, value: undefined };
       } catch (err) {
         return failure(err, `Event ${event.namespace}/${event.name}`);
@@ -343,7 +413,12 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
 
     async getObject(ref) {
       try {
-        const obj = await objects.read({ apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } }, undefined, undefined, undefined);
+        const obj = await objects.read(
+          { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } },
+          undefined,
+          undefined,
+          undefined,
+        );
         return { ok: true, value: partial(obj, ref) };
       } catch (err) {
         return failure(err, objectName(ref));
@@ -352,7 +427,18 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
 
     async listObjects(apiVersion, kind, namespace, matchLabels) {
       try {
-        const list = await objects.list(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, labelSelector(matchLabels), undefined, undefined);
+        const list = await objects.list(
+          apiVersion,
+          kind,
+          namespace,
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          labelSelector(matchLabels),
+          undefined,
+          undefined,
+        );
         const itemKind = kind;
         return { ok: true, value: list.items.map((item) => partial(item, { apiVersion, kind: itemKind })) };
       } catch (err) {
@@ -363,14 +449,20 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
     async annotateObject(ref, annotations) {
       const patch = () =>
         objects.patch(
-          { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace, annotations: { ...annotations } } },
+          {
+            apiVersion: ref.apiVersion,
+            kind: ref.kind,
+            metadata: { name: ref.name, namespace: ref.namespace, annotations: { ...annotations } },
+          },
           undefined,
           undefined,
           FIELD_MANAGER,
           undefined,
           PatchStrategy.MergePatch,
         );
-      const result = await withRetries(objectName(ref), patch, { budgetMs: options.patchBudgetMs ?? PATCH_RETRY_BUDGET_MS });
+      const result = await withRetries(objectName(ref), patch, {
+        budgetMs: options.patchBudgetMs ?? PATCH_RETRY_BUDGET_MS,
+      });
       return result.ok ? { ok: true, value: undefined } : result;
     },
   };

@@ -93,7 +93,12 @@ export interface KubePort {
   /** get one target. */
   getObject(ref: TargetRef): Promise<KubeResult<PartialObject>>;
   /** list targets of one kind in one namespace by labels. */
-  listObjects(apiVersion: string, kind: string, namespace: string, matchLabels: Readonly<Record<string, string>>): Promise<KubeResult<PartialObject[]>>;
+  listObjects(
+    apiVersion: string,
+    kind: string,
+    namespace: string,
+    matchLabels: Readonly<Record<string, string>>,
+  ): Promise<KubeResult<PartialObject[]>>;
   /** create events (core/v1). */
   createEvent(event: EventRecord): Promise<KubeResult<void>>;
   /** patch events: a repeated Event's count, lastTimestamp and message. */

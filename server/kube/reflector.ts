@@ -78,7 +78,10 @@ export function startReflector(options: ReflectorOptions): Informer {
     connected = false;
     resourceVersion = "";
     const delay = backoff();
-    options.log.error(`${options.name}: ${stage} failed, re-listing`, { error: describe(err), retryInMs: Math.round(delay) });
+    options.log.error(`${options.name}: ${stage} failed, re-listing`, {
+      error: describe(err),
+      retryInMs: Math.round(delay),
+    });
     schedule(listThenWatch, delay);
   };
 

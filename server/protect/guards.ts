@@ -55,7 +55,9 @@ export interface BodyReading extends Evictable {
   done(): void;
 }
 
-export type Admission = { ok: true; release: () => void; reading: BodyReading } | { ok: false; retryAfterSeconds: number; reason: string };
+export type Admission =
+  | { ok: true; release: () => void; reading: BodyReading }
+  | { ok: false; retryAfterSeconds: number; reason: string };
 
 interface Reading extends BodyReading {
   readonly receiver: string;
@@ -100,11 +102,16 @@ export class DeliveryGuards {
       return { ok: false, retryAfterSeconds: 1, reason: "too many deliveries in flight; retry later" };
     }
     if ((this.#inflight.get(receiver) ?? 0) >= MAX_CONCURRENT_PER_RECEIVER && !this.#evictOldest(receiver)) {
-      return { ok: false, retryAfterSeconds: 1, reason: "too many deliveries in flight for this receiver; retry later" };
+      return {
+        ok: false,
+        retryAfterSeconds: 1,
+        reason: "too many deliveries in flight for this receiver; retry later",
+      };
     }
     const maxBytes = this.#config.maxBodyBytesInFlight ?? MAX_BODY_BYTES_IN_FLIGHT;
     while (this.#bytes + bodyBytes > maxBytes) {
-      if (!this.#evictOldest()) return { ok: false, retryAfterSeconds: 1, reason: "too many request bytes in flight; retry later" };
+      if (!this.#evictOldest())
+        return { ok: false, retryAfterSeconds: 1, reason: "too many request bytes in flight; retry later" };
     }
     this.#total++;
     this.#inflight.set(receiver, (this.#inflight.get(receiver) ?? 0) + 1);

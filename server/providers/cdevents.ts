@@ -58,6 +58,7 @@ function loadSchemas(): Schemas {
   const ajv = new Ajv2020({ allErrors: false, strict: false });
   addFormats(ajv, ["date-time"]);
   // url.Parse refuses only control characters and bad percent-escapes.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what the format refuses
   ajv.addFormat("uri-reference", (s: string) => !/[\x00-\x1f\x7f]/.test(s) && !/%(?![0-9a-fA-F]{2})/.test(s));
   ajv.addFormat("uri", true);
   const byId = new Map<string, AnySchemaObject>();
@@ -88,7 +89,8 @@ function zeroValue(schema: AnySchemaObject): unknown {
  */
 function roundTrip(value: unknown, schema: AnySchemaObject | undefined): unknown {
   if (!schema) return value;
-  if (Array.isArray(value) && isObject(schema.items)) return value.map((v) => roundTrip(v, schema.items as AnySchemaObject));
+  if (Array.isArray(value) && isObject(schema.items))
+    return value.map((v) => roundTrip(v, schema.items as AnySchemaObject));
   if (!isObject(value) || !isObject(schema.properties)) return value;
   const properties = schema.properties as Record<string, AnySchemaObject>;
   const out: Json = {};
@@ -101,7 +103,8 @@ function roundTrip(value: unknown, schema: AnySchemaObject | undefined): unknown
     }
   }
   if (schema.additionalProperties !== false) {
-    for (const [k, v] of Object.entries(value)) if (!(k in out) && !Object.keys(properties).some((n) => n.toLowerCase() === k.toLowerCase())) out[k] = v;
+    for (const [k, v] of Object.entries(value))
+      if (!(k in out) && !Object.keys(properties).some((n) => n.toLowerCase() === k.toLowerCase())) out[k] = v;
   }
   return out;
 }
@@ -111,11 +114,14 @@ export function validateCDEvent(body: Uint8Array): string | undefined {
   const decoded = wholeJsonValue(body);
   if (!decoded.ok) return decoded.error;
   const event = decoded.value;
-  if (event !== null && !isObject(event)) return `cannot unmarshal ${Array.isArray(event) ? "array" : typeof event} into a CDEvent`;
+  if (event !== null && !isObject(event))
+    return `cannot unmarshal ${Array.isArray(event) ? "array" : typeof event} into a CDEvent`;
   const context = isObject(event) ? event[keyOf(event, "context") ?? ""] : undefined;
-  if (context !== undefined && context !== null && !isObject(context)) return "cannot unmarshal the context of the CDEvent";
+  if (context !== undefined && context !== null && !isObject(context))
+    return "cannot unmarshal the context of the CDEvent";
   const rawType = isObject(context) ? context[keyOf(context, "type") ?? ""] : undefined;
-  if (rawType !== undefined && rawType !== null && typeof rawType !== "string") return `cannot parse event type ${JSON.stringify(rawType)}`;
+  if (rawType !== undefined && rawType !== null && typeof rawType !== "string")
+    return `cannot parse event type ${JSON.stringify(rawType)}`;
   const type = (rawType as string | null | undefined) ?? "";
   if (type === "") return "unknown event type: the context has no type";
 
@@ -129,7 +135,8 @@ export function validateCDEvent(body: Uint8Array): string | undefined {
   const schema = byId.get(schemaId);
   if (!schema) return `unknown event type ${type}`;
   const schemaUri = isObject(context) ? context[keyOf(context, "schemaUri") ?? ""] : undefined;
-  if (typeof schemaUri === "string" && schemaUri !== "") return `schema with id ${schemaUri} could not be found in the local registry`;
+  if (typeof schemaUri === "string" && schemaUri !== "")
+    return `schema with id ${schemaUri} could not be found in the local registry`;
 
   let validate = compiled.get(schemaId);
   if (!validate) {

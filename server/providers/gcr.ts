@@ -16,7 +16,9 @@ import { Header } from "../../shared";
 import { conforms, firstJsonValue, wholeJsonValue } from "./json-decode";
 import { refuse, type Validator } from "./types";
 
-const ENVELOPE = { message: { data: "string", messageId: "string", publishTime: "time", subscription: "string" } } as const;
+const ENVELOPE = {
+  message: { data: "string", messageId: "string", publishTime: "time", subscription: "string" },
+} as const;
 const EVENT = { action: "string", digest: "string", tag: "string" } as const;
 
 const BEARER = "Bearer ";
@@ -40,7 +42,8 @@ export const validateGcr: Validator = async (request, { secret, auth }) => {
   if (!audience) return refuse("invalid secret data: required field 'audience' for GCR receiver");
 
   const authorization = request.headers.get(Header.authorization) ?? "";
-  if (!authorization.startsWith(BEARER)) return refuse("cannot authenticate GCR request: the Authorization header is missing or malformed");
+  if (!authorization.startsWith(BEARER))
+    return refuse("cannot authenticate GCR request: the Authorization header is missing or malformed");
   const check = await auth.google.verify(authorization.slice(BEARER.length), { audience, email });
   if (!check.ok) return refuse(`cannot authenticate GCR request: ${check.reason}`);
 

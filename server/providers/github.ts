@@ -38,12 +38,18 @@ function signedPayload(eventHeader: string): Validator {
     const sha256 = request.headers.get(Header.hubSignature256);
     const header = sha256 ? Header.hubSignature256 : Header.hubSignature;
     const check = verifySignature(request.headers.get(header), secret.token ?? "", request.body);
-    if (!check.ok) return refuse(`${check.reason} (${sha256 ? header : `${Header.hubSignature256} or ${Header.hubSignature}`})`);
+    if (!check.ok)
+      return refuse(`${check.reason} (${sha256 ? header : `${Header.hubSignature256} or ${Header.hubSignature}`})`);
 
     const event = request.headers.get(eventHeader);
     const refused = checkEvent(spec.events, event, eventHeader);
     if (refused) return refuse(refused);
-    return { ok: true, event: event ?? undefined, payload, payloadType: type === ContentType.json ? request.headers.get(Header.contentType) ?? "" : ContentType.form };
+    return {
+      ok: true,
+      event: event ?? undefined,
+      payload,
+      payloadType: type === ContentType.json ? (request.headers.get(Header.contentType) ?? "") : ContentType.form,
+    };
   };
 }
 

@@ -77,7 +77,8 @@ export function wholeJsonValue(body: Uint8Array): Decoded {
   }
 }
 
-const jsonKind = (v: unknown) => (Array.isArray(v) ? "array" : v === null ? "null" : typeof v === "object" ? "object" : typeof v);
+const jsonKind = (v: unknown) =>
+  Array.isArray(v) ? "array" : v === null ? "null" : typeof v === "object" ? "object" : typeof v;
 
 /** RFC 3339 with optional fractional seconds, as Go's time.Time accepts in JSON. */
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
@@ -95,11 +96,14 @@ function goType(shape: Shape): string {
  */
 export function conforms(value: unknown, shape: Shape, path = ""): string | undefined {
   if (value === null) return undefined;
-  const mismatch = () => `cannot unmarshal ${jsonKind(value)} into ${path ? `field ${path}` : "the payload"} of type ${goType(shape)}`;
+  const mismatch = () =>
+    `cannot unmarshal ${jsonKind(value)} into ${path ? `field ${path}` : "the payload"} of type ${goType(shape)}`;
   if (shape === "string") return typeof value === "string" ? undefined : mismatch();
   if (shape === "time") {
     if (typeof value !== "string") return mismatch();
-    return RFC3339.test(value) && !Number.isNaN(Date.parse(value)) ? undefined : `parsing time ${JSON.stringify(value)} in ${path}: not RFC 3339`;
+    return RFC3339.test(value) && !Number.isNaN(Date.parse(value))
+      ? undefined
+      : `parsing time ${JSON.stringify(value)} in ${path}: not RFC 3339`;
   }
   if (Array.isArray(shape)) {
     if (!Array.isArray(value)) return mismatch();

@@ -16,7 +16,9 @@ const NEXUS_PAYLOAD = { action: "string", repositoryName: "string" } as const;
 export const validateNexus: Validator = (request, { secret }) => {
   const signature = request.headers.get(Header.nexusSignature);
   if (!signature) return refuse(`missing ${Header.nexusSignature} header`);
-  const expected = createHmac("sha1", secret.token ?? "").update(request.body).digest("hex");
+  const expected = createHmac("sha1", secret.token ?? "")
+    .update(request.body)
+    .digest("hex");
   if (!secretsEqual(signature, expected)) return refuse(`invalid Nexus signature (${Header.nexusSignature})`);
   const decoded = wholeJsonValue(request.body);
   const problem = decoded.ok ? conforms(decoded.value, NEXUS_PAYLOAD) : decoded.error;

@@ -11,7 +11,8 @@ import { accept, refuse, type Validator } from "./types";
 export const validateGitLab: Validator = (request, { spec, secret }) => {
   const token = request.headers.get(Header.gitlabToken);
   if (token === null) return refuse(`missing ${Header.gitlabToken} header`);
-  if (!secretsEqual(token, secret.token ?? "")) return refuse(`${Header.gitlabToken} does not match the receiver's token`);
+  if (!secretsEqual(token, secret.token ?? ""))
+    return refuse(`${Header.gitlabToken} does not match the receiver's token`);
   const event = request.headers.get(Header.gitlabEvent);
   const refused = checkEvent(spec.events, event, Header.gitlabEvent);
   if (refused) return refuse(refused);
@@ -21,6 +22,7 @@ export const validateGitLab: Validator = (request, { spec, secret }) => {
 export const validateHarbor: Validator = (request, { secret }) => {
   const token = request.headers.get(Header.authorization);
   if (token === null) return refuse(`missing ${Header.authorization} header`);
-  if (!secretsEqual(token, secret.token ?? "")) return refuse(`${Header.authorization} does not match the receiver's token`);
+  if (!secretsEqual(token, secret.token ?? ""))
+    return refuse(`${Header.authorization} does not match the receiver's token`);
   return accept(request);
 };

@@ -94,7 +94,8 @@ class SpecError extends Error {}
 function stringMap(v: unknown, field: string): Record<string, string> | undefined {
   if (v === undefined || v === null) return undefined;
   if (!isObject(v)) throw new SpecError(`${field} must be a map of strings`);
-  for (const [k, val] of Object.entries(v)) if (typeof val !== "string") throw new SpecError(`${field}.${k} must be a string`);
+  for (const [k, val] of Object.entries(v))
+    if (typeof val !== "string") throw new SpecError(`${field}.${k} must be a string`);
   return v as Record<string, string>;
 }
 
@@ -130,7 +131,8 @@ function parseOidcProvider(v: unknown, i: number): OidcProvider {
     issuerURL,
     audience: str(v.audience) || DEFAULT_OIDC_AUDIENCE,
     variables: list(v.variables, `${field}.variables`).map((x, j) => {
-      if (!isObject(x) || !str(x.name) || !str(x.expression)) throw new SpecError(`${field}.variables[${j}] needs name and expression`);
+      if (!isObject(x) || !str(x.name) || !str(x.expression))
+        throw new SpecError(`${field}.variables[${j}] needs name and expression`);
       return { name: x.name as string, expression: x.expression as string };
     }),
     validations: list(v.validations, `${field}.validations`).map((x, j) => {
@@ -149,7 +151,8 @@ function parseSpec(spec: unknown): ReceiverSpec {
   if (!isObject(spec)) throw new SpecError("spec is missing");
   const type = str(spec.type);
   if (!type) throw new SpecError("spec.type is required");
-  if (!(RECEIVER_TYPES as readonly string[]).includes(type)) throw new SpecError(`receiver type ${JSON.stringify(type)} is not supported`);
+  if (!(RECEIVER_TYPES as readonly string[]).includes(type))
+    throw new SpecError(`receiver type ${JSON.stringify(type)} is not supported`);
   const secretRef = spec.secretRef;
   const secretName = isObject(secretRef) ? str(secretRef.name) || undefined : undefined;
   const oidcProviders = list(spec.oidcProviders, "oidcProviders").map(parseOidcProvider);

@@ -13,7 +13,7 @@ import { webhookPath } from "../../shared";
 import type { KubePort, WatchSink } from "../kube/port";
 import type { Logger } from "../log";
 import { readReceiver, type ObjectKey, type ReceiverObject, type ReceiverSpec, type ReceiverStatus } from "./api";
-import { ReceiverIndex, keyString, type ReceiverEntry } from "./index";
+import { type ReceiverIndex, keyString, type ReceiverEntry } from "./index";
 import { compilationKey, NOTHING_COMPILED, type Prepared } from "./prepare";
 import { readSecret, type SecretRecord } from "./secrets";
 import { atLeastVersion, olderVersion } from "../kube/resource-version";
@@ -271,7 +271,13 @@ export class ReceiverController {
     // Suspended receivers keep their status untouched, as Flux does.
     if (decision.readiness && this.#options.statusWriter && (this.#options.canWrite?.() ?? true)) {
       const current = this.#currentStatus(k, r);
-      const desired = desiredStatus(decision.readiness, r.generation, current, (this.#options.now ?? metaNow)(), r.requestedAt);
+      const desired = desiredStatus(
+        decision.readiness,
+        r.generation,
+        current,
+        (this.#options.now ?? metaNow)(),
+        r.requestedAt,
+      );
       if (!sameStatus(current, desired)) this.#queueStatus(r.key);
     }
   }
@@ -284,7 +290,10 @@ export class ReceiverController {
     waiting.add(k);
     this.#refusedPath.set(k, path);
     const holder = this.index.lookup(path);
-    this.#options.log.error("webhook path collision: an older Receiver has the same path", { receiver: k, servedBy: holder ? keyString(holder.key) : undefined });
+    this.#options.log.error("webhook path collision: an older Receiver has the same path", {
+      receiver: k,
+      servedBy: holder ? keyString(holder.key) : undefined,
+    });
   }
 
   /** The Receiver no longer waits for a path (it got one, changed, or is gone). */
@@ -331,8 +340,14 @@ export class ReceiverController {
   #decide(r: ReceiverObject): { entry?: ReceiverEntry; readiness?: Readiness; pending?: true; refused?: string } {
     const spec = r.spec;
     // Flux checks the spec (CEL, OIDC providers) before it reads the token.
-    const prepared: Prepared = spec ? this.#prepare(r, spec) : { ok: false, reason: Reason.validationFailed, message: r.invalid ?? "invalid spec" };
-    const terminal = (p: Extract<Prepared, { ok: false }>): Readiness => ({ kind: "terminal", reason: p.reason, message: p.message });
+    const prepared: Prepared = spec
+      ? this.#prepare(r, spec)
+      : { ok: false, reason: Reason.validationFailed, message: r.invalid ?? "invalid spec" };
+    const terminal = (p: Extract<Prepared, { ok: false }>): Readiness => ({
+      kind: "terminal",
+      reason: p.reason,
+      message: p.message,
+    });
     let token: Buffer | undefined;
     let secret: SecretRecord["data"] = {};
     if (r.secretName) {
@@ -345,23 +360,56 @@ export class ReceiverController {
       if (!s?.data.token?.length) {
         if (spec?.suspend) return this.#suspendedWithoutToken(r, spec);
         if (spec && !prepared.ok) return { readiness: terminal(prepared) };
-        if (unreadable !== undefined) return { readiness: { kind: "token-not-found", message: `unable to read token from secret ${ref} error: ${unreadable}` } };
-        if (!s) return { readiness: { kind: "token-not-found", message: `unable to read token from secret ${ref} error: secrets "${r.secretName}" not found` } };
+        if (unreadable !== undefined)
+          return {
+            readiness: {
+              kind: "token-not-found",
+              message: `unable to read token from secret ${ref} error: ${unreadable}`,
+            },
+          };
+        if (!s)
+          return {
+            readiness: {
+              kind: "token-not-found",
+              message: `unable to read token from secret ${ref} error: secrets "${r.secretName}" not found`,
+            },
+          };
         // Flux serves an empty token; but then the path is sha256(name + namespace) and an HMAC
         // keyed with "" is anyone's: the Receiver would be open to whoever guesses its name.
-        if (s.data.token) return { readiness: { kind: "token-not-found", message: `invalid ${ref} secret data: field 'token' is empty` } };
-        return { readiness: { kind: "token-not-found", message: `invalid ${ref} secret data: required fields 'token'` } };
+        if (s.data.token)
+          return {
+            readiness: { kind: "token-not-found", message: `invalid ${ref} secret data: field 'token' is empty` },
+          };
+        return {
+          readiness: { kind: "token-not-found", message: `invalid ${ref} secret data: required fields 'token'` },
+        };
       }
       token = s.data.token;
       secret = s.data;
     } else if (spec?.type !== "generic-oidc") {
       // No Secret means no path (the token is part of it), so nothing to index.
-      return { readiness: { kind: "terminal", reason: Reason.validationFailed, message: r.invalid ?? "secretRef is required when type is not generic-oidc" } };
+      return {
+        readiness: {
+          kind: "terminal",
+          reason: Reason.validationFailed,
+          message: r.invalid ?? "secretRef is required when type is not generic-oidc",
+        },
+      };
     }
-    const base = { key: r.key, generation: r.generation, path: webhookPath(token ?? "", r.key.name, r.key.namespace), secret };
+    const base = {
+      key: r.key,
+      generation: r.generation,
+      path: webhookPath(token ?? "", r.key.name, r.key.namespace),
+      secret,
+    };
     const other = this.#otherAt(base.path, r);
     if (other && keepsPath(other, r)) {
-      return { refused: base.path, readiness: spec?.suspend ? undefined : { kind: "terminal", reason: Reason.validationFailed, message: PATH_COLLISION } };
+      return {
+        refused: base.path,
+        readiness: spec?.suspend
+          ? undefined
+          : { kind: "terminal", reason: Reason.validationFailed, message: PATH_COLLISION },
+      };
     }
     if (spec?.suspend) return { entry: { ...base, spec, unavailable: "receiver is suspended" } };
     if (!prepared.ok) {
@@ -370,7 +418,10 @@ export class ReceiverController {
         readiness: terminal(prepared),
       };
     }
-    return { entry: { ...base, spec: spec!, compiled: prepared.compiled, unavailable: undefined }, readiness: { kind: "ready", path: base.path } };
+    return {
+      entry: { ...base, spec: spec!, compiled: prepared.compiled, unavailable: undefined },
+      readiness: { kind: "ready", path: base.path },
+    };
   }
 
   /**
@@ -380,7 +431,9 @@ export class ReceiverController {
   #suspendedWithoutToken(r: ReceiverObject, spec: ReceiverSpec): { entry?: ReceiverEntry } {
     const path = this.#currentStatus(keyString(r.key), r)?.webhookPath;
     if (!path || this.#otherAt(path, r)) return {};
-    return { entry: { key: r.key, generation: r.generation, path, secret: {}, spec, unavailable: "receiver is suspended" } };
+    return {
+      entry: { key: r.key, generation: r.generation, path, secret: {}, spec, unavailable: "receiver is suspended" },
+    };
   }
 
   /** The other Receiver serving this path, if one does. */
@@ -440,7 +493,8 @@ export class ReceiverController {
     if (result.ok) {
       this.#statusAttempts.delete(k);
       const seen = this.#receivers.get(k);
-      if (seen && olderVersion(seen.resourceVersion, result.value)) this.#written.set(k, { resourceVersion: result.value, status });
+      if (seen && olderVersion(seen.resourceVersion, result.value))
+        this.#written.set(k, { resourceVersion: result.value, status });
       const ready = status.conditions?.find((c) => c.type === "Ready");
       this.#options.log.info("receiver status updated", { receiver: k, ready: ready?.status, reason: ready?.reason });
       return;
@@ -457,7 +511,8 @@ export class ReceiverController {
 }
 
 /** Why a Receiver is refused its path (the other Receiver is not named: it may be another tenant's). */
-export const PATH_COLLISION = "webhook path collision: an older Receiver has the same path (sha256 of token, name and namespace); change the token or the name";
+export const PATH_COLLISION =
+  "webhook path collision: an older Receiver has the same path (sha256 of token, name and namespace); change the token or the name";
 
 /** Of two Receivers with one path, whether `a` keeps it: the older, then the first by namespace/name. */
 function keepsPath(a: ReceiverObject, b: ReceiverObject): boolean {

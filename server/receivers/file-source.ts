@@ -26,7 +26,10 @@ export interface ManifestObjects {
 }
 
 /** Splits parsed YAML documents into Receivers and Secrets; other kinds are ignored. */
-export function collectManifests(docs: unknown[], into: ManifestObjects = { receivers: [], secrets: [] }): ManifestObjects {
+export function collectManifests(
+  docs: unknown[],
+  into: ManifestObjects = { receivers: [], secrets: [] },
+): ManifestObjects {
   for (const doc of docs) {
     if (!isObject(doc)) continue;
     if (doc.kind === "List" && Array.isArray(doc.items)) {
@@ -34,7 +37,10 @@ export function collectManifests(docs: unknown[], into: ManifestObjects = { rece
       continue;
     }
     const meta = isObject(doc.metadata) ? doc.metadata : {};
-    const withNamespace = { ...doc, metadata: { generation: 1, ...meta, namespace: meta.namespace ?? DEFAULT_NAMESPACE } };
+    const withNamespace = {
+      ...doc,
+      metadata: { generation: 1, ...meta, namespace: meta.namespace ?? DEFAULT_NAMESPACE },
+    };
     if (doc.apiVersion === RECEIVER_API_VERSION && doc.kind === "Receiver") into.receivers.push(withNamespace);
     else if (doc.apiVersion === "v1" && doc.kind === "Secret") into.secrets.push(withNamespace);
   }
@@ -73,11 +79,18 @@ export function startFileSource(options: FileSourceOptions): Informer {
     try {
       const objects = collectManifests(parseManifests(readFileSync(path, "utf8")));
       state.set(path, { stamp, objects });
-      options.log.info("receivers file loaded", { file: path, receivers: objects.receivers.length, secrets: objects.secrets.length });
+      options.log.info("receivers file loaded", {
+        file: path,
+        receivers: objects.receivers.length,
+        secrets: objects.secrets.length,
+      });
     } catch (err) {
       // Keep serving what the file said before; remember the stamp so the error is logged once.
       state.set(path, { stamp, objects: previous?.objects ?? { receivers: [], secrets: [] } });
-      options.log.error("cannot read receivers file; keeping its previous content", { file: path, error: err instanceof Error ? err.message : String(err) });
+      options.log.error("cannot read receivers file; keeping its previous content", {
+        file: path,
+        error: err instanceof Error ? err.message : String(err),
+      });
     }
     return true;
   };
@@ -85,8 +98,14 @@ export function startFileSource(options: FileSourceOptions): Informer {
   const publish = () => {
     const all = [...state.values()];
     // Secrets first, so Receivers find their tokens in the same pass.
-    replaceAll(options.secrets, all.flatMap((s) => s.objects.secrets));
-    replaceAll(options.receivers, all.flatMap((s) => s.objects.receivers));
+    replaceAll(
+      options.secrets,
+      all.flatMap((s) => s.objects.secrets),
+    );
+    replaceAll(
+      options.receivers,
+      all.flatMap((s) => s.objects.receivers),
+    );
     synced = true;
   };
 

@@ -51,7 +51,8 @@ function checkOidcProviders(spec: ReceiverSpec): string | undefined {
       return `oidcProviders[${i}] (issuerURL=${q(p.issuerURL)}): at least one validation is required; without validations any caller able to obtain a token from this issuer can trigger the Receiver`;
     }
     for (const [j, v] of p.validations.entries()) {
-      if (!v.message) return `oidcProviders[${i}] (issuerURL=${q(p.issuerURL)}): validations[${j}]: message is required`;
+      if (!v.message)
+        return `oidcProviders[${i}] (issuerURL=${q(p.issuerURL)}): validations[${j}]: message is required`;
     }
   }
   return undefined;
@@ -68,7 +69,9 @@ export function prepareReceiver(spec: ReceiverSpec): Prepared {
   for (const [i, r] of spec.resources.entries()) {
     const compiled = filter(r.filter);
     if (compiled && !compiled.ok) {
-      return invalidCEL(`invalid filter expression for resources[${i}] (kind=${q(r.kind)}, name=${q(r.name)}): ${compiled.error}`);
+      return invalidCEL(
+        `invalid filter expression for resources[${i}] (kind=${q(r.kind)}, name=${q(r.name)}): ${compiled.error}`,
+      );
     }
     resourceFilters.push(compiled?.program);
   }
@@ -100,5 +103,10 @@ export function prepareReceiver(spec: ReceiverSpec): Prepared {
  * compiled programs are reused (a Secret change or a status write recompiles nothing).
  */
 export function compilationKey(spec: ReceiverSpec): string {
-  return JSON.stringify([spec.type, spec.resourceFilter ?? null, spec.resources.map((r) => [r.kind, r.name, r.filter ?? null]), spec.oidcProviders]);
+  return JSON.stringify([
+    spec.type,
+    spec.resourceFilter ?? null,
+    spec.resources.map((r) => [r.kind, r.name, r.filter ?? null]),
+    spec.oidcProviders,
+  ]);
 }

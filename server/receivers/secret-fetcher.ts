@@ -57,9 +57,13 @@ interface Metadata {
 }
 
 function metadataOf(obj: unknown): Metadata | undefined {
-  const meta = (obj as { metadata?: { name?: unknown; namespace?: unknown; resourceVersion?: unknown } } | null)?.metadata;
+  const meta = (obj as { metadata?: { name?: unknown; namespace?: unknown; resourceVersion?: unknown } } | null)
+    ?.metadata;
   if (typeof meta?.name !== "string" || typeof meta.namespace !== "string") return undefined;
-  return { key: { namespace: meta.namespace, name: meta.name }, resourceVersion: typeof meta.resourceVersion === "string" ? meta.resourceVersion : "" };
+  return {
+    key: { namespace: meta.namespace, name: meta.name },
+    resourceVersion: typeof meta.resourceVersion === "string" ? meta.resourceVersion : "",
+  };
 }
 
 export class SecretFetcher {
@@ -107,7 +111,8 @@ export class SecretFetcher {
       listEnd: () => {
         for (const k of [...this.#versions.keys()]) if (!seen.has(k)) this.#forget(k);
         // Absent Secrets no Receiver references any more need no memory of being absent.
-        for (const k of [...this.#read.keys()]) if (!this.#versions.has(k) && !this.#options.isReferenced(k)) this.#read.delete(k);
+        for (const k of [...this.#read.keys()])
+          if (!this.#versions.has(k) && !this.#options.isReferenced(k)) this.#read.delete(k);
         seen = new Set();
         this.#options.sink.listEnd();
       },
@@ -206,7 +211,12 @@ export class SecretFetcher {
       this.#inFlight.add(k);
       const issued = this.#versions.get(k)?.resourceVersion;
       void this.#fetch(k, key, issued)
-        .catch((err: unknown) => this.#options.log.error("reading a Receiver's Secret failed", { secret: k, error: err instanceof Error ? err.message : String(err) }))
+        .catch((err: unknown) =>
+          this.#options.log.error("reading a Receiver's Secret failed", {
+            secret: k,
+            error: err instanceof Error ? err.message : String(err),
+          }),
+        )
         .finally(() => {
           this.#inFlight.delete(k);
           this.#neverAttempted.delete(k);
@@ -242,7 +252,8 @@ export class SecretFetcher {
       this.#read.set(k, meta.resourceVersion);
       // Older than what the watch has shown since (a read served just before a change): not
       // handed on, and read again.
-      if (!current || !olderVersion(meta.resourceVersion, current.resourceVersion)) this.#options.sink.upsert(result.value);
+      if (!current || !olderVersion(meta.resourceVersion, current.resourceVersion))
+        this.#options.sink.upsert(result.value);
       return;
     }
     const failures = (this.#failures.get(k) ?? 0) + 1;

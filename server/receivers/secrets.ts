@@ -29,7 +29,8 @@ export function readSecret(obj: unknown): SecretRecord | undefined {
   const { name, namespace, resourceVersion } = obj.metadata;
   if (typeof name !== "string" || typeof namespace !== "string") return undefined;
   const version = typeof resourceVersion === "string" ? resourceVersion : "";
-  if (obj.kind === "PartialObjectMetadata") return { namespace, name, resourceVersion: version, pending: true, data: {} };
+  if (obj.kind === "PartialObjectMetadata")
+    return { namespace, name, resourceVersion: version, pending: true, data: {} };
   const data: Partial<Record<SecretKey, Buffer>> = {};
   const encoded = isObject(obj.data) ? obj.data : {};
   const plain = isObject(obj.stringData) ? obj.stringData : {};

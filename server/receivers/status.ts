@@ -34,7 +34,13 @@ export function terminalMessage(err: string): string {
  * The status to write for this readiness, keeping lastTransitionTime from the current status when
  * a condition's status did not change (as Kubernetes' meta.SetStatusCondition does).
  */
-export function desiredStatus(readiness: Readiness, generation: number, current: ReceiverStatus | undefined, now: string, requestedAt?: string): ReceiverStatus {
+export function desiredStatus(
+  readiness: Readiness,
+  generation: number,
+  current: ReceiverStatus | undefined,
+  now: string,
+  requestedAt?: string,
+): ReceiverStatus {
   // Every reconcile answers the object's reconcile request, whatever its outcome (Flux's patch
   // helper records it in the same write).
   const handled = requestedAt ?? current?.lastHandledReconcileAt;
@@ -42,7 +48,12 @@ export function desiredStatus(readiness: Readiness, generation: number, current:
   return handled === undefined ? status : { ...status, lastHandledReconcileAt: handled };
 }
 
-function decidedStatus(readiness: Readiness, generation: number, current: ReceiverStatus | undefined, now: string): ReceiverStatus {
+function decidedStatus(
+  readiness: Readiness,
+  generation: number,
+  current: ReceiverStatus | undefined,
+  now: string,
+): ReceiverStatus {
   const previous = new Map((current?.conditions ?? []).map((c) => [c.type, c]));
   const condition = (type: string, status: Condition["status"], reason: string, message: string): Condition => {
     const before = previous.get(type);
@@ -52,7 +63,8 @@ function decidedStatus(readiness: Readiness, generation: number, current: Receiv
       reason,
       message,
       observedGeneration: generation,
-      lastTransitionTime: before && before.status === status && before.lastTransitionTime ? before.lastTransitionTime : now,
+      lastTransitionTime:
+        before && before.status === status && before.lastTransitionTime ? before.lastTransitionTime : now,
     };
   };
   switch (readiness.kind) {

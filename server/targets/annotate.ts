@@ -41,7 +41,11 @@ export interface AnnotateDeps {
 }
 
 /** Runs `work` over `items` with at most `limit` in flight, keeping the results in order. */
-export async function mapPool<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapPool<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {
@@ -71,7 +75,9 @@ export function deliveriesWaitingOnPatches(kube: object): number {
 async function annotate(ref: TargetRef, deps: AnnotateDeps): Promise<TargetOutcome> {
   const base = { kind: ref.kind, namespace: ref.namespace, name: ref.name };
   // The value is computed when the shared PATCH starts, so it is fresh for every round (coalesce.ts).
-  const result = await coalescerOf(deps.kube)(targetKey(ref), () => deps.kube.annotateObject(ref, { [REQUESTED_AT_ANNOTATION]: deps.clock() }));
+  const result = await coalescerOf(deps.kube)(targetKey(ref), () =>
+    deps.kube.annotateObject(ref, { [REQUESTED_AT_ANNOTATION]: deps.clock() }),
+  );
   return result.ok ? { ...base, outcome: "annotated" } : { ...base, outcome: "failed", reason: result.reason };
 }
 
@@ -84,37 +90,53 @@ function filtered(ref: TargetRef, obj: PartialObject, filter: TargetFilter): Tar
   return ref;
 }
 
-export async function annotateTargets(entry: ServingEntry, deps: AnnotateDeps, filters: DeliveryFilters = NO_FILTERS): Promise<TargetOutcome[]> {
+export async function annotateTargets(
+  entry: ServingEntry,
+  deps: AnnotateDeps,
+  filters: DeliveryFilters = NO_FILTERS,
+): Promise<TargetOutcome[]> {
   // Expand each resource into concrete targets (listing for "*"), then annotate them all.
-  const expanded = await mapPool(entry.spec.resources, TARGET_CONCURRENCY, async (resource, i): Promise<(TargetRef | TargetOutcome)[]> => {
-    const ref = resolveRef(resource, entry.key.namespace, deps.noCrossNamespaceRefs);
-    const failed = (reason: string): TargetOutcome => ({
-      kind: resource.kind,
-      namespace: resource.namespace ?? entry.key.namespace,
-      name: resource.name,
-      outcome: "failed",
-      reason,
-    });
-    if (!ref.ok) return [failed(ref.reason)];
-    const filter = filters.forResource(i);
-    if (ref.name !== undefined) {
-      const target = { apiVersion: ref.apiVersion, kind: ref.kind, namespace: ref.namespace, name: ref.name };
-      if (!filter) return [target];
-      const got = await deps.kube.getObject(target);
-      if (!got.ok) return [failed(got.reason)];
-      return [filtered(target, got.value, filter)];
-    }
-    const listed = await deps.kube.listObjects(ref.apiVersion, ref.kind, ref.namespace, ref.matchLabels);
-    if (!listed.ok) return [failed(listed.reason)];
-    if (listed.value.length === 0) {
-      // Flux logs this as an error but answers 200: nothing to do is not a failure.
-      return [{ kind: ref.kind, namespace: ref.namespace, name: "*", outcome: "skipped", reason: "no object matches the labels" }];
-    }
-    return listed.value.map((o) => {
-      const target = { apiVersion: ref.apiVersion, kind: ref.kind, namespace: ref.namespace, name: o.metadata.name };
-      return filter ? filtered(target, o, filter) : target;
-    });
-  });
+  const expanded = await mapPool(
+    entry.spec.resources,
+    TARGET_CONCURRENCY,
+    async (resource, i): Promise<(TargetRef | TargetOutcome)[]> => {
+      const ref = resolveRef(resource, entry.key.namespace, deps.noCrossNamespaceRefs);
+      const failed = (reason: string): TargetOutcome => ({
+        kind: resource.kind,
+        namespace: resource.namespace ?? entry.key.namespace,
+        name: resource.name,
+        outcome: "failed",
+        reason,
+      });
+      if (!ref.ok) return [failed(ref.reason)];
+      const filter = filters.forResource(i);
+      if (ref.name !== undefined) {
+        const target = { apiVersion: ref.apiVersion, kind: ref.kind, namespace: ref.namespace, name: ref.name };
+        if (!filter) return [target];
+        const got = await deps.kube.getObject(target);
+        if (!got.ok) return [failed(got.reason)];
+        return [filtered(target, got.value, filter)];
+      }
+      const listed = await deps.kube.listObjects(ref.apiVersion, ref.kind, ref.namespace, ref.matchLabels);
+      if (!listed.ok) return [failed(listed.reason)];
+      if (listed.value.length === 0) {
+        // Flux logs this as an error but answers 200: nothing to do is not a failure.
+        return [
+          {
+            kind: ref.kind,
+            namespace: ref.namespace,
+            name: "*",
+            outcome: "skipped",
+            reason: "no object matches the labels",
+          },
+        ];
+      }
+      return listed.value.map((o) => {
+        const target = { apiVersion: ref.apiVersion, kind: ref.kind, namespace: ref.namespace, name: o.metadata.name };
+        return filter ? filtered(target, o, filter) : target;
+      });
+    },
+  );
   const flat = expanded.flat();
   return mapPool(flat, TARGET_CONCURRENCY, async (t) => ("outcome" in t ? t : annotate(t, deps)));
 }

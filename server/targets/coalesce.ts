@@ -94,7 +94,12 @@ export function createCoalescer(): Coalesce {
 }
 
 /** The coalescing key of a target object: its apiVersion, kind, namespace and name. */
-export function targetKey(ref: { readonly apiVersion: string; readonly kind: string; readonly namespace: string; readonly name: string }): string {
+export function targetKey(ref: {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+}): string {
   // Newlines cannot occur in any of these (Kubernetes names and kinds), so the key is unambiguous.
   return `${ref.apiVersion}\n${ref.kind}\n${ref.namespace}\n${ref.name}`;
 }

@@ -6,20 +6,33 @@
 import type { KubePort, KubeResult, PartialObject } from "../kube/port";
 import type { Logger } from "../log";
 
-export function dryRunTargets(log: Logger, cluster: KubePort | undefined): Pick<KubePort, "annotateObject" | "listObjects" | "getObject"> {
+export function dryRunTargets(
+  log: Logger,
+  cluster: KubePort | undefined,
+): Pick<KubePort, "annotateObject" | "listObjects" | "getObject"> {
   return {
     async annotateObject(ref, annotations) {
-      log.info(`would annotate ${ref.kind} ${ref.namespace}/${ref.name}`, { dryRun: true, apiVersion: ref.apiVersion, annotations });
+      log.info(`would annotate ${ref.kind} ${ref.namespace}/${ref.name}`, {
+        dryRun: true,
+        apiVersion: ref.apiVersion,
+        annotations,
+      });
       return { ok: true, value: undefined };
     },
     async listObjects(apiVersion, kind, namespace, matchLabels): Promise<KubeResult<PartialObject[]>> {
       if (cluster) return cluster.listObjects(apiVersion, kind, namespace, matchLabels);
-      return { ok: false, reason: `${kind} in ${namespace}: a label selector needs a cluster to list objects (dry run without a cluster)` };
+      return {
+        ok: false,
+        reason: `${kind} in ${namespace}: a label selector needs a cluster to list objects (dry run without a cluster)`,
+      };
     },
     async getObject(ref) {
       if (cluster) return cluster.getObject(ref);
       // Without a cluster the object is assumed to exist, with no labels or annotations.
-      return { ok: true, value: { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } } };
+      return {
+        ok: true,
+        value: { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } },
+      };
     },
   };
 }

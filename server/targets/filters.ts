@@ -46,7 +46,11 @@ export interface FilterInput {
  * The filters of one delivery, or the reason `req` cannot be built (a JSON body that is not a
  * JSON object: Flux answers 500).
  */
-export function deliveryFilters(compiled: CompiledReceiver, input: FilterInput, meter = new CelMeter()): { ok: true; filters: DeliveryFilters } | { ok: false; error: string } {
+export function deliveryFilters(
+  compiled: CompiledReceiver,
+  input: FilterInput,
+  meter = new CelMeter(),
+): { ok: true; filters: DeliveryFilters } | { ok: false; error: string } {
   const top = compiled.resourceFilter;
   if (!top && !compiled.resourceFilters.some(Boolean)) return { ok: true, filters: NO_FILTERS };
 
@@ -62,17 +66,19 @@ export function deliveryFilters(compiled: CompiledReceiver, input: FilterInput, 
   }
   const claims = input.claims;
 
-  const make = (programs: { name: string; program: CelProgram }[]): TargetFilter => (res) => {
-    // A plain JSON copy: CEL sees what Flux's json.Marshal of the object would give.
-    const bindings: Record<string, unknown> = { res: JSON.parse(JSON.stringify(res)), req };
-    if (claims) bindings.claims = claims;
-    for (const { name, program } of programs) {
-      const r = evaluateBool(program, bindings, meter);
-      if (!r.ok) return { ok: false, error: `${name}: ${r.error}` };
-      if (!r.value) return { ok: true, accept: false };
-    }
-    return { ok: true, accept: true };
-  };
+  const make =
+    (programs: { name: string; program: CelProgram }[]): TargetFilter =>
+    (res) => {
+      // A plain JSON copy: CEL sees what Flux's json.Marshal of the object would give.
+      const bindings: Record<string, unknown> = { res: JSON.parse(JSON.stringify(res)), req };
+      if (claims) bindings.claims = claims;
+      for (const { name, program } of programs) {
+        const r = evaluateBool(program, bindings, meter);
+        if (!r.ok) return { ok: false, error: `${name}: ${r.error}` };
+        if (!r.value) return { ok: true, accept: false };
+      }
+      return { ok: true, accept: true };
+    };
 
   const cache = new Map<number, TargetFilter | undefined>();
   const forResource = (i: number) => {

@@ -28,13 +28,21 @@ export type ResolvedRef =
     }
   | { ok: false; reason: string };
 
-export function resolveRef(resource: ResourceRef, receiverNamespace: string, noCrossNamespaceRefs: boolean): ResolvedRef {
+export function resolveRef(
+  resource: ResourceRef,
+  receiverNamespace: string,
+  noCrossNamespaceRefs: boolean,
+): ResolvedRef {
   const namespace = resource.namespace ?? receiverNamespace;
   if (noCrossNamespaceRefs && namespace !== receiverNamespace) {
-    return { ok: false, reason: `${resource.kind} ${namespace}/${resource.name}: cross-namespace references are not allowed` };
+    return {
+      ok: false,
+      reason: `${resource.kind} ${namespace}/${resource.name}: cross-namespace references are not allowed`,
+    };
   }
   const apiVersion = resource.apiVersion ?? DEFAULT_API_VERSIONS[resource.kind];
-  if (!apiVersion) return { ok: false, reason: `apiVersion must be specified for kind ${JSON.stringify(resource.kind)}` };
+  if (!apiVersion)
+    return { ok: false, reason: `apiVersion must be specified for kind ${JSON.stringify(resource.kind)}` };
   if (resource.name !== "*") {
     // matchLabels only means something with "*"; Flux ignores it on a named resource.
     return { ok: true, apiVersion, kind: resource.kind, namespace, name: resource.name, matchLabels: {} };
@@ -42,7 +50,10 @@ export function resolveRef(resource: ResourceRef, receiverNamespace: string, noC
   // Only an absent (or null) matchLabels is refused: `{}` selects every object of the kind in the
   // namespace, as in Flux (a non-nil empty map is an empty selector).
   if (!resource.matchLabels) {
-    return { ok: false, reason: `${resource.kind} ${namespace}/*: matchLabels field not set when using wildcard '*' as name` };
+    return {
+      ok: false,
+      reason: `${resource.kind} ${namespace}/*: matchLabels field not set when using wildcard '*' as name`,
+    };
   }
   return { ok: true, apiVersion, kind: resource.kind, namespace, name: undefined, matchLabels: resource.matchLabels };
 }

@@ -24,7 +24,8 @@ describe("action.yml", () => {
 
   test("documents exactly the inputs the code reads, each with a description", () => {
     expect(Object.keys(yml.inputs).sort()).toEqual(Object.values(Input).sort());
-    for (const [name, spec] of Object.entries(yml.inputs)) expect(`${name}: ${spec.description ?? ""}`.length).toBeGreaterThan(name.length + 20);
+    for (const [name, spec] of Object.entries(yml.inputs))
+      expect(`${name}: ${spec.description ?? ""}`.length).toBeGreaterThan(name.length + 20);
     expect(yml.inputs.token?.required).toBe(true);
   });
 
@@ -33,7 +34,9 @@ describe("action.yml", () => {
   });
 
   test("defaults match the code's", () => {
-    const defaults = Object.fromEntries(Object.entries(yml.inputs).flatMap(([n, s]) => (s.default === undefined ? [] : [[n, String(s.default)]])));
+    const defaults = Object.fromEntries(
+      Object.entries(yml.inputs).flatMap(([n, s]) => (s.default === undefined ? [] : [[n, String(s.default)]])),
+    );
     expect(defaults).toEqual({
       [Input.namespace]: DEFAULTS.namespace,
       [Input.receiverType]: DEFAULTS.receiverType,
@@ -66,7 +69,8 @@ describe("action/dist", () => {
       expect(exitCode).toBe(0);
       const fresh = readFileSync(outfile);
       const committed = readFileSync(BUNDLE);
-      if (!fresh.equals(committed)) throw new Error("action/dist/index.js is stale: run `npm run build:action` and commit the result.");
+      if (!fresh.equals(committed))
+        throw new Error("action/dist/index.js is stale: run `npm run build:action` and commit the result.");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -86,7 +90,11 @@ describe("action/dist", () => {
       stdout: "pipe",
       stderr: "pipe",
     });
-    const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+    const [stdout, stderr, exitCode] = await Promise.all([
+      new Response(child.stdout).text(),
+      new Response(child.stderr).text(),
+      child.exited,
+    ]);
     expect(stderr).toBe("");
     expect(exitCode).toBe(1);
     expect(stdout).toContain("::error::Invalid inputs:");

@@ -28,11 +28,13 @@ const DIGEST = PATH.slice("/hook/".length);
 const SECRETS = [TOKEN, DIGEST];
 
 /** A Flux-like github receiver: 404 on another path, 400 on a bad signature, else 200. */
-const githubReceiver = (token = TOKEN, path = PATH) => (req: ReceivedRequest) => {
-  if (req.path !== path) return new Response(null, { status: 404 });
-  const problem = githubCheck(token, req);
-  return problem ? Response.json({ reason: problem }, { status: 400 }) : new Response(null, { status: 200 });
-};
+const githubReceiver =
+  (token = TOKEN, path = PATH) =>
+  (req: ReceivedRequest) => {
+    if (req.path !== path) return new Response(null, { status: 404 });
+    const problem = githubCheck(token, req);
+    return problem ? Response.json({ reason: problem }, { status: 400 }) : new Response(null, { status: 200 });
+  };
 
 const byAddress = (address: string, extra: Record<string, string> = {}) => ({
   token: TOKEN,
@@ -46,7 +48,10 @@ describe("real events, delivered from the bundle", () => {
   const payloads = events();
   // The runner writes the event file itself; give push a non-ASCII commit message so a
   // string-length Content-Length or a re-encoding would break the signature.
-  const push = { ...payloads.push, head_commit: { ...(payloads.push.head_commit as object), message: "fix: café ☕ — naïve" } };
+  const push = {
+    ...payloads.push,
+    head_commit: { ...(payloads.push.head_commit as object), message: "fix: café ☕ — naïve" },
+  };
   test.each([
     { eventName: "push", event: push, header: "push" },
     { eventName: "registry_package", event: payloads.registry_package, header: "package" },
@@ -125,7 +130,8 @@ describe("delivery behaviour", () => {
 
   test("503, 503, 200: three attempts with one delivery id and one signature", async () => {
     await using receiver = startReceiver({
-      respond: (req, n) => (n < 2 ? new Response("busy", { status: 503, headers: { "Retry-After": "0" } }) : githubReceiver()(req)),
+      respond: (req, n) =>
+        n < 2 ? new Response("busy", { status: 503, headers: { "Retry-After": "0" } }) : githubReceiver()(req),
     });
     const run = await runAction({ url: `${receiver.url}${PATH}`, inputs: { token: TOKEN } });
     expect(run.exitCode).toBe(0);
@@ -139,24 +145,37 @@ describe("delivery behaviour", () => {
 
   test("a 200 whose body stalls past the timeout counts as delivered, not sent again", async () => {
     await using receiver = startReceiver({
-      respond: () => new Response(new ReadableStream({ start: (c) => c.enqueue(new TextEncoder().encode('{"reason":"annot')) }), { status: 200 }),
+      respond: () =>
+        new Response(new ReadableStream({ start: (c) => c.enqueue(new TextEncoder().encode('{"reason":"annot')) }), {
+          status: 200,
+        }),
     });
-    const run = await runAction({ url: `${receiver.url}${PATH}`, inputs: { token: TOKEN, "timeout-seconds": "1", retries: "2" } });
+    const run = await runAction({
+      url: `${receiver.url}${PATH}`,
+      inputs: { token: TOKEN, "timeout-seconds": "1", retries: "2" },
+    });
     expect(run.exitCode).toBe(0);
     expect(run.outputs).toMatchObject({ status: "200", attempts: "1" });
     expect(receiver.requests).toHaveLength(1);
   });
 
   test("an attempt that times out is sent again, with the same delivery id", async () => {
-    await using receiver = startReceiver({ respond: (req, n) => (n < 1 ? new Promise<Response>(() => {}) : githubReceiver()(req)) });
-    const run = await runAction({ url: `${receiver.url}${PATH}`, inputs: { token: TOKEN, "timeout-seconds": "1", retries: "2" } });
+    await using receiver = startReceiver({
+      respond: (req, n) => (n < 1 ? new Promise<Response>(() => {}) : githubReceiver()(req)),
+    });
+    const run = await runAction({
+      url: `${receiver.url}${PATH}`,
+      inputs: { token: TOKEN, "timeout-seconds": "1", retries: "2" },
+    });
     expect(run.exitCode).toBe(0);
     expect(run.outputs).toMatchObject({ status: "200", attempts: "2" });
     expect(new Set(receiver.requests.map((r) => r.headers["x-github-delivery"])).size).toBe(1);
   });
 
   test("503 without Retry-After waits the backoff, then succeeds", async () => {
-    await using receiver = startReceiver({ respond: (req, n) => (n < 1 ? new Response(null, { status: 503 }) : githubReceiver()(req)) });
+    await using receiver = startReceiver({
+      respond: (req, n) => (n < 1 ? new Response(null, { status: 503 }) : githubReceiver()(req)),
+    });
     const run = await runAction({ url: `${receiver.url}${PATH}`, inputs: { token: TOKEN } });
     expect(run.exitCode).toBe(0);
     expect(run.outputs).toMatchObject({ status: "200", attempts: "2" });
@@ -189,7 +208,9 @@ describe("delivery behaviour", () => {
   });
 
   test("a redirect is not followed", async () => {
-    await using receiver = startReceiver({ respond: () => new Response(null, { status: 308, headers: { Location: `https://elsewhere.example${PATH}` } }) });
+    await using receiver = startReceiver({
+      respond: () => new Response(null, { status: 308, headers: { Location: `https://elsewhere.example${PATH}` } }),
+    });
     const run = await runAction({ inputs: byAddress(receiver.url) });
     expect(run.exitCode).toBe(1);
     expect(receiver.requests).toHaveLength(1);
@@ -221,7 +242,9 @@ describe("delivery behaviour", () => {
   });
 
   test("invalid inputs fail with every problem listed, before any request", async () => {
-    const run = await runAction({ inputs: { token: TOKEN, address: "https://x.example", url: "https://x.example/hook/abc", retries: "many" } });
+    const run = await runAction({
+      inputs: { token: TOKEN, address: "https://x.example", url: "https://x.example/hook/abc", retries: "many" },
+    });
     expect(run.exitCode).toBe(1);
     expect(run.stdout).toContain("Set either `url`, or `address`");
     expect(run.stdout).toContain("`retries` must be a whole number");
@@ -241,11 +264,36 @@ describe("payload and event inputs", () => {
   });
 
   test.each<{ name: string; inputs: Record<string, string>; env: Record<string, string>; error: string }>([
-    { name: "missing payload-file", inputs: { "payload-file": "/nonexistent/p.json" }, env: {}, error: 'Cannot read the payload from "/nonexistent/p.json" (payload-file): ENOENT.' },
-    { name: "a payload that is not JSON", inputs: { payload: "{oops" }, env: {}, error: "Cannot send the payload: the payload is not valid JSON" },
-    { name: "missing ca-file", inputs: { "ca-file": "/nonexistent/ca.pem" }, env: {}, error: 'Cannot read `ca-file` from "/nonexistent/ca.pem" (ENOENT).' },
-    { name: "an unreadable client certificate", inputs: { "client-cert": "/nonexistent/c.pem", "client-key": "/nonexistent/k.pem" }, env: {}, error: 'Cannot read `client-cert` from "/nonexistent/c.pem"' },
-    { name: "an unusable proxy", inputs: {}, env: { HTTP_PROXY: "socks5://proxy:1080" }, error: "HTTP_PROXY is set but is not an http:// or https:// proxy URL." },
+    {
+      name: "missing payload-file",
+      inputs: { "payload-file": "/nonexistent/p.json" },
+      env: {},
+      error: 'Cannot read the payload from "/nonexistent/p.json" (payload-file): ENOENT.',
+    },
+    {
+      name: "a payload that is not JSON",
+      inputs: { payload: "{oops" },
+      env: {},
+      error: "Cannot send the payload: the payload is not valid JSON",
+    },
+    {
+      name: "missing ca-file",
+      inputs: { "ca-file": "/nonexistent/ca.pem" },
+      env: {},
+      error: 'Cannot read `ca-file` from "/nonexistent/ca.pem" (ENOENT).',
+    },
+    {
+      name: "an unreadable client certificate",
+      inputs: { "client-cert": "/nonexistent/c.pem", "client-key": "/nonexistent/k.pem" },
+      env: {},
+      error: 'Cannot read `client-cert` from "/nonexistent/c.pem"',
+    },
+    {
+      name: "an unusable proxy",
+      inputs: {},
+      env: { HTTP_PROXY: "socks5://proxy:1080" },
+      error: "HTTP_PROXY is set but is not an http:// or https:// proxy URL.",
+    },
   ])("$name fails before sending", async ({ inputs, env, error }) => {
     await using receiver = startReceiver();
     const run = await runAction({ inputs: byAddress(`http://receiver.fluxhook.test:${receiver.port}`, inputs), env });
@@ -257,29 +305,36 @@ describe("payload and event inputs", () => {
 });
 
 describe("receiver types", () => {
-  const cases: Array<{ type: string; check: (req: ReceivedRequest, body: Uint8Array) => unknown; expected: unknown }> = [
-    {
-      type: "generic-hmac",
-      check: (req, body) => [req.headers["x-signature"] === `sha256=${hmacHex("sha256", TOKEN, body)}`, req.headers["x-hub-signature-256"]],
-      expected: [true, undefined],
-    },
-    {
-      type: "gitlab",
-      check: (req) => [req.headers["x-gitlab-token"], req.headers["x-gitlab-event"]],
-      expected: [TOKEN, "push"],
-    },
-    {
-      type: "bitbucket",
-      check: (req, body) => [req.headers["x-hub-signature-256"] === `sha256=${hmacHex("sha256", TOKEN, body)}`, req.headers["x-event-key"]],
-      expected: [true, "push"],
-    },
-    { type: "harbor", check: (req) => req.headers.authorization, expected: TOKEN },
-    {
-      type: "generic",
-      check: (req) => [req.headers.authorization, req.headers["x-hub-signature-256"], req.headers["x-signature"]],
-      expected: [undefined, undefined, undefined],
-    },
-  ];
+  const cases: Array<{ type: string; check: (req: ReceivedRequest, body: Uint8Array) => unknown; expected: unknown }> =
+    [
+      {
+        type: "generic-hmac",
+        check: (req, body) => [
+          req.headers["x-signature"] === `sha256=${hmacHex("sha256", TOKEN, body)}`,
+          req.headers["x-hub-signature-256"],
+        ],
+        expected: [true, undefined],
+      },
+      {
+        type: "gitlab",
+        check: (req) => [req.headers["x-gitlab-token"], req.headers["x-gitlab-event"]],
+        expected: [TOKEN, "push"],
+      },
+      {
+        type: "bitbucket",
+        check: (req, body) => [
+          req.headers["x-hub-signature-256"] === `sha256=${hmacHex("sha256", TOKEN, body)}`,
+          req.headers["x-event-key"],
+        ],
+        expected: [true, "push"],
+      },
+      { type: "harbor", check: (req) => req.headers.authorization, expected: TOKEN },
+      {
+        type: "generic",
+        check: (req) => [req.headers.authorization, req.headers["x-hub-signature-256"], req.headers["x-signature"]],
+        expected: [undefined, undefined, undefined],
+      },
+    ];
   test.each(cases)("$type", async ({ type, check, expected }) => {
     await using receiver = startReceiver();
     const run = await runAction({ inputs: byAddress(receiver.url, { "receiver-type": type }) });
@@ -298,7 +353,10 @@ describe("private networks: TLS and proxies", () => {
   afterAll(() => pki.cleanup());
 
   test("TLS receiver with a private CA through ca-file", async () => {
-    await using receiver = startReceiver({ respond: githubReceiver(), tls: { cert: pki.serverCert, key: pki.serverKey } });
+    await using receiver = startReceiver({
+      respond: githubReceiver(),
+      tls: { cert: pki.serverCert, key: pki.serverKey },
+    });
     const run = await runAction({ inputs: byAddress(receiver.url, { "ca-file": pki.caFile }) });
     expect(run.stderr).toBe("");
     expect(run.exitCode).toBe(0);
@@ -306,7 +364,10 @@ describe("private networks: TLS and proxies", () => {
   });
 
   test("an untrusted certificate fails at once with a hint about ca-file", async () => {
-    await using receiver = startReceiver({ respond: githubReceiver(), tls: { cert: pki.serverCert, key: pki.serverKey } });
+    await using receiver = startReceiver({
+      respond: githubReceiver(),
+      tls: { cert: pki.serverCert, key: pki.serverKey },
+    });
     const run = await runAction({ inputs: byAddress(receiver.url) });
     expect(run.exitCode).toBe(1);
     expect(run.outputs.attempts).toBe("1"); // a trust failure does not change on retry
@@ -315,7 +376,10 @@ describe("private networks: TLS and proxies", () => {
   });
 
   test("insecure-skip-tls-verify delivers with a warning", async () => {
-    await using receiver = startReceiver({ respond: githubReceiver(), tls: { cert: pki.serverCert, key: pki.serverKey } });
+    await using receiver = startReceiver({
+      respond: githubReceiver(),
+      tls: { cert: pki.serverCert, key: pki.serverKey },
+    });
     const run = await runAction({ inputs: byAddress(receiver.url, { "insecure-skip-tls-verify": "true" }) });
     expect(run.exitCode).toBe(0);
     expect(run.stdout).toContain("::warning::insecure-skip-tls-verify is true");
@@ -340,7 +404,10 @@ describe("private networks: TLS and proxies", () => {
   });
 
   test("through an HTTP CONNECT proxy from HTTPS_PROXY, to a TLS receiver only the proxy can resolve", async () => {
-    await using receiver = startReceiver({ respond: githubReceiver(), tls: { cert: pki.serverCert, key: pki.serverKey } });
+    await using receiver = startReceiver({
+      respond: githubReceiver(),
+      tls: { cert: pki.serverCert, key: pki.serverKey },
+    });
     await using proxy = await startConnectProxy();
     const proxyUrl = new URL(proxy.url);
     proxyUrl.username = "ci";

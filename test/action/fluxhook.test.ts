@@ -17,8 +17,18 @@ beforeAll(async () => {
   stack.secret("flux-system", "webhook-token", { token: TOKEN });
   stack.target(GIT, "GitRepository", "flux-system", "webapp");
   stack.target(IMAGE, "ImageRepository", "flux-system", "webapp");
-  stack.receiver("flux-system", "github-receiver", { type: "github", events: ["push"], secretRef: { name: "webhook-token" }, resources: [{ kind: "GitRepository", name: "webapp" }] });
-  stack.receiver("flux-system", "image-receiver", { type: "github", events: ["package"], secretRef: { name: "webhook-token" }, resources: [{ kind: "ImageRepository", name: "webapp" }] });
+  stack.receiver("flux-system", "github-receiver", {
+    type: "github",
+    events: ["push"],
+    secretRef: { name: "webhook-token" },
+    resources: [{ kind: "GitRepository", name: "webapp" }],
+  });
+  stack.receiver("flux-system", "image-receiver", {
+    type: "github",
+    events: ["package"],
+    secretRef: { name: "webhook-token" },
+    resources: [{ kind: "ImageRepository", name: "webapp" }],
+  });
   await stack.readyPath("flux-system", "github-receiver");
   await stack.readyPath("flux-system", "image-receiver");
 });
@@ -36,15 +46,25 @@ describe("the action against fluxhook", () => {
       event: events()[eventName],
       inputs: { token: TOKEN, address: stack.fluxhook.receiverUrl, receiver, "content-type": contentType },
     });
-    expect({ exitCode: run.exitCode, status: run.outputs.status, attempts: run.outputs.attempts }).toEqual({ exitCode: 0, status: "200", attempts: "1" });
-    expect(JSON.parse(run.outputs.response!).targets).toEqual([{ kind, namespace: "flux-system", name: "webapp", outcome: "annotated" }]);
+    expect({ exitCode: run.exitCode, status: run.outputs.status, attempts: run.outputs.attempts }).toEqual({
+      exitCode: 0,
+      status: "200",
+      attempts: "1",
+    });
+    expect(JSON.parse(run.outputs.response!).targets).toEqual([
+      { kind, namespace: "flux-system", name: "webapp", outcome: "annotated" },
+    ]);
     expect(stack.requestedAt(apiVersion, kind, "flux-system", "webapp")).not.toBe(before);
     const digest = (await stack.readyPath("flux-system", receiver)).slice("/hook/".length);
     expect(leaks(run, [TOKEN, digest])).toEqual([]);
   });
 
   test("an event the receiver does not accept fails the step with fluxhook's reason", async () => {
-    const run = await runAction({ eventName: "release", event: events().release, inputs: { token: TOKEN, address: stack.fluxhook.receiverUrl, receiver: "github-receiver" } });
+    const run = await runAction({
+      eventName: "release",
+      event: events().release,
+      inputs: { token: TOKEN, address: stack.fluxhook.receiverUrl, receiver: "github-receiver" },
+    });
     expect(run.exitCode).not.toBe(0);
     expect(run.outputs.status).toBe("400");
     // The step's error quotes fluxhook's reason (not only the response body printed in a group).

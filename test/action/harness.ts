@@ -14,7 +14,12 @@
  */
 import { createHash, createHmac } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer as createNetServer, connect as netConnect, type Server as NetServer, type Socket } from "node:net";
+import {
+  createServer as createNetServer,
+  connect as netConnect,
+  type Server as NetServer,
+  type Socket,
+} from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import examples from "@octokit/webhooks-examples";
@@ -86,7 +91,8 @@ export async function runAction(options: RunActionOptions = {}): Promise<ActionR
     writeFileSync(summaryPath, "");
 
     const inputs: Record<string, string> = {};
-    for (const [name, spec] of Object.entries(actionYml().inputs)) if (spec.default !== undefined) inputs[name] = String(spec.default);
+    for (const [name, spec] of Object.entries(actionYml().inputs))
+      if (spec.default !== undefined) inputs[name] = String(spec.default);
     Object.assign(inputs, options.inputs);
     if (options.url !== undefined) inputs.url = options.url;
 
@@ -149,7 +155,8 @@ export function leaks(run: ActionRun, secrets: readonly string[]): string[] {
   };
   const found: string[] = [];
   for (const secret of secrets)
-    for (const [place, text] of Object.entries(places)) if (secret !== "" && text.includes(secret)) found.push(`${place} contains a secret`);
+    for (const [place, text] of Object.entries(places))
+      if (secret !== "" && text.includes(secret)) found.push(`${place} contains a secret`);
   return found;
 }
 
@@ -191,7 +198,8 @@ export function events() {
 // ---------------------------------------------------------------------------------------------
 // Independent crypto (deliberately not shared/): a bug there must not hide on both sides.
 
-export const hmacHex = (algorithm: "sha1" | "sha256", key: string, body: Uint8Array) => createHmac(algorithm, key).update(body).digest("hex");
+export const hmacHex = (algorithm: "sha1" | "sha256", key: string, body: Uint8Array) =>
+  createHmac(algorithm, key).update(body).digest("hex");
 /** Flux's path: /hook/ + sha256hex(token + name + namespace). */
 export const fluxPath = (token: string, name: string, namespace: string) =>
   `/hook/${createHash("sha256").update(`${token}${name}${namespace}`).digest("hex")}`;
@@ -317,9 +325,43 @@ export function makePki(hosts: readonly string[] = ["receiver.fluxhook.test", "l
   const steps = [
     ["req", "-x509", ...ec, "-keyout", f("ca.key"), "-out", f("ca.pem"), "-days", "2", "-subj", "/CN=fluxhook test CA"],
     ["req", ...ec, "-keyout", f("server.key"), "-out", f("server.csr"), "-subj", `/CN=${hosts[0]}`],
-    ["x509", "-req", "-in", f("server.csr"), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-set_serial", "2", "-days", "2", "-extfile", f("server.ext"), "-out", f("server.pem")],
+    [
+      "x509",
+      "-req",
+      "-in",
+      f("server.csr"),
+      "-CA",
+      f("ca.pem"),
+      "-CAkey",
+      f("ca.key"),
+      "-set_serial",
+      "2",
+      "-days",
+      "2",
+      "-extfile",
+      f("server.ext"),
+      "-out",
+      f("server.pem"),
+    ],
     ["req", ...ec, "-keyout", f("client.key"), "-out", f("client.csr"), "-subj", "/CN=fluxhook-action-client"],
-    ["x509", "-req", "-in", f("client.csr"), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-set_serial", "3", "-days", "2", "-extfile", f("client.ext"), "-out", f("client.pem")],
+    [
+      "x509",
+      "-req",
+      "-in",
+      f("client.csr"),
+      "-CA",
+      f("ca.pem"),
+      "-CAkey",
+      f("ca.key"),
+      "-set_serial",
+      "3",
+      "-days",
+      "2",
+      "-extfile",
+      f("client.ext"),
+      "-out",
+      f("client.pem"),
+    ],
   ];
   for (const args of steps) {
     const out = Bun.spawnSync(["openssl", ...args]);

@@ -20,7 +20,11 @@ const config = (inputs: Partial<Record<InputName, string>>, env: Env = ENV): Act
 
 describe("where to deliver", () => {
   test.each([
-    { name: "address + receiver, default namespace", inputs: BASE, url: `https://flux-webhook.corp.internal/hook/${DIGEST}` },
+    {
+      name: "address + receiver, default namespace",
+      inputs: BASE,
+      url: `https://flux-webhook.corp.internal/hook/${DIGEST}`,
+    },
     {
       name: "address with a path prefix and a trailing slash",
       inputs: { ...BASE, address: "https://gw.corp.internal/flux/" },
@@ -33,7 +37,11 @@ describe("where to deliver", () => {
     },
     { name: "url", inputs: { token: "t", url: "https://h.example/hook/abc" }, url: "https://h.example/hook/abc" },
     // the runner always sets the namespace default; with url it is ignored
-    { name: "url with the default namespace", inputs: { token: "t", url: "https://h.example/x", namespace: "flux-system" }, url: "https://h.example/x" },
+    {
+      name: "url with the default namespace",
+      inputs: { token: "t", url: "https://h.example/x", namespace: "flux-system" },
+      url: "https://h.example/x",
+    },
   ])("$name", ({ inputs, url }) => {
     expect(config(inputs).url).toBe(url);
   });
@@ -42,7 +50,11 @@ describe("where to deliver", () => {
     { name: "neither", inputs: { token: "t" }, error: "Set where to deliver" },
     { name: "both", inputs: { ...BASE, url: "https://h.example/hook/abc" }, error: "Set either `url`, or `address`" },
     { name: "url and receiver", inputs: { token: "t", url: "https://h/x", receiver: "r" }, error: "not both" },
-    { name: "address alone", inputs: { token: "t", address: "https://h" }, error: "`receiver` (the Receiver's name) is required" },
+    {
+      name: "address alone",
+      inputs: { token: "t", address: "https://h" },
+      error: "`receiver` (the Receiver's name) is required",
+    },
     { name: "receiver alone", inputs: { token: "t", receiver: "r" }, error: "`address` is required" },
     { name: "url not http", inputs: { token: "t", url: "ftp://h/x" }, error: "absolute http:// or https:// URL" },
     { name: "url relative", inputs: { token: "t", url: "/hook/abc" }, error: "absolute http:// or https:// URL" },
@@ -76,7 +88,13 @@ describe("token", () => {
   test.each([
     { name: "as given", raw: "abc", token: "abc", warned: false, secrets: ["abc"] },
     { name: "trailing newline", raw: "abc\n", token: "abc", warned: true, secrets: ["abc\n", "abc"] },
-    { name: "surrounding spaces and CRLF", raw: "  abc\r\n", token: "abc", warned: true, secrets: ["  abc\r\n", "abc"] },
+    {
+      name: "surrounding spaces and CRLF",
+      raw: "  abc\r\n",
+      token: "abc",
+      warned: true,
+      secrets: ["  abc\r\n", "abc"],
+    },
     // only ASCII whitespace goes: an NBSP may be part of a token
     { name: "NBSP kept", raw: "abc\u00a0", token: "abc\u00a0", warned: false, secrets: ["abc\u00a0"] },
   ])("$name", ({ raw, token, warned, secrets }) => {
@@ -112,10 +130,34 @@ describe("token", () => {
 describe("event", () => {
   test.each([
     { name: "push", env: { ...ENV, GITHUB_EVENT_NAME: "push" }, input: "", event: "push", from: "GITHUB_EVENT_NAME" },
-    { name: "registry_package → package", env: { ...ENV, GITHUB_EVENT_NAME: "registry_package" }, input: "", event: "package", from: "GITHUB_EVENT_NAME" },
-    { name: "pull_request_target → pull_request", env: { ...ENV, GITHUB_EVENT_NAME: "pull_request_target" }, input: "", event: "pull_request", from: "GITHUB_EVENT_NAME" },
-    { name: "release", env: { ...ENV, GITHUB_EVENT_NAME: "release" }, input: "", event: "release", from: "GITHUB_EVENT_NAME" },
-    { name: "input wins", env: { ...ENV, GITHUB_EVENT_NAME: "registry_package" }, input: "registry_package", event: "registry_package", from: "input" },
+    {
+      name: "registry_package → package",
+      env: { ...ENV, GITHUB_EVENT_NAME: "registry_package" },
+      input: "",
+      event: "package",
+      from: "GITHUB_EVENT_NAME",
+    },
+    {
+      name: "pull_request_target → pull_request",
+      env: { ...ENV, GITHUB_EVENT_NAME: "pull_request_target" },
+      input: "",
+      event: "pull_request",
+      from: "GITHUB_EVENT_NAME",
+    },
+    {
+      name: "release",
+      env: { ...ENV, GITHUB_EVENT_NAME: "release" },
+      input: "",
+      event: "release",
+      from: "GITHUB_EVENT_NAME",
+    },
+    {
+      name: "input wins",
+      env: { ...ENV, GITHUB_EVENT_NAME: "registry_package" },
+      input: "registry_package",
+      event: "registry_package",
+      from: "input",
+    },
     { name: "GitLab-style name", env: ENV, input: "Push Hook", event: "Push Hook", from: "input" },
   ])("$name", ({ env, input, event, from }) => {
     const c = config({ ...BASE, event: input }, env);
@@ -130,8 +172,16 @@ describe("event", () => {
 
 describe("payload", () => {
   test.each([
-    { name: "event file by default", inputs: BASE, payload: { kind: "file", path: "/runner/event.json", from: "GITHUB_EVENT_PATH" } },
-    { name: "payload-file", inputs: { ...BASE, "payload-file": "p.json" }, payload: { kind: "file", path: "p.json", from: "payload-file" } },
+    {
+      name: "event file by default",
+      inputs: BASE,
+      payload: { kind: "file", path: "/runner/event.json", from: "GITHUB_EVENT_PATH" },
+    },
+    {
+      name: "payload-file",
+      inputs: { ...BASE, "payload-file": "p.json" },
+      payload: { kind: "file", path: "p.json", from: "payload-file" },
+    },
     // kept byte for byte, trailing newline included
     { name: "inline", inputs: { ...BASE, payload: '{"a":1}\n' }, payload: { kind: "inline", text: '{"a":1}\n' } },
   ])("$name", ({ inputs, payload }) => {
@@ -139,7 +189,12 @@ describe("payload", () => {
   });
 
   test.each([
-    { name: "both", inputs: { ...BASE, payload: "{}", "payload-file": "p.json" }, env: ENV, error: "Set either `payload` or `payload-file`" },
+    {
+      name: "both",
+      inputs: { ...BASE, payload: "{}", "payload-file": "p.json" },
+      env: ENV,
+      error: "Set either `payload` or `payload-file`",
+    },
     { name: "none outside a workflow", inputs: BASE, env: { GITHUB_EVENT_NAME: "push" }, error: "No payload" },
   ])("$name is refused", ({ inputs, env, error }) => {
     const result = parse(inputs, env);
@@ -166,8 +221,19 @@ describe("options", () => {
       retries: 3,
       failOnError: true,
       dryRun: false,
-      tls: { ca: [], clientCert: undefined, clientKey: undefined, insecureSkipVerify: false, nodeExtraCaCerts: undefined },
-      target: { kind: "receiver", address: "https://flux-webhook.corp.internal", receiver: "github-receiver", namespace: "flux-system" },
+      tls: {
+        ca: [],
+        clientCert: undefined,
+        clientKey: undefined,
+        insecureSkipVerify: false,
+        nodeExtraCaCerts: undefined,
+      },
+      target: {
+        kind: "receiver",
+        address: "https://flux-webhook.corp.internal",
+        receiver: "github-receiver",
+        namespace: "flux-system",
+      },
     });
   });
 
@@ -178,10 +244,21 @@ describe("options", () => {
     { inputs: { "dry-run": "TRUE" }, pick: (c: ActionConfig) => c.dryRun, value: true },
     { inputs: { "content-type": "form" }, pick: (c: ActionConfig) => c.contentType, value: "form" },
     { inputs: { "receiver-type": "generic-hmac" }, pick: (c: ActionConfig) => c.receiverType, value: "generic-hmac" },
-    { inputs: { "ca-file": "/ca.pem" }, pick: (c: ActionConfig) => c.tls.ca, value: [{ kind: "file", path: "/ca.pem" }] },
     {
-      inputs: { "client-cert": "/c.pem", "client-key": "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49\n-----END PRIVATE KEY-----" },
-      pick: (c: ActionConfig) => [c.tls.clientCert?.kind, c.tls.clientKey?.kind, c.secrets.includes("MIGHAgEAMBMGByqGSM49AgEGCCqGSM49")],
+      inputs: { "ca-file": "/ca.pem" },
+      pick: (c: ActionConfig) => c.tls.ca,
+      value: [{ kind: "file", path: "/ca.pem" }],
+    },
+    {
+      inputs: {
+        "client-cert": "/c.pem",
+        "client-key": "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49\n-----END PRIVATE KEY-----",
+      },
+      pick: (c: ActionConfig) => [
+        c.tls.clientCert?.kind,
+        c.tls.clientKey?.kind,
+        c.secrets.includes("MIGHAgEAMBMGByqGSM49AgEGCCqGSM49"),
+      ],
       value: ["file", "inline", true],
     },
   ])("$inputs", ({ inputs, pick, value }) => {
@@ -196,7 +273,10 @@ describe("options", () => {
     { inputs: { retries: "11" }, error: "`retries`" },
     { inputs: { "fail-on-error": "yes" }, error: "`fail-on-error` must be true or false" },
     { inputs: { "content-type": "xml" }, error: "`content-type` must be json or form" },
-    { inputs: { "receiver-type": "gcr" }, error: "`receiver-type` must be one of github, generic-hmac, gitlab, bitbucket, harbor, generic" },
+    {
+      inputs: { "receiver-type": "gcr" },
+      error: "`receiver-type` must be one of github, generic-hmac, gitlab, bitbucket, harbor, generic",
+    },
     { inputs: { ca: "not a pem" }, error: "`ca` must hold PEM certificates" },
     { inputs: { "client-cert": "/c.pem" }, error: "go together" },
   ])("$inputs is refused", ({ inputs, error }) => {
@@ -221,7 +301,11 @@ describe("options", () => {
       HTTP_PROXY: "proxy:3128",
       NO_PROXY: ".corp.internal",
     });
-    expect(c.proxy).toEqual({ httpsProxy: "http://u:p%40ss@proxy:3128", httpProxy: "proxy:3128", noProxy: ".corp.internal" });
+    expect(c.proxy).toEqual({
+      httpsProxy: "http://u:p%40ss@proxy:3128",
+      httpProxy: "proxy:3128",
+      noProxy: ".corp.internal",
+    });
     expect(c.secrets).toEqual(expect.arrayContaining(["p%40ss", "p@ss"]));
   });
 

@@ -47,23 +47,92 @@ const failed = (results: SendResult[], kind: "status" | "network" | "redirect" |
 
 describe("failureMessage says what to check", () => {
   test.each([
-    { name: "404 by name", ctx: BY_NAME, outcome: failed([http(404)], "status"), has: ['receiver "app" and namespace "apps"', "kubectl -n apps get receiver app", "sha256(token + name + namespace)"] },
-    { name: "404 by url", ctx: BY_URL, outcome: failed([http(404)], "status"), has: ["status.webhookPath", "kubectl get receivers -A"] },
-    { name: "400 with fluxhook's reason", ctx: BY_NAME, outcome: failed([http(400, '{"reason":"the GitHub event \\"push\\" is not authorised"}')], "status"), has: ["signature", "spec.events", 'The receiver said: "the GitHub event "push" is not authorised"'] },
-    { name: "400 from Flux (no body)", ctx: BY_NAME, outcome: failed([http(400)], "status"), has: ['receiver-type "github"', '"push" must be in the Receiver\'s spec.events'] },
-    { name: "503", ctx: BY_NAME, outcome: failed([http(503), http(503)], "status"), has: ["suspended or not Ready", "after 2 attempts"] },
+    {
+      name: "404 by name",
+      ctx: BY_NAME,
+      outcome: failed([http(404)], "status"),
+      has: [
+        'receiver "app" and namespace "apps"',
+        "kubectl -n apps get receiver app",
+        "sha256(token + name + namespace)",
+      ],
+    },
+    {
+      name: "404 by url",
+      ctx: BY_URL,
+      outcome: failed([http(404)], "status"),
+      has: ["status.webhookPath", "kubectl get receivers -A"],
+    },
+    {
+      name: "400 with fluxhook's reason",
+      ctx: BY_NAME,
+      outcome: failed([http(400, '{"reason":"the GitHub event \\"push\\" is not authorised"}')], "status"),
+      has: ["signature", "spec.events", 'The receiver said: "the GitHub event "push" is not authorised"'],
+    },
+    {
+      name: "400 from Flux (no body)",
+      ctx: BY_NAME,
+      outcome: failed([http(400)], "status"),
+      has: ['receiver-type "github"', '"push" must be in the Receiver\'s spec.events'],
+    },
+    {
+      name: "503",
+      ctx: BY_NAME,
+      outcome: failed([http(503), http(503)], "status"),
+      has: ["suspended or not Ready", "after 2 attempts"],
+    },
     { name: "500", ctx: BY_NAME, outcome: failed([http(500)], "status"), has: ["spec.resources"] },
     { name: "413", ctx: BY_NAME, outcome: failed([http(413)], "status"), has: ["3 MiB"] },
     { name: "403", ctx: BY_NAME, outcome: failed([http(403)], "status"), has: ["ingress"] },
-    { name: "refused", ctx: BY_NAME, outcome: failed([net("refused", "ECONNREFUSED")], "network"), has: ["flux.corp.internal:443", "Check the network path"] },
-    { name: "dns", ctx: BY_NAME, outcome: failed([net("dns", "ENOTFOUND")], "network"), has: ['cannot resolve "flux.corp.internal"'] },
-    { name: "timeout", ctx: BY_NAME, outcome: failed([net("timeout", "TimeoutError")], "network"), has: ["within 10 s", "timeout-seconds"] },
-    { name: "untrusted", ctx: BY_NAME, outcome: failed([net("tls-verify", "SELF_SIGNED_CERT_IN_CHAIN")], "network"), has: ["`ca-file`"] },
-    { name: "wrong name", ctx: BY_NAME, outcome: failed([net("tls-verify", "ERR_TLS_CERT_ALTNAME_INVALID")], "network"), has: ['does not name "flux.corp.internal"'] },
-    { name: "handshake", ctx: BY_NAME, outcome: failed([net("tls", "EPROTO")], "network"), has: ["plain-HTTP port", "`client-cert`"] },
+    {
+      name: "refused",
+      ctx: BY_NAME,
+      outcome: failed([net("refused", "ECONNREFUSED")], "network"),
+      has: ["flux.corp.internal:443", "Check the network path"],
+    },
+    {
+      name: "dns",
+      ctx: BY_NAME,
+      outcome: failed([net("dns", "ENOTFOUND")], "network"),
+      has: ['cannot resolve "flux.corp.internal"'],
+    },
+    {
+      name: "timeout",
+      ctx: BY_NAME,
+      outcome: failed([net("timeout", "TimeoutError")], "network"),
+      has: ["within 10 s", "timeout-seconds"],
+    },
+    {
+      name: "untrusted",
+      ctx: BY_NAME,
+      outcome: failed([net("tls-verify", "SELF_SIGNED_CERT_IN_CHAIN")], "network"),
+      has: ["`ca-file`"],
+    },
+    {
+      name: "wrong name",
+      ctx: BY_NAME,
+      outcome: failed([net("tls-verify", "ERR_TLS_CERT_ALTNAME_INVALID")], "network"),
+      has: ['does not name "flux.corp.internal"'],
+    },
+    {
+      name: "handshake",
+      ctx: BY_NAME,
+      outcome: failed([net("tls", "EPROTO")], "network"),
+      has: ["plain-HTTP port", "`client-cert`"],
+    },
     { name: "proxy", ctx: BY_NAME, outcome: failed([net("proxy", "PROXY_407")], "network"), has: ["NO_PROXY"] },
-    { name: "redirect", ctx: BY_NAME, outcome: failed([http(301, "", { location: "https://flux.corp.internal/hook/0123abcd/" })], "redirect"), has: ["redirected (301) to https://flux.corp.internal/hook/***", "not followed for a POST"] },
-    { name: "retry-after too long", ctx: BY_NAME, outcome: failed([http(429)], "retry-after-too-long"), has: ["asked to wait longer"] },
+    {
+      name: "redirect",
+      ctx: BY_NAME,
+      outcome: failed([http(301, "", { location: "https://flux.corp.internal/hook/0123abcd/" })], "redirect"),
+      has: ["redirected (301) to https://flux.corp.internal/hook/***", "not followed for a POST"],
+    },
+    {
+      name: "retry-after too long",
+      ctx: BY_NAME,
+      outcome: failed([http(429)], "retry-after-too-long"),
+      has: ["asked to wait longer"],
+    },
   ])("$name", ({ ctx, outcome, has }) => {
     const message = failureMessage(outcome, ctx);
     for (const part of has) expect(message).toContain(part);
@@ -108,7 +177,12 @@ describe("receiverTargets", () => {
 
 describe("outputs and summary", () => {
   test("outputs of a success", () => {
-    const outcome: Outcome = { ok: true, status: 200, attempts: [{ attempt: 1, result: http(200, "ok"), durationMs: 3 }], durationMs: 3 };
+    const outcome: Outcome = {
+      ok: true,
+      status: 200,
+      attempts: [{ attempt: 1, result: http(200, "ok"), durationMs: 3 }],
+      durationMs: 3,
+    };
     expect(outputsFor(BY_NAME, "id-1", outcome)).toEqual({
       status: "200",
       "delivery-id": "id-1",
@@ -119,13 +193,19 @@ describe("outputs and summary", () => {
   });
 
   test("outputs of a network failure and of a dry run", () => {
-    expect(outputsFor(BY_NAME, "id-2", failed([net("refused", "ECONNREFUSED")], "network"))).toMatchObject({ status: "", attempts: "1", response: "" });
+    expect(outputsFor(BY_NAME, "id-2", failed([net("refused", "ECONNREFUSED")], "network"))).toMatchObject({
+      status: "",
+      attempts: "1",
+      response: "",
+    });
     expect(outputsFor(BY_NAME, "id-3", undefined)).toMatchObject({ status: "", attempts: "0", response: "" });
   });
 
   test("the response output is truncated", () => {
     const outcome = failed([http(500, "y".repeat(MAX_RESPONSE_OUTPUT_CHARS + 10))], "status");
-    expect(outputsFor(BY_NAME, "id", outcome).response).toStartWith("y".repeat(MAX_RESPONSE_OUTPUT_CHARS) + "… (truncated");
+    expect(outputsFor(BY_NAME, "id", outcome).response).toStartWith(
+      `${"y".repeat(MAX_RESPONSE_OUTPUT_CHARS)}… (truncated`,
+    );
   });
 
   test("summary table, without the digest", () => {
@@ -134,7 +214,15 @@ describe("outputs and summary", () => {
       ["Receiver", "Event", "Delivery ID", "Status", "Attempts", "Duration", "Result"],
       ["apps/app at https://flux.corp.internal/hook/***", "push", "id-4", "200", "2", "1.23 s", "✅ delivered"],
     ]);
-    expect(summaryTable(BY_URL, "id-5", undefined, true)[1]).toEqual(["https://flux.corp.internal/hook/***", "push", "id-5", "dry run: not sent", "0", "—", "—"]);
+    expect(summaryTable(BY_URL, "id-5", undefined, true)[1]).toEqual([
+      "https://flux.corp.internal/hook/***",
+      "push",
+      "id-5",
+      "dry run: not sent",
+      "0",
+      "—",
+      "—",
+    ]);
   });
 
   test("escapeHtml", () => {
@@ -142,6 +230,8 @@ describe("outputs and summary", () => {
   });
 
   test("scrub replaces secrets, longest first", () => {
-    expect(scrub("path /hook/abcdef and token abcd and abc", ["abcd", "/hook/abcdef", "abc"])).toBe("path *** and token *** and abc");
+    expect(scrub("path /hook/abcdef and token abcd and abc", ["abcd", "/hook/abcdef", "abc"])).toBe(
+      "path *** and token *** and abc",
+    );
   });
 });

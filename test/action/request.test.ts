@@ -1,6 +1,13 @@
 import { describe, expect, test } from "bun:test";
 import type { SupportedReceiverType } from "../../action/inputs";
-import { buildRequest, checkPayload, encodeBody, MAX_PAYLOAD_BYTES, redactHeaders, type RequestSettings } from "../../action/request";
+import {
+  buildRequest,
+  checkPayload,
+  encodeBody,
+  MAX_PAYLOAD_BYTES,
+  redactHeaders,
+  type RequestSettings,
+} from "../../action/request";
 import { opensslHmac } from "./harness";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -85,7 +92,11 @@ describe("checkPayload", () => {
     ["with a BOM-free trailing newline", enc('{"a":1}\n'), { ok: true }],
     ["empty", enc(""), { ok: false, reason: "the payload is empty" }],
     ["not UTF-8", new Uint8Array([0x7b, 0xff, 0x7d]), { ok: false, reason: "the payload is not valid UTF-8" }],
-    ["too large", new Uint8Array(MAX_PAYLOAD_BYTES + 1), { ok: false, reason: `the payload is larger than ${MAX_PAYLOAD_BYTES} bytes` }],
+    [
+      "too large",
+      new Uint8Array(MAX_PAYLOAD_BYTES + 1),
+      { ok: false, reason: `the payload is larger than ${MAX_PAYLOAD_BYTES} bytes` },
+    ],
   ] as const)("%s", (_name, bytes, expected) => {
     expect(checkPayload(bytes)).toEqual(expected as never);
   });

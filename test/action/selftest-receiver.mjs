@@ -6,7 +6,9 @@ import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { createServer } from "node:http";
 
 const [port = "9292", token = "", name = "", namespace = ""] = process.argv.slice(2);
-const path = `/hook/${createHash("sha256").update(token + name + namespace).digest("hex")}`;
+const path = `/hook/${createHash("sha256")
+  .update(token + name + namespace)
+  .digest("hex")}`;
 
 createServer((req, res) => {
   const chunks = [];
@@ -17,8 +19,15 @@ createServer((req, res) => {
     const got = Buffer.from(String(req.headers["x-hub-signature-256"] ?? ""));
     const signed = got.length === expected.length && timingSafeEqual(got, expected);
     const status = req.url !== path ? 404 : signed ? 200 : 400;
-    console.log(`${req.method} ${status} event=${req.headers["x-github-event"]} delivery=${req.headers["x-github-delivery"]} bytes=${body.length}`);
+    console.log(
+      `${req.method} ${status} event=${req.headers["x-github-event"]} delivery=${req.headers["x-github-delivery"]} bytes=${body.length}`,
+    );
     res.writeHead(status, { "content-type": "application/json" });
-    res.end(JSON.stringify({ status, reason: status === 200 ? "signature verified" : status === 404 ? "not found" : "signature mismatch" }));
+    res.end(
+      JSON.stringify({
+        status,
+        reason: status === 200 ? "signature verified" : status === 404 ? "not found" : "signature mismatch",
+      }),
+    );
   });
 }).listen(Number(port), "127.0.0.1", () => console.log(`listening on 127.0.0.1:${port}`));

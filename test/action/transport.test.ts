@@ -53,7 +53,11 @@ describe("isLoopback", () => {
 });
 
 describe("selectProxy", () => {
-  const proxies: ProxySettings = { httpsProxy: "http://secure-proxy:3128", httpProxy: "plain-proxy:8080", noProxy: ".corp.internal" };
+  const proxies: ProxySettings = {
+    httpsProxy: "http://secure-proxy:3128",
+    httpProxy: "plain-proxy:8080",
+    noProxy: ".corp.internal",
+  };
   test.each([
     ["https://flux.example", proxies, { kind: "proxy", proxy: "http://secure-proxy:3128/", variable: "HTTPS_PROXY" }],
     // no scheme: http:// assumed
@@ -61,7 +65,11 @@ describe("selectProxy", () => {
     ["https://flux.corp.internal", proxies, { kind: "direct", why: "NO_PROXY" }],
     ["https://127.0.0.1:9292", proxies, { kind: "direct", why: "loopback" }],
     ["https://flux.example", { ...proxies, httpsProxy: undefined }, { kind: "direct", why: "no proxy set" }], // no fallback to HTTP_PROXY
-    ["https://flux.example", { ...proxies, httpsProxy: "socks5://p:1080" }, { kind: "invalid", variable: "HTTPS_PROXY" }],
+    [
+      "https://flux.example",
+      { ...proxies, httpsProxy: "socks5://p:1080" },
+      { kind: "invalid", variable: "HTTPS_PROXY" },
+    ],
     ["https://flux.example", { ...proxies, httpsProxy: "http://[bad" }, { kind: "invalid", variable: "HTTPS_PROXY" }],
   ] as const)("%s", (url, settings, expected) => {
     const d = selectProxy(new URL(url), settings);
@@ -74,19 +82,59 @@ describe("classifyError", () => {
   test.each([
     ["refused", err({ code: "ECONNREFUSED" }), { category: "refused", code: "ECONNREFUSED", retryable: true }],
     // Node 20's happy eyeballs: an AggregateError with the code on its members
-    ["aggregate refused", new AggregateError([err({ code: "ECONNREFUSED" })], ""), { category: "refused", code: "ECONNREFUSED", retryable: true }],
-    ["undici wrapping a cause", err({ cause: err({ code: "ENOTFOUND" }) }, "fetch failed"), { category: "dns", code: "ENOTFOUND", retryable: true }],
-    ["our timeout", new DOMException("The operation was aborted due to timeout", "TimeoutError"), { category: "timeout", code: "TimeoutError", retryable: true }],
-    ["connect timeout", err({ code: "UND_ERR_CONNECT_TIMEOUT" }), { category: "timeout", code: "UND_ERR_CONNECT_TIMEOUT", retryable: true }],
+    [
+      "aggregate refused",
+      new AggregateError([err({ code: "ECONNREFUSED" })], ""),
+      { category: "refused", code: "ECONNREFUSED", retryable: true },
+    ],
+    [
+      "undici wrapping a cause",
+      err({ cause: err({ code: "ENOTFOUND" }) }, "fetch failed"),
+      { category: "dns", code: "ENOTFOUND", retryable: true },
+    ],
+    [
+      "our timeout",
+      new DOMException("The operation was aborted due to timeout", "TimeoutError"),
+      { category: "timeout", code: "TimeoutError", retryable: true },
+    ],
+    [
+      "connect timeout",
+      err({ code: "UND_ERR_CONNECT_TIMEOUT" }),
+      { category: "timeout", code: "UND_ERR_CONNECT_TIMEOUT", retryable: true },
+    ],
     ["reset", err({ code: "ECONNRESET" }), { category: "reset", code: "ECONNRESET", retryable: true }],
     ["socket closed", err({ code: "UND_ERR_SOCKET" }), { category: "reset", code: "UND_ERR_SOCKET", retryable: true }],
-    ["self-signed", err({ code: "SELF_SIGNED_CERT_IN_CHAIN" }), { category: "tls-verify", code: "SELF_SIGNED_CERT_IN_CHAIN", retryable: false }],
-    ["wrong name", err({ code: "ERR_TLS_CERT_ALTNAME_INVALID" }), { category: "tls-verify", code: "ERR_TLS_CERT_ALTNAME_INVALID", retryable: false }],
-    ["client cert required", err({ code: "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED" }), { category: "tls", code: "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED", retryable: false }],
+    [
+      "self-signed",
+      err({ code: "SELF_SIGNED_CERT_IN_CHAIN" }),
+      { category: "tls-verify", code: "SELF_SIGNED_CERT_IN_CHAIN", retryable: false },
+    ],
+    [
+      "wrong name",
+      err({ code: "ERR_TLS_CERT_ALTNAME_INVALID" }),
+      { category: "tls-verify", code: "ERR_TLS_CERT_ALTNAME_INVALID", retryable: false },
+    ],
+    [
+      "client cert required",
+      err({ code: "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED" }),
+      { category: "tls", code: "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED", retryable: false },
+    ],
     ["https to http port", err({ code: "EPROTO" }), { category: "tls", code: "EPROTO", retryable: false }],
-    ["proxy 407", err({ code: "UND_ERR_ABORTED" }, "Proxy response (407) !== 200 when HTTP Tunneling"), { category: "proxy", code: "PROXY_407", retryable: false }],
-    ["proxy 502", err({ code: "UND_ERR_ABORTED" }, "Proxy response (502) !== 200 when HTTP Tunneling"), { category: "proxy", code: "PROXY_502", retryable: true }],
-    ["unknown", err({ code: "UND_ERR_INVALID_ARG" }), { category: "other", code: "UND_ERR_INVALID_ARG", retryable: false }],
+    [
+      "proxy 407",
+      err({ code: "UND_ERR_ABORTED" }, "Proxy response (407) !== 200 when HTTP Tunneling"),
+      { category: "proxy", code: "PROXY_407", retryable: false },
+    ],
+    [
+      "proxy 502",
+      err({ code: "UND_ERR_ABORTED" }, "Proxy response (502) !== 200 when HTTP Tunneling"),
+      { category: "proxy", code: "PROXY_502", retryable: true },
+    ],
+    [
+      "unknown",
+      err({ code: "UND_ERR_INVALID_ARG" }),
+      { category: "other", code: "UND_ERR_INVALID_ARG", retryable: false },
+    ],
     ["not an Error", "weird", { category: "other", code: "UNKNOWN", retryable: false }],
   ] as const)("%s", (_name, error, expected) => {
     const { category, code, retryable } = classifyError(error);

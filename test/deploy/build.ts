@@ -22,8 +22,11 @@ export function readDockerfile(): Stage[] {
 /** The stage the final stage copies the executable from, and where in it the executable is. */
 export function shippedArtifact(stages: readonly Stage[]): { stage: Stage; pathInStage: string; pathInImage: string } {
   const final = stages.at(-1)!;
-  const copies = argsOf(final, "COPY").map(parseCopy).filter((c) => c.from !== undefined);
-  if (copies.length !== 1 || copies[0]!.sources.length !== 1) throw new Error("the final stage should COPY exactly one file from the build stage");
+  const copies = argsOf(final, "COPY")
+    .map(parseCopy)
+    .filter((c) => c.from !== undefined);
+  if (copies.length !== 1 || copies[0]!.sources.length !== 1)
+    throw new Error("the final stage should COPY exactly one file from the build stage");
   const copy = copies[0]!;
   const stage = stages.find((s) => s.name === copy.from);
   if (!stage) throw new Error(`no stage named ${copy.from}`);
@@ -51,7 +54,8 @@ function inStage(path: string, root: string): string {
   return path.slice(prefix.length);
 }
 
-const isInstall = (words: string[]) => words[0] === "bun" && (words[1] === "install" || words[1] === "i" || words[1] === "ci");
+const isInstall = (words: string[]) =>
+  words[0] === "bun" && (words[1] === "install" || words[1] === "i" || words[1] === "ci");
 
 /** Runs the Dockerfile's build stage in a scratch directory; see the module comment. */
 export function buildLikeTheImage(): BuiltBinary {
@@ -72,13 +76,19 @@ export function buildLikeTheImage(): BuiltBinary {
     for (const ins of stage.instructions) {
       if (ins.keyword === "COPY") {
         const { from, sources, dest } = parseCopy(ins.args);
-        if (from !== undefined) throw new Error(`line ${ins.line}: the build stage copies from another stage, which this test does not emulate`);
+        if (from !== undefined)
+          throw new Error(
+            `line ${ins.line}: the build stage copies from another stage, which this test does not emulate`,
+          );
         const into = join(dir, inStage(dest, root));
         for (const source of sources) {
           const from = join(REPO, source);
           // Docker copies a directory's contents into the destination, and a file into it when
           // the destination ends with a slash (or there are several sources).
-          const target = statSync(from).isDirectory() || !(dest.endsWith("/") || sources.length > 1) ? into : join(into, basename(source));
+          const target =
+            statSync(from).isDirectory() || !(dest.endsWith("/") || sources.length > 1)
+              ? into
+              : join(into, basename(source));
           cpSync(from, target, { recursive: true });
         }
       } else if (ins.keyword === "RUN") {
@@ -96,7 +106,10 @@ export function buildLikeTheImage(): BuiltBinary {
           stderr: "pipe",
         });
         buildMs += performance.now() - started;
-        if (r.exitCode !== 0) throw new Error(`Dockerfile line ${ins.line} (RUN ${ins.args}) exited ${r.exitCode}:\n${r.stdout}\n${r.stderr}`);
+        if (r.exitCode !== 0)
+          throw new Error(
+            `Dockerfile line ${ins.line} (RUN ${ins.args}) exited ${r.exitCode}:\n${r.stdout}\n${r.stderr}`,
+          );
       }
     }
     const path = join(dir, inStage(pathInStage, root));

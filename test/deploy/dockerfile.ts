@@ -54,13 +54,19 @@ export function parseDockerfile(text: string): Stage[] {
 }
 
 /** The arguments of every instruction with this keyword in a stage. */
-export const argsOf = (stage: Stage, keyword: string) => stage.instructions.filter((i) => i.keyword === keyword).map((i) => i.args);
+export const argsOf = (stage: Stage, keyword: string) =>
+  stage.instructions.filter((i) => i.keyword === keyword).map((i) => i.args);
 
 /** Splits a shell-form command list (`a && b`) into its commands, each split into words. */
 export function shellCommands(run: string): string[][] {
   return run
     .split(/&&|;/)
-    .map((c) => c.trim().split(/\s+/).filter((w) => w !== ""))
+    .map((c) =>
+      c
+        .trim()
+        .split(/\s+/)
+        .filter((w) => w !== ""),
+    )
     .filter((c) => c.length > 0);
 }
 

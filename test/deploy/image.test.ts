@@ -20,7 +20,10 @@ import { buildLikeTheImage, readDockerfile, shippedArtifact, workdir, type Built
 import { argsOf, parseCopy, shellCommands } from "./dockerfile";
 import { only, render, REPO, DEPLOY } from "./kustomize";
 
-const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { scripts: Record<string, string>; devDependencies: Record<string, string> };
+const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as {
+  scripts: Record<string, string>;
+  devDependencies: Record<string, string>;
+};
 const BUILD_SCRIPT = pkg.scripts["build:server"]!;
 const stages = readDockerfile();
 const final = stages.at(-1)!;
@@ -72,12 +75,17 @@ describe("Dockerfile", () => {
   });
 
   test("EXPOSE lists the receiver, health and metrics ports: the flags' defaults and the Deployment's ports", () => {
-    const exposed = argsOf(final, "EXPOSE").flatMap((a) => a.split(/\s+/)).map((p) => Number(p.replace(/\/tcp$/, "")));
+    const exposed = argsOf(final, "EXPOSE")
+      .flatMap((a) => a.split(/\s+/))
+      .map((p) => Number(p.replace(/\/tcp$/, "")));
     expect(exposed.sort()).toEqual([8080, 9292, 9440]);
     const defaults = parseConfig([], {});
     if (!defaults.ok || defaults.ok === "help") throw new Error("default flags do not parse");
-    expect([defaults.config.metricsAddr.port, defaults.config.receiverAddr.port, defaults.config.healthAddr.port].sort()).toEqual(exposed);
-    const container = only(render(join(DEPLOY, "base")).objects, "Deployment", "fluxhook").spec.template.spec.containers[0];
+    expect(
+      [defaults.config.metricsAddr.port, defaults.config.receiverAddr.port, defaults.config.healthAddr.port].sort(),
+    ).toEqual(exposed);
+    const container = only(render(join(DEPLOY, "base")).objects, "Deployment", "fluxhook").spec.template.spec
+      .containers[0];
     expect((container.ports as { containerPort: number }[]).map((p) => p.containerPort).sort()).toEqual(exposed);
   });
 
@@ -90,7 +98,12 @@ describe("Dockerfile", () => {
     const copied = argsOf(artifact.stage, "COPY")
       .map(parseCopy)
       .flatMap((c) => c.sources.map((s) => s.replace(/\/$/, "")));
-    expect(allowed.slice(1).map((l) => l.replace(/^!/, "").replace(/\/$/, "")).sort()).toEqual(copied.sort());
+    expect(
+      allowed
+        .slice(1)
+        .map((l) => l.replace(/^!/, "").replace(/\/$/, ""))
+        .sort(),
+    ).toEqual(copied.sort());
   });
 });
 
@@ -109,7 +122,9 @@ describe("the compiled executable", () => {
 
   beforeAll(async () => {
     binary = buildLikeTheImage();
-    console.log(`compiled ${binary.path}: ${(binary.bytes / 1e6).toFixed(1)} MB in ${(binary.buildMs / 1000).toFixed(2)} s`);
+    console.log(
+      `compiled ${binary.path}: ${(binary.bytes / 1e6).toFixed(1)} MB in ${(binary.buildMs / 1000).toFixed(2)} s`,
+    );
     api = await startKubeApiServer();
   }, BUILD_BUDGET_MS);
   afterAll(async () => {
@@ -120,7 +135,10 @@ describe("the compiled executable", () => {
 
   test("--help exits 0 and lists the flags", () => {
     const r = Bun.spawnSync([binary.path, "--help"], { stdout: "pipe", stderr: "pipe" });
-    expect({ exitCode: r.exitCode, stdout: r.stdout.toString() }).toMatchObject({ exitCode: 0, stdout: expect.stringContaining("--receiverAddr") });
+    expect({ exitCode: r.exitCode, stdout: r.stdout.toString() }).toMatchObject({
+      exitCode: 0,
+      stdout: expect.stringContaining("--receiverAddr"),
+    });
   });
 
   test("a bad flag exits 2 with the reason", () => {
@@ -133,19 +151,38 @@ describe("the compiled executable", () => {
     const NS = "apps";
     const TOKEN = "image-test-token";
     const GIT = "source.toolkit.fluxcd.io/v1";
-    api.store.create({ apiVersion: "v1", kind: "Secret", metadata: { name: "webhook-token", namespace: NS }, data: { token: Buffer.from(TOKEN).toString("base64") } });
-    api.store.create({ apiVersion: GIT, kind: "GitRepository", metadata: { name: "webapp", namespace: NS, annotations: { [REQUESTED_AT_ANNOTATION]: "before" } }, spec: {} });
+    api.store.create({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "webhook-token", namespace: NS },
+      data: { token: Buffer.from(TOKEN).toString("base64") },
+    });
+    api.store.create({
+      apiVersion: GIT,
+      kind: "GitRepository",
+      metadata: { name: "webapp", namespace: NS, annotations: { [REQUESTED_AT_ANNOTATION]: "before" } },
+      spec: {},
+    });
     api.store.create({
       apiVersion: RECEIVER_API_VERSION,
       kind: "Receiver",
       metadata: { name: "github-receiver", namespace: NS },
-      spec: { type: "github", events: ["ping", "push"], secretRef: { name: "webhook-token" }, resources: [{ apiVersion: GIT, kind: "GitRepository", name: "webapp" }] },
+      spec: {
+        type: "github",
+        events: ["ping", "push"],
+        secretRef: { name: "webhook-token" },
+        resources: [{ apiVersion: GIT, kind: "GitRepository", name: "webapp" }],
+      },
     });
 
     const server = spawnServer([...LOOPBACK_PORTS, "--log-level=debug"], {
       command: [binary.path],
       cleanEnv: true,
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/", KUBECONFIG: api.writeKubeconfig() },
+      env: {
+        PATH: process.env.PATH ?? "/usr/bin:/bin",
+        HOME: process.env.HOME ?? "/",
+        KUBECONFIG: api.writeKubeconfig(),
+      },
     });
     const { proc, lines, other } = server;
     running.add(proc);
@@ -157,7 +194,9 @@ describe("the compiled executable", () => {
       expect((await fetch(`${started.healthAddr}/healthz`)).status).toBe(200);
 
       const path = await waitFor("the Receiver to be Ready", () => {
-        const status = (api.store.get(RECEIVER_API_VERSION, "Receiver", NS, "github-receiver") as Record<string, any> | undefined)?.status;
+        const status = (
+          api.store.get(RECEIVER_API_VERSION, "Receiver", NS, "github-receiver") as Record<string, any> | undefined
+        )?.status;
         const ready = status?.conditions?.find((c: { type: string }) => c.type === "Ready");
         return ready?.status === "True" ? (status.webhookPath as string) : undefined;
       });
@@ -165,27 +204,43 @@ describe("the compiled executable", () => {
       const body = githubExample("push");
       const res = await fetch(started.receiverAddr + path, {
         method: "POST",
-        headers: { "Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": crypto.randomUUID(), "X-Hub-Signature-256": signPayload("sha256", TOKEN, body) },
+        headers: {
+          "Content-Type": "application/json",
+          "X-GitHub-Event": "push",
+          "X-GitHub-Delivery": crypto.randomUUID(),
+          "X-Hub-Signature-256": signPayload("sha256", TOKEN, body),
+        },
         body,
       });
-      expect({ status: res.status, body: await res.json() }).toMatchObject({ status: 200, body: { reason: "1 of 1 target annotated" } });
-      const annotations = (api.store.get(GIT, "GitRepository", NS, "webapp") as Record<string, any>).metadata.annotations;
+      expect({ status: res.status, body: await res.json() }).toMatchObject({
+        status: 200,
+        body: { reason: "1 of 1 target annotated" },
+      });
+      const annotations = (api.store.get(GIT, "GitRepository", NS, "webapp") as Record<string, any>).metadata
+        .annotations;
       expect(annotations[REQUESTED_AT_ANNOTATION]).not.toBe("before");
       expect(annotations[REQUESTED_AT_ANNOTATION]).toBeString();
 
       // The metrics listener (prom-client, bundled like everything else) counted the delivery.
       const metrics = await fetch(`${started.metricsAddr}/metrics`);
-      expect({ status: metrics.status, body: await metrics.text() }).toMatchObject({ status: 200, body: expect.stringContaining('gotk_receiver_http_request_duration_seconds_count{') });
+      expect({ status: metrics.status, body: await metrics.text() }).toMatchObject({
+        status: 200,
+        body: expect.stringContaining("gotk_receiver_http_request_duration_seconds_count{"),
+      });
 
       // The Deployment's memory limit must hold the process after a delivery, with room to spare.
-      const limit = only(render(join(DEPLOY, "base")).objects, "Deployment", "fluxhook").spec.template.spec.containers[0].resources.limits.memory as string;
+      const limit = only(render(join(DEPLOY, "base")).objects, "Deployment", "fluxhook").spec.template.spec
+        .containers[0].resources.limits.memory as string;
       const peakKiB = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${proc.pid}/status`, "utf8"))?.[1]);
       console.log(`peak RSS after a delivery: ${(peakKiB / 1024).toFixed(0)} MiB (limit ${limit})`);
       expect(peakKiB * 1024 * 2).toBeLessThan(Number(/^(\d+)Mi$/.exec(limit)![1]) * 1024 * 1024);
     } catch (error) {
       // What the executable said is the first thing to read when this fails.
       const tail = [...lines.slice(-10).map((l) => JSON.stringify(l)), ...other.slice(-10)].join("\n");
-      throw new Error(`${error instanceof Error ? error.message : String(error)}\n--- fluxhook's last log lines ---\n${tail}`, { cause: error });
+      throw new Error(
+        `${error instanceof Error ? error.message : String(error)}\n--- fluxhook's last log lines ---\n${tail}`,
+        { cause: error },
+      );
     } finally {
       proc.kill("SIGTERM");
     }

@@ -13,7 +13,11 @@ export const REPO = resolve(import.meta.dir, "../..");
 export const DEPLOY = join(REPO, "deploy");
 
 /** A Kubernetes object as read from YAML. */
-export type Manifest = Record<string, any> & { apiVersion: string; kind: string; metadata: Record<string, any> & { name: string; namespace?: string } };
+export type Manifest = Record<string, any> & {
+  apiVersion: string;
+  kind: string;
+  metadata: Record<string, any> & { name: string; namespace?: string };
+};
 
 export const KUBECTL = Bun.which("kubectl");
 
@@ -37,7 +41,16 @@ export function kubectlKustomize(dir: string): Manifest[] {
 }
 
 /** Kinds that have no namespace (among those deploy/ could hold). */
-const CLUSTER_SCOPED = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "PriorityClass", "StorageClass", "IngressClass", "GatewayClass"]);
+const CLUSTER_SCOPED = new Set([
+  "Namespace",
+  "ClusterRole",
+  "ClusterRoleBinding",
+  "CustomResourceDefinition",
+  "PriorityClass",
+  "StorageClass",
+  "IngressClass",
+  "GatewayClass",
+]);
 
 const SUPPORTED_FIELDS = new Set(["apiVersion", "kind", "namespace", "resources", "images", "patches"]);
 
@@ -73,14 +86,20 @@ export function loadKustomization(dir: string): Manifest[] {
   const file = kustomizationFile(dir);
   const k = parseYaml(readFileSync(file, "utf8")) as Record<string, unknown>;
   for (const key of Object.keys(k)) {
-    if (!SUPPORTED_FIELDS.has(key)) throw new Error(`${file}: the fallback renderer does not support "${key}"; install kubectl`);
+    if (!SUPPORTED_FIELDS.has(key))
+      throw new Error(`${file}: the fallback renderer does not support "${key}"; install kubectl`);
   }
   let objects: Manifest[] = [];
   for (const entry of (k.resources as string[] | undefined) ?? []) {
     const path = resolve(dir, entry);
-    objects.push(...(statSync(path).isDirectory() ? loadKustomization(path) : (parseYamlDocuments(readFileSync(path, "utf8"), path) as Manifest[])));
+    objects.push(
+      ...(statSync(path).isDirectory()
+        ? loadKustomization(path)
+        : (parseYamlDocuments(readFileSync(path, "utf8"), path) as Manifest[])),
+    );
   }
-  for (const p of (k.patches as PatchEntry[] | undefined) ?? []) objects = objects.map((o) => applyPatchEntry(o, p, dir));
+  for (const p of (k.patches as PatchEntry[] | undefined) ?? [])
+    objects = objects.map((o) => applyPatchEntry(o, p, dir));
   if (typeof k.namespace === "string") setNamespace(objects, k.namespace);
   for (const image of (k.images as ImageOverride[] | undefined) ?? []) setImage(objects, image);
   return objects;
@@ -101,11 +120,16 @@ function setNamespace(objects: Manifest[], namespace: string): void {
 
 function setImage(objects: Manifest[], image: ImageOverride): void {
   for (const o of objects) {
-    for (const c of [...(o.spec?.template?.spec?.containers ?? []), ...(o.spec?.template?.spec?.initContainers ?? [])] as { image: string }[]) {
+    for (const c of [
+      ...(o.spec?.template?.spec?.containers ?? []),
+      ...(o.spec?.template?.spec?.initContainers ?? []),
+    ] as { image: string }[]) {
       const [name, tag] = splitImage(c.image);
       if (name !== image.name) continue;
       const newName = image.newName ?? name;
-      c.image = image.digest ? `${newName}@${image.digest}` : `${newName}${image.newTag ? `:${image.newTag}` : tag ? `:${tag}` : ""}`;
+      c.image = image.digest
+        ? `${newName}@${image.digest}`
+        : `${newName}${image.newTag ? `:${image.newTag}` : tag ? `:${tag}` : ""}`;
     }
   }
 }
@@ -120,17 +144,27 @@ function splitImage(image: string): [string, string | undefined] {
 function applyPatchEntry(o: Manifest, entry: PatchEntry, dir: string): Manifest {
   const t = entry.target ?? {};
   const [group, version] = o.apiVersion.includes("/") ? o.apiVersion.split("/") : ["", o.apiVersion];
-  if ((t.kind && t.kind !== o.kind) || (t.name && t.name !== o.metadata.name) || (t.group !== undefined && t.group !== group) || (t.version && t.version !== version)) return o;
+  if (
+    (t.kind && t.kind !== o.kind) ||
+    (t.name && t.name !== o.metadata.name) ||
+    (t.group !== undefined && t.group !== group) ||
+    (t.version && t.version !== version)
+  )
+    return o;
   const text = entry.patch ?? readFileSync(join(dir, entry.path!), "utf8");
   const ops = parseYaml(text) as JsonPatchOp[];
-  if (!Array.isArray(ops)) throw new Error(`${dir}: only JSON 6902 patches (a list of ops) are supported by the fallback renderer`);
+  if (!Array.isArray(ops))
+    throw new Error(`${dir}: only JSON 6902 patches (a list of ops) are supported by the fallback renderer`);
   const copy = structuredClone(o);
   for (const op of ops) applyJsonPatchOp(copy, op);
   return copy;
 }
 
 function applyJsonPatchOp(root: Record<string, any>, op: JsonPatchOp): void {
-  const parts = op.path.split("/").slice(1).map((p) => p.replaceAll("~1", "/").replaceAll("~0", "~"));
+  const parts = op.path
+    .split("/")
+    .slice(1)
+    .map((p) => p.replaceAll("~1", "/").replaceAll("~0", "~"));
   const last = parts.pop()!;
   let parent: any = root;
   for (const p of parts) {
@@ -148,7 +182,9 @@ function applyJsonPatchOp(root: Record<string, any>, op: JsonPatchOp): void {
 
 /** Renders a kustomization directory: kubectl when available, else {@link loadKustomization}. */
 export function render(dir: string): { objects: Manifest[]; via: "kubectl kustomize" | "yaml fallback" } {
-  return KUBECTL ? { objects: kubectlKustomize(dir), via: "kubectl kustomize" } : { objects: loadKustomization(dir), via: "yaml fallback" };
+  return KUBECTL
+    ? { objects: kubectlKustomize(dir), via: "kubectl kustomize" }
+    : { objects: loadKustomization(dir), via: "yaml fallback" };
 }
 
 /** The one object of this kind (and name, when given); throws if there is not exactly one. */

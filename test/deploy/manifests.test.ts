@@ -21,8 +21,25 @@ import { signPayload, webhookPath } from "../../shared";
 import { BUILTIN_KINDS } from "../kube";
 import { githubExample } from "../support/payloads";
 import { waitFor, type Stack } from "../support/stack";
-import { DEPLOY, KUBECTL, kubectlKustomize, loadKustomization, only, parseYamlDocuments, render, type Manifest } from "./kustomize";
-import { authorizes, describeAccess, grants, recordApiCalls, requestAccess, type Access, type PolicyRule } from "./rbac";
+import {
+  DEPLOY,
+  KUBECTL,
+  kubectlKustomize,
+  loadKustomization,
+  only,
+  parseYamlDocuments,
+  render,
+  type Manifest,
+} from "./kustomize";
+import {
+  authorizes,
+  describeAccess,
+  grants,
+  recordApiCalls,
+  requestAccess,
+  type Access,
+  type PolicyRule,
+} from "./rbac";
 
 const BASE = join(DEPLOY, "base");
 const EXAMPLES = join(DEPLOY, "examples");
@@ -36,12 +53,15 @@ const SERVICE_ACCOUNT = { namespace: NAMESPACE, name: pod.spec.serviceAccountNam
 /** The flags as the Deployment passes them, with the environment the pod gets. */
 function deployedConfig(extraArgs: readonly string[] = []): ServerConfig {
   const parsed = parseConfig([...(container.args as string[]), ...extraArgs], { RUNTIME_NAMESPACE: NAMESPACE });
-  if (parsed.ok !== true) throw new Error(`the Deployment's args do not parse: ${parsed.ok === false ? parsed.error : "help"}`);
+  if (parsed.ok !== true)
+    throw new Error(`the Deployment's args do not parse: ${parsed.ok === false ? parsed.error : "help"}`);
   return parsed.config;
 }
 
-const portNamed = (name: string) => (container.ports as { name: string; containerPort: number }[]).find((p) => p.name === name)?.containerPort;
-const matches = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+const portNamed = (name: string) =>
+  (container.ports as { name: string; containerPort: number }[]).find((p) => p.name === name)?.containerPort;
+const matches = (selector: Record<string, string>, labels: Record<string, string>) =>
+  Object.entries(selector).every(([k, v]) => labels[k] === v);
 
 /** Kinds a Receiver may target: the CRD's enum, as the API test server registers them. */
 const TARGET_KINDS = BUILTIN_KINDS.filter((k) => k.group.endsWith(".fluxcd.io") && k.kind !== "Receiver").map((k) => ({
@@ -55,7 +75,11 @@ describe(`deploy/base (${via})`, () => {
   test("every namespaced object is in flux-system", () => {
     expect(NAMESPACE).toBe("flux-system");
     const clusterScoped = new Set(["ClusterRole", "ClusterRoleBinding"]);
-    expect(base.filter((o) => !clusterScoped.has(o.kind) && o.metadata.namespace !== NAMESPACE).map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([]);
+    expect(
+      base
+        .filter((o) => !clusterScoped.has(o.kind) && o.metadata.namespace !== NAMESPACE)
+        .map((o) => `${o.kind}/${o.metadata.name}`),
+    ).toEqual([]);
   });
 
   test("the Deployment's selector, the Service's and the NetworkPolicies' select its pods", () => {
@@ -63,16 +87,28 @@ describe(`deploy/base (${via})`, () => {
     expect(matches(deployment.spec.selector.matchLabels, labels)).toBe(true);
     const service = only(base, "Service", "fluxhook-receiver");
     expect(matches(service.spec.selector, labels)).toBe(true);
-    for (const policy of base.filter((o) => o.kind === "NetworkPolicy")) expect(matches(policy.spec.podSelector.matchLabels, labels)).toBe(true);
-    for (const spread of pod.spec.topologySpreadConstraints ?? []) expect(matches(spread.labelSelector.matchLabels, labels)).toBe(true);
+    for (const policy of base.filter((o) => o.kind === "NetworkPolicy"))
+      expect(matches(policy.spec.podSelector.matchLabels, labels)).toBe(true);
+    for (const spread of pod.spec.topologySpreadConstraints ?? [])
+      expect(matches(spread.labelSelector.matchLabels, labels)).toBe(true);
   });
 
   test("two replicas, Flux's arguments, RUNTIME_NAMESPACE from the downward API", () => {
     expect(deployment.spec.replicas).toBe(2);
-    expect(container.args).toEqual(expect.arrayContaining(["--watch-all-namespaces=true", "--log-level=info", "--log-encoding=json"]));
-    expect(container.env).toContainEqual({ name: "RUNTIME_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } });
+    expect(container.args).toEqual(
+      expect.arrayContaining(["--watch-all-namespaces=true", "--log-level=info", "--log-encoding=json"]),
+    );
+    expect(container.env).toContainEqual({
+      name: "RUNTIME_NAMESPACE",
+      valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } },
+    });
     const config = deployedConfig();
-    expect({ watchNamespace: config.watchNamespace, logLevel: config.logLevel, logEncoding: config.logEncoding, statusUpdates: config.statusUpdates }).toEqual({
+    expect({
+      watchNamespace: config.watchNamespace,
+      logLevel: config.logLevel,
+      logEncoding: config.logEncoding,
+      statusUpdates: config.statusUpdates,
+    }).toEqual({
       watchNamespace: undefined,
       logLevel: "info",
       logEncoding: "json",
@@ -82,7 +118,11 @@ describe(`deploy/base (${via})`, () => {
 
   test("container ports, probes, the Service and the flags' addresses agree (9292, 9440, 8080)", () => {
     const config = deployedConfig();
-    expect({ receiver: portNamed("http-webhook"), health: portNamed("healthz"), metrics: portNamed("http-prom") }).toEqual({
+    expect({
+      receiver: portNamed("http-webhook"),
+      health: portNamed("healthz"),
+      metrics: portNamed("http-prom"),
+    }).toEqual({
       receiver: config.receiverAddr.port,
       health: config.healthAddr.port,
       metrics: config.metricsAddr.port,
@@ -102,7 +142,9 @@ describe(`deploy/base (${via})`, () => {
   });
 
   test("the NetworkPolicies admit webhooks on the receiver port from anywhere, and metrics from pods", () => {
-    const rules = base.filter((o) => o.kind === "NetworkPolicy").flatMap((p) => p.spec.ingress as { from?: unknown[]; ports: { port: number }[] }[]);
+    const rules = base
+      .filter((o) => o.kind === "NetworkPolicy")
+      .flatMap((p) => p.spec.ingress as { from?: unknown[]; ports: { port: number }[] }[]);
     const webhook = rules.find((r) => r.ports.some((p) => p.port === portNamed("http-webhook")));
     expect(webhook?.from).toBeUndefined();
     const metrics = rules.find((r) => r.ports.some((p) => p.port === portNamed("http-prom")));
@@ -110,7 +152,11 @@ describe(`deploy/base (${via})`, () => {
   });
 
   test("the pod runs non-root, read-only, with no capabilities and the runtime's seccomp profile", () => {
-    expect(pod.spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: "RuntimeDefault" } });
+    expect(pod.spec.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      seccompProfile: { type: "RuntimeDefault" },
+    });
     expect(container.securityContext).toEqual({
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
@@ -139,7 +185,8 @@ describe(`deploy/base (${via})`, () => {
   test.if(KUBECTL !== null)("the YAML fallback renders what kubectl kustomize renders", () => {
     const key = (o: Manifest) => `${o.kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`;
     const sorted = (list: Manifest[]) => [...list].sort((a, b) => key(a).localeCompare(key(b)));
-    for (const dir of [BASE, ...exampleDirs()]) expect(sorted(loadKustomization(dir))).toEqual(sorted(kubectlKustomize(dir)));
+    for (const dir of [BASE, ...exampleDirs()])
+      expect(sorted(loadKustomization(dir))).toEqual(sorted(kubectlKustomize(dir)));
   });
 });
 
@@ -169,7 +216,11 @@ const CLUSTER_ROLE_ALLOWLIST: Readonly<Record<string, string>> = {
 };
 
 /** Everything the namespaced Role (leader election) may grant. */
-const ROLE_ALLOWLIST = new Set(["get coordination.k8s.io/leases", "create coordination.k8s.io/leases", "update coordination.k8s.io/leases"]);
+const ROLE_ALLOWLIST = new Set([
+  "get coordination.k8s.io/leases",
+  "create coordination.k8s.io/leases",
+  "update coordination.k8s.io/leases",
+]);
 
 const TOKEN = "rbac-token";
 const GIT = "source.toolkit.fluxcd.io/v1";
@@ -200,21 +251,35 @@ async function clusterWorkload(stack: Stack, namespace: string, statusUpdates: b
   // as its Secret is indexed.
   if (statusUpdates) expect(await stack.readyPath(namespace, "every-kind")).toBe(path);
   const body = githubExample("push");
-  const headers = (signature: string) => ({ "Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": crypto.randomUUID(), "X-Hub-Signature-256": signature });
+  const headers = (signature: string) => ({
+    "Content-Type": "application/json",
+    "X-GitHub-Event": "push",
+    "X-GitHub-Delivery": crypto.randomUUID(),
+    "X-Hub-Signature-256": signature,
+  });
   const deliver = () => stack.post(path, { headers: headers(signPayload("sha256", TOKEN, body)), body });
   const annotated = `${TARGET_KINDS.length + 2} of ${TARGET_KINDS.length + 2}`;
   const first = await waitFor("the Receiver to be served", async () => {
     const res = await deliver();
     return res.status === 404 || res.status === 503 ? undefined : res;
   });
-  for (const res of [first, await deliver()]) expect({ status: res.status, reason: res.body.reason }).toEqual({ status: 200, reason: expect.stringContaining(annotated) });
-  for (const k of TARGET_KINDS) expect(stack.requestedAt(k.apiVersion, k.kind, namespace, `named-${k.plural}`)).toBeString();
+  for (const res of [first, await deliver()])
+    expect({ status: res.status, reason: res.body.reason }).toEqual({
+      status: 200,
+      reason: expect.stringContaining(annotated),
+    });
+  for (const k of TARGET_KINDS)
+    expect(stack.requestedAt(k.apiVersion, k.kind, namespace, `named-${k.plural}`)).toBeString();
   expect(stack.requestedAt(GIT, "GitRepository", namespace, "labelled-b")).toBeString();
   expect((await stack.post(path, { headers: headers(signPayload("sha256", "wrong", body)), body })).status).toBe(400);
 }
 
 /** Loopback port 0 for every listener: the tests run many servers at once. */
-const LOOPBACK = { receiverAddr: { host: "127.0.0.1", port: 0 }, healthAddr: { host: "127.0.0.1", port: 0 }, metricsAddr: { host: "127.0.0.1", port: 0 } };
+const LOOPBACK = {
+  receiverAddr: { host: "127.0.0.1", port: 0 },
+  healthAddr: { host: "127.0.0.1", port: 0 },
+  metricsAddr: { host: "127.0.0.1", port: 0 },
+};
 
 /**
  * The scenarios whose requests the RBAC must grant. Each runs the Deployment's own flags (plus
@@ -225,26 +290,85 @@ const SCENARIOS: { name: string; args: string[]; namespace: string }[] = [
   { name: "--watch-all-namespaces=false", args: ["--watch-all-namespaces=false"], namespace: "flux-system" },
   { name: "beside Flux (--status-updates=false)", args: ["--status-updates=false"], namespace: "apps" },
 ];
-const FAST_LEADER_ELECTION = ["--leader-election-lease-duration=2s", "--leader-election-renew-deadline=1500ms", "--leader-election-retry-period=100ms"];
+const FAST_LEADER_ELECTION = [
+  "--leader-election-lease-duration=2s",
+  "--leader-election-renew-deadline=1500ms",
+  "--leader-election-retry-period=100ms",
+];
 
 describe("RBAC", () => {
   describe("requestAccess maps requests as the API server does", () => {
     test.each<[string, string, Record<string, string>, Access]>([
       ["GET", "/api/v1/secrets", {}, { type: "resource", verb: "list", group: "", resource: "secrets" }],
-      ["GET", "/api/v1/secrets", { watch: "true" }, { type: "resource", verb: "watch", group: "", resource: "secrets" }],
-      ["GET", "/api/v1/watch/namespaces/a/secrets", {}, { type: "resource", verb: "watch", group: "", resource: "secrets", namespace: "a" }],
-      ["GET", "/api/v1/namespaces/a/secrets/t", {}, { type: "resource", verb: "get", group: "", resource: "secrets", namespace: "a", name: "t" }],
+      [
+        "GET",
+        "/api/v1/secrets",
+        { watch: "true" },
+        { type: "resource", verb: "watch", group: "", resource: "secrets" },
+      ],
+      [
+        "GET",
+        "/api/v1/watch/namespaces/a/secrets",
+        {},
+        { type: "resource", verb: "watch", group: "", resource: "secrets", namespace: "a" },
+      ],
+      [
+        "GET",
+        "/api/v1/namespaces/a/secrets/t",
+        {},
+        { type: "resource", verb: "get", group: "", resource: "secrets", namespace: "a", name: "t" },
+      ],
       [
         "PATCH",
         "/apis/notification.toolkit.fluxcd.io/v1/namespaces/a/receivers/r/status",
         {},
-        { type: "resource", verb: "patch", group: "notification.toolkit.fluxcd.io", resource: "receivers", subresource: "status", namespace: "a", name: "r" },
+        {
+          type: "resource",
+          verb: "patch",
+          group: "notification.toolkit.fluxcd.io",
+          resource: "receivers",
+          subresource: "status",
+          namespace: "a",
+          name: "r",
+        },
       ],
-      ["POST", "/api/v1/namespaces/a/events", {}, { type: "resource", verb: "create", group: "", resource: "events", namespace: "a" }],
-      ["PUT", "/apis/coordination.k8s.io/v1/namespaces/a/leases/l", {}, { type: "resource", verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: "a", name: "l" }],
-      ["DELETE", "/api/v1/namespaces/a/secrets", {}, { type: "resource", verb: "deletecollection", group: "", resource: "secrets", namespace: "a" }],
-      ["GET", "/api/v1/namespaces/a", {}, { type: "resource", verb: "get", group: "", resource: "namespaces", namespace: "a", name: "a" }],
-      ["GET", "/apis/source.toolkit.fluxcd.io/v1", {}, { type: "nonResource", verb: "get", path: "/apis/source.toolkit.fluxcd.io/v1" }],
+      [
+        "POST",
+        "/api/v1/namespaces/a/events",
+        {},
+        { type: "resource", verb: "create", group: "", resource: "events", namespace: "a" },
+      ],
+      [
+        "PUT",
+        "/apis/coordination.k8s.io/v1/namespaces/a/leases/l",
+        {},
+        {
+          type: "resource",
+          verb: "update",
+          group: "coordination.k8s.io",
+          resource: "leases",
+          namespace: "a",
+          name: "l",
+        },
+      ],
+      [
+        "DELETE",
+        "/api/v1/namespaces/a/secrets",
+        {},
+        { type: "resource", verb: "deletecollection", group: "", resource: "secrets", namespace: "a" },
+      ],
+      [
+        "GET",
+        "/api/v1/namespaces/a",
+        {},
+        { type: "resource", verb: "get", group: "", resource: "namespaces", namespace: "a", name: "a" },
+      ],
+      [
+        "GET",
+        "/apis/source.toolkit.fluxcd.io/v1",
+        {},
+        { type: "nonResource", verb: "get", path: "/apis/source.toolkit.fluxcd.io/v1" },
+      ],
       ["GET", "/version", {}, { type: "nonResource", verb: "get", path: "/version" }],
     ])("%s %s %o", (method, path, query, expected) => {
       expect(requestAccess(method, path, query)).toEqual(expected);
@@ -254,10 +378,16 @@ describe("RBAC", () => {
   describe.each(SCENARIOS)("grants every request fluxhook makes: $name", ({ args, namespace }) => {
     test("every request is authorized for the Deployment's ServiceAccount", async () => {
       const config = { ...deployedConfig([...args, ...FAST_LEADER_ELECTION]), ...LOOPBACK };
-      const { accesses } = await recordApiCalls(config, (stack) => clusterWorkload(stack, namespace, config.statusUpdates));
+      const { accesses } = await recordApiCalls(config, (stack) =>
+        clusterWorkload(stack, namespace, config.statusUpdates),
+      );
       const resourceCalls = [...new Set(accesses.filter((a) => a.type === "resource").map(describeAccess))];
       // The workload must have reached the calls the RBAC exists for.
-      expect(resourceCalls).toEqual(expect.arrayContaining(["list notification.toolkit.fluxcd.io/receivers" + (args.includes("--watch-all-namespaces=false") ? ` (ns ${namespace})` : " (cluster-wide)")]));
+      expect(resourceCalls).toEqual(
+        expect.arrayContaining([
+          `list notification.toolkit.fluxcd.io/receivers${args.includes("--watch-all-namespaces=false") ? ` (ns ${namespace})` : " (cluster-wide)"}`,
+        ]),
+      );
       expect(resourceCalls).toEqual(
         expect.arrayContaining([
           `get source.toolkit.fluxcd.io/gitrepositories (ns ${namespace})`,
@@ -287,7 +417,9 @@ describe("RBAC", () => {
     expect(roles.map((r) => r.metadata.namespace)).toEqual([NAMESPACE]);
     const granted = roles.flatMap((r) => grants(r.rules as PolicyRule[]));
     expect(granted.filter((g) => !ROLE_ALLOWLIST.has(g))).toEqual([]);
-    expect(grants(only(base, "ClusterRole", "fluxhook").rules as PolicyRule[]).filter((g) => g.endsWith("/leases"))).toEqual([]);
+    expect(
+      grants(only(base, "ClusterRole", "fluxhook").rules as PolicyRule[]).filter((g) => g.endsWith("/leases")),
+    ).toEqual([]);
   });
 });
 
@@ -310,21 +442,29 @@ function exampleFiles(dir: string): [string, unknown[]][] {
 
 describe("deploy/examples", () => {
   test("there are the loadbalancer, ingress, gateway-api, github-receiver and beside-flux examples", () => {
-    expect(exampleDirs().map((d) => d.slice(EXAMPLES.length + 1)).sort()).toEqual(["beside-flux", "gateway-api", "github-receiver", "ingress", "loadbalancer"]);
+    expect(
+      exampleDirs()
+        .map((d) => d.slice(EXAMPLES.length + 1))
+        .sort(),
+    ).toEqual(["beside-flux", "gateway-api", "github-receiver", "ingress", "loadbalancer"]);
   });
 
   describe.each(exampleDirs().map((d) => [d.slice(EXAMPLES.length + 1), d] as const))("%s", (_name, dir) => {
     test("each YAML file parses into objects with apiVersion, kind and metadata.name", () => {
       const files = exampleFiles(dir);
       for (const [file, docs] of files) {
-        for (const o of docs as Manifest[]) expect({ file, apiVersion: typeof o.apiVersion, kind: typeof o.kind, name: typeof o.metadata?.name }).toEqual({ file, apiVersion: "string", kind: "string", name: "string" });
+        for (const o of docs as Manifest[])
+          expect({ file, apiVersion: typeof o.apiVersion, kind: typeof o.kind, name: typeof o.metadata?.name }).toEqual(
+            { file, apiVersion: "string", kind: "string", name: "string" },
+          );
       }
     });
 
     test(`renders (${via})`, () => {
       const objects = exampleObjects(dir);
       expect(objects.length).toBeGreaterThan(0);
-      for (const o of objects) expect([typeof o.apiVersion, typeof o.kind, typeof o.metadata.name]).toEqual(["string", "string", "string"]);
+      for (const o of objects)
+        expect([typeof o.apiVersion, typeof o.kind, typeof o.metadata.name]).toEqual(["string", "string", "string"]);
     });
   });
 
@@ -339,20 +479,29 @@ describe("deploy/examples", () => {
     const service = only(base, "Service", "fluxhook-receiver");
     const ingress = only(exampleObjects(join(EXAMPLES, "ingress")), "Ingress");
     const paths = ingress.spec.rules.flatMap((r: any) => r.http.paths);
-    expect(paths.map((p: any) => [p.path, p.backend.service.name, p.backend.service.port.name])).toEqual([["/hook/", service.metadata.name, service.spec.ports[0].name]]);
+    expect(paths.map((p: any) => [p.path, p.backend.service.name, p.backend.service.port.name])).toEqual([
+      ["/hook/", service.metadata.name, service.spec.ports[0].name],
+    ]);
     const route = only(exampleObjects(join(EXAMPLES, "gateway-api")), "HTTPRoute");
-    expect(route.spec.rules.flatMap((r: any) => r.backendRefs.map((b: any) => [b.name, b.port]))).toEqual([[service.metadata.name, service.spec.ports[0].port]]);
+    expect(route.spec.rules.flatMap((r: any) => r.backendRefs.map((b: any) => [b.name, b.port]))).toEqual([
+      [service.metadata.name, service.spec.ports[0].port],
+    ]);
     expect(route.spec.rules.flatMap((r: any) => r.matches.map((m: any) => m.path.value))).toEqual(["/hook/"]);
   });
 
   test("the GitHub Receiver is valid for fluxhook and points at its Secret and GitRepository", () => {
     const objects = exampleObjects(join(EXAMPLES, "github-receiver"));
-    const receiver = readReceiver({ ...only(objects, "Receiver"), metadata: { ...only(objects, "Receiver").metadata, namespace: NAMESPACE, uid: "u", generation: 1 } });
+    const receiver = readReceiver({
+      ...only(objects, "Receiver"),
+      metadata: { ...only(objects, "Receiver").metadata, namespace: NAMESPACE, uid: "u", generation: 1 },
+    });
     expect(receiver?.invalid).toBeUndefined();
     expect(receiver?.spec).toMatchObject({ type: "github", events: ["ping", "push"] });
     expect(only(objects, "Secret", receiver!.spec!.secretName!).stringData.token).toBeString();
     const git = only(objects, "GitRepository");
-    expect(receiver!.spec!.resources.map((r) => [r.apiVersion, r.kind, r.name])).toEqual([[git.apiVersion, "GitRepository", git.metadata.name]]);
+    expect(receiver!.spec!.resources.map((r) => [r.apiVersion, r.kind, r.name])).toEqual([
+      [git.apiVersion, "GitRepository", git.metadata.name],
+    ]);
   });
 
   test("beside Flux, the Deployment runs with --status-updates=false and is otherwise the base", () => {

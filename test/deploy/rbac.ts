@@ -27,7 +27,14 @@ export type Access =
     }
   | { readonly type: "nonResource"; readonly verb: string; readonly path: string };
 
-const VERB_BY_METHOD: Record<string, string> = { POST: "create", PUT: "update", PATCH: "patch", DELETE: "delete", GET: "get", HEAD: "get" };
+const VERB_BY_METHOD: Record<string, string> = {
+  POST: "create",
+  PUT: "update",
+  PATCH: "patch",
+  DELETE: "delete",
+  GET: "get",
+  HEAD: "get",
+};
 
 /**
  * Maps one request to its authorization attributes, as the API server's RequestInfoFactory does:
@@ -37,7 +44,10 @@ const VERB_BY_METHOD: Record<string, string> = { POST: "create", PUT: "update", 
  * DELETE on a collection is `deletecollection`.
  */
 export function requestAccess(method: string, path: string, query: Readonly<Record<string, string>> = {}): Access {
-  const parts = path.split("/").filter((p) => p !== "").map(decodeURIComponent);
+  const parts = path
+    .split("/")
+    .filter((p) => p !== "")
+    .map(decodeURIComponent);
   const verb = VERB_BY_METHOD[method.toUpperCase()] ?? method.toLowerCase();
   let rest: string[];
   let group: string;
@@ -105,24 +115,43 @@ export interface PolicyRule {
 export const DEFAULT_AUTHENTICATED_RULES: readonly PolicyRule[] = [
   {
     verbs: ["get"],
-    nonResourceURLs: ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/readyz", "/openapi", "/openapi/*", "/version", "/version/"],
+    nonResourceURLs: [
+      "/api",
+      "/api/*",
+      "/apis",
+      "/apis/*",
+      "/healthz",
+      "/livez",
+      "/readyz",
+      "/openapi",
+      "/openapi/*",
+      "/version",
+      "/version/",
+    ],
   },
 ];
 
-const has = (list: readonly string[] | undefined, value: string) => !!list && (list.includes(value) || list.includes("*"));
+const has = (list: readonly string[] | undefined, value: string) =>
+  !!list && (list.includes(value) || list.includes("*"));
 
 /** Whether one rule grants the access (rbac/v1 RuleAllows). */
 export function ruleAllows(rule: PolicyRule, a: Access): boolean {
   if (!has(rule.verbs, a.verb)) return false;
   if (a.type === "nonResource") {
-    return (rule.nonResourceURLs ?? []).some((u) => u === "*" || u === a.path || (u.endsWith("*") && a.path.startsWith(u.slice(0, -1))));
+    return (rule.nonResourceURLs ?? []).some(
+      (u) => u === "*" || u === a.path || (u.endsWith("*") && a.path.startsWith(u.slice(0, -1))),
+    );
   }
   if (!has(rule.apiGroups, a.group)) return false;
   const combined = a.subresource ? `${a.resource}/${a.subresource}` : a.resource;
   const resources = rule.resources ?? [];
-  const resourceMatch = resources.includes("*") || resources.includes(combined) || (a.subresource !== undefined && resources.includes(`*/${a.subresource}`));
+  const resourceMatch =
+    resources.includes("*") ||
+    resources.includes(combined) ||
+    (a.subresource !== undefined && resources.includes(`*/${a.subresource}`));
   if (!resourceMatch) return false;
-  if (rule.resourceNames && rule.resourceNames.length > 0) return a.name !== undefined && rule.resourceNames.includes(a.name);
+  if (rule.resourceNames && rule.resourceNames.length > 0)
+    return a.name !== undefined && rule.resourceNames.includes(a.name);
   return true;
 }
 
@@ -140,14 +169,21 @@ const boundTo = (binding: Manifest, sa: ServiceAccountRef, bindingNamespace: str
  * The rules that apply to the service account for a request in `namespace` (undefined: a
  * cluster-wide request): ClusterRoleBindings everywhere, RoleBindings only in their namespace.
  */
-export function rulesFor(objects: readonly Manifest[], sa: ServiceAccountRef, namespace: string | undefined): PolicyRule[] {
+export function rulesFor(
+  objects: readonly Manifest[],
+  sa: ServiceAccountRef,
+  namespace: string | undefined,
+): PolicyRule[] {
   const rules: PolicyRule[] = [...DEFAULT_AUTHENTICATED_RULES];
   const role = (kind: string, name: string, ns: string | undefined) =>
-    objects.find((o) => o.kind === kind && o.metadata.name === name && (kind === "ClusterRole" || o.metadata.namespace === ns));
+    objects.find(
+      (o) => o.kind === kind && o.metadata.name === name && (kind === "ClusterRole" || o.metadata.namespace === ns),
+    );
   for (const b of objects) {
     let scope: string | undefined;
     if (b.kind === "ClusterRoleBinding") scope = undefined;
-    else if (b.kind === "RoleBinding" && namespace !== undefined && b.metadata.namespace === namespace) scope = namespace;
+    else if (b.kind === "RoleBinding" && namespace !== undefined && b.metadata.namespace === namespace)
+      scope = namespace;
     else continue;
     if (!boundTo(b, sa, b.metadata.namespace)) continue;
     const ref = b.roleRef as { kind: string; name: string };
@@ -167,7 +203,8 @@ export function authorizes(objects: readonly Manifest[], sa: ServiceAccountRef, 
 export function grants(rules: readonly PolicyRule[]): string[] {
   const out: string[] = [];
   for (const r of rules) {
-    for (const g of r.apiGroups ?? []) for (const res of r.resources ?? []) for (const v of r.verbs) out.push(`${v} ${g || "core"}/${res}`);
+    for (const g of r.apiGroups ?? [])
+      for (const res of r.resources ?? []) for (const v of r.verbs) out.push(`${v} ${g || "core"}/${res}`);
     for (const u of r.nonResourceURLs ?? []) for (const v of r.verbs) out.push(`${v} ${u}`);
   }
   return out;
@@ -185,7 +222,10 @@ export function distinctAccesses(accesses: readonly Access[]): Access[] {
  * `config`, lets `workload` drive it, stops it (so shutdown calls, such as releasing a Lease, are
  * recorded too), and returns every distinct access it needed.
  */
-export async function recordApiCalls(config: Partial<ServerConfig>, workload: (stack: Stack) => Promise<void>): Promise<{ accesses: Access[]; requests: RequestRecord[] }> {
+export async function recordApiCalls(
+  config: Partial<ServerConfig>,
+  workload: (stack: Stack) => Promise<void>,
+): Promise<{ accesses: Access[]; requests: RequestRecord[] }> {
   await using stack = await startStack(config);
   await workload(stack);
   await stack.fluxhook.stop();

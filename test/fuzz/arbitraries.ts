@@ -17,13 +17,31 @@ const b64 = (s: string) => Buffer.from(s).toString("base64");
 // Sample payloads, one per type (the starting points of mutations)
 
 const cdevent = JSON.stringify({
-  context: { version: "0.4.1", id: "271069a8", source: "/event/source/123", type: "dev.cdevents.change.merged.0.2.0", timestamp: "2023-03-20T14:27:05.315384Z" },
-  subject: { id: "mySubject123", source: "/event/source/123", type: "change", content: { repository: { id: "cdevents/service" } } },
+  context: {
+    version: "0.4.1",
+    id: "271069a8",
+    source: "/event/source/123",
+    type: "dev.cdevents.change.merged.0.2.0",
+    timestamp: "2023-03-20T14:27:05.315384Z",
+  },
+  subject: {
+    id: "mySubject123",
+    source: "/event/source/123",
+    type: "change",
+    content: { repository: { id: "cdevents/service" } },
+  },
 });
 
 /** A Pub/Sub push envelope as Artifact Registry sends it, around `event`. */
 export function gcrEnvelope(event: unknown, data = b64(JSON.stringify(event))): string {
-  return JSON.stringify({ message: { data, messageId: "136969346945", publishTime: "2023-06-01T10:00:00Z", subscription: "projects/p/subscriptions/s" } });
+  return JSON.stringify({
+    message: {
+      data,
+      messageId: "136969346945",
+      publishTime: "2023-06-01T10:00:00Z",
+      subscription: "projects/p/subscriptions/s",
+    },
+  });
 }
 
 export const SAMPLES: readonly string[] = [
@@ -36,7 +54,11 @@ export const SAMPLES: readonly string[] = [
   JSON.stringify({ object_kind: "push", ref: "refs/heads/main", project: { path_with_namespace: "group/app" } }),
   JSON.stringify({ type: "PUSH_ARTIFACT", event_data: { resources: [{ tag: "v1" }], repository: { name: "app" } } }),
   cdevent,
-  gcrEnvelope({ action: "INSERT", digest: "europe-docker.pkg.dev/p/r/app@sha256:0b31", tag: "europe-docker.pkg.dev/p/r/app:v1" }),
+  gcrEnvelope({
+    action: "INSERT",
+    digest: "europe-docker.pkg.dev/p/r/app@sha256:0b31",
+    tag: "europe-docker.pkg.dev/p/r/app:v1",
+  }),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -59,8 +81,8 @@ const invalidUtf8 = fc.constantFrom(...INVALID_UTF8).map((b) => Uint8Array.from(
 
 /** Numbers JSON allows and languages choke on. */
 export const HUGE_NUMBERS: readonly string[] = [
-  "1" + "0".repeat(400),
-  "-" + "9".repeat(1000),
+  `1${"0".repeat(400)}`,
+  `-${"9".repeat(1000)}`,
   "1e999999",
   "-1e-999999",
   "123456789012345678901234567890.123456789e300",
@@ -93,7 +115,13 @@ const deepNesting = fc
 const hugeNumberBody = fc
   .record({ n: fc.constantFrom(...HUGE_NUMBERS), at: fc.constantFrom("bare", "tag", "list", "data") })
   .map(({ n, at }) =>
-    at === "bare" ? n : at === "tag" ? `{"push_data":{"tag":${n}},"ref":${n}}` : at === "list" ? `{"updated_tags":[${n}],"a":[${n},${n}]}` : `{"message":{"data":${n}}}`,
+    at === "bare"
+      ? n
+      : at === "tag"
+        ? `{"push_data":{"tag":${n}},"ref":${n}}`
+        : at === "list"
+          ? `{"updated_tags":[${n}],"a":[${n},${n}]}`
+          : `{"message":{"data":${n}}}`,
   );
 
 type Mutation =
@@ -112,7 +140,25 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
     bytes: fc.oneof(
       fc.uint8Array({ minLength: 1, maxLength: 8 }),
       invalidUtf8,
-      fc.constantFrom(...HUGE_NUMBERS, "null", "[]", "{}", '"', "\\", "\\u", "\\ud800", ",", ":", "}", "]", "{", "[", "\u0000").map(enc),
+      fc
+        .constantFrom(
+          ...HUGE_NUMBERS,
+          "null",
+          "[]",
+          "{}",
+          '"',
+          "\\",
+          "\\u",
+          "\\ud800",
+          ",",
+          ":",
+          "}",
+          "]",
+          "{",
+          "[",
+          "\u0000",
+        )
+        .map(enc),
     ),
   }),
   fc.record({ op: fc.constant("delete" as const), at: fc.nat(), length: fc.integer({ min: 1, max: 16 }) }),
@@ -183,10 +229,10 @@ const jsonBody = fc.oneof(
 );
 
 const formBody = fc.oneof(
-  fc.constantFrom(...SAMPLES).map((s) => "payload=" + encodeURIComponent(s)),
-  fc.string({ maxLength: 200 }).map((s) => "payload=" + s),
+  fc.constantFrom(...SAMPLES).map((s) => `payload=${encodeURIComponent(s)}`),
+  fc.string({ maxLength: 200 }).map((s) => `payload=${s}`),
   fc.constantFrom("payload=%", "payload=%zz", "payload=%E0%A4%A", "payload", "=", "&&&", "payload=1&payload=2", "a=b"),
-  fc.uint8Array({ maxLength: 200 }).map((b) => "payload=" + Buffer.from(b).toString("latin1")),
+  fc.uint8Array({ maxLength: 200 }).map((b) => `payload=${Buffer.from(b).toString("latin1")}`),
 );
 
 const stringWithInvalidUtf8 = fc
@@ -208,25 +254,49 @@ export const body: fc.Arbitrary<Uint8Array> = fc.oneof(
   { weight: 1, arbitrary: hugeNumberBody.map(enc) },
   { weight: 1, arbitrary: formBody.map(enc) },
   { weight: 1, arbitrary: stringWithInvalidUtf8 },
-  { weight: 1, arbitrary: fc.constantFrom("", " ", "null", "\n\n", "{}", "[]", '""', "0", "true", "{}{}", "{} trailing").map(enc) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom("", " ", "null", "\n\n", "{}", "[]", '""', "0", "true", "{}{}", "{} trailing").map(enc),
+  },
 );
 
 // ---------------------------------------------------------------------------------------------
 // Headers
 
 /** A character a header value may carry (visible ASCII, space, tab, obs-text); Headers refuses the rest. */
-const headerChar = fc.oneof(
-  { weight: 8, arbitrary: fc.integer({ min: 0x20, max: 0x7e }) },
-  { weight: 1, arbitrary: fc.integer({ min: 0x80, max: 0xff }) },
-  { weight: 1, arbitrary: fc.constant(0x09) },
-).map((c) => String.fromCharCode(c));
+const headerChar = fc
+  .oneof(
+    { weight: 8, arbitrary: fc.integer({ min: 0x20, max: 0x7e }) },
+    { weight: 1, arbitrary: fc.integer({ min: 0x80, max: 0xff }) },
+    { weight: 1, arbitrary: fc.constant(0x09) },
+  )
+  .map((c) => String.fromCharCode(c));
 
 export const headerValue = fc.oneof(
   { weight: 4, arbitrary: fc.string({ unit: headerChar, maxLength: 80 }) },
   { weight: 1, arbitrary: fc.string({ unit: headerChar, minLength: 500, maxLength: 3000 }) },
   {
     weight: 2,
-    arbitrary: fc.constantFrom("sha256=", "sha1=", "sha512=", "sha256", "=", "md5=00", "SHA256=00", "sha256=zz", "sha256=0", "Bearer ", "Bearer", "bearer x", "Basic Zm9vOmJhcg==", "a.b.c", "..", "null", "push", "ping"),
+    arbitrary: fc.constantFrom(
+      "sha256=",
+      "sha1=",
+      "sha512=",
+      "sha256",
+      "=",
+      "md5=00",
+      "SHA256=00",
+      "sha256=zz",
+      "sha256=0",
+      "Bearer ",
+      "Bearer",
+      "bearer x",
+      "Basic Zm9vOmJhcg==",
+      "a.b.c",
+      "..",
+      "null",
+      "push",
+      "ping",
+    ),
   },
 );
 
@@ -251,7 +321,15 @@ export const contentType = fc.oneof(
 );
 
 /** Header names a sender sets, plus a few any client sets. */
-export const HEADER_NAMES: readonly string[] = [...Object.values(Header), "Content-Length", "Transfer-Encoding", "Expect", "Content-Encoding", "X-Forwarded-For", "Connection"];
+export const HEADER_NAMES: readonly string[] = [
+  ...Object.values(Header),
+  "Content-Length",
+  "Transfer-Encoding",
+  "Expect",
+  "Content-Encoding",
+  "X-Forwarded-For",
+  "Connection",
+];
 
 /** Headers that are not part of any sender's contract but may duplicate one that is. */
 const extraHeaders = fc.array(
@@ -283,7 +361,17 @@ export interface RequestPlan {
   readonly extra: readonly (readonly [string, string])[];
 }
 
-export const EVENTS: readonly string[] = ["push", "ping", "Push", "Push Hook", "Tag Push Hook", "repo:refs_changed", "issues", "dev.cdevents.change.merged.0.2.0", ""];
+export const EVENTS: readonly string[] = [
+  "push",
+  "ping",
+  "Push",
+  "Push Hook",
+  "Tag Push Hook",
+  "repo:refs_changed",
+  "issues",
+  "dev.cdevents.change.merged.0.2.0",
+  "",
+];
 
 export const requestPlan: fc.Arbitrary<RequestPlan> = fc.record({
   body,
@@ -361,7 +449,10 @@ export function headersFor(type: ReceiverType, plan: RequestPlan, creds: Receive
     case "gcr":
     case "generic-oidc":
       if (creds.bearer) {
-        credential(Header.authorization, () => `Bearer ${plan.variant % 4 === 3 ? creds.bearer!.invalid : creds.bearer!.valid}`);
+        credential(
+          Header.authorization,
+          () => `Bearer ${plan.variant % 4 === 3 ? creds.bearer!.invalid : creds.bearer!.valid}`,
+        );
       }
       break;
     default:
@@ -395,7 +486,10 @@ export function credentialsIntact(type: ReceiverType, plan: RequestPlan): boolea
   if (plan.credentials !== "valid") return false;
   const names = new Set(plan.extra.map(([n]) => n.toLowerCase()));
   // X-Hub-Signature-256 wins over X-Hub-Signature: a stray legacy header spoils nothing then.
-  const carriers = (type === "github" || type === "bitbucket") && plan.variant % 4 !== 1 ? [Header.hubSignature256] : CREDENTIAL_HEADERS[type] ?? [];
+  const carriers =
+    (type === "github" || type === "bitbucket") && plan.variant % 4 !== 1
+      ? [Header.hubSignature256]
+      : (CREDENTIAL_HEADERS[type] ?? []);
   if (carriers.some((n) => names.has(n.toLowerCase()))) return false;
   if (type === "gcr" || type === "generic-oidc") return plan.variant % 4 !== 3;
   return true;

@@ -38,15 +38,50 @@ const compiled: CelProgram[] = FILTERS.map((f) => {
   return c.program;
 });
 
-const RES = { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", metadata: { name: "app", namespace: "flux-system" } };
+const RES = {
+  apiVersion: "source.toolkit.fluxcd.io/v1",
+  kind: "GitRepository",
+  metadata: { name: "app", namespace: "flux-system" },
+};
 
 /** `req` values: any JSON object, plus the shapes that stress an evaluator. */
 const reqValue: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
-  fc.dictionary(fc.constantFrom("ref", "a", "b", "tag", "commits", "updated_tags", "items", "number", "repository", "push_data", "event_data", "action", "x"), fc.jsonValue({ maxDepth: 5 }), { maxKeys: 6 }),
+  fc.dictionary(
+    fc.constantFrom(
+      "ref",
+      "a",
+      "b",
+      "tag",
+      "commits",
+      "updated_tags",
+      "items",
+      "number",
+      "repository",
+      "push_data",
+      "event_data",
+      "action",
+      "x",
+    ),
+    fc.jsonValue({ maxDepth: 5 }),
+    { maxKeys: 6 },
+  ),
   fc.record({ a: fc.jsonValue({ maxDepth: 3 }), b: fc.jsonValue({ maxDepth: 3 }) }),
-  fc.record({ depth: fc.integer({ min: 1, max: 20_000 }), kind: fc.constantFrom("array" as const, "object" as const), key: fc.constantFrom("a", "ref", "commits", "items") }).map(({ depth, kind, key }) => JSON.parse(`{"${key}":${nested(depth, kind, true)}}`)),
-  fc.record({ n: fc.integer({ min: 1, max: 3000 }), key: fc.constantFrom("a", "commits", "updated_tags", "items") }).map(({ n, key }) => ({ [key]: Array.from({ length: n }, (_, i) => ({ kind: "x", message: "m".repeat(i % 50) })), b: [] })),
-  fc.record({ len: fc.integer({ min: 1, max: 1 << 20 }) }).map(({ len }) => ({ ref: "r".repeat(len), tag: "v".repeat(len % 5000) + "!", a: "x".repeat(len) })),
+  fc
+    .record({
+      depth: fc.integer({ min: 1, max: 20_000 }),
+      kind: fc.constantFrom("array" as const, "object" as const),
+      key: fc.constantFrom("a", "ref", "commits", "items"),
+    })
+    .map(({ depth, kind, key }) => JSON.parse(`{"${key}":${nested(depth, kind, true)}}`)),
+  fc
+    .record({ n: fc.integer({ min: 1, max: 3000 }), key: fc.constantFrom("a", "commits", "updated_tags", "items") })
+    .map(({ n, key }) => ({
+      [key]: Array.from({ length: n }, (_, i) => ({ kind: "x", message: "m".repeat(i % 50) })),
+      b: [],
+    })),
+  fc
+    .record({ len: fc.integer({ min: 1, max: 1 << 20 }) })
+    .map(({ len }) => ({ ref: "r".repeat(len), tag: `${"v".repeat(len % 5000)}!`, a: "x".repeat(len) })),
   fc.constantFrom(...HUGE_NUMBERS).map((n) => JSON.parse(`{"number":${n},"a":[${n}],"b":[${n}]}`)),
 );
 
@@ -72,7 +107,11 @@ describe("filter evaluation", () => {
   });
 
   test("deliveryFilters takes any payload and content type, and every target gets a verdict", () => {
-    const receiver: CompiledReceiver = { resourceFilter: compiled[0], resourceFilters: [undefined, ...compiled.slice(1)], oidcProviders: [] };
+    const receiver: CompiledReceiver = {
+      resourceFilter: compiled[0],
+      resourceFilters: [undefined, ...compiled.slice(1)],
+      oidcProviders: [],
+    };
     fc.assert(
       fc.property(body, fc.option(contentType, { nil: "" }), (payload, payloadType) => {
         const built = deliveryFilters(receiver, { payload, payloadType });
@@ -82,7 +121,8 @@ describe("filter evaluation", () => {
         }
         for (let i = 0; i < compiled.length; i++) {
           const verdict = built.filters.forResource(i)?.(RES);
-          if (verdict) expect(verdict.ok ? typeof verdict.accept : typeof verdict.error).toBe(verdict.ok ? "boolean" : "string");
+          if (verdict)
+            expect(verdict.ok ? typeof verdict.accept : typeof verdict.error).toBe(verdict.ok ? "boolean" : "string");
         }
       }),
       params(200),
@@ -117,9 +157,11 @@ describe("regression: runtime types of deeply nested dyn values", () => {
     const leaves = ["1", '"s"', "true", "null", "1.5", "{}", "[]"];
     let seed = 7;
     const next = () => (seed = (Math.imul(seed, 48271) >>> 0) % 2147483647);
-    const chain = (d: number): string => (d === 0 ? leaves[next() % leaves.length]! : next() % 2 ? `[${chain(d - 1)}]` : `{"k":${chain(d - 1)}}`);
+    const chain = (d: number): string =>
+      d === 0 ? leaves[next() % leaves.length]! : next() % 2 ? `[${chain(d - 1)}]` : `{"k":${chain(d - 1)}}`;
     const run = (n: number) => {
-      for (let i = 0; i < n; i++) evaluateBool(program, { res: RES, req: JSON.parse(`{"ref":${chain(24)}}`) }, new CelMeter());
+      for (let i = 0; i < n; i++)
+        evaluateBool(program, { res: RES, req: JSON.parse(`{"ref":${chain(24)}}`) }, new CelMeter());
     };
     run(500);
     const before = heapMiB();
@@ -136,7 +178,10 @@ describe("regression: runtime types of deeply nested dyn values", () => {
     };
     expect(check("req.a == req.b", { a: [[[[[1]]]]], b: [[[[[1]]]]] })).toEqual({ ok: true, value: true });
     expect(check("req.a == req.b", { a: [[[[[1]]]]], b: [[[[[2]]]]] })).toEqual({ ok: true, value: false });
-    expect(check("req.a == req.b", { a: { x: { y: { z: { w: 1 } } } }, b: { x: { y: { z: { w: "1" } } } } })).toEqual({ ok: true, value: false });
+    expect(check("req.a == req.b", { a: { x: { y: { z: { w: 1 } } } }, b: { x: { y: { z: { w: "1" } } } } })).toEqual({
+      ok: true,
+      value: false,
+    });
     expect(check("req.a in req.b", { a: [[[["x"]]]], b: [[[[["x"]]]]] })).toEqual({ ok: true, value: true });
     expect(check("req.a == [[1.0]]", { a: [[1]] })).toEqual({ ok: true, value: true });
   });

@@ -14,7 +14,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { Header, signPayload, webhookPath, type ReceiverType } from "../../shared";
+import { signPayload, webhookPath, type ReceiverType } from "../../shared";
 import { startStack, TEST_CONFIG, waitFor, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 import { body as bodyArb, headersFor, requestPlan, type ReceiverCredentials } from "./arbitraries";
@@ -30,7 +30,10 @@ const MiB = 1024 * 1024;
 
 /** One Receiver per type; some with filters, one whose target does not exist (500), one suspended (503). */
 const RECEIVERS: Record<string, { type: ReceiverType } & Record<string, unknown>> = {
-  generic: { type: "generic", resources: [{ kind: "GitRepository", name: "app", filter: "req.?ref.orValue('') != 'refs/heads/skip'" }] },
+  generic: {
+    type: "generic",
+    resources: [{ kind: "GitRepository", name: "app", filter: "req.?ref.orValue('') != 'refs/heads/skip'" }],
+  },
   "generic-hmac": { type: "generic-hmac" },
   "generic-oidc": { type: "generic-oidc" },
   github: { type: "github", resourceFilter: "!has(req.ref) || req.ref.startsWith('refs/') || 'x' in req.commits" },
@@ -71,7 +74,11 @@ beforeAll(async () => {
   host = `127.0.0.1:${port}`;
   stack.secret(NS, "token", { token: TOKEN, email: GCR.email, audience: GCR.audience });
   stack.target(GIT, "GitRepository", NS, "app");
-  const oidcProvider = { issuerURL: issuer.url, audience: "fluxhook", validations: [{ expression: "claims.sub == 'ci'", message: "wrong subject" }] };
+  const oidcProvider = {
+    issuerURL: issuer.url,
+    audience: "fluxhook",
+    validations: [{ expression: "claims.sub == 'ci'", message: "wrong subject" }],
+  };
   for (const [name, { type, ...rest }] of Object.entries({ ...RECEIVERS, ...QUIET })) {
     stack.receiver(NS, name, {
       type,
@@ -83,12 +90,19 @@ beforeAll(async () => {
   for (const name of Object.keys({ ...RECEIVERS, ...QUIET })) {
     paths[name] = name === "suspended" ? webhookPath(TOKEN, name, NS) : await stack.readyPath(NS, name);
   }
-  await waitFor("the suspended receiver to be served", async () => (await stack.post(paths.suspended!, { body: "{}" })).status === 503);
+  await waitFor(
+    "the suspended receiver to be served",
+    async () => (await stack.post(paths.suspended!, { body: "{}" })).status === 503,
+  );
 
-  const google = (aud: string) => issuer.sign({ iss: "https://accounts.google.com", aud, email: GCR.email, email_verified: true });
+  const google = (aud: string) =>
+    issuer.sign({ iss: "https://accounts.google.com", aud, email: GCR.email, email_verified: true });
   const oidc = (sub: string) => issuer.sign({ iss: issuer.url, aud: "fluxhook", sub });
   for (const type of new Set(Object.values(RECEIVERS).map((r) => r.type))) credentials[type] = { token: TOKEN };
-  credentials.gcr = { token: TOKEN, bearer: { valid: await google(GCR.audience), invalid: await google("https://elsewhere.example") } };
+  credentials.gcr = {
+    token: TOKEN,
+    bearer: { valid: await google(GCR.audience), invalid: await google("https://elsewhere.example") },
+  };
   credentials["generic-oidc"] = { token: "", bearer: { valid: await oidc("ci"), invalid: await oidc("intruder") } };
 });
 afterAll(async () => {
@@ -119,7 +133,8 @@ function checkAnswer(res: RawResponse, method: string, receiver: string, context
   }
   if (typeof parsed.reason !== "string" || parsed.reason === "") throw new Error(`answer has no reason: ${where()}`);
   expect(parsed.status).toBe(res.status);
-  if (res.status === 500 && !ALLOWED_500.test(parsed.reason)) throw new Error(`500 outside the spec (${parsed.reason}): ${where()}`);
+  if (res.status === 500 && !ALLOWED_500.test(parsed.reason))
+    throw new Error(`500 outside the spec (${parsed.reason}): ${where()}`);
   if (parsed.reason === "internal error") throw new Error(`an exception escaped the handler: ${where()}`);
 }
 
@@ -128,22 +143,50 @@ async function stillServing() {
   const health = await fetch(`${stack.fluxhook.healthUrl}/healthz`);
   expect(health.status).toBe(200);
   const body = JSON.stringify({ ref: "refs/heads/main" });
-  const res = await stack.post(paths.canary!, { headers: { "Content-Type": "application/json", "X-GitHub-Event": "push", "X-Hub-Signature-256": signPayload("sha256", TOKEN, body) }, body });
+  const res = await stack.post(paths.canary!, {
+    headers: {
+      "Content-Type": "application/json",
+      "X-GitHub-Event": "push",
+      "X-Hub-Signature-256": signPayload("sha256", TOKEN, body),
+    },
+    body,
+  });
   expect({ status: res.status, reason: res.body.reason }).toEqual({ status: 200, reason: "1 of 1 target annotated" });
 }
 
 // ---------------------------------------------------------------------------------------------
 // Generated requests
 
-const METHODS = ["POST", "GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "PROPFIND", "PURGE", "M-SEARCH", "TRACE", "LINK", "REPORT", "QUERY"];
-const method = fc.oneof({ weight: 12, arbitrary: fc.constant("POST") }, { weight: 3, arbitrary: fc.constantFrom(...METHODS) });
+const METHODS = [
+  "POST",
+  "GET",
+  "PUT",
+  "DELETE",
+  "PATCH",
+  "OPTIONS",
+  "HEAD",
+  "PROPFIND",
+  "PURGE",
+  "M-SEARCH",
+  "TRACE",
+  "LINK",
+  "REPORT",
+  "QUERY",
+];
+const method = fc.oneof(
+  { weight: 12, arbitrary: fc.constant("POST") },
+  { weight: 3, arbitrary: fc.constantFrom(...METHODS) },
+);
 
 /** Where to send: a receiver's path, a near miss of one, or anywhere. */
 type Aim = { receiver: string; spoil: number; random: string };
 const aim: fc.Arbitrary<Aim> = fc.record({
   receiver: fc.constantFrom(...Object.keys(RECEIVERS)),
   spoil: fc.oneof({ weight: 6, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.integer({ min: 1, max: 12 }) }),
-  random: fc.oneof(fc.stringMatching(/^\/[A-Za-z0-9._~%!$&'()*+,;=:@\/-]{0,80}$/), fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => `/hook/${Buffer.from(b).toString("hex")}`)),
+  random: fc.oneof(
+    fc.stringMatching(/^\/[A-Za-z0-9._~%!$&'()*+,;=:@/-]{0,80}$/),
+    fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => `/hook/${Buffer.from(b).toString("hex")}`),
+  ),
 });
 
 function targetOf({ receiver, spoil, random }: Aim): string {
@@ -185,7 +228,13 @@ interface Generated {
 }
 
 const generated: fc.Arbitrary<Generated> = fc
-  .record({ aim, method, plan: requestPlan, framing: fc.constantFrom<RawRequest["framing"]>("length", "length", "length", "chunked", "none"), chunkSize: fc.integer({ min: 1, max: 4096 }) })
+  .record({
+    aim,
+    method,
+    plan: requestPlan,
+    framing: fc.constantFrom<RawRequest["framing"]>("length", "length", "length", "chunked", "none"),
+    chunkSize: fc.integer({ min: 1, max: 4096 }),
+  })
   .map(({ aim, method, plan, framing, chunkSize }) => {
     const type = RECEIVERS[aim.receiver]!.type;
     const headers = headersFor(type, plan, credentials[type]!)
@@ -193,7 +242,14 @@ const generated: fc.Arbitrary<Generated> = fc
       .filter(([n]) => !["content-length", "transfer-encoding", "connection", "host"].includes(n.toLowerCase()));
     return {
       receiver: aim.receiver,
-      req: { method, target: targetOf(aim), headers, body: framing === "none" ? new Uint8Array(0) : plan.body, framing, chunkSize },
+      req: {
+        method,
+        target: targetOf(aim),
+        headers,
+        body: framing === "none" ? new Uint8Array(0) : plan.body,
+        framing,
+        chunkSize,
+      },
     };
   });
 
@@ -201,7 +257,15 @@ async function send(g: Generated): Promise<RawResponse> {
   return sendRaw(port, encodeRequest(g.req, host), { timeoutMs: 10_000 });
 }
 
-const describeReq = (g: Generated) => ({ receiver: g.receiver, method: g.req.method, target: g.req.target.slice(0, 120), headers: g.req.headers.map(([n, v]) => `${n}: ${v.slice(0, 60)}`), bodyBytes: g.req.body.length, body: Buffer.from(g.req.body.subarray(0, 120)).toString("latin1"), framing: g.req.framing });
+const describeReq = (g: Generated) => ({
+  receiver: g.receiver,
+  method: g.req.method,
+  target: g.req.target.slice(0, 120),
+  headers: g.req.headers.map(([n, v]) => `${n}: ${v.slice(0, 60)}`),
+  bodyBytes: g.req.body.length,
+  body: Buffer.from(g.req.body.subarray(0, 120)).toString("latin1"),
+  framing: g.req.framing,
+});
 
 describe("generated requests", () => {
   test("every answer is JSON with a reason, and no 5xx outside the spec", async () => {
@@ -215,14 +279,17 @@ describe("generated requests", () => {
       params(400),
     );
     // The generator reaches the interesting answers, not only 400s and 404s.
-    for (const s of [200, 400, 404, 405, 500, 503]) expect({ status: s, seen: (statuses.get(s) ?? 0) > 0 }).toEqual({ status: s, seen: true });
+    for (const s of [200, 400, 404, 405, 500, 503])
+      expect({ status: s, seen: (statuses.get(s) ?? 0) > 0 }).toEqual({ status: s, seen: true });
     await stillServing();
   });
 
   test("the same holds with many requests in flight at once", async () => {
     const batch = fc.sample(generated, { seed: FUZZ_SEED + 1, numRuns: params(200).numRuns! });
     const answers = await pool(batch, 32, send);
-    answers.forEach((res, i) => checkAnswer(res, batch[i]!.req.method, batch[i]!.receiver, describeReq(batch[i]!)));
+    for (const [i, res] of answers.entries()) {
+      checkAnswer(res, batch[i]!.req.method, batch[i]!.receiver, describeReq(batch[i]!));
+    }
     await stillServing();
   });
 });
@@ -231,8 +298,15 @@ describe("generated requests", () => {
 // Bodies at and over the limits, slow bodies
 
 describe("bodies", () => {
-  const post = (target: string, headers: [string, string][], body: Uint8Array, framing: RawRequest["framing"] = "length") =>
-    sendRaw(port, encodeRequest({ method: "POST", target, headers, body, framing, chunkSize: 64 * 1024 }, host), { timeoutMs: 15_000 });
+  const post = (
+    target: string,
+    headers: [string, string][],
+    body: Uint8Array,
+    framing: RawRequest["framing"] = "length",
+  ) =>
+    sendRaw(port, encodeRequest({ method: "POST", target, headers, body, framing, chunkSize: 64 * 1024 }, host), {
+      timeoutMs: 15_000,
+    });
 
   test("over 3 MiB is a 413 with a reason, declared or streamed; 3 MiB exactly is read", async () => {
     const cap = 3 * MiB;
@@ -258,21 +332,33 @@ describe("bodies", () => {
     // server.ts sets Bun's maxRequestBodySize to 2 × 3 MiB as a backstop; Bun answers those
     // itself, without the JSON reason. Documented in SECURITY.md.
     const head = `POST ${paths.bodies} HTTP/1.1\r\nHost: ${host}\r\nContent-Length: ${100 * MiB}\r\nConnection: close\r\n\r\n`;
-    const res = await sendRaw(port, Buffer.from(head + "{}"), { timeoutMs: 5_000 });
+    const res = await sendRaw(port, Buffer.from(`${head}{}`), { timeoutMs: 5_000 });
     expect(res.status).toBe(413);
     await stillServing();
   });
 
   test("deep nesting, huge numbers and invalid UTF-8 in signed bodies reach the filters and answer in time", async () => {
-    const bodies = fc.sample(bodyArb, { seed: FUZZ_SEED + 2, numRuns: params(60).numRuns! }).concat([
-      new TextEncoder().encode("[".repeat(100_000) + "]".repeat(100_000)),
-      new TextEncoder().encode('{"ref":' + '{"a":'.repeat(100_000) + "1" + "}".repeat(100_001)),
-      new TextEncoder().encode(`{"ref":${"9".repeat(100_000)}}`),
-    ]);
+    const bodies = fc
+      .sample(bodyArb, { seed: FUZZ_SEED + 2, numRuns: params(60).numRuns! })
+      .concat([
+        new TextEncoder().encode("[".repeat(100_000) + "]".repeat(100_000)),
+        new TextEncoder().encode(`{"ref":${'{"a":'.repeat(100_000)}1${"}".repeat(100_001)}`),
+        new TextEncoder().encode(`{"ref":${"9".repeat(100_000)}}`),
+      ]);
     const answers = await pool(bodies, 8, (b) =>
-      post(paths.deep!, [["Content-Type", "application/json"], ["X-GitHub-Event", "push"], ["X-Hub-Signature-256", signPayload("sha256", TOKEN, b)]], b),
+      post(
+        paths.deep!,
+        [
+          ["Content-Type", "application/json"],
+          ["X-GitHub-Event", "push"],
+          ["X-Hub-Signature-256", signPayload("sha256", TOKEN, b)],
+        ],
+        b,
+      ),
     );
-    answers.forEach((res, i) => checkAnswer(res, "POST", "deep", { body: Buffer.from(bodies[i]!.subarray(0, 100)).toString("latin1") }));
+    for (const [i, res] of answers.entries()) {
+      checkAnswer(res, "POST", "deep", { body: Buffer.from(bodies[i]!.subarray(0, 100)).toString("latin1") });
+    }
     await stillServing();
   });
 
@@ -295,7 +381,17 @@ describe("bodies", () => {
 describe("malformed HTTP", () => {
   const signed = (body: string) =>
     encodeRequest(
-      { method: "POST", target: paths.github!, headers: [["Content-Type", "application/json"], ["X-GitHub-Event", "push"], ["X-Hub-Signature-256", signPayload("sha256", TOKEN, body)]], body: new TextEncoder().encode(body), framing: "length" },
+      {
+        method: "POST",
+        target: paths.github!,
+        headers: [
+          ["Content-Type", "application/json"],
+          ["X-GitHub-Event", "push"],
+          ["X-Hub-Signature-256", signPayload("sha256", TOKEN, body)],
+        ],
+        body: new TextEncoder().encode(body),
+        framing: "length",
+      },
       host,
     );
 
@@ -336,7 +432,14 @@ describe("malformed HTTP", () => {
   /** A signed delivery with bytes flipped, inserted, dropped or cut anywhere, head included. */
   const mutatedRequest = fc
     .record({
-      ops: fc.array(fc.record({ op: fc.constantFrom("flip", "insert", "delete", "truncate"), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }), { minLength: 1, maxLength: 3 }),
+      ops: fc.array(
+        fc.record({
+          op: fc.constantFrom("flip", "insert", "delete", "truncate"),
+          at: fc.nat(),
+          byte: fc.integer({ min: 0, max: 255 }),
+        }),
+        { minLength: 1, maxLength: 3 },
+      ),
       body: fc.constantFrom('{"ref":"refs/heads/main"}', "[]", '{"a":"\u00e9"}'),
     })
     .map(({ ops, body }) => {
@@ -352,7 +455,10 @@ describe("malformed HTTP", () => {
     });
 
   test("is refused or answered, never with a 5xx outside the spec, and the server keeps serving", async () => {
-    const inputs = [...TEMPLATES(), ...fc.sample(mutatedRequest, { seed: FUZZ_SEED + 3, numRuns: params(150).numRuns! })];
+    const inputs = [
+      ...TEMPLATES(),
+      ...fc.sample(mutatedRequest, { seed: FUZZ_SEED + 3, numRuns: params(150).numRuns! }),
+    ];
     // A mutation may leave a body shorter than its Content-Length: the server then waits for
     // the rest, so the client gives up after a while; those run in parallel.
     const answers = await pool(inputs, 64, (bytes) => sendRaw(port, bytes, { timeoutMs: 750 }));
@@ -362,7 +468,8 @@ describe("malformed HTTP", () => {
       const fromApp = (res.headers.get("content-type") ?? "").startsWith("application/json");
       if (fromApp) checkAnswer(res, "POST", "generic", request);
       // Bun's own refusals of unparsable requests carry no body.
-      else if (![400, 413, 414, 431, 505].includes(res.status)) throw new Error(`unexpected ${res.status} from the HTTP layer for ${JSON.stringify(request)}`);
+      else if (![400, 413, 414, 431, 505].includes(res.status))
+        throw new Error(`unexpected ${res.status} from the HTTP layer for ${JSON.stringify(request)}`);
     });
     await stillServing();
   });
@@ -387,9 +494,22 @@ describe("memory", () => {
     const big = new Uint8Array(2 * MiB).fill(0x20);
     big[0] = 0x7b;
     big[big.length - 1] = 0x7d;
-    const deep = new TextEncoder().encode('{"ref":' + '{"a":'.repeat(100_000) + "1" + "}".repeat(100_001));
+    const deep = new TextEncoder().encode(`{"ref":${'{"a":'.repeat(100_000)}1${"}".repeat(100_001)}`);
     for (const b of [big, deep, big, deep]) {
-      batch.push({ receiver: "github", req: { method: "POST", target: paths.github!, headers: [["Content-Type", "application/json"], ["X-GitHub-Event", "push"], ["X-Hub-Signature-256", signPayload("sha256", TOKEN, b)]], body: b, framing: "length" } });
+      batch.push({
+        receiver: "github",
+        req: {
+          method: "POST",
+          target: paths.github!,
+          headers: [
+            ["Content-Type", "application/json"],
+            ["X-GitHub-Event", "push"],
+            ["X-Hub-Signature-256", signPayload("sha256", TOKEN, b)],
+          ],
+          body: b,
+          framing: "length",
+        },
+      });
     }
     // The first pass warms what is cached for good (compiled schemas and filters, JIT); the
     // second must leave nothing behind.
@@ -406,7 +526,10 @@ describe("memory", () => {
       const after = measure();
       grown = { heapMiB: mib(after.heap - baseline.heap), rssMiB: mib(after.rss - baseline.rss) };
     }
-    expect({ ...grown, heapOk: grown.heapMiB < 8, rssOk: grown.rssMiB < 64 }).toMatchObject({ heapOk: true, rssOk: true });
+    expect({ ...grown, heapOk: grown.heapMiB < 8, rssOk: grown.rssMiB < 64 }).toMatchObject({
+      heapOk: true,
+      rssOk: true,
+    });
     await stillServing();
   });
 });

@@ -45,7 +45,7 @@ export function encodeRequest(req: RawRequest, host: string): Buffer {
     parts.push(latin1("0\r\n\r\n"));
     body = Buffer.concat(parts);
   }
-  return Buffer.concat([latin1(head.join("\r\n") + "\r\n\r\n"), body]);
+  return Buffer.concat([latin1(`${head.join("\r\n")}\r\n\r\n`), body]);
 }
 
 /** Parses the first response in `bytes` (status line, headers, body up to Content-Length). */
@@ -76,7 +76,11 @@ export function parseResponse(bytes: Buffer, ended: RawResponse["ended"]): RawRe
  * Sends `bytes` on a new connection to 127.0.0.1:`port` and collects the answer. `endWrite`
  * half-closes the connection after writing (a client that is done sending).
  */
-export function sendRaw(port: number, bytes: Uint8Array | readonly Uint8Array[], options: { timeoutMs?: number; endWrite?: boolean } = {}): Promise<RawResponse> {
+export function sendRaw(
+  port: number,
+  bytes: Uint8Array | readonly Uint8Array[],
+  options: { timeoutMs?: number; endWrite?: boolean } = {},
+): Promise<RawResponse> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     const socket = connect(port, "127.0.0.1");
@@ -99,4 +103,3 @@ export function sendRaw(port: number, bytes: Uint8Array | readonly Uint8Array[],
     socket.on("error", () => finish("error"));
   });
 }
-

@@ -6,7 +6,7 @@
  *                     and the shrunk counterexample's path, which replay it
  *   FUZZ_RUNS=<int>   runs of every property, instead of each property's own (25 to 300)
  */
-import fc from "fast-check";
+import type fc from "fast-check";
 
 const DEFAULT_SEED = 20260901;
 
@@ -28,4 +28,3 @@ export const LONG_RUN = FUZZ_RUNS !== undefined;
 export function params<T>(runs: number): fc.Parameters<T> {
   return { seed: FUZZ_SEED, numRuns: FUZZ_RUNS ?? runs, endOnFailure: true };
 }
-

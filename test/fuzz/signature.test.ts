@@ -6,7 +6,15 @@
  */
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { parseSignatureHeader, secretsEqual, SIGNATURE_ALGORITHMS, signPayload, verifySignature, webhookPath, type SignatureAlgorithm } from "../../shared";
+import {
+  parseSignatureHeader,
+  secretsEqual,
+  SIGNATURE_ALGORITHMS,
+  signPayload,
+  verifySignature,
+  webhookPath,
+  type SignatureAlgorithm,
+} from "../../shared";
 import { headerValue } from "./arbitraries";
 import { params } from "./settings";
 
@@ -17,8 +25,19 @@ const bodyBytes = fc.uint8Array({ maxLength: 1024 });
 
 /** Header-shaped strings: the grammar's parts recombined, and anything at all. */
 const headerLike = fc.oneof(
-  fc.tuple(algorithm, fc.uint8Array({ maxLength: 70 }), fc.boolean()).map(([a, d, upper]) => `${a}=${upper ? Buffer.from(d).toString("hex").toUpperCase() : Buffer.from(d).toString("hex")}`),
-  fc.tuple(fc.constantFrom("sha1", "sha256", "sha512", "SHA256", "sha384", "md5", "", "sha256 ", " sha256"), fc.constantFrom("=", "==", ":", ""), fc.string({ unit: fc.constantFrom(..."0123456789abcdefABCDEFg= xZ-"), maxLength: 140 })).map(([a, s, h]) => a + s + h),
+  fc
+    .tuple(algorithm, fc.uint8Array({ maxLength: 70 }), fc.boolean())
+    .map(
+      ([a, d, upper]) =>
+        `${a}=${upper ? Buffer.from(d).toString("hex").toUpperCase() : Buffer.from(d).toString("hex")}`,
+    ),
+  fc
+    .tuple(
+      fc.constantFrom("sha1", "sha256", "sha512", "SHA256", "sha384", "md5", "", "sha256 ", " sha256"),
+      fc.constantFrom("=", "==", ":", ""),
+      fc.string({ unit: fc.constantFrom(..."0123456789abcdefABCDEFg= xZ-"), maxLength: 140 }),
+    )
+    .map(([a, s, h]) => a + s + h),
   headerValue,
   fc.string({ unit: "grapheme", maxLength: 64 }),
   fc.string({ unit: "binary", maxLength: 64 }),
@@ -31,11 +50,18 @@ describe("parseSignatureHeader", () => {
         const parsed = parseSignatureHeader(value);
         const m = value === undefined ? null : GRAMMAR.exec(value);
         if (m) {
-          expect(parsed).toEqual({ ok: true, algorithm: m[1] as SignatureAlgorithm, digest: Buffer.from(m[2]!, "hex") });
+          expect(parsed).toEqual({
+            ok: true,
+            algorithm: m[1] as SignatureAlgorithm,
+            digest: Buffer.from(m[2]!, "hex"),
+          });
           expect(parsed.ok && parsed.digest.length * 2).toBe(m[2]!.length);
         } else {
           expect(parsed.ok).toBe(false);
-          if (!parsed.ok) expect(["missing signature", "malformed signature header", "unknown hash type prefix"]).toContain(parsed.reason);
+          if (!parsed.ok)
+            expect(["missing signature", "malformed signature header", "unknown hash type prefix"]).toContain(
+              parsed.reason,
+            );
         }
       }),
       params(500),
@@ -43,7 +69,8 @@ describe("parseSignatureHeader", () => {
   });
 
   test("null and the empty string are a missing signature", () => {
-    for (const v of [null, undefined, ""]) expect(parseSignatureHeader(v)).toEqual({ ok: false, reason: "missing signature" });
+    for (const v of [null, undefined, ""])
+      expect(parseSignatureHeader(v)).toEqual({ ok: false, reason: "missing signature" });
   });
 });
 
@@ -61,22 +88,30 @@ describe("verifySignature", () => {
 
   test("a changed body, key or digest is a mismatch", () => {
     fc.assert(
-      fc.property(algorithm, fc.string({ minLength: 1, maxLength: 32 }), bodyBytes, fc.nat(), fc.integer({ min: 0, max: 7 }), fc.constantFrom("body", "key", "digest", "truncate", "extend"), (alg, k, body, at, bit, change) => {
-        const header = signPayload(alg, k, body);
-        let h = header;
-        let b = body;
-        let kk = k;
-        if (change === "body") {
-          b = body.length === 0 ? Uint8Array.of(0) : body.slice();
-          if (body.length > 0) b[at % b.length]! ^= 1 << bit;
-        } else if (change === "key") kk = k + "x";
-        else if (change === "digest") {
-          const i = alg.length + 1 + (at % (header.length - alg.length - 1));
-          h = header.slice(0, i) + (header[i] === "0" ? "1" : "0") + header.slice(i + 1);
-        } else if (change === "truncate") h = header.slice(0, header.length - 2 * (1 + (at % 4)));
-        else h = header + "00";
-        expect(verifySignature(h, kk, b)).toEqual({ ok: false, reason: "signature mismatch" });
-      }),
+      fc.property(
+        algorithm,
+        fc.string({ minLength: 1, maxLength: 32 }),
+        bodyBytes,
+        fc.nat(),
+        fc.integer({ min: 0, max: 7 }),
+        fc.constantFrom("body", "key", "digest", "truncate", "extend"),
+        (alg, k, body, at, bit, change) => {
+          const header = signPayload(alg, k, body);
+          let h = header;
+          let b = body;
+          let kk = k;
+          if (change === "body") {
+            b = body.length === 0 ? Uint8Array.of(0) : body.slice();
+            if (body.length > 0) b[at % b.length]! ^= 1 << bit;
+          } else if (change === "key") kk = `${k}x`;
+          else if (change === "digest") {
+            const i = alg.length + 1 + (at % (header.length - alg.length - 1));
+            h = header.slice(0, i) + (header[i] === "0" ? "1" : "0") + header.slice(i + 1);
+          } else if (change === "truncate") h = header.slice(0, header.length - 2 * (1 + (at % 4)));
+          else h = `${header}00`;
+          expect(verifySignature(h, kk, b)).toEqual({ ok: false, reason: "signature mismatch" });
+        },
+      ),
       params(300),
     );
   });

@@ -20,7 +20,17 @@ import { REGISTRY_PAYLOADS } from "../../server/providers/registries";
 import type { ReceiverSpec } from "../../server/receivers/api";
 import { NOTHING_COMPILED, prepareReceiver, type CompiledReceiver } from "../../server/receivers/prepare";
 import { Header, RECEIVER_TYPES, type ReceiverType } from "../../shared";
-import { credentialsIntact, EVENT_HEADER, EVENTS, gcrEnvelope, headersFor, requestPlan, SAMPLES, toHeaders, type RequestPlan } from "./arbitraries";
+import {
+  credentialsIntact,
+  EVENT_HEADER,
+  EVENTS,
+  gcrEnvelope,
+  headersFor,
+  requestPlan,
+  SAMPLES,
+  toHeaders,
+  type RequestPlan,
+} from "./arbitraries";
 import { params } from "./settings";
 
 const TOKEN = "fz-token-3c1d9e0b7a";
@@ -34,7 +44,8 @@ const VALID_GOOGLE = "google-id-token-that-verifies";
 /** Accepts exactly the one valid token of each kind (the real checks are tested in test/server). */
 const auth: AuthServices = {
   google: {
-    verify: async (token) => (token === VALID_GOOGLE ? { ok: true, claims: { email: GCR.email } } : { ok: false, reason: "token is not valid" }),
+    verify: async (token) =>
+      token === VALID_GOOGLE ? { ok: true, claims: { email: GCR.email } } : { ok: false, reason: "token is not valid" },
   },
   oidc: {
     verify: async (token) => {
@@ -50,7 +61,17 @@ const spec = (type: ReceiverType, events: readonly string[]): ReceiverSpec => ({
   resources: [],
   resourceFilter: undefined,
   secretName: "s",
-  oidcProviders: type === "generic-oidc" ? [{ issuerURL: ISSUER, audience: "fluxhook", variables: [{ name: "sub", expression: "claims.sub" }], validations: [{ expression: "vars.sub == 'ci'", message: "wrong subject" }] }] : [],
+  oidcProviders:
+    type === "generic-oidc"
+      ? [
+          {
+            issuerURL: ISSUER,
+            audience: "fluxhook",
+            variables: [{ name: "sub", expression: "claims.sub" }],
+            validations: [{ expression: "vars.sub == 'ci'", message: "wrong subject" }],
+          },
+        ]
+      : [],
   suspend: false,
 });
 
@@ -64,22 +85,55 @@ function compiledFor(s: ReceiverSpec): CompiledReceiver {
 const secret = { token: Buffer.from(TOKEN), email: Buffer.from(GCR.email), audience: Buffer.from(GCR.audience) };
 const creds = (type: ReceiverType) => ({
   token: TOKEN,
-  bearer: type === "gcr" ? { valid: VALID_GOOGLE, invalid: VALID_GOOGLE + "x" } : { valid: VALID_JWT, invalid: OTHER_JWT },
+  bearer:
+    type === "gcr" ? { valid: VALID_GOOGLE, invalid: `${VALID_GOOGLE}x` } : { valid: VALID_JWT, invalid: OTHER_JWT },
 });
 
-async function validate(type: ReceiverType, plan: RequestPlan, events: readonly string[]): Promise<{ verdict: Validation; headers: Headers }> {
+async function validate(
+  type: ReceiverType,
+  plan: RequestPlan,
+  events: readonly string[],
+): Promise<{ verdict: Validation; headers: Headers }> {
   const headers = toHeaders(headersFor(type, plan, creds(type)));
   const s = spec(type, events);
   // A validator may be sync or async; either way it must not throw.
-  const verdict = await VALIDATORS[type]({ headers, body: plan.body }, { spec: s, secret, compiled: compiledFor(s), auth });
+  const verdict = await VALIDATORS[type](
+    { headers, body: plan.body },
+    { spec: s, secret, compiled: compiledFor(s), auth },
+  );
   return { verdict, headers };
 }
 
-const AUTHENTICATED: readonly ReceiverType[] = ["github", "bitbucket", "generic-hmac", "gitlab", "harbor", "nexus", "gcr", "generic-oidc"];
+const AUTHENTICATED: readonly ReceiverType[] = [
+  "github",
+  "bitbucket",
+  "generic-hmac",
+  "gitlab",
+  "harbor",
+  "nexus",
+  "gcr",
+  "generic-oidc",
+];
 /** Types whose only other condition, once the credentials are right, is the content type (github, bitbucket) or nothing. */
-const ACCEPTS_ANY_BODY: readonly ReceiverType[] = ["github", "bitbucket", "generic-hmac", "gitlab", "harbor", "generic-oidc", "generic"];
+const ACCEPTS_ANY_BODY: readonly ReceiverType[] = [
+  "github",
+  "bitbucket",
+  "generic-hmac",
+  "gitlab",
+  "harbor",
+  "generic-oidc",
+  "generic",
+];
 
-const eventsSpec = fc.oneof({ weight: 3, arbitrary: fc.constant<string[]>([]) }, { weight: 1, arbitrary: fc.subarray(["push", "ping", "Push Hook", "repo:refs_changed", "dev.cdevents.change.merged.0.2.0"], { minLength: 1 }) });
+const eventsSpec = fc.oneof(
+  { weight: 3, arbitrary: fc.constant<string[]>([]) },
+  {
+    weight: 1,
+    arbitrary: fc.subarray(["push", "ping", "Push Hook", "repo:refs_changed", "dev.cdevents.change.merged.0.2.0"], {
+      minLength: 1,
+    }),
+  },
+);
 
 describe.each(RECEIVER_TYPES.map((t) => [t]))("%s validator", (type) => {
   test("returns a verdict for any request, and is right about credentials and events", async () => {
@@ -92,7 +146,14 @@ describe.each(RECEIVER_TYPES.map((t) => [t]))("%s validator", (type) => {
           expect(verdict.reason.length).toBeGreaterThan(0);
           expect(verdict.reason).not.toContain(TOKEN);
           expect(verdict.reason).not.toContain(GCR.audience);
-          for (const name of [Header.hubSignature256, Header.hubSignature, Header.signature, Header.nexusSignature, Header.gitlabToken, Header.authorization]) {
+          for (const name of [
+            Header.hubSignature256,
+            Header.hubSignature,
+            Header.signature,
+            Header.nexusSignature,
+            Header.gitlabToken,
+            Header.authorization,
+          ]) {
             const v = headers.get(name);
             if (v && v.length >= 16 && plan.credentials !== "garbage") expect(verdict.reason).not.toContain(v);
           }
@@ -114,7 +175,13 @@ describe.each(RECEIVER_TYPES.map((t) => [t]))("%s validator", (type) => {
     test("accepts any body when the credentials are right", async () => {
       await fc.assert(
         fc.asyncProperty(requestPlan, async (generated) => {
-          const plan: RequestPlan = { ...generated, credentials: "valid", variant: generated.variant & ~3, extra: [], event: "push" };
+          const plan: RequestPlan = {
+            ...generated,
+            credentials: "valid",
+            variant: generated.variant & ~3,
+            extra: [],
+            event: "push",
+          };
           const { verdict } = await validate(type, plan, []);
           if (type === "github" || type === "bitbucket") {
             const media = mediaType(plan.contentType ?? null);
@@ -138,10 +205,18 @@ const jsonValue = fc.jsonValue({ maxDepth: 5 }).map((v) => JSON.parse(JSON.strin
 describe("json decoding", () => {
   test("firstJsonValue reads the first value and ignores what follows it", () => {
     fc.assert(
-      fc.property(jsonValue, fc.oneof(fc.constant(""), fc.string().map((s) => " " + s), fc.uint8Array({ maxLength: 20 }).map((b) => "\n" + Buffer.from(b).toString("latin1"))), (v, tail) => {
-        const decoded = firstJsonValue(new TextEncoder().encode(JSON.stringify(v) + tail));
-        expect(decoded).toEqual({ ok: true, value: v });
-      }),
+      fc.property(
+        jsonValue,
+        fc.oneof(
+          fc.constant(""),
+          fc.string().map((s) => ` ${s}`),
+          fc.uint8Array({ maxLength: 20 }).map((b) => `\n${Buffer.from(b).toString("latin1")}`),
+        ),
+        (v, tail) => {
+          const decoded = firstJsonValue(new TextEncoder().encode(JSON.stringify(v) + tail));
+          expect(decoded).toEqual({ ok: true, value: v });
+        },
+      ),
       params(300),
     );
   });
@@ -172,16 +247,25 @@ describe("json decoding", () => {
 
 /** Payloads that decode into `shape` as Go would: nulls, unknown fields, keys in another case. */
 function conforming(shape: Shape): fc.Arbitrary<unknown> {
-  if (shape === "string") return fc.oneof({ weight: 5, arbitrary: fc.string() }, { weight: 1, arbitrary: fc.constant(null) });
-  if (shape === "time") return fc.date({ min: new Date("1970-01-01"), max: new Date("2100-01-01"), noInvalidDate: true }).map((d) => d.toISOString());
-  if (Array.isArray(shape)) return fc.oneof(fc.array(conforming(shape[0] as Shape), { maxLength: 4 }), fc.constant(null));
+  if (shape === "string")
+    return fc.oneof({ weight: 5, arbitrary: fc.string() }, { weight: 1, arbitrary: fc.constant(null) });
+  if (shape === "time")
+    return fc
+      .date({ min: new Date("1970-01-01"), max: new Date("2100-01-01"), noInvalidDate: true })
+      .map((d) => d.toISOString());
+  if (Array.isArray(shape))
+    return fc.oneof(fc.array(conforming(shape[0] as Shape), { maxLength: 4 }), fc.constant(null));
   const fields = Object.entries(shape as Record<string, Shape>);
   const known = fields.map(([f]) => f.toLowerCase());
   return fc
     .tuple(
       fc.tuple(...fields.map(([, s]) => fc.option(conforming(s), { nil: undefined }))),
       fc.array(fc.boolean(), { minLength: fields.length, maxLength: fields.length }),
-      fc.dictionary(fc.string({ maxLength: 8 }).filter((k) => !known.includes(k.toLowerCase()) && k !== "__proto__"), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }),
+      fc.dictionary(
+        fc.string({ maxLength: 8 }).filter((k) => !known.includes(k.toLowerCase()) && k !== "__proto__"),
+        fc.jsonValue({ maxDepth: 2 }),
+        { maxKeys: 3 },
+      ),
     )
     .map(([values, upper, extra]) => {
       const out: Record<string, unknown> = { ...extra };
@@ -201,57 +285,82 @@ function leafPaths(shape: Shape, prefix: string[] = []): string[][] {
 
 function setPath(value: unknown, path: string[], leaf: unknown): unknown {
   if (path.length === 0) return leaf;
-  const obj = typeof value === "object" && value !== null && !Array.isArray(value) ? { ...(value as Record<string, unknown>) } : {};
+  const obj =
+    typeof value === "object" && value !== null && !Array.isArray(value)
+      ? { ...(value as Record<string, unknown>) }
+      : {};
   for (const k of Object.keys(obj)) if (k.toLowerCase() === path[0]!.toLowerCase()) delete obj[k];
   obj[path[0]!] = setPath((value as Record<string, unknown> | null)?.[path[0]!], path.slice(1), leaf);
   return obj;
 }
 
-describe.each(Object.entries(REGISTRY_PAYLOADS).map(([t, s]) => [t as "dockerhub" | "quay" | "acr", s as Shape]))("%s payload", (type, shape) => {
-  const run = (value: unknown, tail = "") =>
-    VALIDATORS[type]({ headers: new Headers(), body: new TextEncoder().encode(JSON.stringify(value) + tail) }, { spec: spec(type, []), secret, compiled: NOTHING_COMPILED, auth }) as Validation;
+describe.each(Object.entries(REGISTRY_PAYLOADS).map(([t, s]) => [t as "dockerhub" | "quay" | "acr", s as Shape]))(
+  "%s payload",
+  (type, shape) => {
+    const run = (value: unknown, tail = "") =>
+      VALIDATORS[type](
+        { headers: new Headers(), body: new TextEncoder().encode(JSON.stringify(value) + tail) },
+        { spec: spec(type, []), secret, compiled: NOTHING_COMPILED, auth },
+      ) as Validation;
 
-  test("what decodes into the struct is accepted, whatever follows it", () => {
-    fc.assert(
-      fc.property(conforming(shape), fc.constantFrom("", "\n", " garbage", "{}"), (value, tail) => {
-        expect(run(value, tail)).toMatchObject({ ok: true });
-      }),
-      params(200),
-    );
-  });
+    test("what decodes into the struct is accepted, whatever follows it", () => {
+      fc.assert(
+        fc.property(conforming(shape), fc.constantFrom("", "\n", " garbage", "{}"), (value, tail) => {
+          expect(run(value, tail)).toMatchObject({ ok: true });
+        }),
+        params(200),
+      );
+    });
 
-  test("a declared field of the wrong JSON type is refused", () => {
-    const wrong = fc.oneof(fc.integer(), fc.boolean(), fc.constant({}), fc.constant([1]), fc.string());
-    fc.assert(
-      fc.property(conforming(shape), fc.constantFrom(...leafPaths(shape)), wrong, (value, path, leaf) => {
-        const leafShape = path.reduce<Shape>((s, f) => (s as Record<string, Shape>)[f]!, shape);
-        const fits = Array.isArray(leafShape) ? Array.isArray(leaf) && leaf.every((x) => typeof x === "string") : typeof leaf === "string";
-        const verdict = run(setPath(value, path, leaf));
-        expect(verdict.ok).toBe(fits);
-        if (!verdict.ok) expect(verdict.reason).toContain("cannot unmarshal");
-      }),
-      params(200),
-    );
-  });
-});
+    test("a declared field of the wrong JSON type is refused", () => {
+      const wrong = fc.oneof(fc.integer(), fc.boolean(), fc.constant({}), fc.constant([1]), fc.string());
+      fc.assert(
+        fc.property(conforming(shape), fc.constantFrom(...leafPaths(shape)), wrong, (value, path, leaf) => {
+          const leafShape = path.reduce<Shape>((s, f) => (s as Record<string, Shape>)[f]!, shape);
+          const fits = Array.isArray(leafShape)
+            ? Array.isArray(leaf) && leaf.every((x) => typeof x === "string")
+            : typeof leaf === "string";
+          const verdict = run(setPath(value, path, leaf));
+          expect(verdict.ok).toBe(fits);
+          if (!verdict.ok) expect(verdict.reason).toContain("cannot unmarshal");
+        }),
+        params(200),
+      );
+    });
+  },
+);
 
 test("the nexus payload is decoded with json.Unmarshal rules after the signature", () => {
   fc.assert(
-    fc.property(conforming({ action: "string", repositoryName: "string" }), fc.constantFrom("", " ", "x"), (value, tail) => {
-      const body = new TextEncoder().encode(JSON.stringify(value) + tail);
-      const signature = new Bun.CryptoHasher("sha1", TOKEN).update(body).digest("hex");
-      const verdict = VALIDATORS.nexus({ headers: new Headers({ [Header.nexusSignature]: signature }), body }, { spec: spec("nexus", []), secret, compiled: NOTHING_COMPILED, auth }) as Validation;
-      expect(verdict.ok).toBe(tail.trim() === "");
-    }),
+    fc.property(
+      conforming({ action: "string", repositoryName: "string" }),
+      fc.constantFrom("", " ", "x"),
+      (value, tail) => {
+        const body = new TextEncoder().encode(JSON.stringify(value) + tail);
+        const signature = new Bun.CryptoHasher("sha1", TOKEN).update(body).digest("hex");
+        const verdict = VALIDATORS.nexus(
+          { headers: new Headers({ [Header.nexusSignature]: signature }), body },
+          { spec: spec("nexus", []), secret, compiled: NOTHING_COMPILED, auth },
+        ) as Validation;
+        expect(verdict.ok).toBe(tail.trim() === "");
+      },
+    ),
     params(200),
   );
 });
 
 test("conforms agrees with itself on generated shapes (no throw, undefined for conforming values)", () => {
   fc.assert(
-    fc.property(conforming({ message: { data: "string", messageId: "string", publishTime: "time", subscription: "string" } }), (v) => {
-      expect(conforms(v, { message: { data: "string", messageId: "string", publishTime: "time", subscription: "string" } })).toBeUndefined();
-    }),
+    fc.property(
+      conforming({ message: { data: "string", messageId: "string", publishTime: "time", subscription: "string" } }),
+      (v) => {
+        expect(
+          conforms(v, {
+            message: { data: "string", messageId: "string", publishTime: "time", subscription: "string" },
+          }),
+        ).toBeUndefined();
+      },
+    ),
     params(200),
   );
 });
@@ -261,15 +370,26 @@ test("conforms agrees with itself on generated shapes (no throw, undefined for c
 
 describe("gcr", () => {
   const gcr = (body: string, bearer = VALID_GOOGLE) =>
-    VALIDATORS.gcr({ headers: new Headers({ Authorization: `Bearer ${bearer}` }), body: new TextEncoder().encode(body) }, { spec: spec("gcr", []), secret, compiled: NOTHING_COMPILED, auth });
+    VALIDATORS.gcr(
+      { headers: new Headers({ Authorization: `Bearer ${bearer}` }), body: new TextEncoder().encode(body) },
+      { spec: spec("gcr", []), secret, compiled: NOTHING_COMPILED, auth },
+    );
 
   test("unwraps any event in a well-formed envelope to {action, digest, tag}", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.record({ action: fc.string(), digest: fc.string(), tag: fc.string() }, { requiredKeys: [] }), fc.dictionary(fc.constantFrom("x", "y", "Other"), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 2 }), async (event, extra) => {
-        const verdict = await gcr(gcrEnvelope({ ...extra, ...event }));
-        if (!verdict.ok) throw new Error(verdict.reason);
-        expect(JSON.parse(new TextDecoder().decode(verdict.payload))).toEqual({ action: event.action ?? "", digest: event.digest ?? "", tag: event.tag ?? "" });
-      }),
+      fc.asyncProperty(
+        fc.record({ action: fc.string(), digest: fc.string(), tag: fc.string() }, { requiredKeys: [] }),
+        fc.dictionary(fc.constantFrom("x", "y", "Other"), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 2 }),
+        async (event, extra) => {
+          const verdict = await gcr(gcrEnvelope({ ...extra, ...event }));
+          if (!verdict.ok) throw new Error(verdict.reason);
+          expect(JSON.parse(new TextDecoder().decode(verdict.payload))).toEqual({
+            action: event.action ?? "",
+            digest: event.digest ?? "",
+            tag: event.tag ?? "",
+          });
+        },
+      ),
       params(200),
     );
   });
@@ -282,10 +402,17 @@ describe("gcr", () => {
       fc.jsonValue({ maxDepth: 3 }).map((v) => Buffer.from(JSON.stringify(v)).toString("base64url")),
     );
     await fc.assert(
-      fc.asyncProperty(fc.oneof(data.map((d) => gcrEnvelope(null, d)), fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify({ message: v })), fc.constantFrom(...SAMPLES)), async (body) => {
-        const verdict = await gcr(body);
-        expect(typeof verdict.ok).toBe("boolean");
-      }),
+      fc.asyncProperty(
+        fc.oneof(
+          data.map((d) => gcrEnvelope(null, d)),
+          fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify({ message: v })),
+          fc.constantFrom(...SAMPLES),
+        ),
+        async (body) => {
+          const verdict = await gcr(body);
+          expect(typeof verdict.ok).toBe("boolean");
+        },
+      ),
       params(200),
     );
   });
@@ -294,14 +421,24 @@ describe("gcr", () => {
 describe("generic-oidc bearer", () => {
   test("the unverified issuer is read exactly when the payload is an object with a string iss", () => {
     fc.assert(
-      fc.property(fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.record({ iss: fc.oneof(fc.string(), fc.jsonValue({ maxDepth: 1 })) })), fc.string({ maxLength: 20 }), (payload, header) => {
-        const token = `${header}.${b64url(payload)}.sig`;
-        const r = unverifiedIssuer(token);
-        const iss = typeof payload === "object" && payload !== null && !Array.isArray(payload) ? (payload as { iss?: unknown }).iss : undefined;
-        if (header.includes(".")) expect(r.ok).toBe(false);
-        else if (typeof iss === "string" && iss !== "") expect(r).toEqual({ ok: true, iss });
-        else expect(r.ok).toBe(false);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.jsonValue({ maxDepth: 3 }),
+          fc.record({ iss: fc.oneof(fc.string(), fc.jsonValue({ maxDepth: 1 })) }),
+        ),
+        fc.string({ maxLength: 20 }),
+        (payload, header) => {
+          const token = `${header}.${b64url(payload)}.sig`;
+          const r = unverifiedIssuer(token);
+          const iss =
+            typeof payload === "object" && payload !== null && !Array.isArray(payload)
+              ? (payload as { iss?: unknown }).iss
+              : undefined;
+          if (header.includes(".")) expect(r.ok).toBe(false);
+          else if (typeof iss === "string" && iss !== "") expect(r).toEqual({ ok: true, iss });
+          else expect(r.ok).toBe(false);
+        },
+      ),
       params(300),
     );
   });
@@ -324,7 +461,10 @@ describe("generic-oidc bearer", () => {
           } catch {
             return; // not a header value any client can send
           }
-          const verdict = await VALIDATORS["generic-oidc"]({ headers, body: new Uint8Array(0) }, { spec: s, secret, compiled, auth });
+          const verdict = await VALIDATORS["generic-oidc"](
+            { headers, body: new Uint8Array(0) },
+            { spec: s, secret, compiled, auth },
+          );
           expect(verdict.ok).toBe(false);
         },
       ),
@@ -336,15 +476,20 @@ describe("generic-oidc bearer", () => {
 test("the CDEvents sample is valid, and no mutation of it throws", () => {
   expect(validateCDEvent(new TextEncoder().encode(SAMPLES.find((s) => s.includes("cdevents"))!))).toBeUndefined();
   fc.assert(
-    fc.property(fc.constantFrom(...EVENTS), fc.jsonValue({ maxDepth: 3 }), fc.constantFrom("context", "subject", "Context", "context.type", "subject.content", "context.id"), (type, value, where) => {
-      const event = JSON.parse(SAMPLES.find((s) => s.includes("cdevents"))!);
-      if (where === "context.type") event.context.type = type || value;
-      else if (where === "subject.content") event.subject.content = value;
-      else if (where === "context.id") event.context.id = value;
-      else event[where] = value;
-      const problem = validateCDEvent(new TextEncoder().encode(JSON.stringify(event)));
-      if (problem !== undefined) expect(typeof problem).toBe("string");
-    }),
+    fc.property(
+      fc.constantFrom(...EVENTS),
+      fc.jsonValue({ maxDepth: 3 }),
+      fc.constantFrom("context", "subject", "Context", "context.type", "subject.content", "context.id"),
+      (type, value, where) => {
+        const event = JSON.parse(SAMPLES.find((s) => s.includes("cdevents"))!);
+        if (where === "context.type") event.context.type = type || value;
+        else if (where === "subject.content") event.subject.content = value;
+        else if (where === "context.id") event.context.id = value;
+        else event[where] = value;
+        const problem = validateCDEvent(new TextEncoder().encode(JSON.stringify(event)));
+        if (problem !== undefined) expect(typeof problem).toBe("string");
+      },
+    ),
     params(200),
   );
 });

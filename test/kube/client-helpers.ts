@@ -18,7 +18,10 @@ import {
  * methods always declare `application/json-patch+json`; a middleware overrides the header:
  * `api.patchNamespacedSecret({ name, namespace, body }, patchAs(PatchStrategy.MergePatch))`.
  */
-export function patchAs(strategy: (typeof PatchStrategy)[keyof typeof PatchStrategy], options?: ConfigurationOptions): ConfigurationOptions {
+export function patchAs(
+  strategy: (typeof PatchStrategy)[keyof typeof PatchStrategy],
+  options?: ConfigurationOptions,
+): ConfigurationOptions {
   return setHeaderOptions("Content-Type", strategy, options);
 }
 
@@ -65,7 +68,9 @@ export async function waitFor<T>(probe: () => T | Promise<T>, options: WaitOptio
       last = error;
     }
     if (Date.now() > deadline) {
-      throw new Error(`Timed out waiting for ${options.message ?? "condition"}; last result: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+      throw new Error(
+        `Timed out waiting for ${options.message ?? "condition"}; last result: ${last instanceof Error ? last.message : JSON.stringify(last)}`,
+      );
     }
     await Bun.sleep(options.intervalMs ?? 5);
   }

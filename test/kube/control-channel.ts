@@ -14,7 +14,10 @@ export type Command = { cmd: string } & Record<string, unknown>;
  * Prints `{"url":…,"kubeconfig":…}` on stdout, then answers each stdin line with
  * `{"ok":true,…result}` or `{"ok":false,"error":…}`, and runs until a signal arrives.
  */
-export async function serveControlChannel(api: KubeApiServer, run: (api: KubeApiServer, command: Command) => unknown | Promise<unknown>): Promise<never> {
+export async function serveControlChannel(
+  api: KubeApiServer,
+  run: (api: KubeApiServer, command: Command) => unknown | Promise<unknown>,
+): Promise<never> {
   const kubeconfig = api.writeKubeconfig();
   const shutdown = async () => {
     await api.close();
@@ -31,7 +34,9 @@ export async function serveControlChannel(api: KubeApiServer, run: (api: KubeApi
       const result = await run(api, JSON.parse(line) as Command);
       process.stdout.write(`${JSON.stringify({ ok: true, ...((result ?? {}) as object) })}\n`);
     } catch (error) {
-      process.stdout.write(`${JSON.stringify({ ok: false, error: error instanceof Error ? error.message : String(error) })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ ok: false, error: error instanceof Error ? error.message : String(error) })}\n`,
+      );
     }
   }
   // stdin closed: keep serving until a signal arrives.

@@ -28,7 +28,9 @@ describe("discovery", () => {
     ]);
     expect(core.resources[0]!.verbs).toContain("watch");
     expect(core.resources[1]!.verbs).toEqual(["get", "patch", "update"]);
-    expect((await kc.makeApiClient(CoordinationV1Api).getAPIResources()).resources.map((r) => r.name)).toEqual(["leases"]);
+    expect((await kc.makeApiClient(CoordinationV1Api).getAPIResources()).resources.map((r) => r.name)).toEqual([
+      "leases",
+    ]);
     expect((await kc.makeApiClient(EventsV1Api).getAPIResources()).resources.map((r) => r.name)).toEqual(["events"]);
     expect((await kc.makeApiClient(VersionApi).getCode()).major).toBe("1");
   });
@@ -55,7 +57,11 @@ describe("discovery", () => {
     const apiVersion = `${kind.group}/${kind.version}`;
     api.store.create({ apiVersion, kind: kind.kind, metadata: { name: "app", namespace: "flux-system" }, spec: {} });
     const objects = KubernetesObjectApi.makeApiClient(api.kubeConfig());
-    const read = await objects.read({ apiVersion, kind: kind.kind, metadata: { name: "app", namespace: "flux-system" } });
+    const read = await objects.read({
+      apiVersion,
+      kind: kind.kind,
+      metadata: { name: "app", namespace: "flux-system" },
+    });
     expect(read.metadata?.name).toBe("app");
     // The plural came from discovery.
     expect(api.requests.map((r) => `${r.method} ${r.path}`).slice(0, 2)).toEqual([
@@ -63,7 +69,11 @@ describe("discovery", () => {
       `GET /apis/${apiVersion}/namespaces/flux-system/${kind.plural}/app`,
     ]);
     const patched = await objects.patch(
-      { apiVersion, kind: kind.kind, metadata: { name: "app", namespace: "flux-system", annotations: { "reconcile.fluxcd.io/requestedAt": "t1" } } },
+      {
+        apiVersion,
+        kind: kind.kind,
+        metadata: { name: "app", namespace: "flux-system", annotations: { "reconcile.fluxcd.io/requestedAt": "t1" } },
+      },
       undefined,
       undefined,
       undefined,

@@ -49,7 +49,13 @@ function resourceEntries(info: KindInfo) {
     ...(info.shortNames.length > 0 ? { shortNames: [...info.shortNames] } : {}),
   };
   if (!info.statusSubresource) return [main];
-  const status = { name: `${info.plural}/status`, singularName: "", namespaced: info.namespaced, kind: info.kind, verbs: STATUS_VERBS };
+  const status = {
+    name: `${info.plural}/status`,
+    singularName: "",
+    namespaced: info.namespaced,
+    kind: info.kind,
+    verbs: STATUS_VERBS,
+  };
   return [main, status];
 }
 

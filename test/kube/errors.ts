@@ -105,7 +105,12 @@ export function resourceDetails(resource: ResourceName, name: string): StatusDet
 }
 
 export function notFound(resource: ResourceName, name: string): KubeApiError {
-  return new KubeApiError(404, "NotFound", `${qualified(resource)} "${name}" not found`, resourceDetails(resource, name));
+  return new KubeApiError(
+    404,
+    "NotFound",
+    `${qualified(resource)} "${name}" not found`,
+    resourceDetails(resource, name),
+  );
 }
 
 export function alreadyExists(resource: ResourceName, name: string): KubeApiError {

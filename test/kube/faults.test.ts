@@ -30,8 +30,16 @@ describe("fault injection", () => {
     const fault = api.faults.add({ method: "GET", path: SECRET, times: 2, respond: { status: 500 } });
     const read = () => outcome(core.readNamespacedSecret({ name: "s", namespace: "default" }));
     expect([await read(), await read(), await read()]).toEqual([500, 500, 200]);
-    expect({ hits: fault.hits, remaining: fault.remaining, active: api.faults.list().length }).toEqual({ hits: 2, remaining: 0, active: 0 });
-    expect(api.requests.map((r) => [r.status, r.fault])).toEqual([[500, "status"], [500, "status"], [200, undefined]]);
+    expect({ hits: fault.hits, remaining: fault.remaining, active: api.faults.list().length }).toEqual({
+      hits: 2,
+      remaining: 0,
+      active: 0,
+    });
+    expect(api.requests.map((r) => [r.status, r.fault])).toEqual([
+      [500, "status"],
+      [500, "status"],
+      [200, undefined],
+    ]);
   });
 
   test.each([
@@ -44,12 +52,17 @@ describe("fault injection", () => {
     await using _ = api;
     api.faults.add({ method: "PATCH", respond: { status, retryAfterSeconds, message: "injected for a test" } });
     try {
-      await core.patchNamespacedSecret({ name: "s", namespace: "default", body: { metadata: { labels: { a: "b" } } } }, mergePatch);
+      await core.patchNamespacedSecret(
+        { name: "s", namespace: "default", body: { metadata: { labels: { a: "b" } } } },
+        mergePatch,
+      );
       throw new Error("expected a failure");
     } catch (error) {
       if (!(error instanceof ApiException)) throw error;
       expect(error.code).toBe(status);
-      expect(error.headers["retry-after"]).toBe(retryAfterSeconds === undefined ? undefined : String(retryAfterSeconds));
+      expect(error.headers["retry-after"]).toBe(
+        retryAfterSeconds === undefined ? undefined : String(retryAfterSeconds),
+      );
       expect(JSON.parse(error.body as string)).toEqual({
         kind: "Status",
         apiVersion: "v1",
@@ -70,7 +83,10 @@ describe("fault injection", () => {
     await using _ = api;
     api.faults.add({ method: "PATCH", path: SECRET, respond: "hang" });
     const patch = (value: string) =>
-      core.patchNamespacedSecret({ name: "s", namespace: "default", body: { metadata: { labels: { a: value } } } }, requestTimeout(500, mergePatch));
+      core.patchNamespacedSecret(
+        { name: "s", namespace: "default", body: { metadata: { labels: { a: value } } } },
+        requestTimeout(500, mergePatch),
+      );
     const hung = outcome(patch("hung"));
     await waitFor(() => api.faults.hung === 1);
     expect(await hung).toBe("TimeoutError");
@@ -79,7 +95,10 @@ describe("fault injection", () => {
     expect(api.faults.hung).toBe(0);
     expect(await outcome(patch("ok"))).toBe(200);
     expect(api.store.get("v1", "Secret", "default", "s")?.metadata.labels).toEqual({ a: "ok" });
-    expect(api.requests.map((r) => [r.method, r.status, r.fault])).toEqual([["PATCH", 0, "hang"], ["PATCH", 200, undefined]]);
+    expect(api.requests.map((r) => [r.method, r.status, r.fault])).toEqual([
+      ["PATCH", 0, "hang"],
+      ["PATCH", 200, undefined],
+    ]);
   });
 
   test("hang: stopping the server resets hung connections", async () => {
@@ -122,8 +141,14 @@ describe("fault injection", () => {
     await using _ = api;
     api.faults.add({ path: "/apis/source.toolkit.fluxcd.io/v1", respond: { status: 503 } });
     const objects = KubernetesObjectApi.makeApiClient(api.kubeConfig());
-    const spec = { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", metadata: { name: "x", namespace: "default" } };
-    await expect(objects.read(spec)).rejects.toThrow(/Failed to fetch resource metadata for source.toolkit.fluxcd.io\/v1\/GitRepository/);
+    const spec = {
+      apiVersion: "source.toolkit.fluxcd.io/v1",
+      kind: "GitRepository",
+      metadata: { name: "x", namespace: "default" },
+    };
+    await expect(objects.read(spec)).rejects.toThrow(
+      /Failed to fetch resource metadata for source.toolkit.fluxcd.io\/v1\/GitRepository/,
+    );
     expect(await outcome(objects.read(spec))).toBe(404);
   });
 
@@ -136,6 +161,8 @@ describe("fault injection", () => {
     api.store.patch("v1", "Secret", "default", "s", { metadata: { labels: { while: "down" } } });
     await api.restart();
     expect(api.url).toBe(url);
-    expect((await core.readNamespacedSecret({ name: "s", namespace: "default" })).metadata?.labels).toEqual({ while: "down" });
+    expect((await core.readNamespacedSecret({ name: "s", namespace: "default" })).metadata?.labels).toEqual({
+      while: "down",
+    });
   });
 });

@@ -3,13 +3,7 @@
  * The REST verbs: one function per route type, turning a routed request into store calls and a
  * JSON response. Errors are thrown as KubeApiError and rendered by the server in one place.
  */
-import {
-  apiGroupDocument,
-  apiGroupList,
-  apiResourceList,
-  apiVersions,
-  versionInfo,
-} from "./discovery";
+import { apiGroupDocument, apiGroupList, apiResourceList, apiVersions, versionInfo } from "./discovery";
 import {
   badRequest,
   invalid,
@@ -107,17 +101,20 @@ function wantsMetadataOnly(request: Request): boolean {
   return /as=PartialObjectMetadata(List)?\b/.test(accept) && /g=meta\.k8s\.io/.test(accept) && /v=v1\b/.test(accept);
 }
 
-const metadataOnly = (object: KubeObject): KubeObject => ({ kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: object.metadata }) as KubeObject;
+const metadataOnly = (object: KubeObject): KubeObject =>
+  ({ kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: object.metadata }) as KubeObject;
 
 /** A watch event line with its object cut to metadata (Status and bookmark objects pass as they are). */
 function metadataOnlyLine(line: string): string {
   const event = JSON.parse(line) as { type: string; object: KubeObject };
   if (event.type === "ERROR" || event.type === "BOOKMARK") return line;
-  return JSON.stringify({ type: event.type, object: metadataOnly(event.object) }) + "\n";
+  return `${JSON.stringify({ type: event.type, object: metadataOnly(event.object) })}\n`;
 }
 
 function listOf(ctx: HandlerContext, info: KindInfo, items: KubeObject[], page?: Page) {
-  const metadata: Record<string, unknown> = { resourceVersion: String(page?.resourceVersion ?? ctx.store.resourceVersion) };
+  const metadata: Record<string, unknown> = {
+    resourceVersion: String(page?.resourceVersion ?? ctx.store.resourceVersion),
+  };
   if (page?.continue) metadata.continue = page.continue;
   if (page?.remainingItemCount !== undefined) metadata.remainingItemCount = page.remainingItemCount;
   return { kind: info.listKind, apiVersion: info.apiVersion, metadata, items };
@@ -130,8 +127,18 @@ function list(ctx: HandlerContext, req: ApiRequest, info: KindInfo, namespace: s
   const query = `${info.key}|${namespace ?? ""}|${req.url.searchParams.get("labelSelector") ?? ""}|${req.url.searchParams.get("fieldSelector") ?? ""}`;
   const page = token
     ? ctx.pager.next(query, token, limit)
-    : ctx.pager.first(query, ctx.store.list(info, namespace, selectorOf(req.url, info)), ctx.store.resourceVersion, limit);
-  if (wantsMetadataOnly(req.request)) return { ...listOf(ctx, info, page.items.map(metadataOnly), page), kind: "PartialObjectMetadataList", apiVersion: "meta.k8s.io/v1" };
+    : ctx.pager.first(
+        query,
+        ctx.store.list(info, namespace, selectorOf(req.url, info)),
+        ctx.store.resourceVersion,
+        limit,
+      );
+  if (wantsMetadataOnly(req.request))
+    return {
+      ...listOf(ctx, info, page.items.map(metadataOnly), page),
+      kind: "PartialObjectMetadataList",
+      apiVersion: "meta.k8s.io/v1",
+    };
   return listOf(ctx, info, page.items, page);
 }
 
@@ -142,7 +149,13 @@ function nonNegativeInt(url: URL, param: string): number | undefined {
   return Number(raw);
 }
 
-function watch(ctx: HandlerContext, req: ApiRequest, info: KindInfo, namespace: string | undefined, name?: string): Response {
+function watch(
+  ctx: HandlerContext,
+  req: ApiRequest,
+  info: KindInfo,
+  namespace: string | undefined,
+  name?: string,
+): Response {
   const selector = selectorOf(req.url, info, name);
   const rv = req.url.searchParams.get("resourceVersion");
   // "", absent and "0" all mean: start with the current state, then follow.
@@ -196,7 +209,12 @@ async function patcherFor(req: ApiRequest, route: ObjectRoute): Promise<(current
         } catch (error) {
           if (!(error instanceof JsonPatchError)) throw error;
           if (error.malformed) throw badRequest(error.message);
-          throw invalid(route.info.kind, route.name, [{ reason: "FieldValueInvalid", message: error.message }], route.info.group);
+          throw invalid(
+            route.info.kind,
+            route.name,
+            [{ reason: "FieldValueInvalid", message: error.message }],
+            route.info.group,
+          );
         }
       };
     }
@@ -209,7 +227,9 @@ async function patcherFor(req: ApiRequest, route: ObjectRoute): Promise<(current
 async function apply(ctx: HandlerContext, req: ApiRequest, route: ObjectRoute): Promise<Response> {
   const { info, namespace, name } = route;
   if (!req.url.searchParams.get("fieldManager")) {
-    throw badRequest('PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch');
+    throw badRequest(
+      'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
+    );
   }
   const text = await req.request.text();
   const body = text.trimStart().startsWith("{") ? parseJson(text) : parseYaml(text);
@@ -275,7 +295,8 @@ const ROOT_PATHS = ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz",
 /** Dispatch a routed request. */
 export async function handle(ctx: HandlerContext, req: ApiRequest, route: Route): Promise<Response> {
   // Refusing beats silently persisting a write the client meant as a dry run.
-  if (req.method !== "GET" && req.url.searchParams.has("dryRun")) throw badRequest("dryRun is not supported by the test API server");
+  if (req.method !== "GET" && req.url.searchParams.has("dryRun"))
+    throw badRequest("dryRun is not supported by the test API server");
   if (route.type === "collection") return collection(ctx, req, route);
   if (route.type === "object") return object(ctx, req, route);
   if (req.method !== "GET") throw methodNotAllowed(req.method);

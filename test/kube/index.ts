@@ -19,7 +19,13 @@ export type { FaultOutcome, RequestFilter, RequestRecord } from "./request-log";
 export { KubeApiError, REASON_BY_CODE, type Status, type StatusDetails, type StatusReason } from "./errors";
 export { KUBECONFIG_NAME, kubeconfigYaml, makeKubeConfig, writeKubeconfigFile } from "./kubeconfig";
 export { applyJsonPatch, applyMergePatch, JsonPatchError, type JsonPatchOperation } from "./patch";
-export { parseFieldSelector, parseLabelSelector, type FieldRequirement, type LabelRequirement, type Selector } from "./selectors";
+export {
+  parseFieldSelector,
+  parseLabelSelector,
+  type FieldRequirement,
+  type LabelRequirement,
+  type Selector,
+} from "./selectors";
 export {
   collectWatch,
   mergePatch,

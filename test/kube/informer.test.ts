@@ -1,11 +1,23 @@
 import { describe, expect, test } from "bun:test";
-import { CoreV1Api, type Informer, type KubernetesObject, ListWatch, makeInformer, type V1Secret } from "@kubernetes/client-node";
+import {
+  CoreV1Api,
+  type Informer,
+  type KubernetesObject,
+  type ListWatch,
+  makeInformer,
+  type V1Secret,
+} from "@kubernetes/client-node";
 import { startKubeApiServer, waitFor, type KubeApiServer } from "./index";
 
 const SECRETS = "/api/v1/namespaces/default/secrets";
 
 function secret(name: string, data?: Record<string, string>) {
-  return { apiVersion: "v1", kind: "Secret", metadata: { name, namespace: "default" }, ...(data ? { stringData: data } : {}) };
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name, namespace: "default" },
+    ...(data ? { stringData: data } : {}),
+  };
 }
 
 interface Probe {
@@ -21,13 +33,22 @@ interface Probe {
  * itself after an error (only after a clean end, a 410, or its own timeout), so, like a real
  * controller, the probe restarts it from the error handler when `restartOnError` is set.
  */
-async function probe(api: KubeApiServer, options: { restartOnError?: boolean; labelSelector?: string } = {}): Promise<Probe> {
+async function probe(
+  api: KubeApiServer,
+  options: { restartOnError?: boolean; labelSelector?: string } = {},
+): Promise<Probe> {
   const kc = api.kubeConfig();
   const core = kc.makeApiClient(CoreV1Api);
-  const informer = makeInformer<V1Secret>(kc, SECRETS, () => core.listNamespacedSecret({ namespace: "default", labelSelector: options.labelSelector }), options.labelSelector) as Informer<V1Secret> & ListWatch<V1Secret>;
+  const informer = makeInformer<V1Secret>(
+    kc,
+    SECRETS,
+    () => core.listNamespacedSecret({ namespace: "default", labelSelector: options.labelSelector }),
+    options.labelSelector,
+  ) as Informer<V1Secret> & ListWatch<V1Secret>;
   const log: string[] = [];
   const errors: unknown[] = [];
-  const record = (verb: string) => (obj: KubernetesObject) => log.push(`${verb} ${obj.metadata?.name}@${obj.metadata?.resourceVersion}`);
+  const record = (verb: string) => (obj: KubernetesObject) =>
+    log.push(`${verb} ${obj.metadata?.name}@${obj.metadata?.resourceVersion}`);
   informer.on("add", record("add"));
   informer.on("update", record("update"));
   informer.on("delete", record("delete"));
@@ -40,7 +61,11 @@ async function probe(api: KubeApiServer, options: { restartOnError?: boolean; la
     informer,
     log,
     errors,
-    names: () => informer.list().map((o) => o.metadata!.name!).sort(),
+    names: () =>
+      informer
+        .list()
+        .map((o) => o.metadata!.name!)
+        .sort(),
     lists: () => api.count({ method: "GET", path: SECRETS, watch: false }),
   };
 }
@@ -138,7 +163,9 @@ describe("informer (makeInformer / ListWatch)", () => {
     const url = api.url;
     await api.stop();
     expect(api.running).toBe(false);
-    await waitFor(() => p.errors.some((e) => (e as { code?: string }).code === "ECONNREFUSED"), { message: "connection refused while down" });
+    await waitFor(() => p.errors.some((e) => (e as { code?: string }).code === "ECONNREFUSED"), {
+      message: "connection refused while down",
+    });
     api.store.patch("v1", "Secret", "default", "a", { stringData: { changed: "yes" } });
     api.store.delete("v1", "Secret", "default", "b");
     api.store.create(secret("c"));
@@ -152,7 +179,10 @@ describe("informer (makeInformer / ListWatch)", () => {
 
   test("a label-selected informer", async () => {
     await using api = await startKubeApiServer();
-    api.store.create({ ...secret("mine"), metadata: { name: "mine", namespace: "default", labels: { owner: "fluxhook" } } });
+    api.store.create({
+      ...secret("mine"),
+      metadata: { name: "mine", namespace: "default", labels: { owner: "fluxhook" } },
+    });
     api.store.create(secret("other"));
     const p = await probe(api, { labelSelector: "owner=fluxhook" });
     await waitFor(() => api.openWatches === 1);

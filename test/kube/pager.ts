@@ -33,7 +33,8 @@ export class ListPager {
    * collection and selectors, so a token cannot continue a different list.
    */
   first(query: string, items: KubeObject[], resourceVersion: number, limit: number): Page {
-    if (limit <= 0 || items.length <= limit) return { items, resourceVersion, continue: undefined, remainingItemCount: undefined };
+    if (limit <= 0 || items.length <= limit)
+      return { items, resourceVersion, continue: undefined, remainingItemCount: undefined };
     const id = `${++this.#next}`;
     this.#snapshots.set(id, { query, resourceVersion, items });
     if (this.#snapshots.size > MAX_SNAPSHOTS) this.#snapshots.delete(this.#snapshots.keys().next().value!);

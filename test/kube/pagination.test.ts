@@ -6,7 +6,12 @@ import { describe, expect, test } from "bun:test";
 import { ApiException, CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import { startKubeApiServer } from "./index";
 
-const secret = (namespace: string, name: string) => ({ apiVersion: "v1", kind: "Secret", metadata: { name, namespace }, data: {} });
+const secret = (namespace: string, name: string) => ({
+  apiVersion: "v1",
+  kind: "Secret",
+  metadata: { name, namespace },
+  data: {},
+});
 
 describe("limit and continue", () => {
   test("pages cover the list once, in order, from the first page's snapshot", async () => {
@@ -20,10 +25,21 @@ describe("limit and continue", () => {
     // Changes after the first page do not show in the rest of this list (one consistent snapshot).
     api.store.create(secret("ns", "f"));
     api.store.delete("v1", "Secret", "ns", "c");
-    const second = await core.listNamespacedSecret({ namespace: "ns", limit: 2, _continue: first.metadata!._continue! });
-    const third = await core.listNamespacedSecret({ namespace: "ns", limit: 2, _continue: second.metadata!._continue! });
+    const second = await core.listNamespacedSecret({
+      namespace: "ns",
+      limit: 2,
+      _continue: first.metadata!._continue!,
+    });
+    const third = await core.listNamespacedSecret({
+      namespace: "ns",
+      limit: 2,
+      _continue: second.metadata!._continue!,
+    });
     expect([second, third].map((l) => l.items.map((s) => s.metadata!.name))).toEqual([["c", "d"], ["e"]]);
-    expect([second.metadata!.resourceVersion, third.metadata!.resourceVersion]).toEqual([snapshotVersion, snapshotVersion]);
+    expect([second.metadata!.resourceVersion, third.metadata!.resourceVersion]).toEqual([
+      snapshotVersion,
+      snapshotVersion,
+    ]);
     expect(third.metadata!._continue).toBeUndefined();
     expect(third.metadata!.remainingItemCount).toBeUndefined();
   });
@@ -34,14 +50,22 @@ describe("limit and continue", () => {
     const core = api.kubeConfig().makeApiClient(CoreV1Api);
     for (const limit of [undefined, 1, 500]) {
       const list = await core.listSecretForAllNamespaces({ limit });
-      expect({ names: list.items.map((s) => s.metadata!.name), continue: list.metadata!._continue }).toEqual({ names: ["a"], continue: undefined });
+      expect({ names: list.items.map((s) => s.metadata!.name), continue: list.metadata!._continue }).toEqual({
+        names: ["a"],
+        continue: undefined,
+      });
     }
   });
 
   test("custom resources page too", async () => {
     await using api = await startKubeApiServer();
     for (const name of ["r1", "r2", "r3"]) {
-      api.store.create({ apiVersion: "notification.toolkit.fluxcd.io/v1", kind: "Receiver", metadata: { name, namespace: "ns" }, spec: { type: "generic", resources: [] } });
+      api.store.create({
+        apiVersion: "notification.toolkit.fluxcd.io/v1",
+        kind: "Receiver",
+        metadata: { name, namespace: "ns" },
+        spec: { type: "generic", resources: [] },
+      });
     }
     const custom = api.kubeConfig().makeApiClient(CustomObjectsApi);
     const plural = { group: "notification.toolkit.fluxcd.io", version: "v1", plural: "receivers" };
@@ -64,8 +88,12 @@ describe("limit and continue", () => {
       }
       throw new Error("expected the call to fail");
     };
-    expect(await failure(core.listNamespacedSecret({ namespace: "other", limit: 1, _continue: first.metadata!._continue! }))).toEqual({ code: 400, reason: "BadRequest" });
+    expect(
+      await failure(core.listNamespacedSecret({ namespace: "other", limit: 1, _continue: first.metadata!._continue! })),
+    ).toEqual({ code: 400, reason: "BadRequest" });
     api.compact();
-    expect(await failure(core.listNamespacedSecret({ namespace: "ns", limit: 1, _continue: first.metadata!._continue! }))).toEqual({ code: 410, reason: "Expired" });
+    expect(
+      await failure(core.listNamespacedSecret({ namespace: "ns", limit: 1, _continue: first.metadata!._continue! })),
+    ).toEqual({ code: 410, reason: "Expired" });
   });
 });

@@ -52,7 +52,8 @@ function arrayIndex(token: string, length: number, allowEnd: boolean): number {
   if (allowEnd && token === "-") return length;
   if (!/^(0|[1-9]\d*)$/.test(token)) throw new JsonPatchError(false, `invalid array index "${token}"`);
   const index = Number(token);
-  if (index > length || (!allowEnd && index === length)) throw new JsonPatchError(false, `array index ${index} out of bounds`);
+  if (index > length || (!allowEnd && index === length))
+    throw new JsonPatchError(false, `array index ${index} out of bounds`);
   return index;
 }
 
@@ -135,7 +136,8 @@ export function applyJsonPatch(target: unknown, patch: unknown): unknown {
         doc = add(doc, path, clone(get(doc, parsePointer(op.from))));
         break;
       case "test":
-        if (!deepEqual(get(doc, path), op.value)) throw new JsonPatchError(false, `test operation failed at ${op.path}`);
+        if (!deepEqual(get(doc, path), op.value))
+          throw new JsonPatchError(false, `test operation failed at ${op.path}`);
         break;
     }
   }

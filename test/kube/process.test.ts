@@ -48,7 +48,10 @@ describe("client configuration", () => {
       expect(readFileSync(path, "utf8")).toContain(`server: "${api.url}"`);
       const kc = new KubeConfig();
       kc.loadFromFile(path);
-      expect((await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: "from-file", namespace: "default" })).metadata?.name).toBe("from-file");
+      expect(
+        (await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: "from-file", namespace: "default" })).metadata
+          ?.name,
+      ).toBe("from-file");
 
       const script = `
         import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
@@ -57,8 +60,17 @@ describe("client configuration", () => {
         const s = await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: "from-file", namespace: "default" });
         console.log(s.metadata.name);
       `;
-      const child = Bun.spawn([process.execPath, "-e", script], { cwd: REPO_ROOT, env: { ...process.env, KUBECONFIG: path }, stdout: "pipe", stderr: "pipe" });
-      expect({ code: await child.exited, out: (await new Response(child.stdout).text()).trim(), err: await new Response(child.stderr).text() }).toEqual({ code: 0, out: "from-file", err: "" });
+      const child = Bun.spawn([process.execPath, "-e", script], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, KUBECONFIG: path },
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      expect({
+        code: await child.exited,
+        out: (await new Response(child.stdout).text()).trim(),
+        err: await new Response(child.stderr).text(),
+      }).toEqual({ code: 0, out: "from-file", err: "" });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -72,10 +84,36 @@ describe("request log", () => {
     await core.createNamespacedSecret({ namespace: "default", body: { metadata: { name: "s" } } });
     await core.listNamespacedSecret({ namespace: "default", labelSelector: "a=b" });
     await core.readNamespacedSecret({ name: "missing", namespace: "default" }).catch(() => {});
-    expect(api.requests.map(({ time: _, accept, ...r }) => ({ ...r, acceptsJson: accept?.includes("application/json") }))).toEqual([
-      { method: "POST", path: "/api/v1/namespaces/default/secrets", query: {}, contentType: "application/json", status: 201, watch: false, acceptsJson: true },
-      { method: "GET", path: "/api/v1/namespaces/default/secrets", query: { labelSelector: "a=b" }, contentType: undefined, status: 200, watch: false, acceptsJson: true },
-      { method: "GET", path: "/api/v1/namespaces/default/secrets/missing", query: {}, contentType: undefined, status: 404, watch: false, acceptsJson: true },
+    expect(
+      api.requests.map(({ time: _, accept, ...r }) => ({ ...r, acceptsJson: accept?.includes("application/json") })),
+    ).toEqual([
+      {
+        method: "POST",
+        path: "/api/v1/namespaces/default/secrets",
+        query: {},
+        contentType: "application/json",
+        status: 201,
+        watch: false,
+        acceptsJson: true,
+      },
+      {
+        method: "GET",
+        path: "/api/v1/namespaces/default/secrets",
+        query: { labelSelector: "a=b" },
+        contentType: undefined,
+        status: 200,
+        watch: false,
+        acceptsJson: true,
+      },
+      {
+        method: "GET",
+        path: "/api/v1/namespaces/default/secrets/missing",
+        query: {},
+        contentType: undefined,
+        status: 404,
+        watch: false,
+        acceptsJson: true,
+      },
     ]);
     expect(api.requests.every((r) => r.time > 0 && r.time <= Date.now())).toBe(true);
     expect(api.count()).toBe(3);
@@ -90,7 +128,11 @@ describe("request log", () => {
     await using api = await startKubeApiServer({ requestLogLimit: 4 });
     const core = api.kubeConfig().makeApiClient(CoreV1Api);
     for (let i = 0; i < 5; i++) await core.listNamespacedSecret({ namespace: `ns${i}` });
-    expect(api.requests.map((r) => r.path)).toEqual(["/api/v1/namespaces/ns2/secrets", "/api/v1/namespaces/ns3/secrets", "/api/v1/namespaces/ns4/secrets"]);
+    expect(api.requests.map((r) => r.path)).toEqual([
+      "/api/v1/namespaces/ns2/secrets",
+      "/api/v1/namespaces/ns3/secrets",
+      "/api/v1/namespaces/ns4/secrets",
+    ]);
   });
 });
 
@@ -104,7 +146,12 @@ describe("serve-fixture", () => {
         JSON.stringify({
           kinds: [{ group: "example.com", version: "v1", kind: "Widget", plural: "widgets" }],
           items: [
-            { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", metadata: { name: "app", namespace: "flux-system" }, spec: {} },
+            {
+              apiVersion: "source.toolkit.fluxcd.io/v1",
+              kind: "GitRepository",
+              metadata: { name: "app", namespace: "flux-system" },
+              spec: {},
+            },
             { apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "w", namespace: "default" } },
           ],
         }),
@@ -121,9 +168,20 @@ describe("serve-fixture", () => {
       const kc = new KubeConfig();
       kc.loadFromFile(hello.kubeconfig);
       const custom = kc.makeApiClient(CustomObjectsApi);
-      const repo = await custom.getNamespacedCustomObject({ group: "source.toolkit.fluxcd.io", version: "v1", plural: "gitrepositories", namespace: "flux-system", name: "app" });
+      const repo = await custom.getNamespacedCustomObject({
+        group: "source.toolkit.fluxcd.io",
+        version: "v1",
+        plural: "gitrepositories",
+        namespace: "flux-system",
+        name: "app",
+      });
       expect(repo.metadata.resourceVersion).toBe("1");
-      const widgets = await custom.listNamespacedCustomObject({ group: "example.com", version: "v1", plural: "widgets", namespace: "default" });
+      const widgets = await custom.listNamespacedCustomObject({
+        group: "example.com",
+        version: "v1",
+        plural: "widgets",
+        namespace: "default",
+      });
       expect(widgets.items).toHaveLength(1);
 
       const command = async (c: object) => {
@@ -132,7 +190,16 @@ describe("serve-fixture", () => {
         return JSON.parse(await next());
       };
       expect(await command({ cmd: "count", method: "GET" })).toEqual({ ok: true, count: 2 });
-      expect(await command({ cmd: "patch", apiVersion: "example.com/v1", kind: "Widget", namespace: "default", name: "w", patch: { spec: { n: 1 } } })).toMatchObject({ ok: true, object: { spec: { n: 1 } } });
+      expect(
+        await command({
+          cmd: "patch",
+          apiVersion: "example.com/v1",
+          kind: "Widget",
+          namespace: "default",
+          name: "w",
+          patch: { spec: { n: 1 } },
+        }),
+      ).toMatchObject({ ok: true, object: { spec: { n: 1 } } });
       expect(await command({ cmd: "nonsense" })).toEqual({ ok: false, error: 'unknown command "nonsense"' });
 
       child.kill("SIGTERM");

@@ -185,13 +185,23 @@ export class KindRegistry {
 
   /** Versions served for a group, preferred (highest) first. */
   versionsOf(group: string): string[] {
-    const versions = new Set(this.kinds().filter((k) => k.group === group).map((k) => k.version));
+    const versions = new Set(
+      this.kinds()
+        .filter((k) => k.group === group)
+        .map((k) => k.version),
+    );
     return [...versions].sort(compareKubeVersions);
   }
 
   /** Non-core groups, in registration order. */
   groups(): string[] {
-    return [...new Set(this.kinds().map((k) => k.group).filter((g) => g !== ""))];
+    return [
+      ...new Set(
+        this.kinds()
+          .map((k) => k.group)
+          .filter((g) => g !== ""),
+      ),
+    ];
   }
 }
 

@@ -54,7 +54,9 @@ describe("scale", () => {
     expect((await custom.listClusterCustomObject(repos)).items).toHaveLength(10_000);
     expect((await custom.listClusterCustomObject({ ...repos, labelSelector: "shard=3" })).items).toHaveLength(1_000);
 
-    const informer = makeInformer(kc, "/apis/source.toolkit.fluxcd.io/v1/gitrepositories", () => custom.listClusterCustomObject(repos));
+    const informer = makeInformer(kc, "/apis/source.toolkit.fluxcd.io/v1/gitrepositories", () =>
+      custom.listClusterCustomObject(repos),
+    );
     let updates = 0;
     informer.on("update", () => updates++);
     await informer.start();
@@ -64,7 +66,12 @@ describe("scale", () => {
     await Promise.all(
       Array.from({ length: 1_000 }, (_, i) =>
         custom.patchNamespacedCustomObject(
-          { ...repos, namespace: `ns-${i % 100}`, name: `repo-${i}`, body: { metadata: { annotations: { "reconcile.fluxcd.io/requestedAt": `t${i}` } } } },
+          {
+            ...repos,
+            namespace: `ns-${i % 100}`,
+            name: `repo-${i}`,
+            body: { metadata: { annotations: { "reconcile.fluxcd.io/requestedAt": `t${i}` } } },
+          },
           mergePatch,
         ),
       ),

@@ -27,7 +27,10 @@ function decode(segment: string): string {
 
 /** Resolve a path; throws a 404 KubeApiError for anything the server does not serve. */
 export function route(pathname: string, registry: KindRegistry): Route {
-  const parts = pathname.split("/").filter((p) => p !== "").map(decode);
+  const parts = pathname
+    .split("/")
+    .filter((p) => p !== "")
+    .map(decode);
   const [head, ...rest] = parts;
   if (parts.length === 0) return { type: "root" };
   if (parts.length === 1 && head === "version") return { type: "version" };
@@ -53,7 +56,8 @@ function resourceRoute(registry: KindRegistry, group: string, version: string, s
   const legacyWatch = parts[0] === "watch";
   if (legacyWatch) parts = parts.slice(1);
   let namespace: string | undefined;
-  const namespaced = parts[0] === "namespaces" && parts.length >= 3 && registry.byResource(group, version, parts[2]!)?.namespaced;
+  const namespaced =
+    parts[0] === "namespaces" && parts.length >= 3 && registry.byResource(group, version, parts[2]!)?.namespaced;
   if (namespaced) {
     namespace = parts[1]!;
     parts = parts.slice(2);

@@ -29,8 +29,8 @@ export interface Selector {
 
 export const EVERYTHING: Selector = { labels: [], fields: [] };
 
-const KEY = String.raw`(?:[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?`;
-const VALUE = String.raw`(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?`;
+const KEY = `(?:[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?`;
+const VALUE = `(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?`;
 const EXISTS = new RegExp(`^(${KEY})$`);
 const NOT_EXISTS = new RegExp(String.raw`^!\s*(${KEY})$`);
 const EQUALITY = new RegExp(String.raw`^(${KEY})\s*(==|=|!=)\s*(${VALUE})$`);
@@ -63,11 +63,14 @@ function parseLabelTerm(term: string): LabelRequirement {
   if ((m = EQUALITY.exec(term))) return { key: m[1]!, op: m[2] === "!=" ? "!=" : "=", values: [m[3]!] };
   if ((m = SET.exec(term))) {
     const values = m[3]!.split(",").map((v) => v.trim());
-    if (values.some((v) => !VALUE_ONLY.test(v))) throw badRequest(`unable to parse requirement: invalid label value in "${term}"`);
+    if (values.some((v) => !VALUE_ONLY.test(v)))
+      throw badRequest(`unable to parse requirement: invalid label value in "${term}"`);
     return { key: m[1]!, op: m[2] as "in" | "notin", values };
   }
   if ((m = NUMERIC.exec(term))) return { key: m[1]!, op: m[2] === ">" ? "gt" : "lt", values: [m[3]!] };
-  throw badRequest(`unable to parse requirement: found '${term}', expected: key, !key, key=value, key!=value, key in (…), key notin (…)`);
+  throw badRequest(
+    `unable to parse requirement: found '${term}', expected: key, !key, key=value, key!=value, key in (…), key notin (…)`,
+  );
 }
 
 /** Parse a `labelSelector` query value; throws a 400 KubeApiError when malformed. */
@@ -122,12 +125,12 @@ function parseFieldTerm(term: string): FieldRequirement {
   throw badRequest(`invalid selector: '${term}'; can't understand '${term}'`);
 }
 
-function unescape(s: string): string {
+function unescapeSelector(s: string): string {
   return s.replace(/\\(.)/g, "$1");
 }
 
 function fieldReq(field: string, op: "=" | "!=", value: string): FieldRequirement {
-  return { field: unescape(field.trim()), op, value: unescape(value.trim()) };
+  return { field: unescapeSelector(field.trim()), op, value: unescapeSelector(value.trim()) };
 }
 
 function splitUnescaped(input: string): string[] {

@@ -58,15 +58,25 @@ async function run(api: KubeApiServer, c: Command): Promise<unknown> {
     case "compact":
       return api.compact();
     case "count":
-      return { count: api.count({ method: c.method as string | undefined, path: c.path as string | undefined, watch: c.watch as boolean | undefined }) };
+      return {
+        count: api.count({
+          method: c.method as string | undefined,
+          path: c.path as string | undefined,
+          watch: c.watch as boolean | undefined,
+        }),
+      };
     case "resetRequests":
       return api.resetRequests();
     case "get":
-      return { object: api.store.get(s("apiVersion"), s("kind"), c.namespace as string | undefined, s("name")) ?? null };
+      return {
+        object: api.store.get(s("apiVersion"), s("kind"), c.namespace as string | undefined, s("name")) ?? null,
+      };
     case "create":
       return { object: api.store.create(c.object as KubeObject) };
     case "patch":
-      return { object: api.store.patch(s("apiVersion"), s("kind"), c.namespace as string | undefined, s("name"), c.patch) };
+      return {
+        object: api.store.patch(s("apiVersion"), s("kind"), c.namespace as string | undefined, s("name"), c.patch),
+      };
     case "fault":
       api.faults.add({
         method: c.method as string | undefined,

@@ -29,8 +29,18 @@ export interface StoreApi {
    */
   create<T extends KubeObject>(object: T): T;
   /** The object, or undefined. `namespace` is ignored for cluster-scoped kinds. */
-  get<T extends KubeObject = KubeObject>(apiVersion: string, kind: string, namespace: string | undefined, name: string): T | undefined;
-  list<T extends KubeObject = KubeObject>(apiVersion: string, kind: string, namespace?: string, options?: StoreListOptions): T[];
+  get<T extends KubeObject = KubeObject>(
+    apiVersion: string,
+    kind: string,
+    namespace: string | undefined,
+    name: string,
+  ): T | undefined;
+  list<T extends KubeObject = KubeObject>(
+    apiVersion: string,
+    kind: string,
+    namespace?: string,
+    options?: StoreListOptions,
+  ): T[];
   /** PUT semantics (throws KubeApiError 404/409); `subresource: "status"` writes only `.status`. */
   update<T extends KubeObject>(object: T, options?: { subresource?: Subresource }): T;
   /** PATCH semantics; throws KubeApiError 404 when absent. */
@@ -70,7 +80,9 @@ export function createStoreApi(store: ObjectStore, registry: KindRegistry): Stor
     update<T extends KubeObject>(object: T, options: { subresource?: Subresource } = {}): T {
       const info = registry.require(object.apiVersion, object.kind);
       const name = String(object.metadata?.name ?? "");
-      return clone(store.replace(info, object.metadata?.namespace ?? "default", name, object, options.subresource)) as T;
+      return clone(
+        store.replace(info, object.metadata?.namespace ?? "default", name, object, options.subresource),
+      ) as T;
     },
     patch<T extends KubeObject>(
       apiVersion: string,

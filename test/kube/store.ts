@@ -136,7 +136,9 @@ export class ObjectStore {
   #decode(info: KindInfo, body: unknown, name = ""): KubeObject {
     if (!isObject(body)) throw badRequest(`the body of the request must be a ${info.kind} object`);
     if (body.apiVersion !== undefined && body.apiVersion !== info.apiVersion) {
-      throw badRequest(`the API version in the data (${String(body.apiVersion)}) does not match the expected API version (${info.apiVersion})`);
+      throw badRequest(
+        `the API version in the data (${String(body.apiVersion)}) does not match the expected API version (${info.apiVersion})`,
+      );
     }
     if (body.kind !== undefined && body.kind !== info.kind) {
       throw badRequest(`the kind in the data (${String(body.kind)}) does not match the expected kind (${info.kind})`);
@@ -149,7 +151,11 @@ export class ObjectStore {
     checkStringMap("metadata.annotations", metadata.annotations, causes);
     const finalizers = metadata.finalizers as unknown;
     if (finalizers !== undefined && (!Array.isArray(finalizers) || finalizers.some((f) => typeof f !== "string"))) {
-      causes.push({ reason: "FieldValueInvalid", field: "metadata.finalizers", message: "Invalid value: must be a list of strings" });
+      causes.push({
+        reason: "FieldValueInvalid",
+        field: "metadata.finalizers",
+        message: "Invalid value: must be a list of strings",
+      });
     }
     if (causes.length > 0) throw invalid(info.kind, String(metadata.name ?? name), causes, info.group);
     return assemble(info, metadata, copy);
@@ -172,7 +178,8 @@ export class ObjectStore {
       throw badRequest("the namespace of the provided object does not match the namespace sent on the request");
     }
     const scope = namespace ?? meta.namespace ?? "default";
-    if (!DNS_LABEL.test(scope)) throw fieldInvalid(info, String(meta.name ?? ""), "metadata.namespace", `Invalid value: "${scope}"`);
+    if (!DNS_LABEL.test(scope))
+      throw fieldInvalid(info, String(meta.name ?? ""), "metadata.namespace", `Invalid value: "${scope}"`);
     return scope;
   }
 
@@ -183,7 +190,13 @@ export class ObjectStore {
       name = this.#generateName(info, scope, meta.generateName);
     }
     if (typeof name !== "string" || name === "") {
-      throw fieldInvalid(info, "", "metadata.name", "Required value: name or generateName is required", "FieldValueRequired");
+      throw fieldInvalid(
+        info,
+        "",
+        "metadata.name",
+        "Required value: name or generateName is required",
+        "FieldValueRequired",
+      );
     }
     if (name.length > 253 || !DNS_SUBDOMAIN.test(name)) {
       const why = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'";
@@ -196,7 +209,12 @@ export class ObjectStore {
    * POST semantics. `namespace` comes from the URL (undefined: take the body's, else "default").
    * Status is dropped for kinds with a status subresource unless `keepStatus` (store API setup).
    */
-  create(info: KindInfo, namespace: string | undefined, body: unknown, options: { keepStatus?: boolean } = {}): KubeObject {
+  create(
+    info: KindInfo,
+    namespace: string | undefined,
+    body: unknown,
+    options: { keepStatus?: boolean } = {},
+  ): KubeObject {
     const object = this.#decode(info, body);
     const meta = object.metadata;
     const scope = this.#createScope(info, namespace, meta);
@@ -274,7 +292,9 @@ export class ObjectStore {
   #checkIdentity(info: KindInfo, current: KubeObject, incoming: KubeObject): void {
     const { name, namespace } = incoming.metadata;
     if (name !== undefined && name !== current.metadata.name) {
-      throw badRequest(`the name of the object (${String(name)}) does not match the name on the URL (${current.metadata.name})`);
+      throw badRequest(
+        `the name of the object (${String(name)}) does not match the name on the URL (${current.metadata.name})`,
+      );
     }
     if (info.namespaced && namespace && namespace !== current.metadata.namespace) {
       throw badRequest("the namespace of the provided object does not match the namespace sent on the request");
@@ -282,7 +302,13 @@ export class ObjectStore {
   }
 
   /** PUT semantics: 404 if absent, 409 if the body's resourceVersion is stale. */
-  replace(info: KindInfo, namespace: string | undefined, name: string, body: unknown, subresource?: Subresource): KubeObject {
+  replace(
+    info: KindInfo,
+    namespace: string | undefined,
+    name: string,
+    body: unknown,
+    subresource?: Subresource,
+  ): KubeObject {
     const incoming = this.#decode(info, body, name);
     const current = this.#require(info, namespace, name);
     this.#checkIdentity(info, current, incoming);
@@ -308,18 +334,31 @@ export class ObjectStore {
   }
 
   /** DELETE semantics: finalizers turn a delete into setting deletionTimestamp. */
-  delete(info: KindInfo, namespace: string | undefined, name: string, preconditions: DeletePreconditions = {}): DeleteResult {
+  delete(
+    info: KindInfo,
+    namespace: string | undefined,
+    name: string,
+    preconditions: DeletePreconditions = {},
+  ): DeleteResult {
     const current = this.#require(info, namespace, name);
     for (const field of ["uid", "resourceVersion"] as const) {
       const [wanted, actual] = [preconditions[field], current.metadata[field]];
       if (wanted && wanted !== actual) {
         const label = field === "uid" ? "UID" : "ResourceVersion";
-        throw conflict(info, name, `Precondition failed: ${label} in precondition: ${wanted}, ${label} in object meta: ${actual}`);
+        throw conflict(
+          info,
+          name,
+          `Precondition failed: ${label} in precondition: ${wanted}, ${label} in object meta: ${actual}`,
+        );
       }
     }
     if (current.metadata.finalizers?.length) {
       if (current.metadata.deletionTimestamp) return { object: current, deleted: false };
-      const metadata: ObjectMeta = { ...current.metadata, deletionTimestamp: timestamp(), deletionGracePeriodSeconds: 0 };
+      const metadata: ObjectMeta = {
+        ...current.metadata,
+        deletionTimestamp: timestamp(),
+        deletionGracePeriodSeconds: 0,
+      };
       metadata.generation = (current.metadata.generation ?? 0) + 1;
       return { object: this.#commit(info, current, { ...current, metadata }), deleted: false };
     }

@@ -76,7 +76,8 @@ export function watchResponse(options: WatchStreamOptions): Response {
         };
         timers[0] = setTimeout(tick, interval);
       }
-      if (options.timeoutSeconds !== undefined) timers.push(setTimeout(() => end("clean"), options.timeoutSeconds * 1000));
+      if (options.timeoutSeconds !== undefined)
+        timers.push(setTimeout(() => end("clean"), options.timeoutSeconds * 1000));
     },
     cancel() {
       cleanup();

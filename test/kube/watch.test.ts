@@ -13,7 +13,7 @@ function summary(events: SeenEvent[]): string[] {
   return events.map((e) => `${e.type} ${e.object.metadata?.name ?? ""}@${e.object.metadata?.resourceVersion}`);
 }
 
-async function settle(api: KubeApiServer, events: SeenEvent[], n: number): Promise<string[]> {
+async function settle(_api: KubeApiServer, events: SeenEvent[], n: number): Promise<string[]> {
   await waitFor(() => events.length >= n, { message: `${n} watch events (have ${events.length})` });
   return summary(events);
 }
@@ -65,7 +65,12 @@ describe("watch", () => {
     api.store.create({ apiVersion: GIT_API, kind: "GitRepository", metadata: { name: "marker", namespace: "one" } });
     api.store.create({ apiVersion: GIT_API, kind: "GitRepository", metadata: { name: "marker", namespace: "two" } });
     await waitFor(() => watch.events.some((e) => e.object.metadata?.name === "marker"));
-    const seen = watch.events.filter((e) => e.object.metadata?.name !== "marker").map((e) => `${e.type} ${e.object.metadata?.namespace}/${e.object.metadata?.name}@${e.object.metadata?.resourceVersion}`);
+    const seen = watch.events
+      .filter((e) => e.object.metadata?.name !== "marker")
+      .map(
+        (e) =>
+          `${e.type} ${e.object.metadata?.namespace}/${e.object.metadata?.name}@${e.object.metadata?.resourceVersion}`,
+      );
     expect(seen).toEqual(expected);
     expect(watch.events.every((e) => e.object.kind === "GitRepository")).toBe(true);
     watch.abort();
@@ -73,7 +78,10 @@ describe("watch", () => {
 
   test("a label selector sees objects move in (ADDED) and out (DELETED)", async () => {
     await using api = await startKubeApiServer();
-    const watch = await collectWatch(api.kubeConfig(), SECRETS, { resourceVersion: api.store.resourceVersion, labelSelector: "app=web" });
+    const watch = await collectWatch(api.kubeConfig(), SECRETS, {
+      resourceVersion: api.store.resourceVersion,
+      labelSelector: "app=web",
+    });
     api.store.create(secret("in", { app: "web" })); // 1 ADDED
     api.store.create(secret("out", { app: "db" })); // 2 not seen
     api.store.patch("v1", "Secret", "default", "in", { metadata: { labels: { app: "db" } } }); // 3 DELETED
@@ -81,7 +89,13 @@ describe("watch", () => {
     api.store.patch("v1", "Secret", "default", "out", { metadata: { labels: { tier: "x" } } }); // 5 MODIFIED
     api.store.delete("v1", "Secret", "default", "in"); // 6 not seen
     api.store.delete("v1", "Secret", "default", "out"); // 7 DELETED
-    expect(await settle(api, watch.events, 5)).toEqual(["ADDED in@1", "DELETED in@3", "ADDED out@4", "MODIFIED out@5", "DELETED out@7"]);
+    expect(await settle(api, watch.events, 5)).toEqual([
+      "ADDED in@1",
+      "DELETED in@3",
+      "ADDED out@4",
+      "MODIFIED out@5",
+      "DELETED out@7",
+    ]);
     watch.abort();
   });
 
@@ -98,11 +112,20 @@ describe("watch", () => {
     await using api = await startKubeApiServer({ bookmarkIntervalMs: 10 });
     api.store.create(secret("a"));
     const plain = await collectWatch(api.kubeConfig(), SECRETS, { resourceVersion: "1" });
-    const withBookmarks = await collectWatch(api.kubeConfig(), SECRETS, { resourceVersion: "1", allowWatchBookmarks: true });
+    const withBookmarks = await collectWatch(api.kubeConfig(), SECRETS, {
+      resourceVersion: "1",
+      allowWatchBookmarks: true,
+    });
     await waitFor(() => withBookmarks.events.length >= 3);
     api.store.create(secret("b"));
-    await waitFor(() => withBookmarks.events.some((e) => e.type === "BOOKMARK" && e.object.metadata?.resourceVersion === "2"));
-    expect(withBookmarks.events.find((e) => e.type === "BOOKMARK")?.object).toEqual({ kind: "Secret", apiVersion: "v1", metadata: { resourceVersion: "1" } });
+    await waitFor(() =>
+      withBookmarks.events.some((e) => e.type === "BOOKMARK" && e.object.metadata?.resourceVersion === "2"),
+    );
+    expect(withBookmarks.events.find((e) => e.type === "BOOKMARK")?.object).toEqual({
+      kind: "Secret",
+      apiVersion: "v1",
+      metadata: { resourceVersion: "1" },
+    });
     // Another stream: it may be behind the one just waited on.
     await waitFor(() => plain.events.length >= 1);
     expect(summary(plain.events)).toEqual(["ADDED b@2"]);
@@ -127,7 +150,15 @@ describe("watch", () => {
     expect(watch.events).toEqual([
       {
         type: "ERROR",
-        object: { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: "too old resource version: 1 (2)", reason: "Expired", code: 410 },
+        object: {
+          kind: "Status",
+          apiVersion: "v1",
+          metadata: {},
+          status: "Failure",
+          message: "too old resource version: 1 (2)",
+          reason: "Expired",
+          code: 410,
+        },
       },
     ]);
     // From the compaction point on, watching works.

@@ -205,7 +205,11 @@ export class WatchHub {
 
   /** Only for a bookmark: the current resourceVersion as the watch's kind. */
   bookmarkLine(info: KindInfo): string {
-    const object = { kind: info.kind, apiVersion: info.apiVersion, metadata: { resourceVersion: String(this.#latestRv) } };
+    const object = {
+      kind: info.kind,
+      apiVersion: info.apiVersion,
+      metadata: { resourceVersion: String(this.#latestRv) },
+    };
     return `${JSON.stringify({ type: "BOOKMARK", object })}\n`;
   }
 }

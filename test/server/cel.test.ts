@@ -23,7 +23,16 @@ const FILTER_VARS: CelVariable[] = ["res", "req"];
 const spec = (over: Partial<ReceiverSpec>): ReceiverSpec => ({
   type: "generic",
   events: [],
-  resources: [{ apiVersion: undefined, kind: "GitRepository", name: "podinfo", namespace: undefined, matchLabels: undefined, filter: undefined }],
+  resources: [
+    {
+      apiVersion: undefined,
+      kind: "GitRepository",
+      name: "podinfo",
+      namespace: undefined,
+      matchLabels: undefined,
+      filter: undefined,
+    },
+  ],
   resourceFilter: undefined,
   secretName: "token",
   oidcProviders: [],
@@ -37,7 +46,10 @@ const resource = (name: string, labels: Record<string, string> = {}): PartialObj
   metadata: { name, labels },
 });
 
-const json = (value: unknown) => ({ payload: new TextEncoder().encode(JSON.stringify(value)), payloadType: "application/json" });
+const json = (value: unknown) => ({
+  payload: new TextEncoder().encode(JSON.stringify(value)),
+  payloadType: "application/json",
+});
 
 describe("compile (ValidateResourceFilter)", () => {
   test.each([
@@ -62,7 +74,8 @@ describe("compile (ValidateResourceFilter)", () => {
     const r = compile("requrest.body.value", { variables: FILTER_VARS, output: "bool" });
     expect(r).toEqual({
       ok: false,
-      error: "failed to parse the CEL expression 'requrest.body.value': ERROR: <input>:1:1: undeclared reference to 'requrest' (in container '')",
+      error:
+        "failed to parse the CEL expression 'requrest.body.value': ERROR: <input>:1:1: undeclared reference to 'requrest' (in container '')",
     });
   });
 });
@@ -75,11 +88,20 @@ describe("evaluation (TestCELEvaluation)", () => {
       want: true,
     },
     {
-      expression: "res.metadata.name == 'test-resource' && claims.sub == 'system:serviceaccount:apps:deployer' && claims.repository == 'hello-world'",
-      input: { payload: new Uint8Array(0), payloadType: "", claims: { sub: "system:serviceaccount:apps:deployer", repository: "hello-world" } },
+      expression:
+        "res.metadata.name == 'test-resource' && claims.sub == 'system:serviceaccount:apps:deployer' && claims.repository == 'hello-world'",
+      input: {
+        payload: new Uint8Array(0),
+        payloadType: "",
+        claims: { sub: "system:serviceaccount:apps:deployer", repository: "hello-world" },
+      },
       want: true,
     },
-    { expression: "claims.environment == 'production'", input: { payload: new Uint8Array(0), payloadType: "", claims: { environment: "staging" } }, want: false },
+    {
+      expression: "claims.environment == 'production'",
+      input: { payload: new Uint8Array(0), payloadType: "", claims: { environment: "staging" } },
+      want: false,
+    },
     { expression: "req.bool == true", input: json({ bool: true }), want: true },
     {
       expression: "res.metadata.name == 'test-resource' && req.image.source.split(':').last().value().startsWith('v')",
@@ -87,15 +109,30 @@ describe("evaluation (TestCELEvaluation)", () => {
       want: true,
     },
     // req is {} unless the body is JSON: a form body or CloudEvents JSON is not parsed.
-    { expression: "!has(req.action)", input: { payload: new TextEncoder().encode("action=push"), payloadType: "application/x-www-form-urlencoded" }, want: true },
-    { expression: "!has(req.action)", input: { payload: new TextEncoder().encode('{"action":"push"}'), payloadType: "application/cloudevents+json" }, want: true },
-    { expression: "req.action == 'push'", input: { payload: new TextEncoder().encode('{"action":"push"}'), payloadType: "text/plain, application/json" }, want: true },
+    {
+      expression: "!has(req.action)",
+      input: { payload: new TextEncoder().encode("action=push"), payloadType: "application/x-www-form-urlencoded" },
+      want: true,
+    },
+    {
+      expression: "!has(req.action)",
+      input: { payload: new TextEncoder().encode('{"action":"push"}'), payloadType: "application/cloudevents+json" },
+      want: true,
+    },
+    {
+      expression: "req.action == 'push'",
+      input: { payload: new TextEncoder().encode('{"action":"push"}'), payloadType: "text/plain, application/json" },
+      want: true,
+    },
     { expression: "req.n == 1 && req.n == 1.0 && req.n > 0", input: json({ n: 1 }), want: true },
   ])("$expression", ({ expression, input, want }) => {
     const variables: CelVariable[] = "claims" in input ? ["res", "req", "claims"] : FILTER_VARS;
     const program = compile(expression, { variables, output: "bool" });
     if (!program.ok) throw new Error(program.error);
-    const filters = deliveryFilters({ resourceFilter: program.program, resourceFilters: [undefined], oidcProviders: [] }, input);
+    const filters = deliveryFilters(
+      { resourceFilter: program.program, resourceFilters: [undefined], oidcProviders: [] },
+      input,
+    );
     if (!filters.ok) throw new Error(filters.error);
     expect(filters.filters.forResource(0)!(resource("test-resource"))).toEqual({ ok: true, accept: want });
   });
@@ -104,10 +141,17 @@ describe("evaluation (TestCELEvaluation)", () => {
     const program = compile("true", { variables: FILTER_VARS, output: "bool" });
     if (!program.ok) throw new Error(program.error);
     const compiled = { resourceFilter: program.program, resourceFilters: [undefined], oidcProviders: [] };
-    expect(deliveryFilters(compiled, json([1, 2]))).toEqual({ ok: false, error: "failed to parse request body as JSON: cannot unmarshal array into a JSON object" });
-    expect(deliveryFilters(compiled, { payload: new TextEncoder().encode("{"), payloadType: "application/json" }).ok).toBe(false);
+    expect(deliveryFilters(compiled, json([1, 2]))).toEqual({
+      ok: false,
+      error: "failed to parse request body as JSON: cannot unmarshal array into a JSON object",
+    });
+    expect(
+      deliveryFilters(compiled, { payload: new TextEncoder().encode("{"), payloadType: "application/json" }).ok,
+    ).toBe(false);
     // Without any filter the body is never parsed.
-    expect(deliveryFilters({ resourceFilter: undefined, resourceFilters: [undefined], oidcProviders: [] }, json([1])).ok).toBe(true);
+    expect(
+      deliveryFilters({ resourceFilter: undefined, resourceFilters: [undefined], oidcProviders: [] }, json([1])).ok,
+    ).toBe(true);
   });
 });
 
@@ -163,7 +207,10 @@ describe("functions of Flux's environment", () => {
   ])("%s", (expression) => {
     const program = compile(expression, { variables: FILTER_VARS, output: "bool" });
     if (!program.ok) throw new Error(program.error);
-    expect(evaluate(program.program, { req: { tag: "us/x/hello:1.1" }, res: {} }, new CelMeter())).toEqual({ ok: true, value: true });
+    expect(evaluate(program.program, { req: { tag: "us/x/hello:1.1" }, res: {} }, new CelMeter())).toEqual({
+      ok: true,
+      value: true,
+    });
   });
 });
 
@@ -182,19 +229,28 @@ describe("cost bound", () => {
 
   test("a nested comprehension over a large body is cut off by the step limit", () => {
     const { result, ms } = run("req.items.exists(a, req.items.exists(b, a != b && a == b))", { items }, stepsOnly());
-    expect(result).toEqual({ ok: false, error: `CEL evaluation exceeded the cost limit of ${CEL_COST_LIMIT} steps for one delivery` });
+    expect(result).toEqual({
+      ok: false,
+      error: `CEL evaluation exceeded the cost limit of ${CEL_COST_LIMIT} steps for one delivery`,
+    });
     expect(ms).toBeLessThan(5000);
   });
 
   test("an error absorbed by || does not hide a spent budget", () => {
     const { result } = run("req.items.all(a, req.items.all(b, a == b || true)) || true", { items }, stepsOnly());
-    expect(result).toEqual({ ok: false, error: `CEL evaluation exceeded the cost limit of ${CEL_COST_LIMIT} steps for one delivery` });
+    expect(result).toEqual({
+      ok: false,
+      error: `CEL evaluation exceeded the cost limit of ${CEL_COST_LIMIT} steps for one delivery`,
+    });
   });
 
   test("few steps over a huge string are cut off by the time limit", () => {
     const big = "x".repeat(3 * 1024 * 1024);
     const { result, ms } = run("req.items.all(i, !req.big.contains(i))", { items, big });
-    expect(result).toEqual({ ok: false, error: `CEL evaluation exceeded the time limit of ${CEL_TIME_LIMIT_MS} ms for one delivery` });
+    expect(result).toEqual({
+      ok: false,
+      error: `CEL evaluation exceeded the time limit of ${CEL_TIME_LIMIT_MS} ms for one delivery`,
+    });
     expect(ms).toBeLessThan(CEL_TIME_LIMIT_MS * 20); // cut off, not run to the end (room for a loaded machine)
   });
 
@@ -202,11 +258,14 @@ describe("cost bound", () => {
     const meter = new CelMeter({ steps: 1000 });
     expect(run("req.items.size() > 0", { items }, meter).result).toEqual({ ok: true, value: true });
     expect(run("req.items.all(i, i != '')", { items }, meter).result.ok).toBe(false);
-    expect(run("true", {}, meter).result).toEqual({ ok: false, error: "CEL evaluation exceeded the cost limit of 1000 steps for one delivery" });
+    expect(run("true", {}, meter).result).toEqual({
+      ok: false,
+      error: "CEL evaluation exceeded the cost limit of 1000 steps for one delivery",
+    });
   });
 
   test("matches runs on RE2: no catastrophic backtracking", () => {
-    const { result, ms } = run("req.s.matches('^(a+)+$')", { s: "a".repeat(5000) + "!" });
+    const { result, ms } = run("req.s.matches('^(a+)+$')", { s: `${"a".repeat(5000)}!` });
     expect(result).toEqual({ ok: true, value: false });
     expect(ms).toBeLessThan(3000); // backtracking would take longer than the universe's age
   });
@@ -228,10 +287,18 @@ describe("compiled once per generation", () => {
       apiVersion: "notification.toolkit.fluxcd.io/v1",
       kind: "Receiver",
       metadata: { name: "r", namespace: "ns", generation, uid: "u1" },
-      spec: { type: "generic", secretRef: { name: "token" }, resources: [{ kind: "GitRepository", name: "app" }], resourceFilter: filter },
+      spec: {
+        type: "generic",
+        secretRef: { name: "token" },
+        resources: [{ kind: "GitRepository", name: "app" }],
+        resourceFilter: filter,
+      },
       status,
     });
-    const secret = (token: string) => ({ metadata: { name: "token", namespace: "ns" }, data: { token: Buffer.from(token).toString("base64") } });
+    const secret = (token: string) => ({
+      metadata: { name: "token", namespace: "ns" },
+      data: { token: Buffer.from(token).toString("base64") },
+    });
     replaceAll(controller.secretSink, [secret("a")]);
     replaceAll(controller.receiverSink, [receiver(1, "true")]);
     controller.receiverSink.upsert(receiver(1, "true", { observedGeneration: 1 }));
@@ -252,7 +319,12 @@ describe("a Receiver with filters, through the stack", () => {
   afterAll(() => stack.stop());
 
   const conditions = (ns: string) =>
-    (stack.receiverObject(ns, "receiver")?.status?.conditions ?? []).map((c: any) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message }));
+    (stack.receiverObject(ns, "receiver")?.status?.conditions ?? []).map((c: any) => ({
+      type: c.type,
+      status: c.status,
+      reason: c.reason,
+      message: c.message,
+    }));
 
   test.each([
     {
@@ -262,7 +334,12 @@ describe("a Receiver with filters, through the stack", () => {
     },
     {
       name: "broken per-resource filter",
-      filters: { resources: [{ kind: "GitRepository", name: "app" }, { kind: "GitRepository", name: "other", filter: "requrest.body.value" }] },
+      filters: {
+        resources: [
+          { kind: "GitRepository", name: "app" },
+          { kind: "GitRepository", name: "other", filter: "requrest.body.value" },
+        ],
+      },
       message:
         "invalid filter expression for resources[1] (kind=\"GitRepository\", name=\"other\"): failed to parse the CEL expression 'requrest.body.value': ERROR: <input>:1:1: undeclared reference to 'requrest' (in container '')",
     },
@@ -281,16 +358,22 @@ describe("a Receiver with filters, through the stack", () => {
     const obj = stack.receiverObject(ns, "receiver")!;
     expect(obj.status.observedGeneration).toBe(obj.metadata.generation);
     const path = `/hook/${new Bun.CryptoHasher("sha256").update(`tokenreceiver${ns}`).digest("hex")}`;
-    expect(await stack.post(path, { body: "{}" })).toMatchObject({ status: 503, body: { reason: `receiver is not ready: ${message}` } });
+    expect(await stack.post(path, { body: "{}" })).toMatchObject({
+      status: 503,
+      body: { reason: `receiver is not ready: ${message}` },
+    });
 
-    stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", ns, "receiver", { spec: { ...base, resourceFilter: "true", resources: base.resources } });
+    stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", ns, "receiver", {
+      spec: { ...base, resourceFilter: "true", resources: base.resources },
+    });
     expect(await stack.readyPath(ns, "receiver")).toBe(path);
     expect((await stack.post(path, { body: "{}" })).status).toBe(200);
   });
 
   test("false skips a target, an evaluation error fails it (500 after all were tried)", async () => {
     const ns = "outcomes";
-    for (const name of ["match", "other", "broken"]) stack.target(GIT, "GitRepository", ns, name, { team: name === "other" ? "ops" : "dev" });
+    for (const name of ["match", "other", "broken"])
+      stack.target(GIT, "GitRepository", ns, name, { team: name === "other" ? "ops" : "dev" });
     stack.secret(ns, "token", { token: "token" });
     stack.receiver(ns, "receiver", {
       type: "generic",
@@ -302,20 +385,36 @@ describe("a Receiver with filters, through the stack", () => {
         { kind: "GitRepository", name: "missing", filter: "true" },
       ],
     });
-    const res = await stack.post(await stack.readyPath(ns, "receiver"), { headers: { "Content-Type": "application/json" }, body: "{}" });
+    const res = await stack.post(await stack.readyPath(ns, "receiver"), {
+      headers: { "Content-Type": "application/json" },
+      body: "{}",
+    });
     expect(res.status).toBe(500);
     expect(res.body.reason).toBe("2 targets failed; 1 of 4 targets annotated");
     expect(res.body.targets).toEqual([
       { kind: "GitRepository", namespace: ns, name: "match", outcome: "annotated" },
-      { kind: "GitRepository", namespace: ns, name: "other", outcome: "skipped", reason: "the CEL filter returned false" },
+      {
+        kind: "GitRepository",
+        namespace: ns,
+        name: "other",
+        outcome: "skipped",
+        reason: "the CEL filter returned false",
+      },
       {
         kind: "GitRepository",
         namespace: ns,
         name: "broken",
         outcome: "failed",
-        reason: "resources[2].filter: failed to evaluate the CEL expression 'res.metadata.nope == 'x'': No such key: nope",
+        reason:
+          "resources[2].filter: failed to evaluate the CEL expression 'res.metadata.nope == 'x'': No such key: nope",
       },
-      { kind: "GitRepository", namespace: ns, name: "missing", outcome: "failed", reason: `GitRepository ${ns}/missing: not found` },
+      {
+        kind: "GitRepository",
+        namespace: ns,
+        name: "missing",
+        outcome: "failed",
+        reason: `GitRepository ${ns}/missing: not found`,
+      },
     ]);
     expect(stack.requestedAt(GIT, "GitRepository", ns, "match")).toBeDefined();
     expect(stack.requestedAt(GIT, "GitRepository", ns, "other")).toBeUndefined();
@@ -334,14 +433,29 @@ describe("a Receiver with filters, through the stack", () => {
     });
     const path = await stack.readyPath(ns, "receiver");
     const commits = Array.from({ length: 20_000 }, (_, i) => ({ id: String(i), message: `m${i}` }));
-    const res = await stack.post(path, { headers: { "Content-Type": "application/json" }, body: JSON.stringify({ commits }) });
+    const res = await stack.post(path, {
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ commits }),
+    });
     expect(res.status).toBe(500);
     // The step limit is met first on a quiet machine, the time limit on a loaded one: either cuts it off.
-    const cutOff = new RegExp(`^resourceFilter: CEL evaluation exceeded the (cost limit of ${CEL_COST_LIMIT} steps|time limit of ${CEL_TIME_LIMIT_MS} ms) for one delivery$`);
-    expect(res.body.targets).toEqual([{ kind: "GitRepository", namespace: ns, name: "app", outcome: "failed", reason: expect.stringMatching(cutOff) }]);
+    const cutOff = new RegExp(
+      `^resourceFilter: CEL evaluation exceeded the (cost limit of ${CEL_COST_LIMIT} steps|time limit of ${CEL_TIME_LIMIT_MS} ms) for one delivery$`,
+    );
+    expect(res.body.targets).toEqual([
+      { kind: "GitRepository", namespace: ns, name: "app", outcome: "failed", reason: expect.stringMatching(cutOff) },
+    ]);
     expect(stack.requestedAt(GIT, "GitRepository", ns, "app")).toBeUndefined();
     // A normal body is still served at once.
-    const ok = await stack.post(path, { headers: { "Content-Type": "application/json" }, body: JSON.stringify({ commits: [{ id: "1", message: "a" }, { id: "2", message: "a" }] }) });
+    const ok = await stack.post(path, {
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({
+        commits: [
+          { id: "1", message: "a" },
+          { id: "2", message: "a" },
+        ],
+      }),
+    });
     expect(ok.status).toBe(200);
   });
 
@@ -349,8 +463,19 @@ describe("a Receiver with filters, through the stack", () => {
     const ns = "array-body";
     stack.target(GIT, "GitRepository", ns, "app");
     stack.secret(ns, "token", { token: "token" });
-    stack.receiver(ns, "receiver", { type: "generic", secretRef: { name: "token" }, resources: [{ kind: "GitRepository", name: "app" }], resourceFilter: "true" });
-    const res = await stack.post(await stack.readyPath(ns, "receiver"), { headers: { "Content-Type": "application/json" }, body: "[1]" });
-    expect(res).toMatchObject({ status: 500, body: { reason: "failed to parse request body as JSON: cannot unmarshal array into a JSON object" } });
+    stack.receiver(ns, "receiver", {
+      type: "generic",
+      secretRef: { name: "token" },
+      resources: [{ kind: "GitRepository", name: "app" }],
+      resourceFilter: "true",
+    });
+    const res = await stack.post(await stack.readyPath(ns, "receiver"), {
+      headers: { "Content-Type": "application/json" },
+      body: "[1]",
+    });
+    expect(res).toMatchObject({
+      status: 500,
+      body: { reason: "failed to parse request body as JSON: cannot unmarshal array into a JSON object" },
+    });
   });
 });

@@ -311,7 +311,15 @@ describe("annotateTargets coalescing", () => {
     port.patches[1]!.settle({ ok: false, reason: "GitRepository apps/app: Kubernetes API answered 403" });
     await flush();
     for (const b of burst) {
-      expect(b.value).toEqual([{ kind: "GitRepository", namespace: "apps", name: "app", outcome: "failed", reason: "GitRepository apps/app: Kubernetes API answered 403" }]);
+      expect(b.value).toEqual([
+        {
+          kind: "GitRepository",
+          namespace: "apps",
+          name: "app",
+          outcome: "failed",
+          reason: "GitRepository apps/app: Kubernetes API answered 403",
+        },
+      ]);
     }
     expect(port.patches.length).toBe(2);
     expect(port.maxInFlight()).toBe(1);
@@ -320,8 +328,14 @@ describe("annotateTargets coalescing", () => {
   test("different targets of one delivery are patched concurrently, a shared one once per round", async () => {
     const port = gatedPort();
     const deps: AnnotateDeps = { kube: port.kube, clock: () => "t", noCrossNamespaceRefs: false };
-    const a = entryWith([{ kind: "GitRepository", name: "shared" }, { kind: "GitRepository", name: "only-a" }]);
-    const b = entryWith([{ kind: "GitRepository", name: "shared" }, { kind: "GitRepository", name: "only-b" }]);
+    const a = entryWith([
+      { kind: "GitRepository", name: "shared" },
+      { kind: "GitRepository", name: "only-a" },
+    ]);
+    const b = entryWith([
+      { kind: "GitRepository", name: "shared" },
+      { kind: "GitRepository", name: "only-b" },
+    ]);
     const ra = track(annotateTargets(a, deps));
     const rb = track(annotateTargets(b, deps));
     await flush();
@@ -376,7 +390,12 @@ beforeAll(async () => {
   };
   targetPort = kube;
   fluxhook = await startFluxhook({ config: { ...TEST_CONFIG, logLevel: "error" }, log, kube });
-  api.store.create({ apiVersion: "v1", kind: "Secret", metadata: { name: "token", namespace: NS }, data: { token: Buffer.from(TOKEN).toString("base64") } });
+  api.store.create({
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: "token", namespace: NS },
+    data: { token: Buffer.from(TOKEN).toString("base64") },
+  });
   api.store.create({ apiVersion: GIT, kind: "GitRepository", metadata: { name: "app", namespace: NS }, spec: {} });
   api.store.create({
     apiVersion: RECEIVER_API_VERSION,
@@ -386,7 +405,9 @@ beforeAll(async () => {
   });
   path = await waitFor("the receiver to be Ready", () => {
     const status = (api.store.get(RECEIVER_API_VERSION, "Receiver", NS, "burst") as any)?.status;
-    return status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True") ? (status.webhookPath as string) : undefined;
+    return status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True")
+      ? (status.webhookPath as string)
+      : undefined;
   });
 });
 afterAll(async () => {
@@ -409,7 +430,10 @@ const deliver = async () => {
   return { status: res.status, body: (await res.json()) as { reason: string } };
 };
 const patchCount = () => api.count({ method: "PATCH", path: TARGET_PATH });
-const requestedAt = () => (api.store.get(GIT, "GitRepository", NS, "app") as any)?.metadata?.annotations?.[REQUESTED_AT_ANNOTATION] as string | undefined;
+const requestedAt = () =>
+  (api.store.get(GIT, "GitRepository", NS, "app") as any)?.metadata?.annotations?.[REQUESTED_AT_ANNOTATION] as
+    | string
+    | undefined;
 
 describe("deliveries through the stack", () => {
   test("a burst while a PATCH is in flight costs one more PATCH, and every delivery is answered 200", async () => {
@@ -457,7 +481,12 @@ describe("deliveries through the stack", () => {
     hold = false;
     // The held PATCH goes through; the shared trailing one meets a refusal that is not retried.
     beforePatch = () => {
-      api.faults.add({ method: "PATCH", path: TARGET_PATH, times: 1, respond: { status: 403, message: "forbidden by the test" } });
+      api.faults.add({
+        method: "PATCH",
+        path: TARGET_PATH,
+        times: 1,
+        respond: { status: 403, message: "forbidden by the test" },
+      });
       beforePatch = undefined;
     };
     held.shift()!();

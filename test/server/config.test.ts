@@ -23,14 +23,31 @@ describe("flags", () => {
       dryRun: false,
       exportHttpPathMetrics: false,
       leaderElection: undefined,
-      limits: { validRate: 50, validBurst: 500, failedRate: 10, failedBurst: 100, maxConcurrent: 1024, replayWindowMs: 0 },
-  gcrJwksUrl: "https://www.googleapis.com/oauth2/v3/certs",
+      limits: {
+        validRate: 50,
+        validBurst: 500,
+        failedRate: 10,
+        failedBurst: 100,
+        maxConcurrent: 1024,
+        replayWindowMs: 0,
+      },
+      gcrJwksUrl: "https://www.googleapis.com/oauth2/v3/certs",
     });
   });
 
   test("a notification-controller Deployment's args carry over", () => {
     const c = ok(
-      ["--watch-all-namespaces=false", "--log-level=debug", "--log-encoding=json", "--enable-leader-election", "--receiverAddr=:9393", "--health-addr", "127.0.0.1:0", "--no-cross-namespace-refs=true", "--status-updates=false"],
+      [
+        "--watch-all-namespaces=false",
+        "--log-level=debug",
+        "--log-encoding=json",
+        "--enable-leader-election",
+        "--receiverAddr=:9393",
+        "--health-addr",
+        "127.0.0.1:0",
+        "--no-cross-namespace-refs=true",
+        "--status-updates=false",
+      ],
       { RUNTIME_NAMESPACE: "flux-system" },
     );
     expect(c).toMatchObject({
@@ -48,7 +65,15 @@ describe("flags", () => {
   });
 
   test("Flux flags that do not apply are accepted and change nothing", () => {
-    const flux = ["--events-addr=:9090", "--concurrent=4", "--kube-api-qps=50", "--kube-api-burst", "300", "--feature-gates=CacheSecretsAndConfigMaps=false", "--rate-limit-interval=5m"];
+    const flux = [
+      "--events-addr=:9090",
+      "--concurrent=4",
+      "--kube-api-qps=50",
+      "--kube-api-burst",
+      "300",
+      "--feature-gates=CacheSecretsAndConfigMaps=false",
+      "--rate-limit-interval=5m",
+    ];
     expect(ok(flux, {})).toEqual(ok([], {}));
   });
 
@@ -70,18 +95,40 @@ describe("flags", () => {
 
   test("--receivers-file repeats; leader election reads Flux's duration flags", () => {
     const c = ok(
-      ["--receivers-file=a.yaml", "--receivers-file", "b.yaml", "--dry-run", "--enable-leader-election", "--leader-election-lease-duration=1m30s", "--leader-election-retry-period=500ms"],
+      [
+        "--receivers-file=a.yaml",
+        "--receivers-file",
+        "b.yaml",
+        "--dry-run",
+        "--enable-leader-election",
+        "--leader-election-lease-duration=1m30s",
+        "--leader-election-retry-period=500ms",
+      ],
       { RUNTIME_NAMESPACE: "flux-system" },
     );
     expect(c.receiversFiles).toEqual(["a.yaml", "b.yaml"]);
     expect(c.dryRun).toBe(true);
-    expect(c.leaderElection).toEqual({ namespace: "flux-system", leaseDurationMs: 90_000, renewDeadlineMs: 30_000, retryPeriodMs: 500, releaseOnCancel: true });
+    expect(c.leaderElection).toEqual({
+      namespace: "flux-system",
+      leaseDurationMs: 90_000,
+      renewDeadlineMs: 30_000,
+      retryPeriodMs: 500,
+      releaseOnCancel: true,
+    });
   });
 
   test.each([
     [["--enable-leader-election"], {}, "needs the RUNTIME_NAMESPACE"],
-    [["--enable-leader-election", "--leader-election-renew-deadline=40s"], { RUNTIME_NAMESPACE: "x" }, "lease duration > renew deadline > retry period"],
-    [["--enable-leader-election", "--leader-election-retry-period=5"], { RUNTIME_NAMESPACE: "x" }, 'invalid value "5" for flag --leader-election-retry-period'],
+    [
+      ["--enable-leader-election", "--leader-election-renew-deadline=40s"],
+      { RUNTIME_NAMESPACE: "x" },
+      "lease duration > renew deadline > retry period",
+    ],
+    [
+      ["--enable-leader-election", "--leader-election-retry-period=5"],
+      { RUNTIME_NAMESPACE: "x" },
+      'invalid value "5" for flag --leader-election-retry-period',
+    ],
   ])("leader election %p is refused", (argv, env, message) => {
     const r = parseConfig(argv, env as Record<string, string>);
     expect(r.ok === false && r.error).toContain(message);
@@ -92,11 +139,21 @@ describe("flags", () => {
     const help = parseConfig(["--help"], {});
     expect(help.ok === "help" && help.text).not.toContain("gcr-jwks-url");
     const bad = parseConfig(["--gcr-jwks-url=file:///etc/keys"], {});
-    expect(bad.ok === false && bad.error).toContain('invalid value "file:///etc/keys" for flag --gcr-jwks-url: expected an http(s) URL');
+    expect(bad.ok === false && bad.error).toContain(
+      'invalid value "file:///etc/keys" for flag --gcr-jwks-url: expected an http(s) URL',
+    );
   });
 
   test("abuse limits", () => {
-    expect(ok(["--receiver-rate-limit=0", "--receiver-failure-rate-limit=2.5", "--receiver-failure-burst=5", "--max-concurrent-deliveries=8", "--replay-window=10m"]).limits).toEqual({
+    expect(
+      ok([
+        "--receiver-rate-limit=0",
+        "--receiver-failure-rate-limit=2.5",
+        "--receiver-failure-burst=5",
+        "--max-concurrent-deliveries=8",
+        "--replay-window=10m",
+      ]).limits,
+    ).toEqual({
       validRate: 0,
       validBurst: 500,
       failedRate: 2.5,

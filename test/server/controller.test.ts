@@ -15,7 +15,11 @@ import { desiredStatus, terminalMessage } from "../../server/receivers/status";
 import { silentLogger } from "../../server/log";
 
 const GIT = "source.toolkit.fluxcd.io/v1";
-const spec = { type: "generic", secretRef: { name: "webhook-token" }, resources: [{ kind: "GitRepository", name: "app" }] };
+const spec = {
+  type: "generic",
+  secretRef: { name: "webhook-token" },
+  resources: [{ kind: "GitRepository", name: "app" }],
+};
 
 let stack: Stack;
 beforeAll(async () => {
@@ -31,7 +35,12 @@ async function readyReceiver(ns: string, token = "t"): Promise<string> {
 }
 
 const conditions = (ns: string, name: string) =>
-  (stack.receiverObject(ns, name)?.status?.conditions ?? []).map((c: any) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message }));
+  (stack.receiverObject(ns, name)?.status?.conditions ?? []).map((c: any) => ({
+    type: c.type,
+    status: c.status,
+    reason: c.reason,
+    message: c.message,
+  }));
 
 describe("receiver status", () => {
   test("Ready with Flux's exact path and message, and observedGeneration", async () => {
@@ -48,11 +57,23 @@ describe("receiver status", () => {
 
   test("TokenNotFound until the Secret appears, then Ready", async () => {
     stack.receiver("late-secret", "receiver", spec);
-    await waitFor("TokenNotFound", () => conditions("late-secret", "receiver").some((c: any) => c.reason === "TokenNotFound"));
+    await waitFor("TokenNotFound", () =>
+      conditions("late-secret", "receiver").some((c: any) => c.reason === "TokenNotFound"),
+    );
     expect(stack.receiverObject("late-secret", "receiver")!.status.webhookPath).toBe("");
     expect(conditions("late-secret", "receiver")).toEqual([
-      { type: "Ready", status: "False", reason: "TokenNotFound", message: `unable to read token from secret 'late-secret/webhook-token' error: secrets "webhook-token" not found` },
-      { type: "Reconciling", status: "True", reason: "ProgressingWithRetry", message: `unable to read token from secret 'late-secret/webhook-token' error: secrets "webhook-token" not found` },
+      {
+        type: "Ready",
+        status: "False",
+        reason: "TokenNotFound",
+        message: `unable to read token from secret 'late-secret/webhook-token' error: secrets "webhook-token" not found`,
+      },
+      {
+        type: "Reconciling",
+        status: "True",
+        reason: "ProgressingWithRetry",
+        message: `unable to read token from secret 'late-secret/webhook-token' error: secrets "webhook-token" not found`,
+      },
     ]);
     stack.secret("late-secret", "webhook-token", { token: "now-here" });
     expect(await stack.readyPath("late-secret", "receiver")).toBe(webhookPath("now-here", "receiver", "late-secret"));
@@ -61,19 +82,37 @@ describe("receiver status", () => {
   test("a Secret without a token key is TokenNotFound", async () => {
     stack.secret("no-key", "webhook-token", { password: "x" });
     stack.receiver("no-key", "receiver", spec);
-    await waitFor("TokenNotFound", () => conditions("no-key", "receiver").some((c: any) => c.reason === "TokenNotFound"));
-    expect(conditions("no-key", "receiver")[0].message).toBe("invalid 'no-key/webhook-token' secret data: required fields 'token'");
+    await waitFor("TokenNotFound", () =>
+      conditions("no-key", "receiver").some((c: any) => c.reason === "TokenNotFound"),
+    );
+    expect(conditions("no-key", "receiver")[0].message).toBe(
+      "invalid 'no-key/webhook-token' secret data: required fields 'token'",
+    );
   });
 
   test("an empty token is TokenNotFound for every type that has one: its path and HMAC key would be public", async () => {
     stack.secret("empty-token", "webhook-token", { token: "" });
-    for (const type of ["github", "generic", "gitlab", "generic-hmac"]) stack.receiver("empty-token", type, { ...spec, type });
+    for (const type of ["github", "generic", "gitlab", "generic-hmac"])
+      stack.receiver("empty-token", type, { ...spec, type });
     for (const type of ["github", "generic", "gitlab", "generic-hmac"]) {
-      await waitFor(`${type} TokenNotFound`, () => conditions("empty-token", type).some((c: any) => c.reason === "TokenNotFound"));
-      expect(conditions("empty-token", type)[0].message).toBe("invalid 'empty-token/webhook-token' secret data: field 'token' is empty");
+      await waitFor(`${type} TokenNotFound`, () =>
+        conditions("empty-token", type).some((c: any) => c.reason === "TokenNotFound"),
+      );
+      expect(conditions("empty-token", type)[0].message).toBe(
+        "invalid 'empty-token/webhook-token' secret data: field 'token' is empty",
+      );
       // Flux would serve sha256(name + namespace), signed with an empty key: here it names nothing.
       const body = githubExample("push");
-      const res = await stack.post(webhookPath("", type, "empty-token"), { headers: { "Content-Type": "application/json", "X-GitHub-Event": "push", "X-Hub-Signature-256": signPayload("sha256", "", body), "X-Gitlab-Token": "", "X-Signature": signPayload("sha256", "", body) }, body });
+      const res = await stack.post(webhookPath("", type, "empty-token"), {
+        headers: {
+          "Content-Type": "application/json",
+          "X-GitHub-Event": "push",
+          "X-Hub-Signature-256": signPayload("sha256", "", body),
+          "X-Gitlab-Token": "",
+          "X-Signature": signPayload("sha256", "", body),
+        },
+        body,
+      });
       expect(res.status).toBe(404);
     }
   });
@@ -82,13 +121,17 @@ describe("receiver status", () => {
     stack.secret("invalid", "webhook-token", { token: "t" });
     stack.receiver("invalid", "receiver", { ...spec, type: "generic-oidc" });
     await waitFor("ValidationFailed", () => conditions("invalid", "receiver").some((c: any) => c.type === "Stalled"));
-    const message = "Reconciliation failed terminally due to configuration error: oidcProviders is required when type is generic-oidc";
+    const message =
+      "Reconciliation failed terminally due to configuration error: oidcProviders is required when type is generic-oidc";
     expect(conditions("invalid", "receiver")).toEqual([
       { type: "Ready", status: "False", reason: "ValidationFailed", message },
       { type: "Stalled", status: "True", reason: "ValidationFailed", message },
     ]);
     const res = await stack.post(webhookPath("t", "receiver", "invalid"), { body: "{}" });
-    expect(res).toMatchObject({ status: 503, body: { reason: "receiver is not ready: oidcProviders is required when type is generic-oidc" } });
+    expect(res).toMatchObject({
+      status: 503,
+      body: { reason: "receiver is not ready: oidcProviders is required when type is generic-oidc" },
+    });
   });
 });
 
@@ -100,12 +143,17 @@ describe("the index follows the cluster", () => {
     const oldPath = await stack.readyPath("rotate", "receiver");
     expect((await stack.post(oldPath, { body: "{}" })).status).toBe(200);
 
-    stack.api.store.patch("v1", "Secret", "rotate", "webhook-token", { data: { token: Buffer.from("new").toString("base64") } });
+    stack.api.store.patch("v1", "Secret", "rotate", "webhook-token", {
+      data: { token: Buffer.from("new").toString("base64") },
+    });
     const newPath = webhookPath("new", "receiver", "rotate");
     await waitFor("the new path to answer", async () => (await stack.post(newPath, { body: "{}" })).status === 200);
     expect((await stack.post(oldPath, { body: "{}" })).status).toBe(404);
     // The index moves first; the status follows with its write.
-    await waitFor("the status to show the new path", () => stack.receiverObject("rotate", "receiver")?.status?.webhookPath === newPath);
+    await waitFor(
+      "the status to show the new path",
+      () => stack.receiverObject("rotate", "receiver")?.status?.webhookPath === newPath,
+    );
   });
 
   test("a deleted Receiver stops answering", async () => {
@@ -123,7 +171,9 @@ describe("the index follows the cluster", () => {
     stack.receiver("secret-gone", "receiver", spec);
     const path = await stack.readyPath("secret-gone", "receiver");
     stack.api.store.delete("v1", "Secret", "secret-gone", "webhook-token");
-    await waitFor("TokenNotFound", () => conditions("secret-gone", "receiver").some((c: any) => c.reason === "TokenNotFound"));
+    await waitFor("TokenNotFound", () =>
+      conditions("secret-gone", "receiver").some((c: any) => c.reason === "TokenNotFound"),
+    );
     expect((await stack.post(path, { body: "{}" })).status).toBe(404);
   });
 
@@ -132,11 +182,15 @@ describe("the index follows the cluster", () => {
     const path = await readyReceiver("suspend");
     const before = stack.receiverObject("suspend", "receiver")!.status;
 
-    stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "suspend", "receiver", { spec: { suspend: true } });
+    stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "suspend", "receiver", {
+      spec: { suspend: true },
+    });
     await waitFor("503", async () => (await stack.post(path, { body: "{}" })).status === 503);
     expect(stack.receiverObject("suspend", "receiver")!.status.conditions).toEqual(before.conditions);
 
-    stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "suspend", "receiver", { spec: { suspend: false } });
+    stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "suspend", "receiver", {
+      spec: { suspend: false },
+    });
     await waitFor("200", async () => (await stack.post(path, { body: "{}" })).status === 200);
   });
 
@@ -144,8 +198,13 @@ describe("the index follows the cluster", () => {
     await readyReceiver("reconcile");
     const ready = stack.receiverObject("reconcile", "receiver")!.status.conditions[0];
     for (const requestedAt of ["2026-11-27T12:00:00.123456789Z", "2026-11-27T12:05:00.5Z"]) {
-      stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "reconcile", "receiver", { metadata: { annotations: { "reconcile.fluxcd.io/requestedAt": requestedAt } } });
-      await waitFor(`lastHandledReconcileAt ${requestedAt}`, () => stack.receiverObject("reconcile", "receiver")!.status.lastHandledReconcileAt === requestedAt);
+      stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "reconcile", "receiver", {
+        metadata: { annotations: { "reconcile.fluxcd.io/requestedAt": requestedAt } },
+      });
+      await waitFor(
+        `lastHandledReconcileAt ${requestedAt}`,
+        () => stack.receiverObject("reconcile", "receiver")!.status.lastHandledReconcileAt === requestedAt,
+      );
     }
     // Still Ready, and the condition did not transition.
     expect(stack.receiverObject("reconcile", "receiver")!.status.conditions[0]).toEqual(ready);
@@ -154,10 +213,23 @@ describe("the index follows the cluster", () => {
   test("suspended, then its Secret deleted: status left alone and 503 at its path, as Flux", async () => {
     const path = await readyReceiver("suspend-gone");
     const before = stack.receiverObject("suspend-gone", "receiver")!.status;
-    stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "suspend-gone", "receiver", { spec: { suspend: true } });
+    stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "suspend-gone", "receiver", {
+      spec: { suspend: true },
+    });
     await waitFor("503", async () => (await stack.post(path, { body: "{}" })).status === 503);
     stack.api.store.delete("v1", "Secret", "suspend-gone", "webhook-token");
-    await waitFor("the deletion seen", () => stack.logs.some((l) => l.msg === "receiver status updated" && l.receiver === "suspend-gone/receiver" && l.reason === "TokenNotFound") || stack.fluxhook.controller.index.get({ namespace: "suspend-gone", name: "receiver" })?.secret.token === undefined);
+    await waitFor(
+      "the deletion seen",
+      () =>
+        stack.logs.some(
+          (l) =>
+            l.msg === "receiver status updated" &&
+            l.receiver === "suspend-gone/receiver" &&
+            l.reason === "TokenNotFound",
+        ) ||
+        stack.fluxhook.controller.index.get({ namespace: "suspend-gone", name: "receiver" })?.secret.token ===
+          undefined,
+    );
     const res = await stack.post(path, { body: "{}" });
     expect(res).toMatchObject({ status: 503, body: { reason: "receiver is suspended" } });
     expect(stack.receiverObject("suspend-gone", "receiver")!.status).toEqual(before);
@@ -167,17 +239,29 @@ describe("the index follows the cluster", () => {
     stack.secret("generation", "webhook-token", { token: "t" });
     stack.receiver("generation", "receiver", spec);
     const path = await stack.readyPath("generation", "receiver");
-    stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "generation", "receiver", { spec: { events: ["push"] } });
-    await waitFor("observedGeneration 2", () => stack.receiverObject("generation", "receiver")!.status.observedGeneration === 2);
+    stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "generation", "receiver", {
+      spec: { events: ["push"] },
+    });
+    await waitFor(
+      "observedGeneration 2",
+      () => stack.receiverObject("generation", "receiver")!.status.observedGeneration === 2,
+    );
     expect(stack.receiverObject("generation", "receiver")!.status.webhookPath).toBe(path);
   });
 });
 
 describe("only the Secrets that Receivers reference are read", () => {
-  const secretReads = (ns: string) => stack.api.requests.filter((r) => r.method === "GET" && r.path.startsWith(`/api/v1/namespaces/${ns}/secrets/`)).map((r) => r.path.split("/").pop());
-  const statusReasons = (ns: string) => stack.logs.filter((l) => l.msg === "receiver status updated" && l.receiver === `${ns}/receiver`).map((l) => l.reason);
+  const secretReads = (ns: string) =>
+    stack.api.requests
+      .filter((r) => r.method === "GET" && r.path.startsWith(`/api/v1/namespaces/${ns}/secrets/`))
+      .map((r) => r.path.split("/").pop());
+  const statusReasons = (ns: string) =>
+    stack.logs
+      .filter((l) => l.msg === "receiver status updated" && l.receiver === `${ns}/receiver`)
+      .map((l) => l.reason);
   /** The status writes logged so far, once there are `n` (the log line follows the write's answer). */
-  const loggedStatus = (ns: string, n: number) => waitFor(`${n} status writes of ${ns} logged`, () => statusReasons(ns).length >= n && statusReasons(ns));
+  const loggedStatus = (ns: string, n: number) =>
+    waitFor(`${n} status writes of ${ns} logged`, () => statusReasons(ns).length >= n && statusReasons(ns));
 
   test("Secrets are watched as metadata; the referenced one is read, the others never", async () => {
     stack.secret("only-ref", "helm-release", { release: "x".repeat(10_000) });
@@ -198,8 +282,13 @@ describe("only the Secrets that Receivers reference are read", () => {
     expect(secretReads("later-ref")).toEqual([]);
     stack.receiver("later-ref", "receiver", spec);
     expect(await stack.readyPath("later-ref", "receiver")).toBe(webhookPath("first", "receiver", "later-ref"));
-    stack.api.store.patch("v1", "Secret", "later-ref", "webhook-token", { data: { token: Buffer.from("second").toString("base64") } });
-    await waitFor("the rotated path", async () => (await stack.post(webhookPath("second", "receiver", "later-ref"), { body: "{}" })).status !== 404);
+    stack.api.store.patch("v1", "Secret", "later-ref", "webhook-token", {
+      data: { token: Buffer.from("second").toString("base64") },
+    });
+    await waitFor(
+      "the rotated path",
+      async () => (await stack.post(webhookPath("second", "receiver", "later-ref"), { body: "{}" })).status !== 404,
+    );
     expect(secretReads("later-ref")).toEqual(["webhook-token", "webhook-token"]);
     expect(await loggedStatus("later-ref", 2)).toEqual(["Succeeded", "Succeeded"]);
   });
@@ -221,23 +310,37 @@ describe("only the Secrets that Receivers reference are read", () => {
   });
 
   test("a running replica stays ready while a newly referenced Secret is being read", async () => {
-    const hang = stack.api.faults.add({ method: "GET", path: "/api/v1/namespaces/slow-read/secrets/webhook-token", times: 1, respond: "hang" });
+    const hang = stack.api.faults.add({
+      method: "GET",
+      path: "/api/v1/namespaces/slow-read/secrets/webhook-token",
+      times: 1,
+      respond: "hang",
+    });
     stack.secret("slow-read", "webhook-token", { token: "t" });
     stack.receiver("slow-read", "receiver", spec);
     await waitFor("the read to hang", () => stack.api.faults.hung === 1);
-    expect((await fetch(stack.fluxhook.healthUrl + "/readyz")).status).toBe(200);
+    expect((await fetch(`${stack.fluxhook.healthUrl}/readyz`)).status).toBe(200);
     hang.remove();
     expect(await stack.readyPath("slow-read", "receiver")).toBe(webhookPath("t", "receiver", "slow-read"));
   });
 
   test("a Secret fluxhook may not read: TokenNotFound with the API's message, as Flux words it; Ready once it may", async () => {
     const message = `secrets "webhook-token" is forbidden: User "system:serviceaccount:flux-system:fluxhook" cannot get resource "secrets" in API group "" in the namespace "forbidden"`;
-    const forbidden = stack.api.faults.add({ method: "GET", path: "/api/v1/namespaces/forbidden/secrets/webhook-token", times: Infinity, respond: { status: 403, message } });
+    const forbidden = stack.api.faults.add({
+      method: "GET",
+      path: "/api/v1/namespaces/forbidden/secrets/webhook-token",
+      times: Infinity,
+      respond: { status: 403, message },
+    });
     try {
       stack.secret("forbidden", "webhook-token", { token: "t" });
       stack.receiver("forbidden", "receiver", spec);
-      await waitFor("TokenNotFound", () => conditions("forbidden", "receiver").some((c: any) => c.reason === "TokenNotFound"));
-      expect(conditions("forbidden", "receiver")[0].message).toBe(`unable to read token from secret 'forbidden/webhook-token' error: ${message}`);
+      await waitFor("TokenNotFound", () =>
+        conditions("forbidden", "receiver").some((c: any) => c.reason === "TokenNotFound"),
+      );
+      expect(conditions("forbidden", "receiver")[0].message).toBe(
+        `unable to read token from secret 'forbidden/webhook-token' error: ${message}`,
+      );
     } finally {
       forbidden.remove();
     }
@@ -245,13 +348,21 @@ describe("only the Secrets that Receivers reference are read", () => {
   });
 
   test("a Secret that cannot be read is retried; the Receiver is decided once it is", async () => {
-    const fault = stack.api.faults.add({ method: "GET", path: "/api/v1/namespaces/unreadable/secrets/webhook-token", times: 2, respond: { status: 500, message: "etcd is sad" } });
+    const fault = stack.api.faults.add({
+      method: "GET",
+      path: "/api/v1/namespaces/unreadable/secrets/webhook-token",
+      times: 2,
+      respond: { status: 500, message: "etcd is sad" },
+    });
     stack.secret("unreadable", "webhook-token", { token: "t" });
     stack.receiver("unreadable", "receiver", spec);
     expect(await stack.readyPath("unreadable", "receiver")).toBe(webhookPath("t", "receiver", "unreadable"));
     expect(fault.hits).toBe(2);
     expect(await loggedStatus("unreadable", 1)).toEqual(["Succeeded"]);
-    expect(stack.logs.filter((l) => l.msg === "cannot read a Receiver's Secret" && l.secret === "unreadable/webhook-token").length).toBe(2);
+    expect(
+      stack.logs.filter((l) => l.msg === "cannot read a Receiver's Secret" && l.secret === "unreadable/webhook-token")
+        .length,
+    ).toBe(2);
   });
 });
 
@@ -273,7 +384,14 @@ describe("two Receivers with one webhook path", () => {
       { type: "Stalled", status: "True", reason: "ValidationFailed", message },
     ]);
     expect(conditions("athx", "p")[0]).toMatchObject({ type: "Ready", status: "True" });
-    expect(stack.logs.some((l) => l.msg === "webhook path collision: an older Receiver has the same path" && l.receiver === "thx/pa" && l.servedBy === "athx/p")).toBe(true);
+    expect(
+      stack.logs.some(
+        (l) =>
+          l.msg === "webhook path collision: an older Receiver has the same path" &&
+          l.receiver === "thx/pa" &&
+          l.servedBy === "athx/p",
+      ),
+    ).toBe(true);
     // The path still serves the older one.
     expect((await stack.post(path, { body: "{}" })).status).toBe(200);
     expect(stack.requestedAt(GIT, "GitRepository", "athx", "app")).toBeDefined();
@@ -287,7 +405,10 @@ describe("two Receivers with one webhook path", () => {
 });
 
 describe("a path collision is decided by age, whatever the list order", () => {
-  const secretIn = (namespace: string) => ({ metadata: { name: "webhook-token", namespace, resourceVersion: "1" }, data: { token: Buffer.from("same").toString("base64") } });
+  const secretIn = (namespace: string) => ({
+    metadata: { name: "webhook-token", namespace, resourceVersion: "1" },
+    data: { token: Buffer.from("same").toString("base64") },
+  });
   const receiverAt = (namespace: string, name: string, creationTimestamp: string) => ({
     metadata: { name, namespace, generation: 1, uid: `${namespace}-${name}`, resourceVersion: "1", creationTimestamp },
     spec,
@@ -297,7 +418,10 @@ describe("a path collision is decided by age, whatever the list order", () => {
   const older = receiverAt("c", "ab", "2026-01-01T00:00:00Z");
   const path = webhookPath("same", "ab", "c");
 
-  for (const [order, receivers] of [["older listed first", [older, younger]], ["younger listed first", [younger, older]]] as const) {
+  for (const [order, receivers] of [
+    ["older listed first", [older, younger]],
+    ["younger listed first", [younger, older]],
+  ] as const) {
     test(order, () => {
       const index = new ReceiverIndex();
       const controller = new ReceiverController({ index, statusWriter: undefined, log: silentLogger });
@@ -351,12 +475,20 @@ describe("status writes in order", () => {
     spec,
     ...(status ? { status } : {}),
   });
-  const secret = { metadata: { name: "webhook-token", namespace: "ns" }, data: { token: Buffer.from("t").toString("base64") } };
+  const secret = {
+    metadata: { name: "webhook-token", namespace: "ns" },
+    data: { token: Buffer.from("t").toString("base64") },
+  };
   const settle = () => new Promise((resolve) => setImmediate(resolve));
 
   test("the Secret arriving while TokenNotFound is being written: one write at a time, and stale watch events write nothing", async () => {
     const { writer, writes } = heldWriter();
-    const controller = new ReceiverController({ index: new ReceiverIndex(), statusWriter: writer, log: silentLogger, now: () => "2026-01-01T00:00:00Z" });
+    const controller = new ReceiverController({
+      index: new ReceiverIndex(),
+      statusWriter: writer,
+      log: silentLogger,
+      now: () => "2026-01-01T00:00:00Z",
+    });
     replaceAll(controller.secretSink, []);
     replaceAll(controller.receiverSink, [receiver("10")]);
     expect(writes.map((w) => w.reason)).toEqual(["TokenNotFound"]);
@@ -370,7 +502,9 @@ describe("status writes in order", () => {
     expect(writes[1]!.reason).toBe("Succeeded");
 
     // The watch now shows the first write (TokenNotFound), older than the Ready write in flight.
-    const notFound = { conditions: [{ type: "Ready", status: "False" as const, reason: "TokenNotFound", message: "m" }] };
+    const notFound = {
+      conditions: [{ type: "Ready", status: "False" as const, reason: "TokenNotFound", message: "m" }],
+    };
     controller.receiverSink.upsert(receiver(first, notFound));
     const second = writes[1]!.land();
     await settle();
@@ -390,7 +524,19 @@ describe("status writes in order", () => {
   });
 
   test("resourceVersions compare as integers; anything else is never older", () => {
-    expect([olderVersion("9", "10"), olderVersion("10", "9"), olderVersion("10", "10"), olderVersion("abc", "10"), olderVersion("", "1")]).toEqual([true, false, false, false, false]);
-    expect([atLeastVersion("10", "9"), atLeastVersion("10", "10"), atLeastVersion("9", "10"), atLeastVersion("abc", "abc"), atLeastVersion("abc", "abd")]).toEqual([true, true, false, true, false]);
+    expect([
+      olderVersion("9", "10"),
+      olderVersion("10", "9"),
+      olderVersion("10", "10"),
+      olderVersion("abc", "10"),
+      olderVersion("", "1"),
+    ]).toEqual([true, false, false, false, false]);
+    expect([
+      atLeastVersion("10", "9"),
+      atLeastVersion("10", "10"),
+      atLeastVersion("9", "10"),
+      atLeastVersion("abc", "abc"),
+      atLeastVersion("abc", "abd"),
+    ]).toEqual([true, true, false, true, false]);
   });
 });

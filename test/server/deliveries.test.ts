@@ -29,7 +29,11 @@ beforeAll(async () => {
     hmac: { type: "generic-hmac" },
   };
   for (const [name, spec] of Object.entries(receivers)) {
-    stack.receiver(NS, name, { secretRef: { name: SECRET_NAME }, resources: [{ kind: "GitRepository", name: "webapp" }], ...spec });
+    stack.receiver(NS, name, {
+      secretRef: { name: SECRET_NAME },
+      resources: [{ kind: "GitRepository", name: "webapp" }],
+      ...spec,
+    });
   }
   for (const name of Object.keys(receivers)) paths[name] = await stack.readyPath(NS, name);
 });
@@ -39,7 +43,7 @@ const push = githubExample("push");
 const ping = githubExample("ping");
 const pkg = githubExample("package");
 const pretty = JSON.stringify(JSON.parse(push), null, 2);
-const form = "payload=" + encodeURIComponent(push);
+const form = `payload=${encodeURIComponent(push)}`;
 
 const github = (body: string, event: string, extra: Record<string, string> = {}) => ({
   "Content-Type": "application/json",
@@ -62,10 +66,38 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { name: "push", receiver: "github", body: push, headers: github(push, "push"), status: 200, reason: "1 of 1 target annotated" },
-  { name: "push, pretty-printed bytes", receiver: "github", body: pretty, headers: github(pretty, "push"), status: 200, reason: "1 of 1 target annotated" },
-  { name: "ping with no events filter", receiver: "github", body: ping, headers: github(ping, "ping"), status: 200, reason: "1 of 1 target annotated" },
-  { name: "package", receiver: "github", body: pkg, headers: github(pkg, "package"), status: 200, reason: "1 of 1 target annotated" },
+  {
+    name: "push",
+    receiver: "github",
+    body: push,
+    headers: github(push, "push"),
+    status: 200,
+    reason: "1 of 1 target annotated",
+  },
+  {
+    name: "push, pretty-printed bytes",
+    receiver: "github",
+    body: pretty,
+    headers: github(pretty, "push"),
+    status: 200,
+    reason: "1 of 1 target annotated",
+  },
+  {
+    name: "ping with no events filter",
+    receiver: "github",
+    body: ping,
+    headers: github(ping, "ping"),
+    status: 200,
+    reason: "1 of 1 target annotated",
+  },
+  {
+    name: "package",
+    receiver: "github",
+    body: pkg,
+    headers: github(pkg, "package"),
+    status: 200,
+    reason: "1 of 1 target annotated",
+  },
   {
     name: "form-encoded push",
     receiver: "github",
@@ -86,13 +118,38 @@ const CASES: Case[] = [
     name: "sha1 only (legacy)",
     receiver: "github",
     body: push,
-    headers: { "Content-Type": "application/json", "X-GitHub-Event": "push", "X-Hub-Signature": signPayload("sha1", TOKEN, push) },
+    headers: {
+      "Content-Type": "application/json",
+      "X-GitHub-Event": "push",
+      "X-Hub-Signature": signPayload("sha1", TOKEN, push),
+    },
     status: 200,
     reason: "1 of 1 target annotated",
   },
-  { name: "event filter is case-insensitive", receiver: "github-push-only", body: push, headers: github(push, "PUSH"), status: 200, reason: "1 of 1 target annotated" },
-  { name: "ping refused by an events filter", receiver: "github-push-only", body: ping, headers: github(ping, "ping"), status: 400, reason: 'event "ping" is not accepted by this receiver' },
-  { name: "issues refused", receiver: "github-push-only", body: push, headers: github(push, "issues"), status: 400, reason: 'event "issues" is not accepted by this receiver' },
+  {
+    name: "event filter is case-insensitive",
+    receiver: "github-push-only",
+    body: push,
+    headers: github(push, "PUSH"),
+    status: 200,
+    reason: "1 of 1 target annotated",
+  },
+  {
+    name: "ping refused by an events filter",
+    receiver: "github-push-only",
+    body: ping,
+    headers: github(ping, "ping"),
+    status: 400,
+    reason: 'event "ping" is not accepted by this receiver',
+  },
+  {
+    name: "issues refused",
+    receiver: "github-push-only",
+    body: push,
+    headers: github(push, "issues"),
+    status: 400,
+    reason: 'event "issues" is not accepted by this receiver',
+  },
   {
     name: "no event header with a filter",
     receiver: "github-push-only",
@@ -101,8 +158,22 @@ const CASES: Case[] = [
     status: 400,
     reason: 'missing X-GitHub-Event header: this receiver accepts only "Push"',
   },
-  { name: "wrong key", receiver: "github", body: push, headers: github(push, "push", { "X-Hub-Signature-256": signPayload("sha256", "guess", push) }), status: 400, reason: "signature mismatch (X-Hub-Signature-256)" },
-  { name: "body changed after signing", receiver: "github", body: push + " ", headers: github(push, "push"), status: 400, reason: "signature mismatch (X-Hub-Signature-256)" },
+  {
+    name: "wrong key",
+    receiver: "github",
+    body: push,
+    headers: github(push, "push", { "X-Hub-Signature-256": signPayload("sha256", "guess", push) }),
+    status: 400,
+    reason: "signature mismatch (X-Hub-Signature-256)",
+  },
+  {
+    name: "body changed after signing",
+    receiver: "github",
+    body: `${push} `,
+    headers: github(push, "push"),
+    status: 400,
+    reason: "signature mismatch (X-Hub-Signature-256)",
+  },
   {
     name: "an empty X-Hub-Signature-256 falls back to X-Hub-Signature, as in go-github",
     receiver: "github",
@@ -115,7 +186,10 @@ const CASES: Case[] = [
     name: "sha256 header preferred over a valid sha1",
     receiver: "github",
     body: push,
-    headers: github(push, "push", { "X-Hub-Signature-256": "sha256=00", "X-Hub-Signature": signPayload("sha1", TOKEN, push) }),
+    headers: github(push, "push", {
+      "X-Hub-Signature-256": "sha256=00",
+      "X-Hub-Signature": signPayload("sha1", TOKEN, push),
+    }),
     status: 400,
     reason: "signature mismatch (X-Hub-Signature-256)",
   },
@@ -151,15 +225,47 @@ const CASES: Case[] = [
     status: 200,
     reason: "1 of 1 target annotated",
   },
-  { name: "gitlab token", receiver: "gitlab", body: "{}", headers: { "X-Gitlab-Token": TOKEN, "X-Gitlab-Event": "Push Hook" }, status: 200, reason: "1 of 1 target annotated" },
-  { name: "gitlab wrong token", receiver: "gitlab", body: "{}", headers: { "X-Gitlab-Token": "nope", "X-Gitlab-Event": "Push Hook" }, status: 400, reason: "X-Gitlab-Token does not match the receiver's token" },
-  { name: "gitlab no token", receiver: "gitlab", body: "{}", headers: { "X-Gitlab-Event": "Push Hook" }, status: 400, reason: "missing X-Gitlab-Token header" },
-  { name: "gitlab wrong event", receiver: "gitlab", body: "{}", headers: { "X-Gitlab-Token": TOKEN, "X-Gitlab-Event": "Tag Push Hook" }, status: 400, reason: 'event "Tag Push Hook" is not accepted by this receiver' },
+  {
+    name: "gitlab token",
+    receiver: "gitlab",
+    body: "{}",
+    headers: { "X-Gitlab-Token": TOKEN, "X-Gitlab-Event": "Push Hook" },
+    status: 200,
+    reason: "1 of 1 target annotated",
+  },
+  {
+    name: "gitlab wrong token",
+    receiver: "gitlab",
+    body: "{}",
+    headers: { "X-Gitlab-Token": "nope", "X-Gitlab-Event": "Push Hook" },
+    status: 400,
+    reason: "X-Gitlab-Token does not match the receiver's token",
+  },
+  {
+    name: "gitlab no token",
+    receiver: "gitlab",
+    body: "{}",
+    headers: { "X-Gitlab-Event": "Push Hook" },
+    status: 400,
+    reason: "missing X-Gitlab-Token header",
+  },
+  {
+    name: "gitlab wrong event",
+    receiver: "gitlab",
+    body: "{}",
+    headers: { "X-Gitlab-Token": TOKEN, "X-Gitlab-Event": "Tag Push Hook" },
+    status: 400,
+    reason: 'event "Tag Push Hook" is not accepted by this receiver',
+  },
   {
     name: "bitbucket server push",
     receiver: "bitbucket",
     body: push,
-    headers: { "Content-Type": "application/json", "X-Event-Key": "repo:refs_changed", "X-Hub-Signature-256": signPayload("sha256", TOKEN, push) },
+    headers: {
+      "Content-Type": "application/json",
+      "X-Event-Key": "repo:refs_changed",
+      "X-Hub-Signature-256": signPayload("sha256", TOKEN, push),
+    },
     status: 200,
     reason: "1 of 1 target annotated",
   },
@@ -167,28 +273,90 @@ const CASES: Case[] = [
     name: "bitbucket wrong event",
     receiver: "bitbucket",
     body: push,
-    headers: { "Content-Type": "application/json", "X-Event-Key": "pr:opened", "X-Hub-Signature-256": signPayload("sha256", TOKEN, push) },
+    headers: {
+      "Content-Type": "application/json",
+      "X-Event-Key": "pr:opened",
+      "X-Hub-Signature-256": signPayload("sha256", TOKEN, push),
+    },
     status: 400,
     reason: 'event "pr:opened" is not accepted by this receiver',
   },
-  { name: "harbor token", receiver: "harbor", body: "{}", headers: { Authorization: TOKEN }, status: 200, reason: "1 of 1 target annotated" },
-  { name: "harbor bearer prefix is not the token", receiver: "harbor", body: "{}", headers: { Authorization: `Bearer ${TOKEN}` }, status: 400, reason: "Authorization does not match the receiver's token" },
-  { name: "generic-hmac sha512", receiver: "hmac", body: "{}", headers: { "X-Signature": signPayload("sha512", TOKEN, "{}") }, status: 200, reason: "1 of 1 target annotated" },
-  { name: "generic-hmac missing", receiver: "hmac", body: "{}", headers: {}, status: 400, reason: "missing signature (X-Signature)" },
-  { name: "GET", receiver: "github", body: "", method: "GET", headers: {}, status: 405, reason: "method GET is not allowed: receivers take POST" },
-  { name: "query string", receiver: "github", suffix: "?x=1", body: push, headers: github(push, "push"), status: 404, reason: "no receiver at this path" },
-  { name: "trailing slash", receiver: "github", suffix: "/", body: push, headers: github(push, "push"), status: 404, reason: "no receiver at this path" },
+  {
+    name: "harbor token",
+    receiver: "harbor",
+    body: "{}",
+    headers: { Authorization: TOKEN },
+    status: 200,
+    reason: "1 of 1 target annotated",
+  },
+  {
+    name: "harbor bearer prefix is not the token",
+    receiver: "harbor",
+    body: "{}",
+    headers: { Authorization: `Bearer ${TOKEN}` },
+    status: 400,
+    reason: "Authorization does not match the receiver's token",
+  },
+  {
+    name: "generic-hmac sha512",
+    receiver: "hmac",
+    body: "{}",
+    headers: { "X-Signature": signPayload("sha512", TOKEN, "{}") },
+    status: 200,
+    reason: "1 of 1 target annotated",
+  },
+  {
+    name: "generic-hmac missing",
+    receiver: "hmac",
+    body: "{}",
+    headers: {},
+    status: 400,
+    reason: "missing signature (X-Signature)",
+  },
+  {
+    name: "GET",
+    receiver: "github",
+    body: "",
+    method: "GET",
+    headers: {},
+    status: 405,
+    reason: "method GET is not allowed: receivers take POST",
+  },
+  {
+    name: "query string",
+    receiver: "github",
+    suffix: "?x=1",
+    body: push,
+    headers: github(push, "push"),
+    status: 404,
+    reason: "no receiver at this path",
+  },
+  {
+    name: "trailing slash",
+    receiver: "github",
+    suffix: "/",
+    body: push,
+    headers: github(push, "push"),
+    status: 404,
+    reason: "no receiver at this path",
+  },
 ];
 
 describe("deliveries", () => {
   test.each(CASES.map((c) => [c.name, c] as const))("%s", async (_name, c) => {
     const before = stack.requestedAt(GIT, "GitRepository", NS, "webapp");
-    const res = await stack.post(paths[c.receiver]! + (c.suffix ?? ""), { method: c.method, headers: c.headers, body: c.method === "GET" ? undefined : c.body });
+    const res = await stack.post(paths[c.receiver]! + (c.suffix ?? ""), {
+      method: c.method,
+      headers: c.headers,
+      body: c.method === "GET" ? undefined : c.body,
+    });
     expect({ status: res.status, reason: res.body.reason }).toEqual({ status: c.status, reason: c.reason });
     expect(res.headers.get("content-type")).toBe("application/json");
     const after = stack.requestedAt(GIT, "GitRepository", NS, "webapp");
     if (c.status === 200) {
-      expect(res.body.targets).toEqual([{ kind: "GitRepository", namespace: NS, name: "webapp", outcome: "annotated" }]);
+      expect(res.body.targets).toEqual([
+        { kind: "GitRepository", namespace: NS, name: "webapp", outcome: "annotated" },
+      ]);
       expect(after).not.toBe(before);
       expect(after).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
     } else {
@@ -197,7 +365,10 @@ describe("deliveries", () => {
   });
 
   test("uppercase digest does not match (paths are exact)", async () => {
-    const res = await stack.post(paths.github!.toUpperCase().replace("/HOOK/", "/hook/"), { headers: github(push, "push"), body: push });
+    const res = await stack.post(paths.github!.toUpperCase().replace("/HOOK/", "/hook/"), {
+      headers: github(push, "push"),
+      body: push,
+    });
     expect(res.status).toBe(404);
   });
 
@@ -211,14 +382,21 @@ describe("deliveries", () => {
         else controller.enqueue(chunk);
       },
     });
-    const res = await fetch(stack.fluxhook.receiverUrl + paths.github, { method: "POST", body, headers: { "Content-Type": "application/json" } });
+    const res = await fetch(stack.fluxhook.receiverUrl + paths.github, {
+      method: "POST",
+      body,
+      headers: { "Content-Type": "application/json" },
+    });
     expect(res.status).toBe(413);
     expect((await res.json()).reason).toBe("request body is larger than 3145728 bytes");
     expect(sent).toBeLessThan(64);
   });
 
   test("an oversized body to an unknown path is a 404, answered without reading it (Flux: 413)", async () => {
-    const res = await fetch(`${stack.fluxhook.receiverUrl}/hook/${"0".repeat(64)}`, { method: "POST", body: "a".repeat(3 * 1024 * 1024 + 1) });
+    const res = await fetch(`${stack.fluxhook.receiverUrl}/hook/${"0".repeat(64)}`, {
+      method: "POST",
+      body: "a".repeat(3 * 1024 * 1024 + 1),
+    });
     expect(res.status).toBe(404);
     expect(res.headers.get("content-length")).toBe("50");
     expect(await res.json()).toEqual({ status: 404, reason: "no receiver at this path" });
@@ -226,7 +404,10 @@ describe("deliveries", () => {
 
   test("responses never echo the token, a signature or the Secret's name", async () => {
     const sig = signPayload("sha256", TOKEN, push);
-    const res = await stack.post(paths.github!, { headers: github(push, "push", { "X-Hub-Signature-256": sig.slice(0, -2) + "00" }), body: push });
+    const res = await stack.post(paths.github!, {
+      headers: github(push, "push", { "X-Hub-Signature-256": `${sig.slice(0, -2)}00` }),
+      body: push,
+    });
     const text = JSON.stringify(res.body);
     for (const secret of [TOKEN, sig.slice(7), SECRET_NAME, paths.github!.slice(6)]) expect(text).not.toContain(secret);
   });

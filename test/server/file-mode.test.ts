@@ -43,7 +43,15 @@ ${extra}`;
 
 const push = githubExample("push");
 const deliver = (url: string, token: string) =>
-  fetch(url, { method: "POST", body: push, headers: { "Content-Type": "application/json", "X-GitHub-Event": "push", "X-Hub-Signature-256": signPayload("sha256", token, push) } });
+  fetch(url, {
+    method: "POST",
+    body: push,
+    headers: {
+      "Content-Type": "application/json",
+      "X-GitHub-Event": "push",
+      "X-Hub-Signature-256": signPayload("sha256", token, push),
+    },
+  });
 
 describe("manifests", () => {
   test("reads Secrets (data and stringData), Receivers and Lists; ignores other kinds; defaults the namespace", () => {
@@ -86,33 +94,52 @@ describe("--receivers-file", () => {
     expect(server.dryRun).toBe(true);
     expect(server.ready()).toBe(true);
 
-    const res = await deliver(server.receiverUrl + webhookPath("first-token", "github-receiver", "apps"), "first-token");
+    const res = await deliver(
+      server.receiverUrl + webhookPath("first-token", "github-receiver", "apps"),
+      "first-token",
+    );
     expect(res.status).toBe(200);
     expect((await res.json()).reason).toBe("1 of 1 target annotated (dry run: nothing was written)");
     expect(logs.some((l) => l.msg === "would annotate GitRepository apps/webapp")).toBe(true);
 
     // An editor replaces the file: the new token moves the path.
-    writeFileSync(file + ".tmp", manifest("second-token"));
-    renameSync(file + ".tmp", file);
+    writeFileSync(`${file}.tmp`, manifest("second-token"));
+    renameSync(`${file}.tmp`, file);
     const next = server.receiverUrl + webhookPath("second-token", "github-receiver", "apps");
     await waitFor("the edited token to take effect", async () => (await deliver(next, "second-token")).status === 200);
-    expect((await deliver(server.receiverUrl + webhookPath("first-token", "github-receiver", "apps"), "first-token")).status).toBe(404);
+    expect(
+      (await deliver(server.receiverUrl + webhookPath("first-token", "github-receiver", "apps"), "first-token")).status,
+    ).toBe(404);
 
     // A broken edit keeps the last good content.
     writeFileSync(file, "apiVersion: v1\nkind: [unclosed\n");
-    await waitFor("the parse error to be logged", () => logs.some((l) => l.msg === "cannot read receivers file; keeping its previous content"));
+    await waitFor("the parse error to be logged", () =>
+      logs.some((l) => l.msg === "cannot read receivers file; keeping its previous content"),
+    );
     expect((await deliver(next, "second-token")).status).toBe(200);
   });
 
   test("annotates through the cluster when one is configured, without watching Receivers there", async () => {
     await using api = await startKubeApiServer();
-    api.store.create({ apiVersion: GIT, kind: "GitRepository", metadata: { name: "webapp", namespace: "apps" }, spec: {} });
+    api.store.create({
+      apiVersion: GIT,
+      kind: "GitRepository",
+      metadata: { name: "webapp", namespace: "apps" },
+      spec: {},
+    });
     const file = join(dir, "cluster.yaml");
     writeFileSync(file, manifest("cluster-token"));
-    const server = await startFluxhook({ config: { ...TEST_CONFIG, receiversFiles: [file] }, log, kubeConfig: api.kubeConfig() });
+    const server = await startFluxhook({
+      config: { ...TEST_CONFIG, receiversFiles: [file] },
+      log,
+      kubeConfig: api.kubeConfig(),
+    });
     stops.push(server.stop);
     expect(server.dryRun).toBe(false);
-    const res = await deliver(server.receiverUrl + webhookPath("cluster-token", "github-receiver", "apps"), "cluster-token");
+    const res = await deliver(
+      server.receiverUrl + webhookPath("cluster-token", "github-receiver", "apps"),
+      "cluster-token",
+    );
     expect(res.status).toBe(200);
     const annotations = (api.store.get(GIT, "GitRepository", "apps", "webapp") as any).metadata.annotations;
     expect(annotations["reconcile.fluxcd.io/requestedAt"]).toBeString();
@@ -122,12 +149,22 @@ describe("--receivers-file", () => {
 
 /** `bun server/main.ts` on the example file, with these flags and KUBECONFIG; `line` waits for a stdout line. */
 function spawnExample(flags: string[], kubeconfig: string) {
-  const proc = Bun.spawn([process.execPath, "server/main.ts", "--receivers-file=examples/receivers.yaml", "--receiverAddr=127.0.0.1:0", "--health-addr=127.0.0.1:0", ...flags], {
-    cwd: new URL("../..", import.meta.url).pathname,
-    env: { ...process.env, KUBECONFIG: kubeconfig } as Record<string, string>,
-    stdout: "pipe",
-    stderr: "pipe",
-  });
+  const proc = Bun.spawn(
+    [
+      process.execPath,
+      "server/main.ts",
+      "--receivers-file=examples/receivers.yaml",
+      "--receiverAddr=127.0.0.1:0",
+      "--health-addr=127.0.0.1:0",
+      ...flags,
+    ],
+    {
+      cwd: new URL("../..", import.meta.url).pathname,
+      env: { ...process.env, KUBECONFIG: kubeconfig } as Record<string, string>,
+      stdout: "pipe",
+      stderr: "pipe",
+    },
+  );
   const reader = proc.stdout.getReader();
   let out = "";
   return {
@@ -149,7 +186,10 @@ describe("printed URLs", () => {
     await using api = await startKubeApiServer();
     const server = spawnExample(["--metrics-addr=127.0.0.1:0"], api.writeKubeconfig());
     try {
-      const [line] = await server.line("the github receiver's line", /receiver flux-system\/github-receiver \(github, ready\): .*/);
+      const [line] = await server.line(
+        "the github receiver's line",
+        /receiver flux-system\/github-receiver \(github, ready\): .*/,
+      );
       expect(line).toContain("/hook/*** (sha256 of token, name and namespace)");
       expect(server.out).not.toContain("7c6d73c61f3fd4055782bb02d122911b62ce8776a306bbd1955a728dbf3d99c6");
     } finally {
@@ -164,10 +204,20 @@ describe("npm start's command", () => {
     const server = spawnExample(["--dry-run"], "");
     const { proc } = server;
     try {
-      const url = (await server.line("the github receiver's URL", /receiver flux-system\/github-receiver \(github, ready\): (\S+)/))[1]!;
+      const url = (
+        await server.line("the github receiver's URL", /receiver flux-system\/github-receiver \(github, ready\): (\S+)/)
+      )[1]!;
       expect(url).toEndWith("/hook/7c6d73c61f3fd4055782bb02d122911b62ce8776a306bbd1955a728dbf3d99c6");
       const body = '{"ref":"refs/heads/main"}';
-      const res = await fetch(url, { method: "POST", body, headers: { "Content-Type": "application/json", "X-GitHub-Event": "push", "X-Hub-Signature-256": signPayload("sha256", "example-token-do-not-use", body) } });
+      const res = await fetch(url, {
+        method: "POST",
+        body,
+        headers: {
+          "Content-Type": "application/json",
+          "X-GitHub-Event": "push",
+          "X-Hub-Signature-256": signPayload("sha256", "example-token-do-not-use", body),
+        },
+      });
       expect(res.status).toBe(200);
     } finally {
       proc.kill("SIGTERM");

@@ -19,13 +19,23 @@ const push = githubExample("push");
 const ping = githubExample("ping");
 
 function signed(token: string, body = push, extra: Record<string, string> = {}) {
-  return { "Content-Type": "application/json", "X-GitHub-Event": "push", "X-Hub-Signature-256": signPayload("sha256", token, body), ...extra };
+  return {
+    "Content-Type": "application/json",
+    "X-GitHub-Event": "push",
+    "X-Hub-Signature-256": signPayload("sha256", token, body),
+    ...extra,
+  };
 }
 
 async function github(stack: Stack, ns: string, name: string, token: string, extra: Record<string, unknown> = {}) {
   stack.secret(ns, `${name}-token`, { token });
   stack.target(GIT, "GitRepository", ns, name);
-  stack.receiver(ns, name, { type: "github", secretRef: { name: `${name}-token` }, resources: [{ kind: "GitRepository", name }], ...extra });
+  stack.receiver(ns, name, {
+    type: "github",
+    secretRef: { name: `${name}-token` },
+    resources: [{ kind: "GitRepository", name }],
+    ...extra,
+  });
   return stack.readyPath(ns, name);
 }
 
@@ -34,7 +44,11 @@ async function github(stack: Stack, ns: string, name: string, token: string, ext
  * A raw connection that sends its headers and the first bytes of a body it never finishes, as a
  * trickling attacker does; `status` is set when the server answers.
  */
-function stalledBody(baseUrl: string, path: string, declaredBytes: number): { status: number | undefined; close(): void } {
+function stalledBody(
+  baseUrl: string,
+  path: string,
+  declaredBytes: number,
+): { status: number | undefined; close(): void } {
   const { port } = new URL(baseUrl);
   const socket = connect(Number(port), "127.0.0.1");
   const conn = { status: undefined as number | undefined, close: () => socket.destroy() };
@@ -51,9 +65,14 @@ function stalledBody(baseUrl: string, path: string, declaredBytes: number): { st
 }
 
 /** The statuses of the stalled connections that were answered. */
-const answered = (conns: readonly { status: number | undefined }[]) => conns.flatMap((c) => (c.status === undefined ? [] : [c.status]));
+const answered = (conns: readonly { status: number | undefined }[]) =>
+  conns.flatMap((c) => (c.status === undefined ? [] : [c.status]));
 
-async function load(count: number, concurrency: number, send: (i: number) => Promise<Response>): Promise<Record<number, number>> {
+async function load(
+  count: number,
+  concurrency: number,
+  send: (i: number) => Promise<Response>,
+): Promise<Record<number, number>> {
   const statuses: Record<number, number> = {};
   let next = 0;
   await Promise.all(
@@ -92,11 +111,24 @@ describe("duplicate deliveries and replays", () => {
 
     // A failed attempt is not recorded: its redelivery goes through.
     const failing = crypto.randomUUID();
-    const fault = stack.api.faults.add({ method: "PATCH", path: /gitrepositories/, times: Infinity, respond: { status: 500 } });
-    expect((await stack.post(path, { headers: signed("t", push, { "X-GitHub-Delivery": failing }), body: push })).status).toBe(500);
+    const fault = stack.api.faults.add({
+      method: "PATCH",
+      path: /gitrepositories/,
+      times: Infinity,
+      respond: { status: 500 },
+    });
+    expect(
+      (await stack.post(path, { headers: signed("t", push, { "X-GitHub-Delivery": failing }), body: push })).status,
+    ).toBe(500);
     fault.remove();
-    const redelivered = await stack.post(path, { headers: signed("t", push, { "X-GitHub-Delivery": failing }), body: push });
-    expect({ status: redelivered.status, reason: redelivered.body.reason }).toEqual({ status: 200, reason: "1 of 1 target annotated" });
+    const redelivered = await stack.post(path, {
+      headers: signed("t", push, { "X-GitHub-Delivery": failing }),
+      body: push,
+    });
+    expect({ status: redelivered.status, reason: redelivered.body.reason }).toEqual({
+      status: 200,
+      reason: "1 of 1 target annotated",
+    });
   });
 
   test("with two replicas, each remembers its own ids: a redelivery reaching the other annotates once more", async () => {
@@ -110,8 +142,11 @@ describe("duplicate deliveries and replays", () => {
       const headers = signed("t", push, { "X-GitHub-Delivery": "same-id" });
       const replicaA = (await stack.post(path, { headers, body: push })).body.reason;
       const replicaADuplicate = (await stack.post(path, { headers, body: push })).body.reason;
-      const replicaB = (await (await fetch(other.receiverUrl + path, { method: "POST", headers, body: push })).json()).reason;
-      const replicaBDuplicate = (await (await fetch(other.receiverUrl + path, { method: "POST", headers, body: push })).json()).reason;
+      const replicaB = (await (await fetch(other.receiverUrl + path, { method: "POST", headers, body: push })).json())
+        .reason;
+      const replicaBDuplicate = (
+        await (await fetch(other.receiverUrl + path, { method: "POST", headers, body: push })).json()
+      ).reason;
       expect([replicaA, replicaADuplicate, replicaB, replicaBDuplicate]).toEqual([
         "1 of 1 target annotated",
         'duplicate delivery "same-id": already handled, nothing annotated',
@@ -127,7 +162,11 @@ describe("duplicate deliveries and replays", () => {
     await using stack = await startStack();
     stack.secret("ids", "tok", { token: "t" });
     stack.target(GIT, "GitRepository", "ids", "app");
-    stack.receiver("ids", "gitlab", { type: "gitlab", secretRef: { name: "tok" }, resources: [{ kind: "GitRepository", name: "app" }] });
+    stack.receiver("ids", "gitlab", {
+      type: "gitlab",
+      secretRef: { name: "tok" },
+      resources: [{ kind: "GitRepository", name: "app" }],
+    });
     const path = await stack.readyPath("ids", "gitlab");
     const headers = { "X-Gitlab-Token": "t", "X-Gitlab-Event": "Push Hook", "X-Gitlab-Event-UUID": "uuid-1" };
     expect((await stack.post(path, { headers, body: "{}" })).body.reason).toBe("1 of 1 target annotated");
@@ -137,13 +176,24 @@ describe("duplicate deliveries and replays", () => {
   test("--replay-window refuses the same signed body under a fresh id; other bodies and unsigned types pass", async () => {
     await using stack = await startStack({ limits: { ...TEST_CONFIG.limits, replayWindowMs: 60_000 } });
     const path = await github(stack, "replay", "app", "t");
-    expect((await stack.post(path, { headers: signed("t", push, { "X-GitHub-Delivery": "a" }), body: push })).status).toBe(200);
+    expect(
+      (await stack.post(path, { headers: signed("t", push, { "X-GitHub-Delivery": "a" }), body: push })).status,
+    ).toBe(200);
     const replayed = await stack.post(path, { headers: signed("t", push, { "X-GitHub-Delivery": "b" }), body: push });
-    expect({ status: replayed.status, reason: replayed.body.reason }).toEqual({ status: 409, reason: "this signed body was already delivered within the replay window" });
-    expect((await stack.post(path, { headers: signed("t", ping, { "X-GitHub-Delivery": "c" }), body: ping })).status).toBe(200);
+    expect({ status: replayed.status, reason: replayed.body.reason }).toEqual({
+      status: 409,
+      reason: "this signed body was already delivered within the replay window",
+    });
+    expect(
+      (await stack.post(path, { headers: signed("t", ping, { "X-GitHub-Delivery": "c" }), body: ping })).status,
+    ).toBe(200);
 
     stack.secret("replay", "g-token", { token: "g" });
-    stack.receiver("replay", "generic", { type: "generic", secretRef: { name: "g-token" }, resources: [{ kind: "GitRepository", name: "app" }] });
+    stack.receiver("replay", "generic", {
+      type: "generic",
+      secretRef: { name: "g-token" },
+      resources: [{ kind: "GitRepository", name: "app" }],
+    });
     const generic = await stack.readyPath("replay", "generic");
     expect((await stack.post(generic, { body: "{}" })).status).toBe(200);
     expect((await stack.post(generic, { body: "{}" })).status).toBe(200);
@@ -164,8 +214,16 @@ describe("rate limits under load", () => {
     await using stack = await startStack({ limits });
     const victim = await github(stack, "flood", "victim", "v");
     const bystander = await github(stack, "flood", "bystander", "b");
-    const forged = load(400, 20, () => fetch(stack.fluxhook.receiverUrl + victim, { method: "POST", body: push, headers: signed("forged") }));
-    const valid = load(20, 2, (i) => fetch(stack.fluxhook.receiverUrl + (i % 2 ? victim : bystander), { method: "POST", body: push, headers: signed(i % 2 ? "v" : "b") }));
+    const forged = load(400, 20, () =>
+      fetch(stack.fluxhook.receiverUrl + victim, { method: "POST", body: push, headers: signed("forged") }),
+    );
+    const valid = load(20, 2, (i) =>
+      fetch(stack.fluxhook.receiverUrl + (i % 2 ? victim : bystander), {
+        method: "POST",
+        body: push,
+        headers: signed(i % 2 ? "v" : "b"),
+      }),
+    );
     const [forgedStatuses, validStatuses] = await Promise.all([forged, valid]);
     expect(validStatuses).toEqual({ 200: 20 });
     expect(forgedStatuses[400]).toBeGreaterThanOrEqual(5);
@@ -178,7 +236,9 @@ describe("rate limits under load", () => {
     const refused = await stack.post(victim, { headers: signed("forged"), body: push });
     expect(refused.status).toBe(429);
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
-    expect(refused.body.reason).toBe("too many failed deliveries for this receiver (signature mismatch (X-Hub-Signature-256)); retry later");
+    expect(refused.body.reason).toBe(
+      "too many failed deliveries for this receiver (signature mismatch (X-Hub-Signature-256)); retry later",
+    );
   });
 
   test("bodies that never finish cannot lock out the receiver's real sender, nor starve another receiver", async () => {
@@ -190,7 +250,8 @@ describe("rate limits under load", () => {
     const slow = Array.from({ length: 300 }, () => stalledBody(stack.fluxhook.receiverUrl, victim, 1024));
     try {
       await waitFor("the 44 oldest to be evicted", () => answered(slow).length >= 44, 15_000);
-      for (let i = 0; i < 3; i++) expect((await stack.post(victim, { headers: signed("v"), body: push })).status).toBe(200);
+      for (let i = 0; i < 3; i++)
+        expect((await stack.post(victim, { headers: signed("v"), body: push })).status).toBe(200);
       expect((await stack.post(bystander, { headers: signed("b"), body: push })).status).toBe(200);
       expect(new Set(answered(slow))).toEqual(new Set([408]));
     } finally {
@@ -216,7 +277,13 @@ describe("rate limits under load", () => {
     await using stack = await startStack();
     await github(stack, "unknown", "app", "t");
     const before = stack.api.requests.filter((r) => !r.watch).length;
-    const statuses = await load(2000, 50, (i) => fetch(`${stack.fluxhook.receiverUrl}/hook/${i.toString(16).padStart(64, "0")}`, { method: "POST", body: push, headers: signed("t") }));
+    const statuses = await load(2000, 50, (i) =>
+      fetch(`${stack.fluxhook.receiverUrl}/hook/${i.toString(16).padStart(64, "0")}`, {
+        method: "POST",
+        body: push,
+        headers: signed("t"),
+      }),
+    );
     expect(statuses).toEqual({ 404: 2000 });
     expect(stack.api.requests.filter((r) => !r.watch).length).toBe(before);
   });
@@ -225,7 +292,9 @@ describe("rate limits under load", () => {
     // One token per 100 s: a slow machine cannot refill one during the test.
     await using stack = await startStack({ limits: { ...TEST_CONFIG.limits, validRate: 0.01, validBurst: 2 } });
     const path = await github(stack, "valid-limit", "app", "t");
-    const statuses = await load(5, 1, () => fetch(stack.fluxhook.receiverUrl + path, { method: "POST", body: push, headers: signed("t") }));
+    const statuses = await load(5, 1, () =>
+      fetch(stack.fluxhook.receiverUrl + path, { method: "POST", body: push, headers: signed("t") }),
+    );
     expect(statuses).toEqual({ 200: 2, 429: 3 });
     const res = await stack.post(path, { headers: signed("t"), body: push });
     expect(res.status).toBe(429);
@@ -238,10 +307,16 @@ describe("rate limits under load", () => {
     const a = await github(stack, "cap", "a", "t");
     const b = await github(stack, "cap", "b", "t");
     const hold = stack.api.faults.add({ method: "PATCH", path: /gitrepositories/, times: Infinity, respond: "hang" });
-    const held = [fetch(stack.fluxhook.receiverUrl + a, { method: "POST", body: push, headers: signed("t") }), fetch(stack.fluxhook.receiverUrl + b, { method: "POST", body: push, headers: signed("t") })];
+    const held = [
+      fetch(stack.fluxhook.receiverUrl + a, { method: "POST", body: push, headers: signed("t") }),
+      fetch(stack.fluxhook.receiverUrl + b, { method: "POST", body: push, headers: signed("t") }),
+    ];
     await waitFor("two held PATCHes", () => stack.api.faults.hung >= 2);
     const third = await stack.post(a, { headers: signed("t"), body: push });
-    expect({ status: third.status, reason: third.body.reason }).toEqual({ status: 429, reason: "too many deliveries in flight; retry later" });
+    expect({ status: third.status, reason: third.body.reason }).toEqual({
+      status: 429,
+      reason: "too many deliveries in flight; retry later",
+    });
     hold.remove();
     stack.api.faults.clear();
     for (const res of await Promise.all(held)) expect([200, 500]).toContain(res.status);
@@ -260,7 +335,11 @@ describe("timeouts and caps", () => {
         else await new Promise(() => {});
       },
     });
-    const res = await fetch(stack.fluxhook.receiverUrl + path, { method: "POST", body, headers: { "Content-Type": "application/json" } });
+    const res = await fetch(stack.fluxhook.receiverUrl + path, {
+      method: "POST",
+      body,
+      headers: { "Content-Type": "application/json" },
+    });
     expect(res.status).toBe(408);
     expect((await res.json()).reason).toBe("request body not received within 0 s");
   });
@@ -271,7 +350,13 @@ describe("timeouts and caps", () => {
     const conn = stalledBody(stack.fluxhook.receiverUrl, path, 1024);
     try {
       expect(await waitFor("an answer", () => conn.status, 20_000)).toBe(408);
-      expect(stack.logs.some((l) => l.msg === "delivery refused" && l.reason === `request body not received within ${BODY_READ_TIMEOUT_MS / 1000} s`)).toBe(true);
+      expect(
+        stack.logs.some(
+          (l) =>
+            l.msg === "delivery refused" &&
+            l.reason === `request body not received within ${BODY_READ_TIMEOUT_MS / 1000} s`,
+        ),
+      ).toBe(true);
     } finally {
       conn.close();
     }
@@ -279,7 +364,11 @@ describe("timeouts and caps", () => {
 
   test("headers over Bun's 16 KiB cap are refused with 431", async () => {
     await using stack = await startStack();
-    const res = await fetch(stack.fluxhook.receiverUrl + "/hook/abc", { method: "POST", body: "{}", headers: { "X-Padding": "a".repeat(64 * 1024) } });
+    const res = await fetch(`${stack.fluxhook.receiverUrl}/hook/abc`, {
+      method: "POST",
+      body: "{}",
+      headers: { "X-Padding": "a".repeat(64 * 1024) },
+    });
     expect(res.status).toBe(431);
   });
 
@@ -310,14 +399,24 @@ describe("Kubernetes API faults", () => {
     await using stack = await startStack();
     const path = await github(stack, "retry-429", "app", "t");
     stack.api.faults.add({ method: "PATCH", path: /gitrepositories/, times: 1, respond: { status: 409 } });
-    stack.api.faults.add({ method: "PATCH", path: /gitrepositories/, times: 1, respond: { status: 429, retryAfterSeconds: 0 } });
+    stack.api.faults.add({
+      method: "PATCH",
+      path: /gitrepositories/,
+      times: 1,
+      respond: { status: 429, retryAfterSeconds: 0 },
+    });
     expect((await stack.post(path, { headers: signed("t"), body: push })).status).toBe(200);
   });
 
   test("a PATCH that always fails: bounded retries, then 500 with the reason; the server stays healthy", async () => {
     await using stack = await startStack({}, { patchBudgetMs: 2_000 });
     const path = await github(stack, "down", "app", "t");
-    const fault = stack.api.faults.add({ method: "PATCH", path: /gitrepositories/, times: Infinity, respond: { status: 500, message: "etcd is sad" } });
+    const fault = stack.api.faults.add({
+      method: "PATCH",
+      path: /gitrepositories/,
+      times: Infinity,
+      respond: { status: 500, message: "etcd is sad" },
+    });
     stack.api.resetRequests();
     const res = await stack.post(path, { headers: signed("t"), body: push });
     expect(res.status).toBe(500);
@@ -325,7 +424,7 @@ describe("Kubernetes API faults", () => {
     expect(stack.api.count({ method: "PATCH", path: /gitrepositories/ })).toBeLessThanOrEqual(5);
     fault.remove();
     expect((await stack.post(path, { headers: signed("t"), body: push })).status).toBe(200);
-    expect((await fetch(stack.fluxhook.healthUrl + "/healthz")).status).toBe(200);
+    expect((await fetch(`${stack.fluxhook.healthUrl}/healthz`)).status).toBe(200);
   });
 
   test("a PATCH that hangs times out: 500 'timed out', and the next delivery works", async () => {
@@ -347,28 +446,43 @@ describe("Kubernetes API faults", () => {
     const rotated = await github(stack, "outage", "rotated", "old");
 
     expect(stack.api.dropWatches()).toBeGreaterThan(0);
-    await waitFor("watches to reconnect", async () => (await (await fetch(stack.fluxhook.healthUrl + "/readyz")).json()).watches.receivers === "connected");
+    await waitFor(
+      "watches to reconnect",
+      async () => (await (await fetch(`${stack.fluxhook.healthUrl}/readyz`)).json()).watches.receivers === "connected",
+    );
 
     await stack.api.stop();
     await waitFor("readyz to report the outage", async () => {
-      const body = await (await fetch(stack.fluxhook.healthUrl + "/readyz")).json();
+      const body = await (await fetch(`${stack.fluxhook.healthUrl}/readyz`)).json();
       return body.watches.receivers === "reconnecting" && body.status === "ready";
     });
     // Webhooks are still served from the index meanwhile (the PATCH fails: the API is down).
     expect((await stack.post(kept, { headers: signed("k"), body: push })).status).toBe(500);
 
     stack.api.store.delete(RECEIVER, "Receiver", "outage", "doomed");
-    stack.api.store.patch("v1", "Secret", "outage", "rotated-token", { data: { token: Buffer.from("new").toString("base64") } });
+    stack.api.store.patch("v1", "Secret", "outage", "rotated-token", {
+      data: { token: Buffer.from("new").toString("base64") },
+    });
     stack.target(GIT, "GitRepository", "outage", "fresh");
     stack.secret("outage", "fresh-token", { token: "f" });
-    stack.receiver("outage", "fresh", { type: "github", secretRef: { name: "fresh-token" }, resources: [{ kind: "GitRepository", name: "fresh" }] });
+    stack.receiver("outage", "fresh", {
+      type: "github",
+      secretRef: { name: "fresh-token" },
+      resources: [{ kind: "GitRepository", name: "fresh" }],
+    });
     stack.api.compact();
     await stack.api.restart();
 
     const fresh = await stack.readyPath("outage", "fresh");
-    await waitFor("the deleted receiver to stop answering", async () => (await stack.post(doomed, { headers: signed("d"), body: push })).status === 404);
+    await waitFor(
+      "the deleted receiver to stop answering",
+      async () => (await stack.post(doomed, { headers: signed("d"), body: push })).status === 404,
+    );
     const moved = webhookPath("new", "rotated", "outage");
-    await waitFor("the rotated token to move the path", async () => (await stack.post(moved, { headers: signed("new"), body: push })).status === 200);
+    await waitFor(
+      "the rotated token to move the path",
+      async () => (await stack.post(moved, { headers: signed("new"), body: push })).status === 200,
+    );
     expect((await stack.post(rotated, { headers: signed("old"), body: push })).status).toBe(404);
     expect((await stack.post(fresh, { headers: signed("f"), body: push })).status).toBe(200);
     expect((await stack.post(kept, { headers: signed("k"), body: push })).status).toBe(200);
@@ -384,17 +498,38 @@ describe("Kubernetes API faults", () => {
     stack.api.store.delete(RECEIVER, "Receiver", "paged", "r4");
     stack.target(GIT, "GitRepository", "paged", "r6");
     stack.secret("paged", "r6-token", { token: "r6" });
-    stack.receiver("paged", "r6", { type: "github", secretRef: { name: "r6-token" }, resources: [{ kind: "GitRepository", name: "r6" }] });
+    stack.receiver("paged", "r6", {
+      type: "github",
+      secretRef: { name: "r6-token" },
+      resources: [{ kind: "GitRepository", name: "r6" }],
+    });
     stack.api.compact();
-    stack.api.faults.add({ method: "GET", path: /\/receivers$/, param: "continue", watch: false, times: 1, respond: { status: 410, message: "continue token too old" } });
+    stack.api.faults.add({
+      method: "GET",
+      path: /\/receivers$/,
+      param: "continue",
+      watch: false,
+      times: 1,
+      respond: { status: 410, message: "continue token too old" },
+    });
     stack.api.resetRequests();
     await stack.api.restart();
     paths.set("r6", await stack.readyPath("paged", "r6"));
-    await waitFor("r4 to stop answering", async () => (await stack.post(paths.get("r4")!, { headers: signed("r4"), body: push })).status === 404);
-    for (const name of ["r1", "r2", "r3", "r5", "r6"]) expect((await stack.post(paths.get(name)!, { headers: signed(name), body: push })).status).toBe(200);
+    await waitFor(
+      "r4 to stop answering",
+      async () => (await stack.post(paths.get("r4")!, { headers: signed("r4"), body: push })).status === 404,
+    );
+    for (const name of ["r1", "r2", "r3", "r5", "r6"])
+      expect((await stack.post(paths.get(name)!, { headers: signed(name), body: push })).status).toBe(200);
     const lists = stack.api.requests.filter((r) => r.method === "GET" && !r.watch && /\/receivers$/.test(r.path));
     // The failed list (a first page, then a 410), then a whole one: 5 receivers in pages of 2.
-    expect(lists.map((r) => `${r.query.continue ? "next" : "first"} ${r.status}`)).toEqual(["first 200", "next 410", "first 200", "next 200", "next 200"]);
+    expect(lists.map((r) => `${r.query.continue ? "next" : "first"} ${r.status}`)).toEqual([
+      "first 200",
+      "next 410",
+      "first 200",
+      "next 200",
+      "next 200",
+    ]);
     expect(lists.every((r) => r.query.limit === "2")).toBe(true);
   });
 
@@ -404,19 +539,28 @@ describe("Kubernetes API faults", () => {
     let generation = 0;
     const rotate = (async () => {
       for (let g = 1; g <= 20; g++) {
-        stack.api.store.patch("v1", "Secret", "rotation", "app-token", { data: { token: Buffer.from(`token-${g}`).toString("base64") } });
+        stack.api.store.patch("v1", "Secret", "rotation", "app-token", {
+          data: { token: Buffer.from(`token-${g}`).toString("base64") },
+        });
         generation = g;
         await Bun.sleep(5);
       }
     })();
     const statuses = await load(600, 20, () => {
       const token = `token-${generation}`;
-      return fetch(stack.fluxhook.receiverUrl + webhookPath(token, "app", "rotation"), { method: "POST", body: push, headers: signed(token) });
+      return fetch(stack.fluxhook.receiverUrl + webhookPath(token, "app", "rotation"), {
+        method: "POST",
+        body: push,
+        headers: signed(token),
+      });
     });
     await rotate;
     expect(Object.keys(statuses).filter((s) => s !== "200" && s !== "404")).toEqual([]);
     // The last rotation is served once it is read (the load may have ended before).
     const last = webhookPath("token-20", "app", "rotation");
-    await waitFor("the last token to be served", async () => (await stack.post(last, { headers: signed("token-20"), body: push })).status === 200);
+    await waitFor(
+      "the last token to be served",
+      async () => (await stack.post(last, { headers: signed("token-20"), body: push })).status === 200,
+    );
   });
 });

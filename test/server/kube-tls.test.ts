@@ -17,11 +17,32 @@ const api = Bun.serve({
   tls: { cert: pki.cert, key: pki.key },
   fetch(req) {
     const path = new URL(req.url).pathname;
-    seen.push({ method: req.method, path, auth: req.headers.get("authorization"), contentType: req.headers.get("content-type") });
+    seen.push({
+      method: req.method,
+      path,
+      auth: req.headers.get("authorization"),
+      contentType: req.headers.get("content-type"),
+    });
     if (path === "/apis/source.toolkit.fluxcd.io/v1") {
-      return Response.json({ kind: "APIResourceList", groupVersion: "source.toolkit.fluxcd.io/v1", resources: [{ name: "gitrepositories", singularName: "gitrepository", namespaced: true, kind: "GitRepository", verbs: ["get", "list", "patch"] }] });
+      return Response.json({
+        kind: "APIResourceList",
+        groupVersion: "source.toolkit.fluxcd.io/v1",
+        resources: [
+          {
+            name: "gitrepositories",
+            singularName: "gitrepository",
+            namespaced: true,
+            kind: "GitRepository",
+            verbs: ["get", "list", "patch"],
+          },
+        ],
+      });
     }
-    return Response.json({ apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", metadata: { name: "app", namespace: "flux-system" } });
+    return Response.json({
+      apiVersion: "source.toolkit.fluxcd.io/v1",
+      kind: "GitRepository",
+      metadata: { name: "app", namespace: "flux-system" },
+    });
   },
 });
 afterAll(() => api.stop(true));
@@ -41,7 +62,9 @@ const ref = { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", 
 describe("kube client over TLS", () => {
   test("verifies the server with the kubeconfig's CA and sends the bearer token", async () => {
     seen.length = 0;
-    const result = await client(Buffer.from(pki.ca).toString("base64")).annotateObject(ref, { "reconcile.fluxcd.io/requestedAt": "x" });
+    const result = await client(Buffer.from(pki.ca).toString("base64")).annotateObject(ref, {
+      "reconcile.fluxcd.io/requestedAt": "x",
+    });
     expect(result).toEqual({ ok: true, value: undefined });
     expect(seen.at(-1)).toEqual({
       method: "PATCH",

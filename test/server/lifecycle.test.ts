@@ -10,7 +10,7 @@ import { createKubeClient } from "../../server/kube/client";
 import { EventRecorder } from "../../server/events";
 import type { EventRecord } from "../../server/kube/port";
 import { LEASE_NAME } from "../../server/leader";
-import { createLogger, silentLogger } from "../../server/log";
+import { silentLogger } from "../../server/log";
 import { startFluxhook, type Fluxhook } from "../../server/server";
 import { startKubeApiServer, type KubeApiServer } from "../kube";
 import { githubExample } from "../support/payloads";
@@ -20,23 +20,53 @@ import { LOOPBACK_PORTS, spawnServer } from "../support/process";
 const GIT = "source.toolkit.fluxcd.io/v1";
 const RECEIVER = "notification.toolkit.fluxcd.io/v1";
 const push = githubExample("push");
-const headers = (token: string) => ({ "Content-Type": "application/json", "X-GitHub-Event": "push", "X-Hub-Signature-256": signPayload("sha256", token, push) });
+const headers = (token: string) => ({
+  "Content-Type": "application/json",
+  "X-GitHub-Event": "push",
+  "X-Hub-Signature-256": signPayload("sha256", token, push),
+});
 
 function seed(api: KubeApiServer, ns: string, name: string, token: string) {
-  api.store.create({ apiVersion: "v1", kind: "Secret", metadata: { name: `${name}-token`, namespace: ns }, data: { token: Buffer.from(token).toString("base64") } });
+  api.store.create({
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: `${name}-token`, namespace: ns },
+    data: { token: Buffer.from(token).toString("base64") },
+  });
   api.store.create({ apiVersion: GIT, kind: "GitRepository", metadata: { name, namespace: ns }, spec: {} });
-  api.store.create({ apiVersion: RECEIVER, kind: "Receiver", metadata: { name, namespace: ns }, spec: { type: "github", secretRef: { name: `${name}-token` }, resources: [{ kind: "GitRepository", name }] } });
+  api.store.create({
+    apiVersion: RECEIVER,
+    kind: "Receiver",
+    metadata: { name, namespace: ns },
+    spec: { type: "github", secretRef: { name: `${name}-token` }, resources: [{ kind: "GitRepository", name }] },
+  });
 }
 
 const ready = (api: KubeApiServer, ns: string, name: string) =>
-  waitFor(`${ns}/${name} Ready`, () => (api.store.get(RECEIVER, "Receiver", ns, name) as any)?.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True"));
+  waitFor(`${ns}/${name} Ready`, () =>
+    (api.store.get(RECEIVER, "Receiver", ns, name) as any)?.status?.conditions?.some(
+      (c: any) => c.type === "Ready" && c.status === "True",
+    ),
+  );
 
 describe("leader election", () => {
   // Short enough for the takeover to be waited out, long enough that a stalled event loop on a
   // loaded machine does not make the leader miss its renewal.
-  const election = (releaseOnCancel: boolean): LeaderElectionConfig => ({ namespace: "flux-system", leaseDurationMs: 2500, renewDeadlineMs: 2000, retryPeriodMs: 100, releaseOnCancel });
+  const election = (releaseOnCancel: boolean): LeaderElectionConfig => ({
+    namespace: "flux-system",
+    leaseDurationMs: 2500,
+    renewDeadlineMs: 2000,
+    retryPeriodMs: 100,
+    releaseOnCancel,
+  });
   const replica = (api: KubeApiServer, releaseOnCancel: boolean) =>
-    startFluxhook({ config: { ...TEST_CONFIG, leaderElection: election(releaseOnCancel) }, log: silentLogger, kubeConfig: api.kubeConfig(), minBackoffMs: 10, maxBackoffMs: 100 });
+    startFluxhook({
+      config: { ...TEST_CONFIG, leaderElection: election(releaseOnCancel) },
+      log: silentLogger,
+      kubeConfig: api.kubeConfig(),
+      minBackoffMs: 10,
+      maxBackoffMs: 100,
+    });
 
   test("one writer among replicas, hand-over on shutdown, takeover when the holder dies", async () => {
     await using api = await startKubeApiServer();
@@ -53,9 +83,24 @@ describe("leader election", () => {
       seed(api, "apps", "one", "t1");
       await ready(api, "apps", "one");
       for (const r of replicas) {
-        await waitFor("the replica to index the receiver", async () => (await fetch(r.receiverUrl + webhookPath("t1", "one", "apps"), { method: "POST", body: push, headers: headers("t1") })).status === 200);
+        await waitFor(
+          "the replica to index the receiver",
+          async () =>
+            (
+              await fetch(r.receiverUrl + webhookPath("t1", "one", "apps"), {
+                method: "POST",
+                body: push,
+                headers: headers("t1"),
+              })
+            ).status === 200,
+        );
       }
-      expect(api.count({ method: "PATCH", path: "/apis/notification.toolkit.fluxcd.io/v1/namespaces/apps/receivers/one/status" })).toBe(1);
+      expect(
+        api.count({
+          method: "PATCH",
+          path: "/apis/notification.toolkit.fluxcd.io/v1/namespaces/apps/receivers/one/status",
+        }),
+      ).toBe(1);
 
       // Hand-over: a releases the Lease on shutdown and another replica takes it at its next try.
       await a.stop();
@@ -101,38 +146,70 @@ describe("Kubernetes Events", () => {
 
   test("a rejected delivery is a Warning Event on its Receiver, and a reconcile request a Normal one", async () => {
     await withWebapp(async (api, url) => {
-      expect((await fetch(url, { method: "POST", body: push, headers: { ...headers("good"), "X-GitHub-Event": "push" } })).status).toBe(200);
+      expect(
+        (await fetch(url, { method: "POST", body: push, headers: { ...headers("good"), "X-GitHub-Event": "push" } }))
+          .status,
+      ).toBe(200);
       expect((await fetch(url, { method: "POST", body: push, headers: headers("forged") })).status).toBe(400);
       const events = await waitFor("two Events", () => {
         const list = api.store.list("v1", "Event", "apps") as any[];
         return list.length === 2 ? list : undefined;
       });
       const byReason = Object.fromEntries(events.map((e) => [e.reason, e]));
-      expect(byReason.ReconcileRequested).toMatchObject({ type: "Normal", count: 1, involvedObject: { kind: "Receiver", name: "webapp", namespace: "apps" }, message: "push delivery: 1 of 1 target annotated: GitRepository/apps/webapp annotated" });
-      expect(byReason.DeliveryRejected).toMatchObject({ type: "Warning", count: 1, message: "push delivery: signature mismatch (X-Hub-Signature-256)" });
-      expect(byReason.DeliveryRejected.involvedObject.uid).toBe((api.store.get(RECEIVER, "Receiver", "apps", "webapp") as any).metadata.uid);
+      expect(byReason.ReconcileRequested).toMatchObject({
+        type: "Normal",
+        count: 1,
+        involvedObject: { kind: "Receiver", name: "webapp", namespace: "apps" },
+        message: "push delivery: 1 of 1 target annotated: GitRepository/apps/webapp annotated",
+      });
+      expect(byReason.DeliveryRejected).toMatchObject({
+        type: "Warning",
+        count: 1,
+        message: "push delivery: signature mismatch (X-Hub-Signature-256)",
+      });
+      expect(byReason.DeliveryRejected.involvedObject.uid).toBe(
+        (api.store.get(RECEIVER, "Receiver", "apps", "webapp") as any).metadata.uid,
+      );
     });
   });
 
   test("a redelivery of a handled delivery is a DuplicateDelivery Event, not a reconcile request", async () => {
     await withWebapp(async (api, url) => {
       const delivery = { ...headers("good"), "X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958" };
-      for (let i = 0; i < 2; i++) expect((await fetch(url, { method: "POST", body: push, headers: delivery })).status).toBe(200);
+      for (let i = 0; i < 2; i++)
+        expect((await fetch(url, { method: "POST", body: push, headers: delivery })).status).toBe(200);
       const events = await waitFor("two Events", () => {
         const list = api.store.list("v1", "Event", "apps") as any[];
         return list.length === 2 ? list : undefined;
       });
       const byReason = Object.fromEntries(events.map((e) => [e.reason, e]));
       expect(byReason.ReconcileRequested).toMatchObject({ type: "Normal", count: 1 });
-      expect(byReason.DuplicateDelivery).toMatchObject({ type: "Normal", count: 1, message: 'push delivery: duplicate delivery "72d3162e-cc78-11e3-81ab-4c9367dc0958": already handled, nothing annotated' });
+      expect(byReason.DuplicateDelivery).toMatchObject({
+        type: "Normal",
+        count: 1,
+        message:
+          'push delivery: duplicate delivery "72d3162e-cc78-11e3-81ab-4c9367dc0958": already handled, nothing annotated',
+      });
     });
   });
 
   test("a flood is aggregated into one Event per window", async () => {
     await using api = await startKubeApiServer();
     const kube = createKubeClient({ kubeConfig: api.kubeConfig(), log: silentLogger });
-    const recorder = new EventRecorder({ kube, log: silentLogger, canWrite: () => true, uidOf: () => "uid-1", windowMs: 200 });
-    const outcome = { status: 400, reason: "signature mismatch (X-Hub-Signature-256)", receiver: { namespace: "apps", name: "webapp" }, receiverType: "github", event: "push" };
+    const recorder = new EventRecorder({
+      kube,
+      log: silentLogger,
+      canWrite: () => true,
+      uidOf: () => "uid-1",
+      windowMs: 200,
+    });
+    const outcome = {
+      status: 400,
+      reason: "signature mismatch (X-Hub-Signature-256)",
+      receiver: { namespace: "apps", name: "webapp" },
+      receiverType: "github",
+      event: "push",
+    };
     for (let i = 0; i < 50; i++) recorder.observe(outcome);
     const event = await waitFor("the aggregated count", () => {
       const [e] = api.store.list("v1", "Event", "apps") as any[];
@@ -158,8 +235,21 @@ describe("Kubernetes Events", () => {
       },
     };
     let now = 10_000;
-    const recorder = new EventRecorder({ kube, log: silentLogger, canWrite: () => true, uidOf: () => "uid-1", windowMs: 1000, now: () => now });
-    const outcome = { status: 400, reason: "signature mismatch (X-Hub-Signature-256)", receiver: { namespace: "apps", name: "webapp" }, receiverType: "github", event: "push" };
+    const recorder = new EventRecorder({
+      kube,
+      log: silentLogger,
+      canWrite: () => true,
+      uidOf: () => "uid-1",
+      windowMs: 1000,
+      now: () => now,
+    });
+    const outcome = {
+      status: 400,
+      reason: "signature mismatch (X-Hub-Signature-256)",
+      receiver: { namespace: "apps", name: "webapp" },
+      receiverType: "github",
+      event: "push",
+    };
     recorder.observe(outcome);
     now = 12_000; // past the window, with the create still in flight
     recorder.observe(outcome);
@@ -176,11 +266,16 @@ describe("SIGTERM", () => {
   test("under load, every delivery the server accepted is answered", async () => {
     await using api = await startKubeApiServer();
     seed(api, "apps", "webapp", "tok");
-    const server = spawnServer([...LOOPBACK_PORTS, "--receiver-rate-limit=0"], { env: { KUBECONFIG: api.writeKubeconfig() } });
+    const server = spawnServer([...LOOPBACK_PORTS, "--receiver-rate-limit=0"], {
+      env: { KUBECONFIG: api.writeKubeconfig() },
+    });
     const { proc, lines, stderrDone } = server;
     const started = await server.started();
     const url = started.receiverAddr + webhookPath("tok", "webapp", "apps");
-    await waitFor("the receiver", async () => (await fetch(url, { method: "POST", body: push, headers: headers("tok") })).status === 200);
+    await waitFor(
+      "the receiver",
+      async () => (await fetch(url, { method: "POST", body: push, headers: headers("tok") })).status === 200,
+    );
 
     // 16 clients post continuously (bounded: 3000 requests); SIGTERM lands in the middle.
     const answered: number[] = [];
@@ -211,37 +306,55 @@ describe("SIGTERM", () => {
     expect(handled).toBe(answered.length + 1);
   }, 30_000);
 
-
   test("readyz turns 503 at once, the listener closes, in-flight deliveries finish, exit 0", async () => {
     await using api = await startKubeApiServer();
     seed(api, "apps", "webapp", "tok");
     const server = spawnServer(LOOPBACK_PORTS, { env: { KUBECONFIG: api.writeKubeconfig() } });
     const { proc, lines } = server;
     const started = await server.started();
-    await waitFor("ready", async () => (await fetch(started.healthAddr + "/readyz")).status === 200);
+    await waitFor("ready", async () => (await fetch(`${started.healthAddr}/readyz`)).status === 200);
     const url = started.receiverAddr + webhookPath("tok", "webapp", "apps");
-    await waitFor("the receiver", async () => (await fetch(url, { method: "POST", body: push, headers: headers("tok") })).status === 200);
+    await waitFor(
+      "the receiver",
+      async () => (await fetch(url, { method: "POST", body: push, headers: headers("tok") })).status === 200,
+    );
 
     // Hold every annotation in the API server, so deliveries are in flight when SIGTERM comes.
     const fault = api.faults.add({ method: "PATCH", path: /gitrepositories/, times: Infinity, respond: "hang" });
     const before = api.count({ method: "PATCH", path: /gitrepositories/ });
-    const inflight = Array.from({ length: 8 }, () => fetch(url, { method: "POST", body: push, headers: headers("tok") }));
+    const inflight = Array.from({ length: 8 }, () =>
+      fetch(url, { method: "POST", body: push, headers: headers("tok") }),
+    );
     // Concurrent deliveries to one target share a PATCH (coalescing): one held write holds them
     // all. The server's own in-flight gauge says when all 8 are inside.
     await waitFor("a held PATCH", () => api.count({ method: "PATCH", path: /gitrepositories/ }) - before >= 1);
     await waitFor("8 deliveries in flight", async () =>
-      (await (await fetch(started.metricsAddr + "/metrics")).text()).includes('gotk_receiver_http_requests_inflight{service="",handler="/hook/"} 8'),
+      (await (await fetch(`${started.metricsAddr}/metrics`)).text()).includes(
+        'gotk_receiver_http_requests_inflight{service="",handler="/hook/"} 8',
+      ),
     );
 
     proc.kill("SIGTERM");
-    await waitFor("readyz 503", async () => (await fetch(started.healthAddr + "/readyz")).status === 503);
-    await waitFor("new connections refused", () => fetch(url, { method: "POST", body: push, headers: headers("tok") }).then(() => false, () => true));
+    await waitFor("readyz 503", async () => (await fetch(`${started.healthAddr}/readyz`)).status === 503);
+    await waitFor("new connections refused", () =>
+      fetch(url, { method: "POST", body: push, headers: headers("tok") }).then(
+        () => false,
+        () => true,
+      ),
+    );
 
     fault.remove();
     api.faults.clear();
     // A held PATCH is dropped when released; the server's own retry or the delivery's 500 must
     // come back as an answer: no accepted delivery goes unanswered.
-    const answers = await Promise.all(inflight.map((p) => p.then((r) => r.status, (e) => `error: ${e}`)));
+    const answers = await Promise.all(
+      inflight.map((p) =>
+        p.then(
+          (r) => r.status,
+          (e) => `error: ${e}`,
+        ),
+      ),
+    );
     for (const a of answers) expect(typeof a).toBe("number");
     expect(await proc.exited).toBe(0);
     await server.stderrDone;

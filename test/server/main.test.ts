@@ -10,7 +10,11 @@ const BUN = process.execPath;
 
 function run(args: string[], env: Record<string, string | undefined> = {}) {
   const cleanEnv = { ...process.env, KUBECONFIG: undefined, KUBERNETES_SERVICE_HOST: undefined, ...env };
-  return Bun.spawnSync([BUN, MAIN, ...args], { env: cleanEnv as unknown as Record<string, string>, stdout: "pipe", stderr: "pipe" });
+  return Bun.spawnSync([BUN, MAIN, ...args], {
+    env: cleanEnv as unknown as Record<string, string>,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
 }
 
 describe("server/main.ts", () => {
@@ -42,9 +46,9 @@ describe("server/main.ts", () => {
     const server = spawnServer([...LOOPBACK_PORTS, "--log-level=debug"], { env: { KUBECONFIG: kubeconfig } });
     const { proc, lines } = server;
     const started = await server.started();
-    await waitFor("readyz 200", async () => (await fetch(started.healthAddr + "/readyz")).status === 200);
-    expect((await fetch(started.healthAddr + "/healthz")).status).toBe(200);
-    expect((await fetch(started.receiverAddr + "/hook/unknown", { method: "POST" })).status).toBe(404);
+    await waitFor("readyz 200", async () => (await fetch(`${started.healthAddr}/readyz`)).status === 200);
+    expect((await fetch(`${started.healthAddr}/healthz`)).status).toBe(200);
+    expect((await fetch(`${started.receiverAddr}/hook/unknown`, { method: "POST" })).status).toBe(404);
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);
     await server.stderrDone; // the last lines are written at exit: read them all first

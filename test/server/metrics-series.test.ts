@@ -16,7 +16,13 @@ const buckets = [0.005, 0.01, 0.1, 1, 10];
 
 test("SeriesHistogram renders as prom-client's Histogram", async () => {
   const theirs = new Registry();
-  const h = new Histogram({ name: "h", help: "help", labelNames: ["handler", "method", "code"], buckets, registers: [theirs] });
+  const h = new Histogram({
+    name: "h",
+    help: "help",
+    labelNames: ["handler", "method", "code"],
+    buckets,
+    registers: [theirs],
+  });
   const ours = new Registry();
   const s = new SeriesHistogram("h", "help", buckets);
   ours.registerMetric(s as never);
@@ -34,8 +40,24 @@ test("PendingCounts and GaugeValues render as direct counter and gauge updates",
   const ours = new Registry();
   const counts = new PendingCounts();
   const values = new GaugeValues();
-  new Counter({ name: "c", help: "help", labelNames: ["k"], registers: [ours], collect() { counts.flushInto(this); } });
-  new Gauge({ name: "g", help: "help", labelNames: ["k"], registers: [ours], collect() { values.setInto(this); } });
+  new Counter({
+    name: "c",
+    help: "help",
+    labelNames: ["k"],
+    registers: [ours],
+    collect() {
+      counts.flushInto(this);
+    },
+  });
+  new Gauge({
+    name: "g",
+    help: "help",
+    labelNames: ["k"],
+    registers: [ours],
+    collect() {
+      values.setInto(this);
+    },
+  });
   for (const k of ["a", "b", "a"]) {
     c.inc({ k });
     counts.inc(k, () => ({ k }));

@@ -26,7 +26,12 @@ test("no token, signature, path digest or Secret name in anything fluxhook emits
     const secretName = `sname-${type}-${crypto.randomUUID().slice(0, 8)}`;
     secrets.push(token, secretName);
     stack.secret(NS, secretName, { token });
-    stack.receiver(NS, type, { type, secretRef: { name: secretName }, events: type === "generic" ? undefined : [], resources: [{ kind: "GitRepository", name: "app" }] });
+    stack.receiver(NS, type, {
+      type,
+      secretRef: { name: secretName },
+      events: type === "generic" ? undefined : [],
+      resources: [{ kind: "GitRepository", name: "app" }],
+    });
   }
   for (const type of types) {
     paths[type] = await stack.readyPath(NS, type);
@@ -37,7 +42,7 @@ test("no token, signature, path digest or Secret name in anything fluxhook emits
   const requests: { type: string; headers: Record<string, string>; body: string }[] = [];
   for (const type of types) {
     const token = tokenOf(type);
-    for (const key of [token, "wrong-" + token]) {
+    for (const key of [token, `wrong-${token}`]) {
       const sig256 = signPayload("sha256", key, push);
       const sig1 = signPayload("sha1", key, push);
       const nexus = createHmac("sha1", key).update(push).digest("hex");
@@ -61,20 +66,24 @@ test("no token, signature, path digest or Secret name in anything fluxhook emits
 
   const emitted: string[] = [];
   for (const r of requests) {
-    const res = await fetch(stack.fluxhook.receiverUrl + paths[r.type], { method: "POST", headers: r.headers, body: r.body });
+    const res = await fetch(stack.fluxhook.receiverUrl + paths[r.type], {
+      method: "POST",
+      headers: r.headers,
+      body: r.body,
+    });
     emitted.push(await res.text(), JSON.stringify([...res.headers.entries()]));
   }
   // An unknown path with a valid-looking signature, and a wrong method.
   for (const init of [{ method: "POST", body: push }, { method: "GET" }]) {
-    const res = await fetch(stack.fluxhook.receiverUrl + "/hook/" + "f".repeat(64), init);
+    const res = await fetch(`${stack.fluxhook.receiverUrl}/hook/${"f".repeat(64)}`, init);
     emitted.push(await res.text());
   }
   await waitFor("Events to be written", () => stack.api.store.list("v1", "Event", NS).length >= types.length);
 
-  emitted.push(await (await fetch(stack.fluxhook.metricsUrl + "/metrics")).text());
-  emitted.push(await (await fetch(stack.fluxhook.healthUrl + "/deliveries?format=json")).text());
-  emitted.push(await (await fetch(stack.fluxhook.healthUrl + "/deliveries")).text());
-  emitted.push(await (await fetch(stack.fluxhook.healthUrl + "/readyz")).text());
+  emitted.push(await (await fetch(`${stack.fluxhook.metricsUrl}/metrics`)).text());
+  emitted.push(await (await fetch(`${stack.fluxhook.healthUrl}/deliveries?format=json`)).text());
+  emitted.push(await (await fetch(`${stack.fluxhook.healthUrl}/deliveries`)).text());
+  emitted.push(await (await fetch(`${stack.fluxhook.healthUrl}/readyz`)).text());
   emitted.push(JSON.stringify(stack.api.store.list("v1", "Event", NS)));
   emitted.push(...stack.logs.map((l) => JSON.stringify(l)));
 

@@ -27,16 +27,22 @@ beforeAll(async () => {
   stack = await startStack();
   stack.secret(NS, "webhook-token", { token: TOKEN });
   stack.target(GIT, "GitRepository", NS, "webapp");
-  stack.receiver(NS, "github", { type: "github", secretRef: { name: "webhook-token" }, resources: [{ kind: "GitRepository", name: "webapp" }] });
+  stack.receiver(NS, "github", {
+    type: "github",
+    secretRef: { name: "webhook-token" },
+    resources: [{ kind: "GitRepository", name: "webapp" }],
+  });
   path = await stack.readyPath(NS, "github");
   expect((await stack.post(path, { headers: signed("delivery-ok"), body: push })).status).toBe(200);
-  expect((await stack.post(path, { headers: signed("<img src=x onerror=alert(1)>", "wrong"), body: push })).status).toBe(400);
+  expect(
+    (await stack.post(path, { headers: signed("<img src=x onerror=alert(1)>", "wrong"), body: push })).status,
+  ).toBe(400);
   expect((await stack.post("/hook/0000", { body: "{}" })).status).toBe(404);
 });
 afterAll(() => stack.stop());
 
 async function scrape(url: string): Promise<string> {
-  const res = await fetch(url + "/metrics");
+  const res = await fetch(`${url}/metrics`);
   expect(res.status).toBe(200);
   return res.text();
 }
@@ -68,7 +74,11 @@ describe("metrics", () => {
     // Raw HTTP: fetch would not send an unknown method as is.
     const { port } = new URL(stack.fluxhook.receiverUrl);
     const answer = await new Promise<string>((resolve, reject) => {
-      const socket = connect(Number(port), "127.0.0.1", () => socket.write(`FROBNICATE ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`));
+      const socket = connect(Number(port), "127.0.0.1", () =>
+        socket.write(
+          `FROBNICATE ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+        ),
+      );
       let data = "";
       socket.on("data", (d) => (data += d));
       socket.on("close", () => resolve(data));
@@ -84,48 +94,80 @@ describe("metrics", () => {
     await using labelled = await startStack({ exportHttpPathMetrics: true });
     labelled.secret(NS, "webhook-token", { token: TOKEN });
     labelled.target(GIT, "GitRepository", NS, "webapp");
-    labelled.receiver(NS, "github", { type: "github", secretRef: { name: "webhook-token" }, resources: [{ kind: "GitRepository", name: "webapp" }] });
+    labelled.receiver(NS, "github", {
+      type: "github",
+      secretRef: { name: "webhook-token" },
+      resources: [{ kind: "GitRepository", name: "webapp" }],
+    });
     const p = await labelled.readyPath(NS, "github");
     await labelled.post(p, { headers: signed("a"), body: push });
     await labelled.post("/hook/ffff", { body: "{}" });
     const text = await scrape(labelled.fluxhook.metricsUrl);
-    expect(text).toContain(`gotk_receiver_http_request_duration_seconds_count{service="",handler="/hook/${NS}/github",method="POST",code="200"} 1`);
-    expect(text).toContain('gotk_receiver_http_request_duration_seconds_count{service="",handler="/hook/unknown",method="POST",code="404"} 1');
+    expect(text).toContain(
+      `gotk_receiver_http_request_duration_seconds_count{service="",handler="/hook/${NS}/github",method="POST",code="200"} 1`,
+    );
+    expect(text).toContain(
+      'gotk_receiver_http_request_duration_seconds_count{service="",handler="/hook/unknown",method="POST",code="404"} 1',
+    );
     expect(text).not.toContain(p.slice("/hook/".length));
   });
 });
 
 describe("recent deliveries", () => {
   test("JSON lists each receiver's deliveries, newest first, without secrets", async () => {
-    const res = await fetch(stack.fluxhook.healthUrl + "/deliveries?format=json");
+    const res = await fetch(`${stack.fluxhook.healthUrl}/deliveries?format=json`);
     const body = await res.json();
     expect(body.receivers.map((r: any) => r.receiver)).toEqual([`${NS}/github`]);
     const [refused, accepted] = body.receivers[0].deliveries;
-    expect(accepted).toMatchObject({ event: "push", deliveryId: "delivery-ok", status: 200, outcome: "accepted", reason: "1 of 1 target annotated", targets: [`GitRepository/${NS}/webapp:annotated`] });
-    expect(refused).toMatchObject({ status: 400, outcome: "rejected", reason: "signature mismatch (X-Hub-Signature-256)", targets: [] });
+    expect(accepted).toMatchObject({
+      event: "push",
+      deliveryId: "delivery-ok",
+      status: 200,
+      outcome: "accepted",
+      reason: "1 of 1 target annotated",
+      targets: [`GitRepository/${NS}/webapp:annotated`],
+    });
+    expect(refused).toMatchObject({
+      status: 400,
+      outcome: "rejected",
+      reason: "signature mismatch (X-Hub-Signature-256)",
+      targets: [],
+    });
     expect(JSON.stringify(body)).not.toContain(TOKEN);
   });
 
   const chromiumPath = "/usr/bin/chromium";
   // .ci/run installs Debian's chromium; on a developer machine without it the page test is skipped.
-  test.skipIf(!existsSync(chromiumPath) && !process.env.CI)("the page renders in Chromium, with sender-controlled text escaped", async () => {
-    const browser: Browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
-    try {
-      const page = await browser.newPage();
-      const res = await page.goto(stack.fluxhook.healthUrl + "/deliveries");
-      expect(res?.status()).toBe(200);
-      expect(await page.locator("h2").first().textContent()).toContain(`${NS}/github`);
-      const rows = page.locator("tbody tr");
-      expect(await rows.count()).toBe(2);
-      expect(await rows.nth(1).locator("td.status").textContent()).toBe("200");
-      expect(await rows.nth(0).textContent()).toContain("<img src=x onerror=alert(1)>");
-      // The delivery id was shown as text, not turned into an element.
-      expect(await page.locator("tbody img").count()).toBe(0);
-    } finally {
-      await browser.close();
-    }
-  });
+  test.skipIf(!existsSync(chromiumPath) && !process.env.CI)(
+    "the page renders in Chromium, with sender-controlled text escaped",
+    async () => {
+      const browser: Browser = await chromium.launch({
+        executablePath: chromiumPath,
+        args: [
+          "--headless",
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+        ],
+      });
+      try {
+        const page = await browser.newPage();
+        const res = await page.goto(`${stack.fluxhook.healthUrl}/deliveries`);
+        expect(res?.status()).toBe(200);
+        expect(await page.locator("h2").first().textContent()).toContain(`${NS}/github`);
+        const rows = page.locator("tbody tr");
+        expect(await rows.count()).toBe(2);
+        expect(await rows.nth(1).locator("td.status").textContent()).toBe("200");
+        expect(await rows.nth(0).textContent()).toContain("<img src=x onerror=alert(1)>");
+        // The delivery id was shown as text, not turned into an element.
+        expect(await page.locator("tbody img").count()).toBe(0);
+      } finally {
+        await browser.close();
+      }
+    },
+  );
 });

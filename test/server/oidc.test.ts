@@ -29,10 +29,21 @@ const baseProvider = () => ({
     { expression: "claims.environment == 'production'", message: "wrong environment" },
   ],
 });
-const validClaims = () => ({ iss: iss.url, aud: "flux", sub: "subject", repository: "my-org/my-repo", environment: "production" });
+const validClaims = () => ({
+  iss: iss.url,
+  aud: "flux",
+  sub: "subject",
+  repository: "my-org/my-repo",
+  environment: "production",
+});
 
 function oidcReceiver(name: string, extra: Record<string, unknown> = {}) {
-  stack.receiver(NS, name, { type: "generic-oidc", oidcProviders: [baseProvider()], resources: [{ kind: "GitRepository", name: "target" }], ...extra });
+  stack.receiver(NS, name, {
+    type: "generic-oidc",
+    oidcProviders: [baseProvider()],
+    resources: [{ kind: "GitRepository", name: "target" }],
+    ...extra,
+  });
 }
 
 beforeAll(async () => {
@@ -50,7 +61,9 @@ beforeAll(async () => {
       },
     ],
   });
-  oidcReceiver("claims-filter", { resourceFilter: "claims.environment == 'production' && res.metadata.name == 'target'" });
+  oidcReceiver("claims-filter", {
+    resourceFilter: "claims.environment == 'production' && res.metadata.name == 'target'",
+  });
   oidcReceiver("default-audience", { oidcProviders: [{ ...baseProvider(), audience: undefined }] });
   for (const name of ["base", "vars", "claims-filter", "default-audience"]) await stack.readyPath(NS, name);
 });
@@ -69,12 +82,37 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { name: "valid token passes validations", authorization: async () => `Bearer ${await iss.sign(validClaims())}`, status: 200, reason: "1 of 1 target annotated" },
-  { name: "missing authorization header", authorization: async () => undefined, status: 400, reason: "the Authorization header is missing or malformed" },
-  { name: "not a bearer", authorization: async () => "Basic dXNlcjpwYXNz", status: 400, reason: "the Authorization header is missing or malformed" },
+  {
+    name: "valid token passes validations",
+    authorization: async () => `Bearer ${await iss.sign(validClaims())}`,
+    status: 200,
+    reason: "1 of 1 target annotated",
+  },
+  {
+    name: "missing authorization header",
+    authorization: async () => undefined,
+    status: 400,
+    reason: "the Authorization header is missing or malformed",
+  },
+  {
+    name: "not a bearer",
+    authorization: async () => "Basic dXNlcjpwYXNz",
+    status: 400,
+    reason: "the Authorization header is missing or malformed",
+  },
   // HTTP trims the trailing spaces, so this is a bare "Bearer" (the same in Go's net/http).
-  { name: "empty bearer", authorization: async () => "Bearer   ", status: 400, reason: "the Authorization header is missing or malformed" },
-  { name: "malformed bearer", authorization: async () => "Bearer not-a-jwt", status: 400, reason: "failed to parse bearer token: token is not a JWT" },
+  {
+    name: "empty bearer",
+    authorization: async () => "Bearer   ",
+    status: 400,
+    reason: "the Authorization header is missing or malformed",
+  },
+  {
+    name: "malformed bearer",
+    authorization: async () => "Bearer not-a-jwt",
+    status: 400,
+    reason: "failed to parse bearer token: token is not a JWT",
+  },
   {
     name: "unknown issuer",
     authorization: async () => `Bearer ${await otherIss.sign({ iss: otherIss.url, aud: "flux", sub: "s" })}`,
@@ -95,7 +133,8 @@ const CASES: Case[] = [
   },
   {
     name: "failed validations are aggregated",
-    authorization: async () => `Bearer ${await iss.sign({ ...validClaims(), repository: "evil/repo", environment: "staging" })}`,
+    authorization: async () =>
+      `Bearer ${await iss.sign({ ...validClaims(), repository: "evil/repo", environment: "staging" })}`,
     status: 400,
     reason: "token validation failed: wrong repo; wrong environment",
   },
@@ -111,7 +150,13 @@ const CASES: Case[] = [
     status: 400,
     reason: /^failed to verify OIDC token: /,
   },
-  { name: "variables resolve before validations", receiver: "vars", authorization: async () => `Bearer ${await iss.sign(validClaims())}`, status: 200, reason: "1 of 1 target annotated" },
+  {
+    name: "variables resolve before validations",
+    receiver: "vars",
+    authorization: async () => `Bearer ${await iss.sign(validClaims())}`,
+    status: 200,
+    reason: "1 of 1 target annotated",
+  },
   {
     name: "variables: a repo outside vars.allowed",
     receiver: "vars",
@@ -119,7 +164,13 @@ const CASES: Case[] = [
     status: 400,
     reason: "token validation failed: repo not allowed",
   },
-  { name: "filters see the claims", receiver: "claims-filter", authorization: async () => `Bearer ${await iss.sign(validClaims())}`, status: 200, reason: "1 of 1 target annotated" },
+  {
+    name: "filters see the claims",
+    receiver: "claims-filter",
+    authorization: async () => `Bearer ${await iss.sign(validClaims())}`,
+    status: 200,
+    reason: "1 of 1 target annotated",
+  },
   {
     name: "the audience defaults to notification-controller",
     receiver: "default-audience",
@@ -133,7 +184,10 @@ describe("generic-oidc (receiver_oidc_test.go)", () => {
   test.each(CASES.map((c) => [c.name, c] as const))("%s", async (_name, c) => {
     const authorization = await c.authorization();
     // The webhook path of generic-oidc uses an empty token.
-    const res = await stack.post(webhookPath("", c.receiver ?? "base", NS), { headers: authorization ? { Authorization: authorization } : {}, body: "{}" });
+    const res = await stack.post(webhookPath("", c.receiver ?? "base", NS), {
+      headers: authorization ? { Authorization: authorization } : {},
+      body: "{}",
+    });
     expect(res.status).toBe(c.status);
     if (typeof c.reason === "string") expect(res.body.reason).toBe(c.reason);
     else expect(res.body.reason).toMatch(c.reason);
@@ -145,7 +199,9 @@ describe("generic-oidc (receiver_oidc_test.go)", () => {
 
   test("the path is Flux's, with an empty token", async () => {
     expect(await stack.readyPath(NS, "base")).toBe(webhookPath("", "base", NS));
-    expect(webhookPath("", "test-receiver", "default")).toBe("/hook/a638442de95a7c73f5613251a69ca664c3f3aeb99743a6ea6385afcedbf13253");
+    expect(webhookPath("", "test-receiver", "default")).toBe(
+      "/hook/a638442de95a7c73f5613251a69ca664c3f3aeb99743a6ea6385afcedbf13253",
+    );
   });
 
   test("a claims filter that returns false skips the target", async () => {
@@ -155,21 +211,35 @@ describe("generic-oidc (receiver_oidc_test.go)", () => {
       oidcProviders: [{ ...baseProvider(), validations: [{ expression: "true", message: "always" }] }],
       resources: [{ kind: "GitRepository", name: "target", filter: "claims.sub == 'someone-else'" }],
     });
-    const res = await stack.post(await stack.readyPath(NS, "claims-skip"), { headers: { Authorization: `Bearer ${token}` }, body: "{}" });
-    expect(res.body).toMatchObject({ status: 200, targets: [{ name: "target", outcome: "skipped", reason: "the CEL filter returned false" }] });
+    const res = await stack.post(await stack.readyPath(NS, "claims-skip"), {
+      headers: { Authorization: `Bearer ${token}` },
+      body: "{}",
+    });
+    expect(res.body).toMatchObject({
+      status: 200,
+      targets: [{ name: "target", outcome: "skipped", reason: "the CEL filter returned false" }],
+    });
   });
 });
 
 describe("generic-oidc configuration errors", () => {
   const conditions = (name: string) =>
-    (stack.receiverObject(NS, name)?.status?.conditions ?? []).map((c: any) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message }));
+    (stack.receiverObject(NS, name)?.status?.conditions ?? []).map((c: any) => ({
+      type: c.type,
+      status: c.status,
+      reason: c.reason,
+      message: c.message,
+    }));
 
   test.each([
     {
       name: "bad-validation",
-      providers: () => [{ ...baseProvider(), validations: [{ expression: "claims.repository", message: "wrong repo" }] }],
+      providers: () => [
+        { ...baseProvider(), validations: [{ expression: "claims.repository", message: "wrong repo" }] },
+      ],
       reason: "InvalidCELExpression",
-      message: () => `oidcProviders[0] (issuerURL=${JSON.stringify(iss.url)}): invalid expression for validation "wrong repo": CEL expression output type mismatch: expected bool, got dyn`,
+      message: () =>
+        `oidcProviders[0] (issuerURL=${JSON.stringify(iss.url)}): invalid expression for validation "wrong repo": CEL expression output type mismatch: expected bool, got dyn`,
     },
     {
       name: "bad-variable",
@@ -195,14 +265,20 @@ describe("generic-oidc configuration errors", () => {
       name: "claims-outside-oidc",
       providers: undefined,
       reason: "InvalidCELExpression",
-      message: () => "invalid resourceFilter expression: failed to parse the CEL expression 'claims.sub == 'x'': ERROR: <input>:1:1: undeclared reference to 'claims' (in container '')",
+      message: () =>
+        "invalid resourceFilter expression: failed to parse the CEL expression 'claims.sub == 'x'': ERROR: <input>:1:1: undeclared reference to 'claims' (in container '')",
     },
   ])("$name is Stalled with $reason", async ({ name, providers, reason, message }) => {
     if (providers) oidcReceiver(name, { oidcProviders: providers() });
     else {
       // claims exist only for generic-oidc receivers.
       stack.secret(NS, "token", { token: "t" });
-      stack.receiver(NS, name, { type: "generic", secretRef: { name: "token" }, resources: [{ kind: "GitRepository", name: "target" }], resourceFilter: "claims.sub == 'x'" });
+      stack.receiver(NS, name, {
+        type: "generic",
+        secretRef: { name: "token" },
+        resources: [{ kind: "GitRepository", name: "target" }],
+        resourceFilter: "claims.sub == 'x'",
+      });
     }
     await waitFor(`${name} Stalled`, () => conditions(name).some((c: any) => c.type === "Stalled"));
     const full = `Reconciliation failed terminally due to configuration error: ${message()}`;
@@ -253,12 +329,18 @@ describe("caches (unit)", () => {
     const closed = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("no") });
     const closedUrl = `http://127.0.0.1:${closed.port}`;
     await closed.stop(true);
-    const liar = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => Response.json({ issuer: "https://elsewhere.example", jwks_uri: "https://elsewhere.example/jwks" }) });
+    const liar = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: () => Response.json({ issuer: "https://elsewhere.example", jwks_uri: "https://elsewhere.example/jwks" }),
+    });
     const liarUrl = `http://127.0.0.1:${liar.port}`;
     const oidc = new OidcIssuers(new KeySets());
     try {
       const a = await oidc.verify("x.y.z", { issuerURL: closedUrl, audience: "flux" });
-      expect(a.ok === false && a.reason).toStartWith(`failed to initialize OIDC provider for issuer "${closedUrl}": discovery failed:`);
+      expect(a.ok === false && a.reason).toStartWith(
+        `failed to initialize OIDC provider for issuer "${closedUrl}": discovery failed:`,
+      );
       const b = await oidc.verify("x.y.z", { issuerURL: liarUrl, audience: "flux" });
       expect(b).toEqual({
         ok: false,
@@ -272,7 +354,10 @@ describe("caches (unit)", () => {
   test.each([
     ["not-a-jwt", { ok: false, error: "token is not a JWT" }],
     [`x.${Buffer.from('{"iss":"https://a.example"}').toString("base64url")}.y`, { ok: true, iss: "https://a.example" }],
-    [`x.${Buffer.from('{"sub":"s"}').toString("base64url")}.y`, { ok: false, error: "token is missing the 'iss' claim" }],
+    [
+      `x.${Buffer.from('{"sub":"s"}').toString("base64url")}.y`,
+      { ok: false, error: "token is missing the 'iss' claim" },
+    ],
     ["x.%%%.y", { ok: false, error: "failed to parse token payload: illegal base64 data" }],
   ])("unverified issuer of %p", (token, expected) => {
     expect(unverifiedIssuer(token)).toEqual(expected as never);
@@ -286,21 +371,51 @@ describe("Google ID tokens (gcr)", () => {
   });
   afterAll(() => google.stop());
   const expected = { audience: "https://example.com", email: "pusher@project.iam.gserviceaccount.com" };
-  const good = { iss: "https://accounts.google.com", aud: expected.audience, email: expected.email, email_verified: true, sub: "1" };
+  const good = {
+    iss: "https://accounts.google.com",
+    aud: expected.audience,
+    email: expected.email,
+    email_verified: true,
+    sub: "1",
+  };
 
   test.each([
     { name: "valid", claims: good, result: { ok: true } },
     { name: "issuer without scheme", claims: { ...good, iss: "accounts.google.com" }, result: { ok: true } },
-    { name: "wrong audience", claims: { ...good, aud: "https://other.example" }, result: { ok: false, reason: 'invalid ID token: unexpected "aud" claim value' } },
+    {
+      name: "wrong audience",
+      claims: { ...good, aud: "https://other.example" },
+      result: { ok: false, reason: 'invalid ID token: unexpected "aud" claim value' },
+    },
     {
       name: "wrong issuer",
       claims: { ...good, iss: "https://evil.example" },
-      result: { ok: false, reason: "token issuer is \"https://evil.example\", want 'accounts.google.com' or 'https://accounts.google.com'" },
+      result: {
+        ok: false,
+        reason: "token issuer is \"https://evil.example\", want 'accounts.google.com' or 'https://accounts.google.com'",
+      },
     },
-    { name: "wrong email", claims: { ...good, email: "other@project.iam.gserviceaccount.com" }, result: { ok: false, reason: "token email does not match the receiver's email" } },
-    { name: "email not verified", claims: { ...good, email_verified: false }, result: { ok: false, reason: "token email is not verified" } },
-    { name: "email_verified as a string", claims: { ...good, email_verified: "true" }, result: { ok: false, reason: "token email is not verified" } },
-    { name: "expired", claims: good, expiresIn: now() - 3600, result: { ok: false, reason: 'invalid ID token: "exp" claim timestamp check failed' } },
+    {
+      name: "wrong email",
+      claims: { ...good, email: "other@project.iam.gserviceaccount.com" },
+      result: { ok: false, reason: "token email does not match the receiver's email" },
+    },
+    {
+      name: "email not verified",
+      claims: { ...good, email_verified: false },
+      result: { ok: false, reason: "token email is not verified" },
+    },
+    {
+      name: "email_verified as a string",
+      claims: { ...good, email_verified: "true" },
+      result: { ok: false, reason: "token email is not verified" },
+    },
+    {
+      name: "expired",
+      claims: good,
+      expiresIn: now() - 3600,
+      result: { ok: false, reason: 'invalid ID token: "exp" claim timestamp check failed' },
+    },
   ])("$name", async ({ claims, expiresIn, result }) => {
     const verifier = new GoogleIdTokens(new KeySets(), google.jwksUrl);
     const token = await google.sign(claims, expiresIn === undefined ? {} : { expiresIn });
@@ -310,8 +425,14 @@ describe("Google ID tokens (gcr)", () => {
   test("a token signed by another key, or unsigned, is refused", async () => {
     const verifier = new GoogleIdTokens(new KeySets(), google.jwksUrl);
     const { privateKey } = await generateKeyPair("RS256");
-    const forged = await new SignJWT(good).setProtectedHeader({ alg: "RS256", kid: "key-1" }).setExpirationTime("5m").sign(privateKey);
-    expect(await verifier.verify(forged, expected)).toEqual({ ok: false, reason: "invalid ID token: signature verification failed" });
+    const forged = await new SignJWT(good)
+      .setProtectedHeader({ alg: "RS256", kid: "key-1" })
+      .setExpirationTime("5m")
+      .sign(privateKey);
+    expect(await verifier.verify(forged, expected)).toEqual({
+      ok: false,
+      reason: "invalid ID token: signature verification failed",
+    });
     const unsigned = new UnsecuredJWT(good).setExpirationTime("5m").encode();
     expect((await verifier.verify(unsigned, expected)).ok).toBe(false);
   });

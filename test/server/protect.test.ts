@@ -73,7 +73,13 @@ describe("KeyedTokenBuckets", () => {
 
 describe("DeliveryGuards admission", () => {
   const guards = (maxConcurrent: number, maxBodyBytesInFlight = 1 << 20) =>
-    new DeliveryGuards({ valid: { rate: 0, burst: 0 }, failed: { rate: 0, burst: 0 }, maxConcurrent, maxBodyBytesInFlight, replayWindowMs: 0 });
+    new DeliveryGuards({
+      valid: { rate: 0, burst: 0 },
+      failed: { rate: 0, burst: 0 },
+      maxConcurrent,
+      maxBodyBytesInFlight,
+      replayWindowMs: 0,
+    });
   const admitted = (a: Admission) => {
     if (!a.ok) throw new Error(`not admitted: ${a.reason}`);
     return a;
@@ -86,7 +92,12 @@ describe("DeliveryGuards admission", () => {
     first.reading.onEvict = () => (told = true);
     const second = admitted(g.admit("r"));
     const third = admitted(g.admit("other"));
-    expect([first.reading.evicted, told, second.reading.evicted, third.reading.evicted]).toEqual([true, true, false, false]);
+    expect([first.reading.evicted, told, second.reading.evicted, third.reading.evicted]).toEqual([
+      true,
+      true,
+      false,
+      false,
+    ]);
     first.release(); // its slot went with the eviction: releasing again frees nothing
     expect(g.admit("r").ok).toBe(true); // evicts the second
     expect(second.reading.evicted).toBe(true);
@@ -96,7 +107,11 @@ describe("DeliveryGuards admission", () => {
   test("deliveries past their bodies keep their places: then the answer is 429", () => {
     const g = guards(2);
     for (const a of [admitted(g.admit("r")), admitted(g.admit("r"))]) a.reading.done();
-    expect(g.admit("r")).toEqual({ ok: false, retryAfterSeconds: 1, reason: "too many deliveries in flight; retry later" });
+    expect(g.admit("r")).toEqual({
+      ok: false,
+      retryAfterSeconds: 1,
+      reason: "too many deliveries in flight; retry later",
+    });
     g.stop();
   });
 
@@ -106,7 +121,11 @@ describe("DeliveryGuards admission", () => {
     const d = admitted(g.admit("r", 50)); // 100 + 50: a and b go
     expect([a, b, c, d].map((x) => x.reading.evicted)).toEqual([true, true, false, false]);
     for (const x of [c, d]) x.reading.done();
-    expect(g.admit("r", 40)).toEqual({ ok: false, retryAfterSeconds: 1, reason: "too many request bytes in flight; retry later" });
+    expect(g.admit("r", 40)).toEqual({
+      ok: false,
+      retryAfterSeconds: 1,
+      reason: "too many request bytes in flight; retry later",
+    });
     c.release();
     expect(g.admit("r", 40).ok).toBe(true);
     g.stop();

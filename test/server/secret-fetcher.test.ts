@@ -15,8 +15,17 @@ import { waitFor } from "../support/stack";
 
 const spec = { type: "generic", secretRef: { name: "s" }, resources: [{ kind: "GitRepository", name: "app" }] };
 const receiver = { metadata: { name: "r", namespace: "ns", generation: 1, uid: "u", resourceVersion: "1" }, spec };
-const meta = (rv: string) => ({ kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: { name: "s", namespace: "ns", resourceVersion: rv } });
-const full = (rv: string, token: string) => ({ kind: "Secret", apiVersion: "v1", metadata: { name: "s", namespace: "ns", resourceVersion: rv }, data: { token: Buffer.from(token).toString("base64") } });
+const meta = (rv: string) => ({
+  kind: "PartialObjectMetadata",
+  apiVersion: "meta.k8s.io/v1",
+  metadata: { name: "s", namespace: "ns", resourceVersion: rv },
+});
+const full = (rv: string, token: string) => ({
+  kind: "Secret",
+  apiVersion: "v1",
+  metadata: { name: "s", namespace: "ns", resourceVersion: rv },
+  data: { token: Buffer.from(token).toString("base64") },
+});
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 /** A controller and a fetcher whose reads wait for the test to answer them. */
@@ -206,7 +215,11 @@ describe("SecretFetcher", () => {
       expect(fetcher.awaits("ns/s")).toBe(false);
       expect(statuses).toEqual(["TokenNotFound"]);
       // The watch event of that status write.
-      controller.receiverSink.upsert({ ...receiver, metadata: { ...receiver.metadata, resourceVersion: "2" }, status: lastStatus() });
+      controller.receiverSink.upsert({
+        ...receiver,
+        metadata: { ...receiver.metadata, resourceVersion: "2" },
+        status: lastStatus(),
+      });
       await settle();
       expect(reads.length).toBe(1);
       fetcher.sink.upsert(meta("9"));
@@ -231,7 +244,10 @@ describe("SecretFetcher", () => {
     test("one read for two Receivers: its 404 decides both", async () => {
       const r = rig();
       replaceAll(r.fetcher.sink, []);
-      replaceAll(r.controller.receiverSink, [receiver, { ...receiver, metadata: { ...receiver.metadata, name: "r2", uid: "u2" } }]);
+      replaceAll(r.controller.receiverSink, [
+        receiver,
+        { ...receiver, metadata: { ...receiver.metadata, name: "r2", uid: "u2" } },
+      ]);
       expect(r.reads.length).toBe(1);
       r.reads[0]!.resolve({ ok: true, value: undefined });
       await settle();

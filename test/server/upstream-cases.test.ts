@@ -111,14 +111,41 @@ const gcr = (secret: Record<string, string>, filter?: string) => ({
   body: GCR_PUSH,
 });
 const celOn = (type: string, filter: string, extra: Record<string, unknown> = {}) => ({
-  spec: { type, resources: testResource, resourceFilter: `res.metadata.name == 'test-resource' && ${filter}`, ...extra },
+  spec: {
+    type,
+    resources: testResource,
+    resourceFilter: `res.metadata.name == 'test-resource' && ${filter}`,
+    ...extra,
+  },
   targets: [{ name: "test-resource" }],
 });
 
 const CASES: Case[] = [
-  { n: 1, name: "generic receiver", spec: { type: "generic", resources: app }, body: "null", status: 200, annotated: 1 },
-  { n: 2, name: "gitlab receiver", spec: { type: "gitlab", resources: app }, headers: { "X-Gitlab-Token": "token" }, status: 200, annotated: 1 },
-  { n: 3, name: "cdevents receiver", spec: { type: "cdevents", events: ["cd.change.merged.v1"], resources: app }, headers: { "Ce-Type": "cd.change.merged.v1" }, body: CDEVENT, status: 200, annotated: 1 },
+  {
+    n: 1,
+    name: "generic receiver",
+    spec: { type: "generic", resources: app },
+    body: "null",
+    status: 200,
+    annotated: 1,
+  },
+  {
+    n: 2,
+    name: "gitlab receiver",
+    spec: { type: "gitlab", resources: app },
+    headers: { "X-Gitlab-Token": "token" },
+    status: 200,
+    annotated: 1,
+  },
+  {
+    n: 3,
+    name: "cdevents receiver",
+    spec: { type: "cdevents", events: ["cd.change.merged.v1"], resources: app },
+    headers: { "Ce-Type": "cd.change.merged.v1" },
+    body: CDEVENT,
+    status: 200,
+    annotated: 1,
+  },
   {
     n: 4,
     name: "cdevents receiver wrong event type",
@@ -129,9 +156,33 @@ const CASES: Case[] = [
     annotated: 0,
     reason: 'event "cd.change.merged.v1" is not accepted by this receiver',
   },
-  { n: 5, name: "cdevents receiver no event type specified", spec: { type: "cdevents", resources: app }, headers: { "Ce-Type": "cd.change.merged.v1" }, body: CDEVENT, status: 200, annotated: 1 },
-  { n: 6, name: "github receiver", spec: { type: "github", resources: app }, headers: { ...JSON_CT, "X-Hub-Signature-256": SHA256_PUSH }, body: PUSH, status: 200, annotated: 1 },
-  { n: 7, name: "generic hmac receiver", spec: { type: "generic-hmac", resources: app }, headers: { "X-Signature": SHA256_NULL }, body: "null", status: 200, annotated: 1 },
+  {
+    n: 5,
+    name: "cdevents receiver no event type specified",
+    spec: { type: "cdevents", resources: app },
+    headers: { "Ce-Type": "cd.change.merged.v1" },
+    body: CDEVENT,
+    status: 200,
+    annotated: 1,
+  },
+  {
+    n: 6,
+    name: "github receiver",
+    spec: { type: "github", resources: app },
+    headers: { ...JSON_CT, "X-Hub-Signature-256": SHA256_PUSH },
+    body: PUSH,
+    status: 200,
+    annotated: 1,
+  },
+  {
+    n: 7,
+    name: "generic hmac receiver",
+    spec: { type: "generic-hmac", resources: app },
+    headers: { "X-Signature": SHA256_NULL },
+    body: "null",
+    status: 200,
+    annotated: 1,
+  },
   {
     n: 8,
     name: "bitbucket receiver",
@@ -141,25 +192,69 @@ const CASES: Case[] = [
     status: 200,
     annotated: 1,
   },
-  { n: 9, name: "quay receiver", spec: { type: "quay", resources: app }, body: '{"docker_url":"docker.io","updated_tags":["v0.0.1"]}', status: 200, annotated: 1 },
-  { n: 10, name: "harbor receiver", spec: { type: "harbor", resources: app }, headers: { Authorization: "token" }, status: 200, annotated: 1 },
+  {
+    n: 9,
+    name: "quay receiver",
+    spec: { type: "quay", resources: app },
+    body: '{"docker_url":"docker.io","updated_tags":["v0.0.1"]}',
+    status: 200,
+    annotated: 1,
+  },
+  {
+    n: 10,
+    name: "harbor receiver",
+    spec: { type: "harbor", resources: app },
+    headers: { Authorization: "token" },
+    status: 200,
+    annotated: 1,
+  },
   // Upstream answers 400: its index still held the path while the handler could not read the
   // Secret. fluxhook's index follows the Secret, so without it there is no path at all: 404, and
   // the status says TokenNotFound (checked in the controller tests).
-  { n: 11, name: "missing secret", spec: { type: "generic", resources: app }, secret: null, await: "path", status: 404, annotated: 0 },
+  {
+    n: 11,
+    name: "missing secret",
+    spec: { type: "generic", resources: app },
+    secret: null,
+    await: "path",
+    status: 404,
+    annotated: 0,
+  },
   // No Receiver at all.
   { n: 12, name: "no receiver", spec: {}, await: "none", status: 404, annotated: 0 },
-  { n: 13, name: "not ready", spec: { resources: app }, await: "path", status: 503, annotated: 0, reason: "receiver is not ready: spec.type is required" },
-  { n: 14, name: "suspended", spec: { type: "generic", suspend: true, resources: app }, await: "path", status: 503, annotated: 0, reason: "receiver is suspended" },
+  {
+    n: 13,
+    name: "not ready",
+    spec: { resources: app },
+    await: "path",
+    status: 503,
+    annotated: 0,
+    reason: "receiver is not ready: spec.type is required",
+  },
+  {
+    n: 14,
+    name: "suspended",
+    spec: { type: "generic", suspend: true, resources: app },
+    await: "path",
+    status: 503,
+    annotated: 0,
+    reason: "receiver is suspended",
+  },
   {
     n: 15,
     name: "missing apiVersion",
     spec: { type: "generic", resources: [{ kind: "Receiver", name: "dummy" }] },
     status: 500,
     annotated: 0,
-    reason: '1 target failed; 0 of 1 target annotated',
+    reason: "1 target failed; 0 of 1 target annotated",
   },
-  { n: 16, name: "resource by name not found", spec: { type: "generic", resources: [{ kind: "GitRepository", name: "does-not-exists" }] }, status: 500, annotated: 0 },
+  {
+    n: 16,
+    name: "resource by name not found",
+    spec: { type: "generic", resources: [{ kind: "GitRepository", name: "does-not-exists" }] },
+    status: 500,
+    annotated: 0,
+  },
   {
     n: 17,
     name: "label match",
@@ -172,21 +267,43 @@ const CASES: Case[] = [
     annotated: 1,
   },
   { n: 18, name: "by name", spec: { type: "generic", resources: app }, status: 200, annotated: 1 },
-  { n: 19, name: "wildcard without labels", spec: { type: "generic", resources: [{ kind: "GitRepository", name: "*" }] }, status: 500, annotated: 0 },
-  { n: 21, name: "large payload", spec: { type: "generic", resources: app }, body: "a".repeat(3 * 1024 * 1024 + 1), status: 413, annotated: 0 },
+  {
+    n: 19,
+    name: "wildcard without labels",
+    spec: { type: "generic", resources: [{ kind: "GitRepository", name: "*" }] },
+    status: 500,
+    annotated: 0,
+  },
+  {
+    n: 21,
+    name: "large payload",
+    spec: { type: "generic", resources: app },
+    body: "a".repeat(3 * 1024 * 1024 + 1),
+    status: 413,
+    annotated: 0,
+  },
   {
     n: 22,
     name: "matchLabels ignored when name is not *",
-    spec: { type: "generic", resources: [{ kind: "GitRepository", name: "app", matchLabels: { label: "does-not-match" } }] },
+    spec: {
+      type: "generic",
+      resources: [{ kind: "GitRepository", name: "app", matchLabels: { label: "does-not-match" } }],
+    },
     status: 200,
     annotated: 1,
-  },  {
+  },
+  {
     n: 23,
     name: "resources filtered with CEL expressions",
     spec: { type: "generic", resources: production, resourceFilter: IMAGE_FILTER },
     targets: [
       { name: "test-resource-1", labels: { label: "production" }, annotations: { "update-image": "hello-world" } },
-      { name: "test-resource-2", labels: { label: "production" }, annotations: { "update-image": "other-image" }, otherNamespace: true },
+      {
+        name: "test-resource-2",
+        labels: { label: "production" },
+        annotations: { "update-image": "other-image" },
+        otherNamespace: true,
+      },
       { name: "test-resource-3", labels: { label: "production" } },
     ],
     headers: JSON_UTF8,
@@ -205,12 +322,30 @@ const CASES: Case[] = [
     annotated: 0,
     reason: "0 of 1 target annotated",
   },
-  { n: 25, name: "CEL filtering a GitHub receiver", ...celOn("github", "req.action == 'push'"), headers: { ...JSON_CT, "X-Hub-Signature-256": SHA256_PUSH }, body: PUSH, status: 200, annotated: 1 },
-  { n: 26, name: "CEL filtering a GitLab receiver", ...celOn("gitlab", "req.action == 'push'"), headers: { ...JSON_CT, "X-Gitlab-Token": "token" }, body: PUSH, status: 200, annotated: 1 },
+  {
+    n: 25,
+    name: "CEL filtering a GitHub receiver",
+    ...celOn("github", "req.action == 'push'"),
+    headers: { ...JSON_CT, "X-Hub-Signature-256": SHA256_PUSH },
+    body: PUSH,
+    status: 200,
+    annotated: 1,
+  },
+  {
+    n: 26,
+    name: "CEL filtering a GitLab receiver",
+    ...celOn("gitlab", "req.action == 'push'"),
+    headers: { ...JSON_CT, "X-Gitlab-Token": "token" },
+    body: PUSH,
+    status: 200,
+    annotated: 1,
+  },
   {
     n: 27,
     name: "CEL filtering a cdevents receiver",
-    ...celOn("cdevents", "req.context.gitRepository == 'adamkenihan/notification-controller'", { events: ["cd.change.merged.v1"] }),
+    ...celOn("cdevents", "req.context.gitRepository == 'adamkenihan/notification-controller'", {
+      events: ["cd.change.merged.v1"],
+    }),
     headers: { ...JSON_UTF8, "Ce-Type": "cd.change.merged.v1" },
     body: CDEVENT,
     status: 200,
@@ -234,7 +369,15 @@ const CASES: Case[] = [
     status: 200,
     annotated: 1,
   },
-  { n: 30, name: "CEL filtering a Harbor receiver", ...celOn("harbor", "req.events[0].full_name == 'prj/repo1'"), headers: { ...JSON_CT, Authorization: "token" }, body: HARBOR_BODY, status: 200, annotated: 1 },
+  {
+    n: 30,
+    name: "CEL filtering a Harbor receiver",
+    ...celOn("harbor", "req.events[0].full_name == 'prj/repo1'"),
+    headers: { ...JSON_CT, Authorization: "token" },
+    body: HARBOR_BODY,
+    status: 200,
+    annotated: 1,
+  },
   {
     n: 31,
     name: "CEL filtering a Docker hub receiver",
@@ -247,7 +390,10 @@ const CASES: Case[] = [
   {
     n: 32,
     name: "CEL filtering a GCR receiver",
-    ...gcr({ email: GCR_EMAIL, audience: GCR_AUDIENCE }, `res.metadata.name == 'test-resource' && req.tag.split('/').last().value().split(":").first().value() == 'app1'`),
+    ...gcr(
+      { email: GCR_EMAIL, audience: GCR_AUDIENCE },
+      `res.metadata.name == 'test-resource' && req.tag.split('/').last().value().split(":").first().value() == 'app1'`,
+    ),
     status: 200,
     annotated: 1,
   },
@@ -306,7 +452,13 @@ let google: TokenIssuer;
 let gcrToken: string;
 beforeAll(async () => {
   google = await startTokenIssuer();
-  gcrToken = await google.sign({ iss: "https://accounts.google.com", aud: GCR_AUDIENCE, email: GCR_EMAIL, email_verified: true, sub: "1234" });
+  gcrToken = await google.sign({
+    iss: "https://accounts.google.com",
+    aud: GCR_AUDIENCE,
+    email: GCR_EMAIL,
+    email_verified: true,
+    sub: "1234",
+  });
   stack = await startStack({ gcrJwksUrl: google.jwksUrl });
 });
 afterAll(async () => {
@@ -315,14 +467,17 @@ afterAll(async () => {
 });
 
 function countAnnotated(namespace: string): number {
-  return stack.api.store.list(GIT, "GitRepository", namespace).filter((o: any) => o.metadata?.annotations?.["reconcile.fluxcd.io/requestedAt"]).length;
+  return stack.api.store
+    .list(GIT, "GitRepository", namespace)
+    .filter((o: any) => o.metadata?.annotations?.["reconcile.fluxcd.io/requestedAt"]).length;
 }
 
 describe("upstream Test_handlePayload cases", () => {
   test.each(CASES.map((c) => [`#${c.n} ${c.name}`, c] as const))("%s", async (_title, c) => {
     const ns = `case-${c.n}`;
     const targets = c.targets ?? [{ name: "app" }];
-    for (const t of targets) stack.target(GIT, "GitRepository", t.otherNamespace ? `${ns}-other` : ns, t.name, t.labels, t.annotations);
+    for (const t of targets)
+      stack.target(GIT, "GitRepository", t.otherNamespace ? `${ns}-other` : ns, t.name, t.labels, t.annotations);
     if (c.secret !== null) stack.secret(ns, "token", c.secret ?? { token: "token" });
     if (c.await !== "none") stack.receiver(ns, "receiver", { secretRef: { name: "token" }, ...c.spec });
 
@@ -332,9 +487,11 @@ describe("upstream Test_handlePayload cases", () => {
     } else if (c.await === "path") {
       // Not Ready by design: wait until fluxhook has decided, which shows either in the status
       // (TokenNotFound, ValidationFailed) or, for a suspended receiver, only in the index.
-      await waitFor(`a decision on ${ns}/receiver`, () =>
-        stack.fluxhook.controller.index.lookup(path) !== undefined ||
-        stack.receiverObject(ns, "receiver")?.status?.conditions?.some((c: any) => c.type === "Ready"),
+      await waitFor(
+        `a decision on ${ns}/receiver`,
+        () =>
+          stack.fluxhook.controller.index.lookup(path) !== undefined ||
+          stack.receiverObject(ns, "receiver")?.status?.conditions?.some((c: any) => c.type === "Ready"),
       );
     }
     const headers = typeof c.headers === "function" ? c.headers() : c.headers;
@@ -358,7 +515,11 @@ describe("upstream Test_handlePayload cases", () => {
     stack.target(GIT, "GitRepository", ns, "a", { label: "x" });
     stack.target(GIT, "GitRepository", ns, "b");
     stack.secret(ns, "token", { token: "token" });
-    stack.receiver(ns, "receiver", { type: "generic", secretRef: { name: "token" }, resources: [{ kind: "GitRepository", name: "*", matchLabels: {} }] });
+    stack.receiver(ns, "receiver", {
+      type: "generic",
+      secretRef: { name: "token" },
+      resources: [{ kind: "GitRepository", name: "*", matchLabels: {} }],
+    });
     const res = await stack.post(await stack.readyPath(ns, "receiver"), { body: "null" });
     expect({ status: res.status, annotated: countAnnotated(ns) }).toEqual({ status: 200, annotated: 2 });
   });
@@ -367,11 +528,21 @@ describe("upstream Test_handlePayload cases", () => {
     await using strict = await startStack({ noCrossNamespaceRefs: true });
     strict.target(GIT, "GitRepository", "another-namespace", "app");
     strict.secret("default", "token", { token: "token" });
-    strict.receiver("default", "receiver", { type: "generic", secretRef: { name: "token" }, resources: [{ kind: "GitRepository", name: "app", namespace: "another-namespace" }] });
+    strict.receiver("default", "receiver", {
+      type: "generic",
+      secretRef: { name: "token" },
+      resources: [{ kind: "GitRepository", name: "app", namespace: "another-namespace" }],
+    });
     const res = await strict.post(await strict.readyPath("default", "receiver"), { body: "null" });
     expect(res.status).toBe(500);
     expect(res.body.targets).toEqual([
-      { kind: "GitRepository", namespace: "another-namespace", name: "app", outcome: "failed", reason: "GitRepository another-namespace/app: cross-namespace references are not allowed" },
+      {
+        kind: "GitRepository",
+        namespace: "another-namespace",
+        name: "app",
+        outcome: "failed",
+        reason: "GitRepository another-namespace/app: cross-namespace references are not allowed",
+      },
     ]);
     expect(strict.requestedAt(GIT, "GitRepository", "another-namespace", "app")).toBeUndefined();
   });

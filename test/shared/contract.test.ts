@@ -1,11 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import {
-  parseSignatureHeader,
-  secretsEqual,
-  signPayload,
-  verifySignature,
-  webhookPath,
-} from "../../shared";
+import { parseSignatureHeader, secretsEqual, signPayload, verifySignature, webhookPath } from "../../shared";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -13,7 +7,12 @@ describe("webhookPath", () => {
   // Vectors from the compatibility spec, checked there with `printf '%s' … | sha256sum`.
   test.each([
     ["token", "test-receiver", "default", "/hook/c0546ea4a2a81aacb29ba4f488ccf72a588f481b7418f33a1747e7c8a0991eec"],
-    ["test-token", "github-receiver", "flux-system", "/hook/df3ebadde655d58cd8236886baaaca95ff9c420f4c89e11a5d91965baa0cdf0f"],
+    [
+      "test-token",
+      "github-receiver",
+      "flux-system",
+      "/hook/df3ebadde655d58cd8236886baaaca95ff9c420f4c89e11a5d91965baa0cdf0f",
+    ],
     ["", "test-receiver", "default", "/hook/a638442de95a7c73f5613251a69ca664c3f3aeb99743a6ea6385afcedbf13253"],
   ])("token %p name %p namespace %p", (token, name, ns, path) => {
     expect(webhookPath(token, name, ns)).toBe(path);
@@ -43,16 +42,16 @@ describe("signatures", () => {
   const good256 = signPayload("sha256", "token", body);
   test.each([
     ["sha256 lowercase", good256, { ok: true, algorithm: "sha256" }],
-    ["sha256 uppercase hex", "sha256=" + good256.slice(7).toUpperCase(), { ok: true, algorithm: "sha256" }],
+    ["sha256 uppercase hex", `sha256=${good256.slice(7).toUpperCase()}`, { ok: true, algorithm: "sha256" }],
     ["sha1", signPayload("sha1", "token", body), { ok: true, algorithm: "sha1" }],
     ["sha512", signPayload("sha512", "token", body), { ok: true, algorithm: "sha512" }],
     ["missing", null, { ok: false, reason: "missing signature" }],
     ["empty", "", { ok: false, reason: "missing signature" }],
     ["no equals sign", "sha256", { ok: false, reason: "malformed signature header" }],
-    ["uppercase algorithm", "SHA256=" + good256.slice(7), { ok: false, reason: "unknown hash type prefix" }],
+    ["uppercase algorithm", `SHA256=${good256.slice(7)}`, { ok: false, reason: "unknown hash type prefix" }],
     ["md5", "md5=00", { ok: false, reason: "unknown hash type prefix" }],
     ["odd hex", good256.slice(0, -1), { ok: false, reason: "malformed signature header" }],
-    ["non-hex", good256.slice(0, -2) + "zz", { ok: false, reason: "malformed signature header" }],
+    ["non-hex", `${good256.slice(0, -2)}zz`, { ok: false, reason: "malformed signature header" }],
     ["truncated digest", good256.slice(0, -2), { ok: false, reason: "signature mismatch" }],
     ["wrong key", signPayload("sha256", "other", body), { ok: false, reason: "signature mismatch" }],
     ["empty digest", "sha256=", { ok: false, reason: "signature mismatch" }],

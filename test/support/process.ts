@@ -25,7 +25,11 @@ export interface ServerProcess {
  */
 export function spawnServer(
   args: string[],
-  options: { env?: Record<string, string | undefined>; command?: string[]; /** Start from an empty environment, not this one. */ cleanEnv?: boolean } = {},
+  options: {
+    env?: Record<string, string | undefined>;
+    command?: string[] /** Start from an empty environment, not this one. */;
+    cleanEnv?: boolean;
+  } = {},
 ): ServerProcess {
   const command = options.command ?? [process.execPath, MAIN];
   const proc = Bun.spawn([...command, ...args], {

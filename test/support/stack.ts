@@ -15,13 +15,20 @@ import { recordEmitted, recordPath, recordToken } from "./emitted";
 
 /** The server's defaults, as `fluxhook` with no flags parses them, on loopback port 0. */
 export const TEST_CONFIG: ServerConfig = (() => {
-  const parsed = parseConfig(["--receiverAddr=127.0.0.1:0", "--health-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--log-level=debug"], {});
+  const parsed = parseConfig(
+    ["--receiverAddr=127.0.0.1:0", "--health-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--log-level=debug"],
+    {},
+  );
   if (parsed.ok !== true) throw new Error("the default flags do not parse");
   return parsed.config;
 })();
 
 /** Polls `probe` until it returns a value other than undefined/false, or fails after the deadline. */
-export async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, deadlineMs = 10_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  deadlineMs = 10_000,
+): Promise<T> {
   const until = Date.now() + deadlineMs;
   let delay = 2;
   for (;;) {
@@ -40,12 +47,22 @@ export interface Stack {
   readonly logs: Record<string, unknown>[];
   secret(namespace: string, name: string, data: Record<string, string>): void;
   receiver(namespace: string, name: string, spec: Record<string, unknown>): void;
-  target(apiVersion: string, kind: string, namespace: string, name: string, labels?: Record<string, string>, annotations?: Record<string, string>): void;
+  target(
+    apiVersion: string,
+    kind: string,
+    namespace: string,
+    name: string,
+    labels?: Record<string, string>,
+    annotations?: Record<string, string>,
+  ): void;
   receiverObject(namespace: string, name: string): Record<string, any> | undefined;
   /** Waits until the Receiver's status says Ready=True, and returns its webhookPath. */
   readyPath(namespace: string, name: string): Promise<string>;
   requestedAt(apiVersion: string, kind: string, namespace: string, name: string): string | undefined;
-  post(path: string, init?: { headers?: Record<string, string>; body?: string | Uint8Array; method?: string }): Promise<{ status: number; body: any; headers: Headers }>;
+  post(
+    path: string,
+    init?: { headers?: Record<string, string>; body?: string | Uint8Array; method?: string },
+  ): Promise<{ status: number; body: any; headers: Headers }>;
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -73,7 +90,14 @@ export async function startStack(config: Partial<ServerConfig> = {}, seams: Stac
   });
   /** Tokens by "namespace/secret name", to know each Receiver's digest for the suite's grep. */
   const tokens = new Map<string, string>();
-  const fluxhook = await startFluxhook({ config: { ...TEST_CONFIG, ...config }, log, kubeConfig: api.kubeConfig(), minBackoffMs: 10, maxBackoffMs: 200, ...seams });
+  const fluxhook = await startFluxhook({
+    config: { ...TEST_CONFIG, ...config },
+    log,
+    kubeConfig: api.kubeConfig(),
+    minBackoffMs: 10,
+    maxBackoffMs: 200,
+    ...seams,
+  });
   await waitFor("fluxhook to be ready", () => fluxhook.ready());
 
   const stack: Stack = {
@@ -85,7 +109,12 @@ export async function startStack(config: Partial<ServerConfig> = {}, seams: Stac
         tokens.set(`${namespace}/${name}`, data.token);
         recordToken(data.token);
       }
-      api.store.create({ apiVersion: "v1", kind: "Secret", metadata: { name, namespace }, data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString("base64")])) });
+      api.store.create({
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name, namespace },
+        data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString("base64")])),
+      });
     },
     receiver(namespace, name, spec) {
       const secretName = (spec.secretRef as { name?: string } | undefined)?.name;
@@ -94,7 +123,12 @@ export async function startStack(config: Partial<ServerConfig> = {}, seams: Stac
       api.store.create({ apiVersion: RECEIVER_API_VERSION, kind: "Receiver", metadata: { name, namespace }, spec });
     },
     target(apiVersion, kind, namespace, name, labels, annotations) {
-      api.store.create({ apiVersion, kind, metadata: { name, namespace, ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) }, spec: {} });
+      api.store.create({
+        apiVersion,
+        kind,
+        metadata: { name, namespace, ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) },
+        spec: {},
+      });
     },
     receiverObject(namespace, name) {
       return api.store.get(RECEIVER_API_VERSION, "Receiver", namespace, name) as Record<string, any> | undefined;
@@ -113,7 +147,11 @@ export async function startStack(config: Partial<ServerConfig> = {}, seams: Stac
       return obj?.metadata?.annotations?.[REQUESTED_AT_ANNOTATION];
     },
     async post(path, init = {}) {
-      const res = await fetch(fluxhook.receiverUrl + path, { method: init.method ?? "POST", headers: init.headers, body: init.body as BodyInit | undefined });
+      const res = await fetch(fluxhook.receiverUrl + path, {
+        method: init.method ?? "POST",
+        headers: init.headers,
+        body: init.body as BodyInit | undefined,
+      });
       const text = await res.text();
       recordEmitted(text);
       let body: unknown = text;

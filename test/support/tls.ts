@@ -20,10 +20,49 @@ function openssl(args: string[], cwd: string) {
 
 export function makeTestPki(): TestPki {
   const dir = mkdtempSync(join(tmpdir(), "fluxhook-pki-"));
-  openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=fluxhook test CA"], dir);
-  openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"], dir);
+  openssl(
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      "ca.key",
+      "-out",
+      "ca.crt",
+      "-days",
+      "1",
+      "-subj",
+      "/CN=fluxhook test CA",
+    ],
+    dir,
+  );
+  openssl(
+    ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
+    dir,
+  );
   Bun.write(join(dir, "ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-  openssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "ext.cnf"], dir);
+  openssl(
+    [
+      "x509",
+      "-req",
+      "-in",
+      "server.csr",
+      "-CA",
+      "ca.crt",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-out",
+      "server.crt",
+      "-days",
+      "1",
+      "-extfile",
+      "ext.cnf",
+    ],
+    dir,
+  );
   const read = (f: string) => readFileSync(join(dir, f), "utf8");
   return { dir, caFile: join(dir, "ca.crt"), ca: read("ca.crt"), cert: read("server.crt"), key: read("server.key") };
 }
