@@ -6,3 +6,4 @@
 export * from "./webhook-path";
 export * from "./signature";
 export * from "./headers";
+export * from "./backoff";
