@@ -7,11 +7,11 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { CelMeter, compile, evaluate, type CelVariable } from "../../server/cel";
-import { silentLogger } from "../../server/log";
+import { silentLogger } from "../../server/observe/log";
 import { ReceiverController } from "../../server/receivers/controller";
 import { ReceiverIndex } from "../../server/receivers/index";
 import { prepareReceiver } from "../../server/receivers/prepare";
-import type { ReceiverSpec } from "../../server/receivers/api";
+import type { ReceiverSpec } from "../../server/api/receiver";
 import { deliveryFilters } from "../../server/targets/filters";
 import { replaceAll, type PartialObject } from "../../server/kube/port";
 import { CEL_COST_LIMIT, CEL_TIME_LIMIT_MS } from "../../server/limits";
@@ -129,10 +129,7 @@ describe("evaluation (TestCELEvaluation)", () => {
     const variables: CelVariable[] = "claims" in input ? ["res", "req", "claims"] : FILTER_VARS;
     const program = compile(expression, { variables, output: "bool" });
     if (!program.ok) throw new Error(program.error);
-    const filters = deliveryFilters(
-      { resourceFilter: program.program, resourceFilters: [undefined], oidcProviders: [] },
-      input,
-    );
+    const filters = deliveryFilters({ resourceFilter: program.program, resourceFilters: [undefined] }, input);
     if (!filters.ok) throw new Error(filters.error);
     expect(filters.filters.forResource(0)!(resource("test-resource"))).toEqual({ ok: true, accept: want });
   });
@@ -149,9 +146,7 @@ describe("evaluation (TestCELEvaluation)", () => {
       deliveryFilters(compiled, { payload: new TextEncoder().encode("{"), payloadType: "application/json" }).ok,
     ).toBe(false);
     // Without any filter the body is never parsed.
-    expect(
-      deliveryFilters({ resourceFilter: undefined, resourceFilters: [undefined], oidcProviders: [] }, json([1])).ok,
-    ).toBe(true);
+    expect(deliveryFilters({ resourceFilter: undefined, resourceFilters: [undefined] }, json([1])).ok).toBe(true);
   });
 });
 

@@ -22,9 +22,8 @@
  * marks it, so that `kubectl get receivers` shows e.g. missing RBAC.
  */
 import type { KubeResult, WatchSink } from "../kube/port";
-import type { Logger } from "../log";
-import type { ObjectKey } from "./api";
-import { keyString } from "./index";
+import type { Logger } from "../observe/log";
+import { keyString, type ObjectKey } from "../api/receiver";
 import { atLeastVersion, olderVersion } from "../kube/resource-version";
 
 /**
