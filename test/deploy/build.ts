@@ -4,8 +4,9 @@
  * a machine with no Docker engine: the files the stage COPYs from the build context are copied
  * into a scratch directory (so an import from outside them fails here as it would in the image),
  * the repository's node_modules (installed by `npm ci` from the same package-lock.json) stands in
- * for the stage's `bun install --frozen-lockfile`, and every other RUN line is run as written with
- * this test's bun first on PATH.
+ * for the stage's `npm ci`, and every other RUN line is run as written with this test's bun first on
+ * PATH and the platform ARGs the stage declares (TARGETARCH, BUILDARCH, ...) in its environment, as
+ * BuildKit sets them for a `docker buildx build --platform linux/<arch>` on this machine.
  */
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -55,10 +56,31 @@ function inStage(path: string, root: string): string {
 }
 
 const isInstall = (words: string[]) =>
-  words[0] === "bun" && (words[1] === "install" || words[1] === "i" || words[1] === "ci");
+  (words[0] === "bun" || words[0] === "npm") && (words[1] === "install" || words[1] === "i" || words[1] === "ci");
 
-/** Runs the Dockerfile's build stage in a scratch directory; see the module comment. */
-export function buildLikeTheImage(): BuiltBinary {
+/** Docker's names for the architectures the image ships. */
+export type Arch = "amd64" | "arm64";
+
+/** This machine's architecture in Docker's words (BUILDARCH). */
+export const HOST_ARCH: Arch = process.arch === "arm64" ? "arm64" : "amd64";
+
+/** The automatic platform ARGs BuildKit defines for a build on this machine for `target`. */
+function platformArgs(target: Arch): Record<string, string> {
+  return {
+    BUILDPLATFORM: `linux/${HOST_ARCH}`,
+    BUILDOS: "linux",
+    BUILDARCH: HOST_ARCH,
+    TARGETPLATFORM: `linux/${target}`,
+    TARGETOS: "linux",
+    TARGETARCH: target,
+  };
+}
+
+/**
+ * Runs the Dockerfile's build stage in a scratch directory for `target` (default: this machine's
+ * architecture); see the module comment.
+ */
+export function buildLikeTheImage(target: Arch = HOST_ARCH): BuiltBinary {
   const stages = readDockerfile();
   const { stage, pathInStage } = shippedArtifact(stages);
   const root = workdir(stage);
@@ -73,8 +95,14 @@ export function buildLikeTheImage(): BuiltBinary {
     mkdirSync(tools);
     symlinkSync(process.execPath, join(tools, "bun"));
     let buildMs = 0;
+    // As in Docker, a RUN line sees an automatic platform ARG only after the stage declares it.
+    const args: Record<string, string> = {};
     for (const ins of stage.instructions) {
-      if (ins.keyword === "COPY") {
+      if (ins.keyword === "ARG") {
+        const [name, value] = ins.args.split("=", 2) as [string, string | undefined];
+        const automatic = platformArgs(target)[name];
+        args[name] = automatic ?? value ?? "";
+      } else if (ins.keyword === "COPY") {
         const { from, sources, dest } = parseCopy(ins.args);
         if (from !== undefined)
           throw new Error(
@@ -101,7 +129,7 @@ export function buildLikeTheImage(): BuiltBinary {
         const started = performance.now();
         const r = Bun.spawnSync(["sh", "-c", ins.args], {
           cwd: dir,
-          env: { ...process.env, PATH: `${tools}:${process.env.PATH}` },
+          env: { ...process.env, ...args, PATH: `${tools}:${process.env.PATH}` },
           stdout: "pipe",
           stderr: "pipe",
         });

@@ -15,6 +15,8 @@ export interface Instruction {
 
 export interface Stage {
   readonly from: string;
+  /** FROM's `--platform=` value (e.g. `$BUILDPLATFORM`), if any. */
+  readonly platform: string | undefined;
   readonly name: string | undefined;
   readonly instructions: readonly Instruction[];
 }
@@ -38,12 +40,17 @@ export function parseDockerfile(text: string): Stage[] {
     instructions.push({ keyword: match[1]!.toUpperCase(), args: match[2]!.trim(), line: start });
   }
 
-  const stages: { from: string; name: string | undefined; instructions: Instruction[] }[] = [];
+  const stages: {
+    from: string;
+    platform: string | undefined;
+    name: string | undefined;
+    instructions: Instruction[];
+  }[] = [];
   for (const ins of instructions) {
     if (ins.keyword === "FROM") {
-      const m = /^(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?$/i.exec(ins.args);
+      const m = /^(?:--platform=(\S+)\s+)?(\S+)(?:\s+AS\s+(\S+))?$/i.exec(ins.args);
       if (!m) throw new Error(`line ${ins.line}: cannot read FROM ${ins.args}`);
-      stages.push({ from: m[1]!, name: m[2], instructions: [] });
+      stages.push({ platform: m[1], from: m[2]!, name: m[3], instructions: [] });
     } else if (stages.length === 0) {
       if (ins.keyword !== "ARG") throw new Error(`line ${ins.line}: ${ins.keyword} before the first FROM`);
     } else {

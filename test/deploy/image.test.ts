@@ -16,7 +16,15 @@ import { startKubeApiServer, type KubeApiServer } from "../kube";
 import { githubExample } from "../support/payloads";
 import { waitFor } from "../support/stack";
 import { LOOPBACK_PORTS, spawnServer } from "../support/process";
-import { buildLikeTheImage, readDockerfile, shippedArtifact, workdir, type BuiltBinary } from "./build";
+import {
+  buildLikeTheImage,
+  HOST_ARCH,
+  readDockerfile,
+  shippedArtifact,
+  workdir,
+  type Arch,
+  type BuiltBinary,
+} from "./build";
 import { argsOf, parseCopy, shellCommands } from "./dockerfile";
 import { only, render, REPO, DEPLOY } from "./kustomize";
 
@@ -45,17 +53,46 @@ describe("Dockerfile", () => {
     expect(words).toContain("server/main.ts");
   });
 
-  test("the build stage is the official Bun image at the version package.json pins", () => {
-    expect(artifact.stage.from).toBe(`oven/bun:${pkg.devDependencies.bun}`);
+  test("every base image is pinned by digest; the build stage runs on the builder's platform", () => {
+    for (const stage of stages) expect(stage.from).toMatch(/^[a-z0-9./-]+(:[\w.-]+)?@sha256:[0-9a-f]{64}$/);
+    expect(artifact.stage.platform).toBe("$BUILDPLATFORM");
+    // The final stage is the target platform's, and only copies: nothing in it would need emulation.
+    expect(final.platform).toBeUndefined();
+    expect(argsOf(final, "RUN")).toEqual([]);
   });
 
-  test("the build stage installs from the lockfile, then runs `build:server` and nothing else to compile", () => {
+  test("the build stage installs from the lockfile (Bun included), then runs `build:server` for TARGETARCH and nothing else to compile", () => {
     const commands = argsOf(artifact.stage, "RUN").flatMap(shellCommands);
-    const install = commands.find((c) => c[0] === "bun" && c[1] === "install");
-    expect(install).toContain("--frozen-lockfile");
-    expect(commands).toContainEqual(["bun", "run", "build:server"]);
+    expect(commands).toContainEqual(["npm", "ci", "--no-audit", "--no-fund"]);
+    // Bun is the npm package package-lock.json pins, the one the tests run.
+    expect(pkg.devDependencies.bun).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(commands).toContainEqual(["npm", "run", "build:server", "--", '--target="$target"']);
     // No second compile command that could drift from the script the tests run.
     expect(commands.filter((c) => c.includes("build") && c.includes("--compile"))).toEqual([]);
+    expect(argsOf(artifact.stage, "ARG")).toEqual(expect.arrayContaining(["TARGETARCH", "BUILDARCH"]));
+  });
+
+  test("the image carries the OCI labels, its licence is package.json's and LICENSE is Apache-2.0", () => {
+    const labels = Object.fromEntries(
+      [
+        ...argsOf(final, "LABEL")
+          .join(" ")
+          .matchAll(/([\w.]+)="([^"]*)"/g),
+      ].map((m) => [m[1], m[2]]),
+    );
+    expect(Object.keys(labels)).toEqual(
+      expect.arrayContaining(
+        ["title", "description", "licenses", "version", "revision", "source"].map(
+          (k) => `org.opencontainers.image.${k}`,
+        ),
+      ),
+    );
+    const license = (JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { license: string }).license;
+    expect(labels["org.opencontainers.image.licenses"]).toBe(license);
+    expect(license).toBe("Apache-2.0");
+    expect(readFileSync(join(REPO, "LICENSE"), "utf8")).toContain(
+      "Apache License\n                           Version 2.0",
+    );
   });
 
   test("the final stage ships the script's output from the build stage", () => {
@@ -66,7 +103,7 @@ describe("Dockerfile", () => {
 
   test("the final stage is distroless, has no RUN (no shell), and runs as uid 65532", () => {
     expect(final.from).toStartWith("gcr.io/distroless/");
-    expect(final.from).toEndWith(":nonroot");
+    expect(final.from).toContain(":nonroot@sha256:");
     expect(argsOf(final, "RUN")).toEqual([]);
     const user = argsOf(final, "USER").at(-1)!;
     // Numeric, so the kubelet can verify runAsNonRoot without reading /etc/passwd.
@@ -114,6 +151,42 @@ describe("Dockerfile", () => {
  */
 const BUILD_BUDGET_MS = 60_000;
 
+/** ELF e_machine of each architecture the image ships (x86-64 and AArch64). */
+const ELF_MACHINE: Record<Arch, number> = { amd64: 62, arm64: 183 };
+
+/** The ELF header's class, byte order and machine: what a kernel checks before running a file. */
+function elfHeader(path: string): { elf: boolean; bits: number; littleEndian: boolean; machine: number } {
+  const head = Buffer.from(readFileSync(path).subarray(0, 20));
+  return {
+    elf: head.subarray(0, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46])),
+    bits: head[4] === 2 ? 64 : 32,
+    littleEndian: head[5] === 1,
+    machine: head.readUInt16LE(18),
+  };
+}
+
+describe("the build stage cross-compiles", () => {
+  test("an architecture the image does not ship stops the build with the reason", () => {
+    expect(() => buildLikeTheImage("s390x" as Arch)).toThrow("unsupported TARGETARCH: s390x");
+  });
+
+  const other: Arch = HOST_ARCH === "amd64" ? "arm64" : "amd64";
+  let binary: BuiltBinary | undefined;
+  afterAll(() => binary?.[Symbol.dispose]());
+
+  test(
+    `for TARGETARCH=${other} on this ${HOST_ARCH} machine, without running what it built`,
+    () => {
+      binary = buildLikeTheImage(other);
+      console.log(
+        `cross-compiled ${other}: ${(binary.bytes / 1e6).toFixed(1)} MB in ${(binary.buildMs / 1000).toFixed(2)} s`,
+      );
+      expect(elfHeader(binary.path)).toEqual({ elf: true, bits: 64, littleEndian: true, machine: ELF_MACHINE[other] });
+    },
+    BUILD_BUDGET_MS,
+  );
+});
+
 describe("the compiled executable", () => {
   let binary: BuiltBinary;
   let api: KubeApiServer;
@@ -131,6 +204,15 @@ describe("the compiled executable", () => {
     for (const proc of running) proc.kill("SIGKILL");
     await api?.close();
     binary?.[Symbol.dispose]();
+  });
+
+  test(`is an ELF executable for this machine (${HOST_ARCH})`, () => {
+    expect(elfHeader(binary.path)).toEqual({
+      elf: true,
+      bits: 64,
+      littleEndian: true,
+      machine: ELF_MACHINE[HOST_ARCH],
+    });
   });
 
   test("--help exits 0 and lists the flags", () => {
