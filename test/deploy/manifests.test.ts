@@ -441,12 +441,12 @@ function exampleFiles(dir: string): [string, unknown[]][] {
 }
 
 describe("deploy/examples", () => {
-  test("there are the loadbalancer, ingress, gateway-api, github-receiver and beside-flux examples", () => {
+  test("there are the loadbalancer, ingress, gateway-api, github-receiver, beside-flux and flux-install examples", () => {
     expect(
       exampleDirs()
         .map((d) => d.slice(EXAMPLES.length + 1))
         .sort(),
-    ).toEqual(["beside-flux", "gateway-api", "github-receiver", "ingress", "loadbalancer"]);
+    ).toEqual(["beside-flux", "flux-install", "gateway-api", "github-receiver", "ingress", "loadbalancer"]);
   });
 
   describe.each(exampleDirs().map((d) => [d.slice(EXAMPLES.length + 1), d] as const))("%s", (_name, dir) => {
