@@ -1,8 +1,8 @@
 /**
  * @module server/main
  * Entry point: flags in, a running server out. Exit codes: 2 for bad flags, 1 when there is
- * nothing to serve (no cluster and no --receivers-file), 0 after a clean shutdown on SIGTERM or
- * SIGINT.
+ * nothing to serve (no cluster and no --receivers-file) or a listen address is taken, 0 after a
+ * clean shutdown on SIGTERM or SIGINT.
  */
 import { existsSync } from "node:fs";
 import type { KubeConfig } from "@kubernetes/client-node";
@@ -69,7 +69,14 @@ if (kubeConfig) {
   }
 }
 
-server = await startFluxhook({ config, log, kube });
+try {
+  server = await startFluxhook({ config, log, kube });
+} catch (err) {
+  const taken = addressInUse(err);
+  if (!taken) throw err;
+  console.error(`fluxhook: ${taken} is already in use; stop what listens there or choose another address`);
+  process.exit(1);
+}
 if (fromFiles) {
   // In a dry run (`npm start`'s demo) the URLs are what to point a sender or the README's curl
   // at. Otherwise their digests are secrets, and stdout ends up in pod logs: they are masked.
@@ -80,4 +87,20 @@ if (fromFiles) {
       `receiver ${entry.key.namespace}/${entry.key.name} (${entry.spec?.type ?? "invalid"}, ${state}): ${server.receiverUrl}${path}`,
     );
   }
+}
+
+/**
+ * The flag and address of a listener that could not bind because the address is taken, from Bun's
+ * EADDRINUSE error (its message names the port: "Failed to start server. Is port 9292 in use?").
+ */
+function addressInUse(err: unknown): string | undefined {
+  if ((err as { code?: unknown })?.code !== "EADDRINUSE") return undefined;
+  const port = Number(/port (\d+)/.exec(String((err as Error).message))?.[1]);
+  const listeners = [
+    ["--receiverAddr", config.receiverAddr],
+    ["--health-addr", config.healthAddr],
+    ["--metrics-addr", config.metricsAddr],
+  ] as const;
+  const found = listeners.find(([, addr]) => addr.port === port);
+  return found ? `${found[0]} ${found[1].host}:${found[1].port}` : `port ${port}`;
 }
