@@ -17,7 +17,7 @@ import type { ListenAddress, ServerConfig } from "./config";
 import { createKubeClient } from "./kube/client";
 import type { Informer, KubePort } from "./kube/port";
 import type { Logger } from "./observe/log";
-import { SecretFetcher } from "./receivers/secret-cache";
+import { SECRET_READ_BACKOFF, SecretCache } from "./receivers/secret-cache";
 import { ReceiverController } from "./receivers/controller";
 import { prepareReceiver } from "./receivers/prepare";
 import { createAuthServices } from "./jwt";
@@ -28,6 +28,7 @@ import { startFileSource } from "./sources/files";
 import { EventRecorder } from "./observe/events";
 import { alwaysLeader, startLeaderElection, type LeaderElector } from "./kube/leader";
 import { dryRunTargets } from "./targets/dry-run";
+import { createCoalescer } from "./targets/coalesce";
 
 export interface FluxhookOptions {
   readonly config: ServerConfig;
@@ -60,6 +61,8 @@ export interface Fluxhook {
   readonly healthUrl: string;
   readonly controller: ReceiverController;
   readonly ready: () => boolean;
+  /** Deliveries waiting on a queued PATCH (targets/coalesce.ts; tests wait for a burst to have joined). */
+  readonly patchesWaiting: () => number;
   /** Stops accepting, lets in-flight deliveries finish, stops the watches. */
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -97,9 +100,14 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   const targets = dryRun ? dryRunTargets(log, kube) : kube!;
 
   const index = new ReceiverIndex();
+  // In a cluster only the Secrets that Receivers reference are read (secret-cache.ts).
+  const secrets = new SecretCache({
+    get: kube && !fromFiles ? (key) => kube.getSecret(key) : undefined,
+    log,
+    backoff: options.minBackoffMs !== undefined ? { ...SECRET_READ_BACKOFF, baseMs: options.minBackoffMs } : undefined,
+  });
   const controller = new ReceiverController({
-    wantSecret: (key) => fetcher?.want(key),
-    secretAwaited: (secret): boolean => fetcher?.awaits(secret) ?? false,
+    secrets,
     index,
     // File-defined Receivers are not cluster objects: there is no status to write.
     statusWriter: config.statusUpdates && !fromFiles ? kube : undefined,
@@ -123,31 +131,20 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
       ? new EventRecorder({ kube, log, canWrite: () => leader.isLeader(), uidOf: (key) => controller.uidOf(key) })
       : undefined;
 
-  // In a cluster only the Secrets that Receivers reference are read (secret-fetcher.ts).
-  const fetcher =
+  const informers: Informer[] =
     kube && !fromFiles
-      ? new SecretFetcher({
-          get: (key) => kube.getSecret(key),
-          sink: controller.secretSink,
-          isReferenced: (s) => controller.isReferenced(s),
-          onUnreadable: (s, reason) => controller.secretUnreadable(s, reason),
-          log,
-          retryMinMs: options.minBackoffMs,
-        })
-      : undefined;
-  const informers: Informer[] = fetcher
-    ? [
-        kube!.watchReceivers(config.watchNamespace, controller.receiverSink),
-        kube!.watchSecretMetadata(config.watchNamespace, fetcher.sink),
-      ]
-    : [
-        startFileSource({
-          paths: config.receiversFiles,
-          receivers: controller.receiverSink,
-          secrets: controller.secretSink,
-          log,
-        }),
-      ];
+      ? [
+          kube.watchReceivers(config.watchNamespace, controller.receiverSink),
+          kube.watchSecretMetadata(config.watchNamespace, secrets.sink),
+        ]
+      : [
+          startFileSource({
+            paths: config.receiversFiles,
+            receivers: controller.receiverSink,
+            secrets: secrets.sink,
+            log,
+          }),
+        ];
 
   let stopping = false;
   // Ready once the lists are in and every Secret they reference was read once; from then on a
@@ -155,7 +152,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   let secretsRead = false;
   const ready = () => {
     if (stopping || !controller.synced) return false;
-    if (!secretsRead && (fetcher?.unread ?? 0) === 0) secretsRead = true;
+    if (!secretsRead && secrets.unread === 0) secretsRead = true;
     return secretsRead;
   };
 
@@ -188,6 +185,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     maxBodyBytesInFlight: options.bodyBytesInFlight,
     replayWindowMs: config.limits.replayWindowMs,
   });
+  const coalesce = createCoalescer();
   const app = createApp({
     index,
     kube: targets,
@@ -195,6 +193,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     guards,
     bodyTimeoutMs: options.bodyTimeoutMs,
     clock: createRequestedAtClock(),
+    coalesce,
     noCrossNamespaceRefs: config.noCrossNamespaceRefs,
     auth: createAuthServices({ gcrJwksUrl: config.gcrJwksUrl }),
     log,
@@ -272,7 +271,8 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
       await receiver.stop(true);
     }
     for (const i of informers) i.stop();
-    fetcher?.stop();
+    secrets.stop();
+    controller.stop();
     events?.stop();
     guards.stop();
     await leader.stop();
@@ -287,6 +287,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     isLeader: () => leader.isLeader(),
     controller,
     ready,
+    patchesWaiting: () => coalesce.waiting(),
     stop,
     [Symbol.asyncDispose]: stop,
   };

@@ -34,6 +34,7 @@ import {
   PATCH_RETRY_BASE_MS,
   PATCH_RETRY_BUDGET_MS,
 } from "../limits";
+import { backoffDelayMs } from "../../shared";
 import type { Logger } from "../observe/log";
 import { startReflector, describe } from "./reflector";
 import { bunFetchOptions, bunHttpLibrary, bunWatch } from "./bun-transport";
@@ -144,8 +145,8 @@ export async function withRetries<T>(
       const retryable = status === undefined ? !timedOut : status === 409 || status === 429 || status >= 500;
       if (!retryable || n >= PATCH_MAX_ATTEMPTS)
         return n > 1 ? { ...result, reason: `${result.reason} (after ${n} attempts)` } : result;
-      const backoff = PATCH_RETRY_BASE_MS * 2 ** (n - 1);
-      const delay = retryAfterMs(err) ?? backoff / 2 + Math.random() * (backoff / 2);
+      const delay =
+        retryAfterMs(err) ?? backoffDelayMs({ baseMs: PATCH_RETRY_BASE_MS, capMs: PATCH_RETRY_BUDGET_MS }, n);
       if (now() - started + delay >= options.budgetMs)
         return { ...result, reason: `${result.reason} (after ${n} attempts)` };
       await Bun.sleep(delay);

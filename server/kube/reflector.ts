@@ -12,6 +12,7 @@
  *   hand the full list to `replace` so deletions made meanwhile are not missed.
  */
 import type { Watch } from "@kubernetes/client-node";
+import { backoffDelayMs } from "../../shared";
 import type { Informer, WatchSink } from "./port";
 import type { Logger } from "../observe/log";
 
@@ -68,11 +69,7 @@ export function startReflector(options: ReflectorOptions): Informer {
     timer = setTimeout(fn, delayMs);
   };
 
-  const backoff = () => {
-    const base = Math.min(maxBackoff, minBackoff * 2 ** Math.min(failures, 16));
-    failures++;
-    return base / 2 + Math.random() * (base / 2);
-  };
+  const backoff = () => backoffDelayMs({ baseMs: minBackoff, capMs: maxBackoff }, ++failures);
 
   const fail = (stage: string, err: unknown) => {
     connected = false;

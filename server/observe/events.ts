@@ -14,6 +14,7 @@ import { hostname } from "node:os";
 import type { DeliveryOutcome } from "../delivery/delivery";
 import type { EventRecord, KubePort } from "../kube/port";
 import type { Logger } from "./log";
+import { WorkQueue } from "../kube/work-queue";
 import { keyString, RECEIVER_API_VERSION, type ObjectKey } from "../api/receiver";
 
 /** Aggregation window per receiver and reason. */
@@ -55,9 +56,7 @@ interface Pending {
   last: DeliveryOutcome | undefined;
   lastAt: number;
   timer: ReturnType<typeof setTimeout> | undefined;
-  /** A write is in flight: the next one waits for it (an update must not overtake its create). */
-  writing: boolean;
-  /** Deliveries were counted while a write was in flight: write again after it, in the window. */
+  /** Deliveries were counted while a write was in flight: its trailing run schedules the next write in the window. */
   again: boolean;
 }
 
@@ -75,9 +74,16 @@ export class EventRecorder {
   readonly #pending = new Map<string, Pending>();
   readonly #options: EventRecorderOptions;
   readonly #instance = hostname();
+  /** One write per Event at a time: an update must not overtake its create. */
+  readonly #writes: WorkQueue;
 
   constructor(options: EventRecorderOptions) {
     this.#options = options;
+    this.#writes = new WorkQueue({
+      // Bounded by the aggregation: one write per Receiver and reason per window.
+      concurrency: Number.POSITIVE_INFINITY,
+      work: (key) => this.#run(key),
+    });
   }
 
   /** Records a delivery's outcome on its Receiver (aggregated). */
@@ -100,7 +106,6 @@ export class EventRecorder {
         last: undefined,
         lastAt: now,
         timer: undefined,
-        writing: false,
         again: false,
       };
       this.#pending.set(key, p);
@@ -121,7 +126,7 @@ export class EventRecorder {
     p.count++;
     p.last = outcome;
     p.lastAt = now;
-    if (now - p.lastWrite >= this.#window) void this.#flush(key, p);
+    if (now - p.lastWrite >= this.#window) this.#flush(key, p);
     else this.#schedule(key, p, now);
   }
 
@@ -130,25 +135,27 @@ export class EventRecorder {
   }
 
   #schedule(key: string, p: Pending, now: number) {
-    p.timer ??= setTimeout(() => void this.#flush(key, p), Math.max(0, p.lastWrite + this.#window - now));
+    p.timer ??= setTimeout(() => this.#flush(key, p), Math.max(0, p.lastWrite + this.#window - now));
   }
 
-  async #flush(key: string, p: Pending) {
+  #flush(key: string, p: Pending) {
     if (p.timer) clearTimeout(p.timer);
     p.timer = undefined;
     if (!p.record || !this.#options.canWrite()) return;
-    if (p.writing) {
-      p.again = true;
-      return;
-    }
-    p.writing = true;
-    try {
-      await this.#write(key, p);
-    } finally {
-      p.writing = false;
-      if (p.again && this.#pending.get(key) === p) this.#schedule(key, p, (this.#options.now ?? Date.now)());
+    if (this.#writes.state(key) === "running") p.again = true;
+    this.#writes.add(key);
+  }
+
+  #run(key: string): Promise<void> | undefined {
+    const p = this.#pending.get(key);
+    if (!p?.record) return undefined;
+    if (p.again) {
+      // Counted while the last write was in flight: written at the window's end, not at once.
       p.again = false;
+      this.#schedule(key, p, (this.#options.now ?? Date.now)());
+      return undefined;
     }
+    return this.#write(key, p);
   }
 
   async #write(key: string, p: Pending) {
@@ -179,5 +186,6 @@ export class EventRecorder {
   stop(): void {
     for (const p of this.#pending.values()) if (p.timer) clearTimeout(p.timer);
     this.#pending.clear();
+    this.#writes.stop();
   }
 }
