@@ -10,6 +10,7 @@ import { parseConfig } from "./config";
 import { createKubeClient, loadKubeConfig } from "./kube/client";
 import type { KubePort } from "./kube/port";
 import { createLogger } from "./observe/log";
+import { ApiRequestCounts } from "./observe/metrics";
 import { startFluxhook, type Fluxhook } from "./server";
 
 /** How long start-up waits for the API server before a file-mode server falls back to dry run. */
@@ -55,8 +56,12 @@ try {
 }
 
 let kube: KubePort | undefined;
+// One count of API requests for whichever client serves, read by the metrics.
+const apiRequests = new ApiRequestCounts();
 if (kubeConfig) {
-  kube = createKubeClient({ kubeConfig, log, callTimeoutMs: fromFiles ? CLUSTER_PROBE_TIMEOUT_MS : undefined });
+  const client = (callTimeoutMs?: number) =>
+    createKubeClient({ kubeConfig: kubeConfig!, log, callTimeoutMs, onResponse: apiRequests.record });
+  kube = client(fromFiles ? CLUSTER_PROBE_TIMEOUT_MS : undefined);
   if (fromFiles) {
     // File mode still annotates through a cluster when one answers; otherwise it runs dry.
     const probe = await kube.version();
@@ -64,13 +69,13 @@ if (kubeConfig) {
       log.info("the cluster in the Kubernetes configuration does not answer; running dry", { error: probe.reason });
       kube = undefined;
     } else {
-      kube = createKubeClient({ kubeConfig, log });
+      kube = client();
     }
   }
 }
 
 try {
-  server = await startFluxhook({ config, log, kube });
+  server = await startFluxhook({ config, log, kube, apiRequests });
 } catch (err) {
   const taken = addressInUse(err);
   if (!taken) throw err;

@@ -8,7 +8,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { createApp, createHealthApp, type DeliveryReport } from "./http/app";
 import { requestTarget } from "./delivery/delivery";
 import { responseBytes } from "./http/json-response";
-import { createMetrics, instrumentFetch, metricsHandler, outcomeOf } from "./observe/metrics";
+import { ApiRequestCounts, createMetrics, instrumentFetch, metricsHandler, outcomeOf } from "./observe/metrics";
 import { RecentDeliveries } from "./observe/recent-deliveries";
 import { ReceiverIndex } from "./receivers/index";
 import { keyString } from "./api/receiver";
@@ -39,6 +39,8 @@ export interface FluxhookOptions {
    */
   readonly kubeConfig?: KubeConfig;
   readonly kube?: KubePort;
+  /** Counts the API requests of `kube` (the client main.ts built); one is made for `kubeConfig`. */
+  readonly apiRequests?: ApiRequestCounts;
   /** Reflector retry bounds; tests shorten them. */
   readonly minBackoffMs?: number;
   /** Test seams for the timeouts of server/limits.ts, so tests need not wait seconds. */
@@ -81,12 +83,14 @@ function url(addr: ListenAddress, port: number) {
 
 export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook> {
   const { config, log } = options;
+  const apiRequests = options.apiRequests ?? new ApiRequestCounts();
   const kube =
     options.kube ??
     (options.kubeConfig
       ? createKubeClient({
           kubeConfig: options.kubeConfig,
           log,
+          onResponse: apiRequests.record,
           minBackoffMs: options.minBackoffMs,
           maxBackoffMs: options.maxBackoffMs,
           callTimeoutMs: options.callTimeoutMs,
@@ -101,8 +105,23 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
 
   const index = new ReceiverIndex();
   // In a cluster only the Secrets that Receivers reference are read (secret-cache.ts).
+  // The metrics are read at scrape time only, so their sources may be made further down.
+  const metrics = createMetrics({
+    receiverCounts: () => controller.counts(),
+    watches: (): Record<string, boolean> =>
+      fromFiles ? {} : { receivers: informers[0]!.connected, secrets: informers[1]!.connected },
+    leader: () => leader.isLeader(),
+    apiRequests,
+  });
   const secrets = new SecretCache({
-    get: kube && !fromFiles ? (key) => kube.getSecret(key) : undefined,
+    get:
+      kube && !fromFiles
+        ? async (key) => {
+            const result = await kube.getSecret(key);
+            if (!result.ok) metrics.secretReadFailed();
+            return result;
+          }
+        : undefined,
     log,
     backoff: options.minBackoffMs !== undefined ? { ...SECRET_READ_BACKOFF, baseMs: options.minBackoffMs } : undefined,
   });
@@ -110,7 +129,19 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     secrets,
     index,
     // File-defined Receivers are not cluster objects: there is no status to write.
-    statusWriter: config.statusUpdates && !fromFiles ? kube : undefined,
+    statusWriter:
+      config.statusUpdates && !fromFiles && kube
+        ? {
+            patchReceiverStatus: async (key, status) => {
+              const result = await kube.patchReceiverStatus(key, status);
+              // A Receiver deleted meanwhile (404) is no failure: the watch tells the rest.
+              if (!result.ok && result.status !== 404) metrics.statusWriteFailed();
+              return result;
+            },
+          }
+        : undefined,
+    onReconciled: (key, seconds) => metrics.reconciled(key, seconds),
+    onDeleted: (key) => metrics.forgetReceiver(key),
     canWrite: () => leader.isLeader(),
     log,
     prepare: prepareReceiver,
@@ -156,7 +187,6 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     return secretsRead;
   };
 
-  const metrics = createMetrics(() => controller.counts());
   const recent = new RecentDeliveries();
   const onDelivery = (report: DeliveryReport) => {
     metrics.observeDelivery(report.outcome);
@@ -199,12 +229,11 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     log,
     onDelivery,
   });
-  // Flux labels request metrics "/hook/" (or the full path, digest included, with
-  // --export-http-path-metrics); fluxhook never puts the digest in a label.
+  // Flux labels every request on this listener "/hook/", whatever its path (or the full path,
+  // digest included, with --export-http-path-metrics); fluxhook never puts the digest in a label.
   const handlerOf = (req: Request) => {
-    const target = requestTarget(req.url);
-    if (!target.startsWith(WEBHOOK_PATH_PREFIX)) return "other";
     if (!config.exportHttpPathMetrics) return WEBHOOK_PATH_PREFIX;
+    const target = requestTarget(req.url);
     const entry = index.lookup(target);
     return entry ? `${WEBHOOK_PATH_PREFIX}${entry.key.namespace}/${entry.key.name}` : `${WEBHOOK_PATH_PREFIX}unknown`;
   };

@@ -46,18 +46,39 @@ export async function bunFetchOptions(kc: KubeConfig): Promise<{ tls?: BunTlsOpt
   return { ...(Object.keys(tls).length ? { tls } : {}), ...(proxy ? { proxy } : {}) };
 }
 
+/** Told of every request's answer: its status, or undefined when none came (for the metrics). */
+export type OnResponse = (method: string, url: string, status: number | undefined) => void;
+
+/** fetch, telling `onResponse` how it ended. */
+async function observedFetch(url: string, init: RequestInit, onResponse: OnResponse | undefined): Promise<Response> {
+  const method = init.method ?? "GET";
+  try {
+    const response = await fetch(url, init);
+    onResponse?.(method, url, response.status);
+    return response;
+  } catch (err) {
+    // A request we aborted (a watch stopped) is not an API failure.
+    if (!(err instanceof Error && err.name === "AbortError")) onResponse?.(method, url, undefined);
+    throw err;
+  }
+}
+
 /** An HttpLibrary for client-node's generated APIs, sending through Bun's fetch. */
-export function bunHttpLibrary(options: Promise<{ tls?: BunTlsOptions; proxy?: string }>): HttpLibrary {
+export function bunHttpLibrary(
+  options: Promise<{ tls?: BunTlsOptions; proxy?: string }>,
+  onResponse?: OnResponse,
+): HttpLibrary {
   return {
     send(request: RequestContext): Observable<ResponseContext> {
       const run = async () => {
-        const response = await fetch(request.getUrl(), {
+        const init = {
           method: request.getHttpMethod().toString(),
           headers: request.getHeaders(),
           body: request.getBody() as BodyInit | undefined,
           signal: request.getSignal(),
           ...(await options),
-        } as RequestInit);
+        } as RequestInit;
+        const response = await observedFetch(request.getUrl(), init, onResponse);
         const headers: Record<string, string> = {};
         response.headers.forEach((value, name) => {
           headers[name] = value;
@@ -82,7 +103,12 @@ const WATCH_IDLE_TIMEOUT_MS = 90_000;
  * The same contract as client-node's `Watch.watch`: `done(err)` is called exactly once, when the
  * stream ends or fails; an idle stream ends with a TimeoutError.
  */
-export function bunWatch(kc: KubeConfig, options: Promise<{ tls?: BunTlsOptions; proxy?: string }>, accept?: string) {
+export function bunWatch(
+  kc: KubeConfig,
+  options: Promise<{ tls?: BunTlsOptions; proxy?: string }>,
+  accept?: string,
+  onResponse?: OnResponse,
+) {
   return {
     async watch(
       path: string,
@@ -118,7 +144,11 @@ export function bunWatch(kc: KubeConfig, options: Promise<{ tls?: BunTlsOptions;
         try {
           resetIdle();
           const headers = accept ? { ...ctx.getHeaders(), Accept: accept } : ctx.getHeaders();
-          const response = await fetch(url, { headers, signal: controller.signal, ...(await options) } as RequestInit);
+          const response = await observedFetch(
+            url.toString(),
+            { headers, signal: controller.signal, ...(await options) } as RequestInit,
+            onResponse,
+          );
           if (response.status !== 200 || !response.body) {
             await response.body?.cancel().catch(() => {});
             finish(Object.assign(new Error(`watch ${path}: HTTP ${response.status}`), { statusCode: response.status }));

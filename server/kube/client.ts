@@ -37,7 +37,7 @@ import {
 import { backoffDelayMs } from "../../shared";
 import type { Logger } from "../observe/log";
 import { startReflector, describe } from "./reflector";
-import { bunFetchOptions, bunHttpLibrary, bunWatch } from "./bun-transport";
+import { bunFetchOptions, bunHttpLibrary, bunWatch, type OnResponse } from "./bun-transport";
 import type { EventRecord, KubePort, KubeResult, PartialObject, TargetRef, WatchSink } from "./port";
 
 /** Field manager recorded on every write, so `kubectl get -o yaml --show-managed-fields` names us. */
@@ -189,6 +189,8 @@ class ObjectApi extends KubernetesObjectApi {
 export interface KubeClientOptions {
   readonly kubeConfig: KubeConfig;
   readonly log: Logger;
+  /** Told of every API request's answer (observe/metrics.ts ApiRequestCounts.record). */
+  readonly onResponse?: OnResponse;
   readonly callTimeoutMs?: number;
   /** Time a target's PATCH may take with its retries; tests shorten it. */
   readonly patchBudgetMs?: number;
@@ -208,13 +210,13 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
   const transport = bunFetchOptions(kc);
   // Surface a broken TLS configuration at start instead of at the first request.
   transport.catch((err) => options.log.error("cannot read the cluster's TLS settings", { error: describe(err) }));
-  const httpApi = bunHttpLibrary(transport);
-  const watch = bunWatch(kc, transport);
+  const httpApi = bunHttpLibrary(transport, options.onResponse);
+  const watch = bunWatch(kc, transport, undefined, options.onResponse);
   const call = (contentType?: string) => callOptions(httpApi, timeout, contentType);
   const objects = (kc.makeApiClient(ObjectApi as never) as ObjectApi).configure(call());
   const pageSize = options.listPageSize ?? LIST_PAGE_SIZE;
   type Paged = { limit: number; _continue?: string };
-  const metadataWatch = bunWatch(kc, transport, METADATA_WATCH_ACCEPT);
+  const metadataWatch = bunWatch(kc, transport, METADATA_WATCH_ACCEPT, options.onResponse);
   const reflector = (
     name: string,
     path: string,

@@ -9,10 +9,19 @@
  * dashboard wants and leaks nothing.
  *
  * fluxhook's own metrics count deliveries by receiver, type and outcome, annotations by kind and
- * outcome, and Receivers by readiness. Label values are bounded: receiver names come from the
- * cluster, never from a request.
+ * outcome, and Receivers by readiness; what an operator needs besides: each watch connected, the
+ * leader status and Kubernetes API requests under controller-runtime's names (so Flux's
+ * control-plane dashboards read them), Secret read and status write failures, and Flux's runtime
+ * `gotk_reconcile_duration_seconds` for Receivers. Label values are bounded: receiver names come
+ * from the cluster, never from a request.
+ *
+ * Process metrics: prom-client's `process_*` read /proc and are right under Bun; its `nodejs_*`
+ * are not (the GC histogram stays empty, active handles read 0, heap used exceeds heap total, the
+ * version is Bun's Node compatibility version), so they are dropped, and the runtime's version and
+ * JavaScriptCore's heap are exported instead.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { heapSize } from "bun:jsc";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { GaugeValues, PendingCounts, SeriesHistogram } from "./metrics-series";
 import type { DeliveryOutcome } from "../delivery/delivery";
 import { keyString } from "../api/receiver";
@@ -49,17 +58,130 @@ export interface ReceiverCounts {
   notReady: number;
 }
 
+/**
+ * Kubernetes API requests by method, host and code, counted where the client sends them
+ * (kube/client.ts `onResponse`), for `rest_client_requests_total`. Made before the client, so that
+ * main.ts can give the same counts to the client it builds and to the metrics.
+ */
+export class ApiRequestCounts {
+  readonly #counts = new PendingCounts();
+  /** One request's answer: its HTTP status, or undefined when none came (client-go's "<error>"). */
+  readonly record = (method: string, url: string, status: number | undefined): void => {
+    const code = status === undefined ? "<error>" : String(status);
+    const verb = KNOWN_METHODS.has(method) ? method : "other";
+    let host = "";
+    try {
+      host = new URL(url).host;
+    } catch {}
+    this.#counts.inc(`${verb} ${host} ${code}`, () => ({ code, host, method: verb }));
+  };
+  flushInto(counter: Counter<string>): void {
+    this.#counts.flushInto(counter);
+  }
+}
+
+/** The lease name leader_election_master_status reports (kube/leader.ts LEASE_NAME). */
+const LEADER_ELECTION_NAME = "fluxhook-leader-election";
+
+/** prometheus.ExponentialBucketsRange(10e-3, 1800, 10), Flux's runtime's reconcile buckets. */
+export const RECONCILE_BUCKETS = Array.from({ length: 10 }, (_, i) => 0.01 * (1800 / 0.01) ** (i / 9));
+
+export interface MetricSources {
+  readonly receiverCounts: () => ReceiverCounts;
+  /** Each watch ("receivers", "secrets") and whether it is connected; none with --receivers-file. */
+  readonly watches?: () => Readonly<Record<string, boolean>>;
+  /** Whether this replica holds the Lease (always true without --enable-leader-election). */
+  readonly leader?: () => boolean;
+  readonly apiRequests?: ApiRequestCounts;
+}
+
 export interface Metrics {
   readonly registry: Registry;
   /** Records one HTTP request on the receiver listener. */
   observeRequest(handler: string, method: string, status: number, seconds: number, bytes: number): void;
   inflight(handler: string, delta: 1 | -1): void;
   observeDelivery(outcome: DeliveryOutcome): void;
+  /** A Secret read that failed (not one that found it absent). */
+  secretReadFailed(): void;
+  /** A Receiver status write that failed (not one whose Receiver was deleted meanwhile). */
+  statusWriteFailed(): void;
+  /** A Receiver reconciled: decided (prepared) and, when it changed, its status written. */
+  reconciled(receiver: { namespace: string; name: string }, seconds: number): void;
+  /** A Receiver deleted: its reconcile series goes with it. */
+  forgetReceiver(receiver: { namespace: string; name: string }): void;
 }
 
-export function createMetrics(receiverCounts: () => ReceiverCounts): Metrics {
+export function createMetrics(sourcesOrCounts: MetricSources | (() => ReceiverCounts)): Metrics {
+  const sources: MetricSources =
+    typeof sourcesOrCounts === "function" ? { receiverCounts: sourcesOrCounts } : sourcesOrCounts;
+  const receiverCounts = sources.receiverCounts;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  for (const metric of registry.getMetricsAsArray())
+    if (metric.name.startsWith("nodejs_")) registry.removeSingleMetric(metric.name);
+  new Gauge({
+    name: "fluxhook_runtime_info",
+    help: "The runtime fluxhook runs on and its version (in place of nodejs_version_info); always 1.",
+    labelNames: ["runtime", "version"],
+    registers: [registry],
+    collect() {
+      this.set({ runtime: "bun", version: Bun.version }, 1);
+    },
+  });
+  new Gauge({
+    name: "fluxhook_runtime_heap_size_bytes",
+    help: "Bytes of JavaScriptCore's heap in use (bun:jsc heapSize), in place of nodejs_heap_size_used_bytes.",
+    registers: [registry],
+    collect() {
+      this.set(heapSize());
+    },
+  });
+  new Gauge({
+    name: "fluxhook_watch_connected",
+    help: "1 while the watch of this resource (receivers, secrets) is connected, 0 while it reconnects.",
+    labelNames: ["resource"],
+    registers: [registry],
+    collect() {
+      for (const [resource, connected] of Object.entries(sources.watches?.() ?? {}))
+        this.set({ resource }, connected ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "leader_election_master_status",
+    help: "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master. 'name' is the string used to identify the lease. Please make sure to group by name.",
+    labelNames: ["name"],
+    registers: [registry],
+    collect() {
+      this.set({ name: LEADER_ELECTION_NAME }, (sources.leader?.() ?? true) ? 1 : 0);
+    },
+  });
+  const apiRequests = sources.apiRequests;
+  new Counter({
+    name: "rest_client_requests_total",
+    help: "Number of HTTP requests, partitioned by status code, method, and host.",
+    labelNames: ["code", "host", "method"],
+    registers: [registry],
+    collect() {
+      apiRequests?.flushInto(this);
+    },
+  });
+  const secretReadFailures = new Counter({
+    name: "fluxhook_secret_read_failures_total",
+    help: "Reads of a Receiver's Secret that failed (API errors, timeouts; not a Secret found absent).",
+    registers: [registry],
+  });
+  const statusWriteFailures = new Counter({
+    name: "fluxhook_status_write_failures_total",
+    help: "Receiver status writes that failed and are retried.",
+    registers: [registry],
+  });
+  const reconcileDuration = new Histogram({
+    name: "gotk_reconcile_duration_seconds",
+    help: "The duration in seconds of a GitOps Toolkit resource reconciliation.",
+    labelNames: ["kind", "name", "namespace"],
+    buckets: RECONCILE_BUCKETS,
+    registers: [registry],
+  });
   // The per-request series are recorded by key, without prom-client's per-observation label
   // hashing (server/metrics-series.ts); prom-client still formats them.
   const duration = new SeriesHistogram(
@@ -129,6 +251,14 @@ export function createMetrics(receiverCounts: () => ReceiverCounts): Metrics {
       const result = outcomeOf(outcome.status);
       deliveryCounts.inc(`${receiver} ${type} ${result}`, () => ({ receiver, type, outcome: result }));
       for (const t of outcome.targets ?? []) annotations.inc({ kind: t.kind, outcome: t.outcome });
+    },
+    secretReadFailed: () => secretReadFailures.inc(),
+    statusWriteFailed: () => statusWriteFailures.inc(),
+    reconciled(receiver, seconds) {
+      reconcileDuration.observe({ kind: "Receiver", name: receiver.name, namespace: receiver.namespace }, seconds);
+    },
+    forgetReceiver(receiver) {
+      reconcileDuration.remove({ kind: "Receiver", name: receiver.name, namespace: receiver.namespace });
     },
   };
 }

@@ -45,6 +45,14 @@ export interface ControllerOptions {
    * decision. Without it every valid spec serves with nothing compiled.
    */
   readonly prepare?: (spec: ReceiverSpec) => Prepared;
+  /**
+   * Told when a Receiver was reconciled, with how long it took: deciding it (preparing its spec
+   * included) and, when its status changed, until that status was written. Flux's runtime
+   * measures its Reconcile the same way (gotk_reconcile_duration_seconds).
+   */
+  readonly onReconciled?: (key: ObjectKey, seconds: number) => void;
+  /** Told when a Receiver is gone, so that what was recorded about it can go too. */
+  readonly onDeleted?: (key: ObjectKey) => void;
 }
 
 const metaNow = () => new Date().toISOString().replace(/\.\d+Z$/, "Z");
@@ -60,6 +68,8 @@ export class ReceiverController {
   readonly #prepared = new Map<string, { key: string; result: Prepared }>();
   readonly #options: ControllerOptions;
   readonly #status: StatusWriter | undefined;
+  /** receiver key → when the reconcile began whose status write is still to land. */
+  readonly #reconcileStarted = new Map<string, number>();
   #receiversSynced = false;
 
   constructor(options: ControllerOptions) {
@@ -74,7 +84,13 @@ export class ReceiverController {
     const patch = options.statusWriter;
     this.#status = patch
       ? new StatusWriter({
-          patch,
+          patch: {
+            patchReceiverStatus: async (key, status) => {
+              const result = await patch.patchReceiverStatus(key, status);
+              if (result.ok) this.#reconciled(key);
+              return result;
+            },
+          },
           canWrite: options.canWrite ?? (() => true),
           log: options.log,
           subject: (k) => this.#statusSubject(k),
@@ -158,6 +174,8 @@ export class ReceiverController {
     this.#receivers.delete(k);
     this.#prepared.delete(k);
     this.#status?.forget(k);
+    this.#reconcileStarted.delete(k);
+    this.#options.onDeleted?.(r.key);
     if (r.secretName) this.#secrets.unrefer(`${r.key.namespace}/${r.secretName}`, k);
     const path = this.index.get(r.key)?.path;
     this.index.remove(r.key);
@@ -170,6 +188,7 @@ export class ReceiverController {
   #reconcile(k: string) {
     const r = this.#receivers.get(k);
     if (!r) return;
+    const started = performance.now();
     const decision = this.#decide(r);
     // Its Secret is being read: keep serving what was decided before, and decide once it is.
     if (decision.pending) return;
@@ -188,8 +207,24 @@ export class ReceiverController {
     if (decision.readiness && this.#status?.canWrite) {
       const current = this.#currentStatus(k, r);
       const desired = this.#desiredStatus(r, decision.readiness, current);
-      if (!sameStatus(current, desired)) this.#status.queue(k);
+      if (!sameStatus(current, desired)) {
+        // The reconcile ends when the write lands (a newer decision supersedes an older one's).
+        this.#reconcileStarted.set(k, started);
+        this.#status.queue(k);
+        return;
+      }
     }
+    this.#reconcileStarted.delete(k);
+    this.#options.onReconciled?.(r.key, (performance.now() - started) / 1000);
+  }
+
+  /** A status write landed: the reconcile that queued it is done. */
+  #reconciled(key: ObjectKey) {
+    const k = keyString(key);
+    const started = this.#reconcileStarted.get(k);
+    if (started === undefined) return;
+    this.#reconcileStarted.delete(k);
+    this.#options.onReconciled?.(key, (performance.now() - started) / 1000);
   }
 
   #desiredStatus(r: ReceiverObject, readiness: Readiness, current: ReceiverStatus | undefined): ReceiverStatus {
