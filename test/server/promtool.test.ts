@@ -1,0 +1,55 @@
+/**
+ * `promtool check metrics` on a real scrape: a server against the test API server, after a
+ * Receiver became Ready and took an accepted and a rejected delivery, so that every series exists.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { signPayload } from "../../shared";
+import { githubExample } from "../support/payloads";
+import { PROMTOOL, promtool, REQUIRE_PROMTOOL } from "../support/promtool";
+import { startStack, type Stack } from "../support/stack";
+
+const TOKEN = "promtool-token";
+const NS = "promtool";
+const push = githubExample("push");
+
+let stack: Stack;
+beforeAll(async () => {
+  if (!PROMTOOL) return;
+  stack = await startStack();
+  stack.secret(NS, "webhook-token", { token: TOKEN });
+  stack.target("source.toolkit.fluxcd.io/v1", "GitRepository", NS, "webapp");
+  stack.receiver(NS, "github", {
+    type: "github",
+    secretRef: { name: "webhook-token" },
+    resources: [{ kind: "GitRepository", name: "webapp" }],
+  });
+  const path = await stack.readyPath(NS, "github");
+  for (const token of [TOKEN, "wrong"]) {
+    await stack.post(path, {
+      headers: {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": crypto.randomUUID(),
+        "X-Hub-Signature-256": signPayload("sha256", token, push),
+      },
+      body: push,
+    });
+  }
+});
+afterAll(() => stack?.stop());
+
+test.if(REQUIRE_PROMTOOL)("promtool is installed (CI)", () => {
+  expect(PROMTOOL).not.toBeNull();
+});
+
+test.if(PROMTOOL !== null)("promtool check metrics finds nothing in a real scrape", async () => {
+  const text = await (await fetch(`${stack.fluxhook.metricsUrl}/metrics`)).text();
+  expect(text).toContain("gotk_reconcile_duration_seconds_bucket{");
+  expect(promtool(["check", "metrics"], text)).toEqual({ exitCode: 0, output: "" });
+});
+
+test.if(PROMTOOL !== null)("promtool check metrics does find a problem (the check can fail)", () => {
+  const bad = "# HELP requests Requests.\n# TYPE requests counter\nrequests 1\n";
+  const r = promtool(["check", "metrics"], bad);
+  expect(r.output).toContain('counter metrics should have "_total" suffix');
+});
