@@ -149,28 +149,16 @@ export const IDLE_TIMEOUT_SECONDS = 10;
 
 /**
  * The timeouts and bounds above that tests shorten, in one object: the server and the Kubernetes
- * client take a `Partial<Tuning>` and fill the rest from DEFAULT_TUNING, so the defaults are these
+ * client take a `Partial<Tuning>` and fill the rest from here, so the defaults are these
  * constants and nothing else.
  */
-export interface Tuning {
+export const DEFAULT_TUNING = {
   /** Re-list delays after a watch error: fast for a blip, capped so an outage is polled gently. */
-  readonly watchBackoff: Backoff;
+  watchBackoff: { baseMs: 200, capMs: 30_000 } as Backoff,
   /** Retry delays of a failed Secret read: quick for a blip, gentle for missing RBAC. */
-  readonly secretReadBackoff: Backoff;
+  secretReadBackoff: { baseMs: 500, capMs: 30_000 } as Backoff,
   /** Retry delays of a failed status write: it is retried until it lands. */
-  readonly statusWriteBackoff: Backoff;
-  readonly callTimeoutMs: number;
-  readonly patchBudgetMs: number;
-  readonly listPageSize: number;
-  readonly bodyTimeoutMs: number;
-  readonly idleTimeoutSeconds: number;
-  readonly bodyBytesInFlight: number;
-}
-
-export const DEFAULT_TUNING: Tuning = {
-  watchBackoff: { baseMs: 200, capMs: 30_000 },
-  secretReadBackoff: { baseMs: 500, capMs: 30_000 },
-  statusWriteBackoff: { baseMs: 500, capMs: 60_000 },
+  statusWriteBackoff: { baseMs: 500, capMs: 60_000 } as Backoff,
   callTimeoutMs: KUBE_CALL_TIMEOUT_MS,
   patchBudgetMs: PATCH_RETRY_BUDGET_MS,
   listPageSize: LIST_PAGE_SIZE,
@@ -178,6 +166,8 @@ export const DEFAULT_TUNING: Tuning = {
   idleTimeoutSeconds: IDLE_TIMEOUT_SECONDS,
   bodyBytesInFlight: MAX_BODY_BYTES_IN_FLIGHT,
 };
+
+export type Tuning = Readonly<typeof DEFAULT_TUNING>;
 
 /** `partial` over the defaults. */
 export const tuningOf = (partial: Partial<Tuning> = {}): Tuning => ({ ...DEFAULT_TUNING, ...partial });
