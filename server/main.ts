@@ -9,7 +9,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { parseConfig } from "./config";
 import { createKubeClient, loadKubeConfig } from "./kube/client";
 import type { KubePort } from "./kube/port";
-import { createLogger } from "./observe/log";
+import { createLogger, stderrLines } from "./observe/log";
 import { ApiRequestCounts } from "./observe/metrics";
 import { startFluxhook, type Fluxhook } from "./server";
 
@@ -31,7 +31,10 @@ if (missing.length > 0) {
   console.error(`fluxhook: --receivers-file ${missing.join(", ")}: no such file`);
   process.exit(2);
 }
-const log = createLogger({ level: config.logLevel, encoding: config.logEncoding });
+// The logger's stderr batch is owned here, and written out at exit.
+const stderr = stderrLines();
+process.on("exit", stderr.flush);
+const log = createLogger({ level: config.logLevel, encoding: config.logEncoding, write: stderr.write });
 const fromFiles = config.receiversFiles.length > 0;
 
 // Registered before anything starts: a signal during start-up still ends the process cleanly
@@ -55,22 +58,18 @@ try {
   }
 }
 
-let kube: KubePort | undefined;
-// One count of API requests for whichever client serves, read by the metrics.
+// The Kubernetes port, built once. File mode still annotates through a cluster when one answers
+// (within CLUSTER_PROBE_TIMEOUT_MS); otherwise it runs dry. Its API requests are counted for the
+// metrics.
 const apiRequests = new ApiRequestCounts();
-if (kubeConfig) {
-  const client = (callTimeoutMs?: number) =>
-    createKubeClient({ kubeConfig: kubeConfig!, log, callTimeoutMs, onResponse: apiRequests.record });
-  kube = client(fromFiles ? CLUSTER_PROBE_TIMEOUT_MS : undefined);
-  if (fromFiles) {
-    // File mode still annotates through a cluster when one answers; otherwise it runs dry.
-    const probe = await kube.version();
-    if (!probe.ok) {
-      log.info("the cluster in the Kubernetes configuration does not answer; running dry", { error: probe.reason });
-      kube = undefined;
-    } else {
-      kube = client();
-    }
+let kube: KubePort | undefined = kubeConfig
+  ? createKubeClient({ kubeConfig, log, onResponse: apiRequests.record })
+  : undefined;
+if (kube && fromFiles) {
+  const probe = await kube.version(CLUSTER_PROBE_TIMEOUT_MS);
+  if (!probe.ok) {
+    log.info("the cluster in the Kubernetes configuration does not answer; running dry", { error: probe.reason });
+    kube = undefined;
   }
 }
 
@@ -85,11 +84,10 @@ try {
 if (fromFiles) {
   // In a dry run (`npm start`'s demo) the URLs are what to point a sender or the README's curl
   // at. Otherwise their digests are secrets, and stdout ends up in pod logs: they are masked.
-  for (const entry of server.controller.index.entries()) {
-    const state = entry.unavailable ?? "ready";
-    const path = server.dryRun ? entry.path : "/hook/*** (sha256 of token, name and namespace)";
+  for (const r of server.receivers()) {
+    const path = server.dryRun ? r.path : "/hook/*** (sha256 of token, name and namespace)";
     console.log(
-      `receiver ${entry.key.namespace}/${entry.key.name} (${entry.spec?.type ?? "invalid"}, ${state}): ${server.receiverUrl}${path}`,
+      `receiver ${r.key.namespace}/${r.key.name} (${r.type ?? "invalid"}, ${r.state}): ${server.receiverUrl}${path}`,
     );
   }
 }

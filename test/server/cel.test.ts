@@ -10,6 +10,7 @@ import { CelMeter, compile, evaluate, type CelVariable } from "../../server/cel"
 import { silentLogger } from "../../server/observe/log";
 import { ReceiverController } from "../../server/receivers/controller";
 import { SecretCache } from "../../server/receivers/secret-cache";
+import { DEFAULT_TUNING } from "../../server/limits";
 import { ReceiverIndex } from "../../server/receivers/index";
 import { prepareReceiver } from "../../server/receivers/prepare";
 import type { ReceiverSpec } from "../../server/api/receiver";
@@ -270,7 +271,7 @@ describe("cost bound", () => {
 describe("compiled once per generation", () => {
   test("status writes and Secret changes reuse the programs; a changed expression recompiles", () => {
     const compiled: string[] = [];
-    const secrets = new SecretCache({ log: silentLogger });
+    const secrets = new SecretCache({ log: silentLogger, backoff: DEFAULT_TUNING.secretReadBackoff });
     const controller = new ReceiverController({
       index: new ReceiverIndex(),
       secrets,
