@@ -52,10 +52,12 @@ export interface Fluxhook {
   readonly receiverUrl: string;
   /** True while this replica writes status and Events. */
   readonly isLeader: () => boolean;
-  readonly metricsUrl: string;
+  /** Undefined when the metrics listener is off (--metrics-addr=0). */
+  readonly metricsUrl: string | undefined;
   /** True when targets are only logged (--dry-run, or no cluster). */
   readonly dryRun: boolean;
-  readonly healthUrl: string;
+  /** Undefined when the health listener is off (--health-addr=0). */
+  readonly healthUrl: string | undefined;
   readonly controller: ReceiverController;
   readonly ready: () => boolean;
   /** Stops accepting, lets in-flight deliveries finish, stops the watches. */
@@ -224,24 +226,30 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
           receivers: informers[0]!.connected ? "connected" : "reconnecting",
           secrets: informers[1]!.connected ? "connected" : "reconnecting",
         };
-  const health = Bun.serve({
-    fetch: createHealthApp({ ready, watches, deliveries: recent }).fetch,
-    hostname: config.healthAddr.host,
-    port: config.healthAddr.port,
-  });
-  const metricsServer = Bun.serve({
-    fetch: metricsHandler(metrics),
-    hostname: config.metricsAddr.host,
-    port: config.metricsAddr.port,
-  });
+  const healthAddr = config.healthAddr;
+  const health =
+    healthAddr &&
+    Bun.serve({
+      fetch: createHealthApp({ ready, watches, deliveries: recent }).fetch,
+      hostname: healthAddr.host,
+      port: healthAddr.port,
+    });
+  const metricsAddr = config.metricsAddr;
+  const metricsServer =
+    metricsAddr &&
+    Bun.serve({
+      fetch: metricsHandler(metrics),
+      hostname: metricsAddr.host,
+      port: metricsAddr.port,
+    });
 
   const receiverUrl = url(config.receiverAddr, receiver.port!);
-  const healthUrl = url(config.healthAddr, health.port!);
-  const metricsUrl = url(config.metricsAddr, metricsServer.port!);
+  const healthUrl = health ? url(healthAddr!, health.port!) : undefined;
+  const metricsUrl = metricsServer ? url(metricsAddr!, metricsServer.port!) : undefined;
   log.info("fluxhook started", {
     receiverAddr: receiverUrl,
-    healthAddr: healthUrl,
-    metricsAddr: metricsUrl,
+    healthAddr: healthUrl ?? "off",
+    metricsAddr: metricsUrl ?? "off",
     receivers: fromFiles ? config.receiversFiles : `cluster, namespace ${config.watchNamespace ?? "*"}`,
     statusUpdates: config.statusUpdates && !fromFiles,
     dryRun,
@@ -274,8 +282,8 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     events?.stop();
     guards.stop();
     await leader.stop();
-    await health.stop(true);
-    await metricsServer.stop(true);
+    await health?.stop(true);
+    await metricsServer?.stop(true);
   };
   return {
     receiverUrl,

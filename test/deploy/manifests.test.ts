@@ -124,16 +124,16 @@ describe(`deploy/base (${via})`, () => {
       metrics: portNamed("http-prom"),
     }).toEqual({
       receiver: config.receiverAddr.port,
-      health: config.healthAddr.port,
-      metrics: config.metricsAddr.port,
+      health: config.healthAddr?.port,
+      metrics: config.metricsAddr?.port,
     });
-    expect([config.receiverAddr.port, config.healthAddr.port, config.metricsAddr.port]).toEqual([9292, 9440, 8080]);
+    expect([config.receiverAddr.port, config.healthAddr?.port, config.metricsAddr?.port]).toEqual([9292, 9440, 8080]);
     // Listening on every interface, so the kubelet and the Service reach them.
-    for (const addr of [config.receiverAddr, config.healthAddr, config.metricsAddr]) expect(addr.host).toBe("0.0.0.0");
+    for (const addr of [config.receiverAddr, config.healthAddr, config.metricsAddr]) expect(addr?.host).toBe("0.0.0.0");
 
     expect(container.livenessProbe.httpGet).toEqual({ path: "/healthz", port: "healthz" });
     expect(container.readinessProbe.httpGet).toEqual({ path: "/readyz", port: "healthz" });
-    expect(pod.metadata.annotations["prometheus.io/port"]).toBe(String(config.metricsAddr.port));
+    expect(pod.metadata.annotations["prometheus.io/port"]).toBe(String(config.metricsAddr?.port));
 
     const service = only(base, "Service", "fluxhook-receiver");
     expect(service.spec.ports).toEqual([{ name: "http", port: 80, protocol: "TCP", targetPort: "http-webhook" }]);
