@@ -76,6 +76,10 @@ function url(addr: ListenAddress, port: number) {
   return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
 }
 
+/** Logged when discovery shows no Receivers: the cluster has neither Flux nor the CRD component. */
+export const NO_RECEIVER_CRD =
+  "the cluster does not serve notification.toolkit.fluxcd.io/v1 Receivers: install Flux's Receiver CRD, e.g. with the kustomize component deploy/components/crd (see deploy/README.md)";
+
 export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook> {
   const { config, log } = options;
   const kube =
@@ -148,6 +152,13 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
           log,
         }),
       ];
+
+  // Without the CRD the Receiver list 404s forever; say once, and plainly, what to install.
+  if (fetcher)
+    void kube!.servesReceivers().then((served) => {
+      if (served.ok && !served.value) log.error(NO_RECEIVER_CRD);
+      else log.debug("discovery: Receivers are served", { served: served.ok ? true : served.reason });
+    });
 
   let stopping = false;
   // Ready once the lists are in and every Secret they reference was read once; from then on a

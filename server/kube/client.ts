@@ -183,6 +183,11 @@ class ObjectApi extends KubernetesObjectApi {
     this.configuration = mergeConfiguration(this.configuration, options);
     return this;
   }
+
+  /** Discovery of one kind (the API resource list of its group/version, cached by client-node). */
+  discover(apiVersion: string, kind: string) {
+    return this.resource(apiVersion, kind);
+  }
 }
 
 export interface KubeClientOptions {
@@ -269,6 +274,17 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
         return { ok: true, value: info.gitVersion };
       } catch (err) {
         return failure(err, "Kubernetes API");
+      }
+    },
+
+    async servesReceivers() {
+      try {
+        const resource = await objects.discover(`${RECEIVER_GROUP}/${RECEIVER_VERSION}`, "Receiver");
+        return { ok: true, value: resource?.name === RECEIVER_PLURAL };
+      } catch (err) {
+        const result = failure(err, "discovery");
+        // No such group/version: the CRD is not installed.
+        return result.status === 404 ? { ok: true, value: false } : result;
       }
     },
 
