@@ -19,6 +19,7 @@ import type { Informer, KubePort } from "./kube/port";
 import type { Logger } from "./observe/log";
 import { SecretFetcher } from "./receivers/secret-cache";
 import { ReceiverController } from "./receivers/controller";
+import { ReceiverFinalizers } from "./receivers/finalizers";
 import { prepareReceiver } from "./receivers/prepare";
 import { createAuthServices } from "./jwt";
 import { createRequestedAtClock } from "./targets/requested-at";
@@ -103,7 +104,14 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   const targets = dryRun ? dryRunTargets(log, kube) : kube!;
 
   const index = new ReceiverIndex();
+  // Flux's finalizer is kept by whoever writes status: beside Flux (--status-updates=false) it is Flux's.
+  const finalizers =
+    config.statusUpdates && !fromFiles && kube
+      ? new ReceiverFinalizers({ kube, log, retryMinMs: options.minBackoffMs })
+      : undefined;
   const controller = new ReceiverController({
+    finalizers,
+    recordEvent: (key, event) => events?.recordReconcile(key, event),
     wantSecret: (key) => fetcher?.want(key),
     secretAwaited: (secret): boolean => fetcher?.awaits(secret) ?? false,
     index,
@@ -292,6 +300,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     }
     for (const i of informers) i.stop();
     fetcher?.stop();
+    finalizers?.stop();
     events?.stop();
     guards.stop();
     await leader.stop();

@@ -340,6 +340,29 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
       }
     },
 
+    async patchReceiverFinalizers(key, finalizers, resourceVersion) {
+      try {
+        const patched: { metadata?: { resourceVersion?: unknown } } | undefined =
+          await custom.patchNamespacedCustomObject(
+            {
+              group: RECEIVER_GROUP,
+              version: RECEIVER_VERSION,
+              plural: RECEIVER_PLURAL,
+              namespace: key.namespace,
+              name: key.name,
+              // The resourceVersion makes the merge patch conditional: a list changed meanwhile is a 409.
+              body: { metadata: { finalizers, resourceVersion } },
+              fieldManager: FIELD_MANAGER,
+            },
+            call(PatchStrategy.MergePatch),
+          );
+        const version = patched?.metadata?.resourceVersion;
+        return { ok: true, value: typeof version === "string" ? version : "" };
+      } catch (err) {
+        return failure(err, `Receiver ${key.namespace}/${key.name} finalizers`);
+      }
+    },
+
     async patchReceiverStatus(key: ObjectKey, status: ReceiverStatus): Promise<KubeResult<string>> {
       try {
         const patched: { metadata?: { resourceVersion?: unknown } } | undefined =

@@ -90,6 +90,15 @@ export interface KubePort {
   watchSecretMetadata(namespace: string | undefined, sink: WatchSink): Informer;
   /** get one core/v1 secret; `undefined` when it does not exist. A failure's reason is the API's message, unprefixed. */
   getSecret(key: ObjectKey): Promise<KubeResult<unknown>>;
+  /**
+   * patch receivers: set metadata.finalizers, only if the object is still at `resourceVersion`
+   * (409 otherwise), so another controller's finalizer added meanwhile is never dropped.
+   */
+  patchReceiverFinalizers(
+    key: ObjectKey,
+    finalizers: readonly string[],
+    resourceVersion: string,
+  ): Promise<KubeResult<string>>;
   /** patch receivers/status; the value is the patched object's resourceVersion. */
   patchReceiverStatus(key: ObjectKey, status: ReceiverStatus): Promise<KubeResult<string>>;
   /** get one target. */

@@ -14,6 +14,7 @@ import type { KubePort, WatchSink } from "../kube/port";
 import type { Logger } from "../observe/log";
 import {
   keyString,
+  receiverLogFields,
   readReceiver,
   type ObjectKey,
   type ReceiverObject,
@@ -22,9 +23,19 @@ import {
 } from "../api/receiver";
 import type { ReceiverIndex, ReceiverEntry } from "./index";
 import { compilationKey, NOTHING_COMPILED, type Prepared } from "./prepare";
+import type { ReceiverFinalizers } from "./finalizers";
 import { readSecret, type SecretRecord } from "../api/secret";
 import { atLeastVersion, olderVersion } from "../kube/resource-version";
-import { Reason, desiredStatus, sameStatus, type Readiness } from "../api/status";
+import {
+  Reason,
+  SUCCEEDED_MESSAGE,
+  TERMINAL_PREFIX,
+  desiredStatus,
+  sameStatus,
+  transitionEvent,
+  type Readiness,
+  type ReconcileEvent,
+} from "../api/status";
 
 /** Status writes in flight at once: enough to mark thousands of Receivers Ready at start-up in seconds. */
 const STATUS_WRITE_CONCURRENCY = 16;
@@ -38,6 +49,10 @@ export interface ControllerOptions {
   readonly statusWriter: Pick<KubePort, "patchReceiverStatus"> | undefined;
   /** False while another replica leads: status is then that replica's to write. */
   readonly canWrite?: () => boolean;
+  /** Records an Event on a status transition (Flux's reasons); the recorder aggregates, and writes only as leader. */
+  readonly recordEvent?: (key: ObjectKey, event: ReconcileEvent) => void;
+  /** Keeps Flux's finalizer (finalizers.ts); undefined when status updates are off, as statusWriter. */
+  readonly finalizers?: Pick<ReceiverFinalizers, "sync" | "forget">;
   readonly log: Logger;
   /** Kubernetes' condition timestamp format (RFC 3339, seconds). */
   readonly now?: () => string;
@@ -218,7 +233,8 @@ export class ReceiverController {
     this.#unrefuse(k);
     if (path !== undefined) this.#release(path);
     this.#statusQueue.delete(k);
-    this.#options.log.info("receiver deleted", { receiver: k });
+    this.#options.finalizers?.forget(r.key);
+    this.#options.log.info("receiver deleted", receiverLogFields(r.key));
   }
 
   #unrefer(secret: string, receiver: string) {
@@ -263,6 +279,7 @@ export class ReceiverController {
   #reconcile(k: string) {
     const r = this.#receivers.get(k);
     if (!r) return;
+    if (this.#options.canWrite?.() ?? true) this.#options.finalizers?.sync(r);
     const decision = this.#decide(r);
     // Its Secret is being read: keep serving what was decided before, and decide once it is.
     if (decision.pending) return;
@@ -297,8 +314,9 @@ export class ReceiverController {
     waiting.add(k);
     this.#refusedPath.set(k, path);
     const holder = this.index.lookup(path);
+    const r = this.#receivers.get(k);
     this.#options.log.error("webhook path collision: an older Receiver has the same path", {
-      receiver: k,
+      ...(r ? receiverLogFields(r.key) : { receiver: k }),
       servedBy: holder ? keyString(holder.key) : undefined,
     });
   }
@@ -345,7 +363,12 @@ export class ReceiverController {
   }
 
   #decide(r: ReceiverObject): { entry?: ReceiverEntry; readiness?: Readiness; pending?: true; refused?: string } {
+    // Being deleted: no longer served, in every mode, and its status is not written again (Flux
+    // only removes its finalizer).
+    if (r.deleting) return {};
     const spec = r.spec;
+    // Suspended: Flux neither validates nor reads the token; the status keeps its conditions.
+    if (spec?.suspend) return { entry: this.#unavailableAt(r, spec, {}, SUSPENDED), readiness: { kind: "suspended" } };
     // Flux checks the spec (CEL, OIDC providers) before it reads the token.
     const prepared: Prepared = spec
       ? this.#prepare(r, spec)
@@ -365,8 +388,12 @@ export class ReceiverController {
       if (unreadable === undefined && (s ? s.pending : this.#options.secretAwaited?.(sk))) return { pending: true };
       const ref = `'${r.key.namespace}/${r.secretName}'`;
       if (!s?.data.token?.length) {
-        if (spec?.suspend) return this.#suspendedWithoutToken(r, spec);
-        if (spec && !prepared.ok) return { readiness: terminal(prepared) };
+        // As Flux, an invalid spec is reported before the token is read.
+        if (!prepared.ok)
+          return {
+            entry: this.#unavailableAt(r, spec, {}, `receiver is not ready: ${prepared.message}`),
+            readiness: terminal(prepared),
+          };
         if (unreadable !== undefined)
           return {
             readiness: {
@@ -413,15 +440,12 @@ export class ReceiverController {
     if (other && keepsPath(other, r)) {
       return {
         refused: base.path,
-        readiness: spec?.suspend
-          ? undefined
-          : { kind: "terminal", reason: Reason.validationFailed, message: PATH_COLLISION },
+        readiness: { kind: "terminal", reason: Reason.validationFailed, message: PATH_COLLISION },
       };
     }
-    if (spec?.suspend) return { entry: { ...base, spec, unavailable: "receiver is suspended" } };
     if (!prepared.ok) {
       return {
-        entry: { ...base, spec, unavailable: `receiver is not ready: ${prepared.message}` },
+        entry: this.#unavailableAt(r, spec, secret, `receiver is not ready: ${prepared.message}`),
         readiness: terminal(prepared),
       };
     }
@@ -432,15 +456,19 @@ export class ReceiverController {
   }
 
   /**
-   * A suspended Receiver whose token cannot be read: as in Flux, its status is left alone and the
-   * path it last had answers 503 (not 404), unless another Receiver serves it.
+   * Where a Receiver that cannot serve (suspended, or Stalled) answers 503: the path its status
+   * has, as Flux looks Receivers up by status.webhookPath. One that was never Ready has none and
+   * answers 404, as in Flux; so does a path another Receiver serves now.
    */
-  #suspendedWithoutToken(r: ReceiverObject, spec: ReceiverSpec): { entry?: ReceiverEntry } {
+  #unavailableAt(
+    r: ReceiverObject,
+    spec: ReceiverSpec | undefined,
+    secret: SecretRecord["data"],
+    unavailable: string,
+  ): ReceiverEntry | undefined {
     const path = this.#currentStatus(keyString(r.key), r)?.webhookPath;
-    if (!path || this.#otherAt(path, r)) return {};
-    return {
-      entry: { key: r.key, generation: r.generation, path, secret: {}, spec, unavailable: "receiver is suspended" },
-    };
+    if (!path || this.#otherAt(path, r)) return undefined;
+    return { key: r.key, generation: r.generation, path, secret, spec, unavailable };
   }
 
   /** The other Receiver serving this path, if one does. */
@@ -487,14 +515,20 @@ export class ReceiverController {
       const desired = desiredStatus(readiness, r.generation, current, (this.#options.now ?? metaNow)(), r.requestedAt);
       if (sameStatus(current, desired)) continue;
       this.#statusWriting.add(k);
-      void this.#writeStatus(writer, key, desired).finally(() => {
+      const transition = transitionEvent(current, desired, readiness);
+      void this.#writeStatus(writer, key, desired, transition && { event: transition, readiness }).finally(() => {
         this.#statusWriting.delete(k);
         this.#pumpStatus();
       });
     }
   }
 
-  async #writeStatus(writer: Pick<KubePort, "patchReceiverStatus">, key: ObjectKey, status: ReceiverStatus) {
+  async #writeStatus(
+    writer: Pick<KubePort, "patchReceiverStatus">,
+    key: ObjectKey,
+    status: ReceiverStatus,
+    transition: { event: ReconcileEvent; readiness: Readiness } | undefined,
+  ) {
     const k = keyString(key);
     const result = await writer.patchReceiverStatus(key, status);
     if (result.ok) {
@@ -503,19 +537,45 @@ export class ReceiverController {
       if (seen && olderVersion(seen.resourceVersion, result.value))
         this.#written.set(k, { resourceVersion: result.value, status });
       const ready = status.conditions?.find((c) => c.type === "Ready");
-      this.#options.log.info("receiver status updated", { receiver: k, ready: ready?.status, reason: ready?.reason });
+      const fields = receiverLogFields(key);
+      this.#options.log.info("receiver status updated", { ...fields, ready: ready?.status, reason: ready?.reason });
+      if (transition) this.#transitioned(key, transition.event, transition.readiness);
       return;
     }
     if (result.status === 404) return; // deleted meanwhile; the watch will tell us
     const attempt = (this.#statusAttempts.get(k) ?? 0) + 1;
     this.#statusAttempts.set(k, attempt);
     const delay = Math.min(STATUS_RETRY_MAX_MS, STATUS_RETRY_MIN_MS * 2 ** Math.min(attempt, 10));
-    this.#options.log.error("receiver status update failed", { receiver: k, error: result.reason, retryInMs: delay });
+    this.#options.log.error("receiver status update failed", {
+      ...receiverLogFields(key),
+      error: result.reason,
+      retryInMs: delay,
+    });
     setTimeout(() => {
       if (this.#receivers.has(k)) this.#queueStatus(key);
     }, delay).unref?.();
   }
+  /**
+   * A Ready transition was written: its Event, and a log line as Flux's (failures at error, with
+   * the error under `error`; controller-runtime words the retried ones "Reconciler error").
+   */
+  #transitioned(key: ObjectKey, event: ReconcileEvent, readiness: Readiness) {
+    this.#options.recordEvent?.(key, event);
+    const fields = receiverLogFields(key);
+    if (readiness.kind === "terminal")
+      this.#options.log.error(TERMINAL_PREFIX, { ...fields, reason: readiness.reason, error: readiness.message });
+    else if (readiness.kind === "token-not-found")
+      this.#options.log.error("Reconciler error", {
+        ...fields,
+        reason: Reason.tokenNotFound,
+        error: readiness.message,
+      });
+    else if (readiness.kind === "ready") this.#options.log.info(SUCCEEDED_MESSAGE, fields);
+  }
 }
+
+/** Why a suspended Receiver's deliveries get 503. */
+const SUSPENDED = "receiver is suspended";
 
 /** Why a Receiver is refused its path (the other Receiver is not named: it may be another tenant's). */
 export const PATH_COLLISION =

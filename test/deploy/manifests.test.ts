@@ -201,6 +201,7 @@ const CLUSTER_ROLE_ALLOWLIST: Readonly<Record<string, string>> = {
   "get notification.toolkit.fluxcd.io/receivers": "read Receivers (kubectl auth can-i, future single reads)",
   "list notification.toolkit.fluxcd.io/receivers": "the Receiver informer's list",
   "watch notification.toolkit.fluxcd.io/receivers": "the Receiver informer's watch",
+  "patch notification.toolkit.fluxcd.io/receivers": "add and remove Flux's finalizer (--status-updates)",
   "patch notification.toolkit.fluxcd.io/receivers/status": "Ready condition and webhookPath (--status-updates)",
   "get core/secrets": "read the token Secrets",
   "list core/secrets": "the Secret informer's list",
