@@ -1,5 +1,5 @@
 /**
- * @module server/app
+ * @module server/http/app
  * The HTTP edges, built from injected dependencies: the receiver app (`/hook/*`) and the health
  * app (`/healthz`, `/readyz`). Nothing here listens; server.ts does.
  */
@@ -10,6 +10,7 @@ import { renderDeliveriesPage, type RecentDeliveries } from "../observe/recent-d
 import type { Logger } from "../observe/log";
 import { receiverLogFields } from "../api/receiver";
 import { jsonResponse as json } from "./json-response";
+import { OUTCOMES } from "../delivery/outcomes";
 
 /** A handled delivery, as observers (metrics, recent deliveries, Events) see it. */
 export interface DeliveryReport {
@@ -33,15 +34,7 @@ function responseBody(outcome: DeliveryOutcome): string {
 
 export function createApp(deps: AppDeps) {
   const answer = (request: Request, outcome: DeliveryOutcome, time: number, started: number): Response => {
-    // Refusals of a known receiver are errors its owner wants to see; they are bounded by the
-    // failure rate limit. The 429s beyond it, and guesses at unknown paths, would turn a flood
-    // into a log flood: they are debug lines, and counted in the metrics.
-    const level =
-      outcome.status >= 500 || (outcome.status >= 400 && outcome.status !== 429 && outcome.receiver)
-        ? "error"
-        : outcome.status >= 400
-          ? "debug"
-          : "info";
+    const level = OUTCOMES[outcome.kind].log;
     const logged = deps.log.enabled(level);
     // Only logs and a known receiver's recent deliveries show the id: a guess at an unknown path
     // does not pay for reading the headers.

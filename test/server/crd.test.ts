@@ -5,7 +5,9 @@
 import { expect, test } from "bun:test";
 import { BUILTIN_KINDS, startKubeApiServer } from "../kube";
 import { createLogger } from "../../server/observe/log";
-import { NO_RECEIVER_CRD, startFluxhook } from "../../server/server";
+import { createKubeClient } from "../../server/kube/client";
+import { startFluxhook } from "../../server/server";
+import { NO_RECEIVER_CRD } from "../../server/sources/cluster";
 import { TEST_CONFIG, waitFor } from "../support/stack";
 
 const isReceiver = (k: { group: string; kind: string }) =>
@@ -15,12 +17,12 @@ test("no notification.toolkit.fluxcd.io/v1 Receivers in discovery: one error nam
   await using api = await startKubeApiServer({ builtinKinds: BUILTIN_KINDS.filter((k) => !isReceiver(k)) });
   const logs: Record<string, unknown>[] = [];
   const log = createLogger({ level: "debug", encoding: "json", write: (line) => logs.push(JSON.parse(line)) });
+  const tuning = { watchBackoff: { baseMs: 5, capMs: 10 } };
   await using fluxhook = await startFluxhook({
     config: TEST_CONFIG,
     log,
-    kubeConfig: api.kubeConfig(),
-    minBackoffMs: 5,
-    maxBackoffMs: 10,
+    kube: createKubeClient({ kubeConfig: api.kubeConfig(), log, tuning }),
+    tuning,
   });
   await waitFor("the missing-CRD error", () => logs.some((l) => l.msg === NO_RECEIVER_CRD));
   // The Receiver list keeps failing (and is retried), but the explanation is given once.
@@ -41,7 +43,11 @@ test("with the CRD installed, the missing-CRD error is not logged", async () => 
   await using api = await startKubeApiServer();
   const logs: Record<string, unknown>[] = [];
   const log = createLogger({ level: "debug", encoding: "json", write: (line) => logs.push(JSON.parse(line)) });
-  await using fluxhook = await startFluxhook({ config: TEST_CONFIG, log, kubeConfig: api.kubeConfig() });
+  await using fluxhook = await startFluxhook({
+    config: TEST_CONFIG,
+    log,
+    kube: createKubeClient({ kubeConfig: api.kubeConfig(), log }),
+  });
   await waitFor("ready", () => fluxhook.ready());
   await waitFor("the discovery answer", () => logs.some((l) => l.msg === "discovery: Receivers are served"));
   expect(logs.some((l) => l.msg === NO_RECEIVER_CRD)).toBe(false);

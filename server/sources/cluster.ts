@@ -1,0 +1,86 @@
+/**
+ * @module server/sources/cluster
+ * Receivers watched in a cluster: the Receiver watch and the Secret metadata watch feed the
+ * controller and the Secret cache; status and Events are written by the leader (one replica when
+ * leader election is on, else every replica).
+ */
+import type { ServerConfig } from "../config";
+import { alwaysLeader, startLeaderElection } from "../kube/leader";
+import type { KubePort } from "../kube/port";
+import type { Tuning } from "../limits";
+import { EventRecorder } from "../observe/events";
+import type { Logger } from "../observe/log";
+import { ReceiverController } from "../receivers/controller";
+import type { ReceiverIndex } from "../receivers/index";
+import { prepareReceiver } from "../receivers/prepare";
+import { SecretCache } from "../receivers/secret-cache";
+import type { ReceiverSource } from "./source";
+
+export interface ClusterSourceOptions {
+  readonly kube: KubePort;
+  readonly config: ServerConfig;
+  readonly index: ReceiverIndex;
+  readonly log: Logger;
+  readonly tuning: Tuning;
+}
+
+/** Logged when discovery shows no Receivers: the cluster has neither Flux nor the CRD component. */
+export const NO_RECEIVER_CRD =
+  "the cluster does not serve notification.toolkit.fluxcd.io/v1 Receivers: install Flux's Receiver CRD, e.g. with the kustomize component deploy/components/crd (see deploy/README.md)";
+
+export function startClusterSource(options: ClusterSourceOptions): ReceiverSource {
+  const { kube, config, index, log, tuning } = options;
+  const leader = config.leaderElection
+    ? startLeaderElection({ kube, config: config.leaderElection, log })
+    : alwaysLeader;
+  // Only the Secrets that Receivers reference are read (secret-cache.ts).
+  const secrets = new SecretCache({ get: (key) => kube.getSecret(key), log, backoff: tuning.secretReadBackoff });
+  const controller = new ReceiverController({
+    index,
+    secrets,
+    statusWriter: config.statusUpdates ? kube : undefined,
+    // Flux's finalizer is kept by whoever writes status: beside Flux (--status-updates=false) it is Flux's.
+    finalizerWriter: config.statusUpdates ? kube : undefined,
+    recordEvent: (key, event) => events.recordReconcile(key, event),
+    canWrite: () => leader.isLeader(),
+    statusWriteBackoff: tuning.statusWriteBackoff,
+    log,
+    prepare: prepareReceiver,
+  });
+  leader.onStartedLeading(() => controller.resyncStatus());
+  const events = new EventRecorder({
+    kube,
+    log,
+    canWrite: () => leader.isLeader(),
+    uidOf: (key) => controller.uidOf(key),
+  });
+  // Without the CRD the Receiver list 404s forever; say once, and plainly, what to install.
+  void kube.servesReceivers().then((served) => {
+    if (served.ok && !served.value) log.error(NO_RECEIVER_CRD);
+    else log.debug("discovery: Receivers are served", { served: served.ok ? true : served.reason });
+  });
+  const receivers = kube.watchReceivers(config.watchNamespace, controller.receiverSink);
+  const secretWatch = kube.watchSecretMetadata(config.watchNamespace, secrets.sink);
+  return {
+    controller,
+    // Readiness stays true through a watch outage once synced (server.ts); the body says whether
+    // the watches are connected.
+    watches: () => ({
+      receivers: receivers.connected ? "connected" : "reconnecting",
+      secrets: secretWatch.connected ? "connected" : "reconnecting",
+    }),
+    unread: () => secrets.unread,
+    isLeader: () => leader.isLeader(),
+    recordEvent: (outcome) => events.observe(outcome),
+    statusUpdates: config.statusUpdates,
+    describe: `cluster, namespace ${config.watchNamespace ?? "*"}`,
+    async stop() {
+      receivers.stop();
+      secretWatch.stop();
+      secrets.stop();
+      controller.stop();
+      events.stop();
+      await leader.stop();
+    },
+  };
+}
