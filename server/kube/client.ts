@@ -329,7 +329,15 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
       }
     },
 
-    async patchReceiverFinalizers(key, finalizers, resourceVersion) {
+    async patchReceiverFinalizers(key, current, wanted) {
+      // An absent list cannot be tested (RFC 6902): it is added, as Flux's merge patch would.
+      const body =
+        current.length === 0
+          ? [{ op: "add", path: "/metadata/finalizers", value: wanted }]
+          : [
+              { op: "test", path: "/metadata/finalizers", value: current },
+              { op: "replace", path: "/metadata/finalizers", value: wanted },
+            ];
       try {
         const patched: { metadata?: { resourceVersion?: unknown } } | undefined =
           await custom.patchNamespacedCustomObject(
@@ -339,11 +347,10 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
               plural: RECEIVER_PLURAL,
               namespace: key.namespace,
               name: key.name,
-              // The resourceVersion makes the merge patch conditional: a list changed meanwhile is a 409.
-              body: { metadata: { finalizers, resourceVersion } },
+              body,
               fieldManager: FIELD_MANAGER,
             },
-            call(PatchStrategy.MergePatch),
+            call(PatchStrategy.JsonPatch),
           );
         const version = patched?.metadata?.resourceVersion;
         return { ok: true, value: typeof version === "string" ? version : "" };

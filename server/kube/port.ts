@@ -91,13 +91,15 @@ export interface KubePort {
   /** get one core/v1 secret; `undefined` when it does not exist. A failure's reason is the API's message, unprefixed. */
   getSecret(key: ObjectKey): Promise<KubeResult<unknown>>;
   /**
-   * patch receivers: set metadata.finalizers, only if the object is still at `resourceVersion`
-   * (409 otherwise), so another controller's finalizer added meanwhile is never dropped.
+   * patch receivers: change metadata.finalizers from `current` to `wanted` (a JSON patch that
+   * tests `current` first, so a list another controller changed meanwhile is never overwritten:
+   * that answers 422, and the watch event that follows decides again). Status writes in between
+   * do not conflict with it.
    */
   patchReceiverFinalizers(
     key: ObjectKey,
-    finalizers: readonly string[],
-    resourceVersion: string,
+    current: readonly string[],
+    wanted: readonly string[],
   ): Promise<KubeResult<string>>;
   /** patch receivers/status; the value is the patched object's resourceVersion. */
   patchReceiverStatus(key: ObjectKey, status: ReceiverStatus): Promise<KubeResult<string>>;

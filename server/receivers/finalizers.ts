@@ -5,8 +5,9 @@
  * interchangeable and `kubectl delete receiver` (or a prune) completes with either running.
  *
  * Only the replica that writes status does this (--status-updates, and the leader). Each write is
- * conditional on the resourceVersion it was decided on: a 409 means the object changed, and the
- * watch event that follows decides again. Other failures are retried with backoff.
+ * conditional on the finalizer list it was decided on (port.ts): a 422 means another controller
+ * changed it, and the watch event that follows decides again. Other failures are retried with
+ * backoff.
  */
 import type { Backoff } from "../../shared";
 import { RECEIVER_FINALIZER, receiverLogFields, type ReceiverObject } from "../api/receiver";
@@ -72,7 +73,7 @@ export class FinalizerWriter {
 
   async #patch(k: string, r: ReceiverObject, finalizers: readonly string[]) {
     const adding = !r.deleting;
-    const result = await this.#options.patch.patchReceiverFinalizers(r.key, finalizers, r.resourceVersion);
+    const result = await this.#options.patch.patchReceiverFinalizers(r.key, r.finalizers, finalizers);
     if (result.ok) {
       this.#writes.forget(k);
       this.#options.log.info(adding ? "finalizer added" : "finalizer removed", {
@@ -81,8 +82,9 @@ export class FinalizerWriter {
       });
       return;
     }
-    // Gone already, or changed since: the watch event that says so decides again.
-    if (result.status === 404 || result.status === 409) return;
+    // Gone already, or its finalizers changed since (the test failed, or a finalizer may no longer
+    // be added because it is being deleted): the watch event that says so decides again.
+    if (result.status === 404 || result.status === 409 || result.status === 422) return;
     const retryInMs = this.#writes.retry(k);
     this.#options.log.error(adding ? "cannot add the finalizer" : "cannot remove the finalizer", {
       ...receiverLogFields(r.key),

@@ -63,6 +63,26 @@ describe("finalizers.fluxcd.io, as Flux keeps it", () => {
     );
   });
 
+  test("a removal the API server fails is logged at error and retried until the object is gone", async () => {
+    seed("fin-retry");
+    await stack.readyPath("fin-retry", "receiver");
+    await waitFor("the finalizer", () => receiver("fin-retry")?.metadata.finalizers?.includes(RECEIVER_FINALIZER));
+    const path = "/apis/notification.toolkit.fluxcd.io/v1/namespaces/fin-retry/receivers/receiver";
+    const fault = stack.api.faults.add({ method: "PATCH", path, times: 2, respond: { status: 500 } });
+    await custom.deleteNamespacedCustomObject({ ...RECEIVERS, namespace: "fin-retry", name: "receiver" });
+    await waitFor("the Receiver gone", () => receiver("fin-retry") === undefined);
+    expect(fault.hits).toBe(2);
+    expect(stack.logs).toContainEqual(
+      expect.objectContaining({
+        level: "error",
+        msg: "cannot remove the finalizer",
+        name: "receiver",
+        namespace: "fin-retry",
+        error: expect.any(String),
+      }),
+    );
+  });
+
   test("another controller's finalizer is kept: the Receiver stays Terminating, unserved", async () => {
     stack.secret("fin-other", "token", { token: "t-other" });
     stack.target(GIT, "GitRepository", "fin-other", "app");

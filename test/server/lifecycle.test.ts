@@ -104,6 +104,15 @@ describe("leader election", () => {
           path: "/apis/notification.toolkit.fluxcd.io/v1/namespaces/apps/receivers/one/status",
         }),
       ).toBe(1);
+      // Flux's finalizer too: added once, by the leader.
+      await waitFor("the finalizer", () =>
+        (api.store.get(RECEIVER, "Receiver", "apps", "one") as any)?.metadata.finalizers?.includes(
+          "finalizers.fluxcd.io",
+        ),
+      );
+      expect(
+        api.count({ method: "PATCH", path: "/apis/notification.toolkit.fluxcd.io/v1/namespaces/apps/receivers/one" }),
+      ).toBe(1);
 
       // Hand-over: a releases the Lease on shutdown and another replica takes it at its next try.
       await a.stop();
