@@ -51,6 +51,11 @@ export interface ControllerOptions {
    * kept by whoever writes status (beside Flux, --status-updates=false, it is Flux's).
    */
   readonly finalizerWriter?: Pick<KubePort, "patchReceiverFinalizers">;
+  /**
+   * Receivers from files have no status: one that cannot serve (suspended, Stalled) answers 503
+   * at the path its token gives, not 404 for want of a status.webhookPath.
+   */
+  readonly withoutStatus?: boolean;
   /** Records an Event on a status transition (Flux's reasons); the recorder aggregates, and writes only as leader. */
   readonly recordEvent?: (key: ObjectKey, event: ReconcileEvent) => void;
   /** False while another replica leads: status is then that replica's to write. */
@@ -289,7 +294,8 @@ export class ReceiverController {
     if (r.deleting) return {};
     const spec = r.spec;
     // Suspended: Flux neither validates nor reads the token; the status keeps its conditions.
-    if (spec?.suspend) return { entry: this.#unavailableAt(r, spec, {}, SUSPENDED), readiness: { kind: "suspended" } };
+    if (spec?.suspend && !this.#options.withoutStatus)
+      return { entry: this.#unavailableAt(r, spec, {}, SUSPENDED), readiness: { kind: "suspended" } };
     // Flux checks the spec (CEL, OIDC providers) before it reads the token.
     const prepared: Prepared = spec
       ? this.#prepare(r, spec)
@@ -307,6 +313,7 @@ export class ReceiverController {
       const ref = `'${r.key.namespace}/${r.secretName}'`;
       const data = state.kind === "ready" ? state.data : {};
       if (!data.token?.length) {
+        if (spec?.suspend) return {};
         // As Flux, an invalid spec is reported before the token is read.
         if (!prepared.ok)
           return {
@@ -350,9 +357,10 @@ export class ReceiverController {
         readiness: { kind: "terminal", reason: Reason.validationFailed, message: PATH_COLLISION },
       };
     }
+    if (spec?.suspend) return { entry: this.#unavailableAt(r, spec, secret, SUSPENDED, base.path) };
     if (!prepared.ok) {
       return {
-        entry: this.#unavailableAt(r, spec, secret, `receiver is not ready: ${prepared.message}`),
+        entry: this.#unavailableAt(r, spec, secret, `receiver is not ready: ${prepared.message}`, base.path),
         readiness: terminal(prepared),
       };
     }
@@ -365,15 +373,17 @@ export class ReceiverController {
   /**
    * Where a Receiver that cannot serve (suspended, or Stalled) answers 503: the path its status
    * has, as Flux looks Receivers up by status.webhookPath. One that was never Ready has none and
-   * answers 404, as in Flux; so does a path another Receiver serves now.
+   * answers 404, as in Flux; so does a path another Receiver serves now. Without status (files),
+   * the path the token gives, when it is known.
    */
   #unavailableAt(
     r: ReceiverObject,
     spec: ReceiverSpec | undefined,
     secret: SecretData,
     unavailable: string,
+    computed?: string,
   ): ReceiverEntry | undefined {
-    const path = this.#currentStatus(keyString(r.key), r)?.webhookPath;
+    const path = this.#options.withoutStatus ? computed : this.#currentStatus(keyString(r.key), r)?.webhookPath;
     if (!path || this.#otherAt(path, r)) return undefined;
     return { key: r.key, generation: r.generation, path, secret, spec, unavailable };
   }
