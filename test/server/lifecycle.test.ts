@@ -113,6 +113,14 @@ describe("leader election", () => {
       expect(
         api.count({ method: "PATCH", path: "/apis/notification.toolkit.fluxcd.io/v1/namespaces/apps/receivers/one" }),
       ).toBe(1);
+      // And its reconcile Event: one Succeeded, written once, by the leader.
+      const succeeded = await waitFor("the Succeeded Event", () => {
+        const found = (api.store.list("v1", "Event", "apps") as any[]).filter(
+          (e) => e.reason === "Succeeded" && e.involvedObject.name === "one",
+        );
+        return found.length > 0 ? found : undefined;
+      });
+      expect(succeeded.map((e) => [e.type, e.count])).toEqual([["Normal", 1]]);
 
       // Hand-over: a releases the Lease on shutdown and another replica takes it at its next try.
       await a.stop();
