@@ -19,8 +19,10 @@ export interface ListenAddress {
 
 export interface ServerConfig {
   readonly receiverAddr: ListenAddress;
-  readonly healthAddr: ListenAddress;
-  readonly metricsAddr: ListenAddress;
+  /** Undefined when off (`--health-addr=0`, as controller-runtime reads it). */
+  readonly healthAddr: ListenAddress | undefined;
+  /** Undefined when off (`--metrics-addr=0`, as controller-runtime reads it). */
+  readonly metricsAddr: ListenAddress | undefined;
   /** Undefined means every namespace. */
   readonly watchNamespace: string | undefined;
   readonly noCrossNamespaceRefs: boolean;
@@ -81,9 +83,13 @@ const FLAGS = {
   "health-addr": {
     kind: "string",
     default: ":9440",
-    usage: "The address the health endpoints (/healthz, /readyz) bind to.",
+    usage: "The address the health endpoints (/healthz, /readyz, /deliveries) bind to; 0 turns them off.",
   },
-  "metrics-addr": { kind: "string", default: ":8080", usage: "The address the metric endpoint binds to." },
+  "metrics-addr": {
+    kind: "string",
+    default: ":8080",
+    usage: "The address the metric endpoint binds to; 0 turns it off.",
+  },
   "watch-all-namespaces": {
     kind: "bool",
     default: "true",
@@ -223,6 +229,8 @@ import {
   DEFAULT_VALID_RATE,
 } from "./limits";
 
+/** The address value that turns the health or metrics listener off, as controller-runtime's BindAddress "0". */
+const LISTENER_OFF = "0";
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "error"];
 /** Flux's --log-level also takes `trace` (fluxcd/pkg runtime/logger); fluxhook has nothing finer than debug. */
 const LOG_LEVEL_ALIASES: Readonly<Record<string, LogLevel>> = { trace: "debug" };
@@ -313,8 +321,13 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   const get = (name: FlagName) => values.get(name) ?? FLAGS[name].default;
   const bool = (name: FlagName) => BOOL_VALUES[get(name)] === true;
 
-  const addresses: Record<"receiverAddr" | "health-addr" | "metrics-addr", ListenAddress> = {} as never;
+  const addresses: Record<"receiverAddr" | "health-addr" | "metrics-addr", ListenAddress | undefined> = {} as never;
   for (const name of ["receiverAddr", "health-addr", "metrics-addr"] as const) {
+    // controller-runtime's "0": no listener at all (the receiver listener is the point, so not it).
+    if (name !== "receiverAddr" && get(name) === LISTENER_OFF) {
+      addresses[name] = undefined;
+      continue;
+    }
     const parsed = parseListenAddress(get(name));
     if (!parsed)
       return {
@@ -442,7 +455,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   return {
     ok: true,
     config: {
-      receiverAddr: addresses.receiverAddr,
+      receiverAddr: addresses.receiverAddr!,
       healthAddr: addresses["health-addr"],
       metricsAddr: addresses["metrics-addr"],
       watchNamespace,

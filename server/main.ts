@@ -104,6 +104,7 @@ function addressInUse(err: unknown): string | undefined {
     ["--health-addr", config.healthAddr],
     ["--metrics-addr", config.metricsAddr],
   ] as const;
-  const found = listeners.find(([, addr]) => addr.port === port);
-  return found ? `${found[0]} ${found[1].host}:${found[1].port}` : `port ${port}`;
+  // An address of undefined is a listener turned off (=0), which cannot be the one in use.
+  const found = listeners.find(([, addr]) => addr?.port === port);
+  return found?.[1] ? `${found[0]} ${found[1].host}:${found[1].port}` : `port ${port}`;
 }

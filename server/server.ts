@@ -51,10 +51,12 @@ export interface Fluxhook {
   readonly receiverUrl: string;
   /** True while this replica writes status and Events. */
   readonly isLeader: () => boolean;
-  readonly metricsUrl: string;
+  /** Undefined when the metrics listener is off (--metrics-addr=0). */
+  readonly metricsUrl: string | undefined;
   /** True when targets are only logged (--dry-run, or no cluster). */
   readonly dryRun: boolean;
-  readonly healthUrl: string;
+  /** Undefined when the health listener is off (--health-addr=0). */
+  readonly healthUrl: string | undefined;
   /** The Receivers that have a path, as deliveries find them. */
   readonly receivers: () => ServedReceiver[];
   readonly ready: () => boolean;
@@ -168,24 +170,30 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     maxRequestBodySize: BUN_BODY_CAP,
     idleTimeout: tuning.idleTimeoutSeconds,
   });
-  const health = Bun.serve({
-    fetch: createHealthApp({ ready, watches: source.watches, deliveries: recent }).fetch,
-    hostname: config.healthAddr.host,
-    port: config.healthAddr.port,
-  });
-  const metricsServer = Bun.serve({
-    fetch: metricsHandler(metrics),
-    hostname: config.metricsAddr.host,
-    port: config.metricsAddr.port,
-  });
+  const healthAddr = config.healthAddr;
+  const health =
+    healthAddr &&
+    Bun.serve({
+      fetch: createHealthApp({ ready, watches: source.watches, deliveries: recent }).fetch,
+      hostname: healthAddr.host,
+      port: healthAddr.port,
+    });
+  const metricsAddr = config.metricsAddr;
+  const metricsServer =
+    metricsAddr &&
+    Bun.serve({
+      fetch: metricsHandler(metrics),
+      hostname: metricsAddr.host,
+      port: metricsAddr.port,
+    });
 
   const receiverUrl = url(config.receiverAddr, receiver.port!);
-  const healthUrl = url(config.healthAddr, health.port!);
-  const metricsUrl = url(config.metricsAddr, metricsServer.port!);
+  const healthUrl = health ? url(healthAddr!, health.port!) : undefined;
+  const metricsUrl = metricsServer ? url(metricsAddr!, metricsServer.port!) : undefined;
   log.info("fluxhook started", {
     receiverAddr: receiverUrl,
-    healthAddr: healthUrl,
-    metricsAddr: metricsUrl,
+    healthAddr: healthUrl ?? "off",
+    metricsAddr: metricsUrl ?? "off",
     receivers: source.describe,
     statusUpdates: source.statusUpdates,
     dryRun,
@@ -215,8 +223,8 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     }
     guards.stop();
     await source.stop();
-    await health.stop(true);
-    await metricsServer.stop(true);
+    await health?.stop(true);
+    await metricsServer?.stop(true);
   };
   return {
     receiverUrl,

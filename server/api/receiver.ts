@@ -20,6 +20,19 @@ export interface ObjectKey {
 /** `namespace/name`: the one string form of a key, for maps, logs and metric labels. */
 export const keyString = (key: ObjectKey) => `${key.namespace}/${key.name}`;
 
+/**
+ * The fields of every log line about a Receiver: fluxhook's `receiver` and, as Flux's
+ * controller-runtime lines carry them (and log pipelines extract them), `name` and `namespace`.
+ */
+export const receiverLogFields = (key: ObjectKey) => ({
+  receiver: keyString(key),
+  name: key.name,
+  namespace: key.namespace,
+});
+
+/** The finalizer Flux's controller keeps on every Receiver (`apiv1.NotificationFinalizer`). */
+export const RECEIVER_FINALIZER = "finalizers.fluxcd.io";
+
 export interface ResourceRef {
   readonly apiVersion: string | undefined;
   readonly kind: string;
@@ -55,6 +68,10 @@ export interface ReceiverObject {
   readonly generation: number;
   /** The object's version as last seen, to tell a watch event older than our own status write. */
   readonly resourceVersion: string;
+  /** metadata.deletionTimestamp is set: the object is being deleted and waits for its finalizers. */
+  readonly deleting: boolean;
+  /** metadata.finalizers. */
+  readonly finalizers: readonly string[];
   /** Undefined when the spec is invalid; `invalid` then says why. */
   readonly spec: ReceiverSpec | undefined;
   readonly invalid: string | undefined;
@@ -159,13 +176,13 @@ function parseSpec(spec: unknown): ReceiverSpec {
   const secretRef = spec.secretRef;
   const secretName = isObject(secretRef) ? str(secretRef.name) || undefined : undefined;
   const oidcProviders = list(spec.oidcProviders, "oidcProviders").map(parseOidcProvider);
-  if (type === "generic-oidc") {
-    if (oidcProviders.length === 0) throw new SpecError("oidcProviders is required when type is generic-oidc");
-    if (secretName) throw new SpecError("secretRef is not allowed when type is generic-oidc");
-  } else {
-    if (!secretName) throw new SpecError("secretRef is required when type is not generic-oidc");
-    if (oidcProviders.length > 0) throw new SpecError("oidcProviders is only allowed when type is generic-oidc");
-  }
+  // Flux's validateOIDCSpec, in its order and words.
+  const oidc = type === "generic-oidc";
+  if (oidc && oidcProviders.length === 0)
+    throw new SpecError("generic-oidc receiver requires at least one oidcProvider");
+  if (!oidc && oidcProviders.length > 0) throw new SpecError("oidcProviders can only be set when type is generic-oidc");
+  if (oidc && isObject(secretRef)) throw new SpecError("secretRef cannot be set when type is generic-oidc");
+  if (!oidc && !secretName) throw new SpecError("secretRef is required when type is not generic-oidc");
   const events = list(spec.events, "events").map((e, i) => {
     if (typeof e !== "string") throw new SpecError(`events[${i}] must be a string`);
     return e;
@@ -203,6 +220,8 @@ export function readReceiver(obj: unknown): ReceiverObject | undefined {
     createdAt: str(meta.creationTimestamp) ?? "",
     generation: typeof meta.generation === "number" ? meta.generation : 0,
     resourceVersion: str(meta.resourceVersion) ?? "",
+    deleting: str(meta.deletionTimestamp) !== undefined,
+    finalizers: Array.isArray(meta.finalizers) ? meta.finalizers.filter((f): f is string => typeof f === "string") : [],
     spec,
     invalid,
     secretName: spec ? spec.secretName : str(rawSecretRef.name) || undefined,

@@ -14,20 +14,30 @@ export const Reason = {
   validationFailed: "ValidationFailed",
   invalidCEL: "InvalidCELExpression",
   progressingWithRetry: "ProgressingWithRetry",
+  /** The Event reason of a failed reconciliation (meta.FailedReason). */
+  failed: "Failed",
 } as const;
 
 /** What the controller decided about one Receiver generation. */
 export type Readiness =
   | { kind: "ready"; path: string }
   | { kind: "token-not-found"; message: string }
-  | { kind: "terminal"; reason: string; message: string };
+  | { kind: "terminal"; reason: string; message: string }
+  /** Flux leaves a suspended Receiver's conditions alone (see decidedStatus). */
+  | { kind: "suspended" };
+
+/** The Reconciling condition's message while Flux retries (MarkReconciling in receiver_controller.go). */
+export const RECONCILING_MESSAGE = "Reconciliation in progress";
 
 export function readyMessage(path: string): string {
   return `Receiver initialized for path: ${path}`;
 }
 
+/** Flux's markTerminal prefix: the message of the log line, and of the conditions before the error. */
+export const TERMINAL_PREFIX = "Reconciliation failed terminally due to configuration error";
+
 export function terminalMessage(err: string): string {
-  return `Reconciliation failed terminally due to configuration error: ${err}`;
+  return `${TERMINAL_PREFIX}: ${err}`;
 }
 
 /**
@@ -82,7 +92,7 @@ function decidedStatus(
         webhookPath: "",
         conditions: [
           condition(ConditionType.ready, "False", Reason.tokenNotFound, readiness.message),
-          condition(ConditionType.reconciling, "True", Reason.progressingWithRetry, readiness.message),
+          condition(ConditionType.reconciling, "True", Reason.progressingWithRetry, RECONCILING_MESSAGE),
         ],
       };
     case "terminal":
@@ -96,12 +106,24 @@ function decidedStatus(
           condition(ConditionType.stalled, "True", readiness.reason, terminalMessage(readiness.message)),
         ],
       };
+    case "suspended": {
+      // Flux returns before reconciling, and its deferred patch still runs: conditions as they
+      // are, but while Ready is True observedGeneration follows the generation (and Reconciling
+      // goes), so kstatus does not report a suspended Receiver as in progress.
+      const { lastHandledReconcileAt: _, ...kept } = current ?? {};
+      const conditions = current?.conditions ?? [];
+      if (!conditions.some((c) => c.type === ConditionType.ready && c.status === "True")) return kept;
+      return {
+        ...kept,
+        observedGeneration: generation,
+        conditions: conditions.filter((c) => c.type !== ConditionType.reconciling),
+      };
+    }
   }
 }
 
 /** True when two statuses say the same thing (timestamps aside), so no write is needed. */
 export function sameStatus(a: ReceiverStatus | undefined, b: ReceiverStatus): boolean {
-  if (!a) return false;
   const key = (s: ReceiverStatus) =>
     JSON.stringify([
       s.observedGeneration ?? null,
@@ -111,5 +133,42 @@ export function sameStatus(a: ReceiverStatus | undefined, b: ReceiverStatus): bo
         .map((c) => [c.type, c.status, c.reason, c.message, c.observedGeneration ?? null])
         .sort((x, y) => String(x[0]).localeCompare(String(y[0]))),
     ]);
-  return key(a) === key(b);
+  // No status at all says what an empty one says (a suspended Receiver never reconciled).
+  return key(a ?? {}) === key(b);
+}
+
+/** A Kubernetes Event about a Receiver's reconciliation, as Flux's controller records it. */
+export interface ReconcileEvent {
+  readonly type: "Normal" | "Warning";
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** Flux's Normal Event on success. Its "next run in <interval>" is left out: fluxhook watches, it does not poll. */
+export const SUCCEEDED_MESSAGE = "Reconciliation finished";
+
+/**
+ * The Event a status change records, when its Ready condition changed: Normal `Succeeded` on
+ * Ready, Warning `<reason>` (InvalidCELExpression, ValidationFailed) on a terminal error, Warning
+ * `Failed` with the error on any other failure (an unreadable token), as Flux records them.
+ */
+export function transitionEvent(
+  before: ReceiverStatus | undefined,
+  after: ReceiverStatus,
+  readiness: Readiness,
+): ReconcileEvent | undefined {
+  const ready = (s: ReceiverStatus | undefined) => s?.conditions?.find((c) => c.type === ConditionType.ready);
+  const [was, now] = [ready(before), ready(after)];
+  if (!now || (was && was.status === now.status && was.reason === now.reason && was.message === now.message))
+    return undefined;
+  switch (readiness.kind) {
+    case "ready":
+      return { type: "Normal", reason: Reason.succeeded, message: SUCCEEDED_MESSAGE };
+    case "terminal":
+      return { type: "Warning", reason: readiness.reason, message: now.message };
+    case "token-not-found":
+      return { type: "Warning", reason: Reason.failed, message: readiness.message };
+    case "suspended":
+      return undefined;
+  }
 }

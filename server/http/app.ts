@@ -8,7 +8,7 @@ import { deliveryId, handleDelivery, type DeliveryDeps, type DeliveryOutcome } f
 import { targetLabel } from "../targets/annotate";
 import { renderDeliveriesPage, type RecentDeliveries } from "../observe/recent-deliveries";
 import type { Logger } from "../observe/log";
-import { keyString } from "../api/receiver";
+import { receiverLogFields } from "../api/receiver";
 import { jsonResponse as json } from "./json-response";
 import { OUTCOMES } from "../delivery/outcomes";
 
@@ -47,12 +47,14 @@ export function createApp(deps: AppDeps) {
     };
     if (logged) {
       deps.log[level](outcome.status >= 400 ? "delivery refused" : "delivery handled", {
-        receiver: outcome.receiver ? keyString(outcome.receiver) : undefined,
+        ...(outcome.receiver ? receiverLogFields(outcome.receiver) : {}),
         type: outcome.receiverType,
         event: outcome.event,
         deliveryId: report.deliveryId,
         status: outcome.status,
         reason: outcome.reason,
+        // Failures under `error` too, where Flux's lines (and the log rules built on them) put them.
+        error: outcome.status >= 400 ? outcome.reason : undefined,
         durationMs: report.durationMs,
         targets: outcome.targets?.map(targetLabel),
       });

@@ -178,6 +178,11 @@ class ObjectApi extends KubernetesObjectApi {
     this.configuration = mergeConfiguration(this.configuration, options);
     return this;
   }
+
+  /** Discovery of one kind (the API resource list of its group/version, cached by client-node). */
+  discover(apiVersion: string, kind: string) {
+    return this.resource(apiVersion, kind);
+  }
 }
 
 export interface KubeClientOptions {
@@ -263,6 +268,17 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
       }
     },
 
+    async servesReceivers() {
+      try {
+        const resource = await objects.discover(`${RECEIVER_GROUP}/${RECEIVER_VERSION}`, "Receiver");
+        return { ok: true, value: resource?.name === RECEIVER_PLURAL };
+      } catch (err) {
+        const result = failure(err, "discovery");
+        // No such group/version: the CRD is not installed.
+        return result.status === 404 ? { ok: true, value: false } : result;
+      }
+    },
+
     watchReceivers(namespace, sink) {
       const base = `/apis/${RECEIVER_GROUP}/${RECEIVER_VERSION}`;
       const group = RECEIVER_GROUP;
@@ -312,6 +328,36 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
         // The reason goes into the Receiver's status as Flux words it: the API's own message.
         const result = failure(err, "");
         return result.status === 404 ? { ok: true, value: undefined } : result;
+      }
+    },
+
+    async patchReceiverFinalizers(key, current, wanted) {
+      // An absent list cannot be tested (RFC 6902): it is added, as Flux's merge patch would.
+      const body =
+        current.length === 0
+          ? [{ op: "add", path: "/metadata/finalizers", value: wanted }]
+          : [
+              { op: "test", path: "/metadata/finalizers", value: current },
+              { op: "replace", path: "/metadata/finalizers", value: wanted },
+            ];
+      try {
+        const patched: { metadata?: { resourceVersion?: unknown } } | undefined =
+          await custom.patchNamespacedCustomObject(
+            {
+              group: RECEIVER_GROUP,
+              version: RECEIVER_VERSION,
+              plural: RECEIVER_PLURAL,
+              namespace: key.namespace,
+              name: key.name,
+              body,
+              fieldManager: FIELD_MANAGER,
+            },
+            call(PatchStrategy.JsonPatch),
+          );
+        const version = patched?.metadata?.resourceVersion;
+        return { ok: true, value: typeof version === "string" ? version : "" };
+      } catch (err) {
+        return failure(err, `Receiver ${key.namespace}/${key.name} finalizers`);
       }
     },
 

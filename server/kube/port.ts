@@ -79,6 +79,8 @@ export interface LeaseRecord {
 export interface KubePort {
   /** GET /version: is the API server reachable (and who is it)? `timeoutMs` overrides the call timeout. */
   version(timeoutMs?: number): Promise<KubeResult<string>>;
+  /** Discovery: does the API server serve `notification.toolkit.fluxcd.io/v1` Receivers (is the CRD installed)? */
+  servesReceivers(): Promise<KubeResult<boolean>>;
   /** list+watch `notification.toolkit.fluxcd.io/v1` receivers (every namespace when undefined). */
   watchReceivers(namespace: string | undefined, sink: WatchSink): Informer;
   /**
@@ -88,6 +90,17 @@ export interface KubePort {
   watchSecretMetadata(namespace: string | undefined, sink: WatchSink): Informer;
   /** get one core/v1 secret; `undefined` when it does not exist. A failure's reason is the API's message, unprefixed. */
   getSecret(key: ObjectKey): Promise<KubeResult<unknown>>;
+  /**
+   * patch receivers: change metadata.finalizers from `current` to `wanted` (a JSON patch that
+   * tests `current` first, so a list another controller changed meanwhile is never overwritten:
+   * that answers 422, and the watch event that follows decides again). Status writes in between
+   * do not conflict with it.
+   */
+  patchReceiverFinalizers(
+    key: ObjectKey,
+    current: readonly string[],
+    wanted: readonly string[],
+  ): Promise<KubeResult<string>>;
   /** patch receivers/status; the value is the patched object's resourceVersion. */
   patchReceiverStatus(key: ObjectKey, status: ReceiverStatus): Promise<KubeResult<string>>;
   /** get one target. */

@@ -41,6 +41,8 @@ interface Pending {
   count: number;
   /** The latest delivery of the window; its message is worded only when the Event is written. */
   last: DeliveryOutcome | undefined;
+  /** The latest message of a reconcile Event (recordReconcile), used when `last` is undefined. */
+  lastMessage: string | undefined;
   lastAt: number;
   timer: ReturnType<typeof setTimeout> | undefined;
   /** Deliveries were counted while a write was in flight: its trailing run schedules the next write in the window. */
@@ -76,14 +78,36 @@ export class EventRecorder {
   /** Records a delivery's outcome on its Receiver (aggregated). */
   observe(outcome: DeliveryOutcome): void {
     const kind = eventFor(outcome);
-    if (!kind || !outcome.receiver || !this.#options.canWrite()) return;
-    const uid = this.#options.uidOf(outcome.receiver);
+    if (!kind || !outcome.receiver) return;
+    this.#count(outcome.receiver, kind, (p) => {
+      p.last = outcome;
+    });
+  }
+
+  /**
+   * Records a status transition on its Receiver, with Flux's reason (`Succeeded`, `Failed`,
+   * `InvalidCELExpression`, `ValidationFailed`) and message, aggregated as deliveries are.
+   */
+  recordReconcile(receiver: ObjectKey, event: { type: "Normal" | "Warning"; reason: string; message: string }): void {
+    this.#count(receiver, event, (p) => {
+      p.last = undefined;
+      p.lastMessage = event.message.slice(0, 1024);
+    });
+  }
+
+  #count(
+    receiver: ObjectKey,
+    kind: { type: "Normal" | "Warning"; reason: string },
+    remember: (p: Pending) => void,
+  ): void {
+    if (!this.#options.canWrite()) return;
+    const uid = this.#options.uidOf(receiver);
     if (uid === undefined) return;
     const now = (this.#options.now ?? Date.now)();
-    const key = `${keyString(outcome.receiver)}/${kind.reason}`;
+    const key = `${keyString(receiver)}/${kind.reason}`;
     let p = this.#pending.get(key);
     if (!p) {
-      const { namespace, name } = outcome.receiver;
+      const { namespace, name } = receiver;
       const first = new Date(now);
       p = {
         record: undefined,
@@ -91,6 +115,7 @@ export class EventRecorder {
         lastWrite: 0,
         count: 0,
         last: undefined,
+        lastMessage: undefined,
         lastAt: now,
         timer: undefined,
         again: false,
@@ -111,7 +136,7 @@ export class EventRecorder {
       };
     }
     p.count++;
-    p.last = outcome;
+    remember(p);
     p.lastAt = now;
     if (now - p.lastWrite >= this.#window) this.#flush(key, p);
     else this.#schedule(key, p, now);
@@ -150,7 +175,7 @@ export class EventRecorder {
     p.record = {
       ...p.record,
       count: p.count,
-      message: p.last ? eventMessage(p.last) : p.record.message,
+      message: p.last ? eventMessage(p.last) : (p.lastMessage ?? p.record.message),
       lastTimestamp: new Date(p.lastAt),
     };
     p.lastWrite = (this.#options.now ?? Date.now)();

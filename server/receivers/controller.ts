@@ -14,19 +14,30 @@ import { DEFAULT_TUNING } from "../limits";
 import {
   keyString,
   readReceiver,
+  receiverLogFields,
   type ObjectKey,
   type ReceiverObject,
   type ReceiverSpec,
   type ReceiverStatus,
 } from "../api/receiver";
 import type { SecretData } from "../api/secret";
-import { Reason, desiredStatus, sameStatus, type Readiness } from "../api/status";
+import {
+  Reason,
+  SUCCEEDED_MESSAGE,
+  TERMINAL_PREFIX,
+  desiredStatus,
+  sameStatus,
+  transitionEvent,
+  type Readiness,
+  type ReconcileEvent,
+} from "../api/status";
 import type { KubePort, WatchSink } from "../kube/port";
 import type { Logger } from "../observe/log";
 import type { ReceiverIndex, ReceiverEntry } from "./index";
 import { keepsPath, PATH_COLLISION, PathArbiter } from "./paths";
 import { compilationKey, NOTHING_COMPILED, type Prepared } from "./prepare";
 import type { SecretCache } from "./secret-cache";
+import { FinalizerWriter } from "./finalizers";
 import { StatusWriter, type StatusSubject } from "./status-writer";
 
 export interface ControllerOptions {
@@ -35,6 +46,18 @@ export interface ControllerOptions {
   readonly secrets: SecretCache;
   /** Undefined when status updates are off (or Receivers come from files). */
   readonly statusWriter: Pick<KubePort, "patchReceiverStatus"> | undefined;
+  /**
+   * Keeps Flux's finalizer (finalizers.ts): set exactly when statusWriter is, since the finalizer is
+   * kept by whoever writes status (beside Flux, --status-updates=false, it is Flux's).
+   */
+  readonly finalizerWriter?: Pick<KubePort, "patchReceiverFinalizers">;
+  /**
+   * Receivers from files have no status: one that cannot serve (suspended, Stalled) answers 503
+   * at the path its token gives, not 404 for want of a status.webhookPath.
+   */
+  readonly withoutStatus?: boolean;
+  /** Records an Event on a status transition (Flux's reasons); the recorder aggregates, and writes only as leader. */
+  readonly recordEvent?: (key: ObjectKey, event: ReconcileEvent) => void;
   /** False while another replica leads: status is then that replica's to write. */
   readonly canWrite?: () => boolean;
   /** Retry delays of failed status writes (limits.ts DEFAULT_TUNING). */
@@ -73,6 +96,7 @@ export class ReceiverController {
   readonly #status: StatusWriter | undefined;
   /** receiver key → when the reconcile began whose status write is still to land. */
   readonly #reconcileStarted = new Map<string, number>();
+  readonly #finalizers: FinalizerWriter | undefined;
   #receiversSynced = false;
 
   constructor(options: ControllerOptions) {
@@ -99,6 +123,16 @@ export class ReceiverController {
           log: options.log,
           subject: (k) => this.#statusSubject(k),
           resourceVersionOf: (k) => this.#receivers.get(k)?.resourceVersion,
+          onWritten: (key, before, after, readiness) => this.#written(key, before, after, readiness),
+        })
+      : undefined;
+    this.#finalizers = options.finalizerWriter
+      ? new FinalizerWriter({
+          patch: options.finalizerWriter,
+          backoff: options.statusWriteBackoff ?? DEFAULT_TUNING.statusWriteBackoff,
+          canWrite: options.canWrite ?? (() => true),
+          log: options.log,
+          subject: (k) => this.#receivers.get(k),
         })
       : undefined;
   }
@@ -180,12 +214,13 @@ export class ReceiverController {
     this.#status?.forget(k);
     this.#reconcileStarted.delete(k);
     this.#options.onDeleted?.(r.key);
+    this.#finalizers?.forget(k);
     if (r.secretName) this.#secrets.unrefer(`${r.key.namespace}/${r.secretName}`, k);
     const path = this.index.get(r.key)?.path;
     this.index.remove(r.key);
     this.#paths.release(k);
     if (path !== undefined) this.#freed(path);
-    this.#options.log.info("receiver deleted", { receiver: k });
+    this.#options.log.info("receiver deleted", receiverLogFields(r.key));
   }
 
   /** Decides one Receiver: index entry and desired status. */
@@ -193,6 +228,7 @@ export class ReceiverController {
     const r = this.#receivers.get(k);
     if (!r) return;
     const started = performance.now();
+    this.#finalizers?.sync(r);
     const decision = this.#decide(r);
     // Its Secret is being read: keep serving what was decided before, and decide once it is.
     if (decision.pending) return;
@@ -207,7 +243,6 @@ export class ReceiverController {
       if (evicted) this.#reconcile(keyString(evicted.key));
     } else this.index.remove(r.key);
     if (before !== undefined && before !== this.index.get(r.key)?.path) this.#freed(before);
-    // Suspended receivers keep their status untouched, as Flux does.
     if (decision.readiness && this.#status?.canWrite) {
       const current = this.#currentStatus(k, r);
       const desired = this.#desiredStatus(r, decision.readiness, current);
@@ -241,7 +276,27 @@ export class ReceiverController {
     if (!r) return undefined;
     const { readiness } = this.#decide(r);
     const current = this.#currentStatus(k, r);
-    return { key: r.key, current, desired: readiness && this.#desiredStatus(r, readiness, current) };
+    return { key: r.key, current, readiness, desired: readiness && this.#desiredStatus(r, readiness, current) };
+  }
+
+  /**
+   * A status was written: on a Ready transition, its Event and a log line as Flux's (failures at
+   * error with the error under `error`; controller-runtime words the retried ones "Reconciler error").
+   */
+  #written(key: ObjectKey, before: ReceiverStatus | undefined, after: ReceiverStatus, readiness: Readiness) {
+    const event = transitionEvent(before, after, readiness);
+    if (!event) return;
+    this.#options.recordEvent?.(key, event);
+    const fields = receiverLogFields(key);
+    if (readiness.kind === "terminal")
+      this.#options.log.error(TERMINAL_PREFIX, { ...fields, reason: readiness.reason, error: readiness.message });
+    else if (readiness.kind === "token-not-found")
+      this.#options.log.error("Reconciler error", {
+        ...fields,
+        reason: Reason.tokenNotFound,
+        error: readiness.message,
+      });
+    else if (readiness.kind === "ready") this.#options.log.info(SUCCEEDED_MESSAGE, fields);
   }
 
   /** A path no longer served by the Receiver that held it: those refused it are decided again. */
@@ -269,7 +324,13 @@ export class ReceiverController {
   }
 
   #decide(r: ReceiverObject): Decision {
+    // Being deleted: no longer served, in every mode, and its status is not written again (Flux
+    // only removes its finalizer).
+    if (r.deleting) return {};
     const spec = r.spec;
+    // Suspended: Flux neither validates nor reads the token; the status keeps its conditions.
+    if (spec?.suspend && !this.#options.withoutStatus)
+      return { entry: this.#unavailableAt(r, spec, {}, SUSPENDED), readiness: { kind: "suspended" } };
     // Flux checks the spec (CEL, OIDC providers) before it reads the token.
     const prepared: Prepared = spec
       ? this.#prepare(r, spec)
@@ -287,8 +348,13 @@ export class ReceiverController {
       const ref = `'${r.key.namespace}/${r.secretName}'`;
       const data = state.kind === "ready" ? state.data : {};
       if (!data.token?.length) {
-        if (spec?.suspend) return this.#suspendedWithoutToken(r, spec);
-        if (spec && !prepared.ok) return { readiness: terminal(prepared) };
+        if (spec?.suspend) return {};
+        // As Flux, an invalid spec is reported before the token is read.
+        if (!prepared.ok)
+          return {
+            entry: this.#unavailableAt(r, spec, {}, `receiver is not ready: ${prepared.message}`),
+            readiness: terminal(prepared),
+          };
         const message =
           state.kind === "unreadable"
             ? `unable to read token from secret ${ref} error: ${state.reason}`
@@ -323,15 +389,13 @@ export class ReceiverController {
     if (other && keepsPath(other, r)) {
       return {
         refused: base.path,
-        readiness: spec?.suspend
-          ? undefined
-          : { kind: "terminal", reason: Reason.validationFailed, message: PATH_COLLISION },
+        readiness: { kind: "terminal", reason: Reason.validationFailed, message: PATH_COLLISION },
       };
     }
-    if (spec?.suspend) return { entry: { ...base, spec, unavailable: "receiver is suspended" } };
+    if (spec?.suspend) return { entry: this.#unavailableAt(r, spec, secret, SUSPENDED, base.path) };
     if (!prepared.ok) {
       return {
-        entry: { ...base, spec, unavailable: `receiver is not ready: ${prepared.message}` },
+        entry: this.#unavailableAt(r, spec, secret, `receiver is not ready: ${prepared.message}`, base.path),
         readiness: terminal(prepared),
       };
     }
@@ -342,15 +406,21 @@ export class ReceiverController {
   }
 
   /**
-   * A suspended Receiver whose token cannot be read: as in Flux, its status is left alone and the
-   * path it last had answers 503 (not 404), unless another Receiver serves it.
+   * Where a Receiver that cannot serve (suspended, or Stalled) answers 503: the path its status
+   * has, as Flux looks Receivers up by status.webhookPath. One that was never Ready has none and
+   * answers 404, as in Flux; so does a path another Receiver serves now. Without status (files),
+   * the path the token gives, when it is known.
    */
-  #suspendedWithoutToken(r: ReceiverObject, spec: ReceiverSpec): { entry?: ReceiverEntry } {
-    const path = this.#currentStatus(keyString(r.key), r)?.webhookPath;
-    if (!path || this.#otherAt(path, r)) return {};
-    return {
-      entry: { key: r.key, generation: r.generation, path, secret: {}, spec, unavailable: "receiver is suspended" },
-    };
+  #unavailableAt(
+    r: ReceiverObject,
+    spec: ReceiverSpec | undefined,
+    secret: SecretData,
+    unavailable: string,
+    computed?: string,
+  ): ReceiverEntry | undefined {
+    const path = this.#options.withoutStatus ? computed : this.#currentStatus(keyString(r.key), r)?.webhookPath;
+    if (!path || this.#otherAt(path, r)) return undefined;
+    return { key: r.key, generation: r.generation, path, secret, spec, unavailable };
   }
 
   /** The other Receiver serving this path, if one does. */
@@ -372,5 +442,9 @@ export class ReceiverController {
 
   stop(): void {
     this.#status?.stop();
+    this.#finalizers?.stop();
   }
 }
+
+/** Why a suspended Receiver's deliveries get 503. */
+const SUSPENDED = "receiver is suspended";

@@ -39,7 +39,13 @@ export class PathArbiter {
     if (!waiting) this.#refused.set(path, (waiting = new Set()));
     waiting.add(receiver);
     this.#refusedPath.set(receiver, path);
-    this.#log.error("webhook path collision: an older Receiver has the same path", { receiver, servedBy: holder });
+    const [namespace, name] = receiver.split("/");
+    this.#log.error("webhook path collision: an older Receiver has the same path", {
+      receiver,
+      name,
+      namespace,
+      servedBy: holder,
+    });
   }
 
   /** The Receiver no longer waits for a path (it got one, changed, or is gone). */

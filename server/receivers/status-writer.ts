@@ -7,8 +7,8 @@
  * write again (or "correct" a newer status back).
  */
 import type { Backoff } from "../../shared";
-import type { ObjectKey, ReceiverStatus } from "../api/receiver";
-import { sameStatus } from "../api/status";
+import { receiverLogFields, type ObjectKey, type ReceiverStatus } from "../api/receiver";
+import { sameStatus, type Readiness } from "../api/status";
 import type { KubePort } from "../kube/port";
 import { olderVersion } from "../kube/resource-version";
 import { WorkQueue } from "../kube/work-queue";
@@ -24,6 +24,8 @@ export interface StatusSubject {
   readonly desired: ReceiverStatus | undefined;
   /** The status as it stands (see `current`). */
   readonly current: ReceiverStatus | undefined;
+  /** What `desired` was decided from. */
+  readonly readiness: Readiness | undefined;
 }
 
 export interface StatusWriterOptions {
@@ -36,6 +38,13 @@ export interface StatusWriterOptions {
   readonly subject: (receiver: string) => StatusSubject | undefined;
   /** The Receiver's resourceVersion as last watched; undefined once deleted. */
   readonly resourceVersionOf: (receiver: string) => string | undefined;
+  /** A write landed: what it replaced and what it wrote (for the transition's Event and log line). */
+  readonly onWritten?: (
+    key: ObjectKey,
+    before: ReceiverStatus | undefined,
+    after: ReceiverStatus,
+    readiness: Readiness,
+  ) => void;
   readonly log: Logger;
 }
 
@@ -83,11 +92,12 @@ export class StatusWriter {
     // Not leading: the leader writes; on becoming leader every Receiver is decided again.
     if (!this.#options.canWrite()) return undefined;
     const subject = this.#options.subject(k);
-    if (!subject?.desired || sameStatus(subject.current, subject.desired)) return undefined;
-    return this.#patch(k, subject.key, subject.desired);
+    if (!subject?.desired || !subject.readiness || sameStatus(subject.current, subject.desired)) return undefined;
+    return this.#patch(k, subject, subject.desired, subject.readiness);
   }
 
-  async #patch(k: string, key: ObjectKey, status: ReceiverStatus) {
+  async #patch(k: string, subject: StatusSubject, status: ReceiverStatus, readiness: Readiness) {
+    const key = subject.key;
     const result = await this.#options.patch.patchReceiverStatus(key, status);
     if (result.ok) {
       this.#writes.forget(k);
@@ -95,11 +105,20 @@ export class StatusWriter {
       if (seen !== undefined && olderVersion(seen, result.value))
         this.#written.set(k, { resourceVersion: result.value, status });
       const ready = status.conditions?.find((c) => c.type === "Ready");
-      this.#options.log.info("receiver status updated", { receiver: k, ready: ready?.status, reason: ready?.reason });
+      this.#options.log.info("receiver status updated", {
+        ...receiverLogFields(key),
+        ready: ready?.status,
+        reason: ready?.reason,
+      });
+      this.#options.onWritten?.(key, subject.current, status, readiness);
       return;
     }
     if (result.status === 404) return; // deleted meanwhile; the watch will tell us
     const retryInMs = this.#writes.retry(k);
-    this.#options.log.error("receiver status update failed", { receiver: k, error: result.reason, retryInMs });
+    this.#options.log.error("receiver status update failed", {
+      ...receiverLogFields(key),
+      error: result.reason,
+      retryInMs,
+    });
   }
 }

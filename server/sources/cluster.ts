@@ -27,6 +27,10 @@ export interface ClusterSourceOptions {
   readonly observe?: Pick<Metrics, "secretReadFailed" | "statusWriteFailed" | "reconciled" | "forgetReceiver">;
 }
 
+/** Logged when discovery shows no Receivers: the cluster has neither Flux nor the CRD component. */
+export const NO_RECEIVER_CRD =
+  "the cluster does not serve notification.toolkit.fluxcd.io/v1 Receivers: install Flux's Receiver CRD, e.g. with the kustomize component deploy/components/crd (see deploy/README.md)";
+
 export function startClusterSource(options: ClusterSourceOptions): ReceiverSource {
   const { kube, config, index, log, tuning } = options;
   const leader = config.leaderElection
@@ -56,6 +60,11 @@ export function startClusterSource(options: ClusterSourceOptions): ReceiverSourc
           },
         }
       : undefined,
+    // Flux's finalizer is kept by whoever writes status: beside Flux (--status-updates=false) it is Flux's.
+    finalizerWriter: config.statusUpdates ? kube : undefined,
+    // The recorder (below) and the controller refer to each other; neither calls the other until
+    // a status write lands, after both exist.
+    recordEvent: (key, event) => events.recordReconcile(key, event),
     onReconciled: (key, seconds) => observe?.reconciled(key, seconds),
     onDeleted: (key) => observe?.forgetReceiver(key),
     canWrite: () => leader.isLeader(),
@@ -69,6 +78,11 @@ export function startClusterSource(options: ClusterSourceOptions): ReceiverSourc
     log,
     canWrite: () => leader.isLeader(),
     uidOf: (key) => controller.uidOf(key),
+  });
+  // Without the CRD the Receiver list 404s forever; say once, and plainly, what to install.
+  void kube.servesReceivers().then((served) => {
+    if (served.ok && !served.value) log.error(NO_RECEIVER_CRD);
+    else log.debug("discovery: Receivers are served", { served: served.ok ? true : served.reason });
   });
   const receivers = kube.watchReceivers(config.watchNamespace, controller.receiverSink);
   const secretWatch = kube.watchSecretMetadata(config.watchNamespace, secrets.sink);

@@ -71,7 +71,14 @@ export interface FilesOptions {
 export function startFiles(options: FilesOptions): ReceiverSource {
   const { paths, index, log } = options;
   const secrets = new SecretCache({ log, backoff: DEFAULT_TUNING.secretReadBackoff });
-  const controller = new ReceiverController({ index, secrets, statusWriter: undefined, log, prepare: prepareReceiver });
+  const controller = new ReceiverController({
+    index,
+    secrets,
+    statusWriter: undefined,
+    withoutStatus: true,
+    log,
+    prepare: prepareReceiver,
+  });
   const files = startFileSource({ paths, receivers: controller.receiverSink, secrets: secrets.sink, log });
   return {
     controller,

@@ -119,7 +119,7 @@ describe("Dockerfile", () => {
     const defaults = parseConfig([], {});
     if (!defaults.ok || defaults.ok === "help") throw new Error("default flags do not parse");
     expect(
-      [defaults.config.metricsAddr.port, defaults.config.receiverAddr.port, defaults.config.healthAddr.port].sort(),
+      [defaults.config.metricsAddr?.port, defaults.config.receiverAddr.port, defaults.config.healthAddr?.port].sort(),
     ).toEqual(exposed);
     const container = only(render(join(DEPLOY, "base")).objects, "Deployment", "fluxhook").spec.template.spec
       .containers[0];

@@ -52,7 +52,14 @@ const CLUSTER_SCOPED = new Set([
   "GatewayClass",
 ]);
 
-const SUPPORTED_FIELDS = new Set(["apiVersion", "kind", "namespace", "resources", "images", "patches"]);
+const SUPPORTED_FIELDS = new Set(["apiVersion", "kind", "namespace", "resources", "components", "images", "patches"]);
+
+/** A remote resource (an `https://` file) as kustomize would fetch it; tests answer with a fixture. */
+export type RemoteResources = (url: string) => string;
+
+const noRemote: RemoteResources = (url) => {
+  throw new Error(`the fallback renderer does not fetch remote resources (${url}); pass a resolver or install kubectl`);
+};
 
 interface ImageOverride {
   name: string;
@@ -81,8 +88,12 @@ function kustomizationFile(dir: string): string {
   throw new Error(`${dir} has no kustomization.yaml`);
 }
 
-/** Reads a kustomization the way kustomize would, for the features deploy/ uses. */
-export function loadKustomization(dir: string): Manifest[] {
+/**
+ * Reads a kustomization the way kustomize would, for the features deploy/ uses. A component adds
+ * its resources (its own patches would see only those; deploy/'s component has none); remote files
+ * come from `remote`.
+ */
+export function loadKustomization(dir: string, remote: RemoteResources = noRemote): Manifest[] {
   const file = kustomizationFile(dir);
   const k = parseYaml(readFileSync(file, "utf8")) as Record<string, unknown>;
   for (const key of Object.keys(k)) {
@@ -91,12 +102,22 @@ export function loadKustomization(dir: string): Manifest[] {
   }
   let objects: Manifest[] = [];
   for (const entry of (k.resources as string[] | undefined) ?? []) {
+    if (/^https?:\/\//.test(entry)) {
+      objects.push(...(parseYamlDocuments(remote(entry), entry) as Manifest[]));
+      continue;
+    }
     const path = resolve(dir, entry);
     objects.push(
       ...(statSync(path).isDirectory()
-        ? loadKustomization(path)
+        ? loadKustomization(path, remote)
         : (parseYamlDocuments(readFileSync(path, "utf8"), path) as Manifest[])),
     );
+  }
+  for (const entry of (k.components as string[] | undefined) ?? []) {
+    const component = resolve(dir, entry);
+    const kind = (parseYaml(readFileSync(kustomizationFile(component), "utf8")) as Record<string, unknown>).kind;
+    if (kind !== "Component") throw new Error(`${component}: a component's kustomization must be kind Component`);
+    objects.push(...loadKustomization(component, remote));
   }
   for (const p of (k.patches as PatchEntry[] | undefined) ?? [])
     objects = objects.map((o) => applyPatchEntry(o, p, dir));

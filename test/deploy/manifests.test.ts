@@ -12,8 +12,9 @@
  * - Every example renders and holds well-formed objects that point at the base's names.
  */
 import { describe, expect, test } from "bun:test";
-import { readFileSync, readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
 import { parseConfig, type ServerConfig } from "../../server/config";
 import { KUBE_CALL_TIMEOUT_MS, SHUTDOWN_GRACE_MS } from "../../server/limits";
 import { readReceiver } from "../../server/api/receiver";
@@ -124,16 +125,16 @@ describe(`deploy/base (${via})`, () => {
       metrics: portNamed("http-prom"),
     }).toEqual({
       receiver: config.receiverAddr.port,
-      health: config.healthAddr.port,
-      metrics: config.metricsAddr.port,
+      health: config.healthAddr?.port,
+      metrics: config.metricsAddr?.port,
     });
-    expect([config.receiverAddr.port, config.healthAddr.port, config.metricsAddr.port]).toEqual([9292, 9440, 8080]);
+    expect([config.receiverAddr.port, config.healthAddr?.port, config.metricsAddr?.port]).toEqual([9292, 9440, 8080]);
     // Listening on every interface, so the kubelet and the Service reach them.
-    for (const addr of [config.receiverAddr, config.healthAddr, config.metricsAddr]) expect(addr.host).toBe("0.0.0.0");
+    for (const addr of [config.receiverAddr, config.healthAddr, config.metricsAddr]) expect(addr?.host).toBe("0.0.0.0");
 
     expect(container.livenessProbe.httpGet).toEqual({ path: "/healthz", port: "healthz" });
     expect(container.readinessProbe.httpGet).toEqual({ path: "/readyz", port: "healthz" });
-    expect(pod.metadata.annotations["prometheus.io/port"]).toBe(String(config.metricsAddr.port));
+    expect(pod.metadata.annotations["prometheus.io/port"]).toBe(String(config.metricsAddr?.port));
 
     const service = only(base, "Service", "fluxhook-receiver");
     expect(service.spec.ports).toEqual([{ name: "http", port: 80, protocol: "TCP", targetPort: "http-webhook" }]);
@@ -200,6 +201,7 @@ const CLUSTER_ROLE_ALLOWLIST: Readonly<Record<string, string>> = {
   "get notification.toolkit.fluxcd.io/receivers": "read Receivers (kubectl auth can-i, future single reads)",
   "list notification.toolkit.fluxcd.io/receivers": "the Receiver informer's list",
   "watch notification.toolkit.fluxcd.io/receivers": "the Receiver informer's watch",
+  "patch notification.toolkit.fluxcd.io/receivers": "add and remove Flux's finalizer (--status-updates)",
   "patch notification.toolkit.fluxcd.io/receivers/status": "Ready condition and webhookPath (--status-updates)",
   "get core/secrets": "read the token Secrets",
   "list core/secrets": "the Secret informer's list",
@@ -511,5 +513,54 @@ describe("deploy/examples", () => {
     const parsed = parseConfig(patched.spec.template.spec.containers[0].args, { RUNTIME_NAMESPACE: NAMESPACE });
     expect(parsed.ok === true && parsed.config.statusUpdates).toBe(false);
     expect(overlay.filter((o) => o.kind !== "Deployment")).toEqual(base.filter((o) => o.kind !== "Deployment"));
+  });
+});
+
+describe("deploy/components/crd", () => {
+  /** The notification-controller release whose behaviour fluxhook matches (its compatibility spec's). */
+  const RELEASE = "v1.9.3";
+  const CRDS_URL = `https://github.com/fluxcd/notification-controller/releases/download/${RELEASE}/notification-controller.crds.yaml`;
+  const COMPONENT = join(DEPLOY, "components", "crd");
+  const component = parseYamlDocuments(
+    readFileSync(join(COMPONENT, "kustomization.yaml"), "utf8"),
+    "kustomization.yaml",
+  )[0] as Record<string, unknown>;
+
+  test("is a kustomize Component with one resource: Flux's released CRDs, by URL, at a pinned version", () => {
+    expect(component).toEqual({
+      apiVersion: "kustomize.config.k8s.io/v1alpha1",
+      kind: "Component",
+      resources: [CRDS_URL],
+    });
+    // No copy of Flux's CRDs in the repository: the component holds nothing but its kustomization.
+    expect(readdirSync(COMPONENT)).toEqual(["kustomization.yaml"]);
+    expect(readFileSync(join(DEPLOY, "README.md"), "utf8")).toContain(CRDS_URL);
+  });
+
+  test("composes with the base: the CRD is added, cluster-scoped, and the base is unchanged", () => {
+    // Rendered offline: the fallback renderer answers the URL with a stand-in CRD and records it.
+    const overlay = mkdtempSync(join(tmpdir(), "fluxhook-crd-overlay-"));
+    const fetched: string[] = [];
+    const crd = {
+      apiVersion: "apiextensions.k8s.io/v1",
+      kind: "CustomResourceDefinition",
+      metadata: { name: "receivers.notification.toolkit.fluxcd.io" },
+      spec: { group: "notification.toolkit.fluxcd.io", scope: "Namespaced" },
+    };
+    try {
+      writeFileSync(
+        join(overlay, "kustomization.yaml"),
+        `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [${relative(overlay, BASE)}]\ncomponents: [${relative(overlay, COMPONENT)}]\n`,
+      );
+      const objects = loadKustomization(overlay, (url) => {
+        fetched.push(url);
+        return JSON.stringify(crd);
+      });
+      expect(fetched).toEqual([CRDS_URL]);
+      expect(objects.filter((o) => o.kind !== "CustomResourceDefinition")).toEqual(loadKustomization(BASE));
+      expect(only(objects, "CustomResourceDefinition")).toEqual(crd);
+    } finally {
+      rmSync(overlay, { recursive: true, force: true });
+    }
   });
 });

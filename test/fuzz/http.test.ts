@@ -90,6 +90,11 @@ beforeAll(async () => {
   for (const name of Object.keys({ ...RECEIVERS, ...QUIET })) {
     paths[name] = name === "suspended" ? webhookPath(TOKEN, name, NS) : await stack.readyPath(NS, name);
   }
+  // A Receiver created suspended was never Ready and answers 404, as in Flux; suspended after it
+  // was Ready, it answers 503 at its path.
+  stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", NS, "suspended", { spec: { suspend: false } });
+  await stack.readyPath(NS, "suspended");
+  stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", NS, "suspended", { spec: { suspend: true } });
   await waitFor(
     "the suspended receiver to be served",
     async () => (await stack.post(paths.suspended!, { body: "{}" })).status === 503,

@@ -30,6 +30,8 @@ export interface KubeApiServerOptions {
   bookmarkIntervalMs?: number;
   /** Kinds to register on top of the built-in ones. */
   kinds?: readonly KindSpec[];
+  /** The built-in kinds to serve; default all of BUILTIN_KINDS (drop one for a cluster without that CRD). */
+  builtinKinds?: readonly KindSpec[];
   /** Objects to create at start (store API semantics: status is kept). */
   objects?: readonly KubeObject[];
   /** Request records kept; past it the oldest half is dropped. 0 disables the log. Default 100,000. */
@@ -111,7 +113,7 @@ class TestKubeApiServer implements KubeApiServer {
   #port: number;
 
   constructor(options: KubeApiServerOptions) {
-    this.registry = new KindRegistry([...BUILTIN_KINDS, ...(options.kinds ?? [])]);
+    this.registry = new KindRegistry([...(options.builtinKinds ?? BUILTIN_KINDS), ...(options.kinds ?? [])]);
     this.#hub = new WatchHub(options.historySize ?? 10_000);
     this.#objects = new ObjectStore(this.#hub);
     this.store = createStoreApi(this.#objects, this.registry);

@@ -260,9 +260,34 @@ export class ObjectStore {
     return assemble(info, metadata, next);
   }
 
+  /**
+   * kube-apiserver's ValidateObjectMetaUpdate: once an object is being deleted, finalizers can only
+   * go (or be reordered); otherwise a controller could keep it forever.
+   */
+  #checkNoNewFinalizers(info: KindInfo, current: KubeObject, next: KubeObject): void {
+    if (!current.metadata.deletionTimestamp) return;
+    const before = new Set(current.metadata.finalizers ?? []);
+    const added = [...new Set(next.metadata.finalizers ?? [])].filter((f) => !before.has(f)).sort();
+    if (added.length === 0) return;
+    const found = `[]string{${added.map((f) => JSON.stringify(f)).join(", ")}}`;
+    throw invalid(
+      info.kind,
+      current.metadata.name!,
+      [
+        {
+          reason: "FieldValueForbidden",
+          field: "metadata.finalizers",
+          message: `Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers ${found}`,
+        },
+      ],
+      info.group,
+    );
+  }
+
   /** Store `next` (which still carries current's resourceVersion), or do nothing if it equals current. */
   #commit(info: KindInfo, current: KubeObject, next: KubeObject): KubeObject {
     if (deepEqual(next, current)) return current;
+    this.#checkNoNewFinalizers(info, current, next);
     if (!deepEqual(withoutMetadataAndStatus(next), withoutMetadataAndStatus(current))) {
       next.metadata.generation = (current.metadata.generation ?? 0) + 1;
     }
@@ -353,7 +378,10 @@ export class ObjectStore {
       }
     }
     if (current.metadata.finalizers?.length) {
+      // Already being deleted: nothing changes (no write, no event), as kube-apiserver's no-op update.
       if (current.metadata.deletionTimestamp) return { object: current, deleted: false };
+      // kube-apiserver's markAsDeleting: deletionTimestamp now, grace period 0, and generation + 1
+      // (the one metadata change that bumps it), all in one MODIFIED event.
       const metadata: ObjectMeta = {
         ...current.metadata,
         deletionTimestamp: timestamp(),

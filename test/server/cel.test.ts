@@ -2,8 +2,8 @@
  * CEL filters: compilation with Flux's messages (receiver_resource_filter_test.go), evaluation
  * and filter stacking (its TestCELEvaluation and TestResourceFilterStacking tables), the functions
  * Flux's environment has, the cost bound, and, through a whole stack, what a Receiver with a
- * filter does: Stalled on a broken expression, 503 until fixed, skipped and failed targets, and a
- * crafted body cut off by the limit while the server keeps serving.
+ * filter does: Stalled on a broken expression (404 while never Ready, as in Flux), skipped and
+ * failed targets, and a crafted body cut off by the limit while the server keeps serving.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { CelMeter, compile, evaluate, type CelVariable } from "../../server/cel";
@@ -352,32 +352,36 @@ describe("a Receiver with filters, through the stack", () => {
       message:
         "invalid filter expression for resources[1] (kind=\"GitRepository\", name=\"other\"): failed to parse the CEL expression 'requrest.body.value': ERROR: <input>:1:1: undeclared reference to 'requrest' (in container '')",
     },
-  ])("$name: Stalled with InvalidCELExpression, 503, Ready once fixed", async ({ filters, message }) => {
-    const ns = `stalled-${filters.resourceFilter ? "top" : "per"}`;
-    stack.target(GIT, "GitRepository", ns, "app");
-    stack.secret(ns, "token", { token: "token" });
-    const base = { type: "generic", secretRef: { name: "token" }, resources: [{ kind: "GitRepository", name: "app" }] };
-    stack.receiver(ns, "receiver", { ...base, ...filters });
-    await waitFor("Stalled", () => conditions(ns).some((c: any) => c.type === "Stalled"));
-    const full = `Reconciliation failed terminally due to configuration error: ${message}`;
-    expect(conditions(ns)).toEqual([
-      { type: "Ready", status: "False", reason: "InvalidCELExpression", message: full },
-      { type: "Stalled", status: "True", reason: "InvalidCELExpression", message: full },
-    ]);
-    const obj = stack.receiverObject(ns, "receiver")!;
-    expect(obj.status.observedGeneration).toBe(obj.metadata.generation);
-    const path = `/hook/${new Bun.CryptoHasher("sha256").update(`tokenreceiver${ns}`).digest("hex")}`;
-    expect(await stack.post(path, { body: "{}" })).toMatchObject({
-      status: 503,
-      body: { reason: `receiver is not ready: ${message}` },
-    });
+  ])(
+    "$name: Stalled with InvalidCELExpression, 404 (never Ready, as Flux), Ready once fixed",
+    async ({ filters, message }) => {
+      const ns = `stalled-${filters.resourceFilter ? "top" : "per"}`;
+      stack.target(GIT, "GitRepository", ns, "app");
+      stack.secret(ns, "token", { token: "token" });
+      const base = {
+        type: "generic",
+        secretRef: { name: "token" },
+        resources: [{ kind: "GitRepository", name: "app" }],
+      };
+      stack.receiver(ns, "receiver", { ...base, ...filters });
+      await waitFor("Stalled", () => conditions(ns).some((c: any) => c.type === "Stalled"));
+      const full = `Reconciliation failed terminally due to configuration error: ${message}`;
+      expect(conditions(ns)).toEqual([
+        { type: "Ready", status: "False", reason: "InvalidCELExpression", message: full },
+        { type: "Stalled", status: "True", reason: "InvalidCELExpression", message: full },
+      ]);
+      const obj = stack.receiverObject(ns, "receiver")!;
+      expect(obj.status.observedGeneration).toBe(obj.metadata.generation);
+      const path = `/hook/${new Bun.CryptoHasher("sha256").update(`tokenreceiver${ns}`).digest("hex")}`;
+      expect((await stack.post(path, { body: "{}" })).status).toBe(404);
 
-    stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", ns, "receiver", {
-      spec: { ...base, resourceFilter: "true", resources: base.resources },
-    });
-    expect(await stack.readyPath(ns, "receiver")).toBe(path);
-    expect((await stack.post(path, { body: "{}" })).status).toBe(200);
-  });
+      stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", ns, "receiver", {
+        spec: { ...base, resourceFilter: "true", resources: base.resources },
+      });
+      expect(await stack.readyPath(ns, "receiver")).toBe(path);
+      expect((await stack.post(path, { body: "{}" })).status).toBe(200);
+    },
+  );
 
   test("false skips a target, an evaluation error fails it (500 after all were tried)", async () => {
     const ns = "outcomes";

@@ -60,6 +60,17 @@ describe("flags", () => {
     });
   });
 
+  test("--metrics-addr=0 and --health-addr=0 turn those listeners off, as in controller-runtime", () => {
+    expect(ok(["--metrics-addr=0", "--health-addr", "0"])).toMatchObject({
+      metricsAddr: undefined,
+      healthAddr: undefined,
+      receiverAddr: { host: "0.0.0.0", port: 9292 },
+    });
+    // Port 0 on an interface still means "any free port", and the webhook listener cannot be off.
+    expect(ok(["--metrics-addr=:0"]).metricsAddr).toEqual({ host: "0.0.0.0", port: 0 });
+    expect(parseConfig(["--receiverAddr=0"], {})).toMatchObject({ ok: false });
+  });
+
   test("--log-level=trace, which Flux accepts, is debug", () => {
     expect(ok(["--log-level=trace"], {})).toEqual(ok(["--log-level=debug"], {}));
   });

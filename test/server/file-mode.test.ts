@@ -120,6 +120,19 @@ describe("--receivers-file", () => {
     expect((await deliver(next, "second-token")).status).toBe(200);
   });
 
+  test("a suspended file Receiver answers 503 at its path (files have no status to say it was Ready)", async () => {
+    const file = join(dir, "suspended.yaml");
+    writeFileSync(file, manifest("suspended-token", "  suspend: true\n"));
+    const server = await startFluxhook({ config: { ...TEST_CONFIG, receiversFiles: [file] }, log });
+    stops.push(server.stop);
+    const res = await deliver(
+      server.receiverUrl + webhookPath("suspended-token", "github-receiver", "apps"),
+      "suspended-token",
+    );
+    expect(res.status).toBe(503);
+    expect((await res.json()).reason).toBe("receiver is suspended");
+  });
+
   test("annotates through the cluster when one is configured, without watching Receivers there", async () => {
     await using api = await startKubeApiServer();
     api.store.create({

@@ -281,6 +281,13 @@ describe("rate limits under load", () => {
   test("a flood of unknown digests costs a 404 and no Kubernetes call", async () => {
     await using stack = await startStack();
     await github(stack, "unknown", "app", "t");
+    // The writes that follow Ready (the finalizer, the Succeeded Event) are done before counting.
+    await waitFor(
+      "the Receiver's writes",
+      () =>
+        stack.api.requests.some((r) => r.method === "POST" && r.path.endsWith("/events")) &&
+        stack.receiverObject("unknown", "app")?.metadata.finalizers?.length === 1,
+    );
     const before = stack.api.requests.filter((r) => !r.watch).length;
     const statuses = await load(2000, 50, (i) =>
       fetch(`${stack.fluxhook.receiverUrl}/hook/${i.toString(16).padStart(64, "0")}`, {

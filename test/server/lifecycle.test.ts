@@ -104,6 +104,23 @@ describe("leader election", () => {
           path: "/apis/notification.toolkit.fluxcd.io/v1/namespaces/apps/receivers/one/status",
         }),
       ).toBe(1);
+      // Flux's finalizer too: added once, by the leader.
+      await waitFor("the finalizer", () =>
+        (api.store.get(RECEIVER, "Receiver", "apps", "one") as any)?.metadata.finalizers?.includes(
+          "finalizers.fluxcd.io",
+        ),
+      );
+      expect(
+        api.count({ method: "PATCH", path: "/apis/notification.toolkit.fluxcd.io/v1/namespaces/apps/receivers/one" }),
+      ).toBe(1);
+      // And its reconcile Event: one Succeeded, written once, by the leader.
+      const succeeded = await waitFor("the Succeeded Event", () => {
+        const found = (api.store.list("v1", "Event", "apps") as any[]).filter(
+          (e) => e.reason === "Succeeded" && e.involvedObject.name === "one",
+        );
+        return found.length > 0 ? found : undefined;
+      });
+      expect(succeeded.map((e) => [e.type, e.count])).toEqual([["Normal", 1]]);
 
       // Hand-over: a releases the Lease on shutdown and another replica takes it at its next try.
       await a.stop();
@@ -159,7 +176,8 @@ describe("Kubernetes Events", () => {
       ).toBe(200);
       expect((await fetch(url, { method: "POST", body: push, headers: headers("forged") })).status).toBe(400);
       const events = await waitFor("two Events", () => {
-        const list = api.store.list("v1", "Event", "apps") as any[];
+        // Delivery Events; the Receiver's own (Succeeded on Ready) are tested in flux-parity.test.ts.
+        const list = (api.store.list("v1", "Event", "apps") as any[]).filter((e) => e.reason !== "Succeeded");
         return list.length === 2 ? list : undefined;
       });
       const byReason = Object.fromEntries(events.map((e) => [e.reason, e]));
@@ -186,7 +204,8 @@ describe("Kubernetes Events", () => {
       for (let i = 0; i < 2; i++)
         expect((await fetch(url, { method: "POST", body: push, headers: delivery })).status).toBe(200);
       const events = await waitFor("two Events", () => {
-        const list = api.store.list("v1", "Event", "apps") as any[];
+        // Delivery Events; the Receiver's own (Succeeded on Ready) are tested in flux-parity.test.ts.
+        const list = (api.store.list("v1", "Event", "apps") as any[]).filter((e) => e.reason !== "Succeeded");
         return list.length === 2 ? list : undefined;
       });
       const byReason = Object.fromEntries(events.map((e) => [e.reason, e]));

@@ -2,13 +2,34 @@
  * The entry point as a process: `bun server/main.ts` with flags, exit codes, and a clean SIGTERM.
  */
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { parseConfig } from "../../server/config";
 import { startKubeApiServer } from "../kube";
 import { waitFor } from "../support/stack";
 import { LOOPBACK_PORTS, MAIN, ROOT, spawnServer } from "../support/process";
 
 const BUN = process.execPath;
+
+/** The TCP ports a process listens on (Linux: its socket inodes matched against /proc/net/tcp{,6}). */
+function listeningPorts(pid: number): number[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      const m = /^socket:\[(\d+)\]$/.exec(target);
+      if (m) inodes.add(m[1]!);
+    } catch {} // closed meanwhile
+  }
+  const ports = new Set<number>();
+  for (const table of ["tcp", "tcp6"]) {
+    for (const row of readFileSync(`/proc/${pid}/net/${table}`, "utf8").split("\n").slice(1)) {
+      const cols = row.trim().split(/\s+/);
+      // cols: sl local_address rem_address st ... inode (10th); st 0A is LISTEN.
+      if (cols[3] === "0A" && inodes.has(cols[9]!)) ports.add(Number.parseInt(cols[1]!.split(":")[1]!, 16));
+    }
+  }
+  return [...ports].sort((a, b) => a - b);
+}
 
 function run(args: string[], env: Record<string, string | undefined> = {}) {
   const cleanEnv = { ...process.env, KUBECONFIG: undefined, KUBERNETES_SERVICE_HOST: undefined, ...env };
@@ -42,6 +63,23 @@ describe("server/main.ts", () => {
     expect(r.stdout.toString()).toContain("--no-cross-namespace-refs");
   });
 
+  test("--metrics-addr=0 --health-addr=0: starts, serves webhooks, and opens no other listener", async () => {
+    await using api = await startKubeApiServer();
+    const server = spawnServer(["--receiverAddr=127.0.0.1:0", "--metrics-addr=0", "--health-addr=0"], {
+      env: { KUBECONFIG: api.writeKubeconfig() },
+    });
+    const started = await server.started();
+    expect(started).toMatchObject({ metricsAddr: "off", healthAddr: "off" });
+    await waitFor("a webhook answered", async () => {
+      const res = await fetch(`${started.receiverAddr}/hook/unknown`, { method: "POST" });
+      return res.status === 404;
+    });
+    expect((await fetch(`${started.receiverAddr}/metrics`)).status).toBe(404);
+    expect(listeningPorts(server.proc.pid)).toEqual([Number(new URL(started.receiverAddr).port)]);
+    server.proc.kill("SIGTERM");
+    expect(await server.proc.exited).toBe(0);
+  });
+
   test("starts against KUBECONFIG, becomes ready, and exits 0 on SIGTERM", async () => {
     await using api = await startKubeApiServer();
     const kubeconfig = api.writeKubeconfig();
@@ -69,11 +107,11 @@ describe("a newcomer's first minutes", () => {
     if (parsed.ok !== true || defaults.ok !== true) throw new Error("npm start's flags do not parse");
     const { config } = parsed;
     for (const addr of [config.receiverAddr, config.healthAddr, config.metricsAddr])
-      expect(addr.host).toBe("127.0.0.1");
-    expect([config.receiverAddr.port, config.healthAddr.port, config.metricsAddr.port]).toEqual([
+      expect(addr?.host).toBe("127.0.0.1");
+    expect([config.receiverAddr.port, config.healthAddr?.port, config.metricsAddr?.port]).toEqual([
       defaults.config.receiverAddr.port,
-      defaults.config.healthAddr.port,
-      defaults.config.metricsAddr.port,
+      defaults.config.healthAddr?.port,
+      defaults.config.metricsAddr?.port,
     ]);
     expect(config.dryRun).toBe(true);
   });

@@ -41,7 +41,7 @@ beforeAll(async () => {
 });
 afterAll(() => stack.stop());
 
-async function scrape(url: string): Promise<string> {
+async function scrape(url: string | undefined): Promise<string> {
   const res = await fetch(`${url}/metrics`);
   expect(res.status).toBe(200);
   return res.text();

@@ -94,6 +94,8 @@ interface Case {
   body?: string;
   /** "ready" waits for Ready; "path" computes the path without waiting (not-Ready receivers). */
   await?: "ready" | "path" | "none";
+  /** Created with status.webhookPath already set, as upstream seeds it (a Receiver that was Ready). */
+  seededPath?: true;
   status: number;
   annotated: number;
   reason?: string;
@@ -227,6 +229,7 @@ const CASES: Case[] = [
     name: "not ready",
     spec: { resources: app },
     await: "path",
+    seededPath: true,
     status: 503,
     annotated: 0,
     reason: "receiver is not ready: spec.type is required",
@@ -236,6 +239,7 @@ const CASES: Case[] = [
     name: "suspended",
     spec: { type: "generic", suspend: true, resources: app },
     await: "path",
+    seededPath: true,
     status: 503,
     annotated: 0,
     reason: "receiver is suspended",
@@ -479,9 +483,18 @@ describe("upstream Test_handlePayload cases", () => {
     for (const t of targets)
       stack.target(GIT, "GitRepository", t.otherNamespace ? `${ns}-other` : ns, t.name, t.labels, t.annotations);
     if (c.secret !== null) stack.secret(ns, "token", c.secret ?? { token: "token" });
-    if (c.await !== "none") stack.receiver(ns, "receiver", { secretRef: { name: "token" }, ...c.spec });
-
     let path = webhookPath("token", "receiver", ns);
+    const spec = { secretRef: { name: "token" }, ...c.spec };
+    if (c.seededPath)
+      stack.api.store.create({
+        apiVersion: "notification.toolkit.fluxcd.io/v1",
+        kind: "Receiver",
+        metadata: { name: "receiver", namespace: ns },
+        spec,
+        status: { webhookPath: path },
+      });
+    else if (c.await !== "none") stack.receiver(ns, "receiver", spec);
+
     if ((c.await ?? "ready") === "ready") {
       path = await stack.readyPath(ns, "receiver");
     } else if (c.await === "path") {
