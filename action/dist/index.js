@@ -18065,14 +18065,54 @@ import { setTimeout as sleep } from "node:timers/promises";
 // package.json
 var version = "0.1.0";
 
-// action/deliver.ts
-var BACKOFF_BASE_MS = 1000;
-var BACKOFF_CAP_MS = 30000;
-var MAX_RETRY_AFTER_MS = 60000;
-function backoffMs(retry, random) {
-  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (retry - 1));
+// shared/webhook-path.ts
+import { createHash } from "node:crypto";
+var WEBHOOK_PATH_PREFIX = "/hook/";
+function webhookDigest(token, name, namespace) {
+  return createHash("sha256").update(token).update(name).update(namespace).digest("hex");
+}
+// shared/signature.ts
+import { createHash as createHash2, createHmac, timingSafeEqual } from "node:crypto";
+function hmacHex(algorithm, key, body) {
+  return createHmac(algorithm, key).update(body).digest("hex");
+}
+function signPayload(algorithm, key, body) {
+  return `${algorithm}=${hmacHex(algorithm, key, body)}`;
+}
+// shared/headers.ts
+var Header = {
+  contentType: "Content-Type",
+  userAgent: "User-Agent",
+  authorization: "Authorization",
+  githubEvent: "X-GitHub-Event",
+  githubDelivery: "X-GitHub-Delivery",
+  githubHookId: "X-GitHub-Hook-ID",
+  githubTargetType: "X-GitHub-Hook-Installation-Target-Type",
+  githubTargetId: "X-GitHub-Hook-Installation-Target-ID",
+  hubSignature256: "X-Hub-Signature-256",
+  hubSignature: "X-Hub-Signature",
+  signature: "X-Signature",
+  gitlabToken: "X-Gitlab-Token",
+  gitlabEvent: "X-Gitlab-Event",
+  gitlabEventUuid: "X-Gitlab-Event-UUID",
+  bitbucketEvent: "X-Event-Key",
+  bitbucketRequestUuid: "X-Request-UUID",
+  nexusSignature: "X-Nexus-Webhook-Signature",
+  ceType: "Ce-Type",
+  ceId: "Ce-Id"
+};
+var ContentType = {
+  json: "application/json",
+  form: "application/x-www-form-urlencoded"
+};
+// shared/backoff.ts
+function backoffDelayMs(backoff, retry, random = Math.random()) {
+  const ceiling = Math.min(backoff.capMs, backoff.baseMs * 2 ** Math.min(Math.max(retry - 1, 0), 30));
   return Math.round(ceiling / 2 + ceiling / 2 * random);
 }
+// action/deliver.ts
+var BACKOFF = { baseMs: 1000, capMs: 30000 };
+var MAX_RETRY_AFTER_MS = 60000;
 function parseRetryAfter(value, nowMs) {
   if (value === undefined)
     return;
@@ -18125,53 +18165,13 @@ async function deliver(req, options, deps) {
       deps.log(`The receiver asked to retry after ${Math.ceil(retryAfter / 1000)} s, more than ${MAX_RETRY_AFTER_MS / 1000} s: giving up.`);
       return finish("retry-after-too-long", result);
     }
-    const delay = retryAfter ?? backoffMs(attempt, deps.random());
+    const delay = retryAfter ?? backoffDelayMs(BACKOFF, attempt, deps.random());
     attempts.push({ attempt, result, durationMs, nextDelayMs: delay });
     deps.log(`Retrying in ${(delay / 1000).toFixed(1)} s${retryAfter !== undefined ? " (Retry-After)" : ""}.`);
     await deps.sleep(delay);
   }
 }
 
-// shared/webhook-path.ts
-import { createHash } from "node:crypto";
-var WEBHOOK_PATH_PREFIX = "/hook/";
-function webhookDigest(token, name, namespace) {
-  return createHash("sha256").update(token).update(name).update(namespace).digest("hex");
-}
-// shared/signature.ts
-import { createHash as createHash2, createHmac, timingSafeEqual } from "node:crypto";
-function hmacHex(algorithm, key, body) {
-  return createHmac(algorithm, key).update(body).digest("hex");
-}
-function signPayload(algorithm, key, body) {
-  return `${algorithm}=${hmacHex(algorithm, key, body)}`;
-}
-// shared/headers.ts
-var Header = {
-  contentType: "Content-Type",
-  userAgent: "User-Agent",
-  authorization: "Authorization",
-  githubEvent: "X-GitHub-Event",
-  githubDelivery: "X-GitHub-Delivery",
-  githubHookId: "X-GitHub-Hook-ID",
-  githubTargetType: "X-GitHub-Hook-Installation-Target-Type",
-  githubTargetId: "X-GitHub-Hook-Installation-Target-ID",
-  hubSignature256: "X-Hub-Signature-256",
-  hubSignature: "X-Hub-Signature",
-  signature: "X-Signature",
-  gitlabToken: "X-Gitlab-Token",
-  gitlabEvent: "X-Gitlab-Event",
-  gitlabEventUuid: "X-Gitlab-Event-UUID",
-  bitbucketEvent: "X-Event-Key",
-  bitbucketRequestUuid: "X-Request-UUID",
-  nexusSignature: "X-Nexus-Webhook-Signature",
-  ceType: "Ce-Type",
-  ceId: "Ce-Id"
-};
-var ContentType = {
-  json: "application/json",
-  form: "application/x-www-form-urlencoded"
-};
 // action/inputs.ts
 var Input = {
   token: "token",
