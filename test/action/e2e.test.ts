@@ -77,13 +77,18 @@ describe("real events, delivered from the bundle", () => {
       "x-hub-signature-256": `sha256=${hmacHex("sha256", TOKEN, run.eventBytes)}`,
       "x-hub-signature": `sha1=${hmacHex("sha1", TOKEN, run.eventBytes)}`,
     });
-    expect(req.headers["user-agent"]).toMatch(/^fluxhook-action\/\d+\.\d+\.\d+/);
+    expect(req.headers["user-agent"]).toMatch(/^GitHub-Hookshot\/[0-9a-f]{7}$/);
+    expect(req.headers["x-github-hook-id"]).toMatch(/^\d{9}$/);
+    expect(req.headers).not.toHaveProperty("x-github-enterprise-host");
     expect(run.outputs).toEqual({
       status: "200",
       "delivery-id": expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/),
       attempts: "1",
       response: "",
       url: `${receiver.url}/hook/***`,
+      results: JSON.stringify([
+        { receiver: `${NAMESPACE}/${RECEIVER}`, status: 200, "delivery-id": run.outputs["delivery-id"], attempts: 1 },
+      ]),
     });
     expect(run.summary).toContain(`${NAMESPACE}/${RECEIVER}`);
     expect(run.summary).toContain(run.outputs["delivery-id"] ?? "missing");
