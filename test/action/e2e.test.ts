@@ -403,9 +403,12 @@ describe("private networks: TLS and proxies", () => {
     const keyBody = pki.clientKey.split("\n").filter((l) => l.length >= 16 && !l.startsWith("-----"));
     expect(leaks(withCert, [...SECRETS, ...keyBody])).toEqual([]);
 
-    const without = await runAction({ inputs: byAddress(receiver.url, { ca: pki.ca, retries: "0" }) });
+    // TLS 1.3: the receiver closes the connection after the handshake; not retried, and the hint names the inputs.
+    const without = await runAction({ inputs: byAddress(receiver.url, { ca: pki.ca }) });
     expect(without.exitCode).toBe(1);
+    expect(without.outputs.attempts).toBe("1");
     expect(receiver.requests).toHaveLength(1);
+    expect(without.stdout).toContain("set `client-cert` and `client-key`");
   });
 
   test("through an HTTP CONNECT proxy from HTTPS_PROXY, to a TLS receiver only the proxy can resolve", async () => {
@@ -455,5 +458,112 @@ describe("private networks: TLS and proxies", () => {
     expect(run.exitCode).toBe(1);
     // NXDOMAIN at once on most machines; a resolver that never answers hits the timeout instead.
     expect(run.stdout).toMatch(/This runner cannot resolve "receiver\.fluxhook\.test"|within 5 s/);
+  });
+});
+
+describe("extra headers, for a gateway in front of the receiver", () => {
+  const CF_SECRET = "cf-access-client-secret-0123456789";
+  const BASIC = `Basic ${btoa("ci:gateway-pass-987")}`;
+
+  test("sent as given, after the signature; credential values masked and redacted", async () => {
+    await using receiver = startReceiver({ respond: githubReceiver() });
+    const headers = `CF-Access-Client-Id: 1a2b.access\nCF-Access-Client-Secret: ${CF_SECRET}\nAuthorization: ${BASIC}`;
+    const run = await runAction({ inputs: byAddress(receiver.url, { headers }) });
+    expect(run.exitCode).toBe(0);
+    expect(receiver.requests[0]?.headers).toMatchObject({
+      "cf-access-client-id": "1a2b.access",
+      "cf-access-client-secret": CF_SECRET,
+      authorization: BASIC,
+      "x-hub-signature-256": `sha256=${hmacHex("sha256", TOKEN, run.eventBytes)}`,
+    });
+    expect(maskedValues(run.stdout)).toEqual(expect.arrayContaining([CF_SECRET, BASIC]));
+    expect(run.stdout).toContain(
+      "Extra headers: CF-Access-Client-Id: 1a2b.access, CF-Access-Client-Secret: <redacted>",
+    );
+    expect(leaks(run, [...SECRETS, CF_SECRET, BASIC])).toEqual([]);
+  });
+
+  test("a dry run shows them redacted", async () => {
+    await using receiver = startReceiver();
+    const run = await runAction({
+      inputs: byAddress(receiver.url, { headers: `X-Api-Key: ${CF_SECRET}`, "dry-run": "true" }),
+    });
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toContain("X-Api-Key: <redacted>");
+    expect(leaks(run, [...SECRETS, CF_SECRET])).toEqual([]);
+  });
+
+  test("overriding the signature is an error, before any request", async () => {
+    await using receiver = startReceiver();
+    const run = await runAction({ inputs: byAddress(receiver.url, { headers: "X-Hub-Signature-256: sha256=00" }) });
+    expect(run.exitCode).toBe(1);
+    expect(run.stdout).toContain("cannot set X-Hub-Signature-256");
+    expect(receiver.requests).toHaveLength(0);
+  });
+});
+
+describe("GitHub's header set", () => {
+  test("user-agent overrides GitHub-Hookshot/<id>", async () => {
+    await using receiver = startReceiver({ respond: githubReceiver() });
+    const run = await runAction({ inputs: byAddress(receiver.url, { "user-agent": "GitHub-Hookshot/abc1234" }) });
+    expect(run.exitCode).toBe(0);
+    expect(receiver.requests[0]?.headers["user-agent"]).toBe("GitHub-Hookshot/abc1234");
+  });
+
+  test("on GitHub Enterprise Server: X-GitHub-Enterprise-Host (and -Version when known)", async () => {
+    await using receiver = startReceiver({ respond: githubReceiver() });
+    const run = await runAction({
+      inputs: byAddress(receiver.url),
+      env: { GITHUB_SERVER_URL: "https://ghes.corp.internal", GITHUB_ENTERPRISE_VERSION: "3.17.2" },
+    });
+    expect(run.exitCode).toBe(0);
+    expect(receiver.requests[0]?.headers).toMatchObject({
+      "x-github-enterprise-host": "ghes.corp.internal",
+      "x-github-enterprise-version": "3.17.2",
+    });
+  });
+});
+
+describe("small defects (issue 15, item 7)", () => {
+  test("a dry run refuses the socks5 proxy the real run refuses", async () => {
+    await using receiver = startReceiver();
+    for (const dryRun of ["true", "false"]) {
+      const run = await runAction({
+        inputs: byAddress(`http://receiver.fluxhook.test:${receiver.port}`, { "dry-run": dryRun }),
+        env: { HTTP_PROXY: "socks5://proxy:1080" },
+      });
+      expect(run.exitCode).toBe(1);
+      expect(run.stdout).toContain("::error::HTTP_PROXY is set but is not an http:// or https:// proxy URL.");
+    }
+    expect(receiver.requests).toHaveLength(0);
+  });
+
+  test("a Retry-After beyond 60 s ends the delivery without advising more retries", async () => {
+    await using receiver = startReceiver({
+      respond: () => new Response(null, { status: 503, headers: { "Retry-After": "120" } }),
+    });
+    const run = await runAction({ inputs: byAddress(receiver.url) });
+    expect(run.exitCode).toBe(1);
+    expect(receiver.requests).toHaveLength(1);
+    const error = run.stdout.split("\n").find((l) => l.startsWith("::error::")) ?? "";
+    expect(error).toContain("later than the 60 s this action waits");
+    expect(error).not.toContain("retries");
+  });
+
+  test("the truncation note gives the answer's size, not the read cap", async () => {
+    const big = "x".repeat(300_000);
+    await using receiver = startReceiver({ respond: () => new Response(big, { status: 500 }) });
+    const run = await runAction({ inputs: byAddress(receiver.url, { retries: "0" }) });
+    expect(run.exitCode).toBe(1);
+    expect(run.outputs.response).toEndWith("… (truncated: the answer has 300000 bytes)");
+  });
+
+  test("a url without /hook/: its path is masked too", async () => {
+    const route = "/gateway/route-s3cr3t-4711";
+    await using receiver = startReceiver({ respond: () => new Response(`no such route ${route}`, { status: 404 }) });
+    const run = await runAction({ url: `${receiver.url}${route}`, inputs: { token: TOKEN } });
+    expect(run.exitCode).toBe(1);
+    expect(maskedValues(run.stdout)).toContain(route);
+    expect(leaks(run, [TOKEN, route, route.slice(1)])).toEqual([]);
   });
 });

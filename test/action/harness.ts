@@ -437,3 +437,50 @@ export async function startConnectProxy(): Promise<ConnectProxy> {
   };
   return { url: `http://127.0.0.1:${port}`, tunnels, stop, [Symbol.asyncDispose]: stop };
 }
+
+// ---------------------------------------------------------------------------------------------
+// The runner's ID-token endpoint
+
+export interface IdTokenEndpoint extends AsyncDisposable {
+  /** What the runner puts in the job's environment for `permissions: id-token: write`. */
+  readonly env: { ACTIONS_ID_TOKEN_REQUEST_URL: string; ACTIONS_ID_TOKEN_REQUEST_TOKEN: string };
+  /** The audience of each request, as the endpoint received it. */
+  readonly audiences: Array<string | null>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A stand-in for the runner's ID-token service, as `core.getIDToken` calls it: GET
+ * ACTIONS_ID_TOKEN_REQUEST_URL (which already has a query) + `&audience=...`, with
+ * `Authorization: Bearer ACTIONS_ID_TOKEN_REQUEST_TOKEN`; the answer is `{"value": "<JWT>"}`.
+ * `mint` makes the token for the requested audience (a local issuer signs it).
+ */
+export function startIdTokenEndpoint(mint: (audience: string) => Promise<string>): IdTokenEndpoint {
+  const requestToken = `runtime-${crypto.randomUUID()}`;
+  const audiences: Array<string | null> = [];
+  const server = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    async fetch(req) {
+      const url = new URL(req.url);
+      if (url.pathname !== "/idtoken" || url.searchParams.get("api-version") !== "2.0")
+        return new Response("not found", { status: 404 });
+      if (req.headers.get("authorization") !== `Bearer ${requestToken}`) return new Response("no", { status: 401 });
+      const audience = url.searchParams.get("audience");
+      audiences.push(audience);
+      return Response.json({ count: 1, value: await mint(audience ?? "") });
+    },
+  });
+  const stop = async () => {
+    await server.stop(true);
+  };
+  return {
+    env: {
+      ACTIONS_ID_TOKEN_REQUEST_URL: `http://127.0.0.1:${server.port}/idtoken?api-version=2.0`,
+      ACTIONS_ID_TOKEN_REQUEST_TOKEN: requestToken,
+    },
+    audiences,
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}
