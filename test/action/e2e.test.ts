@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import {
+  ACTION_NODE,
   closedPort,
   events,
   fluxPath,
@@ -42,6 +43,14 @@ const byAddress = (address: string, extra: Record<string, string> = {}) => ({
   receiver: RECEIVER,
   namespace: NAMESPACE,
   ...extra,
+});
+
+describe("the runtime", () => {
+  // action.yml says node24: every test of this file runs the bundle on it (see node-versions.ts).
+  test(`the bundle runs on Node 24 (${ACTION_NODE.version})`, () => {
+    if (!ACTION_NODE.exact) console.log("note: Node 24 not found; the bundle ran on the machine's node");
+    expect(ACTION_NODE.version).toStartWith(ACTION_NODE.exact ? "v24." : "v");
+  });
 });
 
 describe("real events, delivered from the bundle", () => {

@@ -23,9 +23,13 @@ import {
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import examples from "@octokit/webhooks-examples";
+import { nodeFor } from "./node-versions";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 export const BUNDLE = join(ROOT, "action/dist/index.js");
+export const CLI = join(ROOT, "action/dist/cli.js");
+/** The runtime action.yml declares (`node24`); see node-versions.ts. */
+export const ACTION_NODE = nodeFor(24);
 
 /** action.yml, parsed: the runner's view of the action. */
 export function actionYml(): {
@@ -49,6 +53,8 @@ export interface RunActionOptions {
   /** Extra environment (HTTPS_PROXY, NO_PROXY, ...). The child gets nothing else from this process. */
   readonly env?: Readonly<Record<string, string>>;
   readonly bundle?: string;
+  /** The node binary; default ACTION_NODE. */
+  readonly node?: string;
 }
 
 export interface ActionRun {
@@ -78,7 +84,7 @@ export function parseOutputFile(text: string): Record<string, string> {
   return out;
 }
 
-/** Runs the built action once with `node` and returns what a workflow would see. */
+/** Runs the built action once with Node 24 and returns what a workflow would see. */
 export async function runAction(options: RunActionOptions = {}): Promise<ActionRun> {
   const dir = mkdtempSync(join(tmpdir(), "fluxhook-action-"));
   try {
@@ -113,7 +119,12 @@ export async function runAction(options: RunActionOptions = {}): Promise<ActionR
     // The runner upper-cases the name and keeps hyphens: INPUT_TIMEOUT-SECONDS.
     for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.replace(/ /g, "_").toUpperCase()}`] = value;
 
-    const child = Bun.spawn(["node", options.bundle ?? BUNDLE], { cwd: dir, env, stdout: "pipe", stderr: "pipe" });
+    const child = Bun.spawn([options.node ?? ACTION_NODE.path, options.bundle ?? BUNDLE], {
+      cwd: dir,
+      env,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     const [stdout, stderr, exitCode] = await Promise.all([
       new Response(child.stdout).text(),
       new Response(child.stderr).text(),
