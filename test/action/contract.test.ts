@@ -52,6 +52,21 @@ describe("action.yml", () => {
   });
 });
 
+describe("the READMEs", () => {
+  const read = (path: string) => readFileSync(join(ROOT, path), "utf8");
+
+  test("action/README.md lists every input and output", () => {
+    const text = read("action/README.md");
+    for (const name of [...Object.values(Input), ...Object.values(Output)]) expect(text).toContain(`\`${name}\``);
+  });
+
+  test("README.md names the inputs and the output issue 15 added", () => {
+    const text = read("README.md");
+    for (const name of ["generic-oidc", Input.oidcAudience, Input.headers, Input.userAgent, Output.results])
+      expect(text).toContain(`\`${name}\``);
+  });
+});
+
 describe("action/dist", () => {
   const BUNDLES = ["index.js", "cli.js"] as const;
 

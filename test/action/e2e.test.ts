@@ -377,6 +377,25 @@ describe("private networks: TLS and proxies", () => {
     expect(run.outputs.status).toBe("200");
   });
 
+  // The README's recipe for a CA that is only in the OS trust store; SSL_CERT_FILE stands in for
+  // that store here (OpenSSL reads the system store from it), so the machine's store is untouched.
+  test.skipIf(!ACTION_NODE.exact)(
+    "a CA only in the OS trust store: NODE_OPTIONS=--use-system-ca (Node 24)",
+    async () => {
+      await using receiver = startReceiver({
+        respond: githubReceiver(),
+        tls: { cert: pki.serverCert, key: pki.serverKey },
+      });
+      const trusted = await runAction({
+        inputs: byAddress(receiver.url),
+        env: { NODE_OPTIONS: "--use-system-ca", SSL_CERT_FILE: pki.caFile },
+      });
+      expect(trusted.exitCode).toBe(0);
+      const without = await runAction({ inputs: byAddress(receiver.url), env: { SSL_CERT_FILE: pki.caFile } });
+      expect(without.exitCode).toBe(1);
+    },
+  );
+
   test("an untrusted certificate fails at once with a hint about ca-file", async () => {
     await using receiver = startReceiver({
       respond: githubReceiver(),
