@@ -19840,7 +19840,12 @@ function receiverTargets(body) {
 var checkReceiver = (ctx) => ctx.target.kind === "receiver" ? `kubectl -n ${ctx.target.namespace} get receiver ${ctx.target.receiver}` : "kubectl get receivers -A";
 function statusHint(status, ctx, reason) {
   const quoted = reason ? ` The receiver said: "${reason}".` : "";
+  const oidc = ctx.receiverType === "generic-oidc";
   switch (true) {
+    case (status === 404 && oidc && ctx.target.kind === "receiver"):
+      return `No Receiver has this path. For generic-oidc the path is sha256(name + namespace): check that receiver "${ctx.target.receiver}" ` + `and namespace "${ctx.target.namespace}" are right and that the Receiver is Ready (${checkReceiver(ctx)}).${quoted}`;
+    case (status === 400 && oidc):
+      return `The receiver refused the ID token. Check the Receiver's oidcProviders: its issuerURL must be the token's issuer, its audience ` + `must equal \`oidc-audience\`, and its validations must accept this repository and ref; and the event filter ` + `("${ctx.event}" must be in spec.events, if set).${quoted}`;
     case status === 404:
       return ctx.target.kind === "receiver" ? `No Receiver has this path. The path is sha256(token + name + namespace), so check that \`token\` equals the Receiver's Secret (key "token"), ` + `that receiver "${ctx.target.receiver}" and namespace "${ctx.target.namespace}" are right, and that the Receiver is Ready ` + `(${checkReceiver(ctx)}; its status.webhookPath must be this path).${quoted}` : `No Receiver has this path: check that \`url\` ends with the Receiver's status.webhookPath and that the Receiver is Ready (${checkReceiver(ctx)}).${quoted}`;
     case status === 400:

@@ -12,7 +12,7 @@ import { Input } from "../../action/inputs";
 import { MAIN } from "../support/process";
 import { startStack, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
-import { CLI, events } from "./harness";
+import { CLI, events, makePki, startConnectProxy, startReceiver } from "./harness";
 import { nodeFor } from "./node-versions";
 
 const CLI_NODE = nodeFor(20);
@@ -293,5 +293,41 @@ describe("fluxhook send (server/main.ts, as the image's binary runs it)", () => 
 
   test("bad usage exits 2", async () => {
     expect((await send(["--nope"])).exitCode).toBe(2);
+  });
+
+  // On Bun, a bare "undici" is Bun's stand-in without Agent or ProxyAgent: this shows the sender
+  // gets the real one (transport.ts), with its CA, client certificate and CONNECT tunnel.
+  test("mTLS with a private CA through an HTTP CONNECT proxy, on Bun", async () => {
+    const pki = makePki();
+    try {
+      await using receiver = startReceiver({
+        tls: { cert: pki.serverCert, key: pki.serverKey, ca: pki.ca, requestCert: true },
+      });
+      await using proxy = await startConnectProxy();
+      const run = await send(
+        [
+          "--address",
+          `https://receiver.fluxhook.test:${receiver.port}`,
+          "--receiver",
+          "r",
+          "--event",
+          "push",
+          "--payload",
+          "{}",
+          "--ca-file",
+          pki.caFile,
+          "--client-cert",
+          pki.clientCertFile,
+          "--client-key",
+          pki.clientKeyFile,
+        ],
+        { FLUXHOOK_TOKEN: TOKEN, HTTPS_PROXY: proxy.url },
+      );
+      expect(run.exitCode).toBe(0);
+      expect(receiver.requests).toHaveLength(1);
+      expect(proxy.tunnels.map((t) => t.authority)).toEqual([`receiver.fluxhook.test:${receiver.port}`]);
+    } finally {
+      pki.cleanup();
+    }
   });
 });

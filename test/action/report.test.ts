@@ -138,6 +138,19 @@ describe("failureMessage says what to check", () => {
       hasNot: ["retries"],
     },
     {
+      name: "generic-oidc 404: the path has no token",
+      ctx: { ...BY_NAME, receiverType: "generic-oidc" },
+      outcome: failed([http(404)], "status"),
+      has: ["sha256(name + namespace)"],
+      hasNot: ["token equals"],
+    },
+    {
+      name: "generic-oidc 400: the ID token",
+      ctx: { ...BY_NAME, receiverType: "generic-oidc" },
+      outcome: failed([http(400, '{"reason":"token validation failed: wrong repository"}')], "status"),
+      has: ["refused the ID token", "`oidc-audience`", "wrong repository"],
+    },
+    {
       name: "client certificate required",
       ctx: BY_NAME,
       outcome: failed([net("tls-client-cert", "UND_ERR_SOCKET")], "network"),
