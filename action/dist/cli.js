@@ -20016,10 +20016,11 @@ async function runnerIdToken(env, audience) {
     };
   }
 }
+var inGitHubActions = (env) => env.GITHUB_ACTIONS === "true";
 var defaultDeps = () => ({
   get: (name) => getInput(name, { trimWhitespace: false }),
   env: process.env,
-  io: actionsIo(),
+  io: inGitHubActions(process.env) ? actionsIo() : plainIo(),
   idToken: (audience) => runnerIdToken(process.env, audience)
 });
 var errorCode = (err) => err.code ?? String(err);
@@ -20391,7 +20392,7 @@ Run \`fluxhook send --help\` for the flags.
     return Exit.delivered;
   }
   const { values } = args;
-  const inActions = env.GITHUB_ACTIONS === "true";
+  const inActions = inGitHubActions(env);
   const plain = inActions ? undefined : plainIo();
   const io = plain ?? actionsIo();
   const tokenEnv = values.get(CliFlag.oidcTokenEnv);

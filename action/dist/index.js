@@ -19440,6 +19440,9 @@ function pemOrPath(value) {
   return value.includes("-----BEGIN ") ? { kind: "inline", pem: value } : { kind: "file", path: value };
 }
 
+// action/io.ts
+import { writeSync } from "node:fs";
+
 // action/transport.ts
 import { BlockList, isIP } from "node:net";
 import * as tls2 from "node:tls";
@@ -19964,6 +19967,29 @@ function actionsIo() {
     }
   };
 }
+function plainIo(fd = 2) {
+  const secrets = [];
+  const outputs = new Map;
+  const write = (text) => writeSync(fd, `${scrub(text, secrets)}
+`);
+  return {
+    outputs,
+    info: (line) => write(line),
+    warning: (message) => write(`warning: ${message}`),
+    fail: (message) => write(`error: ${message}`),
+    debug: () => {},
+    startGroup: (name) => write(`--- ${name}`),
+    endGroup: () => {},
+    setSecret: (secret) => {
+      if (secret !== "")
+        secrets.push(secret);
+    },
+    setOutput: (name, value) => {
+      outputs.set(name, scrub(value, secrets));
+    },
+    writeSummary: async () => {}
+  };
+}
 
 // action/main.ts
 var USER_AGENT = `GitHub-Hookshot/${createHash4("sha256").update(`fluxhook-action/${version}`).digest("hex").slice(0, 7)}`;
@@ -19986,10 +20012,11 @@ async function runnerIdToken(env, audience) {
     };
   }
 }
+var inGitHubActions = (env) => env.GITHUB_ACTIONS === "true";
 var defaultDeps = () => ({
   get: (name) => getInput(name, { trimWhitespace: false }),
   env: process.env,
-  io: actionsIo(),
+  io: inGitHubActions(process.env) ? actionsIo() : plainIo(),
   idToken: (audience) => runnerIdToken(process.env, audience)
 });
 var errorCode = (err) => err.code ?? String(err);
@@ -20259,4 +20286,6 @@ async function report(io, config, clean, results) {
 }
 
 // action/index.ts
-run();
+var code = await run();
+if (!inGitHubActions(process.env))
+  process.exitCode = code;
