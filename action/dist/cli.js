@@ -17704,7 +17704,7 @@ function parseInputs(get, env) {
         continue;
       }
       if (!K8S_LABEL.test(ns) || ns.length > 63) {
-        errors.push(`Input \`namespace\` must be a Kubernetes namespace name; got "${ns}".`);
+        errors.push(slash >= 0 ? `Input \`receiver\`: "${line}" must start with a Kubernetes namespace name.` : `Input \`namespace\` must be a Kubernetes namespace name; got "${ns}".`);
         continue;
       }
       if (seen.has(`${ns}/${name}`)) {
