@@ -4,7 +4,7 @@
  * a cluster is one of these methods, so the RBAC it needs can be read off this file, and tests can
  * run the whole server against the test API server through the real client (kube/client.ts).
  */
-import type { ObjectKey, ReceiverStatus } from "../receivers/api";
+import type { ObjectKey, ReceiverStatus } from "../api/receiver";
 
 /**
  * A watched collection: an initial list, then events, re-listed after errors. A list arrives in
@@ -77,8 +77,8 @@ export interface LeaseRecord {
 }
 
 export interface KubePort {
-  /** GET /version: is the API server reachable (and who is it)? */
-  version(): Promise<KubeResult<string>>;
+  /** GET /version: is the API server reachable (and who is it)? `timeoutMs` overrides the call timeout. */
+  version(timeoutMs?: number): Promise<KubeResult<string>>;
   /** list+watch `notification.toolkit.fluxcd.io/v1` receivers (every namespace when undefined). */
   watchReceivers(namespace: string | undefined, sink: WatchSink): Informer;
   /**

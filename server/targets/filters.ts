@@ -12,8 +12,7 @@
  * All evaluations of a delivery share one CelMeter, so the bound is per request.
  */
 import type { PartialObject } from "../kube/port";
-import { CelMeter, evaluateBool, type CelProgram } from "../cel";
-import type { CompiledReceiver } from "../receivers/prepare";
+import { evaluateBool, type CelMeter, type CelProgram } from "../cel";
 import { firstJsonValue } from "../providers/json-decode";
 
 export type FilterVerdict = { ok: true; accept: boolean } | { ok: false; error: string };
@@ -36,6 +35,13 @@ export function isJsonContent(contentType: string): boolean {
   return false;
 }
 
+/** A generation's compiled filters (receivers/prepare.ts compiles them). */
+export interface CompiledFilters {
+  readonly resourceFilter: CelProgram | undefined;
+  /** `resources[i].filter`, aligned with `spec.resources`. */
+  readonly resourceFilters: readonly (CelProgram | undefined)[];
+}
+
 export interface FilterInput {
   readonly payload: Uint8Array;
   readonly payloadType: string;
@@ -47,9 +53,10 @@ export interface FilterInput {
  * JSON object: Flux answers 500).
  */
 export function deliveryFilters(
-  compiled: CompiledReceiver,
+  compiled: CompiledFilters,
   input: FilterInput,
-  meter = new CelMeter(),
+  /** The delivery's CEL budget, shared with its OIDC expressions (made by the delivery). */
+  meter: CelMeter,
 ): { ok: true; filters: DeliveryFilters } | { ok: false; error: string } {
   const top = compiled.resourceFilter;
   if (!top && !compiled.resourceFilters.some(Boolean)) return { ok: true, filters: NO_FILTERS };

@@ -7,11 +7,13 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { CelMeter, compile, evaluate, type CelVariable } from "../../server/cel";
-import { silentLogger } from "../../server/log";
+import { silentLogger } from "../../server/observe/log";
 import { ReceiverController } from "../../server/receivers/controller";
+import { SecretCache } from "../../server/receivers/secret-cache";
+import { DEFAULT_TUNING } from "../../server/limits";
 import { ReceiverIndex } from "../../server/receivers/index";
 import { prepareReceiver } from "../../server/receivers/prepare";
-import type { ReceiverSpec } from "../../server/receivers/api";
+import type { ReceiverSpec } from "../../server/api/receiver";
 import { deliveryFilters } from "../../server/targets/filters";
 import { replaceAll, type PartialObject } from "../../server/kube/port";
 import { CEL_COST_LIMIT, CEL_TIME_LIMIT_MS } from "../../server/limits";
@@ -130,8 +132,9 @@ describe("evaluation (TestCELEvaluation)", () => {
     const program = compile(expression, { variables, output: "bool" });
     if (!program.ok) throw new Error(program.error);
     const filters = deliveryFilters(
-      { resourceFilter: program.program, resourceFilters: [undefined], oidcProviders: [] },
+      { resourceFilter: program.program, resourceFilters: [undefined] },
       input,
+      new CelMeter(),
     );
     if (!filters.ok) throw new Error(filters.error);
     expect(filters.filters.forResource(0)!(resource("test-resource"))).toEqual({ ok: true, accept: want });
@@ -141,16 +144,20 @@ describe("evaluation (TestCELEvaluation)", () => {
     const program = compile("true", { variables: FILTER_VARS, output: "bool" });
     if (!program.ok) throw new Error(program.error);
     const compiled = { resourceFilter: program.program, resourceFilters: [undefined], oidcProviders: [] };
-    expect(deliveryFilters(compiled, json([1, 2]))).toEqual({
+    expect(deliveryFilters(compiled, json([1, 2]), new CelMeter())).toEqual({
       ok: false,
       error: "failed to parse request body as JSON: cannot unmarshal array into a JSON object",
     });
     expect(
-      deliveryFilters(compiled, { payload: new TextEncoder().encode("{"), payloadType: "application/json" }).ok,
+      deliveryFilters(
+        compiled,
+        { payload: new TextEncoder().encode("{"), payloadType: "application/json" },
+        new CelMeter(),
+      ).ok,
     ).toBe(false);
     // Without any filter the body is never parsed.
     expect(
-      deliveryFilters({ resourceFilter: undefined, resourceFilters: [undefined], oidcProviders: [] }, json([1])).ok,
+      deliveryFilters({ resourceFilter: undefined, resourceFilters: [undefined] }, json([1]), new CelMeter()).ok,
     ).toBe(true);
   });
 });
@@ -169,7 +176,7 @@ describe("filter stacking (TestResourceFilterStacking)", () => {
     const s = spec({ resourceFilter: top || undefined });
     const prepared = prepareReceiver({ ...s, resources: [{ ...s.resources[0]!, filter: perResource || undefined }] });
     if (!prepared.ok) throw new Error(prepared.message);
-    const filters = deliveryFilters(prepared.compiled, json(null));
+    const filters = deliveryFilters(prepared.compiled, json(null), new CelMeter());
     if (!filters.ok) throw new Error(filters.error);
     const filter = filters.filters.forResource(0);
     const accept = filter ? filter(resource("podinfo", { team: "dev" })) : { ok: true, accept: true };
@@ -274,8 +281,10 @@ describe("cost bound", () => {
 describe("compiled once per generation", () => {
   test("status writes and Secret changes reuse the programs; a changed expression recompiles", () => {
     const compiled: string[] = [];
+    const secrets = new SecretCache({ log: silentLogger, backoff: DEFAULT_TUNING.secretReadBackoff });
     const controller = new ReceiverController({
       index: new ReceiverIndex(),
+      secrets,
       statusWriter: undefined,
       log: silentLogger,
       prepare: (s) => {
@@ -299,10 +308,10 @@ describe("compiled once per generation", () => {
       metadata: { name: "token", namespace: "ns" },
       data: { token: Buffer.from(token).toString("base64") },
     });
-    replaceAll(controller.secretSink, [secret("a")]);
+    replaceAll(secrets.sink, [secret("a")]);
     replaceAll(controller.receiverSink, [receiver(1, "true")]);
     controller.receiverSink.upsert(receiver(1, "true", { observedGeneration: 1 }));
-    controller.secretSink.upsert(secret("b"));
+    secrets.sink.upsert(secret("b"));
     expect(compiled).toEqual(["true"]);
     const entry = [...controller.index.entries()][0]!;
     expect(entry.unavailable).toBeUndefined();

@@ -1,5 +1,5 @@
 /**
- * @module server/recent-deliveries
+ * @module server/observe/recent-deliveries
  * The last deliveries of each receiver, like GitHub's "Recent Deliveries" tab, kept in memory and
  * served on the health address as JSON and as a small self-contained HTML page. It answers "did
  * my push arrive, and what happened to it?" without reading logs.
@@ -9,7 +9,7 @@
  * a receiver are kept, so guesses at unknown paths cannot push real records out.
  */
 
-import { targetLabel, type TargetOutcome } from "./targets/annotate";
+import { targetLabel, type TargetOutcome } from "../targets/annotate";
 
 /** Records kept per receiver: a day of pushes for a busy repository, a screenful on the page. */
 export const RECENT_PER_RECEIVER = 20;

@@ -1,10 +1,10 @@
 /**
- * @module server/receivers/status
+ * @module server/api/status
  * The Receiver status fluxhook writes, worded exactly as Flux's controller words it
  * (internal/controller/receiver_controller.go), so `flux get receivers`, kstatus and dashboards
  * read it the same way.
  */
-import type { Condition, ReceiverStatus } from "./api";
+import type { Condition, ReceiverStatus } from "./receiver";
 
 export const ConditionType = { ready: "Ready", stalled: "Stalled", reconciling: "Reconciling" } as const;
 

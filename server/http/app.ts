@@ -1,15 +1,16 @@
 /**
- * @module server/app
+ * @module server/http/app
  * The HTTP edges, built from injected dependencies: the receiver app (`/hook/*`) and the health
  * app (`/healthz`, `/readyz`). Nothing here listens; server.ts does.
  */
 import { Elysia } from "elysia";
-import { deliveryId, handleDelivery, type DeliveryDeps, type DeliveryOutcome } from "./delivery";
-import { targetLabel } from "./targets/annotate";
-import { renderDeliveriesPage, type RecentDeliveries } from "./recent-deliveries";
-import type { Logger } from "./log";
-import { keyString } from "./receivers/index";
+import { deliveryId, handleDelivery, type DeliveryDeps, type DeliveryOutcome } from "../delivery/delivery";
+import { targetLabel } from "../targets/annotate";
+import { renderDeliveriesPage, type RecentDeliveries } from "../observe/recent-deliveries";
+import type { Logger } from "../observe/log";
+import { keyString } from "../api/receiver";
 import { jsonResponse as json } from "./json-response";
+import { OUTCOMES } from "../delivery/outcomes";
 
 /** A handled delivery, as observers (metrics, recent deliveries, Events) see it. */
 export interface DeliveryReport {
@@ -33,15 +34,7 @@ function responseBody(outcome: DeliveryOutcome): string {
 
 export function createApp(deps: AppDeps) {
   const answer = (request: Request, outcome: DeliveryOutcome, time: number, started: number): Response => {
-    // Refusals of a known receiver are errors its owner wants to see; they are bounded by the
-    // failure rate limit. The 429s beyond it, and guesses at unknown paths, would turn a flood
-    // into a log flood: they are debug lines, and counted in the metrics.
-    const level =
-      outcome.status >= 500 || (outcome.status >= 400 && outcome.status !== 429 && outcome.receiver)
-        ? "error"
-        : outcome.status >= 400
-          ? "debug"
-          : "info";
+    const level = OUTCOMES[outcome.kind].log;
     const logged = deps.log.enabled(level);
     // Only logs and a known receiver's recent deliveries show the id: a guess at an unknown path
     // does not pay for reading the headers.
