@@ -14,6 +14,10 @@
 # test/deploy/image.test.ts runs this file's build stage without Docker (its RUN lines, with
 # TARGETARCH amd64 and arm64), runs a signed delivery against the amd64 executable, and checks the
 # promises below: the build runs `npm run build:server`, the final stage is non-root with three ports.
+#
+# The same executable is the sender for CI systems other than GitHub Actions (action/README.md):
+#   docker run --rm -e FLUXHOOK_TOKEN fluxhook:0.1.0 send --address https://flux-webhook.corp.internal \
+#     --receiver webapp --event push --payload '{"ref":"refs/heads/main"}'
 
 # ---- build: one executable holding the Bun runtime and the bundled server ----
 # Node 24 on Debian 12 (24.18.0 when pinned). Bun comes from package-lock.json (the npm package
@@ -30,6 +34,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY shared/ shared/
 COPY server/ server/
+# `fluxhook send` (the sender's CLI for other CI systems) is compiled in from the action's sources.
+COPY action/ action/
 
 # `npm run build:server` for the target: bun build --compile --target=bun-linux-<x64|arm64> →
 # dist/fluxhook. For another architecture Bun fetches that platform's runtime, the npm package

@@ -20319,7 +20319,7 @@ var FLAG_HELP = {
   [Input.userAgent]: "the User-Agent to send (default GitHub-Hookshot/<id>, as GitHub's)"
 };
 var HELP = [
-  "Usage: node cli.js [flags]",
+  "Usage: fluxhook send [flags]",
   "",
   "Signs an event as GitHub (or GitLab, Bitbucket, Harbor, a generic-hmac sender) does, or presents",
   "a CI's OIDC identity, and delivers it to Flux Receivers. The flags are the GitHub Action's inputs.",
@@ -20381,8 +20381,8 @@ var defaultStreams = {
 async function cli(argv, env, streams = defaultStreams) {
   const args = parseArgs(argv);
   if (!args.ok) {
-    streams.err(`cli.js: ${args.error}
-Run \`node cli.js --help\` for the flags.
+    streams.err(`fluxhook send: ${args.error}
+Run \`fluxhook send --help\` for the flags.
 `);
     return Exit.usage;
   }
@@ -20398,7 +20398,7 @@ Run \`node cli.js --help\` for the flags.
   const tokenEnv = values.get(CliFlag.oidcTokenEnv);
   const receiverType = values.get(Input.receiverType) ?? DEFAULTS.receiverType;
   if (tokenEnv !== undefined && receiverType !== "generic-oidc") {
-    streams.err(`cli.js: --${CliFlag.oidcTokenEnv} is only used with --receiver-type generic-oidc
+    streams.err(`fluxhook send: --${CliFlag.oidcTokenEnv} is only used with --receiver-type generic-oidc
 `);
     return Exit.usage;
   }

@@ -36,6 +36,8 @@ const LAYERS: readonly { readonly group: string; readonly rank: number }[] = [
   { group: "server/sources/", rank: 10 },
   { group: "server/server.ts", rank: 11 },
   { group: "server/main.ts", rank: 12 },
+  // `fluxhook send`: the entry point dispatches to the sender's CLI, which imports nothing of server/.
+  { group: "action/cli.ts", rank: 11 },
 ];
 
 /** The group of a server/ file: the longest matching entry (observe/log.ts before observe/). */
