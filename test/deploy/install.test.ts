@@ -164,10 +164,40 @@ const componentDirs = existsSync(COMPONENTS)
 const scratch = mkdtempSync(join(tmpdir(), "fluxhook-kustomize-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
+/**
+ * A component whose resources name URLs (components/crd takes Flux's released CRDs) is copied with
+ * each URL replaced by a local CustomResourceDefinition, so kubectl composes it with no network;
+ * the URL and its version pin are checked in manifests.test.ts.
+ */
+function offline(component: string): string {
+  const file = join(component, "kustomization.yaml");
+  const text = readFileSync(file, "utf8");
+  if (!/^\s*-\s*https?:\/\//m.test(text)) return component;
+  const copy = join(scratch, "offline", relative(COMPONENTS, component));
+  mkdirSync(copy, { recursive: true });
+  let n = 0;
+  const local = text.replace(/^(\s*-\s*)https?:\/\/\S+$/gm, (_line, dash: string) => {
+    const name = `remote-${n++}.yaml`;
+    writeFileSync(
+      join(copy, name),
+      [
+        "apiVersion: apiextensions.k8s.io/v1",
+        "kind: CustomResourceDefinition",
+        `metadata: { name: stand-in-${n}.example.com }`,
+        "",
+      ].join("\n"),
+    );
+    return `${dash}${name}`;
+  });
+  writeFileSync(join(copy, "kustomization.yaml"), local);
+  return copy;
+}
+
 /** The base with one component, rendered by kubectl (kustomize wants relative paths here). */
 function baseWith(component: string): Manifest[] {
   const dir = join(scratch, relative(COMPONENTS, component));
   mkdirSync(dir, { recursive: true });
+  component = offline(component);
   writeFileSync(
     join(dir, "kustomization.yaml"),
     [
