@@ -145,3 +145,20 @@ export const BODY_READ_TIMEOUT_MS = 9_000;
  * read timeout. Flux's ReadHeaderTimeout is 10 s, which is Bun's default too.
  */
 export const IDLE_TIMEOUT_SECONDS = 10;
+
+/**
+ * Deepest nesting of a JSON body that is parsed (by a validator or for CEL's `req`). Real
+ * webhook payloads stay below 10 levels (@octokit/webhooks-examples: 8); Go's encoding/json,
+ * which Flux uses, stops at 10,000. A body nested 1.5 million levels deep is refused (400) by a
+ * pass over its bytes (server/providers/json-bounds.ts) before any parse.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * Most values (strings, keys, numbers, literals, arrays, objects) in a JSON body that is parsed.
+ * Parsing costs about 130 bytes of heap per value, whatever the body's byte size: a million empty
+ * arrays fit in 3 MiB and cost ~130 MB. The densest real payloads (@octokit/webhooks-examples)
+ * hold one value per 14 bytes, ~225,000 at the 3 MiB body cap, so 250,000 refuses only what no
+ * sender sends, and bounds one parse to ~33 MB.
+ */
+export const MAX_JSON_VALUES = 250_000;
