@@ -9,7 +9,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { parseConfig } from "./config";
 import { createKubeClient, loadKubeConfig } from "./kube/client";
 import type { KubePort } from "./kube/port";
-import { createLogger } from "./log";
+import { createLogger } from "./observe/log";
 import { startFluxhook, type Fluxhook } from "./server";
 
 /** How long start-up waits for the API server before a file-mode server falls back to dry run. */

@@ -5,26 +5,26 @@
  * port 0.
  */
 import type { KubeConfig } from "@kubernetes/client-node";
-import { createApp, createHealthApp, type DeliveryReport } from "./app";
-import { requestTarget } from "./delivery";
-import { createMetrics, instrumentFetch, metricsHandler, outcomeOf } from "./metrics";
-import { RecentDeliveries } from "./recent-deliveries";
+import { createApp, createHealthApp, type DeliveryReport } from "./http/app";
+import { requestTarget } from "./delivery/delivery";
+import { createMetrics, instrumentFetch, metricsHandler, outcomeOf } from "./observe/metrics";
+import { RecentDeliveries } from "./observe/recent-deliveries";
 import { ReceiverIndex, keyString } from "./receivers/index";
 import { WEBHOOK_PATH_PREFIX } from "../shared";
 import type { ListenAddress, ServerConfig } from "./config";
 import { createKubeClient } from "./kube/client";
 import type { Informer, KubePort } from "./kube/port";
-import type { Logger } from "./log";
-import { SecretFetcher } from "./receivers/secret-fetcher";
+import type { Logger } from "./observe/log";
+import { SecretFetcher } from "./receivers/secret-cache";
 import { ReceiverController } from "./receivers/controller";
 import { prepareReceiver } from "./receivers/prepare";
 import { createAuthServices } from "./jwt";
 import { createRequestedAtClock } from "./targets/requested-at";
 import { IDLE_TIMEOUT_SECONDS, MAX_BODY_BYTES, SHUTDOWN_GRACE_MS } from "./limits";
-import { DeliveryGuards } from "./protect/guards";
-import { startFileSource } from "./receivers/file-source";
-import { EventRecorder } from "./events";
-import { alwaysLeader, startLeaderElection, type LeaderElector } from "./leader";
+import { DeliveryGuards } from "./delivery/protect/guards";
+import { startFileSource } from "./sources/files";
+import { EventRecorder } from "./observe/events";
+import { alwaysLeader, startLeaderElection, type LeaderElector } from "./kube/leader";
 import { dryRunTargets } from "./targets/dry-run";
 
 export interface FluxhookOptions {

@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { signPayload, webhookPath } from "../../shared";
 import { githubExample } from "../../test/support/payloads";
-import { RECEIVER_API_VERSION } from "../../server/receivers/api";
+import { RECEIVER_API_VERSION } from "../../server/api/receiver";
 import type { KubeObject } from "../../test/kube";
 
 export const NS = "bench";

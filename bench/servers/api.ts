@@ -16,7 +16,7 @@
 import { readFileSync } from "node:fs";
 import { serveControlChannel, type Command } from "../../test/kube/control-channel";
 import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../../test/kube";
-import { RECEIVER_API_VERSION } from "../../server/receivers/api";
+import { RECEIVER_API_VERSION } from "../../server/api/receiver";
 
 /**
  * Sub-millisecond arrival times and bodies of target PATCHes (the request log has whole

@@ -26,7 +26,7 @@ import {
   RECEIVER_VERSION,
   type ObjectKey,
   type ReceiverStatus,
-} from "../receivers/api";
+} from "../api/receiver";
 import {
   KUBE_CALL_TIMEOUT_MS,
   LIST_PAGE_SIZE,
@@ -34,7 +34,7 @@ import {
   PATCH_RETRY_BASE_MS,
   PATCH_RETRY_BUDGET_MS,
 } from "../limits";
-import type { Logger } from "../log";
+import type { Logger } from "../observe/log";
 import { startReflector, describe } from "./reflector";
 import { bunFetchOptions, bunHttpLibrary, bunWatch } from "./bun-transport";
 import type { EventRecord, KubePort, KubeResult, PartialObject, TargetRef, WatchSink } from "./port";

@@ -4,7 +4,7 @@
  * a cluster is one of these methods, so the RBAC it needs can be read off this file, and tests can
  * run the whole server against the test API server through the real client (kube/client.ts).
  */
-import type { ObjectKey, ReceiverStatus } from "../receivers/api";
+import type { ObjectKey, ReceiverStatus } from "../api/receiver";
 
 /**
  * A watched collection: an initial list, then events, re-listed after errors. A list arrives in

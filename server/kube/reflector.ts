@@ -13,7 +13,7 @@
  */
 import type { Watch } from "@kubernetes/client-node";
 import type { Informer, WatchSink } from "./port";
-import type { Logger } from "../log";
+import type { Logger } from "../observe/log";
 
 /** One page of a list; `continue` is the token of the next page, absent on the last. */
 export interface ListPage {

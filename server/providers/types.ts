@@ -6,9 +6,9 @@
  * that is safe to send back (it never quotes a token, a signature or a Secret's name).
  */
 import type { AuthServices } from "../jwt";
-import type { ReceiverSpec } from "../receivers/api";
+import type { ReceiverSpec } from "../api/receiver";
 import type { CompiledReceiver } from "../receivers/prepare";
-import type { SecretData } from "../receivers/secrets";
+import type { SecretData } from "../api/secret";
 
 export interface DeliveryRequest {
   readonly headers: Headers;

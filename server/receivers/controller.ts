@@ -11,13 +11,19 @@
  */
 import { webhookPath } from "../../shared";
 import type { KubePort, WatchSink } from "../kube/port";
-import type { Logger } from "../log";
-import { readReceiver, type ObjectKey, type ReceiverObject, type ReceiverSpec, type ReceiverStatus } from "./api";
+import type { Logger } from "../observe/log";
+import {
+  readReceiver,
+  type ObjectKey,
+  type ReceiverObject,
+  type ReceiverSpec,
+  type ReceiverStatus,
+} from "../api/receiver";
 import { type ReceiverIndex, keyString, type ReceiverEntry } from "./index";
 import { compilationKey, NOTHING_COMPILED, type Prepared } from "./prepare";
-import { readSecret, type SecretRecord } from "./secrets";
+import { readSecret, type SecretRecord } from "../api/secret";
 import { atLeastVersion, olderVersion } from "../kube/resource-version";
-import { Reason, desiredStatus, sameStatus, type Readiness } from "./status";
+import { Reason, desiredStatus, sameStatus, type Readiness } from "../api/status";
 
 /** Status writes in flight at once: enough to mark thousands of Receivers Ready at start-up in seconds. */
 const STATUS_WRITE_CONCURRENCY = 16;

@@ -4,9 +4,9 @@
  * never lists anything. Entries are immutable and replaced whole, so a request sees either the
  * old entry or the new one, never a half-updated mix (a token rotation swaps the entry at once).
  */
-import type { ObjectKey, ReceiverSpec } from "./api";
+import type { ObjectKey, ReceiverSpec } from "../api/receiver";
 import type { CompiledReceiver } from "./prepare";
-import type { SecretData } from "./secrets";
+import type { SecretData } from "../api/secret";
 
 interface EntryBase {
   readonly key: ObjectKey;

@@ -13,8 +13,8 @@
  * `vars`. Filters and validations must return bool.
  */
 import { compile, type CelProgram, type CelVariable } from "../cel";
-import type { ReceiverSpec } from "./api";
-import { Reason } from "./status";
+import type { ReceiverSpec } from "../api/receiver";
+import { Reason } from "../api/status";
 
 export interface CompiledOidcProvider {
   readonly issuerURL: string;

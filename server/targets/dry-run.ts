@@ -4,7 +4,7 @@
  * filters see real objects), writes are only logged ("would annotate GitRepository ns/name").
  */
 import type { KubePort, KubeResult, PartialObject } from "../kube/port";
-import type { Logger } from "../log";
+import type { Logger } from "../observe/log";
 
 export function dryRunTargets(
   log: Logger,

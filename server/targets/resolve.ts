@@ -3,7 +3,7 @@
  * Turns a Receiver's `resources[]` entry into a concrete reference, with Flux's defaults and
  * refusals (notification-controller receiver_handlers.go requestReconciliation).
  */
-import type { ResourceRef } from "../receivers/api";
+import type { ResourceRef } from "../api/receiver";
 
 /** apiVersion used when a resource omits it; other kinds must name theirs (as in Flux 1.9). */
 export const DEFAULT_API_VERSIONS: Readonly<Record<string, string>> = {

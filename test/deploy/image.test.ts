@@ -9,7 +9,7 @@ import type { Subprocess } from "bun";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfig } from "../../server/config";
-import { RECEIVER_API_VERSION } from "../../server/receivers/api";
+import { RECEIVER_API_VERSION } from "../../server/api/receiver";
 import { REQUESTED_AT_ANNOTATION } from "../../server/targets/requested-at";
 import { signPayload } from "../../shared";
 import { startKubeApiServer, type KubeApiServer } from "../kube";

@@ -17,7 +17,7 @@ import { unverifiedIssuer } from "../../server/providers/generic-oidc";
 import { mediaType } from "../../server/providers/github";
 import { conforms, firstJsonValue, wholeJsonValue, type Shape } from "../../server/providers/json-decode";
 import { REGISTRY_PAYLOADS } from "../../server/providers/registries";
-import type { ReceiverSpec } from "../../server/receivers/api";
+import type { ReceiverSpec } from "../../server/api/receiver";
 import { NOTHING_COMPILED, prepareReceiver, type CompiledReceiver } from "../../server/receivers/prepare";
 import { Header, RECEIVER_TYPES, type ReceiverType } from "../../shared";
 import {

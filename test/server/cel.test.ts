@@ -7,11 +7,11 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { CelMeter, compile, evaluate, type CelVariable } from "../../server/cel";
-import { silentLogger } from "../../server/log";
+import { silentLogger } from "../../server/observe/log";
 import { ReceiverController } from "../../server/receivers/controller";
 import { ReceiverIndex } from "../../server/receivers/index";
 import { prepareReceiver } from "../../server/receivers/prepare";
-import type { ReceiverSpec } from "../../server/receivers/api";
+import type { ReceiverSpec } from "../../server/api/receiver";
 import { deliveryFilters } from "../../server/targets/filters";
 import { replaceAll, type PartialObject } from "../../server/kube/port";
 import { CEL_COST_LIMIT, CEL_TIME_LIMIT_MS } from "../../server/limits";

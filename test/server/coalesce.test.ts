@@ -10,9 +10,9 @@ import { annotateTargets, deliveriesWaitingOnPatches, type AnnotateDeps } from "
 import type { KubePort, KubeResult, TargetRef } from "../../server/kube/port";
 import type { ServingEntry } from "../../server/receivers/index";
 import { createKubeClient } from "../../server/kube/client";
-import { createLogger } from "../../server/log";
+import { createLogger } from "../../server/observe/log";
 import { startFluxhook, type Fluxhook } from "../../server/server";
-import { RECEIVER_API_VERSION } from "../../server/receivers/api";
+import { RECEIVER_API_VERSION } from "../../server/api/receiver";
 import { REQUESTED_AT_ANNOTATION } from "../../server/targets/requested-at";
 import { signPayload } from "../../shared";
 import { startKubeApiServer, type KubeApiServer } from "../kube";

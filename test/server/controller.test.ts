@@ -7,12 +7,12 @@ import { startStack, waitFor, type Stack } from "../support/stack";
 import { signPayload, webhookPath } from "../../shared";
 import { githubExample } from "../support/payloads";
 import { replaceAll, type KubeResult } from "../../server/kube/port";
-import type { ObjectKey, ReceiverStatus } from "../../server/receivers/api";
+import type { ObjectKey, ReceiverStatus } from "../../server/api/receiver";
 import { PATH_COLLISION, ReceiverController } from "../../server/receivers/controller";
 import { atLeastVersion, olderVersion } from "../../server/kube/resource-version";
 import { ReceiverIndex } from "../../server/receivers/index";
-import { desiredStatus, terminalMessage } from "../../server/receivers/status";
-import { silentLogger } from "../../server/log";
+import { desiredStatus, terminalMessage } from "../../server/api/status";
+import { silentLogger } from "../../server/observe/log";
 
 const GIT = "source.toolkit.fluxcd.io/v1";
 const spec = {

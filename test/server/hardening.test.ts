@@ -10,7 +10,7 @@ import { githubExample } from "../support/payloads";
 import { startStack, waitFor, type Stack } from "../support/stack";
 import { TEST_CONFIG } from "../support/stack";
 import { startFluxhook } from "../../server/server";
-import { silentLogger } from "../../server/log";
+import { silentLogger } from "../../server/observe/log";
 import { BODY_READ_TIMEOUT_MS } from "../../server/limits";
 
 const GIT = "source.toolkit.fluxcd.io/v1";

@@ -4,7 +4,7 @@
  */
 import { expect, test } from "bun:test";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { GaugeValues, PendingCounts, SeriesHistogram } from "../../server/metrics-series";
+import { GaugeValues, PendingCounts, SeriesHistogram } from "../../server/observe/metrics-series";
 
 const observations: [string, string, number, number][] = [
   ["/hook/", "POST", 200, 0.003],

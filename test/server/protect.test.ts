@@ -3,9 +3,9 @@
  * buckets that refill at their rate and say when to retry, and admission that evicts unfinished bodies.
  */
 import { describe, expect, test } from "bun:test";
-import { RecentKeys } from "../../server/protect/recent-keys";
-import { KeyedTokenBuckets } from "../../server/protect/token-bucket";
-import { DeliveryGuards, type Admission } from "../../server/protect/guards";
+import { RecentKeys } from "../../server/delivery/protect/recent-keys";
+import { KeyedTokenBuckets } from "../../server/delivery/protect/token-bucket";
+import { DeliveryGuards, type Admission } from "../../server/delivery/protect/guards";
 import { MAX_CONCURRENT_PER_RECEIVER } from "../../server/limits";
 
 describe("RecentKeys", () => {

@@ -5,11 +5,11 @@
  */
 import { describe, expect, test } from "bun:test";
 import { replaceAll, type KubeResult } from "../../server/kube/port";
-import type { ObjectKey, ReceiverStatus } from "../../server/receivers/api";
+import type { ObjectKey, ReceiverStatus } from "../../server/api/receiver";
 import { ReceiverController } from "../../server/receivers/controller";
 import { ReceiverIndex } from "../../server/receivers/index";
-import { READ_FAILURES_BEFORE_UNREADABLE, SecretFetcher } from "../../server/receivers/secret-fetcher";
-import { silentLogger } from "../../server/log";
+import { READ_FAILURES_BEFORE_UNREADABLE, SecretFetcher } from "../../server/receivers/secret-cache";
+import { silentLogger } from "../../server/observe/log";
 import { webhookPath } from "../../shared";
 import { waitFor } from "../support/stack";
 

@@ -10,7 +10,7 @@ import { createHmac } from "node:crypto";
 import { KeySets, GoogleIdTokens, OidcIssuers, type AuthServices } from "../../server/jwt";
 import { VALIDATORS, type Validation } from "../../server/providers";
 import { NOTHING_COMPILED } from "../../server/receivers/prepare";
-import type { ReceiverSpec } from "../../server/receivers/api";
+import type { ReceiverSpec } from "../../server/api/receiver";
 import type { ReceiverType } from "../../shared";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 

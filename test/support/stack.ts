@@ -6,9 +6,9 @@
  */
 import { startKubeApiServer, type KubeApiServer } from "../kube";
 import { parseConfig, type ServerConfig } from "../../server/config";
-import { createLogger } from "../../server/log";
+import { createLogger } from "../../server/observe/log";
 import { startFluxhook, type Fluxhook } from "../../server/server";
-import { RECEIVER_API_VERSION } from "../../server/receivers/api";
+import { RECEIVER_API_VERSION } from "../../server/api/receiver";
 import { REQUESTED_AT_ANNOTATION } from "../../server/targets/requested-at";
 import { webhookPath } from "../../shared";
 import { recordEmitted, recordPath, recordToken } from "./emitted";

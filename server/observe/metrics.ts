@@ -14,9 +14,9 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { GaugeValues, PendingCounts, SeriesHistogram } from "./metrics-series";
-import type { DeliveryOutcome } from "./delivery";
-import { keyString } from "./receivers/index";
-import { responseBytes } from "./json-response";
+import type { DeliveryOutcome } from "../delivery/delivery";
+import { keyString } from "../receivers/index";
+import { responseBytes } from "../http/json-response";
 
 /** prometheus.DefBuckets, as go-http-metrics uses for durations. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

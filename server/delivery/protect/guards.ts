@@ -34,7 +34,7 @@ import {
   MAX_BODY_BYTES_IN_FLIGHT,
   MAX_CONCURRENT_PER_RECEIVER,
   REPLAY_CAPACITY,
-} from "../limits";
+} from "../../limits";
 
 export interface GuardConfig {
   /** Valid deliveries per receiver; rate 0 turns the limit off. */

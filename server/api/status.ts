@@ -4,7 +4,7 @@
  * (internal/controller/receiver_controller.go), so `flux get receivers`, kstatus and dashboards
  * read it the same way.
  */
-import type { Condition, ReceiverStatus } from "./api";
+import type { Condition, ReceiverStatus } from "./receiver";
 
 export const ConditionType = { ready: "Ready", stalled: "Stalled", reconciling: "Reconciling" } as const;
 

@@ -11,11 +11,11 @@
  * server one write a minute per receiver. Only the leader writes (see leader.ts).
  */
 import { hostname } from "node:os";
-import type { DeliveryOutcome } from "./delivery";
-import type { EventRecord, KubePort } from "./kube/port";
+import type { DeliveryOutcome } from "../delivery/delivery";
+import type { EventRecord, KubePort } from "../kube/port";
 import type { Logger } from "./log";
-import { RECEIVER_API_VERSION, type ObjectKey } from "./receivers/api";
-import { keyString } from "./receivers/index";
+import { RECEIVER_API_VERSION, type ObjectKey } from "../api/receiver";
+import { keyString } from "../receivers/index";
 
 /** Aggregation window per receiver and reason. */
 export const EVENT_WINDOW_MS = 60_000;

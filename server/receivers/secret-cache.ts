@@ -22,8 +22,8 @@
  * marks it, so that `kubectl get receivers` shows e.g. missing RBAC.
  */
 import type { KubeResult, WatchSink } from "../kube/port";
-import type { Logger } from "../log";
-import type { ObjectKey } from "./api";
+import type { Logger } from "../observe/log";
+import type { ObjectKey } from "../api/receiver";
 import { keyString } from "./index";
 import { atLeastVersion, olderVersion } from "../kube/resource-version";
 

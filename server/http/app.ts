@@ -4,11 +4,11 @@
  * app (`/healthz`, `/readyz`). Nothing here listens; server.ts does.
  */
 import { Elysia } from "elysia";
-import { deliveryId, handleDelivery, type DeliveryDeps, type DeliveryOutcome } from "./delivery";
-import { targetLabel } from "./targets/annotate";
-import { renderDeliveriesPage, type RecentDeliveries } from "./recent-deliveries";
-import type { Logger } from "./log";
-import { keyString } from "./receivers/index";
+import { deliveryId, handleDelivery, type DeliveryDeps, type DeliveryOutcome } from "../delivery/delivery";
+import { targetLabel } from "../targets/annotate";
+import { renderDeliveriesPage, type RecentDeliveries } from "../observe/recent-deliveries";
+import type { Logger } from "../observe/log";
+import { keyString } from "../receivers/index";
 import { jsonResponse as json } from "./json-response";
 
 /** A handled delivery, as observers (metrics, recent deliveries, Events) see it. */

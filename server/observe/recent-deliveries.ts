@@ -9,7 +9,7 @@
  * a receiver are kept, so guesses at unknown paths cannot push real records out.
  */
 
-import { targetLabel, type TargetOutcome } from "./targets/annotate";
+import { targetLabel, type TargetOutcome } from "../targets/annotate";
 
 /** Records kept per receiver: a day of pushes for a busy repository, a screenful on the page. */
 export const RECENT_PER_RECEIVER = 20;

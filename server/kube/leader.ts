@@ -13,9 +13,9 @@
  * Writes use the Lease's resourceVersion, so two candidates cannot both win.
  */
 import { hostname } from "node:os";
-import type { LeaderElectionConfig } from "./config";
-import type { KubePort, LeaseRecord } from "./kube/port";
-import type { Logger } from "./log";
+import type { LeaderElectionConfig } from "../config";
+import type { KubePort, LeaseRecord } from "./port";
+import type { Logger } from "../observe/log";
 
 export const LEASE_NAME = "fluxhook-leader-election";
 

@@ -11,16 +11,16 @@
  * the most common complaint about Flux receivers, whose answers have no body at all. Reasons
  * never contain a token, a signature or a Secret's name.
  */
-import { Header } from "../shared";
-import type { ObjectKey } from "./receivers/api";
-import { keyString, type ReceiverIndex, type ServingEntry } from "./receivers/index";
+import { Header } from "../../shared";
+import type { ObjectKey } from "../api/receiver";
+import { keyString, type ReceiverIndex, type ServingEntry } from "../receivers/index";
 import type { DeliveryGuards } from "./protect/guards";
-import type { AuthServices } from "./jwt";
-import { VALIDATORS } from "./providers";
-import { deliveryFilters } from "./targets/filters";
+import type { AuthServices } from "../jwt";
+import { VALIDATORS } from "../providers";
+import { deliveryFilters } from "../targets/filters";
 import { bodyBytesBound, readBody, tooLarge, type Evictable } from "./body";
-import { annotateTargets, type AnnotateDeps, type TargetOutcome } from "./targets/annotate";
-import { BODY_READ_TIMEOUT_MS, MAX_BODY_BYTES } from "./limits";
+import { annotateTargets, type AnnotateDeps, type TargetOutcome } from "../targets/annotate";
+import { BODY_READ_TIMEOUT_MS, MAX_BODY_BYTES } from "../limits";
 
 export interface DeliveryOutcome {
   readonly status: number;

@@ -8,8 +8,8 @@
  */
 import { statSync, readFileSync } from "node:fs";
 import { replaceAll, type Informer, type WatchSink } from "../kube/port";
-import type { Logger } from "../log";
-import { RECEIVER_API_VERSION } from "./api";
+import type { Logger } from "../observe/log";
+import { RECEIVER_API_VERSION } from "../api/receiver";
 
 /** How often files are checked for changes: quick enough for an edit-and-curl loop, cheap as a stat. */
 export const FILE_POLL_INTERVAL_MS = 500;

@@ -5,7 +5,7 @@
  * token, a signature, a Secret value or a body, and callers must keep it that way.
  */
 import { writeSync } from "node:fs";
-import type { LogEncoding, LogLevel } from "./config";
+import type { LogEncoding, LogLevel } from "../config";
 
 export type LogFields = Record<string, unknown>;
 
