@@ -11,7 +11,7 @@ import { VALIDATORS, type Validation } from "../../server/providers";
 import { formPayload, signedPayload } from "../../server/providers/github";
 import { exceedsJsonBounds } from "../../server/providers/json-bounds";
 import { NOTHING_COMPILED } from "../../server/receivers/prepare";
-import type { ReceiverSpec } from "../../server/receivers/api";
+import type { ReceiverSpec } from "../../server/api/receiver";
 import type { ReceiverType } from "../../shared";
 import { MAX_BODY_BYTES, MAX_JSON_DEPTH, MAX_JSON_VALUES } from "../../server/limits";
 import type { AuthServices } from "../../server/jwt";
