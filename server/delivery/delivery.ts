@@ -184,7 +184,7 @@ async function validateAndAnnotate(
     };
 
   const filters = deliveryFilters(entry.compiled, verdict);
-  if (!filters.ok) return { ...known, event, status: 500, reason: filters.error };
+  if (!filters.ok) return { ...known, event, status: filters.status, reason: filters.error };
   const targets = await annotateTargets(entry, deps, filters.filters);
   const failed = targets.filter((t) => t.outcome === "failed").length;
   const annotated = targets.filter((t) => t.outcome === "annotated").length;

@@ -15,6 +15,9 @@ import type { ReceiverSpec } from "../../server/api/receiver";
 import type { ReceiverType } from "../../shared";
 import { MAX_BODY_BYTES, MAX_JSON_DEPTH, MAX_JSON_VALUES } from "../../server/limits";
 import type { AuthServices } from "../../server/jwt";
+import { CelMeter, compile, evaluate } from "../../server/cel";
+import { deliveryFilters } from "../../server/targets/filters";
+import { startStack } from "../support/stack";
 
 /** The costly bodies of the red-team report, each at most 3 MiB. */
 export const COSTLY_BODIES = {
@@ -148,4 +151,99 @@ describe("github and bitbucket check the signature before parsing a form", () =>
       expect(new TextDecoder().decode(verdict.payload)).toBe('{"ref":"refs/heads/main"}');
     },
   );
+});
+
+/** The CEL cases of the report: each over a body no larger than the cap, with a filter an author might write. */
+const MiB = 1024 * 1024;
+const strings = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+const CEL_CASES = [
+  {
+    filter: "sets.intersects(req.a, req.b)",
+    req: { a: strings(20_000, "a"), b: strings(20_000, "b") },
+    at: "intersects",
+  },
+  { filter: "req.s.replace('a', 'b') != ''", req: { s: "a".repeat(2.9 * MiB) }, at: "replace" },
+  { filter: "req.s.reverse() != ''", req: { s: "ab".repeat(1.45 * MiB) }, at: "reverse" },
+  {
+    filter: "req.i.exists(i, req.s.charAt(int(i)) == 'z')",
+    req: { s: "a".repeat(100_000), i: Array.from({ length: 1000 }, (_, i) => i) },
+    at: "charAt",
+  },
+  { filter: "req.s.matches('(a|b|c)*d$')", req: { s: "abc".repeat(0.95 * MiB) }, at: "matches" },
+] as const;
+
+describe("CEL builtins are charged by the size of their inputs", () => {
+  test.each(CEL_CASES)("$filter is cut off before it runs past the budget", ({ filter, req, at }) => {
+    const program = compile(filter, { variables: ["res", "req"], output: "bool" });
+    if (!program.ok) throw new Error(program.error);
+    const meter = new CelMeter();
+    expect(evaluate(program.program, { res: {}, req }, meter)).toEqual({
+      ok: false,
+      error: `CEL evaluation exceeded the cost limit of 1000000 steps for one delivery (${at})`,
+    });
+  });
+
+  test("the same builtins on real-sized inputs stay far within the budget", () => {
+    const small = [
+      ["sets.intersects(req.a, req.b)", { a: strings(20, "a"), b: strings(20, "a") }],
+      ["req.s.replace('a', 'b') != ''", { s: "refs/heads/main" }],
+      ["req.i.exists(i, req.s.charAt(int(i)) == 'z')", { s: "a".repeat(200), i: [1, 2, 3] }],
+      ["req.s.matches('^refs/tags/v[0-9]+$')", { s: "refs/tags/v12" }],
+    ] as const;
+    for (const [filter, req] of small) {
+      const program = compile(filter, { variables: ["res", "req"], output: "bool" });
+      if (!program.ok) throw new Error(program.error);
+      const meter = new CelMeter();
+      expect(evaluate(program.program, { res: {}, req }, meter).ok).toBe(true);
+      expect(meter.steps).toBeGreaterThan(990_000);
+    }
+  });
+
+  test("parsing req is paid from the same budget", () => {
+    const program = compile("true", { variables: ["res", "req"], output: "bool" });
+    if (!program.ok) throw new Error(program.error);
+    const compiled = { resourceFilter: program.program, resourceFilters: [undefined], oidcProviders: [] };
+    const payload = new TextEncoder().encode(JSON.stringify({ s: "x".repeat(100_000) }));
+    const meter = new CelMeter({ steps: 1000 });
+    expect(deliveryFilters(compiled, { payload, payloadType: "application/json" }, meter)).toEqual({
+      ok: false,
+      status: 500,
+      error: "CEL evaluation exceeded the cost limit of 1000 steps for one delivery (parsing the request body)",
+    });
+    const roomy = new CelMeter();
+    expect(deliveryFilters(compiled, { payload, payloadType: "application/json" }, roomy).ok).toBe(true);
+    expect(roomy.steps).toBeLessThanOrEqual(1_000_000 - payload.byteLength * 0.2);
+  });
+
+  test("through the server: each case is a 500 naming the budget, and a body past the JSON bounds a 400", async () => {
+    await using stack = await startStack();
+    const GIT = "source.toolkit.fluxcd.io/v1";
+    stack.secret("cel", "token", { token: "cel-cases-token" });
+    const paths: string[] = [];
+    for (const [i, { filter }] of CEL_CASES.entries()) {
+      stack.target(GIT, "GitRepository", "cel", `app${i}`);
+      stack.receiver("cel", `r${i}`, {
+        type: "generic",
+        secretRef: { name: "token" },
+        resources: [{ kind: "GitRepository", name: `app${i}` }],
+        resourceFilter: filter,
+      });
+      paths.push(await stack.readyPath("cel", `r${i}`));
+    }
+    for (const [i, { req, at }] of CEL_CASES.entries()) {
+      const body = JSON.stringify(req);
+      expect(body.length).toBeLessThanOrEqual(MAX_BODY_BYTES);
+      const res = await stack.post(paths[i]!, { headers: { "Content-Type": "application/json" }, body });
+      expect(res.status).toBe(500);
+      expect(res.body.targets[0].reason).toBe(
+        `resourceFilter: CEL evaluation exceeded the cost limit of 1000000 steps for one delivery (${at})`,
+      );
+      expect(stack.requestedAt(GIT, "GitRepository", "cel", `app${i}`)).toBeUndefined();
+    }
+    for (const body of Object.values(COSTLY_BODIES)) {
+      const res = await stack.post(paths[0]!, { headers: { "Content-Type": "application/json" }, body });
+      expect(res.status).toBe(400);
+      expect(res.body.reason).toStartWith("failed to parse request body as JSON: JSON ");
+    }
+  });
 });
