@@ -41,6 +41,8 @@ export interface ServerConfig {
   readonly leaderElection: LeaderElectionConfig | undefined;
   /** Where Google's ID-token signing keys are fetched (gcr receivers); only tests change it. */
   readonly gcrJwksUrl: string;
+  /** Refuse OIDC issuers, key sets and redirects at loopback, link-local or private addresses. */
+  readonly oidcDenyPrivateNetworks: boolean;
 }
 
 export interface DeliveryLimits {
@@ -180,6 +182,12 @@ const FLAGS = {
     default: "0s",
     usage:
       "Refuse (409) a signed body already delivered to the same receiver within this window, e.g. 10m; 0s is off (a CI job posting the same body on purpose keeps working).",
+  },
+  "oidc-deny-private-networks": {
+    kind: "bool",
+    default: "false",
+    usage:
+      "Refuse generic-oidc issuers (and their key sets and redirects) whose host resolves to a loopback, link-local or private address. Off by default: in-cluster issuers such as Dex are legitimate.",
   },
   "gcr-jwks-url": {
     kind: "string",
@@ -457,6 +465,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
       limits,
       leaderElection,
       gcrJwksUrl,
+      oidcDenyPrivateNetworks: bool("oidc-deny-private-networks"),
     },
   };
 }

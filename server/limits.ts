@@ -162,3 +162,20 @@ export const MAX_JSON_DEPTH = 64;
  * sender sends, and bounds one parse to ~33 MB.
  */
 export const MAX_JSON_VALUES = 250_000;
+
+/**
+ * Largest OIDC discovery document or JWKS read (issuers and Google's keys). Real ones are a few
+ * KiB (Google's JWKS: 1.3 KiB; Dex's discovery: 1.5 KiB); a 300 MB document used to be read whole
+ * (RSS 712 MB, 1 GB for a key set). The read stops, and the fetch fails, past this.
+ */
+export const OIDC_MAX_DOCUMENT_BYTES = 1024 * 1024;
+
+/** Redirects followed for discovery and keys: Go's http.Client default, which go-oidc uses. */
+export const OIDC_MAX_REDIRECTS = 10;
+
+/**
+ * After a failed discovery or key-set fetch, requests naming that issuer (or key set) fail at once
+ * for this long instead of each fetching again: jose caches only successes, so while an issuer is
+ * down or unreachable (gcr in an air-gapped cluster) every forged token used to be a fetch.
+ */
+export const OIDC_FETCH_RETRY_MS = 5_000;

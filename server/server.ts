@@ -194,7 +194,10 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     bodyTimeoutMs: options.bodyTimeoutMs,
     clock: createRequestedAtClock(),
     noCrossNamespaceRefs: config.noCrossNamespaceRefs,
-    auth: createAuthServices({ gcrJwksUrl: config.gcrJwksUrl }),
+    auth: createAuthServices({
+      gcrJwksUrl: config.gcrJwksUrl,
+      denyPrivateAddresses: config.oidcDenyPrivateNetworks,
+    }),
     log,
     onDelivery,
   });

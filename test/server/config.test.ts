@@ -32,7 +32,9 @@ describe("flags", () => {
         replayWindowMs: 0,
       },
       gcrJwksUrl: "https://www.googleapis.com/oauth2/v3/certs",
+      oidcDenyPrivateNetworks: false,
     });
+    expect(ok(["--oidc-deny-private-networks"]).oidcDenyPrivateNetworks).toBe(true);
   });
 
   test("a notification-controller Deployment's args carry over", () => {
