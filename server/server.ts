@@ -7,9 +7,11 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { createApp, createHealthApp, type DeliveryReport } from "./http/app";
 import { requestTarget } from "./delivery/delivery";
+import { responseBytes } from "./http/json-response";
 import { createMetrics, instrumentFetch, metricsHandler, outcomeOf } from "./observe/metrics";
 import { RecentDeliveries } from "./observe/recent-deliveries";
-import { ReceiverIndex, keyString } from "./receivers/index";
+import { ReceiverIndex } from "./receivers/index";
+import { keyString } from "./api/receiver";
 import { WEBHOOK_PATH_PREFIX } from "../shared";
 import type { ListenAddress, ServerConfig } from "./config";
 import { createKubeClient } from "./kube/client";
@@ -211,7 +213,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     return entry ? `${WEBHOOK_PATH_PREFIX}${entry.key.namespace}/${entry.key.name}` : `${WEBHOOK_PATH_PREFIX}unknown`;
   };
   const receiver = Bun.serve({
-    fetch: instrumentFetch(metrics, app.fetch, handlerOf),
+    fetch: instrumentFetch(metrics, app.fetch, handlerOf, responseBytes),
     hostname: config.receiverAddr.host,
     port: config.receiverAddr.port,
     maxRequestBodySize: BUN_BODY_CAP,

@@ -1,11 +1,11 @@
 /**
- * @module server/receivers/api
+ * @module server/api/receiver
  * The `notification.toolkit.fluxcd.io/v1` Receiver as fluxhook reads it, and the checks Flux's
  * CRD and controller make on its spec. Reading is done once per object generation, here, so the
  * rest of the server works with typed, validated values.
  */
 import { RECEIVER_TYPES, type ReceiverType } from "../../shared";
-import { REQUESTED_AT_ANNOTATION } from "../targets/requested-at";
+import { REQUESTED_AT_ANNOTATION } from "./annotations";
 
 export const RECEIVER_GROUP = "notification.toolkit.fluxcd.io";
 export const RECEIVER_VERSION = "v1";
@@ -16,6 +16,9 @@ export interface ObjectKey {
   readonly namespace: string;
   readonly name: string;
 }
+
+/** `namespace/name`: the one string form of a key, for maps, logs and metric labels. */
+export const keyString = (key: ObjectKey) => `${key.namespace}/${key.name}`;
 
 export interface ResourceRef {
   readonly apiVersion: string | undefined;

@@ -1,5 +1,5 @@
 /**
- * @module server/receivers/status
+ * @module server/api/status
  * The Receiver status fluxhook writes, worded exactly as Flux's controller words it
  * (internal/controller/receiver_controller.go), so `flux get receivers`, kstatus and dashboards
  * read it the same way.

@@ -12,8 +12,8 @@
  * never contain a token, a signature or a Secret's name.
  */
 import { Header } from "../../shared";
-import type { ObjectKey } from "../api/receiver";
-import { keyString, type ReceiverIndex, type ServingEntry } from "../receivers/index";
+import { keyString, type ObjectKey } from "../api/receiver";
+import type { ReceiverIndex, ServingEntry } from "../receivers/index";
 import type { DeliveryGuards } from "./protect/guards";
 import type { AuthServices } from "../jwt";
 import { VALIDATORS } from "../providers";

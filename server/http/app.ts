@@ -8,7 +8,7 @@ import { deliveryId, handleDelivery, type DeliveryDeps, type DeliveryOutcome } f
 import { targetLabel } from "../targets/annotate";
 import { renderDeliveriesPage, type RecentDeliveries } from "../observe/recent-deliveries";
 import type { Logger } from "../observe/log";
-import { keyString } from "../receivers/index";
+import { keyString } from "../api/receiver";
 import { jsonResponse as json } from "./json-response";
 
 /** A handled delivery, as observers (metrics, recent deliveries, Events) see it. */

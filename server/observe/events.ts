@@ -14,8 +14,7 @@ import { hostname } from "node:os";
 import type { DeliveryOutcome } from "../delivery/delivery";
 import type { EventRecord, KubePort } from "../kube/port";
 import type { Logger } from "./log";
-import { RECEIVER_API_VERSION, type ObjectKey } from "../api/receiver";
-import { keyString } from "../receivers/index";
+import { keyString, RECEIVER_API_VERSION, type ObjectKey } from "../api/receiver";
 
 /** Aggregation window per receiver and reason. */
 export const EVENT_WINDOW_MS = 60_000;

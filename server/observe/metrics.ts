@@ -15,8 +15,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { GaugeValues, PendingCounts, SeriesHistogram } from "./metrics-series";
 import type { DeliveryOutcome } from "../delivery/delivery";
-import { keyString } from "../receivers/index";
-import { responseBytes } from "../http/json-response";
+import { keyString } from "../api/receiver";
 
 /** prometheus.DefBuckets, as go-http-metrics uses for durations. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -157,6 +156,7 @@ export function instrumentFetch(
   metrics: Metrics,
   fetch: FetchHandler,
   handlerOf: (req: Request) => string,
+  bytesOf: (res: Response) => number,
 ): FetchHandler {
   return (req, server) => {
     const handler = handlerOf(req);
@@ -164,7 +164,7 @@ export function instrumentFetch(
     metrics.inflight(handler, 1);
     const done = (res: Response) => {
       metrics.inflight(handler, -1);
-      const bytes = responseBytes(res);
+      const bytes = bytesOf(res);
       const method = KNOWN_METHODS.has(req.method) ? req.method : "other";
       metrics.observeRequest(handler, method, res.status, (performance.now() - started) / 1000, bytes);
       return res;

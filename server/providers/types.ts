@@ -7,8 +7,17 @@
  */
 import type { AuthServices } from "../jwt";
 import type { ReceiverSpec } from "../api/receiver";
-import type { CompiledReceiver } from "../receivers/prepare";
+import type { CelProgram } from "../cel";
 import type { SecretData } from "../api/secret";
+
+/** An OIDC provider's compiled expressions (receivers/prepare.ts compiles them once per generation). */
+export interface CompiledOidcProvider {
+  readonly issuerURL: string;
+  readonly audience: string;
+  /** Evaluated in order; each result is `vars.<name>` for the later ones and the validations. */
+  readonly variables: readonly { readonly name: string; readonly program: CelProgram }[];
+  readonly validations: readonly { readonly message: string; readonly program: CelProgram }[];
+}
 
 export interface DeliveryRequest {
   readonly headers: Headers;
@@ -21,7 +30,7 @@ export interface ValidatorContext {
   /** The Secret's keys; `token` is always present for types that use a Secret. */
   readonly secret: SecretData;
   /** The generation's compiled CEL (generic-oidc's variables and validations). */
-  readonly compiled: CompiledReceiver;
+  readonly compiled: { readonly oidcProviders: readonly CompiledOidcProvider[] };
   /** Token verification (gcr, generic-oidc): network-backed and cached, injected at the edge. */
   readonly auth: AuthServices;
 }

@@ -13,13 +13,14 @@ import { webhookPath } from "../../shared";
 import type { KubePort, WatchSink } from "../kube/port";
 import type { Logger } from "../observe/log";
 import {
+  keyString,
   readReceiver,
   type ObjectKey,
   type ReceiverObject,
   type ReceiverSpec,
   type ReceiverStatus,
 } from "../api/receiver";
-import { type ReceiverIndex, keyString, type ReceiverEntry } from "./index";
+import type { ReceiverIndex, ReceiverEntry } from "./index";
 import { compilationKey, NOTHING_COMPILED, type Prepared } from "./prepare";
 import { readSecret, type SecretRecord } from "../api/secret";
 import { atLeastVersion, olderVersion } from "../kube/resource-version";

@@ -4,7 +4,7 @@
  * never lists anything. Entries are immutable and replaced whole, so a request sees either the
  * old entry or the new one, never a half-updated mix (a token rotation swaps the entry at once).
  */
-import type { ObjectKey, ReceiverSpec } from "../api/receiver";
+import { keyString, type ObjectKey, type ReceiverSpec } from "../api/receiver";
 import type { CompiledReceiver } from "./prepare";
 import type { SecretData } from "../api/secret";
 
@@ -32,8 +32,6 @@ export interface UnavailableEntry extends EntryBase {
 }
 
 export type ReceiverEntry = ServingEntry | UnavailableEntry;
-
-export const keyString = (key: ObjectKey) => `${key.namespace}/${key.name}`;
 
 export class ReceiverIndex {
   readonly #byPath = new Map<string, ReceiverEntry>();

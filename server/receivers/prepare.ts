@@ -16,14 +16,9 @@ import { issuerUrlProblem } from "../jwt/oidc";
 import { compile, type CelProgram, type CelVariable } from "../cel";
 import type { ReceiverSpec } from "../api/receiver";
 import { Reason } from "../api/status";
+import type { CompiledOidcProvider } from "../providers/types";
 
-export interface CompiledOidcProvider {
-  readonly issuerURL: string;
-  readonly audience: string;
-  /** Evaluated in order; each result is `vars.<name>` for the later ones and the validations. */
-  readonly variables: readonly { readonly name: string; readonly program: CelProgram }[];
-  readonly validations: readonly { readonly message: string; readonly program: CelProgram }[];
-}
+export type { CompiledOidcProvider };
 
 export interface CompiledReceiver {
   readonly resourceFilter: CelProgram | undefined;

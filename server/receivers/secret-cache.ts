@@ -23,8 +23,7 @@
  */
 import type { KubeResult, WatchSink } from "../kube/port";
 import type { Logger } from "../observe/log";
-import type { ObjectKey } from "../api/receiver";
-import { keyString } from "./index";
+import { keyString, type ObjectKey } from "../api/receiver";
 import { atLeastVersion, olderVersion } from "../kube/resource-version";
 
 /**

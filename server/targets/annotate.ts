@@ -15,9 +15,10 @@
  * started after that delivery arrived.
  */
 import type { KubePort, PartialObject, TargetRef } from "../kube/port";
-import type { ServingEntry } from "../receivers/index";
+import type { ObjectKey, ReceiverSpec } from "../api/receiver";
 import { TARGET_CONCURRENCY } from "../limits";
-import { REQUESTED_AT_ANNOTATION, type RequestedAtClock } from "./requested-at";
+import { REQUESTED_AT_ANNOTATION } from "../api/annotations";
+import type { RequestedAtClock } from "./requested-at";
 import { NO_FILTERS, type DeliveryFilters, type TargetFilter } from "./filters";
 import { resolveRef } from "./resolve";
 import { createCoalescer, targetKey, type Coalesce } from "./coalesce";
@@ -91,7 +92,7 @@ function filtered(ref: TargetRef, obj: PartialObject, filter: TargetFilter): Tar
 }
 
 export async function annotateTargets(
-  entry: ServingEntry,
+  entry: { readonly key: ObjectKey; readonly spec: Pick<ReceiverSpec, "resources"> },
   deps: AnnotateDeps,
   filters: DeliveryFilters = NO_FILTERS,
 ): Promise<TargetOutcome[]> {

@@ -14,7 +14,6 @@
 import type { PartialObject } from "../kube/port";
 import { CelMeter, evaluateBool, type CelProgram } from "../cel";
 import { SCAN_STEPS_PER_CHAR } from "../cel/costs";
-import type { CompiledReceiver } from "../receivers/prepare";
 import { firstJsonValue } from "../providers/json-decode";
 
 export type FilterVerdict = { ok: true; accept: boolean } | { ok: false; error: string };
@@ -37,6 +36,13 @@ export function isJsonContent(contentType: string): boolean {
   return false;
 }
 
+/** A generation's compiled filters (receivers/prepare.ts compiles them). */
+export interface CompiledFilters {
+  readonly resourceFilter: CelProgram | undefined;
+  /** `resources[i].filter`, aligned with `spec.resources`. */
+  readonly resourceFilters: readonly (CelProgram | undefined)[];
+}
+
 export interface FilterInput {
   readonly payload: Uint8Array;
   readonly payloadType: string;
@@ -49,7 +55,7 @@ export interface FilterInput {
  * (server/providers/json-bounds.ts), which is never parsed.
  */
 export function deliveryFilters(
-  compiled: CompiledReceiver,
+  compiled: CompiledFilters,
   input: FilterInput,
   meter = new CelMeter(),
 ): { ok: true; filters: DeliveryFilters } | { ok: false; status: 400 | 500; error: string } {

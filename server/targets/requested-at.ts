@@ -6,8 +6,6 @@
  * nanosecond when the clock has not moved, so two deliveries in the same instant still differ.
  */
 
-export const REQUESTED_AT_ANNOTATION = "reconcile.fluxcd.io/requestedAt";
-
 export type RequestedAtClock = () => string;
 
 /** `nowNs` returns nanoseconds since the Unix epoch; injectable for tests. */

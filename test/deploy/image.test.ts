@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfig } from "../../server/config";
 import { RECEIVER_API_VERSION } from "../../server/api/receiver";
-import { REQUESTED_AT_ANNOTATION } from "../../server/targets/requested-at";
+import { REQUESTED_AT_ANNOTATION } from "../../server/api/annotations";
 import { signPayload } from "../../shared";
 import { startKubeApiServer, type KubeApiServer } from "../kube";
 import { githubExample } from "../support/payloads";

@@ -129,10 +129,7 @@ describe("evaluation (TestCELEvaluation)", () => {
     const variables: CelVariable[] = "claims" in input ? ["res", "req", "claims"] : FILTER_VARS;
     const program = compile(expression, { variables, output: "bool" });
     if (!program.ok) throw new Error(program.error);
-    const filters = deliveryFilters(
-      { resourceFilter: program.program, resourceFilters: [undefined], oidcProviders: [] },
-      input,
-    );
+    const filters = deliveryFilters({ resourceFilter: program.program, resourceFilters: [undefined] }, input);
     if (!filters.ok) throw new Error(filters.error);
     expect(filters.filters.forResource(0)!(resource("test-resource"))).toEqual({ ok: true, accept: want });
   });
@@ -150,9 +147,7 @@ describe("evaluation (TestCELEvaluation)", () => {
       deliveryFilters(compiled, { payload: new TextEncoder().encode("{"), payloadType: "application/json" }).ok,
     ).toBe(false);
     // Without any filter the body is never parsed.
-    expect(
-      deliveryFilters({ resourceFilter: undefined, resourceFilters: [undefined], oidcProviders: [] }, json([1])).ok,
-    ).toBe(true);
+    expect(deliveryFilters({ resourceFilter: undefined, resourceFilters: [undefined] }, json([1])).ok).toBe(true);
   });
 });
 

@@ -13,7 +13,7 @@ import { createKubeClient } from "../../server/kube/client";
 import { createLogger } from "../../server/observe/log";
 import { startFluxhook, type Fluxhook } from "../../server/server";
 import { RECEIVER_API_VERSION } from "../../server/api/receiver";
-import { REQUESTED_AT_ANNOTATION } from "../../server/targets/requested-at";
+import { REQUESTED_AT_ANNOTATION } from "../../server/api/annotations";
 import { signPayload } from "../../shared";
 import { startKubeApiServer, type KubeApiServer } from "../kube";
 import { githubExample } from "../support/payloads";

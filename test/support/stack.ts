@@ -9,7 +9,7 @@ import { parseConfig, type ServerConfig } from "../../server/config";
 import { createLogger } from "../../server/observe/log";
 import { startFluxhook, type Fluxhook } from "../../server/server";
 import { RECEIVER_API_VERSION } from "../../server/api/receiver";
-import { REQUESTED_AT_ANNOTATION } from "../../server/targets/requested-at";
+import { REQUESTED_AT_ANNOTATION } from "../../server/api/annotations";
 import { webhookPath } from "../../shared";
 import { recordEmitted, recordPath, recordToken } from "./emitted";
 
