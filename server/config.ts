@@ -154,12 +154,13 @@ const FLAGS = {
   "receiver-rate-limit": {
     kind: "string",
     default: String(DEFAULT_VALID_RATE),
-    usage: "Valid deliveries per second per receiver (0: no limit); beyond it, 429 with Retry-After.",
+    usage:
+      "Valid deliveries per second per receiver; beyond it, 429 with Retry-After. 0 (the default) is no limit: a refused valid delivery is a lost reconcile, since GitHub does not retry.",
   },
   "receiver-rate-burst": {
     kind: "string",
     default: String(DEFAULT_VALID_BURST),
-    usage: "Valid deliveries a quiet receiver takes at once.",
+    usage: "Valid deliveries a quiet receiver takes at once, when --receiver-rate-limit is set.",
   },
   "receiver-failure-rate-limit": {
     kind: "string",

@@ -24,7 +24,7 @@ describe("flags", () => {
       exportHttpPathMetrics: false,
       leaderElection: undefined,
       limits: {
-        validRate: 50,
+        validRate: 0,
         validBurst: 500,
         failedRate: 10,
         failedBurst: 100,
