@@ -169,7 +169,7 @@ describe("flags", () => {
     [["--receiver-rate-limit=-1"], 'invalid value "-1" for flag --receiver-rate-limit'],
     [["--receiver-rate-burst=lots"], 'invalid value "lots" for flag --receiver-rate-burst'],
     [["--max-concurrent-deliveries=0"], "--max-concurrent-deliveries must be at least 1"],
-    [["--receiver-rate-burst=0"], "--receiver-rate-burst must be at least 1"],
+    [["--receiver-rate-limit=5", "--receiver-rate-burst=0"], "--receiver-rate-burst must be at least 1"],
     [["--replay-window=forever"], 'invalid value "forever" for flag --replay-window'],
   ])("limit %p is refused", (argv, message) => {
     const r = parseConfig(argv, {});
