@@ -10,6 +10,7 @@ import { renderDeliveriesPage, type RecentDeliveries } from "../observe/recent-d
 import type { Logger } from "../observe/log";
 import { keyString } from "../api/receiver";
 import { jsonResponse as json } from "./json-response";
+import { boundOutcome, boundText } from "../delivery/outcome-text";
 
 /** A handled delivery, as observers (metrics, recent deliveries, Events) see it. */
 export interface DeliveryReport {
@@ -32,7 +33,9 @@ function responseBody(outcome: DeliveryOutcome): string {
 }
 
 export function createApp(deps: AppDeps) {
-  const answer = (request: Request, outcome: DeliveryOutcome, time: number, started: number): Response => {
+  const answer = (request: Request, unbounded: DeliveryOutcome, time: number, started: number): Response => {
+    // Before anything shows it: sender text in the outcome is cut here, once.
+    const outcome = boundOutcome(unbounded);
     // Refusals of a known receiver are errors its owner wants to see; they are bounded by the
     // failure rate limit. The 429s beyond it, and guesses at unknown paths, would turn a flood
     // into a log flood: they are debug lines, and counted in the metrics.
@@ -84,7 +87,7 @@ export function createApp(deps: AppDeps) {
     .all("/hook/*", onHook, { parse: "none" })
     .onError(({ code, error }) => {
       if (code === "NOT_FOUND") return json(404, JSON.stringify({ status: 404, reason: "not found" }));
-      deps.log.error("unexpected error", { error: error instanceof Error ? error.message : String(error) });
+      deps.log.error("unexpected error", { error: boundText(error instanceof Error ? error.message : String(error)) });
       return json(500, JSON.stringify({ status: 500, reason: "internal error" }));
     });
 }

@@ -87,7 +87,7 @@ async function refusal(url: URL, policy: FetchPolicy): Promise<string | undefine
     return "has a host name that does not resolve";
   }
   if (addresses.length === 0 || addresses.some(isNonPublicAddress))
-    return "resolves to a loopback, link-local or private address (refused by --oidc-deny-private-networks)";
+    return "is loopback, link-local or private (--oidc-deny-private-networks)";
   return undefined;
 }
 
