@@ -129,11 +129,16 @@ export const MAX_CONCURRENT_PER_RECEIVER = 256;
 export const MAX_BODY_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
 
 /**
- * Successful delivery ids remembered, per replica, for duplicate detection. GitHub lets a user
- * redeliver for 3 days, so ids live that long unless pushed out. Each entry is a Map key of
- * "<namespace>/<name>\n<id>" (~80 characters) and an expiry: about 200 bytes, so ~10 MB at the cap.
+ * Successful delivery ids remembered for duplicate detection: per receiver, so one receiver's
+ * deliveries never push out another's (the cache used to be shared by all), for at most
+ * DELIVERY_ID_RECEIVERS receivers at once (the least recently delivered forgotten first).
+ * GitHub lets a user redeliver for 3 days, so ids live that long unless pushed out; a receiver
+ * that gets more than 100 deliveries in 3 days may annotate a late redelivery once more, a
+ * harmless extra reconcile. Each entry is the id and the body's SHA-256 (~150 characters) and an
+ * expiry: 50,000 at most, ~10 MB.
  */
-export const DELIVERY_ID_CAPACITY = 50_000;
+export const DELIVERY_IDS_PER_RECEIVER = 100;
+export const DELIVERY_ID_RECEIVERS = 500;
 export const DELIVERY_ID_TTL_MS = 3 * 24 * 60 * 60 * 1000;
 
 /** Body digests remembered for --replay-window: ~150 bytes each (a base64 sha256 and the receiver), ~7.5 MB at the cap. */

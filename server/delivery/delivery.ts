@@ -11,6 +11,7 @@
  * the most common complaint about Flux receivers, whose answers have no body at all. Reasons
  * never contain a token, a signature or a Secret's name.
  */
+import { createHash } from "node:crypto";
 import { Header } from "../../shared";
 import { keyString, type ObjectKey } from "../api/receiver";
 import type { ReceiverIndex, ServingEntry } from "../receivers/index";
@@ -50,6 +51,13 @@ export interface DeliveryDeps extends AnnotateDeps {
 
 /** Types whose signature covers the body, the only ones a replay window can judge. */
 const BODY_SIGNED_TYPES: ReadonlySet<string> = new Set(["github", "bitbucket", "generic-hmac", "nexus"]);
+
+/**
+ * Types whose only credential is the URL (as in Flux). Their delivery ids are not used for
+ * duplicate detection: anyone with the URL could send a predictable id (a `Ce-Id`) ahead of the
+ * genuine delivery and make it a "duplicate" that annotates nothing.
+ */
+const URL_ONLY_TYPES: ReadonlySet<string> = new Set(["generic", "dockerhub", "quay", "acr", "cdevents"]);
 
 /** Headers senders put their delivery id in: GitHub, GitLab, Bitbucket, CloudEvents. */
 const DELIVERY_ID_HEADERS = [Header.githubDelivery, Header.gitlabEventUuid, Header.bitbucketRequestUuid, Header.ceId];
@@ -159,7 +167,13 @@ async function validateAndAnnotate(
   const event = verdict.event;
 
   const id = deliveryId(request.headers);
-  if (guards?.isDuplicate(receiverKey, id)) {
+  // The id with the body's digest: a duplicate is the same id and the same body, so an id sent
+  // ahead with another body (the genuine one is unknown to whoever guesses the id) suppresses nothing.
+  const duplicateKey =
+    guards && id !== undefined && !URL_ONLY_TYPES.has(entry.spec.type)
+      ? `${id}\n${createHash("sha256").update(body.body).digest("base64")}`
+      : undefined;
+  if (guards?.isDuplicate(receiverKey, duplicateKey)) {
     return {
       ...known,
       event,
@@ -197,6 +211,6 @@ async function validateAndAnnotate(
       status: 500,
       reason: `${failed} target${failed === 1 ? "" : "s"} failed; ${summary}`,
     };
-  guards?.succeeded(receiverKey, id, digest);
+  guards?.succeeded(receiverKey, duplicateKey, digest);
   return { ...known, event, targets, status: 200, reason: summary };
 }
