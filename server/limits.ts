@@ -2,6 +2,7 @@
  * @module server/limits
  * Every limit of the webhook endpoint, named, with its unit and the reason for its value.
  */
+import type { Backoff } from "../shared";
 
 /**
  * Largest request body accepted, 3 MiB: Flux's `maxRequestSizeBytes` (notification-controller
@@ -23,7 +24,7 @@ export const TARGET_CONCURRENCY = 16;
 /**
  * How long a shutdown waits for in-flight deliveries. Kubernetes gives a pod 30 s between
  * SIGTERM and SIGKILL by default; 25 s leaves time to release the Lease and exit cleanly, and is
- * well above a delivery's own worst case (its Kubernetes calls time out after 10 s).
+ * well above a delivery's own worst case (its target PATCHes give up within PATCH_RETRY_BUDGET_MS, 8 s).
  */
 export const SHUTDOWN_GRACE_MS = 25_000;
 
@@ -200,3 +201,38 @@ export const OIDC_FETCH_RETRY_MS = 5_000;
  * so no output holds more than this many characters of sender text.
  */
 export const MAX_OUTCOME_TEXT_CHARS = 200;
+
+/**
+ * The timeouts and bounds above that tests shorten, in one object: the server and the Kubernetes
+ * client take a `Partial<Tuning>` and fill the rest from DEFAULT_TUNING, so the defaults are these
+ * constants and nothing else.
+ */
+export interface Tuning {
+  /** Re-list delays after a watch error: fast for a blip, capped so an outage is polled gently. */
+  readonly watchBackoff: Backoff;
+  /** Retry delays of a failed Secret read: quick for a blip, gentle for missing RBAC. */
+  readonly secretReadBackoff: Backoff;
+  /** Retry delays of a failed status write: it is retried until it lands. */
+  readonly statusWriteBackoff: Backoff;
+  readonly callTimeoutMs: number;
+  readonly patchBudgetMs: number;
+  readonly listPageSize: number;
+  readonly bodyTimeoutMs: number;
+  readonly idleTimeoutSeconds: number;
+  readonly bodyBytesInFlight: number;
+}
+
+export const DEFAULT_TUNING: Tuning = {
+  watchBackoff: { baseMs: 200, capMs: 30_000 },
+  secretReadBackoff: { baseMs: 500, capMs: 30_000 },
+  statusWriteBackoff: { baseMs: 500, capMs: 60_000 },
+  callTimeoutMs: KUBE_CALL_TIMEOUT_MS,
+  patchBudgetMs: PATCH_RETRY_BUDGET_MS,
+  listPageSize: LIST_PAGE_SIZE,
+  bodyTimeoutMs: BODY_READ_TIMEOUT_MS,
+  idleTimeoutSeconds: IDLE_TIMEOUT_SECONDS,
+  bodyBytesInFlight: MAX_BODY_BYTES_IN_FLIGHT,
+};
+
+/** `partial` over the defaults. */
+export const tuningOf = (partial: Partial<Tuning> = {}): Tuning => ({ ...DEFAULT_TUNING, ...partial });

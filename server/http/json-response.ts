@@ -1,5 +1,5 @@
 /**
- * @module server/json-response
+ * @module server/http/json-response
  * Every answer of fluxhook's listeners is a small JSON document. Its size is kept beside the
  * Response so the response-size metric reads it without touching `Response.headers`, and the
  * common answer shares one prebuilt Headers: under Bun, building headers from an object and

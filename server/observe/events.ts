@@ -1,5 +1,5 @@
 /**
- * @module server/events
+ * @module server/observe/events
  * Kubernetes Events on Receivers, so `kubectl describe receiver` answers "why does it not fire?"
  * ("event \"issues\" is not accepted by this receiver", "signature mismatch", or which targets
  * were asked to reconcile).
@@ -12,30 +12,18 @@
  */
 import { hostname } from "node:os";
 import type { DeliveryOutcome } from "../delivery/delivery";
+import { OUTCOMES } from "../delivery/outcomes";
 import type { EventRecord, KubePort } from "../kube/port";
 import type { Logger } from "./log";
+import { WorkQueue } from "../kube/work-queue";
 import { keyString, RECEIVER_API_VERSION, type ObjectKey } from "../api/receiver";
 
 /** Aggregation window per receiver and reason. */
 export const EVENT_WINDOW_MS = 60_000;
 
-/** Reasons of the Events fluxhook records, by delivery status. */
+/** The Event a delivery's outcome records on its Receiver (delivery/outcomes.ts). */
 export function eventFor(outcome: DeliveryOutcome): { type: "Normal" | "Warning"; reason: string } | undefined {
-  if (!outcome.receiver) return undefined;
-  switch (outcome.status) {
-    case 200:
-      // A 200 promises no annotation: a duplicate, or filters that skipped every target.
-      if (outcome.duplicate) return { type: "Normal", reason: "DuplicateDelivery" };
-      return outcome.targets?.some((t) => t.outcome === "annotated")
-        ? { type: "Normal", reason: "ReconcileRequested" }
-        : { type: "Normal", reason: "NothingAnnotated" };
-    case 500:
-      return { type: "Warning", reason: "ReconcileFailed" };
-    case 503:
-      return { type: "Warning", reason: "ReceiverNotReady" };
-    default:
-      return outcome.status >= 400 ? { type: "Warning", reason: "DeliveryRejected" } : undefined;
-  }
+  return outcome.receiver ? OUTCOMES[outcome.kind].event : undefined;
 }
 
 function eventMessage(outcome: DeliveryOutcome): string {
@@ -55,9 +43,7 @@ interface Pending {
   last: DeliveryOutcome | undefined;
   lastAt: number;
   timer: ReturnType<typeof setTimeout> | undefined;
-  /** A write is in flight: the next one waits for it (an update must not overtake its create). */
-  writing: boolean;
-  /** Deliveries were counted while a write was in flight: write again after it, in the window. */
+  /** Deliveries were counted while a write was in flight: its trailing run schedules the next write in the window. */
   again: boolean;
 }
 
@@ -75,9 +61,16 @@ export class EventRecorder {
   readonly #pending = new Map<string, Pending>();
   readonly #options: EventRecorderOptions;
   readonly #instance = hostname();
+  /** One write per Event at a time: an update must not overtake its create. */
+  readonly #writes: WorkQueue;
 
   constructor(options: EventRecorderOptions) {
     this.#options = options;
+    this.#writes = new WorkQueue({
+      // Bounded by the aggregation: one write per Receiver and reason per window.
+      concurrency: Number.POSITIVE_INFINITY,
+      work: (key) => this.#run(key),
+    });
   }
 
   /** Records a delivery's outcome on its Receiver (aggregated). */
@@ -100,7 +93,6 @@ export class EventRecorder {
         last: undefined,
         lastAt: now,
         timer: undefined,
-        writing: false,
         again: false,
       };
       this.#pending.set(key, p);
@@ -121,7 +113,7 @@ export class EventRecorder {
     p.count++;
     p.last = outcome;
     p.lastAt = now;
-    if (now - p.lastWrite >= this.#window) void this.#flush(key, p);
+    if (now - p.lastWrite >= this.#window) this.#flush(key, p);
     else this.#schedule(key, p, now);
   }
 
@@ -130,25 +122,27 @@ export class EventRecorder {
   }
 
   #schedule(key: string, p: Pending, now: number) {
-    p.timer ??= setTimeout(() => void this.#flush(key, p), Math.max(0, p.lastWrite + this.#window - now));
+    p.timer ??= setTimeout(() => this.#flush(key, p), Math.max(0, p.lastWrite + this.#window - now));
   }
 
-  async #flush(key: string, p: Pending) {
+  #flush(key: string, p: Pending) {
     if (p.timer) clearTimeout(p.timer);
     p.timer = undefined;
     if (!p.record || !this.#options.canWrite()) return;
-    if (p.writing) {
-      p.again = true;
-      return;
-    }
-    p.writing = true;
-    try {
-      await this.#write(key, p);
-    } finally {
-      p.writing = false;
-      if (p.again && this.#pending.get(key) === p) this.#schedule(key, p, (this.#options.now ?? Date.now)());
+    if (this.#writes.state(key) === "running") p.again = true;
+    this.#writes.add(key);
+  }
+
+  #run(key: string): Promise<void> | undefined {
+    const p = this.#pending.get(key);
+    if (!p?.record) return undefined;
+    if (p.again) {
+      // Counted while the last write was in flight: written at the window's end, not at once.
       p.again = false;
+      this.#schedule(key, p, (this.#options.now ?? Date.now)());
+      return undefined;
     }
+    return this.#write(key, p);
   }
 
   async #write(key: string, p: Pending) {
@@ -179,5 +173,6 @@ export class EventRecorder {
   stop(): void {
     for (const p of this.#pending.values()) if (p.timer) clearTimeout(p.timer);
     this.#pending.clear();
+    this.#writes.stop();
   }
 }

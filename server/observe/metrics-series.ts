@@ -1,5 +1,5 @@
 /**
- * @module server/metrics-series
+ * @module server/observe/metrics-series
  * Hot-path recording for the per-request metrics. prom-client hashes a metric's label set on
  * every observation, which the benchmark measured at about a tenth of the CPU of answering an
  * unknown path. Here each series is looked up once by a string key the caller builds, and plain

@@ -7,7 +7,7 @@
  */
 import type { AuthServices } from "../jwt";
 import type { ReceiverSpec } from "../api/receiver";
-import type { CelProgram } from "../cel";
+import type { CelMeter, CelProgram } from "../cel";
 import type { SecretData } from "../api/secret";
 
 /** An OIDC provider's compiled expressions (receivers/prepare.ts compiles them once per generation). */
@@ -33,6 +33,8 @@ export interface ValidatorContext {
   readonly compiled: { readonly oidcProviders: readonly CompiledOidcProvider[] };
   /** Token verification (gcr, generic-oidc): network-backed and cached, injected at the edge. */
   readonly auth: AuthServices;
+  /** The delivery's CEL budget, shared with its filters (made by the delivery, per request). */
+  readonly meter: CelMeter;
 }
 
 export type Validation =

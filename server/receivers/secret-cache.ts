@@ -1,182 +1,277 @@
 /**
- * @module server/receivers/secret-fetcher
- * Reads the Secrets that Receivers reference, and only those.
+ * @module server/receivers/secret-cache
+ * The one owner of what fluxhook knows about Secrets, answering one question per Secret:
+ * `lookup` → absent, pending, unreadable (with the reason), or ready (with its keys).
  *
- * The cluster's Secrets are watched as metadata only (kube/port.ts watchSecretMetadata). This
- * module sits between that watch and the controller: it passes every metadata object on (the
- * controller records the Secret as existing but `pending`), and GETs a Secret when a Receiver
- * references it and the version it last read is not the current one. The full Secret then goes
- * to the controller as an update. So a Secret rotation is seen within moments, as with a full
- * watch, while the data of every other Secret (TLS keys, Helm releases) never leaves the API
- * server, as with Flux, which reads a Receiver's Secret when it needs it.
+ * In a cluster the Secrets are watched as metadata only (kube/port.ts watchSecretMetadata): a
+ * watched Secret is `pending` until it is read, and it is read (GET) only when a Receiver
+ * references it and the version last read is not the current one. So a rotation is seen within
+ * moments, as with a full watch, while the data of every other Secret (TLS keys, Helm releases)
+ * never leaves the API server, as with Flux, which reads a Receiver's Secret when it needs it.
+ * From files, Secrets arrive whole and nothing is read.
  *
- * A referenced Secret the watch has not shown is read too: the Receivers and the Secrets come
- * in two streams, and the Receiver's may be ahead (a `kubectl apply` of both at once). Until that
- * read answers (`awaits`), its Receivers wait rather than be marked TokenNotFound; a 404 then
- * decides them. A Secret known to be absent (read, or deleted by the watch) is not read again:
- * the watch tells when it is created.
+ * A referenced Secret the watch has not shown is read too: Receivers and Secrets come in two
+ * streams, and the Receivers' may be ahead (a `kubectl apply` of both at once). Until that read
+ * answers, the Secret is pending rather than absent; a 404 makes it absent. A Secret known to be
+ * absent is not read again: the watch tells when it is created.
  *
- * Reads are single-flight per Secret, at most SECRET_READ_CONCURRENCY at once, and retried with
- * backoff on errors. A Receiver whose Secret cannot be read stays as it was decided before for
- * the first few failures (a blip), then is TokenNotFound with the error (`onUnreadable`), as Flux
- * marks it, so that `kubectl get receivers` shows e.g. missing RBAC.
+ * Reads run on a work queue (one per Secret at a time, SECRET_READ_CONCURRENCY at once, retried
+ * with backoff). A Secret whose reads fail stays as it was for the first few failures (a blip),
+ * then is unreadable with the API's message, as Flux reports it, so that `kubectl get receivers`
+ * shows e.g. missing RBAC.
  */
-import type { KubeResult, WatchSink } from "../kube/port";
-import type { Logger } from "../observe/log";
+import type { Backoff } from "../../shared";
+import { readSecret, type SecretData, type SecretRecord } from "../api/secret";
 import { keyString, type ObjectKey } from "../api/receiver";
+import type { KubeResult, WatchSink } from "../kube/port";
 import { atLeastVersion, olderVersion } from "../kube/resource-version";
+import { WorkQueue } from "../kube/work-queue";
+import type { Logger } from "../observe/log";
 
-/**
- * Secret reads in flight at once: the 10,000 Secrets of bench scenario (6) are read in about a
- * second, and the API server's default limit of 400 read requests in flight is far away.
- */
+/** Secret reads in flight at once: thousands of Secrets are read in seconds, far below the API server's limits. */
 const SECRET_READ_CONCURRENCY = 64;
-/** Retry delays of a failed read. */
-const RETRY_MIN_MS = 500;
-const RETRY_MAX_MS = 30_000;
-/** Consecutive failed reads after which the Secret's Receivers show the error (~1.5 s of retries). */
+/** Consecutive failed reads after which the Secret is unreadable (~1.5 s of retries). */
 export const READ_FAILURES_BEFORE_UNREADABLE = 3;
 
-export interface SecretFetcherOptions {
-  readonly get: (key: ObjectKey) => Promise<KubeResult<unknown>>;
-  /** Where Secrets go: metadata objects as they are watched, full ones once read. */
-  readonly sink: WatchSink;
-  /** Whether a Receiver references this Secret ("namespace/name"). */
-  readonly isReferenced: (secret: string) => boolean;
-  /** Reads of this Secret keep failing with this reason (until it is read or deleted). */
-  readonly onUnreadable?: (secret: string, reason: string) => void;
+export type SecretState =
+  | { readonly kind: "absent" }
+  | { readonly kind: "pending" }
+  | { readonly kind: "unreadable"; readonly reason: string }
+  | { readonly kind: "ready"; readonly data: SecretData };
+
+export interface SecretCacheOptions {
+  /** Reads one Secret; without it (files) Secrets arrive whole through `sink`. */
+  readonly get?: (key: ObjectKey) => Promise<KubeResult<unknown>>;
   readonly log: Logger;
-  /** First retry delay (tests shorten it). */
-  readonly retryMinMs?: number;
+  /** Retry delays of failed reads (limits.ts Tuning.secretReadBackoff). */
+  readonly backoff: Backoff;
 }
 
-interface Metadata {
+interface Entry {
   readonly key: ObjectKey;
-  readonly resourceVersion: string;
+  /** The version the watch last showed; undefined when it has not shown the Secret (or deleted it). */
+  watched: string | undefined;
+  /** What is known of the data: read (or whole from files), or metadata only (`pending`). */
+  record: SecretRecord | undefined;
+  /** The version last read; "" when a read or the watch found it absent. */
+  readVersion: string | undefined;
+  /** The version whose read failed, counted as read until the retry (a newer version is read at once). */
+  failedVersion: string | undefined;
+  unreadable: string | undefined;
+  /** The Receivers ("namespace/name") referencing it. */
+  readonly referrers: Set<string>;
+  /** The watch deleted it while it was being read: what that read found is stale. */
+  deletedDuringRead: boolean;
+  /** Referenced and not read even once yet (the server is not ready before). */
+  neverAttempted: boolean;
 }
 
-function metadataOf(obj: unknown): Metadata | undefined {
-  const meta = (obj as { metadata?: { name?: unknown; namespace?: unknown; resourceVersion?: unknown } } | null)
-    ?.metadata;
-  if (typeof meta?.name !== "string" || typeof meta.namespace !== "string") return undefined;
-  return {
-    key: { namespace: meta.namespace, name: meta.name },
-    resourceVersion: typeof meta.resourceVersion === "string" ? meta.resourceVersion : "",
-  };
-}
+/** Told which Receivers to decide again: those of one Secret, or all of them after a list. */
+export type SecretChanges = (receivers: Iterable<string> | "all") => void;
 
-export class SecretFetcher {
-  /** The current version of every Secret the watch reported. */
-  readonly #versions = new Map<string, Metadata>();
-  /**
-   * The version last read, per Secret; "" for a referenced Secret known to be absent (a read
-   * found none, or the watch deleted it), so that it is not read again until the watch shows it.
-   */
-  readonly #read = new Map<string, string>();
-  /** Secrets the watch deleted while they were being read: what that read found is stale. */
-  readonly #deletedDuringRead = new Set<string>();
-  readonly #queue = new Map<string, ObjectKey>();
-  readonly #inFlight = new Set<string>();
-  readonly #failures = new Map<string, number>();
-  readonly #retries = new Map<string, ReturnType<typeof setTimeout>>();
-  /** Secrets not read even once yet, for readiness. */
-  readonly #neverAttempted = new Set<string>();
-  readonly #options: SecretFetcherOptions;
+export class SecretCache {
+  readonly #entries = new Map<string, Entry>();
+  readonly #options: SecretCacheOptions;
+  readonly #reads: WorkQueue;
+  #changed: SecretChanges = () => {};
+  /** A list page is being applied: its Receivers are decided at the list's end, not per item. */
+  #bulk = false;
+  #synced = false;
   #stopped = false;
 
-  constructor(options: SecretFetcherOptions) {
+  constructor(options: SecretCacheOptions) {
     this.#options = options;
+    this.#reads = new WorkQueue({
+      concurrency: SECRET_READ_CONCURRENCY,
+      backoff: options.backoff,
+      work: (k) => this.#read(k),
+    });
   }
 
-  /** The sink for the metadata watch. */
-  readonly sink: WatchSink = (() => {
-    let seen = new Set<string>();
-    return {
-      listPage: (items: readonly unknown[], first: boolean) => {
-        if (first) seen = new Set();
-        const keys: string[] = [];
-        for (const obj of items) {
-          const meta = metadataOf(obj);
-          if (!meta) continue;
-          const k = keyString(meta.key);
-          keys.push(k);
-          seen.add(k);
-          this.#versions.set(k, meta);
-        }
-        // The controller records the page first, so that what is read next finds its Receivers.
-        this.#options.sink.listPage(items, first);
-        for (const k of keys) this.#consider(k);
-      },
-      listEnd: () => {
-        for (const k of [...this.#versions.keys()]) if (!seen.has(k)) this.#forget(k);
-        // Absent Secrets no Receiver references any more need no memory of being absent.
-        for (const k of [...this.#read.keys()])
-          if (!this.#versions.has(k) && !this.#options.isReferenced(k)) this.#read.delete(k);
-        seen = new Set();
-        this.#options.sink.listEnd();
-      },
-      upsert: (obj: unknown) => {
-        const meta = metadataOf(obj);
-        if (meta) this.#versions.set(keyString(meta.key), meta);
-        this.#options.sink.upsert(obj);
-        if (meta) this.#consider(keyString(meta.key));
-      },
-      remove: (obj: unknown) => {
-        const meta = metadataOf(obj);
-        if (meta) this.#forget(keyString(meta.key));
-        this.#options.sink.remove(obj);
-      },
-    };
-  })();
-
-  /**
-   * A Receiver references this Secret: read it if it was not read at its current version, or,
-   * when the watch has not shown it, if it is not known to be absent.
-   */
-  want(key: ObjectKey): void {
-    this.#consider(keyString(key), key);
+  /** The one listener (the controller) of changes that may decide Receivers differently. */
+  onChange(listener: SecretChanges): void {
+    this.#changed = listener;
   }
 
-  /**
-   * True while a Secret the watch has not shown is being read to learn whether it exists (queued,
-   * in flight, or waiting to retry): its Receivers are not decided meanwhile.
-   */
-  awaits(secret: string): boolean {
-    if (this.#versions.has(secret)) return false;
-    // A failed read will be retried; one known to be absent (a 404, or deleted by the watch) is not.
-    if (this.#retries.has(secret)) return true;
-    return !this.#read.has(secret) && (this.#queue.has(secret) || this.#inFlight.has(secret));
+  /** True once the Secrets' first list was delivered. */
+  get synced(): boolean {
+    return this.#synced;
   }
 
-  /** Referenced Secrets whose first read has not finished (the server is not ready before). */
+  lookup(secret: string): SecretState {
+    const e = this.#entries.get(secret);
+    const r = e?.record;
+    // A Secret read once is served from what was read; reads that keep failing decide.
+    if (r && !r.pending) return { kind: "ready", data: r.data };
+    if (e?.unreadable !== undefined) return { kind: "unreadable", reason: e.unreadable };
+    if (r || (e && this.#awaited(e))) return { kind: "pending" };
+    return { kind: "absent" };
+  }
+
+  /** A Receiver references this Secret: it is read if its current version was not. */
+  refer(secret: ObjectKey, receiver: string): void {
+    const e = this.#entry(secret);
+    e.referrers.add(receiver);
+    this.#consider(e);
+  }
+
+  unrefer(secret: string, receiver: string): void {
+    const e = this.#entries.get(secret);
+    if (!e) return;
+    e.referrers.delete(receiver);
+    if (e.referrers.size === 0) e.unreadable = undefined;
+    this.#prune(e);
+  }
+
+  /** Referenced Secrets whose first read has not finished. */
   get unread(): number {
     let n = 0;
-    for (const k of this.#neverAttempted) if (this.#options.isReferenced(k)) n++;
+    for (const e of this.#entries.values()) if (e.neverAttempted && e.referrers.size > 0) n++;
     return n;
   }
 
   stop(): void {
     this.#stopped = true;
-    this.#queue.clear();
-    for (const timer of this.#retries.values()) clearTimeout(timer);
-    this.#retries.clear();
+    this.#reads.stop();
   }
 
-  #forget(k: string) {
-    this.#versions.delete(k);
-    if (this.#options.isReferenced(k)) this.#read.set(k, "");
-    else this.#read.delete(k);
-    if (this.#inFlight.has(k)) this.#deletedDuringRead.add(k);
-    this.#queue.delete(k);
-    this.#failures.delete(k);
-    this.#neverAttempted.delete(k);
-    this.#cancelRetry(k);
+  /** The sink of the Secret watch (metadata objects) or of the files (whole Secrets). */
+  readonly sink: WatchSink = (() => {
+    let seen = new Set<string>();
+    return {
+      listPage: (items: readonly unknown[], first: boolean) => {
+        if (first) seen = new Set();
+        const page: Entry[] = [];
+        this.#bulk = true;
+        try {
+          for (const obj of items) {
+            const s = readSecret(obj);
+            if (!s) continue;
+            const e = this.#entry(s);
+            seen.add(keyString(s));
+            e.watched = s.resourceVersion;
+            this.#put(e, s);
+            page.push(e);
+          }
+        } finally {
+          this.#bulk = false;
+        }
+        for (const e of page) this.#consider(e);
+      },
+      listEnd: () => {
+        this.#bulk = true;
+        try {
+          for (const [k, e] of [...this.#entries]) {
+            if (seen.has(k)) continue;
+            if (e.watched !== undefined) this.#forget(e);
+            // Absent Secrets no Receiver references need no memory of being absent.
+            else if (e.referrers.size === 0) e.readVersion = undefined;
+            if (e.record) this.#delete(e);
+            this.#prune(e);
+          }
+        } finally {
+          this.#bulk = false;
+        }
+        seen = new Set();
+        this.#synced = true;
+        this.#changed("all");
+      },
+      upsert: (obj: unknown) => {
+        const s = readSecret(obj);
+        if (!s) return;
+        const e = this.#entry(s);
+        e.watched = s.resourceVersion;
+        this.#put(e, s);
+        this.#consider(e);
+      },
+      remove: (obj: unknown) => {
+        const s = readSecret(obj);
+        const e = s && this.#entries.get(keyString(s));
+        if (!e) return;
+        this.#forget(e);
+        this.#delete(e);
+        // After its Receivers were decided again (#delete tells them synchronously).
+        if (e.referrers.size > 0)
+          this.#options.log.debug("a Receiver's Secret was deleted", { secret: keyString(e.key) });
+        this.#prune(e);
+      },
+    };
+  })();
+
+  #entry(key: ObjectKey): Entry {
+    const k = keyString(key);
+    let e = this.#entries.get(k);
+    if (!e) {
+      e = {
+        key: { namespace: key.namespace, name: key.name },
+        watched: undefined,
+        record: undefined,
+        readVersion: undefined,
+        failedVersion: undefined,
+        unreadable: undefined,
+        referrers: new Set(),
+        deletedDuringRead: false,
+        neverAttempted: false,
+      };
+      this.#entries.set(k, e);
+    }
+    return e;
   }
 
-  #cancelRetry(k: string) {
-    const timer = this.#retries.get(k);
-    if (timer) clearTimeout(timer);
-    this.#retries.delete(k);
+  /** Drops an entry that holds nothing any more. */
+  #prune(e: Entry) {
+    const k = keyString(e.key);
+    if (e.referrers.size > 0 || e.watched !== undefined || e.record || e.readVersion !== undefined) return;
+    if (this.#reads.state(k) !== undefined) return;
+    this.#entries.delete(k);
+  }
+
+  #notify(e: Entry) {
+    if (!this.#bulk && e.referrers.size > 0) this.#changed(e.referrers);
+  }
+
+  /** Records what the watch, the files or a read showed of the Secret. */
+  #put(e: Entry, s: SecretRecord) {
+    const before = e.record;
+    // Metadata of a version already read (a re-list, or a watch behind the read) changes nothing.
+    if (before && s.pending && !before.pending && atLeastVersion(before.resourceVersion, s.resourceVersion)) return;
+    e.record = s;
+    if (!s.pending && e.unreadable !== undefined) {
+      e.unreadable = undefined;
+      return this.#notify(e);
+    }
+    // The same data under a newer version: recorded, nothing to decide again.
+    if (before && before.pending === s.pending && sameData(before, s)) return;
+    this.#notify(e);
+  }
+
+  /** The Secret is gone (deleted by the watch, or found absent by a read). */
+  #delete(e: Entry) {
+    e.record = undefined;
+    e.unreadable = undefined;
+    this.#notify(e);
+  }
+
+  /** The watch no longer shows the Secret: nothing to read until it shows it again. */
+  #forget(e: Entry) {
+    const k = keyString(e.key);
+    e.watched = undefined;
+    e.readVersion = e.referrers.size > 0 ? "" : undefined;
+    e.failedVersion = undefined;
+    if (this.#reads.state(k) === "running") e.deletedDuringRead = true;
+    this.#reads.remove(k);
+    e.neverAttempted = false;
+  }
+
+  /**
+   * True while a Secret the watch has not shown is being read to learn whether it exists (queued,
+   * in flight, or waiting to retry; one known to be absent is not).
+   */
+  #awaited(e: Entry): boolean {
+    if (e.watched !== undefined) return false;
+    const state = this.#reads.state(keyString(e.key));
+    if (state === "waiting to retry") return true;
+    return e.readVersion === undefined && state !== undefined;
   }
 
   /**
@@ -184,95 +279,85 @@ export class SecretFetcher {
    * be ahead of the watch: it is served from the newest state); or, when the watch has not shown
    * it, whether nothing is known of it yet.
    */
-  #needsRead(k: string): boolean {
-    if (!this.#options.isReferenced(k)) return false;
-    const meta = this.#versions.get(k);
-    const read = this.#read.get(k);
-    if (meta === undefined) return read === undefined;
-    return read === undefined || !atLeastVersion(read, meta.resourceVersion);
+  #needsRead(e: Entry): boolean {
+    if (!this.#options.get || e.referrers.size === 0) return false;
+    const read = this.#reads.state(keyString(e.key)) === "waiting to retry" ? e.failedVersion : e.readVersion;
+    if (e.watched === undefined) return read === undefined;
+    return read === undefined || !atLeastVersion(read, e.watched);
   }
 
-  #consider(k: string, key: ObjectKey | undefined = this.#versions.get(k)?.key) {
-    if (!key || !this.#needsRead(k)) return;
-    if (!this.#read.has(k) && !this.#failures.has(k)) this.#neverAttempted.add(k);
-    this.#queue.set(k, key);
-    this.#pump();
+  #consider(e: Entry) {
+    if (this.#stopped || !this.#needsRead(e)) return;
+    const k = keyString(e.key);
+    if (e.readVersion === undefined && this.#reads.failures(k) === 0) e.neverAttempted = true;
+    this.#reads.add(k);
   }
 
-  #pump() {
-    for (const [k, key] of this.#queue) {
-      if (this.#stopped || this.#inFlight.size >= SECRET_READ_CONCURRENCY) return;
-      // Stays queued behind the read in flight, and is considered again when that one lands.
-      if (this.#inFlight.has(k)) continue;
-      this.#queue.delete(k);
-      // The read in flight when this was queued may have read the current version already.
-      if (!this.#needsRead(k)) continue;
-      this.#inFlight.add(k);
-      const issued = this.#versions.get(k)?.resourceVersion;
-      void this.#fetch(k, key, issued)
-        .catch((err: unknown) =>
-          this.#options.log.error("reading a Receiver's Secret failed", {
-            secret: k,
-            error: err instanceof Error ? err.message : String(err),
-          }),
-        )
-        .finally(() => {
-          this.#inFlight.delete(k);
-          this.#neverAttempted.delete(k);
-          this.#consider(k, key);
-          this.#pump();
-        });
-    }
+  /** One run of the read queue for a Secret; it is considered again afterwards. */
+  #read(k: string): Promise<void> | undefined {
+    const e = this.#entries.get(k);
+    if (!e) return undefined;
+    if (e.referrers.size === 0) this.#reads.forget(k); // a new reference starts afresh
+    // The read in flight when this was queued may have read the current version already.
+    if (!this.#needsRead(e)) return undefined;
+    return this.#fetch(e, e.watched)
+      .catch((err: unknown) =>
+        this.#options.log.error("reading a Receiver's Secret failed", {
+          secret: k,
+          error: err instanceof Error ? err.message : String(err),
+        }),
+      )
+      .finally(() => {
+        e.neverAttempted = false;
+        this.#consider(e);
+        this.#prune(e);
+      });
   }
 
-  /**
-   * Reads one Secret, asked for at version `issued` (undefined: the watch had not shown it); the
-   * caller considers it again afterwards.
-   */
-  async #fetch(k: string, key: ObjectKey, issued: string | undefined) {
-    const result = await this.#options.get(key);
-    const deleted = this.#deletedDuringRead.delete(k);
-    const current = this.#versions.get(k);
-    if (this.#stopped || (issued !== undefined && !current)) return; // deleted meanwhile: the watch said so
+  /** Reads one Secret, asked for at version `issued` (undefined: the watch had not shown it). */
+  async #fetch(e: Entry, issued: string | undefined) {
+    const k = keyString(e.key);
+    const result = await this.#options.get!(e.key);
+    const deleted = e.deletedDuringRead;
+    e.deletedDuringRead = false;
+    const current = e.watched;
+    if (this.#stopped || (issued !== undefined && current === undefined)) return; // deleted meanwhile: the watch said so
     if (result.ok) {
-      this.#failures.delete(k);
-      this.#cancelRetry(k);
-      const meta = metadataOf(result.value);
-      if (!meta || (deleted && !current)) {
+      this.#reads.forget(k);
+      e.failedVersion = undefined;
+      const s = readSecret(result.value);
+      if (!s || (deleted && current === undefined)) {
         // Gone when read, or deleted since. A version newer than `issued` (re-created meanwhile)
         // is still to be read; with none, the Secret is absent and its Receivers are decided.
-        this.#read.set(k, issued ?? "");
-        if (!current) {
-          this.#queue.delete(k); // absent: nothing to read again until the watch shows it
-          this.#options.sink.remove({ metadata: { namespace: key.namespace, name: key.name } });
-        }
+        e.readVersion = issued ?? "";
+        if (current === undefined) this.#delete(e);
         return;
       }
-      this.#read.set(k, meta.resourceVersion);
+      e.readVersion = s.resourceVersion;
       // Older than what the watch has shown since (a read served just before a change): not
-      // handed on, and read again.
-      if (!current || !olderVersion(meta.resourceVersion, current.resourceVersion))
-        this.#options.sink.upsert(result.value);
+      // used, and read again.
+      if (current === undefined || !olderVersion(s.resourceVersion, current)) this.#put(e, s);
       return;
     }
-    const failures = (this.#failures.get(k) ?? 0) + 1;
-    this.#failures.set(k, failures);
-    const delay = Math.min(RETRY_MAX_MS, (this.#options.retryMinMs ?? RETRY_MIN_MS) * 2 ** Math.min(failures - 1, 10));
-    this.#options.log.error("cannot read a Receiver's Secret", { secret: k, error: result.reason, retryInMs: delay });
-    // Counted as read at `issued` until the retry, so it is not read again at once (a newer
-    // version is). A Secret the watch has not shown stays awaited until then.
-    this.#read.set(k, issued ?? "");
-    this.#cancelRetry(k);
-    const timer = setTimeout(() => {
-      this.#retries.delete(k);
-      if (this.#stopped) return;
-      this.#read.delete(k);
-      // No longer referenced: its failures are forgotten, so a new reference starts afresh.
-      if (!this.#options.isReferenced(k)) this.#failures.delete(k);
-      else this.#consider(k, key);
-    }, delay);
-    timer.unref?.();
-    this.#retries.set(k, timer);
-    if (failures >= READ_FAILURES_BEFORE_UNREADABLE) this.#options.onUnreadable?.(k, result.reason);
+    e.failedVersion = issued ?? "";
+    const retryInMs = this.#reads.retry(k);
+    this.#options.log.error("cannot read a Receiver's Secret", { secret: k, error: result.reason, retryInMs });
+    if (
+      this.#reads.failures(k) >= READ_FAILURES_BEFORE_UNREADABLE &&
+      e.referrers.size > 0 &&
+      e.unreadable !== result.reason
+    ) {
+      e.unreadable = result.reason;
+      this.#notify(e);
+    }
   }
+}
+
+function sameData(a: SecretRecord, b: SecretRecord): boolean {
+  for (const key of ["token", "email", "audience"] as const) {
+    const x = a.data[key];
+    const y = b.data[key];
+    if (x === undefined || y === undefined ? x !== y : !x.equals(y)) return false;
+  }
+  return true;
 }

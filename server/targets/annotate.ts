@@ -21,7 +21,7 @@ import { REQUESTED_AT_ANNOTATION } from "../api/annotations";
 import type { RequestedAtClock } from "./requested-at";
 import { NO_FILTERS, type DeliveryFilters, type TargetFilter } from "./filters";
 import { resolveRef } from "./resolve";
-import { createCoalescer, targetKey, type Coalesce } from "./coalesce";
+import { targetKey, type Coalesce } from "./coalesce";
 
 export interface TargetOutcome {
   readonly kind: string;
@@ -38,6 +38,8 @@ export const targetLabel = (t: TargetOutcome) => `${t.kind}/${t.namespace}/${t.n
 export interface AnnotateDeps {
   readonly kube: Pick<KubePort, "annotateObject" | "listObjects" | "getObject">;
   readonly clock: RequestedAtClock;
+  /** Shares concurrent PATCHes of one object (one coalescer per target cluster, made by the server). */
+  readonly coalesce: Coalesce;
   readonly noCrossNamespaceRefs: boolean;
 }
 
@@ -59,24 +61,10 @@ export async function mapPool<T, R>(
   return results;
 }
 
-/** One coalescer per target port (per cluster): concurrent deliveries to one object share a PATCH. */
-const coalescers = new WeakMap<object, Coalesce>();
-
-function coalescerOf(kube: object): Coalesce {
-  let coalesce = coalescers.get(kube);
-  if (!coalesce) coalescers.set(kube, (coalesce = createCoalescer()));
-  return coalesce;
-}
-
-/** Deliveries waiting on a queued PATCH through this target port (see Coalesce.waiting). */
-export function deliveriesWaitingOnPatches(kube: object): number {
-  return coalescers.get(kube)?.waiting() ?? 0;
-}
-
 async function annotate(ref: TargetRef, deps: AnnotateDeps): Promise<TargetOutcome> {
   const base = { kind: ref.kind, namespace: ref.namespace, name: ref.name };
   // The value is computed when the shared PATCH starts, so it is fresh for every round (coalesce.ts).
-  const result = await coalescerOf(deps.kube)(targetKey(ref), () =>
+  const result = await deps.coalesce(targetKey(ref), () =>
     deps.kube.annotateObject(ref, { [REQUESTED_AT_ANNOTATION]: deps.clock() }),
   );
   return result.ok ? { ...base, outcome: "annotated" } : { ...base, outcome: "failed", reason: result.reason };

@@ -28,67 +28,71 @@
  * latency but saved too little. A lone delivery's latency is worth more than those writes.
  */
 
+import { WorkQueue } from "../kube/work-queue";
+
 export interface Coalesce {
   <T>(key: string, write: () => Promise<T>): Promise<T>;
   /** Callers waiting on a queued write, over every key (tests wait for a burst to have joined). */
   readonly waiting: () => number;
 }
 
-interface Queued {
+/** The callers of one write that has not started yet. */
+interface Round {
   readonly write: () => Promise<unknown>;
-  /** Callers sharing this write. */
+  /** Callers waiting for it to start. */
   callers: number;
   readonly promise: Promise<unknown>;
   resolve(value: unknown): void;
   reject(reason: unknown): void;
 }
 
-/** A key with a write in flight (or settling), and the write queued behind it, if any. */
-interface Slot {
-  queued: Queued | undefined;
+function round(write: () => Promise<unknown>, callers: number): Round {
+  let resolve!: (value: unknown) => void;
+  let reject!: (reason: unknown) => void;
+  const promise = new Promise<unknown>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { write, callers, promise, resolve, reject };
 }
 
-/** A coalescer with its own keys; the server makes one per target cluster. */
+/**
+ * A coalescer with its own keys; the server makes one per target cluster. It is a work queue
+ * (kube/work-queue.ts) whose trailing re-run is the queued write: the queue runs one write per key
+ * at a time, and a key added while its write runs runs once more after it.
+ */
 export function createCoalescer(): Coalesce {
-  const slots = new Map<string, Slot>();
+  /** key → the round its next write answers (the one running took its round when it started). */
+  const next = new Map<string, Round>();
   let waiting = 0;
-
-  const start = (key: string, slot: Slot, write: () => Promise<unknown>): Promise<unknown> => {
-    // A write that throws synchronously is a rejected write, like one that rejects later.
-    const running = Promise.resolve().then(write);
-    const next = () => {
-      const queued = slot.queued;
-      if (!queued) {
-        slots.delete(key);
-        return;
-      }
-      slot.queued = undefined;
-      waiting -= queued.callers;
-      start(key, slot, queued.write).then(queued.resolve, queued.reject);
-    };
-    running.then(next, next);
-    return running;
-  };
+  const writes = new WorkQueue({
+    // Bounded by the deliveries' own target pool (TARGET_CONCURRENCY each) and admission.
+    concurrency: Number.POSITIVE_INFINITY,
+    work: (key) => {
+      const r = next.get(key)!;
+      next.delete(key);
+      waiting -= r.callers;
+      // A write that throws synchronously is a rejected write, like one that rejects later.
+      const running = Promise.resolve().then(r.write);
+      running.then(r.resolve, r.reject);
+      return running;
+    },
+  });
 
   const coalesce = <T>(key: string, write: () => Promise<T>): Promise<T> => {
-    const slot = slots.get(key);
-    if (!slot) {
-      const fresh: Slot = { queued: undefined };
-      slots.set(key, fresh);
-      return start(key, fresh, write) as Promise<T>;
+    const queued = next.get(key);
+    if (queued) {
+      queued.callers++;
+      waiting++;
+      return queued.promise as Promise<T>;
     }
-    if (!slot.queued) {
-      let resolve!: (value: unknown) => void;
-      let reject!: (reason: unknown) => void;
-      const promise = new Promise<unknown>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      slot.queued = { write, callers: 0, promise, resolve, reject };
-    }
-    slot.queued.callers++;
-    waiting++;
-    return slot.queued.promise as Promise<T>;
+    // No write in flight: this one starts now. One in flight: this one is the trailing write.
+    const inFlight = writes.state(key) !== undefined;
+    const r = round(write, inFlight ? 1 : 0);
+    if (inFlight) waiting++;
+    next.set(key, r);
+    writes.add(key);
+    return r.promise as Promise<T>;
   };
   return Object.assign(coalesce, { waiting: () => waiting });
 }

@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { CelMeter, compile, evaluate, type CelVariable } from "../../server/cel";
 import { silentLogger } from "../../server/observe/log";
 import { ReceiverController } from "../../server/receivers/controller";
+import { SecretCache } from "../../server/receivers/secret-cache";
+import { DEFAULT_TUNING } from "../../server/limits";
 import { ReceiverIndex } from "../../server/receivers/index";
 import { prepareReceiver } from "../../server/receivers/prepare";
 import type { ReceiverSpec } from "../../server/api/receiver";
@@ -270,8 +272,10 @@ describe("cost bound", () => {
 describe("compiled once per generation", () => {
   test("status writes and Secret changes reuse the programs; a changed expression recompiles", () => {
     const compiled: string[] = [];
+    const secrets = new SecretCache({ log: silentLogger, backoff: DEFAULT_TUNING.secretReadBackoff });
     const controller = new ReceiverController({
       index: new ReceiverIndex(),
+      secrets,
       statusWriter: undefined,
       log: silentLogger,
       prepare: (s) => {
@@ -295,10 +299,10 @@ describe("compiled once per generation", () => {
       metadata: { name: "token", namespace: "ns" },
       data: { token: Buffer.from(token).toString("base64") },
     });
-    replaceAll(controller.secretSink, [secret("a")]);
+    replaceAll(secrets.sink, [secret("a")]);
     replaceAll(controller.receiverSink, [receiver(1, "true")]);
     controller.receiverSink.upsert(receiver(1, "true", { observedGeneration: 1 }));
-    controller.secretSink.upsert(secret("b"));
+    secrets.sink.upsert(secret("b"));
     expect(compiled).toEqual(["true"]);
     const entry = [...controller.index.entries()][0]!;
     expect(entry.unavailable).toBeUndefined();

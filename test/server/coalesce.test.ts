@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { createCoalescer, targetKey } from "../../server/targets/coalesce";
-import { annotateTargets, deliveriesWaitingOnPatches, type AnnotateDeps } from "../../server/targets/annotate";
+import { annotateTargets, type AnnotateDeps } from "../../server/targets/annotate";
 import type { KubePort, KubeResult, TargetRef } from "../../server/kube/port";
 import type { ServingEntry } from "../../server/receivers/index";
 import { createKubeClient } from "../../server/kube/client";
@@ -296,7 +296,12 @@ describe("annotateTargets coalescing", () => {
   test("deliveries during a PATCH share the next one; a failed shared PATCH fails each of them", async () => {
     const port = gatedPort();
     let tick = 0;
-    const deps: AnnotateDeps = { kube: port.kube, clock: () => `t${++tick}`, noCrossNamespaceRefs: false };
+    const deps: AnnotateDeps = {
+      kube: port.kube,
+      clock: () => `t${++tick}`,
+      noCrossNamespaceRefs: false,
+      coalesce: createCoalescer(),
+    };
     const entry = entryWith([{ kind: "GitRepository", name: "app" }]);
     const first = track(annotateTargets(entry, deps));
     await flush();
@@ -327,7 +332,12 @@ describe("annotateTargets coalescing", () => {
 
   test("different targets of one delivery are patched concurrently, a shared one once per round", async () => {
     const port = gatedPort();
-    const deps: AnnotateDeps = { kube: port.kube, clock: () => "t", noCrossNamespaceRefs: false };
+    const deps: AnnotateDeps = {
+      kube: port.kube,
+      clock: () => "t",
+      noCrossNamespaceRefs: false,
+      coalesce: createCoalescer(),
+    };
     const a = entryWith([
       { kind: "GitRepository", name: "shared" },
       { kind: "GitRepository", name: "only-a" },
@@ -367,13 +377,15 @@ let maxInFlight = 0;
 let path = "";
 /** Called before a PATCH that is not held goes out. */
 let beforePatch: (() => void) | undefined;
-/** The target port fluxhook runs with (its coalescer counts the deliveries waiting on a queued PATCH). */
-let targetPort: KubePort;
 
 beforeAll(async () => {
   api = await startKubeApiServer();
   const log = createLogger({ level: "error", encoding: "json", write: () => {} });
-  const real = createKubeClient({ kubeConfig: api.kubeConfig(), log, minBackoffMs: 10, maxBackoffMs: 200 });
+  const real = createKubeClient({
+    kubeConfig: api.kubeConfig(),
+    log,
+    tuning: { watchBackoff: { baseMs: 10, capMs: 200 } },
+  });
   const kube: KubePort = {
     ...real,
     async annotateObject(ref, annotations) {
@@ -388,7 +400,6 @@ beforeAll(async () => {
       }
     },
   };
-  targetPort = kube;
   fluxhook = await startFluxhook({ config: { ...TEST_CONFIG, logLevel: "error" }, log, kube });
   api.store.create({
     apiVersion: "v1",
@@ -443,7 +454,7 @@ describe("deliveries through the stack", () => {
     await waitFor("the first PATCH to be held", () => held.length === 1);
     const burst = Array.from({ length: 50 }, deliver);
     // Every delivery reached the server (the metric counts the scrape's own request out).
-    await waitFor("the 50 to wait on the trailing PATCH", () => deliveriesWaitingOnPatches(targetPort) === 50);
+    await waitFor("the 50 to wait on the trailing PATCH", () => fluxhook.patchesWaiting() === 50);
     hold = false;
     const beforeRelease = requestedAt();
     held.shift()!();
@@ -477,7 +488,7 @@ describe("deliveries through the stack", () => {
     const first = deliver();
     await waitFor("the first PATCH to be held", () => held.length === 1);
     const burst = Array.from({ length: 10 }, deliver);
-    await waitFor("the 10 to wait on the trailing PATCH", () => deliveriesWaitingOnPatches(targetPort) === 10);
+    await waitFor("the 10 to wait on the trailing PATCH", () => fluxhook.patchesWaiting() === 10);
     hold = false;
     // The held PATCH goes through; the shared trailing one meets a refusal that is not retried.
     beforePatch = () => {

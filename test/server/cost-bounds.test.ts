@@ -45,7 +45,13 @@ function validate(type: ReceiverType, body: string, headers: Record<string, stri
   return Promise.resolve(
     VALIDATORS[type](
       { headers: new Headers(headers), body: enc(body) },
-      { spec: spec(type), secret: { token: Buffer.from("t") }, compiled: NOTHING_COMPILED, auth: noAuth },
+      {
+        spec: spec(type),
+        secret: { token: Buffer.from("t") },
+        compiled: NOTHING_COMPILED,
+        auth: noAuth,
+        meter: new CelMeter(),
+      },
     ),
   );
 }
@@ -131,6 +137,7 @@ describe("github and bitbucket check the signature before parsing a form", () =>
         secret: { token: Buffer.from("t") },
         compiled: NOTHING_COMPILED,
         auth: noAuth,
+        meter: new CelMeter(),
       };
       const formType = { "Content-Type": "application/x-www-form-urlencoded" };
 

@@ -1,5 +1,5 @@
 /**
- * The Secret fetcher (server/receivers/secret-fetcher.ts) between a metadata watch and the
+ * The Secret cache (server/receivers/secret-cache.ts) between a metadata watch and the
  * controller, with reads the test answers by hand: the orderings a real cluster produces (reads
  * ahead of or behind the watch, a Secret re-created while it is read, failures).
  */
@@ -8,7 +8,7 @@ import { replaceAll, type KubeResult } from "../../server/kube/port";
 import type { ObjectKey, ReceiverStatus } from "../../server/api/receiver";
 import { ReceiverController } from "../../server/receivers/controller";
 import { ReceiverIndex } from "../../server/receivers/index";
-import { READ_FAILURES_BEFORE_UNREADABLE, SecretFetcher } from "../../server/receivers/secret-cache";
+import { READ_FAILURES_BEFORE_UNREADABLE, SecretCache } from "../../server/receivers/secret-cache";
 import { silentLogger } from "../../server/observe/log";
 import { webhookPath } from "../../shared";
 import { waitFor } from "../support/stack";
@@ -28,7 +28,7 @@ const full = (rv: string, token: string) => ({
 });
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
-/** A controller and a fetcher whose reads wait for the test to answer them. */
+/** A controller and a Secret cache whose reads wait for the test to answer them. */
 function rig() {
   const reads: { resolve: (v: KubeResult<unknown>) => void }[] = [];
   /** The Ready reason of every status the controller wrote. */
@@ -43,23 +43,13 @@ function rig() {
       return { ok: true, value: String(++version) };
     },
   };
-  let fetcher!: SecretFetcher;
   const index = new ReceiverIndex();
-  const controller = new ReceiverController({
-    index,
-    statusWriter,
-    log: silentLogger,
-    wantSecret: (k) => fetcher.want(k),
-    secretAwaited: (k) => fetcher.awaits(k),
-  });
-  fetcher = new SecretFetcher({
+  const fetcher = new SecretCache({
     get: (_key: ObjectKey) => new Promise((resolve) => reads.push({ resolve })),
-    sink: controller.secretSink,
-    isReferenced: (s) => controller.isReferenced(s),
-    onUnreadable: (s, reason) => controller.secretUnreadable(s, reason),
     log: silentLogger,
-    retryMinMs: 1,
+    backoff: { baseMs: 1, capMs: 30_000 },
   });
+  const controller = new ReceiverController({ index, secrets: fetcher, statusWriter, log: silentLogger });
   const path = () => [...index.entries()].map((e) => e.path)[0];
   return { reads, statuses, lastStatus: () => lastStatus, fetcher, controller, path };
 }
@@ -72,7 +62,7 @@ function listed() {
   return r;
 }
 
-describe("SecretFetcher", () => {
+describe("SecretCache", () => {
   test("only a referenced Secret is read, and the Receiver is decided once it is", async () => {
     const { reads, fetcher, controller, path } = rig();
     replaceAll(fetcher.sink, [meta("5"), { ...meta("6"), metadata: { ...meta("6").metadata, name: "unrelated" } }]);
@@ -194,7 +184,7 @@ describe("SecretFetcher", () => {
     test("is read at once; the Receiver waits for the answer and goes straight to Ready", async () => {
       const { reads, statuses, fetcher, path } = ahead();
       expect(reads.length).toBe(1);
-      expect(fetcher.awaits("ns/s")).toBe(true);
+      expect(fetcher.lookup("ns/s")).toEqual({ kind: "pending" });
       expect(fetcher.unread).toBe(1);
       await settle();
       expect(statuses).toEqual([]); // not TokenNotFound while the read is out
@@ -212,7 +202,7 @@ describe("SecretFetcher", () => {
       const { reads, statuses, lastStatus, fetcher, controller, path } = ahead();
       reads[0]!.resolve({ ok: true, value: undefined });
       await settle();
-      expect(fetcher.awaits("ns/s")).toBe(false);
+      expect(fetcher.lookup("ns/s")).toEqual({ kind: "absent" });
       expect(statuses).toEqual(["TokenNotFound"]);
       // The watch event of that status write.
       controller.receiverSink.upsert({
@@ -258,7 +248,7 @@ describe("SecretFetcher", () => {
       const { reads, statuses, fetcher, path } = ahead();
       reads[0]!.resolve({ ok: false, reason: "Secret ns/s: Kubernetes API answered 500", status: 500 });
       await settle();
-      expect(fetcher.awaits("ns/s")).toBe(true);
+      expect(fetcher.lookup("ns/s")).toEqual({ kind: "pending" });
       expect(statuses).toEqual([]);
       await waitFor("the retry", () => reads.length === 2);
       reads[1]!.resolve({ ok: true, value: full("5", "t") });

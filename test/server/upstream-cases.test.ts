@@ -490,7 +490,7 @@ describe("upstream Test_handlePayload cases", () => {
       await waitFor(
         `a decision on ${ns}/receiver`,
         () =>
-          stack.fluxhook.controller.index.lookup(path) !== undefined ||
+          stack.fluxhook.receivers().some((r) => r.path === path) ||
           stack.receiverObject(ns, "receiver")?.status?.conditions?.some((c: any) => c.type === "Ready"),
       );
     }

@@ -1,5 +1,5 @@
 /**
- * @module server/protect/recent-keys
+ * @module server/delivery/protect/recent-keys
  * A bounded set of keys that expire: remembers at most `capacity` keys for `ttlMs` each, the
  * oldest dropped first when full. Insertion order lives in a ring of fixed size, so adding a key
  * is O(1) whatever came before: evicting by iterating a Map from its start degrades as deleted
