@@ -97,9 +97,14 @@ export const deliveryId = (headers: Headers) => firstHeader(headers, DELIVERY_ID
 /** The event a request claims to be (a refused one has no validated event). */
 export const declaredEvent = (headers: Headers) => firstHeader(headers, EVENT_HEADERS);
 
-/** Path plus query exactly as requested: Flux matches RequestURI, so `?x` or a trailing `/` does not match. */
+/**
+ * Path plus query of `request.url`: Flux matches RequestURI, so `?x` or a trailing `/` does not
+ * match. Bun's url is absolute, or only the path when the Host header is empty or not a host.
+ */
 export function requestTarget(url: string): string {
-  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (url.startsWith("/")) return url;
+  const scheme = url.indexOf("://");
+  const start = scheme < 0 ? -1 : url.indexOf("/", scheme + 3);
   return start < 0 ? "/" : url.slice(start);
 }
 
