@@ -37,9 +37,8 @@ export const KUBE_CALL_TIMEOUT_MS = 5_000;
 
 /**
  * Objects per page when listing Receivers and Secrets' metadata: a page at a time, each read into
- * fluxhook's records before the next, bounds what is in memory at once. (When Secrets were still
- * listed whole, 2,000 Secrets of 100 KiB peaked at 685 MB in one list, 550-590 MB in client-go's
- * pages of 500, 310 MB in pages of 100.) 10,000 Receivers are no slower to list in pages of 100.
+ * fluxhook's records before the next, bounds what is in memory at once (bench/README.md, "lists
+ * paged"), and 10,000 Receivers are no slower to list in pages of 100.
  */
 export const LIST_PAGE_SIZE = 100;
 
@@ -87,7 +86,7 @@ export const JWKS_COOLDOWN_MS = 30_000;
 /** How long fetched keys are used before they are fetched again even without an unknown `kid`. */
 export const JWKS_MAX_AGE_MS = 10 * 60 * 1000;
 
-// Abuse limits (server/protect/guards.ts). The defaults are far above what a real sender does
+// Abuse limits (server/delivery/protect/guards.ts). The defaults are far above what a real sender does
 // (GitHub sends one delivery per push or publish), so only a flood meets them.
 
 /**
@@ -124,7 +123,7 @@ export const MAX_CONCURRENT_PER_RECEIVER = 256;
  * ones). A body is held while it is checked and its targets annotated, and parsed for filters, so
  * 64 MiB of bodies stays within the Deployment's 512 MiB limit beside 10,000 Receivers' state.
  * It fits 21 bodies at the 3 MiB cap, and about a thousand typical GitHub pushes (< 64 KiB).
- * Senders whose bodies are still arriving are evicted first (protect/guards.ts), so this bound
+ * Senders whose bodies are still arriving are evicted first (delivery/protect/guards.ts), so this bound
  * cannot be held by slow senders.
  */
 export const MAX_BODY_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
@@ -204,28 +203,16 @@ export const MAX_OUTCOME_TEXT_CHARS = 200;
 
 /**
  * The timeouts and bounds above that tests shorten, in one object: the server and the Kubernetes
- * client take a `Partial<Tuning>` and fill the rest from DEFAULT_TUNING, so the defaults are these
+ * client take a `Partial<Tuning>` and fill the rest from here, so the defaults are these
  * constants and nothing else.
  */
-export interface Tuning {
+export const DEFAULT_TUNING = {
   /** Re-list delays after a watch error: fast for a blip, capped so an outage is polled gently. */
-  readonly watchBackoff: Backoff;
+  watchBackoff: { baseMs: 200, capMs: 30_000 } as Backoff,
   /** Retry delays of a failed Secret read: quick for a blip, gentle for missing RBAC. */
-  readonly secretReadBackoff: Backoff;
+  secretReadBackoff: { baseMs: 500, capMs: 30_000 } as Backoff,
   /** Retry delays of a failed status write: it is retried until it lands. */
-  readonly statusWriteBackoff: Backoff;
-  readonly callTimeoutMs: number;
-  readonly patchBudgetMs: number;
-  readonly listPageSize: number;
-  readonly bodyTimeoutMs: number;
-  readonly idleTimeoutSeconds: number;
-  readonly bodyBytesInFlight: number;
-}
-
-export const DEFAULT_TUNING: Tuning = {
-  watchBackoff: { baseMs: 200, capMs: 30_000 },
-  secretReadBackoff: { baseMs: 500, capMs: 30_000 },
-  statusWriteBackoff: { baseMs: 500, capMs: 60_000 },
+  statusWriteBackoff: { baseMs: 500, capMs: 60_000 } as Backoff,
   callTimeoutMs: KUBE_CALL_TIMEOUT_MS,
   patchBudgetMs: PATCH_RETRY_BUDGET_MS,
   listPageSize: LIST_PAGE_SIZE,
@@ -233,6 +220,8 @@ export const DEFAULT_TUNING: Tuning = {
   idleTimeoutSeconds: IDLE_TIMEOUT_SECONDS,
   bodyBytesInFlight: MAX_BODY_BYTES_IN_FLIGHT,
 };
+
+export type Tuning = Readonly<typeof DEFAULT_TUNING>;
 
 /** `partial` over the defaults. */
 export const tuningOf = (partial: Partial<Tuning> = {}): Tuning => ({ ...DEFAULT_TUNING, ...partial });

@@ -8,7 +8,7 @@
  * first occurrence is written at once; later ones within the window are counted and written
  * together at its end, by updating the same Event's count, lastTimestamp and message, as
  * Kubernetes' own event correlator does. A flood of forged deliveries therefore costs the API
- * server one write a minute per receiver. Only the leader writes (see leader.ts).
+ * server one write a minute per receiver. Only the leader writes (see kube/leader.ts).
  */
 import { hostname } from "node:os";
 import type { DeliveryOutcome } from "../delivery/delivery";

@@ -29,7 +29,7 @@ export interface LoggerOptions {
   now?: () => Date;
 }
 
-/** LOG_FLUSH_MS and LOG_FLUSH_BYTES: a synchronous write per line cost a tenth of the CPU under load (bench/README.md). */
+/** Lines are batched: a synchronous write per line was costly under load (bench/README.md). */
 const LOG_FLUSH_MS = 20;
 const LOG_FLUSH_BYTES = 64 * 1024;
 
@@ -94,8 +94,8 @@ export function createLogger(options: LoggerOptions, bound: LogFields = {}): Log
 
 /**
  * JSON of a record whose top-level Errors and bigints were already made plain. A replacer
- * function would be called for every key of every line (a tenth of the CPU of a flood of bad
- * signatures); it is used only when something deeper needs it.
+ * function would be called for every key of every line (bench/README.md); it is used only when
+ * something deeper needs it.
  */
 function stringify(record: LogFields): string {
   try {

@@ -40,7 +40,7 @@ export function createMetrics(receiverCounts: () => ReceiverCounts): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   // The per-request series are recorded by key, without prom-client's per-observation label
-  // hashing (server/metrics-series.ts); prom-client still formats them.
+  // hashing (observe/metrics-series.ts); prom-client still formats them.
   const duration = new SeriesHistogram(
     "gotk_receiver_http_request_duration_seconds",
     "The latency of the HTTP requests.",

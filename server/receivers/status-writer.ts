@@ -46,12 +46,9 @@ export class StatusWriter {
   readonly #written = new Map<string, { resourceVersion: string; status: ReceiverStatus }>();
 
   constructor(options: StatusWriterOptions) {
+    const { backoff } = options;
+    this.#writes = new WorkQueue({ concurrency: STATUS_WRITE_CONCURRENCY, backoff, work: (k) => this.#write(k) });
     this.#options = options;
-    this.#writes = new WorkQueue({
-      concurrency: STATUS_WRITE_CONCURRENCY,
-      backoff: options.backoff,
-      work: (k) => this.#write(k),
-    });
   }
 
   get canWrite(): boolean {

@@ -12,7 +12,7 @@
  * All evaluations of a delivery share one CelMeter, so the bound is per request.
  */
 import type { PartialObject } from "../kube/port";
-import { CelMeter, evaluateBool, type CelProgram } from "../cel";
+import { evaluateBool, type CelMeter, type CelProgram } from "../cel";
 import { SCAN_STEPS_PER_CHAR } from "../cel/costs";
 import { firstJsonValue } from "../providers/json-decode";
 
@@ -65,7 +65,8 @@ export interface FilterInput {
 export function deliveryFilters(
   compiled: CompiledFilters,
   input: FilterInput,
-  meter = new CelMeter(),
+  /** The delivery's CEL budget, shared with its OIDC expressions (made by the delivery). */
+  meter: CelMeter,
 ): { ok: true; filters: DeliveryFilters } | { ok: false; status: 400 | 500; error: string } {
   const top = compiled.resourceFilter;
   if (!top && !compiled.resourceFilters.some(Boolean)) return { ok: true, filters: NO_FILTERS };

@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { signPayload } from "../../shared";
-import type { ReceiverSpec } from "../../server/api/receiver";
+import { readReceiver, type ReceiverSpec } from "../../server/api/receiver";
 import { DeliveryGuards, type GuardConfig } from "../../server/delivery/protect/guards";
 import { OUTCOMES, type OutcomeKind } from "../../server/delivery/outcomes";
 import { createApp, type DeliveryReport } from "../../server/http/app";
@@ -19,25 +19,20 @@ import { createCoalescer } from "../../server/targets/coalesce";
 const TOKEN = "edge-token";
 const GIT = "source.toolkit.fluxcd.io/v1";
 
-const spec = (over: Partial<ReceiverSpec> = {}): ReceiverSpec => ({
-  type: "github",
-  events: [],
-  resources: [
-    {
-      apiVersion: GIT,
-      kind: "GitRepository",
-      name: "app",
-      namespace: undefined,
-      matchLabels: undefined,
-      filter: undefined,
+/** A spec read by the real parser from what a manifest would say. */
+function spec(over: { resourceFilter?: string; suspend?: boolean; names?: string[] } = {}): ReceiverSpec {
+  const { names = ["app"], ...rest } = over;
+  const read = readReceiver({
+    metadata: { name: "r", namespace: "edge" },
+    spec: {
+      type: "github",
+      secretRef: { name: "token" },
+      resources: names.map((name) => ({ apiVersion: GIT, kind: "GitRepository", name })),
+      ...rest,
     },
-  ],
-  resourceFilter: undefined,
-  secretName: "token",
-  oidcProviders: [],
-  suspend: false,
-  ...over,
-});
+  });
+  return read!.spec!;
+}
 
 function serving(name: string, s: ReceiverSpec): ReceiverEntry {
   const prepared = prepareReceiver(s);
@@ -81,9 +76,7 @@ function edge(guardConfig: Partial<GuardConfig>, bodyTimeoutMs = 5_000) {
     unavailable: "receiver is suspended",
   } as ReceiverEntry);
   index.set(serving("filtered", spec({ resourceFilter: "req.ref == 'main'" })));
-  index.set(
-    serving("partly-broken", spec({ resources: [...spec().resources, { ...spec().resources[0]!, name: "broken" }] })),
-  );
+  index.set(serving("partly-broken", spec({ names: ["app", "broken"] })));
   index.set(serving("skipping", spec({ resourceFilter: "false" })));
   const guards = new DeliveryGuards({ ...DEFAULT_GUARDS, ...guardConfig });
   const reports: DeliveryReport[] = [];

@@ -180,7 +180,7 @@ describe("duplicate deliveries and replays", () => {
   });
 
   test("with two replicas, each remembers its own ids: a redelivery reaching the other annotates once more", async () => {
-    // What holds behind a Service: state is per replica (see server/protect/guards.ts). The extra
+    // What holds behind a Service: state is per replica (see server/delivery/protect/guards.ts). The extra
     // annotation is one more reconcile request, which Flux's controllers collapse anyway.
     await using stack = await startStack();
     const path = await github(stack, "replicas", "app", "t");
