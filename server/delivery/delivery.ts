@@ -11,13 +11,14 @@
  * the most common complaint about Flux receivers, whose answers have no body at all. Reasons
  * never contain a token, a signature or a Secret's name.
  */
+import { createHash } from "node:crypto";
 import { Header } from "../../shared";
 import { keyString, type ObjectKey } from "../api/receiver";
 import type { ReceiverIndex, ServingEntry } from "../receivers/index";
 import type { DeliveryGuards } from "./protect/guards";
 import type { AuthServices } from "../jwt";
 import { VALIDATORS } from "../providers";
-import { deliveryFilters } from "../targets/filters";
+import { deliveryFilters, parsesRequest } from "../targets/filters";
 import { bodyBytesBound, bodyDeadline, readBody, tooLarge } from "./body";
 import { OUTCOMES, type OutcomeKind } from "./outcomes";
 import type { BodyReading } from "./protect/guards";
@@ -65,6 +66,13 @@ export interface DeliveryDeps extends AnnotateDeps {
 /** Types whose signature covers the body, the only ones a replay window can judge. */
 const BODY_SIGNED_TYPES: ReadonlySet<string> = new Set(["github", "bitbucket", "generic-hmac", "nexus"]);
 
+/**
+ * Types whose only credential is the URL (as in Flux). Their delivery ids are not used for
+ * duplicate detection: anyone with the URL could send a predictable id (a `Ce-Id`) ahead of the
+ * genuine delivery and make it a "duplicate" that annotates nothing.
+ */
+const URL_ONLY_TYPES: ReadonlySet<string> = new Set(["generic", "dockerhub", "quay", "acr", "cdevents"]);
+
 /** Headers senders put their delivery id in: GitHub, GitLab, Bitbucket, CloudEvents. */
 const DELIVERY_ID_HEADERS = [Header.githubDelivery, Header.gitlabEventUuid, Header.bitbucketRequestUuid, Header.ceId];
 
@@ -89,9 +97,14 @@ export const deliveryId = (headers: Headers) => firstHeader(headers, DELIVERY_ID
 /** The event a request claims to be (a refused one has no validated event). */
 export const declaredEvent = (headers: Headers) => firstHeader(headers, EVENT_HEADERS);
 
-/** Path plus query exactly as requested: Flux matches RequestURI, so `?x` or a trailing `/` does not match. */
+/**
+ * Path plus query of `request.url`: Flux matches RequestURI, so `?x` or a trailing `/` does not
+ * match. Bun's url is absolute, or only the path when the Host header is empty or not a host.
+ */
 export function requestTarget(url: string): string {
-  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (url.startsWith("/")) return url;
+  const scheme = url.indexOf("://");
+  const start = scheme < 0 ? -1 : url.indexOf("/", scheme + 3);
   return start < 0 ? "/" : url.slice(start);
 }
 
@@ -116,6 +129,17 @@ export function handleDelivery(request: Request, deps: DeliveryDeps): DeliveryOu
   if (entry.unavailable !== undefined) return ended("unavailable", entry.unavailable, known);
 
   const receiverKey = keyString(entry.key);
+  // A type whose URL is its only credential cannot tell its sender from whoever else has the URL:
+  // once its deliveries spent the failure budget, bodies are not read until it refills (a signed
+  // type must read the body to tell a forgery, and keeps its real sender's budget apart).
+  if (URL_ONLY_TYPES.has(entry.spec!.type)) {
+    const left = deps.guards.failureBudgetLeft(receiverKey);
+    if (!left.ok)
+      return ended("too-many", "too many failed deliveries for this receiver; retry later", {
+        ...known,
+        retryAfterSeconds: left.retryAfterSeconds,
+      });
+  }
   const admission = deps.guards.admit(receiverKey, bodyBytes);
   if (!admission.ok)
     return ended("too-many", admission.reason, { ...known, retryAfterSeconds: admission.retryAfterSeconds });
@@ -171,7 +195,13 @@ async function validateAndAnnotate(
   const event = verdict.event;
 
   const id = deliveryId(request.headers);
-  if (guards.isDuplicate(receiverKey, id))
+  // The id with the body's digest: a duplicate is the same id and the same body, so an id sent
+  // ahead with another body (the genuine one is unknown to whoever guesses the id) suppresses nothing.
+  const duplicateKey =
+    id !== undefined && !URL_ONLY_TYPES.has(entry.spec.type)
+      ? `${id}\n${createHash("sha256").update(body.body).digest("base64")}`
+      : undefined;
+  if (guards.isDuplicate(receiverKey, duplicateKey))
     return ended("duplicate", `duplicate delivery ${JSON.stringify(id)}: already handled, nothing annotated`, {
       ...known,
       event,
@@ -188,9 +218,35 @@ async function validateAndAnnotate(
       retryAfterSeconds: budget.retryAfterSeconds,
     });
 
-  const filters = deliveryFilters(entry.compiled, verdict, meter);
-  if (!filters.ok) return ended("failed", filters.error, { ...known, event });
-  const targets = await annotateTargets(entry, deps, filters.filters);
+  const parses = parsesRequest(entry.compiled, verdict);
+  // For a type whose URL is its only credential, every request is as authentic as the next: once
+  // its deliveries have spent the failure budget (filters that ran out of budget or could not
+  // read the body among them), the body is not parsed again until the budget refills.
+  if (parses && URL_ONLY_TYPES.has(entry.spec.type)) {
+    const left = guards.failureBudgetLeft(receiverKey);
+    if (!left.ok)
+      return ended("too-many", "too many failed deliveries for this receiver (filters); retry later", {
+        ...known,
+        event,
+        retryAfterSeconds: left.retryAfterSeconds,
+      });
+  }
+  // A parsed `req` lives until the targets are annotated: only a few deliveries hold one at once.
+  const release = parses ? await guards.parsedBodies.acquire() : undefined;
+  let targets: readonly TargetOutcome[];
+  try {
+    const filters = deliveryFilters(entry.compiled, verdict, meter);
+    if (!filters.ok) {
+      // A body the filters cannot read, or that spent the CEL budget, is a failed delivery.
+      guards.failedValidation(receiverKey);
+      return ended(filters.status === 400 ? "rejected" : "failed", filters.error, { ...known, event });
+    }
+    targets = await annotateTargets(entry, deps, filters.filters);
+  } finally {
+    release?.();
+  }
+  // Filters that spent the delivery's CEL budget: the body's doing, so it spends the failure budget.
+  if (meter.exceeded) guards.failedValidation(receiverKey);
   const failed = targets.filter((t) => t.outcome === "failed").length;
   const annotated = targets.filter((t) => t.outcome === "annotated").length;
   const summary = `${annotated} of ${targets.length} target${targets.length === 1 ? "" : "s"} annotated${deps.dryRun ? " (dry run: nothing was written)" : ""}`;
@@ -200,6 +256,6 @@ async function validateAndAnnotate(
       event,
       targets,
     });
-  guards.succeeded(receiverKey, id, digest);
+  guards.succeeded(receiverKey, duplicateKey, digest);
   return ended(annotated > 0 ? "accepted" : "nothing-annotated", summary, { ...known, event, targets });
 }

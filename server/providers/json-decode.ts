@@ -9,11 +9,13 @@
  *     field names match exactly or else case-insensitively; a value of the wrong JSON type is an
  *     error ("cannot unmarshal number into Go struct field … of type string").
  */
+import { exceedsJsonBounds } from "./json-bounds";
 
 /** A Go type, as far as these payloads need: string, time.Time, []T, or a struct. */
 export type Shape = "string" | "time" | readonly [Shape] | { readonly [field: string]: Shape };
 
-export type Decoded = { ok: true; value: unknown } | { ok: false; error: string };
+/** `tooCostly`: the body crossed a bound of json-bounds.ts and was not parsed (a 400, not a syntax error). */
+export type Decoded = { ok: true; value: unknown } | { ok: false; error: string; tooCostly?: true };
 
 const decoder = new TextDecoder(); // invalid UTF-8 becomes U+FFFD, as Go's decoder does
 
@@ -46,6 +48,9 @@ const syntaxError = (err: unknown) => `invalid JSON: ${(err as Error).message}`;
 
 /** `json.Decoder.Decode`: the first JSON value of the body; anything after it is ignored. */
 export function firstJsonValue(body: Uint8Array): Decoded {
+  // Bounded before the body is even decoded: a refused body costs one pass over its bytes.
+  const tooCostly = exceedsJsonBounds(body, true);
+  if (tooCostly) return { ok: false, error: tooCostly, tooCostly: true };
   const text = decoder.decode(body);
   const start = WHITESPACE.exec(text)![0].length;
   if (start === text.length) return { ok: false, error: "EOF: the body is empty" };
@@ -68,6 +73,8 @@ export function firstJsonValue(body: Uint8Array): Decoded {
 
 /** `json.Unmarshal`: the whole body is one JSON value. */
 export function wholeJsonValue(body: Uint8Array): Decoded {
+  const tooCostly = exceedsJsonBounds(body);
+  if (tooCostly) return { ok: false, error: tooCostly, tooCostly: true };
   const text = decoder.decode(body);
   if (text.trim() === "") return { ok: false, error: "unexpected end of JSON input" };
   try {
