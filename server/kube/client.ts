@@ -331,11 +331,15 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
       }
     },
 
-    async patchReceiverFinalizers(key, current, wanted) {
-      // An absent list cannot be tested (RFC 6902): it is added, as Flux's merge patch would.
+    async patchReceiverFinalizers(key, current, wanted, resourceVersion) {
+      // An absent list cannot be tested (RFC 6902): the version decided on is, so a list another
+      // controller added meanwhile is never replaced by ours.
       const body =
         current.length === 0
-          ? [{ op: "add", path: "/metadata/finalizers", value: wanted }]
+          ? [
+              { op: "test", path: "/metadata/resourceVersion", value: resourceVersion },
+              { op: "add", path: "/metadata/finalizers", value: wanted },
+            ]
           : [
               { op: "test", path: "/metadata/finalizers", value: current },
               { op: "replace", path: "/metadata/finalizers", value: wanted },

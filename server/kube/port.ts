@@ -94,12 +94,14 @@ export interface KubePort {
    * patch receivers: change metadata.finalizers from `current` to `wanted` (a JSON patch that
    * tests `current` first, so a list another controller changed meanwhile is never overwritten:
    * that answers 422, and the watch event that follows decides again). Status writes in between
-   * do not conflict with it.
+   * do not conflict with it. An absent list cannot be tested (RFC 6902), so then the patch tests
+   * `resourceVersion`, the version the decision was made on: a stale one answers 422 too.
    */
   patchReceiverFinalizers(
     key: ObjectKey,
     current: readonly string[],
     wanted: readonly string[],
+    resourceVersion: string,
   ): Promise<KubeResult<string>>;
   /** patch receivers/status; the value is the patched object's resourceVersion. */
   patchReceiverStatus(key: ObjectKey, status: ReceiverStatus): Promise<KubeResult<string>>;

@@ -73,7 +73,12 @@ export class FinalizerWriter {
 
   async #patch(k: string, r: ReceiverObject, finalizers: readonly string[]) {
     const adding = !r.deleting;
-    const result = await this.#options.patch.patchReceiverFinalizers(r.key, r.finalizers, finalizers);
+    const result = await this.#options.patch.patchReceiverFinalizers(
+      r.key,
+      r.finalizers,
+      finalizers,
+      r.resourceVersion,
+    );
     if (result.ok) {
       this.#writes.forget(k);
       this.#options.log.info(adding ? "finalizer added" : "finalizer removed", {
