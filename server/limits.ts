@@ -145,3 +145,39 @@ export const BODY_READ_TIMEOUT_MS = 9_000;
  * read timeout. Flux's ReadHeaderTimeout is 10 s, which is Bun's default too.
  */
 export const IDLE_TIMEOUT_SECONDS = 10;
+
+// Status queries (shared/status-query.ts, server/delivery/status-query.ts). A query is polled by
+// one sender after a delivery; these bound what one query can make fluxhook read and answer.
+
+/**
+ * Targets one query may name: the wire contract's bound (the sender splits beyond it). A
+ * delivery's targets are a Receiver's resources, rarely more than a handful; a selector matching
+ * a hundred objects still fits one query.
+ */
+export { MAX_STATUS_QUERY_TARGETS } from "../shared";
+
+/**
+ * Largest query body: 100 targets of a kind, a namespace and a name of up to 253 characters each
+ * and a requestedAt fit in 96 KiB. Anything larger is not a query.
+ */
+export const MAX_STATUS_QUERY_BYTES = 96 * 1024;
+
+/**
+ * Kustomizations (and, separately, HelmReleases) read in a source's namespace to find those that
+ * use it: each is projected at once (api/observed.ts), so memory stays a few hundred bytes per
+ * object. Flux's largest users have a few hundred per namespace; beyond this the answer says it
+ * is truncated rather than paging through a namespace for every poll.
+ */
+export const MAX_CONSUMERS_SCANNED = 2_000;
+
+/**
+ * Consumers one answer lists, over all its targets: with a message of MAX_CONDITION_MESSAGE_CHARS
+ * each, an answer stays under about half a MiB. More are counted as truncated.
+ */
+export const MAX_STATUS_ANSWER_CONSUMERS = 200;
+
+/**
+ * Characters of a Ready message an answer carries: a failed kustomize build's message can be
+ * tens of KiB of YAML; the first KiB names the failing object and reason.
+ */
+export const MAX_CONDITION_MESSAGE_CHARS = 1_024;

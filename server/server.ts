@@ -189,6 +189,8 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   const app = createApp({
     index,
     kube: targets,
+    // Reads only: a dry run answers status queries from the cluster too.
+    statusReader: kube,
     dryRun,
     guards,
     bodyTimeoutMs: options.bodyTimeoutMs,

@@ -6,6 +6,7 @@
 import { Elysia } from "elysia";
 import { deliveryId, handleDelivery, type DeliveryDeps, type DeliveryOutcome } from "../delivery/delivery";
 import { targetLabel } from "../targets/annotate";
+import { handleStatusQuery, isStatusQuery, type StatusQueryDeps } from "../delivery/status-query";
 import { renderDeliveriesPage, type RecentDeliveries } from "../observe/recent-deliveries";
 import type { Logger } from "../observe/log";
 import { keyString } from "../api/receiver";
@@ -22,6 +23,8 @@ export interface DeliveryReport {
 
 export interface AppDeps extends DeliveryDeps {
   readonly log: Logger;
+  /** Status queries read the cluster through this; undefined without a cluster. */
+  readonly statusReader: StatusQueryDeps["cluster"];
   /** Called after each delivery was answered. */
   readonly onDelivery?: (report: DeliveryReport) => void;
 }
@@ -70,8 +73,29 @@ export function createApp(deps: AppDeps) {
       return json(outcome.status, responseBody(outcome), { "retry-after": String(outcome.retryAfterSeconds) });
     return json(outcome.status, responseBody(outcome));
   };
+  // Status queries are not deliveries: they are logged, never counted, listed or turned into Events.
+  const onStatusQuery = async (request: Request): Promise<Response> => {
+    const outcome = await handleStatusQuery(request, { ...deps, cluster: deps.statusReader });
+    const level =
+      outcome.status >= 500 || (outcome.status >= 400 && outcome.status !== 429 && outcome.receiver)
+        ? "error"
+        : "debug";
+    deps.log[level](outcome.status >= 400 ? "status query refused" : "status query answered", {
+      receiver: outcome.receiver ? keyString(outcome.receiver) : undefined,
+      status: outcome.status,
+      reason: outcome.reason,
+    });
+    const { status, reason, targets } = outcome;
+    const body = JSON.stringify(targets ? { status, reason, targets } : { status, reason });
+    if (status === 405) return json(405, body, { allow: "POST" });
+    if (outcome.retryAfterSeconds !== undefined)
+      return json(status, body, { "retry-after": String(outcome.retryAfterSeconds) });
+    return json(status, body);
+  };
+
   // Synchronous when the delivery is (see handleDelivery): no promise for what needs no body.
   const onHook = ({ request }: { request: Request }): Response | Promise<Response> => {
+    if (isStatusQuery(request.url)) return onStatusQuery(request);
     const time = Date.now();
     const started = performance.now();
     const outcome = handleDelivery(request, deps);
