@@ -23,6 +23,8 @@ RUN bun install --frozen-lockfile --production --ignore-scripts
 COPY tsconfig.json ./
 COPY shared/ shared/
 COPY server/ server/
+# `fluxhook send` (the sender's CLI for other CI systems) is compiled in from the action's sources.
+COPY action/ action/
 
 # `npm run build:server`: bun build --compile → dist/fluxhook. The second command proves the
 # executable starts (flags are parsed after every module is loaded).

@@ -16,11 +16,12 @@
  * The clock, the sleep, the randomness and the transport are injected, so the policy is tested
  * without a network or wall-clock time.
  */
+import { backoffDelayMs, type Backoff } from "../shared";
 import type { OutgoingRequest } from "./request";
 import type { SendResult } from "./transport";
 
-export const BACKOFF_BASE_MS = 1000;
-export const BACKOFF_CAP_MS = 30_000;
+/** Retry pauses: 0.5-1 s, then 1-2 s, 2-4 s ..., at most 30 s (shared/backoff.ts, as the server's). */
+export const BACKOFF: Backoff = { baseMs: 1000, capMs: 30_000 };
 export const MAX_RETRY_AFTER_MS = 60_000;
 
 export interface AttemptRecord {
@@ -60,15 +61,6 @@ export interface DeliverDeps {
 export interface DeliverOptions {
   readonly retries: number;
   readonly timeoutMs: number;
-}
-
-/**
- * Backoff before retry number `retry` (1-based): base * 2^(retry-1), capped, with "equal jitter"
- * (half fixed, half random) so parallel jobs spread out yet never retry immediately.
- */
-export function backoffMs(retry: number, random: number): number {
-  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (retry - 1));
-  return Math.round(ceiling / 2 + (ceiling / 2) * random);
 }
 
 /** `Retry-After` in ms: delta-seconds or an HTTP date; undefined when absent or unreadable. */
@@ -130,7 +122,7 @@ export async function deliver(req: OutgoingRequest, options: DeliverOptions, dep
       );
       return finish("retry-after-too-long", result);
     }
-    const delay = retryAfter ?? backoffMs(attempt, deps.random());
+    const delay = retryAfter ?? backoffDelayMs(BACKOFF, attempt, deps.random());
     attempts.push({ attempt, result, durationMs, nextDelayMs: delay });
     deps.log(`Retrying in ${(delay / 1000).toFixed(1)} s${retryAfter !== undefined ? " (Retry-After)" : ""}.`);
     await deps.sleep(delay);

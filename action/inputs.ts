@@ -10,6 +10,7 @@
  * that could carry the webhook digest.
  */
 import { WEBHOOK_PATH_PREFIX, webhookDigest, type ReceiverType } from "../shared";
+import { isCredentialHeader, reservedHeaderNames } from "./request";
 
 /** Input names: part of the action's public contract (`action.yml` documents each of them). */
 export const Input = {
@@ -32,6 +33,9 @@ export const Input = {
   clientCert: "client-cert",
   clientKey: "client-key",
   insecureSkipTlsVerify: "insecure-skip-tls-verify",
+  headers: "headers",
+  oidcAudience: "oidc-audience",
+  userAgent: "user-agent",
 } as const;
 export type InputName = (typeof Input)[keyof typeof Input];
 
@@ -48,12 +52,18 @@ export const DEFAULTS = {
   failOnError: true,
   dryRun: false,
   insecureSkipTlsVerify: false,
+  /** Flux's default audience for generic-oidc (`oidcProviders[].audience`). */
+  oidcAudience: "notification-controller",
 } as const;
 
 /** Upper bounds, so the total time a step can spend is bounded (see deliver.ts). */
 export const LIMITS = {
   maxTimeoutSeconds: 300,
   maxRetries: 10,
+  /** Receivers in one step: each is a delivery, a few at a time, so the step's time stays bounded. */
+  maxReceivers: 20,
+  /** Extra headers: enough for any gateway, few enough to read in the log. */
+  maxHeaders: 20,
 } as const;
 
 /** The receiver types this action can sign for; the others need a sender it cannot impersonate. */
@@ -64,6 +74,7 @@ export const SUPPORTED_RECEIVER_TYPES = [
   "bitbucket",
   "harbor",
   "generic",
+  "generic-oidc",
 ] as const satisfies readonly ReceiverType[];
 export type SupportedReceiverType = (typeof SUPPORTED_RECEIVER_TYPES)[number];
 
@@ -96,6 +107,13 @@ export type Target =
   | { readonly kind: "url" }
   | { readonly kind: "receiver"; readonly address: string; readonly receiver: string; readonly namespace: string };
 
+/** One delivery of the step: where it goes, and how it is named. */
+export interface Destination {
+  /** The full receiver URL. A credential: it carries the webhook digest. */
+  readonly url: string;
+  readonly target: Target;
+}
+
 export interface TlsSettings {
   /** Extra trust anchors, added to (never replacing) the default roots. */
   readonly ca: readonly PemSource[];
@@ -117,15 +135,25 @@ export interface RunContext {
   readonly actionsEvent: string | undefined;
   readonly repository: string | undefined;
   readonly repositoryId: string | undefined;
+  /** GitHub Enterprise Server: the host of GITHUB_SERVER_URL, and its version when known. */
+  readonly enterprise: { readonly host: string; readonly version: string | undefined } | undefined;
 }
 
 export interface ActionConfig {
-  /** The token as the receiver's Secret should hold it (surrounding ASCII whitespace removed). */
+  /**
+   * The token as the receiver's Secret should hold it (surrounding ASCII whitespace removed);
+   * "" for generic-oidc, which has no Secret.
+   */
   readonly token: string;
-  /** The full receiver URL. A credential: it carries the webhook digest. */
-  readonly url: string;
-  readonly target: Target;
+  /** generic-oidc: the audience to ask the ID token for; undefined for the other types. */
+  readonly oidcAudience: string | undefined;
+  /** One or more deliveries (several with `receiver` listing several names). */
+  readonly destinations: readonly Destination[];
   readonly receiverType: SupportedReceiverType;
+  /** The `headers` input, in order, after the action's own. */
+  readonly extraHeaders: readonly (readonly [name: string, value: string])[];
+  /** The `user-agent` input; undefined for the default. */
+  readonly userAgent: string | undefined;
   readonly event: string;
   readonly eventFrom: "input" | "GITHUB_EVENT_NAME";
   readonly payload: PayloadSource;
@@ -160,6 +188,8 @@ const K8S_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const K8S_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 // Header values we generate from inputs must be printable ASCII on one line.
 const HEADER_SAFE = /^[\x20-\x7e]+$/;
+// `Name: value`, the name an RFC 9110 token.
+const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*)$/;
 
 const TRUE = ["true", "True", "TRUE"];
 const FALSE = ["false", "False", "FALSE"];
@@ -214,28 +244,54 @@ export function parseInputs(get: InputGetter, env: Env): ParseResult {
 
   // Token: mask the raw and the trimmed forms before anything else can be printed.
   const rawToken = get(Input.token);
-  const token = asciiTrim(rawToken);
+  const trimmedToken = asciiTrim(rawToken);
   if (rawToken !== "") secrets.add(rawToken);
-  if (token !== "") secrets.add(token);
-  if (token === "") errors.push("Input `token` is required: the Receiver's Secret token.");
+  if (trimmedToken !== "") secrets.add(trimmedToken);
+
+  const receiverType = text(Input.receiverType) || DEFAULTS.receiverType;
+  const knownType = isOneOf(SUPPORTED_RECEIVER_TYPES, receiverType);
+  if (!knownType)
+    errors.push(
+      `Input \`receiver-type\` must be one of ${SUPPORTED_RECEIVER_TYPES.join(", ")}; got "${receiverType}".`,
+    );
+  const oidc = receiverType === "generic-oidc";
+  // generic-oidc has no Secret: Flux computes its path from an empty token.
+  const token = oidc ? "" : trimmedToken;
+  if (oidc) {
+    if (trimmedToken !== "")
+      warnings.push(
+        "`token` is not used with receiver-type generic-oidc, which authenticates with an ID token; it was ignored.",
+      );
+  } else if (token === "") errors.push("Input `token` is required: the Receiver's Secret token.");
   else if (token !== rawToken)
     warnings.push(
       "The token had leading or trailing whitespace (for example a final newline), which was removed. " +
         "If the Receiver's Secret holds the token with that whitespace, recreate the Secret without it.",
     );
+  if ((receiverType === "gitlab" || receiverType === "harbor") && token !== "" && !HEADER_SAFE.test(token))
+    errors.push(
+      `Receiver type ${receiverType} sends the token in a header, so it must be printable ASCII on one line.`,
+    );
+  const oidcAudience = oidc ? text(Input.oidcAudience) || DEFAULTS.oidcAudience : undefined;
+  if (oidcAudience !== undefined && !HEADER_SAFE.test(oidcAudience))
+    errors.push("Input `oidc-audience` must be printable ASCII on one line.");
+  // The path needs the token, except for generic-oidc, whose token is "".
+  const pathToken = oidc || token !== "" ? token : undefined;
 
   const rawUrl = get(Input.url);
   const urlInput = asciiTrim(rawUrl);
   if (rawUrl !== "") secrets.add(rawUrl);
   if (urlInput !== "") secrets.add(urlInput);
   const address = text(Input.address);
-  const receiver = text(Input.receiver);
+  const receiverLines = get(Input.receiver)
+    .split(/\r?\n/)
+    .map(asciiTrim)
+    .filter((line) => line !== "");
   const namespace = text(Input.namespace) || DEFAULTS.namespace;
 
-  // Where to deliver: exactly one of `url` or `address` + `receiver`.
-  let url = "";
-  let target: Target = { kind: "url" };
-  if (urlInput !== "" && (address !== "" || receiver !== "")) {
+  // Where to deliver: exactly one of `url` or `address` + `receiver` (one name or several).
+  const destinations: Destination[] = [];
+  if (urlInput !== "" && (address !== "" || receiverLines.length > 0)) {
     errors.push("Set either `url`, or `address` with `receiver` (and `namespace`), not both.");
   } else if (urlInput !== "") {
     const parsed = parseHttpUrl(urlInput);
@@ -244,17 +300,14 @@ export function parseInputs(get: InputGetter, env: Env): ParseResult {
     else if (parsed.username !== "" || parsed.password !== "")
       errors.push("Input `url` must not contain user:password@.");
     else {
-      url = parsed.href;
-      secrets.add(url);
-      const at = parsed.pathname.indexOf(WEBHOOK_PATH_PREFIX);
-      const digest = at >= 0 ? parsed.pathname.slice(at + WEBHOOK_PATH_PREFIX.length) : "";
-      if (digest !== "") secrets.add(digest);
+      destinations.push({ url: parsed.href, target: { kind: "url" } });
+      for (const s of urlSecrets(parsed)) secrets.add(s);
     }
-  } else if (address === "" && receiver === "") {
+  } else if (address === "" && receiverLines.length === 0) {
     errors.push("Set where to deliver: `url`, or `address` with `receiver` (and `namespace`, default flux-system).");
   } else if (address === "") {
     errors.push("Input `address` is required with `receiver`, e.g. https://flux-webhook.example.internal.");
-  } else if (receiver === "") {
+  } else if (receiverLines.length === 0) {
     errors.push("Input `receiver` (the Receiver's name) is required with `address`.");
   } else {
     const base = parseHttpUrl(address);
@@ -265,30 +318,82 @@ export function parseInputs(get: InputGetter, env: Env): ParseResult {
       errors.push(
         `Input \`address\` must be an http:// or https:// origin, optionally with a path prefix; got "${address}".`,
       );
-    if (!K8S_NAME.test(receiver) || receiver.length > 253)
-      errors.push(
-        `Input \`receiver\` must be a Kubernetes object name (lowercase letters, digits, '-' and '.'); got "${receiver}".`,
-      );
-    if (!K8S_LABEL.test(namespace) || namespace.length > 63)
-      errors.push(`Input \`namespace\` must be a Kubernetes namespace name; got "${namespace}".`);
-    if (base && token !== "") {
-      const digest = webhookDigest(token, receiver, namespace);
+    if (receiverLines.length > LIMITS.maxReceivers)
+      errors.push(`Input \`receiver\` lists ${receiverLines.length} Receivers; at most ${LIMITS.maxReceivers}.`);
+    const seen = new Set<string>();
+    for (const line of receiverLines) {
+      const slash = line.indexOf("/");
+      const [ns, name] = slash >= 0 ? [line.slice(0, slash), line.slice(slash + 1)] : [namespace, line];
+      if (!K8S_NAME.test(name) || name.length > 253) {
+        errors.push(
+          `Input \`receiver\` must be a Kubernetes object name (lowercase letters, digits, '-' and '.'), or namespace/name; got "${line}".`,
+        );
+        continue;
+      }
+      if (!K8S_LABEL.test(ns) || ns.length > 63) {
+        errors.push(`Input \`namespace\` must be a Kubernetes namespace name; got "${ns}".`);
+        continue;
+      }
+      if (seen.has(`${ns}/${name}`)) {
+        errors.push(`Input \`receiver\` lists ${ns}/${name} twice.`);
+        continue;
+      }
+      seen.add(`${ns}/${name}`);
+      if (!base || pathToken === undefined) continue;
+      const digest = webhookDigest(pathToken, name, ns);
+      const prefix = `${base.origin}${base.pathname.replace(/\/+$/, "")}`;
+      const url = `${prefix}${WEBHOOK_PATH_PREFIX}${digest}`;
       secrets.add(digest);
-      url = `${base.origin}${base.pathname.replace(/\/+$/, "")}${WEBHOOK_PATH_PREFIX}${digest}`;
       secrets.add(url);
-      target = { kind: "receiver", address: `${base.origin}${base.pathname.replace(/\/+$/, "")}`, receiver, namespace };
+      destinations.push({ url, target: { kind: "receiver", address: prefix, receiver: name, namespace: ns } });
     }
   }
 
-  const receiverType = text(Input.receiverType) || DEFAULTS.receiverType;
-  if (!isOneOf(SUPPORTED_RECEIVER_TYPES, receiverType))
-    errors.push(
-      `Input \`receiver-type\` must be one of ${SUPPORTED_RECEIVER_TYPES.join(", ")}; got "${receiverType}".`,
-    );
-  else if ((receiverType === "gitlab" || receiverType === "harbor") && token !== "" && !HEADER_SAFE.test(token))
-    errors.push(
-      `Receiver type ${receiverType} sends the token in a header, so it must be printable ASCII on one line.`,
-    );
+  // Extra headers, for a gateway in front of the receiver. Values are never echoed in errors.
+  const extraHeaders: Array<readonly [string, string]> = [];
+  const reserved = new Set(reservedHeaderNames(knownType ? receiverType : "generic").map((h) => h.toLowerCase()));
+  const headerLines = get(Input.headers).split(/\r?\n/);
+  const names = new Set<string>();
+  headerLines.forEach((raw, i) => {
+    const line = asciiTrim(raw);
+    if (line === "") return;
+    const m = HEADER_LINE.exec(line);
+    if (!m) {
+      errors.push(
+        `Input \`headers\`, line ${i + 1}: expected \`Name: value\` (the line is not shown: it may be a secret).`,
+      );
+      return;
+    }
+    const [, name = "", value = ""] = m;
+    if (isCredentialHeader(name)) secrets.add(value);
+    if (!HEADER_SAFE.test(value)) {
+      errors.push(`Input \`headers\`, ${name}: the value must be printable ASCII, not empty.`);
+      return;
+    }
+    const lower = name.toLowerCase();
+    if (reserved.has(lower)) {
+      errors.push(
+        lower === "user-agent"
+          ? "Input `headers` cannot set User-Agent: use the `user-agent` input."
+          : lower === "content-type"
+            ? "Input `headers` cannot set Content-Type: use the `content-type` input."
+            : `Input \`headers\` cannot set ${name}: the action sets it (signature, event, delivery and framing headers cannot be overridden).`,
+      );
+      return;
+    }
+    if (names.has(lower)) {
+      errors.push(`Input \`headers\` sets ${name} twice.`);
+      return;
+    }
+    names.add(lower);
+    extraHeaders.push([name, value]);
+  });
+  if (extraHeaders.length > LIMITS.maxHeaders)
+    errors.push(`Input \`headers\` sets ${extraHeaders.length} headers; at most ${LIMITS.maxHeaders}.`);
+
+  const userAgent = text(Input.userAgent);
+  if (userAgent !== "" && !HEADER_SAFE.test(userAgent))
+    errors.push("Input `user-agent` must be printable ASCII on one line.");
 
   // Event: the input, else the workflow's event mapped to GitHub's webhook name.
   const eventInput = text(Input.event);
@@ -371,9 +476,11 @@ export function parseInputs(get: InputGetter, env: Env): ParseResult {
     ok: true,
     config: {
       token,
-      url,
-      target,
+      oidcAudience,
+      destinations,
       receiverType: receiverType as SupportedReceiverType,
+      extraHeaders,
+      userAgent: userAgent || undefined,
       event,
       eventFrom: eventInput ? "input" : "GITHUB_EVENT_NAME",
       payload,
@@ -388,11 +495,39 @@ export function parseInputs(get: InputGetter, env: Env): ParseResult {
         actionsEvent,
         repository: envValue(env, "GITHUB_REPOSITORY"),
         repositoryId: envValue(env, "GITHUB_REPOSITORY_ID"),
+        enterprise: enterpriseServer(env),
       },
       secrets: [...secrets],
       warnings,
     },
   };
+}
+
+/**
+ * The secret parts of a `url`: the digest after `/hook/`; for any other path (a gateway's own
+ * route may be the secret), the path and query themselves. maskUrl hides the same parts.
+ */
+function urlSecrets(url: URL): string[] {
+  const at = url.pathname.indexOf(WEBHOOK_PATH_PREFIX);
+  const digest = at >= 0 ? url.pathname.slice(at + WEBHOOK_PATH_PREFIX.length) : "";
+  const out = [url.href, digest];
+  if (at < 0 && url.pathname !== "/") out.push(url.pathname, url.pathname.slice(1));
+  if (url.search !== "") out.push(url.search, url.search.slice(1));
+  return out.filter((s) => s.length >= 4);
+}
+
+/**
+ * GitHub Enterprise Server, as its webhooks name it: the host of GITHUB_SERVER_URL unless it is
+ * github.com or GHE.com (Enterprise Cloud). The runner has no variable with the server's version;
+ * GITHUB_ENTERPRISE_VERSION, when a workflow sets it, is sent as X-GitHub-Enterprise-Version.
+ */
+function enterpriseServer(env: Env): RunContext["enterprise"] {
+  const server = envValue(env, "GITHUB_SERVER_URL");
+  if (!server) return undefined;
+  const host = parseHttpUrl(server)?.host.toLowerCase();
+  if (!host || host === "github.com" || host.endsWith(".ghe.com")) return undefined;
+  const version = envValue(env, "GITHUB_ENTERPRISE_VERSION");
+  return { host, version: version && HEADER_SAFE.test(version) ? version : undefined };
 }
 
 function parseHttpUrl(value: string): URL | undefined {

@@ -1,46 +1,105 @@
 /**
  * @module action/main
- * The action's only impure layer: reads inputs once, masks every secret, loads the payload and TLS
- * material, then delivers and reports through `@actions/core`. Every decision lives in a pure
- * module (inputs, request, deliver, transport helpers, report) that is tested on its own.
+ * The sender's only impure layer, shared by the action and the CLI: reads inputs once, masks
+ * every secret, loads the payload and TLS material, obtains the ID token for generic-oidc, then
+ * delivers to each receiver and reports through an `Io` (the runner's commands, or plain lines).
+ * Every decision lives in a pure module (inputs, request, deliver, transport helpers, report)
+ * that is tested on its own.
  */
 import * as core from "@actions/core";
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import * as tls from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
 import { version } from "../package.json";
-import { deliver, type Outcome } from "./deliver";
-import { Input, maskUrl, parseInputs, type ActionConfig, type Env, type InputGetter, type PemSource } from "./inputs";
+import { deliver } from "./deliver";
 import {
-  escapeHtml,
+  Input,
+  maskUrl,
+  parseInputs,
+  type ActionConfig,
+  type Destination,
+  type Env,
+  type InputGetter,
+  type PemSource,
+} from "./inputs";
+import { actionsIo, type Io } from "./io";
+import {
+  bodyExcerpt,
   failureMessage,
-  outputsFor,
   receiverReason,
   receiverTargets,
+  resultName,
   scrub,
+  stepOutputs,
   summaryTable,
-  truncate,
+  type DeliveryResult,
+  type ReportContext,
 } from "./report";
-import { buildRequest, checkPayload, redactHeaders, type OutgoingRequest } from "./request";
-import { createTransport, describeRoute } from "./transport";
+import { buildRequest, checkPayload, hookId, redactHeaders, type OutgoingRequest } from "./request";
+import { createTransport, describeRoute, selectProxy } from "./transport";
 
-/** Names the action and its version, as GitHub's `GitHub-Hookshot/<id>` names the sender. */
-export const USER_AGENT = `fluxhook-action/${version}`;
+/**
+ * GitHub's `User-Agent` is `GitHub-Hookshot/<short id of its build>`, and some consumers only
+ * accept that form; the id here names this fluxhook version the same way (seven hex digits).
+ */
+export const USER_AGENT = `GitHub-Hookshot/${createHash("sha256").update(`fluxhook-action/${version}`).digest("hex").slice(0, 7)}`;
+
+/** Deliveries in flight at once when `receiver` lists several: quick, without a burst. */
+export const MAX_PARALLEL_DELIVERIES = 4;
+
+/** Exit codes (the CLI's; the action only fails or succeeds): delivered, failed, bad usage. */
+export const Exit = { delivered: 0, failed: 1, usage: 2 } as const;
+export type ExitCode = (typeof Exit)[keyof typeof Exit];
+
+/** Expected failures (an unreadable file, a bad payload) are values, reported as the step's error. */
+type Loaded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
+
+/** An ID token for generic-oidc; `usage` when the caller did not make one available at all. */
+export type IdTokenResult =
+  | { readonly ok: true; readonly value: string }
+  | { readonly ok: false; readonly error: string; readonly usage: boolean };
 
 export interface RunDeps {
   readonly get: InputGetter;
   readonly env: Env;
+  readonly io: Io;
+  /** The ID token for `audience` (generic-oidc only). */
+  readonly idToken: (audience: string) => Promise<IdTokenResult>;
+}
+
+/**
+ * The runner's ID token, as `core.getIDToken` asks for it (ACTIONS_ID_TOKEN_REQUEST_URL with
+ * `&audience=`, authorized by ACTIONS_ID_TOKEN_REQUEST_TOKEN); the runner sets both only for a
+ * job with `permissions: id-token: write`. core masks the token before returning it.
+ */
+export async function runnerIdToken(env: Env, audience: string): Promise<IdTokenResult> {
+  if (!env.ACTIONS_ID_TOKEN_REQUEST_URL || !env.ACTIONS_ID_TOKEN_REQUEST_TOKEN)
+    return {
+      ok: false,
+      usage: true,
+      error:
+        "receiver-type generic-oidc needs the runner's ID token, and the runner offers none: give the job " +
+        "`permissions: id-token: write` (ACTIONS_ID_TOKEN_REQUEST_URL is not set).",
+    };
+  try {
+    return { ok: true, value: await core.getIDToken(audience) };
+  } catch (err) {
+    return {
+      ok: false,
+      usage: false,
+      error: `Cannot get the runner's ID token for audience "${audience}": ${err instanceof Error ? err.message.replace(/\s+/g, " ") : String(err)}`,
+    };
+  }
 }
 
 const defaultDeps = (): RunDeps => ({
   // Untrimmed: inputs.ts decides how each input is trimmed (the token only loses ASCII whitespace).
   get: (name) => core.getInput(name, { trimWhitespace: false }),
   env: process.env,
+  io: actionsIo(),
+  idToken: (audience) => runnerIdToken(process.env, audience),
 });
-
-/** Expected failures (an unreadable file, a bad payload) are values, reported as the step's error. */
-type Loaded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
 
 /** What the request and the transport need from files: read once, before anything is sent. */
 interface Material {
@@ -116,87 +175,168 @@ async function loadMaterial(config: ActionConfig): Promise<Loaded<Material>> {
   return { ok: true, value: { payload: payload.value, extraCa, clientCert, clientKey, nodeExtraCaPem } };
 }
 
-function logRequest(config: ActionConfig, req: OutgoingRequest, material: Material, deliveryId: string): void {
-  const target = new URL(config.url);
+/** A delivery of the step, before it is sent. */
+interface Planned {
+  readonly ctx: ReportContext;
+  readonly deliveryId: string;
+  readonly req: OutgoingRequest;
+}
+
+function logRequest(io: Io, config: ActionConfig, planned: readonly Planned[], material: Material): void {
+  const first = planned[0] as Planned;
+  const target = new URL(first.ctx.url);
   const from =
     config.payload.kind === "inline" ? "the `payload` input" : `${config.payload.path} (${config.payload.from})`;
-  core.startGroup("Request");
-  core.info(
-    `Receiver: ${maskUrl(config.url)}${config.target.kind === "receiver" ? ` (Receiver ${config.target.namespace}/${config.target.receiver})` : ""}`,
+  io.startGroup("Request");
+  if (planned.length === 1) {
+    const t = first.ctx.target;
+    io.info(
+      `Receiver: ${maskUrl(first.ctx.url)}${t.kind === "receiver" ? ` (Receiver ${t.namespace}/${t.receiver})` : ""}`,
+    );
+  } else {
+    io.info(`Receivers: ${planned.length} at ${maskUrl(first.ctx.url)}, ${MAX_PARALLEL_DELIVERIES} at a time`);
+  }
+  io.info(
+    `Receiver type: ${config.receiverType}${config.oidcAudience !== undefined ? ` (ID token for audience "${config.oidcAudience}")` : ""}`,
   );
-  core.info(`Receiver type: ${config.receiverType}`);
-  core.info(
+  io.info(
     `Event: ${config.event}${config.eventFrom === "GITHUB_EVENT_NAME" ? ` (from GITHUB_EVENT_NAME=${config.context.actionsEvent})` : ""}`,
   );
-  core.info(
-    `Payload: ${material.payload.byteLength} bytes from ${from}, sent as ${config.contentType} (${req.body.byteLength} bytes)`,
+  io.info(
+    `Payload: ${material.payload.byteLength} bytes from ${from}, sent as ${config.contentType} (${first.req.body.byteLength} bytes)`,
   );
-  core.info(`Delivery ID: ${deliveryId}`);
-  core.info(`Route: ${describeRoute(target, config.proxy)}`);
+  if (config.extraHeaders.length > 0)
+    io.info(
+      `Extra headers: ${Object.entries(redactHeaders(Object.fromEntries(config.extraHeaders)))
+        .map(([n, v]) => `${n}: ${v}`)
+        .join(", ")}`,
+    );
+  for (const p of planned)
+    io.info(
+      planned.length === 1 ? `Delivery ID: ${p.deliveryId}` : `Delivery ID for ${resultName(p.ctx)}: ${p.deliveryId}`,
+    );
+  io.info(`Route: ${describeRoute(target, config.proxy)}`);
   if (target.protocol === "https:") {
     const trust = config.tls.insecureSkipVerify
       ? "certificate NOT verified"
       : `verified against the default roots${material.extraCa.length ? ` + ${material.extraCa.length} extra CA input(s)` : ""}`;
-    core.info(`TLS: ${trust}${material.clientCert ? ", client certificate presented" : ""}`);
+    io.info(`TLS: ${trust}${material.clientCert ? ", client certificate presented" : ""}`);
   }
-  core.info(
+  io.info(
     `Timeout: ${config.timeoutMs / 1000} s per attempt; ${config.retries === 0 ? "no retries" : `up to ${config.retries} retries`}`,
   );
-  core.endGroup();
+  io.endGroup();
 }
 
-function logDryRun(config: ActionConfig, req: OutgoingRequest): void {
-  core.startGroup("Dry run: this request is not sent");
-  core.info(`${req.method} ${maskUrl(config.url)}`);
-  for (const [name, value] of Object.entries(redactHeaders(req.headers))) core.info(`${name}: ${value}`);
-  core.info("");
+function logDryRun(io: Io, config: ActionConfig, { ctx, req }: Planned, several: boolean): void {
+  io.startGroup(
+    several ? `Dry run for ${resultName(ctx)}: this request is not sent` : "Dry run: this request is not sent",
+  );
+  io.info(`${req.method} ${maskUrl(req.url)}`);
+  for (const [name, value] of Object.entries(redactHeaders(req.headers))) io.info(`${name}: ${value}`);
+  io.info("");
   const preview =
     new TextDecoder().decode(req.body.subarray(0, 4096)) + (req.body.byteLength > 4096 ? "\n… (truncated)" : "");
-  core.info(scrub(preview, config.secrets));
-  core.endGroup();
+  io.info(scrub(preview, config.secrets));
+  io.endGroup();
 }
 
-export async function run(deps: RunDeps = defaultDeps()): Promise<void> {
+/** Runs `fn` over `items`, at most `limit` at once, keeping the order of the results. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < items.length; i = next++) results[i] = await fn(items[i] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** Delivers, reports and returns the exit code; every failure is reported through `deps.io`. */
+export async function run(deps: RunDeps = defaultDeps()): Promise<ExitCode> {
+  const { io } = deps;
   try {
     const parsed = parseInputs(deps.get, deps.env);
     // Before any other output: the runner then masks these values in every later log line.
-    for (const secret of parsed.ok ? parsed.config.secrets : parsed.secrets) core.setSecret(secret);
+    for (const secret of parsed.ok ? parsed.config.secrets : parsed.secrets) io.setSecret(secret);
     if (!parsed.ok) {
-      core.setFailed(["Invalid inputs:", ...parsed.errors.map((e) => `  - ${e}`)].join("\n"));
-      return;
+      io.fail(["Invalid inputs:", ...parsed.errors.map((e) => `  - ${e}`)].join("\n"));
+      return Exit.usage;
     }
     const config = parsed.config;
-    for (const warning of config.warnings) core.warning(warning);
+    for (const warning of config.warnings) io.warning(warning);
+
+    // Before a dry run too: a dry run that accepts what the real run refuses would mislead.
+    const route = selectProxy(new URL((config.destinations[0] as Destination).url), config.proxy);
+    if (route.kind === "invalid") {
+      io.fail(`${route.variable} is set but is not an http:// or https:// proxy URL.`);
+      return Exit.usage;
+    }
 
     const loaded = await loadMaterial(config);
     if (!loaded.ok) {
-      core.setFailed(loaded.error);
-      return;
+      io.fail(loaded.error);
+      return Exit.usage;
     }
     const material = loaded.value;
-    const deliveryId = randomUUID();
-    const req = buildRequest(
-      {
-        url: config.url,
-        token: config.token,
-        receiverType: config.receiverType,
+
+    let credential = config.token;
+    if (config.oidcAudience !== undefined) {
+      const idToken = await deps.idToken(config.oidcAudience);
+      if (!idToken.ok) {
+        io.fail(idToken.error);
+        return idToken.usage ? Exit.usage : Exit.failed;
+      }
+      io.setSecret(idToken.value);
+      credential = idToken.value;
+    }
+    const secrets = [...config.secrets, credential];
+    const clean = (text: string) => scrub(text, secrets);
+
+    const planned = config.destinations.map((destination): Planned => {
+      const ctx: ReportContext = {
+        ...destination,
         event: config.event,
-        contentType: config.contentType,
-        repositoryId: config.context.repositoryId,
-      },
-      material.payload,
-      deliveryId,
-      USER_AGENT,
-    );
-    logRequest(config, req, material, deliveryId);
+        receiverType: config.receiverType,
+        timeoutMs: config.timeoutMs,
+      };
+      const deliveryId = randomUUID();
+      const label =
+        destination.target.kind === "receiver"
+          ? `${resultName(ctx)} at ${maskUrl(destination.url)}`
+          : maskUrl(destination.url);
+      const req = buildRequest(
+        {
+          url: destination.url,
+          credential,
+          receiverType: config.receiverType,
+          event: config.event,
+          contentType: config.contentType,
+          repositoryId: config.context.repositoryId,
+          hookId: hookId(label),
+          userAgent: config.userAgent ?? USER_AGENT,
+          enterprise: config.context.enterprise,
+          extraHeaders: config.extraHeaders,
+        },
+        material.payload,
+        deliveryId,
+      );
+      return { ctx, deliveryId, req };
+    });
+    const several = planned.length > 1;
+    logRequest(io, config, planned, material);
 
     if (config.dryRun) {
-      logDryRun(config, req);
-      await report(config, deliveryId, undefined);
-      return;
+      for (const p of planned) logDryRun(io, config, p, several);
+      return await report(
+        io,
+        config,
+        clean,
+        planned.map((p) => ({ ctx: p.ctx, deliveryId: p.deliveryId, outcome: undefined })),
+      );
     }
 
-    const transport = createTransport(new URL(config.url), {
+    const transport = createTransport(new URL((config.destinations[0] as Destination).url), {
       proxy: config.proxy,
       extraCa: material.extraCa,
       nodeExtraCaPem: material.nodeExtraCaPem,
@@ -206,78 +346,97 @@ export async function run(deps: RunDeps = defaultDeps()): Promise<void> {
       timeoutMs: config.timeoutMs,
     });
     if ("invalidProxy" in transport) {
-      core.setFailed(`${transport.invalidProxy} is set but is not an http:// or https:// proxy URL.`);
-      return;
+      io.fail(`${transport.invalidProxy} is set but is not an http:// or https:// proxy URL.`);
+      return Exit.usage;
     }
 
-    let outcome: Outcome;
+    let results: DeliveryResult[];
     try {
-      outcome = await core.group("Delivery", () =>
+      const deliverOne = (p: Planned, log: (line: string) => void) =>
         deliver(
-          req,
+          p.req,
           { retries: config.retries, timeoutMs: config.timeoutMs },
-          {
-            send: transport.send,
-            sleep: (ms) => sleep(ms),
-            now: Date.now,
-            random: Math.random,
-            log: (line) => core.info(scrub(line, config.secrets)),
-          },
-        ),
-      );
+          { send: transport.send, sleep: (ms) => sleep(ms), now: Date.now, random: Math.random, log },
+        );
+      if (!several) {
+        const p = planned[0] as Planned;
+        io.startGroup("Delivery");
+        const outcome = await deliverOne(p, (line) => io.info(clean(line)));
+        io.endGroup();
+        results = [{ ctx: p.ctx, deliveryId: p.deliveryId, outcome }];
+      } else {
+        // Deliveries run side by side; each one's lines are printed together when it ends.
+        results = await mapLimit(planned, MAX_PARALLEL_DELIVERIES, async (p) => {
+          const lines: string[] = [];
+          const outcome = await deliverOne(p, (line) => lines.push(clean(line)));
+          io.startGroup(`Delivery to ${resultName(p.ctx)}`);
+          for (const line of lines) io.info(line);
+          io.endGroup();
+          return { ctx: p.ctx, deliveryId: p.deliveryId, outcome };
+        });
+      }
     } finally {
       await transport.close();
     }
-    await report(config, deliveryId, outcome);
+    return await report(io, config, clean, results);
   } catch (error) {
     // Only bugs get here: expected failures are values above. Keep the stack for a debug run.
-    if (error instanceof Error && error.stack) core.debug(error.stack);
-    core.setFailed(`Unexpected error: ${error instanceof Error ? error.message : String(error)}`);
+    if (error instanceof Error && error.stack) io.debug(error.stack);
+    io.fail(`Unexpected error: ${error instanceof Error ? error.message : String(error)}`);
+    return Exit.failed;
   }
 }
 
-/** Outputs, the response in the log, the job summary, then success, a warning or a failure. */
-async function report(config: ActionConfig, deliveryId: string, outcome: Outcome | undefined): Promise<void> {
-  const clean = (text: string) => scrub(text, config.secrets);
-  for (const [name, value] of Object.entries(outputsFor(config, deliveryId, outcome)))
-    core.setOutput(name, clean(value));
+/** Outputs, each response in the log, the job summary, then success, a warning or a failure. */
+async function report(
+  io: Io,
+  config: ActionConfig,
+  clean: (text: string) => string,
+  results: readonly DeliveryResult[],
+): Promise<ExitCode> {
+  for (const [name, value] of Object.entries(stepOutputs(results))) io.setOutput(name, clean(value));
+  const several = results.length > 1;
 
-  const last = outcome?.attempts[outcome.attempts.length - 1]?.result;
-  if (last?.kind === "response") {
-    core.startGroup(`Response: HTTP ${last.status}`);
-    for (const [name, value] of Object.entries(last.headers)) core.info(clean(`${name}: ${value}`));
-    core.info("");
-    core.info(last.body === "" ? "(empty body)" : clean(truncate(last.body, 4096)));
-    core.endGroup();
-  }
-
-  try {
-    const [head = [], row = []] = summaryTable(config, deliveryId, outcome, config.dryRun);
-    await core.summary
-      .addHeading("fluxhook delivery", 3)
-      .addTable([head.map((h) => ({ data: escapeHtml(h), header: true })), row.map(escapeHtml)])
-      .write();
-  } catch (err) {
-    // Outside a runner there is no GITHUB_STEP_SUMMARY; the summary is a convenience, not the result.
-    core.debug(`No job summary written: ${err instanceof Error ? err.message : String(err)}`);
+  for (const { ctx, outcome } of results) {
+    const last = outcome?.attempts[outcome.attempts.length - 1]?.result;
+    if (last?.kind !== "response") continue;
+    io.startGroup(`Response${several ? ` from ${resultName(ctx)}` : ""}: HTTP ${last.status}`);
+    for (const [name, value] of Object.entries(last.headers)) io.info(clean(`${name}: ${value}`));
+    io.info("");
+    io.info(last.body === "" ? "(empty body)" : clean(bodyExcerpt(last, 4096)));
+    io.endGroup();
   }
 
-  if (outcome === undefined) {
-    core.info("Dry run: nothing was sent.");
-    return;
+  await io.writeSummary(summaryTable(results, config.dryRun).map((row) => row.map(clean)));
+
+  if (config.dryRun) {
+    io.info("Dry run: nothing was sent.");
+    return Exit.delivered;
   }
-  const targets = last?.kind === "response" ? receiverTargets(last.body) : [];
-  if (targets.length > 0) core.info(clean(`Targets: ${targets.join(", ")}`));
-  if (outcome.ok) {
-    const reason = last?.kind === "response" ? receiverReason(last.body) : undefined;
-    core.info(
-      clean(
-        `Delivered ${config.event} to ${maskUrl(config.url)}: HTTP ${outcome.status} after ${outcome.attempts.length} attempt(s)${reason ? ` (${reason})` : ""}.`,
-      ),
-    );
-    return;
+  const failures: string[] = [];
+  for (const { ctx, outcome } of results) {
+    if (!outcome) continue;
+    const last = outcome.attempts[outcome.attempts.length - 1]?.result;
+    const body = last?.kind === "response" ? last.body : "";
+    const targets = receiverTargets(body);
+    if (targets.length > 0) io.info(clean(`Targets${several ? ` of ${resultName(ctx)}` : ""}: ${targets.join(", ")}`));
+    if (outcome.ok) {
+      const reason = receiverReason(body);
+      io.info(
+        clean(
+          `Delivered ${config.event} to ${several ? `${resultName(ctx)} at ` : ""}${maskUrl(ctx.url)}: HTTP ${outcome.status} after ${outcome.attempts.length} attempt(s)${reason ? ` (${reason})` : ""}.`,
+        ),
+      );
+    } else failures.push(clean(failureMessage(outcome, ctx)));
   }
-  const message = clean(failureMessage(outcome, config));
-  if (config.failOnError) core.setFailed(message);
-  else core.warning(`${message} (fail-on-error is false: the step succeeds.)`);
+  if (failures.length === 0) return Exit.delivered;
+  const message = several
+    ? [`${failures.length} of ${results.length} deliveries failed:`, ...failures.map((f) => `  - ${f}`)].join("\n")
+    : (failures[0] as string);
+  if (config.failOnError) {
+    io.fail(message);
+    return Exit.failed;
+  }
+  io.warning(`${message} (fail-on-error is false: the step succeeds.)`);
+  return Exit.delivered;
 }

@@ -6,8 +6,9 @@
  * Nothing here may print a secret: URLs go through `maskUrl`, and the receiver's own words are
  * quoted only after the runner has been told to mask every secret.
  */
-import type { AttemptRecord, Outcome } from "./deliver";
-import { maskUrl, type ActionConfig } from "./inputs";
+import { MAX_RETRY_AFTER_MS, type AttemptRecord, type Outcome } from "./deliver";
+import { maskUrl, type ActionConfig, type Destination } from "./inputs";
+import { MAX_RESPONSE_BYTES, type SendResult } from "./transport";
 
 /** Output names: part of the action's public contract (`action.yml` documents each of them). */
 export const Output = {
@@ -16,6 +17,7 @@ export const Output = {
   attempts: "attempts",
   response: "response",
   url: "url",
+  results: "results",
 } as const;
 export type OutputName = (typeof Output)[keyof typeof Output];
 
@@ -24,7 +26,16 @@ export const MAX_RESPONSE_OUTPUT_CHARS = 4096;
 /** A receiver's reason quoted in a log line. */
 const MAX_REASON_CHARS = 300;
 
-export type ReportContext = Pick<ActionConfig, "url" | "target" | "event" | "receiverType" | "timeoutMs">;
+/** One delivery's context: its destination and the settings every delivery shares. */
+export type ReportContext = Destination & Pick<ActionConfig, "event" | "receiverType" | "timeoutMs">;
+
+/** One delivery of the step, as the `results` output lists it. */
+export interface DeliveryResult {
+  readonly ctx: ReportContext;
+  readonly deliveryId: string;
+  /** Undefined on a dry run. */
+  readonly outcome: Outcome | undefined;
+}
 
 /**
  * Replaces every secret in text that came from outside (a receiver's body or headers, an error
@@ -42,11 +53,30 @@ export function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max)}… (truncated, ${text.length} characters)`;
 }
 
+/**
+ * The start of a receiver's answer, at most `max` characters, with a note that gives the whole
+ * body's size (not the transport's read cap) when it is cut.
+ */
+export function bodyExcerpt(result: Extract<SendResult, { kind: "response" }>, max: number): string {
+  const { body } = result;
+  if (!result.bodyTruncated && body.length <= max) return body;
+  const size =
+    result.bodyBytes !== undefined
+      ? `${result.bodyBytes} bytes`
+      : `more than ${MAX_RESPONSE_BYTES} bytes${result.bodyTruncated ? ", not read to the end" : ""}`;
+  return `${body.slice(0, max)}… (truncated: the answer has ${size})`;
+}
+
 const lastAttempt = (outcome: Outcome): AttemptRecord | undefined => outcome.attempts[outcome.attempts.length - 1];
 
 const lastBody = (outcome: Outcome): string => {
   const result = lastAttempt(outcome)?.result;
   return result?.kind === "response" ? result.body : "";
+};
+
+const lastExcerpt = (outcome: Outcome, max: number): string => {
+  const result = lastAttempt(outcome)?.result;
+  return result?.kind === "response" ? bodyExcerpt(result, max) : "";
 };
 
 /** The step outputs, all strings. `status` is empty when no HTTP answer was received. */
@@ -59,8 +89,35 @@ export function outputsFor(
     [Output.status]: outcome?.status !== undefined ? String(outcome.status) : "",
     [Output.deliveryId]: deliveryId,
     [Output.attempts]: String(outcome?.attempts.length ?? 0),
-    [Output.response]: outcome ? truncate(lastBody(outcome), MAX_RESPONSE_OUTPUT_CHARS) : "",
+    [Output.response]: outcome ? lastExcerpt(outcome, MAX_RESPONSE_OUTPUT_CHARS) : "",
     [Output.url]: maskUrl(ctx.url),
+    [Output.results]: JSON.stringify([resultEntry({ ctx, deliveryId, outcome })]),
+  };
+}
+
+/** How a delivery is named in `results`: namespace/name, or the masked URL. */
+export const resultName = (ctx: ReportContext): string =>
+  ctx.target.kind === "receiver" ? `${ctx.target.namespace}/${ctx.target.receiver}` : maskUrl(ctx.url);
+
+function resultEntry(r: DeliveryResult) {
+  return {
+    receiver: resultName(r.ctx),
+    status: r.outcome?.status ?? null,
+    "delivery-id": r.deliveryId,
+    attempts: r.outcome?.attempts.length ?? 0,
+  };
+}
+
+/**
+ * The outputs of a step with one delivery or several. With several, `results` lists each, and
+ * the single-delivery outputs describe the first one that failed (or the first, when none did).
+ */
+export function stepOutputs(results: readonly DeliveryResult[]): Record<OutputName, string> {
+  const first = results.find((r) => r.outcome !== undefined && !r.outcome.ok) ?? results[0];
+  if (!first) throw new Error("stepOutputs needs at least one delivery");
+  return {
+    ...outputsFor(first.ctx, first.deliveryId, first.outcome),
+    [Output.results]: JSON.stringify(results.map(resultEntry)),
   };
 }
 
@@ -128,7 +185,19 @@ const checkReceiver = (ctx: ReportContext) =>
 /** What to check for an HTTP status the delivery ended on. */
 function statusHint(status: number, ctx: ReportContext, reason: string | undefined): string {
   const quoted = reason ? ` The receiver said: "${reason}".` : "";
+  const oidc = ctx.receiverType === "generic-oidc";
   switch (true) {
+    case status === 404 && oidc && ctx.target.kind === "receiver":
+      return (
+        `No Receiver has this path. For generic-oidc the path is sha256(name + namespace): check that receiver "${ctx.target.receiver}" ` +
+        `and namespace "${ctx.target.namespace}" are right and that the Receiver is Ready (${checkReceiver(ctx)}).${quoted}`
+      );
+    case status === 400 && oidc:
+      return (
+        `The receiver refused the ID token. Check the Receiver's oidcProviders: its issuerURL must be the token's issuer, its audience ` +
+        `must equal \`oidc-audience\`, and its validations must accept this repository and ref; and the event filter ` +
+        `("${ctx.event}" must be in spec.events, if set).${quoted}`
+      );
     case status === 404:
       return ctx.target.kind === "receiver"
         ? `No Receiver has this path. The path is sha256(token + name + namespace), so check that \`token\` equals the Receiver's Secret (key "token"), ` +
@@ -177,6 +246,8 @@ function networkHint(attempt: AttemptRecord, ctx: ReportContext): string {
         : `The receiver's certificate is not trusted (${code}): give its CA with \`ca-file\` or \`ca\` (added to the default roots). \`insecure-skip-tls-verify\` is a last resort.`;
     case "tls":
       return `The TLS handshake with ${hostPort} failed (${code}): https:// to a plain-HTTP port (use http://), or a receiver that requires a client certificate (\`client-cert\`, \`client-key\`)?`;
+    case "tls-client-cert":
+      return `${hostPort} closed the TLS connection without answering, as a receiver that requires a client certificate does when none is presented: set \`client-cert\` and \`client-key\` (not retried: another attempt without one cannot succeed).`;
     case "proxy":
       return `The proxy refused to open a tunnel to ${hostPort} (${code}): check the proxy's credentials in HTTPS_PROXY/HTTP_PROXY, or add the receiver's host to NO_PROXY.`;
     default:
@@ -208,8 +279,15 @@ export function failureMessage(outcome: Outcome, ctx: ReportContext): string {
         `or send the secret path elsewhere. Use the final URL in \`url\`/\`address\` (https:// instead of http://? no trailing slash?).`
       );
     }
-    case "retry-after-too-long":
-      return `Delivery to ${where} failed with ${outcome.status} after ${tries}, and the receiver asked to wait longer than this action waits. ${statusHint(outcome.status ?? 0, ctx, receiverReason(lastBody(outcome)))}`;
+    case "retry-after-too-long": {
+      const reason = receiverReason(lastBody(outcome));
+      // More `retries` cannot help: the wait, not the number of attempts, is what ends it.
+      return (
+        `Delivery to ${where} failed with ${outcome.status} after ${tries}: the receiver asked to retry later than the ` +
+        `${MAX_RETRY_AFTER_MS / 1000} s this action waits between attempts (Retry-After). Re-run the job once the receiver ` +
+        `accepts deliveries again, and see its logs for why it is throttling or unavailable.${reason ? ` The receiver said: "${reason}".` : ""}`
+      );
+    }
     case "status":
       return `Delivery to ${where} failed with HTTP ${outcome.status} after ${tries}. ${statusHint(outcome.status ?? 0, ctx, receiverReason(lastBody(outcome)))}`;
     case "network":
@@ -219,26 +297,19 @@ export function failureMessage(outcome: Outcome, ctx: ReportContext): string {
   }
 }
 
-/** The job summary table: a header row and one data row, with no secret in any cell. */
-export function summaryTable(
-  ctx: ReportContext,
-  deliveryId: string,
-  outcome: Outcome | undefined,
-  dryRun: boolean,
-): string[][] {
-  const status = dryRun ? "dry run: not sent" : outcome?.status !== undefined ? String(outcome.status) : "no answer";
-  const result = dryRun ? "—" : outcome?.ok ? "✅ delivered" : "❌ failed";
+/** The job summary table: a header row and one row per delivery, with no secret in any cell. */
+export function summaryTable(results: readonly DeliveryResult[], dryRun: boolean): string[][] {
   return [
     ["Receiver", "Event", "Delivery ID", "Status", "Attempts", "Duration", "Result"],
-    [
+    ...results.map(({ ctx, deliveryId, outcome }) => [
       receiverLabel(ctx),
       ctx.event,
       deliveryId,
-      status,
+      dryRun ? "dry run: not sent" : outcome?.status !== undefined ? String(outcome.status) : "no answer",
       String(outcome?.attempts.length ?? 0),
       outcome ? `${(outcome.durationMs / 1000).toFixed(2)} s` : "—",
-      result,
-    ],
+      dryRun ? "—" : outcome?.ok ? "✅ delivered" : "❌ failed",
+    ]),
   ];
 }
 

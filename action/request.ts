@@ -6,16 +6,24 @@
  * Pure: no I/O, no clock, no randomness (the delivery id is passed in). The payload bytes are never
  * parsed and re-serialised; JSON is parsed only to reject a payload that is not JSON.
  */
+import { createHash } from "node:crypto";
 import { ContentType, Header, signPayload } from "../shared";
 import type { ContentTypeName, SupportedReceiverType } from "./inputs";
 
 export interface RequestSettings {
   readonly url: string;
-  readonly token: string;
+  /** The Receiver's Secret token, or for generic-oidc the ID token. */
+  readonly credential: string;
   readonly receiverType: SupportedReceiverType;
   readonly event: string;
   readonly contentType: ContentTypeName;
   readonly repositoryId: string | undefined;
+  /** X-GitHub-Hook-ID (see `hookId`). */
+  readonly hookId: string;
+  readonly userAgent: string;
+  readonly enterprise: { readonly host: string; readonly version: string | undefined } | undefined;
+  /** The `headers` input: added last, never replacing one of the action's (inputs.ts refuses that). */
+  readonly extraHeaders: readonly (readonly [string, string])[];
 }
 
 export interface OutgoingRequest {
@@ -62,7 +70,54 @@ const AUTH: Readonly<Record<SupportedReceiverType, AuthHeaders>> = {
   }),
   harbor: (token) => ({ [Header.authorization]: token }),
   generic: () => ({}),
+  // The runner's (or the CI's) ID token; Flux verifies it against the Receiver's oidcProviders.
+  "generic-oidc": (idToken) => ({ [Header.authorization]: `Bearer ${idToken}` }),
 };
+
+/** Framing headers the HTTP client writes itself; a `headers` input line must not fight it. */
+const FRAMING_HEADERS = ["Host", "Content-Length", "Transfer-Encoding", "Connection", "Expect", "TE", "Upgrade"];
+
+/**
+ * Every header the action may set for a receiver type (`buildRequest` with every option on, so
+ * the two cannot drift apart), plus the framing headers: the `headers` input cannot set these.
+ */
+export function reservedHeaderNames(receiverType: SupportedReceiverType): string[] {
+  const req = buildRequest(
+    {
+      url: "http://x/",
+      credential: "x",
+      receiverType,
+      event: "x",
+      contentType: "json",
+      repositoryId: "1",
+      hookId: "1",
+      userAgent: "x",
+      enterprise: { host: "x", version: "x" },
+      extraHeaders: [],
+    },
+    new Uint8Array(),
+    "x",
+  );
+  return [...Object.keys(req.headers), ...FRAMING_HEADERS];
+}
+
+/**
+ * Header names whose values are credentials (a gateway's basic auth, a Cloudflare Access
+ * service-token secret, a cookie, an API key): masked and redacted like the token.
+ */
+export function isCredentialHeader(name: string): boolean {
+  return /^(authorization|proxy-authorization|cookie)$|-(token|key|secret)$/i.test(name);
+}
+
+/**
+ * X-GitHub-Hook-ID: GitHub names the webhook configuration that sent a delivery. Here a stable
+ * number per receiver, from its public name only (namespace/name at the masked address, or the
+ * masked URL), so it never carries anything of the token or digest.
+ */
+export function hookId(label: string): string {
+  const n = createHash("sha256").update(`fluxhook hook id\0${label}`).digest().readUInt32BE(0);
+  return String(100_000_000 + (n % 900_000_000));
+}
 
 /** Rejects what no receiver would accept: non-UTF-8, non-JSON or oversized payloads. */
 export function checkPayload(bytes: Uint8Array): PayloadCheck {
@@ -94,25 +149,27 @@ export function encodeBody(payload: Uint8Array, contentType: ContentTypeName): U
 }
 
 /** The complete request; `payload` must have passed `checkPayload`. */
-export function buildRequest(
-  settings: RequestSettings,
-  payload: Uint8Array,
-  deliveryId: string,
-  userAgent: string,
-): OutgoingRequest {
+export function buildRequest(settings: RequestSettings, payload: Uint8Array, deliveryId: string): OutgoingRequest {
   const body = encodeBody(payload, settings.contentType);
+  // GitHub's delivery headers, in GitHub's order.
   const headers: Record<string, string> = {
     [Header.contentType]: settings.contentType === "json" ? ContentType.json : ContentType.form,
-    [Header.userAgent]: userAgent,
-    [Header.githubEvent]: settings.event,
+    [Header.userAgent]: settings.userAgent,
     [Header.githubDelivery]: deliveryId,
+    [Header.githubEvent]: settings.event,
+    [Header.githubHookId]: settings.hookId,
   };
   // GitHub names the hook's owner; a workflow's event always comes from a repository.
   if (settings.repositoryId) {
     headers[Header.githubTargetType] = "repository";
     headers[Header.githubTargetId] = settings.repositoryId;
   }
-  Object.assign(headers, AUTH[settings.receiverType](settings.token, body, settings.event, deliveryId));
+  if (settings.enterprise) {
+    headers[Header.githubEnterpriseHost] = settings.enterprise.host;
+    if (settings.enterprise.version) headers[Header.githubEnterpriseVersion] = settings.enterprise.version;
+  }
+  Object.assign(headers, AUTH[settings.receiverType](settings.credential, body, settings.event, deliveryId));
+  for (const [name, value] of settings.extraHeaders) headers[name] = value;
   return { method: "POST", url: settings.url, headers, body };
 }
 
@@ -121,7 +178,8 @@ export function redactHeaders(headers: Readonly<Record<string, string>>): Record
   const sensitive = new Set(SENSITIVE_HEADERS.map((h) => h.toLowerCase()));
   return Object.fromEntries(
     Object.entries(headers).map(([name, value]) => {
-      if (!sensitive.has(name.toLowerCase())) return [name, value];
+      if (!sensitive.has(name.toLowerCase()) && !isCredentialHeader(name)) return [name, value];
+      if (/^Bearer /.test(value)) return [name, "Bearer <redacted>"];
       const algo = /^(sha1|sha256|sha512)=/.exec(value)?.[1];
       return [name, algo ? `${algo}=<redacted>` : "<redacted>"];
     }),

@@ -10,14 +10,25 @@
  */
 import { BlockList, isIP } from "node:net";
 import * as tls from "node:tls";
-import { Agent, ProxyAgent, request, type Dispatcher } from "undici";
+// The package's own file: Bun (which runs `fluxhook send` in the image) answers a bare "undici"
+// with a built-in stand-in that has no Agent or ProxyAgent, so TLS options and proxies would go.
+import { Agent, ProxyAgent, request, type Dispatcher } from "undici/index.js";
 import type { ProxySettings } from "./inputs";
 import type { OutgoingRequest } from "./request";
 
 /** Enough of a receiver's answer to report it; the rest is discarded unread. */
 export const MAX_RESPONSE_BYTES = 64 * 1024;
 
-export type ErrorCategory = "refused" | "dns" | "timeout" | "reset" | "tls-verify" | "tls" | "proxy" | "other";
+export type ErrorCategory =
+  | "refused"
+  | "dns"
+  | "timeout"
+  | "reset"
+  | "tls-verify"
+  | "tls"
+  | "tls-client-cert"
+  | "proxy"
+  | "other";
 
 export interface NetworkError {
   readonly category: ErrorCategory;
@@ -35,6 +46,8 @@ export type SendResult =
       readonly headers: Readonly<Record<string, string>>;
       readonly body: string;
       readonly bodyTruncated: boolean;
+      /** The whole body's length in bytes, when known (read to the end, or its Content-Length). */
+      readonly bodyBytes?: number;
     }
   | { readonly kind: "error"; readonly error: NetworkError };
 
@@ -281,6 +294,20 @@ function flattenHeaders(headers: Record<string, string | string[] | undefined>):
   return out;
 }
 
+/**
+ * A receiver that requires a client certificate, reached without one: in TLS 1.3 the server
+ * checks the certificate after the client's handshake is done, so the client sees the
+ * connection closed with no byte of an answer (Bun: "other side closed"; Node/OpenSSL servers
+ * often an alert, which `classifyError` files as a TLS failure). No retry can change that.
+ */
+export function clientCertRequired(error: NetworkError, err: unknown, https: boolean, hasClientCert: boolean): boolean {
+  if (!https || hasClientCert) return false;
+  if (/CERTIFICATE_REQUIRED/.test(error.code)) return true;
+  if (error.category !== "reset") return false;
+  const socket = (err as { socket?: { bytesRead?: unknown; bytesWritten?: unknown } } | null)?.socket;
+  return socket?.bytesRead === 0 && typeof socket.bytesWritten === "number" && socket.bytesWritten > 0;
+}
+
 /** Creates the dispatcher for one target; `send` uses it for every attempt. */
 export function createTransport(target: URL, options: TransportOptions): Transport | { readonly invalidProxy: string } {
   const ca = trustAnchors(options.extraCa, options.nodeExtraCaPem);
@@ -342,15 +369,21 @@ export function createTransport(target: URL, options: TransportOptions): Transpo
           res.body.destroy();
         }
         const body = Buffer.concat(chunks).subarray(0, MAX_RESPONSE_BYTES).toString("utf8");
+        const headers = flattenHeaders(res.headers);
+        const declared = /^\d+$/.test(headers["content-length"] ?? "") ? Number(headers["content-length"]) : undefined;
         return {
           kind: "response",
           status: res.statusCode,
-          headers: flattenHeaders(res.headers),
+          headers,
           body,
           bodyTruncated: truncated,
+          bodyBytes: truncated ? declared : size,
         };
       } catch (err) {
-        return { kind: "error", error: classifyError(err) };
+        const error = classifyError(err);
+        if (clientCertRequired(error, err, target.protocol === "https:", Boolean(options.clientCert)))
+          return { kind: "error", error: { ...error, category: "tls-client-cert", retryable: false } };
+        return { kind: "error", error };
       }
     },
     async close() {

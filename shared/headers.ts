@@ -15,6 +15,8 @@ export const Header = {
   githubHookId: "X-GitHub-Hook-ID",
   githubTargetType: "X-GitHub-Hook-Installation-Target-Type",
   githubTargetId: "X-GitHub-Hook-Installation-Target-ID",
+  githubEnterpriseHost: "X-GitHub-Enterprise-Host",
+  githubEnterpriseVersion: "X-GitHub-Enterprise-Version",
   hubSignature256: "X-Hub-Signature-256",
   hubSignature: "X-Hub-Signature",
   // Flux's generic-hmac receiver

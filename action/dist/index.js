@@ -17475,6 +17475,84 @@ function prepareKeyValueMessage(key, value) {
 // node_modules/@actions/core/lib/core.js
 import * as os4 from "os";
 
+// node_modules/@actions/http-client/lib/index.js
+import * as http2 from "http";
+import * as https2 from "https";
+
+// node_modules/@actions/http-client/lib/proxy.js
+function getProxyUrl(reqUrl) {
+  const usingSsl = reqUrl.protocol === "https:";
+  if (checkBypass(reqUrl)) {
+    return;
+  }
+  const proxyVar = (() => {
+    if (usingSsl) {
+      return process.env["https_proxy"] || process.env["HTTPS_PROXY"];
+    } else {
+      return process.env["http_proxy"] || process.env["HTTP_PROXY"];
+    }
+  })();
+  if (proxyVar) {
+    try {
+      return new DecodedURL(proxyVar);
+    } catch (_a) {
+      if (!proxyVar.startsWith("http://") && !proxyVar.startsWith("https://"))
+        return new DecodedURL(`http://${proxyVar}`);
+    }
+  } else {
+    return;
+  }
+}
+function checkBypass(reqUrl) {
+  if (!reqUrl.hostname) {
+    return false;
+  }
+  const reqHost = reqUrl.hostname;
+  if (isLoopbackAddress(reqHost)) {
+    return true;
+  }
+  const noProxy = process.env["no_proxy"] || process.env["NO_PROXY"] || "";
+  if (!noProxy) {
+    return false;
+  }
+  let reqPort;
+  if (reqUrl.port) {
+    reqPort = Number(reqUrl.port);
+  } else if (reqUrl.protocol === "http:") {
+    reqPort = 80;
+  } else if (reqUrl.protocol === "https:") {
+    reqPort = 443;
+  }
+  const upperReqHosts = [reqUrl.hostname.toUpperCase()];
+  if (typeof reqPort === "number") {
+    upperReqHosts.push(`${upperReqHosts[0]}:${reqPort}`);
+  }
+  for (const upperNoProxyItem of noProxy.split(",").map((x) => x.trim().toUpperCase()).filter((x) => x)) {
+    if (upperNoProxyItem === "*" || upperReqHosts.some((x) => x === upperNoProxyItem || x.endsWith(`.${upperNoProxyItem}`) || upperNoProxyItem.startsWith(".") && x.endsWith(`${upperNoProxyItem}`))) {
+      return true;
+    }
+  }
+  return false;
+}
+function isLoopbackAddress(host) {
+  const hostLower = host.toLowerCase();
+  return hostLower === "localhost" || hostLower.startsWith("127.") || hostLower.startsWith("[::1]") || hostLower.startsWith("[0:0:0:0:0:0:0:1]");
+}
+
+class DecodedURL extends URL {
+  constructor(url, base) {
+    super(url, base);
+    this._decodedUsername = decodeURIComponent(super.username);
+    this._decodedPassword = decodeURIComponent(super.password);
+  }
+  get username() {
+    return this._decodedUsername;
+  }
+  get password() {
+    return this._decodedPassword;
+  }
+}
+
 // node_modules/tunnel/lib/tunnel.js
 var net = __require("net");
 var tls = __require("tls");
@@ -17483,6 +17561,34 @@ var https = __require("https");
 var events = __require("events");
 var assert = __require("assert");
 var util = __require("util");
+var $httpOverHttp = httpOverHttp;
+var $httpsOverHttp = httpsOverHttp;
+var $httpOverHttps = httpOverHttps;
+var $httpsOverHttps = httpsOverHttps;
+function httpOverHttp(options) {
+  var agent = new TunnelingAgent(options);
+  agent.request = http.request;
+  return agent;
+}
+function httpsOverHttp(options) {
+  var agent = new TunnelingAgent(options);
+  agent.request = http.request;
+  agent.createSocket = createSecureSocket;
+  agent.defaultPort = 443;
+  return agent;
+}
+function httpOverHttps(options) {
+  var agent = new TunnelingAgent(options);
+  agent.request = https.request;
+  return agent;
+}
+function httpsOverHttps(options) {
+  var agent = new TunnelingAgent(options);
+  agent.request = https.request;
+  agent.createSocket = createSecureSocket;
+  agent.defaultPort = 443;
+  return agent;
+}
 function TunnelingAgent(options) {
   var self = this;
   self.options = options || {};
@@ -17611,6 +17717,19 @@ TunnelingAgent.prototype.removeSocket = function removeSocket(socket) {
     });
   }
 };
+function createSecureSocket(options, cb) {
+  var self = this;
+  TunnelingAgent.prototype.createSocket.call(self, options, function(socket) {
+    var hostHeader = options.request.getHeader("host");
+    var tlsOptions = mergeOptions({}, self.options, {
+      socket,
+      servername: hostHeader ? hostHeader.replace(/:.*$/, "") : options.host
+    });
+    var secureSocket = tls.connect(0, tlsOptions);
+    self.sockets[self.sockets.indexOf(socket)] = secureSocket;
+    cb(secureSocket);
+  });
+}
 function toOptions(host, port, localAddress) {
   if (typeof host === "string") {
     return {
@@ -17745,6 +17864,33 @@ var $upgrade = makeDispatcher(api.upgrade);
 var { EventSource } = require_eventsource();
 
 // node_modules/@actions/http-client/lib/index.js
+var __awaiter = function(thisArg, _arguments, P, generator) {
+  function adopt(value) {
+    return value instanceof P ? value : new P(function(resolve) {
+      resolve(value);
+    });
+  }
+  return new (P || (P = Promise))(function(resolve, reject) {
+    function fulfilled(value) {
+      try {
+        step(generator.next(value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function rejected(value) {
+      try {
+        step(generator["throw"](value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function step(result) {
+      result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected);
+    }
+    step((generator = generator.apply(thisArg, _arguments || [])).next());
+  });
+};
 var HttpCodes;
 (function(HttpCodes) {
   HttpCodes[HttpCodes["OK"] = 200] = "OK";
@@ -17796,11 +17942,655 @@ var HttpResponseRetryCodes = [
   HttpCodes.ServiceUnavailable,
   HttpCodes.GatewayTimeout
 ];
+var RetryableHttpVerbs = ["OPTIONS", "GET", "DELETE", "HEAD"];
+var ExponentialBackoffCeiling = 10;
+var ExponentialBackoffTimeSlice = 5;
+
+class HttpClientError extends Error {
+  constructor(message, statusCode) {
+    super(message);
+    this.name = "HttpClientError";
+    this.statusCode = statusCode;
+    Object.setPrototypeOf(this, HttpClientError.prototype);
+  }
+}
+
+class HttpClientResponse {
+  constructor(message) {
+    this.message = message;
+  }
+  readBody() {
+    return __awaiter(this, undefined, undefined, function* () {
+      return new Promise((resolve) => __awaiter(this, undefined, undefined, function* () {
+        let output = Buffer.alloc(0);
+        this.message.on("data", (chunk) => {
+          output = Buffer.concat([output, chunk]);
+        });
+        this.message.on("end", () => {
+          resolve(output.toString());
+        });
+      }));
+    });
+  }
+  readBodyBuffer() {
+    return __awaiter(this, undefined, undefined, function* () {
+      return new Promise((resolve) => __awaiter(this, undefined, undefined, function* () {
+        const chunks = [];
+        this.message.on("data", (chunk) => {
+          chunks.push(chunk);
+        });
+        this.message.on("end", () => {
+          resolve(Buffer.concat(chunks));
+        });
+      }));
+    });
+  }
+}
+class HttpClient {
+  constructor(userAgent, handlers, requestOptions) {
+    this._ignoreSslError = false;
+    this._allowRedirects = true;
+    this._allowRedirectDowngrade = false;
+    this._maxRedirects = 50;
+    this._allowRetries = false;
+    this._maxRetries = 1;
+    this._keepAlive = false;
+    this._disposed = false;
+    this.userAgent = this._getUserAgentWithOrchestrationId(userAgent);
+    this.handlers = handlers || [];
+    this.requestOptions = requestOptions;
+    if (requestOptions) {
+      if (requestOptions.ignoreSslError != null) {
+        this._ignoreSslError = requestOptions.ignoreSslError;
+      }
+      this._socketTimeout = requestOptions.socketTimeout;
+      if (requestOptions.allowRedirects != null) {
+        this._allowRedirects = requestOptions.allowRedirects;
+      }
+      if (requestOptions.allowRedirectDowngrade != null) {
+        this._allowRedirectDowngrade = requestOptions.allowRedirectDowngrade;
+      }
+      if (requestOptions.maxRedirects != null) {
+        this._maxRedirects = Math.max(requestOptions.maxRedirects, 0);
+      }
+      if (requestOptions.keepAlive != null) {
+        this._keepAlive = requestOptions.keepAlive;
+      }
+      if (requestOptions.allowRetries != null) {
+        this._allowRetries = requestOptions.allowRetries;
+      }
+      if (requestOptions.maxRetries != null) {
+        this._maxRetries = requestOptions.maxRetries;
+      }
+    }
+  }
+  options(requestUrl, additionalHeaders) {
+    return __awaiter(this, undefined, undefined, function* () {
+      return this.request("OPTIONS", requestUrl, null, additionalHeaders || {});
+    });
+  }
+  get(requestUrl, additionalHeaders) {
+    return __awaiter(this, undefined, undefined, function* () {
+      return this.request("GET", requestUrl, null, additionalHeaders || {});
+    });
+  }
+  del(requestUrl, additionalHeaders) {
+    return __awaiter(this, undefined, undefined, function* () {
+      return this.request("DELETE", requestUrl, null, additionalHeaders || {});
+    });
+  }
+  post(requestUrl, data, additionalHeaders) {
+    return __awaiter(this, undefined, undefined, function* () {
+      return this.request("POST", requestUrl, data, additionalHeaders || {});
+    });
+  }
+  patch(requestUrl, data, additionalHeaders) {
+    return __awaiter(this, undefined, undefined, function* () {
+      return this.request("PATCH", requestUrl, data, additionalHeaders || {});
+    });
+  }
+  put(requestUrl, data, additionalHeaders) {
+    return __awaiter(this, undefined, undefined, function* () {
+      return this.request("PUT", requestUrl, data, additionalHeaders || {});
+    });
+  }
+  head(requestUrl, additionalHeaders) {
+    return __awaiter(this, undefined, undefined, function* () {
+      return this.request("HEAD", requestUrl, null, additionalHeaders || {});
+    });
+  }
+  sendStream(verb, requestUrl, stream, additionalHeaders) {
+    return __awaiter(this, undefined, undefined, function* () {
+      return this.request(verb, requestUrl, stream, additionalHeaders);
+    });
+  }
+  getJson(requestUrl_1) {
+    return __awaiter(this, arguments, undefined, function* (requestUrl, additionalHeaders = {}) {
+      additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+      const res = yield this.get(requestUrl, additionalHeaders);
+      return this._processResponse(res, this.requestOptions);
+    });
+  }
+  postJson(requestUrl_1, obj_1) {
+    return __awaiter(this, arguments, undefined, function* (requestUrl, obj, additionalHeaders = {}) {
+      const data = JSON.stringify(obj, null, 2);
+      additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+      additionalHeaders[Headers.ContentType] = this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
+      const res = yield this.post(requestUrl, data, additionalHeaders);
+      return this._processResponse(res, this.requestOptions);
+    });
+  }
+  putJson(requestUrl_1, obj_1) {
+    return __awaiter(this, arguments, undefined, function* (requestUrl, obj, additionalHeaders = {}) {
+      const data = JSON.stringify(obj, null, 2);
+      additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+      additionalHeaders[Headers.ContentType] = this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
+      const res = yield this.put(requestUrl, data, additionalHeaders);
+      return this._processResponse(res, this.requestOptions);
+    });
+  }
+  patchJson(requestUrl_1, obj_1) {
+    return __awaiter(this, arguments, undefined, function* (requestUrl, obj, additionalHeaders = {}) {
+      const data = JSON.stringify(obj, null, 2);
+      additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+      additionalHeaders[Headers.ContentType] = this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
+      const res = yield this.patch(requestUrl, data, additionalHeaders);
+      return this._processResponse(res, this.requestOptions);
+    });
+  }
+  request(verb, requestUrl, data, headers) {
+    return __awaiter(this, undefined, undefined, function* () {
+      if (this._disposed) {
+        throw new Error("Client has already been disposed.");
+      }
+      const parsedUrl = new URL(requestUrl);
+      let info = this._prepareRequest(verb, parsedUrl, headers);
+      const maxTries = this._allowRetries && RetryableHttpVerbs.includes(verb) ? this._maxRetries + 1 : 1;
+      let numTries = 0;
+      let response;
+      do {
+        response = yield this.requestRaw(info, data);
+        if (response && response.message && response.message.statusCode === HttpCodes.Unauthorized) {
+          let authenticationHandler;
+          for (const handler of this.handlers) {
+            if (handler.canHandleAuthentication(response)) {
+              authenticationHandler = handler;
+              break;
+            }
+          }
+          if (authenticationHandler) {
+            return authenticationHandler.handleAuthentication(this, info, data);
+          } else {
+            return response;
+          }
+        }
+        let redirectsRemaining = this._maxRedirects;
+        while (response.message.statusCode && HttpRedirectCodes.includes(response.message.statusCode) && this._allowRedirects && redirectsRemaining > 0) {
+          const redirectUrl = response.message.headers["location"];
+          if (!redirectUrl) {
+            break;
+          }
+          const parsedRedirectUrl = new URL(redirectUrl);
+          if (parsedUrl.protocol === "https:" && parsedUrl.protocol !== parsedRedirectUrl.protocol && !this._allowRedirectDowngrade) {
+            throw new Error("Redirect from HTTPS to HTTP protocol. This downgrade is not allowed for security reasons. If you want to allow this behavior, set the allowRedirectDowngrade option to true.");
+          }
+          yield response.readBody();
+          if (parsedRedirectUrl.hostname !== parsedUrl.hostname) {
+            for (const header in headers) {
+              if (header.toLowerCase() === "authorization") {
+                delete headers[header];
+              }
+            }
+          }
+          info = this._prepareRequest(verb, parsedRedirectUrl, headers);
+          response = yield this.requestRaw(info, data);
+          redirectsRemaining--;
+        }
+        if (!response.message.statusCode || !HttpResponseRetryCodes.includes(response.message.statusCode)) {
+          return response;
+        }
+        numTries += 1;
+        if (numTries < maxTries) {
+          yield response.readBody();
+          yield this._performExponentialBackoff(numTries);
+        }
+      } while (numTries < maxTries);
+      return response;
+    });
+  }
+  dispose() {
+    if (this._agent) {
+      this._agent.destroy();
+    }
+    this._disposed = true;
+  }
+  requestRaw(info, data) {
+    return __awaiter(this, undefined, undefined, function* () {
+      return new Promise((resolve, reject) => {
+        function callbackForResult(err, res) {
+          if (err) {
+            reject(err);
+          } else if (!res) {
+            reject(new Error("Unknown error"));
+          } else {
+            resolve(res);
+          }
+        }
+        this.requestRawWithCallback(info, data, callbackForResult);
+      });
+    });
+  }
+  requestRawWithCallback(info, data, onResult) {
+    if (typeof data === "string") {
+      if (!info.options.headers) {
+        info.options.headers = {};
+      }
+      info.options.headers["Content-Length"] = Buffer.byteLength(data, "utf8");
+    }
+    let callbackCalled = false;
+    function handleResult(err, res) {
+      if (!callbackCalled) {
+        callbackCalled = true;
+        onResult(err, res);
+      }
+    }
+    const req = info.httpModule.request(info.options, (msg) => {
+      const res = new HttpClientResponse(msg);
+      handleResult(undefined, res);
+    });
+    let socket;
+    req.on("socket", (sock) => {
+      socket = sock;
+    });
+    req.setTimeout(this._socketTimeout || 3 * 60000, () => {
+      if (socket) {
+        socket.end();
+      }
+      handleResult(new Error(`Request timeout: ${info.options.path}`));
+    });
+    req.on("error", function(err) {
+      handleResult(err);
+    });
+    if (data && typeof data === "string") {
+      req.write(data, "utf8");
+    }
+    if (data && typeof data !== "string") {
+      data.on("close", function() {
+        req.end();
+      });
+      data.pipe(req);
+    } else {
+      req.end();
+    }
+  }
+  getAgent(serverUrl) {
+    const parsedUrl = new URL(serverUrl);
+    return this._getAgent(parsedUrl);
+  }
+  getAgentDispatcher(serverUrl) {
+    const parsedUrl = new URL(serverUrl);
+    const proxyUrl = getProxyUrl(parsedUrl);
+    const useProxy = proxyUrl && proxyUrl.hostname;
+    if (!useProxy) {
+      return;
+    }
+    return this._getProxyAgentDispatcher(parsedUrl, proxyUrl);
+  }
+  _prepareRequest(method, requestUrl, headers) {
+    const info = {};
+    info.parsedUrl = requestUrl;
+    const usingSsl = info.parsedUrl.protocol === "https:";
+    info.httpModule = usingSsl ? https2 : http2;
+    const defaultPort = usingSsl ? 443 : 80;
+    info.options = {};
+    info.options.host = info.parsedUrl.hostname;
+    info.options.port = info.parsedUrl.port ? parseInt(info.parsedUrl.port) : defaultPort;
+    info.options.path = (info.parsedUrl.pathname || "") + (info.parsedUrl.search || "");
+    info.options.method = method;
+    info.options.headers = this._mergeHeaders(headers);
+    if (this.userAgent != null) {
+      info.options.headers["user-agent"] = this.userAgent;
+    }
+    info.options.agent = this._getAgent(info.parsedUrl);
+    if (this.handlers) {
+      for (const handler of this.handlers) {
+        handler.prepareRequest(info.options);
+      }
+    }
+    return info;
+  }
+  _mergeHeaders(headers) {
+    if (this.requestOptions && this.requestOptions.headers) {
+      return Object.assign({}, lowercaseKeys(this.requestOptions.headers), lowercaseKeys(headers || {}));
+    }
+    return lowercaseKeys(headers || {});
+  }
+  _getExistingOrDefaultHeader(additionalHeaders, header, _default) {
+    let clientHeader;
+    if (this.requestOptions && this.requestOptions.headers) {
+      const headerValue = lowercaseKeys(this.requestOptions.headers)[header];
+      if (headerValue) {
+        clientHeader = typeof headerValue === "number" ? headerValue.toString() : headerValue;
+      }
+    }
+    const additionalValue = additionalHeaders[header];
+    if (additionalValue !== undefined) {
+      return typeof additionalValue === "number" ? additionalValue.toString() : additionalValue;
+    }
+    if (clientHeader !== undefined) {
+      return clientHeader;
+    }
+    return _default;
+  }
+  _getExistingOrDefaultContentTypeHeader(additionalHeaders, _default) {
+    let clientHeader;
+    if (this.requestOptions && this.requestOptions.headers) {
+      const headerValue = lowercaseKeys(this.requestOptions.headers)[Headers.ContentType];
+      if (headerValue) {
+        if (typeof headerValue === "number") {
+          clientHeader = String(headerValue);
+        } else if (Array.isArray(headerValue)) {
+          clientHeader = headerValue.join(", ");
+        } else {
+          clientHeader = headerValue;
+        }
+      }
+    }
+    const additionalValue = additionalHeaders[Headers.ContentType];
+    if (additionalValue !== undefined) {
+      if (typeof additionalValue === "number") {
+        return String(additionalValue);
+      } else if (Array.isArray(additionalValue)) {
+        return additionalValue.join(", ");
+      } else {
+        return additionalValue;
+      }
+    }
+    if (clientHeader !== undefined) {
+      return clientHeader;
+    }
+    return _default;
+  }
+  _getAgent(parsedUrl) {
+    let agent;
+    const proxyUrl = getProxyUrl(parsedUrl);
+    const useProxy = proxyUrl && proxyUrl.hostname;
+    if (this._keepAlive && useProxy) {
+      agent = this._proxyAgent;
+    }
+    if (!useProxy) {
+      agent = this._agent;
+    }
+    if (agent) {
+      return agent;
+    }
+    const usingSsl = parsedUrl.protocol === "https:";
+    let maxSockets = 100;
+    if (this.requestOptions) {
+      maxSockets = this.requestOptions.maxSockets || http2.globalAgent.maxSockets;
+    }
+    if (proxyUrl && proxyUrl.hostname) {
+      const agentOptions = {
+        maxSockets,
+        keepAlive: this._keepAlive,
+        proxy: Object.assign(Object.assign({}, (proxyUrl.username || proxyUrl.password) && {
+          proxyAuth: `${proxyUrl.username}:${proxyUrl.password}`
+        }), { host: proxyUrl.hostname, port: proxyUrl.port })
+      };
+      let tunnelAgent;
+      const overHttps = proxyUrl.protocol === "https:";
+      if (usingSsl) {
+        tunnelAgent = overHttps ? $httpsOverHttps : $httpsOverHttp;
+      } else {
+        tunnelAgent = overHttps ? $httpOverHttps : $httpOverHttp;
+      }
+      agent = tunnelAgent(agentOptions);
+      this._proxyAgent = agent;
+    }
+    if (!agent) {
+      const options = { keepAlive: this._keepAlive, maxSockets };
+      agent = usingSsl ? new https2.Agent(options) : new http2.Agent(options);
+      this._agent = agent;
+    }
+    if (usingSsl && this._ignoreSslError) {
+      agent.options = Object.assign(agent.options || {}, {
+        rejectUnauthorized: false
+      });
+    }
+    return agent;
+  }
+  _getProxyAgentDispatcher(parsedUrl, proxyUrl) {
+    let proxyAgent;
+    if (this._keepAlive) {
+      proxyAgent = this._proxyAgentDispatcher;
+    }
+    if (proxyAgent) {
+      return proxyAgent;
+    }
+    const usingSsl = parsedUrl.protocol === "https:";
+    proxyAgent = new $ProxyAgent(Object.assign({ uri: proxyUrl.href, pipelining: !this._keepAlive ? 0 : 1 }, (proxyUrl.username || proxyUrl.password) && {
+      token: `Basic ${Buffer.from(`${proxyUrl.username}:${proxyUrl.password}`).toString("base64")}`
+    }));
+    this._proxyAgentDispatcher = proxyAgent;
+    if (usingSsl && this._ignoreSslError) {
+      proxyAgent.options = Object.assign(proxyAgent.options.requestTls || {}, {
+        rejectUnauthorized: false
+      });
+    }
+    return proxyAgent;
+  }
+  _getUserAgentWithOrchestrationId(userAgent) {
+    const baseUserAgent = userAgent || "actions/http-client";
+    const orchId = process.env["ACTIONS_ORCHESTRATION_ID"];
+    if (orchId) {
+      const sanitizedId = orchId.replace(/[^a-z0-9_.-]/gi, "_");
+      return `${baseUserAgent} actions_orchestration_id/${sanitizedId}`;
+    }
+    return baseUserAgent;
+  }
+  _performExponentialBackoff(retryNumber) {
+    return __awaiter(this, undefined, undefined, function* () {
+      retryNumber = Math.min(ExponentialBackoffCeiling, retryNumber);
+      const ms = ExponentialBackoffTimeSlice * Math.pow(2, retryNumber);
+      return new Promise((resolve) => setTimeout(() => resolve(), ms));
+    });
+  }
+  _processResponse(res, options) {
+    return __awaiter(this, undefined, undefined, function* () {
+      return new Promise((resolve, reject) => __awaiter(this, undefined, undefined, function* () {
+        const statusCode = res.message.statusCode || 0;
+        const response = {
+          statusCode,
+          result: null,
+          headers: {}
+        };
+        if (statusCode === HttpCodes.NotFound) {
+          resolve(response);
+        }
+        function dateTimeDeserializer(key, value) {
+          if (typeof value === "string") {
+            const a = new Date(value);
+            if (!isNaN(a.valueOf())) {
+              return a;
+            }
+          }
+          return value;
+        }
+        let obj;
+        let contents;
+        try {
+          contents = yield res.readBody();
+          if (contents && contents.length > 0) {
+            if (options && options.deserializeDates) {
+              obj = JSON.parse(contents, dateTimeDeserializer);
+            } else {
+              obj = JSON.parse(contents);
+            }
+            response.result = obj;
+          }
+          response.headers = res.message.headers;
+        } catch (err) {}
+        if (statusCode > 299) {
+          let msg;
+          if (obj && obj.message) {
+            msg = obj.message;
+          } else if (contents && contents.length > 0) {
+            msg = contents;
+          } else {
+            msg = `Failed request: (${statusCode})`;
+          }
+          const err = new HttpClientError(msg, statusCode);
+          err.result = response.result;
+          reject(err);
+        } else {
+          resolve(response);
+        }
+      }));
+    });
+  }
+}
+var lowercaseKeys = (obj) => Object.keys(obj).reduce((c, k) => (c[k.toLowerCase()] = obj[k], c), {});
+
+// node_modules/@actions/http-client/lib/auth.js
+var __awaiter2 = function(thisArg, _arguments, P, generator) {
+  function adopt(value) {
+    return value instanceof P ? value : new P(function(resolve) {
+      resolve(value);
+    });
+  }
+  return new (P || (P = Promise))(function(resolve, reject) {
+    function fulfilled(value) {
+      try {
+        step(generator.next(value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function rejected(value) {
+      try {
+        step(generator["throw"](value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function step(result) {
+      result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected);
+    }
+    step((generator = generator.apply(thisArg, _arguments || [])).next());
+  });
+};
+class BearerCredentialHandler {
+  constructor(token) {
+    this.token = token;
+  }
+  prepareRequest(options) {
+    if (!options.headers) {
+      throw Error("The request has no headers");
+    }
+    options.headers["Authorization"] = `Bearer ${this.token}`;
+  }
+  canHandleAuthentication() {
+    return false;
+  }
+  handleAuthentication() {
+    return __awaiter2(this, undefined, undefined, function* () {
+      throw new Error("not implemented");
+    });
+  }
+}
+
+// node_modules/@actions/core/lib/oidc-utils.js
+var __awaiter3 = function(thisArg, _arguments, P, generator) {
+  function adopt(value) {
+    return value instanceof P ? value : new P(function(resolve) {
+      resolve(value);
+    });
+  }
+  return new (P || (P = Promise))(function(resolve, reject) {
+    function fulfilled(value) {
+      try {
+        step(generator.next(value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function rejected(value) {
+      try {
+        step(generator["throw"](value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function step(result) {
+      result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected);
+    }
+    step((generator = generator.apply(thisArg, _arguments || [])).next());
+  });
+};
+
+class OidcClient {
+  static createHttpClient(allowRetry = true, maxRetry = 10) {
+    const requestOptions = {
+      allowRetries: allowRetry,
+      maxRetries: maxRetry
+    };
+    return new HttpClient("actions/oidc-client", [new BearerCredentialHandler(OidcClient.getRequestToken())], requestOptions);
+  }
+  static getRequestToken() {
+    const token = process.env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"];
+    if (!token) {
+      throw new Error("Unable to get ACTIONS_ID_TOKEN_REQUEST_TOKEN env variable");
+    }
+    return token;
+  }
+  static getIDTokenUrl() {
+    const runtimeUrl = process.env["ACTIONS_ID_TOKEN_REQUEST_URL"];
+    if (!runtimeUrl) {
+      throw new Error("Unable to get ACTIONS_ID_TOKEN_REQUEST_URL env variable");
+    }
+    return runtimeUrl;
+  }
+  static getCall(id_token_url) {
+    return __awaiter3(this, undefined, undefined, function* () {
+      var _a;
+      const httpclient = OidcClient.createHttpClient();
+      const res = yield httpclient.getJson(id_token_url).catch((error) => {
+        throw new Error(`Failed to get ID Token. 
+ 
+        Error Code : ${error.statusCode}
+ 
+        Error Message: ${error.message}`);
+      });
+      const id_token = (_a = res.result) === null || _a === undefined ? undefined : _a.value;
+      if (!id_token) {
+        throw new Error("Response json body do not have ID Token field");
+      }
+      return id_token;
+    });
+  }
+  static getIDToken(audience) {
+    return __awaiter3(this, undefined, undefined, function* () {
+      try {
+        let id_token_url = OidcClient.getIDTokenUrl();
+        if (audience) {
+          const encodedAudience = encodeURIComponent(audience);
+          id_token_url = `${id_token_url}&audience=${encodedAudience}`;
+        }
+        debug2(`ID token url is ${id_token_url}`);
+        const id_token = yield OidcClient.getCall(id_token_url);
+        setSecret(id_token);
+        return id_token;
+      } catch (error) {
+        throw new Error(`Error message: ${error.message}`);
+      }
+    });
+  }
+}
 
 // node_modules/@actions/core/lib/summary.js
 import { EOL as EOL3 } from "os";
 import { constants, promises } from "fs";
-var __awaiter = function(thisArg, _arguments, P, generator) {
+var __awaiter4 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve) {
       resolve(value);
@@ -17834,7 +18624,7 @@ class Summary {
     this._buffer = "";
   }
   filePath() {
-    return __awaiter(this, undefined, undefined, function* () {
+    return __awaiter4(this, undefined, undefined, function* () {
       if (this._filePath) {
         return this._filePath;
       }
@@ -17859,7 +18649,7 @@ class Summary {
     return `<${tag}${htmlAttrs}>${content}</${tag}>`;
   }
   write(options) {
-    return __awaiter(this, undefined, undefined, function* () {
+    return __awaiter4(this, undefined, undefined, function* () {
       const overwrite = !!(options === null || options === undefined ? undefined : options.overwrite);
       const filePath = yield this.filePath();
       const writeFunc = overwrite ? writeFile : appendFile;
@@ -17868,7 +18658,7 @@ class Summary {
     });
   }
   clear() {
-    return __awaiter(this, undefined, undefined, function* () {
+    return __awaiter4(this, undefined, undefined, function* () {
       return this.emptyBuffer().write({ overwrite: true });
     });
   }
@@ -17969,7 +18759,7 @@ var platform = os3.platform();
 var arch = os3.arch();
 
 // node_modules/@actions/core/lib/core.js
-var __awaiter2 = function(thisArg, _arguments, P, generator) {
+var __awaiter5 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve) {
       resolve(value);
@@ -18044,35 +18834,70 @@ function startGroup(name) {
 function endGroup() {
   issue("endgroup");
 }
-function group(name, fn) {
-  return __awaiter2(this, undefined, undefined, function* () {
-    startGroup(name);
-    let result;
-    try {
-      result = yield fn();
-    } finally {
-      endGroup();
-    }
-    return result;
+function getIDToken(aud) {
+  return __awaiter5(this, undefined, undefined, function* () {
+    return yield OidcClient.getIDToken(aud);
   });
 }
 
 // action/main.ts
-import { randomUUID as randomUUID2 } from "node:crypto";
+import { createHash as createHash4, randomUUID as randomUUID2 } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import * as tls3 from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
 // package.json
 var version = "0.1.0";
 
-// action/deliver.ts
-var BACKOFF_BASE_MS = 1000;
-var BACKOFF_CAP_MS = 30000;
-var MAX_RETRY_AFTER_MS = 60000;
-function backoffMs(retry, random) {
-  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (retry - 1));
+// shared/webhook-path.ts
+import { createHash } from "node:crypto";
+var WEBHOOK_PATH_PREFIX = "/hook/";
+function webhookDigest(token, name, namespace) {
+  return createHash("sha256").update(token).update(name).update(namespace).digest("hex");
+}
+// shared/signature.ts
+import { createHash as createHash2, createHmac, timingSafeEqual } from "node:crypto";
+function hmacHex(algorithm, key, body) {
+  return createHmac(algorithm, key).update(body).digest("hex");
+}
+function signPayload(algorithm, key, body) {
+  return `${algorithm}=${hmacHex(algorithm, key, body)}`;
+}
+// shared/headers.ts
+var Header = {
+  contentType: "Content-Type",
+  userAgent: "User-Agent",
+  authorization: "Authorization",
+  githubEvent: "X-GitHub-Event",
+  githubDelivery: "X-GitHub-Delivery",
+  githubHookId: "X-GitHub-Hook-ID",
+  githubTargetType: "X-GitHub-Hook-Installation-Target-Type",
+  githubTargetId: "X-GitHub-Hook-Installation-Target-ID",
+  githubEnterpriseHost: "X-GitHub-Enterprise-Host",
+  githubEnterpriseVersion: "X-GitHub-Enterprise-Version",
+  hubSignature256: "X-Hub-Signature-256",
+  hubSignature: "X-Hub-Signature",
+  signature: "X-Signature",
+  gitlabToken: "X-Gitlab-Token",
+  gitlabEvent: "X-Gitlab-Event",
+  gitlabEventUuid: "X-Gitlab-Event-UUID",
+  bitbucketEvent: "X-Event-Key",
+  bitbucketRequestUuid: "X-Request-UUID",
+  nexusSignature: "X-Nexus-Webhook-Signature",
+  ceType: "Ce-Type",
+  ceId: "Ce-Id"
+};
+var ContentType = {
+  json: "application/json",
+  form: "application/x-www-form-urlencoded"
+};
+// shared/backoff.ts
+function backoffDelayMs(backoff, retry, random = Math.random()) {
+  const ceiling = Math.min(backoff.capMs, backoff.baseMs * 2 ** Math.min(Math.max(retry - 1, 0), 30));
   return Math.round(ceiling / 2 + ceiling / 2 * random);
 }
+// action/deliver.ts
+var BACKOFF = { baseMs: 1000, capMs: 30000 };
+var MAX_RETRY_AFTER_MS = 60000;
 function parseRetryAfter(value, nowMs) {
   if (value === undefined)
     return;
@@ -18125,53 +18950,125 @@ async function deliver(req, options, deps) {
       deps.log(`The receiver asked to retry after ${Math.ceil(retryAfter / 1000)} s, more than ${MAX_RETRY_AFTER_MS / 1000} s: giving up.`);
       return finish("retry-after-too-long", result);
     }
-    const delay = retryAfter ?? backoffMs(attempt, deps.random());
+    const delay = retryAfter ?? backoffDelayMs(BACKOFF, attempt, deps.random());
     attempts.push({ attempt, result, durationMs, nextDelayMs: delay });
     deps.log(`Retrying in ${(delay / 1000).toFixed(1)} s${retryAfter !== undefined ? " (Retry-After)" : ""}.`);
     await deps.sleep(delay);
   }
 }
 
-// shared/webhook-path.ts
-import { createHash } from "node:crypto";
-var WEBHOOK_PATH_PREFIX = "/hook/";
-function webhookDigest(token, name, namespace) {
-  return createHash("sha256").update(token).update(name).update(namespace).digest("hex");
-}
-// shared/signature.ts
-import { createHash as createHash2, createHmac, timingSafeEqual } from "node:crypto";
-function hmacHex(algorithm, key, body) {
-  return createHmac(algorithm, key).update(body).digest("hex");
-}
-function signPayload(algorithm, key, body) {
-  return `${algorithm}=${hmacHex(algorithm, key, body)}`;
-}
-// shared/headers.ts
-var Header = {
-  contentType: "Content-Type",
-  userAgent: "User-Agent",
-  authorization: "Authorization",
-  githubEvent: "X-GitHub-Event",
-  githubDelivery: "X-GitHub-Delivery",
-  githubHookId: "X-GitHub-Hook-ID",
-  githubTargetType: "X-GitHub-Hook-Installation-Target-Type",
-  githubTargetId: "X-GitHub-Hook-Installation-Target-ID",
-  hubSignature256: "X-Hub-Signature-256",
-  hubSignature: "X-Hub-Signature",
-  signature: "X-Signature",
-  gitlabToken: "X-Gitlab-Token",
-  gitlabEvent: "X-Gitlab-Event",
-  gitlabEventUuid: "X-Gitlab-Event-UUID",
-  bitbucketEvent: "X-Event-Key",
-  bitbucketRequestUuid: "X-Request-UUID",
-  nexusSignature: "X-Nexus-Webhook-Signature",
-  ceType: "Ce-Type",
-  ceId: "Ce-Id"
+// action/request.ts
+import { createHash as createHash3 } from "node:crypto";
+var MAX_PAYLOAD_BYTES = 25 * 1024 * 1024;
+var SENSITIVE_HEADERS = [
+  Header.hubSignature256,
+  Header.hubSignature,
+  Header.signature,
+  Header.gitlabToken,
+  Header.authorization
+];
+var AUTH = {
+  github: (token, body) => ({
+    [Header.hubSignature256]: signPayload("sha256", token, body),
+    [Header.hubSignature]: signPayload("sha1", token, body)
+  }),
+  "generic-hmac": (token, body) => ({ [Header.signature]: signPayload("sha256", token, body) }),
+  gitlab: (token, _body, event, deliveryId) => ({
+    [Header.gitlabToken]: token,
+    [Header.gitlabEvent]: event,
+    [Header.gitlabEventUuid]: deliveryId
+  }),
+  bitbucket: (token, body, event, deliveryId) => ({
+    [Header.hubSignature256]: signPayload("sha256", token, body),
+    [Header.bitbucketEvent]: event,
+    [Header.bitbucketRequestUuid]: deliveryId
+  }),
+  harbor: (token) => ({ [Header.authorization]: token }),
+  generic: () => ({}),
+  "generic-oidc": (idToken) => ({ [Header.authorization]: `Bearer ${idToken}` })
 };
-var ContentType = {
-  json: "application/json",
-  form: "application/x-www-form-urlencoded"
-};
+var FRAMING_HEADERS = ["Host", "Content-Length", "Transfer-Encoding", "Connection", "Expect", "TE", "Upgrade"];
+function reservedHeaderNames(receiverType) {
+  const req = buildRequest({
+    url: "http://x/",
+    credential: "x",
+    receiverType,
+    event: "x",
+    contentType: "json",
+    repositoryId: "1",
+    hookId: "1",
+    userAgent: "x",
+    enterprise: { host: "x", version: "x" },
+    extraHeaders: []
+  }, new Uint8Array, "x");
+  return [...Object.keys(req.headers), ...FRAMING_HEADERS];
+}
+function isCredentialHeader(name) {
+  return /^(authorization|proxy-authorization|cookie)$|-(token|key|secret)$/i.test(name);
+}
+function hookId(label) {
+  const n = createHash3("sha256").update(`fluxhook hook id\x00${label}`).digest().readUInt32BE(0);
+  return String(1e8 + n % 900000000);
+}
+function checkPayload(bytes) {
+  if (bytes.byteLength === 0)
+    return { ok: false, reason: "the payload is empty" };
+  if (bytes.byteLength > MAX_PAYLOAD_BYTES)
+    return { ok: false, reason: `the payload is larger than ${MAX_PAYLOAD_BYTES} bytes` };
+  let text;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return { ok: false, reason: "the payload is not valid UTF-8" };
+  }
+  try {
+    JSON.parse(text);
+  } catch (err) {
+    return { ok: false, reason: `the payload is not valid JSON (${err instanceof Error ? err.message : String(err)})` };
+  }
+  return { ok: true };
+}
+function encodeBody(payload, contentType) {
+  if (contentType === "json")
+    return payload;
+  const json = new TextDecoder("utf-8").decode(payload);
+  return new TextEncoder().encode(new URLSearchParams({ payload: json }).toString());
+}
+function buildRequest(settings, payload, deliveryId) {
+  const body = encodeBody(payload, settings.contentType);
+  const headers = {
+    [Header.contentType]: settings.contentType === "json" ? ContentType.json : ContentType.form,
+    [Header.userAgent]: settings.userAgent,
+    [Header.githubDelivery]: deliveryId,
+    [Header.githubEvent]: settings.event,
+    [Header.githubHookId]: settings.hookId
+  };
+  if (settings.repositoryId) {
+    headers[Header.githubTargetType] = "repository";
+    headers[Header.githubTargetId] = settings.repositoryId;
+  }
+  if (settings.enterprise) {
+    headers[Header.githubEnterpriseHost] = settings.enterprise.host;
+    if (settings.enterprise.version)
+      headers[Header.githubEnterpriseVersion] = settings.enterprise.version;
+  }
+  Object.assign(headers, AUTH[settings.receiverType](settings.credential, body, settings.event, deliveryId));
+  for (const [name, value] of settings.extraHeaders)
+    headers[name] = value;
+  return { method: "POST", url: settings.url, headers, body };
+}
+function redactHeaders(headers) {
+  const sensitive = new Set(SENSITIVE_HEADERS.map((h) => h.toLowerCase()));
+  return Object.fromEntries(Object.entries(headers).map(([name, value]) => {
+    if (!sensitive.has(name.toLowerCase()) && !isCredentialHeader(name))
+      return [name, value];
+    if (/^Bearer /.test(value))
+      return [name, "Bearer <redacted>"];
+    const algo = /^(sha1|sha256|sha512)=/.exec(value)?.[1];
+    return [name, algo ? `${algo}=<redacted>` : "<redacted>"];
+  }));
+}
+
 // action/inputs.ts
 var Input = {
   token: "token",
@@ -18192,7 +19089,10 @@ var Input = {
   ca: "ca",
   clientCert: "client-cert",
   clientKey: "client-key",
-  insecureSkipTlsVerify: "insecure-skip-tls-verify"
+  insecureSkipTlsVerify: "insecure-skip-tls-verify",
+  headers: "headers",
+  oidcAudience: "oidc-audience",
+  userAgent: "user-agent"
 };
 var DEFAULTS = {
   namespace: "flux-system",
@@ -18202,11 +19102,14 @@ var DEFAULTS = {
   retries: 3,
   failOnError: true,
   dryRun: false,
-  insecureSkipTlsVerify: false
+  insecureSkipTlsVerify: false,
+  oidcAudience: "notification-controller"
 };
 var LIMITS = {
   maxTimeoutSeconds: 300,
-  maxRetries: 10
+  maxRetries: 10,
+  maxReceivers: 20,
+  maxHeaders: 20
 };
 var SUPPORTED_RECEIVER_TYPES = [
   "github",
@@ -18214,7 +19117,8 @@ var SUPPORTED_RECEIVER_TYPES = [
   "gitlab",
   "bitbucket",
   "harbor",
-  "generic"
+  "generic",
+  "generic-oidc"
 ];
 var CONTENT_TYPES = ["json", "form"];
 var ACTIONS_TO_WEBHOOK_EVENT = {
@@ -18226,6 +19130,7 @@ var asciiTrim = (value) => value.replace(ASCII_SPACE, "");
 var K8S_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 var K8S_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 var HEADER_SAFE = /^[\x20-\x7e]+$/;
+var HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*)$/;
 var TRUE = ["true", "True", "TRUE"];
 var FALSE = ["false", "False", "FALSE"];
 function isOneOf(list, value) {
@@ -18266,15 +19171,30 @@ function parseInputs(get, env) {
   const secrets = new Set;
   const text = (name) => asciiTrim(get(name));
   const rawToken = get(Input.token);
-  const token = asciiTrim(rawToken);
+  const trimmedToken = asciiTrim(rawToken);
   if (rawToken !== "")
     secrets.add(rawToken);
-  if (token !== "")
-    secrets.add(token);
-  if (token === "")
+  if (trimmedToken !== "")
+    secrets.add(trimmedToken);
+  const receiverType = text(Input.receiverType) || DEFAULTS.receiverType;
+  const knownType = isOneOf(SUPPORTED_RECEIVER_TYPES, receiverType);
+  if (!knownType)
+    errors.push(`Input \`receiver-type\` must be one of ${SUPPORTED_RECEIVER_TYPES.join(", ")}; got "${receiverType}".`);
+  const oidc = receiverType === "generic-oidc";
+  const token = oidc ? "" : trimmedToken;
+  if (oidc) {
+    if (trimmedToken !== "")
+      warnings.push("`token` is not used with receiver-type generic-oidc, which authenticates with an ID token; it was ignored.");
+  } else if (token === "")
     errors.push("Input `token` is required: the Receiver's Secret token.");
   else if (token !== rawToken)
     warnings.push("The token had leading or trailing whitespace (for example a final newline), which was removed. " + "If the Receiver's Secret holds the token with that whitespace, recreate the Secret without it.");
+  if ((receiverType === "gitlab" || receiverType === "harbor") && token !== "" && !HEADER_SAFE.test(token))
+    errors.push(`Receiver type ${receiverType} sends the token in a header, so it must be printable ASCII on one line.`);
+  const oidcAudience = oidc ? text(Input.oidcAudience) || DEFAULTS.oidcAudience : undefined;
+  if (oidcAudience !== undefined && !HEADER_SAFE.test(oidcAudience))
+    errors.push("Input `oidc-audience` must be printable ASCII on one line.");
+  const pathToken = oidc || token !== "" ? token : undefined;
   const rawUrl = get(Input.url);
   const urlInput = asciiTrim(rawUrl);
   if (rawUrl !== "")
@@ -18282,11 +19202,10 @@ function parseInputs(get, env) {
   if (urlInput !== "")
     secrets.add(urlInput);
   const address = text(Input.address);
-  const receiver = text(Input.receiver);
+  const receiverLines = get(Input.receiver).split(/\r?\n/).map(asciiTrim).filter((line) => line !== "");
   const namespace = text(Input.namespace) || DEFAULTS.namespace;
-  let url = "";
-  let target = { kind: "url" };
-  if (urlInput !== "" && (address !== "" || receiver !== "")) {
+  const destinations = [];
+  if (urlInput !== "" && (address !== "" || receiverLines.length > 0)) {
     errors.push("Set either `url`, or `address` with `receiver` (and `namespace`), not both.");
   } else if (urlInput !== "") {
     const parsed = parseHttpUrl(urlInput);
@@ -18295,18 +19214,15 @@ function parseInputs(get, env) {
     else if (parsed.username !== "" || parsed.password !== "")
       errors.push("Input `url` must not contain user:password@.");
     else {
-      url = parsed.href;
-      secrets.add(url);
-      const at = parsed.pathname.indexOf(WEBHOOK_PATH_PREFIX);
-      const digest = at >= 0 ? parsed.pathname.slice(at + WEBHOOK_PATH_PREFIX.length) : "";
-      if (digest !== "")
-        secrets.add(digest);
+      destinations.push({ url: parsed.href, target: { kind: "url" } });
+      for (const s of urlSecrets(parsed))
+        secrets.add(s);
     }
-  } else if (address === "" && receiver === "") {
+  } else if (address === "" && receiverLines.length === 0) {
     errors.push("Set where to deliver: `url`, or `address` with `receiver` (and `namespace`, default flux-system).");
   } else if (address === "") {
     errors.push("Input `address` is required with `receiver`, e.g. https://flux-webhook.example.internal.");
-  } else if (receiver === "") {
+  } else if (receiverLines.length === 0) {
     errors.push("Input `receiver` (the Receiver's name) is required with `address`.");
   } else {
     const base = parseHttpUrl(address);
@@ -18314,23 +19230,72 @@ function parseInputs(get, env) {
       errors.push("Input `address` must not contain user:password@ (its value is not shown).");
     else if (base?.search !== "" || base.hash !== "")
       errors.push(`Input \`address\` must be an http:// or https:// origin, optionally with a path prefix; got "${address}".`);
-    if (!K8S_NAME.test(receiver) || receiver.length > 253)
-      errors.push(`Input \`receiver\` must be a Kubernetes object name (lowercase letters, digits, '-' and '.'); got "${receiver}".`);
-    if (!K8S_LABEL.test(namespace) || namespace.length > 63)
-      errors.push(`Input \`namespace\` must be a Kubernetes namespace name; got "${namespace}".`);
-    if (base && token !== "") {
-      const digest = webhookDigest(token, receiver, namespace);
+    if (receiverLines.length > LIMITS.maxReceivers)
+      errors.push(`Input \`receiver\` lists ${receiverLines.length} Receivers; at most ${LIMITS.maxReceivers}.`);
+    const seen = new Set;
+    for (const line of receiverLines) {
+      const slash = line.indexOf("/");
+      const [ns, name] = slash >= 0 ? [line.slice(0, slash), line.slice(slash + 1)] : [namespace, line];
+      if (!K8S_NAME.test(name) || name.length > 253) {
+        errors.push(`Input \`receiver\` must be a Kubernetes object name (lowercase letters, digits, '-' and '.'), or namespace/name; got "${line}".`);
+        continue;
+      }
+      if (!K8S_LABEL.test(ns) || ns.length > 63) {
+        errors.push(`Input \`namespace\` must be a Kubernetes namespace name; got "${ns}".`);
+        continue;
+      }
+      if (seen.has(`${ns}/${name}`)) {
+        errors.push(`Input \`receiver\` lists ${ns}/${name} twice.`);
+        continue;
+      }
+      seen.add(`${ns}/${name}`);
+      if (!base || pathToken === undefined)
+        continue;
+      const digest = webhookDigest(pathToken, name, ns);
+      const prefix = `${base.origin}${base.pathname.replace(/\/+$/, "")}`;
+      const url = `${prefix}${WEBHOOK_PATH_PREFIX}${digest}`;
       secrets.add(digest);
-      url = `${base.origin}${base.pathname.replace(/\/+$/, "")}${WEBHOOK_PATH_PREFIX}${digest}`;
       secrets.add(url);
-      target = { kind: "receiver", address: `${base.origin}${base.pathname.replace(/\/+$/, "")}`, receiver, namespace };
+      destinations.push({ url, target: { kind: "receiver", address: prefix, receiver: name, namespace: ns } });
     }
   }
-  const receiverType = text(Input.receiverType) || DEFAULTS.receiverType;
-  if (!isOneOf(SUPPORTED_RECEIVER_TYPES, receiverType))
-    errors.push(`Input \`receiver-type\` must be one of ${SUPPORTED_RECEIVER_TYPES.join(", ")}; got "${receiverType}".`);
-  else if ((receiverType === "gitlab" || receiverType === "harbor") && token !== "" && !HEADER_SAFE.test(token))
-    errors.push(`Receiver type ${receiverType} sends the token in a header, so it must be printable ASCII on one line.`);
+  const extraHeaders = [];
+  const reserved = new Set(reservedHeaderNames(knownType ? receiverType : "generic").map((h) => h.toLowerCase()));
+  const headerLines = get(Input.headers).split(/\r?\n/);
+  const names = new Set;
+  headerLines.forEach((raw, i) => {
+    const line = asciiTrim(raw);
+    if (line === "")
+      return;
+    const m = HEADER_LINE.exec(line);
+    if (!m) {
+      errors.push(`Input \`headers\`, line ${i + 1}: expected \`Name: value\` (the line is not shown: it may be a secret).`);
+      return;
+    }
+    const [, name = "", value = ""] = m;
+    if (isCredentialHeader(name))
+      secrets.add(value);
+    if (!HEADER_SAFE.test(value)) {
+      errors.push(`Input \`headers\`, ${name}: the value must be printable ASCII, not empty.`);
+      return;
+    }
+    const lower = name.toLowerCase();
+    if (reserved.has(lower)) {
+      errors.push(lower === "user-agent" ? "Input `headers` cannot set User-Agent: use the `user-agent` input." : lower === "content-type" ? "Input `headers` cannot set Content-Type: use the `content-type` input." : `Input \`headers\` cannot set ${name}: the action sets it (signature, event, delivery and framing headers cannot be overridden).`);
+      return;
+    }
+    if (names.has(lower)) {
+      errors.push(`Input \`headers\` sets ${name} twice.`);
+      return;
+    }
+    names.add(lower);
+    extraHeaders.push([name, value]);
+  });
+  if (extraHeaders.length > LIMITS.maxHeaders)
+    errors.push(`Input \`headers\` sets ${extraHeaders.length} headers; at most ${LIMITS.maxHeaders}.`);
+  const userAgent = text(Input.userAgent);
+  if (userAgent !== "" && !HEADER_SAFE.test(userAgent))
+    errors.push("Input `user-agent` must be printable ASCII on one line.");
   const eventInput = text(Input.event);
   const actionsEvent = envValue(env, "GITHUB_EVENT_NAME");
   const event = eventInput || (actionsEvent ? ACTIONS_TO_WEBHOOK_EVENT[actionsEvent] ?? actionsEvent : "");
@@ -18410,9 +19375,11 @@ function parseInputs(get, env) {
     ok: true,
     config: {
       token,
-      url,
-      target,
+      oidcAudience,
+      destinations,
       receiverType,
+      extraHeaders,
+      userAgent: userAgent || undefined,
       event,
       eventFrom: eventInput ? "input" : "GITHUB_EVENT_NAME",
       payload,
@@ -18426,12 +19393,33 @@ function parseInputs(get, env) {
       context: {
         actionsEvent,
         repository: envValue(env, "GITHUB_REPOSITORY"),
-        repositoryId: envValue(env, "GITHUB_REPOSITORY_ID")
+        repositoryId: envValue(env, "GITHUB_REPOSITORY_ID"),
+        enterprise: enterpriseServer(env)
       },
       secrets: [...secrets],
       warnings
     }
   };
+}
+function urlSecrets(url) {
+  const at = url.pathname.indexOf(WEBHOOK_PATH_PREFIX);
+  const digest = at >= 0 ? url.pathname.slice(at + WEBHOOK_PATH_PREFIX.length) : "";
+  const out = [url.href, digest];
+  if (at < 0 && url.pathname !== "/")
+    out.push(url.pathname, url.pathname.slice(1));
+  if (url.search !== "")
+    out.push(url.search, url.search.slice(1));
+  return out.filter((s) => s.length >= 4);
+}
+function enterpriseServer(env) {
+  const server = envValue(env, "GITHUB_SERVER_URL");
+  if (!server)
+    return;
+  const host = parseHttpUrl(server)?.host.toLowerCase();
+  if (!host || host === "github.com" || host.endsWith(".ghe.com"))
+    return;
+  const version = envValue(env, "GITHUB_ENTERPRISE_VERSION");
+  return { host, version: version && HEADER_SAFE.test(version) ? version : undefined };
 }
 function parseHttpUrl(value) {
   try {
@@ -18450,258 +19438,6 @@ function pemOrPath(value) {
   if (value === "")
     return;
   return value.includes("-----BEGIN ") ? { kind: "inline", pem: value } : { kind: "file", path: value };
-}
-
-// action/report.ts
-var Output = {
-  status: "status",
-  deliveryId: "delivery-id",
-  attempts: "attempts",
-  response: "response",
-  url: "url"
-};
-var MAX_RESPONSE_OUTPUT_CHARS = 4096;
-var MAX_REASON_CHARS = 300;
-function scrub(text, secrets) {
-  let out = text;
-  for (const secret of [...secrets].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length))
-    out = out.split(secret).join("***");
-  return out;
-}
-function truncate(text, max) {
-  return text.length <= max ? text : `${text.slice(0, max)}… (truncated, ${text.length} characters)`;
-}
-var lastAttempt = (outcome) => outcome.attempts[outcome.attempts.length - 1];
-var lastBody = (outcome) => {
-  const result = lastAttempt(outcome)?.result;
-  return result?.kind === "response" ? result.body : "";
-};
-function outputsFor(ctx, deliveryId, outcome) {
-  return {
-    [Output.status]: outcome?.status !== undefined ? String(outcome.status) : "",
-    [Output.deliveryId]: deliveryId,
-    [Output.attempts]: String(outcome?.attempts.length ?? 0),
-    [Output.response]: outcome ? truncate(lastBody(outcome), MAX_RESPONSE_OUTPUT_CHARS) : "",
-    [Output.url]: maskUrl(ctx.url)
-  };
-}
-function receiverLabel(ctx) {
-  return ctx.target.kind === "receiver" ? `${ctx.target.namespace}/${ctx.target.receiver} at ${maskUrl(ctx.url)}` : maskUrl(ctx.url);
-}
-function receiverReason(body) {
-  const text = body.trim();
-  if (text === "")
-    return;
-  try {
-    const parsed = JSON.parse(text);
-    if (parsed && typeof parsed === "object") {
-      const o = parsed;
-      for (const key of ["reason", "message", "error", "detail"]) {
-        const v = o[key];
-        if (typeof v === "string" && v.trim() !== "")
-          return truncate(v.trim(), MAX_REASON_CHARS);
-        if (v && typeof v === "object" && typeof v.message === "string")
-          return truncate(String(v.message), MAX_REASON_CHARS);
-      }
-    }
-    if (typeof parsed === "string")
-      return truncate(parsed, MAX_REASON_CHARS);
-  } catch {}
-  if (/^<(!doctype|html)/i.test(text))
-    return;
-  return truncate(text.split(/\r?\n/)[0] ?? "", MAX_REASON_CHARS);
-}
-function receiverTargets(body) {
-  let parsed;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    return [];
-  }
-  const targets = parsed && typeof parsed === "object" ? parsed.targets : undefined;
-  if (!Array.isArray(targets))
-    return [];
-  return targets.flatMap((t) => {
-    if (!t || typeof t !== "object")
-      return [];
-    const { kind, namespace, name, outcome } = t;
-    if (typeof kind !== "string" || typeof name !== "string")
-      return [];
-    return [
-      `${kind} ${typeof namespace === "string" ? `${namespace}/` : ""}${name}${typeof outcome === "string" ? `: ${outcome}` : ""}`
-    ];
-  });
-}
-var checkReceiver = (ctx) => ctx.target.kind === "receiver" ? `kubectl -n ${ctx.target.namespace} get receiver ${ctx.target.receiver}` : "kubectl get receivers -A";
-function statusHint(status, ctx, reason) {
-  const quoted = reason ? ` The receiver said: "${reason}".` : "";
-  switch (true) {
-    case status === 404:
-      return ctx.target.kind === "receiver" ? `No Receiver has this path. The path is sha256(token + name + namespace), so check that \`token\` equals the Receiver's Secret (key "token"), ` + `that receiver "${ctx.target.receiver}" and namespace "${ctx.target.namespace}" are right, and that the Receiver is Ready ` + `(${checkReceiver(ctx)}; its status.webhookPath must be this path).${quoted}` : `No Receiver has this path: check that \`url\` ends with the Receiver's status.webhookPath and that the Receiver is Ready (${checkReceiver(ctx)}).${quoted}`;
-    case status === 400:
-      return `The receiver refused the request. Check the signature (the token must equal the Receiver's Secret; ` + `receiver-type "${ctx.receiverType}" must match the Receiver's spec.type) and the event filter ` + `("${ctx.event}" must be in the Receiver's spec.events, if set; override it with \`event\`).${quoted}`;
-    case (status === 401 || status === 403):
-      return `Refused before reaching a Receiver: an ingress, gateway or auth proxy in front of it answered ${status}.${quoted}`;
-    case status === 413:
-      return `The payload is too large for the receiver (Flux accepts up to 3 MiB); send a smaller \`payload\`.${quoted}`;
-    case status === 503:
-      return `The Receiver exists but is suspended or not Ready (${checkReceiver(ctx)}), or the service behind the address is unavailable.${quoted}`;
-    case status === 500:
-      return `The receiver accepted the request but failed to act on it, e.g. a resource in spec.resources is missing or the Kubernetes API failed: see the receiver's logs.${quoted}`;
-    case (status === 429 || status >= 500):
-      return `The receiver kept failing (${status}); see its logs, or raise \`retries\`.${quoted}`;
-    default:
-      return `Unexpected status ${status}.${quoted}`;
-  }
-}
-function networkHint(attempt, ctx) {
-  if (attempt.result.kind !== "error")
-    return "";
-  const { category, code } = attempt.result.error;
-  const url = new URL(ctx.url);
-  const hostPort = `${url.hostname}:${url.port || (url.protocol === "https:" ? 443 : 80)}`;
-  switch (category) {
-    case "refused":
-      return `Nothing accepted a connection at ${hostPort} from this runner. Check the network path: does this runner run inside the private network, are the Service/Ingress address and port right, do firewalls allow it, and do HTTPS_PROXY/NO_PROXY fit?`;
-    case "dns":
-      return `This runner cannot resolve "${url.hostname}". Use a runner inside the private network, or a name or IP address it can resolve.`;
-    case "timeout":
-      return `No complete answer from ${hostPort} within ${ctx.timeoutMs / 1000} s: a firewall dropping packets, a wrong port, or a slow receiver (raise \`timeout-seconds\`).`;
-    case "reset":
-      return `The connection to ${hostPort} was cut (${code}): a proxy or load balancer in between, or https:// sent to a plain-HTTP port?`;
-    case "tls-verify":
-      return code === "ERR_TLS_CERT_ALTNAME_INVALID" ? `The receiver's certificate does not name "${url.hostname}": use the host name the certificate was issued for.` : `The receiver's certificate is not trusted (${code}): give its CA with \`ca-file\` or \`ca\` (added to the default roots). \`insecure-skip-tls-verify\` is a last resort.`;
-    case "tls":
-      return `The TLS handshake with ${hostPort} failed (${code}): https:// to a plain-HTTP port (use http://), or a receiver that requires a client certificate (\`client-cert\`, \`client-key\`)?`;
-    case "proxy":
-      return `The proxy refused to open a tunnel to ${hostPort} (${code}): check the proxy's credentials in HTTPS_PROXY/HTTP_PROXY, or add the receiver's host to NO_PROXY.`;
-    default:
-      return `The request failed (${code}).`;
-  }
-}
-function failureMessage(outcome, ctx) {
-  if (outcome.ok)
-    return "";
-  const last = lastAttempt(outcome);
-  const tries = `${outcome.attempts.length} attempt${outcome.attempts.length === 1 ? "" : "s"}`;
-  const where = receiverLabel(ctx);
-  if (!last)
-    return `Delivery to ${where} failed.`;
-  const result = last.result;
-  switch (outcome.kind) {
-    case "redirect": {
-      const location = result.kind === "response" ? result.headers.location : undefined;
-      let to = "another location";
-      if (location) {
-        try {
-          to = maskUrl(new URL(location, ctx.url).href);
-        } catch {}
-      }
-      return `Delivery to ${where} was redirected (${outcome.status}) to ${to}. Redirects are not followed for a POST: they drop the body ` + `or send the secret path elsewhere. Use the final URL in \`url\`/\`address\` (https:// instead of http://? no trailing slash?).`;
-    }
-    case "retry-after-too-long":
-      return `Delivery to ${where} failed with ${outcome.status} after ${tries}, and the receiver asked to wait longer than this action waits. ${statusHint(outcome.status ?? 0, ctx, receiverReason(lastBody(outcome)))}`;
-    case "status":
-      return `Delivery to ${where} failed with HTTP ${outcome.status} after ${tries}. ${statusHint(outcome.status ?? 0, ctx, receiverReason(lastBody(outcome)))}`;
-    case "network":
-      return result.kind === "error" ? `Delivery to ${where} failed after ${tries}: ${result.error.code} (${result.error.message}). ${networkHint(last, ctx)}` : `Delivery to ${where} failed after ${tries}.`;
-  }
-}
-function summaryTable(ctx, deliveryId, outcome, dryRun) {
-  const status = dryRun ? "dry run: not sent" : outcome?.status !== undefined ? String(outcome.status) : "no answer";
-  const result = dryRun ? "—" : outcome?.ok ? "✅ delivered" : "❌ failed";
-  return [
-    ["Receiver", "Event", "Delivery ID", "Status", "Attempts", "Duration", "Result"],
-    [
-      receiverLabel(ctx),
-      ctx.event,
-      deliveryId,
-      status,
-      String(outcome?.attempts.length ?? 0),
-      outcome ? `${(outcome.durationMs / 1000).toFixed(2)} s` : "—",
-      result
-    ]
-  ];
-}
-function escapeHtml(text) {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-// action/request.ts
-var MAX_PAYLOAD_BYTES = 25 * 1024 * 1024;
-var SENSITIVE_HEADERS = [
-  Header.hubSignature256,
-  Header.hubSignature,
-  Header.signature,
-  Header.gitlabToken,
-  Header.authorization
-];
-var AUTH = {
-  github: (token, body) => ({
-    [Header.hubSignature256]: signPayload("sha256", token, body),
-    [Header.hubSignature]: signPayload("sha1", token, body)
-  }),
-  "generic-hmac": (token, body) => ({ [Header.signature]: signPayload("sha256", token, body) }),
-  gitlab: (token, _body, event, deliveryId) => ({
-    [Header.gitlabToken]: token,
-    [Header.gitlabEvent]: event,
-    [Header.gitlabEventUuid]: deliveryId
-  }),
-  bitbucket: (token, body, event, deliveryId) => ({
-    [Header.hubSignature256]: signPayload("sha256", token, body),
-    [Header.bitbucketEvent]: event,
-    [Header.bitbucketRequestUuid]: deliveryId
-  }),
-  harbor: (token) => ({ [Header.authorization]: token }),
-  generic: () => ({})
-};
-function checkPayload(bytes) {
-  if (bytes.byteLength === 0)
-    return { ok: false, reason: "the payload is empty" };
-  if (bytes.byteLength > MAX_PAYLOAD_BYTES)
-    return { ok: false, reason: `the payload is larger than ${MAX_PAYLOAD_BYTES} bytes` };
-  let text;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    return { ok: false, reason: "the payload is not valid UTF-8" };
-  }
-  try {
-    JSON.parse(text);
-  } catch (err) {
-    return { ok: false, reason: `the payload is not valid JSON (${err instanceof Error ? err.message : String(err)})` };
-  }
-  return { ok: true };
-}
-function encodeBody(payload, contentType) {
-  if (contentType === "json")
-    return payload;
-  const json = new TextDecoder("utf-8").decode(payload);
-  return new TextEncoder().encode(new URLSearchParams({ payload: json }).toString());
-}
-function buildRequest(settings, payload, deliveryId, userAgent) {
-  const body = encodeBody(payload, settings.contentType);
-  const headers = {
-    [Header.contentType]: settings.contentType === "json" ? ContentType.json : ContentType.form,
-    [Header.userAgent]: userAgent,
-    [Header.githubEvent]: settings.event,
-    [Header.githubDelivery]: deliveryId
-  };
-  if (settings.repositoryId) {
-    headers[Header.githubTargetType] = "repository";
-    headers[Header.githubTargetId] = settings.repositoryId;
-  }
-  Object.assign(headers, AUTH[settings.receiverType](settings.token, body, settings.event, deliveryId));
-  return { method: "POST", url: settings.url, headers, body };
-}
-function redactHeaders(headers) {
-  const sensitive = new Set(SENSITIVE_HEADERS.map((h) => h.toLowerCase()));
-  return Object.fromEntries(Object.entries(headers).map(([name, value]) => {
-    if (!sensitive.has(name.toLowerCase()))
-      return [name, value];
-    const algo = /^(sha1|sha256|sha512)=/.exec(value)?.[1];
-    return [name, algo ? `${algo}=<redacted>` : "<redacted>"];
-  }));
 }
 
 // action/transport.ts
@@ -18895,6 +19631,16 @@ function flattenHeaders(headers) {
   }
   return out;
 }
+function clientCertRequired(error, err, https, hasClientCert) {
+  if (!https || hasClientCert)
+    return false;
+  if (/CERTIFICATE_REQUIRED/.test(error.code))
+    return true;
+  if (error.category !== "reset")
+    return false;
+  const socket = err?.socket;
+  return socket?.bytesRead === 0 && typeof socket.bytesWritten === "number" && socket.bytesWritten > 0;
+}
 function createTransport(target, options) {
   const ca = trustAnchors(options.extraCa, options.nodeExtraCaPem);
   const targetTls = {
@@ -18948,15 +19694,21 @@ function createTransport(target, options) {
           res.body.destroy();
         }
         const body = Buffer.concat(chunks).subarray(0, MAX_RESPONSE_BYTES).toString("utf8");
+        const headers = flattenHeaders(res.headers);
+        const declared = /^\d+$/.test(headers["content-length"] ?? "") ? Number(headers["content-length"]) : undefined;
         return {
           kind: "response",
           status: res.statusCode,
-          headers: flattenHeaders(res.headers),
+          headers,
           body,
-          bodyTruncated: truncated
+          bodyTruncated: truncated,
+          bodyBytes: truncated ? declared : size
         };
       } catch (err) {
-        return { kind: "error", error: classifyError(err) };
+        const error = classifyError(err);
+        if (clientCertRequired(error, err, target.protocol === "https:", Boolean(options.clientCert)))
+          return { kind: "error", error: { ...error, category: "tls-client-cert", retryable: false } };
+        return { kind: "error", error };
       }
     },
     async close() {
@@ -18975,11 +19727,270 @@ function describeRoute(target, settings) {
   return d.why === "no proxy set" ? "direct (no proxy set)" : `direct (${d.why})`;
 }
 
+// action/report.ts
+var Output = {
+  status: "status",
+  deliveryId: "delivery-id",
+  attempts: "attempts",
+  response: "response",
+  url: "url",
+  results: "results"
+};
+var MAX_RESPONSE_OUTPUT_CHARS = 4096;
+var MAX_REASON_CHARS = 300;
+function scrub(text, secrets) {
+  let out = text;
+  for (const secret of [...secrets].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length))
+    out = out.split(secret).join("***");
+  return out;
+}
+function truncate(text, max) {
+  return text.length <= max ? text : `${text.slice(0, max)}… (truncated, ${text.length} characters)`;
+}
+function bodyExcerpt(result, max) {
+  const { body } = result;
+  if (!result.bodyTruncated && body.length <= max)
+    return body;
+  const size = result.bodyBytes !== undefined ? `${result.bodyBytes} bytes` : `more than ${MAX_RESPONSE_BYTES} bytes${result.bodyTruncated ? ", not read to the end" : ""}`;
+  return `${body.slice(0, max)}… (truncated: the answer has ${size})`;
+}
+var lastAttempt = (outcome) => outcome.attempts[outcome.attempts.length - 1];
+var lastBody = (outcome) => {
+  const result = lastAttempt(outcome)?.result;
+  return result?.kind === "response" ? result.body : "";
+};
+var lastExcerpt = (outcome, max) => {
+  const result = lastAttempt(outcome)?.result;
+  return result?.kind === "response" ? bodyExcerpt(result, max) : "";
+};
+function outputsFor(ctx, deliveryId, outcome) {
+  return {
+    [Output.status]: outcome?.status !== undefined ? String(outcome.status) : "",
+    [Output.deliveryId]: deliveryId,
+    [Output.attempts]: String(outcome?.attempts.length ?? 0),
+    [Output.response]: outcome ? lastExcerpt(outcome, MAX_RESPONSE_OUTPUT_CHARS) : "",
+    [Output.url]: maskUrl(ctx.url),
+    [Output.results]: JSON.stringify([resultEntry({ ctx, deliveryId, outcome })])
+  };
+}
+var resultName = (ctx) => ctx.target.kind === "receiver" ? `${ctx.target.namespace}/${ctx.target.receiver}` : maskUrl(ctx.url);
+function resultEntry(r) {
+  return {
+    receiver: resultName(r.ctx),
+    status: r.outcome?.status ?? null,
+    "delivery-id": r.deliveryId,
+    attempts: r.outcome?.attempts.length ?? 0
+  };
+}
+function stepOutputs(results) {
+  const first = results.find((r) => r.outcome !== undefined && !r.outcome.ok) ?? results[0];
+  if (!first)
+    throw new Error("stepOutputs needs at least one delivery");
+  return {
+    ...outputsFor(first.ctx, first.deliveryId, first.outcome),
+    [Output.results]: JSON.stringify(results.map(resultEntry))
+  };
+}
+function receiverLabel(ctx) {
+  return ctx.target.kind === "receiver" ? `${ctx.target.namespace}/${ctx.target.receiver} at ${maskUrl(ctx.url)}` : maskUrl(ctx.url);
+}
+function receiverReason(body) {
+  const text = body.trim();
+  if (text === "")
+    return;
+  try {
+    const parsed = JSON.parse(text);
+    if (parsed && typeof parsed === "object") {
+      const o = parsed;
+      for (const key of ["reason", "message", "error", "detail"]) {
+        const v = o[key];
+        if (typeof v === "string" && v.trim() !== "")
+          return truncate(v.trim(), MAX_REASON_CHARS);
+        if (v && typeof v === "object" && typeof v.message === "string")
+          return truncate(String(v.message), MAX_REASON_CHARS);
+      }
+    }
+    if (typeof parsed === "string")
+      return truncate(parsed, MAX_REASON_CHARS);
+  } catch {}
+  if (/^<(!doctype|html)/i.test(text))
+    return;
+  return truncate(text.split(/\r?\n/)[0] ?? "", MAX_REASON_CHARS);
+}
+function receiverTargets(body) {
+  let parsed;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return [];
+  }
+  const targets = parsed && typeof parsed === "object" ? parsed.targets : undefined;
+  if (!Array.isArray(targets))
+    return [];
+  return targets.flatMap((t) => {
+    if (!t || typeof t !== "object")
+      return [];
+    const { kind, namespace, name, outcome } = t;
+    if (typeof kind !== "string" || typeof name !== "string")
+      return [];
+    return [
+      `${kind} ${typeof namespace === "string" ? `${namespace}/` : ""}${name}${typeof outcome === "string" ? `: ${outcome}` : ""}`
+    ];
+  });
+}
+var checkReceiver = (ctx) => ctx.target.kind === "receiver" ? `kubectl -n ${ctx.target.namespace} get receiver ${ctx.target.receiver}` : "kubectl get receivers -A";
+function statusHint(status, ctx, reason) {
+  const quoted = reason ? ` The receiver said: "${reason}".` : "";
+  const oidc = ctx.receiverType === "generic-oidc";
+  switch (true) {
+    case (status === 404 && oidc && ctx.target.kind === "receiver"):
+      return `No Receiver has this path. For generic-oidc the path is sha256(name + namespace): check that receiver "${ctx.target.receiver}" ` + `and namespace "${ctx.target.namespace}" are right and that the Receiver is Ready (${checkReceiver(ctx)}).${quoted}`;
+    case (status === 400 && oidc):
+      return `The receiver refused the ID token. Check the Receiver's oidcProviders: its issuerURL must be the token's issuer, its audience ` + `must equal \`oidc-audience\`, and its validations must accept this repository and ref; and the event filter ` + `("${ctx.event}" must be in spec.events, if set).${quoted}`;
+    case status === 404:
+      return ctx.target.kind === "receiver" ? `No Receiver has this path. The path is sha256(token + name + namespace), so check that \`token\` equals the Receiver's Secret (key "token"), ` + `that receiver "${ctx.target.receiver}" and namespace "${ctx.target.namespace}" are right, and that the Receiver is Ready ` + `(${checkReceiver(ctx)}; its status.webhookPath must be this path).${quoted}` : `No Receiver has this path: check that \`url\` ends with the Receiver's status.webhookPath and that the Receiver is Ready (${checkReceiver(ctx)}).${quoted}`;
+    case status === 400:
+      return `The receiver refused the request. Check the signature (the token must equal the Receiver's Secret; ` + `receiver-type "${ctx.receiverType}" must match the Receiver's spec.type) and the event filter ` + `("${ctx.event}" must be in the Receiver's spec.events, if set; override it with \`event\`).${quoted}`;
+    case (status === 401 || status === 403):
+      return `Refused before reaching a Receiver: an ingress, gateway or auth proxy in front of it answered ${status}.${quoted}`;
+    case status === 413:
+      return `The payload is too large for the receiver (Flux accepts up to 3 MiB); send a smaller \`payload\`.${quoted}`;
+    case status === 503:
+      return `The Receiver exists but is suspended or not Ready (${checkReceiver(ctx)}), or the service behind the address is unavailable.${quoted}`;
+    case status === 500:
+      return `The receiver accepted the request but failed to act on it, e.g. a resource in spec.resources is missing or the Kubernetes API failed: see the receiver's logs.${quoted}`;
+    case (status === 429 || status >= 500):
+      return `The receiver kept failing (${status}); see its logs, or raise \`retries\`.${quoted}`;
+    default:
+      return `Unexpected status ${status}.${quoted}`;
+  }
+}
+function networkHint(attempt, ctx) {
+  if (attempt.result.kind !== "error")
+    return "";
+  const { category, code } = attempt.result.error;
+  const url = new URL(ctx.url);
+  const hostPort = `${url.hostname}:${url.port || (url.protocol === "https:" ? 443 : 80)}`;
+  switch (category) {
+    case "refused":
+      return `Nothing accepted a connection at ${hostPort} from this runner. Check the network path: does this runner run inside the private network, are the Service/Ingress address and port right, do firewalls allow it, and do HTTPS_PROXY/NO_PROXY fit?`;
+    case "dns":
+      return `This runner cannot resolve "${url.hostname}". Use a runner inside the private network, or a name or IP address it can resolve.`;
+    case "timeout":
+      return `No complete answer from ${hostPort} within ${ctx.timeoutMs / 1000} s: a firewall dropping packets, a wrong port, or a slow receiver (raise \`timeout-seconds\`).`;
+    case "reset":
+      return `The connection to ${hostPort} was cut (${code}): a proxy or load balancer in between, or https:// sent to a plain-HTTP port?`;
+    case "tls-verify":
+      return code === "ERR_TLS_CERT_ALTNAME_INVALID" ? `The receiver's certificate does not name "${url.hostname}": use the host name the certificate was issued for.` : `The receiver's certificate is not trusted (${code}): give its CA with \`ca-file\` or \`ca\` (added to the default roots). \`insecure-skip-tls-verify\` is a last resort.`;
+    case "tls":
+      return `The TLS handshake with ${hostPort} failed (${code}): https:// to a plain-HTTP port (use http://), or a receiver that requires a client certificate (\`client-cert\`, \`client-key\`)?`;
+    case "tls-client-cert":
+      return `${hostPort} closed the TLS connection without answering, as a receiver that requires a client certificate does when none is presented: set \`client-cert\` and \`client-key\` (not retried: another attempt without one cannot succeed).`;
+    case "proxy":
+      return `The proxy refused to open a tunnel to ${hostPort} (${code}): check the proxy's credentials in HTTPS_PROXY/HTTP_PROXY, or add the receiver's host to NO_PROXY.`;
+    default:
+      return `The request failed (${code}).`;
+  }
+}
+function failureMessage(outcome, ctx) {
+  if (outcome.ok)
+    return "";
+  const last = lastAttempt(outcome);
+  const tries = `${outcome.attempts.length} attempt${outcome.attempts.length === 1 ? "" : "s"}`;
+  const where = receiverLabel(ctx);
+  if (!last)
+    return `Delivery to ${where} failed.`;
+  const result = last.result;
+  switch (outcome.kind) {
+    case "redirect": {
+      const location = result.kind === "response" ? result.headers.location : undefined;
+      let to = "another location";
+      if (location) {
+        try {
+          to = maskUrl(new URL(location, ctx.url).href);
+        } catch {}
+      }
+      return `Delivery to ${where} was redirected (${outcome.status}) to ${to}. Redirects are not followed for a POST: they drop the body ` + `or send the secret path elsewhere. Use the final URL in \`url\`/\`address\` (https:// instead of http://? no trailing slash?).`;
+    }
+    case "retry-after-too-long": {
+      const reason = receiverReason(lastBody(outcome));
+      return `Delivery to ${where} failed with ${outcome.status} after ${tries}: the receiver asked to retry later than the ` + `${MAX_RETRY_AFTER_MS / 1000} s this action waits between attempts (Retry-After). Re-run the job once the receiver ` + `accepts deliveries again, and see its logs for why it is throttling or unavailable.${reason ? ` The receiver said: "${reason}".` : ""}`;
+    }
+    case "status":
+      return `Delivery to ${where} failed with HTTP ${outcome.status} after ${tries}. ${statusHint(outcome.status ?? 0, ctx, receiverReason(lastBody(outcome)))}`;
+    case "network":
+      return result.kind === "error" ? `Delivery to ${where} failed after ${tries}: ${result.error.code} (${result.error.message}). ${networkHint(last, ctx)}` : `Delivery to ${where} failed after ${tries}.`;
+  }
+}
+function summaryTable(results, dryRun) {
+  return [
+    ["Receiver", "Event", "Delivery ID", "Status", "Attempts", "Duration", "Result"],
+    ...results.map(({ ctx, deliveryId, outcome }) => [
+      receiverLabel(ctx),
+      ctx.event,
+      deliveryId,
+      dryRun ? "dry run: not sent" : outcome?.status !== undefined ? String(outcome.status) : "no answer",
+      String(outcome?.attempts.length ?? 0),
+      outcome ? `${(outcome.durationMs / 1000).toFixed(2)} s` : "—",
+      dryRun ? "—" : outcome?.ok ? "✅ delivered" : "❌ failed"
+    ])
+  ];
+}
+function escapeHtml(text) {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+// action/io.ts
+function actionsIo() {
+  return {
+    info: (line) => info(line),
+    warning: (message) => warning(message),
+    fail: (message) => setFailed(message),
+    debug: (message) => debug2(message),
+    startGroup: (name) => startGroup(name),
+    endGroup: () => endGroup(),
+    setSecret: (secret) => setSecret(secret),
+    setOutput: (name, value) => setOutput(name, value),
+    async writeSummary(rows) {
+      const [head = [], ...body] = rows;
+      try {
+        await summary.addHeading("fluxhook delivery", 3).addTable([
+          head.map((h) => ({ data: escapeHtml(h), header: true })),
+          ...body.map((row) => row.map(escapeHtml))
+        ]).write();
+      } catch (err) {
+        debug2(`No job summary written: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  };
+}
+
 // action/main.ts
-var USER_AGENT = `fluxhook-action/${version}`;
+var USER_AGENT = `GitHub-Hookshot/${createHash4("sha256").update(`fluxhook-action/${version}`).digest("hex").slice(0, 7)}`;
+var MAX_PARALLEL_DELIVERIES = 4;
+var Exit = { delivered: 0, failed: 1, usage: 2 };
+async function runnerIdToken(env, audience) {
+  if (!env.ACTIONS_ID_TOKEN_REQUEST_URL || !env.ACTIONS_ID_TOKEN_REQUEST_TOKEN)
+    return {
+      ok: false,
+      usage: true,
+      error: "receiver-type generic-oidc needs the runner's ID token, and the runner offers none: give the job " + "`permissions: id-token: write` (ACTIONS_ID_TOKEN_REQUEST_URL is not set)."
+    };
+  try {
+    return { ok: true, value: await getIDToken(audience) };
+  } catch (err) {
+    return {
+      ok: false,
+      usage: false,
+      error: `Cannot get the runner's ID token for audience "${audience}": ${err instanceof Error ? err.message.replace(/\s+/g, " ") : String(err)}`
+    };
+  }
+}
 var defaultDeps = () => ({
   get: (name) => getInput(name, { trimWhitespace: false }),
-  env: process.env
+  env: process.env,
+  io: actionsIo(),
+  idToken: (audience) => runnerIdToken(process.env, audience)
 });
 var errorCode = (err) => err.code ?? String(err);
 async function loadPayload(config) {
@@ -19042,69 +20053,121 @@ async function loadMaterial(config) {
   }) : undefined;
   return { ok: true, value: { payload: payload.value, extraCa, clientCert, clientKey, nodeExtraCaPem } };
 }
-function logRequest(config, req, material, deliveryId) {
-  const target = new URL(config.url);
+function logRequest(io, config, planned, material) {
+  const first = planned[0];
+  const target = new URL(first.ctx.url);
   const from = config.payload.kind === "inline" ? "the `payload` input" : `${config.payload.path} (${config.payload.from})`;
-  startGroup("Request");
-  info(`Receiver: ${maskUrl(config.url)}${config.target.kind === "receiver" ? ` (Receiver ${config.target.namespace}/${config.target.receiver})` : ""}`);
-  info(`Receiver type: ${config.receiverType}`);
-  info(`Event: ${config.event}${config.eventFrom === "GITHUB_EVENT_NAME" ? ` (from GITHUB_EVENT_NAME=${config.context.actionsEvent})` : ""}`);
-  info(`Payload: ${material.payload.byteLength} bytes from ${from}, sent as ${config.contentType} (${req.body.byteLength} bytes)`);
-  info(`Delivery ID: ${deliveryId}`);
-  info(`Route: ${describeRoute(target, config.proxy)}`);
+  io.startGroup("Request");
+  if (planned.length === 1) {
+    const t = first.ctx.target;
+    io.info(`Receiver: ${maskUrl(first.ctx.url)}${t.kind === "receiver" ? ` (Receiver ${t.namespace}/${t.receiver})` : ""}`);
+  } else {
+    io.info(`Receivers: ${planned.length} at ${maskUrl(first.ctx.url)}, ${MAX_PARALLEL_DELIVERIES} at a time`);
+  }
+  io.info(`Receiver type: ${config.receiverType}${config.oidcAudience !== undefined ? ` (ID token for audience "${config.oidcAudience}")` : ""}`);
+  io.info(`Event: ${config.event}${config.eventFrom === "GITHUB_EVENT_NAME" ? ` (from GITHUB_EVENT_NAME=${config.context.actionsEvent})` : ""}`);
+  io.info(`Payload: ${material.payload.byteLength} bytes from ${from}, sent as ${config.contentType} (${first.req.body.byteLength} bytes)`);
+  if (config.extraHeaders.length > 0)
+    io.info(`Extra headers: ${Object.entries(redactHeaders(Object.fromEntries(config.extraHeaders))).map(([n, v]) => `${n}: ${v}`).join(", ")}`);
+  for (const p of planned)
+    io.info(planned.length === 1 ? `Delivery ID: ${p.deliveryId}` : `Delivery ID for ${resultName(p.ctx)}: ${p.deliveryId}`);
+  io.info(`Route: ${describeRoute(target, config.proxy)}`);
   if (target.protocol === "https:") {
     const trust = config.tls.insecureSkipVerify ? "certificate NOT verified" : `verified against the default roots${material.extraCa.length ? ` + ${material.extraCa.length} extra CA input(s)` : ""}`;
-    info(`TLS: ${trust}${material.clientCert ? ", client certificate presented" : ""}`);
+    io.info(`TLS: ${trust}${material.clientCert ? ", client certificate presented" : ""}`);
   }
-  info(`Timeout: ${config.timeoutMs / 1000} s per attempt; ${config.retries === 0 ? "no retries" : `up to ${config.retries} retries`}`);
-  endGroup();
+  io.info(`Timeout: ${config.timeoutMs / 1000} s per attempt; ${config.retries === 0 ? "no retries" : `up to ${config.retries} retries`}`);
+  io.endGroup();
 }
-function logDryRun(config, req) {
-  startGroup("Dry run: this request is not sent");
-  info(`${req.method} ${maskUrl(config.url)}`);
+function logDryRun(io, config, { ctx, req }, several) {
+  io.startGroup(several ? `Dry run for ${resultName(ctx)}: this request is not sent` : "Dry run: this request is not sent");
+  io.info(`${req.method} ${maskUrl(req.url)}`);
   for (const [name, value] of Object.entries(redactHeaders(req.headers)))
-    info(`${name}: ${value}`);
-  info("");
+    io.info(`${name}: ${value}`);
+  io.info("");
   const preview = new TextDecoder().decode(req.body.subarray(0, 4096)) + (req.body.byteLength > 4096 ? `
 … (truncated)` : "");
-  info(scrub(preview, config.secrets));
-  endGroup();
+  io.info(scrub(preview, config.secrets));
+  io.endGroup();
+}
+async function mapLimit(items, limit, fn) {
+  const results = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++;i < items.length; i = next++)
+      results[i] = await fn(items[i]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }
 async function run(deps = defaultDeps()) {
+  const { io } = deps;
   try {
     const parsed = parseInputs(deps.get, deps.env);
     for (const secret of parsed.ok ? parsed.config.secrets : parsed.secrets)
-      setSecret(secret);
+      io.setSecret(secret);
     if (!parsed.ok) {
-      setFailed(["Invalid inputs:", ...parsed.errors.map((e) => `  - ${e}`)].join(`
+      io.fail(["Invalid inputs:", ...parsed.errors.map((e) => `  - ${e}`)].join(`
 `));
-      return;
+      return Exit.usage;
     }
     const config = parsed.config;
-    for (const warning2 of config.warnings)
-      warning(warning2);
+    for (const warning of config.warnings)
+      io.warning(warning);
+    const route = selectProxy(new URL(config.destinations[0].url), config.proxy);
+    if (route.kind === "invalid") {
+      io.fail(`${route.variable} is set but is not an http:// or https:// proxy URL.`);
+      return Exit.usage;
+    }
     const loaded = await loadMaterial(config);
     if (!loaded.ok) {
-      setFailed(loaded.error);
-      return;
+      io.fail(loaded.error);
+      return Exit.usage;
     }
     const material = loaded.value;
-    const deliveryId = randomUUID2();
-    const req = buildRequest({
-      url: config.url,
-      token: config.token,
-      receiverType: config.receiverType,
-      event: config.event,
-      contentType: config.contentType,
-      repositoryId: config.context.repositoryId
-    }, material.payload, deliveryId, USER_AGENT);
-    logRequest(config, req, material, deliveryId);
-    if (config.dryRun) {
-      logDryRun(config, req);
-      await report(config, deliveryId, undefined);
-      return;
+    let credential = config.token;
+    if (config.oidcAudience !== undefined) {
+      const idToken = await deps.idToken(config.oidcAudience);
+      if (!idToken.ok) {
+        io.fail(idToken.error);
+        return idToken.usage ? Exit.usage : Exit.failed;
+      }
+      io.setSecret(idToken.value);
+      credential = idToken.value;
     }
-    const transport = createTransport(new URL(config.url), {
+    const secrets = [...config.secrets, credential];
+    const clean = (text) => scrub(text, secrets);
+    const planned = config.destinations.map((destination) => {
+      const ctx = {
+        ...destination,
+        event: config.event,
+        receiverType: config.receiverType,
+        timeoutMs: config.timeoutMs
+      };
+      const deliveryId = randomUUID2();
+      const label = destination.target.kind === "receiver" ? `${resultName(ctx)} at ${maskUrl(destination.url)}` : maskUrl(destination.url);
+      const req = buildRequest({
+        url: destination.url,
+        credential,
+        receiverType: config.receiverType,
+        event: config.event,
+        contentType: config.contentType,
+        repositoryId: config.context.repositoryId,
+        hookId: hookId(label),
+        userAgent: config.userAgent ?? USER_AGENT,
+        enterprise: config.context.enterprise,
+        extraHeaders: config.extraHeaders
+      }, material.payload, deliveryId);
+      return { ctx, deliveryId, req };
+    });
+    const several = planned.length > 1;
+    logRequest(io, config, planned, material);
+    if (config.dryRun) {
+      for (const p of planned)
+        logDryRun(io, config, p, several);
+      return await report(io, config, clean, planned.map((p) => ({ ctx: p.ctx, deliveryId: p.deliveryId, outcome: undefined })));
+    }
+    const transport = createTransport(new URL(config.destinations[0].url), {
       proxy: config.proxy,
       extraCa: material.extraCa,
       nodeExtraCaPem: material.nodeExtraCaPem,
@@ -19114,64 +20177,85 @@ async function run(deps = defaultDeps()) {
       timeoutMs: config.timeoutMs
     });
     if ("invalidProxy" in transport) {
-      setFailed(`${transport.invalidProxy} is set but is not an http:// or https:// proxy URL.`);
-      return;
+      io.fail(`${transport.invalidProxy} is set but is not an http:// or https:// proxy URL.`);
+      return Exit.usage;
     }
-    let outcome;
+    let results;
     try {
-      outcome = await group("Delivery", () => deliver(req, { retries: config.retries, timeoutMs: config.timeoutMs }, {
-        send: transport.send,
-        sleep: (ms) => sleep(ms),
-        now: Date.now,
-        random: Math.random,
-        log: (line) => info(scrub(line, config.secrets))
-      }));
+      const deliverOne = (p, log) => deliver(p.req, { retries: config.retries, timeoutMs: config.timeoutMs }, { send: transport.send, sleep: (ms) => sleep(ms), now: Date.now, random: Math.random, log });
+      if (!several) {
+        const p = planned[0];
+        io.startGroup("Delivery");
+        const outcome = await deliverOne(p, (line) => io.info(clean(line)));
+        io.endGroup();
+        results = [{ ctx: p.ctx, deliveryId: p.deliveryId, outcome }];
+      } else {
+        results = await mapLimit(planned, MAX_PARALLEL_DELIVERIES, async (p) => {
+          const lines = [];
+          const outcome = await deliverOne(p, (line) => lines.push(clean(line)));
+          io.startGroup(`Delivery to ${resultName(p.ctx)}`);
+          for (const line of lines)
+            io.info(line);
+          io.endGroup();
+          return { ctx: p.ctx, deliveryId: p.deliveryId, outcome };
+        });
+      }
     } finally {
       await transport.close();
     }
-    await report(config, deliveryId, outcome);
+    return await report(io, config, clean, results);
   } catch (error) {
     if (error instanceof Error && error.stack)
-      debug2(error.stack);
-    setFailed(`Unexpected error: ${error instanceof Error ? error.message : String(error)}`);
+      io.debug(error.stack);
+    io.fail(`Unexpected error: ${error instanceof Error ? error.message : String(error)}`);
+    return Exit.failed;
   }
 }
-async function report(config, deliveryId, outcome) {
-  const clean = (text) => scrub(text, config.secrets);
-  for (const [name, value] of Object.entries(outputsFor(config, deliveryId, outcome)))
-    setOutput(name, clean(value));
-  const last = outcome?.attempts[outcome.attempts.length - 1]?.result;
-  if (last?.kind === "response") {
-    startGroup(`Response: HTTP ${last.status}`);
+async function report(io, config, clean, results) {
+  for (const [name, value] of Object.entries(stepOutputs(results)))
+    io.setOutput(name, clean(value));
+  const several = results.length > 1;
+  for (const { ctx, outcome } of results) {
+    const last = outcome?.attempts[outcome.attempts.length - 1]?.result;
+    if (last?.kind !== "response")
+      continue;
+    io.startGroup(`Response${several ? ` from ${resultName(ctx)}` : ""}: HTTP ${last.status}`);
     for (const [name, value] of Object.entries(last.headers))
-      info(clean(`${name}: ${value}`));
-    info("");
-    info(last.body === "" ? "(empty body)" : clean(truncate(last.body, 4096)));
-    endGroup();
+      io.info(clean(`${name}: ${value}`));
+    io.info("");
+    io.info(last.body === "" ? "(empty body)" : clean(bodyExcerpt(last, 4096)));
+    io.endGroup();
   }
-  try {
-    const [head = [], row = []] = summaryTable(config, deliveryId, outcome, config.dryRun);
-    await summary.addHeading("fluxhook delivery", 3).addTable([head.map((h) => ({ data: escapeHtml(h), header: true })), row.map(escapeHtml)]).write();
-  } catch (err) {
-    debug2(`No job summary written: ${err instanceof Error ? err.message : String(err)}`);
+  await io.writeSummary(summaryTable(results, config.dryRun).map((row) => row.map(clean)));
+  if (config.dryRun) {
+    io.info("Dry run: nothing was sent.");
+    return Exit.delivered;
   }
-  if (outcome === undefined) {
-    info("Dry run: nothing was sent.");
-    return;
+  const failures = [];
+  for (const { ctx, outcome } of results) {
+    if (!outcome)
+      continue;
+    const last = outcome.attempts[outcome.attempts.length - 1]?.result;
+    const body = last?.kind === "response" ? last.body : "";
+    const targets = receiverTargets(body);
+    if (targets.length > 0)
+      io.info(clean(`Targets${several ? ` of ${resultName(ctx)}` : ""}: ${targets.join(", ")}`));
+    if (outcome.ok) {
+      const reason = receiverReason(body);
+      io.info(clean(`Delivered ${config.event} to ${several ? `${resultName(ctx)} at ` : ""}${maskUrl(ctx.url)}: HTTP ${outcome.status} after ${outcome.attempts.length} attempt(s)${reason ? ` (${reason})` : ""}.`));
+    } else
+      failures.push(clean(failureMessage(outcome, ctx)));
   }
-  const targets = last?.kind === "response" ? receiverTargets(last.body) : [];
-  if (targets.length > 0)
-    info(clean(`Targets: ${targets.join(", ")}`));
-  if (outcome.ok) {
-    const reason = last?.kind === "response" ? receiverReason(last.body) : undefined;
-    info(clean(`Delivered ${config.event} to ${maskUrl(config.url)}: HTTP ${outcome.status} after ${outcome.attempts.length} attempt(s)${reason ? ` (${reason})` : ""}.`));
-    return;
+  if (failures.length === 0)
+    return Exit.delivered;
+  const message = several ? [`${failures.length} of ${results.length} deliveries failed:`, ...failures.map((f) => `  - ${f}`)].join(`
+`) : failures[0];
+  if (config.failOnError) {
+    io.fail(message);
+    return Exit.failed;
   }
-  const message = clean(failureMessage(outcome, config));
-  if (config.failOnError)
-    setFailed(message);
-  else
-    warning(`${message} (fail-on-error is false: the step succeeds.)`);
+  io.warning(`${message} (fail-on-error is false: the step succeeds.)`);
+  return Exit.delivered;
 }
 
 // action/index.ts

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
+import { backoffDelayMs } from "../../shared";
 import {
-  BACKOFF_CAP_MS,
-  backoffMs,
+  BACKOFF,
   deliver,
   isRetryable,
   MAX_RETRY_AFTER_MS,
@@ -266,17 +266,17 @@ describe("deliver", () => {
   });
 });
 
-describe("backoffMs", () => {
+describe("the action's backoff (shared/backoff.ts with BACKOFF): the pauses action.yml documents", () => {
   test.each([
     [1, 0, 500],
     [1, 0.5, 750],
     [1, 1, 1000],
     [2, 0, 1000],
     [3, 1, 4000],
-    [6, 1, BACKOFF_CAP_MS],
-    [10, 0, BACKOFF_CAP_MS / 2],
+    [6, 1, 30_000],
+    [10, 0, 15_000],
   ])("retry %i with random %d → %i ms", (retry, random, ms) => {
-    expect(backoffMs(retry, random)).toBe(ms);
+    expect(backoffDelayMs(BACKOFF, retry, random)).toBe(ms);
   });
 });
 

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import {
+  ACTION_NODE,
   closedPort,
   events,
   fluxPath,
@@ -44,6 +45,14 @@ const byAddress = (address: string, extra: Record<string, string> = {}) => ({
   ...extra,
 });
 
+describe("the runtime", () => {
+  // action.yml says node24: every test of this file runs the bundle on it (see node-versions.ts).
+  test(`the bundle runs on Node 24 (${ACTION_NODE.version})`, () => {
+    if (!ACTION_NODE.exact) console.log("note: Node 24 not found; the bundle ran on the machine's node");
+    expect(ACTION_NODE.version).toStartWith(ACTION_NODE.exact ? "v24." : "v");
+  });
+});
+
 describe("real events, delivered from the bundle", () => {
   const payloads = events();
   // The runner writes the event file itself; give push a non-ASCII commit message so a
@@ -77,13 +86,18 @@ describe("real events, delivered from the bundle", () => {
       "x-hub-signature-256": `sha256=${hmacHex("sha256", TOKEN, run.eventBytes)}`,
       "x-hub-signature": `sha1=${hmacHex("sha1", TOKEN, run.eventBytes)}`,
     });
-    expect(req.headers["user-agent"]).toMatch(/^fluxhook-action\/\d+\.\d+\.\d+/);
+    expect(req.headers["user-agent"]).toMatch(/^GitHub-Hookshot\/[0-9a-f]{7}$/);
+    expect(req.headers["x-github-hook-id"]).toMatch(/^\d{9}$/);
+    expect(req.headers).not.toHaveProperty("x-github-enterprise-host");
     expect(run.outputs).toEqual({
       status: "200",
       "delivery-id": expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/),
       attempts: "1",
       response: "",
       url: `${receiver.url}/hook/***`,
+      results: JSON.stringify([
+        { receiver: `${NAMESPACE}/${RECEIVER}`, status: 200, "delivery-id": run.outputs["delivery-id"], attempts: 1 },
+      ]),
     });
     expect(run.summary).toContain(`${NAMESPACE}/${RECEIVER}`);
     expect(run.summary).toContain(run.outputs["delivery-id"] ?? "missing");
@@ -363,6 +377,25 @@ describe("private networks: TLS and proxies", () => {
     expect(run.outputs.status).toBe("200");
   });
 
+  // The README's recipe for a CA that is only in the OS trust store; SSL_CERT_FILE stands in for
+  // that store here (OpenSSL reads the system store from it), so the machine's store is untouched.
+  test.skipIf(!ACTION_NODE.exact)(
+    "a CA only in the OS trust store: NODE_OPTIONS=--use-system-ca (Node 24)",
+    async () => {
+      await using receiver = startReceiver({
+        respond: githubReceiver(),
+        tls: { cert: pki.serverCert, key: pki.serverKey },
+      });
+      const trusted = await runAction({
+        inputs: byAddress(receiver.url),
+        env: { NODE_OPTIONS: "--use-system-ca", SSL_CERT_FILE: pki.caFile },
+      });
+      expect(trusted.exitCode).toBe(0);
+      const without = await runAction({ inputs: byAddress(receiver.url), env: { SSL_CERT_FILE: pki.caFile } });
+      expect(without.exitCode).toBe(1);
+    },
+  );
+
   test("an untrusted certificate fails at once with a hint about ca-file", async () => {
     await using receiver = startReceiver({
       respond: githubReceiver(),
@@ -398,9 +431,12 @@ describe("private networks: TLS and proxies", () => {
     const keyBody = pki.clientKey.split("\n").filter((l) => l.length >= 16 && !l.startsWith("-----"));
     expect(leaks(withCert, [...SECRETS, ...keyBody])).toEqual([]);
 
-    const without = await runAction({ inputs: byAddress(receiver.url, { ca: pki.ca, retries: "0" }) });
+    // TLS 1.3: the receiver closes the connection after the handshake; not retried, and the hint names the inputs.
+    const without = await runAction({ inputs: byAddress(receiver.url, { ca: pki.ca }) });
     expect(without.exitCode).toBe(1);
+    expect(without.outputs.attempts).toBe("1");
     expect(receiver.requests).toHaveLength(1);
+    expect(without.stdout).toContain("set `client-cert` and `client-key`");
   });
 
   test("through an HTTP CONNECT proxy from HTTPS_PROXY, to a TLS receiver only the proxy can resolve", async () => {
@@ -450,5 +486,112 @@ describe("private networks: TLS and proxies", () => {
     expect(run.exitCode).toBe(1);
     // NXDOMAIN at once on most machines; a resolver that never answers hits the timeout instead.
     expect(run.stdout).toMatch(/This runner cannot resolve "receiver\.fluxhook\.test"|within 5 s/);
+  });
+});
+
+describe("extra headers, for a gateway in front of the receiver", () => {
+  const CF_SECRET = "cf-access-client-secret-0123456789";
+  const BASIC = `Basic ${btoa("ci:gateway-pass-987")}`;
+
+  test("sent as given, after the signature; credential values masked and redacted", async () => {
+    await using receiver = startReceiver({ respond: githubReceiver() });
+    const headers = `CF-Access-Client-Id: 1a2b.access\nCF-Access-Client-Secret: ${CF_SECRET}\nAuthorization: ${BASIC}`;
+    const run = await runAction({ inputs: byAddress(receiver.url, { headers }) });
+    expect(run.exitCode).toBe(0);
+    expect(receiver.requests[0]?.headers).toMatchObject({
+      "cf-access-client-id": "1a2b.access",
+      "cf-access-client-secret": CF_SECRET,
+      authorization: BASIC,
+      "x-hub-signature-256": `sha256=${hmacHex("sha256", TOKEN, run.eventBytes)}`,
+    });
+    expect(maskedValues(run.stdout)).toEqual(expect.arrayContaining([CF_SECRET, BASIC]));
+    expect(run.stdout).toContain(
+      "Extra headers: CF-Access-Client-Id: 1a2b.access, CF-Access-Client-Secret: <redacted>",
+    );
+    expect(leaks(run, [...SECRETS, CF_SECRET, BASIC])).toEqual([]);
+  });
+
+  test("a dry run shows them redacted", async () => {
+    await using receiver = startReceiver();
+    const run = await runAction({
+      inputs: byAddress(receiver.url, { headers: `X-Api-Key: ${CF_SECRET}`, "dry-run": "true" }),
+    });
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toContain("X-Api-Key: <redacted>");
+    expect(leaks(run, [...SECRETS, CF_SECRET])).toEqual([]);
+  });
+
+  test("overriding the signature is an error, before any request", async () => {
+    await using receiver = startReceiver();
+    const run = await runAction({ inputs: byAddress(receiver.url, { headers: "X-Hub-Signature-256: sha256=00" }) });
+    expect(run.exitCode).toBe(1);
+    expect(run.stdout).toContain("cannot set X-Hub-Signature-256");
+    expect(receiver.requests).toHaveLength(0);
+  });
+});
+
+describe("GitHub's header set", () => {
+  test("user-agent overrides GitHub-Hookshot/<id>", async () => {
+    await using receiver = startReceiver({ respond: githubReceiver() });
+    const run = await runAction({ inputs: byAddress(receiver.url, { "user-agent": "GitHub-Hookshot/abc1234" }) });
+    expect(run.exitCode).toBe(0);
+    expect(receiver.requests[0]?.headers["user-agent"]).toBe("GitHub-Hookshot/abc1234");
+  });
+
+  test("on GitHub Enterprise Server: X-GitHub-Enterprise-Host (and -Version when known)", async () => {
+    await using receiver = startReceiver({ respond: githubReceiver() });
+    const run = await runAction({
+      inputs: byAddress(receiver.url),
+      env: { GITHUB_SERVER_URL: "https://ghes.corp.internal", GITHUB_ENTERPRISE_VERSION: "3.17.2" },
+    });
+    expect(run.exitCode).toBe(0);
+    expect(receiver.requests[0]?.headers).toMatchObject({
+      "x-github-enterprise-host": "ghes.corp.internal",
+      "x-github-enterprise-version": "3.17.2",
+    });
+  });
+});
+
+describe("small defects (issue 15, item 7)", () => {
+  test("a dry run refuses the socks5 proxy the real run refuses", async () => {
+    await using receiver = startReceiver();
+    for (const dryRun of ["true", "false"]) {
+      const run = await runAction({
+        inputs: byAddress(`http://receiver.fluxhook.test:${receiver.port}`, { "dry-run": dryRun }),
+        env: { HTTP_PROXY: "socks5://proxy:1080" },
+      });
+      expect(run.exitCode).toBe(1);
+      expect(run.stdout).toContain("::error::HTTP_PROXY is set but is not an http:// or https:// proxy URL.");
+    }
+    expect(receiver.requests).toHaveLength(0);
+  });
+
+  test("a Retry-After beyond 60 s ends the delivery without advising more retries", async () => {
+    await using receiver = startReceiver({
+      respond: () => new Response(null, { status: 503, headers: { "Retry-After": "120" } }),
+    });
+    const run = await runAction({ inputs: byAddress(receiver.url) });
+    expect(run.exitCode).toBe(1);
+    expect(receiver.requests).toHaveLength(1);
+    const error = run.stdout.split("\n").find((l) => l.startsWith("::error::")) ?? "";
+    expect(error).toContain("later than the 60 s this action waits");
+    expect(error).not.toContain("retries");
+  });
+
+  test("the truncation note gives the answer's size, not the read cap", async () => {
+    const big = "x".repeat(300_000);
+    await using receiver = startReceiver({ respond: () => new Response(big, { status: 500 }) });
+    const run = await runAction({ inputs: byAddress(receiver.url, { retries: "0" }) });
+    expect(run.exitCode).toBe(1);
+    expect(run.outputs.response).toEndWith("… (truncated: the answer has 300000 bytes)");
+  });
+
+  test("a url without /hook/: its path is masked too", async () => {
+    const route = "/gateway/route-s3cr3t-4711";
+    await using receiver = startReceiver({ respond: () => new Response(`no such route ${route}`, { status: 404 }) });
+    const run = await runAction({ url: `${receiver.url}${route}`, inputs: { token: TOKEN } });
+    expect(run.exitCode).toBe(1);
+    expect(maskedValues(run.stdout)).toContain(route);
+    expect(leaks(run, [TOKEN, route, route.slice(1)])).toEqual([]);
   });
 });

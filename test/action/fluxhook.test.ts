@@ -1,19 +1,25 @@
 /**
  * The action, as the runner runs it (node action/dist/index.js), delivering real events to
  * fluxhook's real server, whose Receivers live in the Kubernetes API test server: the targets'
- * requestedAt annotations change, and nothing secret reaches the step's output.
+ * requestedAt annotations change, and nothing secret reaches the step's output. generic-oidc
+ * runs against a local OIDC issuer and a stand-in for the runner's ID-token endpoint.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startStack, type Stack } from "../support/stack";
-import { events, leaks, runAction } from "./harness";
+import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
+import { events, leaks, runAction, startIdTokenEndpoint } from "./harness";
 
 const GIT = "source.toolkit.fluxcd.io/v1";
 const IMAGE = "image.toolkit.fluxcd.io/v1";
 const TOKEN = "action-e2e-token";
 
+/** What the harness's runner says it is running (runAction's GITHUB_REPOSITORY). */
+const REPOSITORY = "octo-org/fluxhook-test";
+
 let stack: Stack;
+let issuer: TokenIssuer;
 beforeAll(async () => {
-  stack = await startStack();
+  [stack, issuer] = await Promise.all([startStack(), startTokenIssuer()]);
   stack.secret("flux-system", "webhook-token", { token: TOKEN });
   stack.target(GIT, "GitRepository", "flux-system", "webapp");
   stack.target(IMAGE, "ImageRepository", "flux-system", "webapp");
@@ -29,10 +35,40 @@ beforeAll(async () => {
     secretRef: { name: "webhook-token" },
     resources: [{ kind: "ImageRepository", name: "webapp" }],
   });
-  await stack.readyPath("flux-system", "github-receiver");
-  await stack.readyPath("flux-system", "image-receiver");
+  // The README's recipe: only this repository's main branch may trigger it.
+  stack.receiver("flux-system", "oidc-receiver", {
+    type: "generic-oidc",
+    oidcProviders: [
+      {
+        issuerURL: issuer.url,
+        validations: [
+          { expression: `claims.repository == '${REPOSITORY}'`, message: "wrong repository" },
+          { expression: "claims.ref == 'refs/heads/main'", message: "wrong ref" },
+        ],
+      },
+    ],
+    resources: [{ kind: "GitRepository", name: "webapp" }],
+  });
+  stack.secret("apps", "webhook-token", { token: TOKEN });
+  stack.target(GIT, "GitRepository", "apps", "api");
+  stack.receiver("apps", "api-receiver", {
+    type: "github",
+    events: ["push"],
+    secretRef: { name: "webhook-token" },
+    resources: [{ kind: "GitRepository", name: "api" }],
+  });
+  for (const [ns, name] of [
+    ["flux-system", "github-receiver"],
+    ["flux-system", "image-receiver"],
+    ["flux-system", "oidc-receiver"],
+    ["apps", "api-receiver"],
+  ] as const)
+    await stack.readyPath(ns, name);
 });
-afterAll(() => stack.stop());
+afterAll(async () => {
+  await stack.stop();
+  await issuer.stop();
+});
 
 describe("the action against fluxhook", () => {
   test.each([
@@ -76,5 +112,122 @@ describe("the action against fluxhook", () => {
     // The step's error quotes fluxhook's reason (not only the response body printed in a group).
     const error = run.stdout.split("\n").find((l) => l.startsWith("::error"));
     expect(error).toContain('The receiver said: "event "release" is not accepted by this receiver".');
+  });
+});
+
+describe("several receivers in one step", () => {
+  test("each gets its own delivery; results lists them; the targets of both are annotated", async () => {
+    const before = [
+      stack.requestedAt(GIT, "GitRepository", "flux-system", "webapp"),
+      stack.requestedAt(GIT, "GitRepository", "apps", "api"),
+    ];
+    const run = await runAction({
+      inputs: { token: TOKEN, address: stack.fluxhook.receiverUrl, receiver: "github-receiver\napps/api-receiver" },
+    });
+    expect(run.exitCode).toBe(0);
+    const results = JSON.parse(run.outputs.results ?? "[]") as Array<Record<string, unknown>>;
+    expect(results).toEqual([
+      { receiver: "flux-system/github-receiver", status: 200, "delivery-id": expect.any(String), attempts: 1 },
+      { receiver: "apps/api-receiver", status: 200, "delivery-id": expect.any(String), attempts: 1 },
+    ]);
+    expect(results[0]?.["delivery-id"]).not.toBe(results[1]?.["delivery-id"]);
+    expect(run.outputs["delivery-id"]).toBe(results[0]?.["delivery-id"] as string);
+    expect(stack.requestedAt(GIT, "GitRepository", "flux-system", "webapp")).not.toBe(before[0]);
+    expect(stack.requestedAt(GIT, "GitRepository", "apps", "api")).not.toBe(before[1]);
+    expect(run.summary).toContain("apps/api-receiver");
+    const digests = [
+      (await stack.readyPath("flux-system", "github-receiver")).slice(6),
+      (await stack.readyPath("apps", "api-receiver")).slice(6),
+    ];
+    expect(leaks(run, [TOKEN, ...digests])).toEqual([]);
+  });
+
+  test.each([
+    { failOnError: "true", exitCode: 1 },
+    { failOnError: "false", exitCode: 0 },
+  ])(
+    "one refused of two fails the step unless fail-on-error is false ($failOnError)",
+    async ({ failOnError, exitCode }) => {
+      const run = await runAction({
+        inputs: {
+          token: TOKEN,
+          address: stack.fluxhook.receiverUrl,
+          receiver: "github-receiver\nimage-receiver", // a push: image-receiver only takes package
+          "fail-on-error": failOnError,
+        },
+      });
+      expect(run.exitCode).toBe(exitCode);
+      expect(JSON.parse(run.outputs.results ?? "[]").map((r: { status: number }) => r.status)).toEqual([200, 400]);
+      // the single outputs describe the failed one
+      expect(run.outputs.status).toBe("400");
+      const message = run.stdout.split("\n").find((l) => /^::(error|warning)::1 of 2 deliveries failed/.test(l));
+      expect(message).toContain("flux-system/image-receiver");
+    },
+  );
+});
+
+describe("generic-oidc: the runner's ID token, no secret", () => {
+  const mintFor =
+    (repository: string, ref = "refs/heads/main") =>
+    (audience: string) =>
+      issuer.sign({
+        iss: issuer.url,
+        aud: audience,
+        sub: `repo:${repository}:ref:${ref}`,
+        repository,
+        ref,
+      });
+
+  test("the server checks the claims with CEL and answers 200; the target is annotated", async () => {
+    await using endpoint = startIdTokenEndpoint(mintFor(REPOSITORY));
+    const before = stack.requestedAt(GIT, "GitRepository", "flux-system", "webapp");
+    const run = await runAction({
+      inputs: { address: stack.fluxhook.receiverUrl, receiver: "oidc-receiver", "receiver-type": "generic-oidc" },
+      env: endpoint.env,
+    });
+    expect({ exitCode: run.exitCode, status: run.outputs.status }).toEqual({ exitCode: 0, status: "200" });
+    expect(endpoint.audiences).toEqual(["notification-controller"]);
+    expect(stack.requestedAt(GIT, "GitRepository", "flux-system", "webapp")).not.toBe(before);
+    const masked = run.stdout.split("\n").filter((l) => l.startsWith("::add-mask::"));
+    const idToken = masked.map((l) => l.slice("::add-mask::".length)).find((v) => v.split(".").length === 3);
+    expect(idToken).toBeDefined();
+    const path = await stack.readyPath("flux-system", "oidc-receiver");
+    expect(leaks(run, [idToken ?? "", path.slice(6), endpoint.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN])).toEqual([]);
+  });
+
+  test("a token for another repository is refused with the validation's message", async () => {
+    await using endpoint = startIdTokenEndpoint(mintFor("evil-org/fork"));
+    const run = await runAction({
+      inputs: { address: stack.fluxhook.receiverUrl, receiver: "oidc-receiver", "receiver-type": "generic-oidc" },
+      env: endpoint.env,
+    });
+    expect(run.exitCode).toBe(1);
+    expect(run.outputs.status).toBe("400");
+    const error = run.stdout.split("\n").find((l) => l.startsWith("::error::"));
+    expect(error).toContain('The receiver said: "token validation failed: wrong repository"');
+  });
+
+  test("a token for another audience is refused", async () => {
+    await using endpoint = startIdTokenEndpoint(mintFor(REPOSITORY));
+    const run = await runAction({
+      inputs: {
+        address: stack.fluxhook.receiverUrl,
+        receiver: "oidc-receiver",
+        "receiver-type": "generic-oidc",
+        "oidc-audience": "someone-else",
+      },
+      env: endpoint.env,
+    });
+    expect(endpoint.audiences).toEqual(["someone-else"]);
+    expect(run.outputs.status).toBe("400");
+  });
+
+  test("without id-token: write (no request URL) the step says which permission to add", async () => {
+    const run = await runAction({
+      inputs: { address: stack.fluxhook.receiverUrl, receiver: "oidc-receiver", "receiver-type": "generic-oidc" },
+    });
+    expect(run.exitCode).toBe(1);
+    expect(run.stdout).toContain("::error::receiver-type generic-oidc needs the runner's ID token");
+    expect(run.stdout).toContain("permissions: id-token: write");
   });
 });

@@ -23,9 +23,13 @@ import {
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import examples from "@octokit/webhooks-examples";
+import { nodeFor } from "./node-versions";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 export const BUNDLE = join(ROOT, "action/dist/index.js");
+export const CLI = join(ROOT, "action/dist/cli.js");
+/** The runtime action.yml declares (`node24`); see node-versions.ts. */
+export const ACTION_NODE = nodeFor(24);
 
 /** action.yml, parsed: the runner's view of the action. */
 export function actionYml(): {
@@ -49,6 +53,8 @@ export interface RunActionOptions {
   /** Extra environment (HTTPS_PROXY, NO_PROXY, ...). The child gets nothing else from this process. */
   readonly env?: Readonly<Record<string, string>>;
   readonly bundle?: string;
+  /** The node binary; default ACTION_NODE. */
+  readonly node?: string;
 }
 
 export interface ActionRun {
@@ -78,7 +84,7 @@ export function parseOutputFile(text: string): Record<string, string> {
   return out;
 }
 
-/** Runs the built action once with `node` and returns what a workflow would see. */
+/** Runs the built action once with Node 24 and returns what a workflow would see. */
 export async function runAction(options: RunActionOptions = {}): Promise<ActionRun> {
   const dir = mkdtempSync(join(tmpdir(), "fluxhook-action-"));
   try {
@@ -113,7 +119,12 @@ export async function runAction(options: RunActionOptions = {}): Promise<ActionR
     // The runner upper-cases the name and keeps hyphens: INPUT_TIMEOUT-SECONDS.
     for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.replace(/ /g, "_").toUpperCase()}`] = value;
 
-    const child = Bun.spawn(["node", options.bundle ?? BUNDLE], { cwd: dir, env, stdout: "pipe", stderr: "pipe" });
+    const child = Bun.spawn([options.node ?? ACTION_NODE.path, options.bundle ?? BUNDLE], {
+      cwd: dir,
+      env,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     const [stdout, stderr, exitCode] = await Promise.all([
       new Response(child.stdout).text(),
       new Response(child.stderr).text(),
@@ -436,4 +447,51 @@ export async function startConnectProxy(): Promise<ConnectProxy> {
     await new Promise<void>((ok) => server.close(() => ok()));
   };
   return { url: `http://127.0.0.1:${port}`, tunnels, stop, [Symbol.asyncDispose]: stop };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The runner's ID-token endpoint
+
+export interface IdTokenEndpoint extends AsyncDisposable {
+  /** What the runner puts in the job's environment for `permissions: id-token: write`. */
+  readonly env: { ACTIONS_ID_TOKEN_REQUEST_URL: string; ACTIONS_ID_TOKEN_REQUEST_TOKEN: string };
+  /** The audience of each request, as the endpoint received it. */
+  readonly audiences: Array<string | null>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A stand-in for the runner's ID-token service, as `core.getIDToken` calls it: GET
+ * ACTIONS_ID_TOKEN_REQUEST_URL (which already has a query) + `&audience=...`, with
+ * `Authorization: Bearer ACTIONS_ID_TOKEN_REQUEST_TOKEN`; the answer is `{"value": "<JWT>"}`.
+ * `mint` makes the token for the requested audience (a local issuer signs it).
+ */
+export function startIdTokenEndpoint(mint: (audience: string) => Promise<string>): IdTokenEndpoint {
+  const requestToken = `runtime-${crypto.randomUUID()}`;
+  const audiences: Array<string | null> = [];
+  const server = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    async fetch(req) {
+      const url = new URL(req.url);
+      if (url.pathname !== "/idtoken" || url.searchParams.get("api-version") !== "2.0")
+        return new Response("not found", { status: 404 });
+      if (req.headers.get("authorization") !== `Bearer ${requestToken}`) return new Response("no", { status: 401 });
+      const audience = url.searchParams.get("audience");
+      audiences.push(audience);
+      return Response.json({ count: 1, value: await mint(audience ?? "") });
+    },
+  });
+  const stop = async () => {
+    await server.stop(true);
+  };
+  return {
+    env: {
+      ACTIONS_ID_TOKEN_REQUEST_URL: `http://127.0.0.1:${server.port}/idtoken?api-version=2.0`,
+      ACTIONS_ID_TOKEN_REQUEST_TOKEN: requestToken,
+    },
+    audiences,
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
 }

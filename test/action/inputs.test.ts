@@ -43,7 +43,7 @@ describe("where to deliver", () => {
       url: "https://h.example/x",
     },
   ])("$name", ({ inputs, url }) => {
-    expect(config(inputs).url).toBe(url);
+    expect(config(inputs).destinations.map((d) => d.url)).toEqual([url]);
   });
 
   test.each([
@@ -213,7 +213,7 @@ describe("options", () => {
       failOnError: c.failOnError,
       dryRun: c.dryRun,
       tls: c.tls,
-      target: c.target,
+      targets: c.destinations.map((d) => d.target),
     }).toEqual({
       receiverType: "github",
       contentType: "json",
@@ -228,12 +228,14 @@ describe("options", () => {
         insecureSkipVerify: false,
         nodeExtraCaCerts: undefined,
       },
-      target: {
-        kind: "receiver",
-        address: "https://flux-webhook.corp.internal",
-        receiver: "github-receiver",
-        namespace: "flux-system",
-      },
+      targets: [
+        {
+          kind: "receiver",
+          address: "https://flux-webhook.corp.internal",
+          receiver: "github-receiver",
+          namespace: "flux-system",
+        },
+      ],
     });
   });
 
@@ -275,7 +277,7 @@ describe("options", () => {
     { inputs: { "content-type": "xml" }, error: "`content-type` must be json or form" },
     {
       inputs: { "receiver-type": "gcr" },
-      error: "`receiver-type` must be one of github, generic-hmac, gitlab, bitbucket, harbor, generic",
+      error: "`receiver-type` must be one of github, generic-hmac, gitlab, bitbucket, harbor, generic, generic-oidc",
     },
     { inputs: { ca: "not a pem" }, error: "`ca` must hold PEM certificates" },
     { inputs: { "client-cert": "/c.pem" }, error: "go together" },
@@ -324,5 +326,128 @@ describe("maskUrl", () => {
     ["not a url", "***"],
   ])("%s → %s", (url, masked) => {
     expect(maskUrl(url)).toBe(masked);
+  });
+});
+
+describe("several receivers", () => {
+  test("one per line, name or namespace/name, each with its own path", () => {
+    const c = config({ ...BASE, receiver: "github-receiver\n\n  apps/webapp \nother" });
+    expect(
+      c.destinations.map((d) => (d.target.kind === "receiver" ? `${d.target.namespace}/${d.target.receiver}` : "")),
+    ).toEqual(["flux-system/github-receiver", "apps/webapp", "flux-system/other"]);
+    expect(c.destinations[0]?.url).toBe(`https://flux-webhook.corp.internal/hook/${DIGEST}`);
+    expect(new Set(c.destinations.map((d) => d.url)).size).toBe(3);
+    for (const d of c.destinations) expect(c.secrets).toContain(d.url);
+  });
+
+  test.each([
+    { receiver: "a\na", error: "lists flux-system/a twice" },
+    { receiver: "a\nflux-system/a", error: "lists flux-system/a twice" },
+    { receiver: "Apps/a", error: "Kubernetes namespace name" },
+    { receiver: "apps/", error: "Kubernetes object name" },
+    { receiver: Array.from({ length: 21 }, (_, i) => `r${i}`).join("\n"), error: "at most 20" },
+  ])("$receiver is refused", ({ receiver, error }) => {
+    const result = parse({ ...BASE, receiver });
+    expect(result.ok ? "" : result.errors.join("\n")).toContain(error);
+  });
+});
+
+describe("generic-oidc", () => {
+  test("no token needed; the path is sha256(name + namespace); Flux's default audience", () => {
+    const c = config({ address: "https://h.example", receiver: "oidc", "receiver-type": "generic-oidc" });
+    // printf '%s' oidcflux-system | sha256sum
+    const digest = "ce6d81b00b6896c48361ca1e19ee871a29f4658bbc791c2e81e58a7965b30ed4";
+    expect(c.destinations[0]?.url).toBe(`https://h.example/hook/${digest}`);
+    expect(c.oidcAudience).toBe("notification-controller");
+    expect(c.token).toBe("");
+  });
+
+  test("a token given anyway is ignored, with a warning, and still masked", () => {
+    const c = config({ ...BASE, "receiver-type": "generic-oidc", "oidc-audience": "flux" });
+    expect(c.oidcAudience).toBe("flux");
+    expect(c.warnings.join("\n")).toContain("`token` is not used");
+    expect(c.secrets).toContain("test-token");
+  });
+
+  test("other types have no audience", () => {
+    expect(config(BASE).oidcAudience).toBeUndefined();
+  });
+});
+
+describe("headers", () => {
+  test("one `Name: value` per line; credential values are secrets", () => {
+    const c = config({
+      ...BASE,
+      headers:
+        "CF-Access-Client-Id: abc.access\nCF-Access-Client-Secret:  s3cr3t-value \n\nAuthorization: Basic dXNlcjpwYXNz\nX-Tenant: t1",
+    });
+    expect(c.extraHeaders).toEqual([
+      ["CF-Access-Client-Id", "abc.access"],
+      ["CF-Access-Client-Secret", "s3cr3t-value"],
+      ["Authorization", "Basic dXNlcjpwYXNz"],
+      ["X-Tenant", "t1"],
+    ]);
+    expect(c.secrets).toEqual(expect.arrayContaining(["s3cr3t-value", "Basic dXNlcjpwYXNz"]));
+    expect(c.secrets).not.toContain("abc.access");
+  });
+
+  test.each([
+    { headers: "X-Hub-Signature-256: sha256=00", error: "cannot set X-Hub-Signature-256" },
+    { headers: "x-github-event: ping", error: "cannot set x-github-event" },
+    { headers: "X-GitHub-Delivery: 1", error: "cannot set X-GitHub-Delivery" },
+    { headers: "Content-Length: 1", error: "cannot set Content-Length" },
+    { headers: "User-Agent: x", error: "use the `user-agent` input" },
+    { headers: "Content-Type: text/plain", error: "use the `content-type` input" },
+    { headers: "X-A: 1\nx-a: 2", error: "sets x-a twice" },
+    { headers: "no colon here", error: "line 1: expected `Name: value`" },
+    { headers: "Bad Name: v", error: "line 1: expected" },
+    { headers: "X-Empty:", error: "X-Empty: the value must be printable ASCII" },
+  ])("$headers is refused", ({ headers, error }) => {
+    const result = parse({ ...BASE, headers });
+    expect(result.ok ? "" : result.errors.join("\n")).toContain(error);
+  });
+
+  test("Authorization: free for github, the type's own for harbor and generic-oidc", () => {
+    expect(parse({ ...BASE, headers: "Authorization: Basic x" }).ok).toBe(true);
+    for (const type of ["harbor", "generic-oidc"]) {
+      const result = parse({ ...BASE, "receiver-type": type, headers: "Authorization: Basic x" });
+      expect(result.ok ? "" : result.errors.join("\n")).toContain("cannot set Authorization");
+    }
+  });
+
+  test("a malformed line is not echoed (it may be a secret)", () => {
+    const result = parse({ ...BASE, headers: "Authorization Bearer very-secret-value" });
+    expect(result.ok ? "" : result.errors.join("\n")).not.toContain("very-secret-value");
+  });
+});
+
+describe("GitHub's headers", () => {
+  test("user-agent overrides the default", () => {
+    expect(config({ ...BASE, "user-agent": "my-gateway-check/1" }).userAgent).toBe("my-gateway-check/1");
+    expect(config(BASE).userAgent).toBeUndefined();
+  });
+
+  test.each([
+    { env: { GITHUB_SERVER_URL: "https://github.com" }, enterprise: undefined },
+    { env: { GITHUB_SERVER_URL: "https://octo.ghe.com" }, enterprise: undefined },
+    {
+      env: { GITHUB_SERVER_URL: "https://ghes.corp.internal" },
+      enterprise: { host: "ghes.corp.internal", version: undefined },
+    },
+    {
+      env: { GITHUB_SERVER_URL: "https://GHES.corp.internal:8443/", GITHUB_ENTERPRISE_VERSION: "3.17.2" },
+      enterprise: { host: "ghes.corp.internal:8443", version: "3.17.2" },
+    },
+  ])("Enterprise Server from $env", ({ env, enterprise }) => {
+    expect(config(BASE, { ...ENV, ...env }).context.enterprise).toEqual(enterprise);
+  });
+});
+
+describe("a url without /hook/", () => {
+  test("its path and query are secrets too", () => {
+    const c = config({ token: "t", url: "https://gw.example/webhooks/s3cr3t-route?key=abcd1234" });
+    expect(c.secrets).toEqual(
+      expect.arrayContaining(["/webhooks/s3cr3t-route", "webhooks/s3cr3t-route", "?key=abcd1234", "key=abcd1234"]),
+    );
   });
 });

@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import type { AttemptRecord, Outcome } from "../../action/deliver";
+import { MAX_RESPONSE_BYTES } from "../../action/transport";
 import {
+  bodyExcerpt,
   escapeHtml,
   failureMessage,
   MAX_RESPONSE_OUTPUT_CHARS,
@@ -8,6 +10,7 @@ import {
   receiverReason,
   receiverTargets,
   scrub,
+  stepOutputs,
   summaryTable,
   type ReportContext,
 } from "../../action/report";
@@ -131,13 +134,47 @@ describe("failureMessage says what to check", () => {
       name: "retry-after too long",
       ctx: BY_NAME,
       outcome: failed([http(429)], "retry-after-too-long"),
-      has: ["asked to wait longer"],
+      has: ["later than the 60 s this action waits", "Re-run the job"],
+      hasNot: ["retries"],
     },
-  ])("$name", ({ ctx, outcome, has }) => {
-    const message = failureMessage(outcome, ctx);
-    for (const part of has) expect(message).toContain(part);
-    expect(message).not.toContain("0123abcd");
-  });
+    {
+      name: "generic-oidc 404: the path has no token",
+      ctx: { ...BY_NAME, receiverType: "generic-oidc" },
+      outcome: failed([http(404)], "status"),
+      has: ["sha256(name + namespace)"],
+      hasNot: ["token equals"],
+    },
+    {
+      name: "generic-oidc 400: the ID token",
+      ctx: { ...BY_NAME, receiverType: "generic-oidc" },
+      outcome: failed([http(400, '{"reason":"token validation failed: wrong repository"}')], "status"),
+      has: ["refused the ID token", "`oidc-audience`", "wrong repository"],
+    },
+    {
+      name: "client certificate required",
+      ctx: BY_NAME,
+      outcome: failed([net("tls-client-cert", "UND_ERR_SOCKET")], "network"),
+      has: ["`client-cert` and `client-key`"],
+    },
+  ])(
+    "$name",
+    ({
+      ctx,
+      outcome,
+      has,
+      hasNot,
+    }: {
+      ctx: ReportContext;
+      outcome: Outcome;
+      has: readonly string[];
+      hasNot?: readonly string[];
+    }) => {
+      const message = failureMessage(outcome, ctx);
+      for (const part of has) expect(message).toContain(part);
+      for (const part of hasNot ?? []) expect(message).not.toContain(part);
+      expect(message).not.toContain("0123abcd");
+    },
+  );
 
   test("success has no message", () => {
     expect(failureMessage({ ok: true, status: 200, attempts: [], durationMs: 1 }, BY_NAME)).toBe("");
@@ -189,7 +226,40 @@ describe("outputs and summary", () => {
       attempts: "1",
       response: "ok",
       url: "https://flux.corp.internal/hook/***",
+      results: '[{"receiver":"apps/app","status":200,"delivery-id":"id-1","attempts":1}]',
     });
+  });
+
+  test("several deliveries: results lists each; the single outputs describe the first failure", () => {
+    const ok: Outcome = {
+      ok: true,
+      status: 200,
+      attempts: [{ attempt: 1, result: http(200), durationMs: 3 }],
+      durationMs: 3,
+    };
+    const other = { ...BY_NAME, target: { ...BY_NAME.target, receiver: "other" } as ReportContext["target"] };
+    const outputs = stepOutputs([
+      { ctx: BY_NAME, deliveryId: "id-a", outcome: ok },
+      { ctx: other, deliveryId: "id-b", outcome: failed([http(503), http(503)], "status") },
+    ]);
+    expect(JSON.parse(outputs.results)).toEqual([
+      { receiver: "apps/app", status: 200, "delivery-id": "id-a", attempts: 1 },
+      { receiver: "apps/other", status: 503, "delivery-id": "id-b", attempts: 2 },
+    ]);
+    expect(outputs).toMatchObject({ status: "503", "delivery-id": "id-b", attempts: "2" });
+    const dry = stepOutputs([{ ctx: BY_URL, deliveryId: "id-c", outcome: undefined }]);
+    expect(JSON.parse(dry.results)).toEqual([
+      { receiver: "https://flux.corp.internal/hook/***", status: null, "delivery-id": "id-c", attempts: 0 },
+    ]);
+  });
+
+  test("a body cut at the read cap: the note gives the body's own size", () => {
+    const big = { ...(http(500, "z".repeat(MAX_RESPONSE_BYTES)) as object), bodyTruncated: true, bodyBytes: 200_000 };
+    expect(bodyExcerpt(big as never, 10)).toBe(`${"z".repeat(10)}… (truncated: the answer has 200000 bytes)`);
+    const unknown = { ...(http(500, "z".repeat(MAX_RESPONSE_BYTES)) as object), bodyTruncated: true };
+    expect(bodyExcerpt(unknown as never, 10)).toContain(`more than ${MAX_RESPONSE_BYTES} bytes`);
+    const short = { ...(http(500, "z".repeat(20)) as object), bodyBytes: 20 };
+    expect(bodyExcerpt(short as never, 10)).toContain("the answer has 20 bytes");
   });
 
   test("outputs of a network failure and of a dry run", () => {
@@ -210,11 +280,16 @@ describe("outputs and summary", () => {
 
   test("summary table, without the digest", () => {
     const outcome = failed([http(503), http(200)], "status");
-    expect(summaryTable(BY_NAME, "id-4", { ...outcome, ok: true, status: 200 } as Outcome, false)).toEqual([
+    expect(
+      summaryTable(
+        [{ ctx: BY_NAME, deliveryId: "id-4", outcome: { ...outcome, ok: true, status: 200 } as Outcome }],
+        false,
+      ),
+    ).toEqual([
       ["Receiver", "Event", "Delivery ID", "Status", "Attempts", "Duration", "Result"],
       ["apps/app at https://flux.corp.internal/hook/***", "push", "id-4", "200", "2", "1.23 s", "✅ delivered"],
     ]);
-    expect(summaryTable(BY_URL, "id-5", undefined, true)[1]).toEqual([
+    expect(summaryTable([{ ctx: BY_URL, deliveryId: "id-5", outcome: undefined }], true)[1]).toEqual([
       "https://flux.corp.internal/hook/***",
       "push",
       "id-5",

@@ -4,6 +4,9 @@ import {
   buildRequest,
   checkPayload,
   encodeBody,
+  hookId,
+  isCredentialHeader,
+  reservedHeaderNames,
   MAX_PAYLOAD_BYTES,
   redactHeaders,
   type RequestSettings,
@@ -11,16 +14,20 @@ import {
 import { opensslHmac } from "./harness";
 
 const enc = (s: string) => new TextEncoder().encode(s);
+const UA = "GitHub-Hookshot/044aadd";
 const SETTINGS: RequestSettings = {
   url: "https://h.example/hook/d",
-  token: "token",
+  credential: "token",
   receiverType: "github",
   event: "push",
   contentType: "json",
   repositoryId: "42",
+  hookId: "123456789",
+  userAgent: UA,
+  enterprise: undefined,
+  extraHeaders: [],
 };
 const ID = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
-const UA = "fluxhook-action/1.2.3";
 
 describe("buildRequest", () => {
   const body = enc('{"action":"push"}');
@@ -30,8 +37,9 @@ describe("buildRequest", () => {
   const common = {
     "Content-Type": "application/json",
     "User-Agent": UA,
-    "X-GitHub-Event": "push",
     "X-GitHub-Delivery": ID,
+    "X-GitHub-Event": "push",
+    "X-GitHub-Hook-ID": "123456789",
     "X-GitHub-Hook-Installation-Target-Type": "repository",
     "X-GitHub-Hook-Installation-Target-ID": "42",
   };
@@ -42,25 +50,73 @@ describe("buildRequest", () => {
     { type: "bitbucket", auth: { "X-Hub-Signature-256": SHA256, "X-Event-Key": "push", "X-Request-UUID": ID } },
     { type: "harbor", auth: { Authorization: "token" } },
     { type: "generic", auth: {} },
+    { type: "generic-oidc", auth: { Authorization: "Bearer token" } },
   ])("$type", ({ type, auth }) => {
-    const req = buildRequest({ ...SETTINGS, receiverType: type }, body, ID, UA);
+    const req = buildRequest({ ...SETTINGS, receiverType: type }, body, ID);
     expect(req).toEqual({ method: "POST", url: SETTINGS.url, headers: { ...common, ...auth }, body });
   });
 
+  test("GitHub Enterprise Server: host and version headers", () => {
+    const req = buildRequest({ ...SETTINGS, enterprise: { host: "ghes.corp.internal", version: "3.17.2" } }, body, ID);
+    expect(req.headers).toMatchObject({
+      "X-GitHub-Enterprise-Host": "ghes.corp.internal",
+      "X-GitHub-Enterprise-Version": "3.17.2",
+    });
+    const noVersion = buildRequest(
+      { ...SETTINGS, enterprise: { host: "ghes.corp.internal", version: undefined } },
+      body,
+      ID,
+    );
+    expect(Object.keys(noVersion.headers)).not.toContain("X-GitHub-Enterprise-Version");
+  });
+
+  test("extra headers come last, after the signature", () => {
+    const req = buildRequest({ ...SETTINGS, extraHeaders: [["CF-Access-Client-Id", "id.access"]] }, body, ID);
+    expect(Object.entries(req.headers).at(-1)).toEqual(["CF-Access-Client-Id", "id.access"]);
+  });
+
+  test("hook ids: stable per receiver, different between receivers, nine digits", () => {
+    expect(hookId("apps/a at https://h/hook/***")).toBe(hookId("apps/a at https://h/hook/***"));
+    expect(hookId("apps/a at https://h/hook/***")).not.toBe(hookId("apps/b at https://h/hook/***"));
+    expect(hookId("x")).toMatch(/^[1-9]\d{8}$/);
+  });
+
+  test("reserved names: what the type sets, plus framing", () => {
+    expect(reservedHeaderNames("github")).toEqual(
+      expect.arrayContaining(["X-Hub-Signature-256", "X-GitHub-Event", "X-GitHub-Delivery", "User-Agent", "Host"]),
+    );
+    expect(reservedHeaderNames("github")).not.toContain("Authorization");
+    expect(reservedHeaderNames("harbor")).toContain("Authorization");
+    expect(reservedHeaderNames("generic-oidc")).toContain("Authorization");
+    expect(reservedHeaderNames("gitlab")).toEqual(expect.arrayContaining(["X-Gitlab-Token", "X-Gitlab-Event-UUID"]));
+  });
+
+  test.each([
+    ["Authorization", true],
+    ["cookie", true],
+    ["CF-Access-Client-Secret", true],
+    ["X-Api-Key", true],
+    ["X-Auth-Token", true],
+    ["CF-Access-Client-Id", false],
+    ["X-Tenant", false],
+  ])("credential header %s: %p", (name, credential) => {
+    expect(isCredentialHeader(name)).toBe(credential);
+  });
+
   test("no repository id, no installation target headers", () => {
-    const req = buildRequest({ ...SETTINGS, repositoryId: undefined }, body, ID, UA);
+    const req = buildRequest({ ...SETTINGS, repositoryId: undefined }, body, ID);
     expect(Object.keys(req.headers)).not.toContain("X-GitHub-Hook-Installation-Target-Type");
   });
 
   test("the body is the payload's exact bytes, whitespace and escapes included", () => {
     const payload = enc('{\n  "message": "caf\u00e9 \\u00e9 \u2615",\n  "n": 1.0\n}\n');
-    const req = buildRequest(SETTINGS, payload, ID, UA);
+    const req = buildRequest(SETTINGS, payload, ID);
     expect(req.body).toBe(payload);
   });
 
   test("GitHub's documented test vector, checked with openssl", () => {
     const payload = enc("Hello, World!");
-    const req = buildRequest({ ...SETTINGS, token: "It's a Secret to Everybody" }, payload, ID, UA);
+    const req = buildRequest({ ...SETTINGS, credential: "It's a Secret to Everybody" }, payload, ID);
     const expected = "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
     expect(req.headers["X-Hub-Signature-256"]).toBe(`sha256=${expected}`);
     expect(opensslHmac("sha256", "It's a Secret to Everybody", payload)).toBe(expected);
@@ -68,7 +124,7 @@ describe("buildRequest", () => {
 
   test("form: signed over the whole form body, checked with openssl", () => {
     const payload = enc('{"ref":"refs/heads/main","message":"a b&c=d é"}');
-    const req = buildRequest({ ...SETTINGS, contentType: "form" }, payload, ID, UA);
+    const req = buildRequest({ ...SETTINGS, contentType: "form" }, payload, ID);
     expect(req.headers["Content-Type"]).toBe("application/x-www-form-urlencoded");
     const text = new TextDecoder().decode(req.body);
     expect(text).toBe("payload=%7B%22ref%22%3A%22refs%2Fheads%2Fmain%22%2C%22message%22%3A%22a+b%26c%3Dd+%C3%A9%22%7D");
@@ -110,18 +166,29 @@ describe("checkPayload", () => {
 
 describe("redactHeaders", () => {
   test("token-derived values go, names and algorithms stay", () => {
-    const req = buildRequest({ ...SETTINGS, receiverType: "github" }, enc("{}"), ID, UA);
+    const req = buildRequest({ ...SETTINGS, receiverType: "github" }, enc("{}"), ID);
     expect(redactHeaders({ ...req.headers, "x-gitlab-token": "t", Authorization: "t" })).toEqual({
       "Content-Type": "application/json",
       "User-Agent": UA,
-      "X-GitHub-Event": "push",
       "X-GitHub-Delivery": ID,
+      "X-GitHub-Event": "push",
+      "X-GitHub-Hook-ID": "123456789",
       "X-GitHub-Hook-Installation-Target-Type": "repository",
       "X-GitHub-Hook-Installation-Target-ID": "42",
       "X-Hub-Signature-256": "sha256=<redacted>",
       "X-Hub-Signature": "sha1=<redacted>",
       "x-gitlab-token": "<redacted>",
       Authorization: "<redacted>",
+    });
+  });
+
+  test("a bearer token and credential-looking extra headers are redacted too", () => {
+    expect(
+      redactHeaders({ Authorization: "Bearer eyJ.x.y", "CF-Access-Client-Secret": "s3", "CF-Access-Client-Id": "id" }),
+    ).toEqual({
+      Authorization: "Bearer <redacted>",
+      "CF-Access-Client-Secret": "<redacted>",
+      "CF-Access-Client-Id": "id",
     });
   });
 });

@@ -1,0 +1,89 @@
+/**
+ * @module action/io
+ * Where the sender's words go: the runner's workflow commands (`@actions/core`) inside GitHub
+ * Actions, or plain lines for a terminal and other CI systems. Everything the sender prints goes
+ * through one `Io`, so the same `run` serves the action and the CLI.
+ *
+ * Outside Actions nothing understands `::add-mask::`, so the plain Io prints no workflow command
+ * at all and replaces every registered secret (the token, the digest, the URL, the ID token) in
+ * every line it writes.
+ */
+import * as core from "@actions/core";
+import { writeSync } from "node:fs";
+import { escapeHtml, scrub } from "./report";
+
+export interface Io {
+  info(line: string): void;
+  warning(message: string): void;
+  /** Reports the step's failure (the exit code is `run`'s to return). */
+  fail(message: string): void;
+  debug(message: string): void;
+  startGroup(name: string): void;
+  endGroup(): void;
+  /** Registers a value to hide: called before the value could appear in any line. */
+  setSecret(secret: string): void;
+  setOutput(name: string, value: string): void;
+  /** The job summary: a header row, then data rows (already free of secrets). */
+  writeSummary(rows: readonly (readonly string[])[]): Promise<void>;
+}
+
+/** The runner's Io: workflow commands on stdout, outputs and summary in the runner's files. */
+export function actionsIo(): Io {
+  return {
+    info: (line) => core.info(line),
+    warning: (message) => core.warning(message),
+    fail: (message) => core.setFailed(message),
+    debug: (message) => core.debug(message),
+    startGroup: (name) => core.startGroup(name),
+    endGroup: () => core.endGroup(),
+    setSecret: (secret) => core.setSecret(secret),
+    setOutput: (name, value) => core.setOutput(name, value),
+    async writeSummary(rows) {
+      const [head = [], ...body] = rows;
+      try {
+        await core.summary
+          .addHeading("fluxhook delivery", 3)
+          .addTable([
+            head.map((h) => ({ data: escapeHtml(h), header: true })),
+            ...body.map((row) => row.map(escapeHtml)),
+          ])
+          .write();
+      } catch (err) {
+        // Outside a runner there is no GITHUB_STEP_SUMMARY; the summary is a convenience, not the result.
+        core.debug(`No job summary written: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    },
+  };
+}
+
+export interface PlainIo extends Io {
+  /** The outputs set so far (the CLI prints `results`). */
+  readonly outputs: ReadonlyMap<string, string>;
+}
+
+/**
+ * Plain lines on a file descriptor (stderr by default: stdout is left for the CLI's result),
+ * written synchronously so that nothing is lost when the process exits right after. Every line
+ * is scrubbed of every secret registered so far; debug lines are dropped.
+ */
+export function plainIo(fd = 2): PlainIo {
+  const secrets: string[] = [];
+  const outputs = new Map<string, string>();
+  const write = (text: string) => writeSync(fd, `${scrub(text, secrets)}\n`);
+  return {
+    outputs,
+    info: (line) => write(line),
+    warning: (message) => write(`warning: ${message}`),
+    fail: (message) => write(`error: ${message}`),
+    debug: () => {},
+    startGroup: (name) => write(`--- ${name}`),
+    endGroup: () => {},
+    setSecret: (secret) => {
+      if (secret !== "") secrets.push(secret);
+    },
+    setOutput: (name, value) => {
+      outputs.set(name, scrub(value, secrets));
+    },
+    writeSummary: async () => {},
+  };
+}

@@ -1,0 +1,333 @@
+/**
+ * The CLI for other CI systems, as they run it: `node action/dist/cli.js` on Node 20 (the oldest
+ * it supports) outside GitHub Actions, and `fluxhook send` (server/main.ts on Bun, what the image
+ * runs), delivering to fluxhook's real server. Every byte either printed is checked for the
+ * token, the digests, the URLs and the ID token, and for workflow commands.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Input } from "../../action/inputs";
+import { MAIN } from "../support/process";
+import { startStack, type Stack } from "../support/stack";
+import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
+import { CLI, events, makePki, startConnectProxy, startReceiver } from "./harness";
+import { nodeFor } from "./node-versions";
+
+const CLI_NODE = nodeFor(20);
+const GIT = "source.toolkit.fluxcd.io/v1";
+const TOKEN = "cli-e2e-token-0123456789";
+
+let stack: Stack;
+let issuer: TokenIssuer;
+let dir: string;
+let payloadFile: string;
+/** The secrets every check looks for, filled in as the Receivers become Ready. */
+const secrets: string[] = [TOKEN];
+
+beforeAll(async () => {
+  [stack, issuer] = await Promise.all([startStack(), startTokenIssuer()]);
+  stack.secret("flux-system", "webhook-token", { token: TOKEN });
+  stack.target(GIT, "GitRepository", "flux-system", "webapp");
+  stack.receiver("flux-system", "github-receiver", {
+    type: "github",
+    events: ["push"],
+    secretRef: { name: "webhook-token" },
+    resources: [{ kind: "GitRepository", name: "webapp" }],
+  });
+  // A GitLab CI job's id_tokens entry: `aud` as declared there, the project in `project_path`.
+  stack.receiver("flux-system", "gitlab-oidc", {
+    type: "generic-oidc",
+    oidcProviders: [
+      {
+        issuerURL: issuer.url,
+        audience: "fluxhook",
+        validations: [{ expression: "claims.project_path == 'group/webapp'", message: "wrong project" }],
+      },
+    ],
+    resources: [{ kind: "GitRepository", name: "webapp" }],
+  });
+  for (const name of ["github-receiver", "gitlab-oidc"]) {
+    const path = await stack.readyPath("flux-system", name);
+    secrets.push(path.slice("/hook/".length), `${stack.fluxhook.receiverUrl}${path}`);
+  }
+  dir = mkdtempSync(join(tmpdir(), "fluxhook-cli-"));
+  payloadFile = join(dir, "push.json");
+  writeFileSync(payloadFile, JSON.stringify(events().push));
+});
+afterAll(async () => {
+  await stack.stop();
+  await issuer.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface CliRun {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `command` with a clean environment: a CI job's, not this test runner's. */
+async function spawn(command: readonly string[], env: Record<string, string> = {}, cwd = dir): Promise<CliRun> {
+  const child = Bun.spawn([...command], {
+    cwd,
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, exitCode] = await Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+    child.exited,
+  ]);
+  return { exitCode, stdout, stderr };
+}
+
+const runCli = (args: readonly string[], env: Record<string, string> = {}) => spawn([CLI_NODE.path, CLI, ...args], env);
+
+/** What a CI log would show that it should not: secrets, or workflow commands nobody reads. */
+function exposed(run: CliRun, extra: readonly string[] = []): string[] {
+  const printed = `${run.stdout}\n${run.stderr}`;
+  const found = [...secrets, ...extra]
+    .filter((s) => s !== "" && printed.includes(s))
+    .map((s) => `secret ${s.slice(0, 8)}…`);
+  for (const line of printed.split("\n"))
+    if (line.startsWith("::")) found.push(`workflow command: ${line.slice(0, 40)}`);
+  return found;
+}
+
+const deliveryFlags = (receiver = "github-receiver", event = "push") => [
+  "--address",
+  stack.fluxhook.receiverUrl,
+  "--receiver",
+  receiver,
+  "--event",
+  event,
+  "--payload-file",
+  payloadFile,
+];
+
+describe("the CLI on Node 20, outside GitHub Actions", () => {
+  test(`runs on Node 20 (${CLI_NODE.version})`, () => {
+    if (!CLI_NODE.exact) console.log("note: Node 20 not found; the CLI tests ran on the machine's node");
+    expect(CLI_NODE.version).toStartWith(CLI_NODE.exact ? "v20." : "v");
+  });
+
+  test("--help names every input as a flag, and exits 0", async () => {
+    const run = await runCli(["--help"]);
+    expect(run.exitCode).toBe(0);
+    for (const name of [...Object.values(Input), "oidc-token-env"]) expect(run.stdout).toContain(`--${name} `);
+    expect(run.stdout).toContain("Exit codes: 0 delivered, 1 a delivery failed, 2 bad usage");
+  });
+
+  test("delivers with FLUXHOOK_TOKEN: exit 0, the results on stdout, the target annotated, no secret printed", async () => {
+    const before = stack.requestedAt(GIT, "GitRepository", "flux-system", "webapp");
+    const run = await runCli(deliveryFlags(), { FLUXHOOK_TOKEN: TOKEN });
+    expect(run.stderr).toContain("Delivered push to");
+    expect(run.exitCode).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual([
+      { receiver: "flux-system/github-receiver", status: 200, "delivery-id": expect.any(String), attempts: 1 },
+    ]);
+    expect(stack.requestedAt(GIT, "GitRepository", "flux-system", "webapp")).not.toBe(before);
+    expect(run.stderr).toContain(`${stack.fluxhook.receiverUrl}/hook/***`);
+    expect(exposed(run)).toEqual([]);
+  });
+
+  test("a refused delivery exits 1 with the receiver's reason, and prints no secret", async () => {
+    const run = await runCli(deliveryFlags("github-receiver", "release"), { FLUXHOOK_TOKEN: TOKEN });
+    expect(run.exitCode).toBe(1);
+    expect(run.stderr).toContain("error: Delivery to flux-system/github-receiver");
+    expect(run.stderr).toContain('event "release" is not accepted by this receiver');
+    expect(exposed(run)).toEqual([]);
+  });
+
+  test("--token on the command line and a dry run: the request printed, redacted", async () => {
+    const run = await runCli([
+      ...deliveryFlags(),
+      "--token",
+      TOKEN,
+      "--dry-run",
+      "--headers",
+      "X-Api-Key: k3y-0123456789",
+    ]);
+    expect(run.exitCode).toBe(0);
+    expect(run.stderr).toContain("X-Hub-Signature-256: sha256=<redacted>");
+    expect(run.stderr).toContain("X-Api-Key: <redacted>");
+    expect(exposed(run, ["k3y-0123456789"])).toEqual([]);
+  });
+
+  test("generic-oidc with GitLab CI's id_tokens (--oidc-token-env): 200, and the ID token is never printed", async () => {
+    const idToken = await issuer.sign({
+      iss: issuer.url,
+      aud: "fluxhook",
+      sub: "project_path:group/webapp",
+      project_path: "group/webapp",
+    });
+    const wrong = await issuer.sign({ iss: issuer.url, aud: "fluxhook", sub: "x", project_path: "evil/fork" });
+    const flags = [
+      ...deliveryFlags("gitlab-oidc"),
+      "--receiver-type",
+      "generic-oidc",
+      "--oidc-token-env",
+      "FLUX_ID_TOKEN",
+    ];
+    const ok = await runCli(flags, { FLUX_ID_TOKEN: idToken });
+    expect(ok.exitCode).toBe(0);
+    expect(JSON.parse(ok.stdout)[0].status).toBe(200);
+    expect(exposed(ok, [idToken])).toEqual([]);
+    const refused = await runCli(flags, { FLUX_ID_TOKEN: wrong });
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toContain("token validation failed: wrong project");
+    expect(exposed(refused, [wrong])).toEqual([]);
+  });
+
+  test.each<{ name: string; args: string[]; env: Record<string, string>; says: string }>([
+    { name: "an unknown flag", args: ["--tokn", "x"], env: {}, says: "unknown flag --tokn" },
+    { name: "a flag without its value", args: ["--retries"], env: {}, says: "--retries needs a value" },
+    { name: "a flag given twice", args: ["--event", "a", "--event", "b"], env: {}, says: "--event is given twice" },
+    { name: "a positional argument", args: ["push"], env: {}, says: "unexpected argument #1" },
+    {
+      name: "no event outside Actions",
+      args: ["--address", "http://127.0.0.1:9", "--receiver", "r", "--payload", "{}"],
+      env: { FLUXHOOK_TOKEN: TOKEN },
+      says: "`event` is required",
+    },
+    {
+      name: "a payload file that is missing",
+      args: [
+        "--address",
+        "http://127.0.0.1:9",
+        "--receiver",
+        "r",
+        "--event",
+        "push",
+        "--payload-file",
+        "/nonexistent.json",
+      ],
+      env: { FLUXHOOK_TOKEN: TOKEN },
+      says: "Cannot read the payload",
+    },
+    {
+      name: "generic-oidc without a token variable",
+      args: [
+        "--address",
+        "http://127.0.0.1:9",
+        "--receiver",
+        "r",
+        "--event",
+        "push",
+        "--payload",
+        "{}",
+        "--receiver-type",
+        "generic-oidc",
+      ],
+      env: {},
+      says: "--oidc-token-env NAME",
+    },
+    {
+      name: "an empty token variable",
+      args: [
+        "--address",
+        "http://127.0.0.1:9",
+        "--receiver",
+        "r",
+        "--event",
+        "push",
+        "--payload",
+        "{}",
+        "--receiver-type",
+        "generic-oidc",
+        "--oidc-token-env",
+        "NOPE",
+      ],
+      env: {},
+      says: "the variable NOPE is not set or empty",
+    },
+  ])("bad usage exits 2: $name", async ({ args, env, says }) => {
+    const run = await runCli(args, env);
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toContain(says);
+    expect(exposed(run)).toEqual([]);
+  });
+
+  test("cli.js alone in an empty directory (no package.json, nothing installed) runs", async () => {
+    const alone = mkdtempSync(join(tmpdir(), "fluxhook-cli-alone-"));
+    try {
+      copyFileSync(CLI, join(alone, "cli.js"));
+      const run = await spawn([CLI_NODE.path, join(alone, "cli.js"), "--help"], {}, alone);
+      expect(run.stderr).toBe("");
+      expect(run.exitCode).toBe(0);
+      expect(run.stdout).toStartWith("Usage: fluxhook send");
+    } finally {
+      rmSync(alone, { recursive: true, force: true });
+    }
+  });
+
+  test("inside GitHub Actions it speaks the runner's commands, masking first", async () => {
+    const run = await runCli([...deliveryFlags(), "--dry-run"], { FLUXHOOK_TOKEN: TOKEN, GITHUB_ACTIONS: "true" });
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout.split("\n")[0]).toStartWith("::add-mask::");
+  });
+});
+
+describe("fluxhook send (server/main.ts, as the image's binary runs it)", () => {
+  const send = (args: string[], env: Record<string, string> = {}) =>
+    spawn([process.execPath, MAIN, "send", ...args], env);
+
+  test("--help", async () => {
+    const run = await send(["--help"]);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toStartWith("Usage: fluxhook send");
+  });
+
+  test("a real delivery", async () => {
+    const before = stack.requestedAt(GIT, "GitRepository", "flux-system", "webapp");
+    const run = await send(deliveryFlags(), { FLUXHOOK_TOKEN: TOKEN });
+    expect(run.stderr).toContain("Delivered push");
+    expect(run.exitCode).toBe(0);
+    expect(JSON.parse(run.stdout)[0]).toMatchObject({ receiver: "flux-system/github-receiver", status: 200 });
+    expect(stack.requestedAt(GIT, "GitRepository", "flux-system", "webapp")).not.toBe(before);
+    expect(exposed(run)).toEqual([]);
+  });
+
+  test("bad usage exits 2", async () => {
+    expect((await send(["--nope"])).exitCode).toBe(2);
+  });
+
+  // On Bun, a bare "undici" is Bun's stand-in without Agent or ProxyAgent: this shows the sender
+  // gets the real one (transport.ts), with its CA, client certificate and CONNECT tunnel.
+  test("mTLS with a private CA through an HTTP CONNECT proxy, on Bun", async () => {
+    const pki = makePki();
+    try {
+      await using receiver = startReceiver({
+        tls: { cert: pki.serverCert, key: pki.serverKey, ca: pki.ca, requestCert: true },
+      });
+      await using proxy = await startConnectProxy();
+      const run = await send(
+        [
+          "--address",
+          `https://receiver.fluxhook.test:${receiver.port}`,
+          "--receiver",
+          "r",
+          "--event",
+          "push",
+          "--payload",
+          "{}",
+          "--ca-file",
+          pki.caFile,
+          "--client-cert",
+          pki.clientCertFile,
+          "--client-key",
+          pki.clientKeyFile,
+        ],
+        { FLUXHOOK_TOKEN: TOKEN, HTTPS_PROXY: proxy.url },
+      );
+      expect(run.exitCode).toBe(0);
+      expect(receiver.requests).toHaveLength(1);
+      expect(proxy.tunnels.map((t) => t.authority)).toEqual([`receiver.fluxhook.test:${receiver.port}`]);
+    } finally {
+      pki.cleanup();
+    }
+  });
+});
