@@ -171,13 +171,10 @@ export const MAX_STATUS_QUERY_BYTES = 96 * 1024;
 export const MAX_CONSUMERS_SCANNED = 2_000;
 
 /**
- * Consumers one answer lists, over all its targets: with a message of MAX_CONDITION_MESSAGE_CHARS
- * each, an answer stays under about half a MiB. More are counted as truncated.
+ * Consumers one answer lists, over all its targets, and the characters of a Ready message it
+ * carries (a failed kustomize build's message can be tens of KiB of YAML; its start names the
+ * failing object and reason). With a sender's batches of 10 targets (action/wait.ts) a full
+ * answer stays under 64 KiB, which the action reads whole. More consumers are flagged truncated.
  */
-export const MAX_STATUS_ANSWER_CONSUMERS = 200;
-
-/**
- * Characters of a Ready message an answer carries: a failed kustomize build's message can be
- * tens of KiB of YAML; the first KiB names the failing object and reason.
- */
-export const MAX_CONDITION_MESSAGE_CHARS = 1_024;
+export const MAX_STATUS_ANSWER_CONSUMERS = 50;
+export const MAX_CONDITION_MESSAGE_CHARS = 512;

@@ -69,8 +69,10 @@ export interface ConsumerState {
   readonly kind: string;
   readonly namespace: string;
   readonly name: string;
-  /** Kustomization: status.lastAppliedRevision; HelmRelease: status.lastAttemptedRevision. */
+  /** Kustomization: status.lastAppliedRevision; HelmRelease: the chart version of its latest release. */
   readonly appliedRevision?: string;
+  /** status.lastAttemptedRevision: what it last tried, applied or not. */
+  readonly attemptedRevision?: string;
   readonly ready?: ConditionState;
 }
 
@@ -134,6 +136,7 @@ export function parseStatusAnswer(body: unknown): StatusAnswer | undefined {
             namespace: str(c.namespace) ?? "",
             name: str(c.name) ?? "",
             appliedRevision: str(c.appliedRevision),
+            attemptedRevision: str(c.attemptedRevision),
             ready: condition(c.ready),
           }),
         )

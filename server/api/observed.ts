@@ -7,7 +7,8 @@
  *
  * Field names are Flux's: source-controller's `status.artifact.revision`, every controller's
  * `status.lastHandledReconcileAt` and Ready condition, kustomize-controller's
- * `status.lastAppliedRevision`, helm-controller's `status.lastAttemptedRevision`.
+ * `status.lastAppliedRevision` and `lastAttemptedRevision`, helm-controller's `lastAttemptedRevision`
+ * and the chart version of the latest release in `status.history`.
  */
 import { REQUESTED_AT_ANNOTATION } from "./annotations";
 
@@ -103,12 +104,14 @@ export function observe(obj: unknown, fallback: { kind: string; namespace: strin
   const annotations = isRecord(metadata.annotations) ? metadata.annotations : {};
   const kind = str(o.kind) ?? fallback.kind;
   const artifact = isRecord(status.artifact) ? status.artifact : {};
+  // helm-controller keeps no lastAppliedRevision: the latest release in its history is what was applied.
+  const latest = Array.isArray(status.history) && isRecord(status.history[0]) ? status.history[0] : {};
   const fields = {
     requestedAt: str(annotations[REQUESTED_AT_ANNOTATION]),
     lastHandledReconcileAt: str(status.lastHandledReconcileAt),
     ready: readyCondition(status),
     artifactRevision: str(artifact.revision),
-    lastAppliedRevision: str(status.lastAppliedRevision),
+    lastAppliedRevision: kind === "HelmRelease" ? str(latest.chartVersion) : str(status.lastAppliedRevision),
     lastAttemptedRevision: str(status.lastAttemptedRevision),
   };
   return {

@@ -259,12 +259,12 @@ async function answer(
           continue;
         }
         listed++;
-        const applied = c.kind === "Kustomization" ? c.lastAppliedRevision : c.lastAttemptedRevision;
         consumers.push({
           kind: c.kind,
           namespace: c.namespace,
           name: c.name,
-          ...(applied !== undefined ? { appliedRevision: applied } : {}),
+          ...(c.lastAppliedRevision !== undefined ? { appliedRevision: c.lastAppliedRevision } : {}),
+          ...(c.lastAttemptedRevision !== undefined ? { attemptedRevision: c.lastAttemptedRevision } : {}),
           ...(c.ready ? { ready: condition(c.ready) } : {}),
         });
       }

@@ -188,7 +188,8 @@ describe("the status query", () => {
       conditions: [ready("True", "ReconciliationSucceeded", "Applied revision: main@sha1:1111")],
     });
     consumerStatus(HR, "HelmRelease", "chart", {
-      lastAttemptedRevision: "0.1.0",
+      lastAttemptedRevision: "0.2.0",
+      history: [{ chartVersion: "0.1.0", status: "deployed" }],
       conditions: [ready("False", "InstallFailed", "Helm install failed for release status/chart")],
     });
     const after = await githubQuery("push", targets);
@@ -220,6 +221,7 @@ describe("the status query", () => {
               namespace: NS,
               name: "chart",
               appliedRevision: "0.1.0",
+              attemptedRevision: "0.2.0",
               ready: {
                 status: "False",
                 reason: "InstallFailed",
