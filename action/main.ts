@@ -483,7 +483,7 @@ async function waitPhase(
     if (wait.answer)
       await io.writeSummary(
         chainRows(wait.answer).map((row) => row.map(clean)),
-        `Flux${several ? ` for ${resultName(p.ctx)}` : ""}: ${wait.ok ? (wait.revision ?? "done") : "not there"}`,
+        `Flux${several ? ` for ${resultName(p.ctx)}` : ""}, wait-for ${mode}: ${wait.ok ? (wait.revision ?? "done") : "failed"}`,
       );
     if (wait.ok) {
       revision ??= wait.revision;

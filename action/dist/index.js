@@ -20513,7 +20513,7 @@ async function waitPhase(io, config, clean, planned, results, waitIo) {
     if (!wait)
       continue;
     if (wait.answer)
-      await io.writeSummary(chainRows(wait.answer).map((row) => row.map(clean)), `Flux${several ? ` for ${resultName(p.ctx)}` : ""}: ${wait.ok ? wait.revision ?? "done" : "not there"}`);
+      await io.writeSummary(chainRows(wait.answer).map((row) => row.map(clean)), `Flux${several ? ` for ${resultName(p.ctx)}` : ""}, wait-for ${mode}: ${wait.ok ? wait.revision ?? "done" : "failed"}`);
     if (wait.ok) {
       revision ??= wait.revision;
       io.info(clean(`Flux ${mode === "ready" ? "is Ready" : "reconciled"}${several ? ` for ${resultName(p.ctx)}` : ""}${wait.revision ? ` at ${wait.revision}` : ""} (${wait.polls} poll(s)).`));
