@@ -2,6 +2,7 @@
  * @module server/limits
  * Every limit of the webhook endpoint, named, with its unit and the reason for its value.
  */
+import type { Backoff } from "../shared";
 
 /**
  * Largest request body accepted, 3 MiB: Flux's `maxRequestSizeBytes` (notification-controller
@@ -23,7 +24,7 @@ export const TARGET_CONCURRENCY = 16;
 /**
  * How long a shutdown waits for in-flight deliveries. Kubernetes gives a pod 30 s between
  * SIGTERM and SIGKILL by default; 25 s leaves time to release the Lease and exit cleanly, and is
- * well above a delivery's own worst case (its Kubernetes calls time out after 10 s).
+ * well above a delivery's own worst case (its target PATCHes give up within PATCH_RETRY_BUDGET_MS, 8 s).
  */
 export const SHUTDOWN_GRACE_MS = 25_000;
 
@@ -36,9 +37,8 @@ export const KUBE_CALL_TIMEOUT_MS = 5_000;
 
 /**
  * Objects per page when listing Receivers and Secrets' metadata: a page at a time, each read into
- * fluxhook's records before the next, bounds what is in memory at once. (When Secrets were still
- * listed whole, 2,000 Secrets of 100 KiB peaked at 685 MB in one list, 550-590 MB in client-go's
- * pages of 500, 310 MB in pages of 100.) 10,000 Receivers are no slower to list in pages of 100.
+ * fluxhook's records before the next, bounds what is in memory at once (bench/README.md, "lists
+ * paged"), and 10,000 Receivers are no slower to list in pages of 100.
  */
 export const LIST_PAGE_SIZE = 100;
 
@@ -86,7 +86,7 @@ export const JWKS_COOLDOWN_MS = 30_000;
 /** How long fetched keys are used before they are fetched again even without an unknown `kid`. */
 export const JWKS_MAX_AGE_MS = 10 * 60 * 1000;
 
-// Abuse limits (server/protect/guards.ts). The defaults are far above what a real sender does
+// Abuse limits (server/delivery/protect/guards.ts). The defaults are far above what a real sender does
 // (GitHub sends one delivery per push or publish), so only a flood meets them.
 
 /** Valid deliveries per second and burst, per receiver (flags --receiver-rate-limit/--receiver-rate-burst). */
@@ -116,7 +116,7 @@ export const MAX_CONCURRENT_PER_RECEIVER = 256;
  * ones). A body is held while it is checked and its targets annotated, and parsed for filters, so
  * 64 MiB of bodies stays within the Deployment's 512 MiB limit beside 10,000 Receivers' state.
  * It fits 21 bodies at the 3 MiB cap, and about a thousand typical GitHub pushes (< 64 KiB).
- * Senders whose bodies are still arriving are evicted first (protect/guards.ts), so this bound
+ * Senders whose bodies are still arriving are evicted first (delivery/protect/guards.ts), so this bound
  * cannot be held by slow senders.
  */
 export const MAX_BODY_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
@@ -145,6 +145,31 @@ export const BODY_READ_TIMEOUT_MS = 9_000;
  * read timeout. Flux's ReadHeaderTimeout is 10 s, which is Bun's default too.
  */
 export const IDLE_TIMEOUT_SECONDS = 10;
+
+/**
+ * The timeouts and bounds above that tests shorten, in one object: the server and the Kubernetes
+ * client take a `Partial<Tuning>` and fill the rest from here, so the defaults are these
+ * constants and nothing else.
+ */
+export const DEFAULT_TUNING = {
+  /** Re-list delays after a watch error: fast for a blip, capped so an outage is polled gently. */
+  watchBackoff: { baseMs: 200, capMs: 30_000 } as Backoff,
+  /** Retry delays of a failed Secret read: quick for a blip, gentle for missing RBAC. */
+  secretReadBackoff: { baseMs: 500, capMs: 30_000 } as Backoff,
+  /** Retry delays of a failed status write: it is retried until it lands. */
+  statusWriteBackoff: { baseMs: 500, capMs: 60_000 } as Backoff,
+  callTimeoutMs: KUBE_CALL_TIMEOUT_MS,
+  patchBudgetMs: PATCH_RETRY_BUDGET_MS,
+  listPageSize: LIST_PAGE_SIZE,
+  bodyTimeoutMs: BODY_READ_TIMEOUT_MS,
+  idleTimeoutSeconds: IDLE_TIMEOUT_SECONDS,
+  bodyBytesInFlight: MAX_BODY_BYTES_IN_FLIGHT,
+};
+
+export type Tuning = Readonly<typeof DEFAULT_TUNING>;
+
+/** `partial` over the defaults. */
+export const tuningOf = (partial: Partial<Tuning> = {}): Tuning => ({ ...DEFAULT_TUNING, ...partial });
 
 // Status queries (shared/status-query.ts, server/delivery/status-query.ts). A query is polled by
 // one sender after a delivery; these bound what one query can make fluxhook read and answer.

@@ -9,7 +9,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { parseConfig } from "./config";
 import { createKubeClient, loadKubeConfig } from "./kube/client";
 import type { KubePort } from "./kube/port";
-import { createLogger } from "./observe/log";
+import { createLogger, stderrLines } from "./observe/log";
 import { startFluxhook, type Fluxhook } from "./server";
 
 /** How long start-up waits for the API server before a file-mode server falls back to dry run. */
@@ -36,7 +36,10 @@ if (missing.length > 0) {
   console.error(`fluxhook: --receivers-file ${missing.join(", ")}: no such file`);
   process.exit(2);
 }
-const log = createLogger({ level: config.logLevel, encoding: config.logEncoding });
+// The logger's stderr batch is owned here, and written out at exit.
+const stderr = stderrLines();
+process.on("exit", stderr.flush);
+const log = createLogger({ level: config.logLevel, encoding: config.logEncoding, write: stderr.write });
 const fromFiles = config.receiversFiles.length > 0;
 
 // Registered before anything starts: a signal during start-up still ends the process cleanly
@@ -60,18 +63,14 @@ try {
   }
 }
 
-let kube: KubePort | undefined;
-if (kubeConfig) {
-  kube = createKubeClient({ kubeConfig, log, callTimeoutMs: fromFiles ? CLUSTER_PROBE_TIMEOUT_MS : undefined });
-  if (fromFiles) {
-    // File mode still annotates through a cluster when one answers; otherwise it runs dry.
-    const probe = await kube.version();
-    if (!probe.ok) {
-      log.info("the cluster in the Kubernetes configuration does not answer; running dry", { error: probe.reason });
-      kube = undefined;
-    } else {
-      kube = createKubeClient({ kubeConfig, log });
-    }
+// The Kubernetes port, built once. File mode still annotates through a cluster when one answers
+// (within CLUSTER_PROBE_TIMEOUT_MS); otherwise it runs dry.
+let kube: KubePort | undefined = kubeConfig ? createKubeClient({ kubeConfig, log }) : undefined;
+if (kube && fromFiles) {
+  const probe = await kube.version(CLUSTER_PROBE_TIMEOUT_MS);
+  if (!probe.ok) {
+    log.info("the cluster in the Kubernetes configuration does not answer; running dry", { error: probe.reason });
+    kube = undefined;
   }
 }
 
@@ -79,11 +78,10 @@ server = await startFluxhook({ config, log, kube });
 if (fromFiles) {
   // In a dry run (`npm start`'s demo) the URLs are what to point a sender or the README's curl
   // at. Otherwise their digests are secrets, and stdout ends up in pod logs: they are masked.
-  for (const entry of server.controller.index.entries()) {
-    const state = entry.unavailable ?? "ready";
-    const path = server.dryRun ? entry.path : "/hook/*** (sha256 of token, name and namespace)";
+  for (const r of server.receivers()) {
+    const path = server.dryRun ? r.path : "/hook/*** (sha256 of token, name and namespace)";
     console.log(
-      `receiver ${entry.key.namespace}/${entry.key.name} (${entry.spec?.type ?? "invalid"}, ${state}): ${server.receiverUrl}${path}`,
+      `receiver ${r.key.namespace}/${r.key.name} (${r.type ?? "invalid"}, ${r.state}): ${server.receiverUrl}${path}`,
     );
   }
 }

@@ -1,54 +1,48 @@
 /**
  * @module server/server
- * Wires a running fluxhook: Kubernetes client, watches, controller, index and the listeners.
- * main.ts calls it with the parsed flags; tests call it with a test API server's KubeConfig and
- * port 0.
+ * Wires a running fluxhook from a ready Kubernetes port (or none, for files in a dry run): the
+ * Receiver source of its mode (sources/), the index, the delivery edge and the three listeners.
+ * main.ts calls it with the parsed flags; tests call it with a test API server's port and port 0.
  */
-import type { KubeConfig } from "@kubernetes/client-node";
-import { createApp, createHealthApp, type DeliveryReport } from "./http/app";
+import { WEBHOOK_PATH_PREFIX } from "../shared";
+import { keyString } from "./api/receiver";
+import type { ListenAddress, ServerConfig } from "./config";
 import { requestTarget } from "./delivery/delivery";
+import { DeliveryGuards } from "./delivery/protect/guards";
+import { createApp, createHealthApp, type DeliveryReport } from "./http/app";
 import { responseBytes } from "./http/json-response";
-import { createMetrics, instrumentFetch, metricsHandler, outcomeOf } from "./observe/metrics";
+import { createAuthServices } from "./jwt";
+import type { KubePort } from "./kube/port";
+import { MAX_BODY_BYTES, SHUTDOWN_GRACE_MS, tuningOf, type Tuning } from "./limits";
+import { OUTCOMES } from "./delivery/outcomes";
+import type { Logger } from "./observe/log";
+import { createMetrics, instrumentFetch, metricsHandler } from "./observe/metrics";
 import { RecentDeliveries } from "./observe/recent-deliveries";
 import { ReceiverIndex } from "./receivers/index";
-import { keyString } from "./api/receiver";
-import { WEBHOOK_PATH_PREFIX } from "../shared";
-import type { ListenAddress, ServerConfig } from "./config";
-import { createKubeClient } from "./kube/client";
-import type { Informer, KubePort } from "./kube/port";
-import type { Logger } from "./observe/log";
-import { SECRET_READ_BACKOFF, SecretCache } from "./receivers/secret-cache";
-import { ReceiverController } from "./receivers/controller";
-import { prepareReceiver } from "./receivers/prepare";
-import { createAuthServices } from "./jwt";
-import { createRequestedAtClock } from "./targets/requested-at";
-import { IDLE_TIMEOUT_SECONDS, MAX_BODY_BYTES, SHUTDOWN_GRACE_MS } from "./limits";
-import { DeliveryGuards } from "./delivery/protect/guards";
-import { startFileSource } from "./sources/files";
-import { EventRecorder } from "./observe/events";
-import { alwaysLeader, startLeaderElection, type LeaderElector } from "./kube/leader";
-import { dryRunTargets } from "./targets/dry-run";
+import { startClusterSource } from "./sources/cluster";
+import { startFiles } from "./sources/files";
+import type { ReceiverSource } from "./sources/source";
 import { createCoalescer } from "./targets/coalesce";
+import { dryRunTargets } from "./targets/dry-run";
+import { createRequestedAtClock } from "./targets/requested-at";
 
 export interface FluxhookOptions {
   readonly config: ServerConfig;
   readonly log: Logger;
-  /**
-   * The cluster, if any: a KubeConfig (the real client is built from it) or a ready KubePort.
-   * Without one, Receivers must come from --receivers-file and deliveries run dry.
-   */
-  readonly kubeConfig?: KubeConfig;
+  /** The cluster, built once by the caller. Without one, Receivers must come from --receivers-file and deliveries run dry. */
   readonly kube?: KubePort;
-  /** Reflector retry bounds; tests shorten them. */
-  readonly minBackoffMs?: number;
-  /** Test seams for the timeouts of server/limits.ts, so tests need not wait seconds. */
-  readonly callTimeoutMs?: number;
-  readonly patchBudgetMs?: number;
-  readonly bodyTimeoutMs?: number;
-  readonly idleTimeoutSeconds?: number;
-  readonly bodyBytesInFlight?: number;
-  readonly maxBackoffMs?: number;
-  readonly listPageSize?: number;
+  /** Timeouts and bounds (limits.ts DEFAULT_TUNING); tests shorten them. */
+  readonly tuning?: Partial<Tuning>;
+}
+
+/** A Receiver as the running server serves it. */
+export interface ServedReceiver {
+  readonly key: { readonly namespace: string; readonly name: string };
+  readonly type: string | undefined;
+  /** `/hook/<digest>`: the digest is a secret (sha256 of the token, name and namespace). */
+  readonly path: string;
+  /** "ready", or why deliveries get 503. */
+  readonly state: string;
 }
 
 export interface Fluxhook {
@@ -59,7 +53,8 @@ export interface Fluxhook {
   /** True when targets are only logged (--dry-run, or no cluster). */
   readonly dryRun: boolean;
   readonly healthUrl: string;
-  readonly controller: ReceiverController;
+  /** The Receivers that have a path, as deliveries find them. */
+  readonly receivers: () => ServedReceiver[];
   readonly ready: () => boolean;
   /** Deliveries waiting on a queued PATCH (targets/coalesce.ts; tests wait for a burst to have joined). */
   readonly patchesWaiting: () => number;
@@ -69,7 +64,7 @@ export interface Fluxhook {
 }
 
 /**
- * Bun's own body cap, a backstop above ours: our cap (server/body.ts) answers first with a JSON
+ * Bun's own body cap, a backstop above ours: our cap (delivery/body.ts) answers first with a JSON
  * reason; Bun's answers an empty 413 only for bodies twice as large.
  */
 const BUN_BODY_CAP = 2 * MAX_BODY_BYTES;
@@ -80,79 +75,29 @@ function url(addr: ListenAddress, port: number) {
 }
 
 export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook> {
-  const { config, log } = options;
-  const kube =
-    options.kube ??
-    (options.kubeConfig
-      ? createKubeClient({
-          kubeConfig: options.kubeConfig,
-          log,
-          minBackoffMs: options.minBackoffMs,
-          maxBackoffMs: options.maxBackoffMs,
-          callTimeoutMs: options.callTimeoutMs,
-          patchBudgetMs: options.patchBudgetMs,
-          listPageSize: options.listPageSize,
-        })
-      : undefined);
+  const { config, log, kube } = options;
+  const tuning = tuningOf(options.tuning);
   const fromFiles = config.receiversFiles.length > 0;
   if (!kube && !fromFiles) throw new Error("no cluster to watch Receivers in, and no --receivers-file");
   const dryRun = config.dryRun || !kube;
   const targets = dryRun ? dryRunTargets(log, kube) : kube!;
 
   const index = new ReceiverIndex();
-  // In a cluster only the Secrets that Receivers reference are read (secret-cache.ts).
-  const secrets = new SecretCache({
-    get: kube && !fromFiles ? (key) => kube.getSecret(key) : undefined,
-    log,
-    backoff: options.minBackoffMs !== undefined ? { ...SECRET_READ_BACKOFF, baseMs: options.minBackoffMs } : undefined,
-  });
-  const controller = new ReceiverController({
-    secrets,
-    index,
-    // File-defined Receivers are not cluster objects: there is no status to write.
-    statusWriter: config.statusUpdates && !fromFiles ? kube : undefined,
-    canWrite: () => leader.isLeader(),
-    log,
-    prepare: prepareReceiver,
-  });
-  // Status and Events are written by one replica when several run (file mode writes neither).
-  const elect = config.leaderElection && kube && !fromFiles ? config.leaderElection : undefined;
-  const leader: LeaderElector = elect
-    ? startLeaderElection({
-        kube: kube!,
-        config: elect,
-        log,
-        onStartedLeading: () => controller.resyncStatus(),
-        onStoppedLeading: () => {},
-      })
-    : alwaysLeader;
-  const events =
-    kube && !fromFiles
-      ? new EventRecorder({ kube, log, canWrite: () => leader.isLeader(), uidOf: (key) => controller.uidOf(key) })
-      : undefined;
-
-  const informers: Informer[] =
-    kube && !fromFiles
-      ? [
-          kube.watchReceivers(config.watchNamespace, controller.receiverSink),
-          kube.watchSecretMetadata(config.watchNamespace, secrets.sink),
-        ]
-      : [
-          startFileSource({
-            paths: config.receiversFiles,
-            receivers: controller.receiverSink,
-            secrets: secrets.sink,
-            log,
-          }),
-        ];
+  // The one place the mode is decided.
+  const source: ReceiverSource = fromFiles
+    ? startFiles({ paths: config.receiversFiles, index, log })
+    : startClusterSource({ kube: kube!, config, index, log, tuning });
+  const { controller } = source;
 
   let stopping = false;
   // Ready once the lists are in and every Secret they reference was read once; from then on a
-  // newly referenced Secret being read does not take the replica out of the Service.
+  // newly referenced Secret being read does not take the replica out of the Service. Readiness
+  // stays true through a watch outage: the index still serves the last known Receivers, and taking
+  // every replica out of the Service would drop all webhooks.
   let secretsRead = false;
   const ready = () => {
     if (stopping || !controller.synced) return false;
-    if (!secretsRead && secrets.unread === 0) secretsRead = true;
+    if (!secretsRead && source.unread() === 0) secretsRead = true;
     return secretsRead;
   };
 
@@ -160,7 +105,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   const recent = new RecentDeliveries();
   const onDelivery = (report: DeliveryReport) => {
     metrics.observeDelivery(report.outcome);
-    events?.observe(report.outcome);
+    source.recordEvent(report.outcome);
     const { outcome } = report;
     if (outcome.receiver) {
       recent.add({
@@ -170,7 +115,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
         event: outcome.event,
         deliveryId: report.deliveryId,
         status: outcome.status,
-        outcome: outcomeOf(outcome.status),
+        outcome: OUTCOMES[outcome.kind].metric,
         reason: outcome.reason,
         durationMs: report.durationMs,
         targets: outcome.targets,
@@ -182,7 +127,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     valid: { rate: config.limits.validRate, burst: config.limits.validBurst },
     failed: { rate: config.limits.failedRate, burst: config.limits.failedBurst },
     maxConcurrent: config.limits.maxConcurrent,
-    maxBodyBytesInFlight: options.bodyBytesInFlight,
+    maxBodyBytesInFlight: tuning.bodyBytesInFlight,
     replayWindowMs: config.limits.replayWindowMs,
   });
   const coalesce = createCoalescer();
@@ -193,7 +138,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     statusReader: kube,
     dryRun,
     guards,
-    bodyTimeoutMs: options.bodyTimeoutMs,
+    bodyTimeoutMs: tuning.bodyTimeoutMs,
     clock: createRequestedAtClock(),
     coalesce,
     noCrossNamespaceRefs: config.noCrossNamespaceRefs,
@@ -215,20 +160,10 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     hostname: config.receiverAddr.host,
     port: config.receiverAddr.port,
     maxRequestBodySize: BUN_BODY_CAP,
-    idleTimeout: options.idleTimeoutSeconds ?? IDLE_TIMEOUT_SECONDS,
+    idleTimeout: tuning.idleTimeoutSeconds,
   });
-  // Readiness stays true through a watch outage once synced: the index still serves the last
-  // known Receivers, and taking every replica out of the Service would drop all webhooks. The
-  // body tells whether the watches are connected.
-  const watches = (): Record<string, string> =>
-    fromFiles
-      ? { files: "loaded" }
-      : {
-          receivers: informers[0]!.connected ? "connected" : "reconnecting",
-          secrets: informers[1]!.connected ? "connected" : "reconnecting",
-        };
   const health = Bun.serve({
-    fetch: createHealthApp({ ready, watches, deliveries: recent }).fetch,
+    fetch: createHealthApp({ ready, watches: source.watches, deliveries: recent }).fetch,
     hostname: config.healthAddr.host,
     port: config.healthAddr.port,
   });
@@ -245,8 +180,8 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     receiverAddr: receiverUrl,
     healthAddr: healthUrl,
     metricsAddr: metricsUrl,
-    receivers: fromFiles ? config.receiversFiles : `cluster, namespace ${config.watchNamespace ?? "*"}`,
-    statusUpdates: config.statusUpdates && !fromFiles,
+    receivers: source.describe,
+    statusUpdates: source.statusUpdates,
     dryRun,
   });
   if (dryRun)
@@ -272,12 +207,8 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
       });
       await receiver.stop(true);
     }
-    for (const i of informers) i.stop();
-    secrets.stop();
-    controller.stop();
-    events?.stop();
     guards.stop();
-    await leader.stop();
+    await source.stop();
     await health.stop(true);
     await metricsServer.stop(true);
   };
@@ -286,8 +217,14 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     healthUrl,
     metricsUrl,
     dryRun,
-    isLeader: () => leader.isLeader(),
-    controller,
+    isLeader: source.isLeader,
+    receivers: () =>
+      [...index.entries()].map((e) => ({
+        key: e.key,
+        type: e.spec?.type,
+        path: e.path,
+        state: e.unavailable ?? "ready",
+      })),
     ready,
     patchesWaiting: () => coalesce.waiting(),
     stop,

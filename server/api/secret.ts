@@ -2,7 +2,7 @@
  * @module server/api/secret
  * The few keys of a Secret that receivers use. Only these are kept in memory. In a cluster the
  * Secrets are watched as metadata only (PartialObjectMetadata): such a Secret is `pending` until
- * secret-fetcher.ts has read it, which it does only for the Secrets Receivers reference.
+ * receivers/secret-cache.ts has read it, which it does only for the Secrets Receivers reference.
  */
 
 /** Keys read from a Receiver's Secret: `token` for every type, `email` and `audience` for gcr. */

@@ -1,5 +1,5 @@
 /**
- * @module server/body
+ * @module server/delivery/body
  * Reads a request body with a byte cap enforced while reading: an oversized body, whether it
  * declares its length or streams chunks, is refused as soon as the cap is crossed and is never
  * buffered beyond it.
@@ -7,15 +7,21 @@
 
 export type BodyResult =
   | { ok: true; body: Uint8Array }
-  | { ok: false; status: 413; reason: string }
-  | { ok: false; status: 400; reason: string }
-  | { ok: false; status: 408; reason: string };
+  | { ok: false; kind: "too-large" | "rejected" | "too-slow"; status: 413 | 400 | 408; reason: string };
 
 export const tooLarge = (limit: number) => ({
   ok: false as const,
+  kind: "too-large" as const,
   status: 413 as const,
   reason: `request body is larger than ${limit} bytes`,
 });
+
+const unreadable = {
+  ok: false as const,
+  kind: "rejected" as const,
+  status: 400 as const,
+  reason: "request body could not be read",
+};
 
 /**
  * The most bytes this body can bring, known before reading it: its declared length (over
@@ -33,28 +39,42 @@ export function declaredTooLarge(headers: Headers, limit: number): boolean {
   return bodyBytesBound(headers, limit) > limit;
 }
 
-/** A body read that may be called off (protect/guards.ts evicts the oldest reads to make room). */
-export interface Evictable {
-  evicted: boolean;
-  /** Set by readBody while it reads; called when the read is called off. */
-  onEvict: (() => void) | undefined;
-}
-
-const evictedResult = {
-  ok: false as const,
-  status: 408 as const,
-  reason: "request body not received before newer deliveries needed its place",
-};
+/** The abort reason of a read called off to make room for newer deliveries (protect/guards.ts). */
+export const EVICTED = new DOMException(
+  "request body not received before newer deliveries needed its place",
+  "AbortError",
+);
 
 /**
- * Reads the whole body, refusing it past `limit` bytes (413) or when it has not all arrived
- * within `timeoutMs` (408): a slow sender cannot hold a socket and a slot for long.
+ * The signal a body read runs under: aborted by the admission (eviction) or after `timeoutMs`.
+ * Call `clear` when the read is over, so a finished delivery leaves no timer behind.
+ */
+export function bodyDeadline(admission: AbortSignal | undefined, timeoutMs: number) {
+  const timeout = new AbortController();
+  const timer = Number.isFinite(timeoutMs) ? setTimeout(() => timeout.abort(), timeoutMs) : undefined;
+  return {
+    signal: admission ? AbortSignal.any([admission, timeout.signal]) : timeout.signal,
+    clear: () => clearTimeout(timer),
+  };
+}
+
+/** Why the read was called off: evicted, or out of time (AbortSignal.timeout's TimeoutError). */
+function calledOff(signal: AbortSignal, timeoutMs: number): BodyResult {
+  const reason =
+    signal.reason === EVICTED ? EVICTED.message : `request body not received within ${Math.round(timeoutMs / 1000)} s`;
+  return { ok: false, kind: "too-slow", status: 408, reason };
+}
+
+/**
+ * Reads the whole body, refusing it past `limit` bytes (413), or when `signal` aborts first (408):
+ * the server combines the body timeout with the admission's eviction, so a slow sender cannot
+ * hold a socket and a slot for long. `timeoutMs` words the timeout's reason.
  */
 export async function readBody(
   request: Request,
   limit: number,
-  timeoutMs = Infinity,
-  evictable?: Evictable,
+  signal?: AbortSignal,
+  timeoutMs = Number.POSITIVE_INFINITY,
 ): Promise<BodyResult> {
   const headers = request.headers;
   if (declaredTooLarge(headers, limit)) return tooLarge(limit);
@@ -64,31 +84,29 @@ export async function readBody(
   // Chunked bodies, whose size nobody declared, are counted while they stream.
   const whole = headers.has("content-length") || !headers.has("transfer-encoding");
   if (!whole && !request.body) return { ok: true, body: new Uint8Array(0) };
-  if (evictable?.evicted) return evictedResult;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timedOut = new Promise<"timeout" | "evicted">((resolve) => {
-    if (Number.isFinite(timeoutMs)) timer = setTimeout(() => resolve("timeout"), timeoutMs);
-    if (evictable) evictable.onEvict = () => resolve("evicted");
+  if (signal?.aborted) return calledOff(signal, timeoutMs);
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<"aborted">((resolve) => {
+    if (!signal) return;
+    onAbort = () => resolve("aborted");
+    signal.addEventListener("abort", onAbort, { once: true });
   });
-  const timeoutResult = {
-    ok: false as const,
-    status: 408 as const,
-    reason: `request body not received within ${Math.round(timeoutMs / 1000)} s`,
+  const done = () => {
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
   };
 
   if (whole) {
     try {
-      const read = await Promise.race([request.arrayBuffer(), timedOut]);
+      const read = await Promise.race([request.arrayBuffer(), aborted]);
       // Answering now makes Bun drop the rest of the body rather than buffer it.
-      if (read === "timeout") return timeoutResult;
-      if (read === "evicted") return evictedResult;
+      if (read === "aborted") return calledOff(signal!, timeoutMs);
       // Belt and braces: framing that contradicts the declared length cannot slip past the cap.
       if (read.byteLength > limit) return tooLarge(limit);
       return { ok: true, body: new Uint8Array(read) };
     } catch {
-      return { ok: false, status: 400, reason: "request body could not be read" };
+      return unreadable;
     } finally {
-      if (timer) clearTimeout(timer);
+      done();
     }
   }
 
@@ -97,10 +115,10 @@ export async function readBody(
   let size = 0;
   try {
     for (;;) {
-      const next = await Promise.race([reader.read(), timedOut]);
-      if (next === "timeout" || next === "evicted") {
+      const next = await Promise.race([reader.read(), aborted]);
+      if (next === "aborted") {
         await reader.cancel().catch(() => {});
-        return next === "timeout" ? timeoutResult : evictedResult;
+        return calledOff(signal!, timeoutMs);
       }
       const { done, value } = next;
       if (done) break;
@@ -112,9 +130,9 @@ export async function readBody(
       chunks.push(value);
     }
   } catch {
-    return { ok: false, status: 400, reason: "request body could not be read" };
+    return unreadable;
   } finally {
-    if (timer) clearTimeout(timer);
+    done();
   }
   if (chunks.length === 1) return { ok: true, body: chunks[0]! };
   const body = new Uint8Array(size);

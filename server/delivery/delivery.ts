@@ -1,5 +1,5 @@
 /**
- * @module server/delivery
+ * @module server/delivery/delivery
  * One webhook delivery, from request to outcome, in Flux's order of checks:
  *
  *   wrong method 405 · body over the cap 413 · unknown path 404 · suspended or not Ready 503 ·
@@ -18,23 +18,37 @@ import type { DeliveryGuards } from "./protect/guards";
 import type { AuthServices } from "../jwt";
 import { VALIDATORS } from "../providers";
 import { deliveryFilters } from "../targets/filters";
-import { bodyBytesBound, readBody, tooLarge, type Evictable } from "./body";
+import { bodyBytesBound, bodyDeadline, readBody, tooLarge } from "./body";
+import { OUTCOMES, type OutcomeKind } from "./outcomes";
+import type { BodyReading } from "./protect/guards";
+import { CelMeter } from "../cel";
 import { annotateTargets, type AnnotateDeps, type TargetOutcome } from "../targets/annotate";
 import { BODY_READ_TIMEOUT_MS, MAX_BODY_BYTES } from "../limits";
 
 export interface DeliveryOutcome {
+  /** What happened, by name (outcomes.ts gives its status, metric label, Event and log level). */
+  readonly kind: OutcomeKind;
+  /** OUTCOMES[kind].status, kept beside it for the response. */
   readonly status: number;
   readonly reason: string;
   /** Set once the path matched a receiver. */
   readonly receiver?: ObjectKey;
   readonly receiverType?: string;
-  /** A 200 for a delivery id already handled: nothing was annotated. */
-  readonly duplicate?: true;
   readonly event?: string;
   readonly targets?: readonly TargetOutcome[];
   /** For 429 answers: the Retry-After header. */
   readonly retryAfterSeconds?: number;
 }
+
+type Details = Omit<DeliveryOutcome, "kind" | "status" | "reason">;
+
+/** An outcome of this kind; its status comes from the table, so the two cannot disagree. */
+const ended = (kind: OutcomeKind, reason: string, details: Details = {}): DeliveryOutcome => ({
+  ...details,
+  kind,
+  status: OUTCOMES[kind].status,
+  reason,
+});
 
 export interface DeliveryDeps extends AnnotateDeps {
   readonly index: ReceiverIndex;
@@ -44,8 +58,8 @@ export interface DeliveryDeps extends AnnotateDeps {
   readonly dryRun?: boolean;
   readonly maxBodyBytes?: number;
   readonly bodyTimeoutMs?: number;
-  /** Rate limits, concurrency caps, duplicate and replay detection (always set by server.ts). */
-  readonly guards?: DeliveryGuards;
+  /** Rate limits, concurrency caps, duplicate and replay detection. */
+  readonly guards: DeliveryGuards;
 }
 
 /** Types whose signature covers the body, the only ones a replay window can judge. */
@@ -88,25 +102,23 @@ export function requestTarget(url: string): string {
 export function handleDelivery(request: Request, deps: DeliveryDeps): DeliveryOutcome | Promise<DeliveryOutcome> {
   const limit = deps.maxBodyBytes ?? MAX_BODY_BYTES;
   if (request.method !== "POST")
-    return { status: 405, reason: `method ${request.method} is not allowed: receivers take POST` };
+    return ended("method-not-allowed", `method ${request.method} is not allowed: receivers take POST`);
 
   // Unknown paths are answered without reading the body or even the headers: a flood of guesses
-  // costs a map lookup (reading request.headers alone was a quarter of that cost under Bun).
-  // Flux reads the body first, so an oversized body to an unknown path is a 413 there and a 404
-  // here: the answer that tells a sender with a wrong URL what is wrong.
+  // costs a map lookup. Flux reads the body first, so an oversized body to an unknown path is a
+  // 413 there and a 404 here: the answer that tells a sender with a wrong URL what is wrong.
   const entry = deps.index.lookup(requestTarget(request.url));
-  if (!entry) return { status: 404, reason: "no receiver at this path" };
+  if (!entry) return ended("unknown-path", "no receiver at this path");
   // A declared oversize body is refused before anything else about the receiver, as Flux does.
   const bodyBytes = bodyBytesBound(request.headers, limit);
-  if (bodyBytes > limit) return { status: 413, reason: tooLarge(limit).reason };
   const known = { receiver: entry.key, receiverType: entry.spec?.type };
-  if (entry.unavailable !== undefined) return { ...known, status: 503, reason: entry.unavailable };
+  if (bodyBytes > limit) return ended("too-large", tooLarge(limit).reason, known);
+  if (entry.unavailable !== undefined) return ended("unavailable", entry.unavailable, known);
 
   const receiverKey = keyString(entry.key);
-  const admission = deps.guards?.admit(receiverKey, bodyBytes);
-  if (!admission) return validateAndAnnotate(request, entry, deps, known, receiverKey, limit, undefined);
+  const admission = deps.guards.admit(receiverKey, bodyBytes);
   if (!admission.ok)
-    return { ...known, status: 429, reason: admission.reason, retryAfterSeconds: admission.retryAfterSeconds };
+    return ended("too-many", admission.reason, { ...known, retryAfterSeconds: admission.retryAfterSeconds });
   return validateAndAnnotate(request, entry, deps, known, receiverKey, limit, admission.reading).finally(
     admission.release,
   );
@@ -119,84 +131,75 @@ async function validateAndAnnotate(
   known: Pick<DeliveryOutcome, "receiver" | "receiverType">,
   receiverKey: string,
   limit: number,
-  reading: (Evictable & { done(): void }) | undefined,
+  reading: BodyReading,
 ): Promise<DeliveryOutcome> {
   const guards = deps.guards;
-  const body = await readBody(request, limit, deps.bodyTimeoutMs ?? BODY_READ_TIMEOUT_MS, reading);
-  reading?.done();
+  const timeoutMs = deps.bodyTimeoutMs ?? BODY_READ_TIMEOUT_MS;
+  const deadline = bodyDeadline(reading.signal, timeoutMs);
+  const body = await readBody(request, limit, deadline.signal, timeoutMs);
+  deadline.clear();
+  reading.done();
   if (!body.ok) {
     // An oversized or stalled body is a failed delivery too: it spends the same budget.
-    const budget = guards?.failedValidation(receiverKey);
-    if (budget && !budget.ok)
-      return {
+    const budget = guards.failedValidation(receiverKey);
+    if (!budget.ok)
+      return ended("too-many", `too many failed deliveries for this receiver (${body.reason}); retry later`, {
         ...known,
-        status: 429,
-        reason: `too many failed deliveries for this receiver (${body.reason}); retry later`,
         retryAfterSeconds: budget.retryAfterSeconds,
-      };
-    return { ...known, status: body.status, reason: body.reason };
+      });
+    return ended(body.kind, body.reason, known);
   }
 
+  // One CEL budget for the whole delivery: OIDC expressions and filters share it.
+  const meter = new CelMeter();
   const validate = VALIDATORS[entry.spec.type];
   const verdict = await validate(
     { headers: request.headers, body: body.body },
-    { spec: entry.spec, secret: entry.secret, compiled: entry.compiled, auth: deps.auth },
+    { spec: entry.spec, secret: entry.secret, compiled: entry.compiled, auth: deps.auth, meter },
   );
   if (!verdict.ok) {
     const event = declaredEvent(request.headers);
-    const budget = guards?.failedValidation(receiverKey);
-    if (budget && !budget.ok) {
-      return {
+    const budget = guards.failedValidation(receiverKey);
+    if (!budget.ok)
+      return ended("too-many", `too many failed deliveries for this receiver (${verdict.reason}); retry later`, {
         ...known,
         event,
-        status: 429,
-        reason: `too many failed deliveries for this receiver (${verdict.reason}); retry later`,
         retryAfterSeconds: budget.retryAfterSeconds,
-      };
-    }
-    return { ...known, event, status: 400, reason: verdict.reason };
+      });
+    return ended("rejected", verdict.reason, { ...known, event });
   }
   const event = verdict.event;
 
   const id = deliveryId(request.headers);
-  if (guards?.isDuplicate(receiverKey, id)) {
-    return {
+  if (guards.isDuplicate(receiverKey, id))
+    return ended("duplicate", `duplicate delivery ${JSON.stringify(id)}: already handled, nothing annotated`, {
       ...known,
       event,
       targets: [],
-      duplicate: true,
-      status: 200,
-      reason: `duplicate delivery ${JSON.stringify(id)}: already handled, nothing annotated`,
-    };
-  }
-  const digest = BODY_SIGNED_TYPES.has(entry.spec.type) ? guards?.bodyDigest(body.body) : undefined;
-  if (guards?.isReplay(receiverKey, digest)) {
-    return { ...known, event, status: 409, reason: "this signed body was already delivered within the replay window" };
-  }
-  const budget = guards?.validDelivery(receiverKey);
-  if (budget && !budget.ok)
-    return {
+    });
+  const digest = BODY_SIGNED_TYPES.has(entry.spec.type) ? guards.bodyDigest(body.body) : undefined;
+  if (guards.isReplay(receiverKey, digest))
+    return ended("replayed", "this signed body was already delivered within the replay window", { ...known, event });
+  const budget = guards.validDelivery(receiverKey);
+  if (!budget.ok)
+    return ended("too-many", "too many deliveries for this receiver; retry later", {
       ...known,
       event,
-      status: 429,
-      reason: "too many deliveries for this receiver; retry later",
       retryAfterSeconds: budget.retryAfterSeconds,
-    };
+    });
 
-  const filters = deliveryFilters(entry.compiled, verdict);
-  if (!filters.ok) return { ...known, event, status: 500, reason: filters.error };
+  const filters = deliveryFilters(entry.compiled, verdict, meter);
+  if (!filters.ok) return ended("failed", filters.error, { ...known, event });
   const targets = await annotateTargets(entry, deps, filters.filters);
   const failed = targets.filter((t) => t.outcome === "failed").length;
   const annotated = targets.filter((t) => t.outcome === "annotated").length;
   const summary = `${annotated} of ${targets.length} target${targets.length === 1 ? "" : "s"} annotated${deps.dryRun ? " (dry run: nothing was written)" : ""}`;
   if (failed > 0)
-    return {
+    return ended("failed", `${failed} target${failed === 1 ? "" : "s"} failed; ${summary}`, {
       ...known,
       event,
       targets,
-      status: 500,
-      reason: `${failed} target${failed === 1 ? "" : "s"} failed; ${summary}`,
-    };
-  guards?.succeeded(receiverKey, id, digest);
-  return { ...known, event, targets, status: 200, reason: summary };
+    });
+  guards.succeeded(receiverKey, id, digest);
+  return ended(annotated > 0 ? "accepted" : "nothing-annotated", summary, { ...known, event, targets });
 }

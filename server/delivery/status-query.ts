@@ -31,7 +31,8 @@ import {
   TARGET_CONCURRENCY,
 } from "../limits";
 import { STATUS_QUERY_SUFFIX, type ConditionState, type QueriedTarget, type TargetState } from "../../shared";
-import { bodyBytesBound, readBody, tooLarge } from "./body";
+import { bodyBytesBound, bodyDeadline, readBody, tooLarge } from "./body";
+import { CelMeter } from "../cel";
 import type { DeliveryGuards } from "./protect/guards";
 import { STATUS_QUERY_AUTH } from "./status-auth";
 import { requestTarget } from "./delivery";
@@ -76,17 +77,15 @@ export async function handleStatusQuery(request: Request, deps: StatusQueryDeps)
   if (admission && !admission.ok)
     return { ...known, status: 429, reason: admission.reason, retryAfterSeconds: admission.retryAfterSeconds };
   try {
-    const body = await readBody(
-      request,
-      MAX_STATUS_QUERY_BYTES,
-      deps.bodyTimeoutMs ?? BODY_READ_TIMEOUT_MS,
-      admission?.reading,
-    );
+    const timeoutMs = deps.bodyTimeoutMs ?? BODY_READ_TIMEOUT_MS;
+    const deadline = bodyDeadline(admission?.reading.signal, timeoutMs);
+    const body = await readBody(request, MAX_STATUS_QUERY_BYTES, deadline.signal, timeoutMs);
+    deadline.clear();
     admission?.reading.done();
     if (!body.ok) return { ...known, status: body.status, reason: body.reason };
     const authenticated = await STATUS_QUERY_AUTH[entry.spec.type](
       { headers: request.headers, body: body.body },
-      { spec: entry.spec, secret: entry.secret, compiled: entry.compiled, auth: deps.auth },
+      { spec: entry.spec, secret: entry.secret, compiled: entry.compiled, auth: deps.auth, meter: new CelMeter() },
     );
     if (!authenticated.ok) {
       // A failed query spends the same budget as a failed delivery: guessing through queries is no cheaper.

@@ -1,5 +1,5 @@
 /**
- * @module server/app
+ * @module server/http/app
  * The HTTP edges, built from injected dependencies: the receiver app (`/hook/*`) and the health
  * app (`/healthz`, `/readyz`). Nothing here listens; server.ts does.
  */
@@ -11,6 +11,7 @@ import { renderDeliveriesPage, type RecentDeliveries } from "../observe/recent-d
 import type { Logger } from "../observe/log";
 import { keyString } from "../api/receiver";
 import { jsonResponse as json } from "./json-response";
+import { OUTCOMES } from "../delivery/outcomes";
 
 /** A handled delivery, as observers (metrics, recent deliveries, Events) see it. */
 export interface DeliveryReport {
@@ -24,7 +25,7 @@ export interface DeliveryReport {
 export interface AppDeps extends DeliveryDeps {
   readonly log: Logger;
   /** Status queries read the cluster through this; undefined without a cluster. */
-  readonly statusReader: StatusQueryDeps["cluster"];
+  readonly statusReader?: StatusQueryDeps["cluster"];
   /** Called after each delivery was answered. */
   readonly onDelivery?: (report: DeliveryReport) => void;
 }
@@ -36,15 +37,7 @@ function responseBody(outcome: DeliveryOutcome): string {
 
 export function createApp(deps: AppDeps) {
   const answer = (request: Request, outcome: DeliveryOutcome, time: number, started: number): Response => {
-    // Refusals of a known receiver are errors its owner wants to see; they are bounded by the
-    // failure rate limit. The 429s beyond it, and guesses at unknown paths, would turn a flood
-    // into a log flood: they are debug lines, and counted in the metrics.
-    const level =
-      outcome.status >= 500 || (outcome.status >= 400 && outcome.status !== 429 && outcome.receiver)
-        ? "error"
-        : outcome.status >= 400
-          ? "debug"
-          : "info";
+    const level = OUTCOMES[outcome.kind].log;
     const logged = deps.log.enabled(level);
     // Only logs and a known receiver's recent deliveries show the id: a guess at an unknown path
     // does not pay for reading the headers.

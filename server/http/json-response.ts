@@ -1,10 +1,9 @@
 /**
- * @module server/json-response
+ * @module server/http/json-response
  * Every answer of fluxhook's listeners is a small JSON document. Its size is kept beside the
  * Response so the response-size metric reads it without touching `Response.headers`, and the
- * common answer shares one prebuilt Headers: under Bun, building headers from an object and
- * materialising them again cost about a fifth of the CPU of a 404 to a flood of unknown digests.
- * (Bun sends Content-Length itself for a string body.)
+ * common answer shares one prebuilt Headers: building headers per answer was a large part of the
+ * cost of a 404 under Bun (bench/README.md). Bun sends Content-Length itself for a string body.
  */
 const bodyBytes = new WeakMap<Response, number>();
 const JSON_HEADERS = new Headers({ "content-type": "application/json" });

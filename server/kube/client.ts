@@ -27,13 +27,7 @@ import {
   type ObjectKey,
   type ReceiverStatus,
 } from "../api/receiver";
-import {
-  KUBE_CALL_TIMEOUT_MS,
-  LIST_PAGE_SIZE,
-  PATCH_MAX_ATTEMPTS,
-  PATCH_RETRY_BASE_MS,
-  PATCH_RETRY_BUDGET_MS,
-} from "../limits";
+import { PATCH_MAX_ATTEMPTS, PATCH_RETRY_BASE_MS, PATCH_RETRY_BUDGET_MS, tuningOf, type Tuning } from "../limits";
 import { backoffDelayMs } from "../../shared";
 import type { Logger } from "../observe/log";
 import { startReflector, describe } from "./reflector";
@@ -190,19 +184,14 @@ class ObjectApi extends KubernetesObjectApi {
 export interface KubeClientOptions {
   readonly kubeConfig: KubeConfig;
   readonly log: Logger;
-  readonly callTimeoutMs?: number;
-  /** Time a target's PATCH may take with its retries; tests shorten it. */
-  readonly patchBudgetMs?: number;
-  /** Objects per page of a list (LIST_PAGE_SIZE); tests make it small. */
-  readonly listPageSize?: number;
-  /** Reflector backoff bounds, shortened by tests. */
-  readonly minBackoffMs?: number;
-  readonly maxBackoffMs?: number;
+  /** Call timeout, PATCH budget, page size and watch backoff (limits.ts DEFAULT_TUNING); tests shorten them. */
+  readonly tuning?: Partial<Tuning>;
 }
 
 export function createKubeClient(options: KubeClientOptions): KubePort {
   const kc = options.kubeConfig;
-  const timeout = options.callTimeoutMs ?? KUBE_CALL_TIMEOUT_MS;
+  const tuning = tuningOf(options.tuning);
+  const timeout = tuning.callTimeoutMs;
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
 
@@ -213,7 +202,7 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
   const watch = bunWatch(kc, transport);
   const call = (contentType?: string) => callOptions(httpApi, timeout, contentType);
   const objects = (kc.makeApiClient(ObjectApi as never) as ObjectApi).configure(call());
-  const pageSize = options.listPageSize ?? LIST_PAGE_SIZE;
+  const pageSize = tuning.listPageSize;
   type Paged = { limit: number; _continue?: string };
   const metadataWatch = bunWatch(kc, transport, METADATA_WATCH_ACCEPT);
   const reflector = (
@@ -231,8 +220,7 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
       watch: over,
       sink,
       log: options.log,
-      minBackoffMs: options.minBackoffMs,
-      maxBackoffMs: options.maxBackoffMs,
+      backoff: tuning.watchBackoff,
       list: async (token) => {
         const result = await list({ limit: pageSize, ...(token ? { _continue: token } : {}) });
         // Typed lists (V1SecretList) name it `_continue`; custom object lists are plain JSON.
@@ -265,9 +253,9 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
   const micro = (d: Date | undefined) => (d ? new V1MicroTime(d.getTime()) : undefined);
 
   return {
-    async version() {
+    async version(timeoutMs) {
       try {
-        const info = await versionApi.getCode(call());
+        const info = await versionApi.getCode(timeoutMs === undefined ? call() : callOptions(httpApi, timeoutMs));
         return { ok: true, value: info.gitVersion };
       } catch (err) {
         return failure(err, "Kubernetes API");
@@ -511,7 +499,7 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
           PatchStrategy.MergePatch,
         );
       const result = await withRetries(objectName(ref), patch, {
-        budgetMs: options.patchBudgetMs ?? PATCH_RETRY_BUDGET_MS,
+        budgetMs: tuning.patchBudgetMs,
       });
       return result.ok ? { ok: true, value: undefined } : result;
     },

@@ -1,5 +1,5 @@
 /**
- * @module server/leader
+ * @module server/kube/leader
  * Leader election through a coordination.k8s.io/v1 Lease, as Flux's controllers (client-go's
  * leaderelection) do it. Every replica serves webhooks; only the leader writes Receiver status
  * and Events, so two replicas never fight over a status or double an Event.
@@ -22,6 +22,11 @@ export const LEASE_NAME = "fluxhook-leader-election";
 export interface LeaderElector {
   isLeader(): boolean;
   readonly identity: string;
+  /**
+   * The one listener told when this replica starts leading (the previous leader may have left
+   * work). Elections answer asynchronously, so a listener set right after the start misses nothing.
+   */
+  onStartedLeading(listener: () => void): void;
   /** Stops campaigning; releases the Lease when leading and configured to. */
   stop(): Promise<void>;
 }
@@ -30,14 +35,17 @@ export interface LeaderOptions {
   readonly kube: Pick<KubePort, "getLease" | "writeLease">;
   readonly config: LeaderElectionConfig;
   readonly log: Logger;
-  readonly onStartedLeading: () => void;
-  readonly onStoppedLeading: () => void;
   readonly identity?: string;
   readonly now?: () => number;
 }
 
 /** A leader that every replica is, for a single replica without --enable-leader-election. */
-export const alwaysLeader: LeaderElector = { isLeader: () => true, identity: "", stop: async () => {} };
+export const alwaysLeader: LeaderElector = {
+  isLeader: () => true,
+  identity: "",
+  onStartedLeading: () => {},
+  stop: async () => {},
+};
 
 export function startLeaderElection(options: LeaderOptions): LeaderElector {
   const { kube, config, log } = options;
@@ -50,6 +58,7 @@ export function startLeaderElection(options: LeaderOptions): LeaderElector {
   let observed: { key: string; at: number } | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let running: Promise<void> = Promise.resolve();
+  let startedLeading = () => {};
 
   const setLeading = (value: boolean) => {
     if (value === leading) return;
@@ -58,8 +67,7 @@ export function startLeaderElection(options: LeaderOptions): LeaderElector {
       lease: `${config.namespace}/${LEASE_NAME}`,
       identity,
     });
-    if (value) options.onStartedLeading();
-    else options.onStoppedLeading();
+    if (value) startedLeading();
   };
 
   /** One acquire-or-renew attempt; true when this replica holds the Lease afterwards. */
@@ -109,6 +117,9 @@ export function startLeaderElection(options: LeaderOptions): LeaderElector {
   return {
     identity,
     isLeader: () => leading,
+    onStartedLeading: (listener) => {
+      startedLeading = listener;
+    },
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);

@@ -78,8 +78,8 @@ export interface LeaseRecord {
 }
 
 export interface KubePort {
-  /** GET /version: is the API server reachable (and who is it)? */
-  version(): Promise<KubeResult<string>>;
+  /** GET /version: is the API server reachable (and who is it)? `timeoutMs` overrides the call timeout. */
+  version(timeoutMs?: number): Promise<KubeResult<string>>;
   /** list+watch `notification.toolkit.fluxcd.io/v1` receivers (every namespace when undefined). */
   watchReceivers(namespace: string | undefined, sink: WatchSink): Informer;
   /**

@@ -12,7 +12,7 @@
  *   hand the full list to `replace` so deletions made meanwhile are not missed.
  */
 import type { Watch } from "@kubernetes/client-node";
-import { backoffDelayMs } from "../../shared";
+import { backoffDelayMs, type Backoff } from "../../shared";
 import type { Informer, WatchSink } from "./port";
 import type { Logger } from "../observe/log";
 
@@ -33,9 +33,8 @@ export interface ReflectorOptions {
   readonly watch: Pick<Watch, "watch">;
   readonly sink: WatchSink;
   readonly log: Logger;
-  /** First retry delay after an error; doubles up to maxBackoffMs. */
-  readonly minBackoffMs?: number;
-  readonly maxBackoffMs?: number;
+  /** Re-list delays after an error (limits.ts Tuning.watchBackoff). */
+  readonly backoff: Backoff;
 }
 
 /**
@@ -44,18 +43,12 @@ export interface ReflectorOptions {
  */
 const watchTimeoutSeconds = () => 300 + Math.floor(Math.random() * 300);
 
-/** Retry delays after list/watch errors: fast at first (a blip), capped so an outage is polled gently. */
-const DEFAULT_MIN_BACKOFF_MS = 200;
-const DEFAULT_MAX_BACKOFF_MS = 30_000;
-
 interface WatchEvent {
   type?: string;
   object?: { code?: number; metadata?: { resourceVersion?: string } };
 }
 
 export function startReflector(options: ReflectorOptions): Informer {
-  const minBackoff = options.minBackoffMs ?? DEFAULT_MIN_BACKOFF_MS;
-  const maxBackoff = options.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
   let resourceVersion = "";
   let stopped = false;
   let synced = false;
@@ -69,7 +62,7 @@ export function startReflector(options: ReflectorOptions): Informer {
     timer = setTimeout(fn, delayMs);
   };
 
-  const backoff = () => backoffDelayMs({ baseMs: minBackoff, capMs: maxBackoff }, ++failures);
+  const backoff = () => backoffDelayMs(options.backoff, ++failures);
 
   const fail = (stage: string, err: unknown) => {
     connected = false;

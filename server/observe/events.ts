@@ -1,5 +1,5 @@
 /**
- * @module server/events
+ * @module server/observe/events
  * Kubernetes Events on Receivers, so `kubectl describe receiver` answers "why does it not fire?"
  * ("event \"issues\" is not accepted by this receiver", "signature mismatch", or which targets
  * were asked to reconcile).
@@ -8,10 +8,11 @@
  * first occurrence is written at once; later ones within the window are counted and written
  * together at its end, by updating the same Event's count, lastTimestamp and message, as
  * Kubernetes' own event correlator does. A flood of forged deliveries therefore costs the API
- * server one write a minute per receiver. Only the leader writes (see leader.ts).
+ * server one write a minute per receiver. Only the leader writes (see kube/leader.ts).
  */
 import { hostname } from "node:os";
 import type { DeliveryOutcome } from "../delivery/delivery";
+import { OUTCOMES } from "../delivery/outcomes";
 import type { EventRecord, KubePort } from "../kube/port";
 import type { Logger } from "./log";
 import { WorkQueue } from "../kube/work-queue";
@@ -20,23 +21,9 @@ import { keyString, RECEIVER_API_VERSION, type ObjectKey } from "../api/receiver
 /** Aggregation window per receiver and reason. */
 export const EVENT_WINDOW_MS = 60_000;
 
-/** Reasons of the Events fluxhook records, by delivery status. */
+/** The Event a delivery's outcome records on its Receiver (delivery/outcomes.ts). */
 export function eventFor(outcome: DeliveryOutcome): { type: "Normal" | "Warning"; reason: string } | undefined {
-  if (!outcome.receiver) return undefined;
-  switch (outcome.status) {
-    case 200:
-      // A 200 promises no annotation: a duplicate, or filters that skipped every target.
-      if (outcome.duplicate) return { type: "Normal", reason: "DuplicateDelivery" };
-      return outcome.targets?.some((t) => t.outcome === "annotated")
-        ? { type: "Normal", reason: "ReconcileRequested" }
-        : { type: "Normal", reason: "NothingAnnotated" };
-    case 500:
-      return { type: "Warning", reason: "ReconcileFailed" };
-    case 503:
-      return { type: "Warning", reason: "ReceiverNotReady" };
-    default:
-      return outcome.status >= 400 ? { type: "Warning", reason: "DeliveryRejected" } : undefined;
-  }
+  return outcome.receiver ? OUTCOMES[outcome.kind].event : undefined;
 }
 
 function eventMessage(outcome: DeliveryOutcome): string {

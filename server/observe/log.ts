@@ -1,5 +1,5 @@
 /**
- * @module server/log
+ * @module server/observe/log
  * A small structured logger: one line per record, JSON (the default, as Flux logs) or a console
  * form for people. Fields are plain values chosen by the caller; nothing here ever receives a
  * token, a signature, a Secret value or a body, and callers must keep it that way.
@@ -24,46 +24,47 @@ const RANK: Record<LogLevel, number> = { debug: 0, info: 1, error: 2 };
 export interface LoggerOptions {
   level: LogLevel;
   encoding: LogEncoding;
-  /** Where lines go; stderr by default. Tests pass a collector. */
-  write?: (line: string) => void;
+  /** Where lines go: a batched stderr (`stderrLines`) in the server; tests pass a collector. */
+  write: (line: string) => void;
   now?: () => Date;
 }
 
-/**
- * Lines bound for stderr are batched and written together, at most LOG_FLUSH_MS after the
- * first of them (or once LOG_FLUSH_BYTES are waiting): a synchronous write per line cost a tenth
- * of the server's CPU under load. flushLogs() writes what is waiting, and runs at exit.
- */
+/** Lines are batched: a synchronous write per line was costly under load (bench/README.md). */
 const LOG_FLUSH_MS = 20;
 const LOG_FLUSH_BYTES = 64 * 1024;
-let pending: string[] = [];
-let pendingBytes = 0;
-let flushTimer: ReturnType<typeof setTimeout> | undefined;
 
-export function flushLogs(): void {
-  if (flushTimer) clearTimeout(flushTimer);
-  flushTimer = undefined;
-  if (pending.length === 0) return;
-  const text = pending.join("");
-  pending = [];
-  pendingBytes = 0;
-  try {
-    writeSync(2, text);
-  } catch {
-    // stderr is gone (closed pipe): nothing left to tell
-  }
+/**
+ * Lines bound for stderr, batched and written together at most LOG_FLUSH_MS after the first of
+ * them (or once LOG_FLUSH_BYTES are waiting). Its owner (main.ts) calls `flush` at exit.
+ */
+export function stderrLines(): { write: (line: string) => void; flush: () => void } {
+  let pending: string[] = [];
+  let pendingBytes = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const flush = () => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    if (pending.length === 0) return;
+    const text = pending.join("");
+    pending = [];
+    pendingBytes = 0;
+    try {
+      writeSync(2, text);
+    } catch {
+      // stderr is gone (closed pipe): nothing left to tell
+    }
+  };
+  const write = (line: string) => {
+    pending.push(`${line}\n`);
+    pendingBytes += line.length + 1;
+    if (pendingBytes >= LOG_FLUSH_BYTES) flush();
+    else timer ??= setTimeout(flush, LOG_FLUSH_MS);
+  };
+  return { write, flush };
 }
-
-function writeStderr(line: string): void {
-  pending.push(`${line}\n`);
-  pendingBytes += line.length + 1;
-  if (pendingBytes >= LOG_FLUSH_BYTES) flushLogs();
-  else flushTimer ??= setTimeout(flushLogs, LOG_FLUSH_MS);
-}
-process.on("exit", flushLogs);
 
 export function createLogger(options: LoggerOptions, bound: LogFields = {}): Logger {
-  const write = options.write ?? writeStderr;
+  const write = options.write;
   const now = options.now ?? (() => new Date());
   const emit = (level: LogLevel, msg: string, fields?: LogFields) => {
     if (RANK[level] < RANK[options.level]) return;
@@ -93,8 +94,8 @@ export function createLogger(options: LoggerOptions, bound: LogFields = {}): Log
 
 /**
  * JSON of a record whose top-level Errors and bigints were already made plain. A replacer
- * function would be called for every key of every line (a tenth of the CPU of a flood of bad
- * signatures); it is used only when something deeper needs it.
+ * function would be called for every key of every line (bench/README.md); it is used only when
+ * something deeper needs it.
  */
 function stringify(record: LogFields): string {
   try {

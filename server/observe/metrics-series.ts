@@ -1,8 +1,7 @@
 /**
- * @module server/metrics-series
+ * @module server/observe/metrics-series
  * Hot-path recording for the per-request metrics. prom-client hashes a metric's label set on
- * every observation, which the benchmark measured at about a tenth of the CPU of answering an
- * unknown path. Here each series is looked up once by a string key the caller builds, and plain
+ * every observation, too costly per request (bench/README.md). Here each series is looked up once by a string key the caller builds, and plain
  * numbers are updated; prom-client still does the exposition: the histogram below implements its
  * metric interface, and the counter and gauge helpers hand their totals to prom-client metrics in
  * their `collect()`, at scrape time.

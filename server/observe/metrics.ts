@@ -1,5 +1,5 @@
 /**
- * @module server/metrics
+ * @module server/observe/metrics
  * Prometheus metrics, served on --metrics-addr.
  *
  * Flux's receiver metrics keep their names and labels (go-http-metrics with the `gotk_receiver`
@@ -15,34 +15,13 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { GaugeValues, PendingCounts, SeriesHistogram } from "./metrics-series";
 import type { DeliveryOutcome } from "../delivery/delivery";
+import { OUTCOMES } from "../delivery/outcomes";
 import { keyString } from "../api/receiver";
 
 /** prometheus.DefBuckets, as go-http-metrics uses for durations. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** prometheus.ExponentialBuckets(100, 10, 8), as go-http-metrics uses for sizes. */
 const SIZE_BUCKETS = [100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000];
-
-/** The outcome label of a delivery, from its status. */
-export function outcomeOf(status: number): string {
-  switch (status) {
-    case 200:
-      return "accepted";
-    case 400:
-      return "rejected";
-    case 404:
-      return "unknown_path";
-    case 405:
-      return "method_not_allowed";
-    case 413:
-      return "too_large";
-    case 429:
-      return "rate_limited";
-    case 503:
-      return "unavailable";
-    default:
-      return status >= 500 ? "failed" : `status_${status}`;
-  }
-}
 
 export interface ReceiverCounts {
   ready: number;
@@ -61,7 +40,7 @@ export function createMetrics(receiverCounts: () => ReceiverCounts): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   // The per-request series are recorded by key, without prom-client's per-observation label
-  // hashing (server/metrics-series.ts); prom-client still formats them.
+  // hashing (observe/metrics-series.ts); prom-client still formats them.
   const duration = new SeriesHistogram(
     "gotk_receiver_http_request_duration_seconds",
     "The latency of the HTTP requests.",
@@ -126,7 +105,7 @@ export function createMetrics(receiverCounts: () => ReceiverCounts): Metrics {
     observeDelivery(outcome) {
       const receiver = outcome.receiver ? keyString(outcome.receiver) : "";
       const type = outcome.receiverType ?? "";
-      const result = outcomeOf(outcome.status);
+      const result = OUTCOMES[outcome.kind].metric;
       deliveryCounts.inc(`${receiver} ${type} ${result}`, () => ({ receiver, type, outcome: result }));
       for (const t of outcome.targets ?? []) annotations.inc({ kind: t.kind, outcome: t.outcome });
     },

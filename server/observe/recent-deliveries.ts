@@ -1,5 +1,5 @@
 /**
- * @module server/recent-deliveries
+ * @module server/observe/recent-deliveries
  * The last deliveries of each receiver, like GitHub's "Recent Deliveries" tab, kept in memory and
  * served on the health address as JSON and as a small self-contained HTML page. It answers "did
  * my push arrive, and what happened to it?" without reading logs.

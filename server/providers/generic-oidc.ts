@@ -16,7 +16,7 @@
  * The body is untouched; filters also see the verified claims as `claims`.
  */
 import { Header } from "../../shared";
-import { CelMeter, evaluate, evaluateBool } from "../cel";
+import { evaluate, evaluateBool } from "../cel";
 import { refuse, accept, type Validator } from "./types";
 
 const BEARER = "Bearer ";
@@ -37,7 +37,7 @@ export function unverifiedIssuer(token: string): { ok: true; iss: string } | { o
   return { ok: true, iss };
 }
 
-export const validateGenericOidc: Validator = async (request, { compiled, auth }) => {
+export const validateGenericOidc: Validator = async (request, { compiled, auth, meter }) => {
   if (compiled.oidcProviders.length === 0) return refuse("generic-oidc receiver has no oidcProviders configured");
   const authorization = request.headers.get(Header.authorization) ?? "";
   if (!authorization.startsWith(BEARER)) return refuse("the Authorization header is missing or malformed");
@@ -53,9 +53,8 @@ export const validateGenericOidc: Validator = async (request, { compiled, auth }
   if (!verified.ok) return refuse(verified.reason);
   const claims = verified.claims;
 
-  // The claims come from a trusted issuer, but a token can still carry large claims: the same
-  // cost bound as filters applies.
-  const meter = new CelMeter();
+  // The claims come from a trusted issuer, but a token can still carry large claims: the
+  // delivery's cost bound, shared with its filters, applies.
   const vars: Record<string, unknown> = {};
   for (const v of provider.variables) {
     const r = evaluate(v.program, { claims, vars }, meter);

@@ -6,14 +6,12 @@
  * that is safe to send back (it never quotes a token, a signature or a Secret's name).
  */
 import type { AuthServices } from "../jwt";
-import type { ReceiverSpec } from "../api/receiver";
-import type { CelProgram } from "../cel";
+import type { OidcProvider, ReceiverSpec } from "../api/receiver";
+import type { CelMeter, CelProgram } from "../cel";
 import type { SecretData } from "../api/secret";
 
 /** An OIDC provider's compiled expressions (receivers/prepare.ts compiles them once per generation). */
-export interface CompiledOidcProvider {
-  readonly issuerURL: string;
-  readonly audience: string;
+export interface CompiledOidcProvider extends Pick<OidcProvider, "issuerURL" | "audience"> {
   /** Evaluated in order; each result is `vars.<name>` for the later ones and the validations. */
   readonly variables: readonly { readonly name: string; readonly program: CelProgram }[];
   readonly validations: readonly { readonly message: string; readonly program: CelProgram }[];
@@ -33,6 +31,8 @@ export interface ValidatorContext {
   readonly compiled: { readonly oidcProviders: readonly CompiledOidcProvider[] };
   /** Token verification (gcr, generic-oidc): network-backed and cached, injected at the edge. */
   readonly auth: AuthServices;
+  /** The delivery's CEL budget, shared with its filters (made by the delivery, per request). */
+  readonly meter: CelMeter;
 }
 
 export type Validation =

@@ -9,7 +9,8 @@
  * are decided, so a Receiver is never marked TokenNotFound only because its Secret had not been
  * seen yet.
  */
-import { webhookPath } from "../../shared";
+import { webhookPath, type Backoff } from "../../shared";
+import { DEFAULT_TUNING } from "../limits";
 import {
   keyString,
   readReceiver,
@@ -36,6 +37,8 @@ export interface ControllerOptions {
   readonly statusWriter: Pick<KubePort, "patchReceiverStatus"> | undefined;
   /** False while another replica leads: status is then that replica's to write. */
   readonly canWrite?: () => boolean;
+  /** Retry delays of failed status writes (limits.ts DEFAULT_TUNING). */
+  readonly statusWriteBackoff?: Backoff;
   readonly log: Logger;
   /** Kubernetes' condition timestamp format (RFC 3339, seconds). */
   readonly now?: () => string;
@@ -75,6 +78,7 @@ export class ReceiverController {
     this.#status = patch
       ? new StatusWriter({
           patch,
+          backoff: options.statusWriteBackoff ?? DEFAULT_TUNING.statusWriteBackoff,
           canWrite: options.canWrite ?? (() => true),
           log: options.log,
           subject: (k) => this.#statusSubject(k),

@@ -30,8 +30,6 @@ import type { Logger } from "../observe/log";
 
 /** Secret reads in flight at once: thousands of Secrets are read in seconds, far below the API server's limits. */
 const SECRET_READ_CONCURRENCY = 64;
-/** Retry delays of a failed read: quick for a blip, gentle for missing RBAC. */
-export const SECRET_READ_BACKOFF: Backoff = { baseMs: 500, capMs: 30_000 };
 /** Consecutive failed reads after which the Secret is unreadable (~1.5 s of retries). */
 export const READ_FAILURES_BEFORE_UNREADABLE = 3;
 
@@ -45,8 +43,8 @@ export interface SecretCacheOptions {
   /** Reads one Secret; without it (files) Secrets arrive whole through `sink`. */
   readonly get?: (key: ObjectKey) => Promise<KubeResult<unknown>>;
   readonly log: Logger;
-  /** Retry delays of failed reads (tests shorten them). */
-  readonly backoff?: Backoff;
+  /** Retry delays of failed reads (limits.ts Tuning.secretReadBackoff). */
+  readonly backoff: Backoff;
 }
 
 interface Entry {
@@ -85,7 +83,7 @@ export class SecretCache {
     this.#options = options;
     this.#reads = new WorkQueue({
       concurrency: SECRET_READ_CONCURRENCY,
-      backoff: options.backoff ?? SECRET_READ_BACKOFF,
+      backoff: options.backoff,
       work: (k) => this.#read(k),
     });
   }
@@ -192,6 +190,9 @@ export class SecretCache {
         if (!e) return;
         this.#forget(e);
         this.#delete(e);
+        // After its Receivers were decided again (#delete tells them synchronously).
+        if (e.referrers.size > 0)
+          this.#options.log.debug("a Receiver's Secret was deleted", { secret: keyString(e.key) });
         this.#prune(e);
       },
     };

@@ -16,8 +16,6 @@ import type { Logger } from "../observe/log";
 
 /** Status writes in flight at once: enough to mark thousands of Receivers Ready at start-up in seconds. */
 const STATUS_WRITE_CONCURRENCY = 16;
-/** Retry delays of a failed status write: it is retried until it lands, gently. */
-export const STATUS_RETRY_BACKOFF: Backoff = { baseMs: 500, capMs: 60_000 };
 
 /** A Receiver as the writer needs it when a write starts. */
 export interface StatusSubject {
@@ -30,6 +28,8 @@ export interface StatusSubject {
 
 export interface StatusWriterOptions {
   readonly patch: Pick<KubePort, "patchReceiverStatus">;
+  /** Retry delays of a failed write (limits.ts Tuning.statusWriteBackoff). */
+  readonly backoff: Backoff;
   /** False while another replica leads: status is then that replica's to write. */
   readonly canWrite: () => boolean;
   /** The Receiver ("namespace/name") as it stands when its write starts; undefined once deleted. */
@@ -46,12 +46,9 @@ export class StatusWriter {
   readonly #written = new Map<string, { resourceVersion: string; status: ReceiverStatus }>();
 
   constructor(options: StatusWriterOptions) {
+    const { backoff } = options;
+    this.#writes = new WorkQueue({ concurrency: STATUS_WRITE_CONCURRENCY, backoff, work: (k) => this.#write(k) });
     this.#options = options;
-    this.#writes = new WorkQueue({
-      concurrency: STATUS_WRITE_CONCURRENCY,
-      backoff: STATUS_RETRY_BACKOFF,
-      work: (k) => this.#write(k),
-    });
   }
 
   get canWrite(): boolean {

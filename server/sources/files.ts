@@ -1,5 +1,5 @@
 /**
- * @module server/receivers/file-source
+ * @module server/sources/files
  * Receivers and Secrets read from YAML files: the same multi-document manifests a user would
  * `kubectl apply` (Secrets with base64 `data` or plain `stringData`, `List` objects too). They feed
  * the controller through the same sinks as the cluster watches, so a file-defined Receiver behaves
@@ -10,6 +10,12 @@ import { statSync, readFileSync } from "node:fs";
 import { replaceAll, type Informer, type WatchSink } from "../kube/port";
 import type { Logger } from "../observe/log";
 import { RECEIVER_API_VERSION } from "../api/receiver";
+import { DEFAULT_TUNING } from "../limits";
+import { ReceiverController } from "../receivers/controller";
+import type { ReceiverIndex } from "../receivers/index";
+import { prepareReceiver } from "../receivers/prepare";
+import { SecretCache } from "../receivers/secret-cache";
+import type { ReceiverSource } from "./source";
 
 /** How often files are checked for changes: quick enough for an edit-and-curl loop, cheap as a stat. */
 export const FILE_POLL_INTERVAL_MS = 500;
@@ -52,6 +58,37 @@ export function parseManifests(text: string): unknown[] {
   return Array.isArray(parsed) ? parsed : [parsed];
 }
 
+export interface FilesOptions {
+  readonly paths: readonly string[];
+  readonly index: ReceiverIndex;
+  readonly log: Logger;
+}
+
+/**
+ * Receivers and Secrets read from YAML files, polled for changes. They are not cluster objects:
+ * there is no status to write, no Event, no election, and nothing to read from an API server.
+ */
+export function startFiles(options: FilesOptions): ReceiverSource {
+  const { paths, index, log } = options;
+  const secrets = new SecretCache({ log, backoff: DEFAULT_TUNING.secretReadBackoff });
+  const controller = new ReceiverController({ index, secrets, statusWriter: undefined, log, prepare: prepareReceiver });
+  const files = startFileSource({ paths, receivers: controller.receiverSink, secrets: secrets.sink, log });
+  return {
+    controller,
+    watches: () => ({ files: "loaded" }),
+    unread: () => 0,
+    isLeader: () => true,
+    recordEvent: () => {},
+    statusUpdates: false,
+    describe: paths,
+    async stop() {
+      files.stop();
+      secrets.stop();
+      controller.stop();
+    },
+  };
+}
+
 export interface FileSourceOptions {
   readonly paths: readonly string[];
   readonly receivers: WatchSink;
@@ -60,6 +97,7 @@ export interface FileSourceOptions {
   readonly pollIntervalMs?: number;
 }
 
+/** Polls the files and hands their Receivers and Secrets to the sinks, as a watch would. */
 export function startFileSource(options: FileSourceOptions): Informer {
   const state = new Map<string, { stamp: string; objects: ManifestObjects }>();
   let synced = false;

@@ -19,13 +19,8 @@
  * computes its values (a fresh `requestedAt`) at its start. Retries belong inside the write
  * (server/kube/client.ts annotateObject); this module only decides who shares which write.
  *
- * No window is held open after a write. Clients that resend the moment they are answered make
- * the first resend start a write alone and the rest share the next: about two writes per round
- * (bench scenario 4). Holding the key busy for a few milliseconds merges rounds, and was
- * measured (bench/README.md, "Coalescing"): a quiet-gap window got scenario 4 to ~120 writes but
- * cost more than half of scenario 1's throughput and tripled latency at half rate, because a
- * steady stream never leaves a quiet gap; windows bounded by the write's own duration kept
- * latency but saved too little. A lone delivery's latency is worth more than those writes.
+ * No window is held open after a write: a lone delivery's latency is worth more than the writes a
+ * window would save (bench/README.md, "Coalescing").
  */
 
 import { WorkQueue } from "../kube/work-queue";

@@ -12,7 +12,7 @@
  * All evaluations of a delivery share one CelMeter, so the bound is per request.
  */
 import type { PartialObject } from "../kube/port";
-import { CelMeter, evaluateBool, type CelProgram } from "../cel";
+import { evaluateBool, type CelMeter, type CelProgram } from "../cel";
 import { firstJsonValue } from "../providers/json-decode";
 
 export type FilterVerdict = { ok: true; accept: boolean } | { ok: false; error: string };
@@ -55,7 +55,8 @@ export interface FilterInput {
 export function deliveryFilters(
   compiled: CompiledFilters,
   input: FilterInput,
-  meter = new CelMeter(),
+  /** The delivery's CEL budget, shared with its OIDC expressions (made by the delivery). */
+  meter: CelMeter,
 ): { ok: true; filters: DeliveryFilters } | { ok: false; error: string } {
   const top = compiled.resourceFilter;
   if (!top && !compiled.resourceFilters.some(Boolean)) return { ok: true, filters: NO_FILTERS };

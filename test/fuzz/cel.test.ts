@@ -114,7 +114,7 @@ describe("filter evaluation", () => {
     };
     fc.assert(
       fc.property(body, fc.option(contentType, { nil: "" }), (payload, payloadType) => {
-        const built = deliveryFilters(receiver, { payload, payloadType });
+        const built = deliveryFilters(receiver, { payload, payloadType }, new CelMeter());
         if (!built.ok) {
           expect(built.error).toStartWith("failed to parse request body as JSON");
           return;

@@ -32,6 +32,7 @@ import {
   type RequestPlan,
 } from "./arbitraries";
 import { params } from "./settings";
+import { CelMeter } from "../../server/cel";
 
 const TOKEN = "fz-token-3c1d9e0b7a";
 const ISSUER = "https://issuer.fuzz.example";
@@ -99,7 +100,7 @@ async function validate(
   // A validator may be sync or async; either way it must not throw.
   const verdict = await VALIDATORS[type](
     { headers, body: plan.body },
-    { spec: s, secret, compiled: compiledFor(s), auth },
+    { spec: s, secret, compiled: compiledFor(s), auth, meter: new CelMeter() },
   );
   return { verdict, headers };
 }
@@ -300,7 +301,7 @@ describe.each(Object.entries(REGISTRY_PAYLOADS).map(([t, s]) => [t as "dockerhub
     const run = (value: unknown, tail = "") =>
       VALIDATORS[type](
         { headers: new Headers(), body: new TextEncoder().encode(JSON.stringify(value) + tail) },
-        { spec: spec(type, []), secret, compiled: NOTHING_COMPILED, auth },
+        { spec: spec(type, []), secret, compiled: NOTHING_COMPILED, auth, meter: new CelMeter() },
       ) as Validation;
 
     test("what decodes into the struct is accepted, whatever follows it", () => {
@@ -340,7 +341,7 @@ test("the nexus payload is decoded with json.Unmarshal rules after the signature
         const signature = new Bun.CryptoHasher("sha1", TOKEN).update(body).digest("hex");
         const verdict = VALIDATORS.nexus(
           { headers: new Headers({ [Header.nexusSignature]: signature }), body },
-          { spec: spec("nexus", []), secret, compiled: NOTHING_COMPILED, auth },
+          { spec: spec("nexus", []), secret, compiled: NOTHING_COMPILED, auth, meter: new CelMeter() },
         ) as Validation;
         expect(verdict.ok).toBe(tail.trim() === "");
       },
@@ -372,7 +373,7 @@ describe("gcr", () => {
   const gcr = (body: string, bearer = VALID_GOOGLE) =>
     VALIDATORS.gcr(
       { headers: new Headers({ Authorization: `Bearer ${bearer}` }), body: new TextEncoder().encode(body) },
-      { spec: spec("gcr", []), secret, compiled: NOTHING_COMPILED, auth },
+      { spec: spec("gcr", []), secret, compiled: NOTHING_COMPILED, auth, meter: new CelMeter() },
     );
 
   test("unwraps any event in a well-formed envelope to {action, digest, tag}", async () => {
@@ -463,7 +464,7 @@ describe("generic-oidc bearer", () => {
           }
           const verdict = await VALIDATORS["generic-oidc"](
             { headers, body: new Uint8Array(0) },
-            { spec: s, secret, compiled, auth },
+            { spec: s, secret, compiled, auth, meter: new CelMeter() },
           );
           expect(verdict.ok).toBe(false);
         },

@@ -10,6 +10,7 @@ import { CelMeter, compile, evaluate, type CelVariable } from "../../server/cel"
 import { silentLogger } from "../../server/observe/log";
 import { ReceiverController } from "../../server/receivers/controller";
 import { SecretCache } from "../../server/receivers/secret-cache";
+import { DEFAULT_TUNING } from "../../server/limits";
 import { ReceiverIndex } from "../../server/receivers/index";
 import { prepareReceiver } from "../../server/receivers/prepare";
 import type { ReceiverSpec } from "../../server/api/receiver";
@@ -130,7 +131,11 @@ describe("evaluation (TestCELEvaluation)", () => {
     const variables: CelVariable[] = "claims" in input ? ["res", "req", "claims"] : FILTER_VARS;
     const program = compile(expression, { variables, output: "bool" });
     if (!program.ok) throw new Error(program.error);
-    const filters = deliveryFilters({ resourceFilter: program.program, resourceFilters: [undefined] }, input);
+    const filters = deliveryFilters(
+      { resourceFilter: program.program, resourceFilters: [undefined] },
+      input,
+      new CelMeter(),
+    );
     if (!filters.ok) throw new Error(filters.error);
     expect(filters.filters.forResource(0)!(resource("test-resource"))).toEqual({ ok: true, accept: want });
   });
@@ -139,15 +144,21 @@ describe("evaluation (TestCELEvaluation)", () => {
     const program = compile("true", { variables: FILTER_VARS, output: "bool" });
     if (!program.ok) throw new Error(program.error);
     const compiled = { resourceFilter: program.program, resourceFilters: [undefined], oidcProviders: [] };
-    expect(deliveryFilters(compiled, json([1, 2]))).toEqual({
+    expect(deliveryFilters(compiled, json([1, 2]), new CelMeter())).toEqual({
       ok: false,
       error: "failed to parse request body as JSON: cannot unmarshal array into a JSON object",
     });
     expect(
-      deliveryFilters(compiled, { payload: new TextEncoder().encode("{"), payloadType: "application/json" }).ok,
+      deliveryFilters(
+        compiled,
+        { payload: new TextEncoder().encode("{"), payloadType: "application/json" },
+        new CelMeter(),
+      ).ok,
     ).toBe(false);
     // Without any filter the body is never parsed.
-    expect(deliveryFilters({ resourceFilter: undefined, resourceFilters: [undefined] }, json([1])).ok).toBe(true);
+    expect(
+      deliveryFilters({ resourceFilter: undefined, resourceFilters: [undefined] }, json([1]), new CelMeter()).ok,
+    ).toBe(true);
   });
 });
 
@@ -165,7 +176,7 @@ describe("filter stacking (TestResourceFilterStacking)", () => {
     const s = spec({ resourceFilter: top || undefined });
     const prepared = prepareReceiver({ ...s, resources: [{ ...s.resources[0]!, filter: perResource || undefined }] });
     if (!prepared.ok) throw new Error(prepared.message);
-    const filters = deliveryFilters(prepared.compiled, json(null));
+    const filters = deliveryFilters(prepared.compiled, json(null), new CelMeter());
     if (!filters.ok) throw new Error(filters.error);
     const filter = filters.filters.forResource(0);
     const accept = filter ? filter(resource("podinfo", { team: "dev" })) : { ok: true, accept: true };
@@ -270,7 +281,7 @@ describe("cost bound", () => {
 describe("compiled once per generation", () => {
   test("status writes and Secret changes reuse the programs; a changed expression recompiles", () => {
     const compiled: string[] = [];
-    const secrets = new SecretCache({ log: silentLogger });
+    const secrets = new SecretCache({ log: silentLogger, backoff: DEFAULT_TUNING.secretReadBackoff });
     const controller = new ReceiverController({
       index: new ReceiverIndex(),
       secrets,

@@ -383,7 +383,11 @@ let beforePatch: (() => void) | undefined;
 beforeAll(async () => {
   api = await startKubeApiServer();
   const log = createLogger({ level: "error", encoding: "json", write: () => {} });
-  const real = createKubeClient({ kubeConfig: api.kubeConfig(), log, minBackoffMs: 10, maxBackoffMs: 200 });
+  const real = createKubeClient({
+    kubeConfig: api.kubeConfig(),
+    log,
+    tuning: { watchBackoff: { baseMs: 10, capMs: 200 } },
+  });
   const kube: KubePort = {
     ...real,
     async annotateObject(ref, annotations) {

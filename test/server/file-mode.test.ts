@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { signPayload, webhookPath } from "../../shared";
 import { collectManifests, parseManifests } from "../../server/sources/files";
 import { createLogger } from "../../server/observe/log";
+import { createKubeClient } from "../../server/kube/client";
 import { startFluxhook } from "../../server/server";
 import { startKubeApiServer } from "../kube";
 import { githubExample } from "../support/payloads";
@@ -132,7 +133,7 @@ describe("--receivers-file", () => {
     const server = await startFluxhook({
       config: { ...TEST_CONFIG, receiversFiles: [file] },
       log,
-      kubeConfig: api.kubeConfig(),
+      kube: createKubeClient({ kubeConfig: api.kubeConfig(), log }),
     });
     stops.push(server.stop);
     expect(server.dryRun).toBe(false);

@@ -9,6 +9,7 @@ import { signPayload, webhookPath } from "../../shared";
 import { githubExample } from "../support/payloads";
 import { startStack, waitFor, type Stack } from "../support/stack";
 import { TEST_CONFIG } from "../support/stack";
+import { createKubeClient } from "../../server/kube/client";
 import { startFluxhook } from "../../server/server";
 import { silentLogger } from "../../server/observe/log";
 import { BODY_READ_TIMEOUT_MS } from "../../server/limits";
@@ -132,13 +133,17 @@ describe("duplicate deliveries and replays", () => {
   });
 
   test("with two replicas, each remembers its own ids: a redelivery reaching the other annotates once more", async () => {
-    // What holds behind a Service: state is per replica (see server/protect/guards.ts). The extra
+    // What holds behind a Service: state is per replica (see server/delivery/protect/guards.ts). The extra
     // annotation is one more reconcile request, which Flux's controllers collapse anyway.
     await using stack = await startStack();
     const path = await github(stack, "replicas", "app", "t");
-    const other = await startFluxhook({ config: TEST_CONFIG, log: silentLogger, kubeConfig: stack.api.kubeConfig() });
+    const other = await startFluxhook({
+      config: TEST_CONFIG,
+      log: silentLogger,
+      kube: createKubeClient({ kubeConfig: stack.api.kubeConfig(), log: silentLogger }),
+    });
     try {
-      await waitFor("the second replica", () => other.ready() && other.controller.index.lookup(path) !== undefined);
+      await waitFor("the second replica", () => other.ready() && other.receivers().some((r) => r.path === path));
       const headers = signed("t", push, { "X-GitHub-Delivery": "same-id" });
       const replicaA = (await stack.post(path, { headers, body: push })).body.reason;
       const replicaADuplicate = (await stack.post(path, { headers, body: push })).body.reason;

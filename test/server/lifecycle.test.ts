@@ -63,9 +63,12 @@ describe("leader election", () => {
     startFluxhook({
       config: { ...TEST_CONFIG, leaderElection: election(releaseOnCancel) },
       log: silentLogger,
-      kubeConfig: api.kubeConfig(),
-      minBackoffMs: 10,
-      maxBackoffMs: 100,
+      kube: createKubeClient({
+        kubeConfig: api.kubeConfig(),
+        log: silentLogger,
+        tuning: { watchBackoff: { baseMs: 10, capMs: 100 } },
+      }),
+      tuning: { secretReadBackoff: { baseMs: 10, capMs: 30_000 } },
     });
 
   test("one writer among replicas, hand-over on shutdown, takeover when the holder dies", async () => {
@@ -134,7 +137,11 @@ describe("Kubernetes Events", () => {
   /** An API server and fluxhook with apps/webapp Ready (token "good"); `url` is its webhook. */
   async function withWebapp(body: (api: KubeApiServer, url: string) => Promise<void>) {
     await using api = await startKubeApiServer();
-    const server = await startFluxhook({ config: TEST_CONFIG, log: silentLogger, kubeConfig: api.kubeConfig() });
+    const server = await startFluxhook({
+      config: TEST_CONFIG,
+      log: silentLogger,
+      kube: createKubeClient({ kubeConfig: api.kubeConfig(), log: silentLogger }),
+    });
     try {
       seed(api, "apps", "webapp", "good");
       await ready(api, "apps", "webapp");
@@ -204,6 +211,7 @@ describe("Kubernetes Events", () => {
       windowMs: 200,
     });
     const outcome = {
+      kind: "rejected" as const,
       status: 400,
       reason: "signature mismatch (X-Hub-Signature-256)",
       receiver: { namespace: "apps", name: "webapp" },
@@ -244,6 +252,7 @@ describe("Kubernetes Events", () => {
       now: () => now,
     });
     const outcome = {
+      kind: "rejected" as const,
       status: 400,
       reason: "signature mismatch (X-Hub-Signature-256)",
       receiver: { namespace: "apps", name: "webapp" },

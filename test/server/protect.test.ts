@@ -89,10 +89,10 @@ describe("DeliveryGuards admission", () => {
     const g = guards(2);
     const first = admitted(g.admit("r"));
     let told = false;
-    first.reading.onEvict = () => (told = true);
+    first.reading.signal.addEventListener("abort", () => (told = true));
     const second = admitted(g.admit("r"));
     const third = admitted(g.admit("other"));
-    expect([first.reading.evicted, told, second.reading.evicted, third.reading.evicted]).toEqual([
+    expect([first.reading.signal.aborted, told, second.reading.signal.aborted, third.reading.signal.aborted]).toEqual([
       true,
       true,
       false,
@@ -100,7 +100,7 @@ describe("DeliveryGuards admission", () => {
     ]);
     first.release(); // its slot went with the eviction: releasing again frees nothing
     expect(g.admit("r").ok).toBe(true); // evicts the second
-    expect(second.reading.evicted).toBe(true);
+    expect(second.reading.signal.aborted).toBe(true);
     g.stop();
   });
 
@@ -119,7 +119,7 @@ describe("DeliveryGuards admission", () => {
     const g = guards(100, 100);
     const [a, b, c] = [admitted(g.admit("r", 40)), admitted(g.admit("r", 40)), admitted(g.admit("r", 20))];
     const d = admitted(g.admit("r", 50)); // 100 + 50: a and b go
-    expect([a, b, c, d].map((x) => x.reading.evicted)).toEqual([true, true, false, false]);
+    expect([a, b, c, d].map((x) => x.reading.signal.aborted)).toEqual([true, true, false, false]);
     for (const x of [c, d]) x.reading.done();
     expect(g.admit("r", 40)).toEqual({
       ok: false,
@@ -136,9 +136,9 @@ describe("DeliveryGuards admission", () => {
     const other = admitted(g.admit("other"));
     const mine = Array.from({ length: MAX_CONCURRENT_PER_RECEIVER }, () => admitted(g.admit("r")));
     admitted(g.admit("r"));
-    expect(other.reading.evicted).toBe(false);
-    expect(mine[0]!.reading.evicted).toBe(true);
-    expect(mine.slice(1).some((a) => a.reading.evicted)).toBe(false);
+    expect(other.reading.signal.aborted).toBe(false);
+    expect(mine[0]!.reading.signal.aborted).toBe(true);
+    expect(mine.slice(1).some((a) => a.reading.signal.aborted)).toBe(false);
     g.stop();
   });
 });

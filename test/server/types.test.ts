@@ -13,6 +13,7 @@ import { NOTHING_COMPILED } from "../../server/receivers/prepare";
 import type { ReceiverSpec } from "../../server/api/receiver";
 import type { ReceiverType } from "../../shared";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
+import { CelMeter } from "../../server/cel";
 
 const TOKEN = "token";
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -59,7 +60,10 @@ async function run(c: Case): Promise<Validation> {
   };
   const secret = Object.fromEntries(Object.entries(c.secret ?? { token: TOKEN }).map(([k, v]) => [k, Buffer.from(v)]));
   const headers = new Headers(typeof c.headers === "function" ? c.headers() : c.headers);
-  return VALIDATORS[c.type]({ headers, body: enc(c.body) }, { spec, secret, compiled: NOTHING_COMPILED, auth });
+  return VALIDATORS[c.type](
+    { headers, body: enc(c.body) },
+    { spec, secret, compiled: NOTHING_COMPILED, auth, meter: new CelMeter() },
+  );
 }
 
 function check(c: Case, v: Validation) {

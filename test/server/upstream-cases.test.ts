@@ -1,6 +1,6 @@
 /**
- * The upstream handler cases (notification-controller receiver_handler_test.go Test_handlePayload,
- * as listed in shared/reference/flux-receiver.md section 6), all 37, ported as one table. Each case runs in its own namespace of one
+ * The upstream handler cases (notification-controller v1.9.3 internal/server/receiver_handler_test.go
+ * Test_handlePayload), all 37, ported as one table. Each case runs in its own namespace of one
  * stack: a Secret with token "token", a Receiver, its targets, then one real HTTP delivery.
  *
  * Upstream asserts the status code and the number of annotated objects; so does this table, and
@@ -490,7 +490,7 @@ describe("upstream Test_handlePayload cases", () => {
       await waitFor(
         `a decision on ${ns}/receiver`,
         () =>
-          stack.fluxhook.controller.index.lookup(path) !== undefined ||
+          stack.fluxhook.receivers().some((r) => r.path === path) ||
           stack.receiverObject(ns, "receiver")?.status?.conditions?.some((c: any) => c.type === "Ready"),
       );
     }

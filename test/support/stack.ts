@@ -8,6 +8,8 @@ import { startKubeApiServer, type KubeApiServer } from "../kube";
 import { parseConfig, type ServerConfig } from "../../server/config";
 import { createLogger } from "../../server/observe/log";
 import { startFluxhook, type Fluxhook } from "../../server/server";
+import { createKubeClient } from "../../server/kube/client";
+import type { Tuning } from "../../server/limits";
 import { RECEIVER_API_VERSION } from "../../server/api/receiver";
 import { REQUESTED_AT_ANNOTATION } from "../../server/api/annotations";
 import { webhookPath } from "../../shared";
@@ -67,15 +69,8 @@ export interface Stack {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Timeouts and bounds shortened for tests (see FluxhookOptions). */
-export interface StackSeams {
-  callTimeoutMs?: number;
-  patchBudgetMs?: number;
-  bodyTimeoutMs?: number;
-  idleTimeoutSeconds?: number;
-  bodyBytesInFlight?: number;
-  listPageSize?: number;
-}
+/** Timeouts and bounds shortened for tests (limits.ts Tuning, for the client and the server). */
+export type StackSeams = Partial<Tuning>;
 
 export async function startStack(config: Partial<ServerConfig> = {}, seams: StackSeams = {}): Promise<Stack> {
   const api = await startKubeApiServer();
@@ -90,13 +85,16 @@ export async function startStack(config: Partial<ServerConfig> = {}, seams: Stac
   });
   /** Tokens by "namespace/secret name", to know each Receiver's digest for the suite's grep. */
   const tokens = new Map<string, string>();
+  const tuning: Partial<Tuning> = {
+    watchBackoff: { baseMs: 10, capMs: 200 },
+    secretReadBackoff: { baseMs: 10, capMs: 30_000 },
+    ...seams,
+  };
   const fluxhook = await startFluxhook({
     config: { ...TEST_CONFIG, ...config },
     log,
-    kubeConfig: api.kubeConfig(),
-    minBackoffMs: 10,
-    maxBackoffMs: 200,
-    ...seams,
+    kube: createKubeClient({ kubeConfig: api.kubeConfig(), log, tuning }),
+    tuning,
   });
   await waitFor("fluxhook to be ready", () => fluxhook.ready());
 

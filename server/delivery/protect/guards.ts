@@ -1,5 +1,5 @@
 /**
- * @module server/protect/guards
+ * @module server/delivery/protect/guards
  * What stands between the internet and the Kubernetes API, per delivery:
  *
  * - concurrency caps: a global one, one per receiver so a flood against one receiver cannot
@@ -27,7 +27,7 @@
 import { createHash } from "node:crypto";
 import { KeyedTokenBuckets, type BucketLimits, type Take } from "./token-bucket";
 import { RecentKeys } from "./recent-keys";
-import type { Evictable } from "../body";
+import { EVICTED } from "../body";
 import {
   DELIVERY_ID_CAPACITY,
   DELIVERY_ID_TTL_MS,
@@ -50,7 +50,9 @@ export interface GuardConfig {
 }
 
 /** An admitted delivery whose body is still arriving, the only kind that may be evicted. */
-export interface BodyReading extends Evictable {
+export interface BodyReading {
+  /** Aborted (with body.ts EVICTED) when the delivery is evicted to make room. */
+  readonly signal: AbortSignal;
   /** The body is in: from now on the delivery keeps its place. */
   done(): void;
 }
@@ -127,18 +129,17 @@ export class DeliveryGuards {
       if (n === 0) this.#inflight.delete(receiver);
       else this.#inflight.set(receiver, n);
     };
+    const eviction = new AbortController();
     const reading: Reading = {
       receiver,
-      evicted: false,
-      onEvict: undefined,
+      signal: eviction.signal,
       done: () => {
         this.#reading.delete(reading);
       },
       evict: () => {
         // Its place is free at once; its own release later does nothing.
         release();
-        reading.evicted = true;
-        reading.onEvict?.();
+        eviction.abort(EVICTED);
       },
     };
     this.#reading.add(reading);

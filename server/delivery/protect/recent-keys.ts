@@ -1,9 +1,9 @@
 /**
- * @module server/protect/recent-keys
+ * @module server/delivery/protect/recent-keys
  * A bounded set of keys that expire: remembers at most `capacity` keys for `ttlMs` each, the
  * oldest dropped first when full. Insertion order lives in a ring of fixed size, so adding a key
  * is O(1) whatever came before: evicting by iterating a Map from its start degrades as deleted
- * entries pile up at its front (the benchmark measured 4-40 µs per add once full).
+ * entries pile up at its front (bench/README.md).
  */
 
 export class RecentKeys {

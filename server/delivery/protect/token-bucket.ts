@@ -1,5 +1,5 @@
 /**
- * @module server/protect/token-bucket
+ * @module server/delivery/protect/token-bucket
  * Token buckets keyed by receiver: `rate` tokens a second, up to `burst`. Buckets are created on
  * first use and forgotten when full again, so memory follows the receivers being hit, not the
  * receivers known.

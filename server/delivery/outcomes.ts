@@ -1,0 +1,50 @@
+/**
+ * @module server/delivery/outcomes
+ * Every way a delivery can end, named once: its HTTP status, its metric label
+ * (`fluxhook_deliveries_total{outcome}` and /deliveries), the reason of the Kubernetes Event on
+ * its Receiver, and the level of its log line. Metrics, Events, logs and /deliveries all read
+ * this table, so they cannot disagree about what a status meant.
+ */
+import type { LogLevel } from "../config";
+
+export interface OutcomeInfo {
+  readonly status: number;
+  readonly metric: string;
+  /** The Event on the Receiver; undefined when none is recorded (no Receiver matched). */
+  readonly event: { readonly type: "Normal" | "Warning"; readonly reason: string } | undefined;
+  /**
+   * Refusals of a known receiver are errors its owner wants to see; they are bounded by the
+   * failure rate limit. The 429s beyond it, and guesses at unknown paths, would turn a flood into
+   * a log flood: they are debug lines, and counted in the metrics.
+   */
+  readonly log: LogLevel;
+}
+
+const warning = (reason: string) => ({ type: "Warning" as const, reason });
+const normal = (reason: string) => ({ type: "Normal" as const, reason });
+const rejected = warning("DeliveryRejected");
+
+export const OUTCOMES = {
+  /** 200, at least one target was asked to reconcile. */
+  accepted: { status: 200, metric: "accepted", event: normal("ReconcileRequested"), log: "info" },
+  /** 200 without an annotation: filters skipped every target, or nothing matched. */
+  "nothing-annotated": { status: 200, metric: "accepted", event: normal("NothingAnnotated"), log: "info" },
+  /** 200 for a delivery id already handled: nothing annotated again. */
+  duplicate: { status: 200, metric: "accepted", event: normal("DuplicateDelivery"), log: "info" },
+  "method-not-allowed": { status: 405, metric: "method_not_allowed", event: undefined, log: "debug" },
+  "unknown-path": { status: 404, metric: "unknown_path", event: undefined, log: "debug" },
+  "too-large": { status: 413, metric: "too_large", event: rejected, log: "error" },
+  unavailable: { status: 503, metric: "unavailable", event: warning("ReceiverNotReady"), log: "error" },
+  /** Validation failed, or the body could not be read. */
+  rejected: { status: 400, metric: "rejected", event: rejected, log: "error" },
+  /** The body did not arrive in time, or was called off to make room for newer deliveries. */
+  "too-slow": { status: 408, metric: "too_slow", event: rejected, log: "error" },
+  /** The same signed body within --replay-window. */
+  replayed: { status: 409, metric: "replayed", event: rejected, log: "error" },
+  /** A rate limit or an in-flight cap; Retry-After says when to come back. */
+  "too-many": { status: 429, metric: "rate_limited", event: rejected, log: "debug" },
+  /** Filters could not read the body, or a target failed. */
+  failed: { status: 500, metric: "failed", event: warning("ReconcileFailed"), log: "error" },
+} as const satisfies Record<string, OutcomeInfo>;
+
+export type OutcomeKind = keyof typeof OUTCOMES;

@@ -1,0 +1,279 @@
+/**
+ * The HTTP edge as one table, through `createApp(...).handle(new Request(...))`: no socket, no
+ * cluster. Each row is one step of the order of checks (delivery/delivery.ts), with the answer
+ * and the named outcome (delivery/outcomes.ts) that metrics, Events, logs and /deliveries read.
+ */
+import { describe, expect, test } from "bun:test";
+import { signPayload } from "../../shared";
+import { readReceiver, type ReceiverSpec } from "../../server/api/receiver";
+import { DeliveryGuards, type GuardConfig } from "../../server/delivery/protect/guards";
+import { OUTCOMES, type OutcomeKind } from "../../server/delivery/outcomes";
+import { createApp, type DeliveryReport } from "../../server/http/app";
+import { createAuthServices } from "../../server/jwt";
+import type { KubePort } from "../../server/kube/port";
+import { silentLogger } from "../../server/observe/log";
+import { ReceiverIndex, type ReceiverEntry } from "../../server/receivers/index";
+import { NOTHING_COMPILED, prepareReceiver } from "../../server/receivers/prepare";
+import { createCoalescer } from "../../server/targets/coalesce";
+
+const TOKEN = "edge-token";
+const GIT = "source.toolkit.fluxcd.io/v1";
+
+/** A spec read by the real parser from what a manifest would say. */
+function spec(over: { resourceFilter?: string; suspend?: boolean; names?: string[] } = {}): ReceiverSpec {
+  const { names = ["app"], ...rest } = over;
+  const read = readReceiver({
+    metadata: { name: "r", namespace: "edge" },
+    spec: {
+      type: "github",
+      secretRef: { name: "token" },
+      resources: names.map((name) => ({ apiVersion: GIT, kind: "GitRepository", name })),
+      ...rest,
+    },
+  });
+  return read!.spec!;
+}
+
+function serving(name: string, s: ReceiverSpec): ReceiverEntry {
+  const prepared = prepareReceiver(s);
+  if (!prepared.ok) throw new Error(prepared.message);
+  return {
+    key: { namespace: "edge", name },
+    generation: 1,
+    path: `/hook/${name}`,
+    secret: { token: Buffer.from(TOKEN) },
+    spec: s,
+    compiled: prepared.ok ? prepared.compiled : NOTHING_COMPILED,
+    unavailable: undefined,
+  };
+}
+
+/** A target port where `broken` cannot be patched and everything else can. */
+const kube: Pick<KubePort, "annotateObject" | "listObjects" | "getObject"> = {
+  annotateObject: async (ref) =>
+    ref.name === "broken"
+      ? { ok: false, reason: "GitRepository edge/broken: Kubernetes API answered 403" }
+      : { ok: true, value: undefined },
+  listObjects: async () => ({ ok: true, value: [] }),
+  getObject: async (ref) => ({
+    ok: true,
+    value: { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } },
+  }),
+};
+
+const DEFAULT_GUARDS: GuardConfig = {
+  valid: { rate: 0, burst: 0 },
+  failed: { rate: 0, burst: 0 },
+  maxConcurrent: 16,
+  replayWindowMs: 0,
+};
+
+function edge(guardConfig: Partial<GuardConfig>, bodyTimeoutMs = 5_000) {
+  const index = new ReceiverIndex();
+  index.set(serving("ready", spec()));
+  index.set({
+    ...serving("suspended", spec({ suspend: true })),
+    unavailable: "receiver is suspended",
+  } as ReceiverEntry);
+  index.set(serving("filtered", spec({ resourceFilter: "req.ref == 'main'" })));
+  index.set(serving("partly-broken", spec({ names: ["app", "broken"] })));
+  index.set(serving("skipping", spec({ resourceFilter: "false" })));
+  const guards = new DeliveryGuards({ ...DEFAULT_GUARDS, ...guardConfig });
+  const reports: DeliveryReport[] = [];
+  const app = createApp({
+    index,
+    kube,
+    guards,
+    bodyTimeoutMs,
+    maxBodyBytes: 1024,
+    clock: () => "2026-01-01T00:00:00.000000000Z",
+    coalesce: createCoalescer(),
+    noCrossNamespaceRefs: false,
+    auth: createAuthServices(),
+    log: silentLogger,
+    onDelivery: (r) => reports.push(r),
+  });
+  return { app, reports, guards };
+}
+
+interface Send {
+  readonly method?: string;
+  readonly path?: string;
+  readonly body?: string;
+  readonly id?: string;
+  readonly signedWith?: string;
+  /** A body that never finishes arriving. */
+  readonly stalled?: true;
+}
+
+function request({
+  method = "POST",
+  path = "/hook/ready",
+  body = '{"ref":"main"}',
+  id,
+  signedWith = TOKEN,
+  stalled,
+}: Send) {
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    "x-github-event": "push",
+    "x-hub-signature-256": signPayload("sha256", signedWith, body),
+  };
+  if (id) headers["x-github-delivery"] = id;
+  if (stalled)
+    return new Request(`http://edge${path}`, {
+      method,
+      headers,
+      body: new ReadableStream({ pull: () => new Promise(() => {}) }),
+      duplex: "half",
+    } as RequestInit);
+  return new Request(`http://edge${path}`, { method, headers, ...(method === "GET" ? {} : { body }) });
+}
+
+const ok = { id: "a" };
+
+describe("the HTTP edge, in Flux's order of checks", () => {
+  test.each<{
+    name: string;
+    guards?: Partial<GuardConfig>;
+    bodyTimeoutMs?: number;
+    before?: Send[];
+    send: Send;
+    status: number;
+    kind: OutcomeKind;
+    reason: string | RegExp;
+  }>([
+    {
+      name: "a GET",
+      send: { method: "GET" },
+      status: 405,
+      kind: "method-not-allowed",
+      reason: /method GET is not allowed/,
+    },
+    {
+      name: "an unknown path",
+      send: { path: "/hook/nobody" },
+      status: 404,
+      kind: "unknown-path",
+      reason: "no receiver at this path",
+    },
+    {
+      name: "an unknown path with a body over the cap is still a 404",
+      send: { path: "/hook/nobody", body: "x".repeat(2048) },
+      status: 404,
+      kind: "unknown-path",
+      reason: "no receiver at this path",
+    },
+    {
+      name: "a declared body over the cap",
+      send: { body: "x".repeat(2048) },
+      status: 413,
+      kind: "too-large",
+      reason: "request body is larger than 1024 bytes",
+    },
+    {
+      name: "a suspended Receiver",
+      send: { path: "/hook/suspended" },
+      status: 503,
+      kind: "unavailable",
+      reason: "receiver is suspended",
+    },
+    {
+      name: "no slot left",
+      guards: { maxConcurrent: 0 },
+      send: ok,
+      status: 429,
+      kind: "too-many",
+      reason: "too many deliveries in flight; retry later",
+    },
+    {
+      name: "a body that does not arrive in time",
+      bodyTimeoutMs: 20,
+      send: { stalled: true },
+      status: 408,
+      kind: "too-slow",
+      reason: "request body not received within 0 s",
+    },
+    { name: "a bad signature", send: { signedWith: "wrong" }, status: 400, kind: "rejected", reason: /signature/ },
+    {
+      name: "a bad signature past the failure budget",
+      guards: { failed: { rate: 0.001, burst: 1 } },
+      before: [{ signedWith: "wrong" }],
+      send: { signedWith: "wrong" },
+      status: 429,
+      kind: "too-many",
+      reason: /too many failed deliveries for this receiver/,
+    },
+    {
+      name: "a delivery id already handled",
+      before: [ok],
+      send: { ...ok, body: '{"ref":"main","again":true}' },
+      status: 200,
+      kind: "duplicate",
+      reason: 'duplicate delivery "a": already handled, nothing annotated',
+    },
+    {
+      name: "the same signed body within the replay window",
+      guards: { replayWindowMs: 60_000 },
+      before: [ok],
+      send: { id: "b" },
+      status: 409,
+      kind: "replayed",
+      reason: "this signed body was already delivered within the replay window",
+    },
+    {
+      name: "valid deliveries past the rate limit",
+      guards: { valid: { rate: 0.001, burst: 1 } },
+      before: [ok],
+      send: { id: "b", body: '{"ref":"main","n":2}' },
+      status: 429,
+      kind: "too-many",
+      reason: "too many deliveries for this receiver; retry later",
+    },
+    {
+      name: "a filter that cannot read the body",
+      send: { path: "/hook/filtered", body: "[1]" },
+      status: 500,
+      kind: "failed",
+      reason: /cannot unmarshal array into a JSON object/,
+    },
+    {
+      name: "a target that cannot be patched",
+      send: { path: "/hook/partly-broken" },
+      status: 500,
+      kind: "failed",
+      reason: "1 target failed; 1 of 2 targets annotated",
+    },
+    {
+      name: "filters that skip every target",
+      send: { path: "/hook/skipping" },
+      status: 200,
+      kind: "nothing-annotated",
+      reason: "0 of 1 target annotated",
+    },
+    { name: "a valid delivery", send: ok, status: 200, kind: "accepted", reason: "1 of 1 target annotated" },
+  ])("$name: $status", async (c) => {
+    const { app, reports, guards } = edge(c.guards ?? {}, c.bodyTimeoutMs);
+    for (const s of c.before ?? []) await app.handle(request(s));
+    const res = await app.handle(request(c.send));
+    const body = (await res.json()) as { status: number; reason: string };
+    expect(res.status).toBe(c.status);
+    expect(body.status).toBe(c.status);
+    if (typeof c.reason === "string") expect(body.reason).toBe(c.reason);
+    else expect(body.reason).toMatch(c.reason);
+    const outcome = reports.at(-1)!.outcome;
+    expect({ kind: outcome.kind, status: OUTCOMES[outcome.kind].status as number }).toEqual({
+      kind: c.kind,
+      status: c.status,
+    });
+    if (c.status === 429) expect(res.headers.get("retry-after")).toMatch(/^\d+$/);
+    if (c.status === 405) expect(res.headers.get("allow")).toBe("POST");
+    guards.stop();
+  });
+
+  test("every outcome has a metric label, and the 408 and 409 ones their own", () => {
+    const labels = Object.fromEntries(Object.entries(OUTCOMES).map(([k, v]) => [k, v.metric]));
+    expect([labels["too-slow"], labels.replayed]).toEqual(["too_slow", "replayed"]);
+    for (const v of Object.values(OUTCOMES)) expect(v.metric).toMatch(/^[a-z_]+$/);
+  });
+});
