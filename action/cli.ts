@@ -12,7 +12,7 @@
 import { writeSync } from "node:fs";
 import { DEFAULTS, Input, LIMITS, SUPPORTED_RECEIVER_TYPES, type Env, type InputName } from "./inputs";
 import { actionsIo, plainIo, type Io } from "./io";
-import { Exit, run, runnerIdToken, type ExitCode, type IdTokenResult } from "./main";
+import { Exit, inGitHubActions, run, runnerIdToken, type ExitCode, type IdTokenResult } from "./main";
 import { Output } from "./report";
 
 /** The CLI's own flags, beside the inputs. */
@@ -140,7 +140,7 @@ export async function cli(argv: readonly string[], env: Env, streams: CliStreams
     return Exit.delivered;
   }
   const { values } = args;
-  const inActions = env.GITHUB_ACTIONS === "true";
+  const inActions = inGitHubActions(env);
   const plain = inActions ? undefined : plainIo();
   const io: Io = plain ?? actionsIo();
 

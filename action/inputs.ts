@@ -342,7 +342,11 @@ export function parseInputs(get: InputGetter, env: Env): ParseResult {
         continue;
       }
       if (!K8S_LABEL.test(ns) || ns.length > 63) {
-        errors.push(`Input \`namespace\` must be a Kubernetes namespace name; got "${ns}".`);
+        errors.push(
+          slash >= 0
+            ? `Input \`receiver\`: "${line}" must start with a Kubernetes namespace name.`
+            : `Input \`namespace\` must be a Kubernetes namespace name; got "${ns}".`,
+        );
         continue;
       }
       if (seen.has(`${ns}/${name}`)) {

@@ -23,7 +23,7 @@ import {
   type InputGetter,
   type PemSource,
 } from "./inputs";
-import { actionsIo, type Io } from "./io";
+import { actionsIo, plainIo, type Io } from "./io";
 import {
   bodyExcerpt,
   Output,
@@ -104,11 +104,18 @@ export async function runnerIdToken(env: Env, audience: string): Promise<IdToken
   }
 }
 
-const defaultDeps = (): RunDeps => ({
+/** Whether the runner's workflow commands are understood here (the runner sets GITHUB_ACTIONS). */
+export const inGitHubActions = (env: Env): boolean => env.GITHUB_ACTIONS === "true";
+
+/**
+ * The action's dependencies. Outside a runner (someone running the bundle by hand) nothing reads
+ * `::add-mask::`, so the plain Io prints lines with every secret replaced instead.
+ */
+export const defaultDeps = (): RunDeps => ({
   // Untrimmed: inputs.ts decides how each input is trimmed (the token only loses ASCII whitespace).
   get: (name) => core.getInput(name, { trimWhitespace: false }),
   env: process.env,
-  io: actionsIo(),
+  io: inGitHubActions(process.env) ? actionsIo() : plainIo(),
   idToken: (audience) => runnerIdToken(process.env, audience),
 });
 

@@ -17928,7 +17928,7 @@ function parseInputs(get, env) {
         continue;
       }
       if (!K8S_LABEL.test(ns) || ns.length > 63) {
-        errors.push(`Input \`namespace\` must be a Kubernetes namespace name; got "${ns}".`);
+        errors.push(slash >= 0 ? `Input \`receiver\`: "${line}" must start with a Kubernetes namespace name.` : `Input \`namespace\` must be a Kubernetes namespace name; got "${ns}".`);
         continue;
       }
       if (seen.has(`${ns}/${name}`)) {
@@ -20249,10 +20249,11 @@ async function runnerIdToken(env, audience) {
     };
   }
 }
+var inGitHubActions = (env) => env.GITHUB_ACTIONS === "true";
 var defaultDeps = () => ({
   get: (name) => getInput(name, { trimWhitespace: false }),
   env: process.env,
-  io: actionsIo(),
+  io: inGitHubActions(process.env) ? actionsIo() : plainIo(),
   idToken: (audience) => runnerIdToken(process.env, audience)
 });
 var errorCode = (err) => err.code ?? String(err);
@@ -20714,7 +20715,7 @@ Run \`fluxhook send --help\` for the flags.
     return Exit.delivered;
   }
   const { values } = args;
-  const inActions = env.GITHUB_ACTIONS === "true";
+  const inActions = inGitHubActions(env);
   const plain = inActions ? undefined : plainIo();
   const io = plain ?? actionsIo();
   const tokenEnv = values.get(CliFlag.oidcTokenEnv);

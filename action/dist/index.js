@@ -19465,7 +19465,7 @@ function parseInputs(get, env) {
         continue;
       }
       if (!K8S_LABEL.test(ns) || ns.length > 63) {
-        errors.push(`Input \`namespace\` must be a Kubernetes namespace name; got "${ns}".`);
+        errors.push(slash >= 0 ? `Input \`receiver\`: "${line}" must start with a Kubernetes namespace name.` : `Input \`namespace\` must be a Kubernetes namespace name; got "${ns}".`);
         continue;
       }
       if (seen.has(`${ns}/${name}`)) {
@@ -19671,6 +19671,9 @@ function pemOrPath(value) {
     return;
   return value.includes("-----BEGIN ") ? { kind: "inline", pem: value } : { kind: "file", path: value };
 }
+
+// action/io.ts
+import { writeSync } from "node:fs";
 
 // action/transport.ts
 import { BlockList, isIP } from "node:net";
@@ -20197,6 +20200,29 @@ function actionsIo() {
     }
   };
 }
+function plainIo(fd = 2) {
+  const secrets = [];
+  const outputs = new Map;
+  const write = (text) => writeSync(fd, `${scrub(text, secrets)}
+`);
+  return {
+    outputs,
+    info: (line) => write(line),
+    warning: (message) => write(`warning: ${message}`),
+    fail: (message) => write(`error: ${message}`),
+    debug: () => {},
+    startGroup: (name) => write(`--- ${name}`),
+    endGroup: () => {},
+    setSecret: (secret) => {
+      if (secret !== "")
+        secrets.push(secret);
+    },
+    setOutput: (name, value) => {
+      outputs.set(name, scrub(value, secrets));
+    },
+    writeSummary: async () => {}
+  };
+}
 
 // action/main.ts
 var USER_AGENT = `GitHub-Hookshot/${createHash4("sha256").update(`fluxhook-action/${version}`).digest("hex").slice(0, 7)}`;
@@ -20219,10 +20245,11 @@ async function runnerIdToken(env, audience) {
     };
   }
 }
+var inGitHubActions = (env) => env.GITHUB_ACTIONS === "true";
 var defaultDeps = () => ({
   get: (name) => getInput(name, { trimWhitespace: false }),
   env: process.env,
-  io: actionsIo(),
+  io: inGitHubActions(process.env) ? actionsIo() : plainIo(),
   idToken: (audience) => runnerIdToken(process.env, audience)
 });
 var errorCode = (err) => err.code ?? String(err);
@@ -20580,4 +20607,6 @@ async function report(io, config, clean, results) {
 }
 
 // action/index.ts
-run();
+var code = await run();
+if (!inGitHubActions(process.env))
+  process.exitCode = code;

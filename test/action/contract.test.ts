@@ -123,8 +123,36 @@ describe("action/dist", () => {
       new Response(child.stderr).text(),
       child.exited,
     ]);
-    expect(stderr).toBe("");
-    expect(exitCode).toBe(1);
-    expect(stdout).toContain("::error::Invalid inputs:");
+    // outside a runner: plain lines on stderr, no workflow command, the usage exit code
+    expect(stdout).toBe("");
+    expect(stderr).toStartWith("error: Invalid inputs:");
+    expect(exitCode).toBe(2);
+  });
+
+  test("run by hand outside a runner, the bundle prints no secret and no ::add-mask:: line", async () => {
+    const token = "by-hand-token-0123456789";
+    const child = Bun.spawn(["node", BUNDLE], {
+      cwd: tmpdir(),
+      env: {
+        PATH: process.env.PATH ?? "",
+        INPUT_TOKEN: token,
+        INPUT_URL: "http://127.0.0.1:9/hook/0123456789abcdef0123456789abcdef",
+        INPUT_EVENT: "push",
+        INPUT_PAYLOAD: "{}",
+        "INPUT_DRY-RUN": "true",
+      },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [stdout, stderr, exitCode] = await Promise.all([
+      new Response(child.stdout).text(),
+      new Response(child.stderr).text(),
+      child.exited,
+    ]);
+    expect(exitCode).toBe(0);
+    const printed = stdout + stderr;
+    expect(printed).toContain("Dry run: nothing was sent.");
+    for (const secret of [token, "0123456789abcdef0123456789abcdef"]) expect(printed).not.toContain(secret);
+    expect(printed).not.toContain("::");
   });
 });

@@ -343,7 +343,7 @@ describe("several receivers", () => {
   test.each([
     { receiver: "a\na", error: "lists flux-system/a twice" },
     { receiver: "a\nflux-system/a", error: "lists flux-system/a twice" },
-    { receiver: "Apps/a", error: "Kubernetes namespace name" },
+    { receiver: "Apps/a", error: '"Apps/a" must start with a Kubernetes namespace name' },
     { receiver: "apps/", error: "Kubernetes object name" },
     { receiver: Array.from({ length: 21 }, (_, i) => `r${i}`).join("\n"), error: "at most 20" },
   ])("$receiver is refused", ({ receiver, error }) => {
