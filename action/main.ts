@@ -485,6 +485,10 @@ async function waitPhase(
   for (const { p, lines, wait } of waits) {
     io.startGroup(`Waiting for Flux${several ? ` (${resultName(p.ctx)})` : ""}: ${mode}`);
     for (const line of lines) io.info(line);
+    // The chain in the log too: outside Actions (the CLI) there is no job summary.
+    if (wait?.answer)
+      for (const [object, rev, ready] of chainRows(wait.answer).slice(1))
+        io.info(clean(`${object}: ${rev || "no revision"}; Ready ${ready}`));
     io.endGroup();
     if (!wait) continue;
     if (wait.answer)

@@ -20536,6 +20536,9 @@ async function waitPhase(io, config, clean, planned, results, waitIo) {
     io.startGroup(`Waiting for Flux${several ? ` (${resultName(p.ctx)})` : ""}: ${mode}`);
     for (const line of lines)
       io.info(line);
+    if (wait?.answer)
+      for (const [object, rev, ready] of chainRows(wait.answer).slice(1))
+        io.info(clean(`${object}: ${rev || "no revision"}; Ready ${ready}`));
     io.endGroup();
     if (!wait)
       continue;

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { REQUESTED_AT_ANNOTATION } from "../../server/api/annotations";
 import { encodeStatusQuery, signPayload, statusQueryPath, webhookPath } from "../../shared";
 import { startStack, waitFor, type Stack } from "../support/stack";
-import { leaks, runAction, startReceiver } from "./harness";
+import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
+import { leaks, runAction, startIdTokenEndpoint, startReceiver } from "./harness";
 
 const GIT = "source.toolkit.fluxcd.io/v1";
 const KS = "kustomize.toolkit.fluxcd.io/v1";
@@ -23,6 +24,7 @@ type Behaviour = "apply" | "fail" | "stuck";
 const FAILURE = "kustomize build failed: accumulating resources: apps/missing.yaml: no such file or directory";
 
 let stack: Stack;
+let issuer: TokenIssuer;
 let controllers: { stop(): Promise<void> };
 
 const condition = (status: "True" | "False", reason: string, message: string) => [
@@ -85,7 +87,7 @@ function startControllers(): { stop(): Promise<void> } {
 }
 
 /** A Receiver for one GitRepository, and a Kustomization using it that behaves as told. */
-function pipeline(name: string, behaviour: Behaviour) {
+function pipeline(name: string, behaviour: Behaviour, auth: Record<string, unknown> = githubAuth) {
   stack.target(GIT, "GitRepository", NS, name);
   stack.api.store.create({
     apiVersion: KS,
@@ -94,13 +96,9 @@ function pipeline(name: string, behaviour: Behaviour) {
     spec: { sourceRef: { kind: "GitRepository", name }, path: "./apps", prune: true },
     status: { lastAppliedRevision: "main@sha1:old", conditions: condition("True", "ReconciliationSucceeded", "old") },
   });
-  stack.receiver(NS, name, {
-    type: "github",
-    events: ["push"],
-    secretRef: { name: "webhook-token" },
-    resources: [{ kind: "GitRepository", name }],
-  });
+  stack.receiver(NS, name, { ...auth, resources: [{ kind: "GitRepository", name }] });
 }
+const githubAuth = { type: "github", events: ["push"], secretRef: { name: "webhook-token" } };
 
 const run = (receiver: string, inputs: Record<string, string> = {}) =>
   runAction({
@@ -108,18 +106,29 @@ const run = (receiver: string, inputs: Record<string, string> = {}) =>
   });
 
 beforeAll(async () => {
-  stack = await startStack();
+  [stack, issuer] = await Promise.all([startStack(), startTokenIssuer()]);
   stack.secret(NS, "webhook-token", { token: TOKEN });
   pipeline("ok", "apply");
+  // No Secret: the runner's ID token, checked by CEL.
+  pipeline("oidc", "apply", {
+    type: "generic-oidc",
+    oidcProviders: [
+      {
+        issuerURL: issuer.url,
+        validations: [{ expression: "claims.repository == 'octo-org/fluxhook-test'", message: "wrong repository" }],
+      },
+    ],
+  });
   pipeline("broken", "fail");
   pipeline("slow", "stuck");
   stack.target(GIT, "GitRepository", NS, "foreign");
-  for (const name of ["ok", "broken", "slow"]) await stack.readyPath(NS, name);
+  for (const name of ["ok", "broken", "slow", "oidc"]) await stack.readyPath(NS, name);
   controllers = startControllers();
 });
 afterAll(async () => {
   await controllers.stop();
   await stack.stop();
+  await issuer.stop();
 });
 
 describe("the action waits for Flux through fluxhook", () => {
@@ -134,6 +143,35 @@ describe("the action waits for Flux through fluxhook", () => {
     expect(result.stdout).toContain(`Flux is Ready at ${revision}`);
     const digest = webhookPath(TOKEN, "ok", NS).slice("/hook/".length);
     expect(leaks(result, [TOKEN, digest])).toEqual([]);
+  });
+
+  test("generic-oidc: each query carries a fresh runner ID token, checked as the delivery's", async () => {
+    const minted: string[] = [];
+    await using endpoint = startIdTokenEndpoint(async (audience) => {
+      const token = await issuer.sign({
+        iss: issuer.url,
+        aud: audience,
+        sub: "s",
+        repository: "octo-org/fluxhook-test",
+      });
+      minted.push(token);
+      return token;
+    });
+    const result = await runAction({
+      inputs: {
+        address: stack.fluxhook.receiverUrl,
+        receiver: "oidc",
+        "receiver-type": "generic-oidc",
+        "wait-for": "ready",
+      },
+      env: endpoint.env,
+    });
+    expect(result.exitCode).toBe(0);
+    const revision = (stack.api.store.get(GIT, "GitRepository", NS, "oidc") as any).status.artifact.revision;
+    expect(result.outputs.revision).toBe(revision);
+    // One token for the delivery, then one per query.
+    expect(minted.length).toBeGreaterThanOrEqual(2);
+    expect(leaks(result, [...minted, endpoint.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN])).toEqual([]);
   });
 
   test("failure: the Kustomization's own message when it turns Ready=False", async () => {
