@@ -5,10 +5,6 @@
 #   docker run --rm -p 9292:9292 -p 9440:9440 -v "$HOME/.kube/config:/kubeconfig:ro" \
 #     -e KUBECONFIG=/kubeconfig fluxhook:0.1.0 --log-encoding=console
 #
-# The same executable is the sender for CI systems other than GitHub Actions (action/README.md):
-#   docker run --rm -e FLUXHOOK_TOKEN fluxhook:0.1.0 send --address https://flux-webhook.corp.internal \
-#     --receiver webapp --event push --payload '{"ref":"refs/heads/main"}'
-#
 # test/deploy/image.test.ts builds the same executable with `npm run build:server` and runs the
 # end-to-end delivery against it, and checks this file: the build stage must run that script, and
 # the final stage must stay non-root with the three ports below.
@@ -27,8 +23,6 @@ RUN bun install --frozen-lockfile --production --ignore-scripts
 COPY tsconfig.json ./
 COPY shared/ shared/
 COPY server/ server/
-# `fluxhook send` (the sender's CLI for other CI systems) is compiled in from the action's sources.
-COPY action/ action/
 
 # `npm run build:server`: bun build --compile → dist/fluxhook. The second command proves the
 # executable starts (flags are parsed after every module is loaded).

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * @module action/cli-main
- * Entry point of `action/dist/cli.js` (`node cli.js send ...` or `node cli.js ...`): runs the CLI
- * and sets the exit code. `fluxhook send` in the image goes to `cli` through server/main.ts.
+ * Entry point of `action/dist/cli.js` (`node cli.js ...`; a first argument `send` is skipped, so
+ * `fluxhook send` can dispatch here unchanged): runs the CLI and sets the exit code.
  */
 import { cli } from "./cli";
 

@@ -1,7 +1,7 @@
 /**
  * @module action/cli
- * `fluxhook send`: the action's own `run` for other CI systems (GitLab CI, Jenkins, Tekton,
- * Buildkite) and terminals. Flags are the action's input names (`--receiver-type github`,
+ * The sender's CLI (`node action/dist/cli.js`): the action's own `run` for other CI systems
+ * (GitLab CI, Jenkins, Tekton, Buildkite) and terminals. Flags are the action's input names (`--receiver-type github`,
  * `--dry-run`); the token comes from `--token` or, better (a flag shows in `ps`), FLUXHOOK_TOKEN;
  * generic-oidc takes the CI's ID token from the variable `--oidc-token-env` names.
  *
@@ -55,7 +55,7 @@ const FLAG_HELP: Readonly<Record<InputName, string>> = {
 };
 
 export const HELP = [
-  "Usage: fluxhook send [flags]",
+  "Usage: node cli.js [flags]",
   "",
   "Signs an event as GitHub (or GitLab, Bitbucket, Harbor, a generic-hmac sender) does, or presents",
   "a CI's OIDC identity, and delivers it to Flux Receivers. The flags are the GitHub Action's inputs.",
@@ -128,11 +128,11 @@ const defaultStreams: CliStreams = {
   err: (text) => writeSync(2, text),
 };
 
-/** Runs `fluxhook send` with `argv` (the arguments after `send`) and returns the exit code. */
+/** Runs the CLI with `argv` (the arguments after the script) and returns the exit code. */
 export async function cli(argv: readonly string[], env: Env, streams: CliStreams = defaultStreams): Promise<ExitCode> {
   const args = parseArgs(argv);
   if (!args.ok) {
-    streams.err(`fluxhook send: ${args.error}\nRun \`fluxhook send --help\` for the flags.\n`);
+    streams.err(`cli.js: ${args.error}\nRun \`node cli.js --help\` for the flags.\n`);
     return Exit.usage;
   }
   if (args.help) {
@@ -147,7 +147,7 @@ export async function cli(argv: readonly string[], env: Env, streams: CliStreams
   const tokenEnv = values.get(CliFlag.oidcTokenEnv);
   const receiverType = values.get(Input.receiverType) ?? DEFAULTS.receiverType;
   if (tokenEnv !== undefined && receiverType !== "generic-oidc") {
-    streams.err(`fluxhook send: --${CliFlag.oidcTokenEnv} is only used with --receiver-type generic-oidc\n`);
+    streams.err(`cli.js: --${CliFlag.oidcTokenEnv} is only used with --receiver-type generic-oidc\n`);
     return Exit.usage;
   }
   const idToken = async (audience: string): Promise<IdTokenResult> => {

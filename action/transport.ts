@@ -10,8 +10,8 @@
  */
 import { BlockList, isIP } from "node:net";
 import * as tls from "node:tls";
-// The package's own file: Bun (which runs `fluxhook send` in the image) answers a bare "undici"
-// with a built-in stand-in that has no Agent or ProxyAgent, so TLS options and proxies would go.
+// The package's own file: Bun (which runs the sender under `bun`, and would in the image) answers a
+// bare "undici" with a built-in stand-in that has no Agent or ProxyAgent: TLS options and proxies would go.
 import { Agent, ProxyAgent, request, type Dispatcher } from "undici/index.js";
 import type { ProxySettings } from "./inputs";
 import type { OutgoingRequest } from "./request";

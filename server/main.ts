@@ -15,12 +15,6 @@ import { startFluxhook, type Fluxhook } from "./server";
 /** How long start-up waits for the API server before a file-mode server falls back to dry run. */
 const CLUSTER_PROBE_TIMEOUT_MS = 2_000;
 
-// `fluxhook send ...`: the sender's CLI (action/cli.ts), loaded only for it.
-if (process.argv[2] === "send") {
-  const { cli } = await import("../action/cli");
-  process.exit(await cli(process.argv.slice(3), process.env));
-}
-
 const parsed = parseConfig(process.argv.slice(2), process.env);
 if (parsed.ok === "help") {
   console.log(parsed.text);

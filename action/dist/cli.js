@@ -20645,7 +20645,7 @@ var FLAG_HELP = {
   [Input.waitTimeoutSeconds]: `how long to wait for Flux (default ${DEFAULTS.waitTimeoutSeconds}, at most ${LIMITS.maxWaitTimeoutSeconds})`
 };
 var HELP = [
-  "Usage: fluxhook send [flags]",
+  "Usage: node cli.js [flags]",
   "",
   "Signs an event as GitHub (or GitLab, Bitbucket, Harbor, a generic-hmac sender) does, or presents",
   "a CI's OIDC identity, and delivers it to Flux Receivers. The flags are the GitHub Action's inputs.",
@@ -20707,8 +20707,8 @@ var defaultStreams = {
 async function cli(argv, env, streams = defaultStreams) {
   const args = parseArgs(argv);
   if (!args.ok) {
-    streams.err(`fluxhook send: ${args.error}
-Run \`fluxhook send --help\` for the flags.
+    streams.err(`cli.js: ${args.error}
+Run \`node cli.js --help\` for the flags.
 `);
     return Exit.usage;
   }
@@ -20724,7 +20724,7 @@ Run \`fluxhook send --help\` for the flags.
   const tokenEnv = values.get(CliFlag.oidcTokenEnv);
   const receiverType = values.get(Input.receiverType) ?? DEFAULTS.receiverType;
   if (tokenEnv !== undefined && receiverType !== "generic-oidc") {
-    streams.err(`fluxhook send: --${CliFlag.oidcTokenEnv} is only used with --receiver-type generic-oidc
+    streams.err(`cli.js: --${CliFlag.oidcTokenEnv} is only used with --receiver-type generic-oidc
 `);
     return Exit.usage;
   }

@@ -1,7 +1,7 @@
 /**
  * The CLI for other CI systems, as they run it: `node action/dist/cli.js` on Node 20 (the oldest
- * it supports) outside GitHub Actions, and `fluxhook send` (server/main.ts on Bun, what the image
- * runs), delivering to fluxhook's real server. Every byte either printed is checked for the
+ * it supports) outside GitHub Actions, and the same entry on Bun (action/cli-main.ts), delivering
+ * to fluxhook's real server. Every byte either printed is checked for the
  * token, the digests, the URLs and the ID token, and for workflow commands.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -9,7 +9,7 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Input } from "../../action/inputs";
-import { MAIN } from "../support/process";
+import { ROOT } from "../support/process";
 import { startStack, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 import { CLI, events, makePki, startConnectProxy, startReceiver } from "./harness";
@@ -258,7 +258,7 @@ describe("the CLI on Node 20, outside GitHub Actions", () => {
       const run = await spawn([CLI_NODE.path, join(alone, "cli.js"), "--help"], {}, alone);
       expect(run.stderr).toBe("");
       expect(run.exitCode).toBe(0);
-      expect(run.stdout).toStartWith("Usage: fluxhook send");
+      expect(run.stdout).toStartWith("Usage: node cli.js");
     } finally {
       rmSync(alone, { recursive: true, force: true });
     }
@@ -271,14 +271,14 @@ describe("the CLI on Node 20, outside GitHub Actions", () => {
   });
 });
 
-describe("fluxhook send (server/main.ts, as the image's binary runs it)", () => {
+describe("the CLI on Bun (bun action/cli-main.ts send ...)", () => {
   const send = (args: string[], env: Record<string, string> = {}) =>
-    spawn([process.execPath, MAIN, "send", ...args], env);
+    spawn([process.execPath, `${ROOT}action/cli-main.ts`, "send", ...args], env);
 
   test("--help", async () => {
     const run = await send(["--help"]);
     expect(run.exitCode).toBe(0);
-    expect(run.stdout).toStartWith("Usage: fluxhook send");
+    expect(run.stdout).toStartWith("Usage: node cli.js");
   });
 
   test("a real delivery", async () => {
