@@ -69,8 +69,6 @@ export function violations(file: string, source: string): Violation[] {
       }
       const target = normalize(join(file, "..", spec)).replaceAll("\\", "/");
       if (target === "shared" || target.startsWith("shared/")) continue; // the wire contract, below everything
-      // The executable also carries the sender's CLI (`fluxhook send`): only its entry may load it.
-      if (target.startsWith("action/") && file === "server/main.ts") continue;
       const to = layerOf(target.endsWith(".ts") ? target : `${target}.ts`) ?? layerOf(`${target}/`);
       if (!from || !to) {
         found.push({ at, message: `${file} or ${target} is in no layer of the table` });
@@ -137,18 +135,6 @@ describe("layering of server/", () => {
       file: "server/http/app.ts",
       source: 'import { a } from "../delivery/x";',
       want: [],
-    },
-    {
-      name: "the entry loading the sender's CLI",
-      file: "server/main.ts",
-      source: 'const { cli } = await import("../action/cli");',
-      want: [],
-    },
-    {
-      name: "any other module importing the action",
-      file: "server/http/app.ts",
-      source: 'import { run } from "../../action/main";',
-      want: ["server/http/app.ts or action/main is in no layer of the table"],
     },
     {
       name: "api importing shared",
