@@ -7,7 +7,12 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { encodeStatusQuery, signPayload, statusQueryPath, webhookPath, type QueriedTarget } from "../../shared";
-import { MAX_STATUS_QUERY_BYTES, MAX_STATUS_QUERY_TARGETS } from "../../server/limits";
+import {
+  MAX_CONDITION_MESSAGE_CHARS,
+  MAX_STATUS_ANSWER_CONSUMERS,
+  MAX_STATUS_QUERY_BYTES,
+  MAX_STATUS_QUERY_TARGETS,
+} from "../../server/limits";
 import { githubExample } from "../support/payloads";
 import { startStack, TEST_CONFIG, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
@@ -318,6 +323,37 @@ describe("the status query", () => {
     const gone = await githubQuery("two", [infra]);
     stack.target(GIT, "GitRepository", NS, "infra");
     expect(gone.body.targets[0]).toEqual({ ...infra, found: false, handled: false });
+  });
+
+  test("an answer is bounded: consumers past the cap are flagged, long messages cut", async () => {
+    stack.target(GIT, "GitRepository", NS, "popular");
+    for (let i = 0; i <= MAX_STATUS_ANSWER_CONSUMERS; i++)
+      consumer(KS, "Kustomization", NS, `popular-${String(i).padStart(3, "0")}`, {
+        sourceRef: { kind: "GitRepository", name: "popular" },
+      });
+    stack.api.store.patch(
+      KS,
+      "Kustomization",
+      NS,
+      "popular-000",
+      { status: { conditions: [ready("False", "BuildFailed", "x".repeat(10_000))] } },
+      { subresource: "status" },
+    );
+    stack.receiver(NS, "popular", {
+      type: "generic",
+      secretRef: { name: "token" },
+      resources: [{ kind: "GitRepository", name: "popular" }],
+    });
+    const path = await stack.readyPath(NS, "popular");
+    const res = await query(
+      path,
+      [{ kind: "GitRepository", namespace: NS, name: "popular", requestedAt: "x" }],
+      () => ({}),
+    );
+    const [t] = res.body.targets;
+    expect(t.consumers.length).toBe(MAX_STATUS_ANSWER_CONSUMERS);
+    expect(t.consumersTruncated).toBe(true);
+    expect(t.consumers[0].ready.message).toBe(`${"x".repeat(MAX_CONDITION_MESSAGE_CHARS)}…`);
   });
 
   describe("each type authenticates as its deliveries do", () => {
