@@ -178,11 +178,21 @@ function handled(t: QueriedTarget, o: ObservedObject): boolean {
   if (last === t.requestedAt) return true;
   const current = o.requestedAt;
   if (current === undefined || current === t.requestedAt || last !== current) return false;
-  const [ours, theirs] = [Date.parse(t.requestedAt), Date.parse(current)];
-  // fluxhook's values are fixed-width RFC 3339 (targets/requested-at.ts), so they also sort as text.
-  return (
-    Number.isFinite(ours) && Number.isFinite(theirs) && (theirs > ours || (theirs === ours && current > t.requestedAt))
-  );
+  const [ours, theirs] = [rfc3339Nanos(t.requestedAt), rfc3339Nanos(current)];
+  return ours !== undefined && theirs !== undefined && theirs > ours;
+}
+
+/**
+ * An RFC 3339 time in nanoseconds since the epoch, or undefined. fluxhook writes nine fraction
+ * digits; `flux reconcile` writes Go's RFC3339Nano, which drops trailing zeros and may carry an
+ * offset, so neither text nor Date.parse (milliseconds) compares them.
+ */
+export function rfc3339Nanos(value: string): bigint | undefined {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/.exec(value);
+  if (!m) return undefined;
+  const seconds = Date.parse(`${m[1]}${m[3]}`);
+  if (!Number.isFinite(seconds)) return undefined;
+  return BigInt(seconds) * 1_000_000n + BigInt((m[2] ?? "").padEnd(9, "0"));
 }
 
 const revisionOf = (o: ObservedObject) =>

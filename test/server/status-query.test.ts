@@ -13,6 +13,7 @@ import {
   MAX_STATUS_QUERY_BYTES,
   MAX_STATUS_QUERY_TARGETS,
 } from "../../server/limits";
+import { rfc3339Nanos } from "../../server/delivery/status-query";
 import { githubExample } from "../support/payloads";
 import { startStack, TEST_CONFIG, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
@@ -419,5 +420,20 @@ describe("the status query", () => {
     expect(get.status).toBe(405);
     expect(get.headers.get("allow")).toBe("POST");
     expect((await stack.post(statusQueryPath(webhookPath("x", "y", "z"))!, { body: "{}" })).status).toBe(404);
+  });
+});
+
+describe("rfc3339Nanos: which requestedAt is later", () => {
+  test.each([
+    ["2026-12-01T00:00:00.123400001Z", "2026-12-01T00:00:00.1234Z", -1],
+    ["2026-12-01T00:00:00.1234Z", "2026-12-01T00:00:00.123400000Z", 0],
+    ["2026-12-01T01:00:00.5+01:00", "2026-12-01T00:00:00.500000001Z", 1],
+    ["2026-12-01T00:00:00Z", "2026-12-01T00:00:00.000000001Z", 1],
+  ])("%s vs %s", (a, b, sign) => {
+    const [x, y] = [rfc3339Nanos(a)!, rfc3339Nanos(b)!];
+    expect(x < y ? 1 : x > y ? -1 : 0).toBe(sign);
+  });
+  test("anything else is no time", () => {
+    for (const v of ["", "x", "2026-12-01", "2026-12-01T00:00:00.1234567890Z"]) expect(rfc3339Nanos(v)).toBeUndefined();
   });
 });
