@@ -12,7 +12,11 @@ import { REQUESTED_AT_ANNOTATION } from "../../server/api/annotations";
 import { encodeStatusQuery, signPayload, statusQueryPath, webhookPath } from "../../shared";
 import { startStack, waitFor, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
-import { leaks, runAction, startIdTokenEndpoint, startReceiver } from "./harness";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CLI, events, leaks, runAction, startIdTokenEndpoint, startReceiver } from "./harness";
+import { nodeFor } from "./node-versions";
 
 const GIT = "source.toolkit.fluxcd.io/v1";
 const KS = "kustomize.toolkit.fluxcd.io/v1";
@@ -172,6 +176,31 @@ describe("the action waits for Flux through fluxhook", () => {
     // One token for the delivery, then one per query.
     expect(minted.length).toBeGreaterThanOrEqual(2);
     expect(leaks(result, [...minted, endpoint.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN])).toEqual([]);
+  });
+
+  test("the CLI (outside Actions, on Node 20) waits the same way and prints the chain", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fluxhook-wait-cli-"));
+    try {
+      const payload = join(dir, "push.json");
+      writeFileSync(payload, JSON.stringify(events().push));
+      const args = ["--address", stack.fluxhook.receiverUrl, "--receiver", "ok", "--event", "push"];
+      const child = Bun.spawn([nodeFor(20).path, CLI, ...args, "--payload-file", payload, "--wait-for", "ready"], {
+        cwd: dir,
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, FLUXHOOK_TOKEN: TOKEN },
+        stderr: "pipe",
+        stdout: "pipe",
+      });
+      const [stderr, exitCode] = await Promise.all([new Response(child.stderr).text(), child.exited]);
+      expect(exitCode).toBe(0);
+      const revision = (stack.api.store.get(GIT, "GitRepository", NS, "ok") as any).status.artifact.revision;
+      expect(stderr).toContain(
+        `Kustomization flux-system/ok-apps: ${revision}; Ready True: Applied revision: ${revision}`,
+      );
+      expect(stderr).toContain(`Flux is Ready at ${revision}`);
+      expect(stderr).not.toContain(TOKEN);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("failure: the Kustomization's own message when it turns Ready=False", async () => {
