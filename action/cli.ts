@@ -50,6 +50,8 @@ const FLAG_HELP: Readonly<Record<InputName, string>> = {
   [Input.headers]: "an extra header, `Name: value`; repeat for several (credential values are masked)",
   [Input.oidcAudience]: `generic-oidc inside GitHub Actions: the ID token's audience (default ${DEFAULTS.oidcAudience})`,
   [Input.userAgent]: "the User-Agent to send (default GitHub-Hookshot/<id>, as GitHub's)",
+  [Input.waitFor]: "none, reconciled or ready: wait for Flux through fluxhook's status query (default none)",
+  [Input.waitTimeoutSeconds]: `how long to wait for Flux (default ${DEFAULTS.waitTimeoutSeconds}, at most ${LIMITS.maxWaitTimeoutSeconds})`,
 };
 
 export const HELP = [

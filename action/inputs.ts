@@ -11,6 +11,7 @@
  */
 import { WEBHOOK_PATH_PREFIX, webhookDigest, type ReceiverType } from "../shared";
 import { isCredentialHeader, reservedHeaderNames } from "./request";
+import { WAIT_FOR, type WaitFor } from "./wait";
 
 /** Input names: part of the action's public contract (`action.yml` documents each of them). */
 export const Input = {
@@ -36,6 +37,8 @@ export const Input = {
   headers: "headers",
   oidcAudience: "oidc-audience",
   userAgent: "user-agent",
+  waitFor: "wait-for",
+  waitTimeoutSeconds: "wait-timeout-seconds",
 } as const;
 export type InputName = (typeof Input)[keyof typeof Input];
 
@@ -54,6 +57,9 @@ export const DEFAULTS = {
   insecureSkipTlsVerify: false,
   /** Flux's default audience for generic-oidc (`oidcProviders[].audience`). */
   oidcAudience: "notification-controller",
+  waitFor: "none",
+  /** Flux's default reconcile timeout for a Kustomization is 5 minutes too. */
+  waitTimeoutSeconds: 300,
 } as const;
 
 /** Upper bounds, so the total time a step can spend is bounded (see deliver.ts). */
@@ -64,6 +70,8 @@ export const LIMITS = {
   maxReceivers: 20,
   /** Extra headers: enough for any gateway, few enough to read in the log. */
   maxHeaders: 20,
+  /** An hour: longer belongs in a job of its own, not a step that holds a runner. */
+  maxWaitTimeoutSeconds: 3600,
 } as const;
 
 /** The receiver types this action can sign for; the others need a sender it cannot impersonate. */
@@ -162,6 +170,9 @@ export interface ActionConfig {
   readonly retries: number;
   readonly failOnError: boolean;
   readonly dryRun: boolean;
+  /** What to wait for after delivering (fluxhook's status query); `none` does not wait. */
+  readonly waitFor: WaitFor;
+  readonly waitTimeoutMs: number;
   readonly tls: TlsSettings;
   readonly proxy: ProxySettings;
   readonly context: RunContext;
@@ -441,6 +452,15 @@ export function parseInputs(get: InputGetter, env: Env): ParseResult {
     return fallback;
   };
   const failOnError = bool(Input.failOnError, DEFAULTS.failOnError);
+
+  const waitFor = text(Input.waitFor) || DEFAULTS.waitFor;
+  if (!isOneOf(WAIT_FOR, waitFor))
+    errors.push(`Input \`wait-for\` must be one of ${WAIT_FOR.join(", ")}; got "${waitFor}".`);
+  const waitTimeoutSeconds = parseNumber(text(Input.waitTimeoutSeconds), DEFAULTS.waitTimeoutSeconds);
+  if (waitTimeoutSeconds === undefined || waitTimeoutSeconds <= 0 || waitTimeoutSeconds > LIMITS.maxWaitTimeoutSeconds)
+    errors.push(
+      `Input \`wait-timeout-seconds\` must be a number of seconds, above 0 and at most ${LIMITS.maxWaitTimeoutSeconds}.`,
+    );
   const dryRun = bool(Input.dryRun, DEFAULTS.dryRun);
   const insecureSkipVerify = bool(Input.insecureSkipTlsVerify, DEFAULTS.insecureSkipTlsVerify);
 
@@ -493,6 +513,8 @@ export function parseInputs(get: InputGetter, env: Env): ParseResult {
       retries: retries ?? DEFAULTS.retries,
       failOnError,
       dryRun,
+      waitFor: waitFor as WaitFor,
+      waitTimeoutMs: Math.round((waitTimeoutSeconds ?? DEFAULTS.waitTimeoutSeconds) * 1000),
       tls: { ca, clientCert, clientKey, insecureSkipVerify, nodeExtraCaCerts: envValue(env, "NODE_EXTRA_CA_CERTS") },
       proxy,
       context: {

@@ -23,8 +23,8 @@ export interface Io {
   /** Registers a value to hide: called before the value could appear in any line. */
   setSecret(secret: string): void;
   setOutput(name: string, value: string): void;
-  /** The job summary: a header row, then data rows (already free of secrets). */
-  writeSummary(rows: readonly (readonly string[])[]): Promise<void>;
+  /** A table in the job summary: a header row, then data rows (already free of secrets). */
+  writeSummary(rows: readonly (readonly string[])[], heading?: string): Promise<void>;
 }
 
 /** The runner's Io: workflow commands on stdout, outputs and summary in the runner's files. */
@@ -38,11 +38,11 @@ export function actionsIo(): Io {
     endGroup: () => core.endGroup(),
     setSecret: (secret) => core.setSecret(secret),
     setOutput: (name, value) => core.setOutput(name, value),
-    async writeSummary(rows) {
+    async writeSummary(rows, heading = "fluxhook delivery") {
       const [head = [], ...body] = rows;
       try {
         await core.summary
-          .addHeading("fluxhook delivery", 3)
+          .addHeading(escapeHtml(heading), 3)
           .addTable([
             head.map((h) => ({ data: escapeHtml(h), header: true })),
             ...body.map((row) => row.map(escapeHtml)),

@@ -26,6 +26,7 @@ import {
 import { actionsIo, plainIo, type Io } from "./io";
 import {
   bodyExcerpt,
+  Output,
   failureMessage,
   receiverReason,
   receiverTargets,
@@ -36,8 +37,18 @@ import {
   type DeliveryResult,
   type ReportContext,
 } from "./report";
-import { buildRequest, checkPayload, hookId, redactHeaders, type OutgoingRequest } from "./request";
-import { createTransport, describeRoute, selectProxy } from "./transport";
+import {
+  buildRequest,
+  buildStatusQuery,
+  checkPayload,
+  hookId,
+  redactHeaders,
+  type OutgoingRequest,
+  type RequestSettings,
+} from "./request";
+import { annotatedTargets } from "../shared";
+import { chainRows, waitForFlux, type WaitResult } from "./wait";
+import { createTransport, describeRoute, selectProxy, type SendResult } from "./transport";
 
 /**
  * GitHub's `User-Agent` is `GitHub-Hookshot/<short id of its build>`, and some consumers only
@@ -187,6 +198,8 @@ interface Planned {
   readonly ctx: ReportContext;
   readonly deliveryId: string;
   readonly req: OutgoingRequest;
+  /** What the request was built from: status queries are built from it too. */
+  readonly settings: RequestSettings;
 }
 
 function logRequest(io: Io, config: ActionConfig, planned: readonly Planned[], material: Material): void {
@@ -312,29 +325,26 @@ export async function run(deps: RunDeps = defaultDeps()): Promise<ExitCode> {
         destination.target.kind === "receiver"
           ? `${resultName(ctx)} at ${maskUrl(destination.url)}`
           : maskUrl(destination.url);
-      const req = buildRequest(
-        {
-          url: destination.url,
-          credential,
-          receiverType: config.receiverType,
-          event: config.event,
-          contentType: config.contentType,
-          repositoryId: config.context.repositoryId,
-          hookId: hookId(label),
-          userAgent: config.userAgent ?? USER_AGENT,
-          enterprise: config.context.enterprise,
-          extraHeaders: config.extraHeaders,
-        },
-        material.payload,
-        deliveryId,
-      );
-      return { ctx, deliveryId, req };
+      const settings: RequestSettings = {
+        url: destination.url,
+        credential,
+        receiverType: config.receiverType,
+        event: config.event,
+        contentType: config.contentType,
+        repositoryId: config.context.repositoryId,
+        hookId: hookId(label),
+        userAgent: config.userAgent ?? USER_AGENT,
+        enterprise: config.context.enterprise,
+        extraHeaders: config.extraHeaders,
+      };
+      return { ctx, deliveryId, req: buildRequest(settings, material.payload, deliveryId), settings };
     });
     const several = planned.length > 1;
     logRequest(io, config, planned, material);
 
     if (config.dryRun) {
       for (const p of planned) logDryRun(io, config, p, several);
+      if (config.waitFor !== "none") io.info(`Dry run: not waiting for Flux (wait-for: ${config.waitFor}).`);
       return await report(
         io,
         config,
@@ -382,16 +392,131 @@ export async function run(deps: RunDeps = defaultDeps()): Promise<ExitCode> {
           return { ctx: p.ctx, deliveryId: p.deliveryId, outcome };
         });
       }
+      const code = await report(io, config, clean, results);
+      if (config.waitFor === "none" || code !== Exit.delivered) return code;
+      return await waitPhase(io, config, clean, planned, results, {
+        send: transport.send,
+        credential: async () => {
+          if (config.oidcAudience === undefined) return { ok: true, value: credential };
+          // ID tokens live minutes: each query gets a fresh one, as each delivery would.
+          const token = await deps.idToken(config.oidcAudience);
+          if (token.ok) io.setSecret(token.value);
+          return token;
+        },
+      });
     } finally {
       await transport.close();
     }
-    return await report(io, config, clean, results);
   } catch (error) {
     // Only bugs get here: expected failures are values above. Keep the stack for a debug run.
     if (error instanceof Error && error.stack) io.debug(error.stack);
     io.fail(`Unexpected error: ${error instanceof Error ? error.message : String(error)}`);
     return Exit.failed;
   }
+}
+
+interface WaitIo {
+  readonly send: (req: OutgoingRequest, timeoutMs: number) => Promise<SendResult>;
+  /** The credential for one query: the token, or a fresh ID token for generic-oidc. */
+  readonly credential: () => Promise<IdTokenResult>;
+}
+
+/**
+ * wait-for: polls fluxhook's status query for each delivery that succeeded, writes the chain to
+ * the job summary and `revision`, and fails (or warns, with fail-on-error false) with Flux's own
+ * message or with the object still behind at the deadline.
+ */
+async function waitPhase(
+  io: Io,
+  config: ActionConfig,
+  clean: (text: string) => string,
+  planned: readonly Planned[],
+  results: readonly DeliveryResult[],
+  waitIo: WaitIo,
+): Promise<ExitCode> {
+  const mode = config.waitFor === "none" ? undefined : config.waitFor;
+  if (!mode) return Exit.delivered;
+  const several = results.length > 1;
+  const failures: string[] = [];
+  let revision: string | undefined;
+  const waits = await mapLimit(results, MAX_PARALLEL_DELIVERIES, async (result) => {
+    const p = planned.find((x) => x.deliveryId === result.deliveryId) as Planned;
+    const name = several ? ` for ${resultName(p.ctx)}` : "";
+    const last = result.outcome?.ok ? result.outcome.attempts[result.outcome.attempts.length - 1]?.result : undefined;
+    if (last?.kind !== "response") return { p, lines: [] as string[], wait: undefined };
+    let body: unknown;
+    try {
+      body = JSON.parse(last.body);
+    } catch {
+      body = undefined;
+    }
+    const targets = annotatedTargets(body);
+    const lines: string[] = [];
+    if (!targets) {
+      const message =
+        `wait-for: ${mode} needs fluxhook's status query, and this receiver's answer lists no targets with ` +
+        "their requestedAt (Flux's notification-controller answers without a body): use wait-for: none with it.";
+      return { p, lines, wait: { ok: false, message, answer: undefined, polls: 0 } satisfies WaitResult };
+    }
+    if (targets.length === 0) {
+      lines.push(`Nothing was annotated${name}: nothing to wait for.`);
+      return { p, lines, wait: undefined };
+    }
+    const wait = await waitForFlux(targets, mode, config.waitTimeoutMs, {
+      query: async (batch) => {
+        const credential = await waitIo.credential();
+        if (!credential.ok)
+          return {
+            kind: "error",
+            error: { code: "ID_TOKEN", message: credential.error, retryable: true },
+          } as SendResult;
+        return waitIo.send(
+          buildStatusQuery({ ...p.settings, credential: credential.value }, batch, p.deliveryId),
+          config.timeoutMs,
+        );
+      },
+      sleep: (ms) => sleep(ms),
+      now: Date.now,
+      random: Math.random,
+      log: (line) => lines.push(clean(line)),
+    });
+    return { p, lines, wait };
+  });
+  for (const { p, lines, wait } of waits) {
+    io.startGroup(`Waiting for Flux${several ? ` (${resultName(p.ctx)})` : ""}: ${mode}`);
+    for (const line of lines) io.info(line);
+    // The chain in the log too: outside Actions (the CLI) there is no job summary.
+    if (wait?.answer)
+      for (const [object, rev, ready] of chainRows(wait.answer).slice(1))
+        io.info(clean(`${object}: ${rev || "no revision"}; Ready ${ready}`));
+    io.endGroup();
+    if (!wait) continue;
+    if (wait.answer)
+      await io.writeSummary(
+        chainRows(wait.answer).map((row) => row.map(clean)),
+        `Flux${several ? ` for ${resultName(p.ctx)}` : ""}, wait-for ${mode}: ${wait.ok ? (wait.revision ?? "done") : "failed"}`,
+      );
+    if (wait.ok) {
+      revision ??= wait.revision;
+      io.info(
+        clean(
+          `Flux ${mode === "ready" ? "is Ready" : "reconciled"}${several ? ` for ${resultName(p.ctx)}` : ""}${wait.revision ? ` at ${wait.revision}` : ""} (${wait.polls} poll(s)).`,
+        ),
+      );
+    } else failures.push(clean(`${several ? `${resultName(p.ctx)}: ` : ""}${wait.message}`));
+  }
+  io.setOutput(Output.revision, clean(revision ?? ""));
+  if (failures.length === 0) return Exit.delivered;
+  const message =
+    failures.length === 1
+      ? (failures[0] as string)
+      : ["Flux did not get there:", ...failures.map((f) => `  - ${f}`)].join("\n");
+  if (config.failOnError) {
+    io.fail(message);
+    return Exit.failed;
+  }
+  io.warning(`${message} (fail-on-error is false: the step succeeds.)`);
+  return Exit.delivered;
 }
 
 /** Outputs, each response in the log, the job summary, then success, a warning or a failure. */

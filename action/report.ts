@@ -18,8 +18,12 @@ export const Output = {
   response: "response",
   url: "url",
   results: "results",
+  /** With wait-for: the source revision Flux reached (set by the wait, action/wait.ts). */
+  revision: "revision",
 } as const;
 export type OutputName = (typeof Output)[keyof typeof Output];
+/** The outputs every run sets. */
+type DeliveryOutputName = Exclude<OutputName, typeof Output.revision>;
 
 /** The `response` output keeps the start of the body: enough to read, small for later steps. */
 export const MAX_RESPONSE_OUTPUT_CHARS = 4096;
@@ -84,7 +88,7 @@ export function outputsFor(
   ctx: ReportContext,
   deliveryId: string,
   outcome: Outcome | undefined,
-): Record<OutputName, string> {
+): Record<DeliveryOutputName, string> {
   return {
     [Output.status]: outcome?.status !== undefined ? String(outcome.status) : "",
     [Output.deliveryId]: deliveryId,
@@ -112,7 +116,7 @@ function resultEntry(r: DeliveryResult) {
  * The outputs of a step with one delivery or several. With several, `results` lists each, and
  * the single-delivery outputs describe the first one that failed (or the first, when none did).
  */
-export function stepOutputs(results: readonly DeliveryResult[]): Record<OutputName, string> {
+export function stepOutputs(results: readonly DeliveryResult[]): Record<DeliveryOutputName, string> {
   const first = results.find((r) => r.outcome !== undefined && !r.outcome.ok) ?? results[0];
   if (!first) throw new Error("stepOutputs needs at least one delivery");
   return {

@@ -7,7 +7,14 @@
  * parsed and re-serialised; JSON is parsed only to reject a payload that is not JSON.
  */
 import { createHash } from "node:crypto";
-import { ContentType, Header, signPayload } from "../shared";
+import {
+  ContentType,
+  encodeStatusQuery,
+  Header,
+  signPayload,
+  STATUS_QUERY_SUFFIX,
+  type QueriedTarget,
+} from "../shared";
 import type { ContentTypeName, SupportedReceiverType } from "./inputs";
 
 export interface RequestSettings {
@@ -171,6 +178,28 @@ export function buildRequest(settings: RequestSettings, payload: Uint8Array, del
   Object.assign(headers, AUTH[settings.receiverType](settings.credential, body, settings.event, deliveryId));
   for (const [name, value] of settings.extraHeaders) headers[name] = value;
   return { method: "POST", url: settings.url, headers, body };
+}
+
+/**
+ * A status query about a delivery's targets (shared/status-query.ts): the hook's URL plus
+ * `/status`, the query's JSON, and the same authentication as the delivery computed over it (and
+ * the same extra headers, for a gateway in front).
+ */
+export function buildStatusQuery(
+  settings: RequestSettings,
+  targets: readonly QueriedTarget[],
+  deliveryId: string,
+): OutgoingRequest {
+  const body = new TextEncoder().encode(encodeStatusQuery({ targets }));
+  const url = new URL(settings.url);
+  url.pathname = `${url.pathname.replace(/\/+$/, "")}${STATUS_QUERY_SUFFIX}`;
+  const headers: Record<string, string> = {
+    [Header.contentType]: ContentType.json,
+    [Header.userAgent]: settings.userAgent,
+    ...AUTH[settings.receiverType](settings.credential, body, settings.event, deliveryId),
+  };
+  for (const [name, value] of settings.extraHeaders) headers[name] = value;
+  return { method: "POST", url: url.href, headers, body };
 }
 
 /** Headers fit for a log line: token-derived values replaced, names kept. */

@@ -234,3 +234,36 @@ export const tuningOf = (partial: Partial<Tuning> = {}): Tuning => ({ ...DEFAULT
  * synchronous and dropped at once, so they run one at a time by construction.
  */
 export const MAX_PARSED_BODIES = 4;
+
+// Status queries (shared/status-query.ts, server/delivery/status-query.ts). A query is polled by
+// one sender after a delivery; these bound what one query can make fluxhook read and answer.
+
+/**
+ * Targets one query may name: the wire contract's bound (the sender splits beyond it). A
+ * delivery's targets are a Receiver's resources, rarely more than a handful; a selector matching
+ * a hundred objects still fits one query.
+ */
+export { MAX_STATUS_QUERY_TARGETS } from "../shared";
+
+/**
+ * Largest query body: 100 targets of a kind, a namespace and a name of up to 253 characters each
+ * and a requestedAt fit in 96 KiB. Anything larger is not a query.
+ */
+export const MAX_STATUS_QUERY_BYTES = 96 * 1024;
+
+/**
+ * Kustomizations (and, separately, HelmReleases) read in a source's namespace to find those that
+ * use it: each is projected at once (api/observed.ts), so memory stays a few hundred bytes per
+ * object. Flux's largest users have a few hundred per namespace; beyond this the answer says it
+ * is truncated rather than paging through a namespace for every poll.
+ */
+export const MAX_CONSUMERS_SCANNED = 2_000;
+
+/**
+ * Consumers one answer lists, over all its targets, and the characters of a Ready message it
+ * carries (a failed kustomize build's message can be tens of KiB of YAML; its start names the
+ * failing object and reason). With a sender's batches of 10 targets (action/wait.ts) a full
+ * answer stays under 64 KiB, which the action reads whole. More consumers are flagged truncated.
+ */
+export const MAX_STATUS_ANSWER_CONSUMERS = 50;
+export const MAX_CONDITION_MESSAGE_CHARS = 512;

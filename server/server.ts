@@ -145,6 +145,8 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   const app = createApp({
     index,
     kube: targets,
+    // Reads only: a dry run answers status queries from the cluster too.
+    statusReader: kube,
     dryRun,
     guards,
     bodyTimeoutMs: tuning.bodyTimeoutMs,
@@ -169,7 +171,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   const serveReceiver = instrumentFetch(metrics, app.fetch, handlerOf, responseBytes);
   const receiver = Bun.serve({
     // Bun matches routes on the raw request-target; app.fetch tells a match from the fallback.
-    routes: { [app.route]: serveReceiver },
+    routes: Object.fromEntries(app.routes.map((route) => [route, serveReceiver])),
     fetch: serveReceiver,
     hostname: config.receiverAddr.host,
     port: config.receiverAddr.port,

@@ -7,3 +7,4 @@ export * from "./webhook-path";
 export * from "./signature";
 export * from "./headers";
 export * from "./backoff";
+export * from "./status-query";

@@ -18895,6 +18895,69 @@ function backoffDelayMs(backoff, retry, random = Math.random()) {
   const ceiling = Math.min(backoff.capMs, backoff.baseMs * 2 ** Math.min(Math.max(retry - 1, 0), 30));
   return Math.round(ceiling / 2 + ceiling / 2 * random);
 }
+// shared/status-query.ts
+var STATUS_QUERY_SUFFIX = "/status";
+function encodeStatusQuery(query) {
+  return JSON.stringify({
+    targets: query.targets.map(({ kind, namespace, name, requestedAt }) => ({ kind, namespace, name, requestedAt }))
+  });
+}
+var isRecord = (v) => typeof v === "object" && v !== null && !Array.isArray(v);
+var str = (v) => typeof v === "string" ? v : undefined;
+function condition(v) {
+  if (!isRecord(v))
+    return;
+  const status = v.status === "True" || v.status === "False" ? v.status : "Unknown";
+  return { status, reason: str(v.reason) ?? "", message: str(v.message) ?? "" };
+}
+function parseStatusAnswer(body) {
+  if (!isRecord(body) || !Array.isArray(body.targets))
+    return;
+  const targets = [];
+  for (const t of body.targets) {
+    if (!isRecord(t))
+      return;
+    const consumers = Array.isArray(t.consumers) ? t.consumers.filter(isRecord).map((c) => ({
+      kind: str(c.kind) ?? "",
+      namespace: str(c.namespace) ?? "",
+      name: str(c.name) ?? "",
+      appliedRevision: str(c.appliedRevision),
+      attemptedRevision: str(c.attemptedRevision),
+      ready: condition(c.ready)
+    })) : undefined;
+    targets.push({
+      kind: str(t.kind) ?? "",
+      namespace: str(t.namespace) ?? "",
+      name: str(t.name) ?? "",
+      requestedAt: str(t.requestedAt) ?? "",
+      found: t.found === true,
+      handled: t.handled === true,
+      lastHandledReconcileAt: str(t.lastHandledReconcileAt),
+      ready: condition(t.ready),
+      revision: str(t.revision),
+      ...consumers ? { consumers } : {},
+      ...t.consumersTruncated === true ? { consumersTruncated: true } : {},
+      ...str(t.consumersError) !== undefined ? { consumersError: str(t.consumersError) } : {},
+      ...str(t.error) !== undefined ? { error: str(t.error) } : {}
+    });
+  }
+  return { status: typeof body.status === "number" ? body.status : 200, reason: str(body.reason) ?? "", targets };
+}
+function annotatedTargets(body) {
+  if (!isRecord(body) || !Array.isArray(body.targets))
+    return;
+  const out = [];
+  for (const t of body.targets) {
+    if (!isRecord(t) || t.outcome !== "annotated")
+      continue;
+    const [kind, namespace, name, requestedAt] = [str(t.kind), str(t.namespace), str(t.name), str(t.requestedAt)];
+    if (kind && namespace && name && requestedAt)
+      out.push({ kind, namespace, name, requestedAt });
+    else
+      return;
+  }
+  return out;
+}
 // action/deliver.ts
 var BACKOFF = { baseMs: 1000, capMs: 30000 };
 var MAX_RETRY_AFTER_MS = 60000;
@@ -19057,6 +19120,19 @@ function buildRequest(settings, payload, deliveryId) {
     headers[name] = value;
   return { method: "POST", url: settings.url, headers, body };
 }
+function buildStatusQuery(settings, targets, deliveryId) {
+  const body = new TextEncoder().encode(encodeStatusQuery({ targets }));
+  const url = new URL(settings.url);
+  url.pathname = `${url.pathname.replace(/\/+$/, "")}${STATUS_QUERY_SUFFIX}`;
+  const headers = {
+    [Header.contentType]: ContentType.json,
+    [Header.userAgent]: settings.userAgent,
+    ...AUTH[settings.receiverType](settings.credential, body, settings.event, deliveryId)
+  };
+  for (const [name, value] of settings.extraHeaders)
+    headers[name] = value;
+  return { method: "POST", url: url.href, headers, body };
+}
 function redactHeaders(headers) {
   const sensitive = new Set(SENSITIVE_HEADERS.map((h) => h.toLowerCase()));
   return Object.fromEntries(Object.entries(headers).map(([name, value]) => {
@@ -19067,6 +19143,149 @@ function redactHeaders(headers) {
     const algo = /^(sha1|sha256|sha512)=/.exec(value)?.[1];
     return [name, algo ? `${algo}=<redacted>` : "<redacted>"];
   }));
+}
+
+// action/wait.ts
+var WAIT_FOR = ["none", "reconciled", "ready"];
+var POLL_BACKOFF = { baseMs: 2000, capMs: 15000 };
+var QUERY_BATCH = 10;
+var label = (o) => `${o.kind} ${o.namespace}/${o.name}`;
+var says = (c) => c ? `${c.reason}: ${c.message}` : "no Ready condition yet";
+function judgeConsumer(c, revision) {
+  const status = c.ready?.status;
+  if (c.kind === "Kustomization") {
+    if (status === "True" && revision !== undefined && c.appliedRevision === revision)
+      return;
+    if (status === "False" && revision !== undefined && c.attemptedRevision === revision)
+      return { state: "failed", message: `${label(c)} failed to apply ${revision}: ${says(c.ready)}` };
+    return {
+      state: "waiting",
+      behind: `${label(c)} has not applied ${revision ?? "the new revision"} yet (applied: ${c.appliedRevision ?? "none"}; ${says(c.ready)})`
+    };
+  }
+  if (status === "True")
+    return;
+  if (status === "False")
+    return { state: "failed", message: `${label(c)} is not Ready: ${says(c.ready)}` };
+  return { state: "waiting", behind: `${label(c)} is not Ready yet (${says(c.ready)})` };
+}
+function judgeTarget(t, mode) {
+  if (t.error !== undefined)
+    return { state: "waiting", behind: `${label(t)} could not be read: ${t.error}` };
+  if (!t.found)
+    return { state: "failed", message: `${label(t)} no longer exists` };
+  if (!t.handled)
+    return {
+      state: "waiting",
+      behind: `${label(t)} has not handled the request yet (requestedAt ${t.requestedAt}; last handled: ${t.lastHandledReconcileAt ?? "never"})`
+    };
+  const status = t.ready?.status;
+  if (status === "False")
+    return { state: "failed", message: `${label(t)} is not Ready: ${says(t.ready)}` };
+  if (mode === "reconciled")
+    return { state: "done", revision: t.revision };
+  if (status !== "True")
+    return { state: "waiting", behind: `${label(t)} is not Ready yet (${says(t.ready)})` };
+  for (const c of t.consumers ?? []) {
+    const verdict = judgeConsumer(c, t.revision);
+    if (verdict)
+      return verdict;
+  }
+  return { state: "done", revision: t.revision };
+}
+function judge(answer, mode) {
+  const verdicts = answer.targets.map((t) => judgeTarget(t, mode));
+  const failed = verdicts.find((v) => v.state === "failed");
+  if (failed)
+    return failed;
+  const waiting = verdicts.find((v) => v.state === "waiting");
+  if (waiting)
+    return waiting;
+  const revision = verdicts.map((v) => v.state === "done" ? v.revision : undefined).find((r) => r !== undefined);
+  return { state: "done", revision };
+}
+function chainRows(answer) {
+  const rows = [["Object", "Revision", "Ready"]];
+  const ready = (c) => c ? `${c.status}: ${c.message || c.reason}` : "unknown";
+  for (const t of answer.targets) {
+    rows.push([label(t), t.revision ?? "", t.found ? ready(t.ready) : "not found"]);
+    for (const c of t.consumers ?? [])
+      rows.push([`→ ${label(c)}`, c.appliedRevision ?? "", ready(c.ready)]);
+    if (t.consumersTruncated)
+      rows.push(["→ …", "", "more consumers than the answer lists"]);
+  }
+  return rows;
+}
+var reasonOf = (body) => {
+  try {
+    const reason = JSON.parse(body).reason;
+    return typeof reason === "string" ? reason : body.slice(0, 200);
+  } catch {
+    return body.slice(0, 200);
+  }
+};
+async function pollOnce(targets, deps) {
+  const parts = [];
+  for (let i = 0;i < targets.length; i += QUERY_BATCH) {
+    const result = await deps.query(targets.slice(i, i + QUERY_BATCH));
+    if (result.kind === "error")
+      return { kind: "retry", why: `${result.error.code}: ${result.error.message}` };
+    if (result.status === 429 || result.status >= 500)
+      return { kind: "retry", why: `HTTP ${result.status} (${reasonOf(result.body)})` };
+    if (result.status === 404)
+      return {
+        kind: "refused",
+        why: "the receiver has no status query at this path (HTTP 404): wait-for needs fluxhook's receiver server"
+      };
+    if (result.status !== 200)
+      return { kind: "refused", why: `the status query was refused: HTTP ${result.status} (${reasonOf(result.body)})` };
+    let body;
+    try {
+      body = JSON.parse(result.body);
+    } catch {
+      body = undefined;
+    }
+    const answer = result.bodyTruncated ? undefined : parseStatusAnswer(body);
+    if (!answer)
+      return { kind: "refused", why: "the status query's answer is not a status answer" };
+    parts.push(answer);
+  }
+  return {
+    kind: "answer",
+    answer: { status: 200, reason: parts.map((p) => p.reason).join("; "), targets: parts.flatMap((p) => p.targets) }
+  };
+}
+async function waitForFlux(targets, mode, timeoutMs, deps) {
+  const deadline = deps.now() + timeoutMs;
+  let last;
+  let behind = "no answer from the status query yet";
+  for (let poll = 1;; poll++) {
+    const result = await pollOnce(targets, deps);
+    if (result.kind === "refused")
+      return { ok: false, message: result.why, answer: last, polls: poll };
+    if (result.kind === "retry")
+      behind = `the status query did not answer: ${result.why}`;
+    else {
+      last = result.answer;
+      const verdict = judge(result.answer, mode);
+      if (verdict.state === "done")
+        return { ok: true, revision: verdict.revision, answer: result.answer, polls: poll };
+      if (verdict.state === "failed")
+        return { ok: false, message: verdict.message, answer: last, polls: poll };
+      behind = verdict.behind;
+    }
+    const left = deadline - deps.now();
+    if (left <= 0)
+      return {
+        ok: false,
+        message: `Timed out after ${Math.round(timeoutMs / 1000)} s waiting for Flux (wait-for: ${mode}): ${behind}`,
+        answer: last,
+        polls: poll
+      };
+    const delay = Math.min(backoffDelayMs(POLL_BACKOFF, poll, deps.random()), left);
+    deps.log(`Poll ${poll}: ${behind}; next in ${(delay / 1000).toFixed(1)} s.`);
+    await deps.sleep(delay);
+  }
 }
 
 // action/inputs.ts
@@ -19092,7 +19311,9 @@ var Input = {
   insecureSkipTlsVerify: "insecure-skip-tls-verify",
   headers: "headers",
   oidcAudience: "oidc-audience",
-  userAgent: "user-agent"
+  userAgent: "user-agent",
+  waitFor: "wait-for",
+  waitTimeoutSeconds: "wait-timeout-seconds"
 };
 var DEFAULTS = {
   namespace: "flux-system",
@@ -19103,13 +19324,16 @@ var DEFAULTS = {
   failOnError: true,
   dryRun: false,
   insecureSkipTlsVerify: false,
-  oidcAudience: "notification-controller"
+  oidcAudience: "notification-controller",
+  waitFor: "none",
+  waitTimeoutSeconds: 300
 };
 var LIMITS = {
   maxTimeoutSeconds: 300,
   maxRetries: 10,
   maxReceivers: 20,
-  maxHeaders: 20
+  maxHeaders: 20,
+  maxWaitTimeoutSeconds: 3600
 };
 var SUPPORTED_RECEIVER_TYPES = [
   "github",
@@ -19338,6 +19562,12 @@ function parseInputs(get, env) {
     return fallback;
   };
   const failOnError = bool(Input.failOnError, DEFAULTS.failOnError);
+  const waitFor = text(Input.waitFor) || DEFAULTS.waitFor;
+  if (!isOneOf(WAIT_FOR, waitFor))
+    errors.push(`Input \`wait-for\` must be one of ${WAIT_FOR.join(", ")}; got "${waitFor}".`);
+  const waitTimeoutSeconds = parseNumber(text(Input.waitTimeoutSeconds), DEFAULTS.waitTimeoutSeconds);
+  if (waitTimeoutSeconds === undefined || waitTimeoutSeconds <= 0 || waitTimeoutSeconds > LIMITS.maxWaitTimeoutSeconds)
+    errors.push(`Input \`wait-timeout-seconds\` must be a number of seconds, above 0 and at most ${LIMITS.maxWaitTimeoutSeconds}.`);
   const dryRun = bool(Input.dryRun, DEFAULTS.dryRun);
   const insecureSkipVerify = bool(Input.insecureSkipTlsVerify, DEFAULTS.insecureSkipTlsVerify);
   const ca = [];
@@ -19388,6 +19618,8 @@ function parseInputs(get, env) {
       retries: retries ?? DEFAULTS.retries,
       failOnError,
       dryRun,
+      waitFor,
+      waitTimeoutMs: Math.round((waitTimeoutSeconds ?? DEFAULTS.waitTimeoutSeconds) * 1000),
       tls: { ca, clientCert, clientKey, insecureSkipVerify, nodeExtraCaCerts: envValue(env, "NODE_EXTRA_CA_CERTS") },
       proxy,
       context: {
@@ -19737,7 +19969,8 @@ var Output = {
   attempts: "attempts",
   response: "response",
   url: "url",
-  results: "results"
+  results: "results",
+  revision: "revision"
 };
 var MAX_RESPONSE_OUTPUT_CHARS = 4096;
 var MAX_REASON_CHARS = 300;
@@ -19954,10 +20187,10 @@ function actionsIo() {
     endGroup: () => endGroup(),
     setSecret: (secret) => setSecret(secret),
     setOutput: (name, value) => setOutput(name, value),
-    async writeSummary(rows) {
+    async writeSummary(rows, heading = "fluxhook delivery") {
       const [head = [], ...body] = rows;
       try {
-        await summary.addHeading("fluxhook delivery", 3).addTable([
+        await summary.addHeading(escapeHtml(heading), 3).addTable([
           head.map((h) => ({ data: escapeHtml(h), header: true })),
           ...body.map((row) => row.map(escapeHtml))
         ]).write();
@@ -20173,7 +20406,7 @@ async function run(deps = defaultDeps()) {
       };
       const deliveryId = randomUUID2();
       const label = destination.target.kind === "receiver" ? `${resultName(ctx)} at ${maskUrl(destination.url)}` : maskUrl(destination.url);
-      const req = buildRequest({
+      const settings = {
         url: destination.url,
         credential,
         receiverType: config.receiverType,
@@ -20184,14 +20417,16 @@ async function run(deps = defaultDeps()) {
         userAgent: config.userAgent ?? USER_AGENT,
         enterprise: config.context.enterprise,
         extraHeaders: config.extraHeaders
-      }, material.payload, deliveryId);
-      return { ctx, deliveryId, req };
+      };
+      return { ctx, deliveryId, req: buildRequest(settings, material.payload, deliveryId), settings };
     });
     const several = planned.length > 1;
     logRequest(io, config, planned, material);
     if (config.dryRun) {
       for (const p of planned)
         logDryRun(io, config, p, several);
+      if (config.waitFor !== "none")
+        io.info(`Dry run: not waiting for Flux (wait-for: ${config.waitFor}).`);
       return await report(io, config, clean, planned.map((p) => ({ ctx: p.ctx, deliveryId: p.deliveryId, outcome: undefined })));
     }
     const transport = createTransport(new URL(config.destinations[0].url), {
@@ -20227,16 +20462,105 @@ async function run(deps = defaultDeps()) {
           return { ctx: p.ctx, deliveryId: p.deliveryId, outcome };
         });
       }
+      const code = await report(io, config, clean, results);
+      if (config.waitFor === "none" || code !== Exit.delivered)
+        return code;
+      return await waitPhase(io, config, clean, planned, results, {
+        send: transport.send,
+        credential: async () => {
+          if (config.oidcAudience === undefined)
+            return { ok: true, value: credential };
+          const token = await deps.idToken(config.oidcAudience);
+          if (token.ok)
+            io.setSecret(token.value);
+          return token;
+        }
+      });
     } finally {
       await transport.close();
     }
-    return await report(io, config, clean, results);
   } catch (error) {
     if (error instanceof Error && error.stack)
       io.debug(error.stack);
     io.fail(`Unexpected error: ${error instanceof Error ? error.message : String(error)}`);
     return Exit.failed;
   }
+}
+async function waitPhase(io, config, clean, planned, results, waitIo) {
+  const mode = config.waitFor === "none" ? undefined : config.waitFor;
+  if (!mode)
+    return Exit.delivered;
+  const several = results.length > 1;
+  const failures = [];
+  let revision;
+  const waits = await mapLimit(results, MAX_PARALLEL_DELIVERIES, async (result) => {
+    const p = planned.find((x) => x.deliveryId === result.deliveryId);
+    const name = several ? ` for ${resultName(p.ctx)}` : "";
+    const last = result.outcome?.ok ? result.outcome.attempts[result.outcome.attempts.length - 1]?.result : undefined;
+    if (last?.kind !== "response")
+      return { p, lines: [], wait: undefined };
+    let body;
+    try {
+      body = JSON.parse(last.body);
+    } catch {
+      body = undefined;
+    }
+    const targets = annotatedTargets(body);
+    const lines = [];
+    if (!targets) {
+      const message = `wait-for: ${mode} needs fluxhook's status query, and this receiver's answer lists no targets with ` + "their requestedAt (Flux's notification-controller answers without a body): use wait-for: none with it.";
+      return { p, lines, wait: { ok: false, message, answer: undefined, polls: 0 } };
+    }
+    if (targets.length === 0) {
+      lines.push(`Nothing was annotated${name}: nothing to wait for.`);
+      return { p, lines, wait: undefined };
+    }
+    const wait = await waitForFlux(targets, mode, config.waitTimeoutMs, {
+      query: async (batch) => {
+        const credential = await waitIo.credential();
+        if (!credential.ok)
+          return {
+            kind: "error",
+            error: { code: "ID_TOKEN", message: credential.error, retryable: true }
+          };
+        return waitIo.send(buildStatusQuery({ ...p.settings, credential: credential.value }, batch, p.deliveryId), config.timeoutMs);
+      },
+      sleep: (ms) => sleep(ms),
+      now: Date.now,
+      random: Math.random,
+      log: (line) => lines.push(clean(line))
+    });
+    return { p, lines, wait };
+  });
+  for (const { p, lines, wait } of waits) {
+    io.startGroup(`Waiting for Flux${several ? ` (${resultName(p.ctx)})` : ""}: ${mode}`);
+    for (const line of lines)
+      io.info(line);
+    if (wait?.answer)
+      for (const [object, rev, ready] of chainRows(wait.answer).slice(1))
+        io.info(clean(`${object}: ${rev || "no revision"}; Ready ${ready}`));
+    io.endGroup();
+    if (!wait)
+      continue;
+    if (wait.answer)
+      await io.writeSummary(chainRows(wait.answer).map((row) => row.map(clean)), `Flux${several ? ` for ${resultName(p.ctx)}` : ""}, wait-for ${mode}: ${wait.ok ? wait.revision ?? "done" : "failed"}`);
+    if (wait.ok) {
+      revision ??= wait.revision;
+      io.info(clean(`Flux ${mode === "ready" ? "is Ready" : "reconciled"}${several ? ` for ${resultName(p.ctx)}` : ""}${wait.revision ? ` at ${wait.revision}` : ""} (${wait.polls} poll(s)).`));
+    } else
+      failures.push(clean(`${several ? `${resultName(p.ctx)}: ` : ""}${wait.message}`));
+  }
+  io.setOutput(Output.revision, clean(revision ?? ""));
+  if (failures.length === 0)
+    return Exit.delivered;
+  const message = failures.length === 1 ? failures[0] : ["Flux did not get there:", ...failures.map((f) => `  - ${f}`)].join(`
+`);
+  if (config.failOnError) {
+    io.fail(message);
+    return Exit.failed;
+  }
+  io.warning(`${message} (fail-on-error is false: the step succeeds.)`);
+  return Exit.delivered;
 }
 async function report(io, config, clean, results) {
   for (const [name, value] of Object.entries(stepOutputs(results)))

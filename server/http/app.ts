@@ -11,7 +11,7 @@
  * offset, so a Host of 3 characters or fewer made every delivery a 404).
  */
 import { Elysia } from "elysia";
-import { WEBHOOK_PATH_PREFIX } from "../../shared";
+import { STATUS_QUERY_SUFFIX, WEBHOOK_PATH_PREFIX } from "../../shared";
 import {
   deliveryId,
   handleDelivery,
@@ -20,6 +20,7 @@ import {
   type DeliveryOutcome,
 } from "../delivery/delivery";
 import { targetLabel } from "../targets/annotate";
+import { handleStatusQuery, type StatusQueryDeps } from "../delivery/status-query";
 import { renderDeliveriesPage, type RecentDeliveries } from "../observe/recent-deliveries";
 import type { Logger } from "../observe/log";
 import { receiverLogFields } from "../api/receiver";
@@ -38,6 +39,8 @@ export interface DeliveryReport {
 
 export interface AppDeps extends DeliveryDeps {
   readonly log: Logger;
+  /** Status queries read the cluster through this; undefined without a cluster. */
+  readonly statusReader?: StatusQueryDeps["cluster"];
   /** Called after each delivery was answered. */
   readonly onDelivery?: (report: DeliveryReport) => void;
 }
@@ -93,6 +96,26 @@ export function createApp(deps: AppDeps) {
     return json(500, JSON.stringify({ status: 500, reason: "internal error" }));
   };
 
+  // Status queries are not deliveries: they are logged, never counted, listed or turned into Events.
+  const statusQuery = async (request: Request): Promise<Response> => {
+    const outcome = await handleStatusQuery(request, { ...deps, cluster: deps.statusReader });
+    const level =
+      outcome.status >= 500 || (outcome.status >= 400 && outcome.status !== 429 && outcome.receiver)
+        ? "error"
+        : "debug";
+    deps.log[level](outcome.status >= 400 ? "status query refused" : "status query answered", {
+      ...(outcome.receiver ? receiverLogFields(outcome.receiver) : {}),
+      status: outcome.status,
+      reason: boundText(outcome.reason),
+    });
+    const { status, reason, targets } = outcome;
+    const body = JSON.stringify(targets ? { status, reason, targets } : { status, reason });
+    if (status === 405) return json(405, body, { allow: "POST" });
+    if (outcome.retryAfterSeconds !== undefined)
+      return json(status, body, { "retry-after": String(outcome.retryAfterSeconds) });
+    return json(status, body);
+  };
+
   /**
    * One request whose raw request-target matched `/hook/<digest>` (`digest` as the router decoded
    * it). Synchronous when the delivery is (see handleDelivery): no promise for what needs no body.
@@ -115,30 +138,43 @@ export function createApp(deps: AppDeps) {
     }
   };
 
-  /** The digest of a `/hook/<digest>` path, or undefined (one segment, not empty). */
+  /**
+   * A request routed to a digest: the status query of `/hook/<digest>/status` when that is exactly
+   * what was requested, else the delivery (which answers 404 to any other spelling).
+   */
+  const routed = (request: Request, digest: string): Response | Promise<Response> => {
+    const target = requestTarget(request.url);
+    const query = target.indexOf("?");
+    if ((query < 0 ? target : target.slice(0, query)) === WEBHOOK_PATH_PREFIX + digest + STATUS_QUERY_SUFFIX)
+      return statusQuery(request).catch(internalError);
+    return hook(request, digest);
+  };
+
+  /** The digest of a `/hook/<digest>` (or `/hook/<digest>/status`) path, or undefined. */
   const digestOf = (path: string) => {
+    if (path.endsWith(STATUS_QUERY_SUFFIX)) path = path.slice(0, -STATUS_QUERY_SUFFIX.length);
     if (!path.startsWith(WEBHOOK_PATH_PREFIX)) return undefined;
     const digest = path.slice(WEBHOOK_PATH_PREFIX.length);
     return digest === "" || digest.includes("/") ? undefined : digest;
   };
 
   return {
-    /** Bun's route pattern for `fetch` (server.ts): it matches the raw request-target. */
-    route: `${WEBHOOK_PATH_PREFIX}:digest`,
+    /** Bun's route patterns for `fetch` (server.ts): they match the raw request-target. */
+    routes: [`${WEBHOOK_PATH_PREFIX}:digest`, `${WEBHOOK_PATH_PREFIX}:digest${STATUS_QUERY_SUFFIX}`],
     /**
      * For Bun.serve: a request the router matched to `route` carries `params.digest`; any other
      * request matched nothing and is a 404.
      */
     fetch(request: Request): Response | Promise<Response> {
       const digest = (request as Request & { params?: { digest?: string } }).params?.digest;
-      return digest === undefined ? unrouted(request) : hook(request, digest);
+      return digest === undefined ? unrouted(request) : routed(request, digest);
     },
     /** For tests without a socket: the request's URL is taken as the raw request-target. */
     handle(request: Request): Response | Promise<Response> {
       const target = requestTarget(request.url);
       const query = target.indexOf("?");
       const digest = digestOf(query < 0 ? target : target.slice(0, query));
-      return digest === undefined ? unrouted(request) : hook(request, digest);
+      return digest === undefined ? unrouted(request) : routed(request, digest);
     },
   };
 }

@@ -32,6 +32,7 @@ import { backoffDelayMs } from "../../shared";
 import type { Logger } from "../observe/log";
 import { startReflector, describe } from "./reflector";
 import { bunFetchOptions, bunHttpLibrary, bunWatch, type OnResponse } from "./bun-transport";
+import { observe } from "../api/observed";
 import type { EventRecord, KubePort, KubeResult, PartialObject, TargetRef, WatchSink } from "./port";
 
 /** Field manager recorded on every write, so `kubectl get -o yaml --show-managed-fields` names us. */
@@ -485,6 +486,54 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
       } catch (err) {
         return failure(err, `${kind} in ${namespace}`);
       }
+    },
+
+    async observeObject(ref) {
+      try {
+        const obj = await objects.read(
+          { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } },
+          undefined,
+          undefined,
+          undefined,
+        );
+        return { ok: true, value: observe(obj, ref) };
+      } catch (err) {
+        const result = failure(err, objectName(ref));
+        return result.status === 404 ? { ok: true, value: undefined } : result;
+      }
+    },
+
+    async observeObjects(apiVersion, kind, namespace, maxObjects) {
+      const items = [];
+      let token: string | undefined;
+      try {
+        do {
+          const limit = Math.min(pageSize, maxObjects - items.length + 1);
+          const list = await objects.list(
+            apiVersion,
+            kind,
+            namespace,
+            undefined,
+            undefined,
+            undefined,
+            undefined,
+            undefined,
+            limit,
+            token,
+          );
+          for (const item of list.items) items.push(observe(item, { kind, namespace, name: "" }));
+          // Typed as V1ListMeta (`_continue`), but this list is plain JSON, which names it `continue`.
+          const meta = list.metadata as { _continue?: string; continue?: string } | undefined;
+          token = meta?.continue || meta?._continue || undefined;
+        } while (token && items.length <= maxObjects);
+      } catch (err) {
+        // A kind whose controller is not installed (no HelmRelease CRD) has no objects to find.
+        const result = failure(err, `${kind} in ${namespace}`);
+        if (result.status === 404 || /Unrecognized API version and kind/.test(describe(err)))
+          return { ok: true, value: { items: [], truncated: false } };
+        return result;
+      }
+      return { ok: true, value: { items: items.slice(0, maxObjects), truncated: items.length > maxObjects } };
     },
 
     async annotateObject(ref, annotations) {

@@ -5,6 +5,7 @@
  * run the whole server against the test API server through the real client (kube/client.ts).
  */
 import type { ObjectKey, ReceiverStatus } from "../api/receiver";
+import type { ObservedObject } from "../api/observed";
 
 /**
  * A watched collection: an initial list, then events, re-listed after errors. A list arrives in
@@ -122,6 +123,21 @@ export interface KubePort {
   getLease(namespace: string, name: string): Promise<KubeResult<LeaseRecord | undefined>>;
   /** create or update leases, with optimistic locking on the resourceVersion read. */
   writeLease(namespace: string, name: string, lease: LeaseRecord): Promise<KubeResult<void>>;
+  /**
+   * get one object for a status query, projected at once to what a status answer may show
+   * (api/observed.ts); `undefined` when it does not exist.
+   */
+  observeObject(ref: TargetRef): Promise<KubeResult<ObservedObject | undefined>>;
+  /**
+   * list the objects of one kind in one namespace for a status query, page by page, each projected
+   * as it arrives; stops after `maxObjects` (`truncated` then says more exist).
+   */
+  observeObjects(
+    apiVersion: string,
+    kind: string,
+    namespace: string,
+    maxObjects: number,
+  ): Promise<KubeResult<{ items: ObservedObject[]; truncated: boolean }>>;
   /** patch a target's metadata.annotations (JSON merge patch). */
   annotateObject(ref: TargetRef, annotations: Readonly<Record<string, string>>): Promise<KubeResult<void>>;
 }

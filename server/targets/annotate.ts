@@ -30,6 +30,8 @@ export interface TargetOutcome {
   readonly name: string;
   readonly outcome: "annotated" | "failed" | "skipped";
   readonly reason?: string;
+  /** An annotated target: the `requestedAt` value written, which a status query asks about. */
+  readonly requestedAt?: string;
 }
 
 /** `Kind/namespace/name:outcome`, as logs and the deliveries page show a target. */
@@ -63,11 +65,15 @@ export async function mapPool<T, R>(
 
 async function annotate(ref: TargetRef, deps: AnnotateDeps): Promise<TargetOutcome> {
   const base = { kind: ref.kind, namespace: ref.namespace, name: ref.name };
-  // The value is computed when the shared PATCH starts, so it is fresh for every round (coalesce.ts).
-  const result = await deps.coalesce(targetKey(ref), () =>
-    deps.kube.annotateObject(ref, { [REQUESTED_AT_ANNOTATION]: deps.clock() }),
-  );
-  return result.ok ? { ...base, outcome: "annotated" } : { ...base, outcome: "failed", reason: result.reason };
+  // The value is computed when the shared PATCH starts, so it is fresh for every round (coalesce.ts),
+  // and every delivery that shares the PATCH is told the value it wrote.
+  const { result, requestedAt } = await deps.coalesce(targetKey(ref), async () => {
+    const requestedAt = deps.clock();
+    return { result: await deps.kube.annotateObject(ref, { [REQUESTED_AT_ANNOTATION]: requestedAt }), requestedAt };
+  });
+  return result.ok
+    ? { ...base, outcome: "annotated", requestedAt }
+    : { ...base, outcome: "failed", reason: result.reason };
 }
 
 /** A listed or fetched object through the filter: a target to annotate, or its outcome. */

@@ -48,6 +48,8 @@ describe("action.yml", () => {
       [Input.dryRun]: String(DEFAULTS.dryRun),
       [Input.insecureSkipTlsVerify]: String(DEFAULTS.insecureSkipTlsVerify),
       [Input.oidcAudience]: DEFAULTS.oidcAudience,
+      [Input.waitFor]: DEFAULTS.waitFor,
+      [Input.waitTimeoutSeconds]: String(DEFAULTS.waitTimeoutSeconds),
     });
   });
 });

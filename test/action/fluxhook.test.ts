@@ -88,7 +88,13 @@ describe("the action against fluxhook", () => {
       attempts: "1",
     });
     expect(JSON.parse(run.outputs.response!).targets).toEqual([
-      { kind, namespace: "flux-system", name: "webapp", outcome: "annotated" },
+      {
+        kind,
+        namespace: "flux-system",
+        name: "webapp",
+        outcome: "annotated",
+        requestedAt: stack.requestedAt(apiVersion, kind, "flux-system", "webapp"),
+      },
     ]);
     expect(stack.requestedAt(apiVersion, kind, "flux-system", "webapp")).not.toBe(before);
     const digest = (await stack.readyPath("flux-system", receiver)).slice("/hook/".length);

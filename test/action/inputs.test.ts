@@ -451,3 +451,29 @@ describe("a url without /hook/", () => {
     );
   });
 });
+
+describe("wait-for", () => {
+  test.each([
+    { inputs: {}, want: { waitFor: "none", waitTimeoutMs: 300_000 } },
+    {
+      inputs: { "wait-for": "ready", "wait-timeout-seconds": "600" },
+      want: { waitFor: "ready", waitTimeoutMs: 600_000 },
+    },
+    {
+      inputs: { "wait-for": "reconciled", "wait-timeout-seconds": "0.5" },
+      want: { waitFor: "reconciled", waitTimeoutMs: 500 },
+    },
+  ])("$inputs", ({ inputs, want }) => {
+    const { waitFor, waitTimeoutMs } = config({ ...BASE, ...inputs });
+    expect({ waitFor, waitTimeoutMs }).toEqual(want as { waitFor: ActionConfig["waitFor"]; waitTimeoutMs: number });
+  });
+
+  test.each([
+    { inputs: { "wait-for": "healthy" }, error: "Input `wait-for` must be one of none, reconciled, ready" },
+    { inputs: { "wait-timeout-seconds": "0" }, error: "Input `wait-timeout-seconds` must be a number of seconds" },
+    { inputs: { "wait-timeout-seconds": "3601" }, error: "at most 3600" },
+  ])("refuses $inputs", ({ inputs, error }) => {
+    const result = parse({ ...BASE, ...inputs });
+    expect(result.ok ? [] : result.errors).toEqual([expect.stringContaining(error)]);
+  });
+});

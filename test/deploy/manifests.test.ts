@@ -18,7 +18,7 @@ import { join, relative } from "node:path";
 import { parseConfig, type ServerConfig } from "../../server/config";
 import { KUBE_CALL_TIMEOUT_MS, SHUTDOWN_GRACE_MS } from "../../server/limits";
 import { readReceiver } from "../../server/api/receiver";
-import { signPayload, webhookPath } from "../../shared";
+import { annotatedTargets, encodeStatusQuery, signPayload, statusQueryPath, webhookPath } from "../../shared";
 import { BUILTIN_KINDS } from "../kube";
 import { githubExample } from "../support/payloads";
 import { waitFor, type Stack } from "../support/stack";
@@ -210,8 +210,11 @@ const CLUSTER_ROLE_ALLOWLIST: Readonly<Record<string, string>> = {
   "patch core/events": "aggregated Events (count, lastTimestamp)",
   ...Object.fromEntries(
     TARGET_KINDS.flatMap((k) => [
-      [`get ${k.group}/${k.plural}`, `a ${k.kind} named by a Receiver`],
-      [`list ${k.group}/${k.plural}`, `${k.kind}s selected by matchLabels (name "*")`],
+      [`get ${k.group}/${k.plural}`, `a ${k.kind} named by a Receiver (filters, status queries)`],
+      [
+        `list ${k.group}/${k.plural}`,
+        `${k.kind}s selected by matchLabels (name "*"); Kustomizations and HelmReleases: the consumers of a source a status query asks about`,
+      ],
       [`patch ${k.group}/${k.plural}`, `the requestedAt annotation on a ${k.kind}`],
     ]),
   ),
@@ -274,6 +277,18 @@ async function clusterWorkload(stack: Stack, namespace: string, statusUpdates: b
     expect(stack.requestedAt(k.apiVersion, k.kind, namespace, `named-${k.plural}`)).toBeString();
   expect(stack.requestedAt(GIT, "GitRepository", namespace, "labelled-b")).toBeString();
   expect((await stack.post(path, { headers: headers(signPayload("sha256", "wrong", body)), body })).status).toBe(400);
+  // A status query about a source: the source read, and the Kustomizations and HelmReleases of its
+  // namespace listed to find those that use it.
+  const sources = annotatedTargets(first.body)!.filter((t) => t.kind === "GitRepository");
+  const query = encodeStatusQuery({ targets: sources });
+  const status = await stack.post(statusQueryPath(path)!, {
+    headers: { "Content-Type": "application/json", "X-Hub-Signature-256": signPayload("sha256", TOKEN, query) },
+    body: query,
+  });
+  expect({ status: status.status, handled: status.body.targets?.length }).toEqual({
+    status: 200,
+    handled: sources.length,
+  });
 }
 
 /** Loopback port 0 for every listener: the tests run many servers at once. */
@@ -395,6 +410,8 @@ describe("RBAC", () => {
           `get source.toolkit.fluxcd.io/gitrepositories (ns ${namespace})`,
           `list source.toolkit.fluxcd.io/gitrepositories (ns ${namespace})`,
           `patch source.toolkit.fluxcd.io/gitrepositories (ns ${namespace})`,
+          `list kustomize.toolkit.fluxcd.io/kustomizations (ns ${namespace})`,
+          `list helm.toolkit.fluxcd.io/helmreleases (ns ${namespace})`,
         ]),
       );
       const denied = accesses.filter((a) => !authorizes(base, SERVICE_ACCOUNT, a)).map(describeAccess);

@@ -406,7 +406,13 @@ describe("a Receiver with filters, through the stack", () => {
     expect(res.status).toBe(500);
     expect(res.body.reason).toBe("2 targets failed; 1 of 4 targets annotated");
     expect(res.body.targets).toEqual([
-      { kind: "GitRepository", namespace: ns, name: "match", outcome: "annotated" },
+      {
+        kind: "GitRepository",
+        namespace: ns,
+        name: "match",
+        outcome: "annotated",
+        requestedAt: stack.requestedAt(GIT, "GitRepository", ns, "match"),
+      },
       {
         kind: "GitRepository",
         namespace: ns,

@@ -311,7 +311,9 @@ describe("annotateTargets coalescing", () => {
     expect(port.patches.length).toBe(1);
     port.patches[0]!.settle({ ok: true, value: undefined });
     await flush();
-    expect(first.value).toEqual([{ kind: "GitRepository", namespace: "apps", name: "app", outcome: "annotated" }]);
+    expect(first.value).toEqual([
+      { kind: "GitRepository", namespace: "apps", name: "app", outcome: "annotated", requestedAt: "t1" },
+    ]);
     expect(port.patches.map((p) => p.value)).toEqual(["t1", "t2"]);
     port.patches[1]!.settle({ ok: false, reason: "GitRepository apps/app: Kubernetes API answered 403" });
     await flush();

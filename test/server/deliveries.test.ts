@@ -355,7 +355,7 @@ describe("deliveries", () => {
     const after = stack.requestedAt(GIT, "GitRepository", NS, "webapp");
     if (c.status === 200) {
       expect(res.body.targets).toEqual([
-        { kind: "GitRepository", namespace: NS, name: "webapp", outcome: "annotated" },
+        { kind: "GitRepository", namespace: NS, name: "webapp", outcome: "annotated", requestedAt: after },
       ]);
       expect(after).not.toBe(before);
       expect(after).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);

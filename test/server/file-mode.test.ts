@@ -6,7 +6,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync, renameSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { signPayload, webhookPath } from "../../shared";
+import { annotatedTargets, encodeStatusQuery, signPayload, statusQueryPath, webhookPath } from "../../shared";
 import { collectManifests, parseManifests } from "../../server/sources/files";
 import { createLogger } from "../../server/observe/log";
 import { createKubeClient } from "../../server/kube/client";
@@ -100,8 +100,25 @@ describe("--receivers-file", () => {
       "first-token",
     );
     expect(res.status).toBe(200);
-    expect((await res.json()).reason).toBe("1 of 1 target annotated (dry run: nothing was written)");
+    expect((await res.clone().json()).reason).toBe("1 of 1 target annotated (dry run: nothing was written)");
     expect(logs.some((l) => l.msg === "would annotate GitRepository apps/webapp")).toBe(true);
+    // Without a cluster there is no status to read: the status query says so.
+    const query = encodeStatusQuery({ targets: annotatedTargets(await res.clone().json()) ?? [] });
+    const status = await fetch(
+      server.receiverUrl + statusQueryPath(webhookPath("first-token", "github-receiver", "apps")),
+      {
+        method: "POST",
+        body: query,
+        headers: {
+          "Content-Type": "application/json",
+          "X-Hub-Signature-256": signPayload("sha256", "first-token", query),
+        },
+      },
+    );
+    expect({ status: status.status, body: await status.json() }).toEqual({
+      status: 503,
+      body: { status: 503, reason: "status queries need a cluster to read targets from" },
+    });
 
     // An editor replaces the file: the new token moves the path.
     writeFileSync(`${file}.tmp`, manifest("second-token"));

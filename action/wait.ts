@@ -1,0 +1,202 @@
+/**
+ * @module action/wait
+ * `wait-for`: after a delivery, poll fluxhook's status query (shared/status-query.ts) until Flux
+ * handled the request (`reconciled`), or until every target and the Kustomizations and
+ * HelmReleases that use it are Ready at the source's new revision (`ready`).
+ *
+ *   - A target or consumer whose Ready turns False on this request fails the wait at once with
+ *     Flux's own reason and message.
+ *   - Time running out fails it too, naming the first object still behind and where it is.
+ *   - Polls back off (shared/backoff.ts, 2 s doubling to 15 s), each at most `timeoutMs`, and none
+ *     past the deadline. 429, 5xx and network errors are polled through; any other refusal ends
+ *     the wait with the server's reason, since asking again cannot change it.
+ *
+ * A Kustomization counts when Ready=True with `lastAppliedRevision` equal to the source's
+ * revision, and fails when Ready=False with `lastAttemptedRevision` equal to it (so a failure left
+ * over from an older revision is waited through). A HelmRelease applies a chart version, not the
+ * source's revision: it counts when Ready=True (and fails on Ready=False) once the source has the
+ * new revision.
+ *
+ * The judging is pure (`judge`); the loop's clock, sleep, randomness and transport are injected.
+ */
+import {
+  backoffDelayMs,
+  type Backoff,
+  type ConditionState,
+  type ConsumerState,
+  parseStatusAnswer,
+  type QueriedTarget,
+  type StatusAnswer,
+  type TargetState,
+} from "../shared";
+import type { SendResult } from "./transport";
+
+export const WAIT_FOR = ["none", "reconciled", "ready"] as const;
+export type WaitFor = (typeof WAIT_FOR)[number];
+
+/** Pauses between polls: 1-2 s, 2-4 s, ... at most 15 s (Flux's controllers take seconds to minutes). */
+export const POLL_BACKOFF: Backoff = { baseMs: 2000, capMs: 15_000 };
+
+/**
+ * Targets per query: the server accepts more (MAX_STATUS_QUERY_TARGETS), but this many keeps an
+ * answer, with its consumers, within what the transport reads (64 KiB).
+ */
+export const QUERY_BATCH = 10;
+
+export type Judgement =
+  | { readonly state: "done"; readonly revision: string | undefined }
+  | { readonly state: "waiting"; readonly behind: string }
+  | { readonly state: "failed"; readonly message: string };
+
+const label = (o: { kind: string; namespace: string; name: string }) => `${o.kind} ${o.namespace}/${o.name}`;
+const says = (c: ConditionState | undefined) => (c ? `${c.reason}: ${c.message}` : "no Ready condition yet");
+
+function judgeConsumer(c: ConsumerState, revision: string | undefined): Judgement | undefined {
+  const status = c.ready?.status;
+  if (c.kind === "Kustomization") {
+    if (status === "True" && revision !== undefined && c.appliedRevision === revision) return undefined;
+    if (status === "False" && revision !== undefined && c.attemptedRevision === revision)
+      return { state: "failed", message: `${label(c)} failed to apply ${revision}: ${says(c.ready)}` };
+    return {
+      state: "waiting",
+      behind: `${label(c)} has not applied ${revision ?? "the new revision"} yet (applied: ${c.appliedRevision ?? "none"}; ${says(c.ready)})`,
+    };
+  }
+  if (status === "True") return undefined;
+  if (status === "False") return { state: "failed", message: `${label(c)} is not Ready: ${says(c.ready)}` };
+  return { state: "waiting", behind: `${label(c)} is not Ready yet (${says(c.ready)})` };
+}
+
+function judgeTarget(t: TargetState, mode: Exclude<WaitFor, "none">): Judgement {
+  if (t.error !== undefined) return { state: "waiting", behind: `${label(t)} could not be read: ${t.error}` };
+  if (!t.found) return { state: "failed", message: `${label(t)} no longer exists` };
+  if (!t.handled)
+    return {
+      state: "waiting",
+      behind: `${label(t)} has not handled the request yet (requestedAt ${t.requestedAt}; last handled: ${t.lastHandledReconcileAt ?? "never"})`,
+    };
+  const status = t.ready?.status;
+  if (status === "False") return { state: "failed", message: `${label(t)} is not Ready: ${says(t.ready)}` };
+  if (mode === "reconciled") return { state: "done", revision: t.revision };
+  if (status !== "True") return { state: "waiting", behind: `${label(t)} is not Ready yet (${says(t.ready)})` };
+  for (const c of t.consumers ?? []) {
+    const verdict = judgeConsumer(c, t.revision);
+    if (verdict) return verdict;
+  }
+  return { state: "done", revision: t.revision };
+}
+
+/** The whole answer: failed if any target failed, else waiting on the first behind, else done. */
+export function judge(answer: StatusAnswer, mode: Exclude<WaitFor, "none">): Judgement {
+  const verdicts = answer.targets.map((t) => judgeTarget(t, mode));
+  const failed = verdicts.find((v) => v.state === "failed");
+  if (failed) return failed;
+  const waiting = verdicts.find((v) => v.state === "waiting");
+  if (waiting) return waiting;
+  const revision = verdicts.map((v) => (v.state === "done" ? v.revision : undefined)).find((r) => r !== undefined);
+  return { state: "done", revision };
+}
+
+/** The chain for the job summary: each target, then each of its consumers. */
+export function chainRows(answer: StatusAnswer): string[][] {
+  const rows: string[][] = [["Object", "Revision", "Ready"]];
+  const ready = (c: ConditionState | undefined) => (c ? `${c.status}: ${c.message || c.reason}` : "unknown");
+  for (const t of answer.targets) {
+    rows.push([label(t), t.revision ?? "", t.found ? ready(t.ready) : "not found"]);
+    for (const c of t.consumers ?? []) rows.push([`→ ${label(c)}`, c.appliedRevision ?? "", ready(c.ready)]);
+    if (t.consumersTruncated) rows.push(["→ …", "", "more consumers than the answer lists"]);
+  }
+  return rows;
+}
+
+export type WaitResult =
+  | { readonly ok: true; readonly revision: string | undefined; readonly answer: StatusAnswer; readonly polls: number }
+  | { readonly ok: false; readonly message: string; readonly answer: StatusAnswer | undefined; readonly polls: number };
+
+export interface WaitDeps {
+  /** Sends one query for these targets (signed as a delivery is). */
+  readonly query: (targets: readonly QueriedTarget[]) => Promise<SendResult>;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly now: () => number;
+  readonly random: () => number;
+  readonly log: (line: string) => void;
+}
+
+type Poll =
+  | { kind: "answer"; answer: StatusAnswer }
+  | { kind: "retry"; why: string }
+  | { kind: "refused"; why: string };
+
+const reasonOf = (body: string) => {
+  try {
+    const reason = (JSON.parse(body) as { reason?: unknown }).reason;
+    return typeof reason === "string" ? reason : body.slice(0, 200);
+  } catch {
+    return body.slice(0, 200);
+  }
+};
+
+async function pollOnce(targets: readonly QueriedTarget[], deps: WaitDeps): Promise<Poll> {
+  const parts: StatusAnswer[] = [];
+  for (let i = 0; i < targets.length; i += QUERY_BATCH) {
+    const result = await deps.query(targets.slice(i, i + QUERY_BATCH));
+    if (result.kind === "error") return { kind: "retry", why: `${result.error.code}: ${result.error.message}` };
+    if (result.status === 429 || result.status >= 500)
+      return { kind: "retry", why: `HTTP ${result.status} (${reasonOf(result.body)})` };
+    if (result.status === 404)
+      return {
+        kind: "refused",
+        why: "the receiver has no status query at this path (HTTP 404): wait-for needs fluxhook's receiver server",
+      };
+    if (result.status !== 200)
+      return { kind: "refused", why: `the status query was refused: HTTP ${result.status} (${reasonOf(result.body)})` };
+    let body: unknown;
+    try {
+      body = JSON.parse(result.body);
+    } catch {
+      body = undefined;
+    }
+    const answer = result.bodyTruncated ? undefined : parseStatusAnswer(body);
+    if (!answer) return { kind: "refused", why: "the status query's answer is not a status answer" };
+    parts.push(answer);
+  }
+  return {
+    kind: "answer",
+    answer: { status: 200, reason: parts.map((p) => p.reason).join("; "), targets: parts.flatMap((p) => p.targets) },
+  };
+}
+
+/** Polls until the judgement is final or `timeoutMs` has passed. */
+export async function waitForFlux(
+  targets: readonly QueriedTarget[],
+  mode: Exclude<WaitFor, "none">,
+  timeoutMs: number,
+  deps: WaitDeps,
+): Promise<WaitResult> {
+  const deadline = deps.now() + timeoutMs;
+  let last: StatusAnswer | undefined;
+  let behind = "no answer from the status query yet";
+  for (let poll = 1; ; poll++) {
+    const result = await pollOnce(targets, deps);
+    if (result.kind === "refused") return { ok: false, message: result.why, answer: last, polls: poll };
+    if (result.kind === "retry") behind = `the status query did not answer: ${result.why}`;
+    else {
+      last = result.answer;
+      const verdict = judge(result.answer, mode);
+      if (verdict.state === "done") return { ok: true, revision: verdict.revision, answer: result.answer, polls: poll };
+      if (verdict.state === "failed") return { ok: false, message: verdict.message, answer: last, polls: poll };
+      behind = verdict.behind;
+    }
+    const left = deadline - deps.now();
+    if (left <= 0)
+      return {
+        ok: false,
+        message: `Timed out after ${Math.round(timeoutMs / 1000)} s waiting for Flux (wait-for: ${mode}): ${behind}`,
+        answer: last,
+        polls: poll,
+      };
+    const delay = Math.min(backoffDelayMs(POLL_BACKOFF, poll, deps.random()), left);
+    deps.log(`Poll ${poll}: ${behind}; next in ${(delay / 1000).toFixed(1)} s.`);
+    await deps.sleep(delay);
+  }
+}

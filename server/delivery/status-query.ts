@@ -1,0 +1,291 @@
+/**
+ * @module server/delivery/status-query
+ * Answers a status query (wire format: shared/status-query.ts): did Flux handle what a delivery
+ * requested, and did the objects that use its sources apply it. In this order:
+ *
+ *   wrong method 405 · unknown path 404 · body over the cap 413 · receiver not Ready 503 ·
+ *   no cluster to read 503 · authentication failed 401 (429 once the receiver's failure budget is
+ *   spent) · valid budget spent 429 · malformed query 400 · a target that is not one of the
+ *   Receiver's resources 403 · else 200, per target.
+ *
+ * Nothing is read from the cluster before the query is authenticated, parsed and every named
+ * target checked against the Receiver's resources by kind, namespace and name; a target named
+ * only through a `*` selector is read, and refused unless its labels match. Stateless: every
+ * answer comes from the objects as the API server has them now, so any replica answers. The
+ * answer holds only status fields (api/observed.ts), never a spec or a Secret.
+ */
+import { keyString } from "../api/receiver";
+import { CONSUMER_KINDS, SOURCE_KINDS, type ObservedCondition, type ObservedObject } from "../api/observed";
+import type { KubePort } from "../kube/port";
+import type { AuthServices } from "../jwt";
+import type { ReceiverIndex, ServingEntry } from "../receivers/index";
+import { resolveRef } from "../targets/resolve";
+import { mapPool } from "../targets/annotate";
+import {
+  MAX_CONDITION_MESSAGE_CHARS,
+  MAX_CONSUMERS_SCANNED,
+  MAX_STATUS_ANSWER_CONSUMERS,
+  MAX_STATUS_QUERY_BYTES,
+  MAX_STATUS_QUERY_TARGETS,
+  BODY_READ_TIMEOUT_MS,
+  TARGET_CONCURRENCY,
+} from "../limits";
+import { STATUS_QUERY_SUFFIX, type ConditionState, type QueriedTarget, type TargetState } from "../../shared";
+import { bodyBytesBound, bodyDeadline, readBody, tooLarge } from "./body";
+import { CelMeter } from "../cel";
+import type { DeliveryGuards } from "./protect/guards";
+import { STATUS_QUERY_AUTH } from "./status-auth";
+import { requestTarget } from "./delivery";
+import type { ObjectKey } from "../api/receiver";
+
+export interface StatusQueryDeps {
+  readonly index: ReceiverIndex;
+  readonly auth: AuthServices;
+  /** The cluster the targets live in; undefined without one (file mode with no cluster). */
+  readonly cluster: Pick<KubePort, "observeObject" | "observeObjects"> | undefined;
+  readonly noCrossNamespaceRefs: boolean;
+  readonly guards?: DeliveryGuards;
+  readonly bodyTimeoutMs?: number;
+}
+
+export interface StatusQueryOutcome {
+  readonly status: number;
+  readonly reason: string;
+  readonly receiver?: ObjectKey;
+  readonly targets?: readonly TargetState[];
+  readonly retryAfterSeconds?: number;
+}
+
+export async function handleStatusQuery(request: Request, deps: StatusQueryDeps): Promise<StatusQueryOutcome> {
+  if (request.method !== "POST")
+    return { status: 405, reason: `method ${request.method} is not allowed: status queries take POST` };
+  const path = requestTarget(request.url).slice(0, -STATUS_QUERY_SUFFIX.length);
+  const entry = deps.index.lookup(path);
+  if (!entry) return { status: 404, reason: "no receiver at this path" };
+  const bodyBytes = bodyBytesBound(request.headers, MAX_STATUS_QUERY_BYTES);
+  if (bodyBytes > MAX_STATUS_QUERY_BYTES) return { status: 413, reason: tooLarge(MAX_STATUS_QUERY_BYTES).reason };
+  const known = { receiver: entry.key };
+  if (entry.unavailable !== undefined) return { ...known, status: 503, reason: entry.unavailable };
+  const cluster = deps.cluster;
+  if (!cluster) return { ...known, status: 503, reason: "status queries need a cluster to read targets from" };
+
+  const receiverKey = keyString(entry.key);
+  const admission = deps.guards?.admit(receiverKey, bodyBytes);
+  if (admission && !admission.ok)
+    return { ...known, status: 429, reason: admission.reason, retryAfterSeconds: admission.retryAfterSeconds };
+  try {
+    const timeoutMs = deps.bodyTimeoutMs ?? BODY_READ_TIMEOUT_MS;
+    const deadline = bodyDeadline(admission?.reading.signal, timeoutMs);
+    const body = await readBody(request, MAX_STATUS_QUERY_BYTES, deadline.signal, timeoutMs);
+    deadline.clear();
+    admission?.reading.done();
+    if (!body.ok) return { ...known, status: body.status, reason: body.reason };
+    const authenticated = await STATUS_QUERY_AUTH[entry.spec.type](
+      { headers: request.headers, body: body.body },
+      { spec: entry.spec, secret: entry.secret, compiled: entry.compiled, auth: deps.auth, meter: new CelMeter() },
+    );
+    if (!authenticated.ok) {
+      // A failed query spends the same budget as a failed delivery: guessing through queries is no cheaper.
+      const budget = deps.guards?.failedValidation(receiverKey);
+      if (budget && !budget.ok)
+        return {
+          ...known,
+          status: 429,
+          reason: `too many failed deliveries for this receiver (${authenticated.reason}); retry later`,
+          retryAfterSeconds: budget.retryAfterSeconds,
+        };
+      return { ...known, status: 401, reason: authenticated.reason };
+    }
+    // A query reads the cluster as a delivery does, so it costs what a valid delivery costs.
+    const budget = deps.guards?.validDelivery(receiverKey);
+    if (budget && !budget.ok)
+      return {
+        ...known,
+        status: 429,
+        reason: "too many deliveries for this receiver; retry later",
+        retryAfterSeconds: budget.retryAfterSeconds,
+      };
+    const query = parseQuery(body.body);
+    if (!query.ok) return { ...known, status: 400, reason: query.reason };
+    return { ...known, ...(await answer(entry, query.targets, cluster, deps.noCrossNamespaceRefs)) };
+  } finally {
+    admission?.release();
+  }
+}
+
+/** Kubernetes names, kinds and requestedAt values are short printable ASCII; anything else is no target. */
+const FIELD = /^[\x21-\x7e]{1,253}$/;
+
+function parseQuery(bytes: Uint8Array): { ok: true; targets: QueriedTarget[] } | { ok: false; reason: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(bytes).toString("utf8"));
+  } catch {
+    return { ok: false, reason: "the query is not JSON" };
+  }
+  const targets = (value as { targets?: unknown } | null)?.targets;
+  if (!Array.isArray(targets) || targets.length === 0)
+    return { ok: false, reason: 'the query needs a non-empty "targets" array' };
+  if (targets.length > MAX_STATUS_QUERY_TARGETS)
+    return { ok: false, reason: `the query names ${targets.length} targets; at most ${MAX_STATUS_QUERY_TARGETS}` };
+  const out: QueriedTarget[] = [];
+  for (const [i, t] of targets.entries()) {
+    const fields = ["kind", "namespace", "name", "requestedAt"] as const;
+    const bad = fields.find((f) => typeof t?.[f] !== "string" || !FIELD.test(t[f]));
+    if (bad) return { ok: false, reason: `targets[${i}].${bad} must be a non-empty string of printable characters` };
+    out.push({ kind: t.kind, namespace: t.namespace, name: t.name, requestedAt: t.requestedAt });
+  }
+  return { ok: true, targets: out };
+}
+
+/** How a queried target belongs to the Receiver: by name, or through selectors to check once read. */
+type Membership = { apiVersion: string; named: boolean; selectors: Readonly<Record<string, string>>[] };
+
+function membership(entry: ServingEntry, t: QueriedTarget, noCrossNamespaceRefs: boolean): Membership | undefined {
+  let found: Membership | undefined;
+  for (const resource of entry.spec.resources) {
+    const ref = resolveRef(resource, entry.key.namespace, noCrossNamespaceRefs);
+    if (!ref.ok || ref.kind !== t.kind || ref.namespace !== t.namespace) continue;
+    if (ref.name !== undefined && ref.name !== t.name) continue;
+    found ??= { apiVersion: ref.apiVersion, named: false, selectors: [] };
+    if (ref.name === undefined) found.selectors.push(ref.matchLabels);
+    else found.named = true;
+  }
+  return found;
+}
+
+const labelsMatch = (labels: Readonly<Record<string, string>>, selector: Readonly<Record<string, string>>) =>
+  Object.entries(selector).every(([k, v]) => labels[k] === v);
+
+function condition(c: ObservedCondition | undefined): ConditionState | undefined {
+  if (!c) return undefined;
+  const message =
+    c.message.length > MAX_CONDITION_MESSAGE_CHARS ? `${c.message.slice(0, MAX_CONDITION_MESSAGE_CHARS)}…` : c.message;
+  return { status: c.status, reason: c.reason, message };
+}
+
+/**
+ * Handled when the controller answered this request, or a later one that replaced it on the
+ * object: a second delivery (or `flux reconcile`) may overwrite requestedAt before the controller
+ * reads it, and the reconcile it then runs comes after ours too.
+ */
+function handled(t: QueriedTarget, o: ObservedObject): boolean {
+  const last = o.lastHandledReconcileAt;
+  if (last === undefined) return false;
+  if (last === t.requestedAt) return true;
+  const current = o.requestedAt;
+  if (current === undefined || current === t.requestedAt || last !== current) return false;
+  const [ours, theirs] = [rfc3339Nanos(t.requestedAt), rfc3339Nanos(current)];
+  return ours !== undefined && theirs !== undefined && theirs > ours;
+}
+
+/**
+ * An RFC 3339 time in nanoseconds since the epoch, or undefined. fluxhook writes nine fraction
+ * digits; `flux reconcile` writes Go's RFC3339Nano, which drops trailing zeros and may carry an
+ * offset, so neither text nor Date.parse (milliseconds) compares them.
+ */
+export function rfc3339Nanos(value: string): bigint | undefined {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/.exec(value);
+  if (!m) return undefined;
+  const seconds = Date.parse(`${m[1]}${m[3]}`);
+  if (!Number.isFinite(seconds)) return undefined;
+  return BigInt(seconds) * 1_000_000n + BigInt((m[2] ?? "").padEnd(9, "0"));
+}
+
+const revisionOf = (o: ObservedObject) =>
+  SOURCE_KINDS.has(o.kind) ? o.artifactRevision : (o.lastAppliedRevision ?? o.lastAttemptedRevision);
+
+async function answer(
+  entry: ServingEntry,
+  targets: readonly QueriedTarget[],
+  cluster: Pick<KubePort, "observeObject" | "observeObjects">,
+  noCrossNamespaceRefs: boolean,
+): Promise<Omit<StatusQueryOutcome, "receiver">> {
+  // Every target is checked against the spec before anything is read.
+  const members: Membership[] = [];
+  for (const t of targets) {
+    const m = membership(entry, t, noCrossNamespaceRefs);
+    if (!m)
+      return { status: 403, reason: `${t.kind} ${t.namespace}/${t.name} is not one of this Receiver's resources` };
+    members.push(m);
+  }
+  const read = await mapPool(targets, TARGET_CONCURRENCY, (t, i) =>
+    cluster.observeObject({ apiVersion: members[i]!.apiVersion, kind: t.kind, namespace: t.namespace, name: t.name }),
+  );
+  // A target named only through selectors belongs to the Receiver only if its labels match; one that
+  // is gone cannot show it does, and is refused like any other object.
+  for (const [i, t] of targets.entries()) {
+    const m = members[i]!;
+    const r = read[i]!;
+    if (m.named || !r.ok) continue;
+    if (!r.value || !m.selectors.some((s) => labelsMatch(r.value!.labels, s)))
+      return { status: 403, reason: `${t.kind} ${t.namespace}/${t.name} is not one of this Receiver's resources` };
+  }
+
+  // Consumers of the sources, one list per namespace and kind for the whole query.
+  const lists = new Map<string, ReturnType<typeof cluster.observeObjects>>();
+  const consumersIn = (namespace: string, c: (typeof CONSUMER_KINDS)[number]) => {
+    const key = `${c.kind}\n${namespace}`;
+    if (!lists.has(key)) lists.set(key, cluster.observeObjects(c.apiVersion, c.kind, namespace, MAX_CONSUMERS_SCANNED));
+    return lists.get(key)!;
+  };
+  let listed = 0;
+  const states = await mapPool(targets, TARGET_CONCURRENCY, async (t, i): Promise<TargetState> => {
+    const base = { kind: t.kind, namespace: t.namespace, name: t.name, requestedAt: t.requestedAt };
+    const r = read[i]!;
+    if (!r.ok) return { ...base, found: false, handled: false, error: r.reason };
+    const o = r.value;
+    if (!o) return { ...base, found: false, handled: false };
+    const state: TargetState = {
+      ...base,
+      found: true,
+      handled: handled(t, o),
+      ...(o.lastHandledReconcileAt !== undefined ? { lastHandledReconcileAt: o.lastHandledReconcileAt } : {}),
+      ...(o.ready ? { ready: condition(o.ready) } : {}),
+      ...(revisionOf(o) !== undefined ? { revision: revisionOf(o) } : {}),
+    };
+    if (!SOURCE_KINDS.has(o.kind)) return state;
+    const consumers: NonNullable<TargetState["consumers"]>[number][] = [];
+    let truncated = false;
+    const errors: string[] = [];
+    for (const kind of CONSUMER_KINDS) {
+      const list = await consumersIn(t.namespace, kind);
+      if (!list.ok) {
+        errors.push(list.reason);
+        continue;
+      }
+      truncated ||= list.value.truncated;
+      for (const c of list.value.items) {
+        const uses = c.sourceRefs.some(
+          (s) => s.kind === t.kind && s.name === t.name && (s.namespace ?? c.namespace) === t.namespace,
+        );
+        if (!uses) continue;
+        if (listed >= MAX_STATUS_ANSWER_CONSUMERS) {
+          truncated = true;
+          continue;
+        }
+        listed++;
+        consumers.push({
+          kind: c.kind,
+          namespace: c.namespace,
+          name: c.name,
+          ...(c.lastAppliedRevision !== undefined ? { appliedRevision: c.lastAppliedRevision } : {}),
+          ...(c.lastAttemptedRevision !== undefined ? { attemptedRevision: c.lastAttemptedRevision } : {}),
+          ...(c.ready ? { ready: condition(c.ready) } : {}),
+        });
+      }
+    }
+    return {
+      ...state,
+      consumers,
+      ...(truncated ? { consumersTruncated: true as const } : {}),
+      ...(errors.length > 0 ? { consumersError: errors.join("; ") } : {}),
+    };
+  });
+  const done = states.filter((s) => s.handled).length;
+  return {
+    status: 200,
+    reason: `${done} of ${states.length} target${states.length === 1 ? "" : "s"} handled the request`,
+    targets: states,
+  };
+}

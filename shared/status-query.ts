@@ -1,0 +1,174 @@
+/**
+ * @module shared/status-query
+ * The status query: after a delivery, a sender asks fluxhook whether Flux handled what that
+ * delivery requested, and what became of it downstream. Flux's notification-controller has no such
+ * query; fluxhook answers it on the receiver listener, at the hook's own secret path:
+ *
+ *   POST /hook/<digest>/status
+ *   Content-Type: application/json
+ *   <the receiver type's authentication, computed over this body exactly as for a delivery>
+ *
+ *   {"targets":[{"kind":"GitRepository","namespace":"flux-system","name":"webapp",
+ *                "requestedAt":"2026-12-01T22:54:27.123456789Z"}]}
+ *
+ * The targets and their `requestedAt` are the ones the delivery's 200 answer listed. The
+ * authentication is the delivery's (statusQueryAuth): an HMAC header over the query body for the
+ * signed types, the same token header for gitlab and harbor, the same bearer token for
+ * generic-oidc and gcr, and the secret URL alone for the types that have nothing else.
+ *
+ * The answer (200) says, per target, whether its controller handled that request, its Ready
+ * condition and revision, and for a source, the Kustomizations and HelmReleases in its namespace
+ * that use it (StatusAnswer). Refusals: 401 authentication, 403 a target the Receiver does not
+ * name, 400 a malformed query, 404 no receiver at the path, 413 too large, 429 the receiver's
+ * failure budget is spent, 503 the receiver is not Ready or there is no cluster to read.
+ */
+import { WEBHOOK_PATH_PREFIX } from "./webhook-path";
+
+/** Appended to a hook's path: the query's path. A digest is hex, so no Receiver path ends so. */
+export const STATUS_QUERY_SUFFIX = "/status";
+
+/**
+ * Targets one query may name: a sender with more (a selector matching many objects) splits them
+ * into several queries. The server refuses more (server/limits.ts).
+ */
+export const MAX_STATUS_QUERY_TARGETS = 100;
+
+/** The query's path for a hook path (`/hook/<digest>`), or undefined for anything else. */
+export function statusQueryPath(hookPath: string): string | undefined {
+  return hookPath.startsWith(WEBHOOK_PATH_PREFIX) ? hookPath + STATUS_QUERY_SUFFIX : undefined;
+}
+
+/** One target of a query: an object the delivery annotated, and the value it wrote. */
+export interface QueriedTarget {
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly requestedAt: string;
+}
+
+export interface StatusQuery {
+  readonly targets: readonly QueriedTarget[];
+}
+
+/** The exact bytes of a query; the signature covers them. */
+export function encodeStatusQuery(query: StatusQuery): string {
+  return JSON.stringify({
+    targets: query.targets.map(({ kind, namespace, name, requestedAt }) => ({ kind, namespace, name, requestedAt })),
+  });
+}
+
+/** A Flux condition as the answer carries it. */
+export interface ConditionState {
+  readonly status: "True" | "False" | "Unknown";
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** A Kustomization or HelmRelease that uses a queried source. */
+export interface ConsumerState {
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+  /** Kustomization: status.lastAppliedRevision; HelmRelease: the chart version of its latest release. */
+  readonly appliedRevision?: string;
+  /** status.lastAttemptedRevision: what it last tried, applied or not. */
+  readonly attemptedRevision?: string;
+  readonly ready?: ConditionState;
+}
+
+export interface TargetState {
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly requestedAt: string;
+  /** False when the object no longer exists. */
+  readonly found: boolean;
+  /**
+   * The controller handled this request: `status.lastHandledReconcileAt` equals `requestedAt`, or
+   * a later request that replaced it on the object was handled.
+   */
+  readonly handled: boolean;
+  readonly lastHandledReconcileAt?: string;
+  readonly ready?: ConditionState;
+  /**
+   * A source's `status.artifact.revision`; a Kustomization's lastAppliedRevision, a HelmRelease's
+   * lastAttemptedRevision when they are targets themselves.
+   */
+  readonly revision?: string;
+  /** Sources only: the Kustomizations and HelmReleases in its namespace whose sourceRef names it. */
+  readonly consumers?: readonly ConsumerState[];
+  /** More consumers exist than the answer lists. */
+  readonly consumersTruncated?: true;
+  /** The consumers could not all be listed (the ones listed are shown). */
+  readonly consumersError?: string;
+  /** The object could not be read; the rest is unknown. */
+  readonly error?: string;
+}
+
+export interface StatusAnswer {
+  readonly status: number;
+  readonly reason: string;
+  readonly targets: readonly TargetState[];
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
+
+function condition(v: unknown): ConditionState | undefined {
+  if (!isRecord(v)) return undefined;
+  const status = v.status === "True" || v.status === "False" ? v.status : "Unknown";
+  return { status, reason: str(v.reason) ?? "", message: str(v.message) ?? "" };
+}
+
+/**
+ * A 200 answer's body, read defensively (the sender trusts the server's authentication, not its
+ * shape): anything missing is undefined, and an answer without a targets array is undefined.
+ */
+export function parseStatusAnswer(body: unknown): StatusAnswer | undefined {
+  if (!isRecord(body) || !Array.isArray(body.targets)) return undefined;
+  const targets: TargetState[] = [];
+  for (const t of body.targets) {
+    if (!isRecord(t)) return undefined;
+    const consumers = Array.isArray(t.consumers)
+      ? t.consumers.filter(isRecord).map(
+          (c): ConsumerState => ({
+            kind: str(c.kind) ?? "",
+            namespace: str(c.namespace) ?? "",
+            name: str(c.name) ?? "",
+            appliedRevision: str(c.appliedRevision),
+            attemptedRevision: str(c.attemptedRevision),
+            ready: condition(c.ready),
+          }),
+        )
+      : undefined;
+    targets.push({
+      kind: str(t.kind) ?? "",
+      namespace: str(t.namespace) ?? "",
+      name: str(t.name) ?? "",
+      requestedAt: str(t.requestedAt) ?? "",
+      found: t.found === true,
+      handled: t.handled === true,
+      lastHandledReconcileAt: str(t.lastHandledReconcileAt),
+      ready: condition(t.ready),
+      revision: str(t.revision),
+      ...(consumers ? { consumers } : {}),
+      ...(t.consumersTruncated === true ? { consumersTruncated: true as const } : {}),
+      ...(str(t.consumersError) !== undefined ? { consumersError: str(t.consumersError) } : {}),
+      ...(str(t.error) !== undefined ? { error: str(t.error) } : {}),
+    });
+  }
+  return { status: typeof body.status === "number" ? body.status : 200, reason: str(body.reason) ?? "", targets };
+}
+
+/** The targets and requestedAt values of a delivery's 200 answer; undefined when it lists none (Flux's own receiver). */
+export function annotatedTargets(body: unknown): QueriedTarget[] | undefined {
+  if (!isRecord(body) || !Array.isArray(body.targets)) return undefined;
+  const out: QueriedTarget[] = [];
+  for (const t of body.targets) {
+    if (!isRecord(t) || t.outcome !== "annotated") continue;
+    const [kind, namespace, name, requestedAt] = [str(t.kind), str(t.namespace), str(t.name), str(t.requestedAt)];
+    if (kind && namespace && name && requestedAt) out.push({ kind, namespace, name, requestedAt });
+    else return undefined;
+  }
+  return out;
+}

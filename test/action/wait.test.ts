@@ -1,0 +1,218 @@
+/**
+ * action/wait.ts: judging a status answer (table-driven), and the polling loop with a fake clock,
+ * sleep and transport (no network, no wall-clock time).
+ */
+import { describe, expect, test } from "bun:test";
+import { POLL_BACKOFF, QUERY_BATCH, chainRows, judge, waitForFlux, type WaitDeps } from "../../action/wait";
+import type { SendResult } from "../../action/transport";
+import type { ConsumerState, StatusAnswer, TargetState } from "../../shared";
+
+const REV = "main@sha1:abc";
+const ready = (status: "True" | "False" | "Unknown", message = "m", reason = "R") => ({ status, reason, message });
+const source = (over: Partial<TargetState> = {}): TargetState => ({
+  kind: "GitRepository",
+  namespace: "flux-system",
+  name: "app",
+  requestedAt: "t1",
+  found: true,
+  handled: true,
+  ready: ready("True", `stored artifact for revision '${REV}'`),
+  revision: REV,
+  consumers: [],
+  ...over,
+});
+const ks = (over: Partial<ConsumerState> = {}): ConsumerState => ({
+  kind: "Kustomization",
+  namespace: "flux-system",
+  name: "apps",
+  appliedRevision: REV,
+  attemptedRevision: REV,
+  ready: ready("True", `Applied revision: ${REV}`),
+  ...over,
+});
+const answer = (...targets: TargetState[]): StatusAnswer => ({ status: 200, reason: "", targets });
+
+describe("judge", () => {
+  test.each<[string, StatusAnswer, "reconciled" | "ready", ReturnType<typeof judge>]>([
+    ["handled and Ready, no consumers", answer(source()), "ready", { state: "done", revision: REV }],
+    [
+      "not handled yet",
+      answer(source({ handled: false, lastHandledReconcileAt: "t0" })),
+      "reconciled",
+      {
+        state: "waiting",
+        behind: expect.stringContaining("GitRepository flux-system/app has not handled the request yet"),
+      },
+    ],
+    [
+      "reconciled ignores consumers",
+      answer(source({ consumers: [ks({ appliedRevision: "old" })] })),
+      "reconciled",
+      { state: "done", revision: REV },
+    ],
+    [
+      "a target Ready=False fails with Flux's message",
+      answer(source({ ready: ready("False", "failed to checkout 'main': auth required", "GitOperationFailed") })),
+      "reconciled",
+      {
+        state: "failed",
+        message:
+          "GitRepository flux-system/app is not Ready: GitOperationFailed: failed to checkout 'main': auth required",
+      },
+    ],
+    [
+      "a Kustomization not at the revision yet",
+      answer(source({ consumers: [ks({ appliedRevision: "main@sha1:old", attemptedRevision: "main@sha1:old" })] })),
+      "ready",
+      {
+        state: "waiting",
+        behind: expect.stringContaining(
+          `Kustomization flux-system/apps has not applied ${REV} yet (applied: main@sha1:old`,
+        ),
+      },
+    ],
+    [
+      "a Kustomization failing at an older revision is waited through",
+      answer(source({ consumers: [ks({ appliedRevision: "old", attemptedRevision: "old", ready: ready("False") })] })),
+      "ready",
+      { state: "waiting", behind: expect.any(String) },
+    ],
+    [
+      "a Kustomization failing at the revision fails with its message",
+      answer(
+        source({
+          consumers: [
+            ks({ appliedRevision: "old", ready: ready("False", "Deployment/x dry-run failed", "BuildFailed") }),
+          ],
+        }),
+      ),
+      "ready",
+      {
+        state: "failed",
+        message: `Kustomization flux-system/apps failed to apply ${REV}: BuildFailed: Deployment/x dry-run failed`,
+      },
+    ],
+    [
+      "a HelmRelease is judged by Ready",
+      answer(
+        source({
+          consumers: [
+            ks(),
+            { kind: "HelmRelease", namespace: "flux-system", name: "web", ready: ready("Unknown", "installing") },
+          ],
+        }),
+      ),
+      "ready",
+      { state: "waiting", behind: "HelmRelease flux-system/web is not Ready yet (R: installing)" },
+    ],
+    [
+      "a deleted target fails",
+      answer(source({ found: false })),
+      "reconciled",
+      { state: "failed", message: "GitRepository flux-system/app no longer exists" },
+    ],
+    [
+      "a failure anywhere wins over a target still behind",
+      answer(source({ handled: false }), source({ name: "b", ready: ready("False") })),
+      "reconciled",
+      { state: "failed", message: expect.stringContaining("GitRepository flux-system/b") },
+    ],
+  ])("%s", (_name, a, mode, want) => {
+    expect(judge(a, mode)).toEqual(want);
+  });
+
+  test("the chain: the source, then its consumers", () => {
+    expect(chainRows(answer(source({ consumers: [ks()] })))).toEqual([
+      ["Object", "Revision", "Ready"],
+      ["GitRepository flux-system/app", REV, `True: stored artifact for revision '${REV}'`],
+      ["→ Kustomization flux-system/apps", REV, `True: Applied revision: ${REV}`],
+    ]);
+  });
+});
+
+/** A fake clock and transport: each query answers the next scripted result; sleeping advances time. */
+function harness(script: (n: number) => SendResult) {
+  let now = 0;
+  const sleeps: number[] = [];
+  const batches: number[] = [];
+  let n = 0;
+  const deps: WaitDeps = {
+    query: async (targets) => {
+      batches.push(targets.length);
+      return script(n++);
+    },
+    sleep: async (ms) => {
+      sleeps.push(ms);
+      now += ms;
+    },
+    now: () => now,
+    random: () => 0.5,
+    log: () => {},
+  };
+  return { deps, sleeps, batches };
+}
+const ok = (a: StatusAnswer): SendResult => ({
+  kind: "response",
+  status: 200,
+  headers: {},
+  body: JSON.stringify(a),
+  bodyTruncated: false,
+});
+const status = (code: number, reason: string): SendResult => ({
+  kind: "response",
+  status: code,
+  headers: {},
+  body: JSON.stringify({ status: code, reason }),
+  bodyTruncated: false,
+});
+const T = [{ kind: "GitRepository", namespace: "flux-system", name: "app", requestedAt: "t1" }];
+
+describe("waitForFlux", () => {
+  test("polls with backoff until done", async () => {
+    const h = harness((n) => ok(answer(source({ handled: n >= 3 }))));
+    const result = await waitForFlux(T, "ready", 300_000, h.deps);
+    expect(result).toMatchObject({ ok: true, revision: REV, polls: 4 });
+    expect(h.sleeps).toEqual([1500, 3000, 6000]);
+    expect(POLL_BACKOFF.capMs).toBe(15_000);
+  });
+
+  test("times out at the deadline, naming the object behind", async () => {
+    const h = harness(() => ok(answer(source({ handled: false }))));
+    const result = await waitForFlux(T, "reconciled", 20_000, h.deps);
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.message).toStartWith(
+      "Timed out after 20 s waiting for Flux (wait-for: reconciled): GitRepository flux-system/app has not handled the request yet",
+    );
+    // Never sleeps past the deadline.
+    expect(h.sleeps.reduce((a, b) => a + b, 0)).toBe(20_000);
+  });
+
+  test("429, 5xx and network errors are polled through; other refusals end the wait", async () => {
+    const h = harness((n) =>
+      n === 0
+        ? status(503, "receiver is not Ready")
+        : n === 1
+          ? { kind: "error", error: { category: "refused", code: "ECONNREFUSED", message: "refused", retryable: true } }
+          : ok(answer(source())),
+    );
+    expect(await waitForFlux(T, "ready", 60_000, h.deps)).toMatchObject({ ok: true, polls: 3 });
+    const refused = harness(() => status(401, "signature mismatch (X-Hub-Signature-256)"));
+    expect(await waitForFlux(T, "ready", 60_000, refused.deps)).toMatchObject({
+      ok: false,
+      polls: 1,
+      message: "the status query was refused: HTTP 401 (signature mismatch (X-Hub-Signature-256))",
+    });
+    const flux = harness(() => status(404, ""));
+    expect(await waitForFlux(T, "ready", 60_000, flux.deps)).toMatchObject({
+      ok: false,
+      message: expect.stringContaining("needs fluxhook"),
+    });
+  });
+
+  test("many targets are asked in batches", async () => {
+    const many = Array.from({ length: QUERY_BATCH * 2 + 1 }, (_, i) => ({ ...T[0]!, name: `t${i}` }));
+    const h = harness(() => ok(answer(source())));
+    await waitForFlux(many, "reconciled", 60_000, h.deps);
+    expect(h.batches).toEqual([QUERY_BATCH, QUERY_BATCH, 1]);
+  });
+});
