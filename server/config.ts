@@ -41,6 +41,8 @@ export interface ServerConfig {
   readonly leaderElection: LeaderElectionConfig | undefined;
   /** Where Google's ID-token signing keys are fetched (gcr receivers); only tests change it. */
   readonly gcrJwksUrl: string;
+  /** Refuse OIDC issuers, key sets and redirects at loopback, link-local or private addresses. */
+  readonly oidcDenyPrivateNetworks: boolean;
 }
 
 export interface DeliveryLimits {
@@ -152,12 +154,13 @@ const FLAGS = {
   "receiver-rate-limit": {
     kind: "string",
     default: String(DEFAULT_VALID_RATE),
-    usage: "Valid deliveries per second per receiver (0: no limit); beyond it, 429 with Retry-After.",
+    usage:
+      "Valid deliveries per second per receiver; beyond it, 429 with Retry-After. 0 (the default) is no limit: a refused valid delivery is a lost reconcile, since GitHub does not retry.",
   },
   "receiver-rate-burst": {
     kind: "string",
     default: String(DEFAULT_VALID_BURST),
-    usage: "Valid deliveries a quiet receiver takes at once.",
+    usage: "Valid deliveries a quiet receiver takes at once, when --receiver-rate-limit is set.",
   },
   "receiver-failure-rate-limit": {
     kind: "string",
@@ -180,6 +183,12 @@ const FLAGS = {
     default: "0s",
     usage:
       "Refuse (409) a signed body already delivered to the same receiver within this window, e.g. 10m; 0s is off (a CI job posting the same body on purpose keeps working).",
+  },
+  "oidc-deny-private-networks": {
+    kind: "bool",
+    default: "false",
+    usage:
+      "Refuse generic-oidc issuers (and their key sets and redirects) whose host resolves to a loopback, link-local or private address. Off by default: in-cluster issuers such as Dex are legitimate.",
   },
   "gcr-jwks-url": {
     kind: "string",
@@ -457,6 +466,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
       limits,
       leaderElection,
       gcrJwksUrl,
+      oidcDenyPrivateNetworks: bool("oidc-deny-private-networks"),
     },
   };
 }

@@ -140,7 +140,10 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     clock: createRequestedAtClock(),
     coalesce,
     noCrossNamespaceRefs: config.noCrossNamespaceRefs,
-    auth: createAuthServices({ gcrJwksUrl: config.gcrJwksUrl }),
+    auth: createAuthServices({
+      gcrJwksUrl: config.gcrJwksUrl,
+      denyPrivateAddresses: config.oidcDenyPrivateNetworks,
+    }),
     log,
     onDelivery,
   });
@@ -153,8 +156,11 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     const entry = index.lookup(target);
     return entry ? `${WEBHOOK_PATH_PREFIX}${entry.key.namespace}/${entry.key.name}` : `${WEBHOOK_PATH_PREFIX}unknown`;
   };
+  const serveReceiver = instrumentFetch(metrics, app.fetch, handlerOf, responseBytes);
   const receiver = Bun.serve({
-    fetch: instrumentFetch(metrics, app.fetch, handlerOf, responseBytes),
+    // Bun matches routes on the raw request-target; app.fetch tells a match from the fallback.
+    routes: { [app.route]: serveReceiver },
+    fetch: serveReceiver,
     hostname: config.receiverAddr.host,
     port: config.receiverAddr.port,
     maxRequestBodySize: BUN_BODY_CAP,

@@ -27,6 +27,7 @@ import { Environment } from "@marcbachmann/cel-js";
 import { RE2JS } from "re2js";
 import { CEL_COST_LIMIT, CEL_TIME_LIMIT_MS } from "../limits";
 import { registerExtensions } from "./extensions";
+import { functionCost, matchCost, operatorCost, SIZED_OPERATORS } from "./costs";
 
 /** The variables an expression may use; all are JSON-like maps. */
 export type CelVariable = "res" | "req" | "claims" | "vars";
@@ -74,15 +75,46 @@ export class CelMeter {
 
   /** One evaluation step (one AST node evaluated). */
   tick(): void {
-    // The clock is read every 64 steps: a step is at most one builtin call on at most a
-    // request body's worth of data, so the time limit is overshot by little.
+    // The clock is read every 64 steps: a builtin call is charged by the size of its inputs
+    // before it runs (server/cel/costs.ts), so no single step overshoots the time limit by much.
     if (--this.#steps >= 0 && ((this.#steps & 63) !== 0 || performance.now() <= this.#deadline)) return;
     this.exceeded ??=
       this.#steps < 0
         ? `CEL evaluation exceeded the cost limit of ${this.limits.steps} steps for one delivery`
         : `CEL evaluation exceeded the time limit of ${this.limits.ms} ms for one delivery`;
     this.#steps = -1;
-    throw new CelLimitExceeded(this.exceeded);
+    throw this.#stop();
+  }
+
+  #stopError: CelLimitExceeded | undefined;
+
+  /**
+   * The one error every step throws once the budget is spent. `all` and `exists` absorb errors
+   * of single elements (CEL's semantics) and go on iterating, so each later step throws again: a
+   * new Error each time, stack captured, made a spent budget over 250,000 elements cost 0.4 s.
+   */
+  #stop(): CelLimitExceeded {
+    this.#stopError ??= new CelLimitExceeded(this.exceeded);
+    return this.#stopError;
+  }
+
+  /**
+   * Charges `steps` at once: a builtin call by the size of its inputs (server/cel/costs.ts), before
+   * it runs. Throws, like tick, when the budget runs out.
+   */
+  charge(steps: number, what: string): void {
+    if (this.spend(steps, what)) throw this.#stop();
+  }
+
+  /** As charge, outside an evaluation (the parse of `req`): the reason when the budget ran out. */
+  spend(steps: number, what: string): string | undefined {
+    if (this.exceeded) return this.exceeded;
+    if (steps <= 0) return undefined;
+    this.#steps -= steps;
+    if (this.#steps >= 0) return undefined;
+    this.exceeded = `CEL evaluation exceeded the cost limit of ${this.limits.steps} steps for one delivery (${what})`;
+    this.#steps = -1;
+    return this.exceeded;
   }
 
   /** Runs one evaluation against the budget; time between evaluations (API calls) is not counted. */
@@ -103,6 +135,8 @@ let activeMeter: CelMeter | undefined;
 
 interface EvaluatorLike {
   run(ast: unknown, ctx: unknown): unknown;
+  /** Evaluates and returns the error instead of throwing it (`all`, `exists` absorb element errors). */
+  tryEval(ast: unknown, ctx: unknown): unknown;
 }
 
 /**
@@ -114,6 +148,14 @@ function instrument(ev: EvaluatorLike): void {
   ev.run = function (ast, ctx) {
     activeMeter?.tick();
     return run.call(this, ast, ctx);
+  };
+  // A spent budget is not an element's error for `all` or `exists` to absorb: it ends the
+  // evaluation at once, instead of one caught throw per remaining element.
+  const tryEval = ev.tryEval;
+  ev.tryEval = function (ast, ctx) {
+    const result = tryEval.call(this, ast, ctx);
+    if (result instanceof CelLimitExceeded) throw result;
+    return result;
   };
 }
 
@@ -162,6 +204,25 @@ interface AstNode {
 const isNode = (x: unknown): x is AstNode =>
   typeof x === "object" && x !== null && typeof (x as AstNode).op === "string" && "args" in x;
 
+/**
+ * Calls `fn` on every node of an AST, parents before children. Node arguments are nodes, arrays
+ * of nodes, or (comprehensions) plain objects holding nodes; each node is visited once.
+ */
+function walk(root: unknown, fn: (node: AstNode) => void): void {
+  const seen = new Set<object>();
+  const visit = (x: unknown) => {
+    if (typeof x !== "object" || x === null || seen.has(x)) return;
+    seen.add(x);
+    if (Array.isArray(x)) return x.forEach(visit);
+    if (isNode(x)) {
+      fn(x);
+      return visit(x.args);
+    }
+    if (Object.getPrototypeOf(x) === Object.prototype) for (const v of Object.values(x)) visit(v);
+  };
+  visit(root);
+}
+
 /** Largest number of compiled patterns kept per `matches` call site (patterns may be dynamic). */
 const REGEX_CACHE_PER_SITE = 16;
 
@@ -175,9 +236,7 @@ function re2(pattern: string): RE2JS {
  */
 function useRe2(root: AstNode): string | undefined {
   let problem: string | undefined;
-  const visit = (x: unknown) => {
-    if (Array.isArray(x)) return x.forEach(visit);
-    if (!isNode(x)) return;
+  walk(root, (x) => {
     const args = x.args as unknown[];
     let subject: AstNode | undefined;
     let patternNode: AstNode | undefined;
@@ -202,6 +261,7 @@ function useRe2(root: AstNode): string | undefined {
         const text = ev.run(s, ctx);
         const pattern = ev.run(p, ctx);
         if (typeof text !== "string" || typeof pattern !== "string") throw new Error("no such overload: matches");
+        activeMeter?.charge(matchCost(text, pattern), "matches");
         let compiled = cache.get(pattern);
         if (!compiled) {
           compiled = re2(pattern);
@@ -211,10 +271,44 @@ function useRe2(root: AstNode): string | undefined {
         return compiled.matcher(text).find();
       };
     }
-    visit(x.args);
-  };
-  visit(root);
+  });
   return problem;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Builtins charged by the size of their inputs
+
+interface CheckedNode extends AstNode {
+  /** Set by cel-js's type check: the call's overload dispatch, called with the evaluated operands. */
+  handle?: (...args: unknown[]) => unknown;
+}
+
+/**
+ * Wraps every function call and sized operator of a checked AST so that its cost
+ * (server/cel/costs.ts) is charged to the active meter before it runs. cel-js calls
+ * `handle(values, …)` for a call (the receiver first for a method) and `handle(left, right, …)`
+ * for a binary operator.
+ */
+function chargeBuiltins(root: AstNode): void {
+  walk(root, (x) => {
+    const node = x as CheckedNode;
+    const handle = node.handle;
+    if (typeof handle === "function") {
+      if (node.op === "call" || node.op === "rcall") {
+        const name = (node.args as unknown[])[0] as string;
+        node.handle = function (this: unknown, values: unknown, ...rest: unknown[]) {
+          if (activeMeter && Array.isArray(values)) activeMeter.charge(functionCost(name, values), name);
+          return handle.call(this, values, ...rest);
+        };
+      } else if (SIZED_OPERATORS.has(node.op)) {
+        const op = node.op;
+        node.handle = function (this: unknown, left: unknown, right: unknown, ...rest: unknown[]) {
+          activeMeter?.charge(operatorCost(op, left, right), op);
+          return handle.call(this, left, right, ...rest);
+        };
+      }
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -256,6 +350,7 @@ function environment(variables: readonly CelVariable[]): Env {
   if (
     !captured ||
     typeof captured.run !== "function" ||
+    typeof captured.tryEval !== "function" ||
     typeof typing?.debugTypeDeep !== "function" ||
     typeof typing.debugType !== "function"
   ) {
@@ -319,6 +414,7 @@ export function compile(expression: string, options: CompileOptions): CompileRes
   }
   const regexProblem = useRe2(parsed.ast as unknown as AstNode);
   if (regexProblem) return { ok: false, error: `failed to create CEL program: ${regexProblem}` };
+  chargeBuiltins(parsed.ast as unknown as AstNode);
   return { ok: true, program: { expression, run: parsed as unknown as CelProgram["run"] } };
 }
 

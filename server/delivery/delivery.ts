@@ -11,6 +11,7 @@
  * the most common complaint about Flux receivers, whose answers have no body at all. Reasons
  * never contain a token, a signature or a Secret's name.
  */
+import { createHash } from "node:crypto";
 import { Header } from "../../shared";
 import { keyString, type ObjectKey } from "../api/receiver";
 import type { ReceiverIndex, ServingEntry } from "../receivers/index";
@@ -65,6 +66,13 @@ export interface DeliveryDeps extends AnnotateDeps {
 /** Types whose signature covers the body, the only ones a replay window can judge. */
 const BODY_SIGNED_TYPES: ReadonlySet<string> = new Set(["github", "bitbucket", "generic-hmac", "nexus"]);
 
+/**
+ * Types whose only credential is the URL (as in Flux). Their delivery ids are not used for
+ * duplicate detection: anyone with the URL could send a predictable id (a `Ce-Id`) ahead of the
+ * genuine delivery and make it a "duplicate" that annotates nothing.
+ */
+const URL_ONLY_TYPES: ReadonlySet<string> = new Set(["generic", "dockerhub", "quay", "acr", "cdevents"]);
+
 /** Headers senders put their delivery id in: GitHub, GitLab, Bitbucket, CloudEvents. */
 const DELIVERY_ID_HEADERS = [Header.githubDelivery, Header.gitlabEventUuid, Header.bitbucketRequestUuid, Header.ceId];
 
@@ -89,9 +97,14 @@ export const deliveryId = (headers: Headers) => firstHeader(headers, DELIVERY_ID
 /** The event a request claims to be (a refused one has no validated event). */
 export const declaredEvent = (headers: Headers) => firstHeader(headers, EVENT_HEADERS);
 
-/** Path plus query exactly as requested: Flux matches RequestURI, so `?x` or a trailing `/` does not match. */
+/**
+ * Path plus query of `request.url`: Flux matches RequestURI, so `?x` or a trailing `/` does not
+ * match. Bun's url is absolute, or only the path when the Host header is empty or not a host.
+ */
 export function requestTarget(url: string): string {
-  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (url.startsWith("/")) return url;
+  const scheme = url.indexOf("://");
+  const start = scheme < 0 ? -1 : url.indexOf("/", scheme + 3);
   return start < 0 ? "/" : url.slice(start);
 }
 
@@ -171,7 +184,13 @@ async function validateAndAnnotate(
   const event = verdict.event;
 
   const id = deliveryId(request.headers);
-  if (guards.isDuplicate(receiverKey, id))
+  // The id with the body's digest: a duplicate is the same id and the same body, so an id sent
+  // ahead with another body (the genuine one is unknown to whoever guesses the id) suppresses nothing.
+  const duplicateKey =
+    id !== undefined && !URL_ONLY_TYPES.has(entry.spec.type)
+      ? `${id}\n${createHash("sha256").update(body.body).digest("base64")}`
+      : undefined;
+  if (guards.isDuplicate(receiverKey, duplicateKey))
     return ended("duplicate", `duplicate delivery ${JSON.stringify(id)}: already handled, nothing annotated`, {
       ...known,
       event,
@@ -189,7 +208,7 @@ async function validateAndAnnotate(
     });
 
   const filters = deliveryFilters(entry.compiled, verdict, meter);
-  if (!filters.ok) return ended("failed", filters.error, { ...known, event });
+  if (!filters.ok) return ended(filters.status === 400 ? "rejected" : "failed", filters.error, { ...known, event });
   const targets = await annotateTargets(entry, deps, filters.filters);
   const failed = targets.filter((t) => t.outcome === "failed").length;
   const annotated = targets.filter((t) => t.outcome === "annotated").length;
@@ -200,6 +219,6 @@ async function validateAndAnnotate(
       event,
       targets,
     });
-  guards.succeeded(receiverKey, id, digest);
+  guards.succeeded(receiverKey, duplicateKey, digest);
   return ended(annotated > 0 ? "accepted" : "nothing-annotated", summary, { ...known, event, targets });
 }

@@ -1,15 +1,30 @@
 /**
  * @module server/http/app
- * The HTTP edges, built from injected dependencies: the receiver app (`/hook/*`) and the health
- * app (`/healthz`, `/readyz`). Nothing here listens; server.ts does.
+ * The HTTP edges, built from injected dependencies: the receiver app (`/hook/<digest>`) and the
+ * health app (`/healthz`, `/readyz`). Nothing here listens; server.ts does.
+ *
+ * The receiver app serves a path only as it was requested. Flux matches the exact request URI;
+ * Bun's `request.url` is normalised (`/hook/./D`, `/hook/%2e/D`, `/x/../hook/D` and `/hook\D`
+ * all read `/hook/D`), so server.ts lets Bun's router, which matches the raw request-target, pick
+ * `/hook/:digest`, and the app checks that the digest it matched is what `request.url` names:
+ * anything else is a 404. No routing reads the Host header (Elysia's router cut the path at a fixed
+ * offset, so a Host of 3 characters or fewer made every delivery a 404).
  */
 import { Elysia } from "elysia";
-import { deliveryId, handleDelivery, type DeliveryDeps, type DeliveryOutcome } from "../delivery/delivery";
+import { WEBHOOK_PATH_PREFIX } from "../../shared";
+import {
+  deliveryId,
+  handleDelivery,
+  requestTarget,
+  type DeliveryDeps,
+  type DeliveryOutcome,
+} from "../delivery/delivery";
 import { targetLabel } from "../targets/annotate";
 import { renderDeliveriesPage, type RecentDeliveries } from "../observe/recent-deliveries";
 import type { Logger } from "../observe/log";
 import { keyString } from "../api/receiver";
 import { jsonResponse as json } from "./json-response";
+import { boundOutcome, boundText } from "../delivery/outcome-text";
 import { OUTCOMES } from "../delivery/outcomes";
 
 /** A handled delivery, as observers (metrics, recent deliveries, Events) see it. */
@@ -33,7 +48,9 @@ function responseBody(outcome: DeliveryOutcome): string {
 }
 
 export function createApp(deps: AppDeps) {
-  const answer = (request: Request, outcome: DeliveryOutcome, time: number, started: number): Response => {
+  const answer = (request: Request, unbounded: DeliveryOutcome, time: number, started: number): Response => {
+    // Before anything shows it: sender text in the outcome is cut here, once.
+    const outcome = boundOutcome(unbounded);
     const level = OUTCOMES[outcome.kind].log;
     const logged = deps.log.enabled(level);
     // Only logs and a known receiver's recent deliveries show the id: a guess at an unknown path
@@ -63,23 +80,65 @@ export function createApp(deps: AppDeps) {
       return json(outcome.status, responseBody(outcome), { "retry-after": String(outcome.retryAfterSeconds) });
     return json(outcome.status, responseBody(outcome));
   };
-  // Synchronous when the delivery is (see handleDelivery): no promise for what needs no body.
-  const onHook = ({ request }: { request: Request }): Response | Promise<Response> => {
-    const time = Date.now();
-    const started = performance.now();
-    const outcome = handleDelivery(request, deps);
-    return outcome instanceof Promise
-      ? outcome.then((o) => answer(request, o, time, started))
-      : answer(request, outcome, time, started);
+  const notFound = () => json(404, JSON.stringify({ status: 404, reason: "not found" }));
+  const unknownPath = (request: Request, time = Date.now(), started = performance.now()) =>
+    answer(request, { kind: "unknown-path", status: 404, reason: "no receiver at this path" }, time, started);
+  /** What no route matched: under /hook/ a path that names no Receiver (as served), else not found. */
+  const unrouted = (request: Request) =>
+    requestTarget(request.url).startsWith(WEBHOOK_PATH_PREFIX) ? unknownPath(request) : notFound();
+  const internalError = (error: unknown) => {
+    deps.log.error("unexpected error", { error: boundText(error instanceof Error ? error.message : String(error)) });
+    return json(500, JSON.stringify({ status: 500, reason: "internal error" }));
   };
 
-  return new Elysia({ name: "fluxhook.receiver" })
-    .all("/hook/*", onHook, { parse: "none" })
-    .onError(({ code, error }) => {
-      if (code === "NOT_FOUND") return json(404, JSON.stringify({ status: 404, reason: "not found" }));
-      deps.log.error("unexpected error", { error: error instanceof Error ? error.message : String(error) });
-      return json(500, JSON.stringify({ status: 500, reason: "internal error" }));
-    });
+  /**
+   * One request whose raw request-target matched `/hook/<digest>` (`digest` as the router decoded
+   * it). Synchronous when the delivery is (see handleDelivery): no promise for what needs no body.
+   */
+  const hook = (request: Request, digest: string): Response | Promise<Response> => {
+    const time = Date.now();
+    const started = performance.now();
+    // Canonical only: the normalised path must be the one that was requested.
+    const target = requestTarget(request.url);
+    const query = target.indexOf("?");
+    if ((query < 0 ? target : target.slice(0, query)) !== WEBHOOK_PATH_PREFIX + digest)
+      return unknownPath(request, time, started);
+    try {
+      const outcome = handleDelivery(request, deps);
+      return outcome instanceof Promise
+        ? outcome.then((o) => answer(request, o, time, started), internalError)
+        : answer(request, outcome, time, started);
+    } catch (error) {
+      return internalError(error);
+    }
+  };
+
+  /** The digest of a `/hook/<digest>` path, or undefined (one segment, not empty). */
+  const digestOf = (path: string) => {
+    if (!path.startsWith(WEBHOOK_PATH_PREFIX)) return undefined;
+    const digest = path.slice(WEBHOOK_PATH_PREFIX.length);
+    return digest === "" || digest.includes("/") ? undefined : digest;
+  };
+
+  return {
+    /** Bun's route pattern for `fetch` (server.ts): it matches the raw request-target. */
+    route: `${WEBHOOK_PATH_PREFIX}:digest`,
+    /**
+     * For Bun.serve: a request the router matched to `route` carries `params.digest`; any other
+     * request matched nothing and is a 404.
+     */
+    fetch(request: Request): Response | Promise<Response> {
+      const digest = (request as Request & { params?: { digest?: string } }).params?.digest;
+      return digest === undefined ? unrouted(request) : hook(request, digest);
+    },
+    /** For tests without a socket: the request's URL is taken as the raw request-target. */
+    handle(request: Request): Response | Promise<Response> {
+      const target = requestTarget(request.url);
+      const query = target.indexOf("?");
+      const digest = digestOf(query < 0 ? target : target.slice(0, query));
+      return digest === undefined ? unrouted(request) : hook(request, digest);
+    },
+  };
 }
 
 export interface HealthDeps {

@@ -11,7 +11,7 @@ import { OidcIssuers } from "./oidc";
 
 export type { TokenCheck } from "./types";
 export { GoogleIdTokens, GOOGLE_ISSUERS, GOOGLE_JWKS_URL, type GoogleIdTokenExpectation } from "./google";
-export { OidcIssuers, OIDC_DISCOVERY_RETRY_MS, type OidcProviderRef } from "./oidc";
+export { OidcIssuers, NBF_LEEWAY_SECONDS, issuerUrlProblem, type OidcProviderRef } from "./oidc";
 export { KeySets, type KeySetOptions } from "./keys";
 
 export interface AuthServices {
@@ -26,5 +26,8 @@ export interface AuthOptions extends KeySetOptions {
 
 export function createAuthServices(options: AuthOptions = {}): AuthServices {
   const keys = new KeySets(options);
-  return { google: new GoogleIdTokens(keys, options.gcrJwksUrl ?? GOOGLE_JWKS_URL), oidc: new OidcIssuers(keys) };
+  return {
+    google: new GoogleIdTokens(keys, options.gcrJwksUrl ?? GOOGLE_JWKS_URL),
+    oidc: new OidcIssuers(keys, options),
+  };
 }

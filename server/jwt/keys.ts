@@ -3,40 +3,86 @@
  * Signing keys published as JSON Web Key Sets, fetched and cached per URL with jose's remote key
  * set: the keys are fetched on first use, kept for JWKS_MAX_AGE_MS, and fetched again early when a
  * token names a `kid` the cache does not have (key rotation), at most once per JWKS_COOLDOWN_MS.
+ *
+ * Around jose: every fetch goes through server/jwt/fetch.ts (1 MiB cap, redirects, the opt-in
+ * address filter), and a failed fetch is remembered for OIDC_FETCH_RETRY_MS, during which tokens
+ * for that key set fail at once: jose caches only successes, so while a key set failed to load,
+ * every forged token was a fetch.
  */
-import { createRemoteJWKSet, type RemoteJWKSet } from "jose";
-import { JWKS_COOLDOWN_MS, JWKS_MAX_AGE_MS, OIDC_FETCH_TIMEOUT_MS } from "../limits";
+import { createRemoteJWKSet, customFetch, type JWTVerifyGetKey } from "jose";
+import { JWKS_COOLDOWN_MS, JWKS_MAX_AGE_MS, OIDC_FETCH_RETRY_MS, OIDC_FETCH_TIMEOUT_MS } from "../limits";
+import { fetchJsonObject, type FetchPolicy } from "./fetch";
 
-export interface KeySetOptions {
+export interface KeySetOptions extends FetchPolicy {
   /** Least time between two fetches of one key set (tests lower it to see a rotation at once). */
   readonly cooldownMs?: number;
   readonly maxAgeMs?: number;
-  readonly timeoutMs?: number;
+  readonly now?: () => number;
 }
 
 /** Key sets kept at once; one per issuer in use (and Google's), so this is only a backstop. */
 const MAX_KEY_SETS = 256;
 
+/** A failed key-set fetch, thrown to jwtVerify with a reason safe to send back. */
+export class KeyFetchFailed extends Error {}
+
+interface KeySet {
+  readonly verifyKey: JWTVerifyGetKey;
+  /** When the last fetch failed, and why; cleared by a success. */
+  failure: { readonly at: number; readonly reason: string } | undefined;
+}
+
 export class KeySets {
-  readonly #sets = new Map<string, RemoteJWKSet>();
+  readonly #sets = new Map<string, KeySet>();
   readonly #options: KeySetOptions;
+  readonly #now: () => number;
+  /** Key-set fetches started so far (for tests). */
+  fetches = 0;
 
   constructor(options: KeySetOptions = {}) {
     this.#options = options;
+    this.#now = options.now ?? Date.now;
   }
 
   /** The (shared, cached) key set published at `url`. */
-  get(url: string): RemoteJWKSet {
+  get(url: string): JWTVerifyGetKey {
     let set = this.#sets.get(url);
     if (!set) {
       if (this.#sets.size >= MAX_KEY_SETS) this.#sets.delete(this.#sets.keys().next().value!);
-      set = createRemoteJWKSet(new URL(url), {
-        cooldownDuration: this.#options.cooldownMs ?? JWKS_COOLDOWN_MS,
-        cacheMaxAge: this.#options.maxAgeMs ?? JWKS_MAX_AGE_MS,
-        timeoutDuration: this.#options.timeoutMs ?? OIDC_FETCH_TIMEOUT_MS,
-      });
+      set = this.#create(url);
       this.#sets.set(url, set);
     }
+    return set.verifyKey;
+  }
+
+  #create(url: string): KeySet {
+    const set: KeySet = { verifyKey: undefined as never, failure: undefined };
+    const fetchKeys = async (address: string): Promise<Response> => {
+      this.fetches++;
+      const fetched = await fetchJsonObject(address, "the key set", this.#options);
+      const reason = !fetched.ok
+        ? fetched.reason
+        : !Array.isArray(fetched.value.keys)
+          ? "the key set document has no keys"
+          : undefined;
+      if (reason !== undefined || !fetched.ok) {
+        set.failure = { at: this.#now(), reason: reason ?? "the key set could not be read" };
+        throw new KeyFetchFailed(set.failure.reason);
+      }
+      set.failure = undefined;
+      return Response.json(fetched.value);
+    };
+    const remote = createRemoteJWKSet(new URL(url), {
+      cooldownDuration: this.#options.cooldownMs ?? JWKS_COOLDOWN_MS,
+      cacheMaxAge: this.#options.maxAgeMs ?? JWKS_MAX_AGE_MS,
+      timeoutDuration: this.#options.timeoutMs ?? OIDC_FETCH_TIMEOUT_MS,
+      [customFetch]: fetchKeys,
+    });
+    (set as { verifyKey: JWTVerifyGetKey }).verifyKey = async (header, token) => {
+      const failure = set.failure;
+      if (failure && this.#now() - failure.at < OIDC_FETCH_RETRY_MS) throw new KeyFetchFailed(failure.reason);
+      return remote(header, token);
+    };
     return set;
   }
 }

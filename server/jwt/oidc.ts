@@ -5,21 +5,42 @@
  * document gives the JWKS address and the accepted algorithms; the signature, `iss`, `aud` and
  * `exp` are checked.
  *
+ * As go-oidc does, `nbf` may be up to 5 minutes ahead of the clock (clock skew between the issuer
+ * and fluxhook), `exp` has no leeway, and redirects are followed for discovery and keys (through
+ * server/jwt/fetch.ts, so each hop passes the opt-in address filter).
+ *
  * Unlike Flux, which runs discovery on every request, the discovery document is cached per issuer
  * (OIDC_DISCOVERY_TTL_MS; concurrent requests share one fetch, and a failed fetch is not retried
- * for OIDC_DISCOVERY_RETRY_MS) and the keys are cached per JWKS address (server/jwt/keys.ts), so
- * a delivery costs no fetch in the steady state.
+ * for OIDC_FETCH_RETRY_MS) and the keys are cached per JWKS address (server/jwt/keys.ts), so
+ * a delivery costs no fetch in the steady state. Reasons name what failed, never the fetched text
+ * (the document's `issuer`, a body, a connect error): the answer goes to an unauthenticated sender.
  */
 import { jwtVerify, type JWSAlgorithm } from "jose";
-import { OIDC_DISCOVERY_TTL_MS, OIDC_FETCH_TIMEOUT_MS } from "../limits";
+import { OIDC_DISCOVERY_TTL_MS, OIDC_FETCH_RETRY_MS } from "../limits";
+import { fetchJsonObject, type FetchPolicy } from "./fetch";
 import { describeJoseError, type KeySets } from "./keys";
 import type { TokenCheck } from "./types";
 
+/** go-oidc's allowedClockSkew, applied to `nbf` only (oidc/verify.go). */
+export const NBF_LEEWAY_SECONDS = 5 * 60;
+
 /**
- * After a failed discovery, requests naming that issuer fail at once for this long instead of
- * each fetching again: an issuer that is down is not hammered by every delivery.
+ * undefined when `issuerURL` can name an issuer, else why not: an http(s) URL without query or
+ * fragment, since discovery appends `/.well-known/openid-configuration` to it and a `?` or `#`
+ * would make the fetched path whatever follows.
  */
-export const OIDC_DISCOVERY_RETRY_MS = 5_000;
+export function issuerUrlProblem(issuerURL: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(issuerURL);
+  } catch {
+    return "is not a URL";
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") return "is not an http(s) URL";
+  if (issuerURL.includes("?") || issuerURL.includes("#")) return "has a query or a fragment";
+  if (url.username || url.password) return "carries credentials";
+  return undefined;
+}
 
 /** Signature algorithms go-oidc accepts; symmetric ones are never accepted from a JWKS. */
 const SUPPORTED_ALGORITHMS = new Set([
@@ -53,23 +74,22 @@ export interface OidcProviderRef {
   readonly audience: string;
 }
 
-export interface OidcIssuerOptions {
+export interface OidcIssuerOptions extends FetchPolicy {
   readonly now?: () => number;
-  readonly fetch?: typeof fetch;
 }
 
 export class OidcIssuers {
   readonly #keys: KeySets;
   readonly #cache = new Map<string, CacheEntry>();
   readonly #now: () => number;
-  readonly #fetch: typeof fetch;
+  readonly #policy: FetchPolicy;
   /** Discovery documents fetched so far (for tests and metrics). */
   discoveries = 0;
 
   constructor(keys: KeySets, options: OidcIssuerOptions = {}) {
     this.#keys = keys;
     this.#now = options.now ?? Date.now;
-    this.#fetch = options.fetch ?? fetch;
+    this.#policy = options;
   }
 
   async verify(token: string, provider: OidcProviderRef): Promise<TokenCheck> {
@@ -81,12 +101,18 @@ export class OidcIssuers {
       };
     }
     try {
+      const now = this.#now();
       const { payload } = await jwtVerify(token, this.#keys.get(discovery.jwksUri), {
         issuer: provider.issuerURL,
         audience: provider.audience,
         algorithms: discovery.algorithms,
         requiredClaims: ["exp"],
+        currentDate: new Date(now),
+        // jose applies one tolerance to both; `exp` is checked strictly below.
+        clockTolerance: NBF_LEEWAY_SECONDS,
       });
+      if (typeof payload.exp !== "number" || now / 1000 > payload.exp)
+        return { ok: false, reason: 'failed to verify OIDC token: "exp" claim timestamp check failed' };
       return { ok: true, claims: payload };
     } catch (err) {
       return { ok: false, reason: `failed to verify OIDC token: ${describeJoseError(err)}` };
@@ -100,7 +126,7 @@ export class OidcIssuers {
     if (cached) {
       if ("pending" in cached) return cached.pending;
       if ("value" in cached && now - cached.at < OIDC_DISCOVERY_TTL_MS) return cached.value;
-      if ("error" in cached && now - cached.at < OIDC_DISCOVERY_RETRY_MS) return cached.error;
+      if ("error" in cached && now - cached.at < OIDC_FETCH_RETRY_MS) return cached.error;
     }
     const pending = this.#fetchDiscovery(issuer);
     this.#remember(issuer, { at: now, pending });
@@ -119,24 +145,15 @@ export class OidcIssuers {
   }
 
   async #fetchDiscovery(issuer: string): Promise<Discovery | string> {
+    const problem = issuerUrlProblem(issuer);
+    if (problem) return `the issuer URL ${problem}`;
     this.discoveries++;
     const url = `${issuer.replace(/\/+$/, "")}/.well-known/openid-configuration`;
-    let doc: Record<string, unknown>;
-    try {
-      const res = await this.#fetch(url, { signal: AbortSignal.timeout(OIDC_FETCH_TIMEOUT_MS), redirect: "manual" });
-      if (res.status !== 200) {
-        await res.body?.cancel();
-        return `discovery answered ${res.status}`;
-      }
-      doc = (await res.json()) as Record<string, unknown>;
-    } catch (err) {
-      return `discovery failed: ${(err as Error).message ?? String(err)}`;
-    }
-    if (typeof doc !== "object" || doc === null) return "discovery document is not a JSON object";
+    const fetched = await fetchJsonObject(url, "discovery", this.#policy);
+    if (!fetched.ok) return fetched.reason;
+    const doc = fetched.value;
     // go-oidc refuses a document for another issuer: the token's `iss` is checked against ours.
-    if (doc.issuer !== issuer) {
-      return `issuer URL provided to client (${JSON.stringify(issuer)}) did not match the issuer URL returned by provider (${JSON.stringify(doc.issuer)})`;
-    }
+    if (doc.issuer !== issuer) return "the discovery document names another issuer than the issuer URL";
     if (typeof doc.jwks_uri !== "string" || !/^https?:\/\//.test(doc.jwks_uri))
       return "discovery document has no jwks_uri";
     const advertised = Array.isArray(doc.id_token_signing_alg_values_supported)

@@ -17,18 +17,22 @@ export function mediaType(contentType: string | null): string {
   return (contentType ?? "").split(";", 1)[0]!.trim().toLowerCase();
 }
 
-function signedPayload(eventHeader: string): Validator {
+/** The `payload` field of a form body (go-github's form.Get); none is an empty payload. */
+export type FormPayload = (body: Uint8Array) => Uint8Array;
+
+export const formPayload: FormPayload = (body) => {
+  const field = new URLSearchParams(Buffer.from(body).toString("utf8")).get("payload");
+  return Buffer.from(field ?? "", "utf8");
+};
+
+/**
+ * The signature is checked over the raw body before anything parses it: a forged form body costs
+ * an HMAC, never a parse (a 3 MiB form parse was 122 ms and +130 MB).
+ */
+export function signedPayload(eventHeader: string, parseForm: FormPayload = formPayload): Validator {
   return (request, { spec, secret }): Validation => {
     const type = mediaType(request.headers.get(Header.contentType));
-    let payload: Uint8Array;
-    if (type === ContentType.json) {
-      payload = request.body;
-    } else if (type === ContentType.form) {
-      // No payload field is an empty payload, as go-github's form.Get gives (the signature still
-      // covers the whole form body).
-      const field = new URLSearchParams(Buffer.from(request.body).toString("utf8")).get("payload");
-      payload = Buffer.from(field ?? "", "utf8");
-    } else {
+    if (type !== ContentType.json && type !== ContentType.form) {
       return refuse(
         `unsupported Content-Type ${JSON.stringify(type)}: expected ${ContentType.json} or ${ContentType.form}`,
       );
@@ -44,6 +48,8 @@ function signedPayload(eventHeader: string): Validator {
     const event = request.headers.get(eventHeader);
     const refused = checkEvent(spec.events, event, eventHeader);
     if (refused) return refuse(refused);
+    // The signature covers the whole form body; CEL sees its payload field.
+    const payload = type === ContentType.json ? request.body : parseForm(request.body);
     return {
       ok: true,
       event: event ?? undefined,

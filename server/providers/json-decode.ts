@@ -9,11 +9,13 @@
  *     field names match exactly or else case-insensitively; a value of the wrong JSON type is an
  *     error ("cannot unmarshal number into Go struct field … of type string").
  */
+import { exceedsJsonBounds } from "./json-bounds";
 
 /** A Go type, as far as these payloads need: string, time.Time, []T, or a struct. */
 export type Shape = "string" | "time" | readonly [Shape] | { readonly [field: string]: Shape };
 
-export type Decoded = { ok: true; value: unknown } | { ok: false; error: string };
+/** `tooCostly`: the body crossed a bound of json-bounds.ts and was not parsed (a 400, not a syntax error). */
+export type Decoded = { ok: true; value: unknown } | { ok: false; error: string; tooCostly?: true };
 
 const decoder = new TextDecoder(); // invalid UTF-8 becomes U+FFFD, as Go's decoder does
 
@@ -59,6 +61,8 @@ export function firstJsonValue(body: Uint8Array): Decoded {
     if (!m) return { ok: false, error: `invalid character ${JSON.stringify(c)} looking for beginning of value` };
     end = start + m[0].length;
   }
+  const tooCostly = exceedsJsonBounds(text, start, end);
+  if (tooCostly) return { ok: false, error: tooCostly, tooCostly: true };
   try {
     return { ok: true, value: JSON.parse(text.slice(start, end)) };
   } catch (err) {
@@ -70,6 +74,8 @@ export function firstJsonValue(body: Uint8Array): Decoded {
 export function wholeJsonValue(body: Uint8Array): Decoded {
   const text = decoder.decode(body);
   if (text.trim() === "") return { ok: false, error: "unexpected end of JSON input" };
+  const tooCostly = exceedsJsonBounds(text);
+  if (tooCostly) return { ok: false, error: tooCostly, tooCostly: true };
   try {
     return { ok: true, value: JSON.parse(text) };
   } catch (err) {

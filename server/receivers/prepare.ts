@@ -12,6 +12,7 @@
  * Filters see `res` and `req`, and `claims` for generic-oidc; OIDC expressions see `claims` and
  * `vars`. Filters and validations must return bool.
  */
+import { issuerUrlProblem } from "../jwt/oidc";
 import { compile, type CelProgram, type CelVariable } from "../cel";
 import type { ReceiverSpec } from "../api/receiver";
 import { Reason } from "../api/status";
@@ -41,6 +42,8 @@ function checkOidcProviders(spec: ReceiverSpec): string | undefined {
   const seen = new Set<string>();
   for (const [i, p] of spec.oidcProviders.entries()) {
     if (seen.has(p.issuerURL)) return `oidcProviders[${i}]: duplicate issuerURL ${q(p.issuerURL)}`;
+    const problem = issuerUrlProblem(p.issuerURL);
+    if (problem) return `oidcProviders[${i}]: issuerURL ${q(p.issuerURL)} ${problem}`;
     seen.add(p.issuerURL);
     if (p.validations.length === 0) {
       return `oidcProviders[${i}] (issuerURL=${q(p.issuerURL)}): at least one validation is required; without validations any caller able to obtain a token from this issuer can trigger the Receiver`;

@@ -13,6 +13,7 @@
  */
 import type { PartialObject } from "../kube/port";
 import { evaluateBool, type CelMeter, type CelProgram } from "../cel";
+import { SCAN_STEPS_PER_CHAR } from "../cel/costs";
 import { firstJsonValue } from "../providers/json-decode";
 
 export type FilterVerdict = { ok: true; accept: boolean } | { ok: false; error: string };
@@ -49,25 +50,38 @@ export interface FilterInput {
 }
 
 /**
- * The filters of one delivery, or the reason `req` cannot be built (a JSON body that is not a
- * JSON object: Flux answers 500).
+ * The filters of one delivery, or the reason `req` cannot be built: 500 for a JSON body that is
+ * not a JSON object (as Flux answers) or a spent budget, 400 for a body past the JSON bounds
+ * (server/providers/json-bounds.ts), which is never parsed.
  */
 export function deliveryFilters(
   compiled: CompiledFilters,
   input: FilterInput,
   /** The delivery's CEL budget, shared with its OIDC expressions (made by the delivery). */
   meter: CelMeter,
-): { ok: true; filters: DeliveryFilters } | { ok: false; error: string } {
+): { ok: true; filters: DeliveryFilters } | { ok: false; status: 400 | 500; error: string } {
   const top = compiled.resourceFilter;
   if (!top && !compiled.resourceFilters.some(Boolean)) return { ok: true, filters: NO_FILTERS };
 
   let req: unknown = {};
   if (isJsonContent(input.payloadType)) {
-    const decoded = firstJsonValue(input.payload);
-    if (!decoded.ok) return { ok: false, error: `failed to parse request body as JSON: ${decoded.error}` };
+    // The parse is paid from the filters' budget, as a scan of the body (server/cel/costs.ts).
+    const spent = meter.spend(Math.ceil(input.payload.byteLength * SCAN_STEPS_PER_CHAR), "parsing the request body");
+    if (spent) return { ok: false, status: 500, error: spent };
+    const decoded = meter.measure(() => firstJsonValue(input.payload));
+    if (!decoded.ok)
+      return {
+        ok: false,
+        status: decoded.tooCostly ? 400 : 500,
+        error: `failed to parse request body as JSON: ${decoded.error}`,
+      };
     if (Array.isArray(decoded.value) || (decoded.value !== null && typeof decoded.value !== "object")) {
       const kind = Array.isArray(decoded.value) ? "array" : typeof decoded.value;
-      return { ok: false, error: `failed to parse request body as JSON: cannot unmarshal ${kind} into a JSON object` };
+      return {
+        ok: false,
+        status: 500,
+        error: `failed to parse request body as JSON: cannot unmarshal ${kind} into a JSON object`,
+      };
     }
     req = decoded.value ?? {};
   }

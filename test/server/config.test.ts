@@ -24,7 +24,7 @@ describe("flags", () => {
       exportHttpPathMetrics: false,
       leaderElection: undefined,
       limits: {
-        validRate: 50,
+        validRate: 0,
         validBurst: 500,
         failedRate: 10,
         failedBurst: 100,
@@ -32,7 +32,9 @@ describe("flags", () => {
         replayWindowMs: 0,
       },
       gcrJwksUrl: "https://www.googleapis.com/oauth2/v3/certs",
+      oidcDenyPrivateNetworks: false,
     });
+    expect(ok(["--oidc-deny-private-networks"]).oidcDenyPrivateNetworks).toBe(true);
   });
 
   test("a notification-controller Deployment's args carry over", () => {
@@ -167,7 +169,7 @@ describe("flags", () => {
     [["--receiver-rate-limit=-1"], 'invalid value "-1" for flag --receiver-rate-limit'],
     [["--receiver-rate-burst=lots"], 'invalid value "lots" for flag --receiver-rate-burst'],
     [["--max-concurrent-deliveries=0"], "--max-concurrent-deliveries must be at least 1"],
-    [["--receiver-rate-burst=0"], "--receiver-rate-burst must be at least 1"],
+    [["--receiver-rate-limit=5", "--receiver-rate-burst=0"], "--receiver-rate-burst must be at least 1"],
     [["--replay-window=forever"], 'invalid value "forever" for flag --replay-window'],
   ])("limit %p is refused", (argv, message) => {
     const r = parseConfig(argv, {});

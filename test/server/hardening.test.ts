@@ -90,6 +90,53 @@ async function load(
 }
 
 describe("duplicate deliveries and replays", () => {
+  test("a delivery id sent ahead cannot make the genuine delivery a duplicate (issue 11, finding 8)", async () => {
+    await using stack = await startStack();
+    // cdevents: the URL is the only credential, so its Ce-Id is not used for duplicates at all.
+    stack.secret("ahead", "token", { token: "ahead-token" });
+    stack.target(GIT, "GitRepository", "ahead", "app");
+    stack.receiver("ahead", "cd", {
+      type: "cdevents",
+      secretRef: { name: "token" },
+      resources: [{ kind: "GitRepository", name: "app" }],
+    });
+    const cdPath = await stack.readyPath("ahead", "cd");
+    const cdevent = (id: string) =>
+      JSON.stringify({
+        context: {
+          version: "0.4.1",
+          id,
+          source: "/ci",
+          type: "dev.cdevents.change.merged.0.2.0",
+          timestamp: "2026-01-01T00:00:00Z",
+        },
+        subject: { id: "change-1", source: "/ci", type: "change", content: { repository: { id: "org/app" } } },
+      });
+    const headers = { "Content-Type": "application/json", "Ce-Id": "build-42" };
+    const ahead = await stack.post(cdPath, { headers, body: cdevent("forged") });
+    expect(ahead.status).toBe(200);
+    const genuine = await stack.post(cdPath, { headers, body: cdevent("genuine") });
+    expect({ status: genuine.status, reason: genuine.body.reason }).toEqual({
+      status: 200,
+      reason: "1 of 1 target annotated",
+    });
+    // Nor its exact repeat: without a credential an id proves nothing (Flux has no duplicates either).
+    expect((await stack.post(cdPath, { headers, body: cdevent("genuine") })).body.reason).toBe(
+      "1 of 1 target annotated",
+    );
+
+    // github: an id is a duplicate only with the same body, so a replayed old body under the
+    // id of the coming delivery does not suppress it.
+    const path = await github(stack, "ahead", "gh", "gh-token");
+    const id = { "X-GitHub-Delivery": "predicted-id" };
+    const old = JSON.stringify({ ref: "refs/heads/old" });
+    expect((await stack.post(path, { headers: signed("gh-token", old, id), body: old })).status).toBe(200);
+    const real = await stack.post(path, { headers: signed("gh-token", push, id), body: push });
+    expect(real.body.reason).toBe("1 of 1 target annotated");
+    const redelivered = await stack.post(path, { headers: signed("gh-token", push, id), body: push });
+    expect(redelivered.body.reason).toBe('duplicate delivery "predicted-id": already handled, nothing annotated');
+  });
+
   test("a delivery id already handled is 200 'duplicate' without annotating; a failed attempt can be redelivered", async () => {
     await using stack = await startStack({}, { patchBudgetMs: 200 });
     const path = await github(stack, "dup", "app", "t");
@@ -293,7 +340,18 @@ describe("rate limits under load", () => {
     expect(stack.api.requests.filter((r) => !r.watch).length).toBe(before);
   });
 
-  test("the valid-delivery budget answers 429 with Retry-After beyond its burst", async () => {
+  test("at default flags valid deliveries are not rate limited: a 10,000-delivery burst from 100 clients is all 200", async () => {
+    // With the old default (50/s, burst 500) 9,477 of these were 429: lost reconciles.
+    await using stack = await startStack();
+    const path = await github(stack, "burst", "app", "burst-token");
+    const headers = signed("burst-token");
+    const statuses = await load(10_000, 100, () =>
+      fetch(stack.fluxhook.receiverUrl + path, { method: "POST", body: push, headers }),
+    );
+    expect(statuses).toEqual({ 200: 10_000 });
+  }, 60_000);
+
+  test("the valid-delivery budget, opted into, answers 429 with Retry-After beyond its burst", async () => {
     // One token per 100 s: a slow machine cannot refill one during the test.
     await using stack = await startStack({ limits: { ...TEST_CONFIG.limits, validRate: 0.01, validBurst: 2 } });
     const path = await github(stack, "valid-limit", "app", "t");

@@ -338,13 +338,14 @@ describe("caches (unit)", () => {
     const oidc = new OidcIssuers(new KeySets());
     try {
       const a = await oidc.verify("x.y.z", { issuerURL: closedUrl, audience: "flux" });
-      expect(a.ok === false && a.reason).toStartWith(
-        `failed to initialize OIDC provider for issuer "${closedUrl}": discovery failed:`,
-      );
+      expect(a).toEqual({
+        ok: false,
+        reason: `failed to initialize OIDC provider for issuer "${closedUrl}": discovery failed: the server could not be reached`,
+      });
       const b = await oidc.verify("x.y.z", { issuerURL: liarUrl, audience: "flux" });
       expect(b).toEqual({
         ok: false,
-        reason: `failed to initialize OIDC provider for issuer "${liarUrl}": issuer URL provided to client ("${liarUrl}") did not match the issuer URL returned by provider ("https://elsewhere.example")`,
+        reason: `failed to initialize OIDC provider for issuer "${liarUrl}": the discovery document names another issuer than the issuer URL`,
       });
     } finally {
       await liar.stop(true);

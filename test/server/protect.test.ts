@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { RecentKeys } from "../../server/delivery/protect/recent-keys";
 import { KeyedTokenBuckets } from "../../server/delivery/protect/token-bucket";
 import { DeliveryGuards, type Admission } from "../../server/delivery/protect/guards";
-import { MAX_CONCURRENT_PER_RECEIVER } from "../../server/limits";
+import { DELIVERY_ID_RECEIVERS, DELIVERY_IDS_PER_RECEIVER, MAX_CONCURRENT_PER_RECEIVER } from "../../server/limits";
 
 describe("RecentKeys", () => {
   test("remembers keys until their TTL", () => {
@@ -139,6 +139,37 @@ describe("DeliveryGuards admission", () => {
     expect(other.reading.signal.aborted).toBe(false);
     expect(mine[0]!.reading.signal.aborted).toBe(true);
     expect(mine.slice(1).some((a) => a.reading.signal.aborted)).toBe(false);
+    g.stop();
+  });
+});
+
+describe("delivery ids (issue 11, finding 8)", () => {
+  const guards = () =>
+    new DeliveryGuards({
+      valid: { rate: 0, burst: 0 },
+      failed: { rate: 0, burst: 0 },
+      maxConcurrent: 10,
+      replayWindowMs: 0,
+    });
+
+  test("are remembered per receiver: one receiver's deliveries never push out another's", () => {
+    const g = guards();
+    g.succeeded("ns/quiet", "id-1", undefined);
+    for (let i = 0; i < 10 * DELIVERY_IDS_PER_RECEIVER; i++) g.succeeded("ns/busy", `busy-${i}`, undefined);
+    expect(g.isDuplicate("ns/quiet", "id-1")).toBe(true);
+    expect(g.isDuplicate("ns/busy", "id-1")).toBe(false);
+    // The busy one keeps its own latest ids.
+    expect(g.isDuplicate("ns/busy", `busy-${10 * DELIVERY_IDS_PER_RECEIVER - 1}`)).toBe(true);
+    expect(g.isDuplicate("ns/busy", "busy-0")).toBe(false);
+    g.stop();
+  });
+
+  test("at most DELIVERY_ID_RECEIVERS receivers keep ids, the least recently delivered forgotten first", () => {
+    const g = guards();
+    for (let i = 0; i <= DELIVERY_ID_RECEIVERS; i++) g.succeeded(`ns/r${i}`, "id", undefined);
+    expect(g.isDuplicate("ns/r0", "id")).toBe(false);
+    expect(g.isDuplicate("ns/r1", "id")).toBe(true);
+    expect(g.isDuplicate(`ns/r${DELIVERY_ID_RECEIVERS}`, "id")).toBe(true);
     g.stop();
   });
 });

@@ -11,9 +11,11 @@
  * - two token buckets per receiver: one spent by deliveries that failed validation, one by valid
  *   ones. A flood of forged requests empties only the first, so it is answered 429 while the
  *   receiver's real sender keeps getting through;
- * - duplicate delivery ids: a delivery id already handled successfully for the same receiver is
- *   answered 200 "duplicate" without annotating again. Ids are recorded only after success, so a
- *   redelivery of a failed attempt works;
+ * - duplicate delivery ids: a delivery id already handled successfully for the same receiver,
+ *   with the same body, is answered 200 "duplicate" without annotating again. Ids are recorded
+ *   only after success, so a redelivery of a failed attempt works; they are kept per receiver,
+ *   and keyed with the body's digest, so an id sent ahead of the genuine delivery cannot make it
+ *   a duplicate (delivery.ts uses them only for types whose sender holds a credential);
  * - an opt-in replay window: the same signed body for the same receiver within the window is
  *   refused. It is off by default because a CI job that posts the same body on purpose must keep
  *   working, as it does with Flux; with it off, a replayed body costs at most one coalesced
@@ -29,8 +31,9 @@ import { KeyedTokenBuckets, type BucketLimits, type Take } from "./token-bucket"
 import { RecentKeys } from "./recent-keys";
 import { EVICTED } from "../body";
 import {
-  DELIVERY_ID_CAPACITY,
+  DELIVERY_ID_RECEIVERS,
   DELIVERY_ID_TTL_MS,
+  DELIVERY_IDS_PER_RECEIVER,
   MAX_BODY_BYTES_IN_FLIGHT,
   MAX_CONCURRENT_PER_RECEIVER,
   REPLAY_CAPACITY,
@@ -72,7 +75,8 @@ export class DeliveryGuards {
   readonly #config: GuardConfig;
   readonly #valid: KeyedTokenBuckets;
   readonly #failed: KeyedTokenBuckets;
-  readonly #ids = new RecentKeys(DELIVERY_ID_CAPACITY, DELIVERY_ID_TTL_MS);
+  /** Per receiver; Map order is insertion order, re-inserted on each add, so the first is the least recent. */
+  readonly #ids = new Map<string, RecentKeys>();
   readonly #bodies: RecentKeys | undefined;
   readonly #inflight = new Map<string, number>();
   #total = 0;
@@ -166,8 +170,9 @@ export class DeliveryGuards {
     return this.#config.valid.rate > 0 ? this.#valid.take(receiver) : unlimited;
   }
 
-  isDuplicate(receiver: string, deliveryId: string | undefined): boolean {
-    return deliveryId !== undefined && this.#ids.has(`${receiver}\n${deliveryId}`);
+  /** True when `deliveryKey` (a delivery id and its body's digest) already succeeded for `receiver`. */
+  isDuplicate(receiver: string, deliveryKey: string | undefined): boolean {
+    return deliveryKey !== undefined && (this.#ids.get(receiver)?.has(deliveryKey) ?? false);
   }
 
   /** True when the replay window is on and this signed body was already delivered to this receiver. */
@@ -181,8 +186,17 @@ export class DeliveryGuards {
   }
 
   /** Records a successful delivery's id and body, so repeats are recognised. */
-  succeeded(receiver: string, deliveryId: string | undefined, bodyDigest: string | undefined): void {
-    if (deliveryId !== undefined) this.#ids.add(`${receiver}\n${deliveryId}`);
+  succeeded(receiver: string, deliveryKey: string | undefined, bodyDigest: string | undefined): void {
+    if (deliveryKey !== undefined) {
+      let ids = this.#ids.get(receiver);
+      if (ids) this.#ids.delete(receiver);
+      else {
+        if (this.#ids.size >= DELIVERY_ID_RECEIVERS) this.#ids.delete(this.#ids.keys().next().value!);
+        ids = new RecentKeys(DELIVERY_IDS_PER_RECEIVER, DELIVERY_ID_TTL_MS);
+      }
+      this.#ids.set(receiver, ids);
+      ids.add(deliveryKey);
+    }
     if (bodyDigest !== undefined) this.#bodies?.add(`${receiver}\n${bodyDigest}`);
   }
 

@@ -1,0 +1,256 @@
+/**
+ * Hardening, round 2 (issue 11): what a request whose URL is its only credential can make the
+ * server spend. Bodies that are cheap to send and costly to parse are refused by a pass over
+ * their bytes before any parse; github and bitbucket check the signature before parsing a form;
+ * CEL builtins are charged by the size of their inputs.
+ */
+import { describe, expect, test } from "bun:test";
+import examples from "@octokit/webhooks-examples";
+import { signPayload } from "../../shared";
+import { VALIDATORS, type Validation } from "../../server/providers";
+import { formPayload, signedPayload } from "../../server/providers/github";
+import { exceedsJsonBounds } from "../../server/providers/json-bounds";
+import { NOTHING_COMPILED } from "../../server/receivers/prepare";
+import type { ReceiverSpec } from "../../server/api/receiver";
+import type { ReceiverType } from "../../shared";
+import { MAX_BODY_BYTES, MAX_JSON_DEPTH, MAX_JSON_VALUES } from "../../server/limits";
+import type { AuthServices } from "../../server/jwt";
+import { CelMeter, compile, evaluate } from "../../server/cel";
+import { deliveryFilters } from "../../server/targets/filters";
+import { startStack } from "../support/stack";
+
+/** The costly bodies of the red-team report, each at most 3 MiB. */
+export const COSTLY_BODIES = {
+  "1.5 M nested arrays": "[".repeat(1_500_000) + "]".repeat(1_500_000),
+  "1 M empty arrays": `[${Array(1_000_000).fill("[]").join(",")}]`,
+  "300 k keys": `{${Array.from({ length: 300_000 }, (_, i) => `"${i.toString(36)}":0`).join(",")}}`,
+} as const;
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const noAuth = {} as AuthServices;
+
+function spec(type: ReceiverType): ReceiverSpec {
+  return {
+    type,
+    events: [],
+    resources: [],
+    resourceFilter: undefined,
+    secretName: "s",
+    oidcProviders: [],
+    suspend: false,
+  };
+}
+
+function validate(type: ReceiverType, body: string, headers: Record<string, string> = {}): Promise<Validation> {
+  return Promise.resolve(
+    VALIDATORS[type](
+      { headers: new Headers(headers), body: enc(body) },
+      {
+        spec: spec(type),
+        secret: { token: Buffer.from("t") },
+        compiled: NOTHING_COMPILED,
+        auth: noAuth,
+        meter: new CelMeter(),
+      },
+    ),
+  );
+}
+
+describe("JSON bounds: costly bodies are refused before any parse", () => {
+  test("the costly bodies fit in the body cap", () => {
+    for (const body of Object.values(COSTLY_BODIES)) expect(body.length).toBeLessThanOrEqual(MAX_BODY_BYTES);
+  });
+
+  test.each([
+    ["1.5 M nested arrays", `JSON nesting is deeper than ${MAX_JSON_DEPTH} levels, more than any webhook sends`],
+    ["1 M empty arrays", `JSON has more than ${MAX_JSON_VALUES} values, more than any webhook sends`],
+    ["300 k keys", `JSON has more than ${MAX_JSON_VALUES} values, more than any webhook sends`],
+  ] as const)("%s", async (name, reason) => {
+    expect(exceedsJsonBounds(COSTLY_BODIES[name])).toBe(reason);
+    const cases: [ReceiverType, string][] = [
+      ["dockerhub", `cannot decode DockerHub webhook payload: ${reason}`],
+      ["quay", `cannot decode Quay webhook payload: ${reason}`],
+      ["acr", `cannot decode ACR webhook payload: ${reason}`],
+      ["cdevents", `unable to validate CDEvent event: ${reason}`],
+    ];
+    for (const [type, want] of cases) {
+      // A spy on JSON.parse: the body never reaches it.
+      const parse = JSON.parse;
+      let parsed = 0;
+      JSON.parse = ((text: string, reviver?: never) => {
+        parsed++;
+        return parse(text, reviver);
+      }) as typeof JSON.parse;
+      try {
+        expect(await validate(type, COSTLY_BODIES[name])).toEqual({ ok: false, reason: want });
+      } finally {
+        JSON.parse = parse;
+      }
+      expect(parsed).toBe(0);
+    }
+  });
+
+  test("every real GitHub payload is within the bounds", () => {
+    let checked = 0;
+    for (const group of examples as { examples: unknown[] }[])
+      for (const example of group.examples) {
+        expect(exceedsJsonBounds(JSON.stringify(example))).toBeUndefined();
+        checked++;
+      }
+    expect(checked).toBeGreaterThan(100);
+  });
+
+  test("brackets, commas and colons inside strings do not count; keys and scalars do", () => {
+    const bounds = { maxDepth: 2, maxValues: 5 };
+    expect(exceedsJsonBounds('{"[[[,:\\"[": "]]]{{{"}', 0, undefined, bounds)).toBeUndefined();
+    expect(exceedsJsonBounds("[[1]]", 0, undefined, bounds)).toBeUndefined();
+    expect(exceedsJsonBounds("[[[1]]]", 0, undefined, bounds)).toContain("deeper than 2");
+    expect(exceedsJsonBounds("[1, true, null, -2]", 0, undefined, bounds)).toBeUndefined(); // 5 values
+    expect(exceedsJsonBounds('[1, true, null, -2, "x"]', 0, undefined, bounds)).toContain("more than 5 values");
+    expect(exceedsJsonBounds('{"a": 1, "b": 2}', 0, undefined, bounds)).toBeUndefined(); // 5 values
+    expect(exceedsJsonBounds('{"a": 1, "b": 2, "c": 3}', 0, undefined, bounds)).toContain("more than 5 values");
+  });
+
+  test("Go's decoding reads only the first value: the bounds apply to it alone", async () => {
+    const dockerhub = '{"push_data":{"tag":"v1"}}';
+    expect(await validate("dockerhub", `${dockerhub} ${COSTLY_BODIES["1 M empty arrays"]}`)).toMatchObject({
+      ok: true,
+    });
+  });
+});
+
+describe("github and bitbucket check the signature before parsing a form", () => {
+  const form = `payload=${encodeURIComponent('{"ref":"refs/heads/main"}')}&${"x=1&".repeat(700_000)}`;
+
+  test.each(["github", "bitbucket"] as const)(
+    "%s: a forged form body is refused without being parsed",
+    async (type) => {
+      expect(form.length).toBeLessThanOrEqual(MAX_BODY_BYTES);
+      let parses = 0;
+      const counting = (body: Uint8Array) => {
+        parses++;
+        return formPayload(body);
+      };
+      const validator = signedPayload(type === "github" ? "X-GitHub-Event" : "X-Event-Key", counting);
+      const context = {
+        spec: spec(type),
+        secret: { token: Buffer.from("t") },
+        compiled: NOTHING_COMPILED,
+        auth: noAuth,
+        meter: new CelMeter(),
+      };
+      const formType = { "Content-Type": "application/x-www-form-urlencoded" };
+
+      for (const headers of [
+        formType,
+        { ...formType, "X-Hub-Signature-256": `sha256=${"0".repeat(64)}` },
+        { ...formType, "X-Hub-Signature": signPayload("sha1", "wrong", form) },
+      ]) {
+        const verdict = await validator({ headers: new Headers(headers), body: enc(form) }, context);
+        expect(verdict.ok).toBe(false);
+      }
+      expect(parses).toBe(0);
+
+      const signed = { ...formType, "X-Hub-Signature-256": signPayload("sha256", "t", form) };
+      const verdict = await validator({ headers: new Headers(signed), body: enc(form) }, context);
+      expect(parses).toBe(1);
+      if (!verdict.ok) throw new Error(verdict.reason);
+      expect(new TextDecoder().decode(verdict.payload)).toBe('{"ref":"refs/heads/main"}');
+    },
+  );
+});
+
+/** The CEL cases of the report: each over a body no larger than the cap, with a filter an author might write. */
+const MiB = 1024 * 1024;
+const strings = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+const CEL_CASES = [
+  {
+    filter: "sets.intersects(req.a, req.b)",
+    req: { a: strings(20_000, "a"), b: strings(20_000, "b") },
+    at: "intersects",
+  },
+  { filter: "req.s.replace('a', 'b') != ''", req: { s: "a".repeat(2.9 * MiB) }, at: "replace" },
+  { filter: "req.s.reverse() != ''", req: { s: "ab".repeat(1.45 * MiB) }, at: "reverse" },
+  {
+    filter: "req.i.exists(i, req.s.charAt(int(i)) == 'z')",
+    req: { s: "a".repeat(100_000), i: Array.from({ length: 1000 }, (_, i) => i) },
+    at: "charAt",
+  },
+  { filter: "req.s.matches('(a|b|c)*d$')", req: { s: "abc".repeat(0.95 * MiB) }, at: "matches" },
+] as const;
+
+describe("CEL builtins are charged by the size of their inputs", () => {
+  test.each(CEL_CASES)("$filter is cut off before it runs past the budget", ({ filter, req, at }) => {
+    const program = compile(filter, { variables: ["res", "req"], output: "bool" });
+    if (!program.ok) throw new Error(program.error);
+    const meter = new CelMeter();
+    expect(evaluate(program.program, { res: {}, req }, meter)).toEqual({
+      ok: false,
+      error: `CEL evaluation exceeded the cost limit of 1000000 steps for one delivery (${at})`,
+    });
+  });
+
+  test("the same builtins on real-sized inputs stay far within the budget", () => {
+    const small = [
+      ["sets.intersects(req.a, req.b)", { a: strings(20, "a"), b: strings(20, "a") }],
+      ["req.s.replace('a', 'b') != ''", { s: "refs/heads/main" }],
+      ["req.i.exists(i, req.s.charAt(int(i)) == 'z')", { s: "a".repeat(200), i: [1, 2, 3] }],
+      ["req.s.matches('^refs/tags/v[0-9]+$')", { s: "refs/tags/v12" }],
+    ] as const;
+    for (const [filter, req] of small) {
+      const program = compile(filter, { variables: ["res", "req"], output: "bool" });
+      if (!program.ok) throw new Error(program.error);
+      const meter = new CelMeter();
+      expect(evaluate(program.program, { res: {}, req }, meter).ok).toBe(true);
+      expect(meter.steps).toBeGreaterThan(990_000);
+    }
+  });
+
+  test("parsing req is paid from the same budget", () => {
+    const program = compile("true", { variables: ["res", "req"], output: "bool" });
+    if (!program.ok) throw new Error(program.error);
+    const compiled = { resourceFilter: program.program, resourceFilters: [undefined], oidcProviders: [] };
+    const payload = new TextEncoder().encode(JSON.stringify({ s: "x".repeat(100_000) }));
+    const meter = new CelMeter({ steps: 1000 });
+    expect(deliveryFilters(compiled, { payload, payloadType: "application/json" }, meter)).toEqual({
+      ok: false,
+      status: 500,
+      error: "CEL evaluation exceeded the cost limit of 1000 steps for one delivery (parsing the request body)",
+    });
+    const roomy = new CelMeter();
+    expect(deliveryFilters(compiled, { payload, payloadType: "application/json" }, roomy).ok).toBe(true);
+    expect(roomy.steps).toBeLessThanOrEqual(1_000_000 - payload.byteLength * 0.2);
+  });
+
+  test("through the server: each case is a 500 naming the budget, and a body past the JSON bounds a 400", async () => {
+    await using stack = await startStack();
+    const GIT = "source.toolkit.fluxcd.io/v1";
+    stack.secret("cel", "token", { token: "cel-cases-token" });
+    const paths: string[] = [];
+    for (const [i, { filter }] of CEL_CASES.entries()) {
+      stack.target(GIT, "GitRepository", "cel", `app${i}`);
+      stack.receiver("cel", `r${i}`, {
+        type: "generic",
+        secretRef: { name: "token" },
+        resources: [{ kind: "GitRepository", name: `app${i}` }],
+        resourceFilter: filter,
+      });
+      paths.push(await stack.readyPath("cel", `r${i}`));
+    }
+    for (const [i, { req, at }] of CEL_CASES.entries()) {
+      const body = JSON.stringify(req);
+      expect(body.length).toBeLessThanOrEqual(MAX_BODY_BYTES);
+      const res = await stack.post(paths[i]!, { headers: { "Content-Type": "application/json" }, body });
+      expect(res.status).toBe(500);
+      expect(res.body.targets[0].reason).toBe(
+        `resourceFilter: CEL evaluation exceeded the cost limit of 1000000 steps for one delivery (${at})`,
+      );
+      expect(stack.requestedAt(GIT, "GitRepository", "cel", `app${i}`)).toBeUndefined();
+    }
+    for (const body of Object.values(COSTLY_BODIES)) {
+      const res = await stack.post(paths[0]!, { headers: { "Content-Type": "application/json" }, body });
+      expect(res.status).toBe(400);
+      expect(res.body.reason).toStartWith("failed to parse request body as JSON: JSON ");
+    }
+  });
+});
