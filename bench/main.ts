@@ -52,6 +52,7 @@ import {
   type JsonProcess,
 } from "./lib/proc";
 import { formatTable, type Row } from "./lib/table";
+import { abuseCluster } from "./lib/abuse";
 import { summarizeProfile } from "./lib/profile";
 
 const ROOT = join(import.meta.dir, "..");
@@ -63,7 +64,7 @@ const flag = (name: string) => process.argv.find((a) => a === `--${name}` || a.s
 const value = (name: string, fallback: string) => flag(name)?.split("=")[1] ?? fallback;
 const SECONDS = Number(value("seconds", "5"));
 const ROUNDS = Number(value("rounds", "3"));
-const ONLY = new Set(value("only", "1,2,3,4,5,6,cold").split(","));
+const ONLY = new Set(value("only", "1,2,3,4,5,6,7,cold").split(","));
 const FROM_SOURCE = flag("source") !== undefined;
 const PROFILE = value("profile", "");
 const CONNECTIONS = 64;
@@ -140,6 +141,7 @@ async function startFluxhook(
   kubeconfig: string,
   command = fluxhookCommand,
   env: Record<string, string> = {},
+  flags: readonly string[] = FLUXHOOK_FLAGS,
 ): Promise<Fluxhook> {
   const [receiver, health, metrics] = [await freePort(), await freePort(), await freePort()];
   const logFile = join(scratch, `${name}.log`);
@@ -153,7 +155,7 @@ async function startFluxhook(
       `--health-addr=127.0.0.1:${health}`,
       `--metrics-addr=127.0.0.1:${metrics}`,
       `--kubeconfig=${kubeconfig}`,
-      ...FLUXHOOK_FLAGS,
+      ...flags,
     ],
     { stdout: out, stderr: out, cwd: ROOT, env: { ...process.env, ...env } },
   );
@@ -292,6 +294,8 @@ async function main() {
 
   // Cold start first, on a quiet machine: the compiled binary against an empty cluster.
   if (ONLY.has("cold")) await coldStart();
+  // Abuse next, alone on the machine: its bounds are about memory and latency under load.
+  if (ONLY.has("7")) await abuse();
 
   const api = await startApi("main", main.objects);
   const fluxhook = await startFluxhook("fluxhook-main", api.hello.kubeconfig);
@@ -704,6 +708,110 @@ async function coldStart() {
     mid < 200,
     `median ${mid.toFixed(0)} ms, runs ${times.map((t) => t.toFixed(0)).join("/")} ms`,
   );
+}
+
+// Scenario 7: issue 11's abuse bound. At default flags (no rate limit turned off), 8 concurrent
+// senders of each costly body of the red-team report for 10 s, while a real sender delivers to
+// another receiver every 100 ms and the kubelet probes /healthz every 100 ms.
+const ABUSE = { perShape: 8, seconds: 10, probeEveryMs: 100, rssMiB: 400, healthzP99Ms: 250, validP99Ms: 500 };
+
+async function abuse() {
+  const cluster = abuseCluster();
+  const api = await startApi("abuse", cluster.objects);
+  const f = await startFluxhook("fluxhook-abuse", api.hello.kubeconfig, fluxhookCommand, {}, []);
+  await waitForStatus(`${f.healthUrl}/readyz`, 200, f.spawnedAt, 30_000, 5);
+  for (let i = 0; i < 600; i++) {
+    const { ready } = await api.ask<{ ready: number }>({ cmd: "ready", namespace: NS });
+    if (ready === cluster.receivers) break;
+    await Bun.sleep(50);
+  }
+  const senders = await startJsonProcess<{ ready: boolean }>("abuse senders", [
+    BUN,
+    join(ROOT, "bench/load/abuse.ts"),
+    JSON.stringify({ url: f.url, targets: cluster.targets, perShape: ABUSE.perShape, seconds: ABUSE.seconds }),
+  ]);
+  cleanups.push(() => senders.stop());
+  await quiesce(f.proc.pid);
+  resetPeakRss(f.proc.pid);
+
+  const bodies = pushBodies();
+  const valid = pushRequests(cluster.quiet, TOKEN, bodies);
+  const healthz: number[] = [];
+  const deliveries: { ms: number; status: number }[] = [];
+  const timed = async (send: () => Promise<Response>) => {
+    const t = performance.now();
+    try {
+      const res = await send();
+      await res.arrayBuffer();
+      return { ms: performance.now() - t, status: res.status };
+    } catch {
+      return { ms: performance.now() - t, status: 0 };
+    }
+  };
+  const run = senders.ask<{ statuses: Record<string, Record<string, number>> }>({ cmd: "run" });
+  const until = performance.now() + ABUSE.seconds * 1000;
+  const probes: Promise<void>[] = [];
+  for (let i = 0; performance.now() < until; i++) {
+    const r = valid[i % valid.length]!;
+    probes.push(
+      timed(() => fetch(`${f.healthUrl}/healthz`, { signal: AbortSignal.timeout(5_000) })).then(
+        ({ ms }) => void healthz.push(ms),
+      ),
+      timed(() =>
+        fetch(f.url + r.path, {
+          method: "POST",
+          headers: { ...r.headers, [DELIVERY_ID_HEADER]: crypto.randomUUID() },
+          body: r.body,
+          signal: AbortSignal.timeout(10_000),
+        }),
+      ).then((d) => void deliveries.push(d)),
+    );
+    await Bun.sleep(ABUSE.probeEveryMs);
+  }
+  await Promise.all(probes);
+  const { statuses } = await run;
+  const rss = peakRss(f.proc.pid);
+  const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))];
+  const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const deliveryMs = deliveries.map((d) => d.ms);
+  const not200 = deliveries.filter((d) => d.status !== 200).length;
+  const sent = Object.values(statuses).reduce((n, s) => n + Object.values(s).reduce((a, b) => a + b, 0), 0);
+  rows.push({
+    scenario: `(7) ${ABUSE.perShape} senders × ${Object.keys(statuses).length} costly bodies, ${ABUSE.seconds} s`,
+    server: "fluxhook",
+    rps: sent / ABUSE.seconds,
+    rssMb: mb(rss),
+    note: Object.entries(statuses)
+      .map(([shape, s]) => `${shape} ${JSON.stringify(s)}`)
+      .join("; "),
+  });
+  rows.push({
+    scenario: "(7) valid delivery every 100 ms, meanwhile",
+    server: "fluxhook",
+    p50: p50(deliveryMs),
+    p99: p99(deliveryMs),
+    errors: not200,
+    note: `${deliveries.length} deliveries; /healthz p50 ${p50(healthz)?.toFixed(1)} ms p99 ${p99(healthz)?.toFixed(1)} ms`,
+  });
+  raw.scenario7 = { statuses, rss, healthz, deliveries };
+  check(
+    `(7) peak RSS under ${ABUSE.rssMiB} MiB`,
+    rss !== undefined && rss < ABUSE.rssMiB * 2 ** 20,
+    `${mb(rss)?.toFixed(1)} MiB`,
+  );
+  check(
+    `(7) /healthz p99 under ${ABUSE.healthzP99Ms} ms`,
+    (p99(healthz) ?? Infinity) < ABUSE.healthzP99Ms,
+    `p99 ${p99(healthz)?.toFixed(1)} ms over ${healthz.length} probes`,
+  );
+  check(
+    `(7) every valid delivery answered 200, p99 under ${ABUSE.validP99Ms} ms`,
+    not200 === 0 && (p99(deliveryMs) ?? Infinity) < ABUSE.validP99Ms,
+    `${deliveries.length - not200}/${deliveries.length} 200, p50 ${p50(deliveryMs)?.toFixed(1)} ms, p99 ${p99(deliveryMs)?.toFixed(1)} ms`,
+  );
+  await senders.stop();
+  await stopProcess(f.proc);
+  await api.stop();
 }
 
 // Scenario 6: 10,000 Receivers and Secrets at start-up, and lookups among them.

@@ -225,3 +225,12 @@ export type Tuning = Readonly<typeof DEFAULT_TUNING>;
 
 /** `partial` over the defaults. */
 export const tuningOf = (partial: Partial<Tuning> = {}): Tuning => ({ ...DEFAULT_TUNING, ...partial });
+
+/**
+ * Deliveries holding a parsed body for their filters (CEL's `req`) at once; the others wait their
+ * turn. A parse within the JSON bounds costs up to ~33 MB of heap and is kept while the targets
+ * are annotated, so 4 bound parsed bodies to ~130 MB beside the raw bytes in flight
+ * (MAX_BODY_BYTES_IN_FLIGHT). The parses of validators (registries, nexus, gcr, cdevents) are
+ * synchronous and dropped at once, so they run one at a time by construction.
+ */
+export const MAX_PARSED_BODIES = 4;

@@ -18,7 +18,7 @@ import type { ReceiverIndex, ServingEntry } from "../receivers/index";
 import type { DeliveryGuards } from "./protect/guards";
 import type { AuthServices } from "../jwt";
 import { VALIDATORS } from "../providers";
-import { deliveryFilters } from "../targets/filters";
+import { deliveryFilters, parsesRequest } from "../targets/filters";
 import { bodyBytesBound, readBody, tooLarge } from "./body";
 import { OUTCOMES, type OutcomeKind } from "./outcomes";
 import type { BodyReading } from "./protect/guards";
@@ -206,9 +206,16 @@ async function validateAndAnnotate(
       retryAfterSeconds: budget.retryAfterSeconds,
     });
 
-  const filters = deliveryFilters(entry.compiled, verdict, meter);
-  if (!filters.ok) return ended(filters.status === 400 ? "rejected" : "failed", filters.error, { ...known, event });
-  const targets = await annotateTargets(entry, deps, filters.filters);
+  // A parsed `req` lives until the targets are annotated: only a few deliveries hold one at once.
+  const release = parsesRequest(entry.compiled, verdict) ? await guards.parsedBodies.acquire() : undefined;
+  let targets: readonly TargetOutcome[];
+  try {
+    const filters = deliveryFilters(entry.compiled, verdict, meter);
+    if (!filters.ok) return ended(filters.status === 400 ? "rejected" : "failed", filters.error, { ...known, event });
+    targets = await annotateTargets(entry, deps, filters.filters);
+  } finally {
+    release?.();
+  }
   const failed = targets.filter((t) => t.outcome === "failed").length;
   const annotated = targets.filter((t) => t.outcome === "annotated").length;
   const summary = `${annotated} of ${targets.length} target${targets.length === 1 ? "" : "s"} annotated${deps.dryRun ? " (dry run: nothing was written)" : ""}`;

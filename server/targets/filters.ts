@@ -43,6 +43,14 @@ export interface CompiledFilters {
   readonly resourceFilters: readonly (CelProgram | undefined)[];
 }
 
+/** True when deliveryFilters will parse the payload for `req` (a filter exists and the body is JSON). */
+export function parsesRequest(compiled: CompiledFilters, input: FilterInput): boolean {
+  return (
+    (compiled.resourceFilter !== undefined || compiled.resourceFilters.some(Boolean)) &&
+    isJsonContent(input.payloadType)
+  );
+}
+
 export interface FilterInput {
   readonly payload: Uint8Array;
   readonly payloadType: string;

@@ -17,7 +17,16 @@ import { MAX_BODY_BYTES, MAX_JSON_DEPTH, MAX_JSON_VALUES } from "../../server/li
 import type { AuthServices } from "../../server/jwt";
 import { CelMeter, compile, evaluate } from "../../server/cel";
 import { deliveryFilters } from "../../server/targets/filters";
-import { startStack } from "../support/stack";
+import { startStack, waitFor } from "../support/stack";
+import { DeliveryGuards } from "../../server/delivery/protect/guards";
+import { Slots } from "../../server/delivery/protect/slots";
+import { createApp } from "../../server/http/app";
+import { createAuthServices } from "../../server/jwt";
+import type { KubePort } from "../../server/kube/port";
+import { silentLogger } from "../../server/observe/log";
+import { ReceiverIndex } from "../../server/receivers/index";
+import { prepareReceiver } from "../../server/receivers/prepare";
+import { MAX_PARSED_BODIES } from "../../server/limits";
 
 /** The costly bodies of the red-team report, each at most 3 MiB. */
 export const COSTLY_BODIES = {
@@ -252,5 +261,104 @@ describe("CEL builtins are charged by the size of their inputs", () => {
       expect(res.status).toBe(400);
       expect(res.body.reason).toStartWith("failed to parse request body as JSON: JSON ");
     }
+  });
+});
+
+describe("a small bound on parsed bodies held at once", () => {
+  test("Slots: at most `capacity` holders, the others served in order", async () => {
+    const slots = new Slots(2);
+    const order: number[] = [];
+    const releases = await Promise.all([slots.acquire(), slots.acquire()]);
+    const later = [3, 4].map((n) => slots.acquire().then((release) => (order.push(n), release)));
+    expect({ held: slots.held, waiting: slots.waiting }).toEqual({ held: 2, waiting: 2 });
+    releases[0]!();
+    releases[0]!(); // a second call releases nothing
+    const third = await later[0]!;
+    expect({ held: slots.held, waiting: slots.waiting, order }).toEqual({ held: 2, waiting: 1, order: [3] });
+    releases[1]!();
+    (await later[1]!)();
+    third();
+    expect({ held: slots.held, waiting: slots.waiting, order }).toEqual({ held: 0, waiting: 0, order: [3, 4] });
+  });
+
+  test(`deliveries whose filters parse the body: ${MAX_PARSED_BODIES} at a time, the others wait and are served`, async () => {
+    const s: ReceiverSpec = {
+      ...spec("generic"),
+      resourceFilter: "req.ref == 'main'",
+      resources: [
+        {
+          apiVersion: "source.toolkit.fluxcd.io/v1",
+          kind: "GitRepository",
+          name: "app",
+          namespace: undefined,
+          matchLabels: undefined,
+          filter: undefined,
+        },
+      ],
+    };
+    const prepared = prepareReceiver(s);
+    if (!prepared.ok) throw new Error(prepared.message);
+    const index = new ReceiverIndex();
+    index.set({
+      key: { namespace: "ns", name: "filtered" },
+      generation: 1,
+      path: "/hook/filtered",
+      secret: { token: Buffer.from("t") },
+      spec: s,
+      compiled: prepared.compiled,
+      unavailable: undefined,
+    });
+    // PATCHes wait until the test lets them go: each delivery holds its parsed body meanwhile.
+    const held: (() => void)[] = [];
+    const kube: Pick<KubePort, "annotateObject" | "listObjects" | "getObject"> = {
+      annotateObject: () => new Promise((resolve) => held.push(() => resolve({ ok: true as const, value: undefined }))),
+      listObjects: async () => ({ ok: true, value: [] }),
+      getObject: async (ref) => ({
+        ok: true,
+        value: { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } },
+      }),
+    };
+    const guards = new DeliveryGuards({
+      valid: { rate: 0, burst: 0 },
+      failed: { rate: 0, burst: 0 },
+      maxConcurrent: 64,
+      replayWindowMs: 0,
+    });
+    const app = createApp({
+      index,
+      kube,
+      guards,
+      clock: () => "2026-01-01T00:00:00.000000000Z",
+      // No coalescing of PATCHes across deliveries here: each delivery waits for its own.
+      coalesce: Object.assign(<T>(_key: string, write: () => Promise<T>) => write(), { waiting: () => 0 }),
+      noCrossNamespaceRefs: false,
+      auth: createAuthServices(),
+      log: silentLogger,
+    });
+    const post = () =>
+      app.handle(
+        new Request("http://localhost/hook/filtered", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: '{"ref":"main"}',
+        }),
+      );
+    const answers = Array.from({ length: MAX_PARSED_BODIES + 3 }, post);
+    await waitFor("the first deliveries to hold their parsed bodies", () => held.length === MAX_PARSED_BODIES);
+    expect({ held: guards.parsedBodies.held, waiting: guards.parsedBodies.waiting }).toEqual({
+      held: MAX_PARSED_BODIES,
+      waiting: 3,
+    });
+    // Let every PATCH through as it comes: the waiting ones take the freed slots.
+    const drain = setInterval(() => {
+      for (const go of held.splice(0)) go();
+    }, 1);
+    try {
+      for (const res of await Promise.all(answers)) expect((await res).status).toBe(200);
+    } finally {
+      clearInterval(drain);
+    }
+    expect(guards.parsedBodies.held).toBe(0);
+    guards.stop();
   });
 });

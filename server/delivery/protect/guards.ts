@@ -29,6 +29,7 @@
 import { createHash } from "node:crypto";
 import { KeyedTokenBuckets, type BucketLimits, type Take } from "./token-bucket";
 import { RecentKeys } from "./recent-keys";
+import { Slots } from "./slots";
 import { EVICTED, TIMED_OUT } from "../body";
 import {
   DELIVERY_ID_RECEIVERS,
@@ -36,6 +37,7 @@ import {
   DELIVERY_IDS_PER_RECEIVER,
   MAX_BODY_BYTES_IN_FLIGHT,
   MAX_CONCURRENT_PER_RECEIVER,
+  MAX_PARSED_BODIES,
   REPLAY_CAPACITY,
 } from "../../limits";
 
@@ -50,6 +52,8 @@ export interface GuardConfig {
   readonly maxBodyBytesInFlight?: number;
   /** 0 is off. */
   readonly replayWindowMs: number;
+  /** Deliveries holding a parsed body at once (default MAX_PARSED_BODIES; tests lower it). */
+  readonly maxParsedBodies?: number;
 }
 
 /** An admitted delivery whose body is still arriving, the only kind that may be evicted. */
@@ -78,6 +82,8 @@ interface Reading extends BodyReading {
 const unlimited: Take = { ok: true };
 
 export class DeliveryGuards {
+  /** Deliveries holding a parsed body for their filters: a small bound (MAX_PARSED_BODIES). */
+  readonly parsedBodies: Slots;
   readonly #config: GuardConfig;
   readonly #valid: KeyedTokenBuckets;
   readonly #failed: KeyedTokenBuckets;
@@ -92,12 +98,13 @@ export class DeliveryGuards {
   readonly #sweeper: ReturnType<typeof setInterval>;
   /**
    * One timer for every body deadline, set for the earliest: a timer and two abort signals per
-   * delivery were a tenth of the CPU of a flood of refusals (bench/README.md).
+   * delivery were about 6 % of the CPU of a flood of refusals (bench/README.md).
    */
   #deadlineTimer: ReturnType<typeof setTimeout> | undefined;
   #deadlineAt = Number.POSITIVE_INFINITY;
 
   constructor(config: GuardConfig) {
+    this.parsedBodies = new Slots(config.maxParsedBodies ?? MAX_PARSED_BODIES);
     this.#config = config;
     this.#valid = new KeyedTokenBuckets(config.valid);
     this.#failed = new KeyedTokenBuckets(config.failed);
