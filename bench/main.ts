@@ -316,7 +316,11 @@ async function main() {
     name: barePatchTarget.slice(barePatchTarget.lastIndexOf("/") + 1),
   });
   if (!target) throw new Error(`bare-patch's target ${barePatchTarget} is not in the API server`);
-  const barePatch = await startBarePatch({ [main.paths.push]: TOKEN }, api.hello.url, barePatchTarget);
+  const barePatch = await startBarePatch(
+    { [main.paths.push]: TOKEN, [main.paths.burst]: TOKEN },
+    api.hello.url,
+    barePatchTarget,
+  );
   const webhook = await startWebhook();
   if ("skipped" in webhook) log(`webhook baseline skipped: ${webhook.skipped}`);
 
@@ -563,6 +567,17 @@ async function burst(
     amount: BURST.deliveries,
   });
   const bareRss = peakRss(bare.pid);
+  // The same burst against bare-patch: the PATCHes that perfect one-in-flight coalescing makes.
+  const ideal = servers.find((s) => s.name === "bare-patch")!;
+  await api.ask({ cmd: "reset" });
+  const p = await runAutocannon({
+    url: ideal.url,
+    requests,
+    connections: BURST.clients,
+    deliveryIdHeader: DELIVERY_ID_HEADER,
+    amount: BURST.deliveries,
+  });
+  const idealPatches = (await api.ask<{ count: number }>({ cmd: "patches", pathPattern: ideal.patches! })).count;
   await api.ask({ cmd: "reset" });
   resetPeakRss(fluxhook.proc.pid);
   const f = await runAutocannon({
@@ -604,6 +619,15 @@ async function burst(
   });
   rows.push({
     scenario: "",
+    server: "bare-patch",
+    rps: p.rps,
+    p50: p.p50,
+    p99: p.p99,
+    errors: errorsOf(p, 200),
+    patches: idealPatches,
+  });
+  rows.push({
+    scenario: "",
     server: "fluxhook",
     rps: f.rps,
     p50: f.p50,
@@ -616,6 +640,7 @@ async function burst(
   });
   raw.scenario4 = {
     bare: b,
+    barePatch: { ...p, patches: idealPatches },
     fluxhook: f,
     patches,
     requestedAt,
@@ -632,7 +657,7 @@ async function burst(
   check(
     `(4) at most 150 PATCHes of the target`,
     patches <= 150,
-    `${patches} PATCHes for ${BURST.deliveries} deliveries`,
+    `${patches} PATCHes for ${BURST.deliveries} deliveries (bare-patch, coalescing perfectly, made ${idealPatches})`,
   );
   check(
     `(4) the last annotation written after the last delivery arrived`,
