@@ -499,7 +499,7 @@ async function main() {
   if (ONLY.has("4")) await burst(api, fluxhook, servers, main.paths.burst, main.targetPaths.burst, bodies);
   if (ONLY.has("5")) await fanout(api, fluxhook, main.paths.fanout, main.targetPaths.fanout, bodies);
   if (ONLY.has("6")) await scale(api, fluxhook, main.paths.push, bodies);
-  if (PROFILE) await profile(PROFILE, api.hello.kubeconfig, servers, main);
+  if (PROFILE && PROFILE !== "7") await profile(PROFILE, api.hello.kubeconfig, servers, main);
 
   // Report
   const table = formatTable(rows);
@@ -738,12 +738,33 @@ async function coldStart() {
 // Scenario 7: issue 11's abuse bound. At default flags (no rate limit turned off), 8 concurrent
 // senders of each costly body of the red-team report for 10 s, while a real sender delivers to
 // another receiver every 100 ms and the kubelet probes /healthz every 100 ms.
-const ABUSE = { perShape: 8, seconds: 10, probeEveryMs: 100, rssMiB: 400, healthzP99Ms: 250, validP99Ms: 500 };
+const ABUSE = {
+  perShape: Number(value("abuse-senders", "8")),
+  seconds: 10,
+  probeEveryMs: 100,
+  rssMiB: 400,
+  healthzP99Ms: 250,
+  validP99Ms: 500,
+};
 
 async function abuse() {
   const cluster = abuseCluster();
   const api = await startApi("abuse", cluster.objects);
-  const f = await startFluxhook("fluxhook-abuse", api.hello.kubeconfig, fluxhookCommand, {}, []);
+  // --profile=7 runs it under `bun --cpu-prof` and prints where the CPU went.
+  const profileDir = join(ROOT, "bench/results");
+  const profileName = `profile-7-${new Date().toISOString().replace(/[:.]/g, "-")}.cpuprofile`;
+  if (PROFILE === "7") mkdirSync(profileDir, { recursive: true });
+  const command =
+    PROFILE === "7"
+      ? [
+          BUN,
+          "--cpu-prof",
+          `--cpu-prof-dir=${profileDir}`,
+          `--cpu-prof-name=${profileName}`,
+          join(ROOT, "server/main.ts"),
+        ]
+      : fluxhookCommand;
+  const f = await startFluxhook("fluxhook-abuse", api.hello.kubeconfig, command, {}, []);
   await waitForStatus(`${f.healthUrl}/readyz`, 200, f.spawnedAt, 30_000, 5);
   for (let i = 0; i < 600; i++) {
     const { ready } = await api.ask<{ ready: number }>({ cmd: "ready", namespace: NS });
@@ -773,6 +794,8 @@ async function abuse() {
       return { ms: performance.now() - t, status: 0 };
     }
   };
+  const cpuBefore = cpuMs(f.proc.pid);
+  const sendersCpuBefore = cpuMs(senders.proc.pid);
   const run = senders.ask<{ statuses: Record<string, Record<string, number>> }>({ cmd: "run" });
   const until = performance.now() + ABUSE.seconds * 1000;
   const probes: Promise<void>[] = [];
@@ -796,6 +819,13 @@ async function abuse() {
   await Promise.all(probes);
   const { statuses } = await run;
   const rss = peakRss(f.proc.pid);
+  // Share of one core used over the run, by fluxhook and by the senders' process.
+  const cpuShare = (before: number | undefined, pid: number) => {
+    const after = cpuMs(pid);
+    return before === undefined || after === undefined ? undefined : (after - before) / (ABUSE.seconds * 1000);
+  };
+  const fluxhookCpu = cpuShare(cpuBefore, f.proc.pid);
+  const sendersCpu = cpuShare(sendersCpuBefore, senders.proc.pid);
   const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))];
   const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const deliveryMs = deliveries.map((d) => d.ms);
@@ -816,9 +846,9 @@ async function abuse() {
     p50: p50(deliveryMs),
     p99: p99(deliveryMs),
     errors: not200,
-    note: `${deliveries.length} deliveries; /healthz p50 ${p50(healthz)?.toFixed(1)} ms p99 ${p99(healthz)?.toFixed(1)} ms`,
+    note: `${deliveries.length} deliveries; /healthz p50 ${p50(healthz)?.toFixed(1)} ms p99 ${p99(healthz)?.toFixed(1)} ms; CPU (cores) fluxhook ${fluxhookCpu?.toFixed(2)}, senders ${sendersCpu?.toFixed(2)}`,
   });
-  raw.scenario7 = { statuses, rss, healthz, deliveries };
+  raw.scenario7 = { statuses, rss, healthz, deliveries, fluxhookCpu, sendersCpu };
   check(
     `(7) peak RSS under ${ABUSE.rssMiB} MiB`,
     rss !== undefined && rss < ABUSE.rssMiB * 2 ** 20,
@@ -837,6 +867,11 @@ async function abuse() {
   await senders.stop();
   await stopProcess(f.proc);
   await api.stop();
+  if (PROFILE === "7") {
+    const file = join(profileDir, profileName);
+    for (let i = 0; i < 50 && !existsSync(file); i++) await Bun.sleep(100);
+    if (existsSync(file)) console.log(await summarizeProfile(file));
+  }
 }
 
 // Scenario 6: 10,000 Receivers and Secrets at start-up, and lookups among them.

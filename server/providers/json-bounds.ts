@@ -4,7 +4,9 @@
  * a sender's body. Parsing is amplified: a 3 MiB body of a million empty arrays, or 1.5 million
  * nested ones, becomes ~130 MB of heap and 100-300 ms of CPU, while the byte budget only sees
  * 3 MiB. The pass counts nesting depth and values (object keys included) in one loop over the
- * characters, allocates nothing, and stops at the first bound crossed.
+ * bytes, before they are even decoded to text, allocates nothing, and stops at the first bound
+ * crossed. (In UTF-8 every byte of a multi-byte character is 0x80 or above, so the structural
+ * characters and quotes are found byte by byte.)
  *
  * Written by hand: no JSON library bounds the value count without building the values, and the
  * pass needs no validation (the parse that follows reports syntax errors).
@@ -31,26 +33,27 @@ export interface JsonBounds {
 export const DEFAULT_JSON_BOUNDS: JsonBounds = { maxDepth: MAX_JSON_DEPTH, maxValues: MAX_JSON_VALUES };
 
 /**
- * undefined when `text[start, end)` stays within the bounds, else why not (a reason that names
+ * undefined when the JSON in `bytes` stays within the bounds, else why not (a reason that names
  * the bound, never the body). Strings, keys, numbers, literals, arrays and objects count as one
- * value each.
+ * value each. With `firstValueOnly` (Go's json.Decoder, which reads one value and ignores what
+ * follows) the pass stops at the end of the first value.
  */
 export function exceedsJsonBounds(
-  text: string,
-  start = 0,
-  end = text.length,
+  bytes: Uint8Array,
+  firstValueOnly = false,
   bounds: JsonBounds = DEFAULT_JSON_BOUNDS,
 ): string | undefined {
   let depth = 0;
   let values = 0;
   // True where a value may start: at the beginning, after `[`, `,` and `:`.
   let expectValue = true;
-  for (let i = start; i < end; i++) {
-    const c = text.charCodeAt(i);
+  const end = bytes.length;
+  for (let i = 0; i < end; i++) {
+    const c = bytes[i]!;
     if (c === QUOTE) {
       // Skip the string; a key is counted like a value.
       for (i++; i < end; i++) {
-        const s = text.charCodeAt(i);
+        const s = bytes[i]!;
         if (s === BACKSLASH) i++;
         else if (s === QUOTE) break;
       }
@@ -71,6 +74,8 @@ export function exceedsJsonBounds(
       expectValue = false;
     } else continue;
     if (values > bounds.maxValues) return `JSON has more than ${bounds.maxValues} values, more than any webhook sends`;
+    // The first value ends when its container closes, or (a scalar or string) where it ends.
+    if (firstValueOnly && depth <= 0 && !expectValue) return undefined;
   }
   return undefined;
 }

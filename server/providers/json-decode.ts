@@ -48,6 +48,9 @@ const syntaxError = (err: unknown) => `invalid JSON: ${(err as Error).message}`;
 
 /** `json.Decoder.Decode`: the first JSON value of the body; anything after it is ignored. */
 export function firstJsonValue(body: Uint8Array): Decoded {
+  // Bounded before the body is even decoded: a refused body costs one pass over its bytes.
+  const tooCostly = exceedsJsonBounds(body, true);
+  if (tooCostly) return { ok: false, error: tooCostly, tooCostly: true };
   const text = decoder.decode(body);
   const start = WHITESPACE.exec(text)![0].length;
   if (start === text.length) return { ok: false, error: "EOF: the body is empty" };
@@ -61,8 +64,6 @@ export function firstJsonValue(body: Uint8Array): Decoded {
     if (!m) return { ok: false, error: `invalid character ${JSON.stringify(c)} looking for beginning of value` };
     end = start + m[0].length;
   }
-  const tooCostly = exceedsJsonBounds(text, start, end);
-  if (tooCostly) return { ok: false, error: tooCostly, tooCostly: true };
   try {
     return { ok: true, value: JSON.parse(text.slice(start, end)) };
   } catch (err) {
@@ -72,10 +73,10 @@ export function firstJsonValue(body: Uint8Array): Decoded {
 
 /** `json.Unmarshal`: the whole body is one JSON value. */
 export function wholeJsonValue(body: Uint8Array): Decoded {
+  const tooCostly = exceedsJsonBounds(body);
+  if (tooCostly) return { ok: false, error: tooCostly, tooCostly: true };
   const text = decoder.decode(body);
   if (text.trim() === "") return { ok: false, error: "unexpected end of JSON input" };
-  const tooCostly = exceedsJsonBounds(text);
-  if (tooCostly) return { ok: false, error: tooCostly, tooCostly: true };
   try {
     return { ok: true, value: JSON.parse(text) };
   } catch (err) {
