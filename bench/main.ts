@@ -920,7 +920,7 @@ async function scale(mainApi: Api, mainFluxhook: Fluxhook, mainPushPath: string,
   check(
     `(6) peak RSS under 150 MiB with ${SCALE} Receivers`,
     rss !== undefined && rss < 150 * 2 ** 20,
-    `${mb(rss)?.toFixed(1)} MB (${atReadyz} MB at /readyz, peak at ${peakAt[0]} ms; JS heap in use once Ready ${heap?.toFixed(1)} MB)`,
+    `${mb(rss)?.toFixed(1)} MiB (${atReadyz} MiB at /readyz, peak at ${peakAt[0]} ms; JS heap in use once Ready ${heap?.toFixed(1)} MB)`,
   );
 
   // Lookup cost: the same requests among 10 and among 10,000 Receivers, back to back, in rounds.
