@@ -740,6 +740,7 @@ async function coldStart() {
 // another receiver every 100 ms and the kubelet probes /healthz every 100 ms.
 const ABUSE = {
   perShape: Number(value("abuse-senders", "8")),
+  shapes: flag("abuse-shapes") ? value("abuse-shapes", "").split(",") : undefined,
   seconds: 10,
   probeEveryMs: 100,
   rssMiB: 400,
@@ -774,7 +775,13 @@ async function abuse() {
   const senders = await startJsonProcess<{ ready: boolean }>("abuse senders", [
     BUN,
     join(ROOT, "bench/load/abuse.ts"),
-    JSON.stringify({ url: f.url, targets: cluster.targets, perShape: ABUSE.perShape, seconds: ABUSE.seconds }),
+    JSON.stringify({
+      url: f.url,
+      // --abuse-shapes=nested,keys sends only those (to tell which shape costs what).
+      targets: cluster.targets.filter((t) => ABUSE.shapes === undefined || ABUSE.shapes.includes(t.shape)),
+      perShape: ABUSE.perShape,
+      seconds: ABUSE.seconds,
+    }),
   ]);
   cleanups.push(() => senders.stop());
   await quiesce(f.proc.pid);

@@ -129,6 +129,17 @@ export function handleDelivery(request: Request, deps: DeliveryDeps): DeliveryOu
   if (entry.unavailable !== undefined) return ended("unavailable", entry.unavailable, known);
 
   const receiverKey = keyString(entry.key);
+  // A type whose URL is its only credential cannot tell its sender from whoever else has the URL:
+  // once its deliveries spent the failure budget, bodies are not read until it refills (a signed
+  // type must read the body to tell a forgery, and keeps its real sender's budget apart).
+  if (URL_ONLY_TYPES.has(entry.spec!.type)) {
+    const left = deps.guards.failureBudgetLeft(receiverKey);
+    if (!left.ok)
+      return ended("too-many", "too many failed deliveries for this receiver; retry later", {
+        ...known,
+        retryAfterSeconds: left.retryAfterSeconds,
+      });
+  }
   // The admission's signal calls the body read off on eviction or at the body deadline.
   const admission = deps.guards.admit(receiverKey, bodyBytes, deps.bodyTimeoutMs ?? BODY_READ_TIMEOUT_MS);
   if (!admission.ok)
@@ -206,16 +217,35 @@ async function validateAndAnnotate(
       retryAfterSeconds: budget.retryAfterSeconds,
     });
 
+  const parses = parsesRequest(entry.compiled, verdict);
+  // For a type whose URL is its only credential, every request is as authentic as the next: once
+  // its deliveries have spent the failure budget (filters that ran out of budget or could not
+  // read the body among them), the body is not parsed again until the budget refills.
+  if (parses && URL_ONLY_TYPES.has(entry.spec.type)) {
+    const left = guards.failureBudgetLeft(receiverKey);
+    if (!left.ok)
+      return ended("too-many", "too many failed deliveries for this receiver (filters); retry later", {
+        ...known,
+        event,
+        retryAfterSeconds: left.retryAfterSeconds,
+      });
+  }
   // A parsed `req` lives until the targets are annotated: only a few deliveries hold one at once.
-  const release = parsesRequest(entry.compiled, verdict) ? await guards.parsedBodies.acquire() : undefined;
+  const release = parses ? await guards.parsedBodies.acquire() : undefined;
   let targets: readonly TargetOutcome[];
   try {
     const filters = deliveryFilters(entry.compiled, verdict, meter);
-    if (!filters.ok) return ended(filters.status === 400 ? "rejected" : "failed", filters.error, { ...known, event });
+    if (!filters.ok) {
+      // A body the filters cannot read, or that spent the CEL budget, is a failed delivery.
+      guards.failedValidation(receiverKey);
+      return ended(filters.status === 400 ? "rejected" : "failed", filters.error, { ...known, event });
+    }
     targets = await annotateTargets(entry, deps, filters.filters);
   } finally {
     release?.();
   }
+  // Filters that spent the delivery's CEL budget: the body's doing, so it spends the failure budget.
+  if (meter.exceeded) guards.failedValidation(receiverKey);
   const failed = targets.filter((t) => t.outcome === "failed").length;
   const annotated = targets.filter((t) => t.outcome === "annotated").length;
   const summary = `${annotated} of ${targets.length} target${targets.length === 1 ? "" : "s"} annotated${deps.dryRun ? " (dry run: nothing was written)" : ""}`;

@@ -17,7 +17,7 @@ import { MAX_BODY_BYTES, MAX_JSON_DEPTH, MAX_JSON_VALUES } from "../../server/li
 import type { AuthServices } from "../../server/jwt";
 import { CelMeter, compile, evaluate } from "../../server/cel";
 import { deliveryFilters } from "../../server/targets/filters";
-import { startStack, waitFor } from "../support/stack";
+import { startStack, TEST_CONFIG, waitFor } from "../support/stack";
 import { DeliveryGuards } from "../../server/delivery/protect/guards";
 import { Slots } from "../../server/delivery/protect/slots";
 import { createApp } from "../../server/http/app";
@@ -360,5 +360,50 @@ describe("a small bound on parsed bodies held at once", () => {
     }
     expect(guards.parsedBodies.held).toBe(0);
     guards.stop();
+  });
+});
+
+describe("filters that spend their budget spend the failure budget", () => {
+  test("a URL-only receiver whose failure budget is spent is not parsed again; a signed one keeps serving its sender", async () => {
+    await using stack = await startStack({ limits: { ...TEST_CONFIG.limits, failedRate: 0.01, failedBurst: 2 } });
+    const GIT = "source.toolkit.fluxcd.io/v1";
+    stack.secret("spent", "token", { token: "spent-token" });
+    stack.target(GIT, "GitRepository", "spent", "app");
+    const filter = "sets.intersects(req.a, req.b)";
+    for (const [name, type] of [
+      ["generic", "generic"],
+      ["github", "github"],
+    ] as const)
+      stack.receiver("spent", name, {
+        type,
+        secretRef: { name: "token" },
+        resources: [{ kind: "GitRepository", name: "app" }],
+        resourceFilter: filter,
+      });
+    const generic = await stack.readyPath("spent", "generic");
+    const github = await stack.readyPath("spent", "github");
+    const costly = JSON.stringify(CEL_CASES[0].req);
+    const json = { "Content-Type": "application/json" };
+    const answers = [];
+    for (let i = 0; i < 3; i++) answers.push(await stack.post(generic, { headers: json, body: costly }));
+    expect(answers.map((a) => a.status)).toEqual([500, 500, 429]);
+    // Refused before its body is read, let alone parsed.
+    expect(answers[2]!.body.reason).toBe("too many failed deliveries for this receiver; retry later");
+    expect(Number(answers[2]!.headers.get("retry-after"))).toBeGreaterThan(0);
+
+    // Forged signatures spend the github receiver's failure budget; its real sender is still parsed and served.
+    const small = JSON.stringify({ a: ["x"], b: ["x"] });
+    const forged = { ...json, "X-GitHub-Event": "push", "X-Hub-Signature-256": signPayload("sha256", "wrong", small) };
+    for (let i = 0; i < 3; i++) await stack.post(github, { headers: forged, body: small });
+    const signed = {
+      ...json,
+      "X-GitHub-Event": "push",
+      "X-Hub-Signature-256": signPayload("sha256", "spent-token", small),
+    };
+    const real = await stack.post(github, { headers: signed, body: small });
+    expect({ status: real.status, reason: real.body.reason }).toEqual({
+      status: 200,
+      reason: "1 of 1 target annotated",
+    });
   });
 });

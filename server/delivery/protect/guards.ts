@@ -211,6 +211,11 @@ export class DeliveryGuards {
     return this.#config.failed.rate > 0 ? this.#failed.take(receiver) : unlimited;
   }
 
+  /** Whether the failure budget has a token left, without spending it. */
+  failureBudgetLeft(receiver: string): Take {
+    return this.#config.failed.rate > 0 ? this.#failed.peek(receiver) : unlimited;
+  }
+
   /** Spends a token of the valid-delivery budget. */
   validDelivery(receiver: string): Take {
     return this.#config.valid.rate > 0 ? this.#valid.take(receiver) : unlimited;

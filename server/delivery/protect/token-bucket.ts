@@ -45,6 +45,15 @@ export class KeyedTokenBuckets {
     return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / rate)) };
   }
 
+  /** Whether `key` has a token now, without taking it (or, when not, how long until one is). */
+  peek(key: string): Take {
+    const { rate, burst } = this.#limits;
+    const bucket = this.#buckets.get(key);
+    if (!bucket) return { ok: true };
+    const tokens = Math.min(burst, bucket.tokens + ((this.#now() - bucket.at) / 1000) * rate);
+    return tokens >= 1 ? { ok: true } : { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / rate)) };
+  }
+
   /** Drops buckets that have refilled completely (they behave exactly like absent ones). */
   sweep(): void {
     const now = this.#now();
