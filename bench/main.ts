@@ -5,15 +5,19 @@
  *   - fluxhook as it ships (the compiled binary, else `bun server/main.ts`) against the
  *     Kubernetes API test server (bench/servers/api.ts);
  *   - bare-hmac (bench/servers/bare-hmac.ts): Bun verifying the HMAC and nothing else, the
- *     ceiling of this stack;
+ *     ceiling of this stack for refusals;
+ *   - bare-patch (bench/servers/bare-patch.ts): bare-hmac plus the one coalesced PATCH of the
+ *     target that a 200 promises, against the same API server: the ceiling for valid deliveries;
  *   - adnanh/webhook (Debian's `webhook`) with a GitHub HMAC rule, skipped when not installed.
  * Scenarios (1) to (3) run each server in turn, round after round, so every ratio compares runs
  * made minutes apart on the same machine. One table goes to stdout, and the whole run as JSON to
  * bench/results/<time>.json.
  *
  *   bun bench/main.ts [--seconds=5] [--rounds=3] [--only=1,2,3,4,5,6,cold] [--source] [--profile=1]
- *                     [--fluxhook-flag=--log-level=error …]
+ *                     [--fluxhook-flag=--log-level=error …] [--limits-off]
  *
+ * fluxhook runs at its default flags, as users run it; --limits-off turns the per-receiver rate
+ * limits off (the runs before issue 14).
  * --source runs `bun server/main.ts` instead of the binary; --profile=N runs scenario N once more
  * against `bun --cpu-prof server/main.ts` and prints where the CPU went.
  */
@@ -77,14 +81,13 @@ const binary = process.env.FLUXHOOK_BINARY ?? join(ROOT, "dist/fluxhook");
 const useBinary = !FROM_SOURCE && existsSync(binary);
 const fluxhookCommand = useBinary ? [binary] : [BUN, join(ROOT, "server/main.ts")];
 /**
- * The abuse limits are off for the benchmark: with the defaults (50 valid and 10 failed deliveries
- * per second per receiver) a flood is answered 429 after the burst, which is the point of them,
- * but then the benchmark would measure the token bucket, and scenario (4) needs every one of its
- * 10,000 deliveries answered 200.
+ * Default flags, as users run fluxhook: valid deliveries are not rate limited, and a flood of
+ * failed ones (scenario 2) is answered 429 past the failure budget after the signature check,
+ * so 400 and 429 are both its expected answers. --limits-off turns both limits off.
  */
+const LIMITS_OFF = flag("limits-off") !== undefined;
 const FLUXHOOK_FLAGS = [
-  "--receiver-rate-limit=0",
-  "--receiver-failure-rate-limit=0",
+  ...(LIMITS_OFF ? ["--receiver-rate-limit=0", "--receiver-failure-rate-limit=0"] : []),
   // --fluxhook-flag=--log-level=error (repeatable) adds a flag, to measure what a setting costs.
   ...process.argv.filter((a) => a.startsWith("--fluxhook-flag=")).map((a) => a.slice("--fluxhook-flag=".length)),
 ];
@@ -95,13 +98,17 @@ const log = (message: string) => console.error(`[bench] ${message}`);
 
 // Servers
 
+type Kind = "valid" | "bad" | "unknown";
+
 interface Server {
-  readonly name: "fluxhook" | "bare-hmac" | "webhook";
+  readonly name: "fluxhook" | "bare-hmac" | "bare-patch" | "webhook";
   readonly url: string;
   readonly pid: number;
-  /** The status each scenario's requests should get. */
-  readonly expect: { valid: number; bad: number; unknown: number };
-  readonly requests: { valid: BenchRequest[]; bad: BenchRequest[]; unknown: BenchRequest[] };
+  /** The statuses each scenario's requests should get. */
+  readonly expect: Record<Kind, number | readonly number[]>;
+  readonly requests: Partial<Record<Kind, BenchRequest[]>>;
+  /** API paths of the target it PATCHes (a regex), for PATCH counts; none for servers that write nothing. */
+  readonly patches?: string;
 }
 
 type Api = JsonProcess<{ url: string; kubeconfig: string }>;
@@ -175,6 +182,17 @@ async function startBare(hooks: Record<string, string>): Promise<JsonProcess<{ u
   return bare;
 }
 
+/** bare-patch: bare-hmac plus the coalesced PATCH of `target` on the API server at `api`. */
+async function startBarePatch(hooks: Record<string, string>, api: string, target: string) {
+  const bare = await startJsonProcess<{ url: string }>("bare-patch", [
+    BUN,
+    join(ROOT, "bench/servers/bare-patch.ts"),
+    JSON.stringify({ hooks, api, target }),
+  ]);
+  cleanups.push(() => bare.stop());
+  return bare;
+}
+
 /** adnanh/webhook with a payload-hmac-sha256 rule and /bin/true, or a reason it cannot run. */
 async function startWebhook(): Promise<{ url: string; pid: number } | { skipped: string }> {
   const which = Bun.which("webhook");
@@ -234,20 +252,14 @@ const median = <T>(xs: T[], by: (x: T) => number): T =>
   [...xs].sort((a, b) => by(a) - by(b))[Math.floor(xs.length / 2)]!;
 
 /** One closed-model run with the server's peak RSS and, for fluxhook, the PATCHes it caused. */
-async function measured(
-  server: Server,
-  kind: "valid" | "bad" | "unknown",
-  api: Api,
-  patchPattern: string,
-  seconds = SECONDS,
-) {
+async function measured(server: Server, kind: Kind, api: Api, seconds = SECONDS) {
   resetPeakRss(server.pid);
-  if (server.name === "fluxhook") await api.ask({ cmd: "reset" });
+  if (server.patches) await api.ask({ cmd: "reset" });
   const cpuBefore = cpuMs(server.pid);
   const load = Bun.which("wrk") ? runWrk : runAutocannon;
   const result = await load({
     url: server.url,
-    requests: server.requests[kind],
+    requests: server.requests[kind]!,
     connections: CONNECTIONS,
     deliveryIdHeader: DELIVERY_ID_HEADER,
     seconds,
@@ -256,10 +268,9 @@ async function measured(
   // adnanh/webhook runs its commands after answering: let the backlog drain before the next run.
   const drainMs = await quiesce(server.pid);
   if (drainMs > 1_000) log(`${server.name} was busy for ${(drainMs / 1000).toFixed(1)} s after the run`);
-  const patches =
-    server.name === "fluxhook"
-      ? (await api.ask<{ count: number }>({ cmd: "patches", pathPattern: patchPattern })).count
-      : undefined;
+  const patches = server.patches
+    ? (await api.ask<{ count: number }>({ cmd: "patches", pathPattern: server.patches })).count
+    : undefined;
   return {
     result,
     errors: errorsOf(result, server.expect[kind]),
@@ -295,11 +306,35 @@ async function main() {
     await Bun.sleep(50);
   }
   const bare = await startBare({ [main.paths.push]: TOKEN, [main.paths.burst]: TOKEN });
+  // bare-patch's target must exist, or its PATCHes would be 404s answered as 500s.
+  const barePatchTarget = main.targetPaths.barePatch;
+  const { object: target } = await api.ask<{ object: unknown }>({
+    cmd: "get",
+    apiVersion: GIT,
+    kind: "GitRepository",
+    namespace: NS,
+    name: barePatchTarget.slice(barePatchTarget.lastIndexOf("/") + 1),
+  });
+  if (!target) throw new Error(`bare-patch's target ${barePatchTarget} is not in the API server`);
+  const barePatch = await startBarePatch(
+    { [main.paths.push]: TOKEN, [main.paths.burst]: TOKEN },
+    api.hello.url,
+    barePatchTarget,
+  );
   const webhook = await startWebhook();
   if ("skipped" in webhook) log(`webhook baseline skipped: ${webhook.skipped}`);
 
   const unknown = unknownPath();
+  const pushPattern = `^${main.targetPaths.push}$`;
   const servers: Server[] = [
+    {
+      name: "bare-patch",
+      url: barePatch.hello.url,
+      pid: barePatch.proc.pid,
+      expect: { valid: 200, bad: 400, unknown: 404 },
+      requests: { valid: pushRequests(main.paths.push, TOKEN, bodies) },
+      patches: `^${barePatchTarget}$`,
+    },
     {
       name: "bare-hmac",
       url: bare.hello.url,
@@ -315,12 +350,13 @@ async function main() {
       name: "fluxhook",
       url: fluxhook.url,
       pid: fluxhook.proc.pid,
-      expect: { valid: 200, bad: 400, unknown: 404 },
+      expect: { valid: 200, bad: LIMITS_OFF ? 400 : [400, 429], unknown: 404 },
       requests: {
         valid: pushRequests(main.paths.push, TOKEN, bodies),
         bad: pushRequests(main.paths.push, "not-the-token", bodies),
         unknown: pushRequests(unknown, TOKEN, bodies),
       },
+      patches: pushPattern,
     },
   ];
   if (!("skipped" in webhook)) {
@@ -342,23 +378,25 @@ async function main() {
   for (const s of servers)
     await runAutocannon({
       url: s.url,
-      requests: s.requests.valid,
+      requests: s.requests.valid!,
       connections: 8,
       deliveryIdHeader: DELIVERY_ID_HEADER,
       seconds: 1,
     });
 
+  // Each scenario's ceiling: valid deliveries against the least a server keeping the promise of a
+  // 200 must do (bare-patch), refusals against the HMAC check alone (bare-hmac).
   const scenarios = [
-    { id: "1", kind: "valid" as const, title: "(1) valid, annotated", floor: 0.7 },
-    { id: "2", kind: "bad" as const, title: "(2) bad signature", floor: 0.9 },
-    { id: "3", kind: "unknown" as const, title: "(3) unknown digest", floor: 0.9 },
+    { id: "1", kind: "valid" as const, title: "(1) valid, annotated", ceiling: "bare-patch", floor: 0.8 },
+    { id: "2", kind: "bad" as const, title: "(2) bad signature", ceiling: "bare-hmac", floor: 0.9 },
+    { id: "3", kind: "unknown" as const, title: "(3) unknown digest", ceiling: "bare-hmac", floor: 0.9 },
   ].filter((s) => ONLY.has(s.id));
-  const pushPattern = `^${main.targetPaths.push}$`;
+  const fluxhookServer = servers.find((s) => s.name === "fluxhook")!;
   for (const sc of scenarios) {
     const runs = new Map<string, Awaited<ReturnType<typeof measured>>[]>();
     for (let round = 0; round < ROUNDS; round++) {
-      for (const s of servers) {
-        const m = await measured(s, sc.kind, api, pushPattern);
+      for (const s of servers.filter((x) => x.requests[sc.kind])) {
+        const m = await measured(s, sc.kind, api);
         runs.set(s.name, [...(runs.get(s.name) ?? []), m]);
         log(
           `${sc.title} round ${round + 1} ${s.name}: ${Math.round(m.result.rps)} req/s, p99 ${m.result.p99?.toFixed(2)} ms, errors ${m.errors}`,
@@ -376,17 +414,19 @@ async function main() {
         all: rs.map((r) => Math.round(r.result.rps)),
       };
     };
-    const b = pick("bare-hmac")!;
+    const b = pick(sc.ceiling)!;
     const f = pick("fluxhook")!;
     const w = pick("webhook");
+    const hmacOnly = sc.ceiling === "bare-hmac" ? undefined : pick("bare-hmac");
     for (const [name, r] of [
-      ["bare-hmac", b],
+      [sc.ceiling, b],
+      ["bare-hmac", hmacOnly],
       ["fluxhook", f],
       ["webhook", w],
     ] as const) {
       if (!r) continue;
       rows.push({
-        scenario: name === "bare-hmac" ? sc.title : "",
+        scenario: name === sc.ceiling ? sc.title : "",
         server: name,
         rps: r.result.rps,
         p50: r.result.p50,
@@ -396,22 +436,32 @@ async function main() {
         patches: r.patches,
         vsBare: name === "fluxhook" ? f.result.rps / b.result.rps : undefined,
         vsWebhook: name === "fluxhook" && w ? f.result.rps / w.result.rps : undefined,
-        note: name === "fluxhook" ? `rounds ${r.all.join("/")}` : `rounds ${r.all.join("/")}`,
+        note: `${name === "fluxhook" ? `× ${sc.ceiling}; ` : ""}rounds ${r.all.join("/")}`,
       });
     }
     raw[`scenario${sc.id}`] = Object.fromEntries([...runs].map(([k, v]) => [k, v]));
     check(
-      `(${sc.id}) ≥ ${sc.floor} × bare-hmac req/s`,
+      `(${sc.id}) ≥ ${sc.floor} × ${sc.ceiling} req/s`,
       f.result.rps >= sc.floor * b.result.rps,
-      `${(f.result.rps / b.result.rps).toFixed(2)} × (${Math.round(f.result.rps)} vs ${Math.round(b.result.rps)})`,
+      `${(f.result.rps / b.result.rps).toFixed(2)} × (${Math.round(f.result.rps)} vs ${Math.round(b.result.rps)}; rounds ${f.all.join("/")} vs ${b.all.join("/")})`,
     );
+    if (hmacOnly)
+      check(
+        `(${sc.id}) × bare-hmac req/s, for reference (it writes nothing)`,
+        null,
+        `${(f.result.rps / hmacOnly.result.rps).toFixed(2)} × (${Math.round(hmacOnly.result.rps)} req/s)`,
+      );
     if (w)
       check(
         `(${sc.id}) ≥ 5 × adnanh/webhook req/s`,
         f.result.rps >= 5 * w.result.rps,
         `${(f.result.rps / w.result.rps).toFixed(1)} × (${Math.round(f.result.rps)} vs ${Math.round(w.result.rps)})`,
       );
-    check(`(${sc.id}) no errors`, f.errors === 0, `${f.errors} unexpected answers in ${ROUNDS} rounds`);
+    check(
+      sc.kind === "valid" ? `(${sc.id}) no non-2xx` : `(${sc.id}) no unexpected answers`,
+      f.errors === 0,
+      `${f.errors} unexpected answers in ${ROUNDS} rounds (expected ${JSON.stringify(fluxhookServer.expect[sc.kind])}); last round ${JSON.stringify(runs.get("fluxhook")!.at(-1)!.result.statuses)}`,
+    );
 
     // Latency at half the maximum rate, open model.
     const rate = Math.max(1, Math.round(f.result.rps / 2));
@@ -419,7 +469,7 @@ async function main() {
     resetPeakRss(fluxhook.proc.pid);
     const paced = await atRate({
       url: fluxhook.url,
-      requests: servers[1]!.requests[sc.kind],
+      requests: fluxhookServer.requests[sc.kind]!,
       connections: PACED_CONNECTIONS,
       deliveryIdHeader: DELIVERY_ID_HEADER,
       rate,
@@ -433,7 +483,7 @@ async function main() {
       rps: paced.rps,
       p50: paced.p50,
       p99: paced.p99,
-      errors: errorsOf(paced, servers[1]!.expect[sc.kind]),
+      errors: errorsOf(paced, fluxhookServer.expect[sc.kind]),
       rssMb: mb(peakRss(fluxhook.proc.pid)),
       patches,
       note: `${PACED_CONNECTIONS} connections paced to ${rate}/s`,
@@ -475,6 +525,7 @@ async function main() {
     fluxhook: {
       command: useBinary ? "dist/fluxhook (npm run build:server)" : "bun server/main.ts",
       flags: FLUXHOOK_FLAGS,
+      limitsOff: LIMITS_OFF,
     },
     settings: {
       seconds: SECONDS,
@@ -516,6 +567,17 @@ async function burst(
     amount: BURST.deliveries,
   });
   const bareRss = peakRss(bare.pid);
+  // The same burst against bare-patch: the PATCHes that perfect one-in-flight coalescing makes.
+  const ideal = servers.find((s) => s.name === "bare-patch")!;
+  await api.ask({ cmd: "reset" });
+  const p = await runAutocannon({
+    url: ideal.url,
+    requests,
+    connections: BURST.clients,
+    deliveryIdHeader: DELIVERY_ID_HEADER,
+    amount: BURST.deliveries,
+  });
+  const idealPatches = (await api.ask<{ count: number }>({ cmd: "patches", pathPattern: ideal.patches! })).count;
   await api.ask({ cmd: "reset" });
   resetPeakRss(fluxhook.proc.pid);
   const f = await runAutocannon({
@@ -557,6 +619,15 @@ async function burst(
   });
   rows.push({
     scenario: "",
+    server: "bare-patch",
+    rps: p.rps,
+    p50: p.p50,
+    p99: p.p99,
+    errors: errorsOf(p, 200),
+    patches: idealPatches,
+  });
+  rows.push({
+    scenario: "",
     server: "fluxhook",
     rps: f.rps,
     p50: f.p50,
@@ -569,6 +640,7 @@ async function burst(
   });
   raw.scenario4 = {
     bare: b,
+    barePatch: { ...p, patches: idealPatches },
     fluxhook: f,
     patches,
     requestedAt,
@@ -585,7 +657,7 @@ async function burst(
   check(
     `(4) at most 150 PATCHes of the target`,
     patches <= 150,
-    `${patches} PATCHes for ${BURST.deliveries} deliveries`,
+    `${patches} PATCHes for ${BURST.deliveries} deliveries (bare-patch, coalescing perfectly, made ${idealPatches})`,
   );
   check(
     `(4) the last annotation written after the last delivery arrived`,
@@ -853,9 +925,9 @@ async function scale(mainApi: Api, mainFluxhook: Fluxhook, mainPushPath: string,
     `/readyz (indexed) after ${readyz.toFixed(0)} ms, all Ready after ${allReadyMs.toFixed(0)} ms (${ready} of ${total})`,
   );
   check(
-    `(6) peak RSS under 150 MB with ${SCALE} Receivers`,
+    `(6) peak RSS under 150 MiB with ${SCALE} Receivers`,
     rss !== undefined && rss < 150 * 2 ** 20,
-    `${mb(rss)?.toFixed(1)} MB (${atReadyz} MB at /readyz, peak at ${peakAt[0]} ms; JS heap in use once Ready ${heap?.toFixed(1)} MB)`,
+    `${mb(rss)?.toFixed(1)} MiB (${atReadyz} MiB at /readyz, peak at ${peakAt[0]} ms; JS heap in use once Ready ${heap?.toFixed(1)} MB)`,
   );
 
   // Lookup cost: the same requests among 10 and among 10,000 Receivers, back to back, in rounds.
@@ -969,7 +1041,7 @@ async function profile(which: string, kubeconfig: string, servers: Server[], mai
   await waitForStatus(`${f.healthUrl}/readyz`, 200, f.spawnedAt, 30_000, 5);
   const base = servers.find((s) => s.name === "fluxhook")!;
   const kind = which === "2" ? "bad" : which === "3" ? "unknown" : "valid";
-  const requests = which === "4" ? pushRequests(main.paths.burst, TOKEN, pushBodies()) : base.requests[kind];
+  const requests = which === "4" ? pushRequests(main.paths.burst, TOKEN, pushBodies()) : base.requests[kind]!;
   await runWrk({
     url: f.url,
     requests,

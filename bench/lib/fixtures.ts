@@ -87,7 +87,7 @@ export interface MainCluster {
   readonly objects: KubeObject[];
   readonly paths: { push: string; burst: string; fanout: string };
   /** API paths of the targets, for PATCH counts. */
-  readonly targetPaths: { push: string; burst: string; fanout: RegExp };
+  readonly targetPaths: { push: string; burst: string; fanout: RegExp; barePatch: string };
 }
 
 const gitPath = (namespace: string, name: string) =>
@@ -100,6 +100,8 @@ export function mainCluster(): MainCluster {
     secret(NS, "token", TOKEN),
     gitRepository(NS, "app"),
     gitRepository(NS, "burst-target"),
+    // bench/servers/bare-patch.ts PATCHes this one: the same kind as fluxhook's, in the same API server.
+    gitRepository(NS, "bare-patch-target"),
     ...fanTargets.map((t) => gitRepository(NS, t)),
     receiver(NS, "push", "token", ["app"]),
     receiver(NS, "burst", "token", ["burst-target"]),
@@ -117,6 +119,7 @@ export function mainCluster(): MainCluster {
       push: gitPath(NS, "app"),
       burst: gitPath(NS, "burst-target"),
       fanout: new RegExp(`^${gitPath(NS, "fan-")}\\d+$`),
+      barePatch: gitPath(NS, "bare-patch-target"),
     },
   };
 }

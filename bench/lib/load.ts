@@ -33,10 +33,11 @@ export interface LoadResult {
 
 const ROOT = join(import.meta.dir, "..", "..");
 
-/** Answers other than `expected`, plus socket errors and timeouts. */
-export function errorsOf(r: LoadResult, expected: number): number {
+/** Answers other than `expected` (a status or several), plus socket errors and timeouts. */
+export function errorsOf(r: LoadResult, expected: number | readonly number[]): number {
+  const ok = typeof expected === "number" ? [expected] : expected;
   let n = r.socketErrors + r.timeouts;
-  for (const [status, count] of Object.entries(r.statuses)) if (Number(status) !== expected) n += count;
+  for (const [status, count] of Object.entries(r.statuses)) if (!ok.includes(Number(status))) n += count;
   return n;
 }
 

@@ -45,20 +45,10 @@ export const EVICTED = new DOMException(
   "AbortError",
 );
 
-/**
- * The signal a body read runs under: aborted by the admission (eviction) or after `timeoutMs`.
- * Call `clear` when the read is over, so a finished delivery leaves no timer behind.
- */
-export function bodyDeadline(admission: AbortSignal | undefined, timeoutMs: number) {
-  const timeout = new AbortController();
-  const timer = Number.isFinite(timeoutMs) ? setTimeout(() => timeout.abort(), timeoutMs) : undefined;
-  return {
-    signal: admission ? AbortSignal.any([admission, timeout.signal]) : timeout.signal,
-    clear: () => clearTimeout(timer),
-  };
-}
+/** The abort reason of a read whose body was not in by its deadline (protect/guards.ts). */
+export const TIMED_OUT = new DOMException("request body not received in time", "TimeoutError");
 
-/** Why the read was called off: evicted, or out of time (AbortSignal.timeout's TimeoutError). */
+/** Why the read was called off: evicted, or out of time (TIMED_OUT, or any other reason). */
 function calledOff(signal: AbortSignal, timeoutMs: number): BodyResult {
   const reason =
     signal.reason === EVICTED ? EVICTED.message : `request body not received within ${Math.round(timeoutMs / 1000)} s`;

@@ -19,7 +19,7 @@ import type { DeliveryGuards } from "./protect/guards";
 import type { AuthServices } from "../jwt";
 import { VALIDATORS } from "../providers";
 import { deliveryFilters, parsesRequest } from "../targets/filters";
-import { bodyBytesBound, bodyDeadline, readBody, tooLarge } from "./body";
+import { bodyBytesBound, readBody, tooLarge } from "./body";
 import { OUTCOMES, type OutcomeKind } from "./outcomes";
 import type { BodyReading } from "./protect/guards";
 import { CelMeter } from "../cel";
@@ -140,7 +140,8 @@ export function handleDelivery(request: Request, deps: DeliveryDeps): DeliveryOu
         retryAfterSeconds: left.retryAfterSeconds,
       });
   }
-  const admission = deps.guards.admit(receiverKey, bodyBytes);
+  // The admission's signal calls the body read off on eviction or at the body deadline.
+  const admission = deps.guards.admit(receiverKey, bodyBytes, deps.bodyTimeoutMs ?? BODY_READ_TIMEOUT_MS);
   if (!admission.ok)
     return ended("too-many", admission.reason, { ...known, retryAfterSeconds: admission.retryAfterSeconds });
   return validateAndAnnotate(request, entry, deps, known, receiverKey, limit, admission.reading).finally(
@@ -159,9 +160,7 @@ async function validateAndAnnotate(
 ): Promise<DeliveryOutcome> {
   const guards = deps.guards;
   const timeoutMs = deps.bodyTimeoutMs ?? BODY_READ_TIMEOUT_MS;
-  const deadline = bodyDeadline(reading.signal, timeoutMs);
-  const body = await readBody(request, limit, deadline.signal, timeoutMs);
-  deadline.clear();
+  const body = await readBody(request, limit, reading.signal, timeoutMs);
   reading.done();
   if (!body.ok) {
     // An oversized or stalled body is a failed delivery too: it spends the same budget.

@@ -8,9 +8,27 @@
 const bodyBytes = new WeakMap<Response, number>();
 const JSON_HEADERS = new Headers({ "content-type": "application/json" });
 
+/**
+ * Prebuilt Headers for the few extra headers answers carry (`allow: POST`, `retry-after: N`): at
+ * default flags a flood of bad signatures is answered 429 with Retry-After, one Headers each.
+ */
+const EXTRA_HEADERS = new Map<string, Headers>();
+/** Distinct extras kept prebuilt; retry-after values are a few small integers. */
+const EXTRA_HEADERS_KEPT = 64;
+
+function headersWith(extra: Record<string, string>): Headers {
+  let key = "";
+  for (const name in extra) key += `${name}\n${extra[name]}\n`;
+  let headers = EXTRA_HEADERS.get(key);
+  if (!headers) {
+    headers = new Headers({ "content-type": "application/json", ...extra });
+    if (EXTRA_HEADERS.size < EXTRA_HEADERS_KEPT) EXTRA_HEADERS.set(key, headers);
+  }
+  return headers;
+}
+
 export function jsonResponse(status: number, body: string, extra?: Record<string, string>): Response {
-  const headers =
-    extra && Object.keys(extra).length > 0 ? { "content-type": "application/json", ...extra } : JSON_HEADERS;
+  const headers = extra && Object.keys(extra).length > 0 ? headersWith(extra) : JSON_HEADERS;
   const res = new Response(body, { status, headers });
   bodyBytes.set(res, Buffer.byteLength(body));
   return res;

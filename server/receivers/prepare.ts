@@ -28,6 +28,8 @@ export interface CompiledReceiver {
 }
 
 export const NOTHING_COMPILED: CompiledReceiver = { resourceFilter: undefined, resourceFilters: [], oidcProviders: [] };
+/** A spec with no expression and no OIDC provider (most of them) shares one result: nothing per Receiver. */
+const NOTHING_TO_COMPILE: Prepared = { ok: true, compiled: NOTHING_COMPILED };
 
 export type Prepared = { ok: true; compiled: CompiledReceiver } | { ok: false; reason: string; message: string };
 
@@ -57,6 +59,12 @@ function checkOidcProviders(spec: ReceiverSpec): string | undefined {
 }
 
 export function prepareReceiver(spec: ReceiverSpec): Prepared {
+  if (
+    spec.resourceFilter === undefined &&
+    spec.oidcProviders.length === 0 &&
+    !spec.resources.some((r) => r.filter !== undefined)
+  )
+    return NOTHING_TO_COMPILE;
   const filterVariables: CelVariable[] = spec.type === "generic-oidc" ? ["res", "req", "claims"] : ["res", "req"];
   const filter = (expression: string | undefined) =>
     expression === undefined ? undefined : compile(expression, { variables: filterVariables, output: "bool" });

@@ -59,11 +59,44 @@ interface Entry {
   failedVersion: string | undefined;
   unreadable: string | undefined;
   /** The Receivers ("namespace/name") referencing it. */
-  readonly referrers: Set<string>;
+  readonly referrers: Referrers;
   /** The watch deleted it while it was being read: what that read found is stale. */
   deletedDuringRead: boolean;
   /** Referenced and not read even once yet (the server is not ready before). */
   neverAttempted: boolean;
+}
+
+/**
+ * A set of Receiver keys that is usually of one: most Secrets serve one Receiver, and a JS Set
+ * costs about 500 bytes of table even for one key (5 MB of the heap with 10,000 Receivers, each
+ * with its own Secret; bench/README.md).
+ */
+export class Referrers implements Iterable<string> {
+  #one: string | undefined;
+  #many: Set<string> | undefined;
+
+  get size(): number {
+    return this.#many ? this.#many.size : this.#one === undefined ? 0 : 1;
+  }
+
+  add(key: string): void {
+    if (this.#many) this.#many.add(key);
+    else if (this.#one === undefined || this.#one === key) this.#one = key;
+    else {
+      this.#many = new Set([this.#one, key]);
+      this.#one = undefined;
+    }
+  }
+
+  delete(key: string): void {
+    if (this.#many) this.#many.delete(key);
+    else if (this.#one === key) this.#one = undefined;
+  }
+
+  *[Symbol.iterator](): Iterator<string> {
+    if (this.#many) yield* [...this.#many];
+    else if (this.#one !== undefined) yield this.#one;
+  }
 }
 
 /** Told which Receivers to decide again: those of one Secret, or all of them after a list. */
@@ -209,7 +242,7 @@ export class SecretCache {
         readVersion: undefined,
         failedVersion: undefined,
         unreadable: undefined,
-        referrers: new Set(),
+        referrers: new Referrers(),
         deletedDuringRead: false,
         neverAttempted: false,
       };

@@ -6,6 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { RecentKeys } from "../../server/delivery/protect/recent-keys";
 import { KeyedTokenBuckets } from "../../server/delivery/protect/token-bucket";
 import { DeliveryGuards, type Admission } from "../../server/delivery/protect/guards";
+import { TIMED_OUT } from "../../server/delivery/body";
 import { DELIVERY_ID_RECEIVERS, DELIVERY_IDS_PER_RECEIVER, MAX_CONCURRENT_PER_RECEIVER } from "../../server/limits";
 
 describe("RecentKeys", () => {
@@ -84,6 +85,22 @@ describe("DeliveryGuards admission", () => {
     if (!a.ok) throw new Error(`not admitted: ${a.reason}`);
     return a;
   };
+
+  test("bodies not in by their deadline are called off (TIMED_OUT), each at its own, the finished ones never", async () => {
+    const g = guards(10);
+    const short = [admitted(g.admit("r", 0, 5)), admitted(g.admit("r", 0, 5)), admitted(g.admit("r", 0, 5))];
+    const long = admitted(g.admit("r", 0, 60_000));
+    const later = admitted(g.admit("other", 0, 30));
+    short[1]!.reading.done(); // its body is in: it keeps no deadline
+    const until = performance.now() + 10_000;
+    while (!(short[0]!.reading.signal.aborted && later.reading.signal.aborted) && performance.now() < until)
+      await Bun.sleep(5);
+    expect(short.map((a) => a.reading.signal.reason)).toEqual([TIMED_OUT, undefined, TIMED_OUT]);
+    expect(later.reading.signal.reason).toBe(TIMED_OUT);
+    expect(long.reading.signal.aborted).toBe(false);
+    for (const a of [...short, long, later]) a.release();
+    g.stop();
+  });
 
   test("a full cap evicts the oldest delivery still reading its body, which learns it at once", () => {
     const g = guards(2);

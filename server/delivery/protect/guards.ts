@@ -30,7 +30,7 @@ import { createHash } from "node:crypto";
 import { KeyedTokenBuckets, type BucketLimits, type Take } from "./token-bucket";
 import { RecentKeys } from "./recent-keys";
 import { Slots } from "./slots";
-import { EVICTED } from "../body";
+import { EVICTED, TIMED_OUT } from "../body";
 import {
   DELIVERY_ID_RECEIVERS,
   DELIVERY_ID_TTL_MS,
@@ -58,7 +58,10 @@ export interface GuardConfig {
 
 /** An admitted delivery whose body is still arriving, the only kind that may be evicted. */
 export interface BodyReading {
-  /** Aborted (with body.ts EVICTED) when the delivery is evicted to make room. */
+  /**
+   * Aborted with body.ts EVICTED when the delivery is evicted to make room, or with TIMED_OUT
+   * when its body is not in by the deadline given to `admit`.
+   */
   readonly signal: AbortSignal;
   /** The body is in: from now on the delivery keeps its place. */
   done(): void;
@@ -70,7 +73,10 @@ export type Admission =
 
 interface Reading extends BodyReading {
   readonly receiver: string;
+  /** performance.now() by which the body must be in. */
+  readonly deadline: number;
   evict(): void;
+  timeOut(): void;
 }
 
 const unlimited: Take = { ok: true };
@@ -90,6 +96,12 @@ export class DeliveryGuards {
   /** Admitted deliveries still reading their bodies, oldest first (a Set keeps insertion order). */
   readonly #reading = new Set<Reading>();
   readonly #sweeper: ReturnType<typeof setInterval>;
+  /**
+   * One timer for every body deadline, set for the earliest: a timer and two abort signals per
+   * delivery were about 6 % of the CPU of a flood of refusals (bench/README.md).
+   */
+  #deadlineTimer: ReturnType<typeof setTimeout> | undefined;
+  #deadlineAt = Number.POSITIVE_INFINITY;
 
   constructor(config: GuardConfig) {
     this.parsedBodies = new Slots(config.maxParsedBodies ?? MAX_PARSED_BODIES);
@@ -110,7 +122,7 @@ export class DeliveryGuards {
    * the answer is ready, and tell `reading.done()` once the body is in. Makes room by evicting the
    * oldest deliveries still reading their bodies.
    */
-  admit(receiver: string, bodyBytes = 0): Admission {
+  admit(receiver: string, bodyBytes = 0, bodyTimeoutMs = Number.POSITIVE_INFINITY): Admission {
     if (this.#total >= this.#config.maxConcurrent && !this.#evictOldest()) {
       return { ok: false, retryAfterSeconds: 1, reason: "too many deliveries in flight; retry later" };
     }
@@ -140,21 +152,48 @@ export class DeliveryGuards {
       if (n === 0) this.#inflight.delete(receiver);
       else this.#inflight.set(receiver, n);
     };
-    const eviction = new AbortController();
+    const callOff = new AbortController();
     const reading: Reading = {
       receiver,
-      signal: eviction.signal,
+      deadline: performance.now() + bodyTimeoutMs,
+      signal: callOff.signal,
       done: () => {
         this.#reading.delete(reading);
       },
       evict: () => {
         // Its place is free at once; its own release later does nothing.
         release();
-        eviction.abort(EVICTED);
+        callOff.abort(EVICTED);
+      },
+      timeOut: () => {
+        // It keeps its place until its answer (408) is ready, as any delivery does.
+        this.#reading.delete(reading);
+        callOff.abort(TIMED_OUT);
       },
     };
     this.#reading.add(reading);
+    this.#armDeadline(reading.deadline);
     return { ok: true, release, reading };
+  }
+
+  #armDeadline(at: number): void {
+    if (at >= this.#deadlineAt) return;
+    clearTimeout(this.#deadlineTimer);
+    this.#deadlineAt = at;
+    this.#deadlineTimer = setTimeout(() => this.#expire(), Math.max(0, at - performance.now()));
+  }
+
+  /** Times out the readings past their deadline and sets the timer for the next one. */
+  #expire(): void {
+    this.#deadlineTimer = undefined;
+    this.#deadlineAt = Number.POSITIVE_INFINITY;
+    const now = performance.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const reading of [...this.#reading]) {
+      if (reading.deadline <= now) reading.timeOut();
+      else if (reading.deadline < next) next = reading.deadline;
+    }
+    if (next < Number.POSITIVE_INFINITY) this.#armDeadline(next);
   }
 
   /** Evicts the oldest delivery still reading its body (of `receiver`, when given); false when there is none. */
@@ -214,5 +253,6 @@ export class DeliveryGuards {
 
   stop(): void {
     clearInterval(this.#sweeper);
+    clearTimeout(this.#deadlineTimer);
   }
 }
