@@ -31,7 +31,7 @@ import {
   TARGET_CONCURRENCY,
 } from "../limits";
 import { STATUS_QUERY_SUFFIX, type ConditionState, type QueriedTarget, type TargetState } from "../../shared";
-import { bodyBytesBound, bodyDeadline, readBody, tooLarge } from "./body";
+import { bodyBytesBound, readBody, tooLarge } from "./body";
 import { CelMeter } from "../cel";
 import type { DeliveryGuards } from "./protect/guards";
 import { STATUS_QUERY_AUTH } from "./status-auth";
@@ -44,7 +44,7 @@ export interface StatusQueryDeps {
   /** The cluster the targets live in; undefined without one (file mode with no cluster). */
   readonly cluster: Pick<KubePort, "observeObject" | "observeObjects"> | undefined;
   readonly noCrossNamespaceRefs: boolean;
-  readonly guards?: DeliveryGuards;
+  readonly guards: DeliveryGuards;
   readonly bodyTimeoutMs?: number;
 }
 
@@ -70,15 +70,14 @@ export async function handleStatusQuery(request: Request, deps: StatusQueryDeps)
   if (!cluster) return { ...known, status: 503, reason: "status queries need a cluster to read targets from" };
 
   const receiverKey = keyString(entry.key);
-  const admission = deps.guards?.admit(receiverKey, bodyBytes);
-  if (admission && !admission.ok)
+  const timeoutMs = deps.bodyTimeoutMs ?? BODY_READ_TIMEOUT_MS;
+  // The admission's signal calls the body read off on eviction or at the body deadline.
+  const admission = deps.guards.admit(receiverKey, bodyBytes, timeoutMs);
+  if (!admission.ok)
     return { ...known, status: 429, reason: admission.reason, retryAfterSeconds: admission.retryAfterSeconds };
   try {
-    const timeoutMs = deps.bodyTimeoutMs ?? BODY_READ_TIMEOUT_MS;
-    const deadline = bodyDeadline(admission?.reading.signal, timeoutMs);
-    const body = await readBody(request, MAX_STATUS_QUERY_BYTES, deadline.signal, timeoutMs);
-    deadline.clear();
-    admission?.reading.done();
+    const body = await readBody(request, MAX_STATUS_QUERY_BYTES, admission.reading.signal, timeoutMs);
+    admission.reading.done();
     if (!body.ok) return { ...known, status: body.status, reason: body.reason };
     const authenticated = await STATUS_QUERY_AUTH[entry.spec.type](
       { headers: request.headers, body: body.body },
@@ -86,8 +85,8 @@ export async function handleStatusQuery(request: Request, deps: StatusQueryDeps)
     );
     if (!authenticated.ok) {
       // A failed query spends the same budget as a failed delivery: guessing through queries is no cheaper.
-      const budget = deps.guards?.failedValidation(receiverKey);
-      if (budget && !budget.ok)
+      const budget = deps.guards.failedValidation(receiverKey);
+      if (!budget.ok)
         return {
           ...known,
           status: 429,
@@ -97,8 +96,8 @@ export async function handleStatusQuery(request: Request, deps: StatusQueryDeps)
       return { ...known, status: 401, reason: authenticated.reason };
     }
     // A query reads the cluster as a delivery does, so it costs what a valid delivery costs.
-    const budget = deps.guards?.validDelivery(receiverKey);
-    if (budget && !budget.ok)
+    const budget = deps.guards.validDelivery(receiverKey);
+    if (!budget.ok)
       return {
         ...known,
         status: 429,
@@ -109,7 +108,7 @@ export async function handleStatusQuery(request: Request, deps: StatusQueryDeps)
     if (!query.ok) return { ...known, status: 400, reason: query.reason };
     return { ...known, ...(await answer(entry, query.targets, cluster, deps.noCrossNamespaceRefs)) };
   } finally {
-    admission?.release();
+    admission.release();
   }
 }
 
