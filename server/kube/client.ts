@@ -195,6 +195,23 @@ export interface KubeClientOptions {
   readonly tuning?: Partial<Tuning>;
 }
 
+/** The request of a PATCH of one Receiver (or its status), as fluxhook's field manager. */
+const receiverPatch = (key: ObjectKey, body: unknown) => ({
+  group: RECEIVER_GROUP,
+  version: RECEIVER_VERSION,
+  plural: RECEIVER_PLURAL,
+  namespace: key.namespace,
+  name: key.name,
+  body,
+  fieldManager: FIELD_MANAGER,
+});
+
+/** The patched object's resourceVersion ("" when the answer has none). */
+function resourceVersionOf(patched: unknown): string {
+  const version = (patched as { metadata?: { resourceVersion?: unknown } } | undefined)?.metadata?.resourceVersion;
+  return typeof version === "string" ? version : "";
+}
+
 export function createKubeClient(options: KubeClientOptions): KubePort {
   const kc = options.kubeConfig;
   const tuning = tuningOf(options.tuning);
@@ -209,6 +226,33 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
   const watch = bunWatch(kc, transport, undefined, options.onResponse);
   const call = (contentType?: string) => callOptions(httpApi, timeout, contentType);
   const objects = (kc.makeApiClient(ObjectApi as never) as ObjectApi).configure(call());
+  /** One page of objects of a kind in a namespace (ObjectApi.list takes its options by position). */
+  const listPage = (
+    apiVersion: string,
+    kind: string,
+    namespace: string,
+    page: { labelSelector?: string; limit?: number; token?: string },
+  ) =>
+    objects.list(
+      apiVersion,
+      kind,
+      namespace,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      page.labelSelector,
+      page.limit,
+      page.token,
+    );
+  /** One object by reference (targets, sources, consumers), whole as the API answers it. */
+  const readObject = (ref: { apiVersion: string; kind: string; namespace: string; name: string }) =>
+    objects.read(
+      { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } },
+      undefined,
+      undefined,
+      undefined,
+    );
   const pageSize = tuning.listPageSize;
   type Paged = { limit: number; _continue?: string };
   const metadataWatch = bunWatch(kc, transport, METADATA_WATCH_ACCEPT, options.onResponse);
@@ -346,21 +390,11 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
               { op: "replace", path: "/metadata/finalizers", value: wanted },
             ];
       try {
-        const patched: { metadata?: { resourceVersion?: unknown } } | undefined =
-          await custom.patchNamespacedCustomObject(
-            {
-              group: RECEIVER_GROUP,
-              version: RECEIVER_VERSION,
-              plural: RECEIVER_PLURAL,
-              namespace: key.namespace,
-              name: key.name,
-              body,
-              fieldManager: FIELD_MANAGER,
-            },
-            call(PatchStrategy.JsonPatch),
-          );
-        const version = patched?.metadata?.resourceVersion;
-        return { ok: true, value: typeof version === "string" ? version : "" };
+        const patched = await custom.patchNamespacedCustomObject(
+          receiverPatch(key, body),
+          call(PatchStrategy.JsonPatch),
+        );
+        return { ok: true, value: resourceVersionOf(patched) };
       } catch (err) {
         return failure(err, `Receiver ${key.namespace}/${key.name} finalizers`);
       }
@@ -368,21 +402,11 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
 
     async patchReceiverStatus(key: ObjectKey, status: ReceiverStatus): Promise<KubeResult<string>> {
       try {
-        const patched: { metadata?: { resourceVersion?: unknown } } | undefined =
-          await custom.patchNamespacedCustomObjectStatus(
-            {
-              group: RECEIVER_GROUP,
-              version: RECEIVER_VERSION,
-              plural: RECEIVER_PLURAL,
-              namespace: key.namespace,
-              name: key.name,
-              body: { status },
-              fieldManager: FIELD_MANAGER,
-            },
-            call(PatchStrategy.MergePatch),
-          );
-        const resourceVersion = patched?.metadata?.resourceVersion;
-        return { ok: true, value: typeof resourceVersion === "string" ? resourceVersion : "" };
+        const patched = await custom.patchNamespacedCustomObjectStatus(
+          receiverPatch(key, { status }),
+          call(PatchStrategy.MergePatch),
+        );
+        return { ok: true, value: resourceVersionOf(patched) };
       } catch (err) {
         return failure(err, `Receiver ${key.namespace}/${key.name} status`);
       }
@@ -455,13 +479,7 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
 
     async getObject(ref) {
       try {
-        const obj = await objects.read(
-          { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } },
-          undefined,
-          undefined,
-          undefined,
-        );
-        return { ok: true, value: partial(obj, ref) };
+        return { ok: true, value: partial(await readObject(ref), ref) };
       } catch (err) {
         return failure(err, objectName(ref));
       }
@@ -469,18 +487,7 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
 
     async listObjects(apiVersion, kind, namespace, matchLabels) {
       try {
-        const list = await objects.list(
-          apiVersion,
-          kind,
-          namespace,
-          undefined,
-          undefined,
-          undefined,
-          undefined,
-          labelSelector(matchLabels),
-          undefined,
-          undefined,
-        );
+        const list = await listPage(apiVersion, kind, namespace, { labelSelector: labelSelector(matchLabels) });
         const itemKind = kind;
         return { ok: true, value: list.items.map((item) => partial(item, { apiVersion, kind: itemKind })) };
       } catch (err) {
@@ -490,13 +497,7 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
 
     async observeObject(ref) {
       try {
-        const obj = await objects.read(
-          { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } },
-          undefined,
-          undefined,
-          undefined,
-        );
-        return { ok: true, value: observe(obj, ref) };
+        return { ok: true, value: observe(await readObject(ref), ref) };
       } catch (err) {
         const result = failure(err, objectName(ref));
         return result.status === 404 ? { ok: true, value: undefined } : result;
@@ -509,18 +510,7 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
       try {
         do {
           const limit = Math.min(pageSize, maxObjects - items.length + 1);
-          const list = await objects.list(
-            apiVersion,
-            kind,
-            namespace,
-            undefined,
-            undefined,
-            undefined,
-            undefined,
-            undefined,
-            limit,
-            token,
-          );
+          const list = await listPage(apiVersion, kind, namespace, { limit, token });
           for (const item of list.items) items.push(observe(item, { kind, namespace, name: "" }));
           // Typed as V1ListMeta (`_continue`), but this list is plain JSON, which names it `continue`.
           const meta = list.metadata as { _continue?: string; continue?: string } | undefined;
