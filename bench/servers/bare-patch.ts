@@ -9,7 +9,7 @@
  *
  * Prints `{"url":…}` once listening; runs until SIGTERM.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { refusal } from "./bare-check";
 import { createRequestedAtClock } from "../../server/targets/requested-at";
 
 const config = JSON.parse(process.argv[2] ?? "{}") as {
@@ -64,16 +64,8 @@ const server = Bun.serve({
   hostname: "127.0.0.1",
   port: config.port ?? 0,
   async fetch(request) {
-    const url = request.url;
-    const path = url.slice(url.indexOf("/", url.indexOf("//") + 2));
-    const token = hooks.get(path);
-    if (request.method !== "POST" || token === undefined) return new Response("not found", { status: 404 });
-    const body = new Uint8Array(await request.arrayBuffer());
-    const header = request.headers.get("x-hub-signature-256") ?? "";
-    const expected = Buffer.from(`sha256=${createHmac("sha256", token).update(body).digest("hex")}`);
-    const given = Buffer.from(header);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected))
-      return new Response("signature mismatch", { status: 400 });
+    const refused = await refusal(request, hooks);
+    if (refused) return refused;
     return (await requestPatch()) ? new Response("ok") : new Response("patch failed", { status: 500 });
   },
 });
