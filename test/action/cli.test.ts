@@ -9,7 +9,7 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Input } from "../../action/inputs";
-import { MAIN } from "../support/process";
+import { MAIN, runToEnd } from "../support/process";
 import { startStack, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 import { CLI, events, makePki, startConnectProxy, startReceiver } from "./harness";
@@ -70,18 +70,7 @@ interface CliRun {
 
 /** Runs `command` with a clean environment: a CI job's, not this test runner's. */
 async function spawn(command: readonly string[], env: Record<string, string> = {}, cwd = dir): Promise<CliRun> {
-  const child = Bun.spawn([...command], {
-    cwd,
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, ...env },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [stdout, stderr, exitCode] = await Promise.all([
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-    child.exited,
-  ]);
-  return { exitCode, stdout, stderr };
+  return runToEnd(command, { cwd, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, ...env } });
 }
 
 const runCli = (args: readonly string[], env: Record<string, string> = {}) => spawn([CLI_NODE.path, CLI, ...args], env);

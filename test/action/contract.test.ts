@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { DEFAULTS, Input } from "../../action/inputs";
 import { Output } from "../../action/report";
 import { actionYml, BUNDLE, ROOT } from "./harness";
+import { runToEnd } from "../support/process";
 
 describe("action.yml", () => {
   const yml = actionYml();
@@ -112,17 +113,13 @@ describe("action/dist", () => {
   });
 
   test("is one ESM file that Node >= 20.18 loads", async () => {
-    const child = Bun.spawn(["node", "--input-type=module", "-e", `await import(${JSON.stringify(BUNDLE)})`], {
-      cwd: tmpdir(),
-      env: { PATH: process.env.PATH ?? "" }, // no inputs: it must fail cleanly, not crash
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const [stdout, stderr, exitCode] = await Promise.all([
-      new Response(child.stdout).text(),
-      new Response(child.stderr).text(),
-      child.exited,
-    ]);
+    const { stdout, stderr, exitCode } = await runToEnd(
+      ["node", "--input-type=module", "-e", `await import(${JSON.stringify(BUNDLE)})`],
+      {
+        cwd: tmpdir(),
+        env: { PATH: process.env.PATH ?? "" }, // no inputs: it must fail cleanly, not crash
+      },
+    );
     // outside a runner: plain lines on stderr, no workflow command, the usage exit code
     expect(stdout).toBe("");
     expect(stderr).toStartWith("error: Invalid inputs:");
@@ -131,7 +128,7 @@ describe("action/dist", () => {
 
   test("run by hand outside a runner, the bundle prints no secret and no ::add-mask:: line", async () => {
     const token = "by-hand-token-0123456789";
-    const child = Bun.spawn(["node", BUNDLE], {
+    const { stdout, stderr, exitCode } = await runToEnd(["node", BUNDLE], {
       cwd: tmpdir(),
       env: {
         PATH: process.env.PATH ?? "",
@@ -141,14 +138,7 @@ describe("action/dist", () => {
         INPUT_PAYLOAD: "{}",
         "INPUT_DRY-RUN": "true",
       },
-      stdout: "pipe",
-      stderr: "pipe",
     });
-    const [stdout, stderr, exitCode] = await Promise.all([
-      new Response(child.stdout).text(),
-      new Response(child.stderr).text(),
-      child.exited,
-    ]);
     expect(exitCode).toBe(0);
     const printed = stdout + stderr;
     expect(printed).toContain("Dry run: nothing was sent.");

@@ -24,6 +24,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import examples from "@octokit/webhooks-examples";
 import { nodeFor } from "./node-versions";
+import { runToEnd } from "../support/process";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 export const BUNDLE = join(ROOT, "action/dist/index.js");
@@ -119,17 +120,10 @@ export async function runAction(options: RunActionOptions = {}): Promise<ActionR
     // The runner upper-cases the name and keeps hyphens: INPUT_TIMEOUT-SECONDS.
     for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.replace(/ /g, "_").toUpperCase()}`] = value;
 
-    const child = Bun.spawn([options.node ?? ACTION_NODE.path, options.bundle ?? BUNDLE], {
+    const { stdout, stderr, exitCode } = await runToEnd([options.node ?? ACTION_NODE.path, options.bundle ?? BUNDLE], {
       cwd: dir,
       env,
-      stdout: "pipe",
-      stderr: "pipe",
     });
-    const [stdout, stderr, exitCode] = await Promise.all([
-      new Response(child.stdout).text(),
-      new Response(child.stderr).text(),
-      child.exited,
-    ]);
     return {
       exitCode,
       stdout,

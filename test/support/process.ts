@@ -68,4 +68,25 @@ export function spawnServer(
 }
 
 /** The three listeners on loopback port 0. */
+/** What a finished command printed, and its exit code. */
+export interface Finished {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly exitCode: number;
+}
+
+/** Runs a command to its end, its output read as it comes (so a full pipe never blocks it). */
+export async function runToEnd(
+  command: readonly string[],
+  options: { readonly cwd: string; readonly env: Record<string, string | undefined> },
+): Promise<Finished> {
+  const child = Bun.spawn([...command], { cwd: options.cwd, env: options.env, stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, exitCode] = await Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+    child.exited,
+  ]);
+  return { stdout, stderr, exitCode };
+}
+
 export const LOOPBACK_PORTS = ["--receiverAddr=127.0.0.1:0", "--health-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0"];
