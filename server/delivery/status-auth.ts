@@ -3,8 +3,8 @@
  * How a status query (shared/status-query.ts) proves it comes from the Receiver's sender: the
  * delivery's own authentication, one entry per receiver type, applied to the query's body and
  * headers. The validators of providers/ cannot be reused whole: most also decode the body as the
- * sender's payload (a push event, a Pub/Sub envelope), which a query is not. So each entry keeps
- * the validator's authentication and drops its payload decoding:
+ * sender's payload (a push event, a Pub/Sub envelope), which a query is not. So each entry calls the
+ * validator's own authentication check (exported beside it) and skips its payload decoding:
  *
  *   - github, bitbucket, generic-hmac, nexus: the same HMAC header, over the query's exact bytes;
  *   - gitlab, harbor: the same token header;
@@ -12,10 +12,14 @@
  *   - gcr: the same Google ID token (audience and service account from the Secret);
  *   - generic, dockerhub, quay, acr, cdevents: nothing but the secret URL, as for their deliveries.
  */
-import { createHmac } from "node:crypto";
-import { Header, secretsEqual, verifySignature, type ReceiverType } from "../../shared";
+import { Header, type ReceiverType } from "../../shared";
 import type { DeliveryRequest, ValidatorContext } from "../providers";
+import { gcrAuthRefusal } from "../providers/gcr";
+import { hmacSignatureRefusal } from "../providers/generic-hmac";
 import { validateGenericOidc } from "../providers/generic-oidc";
+import { hubSignatureRefusal } from "../providers/github";
+import { nexusSignatureRefusal } from "../providers/nexus";
+import { tokenHeaderRefusal } from "../providers/token-header";
 
 export type QueryAuthentication = { ok: true } | { ok: false; reason: string };
 type QueryAuth = (
@@ -24,28 +28,15 @@ type QueryAuth = (
 ) => QueryAuthentication | Promise<QueryAuthentication>;
 
 const ok: QueryAuthentication = { ok: true };
-const refuse = (reason: string): QueryAuthentication => ({ ok: false, reason });
+const verdict = (refusal: string | undefined): QueryAuthentication =>
+  refusal === undefined ? ok : { ok: false, reason: refusal };
 const urlOnly: QueryAuth = () => ok;
-
-const hubSignature: QueryAuth = (request, { secret }) => {
-  // As github.ts: an empty X-Hub-Signature-256 falls back to the legacy sha1 header.
-  const sha256 = request.headers.get(Header.hubSignature256);
-  const header = sha256 ? Header.hubSignature256 : Header.hubSignature;
-  const check = verifySignature(request.headers.get(header), secret.token ?? "", request.body);
-  return check.ok
-    ? ok
-    : refuse(`${check.reason} (${sha256 ? header : `${Header.hubSignature256} or ${Header.hubSignature}`})`);
-};
-
+/** The validators' own checks of a signature over the raw bytes, or of a token, applied to the query. */
+const hubSignature: QueryAuth = (request, { secret }) => verdict(hubSignatureRefusal(request, secret.token ?? ""));
 const tokenHeader =
   (header: string): QueryAuth =>
-  (request, { secret }) => {
-    const token = request.headers.get(header);
-    if (token === null) return refuse(`missing ${header} header`);
-    return secretsEqual(token, secret.token ?? "") ? ok : refuse(`${header} does not match the receiver's token`);
-  };
-
-const BEARER = "Bearer ";
+  (request, { secret }) =>
+    verdict(tokenHeaderRefusal(request, header, secret.token ?? ""));
 
 export const STATUS_QUERY_AUTH: Readonly<Record<ReceiverType, QueryAuth>> = {
   generic: urlOnly,
@@ -55,33 +46,14 @@ export const STATUS_QUERY_AUTH: Readonly<Record<ReceiverType, QueryAuth>> = {
   cdevents: urlOnly,
   github: hubSignature,
   bitbucket: hubSignature,
-  "generic-hmac": (request, { secret }) => {
-    const check = verifySignature(request.headers.get(Header.signature), secret.token ?? "", request.body);
-    return check.ok ? ok : refuse(`${check.reason} (${Header.signature})`);
-  },
-  nexus: (request, { secret }) => {
-    const signature = request.headers.get(Header.nexusSignature);
-    if (!signature) return refuse(`missing ${Header.nexusSignature} header`);
-    const expected = createHmac("sha1", secret.token ?? "")
-      .update(request.body)
-      .digest("hex");
-    return secretsEqual(signature, expected) ? ok : refuse(`invalid Nexus signature (${Header.nexusSignature})`);
-  },
+  "generic-hmac": (request, { secret }) => verdict(hmacSignatureRefusal(request, secret.token ?? "")),
+  nexus: (request, { secret }) => verdict(nexusSignatureRefusal(request, secret.token ?? "")),
   gitlab: tokenHeader(Header.gitlabToken),
   harbor: tokenHeader(Header.authorization),
   // The validator reads only the Authorization header (and passes the body through untouched).
   "generic-oidc": async (request, context) => {
-    const verdict = await validateGenericOidc(request, context);
-    return verdict.ok ? ok : refuse(verdict.reason);
+    const checked = await validateGenericOidc(request, context);
+    return checked.ok ? ok : { ok: false, reason: checked.reason };
   },
-  gcr: async (request, { secret, auth }) => {
-    const email = secret.email?.toString("utf8") ?? "";
-    const audience = secret.audience?.toString("utf8") ?? "";
-    if (!email || !audience) return refuse("invalid secret data: the GCR receiver's Secret needs email and audience");
-    const authorization = request.headers.get(Header.authorization) ?? "";
-    if (!authorization.startsWith(BEARER))
-      return refuse("cannot authenticate GCR request: the Authorization header is missing or malformed");
-    const check = await auth.google.verify(authorization.slice(BEARER.length), { audience, email });
-    return check.ok ? ok : refuse(`cannot authenticate GCR request: ${check.reason}`);
-  },
+  gcr: async (request, context) => verdict(await gcrAuthRefusal(request, context)),
 };

@@ -14,7 +14,7 @@
  */
 import { Header } from "../../shared";
 import { conforms, firstJsonValue, wholeJsonValue } from "./json-decode";
-import { refuse, type Validator } from "./types";
+import { refuse, type DeliveryRequest, type Validator, type ValidatorContext } from "./types";
 
 const ENVELOPE = {
   message: { data: "string", messageId: "string", publishTime: "time", subscription: "string" },
@@ -35,17 +35,25 @@ function field(obj: unknown, name: string): unknown {
   return key === undefined ? undefined : record[key];
 }
 
-export const validateGcr: Validator = async (request, { secret, auth }) => {
+/** Why the request is not from the Secret's Google service account (steps 1 and 2), or undefined. */
+export async function gcrAuthRefusal(
+  request: DeliveryRequest,
+  { secret, auth }: Pick<ValidatorContext, "secret" | "auth">,
+): Promise<string | undefined> {
   const email = secret.email?.toString("utf8") ?? "";
-  if (!email) return refuse("invalid secret data: required field 'email' for GCR receiver");
+  if (!email) return "invalid secret data: required field 'email' for GCR receiver";
   const audience = secret.audience?.toString("utf8") ?? "";
-  if (!audience) return refuse("invalid secret data: required field 'audience' for GCR receiver");
-
+  if (!audience) return "invalid secret data: required field 'audience' for GCR receiver";
   const authorization = request.headers.get(Header.authorization) ?? "";
   if (!authorization.startsWith(BEARER))
-    return refuse("cannot authenticate GCR request: the Authorization header is missing or malformed");
+    return "cannot authenticate GCR request: the Authorization header is missing or malformed";
   const check = await auth.google.verify(authorization.slice(BEARER.length), { audience, email });
-  if (!check.ok) return refuse(`cannot authenticate GCR request: ${check.reason}`);
+  return check.ok ? undefined : `cannot authenticate GCR request: ${check.reason}`;
+}
+
+export const validateGcr: Validator = async (request, context) => {
+  const unauthenticated = await gcrAuthRefusal(request, context);
+  if (unauthenticated) return refuse(unauthenticated);
 
   const envelope = firstJsonValue(request.body);
   // Go decodes `null` into the zero envelope; its empty `data` then fails to decode below.

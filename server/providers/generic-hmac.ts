@@ -3,10 +3,15 @@
  * `generic-hmac`: `X-Signature: <algo>=<hex>` over the raw body, always enforced (Flux too).
  */
 import { Header, verifySignature } from "../../shared";
-import { accept, refuse, type Validator } from "./types";
+import { accept, refuse, type DeliveryRequest, type Validator } from "./types";
+
+/** Why the request's `X-Signature` over its raw body fails, or undefined when it holds. */
+export function hmacSignatureRefusal(request: DeliveryRequest, token: string | Uint8Array): string | undefined {
+  const check = verifySignature(request.headers.get(Header.signature), token, request.body);
+  return check.ok ? undefined : `${check.reason} (${Header.signature})`;
+}
 
 export const validateGenericHmac: Validator = (request, { secret }) => {
-  const check = verifySignature(request.headers.get(Header.signature), secret.token ?? "", request.body);
-  if (!check.ok) return refuse(`${check.reason} (${Header.signature})`);
-  return accept(request);
+  const unsigned = hmacSignatureRefusal(request, secret.token ?? "");
+  return unsigned ? refuse(unsigned) : accept(request);
 };

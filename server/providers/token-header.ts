@@ -6,13 +6,22 @@
  */
 import { Header, secretsEqual } from "../../shared";
 import { checkEvent } from "./events";
-import { accept, refuse, type Validator } from "./types";
+import { accept, refuse, type DeliveryRequest, type Validator } from "./types";
+
+/** Why the token in `header` is not the receiver's, or undefined when it is. */
+export function tokenHeaderRefusal(
+  request: DeliveryRequest,
+  header: string,
+  token: string | Uint8Array,
+): string | undefined {
+  const sent = request.headers.get(header);
+  if (sent === null) return `missing ${header} header`;
+  return secretsEqual(sent, token) ? undefined : `${header} does not match the receiver's token`;
+}
 
 export const validateGitLab: Validator = (request, { spec, secret }) => {
-  const token = request.headers.get(Header.gitlabToken);
-  if (token === null) return refuse(`missing ${Header.gitlabToken} header`);
-  if (!secretsEqual(token, secret.token ?? ""))
-    return refuse(`${Header.gitlabToken} does not match the receiver's token`);
+  const wrong = tokenHeaderRefusal(request, Header.gitlabToken, secret.token ?? "");
+  if (wrong) return refuse(wrong);
   const event = request.headers.get(Header.gitlabEvent);
   const refused = checkEvent(spec.events, event, Header.gitlabEvent);
   if (refused) return refuse(refused);
@@ -20,9 +29,6 @@ export const validateGitLab: Validator = (request, { spec, secret }) => {
 };
 
 export const validateHarbor: Validator = (request, { secret }) => {
-  const token = request.headers.get(Header.authorization);
-  if (token === null) return refuse(`missing ${Header.authorization} header`);
-  if (!secretsEqual(token, secret.token ?? ""))
-    return refuse(`${Header.authorization} does not match the receiver's token`);
-  return accept(request);
+  const wrong = tokenHeaderRefusal(request, Header.authorization, secret.token ?? "");
+  return wrong ? refuse(wrong) : accept(request);
 };
