@@ -35,7 +35,7 @@ export function bodyBytesBound(headers: Headers, limit: number): number {
 }
 
 /** True when Content-Length alone shows the body is over the cap (refuse before reading). */
-export function declaredTooLarge(headers: Headers, limit: number): boolean {
+function declaredTooLarge(headers: Headers, limit: number): boolean {
   return bodyBytesBound(headers, limit) > limit;
 }
 

@@ -51,6 +51,9 @@ const ended = (kind: OutcomeKind, reason: string, details: Details = {}): Delive
   reason,
 });
 
+/** The answer to a path that names no Receiver: one frozen value, as a flood of guesses gets it. */
+export const UNKNOWN_PATH: DeliveryOutcome = Object.freeze(ended("unknown-path", "no receiver at this path"));
+
 export interface DeliveryDeps extends AnnotateDeps {
   readonly index: ReceiverIndex;
   /** Token verification for gcr and generic-oidc. */
@@ -95,7 +98,7 @@ function firstHeader(headers: Headers, names: readonly string[]): string | undef
 export const deliveryId = (headers: Headers) => firstHeader(headers, DELIVERY_ID_HEADERS);
 
 /** The event a request claims to be (a refused one has no validated event). */
-export const declaredEvent = (headers: Headers) => firstHeader(headers, EVENT_HEADERS);
+const declaredEvent = (headers: Headers) => firstHeader(headers, EVENT_HEADERS);
 
 /**
  * Path plus query of `request.url`: Flux matches RequestURI, so `?x` or a trailing `/` does not
@@ -121,7 +124,7 @@ export function handleDelivery(request: Request, deps: DeliveryDeps): DeliveryOu
   // costs a map lookup. Flux reads the body first, so an oversized body to an unknown path is a
   // 413 there and a 404 here: the answer that tells a sender with a wrong URL what is wrong.
   const entry = deps.index.lookup(requestTarget(request.url));
-  if (!entry) return ended("unknown-path", "no receiver at this path");
+  if (!entry) return UNKNOWN_PATH;
   // A declared oversize body is refused before anything else about the receiver, as Flux does.
   const bodyBytes = bodyBytesBound(request.headers, limit);
   const known = { receiver: entry.key, receiverType: entry.spec?.type };

@@ -16,6 +16,7 @@ import {
   deliveryId,
   handleDelivery,
   requestTarget,
+  UNKNOWN_PATH,
   type DeliveryDeps,
   type DeliveryOutcome,
 } from "../delivery/delivery";
@@ -87,7 +88,7 @@ export function createApp(deps: AppDeps) {
   };
   const notFound = () => json(404, JSON.stringify({ status: 404, reason: "not found" }));
   const unknownPath = (request: Request, time = Date.now(), started = performance.now()) =>
-    answer(request, { kind: "unknown-path", status: 404, reason: "no receiver at this path" }, time, started);
+    answer(request, UNKNOWN_PATH, time, started);
   /** What no route matched: under /hook/ a path that names no Receiver (as served), else not found. */
   const unrouted = (request: Request) =>
     requestTarget(request.url).startsWith(WEBHOOK_PATH_PREFIX) ? unknownPath(request) : notFound();

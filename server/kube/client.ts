@@ -123,7 +123,7 @@ function retryAfterMs(err: unknown): number | undefined {
  * timed out is not retried when the budget left could not fit another; 4xx other than 409/429
  * are final. Then the target counts as failed, with the last reason.
  */
-export async function withRetries<T>(
+async function withRetries<T>(
   what: string,
   attempt: () => Promise<T>,
   options: { budgetMs: number; now?: () => number },

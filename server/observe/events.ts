@@ -22,7 +22,7 @@ import { keyString, RECEIVER_API_VERSION, type ObjectKey } from "../api/receiver
 export const EVENT_WINDOW_MS = 60_000;
 
 /** The Event a delivery's outcome records on its Receiver (delivery/outcomes.ts). */
-export function eventFor(outcome: DeliveryOutcome): { type: "Normal" | "Warning"; reason: string } | undefined {
+function eventFor(outcome: DeliveryOutcome): { type: "Normal" | "Warning"; reason: string } | undefined {
   return outcome.receiver ? OUTCOMES[outcome.kind].event : undefined;
 }
 

@@ -19,7 +19,7 @@ import type { Logger } from "../observe/log";
 const FINALIZER_WRITE_CONCURRENCY = 16;
 
 /** The finalizers the Receiver should carry, or undefined when they are right already. */
-export function wantedFinalizers(r: ReceiverObject): readonly string[] | undefined {
+function wantedFinalizers(r: ReceiverObject): readonly string[] | undefined {
   const has = r.finalizers.includes(RECEIVER_FINALIZER);
   if (r.deleting) return has ? r.finalizers.filter((f) => f !== RECEIVER_FINALIZER) : undefined;
   // The API server refuses new finalizers on an object being deleted: adding is for live ones.
