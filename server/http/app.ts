@@ -46,9 +46,19 @@ export interface AppDeps extends DeliveryDeps {
   readonly onDelivery?: (report: DeliveryReport) => void;
 }
 
-function responseBody(outcome: DeliveryOutcome): string {
+/** The JSON answer of a delivery or a status query: status, reason, targets, and their headers. */
+function respond(outcome: {
+  readonly status: number;
+  readonly reason: string;
+  readonly targets?: readonly unknown[];
+  readonly retryAfterSeconds?: number;
+}): Response {
   const { status, reason, targets } = outcome;
-  return JSON.stringify(targets ? { status, reason, targets } : { status, reason });
+  const body = JSON.stringify(targets ? { status, reason, targets } : { status, reason });
+  if (status === 405) return json(405, body, { allow: "POST" });
+  if (outcome.retryAfterSeconds !== undefined)
+    return json(status, body, { "retry-after": String(outcome.retryAfterSeconds) });
+  return json(status, body);
 }
 
 export function createApp(deps: AppDeps) {
@@ -81,10 +91,7 @@ export function createApp(deps: AppDeps) {
       });
     }
     deps.onDelivery?.(report);
-    if (outcome.status === 405) return json(405, responseBody(outcome), { allow: "POST" });
-    if (outcome.retryAfterSeconds !== undefined)
-      return json(outcome.status, responseBody(outcome), { "retry-after": String(outcome.retryAfterSeconds) });
-    return json(outcome.status, responseBody(outcome));
+    return respond(outcome);
   };
   const notFound = () => json(404, JSON.stringify({ status: 404, reason: "not found" }));
   const unknownPath = (request: Request, time = Date.now(), started = performance.now()) =>
@@ -109,12 +116,7 @@ export function createApp(deps: AppDeps) {
       status: outcome.status,
       reason: boundText(outcome.reason),
     });
-    const { status, reason, targets } = outcome;
-    const body = JSON.stringify(targets ? { status, reason, targets } : { status, reason });
-    if (status === 405) return json(405, body, { allow: "POST" });
-    if (outcome.retryAfterSeconds !== undefined)
-      return json(status, body, { "retry-after": String(outcome.retryAfterSeconds) });
-    return json(status, body);
+    return respond(outcome);
   };
 
   /**
