@@ -221,22 +221,23 @@ async function validateAndAnnotate(
     });
 
   const parses = parsesRequest(entry.compiled, verdict);
-  // For a type whose URL is its only credential, every request is as authentic as the next: once
-  // its deliveries have spent the failure budget (filters that ran out of budget or could not
-  // read the body among them), the body is not parsed again until the budget refills.
-  if (parses && URL_ONLY_TYPES.has(entry.spec.type)) {
-    const left = guards.failureBudgetLeft(receiverKey);
-    if (!left.ok)
-      return ended("too-many", "too many failed deliveries for this receiver (filters); retry later", {
-        ...known,
-        event,
-        retryAfterSeconds: left.retryAfterSeconds,
-      });
-  }
   // A parsed `req` lives until the targets are annotated: only a few deliveries hold one at once.
   const release = parses ? await guards.parsedBodies.acquire() : undefined;
   let targets: readonly TargetOutcome[];
   try {
+    // For a type whose URL is its only credential, every request is as authentic as the next: once
+    // its deliveries have spent the failure budget (filters that ran out of budget or could not
+    // read the body among them), the body is not parsed again until the budget refills. Asked
+    // once the slot is held, as the deliveries queued for it may have spent the budget meanwhile.
+    if (parses && URL_ONLY_TYPES.has(entry.spec.type)) {
+      const left = guards.failureBudgetLeft(receiverKey);
+      if (!left.ok)
+        return ended("too-many", "too many failed deliveries for this receiver (filters); retry later", {
+          ...known,
+          event,
+          retryAfterSeconds: left.retryAfterSeconds,
+        });
+    }
     const filters = deliveryFilters(entry.compiled, verdict, meter);
     if (!filters.ok) {
       // A body the filters cannot read, or that spent the CEL budget, is a failed delivery.

@@ -264,6 +264,69 @@ describe("CEL builtins are charged by the size of their inputs", () => {
   });
 });
 
+/**
+ * An app with one generic Receiver at /hook/filtered whose filter parses the body, over `kube`
+ * and `guards`, with no coalescing of PATCHes across deliveries (each waits for its own).
+ */
+function filteredApp(
+  resourceFilter: string,
+  kube: Pick<KubePort, "annotateObject" | "listObjects" | "getObject">,
+  guards: DeliveryGuards,
+) {
+  const s: ReceiverSpec = {
+    ...spec("generic"),
+    resourceFilter,
+    resources: [
+      {
+        apiVersion: "source.toolkit.fluxcd.io/v1",
+        kind: "GitRepository",
+        name: "app",
+        namespace: undefined,
+        matchLabels: undefined,
+        filter: undefined,
+      },
+    ],
+  };
+  const prepared = prepareReceiver(s);
+  if (!prepared.ok) throw new Error(prepared.message);
+  const index = new ReceiverIndex();
+  index.set({
+    key: { namespace: "ns", name: "filtered" },
+    generation: 1,
+    path: "/hook/filtered",
+    secret: { token: Buffer.from("t") },
+    spec: s,
+    compiled: prepared.compiled,
+    unavailable: undefined,
+  });
+  const app = createApp({
+    index,
+    kube,
+    guards,
+    clock: () => "2026-01-01T00:00:00.000000000Z",
+    coalesce: Object.assign(<T>(_key: string, write: () => Promise<T>) => write(), { waiting: () => 0 }),
+    noCrossNamespaceRefs: false,
+    auth: createAuthServices(),
+    log: silentLogger,
+  });
+  return (body: string) =>
+    app.handle(
+      new Request("http://localhost/hook/filtered", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      }),
+    );
+}
+
+const readsApp: Pick<KubePort, "listObjects" | "getObject"> = {
+  listObjects: async () => ({ ok: true, value: [] }),
+  getObject: async (ref) => ({
+    ok: true,
+    value: { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } },
+  }),
+};
+
 describe("a small bound on parsed bodies held at once", () => {
   test("Slots: at most `capacity` holders, the others served in order", async () => {
     const slots = new Slots(2);
@@ -281,69 +344,38 @@ describe("a small bound on parsed bodies held at once", () => {
     expect({ held: slots.held, waiting: slots.waiting, order }).toEqual({ held: 0, waiting: 0, order: [3, 4] });
   });
 
+  test("Slots: a slot is handed over in a task of its own, so I/O is polled between one holder's parse and the next", async () => {
+    const slots = new Slots(1);
+    const first = await slots.acquire();
+    let granted = false;
+    const next = slots.acquire().then((release) => ((granted = true), release));
+    first();
+    // However many microtasks the releasing holder runs, the next one has not started.
+    for (let i = 0; i < 100; i++) await Promise.resolve();
+    expect(granted).toBe(false);
+    (await next)();
+    expect({ granted, held: slots.held }).toEqual({ granted: true, held: 0 });
+  });
+
   test(`deliveries whose filters parse the body: ${MAX_PARSED_BODIES} at a time, the others wait and are served`, async () => {
-    const s: ReceiverSpec = {
-      ...spec("generic"),
-      resourceFilter: "req.ref == 'main'",
-      resources: [
-        {
-          apiVersion: "source.toolkit.fluxcd.io/v1",
-          kind: "GitRepository",
-          name: "app",
-          namespace: undefined,
-          matchLabels: undefined,
-          filter: undefined,
-        },
-      ],
-    };
-    const prepared = prepareReceiver(s);
-    if (!prepared.ok) throw new Error(prepared.message);
-    const index = new ReceiverIndex();
-    index.set({
-      key: { namespace: "ns", name: "filtered" },
-      generation: 1,
-      path: "/hook/filtered",
-      secret: { token: Buffer.from("t") },
-      spec: s,
-      compiled: prepared.compiled,
-      unavailable: undefined,
-    });
     // PATCHes wait until the test lets them go: each delivery holds its parsed body meanwhile.
     const held: (() => void)[] = [];
-    const kube: Pick<KubePort, "annotateObject" | "listObjects" | "getObject"> = {
-      annotateObject: () => new Promise((resolve) => held.push(() => resolve({ ok: true as const, value: undefined }))),
-      listObjects: async () => ({ ok: true, value: [] }),
-      getObject: async (ref) => ({
-        ok: true,
-        value: { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } },
-      }),
-    };
     const guards = new DeliveryGuards({
       valid: { rate: 0, burst: 0 },
       failed: { rate: 0, burst: 0 },
       maxConcurrent: 64,
       replayWindowMs: 0,
     });
-    const app = createApp({
-      index,
-      kube,
+    const post = filteredApp(
+      "req.ref == 'main'",
+      {
+        ...readsApp,
+        annotateObject: () =>
+          new Promise((resolve) => held.push(() => resolve({ ok: true as const, value: undefined }))),
+      },
       guards,
-      clock: () => "2026-01-01T00:00:00.000000000Z",
-      // No coalescing of PATCHes across deliveries here: each delivery waits for its own.
-      coalesce: Object.assign(<T>(_key: string, write: () => Promise<T>) => write(), { waiting: () => 0 }),
-      noCrossNamespaceRefs: false,
-      auth: createAuthServices(),
-      log: silentLogger,
-    });
-    const post = () =>
-      app.handle(
-        new Request("http://localhost/hook/filtered", {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: '{"ref":"main"}',
-        }),
-      );
-    const answers = Array.from({ length: MAX_PARSED_BODIES + 3 }, post);
+    );
+    const answers = Array.from({ length: MAX_PARSED_BODIES + 3 }, () => post('{"ref":"main"}'));
     await waitFor("the first deliveries to hold their parsed bodies", () => held.length === MAX_PARSED_BODIES);
     expect({ held: guards.parsedBodies.held, waiting: guards.parsedBodies.waiting }).toEqual({
       held: MAX_PARSED_BODIES,
@@ -405,5 +437,29 @@ describe("filters that spend their budget spend the failure budget", () => {
       status: 200,
       reason: "1 of 1 target annotated",
     });
+  });
+
+  test("deliveries queued for a parse slot ask the failure budget once they hold it: a burst of 2 parses 2 bodies", async () => {
+    const guards = new DeliveryGuards({
+      valid: { rate: 0, burst: 0 },
+      failed: { rate: 0.001, burst: 2 },
+      maxConcurrent: 64,
+      replayWindowMs: 0,
+      maxParsedBodies: 1,
+    });
+    const post = filteredApp(
+      "sets.intersects(req.a, req.b)",
+      { ...readsApp, annotateObject: async () => ({ ok: true, value: undefined }) },
+      guards,
+    );
+    const costly = JSON.stringify(CEL_CASES[0].req);
+    // All eight are admitted while the budget is whole, and queue for the one parse slot.
+    const answers = await Promise.all(Array.from({ length: 8 }, () => post(costly)));
+    const bodies = await Promise.all(answers.map(async (a) => ({ status: a.status, reason: (await a.json()).reason })));
+    expect(bodies.filter((b) => b.status === 500)).toHaveLength(2);
+    expect(bodies.filter((b) => b.status === 429)).toEqual(
+      Array(6).fill({ status: 429, reason: "too many failed deliveries for this receiver (filters); retry later" }),
+    );
+    guards.stop();
   });
 });
