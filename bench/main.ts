@@ -407,8 +407,11 @@ async function main() {
       const rs = runs.get(name);
       if (!rs) return undefined;
       const mid = median(rs, (r) => r.result.rps);
+      // CPU per request moves far less than req/s when other work shares the machine.
+      const cpu = rs.flatMap((r) => (r.serverCpu === undefined ? [] : [(r.serverCpu * 1e6) / r.result.rps]));
       return {
         ...mid,
+        cpuUs: cpu.length ? median(cpu, (x) => x) : undefined,
         errors: rs.reduce((n, r) => n + r.errors, 0),
         rss: Math.max(...rs.map((r) => r.rss ?? 0)),
         all: rs.map((r) => Math.round(r.result.rps)),
@@ -433,6 +436,7 @@ async function main() {
         p99: r.result.p99,
         errors: r.errors,
         rssMb: mb(r.rss),
+        cpuUs: r.cpuUs,
         patches: r.patches,
         vsBare: name === "fluxhook" ? f.result.rps / b.result.rps : undefined,
         vsWebhook: name === "fluxhook" && w ? f.result.rps / w.result.rps : undefined,
@@ -445,6 +449,12 @@ async function main() {
       f.result.rps >= sc.floor * b.result.rps,
       `${(f.result.rps / b.result.rps).toFixed(2)} × (${Math.round(f.result.rps)} vs ${Math.round(b.result.rps)}; rounds ${f.all.join("/")} vs ${b.all.join("/")})`,
     );
+    if (f.cpuUs !== undefined && b.cpuUs !== undefined)
+      check(
+        `(${sc.id}) CPU per request × ${sc.ceiling}, for reference (steadier than req/s on a shared machine)`,
+        null,
+        `${(f.cpuUs / b.cpuUs).toFixed(2)} × (${f.cpuUs.toFixed(0)} vs ${b.cpuUs.toFixed(0)} µs of CPU per request, medians of the rounds)`,
+      );
     if (hmacOnly)
       check(
         `(${sc.id}) × bare-hmac req/s, for reference (it writes nothing)`,

@@ -134,8 +134,8 @@ export const MAX_BODY_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
  * DELIVERY_ID_RECEIVERS receivers at once (the least recently delivered forgotten first).
  * GitHub lets a user redeliver for 3 days, so ids live that long unless pushed out; a receiver
  * that gets more than 100 deliveries in 3 days may annotate a late redelivery once more, a
- * harmless extra reconcile. Each entry is the id and the body's SHA-256 (~150 characters) and an
- * expiry: 50,000 at most, ~10 MB.
+ * harmless extra reconcile. Each entry is the id (at most 100 characters) and a 64-bit hash of the
+ * body, and an expiry: 50,000 at most, under 10 MB.
  */
 export const DELIVERY_IDS_PER_RECEIVER = 100;
 export const DELIVERY_ID_RECEIVERS = 500;

@@ -11,6 +11,8 @@ export interface Row {
   readonly p99?: number | null;
   readonly errors?: number;
   readonly rssMb?: number;
+  /** The server's CPU time (all its threads) per request, median over the rounds. */
+  readonly cpuUs?: number;
   readonly patches?: number;
   readonly vsBare?: number;
   readonly vsWebhook?: number;
@@ -25,6 +27,7 @@ const COLUMNS: { title: string; cell: (r: Row) => string; left?: boolean }[] = [
   { title: "p99 ms", cell: (r) => (r.p99 == null ? "" : r.p99 < 10 ? r.p99.toFixed(2) : r.p99.toFixed(0)) },
   { title: "errors", cell: (r) => (r.errors === undefined ? "" : String(r.errors)) },
   { title: "peak RSS MB", cell: (r) => (r.rssMb === undefined ? "" : r.rssMb.toFixed(1)) },
+  { title: "CPU µs/req", cell: (r) => (r.cpuUs === undefined ? "" : r.cpuUs.toFixed(0)) },
   {
     title: "PATCHes",
     cell: (r) =>

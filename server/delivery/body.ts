@@ -48,22 +48,28 @@ export const EVICTED = new DOMException(
 /** The abort reason of a read whose body was not in by its deadline (protect/guards.ts). */
 export const TIMED_OUT = new DOMException("request body not received in time", "TimeoutError");
 
-/** Why the read was called off: evicted, or out of time (TIMED_OUT, or any other reason). */
-function calledOff(signal: AbortSignal, timeoutMs: number): BodyResult {
-  const reason =
-    signal.reason === EVICTED ? EVICTED.message : `request body not received within ${Math.round(timeoutMs / 1000)} s`;
-  return { ok: false, kind: "too-slow", status: 408, reason };
+/** The answer to a read called off: evicted, or out of time (TIMED_OUT, or any other reason). */
+function calledOff(reason: DOMException, timeoutMs: number): BodyResult {
+  const text =
+    reason === EVICTED ? EVICTED.message : `request body not received within ${Math.round(timeoutMs / 1000)} s`;
+  return { ok: false, kind: "too-slow", status: 408, reason: text };
+}
+
+/** What can call a read off (an admission's reading, protect/guards.ts). */
+export interface CallOff {
+  readonly calledOff: DOMException | undefined;
+  readonly whenCalledOff: Promise<DOMException>;
 }
 
 /**
- * Reads the whole body, refusing it past `limit` bytes (413), or when `signal` aborts first (408):
- * the server combines the body timeout with the admission's eviction, so a slow sender cannot
- * hold a socket and a slot for long. `timeoutMs` words the timeout's reason.
+ * Reads the whole body, refusing it past `limit` bytes (413), or when `callOff` calls it off first
+ * (408): the admission combines the body timeout with its eviction, so a slow sender cannot hold a
+ * socket and a slot for long. `timeoutMs` words the timeout's reason.
  */
 export async function readBody(
   request: Request,
   limit: number,
-  signal?: AbortSignal,
+  callOff?: CallOff,
   timeoutMs = Number.POSITIVE_INFINITY,
 ): Promise<BodyResult> {
   const headers = request.headers;
@@ -74,29 +80,20 @@ export async function readBody(
   // Chunked bodies, whose size nobody declared, are counted while they stream.
   const whole = headers.has("content-length") || !headers.has("transfer-encoding");
   if (!whole && !request.body) return { ok: true, body: new Uint8Array(0) };
-  if (signal?.aborted) return calledOff(signal, timeoutMs);
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<"aborted">((resolve) => {
-    if (!signal) return;
-    onAbort = () => resolve("aborted");
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-  const done = () => {
-    if (onAbort) signal?.removeEventListener("abort", onAbort);
-  };
+  if (callOff?.calledOff) return calledOff(callOff.calledOff, timeoutMs);
+  const raced = <T>(read: Promise<T>): Promise<T | DOMException> =>
+    callOff ? Promise.race([read, callOff.whenCalledOff]) : read;
 
   if (whole) {
     try {
-      const read = await Promise.race([request.arrayBuffer(), aborted]);
+      const read = await raced(request.arrayBuffer());
       // Answering now makes Bun drop the rest of the body rather than buffer it.
-      if (read === "aborted") return calledOff(signal!, timeoutMs);
+      if (read instanceof DOMException) return calledOff(read, timeoutMs);
       // Belt and braces: framing that contradicts the declared length cannot slip past the cap.
       if (read.byteLength > limit) return tooLarge(limit);
       return { ok: true, body: new Uint8Array(read) };
     } catch {
       return unreadable;
-    } finally {
-      done();
     }
   }
 
@@ -105,10 +102,10 @@ export async function readBody(
   let size = 0;
   try {
     for (;;) {
-      const next = await Promise.race([reader.read(), aborted]);
-      if (next === "aborted") {
+      const next = await raced(reader.read());
+      if (next instanceof DOMException) {
         await reader.cancel().catch(() => {});
-        return calledOff(signal!, timeoutMs);
+        return calledOff(next, timeoutMs);
       }
       const { done, value } = next;
       if (done) break;
@@ -121,8 +118,6 @@ export async function readBody(
     }
   } catch {
     return unreadable;
-  } finally {
-    done();
   }
   if (chunks.length === 1) return { ok: true, body: chunks[0]! };
   const body = new Uint8Array(size);

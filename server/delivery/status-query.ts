@@ -71,12 +71,12 @@ export async function handleStatusQuery(request: Request, deps: StatusQueryDeps)
 
   const receiverKey = keyString(entry.key);
   const timeoutMs = deps.bodyTimeoutMs ?? BODY_READ_TIMEOUT_MS;
-  // The admission's signal calls the body read off on eviction or at the body deadline.
+  // The admission's reading calls the body read off on eviction or at the body deadline.
   const admission = deps.guards.admit(receiverKey, bodyBytes, timeoutMs);
   if (!admission.ok)
     return { ...known, status: 429, reason: admission.reason, retryAfterSeconds: admission.retryAfterSeconds };
   try {
-    const body = await readBody(request, MAX_STATUS_QUERY_BYTES, admission.reading.signal, timeoutMs);
+    const body = await readBody(request, MAX_STATUS_QUERY_BYTES, admission.reading, timeoutMs);
     admission.reading.done();
     if (!body.ok) return { ...known, status: body.status, reason: body.reason };
     const authenticated = await STATUS_QUERY_AUTH[entry.spec.type](

@@ -123,16 +123,15 @@ export function createApp(deps: AppDeps) {
    * One request whose raw request-target matched `/hook/<digest>` (`digest` as the router decoded
    * it). Synchronous when the delivery is (see handleDelivery): no promise for what needs no body.
    */
-  const hook = (request: Request, digest: string): Response | Promise<Response> => {
+  const hook = (request: Request, digest: string, target: string): Response | Promise<Response> => {
     const time = Date.now();
     const started = performance.now();
     // Canonical only: the normalised path must be the one that was requested.
-    const target = requestTarget(request.url);
     const query = target.indexOf("?");
     if ((query < 0 ? target : target.slice(0, query)) !== WEBHOOK_PATH_PREFIX + digest)
       return unknownPath(request, time, started);
     try {
-      const outcome = handleDelivery(request, deps);
+      const outcome = handleDelivery(request, deps, target);
       return outcome instanceof Promise
         ? outcome.then((o) => answer(request, o, time, started), internalError)
         : answer(request, outcome, time, started);
@@ -145,12 +144,15 @@ export function createApp(deps: AppDeps) {
    * A request routed to a digest: the status query of `/hook/<digest>/status` when that is exactly
    * what was requested, else the delivery (which answers 404 to any other spelling).
    */
-  const routed = (request: Request, digest: string): Response | Promise<Response> => {
-    const target = requestTarget(request.url);
+  const routed = (
+    request: Request,
+    digest: string,
+    target = requestTarget(request.url),
+  ): Response | Promise<Response> => {
     const query = target.indexOf("?");
     if ((query < 0 ? target : target.slice(0, query)) === WEBHOOK_PATH_PREFIX + digest + STATUS_QUERY_SUFFIX)
       return statusQuery(request).catch(internalError);
-    return hook(request, digest);
+    return hook(request, digest, target);
   };
 
   /** The digest of a `/hook/<digest>` (or `/hook/<digest>/status`) path, or undefined. */
@@ -177,7 +179,7 @@ export function createApp(deps: AppDeps) {
       const target = requestTarget(request.url);
       const query = target.indexOf("?");
       const digest = digestOf(query < 0 ? target : target.slice(0, query));
-      return digest === undefined ? unrouted(request) : routed(request, digest);
+      return digest === undefined ? unrouted(request) : routed(request, digest, target);
     },
   };
 }

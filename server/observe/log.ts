@@ -63,19 +63,23 @@ export function stderrLines(): { write: (line: string) => void; flush: () => voi
   return { write, flush };
 }
 
+/** Sets `record[k]`, Errors as their message and bigints as strings; undefined values are left out. */
+function put(record: LogFields, k: string, v: unknown): void {
+  if (v !== undefined) record[k] = v instanceof Error ? v.message : typeof v === "bigint" ? v.toString() : v;
+}
+
 export function createLogger(options: LoggerOptions, bound: LogFields = {}): Logger {
   const write = options.write;
   const now = options.now ?? (() => new Date());
   const emit = (level: LogLevel, msg: string, fields?: LogFields) => {
     if (RANK[level] < RANK[options.level]) return;
-    const record: LogFields = {};
-    const put = (k: string, v: unknown) => {
-      if (v !== undefined) record[k] = v instanceof Error ? v.message : typeof v === "bigint" ? v.toString() : v;
-    };
-    for (const k in bound) put(k, bound[k]);
-    if (fields) for (const k in fields) put(k, fields[k]);
-    if (options.encoding === "json") {
-      write(stringify({ level, ts: now().toISOString(), msg, ...record }));
+    // JSON lines start with level, ts and msg; a field of the same name takes their place.
+    const json = options.encoding === "json";
+    const record: LogFields = json ? { level, ts: now().toISOString(), msg } : {};
+    for (const k in bound) put(record, k, bound[k]);
+    if (fields) for (const k in fields) put(record, k, fields[k]);
+    if (json) {
+      write(stringify(record));
     } else {
       const rest = Object.entries(record)
         .map(([k, v]) => `${k}=${typeof v === "string" ? JSON.stringify(v) : JSON.stringify(v, jsonSafe)}`)

@@ -195,11 +195,15 @@ export function createMetrics(sourcesOrCounts: MetricSources | (() => ReceiverCo
       deliveryCounts.flushInto(this);
     },
   });
-  const annotations = new Counter({
+  const annotationCounts = new PendingCounts();
+  new Counter({
     name: "fluxhook_annotations_total",
     help: "Reconcile requests (requestedAt annotations) by target kind and outcome.",
     labelNames: ["kind", "outcome"],
     registers: [registry],
+    collect() {
+      annotationCounts.flushInto(this);
+    },
   });
   new Gauge({
     name: "fluxhook_receivers",
@@ -229,7 +233,8 @@ export function createMetrics(sourcesOrCounts: MetricSources | (() => ReceiverCo
       const type = outcome.receiverType ?? "";
       const result = OUTCOMES[outcome.kind].metric;
       deliveryCounts.inc(`${receiver} ${type} ${result}`, () => ({ receiver, type, outcome: result }));
-      for (const t of outcome.targets ?? []) annotations.inc({ kind: t.kind, outcome: t.outcome });
+      for (const t of outcome.targets ?? [])
+        annotationCounts.inc(`${t.kind} ${t.outcome}`, () => ({ kind: t.kind, outcome: t.outcome }));
     },
     secretReadFailed: () => secretReadFailures.inc(),
     statusWriteFailed: () => statusWriteFailures.inc(),

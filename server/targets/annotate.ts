@@ -90,48 +90,63 @@ export async function annotateTargets(
   deps: AnnotateDeps,
   filters: DeliveryFilters = NO_FILTERS,
 ): Promise<TargetOutcome[]> {
-  // Expand each resource into concrete targets (listing for "*"), then annotate them all.
-  const expanded = await mapPool(
-    entry.spec.resources,
-    TARGET_CONCURRENCY,
-    async (resource, i): Promise<(TargetRef | TargetOutcome)[]> => {
-      const ref = resolveRef(resource, entry.key.namespace, deps.noCrossNamespaceRefs);
-      const failed = (reason: string): TargetOutcome => ({
-        kind: resource.kind,
-        namespace: resource.namespace ?? entry.key.namespace,
-        name: resource.name,
-        outcome: "failed",
-        reason,
-      });
-      if (!ref.ok) return [failed(ref.reason)];
-      const filter = filters.forResource(i);
-      if (ref.name !== undefined) {
-        const target = { apiVersion: ref.apiVersion, kind: ref.kind, namespace: ref.namespace, name: ref.name };
-        if (!filter) return [target];
-        const got = await deps.kube.getObject(target);
-        if (!got.ok) return [failed(got.reason)];
-        return [filtered(target, got.value, filter)];
-      }
-      const listed = await deps.kube.listObjects(ref.apiVersion, ref.kind, ref.namespace, ref.matchLabels);
-      if (!listed.ok) return [failed(listed.reason)];
-      if (listed.value.length === 0) {
-        // Flux logs this as an error but answers 200: nothing to do is not a failure.
-        return [
-          {
+  const resources = entry.spec.resources;
+  const failed = (resource: (typeof resources)[number], reason: string): TargetOutcome => ({
+    kind: resource.kind,
+    namespace: resource.namespace ?? entry.key.namespace,
+    name: resource.name,
+    outcome: "failed",
+    reason,
+  });
+  // A named target without a filter needs no read: such resources (the usual Receiver) are
+  // expanded without a promise each, and the API reads run only for the others.
+  const known = resources.map((resource, i): (TargetRef | TargetOutcome)[] | undefined => {
+    const ref = resolveRef(resource, entry.key.namespace, deps.noCrossNamespaceRefs);
+    if (!ref.ok) return [failed(resource, ref.reason)];
+    if (ref.name === undefined || filters.forResource(i)) return undefined;
+    return [{ apiVersion: ref.apiVersion, kind: ref.kind, namespace: ref.namespace, name: ref.name }];
+  });
+  const ready = (k: typeof known): k is (TargetRef | TargetOutcome)[][] => k.every((t) => t !== undefined);
+  const expanded = ready(known)
+    ? known
+    : await mapPool(resources, TARGET_CONCURRENCY, async (resource, i): Promise<(TargetRef | TargetOutcome)[]> => {
+        const now = known[i];
+        if (now) return now;
+        const ref = resolveRef(resource, entry.key.namespace, deps.noCrossNamespaceRefs);
+        if (!ref.ok) return [failed(resource, ref.reason)];
+        const filter = filters.forResource(i);
+        if (ref.name !== undefined) {
+          const target = { apiVersion: ref.apiVersion, kind: ref.kind, namespace: ref.namespace, name: ref.name };
+          const got = await deps.kube.getObject(target);
+          if (!got.ok) return [failed(resource, got.reason)];
+          return [filtered(target, got.value, filter!)];
+        }
+        const listed = await deps.kube.listObjects(ref.apiVersion, ref.kind, ref.namespace, ref.matchLabels);
+        if (!listed.ok) return [failed(resource, listed.reason)];
+        if (listed.value.length === 0) {
+          // Flux logs this as an error but answers 200: nothing to do is not a failure.
+          return [
+            {
+              kind: ref.kind,
+              namespace: ref.namespace,
+              name: "*",
+              outcome: "skipped",
+              reason: "no object matches the labels",
+            },
+          ];
+        }
+        return listed.value.map((o) => {
+          const target = {
+            apiVersion: ref.apiVersion,
             kind: ref.kind,
             namespace: ref.namespace,
-            name: "*",
-            outcome: "skipped",
-            reason: "no object matches the labels",
-          },
-        ];
-      }
-      return listed.value.map((o) => {
-        const target = { apiVersion: ref.apiVersion, kind: ref.kind, namespace: ref.namespace, name: o.metadata.name };
-        return filter ? filtered(target, o, filter) : target;
+            name: o.metadata.name,
+          };
+          return filter ? filtered(target, o, filter) : target;
+        });
       });
-    },
-  );
   const flat = expanded.flat();
-  return mapPool(flat, TARGET_CONCURRENCY, async (t) => ("outcome" in t ? t : annotate(t, deps)));
+  const handle = (t: TargetRef | TargetOutcome) => ("outcome" in t ? t : annotate(t, deps));
+  if (flat.length === 1) return [await handle(flat[0]!)];
+  return mapPool(flat, TARGET_CONCURRENCY, async (t) => handle(t));
 }

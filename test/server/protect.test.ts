@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { RecentKeys } from "../../server/delivery/protect/recent-keys";
 import { KeyedTokenBuckets } from "../../server/delivery/protect/token-bucket";
 import { DeliveryGuards, type Admission } from "../../server/delivery/protect/guards";
-import { TIMED_OUT } from "../../server/delivery/body";
+import { EVICTED, TIMED_OUT } from "../../server/delivery/body";
 import { DELIVERY_ID_RECEIVERS, DELIVERY_IDS_PER_RECEIVER, MAX_CONCURRENT_PER_RECEIVER } from "../../server/limits";
 
 describe("RecentKeys", () => {
@@ -93,31 +93,33 @@ describe("DeliveryGuards admission", () => {
     const later = admitted(g.admit("other", 0, 30));
     short[1]!.reading.done(); // its body is in: it keeps no deadline
     const until = performance.now() + 10_000;
-    while (!(short[0]!.reading.signal.aborted && later.reading.signal.aborted) && performance.now() < until)
+    while (
+      !(short[0]!.reading.calledOff !== undefined && later.reading.calledOff !== undefined) &&
+      performance.now() < until
+    )
       await Bun.sleep(5);
-    expect(short.map((a) => a.reading.signal.reason)).toEqual([TIMED_OUT, undefined, TIMED_OUT]);
-    expect(later.reading.signal.reason).toBe(TIMED_OUT);
-    expect(long.reading.signal.aborted).toBe(false);
+    expect(short.map((a) => a.reading.calledOff)).toEqual([TIMED_OUT, undefined, TIMED_OUT]);
+    expect(later.reading.calledOff).toBe(TIMED_OUT);
+    expect(long.reading.calledOff !== undefined).toBe(false);
     for (const a of [...short, long, later]) a.release();
     g.stop();
   });
 
-  test("a full cap evicts the oldest delivery still reading its body, which learns it at once", () => {
+  test("a full cap evicts the oldest delivery still reading its body, which learns it at once", async () => {
     const g = guards(2);
     const first = admitted(g.admit("r"));
-    let told = false;
-    first.reading.signal.addEventListener("abort", () => (told = true));
+    const told = first.reading.whenCalledOff;
     const second = admitted(g.admit("r"));
     const third = admitted(g.admit("other"));
-    expect([first.reading.signal.aborted, told, second.reading.signal.aborted, third.reading.signal.aborted]).toEqual([
-      true,
-      true,
-      false,
-      false,
+    expect([first.reading.calledOff, second.reading.calledOff, third.reading.calledOff]).toEqual([
+      EVICTED,
+      undefined,
+      undefined,
     ]);
+    expect(await told).toBe(EVICTED);
     first.release(); // its slot went with the eviction: releasing again frees nothing
     expect(g.admit("r").ok).toBe(true); // evicts the second
-    expect(second.reading.signal.aborted).toBe(true);
+    expect(second.reading.calledOff !== undefined).toBe(true);
     g.stop();
   });
 
@@ -136,7 +138,7 @@ describe("DeliveryGuards admission", () => {
     const g = guards(100, 100);
     const [a, b, c] = [admitted(g.admit("r", 40)), admitted(g.admit("r", 40)), admitted(g.admit("r", 20))];
     const d = admitted(g.admit("r", 50)); // 100 + 50: a and b go
-    expect([a, b, c, d].map((x) => x.reading.signal.aborted)).toEqual([true, true, false, false]);
+    expect([a, b, c, d].map((x) => x.reading.calledOff !== undefined)).toEqual([true, true, false, false]);
     for (const x of [c, d]) x.reading.done();
     expect(g.admit("r", 40)).toEqual({
       ok: false,
@@ -153,9 +155,9 @@ describe("DeliveryGuards admission", () => {
     const other = admitted(g.admit("other"));
     const mine = Array.from({ length: MAX_CONCURRENT_PER_RECEIVER }, () => admitted(g.admit("r")));
     admitted(g.admit("r"));
-    expect(other.reading.signal.aborted).toBe(false);
-    expect(mine[0]!.reading.signal.aborted).toBe(true);
-    expect(mine.slice(1).some((a) => a.reading.signal.aborted)).toBe(false);
+    expect(other.reading.calledOff !== undefined).toBe(false);
+    expect(mine[0]!.reading.calledOff !== undefined).toBe(true);
+    expect(mine.slice(1).some((a) => a.reading.calledOff !== undefined)).toBe(false);
     g.stop();
   });
 });

@@ -14,7 +14,7 @@
  * - duplicate delivery ids: a delivery id already handled successfully for the same receiver,
  *   with the same body, is answered 200 "duplicate" without annotating again. Ids are recorded
  *   only after success, so a redelivery of a failed attempt works; they are kept per receiver,
- *   and keyed with the body's digest, so an id sent ahead of the genuine delivery cannot make it
+ *   and keyed with a hash of the body, so an id sent ahead of the genuine delivery cannot make it
  *   a duplicate (delivery.ts uses them only for types whose sender holds a credential);
  * - an opt-in replay window: the same signed body for the same receiver within the window is
  *   refused. It is off by default because a CI job that posts the same body on purpose must keep
@@ -59,10 +59,12 @@ export interface GuardConfig {
 /** An admitted delivery whose body is still arriving, the only kind that may be evicted. */
 export interface BodyReading {
   /**
-   * Aborted with body.ts EVICTED when the delivery is evicted to make room, or with TIMED_OUT
-   * when its body is not in by the deadline given to `admit`.
+   * Why the read was called off: body.ts EVICTED when the delivery was evicted to make room,
+   * TIMED_OUT when its body was not in by the deadline given to `admit`; undefined until then.
    */
-  readonly signal: AbortSignal;
+  readonly calledOff: DOMException | undefined;
+  /** Settles with `calledOff` once the read is called off (never, for most reads). */
+  readonly whenCalledOff: Promise<DOMException>;
   /** The body is in: from now on the delivery keeps its place. */
   done(): void;
 }
@@ -71,12 +73,51 @@ export type Admission =
   | { ok: true; release: () => void; reading: BodyReading }
   | { ok: false; retryAfterSeconds: number; reason: string };
 
-interface Reading extends BodyReading {
-  readonly receiver: string;
-  /** performance.now() by which the body must be in. */
-  readonly deadline: number;
-  evict(): void;
-  timeOut(): void;
+/**
+ * A reading as the guards keep it. A plain promise made on first use, not an AbortController and
+ * its listeners: those were a few microseconds of every delivery, and no read is called off but
+ * under a flood (bench/README.md).
+ */
+class Reading implements BodyReading {
+  calledOff: DOMException | undefined;
+  #settle: ((reason: DOMException) => void) | undefined;
+  #promise: Promise<DOMException> | undefined;
+
+  constructor(
+    readonly receiver: string,
+    /** performance.now() by which the body must be in. */
+    readonly deadline: number,
+    readonly done: () => void,
+    /** Frees the delivery's place at once (an eviction). */
+    readonly free: () => void,
+  ) {}
+
+  get whenCalledOff(): Promise<DOMException> {
+    this.#promise ??= this.calledOff
+      ? Promise.resolve(this.calledOff)
+      : new Promise((resolve) => {
+          this.#settle = resolve;
+        });
+    return this.#promise;
+  }
+
+  callOff(reason: DOMException): void {
+    if (this.calledOff) return;
+    this.calledOff = reason;
+    this.#settle?.(reason);
+  }
+
+  evict(): void {
+    // Its place is free at once; its own release later does nothing.
+    this.free();
+    this.callOff(EVICTED);
+  }
+
+  timeOut(): void {
+    // It keeps its place until its answer (408) is ready, as any delivery does.
+    this.done();
+    this.callOff(TIMED_OUT);
+  }
 }
 
 const unlimited: Take = { ok: true };
@@ -152,25 +193,14 @@ export class DeliveryGuards {
       if (n === 0) this.#inflight.delete(receiver);
       else this.#inflight.set(receiver, n);
     };
-    const callOff = new AbortController();
-    const reading: Reading = {
+    const reading: Reading = new Reading(
       receiver,
-      deadline: performance.now() + bodyTimeoutMs,
-      signal: callOff.signal,
-      done: () => {
+      performance.now() + bodyTimeoutMs,
+      () => {
         this.#reading.delete(reading);
       },
-      evict: () => {
-        // Its place is free at once; its own release later does nothing.
-        release();
-        callOff.abort(EVICTED);
-      },
-      timeOut: () => {
-        // It keeps its place until its answer (408) is ready, as any delivery does.
-        this.#reading.delete(reading);
-        callOff.abort(TIMED_OUT);
-      },
-    };
+      release,
+    );
     this.#reading.add(reading);
     this.#armDeadline(reading.deadline);
     return { ok: true, release, reading };
@@ -221,7 +251,7 @@ export class DeliveryGuards {
     return this.#config.valid.rate > 0 ? this.#valid.take(receiver) : unlimited;
   }
 
-  /** True when `deliveryKey` (a delivery id and its body's digest) already succeeded for `receiver`. */
+  /** True when `deliveryKey` (a delivery id and a hash of its body) already succeeded for `receiver`. */
   isDuplicate(receiver: string, deliveryKey: string | undefined): boolean {
     return deliveryKey !== undefined && (this.#ids.get(receiver)?.has(deliveryKey) ?? false);
   }
