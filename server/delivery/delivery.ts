@@ -50,6 +50,14 @@ const ended = (kind: OutcomeKind, reason: string, details: Details = {}): Delive
   reason,
 });
 
+/** A 429: a budget or a cap said no; Retry-After tells the sender when to come back. */
+const tooMany = (reason: string, refusal: { readonly retryAfterSeconds: number }, details: Details) =>
+  ended("too-many", reason, { ...details, retryAfterSeconds: refusal.retryAfterSeconds });
+
+/** Wording of a 429 from the failure budget; `why` is what failed, when a delivery of this request did. */
+const failureBudgetSpent = (why?: string) =>
+  `too many failed deliveries for this receiver${why === undefined ? "" : ` (${why})`}; retry later`;
+
 /** The answer to a path that names no Receiver: one frozen value, as a flood of guesses gets it. */
 export const UNKNOWN_PATH: DeliveryOutcome = Object.freeze(ended("unknown-path", "no receiver at this path"));
 
@@ -141,16 +149,11 @@ export function handleDelivery(
   // type must read the body to tell a forgery, and keeps its real sender's budget apart).
   if (URL_ONLY_TYPES.has(entry.spec!.type)) {
     const left = deps.guards.failureBudgetLeft(receiverKey);
-    if (!left.ok)
-      return ended("too-many", "too many failed deliveries for this receiver; retry later", {
-        ...known,
-        retryAfterSeconds: left.retryAfterSeconds,
-      });
+    if (!left.ok) return tooMany(failureBudgetSpent(), left, known);
   }
   // The admission's reading calls the body read off on eviction or at the body deadline.
   const admission = deps.guards.admit(receiverKey, bodyBytes, deps.bodyTimeoutMs ?? BODY_READ_TIMEOUT_MS);
-  if (!admission.ok)
-    return ended("too-many", admission.reason, { ...known, retryAfterSeconds: admission.retryAfterSeconds });
+  if (!admission.ok) return tooMany(admission.reason, admission, known);
   return validateAndAnnotate(request, entry, deps, known, receiverKey, limit, admission.reading).finally(
     admission.release,
   );
@@ -172,11 +175,7 @@ async function validateAndAnnotate(
   if (!body.ok) {
     // An oversized or stalled body is a failed delivery too: it spends the same budget.
     const budget = guards.failedValidation(receiverKey);
-    if (!budget.ok)
-      return ended("too-many", `too many failed deliveries for this receiver (${body.reason}); retry later`, {
-        ...known,
-        retryAfterSeconds: budget.retryAfterSeconds,
-      });
+    if (!budget.ok) return tooMany(failureBudgetSpent(body.reason), budget, known);
     return ended(body.kind, body.reason, known);
   }
 
@@ -190,12 +189,7 @@ async function validateAndAnnotate(
   if (!verdict.ok) {
     const event = declaredEvent(request.headers);
     const budget = guards.failedValidation(receiverKey);
-    if (!budget.ok)
-      return ended("too-many", `too many failed deliveries for this receiver (${verdict.reason}); retry later`, {
-        ...known,
-        event,
-        retryAfterSeconds: budget.retryAfterSeconds,
-      });
+    if (!budget.ok) return tooMany(failureBudgetSpent(verdict.reason), budget, { ...known, event });
     return ended("rejected", verdict.reason, { ...known, event });
   }
   const event = verdict.event;
@@ -217,12 +211,7 @@ async function validateAndAnnotate(
   if (guards.isReplay(receiverKey, digest))
     return ended("replayed", "this signed body was already delivered within the replay window", { ...known, event });
   const budget = guards.validDelivery(receiverKey);
-  if (!budget.ok)
-    return ended("too-many", "too many deliveries for this receiver; retry later", {
-      ...known,
-      event,
-      retryAfterSeconds: budget.retryAfterSeconds,
-    });
+  if (!budget.ok) return tooMany("too many deliveries for this receiver; retry later", budget, { ...known, event });
 
   const parses = parsesRequest(entry.compiled, verdict);
   // A parsed `req` lives until the targets are annotated: only a few deliveries hold one at once.
@@ -235,12 +224,7 @@ async function validateAndAnnotate(
     // once the slot is held, as the deliveries queued for it may have spent the budget meanwhile.
     if (parses && URL_ONLY_TYPES.has(entry.spec.type)) {
       const left = guards.failureBudgetLeft(receiverKey);
-      if (!left.ok)
-        return ended("too-many", "too many failed deliveries for this receiver (filters); retry later", {
-          ...known,
-          event,
-          retryAfterSeconds: left.retryAfterSeconds,
-        });
+      if (!left.ok) return tooMany(failureBudgetSpent("filters"), left, { ...known, event });
     }
     const filters = deliveryFilters(entry.compiled, verdict, meter);
     if (!filters.ok) {
