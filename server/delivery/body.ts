@@ -57,7 +57,9 @@ function calledOff(reason: DOMException, timeoutMs: number): BodyResult {
 
 /** What can call a read off (an admission's reading, protect/guards.ts). */
 export interface CallOff {
+  /** Why the read was called off (EVICTED, TIMED_OUT), or undefined while it may go on. */
   readonly calledOff: DOMException | undefined;
+  /** Settles with `calledOff` once the read is called off (never, for most reads). */
   readonly whenCalledOff: Promise<DOMException>;
 }
 

@@ -30,7 +30,7 @@ import { createHash } from "node:crypto";
 import { KeyedTokenBuckets, type BucketLimits, type Take } from "./token-bucket";
 import { RecentKeys } from "./recent-keys";
 import { Slots } from "./slots";
-import { EVICTED, TIMED_OUT } from "../body";
+import { EVICTED, TIMED_OUT, type CallOff } from "../body";
 import {
   DELIVERY_ID_RECEIVERS,
   DELIVERY_ID_TTL_MS,
@@ -56,15 +56,12 @@ export interface GuardConfig {
   readonly maxParsedBodies?: number;
 }
 
-/** An admitted delivery whose body is still arriving, the only kind that may be evicted. */
-export interface BodyReading {
-  /**
-   * Why the read was called off: body.ts EVICTED when the delivery was evicted to make room,
-   * TIMED_OUT when its body was not in by the deadline given to `admit`; undefined until then.
-   */
-  readonly calledOff: DOMException | undefined;
-  /** Settles with `calledOff` once the read is called off (never, for most reads). */
-  readonly whenCalledOff: Promise<DOMException>;
+/**
+ * An admitted delivery whose body is still arriving, the only kind that may be evicted. It calls
+ * the read off (body.ts CallOff) with body.ts EVICTED when the delivery is evicted to make room,
+ * or TIMED_OUT when its body is not in by the deadline given to `admit`.
+ */
+export interface BodyReading extends CallOff {
   /** The body is in: from now on the delivery keeps its place. */
   done(): void;
 }
@@ -74,9 +71,8 @@ export type Admission =
   | { ok: false; retryAfterSeconds: number; reason: string };
 
 /**
- * A reading as the guards keep it. A plain promise made on first use, not an AbortController and
- * its listeners: those were a few microseconds of every delivery, and no read is called off but
- * under a flood (bench/README.md).
+ * A reading as the guards keep it: a field and one promise, not an AbortController and its
+ * listeners, which were a few microseconds of every delivery (bench/README.md).
  */
 class Reading implements BodyReading {
   calledOff: DOMException | undefined;
