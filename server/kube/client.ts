@@ -363,6 +363,18 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
       );
     },
 
+    async listSecrets(namespace, token) {
+      try {
+        const list = await core.listNamespacedSecret(
+          { namespace, limit: pageSize, ...(token ? { _continue: token } : {}) },
+          call(),
+        );
+        return { ok: true, value: { items: list.items, continue: list.metadata?._continue || undefined } };
+      } catch (err) {
+        return failure(err, `Secrets in ${namespace}`);
+      }
+    },
+
     async getSecret(key) {
       try {
         return {
