@@ -31,7 +31,7 @@ import { PATCH_MAX_ATTEMPTS, PATCH_RETRY_BASE_MS, PATCH_RETRY_BUDGET_MS, tuningO
 import { backoffDelayMs } from "../../shared";
 import type { Logger } from "../observe/log";
 import { startReflector, describe } from "./reflector";
-import { bunFetchOptions, bunHttpLibrary, bunWatch, type OnResponse } from "./bun-transport";
+import { bunFetchOptions, bunHttpLibrary, bunWatch, setDeadline, type OnResponse } from "./bun-transport";
 import { observe } from "../api/observed";
 import type { EventRecord, KubePort, KubeResult, PartialObject, TargetRef, WatchSink } from "./port";
 
@@ -77,7 +77,7 @@ function callOptions(
 ): ConfigurationOptions<ObservableMiddleware> {
   const middleware: ObservableMiddleware = {
     pre: (ctx: RequestContext) => {
-      ctx.setSignal(AbortSignal.timeout(timeoutMs));
+      setDeadline(ctx, timeoutMs);
       if (contentType) ctx.setHeaderParam("Content-Type", contentType);
       if (accept) ctx.setHeaderParam("Accept", accept);
       return of(ctx);
