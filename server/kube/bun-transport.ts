@@ -104,12 +104,15 @@ export function bunHttpLibrary(
           response.headers.forEach((value, name) => {
             headers[name] = value;
           });
-          // Read within the deadline, which ends with it.
-          const bytes = Buffer.from(await response.arrayBuffer());
+          // Read within the deadline, which ends with it; JSON (every answer fluxhook asks for)
+          // as text at once, without a byte copy beside it.
+          const body: string | Buffer<ArrayBuffer> = /json|text|yaml/i.test(response.headers.get("content-type") ?? "")
+            ? await response.text()
+            : Buffer.from(await response.arrayBuffer());
           return new ResponseContext(response.status, headers, {
-            text: async () => bytes.toString("utf8"),
-            binary: async () => bytes,
-            stream: () => new Blob([bytes]).stream(),
+            text: async () => (typeof body === "string" ? body : body.toString("utf8")),
+            binary: async () => (typeof body === "string" ? Buffer.from(body, "utf8") : body),
+            stream: () => new Blob([body]).stream(),
           });
         } finally {
           clearTimeout(deadlines.get(request));
