@@ -918,6 +918,8 @@ async function scale(mainApi: Api, mainFluxhook: Fluxhook, mainPushPath: string,
   sampling = false;
   await sampler;
   const { ready, total } = await api.ask<{ ready: number; total: number }>({ cmd: "ready" });
+  // What the start-up asked of the API server, by kind of request (kept in the results file).
+  const startupRequests = await api.ask({ cmd: "requestSummary" });
   const rss = peakRss(f.proc.pid);
   // The JS heap once settled, to tell live data from garbage not yet returned.
   const heap = await heapUsed(f.metricsUrl);
@@ -1020,6 +1022,7 @@ async function scale(mainApi: Api, mainFluxhook: Fluxhook, mainPushPath: string,
     ready,
     total,
     statusWrites: writes,
+    startupRequests,
     peakRss: rss,
     heapUsedAfterReady: heap,
     rssTimelineMsMb: timeline,
@@ -1070,11 +1073,11 @@ async function profile(which: string, kubeconfig: string, servers: Server[], mai
   console.log(await summarizeProfile(file));
 }
 
-/** nodejs_heap_size_used_bytes from fluxhook's metrics, in MB. */
+/** fluxhook_runtime_heap_size_bytes (JSC heap in use) from fluxhook's metrics, in MB. */
 async function heapUsed(metricsUrl: string): Promise<number | undefined> {
   try {
     const text = await (await fetch(`${metricsUrl}/metrics`)).text();
-    const line = text.split("\n").find((l) => l.startsWith("nodejs_heap_size_used_bytes"));
+    const line = text.split("\n").find((l) => l.startsWith("fluxhook_runtime_heap_size_bytes"));
     return line ? Number(line.split(" ").pop()) / 2 ** 20 : undefined;
   } catch {
     return undefined;

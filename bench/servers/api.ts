@@ -11,6 +11,7 @@
  *   {"cmd":"statusWrites"}                           Receivers whose status was written (200), and when the last first write arrived
  *   {"cmd":"ready","namespace":NS?}                  Receivers with Ready=True in the store, and the total
  *   {"cmd":"get","apiVersion","kind","namespace","name"}
+ *   {"cmd":"requestSummary"}                         requests by method, resource and status: count, first and last arrival
  * Runs until SIGTERM.
  */
 import { readFileSync } from "node:fs";
@@ -77,6 +78,21 @@ async function run(api: KubeApiServer, c: Command): Promise<unknown> {
         r.status?.conditions?.some((x) => x.type === "Ready" && x.status === "True"),
       ).length;
       return { ready, total: all.length };
+    }
+    case "requestSummary": {
+      // What a start-up cost the API server, by kind of request (scenario 6's diagnostics).
+      const summary: Record<string, { count: number; first: number; last: number }> = {};
+      for (const r of api.requests) {
+        const resource = r.path
+          .replace(/^\/apis?\/(?:[^/]+\/)?v1(?:\/namespaces\/[^/]+)?\//, "")
+          .replace(/^([^/]+)\/[^/]+(\/status)?$/, "$1$2 (one)");
+        const key = `${r.method}${r.watch ? " watch" : ""} ${resource} ${r.status}`;
+        const s = (summary[key] ??= { count: 0, first: r.time, last: r.time });
+        s.count++;
+        s.first = Math.min(s.first, r.time);
+        s.last = Math.max(s.last, r.time);
+      }
+      return summary;
     }
     case "get":
       return {

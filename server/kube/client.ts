@@ -31,7 +31,7 @@ import { PATCH_MAX_ATTEMPTS, PATCH_RETRY_BASE_MS, PATCH_RETRY_BUDGET_MS, tuningO
 import { backoffDelayMs } from "../../shared";
 import type { Logger } from "../observe/log";
 import { startReflector, describe } from "./reflector";
-import { bunFetchOptions, bunHttpLibrary, bunWatch, type OnResponse } from "./bun-transport";
+import { bunFetchOptions, bunHttpLibrary, bunWatch, setDeadline, type OnResponse } from "./bun-transport";
 import { observe } from "../api/observed";
 import type { EventRecord, KubePort, KubeResult, PartialObject, TargetRef, WatchSink } from "./port";
 
@@ -77,7 +77,7 @@ function callOptions(
 ): ConfigurationOptions<ObservableMiddleware> {
   const middleware: ObservableMiddleware = {
     pre: (ctx: RequestContext) => {
-      ctx.setSignal(AbortSignal.timeout(timeoutMs));
+      setDeadline(ctx, timeoutMs);
       if (contentType) ctx.setHeaderParam("Content-Type", contentType);
       if (accept) ctx.setHeaderParam("Accept", accept);
       return of(ctx);
@@ -361,6 +361,18 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
         sink,
         metadataWatch,
       );
+    },
+
+    async listSecrets(namespace, token) {
+      try {
+        const list = await core.listNamespacedSecret(
+          { namespace, limit: pageSize, ...(token ? { _continue: token } : {}) },
+          call(),
+        );
+        return { ok: true, value: { items: list.items, continue: list.metadata?._continue || undefined } };
+      } catch (err) {
+        return failure(err, `Secrets in ${namespace}`);
+      }
     },
 
     async getSecret(key) {

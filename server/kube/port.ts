@@ -77,6 +77,12 @@ export interface LeaseRecord {
   readonly resourceVersion: string | undefined;
 }
 
+/** One page of a list of whole Secrets; `continue` is the next page's token, absent on the last. */
+export interface SecretPage {
+  readonly items: readonly unknown[];
+  readonly continue: string | undefined;
+}
+
 export interface KubePort {
   /** GET /version: is the API server reachable (and who is it)? `timeoutMs` overrides the call timeout. */
   version(timeoutMs?: number): Promise<KubeResult<string>>;
@@ -89,6 +95,12 @@ export interface KubePort {
    * PartialObjectMetadata, so no Secret's data crosses the wire unless it is fetched with getSecret.
    */
   watchSecretMetadata(namespace: string | undefined, sink: WatchSink): Informer;
+  /**
+   * list core/v1 secrets of one namespace, whole, one page (LIST_PAGE_SIZE) per call: the first
+   * without a token, the next with the previous page's. For reading many referenced Secrets at
+   * once (secret-cache.ts); the caller keeps only the data of the ones it needs.
+   */
+  listSecrets(namespace: string, continueToken: string | undefined): Promise<KubeResult<SecretPage>>;
   /** get one core/v1 secret; `undefined` when it does not exist. A failure's reason is the API's message, unprefixed. */
   getSecret(key: ObjectKey): Promise<KubeResult<unknown>>;
   /**

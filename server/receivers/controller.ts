@@ -15,6 +15,7 @@ import {
   keyString,
   readReceiver,
   receiverLogFields,
+  sharedWith,
   type ObjectKey,
   type ReceiverObject,
   type ReceiverSpec,
@@ -196,9 +197,10 @@ export class ReceiverController {
     };
   })();
 
-  #putReceiver(r: ReceiverObject) {
-    const k = keyString(r.key);
+  #putReceiver(parsed: ReceiverObject) {
+    const k = keyString(parsed.key);
     const before = this.#receivers.get(k);
+    const r = before ? sharedWith(before, parsed) : parsed;
     if (before?.secretName && before.secretName !== r.secretName)
       this.#secrets.unrefer(`${before.key.namespace}/${before.secretName}`, k);
     this.#receivers.set(k, r);
@@ -238,9 +240,14 @@ export class ReceiverController {
       this.#paths.refuse(k, decision.refused, holder ? keyString(holder.key) : undefined);
     } else this.#paths.release(k);
     if (decision.entry) {
-      // An older Receiver takes the path: the younger one is decided again, and refused.
-      const evicted = this.index.set(decision.entry);
-      if (evicted) this.#reconcile(keyString(evicted.key));
+      // The same decision again (a watch event of our own write) keeps the entry it made: a
+      // long-lived entry replaced by an equal one is old-space garbage (sharedWith).
+      const current = this.index.get(r.key);
+      if (!current || !sameEntry(current, decision.entry)) {
+        // An older Receiver takes the path: the younger one is decided again, and refused.
+        const evicted = this.index.set(decision.entry);
+        if (evicted) this.#reconcile(keyString(evicted.key));
+      }
     } else this.index.remove(r.key);
     if (before !== undefined && before !== this.index.get(r.key)?.path) this.#freed(before);
     if (decision.readiness && this.#status?.canWrite) {
@@ -444,6 +451,19 @@ export class ReceiverController {
     this.#status?.stop();
     this.#finalizers?.stop();
   }
+}
+
+/** Whether two index entries are the same decision, part for part (parts are shared, not copied). */
+function sameEntry(a: ReceiverEntry, b: ReceiverEntry): boolean {
+  return (
+    a.key === b.key &&
+    a.generation === b.generation &&
+    a.path === b.path &&
+    a.secret === b.secret &&
+    a.spec === b.spec &&
+    a.unavailable === b.unavailable &&
+    (a.unavailable === undefined ? a.compiled : undefined) === (b.unavailable === undefined ? b.compiled : undefined)
+  );
 }
 
 /** Why a suspended Receiver's deliveries get 503. */

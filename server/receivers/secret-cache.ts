@@ -16,17 +16,21 @@
  * absent is not read again: the watch tells when it is created.
  *
  * Reads run on a work queue (one per Secret at a time, SECRET_READ_CONCURRENCY at once, retried
- * with backoff). A Secret whose reads fail stays as it was for the first few failures (a blip),
+ * with backoff). At the first sync, a namespace most of whose Secrets are referenced is read in
+ * pages instead (a LIST, SECRET_LIST_MIN_SHARE): one request per hundred Secrets rather than one
+ * each, and the data of a listed Secret no Receiver references is dropped with its page. What a
+ * list did not settle (it failed, or a Secret changed meanwhile) is read Secret by Secret. A Secret whose reads fail stays as it was for the first few failures (a blip),
  * then is unreadable with the API's message, as Flux reports it, so that `kubectl get receivers`
  * shows e.g. missing RBAC.
  */
 import type { Backoff } from "../../shared";
 import { readSecret, type SecretData, type SecretRecord } from "../api/secret";
 import { keyString, type ObjectKey } from "../api/receiver";
-import type { KubeResult, WatchSink } from "../kube/port";
+import type { KubeResult, SecretPage, WatchSink } from "../kube/port";
 import { atLeastVersion, olderVersion } from "../kube/resource-version";
 import { WorkQueue } from "../kube/work-queue";
 import type { Logger } from "../observe/log";
+import { SECRET_LIST_CONCURRENCY, SECRET_LIST_MIN_READS, SECRET_LIST_MIN_SHARE } from "../limits";
 
 /** Secret reads in flight at once: thousands of Secrets are read in seconds, far below the API server's limits. */
 const SECRET_READ_CONCURRENCY = 64;
@@ -42,6 +46,11 @@ export type SecretState =
 export interface SecretCacheOptions {
   /** Reads one Secret; without it (files) Secrets arrive whole through `sink`. */
   readonly get?: (key: ObjectKey) => Promise<KubeResult<unknown>>;
+  /**
+   * Lists one page of a namespace's Secrets, whole; with it, the first sync reads namespaces whose
+   * Secrets are mostly referenced in pages (see above), and no Secret is read before that sync.
+   */
+  readonly list?: (namespace: string, continueToken: string | undefined) => Promise<KubeResult<SecretPage>>;
   readonly log: Logger;
   /** Retry delays of failed reads (limits.ts Tuning.secretReadBackoff). */
   readonly backoff: Backoff;
@@ -64,6 +73,8 @@ interface Entry {
   deletedDuringRead: boolean;
   /** Referenced and not read even once yet (the server is not ready before). */
   neverAttempted: boolean;
+  /** Read by the list of its namespace in flight: not read on its own until that list ends. */
+  listing: boolean;
 }
 
 /**
@@ -106,6 +117,9 @@ export class SecretCache {
   readonly #entries = new Map<string, Entry>();
   readonly #options: SecretCacheOptions;
   readonly #reads: WorkQueue;
+  /** Namespaces being read in pages, each with the Secrets that list is to read. */
+  readonly #lists: WorkQueue;
+  readonly #listed = new Map<string, Entry[]>();
   #changed: SecretChanges = () => {};
   /** A list page is being applied: its Receivers are decided at the list's end, not per item. */
   #bulk = false;
@@ -119,6 +133,7 @@ export class SecretCache {
       backoff: options.backoff,
       work: (k) => this.#read(k),
     });
+    this.#lists = new WorkQueue({ concurrency: SECRET_LIST_CONCURRENCY, work: (ns) => this.#readNamespace(ns) });
   }
 
   /** The one listener (the controller) of changes that may decide Receivers differently. */
@@ -166,6 +181,7 @@ export class SecretCache {
   stop(): void {
     this.#stopped = true;
     this.#reads.stop();
+    this.#lists.stop();
   }
 
   /** The sink of the Secret watch (metadata objects) or of the files (whole Secrets). */
@@ -206,7 +222,11 @@ export class SecretCache {
           this.#bulk = false;
         }
         seen = new Set();
+        const first = !this.#synced;
         this.#synced = true;
+        // Before the first sync nothing was read when lists are on (#consider): now that every
+        // Secret is known, read what is referenced, by namespace where it pays.
+        if (first && this.#options.list) this.#readReferenced();
         this.#changed("all");
       },
       upsert: (obj: unknown) => {
@@ -245,6 +265,7 @@ export class SecretCache {
         referrers: new Referrers(),
         deletedDuringRead: false,
         neverAttempted: false,
+        listing: false,
       };
       this.#entries.set(k, e);
     }
@@ -320,7 +341,9 @@ export class SecretCache {
   }
 
   #consider(e: Entry) {
-    if (this.#stopped || !this.#needsRead(e)) return;
+    if (this.#stopped || e.listing || !this.#needsRead(e)) return;
+    // With lists, the first sync decides how each is read (#readReferenced).
+    if (this.#options.list && !this.#synced) return;
     const k = keyString(e.key);
     if (e.readVersion === undefined && this.#reads.failures(k) === 0) e.neverAttempted = true;
     this.#reads.add(k);
@@ -347,6 +370,90 @@ export class SecretCache {
       });
   }
 
+  /** A read (GET or list) found the Secret as `s`. */
+  #readFound(e: Entry, s: SecretRecord) {
+    e.readVersion = s.resourceVersion;
+    // Older than what the watch has shown since (a read served just before a change): not
+    // used, and read again.
+    const current = e.watched;
+    if (current === undefined || !olderVersion(s.resourceVersion, current)) this.#put(e, s);
+  }
+
+  /**
+   * The first sync: every referenced Secret that needs a read, by namespace; a namespace where
+   * enough are to be read, and they are most of its Secrets, is listed, the rest read one by one.
+   */
+  #readReferenced() {
+    const byNamespace = new Map<string, { wanted: Entry[]; watched: number }>();
+    const single: Entry[] = [];
+    for (const e of this.#entries.values()) {
+      const ns = e.key.namespace;
+      let group = byNamespace.get(ns);
+      if (!group) byNamespace.set(ns, (group = { wanted: [], watched: 0 }));
+      if (e.watched !== undefined) group.watched++;
+      if (!this.#needsRead(e)) continue;
+      // One the watch has not shown is not in a list either: a GET tells whether it exists.
+      if (e.watched === undefined) single.push(e);
+      else group.wanted.push(e);
+    }
+    for (const [ns, { wanted, watched }] of byNamespace) {
+      if (wanted.length >= SECRET_LIST_MIN_READS && wanted.length >= watched * SECRET_LIST_MIN_SHARE) {
+        for (const e of wanted) {
+          e.listing = true;
+          e.neverAttempted = true;
+        }
+        this.#listed.set(ns, wanted);
+        this.#lists.add(ns);
+      } else single.push(...wanted);
+    }
+    for (const e of single) this.#consider(e);
+  }
+
+  /**
+   * Lists a namespace's Secrets page by page and hands each one asked for on as a read; a page's
+   * other Secrets are not kept. Those the list did not settle are then read one by one.
+   */
+  async #readNamespace(namespace: string) {
+    const wanted = this.#listed.get(namespace) ?? [];
+    this.#listed.delete(namespace);
+    // The version each was asked for: one the watch deleted meanwhile is not handed on.
+    const asked = new Map(wanted.map((e) => [keyString(e.key), e] as const));
+    let token: string | undefined;
+    try {
+      do {
+        const page = await this.#options.list!(namespace, token);
+        if (this.#stopped) return;
+        if (!page.ok) {
+          this.#options.log.error("cannot list the Secrets of a namespace; reading them one by one", {
+            namespace,
+            error: page.reason,
+          });
+          return;
+        }
+        for (const obj of page.value.items) {
+          const s = readSecret(obj);
+          const e = s && asked.get(keyString(s));
+          // Deleted since, or no longer referenced: its data is not kept.
+          if (!s || s.pending || !e || e.watched === undefined || e.referrers.size === 0) continue;
+          this.#readFound(e, s);
+        }
+        token = page.value.continue;
+      } while (token);
+    } catch (err) {
+      this.#options.log.error("cannot list the Secrets of a namespace; reading them one by one", {
+        namespace,
+        error: err instanceof Error ? err.message : String(err),
+      });
+    } finally {
+      for (const e of wanted) {
+        e.listing = false;
+        e.neverAttempted = false;
+        this.#consider(e);
+        this.#prune(e);
+      }
+    }
+  }
+
   /** Reads one Secret, asked for at version `issued` (undefined: the watch had not shown it). */
   async #fetch(e: Entry, issued: string | undefined) {
     const k = keyString(e.key);
@@ -366,10 +473,7 @@ export class SecretCache {
         if (current === undefined) this.#delete(e);
         return;
       }
-      e.readVersion = s.resourceVersion;
-      // Older than what the watch has shown since (a read served just before a change): not
-      // used, and read again.
-      if (current === undefined || !olderVersion(s.resourceVersion, current)) this.#put(e, s);
+      this.#readFound(e, s);
       return;
     }
     e.failedVersion = issued ?? "";

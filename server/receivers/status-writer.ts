@@ -13,6 +13,7 @@ import type { KubePort } from "../kube/port";
 import { olderVersion } from "../kube/resource-version";
 import { WorkQueue } from "../kube/work-queue";
 import type { Logger } from "../observe/log";
+import { FULL_GC_EVERY_STATUS_WRITES } from "../limits";
 
 /** Status writes in flight at once: enough to mark thousands of Receivers Ready at start-up in seconds. */
 const STATUS_WRITE_CONCURRENCY = 16;
@@ -46,6 +47,8 @@ export interface StatusWriterOptions {
     readiness: Readiness,
   ) => void;
   readonly log: Logger;
+  /** A full garbage collection, run after every FULL_GC_EVERY_STATUS_WRITES writes (default: Bun.gc). */
+  readonly collectGarbage?: () => void;
 }
 
 export class StatusWriter {
@@ -53,6 +56,8 @@ export class StatusWriter {
   readonly #writes: WorkQueue;
   /** receiver → the status we wrote and the resourceVersion it produced, until the watch shows it. */
   readonly #written = new Map<string, { resourceVersion: string; status: ReceiverStatus }>();
+  /** Writes landed since the last full collection. */
+  #sinceCollection = 0;
 
   constructor(options: StatusWriterOptions) {
     const { backoff } = options;
@@ -100,6 +105,10 @@ export class StatusWriter {
     const key = subject.key;
     const result = await this.#options.patch.patchReceiverStatus(key, status);
     if (result.ok) {
+      if (++this.#sinceCollection >= FULL_GC_EVERY_STATUS_WRITES) {
+        this.#sinceCollection = 0;
+        (this.#options.collectGarbage ?? (() => Bun.gc(true)))();
+      }
       this.#writes.forget(k);
       const seen = this.#options.resourceVersionOf(k);
       if (seen !== undefined && olderVersion(seen, result.value))

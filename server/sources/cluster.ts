@@ -44,6 +44,11 @@ export function startClusterSource(options: ClusterSourceOptions): ReceiverSourc
       if (!result.ok) observe?.secretReadFailed();
       return result;
     },
+    list: async (namespace, token) => {
+      const result = await kube.listSecrets(namespace, token);
+      if (!result.ok) observe?.secretReadFailed();
+      return result;
+    },
     log,
     backoff: tuning.secretReadBackoff,
   });

@@ -4,7 +4,8 @@
  * ahead of or behind the watch, a Secret re-created while it is read, failures).
  */
 import { describe, expect, test } from "bun:test";
-import { replaceAll, type KubeResult } from "../../server/kube/port";
+import { replaceAll, type KubeResult, type SecretPage } from "../../server/kube/port";
+import { SECRET_LIST_MIN_READS, SECRET_LIST_MIN_SHARE } from "../../server/limits";
 import type { ObjectKey, ReceiverStatus } from "../../server/api/receiver";
 import { ReceiverController } from "../../server/receivers/controller";
 import { ReceiverIndex } from "../../server/receivers/index";
@@ -256,5 +257,129 @@ describe("SecretCache", () => {
       expect(path()).toBe(webhookPath("t", "r", "ns"));
       expect(statuses).toEqual(["Succeeded"]);
     });
+  });
+});
+
+describe("SecretCache with lists: the first sync reads a namespace's Secrets in pages where most are referenced", () => {
+  const N = SECRET_LIST_MIN_READS;
+  const names = Array.from({ length: N }, (_, i) => `s${i}`);
+  const metaOf = (name: string, rv: string) => ({ ...meta(rv), metadata: { ...meta(rv).metadata, name } });
+  const fullOf = (name: string, rv: string, token: string) => ({
+    ...full(rv, token),
+    metadata: { ...full(rv, token).metadata, name },
+  });
+  const receiverOf = (name: string) => ({
+    metadata: { ...receiver.metadata, name: `r-${name}`, uid: `u-${name}` },
+    spec: { ...spec, secretRef: { name } },
+  });
+
+  /** A controller and a cache whose GETs and list pages wait for the test to answer them. */
+  function pagedRig() {
+    const reads: { key: ObjectKey; resolve: (v: KubeResult<unknown>) => void }[] = [];
+    const lists: { token: string | undefined; resolve: (v: KubeResult<SecretPage>) => void }[] = [];
+    const index = new ReceiverIndex();
+    const cache = new SecretCache({
+      get: (key) => new Promise((resolve) => reads.push({ key, resolve })),
+      list: (namespace, token) => {
+        expect(namespace).toBe("ns");
+        return new Promise((resolve) => lists.push({ token, resolve }));
+      },
+      log: silentLogger,
+      backoff: { baseMs: 1, capMs: 30_000 },
+    });
+    const controller = new ReceiverController({ index, secrets: cache, statusWriter: undefined, log: silentLogger });
+    const paths = () => new Set([...index.entries()].map((e) => e.path));
+    return { reads, lists, cache, controller, paths };
+  }
+
+  /** Every Secret referenced, plus one no Receiver references ("other"), listed as metadata. */
+  function synced(referenced = names) {
+    const r = pagedRig();
+    replaceAll(r.controller.receiverSink, referenced.map(receiverOf));
+    // Nothing is read before the Secrets' first list: it is not known yet how to read them.
+    expect(r.reads.length + r.lists.length).toBe(0);
+    replaceAll(r.cache.sink, [...names.map((n) => metaOf(n, "5")), metaOf("other", "5")]);
+    return r;
+  }
+
+  const page = (items: unknown[], next?: string): KubeResult<SecretPage> => ({
+    ok: true,
+    value: { items, continue: next },
+  });
+
+  test("one request per page instead of one per Secret; the data of an unreferenced Secret is not kept", async () => {
+    const { reads, lists, cache, paths } = synced();
+    await settle();
+    expect(lists.map((l) => l.token)).toEqual([undefined]);
+    expect(cache.unread).toBe(N); // readiness waits for the list
+    const half = names.slice(0, N / 2);
+    lists[0]!.resolve(page([...half.map((n) => fullOf(n, "5", `t-${n}`)), fullOf("other", "5", "private")], "next"));
+    await settle();
+    expect(lists.map((l) => l.token)).toEqual([undefined, "next"]);
+    lists[1]!.resolve(page(names.slice(N / 2).map((n) => fullOf(n, "5", `t-${n}`))));
+    await settle();
+    expect(reads.length).toBe(0);
+    expect(cache.unread).toBe(0);
+    expect(paths()).toEqual(new Set(names.map((n) => webhookPath(`t-${n}`, `r-${n}`, "ns"))));
+    // Listed with the rest, but no Receiver references it: still metadata only.
+    expect(cache.lookup("ns/other")).toEqual({ kind: "pending" });
+  });
+
+  test("a Secret rotated after the list is read by itself, as before", async () => {
+    const { reads, lists, cache, paths } = synced();
+    await settle();
+    lists[0]!.resolve(page(names.map((n) => fullOf(n, "5", `t-${n}`))));
+    await settle();
+    cache.sink.upsert(metaOf("s0", "9"));
+    expect(reads.map((r) => r.key.name)).toEqual(["s0"]);
+    reads[0]!.resolve({ ok: true, value: fullOf("s0", "9", "rotated") });
+    await settle();
+    expect(paths().has(webhookPath("rotated", "r-s0", "ns"))).toBe(true);
+    expect(lists.length).toBe(1);
+  });
+
+  test("a Secret changed while the list is out is read again at its new version; one deleted is not used", async () => {
+    const { reads, lists, cache, paths } = synced();
+    await settle();
+    cache.sink.upsert(metaOf("s1", "7"));
+    cache.sink.remove(metaOf("s2", "5"));
+    expect(reads.length).toBe(0); // its namespace's list is out: no GET beside it
+    lists[0]!.resolve(page(names.map((n) => fullOf(n, "5", `t-${n}`))));
+    await settle();
+    expect(reads.map((r) => r.key.name)).toEqual(["s1"]);
+    expect(cache.lookup("ns/s2")).toEqual({ kind: "absent" });
+    expect(paths().has(webhookPath("t-s2", "r-s2", "ns"))).toBe(false);
+    reads[0]!.resolve({ ok: true, value: fullOf("s1", "7", "newer") });
+    await settle();
+    expect(paths().has(webhookPath("newer", "r-s1", "ns"))).toBe(true);
+    expect(paths().has(webhookPath("t-s1", "r-s1", "ns"))).toBe(false);
+  });
+
+  test("a list that fails leaves its Secrets to be read one by one", async () => {
+    const { reads, lists, cache, paths } = synced();
+    await settle();
+    lists[0]!.resolve({ ok: false, reason: "Secrets in ns: Kubernetes API answered 500", status: 500 });
+    await settle();
+    expect(reads.map((r) => r.key.name).sort()).toEqual([...names].sort());
+    for (const r of reads) r.resolve({ ok: true, value: fullOf(r.key.name, "5", `t-${r.key.name}`) });
+    await settle();
+    expect(cache.unread).toBe(0);
+    expect(paths().size).toBe(N);
+  });
+
+  test("where few of a namespace's Secrets are referenced, or too few to pay, each is read by itself", async () => {
+    // N - 1 referenced: fewer than SECRET_LIST_MIN_READS.
+    const { reads, lists } = synced(names.slice(1));
+    await settle();
+    expect(lists.length).toBe(0);
+    expect(reads.length).toBe(N - 1);
+    // N referenced among many unreferenced ones: under SECRET_LIST_MIN_SHARE of the namespace.
+    const r = pagedRig();
+    replaceAll(r.controller.receiverSink, names.map(receiverOf));
+    const others = Array.from({ length: Math.ceil(N / SECRET_LIST_MIN_SHARE) }, (_, i) => metaOf(`helm-${i}`, "5"));
+    replaceAll(r.cache.sink, [...names.map((n) => metaOf(n, "5")), ...others]);
+    await settle();
+    expect(r.lists.length).toBe(0);
+    expect(r.reads.length).toBe(N);
   });
 });
