@@ -21,6 +21,14 @@ import { keyString, RECEIVER_API_VERSION, type ObjectKey } from "../api/receiver
 /** Aggregation window per receiver and reason. */
 export const EVENT_WINDOW_MS = 60_000;
 
+/**
+ * Aggregations kept at once (receiver and reason), the least recently counted forgotten first:
+ * client-go's event correlator keeps 4,096 too. Each holds an Event record of a few hundred bytes;
+ * without a bound, every Receiver and reason ever seen was kept for the life of the process.
+ * A forgotten one starts a new Event when its reason comes back.
+ */
+export const EVENT_AGGREGATIONS_KEPT = 4096;
+
 /** The Event a delivery's outcome records on its Receiver (delivery/outcomes.ts). */
 function eventFor(outcome: DeliveryOutcome): { type: "Normal" | "Warning"; reason: string } | undefined {
   return outcome.receiver ? OUTCOMES[outcome.kind].event : undefined;
@@ -106,7 +114,20 @@ export class EventRecorder {
     const now = (this.#options.now ?? Date.now)();
     const key = `${keyString(receiver)}/${kind.reason}`;
     let p = this.#pending.get(key);
-    if (!p) {
+    // Another incarnation of the Receiver (deleted and made again) gets Events of its own.
+    if (p && p.record?.involvedObject.uid !== uid) {
+      this.#forget(key, p);
+      p = undefined;
+    }
+    if (p) {
+      // Map order is insertion order: re-inserted, the least recently counted comes first.
+      this.#pending.delete(key);
+      this.#pending.set(key, p);
+    } else {
+      if (this.#pending.size >= EVENT_AGGREGATIONS_KEPT) {
+        const [oldest, entry] = this.#pending.entries().next().value!;
+        this.#forget(oldest, entry);
+      }
       const { namespace, name } = receiver;
       const first = new Date(now);
       p = {
@@ -140,6 +161,20 @@ export class EventRecorder {
     p.lastAt = now;
     if (now - p.lastWrite >= this.#window) this.#flush(key, p);
     else this.#schedule(key, p, now);
+  }
+
+  /** Drops an aggregation; what it counted since its last write is not written. */
+  #forget(key: string, p: Pending): void {
+    if (p.timer) clearTimeout(p.timer);
+    p.timer = undefined;
+    this.#pending.delete(key);
+    this.#writes.remove(key);
+  }
+
+  /** Forgets the aggregations of a deleted Receiver. */
+  forgetReceiver(receiver: ObjectKey): void {
+    const prefix = `${keyString(receiver)}/`;
+    for (const [key, p] of this.#pending) if (key.startsWith(prefix)) this.#forget(key, p);
   }
 
   get #window(): number {
@@ -186,7 +221,7 @@ export class EventRecorder {
       : await this.#options.kube.createEvent(p.record);
     if (!result.ok) {
       // Events are best effort; a lost one must not retry in a loop against a struggling API server.
-      if (wasWritten && result.status === 404) this.#pending.delete(key);
+      if (wasWritten && result.status === 404 && this.#pending.get(key) === p) this.#pending.delete(key);
       this.#options.log.debug("could not record an Event", {
         event: `${p.record.namespace}/${p.record.name}`,
         error: result.reason,

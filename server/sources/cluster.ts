@@ -71,7 +71,10 @@ export function startClusterSource(options: ClusterSourceOptions): ReceiverSourc
     // a status write lands, after both exist.
     recordEvent: (key, event) => events.recordReconcile(key, event),
     onReconciled: (key, seconds) => observe?.reconciled(key, seconds),
-    onDeleted: (key) => observe?.forgetReceiver(key),
+    onDeleted: (key) => {
+      observe?.forgetReceiver(key);
+      events.forgetReceiver(key);
+    },
     canWrite: () => leader.isLeader(),
     statusWriteBackoff: tuning.statusWriteBackoff,
     log,

@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { signPayload, webhookPath } from "../../shared";
 import type { LeaderElectionConfig } from "../../server/config";
 import { createKubeClient } from "../../server/kube/client";
-import { EventRecorder } from "../../server/observe/events";
+import { EVENT_AGGREGATIONS_KEPT, EventRecorder } from "../../server/observe/events";
 import type { EventRecord } from "../../server/kube/port";
 import { LEASE_NAME } from "../../server/kube/leader";
 import { silentLogger } from "../../server/observe/log";
@@ -287,6 +287,82 @@ describe("Kubernetes Events", () => {
     await waitFor("the update", () => writes.length === 2);
     expect(writes).toEqual(["create 1", "update 3"]);
     recorder.stop();
+  });
+});
+
+describe("Event aggregation is bounded and follows the Receiver's incarnation", () => {
+  const rejected = (name: string) => ({
+    kind: "rejected" as const,
+    status: 400,
+    reason: "signature mismatch (X-Hub-Signature-256)",
+    receiver: { namespace: "apps", name },
+    receiverType: "github",
+    event: "push",
+  });
+  /** A recorder whose clock stands still, over a kube that keeps what it was asked to write. */
+  const recorder = (uidOf: (key: { name: string }) => string) => {
+    const writes: { op: string; name: string; uid: string; count: number }[] = [];
+    const kube = {
+      createEvent: async (e: EventRecord) => {
+        writes.push({ op: "create", name: e.involvedObject.name, uid: e.involvedObject.uid, count: e.count });
+        return { ok: true as const, value: undefined };
+      },
+      updateEvent: async (e: EventRecord) => {
+        writes.push({ op: "update", name: e.involvedObject.name, uid: e.involvedObject.uid, count: e.count });
+        return { ok: true as const, value: undefined };
+      },
+    };
+    const r = new EventRecorder({
+      kube,
+      log: silentLogger,
+      canWrite: () => true,
+      uidOf,
+      windowMs: 60_000,
+      now: () => 1_000_000,
+    });
+    return { r, writes };
+  };
+
+  test(`past ${EVENT_AGGREGATIONS_KEPT} Receivers and reasons, the least recently counted is forgotten`, async () => {
+    const { r, writes } = recorder(() => "uid");
+    for (let i = 0; i <= EVENT_AGGREGATIONS_KEPT; i++) r.observe(rejected(`r${i}`));
+    await waitFor("a create for each", () => writes.length === EVENT_AGGREGATIONS_KEPT + 1);
+    // r0 was forgotten to make room for the last one: its next delivery starts a new Event at once,
+    // while the last one is still aggregated (its next delivery waits for the end of the window).
+    r.observe(rejected(`r${EVENT_AGGREGATIONS_KEPT}`));
+    r.observe(rejected("r0"));
+    await waitFor("the new Event of r0", () => writes.length > EVENT_AGGREGATIONS_KEPT + 1);
+    expect(writes.length).toBe(EVENT_AGGREGATIONS_KEPT + 2);
+    expect(writes.at(-1)).toEqual({ op: "create", name: "r0", uid: "uid", count: 1 });
+    r.stop();
+  });
+
+  test("a Receiver deleted and made again under the same name gets an Event of its own", async () => {
+    let uid = "uid-1";
+    const { r, writes } = recorder(() => uid);
+    r.observe(rejected("webapp"));
+    await waitFor("the first Event", () => writes.length === 1);
+    uid = "uid-2";
+    r.observe(rejected("webapp"));
+    await waitFor("the second Event", () => writes.length === 2);
+    expect(writes).toEqual([
+      { op: "create", name: "webapp", uid: "uid-1", count: 1 },
+      { op: "create", name: "webapp", uid: "uid-2", count: 1 },
+    ]);
+    r.stop();
+  });
+
+  test("forgetReceiver drops a deleted Receiver's aggregations", async () => {
+    const { r, writes } = recorder(() => "uid");
+    r.observe(rejected("webapp"));
+    r.observe(rejected("other"));
+    await waitFor("two Events", () => writes.length === 2);
+    r.forgetReceiver({ namespace: "apps", name: "webapp" });
+    r.observe(rejected("webapp"));
+    r.observe(rejected("other"));
+    await waitFor("a new Event of the forgotten one", () => writes.length === 3);
+    expect(writes.at(-1)).toEqual({ op: "create", name: "webapp", uid: "uid", count: 1 });
+    r.stop();
   });
 });
 
