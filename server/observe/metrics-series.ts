@@ -98,3 +98,77 @@ export class GaugeValues {
     for (const v of this.#values.values()) gauge.set(v.labels, v.value);
   }
 }
+
+/** A label value as Prometheus' text format writes it (backslash, double quote, newline escaped). */
+const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+
+interface TextSeries {
+  /** `k="v",…` of the series, without `le`. */
+  readonly labels: string;
+  readonly counts: Float64Array;
+  sum: number;
+  count: number;
+}
+
+/**
+ * A histogram with a series per object (one per Receiver), written in Prometheus' text format by
+ * itself rather than through prom-client, which built ~117 MB of objects and strings to format
+ * 10,000 series (14 MB of text, 300 ms a scrape): here a scrape builds the text and little else.
+ * The text is what prom-client writes for a Histogram (a test compares them).
+ */
+export class TextHistogram {
+  readonly #series = new Map<string, TextSeries>();
+  readonly #header: string;
+
+  constructor(
+    readonly name: string,
+    help: string,
+    readonly buckets: readonly number[],
+  ) {
+    this.#header = `# HELP ${name} ${help}\n# TYPE ${name} histogram\n`;
+  }
+
+  /** Records `value` in the series `key` (whose labels are built only the first time). */
+  observe(key: string, labels: () => Labels, value: number): void {
+    let s = this.#series.get(key);
+    if (!s) {
+      const text = Object.entries(labels())
+        .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+        .join(",");
+      s = { labels: text, counts: new Float64Array(this.buckets.length), sum: 0, count: 0 };
+      this.#series.set(key, s);
+    }
+    s.sum += value;
+    s.count++;
+    for (let i = 0; i < this.buckets.length; i++) {
+      if (value <= this.buckets[i]!) {
+        s.counts[i]!++;
+        break;
+      }
+    }
+  }
+
+  remove(key: string): void {
+    this.#series.delete(key);
+  }
+
+  /** The metric in Prometheus' text format (its HELP and TYPE lines even with no series, as prom-client). */
+  expose(): string {
+    const parts = [this.#header];
+    for (const s of this.#series.values()) parts.push(this.#lines(s));
+    return parts.join("");
+  }
+
+  #lines(s: TextSeries): string {
+    let out = "";
+    let cumulative = 0;
+    for (let i = 0; i < this.buckets.length; i++) {
+      cumulative += s.counts[i]!;
+      out += `${this.name}_bucket{le="${this.buckets[i]}",${s.labels}} ${cumulative}\n`;
+    }
+    out += `${this.name}_bucket{le="+Inf",${s.labels}} ${s.count}\n`;
+    out += `${this.name}_sum{${s.labels}} ${s.sum}\n`;
+    out += `${this.name}_count{${s.labels}} ${s.count}\n`;
+    return out;
+  }
+}

@@ -21,8 +21,8 @@
  * JavaScriptCore's heap are exported instead.
  */
 import { heapSize } from "bun:jsc";
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { GaugeValues, PendingCounts, SeriesHistogram } from "./metrics-series";
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { GaugeValues, PendingCounts, SeriesHistogram, TextHistogram } from "./metrics-series";
 import type { DeliveryOutcome } from "../delivery/delivery";
 import { OUTCOMES } from "../delivery/outcomes";
 import { keyString } from "../api/receiver";
@@ -88,6 +88,8 @@ export interface Metrics {
   reconciled(receiver: { namespace: string; name: string }, seconds: number): void;
   /** A Receiver deleted: its reconcile series goes with it. */
   forgetReceiver(receiver: { namespace: string; name: string }): void;
+  /** Every metric in Prometheus' text format (`registry.contentType`), as /metrics serves it. */
+  exposition(): Promise<string>;
 }
 
 export function createMetrics(sourcesOrCounts: MetricSources | (() => ReceiverCounts)): Metrics {
@@ -154,13 +156,12 @@ export function createMetrics(sourcesOrCounts: MetricSources | (() => ReceiverCo
     help: "Receiver status writes that failed and are retried.",
     registers: [registry],
   });
-  const reconcileDuration = new Histogram({
-    name: "gotk_reconcile_duration_seconds",
-    help: "The duration in seconds of a GitOps Toolkit resource reconciliation.",
-    labelNames: ["kind", "name", "namespace"],
-    buckets: RECONCILE_BUCKETS,
-    registers: [registry],
-  });
+  // A series per Receiver: written without prom-client (observe/metrics-series.ts), after the registry's.
+  const reconcileDuration = new TextHistogram(
+    "gotk_reconcile_duration_seconds",
+    "The duration in seconds of a GitOps Toolkit resource reconciliation.",
+    RECONCILE_BUCKETS,
+  );
   // The per-request series are recorded by key, without prom-client's per-observation label
   // hashing (observe/metrics-series.ts); prom-client still formats them.
   const duration = new SeriesHistogram(
@@ -239,10 +240,17 @@ export function createMetrics(sourcesOrCounts: MetricSources | (() => ReceiverCo
     secretReadFailed: () => secretReadFailures.inc(),
     statusWriteFailed: () => statusWriteFailures.inc(),
     reconciled(receiver, seconds) {
-      reconcileDuration.observe({ kind: "Receiver", name: receiver.name, namespace: receiver.namespace }, seconds);
+      reconcileDuration.observe(
+        keyString(receiver),
+        () => ({ kind: "Receiver", name: receiver.name, namespace: receiver.namespace }),
+        seconds,
+      );
     },
     forgetReceiver(receiver) {
-      reconcileDuration.remove({ kind: "Receiver", name: receiver.name, namespace: receiver.namespace });
+      reconcileDuration.remove(keyString(receiver));
+    },
+    async exposition() {
+      return (await registry.metrics()) + reconcileDuration.expose();
     },
   };
 }
@@ -251,7 +259,7 @@ export function createMetrics(sourcesOrCounts: MetricSources | (() => ReceiverCo
 export function metricsHandler(metrics: Metrics) {
   return async (req: Request): Promise<Response> => {
     if (new URL(req.url).pathname !== "/metrics") return new Response("not found\n", { status: 404 });
-    return new Response(await metrics.registry.metrics(), {
+    return new Response(await metrics.exposition(), {
       headers: { "content-type": metrics.registry.contentType },
     });
   };

@@ -4,7 +4,8 @@
  */
 import { expect, test } from "bun:test";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { GaugeValues, PendingCounts, SeriesHistogram } from "../../server/observe/metrics-series";
+import { GaugeValues, PendingCounts, SeriesHistogram, TextHistogram } from "../../server/observe/metrics-series";
+import { RECONCILE_BUCKETS } from "../../server/observe/metrics";
 
 const observations: [string, string, number, number][] = [
   ["/hook/", "POST", 200, 0.003],
@@ -69,4 +70,38 @@ test("PendingCounts and GaugeValues render as direct counter and gauge updates",
   expect(await ours.metrics()).toBe(await theirs.metrics());
   // A second scrape adds nothing twice.
   expect(await ours.metrics()).toBe(await theirs.metrics());
+});
+
+test("TextHistogram writes what prom-client's Histogram writes, Flux's reconcile buckets, and forgets a removed series", async () => {
+  const theirs = new Registry();
+  const name = "gotk_reconcile_duration_seconds";
+  const h = new Histogram({
+    name,
+    help: "help",
+    labelNames: ["kind", "name", "namespace"],
+    buckets: RECONCILE_BUCKETS,
+    registers: [theirs],
+  });
+  const ours = new TextHistogram(name, "help", RECONCILE_BUCKETS);
+  // Below the first bucket, between buckets, on a bucket's bound, above the last; a name that needs escaping.
+  const cases: [string, number][] = [
+    ["a", 0.001],
+    ["a", 0.5],
+    ["b", 0.01],
+    ["b", 5000],
+    ['we"ird\\name', 3],
+    ["gone", 1],
+  ];
+  for (const [receiver, v] of cases) {
+    const labels = { kind: "Receiver", name: receiver, namespace: "ns" };
+    h.observe(labels, v);
+    ours.observe(`ns/${receiver}`, () => labels, v);
+  }
+  h.remove({ kind: "Receiver", name: "gone", namespace: "ns" });
+  ours.remove("ns/gone");
+  expect(ours.expose()).toBe(await theirs.metrics());
+  // No series yet: the HELP and TYPE lines alone, as prom-client writes them.
+  const empty = new Registry();
+  new Histogram({ name, help: "help", labelNames: ["kind"], buckets: RECONCILE_BUCKETS, registers: [empty] });
+  expect(new TextHistogram(name, "help", RECONCILE_BUCKETS).expose()).toBe(await empty.metrics());
 });
