@@ -517,6 +517,10 @@ async function main() {
   console.log("");
   for (const c of checks)
     console.log(`${c.met === null ? "n/a " : c.met ? "met " : "MISS"}  ${c.target}: ${c.measured}`);
+  if (checks.some((c) => c.met === false))
+    console.log(
+      '\nWhy each target that stays missed is missed, and what was tried: bench/README.md, "Issue 14\'s targets, one run" and "What was tried".',
+    );
   const results = {
     startedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
