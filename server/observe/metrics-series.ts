@@ -10,6 +10,18 @@ import type { Counter, Gauge } from "prom-client";
 
 type Labels = Record<string, string>;
 
+/** Adds `value` to a series' sum and count, and to the first bucket whose bound it does not exceed. */
+function recordIn(s: { counts: Float64Array; sum: number; count: number }, buckets: readonly number[], value: number) {
+  s.sum += value;
+  s.count++;
+  for (let i = 0; i < buckets.length; i++) {
+    if (value <= buckets[i]!) {
+      s.counts[i]!++;
+      return;
+    }
+  }
+}
+
 interface HistogramSeries {
   readonly labels: Labels;
   readonly counts: Float64Array;
@@ -36,14 +48,7 @@ export class SeriesHistogram {
       s = { labels: labels(), counts: new Float64Array(this.buckets.length), sum: 0, count: 0 };
       this.#series.set(key, s);
     }
-    s.sum += value;
-    s.count++;
-    for (let i = 0; i < this.buckets.length; i++) {
-      if (value <= this.buckets[i]!) {
-        s.counts[i]!++;
-        break;
-      }
-    }
+    recordIn(s, this.buckets, value);
   }
 
   async get() {
@@ -138,14 +143,7 @@ export class TextHistogram {
       s = { labels: text, counts: new Float64Array(this.buckets.length), sum: 0, count: 0 };
       this.#series.set(key, s);
     }
-    s.sum += value;
-    s.count++;
-    for (let i = 0; i < this.buckets.length; i++) {
-      if (value <= this.buckets[i]!) {
-        s.counts[i]!++;
-        break;
-      }
-    }
+    recordIn(s, this.buckets, value);
   }
 
   remove(key: string): void {
