@@ -98,53 +98,47 @@ export async function annotateTargets(
     outcome: "failed",
     reason,
   });
-  // A named target without a filter needs no read: such resources (the usual Receiver) are
-  // expanded without a promise each, and the API reads run only for the others.
-  const known = resources.map((resource, i): (TargetRef | TargetOutcome)[] | undefined => {
-    const ref = resolveRef(resource, entry.key.namespace, deps.noCrossNamespaceRefs);
-    if (!ref.ok) return [failed(resource, ref.reason)];
+  const refs = resources.map((r) => resolveRef(r, entry.key.namespace, deps.noCrossNamespaceRefs));
+  // What needs no API read: a refused reference, and a named target without a filter (the usual
+  // Receiver), expanded without a promise each; the reads run in the pool for the others.
+  const known = refs.map((ref, i): (TargetRef | TargetOutcome)[] | undefined => {
+    if (!ref.ok) return [failed(resources[i]!, ref.reason)];
     if (ref.name === undefined || filters.forResource(i)) return undefined;
     return [{ apiVersion: ref.apiVersion, kind: ref.kind, namespace: ref.namespace, name: ref.name }];
   });
-  const ready = (k: typeof known): k is (TargetRef | TargetOutcome)[][] => k.every((t) => t !== undefined);
-  const expanded = ready(known)
-    ? known
-    : await mapPool(resources, TARGET_CONCURRENCY, async (resource, i): Promise<(TargetRef | TargetOutcome)[]> => {
-        const now = known[i];
-        if (now) return now;
-        const ref = resolveRef(resource, entry.key.namespace, deps.noCrossNamespaceRefs);
-        if (!ref.ok) return [failed(resource, ref.reason)];
-        const filter = filters.forResource(i);
-        if (ref.name !== undefined) {
-          const target = { apiVersion: ref.apiVersion, kind: ref.kind, namespace: ref.namespace, name: ref.name };
-          const got = await deps.kube.getObject(target);
-          if (!got.ok) return [failed(resource, got.reason)];
-          return [filtered(target, got.value, filter!)];
-        }
-        const listed = await deps.kube.listObjects(ref.apiVersion, ref.kind, ref.namespace, ref.matchLabels);
-        if (!listed.ok) return [failed(resource, listed.reason)];
-        if (listed.value.length === 0) {
-          // Flux logs this as an error but answers 200: nothing to do is not a failure.
-          return [
-            {
-              kind: ref.kind,
-              namespace: ref.namespace,
-              name: "*",
-              outcome: "skipped",
-              reason: "no object matches the labels",
-            },
-          ];
-        }
-        return listed.value.map((o) => {
-          const target = {
-            apiVersion: ref.apiVersion,
-            kind: ref.kind,
-            namespace: ref.namespace,
-            name: o.metadata.name,
-          };
-          return filter ? filtered(target, o, filter) : target;
-        });
-      });
+  /** A reference that needs a read: the named object fetched for its filter, or the ones its labels select. */
+  const read = async (i: number): Promise<(TargetRef | TargetOutcome)[]> => {
+    const ref = refs[i]!;
+    if (!ref.ok) return [failed(resources[i]!, ref.reason)];
+    const filter = filters.forResource(i);
+    if (ref.name !== undefined) {
+      const target = { apiVersion: ref.apiVersion, kind: ref.kind, namespace: ref.namespace, name: ref.name };
+      const got = await deps.kube.getObject(target);
+      if (!got.ok) return [failed(resources[i]!, got.reason)];
+      return [filtered(target, got.value, filter!)];
+    }
+    const listed = await deps.kube.listObjects(ref.apiVersion, ref.kind, ref.namespace, ref.matchLabels);
+    if (!listed.ok) return [failed(resources[i]!, listed.reason)];
+    if (listed.value.length === 0) {
+      // Flux logs this as an error but answers 200: nothing to do is not a failure.
+      return [
+        {
+          kind: ref.kind,
+          namespace: ref.namespace,
+          name: "*",
+          outcome: "skipped",
+          reason: "no object matches the labels",
+        },
+      ];
+    }
+    return listed.value.map((o) => {
+      const target = { apiVersion: ref.apiVersion, kind: ref.kind, namespace: ref.namespace, name: o.metadata.name };
+      return filter ? filtered(target, o, filter) : target;
+    });
+  };
+  const expanded = known.every((k) => k !== undefined)
+    ? (known as (TargetRef | TargetOutcome)[][])
+    : await mapPool(resources, TARGET_CONCURRENCY, async (_, i) => known[i] ?? read(i));
   const flat = expanded.flat();
   const handle = (t: TargetRef | TargetOutcome) => ("outcome" in t ? t : annotate(t, deps));
   if (flat.length === 1) return [await handle(flat[0]!)];
