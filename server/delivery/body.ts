@@ -34,11 +34,6 @@ export function bodyBytesBound(headers: Headers, limit: number): number {
   return headers.has("transfer-encoding") ? limit : 0;
 }
 
-/** True when Content-Length alone shows the body is over the cap (refuse before reading). */
-function declaredTooLarge(headers: Headers, limit: number): boolean {
-  return bodyBytesBound(headers, limit) > limit;
-}
-
 /** The abort reason of a read called off to make room for newer deliveries (protect/guards.ts). */
 export const EVICTED = new DOMException(
   "request body not received before newer deliveries needed its place",
@@ -65,7 +60,8 @@ export interface CallOff {
 
 /**
  * Reads the whole body, refusing it past `limit` bytes (413), or when `callOff` calls it off first
- * (408): the admission combines the body timeout with its eviction, so a slow sender cannot hold a
+ * (408). Its callers have refused a declared length over `limit` already (bodyBytesBound), before
+ * admitting the request: the admission combines the body timeout with its eviction, so a slow sender cannot hold a
  * socket and a slot for long. `timeoutMs` words the timeout's reason.
  */
 export async function readBody(
@@ -75,7 +71,6 @@ export async function readBody(
   timeoutMs = Number.POSITIVE_INFINITY,
 ): Promise<BodyResult> {
   const headers = request.headers;
-  if (declaredTooLarge(headers, limit)) return tooLarge(limit);
   // A declared length within the cap bounds what HTTP framing lets the sender deliver, and a
   // request with neither a length nor chunked framing has no body: either is read in one go,
   // without creating a stream (under Bun, touching request.body first makes reading it slower).

@@ -55,7 +55,7 @@ const tooMany = (reason: string, refusal: { readonly retryAfterSeconds: number }
   ended("too-many", reason, { ...details, retryAfterSeconds: refusal.retryAfterSeconds });
 
 /** Wording of a 429 from the failure budget; `why` is what failed, when a delivery of this request did. */
-const failureBudgetSpent = (why?: string) =>
+export const failureBudgetSpent = (why?: string) =>
   `too many failed deliveries for this receiver${why === undefined ? "" : ` (${why})`}; retry later`;
 
 /** The answer to a path that names no Receiver: one frozen value, as a flood of guesses gets it. */
@@ -195,19 +195,23 @@ async function validateAndAnnotate(
   const event = verdict.event;
 
   const id = deliveryId(request.headers);
+  // The replay window's SHA-256 of a signed body, when the window is on.
+  const digest = BODY_SIGNED_TYPES.has(entry.spec.type) ? guards.bodyDigest(body.body) : undefined;
   // The id with the body's hash: a duplicate is the same id and the same body, so an id sent
   // ahead with another body (the genuine one is unknown to whoever guesses the id) suppresses nothing.
   // A fast non-cryptographic hash is enough (a SHA-256 was 6 µs of each delivery): only senders
   // that passed this Receiver's authentication get here, and they could send any delivery anyway.
+  // The replay digest serves when there is one, so no body is hashed twice.
   const duplicateKey =
-    id !== undefined && !URL_ONLY_TYPES.has(entry.spec.type) ? `${id}\n${Bun.hash(body.body).toString(36)}` : undefined;
+    id !== undefined && !URL_ONLY_TYPES.has(entry.spec.type)
+      ? `${id}\n${digest ?? Bun.hash(body.body).toString(36)}`
+      : undefined;
   if (guards.isDuplicate(receiverKey, duplicateKey))
     return ended("duplicate", `duplicate delivery ${JSON.stringify(id)}: already handled, nothing annotated`, {
       ...known,
       event,
       targets: [],
     });
-  const digest = BODY_SIGNED_TYPES.has(entry.spec.type) ? guards.bodyDigest(body.body) : undefined;
   if (guards.isReplay(receiverKey, digest))
     return ended("replayed", "this signed body was already delivered within the replay window", { ...known, event });
   const budget = guards.validDelivery(receiverKey);

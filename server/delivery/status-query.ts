@@ -35,7 +35,7 @@ import { bodyBytesBound, readBody, tooLarge } from "./body";
 import { CelMeter } from "../cel";
 import type { DeliveryGuards } from "./protect/guards";
 import { STATUS_QUERY_AUTH } from "./status-auth";
-import { requestTarget } from "./delivery";
+import { failureBudgetSpent } from "./delivery";
 import type { ObjectKey } from "../api/receiver";
 
 export interface StatusQueryDeps {
@@ -56,11 +56,29 @@ export interface StatusQueryOutcome {
   readonly retryAfterSeconds?: number;
 }
 
-export async function handleStatusQuery(request: Request, deps: StatusQueryDeps): Promise<StatusQueryOutcome> {
+/** A 429 from a budget or a cap, with its Retry-After. */
+const throttled = (
+  known: { receiver: ObjectKey },
+  reason: string,
+  refusal: { readonly retryAfterSeconds: number },
+) => ({
+  ...known,
+  status: 429,
+  reason,
+  retryAfterSeconds: refusal.retryAfterSeconds,
+});
+
+export async function handleStatusQuery(
+  request: Request,
+  deps: StatusQueryDeps,
+  /** The request-target as requested (`/hook/<digest>/status`; a query string names no Receiver). */
+  target: string,
+): Promise<StatusQueryOutcome> {
   if (request.method !== "POST")
     return { status: 405, reason: `method ${request.method} is not allowed: status queries take POST` };
-  const path = requestTarget(request.url).slice(0, -STATUS_QUERY_SUFFIX.length);
-  const entry = deps.index.lookup(path);
+  const entry = target.endsWith(STATUS_QUERY_SUFFIX)
+    ? deps.index.lookup(target.slice(0, -STATUS_QUERY_SUFFIX.length))
+    : undefined;
   if (!entry) return { status: 404, reason: "no receiver at this path" };
   const bodyBytes = bodyBytesBound(request.headers, MAX_STATUS_QUERY_BYTES);
   if (bodyBytes > MAX_STATUS_QUERY_BYTES) return { status: 413, reason: tooLarge(MAX_STATUS_QUERY_BYTES).reason };
@@ -73,12 +91,16 @@ export async function handleStatusQuery(request: Request, deps: StatusQueryDeps)
   const timeoutMs = deps.bodyTimeoutMs ?? BODY_READ_TIMEOUT_MS;
   // The admission's reading calls the body read off on eviction or at the body deadline.
   const admission = deps.guards.admit(receiverKey, bodyBytes, timeoutMs);
-  if (!admission.ok)
-    return { ...known, status: 429, reason: admission.reason, retryAfterSeconds: admission.retryAfterSeconds };
+  if (!admission.ok) return throttled(known, admission.reason, admission);
   try {
     const body = await readBody(request, MAX_STATUS_QUERY_BYTES, admission.reading, timeoutMs);
     admission.reading.done();
-    if (!body.ok) return { ...known, status: body.status, reason: body.reason };
+    if (!body.ok) {
+      // An oversized or stalled query spends the failure budget, as such a delivery does.
+      const budget = deps.guards.failedValidation(receiverKey);
+      if (!budget.ok) return throttled(known, failureBudgetSpent(body.reason), budget);
+      return { ...known, status: body.status, reason: body.reason };
+    }
     const authenticated = await STATUS_QUERY_AUTH[entry.spec.type](
       { headers: request.headers, body: body.body },
       { spec: entry.spec, secret: entry.secret, compiled: entry.compiled, auth: deps.auth, meter: new CelMeter() },
@@ -86,24 +108,12 @@ export async function handleStatusQuery(request: Request, deps: StatusQueryDeps)
     if (!authenticated.ok) {
       // A failed query spends the same budget as a failed delivery: guessing through queries is no cheaper.
       const budget = deps.guards.failedValidation(receiverKey);
-      if (!budget.ok)
-        return {
-          ...known,
-          status: 429,
-          reason: `too many failed deliveries for this receiver (${authenticated.reason}); retry later`,
-          retryAfterSeconds: budget.retryAfterSeconds,
-        };
+      if (!budget.ok) return throttled(known, failureBudgetSpent(authenticated.reason), budget);
       return { ...known, status: 401, reason: authenticated.reason };
     }
     // A query reads the cluster as a delivery does, so it costs what a valid delivery costs.
     const budget = deps.guards.validDelivery(receiverKey);
-    if (!budget.ok)
-      return {
-        ...known,
-        status: 429,
-        reason: "too many deliveries for this receiver; retry later",
-        retryAfterSeconds: budget.retryAfterSeconds,
-      };
+    if (!budget.ok) return throttled(known, "too many deliveries for this receiver; retry later", budget);
     const query = parseQuery(body.body);
     if (!query.ok) return { ...known, status: 400, reason: query.reason };
     return { ...known, ...(await answer(entry, query.targets, cluster, deps.noCrossNamespaceRefs)) };

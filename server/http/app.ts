@@ -105,8 +105,8 @@ export function createApp(deps: AppDeps) {
   };
 
   // Status queries are not deliveries: they are logged, never counted, listed or turned into Events.
-  const statusQuery = async (request: Request): Promise<Response> => {
-    const outcome = await handleStatusQuery(request, { ...deps, cluster: deps.statusReader });
+  const statusQuery = async (request: Request, target: string): Promise<Response> => {
+    const outcome = await handleStatusQuery(request, { ...deps, cluster: deps.statusReader }, target);
     const level =
       outcome.status >= 500 || (outcome.status >= 400 && outcome.status !== 429 && outcome.receiver)
         ? "error"
@@ -151,7 +151,7 @@ export function createApp(deps: AppDeps) {
   ): Response | Promise<Response> => {
     const query = target.indexOf("?");
     if ((query < 0 ? target : target.slice(0, query)) === WEBHOOK_PATH_PREFIX + digest + STATUS_QUERY_SUFFIX)
-      return statusQuery(request).catch(internalError);
+      return statusQuery(request, target).catch(internalError);
     return hook(request, digest, target);
   };
 

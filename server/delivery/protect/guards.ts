@@ -207,6 +207,7 @@ export class DeliveryGuards {
     clearTimeout(this.#deadlineTimer);
     this.#deadlineAt = at;
     this.#deadlineTimer = setTimeout(() => this.#expire(), Math.max(0, at - performance.now()));
+    this.#deadlineTimer.unref?.();
   }
 
   /** Times out the readings past their deadline and sets the timer for the next one. */
