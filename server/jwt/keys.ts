@@ -6,8 +6,8 @@
  *
  * Around jose: every fetch goes through server/jwt/fetch.ts (1 MiB cap, redirects, the opt-in
  * address filter), and a failed fetch is remembered for OIDC_FETCH_RETRY_MS, during which tokens
- * for that key set fail at once: jose caches only successes, so while a key set failed to load,
- * every forged token was a fetch.
+ * fetches of that key set fail at once (tokens whose keys are cached still verify): jose caches
+ * only successes, so while a key set failed to load, every forged token was a fetch.
  */
 import { createRemoteJWKSet, customFetch, type JWTVerifyGetKey } from "jose";
 import { JWKS_COOLDOWN_MS, JWKS_MAX_AGE_MS, OIDC_FETCH_RETRY_MS, OIDC_FETCH_TIMEOUT_MS } from "../limits";
@@ -56,34 +56,33 @@ export class KeySets {
   }
 
   #create(url: string): KeySet {
-    const set: KeySet = { verifyKey: undefined as never, failure: undefined };
+    const set: { verifyKey?: JWTVerifyGetKey; failure: KeySet["failure"] } = { failure: undefined };
+    // The negative cache sits at the fetch, not in front of verification: tokens whose keys jose
+    // has cached keep verifying while a fetch for an unknown `kid` has just failed.
     const fetchKeys = async (address: string): Promise<Response> => {
+      const failure = set.failure;
+      if (failure && this.#now() - failure.at < OIDC_FETCH_RETRY_MS) throw new KeyFetchFailed(failure.reason);
       this.fetches++;
       const fetched = await fetchJsonObject(address, "the key set", this.#options);
       const reason = !fetched.ok
         ? fetched.reason
-        : !Array.isArray(fetched.value.keys)
-          ? "the key set document has no keys"
-          : undefined;
-      if (reason !== undefined || !fetched.ok) {
-        set.failure = { at: this.#now(), reason: reason ?? "the key set could not be read" };
-        throw new KeyFetchFailed(set.failure.reason);
+        : Array.isArray(fetched.value.keys)
+          ? undefined
+          : "the key set document has no keys";
+      if (reason !== undefined) {
+        set.failure = { at: this.#now(), reason };
+        throw new KeyFetchFailed(reason);
       }
       set.failure = undefined;
-      return Response.json(fetched.value);
+      return Response.json((fetched as { value: unknown }).value);
     };
-    const remote = createRemoteJWKSet(new URL(url), {
+    set.verifyKey = createRemoteJWKSet(new URL(url), {
       cooldownDuration: this.#options.cooldownMs ?? JWKS_COOLDOWN_MS,
       cacheMaxAge: this.#options.maxAgeMs ?? JWKS_MAX_AGE_MS,
       timeoutDuration: this.#options.timeoutMs ?? OIDC_FETCH_TIMEOUT_MS,
       [customFetch]: fetchKeys,
     });
-    (set as { verifyKey: JWTVerifyGetKey }).verifyKey = async (header, token) => {
-      const failure = set.failure;
-      if (failure && this.#now() - failure.at < OIDC_FETCH_RETRY_MS) throw new KeyFetchFailed(failure.reason);
-      return remote(header, token);
-    };
-    return set;
+    return set as KeySet;
   }
 }
 
