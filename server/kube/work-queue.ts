@@ -84,6 +84,11 @@ export class WorkQueue {
     this.#cancelRetry(key);
   }
 
+  /** Whether a retry of `key` is waiting for its backoff (also while its failed run is settling). */
+  retrying(key: string): boolean {
+    return this.#retries.has(key);
+  }
+
   state(key: string): KeyState | undefined {
     if (this.#running.has(key)) return "running";
     if (this.#queued.has(key)) return "queued";

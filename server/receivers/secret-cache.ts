@@ -365,7 +365,9 @@ export class SecretCache {
       )
       .finally(() => {
         e.neverAttempted = false;
-        this.#consider(e);
+        // A failed read waits for its retry: adding it now would run it at once and drop the
+        // backoff. A newer version from the watch still reads it sooner (the sink considers it).
+        if (!this.#reads.retrying(k)) this.#consider(e);
         this.#prune(e);
       });
   }

@@ -30,7 +30,7 @@ const full = (rv: string, token: string) => ({
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 /** A controller and a Secret cache whose reads wait for the test to answer them. */
-function rig() {
+function rig(retryBaseMs = 1) {
   const reads: { resolve: (v: KubeResult<unknown>) => void }[] = [];
   /** The Ready reason of every status the controller wrote. */
   const statuses: (string | undefined)[] = [];
@@ -48,7 +48,7 @@ function rig() {
   const fetcher = new SecretCache({
     get: (_key: ObjectKey) => new Promise((resolve) => reads.push({ resolve })),
     log: silentLogger,
-    backoff: { baseMs: 1, capMs: 30_000 },
+    backoff: { baseMs: retryBaseMs, capMs: 30_000 },
   });
   const controller = new ReceiverController({ index, secrets: fetcher, statusWriter, log: silentLogger });
   const path = () => [...index.entries()].map((e) => e.path)[0];
@@ -56,8 +56,8 @@ function rig() {
 }
 
 /** The rig with the Receiver listed and its Secret's metadata at version 5: one read in flight. */
-function listed() {
-  const r = rig();
+function listed(retryBaseMs = 1) {
+  const r = rig(retryBaseMs);
   replaceAll(r.controller.receiverSink, [receiver]);
   replaceAll(r.fetcher.sink, [meta("5")]);
   return r;
@@ -125,6 +125,22 @@ describe("SecretCache", () => {
     expect(path()).toBe(webhookPath("t", "r", "ns"));
     await new Promise((resolve) => setTimeout(resolve, 20)); // past every retry delay there was
     expect(reads.length).toBe(2);
+  });
+
+  test("a failed read waits for its backoff: it is not read again at once", async () => {
+    const { reads, fetcher } = listed(60_000);
+    const refused = { ok: false as const, reason: "Secret ns/s: Kubernetes API answered 403", status: 403 };
+    // The first read went out before the watch showed the Secret: it is read once more, for that.
+    reads[0]!.resolve(refused);
+    await waitFor("the read of the version the watch showed", () => reads.length === 2);
+    reads[1]!.resolve(refused);
+    for (let i = 0; i < 20; i++) await settle();
+    expect(reads.length).toBe(2);
+    // A newer version from the watch does not wait for the backoff.
+    fetcher.sink.upsert(meta("6"));
+    await settle();
+    expect(reads.length).toBe(3);
+    fetcher.stop();
   });
 
   test("reads that keep failing: TokenNotFound with the API's message after a few, Ready once one succeeds", async () => {
