@@ -28,6 +28,8 @@ export class WorkQueue {
   readonly #options: WorkQueueOptions;
   /** Keys to run, oldest first (a Set keeps insertion order); a running key here runs again after. */
   readonly #queued = new Set<string>();
+  /** Keys added while they run: queued again when their run settles (kept apart so #pump never scans them). */
+  readonly #rerun = new Set<string>();
   readonly #running = new Set<string>();
   readonly #failures = new Map<string, number>();
   readonly #retries = new Map<string, ReturnType<typeof setTimeout>>();
@@ -40,7 +42,8 @@ export class WorkQueue {
   /** Runs `key` soon, or once more after its run in flight. */
   add(key: string): void {
     if (this.#stopped) return;
-    this.#queued.add(key);
+    if (this.#running.has(key)) this.#rerun.add(key);
+    else this.#queued.add(key);
     this.#pump();
   }
 
@@ -80,6 +83,7 @@ export class WorkQueue {
   /** Drops everything about `key` except a run in flight (which finishes, but is not re-run). */
   remove(key: string): void {
     this.#queued.delete(key);
+    this.#rerun.delete(key);
     this.#failures.delete(key);
     this.#cancelRetry(key);
   }
@@ -91,7 +95,7 @@ export class WorkQueue {
 
   state(key: string): KeyState | undefined {
     if (this.#running.has(key)) return "running";
-    if (this.#queued.has(key)) return "queued";
+    if (this.#queued.has(key) || this.#rerun.has(key)) return "queued";
     return this.#retries.has(key) ? "waiting to retry" : undefined;
   }
 
@@ -103,6 +107,7 @@ export class WorkQueue {
   stop(): void {
     this.#stopped = true;
     this.#queued.clear();
+    this.#rerun.clear();
     for (const timer of this.#retries.values()) clearTimeout(timer);
     this.#retries.clear();
   }
@@ -115,15 +120,15 @@ export class WorkQueue {
   }
 
   #pump() {
-    for (const key of this.#queued) {
-      if (this.#stopped || this.#running.size >= this.#options.concurrency) return;
-      // Stays queued behind its run in flight, and runs when that one settles.
-      if (this.#running.has(key)) continue;
+    // A loop, not recursion: keys whose work ends synchronously free their place for the next.
+    while (!this.#stopped && this.#running.size < this.#options.concurrency) {
+      const key = this.#queued.values().next().value;
+      if (key === undefined) return;
       this.#queued.delete(key);
       this.#cancelRetry(key);
       this.#running.add(key);
       const done = () => {
-        this.#running.delete(key);
+        this.#settled(key);
         this.#pump();
       };
       let run: Promise<unknown> | undefined;
@@ -134,8 +139,14 @@ export class WorkQueue {
         throw err;
       }
       if (run) run.then(done, done);
-      else done();
+      else this.#settled(key);
     }
+  }
+
+  /** `key`'s run is over: it is queued again when it was added meanwhile. */
+  #settled(key: string) {
+    this.#running.delete(key);
+    if (this.#rerun.delete(key)) this.#queued.add(key);
   }
 }
 
