@@ -337,7 +337,7 @@ export class ReceiverController {
     const spec = r.spec;
     // Suspended: Flux neither validates nor reads the token; the status keeps its conditions.
     if (spec?.suspend && !this.#options.withoutStatus)
-      return { entry: this.#unavailableAt(r, spec, {}, SUSPENDED), readiness: { kind: "suspended" } };
+      return { entry: this.#unavailableAt(r, spec, NO_SECRET, SUSPENDED), readiness: { kind: "suspended" } };
     // Flux checks the spec (CEL, OIDC providers) before it reads the token.
     const prepared: Prepared = spec
       ? this.#prepare(r, spec)
@@ -348,7 +348,7 @@ export class ReceiverController {
       message: p.message,
     });
     let token: Buffer | undefined;
-    let secret: SecretData = {};
+    let secret: SecretData = NO_SECRET;
     if (r.secretName) {
       const state = this.#secrets.lookup(`${r.key.namespace}/${r.secretName}`);
       if (state.kind === "pending") return { pending: true };
@@ -468,3 +468,6 @@ function sameEntry(a: ReceiverEntry, b: ReceiverEntry): boolean {
 
 /** Why a suspended Receiver's deliveries get 503. */
 const SUSPENDED = "receiver is suspended";
+
+/** The Secret data of a Receiver that needs none, one object for all: index entries compare it by identity (sameEntry). */
+const NO_SECRET: SecretData = Object.freeze({});

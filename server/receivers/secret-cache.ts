@@ -276,7 +276,8 @@ export class SecretCache {
   #prune(e: Entry) {
     const k = keyString(e.key);
     if (e.referrers.size > 0 || e.watched !== undefined || e.record || e.readVersion !== undefined) return;
-    if (this.#reads.state(k) !== undefined) return;
+    // Not while its namespace's list runs, nor an entry made anew under its key since.
+    if (e.listing || this.#reads.state(k) !== undefined || this.#entries.get(k) !== e) return;
     this.#entries.delete(k);
   }
 
