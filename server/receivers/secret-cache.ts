@@ -167,7 +167,15 @@ export class SecretCache {
     const e = this.#entries.get(secret);
     if (!e) return;
     e.referrers.delete(receiver);
-    if (e.referrers.size === 0) e.unreadable = undefined;
+    if (e.referrers.size === 0) {
+      e.unreadable = undefined;
+      // A Secret no Receiver references keeps no data: it is read again if one refers to it again.
+      // (Files have no reads: their Secrets arrive whole and stay.)
+      if (this.#options.get && e.record && !e.record.pending) {
+        e.record = { ...e.record, pending: true, data: {} };
+        e.readVersion = undefined;
+      }
+    }
     this.#prune(e);
   }
 

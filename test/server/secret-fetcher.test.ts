@@ -143,6 +143,21 @@ describe("SecretCache", () => {
     fetcher.stop();
   });
 
+  test("a Secret no Receiver references any more keeps no data, and is read again when one does", async () => {
+    const { reads, fetcher } = listed();
+    reads[0]!.resolve({ ok: true, value: full("5", "t") });
+    await settle();
+    expect(fetcher.lookup("ns/s")).toMatchObject({ kind: "ready" });
+    fetcher.unrefer("ns/s", "ns/r");
+    expect(fetcher.lookup("ns/s")).toEqual({ kind: "pending" });
+    fetcher.refer({ namespace: "ns", name: "s" }, "ns/r");
+    await settle();
+    expect(reads.length).toBe(2);
+    reads[1]!.resolve({ ok: true, value: full("5", "t") });
+    await settle();
+    expect(fetcher.lookup("ns/s")).toMatchObject({ kind: "ready" });
+  });
+
   test("reads that keep failing: TokenNotFound with the API's message after a few, Ready once one succeeds", async () => {
     const { reads, statuses, lastStatus, path } = listed();
     const forbidden = 'secrets "s" is forbidden: User "fluxhook" cannot get resource "secrets"';
