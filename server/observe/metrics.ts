@@ -92,9 +92,7 @@ export interface Metrics {
   exposition(): Promise<string>;
 }
 
-export function createMetrics(sourcesOrCounts: MetricSources | (() => ReceiverCounts)): Metrics {
-  const sources: MetricSources =
-    typeof sourcesOrCounts === "function" ? { receiverCounts: sourcesOrCounts } : sourcesOrCounts;
+export function createMetrics(sources: MetricSources): Metrics {
   const receiverCounts = sources.receiverCounts;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
