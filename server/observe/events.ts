@@ -43,7 +43,7 @@ function eventMessage(outcome: DeliveryOutcome): string {
 }
 
 interface Pending {
-  record: EventRecord | undefined;
+  record: EventRecord;
   written: boolean;
   lastWrite: number;
   count: number;
@@ -115,7 +115,7 @@ export class EventRecorder {
     const key = `${keyString(receiver)}/${kind.reason}`;
     let p = this.#pending.get(key);
     // Another incarnation of the Receiver (deleted and made again) gets Events of its own.
-    if (p && p.record?.involvedObject.uid !== uid) {
+    if (p && p.record.involvedObject.uid !== uid) {
       this.#forget(key, p);
       p = undefined;
     }
@@ -131,7 +131,19 @@ export class EventRecorder {
       const { namespace, name } = receiver;
       const first = new Date(now);
       p = {
-        record: undefined,
+        record: {
+          namespace,
+          // Event names are unique per object and reason incarnation, like client-go's "<name>.<hex>".
+          name: `${name}.${now.toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`,
+          involvedObject: { apiVersion: RECEIVER_API_VERSION, kind: "Receiver", namespace, name, uid },
+          type: kind.type,
+          reason: kind.reason,
+          message: "",
+          count: 0,
+          firstTimestamp: first,
+          lastTimestamp: first,
+          reportingInstance: this.#instance,
+        },
         written: false,
         lastWrite: 0,
         count: 0,
@@ -142,19 +154,6 @@ export class EventRecorder {
         again: false,
       };
       this.#pending.set(key, p);
-      p.record = {
-        namespace,
-        // Event names are unique per object and reason incarnation, like client-go's "<name>.<hex>".
-        name: `${name}.${now.toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`,
-        involvedObject: { apiVersion: RECEIVER_API_VERSION, kind: "Receiver", namespace, name, uid },
-        type: kind.type,
-        reason: kind.reason,
-        message: "",
-        count: 0,
-        firstTimestamp: first,
-        lastTimestamp: first,
-        reportingInstance: this.#instance,
-      };
     }
     p.count++;
     remember(p);
@@ -188,14 +187,14 @@ export class EventRecorder {
   #flush(key: string, p: Pending) {
     if (p.timer) clearTimeout(p.timer);
     p.timer = undefined;
-    if (!p.record || !this.#options.canWrite()) return;
+    if (!this.#options.canWrite()) return;
     if (this.#writes.state(key) === "running") p.again = true;
     this.#writes.add(key);
   }
 
   #run(key: string): Promise<void> | undefined {
     const p = this.#pending.get(key);
-    if (!p?.record) return undefined;
+    if (!p) return undefined;
     if (p.again) {
       // Counted while the last write was in flight: written at the window's end, not at once.
       p.again = false;
@@ -206,7 +205,6 @@ export class EventRecorder {
   }
 
   async #write(key: string, p: Pending) {
-    if (!p.record) return;
     p.record = {
       ...p.record,
       count: p.count,
