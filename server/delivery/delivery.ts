@@ -11,12 +11,12 @@
  * the most common complaint about Flux receivers, whose answers have no body at all. Reasons
  * never contain a token, a signature or a Secret's name.
  */
-import { Header } from "../../shared";
+import { Header, RECEIVER_TYPES } from "../../shared";
 import { keyString, type ObjectKey } from "../api/receiver";
 import type { ReceiverIndex, ServingEntry } from "../receivers/index";
 import type { DeliveryGuards } from "./protect/guards";
 import type { AuthServices } from "../jwt";
-import { VALIDATORS } from "../providers";
+import { CREDENTIALS, VALIDATORS, type Credential } from "../providers";
 import { deliveryFilters, parsesRequest } from "../targets/filters";
 import { bodyBytesBound, readBody, tooLarge } from "./body";
 import { OUTCOMES, type OutcomeKind } from "./outcomes";
@@ -73,15 +73,19 @@ export interface DeliveryDeps extends AnnotateDeps {
   readonly guards: DeliveryGuards;
 }
 
+/** The types of one credential (providers' CREDENTIALS table). */
+const typesWith = (credential: Credential): ReadonlySet<string> =>
+  new Set(RECEIVER_TYPES.filter((t) => CREDENTIALS[t] === credential));
+
 /** Types whose signature covers the body, the only ones a replay window can judge. */
-const BODY_SIGNED_TYPES: ReadonlySet<string> = new Set(["github", "bitbucket", "generic-hmac", "nexus"]);
+const BODY_SIGNED_TYPES = typesWith("body-signature");
 
 /**
  * Types whose only credential is the URL (as in Flux). Their delivery ids are not used for
  * duplicate detection: anyone with the URL could send a predictable id (a `Ce-Id`) ahead of the
  * genuine delivery and make it a "duplicate" that annotates nothing.
  */
-const URL_ONLY_TYPES: ReadonlySet<string> = new Set(["generic", "dockerhub", "quay", "acr", "cdevents"]);
+const URL_ONLY_TYPES = typesWith("url-only");
 
 /** Headers senders put their delivery id in: GitHub, GitLab, Bitbucket, CloudEvents. */
 const DELIVERY_ID_HEADERS = [Header.githubDelivery, Header.gitlabEventUuid, Header.bitbucketRequestUuid, Header.ceId];

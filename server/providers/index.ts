@@ -31,4 +31,27 @@ export const VALIDATORS: Readonly<Record<ReceiverType, Validator>> = {
   cdevents: validateCDEvents,
 };
 
+/**
+ * What authenticates a delivery of each type, beyond its secret URL: a signature over the raw body,
+ * a credential in a header (a token, an ID token), or nothing (as in Flux). Duplicate and replay
+ * detection and the failure-budget checks decide by it (delivery/delivery.ts).
+ */
+export type Credential = "body-signature" | "header" | "url-only";
+
+export const CREDENTIALS: Readonly<Record<ReceiverType, Credential>> = {
+  generic: "url-only",
+  "generic-hmac": "body-signature",
+  "generic-oidc": "header",
+  github: "body-signature",
+  gitlab: "header",
+  bitbucket: "body-signature",
+  harbor: "header",
+  dockerhub: "url-only",
+  quay: "url-only",
+  gcr: "header",
+  nexus: "body-signature",
+  acr: "url-only",
+  cdevents: "url-only",
+};
+
 export type { Validator, Validation, DeliveryRequest, ValidatorContext } from "./types";
