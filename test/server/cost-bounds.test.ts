@@ -463,3 +463,41 @@ describe("filters that spend their budget spend the failure budget", () => {
     guards.stop();
   });
 });
+
+describe("a body its validator decoded is not parsed again for the filters", () => {
+  const cases: [ReceiverType, Record<string, unknown>, Record<string, string>][] = [
+    ["dockerhub", { push_data: { tag: "v1" }, repository: { repo_url: "https://hub.docker.com/r/x/y" } }, {}],
+    ["quay", { docker_url: "quay.io/x/y", updated_tags: ["v1"] }, {}],
+    ["acr", { action: "push", target: { repository: "x/y", tag: "v1" } }, {}],
+  ];
+  test.each(cases)("%s: one JSON.parse for validation and filters together", async (type, payload) => {
+    const s: ReceiverSpec = { ...spec(type), resourceFilter: "has(req.action) || true" };
+    const prepared = prepareReceiver(s);
+    if (!prepared.ok) throw new Error(prepared.message);
+    const body = JSON.stringify(payload);
+    const parse = JSON.parse;
+    let parsed = 0;
+    JSON.parse = ((text: string, reviver?: never) => {
+      parsed++;
+      return parse(text, reviver);
+    }) as typeof JSON.parse;
+    try {
+      const verdict = await VALIDATORS[type](
+        { headers: new Headers({ "content-type": "application/json" }), body: enc(body) },
+        {
+          spec: s,
+          secret: { token: Buffer.from("t") },
+          compiled: prepared.compiled,
+          auth: noAuth,
+          meter: new CelMeter(),
+        },
+      );
+      if (!verdict.ok) throw new Error(verdict.reason);
+      const filters = deliveryFilters(prepared.compiled, verdict, new CelMeter());
+      expect(filters.ok).toBe(true);
+    } finally {
+      JSON.parse = parse;
+    }
+    expect(parsed).toBe(1);
+  });
+});
