@@ -184,6 +184,7 @@ export class ReceiverController {
         }
         seen = new Set();
         this.#receiversSynced = true;
+        this.#secrets.referrersKnown();
         if (this.synced) for (const k of this.#receivers.keys()) this.#reconcile(k);
       },
       upsert: (obj: unknown) => {

@@ -124,6 +124,10 @@ export class SecretCache {
   /** A list page is being applied: its Receivers are decided at the list's end, not per item. */
   #bulk = false;
   #synced = false;
+  /** The Receivers' first list is in (referrersKnown): every reference of the first sync is known. */
+  #referrersKnown = false;
+  /** Reads have started: with lists, not before both first lists are in (#startReads). */
+  #reading = false;
   #stopped = false;
 
   constructor(options: SecretCacheOptions) {
@@ -179,6 +183,26 @@ export class SecretCache {
     this.#prune(e);
   }
 
+  /**
+   * The Receivers' first list is in, so every Secret the first sync references is known (the
+   * controller calls this). Whichever of the two first lists ends last starts the reads.
+   */
+  referrersKnown(): void {
+    this.#referrersKnown = true;
+    this.#startReads();
+  }
+
+  /**
+   * With lists, nothing is read before both first lists are in (#consider): then every Secret and
+   * every reference is known, and what is referenced is read, by namespace where it pays. A
+   * namespace's list decided before all its Receivers were listed would read most of them by GET.
+   */
+  #startReads() {
+    if (this.#reading || !this.#synced || !this.#referrersKnown) return;
+    this.#reading = true;
+    if (this.#options.list) this.#readReferenced();
+  }
+
   /** Referenced Secrets whose first read has not finished. */
   get unread(): number {
     let n = 0;
@@ -230,11 +254,8 @@ export class SecretCache {
           this.#bulk = false;
         }
         seen = new Set();
-        const first = !this.#synced;
         this.#synced = true;
-        // Before the first sync nothing was read when lists are on (#consider): now that every
-        // Secret is known, read what is referenced, by namespace where it pays.
-        if (first && this.#options.list) this.#readReferenced();
+        this.#startReads();
         this.#changed("all");
       },
       upsert: (obj: unknown) => {
@@ -351,8 +372,8 @@ export class SecretCache {
 
   #consider(e: Entry) {
     if (this.#stopped || e.listing || !this.#needsRead(e)) return;
-    // With lists, the first sync decides how each is read (#readReferenced).
-    if (this.#options.list && !this.#synced) return;
+    // With lists, the first sync decides how each is read (#startReads).
+    if (this.#options.list && !this.#reading) return;
     const k = keyString(e.key);
     if (e.readVersion === undefined && this.#reads.failures(k) === 0) e.neverAttempted = true;
     this.#reads.add(k);

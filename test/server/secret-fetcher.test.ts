@@ -356,6 +356,16 @@ describe("SecretCache with lists: the first sync reads a namespace's Secrets in 
     expect(cache.lookup("ns/other")).toEqual({ kind: "pending" });
   });
 
+  test("the Secrets' list in before the Receivers': still one request per page, no GET", async () => {
+    const { reads, lists, cache, controller } = pagedRig();
+    replaceAll(cache.sink, [...names.map((n) => metaOf(n, "5")), metaOf("other", "5")]);
+    await settle();
+    expect(reads.length + lists.length).toBe(0); // no reference known yet
+    replaceAll(controller.receiverSink, names.map(receiverOf));
+    await settle();
+    expect({ gets: reads.length, lists: lists.length }).toEqual({ gets: 0, lists: 1 });
+  });
+
   test("a Secret rotated after the list is read by itself, as before", async () => {
     const { reads, lists, cache, paths } = synced();
     await settle();
