@@ -238,7 +238,7 @@ export class ReceiverController {
     const before = this.index.get(r.key)?.path;
     if (decision.refused !== undefined) {
       const holder = this.index.lookup(decision.refused);
-      this.#paths.refuse(k, decision.refused, holder ? keyString(holder.key) : undefined);
+      this.#paths.refuse(r.key, decision.refused, holder ? keyString(holder.key) : undefined);
     } else this.#paths.release(k);
     if (decision.entry) {
       // The same decision again (a watch event of our own write) keeps the entry it made: a

@@ -6,8 +6,7 @@
  * path (Flux serves whichever its cache lists first). The older Receiver keeps it; the younger is
  * refused, and waits here to be decided again when the path frees.
  */
-import type { ReceiverObject } from "../api/receiver";
-import { keyString } from "../api/receiver";
+import { keyString, receiverLogFields, type ObjectKey, type ReceiverObject } from "../api/receiver";
 import type { Logger } from "../observe/log";
 
 /** Why a Receiver is refused its path (the other Receiver is not named: it may be another tenant's). */
@@ -31,19 +30,17 @@ export class PathArbiter {
     this.#log = log;
   }
 
-  /** `receiver` is refused `path`, which `holder` serves. */
-  refuse(receiver: string, path: string, holder: string | undefined): void {
+  /** The Receiver `key` is refused `path`, which `holder` serves. */
+  refuse(key: ObjectKey, path: string, holder: string | undefined): void {
+    const receiver = keyString(key);
     if (this.#refusedPath.get(receiver) === path) return;
     this.release(receiver);
     let waiting = this.#refused.get(path);
     if (!waiting) this.#refused.set(path, (waiting = new Set()));
     waiting.add(receiver);
     this.#refusedPath.set(receiver, path);
-    const [namespace, name] = receiver.split("/");
     this.#log.error("webhook path collision: an older Receiver has the same path", {
-      receiver,
-      name,
-      namespace,
+      ...receiverLogFields(key),
       servedBy: holder,
     });
   }
