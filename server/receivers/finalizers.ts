@@ -10,7 +10,7 @@
  * backoff.
  */
 import type { Backoff } from "../../shared";
-import { RECEIVER_FINALIZER, receiverLogFields, type ReceiverObject } from "../api/receiver";
+import { keyString, RECEIVER_FINALIZER, receiverLogFields, type ReceiverObject } from "../api/receiver";
 import type { KubePort } from "../kube/port";
 import { WorkQueue } from "../kube/work-queue";
 import type { Logger } from "../observe/log";
@@ -51,7 +51,7 @@ export class FinalizerWriter {
 
   /** Brings the Receiver's finalizer in line soon (decided again when the write starts). */
   sync(r: ReceiverObject): void {
-    if (this.#options.canWrite() && wantedFinalizers(r)) this.#writes.add(`${r.key.namespace}/${r.key.name}`);
+    if (this.#options.canWrite() && wantedFinalizers(r)) this.#writes.add(keyString(r.key));
   }
 
   /** The Receiver is gone. */
