@@ -437,6 +437,10 @@ async function waitPhase(
   const mode = config.waitFor === "none" ? undefined : config.waitFor;
   if (!mode) return Exit.delivered;
   const several = results.length > 1;
+  // One receiver: its poll lines are written as they come (a wait of minutes must not look hung);
+  // several waiting at once are written a group each, once done.
+  const live = results.length === 1;
+  if (live) io.startGroup(`Waiting for Flux: ${mode}`);
   const failures: string[] = [];
   let revision: string | undefined;
   const waits = await mapLimit(results, MAX_PARALLEL_DELIVERIES, async (result) => {
@@ -478,12 +482,12 @@ async function waitPhase(
       sleep: (ms) => sleep(ms),
       now: Date.now,
       random: Math.random,
-      log: (line) => lines.push(clean(line)),
+      log: (line) => (live ? io.info(clean(line)) : lines.push(clean(line))),
     });
     return { p, lines, wait };
   });
   for (const { p, lines, wait } of waits) {
-    io.startGroup(`Waiting for Flux${several ? ` (${resultName(p.ctx)})` : ""}: ${mode}`);
+    if (!live) io.startGroup(`Waiting for Flux (${resultName(p.ctx)}): ${mode}`);
     for (const line of lines) io.info(line);
     // The chain in the log too: outside Actions (the CLI) there is no job summary.
     if (wait?.answer)

@@ -20495,6 +20495,9 @@ async function waitPhase(io, config, clean, planned, results, waitIo) {
   if (!mode)
     return Exit.delivered;
   const several = results.length > 1;
+  const live = results.length === 1;
+  if (live)
+    io.startGroup(`Waiting for Flux: ${mode}`);
   const failures = [];
   let revision;
   const waits = await mapLimit(results, MAX_PARALLEL_DELIVERIES, async (result) => {
@@ -20532,12 +20535,13 @@ async function waitPhase(io, config, clean, planned, results, waitIo) {
       sleep: (ms) => sleep(ms),
       now: Date.now,
       random: Math.random,
-      log: (line) => lines.push(clean(line))
+      log: (line) => live ? io.info(clean(line)) : lines.push(clean(line))
     });
     return { p, lines, wait };
   });
   for (const { p, lines, wait } of waits) {
-    io.startGroup(`Waiting for Flux${several ? ` (${resultName(p.ctx)})` : ""}: ${mode}`);
+    if (!live)
+      io.startGroup(`Waiting for Flux (${resultName(p.ctx)}): ${mode}`);
     for (const line of lines)
       io.info(line);
     if (wait?.answer)
