@@ -26,7 +26,6 @@ export const validateNexus: Validator = (request, { secret }) => {
   if (unsigned) return refuse(unsigned);
   const decoded = wholeJsonValue(request.body);
   const problem = decoded.ok ? conforms(decoded.value, NEXUS_PAYLOAD) : decoded.error;
-  if (problem || !decoded.ok) return refuse(`cannot decode Nexus webhook payload: ${problem}`);
-  // The whole body is one JSON value, so it is what the filters' first-value decoding reads too.
-  return { ...accept(request), decoded: { value: decoded.value } };
+  if (problem) return refuse(`cannot decode Nexus webhook payload: ${problem}`);
+  return accept(request);
 };

@@ -22,8 +22,8 @@ function decodesAs(type: keyof typeof REGISTRY_PAYLOADS): Validator {
   return (request) => {
     const decoded = firstJsonValue(request.body);
     const problem = decoded.ok ? conforms(decoded.value, REGISTRY_PAYLOADS[type]) : decoded.error;
-    if (problem || !decoded.ok) return refuse(`cannot decode ${NAMES[type]} webhook payload: ${problem}`);
-    return { ...accept(request), decoded: { value: decoded.value } };
+    if (problem) return refuse(`cannot decode ${NAMES[type]} webhook payload: ${problem}`);
+    return accept(request);
   };
 }
 

@@ -45,11 +45,6 @@ export type Validation =
       readonly payloadType: string;
       /** generic-oidc: the verified token's claims, which filters see as `claims`. */
       readonly claims?: Readonly<Record<string, unknown>>;
-      /**
-       * The payload as JSON, when the validator decoded it already (registries, nexus, cdevents):
-       * filters use it rather than bounding and parsing the same bytes again.
-       */
-      readonly decoded?: { readonly value: unknown };
     }
   | { readonly ok: false; readonly reason: string };
 

@@ -55,8 +55,6 @@ export interface FilterInput {
   readonly payload: Uint8Array;
   readonly payloadType: string;
   readonly claims?: Readonly<Record<string, unknown>>;
-  /** The payload decoded by its validator, when it was (providers/types.ts Validation). */
-  readonly decoded?: { readonly value: unknown };
 }
 
 /**
@@ -78,10 +76,7 @@ export function deliveryFilters(
     // The parse is paid from the filters' budget, as a scan of the body (server/cel/costs.ts).
     const spent = meter.spend(Math.ceil(input.payload.byteLength * SCAN_STEPS_PER_CHAR), "parsing the request body");
     if (spent) return { ok: false, status: 500, error: spent };
-    // A validator that decoded the payload already hands it on: the same bytes are not parsed twice.
-    const decoded = input.decoded
-      ? { ok: true as const, value: input.decoded.value }
-      : meter.measure(() => firstJsonValue(input.payload));
+    const decoded = meter.measure(() => firstJsonValue(input.payload));
     if (!decoded.ok)
       return {
         ok: false,
