@@ -9,7 +9,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { parseConfig } from "./config";
 import { createKubeClient, loadKubeConfig } from "./kube/client";
 import type { KubePort } from "./kube/port";
-import { createLogger, stderrLines } from "./observe/log";
+import { createLogger, stderrLines } from "./runtime/log";
 import { ApiRequestCounts } from "./observe/metrics";
 import { startFluxhook, type Fluxhook } from "./server";
 

@@ -15,7 +15,7 @@ import { createAuthServices } from "./jwt";
 import type { KubePort } from "./kube/port";
 import { MAX_BODY_BYTES, SHUTDOWN_GRACE_MS, tuningOf, type Tuning } from "./limits";
 import { OUTCOMES } from "./delivery/outcomes";
-import type { Logger } from "./observe/log";
+import type { Logger } from "./runtime/log";
 import { type ApiRequestCounts, createMetrics, instrumentFetch, metricsHandler } from "./observe/metrics";
 import { RecentDeliveries } from "./observe/recent-deliveries";
 import { ReceiverIndex } from "./receivers/index";

@@ -23,7 +23,7 @@ import {
 import { targetLabel } from "../targets/annotate";
 import { handleStatusQuery, type StatusQueryDeps } from "../delivery/status-query";
 import { renderDeliveriesPage, type RecentDeliveries } from "../observe/recent-deliveries";
-import type { Logger } from "../observe/log";
+import type { Logger } from "../runtime/log";
 import { receiverLogFields } from "../api/receiver";
 import { jsonResponse as json } from "./json-response";
 import { boundOutcome, boundText } from "../delivery/outcome-text";

@@ -29,7 +29,7 @@ import {
 } from "../api/receiver";
 import { PATCH_MAX_ATTEMPTS, PATCH_RETRY_BASE_MS, PATCH_RETRY_BUDGET_MS, tuningOf, type Tuning } from "../limits";
 import { backoffDelayMs } from "../../shared";
-import type { Logger } from "../observe/log";
+import type { Logger } from "../runtime/log";
 import { startReflector, describe } from "./reflector";
 import { bunFetchOptions, bunHttpLibrary, bunWatch, setDeadline, type OnResponse } from "./bun-transport";
 import { observe } from "../api/observed";

@@ -15,7 +15,7 @@
 import { hostname } from "node:os";
 import type { LeaderElectionConfig } from "../config";
 import type { KubePort, LeaseRecord } from "./port";
-import type { Logger } from "../observe/log";
+import type { Logger } from "../runtime/log";
 
 export const LEASE_NAME = "fluxhook-leader-election";
 

@@ -14,7 +14,7 @@
 import type { Watch } from "@kubernetes/client-node";
 import { backoffDelayMs, type Backoff } from "../../shared";
 import type { Informer, WatchSink } from "./port";
-import type { Logger } from "../observe/log";
+import type { Logger } from "../runtime/log";
 
 /** One page of a list; `continue` is the token of the next page, absent on the last. */
 export interface ListPage {

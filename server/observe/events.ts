@@ -14,8 +14,8 @@ import { hostname } from "node:os";
 import type { DeliveryOutcome } from "../delivery/delivery";
 import { OUTCOMES } from "../delivery/outcomes";
 import type { EventRecord, KubePort } from "../kube/port";
-import type { Logger } from "./log";
-import { WorkQueue } from "../kube/work-queue";
+import type { Logger } from "../runtime/log";
+import { WorkQueue } from "../runtime/work-queue";
 import { keyString, RECEIVER_API_VERSION, type ObjectKey } from "../api/receiver";
 
 /** Aggregation window per receiver and reason. */

@@ -33,7 +33,7 @@ import {
   type ReconcileEvent,
 } from "../api/status";
 import type { KubePort, WatchSink } from "../kube/port";
-import type { Logger } from "../observe/log";
+import type { Logger } from "../runtime/log";
 import type { ReceiverIndex, ReceiverEntry } from "./index";
 import { keepsPath, PATH_COLLISION, PathArbiter } from "./paths";
 import { compilationKey, NOTHING_COMPILED, type Prepared } from "./prepare";

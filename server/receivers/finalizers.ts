@@ -12,8 +12,8 @@
 import type { Backoff } from "../../shared";
 import { keyString, RECEIVER_FINALIZER, receiverLogFields, type ReceiverObject } from "../api/receiver";
 import type { KubePort } from "../kube/port";
-import { WorkQueue } from "../kube/work-queue";
-import type { Logger } from "../observe/log";
+import { WorkQueue } from "../runtime/work-queue";
+import type { Logger } from "../runtime/log";
 
 /** Finalizer writes in flight at once (one per Receiver). */
 const FINALIZER_WRITE_CONCURRENCY = 16;

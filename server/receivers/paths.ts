@@ -7,7 +7,7 @@
  * refused, and waits here to be decided again when the path frees.
  */
 import { keyString, receiverLogFields, type ObjectKey, type ReceiverObject } from "../api/receiver";
-import type { Logger } from "../observe/log";
+import type { Logger } from "../runtime/log";
 
 /** Why a Receiver is refused its path (the other Receiver is not named: it may be another tenant's). */
 export const PATH_COLLISION =

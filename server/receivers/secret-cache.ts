@@ -28,8 +28,8 @@ import { readSecret, type SecretData, type SecretRecord } from "../api/secret";
 import { keyString, type ObjectKey } from "../api/receiver";
 import type { KubeResult, SecretPage, WatchSink } from "../kube/port";
 import { atLeastVersion, olderVersion } from "../kube/resource-version";
-import { WorkQueue } from "../kube/work-queue";
-import type { Logger } from "../observe/log";
+import { WorkQueue } from "../runtime/work-queue";
+import type { Logger } from "../runtime/log";
 import { SECRET_LIST_CONCURRENCY, SECRET_LIST_MIN_READS, SECRET_LIST_MIN_SHARE } from "../limits";
 
 /** Secret reads in flight at once: thousands of Secrets are read in seconds, far below the API server's limits. */

@@ -11,8 +11,8 @@ import { receiverLogFields, type ObjectKey, type ReceiverStatus } from "../api/r
 import { sameStatus, type Readiness } from "../api/status";
 import type { KubePort } from "../kube/port";
 import { olderVersion } from "../kube/resource-version";
-import { WorkQueue } from "../kube/work-queue";
-import type { Logger } from "../observe/log";
+import { WorkQueue } from "../runtime/work-queue";
+import type { Logger } from "../runtime/log";
 import { FULL_GC_EVERY_STATUS_WRITES } from "../limits";
 
 /** Status writes in flight at once: enough to mark thousands of Receivers Ready at start-up in seconds. */

@@ -9,7 +9,7 @@ import { alwaysLeader, startLeaderElection } from "../kube/leader";
 import type { KubePort } from "../kube/port";
 import type { Tuning } from "../limits";
 import { EventRecorder } from "../observe/events";
-import type { Logger } from "../observe/log";
+import type { Logger } from "../runtime/log";
 import type { Metrics } from "../observe/metrics";
 import { ReceiverController } from "../receivers/controller";
 import type { ReceiverIndex } from "../receivers/index";

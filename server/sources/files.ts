@@ -8,7 +8,7 @@
  */
 import { statSync, readFileSync } from "node:fs";
 import { replaceAll, type Informer, type WatchSink } from "../kube/port";
-import type { Logger } from "../observe/log";
+import type { Logger } from "../runtime/log";
 import { RECEIVER_API_VERSION } from "../api/receiver";
 import { DEFAULT_TUNING } from "../limits";
 import { ReceiverController } from "../receivers/controller";

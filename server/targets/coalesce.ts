@@ -23,7 +23,7 @@
  * window would save (bench/README.md, "Coalescing").
  */
 
-import { WorkQueue } from "../kube/work-queue";
+import { WorkQueue } from "../runtime/work-queue";
 
 export interface Coalesce {
   <T>(key: string, write: () => Promise<T>): Promise<T>;
@@ -53,7 +53,7 @@ function round(write: () => Promise<unknown>, callers: number): Round {
 
 /**
  * A coalescer with its own keys; the server makes one per target cluster. It is a work queue
- * (kube/work-queue.ts) whose trailing re-run is the queued write: the queue runs one write per key
+ * (runtime/work-queue.ts) whose trailing re-run is the queued write: the queue runs one write per key
  * at a time, and a key added while its write runs runs once more after it.
  */
 export function createCoalescer(): Coalesce {

@@ -4,7 +4,7 @@
  * filters see real objects), writes are only logged ("would annotate GitRepository ns/name").
  */
 import type { KubePort, KubeResult, PartialObject } from "../kube/port";
-import type { Logger } from "../observe/log";
+import type { Logger } from "../runtime/log";
 
 export function dryRunTargets(
   log: Logger,

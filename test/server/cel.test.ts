@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { CelMeter, compile, evaluate, type CelVariable } from "../../server/cel";
-import { silentLogger } from "../../server/observe/log";
+import { silentLogger } from "../../server/runtime/log";
 import { ReceiverController } from "../../server/receivers/controller";
 import { SecretCache } from "../../server/receivers/secret-cache";
 import { DEFAULT_TUNING } from "../../server/limits";

@@ -10,7 +10,7 @@ import { annotateTargets, type AnnotateDeps } from "../../server/targets/annotat
 import type { KubePort, KubeResult, TargetRef } from "../../server/kube/port";
 import type { ServingEntry } from "../../server/receivers/index";
 import { createKubeClient } from "../../server/kube/client";
-import { createLogger } from "../../server/observe/log";
+import { createLogger } from "../../server/runtime/log";
 import { startFluxhook, type Fluxhook } from "../../server/server";
 import { RECEIVER_API_VERSION } from "../../server/api/receiver";
 import { REQUESTED_AT_ANNOTATION } from "../../server/api/annotations";

@@ -15,7 +15,7 @@ import { DEFAULT_TUNING } from "../../server/limits";
 import { atLeastVersion, olderVersion } from "../../server/kube/resource-version";
 import { ReceiverIndex } from "../../server/receivers/index";
 import { desiredStatus, terminalMessage } from "../../server/api/status";
-import { silentLogger } from "../../server/observe/log";
+import { silentLogger } from "../../server/runtime/log";
 
 const GIT = "source.toolkit.fluxcd.io/v1";
 const spec = {

@@ -23,7 +23,7 @@ import { Slots } from "../../server/delivery/protect/slots";
 import { createApp } from "../../server/http/app";
 import { createAuthServices } from "../../server/jwt";
 import type { KubePort } from "../../server/kube/port";
-import { silentLogger } from "../../server/observe/log";
+import { silentLogger } from "../../server/runtime/log";
 import { ReceiverIndex } from "../../server/receivers/index";
 import { prepareReceiver } from "../../server/receivers/prepare";
 import { MAX_PARSED_BODIES } from "../../server/limits";

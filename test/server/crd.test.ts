@@ -4,7 +4,7 @@
  */
 import { expect, test } from "bun:test";
 import { BUILTIN_KINDS, startKubeApiServer } from "../kube";
-import { createLogger } from "../../server/observe/log";
+import { createLogger } from "../../server/runtime/log";
 import { createKubeClient } from "../../server/kube/client";
 import { startFluxhook } from "../../server/server";
 import { NO_RECEIVER_CRD } from "../../server/sources/cluster";

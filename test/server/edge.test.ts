@@ -11,7 +11,7 @@ import { OUTCOMES, type OutcomeKind } from "../../server/delivery/outcomes";
 import { createApp, type DeliveryReport } from "../../server/http/app";
 import { createAuthServices } from "../../server/jwt";
 import type { KubePort } from "../../server/kube/port";
-import { silentLogger } from "../../server/observe/log";
+import { silentLogger } from "../../server/runtime/log";
 import { ReceiverIndex, type ReceiverEntry } from "../../server/receivers/index";
 import { NOTHING_COMPILED, prepareReceiver } from "../../server/receivers/prepare";
 import { createCoalescer } from "../../server/targets/coalesce";

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { annotatedTargets, encodeStatusQuery, signPayload, statusQueryPath, webhookPath } from "../../shared";
 import { collectManifests, parseManifests } from "../../server/sources/files";
-import { createLogger } from "../../server/observe/log";
+import { createLogger } from "../../server/runtime/log";
 import { createKubeClient } from "../../server/kube/client";
 import { startFluxhook } from "../../server/server";
 import { startKubeApiServer } from "../kube";

@@ -7,7 +7,7 @@
 import { expect, test } from "bun:test";
 import { RECEIVER_API_VERSION, RECEIVER_FINALIZER } from "../../server/api/receiver";
 import { createKubeClient } from "../../server/kube/client";
-import { createLogger } from "../../server/observe/log";
+import { createLogger } from "../../server/runtime/log";
 import { startKubeApiServer } from "../kube";
 
 const KEY = { namespace: "ns", name: "receiver" };

@@ -11,7 +11,7 @@ import { startStack, waitFor, type Stack } from "../support/stack";
 import { TEST_CONFIG } from "../support/stack";
 import { createKubeClient } from "../../server/kube/client";
 import { startFluxhook } from "../../server/server";
-import { silentLogger } from "../../server/observe/log";
+import { silentLogger } from "../../server/runtime/log";
 import { BODY_READ_TIMEOUT_MS } from "../../server/limits";
 
 const GIT = "source.toolkit.fluxcd.io/v1";

@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { KubeConfig } from "@kubernetes/client-node";
 import { createKubeClient } from "../../server/kube/client";
-import { silentLogger } from "../../server/observe/log";
+import { silentLogger } from "../../server/runtime/log";
 import { makeTestPki } from "../support/tls";
 
 const pki = makeTestPki();

@@ -19,7 +19,8 @@ const LAYERS: readonly { readonly group: string; readonly rank: number }[] = [
   { group: "server/limits.ts", rank: 0 },
   // Flags parsed once; the logger is configured by them and used by every layer above.
   { group: "server/config.ts", rank: 1 },
-  { group: "server/observe/log.ts", rank: 2 },
+  // What every layer above runs on: the logger and the keyed work queue.
+  { group: "server/runtime/", rank: 2 },
   // Self-contained engines: CEL and token verification.
   { group: "server/cel/", rank: 3 },
   { group: "server/jwt/", rank: 3 },
@@ -40,7 +41,7 @@ const LAYERS: readonly { readonly group: string; readonly rank: number }[] = [
   { group: "action/cli.ts", rank: 11 },
 ];
 
-/** The group of a server/ file: the longest matching entry (observe/log.ts before observe/). */
+/** The group of a server/ file: the longest matching entry (a file named alone before its folder). */
 function layerOf(file: string) {
   let best: (typeof LAYERS)[number] | undefined;
   for (const l of LAYERS)

@@ -10,7 +10,7 @@ import { createKubeClient } from "../../server/kube/client";
 import { EVENT_AGGREGATIONS_KEPT, EventRecorder } from "../../server/observe/events";
 import type { EventRecord } from "../../server/kube/port";
 import { LEASE_NAME } from "../../server/kube/leader";
-import { silentLogger } from "../../server/observe/log";
+import { silentLogger } from "../../server/runtime/log";
 import { startFluxhook, type Fluxhook } from "../../server/server";
 import { startKubeApiServer, type KubeApiServer } from "../kube";
 import { githubExample } from "../support/payloads";

@@ -2,7 +2,7 @@
  * The structured logger: what a record looks like in each encoding, and which records are written.
  */
 import { describe, expect, test } from "bun:test";
-import { createLogger } from "../../server/observe/log";
+import { createLogger } from "../../server/runtime/log";
 import type { LogEncoding, LogLevel } from "../../server/config";
 
 function capture(level: LogLevel, encoding: LogEncoding = "json") {

@@ -9,7 +9,7 @@ import { replaceAll } from "../../server/kube/port";
 import { ReceiverController } from "../../server/receivers/controller";
 import { ReceiverIndex } from "../../server/receivers/index";
 import { SecretCache } from "../../server/receivers/secret-cache";
-import { silentLogger } from "../../server/observe/log";
+import { silentLogger } from "../../server/runtime/log";
 
 const object = (over: { rv?: string; generation?: number; spec?: object; status?: object; finalizers?: string[] }) => ({
   metadata: {

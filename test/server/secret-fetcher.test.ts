@@ -10,7 +10,7 @@ import type { ObjectKey, ReceiverStatus } from "../../server/api/receiver";
 import { ReceiverController } from "../../server/receivers/controller";
 import { ReceiverIndex } from "../../server/receivers/index";
 import { READ_FAILURES_BEFORE_UNREADABLE, SecretCache } from "../../server/receivers/secret-cache";
-import { silentLogger } from "../../server/observe/log";
+import { silentLogger } from "../../server/runtime/log";
 import { webhookPath } from "../../shared";
 import { waitFor } from "../support/stack";
 

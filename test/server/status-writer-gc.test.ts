@@ -7,7 +7,7 @@ import { expect, test } from "bun:test";
 import type { ObjectKey, ReceiverStatus } from "../../server/api/receiver";
 import type { KubeResult } from "../../server/kube/port";
 import { FULL_GC_EVERY_STATUS_WRITES } from "../../server/limits";
-import { silentLogger } from "../../server/observe/log";
+import { silentLogger } from "../../server/runtime/log";
 import { StatusWriter } from "../../server/receivers/status-writer";
 import { waitFor } from "../support/stack";
 

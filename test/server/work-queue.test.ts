@@ -1,9 +1,9 @@
 /**
- * The keyed work queue (server/kube/work-queue.ts) that status writes, Secret reads, Events and
+ * The keyed work queue (server/runtime/work-queue.ts) that status writes, Secret reads, Events and
  * target coalescing share: runs the test holds open and releases by hand.
  */
 import { describe, expect, test } from "bun:test";
-import { WorkQueue } from "../../server/kube/work-queue";
+import { WorkQueue } from "../../server/runtime/work-queue";
 import { waitFor } from "../support/stack";
 
 /** A queue whose runs wait for the test; `runs` lists the keys in the order they started. */

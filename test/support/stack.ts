@@ -6,7 +6,7 @@
  */
 import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../kube";
 import { parseConfig, type ServerConfig } from "../../server/config";
-import { createLogger } from "../../server/observe/log";
+import { createLogger } from "../../server/runtime/log";
 import { startFluxhook, type Fluxhook } from "../../server/server";
 import { createKubeClient } from "../../server/kube/client";
 import { ApiRequestCounts } from "../../server/observe/metrics";

@@ -1,5 +1,5 @@
 /**
- * @module server/kube/work-queue
+ * @module server/runtime/work-queue
  * A keyed work queue after client-go's workqueue: each key is run by `work` at most once at a
  * time, at most `concurrency` keys at once, in the order they were first added. A key added while
  * it runs is run once more after (a trailing re-run), however often it was added meanwhile, so

@@ -1,5 +1,5 @@
 /**
- * @module server/observe/log
+ * @module server/runtime/log
  * A small structured logger: one line per record, JSON (the default, as Flux logs) or a console
  * form for people. Fields are plain values chosen by the caller; nothing here ever receives a
  * token, a signature, a Secret value or a body, and callers must keep it that way.
