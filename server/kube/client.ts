@@ -306,7 +306,9 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
   return {
     async version(timeoutMs) {
       try {
-        const info = await versionApi.getCode(timeoutMs === undefined ? call() : callOptions(httpApi, timeoutMs));
+        // getCode(param, options): its request object is empty, so an options object in its
+        // place type-checks and is dropped (the TLS settings and the deadline with it).
+        const info = await versionApi.getCode({}, timeoutMs === undefined ? call() : callOptions(httpApi, timeoutMs));
         return { ok: true, value: info.gitVersion };
       } catch (err) {
         return failure(err, "Kubernetes API");
