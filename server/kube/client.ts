@@ -512,7 +512,10 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
       try {
         const list = await listPage(apiVersion, kind, namespace, { labelSelector: labelSelector(matchLabels) });
         if (!list) return { ok: false, reason: `${kind} in ${namespace}: ${apiVersion} ${kind} is not served` };
-        return { ok: true, value: list.items.map((item) => partial(item as Record<string, never>, { apiVersion, kind })) };
+        return {
+          ok: true,
+          value: list.items.map((item) => partial(item as Record<string, never>, { apiVersion, kind })),
+        };
       } catch (err) {
         return failure(err, `${kind} in ${namespace}`);
       }

@@ -194,9 +194,9 @@ describe("a Receiver's life on a real API server", () => {
     plane.kubectl(["delete", RECEIVERS, "-n", ns, "r", "--wait=false"]);
     const terminating = await waitFor("Flux's finalizer removed from the Terminating Receiver", () => {
       const r = get(plane, RECEIVERS, ns, "r");
-      return (
-        r?.metadata.deletionTimestamp && !(r.metadata.finalizers as string[]).includes("finalizers.fluxcd.io") && r
-      );
+      const released =
+        r?.metadata.deletionTimestamp && !(r.metadata.finalizers as string[]).includes("finalizers.fluxcd.io");
+      return released ? r : undefined;
     });
     expect(terminating.metadata.finalizers).toEqual(["test.fluxhook.io/hold"]);
     expect((await post(path, token)).status).toBe(404);
