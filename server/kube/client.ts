@@ -268,9 +268,10 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
   const reflector = (
     name: string,
     path: string,
-    list: (
-      page: Paged,
-    ) => Promise<{ items: unknown[]; metadata?: { resourceVersion?: string; _continue?: string; continue?: string } }>,
+    list: (page: Paged) => Promise<{
+      items: unknown[] | null;
+      metadata?: { resourceVersion?: string; _continue?: string; continue?: string };
+    }>,
     sink: WatchSink,
     over = watch,
   ) =>
@@ -286,7 +287,8 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
         // Typed lists (V1SecretList) name it `_continue`; custom object lists are plain JSON.
         const next = result.metadata?._continue ?? result.metadata?.continue;
         return {
-          items: result.items,
+          // kube-apiserver sends an empty PartialObjectMetadataList's items as null.
+          items: result.items ?? [],
           resourceVersion: result.metadata?.resourceVersion ?? "",
           continue: next || undefined,
         };
