@@ -80,8 +80,12 @@ export interface ControlPlane {
   kubectl(args: readonly string[], input?: string): string;
   /** kubectl as the admin, whatever its exit. */
   tryKubectl(args: readonly string[], input?: string): { code: number; stdout: string; stderr: string };
-  /** Stops kube-apiserver and starts it again on the same port (etcd keeps the data). */
-  restartApiServer(options?: { whileStopped?: () => Promise<void> }): Promise<void>;
+  /**
+   * Stops kube-apiserver and starts it again on the same port; etcd keeps the data. Graceful by
+   * default (SIGTERM: watches end cleanly, so clients resume from their last version); `kill`
+   * ends it as a crash does.
+   */
+  restartApiServer(options?: { kill?: boolean; whileStopped?: () => Promise<void> }): Promise<void>;
   /** Compacts etcd's history up to its current revision: older resourceVersions are gone (410). */
   compactEtcd(): Promise<number>;
   /** kube-apiserver's log so far (for a failing test's message). */
@@ -181,6 +185,8 @@ async function startControlPlane(): Promise<ControlPlane> {
     "--service-cluster-ip-range=10.0.0.0/24",
     "--disable-admission-plugins=ServiceAccount",
     "--allow-privileged=true",
+    // A graceful stop ends open watches within a second instead of waiting on clients that do not read.
+    "--shutdown-watch-termination-grace-period=1s",
     `--cert-dir=${join(dir, "certs")}`,
   ];
   const logPath = join(dir, "kube-apiserver.log");
@@ -271,7 +277,7 @@ async function startControlPlane(): Promise<ControlPlane> {
     kubectl: (args, input) => mustRun(kubectlArgs(args), input),
     tryKubectl: (args, input) => run(kubectlArgs(args), input),
     async restartApiServer(options = {}) {
-      apiServer?.kill("SIGTERM");
+      apiServer?.kill(options.kill ? "SIGKILL" : "SIGTERM");
       await apiServer?.exited;
       await options.whileStopped?.();
       await startApiServer();
