@@ -205,6 +205,35 @@ export function apply(plane: ControlPlane, ...objects: KubeObject[]): void {
   );
 }
 
+/** The collection path of an object's kind in its namespace (the kinds the tier creates). */
+function collectionPath(o: KubeObject): string {
+  const plural = o.kind.toLowerCase().replace(/y$/, "ie").concat("s");
+  const base = o.apiVersion.includes("/") ? `/apis/${o.apiVersion}` : `/api/${o.apiVersion}`;
+  return `${base}/namespaces/${o.metadata.namespace}/${plural}`;
+}
+
+/**
+ * Creates many namespaced objects as the admin, `concurrency` at a time, with Bun's fetch
+ * (kubectl applies one after another: 2,000 objects took five minutes).
+ */
+export async function createMany(plane: ControlPlane, objects: readonly KubeObject[], concurrency = 16): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < objects.length) {
+      const object = objects[next++]!;
+      const res = await fetch(`${plane.url}${collectionPath(object)}`, {
+        method: "POST",
+        body: JSON.stringify(object),
+        headers: { "Content-Type": "application/json" },
+        tls: plane.adminTls,
+      });
+      if (res.status !== 201)
+        throw new Error(`create ${object.kind} ${object.metadata.name}: ${res.status} ${await res.text()}`);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
 /** One object as the API serves it, or undefined when it does not exist. */
 export function get(plane: ControlPlane, kind: string, ns: string, name: string): KubeObject | undefined {
   const r = plane.tryKubectl(["get", kind, "-n", ns, name, "-o", "json"]);

@@ -74,6 +74,8 @@ export interface ControlPlane {
   /** What the binaries say of themselves, and GET /version's gitVersion. */
   readonly versions: { readonly kubeApiServer: string; readonly etcd: string; readonly served: string };
   readonly admin: Identity;
+  /** The admin's TLS options for Bun's fetch (client-node's own transport cannot verify the CA under Bun). */
+  readonly adminTls: { readonly ca: Buffer; readonly cert: Buffer; readonly key: Buffer };
   /** A client certificate for `user` in `groups`, as a kubeconfig (written once per user). */
   identity(user: string, groups?: readonly string[]): Identity;
   /** kubectl as the admin; throws on a non-zero exit. */
@@ -262,6 +264,7 @@ async function startControlPlane(): Promise<ControlPlane> {
       served,
     },
     admin,
+    adminTls: tls,
     identity(user, groups = []) {
       const key = `${user}|${groups.join(",")}`;
       const known = identities.get(key);
