@@ -72,13 +72,6 @@ describe("1,000 Receivers", () => {
     const updated = new Set(
       server.lines.filter((l) => l.msg === "receiver status updated").map((l) => `${l.namespace}/${l.name}`),
     );
-    console.error(
-      "DEBUG",
-      updated.size,
-      server.lines.length,
-      server.other.length,
-      server.other.slice(0, 3).map((o) => o.slice(0, 300)),
-    );
     expect(updated.size).toBe(RECEIVERS);
     // A write refused for a stale resourceVersion is retried; none may be left failing.
     const failing = server.lines.filter((l) => l.level === "error" && !/retryInMs/.test(JSON.stringify(l)));
