@@ -16,7 +16,13 @@ import type { KubePort } from "./kube/port";
 import { MAX_BODY_BYTES, SHUTDOWN_GRACE_MS, tuningOf, type Tuning } from "./limits";
 import { OUTCOMES } from "./delivery/outcomes";
 import type { Logger } from "./runtime/log";
-import { type ApiRequestCounts, createMetrics, instrumentFetch, metricsHandler } from "./observe/metrics";
+import {
+  type ApiRequestCounts,
+  createMetrics,
+  instrumentFetch,
+  metricsHandler,
+  ReconcileMetrics,
+} from "./observe/metrics";
 import { RecentDeliveries } from "./observe/recent-deliveries";
 import { ReceiverIndex } from "./receivers/index";
 import { startClusterSource } from "./sources/cluster";
@@ -87,19 +93,26 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   const targets = dryRun ? dryRunTargets(log, kube) : kube!;
 
   const index = new ReceiverIndex();
-  // Read at scrape time only, so its sources may be made below.
-  const metrics = createMetrics({
-    receiverCounts: () => controller.counts(),
-    watches: () =>
-      Object.fromEntries(Object.entries(fromFiles ? {} : source.watches()).map(([k, v]) => [k, v === "connected"])),
-    leader: () => source.isLeader(),
-    apiRequests: options.apiRequests,
-  });
+  const reconcileMetrics = new ReconcileMetrics();
   // The one place the mode is decided.
   const source: ReceiverSource = fromFiles
     ? startFiles({ paths: config.receiversFiles, index, log })
-    : startClusterSource({ kube: kube!, config, index, log, tuning, observe: metrics });
-  const { controller } = source;
+    : startClusterSource({
+        kube: kube!,
+        config,
+        index,
+        log,
+        tuning,
+        observe: reconcileMetrics,
+      });
+  const metrics = createMetrics({
+    receiverCounts: source.counts,
+    reconcile: reconcileMetrics,
+    watches: () =>
+      Object.fromEntries(Object.entries(fromFiles ? {} : source.watches()).map(([k, v]) => [k, v === "connected"])),
+    leader: source.isLeader,
+    apiRequests: options.apiRequests,
+  });
 
   let stopping = false;
   // Ready once the lists are in and every Secret they reference was read once; from then on a
@@ -108,7 +121,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   // every replica out of the Service would drop all webhooks.
   let secretsRead = false;
   const ready = () => {
-    if (stopping || !controller.synced) return false;
+    if (stopping || !source.synced()) return false;
     if (!secretsRead && source.unread() === 0) secretsRead = true;
     return secretsRead;
   };

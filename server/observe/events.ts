@@ -61,7 +61,7 @@ export interface EventRecorderOptions {
   readonly kube: Pick<KubePort, "createEvent" | "updateEvent">;
   readonly log: Logger;
   readonly canWrite: () => boolean;
-  /** uid of a Receiver, so the Event points at this incarnation of it. */
+  /** uid of a Receiver a delivery was for, so the Event points at this incarnation of it. */
   readonly uidOf: (key: ObjectKey) => string | undefined;
   readonly windowMs?: number;
   readonly now?: () => number;
@@ -87,7 +87,9 @@ export class EventRecorder {
   observe(outcome: DeliveryOutcome): void {
     const kind = eventFor(outcome);
     if (!kind || !outcome.receiver) return;
-    this.#count(outcome.receiver, kind, (p) => {
+    const uid = this.#options.uidOf(outcome.receiver);
+    if (uid === undefined) return;
+    this.#count(outcome.receiver, uid, kind, (p) => {
       p.last = outcome;
     });
   }
@@ -96,8 +98,12 @@ export class EventRecorder {
    * Records a status transition on its Receiver, with Flux's reason (`Succeeded`, `Failed`,
    * `InvalidCELExpression`, `ValidationFailed`) and message, aggregated as deliveries are.
    */
-  recordReconcile(receiver: ObjectKey, event: { type: "Normal" | "Warning"; reason: string; message: string }): void {
-    this.#count(receiver, event, (p) => {
+  recordReconcile(
+    receiver: ObjectKey,
+    uid: string,
+    event: { type: "Normal" | "Warning"; reason: string; message: string },
+  ): void {
+    this.#count(receiver, uid, event, (p) => {
       p.last = undefined;
       p.lastMessage = event.message.slice(0, 1024);
     });
@@ -105,12 +111,11 @@ export class EventRecorder {
 
   #count(
     receiver: ObjectKey,
+    uid: string,
     kind: { type: "Normal" | "Warning"; reason: string },
     remember: (p: Pending) => void,
   ): void {
     if (!this.#options.canWrite()) return;
-    const uid = this.#options.uidOf(receiver);
-    if (uid === undefined) return;
     const now = (this.#options.now ?? Date.now)();
     const key = `${keyString(receiver)}/${kind.reason}`;
     let p = this.#pending.get(key);
