@@ -10,6 +10,7 @@ import { webhookPath } from "../../shared";
 import type { ObjectKey, ReceiverObject, ReceiverSpec, ReceiverStatus } from "../api/receiver";
 import type { SecretData } from "../api/secret";
 import { Reason, type Readiness } from "../api/status";
+import { MAX_TOKEN_BYTES } from "../limits";
 import type { ReceiverEntry } from "./index";
 import { keepsPath, PATH_COLLISION } from "./paths";
 import type { Prepared } from "./prepare";
@@ -72,7 +73,8 @@ export function decide(r: ReceiverObject, inputs: DecisionInputs): Decision {
     if (state.kind === "pending") return { pending: true };
     const ref = `'${r.key.namespace}/${r.secretName}'`;
     const data = state.kind === "ready" ? state.data : {};
-    if (!data.token?.length) {
+    const length = data.token?.length ?? 0;
+    if (length === 0 || length > MAX_TOKEN_BYTES) {
       if (spec?.suspend) return {};
       // As Flux, an invalid spec is reported before the token is read.
       if (!prepared.ok)
@@ -85,11 +87,14 @@ export function decide(r: ReceiverObject, inputs: DecisionInputs): Decision {
           ? `unable to read token from secret ${ref} error: ${state.reason}`
           : state.kind === "absent"
             ? `unable to read token from secret ${ref} error: secrets "${r.secretName}" not found`
-            : // Flux serves an empty token; but then the path is sha256(name + namespace) and an HMAC
-              // keyed with "" is anyone's: the Receiver would be open to whoever guesses its name.
-              data.token
-              ? `invalid ${ref} secret data: field 'token' is empty`
-              : `invalid ${ref} secret data: required fields 'token'`;
+            : length > MAX_TOKEN_BYTES
+              ? // Each signature check hashes the token: a huge one makes every forged delivery dear.
+                `invalid ${ref} secret data: field 'token' is longer than ${MAX_TOKEN_BYTES} bytes`
+              : // Flux serves an empty token; but then the path is sha256(name + namespace) and an HMAC
+                // keyed with "" is anyone's: the Receiver would be open to whoever guesses its name.
+                data.token
+                ? `invalid ${ref} secret data: field 'token' is empty`
+                : `invalid ${ref} secret data: required fields 'token'`;
       return { readiness: { kind: "token-not-found", message } };
     }
     token = data.token;

@@ -12,6 +12,7 @@ import { PATH_COLLISION } from "../../server/receivers/paths";
 import { atLeastVersion, olderVersion } from "../../server/kube/resource-version";
 import { desiredStatus, terminalMessage } from "../../server/api/status";
 import { reconcilerRig } from "../support/reconciler";
+import { MAX_TOKEN_BYTES } from "../../server/limits";
 
 const GIT = "source.toolkit.fluxcd.io/v1";
 const spec = {
@@ -109,6 +110,30 @@ describe("receiver status", () => {
       });
       expect(res.status).toBe(404);
     }
+  });
+
+  test(`a token longer than ${MAX_TOKEN_BYTES} bytes is TokenNotFound and never served; one of ${MAX_TOKEN_BYTES} is Ready`, async () => {
+    const long = "k".repeat(MAX_TOKEN_BYTES + 1);
+    stack.secret("long-token", "webhook-token", { token: long });
+    stack.receiver("long-token", "receiver", spec);
+    await waitFor("TokenNotFound", () =>
+      conditions("long-token", "receiver").some((c: any) => c.reason === "TokenNotFound"),
+    );
+    expect(conditions("long-token", "receiver")[0]).toEqual({
+      type: "Ready",
+      status: "False",
+      reason: "TokenNotFound",
+      message: `invalid 'long-token/webhook-token' secret data: field 'token' is longer than ${MAX_TOKEN_BYTES} bytes`,
+    });
+    const body = githubExample("push");
+    const forged = { "Content-Type": "application/json", "X-Hub-Signature-256": signPayload("sha256", "x", body) };
+    expect((await stack.post(webhookPath(long, "receiver", "long-token"), { headers: forged, body })).status).toBe(404);
+
+    const longest = "k".repeat(MAX_TOKEN_BYTES);
+    stack.api.store.patch("v1", "Secret", "long-token", "webhook-token", {
+      data: { token: Buffer.from(longest).toString("base64") },
+    });
+    expect(await stack.readyPath("long-token", "receiver")).toBe(webhookPath(longest, "receiver", "long-token"));
   });
 
   test("an invalid spec is Stalled with ValidationFailed, and, never Ready, answers 404", async () => {
