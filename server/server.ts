@@ -41,6 +41,8 @@ export interface FluxhookOptions {
   readonly tuning?: Partial<Tuning>;
   /** The API requests `kube` makes (its client's onResponse), for rest_client_requests_total. */
   readonly apiRequests?: ApiRequestCounts;
+  /** This replica in its Events (reportingInstance); the pod's hostname by default. */
+  readonly instance?: string;
 }
 
 /** A Receiver as the running server serves it. */
@@ -55,7 +57,7 @@ export interface ServedReceiver {
 
 export interface Fluxhook {
   readonly receiverUrl: string;
-  /** True while this replica writes status and Events. */
+  /** True while this replica writes status and reconcile Events. */
   readonly isLeader: () => boolean;
   /** Undefined when the metrics listener is off (--metrics-addr=0). */
   readonly metricsUrl: string | undefined;
@@ -104,6 +106,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
         log,
         tuning,
         observe: reconcileMetrics,
+        instance: options.instance,
       });
   const metrics = createMetrics({
     receiverCounts: source.counts,

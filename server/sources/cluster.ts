@@ -2,8 +2,9 @@
  * @module server/sources/cluster
  * Receivers watched in a cluster, wired in dependency order: the Secret cache and the Receiver
  * cache (fed by the Secret metadata watch and the Receiver watch), the Event recorder, and the
- * reconciler over them. Status, Flux's finalizer and Events are written by the leader (one replica
- * when leader election is on, else every replica).
+ * reconciler over them. Status, Flux's finalizer and reconcile Events are written by the leader
+ * (one replica when leader election is on, else every replica); every replica records the
+ * deliveries it serves as Events.
  */
 import type { ServerConfig } from "../config";
 import { alwaysLeader, startLeaderElection } from "../kube/leader";
@@ -27,6 +28,8 @@ export interface ClusterSourceOptions {
   readonly tuning: Tuning;
   /** Told of failed Secret reads and status writes, and of each Receiver reconciled. */
   readonly observe?: Pick<ReconcileMetrics, "secretReadFailed" | "statusWriteFailed" | "reconciled" | "forgetReceiver">;
+  /** This replica in its Events (reportingInstance); the pod's hostname by default. */
+  readonly instance?: string;
 }
 
 /** Logged when discovery shows no Receivers: the cluster has neither Flux nor the CRD component. */
@@ -47,12 +50,7 @@ export function startClusterSource(options: ClusterSourceOptions): ReceiverSourc
     backoff: tuning.secretReadBackoff,
   });
   const receivers = new ReceiverCache(secrets);
-  const events = new EventRecorder({
-    kube,
-    log,
-    canWrite: () => leader.isLeader(),
-    uidOf: (key) => receivers.uidOf(key),
-  });
+  const events = new EventRecorder({ kube, log, uidOf: (key) => receivers.uidOf(key), instance: options.instance });
   const reconciler = new Reconciler({
     receivers,
     secrets,

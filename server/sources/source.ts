@@ -17,7 +17,7 @@ export interface ReceiverSource {
   readonly unread: () => number;
   /** True while this replica writes status and reconcile Events. */
   readonly isLeader: () => boolean;
-  /** Records a delivery on its Receiver as a Kubernetes Event (cluster mode). */
+  /** Records a delivery on its Receiver as a Kubernetes Event (cluster mode, every replica). */
   readonly recordEvent: (outcome: DeliveryOutcome) => void;
   /** Whether Receiver status is written (cluster mode with --status-updates). */
   readonly statusUpdates: boolean;
