@@ -147,6 +147,8 @@ export class Reconciler {
   readonly #queue: WorkQueue;
   readonly #writeSlots = new Slots(RECONCILE_WRITE_CONCURRENCY);
   readonly #known = new Map<string, Known>();
+  /** Receivers whose reconcile waits for a write slot, each with what calls that wait off. */
+  readonly #waiting = new Map<string, () => void>();
   /** Status writes landed since the last full collection. */
   #statusWrites = 0;
   #stopped = false;
@@ -194,7 +196,12 @@ export class Reconciler {
 
   #enqueue(keys: Iterable<string>) {
     if (!this.synced) return;
-    for (const k of [...keys]) this.#queue.add(k);
+    for (const k of [...keys]) {
+      // A reconcile still waiting for a write slot is called off: its re-run decides at once, so
+      // the index never waits behind other Receivers' writes.
+      this.#waiting.get(k)?.();
+      this.#queue.add(k);
+    }
   }
 
   /** One run for one Receiver: decided once, indexed, then written (see the module comment). */
@@ -220,7 +227,15 @@ export class Reconciler {
       this.#options.observe?.reconciled?.(r.key, (performance.now() - started) / 1000);
       return undefined;
     }
-    return this.#write(k, known, r, current, writes, started);
+    return this.#write(k, known, r, current, writes, started).catch((err: unknown) => {
+      // The port answers failures as values: a throw is a bug, logged and retried like a failed write.
+      const retryInMs = this.#queue.retry(k);
+      this.#options.log.error("reconciling a Receiver failed", {
+        ...receiverLogFields(r.key),
+        error: err instanceof Error ? err.message : String(err),
+        retryInMs,
+      });
+    });
   }
 
   /**
@@ -298,9 +313,10 @@ export class Reconciler {
   /** The writes of one reconcile, in Flux's order: the finalizer, the status, then its Event. */
   async #write(k: string, known: Known, r: ReceiverObject, current: Current, writes: Writes, started: number) {
     const writer = this.#options.writer!;
-    const release = await this.#writeSlots.acquire();
+    const release = await this.#slot(k);
+    // Changed while it waited for a slot: the re-run decides again, and writes what it decides.
+    if (!release) return;
     try {
-      // Changed while it waited for a slot: the re-run decides again, and writes what it decides.
       // No longer leading: the leader writes.
       if (this.#stopped || this.#queue.addedWhileRunning(k) || !writer.canWrite()) return;
       if (writes.finalizers) {
@@ -337,6 +353,19 @@ export class Reconciler {
       this.#options.observe?.reconciled?.(r.key, (performance.now() - started) / 1000);
     } finally {
       release();
+    }
+  }
+
+  /** One of the write slots, or undefined when the Receiver changed while it waited (#enqueue). */
+  async #slot(k: string): Promise<(() => void) | undefined> {
+    const acquiring = this.#writeSlots.acquire();
+    const calledOff = new Promise<undefined>((resolve) => this.#waiting.set(k, () => resolve(undefined)));
+    try {
+      const release = await Promise.race([acquiring, calledOff]);
+      if (!release) void acquiring.then((granted) => granted());
+      return release;
+    } finally {
+      this.#waiting.delete(k);
     }
   }
 

@@ -14,7 +14,7 @@ import {
 import { createKubeClient } from "../../server/kube/client";
 import { replaceAll, type KubeResult } from "../../server/kube/port";
 import { RECONCILE_WRITE_CONCURRENCY } from "../../server/receivers/reconciler";
-import { silentLogger } from "../../server/runtime/log";
+import { createLogger, silentLogger } from "../../server/runtime/log";
 import { startFluxhook } from "../../server/server";
 import { webhookPath } from "../../shared";
 import { startKubeApiServer, type KubeObject } from "../kube";
@@ -169,6 +169,32 @@ describe("a failed write", () => {
   });
 });
 
+test("a write that throws (a bug: the port answers failures as values) is logged and retried", async () => {
+  const lines: Record<string, unknown>[] = [];
+  let calls = 0;
+  const { secrets, receivers, index } = reconcilerRig({
+    log: createLogger({ level: "error", encoding: "json", write: (line) => lines.push(JSON.parse(line)) }),
+    writer: {
+      kube: {
+        patchReceiverFinalizers: async (): Promise<KubeResult<string>> => ({ ok: true, value: "2" }),
+        patchReceiverStatus: async (): Promise<KubeResult<string>> => {
+          if (++calls === 1) throw new TypeError("undefined is not an object");
+          return { ok: true, value: "3" };
+        },
+      },
+      canWrite: () => true,
+      backoff: { baseMs: 1, capMs: 1 },
+    },
+  });
+  replaceAll(secrets.sink, [secret("s", "t")]);
+  replaceAll(receivers.sink, [receiver("a")]);
+  await waitFor("the retry", () => calls === 2);
+  expect(lines.map((l) => [l.msg, l.receiver, l.error])).toEqual([
+    ["reconciling a Receiver failed", "ns/a", "undefined is not an object"],
+  ]);
+  expect(index.get({ namespace: "ns", name: "a" })?.path).toBe(webhookPath("t", "a", "ns"));
+});
+
 test(`a decision that went stale while it waited for one of ${RECONCILE_WRITE_CONCURRENCY} write slots is not written`, async () => {
   const r = heldRig();
   const busy = Array.from({ length: RECONCILE_WRITE_CONCURRENCY }, (_, i) => receiver(`busy-${i}`));
@@ -183,6 +209,29 @@ test(`a decision that went stale while it waited for one of ${RECONCILE_WRITE_CO
   await waitFor("late's write", () => r.writes.some((w) => w.name === "late"));
   await settle();
   expect(r.writes.filter((w) => w.name === "late").map((w) => w.reason)).toEqual(["Succeeded"]);
+});
+
+test("the index never waits behind other Receivers' writes: a change to one waiting for a slot is served at once", async () => {
+  const r = heldRig();
+  const busy = Array.from({ length: RECONCILE_WRITE_CONCURRENCY }, (_, i) => receiver(`busy-${i}`));
+  replaceAll(r.secrets.sink, [secret("s", "t"), secret("rotating", "old"), secret("leaving", "t")]);
+  replaceAll(r.receivers.sink, [...busy, receiver("rotated", "rotating"), receiver("deleted", "leaving")]);
+  await waitFor("every slot taken", () => r.writes.length === RECONCILE_WRITE_CONCURRENCY);
+  const key = (name: string) => ({ namespace: "ns", name });
+  expect(r.index.get(key("rotated"))?.path).toBe(webhookPath("old", "rotated", "ns"));
+  expect(r.index.get(key("deleted"))).toBeDefined();
+  // Both wait for a slot behind the held writes; a rotation and a deletion reach the index anyway.
+  r.secrets.sink.upsert(secret("rotating", "new", "2"));
+  r.receivers.sink.remove(receiver("deleted", "leaving"));
+  await waitFor("the rotation served", () => r.index.get(key("rotated"))?.path === webhookPath("new", "rotated", "ns"));
+  await waitFor("the deletion served", () => r.index.get(key("deleted")) === undefined);
+  expect(r.writes.length).toBe(RECONCILE_WRITE_CONCURRENCY);
+  for (let i = 0; i < RECONCILE_WRITE_CONCURRENCY; i++) r.land(i);
+  await waitFor("the rotated one's write", () => r.writes.some((w) => w.name === "rotated"));
+  await settle();
+  expect(r.writes.slice(RECONCILE_WRITE_CONCURRENCY).map((w) => [w.name, w.path])).toEqual([
+    ["rotated", webhookPath("new", "rotated", "ns")],
+  ]);
 });
 
 describe("at start-up, the finalizer before the status", () => {
