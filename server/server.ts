@@ -16,7 +16,13 @@ import type { KubePort } from "./kube/port";
 import { MAX_BODY_BYTES, SHUTDOWN_GRACE_MS, tuningOf, type Tuning } from "./limits";
 import { OUTCOMES } from "./delivery/outcomes";
 import type { Logger } from "./runtime/log";
-import { type ApiRequestCounts, createMetrics, instrumentFetch, metricsHandler } from "./observe/metrics";
+import {
+  type ApiRequestCounts,
+  createMetrics,
+  instrumentFetch,
+  metricsHandler,
+  ReconcileMetrics,
+} from "./observe/metrics";
 import { RecentDeliveries } from "./observe/recent-deliveries";
 import { ReceiverIndex } from "./receivers/index";
 import { startClusterSource } from "./sources/cluster";
@@ -35,6 +41,8 @@ export interface FluxhookOptions {
   readonly tuning?: Partial<Tuning>;
   /** The API requests `kube` makes (its client's onResponse), for rest_client_requests_total. */
   readonly apiRequests?: ApiRequestCounts;
+  /** This replica in its Events (reportingInstance); the pod's hostname by default. */
+  readonly instance?: string;
 }
 
 /** A Receiver as the running server serves it. */
@@ -49,7 +57,7 @@ export interface ServedReceiver {
 
 export interface Fluxhook {
   readonly receiverUrl: string;
-  /** True while this replica writes status and Events. */
+  /** True while this replica writes status and reconcile Events. */
   readonly isLeader: () => boolean;
   /** Undefined when the metrics listener is off (--metrics-addr=0). */
   readonly metricsUrl: string | undefined;
@@ -87,19 +95,27 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   const targets = dryRun ? dryRunTargets(log, kube) : kube!;
 
   const index = new ReceiverIndex();
-  // Read at scrape time only, so its sources may be made below.
-  const metrics = createMetrics({
-    receiverCounts: () => controller.counts(),
-    watches: () =>
-      Object.fromEntries(Object.entries(fromFiles ? {} : source.watches()).map(([k, v]) => [k, v === "connected"])),
-    leader: () => source.isLeader(),
-    apiRequests: options.apiRequests,
-  });
+  const reconcileMetrics = new ReconcileMetrics();
   // The one place the mode is decided.
   const source: ReceiverSource = fromFiles
     ? startFiles({ paths: config.receiversFiles, index, log })
-    : startClusterSource({ kube: kube!, config, index, log, tuning, observe: metrics });
-  const { controller } = source;
+    : startClusterSource({
+        kube: kube!,
+        config,
+        index,
+        log,
+        tuning,
+        observe: reconcileMetrics,
+        instance: options.instance,
+      });
+  const metrics = createMetrics({
+    receiverCounts: source.counts,
+    reconcile: reconcileMetrics,
+    watches: () =>
+      Object.fromEntries(Object.entries(fromFiles ? {} : source.watches()).map(([k, v]) => [k, v === "connected"])),
+    leader: source.isLeader,
+    apiRequests: options.apiRequests,
+  });
 
   let stopping = false;
   // Ready once the lists are in and every Secret they reference was read once; from then on a
@@ -108,7 +124,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   // every replica out of the Service would drop all webhooks.
   let secretsRead = false;
   const ready = () => {
-    if (stopping || !controller.synced) return false;
+    if (stopping || !source.synced()) return false;
     if (!secretsRead && source.unread() === 0) secretsRead = true;
     return secretsRead;
   };

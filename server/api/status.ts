@@ -18,7 +18,7 @@ export const Reason = {
   failed: "Failed",
 } as const;
 
-/** What the controller decided about one Receiver generation. */
+/** What the reconciler decided about one Receiver generation. */
 export type Readiness =
   | { kind: "ready"; path: string }
   | { kind: "token-not-found"; message: string }

@@ -8,8 +8,15 @@
  * first occurrence is written at once; later ones within the window are counted and written
  * together at its end, by updating the same Event's count, lastTimestamp and message, as
  * Kubernetes' own event correlator does. A flood of forged deliveries therefore costs the API
- * server one write a minute per receiver. Only the leader writes (see kube/leader.ts).
+ * server one write a minute per receiver and reason, per replica.
+ *
+ * Every replica records the deliveries it served, so `kubectl describe receiver` shows them
+ * whichever replica a sender reached: each replica's Events carry its own reportingInstance and
+ * names of their own (the replica's suffix), so two replicas never update one Event's count. A
+ * Receiver's own Events (Ready transitions) are recorded by the replica that writes its status,
+ * the leader (receivers/reconciler.ts).
  */
+import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { DeliveryOutcome } from "../delivery/delivery";
 import { OUTCOMES } from "../delivery/outcomes";
@@ -60,9 +67,10 @@ interface Pending {
 export interface EventRecorderOptions {
   readonly kube: Pick<KubePort, "createEvent" | "updateEvent">;
   readonly log: Logger;
-  readonly canWrite: () => boolean;
-  /** uid of a Receiver, so the Event points at this incarnation of it. */
+  /** uid of a Receiver a delivery was for, so the Event points at this incarnation of it. */
   readonly uidOf: (key: ObjectKey) => string | undefined;
+  /** This replica, as Events name it (reportingInstance): the pod's hostname by default. */
+  readonly instance?: string;
   readonly windowMs?: number;
   readonly now?: () => number;
 }
@@ -70,12 +78,20 @@ export interface EventRecorderOptions {
 export class EventRecorder {
   readonly #pending = new Map<string, Pending>();
   readonly #options: EventRecorderOptions;
-  readonly #instance = hostname();
+  readonly #instance: string;
+  /**
+   * Ends the names of this replica's Events, so that no other replica (nor an earlier process of
+   * this one) ever writes to them: replicas count their own deliveries.
+   */
+  readonly #nameSuffix = randomBytes(4).toString("hex");
+  /** Tells apart the names of aggregations begun in the same millisecond. */
+  #made = 0;
   /** One write per Event at a time: an update must not overtake its create. */
   readonly #writes: WorkQueue;
 
   constructor(options: EventRecorderOptions) {
     this.#options = options;
+    this.#instance = options.instance ?? hostname();
     this.#writes = new WorkQueue({
       // Bounded by the aggregation: one write per Receiver and reason per window.
       concurrency: Number.POSITIVE_INFINITY,
@@ -87,7 +103,9 @@ export class EventRecorder {
   observe(outcome: DeliveryOutcome): void {
     const kind = eventFor(outcome);
     if (!kind || !outcome.receiver) return;
-    this.#count(outcome.receiver, kind, (p) => {
+    const uid = this.#options.uidOf(outcome.receiver);
+    if (uid === undefined) return;
+    this.#count(outcome.receiver, uid, kind, (p) => {
       p.last = outcome;
     });
   }
@@ -96,8 +114,12 @@ export class EventRecorder {
    * Records a status transition on its Receiver, with Flux's reason (`Succeeded`, `Failed`,
    * `InvalidCELExpression`, `ValidationFailed`) and message, aggregated as deliveries are.
    */
-  recordReconcile(receiver: ObjectKey, event: { type: "Normal" | "Warning"; reason: string; message: string }): void {
-    this.#count(receiver, event, (p) => {
+  recordReconcile(
+    receiver: ObjectKey,
+    uid: string,
+    event: { type: "Normal" | "Warning"; reason: string; message: string },
+  ): void {
+    this.#count(receiver, uid, event, (p) => {
       p.last = undefined;
       p.lastMessage = event.message.slice(0, 1024);
     });
@@ -105,12 +127,10 @@ export class EventRecorder {
 
   #count(
     receiver: ObjectKey,
+    uid: string,
     kind: { type: "Normal" | "Warning"; reason: string },
     remember: (p: Pending) => void,
   ): void {
-    if (!this.#options.canWrite()) return;
-    const uid = this.#options.uidOf(receiver);
-    if (uid === undefined) return;
     const now = (this.#options.now ?? Date.now)();
     const key = `${keyString(receiver)}/${kind.reason}`;
     let p = this.#pending.get(key);
@@ -133,8 +153,8 @@ export class EventRecorder {
       p = {
         record: {
           namespace,
-          // Event names are unique per object and reason incarnation, like client-go's "<name>.<hex>".
-          name: `${name}.${now.toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`,
+          // Unique per object, reason incarnation and replica, like client-go's "<name>.<hex>".
+          name: `${name}.${now.toString(16)}${this.#nameSuffix}${(this.#made++ % 0x10000).toString(16)}`,
           involvedObject: { apiVersion: RECEIVER_API_VERSION, kind: "Receiver", namespace, name, uid },
           type: kind.type,
           reason: kind.reason,
@@ -187,7 +207,6 @@ export class EventRecorder {
   #flush(key: string, p: Pending) {
     if (p.timer) clearTimeout(p.timer);
     p.timer = undefined;
-    if (!this.#options.canWrite()) return;
     if (this.#writes.state(key) === "running") p.again = true;
     this.#writes.add(key);
   }

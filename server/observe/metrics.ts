@@ -65,8 +65,69 @@ const LEADER_ELECTION_NAME = "fluxhook-leader-election";
 /** prometheus.ExponentialBucketsRange(10e-3, 1800, 10), Flux's runtime's reconcile buckets. */
 export const RECONCILE_BUCKETS = Array.from({ length: 10 }, (_, i) => 0.01 * (1800 / 0.01) ** (i / 9));
 
+/**
+ * What the reconciler and the Secret cache report as they work: failed Secret reads and status
+ * writes, and each reconcile's duration. Made before them (they are told of it), and exposed by
+ * the Metrics made after them, which read their state at scrape time.
+ */
+export class ReconcileMetrics {
+  readonly #secretReadFailures = new Counter({
+    name: "fluxhook_secret_read_failures_total",
+    help: "Reads of a Receiver's Secret that failed (API errors, timeouts; not a Secret found absent).",
+    registers: [],
+  });
+  readonly #statusWriteFailures = new Counter({
+    name: "fluxhook_status_write_failures_total",
+    help: "Receiver status writes that failed and are retried.",
+    registers: [],
+  });
+  // A series per Receiver: written without prom-client (observe/metrics-series.ts), after the registry's.
+  readonly #reconcileDuration = new TextHistogram(
+    "gotk_reconcile_duration_seconds",
+    "The duration in seconds of a GitOps Toolkit resource reconciliation.",
+    RECONCILE_BUCKETS,
+  );
+
+  /** A Secret read that failed (not one that found it absent). */
+  secretReadFailed(): void {
+    this.#secretReadFailures.inc();
+  }
+
+  /** A Receiver status write that failed (not one whose Receiver was deleted meanwhile). */
+  statusWriteFailed(): void {
+    this.#statusWriteFailures.inc();
+  }
+
+  /** A Receiver reconciled: decided (prepared) and, when it changed, its status written. */
+  reconciled(receiver: { namespace: string; name: string }, seconds: number): void {
+    this.#reconcileDuration.observe(
+      keyString(receiver),
+      () => ({ kind: "Receiver", name: receiver.name, namespace: receiver.namespace }),
+      seconds,
+    );
+  }
+
+  /** A Receiver deleted: its reconcile series goes with it. */
+  forgetReceiver(receiver: { namespace: string; name: string }): void {
+    this.#reconcileDuration.remove(keyString(receiver));
+  }
+
+  /** Registers the counters (createMetrics). */
+  registerIn(registry: Registry): void {
+    registry.registerMetric(this.#secretReadFailures);
+    registry.registerMetric(this.#statusWriteFailures);
+  }
+
+  /** The reconcile series in Prometheus' text format, written after the registry's. */
+  expose(): string {
+    return this.#reconcileDuration.expose();
+  }
+}
+
 export interface MetricSources {
   readonly receiverCounts: () => ReceiverCounts;
+  /** The reconciler's own metrics (made before the source of Receivers). */
+  readonly reconcile: ReconcileMetrics;
   /** Each watch ("receivers", "secrets") and whether it is connected; none with --receivers-file. */
   readonly watches?: () => Readonly<Record<string, boolean>>;
   /** Whether this replica holds the Lease (always true without --enable-leader-election). */
@@ -80,14 +141,6 @@ export interface Metrics {
   observeRequest(handler: string, method: string, status: number, seconds: number, bytes: number): void;
   inflight(handler: string, delta: 1 | -1): void;
   observeDelivery(outcome: DeliveryOutcome): void;
-  /** A Secret read that failed (not one that found it absent). */
-  secretReadFailed(): void;
-  /** A Receiver status write that failed (not one whose Receiver was deleted meanwhile). */
-  statusWriteFailed(): void;
-  /** A Receiver reconciled: decided (prepared) and, when it changed, its status written. */
-  reconciled(receiver: { namespace: string; name: string }, seconds: number): void;
-  /** A Receiver deleted: its reconcile series goes with it. */
-  forgetReceiver(receiver: { namespace: string; name: string }): void;
   /** Every metric in Prometheus' text format (`registry.contentType`), as /metrics serves it. */
   exposition(): Promise<string>;
 }
@@ -144,22 +197,8 @@ export function createMetrics(sources: MetricSources): Metrics {
       apiRequests?.flushInto(this);
     },
   });
-  const secretReadFailures = new Counter({
-    name: "fluxhook_secret_read_failures_total",
-    help: "Reads of a Receiver's Secret that failed (API errors, timeouts; not a Secret found absent).",
-    registers: [registry],
-  });
-  const statusWriteFailures = new Counter({
-    name: "fluxhook_status_write_failures_total",
-    help: "Receiver status writes that failed and are retried.",
-    registers: [registry],
-  });
-  // A series per Receiver: written without prom-client (observe/metrics-series.ts), after the registry's.
-  const reconcileDuration = new TextHistogram(
-    "gotk_reconcile_duration_seconds",
-    "The duration in seconds of a GitOps Toolkit resource reconciliation.",
-    RECONCILE_BUCKETS,
-  );
+  const reconcile = sources.reconcile;
+  reconcile.registerIn(registry);
   // The per-request series are recorded by key, without prom-client's per-observation label
   // hashing (observe/metrics-series.ts); prom-client still formats them.
   const duration = new SeriesHistogram(
@@ -235,20 +274,8 @@ export function createMetrics(sources: MetricSources): Metrics {
       for (const t of outcome.targets ?? [])
         annotationCounts.inc(`${t.kind} ${t.outcome}`, () => ({ kind: t.kind, outcome: t.outcome }));
     },
-    secretReadFailed: () => secretReadFailures.inc(),
-    statusWriteFailed: () => statusWriteFailures.inc(),
-    reconciled(receiver, seconds) {
-      reconcileDuration.observe(
-        keyString(receiver),
-        () => ({ kind: "Receiver", name: receiver.name, namespace: receiver.namespace }),
-        seconds,
-      );
-    },
-    forgetReceiver(receiver) {
-      reconcileDuration.remove(keyString(receiver));
-    },
     async exposition() {
-      return (await registry.metrics()) + reconcileDuration.expose();
+      return (await registry.metrics()) + reconcile.expose();
     },
   };
 }

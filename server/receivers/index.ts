@@ -20,7 +20,7 @@ interface EntryBase {
 /** A receiver that takes deliveries. */
 export interface ServingEntry extends EntryBase {
   readonly spec: ReceiverSpec;
-  /** The generation's CEL programs (filters, OIDC expressions), compiled once by the controller. */
+  /** The generation's CEL programs (filters, OIDC expressions), compiled once by the reconciler. */
   readonly compiled: CompiledReceiver;
   readonly unavailable: undefined;
 }
@@ -44,7 +44,7 @@ export class ReceiverIndex {
 
   /**
    * Adds or replaces the entry of one receiver; its old path stops answering at the same moment.
-   * Another receiver's entry at the same path is dropped and returned (the controller decides
+   * Another receiver's entry at the same path is dropped and returned (the reconciler decides
    * which of two receivers keeps a path).
    */
   set(entry: ReceiverEntry): ReceiverEntry | undefined {

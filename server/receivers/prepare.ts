@@ -1,6 +1,6 @@
 /**
  * @module server/receivers/prepare
- * What a Receiver generation needs before it can serve, done once per generation (the controller
+ * What a Receiver generation needs before it can serve, done once per generation (the reconciler
  * caches the result): its CEL expressions compiled, and its OIDC providers checked. In Flux's
  * order and words (internal/controller/receiver_controller.go reconcile, receiver_claims.go):
  *

@@ -19,9 +19,14 @@
  * with backoff). At the first sync, a namespace most of whose Secrets are referenced is read in
  * pages instead (a LIST, SECRET_LIST_MIN_SHARE): one request per hundred Secrets rather than one
  * each, and the data of a listed Secret no Receiver references is dropped with its page. What a
- * list did not settle (it failed, or a Secret changed meanwhile) is read Secret by Secret. A Secret whose reads fail stays as it was for the first few failures (a blip),
- * then is unreadable with the API's message, as Flux reports it, so that `kubectl get receivers`
- * shows e.g. missing RBAC.
+ * list did not settle (it failed, or a Secret changed meanwhile) is read Secret by Secret. A
+ * Secret whose reads fail stays as it was for the first few failures (a blip), then is unreadable
+ * with the API's message, as Flux reports it, so that `kubectl get receivers` shows e.g. missing
+ * RBAC.
+ *
+ * Each Secret is two facts: the version the metadata watch shows, and its data's state, one of
+ * `SecretState`. `lookup` answers from both (and from whether a read is out), and every change
+ * tells the Secret's Receivers when, and only when, that answer changed.
  */
 import type { Backoff } from "../../shared";
 import { readSecret, type SecretData, type SecretRecord } from "../api/secret";
@@ -37,11 +42,39 @@ const SECRET_READ_CONCURRENCY = 64;
 /** Consecutive failed reads after which the Secret is unreadable (~1.5 s of retries). */
 export const READ_FAILURES_BEFORE_UNREADABLE = 3;
 
-export type SecretState =
+/** What a Receiver sees of its Secret. */
+export type SecretLookup =
   | { readonly kind: "absent" }
   | { readonly kind: "pending" }
   | { readonly kind: "unreadable"; readonly reason: string }
   | { readonly kind: "ready"; readonly data: SecretData };
+
+/**
+ * The state of one Secret's data. Versions are resourceVersions; "" stands for "the watch had not
+ * shown it".
+ */
+export type SecretState =
+  /** Nothing of its data is known: no Receiver references it (only theirs are kept), or its first read has not answered. */
+  | { readonly kind: "unread" }
+  /** Its namespace's Secrets are being listed (the first sync): that list reads it, or it is read on its own after. */
+  | { readonly kind: "listing" }
+  /** Read (or whole, from files) at `record.resourceVersion`. */
+  | { readonly kind: "read"; readonly record: SecretRecord }
+  /**
+   * It does not exist: the watch deleted it (asked ""), or a read asked at version `asked` found
+   * none. Read again only once the watch shows a version newer than `asked`.
+   */
+  | { readonly kind: "absent"; readonly asked: string }
+  /**
+   * Its last read, asked at version `asked`, failed with the API's `reason`; it is read again after
+   * the backoff, or at once for a newer version. `had`, an earlier read, is served meanwhile.
+   */
+  | {
+      readonly kind: "failing";
+      readonly asked: string;
+      readonly reason: string;
+      readonly had: SecretRecord | undefined;
+    };
 
 export interface SecretCacheOptions {
   /** Reads one Secret; without it (files) Secrets arrive whole through `sink`. */
@@ -51,6 +84,8 @@ export interface SecretCacheOptions {
    * Secrets are mostly referenced in pages (see above), and no Secret is read before that sync.
    */
   readonly list?: (namespace: string, continueToken: string | undefined) => Promise<KubeResult<SecretPage>>;
+  /** Told of each read (GET or list page) the API refused or failed (not of a Secret found absent). */
+  readonly onReadFailed?: () => void;
   readonly log: Logger;
   /** Retry delays of failed reads (limits.ts Tuning.secretReadBackoff). */
   readonly backoff: Backoff;
@@ -58,23 +93,12 @@ export interface SecretCacheOptions {
 
 interface Entry {
   readonly key: ObjectKey;
-  /** The version the watch last showed; undefined when it has not shown the Secret (or deleted it). */
+  /** The version the metadata watch (or the files) shows; undefined when it does not show the Secret. */
   watched: string | undefined;
-  /** What is known of the data: read (or whole from files), or metadata only (`pending`). */
-  record: SecretRecord | undefined;
-  /** The version last read; "" when a read or the watch found it absent. */
-  readVersion: string | undefined;
-  /** The version whose read failed, counted as read until the retry (a newer version is read at once). */
-  failedVersion: string | undefined;
-  unreadable: string | undefined;
+  /** Replaced whole on every change, so a read can tell whether the state it began from still holds. */
+  state: SecretState;
   /** The Receivers ("namespace/name") referencing it. */
   readonly referrers: Referrers;
-  /** The watch deleted it while it was being read: what that read found is stale. */
-  deletedDuringRead: boolean;
-  /** Referenced and not read even once yet (the server is not ready before). */
-  neverAttempted: boolean;
-  /** Read by the list of its namespace in flight: not read on its own until that list ends. */
-  listing: boolean;
 }
 
 /**
@@ -110,8 +134,11 @@ export class Referrers implements Iterable<string> {
   }
 }
 
-/** Told which Receivers to decide again: those of one Secret, or all of them after a list. */
+/** Told which Receivers may be decided differently: those of one Secret, or all of them after a list. */
 export type SecretChanges = (receivers: Iterable<string> | "all") => void;
+
+const ABSENT: SecretLookup = Object.freeze({ kind: "absent" });
+const PENDING: SecretLookup = Object.freeze({ kind: "pending" });
 
 export class SecretCache {
   readonly #entries = new Map<string, Entry>();
@@ -121,7 +148,7 @@ export class SecretCache {
   readonly #lists: WorkQueue;
   readonly #listed = new Map<string, Entry[]>();
   #changed: SecretChanges = () => {};
-  /** A list page is being applied: its Receivers are decided at the list's end, not per item. */
+  /** A list page is being applied: its Receivers are told at the list's end, all at once. */
   #bulk = false;
   #synced = false;
   /** The Receivers' first list is in (referrersKnown): every reference of the first sync is known. */
@@ -140,7 +167,7 @@ export class SecretCache {
     this.#lists = new WorkQueue({ concurrency: SECRET_LIST_CONCURRENCY, work: (ns) => this.#readNamespace(ns) });
   }
 
-  /** The one listener (the controller) of changes that may decide Receivers differently. */
+  /** The one listener (the reconciler's event handler) of changes that may decide Receivers differently. */
   onChange(listener: SecretChanges): void {
     this.#changed = listener;
   }
@@ -150,14 +177,9 @@ export class SecretCache {
     return this.#synced;
   }
 
-  lookup(secret: string): SecretState {
+  lookup(secret: string): SecretLookup {
     const e = this.#entries.get(secret);
-    const r = e?.record;
-    // A Secret read once is served from what was read; reads that keep failing decide.
-    if (r && !r.pending) return { kind: "ready", data: r.data };
-    if (e?.unreadable !== undefined) return { kind: "unreadable", reason: e.unreadable };
-    if (r || (e && this.#awaited(e))) return { kind: "pending" };
-    return { kind: "absent" };
+    return e ? this.#answer(e) : ABSENT;
   }
 
   /** A Receiver references this Secret: it is read if its current version was not. */
@@ -172,41 +194,29 @@ export class SecretCache {
     if (!e) return;
     e.referrers.delete(receiver);
     if (e.referrers.size === 0) {
-      e.unreadable = undefined;
-      // A Secret no Receiver references keeps no data: it is read again if one refers to it again.
-      // (Files have no reads: their Secrets arrive whole and stay.)
-      if (this.#options.get && e.record && !e.record.pending) {
-        e.record = { ...e.record, pending: true, data: {} };
-        e.readVersion = undefined;
-      }
+      // A Secret no Receiver references keeps no data, and no read of it is pending: it is read
+      // again if one refers to it again. (Files have no reads: their Secrets arrive whole and stay.)
+      this.#reads.remove(keyString(e.key));
+      if (this.#options.get || e.state.kind !== "read") e.state = { kind: "unread" };
     }
     this.#prune(e);
   }
 
   /**
    * The Receivers' first list is in, so every Secret the first sync references is known (the
-   * controller calls this). Whichever of the two first lists ends last starts the reads.
+   * Receiver cache calls this). Whichever of the two first lists ends last starts the reads.
    */
   referrersKnown(): void {
     this.#referrersKnown = true;
     this.#startReads();
   }
 
-  /**
-   * With lists, nothing is read before both first lists are in (#consider): then every Secret and
-   * every reference is known, and what is referenced is read, by namespace where it pays. A
-   * namespace's list decided before all its Receivers were listed would read most of them by GET.
-   */
-  #startReads() {
-    if (this.#reading || !this.#synced || !this.#referrersKnown) return;
-    this.#reading = true;
-    if (this.#options.list) this.#readReferenced();
-  }
-
-  /** Referenced Secrets whose first read has not finished. */
+  /** Referenced Secrets whose first read has not answered. */
   get unread(): number {
+    if (!this.#options.get) return 0;
     let n = 0;
-    for (const e of this.#entries.values()) if (e.neverAttempted && e.referrers.size > 0) n++;
+    for (const e of this.#entries.values())
+      if (e.referrers.size > 0 && (e.state.kind === "unread" || e.state.kind === "listing")) n++;
     return n;
   }
 
@@ -223,19 +233,13 @@ export class SecretCache {
       listPage: (items: readonly unknown[], first: boolean) => {
         if (first) seen = new Set();
         const page: Entry[] = [];
-        this.#bulk = true;
-        try {
-          for (const obj of items) {
-            const s = readSecret(obj);
-            if (!s) continue;
-            const e = this.#entry(s);
-            seen.add(keyString(s));
-            e.watched = s.resourceVersion;
-            this.#put(e, s);
-            page.push(e);
-          }
-        } finally {
-          this.#bulk = false;
+        for (const obj of items) {
+          const s = readSecret(obj);
+          if (!s) continue;
+          const e = this.#entry(s);
+          seen.add(keyString(s));
+          this.#show(e, s);
+          page.push(e);
         }
         for (const e of page) this.#consider(e);
       },
@@ -244,10 +248,12 @@ export class SecretCache {
         try {
           for (const [k, e] of [...this.#entries]) {
             if (seen.has(k)) continue;
-            if (e.watched !== undefined) this.#forget(e);
+            // Not in the list: gone, whatever was shown or read of it before. One the watch never
+            // showed is left to its read, if one is out.
+            const known = e.watched !== undefined || e.state.kind === "read" || this.#had(e.state) !== undefined;
+            if (known) this.#gone(e);
             // Absent Secrets no Receiver references need no memory of being absent.
-            else if (e.referrers.size === 0) e.readVersion = undefined;
-            if (e.record) this.#delete(e);
+            else if (e.referrers.size === 0 && e.state.kind === "absent") e.state = { kind: "unread" };
             this.#prune(e);
           }
         } finally {
@@ -262,17 +268,18 @@ export class SecretCache {
         const s = readSecret(obj);
         if (!s) return;
         const e = this.#entry(s);
-        e.watched = s.resourceVersion;
-        this.#put(e, s);
+        const before = this.#answer(e);
+        this.#show(e, s);
+        this.#tell(e, before);
         this.#consider(e);
       },
       remove: (obj: unknown) => {
         const s = readSecret(obj);
         const e = s && this.#entries.get(keyString(s));
         if (!e) return;
-        this.#forget(e);
-        this.#delete(e);
-        // After its Receivers were decided again (#delete tells them synchronously).
+        const before = this.#answer(e);
+        this.#gone(e);
+        this.#tell(e, before);
         if (e.referrers.size > 0)
           this.#options.log.debug("a Receiver's Secret was deleted", { secret: keyString(e.key) });
         this.#prune(e);
@@ -287,106 +294,117 @@ export class SecretCache {
       e = {
         key: { namespace: key.namespace, name: key.name },
         watched: undefined,
-        record: undefined,
-        readVersion: undefined,
-        failedVersion: undefined,
-        unreadable: undefined,
+        state: { kind: "unread" },
         referrers: new Referrers(),
-        deletedDuringRead: false,
-        neverAttempted: false,
-        listing: false,
       };
       this.#entries.set(k, e);
     }
     return e;
   }
 
+  /** The answer to `lookup`. */
+  #answer(e: Entry): SecretLookup {
+    const s = e.state;
+    switch (s.kind) {
+      case "read":
+        return { kind: "ready", data: s.record.data };
+      case "failing":
+        // A Secret read once is served from what was read; reads that keep failing decide.
+        if (s.had) return { kind: "ready", data: s.had.data };
+        return this.#reads.failures(keyString(e.key)) >= READ_FAILURES_BEFORE_UNREADABLE
+          ? { kind: "unreadable", reason: s.reason }
+          : PENDING;
+      case "listing":
+        return PENDING;
+      case "absent":
+        // Found absent by a read while the watch still shows it: the watch says what follows.
+        return e.watched === undefined ? ABSENT : PENDING;
+      case "unread":
+        // Shown by the watch, or not shown and being read to learn whether it exists.
+        return e.watched !== undefined || this.#reads.state(keyString(e.key)) !== undefined ? PENDING : ABSENT;
+    }
+  }
+
+  /** Tells the Secret's Receivers when its answer changed from `before` (at a list's end, all are told). */
+  #tell(e: Entry, before: SecretLookup) {
+    if (this.#bulk || e.referrers.size === 0 || sameAnswer(before, this.#answer(e))) return;
+    this.#changed(e.referrers);
+  }
+
   /** Drops an entry that holds nothing any more. */
   #prune(e: Entry) {
     const k = keyString(e.key);
-    if (e.referrers.size > 0 || e.watched !== undefined || e.record || e.readVersion !== undefined) return;
-    // Not while its namespace's list runs, nor an entry made anew under its key since.
-    if (e.listing || this.#reads.state(k) !== undefined || this.#entries.get(k) !== e) return;
+    if (e.referrers.size > 0 || e.watched !== undefined || e.state.kind !== "unread") return;
+    // Not while a read of it is queued or out, nor an entry made anew under its key since.
+    if (this.#reads.state(k) !== undefined || this.#entries.get(k) !== e) return;
     this.#entries.delete(k);
   }
 
-  #notify(e: Entry) {
-    if (!this.#bulk && e.referrers.size > 0) this.#changed(e.referrers);
+  /** The watch or the files show the Secret as `s`: metadata (a version), or whole (files). */
+  #show(e: Entry, s: SecretRecord) {
+    e.watched = s.resourceVersion;
+    if (!s.pending) e.state = { kind: "read", record: s };
   }
 
-  /** Records what the watch, the files or a read showed of the Secret. */
-  #put(e: Entry, s: SecretRecord) {
-    const before = e.record;
-    // Metadata of a version already read (a re-list, or a watch behind the read) changes nothing.
-    if (before && s.pending && !before.pending && atLeastVersion(before.resourceVersion, s.resourceVersion)) return;
-    e.record = s;
-    if (!s.pending && e.unreadable !== undefined) {
-      e.unreadable = undefined;
-      return this.#notify(e);
-    }
-    // The same data under a newer version: recorded, nothing to decide again.
-    if (before && before.pending === s.pending && sameData(before, s)) return;
-    this.#notify(e);
-  }
-
-  /** The Secret is gone (deleted by the watch, or found absent by a read). */
-  #delete(e: Entry) {
-    e.record = undefined;
-    e.unreadable = undefined;
-    this.#notify(e);
-  }
-
-  /** The watch no longer shows the Secret: nothing to read until it shows it again. */
-  #forget(e: Entry) {
-    const k = keyString(e.key);
+  /** The Secret is gone (the watch deleted it, or a list no longer names it): nothing to read until it is shown again. */
+  #gone(e: Entry) {
     e.watched = undefined;
-    e.readVersion = e.referrers.size > 0 ? "" : undefined;
-    e.failedVersion = undefined;
-    if (this.#reads.state(k) === "running") e.deletedDuringRead = true;
-    this.#reads.remove(k);
-    e.neverAttempted = false;
+    this.#reads.remove(keyString(e.key));
+    e.state = e.referrers.size > 0 ? { kind: "absent", asked: "" } : { kind: "unread" };
+  }
+
+  #had(s: SecretState): SecretRecord | undefined {
+    return s.kind === "read" ? s.record : s.kind === "failing" ? s.had : undefined;
   }
 
   /**
-   * True while a Secret the watch has not shown is being read to learn whether it exists (queued,
-   * in flight, or waiting to retry; one known to be absent is not).
-   */
-  #awaited(e: Entry): boolean {
-    if (e.watched !== undefined) return false;
-    const state = this.#reads.state(keyString(e.key));
-    if (state === "waiting to retry") return true;
-    return e.readVersion === undefined && state !== undefined;
-  }
-
-  /**
-   * Whether the Secret is referenced and was not read at its current version or later (a read can
-   * be ahead of the watch: it is served from the newest state); or, when the watch has not shown
-   * it, whether nothing is known of it yet.
+   * Whether the Secret is referenced and its data is not known at the version the watch shows (a
+   * read can be ahead of the watch: it is served from the newest state); or, when the watch has
+   * not shown it, whether nothing is known of it yet.
    */
   #needsRead(e: Entry): boolean {
     if (!this.#options.get || e.referrers.size === 0) return false;
-    const read = this.#reads.state(keyString(e.key)) === "waiting to retry" ? e.failedVersion : e.readVersion;
-    if (e.watched === undefined) return read === undefined;
-    return read === undefined || !atLeastVersion(read, e.watched);
+    const s = e.state;
+    const newer = (asked: string) => e.watched !== undefined && !atLeastVersion(asked, e.watched);
+    switch (s.kind) {
+      case "unread":
+        return true;
+      case "listing":
+        return false;
+      case "read":
+        return newer(s.record.resourceVersion);
+      case "absent":
+        return newer(s.asked);
+      case "failing":
+        // A failed read waits for its retry; a newer version is read at once.
+        return !this.#reads.retrying(keyString(e.key)) || newer(s.asked);
+    }
   }
 
   #consider(e: Entry) {
-    if (this.#stopped || e.listing || !this.#needsRead(e)) return;
+    if (this.#stopped || !this.#needsRead(e)) return;
     // With lists, the first sync decides how each is read (#startReads).
     if (this.#options.list && !this.#reading) return;
-    const k = keyString(e.key);
-    if (e.readVersion === undefined && this.#reads.failures(k) === 0) e.neverAttempted = true;
-    this.#reads.add(k);
+    this.#reads.add(keyString(e.key));
+  }
+
+  /**
+   * With lists, nothing is read before both first lists are in (#consider): then every Secret and
+   * every reference is known, and what is referenced is read, by namespace where it pays. A
+   * namespace's list decided before all its Receivers were listed would read most of them by GET.
+   */
+  #startReads() {
+    if (this.#reading || !this.#synced || !this.#referrersKnown) return;
+    this.#reading = true;
+    if (this.#options.list) this.#readReferenced();
   }
 
   /** One run of the read queue for a Secret; it is considered again afterwards. */
   #read(k: string): Promise<void> | undefined {
     const e = this.#entries.get(k);
-    if (!e) return undefined;
-    if (e.referrers.size === 0) this.#reads.forget(k); // a new reference starts afresh
     // The read in flight when this was queued may have read the current version already.
-    if (!this.#needsRead(e)) return undefined;
-    return this.#fetch(e, e.watched)
+    if (!e || !this.#needsRead(e)) return undefined;
+    return this.#fetch(e)
       .catch((err: unknown) =>
         this.#options.log.error("reading a Receiver's Secret failed", {
           secret: k,
@@ -394,7 +412,6 @@ export class SecretCache {
         }),
       )
       .finally(() => {
-        e.neverAttempted = false;
         // A failed read waits for its retry: adding it now would run it at once and drop the
         // backoff. A newer version from the watch still reads it sooner (the sink considers it).
         if (!this.#reads.retrying(k)) this.#consider(e);
@@ -402,13 +419,35 @@ export class SecretCache {
       });
   }
 
-  /** A read (GET or list) found the Secret as `s`. */
-  #readFound(e: Entry, s: SecretRecord) {
-    e.readVersion = s.resourceVersion;
-    // Older than what the watch has shown since (a read served just before a change): not
-    // used, and read again.
-    const current = e.watched;
-    if (current === undefined || !olderVersion(s.resourceVersion, current)) this.#put(e, s);
+  /** Reads one Secret at the version the watch shows now. */
+  async #fetch(e: Entry) {
+    const k = keyString(e.key);
+    const from = e.state;
+    const asked = e.watched ?? "";
+    const result = await this.#options.get!(e.key);
+    // Deleted, or no longer referenced, meanwhile: the watch or the Receivers said so since.
+    if (this.#stopped || e.state !== from) return;
+    const before = this.#answer(e);
+    if (result.ok) {
+      this.#reads.forget(k);
+      const s = readSecret(result.value);
+      if (!s) {
+        // Gone when read. A version newer than the one asked (re-created meanwhile) is still to be
+        // read; with none, the Secret is absent (once the watch, if it shows it, says so too).
+        e.state = { kind: "absent", asked };
+      } else if (e.watched !== undefined && olderVersion(s.resourceVersion, e.watched)) {
+        // Older than what the watch has shown since (a read served just before a change): not
+        // used, and read again.
+        return;
+      } else e.state = { kind: "read", record: s };
+      this.#tell(e, before);
+      return;
+    }
+    this.#options.onReadFailed?.();
+    const retryInMs = this.#reads.retry(k);
+    this.#options.log.error("cannot read a Receiver's Secret", { secret: k, error: result.reason, retryInMs });
+    e.state = { kind: "failing", asked, reason: result.reason, had: this.#had(from) };
+    this.#tell(e, before);
   }
 
   /**
@@ -430,10 +469,7 @@ export class SecretCache {
     }
     for (const [ns, { wanted, watched }] of byNamespace) {
       if (wanted.length >= SECRET_LIST_MIN_READS && wanted.length >= watched * SECRET_LIST_MIN_SHARE) {
-        for (const e of wanted) {
-          e.listing = true;
-          e.neverAttempted = true;
-        }
+        for (const e of wanted) e.state = { kind: "listing" };
         this.#listed.set(ns, wanted);
         this.#lists.add(ns);
       } else single.push(...wanted);
@@ -448,7 +484,6 @@ export class SecretCache {
   async #readNamespace(namespace: string) {
     const wanted = this.#listed.get(namespace) ?? [];
     this.#listed.delete(namespace);
-    // The version each was asked for: one the watch deleted meanwhile is not handed on.
     const asked = new Map(wanted.map((e) => [keyString(e.key), e] as const));
     let token: string | undefined;
     try {
@@ -456,6 +491,7 @@ export class SecretCache {
         const page = await this.#options.list!(namespace, token);
         if (this.#stopped) return;
         if (!page.ok) {
+          this.#options.onReadFailed?.();
           this.#options.log.error("cannot list the Secrets of a namespace; reading them one by one", {
             namespace,
             error: page.reason,
@@ -465,9 +501,13 @@ export class SecretCache {
         for (const obj of page.value.items) {
           const s = readSecret(obj);
           const e = s && asked.get(keyString(s));
-          // Deleted since, or no longer referenced: its data is not kept.
-          if (!s || s.pending || !e || e.watched === undefined || e.referrers.size === 0) continue;
-          this.#readFound(e, s);
+          // Deleted since, or no longer referenced (no longer listing): its data is not kept.
+          if (!s || s.pending || e?.state.kind !== "listing") continue;
+          // Older than what the watch has shown since: read on its own after the list.
+          if (e.watched !== undefined && olderVersion(s.resourceVersion, e.watched)) continue;
+          const before = this.#answer(e);
+          e.state = { kind: "read", record: s };
+          this.#tell(e, before);
         }
         token = page.value.continue;
       } while (token);
@@ -478,54 +518,27 @@ export class SecretCache {
       });
     } finally {
       for (const e of wanted) {
-        e.listing = false;
-        e.neverAttempted = false;
+        if (e.state.kind === "listing") e.state = { kind: "unread" };
         this.#consider(e);
         this.#prune(e);
       }
     }
   }
-
-  /** Reads one Secret, asked for at version `issued` (undefined: the watch had not shown it). */
-  async #fetch(e: Entry, issued: string | undefined) {
-    const k = keyString(e.key);
-    const result = await this.#options.get!(e.key);
-    const deleted = e.deletedDuringRead;
-    e.deletedDuringRead = false;
-    const current = e.watched;
-    if (this.#stopped || (issued !== undefined && current === undefined)) return; // deleted meanwhile: the watch said so
-    if (result.ok) {
-      this.#reads.forget(k);
-      e.failedVersion = undefined;
-      const s = readSecret(result.value);
-      if (!s || (deleted && current === undefined)) {
-        // Gone when read, or deleted since. A version newer than `issued` (re-created meanwhile)
-        // is still to be read; with none, the Secret is absent and its Receivers are decided.
-        e.readVersion = issued ?? "";
-        if (current === undefined) this.#delete(e);
-        return;
-      }
-      this.#readFound(e, s);
-      return;
-    }
-    e.failedVersion = issued ?? "";
-    const retryInMs = this.#reads.retry(k);
-    this.#options.log.error("cannot read a Receiver's Secret", { secret: k, error: result.reason, retryInMs });
-    if (
-      this.#reads.failures(k) >= READ_FAILURES_BEFORE_UNREADABLE &&
-      e.referrers.size > 0 &&
-      e.unreadable !== result.reason
-    ) {
-      e.unreadable = result.reason;
-      this.#notify(e);
-    }
-  }
 }
 
-function sameData(a: SecretRecord, b: SecretRecord): boolean {
+/** Whether two answers decide a Receiver alike (the same keys, or the same reason). */
+function sameAnswer(a: SecretLookup, b: SecretLookup): boolean {
+  if (a.kind !== b.kind) return false;
+  if (a.kind === "ready") return sameData(a.data, (b as typeof a).data);
+  if (a.kind === "unreadable") return a.reason === (b as typeof a).reason;
+  return true;
+}
+
+function sameData(a: SecretData, b: SecretData): boolean {
+  if (a === b) return true;
   for (const key of ["token", "email", "audience"] as const) {
-    const x = a.data[key];
-    const y = b.data[key];
+    const x = a[key];
+    const y = b[key];
     if (x === undefined || y === undefined ? x !== y : !x.equals(y)) return false;
   }
   return true;

@@ -6,7 +6,7 @@
  * the last change is always acted on and never twice in parallel. A failed run is put back with
  * `retry`, after the capped, jittered backoff of shared/backoff.ts; `forget` resets its count.
  *
- * Status writes, Secret reads, Events and target coalescing all need exactly this; one
+ * Receiver reconciles, Secret reads, Events and target coalescing all need exactly this; one
  * implementation keeps their ordering and retry rules the same.
  */
 import { backoffDelayMs, type Backoff } from "../../shared";
@@ -91,6 +91,14 @@ export class WorkQueue {
   /** Whether a retry of `key` is waiting for its backoff (also while its failed run is settling). */
   retrying(key: string): boolean {
     return this.#retries.has(key);
+  }
+
+  /**
+   * Whether `key` was added again while it runs: its trailing re-run will act on the newer state,
+   * so a run that has not written yet may leave the writing to it.
+   */
+  addedWhileRunning(key: string): boolean {
+    return this.#rerun.has(key);
   }
 
   state(key: string): KeyState | undefined {

@@ -1,19 +1,22 @@
 /**
  * @module server/sources/cluster
- * Receivers watched in a cluster: the Receiver watch and the Secret metadata watch feed the
- * controller and the Secret cache; status and Events are written by the leader (one replica when
- * leader election is on, else every replica).
+ * Receivers watched in a cluster, wired in dependency order: the Secret cache and the Receiver
+ * cache (fed by the Secret metadata watch and the Receiver watch), the Event recorder, and the
+ * reconciler over them. Status, Flux's finalizer and reconcile Events are written by the leader
+ * (one replica when leader election is on, else every replica); every replica records the
+ * deliveries it serves as Events.
  */
 import type { ServerConfig } from "../config";
 import { alwaysLeader, startLeaderElection } from "../kube/leader";
 import type { KubePort } from "../kube/port";
 import type { Tuning } from "../limits";
 import { EventRecorder } from "../observe/events";
+import type { ReconcileMetrics } from "../observe/metrics";
 import type { Logger } from "../runtime/log";
-import type { Metrics } from "../observe/metrics";
-import { ReceiverController } from "../receivers/controller";
 import type { ReceiverIndex } from "../receivers/index";
 import { prepareReceiver } from "../receivers/prepare";
+import { ReceiverCache } from "../receivers/receiver-cache";
+import { Reconciler } from "../receivers/reconciler";
 import { SecretCache } from "../receivers/secret-cache";
 import type { ReceiverSource } from "./source";
 
@@ -24,7 +27,9 @@ export interface ClusterSourceOptions {
   readonly log: Logger;
   readonly tuning: Tuning;
   /** Told of failed Secret reads and status writes, and of each Receiver reconciled. */
-  readonly observe?: Pick<Metrics, "secretReadFailed" | "statusWriteFailed" | "reconciled" | "forgetReceiver">;
+  readonly observe?: Pick<ReconcileMetrics, "secretReadFailed" | "statusWriteFailed" | "reconciled" | "forgetReceiver">;
+  /** This replica in its Events (reportingInstance); the pod's hostname by default. */
+  readonly instance?: string;
 }
 
 /** Logged when discovery shows no Receivers: the cluster has neither Flux nor the CRD component. */
@@ -32,74 +37,59 @@ export const NO_RECEIVER_CRD =
   "the cluster does not serve notification.toolkit.fluxcd.io/v1 Receivers: install Flux's Receiver CRD, e.g. with the kustomize component deploy/components/crd (see deploy/README.md)";
 
 export function startClusterSource(options: ClusterSourceOptions): ReceiverSource {
-  const { kube, config, index, log, tuning } = options;
+  const { kube, config, index, log, tuning, observe } = options;
   const leader = config.leaderElection
     ? startLeaderElection({ kube, config: config.leaderElection, log })
     : alwaysLeader;
   // Only the Secrets that Receivers reference are read (secret-cache.ts).
-  const observe = options.observe;
   const secrets = new SecretCache({
-    get: async (key) => {
-      const result = await kube.getSecret(key);
-      if (!result.ok) observe?.secretReadFailed();
-      return result;
-    },
-    list: async (namespace, token) => {
-      const result = await kube.listSecrets(namespace, token);
-      if (!result.ok) observe?.secretReadFailed();
-      return result;
-    },
+    get: (key) => kube.getSecret(key),
+    list: (namespace, token) => kube.listSecrets(namespace, token),
+    onReadFailed: () => observe?.secretReadFailed(),
     log,
     backoff: tuning.secretReadBackoff,
   });
-  const controller = new ReceiverController({
-    index,
+  const receivers = new ReceiverCache(secrets);
+  const events = new EventRecorder({ kube, log, uidOf: (key) => receivers.uidOf(key), instance: options.instance });
+  const reconciler = new Reconciler({
+    receivers,
     secrets,
-    statusWriter: config.statusUpdates
+    index,
+    // Flux's finalizer is kept by whoever writes status: beside Flux (--status-updates=false) it is Flux's.
+    writer: config.statusUpdates
       ? {
-          patchReceiverStatus: async (key, status) => {
-            const result = await kube.patchReceiverStatus(key, status);
-            // A Receiver deleted meanwhile (404) is no failure: the watch tells the rest.
-            if (!result.ok && result.status !== 404) observe?.statusWriteFailed();
-            return result;
-          },
+          kube,
+          canWrite: () => leader.isLeader(),
+          backoff: tuning.statusWriteBackoff,
+          recordEvent: (key, uid, event) => events.recordReconcile(key, uid, event),
         }
       : undefined,
-    // Flux's finalizer is kept by whoever writes status: beside Flux (--status-updates=false) it is Flux's.
-    finalizerWriter: config.statusUpdates ? kube : undefined,
-    // The recorder (below) and the controller refer to each other; neither calls the other until
-    // a status write lands, after both exist.
-    recordEvent: (key, event) => events.recordReconcile(key, event),
-    onReconciled: (key, seconds) => observe?.reconciled(key, seconds),
-    onDeleted: (key) => {
-      observe?.forgetReceiver(key);
-      events.forgetReceiver(key);
+    observe: {
+      reconciled: (key, seconds) => observe?.reconciled(key, seconds),
+      statusWriteFailed: () => observe?.statusWriteFailed(),
+      deleted: (key) => {
+        observe?.forgetReceiver(key);
+        events.forgetReceiver(key);
+      },
     },
-    canWrite: () => leader.isLeader(),
-    statusWriteBackoff: tuning.statusWriteBackoff,
     log,
     prepare: prepareReceiver,
   });
-  leader.onStartedLeading(() => controller.resyncStatus());
-  const events = new EventRecorder({
-    kube,
-    log,
-    canWrite: () => leader.isLeader(),
-    uidOf: (key) => controller.uidOf(key),
-  });
+  leader.onStartedLeading(() => reconciler.resync());
   // Without the CRD the Receiver list 404s forever; say once, and plainly, what to install.
   void kube.servesReceivers().then((served) => {
     if (served.ok && !served.value) log.error(NO_RECEIVER_CRD);
     else log.debug("discovery: Receivers are served", { served: served.ok ? true : served.reason });
   });
-  const receivers = kube.watchReceivers(config.watchNamespace, controller.receiverSink);
+  const receiverWatch = kube.watchReceivers(config.watchNamespace, receivers.sink);
   const secretWatch = kube.watchSecretMetadata(config.watchNamespace, secrets.sink);
   return {
-    controller,
+    synced: () => reconciler.synced,
+    counts: () => reconciler.counts(),
     // Readiness stays true through a watch outage once synced (server.ts); the body says whether
     // the watches are connected.
     watches: () => ({
-      receivers: receivers.connected ? "connected" : "reconnecting",
+      receivers: receiverWatch.connected ? "connected" : "reconnecting",
       secrets: secretWatch.connected ? "connected" : "reconnecting",
     }),
     unread: () => secrets.unread,
@@ -108,10 +98,10 @@ export function startClusterSource(options: ClusterSourceOptions): ReceiverSourc
     statusUpdates: config.statusUpdates,
     describe: `cluster, namespace ${config.watchNamespace ?? "*"}`,
     async stop() {
-      receivers.stop();
+      receiverWatch.stop();
       secretWatch.stop();
       secrets.stop();
-      controller.stop();
+      reconciler.stop();
       events.stop();
       await leader.stop();
     },

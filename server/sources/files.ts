@@ -2,7 +2,7 @@
  * @module server/sources/files
  * Receivers and Secrets read from YAML files: the same multi-document manifests a user would
  * `kubectl apply` (Secrets with base64 `data` or plain `stringData`, `List` objects too). They feed
- * the controller through the same sinks as the cluster watches, so a file-defined Receiver behaves
+ * the reconciler through the same caches as the cluster watches, so a file-defined Receiver behaves
  * exactly like one in a cluster. Files are polled for changes; a file that fails to parse keeps
  * its last good content and the error is logged.
  */
@@ -11,9 +11,10 @@ import { replaceAll, type Informer, type WatchSink } from "../kube/port";
 import type { Logger } from "../runtime/log";
 import { RECEIVER_API_VERSION } from "../api/receiver";
 import { DEFAULT_TUNING } from "../limits";
-import { ReceiverController } from "../receivers/controller";
 import type { ReceiverIndex } from "../receivers/index";
 import { prepareReceiver } from "../receivers/prepare";
+import { ReceiverCache } from "../receivers/receiver-cache";
+import { Reconciler } from "../receivers/reconciler";
 import { SecretCache } from "../receivers/secret-cache";
 import type { ReceiverSource } from "./source";
 
@@ -71,17 +72,12 @@ export interface FilesOptions {
 export function startFiles(options: FilesOptions): ReceiverSource {
   const { paths, index, log } = options;
   const secrets = new SecretCache({ log, backoff: DEFAULT_TUNING.secretReadBackoff });
-  const controller = new ReceiverController({
-    index,
-    secrets,
-    statusWriter: undefined,
-    withoutStatus: true,
-    log,
-    prepare: prepareReceiver,
-  });
-  const files = startFileSource({ paths, receivers: controller.receiverSink, secrets: secrets.sink, log });
+  const receivers = new ReceiverCache(secrets);
+  const reconciler = new Reconciler({ receivers, secrets, index, withoutStatus: true, log, prepare: prepareReceiver });
+  const files = startFileSource({ paths, receivers: receivers.sink, secrets: secrets.sink, log });
   return {
-    controller,
+    synced: () => reconciler.synced,
+    counts: () => reconciler.counts(),
     watches: () => ({ files: "loaded" }),
     unread: () => 0,
     isLeader: () => true,
@@ -91,7 +87,7 @@ export function startFiles(options: FilesOptions): ReceiverSource {
     async stop() {
       files.stop();
       secrets.stop();
-      controller.stop();
+      reconciler.stop();
     },
   };
 }

@@ -7,17 +7,13 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { CelMeter, compile, evaluate, type CelVariable } from "../../server/cel";
-import { silentLogger } from "../../server/runtime/log";
-import { ReceiverController } from "../../server/receivers/controller";
-import { SecretCache } from "../../server/receivers/secret-cache";
-import { DEFAULT_TUNING } from "../../server/limits";
-import { ReceiverIndex } from "../../server/receivers/index";
 import { prepareReceiver } from "../../server/receivers/prepare";
 import type { ReceiverSpec } from "../../server/api/receiver";
 import { deliveryFilters } from "../../server/targets/filters";
 import { replaceAll, type PartialObject } from "../../server/kube/port";
 import { CEL_COST_LIMIT, CEL_TIME_LIMIT_MS } from "../../server/limits";
 import { startStack, waitFor, type Stack } from "../support/stack";
+import { reconcilerRig } from "../support/reconciler";
 
 const GIT = "source.toolkit.fluxcd.io/v1";
 const FILTER_VARS: CelVariable[] = ["res", "req"];
@@ -282,12 +278,7 @@ describe("cost bound", () => {
 describe("compiled once per generation", () => {
   test("status writes and Secret changes reuse the programs; a changed expression recompiles", () => {
     const compiled: string[] = [];
-    const secrets = new SecretCache({ log: silentLogger, backoff: DEFAULT_TUNING.secretReadBackoff });
-    const controller = new ReceiverController({
-      index: new ReceiverIndex(),
-      secrets,
-      statusWriter: undefined,
-      log: silentLogger,
+    const { secrets, receivers, index } = reconcilerRig({
       prepare: (s) => {
         compiled.push(s.resourceFilter ?? "");
         return prepareReceiver(s);
@@ -310,13 +301,13 @@ describe("compiled once per generation", () => {
       data: { token: Buffer.from(token).toString("base64") },
     });
     replaceAll(secrets.sink, [secret("a")]);
-    replaceAll(controller.receiverSink, [receiver(1, "true")]);
-    controller.receiverSink.upsert(receiver(1, "true", { observedGeneration: 1 }));
+    replaceAll(receivers.sink, [receiver(1, "true")]);
+    receivers.sink.upsert(receiver(1, "true", { observedGeneration: 1 }));
     secrets.sink.upsert(secret("b"));
     expect(compiled).toEqual(["true"]);
-    const entry = [...controller.index.entries()][0]!;
+    const entry = [...index.entries()][0]!;
     expect(entry.unavailable).toBeUndefined();
-    controller.receiverSink.upsert(receiver(2, "false"));
+    receivers.sink.upsert(receiver(2, "false"));
     expect(compiled).toEqual(["true", "false"]);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The Receiver controller through the real client and the test API server: the status Flux
+ * The Receiver reconciler through the real client and the test API server: the status Flux
  * writes, the index following Secrets and Receivers within moments, and --status-updates=false.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -7,15 +7,12 @@ import { startStack, waitFor, type Stack } from "../support/stack";
 import { signPayload, webhookPath } from "../../shared";
 import { githubExample } from "../support/payloads";
 import { replaceAll, type KubeResult } from "../../server/kube/port";
-import type { ObjectKey, ReceiverStatus } from "../../server/api/receiver";
-import { ReceiverController } from "../../server/receivers/controller";
+import { RECEIVER_FINALIZER, type ObjectKey, type ReceiverStatus } from "../../server/api/receiver";
 import { PATH_COLLISION } from "../../server/receivers/paths";
-import { SecretCache } from "../../server/receivers/secret-cache";
-import { DEFAULT_TUNING } from "../../server/limits";
 import { atLeastVersion, olderVersion } from "../../server/kube/resource-version";
-import { ReceiverIndex } from "../../server/receivers/index";
 import { desiredStatus, terminalMessage } from "../../server/api/status";
-import { silentLogger } from "../../server/runtime/log";
+import { reconcilerRig } from "../support/reconciler";
+import { MAX_TOKEN_BYTES } from "../../server/limits";
 
 const GIT = "source.toolkit.fluxcd.io/v1";
 const spec = {
@@ -113,6 +110,30 @@ describe("receiver status", () => {
       });
       expect(res.status).toBe(404);
     }
+  });
+
+  test(`a token longer than ${MAX_TOKEN_BYTES} bytes is TokenNotFound and never served; one of ${MAX_TOKEN_BYTES} is Ready`, async () => {
+    const long = "k".repeat(MAX_TOKEN_BYTES + 1);
+    stack.secret("long-token", "webhook-token", { token: long });
+    stack.receiver("long-token", "receiver", spec);
+    await waitFor("TokenNotFound", () =>
+      conditions("long-token", "receiver").some((c: any) => c.reason === "TokenNotFound"),
+    );
+    expect(conditions("long-token", "receiver")[0]).toEqual({
+      type: "Ready",
+      status: "False",
+      reason: "TokenNotFound",
+      message: `invalid 'long-token/webhook-token' secret data: field 'token' is longer than ${MAX_TOKEN_BYTES} bytes`,
+    });
+    const body = githubExample("push");
+    const forged = { "Content-Type": "application/json", "X-Hub-Signature-256": signPayload("sha256", "x", body) };
+    expect((await stack.post(webhookPath(long, "receiver", "long-token"), { headers: forged, body })).status).toBe(404);
+
+    const longest = "k".repeat(MAX_TOKEN_BYTES);
+    stack.api.store.patch("v1", "Secret", "long-token", "webhook-token", {
+      data: { token: Buffer.from(longest).toString("base64") },
+    });
+    expect(await stack.readyPath("long-token", "receiver")).toBe(webhookPath(longest, "receiver", "long-token"));
   });
 
   test("an invalid spec is Stalled with ValidationFailed, and, never Ready, answers 404", async () => {
@@ -422,16 +443,14 @@ describe("a path collision is decided by age, whatever the list order", () => {
     ["younger listed first", [younger, older]],
   ] as const) {
     test(order, () => {
-      const index = new ReceiverIndex();
-      const secrets = new SecretCache({ log: silentLogger, backoff: DEFAULT_TUNING.secretReadBackoff });
-      const controller = new ReceiverController({ index, secrets, statusWriter: undefined, log: silentLogger });
+      const { index, secrets, receivers: cache } = reconcilerRig();
       replaceAll(secrets.sink, [secretIn("bc"), secretIn("c")]);
-      replaceAll(controller.receiverSink, receivers);
+      replaceAll(cache.sink, receivers);
       expect(webhookPath("same", "a", "bc")).toBe(path);
       expect(index.lookup(path)?.key).toEqual({ namespace: "c", name: "ab" });
       expect(index.get({ namespace: "bc", name: "a" })).toBeUndefined();
       expect(index.size).toBe(1);
-      controller.receiverSink.remove(older);
+      cache.sink.remove(older);
       expect(index.lookup(path)?.key).toEqual({ namespace: "bc", name: "a" });
     });
   }
@@ -456,6 +475,9 @@ describe("status writes in order", () => {
     let version = 100;
     const writes: { reason: string | undefined; land: () => string }[] = [];
     const writer = {
+      patchReceiverFinalizers: async (): Promise<KubeResult<string>> => {
+        throw new Error("the Receivers of this test carry Flux's finalizer already");
+      },
       patchReceiverStatus: (_key: ObjectKey, status: ReceiverStatus) =>
         new Promise<KubeResult<string>>((resolve) => {
           writes.push({
@@ -471,7 +493,14 @@ describe("status writes in order", () => {
     return { writer, writes };
   }
   const receiver = (resourceVersion: string, status?: ReceiverStatus) => ({
-    metadata: { name: "r", namespace: "ns", generation: 1, uid: "u1", resourceVersion },
+    metadata: {
+      name: "r",
+      namespace: "ns",
+      generation: 1,
+      uid: "u1",
+      resourceVersion,
+      finalizers: [RECEIVER_FINALIZER],
+    },
     spec,
     ...(status ? { status } : {}),
   });
@@ -483,16 +512,13 @@ describe("status writes in order", () => {
 
   test("the Secret arriving while TokenNotFound is being written: one write at a time, and stale watch events write nothing", async () => {
     const { writer, writes } = heldWriter();
-    const secrets = new SecretCache({ log: silentLogger, backoff: DEFAULT_TUNING.secretReadBackoff });
-    const controller = new ReceiverController({
-      index: new ReceiverIndex(),
-      secrets,
-      statusWriter: writer,
-      log: silentLogger,
+    const { secrets, receivers } = reconcilerRig({
+      writer: { kube: writer, canWrite: () => true, backoff: { baseMs: 1, capMs: 1 } },
       now: () => "2026-01-01T00:00:00Z",
     });
     replaceAll(secrets.sink, []);
-    replaceAll(controller.receiverSink, [receiver("10")]);
+    replaceAll(receivers.sink, [receiver("10")]);
+    await waitFor("the TokenNotFound write", () => writes.length === 1);
     expect(writes.map((w) => w.reason)).toEqual(["TokenNotFound"]);
 
     secrets.sink.upsert(secret);
@@ -507,20 +533,20 @@ describe("status writes in order", () => {
     const notFound = {
       conditions: [{ type: "Ready", status: "False" as const, reason: "TokenNotFound", message: "m" }],
     };
-    controller.receiverSink.upsert(receiver(first, notFound));
+    receivers.sink.upsert(receiver(first, notFound));
     const second = writes[1]!.land();
     await settle();
-    controller.receiverSink.upsert(receiver(first, notFound)); // still stale: our Ready write is newer
+    receivers.sink.upsert(receiver(first, notFound)); // still stale: our Ready write is newer
     await settle();
     expect(writes.length).toBe(2);
 
     // The watch catches up; from then on the watched status is the truth again.
     const path = webhookPath("t", "r", "ns");
     const ready = desiredStatus({ kind: "ready", path }, 1, undefined, "2026-01-01T00:00:00Z");
-    controller.receiverSink.upsert(receiver(second, ready));
+    receivers.sink.upsert(receiver(second, ready));
     await settle();
     expect(writes.length).toBe(2);
-    controller.receiverSink.upsert(receiver(String(Number(second) + 1), notFound)); // someone else overwrote it
+    receivers.sink.upsert(receiver(String(Number(second) + 1), notFound)); // someone else overwrote it
     await settle();
     expect(writes.map((w) => w.reason)).toEqual(["TokenNotFound", "Succeeded", "Succeeded"]);
   });

@@ -19,7 +19,7 @@ import { CelMeter, compile, evaluate } from "../../server/cel";
 import { deliveryFilters } from "../../server/targets/filters";
 import { startStack, TEST_CONFIG, waitFor } from "../support/stack";
 import { DeliveryGuards } from "../../server/delivery/protect/guards";
-import { Slots } from "../../server/delivery/protect/slots";
+import { Slots } from "../../server/runtime/slots";
 import { createApp } from "../../server/http/app";
 import { createAuthServices } from "../../server/jwt";
 import type { KubePort } from "../../server/kube/port";

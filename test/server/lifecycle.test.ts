@@ -225,7 +225,6 @@ describe("Kubernetes Events", () => {
     const recorder = new EventRecorder({
       kube,
       log: silentLogger,
-      canWrite: () => true,
       uidOf: () => "uid-1",
       windowMs: 200,
     });
@@ -265,7 +264,6 @@ describe("Kubernetes Events", () => {
     const recorder = new EventRecorder({
       kube,
       log: silentLogger,
-      canWrite: () => true,
       uidOf: () => "uid-1",
       windowMs: 1000,
       now: () => now,
@@ -287,6 +285,100 @@ describe("Kubernetes Events", () => {
     await waitFor("the update", () => writes.length === 2);
     expect(writes).toEqual(["create 1", "update 3"]);
     recorder.stop();
+  });
+});
+
+describe("Events from every replica", () => {
+  const election: LeaderElectionConfig = {
+    namespace: "flux-system",
+    leaseDurationMs: 2500,
+    renewDeadlineMs: 2000,
+    retryPeriodMs: 100,
+    releaseOnCancel: true,
+  };
+  const replica = (api: KubeApiServer, instance: string) =>
+    startFluxhook({
+      config: { ...TEST_CONFIG, leaderElection: election },
+      log: silentLogger,
+      kube: createKubeClient({ kubeConfig: api.kubeConfig(), log: silentLogger }),
+      instance,
+    });
+  const eventsOf = (api: KubeApiServer, name: string) =>
+    (api.store.list("v1", "Event", "apps") as any[]).filter((e) => e.involvedObject.name === name);
+
+  test("a delivery refused or handled by either replica is an Event of that replica; Ready transitions are the leader's", async () => {
+    await using api = await startKubeApiServer();
+    const a = await replica(api, "fluxhook-a");
+    await waitFor("a to lead", () => a.isLeader());
+    const b = await replica(api, "fluxhook-b");
+    try {
+      await waitFor("b to sync", () => b.ready());
+      seed(api, "apps", "webapp", "good");
+      await ready(api, "apps", "webapp");
+      for (const r of [a, b]) {
+        const url = r.receiverUrl + webhookPath("good", "webapp", "apps");
+        await waitFor(
+          "the replica to serve the receiver",
+          async () => (await fetch(url, { method: "POST", body: push, headers: headers("good") })).status === 200,
+        );
+        expect((await fetch(url, { method: "POST", body: push, headers: headers("forged") })).status).toBe(400);
+      }
+      const seen = await waitFor("each replica's Events", () => {
+        const list = eventsOf(api, "webapp").filter((e) => e.reason !== "Succeeded");
+        return list.length === 4 ? list : undefined;
+      });
+      expect(seen.map((e) => [e.reason, e.reportingInstance, e.count]).sort()).toEqual([
+        ["DeliveryRejected", "fluxhook-a", 1],
+        ["DeliveryRejected", "fluxhook-b", 1],
+        ["ReconcileRequested", "fluxhook-a", 1],
+        ["ReconcileRequested", "fluxhook-b", 1],
+      ]);
+      // The Receiver's own Event (Ready) is written once, by the leader, which wrote the status.
+      expect(
+        eventsOf(api, "webapp")
+          .filter((e) => e.reason === "Succeeded")
+          .map((e) => e.reportingInstance),
+      ).toEqual(["fluxhook-a"]);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  });
+
+  test("two replicas' floods on one Receiver: an Event each, counted apart, one write per window each", async () => {
+    await using api = await startKubeApiServer();
+    const outcome = {
+      kind: "rejected" as const,
+      status: 400,
+      reason: "signature mismatch (X-Hub-Signature-256)",
+      receiver: { namespace: "apps", name: "webapp" },
+      receiverType: "github",
+      event: "push",
+    };
+    const recorders = ["fluxhook-a", "fluxhook-b"].map(
+      (instance) =>
+        new EventRecorder({
+          kube: createKubeClient({ kubeConfig: api.kubeConfig(), log: silentLogger }),
+          log: silentLogger,
+          uidOf: () => "uid-1",
+          instance,
+          windowMs: 200,
+        }),
+    );
+    for (let i = 0; i < 50; i++) recorders[0]!.observe(outcome);
+    for (let i = 0; i < 30; i++) recorders[1]!.observe(outcome);
+    const events = await waitFor("both aggregated counts", () => {
+      const list = eventsOf(api, "webapp");
+      return list.length === 2 && list.every((e) => e.count > 1) ? list : undefined;
+    });
+    expect(events.map((e) => [e.reportingInstance, e.count]).sort()).toEqual([
+      ["fluxhook-a", 50],
+      ["fluxhook-b", 30],
+    ]);
+    expect(new Set(events.map((e) => e.metadata.name)).size).toBe(2);
+    // A create and one update per replica: the bound per window holds per replica.
+    expect(api.count({ method: "POST" }) + api.count({ method: "PATCH" })).toBe(4);
+    for (const r of recorders) r.stop();
   });
 });
 
@@ -315,7 +407,6 @@ describe("Event aggregation is bounded and follows the Receiver's incarnation", 
     const r = new EventRecorder({
       kube,
       log: silentLogger,
-      canWrite: () => true,
       uidOf,
       windowMs: 60_000,
       now: () => 1_000_000,

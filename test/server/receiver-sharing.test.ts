@@ -6,10 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { readReceiver, sharedWith, type ReceiverObject } from "../../server/api/receiver";
 import { replaceAll } from "../../server/kube/port";
-import { ReceiverController } from "../../server/receivers/controller";
-import { ReceiverIndex } from "../../server/receivers/index";
-import { SecretCache } from "../../server/receivers/secret-cache";
-import { silentLogger } from "../../server/runtime/log";
+import { reconcilerRig } from "../support/reconciler";
 
 const object = (over: { rv?: string; generation?: number; spec?: object; status?: object; finalizers?: string[] }) => ({
   metadata: {
@@ -59,19 +56,17 @@ describe("sharedWith", () => {
 });
 
 test("a watch event that changes nothing the decision uses keeps the Receiver's index entry", () => {
-  const index = new ReceiverIndex();
-  const secrets = new SecretCache({ log: silentLogger, backoff: { baseMs: 1, capMs: 1 } });
-  const controller = new ReceiverController({ index, secrets, statusWriter: undefined, log: silentLogger });
+  const { index, secrets, receivers } = reconcilerRig();
   replaceAll(secrets.sink, [
     { kind: "Secret", metadata: { name: "s", namespace: "ns", resourceVersion: "1" }, data: { token: "dA==" } },
   ]);
-  replaceAll(controller.receiverSink, [object({})]);
+  replaceAll(receivers.sink, [object({})]);
   const entry = [...index.entries()][0];
   expect(entry).toBeDefined();
-  controller.receiverSink.upsert(object({ rv: "2", status: ready, finalizers: ["finalizers.fluxcd.io"] }));
+  receivers.sink.upsert(object({ rv: "2", status: ready, finalizers: ["finalizers.fluxcd.io"] }));
   expect([...index.entries()][0]).toBe(entry!);
   // A change the decision uses replaces it.
-  controller.receiverSink.upsert(object({ rv: "3", generation: 2, spec: { ...object({}).spec, events: ["push"] } }));
+  receivers.sink.upsert(object({ rv: "3", generation: 2, spec: { ...object({}).spec, events: ["push"] } }));
   expect([...index.entries()][0]).not.toBe(entry!);
   expect([...index.entries()][0]!.generation).toBe(2);
 });

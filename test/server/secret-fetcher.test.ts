@@ -1,21 +1,30 @@
 /**
  * The Secret cache (server/receivers/secret-cache.ts) between a metadata watch and the
- * controller, with reads the test answers by hand: the orderings a real cluster produces (reads
+ * reconciler, with reads the test answers by hand: the orderings a real cluster produces (reads
  * ahead of or behind the watch, a Secret re-created while it is read, failures).
  */
 import { describe, expect, test } from "bun:test";
 import { replaceAll, type KubeResult, type SecretPage } from "../../server/kube/port";
 import { SECRET_LIST_MIN_READS, SECRET_LIST_MIN_SHARE } from "../../server/limits";
-import type { ObjectKey, ReceiverStatus } from "../../server/api/receiver";
-import { ReceiverController } from "../../server/receivers/controller";
-import { ReceiverIndex } from "../../server/receivers/index";
+import { RECEIVER_FINALIZER, type ObjectKey, type ReceiverStatus } from "../../server/api/receiver";
 import { READ_FAILURES_BEFORE_UNREADABLE, SecretCache } from "../../server/receivers/secret-cache";
 import { silentLogger } from "../../server/runtime/log";
 import { webhookPath } from "../../shared";
+import { reconcilerRig } from "../support/reconciler";
 import { waitFor } from "../support/stack";
 
 const spec = { type: "generic", secretRef: { name: "s" }, resources: [{ kind: "GitRepository", name: "app" }] };
-const receiver = { metadata: { name: "r", namespace: "ns", generation: 1, uid: "u", resourceVersion: "1" }, spec };
+const receiver = {
+  metadata: {
+    name: "r",
+    namespace: "ns",
+    generation: 1,
+    uid: "u",
+    resourceVersion: "1",
+    finalizers: [RECEIVER_FINALIZER],
+  },
+  spec,
+};
 const meta = (rv: string) => ({
   kind: "PartialObjectMetadata",
   apiVersion: "meta.k8s.io/v1",
@@ -27,16 +36,22 @@ const full = (rv: string, token: string) => ({
   metadata: { name: "s", namespace: "ns", resourceVersion: rv },
   data: { token: Buffer.from(token).toString("base64") },
 });
-const settle = () => new Promise((resolve) => setImmediate(resolve));
+/** Lets the reads, reconciles and writes the last step started run (a write waits for its slot in a task of its own). */
+const settle = async () => {
+  for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+};
 
-/** A controller and a Secret cache whose reads wait for the test to answer them. */
+/** A reconciler and a Secret cache whose reads wait for the test to answer them. */
 function rig(retryBaseMs = 1) {
   const reads: { resolve: (v: KubeResult<unknown>) => void }[] = [];
-  /** The Ready reason of every status the controller wrote. */
+  /** The Ready reason of every status the reconciler wrote. */
   const statuses: (string | undefined)[] = [];
   let lastStatus: ReceiverStatus | undefined;
   let version = 100;
-  const statusWriter = {
+  const kube = {
+    patchReceiverFinalizers: async (): Promise<KubeResult<string>> => {
+      throw new Error("the Receivers of this test carry Flux's finalizer already");
+    },
     patchReceiverStatus: async (_key: ObjectKey, status: ReceiverStatus): Promise<KubeResult<string>> => {
       statuses.push(status.conditions?.find((c) => c.type === "Ready")?.reason);
       lastStatus = status;
@@ -44,30 +59,32 @@ function rig(retryBaseMs = 1) {
       return { ok: true, value: String(++version) };
     },
   };
-  const index = new ReceiverIndex();
   const fetcher = new SecretCache({
     get: (_key: ObjectKey) => new Promise((resolve) => reads.push({ resolve })),
     log: silentLogger,
     backoff: { baseMs: retryBaseMs, capMs: 30_000 },
   });
-  const controller = new ReceiverController({ index, secrets: fetcher, statusWriter, log: silentLogger });
+  const { index, receivers } = reconcilerRig({
+    secrets: fetcher,
+    writer: { kube, canWrite: () => true, backoff: { baseMs: 1, capMs: 1 } },
+  });
   const path = () => [...index.entries()].map((e) => e.path)[0];
-  return { reads, statuses, lastStatus: () => lastStatus, fetcher, controller, path };
+  return { reads, statuses, lastStatus: () => lastStatus, fetcher, receivers, path };
 }
 
 /** The rig with the Receiver listed and its Secret's metadata at version 5: one read in flight. */
 function listed(retryBaseMs = 1) {
   const r = rig(retryBaseMs);
-  replaceAll(r.controller.receiverSink, [receiver]);
+  replaceAll(r.receivers.sink, [receiver]);
   replaceAll(r.fetcher.sink, [meta("5")]);
   return r;
 }
 
 describe("SecretCache", () => {
   test("only a referenced Secret is read, and the Receiver is decided once it is", async () => {
-    const { reads, fetcher, controller, path } = rig();
+    const { reads, fetcher, receivers, path } = rig();
     replaceAll(fetcher.sink, [meta("5"), { ...meta("6"), metadata: { ...meta("6").metadata, name: "unrelated" } }]);
-    replaceAll(controller.receiverSink, [receiver]);
+    replaceAll(receivers.sink, [receiver]);
     await settle();
     expect(reads.length).toBe(1);
     expect(fetcher.unread).toBe(1);
@@ -209,7 +226,7 @@ describe("SecretCache", () => {
     function ahead() {
       const r = rig();
       replaceAll(r.fetcher.sink, []);
-      replaceAll(r.controller.receiverSink, [receiver]);
+      replaceAll(r.receivers.sink, [receiver]);
       return r;
     }
 
@@ -231,13 +248,13 @@ describe("SecretCache", () => {
     });
 
     test("absent: TokenNotFound on the 404, no read on later Receiver events, and its creation is read", async () => {
-      const { reads, statuses, lastStatus, fetcher, controller, path } = ahead();
+      const { reads, statuses, lastStatus, fetcher, receivers, path } = ahead();
       reads[0]!.resolve({ ok: true, value: undefined });
       await settle();
       expect(fetcher.lookup("ns/s")).toEqual({ kind: "absent" });
       expect(statuses).toEqual(["TokenNotFound"]);
       // The watch event of that status write.
-      controller.receiverSink.upsert({
+      receivers.sink.upsert({
         ...receiver,
         metadata: { ...receiver.metadata, resourceVersion: "2" },
         status: lastStatus(),
@@ -266,7 +283,7 @@ describe("SecretCache", () => {
     test("one read for two Receivers: its 404 decides both", async () => {
       const r = rig();
       replaceAll(r.fetcher.sink, []);
-      replaceAll(r.controller.receiverSink, [
+      replaceAll(r.receivers.sink, [
         receiver,
         { ...receiver, metadata: { ...receiver.metadata, name: "r2", uid: "u2" } },
       ]);
@@ -304,11 +321,10 @@ describe("SecretCache with lists: the first sync reads a namespace's Secrets in 
     spec: { ...spec, secretRef: { name } },
   });
 
-  /** A controller and a cache whose GETs and list pages wait for the test to answer them. */
+  /** A reconciler and a cache whose GETs and list pages wait for the test to answer them. */
   function pagedRig() {
     const reads: { key: ObjectKey; resolve: (v: KubeResult<unknown>) => void }[] = [];
     const lists: { token: string | undefined; resolve: (v: KubeResult<SecretPage>) => void }[] = [];
-    const index = new ReceiverIndex();
     const cache = new SecretCache({
       get: (key) => new Promise((resolve) => reads.push({ key, resolve })),
       list: (namespace, token) => {
@@ -318,15 +334,15 @@ describe("SecretCache with lists: the first sync reads a namespace's Secrets in 
       log: silentLogger,
       backoff: { baseMs: 1, capMs: 30_000 },
     });
-    const controller = new ReceiverController({ index, secrets: cache, statusWriter: undefined, log: silentLogger });
+    const { index, receivers } = reconcilerRig({ secrets: cache });
     const paths = () => new Set([...index.entries()].map((e) => e.path));
-    return { reads, lists, cache, controller, paths };
+    return { reads, lists, cache, receivers, paths };
   }
 
   /** Every Secret referenced, plus one no Receiver references ("other"), listed as metadata. */
   function synced(referenced = names) {
     const r = pagedRig();
-    replaceAll(r.controller.receiverSink, referenced.map(receiverOf));
+    replaceAll(r.receivers.sink, referenced.map(receiverOf));
     // Nothing is read before the Secrets' first list: it is not known yet how to read them.
     expect(r.reads.length + r.lists.length).toBe(0);
     replaceAll(r.cache.sink, [...names.map((n) => metaOf(n, "5")), metaOf("other", "5")]);
@@ -357,11 +373,11 @@ describe("SecretCache with lists: the first sync reads a namespace's Secrets in 
   });
 
   test("the Secrets' list in before the Receivers': still one request per page, no GET", async () => {
-    const { reads, lists, cache, controller } = pagedRig();
+    const { reads, lists, cache, receivers } = pagedRig();
     replaceAll(cache.sink, [...names.map((n) => metaOf(n, "5")), metaOf("other", "5")]);
     await settle();
     expect(reads.length + lists.length).toBe(0); // no reference known yet
-    replaceAll(controller.receiverSink, names.map(receiverOf));
+    replaceAll(receivers.sink, names.map(receiverOf));
     await settle();
     expect({ gets: reads.length, lists: lists.length }).toEqual({ gets: 0, lists: 1 });
   });
@@ -416,7 +432,7 @@ describe("SecretCache with lists: the first sync reads a namespace's Secrets in 
     expect(reads.length).toBe(N - 1);
     // N referenced among many unreferenced ones: under SECRET_LIST_MIN_SHARE of the namespace.
     const r = pagedRig();
-    replaceAll(r.controller.receiverSink, names.map(receiverOf));
+    replaceAll(r.receivers.sink, names.map(receiverOf));
     const others = Array.from({ length: Math.ceil(N / SECRET_LIST_MIN_SHARE) }, (_, i) => metaOf(`helm-${i}`, "5"));
     replaceAll(r.cache.sink, [...names.map((n) => metaOf(n, "5")), ...others]);
     await settle();

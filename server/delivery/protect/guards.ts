@@ -29,7 +29,7 @@
 import { createHash } from "node:crypto";
 import { KeyedTokenBuckets, type BucketLimits, type Take } from "./token-bucket";
 import { RecentKeys } from "./recent-keys";
-import { Slots } from "./slots";
+import { Slots } from "../../runtime/slots";
 import { EVICTED, TIMED_OUT, type CallOff } from "../body";
 import {
   DELIVERY_ID_RECEIVERS,

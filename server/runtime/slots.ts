@@ -1,12 +1,13 @@
 /**
- * @module server/delivery/protect/slots
+ * @module server/runtime/slots
  * A counting semaphore with a FIFO queue: at most `capacity` holders at once, the others wait
- * their turn. Used for the deliveries that hold a parsed body (protect/guards.ts).
+ * their turn. Used for the deliveries that hold a parsed body (delivery/protect/guards.ts) and for
+ * the Receiver writes in flight (receivers/reconciler.ts).
  *
  * A slot is handed over in a task of its own (setImmediate), never on the releasing holder's
- * microtask: the work behind a slot is a synchronous parse, and handing slots over on microtasks
- * ran one waiter's parse after another with no I/O polled between them, so `/healthz` and every
- * other receiver waited for the whole queue (bench scenario 7).
+ * microtask: the work behind a slot may be a synchronous parse, and handing slots over on
+ * microtasks ran one waiter's parse after another with no I/O polled between them, so `/healthz`
+ * and every other receiver waited for the whole queue (bench scenario 7).
  */
 export class Slots {
   readonly #capacity: number;

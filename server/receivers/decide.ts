@@ -1,0 +1,168 @@
+/**
+ * @module server/receivers/decide
+ * What one Receiver is, decided from what the caches hold, in Flux's order of checks
+ * (notification-controller's Receiver reconciler): being deleted, suspended, the spec (CEL, OIDC
+ * providers), then the token. The answer is the index entry it serves from (if any), the
+ * readiness its status reports, and the path it was refused (a collision). The reconciler calls
+ * this once per reconcile and writes what it decided.
+ */
+import { webhookPath } from "../../shared";
+import type { ObjectKey, ReceiverObject, ReceiverSpec, ReceiverStatus } from "../api/receiver";
+import type { SecretData } from "../api/secret";
+import { Reason, type Readiness } from "../api/status";
+import { MAX_TOKEN_BYTES } from "../limits";
+import type { ReceiverEntry } from "./index";
+import { keepsPath, PATH_COLLISION } from "./paths";
+import type { Prepared } from "./prepare";
+import type { SecretLookup } from "./secret-cache";
+
+export interface DecisionInputs {
+  /** The Secret ("namespace/name") as the Secret cache answers for it. */
+  readonly secret: (secret: string) => SecretLookup;
+  /** The spec's preparation (compiled CEL, checked OIDC providers); asked only when Flux would check the spec. */
+  readonly prepare: (spec: ReceiverSpec) => Prepared;
+  /** The Receiver's status as it stands (our own last write until the watch shows it). */
+  readonly status: ReceiverStatus | undefined;
+  /** The other Receiver serving this path, if one does. */
+  readonly otherAt: (path: string, self: ObjectKey) => ReceiverObject | undefined;
+  /**
+   * Receivers from files have no status: one that cannot serve (suspended, Stalled) answers 503
+   * at the path its token gives, not 404 for want of a status.webhookPath.
+   */
+  readonly withoutStatus: boolean;
+}
+
+export interface Decision {
+  /** Where deliveries find it; undefined: nowhere (404). */
+  readonly entry?: ReceiverEntry;
+  /** What its status says; undefined: nothing to write (being deleted, or suspended without a token). */
+  readonly readiness?: Readiness;
+  /** Its Secret is being read: what was decided before stands until it is. */
+  readonly pending?: true;
+  /** The path an older Receiver keeps. */
+  readonly refused?: string;
+}
+
+/** Why a suspended Receiver's deliveries get 503. */
+const SUSPENDED = "receiver is suspended";
+
+/** The Secret data of a Receiver that needs none, one object for all: index entries compare it by identity. */
+const NO_SECRET: SecretData = Object.freeze({});
+
+export function decide(r: ReceiverObject, inputs: DecisionInputs): Decision {
+  // Being deleted: no longer served, in every mode, and its status is not written again (Flux
+  // only removes its finalizer).
+  if (r.deleting) return {};
+  const spec = r.spec;
+  // Suspended: Flux neither validates nor reads the token; the status keeps its conditions.
+  if (spec?.suspend && !inputs.withoutStatus)
+    return { entry: unavailableAt(r, inputs, spec, NO_SECRET, SUSPENDED), readiness: { kind: "suspended" } };
+  // Flux checks the spec (CEL, OIDC providers) before it reads the token.
+  const prepared: Prepared = spec
+    ? inputs.prepare(spec)
+    : { ok: false, reason: Reason.validationFailed, message: r.invalid ?? "invalid spec" };
+  const terminal = (p: Extract<Prepared, { ok: false }>): Readiness => ({
+    kind: "terminal",
+    reason: p.reason,
+    message: p.message,
+  });
+  let token: Buffer | undefined;
+  let secret: SecretData = NO_SECRET;
+  if (r.secretName) {
+    const state = inputs.secret(`${r.key.namespace}/${r.secretName}`);
+    if (state.kind === "pending") return { pending: true };
+    const ref = `'${r.key.namespace}/${r.secretName}'`;
+    const data = state.kind === "ready" ? state.data : {};
+    const length = data.token?.length ?? 0;
+    if (length === 0 || length > MAX_TOKEN_BYTES) {
+      if (spec?.suspend) return {};
+      // As Flux, an invalid spec is reported before the token is read.
+      if (!prepared.ok)
+        return {
+          entry: unavailableAt(r, inputs, spec, {}, `receiver is not ready: ${prepared.message}`),
+          readiness: terminal(prepared),
+        };
+      const message =
+        state.kind === "unreadable"
+          ? `unable to read token from secret ${ref} error: ${state.reason}`
+          : state.kind === "absent"
+            ? `unable to read token from secret ${ref} error: secrets "${r.secretName}" not found`
+            : length > MAX_TOKEN_BYTES
+              ? // Each signature check hashes the token: a huge one makes every forged delivery dear.
+                `invalid ${ref} secret data: field 'token' is longer than ${MAX_TOKEN_BYTES} bytes`
+              : // Flux serves an empty token; but then the path is sha256(name + namespace) and an HMAC
+                // keyed with "" is anyone's: the Receiver would be open to whoever guesses its name.
+                data.token
+                ? `invalid ${ref} secret data: field 'token' is empty`
+                : `invalid ${ref} secret data: required fields 'token'`;
+      return { readiness: { kind: "token-not-found", message } };
+    }
+    token = data.token;
+    secret = data;
+  } else if (spec?.type !== "generic-oidc") {
+    // No Secret means no path (the token is part of it), so nothing to index.
+    return {
+      readiness: {
+        kind: "terminal",
+        reason: Reason.validationFailed,
+        message: r.invalid ?? "secretRef is required when type is not generic-oidc",
+      },
+    };
+  }
+  const base = {
+    key: r.key,
+    generation: r.generation,
+    path: webhookPath(token ?? "", r.key.name, r.key.namespace),
+    secret,
+  };
+  const other = inputs.otherAt(base.path, r.key);
+  if (other && keepsPath(other, r)) {
+    return {
+      refused: base.path,
+      readiness: { kind: "terminal", reason: Reason.validationFailed, message: PATH_COLLISION },
+    };
+  }
+  if (spec?.suspend) return { entry: unavailableAt(r, inputs, spec, secret, SUSPENDED, base.path) };
+  if (!prepared.ok) {
+    return {
+      entry: unavailableAt(r, inputs, spec, secret, `receiver is not ready: ${prepared.message}`, base.path),
+      readiness: terminal(prepared),
+    };
+  }
+  return {
+    entry: { ...base, spec: spec!, compiled: prepared.compiled, unavailable: undefined },
+    readiness: { kind: "ready", path: base.path },
+  };
+}
+
+/**
+ * Where a Receiver that cannot serve (suspended, or Stalled) answers 503: the path its status
+ * has, as Flux looks Receivers up by status.webhookPath. One that was never Ready has none and
+ * answers 404, as in Flux; so does a path another Receiver serves now. Without status (files),
+ * the path the token gives, when it is known.
+ */
+function unavailableAt(
+  r: ReceiverObject,
+  inputs: DecisionInputs,
+  spec: ReceiverSpec | undefined,
+  secret: SecretData,
+  unavailable: string,
+  computed?: string,
+): ReceiverEntry | undefined {
+  const path = inputs.withoutStatus ? computed : inputs.status?.webhookPath;
+  if (!path || inputs.otherAt(path, r.key)) return undefined;
+  return { key: r.key, generation: r.generation, path, secret, spec, unavailable };
+}
+
+/** Whether two index entries are the same decision, part for part (parts are shared, not copied). */
+export function sameEntry(a: ReceiverEntry, b: ReceiverEntry): boolean {
+  return (
+    a.key === b.key &&
+    a.generation === b.generation &&
+    a.path === b.path &&
+    a.secret === b.secret &&
+    a.spec === b.spec &&
+    a.unavailable === b.unavailable &&
+    (a.unavailable === undefined ? a.compiled : undefined) === (b.unavailable === undefined ? b.compiled : undefined)
+  );
+}

@@ -1,0 +1,445 @@
+/**
+ * @module server/receivers/reconciler
+ * Keeps the index and the Receivers' status in step with the cluster, in client-go's shape: the
+ * caches' event handlers only queue a Receiver's key ("namespace/name"), and one work queue runs
+ * `reconcile(key)`, at most once per key at a time. A reconcile reads the Receiver and its Secret
+ * from the caches, decides once (decide.ts), updates the index, and then writes in Flux's order:
+ * the finalizer, the status, and on a Ready transition the Event. A failed write queues the key
+ * again after its backoff; what a write produced comes back only through the caches (the watch
+ * event of it) and, until the watch shows it, through what this replica remembers having written.
+ *
+ * Nothing is reconciled before both caches hold their first list; readiness (server.ts) then also
+ * waits for the first Secret reads, so a Receiver is never marked TokenNotFound only because its
+ * Secret had not been read yet.
+ */
+import type { Backoff } from "../../shared";
+import {
+  keyString,
+  RECEIVER_FINALIZER,
+  receiverLogFields,
+  type ObjectKey,
+  type ReceiverObject,
+  type ReceiverSpec,
+  type ReceiverStatus,
+} from "../api/receiver";
+import {
+  Reason,
+  SUCCEEDED_MESSAGE,
+  TERMINAL_PREFIX,
+  desiredStatus,
+  sameStatus,
+  transitionEvent,
+  type Readiness,
+  type ReconcileEvent,
+} from "../api/status";
+import type { KubePort, KubeResult } from "../kube/port";
+import { olderVersion } from "../kube/resource-version";
+import { FULL_GC_EVERY_STATUS_WRITES } from "../limits";
+import type { Logger } from "../runtime/log";
+import { Slots } from "../runtime/slots";
+import { WorkQueue } from "../runtime/work-queue";
+import { decide, sameEntry, type Decision } from "./decide";
+import type { ReceiverIndex } from "./index";
+import { PathArbiter } from "./paths";
+import { compilationKey, NOTHING_COMPILED, type Prepared } from "./prepare";
+import type { ReceiverCache } from "./receiver-cache";
+import type { SecretCache } from "./secret-cache";
+
+/**
+ * Receivers writing at once (each its finalizer, then its status): thousands are marked Ready at
+ * start-up in seconds, with never more than this many writes in flight at the API server.
+ */
+export const RECONCILE_WRITE_CONCURRENCY = 16;
+
+/** What the reconciler writes, and where: set in a cluster with --status-updates. */
+export interface ReconcileWriter {
+  /**
+   * Flux's finalizer and the status: both are kept by whoever writes status (beside Flux,
+   * --status-updates=false, they are Flux's).
+   */
+  readonly kube: Pick<KubePort, "patchReceiverFinalizers" | "patchReceiverStatus">;
+  /** False while another replica leads: the leader writes. */
+  readonly canWrite: () => boolean;
+  /** Retry delays of a failed write (limits.ts Tuning.statusWriteBackoff). */
+  readonly backoff: Backoff;
+  /** Records the Event of a Ready transition (Flux's reasons); the recorder aggregates and writes it. */
+  readonly recordEvent?: (key: ObjectKey, uid: string, event: ReconcileEvent) => void;
+  /** A full garbage collection, run after every FULL_GC_EVERY_STATUS_WRITES status writes (default: Bun.gc). */
+  readonly collectGarbage?: () => void;
+}
+
+/** Told what the reconciler did, for the metrics and the Events. */
+export interface ReconcileObserver {
+  /**
+   * A reconcile finished, after `seconds`: deciding the Receiver (preparing its spec included)
+   * and, when something changed, until its writes landed. Flux's runtime measures its Reconcile
+   * the same way (gotk_reconcile_duration_seconds).
+   */
+  readonly reconciled?: (key: ObjectKey, seconds: number) => void;
+  /** A status write failed (and is retried); not one whose Receiver was deleted meanwhile. */
+  readonly statusWriteFailed?: () => void;
+  /** A Receiver is gone, so that what was recorded about it can go too. */
+  readonly deleted?: (key: ObjectKey) => void;
+}
+
+export interface ReconcilerOptions {
+  readonly receivers: ReceiverCache;
+  readonly secrets: SecretCache;
+  readonly index: ReceiverIndex;
+  /** Undefined when nothing is written (files, or --status-updates=false). */
+  readonly writer?: ReconcileWriter;
+  /**
+   * Receivers from files have no status: one that cannot serve (suspended, Stalled) answers 503
+   * at the path its token gives, not 404 for want of a status.webhookPath.
+   */
+  readonly withoutStatus?: boolean;
+  /**
+   * Compiles and checks a valid spec (CEL expressions, OIDC providers); a failure is a terminal
+   * error. Called once per change of what it depends on (prepare.ts compilationKey), not per
+   * reconcile. Without it every valid spec serves with nothing compiled.
+   */
+  readonly prepare?: (spec: ReceiverSpec) => Prepared;
+  readonly observe?: ReconcileObserver;
+  readonly log: Logger;
+  /** Kubernetes' condition timestamp format (RFC 3339, seconds). */
+  readonly now?: () => string;
+}
+
+/** What this replica knows of a Receiver it reconciled. */
+interface Known {
+  readonly key: ObjectKey;
+  /** The last preparation of its spec and what it was computed from. */
+  prepared: { readonly key: string; readonly result: Prepared } | undefined;
+  /** What this replica last wrote, until the watch shows the resourceVersion it produced. */
+  written: Written | undefined;
+}
+
+interface Written {
+  readonly resourceVersion: string;
+  readonly finalizers: readonly string[] | undefined;
+  readonly status: ReceiverStatus | undefined;
+}
+
+/** A Receiver's finalizers and status as they stand: the watch's, or our own newer writes. */
+interface Current {
+  readonly resourceVersion: string;
+  readonly finalizers: readonly string[];
+  readonly status: ReceiverStatus | undefined;
+}
+
+/** What one reconcile writes, decided once. */
+interface Writes {
+  /** The finalizer list to write, or undefined when it is right already. */
+  readonly finalizers: readonly string[] | undefined;
+  /** The status to write, or undefined when it says what it says already. */
+  readonly status: ReceiverStatus | undefined;
+  readonly readiness: Readiness | undefined;
+}
+
+const metaNow = () => new Date().toISOString().replace(/\.\d+Z$/, "Z");
+
+export class Reconciler {
+  readonly #options: ReconcilerOptions;
+  readonly #receivers: ReceiverCache;
+  readonly #secrets: SecretCache;
+  readonly #index: ReceiverIndex;
+  readonly #paths: PathArbiter;
+  readonly #queue: WorkQueue;
+  readonly #writeSlots = new Slots(RECONCILE_WRITE_CONCURRENCY);
+  readonly #known = new Map<string, Known>();
+  /** Receivers whose reconcile waits for a write slot, each with what calls that wait off. */
+  readonly #waiting = new Map<string, () => void>();
+  /** Status writes landed since the last full collection. */
+  #statusWrites = 0;
+  #stopped = false;
+
+  constructor(options: ReconcilerOptions) {
+    this.#options = options;
+    this.#receivers = options.receivers;
+    this.#secrets = options.secrets;
+    this.#index = options.index;
+    this.#paths = new PathArbiter(options.log);
+    // Decisions never wait for one another (a run that writes nothing ends at once); writes wait
+    // for one of the write slots.
+    this.#queue = new WorkQueue({
+      concurrency: Number.POSITIVE_INFINITY,
+      backoff: options.writer?.backoff,
+      work: (k) => this.#reconcile(k),
+    });
+    // The event handlers: a changed Receiver, or the Receivers of a changed Secret, are queued.
+    this.#receivers.onChange((keys) => this.#enqueue(keys));
+    this.#secrets.onChange((keys) => this.#enqueue(keys === "all" ? this.#receivers.keys() : keys));
+  }
+
+  /** True once both caches hold their first list (every Receiver is then decided, or waits for its Secret). */
+  get synced(): boolean {
+    return this.#receivers.synced && this.#secrets.synced;
+  }
+
+  /** Receivers by readiness, for the metrics (suspended ones count as not ready). */
+  counts(): { ready: number; notReady: number } {
+    let ready = 0;
+    for (const entry of this.#index.entries()) if (entry.unavailable === undefined) ready++;
+    return { ready, notReady: this.#receivers.size - ready };
+  }
+
+  /** Reconciles every Receiver again (on becoming leader: the previous one may have left work). */
+  resync(): void {
+    this.#enqueue(this.#receivers.keys());
+  }
+
+  /** Stops reconciling; writes in flight finish, those waiting for a slot are not made. */
+  stop(): void {
+    this.#stopped = true;
+    this.#queue.stop();
+  }
+
+  #enqueue(keys: Iterable<string>) {
+    if (!this.synced) return;
+    for (const k of [...keys]) {
+      // A reconcile still waiting for a write slot is called off: its re-run decides at once, so
+      // the index never waits behind other Receivers' writes.
+      this.#waiting.get(k)?.();
+      this.#queue.add(k);
+    }
+  }
+
+  /** One run for one Receiver: decided once, indexed, then written (see the module comment). */
+  #reconcile(k: string): Promise<void> | undefined {
+    const r = this.#receivers.get(k);
+    if (!r) return this.#deleted(k);
+    const started = performance.now();
+    let known = this.#known.get(k);
+    if (!known) this.#known.set(k, (known = { key: r.key, prepared: undefined, written: undefined }));
+    const current = this.#current(known, r);
+    const decision = decide(r, {
+      secret: (secret) => this.#secrets.lookup(secret),
+      prepare: (spec) => this.#prepare(known, spec),
+      status: current.status,
+      otherAt: (path, self) => this.#otherAt(path, self),
+      withoutStatus: this.#options.withoutStatus ?? false,
+    });
+    // Its Secret is being read: what was decided before stands, and the Secret cache queues it once read.
+    if (decision.pending) return undefined;
+    this.#updateIndex(k, r, decision);
+    const writes = this.#writesFor(r, current, decision);
+    if (!writes) {
+      this.#options.observe?.reconciled?.(r.key, (performance.now() - started) / 1000);
+      return undefined;
+    }
+    return this.#write(k, known, r, current, writes, started).catch((err: unknown) => {
+      // The port answers failures as values: a throw is a bug, logged and retried like a failed write.
+      const retryInMs = this.#queue.retry(k);
+      this.#options.log.error("reconciling a Receiver failed", {
+        ...receiverLogFields(r.key),
+        error: err instanceof Error ? err.message : String(err),
+        retryInMs,
+      });
+    });
+  }
+
+  /**
+   * The Receiver's finalizers and status as they stand: our own last write until the watch has
+   * caught up with it. Watch events older than our write carry stale values, and deciding on them
+   * would write again (or "correct" a newer status back).
+   */
+  #current(known: Known, r: ReceiverObject): Current {
+    const w = known.written;
+    if (w && olderVersion(r.resourceVersion, w.resourceVersion))
+      return {
+        resourceVersion: w.resourceVersion,
+        finalizers: w.finalizers ?? r.finalizers,
+        status: w.status ?? r.status,
+      };
+    known.written = undefined;
+    return r;
+  }
+
+  /** The spec's preparation, reused while what it depends on is unchanged. */
+  #prepare(known: Known, spec: ReceiverSpec): Prepared {
+    const prepare = this.#options.prepare;
+    if (!prepare) return { ok: true, compiled: NOTHING_COMPILED };
+    const key = compilationKey(spec);
+    if (known.prepared?.key === key) return known.prepared.result;
+    const result = prepare(spec);
+    known.prepared = { key, result };
+    return result;
+  }
+
+  /** The other Receiver serving this path, if one does. */
+  #otherAt(path: string, self: ObjectKey): ReceiverObject | undefined {
+    const holder = this.#index.lookup(path);
+    const k = holder && keyString(holder.key);
+    return k !== undefined && k !== keyString(self) ? this.#receivers.get(k) : undefined;
+  }
+
+  /** The decision in the index: the entry swapped at once, and the paths it took or freed arbitrated. */
+  #updateIndex(k: string, r: ReceiverObject, decision: Decision) {
+    const before = this.#index.get(r.key)?.path;
+    if (decision.refused !== undefined) {
+      const holder = this.#index.lookup(decision.refused);
+      this.#paths.refuse(r.key, decision.refused, holder ? keyString(holder.key) : undefined);
+    } else this.#paths.release(k);
+    if (decision.entry) {
+      // The same decision again (a watch event of our own write) keeps the entry it made: a
+      // long-lived entry replaced by an equal one is old-space garbage (sharedWith).
+      const current = this.#index.get(r.key);
+      if (!current || !sameEntry(current, decision.entry)) {
+        // An older Receiver takes the path: the younger one is reconciled again, and refused.
+        const evicted = this.#index.set(decision.entry);
+        if (evicted) this.#enqueue([keyString(evicted.key)]);
+      }
+    } else this.#index.remove(r.key);
+    if (before !== undefined && before !== this.#index.get(r.key)?.path) this.#freed(before);
+  }
+
+  /** A path no longer served by the Receiver that held it: those refused it are reconciled again. */
+  #freed(path: string) {
+    this.#enqueue(this.#paths.waiting(path));
+  }
+
+  /** What this reconcile is to write: nothing unless this replica writes and something changed. */
+  #writesFor(r: ReceiverObject, current: Current, decision: Decision): Writes | undefined {
+    if (!this.#options.writer?.canWrite()) return undefined;
+    const finalizers = wantedFinalizers(r.deleting, current.finalizers);
+    const readiness = decision.readiness;
+    const desired =
+      readiness &&
+      desiredStatus(readiness, r.generation, current.status, (this.#options.now ?? metaNow)(), r.requestedAt);
+    const status = desired && !sameStatus(current.status, desired) ? desired : undefined;
+    return finalizers || status ? { finalizers, status, readiness } : undefined;
+  }
+
+  /** The writes of one reconcile, in Flux's order: the finalizer, the status, then its Event. */
+  async #write(k: string, known: Known, r: ReceiverObject, current: Current, writes: Writes, started: number) {
+    const writer = this.#options.writer!;
+    const release = await this.#slot(k);
+    // Changed while it waited for a slot: the re-run decides again, and writes what it decides.
+    if (!release) return;
+    try {
+      // No longer leading: the leader writes.
+      if (this.#stopped || this.#queue.addedWhileRunning(k) || !writer.canWrite()) return;
+      if (writes.finalizers) {
+        const result = await writer.kube.patchReceiverFinalizers(
+          r.key,
+          current.finalizers,
+          writes.finalizers,
+          current.resourceVersion,
+        );
+        if (!result.ok) return this.#finalizerFailed(k, r, result);
+        this.#remember(known, result.value, { finalizers: writes.finalizers });
+        this.#options.log.info(r.deleting ? "finalizer removed" : "finalizer added", {
+          ...receiverLogFields(r.key),
+          finalizer: RECEIVER_FINALIZER,
+        });
+      }
+      if (writes.status) {
+        const result = await writer.kube.patchReceiverStatus(r.key, writes.status);
+        if (!result.ok) return this.#statusFailed(k, r, result);
+        this.#remember(known, result.value, { status: writes.status });
+        if (++this.#statusWrites >= FULL_GC_EVERY_STATUS_WRITES) {
+          this.#statusWrites = 0;
+          (writer.collectGarbage ?? (() => Bun.gc(true)))();
+        }
+        const ready = writes.status.conditions?.find((c) => c.type === "Ready");
+        this.#options.log.info("receiver status updated", {
+          ...receiverLogFields(r.key),
+          ready: ready?.status,
+          reason: ready?.reason,
+        });
+        if (writes.readiness) this.#transitioned(r, current.status, writes.status, writes.readiness);
+      }
+      this.#queue.forget(k);
+      this.#options.observe?.reconciled?.(r.key, (performance.now() - started) / 1000);
+    } finally {
+      release();
+    }
+  }
+
+  /** One of the write slots, or undefined when the Receiver changed while it waited (#enqueue). */
+  async #slot(k: string): Promise<(() => void) | undefined> {
+    const acquiring = this.#writeSlots.acquire();
+    const calledOff = new Promise<undefined>((resolve) => this.#waiting.set(k, () => resolve(undefined)));
+    try {
+      const release = await Promise.race([acquiring, calledOff]);
+      if (!release) void acquiring.then((granted) => granted());
+      return release;
+    } finally {
+      this.#waiting.delete(k);
+    }
+  }
+
+  /** A write landed at `resourceVersion`: remembered until the watch shows that version. */
+  #remember(known: Known, resourceVersion: string, wrote: Partial<Pick<Written, "finalizers" | "status">>) {
+    const seen = this.#receivers.get(keyString(known.key))?.resourceVersion;
+    if (seen === undefined || !olderVersion(seen, resourceVersion)) return;
+    known.written = {
+      resourceVersion,
+      finalizers: wrote.finalizers ?? known.written?.finalizers,
+      status: wrote.status ?? known.written?.status,
+    };
+  }
+
+  #finalizerFailed(k: string, r: ReceiverObject, result: Extract<KubeResult<string>, { ok: false }>) {
+    // Gone already, or its finalizers changed since (the test failed, or a finalizer may no longer
+    // be added because it is being deleted): the watch event that says so reconciles it again.
+    if (result.status === 404 || result.status === 409 || result.status === 422) return;
+    const retryInMs = this.#queue.retry(k);
+    this.#options.log.error(r.deleting ? "cannot remove the finalizer" : "cannot add the finalizer", {
+      ...receiverLogFields(r.key),
+      error: result.reason,
+      retryInMs,
+    });
+  }
+
+  #statusFailed(k: string, r: ReceiverObject, result: Extract<KubeResult<string>, { ok: false }>) {
+    if (result.status === 404) return; // deleted meanwhile; the watch tells the rest
+    this.#options.observe?.statusWriteFailed?.();
+    const retryInMs = this.#queue.retry(k);
+    this.#options.log.error("receiver status update failed", {
+      ...receiverLogFields(r.key),
+      error: result.reason,
+      retryInMs,
+    });
+  }
+
+  /**
+   * A status was written: on a Ready transition, its Event and a log line as Flux's (failures at
+   * error with the error under `error`; controller-runtime words the retried ones "Reconciler error").
+   */
+  #transitioned(r: ReceiverObject, before: ReceiverStatus | undefined, after: ReceiverStatus, readiness: Readiness) {
+    const event = transitionEvent(before, after, readiness);
+    if (!event) return;
+    this.#options.writer?.recordEvent?.(r.key, r.uid, event);
+    const fields = receiverLogFields(r.key);
+    const log = this.#options.log;
+    if (readiness.kind === "terminal")
+      log.error(TERMINAL_PREFIX, { ...fields, reason: readiness.reason, error: readiness.message });
+    else if (readiness.kind === "token-not-found")
+      log.error("Reconciler error", { ...fields, reason: Reason.tokenNotFound, error: readiness.message });
+    else if (readiness.kind === "ready") log.info(SUCCEEDED_MESSAGE, fields);
+  }
+
+  /** The Receiver is gone: what was decided and remembered about it goes too. */
+  #deleted(k: string): undefined {
+    const known = this.#known.get(k);
+    if (!known) return undefined;
+    this.#known.delete(k);
+    this.#queue.forget(k);
+    const path = this.#index.get(known.key)?.path;
+    this.#index.remove(known.key);
+    this.#paths.release(k);
+    if (path !== undefined) this.#freed(path);
+    this.#options.observe?.deleted?.(known.key);
+    this.#options.log.info("receiver deleted", receiverLogFields(known.key));
+    return undefined;
+  }
+}
+
+/** The finalizers the Receiver should carry, or undefined when they are right already. */
+function wantedFinalizers(deleting: boolean, finalizers: readonly string[]): readonly string[] | undefined {
+  const has = finalizers.includes(RECEIVER_FINALIZER);
+  if (deleting) return has ? finalizers.filter((f) => f !== RECEIVER_FINALIZER) : undefined;
+  // The API server refuses new finalizers on an object being deleted: adding is for live ones.
+  return has ? undefined : [...finalizers, RECEIVER_FINALIZER];
+}
