@@ -69,10 +69,11 @@ describe("1,000 Receivers", () => {
     await waitFor(`${RECEIVERS} Receivers Ready`, () => readyCount() >= RECEIVERS, 300_000);
     const seconds = (performance.now() - started) / 1000;
     console.error(`cluster tier: ${RECEIVERS} Receivers Ready ${seconds.toFixed(1)} s after fluxhook started`);
-    const updated = new Set(
-      server.lines.filter((l) => l.msg === "receiver status updated").map((l) => `${l.namespace}/${l.name}`),
-    );
-    expect(updated.size).toBe(RECEIVERS);
+    // A write lands in the API before fluxhook logs it (in batches of 20 ms): wait for the lines.
+    const updated = () =>
+      new Set(server!.lines.filter((l) => l.msg === "receiver status updated").map((l) => `${l.namespace}/${l.name}`));
+    await waitFor("a status-updated line per Receiver", () => updated().size >= RECEIVERS);
+    expect(updated().size).toBe(RECEIVERS);
     // A write refused for a stale resourceVersion is retried; none may be left failing.
     const failing = server.lines.filter((l) => l.level === "error" && !/retryInMs/.test(JSON.stringify(l)));
     expect(failing).toEqual([]);
