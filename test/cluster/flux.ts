@@ -268,24 +268,28 @@ export function readyCondition(plane: ControlPlane, ns: string, name: string): R
   return r?.status?.conditions?.find((c: { type: string }) => c.type === "Ready");
 }
 
-/** Deletes every Receiver in the cluster, its finalizers removed first (no controller may be left to do it). */
-export function deleteAllReceivers(plane: ControlPlane): void {
-  const list = JSON.parse(plane.kubectl(["get", "receivers.notification.toolkit.fluxcd.io", "-A", "-o", "json"]));
-  for (const r of list.items as KubeObject[]) {
-    const ns = r.metadata.namespace!;
-    if ((r.metadata.finalizers as unknown[] | undefined)?.length)
-      plane.tryKubectl([
-        "patch",
-        "receivers.notification.toolkit.fluxcd.io",
-        "-n",
-        ns,
-        r.metadata.name,
-        "--type=merge",
-        "-p",
-        '{"metadata":{"finalizers":null}}',
-      ]);
-    plane.tryKubectl(["delete", "receivers.notification.toolkit.fluxcd.io", "-n", ns, r.metadata.name, "--wait=false"]);
-  }
+/**
+ * Deletes every Receiver in the cluster: one collection delete per namespace, then the finalizers
+ * of those left Terminating removed (no controller may be left to do it), concurrently.
+ */
+export async function deleteAllReceivers(plane: ControlPlane): Promise<void> {
+  plane.kubectl(["delete", "receivers.notification.toolkit.fluxcd.io", "--all", "--all-namespaces", "--wait=false"]);
+  const left = JSON.parse(plane.kubectl(["get", "receivers.notification.toolkit.fluxcd.io", "-A", "-o", "json"]));
+  const items = left.items as KubeObject[];
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const r = items[next++]!;
+      const path = `/apis/notification.toolkit.fluxcd.io/v1/namespaces/${r.metadata.namespace}/receivers/${r.metadata.name}`;
+      await fetch(`${plane.url}${path}`, {
+        method: "PATCH",
+        body: '{"metadata":{"finalizers":null}}',
+        headers: { "Content-Type": "application/merge-patch+json" },
+        tls: plane.adminTls,
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
 }
 
 /** A GitHub delivery as GitHub sends it: the payload's bytes, signed with the token. */

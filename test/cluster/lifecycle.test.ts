@@ -38,7 +38,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.stop();
-  deleteAllReceivers(plane);
+  await deleteAllReceivers(plane);
 });
 
 function githubReceiver(ns: string, name: string, token: string, resources: Record<string, unknown>[]) {

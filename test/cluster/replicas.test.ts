@@ -31,7 +31,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   for (const p of running) if (p.proc.exitCode === null && p.proc.signalCode === null) await p.stop();
-  deleteAllReceivers(plane);
+  await deleteAllReceivers(plane);
 });
 
 async function replica(): Promise<FluxhookProcess> {

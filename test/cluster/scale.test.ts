@@ -30,7 +30,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.stop();
-  deleteAllReceivers(plane);
+  await deleteAllReceivers(plane);
 });
 
 function readyCount(): number {

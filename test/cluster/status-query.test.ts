@@ -35,7 +35,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.stop();
-  deleteAllReceivers(plane);
+  await deleteAllReceivers(plane);
 });
 
 const REVISION = `main@sha1:${"3b".repeat(20)}`;

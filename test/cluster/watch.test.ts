@@ -32,7 +32,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.stop();
-  deleteAllReceivers(plane);
+  await deleteAllReceivers(plane);
 });
 
 function aReceiver(ns: string, name: string, token: string) {
