@@ -10,10 +10,10 @@
  * the runner's commands, as the action does. Exit codes: 0 delivered, 1 failed, 2 bad usage.
  */
 import { writeSync } from "node:fs";
-import { DEFAULTS, Input, LIMITS, SUPPORTED_RECEIVER_TYPES, type Env, type InputName } from "./inputs";
+import { DEFAULTS, LIMITS } from "./inputs";
 import { actionsIo, plainIo, type Io } from "./io";
 import { Exit, inGitHubActions, run, runnerIdToken, type ExitCode, type IdTokenResult } from "./main";
-import { Output } from "./report";
+import { Input, SUPPORTED_RECEIVER_TYPES, type Env, type InputName, Output } from "./vocabulary";
 
 /** The CLI's own flags, beside the inputs. */
 export const CliFlag = { oidcTokenEnv: "oidc-token-env", help: "help" } as const;

@@ -17,8 +17,7 @@
  * without a network or wall-clock time.
  */
 import { backoffDelayMs, type Backoff } from "../shared";
-import type { OutgoingRequest } from "./request";
-import type { SendResult } from "./transport";
+import type { OutgoingRequest, SendResult } from "./vocabulary";
 
 /** Retry pauses: 0.5-1 s, then 1-2 s, 2-4 s ..., at most 30 s (shared/backoff.ts, as the server's). */
 export const BACKOFF: Backoff = { baseMs: 1000, capMs: 30_000 };

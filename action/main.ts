@@ -13,20 +13,10 @@ import * as tls from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
 import { version } from "../package.json";
 import { deliver } from "./deliver";
-import {
-  Input,
-  maskUrl,
-  parseInputs,
-  type ActionConfig,
-  type Destination,
-  type Env,
-  type InputGetter,
-  type PemSource,
-} from "./inputs";
+import { maskUrl, parseInputs, type ActionConfig, type Destination, type PemSource } from "./inputs";
 import { actionsIo, plainIo, type Io } from "./io";
 import {
   bodyExcerpt,
-  Output,
   failureMessage,
   receiverReason,
   receiverTargets,
@@ -37,18 +27,11 @@ import {
   type DeliveryResult,
   type ReportContext,
 } from "./report";
-import {
-  buildRequest,
-  buildStatusQuery,
-  checkPayload,
-  hookId,
-  redactHeaders,
-  type OutgoingRequest,
-  type RequestSettings,
-} from "./request";
+import { buildRequest, buildStatusQuery, checkPayload, hookId, redactHeaders, type RequestSettings } from "./request";
 import { annotatedTargets } from "../shared";
 import { chainRows, waitForFlux, type WaitResult } from "./wait";
-import { createTransport, describeRoute, selectProxy, type SendResult } from "./transport";
+import { createTransport, describeRoute, selectProxy } from "./transport";
+import { Input, type Env, type InputGetter, Output, type OutgoingRequest, type SendResult } from "./vocabulary";
 
 /**
  * GitHub's `User-Agent` is `GitHub-Hookshot/<short id of its build>`, and some consumers only

@@ -8,20 +8,9 @@
  */
 import { MAX_RETRY_AFTER_MS, type AttemptRecord, type Outcome } from "./deliver";
 import { maskUrl, type ActionConfig, type Destination } from "./inputs";
-import { MAX_RESPONSE_BYTES, type SendResult } from "./transport";
+import { MAX_RESPONSE_BYTES } from "./transport";
+import { Output, type OutputName, type SendResult } from "./vocabulary";
 
-/** Output names: part of the action's public contract (`action.yml` documents each of them). */
-export const Output = {
-  status: "status",
-  deliveryId: "delivery-id",
-  attempts: "attempts",
-  response: "response",
-  url: "url",
-  results: "results",
-  /** With wait-for: the source revision Flux reached (set by the wait, action/wait.ts). */
-  revision: "revision",
-} as const;
-export type OutputName = (typeof Output)[keyof typeof Output];
 /** The outputs every run sets. */
 type DeliveryOutputName = Exclude<OutputName, typeof Output.revision>;
 

@@ -15,7 +15,7 @@ import {
   STATUS_QUERY_SUFFIX,
   type QueriedTarget,
 } from "../shared";
-import type { ContentTypeName, SupportedReceiverType } from "./inputs";
+import type { ContentTypeName, OutgoingRequest, SupportedReceiverType } from "./vocabulary";
 
 export interface RequestSettings {
   readonly url: string;
@@ -31,14 +31,6 @@ export interface RequestSettings {
   readonly enterprise: { readonly host: string; readonly version: string | undefined } | undefined;
   /** The `headers` input: added last, never replacing one of the action's (inputs.ts refuses that). */
   readonly extraHeaders: readonly (readonly [string, string])[];
-}
-
-export interface OutgoingRequest {
-  readonly method: "POST";
-  readonly url: string;
-  readonly headers: Readonly<Record<string, string>>;
-  /** The exact bytes sent and signed. */
-  readonly body: Uint8Array;
 }
 
 export type PayloadCheck = { readonly ok: true } | { readonly ok: false; readonly reason: string };

@@ -13,43 +13,10 @@ import * as tls from "node:tls";
 // The package's own file: Bun (which runs `fluxhook send` in the image) answers a bare "undici"
 // with a built-in stand-in that has no Agent or ProxyAgent, so TLS options and proxies would go.
 import { Agent, ProxyAgent, request, type Dispatcher } from "undici/index.js";
-import type { ProxySettings } from "./inputs";
-import type { OutgoingRequest } from "./request";
+import type { ErrorCategory, NetworkError, OutgoingRequest, ProxySettings, SendResult } from "./vocabulary";
 
 /** Enough of a receiver's answer to report it; the rest is discarded unread. */
 export const MAX_RESPONSE_BYTES = 64 * 1024;
-
-export type ErrorCategory =
-  | "refused"
-  | "dns"
-  | "timeout"
-  | "reset"
-  | "tls-verify"
-  | "tls"
-  | "tls-client-cert"
-  | "proxy"
-  | "other";
-
-export interface NetworkError {
-  readonly category: ErrorCategory;
-  /** The most specific code found on the error or its causes, e.g. ECONNREFUSED. */
-  readonly code: string;
-  readonly message: string;
-  /** Whether another attempt could succeed; configuration errors (TLS trust, proxy auth) cannot. */
-  readonly retryable: boolean;
-}
-
-export type SendResult =
-  | {
-      readonly kind: "response";
-      readonly status: number;
-      readonly headers: Readonly<Record<string, string>>;
-      readonly body: string;
-      readonly bodyTruncated: boolean;
-      /** The whole body's length in bytes, when known (read to the end, or its Content-Length). */
-      readonly bodyBytes?: number;
-    }
-  | { readonly kind: "error"; readonly error: NetworkError };
 
 export interface Transport {
   /** Sends once, never following redirects, giving up after `timeoutMs` (connect to last body byte). */

@@ -29,10 +29,7 @@ import {
   type StatusAnswer,
   type TargetState,
 } from "../shared";
-import type { SendResult } from "./transport";
-
-export const WAIT_FOR = ["none", "reconciled", "ready"] as const;
-export type WaitFor = (typeof WAIT_FOR)[number];
+import type { SendResult, WaitFor } from "./vocabulary";
 
 /** Pauses between polls: 1-2 s, 2-4 s, ... at most 15 s (Flux's controllers take seconds to minutes). */
 export const POLL_BACKOFF: Backoff = { baseMs: 2000, capMs: 15_000 };

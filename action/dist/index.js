@@ -19145,150 +19145,7 @@ function redactHeaders(headers) {
   }));
 }
 
-// action/wait.ts
-var WAIT_FOR = ["none", "reconciled", "ready"];
-var POLL_BACKOFF = { baseMs: 2000, capMs: 15000 };
-var QUERY_BATCH = 10;
-var label = (o) => `${o.kind} ${o.namespace}/${o.name}`;
-var says = (c) => c ? `${c.reason}: ${c.message}` : "no Ready condition yet";
-function judgeConsumer(c, revision) {
-  const status = c.ready?.status;
-  if (c.kind === "Kustomization") {
-    if (status === "True" && revision !== undefined && c.appliedRevision === revision)
-      return;
-    if (status === "False" && revision !== undefined && c.attemptedRevision === revision)
-      return { state: "failed", message: `${label(c)} failed to apply ${revision}: ${says(c.ready)}` };
-    return {
-      state: "waiting",
-      behind: `${label(c)} has not applied ${revision ?? "the new revision"} yet (applied: ${c.appliedRevision ?? "none"}; ${says(c.ready)})`
-    };
-  }
-  if (status === "True")
-    return;
-  if (status === "False")
-    return { state: "failed", message: `${label(c)} is not Ready: ${says(c.ready)}` };
-  return { state: "waiting", behind: `${label(c)} is not Ready yet (${says(c.ready)})` };
-}
-function judgeTarget(t, mode) {
-  if (t.error !== undefined)
-    return { state: "waiting", behind: `${label(t)} could not be read: ${t.error}` };
-  if (!t.found)
-    return { state: "failed", message: `${label(t)} no longer exists` };
-  if (!t.handled)
-    return {
-      state: "waiting",
-      behind: `${label(t)} has not handled the request yet (requestedAt ${t.requestedAt}; last handled: ${t.lastHandledReconcileAt ?? "never"})`
-    };
-  const status = t.ready?.status;
-  if (status === "False")
-    return { state: "failed", message: `${label(t)} is not Ready: ${says(t.ready)}` };
-  if (mode === "reconciled")
-    return { state: "done", revision: t.revision };
-  if (status !== "True")
-    return { state: "waiting", behind: `${label(t)} is not Ready yet (${says(t.ready)})` };
-  for (const c of t.consumers ?? []) {
-    const verdict = judgeConsumer(c, t.revision);
-    if (verdict)
-      return verdict;
-  }
-  return { state: "done", revision: t.revision };
-}
-function judge(answer, mode) {
-  const verdicts = answer.targets.map((t) => judgeTarget(t, mode));
-  const failed = verdicts.find((v) => v.state === "failed");
-  if (failed)
-    return failed;
-  const waiting = verdicts.find((v) => v.state === "waiting");
-  if (waiting)
-    return waiting;
-  const revision = verdicts.map((v) => v.state === "done" ? v.revision : undefined).find((r) => r !== undefined);
-  return { state: "done", revision };
-}
-function chainRows(answer) {
-  const rows = [["Object", "Revision", "Ready"]];
-  const ready = (c) => c ? `${c.status}: ${c.message || c.reason}` : "unknown";
-  for (const t of answer.targets) {
-    rows.push([label(t), t.revision ?? "", t.found ? ready(t.ready) : "not found"]);
-    for (const c of t.consumers ?? [])
-      rows.push([`→ ${label(c)}`, c.appliedRevision ?? "", ready(c.ready)]);
-    if (t.consumersTruncated)
-      rows.push(["→ …", "", "more consumers than the answer lists"]);
-  }
-  return rows;
-}
-var reasonOf = (body) => {
-  try {
-    const reason = JSON.parse(body).reason;
-    return typeof reason === "string" ? reason : body.slice(0, 200);
-  } catch {
-    return body.slice(0, 200);
-  }
-};
-async function pollOnce(targets, deps) {
-  const parts = [];
-  for (let i = 0;i < targets.length; i += QUERY_BATCH) {
-    const result = await deps.query(targets.slice(i, i + QUERY_BATCH));
-    if (result.kind === "error")
-      return { kind: "retry", why: `${result.error.code}: ${result.error.message}` };
-    if (result.status === 429 || result.status >= 500)
-      return { kind: "retry", why: `HTTP ${result.status} (${reasonOf(result.body)})` };
-    if (result.status === 404)
-      return {
-        kind: "refused",
-        why: "the receiver has no status query at this path (HTTP 404): wait-for needs fluxhook's receiver server"
-      };
-    if (result.status !== 200)
-      return { kind: "refused", why: `the status query was refused: HTTP ${result.status} (${reasonOf(result.body)})` };
-    let body;
-    try {
-      body = JSON.parse(result.body);
-    } catch {
-      body = undefined;
-    }
-    const answer = result.bodyTruncated ? undefined : parseStatusAnswer(body);
-    if (!answer)
-      return { kind: "refused", why: "the status query's answer is not a status answer" };
-    parts.push(answer);
-  }
-  return {
-    kind: "answer",
-    answer: { status: 200, reason: parts.map((p) => p.reason).join("; "), targets: parts.flatMap((p) => p.targets) }
-  };
-}
-async function waitForFlux(targets, mode, timeoutMs, deps) {
-  const deadline = deps.now() + timeoutMs;
-  let last;
-  let behind = "no answer from the status query yet";
-  for (let poll = 1;; poll++) {
-    const result = await pollOnce(targets, deps);
-    if (result.kind === "refused")
-      return { ok: false, message: result.why, answer: last, polls: poll };
-    if (result.kind === "retry")
-      behind = `the status query did not answer: ${result.why}`;
-    else {
-      last = result.answer;
-      const verdict = judge(result.answer, mode);
-      if (verdict.state === "done")
-        return { ok: true, revision: verdict.revision, answer: result.answer, polls: poll };
-      if (verdict.state === "failed")
-        return { ok: false, message: verdict.message, answer: last, polls: poll };
-      behind = verdict.behind;
-    }
-    const left = deadline - deps.now();
-    if (left <= 0)
-      return {
-        ok: false,
-        message: `Timed out after ${Math.round(timeoutMs / 1000)} s waiting for Flux (wait-for: ${mode}): ${behind}`,
-        answer: last,
-        polls: poll
-      };
-    const delay = Math.min(backoffDelayMs(POLL_BACKOFF, poll, deps.random()), left);
-    deps.log(`Poll ${poll}: ${behind}; next in ${(delay / 1000).toFixed(1)} s.`);
-    await deps.sleep(delay);
-  }
-}
-
-// action/inputs.ts
+// action/vocabulary.ts
 var Input = {
   token: "token",
   url: "url",
@@ -19315,6 +19172,28 @@ var Input = {
   waitFor: "wait-for",
   waitTimeoutSeconds: "wait-timeout-seconds"
 };
+var Output = {
+  status: "status",
+  deliveryId: "delivery-id",
+  attempts: "attempts",
+  response: "response",
+  url: "url",
+  results: "results",
+  revision: "revision"
+};
+var SUPPORTED_RECEIVER_TYPES = [
+  "github",
+  "generic-hmac",
+  "gitlab",
+  "bitbucket",
+  "harbor",
+  "generic",
+  "generic-oidc"
+];
+var CONTENT_TYPES = ["json", "form"];
+var WAIT_FOR = ["none", "reconciled", "ready"];
+
+// action/inputs.ts
 var DEFAULTS = {
   namespace: "flux-system",
   receiverType: "github",
@@ -19335,16 +19214,6 @@ var LIMITS = {
   maxHeaders: 20,
   maxWaitTimeoutSeconds: 3600
 };
-var SUPPORTED_RECEIVER_TYPES = [
-  "github",
-  "generic-hmac",
-  "gitlab",
-  "bitbucket",
-  "harbor",
-  "generic",
-  "generic-oidc"
-];
-var CONTENT_TYPES = ["json", "form"];
 var ACTIONS_TO_WEBHOOK_EVENT = {
   registry_package: "package",
   pull_request_target: "pull_request"
@@ -19963,15 +19832,6 @@ function describeRoute(target, settings) {
 }
 
 // action/report.ts
-var Output = {
-  status: "status",
-  deliveryId: "delivery-id",
-  attempts: "attempts",
-  response: "response",
-  url: "url",
-  results: "results",
-  revision: "revision"
-};
 var MAX_RESPONSE_OUTPUT_CHARS = 4096;
 var MAX_REASON_CHARS = 300;
 function scrub(text, secrets) {
@@ -20222,6 +20082,148 @@ function plainIo(fd = 2) {
     },
     writeSummary: async () => {}
   };
+}
+
+// action/wait.ts
+var POLL_BACKOFF = { baseMs: 2000, capMs: 15000 };
+var QUERY_BATCH = 10;
+var label = (o) => `${o.kind} ${o.namespace}/${o.name}`;
+var says = (c) => c ? `${c.reason}: ${c.message}` : "no Ready condition yet";
+function judgeConsumer(c, revision) {
+  const status = c.ready?.status;
+  if (c.kind === "Kustomization") {
+    if (status === "True" && revision !== undefined && c.appliedRevision === revision)
+      return;
+    if (status === "False" && revision !== undefined && c.attemptedRevision === revision)
+      return { state: "failed", message: `${label(c)} failed to apply ${revision}: ${says(c.ready)}` };
+    return {
+      state: "waiting",
+      behind: `${label(c)} has not applied ${revision ?? "the new revision"} yet (applied: ${c.appliedRevision ?? "none"}; ${says(c.ready)})`
+    };
+  }
+  if (status === "True")
+    return;
+  if (status === "False")
+    return { state: "failed", message: `${label(c)} is not Ready: ${says(c.ready)}` };
+  return { state: "waiting", behind: `${label(c)} is not Ready yet (${says(c.ready)})` };
+}
+function judgeTarget(t, mode) {
+  if (t.error !== undefined)
+    return { state: "waiting", behind: `${label(t)} could not be read: ${t.error}` };
+  if (!t.found)
+    return { state: "failed", message: `${label(t)} no longer exists` };
+  if (!t.handled)
+    return {
+      state: "waiting",
+      behind: `${label(t)} has not handled the request yet (requestedAt ${t.requestedAt}; last handled: ${t.lastHandledReconcileAt ?? "never"})`
+    };
+  const status = t.ready?.status;
+  if (status === "False")
+    return { state: "failed", message: `${label(t)} is not Ready: ${says(t.ready)}` };
+  if (mode === "reconciled")
+    return { state: "done", revision: t.revision };
+  if (status !== "True")
+    return { state: "waiting", behind: `${label(t)} is not Ready yet (${says(t.ready)})` };
+  for (const c of t.consumers ?? []) {
+    const verdict = judgeConsumer(c, t.revision);
+    if (verdict)
+      return verdict;
+  }
+  return { state: "done", revision: t.revision };
+}
+function judge(answer, mode) {
+  const verdicts = answer.targets.map((t) => judgeTarget(t, mode));
+  const failed = verdicts.find((v) => v.state === "failed");
+  if (failed)
+    return failed;
+  const waiting = verdicts.find((v) => v.state === "waiting");
+  if (waiting)
+    return waiting;
+  const revision = verdicts.map((v) => v.state === "done" ? v.revision : undefined).find((r) => r !== undefined);
+  return { state: "done", revision };
+}
+function chainRows(answer) {
+  const rows = [["Object", "Revision", "Ready"]];
+  const ready = (c) => c ? `${c.status}: ${c.message || c.reason}` : "unknown";
+  for (const t of answer.targets) {
+    rows.push([label(t), t.revision ?? "", t.found ? ready(t.ready) : "not found"]);
+    for (const c of t.consumers ?? [])
+      rows.push([`→ ${label(c)}`, c.appliedRevision ?? "", ready(c.ready)]);
+    if (t.consumersTruncated)
+      rows.push(["→ …", "", "more consumers than the answer lists"]);
+  }
+  return rows;
+}
+var reasonOf = (body) => {
+  try {
+    const reason = JSON.parse(body).reason;
+    return typeof reason === "string" ? reason : body.slice(0, 200);
+  } catch {
+    return body.slice(0, 200);
+  }
+};
+async function pollOnce(targets, deps) {
+  const parts = [];
+  for (let i = 0;i < targets.length; i += QUERY_BATCH) {
+    const result = await deps.query(targets.slice(i, i + QUERY_BATCH));
+    if (result.kind === "error")
+      return { kind: "retry", why: `${result.error.code}: ${result.error.message}` };
+    if (result.status === 429 || result.status >= 500)
+      return { kind: "retry", why: `HTTP ${result.status} (${reasonOf(result.body)})` };
+    if (result.status === 404)
+      return {
+        kind: "refused",
+        why: "the receiver has no status query at this path (HTTP 404): wait-for needs fluxhook's receiver server"
+      };
+    if (result.status !== 200)
+      return { kind: "refused", why: `the status query was refused: HTTP ${result.status} (${reasonOf(result.body)})` };
+    let body;
+    try {
+      body = JSON.parse(result.body);
+    } catch {
+      body = undefined;
+    }
+    const answer = result.bodyTruncated ? undefined : parseStatusAnswer(body);
+    if (!answer)
+      return { kind: "refused", why: "the status query's answer is not a status answer" };
+    parts.push(answer);
+  }
+  return {
+    kind: "answer",
+    answer: { status: 200, reason: parts.map((p) => p.reason).join("; "), targets: parts.flatMap((p) => p.targets) }
+  };
+}
+async function waitForFlux(targets, mode, timeoutMs, deps) {
+  const deadline = deps.now() + timeoutMs;
+  let last;
+  let behind = "no answer from the status query yet";
+  for (let poll = 1;; poll++) {
+    const result = await pollOnce(targets, deps);
+    if (result.kind === "refused")
+      return { ok: false, message: result.why, answer: last, polls: poll };
+    if (result.kind === "retry")
+      behind = `the status query did not answer: ${result.why}`;
+    else {
+      last = result.answer;
+      const verdict = judge(result.answer, mode);
+      if (verdict.state === "done")
+        return { ok: true, revision: verdict.revision, answer: result.answer, polls: poll };
+      if (verdict.state === "failed")
+        return { ok: false, message: verdict.message, answer: last, polls: poll };
+      behind = verdict.behind;
+    }
+    const left = deadline - deps.now();
+    if (left <= 0)
+      return {
+        ok: false,
+        message: `Timed out after ${Math.round(timeoutMs / 1000)} s waiting for Flux (wait-for: ${mode}): ${behind}`,
+        answer: last,
+        polls: poll
+      };
+    const delay = Math.min(backoffDelayMs(POLL_BACKOFF, poll, deps.random()), left);
+    deps.log(`Poll ${poll}: ${behind}; next in ${(delay / 1000).toFixed(1)} s.`);
+    await deps.sleep(delay);
+  }
 }
 
 // action/main.ts

@@ -8,12 +8,12 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Input } from "../../action/inputs";
 import { MAIN, runToEnd } from "../support/process";
 import { startStack, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 import { CLI, events, makePki, startConnectProxy, startReceiver } from "./harness";
 import { nodeFor } from "./node-versions";
+import { Input } from "../../action/vocabulary";
 
 const CLI_NODE = nodeFor(20);
 const GIT = "source.toolkit.fluxcd.io/v1";

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { Input, maskUrl, parseInputs, type ActionConfig, type Env, type InputName } from "../../action/inputs";
+import { maskUrl, parseInputs, type ActionConfig } from "../../action/inputs";
+import { Input, type Env, type InputName } from "../../action/vocabulary";
 
 // Vector from Flux's spec (checked there with `printf '%s' … | sha256sum`), not computed with shared/.
 const DIGEST = "df3ebadde655d58cd8236886baaaca95ff9c420f4c89e11a5d91965baa0cdf0f"; // test-token + github-receiver + flux-system

@@ -14,7 +14,7 @@ import {
   summaryTable,
   type ReportContext,
 } from "../../action/report";
-import type { ErrorCategory, SendResult } from "../../action/transport";
+import type { ErrorCategory, SendResult } from "../../action/vocabulary";
 
 const URL_ = "https://flux.corp.internal/hook/0123abcd";
 const BY_NAME: ReportContext = {

@@ -4,8 +4,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import { POLL_BACKOFF, QUERY_BATCH, chainRows, judge, waitForFlux, type WaitDeps } from "../../action/wait";
-import type { SendResult } from "../../action/transport";
 import type { ConsumerState, StatusAnswer, TargetState } from "../../shared";
+import type { SendResult } from "../../action/vocabulary";
 
 const REV = "main@sha1:abc";
 const ready = (status: "True" | "False" | "Unknown", message = "m", reason = "R") => ({ status, reason, message });
