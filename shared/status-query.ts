@@ -12,9 +12,11 @@
  *                "requestedAt":"2026-12-01T22:54:27.123456789Z"}]}
  *
  * The targets and their `requestedAt` are the ones the delivery's 200 answer listed. The
- * authentication is the delivery's (statusQueryAuth): an HMAC header over the query body for the
- * signed types, the same token header for gitlab and harbor, the same bearer token for
- * generic-oidc and gcr, and the secret URL alone for the types that have nothing else.
+ * authentication is the delivery's, applied to the query: the same HMAC header over the query's
+ * body for the signed types (github, bitbucket, generic-hmac, nexus), but keyed with
+ * `statusQueryKey(token)` instead of the token, so that a query's signature is never a delivery's
+ * and back; the same token header for gitlab and harbor; the same bearer token for generic-oidc
+ * and gcr; and the secret URL alone for the types that have nothing else.
  *
  * The answer (200) says, per target, whether its controller handled that request, its Ready
  * condition and revision, and for a source, the Kustomizations and HelmReleases in its namespace
@@ -22,6 +24,7 @@
  * name, 400 a malformed query, 404 no receiver at the path, 413 too large, 429 the receiver's
  * failure budget is spent, 503 the receiver is not Ready or there is no cluster to read.
  */
+import { createHmac } from "node:crypto";
 import { WEBHOOK_PATH_PREFIX } from "./webhook-path";
 
 /** Appended to a hook's path: the query's path. A digest is hex, so no Receiver path ends so. */
@@ -32,6 +35,20 @@ export const STATUS_QUERY_SUFFIX = "/status";
  * into several queries. The server refuses more (server/limits.ts).
  */
 export const MAX_STATUS_QUERY_TARGETS = 100;
+
+/** What the query key is derived for: names the purpose, so no other use of the token yields the same key. */
+export const STATUS_QUERY_KEY_LABEL = "fluxhook status query v1";
+
+/**
+ * The key a query's HMAC is computed with, for the types whose deliveries carry an HMAC: the
+ * HMAC-SHA256 of STATUS_QUERY_KEY_LABEL under the Receiver's token. A delivery's HMAC is keyed
+ * with the token itself (as GitHub signs; Flux verifies nothing else), a query's with this key:
+ * HMACs under two unrelated keys, so a captured query never verifies as a delivery (which would
+ * trigger a reconcile) and a captured delivery never as a query, whatever the bodies.
+ */
+export function statusQueryKey(token: string | Uint8Array): Buffer {
+  return createHmac("sha256", token).update(STATUS_QUERY_KEY_LABEL).digest();
+}
 
 /** The query's path for a hook path (`/hook/<digest>`), or undefined for anything else. */
 export function statusQueryPath(hookPath: string): string | undefined {

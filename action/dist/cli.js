@@ -17421,7 +17421,12 @@ function backoffDelayMs(backoff, retry, random = Math.random()) {
   return Math.round(ceiling / 2 + ceiling / 2 * random);
 }
 // shared/status-query.ts
+import { createHmac as createHmac2 } from "node:crypto";
 var STATUS_QUERY_SUFFIX = "/status";
+var STATUS_QUERY_KEY_LABEL = "fluxhook status query v1";
+function statusQueryKey(token) {
+  return createHmac2("sha256", token).update(STATUS_QUERY_KEY_LABEL).digest();
+}
 function encodeStatusQuery(query) {
   return JSON.stringify({
     targets: query.targets.map(({ kind, namespace, name, requestedAt }) => ({ kind, namespace, name, requestedAt }))
@@ -17494,24 +17499,24 @@ var SENSITIVE_HEADERS = [
   Header.authorization
 ];
 var AUTH = {
-  github: (token, body) => ({
-    [Header.hubSignature256]: signPayload("sha256", token, body),
-    [Header.hubSignature]: signPayload("sha1", token, body)
+  github: ({ hmacKey }, body) => ({
+    [Header.hubSignature256]: signPayload("sha256", hmacKey, body),
+    [Header.hubSignature]: signPayload("sha1", hmacKey, body)
   }),
-  "generic-hmac": (token, body) => ({ [Header.signature]: signPayload("sha256", token, body) }),
-  gitlab: (token, _body, event, deliveryId) => ({
+  "generic-hmac": ({ hmacKey }, body) => ({ [Header.signature]: signPayload("sha256", hmacKey, body) }),
+  gitlab: ({ token }, _body, event, deliveryId) => ({
     [Header.gitlabToken]: token,
     [Header.gitlabEvent]: event,
     [Header.gitlabEventUuid]: deliveryId
   }),
-  bitbucket: (token, body, event, deliveryId) => ({
-    [Header.hubSignature256]: signPayload("sha256", token, body),
+  bitbucket: ({ hmacKey }, body, event, deliveryId) => ({
+    [Header.hubSignature256]: signPayload("sha256", hmacKey, body),
     [Header.bitbucketEvent]: event,
     [Header.bitbucketRequestUuid]: deliveryId
   }),
-  harbor: (token) => ({ [Header.authorization]: token }),
+  harbor: ({ token }) => ({ [Header.authorization]: token }),
   generic: () => ({}),
-  "generic-oidc": (idToken) => ({ [Header.authorization]: `Bearer ${idToken}` })
+  "generic-oidc": ({ token }) => ({ [Header.authorization]: `Bearer ${token}` })
 };
 var FRAMING_HEADERS = ["Host", "Content-Length", "Transfer-Encoding", "Connection", "Expect", "TE", "Upgrade"];
 function reservedHeaderNames(receiverType) {
@@ -17578,7 +17583,8 @@ function buildRequest(settings, payload, deliveryId) {
     if (settings.enterprise.version)
       headers[Header.githubEnterpriseVersion] = settings.enterprise.version;
   }
-  Object.assign(headers, AUTH[settings.receiverType](settings.credential, body, settings.event, deliveryId));
+  const credential = { token: settings.credential, hmacKey: settings.credential };
+  Object.assign(headers, AUTH[settings.receiverType](credential, body, settings.event, deliveryId));
   for (const [name, value] of settings.extraHeaders)
     headers[name] = value;
   return { method: "POST", url: settings.url, headers, body };
@@ -17590,7 +17596,7 @@ function buildStatusQuery(settings, targets, deliveryId) {
   const headers = {
     [Header.contentType]: ContentType.json,
     [Header.userAgent]: settings.userAgent,
-    ...AUTH[settings.receiverType](settings.credential, body, settings.event, deliveryId)
+    ...AUTH[settings.receiverType]({ token: settings.credential, hmacKey: statusQueryKey(settings.credential) }, body, settings.event, deliveryId)
   };
   for (const [name, value] of settings.extraHeaders)
     headers[name] = value;

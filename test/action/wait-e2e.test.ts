@@ -9,7 +9,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { REQUESTED_AT_ANNOTATION } from "../../server/api/annotations";
-import { encodeStatusQuery, signPayload, statusQueryPath, webhookPath } from "../../shared";
+import { buildRequest, buildStatusQuery, type RequestSettings } from "../../action/request";
+import { encodeStatusQuery, signPayload, statusQueryKey, statusQueryPath, webhookPath } from "../../shared";
 import { startStack, waitFor, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -248,7 +249,10 @@ describe("the status query refuses", () => {
       targets: [{ kind: "GitRepository", namespace: NS, name: target, requestedAt: "2026-12-01T00:00:00.000000000Z" }],
     });
     return stack.post(statusQueryPath(webhookPath(TOKEN, name, NS))!, {
-      headers: { "Content-Type": "application/json", "X-Hub-Signature-256": signPayload("sha256", token, body) },
+      headers: {
+        "Content-Type": "application/json",
+        "X-Hub-Signature-256": signPayload("sha256", statusQueryKey(token), body),
+      },
       body,
     });
   };
@@ -269,5 +273,47 @@ describe("the status query refuses", () => {
     });
     // The same query about its own target is answered.
     await waitFor("the query about ok to be answered", async () => (await query("ok", "ok", TOKEN)).status === 200);
+  });
+
+  /** The sender's own requests to Receiver `ok`: a delivery and a query, each sent where the other belongs. */
+  const settings = (): RequestSettings => ({
+    url: `${stack.fluxhook.receiverUrl}${webhookPath(TOKEN, "ok", NS)}`,
+    credential: TOKEN,
+    receiverType: "github",
+    event: "push",
+    contentType: "json",
+    repositoryId: "1",
+    hookId: "1",
+    userAgent: "GitHub-Hookshot/test",
+    enterprise: undefined,
+    extraHeaders: [],
+  });
+  const target = { kind: "GitRepository", namespace: NS, name: "ok", requestedAt: "2026-12-01T00:00:00.000000000Z" };
+  const post = async (url: string, req: { headers: Readonly<Record<string, string>>; body: Uint8Array }) => {
+    const res = await fetch(url, { method: "POST", headers: { ...req.headers }, body: Buffer.from(req.body) });
+    return { status: res.status, reason: ((await res.json()) as { reason: string }).reason };
+  };
+
+  test("the sender's query, posted as a delivery, is refused: its signature is no delivery's", async () => {
+    const before = stack.requestedAt(GIT, "GitRepository", NS, "ok");
+    const query = buildStatusQuery(settings(), [target], "d-1");
+    // With the delivery's own headers (event, delivery id), so only the signature tells the two apart.
+    const delivery = buildRequest(settings(), new TextEncoder().encode("{}"), "d-1");
+    const headers = { ...delivery.headers, "X-Hub-Signature-256": query.headers["X-Hub-Signature-256"]! };
+    expect(await post(settings().url, { headers, body: query.body })).toEqual({
+      status: 400,
+      reason: "signature mismatch (X-Hub-Signature-256)",
+    });
+    expect(stack.requestedAt(GIT, "GitRepository", NS, "ok")).toBe(before);
+  });
+
+  test("the sender's delivery, posted as a query, is refused: its signature is no query's", async () => {
+    const query = buildStatusQuery(settings(), [target], "d-2");
+    const delivery = buildRequest(settings(), query.body, "d-2");
+    expect(await post(query.url, delivery)).toEqual({
+      status: 401,
+      reason: "signature mismatch (X-Hub-Signature-256)",
+    });
+    expect((await post(query.url, query)).status).toBe(200);
   });
 });
