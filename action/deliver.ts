@@ -17,6 +17,7 @@
  * without a network or wall-clock time.
  */
 import { backoffDelayMs, type Backoff } from "../shared";
+import { inert } from "./inert";
 import type { OutgoingRequest, SendResult } from "./vocabulary";
 
 /** Retry pauses: 0.5-1 s, then 1-2 s, 2-4 s ..., at most 30 s (shared/backoff.ts, as the server's). */
@@ -79,7 +80,7 @@ export function isRetryable(result: SendResult): boolean {
 }
 
 const describe = (result: SendResult): string =>
-  result.kind === "response" ? `HTTP ${result.status}` : `${result.error.code}: ${result.error.message}`;
+  result.kind === "response" ? `HTTP ${result.status}` : inert(`${result.error.code}: ${result.error.message}`);
 
 export async function deliver(req: OutgoingRequest, options: DeliverOptions, deps: DeliverDeps): Promise<Outcome> {
   const started = deps.now();

@@ -4,9 +4,11 @@
  * message that says what to check. Pure: main.ts writes the results with `@actions/core`.
  *
  * Nothing here may print a secret: URLs go through `maskUrl`, and the receiver's own words are
- * quoted only after the runner has been told to mask every secret.
+ * quoted only after the runner has been told to mask every secret. What a receiver or the network
+ * said is quoted as one inert line (action/inert.ts), never as lines of its own.
  */
 import { MAX_RETRY_AFTER_MS, type AttemptRecord, type Outcome } from "./deliver";
+import { inert } from "./inert";
 import { maskUrl, type ActionConfig, type Destination } from "./inputs";
 import { MAX_RESPONSE_BYTES } from "./transport";
 import { Output, type OutputName, type SendResult } from "./vocabulary";
@@ -134,17 +136,17 @@ export function receiverReason(body: string): string | undefined {
       const o = parsed as Record<string, unknown>;
       for (const key of ["reason", "message", "error", "detail"]) {
         const v = o[key];
-        if (typeof v === "string" && v.trim() !== "") return truncate(v.trim(), MAX_REASON_CHARS);
+        if (typeof v === "string" && v.trim() !== "") return inert(truncate(v.trim(), MAX_REASON_CHARS));
         if (v && typeof v === "object" && typeof (v as Record<string, unknown>).message === "string")
-          return truncate(String((v as Record<string, unknown>).message), MAX_REASON_CHARS);
+          return inert(truncate(String((v as Record<string, unknown>).message), MAX_REASON_CHARS));
       }
     }
-    if (typeof parsed === "string") return truncate(parsed, MAX_REASON_CHARS);
+    if (typeof parsed === "string") return inert(truncate(parsed, MAX_REASON_CHARS));
   } catch {
     // not JSON: quote the first line of text, unless it is an HTML error page
   }
   if (/^<(!doctype|html)/i.test(text)) return undefined;
-  return truncate(text.split(/\r?\n/)[0] ?? "", MAX_REASON_CHARS);
+  return inert(truncate(text.split(/\r?\n/)[0] ?? "", MAX_REASON_CHARS));
 }
 
 /**
@@ -165,7 +167,9 @@ export function receiverTargets(body: string): string[] {
     const { kind, namespace, name, outcome } = t as Record<string, unknown>;
     if (typeof kind !== "string" || typeof name !== "string") return [];
     return [
-      `${kind} ${typeof namespace === "string" ? `${namespace}/` : ""}${name}${typeof outcome === "string" ? `: ${outcome}` : ""}`,
+      inert(
+        `${kind} ${typeof namespace === "string" ? `${namespace}/` : ""}${name}${typeof outcome === "string" ? `: ${outcome}` : ""}`,
+      ),
     ];
   });
 }
@@ -285,7 +289,7 @@ export function failureMessage(outcome: Outcome, ctx: ReportContext): string {
       return `Delivery to ${where} failed with HTTP ${outcome.status} after ${tries}. ${statusHint(outcome.status ?? 0, ctx, receiverReason(lastBody(outcome)))}`;
     case "network":
       return result.kind === "error"
-        ? `Delivery to ${where} failed after ${tries}: ${result.error.code} (${result.error.message}). ${networkHint(last, ctx)}`
+        ? `Delivery to ${where} failed after ${tries}: ${inert(`${result.error.code} (${result.error.message})`)}. ${networkHint(last, ctx)}`
         : `Delivery to ${where} failed after ${tries}.`;
   }
 }
@@ -304,9 +308,4 @@ export function summaryTable(results: readonly DeliveryResult[], dryRun: boolean
       dryRun ? "—" : outcome?.ok ? "✅ delivered" : "❌ failed",
     ]),
   ];
-}
-
-/** Escapes a summary cell: the job summary is rendered as HTML. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

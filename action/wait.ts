@@ -29,6 +29,7 @@ import {
   type StatusAnswer,
   type TargetState,
 } from "../shared";
+import { inert } from "./inert";
 import type { SendResult, WaitFor } from "./vocabulary";
 
 /** Pauses between polls: 1-2 s, 2-4 s, ... at most 15 s (Flux's controllers take seconds to minutes). */
@@ -45,18 +46,21 @@ export type Judgement =
   | { readonly state: "waiting"; readonly behind: string }
   | { readonly state: "failed"; readonly message: string };
 
-const label = (o: { kind: string; namespace: string; name: string }) => `${o.kind} ${o.namespace}/${o.name}`;
-const says = (c: ConditionState | undefined) => (c ? `${c.reason}: ${c.message}` : "no Ready condition yet");
+// Every string of an answer is the server's: shown only as one inert line (action/inert.ts).
+const label = (o: { kind: string; namespace: string; name: string }) => inert(`${o.kind} ${o.namespace}/${o.name}`);
+const says = (c: ConditionState | undefined) => (c ? inert(`${c.reason}: ${c.message}`) : "no Ready condition yet");
+const named = (revision: string | undefined, otherwise: string) =>
+  revision === undefined ? otherwise : inert(revision);
 
 function judgeConsumer(c: ConsumerState, revision: string | undefined): Judgement | undefined {
   const status = c.ready?.status;
   if (c.kind === "Kustomization") {
     if (status === "True" && revision !== undefined && c.appliedRevision === revision) return undefined;
     if (status === "False" && revision !== undefined && c.attemptedRevision === revision)
-      return { state: "failed", message: `${label(c)} failed to apply ${revision}: ${says(c.ready)}` };
+      return { state: "failed", message: `${label(c)} failed to apply ${named(revision, "")}: ${says(c.ready)}` };
     return {
       state: "waiting",
-      behind: `${label(c)} has not applied ${revision ?? "the new revision"} yet (applied: ${c.appliedRevision ?? "none"}; ${says(c.ready)})`,
+      behind: `${label(c)} has not applied ${named(revision, "the new revision")} yet (applied: ${named(c.appliedRevision, "none")}; ${says(c.ready)})`,
     };
   }
   if (status === "True") return undefined;
@@ -65,12 +69,12 @@ function judgeConsumer(c: ConsumerState, revision: string | undefined): Judgemen
 }
 
 function judgeTarget(t: TargetState, mode: Exclude<WaitFor, "none">): Judgement {
-  if (t.error !== undefined) return { state: "waiting", behind: `${label(t)} could not be read: ${t.error}` };
+  if (t.error !== undefined) return { state: "waiting", behind: `${label(t)} could not be read: ${inert(t.error)}` };
   if (!t.found) return { state: "failed", message: `${label(t)} no longer exists` };
   if (!t.handled)
     return {
       state: "waiting",
-      behind: `${label(t)} has not handled the request yet (requestedAt ${t.requestedAt}; last handled: ${t.lastHandledReconcileAt ?? "never"})`,
+      behind: `${label(t)} has not handled the request yet (requestedAt ${inert(t.requestedAt)}; last handled: ${named(t.lastHandledReconcileAt, "never")})`,
     };
   const status = t.ready?.status;
   if (status === "False") return { state: "failed", message: `${label(t)} is not Ready: ${says(t.ready)}` };
@@ -97,10 +101,10 @@ export function judge(answer: StatusAnswer, mode: Exclude<WaitFor, "none">): Jud
 /** The chain for the job summary: each target, then each of its consumers. */
 export function chainRows(answer: StatusAnswer): string[][] {
   const rows: string[][] = [["Object", "Revision", "Ready"]];
-  const ready = (c: ConditionState | undefined) => (c ? `${c.status}: ${c.message || c.reason}` : "unknown");
+  const ready = (c: ConditionState | undefined) => (c ? inert(`${c.status}: ${c.message || c.reason}`) : "unknown");
   for (const t of answer.targets) {
-    rows.push([label(t), t.revision ?? "", t.found ? ready(t.ready) : "not found"]);
-    for (const c of t.consumers ?? []) rows.push([`→ ${label(c)}`, c.appliedRevision ?? "", ready(c.ready)]);
+    rows.push([label(t), named(t.revision, ""), t.found ? ready(t.ready) : "not found"]);
+    for (const c of t.consumers ?? []) rows.push([`→ ${label(c)}`, named(c.appliedRevision, ""), ready(c.ready)]);
     if (t.consumersTruncated) rows.push(["→ …", "", "more consumers than the answer lists"]);
   }
   return rows;
@@ -127,9 +131,9 @@ type Poll =
 const reasonOf = (body: string) => {
   try {
     const reason = (JSON.parse(body) as { reason?: unknown }).reason;
-    return typeof reason === "string" ? reason : body.slice(0, 200);
+    return inert(typeof reason === "string" ? reason.slice(0, 200) : body.slice(0, 200));
   } catch {
-    return body.slice(0, 200);
+    return inert(body.slice(0, 200));
   }
 };
 
@@ -137,7 +141,7 @@ async function pollOnce(targets: readonly QueriedTarget[], deps: WaitDeps): Prom
   const parts: StatusAnswer[] = [];
   for (let i = 0; i < targets.length; i += QUERY_BATCH) {
     const result = await deps.query(targets.slice(i, i + QUERY_BATCH));
-    if (result.kind === "error") return { kind: "retry", why: `${result.error.code}: ${result.error.message}` };
+    if (result.kind === "error") return { kind: "retry", why: inert(`${result.error.code}: ${result.error.message}`) };
     if (result.status === 429 || result.status >= 500)
       return { kind: "retry", why: `HTTP ${result.status} (${reasonOf(result.body)})` };
     if (result.status === 404)

@@ -18963,6 +18963,29 @@ function annotatedTargets(body) {
   }
   return out;
 }
+// action/inert.ts
+var UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
+var LINE_BREAK = /\r\n|[\n\r\u0085\u2028\u2029]/;
+var COMMAND_START = /^\s*(::|##)/;
+var MARKUP = /[&<>"'`*_[\](){}!#|~\\]/g;
+var SHORT_ESCAPES = { "\t": "\\t", "\n": "\\n", "\r": "\\r" };
+function escapeChar(c) {
+  const code = c.charCodeAt(0);
+  return SHORT_ESCAPES[c] ?? (code <= 255 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u{${code.toString(16)}}`);
+}
+function inert(text) {
+  return text.replace(UNSAFE, escapeChar);
+}
+function guardLine(line) {
+  return COMMAND_START.test(line) ? `> ${line}` : line;
+}
+function inertLines(text) {
+  return text.split(LINE_BREAK).map((line) => guardLine(inert(line)));
+}
+function summaryCell(text) {
+  return inert(text).replace(MARKUP, (c) => `&#${c.charCodeAt(0)};`);
+}
+
 // action/deliver.ts
 var BACKOFF = { baseMs: 1000, capMs: 30000 };
 var MAX_RETRY_AFTER_MS = 60000;
@@ -18982,7 +19005,7 @@ function isRetryable(result) {
     return result.error.retryable;
   return result.status === 429 || result.status >= 500;
 }
-var describe = (result) => result.kind === "response" ? `HTTP ${result.status}` : `${result.error.code}: ${result.error.message}`;
+var describe = (result) => result.kind === "response" ? `HTTP ${result.status}` : inert(`${result.error.code}: ${result.error.message}`);
 async function deliver(req, options, deps) {
   const started = deps.now();
   const attempts = [];
@@ -19907,17 +19930,17 @@ function receiverReason(body) {
       for (const key of ["reason", "message", "error", "detail"]) {
         const v = o[key];
         if (typeof v === "string" && v.trim() !== "")
-          return truncate(v.trim(), MAX_REASON_CHARS);
+          return inert(truncate(v.trim(), MAX_REASON_CHARS));
         if (v && typeof v === "object" && typeof v.message === "string")
-          return truncate(String(v.message), MAX_REASON_CHARS);
+          return inert(truncate(String(v.message), MAX_REASON_CHARS));
       }
     }
     if (typeof parsed === "string")
-      return truncate(parsed, MAX_REASON_CHARS);
+      return inert(truncate(parsed, MAX_REASON_CHARS));
   } catch {}
   if (/^<(!doctype|html)/i.test(text))
     return;
-  return truncate(text.split(/\r?\n/)[0] ?? "", MAX_REASON_CHARS);
+  return inert(truncate(text.split(/\r?\n/)[0] ?? "", MAX_REASON_CHARS));
 }
 function receiverTargets(body) {
   let parsed;
@@ -19936,7 +19959,7 @@ function receiverTargets(body) {
     if (typeof kind !== "string" || typeof name !== "string")
       return [];
     return [
-      `${kind} ${typeof namespace === "string" ? `${namespace}/` : ""}${name}${typeof outcome === "string" ? `: ${outcome}` : ""}`
+      inert(`${kind} ${typeof namespace === "string" ? `${namespace}/` : ""}${name}${typeof outcome === "string" ? `: ${outcome}` : ""}`)
     ];
   });
 }
@@ -20021,7 +20044,7 @@ function failureMessage(outcome, ctx) {
     case "status":
       return `Delivery to ${where} failed with HTTP ${outcome.status} after ${tries}. ${statusHint(outcome.status ?? 0, ctx, receiverReason(lastBody(outcome)))}`;
     case "network":
-      return result.kind === "error" ? `Delivery to ${where} failed after ${tries}: ${result.error.code} (${result.error.message}). ${networkHint(last, ctx)}` : `Delivery to ${where} failed after ${tries}.`;
+      return result.kind === "error" ? `Delivery to ${where} failed after ${tries}: ${inert(`${result.error.code} (${result.error.message})`)}. ${networkHint(last, ctx)}` : `Delivery to ${where} failed after ${tries}.`;
   }
 }
 function summaryTable(results, dryRun) {
@@ -20038,27 +20061,29 @@ function summaryTable(results, dryRun) {
     ])
   ];
 }
-function escapeHtml(text) {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
 
 // action/io.ts
+var annotation = (message) => inertLines(message).join(`
+`);
 function actionsIo() {
   return {
-    info: (line) => info(line),
-    warning: (message) => warning(message),
-    fail: (message) => setFailed(message),
-    debug: (message) => debug2(message),
-    startGroup: (name) => startGroup(name),
+    info: (line) => {
+      for (const shown of inertLines(line))
+        info(shown);
+    },
+    warning: (message) => warning(annotation(message)),
+    fail: (message) => setFailed(annotation(message)),
+    debug: (message) => debug2(annotation(message)),
+    startGroup: (name) => startGroup(inert(name)),
     endGroup: () => endGroup(),
     setSecret: (secret) => setSecret(secret),
     setOutput: (name, value) => setOutput(name, value),
     async writeSummary(rows, heading = "fluxhook delivery") {
       const [head = [], ...body] = rows;
       try {
-        await summary.addHeading(escapeHtml(heading), 3).addTable([
-          head.map((h) => ({ data: escapeHtml(h), header: true })),
-          ...body.map((row) => row.map(escapeHtml))
+        await summary.addHeading(summaryCell(heading), 3).addTable([
+          head.map((h) => ({ data: summaryCell(h), header: true })),
+          ...body.map((row) => row.map(summaryCell))
         ]).write();
       } catch (err) {
         debug2(`No job summary written: ${err instanceof Error ? err.message : String(err)}`);
@@ -20069,8 +20094,12 @@ function actionsIo() {
 function plainIo(fd = 2) {
   const secrets = [];
   const outputs = new Map;
-  const write = (text) => writeSync(fd, `${scrub(text, secrets)}
+  const write = (text) => {
+    const lines = inertLines(scrub(text, secrets)).map((line) => scrub(line, secrets));
+    writeSync(fd, `${lines.join(`
+`)}
 `);
+  };
   return {
     outputs,
     info: (line) => write(line),
@@ -20093,18 +20122,19 @@ function plainIo(fd = 2) {
 // action/wait.ts
 var POLL_BACKOFF = { baseMs: 2000, capMs: 15000 };
 var QUERY_BATCH = 10;
-var label = (o) => `${o.kind} ${o.namespace}/${o.name}`;
-var says = (c) => c ? `${c.reason}: ${c.message}` : "no Ready condition yet";
+var label = (o) => inert(`${o.kind} ${o.namespace}/${o.name}`);
+var says = (c) => c ? inert(`${c.reason}: ${c.message}`) : "no Ready condition yet";
+var named = (revision, otherwise) => revision === undefined ? otherwise : inert(revision);
 function judgeConsumer(c, revision) {
   const status = c.ready?.status;
   if (c.kind === "Kustomization") {
     if (status === "True" && revision !== undefined && c.appliedRevision === revision)
       return;
     if (status === "False" && revision !== undefined && c.attemptedRevision === revision)
-      return { state: "failed", message: `${label(c)} failed to apply ${revision}: ${says(c.ready)}` };
+      return { state: "failed", message: `${label(c)} failed to apply ${named(revision, "")}: ${says(c.ready)}` };
     return {
       state: "waiting",
-      behind: `${label(c)} has not applied ${revision ?? "the new revision"} yet (applied: ${c.appliedRevision ?? "none"}; ${says(c.ready)})`
+      behind: `${label(c)} has not applied ${named(revision, "the new revision")} yet (applied: ${named(c.appliedRevision, "none")}; ${says(c.ready)})`
     };
   }
   if (status === "True")
@@ -20115,13 +20145,13 @@ function judgeConsumer(c, revision) {
 }
 function judgeTarget(t, mode) {
   if (t.error !== undefined)
-    return { state: "waiting", behind: `${label(t)} could not be read: ${t.error}` };
+    return { state: "waiting", behind: `${label(t)} could not be read: ${inert(t.error)}` };
   if (!t.found)
     return { state: "failed", message: `${label(t)} no longer exists` };
   if (!t.handled)
     return {
       state: "waiting",
-      behind: `${label(t)} has not handled the request yet (requestedAt ${t.requestedAt}; last handled: ${t.lastHandledReconcileAt ?? "never"})`
+      behind: `${label(t)} has not handled the request yet (requestedAt ${inert(t.requestedAt)}; last handled: ${named(t.lastHandledReconcileAt, "never")})`
     };
   const status = t.ready?.status;
   if (status === "False")
@@ -20150,11 +20180,11 @@ function judge(answer, mode) {
 }
 function chainRows(answer) {
   const rows = [["Object", "Revision", "Ready"]];
-  const ready = (c) => c ? `${c.status}: ${c.message || c.reason}` : "unknown";
+  const ready = (c) => c ? inert(`${c.status}: ${c.message || c.reason}`) : "unknown";
   for (const t of answer.targets) {
-    rows.push([label(t), t.revision ?? "", t.found ? ready(t.ready) : "not found"]);
+    rows.push([label(t), named(t.revision, ""), t.found ? ready(t.ready) : "not found"]);
     for (const c of t.consumers ?? [])
-      rows.push([`→ ${label(c)}`, c.appliedRevision ?? "", ready(c.ready)]);
+      rows.push([`→ ${label(c)}`, named(c.appliedRevision, ""), ready(c.ready)]);
     if (t.consumersTruncated)
       rows.push(["→ …", "", "more consumers than the answer lists"]);
   }
@@ -20163,9 +20193,9 @@ function chainRows(answer) {
 var reasonOf = (body) => {
   try {
     const reason = JSON.parse(body).reason;
-    return typeof reason === "string" ? reason : body.slice(0, 200);
+    return inert(typeof reason === "string" ? reason.slice(0, 200) : body.slice(0, 200));
   } catch {
-    return body.slice(0, 200);
+    return inert(body.slice(0, 200));
   }
 };
 async function pollOnce(targets, deps) {
@@ -20173,7 +20203,7 @@ async function pollOnce(targets, deps) {
   for (let i = 0;i < targets.length; i += QUERY_BATCH) {
     const result = await deps.query(targets.slice(i, i + QUERY_BATCH));
     if (result.kind === "error")
-      return { kind: "retry", why: `${result.error.code}: ${result.error.message}` };
+      return { kind: "retry", why: inert(`${result.error.code}: ${result.error.message}`) };
     if (result.status === 429 || result.status >= 500)
       return { kind: "retry", why: `HTTP ${result.status} (${reasonOf(result.body)})` };
     if (result.status === 404)

@@ -173,6 +173,46 @@ export function maskedValues(stdout: string): string[] {
     .map((l) => l.slice("::add-mask::".length).replace(/%0A/g, "\n").replace(/%0D/g, "\r").replace(/%25/g, "%"));
 }
 
+/** A command as the runner reads it from a stdout line, its value unescaped. */
+export interface RunnerCommand {
+  readonly name: string;
+  readonly value: string;
+}
+
+/**
+ * What the runner makes of the action's stdout, as actions/runner processes it: a line that starts
+ * (leading whitespace trimmed) with `::name::` is a command; `::stop-commands::T` turns commands off
+ * until the line `::T::`, so that meanwhile every line, `::add-mask::` ones included, is printed as
+ * it is. Printed lines show every value masked so far as `***`.
+ */
+export function runnerView(stdout: string): { commands: RunnerCommand[]; printed: string[] } {
+  const unescape = (v: string) => v.replace(/%0D/g, "\r").replace(/%0A/g, "\n").replace(/%25/g, "%");
+  const masks: string[] = [];
+  const mask = (line: string) => masks.reduce((text, m) => (m === "" ? text : text.split(m).join("***")), line);
+  const commands: RunnerCommand[] = [];
+  const printed: string[] = [];
+  let stopToken: string | undefined;
+  for (const line of stdout.split(/\r?\n/)) {
+    const trimmed = line.trimStart();
+    if (stopToken !== undefined) {
+      if (trimmed === `::${stopToken}::`) stopToken = undefined;
+      else printed.push(mask(line));
+      continue;
+    }
+    const command = /^::([A-Za-z-]+)(?: [^:]*)?::(.*)$/.exec(trimmed);
+    if (!command) {
+      printed.push(mask(line));
+      continue;
+    }
+    const [, name = "", raw = ""] = command;
+    const value = unescape(raw);
+    commands.push({ name, value });
+    if (name === "add-mask") masks.push(value);
+    if (name === "stop-commands") stopToken = value;
+  }
+  return { commands, printed };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Payloads
 

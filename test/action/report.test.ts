@@ -3,7 +3,6 @@ import type { AttemptRecord, Outcome } from "../../action/deliver";
 import { MAX_RESPONSE_BYTES } from "../../action/transport";
 import {
   bodyExcerpt,
-  escapeHtml,
   failureMessage,
   MAX_RESPONSE_OUTPUT_CHARS,
   outputsFor,
@@ -298,10 +297,6 @@ describe("outputs and summary", () => {
       "—",
       "—",
     ]);
-  });
-
-  test("escapeHtml", () => {
-    expect(escapeHtml(`<a href="x">&'</a>`)).toBe("&#60;a href=&#34;x&#34;&#62;&#38;&#39;&#60;/a&#62;");
   });
 
   test("scrub replaces secrets, longest first", () => {
