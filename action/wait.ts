@@ -7,6 +7,9 @@
  *   - A target or consumer whose Ready turns False on this request fails the wait at once with
  *     Flux's own reason and message.
  *   - Time running out fails it too, naming the first object still behind and where it is.
+ *   - `ready` never succeeds on an incomplete answer (a target without `complete: true`: more
+ *     consumers than listed, a list that failed, or a server that does not say): it keeps
+ *     waiting, and at the deadline names the source whose users it could not see.
  *   - Polls back off (shared/backoff.ts, 2 s doubling to 15 s), each at most `timeoutMs`, and none
  *     past the deadline. 429, 5xx and network errors are polled through; any other refusal ends
  *     the wait with the server's reason, since asking again cannot change it.
@@ -68,6 +71,16 @@ function judgeConsumer(c: ConsumerState, revision: string | undefined): Judgemen
   return { state: "waiting", behind: `${label(c)} is not Ready yet (${says(c.ready)})` };
 }
 
+/** What an incomplete answer left out, for a message that names it. */
+function unseen(t: TargetState): string {
+  const why = t.consumersTruncated
+    ? "it uses more of them than the answer lists"
+    : t.consumersError !== undefined
+      ? `listing them failed: ${inert(t.consumersError)}`
+      : "the answer does not say it is complete";
+  return `the status query could not see every Kustomization and HelmRelease that uses it (${why}), so none can be reported Ready`;
+}
+
 function judgeTarget(t: TargetState, mode: Exclude<WaitFor, "none">): Judgement {
   if (t.error !== undefined) return { state: "waiting", behind: `${label(t)} could not be read: ${inert(t.error)}` };
   if (!t.found) return { state: "failed", message: `${label(t)} no longer exists` };
@@ -84,6 +97,7 @@ function judgeTarget(t: TargetState, mode: Exclude<WaitFor, "none">): Judgement 
     const verdict = judgeConsumer(c, t.revision);
     if (verdict) return verdict;
   }
+  if (t.complete !== true) return { state: "waiting", behind: `${label(t)}: ${unseen(t)}` };
   return { state: "done", revision: t.revision };
 }
 

@@ -20,7 +20,8 @@
  *
  * The answer (200) says, per target, whether its controller handled that request, its Ready
  * condition and revision, and for a source, the Kustomizations and HelmReleases in its namespace
- * that use it (StatusAnswer). Refusals: 401 authentication, 403 a target the Receiver does not
+ * that use it (StatusAnswer); and whether it saw all of that (`complete`): a target that does not
+ * say so is incomplete, and a sender never reports success from an incomplete answer. Refusals: 401 authentication, 403 a target the Receiver does not
  * name, 400 a malformed query, 404 no receiver at the path, 413 too large, 429 the receiver's
  * failure budget is spent, 503 the receiver is not Ready or there is no cluster to read.
  */
@@ -120,6 +121,13 @@ export interface TargetState {
   readonly consumersError?: string;
   /** The object could not be read; the rest is unknown. */
   readonly error?: string;
+  /**
+   * Everything judged about this target was read: the object and, for a source, every
+   * Kustomization and HelmRelease of its namespace that uses it (every list page followed, none
+   * left out of `consumers`, no list failed). Only `true` counts: a target without it is
+   * incomplete, whatever else it says.
+   */
+  readonly complete?: true;
 }
 
 export interface StatusAnswer {
@@ -172,6 +180,7 @@ export function parseStatusAnswer(body: unknown): StatusAnswer | undefined {
       ...(t.consumersTruncated === true ? { consumersTruncated: true as const } : {}),
       ...(str(t.consumersError) !== undefined ? { consumersError: str(t.consumersError) } : {}),
       ...(str(t.error) !== undefined ? { error: str(t.error) } : {}),
+      ...(t.complete === true ? { complete: true as const } : {}),
     });
   }
   return { status: typeof body.status === "number" ? body.status : 200, reason: str(body.reason) ?? "", targets };

@@ -18943,7 +18943,8 @@ function parseStatusAnswer(body) {
       ...consumers ? { consumers } : {},
       ...t.consumersTruncated === true ? { consumersTruncated: true } : {},
       ...str(t.consumersError) !== undefined ? { consumersError: str(t.consumersError) } : {},
-      ...str(t.error) !== undefined ? { error: str(t.error) } : {}
+      ...str(t.error) !== undefined ? { error: str(t.error) } : {},
+      ...t.complete === true ? { complete: true } : {}
     });
   }
   return { status: typeof body.status === "number" ? body.status : 200, reason: str(body.reason) ?? "", targets };
@@ -20143,6 +20144,10 @@ function judgeConsumer(c, revision) {
     return { state: "failed", message: `${label(c)} is not Ready: ${says(c.ready)}` };
   return { state: "waiting", behind: `${label(c)} is not Ready yet (${says(c.ready)})` };
 }
+function unseen(t) {
+  const why = t.consumersTruncated ? "it uses more of them than the answer lists" : t.consumersError !== undefined ? `listing them failed: ${inert(t.consumersError)}` : "the answer does not say it is complete";
+  return `the status query could not see every Kustomization and HelmRelease that uses it (${why}), so none can be reported Ready`;
+}
 function judgeTarget(t, mode) {
   if (t.error !== undefined)
     return { state: "waiting", behind: `${label(t)} could not be read: ${inert(t.error)}` };
@@ -20165,6 +20170,8 @@ function judgeTarget(t, mode) {
     if (verdict)
       return verdict;
   }
+  if (t.complete !== true)
+    return { state: "waiting", behind: `${label(t)}: ${unseen(t)}` };
   return { state: "done", revision: t.revision };
 }
 function judge(answer, mode) {

@@ -253,7 +253,7 @@ async function answer(
       ...(o.ready ? { ready: condition(o.ready) } : {}),
       ...(revisionOf(o) !== undefined ? { revision: revisionOf(o) } : {}),
     };
-    if (!SOURCE_KINDS.has(o.kind)) return state;
+    if (!SOURCE_KINDS.has(o.kind)) return { ...state, complete: true };
     const consumers: NonNullable<TargetState["consumers"]>[number][] = [];
     let truncated = false;
     const errors: string[] = [];
@@ -289,6 +289,8 @@ async function answer(
       consumers,
       ...(truncated ? { consumersTruncated: true as const } : {}),
       ...(errors.length > 0 ? { consumersError: errors.join("; ") } : {}),
+      // The wire contract's mark (shared/status-query.ts): every consumer of the source is listed.
+      ...(!truncated && errors.length === 0 ? { complete: true as const } : {}),
     };
   });
   const done = states.filter((s) => s.handled).length;

@@ -9,6 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { REQUESTED_AT_ANNOTATION } from "../../server/api/annotations";
+import { MAX_STATUS_ANSWER_CONSUMERS } from "../../server/limits";
 import { buildRequest, buildStatusQuery, type RequestSettings } from "../../action/request";
 import { encodeStatusQuery, signPayload, statusQueryKey, statusQueryPath, webhookPath } from "../../shared";
 import { startStack, waitFor, type Stack } from "../support/stack";
@@ -91,16 +92,21 @@ function startControllers(): { stop(): Promise<void> } {
   };
 }
 
-/** A Receiver for one GitRepository, and a Kustomization using it that behaves as told. */
-function pipeline(name: string, behaviour: Behaviour, auth: Record<string, unknown> = githubAuth) {
-  stack.target(GIT, "GitRepository", NS, name);
+/** A Kustomization using GitRepository `source` that behaves as told. */
+function kustomization(source: string, name: string, behaviour: Behaviour) {
   stack.api.store.create({
     apiVersion: KS,
     kind: "Kustomization",
-    metadata: { name: `${name}-apps`, namespace: NS, labels: { behaviour } },
-    spec: { sourceRef: { kind: "GitRepository", name }, path: "./apps", prune: true },
+    metadata: { name, namespace: NS, labels: { behaviour } },
+    spec: { sourceRef: { kind: "GitRepository", name: source }, path: "./apps", prune: true },
     status: { lastAppliedRevision: "main@sha1:old", conditions: condition("True", "ReconciliationSucceeded", "old") },
   });
+}
+
+/** A Receiver for one GitRepository, and a Kustomization using it that behaves as told. */
+function pipeline(name: string, behaviour: Behaviour, auth: Record<string, unknown> = githubAuth) {
+  stack.target(GIT, "GitRepository", NS, name);
+  kustomization(name, `${name}-apps`, behaviour);
   stack.receiver(NS, name, { ...auth, resources: [{ kind: "GitRepository", name }] });
 }
 const githubAuth = { type: "github", events: ["push"], secretRef: { name: "webhook-token" } };
@@ -125,9 +131,13 @@ beforeAll(async () => {
     ],
   });
   pipeline("broken", "fail");
+  // More users of one source than an answer lists (MAX_STATUS_ANSWER_CONSUMERS), the failing one last.
+  pipeline("crowded", "apply");
+  for (let i = 0; i < MAX_STATUS_ANSWER_CONSUMERS + 5; i++) kustomization("crowded", `crowded-ok-${i}`, "apply");
+  kustomization("crowded", "crowded-zz-failing", "fail");
   pipeline("slow", "stuck");
   stack.target(GIT, "GitRepository", NS, "foreign");
-  for (const name of ["ok", "broken", "slow", "oidc"]) await stack.readyPath(NS, name);
+  for (const name of ["ok", "broken", "slow", "oidc", "crowded"]) await stack.readyPath(NS, name);
   controllers = startControllers();
 });
 afterAll(async () => {
@@ -210,6 +220,15 @@ describe("the action waits for Flux through fluxhook", () => {
     expect(result.stdout).toContain(`::error::Kustomization flux-system/broken-apps failed to apply main@sha1:`);
     expect(result.stdout).toContain(`BuildFailed: ${FAILURE}`);
     expect(result.summary).toContain(`False: ${FAILURE}`);
+  });
+
+  test("more users than the answer lists: never Ready, and the timeout names what it could not see", async () => {
+    const result = await run("crowded", { "wait-timeout-seconds": "2" });
+    expect(result.stdout).not.toContain("Flux is Ready");
+    expect(result.exitCode).toBe(1);
+    expect(result.stdout).toContain(
+      "::error::Timed out after 2 s waiting for Flux (wait-for: ready): GitRepository flux-system/crowded: the status query could not see every Kustomization and HelmRelease that uses it (it uses more of them than the answer lists)",
+    );
   });
 
   test("timeout: names the object still behind", async () => {

@@ -19,6 +19,7 @@ const source = (over: Partial<TargetState> = {}): TargetState => ({
   ready: ready("True", `stored artifact for revision '${REV}'`),
   revision: REV,
   consumers: [],
+  complete: true,
   ...over,
 });
 const ks = (over: Partial<ConsumerState> = {}): ConsumerState => ({
@@ -104,6 +105,40 @@ describe("judge", () => {
       ),
       "ready",
       { state: "waiting", behind: "HelmRelease flux-system/web is not Ready yet (R: installing)" },
+    ],
+    [
+      "consumers past the answer's list: waits, naming what it could not see",
+      answer(source({ consumers: [ks()], consumersTruncated: true, complete: undefined })),
+      "ready",
+      {
+        state: "waiting",
+        behind:
+          "GitRepository flux-system/app: the status query could not see every Kustomization and HelmRelease that uses it (it uses more of them than the answer lists), so none can be reported Ready",
+      },
+    ],
+    [
+      "a consumer list that failed: waits, naming the failure",
+      answer(source({ consumersError: "HelmRelease in flux-system: 403 forbidden", complete: undefined })),
+      "ready",
+      { state: "waiting", behind: expect.stringContaining("(listing them failed: HelmRelease in flux-system: 403") },
+    ],
+    [
+      "an answer that does not say it is complete counts as incomplete",
+      answer(source({ complete: undefined })),
+      "ready",
+      { state: "waiting", behind: expect.stringContaining("(the answer does not say it is complete)") },
+    ],
+    [
+      "a consumer listed as failed still fails an incomplete answer",
+      answer(source({ consumers: [ks({ ready: ready("False", "boom", "BuildFailed") })], consumersTruncated: true })),
+      "ready",
+      { state: "failed", message: expect.stringContaining("Kustomization flux-system/apps failed to apply") },
+    ],
+    [
+      "reconciled judges no consumers, so needs no complete list",
+      answer(source({ consumersTruncated: true, complete: undefined })),
+      "reconciled",
+      { state: "done", revision: REV },
     ],
     [
       "a deleted target fails",

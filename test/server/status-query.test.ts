@@ -244,6 +244,7 @@ describe("the status query", () => {
               },
             },
           ],
+          complete: true,
         },
       ],
     });
@@ -390,6 +391,7 @@ describe("the status query", () => {
     const [t] = res.body.targets;
     expect(t.consumers.length).toBe(MAX_STATUS_ANSWER_CONSUMERS);
     expect(t.consumersTruncated).toBe(true);
+    expect(t.complete).toBeUndefined();
     expect(t.consumers[0].ready.message).toBe(`${"x".repeat(MAX_CONDITION_MESSAGE_CHARS)}…`);
   });
 
