@@ -28,10 +28,18 @@ import {
   type ReportContext,
 } from "./report";
 import { buildRequest, buildStatusQuery, checkPayload, hookId, redactHeaders, type RequestSettings } from "./request";
-import { annotatedTargets } from "../shared";
-import { chainRows, waitForFlux, type WaitResult } from "./wait";
+import { MAX_STATUS_ANSWER_BYTES, annotatedTargets } from "../shared";
+import { MAX_DELIVERY_ANSWER_BYTES, MAX_WAITED_TARGETS, chainRows, waitForFlux, type WaitResult } from "./wait";
 import { createTransport, describeRoute, selectProxy } from "./transport";
-import { Input, type Env, type InputGetter, Output, type OutgoingRequest, type SendResult } from "./vocabulary";
+import {
+  Input,
+  Output,
+  type Env,
+  type InputGetter,
+  type OutgoingRequest,
+  type Send,
+  type SendResult,
+} from "./vocabulary";
 
 /**
  * GitHub's `User-Agent` is `GitHub-Hookshot/<short id of its build>`, and some consumers only
@@ -244,6 +252,19 @@ function logDryRun(io: Io, config: ActionConfig, { ctx, req }: Planned, several:
   io.endGroup();
 }
 
+/** `promise`'s value, or `fallback` once `ms` have passed (the promise is left to settle unheard). */
+async function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Runs `fn` over `items`, at most `limit` at once, keeping the order of the results. */
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
@@ -355,7 +376,12 @@ export async function run(deps: RunDeps = defaultDeps()): Promise<ExitCode> {
       const deliverOne = (p: Planned, log: (line: string) => void) =>
         deliver(
           p.req,
-          { retries: config.retries, timeoutMs: config.timeoutMs },
+          {
+            retries: config.retries,
+            timeoutMs: config.timeoutMs,
+            // Waiting needs the answer's whole list of targets and their requestedAt.
+            ...(config.waitFor !== "none" ? { maxAnswerBytes: MAX_DELIVERY_ANSWER_BYTES } : {}),
+          },
           { send: transport.send, sleep: (ms) => sleep(ms), now: Date.now, random: Math.random, log },
         );
       if (!several) {
@@ -399,7 +425,7 @@ export async function run(deps: RunDeps = defaultDeps()): Promise<ExitCode> {
 }
 
 interface WaitIo {
-  readonly send: (req: OutgoingRequest, timeoutMs: number) => Promise<SendResult>;
+  readonly send: Send;
   /** The credential for one query: the token, or a fresh ID token for generic-oidc. */
   readonly credential: () => Promise<IdTokenResult>;
 }
@@ -439,6 +465,16 @@ async function waitPhase(
     }
     const targets = annotatedTargets(body);
     const lines: string[] = [];
+    if (last.bodyTruncated) {
+      const message =
+        `wait-for: ${mode} cannot list what to wait for: the receiver's answer to the delivery is longer than the ` +
+        `${MAX_DELIVERY_ANSWER_BYTES} bytes that ${MAX_WAITED_TARGETS} targets take, the most wait-for follows.`;
+      return { p, lines, wait: { ok: false, message, answer: undefined, polls: 0 } satisfies WaitResult };
+    }
+    if (targets && targets.length > MAX_WAITED_TARGETS) {
+      const message = `wait-for: ${mode} follows at most ${MAX_WAITED_TARGETS} targets; this delivery annotated ${targets.length}.`;
+      return { p, lines, wait: { ok: false, message, answer: undefined, polls: 0 } satisfies WaitResult };
+    }
     if (!targets) {
       const message =
         `wait-for: ${mode} needs fluxhook's status query, and this receiver's answer lists no targets with ` +
@@ -450,17 +486,20 @@ async function waitPhase(
       return { p, lines, wait: undefined };
     }
     const wait = await waitForFlux(targets, mode, config.waitTimeoutMs, {
-      query: async (batch) => {
-        const credential = await waitIo.credential();
+      query: async (batch, left) => {
+        const timeoutMs = Math.min(config.timeoutMs, left);
+        const credential = await withTimeout(waitIo.credential(), timeoutMs, {
+          ok: false,
+          usage: false,
+          error: `no ID token within ${timeoutMs} ms`,
+        });
         if (!credential.ok)
           return {
             kind: "error",
             error: { code: "ID_TOKEN", message: credential.error, retryable: true },
           } as SendResult;
-        return waitIo.send(
-          buildStatusQuery({ ...p.settings, credential: credential.value }, batch, p.deliveryId),
-          config.timeoutMs,
-        );
+        const query = buildStatusQuery({ ...p.settings, credential: credential.value }, batch, p.deliveryId);
+        return waitIo.send(query, timeoutMs, MAX_STATUS_ANSWER_BYTES);
       },
       sleep: (ms) => sleep(ms),
       now: Date.now,

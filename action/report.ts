@@ -10,7 +10,6 @@
 import { MAX_RETRY_AFTER_MS, type AttemptRecord, type Outcome } from "./deliver";
 import { inert } from "./inert";
 import { maskUrl, type ActionConfig, type Destination } from "./inputs";
-import { MAX_RESPONSE_BYTES } from "./transport";
 import { Output, type OutputName, type SendResult } from "./vocabulary";
 
 /** The outputs every run sets. */
@@ -58,7 +57,7 @@ export function bodyExcerpt(result: Extract<SendResult, { kind: "response" }>, m
   const size =
     result.bodyBytes !== undefined
       ? `${result.bodyBytes} bytes`
-      : `more than ${MAX_RESPONSE_BYTES} bytes${result.bodyTruncated ? ", not read to the end" : ""}`;
+      : `more than ${Buffer.byteLength(body)} bytes${result.bodyTruncated ? ", not read to the end" : ""}`;
   return `${body.slice(0, max)}… (truncated: the answer has ${size})`;
 }
 

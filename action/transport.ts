@@ -13,14 +13,17 @@ import * as tls from "node:tls";
 // The package's own file: Bun (which runs `fluxhook send` in the image) answers a bare "undici"
 // with a built-in stand-in that has no Agent or ProxyAgent, so TLS options and proxies would go.
 import { Agent, ProxyAgent, request, type Dispatcher } from "undici/index.js";
-import type { ErrorCategory, NetworkError, OutgoingRequest, ProxySettings, SendResult } from "./vocabulary";
+import type { ErrorCategory, NetworkError, ProxySettings, Send, SendResult } from "./vocabulary";
 
-/** Enough of a receiver's answer to report it; the rest is discarded unread. */
+/**
+ * Enough of a receiver's answer to report it (the log and the `response` output show 4 KiB of it);
+ * the rest is discarded unread. Reads that need a whole answer (wait-for) pass their own bound.
+ */
 export const MAX_RESPONSE_BYTES = 64 * 1024;
 
 export interface Transport {
-  /** Sends once, never following redirects, giving up after `timeoutMs` (connect to last body byte). */
-  send(req: OutgoingRequest, timeoutMs: number): Promise<SendResult>;
+  /** Sends once, never following redirects (vocabulary.ts `Send`). */
+  readonly send: Send;
   close(): Promise<void>;
 }
 
@@ -304,7 +307,7 @@ export function createTransport(target: URL, options: TransportOptions): Transpo
       : new Agent({ ...common, connect: targetTls });
 
   return {
-    async send(req, timeoutMs) {
+    async send(req, timeoutMs, maxBodyBytes = MAX_RESPONSE_BYTES) {
       const signal = AbortSignal.timeout(timeoutMs);
       try {
         const res = await request(req.url, {
@@ -323,7 +326,7 @@ export function createTransport(target: URL, options: TransportOptions): Transpo
             const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
             chunks.push(buf);
             size += buf.byteLength;
-            if (size > MAX_RESPONSE_BYTES) {
+            if (size > maxBodyBytes) {
               truncated = true;
               res.body.destroy();
               break;
@@ -335,7 +338,7 @@ export function createTransport(target: URL, options: TransportOptions): Transpo
           truncated = true;
           res.body.destroy();
         }
-        const body = Buffer.concat(chunks).subarray(0, MAX_RESPONSE_BYTES).toString("utf8");
+        const body = Buffer.concat(chunks).subarray(0, maxBodyBytes).toString("utf8");
         const headers = flattenHeaders(res.headers);
         const declared = /^\d+$/.test(headers["content-length"] ?? "") ? Number(headers["content-length"]) : undefined;
         return {

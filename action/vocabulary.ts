@@ -122,5 +122,8 @@ export type SendResult =
     }
   | { readonly kind: "error"; readonly error: NetworkError };
 
-/** Sends one request, giving up after `timeoutMs` (connect to last body byte). */
-export type Send = (req: OutgoingRequest, timeoutMs: number) => Promise<SendResult>;
+/**
+ * Sends one request, giving up after `timeoutMs` (connect to last body byte), reading at most
+ * `maxBodyBytes` of the answer (MAX_ANSWER_BYTES when not given).
+ */
+export type Send = (req: OutgoingRequest, timeoutMs: number, maxBodyBytes?: number) => Promise<SendResult>;

@@ -28,6 +28,12 @@
 import { createHmac } from "node:crypto";
 import { WEBHOOK_PATH_PREFIX } from "./webhook-path";
 
+/**
+ * The reason of the 503 fluxhook answers when it serves Receivers from files with no cluster:
+ * unlike a Receiver that is not Ready yet, no retry changes it, so a sender stops at once.
+ */
+export const STATUS_QUERY_NO_CLUSTER = "status queries need a cluster to read targets from";
+
 /** Appended to a hook's path: the query's path. A digest is hex, so no Receiver path ends so. */
 export const STATUS_QUERY_SUFFIX = "/status";
 
@@ -36,6 +42,43 @@ export const STATUS_QUERY_SUFFIX = "/status";
  * into several queries. The server refuses more (server/limits.ts).
  */
 export const MAX_STATUS_QUERY_TARGETS = 100;
+
+// The bounds of an answer. The server keeps every field within them; the sender reads an answer
+// up to MAX_STATUS_ANSWER_BYTES, which they add up to, and refuses a longer one as out of contract.
+
+/** A kind, a namespace, a name or a requestedAt: the server takes no longer one in a query. */
+export const MAX_STATUS_NAME_CHARS = 253;
+/**
+ * The characters of a Ready message an answer carries (a failed kustomize build's message can be
+ * tens of KiB of YAML; its start names the failing object and reason); a longer one is cut, `…` added.
+ */
+export const MAX_CONDITION_MESSAGE_CHARS = 512;
+/** Any other text of an answer: a condition's reason, a revision, lastHandledReconcileAt, an error. */
+export const MAX_STATUS_TEXT_CHARS = 1024;
+/** Consumers one answer lists, over all its targets; more are flagged `consumersTruncated`. */
+export const MAX_STATUS_ANSWER_CONSUMERS = 50;
+/** JSON writes one UTF-16 unit as at most 6 bytes (`\u001f`). */
+const JSON_BYTES_PER_CHAR = 6;
+/** An object's keys, quotes, separators and literals (`"found":true,`), with room to spare. */
+const JSON_OBJECT_OVERHEAD_BYTES = 512;
+const TEXT_BYTES = JSON_BYTES_PER_CHAR * MAX_STATUS_TEXT_CHARS;
+const NAME_BYTES = JSON_BYTES_PER_CHAR * MAX_STATUS_NAME_CHARS;
+/** A Ready condition: its status, its reason and its message (cut, with its `…`). */
+const CONDITION_BYTES =
+  JSON_OBJECT_OVERHEAD_BYTES + TEXT_BYTES + JSON_BYTES_PER_CHAR * (MAX_CONDITION_MESSAGE_CHARS + 1);
+
+/** One TargetState without its consumers: four names, four texts, a condition. */
+export const MAX_TARGET_STATE_BYTES = JSON_OBJECT_OVERHEAD_BYTES + 4 * NAME_BYTES + 4 * TEXT_BYTES + CONDITION_BYTES;
+/** One ConsumerState: three names, two revisions, a condition. */
+export const MAX_CONSUMER_STATE_BYTES = JSON_OBJECT_OVERHEAD_BYTES + 3 * NAME_BYTES + 2 * TEXT_BYTES + CONDITION_BYTES;
+/** The largest answer to a query within the bounds: every target, every consumer, the reason. */
+export const MAX_STATUS_ANSWER_BYTES =
+  JSON_OBJECT_OVERHEAD_BYTES +
+  TEXT_BYTES +
+  MAX_STATUS_QUERY_TARGETS * MAX_TARGET_STATE_BYTES +
+  MAX_STATUS_ANSWER_CONSUMERS * MAX_CONSUMER_STATE_BYTES;
+/** One target of a delivery's 200 answer (its names, its outcome and reason, its requestedAt). */
+export const MAX_DELIVERY_TARGET_BYTES = JSON_OBJECT_OVERHEAD_BYTES + 4 * NAME_BYTES + TEXT_BYTES;
 
 /** What the query key is derived for: names the purpose, so no other use of the token yields the same key. */
 export const STATUS_QUERY_KEY_LABEL = "fluxhook status query v1";

@@ -18897,7 +18897,22 @@ function backoffDelayMs(backoff, retry, random = Math.random()) {
 }
 // shared/status-query.ts
 import { createHmac as createHmac2 } from "node:crypto";
+var STATUS_QUERY_NO_CLUSTER = "status queries need a cluster to read targets from";
 var STATUS_QUERY_SUFFIX = "/status";
+var MAX_STATUS_QUERY_TARGETS = 100;
+var MAX_STATUS_NAME_CHARS = 253;
+var MAX_CONDITION_MESSAGE_CHARS = 512;
+var MAX_STATUS_TEXT_CHARS = 1024;
+var MAX_STATUS_ANSWER_CONSUMERS = 50;
+var JSON_BYTES_PER_CHAR = 6;
+var JSON_OBJECT_OVERHEAD_BYTES = 512;
+var TEXT_BYTES = JSON_BYTES_PER_CHAR * MAX_STATUS_TEXT_CHARS;
+var NAME_BYTES = JSON_BYTES_PER_CHAR * MAX_STATUS_NAME_CHARS;
+var CONDITION_BYTES = JSON_OBJECT_OVERHEAD_BYTES + TEXT_BYTES + JSON_BYTES_PER_CHAR * (MAX_CONDITION_MESSAGE_CHARS + 1);
+var MAX_TARGET_STATE_BYTES = JSON_OBJECT_OVERHEAD_BYTES + 4 * NAME_BYTES + 4 * TEXT_BYTES + CONDITION_BYTES;
+var MAX_CONSUMER_STATE_BYTES = JSON_OBJECT_OVERHEAD_BYTES + 3 * NAME_BYTES + 2 * TEXT_BYTES + CONDITION_BYTES;
+var MAX_STATUS_ANSWER_BYTES = JSON_OBJECT_OVERHEAD_BYTES + TEXT_BYTES + MAX_STATUS_QUERY_TARGETS * MAX_TARGET_STATE_BYTES + MAX_STATUS_ANSWER_CONSUMERS * MAX_CONSUMER_STATE_BYTES;
+var MAX_DELIVERY_TARGET_BYTES = JSON_OBJECT_OVERHEAD_BYTES + 4 * NAME_BYTES + TEXT_BYTES;
 var STATUS_QUERY_KEY_LABEL = "fluxhook status query v1";
 function statusQueryKey(token) {
   return createHmac2("sha256", token).update(STATUS_QUERY_KEY_LABEL).digest();
@@ -19020,7 +19035,7 @@ async function deliver(req, options, deps) {
   };
   for (let attempt = 1;; attempt++) {
     const t0 = deps.now();
-    const result = await deps.send(req, options.timeoutMs);
+    const result = await deps.send(req, options.timeoutMs, options.maxAnswerBytes);
     const durationMs = deps.now() - t0;
     deps.log(`Attempt ${attempt}/${maxAttempts}: ${describe(result)} after ${durationMs} ms`);
     if (result.kind === "response" && result.status >= 200 && result.status < 300) {
@@ -19574,293 +19589,6 @@ function pemOrPath(value) {
 // action/io.ts
 import { writeSync } from "node:fs";
 
-// action/transport.ts
-import { BlockList, isIP } from "node:net";
-import * as tls2 from "node:tls";
-var MAX_RESPONSE_BYTES = 64 * 1024;
-var stripBrackets = (host) => host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
-var normaliseHost = (host) => stripBrackets(host.toLowerCase()).replace(/\.$/, "");
-var defaultPort = (url) => Number(url.port || (url.protocol === "https:" ? 443 : 80));
-function isLoopback(host) {
-  const h = normaliseHost(host);
-  if (h === "localhost" || h.endsWith(".localhost") || h === "::1")
-    return true;
-  return isIP(h) === 4 && h.startsWith("127.");
-}
-function matchesNoProxy(host, port, noProxy) {
-  if (!noProxy)
-    return false;
-  const target = normaliseHost(host);
-  const targetFamily = isIP(target);
-  for (const raw of noProxy.split(/[\s,]+/)) {
-    const entry = raw.trim().toLowerCase();
-    if (entry === "")
-      continue;
-    if (entry === "*")
-      return true;
-    const { name, entryPort } = splitHostPort(entry);
-    if (entryPort !== undefined && entryPort !== port)
-      continue;
-    if (name.includes("/")) {
-      if (targetFamily !== 0 && inCidr(target, targetFamily, name))
-        return true;
-      continue;
-    }
-    const bare = normaliseHost(name.replace(/^\*?\./, ""));
-    if (bare === "")
-      continue;
-    if (isIP(bare) !== 0) {
-      if (targetFamily !== 0 && sameIp(target, bare))
-        return true;
-      continue;
-    }
-    if (targetFamily === 0 && (target === bare || target.endsWith(`.${bare}`)))
-      return true;
-  }
-  return false;
-}
-function splitHostPort(entry) {
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
-  if (bracketed)
-    return { name: bracketed[1] ?? "", entryPort: bracketed[2] ? Number(bracketed[2]) : undefined };
-  const colons = entry.split(":").length - 1;
-  if (colons === 1) {
-    const [name = "", port = ""] = entry.split(":");
-    return /^\d+$/.test(port) ? { name, entryPort: Number(port) } : { name: entry, entryPort: undefined };
-  }
-  return { name: entry, entryPort: undefined };
-}
-function inCidr(ip, family, cidr) {
-  const [net = "", bits = ""] = cidr.split("/");
-  const netFamily = isIP(net);
-  if (netFamily === 0 || netFamily !== family || !/^\d+$/.test(bits))
-    return false;
-  const list = new BlockList;
-  try {
-    list.addSubnet(net, Number(bits), family === 6 ? "ipv6" : "ipv4");
-  } catch {
-    return false;
-  }
-  return list.check(ip, family === 6 ? "ipv6" : "ipv4");
-}
-function sameIp(a, b) {
-  const family = isIP(a);
-  if (family !== isIP(b))
-    return false;
-  const list = new BlockList;
-  list.addAddress(b, family === 6 ? "ipv6" : "ipv4");
-  return list.check(a, family === 6 ? "ipv6" : "ipv4");
-}
-function selectProxy(target, settings) {
-  const variable = target.protocol === "https:" ? "HTTPS_PROXY" : "HTTP_PROXY";
-  const value = target.protocol === "https:" ? settings.httpsProxy : settings.httpProxy;
-  if (!value)
-    return { kind: "direct", why: "no proxy set" };
-  if (isLoopback(target.hostname))
-    return { kind: "direct", why: "loopback" };
-  if (matchesNoProxy(target.hostname, defaultPort(target), settings.noProxy))
-    return { kind: "direct", why: "NO_PROXY" };
-  try {
-    const proxy = new URL(value.includes("://") ? value : `http://${value}`);
-    if (proxy.protocol !== "http:" && proxy.protocol !== "https:")
-      return { kind: "invalid", variable };
-    return { kind: "proxy", proxy, variable };
-  } catch {
-    return { kind: "invalid", variable };
-  }
-}
-function trustAnchors(extraCa, nodeExtraCaPem) {
-  if (extraCa.length === 0)
-    return;
-  const getCACertificates2 = tls2.getCACertificates;
-  const defaults = typeof getCACertificates2 === "function" ? getCACertificates2("default") : [...tls2.rootCertificates, ...nodeExtraCaPem ? [nodeExtraCaPem] : []];
-  return [...defaults, ...extraCa];
-}
-var CODES = [
-  ["refused", true, ["ECONNREFUSED"]],
-  ["dns", true, ["ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EAI_NONAME"]],
-  [
-    "timeout",
-    true,
-    ["ETIMEDOUT", "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "TimeoutError"]
-  ],
-  [
-    "reset",
-    true,
-    [
-      "ECONNRESET",
-      "EPIPE",
-      "ECONNABORTED",
-      "EHOSTUNREACH",
-      "ENETUNREACH",
-      "EHOSTDOWN",
-      "ENETDOWN",
-      "UND_ERR_SOCKET",
-      "UND_ERR_CLOSED"
-    ]
-  ],
-  [
-    "tls-verify",
-    false,
-    [
-      "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-      "UNABLE_TO_GET_ISSUER_CERT",
-      "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-      "SELF_SIGNED_CERT_IN_CHAIN",
-      "DEPTH_ZERO_SELF_SIGNED_CERT",
-      "CERT_HAS_EXPIRED",
-      "CERT_NOT_YET_VALID",
-      "CERT_UNTRUSTED",
-      "CERT_REVOKED",
-      "CERT_SIGNATURE_FAILURE",
-      "ERR_TLS_CERT_ALTNAME_INVALID"
-    ]
-  ],
-  ["tls", false, ["EPROTO", "UND_ERR_PRX_TLS", "ERR_SSL_WRONG_VERSION_NUMBER", "ERR_TLS_HANDSHAKE_TIMEOUT"]]
-];
-function collect(err, depth = 0) {
-  if (depth > 5 || err === null || typeof err !== "object")
-    return err === undefined ? [] : [{ code: "", message: String(err) }];
-  const e = err;
-  const code = typeof e.code === "string" ? e.code : typeof e.name === "string" && e.name !== "Error" ? e.name : "";
-  const own = { code, message: typeof e.message === "string" ? e.message : "" };
-  const nested = [
-    ...e.cause !== undefined ? collect(e.cause, depth + 1) : [],
-    ...Array.isArray(e.errors) ? e.errors.flatMap((x) => collect(x, depth + 1)) : []
-  ];
-  return [own, ...nested];
-}
-function classifyError(err) {
-  const found = collect(err);
-  const message = found.map((f) => f.message).find((m) => m !== "") ?? "unknown error";
-  for (const f of found) {
-    const proxyStatus = /Proxy response \((\d+)\)/.exec(f.message)?.[1];
-    if (proxyStatus) {
-      return {
-        category: "proxy",
-        code: `PROXY_${proxyStatus}`,
-        message: f.message,
-        retryable: Number(proxyStatus) >= 500
-      };
-    }
-    if (/Proxy Authentication Required/.test(f.message))
-      return { category: "proxy", code: "PROXY_407", message: f.message, retryable: false };
-  }
-  for (const [category, retryable, codes] of CODES) {
-    const hit = found.find((f) => codes.includes(f.code));
-    if (hit)
-      return { category, code: hit.code, message: hit.message || message, retryable };
-  }
-  const tlsFailure = found.find((f) => f.code.startsWith("ERR_SSL_") || f.code.startsWith("ERR_TLS_"));
-  if (tlsFailure)
-    return { category: "tls", code: tlsFailure.code, message: tlsFailure.message || message, retryable: false };
-  const code = found.find((f) => f.code !== "")?.code ?? "UNKNOWN";
-  return { category: "other", code, message, retryable: false };
-}
-function flattenHeaders(headers) {
-  const out = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined)
-      out[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value;
-  }
-  return out;
-}
-function clientCertRequired(error, err, https, hasClientCert) {
-  if (!https || hasClientCert)
-    return false;
-  if (/CERTIFICATE_REQUIRED/.test(error.code))
-    return true;
-  if (error.category !== "reset")
-    return false;
-  const socket = err?.socket;
-  return socket?.bytesRead === 0 && typeof socket.bytesWritten === "number" && socket.bytesWritten > 0;
-}
-function createTransport(target, options) {
-  const ca = trustAnchors(options.extraCa, options.nodeExtraCaPem);
-  const targetTls = {
-    ...ca ? { ca } : {},
-    ...options.clientCert && options.clientKey ? { cert: options.clientCert, key: options.clientKey } : {},
-    rejectUnauthorized: !options.insecureSkipVerify,
-    timeout: options.timeoutMs
-  };
-  const decision = selectProxy(target, options.proxy);
-  if (decision.kind === "invalid")
-    return { invalidProxy: decision.variable };
-  const common = { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, maxRedirections: 0 };
-  const dispatcher = decision.kind === "proxy" ? new $ProxyAgent({
-    ...common,
-    uri: decision.proxy.href,
-    requestTls: targetTls,
-    proxyTls: {
-      ...ca ? { ca } : {},
-      rejectUnauthorized: !options.insecureSkipVerify,
-      timeout: options.timeoutMs
-    }
-  }) : new $Agent({ ...common, connect: targetTls });
-  return {
-    async send(req, timeoutMs) {
-      const signal = AbortSignal.timeout(timeoutMs);
-      try {
-        const res = await $request(req.url, {
-          method: req.method,
-          headers: { ...req.headers },
-          body: req.body,
-          dispatcher,
-          signal,
-          maxRedirections: 0
-        });
-        const chunks = [];
-        let size = 0;
-        let truncated = false;
-        try {
-          for await (const chunk of res.body) {
-            const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
-            chunks.push(buf);
-            size += buf.byteLength;
-            if (size > MAX_RESPONSE_BYTES) {
-              truncated = true;
-              res.body.destroy();
-              break;
-            }
-          }
-        } catch {
-          truncated = true;
-          res.body.destroy();
-        }
-        const body = Buffer.concat(chunks).subarray(0, MAX_RESPONSE_BYTES).toString("utf8");
-        const headers = flattenHeaders(res.headers);
-        const declared = /^\d+$/.test(headers["content-length"] ?? "") ? Number(headers["content-length"]) : undefined;
-        return {
-          kind: "response",
-          status: res.statusCode,
-          headers,
-          body,
-          bodyTruncated: truncated,
-          bodyBytes: truncated ? declared : size
-        };
-      } catch (err) {
-        const error = classifyError(err);
-        if (clientCertRequired(error, err, target.protocol === "https:", Boolean(options.clientCert)))
-          return { kind: "error", error: { ...error, category: "tls-client-cert", retryable: false } };
-        return { kind: "error", error };
-      }
-    },
-    async close() {
-      await dispatcher.destroy().catch(() => {
-        return;
-      });
-    }
-  };
-}
-function describeRoute(target, settings) {
-  const d = selectProxy(target, settings);
-  if (d.kind === "proxy")
-    return `through the ${d.variable} proxy ${d.proxy.protocol}//${d.proxy.host}`;
-  if (d.kind === "invalid")
-    return `${d.variable} is not a valid proxy URL`;
-  return d.why === "no proxy set" ? "direct (no proxy set)" : `direct (${d.why})`;
-}
-
 // action/report.ts
 var MAX_RESPONSE_OUTPUT_CHARS = 4096;
 var MAX_REASON_CHARS = 300;
@@ -19877,7 +19605,7 @@ function bodyExcerpt(result, max) {
   const { body } = result;
   if (!result.bodyTruncated && body.length <= max)
     return body;
-  const size = result.bodyBytes !== undefined ? `${result.bodyBytes} bytes` : `more than ${MAX_RESPONSE_BYTES} bytes${result.bodyTruncated ? ", not read to the end" : ""}`;
+  const size = result.bodyBytes !== undefined ? `${result.bodyBytes} bytes` : `more than ${Buffer.byteLength(body)} bytes${result.bodyTruncated ? ", not read to the end" : ""}`;
   return `${body.slice(0, max)}… (truncated: the answer has ${size})`;
 }
 var lastAttempt = (outcome) => outcome.attempts[outcome.attempts.length - 1];
@@ -20122,7 +19850,8 @@ function plainIo(fd = 2) {
 
 // action/wait.ts
 var POLL_BACKOFF = { baseMs: 2000, capMs: 15000 };
-var QUERY_BATCH = 10;
+var MAX_WAITED_TARGETS = 10 * MAX_STATUS_QUERY_TARGETS;
+var MAX_DELIVERY_ANSWER_BYTES = 1024 + MAX_WAITED_TARGETS * MAX_DELIVERY_TARGET_BYTES;
 var label = (o) => inert(`${o.kind} ${o.namespace}/${o.name}`);
 var says = (c) => c ? inert(`${c.reason}: ${c.message}`) : "no Ready condition yet";
 var named = (revision, otherwise) => revision === undefined ? otherwise : inert(revision);
@@ -20205,12 +19934,21 @@ var reasonOf = (body) => {
     return inert(body.slice(0, 200));
   }
 };
-async function pollOnce(targets, deps) {
+var permanent = (result) => result.status === 501 || result.status === 503 && reasonOf(result.body) === STATUS_QUERY_NO_CLUSTER;
+async function pollOnce(targets, deadline, deps) {
   const parts = [];
-  for (let i = 0;i < targets.length; i += QUERY_BATCH) {
-    const result = await deps.query(targets.slice(i, i + QUERY_BATCH));
+  for (let i = 0;i < targets.length; i += MAX_STATUS_QUERY_TARGETS) {
+    const left = deadline - deps.now();
+    if (left <= 0)
+      return { kind: "late" };
+    const result = await deps.query(targets.slice(i, i + MAX_STATUS_QUERY_TARGETS), left);
     if (result.kind === "error")
       return { kind: "retry", why: inert(`${result.error.code}: ${result.error.message}`) };
+    if (permanent(result))
+      return {
+        kind: "refused",
+        why: `the status query cannot be answered: HTTP ${result.status} (${reasonOf(result.body)})`
+      };
     if (result.status === 429 || result.status >= 500)
       return { kind: "retry", why: `HTTP ${result.status} (${reasonOf(result.body)})` };
     if (result.status === 404)
@@ -20226,7 +19964,12 @@ async function pollOnce(targets, deps) {
     } catch {
       body = undefined;
     }
-    const answer = result.bodyTruncated ? undefined : parseStatusAnswer(body);
+    if (result.bodyTruncated)
+      return {
+        kind: "refused",
+        why: `the status query's answer was longer than the ${MAX_STATUS_ANSWER_BYTES} bytes its bounds allow (shared/status-query.ts), or was cut off: is the receiver fluxhook, of a version that speaks this action's status query?`
+      };
+    const answer = parseStatusAnswer(body);
     if (!answer)
       return { kind: "refused", why: "the status query's answer is not a status answer" };
     parts.push(answer);
@@ -20240,12 +19983,20 @@ async function waitForFlux(targets, mode, timeoutMs, deps) {
   const deadline = deps.now() + timeoutMs;
   let last;
   let behind = "no answer from the status query yet";
+  const timedOut = (polls) => ({
+    ok: false,
+    message: `Timed out after ${Math.round(timeoutMs / 1000)} s waiting for Flux (wait-for: ${mode}): ${behind}`,
+    answer: last,
+    polls
+  });
   for (let poll = 1;; poll++) {
-    const result = await pollOnce(targets, deps);
+    const result = await pollOnce(targets, deadline, deps);
     if (result.kind === "refused")
       return { ok: false, message: result.why, answer: last, polls: poll };
     if (result.kind === "retry")
       behind = `the status query did not answer: ${result.why}`;
+    else if (result.kind === "late")
+      return timedOut(poll - 1);
     else {
       last = result.answer;
       const verdict = judge(result.answer, mode);
@@ -20257,16 +20008,298 @@ async function waitForFlux(targets, mode, timeoutMs, deps) {
     }
     const left = deadline - deps.now();
     if (left <= 0)
-      return {
-        ok: false,
-        message: `Timed out after ${Math.round(timeoutMs / 1000)} s waiting for Flux (wait-for: ${mode}): ${behind}`,
-        answer: last,
-        polls: poll
-      };
+      return timedOut(poll);
     const delay = Math.min(backoffDelayMs(POLL_BACKOFF, poll, deps.random()), left);
     deps.log(`Poll ${poll}: ${behind}; next in ${(delay / 1000).toFixed(1)} s.`);
     await deps.sleep(delay);
   }
+}
+
+// action/transport.ts
+import { BlockList, isIP } from "node:net";
+import * as tls2 from "node:tls";
+var MAX_RESPONSE_BYTES = 64 * 1024;
+var stripBrackets = (host) => host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+var normaliseHost = (host) => stripBrackets(host.toLowerCase()).replace(/\.$/, "");
+var defaultPort = (url) => Number(url.port || (url.protocol === "https:" ? 443 : 80));
+function isLoopback(host) {
+  const h = normaliseHost(host);
+  if (h === "localhost" || h.endsWith(".localhost") || h === "::1")
+    return true;
+  return isIP(h) === 4 && h.startsWith("127.");
+}
+function matchesNoProxy(host, port, noProxy) {
+  if (!noProxy)
+    return false;
+  const target = normaliseHost(host);
+  const targetFamily = isIP(target);
+  for (const raw of noProxy.split(/[\s,]+/)) {
+    const entry = raw.trim().toLowerCase();
+    if (entry === "")
+      continue;
+    if (entry === "*")
+      return true;
+    const { name, entryPort } = splitHostPort(entry);
+    if (entryPort !== undefined && entryPort !== port)
+      continue;
+    if (name.includes("/")) {
+      if (targetFamily !== 0 && inCidr(target, targetFamily, name))
+        return true;
+      continue;
+    }
+    const bare = normaliseHost(name.replace(/^\*?\./, ""));
+    if (bare === "")
+      continue;
+    if (isIP(bare) !== 0) {
+      if (targetFamily !== 0 && sameIp(target, bare))
+        return true;
+      continue;
+    }
+    if (targetFamily === 0 && (target === bare || target.endsWith(`.${bare}`)))
+      return true;
+  }
+  return false;
+}
+function splitHostPort(entry) {
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
+  if (bracketed)
+    return { name: bracketed[1] ?? "", entryPort: bracketed[2] ? Number(bracketed[2]) : undefined };
+  const colons = entry.split(":").length - 1;
+  if (colons === 1) {
+    const [name = "", port = ""] = entry.split(":");
+    return /^\d+$/.test(port) ? { name, entryPort: Number(port) } : { name: entry, entryPort: undefined };
+  }
+  return { name: entry, entryPort: undefined };
+}
+function inCidr(ip, family, cidr) {
+  const [net = "", bits = ""] = cidr.split("/");
+  const netFamily = isIP(net);
+  if (netFamily === 0 || netFamily !== family || !/^\d+$/.test(bits))
+    return false;
+  const list = new BlockList;
+  try {
+    list.addSubnet(net, Number(bits), family === 6 ? "ipv6" : "ipv4");
+  } catch {
+    return false;
+  }
+  return list.check(ip, family === 6 ? "ipv6" : "ipv4");
+}
+function sameIp(a, b) {
+  const family = isIP(a);
+  if (family !== isIP(b))
+    return false;
+  const list = new BlockList;
+  list.addAddress(b, family === 6 ? "ipv6" : "ipv4");
+  return list.check(a, family === 6 ? "ipv6" : "ipv4");
+}
+function selectProxy(target, settings) {
+  const variable = target.protocol === "https:" ? "HTTPS_PROXY" : "HTTP_PROXY";
+  const value = target.protocol === "https:" ? settings.httpsProxy : settings.httpProxy;
+  if (!value)
+    return { kind: "direct", why: "no proxy set" };
+  if (isLoopback(target.hostname))
+    return { kind: "direct", why: "loopback" };
+  if (matchesNoProxy(target.hostname, defaultPort(target), settings.noProxy))
+    return { kind: "direct", why: "NO_PROXY" };
+  try {
+    const proxy = new URL(value.includes("://") ? value : `http://${value}`);
+    if (proxy.protocol !== "http:" && proxy.protocol !== "https:")
+      return { kind: "invalid", variable };
+    return { kind: "proxy", proxy, variable };
+  } catch {
+    return { kind: "invalid", variable };
+  }
+}
+function trustAnchors(extraCa, nodeExtraCaPem) {
+  if (extraCa.length === 0)
+    return;
+  const getCACertificates2 = tls2.getCACertificates;
+  const defaults = typeof getCACertificates2 === "function" ? getCACertificates2("default") : [...tls2.rootCertificates, ...nodeExtraCaPem ? [nodeExtraCaPem] : []];
+  return [...defaults, ...extraCa];
+}
+var CODES = [
+  ["refused", true, ["ECONNREFUSED"]],
+  ["dns", true, ["ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EAI_NONAME"]],
+  [
+    "timeout",
+    true,
+    ["ETIMEDOUT", "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "TimeoutError"]
+  ],
+  [
+    "reset",
+    true,
+    [
+      "ECONNRESET",
+      "EPIPE",
+      "ECONNABORTED",
+      "EHOSTUNREACH",
+      "ENETUNREACH",
+      "EHOSTDOWN",
+      "ENETDOWN",
+      "UND_ERR_SOCKET",
+      "UND_ERR_CLOSED"
+    ]
+  ],
+  [
+    "tls-verify",
+    false,
+    [
+      "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+      "UNABLE_TO_GET_ISSUER_CERT",
+      "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+      "SELF_SIGNED_CERT_IN_CHAIN",
+      "DEPTH_ZERO_SELF_SIGNED_CERT",
+      "CERT_HAS_EXPIRED",
+      "CERT_NOT_YET_VALID",
+      "CERT_UNTRUSTED",
+      "CERT_REVOKED",
+      "CERT_SIGNATURE_FAILURE",
+      "ERR_TLS_CERT_ALTNAME_INVALID"
+    ]
+  ],
+  ["tls", false, ["EPROTO", "UND_ERR_PRX_TLS", "ERR_SSL_WRONG_VERSION_NUMBER", "ERR_TLS_HANDSHAKE_TIMEOUT"]]
+];
+function collect(err, depth = 0) {
+  if (depth > 5 || err === null || typeof err !== "object")
+    return err === undefined ? [] : [{ code: "", message: String(err) }];
+  const e = err;
+  const code = typeof e.code === "string" ? e.code : typeof e.name === "string" && e.name !== "Error" ? e.name : "";
+  const own = { code, message: typeof e.message === "string" ? e.message : "" };
+  const nested = [
+    ...e.cause !== undefined ? collect(e.cause, depth + 1) : [],
+    ...Array.isArray(e.errors) ? e.errors.flatMap((x) => collect(x, depth + 1)) : []
+  ];
+  return [own, ...nested];
+}
+function classifyError(err) {
+  const found = collect(err);
+  const message = found.map((f) => f.message).find((m) => m !== "") ?? "unknown error";
+  for (const f of found) {
+    const proxyStatus = /Proxy response \((\d+)\)/.exec(f.message)?.[1];
+    if (proxyStatus) {
+      return {
+        category: "proxy",
+        code: `PROXY_${proxyStatus}`,
+        message: f.message,
+        retryable: Number(proxyStatus) >= 500
+      };
+    }
+    if (/Proxy Authentication Required/.test(f.message))
+      return { category: "proxy", code: "PROXY_407", message: f.message, retryable: false };
+  }
+  for (const [category, retryable, codes] of CODES) {
+    const hit = found.find((f) => codes.includes(f.code));
+    if (hit)
+      return { category, code: hit.code, message: hit.message || message, retryable };
+  }
+  const tlsFailure = found.find((f) => f.code.startsWith("ERR_SSL_") || f.code.startsWith("ERR_TLS_"));
+  if (tlsFailure)
+    return { category: "tls", code: tlsFailure.code, message: tlsFailure.message || message, retryable: false };
+  const code = found.find((f) => f.code !== "")?.code ?? "UNKNOWN";
+  return { category: "other", code, message, retryable: false };
+}
+function flattenHeaders(headers) {
+  const out = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined)
+      out[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  return out;
+}
+function clientCertRequired(error, err, https, hasClientCert) {
+  if (!https || hasClientCert)
+    return false;
+  if (/CERTIFICATE_REQUIRED/.test(error.code))
+    return true;
+  if (error.category !== "reset")
+    return false;
+  const socket = err?.socket;
+  return socket?.bytesRead === 0 && typeof socket.bytesWritten === "number" && socket.bytesWritten > 0;
+}
+function createTransport(target, options) {
+  const ca = trustAnchors(options.extraCa, options.nodeExtraCaPem);
+  const targetTls = {
+    ...ca ? { ca } : {},
+    ...options.clientCert && options.clientKey ? { cert: options.clientCert, key: options.clientKey } : {},
+    rejectUnauthorized: !options.insecureSkipVerify,
+    timeout: options.timeoutMs
+  };
+  const decision = selectProxy(target, options.proxy);
+  if (decision.kind === "invalid")
+    return { invalidProxy: decision.variable };
+  const common = { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, maxRedirections: 0 };
+  const dispatcher = decision.kind === "proxy" ? new $ProxyAgent({
+    ...common,
+    uri: decision.proxy.href,
+    requestTls: targetTls,
+    proxyTls: {
+      ...ca ? { ca } : {},
+      rejectUnauthorized: !options.insecureSkipVerify,
+      timeout: options.timeoutMs
+    }
+  }) : new $Agent({ ...common, connect: targetTls });
+  return {
+    async send(req, timeoutMs, maxBodyBytes = MAX_RESPONSE_BYTES) {
+      const signal = AbortSignal.timeout(timeoutMs);
+      try {
+        const res = await $request(req.url, {
+          method: req.method,
+          headers: { ...req.headers },
+          body: req.body,
+          dispatcher,
+          signal,
+          maxRedirections: 0
+        });
+        const chunks = [];
+        let size = 0;
+        let truncated = false;
+        try {
+          for await (const chunk of res.body) {
+            const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+            chunks.push(buf);
+            size += buf.byteLength;
+            if (size > maxBodyBytes) {
+              truncated = true;
+              res.body.destroy();
+              break;
+            }
+          }
+        } catch {
+          truncated = true;
+          res.body.destroy();
+        }
+        const body = Buffer.concat(chunks).subarray(0, maxBodyBytes).toString("utf8");
+        const headers = flattenHeaders(res.headers);
+        const declared = /^\d+$/.test(headers["content-length"] ?? "") ? Number(headers["content-length"]) : undefined;
+        return {
+          kind: "response",
+          status: res.statusCode,
+          headers,
+          body,
+          bodyTruncated: truncated,
+          bodyBytes: truncated ? declared : size
+        };
+      } catch (err) {
+        const error = classifyError(err);
+        if (clientCertRequired(error, err, target.protocol === "https:", Boolean(options.clientCert)))
+          return { kind: "error", error: { ...error, category: "tls-client-cert", retryable: false } };
+        return { kind: "error", error };
+      }
+    },
+    async close() {
+      await dispatcher.destroy().catch(() => {
+        return;
+      });
+    }
+  };
+}
+function describeRoute(target, settings) {
+  const d = selectProxy(target, settings);
+  if (d.kind === "proxy")
+    return `through the ${d.variable} proxy ${d.proxy.protocol}//${d.proxy.host}`;
+  if (d.kind === "invalid")
+    return `${d.variable} is not a valid proxy URL`;
+  return d.why === "no proxy set" ? "direct (no proxy set)" : `direct (${d.why})`;
 }
 
 // action/main.ts
@@ -20395,6 +20428,17 @@ function logDryRun(io, config, { ctx, req }, several) {
   io.info(scrub(preview, config.secrets));
   io.endGroup();
 }
+async function withTimeout(promise, ms, fallback) {
+  let timer;
+  const late = new Promise((resolve) => {
+    timer = setTimeout(() => resolve(fallback), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 async function mapLimit(items, limit, fn) {
   const results = new Array(items.length);
   let next = 0;
@@ -20489,7 +20533,11 @@ async function run(deps = defaultDeps()) {
     }
     let results;
     try {
-      const deliverOne = (p, log) => deliver(p.req, { retries: config.retries, timeoutMs: config.timeoutMs }, { send: transport.send, sleep: (ms) => sleep(ms), now: Date.now, random: Math.random, log });
+      const deliverOne = (p, log) => deliver(p.req, {
+        retries: config.retries,
+        timeoutMs: config.timeoutMs,
+        ...config.waitFor !== "none" ? { maxAnswerBytes: MAX_DELIVERY_ANSWER_BYTES } : {}
+      }, { send: transport.send, sleep: (ms) => sleep(ms), now: Date.now, random: Math.random, log });
       if (!several) {
         const p = planned[0];
         io.startGroup("Delivery");
@@ -20555,6 +20603,14 @@ async function waitPhase(io, config, clean, planned, results, waitIo) {
     }
     const targets = annotatedTargets(body);
     const lines = [];
+    if (last.bodyTruncated) {
+      const message = `wait-for: ${mode} cannot list what to wait for: the receiver's answer to the delivery is longer than the ` + `${MAX_DELIVERY_ANSWER_BYTES} bytes that ${MAX_WAITED_TARGETS} targets take, the most wait-for follows.`;
+      return { p, lines, wait: { ok: false, message, answer: undefined, polls: 0 } };
+    }
+    if (targets && targets.length > MAX_WAITED_TARGETS) {
+      const message = `wait-for: ${mode} follows at most ${MAX_WAITED_TARGETS} targets; this delivery annotated ${targets.length}.`;
+      return { p, lines, wait: { ok: false, message, answer: undefined, polls: 0 } };
+    }
     if (!targets) {
       const message = `wait-for: ${mode} needs fluxhook's status query, and this receiver's answer lists no targets with ` + "their requestedAt (Flux's notification-controller answers without a body): use wait-for: none with it.";
       return { p, lines, wait: { ok: false, message, answer: undefined, polls: 0 } };
@@ -20564,14 +20620,20 @@ async function waitPhase(io, config, clean, planned, results, waitIo) {
       return { p, lines, wait: undefined };
     }
     const wait = await waitForFlux(targets, mode, config.waitTimeoutMs, {
-      query: async (batch) => {
-        const credential = await waitIo.credential();
+      query: async (batch, left) => {
+        const timeoutMs = Math.min(config.timeoutMs, left);
+        const credential = await withTimeout(waitIo.credential(), timeoutMs, {
+          ok: false,
+          usage: false,
+          error: `no ID token within ${timeoutMs} ms`
+        });
         if (!credential.ok)
           return {
             kind: "error",
             error: { code: "ID_TOKEN", message: credential.error, retryable: true }
           };
-        return waitIo.send(buildStatusQuery({ ...p.settings, credential: credential.value }, batch, p.deliveryId), config.timeoutMs);
+        const query = buildStatusQuery({ ...p.settings, credential: credential.value }, batch, p.deliveryId);
+        return waitIo.send(query, timeoutMs, MAX_STATUS_ANSWER_BYTES);
       },
       sleep: (ms) => sleep(ms),
       now: Date.now,
