@@ -11,6 +11,7 @@
  */
 import { WEBHOOK_PATH_PREFIX, webhookDigest } from "../shared";
 import { isCredentialHeader, reservedHeaderNames } from "./request";
+import { isLoopback } from "./transport";
 import {
   CONTENT_TYPES,
   Input,
@@ -445,6 +446,8 @@ export function parseInputs(get: InputGetter, env: Env): ParseResult {
     warnings.push(
       "insecure-skip-tls-verify is true: the receiver's certificate is not verified. Prefer `ca-file` with your private CA.",
     );
+  const inClear = knownType ? cleartextWarning(destinations, receiverType) : undefined;
+  if (inClear) warnings.push(inClear);
 
   const proxy: ProxySettings = {
     httpProxy: envValue(env, "http_proxy", "HTTP_PROXY"),
@@ -485,6 +488,34 @@ export function parseInputs(get: InputGetter, env: Env): ParseResult {
       warnings,
     },
   };
+}
+
+/** What each receiver type's requests carry that plain http:// shows to the network. */
+const CLEARTEXT_CREDENTIAL: Readonly<Record<SupportedReceiverType, string | undefined>> = {
+  github: "the signatures of the delivery and of the status queries",
+  bitbucket: "the signatures of the delivery and of the status queries",
+  "generic-hmac": "the signatures of the delivery and of the status queries",
+  gitlab: "the token itself (X-Gitlab-Token)",
+  harbor: "the token itself (Authorization)",
+  "generic-oidc": "the runner's ID token",
+  generic: undefined,
+};
+
+/**
+ * One warning when a token or a signature would cross the network in clear: plain http:// to a
+ * host other than this runner's loopback, where anyone on the path can read it and the answers.
+ */
+function cleartextWarning(destinations: readonly Destination[], type: SupportedReceiverType): string | undefined {
+  const credential = CLEARTEXT_CREDENTIAL[type];
+  const inClear = destinations.find((d) => {
+    const url = new URL(d.url);
+    return url.protocol === "http:" && !isLoopback(url.hostname);
+  });
+  if (!credential || !inClear) return undefined;
+  return (
+    `${maskUrl(inClear.url)} is plain http:// beyond this runner: ${credential} and the receiver's answers ` +
+    "cross the network unencrypted, readable and changeable on the way. Use https:// (`ca-file` for a private CA)."
+  );
 }
 
 /**

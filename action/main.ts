@@ -13,6 +13,7 @@ import * as tls from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
 import { version } from "../package.json";
 import { deliver } from "./deliver";
+import { reusedToken } from "./id-token";
 import { maskUrl, parseInputs, type ActionConfig, type Destination, type PemSource } from "./inputs";
 import { actionsIo, plainIo, type Io } from "./io";
 import {
@@ -304,15 +305,24 @@ export async function run(deps: RunDeps = defaultDeps()): Promise<ExitCode> {
     }
     const material = loaded.value;
 
+    // generic-oidc: one ID token for the delivery and the queries after it, until near its expiry.
+    const audience = config.oidcAudience;
+    const idToken =
+      audience === undefined
+        ? undefined
+        : reusedToken(
+            () => deps.idToken(audience),
+            Date.now,
+            (token) => io.setSecret(token),
+          );
     let credential = config.token;
-    if (config.oidcAudience !== undefined) {
-      const idToken = await deps.idToken(config.oidcAudience);
-      if (!idToken.ok) {
-        io.fail(idToken.error);
-        return idToken.usage ? Exit.usage : Exit.failed;
+    if (idToken) {
+      const first = await idToken();
+      if (!first.ok) {
+        io.fail(first.error);
+        return first.usage ? Exit.usage : Exit.failed;
       }
-      io.setSecret(idToken.value);
-      credential = idToken.value;
+      credential = first.value;
     }
     const secrets = [...config.secrets, credential];
     const clean = (text: string) => scrub(text, secrets);
@@ -405,13 +415,7 @@ export async function run(deps: RunDeps = defaultDeps()): Promise<ExitCode> {
       if (config.waitFor === "none" || code !== Exit.delivered) return code;
       return await waitPhase(io, config, clean, planned, results, {
         send: transport.send,
-        credential: async () => {
-          if (config.oidcAudience === undefined) return { ok: true, value: credential };
-          // ID tokens live minutes: each query gets a fresh one, as each delivery would.
-          const token = await deps.idToken(config.oidcAudience);
-          if (token.ok) io.setSecret(token.value);
-          return token;
-        },
+        credential: async () => (idToken ? idToken() : { ok: true, value: credential }),
       });
     } finally {
       await transport.close();
@@ -426,7 +430,7 @@ export async function run(deps: RunDeps = defaultDeps()): Promise<ExitCode> {
 
 interface WaitIo {
   readonly send: Send;
-  /** The credential for one query: the token, or a fresh ID token for generic-oidc. */
+  /** The credential for one query: the token, or for generic-oidc an ID token not near its expiry. */
   readonly credential: () => Promise<IdTokenResult>;
 }
 

@@ -19064,6 +19064,37 @@ async function deliver(req, options, deps) {
   }
 }
 
+// action/id-token.ts
+var ID_TOKEN_REFRESH_MARGIN_MS = 60000;
+var ID_TOKEN_FALLBACK_LIFETIME_MS = 60000;
+function tokenExpiry(token) {
+  const payload = token.split(".")[1];
+  if (payload === undefined)
+    return;
+  try {
+    const exp = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")).exp;
+    return typeof exp === "number" && Number.isFinite(exp) ? exp * 1000 : undefined;
+  } catch {
+    return;
+  }
+}
+function reusedToken(fetch, now, onNew) {
+  let cached;
+  return async () => {
+    if (cached && now() < cached.refreshAt)
+      return { ok: true, value: cached.value };
+    const fetched = await fetch();
+    if (!fetched.ok)
+      return fetched;
+    const expiry = tokenExpiry(fetched.value);
+    const refreshAt = expiry === undefined ? now() + ID_TOKEN_FALLBACK_LIFETIME_MS : expiry - ID_TOKEN_REFRESH_MARGIN_MS;
+    if (fetched.value !== cached?.value)
+      onNew(fetched.value);
+    cached = { value: fetched.value, refreshAt };
+    return fetched;
+  };
+}
+
 // action/request.ts
 import { createHash as createHash3 } from "node:crypto";
 var MAX_PAYLOAD_BYTES = 25 * 1024 * 1024;
@@ -19188,6 +19219,293 @@ function redactHeaders(headers) {
     const algo = /^(sha1|sha256|sha512)=/.exec(value)?.[1];
     return [name, algo ? `${algo}=<redacted>` : "<redacted>"];
   }));
+}
+
+// action/transport.ts
+import { BlockList, isIP } from "node:net";
+import * as tls2 from "node:tls";
+var MAX_RESPONSE_BYTES = 64 * 1024;
+var stripBrackets = (host) => host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+var normaliseHost = (host) => stripBrackets(host.toLowerCase()).replace(/\.$/, "");
+var defaultPort = (url) => Number(url.port || (url.protocol === "https:" ? 443 : 80));
+function isLoopback(host) {
+  const h = normaliseHost(host);
+  if (h === "localhost" || h.endsWith(".localhost") || h === "::1")
+    return true;
+  return isIP(h) === 4 && h.startsWith("127.");
+}
+function matchesNoProxy(host, port, noProxy) {
+  if (!noProxy)
+    return false;
+  const target = normaliseHost(host);
+  const targetFamily = isIP(target);
+  for (const raw of noProxy.split(/[\s,]+/)) {
+    const entry = raw.trim().toLowerCase();
+    if (entry === "")
+      continue;
+    if (entry === "*")
+      return true;
+    const { name, entryPort } = splitHostPort(entry);
+    if (entryPort !== undefined && entryPort !== port)
+      continue;
+    if (name.includes("/")) {
+      if (targetFamily !== 0 && inCidr(target, targetFamily, name))
+        return true;
+      continue;
+    }
+    const bare = normaliseHost(name.replace(/^\*?\./, ""));
+    if (bare === "")
+      continue;
+    if (isIP(bare) !== 0) {
+      if (targetFamily !== 0 && sameIp(target, bare))
+        return true;
+      continue;
+    }
+    if (targetFamily === 0 && (target === bare || target.endsWith(`.${bare}`)))
+      return true;
+  }
+  return false;
+}
+function splitHostPort(entry) {
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
+  if (bracketed)
+    return { name: bracketed[1] ?? "", entryPort: bracketed[2] ? Number(bracketed[2]) : undefined };
+  const colons = entry.split(":").length - 1;
+  if (colons === 1) {
+    const [name = "", port = ""] = entry.split(":");
+    return /^\d+$/.test(port) ? { name, entryPort: Number(port) } : { name: entry, entryPort: undefined };
+  }
+  return { name: entry, entryPort: undefined };
+}
+function inCidr(ip, family, cidr) {
+  const [net = "", bits = ""] = cidr.split("/");
+  const netFamily = isIP(net);
+  if (netFamily === 0 || netFamily !== family || !/^\d+$/.test(bits))
+    return false;
+  const list = new BlockList;
+  try {
+    list.addSubnet(net, Number(bits), family === 6 ? "ipv6" : "ipv4");
+  } catch {
+    return false;
+  }
+  return list.check(ip, family === 6 ? "ipv6" : "ipv4");
+}
+function sameIp(a, b) {
+  const family = isIP(a);
+  if (family !== isIP(b))
+    return false;
+  const list = new BlockList;
+  list.addAddress(b, family === 6 ? "ipv6" : "ipv4");
+  return list.check(a, family === 6 ? "ipv6" : "ipv4");
+}
+function selectProxy(target, settings) {
+  const variable = target.protocol === "https:" ? "HTTPS_PROXY" : "HTTP_PROXY";
+  const value = target.protocol === "https:" ? settings.httpsProxy : settings.httpProxy;
+  if (!value)
+    return { kind: "direct", why: "no proxy set" };
+  if (isLoopback(target.hostname))
+    return { kind: "direct", why: "loopback" };
+  if (matchesNoProxy(target.hostname, defaultPort(target), settings.noProxy))
+    return { kind: "direct", why: "NO_PROXY" };
+  try {
+    const proxy = new URL(value.includes("://") ? value : `http://${value}`);
+    if (proxy.protocol !== "http:" && proxy.protocol !== "https:")
+      return { kind: "invalid", variable };
+    return { kind: "proxy", proxy, variable };
+  } catch {
+    return { kind: "invalid", variable };
+  }
+}
+function trustAnchors(extraCa, nodeExtraCaPem) {
+  if (extraCa.length === 0)
+    return;
+  const getCACertificates2 = tls2.getCACertificates;
+  const defaults = typeof getCACertificates2 === "function" ? getCACertificates2("default") : [...tls2.rootCertificates, ...nodeExtraCaPem ? [nodeExtraCaPem] : []];
+  return [...defaults, ...extraCa];
+}
+var CODES = [
+  ["refused", true, ["ECONNREFUSED"]],
+  ["dns", true, ["ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EAI_NONAME"]],
+  [
+    "timeout",
+    true,
+    ["ETIMEDOUT", "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "TimeoutError"]
+  ],
+  [
+    "reset",
+    true,
+    [
+      "ECONNRESET",
+      "EPIPE",
+      "ECONNABORTED",
+      "EHOSTUNREACH",
+      "ENETUNREACH",
+      "EHOSTDOWN",
+      "ENETDOWN",
+      "UND_ERR_SOCKET",
+      "UND_ERR_CLOSED"
+    ]
+  ],
+  [
+    "tls-verify",
+    false,
+    [
+      "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+      "UNABLE_TO_GET_ISSUER_CERT",
+      "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+      "SELF_SIGNED_CERT_IN_CHAIN",
+      "DEPTH_ZERO_SELF_SIGNED_CERT",
+      "CERT_HAS_EXPIRED",
+      "CERT_NOT_YET_VALID",
+      "CERT_UNTRUSTED",
+      "CERT_REVOKED",
+      "CERT_SIGNATURE_FAILURE",
+      "ERR_TLS_CERT_ALTNAME_INVALID"
+    ]
+  ],
+  ["tls", false, ["EPROTO", "UND_ERR_PRX_TLS", "ERR_SSL_WRONG_VERSION_NUMBER", "ERR_TLS_HANDSHAKE_TIMEOUT"]]
+];
+function collect(err, depth = 0) {
+  if (depth > 5 || err === null || typeof err !== "object")
+    return err === undefined ? [] : [{ code: "", message: String(err) }];
+  const e = err;
+  const code = typeof e.code === "string" ? e.code : typeof e.name === "string" && e.name !== "Error" ? e.name : "";
+  const own = { code, message: typeof e.message === "string" ? e.message : "" };
+  const nested = [
+    ...e.cause !== undefined ? collect(e.cause, depth + 1) : [],
+    ...Array.isArray(e.errors) ? e.errors.flatMap((x) => collect(x, depth + 1)) : []
+  ];
+  return [own, ...nested];
+}
+function classifyError(err) {
+  const found = collect(err);
+  const message = found.map((f) => f.message).find((m) => m !== "") ?? "unknown error";
+  for (const f of found) {
+    const proxyStatus = /Proxy response \((\d+)\)/.exec(f.message)?.[1];
+    if (proxyStatus) {
+      return {
+        category: "proxy",
+        code: `PROXY_${proxyStatus}`,
+        message: f.message,
+        retryable: Number(proxyStatus) >= 500
+      };
+    }
+    if (/Proxy Authentication Required/.test(f.message))
+      return { category: "proxy", code: "PROXY_407", message: f.message, retryable: false };
+  }
+  for (const [category, retryable, codes] of CODES) {
+    const hit = found.find((f) => codes.includes(f.code));
+    if (hit)
+      return { category, code: hit.code, message: hit.message || message, retryable };
+  }
+  const tlsFailure = found.find((f) => f.code.startsWith("ERR_SSL_") || f.code.startsWith("ERR_TLS_"));
+  if (tlsFailure)
+    return { category: "tls", code: tlsFailure.code, message: tlsFailure.message || message, retryable: false };
+  const code = found.find((f) => f.code !== "")?.code ?? "UNKNOWN";
+  return { category: "other", code, message, retryable: false };
+}
+function flattenHeaders(headers) {
+  const out = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined)
+      out[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  return out;
+}
+function clientCertRequired(error, err, https, hasClientCert) {
+  if (!https || hasClientCert)
+    return false;
+  if (/CERTIFICATE_REQUIRED/.test(error.code))
+    return true;
+  if (error.category !== "reset")
+    return false;
+  const socket = err?.socket;
+  return socket?.bytesRead === 0 && typeof socket.bytesWritten === "number" && socket.bytesWritten > 0;
+}
+function createTransport(target, options) {
+  const ca = trustAnchors(options.extraCa, options.nodeExtraCaPem);
+  const targetTls = {
+    ...ca ? { ca } : {},
+    ...options.clientCert && options.clientKey ? { cert: options.clientCert, key: options.clientKey } : {},
+    rejectUnauthorized: !options.insecureSkipVerify,
+    timeout: options.timeoutMs
+  };
+  const decision = selectProxy(target, options.proxy);
+  if (decision.kind === "invalid")
+    return { invalidProxy: decision.variable };
+  const common = { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, maxRedirections: 0 };
+  const dispatcher = decision.kind === "proxy" ? new $ProxyAgent({
+    ...common,
+    uri: decision.proxy.href,
+    requestTls: targetTls,
+    proxyTls: {
+      ...ca ? { ca } : {},
+      rejectUnauthorized: !options.insecureSkipVerify,
+      timeout: options.timeoutMs
+    }
+  }) : new $Agent({ ...common, connect: targetTls });
+  return {
+    async send(req, timeoutMs, maxBodyBytes = MAX_RESPONSE_BYTES) {
+      const signal = AbortSignal.timeout(timeoutMs);
+      try {
+        const res = await $request(req.url, {
+          method: req.method,
+          headers: { ...req.headers },
+          body: req.body,
+          dispatcher,
+          signal,
+          maxRedirections: 0
+        });
+        const chunks = [];
+        let size = 0;
+        let truncated = false;
+        try {
+          for await (const chunk of res.body) {
+            const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+            chunks.push(buf);
+            size += buf.byteLength;
+            if (size > maxBodyBytes) {
+              truncated = true;
+              res.body.destroy();
+              break;
+            }
+          }
+        } catch {
+          truncated = true;
+          res.body.destroy();
+        }
+        const body = Buffer.concat(chunks).subarray(0, maxBodyBytes).toString("utf8");
+        const headers = flattenHeaders(res.headers);
+        const declared = /^\d+$/.test(headers["content-length"] ?? "") ? Number(headers["content-length"]) : undefined;
+        return {
+          kind: "response",
+          status: res.statusCode,
+          headers,
+          body,
+          bodyTruncated: truncated,
+          bodyBytes: truncated ? declared : size
+        };
+      } catch (err) {
+        const error = classifyError(err);
+        if (clientCertRequired(error, err, target.protocol === "https:", Boolean(options.clientCert)))
+          return { kind: "error", error: { ...error, category: "tls-client-cert", retryable: false } };
+        return { kind: "error", error };
+      }
+    },
+    async close() {
+      await dispatcher.destroy().catch(() => {
+        return;
+      });
+    }
+  };
+}
+function describeRoute(target, settings) {
+  const d = selectProxy(target, settings);
+  if (d.kind === "proxy")
+    return `through the ${d.variable} proxy ${d.proxy.protocol}//${d.proxy.host}`;
+  if (d.kind === "invalid")
+    return `${d.variable} is not a valid proxy URL`;
+  return d.why === "no proxy set" ? "direct (no proxy set)" : `direct (${d.why})`;
 }
 
 // action/vocabulary.ts
@@ -19506,6 +19824,9 @@ function parseInputs(get, env) {
   }
   if (insecureSkipVerify)
     warnings.push("insecure-skip-tls-verify is true: the receiver's certificate is not verified. Prefer `ca-file` with your private CA.");
+  const inClear = knownType ? cleartextWarning(destinations, receiverType) : undefined;
+  if (inClear)
+    warnings.push(inClear);
   const proxy = {
     httpProxy: envValue(env, "http_proxy", "HTTP_PROXY"),
     httpsProxy: envValue(env, "https_proxy", "HTTPS_PROXY"),
@@ -19546,6 +19867,25 @@ function parseInputs(get, env) {
       warnings
     }
   };
+}
+var CLEARTEXT_CREDENTIAL = {
+  github: "the signatures of the delivery and of the status queries",
+  bitbucket: "the signatures of the delivery and of the status queries",
+  "generic-hmac": "the signatures of the delivery and of the status queries",
+  gitlab: "the token itself (X-Gitlab-Token)",
+  harbor: "the token itself (Authorization)",
+  "generic-oidc": "the runner's ID token",
+  generic: undefined
+};
+function cleartextWarning(destinations, type) {
+  const credential = CLEARTEXT_CREDENTIAL[type];
+  const inClear = destinations.find((d) => {
+    const url = new URL(d.url);
+    return url.protocol === "http:" && !isLoopback(url.hostname);
+  });
+  if (!credential || !inClear)
+    return;
+  return `${maskUrl(inClear.url)} is plain http:// beyond this runner: ${credential} and the receiver's answers ` + "cross the network unencrypted, readable and changeable on the way. Use https:// (`ca-file` for a private CA).";
 }
 function urlSecrets(url) {
   const at = url.pathname.indexOf(WEBHOOK_PATH_PREFIX);
@@ -20015,293 +20355,6 @@ async function waitForFlux(targets, mode, timeoutMs, deps) {
   }
 }
 
-// action/transport.ts
-import { BlockList, isIP } from "node:net";
-import * as tls2 from "node:tls";
-var MAX_RESPONSE_BYTES = 64 * 1024;
-var stripBrackets = (host) => host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
-var normaliseHost = (host) => stripBrackets(host.toLowerCase()).replace(/\.$/, "");
-var defaultPort = (url) => Number(url.port || (url.protocol === "https:" ? 443 : 80));
-function isLoopback(host) {
-  const h = normaliseHost(host);
-  if (h === "localhost" || h.endsWith(".localhost") || h === "::1")
-    return true;
-  return isIP(h) === 4 && h.startsWith("127.");
-}
-function matchesNoProxy(host, port, noProxy) {
-  if (!noProxy)
-    return false;
-  const target = normaliseHost(host);
-  const targetFamily = isIP(target);
-  for (const raw of noProxy.split(/[\s,]+/)) {
-    const entry = raw.trim().toLowerCase();
-    if (entry === "")
-      continue;
-    if (entry === "*")
-      return true;
-    const { name, entryPort } = splitHostPort(entry);
-    if (entryPort !== undefined && entryPort !== port)
-      continue;
-    if (name.includes("/")) {
-      if (targetFamily !== 0 && inCidr(target, targetFamily, name))
-        return true;
-      continue;
-    }
-    const bare = normaliseHost(name.replace(/^\*?\./, ""));
-    if (bare === "")
-      continue;
-    if (isIP(bare) !== 0) {
-      if (targetFamily !== 0 && sameIp(target, bare))
-        return true;
-      continue;
-    }
-    if (targetFamily === 0 && (target === bare || target.endsWith(`.${bare}`)))
-      return true;
-  }
-  return false;
-}
-function splitHostPort(entry) {
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
-  if (bracketed)
-    return { name: bracketed[1] ?? "", entryPort: bracketed[2] ? Number(bracketed[2]) : undefined };
-  const colons = entry.split(":").length - 1;
-  if (colons === 1) {
-    const [name = "", port = ""] = entry.split(":");
-    return /^\d+$/.test(port) ? { name, entryPort: Number(port) } : { name: entry, entryPort: undefined };
-  }
-  return { name: entry, entryPort: undefined };
-}
-function inCidr(ip, family, cidr) {
-  const [net = "", bits = ""] = cidr.split("/");
-  const netFamily = isIP(net);
-  if (netFamily === 0 || netFamily !== family || !/^\d+$/.test(bits))
-    return false;
-  const list = new BlockList;
-  try {
-    list.addSubnet(net, Number(bits), family === 6 ? "ipv6" : "ipv4");
-  } catch {
-    return false;
-  }
-  return list.check(ip, family === 6 ? "ipv6" : "ipv4");
-}
-function sameIp(a, b) {
-  const family = isIP(a);
-  if (family !== isIP(b))
-    return false;
-  const list = new BlockList;
-  list.addAddress(b, family === 6 ? "ipv6" : "ipv4");
-  return list.check(a, family === 6 ? "ipv6" : "ipv4");
-}
-function selectProxy(target, settings) {
-  const variable = target.protocol === "https:" ? "HTTPS_PROXY" : "HTTP_PROXY";
-  const value = target.protocol === "https:" ? settings.httpsProxy : settings.httpProxy;
-  if (!value)
-    return { kind: "direct", why: "no proxy set" };
-  if (isLoopback(target.hostname))
-    return { kind: "direct", why: "loopback" };
-  if (matchesNoProxy(target.hostname, defaultPort(target), settings.noProxy))
-    return { kind: "direct", why: "NO_PROXY" };
-  try {
-    const proxy = new URL(value.includes("://") ? value : `http://${value}`);
-    if (proxy.protocol !== "http:" && proxy.protocol !== "https:")
-      return { kind: "invalid", variable };
-    return { kind: "proxy", proxy, variable };
-  } catch {
-    return { kind: "invalid", variable };
-  }
-}
-function trustAnchors(extraCa, nodeExtraCaPem) {
-  if (extraCa.length === 0)
-    return;
-  const getCACertificates2 = tls2.getCACertificates;
-  const defaults = typeof getCACertificates2 === "function" ? getCACertificates2("default") : [...tls2.rootCertificates, ...nodeExtraCaPem ? [nodeExtraCaPem] : []];
-  return [...defaults, ...extraCa];
-}
-var CODES = [
-  ["refused", true, ["ECONNREFUSED"]],
-  ["dns", true, ["ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EAI_NONAME"]],
-  [
-    "timeout",
-    true,
-    ["ETIMEDOUT", "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "TimeoutError"]
-  ],
-  [
-    "reset",
-    true,
-    [
-      "ECONNRESET",
-      "EPIPE",
-      "ECONNABORTED",
-      "EHOSTUNREACH",
-      "ENETUNREACH",
-      "EHOSTDOWN",
-      "ENETDOWN",
-      "UND_ERR_SOCKET",
-      "UND_ERR_CLOSED"
-    ]
-  ],
-  [
-    "tls-verify",
-    false,
-    [
-      "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-      "UNABLE_TO_GET_ISSUER_CERT",
-      "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-      "SELF_SIGNED_CERT_IN_CHAIN",
-      "DEPTH_ZERO_SELF_SIGNED_CERT",
-      "CERT_HAS_EXPIRED",
-      "CERT_NOT_YET_VALID",
-      "CERT_UNTRUSTED",
-      "CERT_REVOKED",
-      "CERT_SIGNATURE_FAILURE",
-      "ERR_TLS_CERT_ALTNAME_INVALID"
-    ]
-  ],
-  ["tls", false, ["EPROTO", "UND_ERR_PRX_TLS", "ERR_SSL_WRONG_VERSION_NUMBER", "ERR_TLS_HANDSHAKE_TIMEOUT"]]
-];
-function collect(err, depth = 0) {
-  if (depth > 5 || err === null || typeof err !== "object")
-    return err === undefined ? [] : [{ code: "", message: String(err) }];
-  const e = err;
-  const code = typeof e.code === "string" ? e.code : typeof e.name === "string" && e.name !== "Error" ? e.name : "";
-  const own = { code, message: typeof e.message === "string" ? e.message : "" };
-  const nested = [
-    ...e.cause !== undefined ? collect(e.cause, depth + 1) : [],
-    ...Array.isArray(e.errors) ? e.errors.flatMap((x) => collect(x, depth + 1)) : []
-  ];
-  return [own, ...nested];
-}
-function classifyError(err) {
-  const found = collect(err);
-  const message = found.map((f) => f.message).find((m) => m !== "") ?? "unknown error";
-  for (const f of found) {
-    const proxyStatus = /Proxy response \((\d+)\)/.exec(f.message)?.[1];
-    if (proxyStatus) {
-      return {
-        category: "proxy",
-        code: `PROXY_${proxyStatus}`,
-        message: f.message,
-        retryable: Number(proxyStatus) >= 500
-      };
-    }
-    if (/Proxy Authentication Required/.test(f.message))
-      return { category: "proxy", code: "PROXY_407", message: f.message, retryable: false };
-  }
-  for (const [category, retryable, codes] of CODES) {
-    const hit = found.find((f) => codes.includes(f.code));
-    if (hit)
-      return { category, code: hit.code, message: hit.message || message, retryable };
-  }
-  const tlsFailure = found.find((f) => f.code.startsWith("ERR_SSL_") || f.code.startsWith("ERR_TLS_"));
-  if (tlsFailure)
-    return { category: "tls", code: tlsFailure.code, message: tlsFailure.message || message, retryable: false };
-  const code = found.find((f) => f.code !== "")?.code ?? "UNKNOWN";
-  return { category: "other", code, message, retryable: false };
-}
-function flattenHeaders(headers) {
-  const out = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined)
-      out[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value;
-  }
-  return out;
-}
-function clientCertRequired(error, err, https, hasClientCert) {
-  if (!https || hasClientCert)
-    return false;
-  if (/CERTIFICATE_REQUIRED/.test(error.code))
-    return true;
-  if (error.category !== "reset")
-    return false;
-  const socket = err?.socket;
-  return socket?.bytesRead === 0 && typeof socket.bytesWritten === "number" && socket.bytesWritten > 0;
-}
-function createTransport(target, options) {
-  const ca = trustAnchors(options.extraCa, options.nodeExtraCaPem);
-  const targetTls = {
-    ...ca ? { ca } : {},
-    ...options.clientCert && options.clientKey ? { cert: options.clientCert, key: options.clientKey } : {},
-    rejectUnauthorized: !options.insecureSkipVerify,
-    timeout: options.timeoutMs
-  };
-  const decision = selectProxy(target, options.proxy);
-  if (decision.kind === "invalid")
-    return { invalidProxy: decision.variable };
-  const common = { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, maxRedirections: 0 };
-  const dispatcher = decision.kind === "proxy" ? new $ProxyAgent({
-    ...common,
-    uri: decision.proxy.href,
-    requestTls: targetTls,
-    proxyTls: {
-      ...ca ? { ca } : {},
-      rejectUnauthorized: !options.insecureSkipVerify,
-      timeout: options.timeoutMs
-    }
-  }) : new $Agent({ ...common, connect: targetTls });
-  return {
-    async send(req, timeoutMs, maxBodyBytes = MAX_RESPONSE_BYTES) {
-      const signal = AbortSignal.timeout(timeoutMs);
-      try {
-        const res = await $request(req.url, {
-          method: req.method,
-          headers: { ...req.headers },
-          body: req.body,
-          dispatcher,
-          signal,
-          maxRedirections: 0
-        });
-        const chunks = [];
-        let size = 0;
-        let truncated = false;
-        try {
-          for await (const chunk of res.body) {
-            const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
-            chunks.push(buf);
-            size += buf.byteLength;
-            if (size > maxBodyBytes) {
-              truncated = true;
-              res.body.destroy();
-              break;
-            }
-          }
-        } catch {
-          truncated = true;
-          res.body.destroy();
-        }
-        const body = Buffer.concat(chunks).subarray(0, maxBodyBytes).toString("utf8");
-        const headers = flattenHeaders(res.headers);
-        const declared = /^\d+$/.test(headers["content-length"] ?? "") ? Number(headers["content-length"]) : undefined;
-        return {
-          kind: "response",
-          status: res.statusCode,
-          headers,
-          body,
-          bodyTruncated: truncated,
-          bodyBytes: truncated ? declared : size
-        };
-      } catch (err) {
-        const error = classifyError(err);
-        if (clientCertRequired(error, err, target.protocol === "https:", Boolean(options.clientCert)))
-          return { kind: "error", error: { ...error, category: "tls-client-cert", retryable: false } };
-        return { kind: "error", error };
-      }
-    },
-    async close() {
-      await dispatcher.destroy().catch(() => {
-        return;
-      });
-    }
-  };
-}
-function describeRoute(target, settings) {
-  const d = selectProxy(target, settings);
-  if (d.kind === "proxy")
-    return `through the ${d.variable} proxy ${d.proxy.protocol}//${d.proxy.host}`;
-  if (d.kind === "invalid")
-    return `${d.variable} is not a valid proxy URL`;
-  return d.why === "no proxy set" ? "direct (no proxy set)" : `direct (${d.why})`;
-}
-
 // action/main.ts
 var USER_AGENT = `GitHub-Hookshot/${createHash4("sha256").update(`fluxhook-action/${version}`).digest("hex").slice(0, 7)}`;
 var MAX_PARALLEL_DELIVERIES = 4;
@@ -20474,15 +20527,16 @@ async function run(deps = defaultDeps()) {
       return Exit.usage;
     }
     const material = loaded.value;
+    const audience = config.oidcAudience;
+    const idToken = audience === undefined ? undefined : reusedToken(() => deps.idToken(audience), Date.now, (token) => io.setSecret(token));
     let credential = config.token;
-    if (config.oidcAudience !== undefined) {
-      const idToken = await deps.idToken(config.oidcAudience);
-      if (!idToken.ok) {
-        io.fail(idToken.error);
-        return idToken.usage ? Exit.usage : Exit.failed;
+    if (idToken) {
+      const first = await idToken();
+      if (!first.ok) {
+        io.fail(first.error);
+        return first.usage ? Exit.usage : Exit.failed;
       }
-      io.setSecret(idToken.value);
-      credential = idToken.value;
+      credential = first.value;
     }
     const secrets = [...config.secrets, credential];
     const clean = (text) => scrub(text, secrets);
@@ -20560,14 +20614,7 @@ async function run(deps = defaultDeps()) {
         return code;
       return await waitPhase(io, config, clean, planned, results, {
         send: transport.send,
-        credential: async () => {
-          if (config.oidcAudience === undefined)
-            return { ok: true, value: credential };
-          const token = await deps.idToken(config.oidcAudience);
-          if (token.ok)
-            io.setSecret(token.value);
-          return token;
-        }
+        credential: async () => idToken ? idToken() : { ok: true, value: credential }
       });
     } finally {
       await transport.close();
