@@ -22,6 +22,7 @@ import {
   receiverReason,
   receiverTargets,
   resultName,
+  revisionOutput,
   scrub,
   stepOutputs,
   summaryTable,
@@ -535,7 +536,11 @@ async function waitPhase(
       );
     } else failures.push(clean(`${several ? `${resultName(p.ctx)}: ` : ""}${wait.message}`));
   }
-  io.setOutput(Output.revision, clean(revision ?? ""));
+  if (revision !== undefined) {
+    const checked = revisionOutput(revision);
+    if (checked.ok) io.setOutput(Output.revision, revision);
+    else io.warning(checked.warning);
+  }
   if (failures.length === 0) return Exit.delivered;
   const message =
     failures.length === 1

@@ -15,6 +15,34 @@ import { Output, type OutputName, type SendResult } from "./vocabulary";
 /** The outputs every run sets. */
 type DeliveryOutputName = Exclude<OutputName, typeof Output.revision>;
 
+/** A `revision` output longer than this is no revision Flux writes (a 128-character tag and a sha512 digest fit). */
+export const MAX_REVISION_CHARS = 256;
+
+/** A digest as Flux writes one (RFC-0005): a lowercase algorithm and its hex checksum. */
+const FLUX_DIGEST =
+  "(?:sha1:[0-9a-f]{40}|sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128}|blake3:[0-9a-f]{64})";
+/** A branch, tag or OCI tag before the digest, in the characters Git refs and OCI tags share: no shell or YAML syntax. */
+const FLUX_POINTER = "[A-Za-z0-9][A-Za-z0-9._/+@-]*";
+/** A chart version (a HelmChart's or HelmRelease's revision), with Flux's `+<digest>` build metadata. */
+const CHART_VERSION = "v?\\d+\\.\\d+\\.\\d+(?:-[0-9A-Za-z.-]+)?(?:\\+[0-9A-Za-z.-]+)?";
+const FLUX_REVISION = new RegExp(`^(?:(?:${FLUX_POINTER}@)?${FLUX_DIGEST}|${CHART_VERSION})$`);
+
+/**
+ * The `revision` output, or why it is left out. It is the receiver's text, and a workflow may
+ * splice an output into a script: only Flux's revision shapes (`main@sha1:<40 hex>`,
+ * `v1.2.3@sha256:<64 hex>`, `sha256:<64 hex>`, a chart version) within MAX_REVISION_CHARS pass.
+ */
+export function revisionOutput(
+  revision: string,
+): { readonly ok: true } | { readonly ok: false; readonly warning: string } {
+  if (revision.length <= MAX_REVISION_CHARS && FLUX_REVISION.test(revision)) return { ok: true };
+  const shown = inert(truncate(revision, 80));
+  return {
+    ok: false,
+    warning: `The \`revision\` output is not set: "${shown}" is not a Flux revision (<branch or tag>@<algorithm>:<hex digest>, a digest, or a chart version, at most ${MAX_REVISION_CHARS} characters).`,
+  };
+}
+
 /** The `response` output keeps the start of the body: enough to read, small for later steps. */
 export const MAX_RESPONSE_OUTPUT_CHARS = 4096;
 /** A receiver's reason quoted in a log line. */

@@ -19897,6 +19897,20 @@ async function deliver(req, options, deps) {
 }
 
 // action/report.ts
+var MAX_REVISION_CHARS = 256;
+var FLUX_DIGEST = "(?:sha1:[0-9a-f]{40}|sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128}|blake3:[0-9a-f]{64})";
+var FLUX_POINTER = "[A-Za-z0-9][A-Za-z0-9._/+@-]*";
+var CHART_VERSION = "v?\\d+\\.\\d+\\.\\d+(?:-[0-9A-Za-z.-]+)?(?:\\+[0-9A-Za-z.-]+)?";
+var FLUX_REVISION = new RegExp(`^(?:(?:${FLUX_POINTER}@)?${FLUX_DIGEST}|${CHART_VERSION})$`);
+function revisionOutput(revision) {
+  if (revision.length <= MAX_REVISION_CHARS && FLUX_REVISION.test(revision))
+    return { ok: true };
+  const shown = inert(truncate(revision, 80));
+  return {
+    ok: false,
+    warning: `The \`revision\` output is not set: "${shown}" is not a Flux revision (<branch or tag>@<algorithm>:<hex digest>, a digest, or a chart version, at most ${MAX_REVISION_CHARS} characters).`
+  };
+}
 var MAX_RESPONSE_OUTPUT_CHARS = 4096;
 var MAX_REASON_CHARS = 300;
 function scrub(text, secrets) {
@@ -20714,7 +20728,13 @@ async function waitPhase(io, config, clean, planned, results, waitIo) {
     } else
       failures.push(clean(`${several ? `${resultName(p.ctx)}: ` : ""}${wait.message}`));
   }
-  io.setOutput(Output.revision, clean(revision ?? ""));
+  if (revision !== undefined) {
+    const checked = revisionOutput(revision);
+    if (checked.ok)
+      io.setOutput(Output.revision, revision);
+    else
+      io.warning(checked.warning);
+  }
   if (failures.length === 0)
     return Exit.delivered;
   const message = failures.length === 1 ? failures[0] : ["Flux did not get there:", ...failures.map((f) => `  - ${f}`)].join(`

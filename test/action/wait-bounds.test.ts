@@ -37,8 +37,8 @@ function lookAlike(
   });
 }
 
-/** Every queried target handled, Ready, complete. */
-const allDone = (req: ReceivedRequest) => {
+/** Every queried target handled, Ready, complete, at `revision`. */
+const allDone = (req: ReceivedRequest, revision = "main@sha1:0123456789abcdef0123456789abcdef01234567") => {
   const query = JSON.parse(new TextDecoder().decode(req.body)) as { targets: QueriedTarget[] };
   return Response.json({
     status: 200,
@@ -48,7 +48,7 @@ const allDone = (req: ReceivedRequest) => {
       found: true,
       handled: true,
       ready: { status: "True", reason: "Succeeded", message: "stored artifact" },
-      revision: "main@sha1:0123456789abcdef0123456789abcdef01234567",
+      revision,
       complete: true,
     })),
   });
@@ -87,6 +87,15 @@ describe("wait-for's bounds", () => {
     expect(run.exitCode).toBe(0);
     // One query per 100 targets.
     expect(receiver.requests.filter((r) => r.path.endsWith("/status"))).toHaveLength(6);
+  });
+
+  test("a revision without Flux's shape sets no output, with a warning (a workflow may splice it into a script)", async () => {
+    const crafted = 'main$(id)";echo pwned;"@sha1:0123456789abcdef0123456789abcdef01234567';
+    await using receiver = lookAlike(targets(1), (req) => allDone(req, crafted));
+    const run = await wait(receiver.url);
+    expect(run.exitCode).toBe(0);
+    expect(run.outputs.revision).toBeUndefined();
+    expect(run.stdout).toContain("::warning::The `revision` output is not set");
   });
 
   test("more targets than wait-for follows: refused, naming its bound, not Flux", async () => {
