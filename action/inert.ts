@@ -20,6 +20,7 @@
  */
 
 /** C0 and C1 controls (ESC, CR, LF, NEL among them), DEL, line and paragraph separators, bidi controls, BOM. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is escaped
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
 /** Where received text breaks into lines when shown as a block (a body, a payload). */
 const LINE_BREAK = /\r\n|[\n\r\u0085\u2028\u2029]/;

@@ -13,7 +13,7 @@ import * as tls from "node:tls";
 // The package's own file: Bun (which runs `fluxhook send` in the image) answers a bare "undici"
 // with a built-in stand-in that has no Agent or ProxyAgent, so TLS options and proxies would go.
 import { Agent, ProxyAgent, request, type Dispatcher } from "undici/index.js";
-import type { ErrorCategory, NetworkError, ProxySettings, Send, SendResult } from "./vocabulary";
+import type { ErrorCategory, NetworkError, ProxySettings, Send } from "./vocabulary";
 
 /**
  * Enough of a receiver's answer to report it (the log and the `response` output show 4 KiB of it);

@@ -186,7 +186,7 @@ export interface RunnerCommand {
  * it is. Printed lines show every value masked so far as `***`.
  */
 export function runnerView(stdout: string): { commands: RunnerCommand[]; printed: string[] } {
-  const unescape = (v: string) => v.replace(/%0D/g, "\r").replace(/%0A/g, "\n").replace(/%25/g, "%");
+  const commandValue = (v: string) => v.replace(/%0D/g, "\r").replace(/%0A/g, "\n").replace(/%25/g, "%");
   const masks: string[] = [];
   const mask = (line: string) => masks.reduce((text, m) => (m === "" ? text : text.split(m).join("***")), line);
   const commands: RunnerCommand[] = [];
@@ -205,7 +205,7 @@ export function runnerView(stdout: string): { commands: RunnerCommand[]; printed
       continue;
     }
     const [, name = "", raw = ""] = command;
-    const value = unescape(raw);
+    const value = commandValue(raw);
     commands.push({ name, value });
     if (name === "add-mask") masks.push(value);
     if (name === "stop-commands") stopToken = value;

@@ -7,7 +7,7 @@
  * (issue 22, finding 4).
  */
 import { describe, expect, test } from "bun:test";
-import { fluxPath, runAction, runnerView, startIdTokenEndpoint, startReceiver, type ReceivedRequest } from "./harness";
+import { runAction, runnerView, startIdTokenEndpoint, startReceiver, type ReceivedRequest } from "./harness";
 
 const HOSTILE =
   "ok\n::stop-commands::pwned\n::error::pwned\r\x1b[2K\x1b[31mred\u2028::warning::pwned" +
@@ -86,7 +86,7 @@ describe("text from a hostile receiver is shown inert", () => {
     const shown = [...view.printed, ...view.commands.filter((c) => c.name !== "add-mask").map((c) => c.value)];
     for (const token of minted) expect(shown.filter((line) => line.includes(token))).toEqual([]);
     // No escape sequence, carriage return or Unicode separator reaches the log.
-    expect(run.stdout).not.toMatch(/[\x1b\r\u2028\u2029]/);
+    for (const unsafe of ["\x1b", "\r", "\u2028", "\u2029"]) expect(run.stdout).not.toContain(unsafe);
     expect(view.printed.join("\n")).toContain("\\x1b[31mred");
 
     // The summary keeps its table: nothing renders as a heading, a link, an image or HTML.
