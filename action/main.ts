@@ -254,6 +254,9 @@ function logDryRun(io: Io, config: ActionConfig, { ctx, req }: Planned, several:
   io.endGroup();
 }
 
+/** Names a receiver's progress lines when several deliver or wait at once. */
+const progressPrefix = (p: Planned, several: boolean) => (several ? `${resultName(p.ctx)}: ` : "");
+
 /** `promise`'s value, or `fallback` once `ms` have passed (the promise is left to settle unheard). */
 async function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -395,23 +398,13 @@ export async function run(deps: RunDeps = defaultDeps()): Promise<ExitCode> {
           },
           { send: transport.send, sleep: (ms) => sleep(ms), now: Date.now, random: Math.random, log },
         );
-      if (!several) {
-        const p = planned[0] as Planned;
-        io.startGroup("Delivery");
-        const outcome = await deliverOne(p, (line) => io.info(clean(line)));
-        io.endGroup();
-        results = [{ ctx: p.ctx, deliveryId: p.deliveryId, outcome }];
-      } else {
-        // Deliveries run side by side; each one's lines are printed together when it ends.
-        results = await mapLimit(planned, MAX_PARALLEL_DELIVERIES, async (p) => {
-          const lines: string[] = [];
-          const outcome = await deliverOne(p, (line) => lines.push(clean(line)));
-          io.startGroup(`Delivery to ${resultName(p.ctx)}`);
-          for (const line of lines) io.info(line);
-          io.endGroup();
-          return { ctx: p.ctx, deliveryId: p.deliveryId, outcome };
-        });
-      }
+      // Deliveries run side by side, each line written as it comes, named by its receiver when several.
+      io.startGroup(several ? "Deliveries" : "Delivery");
+      results = await mapLimit(planned, MAX_PARALLEL_DELIVERIES, async (p) => {
+        const outcome = await deliverOne(p, (line) => io.info(clean(`${progressPrefix(p, several)}${line}`)));
+        return { ctx: p.ctx, deliveryId: p.deliveryId, outcome };
+      });
+      io.endGroup();
       const code = await report(io, config, clean, results);
       if (config.waitFor === "none" || code !== Exit.delivered) return code;
       return await waitPhase(io, config, clean, planned, results, {
@@ -451,17 +444,16 @@ async function waitPhase(
   const mode = config.waitFor === "none" ? undefined : config.waitFor;
   if (!mode) return Exit.delivered;
   const several = results.length > 1;
-  // One receiver: its poll lines are written as they come (a wait of minutes must not look hung);
-  // several waiting at once are written a group each, once done.
-  const live = results.length === 1;
-  if (live) io.startGroup(`Waiting for Flux: ${mode}`);
+  // Every receiver's poll lines are written as they come (a wait of minutes must not look hung),
+  // named by their receiver when several wait at once.
+  io.startGroup(`Waiting for Flux: ${mode}`);
   const failures: string[] = [];
   let revision: string | undefined;
   const waits = await mapLimit(results, MAX_PARALLEL_DELIVERIES, async (result) => {
     const p = planned.find((x) => x.deliveryId === result.deliveryId) as Planned;
-    const name = several ? ` for ${resultName(p.ctx)}` : "";
+    const log = (line: string) => io.info(clean(`${progressPrefix(p, several)}${line}`));
     const last = result.outcome?.ok ? result.outcome.attempts[result.outcome.attempts.length - 1]?.result : undefined;
-    if (last?.kind !== "response") return { p, lines: [] as string[], wait: undefined };
+    if (last?.kind !== "response") return { p, wait: undefined };
     let body: unknown;
     try {
       body = JSON.parse(last.body);
@@ -469,26 +461,25 @@ async function waitPhase(
       body = undefined;
     }
     const targets = annotatedTargets(body);
-    const lines: string[] = [];
     if (last.bodyTruncated) {
       const message =
         `wait-for: ${mode} cannot list what to wait for: the receiver's answer to the delivery is longer than the ` +
         `${MAX_DELIVERY_ANSWER_BYTES} bytes that ${MAX_WAITED_TARGETS} targets take, the most wait-for follows.`;
-      return { p, lines, wait: { ok: false, message, answer: undefined, polls: 0 } satisfies WaitResult };
+      return { p, wait: { ok: false, message, answer: undefined, polls: 0 } satisfies WaitResult };
     }
     if (targets && targets.length > MAX_WAITED_TARGETS) {
       const message = `wait-for: ${mode} follows at most ${MAX_WAITED_TARGETS} targets; this delivery annotated ${targets.length}.`;
-      return { p, lines, wait: { ok: false, message, answer: undefined, polls: 0 } satisfies WaitResult };
+      return { p, wait: { ok: false, message, answer: undefined, polls: 0 } satisfies WaitResult };
     }
     if (!targets) {
       const message =
         `wait-for: ${mode} needs fluxhook's status query, and this receiver's answer lists no targets with ` +
         "their requestedAt (Flux's notification-controller answers without a body): use wait-for: none with it.";
-      return { p, lines, wait: { ok: false, message, answer: undefined, polls: 0 } satisfies WaitResult };
+      return { p, wait: { ok: false, message, answer: undefined, polls: 0 } satisfies WaitResult };
     }
     if (targets.length === 0) {
-      lines.push(`Nothing was annotated${name}: nothing to wait for.`);
-      return { p, lines, wait: undefined };
+      log("Nothing was annotated: nothing to wait for.");
+      return { p, wait: undefined };
     }
     const wait = await waitForFlux(targets, mode, config.waitTimeoutMs, {
       query: async (batch, left) => {
@@ -509,19 +500,20 @@ async function waitPhase(
       sleep: (ms) => sleep(ms),
       now: Date.now,
       random: Math.random,
-      log: (line) => (live ? io.info(clean(line)) : lines.push(clean(line))),
+      log,
     });
-    return { p, lines, wait };
+    return { p, wait };
   });
-  for (const { p, lines, wait } of waits) {
-    if (!live) io.startGroup(`Waiting for Flux (${resultName(p.ctx)}): ${mode}`);
-    for (const line of lines) io.info(line);
+  io.endGroup();
+  for (const { p, wait } of waits) {
+    if (!wait) continue;
     // The chain in the log too: outside Actions (the CLI) there is no job summary.
-    if (wait?.answer)
+    if (wait.answer) {
+      io.startGroup(`Flux${several ? ` for ${resultName(p.ctx)}` : ""}: ${mode}`);
       for (const [object, rev, ready] of chainRows(wait.answer).slice(1))
         io.info(clean(`${object}: ${rev || "no revision"}; Ready ${ready}`));
-    io.endGroup();
-    if (!wait) continue;
+      io.endGroup();
+    }
     if (wait.answer)
       await io.writeSummary(
         chainRows(wait.answer).map((row) => row.map(clean)),

@@ -20495,6 +20495,7 @@ function logDryRun(io, config, { ctx, req }, several) {
   io.info(scrub(preview, config.secrets));
   io.endGroup();
 }
+var progressPrefix = (p, several) => several ? `${resultName(p.ctx)}: ` : "";
 async function withTimeout(promise, ms, fallback) {
   let timer;
   const late = new Promise((resolve) => {
@@ -20606,23 +20607,12 @@ async function run(deps = defaultDeps()) {
         timeoutMs: config.timeoutMs,
         ...config.waitFor !== "none" ? { maxAnswerBytes: MAX_DELIVERY_ANSWER_BYTES } : {}
       }, { send: transport.send, sleep: (ms) => sleep(ms), now: Date.now, random: Math.random, log });
-      if (!several) {
-        const p = planned[0];
-        io.startGroup("Delivery");
-        const outcome = await deliverOne(p, (line) => io.info(clean(line)));
-        io.endGroup();
-        results = [{ ctx: p.ctx, deliveryId: p.deliveryId, outcome }];
-      } else {
-        results = await mapLimit(planned, MAX_PARALLEL_DELIVERIES, async (p) => {
-          const lines = [];
-          const outcome = await deliverOne(p, (line) => lines.push(clean(line)));
-          io.startGroup(`Delivery to ${resultName(p.ctx)}`);
-          for (const line of lines)
-            io.info(line);
-          io.endGroup();
-          return { ctx: p.ctx, deliveryId: p.deliveryId, outcome };
-        });
-      }
+      io.startGroup(several ? "Deliveries" : "Delivery");
+      results = await mapLimit(planned, MAX_PARALLEL_DELIVERIES, async (p) => {
+        const outcome = await deliverOne(p, (line) => io.info(clean(`${progressPrefix(p, several)}${line}`)));
+        return { ctx: p.ctx, deliveryId: p.deliveryId, outcome };
+      });
+      io.endGroup();
       const code = await report(io, config, clean, results);
       if (config.waitFor === "none" || code !== Exit.delivered)
         return code;
@@ -20645,17 +20635,15 @@ async function waitPhase(io, config, clean, planned, results, waitIo) {
   if (!mode)
     return Exit.delivered;
   const several = results.length > 1;
-  const live = results.length === 1;
-  if (live)
-    io.startGroup(`Waiting for Flux: ${mode}`);
+  io.startGroup(`Waiting for Flux: ${mode}`);
   const failures = [];
   let revision;
   const waits = await mapLimit(results, MAX_PARALLEL_DELIVERIES, async (result) => {
     const p = planned.find((x) => x.deliveryId === result.deliveryId);
-    const name = several ? ` for ${resultName(p.ctx)}` : "";
+    const log = (line) => io.info(clean(`${progressPrefix(p, several)}${line}`));
     const last = result.outcome?.ok ? result.outcome.attempts[result.outcome.attempts.length - 1]?.result : undefined;
     if (last?.kind !== "response")
-      return { p, lines: [], wait: undefined };
+      return { p, wait: undefined };
     let body;
     try {
       body = JSON.parse(last.body);
@@ -20663,22 +20651,21 @@ async function waitPhase(io, config, clean, planned, results, waitIo) {
       body = undefined;
     }
     const targets = annotatedTargets(body);
-    const lines = [];
     if (last.bodyTruncated) {
       const message = `wait-for: ${mode} cannot list what to wait for: the receiver's answer to the delivery is longer than the ` + `${MAX_DELIVERY_ANSWER_BYTES} bytes that ${MAX_WAITED_TARGETS} targets take, the most wait-for follows.`;
-      return { p, lines, wait: { ok: false, message, answer: undefined, polls: 0 } };
+      return { p, wait: { ok: false, message, answer: undefined, polls: 0 } };
     }
     if (targets && targets.length > MAX_WAITED_TARGETS) {
       const message = `wait-for: ${mode} follows at most ${MAX_WAITED_TARGETS} targets; this delivery annotated ${targets.length}.`;
-      return { p, lines, wait: { ok: false, message, answer: undefined, polls: 0 } };
+      return { p, wait: { ok: false, message, answer: undefined, polls: 0 } };
     }
     if (!targets) {
       const message = `wait-for: ${mode} needs fluxhook's status query, and this receiver's answer lists no targets with ` + "their requestedAt (Flux's notification-controller answers without a body): use wait-for: none with it.";
-      return { p, lines, wait: { ok: false, message, answer: undefined, polls: 0 } };
+      return { p, wait: { ok: false, message, answer: undefined, polls: 0 } };
     }
     if (targets.length === 0) {
-      lines.push(`Nothing was annotated${name}: nothing to wait for.`);
-      return { p, lines, wait: undefined };
+      log("Nothing was annotated: nothing to wait for.");
+      return { p, wait: undefined };
     }
     const wait = await waitForFlux(targets, mode, config.waitTimeoutMs, {
       query: async (batch, left) => {
@@ -20699,21 +20686,20 @@ async function waitPhase(io, config, clean, planned, results, waitIo) {
       sleep: (ms) => sleep(ms),
       now: Date.now,
       random: Math.random,
-      log: (line) => live ? io.info(clean(line)) : lines.push(clean(line))
+      log
     });
-    return { p, lines, wait };
+    return { p, wait };
   });
-  for (const { p, lines, wait } of waits) {
-    if (!live)
-      io.startGroup(`Waiting for Flux (${resultName(p.ctx)}): ${mode}`);
-    for (const line of lines)
-      io.info(line);
-    if (wait?.answer)
-      for (const [object, rev, ready] of chainRows(wait.answer).slice(1))
-        io.info(clean(`${object}: ${rev || "no revision"}; Ready ${ready}`));
-    io.endGroup();
+  io.endGroup();
+  for (const { p, wait } of waits) {
     if (!wait)
       continue;
+    if (wait.answer) {
+      io.startGroup(`Flux${several ? ` for ${resultName(p.ctx)}` : ""}: ${mode}`);
+      for (const [object, rev, ready] of chainRows(wait.answer).slice(1))
+        io.info(clean(`${object}: ${rev || "no revision"}; Ready ${ready}`));
+      io.endGroup();
+    }
     if (wait.answer)
       await io.writeSummary(chainRows(wait.answer).map((row) => row.map(clean)), `Flux${several ? ` for ${resultName(p.ctx)}` : ""}, wait-for ${mode}: ${wait.ok ? wait.revision ?? "done" : "failed"}`);
     if (wait.ok) {

@@ -8,7 +8,8 @@
 import { describe, expect, test } from "bun:test";
 import { MAX_WAITED_TARGETS } from "../../action/wait";
 import { STATUS_QUERY_NO_CLUSTER, type QueriedTarget } from "../../shared";
-import { runAction, startReceiver, type ReceivedRequest } from "./harness";
+import { waitFor } from "../support/stack";
+import { runAction, startAction, startReceiver, type ReceivedRequest } from "./harness";
 
 const TOKEN = "wait-bounds-token";
 const REQUESTED_AT = "2026-12-01T00:00:00.000000000Z";
@@ -106,5 +107,27 @@ describe("wait-for's bounds", () => {
     expect(error).toBe(
       `::error::wait-for: ready follows at most ${MAX_WAITED_TARGETS} targets; this delivery annotated ${MAX_WAITED_TARGETS + 1}.`,
     );
+  });
+});
+
+describe("progress lines with several receivers", () => {
+  test("each receiver's poll lines are written while the wait still runs, named by receiver", async () => {
+    let released = false;
+    await using receiver = lookAlike(targets(1), (req) =>
+      released ? allDone(req) : Response.json({ status: 503, reason: "Receiver is not Ready" }, { status: 503 }),
+    );
+    const running = startAction({
+      inputs: { token: TOKEN, address: receiver.url, receiver: "alpha\nbeta", "wait-for": "reconciled" },
+    });
+    // Both receivers' first poll lines arrive before either wait has ended.
+    await waitFor("a poll line from each receiver", () =>
+      ["flux-system/alpha: Poll 1:", "flux-system/beta: Poll 1:"].every((line) => running.stdoutSoFar().includes(line)),
+    );
+    expect(running.stdoutSoFar()).not.toContain("Flux reconciled");
+    released = true;
+    const run = await running.finished;
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toContain("Flux reconciled for flux-system/alpha");
+    expect(run.stdout).toContain("Flux reconciled for flux-system/beta");
   });
 });
