@@ -17372,6 +17372,9 @@ var require_eventsource = __commonJS(function(exports, module) {
 
 // action/cli.ts
 import { writeSync as writeSync2 } from "node:fs";
+import { parseArgs as parseNodeArgs } from "node:util";
+// package.json
+var version = "0.1.0";
 
 // shared/webhook-path.ts
 import { createHash } from "node:crypto";
@@ -20174,8 +20177,6 @@ import { createHash as createHash4, randomUUID as randomUUID2 } from "node:crypt
 import { readFile } from "node:fs/promises";
 import * as tls3 from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
-// package.json
-var version = "0.1.0";
 
 // action/id-token.ts
 var ID_TOKEN_REFRESH_MARGIN_MS = 60000;
@@ -20780,7 +20781,7 @@ async function report(io, config, clean, results) {
 }
 
 // action/cli.ts
-var CliFlag = { oidcTokenEnv: "oidc-token-env", help: "help" };
+var CliFlag = { oidcTokenEnv: "oidc-token-env", help: "help", version: "version" };
 var TOKEN_ENV = "FLUXHOOK_TOKEN";
 var BOOLEAN_FLAGS = [Input.failOnError, Input.dryRun, Input.insecureSkipTlsVerify];
 var REPEATABLE_FLAGS = [Input.receiver, Input.headers];
@@ -20819,6 +20820,7 @@ var HELP = [
   "Flags (--name value or --name=value):",
   ...Object.entries(FLAG_HELP).map(([name, text]) => `  --${name.padEnd(26)}${text}`),
   `  --${CliFlag.oidcTokenEnv.padEnd(26)}generic-oidc: the variable holding the CI's ID token (GitLab CI: id_tokens)`,
+  `  --${CliFlag.version.padEnd(26)}the version (package.json's)`,
   `  --${CliFlag.help.padEnd(26)}this text`,
   "",
   "Outside GitHub Actions, the log goes to stderr with every secret replaced by ***, and stdout gets",
@@ -20826,45 +20828,44 @@ var HELP = [
   "Exit codes: 0 delivered, 1 a delivery failed, 2 bad usage (flags, inputs, files)."
 ].join(`
 `);
-var FLAG_NAMES = new Set([...Object.values(Input), ...Object.values(CliFlag)]);
+var OPTIONS = {
+  ...Object.fromEntries(Object.values(Input).map((name) => [name, { type: "string", multiple: REPEATABLE_FLAGS.includes(name) }])),
+  [CliFlag.oidcTokenEnv]: { type: "string" },
+  [CliFlag.help]: { type: "boolean", short: "h" },
+  [CliFlag.version]: { type: "boolean" }
+};
+var flagIn = (message) => /'(--?[A-Za-z0-9-]+)/.exec(message)?.[1] ?? "a flag";
 function parseArgs(argv) {
-  const values = new Map;
-  let help = false;
-  for (let i = 0;i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === "-h" || arg === "--help") {
-      help = true;
-      continue;
-    }
-    if (!arg.startsWith("--"))
-      return { ok: false, error: `unexpected argument #${i + 1} (flags start with --)` };
-    const eq = arg.indexOf("=");
-    const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
-    if (!FLAG_NAMES.has(name))
-      return { ok: false, error: `unknown flag --${name}` };
-    let value;
-    if (eq >= 0)
-      value = arg.slice(eq + 1);
-    else if (BOOLEAN_FLAGS.includes(name)) {
-      const next = argv[i + 1];
-      value = "true";
-      if (next === "true" || next === "false") {
-        value = next;
-        i++;
-      }
-    } else {
-      const next = argv[++i];
-      if (next === undefined)
-        return { ok: false, error: `--${name} needs a value` };
-      value = next;
-    }
-    const before = values.get(name);
-    if (before !== undefined && !REPEATABLE_FLAGS.includes(name))
-      return { ok: false, error: `--${name} is given twice` };
-    values.set(name, before === undefined ? value : `${before}
-${value}`);
+  const args = argv.flatMap((arg, i) => BOOLEAN_FLAGS.some((name) => arg === `--${name}`) && !["true", "false"].includes(argv[i + 1] ?? "") ? [arg, "true"] : [arg]);
+  let parsed;
+  try {
+    parsed = parseNodeArgs({ args, options: OPTIONS, strict: true, allowPositionals: true, tokens: true });
+  } catch (err) {
+    const { code, message } = err;
+    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION")
+      return { ok: false, error: `unknown flag ${flagIn(message ?? "")}` };
+    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE")
+      return {
+        ok: false,
+        error: /ambiguous/.test(message ?? "") ? `${flagIn(message ?? "")} needs a value (one that starts with - is given as ${flagIn(message ?? "")}=VALUE)` : `${flagIn(message ?? "")} needs a value`
+      };
+    throw err;
   }
-  return { ok: true, help, values };
+  const values = new Map;
+  const seen = new Set;
+  for (const token of parsed.tokens) {
+    if (token.kind === "positional" && !(token.index === 0 && token.value === "send"))
+      return { ok: false, error: `unexpected argument #${token.index + 1} (flags start with --)` };
+    if (token.kind !== "option" || token.name === CliFlag.help || token.name === CliFlag.version)
+      continue;
+    if (seen.has(token.name) && !REPEATABLE_FLAGS.includes(token.name))
+      return { ok: false, error: `--${token.name} is given twice` };
+    seen.add(token.name);
+    const before = values.get(token.name);
+    values.set(token.name, before === undefined ? token.value ?? "" : `${before}
+${token.value ?? ""}`);
+  }
+  return { ok: true, help: parsed.values.help === true, version: parsed.values.version === true, values };
 }
 var defaultStreams = {
   out: (text) => writeSync2(1, text),
@@ -20880,6 +20881,11 @@ Run \`fluxhook send --help\` for the flags.
   }
   if (args.help) {
     streams.out(`${HELP}
+`);
+    return Exit.delivered;
+  }
+  if (args.version) {
+    streams.out(`${version}
 `);
     return Exit.delivered;
   }
@@ -20925,5 +20931,4 @@ Run \`fluxhook send --help\` for the flags.
 }
 
 // action/cli-main.ts
-var args = process.argv.slice(2);
-process.exitCode = await cli(args[0] === "send" ? args.slice(1) : args, process.env);
+process.exitCode = await cli(process.argv.slice(2), process.env);
