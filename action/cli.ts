@@ -10,13 +10,15 @@
  * the runner's commands, as the action does. Exit codes: 0 delivered, 1 failed, 2 bad usage.
  */
 import { writeSync } from "node:fs";
-import { DEFAULTS, Input, LIMITS, SUPPORTED_RECEIVER_TYPES, type Env, type InputName } from "./inputs";
+import { parseArgs as parseNodeArgs } from "node:util";
+import { version } from "../package.json";
+import { DEFAULTS, LIMITS } from "./inputs";
 import { actionsIo, plainIo, type Io } from "./io";
 import { Exit, inGitHubActions, run, runnerIdToken, type ExitCode, type IdTokenResult } from "./main";
-import { Output } from "./report";
+import { Input, SUPPORTED_RECEIVER_TYPES, type Env, type InputName, Output } from "./vocabulary";
 
 /** The CLI's own flags, beside the inputs. */
-export const CliFlag = { oidcTokenEnv: "oidc-token-env", help: "help" } as const;
+export const CliFlag = { oidcTokenEnv: "oidc-token-env", help: "help", version: "version" } as const;
 
 /** The variable read when `--token` is not given. */
 export const TOKEN_ENV = "FLUXHOOK_TOKEN";
@@ -63,6 +65,7 @@ export const HELP = [
   "Flags (--name value or --name=value):",
   ...Object.entries(FLAG_HELP).map(([name, text]) => `  --${name.padEnd(26)}${text}`),
   `  --${CliFlag.oidcTokenEnv.padEnd(26)}generic-oidc: the variable holding the CI's ID token (GitLab CI: id_tokens)`,
+  `  --${CliFlag.version.padEnd(26)}the version (package.json's)`,
   `  --${CliFlag.help.padEnd(26)}this text`,
   "",
   "Outside GitHub Actions, the log goes to stderr with every secret replaced by ***, and stdout gets",
@@ -71,49 +74,69 @@ export const HELP = [
 ].join("\n");
 
 export type ParsedArgs =
-  | { readonly ok: true; readonly help: boolean; readonly values: ReadonlyMap<string, string> }
+  | {
+      readonly ok: true;
+      readonly help: boolean;
+      readonly version: boolean;
+      readonly values: ReadonlyMap<string, string>;
+    }
   | { readonly ok: false; readonly error: string };
 
-const FLAG_NAMES: ReadonlySet<string> = new Set([...Object.values(Input), ...Object.values(CliFlag)]);
+/** node:util's option table: every input as a string flag (booleans too: see parseArgs), the repeatable ones `multiple`. */
+const OPTIONS = {
+  ...Object.fromEntries(
+    Object.values(Input).map((name) => [name, { type: "string" as const, multiple: REPEATABLE_FLAGS.includes(name) }]),
+  ),
+  [CliFlag.oidcTokenEnv]: { type: "string" as const },
+  [CliFlag.help]: { type: "boolean" as const, short: "h" },
+  [CliFlag.version]: { type: "boolean" as const },
+};
+
+type Token = NonNullable<ReturnType<typeof parseNodeArgs>["tokens"]>[number];
+
+/** The flag named in one of node:util's parse errors (`Unknown option '--tokn'`), never its value. */
+const flagIn = (message: string) => /'(--?[A-Za-z0-9-]+)/.exec(message)?.[1] ?? "a flag";
 
 /**
- * `--name value`, `--name=value`, and booleans alone. Written by hand: node:util's parseArgs
- * cannot take `--dry-run=false` on Node 20, and the flags must be exactly the inputs' names.
- * Errors name the flag, never its value (a value may be the token).
+ * `--name value`, `--name=value`, and the true-or-false inputs alone, through node:util's
+ * parseArgs (strict). Those inputs are string options, so that `--dry-run=false` works on Node 20
+ * too (its boolean options take no value); a bare one is given the value "true" first. Errors name
+ * the flag, never its value (a value may be the token). An optional leading `send` is the command.
  */
 export function parseArgs(argv: readonly string[]): ParsedArgs {
-  const values = new Map<string, string>();
-  let help = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === "-h" || arg === "--help") {
-      help = true;
-      continue;
-    }
-    if (!arg.startsWith("--")) return { ok: false, error: `unexpected argument #${i + 1} (flags start with --)` };
-    const eq = arg.indexOf("=");
-    const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
-    if (!FLAG_NAMES.has(name)) return { ok: false, error: `unknown flag --${name}` };
-    let value: string;
-    if (eq >= 0) value = arg.slice(eq + 1);
-    else if (BOOLEAN_FLAGS.includes(name as InputName)) {
-      const next = argv[i + 1];
-      value = "true";
-      if (next === "true" || next === "false") {
-        value = next;
-        i++;
-      }
-    } else {
-      const next = argv[++i];
-      if (next === undefined) return { ok: false, error: `--${name} needs a value` };
-      value = next;
-    }
-    const before = values.get(name);
-    if (before !== undefined && !REPEATABLE_FLAGS.includes(name as InputName))
-      return { ok: false, error: `--${name} is given twice` };
-    values.set(name, before === undefined ? value : `${before}\n${value}`);
+  const args = argv.flatMap((arg, i) =>
+    BOOLEAN_FLAGS.some((name) => arg === `--${name}`) && !["true", "false"].includes(argv[i + 1] ?? "")
+      ? [arg, "true"]
+      : [arg],
+  );
+  let parsed: { values: Record<string, unknown>; tokens: Token[] };
+  try {
+    parsed = parseNodeArgs({ args, options: OPTIONS, strict: true, allowPositionals: true, tokens: true });
+  } catch (err) {
+    const { code, message } = err as { code?: string; message?: string };
+    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return { ok: false, error: `unknown flag ${flagIn(message ?? "")}` };
+    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE")
+      return {
+        ok: false,
+        error: /ambiguous/.test(message ?? "")
+          ? `${flagIn(message ?? "")} needs a value (one that starts with - is given as ${flagIn(message ?? "")}=VALUE)`
+          : `${flagIn(message ?? "")} needs a value`,
+      };
+    throw err;
   }
-  return { ok: true, help, values };
+  const values = new Map<string, string>();
+  const seen = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind === "positional" && !(token.index === 0 && token.value === "send"))
+      return { ok: false, error: `unexpected argument #${token.index + 1} (flags start with --)` };
+    if (token.kind !== "option" || token.name === CliFlag.help || token.name === CliFlag.version) continue;
+    if (seen.has(token.name) && !REPEATABLE_FLAGS.includes(token.name as InputName))
+      return { ok: false, error: `--${token.name} is given twice` };
+    seen.add(token.name);
+    const before = values.get(token.name);
+    values.set(token.name, before === undefined ? (token.value ?? "") : `${before}\n${token.value ?? ""}`);
+  }
+  return { ok: true, help: parsed.values.help === true, version: parsed.values.version === true, values };
 }
 
 export interface CliStreams {
@@ -137,6 +160,10 @@ export async function cli(argv: readonly string[], env: Env, streams: CliStreams
   }
   if (args.help) {
     streams.out(`${HELP}\n`);
+    return Exit.delivered;
+  }
+  if (args.version) {
+    streams.out(`${version}\n`);
     return Exit.delivered;
   }
   const { values } = args;

@@ -17,8 +17,8 @@
  * without a network or wall-clock time.
  */
 import { backoffDelayMs, type Backoff } from "../shared";
-import type { OutgoingRequest } from "./request";
-import type { SendResult } from "./transport";
+import { inert } from "./inert";
+import type { OutgoingRequest, Send, SendResult } from "./vocabulary";
 
 /** Retry pauses: 0.5-1 s, then 1-2 s, 2-4 s ..., at most 30 s (shared/backoff.ts, as the server's). */
 export const BACKOFF: Backoff = { baseMs: 1000, capMs: 30_000 };
@@ -51,7 +51,7 @@ export type Outcome =
     };
 
 export interface DeliverDeps {
-  readonly send: (req: OutgoingRequest, timeoutMs: number) => Promise<SendResult>;
+  readonly send: Send;
   readonly sleep: (ms: number) => Promise<void>;
   readonly now: () => number;
   readonly random: () => number;
@@ -61,6 +61,8 @@ export interface DeliverDeps {
 export interface DeliverOptions {
   readonly retries: number;
   readonly timeoutMs: number;
+  /** How much of an answer is read (the whole of it when wait-for needs its targets). */
+  readonly maxAnswerBytes?: number;
 }
 
 /** `Retry-After` in ms: delta-seconds or an HTTP date; undefined when absent or unreadable. */
@@ -80,7 +82,7 @@ export function isRetryable(result: SendResult): boolean {
 }
 
 const describe = (result: SendResult): string =>
-  result.kind === "response" ? `HTTP ${result.status}` : `${result.error.code}: ${result.error.message}`;
+  result.kind === "response" ? `HTTP ${result.status}` : inert(`${result.error.code}: ${result.error.message}`);
 
 export async function deliver(req: OutgoingRequest, options: DeliverOptions, deps: DeliverDeps): Promise<Outcome> {
   const started = deps.now();
@@ -95,7 +97,7 @@ export async function deliver(req: OutgoingRequest, options: DeliverOptions, dep
 
   for (let attempt = 1; ; attempt++) {
     const t0 = deps.now();
-    const result = await deps.send(req, options.timeoutMs);
+    const result = await deps.send(req, options.timeoutMs, options.maxAnswerBytes);
     const durationMs = deps.now() - t0;
     deps.log(`Attempt ${attempt}/${maxAttempts}: ${describe(result)} after ${durationMs} ms`);
 

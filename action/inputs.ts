@@ -9,38 +9,22 @@
  * once, so a user fixes every mistake in one round. No error message echoes the token or a URL
  * that could carry the webhook digest.
  */
-import { WEBHOOK_PATH_PREFIX, webhookDigest, type ReceiverType } from "../shared";
+import { WEBHOOK_PATH_PREFIX, webhookDigest } from "../shared";
 import { isCredentialHeader, reservedHeaderNames } from "./request";
-import { WAIT_FOR, type WaitFor } from "./wait";
-
-/** Input names: part of the action's public contract (`action.yml` documents each of them). */
-export const Input = {
-  token: "token",
-  url: "url",
-  address: "address",
-  receiver: "receiver",
-  namespace: "namespace",
-  receiverType: "receiver-type",
-  event: "event",
-  payload: "payload",
-  payloadFile: "payload-file",
-  contentType: "content-type",
-  timeoutSeconds: "timeout-seconds",
-  retries: "retries",
-  failOnError: "fail-on-error",
-  dryRun: "dry-run",
-  caFile: "ca-file",
-  ca: "ca",
-  clientCert: "client-cert",
-  clientKey: "client-key",
-  insecureSkipTlsVerify: "insecure-skip-tls-verify",
-  headers: "headers",
-  oidcAudience: "oidc-audience",
-  userAgent: "user-agent",
-  waitFor: "wait-for",
-  waitTimeoutSeconds: "wait-timeout-seconds",
-} as const;
-export type InputName = (typeof Input)[keyof typeof Input];
+import { isLoopback } from "./transport";
+import {
+  CONTENT_TYPES,
+  Input,
+  SUPPORTED_RECEIVER_TYPES,
+  WAIT_FOR,
+  type ContentTypeName,
+  type Env,
+  type InputGetter,
+  type InputName,
+  type ProxySettings,
+  type SupportedReceiverType,
+  type WaitFor,
+} from "./vocabulary";
 
 /**
  * Defaults applied when an input is empty. The runner applies `action.yml`'s defaults first; a
@@ -74,21 +58,6 @@ export const LIMITS = {
   maxWaitTimeoutSeconds: 3600,
 } as const;
 
-/** The receiver types this action can sign for; the others need a sender it cannot impersonate. */
-export const SUPPORTED_RECEIVER_TYPES = [
-  "github",
-  "generic-hmac",
-  "gitlab",
-  "bitbucket",
-  "harbor",
-  "generic",
-  "generic-oidc",
-] as const satisfies readonly ReceiverType[];
-export type SupportedReceiverType = (typeof SUPPORTED_RECEIVER_TYPES)[number];
-
-export const CONTENT_TYPES = ["json", "form"] as const;
-export type ContentTypeName = (typeof CONTENT_TYPES)[number];
-
 /**
  * Where the Actions event name differs from the webhook event GitHub would deliver for the same
  * occurrence. A Receiver's `spec.events` filters on the webhook name.
@@ -97,10 +66,6 @@ export const ACTIONS_TO_WEBHOOK_EVENT: Readonly<Record<string, string>> = {
   registry_package: "package",
   pull_request_target: "pull_request",
 };
-
-/** Reads one input, raw (untrimmed); "" when unset. */
-export type InputGetter = (name: InputName) => string;
-export type Env = Readonly<Record<string, string | undefined>>;
 
 export type PayloadSource =
   | { readonly kind: "inline"; readonly text: string }
@@ -130,12 +95,6 @@ export interface TlsSettings {
   readonly insecureSkipVerify: boolean;
   /** `NODE_EXTRA_CA_CERTS`, which Node only honours while `ca` is not set explicitly. */
   readonly nodeExtraCaCerts: string | undefined;
-}
-
-export interface ProxySettings {
-  readonly httpProxy: string | undefined;
-  readonly httpsProxy: string | undefined;
-  readonly noProxy: string | undefined;
 }
 
 export interface RunContext {
@@ -487,6 +446,8 @@ export function parseInputs(get: InputGetter, env: Env): ParseResult {
     warnings.push(
       "insecure-skip-tls-verify is true: the receiver's certificate is not verified. Prefer `ca-file` with your private CA.",
     );
+  const inClear = knownType ? cleartextWarning(destinations, receiverType) : undefined;
+  if (inClear) warnings.push(inClear);
 
   const proxy: ProxySettings = {
     httpProxy: envValue(env, "http_proxy", "HTTP_PROXY"),
@@ -527,6 +488,34 @@ export function parseInputs(get: InputGetter, env: Env): ParseResult {
       warnings,
     },
   };
+}
+
+/** What each receiver type's requests carry that plain http:// shows to the network. */
+const CLEARTEXT_CREDENTIAL: Readonly<Record<SupportedReceiverType, string | undefined>> = {
+  github: "the signatures of the delivery and of the status queries",
+  bitbucket: "the signatures of the delivery and of the status queries",
+  "generic-hmac": "the signatures of the delivery and of the status queries",
+  gitlab: "the token itself (X-Gitlab-Token)",
+  harbor: "the token itself (Authorization)",
+  "generic-oidc": "the runner's ID token",
+  generic: undefined,
+};
+
+/**
+ * One warning when a token or a signature would cross the network in clear: plain http:// to a
+ * host other than this runner's loopback, where anyone on the path can read it and the answers.
+ */
+function cleartextWarning(destinations: readonly Destination[], type: SupportedReceiverType): string | undefined {
+  const credential = CLEARTEXT_CREDENTIAL[type];
+  const inClear = destinations.find((d) => {
+    const url = new URL(d.url);
+    return url.protocol === "http:" && !isLoopback(url.hostname);
+  });
+  if (!credential || !inClear) return undefined;
+  return (
+    `${maskUrl(inClear.url)} is plain http:// beyond this runner: ${credential} and the receiver's answers ` +
+    "cross the network unencrypted, readable and changeable on the way. Use https:// (`ca-file` for a private CA)."
+  );
 }
 
 /**

@@ -4,13 +4,16 @@
  * Actions, or plain lines for a terminal and other CI systems. Everything the sender prints goes
  * through one `Io`, so the same `run` serves the action and the CLI.
  *
+ * Both make every line inert (action/inert.ts) as they write it, whoever composed it: no text that
+ * came from outside becomes a workflow command, an escape sequence, a new line or summary markup.
  * Outside Actions nothing understands `::add-mask::`, so the plain Io prints no workflow command
  * at all and replaces every registered secret (the token, the digest, the URL, the ID token) in
  * every line it writes.
  */
 import * as core from "@actions/core";
 import { writeSync } from "node:fs";
-import { escapeHtml, scrub } from "./report";
+import { inert, inertLines, summaryCell } from "./inert";
+import { scrub } from "./report";
 
 export interface Io {
   info(line: string): void;
@@ -27,14 +30,22 @@ export interface Io {
   writeSummary(rows: readonly (readonly string[])[], heading?: string): Promise<void>;
 }
 
+/**
+ * A message for an annotation (`::error::`, `::warning::`): its own line breaks kept (core encodes
+ * them in the command), every other unsafe character escaped.
+ */
+const annotation = (message: string) => inertLines(message).join("\n");
+
 /** The runner's Io: workflow commands on stdout, outputs and summary in the runner's files. */
 export function actionsIo(): Io {
   return {
-    info: (line) => core.info(line),
-    warning: (message) => core.warning(message),
-    fail: (message) => core.setFailed(message),
-    debug: (message) => core.debug(message),
-    startGroup: (name) => core.startGroup(name),
+    info: (line) => {
+      for (const shown of inertLines(line)) core.info(shown);
+    },
+    warning: (message) => core.warning(annotation(message)),
+    fail: (message) => core.setFailed(annotation(message)),
+    debug: (message) => core.debug(annotation(message)),
+    startGroup: (name) => core.startGroup(inert(name)),
     endGroup: () => core.endGroup(),
     setSecret: (secret) => core.setSecret(secret),
     setOutput: (name, value) => core.setOutput(name, value),
@@ -42,10 +53,10 @@ export function actionsIo(): Io {
       const [head = [], ...body] = rows;
       try {
         await core.summary
-          .addHeading(escapeHtml(heading), 3)
+          .addHeading(summaryCell(heading), 3)
           .addTable([
-            head.map((h) => ({ data: escapeHtml(h), header: true })),
-            ...body.map((row) => row.map(escapeHtml)),
+            head.map((h) => ({ data: summaryCell(h), header: true })),
+            ...body.map((row) => row.map(summaryCell)),
           ])
           .write();
       } catch (err) {
@@ -69,7 +80,10 @@ export interface PlainIo extends Io {
 export function plainIo(fd = 2): PlainIo {
   const secrets: string[] = [];
   const outputs = new Map<string, string>();
-  const write = (text: string) => writeSync(fd, `${scrub(text, secrets)}\n`);
+  const write = (text: string) => {
+    const lines = inertLines(scrub(text, secrets)).map((line) => scrub(line, secrets));
+    writeSync(fd, `${lines.join("\n")}\n`);
+  };
   return {
     outputs,
     info: (line) => write(line),

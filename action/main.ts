@@ -13,42 +13,35 @@ import * as tls from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
 import { version } from "../package.json";
 import { deliver } from "./deliver";
-import {
-  Input,
-  maskUrl,
-  parseInputs,
-  type ActionConfig,
-  type Destination,
-  type Env,
-  type InputGetter,
-  type PemSource,
-} from "./inputs";
+import { reusedToken } from "./id-token";
+import { maskUrl, parseInputs, type ActionConfig, type Destination, type PemSource } from "./inputs";
 import { actionsIo, plainIo, type Io } from "./io";
 import {
   bodyExcerpt,
-  Output,
   failureMessage,
   receiverReason,
   receiverTargets,
   resultName,
+  revisionOutput,
   scrub,
   stepOutputs,
   summaryTable,
   type DeliveryResult,
   type ReportContext,
 } from "./report";
+import { buildRequest, buildStatusQuery, checkPayload, hookId, redactHeaders, type RequestSettings } from "./request";
+import { MAX_STATUS_ANSWER_BYTES, annotatedTargets } from "../shared";
+import { MAX_DELIVERY_ANSWER_BYTES, MAX_WAITED_TARGETS, chainRows, waitForFlux, type WaitResult } from "./wait";
+import { createTransport, describeRoute, selectProxy } from "./transport";
 import {
-  buildRequest,
-  buildStatusQuery,
-  checkPayload,
-  hookId,
-  redactHeaders,
+  Input,
+  Output,
+  type Env,
+  type InputGetter,
   type OutgoingRequest,
-  type RequestSettings,
-} from "./request";
-import { annotatedTargets } from "../shared";
-import { chainRows, waitForFlux, type WaitResult } from "./wait";
-import { createTransport, describeRoute, selectProxy, type SendResult } from "./transport";
+  type Send,
+  type SendResult,
+} from "./vocabulary";
 
 /**
  * GitHub's `User-Agent` is `GitHub-Hookshot/<short id of its build>`, and some consumers only
@@ -261,6 +254,22 @@ function logDryRun(io: Io, config: ActionConfig, { ctx, req }: Planned, several:
   io.endGroup();
 }
 
+/** Names a receiver's progress lines when several deliver or wait at once. */
+const progressPrefix = (p: Planned, several: boolean) => (several ? `${resultName(p.ctx)}: ` : "");
+
+/** `promise`'s value, or `fallback` once `ms` have passed (the promise is left to settle unheard). */
+async function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Runs `fn` over `items`, at most `limit` at once, keeping the order of the results. */
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
@@ -300,15 +309,24 @@ export async function run(deps: RunDeps = defaultDeps()): Promise<ExitCode> {
     }
     const material = loaded.value;
 
+    // generic-oidc: one ID token for the delivery and the queries after it, until near its expiry.
+    const audience = config.oidcAudience;
+    const idToken =
+      audience === undefined
+        ? undefined
+        : reusedToken(
+            () => deps.idToken(audience),
+            Date.now,
+            (token) => io.setSecret(token),
+          );
     let credential = config.token;
-    if (config.oidcAudience !== undefined) {
-      const idToken = await deps.idToken(config.oidcAudience);
-      if (!idToken.ok) {
-        io.fail(idToken.error);
-        return idToken.usage ? Exit.usage : Exit.failed;
+    if (idToken) {
+      const first = await idToken();
+      if (!first.ok) {
+        io.fail(first.error);
+        return first.usage ? Exit.usage : Exit.failed;
       }
-      io.setSecret(idToken.value);
-      credential = idToken.value;
+      credential = first.value;
     }
     const secrets = [...config.secrets, credential];
     const clean = (text: string) => scrub(text, secrets);
@@ -372,37 +390,26 @@ export async function run(deps: RunDeps = defaultDeps()): Promise<ExitCode> {
       const deliverOne = (p: Planned, log: (line: string) => void) =>
         deliver(
           p.req,
-          { retries: config.retries, timeoutMs: config.timeoutMs },
+          {
+            retries: config.retries,
+            timeoutMs: config.timeoutMs,
+            // Waiting needs the answer's whole list of targets and their requestedAt.
+            ...(config.waitFor !== "none" ? { maxAnswerBytes: MAX_DELIVERY_ANSWER_BYTES } : {}),
+          },
           { send: transport.send, sleep: (ms) => sleep(ms), now: Date.now, random: Math.random, log },
         );
-      if (!several) {
-        const p = planned[0] as Planned;
-        io.startGroup("Delivery");
-        const outcome = await deliverOne(p, (line) => io.info(clean(line)));
-        io.endGroup();
-        results = [{ ctx: p.ctx, deliveryId: p.deliveryId, outcome }];
-      } else {
-        // Deliveries run side by side; each one's lines are printed together when it ends.
-        results = await mapLimit(planned, MAX_PARALLEL_DELIVERIES, async (p) => {
-          const lines: string[] = [];
-          const outcome = await deliverOne(p, (line) => lines.push(clean(line)));
-          io.startGroup(`Delivery to ${resultName(p.ctx)}`);
-          for (const line of lines) io.info(line);
-          io.endGroup();
-          return { ctx: p.ctx, deliveryId: p.deliveryId, outcome };
-        });
-      }
+      // Deliveries run side by side, each line written as it comes, named by its receiver when several.
+      io.startGroup(several ? "Deliveries" : "Delivery");
+      results = await mapLimit(planned, MAX_PARALLEL_DELIVERIES, async (p) => {
+        const outcome = await deliverOne(p, (line) => io.info(clean(`${progressPrefix(p, several)}${line}`)));
+        return { ctx: p.ctx, deliveryId: p.deliveryId, outcome };
+      });
+      io.endGroup();
       const code = await report(io, config, clean, results);
       if (config.waitFor === "none" || code !== Exit.delivered) return code;
       return await waitPhase(io, config, clean, planned, results, {
         send: transport.send,
-        credential: async () => {
-          if (config.oidcAudience === undefined) return { ok: true, value: credential };
-          // ID tokens live minutes: each query gets a fresh one, as each delivery would.
-          const token = await deps.idToken(config.oidcAudience);
-          if (token.ok) io.setSecret(token.value);
-          return token;
-        },
+        credential: async () => (idToken ? idToken() : { ok: true, value: credential }),
       });
     } finally {
       await transport.close();
@@ -416,8 +423,8 @@ export async function run(deps: RunDeps = defaultDeps()): Promise<ExitCode> {
 }
 
 interface WaitIo {
-  readonly send: (req: OutgoingRequest, timeoutMs: number) => Promise<SendResult>;
-  /** The credential for one query: the token, or a fresh ID token for generic-oidc. */
+  readonly send: Send;
+  /** The credential for one query: the token, or for generic-oidc an ID token not near its expiry. */
   readonly credential: () => Promise<IdTokenResult>;
 }
 
@@ -437,17 +444,16 @@ async function waitPhase(
   const mode = config.waitFor === "none" ? undefined : config.waitFor;
   if (!mode) return Exit.delivered;
   const several = results.length > 1;
-  // One receiver: its poll lines are written as they come (a wait of minutes must not look hung);
-  // several waiting at once are written a group each, once done.
-  const live = results.length === 1;
-  if (live) io.startGroup(`Waiting for Flux: ${mode}`);
+  // Every receiver's poll lines are written as they come (a wait of minutes must not look hung),
+  // named by their receiver when several wait at once.
+  io.startGroup(`Waiting for Flux: ${mode}`);
   const failures: string[] = [];
   let revision: string | undefined;
   const waits = await mapLimit(results, MAX_PARALLEL_DELIVERIES, async (result) => {
     const p = planned.find((x) => x.deliveryId === result.deliveryId) as Planned;
-    const name = several ? ` for ${resultName(p.ctx)}` : "";
+    const log = (line: string) => io.info(clean(`${progressPrefix(p, several)}${line}`));
     const last = result.outcome?.ok ? result.outcome.attempts[result.outcome.attempts.length - 1]?.result : undefined;
-    if (last?.kind !== "response") return { p, lines: [] as string[], wait: undefined };
+    if (last?.kind !== "response") return { p, wait: undefined };
     let body: unknown;
     try {
       body = JSON.parse(last.body);
@@ -455,46 +461,59 @@ async function waitPhase(
       body = undefined;
     }
     const targets = annotatedTargets(body);
-    const lines: string[] = [];
+    if (last.bodyTruncated) {
+      const message =
+        `wait-for: ${mode} cannot list what to wait for: the receiver's answer to the delivery is longer than the ` +
+        `${MAX_DELIVERY_ANSWER_BYTES} bytes that ${MAX_WAITED_TARGETS} targets take, the most wait-for follows.`;
+      return { p, wait: { ok: false, message, answer: undefined, polls: 0 } satisfies WaitResult };
+    }
+    if (targets && targets.length > MAX_WAITED_TARGETS) {
+      const message = `wait-for: ${mode} follows at most ${MAX_WAITED_TARGETS} targets; this delivery annotated ${targets.length}.`;
+      return { p, wait: { ok: false, message, answer: undefined, polls: 0 } satisfies WaitResult };
+    }
     if (!targets) {
       const message =
         `wait-for: ${mode} needs fluxhook's status query, and this receiver's answer lists no targets with ` +
         "their requestedAt (Flux's notification-controller answers without a body): use wait-for: none with it.";
-      return { p, lines, wait: { ok: false, message, answer: undefined, polls: 0 } satisfies WaitResult };
+      return { p, wait: { ok: false, message, answer: undefined, polls: 0 } satisfies WaitResult };
     }
     if (targets.length === 0) {
-      lines.push(`Nothing was annotated${name}: nothing to wait for.`);
-      return { p, lines, wait: undefined };
+      log("Nothing was annotated: nothing to wait for.");
+      return { p, wait: undefined };
     }
     const wait = await waitForFlux(targets, mode, config.waitTimeoutMs, {
-      query: async (batch) => {
-        const credential = await waitIo.credential();
+      query: async (batch, left) => {
+        const timeoutMs = Math.min(config.timeoutMs, left);
+        const credential = await withTimeout(waitIo.credential(), timeoutMs, {
+          ok: false,
+          usage: false,
+          error: `no ID token within ${timeoutMs} ms`,
+        });
         if (!credential.ok)
           return {
             kind: "error",
             error: { code: "ID_TOKEN", message: credential.error, retryable: true },
           } as SendResult;
-        return waitIo.send(
-          buildStatusQuery({ ...p.settings, credential: credential.value }, batch, p.deliveryId),
-          config.timeoutMs,
-        );
+        const query = buildStatusQuery({ ...p.settings, credential: credential.value }, batch, p.deliveryId);
+        return waitIo.send(query, timeoutMs, MAX_STATUS_ANSWER_BYTES);
       },
       sleep: (ms) => sleep(ms),
       now: Date.now,
       random: Math.random,
-      log: (line) => (live ? io.info(clean(line)) : lines.push(clean(line))),
+      log,
     });
-    return { p, lines, wait };
+    return { p, wait };
   });
-  for (const { p, lines, wait } of waits) {
-    if (!live) io.startGroup(`Waiting for Flux (${resultName(p.ctx)}): ${mode}`);
-    for (const line of lines) io.info(line);
+  io.endGroup();
+  for (const { p, wait } of waits) {
+    if (!wait) continue;
     // The chain in the log too: outside Actions (the CLI) there is no job summary.
-    if (wait?.answer)
+    if (wait.answer) {
+      io.startGroup(`Flux${several ? ` for ${resultName(p.ctx)}` : ""}: ${mode}`);
       for (const [object, rev, ready] of chainRows(wait.answer).slice(1))
         io.info(clean(`${object}: ${rev || "no revision"}; Ready ${ready}`));
-    io.endGroup();
-    if (!wait) continue;
+      io.endGroup();
+    }
     if (wait.answer)
       await io.writeSummary(
         chainRows(wait.answer).map((row) => row.map(clean)),
@@ -509,7 +528,11 @@ async function waitPhase(
       );
     } else failures.push(clean(`${several ? `${resultName(p.ctx)}: ` : ""}${wait.message}`));
   }
-  io.setOutput(Output.revision, clean(revision ?? ""));
+  if (revision !== undefined) {
+    const checked = revisionOutput(revision);
+    if (checked.ok) io.setOutput(Output.revision, revision);
+    else io.warning(checked.warning);
+  }
   if (failures.length === 0) return Exit.delivered;
   const message =
     failures.length === 1

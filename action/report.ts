@@ -4,26 +4,44 @@
  * message that says what to check. Pure: main.ts writes the results with `@actions/core`.
  *
  * Nothing here may print a secret: URLs go through `maskUrl`, and the receiver's own words are
- * quoted only after the runner has been told to mask every secret.
+ * quoted only after the runner has been told to mask every secret. What a receiver or the network
+ * said is quoted as one inert line (action/inert.ts), never as lines of its own.
  */
 import { MAX_RETRY_AFTER_MS, type AttemptRecord, type Outcome } from "./deliver";
+import { inert } from "./inert";
 import { maskUrl, type ActionConfig, type Destination } from "./inputs";
-import { MAX_RESPONSE_BYTES, type SendResult } from "./transport";
+import { Output, type OutputName, type SendResult } from "./vocabulary";
 
-/** Output names: part of the action's public contract (`action.yml` documents each of them). */
-export const Output = {
-  status: "status",
-  deliveryId: "delivery-id",
-  attempts: "attempts",
-  response: "response",
-  url: "url",
-  results: "results",
-  /** With wait-for: the source revision Flux reached (set by the wait, action/wait.ts). */
-  revision: "revision",
-} as const;
-export type OutputName = (typeof Output)[keyof typeof Output];
 /** The outputs every run sets. */
 type DeliveryOutputName = Exclude<OutputName, typeof Output.revision>;
+
+/** A `revision` output longer than this is no revision Flux writes (a 128-character tag and a sha512 digest fit). */
+export const MAX_REVISION_CHARS = 256;
+
+/** A digest as Flux writes one (RFC-0005): a lowercase algorithm and its hex checksum. */
+const FLUX_DIGEST =
+  "(?:sha1:[0-9a-f]{40}|sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128}|blake3:[0-9a-f]{64})";
+/** A branch, tag or OCI tag before the digest, in the characters Git refs and OCI tags share: no shell or YAML syntax. */
+const FLUX_POINTER = "[A-Za-z0-9][A-Za-z0-9._/+@-]*";
+/** A chart version (a HelmChart's or HelmRelease's revision), with Flux's `+<digest>` build metadata. */
+const CHART_VERSION = "v?\\d+\\.\\d+\\.\\d+(?:-[0-9A-Za-z.-]+)?(?:\\+[0-9A-Za-z.-]+)?";
+const FLUX_REVISION = new RegExp(`^(?:(?:${FLUX_POINTER}@)?${FLUX_DIGEST}|${CHART_VERSION})$`);
+
+/**
+ * The `revision` output, or why it is left out. It is the receiver's text, and a workflow may
+ * splice an output into a script: only Flux's revision shapes (`main@sha1:<40 hex>`,
+ * `v1.2.3@sha256:<64 hex>`, `sha256:<64 hex>`, a chart version) within MAX_REVISION_CHARS pass.
+ */
+export function revisionOutput(
+  revision: string,
+): { readonly ok: true } | { readonly ok: false; readonly warning: string } {
+  if (revision.length <= MAX_REVISION_CHARS && FLUX_REVISION.test(revision)) return { ok: true };
+  const shown = inert(truncate(revision, 80));
+  return {
+    ok: false,
+    warning: `The \`revision\` output is not set: "${shown}" is not a Flux revision (<branch or tag>@<algorithm>:<hex digest>, a digest, or a chart version, at most ${MAX_REVISION_CHARS} characters).`,
+  };
+}
 
 /** The `response` output keeps the start of the body: enough to read, small for later steps. */
 export const MAX_RESPONSE_OUTPUT_CHARS = 4096;
@@ -67,7 +85,7 @@ export function bodyExcerpt(result: Extract<SendResult, { kind: "response" }>, m
   const size =
     result.bodyBytes !== undefined
       ? `${result.bodyBytes} bytes`
-      : `more than ${MAX_RESPONSE_BYTES} bytes${result.bodyTruncated ? ", not read to the end" : ""}`;
+      : `more than ${Buffer.byteLength(body)} bytes${result.bodyTruncated ? ", not read to the end" : ""}`;
   return `${body.slice(0, max)}… (truncated: the answer has ${size})`;
 }
 
@@ -145,17 +163,17 @@ export function receiverReason(body: string): string | undefined {
       const o = parsed as Record<string, unknown>;
       for (const key of ["reason", "message", "error", "detail"]) {
         const v = o[key];
-        if (typeof v === "string" && v.trim() !== "") return truncate(v.trim(), MAX_REASON_CHARS);
+        if (typeof v === "string" && v.trim() !== "") return inert(truncate(v.trim(), MAX_REASON_CHARS));
         if (v && typeof v === "object" && typeof (v as Record<string, unknown>).message === "string")
-          return truncate(String((v as Record<string, unknown>).message), MAX_REASON_CHARS);
+          return inert(truncate(String((v as Record<string, unknown>).message), MAX_REASON_CHARS));
       }
     }
-    if (typeof parsed === "string") return truncate(parsed, MAX_REASON_CHARS);
+    if (typeof parsed === "string") return inert(truncate(parsed, MAX_REASON_CHARS));
   } catch {
     // not JSON: quote the first line of text, unless it is an HTML error page
   }
   if (/^<(!doctype|html)/i.test(text)) return undefined;
-  return truncate(text.split(/\r?\n/)[0] ?? "", MAX_REASON_CHARS);
+  return inert(truncate(text.split(/\r?\n/)[0] ?? "", MAX_REASON_CHARS));
 }
 
 /**
@@ -176,7 +194,9 @@ export function receiverTargets(body: string): string[] {
     const { kind, namespace, name, outcome } = t as Record<string, unknown>;
     if (typeof kind !== "string" || typeof name !== "string") return [];
     return [
-      `${kind} ${typeof namespace === "string" ? `${namespace}/` : ""}${name}${typeof outcome === "string" ? `: ${outcome}` : ""}`,
+      inert(
+        `${kind} ${typeof namespace === "string" ? `${namespace}/` : ""}${name}${typeof outcome === "string" ? `: ${outcome}` : ""}`,
+      ),
     ];
   });
 }
@@ -296,7 +316,7 @@ export function failureMessage(outcome: Outcome, ctx: ReportContext): string {
       return `Delivery to ${where} failed with HTTP ${outcome.status} after ${tries}. ${statusHint(outcome.status ?? 0, ctx, receiverReason(lastBody(outcome)))}`;
     case "network":
       return result.kind === "error"
-        ? `Delivery to ${where} failed after ${tries}: ${result.error.code} (${result.error.message}). ${networkHint(last, ctx)}`
+        ? `Delivery to ${where} failed after ${tries}: ${inert(`${result.error.code} (${result.error.message})`)}. ${networkHint(last, ctx)}`
         : `Delivery to ${where} failed after ${tries}.`;
   }
 }
@@ -315,9 +335,4 @@ export function summaryTable(results: readonly DeliveryResult[], dryRun: boolean
       dryRun ? "—" : outcome?.ok ? "✅ delivered" : "❌ failed",
     ]),
   ];
-}
-
-/** Escapes a summary cell: the job summary is rendered as HTML. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

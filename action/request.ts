@@ -13,9 +13,10 @@ import {
   Header,
   signPayload,
   STATUS_QUERY_SUFFIX,
+  statusQueryKey,
   type QueriedTarget,
 } from "../shared";
-import type { ContentTypeName, SupportedReceiverType } from "./inputs";
+import type { ContentTypeName, OutgoingRequest, SupportedReceiverType } from "./vocabulary";
 
 export interface RequestSettings {
   readonly url: string;
@@ -33,14 +34,6 @@ export interface RequestSettings {
   readonly extraHeaders: readonly (readonly [string, string])[];
 }
 
-export interface OutgoingRequest {
-  readonly method: "POST";
-  readonly url: string;
-  readonly headers: Readonly<Record<string, string>>;
-  /** The exact bytes sent and signed. */
-  readonly body: Uint8Array;
-}
-
 export type PayloadCheck = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
 /** GitHub refuses to deliver payloads above 25 MB; a receiver would refuse them anyway (Flux: 3 MiB). */
@@ -55,30 +48,45 @@ export const SENSITIVE_HEADERS: readonly string[] = [
   Header.authorization,
 ];
 
-type AuthHeaders = (token: string, body: Uint8Array, event: string, deliveryId: string) => Record<string, string>;
+/**
+ * What authenticates one request: the credential a header carries as it is (a token, an ID token),
+ * and the key its HMAC is computed with: the token itself for a delivery, as GitHub signs;
+ * statusQueryKey(token) for a status query (shared/status-query.ts), so neither verifies as the other.
+ */
+interface Credential {
+  readonly token: string;
+  readonly hmacKey: string | Uint8Array;
+}
+
+type AuthHeaders = (
+  credential: Credential,
+  body: Uint8Array,
+  event: string,
+  deliveryId: string,
+) => Record<string, string>;
 
 /** What each receiver type checks (Flux notification-controller `receiver_handlers.go`). */
 const AUTH: Readonly<Record<SupportedReceiverType, AuthHeaders>> = {
   // go-github ValidatePayload prefers -256 and falls back to the sha1 header for old receivers.
-  github: (token, body) => ({
-    [Header.hubSignature256]: signPayload("sha256", token, body),
-    [Header.hubSignature]: signPayload("sha1", token, body),
+  github: ({ hmacKey }, body) => ({
+    [Header.hubSignature256]: signPayload("sha256", hmacKey, body),
+    [Header.hubSignature]: signPayload("sha1", hmacKey, body),
   }),
-  "generic-hmac": (token, body) => ({ [Header.signature]: signPayload("sha256", token, body) }),
-  gitlab: (token, _body, event, deliveryId) => ({
+  "generic-hmac": ({ hmacKey }, body) => ({ [Header.signature]: signPayload("sha256", hmacKey, body) }),
+  gitlab: ({ token }, _body, event, deliveryId) => ({
     [Header.gitlabToken]: token,
     [Header.gitlabEvent]: event,
     [Header.gitlabEventUuid]: deliveryId,
   }),
-  bitbucket: (token, body, event, deliveryId) => ({
-    [Header.hubSignature256]: signPayload("sha256", token, body),
+  bitbucket: ({ hmacKey }, body, event, deliveryId) => ({
+    [Header.hubSignature256]: signPayload("sha256", hmacKey, body),
     [Header.bitbucketEvent]: event,
     [Header.bitbucketRequestUuid]: deliveryId,
   }),
-  harbor: (token) => ({ [Header.authorization]: token }),
+  harbor: ({ token }) => ({ [Header.authorization]: token }),
   generic: () => ({}),
   // The runner's (or the CI's) ID token; Flux verifies it against the Receiver's oidcProviders.
-  "generic-oidc": (idToken) => ({ [Header.authorization]: `Bearer ${idToken}` }),
+  "generic-oidc": ({ token }) => ({ [Header.authorization]: `Bearer ${token}` }),
 };
 
 /** Framing headers the HTTP client writes itself; a `headers` input line must not fight it. */
@@ -175,15 +183,16 @@ export function buildRequest(settings: RequestSettings, payload: Uint8Array, del
     headers[Header.githubEnterpriseHost] = settings.enterprise.host;
     if (settings.enterprise.version) headers[Header.githubEnterpriseVersion] = settings.enterprise.version;
   }
-  Object.assign(headers, AUTH[settings.receiverType](settings.credential, body, settings.event, deliveryId));
+  const credential = { token: settings.credential, hmacKey: settings.credential };
+  Object.assign(headers, AUTH[settings.receiverType](credential, body, settings.event, deliveryId));
   for (const [name, value] of settings.extraHeaders) headers[name] = value;
   return { method: "POST", url: settings.url, headers, body };
 }
 
 /**
  * A status query about a delivery's targets (shared/status-query.ts): the hook's URL plus
- * `/status`, the query's JSON, and the same authentication as the delivery computed over it (and
- * the same extra headers, for a gateway in front).
+ * `/status`, the query's JSON, and the delivery's authentication computed over it, its HMAC keyed
+ * with the query key (and the same extra headers, for a gateway in front).
  */
 export function buildStatusQuery(
   settings: RequestSettings,
@@ -196,7 +205,12 @@ export function buildStatusQuery(
   const headers: Record<string, string> = {
     [Header.contentType]: ContentType.json,
     [Header.userAgent]: settings.userAgent,
-    ...AUTH[settings.receiverType](settings.credential, body, settings.event, deliveryId),
+    ...AUTH[settings.receiverType](
+      { token: settings.credential, hmacKey: statusQueryKey(settings.credential) },
+      body,
+      settings.event,
+      deliveryId,
+    ),
   };
   for (const [name, value] of settings.extraHeaders) headers[name] = value;
   return { method: "POST", url: url.href, headers, body };

@@ -13,47 +13,17 @@ import * as tls from "node:tls";
 // The package's own file: Bun (which runs `fluxhook send` in the image) answers a bare "undici"
 // with a built-in stand-in that has no Agent or ProxyAgent, so TLS options and proxies would go.
 import { Agent, ProxyAgent, request, type Dispatcher } from "undici/index.js";
-import type { ProxySettings } from "./inputs";
-import type { OutgoingRequest } from "./request";
+import type { ErrorCategory, NetworkError, ProxySettings, Send } from "./vocabulary";
 
-/** Enough of a receiver's answer to report it; the rest is discarded unread. */
+/**
+ * Enough of a receiver's answer to report it (the log and the `response` output show 4 KiB of it);
+ * the rest is discarded unread. Reads that need a whole answer (wait-for) pass their own bound.
+ */
 export const MAX_RESPONSE_BYTES = 64 * 1024;
 
-export type ErrorCategory =
-  | "refused"
-  | "dns"
-  | "timeout"
-  | "reset"
-  | "tls-verify"
-  | "tls"
-  | "tls-client-cert"
-  | "proxy"
-  | "other";
-
-export interface NetworkError {
-  readonly category: ErrorCategory;
-  /** The most specific code found on the error or its causes, e.g. ECONNREFUSED. */
-  readonly code: string;
-  readonly message: string;
-  /** Whether another attempt could succeed; configuration errors (TLS trust, proxy auth) cannot. */
-  readonly retryable: boolean;
-}
-
-export type SendResult =
-  | {
-      readonly kind: "response";
-      readonly status: number;
-      readonly headers: Readonly<Record<string, string>>;
-      readonly body: string;
-      readonly bodyTruncated: boolean;
-      /** The whole body's length in bytes, when known (read to the end, or its Content-Length). */
-      readonly bodyBytes?: number;
-    }
-  | { readonly kind: "error"; readonly error: NetworkError };
-
 export interface Transport {
-  /** Sends once, never following redirects, giving up after `timeoutMs` (connect to last body byte). */
-  send(req: OutgoingRequest, timeoutMs: number): Promise<SendResult>;
+  /** Sends once, never following redirects (vocabulary.ts `Send`). */
+  readonly send: Send;
   close(): Promise<void>;
 }
 
@@ -337,7 +307,7 @@ export function createTransport(target: URL, options: TransportOptions): Transpo
       : new Agent({ ...common, connect: targetTls });
 
   return {
-    async send(req, timeoutMs) {
+    async send(req, timeoutMs, maxBodyBytes = MAX_RESPONSE_BYTES) {
       const signal = AbortSignal.timeout(timeoutMs);
       try {
         const res = await request(req.url, {
@@ -356,7 +326,7 @@ export function createTransport(target: URL, options: TransportOptions): Transpo
             const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
             chunks.push(buf);
             size += buf.byteLength;
-            if (size > MAX_RESPONSE_BYTES) {
+            if (size > maxBodyBytes) {
               truncated = true;
               res.body.destroy();
               break;
@@ -368,7 +338,7 @@ export function createTransport(target: URL, options: TransportOptions): Transpo
           truncated = true;
           res.body.destroy();
         }
-        const body = Buffer.concat(chunks).subarray(0, MAX_RESPONSE_BYTES).toString("utf8");
+        const body = Buffer.concat(chunks).subarray(0, maxBodyBytes).toString("utf8");
         const headers = flattenHeaders(res.headers);
         const declared = /^\d+$/.test(headers["content-length"] ?? "") ? Number(headers["content-length"]) : undefined;
         return {

@@ -7,9 +7,13 @@
  *   - A target or consumer whose Ready turns False on this request fails the wait at once with
  *     Flux's own reason and message.
  *   - Time running out fails it too, naming the first object still behind and where it is.
- *   - Polls back off (shared/backoff.ts, 2 s doubling to 15 s), each at most `timeoutMs`, and none
- *     past the deadline. 429, 5xx and network errors are polled through; any other refusal ends
- *     the wait with the server's reason, since asking again cannot change it.
+ *   - `ready` never succeeds on an incomplete answer (a target without `complete: true`: more
+ *     consumers than listed, a list that failed, or a server that does not say): it keeps
+ *     waiting, and at the deadline names the source whose users it could not see.
+ *   - Polls back off (shared/backoff.ts, 2 s doubling to 15 s); no pause and no query outlasts the
+ *     deadline. 429, 5xx and network errors are polled through; any other refusal, and a 503 that
+ *     says there is no cluster to read, ends the wait at once with the server's reason, since
+ *     asking again cannot change it.
  *
  * A Kustomization counts when Ready=True with `lastAppliedRevision` equal to the source's
  * revision, and fails when Ready=False with `lastAttemptedRevision` equal to it (so a failure left
@@ -20,6 +24,10 @@
  * The judging is pure (`judge`); the loop's clock, sleep, randomness and transport are injected.
  */
 import {
+  MAX_DELIVERY_TARGET_BYTES,
+  MAX_STATUS_ANSWER_BYTES,
+  MAX_STATUS_QUERY_TARGETS,
+  STATUS_QUERY_NO_CLUSTER,
   backoffDelayMs,
   type Backoff,
   type ConditionState,
@@ -29,37 +37,41 @@ import {
   type StatusAnswer,
   type TargetState,
 } from "../shared";
-import type { SendResult } from "./transport";
-
-export const WAIT_FOR = ["none", "reconciled", "ready"] as const;
-export type WaitFor = (typeof WAIT_FOR)[number];
+import { inert } from "./inert";
+import type { SendResult, WaitFor } from "./vocabulary";
 
 /** Pauses between polls: 1-2 s, 2-4 s, ... at most 15 s (Flux's controllers take seconds to minutes). */
 export const POLL_BACKOFF: Backoff = { baseMs: 2000, capMs: 15_000 };
 
 /**
- * Targets per query: the server accepts more (MAX_STATUS_QUERY_TARGETS), but this many keeps an
- * answer, with its consumers, within what the transport reads (64 KiB).
+ * Targets wait-for follows: ten queries of MAX_STATUS_QUERY_TARGETS a poll. A Receiver's resources
+ * are a handful; a selector matching more than this many objects is waited for by other means.
  */
-export const QUERY_BATCH = 10;
+export const MAX_WAITED_TARGETS = 10 * MAX_STATUS_QUERY_TARGETS;
+
+/** How much of the delivery's 200 answer is read when waiting: its list of MAX_WAITED_TARGETS targets. */
+export const MAX_DELIVERY_ANSWER_BYTES = 1024 + MAX_WAITED_TARGETS * MAX_DELIVERY_TARGET_BYTES;
 
 export type Judgement =
   | { readonly state: "done"; readonly revision: string | undefined }
   | { readonly state: "waiting"; readonly behind: string }
   | { readonly state: "failed"; readonly message: string };
 
-const label = (o: { kind: string; namespace: string; name: string }) => `${o.kind} ${o.namespace}/${o.name}`;
-const says = (c: ConditionState | undefined) => (c ? `${c.reason}: ${c.message}` : "no Ready condition yet");
+// Every string of an answer is the server's: shown only as one inert line (action/inert.ts).
+const label = (o: { kind: string; namespace: string; name: string }) => inert(`${o.kind} ${o.namespace}/${o.name}`);
+const says = (c: ConditionState | undefined) => (c ? inert(`${c.reason}: ${c.message}`) : "no Ready condition yet");
+const named = (revision: string | undefined, otherwise: string) =>
+  revision === undefined ? otherwise : inert(revision);
 
 function judgeConsumer(c: ConsumerState, revision: string | undefined): Judgement | undefined {
   const status = c.ready?.status;
   if (c.kind === "Kustomization") {
     if (status === "True" && revision !== undefined && c.appliedRevision === revision) return undefined;
     if (status === "False" && revision !== undefined && c.attemptedRevision === revision)
-      return { state: "failed", message: `${label(c)} failed to apply ${revision}: ${says(c.ready)}` };
+      return { state: "failed", message: `${label(c)} failed to apply ${named(revision, "")}: ${says(c.ready)}` };
     return {
       state: "waiting",
-      behind: `${label(c)} has not applied ${revision ?? "the new revision"} yet (applied: ${c.appliedRevision ?? "none"}; ${says(c.ready)})`,
+      behind: `${label(c)} has not applied ${named(revision, "the new revision")} yet (applied: ${named(c.appliedRevision, "none")}; ${says(c.ready)})`,
     };
   }
   if (status === "True") return undefined;
@@ -67,13 +79,23 @@ function judgeConsumer(c: ConsumerState, revision: string | undefined): Judgemen
   return { state: "waiting", behind: `${label(c)} is not Ready yet (${says(c.ready)})` };
 }
 
+/** What an incomplete answer left out, for a message that names it. */
+function unseen(t: TargetState): string {
+  const why = t.consumersTruncated
+    ? "it uses more of them than the answer lists"
+    : t.consumersError !== undefined
+      ? `listing them failed: ${inert(t.consumersError)}`
+      : "the answer does not say it is complete";
+  return `the status query could not see every Kustomization and HelmRelease that uses it (${why}), so none can be reported Ready`;
+}
+
 function judgeTarget(t: TargetState, mode: Exclude<WaitFor, "none">): Judgement {
-  if (t.error !== undefined) return { state: "waiting", behind: `${label(t)} could not be read: ${t.error}` };
+  if (t.error !== undefined) return { state: "waiting", behind: `${label(t)} could not be read: ${inert(t.error)}` };
   if (!t.found) return { state: "failed", message: `${label(t)} no longer exists` };
   if (!t.handled)
     return {
       state: "waiting",
-      behind: `${label(t)} has not handled the request yet (requestedAt ${t.requestedAt}; last handled: ${t.lastHandledReconcileAt ?? "never"})`,
+      behind: `${label(t)} has not handled the request yet (requestedAt ${inert(t.requestedAt)}; last handled: ${named(t.lastHandledReconcileAt, "never")})`,
     };
   const status = t.ready?.status;
   if (status === "False") return { state: "failed", message: `${label(t)} is not Ready: ${says(t.ready)}` };
@@ -83,6 +105,7 @@ function judgeTarget(t: TargetState, mode: Exclude<WaitFor, "none">): Judgement 
     const verdict = judgeConsumer(c, t.revision);
     if (verdict) return verdict;
   }
+  if (t.complete !== true) return { state: "waiting", behind: `${label(t)}: ${unseen(t)}` };
   return { state: "done", revision: t.revision };
 }
 
@@ -100,10 +123,10 @@ export function judge(answer: StatusAnswer, mode: Exclude<WaitFor, "none">): Jud
 /** The chain for the job summary: each target, then each of its consumers. */
 export function chainRows(answer: StatusAnswer): string[][] {
   const rows: string[][] = [["Object", "Revision", "Ready"]];
-  const ready = (c: ConditionState | undefined) => (c ? `${c.status}: ${c.message || c.reason}` : "unknown");
+  const ready = (c: ConditionState | undefined) => (c ? inert(`${c.status}: ${c.message || c.reason}`) : "unknown");
   for (const t of answer.targets) {
-    rows.push([label(t), t.revision ?? "", t.found ? ready(t.ready) : "not found"]);
-    for (const c of t.consumers ?? []) rows.push([`→ ${label(c)}`, c.appliedRevision ?? "", ready(c.ready)]);
+    rows.push([label(t), named(t.revision, ""), t.found ? ready(t.ready) : "not found"]);
+    for (const c of t.consumers ?? []) rows.push([`→ ${label(c)}`, named(c.appliedRevision, ""), ready(c.ready)]);
     if (t.consumersTruncated) rows.push(["→ …", "", "more consumers than the answer lists"]);
   }
   return rows;
@@ -114,8 +137,11 @@ export type WaitResult =
   | { readonly ok: false; readonly message: string; readonly answer: StatusAnswer | undefined; readonly polls: number };
 
 export interface WaitDeps {
-  /** Sends one query for these targets (signed as a delivery is). */
-  readonly query: (targets: readonly QueriedTarget[]) => Promise<SendResult>;
+  /**
+   * Sends one query for these targets (signed as a delivery is), reading up to
+   * MAX_STATUS_ANSWER_BYTES of its answer, giving up after `timeoutMs` (what is left of the wait).
+   */
+  readonly query: (targets: readonly QueriedTarget[], timeoutMs: number) => Promise<SendResult>;
   readonly sleep: (ms: number) => Promise<void>;
   readonly now: () => number;
   readonly random: () => number;
@@ -125,22 +151,36 @@ export interface WaitDeps {
 type Poll =
   | { kind: "answer"; answer: StatusAnswer }
   | { kind: "retry"; why: string }
-  | { kind: "refused"; why: string };
+  | { kind: "refused"; why: string }
+  /** The deadline came before every query was sent. */
+  | { kind: "late" };
 
 const reasonOf = (body: string) => {
   try {
     const reason = (JSON.parse(body) as { reason?: unknown }).reason;
-    return typeof reason === "string" ? reason : body.slice(0, 200);
+    return inert(typeof reason === "string" ? reason.slice(0, 200) : body.slice(0, 200));
   } catch {
-    return body.slice(0, 200);
+    return inert(body.slice(0, 200));
   }
 };
 
-async function pollOnce(targets: readonly QueriedTarget[], deps: WaitDeps): Promise<Poll> {
+/** A refusal that asking again cannot change: fluxhook serves Receivers from files, with no cluster to read. */
+const permanent = (result: { status: number; body: string }) =>
+  result.status === 501 || (result.status === 503 && reasonOf(result.body) === STATUS_QUERY_NO_CLUSTER);
+
+/** One query per MAX_STATUS_QUERY_TARGETS targets, each given what is left until `deadline`. */
+async function pollOnce(targets: readonly QueriedTarget[], deadline: number, deps: WaitDeps): Promise<Poll> {
   const parts: StatusAnswer[] = [];
-  for (let i = 0; i < targets.length; i += QUERY_BATCH) {
-    const result = await deps.query(targets.slice(i, i + QUERY_BATCH));
-    if (result.kind === "error") return { kind: "retry", why: `${result.error.code}: ${result.error.message}` };
+  for (let i = 0; i < targets.length; i += MAX_STATUS_QUERY_TARGETS) {
+    const left = deadline - deps.now();
+    if (left <= 0) return { kind: "late" };
+    const result = await deps.query(targets.slice(i, i + MAX_STATUS_QUERY_TARGETS), left);
+    if (result.kind === "error") return { kind: "retry", why: inert(`${result.error.code}: ${result.error.message}`) };
+    if (permanent(result))
+      return {
+        kind: "refused",
+        why: `the status query cannot be answered: HTTP ${result.status} (${reasonOf(result.body)})`,
+      };
     if (result.status === 429 || result.status >= 500)
       return { kind: "retry", why: `HTTP ${result.status} (${reasonOf(result.body)})` };
     if (result.status === 404)
@@ -156,7 +196,12 @@ async function pollOnce(targets: readonly QueriedTarget[], deps: WaitDeps): Prom
     } catch {
       body = undefined;
     }
-    const answer = result.bodyTruncated ? undefined : parseStatusAnswer(body);
+    if (result.bodyTruncated)
+      return {
+        kind: "refused",
+        why: `the status query's answer was longer than the ${MAX_STATUS_ANSWER_BYTES} bytes its bounds allow (shared/status-query.ts), or was cut off: is the receiver fluxhook, of a version that speaks this action's status query?`,
+      };
+    const answer = parseStatusAnswer(body);
     if (!answer) return { kind: "refused", why: "the status query's answer is not a status answer" };
     parts.push(answer);
   }
@@ -176,10 +221,17 @@ export async function waitForFlux(
   const deadline = deps.now() + timeoutMs;
   let last: StatusAnswer | undefined;
   let behind = "no answer from the status query yet";
+  const timedOut = (polls: number): WaitResult => ({
+    ok: false,
+    message: `Timed out after ${Math.round(timeoutMs / 1000)} s waiting for Flux (wait-for: ${mode}): ${behind}`,
+    answer: last,
+    polls,
+  });
   for (let poll = 1; ; poll++) {
-    const result = await pollOnce(targets, deps);
+    const result = await pollOnce(targets, deadline, deps);
     if (result.kind === "refused") return { ok: false, message: result.why, answer: last, polls: poll };
     if (result.kind === "retry") behind = `the status query did not answer: ${result.why}`;
+    else if (result.kind === "late") return timedOut(poll - 1);
     else {
       last = result.answer;
       const verdict = judge(result.answer, mode);
@@ -188,13 +240,7 @@ export async function waitForFlux(
       behind = verdict.behind;
     }
     const left = deadline - deps.now();
-    if (left <= 0)
-      return {
-        ok: false,
-        message: `Timed out after ${Math.round(timeoutMs / 1000)} s waiting for Flux (wait-for: ${mode}): ${behind}`,
-        answer: last,
-        polls: poll,
-      };
+    if (left <= 0) return timedOut(poll);
     const delay = Math.min(backoffDelayMs(POLL_BACKOFF, poll, deps.random()), left);
     deps.log(`Poll ${poll}: ${behind}; next in ${(delay / 1000).toFixed(1)} s.`);
     await deps.sleep(delay);

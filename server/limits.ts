@@ -298,9 +298,7 @@ export const MAX_CONSUMERS_SCANNED = 2_000;
 
 /**
  * Consumers one answer lists, over all its targets, and the characters of a Ready message it
- * carries (a failed kustomize build's message can be tens of KiB of YAML; its start names the
- * failing object and reason). With a sender's batches of 10 targets (action/wait.ts) a full
- * answer stays under 64 KiB, which the action reads whole. More consumers are flagged truncated.
+ * carries: the wire contract's bounds, from which the sender computes how much of an answer it
+ * reads (MAX_STATUS_ANSWER_BYTES). More consumers are flagged truncated, longer messages cut.
  */
-export const MAX_STATUS_ANSWER_CONSUMERS = 50;
-export const MAX_CONDITION_MESSAGE_CHARS = 512;
+export { MAX_CONDITION_MESSAGE_CHARS, MAX_STATUS_ANSWER_CONSUMERS } from "../shared";

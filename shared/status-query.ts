@@ -12,17 +12,27 @@
  *                "requestedAt":"2026-12-01T22:54:27.123456789Z"}]}
  *
  * The targets and their `requestedAt` are the ones the delivery's 200 answer listed. The
- * authentication is the delivery's (statusQueryAuth): an HMAC header over the query body for the
- * signed types, the same token header for gitlab and harbor, the same bearer token for
- * generic-oidc and gcr, and the secret URL alone for the types that have nothing else.
+ * authentication is the delivery's, applied to the query: the same HMAC header over the query's
+ * body for the signed types (github, bitbucket, generic-hmac, nexus), but keyed with
+ * `statusQueryKey(token)` instead of the token, so that a query's signature is never a delivery's
+ * and back; the same token header for gitlab and harbor; the same bearer token for generic-oidc
+ * and gcr; and the secret URL alone for the types that have nothing else.
  *
  * The answer (200) says, per target, whether its controller handled that request, its Ready
  * condition and revision, and for a source, the Kustomizations and HelmReleases in its namespace
- * that use it (StatusAnswer). Refusals: 401 authentication, 403 a target the Receiver does not
+ * that use it (StatusAnswer); and whether it saw all of that (`complete`): a target that does not
+ * say so is incomplete, and a sender never reports success from an incomplete answer. Refusals: 401 authentication, 403 a target the Receiver does not
  * name, 400 a malformed query, 404 no receiver at the path, 413 too large, 429 the receiver's
  * failure budget is spent, 503 the receiver is not Ready or there is no cluster to read.
  */
+import { createHmac } from "node:crypto";
 import { WEBHOOK_PATH_PREFIX } from "./webhook-path";
+
+/**
+ * The reason of the 503 fluxhook answers when it serves Receivers from files with no cluster:
+ * unlike a Receiver that is not Ready yet, no retry changes it, so a sender stops at once.
+ */
+export const STATUS_QUERY_NO_CLUSTER = "status queries need a cluster to read targets from";
 
 /** Appended to a hook's path: the query's path. A digest is hex, so no Receiver path ends so. */
 export const STATUS_QUERY_SUFFIX = "/status";
@@ -32,6 +42,57 @@ export const STATUS_QUERY_SUFFIX = "/status";
  * into several queries. The server refuses more (server/limits.ts).
  */
 export const MAX_STATUS_QUERY_TARGETS = 100;
+
+// The bounds of an answer. The server keeps every field within them; the sender reads an answer
+// up to MAX_STATUS_ANSWER_BYTES, which they add up to, and refuses a longer one as out of contract.
+
+/** A kind, a namespace, a name or a requestedAt: the server takes no longer one in a query. */
+export const MAX_STATUS_NAME_CHARS = 253;
+/**
+ * The characters of a Ready message an answer carries (a failed kustomize build's message can be
+ * tens of KiB of YAML; its start names the failing object and reason); a longer one is cut, `…` added.
+ */
+export const MAX_CONDITION_MESSAGE_CHARS = 512;
+/** Any other text of an answer: a condition's reason, a revision, lastHandledReconcileAt, an error. */
+export const MAX_STATUS_TEXT_CHARS = 1024;
+/** Consumers one answer lists, over all its targets; more are flagged `consumersTruncated`. */
+export const MAX_STATUS_ANSWER_CONSUMERS = 50;
+/** JSON writes one UTF-16 unit as at most 6 bytes (`\u001f`). */
+const JSON_BYTES_PER_CHAR = 6;
+/** An object's keys, quotes, separators and literals (`"found":true,`), with room to spare. */
+const JSON_OBJECT_OVERHEAD_BYTES = 512;
+const TEXT_BYTES = JSON_BYTES_PER_CHAR * MAX_STATUS_TEXT_CHARS;
+const NAME_BYTES = JSON_BYTES_PER_CHAR * MAX_STATUS_NAME_CHARS;
+/** A Ready condition: its status, its reason and its message (cut, with its `…`). */
+const CONDITION_BYTES =
+  JSON_OBJECT_OVERHEAD_BYTES + TEXT_BYTES + JSON_BYTES_PER_CHAR * (MAX_CONDITION_MESSAGE_CHARS + 1);
+
+/** One TargetState without its consumers: four names, four texts, a condition. */
+export const MAX_TARGET_STATE_BYTES = JSON_OBJECT_OVERHEAD_BYTES + 4 * NAME_BYTES + 4 * TEXT_BYTES + CONDITION_BYTES;
+/** One ConsumerState: three names, two revisions, a condition. */
+export const MAX_CONSUMER_STATE_BYTES = JSON_OBJECT_OVERHEAD_BYTES + 3 * NAME_BYTES + 2 * TEXT_BYTES + CONDITION_BYTES;
+/** The largest answer to a query within the bounds: every target, every consumer, the reason. */
+export const MAX_STATUS_ANSWER_BYTES =
+  JSON_OBJECT_OVERHEAD_BYTES +
+  TEXT_BYTES +
+  MAX_STATUS_QUERY_TARGETS * MAX_TARGET_STATE_BYTES +
+  MAX_STATUS_ANSWER_CONSUMERS * MAX_CONSUMER_STATE_BYTES;
+/** One target of a delivery's 200 answer (its names, its outcome and reason, its requestedAt). */
+export const MAX_DELIVERY_TARGET_BYTES = JSON_OBJECT_OVERHEAD_BYTES + 4 * NAME_BYTES + TEXT_BYTES;
+
+/** What the query key is derived for: names the purpose, so no other use of the token yields the same key. */
+export const STATUS_QUERY_KEY_LABEL = "fluxhook status query v1";
+
+/**
+ * The key a query's HMAC is computed with, for the types whose deliveries carry an HMAC: the
+ * HMAC-SHA256 of STATUS_QUERY_KEY_LABEL under the Receiver's token. A delivery's HMAC is keyed
+ * with the token itself (as GitHub signs; Flux verifies nothing else), a query's with this key:
+ * HMACs under two unrelated keys, so a captured query never verifies as a delivery (which would
+ * trigger a reconcile) and a captured delivery never as a query, whatever the bodies.
+ */
+export function statusQueryKey(token: string | Uint8Array): Buffer {
+  return createHmac("sha256", token).update(STATUS_QUERY_KEY_LABEL).digest();
+}
 
 /** The query's path for a hook path (`/hook/<digest>`), or undefined for anything else. */
 export function statusQueryPath(hookPath: string): string | undefined {
@@ -103,6 +164,13 @@ export interface TargetState {
   readonly consumersError?: string;
   /** The object could not be read; the rest is unknown. */
   readonly error?: string;
+  /**
+   * Everything judged about this target was read: the object and, for a source, every
+   * Kustomization and HelmRelease of its namespace that uses it (every list page followed, none
+   * left out of `consumers`, no list failed). Only `true` counts: a target without it is
+   * incomplete, whatever else it says.
+   */
+  readonly complete?: true;
 }
 
 export interface StatusAnswer {
@@ -155,6 +223,7 @@ export function parseStatusAnswer(body: unknown): StatusAnswer | undefined {
       ...(t.consumersTruncated === true ? { consumersTruncated: true as const } : {}),
       ...(str(t.consumersError) !== undefined ? { consumersError: str(t.consumersError) } : {}),
       ...(str(t.error) !== undefined ? { error: str(t.error) } : {}),
+      ...(t.complete === true ? { complete: true as const } : {}),
     });
   }
   return { status: typeof body.status === "number" ? body.status : 200, reason: str(body.reason) ?? "", targets };

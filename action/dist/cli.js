@@ -17372,6 +17372,9 @@ var require_eventsource = __commonJS(function(exports, module) {
 
 // action/cli.ts
 import { writeSync as writeSync2 } from "node:fs";
+import { parseArgs as parseNodeArgs } from "node:util";
+// package.json
+var version = "0.1.0";
 
 // shared/webhook-path.ts
 import { createHash } from "node:crypto";
@@ -17421,7 +17424,27 @@ function backoffDelayMs(backoff, retry, random = Math.random()) {
   return Math.round(ceiling / 2 + ceiling / 2 * random);
 }
 // shared/status-query.ts
+import { createHmac as createHmac2 } from "node:crypto";
+var STATUS_QUERY_NO_CLUSTER = "status queries need a cluster to read targets from";
 var STATUS_QUERY_SUFFIX = "/status";
+var MAX_STATUS_QUERY_TARGETS = 100;
+var MAX_STATUS_NAME_CHARS = 253;
+var MAX_CONDITION_MESSAGE_CHARS = 512;
+var MAX_STATUS_TEXT_CHARS = 1024;
+var MAX_STATUS_ANSWER_CONSUMERS = 50;
+var JSON_BYTES_PER_CHAR = 6;
+var JSON_OBJECT_OVERHEAD_BYTES = 512;
+var TEXT_BYTES = JSON_BYTES_PER_CHAR * MAX_STATUS_TEXT_CHARS;
+var NAME_BYTES = JSON_BYTES_PER_CHAR * MAX_STATUS_NAME_CHARS;
+var CONDITION_BYTES = JSON_OBJECT_OVERHEAD_BYTES + TEXT_BYTES + JSON_BYTES_PER_CHAR * (MAX_CONDITION_MESSAGE_CHARS + 1);
+var MAX_TARGET_STATE_BYTES = JSON_OBJECT_OVERHEAD_BYTES + 4 * NAME_BYTES + 4 * TEXT_BYTES + CONDITION_BYTES;
+var MAX_CONSUMER_STATE_BYTES = JSON_OBJECT_OVERHEAD_BYTES + 3 * NAME_BYTES + 2 * TEXT_BYTES + CONDITION_BYTES;
+var MAX_STATUS_ANSWER_BYTES = JSON_OBJECT_OVERHEAD_BYTES + TEXT_BYTES + MAX_STATUS_QUERY_TARGETS * MAX_TARGET_STATE_BYTES + MAX_STATUS_ANSWER_CONSUMERS * MAX_CONSUMER_STATE_BYTES;
+var MAX_DELIVERY_TARGET_BYTES = JSON_OBJECT_OVERHEAD_BYTES + 4 * NAME_BYTES + TEXT_BYTES;
+var STATUS_QUERY_KEY_LABEL = "fluxhook status query v1";
+function statusQueryKey(token) {
+  return createHmac2("sha256", token).update(STATUS_QUERY_KEY_LABEL).digest();
+}
 function encodeStatusQuery(query) {
   return JSON.stringify({
     targets: query.targets.map(({ kind, namespace, name, requestedAt }) => ({ kind, namespace, name, requestedAt }))
@@ -17463,7 +17486,8 @@ function parseStatusAnswer(body) {
       ...consumers ? { consumers } : {},
       ...t.consumersTruncated === true ? { consumersTruncated: true } : {},
       ...str(t.consumersError) !== undefined ? { consumersError: str(t.consumersError) } : {},
-      ...str(t.error) !== undefined ? { error: str(t.error) } : {}
+      ...str(t.error) !== undefined ? { error: str(t.error) } : {},
+      ...t.complete === true ? { complete: true } : {}
     });
   }
   return { status: typeof body.status === "number" ? body.status : 200, reason: str(body.reason) ?? "", targets };
@@ -17494,24 +17518,24 @@ var SENSITIVE_HEADERS = [
   Header.authorization
 ];
 var AUTH = {
-  github: (token, body) => ({
-    [Header.hubSignature256]: signPayload("sha256", token, body),
-    [Header.hubSignature]: signPayload("sha1", token, body)
+  github: ({ hmacKey }, body) => ({
+    [Header.hubSignature256]: signPayload("sha256", hmacKey, body),
+    [Header.hubSignature]: signPayload("sha1", hmacKey, body)
   }),
-  "generic-hmac": (token, body) => ({ [Header.signature]: signPayload("sha256", token, body) }),
-  gitlab: (token, _body, event, deliveryId) => ({
+  "generic-hmac": ({ hmacKey }, body) => ({ [Header.signature]: signPayload("sha256", hmacKey, body) }),
+  gitlab: ({ token }, _body, event, deliveryId) => ({
     [Header.gitlabToken]: token,
     [Header.gitlabEvent]: event,
     [Header.gitlabEventUuid]: deliveryId
   }),
-  bitbucket: (token, body, event, deliveryId) => ({
-    [Header.hubSignature256]: signPayload("sha256", token, body),
+  bitbucket: ({ hmacKey }, body, event, deliveryId) => ({
+    [Header.hubSignature256]: signPayload("sha256", hmacKey, body),
     [Header.bitbucketEvent]: event,
     [Header.bitbucketRequestUuid]: deliveryId
   }),
-  harbor: (token) => ({ [Header.authorization]: token }),
+  harbor: ({ token }) => ({ [Header.authorization]: token }),
   generic: () => ({}),
-  "generic-oidc": (idToken) => ({ [Header.authorization]: `Bearer ${idToken}` })
+  "generic-oidc": ({ token }) => ({ [Header.authorization]: `Bearer ${token}` })
 };
 var FRAMING_HEADERS = ["Host", "Content-Length", "Transfer-Encoding", "Connection", "Expect", "TE", "Upgrade"];
 function reservedHeaderNames(receiverType) {
@@ -17578,7 +17602,8 @@ function buildRequest(settings, payload, deliveryId) {
     if (settings.enterprise.version)
       headers[Header.githubEnterpriseVersion] = settings.enterprise.version;
   }
-  Object.assign(headers, AUTH[settings.receiverType](settings.credential, body, settings.event, deliveryId));
+  const credential = { token: settings.credential, hmacKey: settings.credential };
+  Object.assign(headers, AUTH[settings.receiverType](credential, body, settings.event, deliveryId));
   for (const [name, value] of settings.extraHeaders)
     headers[name] = value;
   return { method: "POST", url: settings.url, headers, body };
@@ -17590,7 +17615,7 @@ function buildStatusQuery(settings, targets, deliveryId) {
   const headers = {
     [Header.contentType]: ContentType.json,
     [Header.userAgent]: settings.userAgent,
-    ...AUTH[settings.receiverType](settings.credential, body, settings.event, deliveryId)
+    ...AUTH[settings.receiverType]({ token: settings.credential, hmacKey: statusQueryKey(settings.credential) }, body, settings.event, deliveryId)
   };
   for (const [name, value] of settings.extraHeaders)
     headers[name] = value;
@@ -17608,150 +17633,389 @@ function redactHeaders(headers) {
   }));
 }
 
-// action/wait.ts
-var WAIT_FOR = ["none", "reconciled", "ready"];
-var POLL_BACKOFF = { baseMs: 2000, capMs: 15000 };
-var QUERY_BATCH = 10;
-var label = (o) => `${o.kind} ${o.namespace}/${o.name}`;
-var says = (c) => c ? `${c.reason}: ${c.message}` : "no Ready condition yet";
-function judgeConsumer(c, revision) {
-  const status = c.ready?.status;
-  if (c.kind === "Kustomization") {
-    if (status === "True" && revision !== undefined && c.appliedRevision === revision)
-      return;
-    if (status === "False" && revision !== undefined && c.attemptedRevision === revision)
-      return { state: "failed", message: `${label(c)} failed to apply ${revision}: ${says(c.ready)}` };
-    return {
-      state: "waiting",
-      behind: `${label(c)} has not applied ${revision ?? "the new revision"} yet (applied: ${c.appliedRevision ?? "none"}; ${says(c.ready)})`
-    };
-  }
-  if (status === "True")
-    return;
-  if (status === "False")
-    return { state: "failed", message: `${label(c)} is not Ready: ${says(c.ready)}` };
-  return { state: "waiting", behind: `${label(c)} is not Ready yet (${says(c.ready)})` };
-}
-function judgeTarget(t, mode) {
-  if (t.error !== undefined)
-    return { state: "waiting", behind: `${label(t)} could not be read: ${t.error}` };
-  if (!t.found)
-    return { state: "failed", message: `${label(t)} no longer exists` };
-  if (!t.handled)
-    return {
-      state: "waiting",
-      behind: `${label(t)} has not handled the request yet (requestedAt ${t.requestedAt}; last handled: ${t.lastHandledReconcileAt ?? "never"})`
-    };
-  const status = t.ready?.status;
-  if (status === "False")
-    return { state: "failed", message: `${label(t)} is not Ready: ${says(t.ready)}` };
-  if (mode === "reconciled")
-    return { state: "done", revision: t.revision };
-  if (status !== "True")
-    return { state: "waiting", behind: `${label(t)} is not Ready yet (${says(t.ready)})` };
-  for (const c of t.consumers ?? []) {
-    const verdict = judgeConsumer(c, t.revision);
-    if (verdict)
-      return verdict;
-  }
-  return { state: "done", revision: t.revision };
-}
-function judge(answer, mode) {
-  const verdicts = answer.targets.map((t) => judgeTarget(t, mode));
-  const failed = verdicts.find((v) => v.state === "failed");
-  if (failed)
-    return failed;
-  const waiting = verdicts.find((v) => v.state === "waiting");
-  if (waiting)
-    return waiting;
-  const revision = verdicts.map((v) => v.state === "done" ? v.revision : undefined).find((r) => r !== undefined);
-  return { state: "done", revision };
-}
-function chainRows(answer) {
-  const rows = [["Object", "Revision", "Ready"]];
-  const ready = (c) => c ? `${c.status}: ${c.message || c.reason}` : "unknown";
-  for (const t of answer.targets) {
-    rows.push([label(t), t.revision ?? "", t.found ? ready(t.ready) : "not found"]);
-    for (const c of t.consumers ?? [])
-      rows.push([`→ ${label(c)}`, c.appliedRevision ?? "", ready(c.ready)]);
-    if (t.consumersTruncated)
-      rows.push(["→ …", "", "more consumers than the answer lists"]);
-  }
-  return rows;
-}
-var reasonOf = (body) => {
-  try {
-    const reason = JSON.parse(body).reason;
-    return typeof reason === "string" ? reason : body.slice(0, 200);
-  } catch {
-    return body.slice(0, 200);
-  }
+// action/transport.ts
+import { BlockList, isIP } from "node:net";
+import * as tls from "node:tls";
+
+// node_modules/undici/index.js
+var Client = require_client();
+var Dispatcher = require_dispatcher();
+var Pool = require_pool();
+var BalancedPool = require_balanced_pool();
+var Agent = require_agent();
+var ProxyAgent = require_proxy_agent();
+var EnvHttpProxyAgent = require_env_http_proxy_agent();
+var RetryAgent = require_retry_agent();
+var errors = require_errors();
+var util = require_util();
+var { InvalidArgumentError } = errors;
+var api = require_api();
+var buildConnector = require_connect();
+var MockClient = require_mock_client();
+var MockAgent = require_mock_agent();
+var MockPool = require_mock_pool();
+var mockErrors = require_mock_errors();
+var RetryHandler = require_retry_handler();
+var { getGlobalDispatcher, setGlobalDispatcher } = require_global2();
+var DecoratorHandler = require_decorator_handler();
+var RedirectHandler = require_redirect_handler();
+var createRedirectInterceptor = require_redirect_interceptor();
+Object.assign(Dispatcher.prototype, api);
+var $Agent = Agent;
+var $ProxyAgent = ProxyAgent;
+var $interceptors = {
+  redirect: require_redirect(),
+  retry: require_retry(),
+  dump: require_dump(),
+  dns: require_dns()
 };
-async function pollOnce(targets, deps) {
-  const parts = [];
-  for (let i = 0;i < targets.length; i += QUERY_BATCH) {
-    const result = await deps.query(targets.slice(i, i + QUERY_BATCH));
-    if (result.kind === "error")
-      return { kind: "retry", why: `${result.error.code}: ${result.error.message}` };
-    if (result.status === 429 || result.status >= 500)
-      return { kind: "retry", why: `HTTP ${result.status} (${reasonOf(result.body)})` };
-    if (result.status === 404)
-      return {
-        kind: "refused",
-        why: "the receiver has no status query at this path (HTTP 404): wait-for needs fluxhook's receiver server"
-      };
-    if (result.status !== 200)
-      return { kind: "refused", why: `the status query was refused: HTTP ${result.status} (${reasonOf(result.body)})` };
-    let body;
-    try {
-      body = JSON.parse(result.body);
-    } catch {
-      body = undefined;
+function makeDispatcher(fn) {
+  return (url, opts, handler) => {
+    if (typeof opts === "function") {
+      handler = opts;
+      opts = null;
     }
-    const answer = result.bodyTruncated ? undefined : parseStatusAnswer(body);
-    if (!answer)
-      return { kind: "refused", why: "the status query's answer is not a status answer" };
-    parts.push(answer);
-  }
-  return {
-    kind: "answer",
-    answer: { status: 200, reason: parts.map((p) => p.reason).join("; "), targets: parts.flatMap((p) => p.targets) }
+    if (!url || typeof url !== "string" && typeof url !== "object" && !(url instanceof URL)) {
+      throw new InvalidArgumentError("invalid url");
+    }
+    if (opts != null && typeof opts !== "object") {
+      throw new InvalidArgumentError("invalid opts");
+    }
+    if (opts && opts.path != null) {
+      if (typeof opts.path !== "string") {
+        throw new InvalidArgumentError("invalid opts.path");
+      }
+      let path = opts.path;
+      if (!opts.path.startsWith("/")) {
+        path = `/${path}`;
+      }
+      url = new URL(util.parseOrigin(url).origin + path);
+    } else {
+      if (!opts) {
+        opts = typeof url === "object" ? url : {};
+      }
+      url = util.parseURL(url);
+    }
+    const { agent, dispatcher = getGlobalDispatcher() } = opts;
+    if (agent) {
+      throw new InvalidArgumentError("unsupported opts.agent. Did you mean opts.client?");
+    }
+    return fn.call(dispatcher, {
+      ...opts,
+      origin: url.origin,
+      path: url.search ? `${url.pathname}${url.search}` : url.pathname,
+      method: opts.method || (opts.body ? "PUT" : "GET")
+    }, handler);
   };
 }
-async function waitForFlux(targets, mode, timeoutMs, deps) {
-  const deadline = deps.now() + timeoutMs;
-  let last;
-  let behind = "no answer from the status query yet";
-  for (let poll = 1;; poll++) {
-    const result = await pollOnce(targets, deps);
-    if (result.kind === "refused")
-      return { ok: false, message: result.why, answer: last, polls: poll };
-    if (result.kind === "retry")
-      behind = `the status query did not answer: ${result.why}`;
-    else {
-      last = result.answer;
-      const verdict = judge(result.answer, mode);
-      if (verdict.state === "done")
-        return { ok: true, revision: verdict.revision, answer: result.answer, polls: poll };
-      if (verdict.state === "failed")
-        return { ok: false, message: verdict.message, answer: last, polls: poll };
-      behind = verdict.behind;
+var fetchImpl = require_fetch().fetch;
+var $Headers = require_headers().Headers;
+var $Response = require_response().Response;
+var $Request = require_request2().Request;
+var $FormData = require_formdata().FormData;
+var $File = globalThis.File ?? __require("node:buffer").File;
+var $FileReader = require_filereader().FileReader;
+var { setGlobalOrigin, getGlobalOrigin } = require_global();
+var { CacheStorage } = require_cachestorage();
+var { kConstruct } = require_symbols4();
+var $caches = new CacheStorage(kConstruct);
+var { deleteCookie, getCookies, getSetCookies, setCookie } = require_cookies();
+var { parseMIMEType, serializeAMimeType } = require_data_url();
+var { CloseEvent, ErrorEvent, MessageEvent } = require_events();
+var $WebSocket = require_websocket().WebSocket;
+var $request = makeDispatcher(api.request);
+var $stream = makeDispatcher(api.stream);
+var $pipeline = makeDispatcher(api.pipeline);
+var $connect = makeDispatcher(api.connect);
+var $upgrade = makeDispatcher(api.upgrade);
+var { EventSource } = require_eventsource();
+
+// action/transport.ts
+var MAX_RESPONSE_BYTES = 64 * 1024;
+var stripBrackets = (host) => host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+var normaliseHost = (host) => stripBrackets(host.toLowerCase()).replace(/\.$/, "");
+var defaultPort = (url) => Number(url.port || (url.protocol === "https:" ? 443 : 80));
+function isLoopback(host) {
+  const h = normaliseHost(host);
+  if (h === "localhost" || h.endsWith(".localhost") || h === "::1")
+    return true;
+  return isIP(h) === 4 && h.startsWith("127.");
+}
+function matchesNoProxy(host, port, noProxy) {
+  if (!noProxy)
+    return false;
+  const target = normaliseHost(host);
+  const targetFamily = isIP(target);
+  for (const raw of noProxy.split(/[\s,]+/)) {
+    const entry = raw.trim().toLowerCase();
+    if (entry === "")
+      continue;
+    if (entry === "*")
+      return true;
+    const { name, entryPort } = splitHostPort(entry);
+    if (entryPort !== undefined && entryPort !== port)
+      continue;
+    if (name.includes("/")) {
+      if (targetFamily !== 0 && inCidr(target, targetFamily, name))
+        return true;
+      continue;
     }
-    const left = deadline - deps.now();
-    if (left <= 0)
-      return {
-        ok: false,
-        message: `Timed out after ${Math.round(timeoutMs / 1000)} s waiting for Flux (wait-for: ${mode}): ${behind}`,
-        answer: last,
-        polls: poll
-      };
-    const delay = Math.min(backoffDelayMs(POLL_BACKOFF, poll, deps.random()), left);
-    deps.log(`Poll ${poll}: ${behind}; next in ${(delay / 1000).toFixed(1)} s.`);
-    await deps.sleep(delay);
+    const bare = normaliseHost(name.replace(/^\*?\./, ""));
+    if (bare === "")
+      continue;
+    if (isIP(bare) !== 0) {
+      if (targetFamily !== 0 && sameIp(target, bare))
+        return true;
+      continue;
+    }
+    if (targetFamily === 0 && (target === bare || target.endsWith(`.${bare}`)))
+      return true;
+  }
+  return false;
+}
+function splitHostPort(entry) {
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
+  if (bracketed)
+    return { name: bracketed[1] ?? "", entryPort: bracketed[2] ? Number(bracketed[2]) : undefined };
+  const colons = entry.split(":").length - 1;
+  if (colons === 1) {
+    const [name = "", port = ""] = entry.split(":");
+    return /^\d+$/.test(port) ? { name, entryPort: Number(port) } : { name: entry, entryPort: undefined };
+  }
+  return { name: entry, entryPort: undefined };
+}
+function inCidr(ip, family, cidr) {
+  const [net = "", bits = ""] = cidr.split("/");
+  const netFamily = isIP(net);
+  if (netFamily === 0 || netFamily !== family || !/^\d+$/.test(bits))
+    return false;
+  const list = new BlockList;
+  try {
+    list.addSubnet(net, Number(bits), family === 6 ? "ipv6" : "ipv4");
+  } catch {
+    return false;
+  }
+  return list.check(ip, family === 6 ? "ipv6" : "ipv4");
+}
+function sameIp(a, b) {
+  const family = isIP(a);
+  if (family !== isIP(b))
+    return false;
+  const list = new BlockList;
+  list.addAddress(b, family === 6 ? "ipv6" : "ipv4");
+  return list.check(a, family === 6 ? "ipv6" : "ipv4");
+}
+function selectProxy(target, settings) {
+  const variable = target.protocol === "https:" ? "HTTPS_PROXY" : "HTTP_PROXY";
+  const value = target.protocol === "https:" ? settings.httpsProxy : settings.httpProxy;
+  if (!value)
+    return { kind: "direct", why: "no proxy set" };
+  if (isLoopback(target.hostname))
+    return { kind: "direct", why: "loopback" };
+  if (matchesNoProxy(target.hostname, defaultPort(target), settings.noProxy))
+    return { kind: "direct", why: "NO_PROXY" };
+  try {
+    const proxy = new URL(value.includes("://") ? value : `http://${value}`);
+    if (proxy.protocol !== "http:" && proxy.protocol !== "https:")
+      return { kind: "invalid", variable };
+    return { kind: "proxy", proxy, variable };
+  } catch {
+    return { kind: "invalid", variable };
   }
 }
+function trustAnchors(extraCa, nodeExtraCaPem) {
+  if (extraCa.length === 0)
+    return;
+  const getCACertificates2 = tls.getCACertificates;
+  const defaults = typeof getCACertificates2 === "function" ? getCACertificates2("default") : [...tls.rootCertificates, ...nodeExtraCaPem ? [nodeExtraCaPem] : []];
+  return [...defaults, ...extraCa];
+}
+var CODES = [
+  ["refused", true, ["ECONNREFUSED"]],
+  ["dns", true, ["ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EAI_NONAME"]],
+  [
+    "timeout",
+    true,
+    ["ETIMEDOUT", "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "TimeoutError"]
+  ],
+  [
+    "reset",
+    true,
+    [
+      "ECONNRESET",
+      "EPIPE",
+      "ECONNABORTED",
+      "EHOSTUNREACH",
+      "ENETUNREACH",
+      "EHOSTDOWN",
+      "ENETDOWN",
+      "UND_ERR_SOCKET",
+      "UND_ERR_CLOSED"
+    ]
+  ],
+  [
+    "tls-verify",
+    false,
+    [
+      "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+      "UNABLE_TO_GET_ISSUER_CERT",
+      "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+      "SELF_SIGNED_CERT_IN_CHAIN",
+      "DEPTH_ZERO_SELF_SIGNED_CERT",
+      "CERT_HAS_EXPIRED",
+      "CERT_NOT_YET_VALID",
+      "CERT_UNTRUSTED",
+      "CERT_REVOKED",
+      "CERT_SIGNATURE_FAILURE",
+      "ERR_TLS_CERT_ALTNAME_INVALID"
+    ]
+  ],
+  ["tls", false, ["EPROTO", "UND_ERR_PRX_TLS", "ERR_SSL_WRONG_VERSION_NUMBER", "ERR_TLS_HANDSHAKE_TIMEOUT"]]
+];
+function collect(err, depth = 0) {
+  if (depth > 5 || err === null || typeof err !== "object")
+    return err === undefined ? [] : [{ code: "", message: String(err) }];
+  const e = err;
+  const code = typeof e.code === "string" ? e.code : typeof e.name === "string" && e.name !== "Error" ? e.name : "";
+  const own = { code, message: typeof e.message === "string" ? e.message : "" };
+  const nested = [
+    ...e.cause !== undefined ? collect(e.cause, depth + 1) : [],
+    ...Array.isArray(e.errors) ? e.errors.flatMap((x) => collect(x, depth + 1)) : []
+  ];
+  return [own, ...nested];
+}
+function classifyError(err) {
+  const found = collect(err);
+  const message = found.map((f) => f.message).find((m) => m !== "") ?? "unknown error";
+  for (const f of found) {
+    const proxyStatus = /Proxy response \((\d+)\)/.exec(f.message)?.[1];
+    if (proxyStatus) {
+      return {
+        category: "proxy",
+        code: `PROXY_${proxyStatus}`,
+        message: f.message,
+        retryable: Number(proxyStatus) >= 500
+      };
+    }
+    if (/Proxy Authentication Required/.test(f.message))
+      return { category: "proxy", code: "PROXY_407", message: f.message, retryable: false };
+  }
+  for (const [category, retryable, codes] of CODES) {
+    const hit = found.find((f) => codes.includes(f.code));
+    if (hit)
+      return { category, code: hit.code, message: hit.message || message, retryable };
+  }
+  const tlsFailure = found.find((f) => f.code.startsWith("ERR_SSL_") || f.code.startsWith("ERR_TLS_"));
+  if (tlsFailure)
+    return { category: "tls", code: tlsFailure.code, message: tlsFailure.message || message, retryable: false };
+  const code = found.find((f) => f.code !== "")?.code ?? "UNKNOWN";
+  return { category: "other", code, message, retryable: false };
+}
+function flattenHeaders(headers) {
+  const out = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined)
+      out[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  return out;
+}
+function clientCertRequired(error, err, https, hasClientCert) {
+  if (!https || hasClientCert)
+    return false;
+  if (/CERTIFICATE_REQUIRED/.test(error.code))
+    return true;
+  if (error.category !== "reset")
+    return false;
+  const socket = err?.socket;
+  return socket?.bytesRead === 0 && typeof socket.bytesWritten === "number" && socket.bytesWritten > 0;
+}
+function createTransport(target, options) {
+  const ca = trustAnchors(options.extraCa, options.nodeExtraCaPem);
+  const targetTls = {
+    ...ca ? { ca } : {},
+    ...options.clientCert && options.clientKey ? { cert: options.clientCert, key: options.clientKey } : {},
+    rejectUnauthorized: !options.insecureSkipVerify,
+    timeout: options.timeoutMs
+  };
+  const decision = selectProxy(target, options.proxy);
+  if (decision.kind === "invalid")
+    return { invalidProxy: decision.variable };
+  const common = { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, maxRedirections: 0 };
+  const dispatcher = decision.kind === "proxy" ? new $ProxyAgent({
+    ...common,
+    uri: decision.proxy.href,
+    requestTls: targetTls,
+    proxyTls: {
+      ...ca ? { ca } : {},
+      rejectUnauthorized: !options.insecureSkipVerify,
+      timeout: options.timeoutMs
+    }
+  }) : new $Agent({ ...common, connect: targetTls });
+  return {
+    async send(req, timeoutMs, maxBodyBytes = MAX_RESPONSE_BYTES) {
+      const signal = AbortSignal.timeout(timeoutMs);
+      try {
+        const res = await $request(req.url, {
+          method: req.method,
+          headers: { ...req.headers },
+          body: req.body,
+          dispatcher,
+          signal,
+          maxRedirections: 0
+        });
+        const chunks = [];
+        let size = 0;
+        let truncated = false;
+        try {
+          for await (const chunk of res.body) {
+            const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+            chunks.push(buf);
+            size += buf.byteLength;
+            if (size > maxBodyBytes) {
+              truncated = true;
+              res.body.destroy();
+              break;
+            }
+          }
+        } catch {
+          truncated = true;
+          res.body.destroy();
+        }
+        const body = Buffer.concat(chunks).subarray(0, maxBodyBytes).toString("utf8");
+        const headers = flattenHeaders(res.headers);
+        const declared = /^\d+$/.test(headers["content-length"] ?? "") ? Number(headers["content-length"]) : undefined;
+        return {
+          kind: "response",
+          status: res.statusCode,
+          headers,
+          body,
+          bodyTruncated: truncated,
+          bodyBytes: truncated ? declared : size
+        };
+      } catch (err) {
+        const error = classifyError(err);
+        if (clientCertRequired(error, err, target.protocol === "https:", Boolean(options.clientCert)))
+          return { kind: "error", error: { ...error, category: "tls-client-cert", retryable: false } };
+        return { kind: "error", error };
+      }
+    },
+    async close() {
+      await dispatcher.destroy().catch(() => {
+        return;
+      });
+    }
+  };
+}
+function describeRoute(target, settings) {
+  const d = selectProxy(target, settings);
+  if (d.kind === "proxy")
+    return `through the ${d.variable} proxy ${d.proxy.protocol}//${d.proxy.host}`;
+  if (d.kind === "invalid")
+    return `${d.variable} is not a valid proxy URL`;
+  return d.why === "no proxy set" ? "direct (no proxy set)" : `direct (${d.why})`;
+}
 
-// action/inputs.ts
+// action/vocabulary.ts
 var Input = {
   token: "token",
   url: "url",
@@ -17778,6 +18042,28 @@ var Input = {
   waitFor: "wait-for",
   waitTimeoutSeconds: "wait-timeout-seconds"
 };
+var Output = {
+  status: "status",
+  deliveryId: "delivery-id",
+  attempts: "attempts",
+  response: "response",
+  url: "url",
+  results: "results",
+  revision: "revision"
+};
+var SUPPORTED_RECEIVER_TYPES = [
+  "github",
+  "generic-hmac",
+  "gitlab",
+  "bitbucket",
+  "harbor",
+  "generic",
+  "generic-oidc"
+];
+var CONTENT_TYPES = ["json", "form"];
+var WAIT_FOR = ["none", "reconciled", "ready"];
+
+// action/inputs.ts
 var DEFAULTS = {
   namespace: "flux-system",
   receiverType: "github",
@@ -17798,16 +18084,6 @@ var LIMITS = {
   maxHeaders: 20,
   maxWaitTimeoutSeconds: 3600
 };
-var SUPPORTED_RECEIVER_TYPES = [
-  "github",
-  "generic-hmac",
-  "gitlab",
-  "bitbucket",
-  "harbor",
-  "generic",
-  "generic-oidc"
-];
-var CONTENT_TYPES = ["json", "form"];
 var ACTIONS_TO_WEBHOOK_EVENT = {
   registry_package: "package",
   pull_request_target: "pull_request"
@@ -18055,6 +18331,9 @@ function parseInputs(get, env) {
   }
   if (insecureSkipVerify)
     warnings.push("insecure-skip-tls-verify is true: the receiver's certificate is not verified. Prefer `ca-file` with your private CA.");
+  const inClear = knownType ? cleartextWarning(destinations, receiverType) : undefined;
+  if (inClear)
+    warnings.push(inClear);
   const proxy = {
     httpProxy: envValue(env, "http_proxy", "HTTP_PROXY"),
     httpsProxy: envValue(env, "https_proxy", "HTTPS_PROXY"),
@@ -18095,6 +18374,25 @@ function parseInputs(get, env) {
       warnings
     }
   };
+}
+var CLEARTEXT_CREDENTIAL = {
+  github: "the signatures of the delivery and of the status queries",
+  bitbucket: "the signatures of the delivery and of the status queries",
+  "generic-hmac": "the signatures of the delivery and of the status queries",
+  gitlab: "the token itself (X-Gitlab-Token)",
+  harbor: "the token itself (Authorization)",
+  "generic-oidc": "the runner's ID token",
+  generic: undefined
+};
+function cleartextWarning(destinations, type) {
+  const credential = CLEARTEXT_CREDENTIAL[type];
+  const inClear = destinations.find((d) => {
+    const url = new URL(d.url);
+    return url.protocol === "http:" && !isLoopback(url.hostname);
+  });
+  if (!credential || !inClear)
+    return;
+  return `${maskUrl(inClear.url)} is plain http:// beyond this runner: ${credential} and the receiver's answers ` + "cross the network unencrypted, readable and changeable on the way. Use https:// (`ca-file` for a private CA).";
 }
 function urlSecrets(url) {
   const at = url.pathname.indexOf(WEBHOOK_PATH_PREFIX);
@@ -18321,12 +18619,12 @@ class DecodedURL extends URL {
 
 // node_modules/tunnel/lib/tunnel.js
 var net = __require("net");
-var tls = __require("tls");
+var tls2 = __require("tls");
 var http = __require("http");
 var https = __require("https");
 var events = __require("events");
 var assert = __require("assert");
-var util = __require("util");
+var util2 = __require("util");
 var $httpOverHttp = httpOverHttp;
 var $httpsOverHttp = httpsOverHttp;
 var $httpOverHttps = httpOverHttps;
@@ -18376,7 +18674,7 @@ function TunnelingAgent(options) {
     self.removeSocket(socket);
   });
 }
-util.inherits(TunnelingAgent, events.EventEmitter);
+util2.inherits(TunnelingAgent, events.EventEmitter);
 TunnelingAgent.prototype.addRequest = function addRequest(req, host, port, localAddress) {
   var self = this;
   var options = mergeOptions({ request: req }, self.options, toOptions(host, port, localAddress));
@@ -18491,7 +18789,7 @@ function createSecureSocket(options, cb) {
       socket,
       servername: hostHeader ? hostHeader.replace(/:.*$/, "") : options.host
     });
-    var secureSocket = tls.connect(0, tlsOptions);
+    var secureSocket = tls2.connect(0, tlsOptions);
     self.sockets[self.sockets.indexOf(socket)] = secureSocket;
     cb(secureSocket);
   });
@@ -18535,99 +18833,6 @@ if (process.env.NODE_DEBUG && /\btunnel\b/.test(process.env.NODE_DEBUG)) {
 } else {
   debug = function() {};
 }
-
-// node_modules/undici/index.js
-var Client = require_client();
-var Dispatcher = require_dispatcher();
-var Pool = require_pool();
-var BalancedPool = require_balanced_pool();
-var Agent = require_agent();
-var ProxyAgent = require_proxy_agent();
-var EnvHttpProxyAgent = require_env_http_proxy_agent();
-var RetryAgent = require_retry_agent();
-var errors = require_errors();
-var util2 = require_util();
-var { InvalidArgumentError } = errors;
-var api = require_api();
-var buildConnector = require_connect();
-var MockClient = require_mock_client();
-var MockAgent = require_mock_agent();
-var MockPool = require_mock_pool();
-var mockErrors = require_mock_errors();
-var RetryHandler = require_retry_handler();
-var { getGlobalDispatcher, setGlobalDispatcher } = require_global2();
-var DecoratorHandler = require_decorator_handler();
-var RedirectHandler = require_redirect_handler();
-var createRedirectInterceptor = require_redirect_interceptor();
-Object.assign(Dispatcher.prototype, api);
-var $Agent = Agent;
-var $ProxyAgent = ProxyAgent;
-var $interceptors = {
-  redirect: require_redirect(),
-  retry: require_retry(),
-  dump: require_dump(),
-  dns: require_dns()
-};
-function makeDispatcher(fn) {
-  return (url, opts, handler) => {
-    if (typeof opts === "function") {
-      handler = opts;
-      opts = null;
-    }
-    if (!url || typeof url !== "string" && typeof url !== "object" && !(url instanceof URL)) {
-      throw new InvalidArgumentError("invalid url");
-    }
-    if (opts != null && typeof opts !== "object") {
-      throw new InvalidArgumentError("invalid opts");
-    }
-    if (opts && opts.path != null) {
-      if (typeof opts.path !== "string") {
-        throw new InvalidArgumentError("invalid opts.path");
-      }
-      let path = opts.path;
-      if (!opts.path.startsWith("/")) {
-        path = `/${path}`;
-      }
-      url = new URL(util2.parseOrigin(url).origin + path);
-    } else {
-      if (!opts) {
-        opts = typeof url === "object" ? url : {};
-      }
-      url = util2.parseURL(url);
-    }
-    const { agent, dispatcher = getGlobalDispatcher() } = opts;
-    if (agent) {
-      throw new InvalidArgumentError("unsupported opts.agent. Did you mean opts.client?");
-    }
-    return fn.call(dispatcher, {
-      ...opts,
-      origin: url.origin,
-      path: url.search ? `${url.pathname}${url.search}` : url.pathname,
-      method: opts.method || (opts.body ? "PUT" : "GET")
-    }, handler);
-  };
-}
-var fetchImpl = require_fetch().fetch;
-var $Headers = require_headers().Headers;
-var $Response = require_response().Response;
-var $Request = require_request2().Request;
-var $FormData = require_formdata().FormData;
-var $File = globalThis.File ?? __require("node:buffer").File;
-var $FileReader = require_filereader().FileReader;
-var { setGlobalOrigin, getGlobalOrigin } = require_global();
-var { CacheStorage } = require_cachestorage();
-var { kConstruct } = require_symbols4();
-var $caches = new CacheStorage(kConstruct);
-var { deleteCookie, getCookies, getSetCookies, setCookie } = require_cookies();
-var { parseMIMEType, serializeAMimeType } = require_data_url();
-var { CloseEvent, ErrorEvent, MessageEvent } = require_events();
-var $WebSocket = require_websocket().WebSocket;
-var $request = makeDispatcher(api.request);
-var $stream = makeDispatcher(api.stream);
-var $pipeline = makeDispatcher(api.pipeline);
-var $connect = makeDispatcher(api.connect);
-var $upgrade = makeDispatcher(api.upgrade);
-var { EventSource } = require_eventsource();
 
 // node_modules/@actions/http-client/lib/index.js
 var __awaiter = function(thisArg, _arguments, P, generator) {
@@ -19609,6 +19814,29 @@ function getIDToken(aud) {
 // action/io.ts
 import { writeSync } from "node:fs";
 
+// action/inert.ts
+var UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
+var LINE_BREAK = /\r\n|[\n\r\u0085\u2028\u2029]/;
+var COMMAND_START = /^\s*(::|##)/;
+var MARKUP = /[&<>"'`*_[\](){}!#|~\\]/g;
+var SHORT_ESCAPES = { "\t": "\\t", "\n": "\\n", "\r": "\\r" };
+function escapeChar(c) {
+  const code = c.charCodeAt(0);
+  return SHORT_ESCAPES[c] ?? (code <= 255 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u{${code.toString(16)}}`);
+}
+function inert(text) {
+  return text.replace(UNSAFE, escapeChar);
+}
+function guardLine(line) {
+  return COMMAND_START.test(line) ? `> ${line}` : line;
+}
+function inertLines(text) {
+  return text.split(LINE_BREAK).map((line) => guardLine(inert(line)));
+}
+function summaryCell(text) {
+  return inert(text).replace(MARKUP, (c) => `&#${c.charCodeAt(0)};`);
+}
+
 // action/deliver.ts
 var BACKOFF = { baseMs: 1000, capMs: 30000 };
 var MAX_RETRY_AFTER_MS = 60000;
@@ -19628,7 +19856,7 @@ function isRetryable(result) {
     return result.error.retryable;
   return result.status === 429 || result.status >= 500;
 }
-var describe = (result) => result.kind === "response" ? `HTTP ${result.status}` : `${result.error.code}: ${result.error.message}`;
+var describe = (result) => result.kind === "response" ? `HTTP ${result.status}` : inert(`${result.error.code}: ${result.error.message}`);
 async function deliver(req, options, deps) {
   const started = deps.now();
   const attempts = [];
@@ -19642,7 +19870,7 @@ async function deliver(req, options, deps) {
   };
   for (let attempt = 1;; attempt++) {
     const t0 = deps.now();
-    const result = await deps.send(req, options.timeoutMs);
+    const result = await deps.send(req, options.timeoutMs, options.maxAnswerBytes);
     const durationMs = deps.now() - t0;
     deps.log(`Attempt ${attempt}/${maxAttempts}: ${describe(result)} after ${durationMs} ms`);
     if (result.kind === "response" && result.status >= 200 && result.status < 300) {
@@ -19671,303 +19899,21 @@ async function deliver(req, options, deps) {
   }
 }
 
-// action/transport.ts
-import { BlockList, isIP } from "node:net";
-import * as tls2 from "node:tls";
-var MAX_RESPONSE_BYTES = 64 * 1024;
-var stripBrackets = (host) => host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
-var normaliseHost = (host) => stripBrackets(host.toLowerCase()).replace(/\.$/, "");
-var defaultPort = (url) => Number(url.port || (url.protocol === "https:" ? 443 : 80));
-function isLoopback(host) {
-  const h = normaliseHost(host);
-  if (h === "localhost" || h.endsWith(".localhost") || h === "::1")
-    return true;
-  return isIP(h) === 4 && h.startsWith("127.");
-}
-function matchesNoProxy(host, port, noProxy) {
-  if (!noProxy)
-    return false;
-  const target = normaliseHost(host);
-  const targetFamily = isIP(target);
-  for (const raw of noProxy.split(/[\s,]+/)) {
-    const entry = raw.trim().toLowerCase();
-    if (entry === "")
-      continue;
-    if (entry === "*")
-      return true;
-    const { name, entryPort } = splitHostPort(entry);
-    if (entryPort !== undefined && entryPort !== port)
-      continue;
-    if (name.includes("/")) {
-      if (targetFamily !== 0 && inCidr(target, targetFamily, name))
-        return true;
-      continue;
-    }
-    const bare = normaliseHost(name.replace(/^\*?\./, ""));
-    if (bare === "")
-      continue;
-    if (isIP(bare) !== 0) {
-      if (targetFamily !== 0 && sameIp(target, bare))
-        return true;
-      continue;
-    }
-    if (targetFamily === 0 && (target === bare || target.endsWith(`.${bare}`)))
-      return true;
-  }
-  return false;
-}
-function splitHostPort(entry) {
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
-  if (bracketed)
-    return { name: bracketed[1] ?? "", entryPort: bracketed[2] ? Number(bracketed[2]) : undefined };
-  const colons = entry.split(":").length - 1;
-  if (colons === 1) {
-    const [name = "", port = ""] = entry.split(":");
-    return /^\d+$/.test(port) ? { name, entryPort: Number(port) } : { name: entry, entryPort: undefined };
-  }
-  return { name: entry, entryPort: undefined };
-}
-function inCidr(ip, family, cidr) {
-  const [net = "", bits = ""] = cidr.split("/");
-  const netFamily = isIP(net);
-  if (netFamily === 0 || netFamily !== family || !/^\d+$/.test(bits))
-    return false;
-  const list = new BlockList;
-  try {
-    list.addSubnet(net, Number(bits), family === 6 ? "ipv6" : "ipv4");
-  } catch {
-    return false;
-  }
-  return list.check(ip, family === 6 ? "ipv6" : "ipv4");
-}
-function sameIp(a, b) {
-  const family = isIP(a);
-  if (family !== isIP(b))
-    return false;
-  const list = new BlockList;
-  list.addAddress(b, family === 6 ? "ipv6" : "ipv4");
-  return list.check(a, family === 6 ? "ipv6" : "ipv4");
-}
-function selectProxy(target, settings) {
-  const variable = target.protocol === "https:" ? "HTTPS_PROXY" : "HTTP_PROXY";
-  const value = target.protocol === "https:" ? settings.httpsProxy : settings.httpProxy;
-  if (!value)
-    return { kind: "direct", why: "no proxy set" };
-  if (isLoopback(target.hostname))
-    return { kind: "direct", why: "loopback" };
-  if (matchesNoProxy(target.hostname, defaultPort(target), settings.noProxy))
-    return { kind: "direct", why: "NO_PROXY" };
-  try {
-    const proxy = new URL(value.includes("://") ? value : `http://${value}`);
-    if (proxy.protocol !== "http:" && proxy.protocol !== "https:")
-      return { kind: "invalid", variable };
-    return { kind: "proxy", proxy, variable };
-  } catch {
-    return { kind: "invalid", variable };
-  }
-}
-function trustAnchors(extraCa, nodeExtraCaPem) {
-  if (extraCa.length === 0)
-    return;
-  const getCACertificates2 = tls2.getCACertificates;
-  const defaults = typeof getCACertificates2 === "function" ? getCACertificates2("default") : [...tls2.rootCertificates, ...nodeExtraCaPem ? [nodeExtraCaPem] : []];
-  return [...defaults, ...extraCa];
-}
-var CODES = [
-  ["refused", true, ["ECONNREFUSED"]],
-  ["dns", true, ["ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EAI_NONAME"]],
-  [
-    "timeout",
-    true,
-    ["ETIMEDOUT", "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "TimeoutError"]
-  ],
-  [
-    "reset",
-    true,
-    [
-      "ECONNRESET",
-      "EPIPE",
-      "ECONNABORTED",
-      "EHOSTUNREACH",
-      "ENETUNREACH",
-      "EHOSTDOWN",
-      "ENETDOWN",
-      "UND_ERR_SOCKET",
-      "UND_ERR_CLOSED"
-    ]
-  ],
-  [
-    "tls-verify",
-    false,
-    [
-      "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-      "UNABLE_TO_GET_ISSUER_CERT",
-      "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-      "SELF_SIGNED_CERT_IN_CHAIN",
-      "DEPTH_ZERO_SELF_SIGNED_CERT",
-      "CERT_HAS_EXPIRED",
-      "CERT_NOT_YET_VALID",
-      "CERT_UNTRUSTED",
-      "CERT_REVOKED",
-      "CERT_SIGNATURE_FAILURE",
-      "ERR_TLS_CERT_ALTNAME_INVALID"
-    ]
-  ],
-  ["tls", false, ["EPROTO", "UND_ERR_PRX_TLS", "ERR_SSL_WRONG_VERSION_NUMBER", "ERR_TLS_HANDSHAKE_TIMEOUT"]]
-];
-function collect(err, depth = 0) {
-  if (depth > 5 || err === null || typeof err !== "object")
-    return err === undefined ? [] : [{ code: "", message: String(err) }];
-  const e = err;
-  const code = typeof e.code === "string" ? e.code : typeof e.name === "string" && e.name !== "Error" ? e.name : "";
-  const own = { code, message: typeof e.message === "string" ? e.message : "" };
-  const nested = [
-    ...e.cause !== undefined ? collect(e.cause, depth + 1) : [],
-    ...Array.isArray(e.errors) ? e.errors.flatMap((x) => collect(x, depth + 1)) : []
-  ];
-  return [own, ...nested];
-}
-function classifyError(err) {
-  const found = collect(err);
-  const message = found.map((f) => f.message).find((m) => m !== "") ?? "unknown error";
-  for (const f of found) {
-    const proxyStatus = /Proxy response \((\d+)\)/.exec(f.message)?.[1];
-    if (proxyStatus) {
-      return {
-        category: "proxy",
-        code: `PROXY_${proxyStatus}`,
-        message: f.message,
-        retryable: Number(proxyStatus) >= 500
-      };
-    }
-    if (/Proxy Authentication Required/.test(f.message))
-      return { category: "proxy", code: "PROXY_407", message: f.message, retryable: false };
-  }
-  for (const [category, retryable, codes] of CODES) {
-    const hit = found.find((f) => codes.includes(f.code));
-    if (hit)
-      return { category, code: hit.code, message: hit.message || message, retryable };
-  }
-  const tlsFailure = found.find((f) => f.code.startsWith("ERR_SSL_") || f.code.startsWith("ERR_TLS_"));
-  if (tlsFailure)
-    return { category: "tls", code: tlsFailure.code, message: tlsFailure.message || message, retryable: false };
-  const code = found.find((f) => f.code !== "")?.code ?? "UNKNOWN";
-  return { category: "other", code, message, retryable: false };
-}
-function flattenHeaders(headers) {
-  const out = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined)
-      out[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value;
-  }
-  return out;
-}
-function clientCertRequired(error, err, https, hasClientCert) {
-  if (!https || hasClientCert)
-    return false;
-  if (/CERTIFICATE_REQUIRED/.test(error.code))
-    return true;
-  if (error.category !== "reset")
-    return false;
-  const socket = err?.socket;
-  return socket?.bytesRead === 0 && typeof socket.bytesWritten === "number" && socket.bytesWritten > 0;
-}
-function createTransport(target, options) {
-  const ca = trustAnchors(options.extraCa, options.nodeExtraCaPem);
-  const targetTls = {
-    ...ca ? { ca } : {},
-    ...options.clientCert && options.clientKey ? { cert: options.clientCert, key: options.clientKey } : {},
-    rejectUnauthorized: !options.insecureSkipVerify,
-    timeout: options.timeoutMs
-  };
-  const decision = selectProxy(target, options.proxy);
-  if (decision.kind === "invalid")
-    return { invalidProxy: decision.variable };
-  const common = { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, maxRedirections: 0 };
-  const dispatcher = decision.kind === "proxy" ? new $ProxyAgent({
-    ...common,
-    uri: decision.proxy.href,
-    requestTls: targetTls,
-    proxyTls: {
-      ...ca ? { ca } : {},
-      rejectUnauthorized: !options.insecureSkipVerify,
-      timeout: options.timeoutMs
-    }
-  }) : new $Agent({ ...common, connect: targetTls });
-  return {
-    async send(req, timeoutMs) {
-      const signal = AbortSignal.timeout(timeoutMs);
-      try {
-        const res = await $request(req.url, {
-          method: req.method,
-          headers: { ...req.headers },
-          body: req.body,
-          dispatcher,
-          signal,
-          maxRedirections: 0
-        });
-        const chunks = [];
-        let size = 0;
-        let truncated = false;
-        try {
-          for await (const chunk of res.body) {
-            const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
-            chunks.push(buf);
-            size += buf.byteLength;
-            if (size > MAX_RESPONSE_BYTES) {
-              truncated = true;
-              res.body.destroy();
-              break;
-            }
-          }
-        } catch {
-          truncated = true;
-          res.body.destroy();
-        }
-        const body = Buffer.concat(chunks).subarray(0, MAX_RESPONSE_BYTES).toString("utf8");
-        const headers = flattenHeaders(res.headers);
-        const declared = /^\d+$/.test(headers["content-length"] ?? "") ? Number(headers["content-length"]) : undefined;
-        return {
-          kind: "response",
-          status: res.statusCode,
-          headers,
-          body,
-          bodyTruncated: truncated,
-          bodyBytes: truncated ? declared : size
-        };
-      } catch (err) {
-        const error = classifyError(err);
-        if (clientCertRequired(error, err, target.protocol === "https:", Boolean(options.clientCert)))
-          return { kind: "error", error: { ...error, category: "tls-client-cert", retryable: false } };
-        return { kind: "error", error };
-      }
-    },
-    async close() {
-      await dispatcher.destroy().catch(() => {
-        return;
-      });
-    }
-  };
-}
-function describeRoute(target, settings) {
-  const d = selectProxy(target, settings);
-  if (d.kind === "proxy")
-    return `through the ${d.variable} proxy ${d.proxy.protocol}//${d.proxy.host}`;
-  if (d.kind === "invalid")
-    return `${d.variable} is not a valid proxy URL`;
-  return d.why === "no proxy set" ? "direct (no proxy set)" : `direct (${d.why})`;
-}
-
 // action/report.ts
-var Output = {
-  status: "status",
-  deliveryId: "delivery-id",
-  attempts: "attempts",
-  response: "response",
-  url: "url",
-  results: "results",
-  revision: "revision"
-};
+var MAX_REVISION_CHARS = 256;
+var FLUX_DIGEST = "(?:sha1:[0-9a-f]{40}|sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128}|blake3:[0-9a-f]{64})";
+var FLUX_POINTER = "[A-Za-z0-9][A-Za-z0-9._/+@-]*";
+var CHART_VERSION = "v?\\d+\\.\\d+\\.\\d+(?:-[0-9A-Za-z.-]+)?(?:\\+[0-9A-Za-z.-]+)?";
+var FLUX_REVISION = new RegExp(`^(?:(?:${FLUX_POINTER}@)?${FLUX_DIGEST}|${CHART_VERSION})$`);
+function revisionOutput(revision) {
+  if (revision.length <= MAX_REVISION_CHARS && FLUX_REVISION.test(revision))
+    return { ok: true };
+  const shown = inert(truncate(revision, 80));
+  return {
+    ok: false,
+    warning: `The \`revision\` output is not set: "${shown}" is not a Flux revision (<branch or tag>@<algorithm>:<hex digest>, a digest, or a chart version, at most ${MAX_REVISION_CHARS} characters).`
+  };
+}
 var MAX_RESPONSE_OUTPUT_CHARS = 4096;
 var MAX_REASON_CHARS = 300;
 function scrub(text, secrets) {
@@ -19983,7 +19929,7 @@ function bodyExcerpt(result, max) {
   const { body } = result;
   if (!result.bodyTruncated && body.length <= max)
     return body;
-  const size = result.bodyBytes !== undefined ? `${result.bodyBytes} bytes` : `more than ${MAX_RESPONSE_BYTES} bytes${result.bodyTruncated ? ", not read to the end" : ""}`;
+  const size = result.bodyBytes !== undefined ? `${result.bodyBytes} bytes` : `more than ${Buffer.byteLength(body)} bytes${result.bodyTruncated ? ", not read to the end" : ""}`;
   return `${body.slice(0, max)}… (truncated: the answer has ${size})`;
 }
 var lastAttempt = (outcome) => outcome.attempts[outcome.attempts.length - 1];
@@ -20037,17 +19983,17 @@ function receiverReason(body) {
       for (const key of ["reason", "message", "error", "detail"]) {
         const v = o[key];
         if (typeof v === "string" && v.trim() !== "")
-          return truncate(v.trim(), MAX_REASON_CHARS);
+          return inert(truncate(v.trim(), MAX_REASON_CHARS));
         if (v && typeof v === "object" && typeof v.message === "string")
-          return truncate(String(v.message), MAX_REASON_CHARS);
+          return inert(truncate(String(v.message), MAX_REASON_CHARS));
       }
     }
     if (typeof parsed === "string")
-      return truncate(parsed, MAX_REASON_CHARS);
+      return inert(truncate(parsed, MAX_REASON_CHARS));
   } catch {}
   if (/^<(!doctype|html)/i.test(text))
     return;
-  return truncate(text.split(/\r?\n/)[0] ?? "", MAX_REASON_CHARS);
+  return inert(truncate(text.split(/\r?\n/)[0] ?? "", MAX_REASON_CHARS));
 }
 function receiverTargets(body) {
   let parsed;
@@ -20066,7 +20012,7 @@ function receiverTargets(body) {
     if (typeof kind !== "string" || typeof name !== "string")
       return [];
     return [
-      `${kind} ${typeof namespace === "string" ? `${namespace}/` : ""}${name}${typeof outcome === "string" ? `: ${outcome}` : ""}`
+      inert(`${kind} ${typeof namespace === "string" ? `${namespace}/` : ""}${name}${typeof outcome === "string" ? `: ${outcome}` : ""}`)
     ];
   });
 }
@@ -20151,7 +20097,7 @@ function failureMessage(outcome, ctx) {
     case "status":
       return `Delivery to ${where} failed with HTTP ${outcome.status} after ${tries}. ${statusHint(outcome.status ?? 0, ctx, receiverReason(lastBody(outcome)))}`;
     case "network":
-      return result.kind === "error" ? `Delivery to ${where} failed after ${tries}: ${result.error.code} (${result.error.message}). ${networkHint(last, ctx)}` : `Delivery to ${where} failed after ${tries}.`;
+      return result.kind === "error" ? `Delivery to ${where} failed after ${tries}: ${inert(`${result.error.code} (${result.error.message})`)}. ${networkHint(last, ctx)}` : `Delivery to ${where} failed after ${tries}.`;
   }
 }
 function summaryTable(results, dryRun) {
@@ -20168,27 +20114,29 @@ function summaryTable(results, dryRun) {
     ])
   ];
 }
-function escapeHtml(text) {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
 
 // action/io.ts
+var annotation = (message) => inertLines(message).join(`
+`);
 function actionsIo() {
   return {
-    info: (line) => info(line),
-    warning: (message) => warning(message),
-    fail: (message) => setFailed(message),
-    debug: (message) => debug2(message),
-    startGroup: (name) => startGroup(name),
+    info: (line) => {
+      for (const shown of inertLines(line))
+        info(shown);
+    },
+    warning: (message) => warning(annotation(message)),
+    fail: (message) => setFailed(annotation(message)),
+    debug: (message) => debug2(annotation(message)),
+    startGroup: (name) => startGroup(inert(name)),
     endGroup: () => endGroup(),
     setSecret: (secret) => setSecret(secret),
     setOutput: (name, value) => setOutput(name, value),
     async writeSummary(rows, heading = "fluxhook delivery") {
       const [head = [], ...body] = rows;
       try {
-        await summary.addHeading(escapeHtml(heading), 3).addTable([
-          head.map((h) => ({ data: escapeHtml(h), header: true })),
-          ...body.map((row) => row.map(escapeHtml))
+        await summary.addHeading(summaryCell(heading), 3).addTable([
+          head.map((h) => ({ data: summaryCell(h), header: true })),
+          ...body.map((row) => row.map(summaryCell))
         ]).write();
       } catch (err) {
         debug2(`No job summary written: ${err instanceof Error ? err.message : String(err)}`);
@@ -20199,8 +20147,12 @@ function actionsIo() {
 function plainIo(fd = 2) {
   const secrets = [];
   const outputs = new Map;
-  const write = (text) => writeSync(fd, `${scrub(text, secrets)}
+  const write = (text) => {
+    const lines = inertLines(scrub(text, secrets)).map((line) => scrub(line, secrets));
+    writeSync(fd, `${lines.join(`
+`)}
 `);
+  };
   return {
     outputs,
     info: (line) => write(line),
@@ -20225,8 +20177,204 @@ import { createHash as createHash4, randomUUID as randomUUID2 } from "node:crypt
 import { readFile } from "node:fs/promises";
 import * as tls3 from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
-// package.json
-var version = "0.1.0";
+
+// action/id-token.ts
+var ID_TOKEN_REFRESH_MARGIN_MS = 60000;
+var ID_TOKEN_FALLBACK_LIFETIME_MS = 60000;
+function tokenExpiry(token) {
+  const payload = token.split(".")[1];
+  if (payload === undefined)
+    return;
+  try {
+    const exp = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")).exp;
+    return typeof exp === "number" && Number.isFinite(exp) ? exp * 1000 : undefined;
+  } catch {
+    return;
+  }
+}
+function reusedToken(fetch, now, onNew) {
+  let cached;
+  return async () => {
+    if (cached && now() < cached.refreshAt)
+      return { ok: true, value: cached.value };
+    const fetched = await fetch();
+    if (!fetched.ok)
+      return fetched;
+    const expiry = tokenExpiry(fetched.value);
+    const refreshAt = expiry === undefined ? now() + ID_TOKEN_FALLBACK_LIFETIME_MS : expiry - ID_TOKEN_REFRESH_MARGIN_MS;
+    if (fetched.value !== cached?.value)
+      onNew(fetched.value);
+    cached = { value: fetched.value, refreshAt };
+    return fetched;
+  };
+}
+
+// action/wait.ts
+var POLL_BACKOFF = { baseMs: 2000, capMs: 15000 };
+var MAX_WAITED_TARGETS = 10 * MAX_STATUS_QUERY_TARGETS;
+var MAX_DELIVERY_ANSWER_BYTES = 1024 + MAX_WAITED_TARGETS * MAX_DELIVERY_TARGET_BYTES;
+var label = (o) => inert(`${o.kind} ${o.namespace}/${o.name}`);
+var says = (c) => c ? inert(`${c.reason}: ${c.message}`) : "no Ready condition yet";
+var named = (revision, otherwise) => revision === undefined ? otherwise : inert(revision);
+function judgeConsumer(c, revision) {
+  const status = c.ready?.status;
+  if (c.kind === "Kustomization") {
+    if (status === "True" && revision !== undefined && c.appliedRevision === revision)
+      return;
+    if (status === "False" && revision !== undefined && c.attemptedRevision === revision)
+      return { state: "failed", message: `${label(c)} failed to apply ${named(revision, "")}: ${says(c.ready)}` };
+    return {
+      state: "waiting",
+      behind: `${label(c)} has not applied ${named(revision, "the new revision")} yet (applied: ${named(c.appliedRevision, "none")}; ${says(c.ready)})`
+    };
+  }
+  if (status === "True")
+    return;
+  if (status === "False")
+    return { state: "failed", message: `${label(c)} is not Ready: ${says(c.ready)}` };
+  return { state: "waiting", behind: `${label(c)} is not Ready yet (${says(c.ready)})` };
+}
+function unseen(t) {
+  const why = t.consumersTruncated ? "it uses more of them than the answer lists" : t.consumersError !== undefined ? `listing them failed: ${inert(t.consumersError)}` : "the answer does not say it is complete";
+  return `the status query could not see every Kustomization and HelmRelease that uses it (${why}), so none can be reported Ready`;
+}
+function judgeTarget(t, mode) {
+  if (t.error !== undefined)
+    return { state: "waiting", behind: `${label(t)} could not be read: ${inert(t.error)}` };
+  if (!t.found)
+    return { state: "failed", message: `${label(t)} no longer exists` };
+  if (!t.handled)
+    return {
+      state: "waiting",
+      behind: `${label(t)} has not handled the request yet (requestedAt ${inert(t.requestedAt)}; last handled: ${named(t.lastHandledReconcileAt, "never")})`
+    };
+  const status = t.ready?.status;
+  if (status === "False")
+    return { state: "failed", message: `${label(t)} is not Ready: ${says(t.ready)}` };
+  if (mode === "reconciled")
+    return { state: "done", revision: t.revision };
+  if (status !== "True")
+    return { state: "waiting", behind: `${label(t)} is not Ready yet (${says(t.ready)})` };
+  for (const c of t.consumers ?? []) {
+    const verdict = judgeConsumer(c, t.revision);
+    if (verdict)
+      return verdict;
+  }
+  if (t.complete !== true)
+    return { state: "waiting", behind: `${label(t)}: ${unseen(t)}` };
+  return { state: "done", revision: t.revision };
+}
+function judge(answer, mode) {
+  const verdicts = answer.targets.map((t) => judgeTarget(t, mode));
+  const failed = verdicts.find((v) => v.state === "failed");
+  if (failed)
+    return failed;
+  const waiting = verdicts.find((v) => v.state === "waiting");
+  if (waiting)
+    return waiting;
+  const revision = verdicts.map((v) => v.state === "done" ? v.revision : undefined).find((r) => r !== undefined);
+  return { state: "done", revision };
+}
+function chainRows(answer) {
+  const rows = [["Object", "Revision", "Ready"]];
+  const ready = (c) => c ? inert(`${c.status}: ${c.message || c.reason}`) : "unknown";
+  for (const t of answer.targets) {
+    rows.push([label(t), named(t.revision, ""), t.found ? ready(t.ready) : "not found"]);
+    for (const c of t.consumers ?? [])
+      rows.push([`→ ${label(c)}`, named(c.appliedRevision, ""), ready(c.ready)]);
+    if (t.consumersTruncated)
+      rows.push(["→ …", "", "more consumers than the answer lists"]);
+  }
+  return rows;
+}
+var reasonOf = (body) => {
+  try {
+    const reason = JSON.parse(body).reason;
+    return inert(typeof reason === "string" ? reason.slice(0, 200) : body.slice(0, 200));
+  } catch {
+    return inert(body.slice(0, 200));
+  }
+};
+var permanent = (result) => result.status === 501 || result.status === 503 && reasonOf(result.body) === STATUS_QUERY_NO_CLUSTER;
+async function pollOnce(targets, deadline, deps) {
+  const parts = [];
+  for (let i = 0;i < targets.length; i += MAX_STATUS_QUERY_TARGETS) {
+    const left = deadline - deps.now();
+    if (left <= 0)
+      return { kind: "late" };
+    const result = await deps.query(targets.slice(i, i + MAX_STATUS_QUERY_TARGETS), left);
+    if (result.kind === "error")
+      return { kind: "retry", why: inert(`${result.error.code}: ${result.error.message}`) };
+    if (permanent(result))
+      return {
+        kind: "refused",
+        why: `the status query cannot be answered: HTTP ${result.status} (${reasonOf(result.body)})`
+      };
+    if (result.status === 429 || result.status >= 500)
+      return { kind: "retry", why: `HTTP ${result.status} (${reasonOf(result.body)})` };
+    if (result.status === 404)
+      return {
+        kind: "refused",
+        why: "the receiver has no status query at this path (HTTP 404): wait-for needs fluxhook's receiver server"
+      };
+    if (result.status !== 200)
+      return { kind: "refused", why: `the status query was refused: HTTP ${result.status} (${reasonOf(result.body)})` };
+    let body;
+    try {
+      body = JSON.parse(result.body);
+    } catch {
+      body = undefined;
+    }
+    if (result.bodyTruncated)
+      return {
+        kind: "refused",
+        why: `the status query's answer was longer than the ${MAX_STATUS_ANSWER_BYTES} bytes its bounds allow (shared/status-query.ts), or was cut off: is the receiver fluxhook, of a version that speaks this action's status query?`
+      };
+    const answer = parseStatusAnswer(body);
+    if (!answer)
+      return { kind: "refused", why: "the status query's answer is not a status answer" };
+    parts.push(answer);
+  }
+  return {
+    kind: "answer",
+    answer: { status: 200, reason: parts.map((p) => p.reason).join("; "), targets: parts.flatMap((p) => p.targets) }
+  };
+}
+async function waitForFlux(targets, mode, timeoutMs, deps) {
+  const deadline = deps.now() + timeoutMs;
+  let last;
+  let behind = "no answer from the status query yet";
+  const timedOut = (polls) => ({
+    ok: false,
+    message: `Timed out after ${Math.round(timeoutMs / 1000)} s waiting for Flux (wait-for: ${mode}): ${behind}`,
+    answer: last,
+    polls
+  });
+  for (let poll = 1;; poll++) {
+    const result = await pollOnce(targets, deadline, deps);
+    if (result.kind === "refused")
+      return { ok: false, message: result.why, answer: last, polls: poll };
+    if (result.kind === "retry")
+      behind = `the status query did not answer: ${result.why}`;
+    else if (result.kind === "late")
+      return timedOut(poll - 1);
+    else {
+      last = result.answer;
+      const verdict = judge(result.answer, mode);
+      if (verdict.state === "done")
+        return { ok: true, revision: verdict.revision, answer: result.answer, polls: poll };
+      if (verdict.state === "failed")
+        return { ok: false, message: verdict.message, answer: last, polls: poll };
+      behind = verdict.behind;
+    }
+    const left = deadline - deps.now();
+    if (left <= 0)
+      return timedOut(poll);
+    const delay = Math.min(backoffDelayMs(POLL_BACKOFF, poll, deps.random()), left);
+    deps.log(`Poll ${poll}: ${behind}; next in ${(delay / 1000).toFixed(1)} s.`);
+    await deps.sleep(delay);
+  }
+}
 
 // action/main.ts
 var USER_AGENT = `GitHub-Hookshot/${createHash4("sha256").update(`fluxhook-action/${version}`).digest("hex").slice(0, 7)}`;
@@ -20354,6 +20502,18 @@ function logDryRun(io, config, { ctx, req }, several) {
   io.info(scrub(preview, config.secrets));
   io.endGroup();
 }
+var progressPrefix = (p, several) => several ? `${resultName(p.ctx)}: ` : "";
+async function withTimeout(promise, ms, fallback) {
+  let timer;
+  const late = new Promise((resolve) => {
+    timer = setTimeout(() => resolve(fallback), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 async function mapLimit(items, limit, fn) {
   const results = new Array(items.length);
   let next = 0;
@@ -20389,15 +20549,16 @@ async function run(deps = defaultDeps()) {
       return Exit.usage;
     }
     const material = loaded.value;
+    const audience = config.oidcAudience;
+    const idToken = audience === undefined ? undefined : reusedToken(() => deps.idToken(audience), Date.now, (token) => io.setSecret(token));
     let credential = config.token;
-    if (config.oidcAudience !== undefined) {
-      const idToken = await deps.idToken(config.oidcAudience);
-      if (!idToken.ok) {
-        io.fail(idToken.error);
-        return idToken.usage ? Exit.usage : Exit.failed;
+    if (idToken) {
+      const first = await idToken();
+      if (!first.ok) {
+        io.fail(first.error);
+        return first.usage ? Exit.usage : Exit.failed;
       }
-      io.setSecret(idToken.value);
-      credential = idToken.value;
+      credential = first.value;
     }
     const secrets = [...config.secrets, credential];
     const clean = (text) => scrub(text, secrets);
@@ -20448,37 +20609,23 @@ async function run(deps = defaultDeps()) {
     }
     let results;
     try {
-      const deliverOne = (p, log) => deliver(p.req, { retries: config.retries, timeoutMs: config.timeoutMs }, { send: transport.send, sleep: (ms) => sleep(ms), now: Date.now, random: Math.random, log });
-      if (!several) {
-        const p = planned[0];
-        io.startGroup("Delivery");
-        const outcome = await deliverOne(p, (line) => io.info(clean(line)));
-        io.endGroup();
-        results = [{ ctx: p.ctx, deliveryId: p.deliveryId, outcome }];
-      } else {
-        results = await mapLimit(planned, MAX_PARALLEL_DELIVERIES, async (p) => {
-          const lines = [];
-          const outcome = await deliverOne(p, (line) => lines.push(clean(line)));
-          io.startGroup(`Delivery to ${resultName(p.ctx)}`);
-          for (const line of lines)
-            io.info(line);
-          io.endGroup();
-          return { ctx: p.ctx, deliveryId: p.deliveryId, outcome };
-        });
-      }
+      const deliverOne = (p, log) => deliver(p.req, {
+        retries: config.retries,
+        timeoutMs: config.timeoutMs,
+        ...config.waitFor !== "none" ? { maxAnswerBytes: MAX_DELIVERY_ANSWER_BYTES } : {}
+      }, { send: transport.send, sleep: (ms) => sleep(ms), now: Date.now, random: Math.random, log });
+      io.startGroup(several ? "Deliveries" : "Delivery");
+      results = await mapLimit(planned, MAX_PARALLEL_DELIVERIES, async (p) => {
+        const outcome = await deliverOne(p, (line) => io.info(clean(`${progressPrefix(p, several)}${line}`)));
+        return { ctx: p.ctx, deliveryId: p.deliveryId, outcome };
+      });
+      io.endGroup();
       const code = await report(io, config, clean, results);
       if (config.waitFor === "none" || code !== Exit.delivered)
         return code;
       return await waitPhase(io, config, clean, planned, results, {
         send: transport.send,
-        credential: async () => {
-          if (config.oidcAudience === undefined)
-            return { ok: true, value: credential };
-          const token = await deps.idToken(config.oidcAudience);
-          if (token.ok)
-            io.setSecret(token.value);
-          return token;
-        }
+        credential: async () => idToken ? idToken() : { ok: true, value: credential }
       });
     } finally {
       await transport.close();
@@ -20495,17 +20642,15 @@ async function waitPhase(io, config, clean, planned, results, waitIo) {
   if (!mode)
     return Exit.delivered;
   const several = results.length > 1;
-  const live = results.length === 1;
-  if (live)
-    io.startGroup(`Waiting for Flux: ${mode}`);
+  io.startGroup(`Waiting for Flux: ${mode}`);
   const failures = [];
   let revision;
   const waits = await mapLimit(results, MAX_PARALLEL_DELIVERIES, async (result) => {
     const p = planned.find((x) => x.deliveryId === result.deliveryId);
-    const name = several ? ` for ${resultName(p.ctx)}` : "";
+    const log = (line) => io.info(clean(`${progressPrefix(p, several)}${line}`));
     const last = result.outcome?.ok ? result.outcome.attempts[result.outcome.attempts.length - 1]?.result : undefined;
     if (last?.kind !== "response")
-      return { p, lines: [], wait: undefined };
+      return { p, wait: undefined };
     let body;
     try {
       body = JSON.parse(last.body);
@@ -20513,43 +20658,55 @@ async function waitPhase(io, config, clean, planned, results, waitIo) {
       body = undefined;
     }
     const targets = annotatedTargets(body);
-    const lines = [];
+    if (last.bodyTruncated) {
+      const message = `wait-for: ${mode} cannot list what to wait for: the receiver's answer to the delivery is longer than the ` + `${MAX_DELIVERY_ANSWER_BYTES} bytes that ${MAX_WAITED_TARGETS} targets take, the most wait-for follows.`;
+      return { p, wait: { ok: false, message, answer: undefined, polls: 0 } };
+    }
+    if (targets && targets.length > MAX_WAITED_TARGETS) {
+      const message = `wait-for: ${mode} follows at most ${MAX_WAITED_TARGETS} targets; this delivery annotated ${targets.length}.`;
+      return { p, wait: { ok: false, message, answer: undefined, polls: 0 } };
+    }
     if (!targets) {
       const message = `wait-for: ${mode} needs fluxhook's status query, and this receiver's answer lists no targets with ` + "their requestedAt (Flux's notification-controller answers without a body): use wait-for: none with it.";
-      return { p, lines, wait: { ok: false, message, answer: undefined, polls: 0 } };
+      return { p, wait: { ok: false, message, answer: undefined, polls: 0 } };
     }
     if (targets.length === 0) {
-      lines.push(`Nothing was annotated${name}: nothing to wait for.`);
-      return { p, lines, wait: undefined };
+      log("Nothing was annotated: nothing to wait for.");
+      return { p, wait: undefined };
     }
     const wait = await waitForFlux(targets, mode, config.waitTimeoutMs, {
-      query: async (batch) => {
-        const credential = await waitIo.credential();
+      query: async (batch, left) => {
+        const timeoutMs = Math.min(config.timeoutMs, left);
+        const credential = await withTimeout(waitIo.credential(), timeoutMs, {
+          ok: false,
+          usage: false,
+          error: `no ID token within ${timeoutMs} ms`
+        });
         if (!credential.ok)
           return {
             kind: "error",
             error: { code: "ID_TOKEN", message: credential.error, retryable: true }
           };
-        return waitIo.send(buildStatusQuery({ ...p.settings, credential: credential.value }, batch, p.deliveryId), config.timeoutMs);
+        const query = buildStatusQuery({ ...p.settings, credential: credential.value }, batch, p.deliveryId);
+        return waitIo.send(query, timeoutMs, MAX_STATUS_ANSWER_BYTES);
       },
       sleep: (ms) => sleep(ms),
       now: Date.now,
       random: Math.random,
-      log: (line) => live ? io.info(clean(line)) : lines.push(clean(line))
+      log
     });
-    return { p, lines, wait };
+    return { p, wait };
   });
-  for (const { p, lines, wait } of waits) {
-    if (!live)
-      io.startGroup(`Waiting for Flux (${resultName(p.ctx)}): ${mode}`);
-    for (const line of lines)
-      io.info(line);
-    if (wait?.answer)
-      for (const [object, rev, ready] of chainRows(wait.answer).slice(1))
-        io.info(clean(`${object}: ${rev || "no revision"}; Ready ${ready}`));
-    io.endGroup();
+  io.endGroup();
+  for (const { p, wait } of waits) {
     if (!wait)
       continue;
+    if (wait.answer) {
+      io.startGroup(`Flux${several ? ` for ${resultName(p.ctx)}` : ""}: ${mode}`);
+      for (const [object, rev, ready] of chainRows(wait.answer).slice(1))
+        io.info(clean(`${object}: ${rev || "no revision"}; Ready ${ready}`));
+      io.endGroup();
+    }
     if (wait.answer)
       await io.writeSummary(chainRows(wait.answer).map((row) => row.map(clean)), `Flux${several ? ` for ${resultName(p.ctx)}` : ""}, wait-for ${mode}: ${wait.ok ? wait.revision ?? "done" : "failed"}`);
     if (wait.ok) {
@@ -20558,7 +20715,13 @@ async function waitPhase(io, config, clean, planned, results, waitIo) {
     } else
       failures.push(clean(`${several ? `${resultName(p.ctx)}: ` : ""}${wait.message}`));
   }
-  io.setOutput(Output.revision, clean(revision ?? ""));
+  if (revision !== undefined) {
+    const checked = revisionOutput(revision);
+    if (checked.ok)
+      io.setOutput(Output.revision, revision);
+    else
+      io.warning(checked.warning);
+  }
   if (failures.length === 0)
     return Exit.delivered;
   const message = failures.length === 1 ? failures[0] : ["Flux did not get there:", ...failures.map((f) => `  - ${f}`)].join(`
@@ -20618,7 +20781,7 @@ async function report(io, config, clean, results) {
 }
 
 // action/cli.ts
-var CliFlag = { oidcTokenEnv: "oidc-token-env", help: "help" };
+var CliFlag = { oidcTokenEnv: "oidc-token-env", help: "help", version: "version" };
 var TOKEN_ENV = "FLUXHOOK_TOKEN";
 var BOOLEAN_FLAGS = [Input.failOnError, Input.dryRun, Input.insecureSkipTlsVerify];
 var REPEATABLE_FLAGS = [Input.receiver, Input.headers];
@@ -20657,6 +20820,7 @@ var HELP = [
   "Flags (--name value or --name=value):",
   ...Object.entries(FLAG_HELP).map(([name, text]) => `  --${name.padEnd(26)}${text}`),
   `  --${CliFlag.oidcTokenEnv.padEnd(26)}generic-oidc: the variable holding the CI's ID token (GitLab CI: id_tokens)`,
+  `  --${CliFlag.version.padEnd(26)}the version (package.json's)`,
   `  --${CliFlag.help.padEnd(26)}this text`,
   "",
   "Outside GitHub Actions, the log goes to stderr with every secret replaced by ***, and stdout gets",
@@ -20664,45 +20828,44 @@ var HELP = [
   "Exit codes: 0 delivered, 1 a delivery failed, 2 bad usage (flags, inputs, files)."
 ].join(`
 `);
-var FLAG_NAMES = new Set([...Object.values(Input), ...Object.values(CliFlag)]);
+var OPTIONS = {
+  ...Object.fromEntries(Object.values(Input).map((name) => [name, { type: "string", multiple: REPEATABLE_FLAGS.includes(name) }])),
+  [CliFlag.oidcTokenEnv]: { type: "string" },
+  [CliFlag.help]: { type: "boolean", short: "h" },
+  [CliFlag.version]: { type: "boolean" }
+};
+var flagIn = (message) => /'(--?[A-Za-z0-9-]+)/.exec(message)?.[1] ?? "a flag";
 function parseArgs(argv) {
-  const values = new Map;
-  let help = false;
-  for (let i = 0;i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === "-h" || arg === "--help") {
-      help = true;
-      continue;
-    }
-    if (!arg.startsWith("--"))
-      return { ok: false, error: `unexpected argument #${i + 1} (flags start with --)` };
-    const eq = arg.indexOf("=");
-    const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
-    if (!FLAG_NAMES.has(name))
-      return { ok: false, error: `unknown flag --${name}` };
-    let value;
-    if (eq >= 0)
-      value = arg.slice(eq + 1);
-    else if (BOOLEAN_FLAGS.includes(name)) {
-      const next = argv[i + 1];
-      value = "true";
-      if (next === "true" || next === "false") {
-        value = next;
-        i++;
-      }
-    } else {
-      const next = argv[++i];
-      if (next === undefined)
-        return { ok: false, error: `--${name} needs a value` };
-      value = next;
-    }
-    const before = values.get(name);
-    if (before !== undefined && !REPEATABLE_FLAGS.includes(name))
-      return { ok: false, error: `--${name} is given twice` };
-    values.set(name, before === undefined ? value : `${before}
-${value}`);
+  const args = argv.flatMap((arg, i) => BOOLEAN_FLAGS.some((name) => arg === `--${name}`) && !["true", "false"].includes(argv[i + 1] ?? "") ? [arg, "true"] : [arg]);
+  let parsed;
+  try {
+    parsed = parseNodeArgs({ args, options: OPTIONS, strict: true, allowPositionals: true, tokens: true });
+  } catch (err) {
+    const { code, message } = err;
+    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION")
+      return { ok: false, error: `unknown flag ${flagIn(message ?? "")}` };
+    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE")
+      return {
+        ok: false,
+        error: /ambiguous/.test(message ?? "") ? `${flagIn(message ?? "")} needs a value (one that starts with - is given as ${flagIn(message ?? "")}=VALUE)` : `${flagIn(message ?? "")} needs a value`
+      };
+    throw err;
   }
-  return { ok: true, help, values };
+  const values = new Map;
+  const seen = new Set;
+  for (const token of parsed.tokens) {
+    if (token.kind === "positional" && !(token.index === 0 && token.value === "send"))
+      return { ok: false, error: `unexpected argument #${token.index + 1} (flags start with --)` };
+    if (token.kind !== "option" || token.name === CliFlag.help || token.name === CliFlag.version)
+      continue;
+    if (seen.has(token.name) && !REPEATABLE_FLAGS.includes(token.name))
+      return { ok: false, error: `--${token.name} is given twice` };
+    seen.add(token.name);
+    const before = values.get(token.name);
+    values.set(token.name, before === undefined ? token.value ?? "" : `${before}
+${token.value ?? ""}`);
+  }
+  return { ok: true, help: parsed.values.help === true, version: parsed.values.version === true, values };
 }
 var defaultStreams = {
   out: (text) => writeSync2(1, text),
@@ -20718,6 +20881,11 @@ Run \`fluxhook send --help\` for the flags.
   }
   if (args.help) {
     streams.out(`${HELP}
+`);
+    return Exit.delivered;
+  }
+  if (args.version) {
+    streams.out(`${version}
 `);
     return Exit.delivered;
   }
@@ -20763,5 +20931,4 @@ Run \`fluxhook send --help\` for the flags.
 }
 
 // action/cli-main.ts
-var args = process.argv.slice(2);
-process.exitCode = await cli(args[0] === "send" ? args.slice(1) : args, process.env);
+process.exitCode = await cli(process.argv.slice(2), process.env);

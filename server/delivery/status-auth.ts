@@ -6,13 +6,15 @@
  * sender's payload (a push event, a Pub/Sub envelope), which a query is not. So each entry calls the
  * validator's own authentication check (exported beside it) and skips its payload decoding:
  *
- *   - github, bitbucket, generic-hmac, nexus: the same HMAC header, over the query's exact bytes;
+ *   - github, bitbucket, generic-hmac, nexus: the same HMAC header over the query's exact bytes,
+ *     keyed with statusQueryKey(token) (shared/status-query.ts): a delivery's signature is never
+ *     a query's, nor a query's a delivery's;
  *   - gitlab, harbor: the same token header;
  *   - generic-oidc: the same bearer ID token, through the same issuers and CEL validations;
  *   - gcr: the same Google ID token (audience and service account from the Secret);
  *   - generic, dockerhub, quay, acr, cdevents: nothing but the secret URL, as for their deliveries.
  */
-import { Header, type ReceiverType } from "../../shared";
+import { Header, statusQueryKey, type ReceiverType } from "../../shared";
 import type { DeliveryRequest, ValidatorContext } from "../providers";
 import { gcrAuthRefusal } from "../providers/gcr";
 import { hmacSignatureRefusal } from "../providers/generic-hmac";
@@ -32,7 +34,8 @@ const verdict = (refusal: string | undefined): QueryAuthentication =>
   refusal === undefined ? ok : { ok: false, reason: refusal };
 const urlOnly: QueryAuth = () => ok;
 /** The validators' own checks of a signature over the raw bytes, or of a token, applied to the query. */
-const hubSignature: QueryAuth = (request, { secret }) => verdict(hubSignatureRefusal(request, secret.token ?? ""));
+const queryKey = (token: Uint8Array | undefined) => statusQueryKey(token ?? "");
+const hubSignature: QueryAuth = (request, { secret }) => verdict(hubSignatureRefusal(request, queryKey(secret.token)));
 const tokenHeader =
   (header: string): QueryAuth =>
   (request, { secret }) =>
@@ -46,8 +49,8 @@ export const STATUS_QUERY_AUTH: Readonly<Record<ReceiverType, QueryAuth>> = {
   cdevents: urlOnly,
   github: hubSignature,
   bitbucket: hubSignature,
-  "generic-hmac": (request, { secret }) => verdict(hmacSignatureRefusal(request, secret.token ?? "")),
-  nexus: (request, { secret }) => verdict(nexusSignatureRefusal(request, secret.token ?? "")),
+  "generic-hmac": (request, { secret }) => verdict(hmacSignatureRefusal(request, queryKey(secret.token))),
+  nexus: (request, { secret }) => verdict(nexusSignatureRefusal(request, queryKey(secret.token))),
   gitlab: tokenHeader(Header.gitlabToken),
   harbor: tokenHeader(Header.authorization),
   // The validator reads only the Authorization header (and passes the body through untouched).

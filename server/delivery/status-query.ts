@@ -30,7 +30,13 @@ import {
   BODY_READ_TIMEOUT_MS,
   TARGET_CONCURRENCY,
 } from "../limits";
-import { STATUS_QUERY_SUFFIX, type ConditionState, type QueriedTarget, type TargetState } from "../../shared";
+import {
+  STATUS_QUERY_NO_CLUSTER,
+  STATUS_QUERY_SUFFIX,
+  type ConditionState,
+  type QueriedTarget,
+  type TargetState,
+} from "../../shared";
 import { bodyBytesBound, readBody, tooLarge } from "./body";
 import { CelMeter } from "../cel";
 import type { DeliveryGuards } from "./protect/guards";
@@ -85,7 +91,7 @@ export async function handleStatusQuery(
   const known = { receiver: entry.key };
   if (entry.unavailable !== undefined) return { ...known, status: 503, reason: entry.unavailable };
   const cluster = deps.cluster;
-  if (!cluster) return { ...known, status: 503, reason: "status queries need a cluster to read targets from" };
+  if (!cluster) return { ...known, status: 503, reason: STATUS_QUERY_NO_CLUSTER };
 
   const receiverKey = keyString(entry.key);
   const timeoutMs = deps.bodyTimeoutMs ?? BODY_READ_TIMEOUT_MS;
@@ -253,7 +259,7 @@ async function answer(
       ...(o.ready ? { ready: condition(o.ready) } : {}),
       ...(revisionOf(o) !== undefined ? { revision: revisionOf(o) } : {}),
     };
-    if (!SOURCE_KINDS.has(o.kind)) return state;
+    if (!SOURCE_KINDS.has(o.kind)) return { ...state, complete: true };
     const consumers: NonNullable<TargetState["consumers"]>[number][] = [];
     let truncated = false;
     const errors: string[] = [];
@@ -289,6 +295,8 @@ async function answer(
       consumers,
       ...(truncated ? { consumersTruncated: true as const } : {}),
       ...(errors.length > 0 ? { consumersError: errors.join("; ") } : {}),
+      // The wire contract's mark (shared/status-query.ts): every consumer of the source is listed.
+      ...(!truncated && errors.length === 0 ? { complete: true as const } : {}),
     };
   });
   const done = states.filter((s) => s.handled).length;

@@ -8,12 +8,14 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Input } from "../../action/inputs";
 import { MAIN, runToEnd } from "../support/process";
 import { startStack, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 import { CLI, events, makePki, startConnectProxy, startReceiver } from "./harness";
 import { nodeFor } from "./node-versions";
+import { parseArgs } from "../../action/cli";
+import { Input } from "../../action/vocabulary";
+import { version as packageVersion } from "../../package.json";
 
 const CLI_NODE = nodeFor(20);
 const GIT = "source.toolkit.fluxcd.io/v1";
@@ -110,6 +112,16 @@ describe("the CLI on Node 20, outside GitHub Actions", () => {
     expect(run.stdout).toContain("Exit codes: 0 delivered, 1 a delivery failed, 2 bad usage");
   });
 
+  test("--version prints package.json's version, and exits 0", async () => {
+    const run = await runCli(["--version"]);
+    expect({ exitCode: run.exitCode, stdout: run.stdout, stderr: run.stderr }).toEqual({
+      exitCode: 0,
+      stdout: `${packageVersion}\n`,
+      stderr: "",
+    });
+    expect((await runCli(["send", "--version"])).stdout).toBe(`${packageVersion}\n`);
+  });
+
   test("delivers with FLUXHOOK_TOKEN: exit 0, the results on stdout, the target annotated, no secret printed", async () => {
     const before = stack.requestedAt(GIT, "GitRepository", "flux-system", "webapp");
     const run = await runCli(deliveryFlags(), { FLUXHOOK_TOKEN: TOKEN });
@@ -176,6 +188,14 @@ describe("the CLI on Node 20, outside GitHub Actions", () => {
     { name: "a flag without its value", args: ["--retries"], env: {}, says: "--retries needs a value" },
     { name: "a flag given twice", args: ["--event", "a", "--event", "b"], env: {}, says: "--event is given twice" },
     { name: "a positional argument", args: ["push"], env: {}, says: "unexpected argument #1" },
+    { name: "a second positional after send", args: ["send", "push"], env: {}, says: "unexpected argument #2" },
+    {
+      name: "a bad value for a true-or-false flag",
+      args: ["--dry-run=maybe", "--event", "push"],
+      env: {},
+      says: "`dry-run` must be true or false",
+    },
+    { name: "an unknown flag with a value", args: ["--tokn=s3cr3t"], env: {}, says: "unknown flag --tokn" },
     {
       name: "no event outside Actions",
       args: ["--address", "http://127.0.0.1:9", "--receiver", "r", "--payload", "{}"],
@@ -264,6 +284,10 @@ describe("fluxhook send (server/main.ts, as the image's binary runs it)", () => 
   const send = (args: string[], env: Record<string, string> = {}) =>
     spawn([process.execPath, MAIN, "send", ...args], env);
 
+  test("--version, through the same code", async () => {
+    expect((await send(["--version"])).stdout).toBe(`${packageVersion}\n`);
+  });
+
   test("--help", async () => {
     const run = await send(["--help"]);
     expect(run.exitCode).toBe(0);
@@ -318,5 +342,36 @@ describe("fluxhook send (server/main.ts, as the image's binary runs it)", () => 
     } finally {
       pki.cleanup();
     }
+  });
+});
+
+describe("parseArgs (node:util's, strict)", () => {
+  test.each<{ name: string; argv: string[]; want: Record<string, string> }>([
+    {
+      name: "--name value and --name=value",
+      argv: ["--event", "push", "--retries=2"],
+      want: { event: "push", retries: "2" },
+    },
+    {
+      name: "a true-or-false flag alone",
+      argv: ["--dry-run", "--event", "push"],
+      want: { "dry-run": "true", event: "push" },
+    },
+    { name: "one given =false (Node 20 too)", argv: ["--fail-on-error=false"], want: { "fail-on-error": "false" } },
+    { name: "one followed by its value", argv: ["--dry-run", "false"], want: { "dry-run": "false" } },
+    {
+      name: "repeatable flags, one line each",
+      argv: ["--receiver", "a", "--receiver", "b"],
+      want: { receiver: "a\nb" },
+    },
+    { name: "the send command first", argv: ["send", "--event", "push"], want: { event: "push" } },
+  ])("$name", ({ argv, want }) => {
+    const parsed = parseArgs(argv);
+    expect(parsed.ok && Object.fromEntries(parsed.values)).toEqual(want);
+  });
+
+  test("an error never shows a value", () => {
+    const parsed = parseArgs(["--token", "s3cr3t", "--token=t0ken"]);
+    expect(parsed).toEqual({ ok: false, error: "--token is given twice" });
   });
 });

@@ -6,10 +6,10 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DEFAULTS, Input } from "../../action/inputs";
-import { Output } from "../../action/report";
+import { DEFAULTS } from "../../action/inputs";
 import { actionYml, BUNDLE, ROOT } from "./harness";
 import { runToEnd } from "../support/process";
+import { Input, Output } from "../../action/vocabulary";
 
 describe("action.yml", () => {
   const yml = actionYml();

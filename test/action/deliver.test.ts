@@ -8,8 +8,7 @@ import {
   parseRetryAfter,
   type DeliverDeps,
 } from "../../action/deliver";
-import type { OutgoingRequest } from "../../action/request";
-import type { ErrorCategory, SendResult } from "../../action/transport";
+import type { OutgoingRequest, ErrorCategory, SendResult } from "../../action/vocabulary";
 
 const REQ: OutgoingRequest = { method: "POST", url: "http://h/hook/x", headers: {}, body: new Uint8Array() };
 

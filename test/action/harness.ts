@@ -24,7 +24,6 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import examples from "@octokit/webhooks-examples";
 import { nodeFor } from "./node-versions";
-import { runToEnd } from "../support/process";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 export const BUNDLE = join(ROOT, "action/dist/index.js");
@@ -86,55 +85,78 @@ export function parseOutputFile(text: string): Record<string, string> {
 }
 
 /** Runs the built action once with Node 24 and returns what a workflow would see. */
-export async function runAction(options: RunActionOptions = {}): Promise<ActionRun> {
+export function runAction(options: RunActionOptions = {}): Promise<ActionRun> {
+  return startAction(options).finished;
+}
+
+/** A running action: its stdout so far, read as it comes, and what it leaves when it ends. */
+export interface RunningAction {
+  stdoutSoFar(): string;
+  readonly finished: Promise<ActionRun>;
+}
+
+/** Starts the built action as the runner does; `finished` resolves when it has exited. */
+export function startAction(options: RunActionOptions = {}): RunningAction {
   const dir = mkdtempSync(join(tmpdir(), "fluxhook-action-"));
-  try {
-    const eventBytes = toBytes(options.event ?? events().push);
-    const eventPath = join(dir, "event.json");
-    writeFileSync(eventPath, eventBytes);
-    const outputPath = join(dir, "output");
-    const summaryPath = join(dir, "summary.md");
-    writeFileSync(outputPath, "");
-    writeFileSync(summaryPath, "");
+  const eventBytes = toBytes(options.event ?? events().push);
+  const eventPath = join(dir, "event.json");
+  writeFileSync(eventPath, eventBytes);
+  const outputPath = join(dir, "output");
+  const summaryPath = join(dir, "summary.md");
+  writeFileSync(outputPath, "");
+  writeFileSync(summaryPath, "");
 
-    const inputs: Record<string, string> = {};
-    for (const [name, spec] of Object.entries(actionYml().inputs))
-      if (spec.default !== undefined) inputs[name] = String(spec.default);
-    Object.assign(inputs, options.inputs);
-    if (options.url !== undefined) inputs.url = options.url;
+  const inputs: Record<string, string> = {};
+  for (const [name, spec] of Object.entries(actionYml().inputs))
+    if (spec.default !== undefined) inputs[name] = String(spec.default);
+  Object.assign(inputs, options.inputs);
+  if (options.url !== undefined) inputs.url = options.url;
 
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? "/usr/bin:/bin",
-      HOME: dir,
-      CI: "true",
-      GITHUB_ACTIONS: "true",
-      GITHUB_EVENT_NAME: options.eventName ?? "push",
-      GITHUB_EVENT_PATH: eventPath,
-      GITHUB_OUTPUT: outputPath,
-      GITHUB_STEP_SUMMARY: summaryPath,
-      GITHUB_REPOSITORY: "octo-org/fluxhook-test",
-      GITHUB_REPOSITORY_ID: "123456789",
-      RUNNER_TEMP: dir,
-      ...options.env,
-    };
-    // The runner upper-cases the name and keeps hyphens: INPUT_TIMEOUT-SECONDS.
-    for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.replace(/ /g, "_").toUpperCase()}`] = value;
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: dir,
+    CI: "true",
+    GITHUB_ACTIONS: "true",
+    GITHUB_EVENT_NAME: options.eventName ?? "push",
+    GITHUB_EVENT_PATH: eventPath,
+    GITHUB_OUTPUT: outputPath,
+    GITHUB_STEP_SUMMARY: summaryPath,
+    GITHUB_REPOSITORY: "octo-org/fluxhook-test",
+    GITHUB_REPOSITORY_ID: "123456789",
+    RUNNER_TEMP: dir,
+    ...options.env,
+  };
+  // The runner upper-cases the name and keeps hyphens: INPUT_TIMEOUT-SECONDS.
+  for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.replace(/ /g, "_").toUpperCase()}`] = value;
 
-    const { stdout, stderr, exitCode } = await runToEnd([options.node ?? ACTION_NODE.path, options.bundle ?? BUNDLE], {
-      cwd: dir,
-      env,
-    });
-    return {
-      exitCode,
-      stdout,
-      stderr,
-      outputs: parseOutputFile(readFileSync(outputPath, "utf8")),
-      summary: readFileSync(summaryPath, "utf8"),
-      eventBytes,
-    };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const child = Bun.spawn([options.node ?? ACTION_NODE.path, options.bundle ?? BUNDLE], {
+    cwd: dir,
+    env,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let stdout = "";
+  const decoder = new TextDecoder();
+  const readStdout = (async () => {
+    for await (const chunk of child.stdout as unknown as AsyncIterable<Uint8Array>)
+      stdout += decoder.decode(chunk, { stream: true });
+  })();
+  const finished = (async () => {
+    try {
+      const [stderr, exitCode] = await Promise.all([new Response(child.stderr).text(), child.exited, readStdout]);
+      return {
+        exitCode,
+        stdout,
+        stderr,
+        outputs: parseOutputFile(readFileSync(outputPath, "utf8")),
+        summary: readFileSync(summaryPath, "utf8"),
+        eventBytes,
+      };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  })();
+  return { stdoutSoFar: () => stdout, finished };
 }
 
 function toBytes(event: Uint8Array | string | object): Uint8Array {
@@ -171,6 +193,46 @@ export function maskedValues(stdout: string): string[] {
     .split("\n")
     .filter((l) => l.startsWith("::add-mask::"))
     .map((l) => l.slice("::add-mask::".length).replace(/%0A/g, "\n").replace(/%0D/g, "\r").replace(/%25/g, "%"));
+}
+
+/** A command as the runner reads it from a stdout line, its value unescaped. */
+export interface RunnerCommand {
+  readonly name: string;
+  readonly value: string;
+}
+
+/**
+ * What the runner makes of the action's stdout, as actions/runner processes it: a line that starts
+ * (leading whitespace trimmed) with `::name::` is a command; `::stop-commands::T` turns commands off
+ * until the line `::T::`, so that meanwhile every line, `::add-mask::` ones included, is printed as
+ * it is. Printed lines show every value masked so far as `***`.
+ */
+export function runnerView(stdout: string): { commands: RunnerCommand[]; printed: string[] } {
+  const commandValue = (v: string) => v.replace(/%0D/g, "\r").replace(/%0A/g, "\n").replace(/%25/g, "%");
+  const masks: string[] = [];
+  const mask = (line: string) => masks.reduce((text, m) => (m === "" ? text : text.split(m).join("***")), line);
+  const commands: RunnerCommand[] = [];
+  const printed: string[] = [];
+  let stopToken: string | undefined;
+  for (const line of stdout.split(/\r?\n/)) {
+    const trimmed = line.trimStart();
+    if (stopToken !== undefined) {
+      if (trimmed === `::${stopToken}::`) stopToken = undefined;
+      else printed.push(mask(line));
+      continue;
+    }
+    const command = /^::([A-Za-z-]+)(?: [^:]*)?::(.*)$/.exec(trimmed);
+    if (!command) {
+      printed.push(mask(line));
+      continue;
+    }
+    const [, name = "", raw = ""] = command;
+    const value = commandValue(raw);
+    commands.push({ name, value });
+    if (name === "add-mask") masks.push(value);
+    if (name === "stop-commands") stopToken = value;
+  }
+  return { commands, printed };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { Input, maskUrl, parseInputs, type ActionConfig, type Env, type InputName } from "../../action/inputs";
+import { maskUrl, parseInputs, type ActionConfig } from "../../action/inputs";
+import { Input, type Env, type InputName } from "../../action/vocabulary";
 
 // Vector from Flux's spec (checked there with `printf '%s' … | sha256sum`), not computed with shared/.
 const DIGEST = "df3ebadde655d58cd8236886baaaca95ff9c420f4c89e11a5d91965baa0cdf0f"; // test-token + github-receiver + flux-system
@@ -475,5 +476,36 @@ describe("wait-for", () => {
   ])("refuses $inputs", ({ inputs, error }) => {
     const result = parse({ ...BASE, ...inputs });
     expect(result.ok ? [] : result.errors).toEqual([expect.stringContaining(error)]);
+  });
+});
+
+describe("a token or a signature in clear", () => {
+  const warnings = (inputs: Partial<Record<InputName, string>>) => config({ ...BASE, ...inputs }).warnings;
+  test.each([
+    { name: "github over http:// to another host", inputs: { address: "http://10.0.0.5:9292" }, says: "signatures" },
+    {
+      name: "generic-oidc over http://",
+      inputs: { address: "http://flux.corp.internal", "receiver-type": "generic-oidc" },
+      says: "the runner's ID token",
+    },
+    { name: "gitlab over http://", inputs: { address: "http://h", "receiver-type": "gitlab" }, says: "X-Gitlab-Token" },
+  ])("$name: one warning", ({ inputs, says }) => {
+    const found = warnings(inputs).filter((w) => w.includes("plain http://"));
+    expect(found).toHaveLength(1);
+    expect(found[0]).toContain(says);
+  });
+
+  test.each([
+    { name: "https://", inputs: { address: "https://h" } },
+    { name: "http:// to this runner's loopback", inputs: { address: "http://127.0.0.1:9292" } },
+    { name: "http://localhost", inputs: { address: "http://localhost:9292" } },
+    { name: "generic, which carries neither", inputs: { address: "http://h", "receiver-type": "generic" } },
+  ])("$name: none", ({ inputs }) => {
+    expect(warnings(inputs).filter((w) => w.includes("plain http://"))).toEqual([]);
+  });
+
+  test("several receivers at one address: warned once", () => {
+    const found = warnings({ address: "http://h", receiver: "a\nb\nc" }).filter((w) => w.includes("plain http://"));
+    expect(found).toHaveLength(1);
   });
 });

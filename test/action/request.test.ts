@@ -1,5 +1,4 @@
 import { describe, expect, test } from "bun:test";
-import type { SupportedReceiverType } from "../../action/inputs";
 import {
   buildRequest,
   checkPayload,
@@ -12,6 +11,7 @@ import {
   type RequestSettings,
 } from "../../action/request";
 import { opensslHmac } from "./harness";
+import type { SupportedReceiverType } from "../../action/vocabulary";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const UA = "GitHub-Hookshot/044aadd";

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { rootCertificates } from "node:tls";
-import type { ProxySettings } from "../../action/inputs";
 import { classifyError, isLoopback, matchesNoProxy, selectProxy, trustAnchors } from "../../action/transport";
+import type { ProxySettings } from "../../action/vocabulary";
 
 describe("matchesNoProxy", () => {
   test.each([

@@ -9,7 +9,9 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { REQUESTED_AT_ANNOTATION } from "../../server/api/annotations";
-import { encodeStatusQuery, signPayload, statusQueryPath, webhookPath } from "../../shared";
+import { MAX_STATUS_ANSWER_CONSUMERS } from "../../server/limits";
+import { buildRequest, buildStatusQuery, type RequestSettings } from "../../action/request";
+import { encodeStatusQuery, signPayload, statusQueryKey, statusQueryPath, webhookPath } from "../../shared";
 import { startStack, waitFor, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -90,16 +92,21 @@ function startControllers(): { stop(): Promise<void> } {
   };
 }
 
-/** A Receiver for one GitRepository, and a Kustomization using it that behaves as told. */
-function pipeline(name: string, behaviour: Behaviour, auth: Record<string, unknown> = githubAuth) {
-  stack.target(GIT, "GitRepository", NS, name);
+/** A Kustomization using GitRepository `source` that behaves as told. */
+function kustomization(source: string, name: string, behaviour: Behaviour) {
   stack.api.store.create({
     apiVersion: KS,
     kind: "Kustomization",
-    metadata: { name: `${name}-apps`, namespace: NS, labels: { behaviour } },
-    spec: { sourceRef: { kind: "GitRepository", name }, path: "./apps", prune: true },
+    metadata: { name, namespace: NS, labels: { behaviour } },
+    spec: { sourceRef: { kind: "GitRepository", name: source }, path: "./apps", prune: true },
     status: { lastAppliedRevision: "main@sha1:old", conditions: condition("True", "ReconciliationSucceeded", "old") },
   });
+}
+
+/** A Receiver for one GitRepository, and a Kustomization using it that behaves as told. */
+function pipeline(name: string, behaviour: Behaviour, auth: Record<string, unknown> = githubAuth) {
+  stack.target(GIT, "GitRepository", NS, name);
+  kustomization(name, `${name}-apps`, behaviour);
   stack.receiver(NS, name, { ...auth, resources: [{ kind: "GitRepository", name }] });
 }
 const githubAuth = { type: "github", events: ["push"], secretRef: { name: "webhook-token" } };
@@ -124,9 +131,13 @@ beforeAll(async () => {
     ],
   });
   pipeline("broken", "fail");
+  // More users of one source than an answer lists (MAX_STATUS_ANSWER_CONSUMERS), the failing one last.
+  pipeline("crowded", "apply");
+  for (let i = 0; i < MAX_STATUS_ANSWER_CONSUMERS + 5; i++) kustomization("crowded", `crowded-ok-${i}`, "apply");
+  kustomization("crowded", "crowded-zz-failing", "fail");
   pipeline("slow", "stuck");
   stack.target(GIT, "GitRepository", NS, "foreign");
-  for (const name of ["ok", "broken", "slow", "oidc"]) await stack.readyPath(NS, name);
+  for (const name of ["ok", "broken", "slow", "oidc", "crowded"]) await stack.readyPath(NS, name);
   controllers = startControllers();
 });
 afterAll(async () => {
@@ -149,7 +160,7 @@ describe("the action waits for Flux through fluxhook", () => {
     expect(leaks(result, [TOKEN, digest])).toEqual([]);
   });
 
-  test("generic-oidc: each query carries a fresh runner ID token, checked as the delivery's", async () => {
+  test("generic-oidc: the delivery's ID token is reused by the queries, checked as the delivery's", async () => {
     const minted: string[] = [];
     await using endpoint = startIdTokenEndpoint(async (audience) => {
       const token = await issuer.sign({
@@ -173,8 +184,8 @@ describe("the action waits for Flux through fluxhook", () => {
     expect(result.exitCode).toBe(0);
     const revision = (stack.api.store.get(GIT, "GitRepository", NS, "oidc") as any).status.artifact.revision;
     expect(result.outputs.revision).toBe(revision);
-    // One token for the delivery, then one per query.
-    expect(minted.length).toBeGreaterThanOrEqual(2);
+    // One token (valid five minutes) for the delivery and every query after it.
+    expect(minted).toHaveLength(1);
     expect(leaks(result, [...minted, endpoint.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN])).toEqual([]);
   });
 
@@ -209,6 +220,15 @@ describe("the action waits for Flux through fluxhook", () => {
     expect(result.stdout).toContain(`::error::Kustomization flux-system/broken-apps failed to apply main@sha1:`);
     expect(result.stdout).toContain(`BuildFailed: ${FAILURE}`);
     expect(result.summary).toContain(`False: ${FAILURE}`);
+  });
+
+  test("more users than the answer lists: never Ready, and the timeout names what it could not see", async () => {
+    const result = await run("crowded", { "wait-timeout-seconds": "2" });
+    expect(result.stdout).not.toContain("Flux is Ready");
+    expect(result.exitCode).toBe(1);
+    expect(result.stdout).toContain(
+      "::error::Timed out after 2 s waiting for Flux (wait-for: ready): GitRepository flux-system/crowded: the status query could not see every Kustomization and HelmRelease that uses it (it uses more of them than the answer lists)",
+    );
   });
 
   test("timeout: names the object still behind", async () => {
@@ -248,7 +268,10 @@ describe("the status query refuses", () => {
       targets: [{ kind: "GitRepository", namespace: NS, name: target, requestedAt: "2026-12-01T00:00:00.000000000Z" }],
     });
     return stack.post(statusQueryPath(webhookPath(TOKEN, name, NS))!, {
-      headers: { "Content-Type": "application/json", "X-Hub-Signature-256": signPayload("sha256", token, body) },
+      headers: {
+        "Content-Type": "application/json",
+        "X-Hub-Signature-256": signPayload("sha256", statusQueryKey(token), body),
+      },
       body,
     });
   };
@@ -269,5 +292,47 @@ describe("the status query refuses", () => {
     });
     // The same query about its own target is answered.
     await waitFor("the query about ok to be answered", async () => (await query("ok", "ok", TOKEN)).status === 200);
+  });
+
+  /** The sender's own requests to Receiver `ok`: a delivery and a query, each sent where the other belongs. */
+  const settings = (): RequestSettings => ({
+    url: `${stack.fluxhook.receiverUrl}${webhookPath(TOKEN, "ok", NS)}`,
+    credential: TOKEN,
+    receiverType: "github",
+    event: "push",
+    contentType: "json",
+    repositoryId: "1",
+    hookId: "1",
+    userAgent: "GitHub-Hookshot/test",
+    enterprise: undefined,
+    extraHeaders: [],
+  });
+  const target = { kind: "GitRepository", namespace: NS, name: "ok", requestedAt: "2026-12-01T00:00:00.000000000Z" };
+  const post = async (url: string, req: { headers: Readonly<Record<string, string>>; body: Uint8Array }) => {
+    const res = await fetch(url, { method: "POST", headers: { ...req.headers }, body: Buffer.from(req.body) });
+    return { status: res.status, reason: ((await res.json()) as { reason: string }).reason };
+  };
+
+  test("the sender's query, posted as a delivery, is refused: its signature is no delivery's", async () => {
+    const before = stack.requestedAt(GIT, "GitRepository", NS, "ok");
+    const query = buildStatusQuery(settings(), [target], "d-1");
+    // With the delivery's own headers (event, delivery id), so only the signature tells the two apart.
+    const delivery = buildRequest(settings(), new TextEncoder().encode("{}"), "d-1");
+    const headers = { ...delivery.headers, "X-Hub-Signature-256": query.headers["X-Hub-Signature-256"]! };
+    expect(await post(settings().url, { headers, body: query.body })).toEqual({
+      status: 400,
+      reason: "signature mismatch (X-Hub-Signature-256)",
+    });
+    expect(stack.requestedAt(GIT, "GitRepository", NS, "ok")).toBe(before);
+  });
+
+  test("the sender's delivery, posted as a query, is refused: its signature is no query's", async () => {
+    const query = buildStatusQuery(settings(), [target], "d-2");
+    const delivery = buildRequest(settings(), query.body, "d-2");
+    expect(await post(query.url, delivery)).toEqual({
+      status: 401,
+      reason: "signature mismatch (X-Hub-Signature-256)",
+    });
+    expect((await post(query.url, query)).status).toBe(200);
   });
 });

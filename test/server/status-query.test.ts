@@ -6,7 +6,14 @@
  * cluster for a query that fails authentication or names an object that is not the Receiver's.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { encodeStatusQuery, signPayload, statusQueryPath, webhookPath, type QueriedTarget } from "../../shared";
+import {
+  encodeStatusQuery,
+  signPayload,
+  statusQueryKey,
+  statusQueryPath,
+  webhookPath,
+  type QueriedTarget,
+} from "../../shared";
 import {
   MAX_CONDITION_MESSAGE_CHARS,
   MAX_STATUS_ANSWER_CONSUMERS,
@@ -98,7 +105,8 @@ function query(path: string, targets: readonly QueriedTarget[], headers: (body: 
   });
 }
 
-const signed = (body: string) => ({ "X-Hub-Signature-256": signPayload("sha256", TOKEN, body) });
+/** A query is signed as a delivery is, with the query key in place of the token. */
+const signed = (body: string) => ({ "X-Hub-Signature-256": signPayload("sha256", statusQueryKey(TOKEN), body) });
 const githubQuery = (name: string, targets: readonly QueriedTarget[]) => query(githubPath(name), targets, signed);
 
 /** Reads fluxhook sent to the API server while `run` ran, other than its watches (an earlier delivery's Event may still be written). */
@@ -140,6 +148,7 @@ beforeAll(async () => {
     ]),
   );
   stack.receiver(NS, "budget", github([{ kind: "GitRepository", name: "app" }]));
+  stack.receiver(NS, "domains", github([{ kind: "GitRepository", name: "app" }]));
   stack.receiver(NS, "selector", github([{ kind: "GitRepository", name: "*", matchLabels: { team: "web" } }]));
   stack.receiver(NS, "url-only", {
     type: "generic",
@@ -162,7 +171,7 @@ beforeAll(async () => {
     ],
     resources: [{ kind: "GitRepository", name: "app" }],
   });
-  for (const name of ["push", "two", "budget", "selector", "url-only", "gitlab", "oidc"])
+  for (const name of ["push", "two", "budget", "domains", "selector", "url-only", "gitlab", "oidc"])
     await stack.readyPath(NS, name);
 });
 afterAll(async () => {
@@ -235,6 +244,7 @@ describe("the status query", () => {
               },
             },
           ],
+          complete: true,
         },
       ],
     });
@@ -275,6 +285,33 @@ describe("the status query", () => {
     });
     expect(unsigned.status).toBe(401);
     expect(unsigned.body.reason).toContain("X-Hub-Signature-256");
+  });
+
+  test("a delivery's signature is no query's: a query signed with the token itself is refused", async () => {
+    const [target] = await deliver("domains");
+    const refused = await query(githubPath("domains"), [target!], (body) => ({
+      "X-Hub-Signature-256": signPayload("sha256", TOKEN, body),
+    }));
+    expect({ status: refused.status, reason: refused.body.reason }).toEqual({
+      status: 401,
+      reason: "signature mismatch (X-Hub-Signature-256)",
+    });
+    expect((await githubQuery("domains", [target!])).status).toBe(200);
+  });
+
+  test("a query's signature is no delivery's: a captured query posted as a delivery is refused", async () => {
+    const [target] = await deliver("domains");
+    const before = stack.requestedAt(GIT, "GitRepository", NS, "app");
+    const body = encodeStatusQuery({ targets: [target!] });
+    const res = await stack.post(githubPath("domains"), {
+      headers: { "Content-Type": "application/json", "X-GitHub-Event": "push", ...signed(body) },
+      body,
+    });
+    expect({ status: res.status, reason: res.body.reason }).toEqual({
+      status: 400,
+      reason: "signature mismatch (X-Hub-Signature-256)",
+    });
+    expect(stack.requestedAt(GIT, "GitRepository", NS, "app")).toBe(before);
   });
 
   test("the signature covers the body: a signed query with other targets is refused", async () => {
@@ -354,6 +391,7 @@ describe("the status query", () => {
     const [t] = res.body.targets;
     expect(t.consumers.length).toBe(MAX_STATUS_ANSWER_CONSUMERS);
     expect(t.consumersTruncated).toBe(true);
+    expect(t.complete).toBeUndefined();
     expect(t.consumers[0].ready.message).toBe(`${"x".repeat(MAX_CONDITION_MESSAGE_CHARS)}…`);
   });
 
