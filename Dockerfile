@@ -27,11 +27,13 @@ ARG TARGETARCH
 ARG BUILDARCH
 WORKDIR /src
 
-# Dependencies first, so that a source change reuses this layer: exactly the lockfile's versions.
+# Dependencies first, so that a source change reuses this layer: exactly the lockfile's versions,
+# and no dependency's install script runs (scripts/bun.js finds Bun without bun's postinstall).
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN npm ci --ignore-scripts --no-audit --no-fund
 
 COPY tsconfig.json ./
+COPY scripts/ scripts/
 COPY shared/ shared/
 COPY server/ server/
 # `fluxhook send` (the sender's CLI for other CI systems) is compiled in from the action's sources.
