@@ -12,17 +12,14 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { parseAllDocuments } from "yaml";
+import { parseConfig } from "../../server/config";
 import { signPayload } from "../../shared";
 import { waitFor } from "../support/stack";
 import { REPO } from "./kustomize";
+import { codeBlocks } from "./markdown";
 
 const read = (file: string) => readFileSync(join(REPO, file), "utf8");
 const pkg = JSON.parse(read("package.json")) as { engines: { node: string }; scripts: Record<string, string> };
-
-/** The fenced code blocks of a Markdown text, in order, with their info string. */
-export function codeBlocks(markdown: string): { lang: string; text: string }[] {
-  return [...markdown.matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)].map((m) => ({ lang: m[1]!, text: m[2]! }));
-}
 
 // ---- one Node.js requirement ----
 
@@ -62,6 +59,34 @@ describe("the Node.js requirement", () => {
     expect(refusing(`${major}.${minor}.0`)).toEqual([]);
     const below = minor > 0 ? `${major}.${minor - 1}.999` : `${major - 1}.999.999`;
     expect(refusing(below).length).toBeGreaterThan(0);
+  });
+});
+
+// ---- commands in the documents ----
+
+describe("commands the documents give", () => {
+  test("none runs bare `bun`, which Node.js users do not have", () => {
+    const bare = ["README.md", "CONTRIBUTING.md", "deploy/README.md"].flatMap((file) =>
+      codeBlocks(read(file))
+        .filter((b) => b.lang === "sh" || b.lang === "")
+        .flatMap((b) => b.text.split("\n"))
+        // Environment assignments before the command (KUBECONFIG=... bun ...) do not make it another.
+        .map((line) => line.trim().replace(/^(?:[A-Z_]+=\S+\s+)+/, ""))
+        .filter((line) => /^bunx? /.test(line))
+        .map((line) => `${file}: ${line}`),
+    );
+    expect(bare).toEqual([]);
+  });
+
+  test("README's cluster command is `npm run server` with flags that parse, beside Flux's notification-controller", () => {
+    expect(pkg.scripts.server).toBe("node scripts/bun.js server/main.ts");
+    const line = codeBlocks(read("README.md"))
+      .flatMap((b) => b.text.split("\n"))
+      .find((l) => l.includes("npm run server"));
+    expect(line).toBeDefined();
+    const parsed = parseConfig(line!.split(" -- ")[1]!.trim().split(/\s+/), {});
+    if (parsed.ok !== true) throw new Error(`the README's flags do not parse: ${JSON.stringify(parsed)}`);
+    expect(parsed.config.statusUpdates).toBe(false);
   });
 });
 
