@@ -35,6 +35,8 @@ export interface FluxhookOptions {
   readonly tuning?: Partial<Tuning>;
   /** The API requests `kube` makes (its client's onResponse), for rest_client_requests_total. */
   readonly apiRequests?: ApiRequestCounts;
+  /** File mode: called after an edit of a --receivers-file was read and its Receivers decided. */
+  readonly onReceiversFileLoaded?: () => void;
 }
 
 /** A Receiver as the running server serves it. */
@@ -97,7 +99,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   });
   // The one place the mode is decided.
   const source: ReceiverSource = fromFiles
-    ? startFiles({ paths: config.receiversFiles, index, log })
+    ? startFiles({ paths: config.receiversFiles, index, log, onReload: options.onReceiversFileLoaded })
     : startClusterSource({ kube: kube!, config, index, log, tuning, observe: metrics });
   const { controller } = source;
 

@@ -32,6 +32,8 @@ describe("the Node.js requirement", () => {
 
   test("README, CONTRIBUTING and package.json's engines state one version", () => {
     expect(floor).toBeDefined();
+    // package-lock.json repeats it (npm ci reads the lockfile's copy).
+    expect(JSON.parse(read("package-lock.json")).packages[""].engines).toEqual(pkg.engines);
     expect({ readme: stated(read("README.md")), contributing: stated(read("CONTRIBUTING.md")) }).toEqual({
       readme: [floor!],
       contributing: [floor!],

@@ -121,7 +121,7 @@ describe("Dockerfile", () => {
       .map((p) => Number(p.replace(/\/tcp$/, "")));
     expect(exposed.sort()).toEqual([8080, 9292, 9440]);
     const defaults = parseConfig([], {});
-    if (!defaults.ok || defaults.ok === "help") throw new Error("default flags do not parse");
+    if (defaults.ok !== true) throw new Error("default flags do not parse");
     expect(
       [defaults.config.metricsAddr?.port, defaults.config.receiverAddr.port, defaults.config.healthAddr?.port].sort(),
     ).toEqual(exposed);
@@ -292,6 +292,14 @@ describe("the compiled executable", () => {
     expect({ exitCode: r.exitCode, stdout: r.stdout.toString() }).toMatchObject({
       exitCode: 0,
       stdout: expect.stringContaining("--oidc-token-env"),
+    });
+  });
+
+  test("--version prints package.json's version (`docker run <image> --version`)", () => {
+    const r = Bun.spawnSync([binary.path, "--version"], { stdout: "pipe", stderr: "pipe" });
+    expect({ exitCode: r.exitCode, stdout: r.stdout.toString() }).toEqual({
+      exitCode: 0,
+      stdout: `fluxhook ${pkg.version}\n`,
     });
   });
 
