@@ -80,7 +80,10 @@ let kube: KubePort | undefined = kubeConfig
 if (kube && fromFiles) {
   const probe = await kube.version(CLUSTER_PROBE_TIMEOUT_MS);
   if (!probe.ok) {
-    log.info("the cluster in the Kubernetes configuration does not answer; running dry", { error: probe.reason });
+    // A configured cluster that does not answer is an error its user must see, not a quiet dry run.
+    log.error("the cluster in the Kubernetes configuration does not answer: targets are logged, not annotated", {
+      error: probe.reason,
+    });
     kube = undefined;
   }
 }

@@ -212,7 +212,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     log.info(
       kube
         ? "dry run: targets are logged, not annotated"
-        : "dry run: no cluster configured, targets are logged, not annotated",
+        : "dry run: no cluster to write to, targets are logged, not annotated",
     );
 
   // SIGTERM: /readyz turns 503 at once (the Service stops routing here), the listener stops

@@ -181,7 +181,13 @@ export function bunWatch(
           );
           if (response.status !== 200 || !response.body) {
             await response.body?.cancel().catch(() => {});
-            finish(Object.assign(new Error(`watch ${path}: HTTP ${response.status}`), { statusCode: response.status }));
+            const retryAfter = Number(response.headers.get("retry-after") ?? Number.NaN);
+            finish(
+              Object.assign(new Error(`watch ${path}: HTTP ${response.status}`), {
+                statusCode: response.status,
+                ...(Number.isFinite(retryAfter) && retryAfter >= 0 ? { retryAfterMs: retryAfter * 1000 } : {}),
+              }),
+            );
             return;
           }
           const decoder = new TextDecoder();

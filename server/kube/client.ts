@@ -226,25 +226,34 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
   const watch = bunWatch(kc, transport, undefined, options.onResponse);
   const call = (contentType?: string) => callOptions(httpApi, timeout, contentType);
   const objects = (kc.makeApiClient(ObjectApi as never) as ObjectApi).configure(call());
-  /** One page of objects of a kind in a namespace (ObjectApi.list takes its options by position). */
-  const listPage = (
+  /**
+   * One page of objects of a kind in a namespace, as the API's JSON; undefined when the kind is not
+   * served. Not ObjectApi.list: it deserialises a list's metadata as an object's (V1ObjectMeta),
+   * which drops `continue`, so every list would end after its first page.
+   */
+  const listPage = async (
     apiVersion: string,
     kind: string,
     namespace: string,
     page: { labelSelector?: string; limit?: number; token?: string },
-  ) =>
-    objects.list(
-      apiVersion,
-      kind,
-      namespace,
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-      page.labelSelector,
-      page.limit,
-      page.token,
-    );
+  ): Promise<{ items: unknown[]; continue: string | undefined } | undefined> => {
+    const resource = await objects.discover(apiVersion, kind);
+    if (!resource) return undefined;
+    const slash = apiVersion.indexOf("/");
+    const list = (await custom.listNamespacedCustomObject(
+      {
+        group: slash < 0 ? "" : apiVersion.slice(0, slash),
+        version: apiVersion.slice(slash + 1),
+        namespace,
+        plural: resource.name,
+        ...(page.labelSelector ? { labelSelector: page.labelSelector } : {}),
+        ...(page.limit !== undefined ? { limit: page.limit } : {}),
+        ...(page.token ? { _continue: page.token } : {}),
+      },
+      call(),
+    )) as { items?: unknown[]; metadata?: { continue?: string } };
+    return { items: list.items ?? [], continue: list.metadata?.continue || undefined };
+  };
   /** One object by reference (targets, sources, consumers), whole as the API answers it. */
   const readObject = (ref: { apiVersion: string; kind: string; namespace: string; name: string }) =>
     objects.read(
@@ -259,9 +268,10 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
   const reflector = (
     name: string,
     path: string,
-    list: (
-      page: Paged,
-    ) => Promise<{ items: unknown[]; metadata?: { resourceVersion?: string; _continue?: string; continue?: string } }>,
+    list: (page: Paged) => Promise<{
+      items: unknown[] | null;
+      metadata?: { resourceVersion?: string; _continue?: string; continue?: string };
+    }>,
     sink: WatchSink,
     over = watch,
   ) =>
@@ -277,7 +287,8 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
         // Typed lists (V1SecretList) name it `_continue`; custom object lists are plain JSON.
         const next = result.metadata?._continue ?? result.metadata?.continue;
         return {
-          items: result.items,
+          // kube-apiserver sends an empty PartialObjectMetadataList's items as null.
+          items: result.items ?? [],
           resourceVersion: result.metadata?.resourceVersion ?? "",
           continue: next || undefined,
         };
@@ -306,7 +317,9 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
   return {
     async version(timeoutMs) {
       try {
-        const info = await versionApi.getCode(timeoutMs === undefined ? call() : callOptions(httpApi, timeoutMs));
+        // getCode(param, options): its request object is empty, so an options object in its
+        // place type-checks and is dropped (the TLS settings and the deadline with it).
+        const info = await versionApi.getCode({}, timeoutMs === undefined ? call() : callOptions(httpApi, timeoutMs));
         return { ok: true, value: info.gitVersion };
       } catch (err) {
         return failure(err, "Kubernetes API");
@@ -500,8 +513,11 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
     async listObjects(apiVersion, kind, namespace, matchLabels) {
       try {
         const list = await listPage(apiVersion, kind, namespace, { labelSelector: labelSelector(matchLabels) });
-        const itemKind = kind;
-        return { ok: true, value: list.items.map((item) => partial(item, { apiVersion, kind: itemKind })) };
+        if (!list) return { ok: false, reason: `${kind} in ${namespace}: ${apiVersion} ${kind} is not served` };
+        return {
+          ok: true,
+          value: list.items.map((item) => partial(item as Record<string, never>, { apiVersion, kind })),
+        };
       } catch (err) {
         return failure(err, `${kind} in ${namespace}`);
       }
@@ -523,16 +539,15 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
         do {
           const limit = Math.min(pageSize, maxObjects - items.length + 1);
           const list = await listPage(apiVersion, kind, namespace, { limit, token });
+          // A kind whose controller is not installed (no HelmRelease CRD) has no objects to find.
+          if (!list) return { ok: true, value: { items: [], truncated: false } };
           for (const item of list.items) items.push(observe(item, { kind, namespace, name: "" }));
-          // Typed as V1ListMeta (`_continue`), but this list is plain JSON, which names it `continue`.
-          const meta = list.metadata as { _continue?: string; continue?: string } | undefined;
-          token = meta?.continue || meta?._continue || undefined;
+          token = list.continue;
         } while (token && items.length <= maxObjects);
       } catch (err) {
-        // A kind whose controller is not installed (no HelmRelease CRD) has no objects to find.
+        // A group/version not served at all (no such CRD) has no objects to find either.
         const result = failure(err, `${kind} in ${namespace}`);
-        if (result.status === 404 || /Unrecognized API version and kind/.test(describe(err)))
-          return { ok: true, value: { items: [], truncated: false } };
+        if (result.status === 404) return { ok: true, value: { items: [], truncated: false } };
         return result;
       }
       return { ok: true, value: { items: items.slice(0, maxObjects), truncated: items.length > maxObjects } };

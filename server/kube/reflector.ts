@@ -8,8 +8,11 @@
  *
  * - watch from the list's resourceVersion, with bookmarks, so a reconnect resumes where it left;
  * - a watch that ends normally (server timeout, inactivity) resumes from the last version seen;
- * - 410 Gone (history compacted) or any error: re-list after a capped, jittered backoff, and
- *   hand the full list to `replace` so deletions made meanwhile are not missed.
+ * - 429 on a watch (kube-apiserver's watch cache still initialising, or API Priority and
+ *   Fairness shedding load): watch again from the same version after Retry-After, as client-go
+ *   does; re-listing would add load where the server asked for less;
+ * - 410 Gone (history compacted) or any other error: re-list after a capped, jittered backoff,
+ *   and hand the full list to `replace` so deletions made meanwhile are not missed.
  */
 import type { Watch } from "@kubernetes/client-node";
 import { backoffDelayMs, type Backoff } from "../../shared";
@@ -133,8 +136,14 @@ export function startReflector(options: ReflectorOptions): Informer {
       abort = undefined;
       if (stopped) return;
       connected = false;
-      const status = (err as { statusCode?: number } | null)?.statusCode;
-      if (expired || status === 410) {
+      const { statusCode: status, retryAfterMs } = (err ?? {}) as { statusCode?: number; retryAfterMs?: number };
+      if (status === 429) {
+        const delay = Math.max(retryAfterMs ?? 0, backoff());
+        options.log.info(`${options.name}: the API server asked to wait, watching again`, {
+          retryInMs: Math.round(delay),
+        });
+        schedule(watchFrom, delay);
+      } else if (expired || status === 410) {
         options.log.info(`${options.name}: watch history expired, re-listing`);
         resourceVersion = "";
         schedule(listThenWatch, 0);

@@ -133,12 +133,16 @@ function list(ctx: HandlerContext, req: ApiRequest, info: KindInfo, namespace: s
         ctx.store.resourceVersion,
         limit,
       );
-  if (wantsMetadataOnly(req.request))
+  if (wantsMetadataOnly(req.request)) {
+    const list = listOf(ctx, info, page.items.map(metadataOnly), page);
+    // kube-apiserver encodes an empty PartialObjectMetadataList's items as null (a nil Go slice).
     return {
-      ...listOf(ctx, info, page.items.map(metadataOnly), page),
+      ...list,
       kind: "PartialObjectMetadataList",
       apiVersion: "meta.k8s.io/v1",
+      items: list.items.length ? list.items : null,
     };
+  }
   return listOf(ctx, info, page.items, page);
 }
 

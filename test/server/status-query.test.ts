@@ -357,6 +357,30 @@ describe("the status query", () => {
     expect(t.consumers[0].ready.message).toBe(`${"x".repeat(MAX_CONDITION_MESSAGE_CHARS)}…`);
   });
 
+  test("consumers are read from every page of the namespace's list (a consumer on the second page)", async () => {
+    const ns = "status-paged";
+    stack.secret(ns, "token", { token: TOKEN });
+    stack.target(GIT, "GitRepository", ns, "app");
+    // More than a page (LIST_PAGE_SIZE) of other Kustomizations, then the consumer, last in name order.
+    for (let i = 0; i < 120; i++)
+      consumer(KS, "Kustomization", ns, `crowd-${String(i).padStart(3, "0")}`, {
+        sourceRef: { kind: "GitRepository", name: "elsewhere" },
+      });
+    consumer(KS, "Kustomization", ns, "zz-uses-app", { sourceRef: { kind: "GitRepository", name: "app" } });
+    stack.receiver(ns, "paged", {
+      type: "generic",
+      secretRef: { name: "token" },
+      resources: [{ kind: "GitRepository", name: "app" }],
+    });
+    const path = await stack.readyPath(ns, "paged");
+    const res = await query(
+      path,
+      [{ kind: "GitRepository", namespace: ns, name: "app", requestedAt: "x" }],
+      () => ({}),
+    );
+    expect(res.body.targets[0].consumers.map((c: { name: string }) => c.name)).toEqual(["zz-uses-app"]);
+  });
+
   describe("each type authenticates as its deliveries do", () => {
     const app = (requestedAt = "2026-01-01T00:00:00Z"): QueriedTarget[] => [
       { kind: "GitRepository", namespace: NS, name: "app", requestedAt },

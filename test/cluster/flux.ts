@@ -1,0 +1,288 @@
+/**
+ * Flux's side of the cluster tier: Flux's released CRDs installed in the real API server, the RBAC
+ * that `kubectl kustomize deploy/standalone` renders (no notification-controller runs here, so
+ * fluxhook writes the Receivers' status: the base plus those writes), the compiled fluxhook run
+ * under exactly that identity, and the objects a test makes (each valid against Flux's real CRD
+ * schemas).
+ */
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
+import { signPayload, webhookPath } from "../../shared";
+import { ROOT, spawnServer, type ServerProcess } from "../support/process";
+import { recordPath, recordToken } from "../support/emitted";
+import { waitFor } from "../support/stack";
+import { tierEnv, type ControlPlane, type Identity } from "./plane";
+
+/** The install's namespace and ServiceAccount: the identity its bindings name. */
+export const FLUX_NAMESPACE = "flux-system";
+export const SERVICE_ACCOUNT = "fluxhook";
+
+export type KubeObject = Record<string, any> & {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; [k: string]: unknown };
+};
+
+/** The install the tier runs: fluxhook as the only Receiver controller (deploy/base beside Flux's does not write status). */
+const INSTALL = "deploy/standalone";
+
+/** `kubectl kustomize deploy/standalone`, parsed. */
+export function renderBase(): KubeObject[] {
+  const r = Bun.spawnSync(["kubectl", "kustomize", join(ROOT, INSTALL)]);
+  if (r.exitCode !== 0) throw new Error(`kubectl kustomize ${INSTALL}: ${r.stderr.toString()}`);
+  return parseAllDocuments(r.stdout.toString()).map((d) => d.toJSON() as KubeObject);
+}
+
+const RBAC_KINDS = new Set(["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]);
+
+/** The container args of the install's Deployment: what fluxhook runs with in a cluster. */
+export function deploymentArgs(): string[] {
+  const deployment = renderBase().find((o) => o.kind === "Deployment");
+  const container = deployment?.spec?.template?.spec?.containers?.[0];
+  if (!container) throw new Error(`${INSTALL} renders no Deployment with a container`);
+  return [...(container.args ?? [])];
+}
+
+const installed = new WeakSet<ControlPlane>();
+
+/**
+ * Flux's CRDs (the versions versions.env pins), flux-system, and the install's RBAC objects, once per
+ * plane. Only RBAC is taken from the install (not its CRDs, nor its Deployment, which the test runs
+ * as a process).
+ */
+export function installFlux(plane: ControlPlane): void {
+  if (installed.has(plane)) return;
+  const crds = tierEnv().FLUX_CRDS!;
+  for (const file of readdirSync(crds).filter((f) => f.endsWith(".yaml")))
+    plane.kubectl(["apply", "--server-side", "--field-manager=tier", "-f", join(crds, file)]);
+  plane.kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"]);
+  plane.tryKubectl(["create", "namespace", FLUX_NAMESPACE]);
+  const rbac = renderBase().filter((o) => RBAC_KINDS.has(o.kind));
+  plane.kubectl(
+    ["apply", "--server-side", "--field-manager=tier", "-f", "-"],
+    JSON.stringify({ apiVersion: "v1", kind: "List", items: rbac }),
+  );
+  installed.add(plane);
+}
+
+/** fluxhook's ServiceAccount, as a client certificate: RBAC gives it what the install binds to it, no more. */
+export function fluxhookIdentity(plane: ControlPlane): Identity {
+  return plane.identity(`system:serviceaccount:${FLUX_NAMESPACE}:${SERVICE_ACCOUNT}`, [
+    "system:serviceaccounts",
+    `system:serviceaccounts:${FLUX_NAMESPACE}`,
+  ]);
+}
+
+export interface FluxhookProcess extends ServerProcess {
+  readonly urls: { receiverAddr: string; healthAddr: string; metricsAddr: string };
+  /** Log lines at error level so far (a test that expects none prints them). */
+  errors(): Record<string, any>[];
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * The compiled fluxhook, as deploy/standalone runs it (its container args, RUNTIME_NAMESPACE, and its
+ * ServiceAccount's rights), on loopback port 0. `args` are added after the Deployment's.
+ */
+export async function startFluxhookProcess(
+  plane: ControlPlane,
+  options: {
+    args?: readonly string[];
+    env?: Record<string, string>;
+    identity?: Identity;
+    deploymentArgs?: boolean;
+  } = {},
+): Promise<FluxhookProcess> {
+  const identity = options.identity ?? fluxhookIdentity(plane);
+  const base = options.deploymentArgs === false ? [] : deploymentArgs();
+  const server = spawnServer(
+    [
+      ...base,
+      "--receiverAddr=127.0.0.1:0",
+      "--health-addr=127.0.0.1:0",
+      "--metrics-addr=127.0.0.1:0",
+      "--log-level=debug",
+      ...(options.args ?? []),
+    ],
+    {
+      command: [tierEnv().FLUXHOOK_BIN!],
+      env: {
+        KUBECONFIG: identity.kubeconfig,
+        RUNTIME_NAMESPACE: FLUX_NAMESPACE,
+        POD_NAME: `fluxhook-${crypto.randomUUID().slice(0, 8)}`,
+        ...options.env,
+      },
+    },
+  );
+  const urls = await server.started();
+  const stop = async () => {
+    server.proc.kill("SIGTERM");
+    await server.proc.exited;
+    await server.stderrDone;
+  };
+  return {
+    ...server,
+    urls,
+    errors: () => server.lines.filter((l) => l.level === "error"),
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}
+
+// ---- objects, as a user would write them (valid against Flux's CRDs)
+
+export function namespace(name: string): KubeObject {
+  return { apiVersion: "v1", kind: "Namespace", metadata: { name } };
+}
+
+export function tokenSecret(ns: string, name: string, token: string): KubeObject {
+  recordToken(token);
+  return { apiVersion: "v1", kind: "Secret", metadata: { name, namespace: ns }, stringData: { token } };
+}
+
+export function receiver(ns: string, name: string, spec: Record<string, unknown>, token?: string): KubeObject {
+  if (token) recordPath(webhookPath(token, name, ns));
+  return { apiVersion: "notification.toolkit.fluxcd.io/v1", kind: "Receiver", metadata: { name, namespace: ns }, spec };
+}
+
+export function gitRepository(
+  ns: string,
+  name: string,
+  extra: { labels?: Record<string, string>; url?: string } = {},
+): KubeObject {
+  return {
+    apiVersion: "source.toolkit.fluxcd.io/v1",
+    kind: "GitRepository",
+    metadata: { name, namespace: ns, ...(extra.labels ? { labels: extra.labels } : {}) },
+    spec: { url: extra.url ?? `https://github.com/example/${name}`, interval: "10m", ref: { branch: "main" } },
+  };
+}
+
+export function ociRepository(ns: string, name: string): KubeObject {
+  return {
+    apiVersion: "source.toolkit.fluxcd.io/v1",
+    kind: "OCIRepository",
+    metadata: { name, namespace: ns },
+    spec: { url: `oci://ghcr.io/example/${name}`, interval: "10m", ref: { tag: "latest" } },
+  };
+}
+
+export function imageRepository(ns: string, name: string): KubeObject {
+  return {
+    apiVersion: "image.toolkit.fluxcd.io/v1",
+    kind: "ImageRepository",
+    metadata: { name, namespace: ns },
+    spec: { image: `ghcr.io/example/${name}`, interval: "10m" },
+  };
+}
+
+export function helmRelease(ns: string, name: string): KubeObject {
+  return {
+    apiVersion: "helm.toolkit.fluxcd.io/v2",
+    kind: "HelmRelease",
+    metadata: { name, namespace: ns },
+    spec: {
+      interval: "10m",
+      chart: { spec: { chart: name, sourceRef: { kind: "HelmRepository", name: "charts" } } },
+    },
+  };
+}
+
+export function kustomization(
+  ns: string,
+  name: string,
+  source: { kind: string; name: string; namespace?: string },
+): KubeObject {
+  return {
+    apiVersion: "kustomize.toolkit.fluxcd.io/v1",
+    kind: "Kustomization",
+    metadata: { name, namespace: ns },
+    spec: { interval: "10m", path: "./", prune: false, sourceRef: source },
+  };
+}
+
+/** Applies objects as the admin (server-side apply, so a test can re-apply a changed spec). */
+export function apply(plane: ControlPlane, ...objects: KubeObject[]): void {
+  plane.kubectl(
+    ["apply", "--server-side", "--force-conflicts", "--field-manager=tier", "-f", "-"],
+    JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }),
+  );
+}
+
+/** One object as the API serves it, or undefined when it does not exist. */
+export function get(plane: ControlPlane, kind: string, ns: string, name: string): KubeObject | undefined {
+  const r = plane.tryKubectl(["get", kind, "-n", ns, name, "-o", "json"]);
+  if (r.code !== 0) {
+    if (/NotFound|not found/.test(r.stderr)) return undefined;
+    throw new Error(`kubectl get ${kind} ${ns}/${name}: ${r.stderr}`);
+  }
+  return JSON.parse(r.stdout);
+}
+
+export function requestedAt(plane: ControlPlane, kind: string, ns: string, name: string): string | undefined {
+  const annotations = get(plane, kind, ns, name)?.metadata.annotations as Record<string, string> | undefined;
+  return annotations?.["reconcile.fluxcd.io/requestedAt"];
+}
+
+/** Waits for Ready=True and returns the Receiver's status.webhookPath. */
+export function readyPath(plane: ControlPlane, ns: string, name: string, deadlineMs = 30_000): Promise<string> {
+  return waitFor(
+    `Receiver ${ns}/${name} Ready`,
+    () => {
+      const r = get(plane, "receivers.notification.toolkit.fluxcd.io", ns, name);
+      const ready = r?.status?.conditions?.find((c: { type: string }) => c.type === "Ready");
+      return ready?.status === "True" && r?.status?.webhookPath;
+    },
+    deadlineMs,
+  );
+}
+
+/** A Ready condition of a Receiver, whatever its status. */
+export function readyCondition(plane: ControlPlane, ns: string, name: string): Record<string, any> | undefined {
+  const r = get(plane, "receivers.notification.toolkit.fluxcd.io", ns, name);
+  return r?.status?.conditions?.find((c: { type: string }) => c.type === "Ready");
+}
+
+/** Deletes every Receiver in the cluster, its finalizers removed first (no controller may be left to do it). */
+export function deleteAllReceivers(plane: ControlPlane): void {
+  const list = JSON.parse(plane.kubectl(["get", "receivers.notification.toolkit.fluxcd.io", "-A", "-o", "json"]));
+  for (const r of list.items as KubeObject[]) {
+    const ns = r.metadata.namespace!;
+    if ((r.metadata.finalizers as unknown[] | undefined)?.length)
+      plane.tryKubectl([
+        "patch",
+        "receivers.notification.toolkit.fluxcd.io",
+        "-n",
+        ns,
+        r.metadata.name,
+        "--type=merge",
+        "-p",
+        '{"metadata":{"finalizers":null}}',
+      ]);
+    plane.tryKubectl(["delete", "receivers.notification.toolkit.fluxcd.io", "-n", ns, r.metadata.name, "--wait=false"]);
+  }
+}
+
+/** A GitHub delivery as GitHub sends it: the payload's bytes, signed with the token. */
+export function githubDelivery(
+  token: string,
+  event: string,
+  body: string,
+): { headers: Record<string, string>; body: string } {
+  return {
+    body,
+    headers: {
+      "Content-Type": "application/json",
+      "X-GitHub-Event": event,
+      "X-GitHub-Delivery": crypto.randomUUID(),
+      "X-Hub-Signature-256": signPayload("sha256", token, body),
+    },
+  };
+}
+
+/** A unique, valid namespace name for one test. */
+export function uniqueNamespace(prefix: string): string {
+  return `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
+}
