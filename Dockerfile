@@ -3,8 +3,13 @@
 # distroless as a non-root user, for linux/amd64 and linux/arm64.
 #
 #   docker buildx build --platform linux/amd64,linux/arm64 -t fluxhook:0.1.0 .
-#   docker run --rm -p 9292:9292 -p 9440:9440 -v "$HOME/.kube/config:/kubeconfig:ro" \
-#     -e KUBECONFIG=/kubeconfig fluxhook:0.1.0 --log-encoding=console
+#
+# Against a cluster from your machine (deploy/README.md, "The image"): as yourself (--user), since
+# the image's user cannot read your kubeconfig (mode 0600), mounted read-only:
+#   docker run --rm --user "$(id -u):$(id -g)" \
+#     -v "$HOME/.kube/config:/kubeconfig:ro" -e KUBECONFIG=/kubeconfig \
+#     -p 127.0.0.1:9292:9292 -p 127.0.0.1:9440:9440 \
+#     ghcr.io/fluxhook/fluxhook:0.1.0 --log-encoding=console --status-updates=false
 #
 # No emulation: the build stage runs on the builder's own platform (BUILDPLATFORM) and Bun
 # cross-compiles for TARGETARCH; the final stage only copies the executable in. The base images
@@ -27,11 +32,13 @@ ARG TARGETARCH
 ARG BUILDARCH
 WORKDIR /src
 
-# Dependencies first, so that a source change reuses this layer: exactly the lockfile's versions.
+# Dependencies first, so that a source change reuses this layer: exactly the lockfile's versions,
+# and no dependency's install script runs (scripts/bun.js finds Bun without bun's postinstall).
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN npm ci --ignore-scripts --no-audit --no-fund
 
 COPY tsconfig.json ./
+COPY scripts/ scripts/
 COPY shared/ shared/
 COPY server/ server/
 # `fluxhook send` (the sender's CLI for other CI systems) is compiled in from the action's sources.

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x node_modules/.bin/bun ] || [ ! -f node_modules/autocannon/package.json ]; then
+if [ ! -f node_modules/bun/package.json ] || [ ! -f node_modules/autocannon/package.json ]; then
   echo "[bench] installing node modules (npm ci)" >&2
   npm ci --no-audit --no-fund >&2
 fi
@@ -32,4 +32,4 @@ binary_dir=$(mktemp -d)
 trap 'rm -rf "$binary_dir"' EXIT
 cp dist/fluxhook "$binary_dir/fluxhook"
 
-FLUXHOOK_BINARY="$binary_dir/fluxhook" node_modules/.bin/bun bench/main.ts "$@"
+FLUXHOOK_BINARY="$binary_dir/fluxhook" node scripts/bun.js bench/main.ts "$@"

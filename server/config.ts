@@ -69,7 +69,8 @@ export interface LeaderElectionConfig {
 export type ConfigResult =
   | { ok: true; config: ServerConfig }
   | { ok: false; error: string }
-  | { ok: "help"; text: string };
+  | { ok: "help"; text: string }
+  | { ok: "version" };
 
 type FlagKind = "string" | "bool" | "strings";
 interface FlagSpec {
@@ -283,7 +284,7 @@ export function parseListenAddress(value: string): ListenAddress | undefined {
 }
 
 export function usage(): string {
-  const lines = ["Usage: fluxhook [flags]", "", "Flags:"];
+  const lines = ["Usage: fluxhook [flags]", "       fluxhook --version", "", "Flags:"];
   for (const [name, spec] of Object.entries(FLAGS) as [FlagName, FlagSpec][]) {
     if (spec.hidden) continue;
     const arg = spec.kind === "bool" ? "" : spec.kind === "strings" ? " path" : " string";
@@ -302,6 +303,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "-h" || arg === "--help" || arg === "-help") return { ok: "help", text: usage() };
+    if (arg === "--version" || arg === "-version") return { ok: "version" };
     if (!arg.startsWith("-") || arg === "-" || arg === "--") {
       return { ok: false, error: `unexpected argument ${JSON.stringify(arg)}: fluxhook takes only flags` };
     }

@@ -6,6 +6,8 @@
  */
 import { existsSync } from "node:fs";
 import type { KubeConfig } from "@kubernetes/client-node";
+// Bundled into the executable: the release checks this version against its tag.
+import { version as VERSION } from "../package.json";
 import { parseConfig } from "./config";
 import { createKubeClient, loadKubeConfig } from "./kube/client";
 import type { KubePort } from "./kube/port";
@@ -25,6 +27,10 @@ if (process.argv[2] === "send") {
 const parsed = parseConfig(process.argv.slice(2), process.env);
 if (parsed.ok === "help") {
   console.log(parsed.text);
+  process.exit(0);
+}
+if (parsed.ok === "version") {
+  console.log(`fluxhook ${VERSION}`);
   process.exit(0);
 }
 if (!parsed.ok) {
@@ -82,24 +88,38 @@ if (kube && fromFiles) {
   }
 }
 
+// In file mode each Receiver's URL is printed at start and again whenever an edit of the file
+// adds or changes one, so the URL to point a sender at is always on screen.
+const printed = new Map<string, string>();
+const announce = () => {
+  if (!server) return;
+  const seen = new Set<string>();
+  for (const r of server.receivers()) {
+    const name = `${r.key.namespace}/${r.key.name}`;
+    seen.add(name);
+    // In a dry run (`npm start`'s demo) the URLs are what to point a sender or the README's curl
+    // at. Otherwise their digests are secrets, and stdout ends up in pod logs: they are masked.
+    const path = server.dryRun ? r.path : "/hook/*** (sha256 of token, name and namespace)";
+    const line = `receiver ${name} (${r.type ?? "invalid"}, ${r.state}): ${server.receiverUrl}${path}`;
+    if (printed.get(name) !== line) console.log(line);
+    printed.set(name, line);
+  }
+  for (const name of printed.keys()) {
+    if (seen.has(name)) continue;
+    console.log(`receiver ${name}: no longer served`);
+    printed.delete(name);
+  }
+};
+
 try {
-  server = await startFluxhook({ config, log, kube, apiRequests });
+  server = await startFluxhook({ config, log, kube, apiRequests, onReceiversFileLoaded: announce });
 } catch (err) {
   const taken = addressInUse(err);
   if (!taken) throw err;
   console.error(`fluxhook: ${taken} is already in use; stop what listens there or choose another address`);
   process.exit(1);
 }
-if (fromFiles) {
-  // In a dry run (`npm start`'s demo) the URLs are what to point a sender or the README's curl
-  // at. Otherwise their digests are secrets, and stdout ends up in pod logs: they are masked.
-  for (const r of server.receivers()) {
-    const path = server.dryRun ? r.path : "/hook/*** (sha256 of token, name and namespace)";
-    console.log(
-      `receiver ${r.key.namespace}/${r.key.name} (${r.type ?? "invalid"}, ${r.state}): ${server.receiverUrl}${path}`,
-    );
-  }
-}
+if (fromFiles) announce();
 
 /**
  * The flag and address of a listener that could not bind because the address is taken, from Bun's

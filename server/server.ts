@@ -43,6 +43,8 @@ export interface FluxhookOptions {
   readonly apiRequests?: ApiRequestCounts;
   /** This replica in its Events (reportingInstance); the pod's hostname by default. */
   readonly instance?: string;
+  /** File mode: called after an edit of a --receivers-file was read and its Receivers decided. */
+  readonly onReceiversFileLoaded?: () => void;
 }
 
 /** A Receiver as the running server serves it. */
@@ -98,7 +100,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   const reconcileMetrics = new ReconcileMetrics();
   // The one place the mode is decided.
   const source: ReceiverSource = fromFiles
-    ? startFiles({ paths: config.receiversFiles, index, log })
+    ? startFiles({ paths: config.receiversFiles, index, log, onReload: options.onReceiversFileLoaded })
     : startClusterSource({
         kube: kube!,
         config,

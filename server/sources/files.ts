@@ -3,13 +3,16 @@
  * Receivers and Secrets read from YAML files: the same multi-document manifests a user would
  * `kubectl apply` (Secrets with base64 `data` or plain `stringData`, `List` objects too). They feed
  * the reconciler through the same caches as the cluster watches, so a file-defined Receiver behaves
- * exactly like one in a cluster. Files are polled for changes; a file that fails to parse keeps
- * its last good content and the error is logged.
+ * exactly like one in a cluster. Files are polled for changes. A file that fails to parse keeps
+ * its last good content; a YAML error, and a Receiver the API server or Flux would refuse, are
+ * logged at error with the line they are on (read with the `yaml` package, which keeps each node's
+ * position).
  */
 import { statSync, readFileSync } from "node:fs";
+import { type Document, isMap, isNode, isScalar, isSeq, LineCounter, parseAllDocuments } from "yaml";
 import { replaceAll, type Informer, type WatchSink } from "../kube/port";
 import type { Logger } from "../runtime/log";
-import { RECEIVER_API_VERSION } from "../api/receiver";
+import { RECEIVER_API_VERSION, type ReceiverSpec, readReceiver } from "../api/receiver";
 import { DEFAULT_TUNING } from "../limits";
 import type { ReceiverIndex } from "../receivers/index";
 import { prepareReceiver } from "../receivers/prepare";
@@ -32,37 +35,134 @@ export interface ManifestObjects {
   secrets: Json[];
 }
 
-/** Splits parsed YAML documents into Receivers and Secrets; other kinds are ignored. */
-export function collectManifests(
-  docs: unknown[],
-  into: ManifestObjects = { receivers: [], secrets: [] },
-): ManifestObjects {
-  for (const doc of docs) {
-    if (!isObject(doc)) continue;
-    if (doc.kind === "List" && Array.isArray(doc.items)) {
-      collectManifests(doc.items, into);
-      continue;
-    }
-    const meta = isObject(doc.metadata) ? doc.metadata : {};
-    const withNamespace = {
-      ...doc,
-      metadata: { generation: 1, ...meta, namespace: meta.namespace ?? DEFAULT_NAMESPACE },
-    };
-    if (doc.apiVersion === RECEIVER_API_VERSION && doc.kind === "Receiver") into.receivers.push(withNamespace);
-    else if (doc.apiVersion === "v1" && doc.kind === "Secret") into.secrets.push(withNamespace);
-  }
-  return into;
+/** Something in a receivers file that would not be served as written, at its 1-based line. */
+export interface ManifestProblem {
+  readonly line: number;
+  /** `namespace/name` of the Receiver, when the problem is one. */
+  readonly receiver?: string;
+  readonly message: string;
 }
 
-export function parseManifests(text: string): unknown[] {
-  const parsed = Bun.YAML.parse(text);
-  return Array.isArray(parsed) ? parsed : [parsed];
+/** A receivers file that is not YAML: nothing of it is read. */
+export class ManifestSyntaxError extends Error {
+  constructor(
+    readonly line: number,
+    message: string,
+  ) {
+    super(`line ${line}: ${message}`);
+  }
+}
+
+type Path = readonly (string | number)[];
+
+/**
+ * Reads a multi-document manifest into its Receivers and Secrets (other kinds are ignored), and
+ * the problems of its Receivers: what the CRD's schema or Flux's controller would refuse (their
+ * messages, which name the field), a CEL expression that does not compile, an apiVersion fluxhook
+ * does not serve. Throws ManifestSyntaxError for a YAML error.
+ */
+export function readManifests(text: string): ManifestObjects & { problems: ManifestProblem[] } {
+  const lines = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter: lines });
+  const out: ManifestObjects & { problems: ManifestProblem[] } = { receivers: [], secrets: [], problems: [] };
+  for (const doc of Array.isArray(docs) ? docs : []) {
+    const error = doc.errors[0];
+    if (error) throw new ManifestSyntaxError(error.linePos?.[0].line ?? 1, error.message.split("\n")[0]!);
+    collect(doc, lines, doc.toJS(), [], out);
+  }
+  return out;
+}
+
+function collect(
+  doc: Document,
+  lines: LineCounter,
+  value: unknown,
+  at: Path,
+  into: ManifestObjects & { problems: ManifestProblem[] },
+): void {
+  if (!isObject(value)) return;
+  if (value.kind === "List" && Array.isArray(value.items)) {
+    for (const [i, item] of value.items.entries()) collect(doc, lines, item, [...at, "items", i], into);
+    return;
+  }
+  const meta = isObject(value.metadata) ? value.metadata : {};
+  const object = { ...value, metadata: { generation: 1, ...meta, namespace: meta.namespace ?? DEFAULT_NAMESPACE } };
+  const lineOf = (path: Path) => lineOfNode(doc, lines, [...at, ...path]);
+  if (value.kind === "Receiver") {
+    if (value.apiVersion !== RECEIVER_API_VERSION) {
+      into.problems.push({
+        line: lineOf(["apiVersion"]),
+        message: `apiVersion ${JSON.stringify(value.apiVersion)}: fluxhook reads ${RECEIVER_API_VERSION} Receivers only; this one is left out`,
+      });
+      return;
+    }
+    into.receivers.push(object);
+    const receiver = readReceiver(object);
+    if (!receiver) {
+      into.problems.push({ line: lineOf(["metadata"]), message: "a Receiver needs metadata.name" });
+      return;
+    }
+    const name = `${receiver.key.namespace}/${receiver.key.name}`;
+    const problem = receiver.invalid ?? (receiver.spec && preparationProblem(receiver.spec));
+    if (problem)
+      into.problems.push({ line: lineOf(["spec", ...specFieldOf(problem)]), receiver: name, message: problem });
+  } else if (value.apiVersion === "v1" && value.kind === "Secret") into.secrets.push(object);
+}
+
+function preparationProblem(spec: ReceiverSpec): string | undefined {
+  const prepared = prepareReceiver(spec);
+  return prepared.ok ? undefined : prepared.message;
+}
+
+/**
+ * The spec field a problem's message names (readReceiver's and prepareReceiver's words, which are
+ * Flux's: `receiver type "x" is not supported`, `resources[0].kind is required`, `invalid filter
+ * expression for resources[1] (…)`, `oidcProviders[0] (…): validations[2]: …`), as a path under
+ * `spec`; empty when it names none.
+ */
+export function specFieldOf(message: string): Path {
+  if (/^receiver type |^spec\.type |^generic-oidc receiver requires/.test(message)) return ["type"];
+  const filter = /^invalid filter expression for resources\[(\d+)\]/.exec(message);
+  if (filter) return ["resources", Number(filter[1]), "filter"];
+  const named =
+    /\b(events|resources|oidcProviders|secretRef|resourceFilter)(?:\[(\d+)\])?((?:\.\w+(?:\[\d+\])?)*)/.exec(message);
+  if (!named) return [];
+  const path: (string | number)[] = [named[1]!];
+  if (named[2] !== undefined) path.push(Number(named[2]));
+  for (const part of named[3]!.split(".").filter((p) => p !== "")) {
+    const [, key, index] = /^(\w+)(?:\[(\d+)\])?$/.exec(part)!;
+    path.push(key!);
+    if (index !== undefined) path.push(Number(index));
+  }
+  const inner = /\): (validations|variables)\[(\d+)\]/.exec(message);
+  if (named[1] === "oidcProviders" && inner) path.push(inner[1]!, Number(inner[2]));
+  return path;
+}
+
+/**
+ * The line of `path` in the document: its key's line (or its item's, in a list); for a field that
+ * is missing, the line of the deepest part of the path that is there.
+ */
+function lineOfNode(doc: Document, lines: LineCounter, path: Path): number {
+  for (let n = path.length; n > 0; n--) {
+    const parent = n === 1 ? doc.contents : doc.getIn(path.slice(0, n - 1), true);
+    const last = path[n - 1];
+    const at = isMap(parent)
+      ? parent.items.find((p) => isScalar(p.key) && p.key.value === last)?.key
+      : isSeq(parent) && typeof last === "number"
+        ? parent.items[last]
+        : undefined;
+    if (isNode(at) && at.range) return lines.linePos(at.range[0]).line;
+  }
+  return isNode(doc.contents) && doc.contents.range ? lines.linePos(doc.contents.range[0]).line : 1;
 }
 
 export interface FilesOptions {
   readonly paths: readonly string[];
   readonly index: ReceiverIndex;
   readonly log: Logger;
+  /** Called after a changed file was read and its Receivers decided (the index is up to date). */
+  readonly onReload?: () => void;
 }
 
 /**
@@ -70,11 +170,17 @@ export interface FilesOptions {
  * there is no status to write, no Event, no election, and nothing to read from an API server.
  */
 export function startFiles(options: FilesOptions): ReceiverSource {
-  const { paths, index, log } = options;
+  const { paths, index, log, onReload } = options;
   const secrets = new SecretCache({ log, backoff: DEFAULT_TUNING.secretReadBackoff });
   const receivers = new ReceiverCache(secrets);
   const reconciler = new Reconciler({ receivers, secrets, index, withoutStatus: true, log, prepare: prepareReceiver });
-  const files = startFileSource({ paths, receivers: receivers.sink, secrets: secrets.sink, log });
+  const files = startFileSource({
+    paths,
+    receivers: receivers.sink,
+    secrets: secrets.sink,
+    log,
+    onPublished: onReload,
+  });
   return {
     synced: () => reconciler.synced,
     counts: () => reconciler.counts(),
@@ -98,6 +204,8 @@ export interface FileSourceOptions {
   readonly secrets: WatchSink;
   readonly log: Logger;
   readonly pollIntervalMs?: number;
+  /** Called after a poll that found a change has handed every file's objects to the sinks. */
+  readonly onPublished?: () => void;
 }
 
 /** Polls the files and hands their Receivers and Secrets to the sinks, as a watch would. */
@@ -117,22 +225,30 @@ export function startFileSource(options: FileSourceOptions): Informer {
   const load = (path: string, stamp: string): boolean => {
     const previous = state.get(path);
     if (previous?.stamp === stamp) return false;
+    let read: ReturnType<typeof readManifests>;
     try {
-      const objects = collectManifests(parseManifests(readFileSync(path, "utf8")));
-      state.set(path, { stamp, objects });
-      options.log.info("receivers file loaded", {
-        file: path,
-        receivers: objects.receivers.length,
-        secrets: objects.secrets.length,
-      });
+      read = readManifests(readFileSync(path, "utf8"));
     } catch (err) {
       // Keep serving what the file said before; remember the stamp so the error is logged once.
       state.set(path, { stamp, objects: previous?.objects ?? { receivers: [], secrets: [] } });
       options.log.error("cannot read receivers file; keeping its previous content", {
         file: path,
+        ...(err instanceof ManifestSyntaxError ? { line: err.line } : {}),
         error: err instanceof Error ? err.message : String(err),
       });
+      return true;
     }
+    state.set(path, { stamp, objects: { receivers: read.receivers, secrets: read.secrets } });
+    // Each problem as an editor finds it (file:line), then the file's summary.
+    for (const problem of read.problems)
+      options.log.error(`${path}:${problem.line}: ${problem.message}`, {
+        file: path,
+        line: problem.line,
+        ...(problem.receiver ? { receiver: problem.receiver } : {}),
+      });
+    const summary = { file: path, receivers: read.receivers.length, secrets: read.secrets.length };
+    if (read.problems.length === 0) options.log.info("receivers file loaded", summary);
+    else options.log.error("receivers file loaded with errors", { ...summary, errors: read.problems.length });
     return true;
   };
 
@@ -148,6 +264,7 @@ export function startFileSource(options: FileSourceOptions): Informer {
       all.flatMap((s) => s.objects.receivers),
     );
     synced = true;
+    options.onPublished?.();
   };
 
   const poll = () => {

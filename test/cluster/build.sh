@@ -102,7 +102,7 @@ fi
 echo "FLUX_CRDS=$crds" >>"$tier_env"
 
 # fluxhook as users run it: the compiled binary (package.json build:server).
-(cd "$repo" && npx --no-install bun build --compile --minify --sourcemap server/main.ts --outfile dist/fluxhook >/dev/null)
+(cd "$repo" && node scripts/bun.js build --compile --minify --sourcemap server/main.ts --outfile dist/fluxhook >/dev/null)
 echo "FLUXHOOK_BIN=$repo/dist/fluxhook" >>"$tier_env"
 echo "ETCD_BIN=$(command -v etcd)" >>"$tier_env"
 mv "$tier_env" "$CACHE/tier.env"

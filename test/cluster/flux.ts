@@ -1,7 +1,9 @@
 /**
  * Flux's side of the cluster tier: Flux's released CRDs installed in the real API server, the RBAC
- * that `kubectl kustomize deploy/base` renders, the compiled fluxhook run under exactly that
- * identity, and the objects a test makes (each valid against Flux's real CRD schemas).
+ * that `kubectl kustomize deploy/standalone` renders (no notification-controller runs here, so
+ * fluxhook writes the Receivers' status: the base plus those writes), the compiled fluxhook run
+ * under exactly that identity, and the objects a test makes (each valid against Flux's real CRD
+ * schemas).
  */
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -12,7 +14,7 @@ import { recordPath, recordToken } from "../support/emitted";
 import { waitFor } from "../support/stack";
 import { tierEnv, type ControlPlane, type Identity } from "./plane";
 
-/** deploy/base's namespace and ServiceAccount: the identity its bindings name. */
+/** The install's namespace and ServiceAccount: the identity its bindings name. */
 export const FLUX_NAMESPACE = "flux-system";
 export const SERVICE_ACCOUNT = "fluxhook";
 
@@ -22,28 +24,32 @@ export type KubeObject = Record<string, any> & {
   metadata: { name: string; namespace?: string; [k: string]: unknown };
 };
 
-/** `kubectl kustomize deploy/base`, parsed. */
+/** The install the tier runs: fluxhook as the only Receiver controller (deploy/base beside Flux's does not write status). */
+const INSTALL = "deploy/standalone";
+
+/** `kubectl kustomize deploy/standalone`, parsed. */
 export function renderBase(): KubeObject[] {
-  const r = Bun.spawnSync(["kubectl", "kustomize", join(ROOT, "deploy/base")]);
-  if (r.exitCode !== 0) throw new Error(`kubectl kustomize deploy/base: ${r.stderr.toString()}`);
+  const r = Bun.spawnSync(["kubectl", "kustomize", join(ROOT, INSTALL)]);
+  if (r.exitCode !== 0) throw new Error(`kubectl kustomize ${INSTALL}: ${r.stderr.toString()}`);
   return parseAllDocuments(r.stdout.toString()).map((d) => d.toJSON() as KubeObject);
 }
 
 const RBAC_KINDS = new Set(["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]);
 
-/** The container args of deploy/base's Deployment: what fluxhook runs with in a cluster. */
+/** The container args of the install's Deployment: what fluxhook runs with in a cluster. */
 export function deploymentArgs(): string[] {
   const deployment = renderBase().find((o) => o.kind === "Deployment");
   const container = deployment?.spec?.template?.spec?.containers?.[0];
-  if (!container) throw new Error("deploy/base renders no Deployment with a container");
+  if (!container) throw new Error(`${INSTALL} renders no Deployment with a container`);
   return [...(container.args ?? [])];
 }
 
 const installed = new WeakSet<ControlPlane>();
 
 /**
- * Flux's CRDs (the versions versions.env pins), flux-system, and deploy/base's RBAC objects, once per
- * plane. Only RBAC is taken from the base: the Deployment is what the test runs as a process.
+ * Flux's CRDs (the versions versions.env pins), flux-system, and the install's RBAC objects, once per
+ * plane. Only RBAC is taken from the install (not its CRDs, nor its Deployment, which the test runs
+ * as a process).
  */
 export function installFlux(plane: ControlPlane): void {
   if (installed.has(plane)) return;
@@ -60,7 +66,7 @@ export function installFlux(plane: ControlPlane): void {
   installed.add(plane);
 }
 
-/** fluxhook's ServiceAccount, as a client certificate: RBAC gives it what deploy/base binds to it, no more. */
+/** fluxhook's ServiceAccount, as a client certificate: RBAC gives it what the install binds to it, no more. */
 export function fluxhookIdentity(plane: ControlPlane): Identity {
   return plane.identity(`system:serviceaccount:${FLUX_NAMESPACE}:${SERVICE_ACCOUNT}`, [
     "system:serviceaccounts",
@@ -77,7 +83,7 @@ export interface FluxhookProcess extends ServerProcess {
 }
 
 /**
- * The compiled fluxhook, as deploy/base runs it (its container args, RUNTIME_NAMESPACE, and its
+ * The compiled fluxhook, as deploy/standalone runs it (its container args, RUNTIME_NAMESPACE, and its
  * ServiceAccount's rights), on loopback port 0. `args` are added after the Deployment's.
  */
 export async function startFluxhookProcess(

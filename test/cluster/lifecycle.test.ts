@@ -1,5 +1,5 @@
 /**
- * A Receiver's life on a real API server, fluxhook at deploy/base's flags and RBAC: every status
+ * A Receiver's life on a real API server, fluxhook at deploy/standalone's flags and RBAC: every status
  * write accepted by the real CRD's structural schema, Flux's finalizer, real deletion
  * (Terminating, then gone), suspend and resume, and Events accepted by the real API.
  */

@@ -1,6 +1,6 @@
 /**
  * fluxhook reaches a real cluster as users run it: a kubeconfig that carries a CA and client
- * certificates (as kind, EKS and kubeadm write them), the compiled binary, deploy/base's RBAC.
+ * certificates (as kind, EKS and kubeadm write them), the compiled binary, deploy/standalone's RBAC.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
@@ -73,7 +73,7 @@ describe("reaching a real cluster", () => {
     expect(server.lines.filter((l) => /dry|does not answer/.test(l.msg))).toEqual([]);
   });
 
-  test("cluster mode with deploy/base's RBAC: Ready on the real CRD, a push annotates a real GitRepository", async () => {
+  test("cluster mode with deploy/standalone's RBAC: Ready on the real CRD, a push annotates a real GitRepository", async () => {
     const ns = uniqueNamespace("cluster");
     const token = `cluster-${crypto.randomUUID()}`;
     apply(

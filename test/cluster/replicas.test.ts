@@ -1,5 +1,5 @@
 /**
- * deploy/base's two replicas on a real API server: leader election through a real Lease (the
+ * deploy/standalone's two replicas on a real API server: leader election through a real Lease (the
  * ServiceAccount may create Leases and read and update only its own), the leader killed and the
  * other taking over, a clean shutdown handing the Lease over at once.
  */
@@ -74,7 +74,7 @@ describe("two replicas, one Lease", () => {
     expect(leads(second)).toBeUndefined();
     expect(second.lines.filter((l) => l.msg === "receiver status updated")).toEqual([]);
 
-    // No release: the Lease must expire (35 s, deploy/base's default) before the other takes it.
+    // No release: the Lease must expire (35 s, the Deployment's default) before the other takes it.
     first.proc.kill("SIGKILL");
     await first.proc.exited;
     const secondIdentity = await waitFor("the second replica to lead", () => leads(second), 90_000);

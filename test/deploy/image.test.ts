@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
-import { readFileSync } from "node:fs";
+import { chmodSync, chownSync, linkSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseConfig } from "../../server/config";
 import { RECEIVER_API_VERSION } from "../../server/api/receiver";
@@ -27,8 +28,10 @@ import {
 } from "./build";
 import { argsOf, parseCopy, shellCommands } from "./dockerfile";
 import { only, render, REPO, DEPLOY } from "./kustomize";
+import { codeBlocks } from "./markdown";
 
 const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as {
+  version: string;
   scripts: Record<string, string>;
   devDependencies: Record<string, string>;
 };
@@ -48,7 +51,8 @@ function scriptOutfile(script: string): string {
 describe("Dockerfile", () => {
   test("build:server compiles server/main.ts into one executable", () => {
     const words = BUILD_SCRIPT.split(/\s+/);
-    expect(words.slice(0, 2)).toEqual(["bun", "build"]);
+    // scripts/bun.js is `bun`, found without bun's install script.
+    expect(words.slice(0, 4)).toEqual(["node", "scripts/bun.js", "build", "--compile"]);
     expect(words).toContain("--compile");
     expect(words).toContain("server/main.ts");
   });
@@ -61,9 +65,9 @@ describe("Dockerfile", () => {
     expect(argsOf(final, "RUN")).toEqual([]);
   });
 
-  test("the build stage installs from the lockfile (Bun included), then runs `build:server` for TARGETARCH and nothing else to compile", () => {
+  test("the build stage installs from the lockfile (Bun included) running no install script, then runs `build:server` for TARGETARCH and nothing else to compile", () => {
     const commands = argsOf(artifact.stage, "RUN").flatMap(shellCommands);
-    expect(commands).toContainEqual(["npm", "ci", "--no-audit", "--no-fund"]);
+    expect(commands).toContainEqual(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"]);
     // Bun is the npm package package-lock.json pins, the one the tests run.
     expect(pkg.devDependencies.bun).toMatch(/^\d+\.\d+\.\d+$/);
     expect(commands).toContainEqual(["npm", "run", "build:server", "--", '--target="$target"']);
@@ -117,7 +121,7 @@ describe("Dockerfile", () => {
       .map((p) => Number(p.replace(/\/tcp$/, "")));
     expect(exposed.sort()).toEqual([8080, 9292, 9440]);
     const defaults = parseConfig([], {});
-    if (!defaults.ok || defaults.ok === "help") throw new Error("default flags do not parse");
+    if (defaults.ok !== true) throw new Error("default flags do not parse");
     expect(
       [defaults.config.metricsAddr?.port, defaults.config.receiverAddr.port, defaults.config.healthAddr?.port].sort(),
     ).toEqual(exposed);
@@ -142,6 +146,74 @@ describe("Dockerfile", () => {
         .sort(),
     ).toEqual(copied.sort());
   });
+});
+
+// ---- `docker run` as the documents show it ----
+
+/** The image's user: USER uid[:gid] of the final stage. */
+const imageUser = Number(argsOf(final, "USER").at(-1)!.split(":")[0]);
+
+/** Every `docker run` command (continuation lines joined) in the documents and the Dockerfile's comments. */
+function dockerRuns(): { file: string; words: string[] }[] {
+  const sources: [string, string][] = ["README.md", "deploy/README.md", "action/README.md"].map((file) => [
+    file,
+    codeBlocks(readFileSync(join(REPO, file), "utf8"))
+      .map((b) => b.text)
+      .join("\n"),
+  ]);
+  sources.push([
+    "Dockerfile",
+    readFileSync(join(REPO, "Dockerfile"), "utf8")
+      .split("\n")
+      .filter((l) => l.startsWith("#"))
+      .map((l) => l.replace(/^#\s?/, ""))
+      .join("\n"),
+  ]);
+  return sources.flatMap(([file, text]) =>
+    [...text.replace(/\\\n\s*/g, " ").matchAll(/^\s*(docker run .*)$/gm)].map((m) => ({
+      file,
+      // Shell words, with "double-quoted" parts kept whole.
+      words: [...m[1]!.matchAll(/"[^"]*"|'[^']*'|\S+/g)].map((w) => w[0].replace(/^"(.*)"$/, "$1")),
+    })),
+  );
+}
+
+describe("`docker run` with a kubeconfig", () => {
+  const withKubeconfig = dockerRuns().filter((r) => r.words.some((w) => w.includes(".kube/config")));
+
+  test("the documents show one, and the image runs as a non-root user they name", () => {
+    expect(withKubeconfig.map((r) => r.file)).toContain("deploy/README.md");
+    expect(imageUser).toBeGreaterThan(0);
+    expect(readFileSync(join(REPO, "deploy/README.md"), "utf8")).toContain(`the image's own user (${imageUser})`);
+  });
+
+  test.each(withKubeconfig.map((r) => [r.file, r.words] as const))(
+    "%s: runs as the kubeconfig's owner, mounts it read-only at KUBECONFIG, and its flags parse",
+    (_file, words) => {
+      // The image's user cannot read a 0600 kubeconfig; --user runs as the user who owns it.
+      expect(words.slice(words.indexOf("--user"), words.indexOf("--user") + 2)).toEqual([
+        "--user",
+        "$(id -u):$(id -g)",
+      ]);
+      const volume = words[words.indexOf("-v") + 1]!.split(":");
+      expect(volume).toHaveLength(3);
+      expect(volume[2]).toBe("ro");
+      expect(words[words.indexOf("-e") + 1]).toBe(`KUBECONFIG=${volume[1]}`);
+      // The release's image, then the server's flags.
+      const image = only(render(join(DEPLOY, "base")).objects, "Deployment", "fluxhook").spec.template.spec
+        .containers[0].image as string;
+      const at = words.indexOf(image);
+      expect(at).toBeGreaterThan(0);
+      const parsed = parseConfig(words.slice(at + 1), {});
+      if (parsed.ok !== true) throw new Error(`the flags do not parse: ${JSON.stringify(parsed)}`);
+      // Published on loopback only, to the ports the image listens on.
+      const published = words.flatMap((w, i) => (w === "-p" ? [words[i + 1]!] : []));
+      expect(published).toEqual([
+        `127.0.0.1:${parsed.config.receiverAddr.port}:${parsed.config.receiverAddr.port}`,
+        `127.0.0.1:${parsed.config.healthAddr!.port}:${parsed.config.healthAddr!.port}`,
+      ]);
+    },
+  );
 });
 
 /**
@@ -223,6 +295,14 @@ describe("the compiled executable", () => {
     });
   });
 
+  test("--version prints package.json's version (`docker run <image> --version`)", () => {
+    const r = Bun.spawnSync([binary.path, "--version"], { stdout: "pipe", stderr: "pipe" });
+    expect({ exitCode: r.exitCode, stdout: r.stdout.toString() }).toEqual({
+      exitCode: 0,
+      stdout: `fluxhook ${pkg.version}\n`,
+    });
+  });
+
   test("--help exits 0 and lists the flags", () => {
     const r = Bun.spawnSync([binary.path, "--help"], { stdout: "pipe", stderr: "pipe" });
     expect({ exitCode: r.exitCode, stdout: r.stdout.toString() }).toMatchObject({
@@ -236,6 +316,56 @@ describe("the compiled executable", () => {
     expect(r.exitCode).toBe(2);
     expect(r.stderr.toString()).toContain("unknown flag --nope");
   });
+
+  // What `docker run --user` changes, without Docker: the executable run as the image's user and as
+  // the kubeconfig's owner, on a kubeconfig readable by its owner only (as kubectl writes it).
+  // Switching users needs root, which CI has.
+  test.if(process.getuid?.() === 0)(
+    "a 0600 kubeconfig: the image's user cannot read it, its owner (--user) can and is served",
+    async () => {
+      const OWNER_ID = 4242;
+      const dir = mkdtempSync(join(tmpdir(), "fluxhook-user-"));
+      try {
+        chmodSync(dir, 0o755);
+        const executable = join(dir, "fluxhook");
+        linkSync(binary.path, executable);
+        const kubeconfig = join(dir, "kubeconfig");
+        writeFileSync(kubeconfig, readFileSync(api.writeKubeconfig()), { mode: 0o600 });
+        chownSync(kubeconfig, OWNER_ID, OWNER_ID);
+        const run = (uid: number) =>
+          Bun.spawn([executable, ...LOOPBACK_PORTS, "--status-updates=false"], {
+            cwd: dir,
+            env: { PATH: "/usr/bin:/bin", HOME: "/", KUBECONFIG: kubeconfig },
+            uid,
+            gid: uid,
+            stdout: "pipe",
+            stderr: "pipe",
+          });
+
+        const asImage = run(imageUser);
+        running.add(asImage);
+        expect(await asImage.exited).toBe(1);
+        const refused = await new Response(asImage.stderr).text();
+        expect(refused).toContain("cannot load the Kubernetes configuration");
+        expect(refused).toContain("EACCES");
+
+        const asOwner = run(OWNER_ID);
+        running.add(asOwner);
+        let log = "";
+        const reader = (async () => {
+          for await (const chunk of asOwner.stderr as unknown as AsyncIterable<Uint8Array>)
+            log += new TextDecoder().decode(chunk);
+        })();
+        const health = await waitFor("the start line", () => /"healthAddr":"([^"]+)"/.exec(log)?.[1]);
+        await waitFor("/readyz 200", async () => (await fetch(`${health}/readyz`)).status === 200);
+        asOwner.kill("SIGTERM");
+        expect(await asOwner.exited).toBe(0);
+        await reader;
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   test("delivers a signed GitHub push: 200, the GitRepository annotated, then exits 0 on SIGTERM", async () => {
     const NS = "apps";

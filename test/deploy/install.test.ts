@@ -20,6 +20,7 @@ import {
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { parse as parseYaml } from "yaml";
+import { OWNER } from "./owner";
 import { DEPLOY, KUBECTL, kubectlKustomize, only, render, REPO, type Manifest } from "./kustomize";
 
 const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { version: string };
@@ -31,7 +32,7 @@ const NAMESPACE = deployment.metadata.namespace as string;
 const matches = (selector: Record<string, string>, of: Record<string, string>) =>
   Object.entries(selector).every(([k, v]) => of[k] === v);
 
-/** `ghcr.io/<owner>/fluxhook:<tag>` split into its parts. */
+/** `registry/owner/name:tag` split into its parts. */
 function imageParts(image: string): { registry: string; owner: string; name: string; tag: string } {
   const m = /^([^/]+)\/([^/]+)\/([^/:@]+):([^@]+)$/.exec(image);
   if (!m) throw new Error(`not registry/owner/name:tag: ${image}`);
@@ -40,9 +41,8 @@ function imageParts(image: string): { registry: string; owner: string; name: str
 const image = imageParts(deployment.spec.template.spec.containers[0].image);
 
 describe(`the image reference (${via})`, () => {
-  test("is ghcr.io/<owner>/fluxhook at package.json's version", () => {
-    expect(image).toMatchObject({ registry: "ghcr.io", name: "fluxhook", tag: pkg.version });
-    expect(image.owner).toMatch(/^[a-z0-9-]+$/); // GHCR names are lower case
+  test("is ghcr.io/fluxhook/fluxhook at package.json's version", () => {
+    expect(image).toEqual({ registry: "ghcr.io", owner: OWNER, name: "fluxhook", tag: pkg.version });
   });
 
   test("is set in one place: the base kustomization's images, not the Deployment", () => {
@@ -82,6 +82,30 @@ describe(`availability (${via})`, () => {
       expect(s).toMatchObject({ maxSkew: 1, whenUnsatisfiable: "ScheduleAnyway" });
       expect(matches(s.labelSelector.matchLabels, labels)).toBe(true);
     }
+  });
+});
+
+describe(`Flux's labels (${via})`, () => {
+  /** What Flux's CLI selects its components by (flux check, version, logs, uninstall: manifestgen.PartOfLabelKey). */
+  const FLUX_CLI_SELECTOR = { "app.kubernetes.io/part-of": "flux" };
+
+  test.each(["base", "standalone"])(
+    "%s: every fluxhook object carries part-of=flux and its component name, the pods too",
+    (dir) => {
+      const objects = render(join(DEPLOY, dir)).objects.filter((o) => o.kind !== "CustomResourceDefinition");
+      const unlabelled = objects
+        .filter(
+          (o) => !matches({ ...FLUX_CLI_SELECTOR, "app.kubernetes.io/component": "fluxhook" }, o.metadata.labels ?? {}),
+        )
+        .map((o) => `${o.kind}/${o.metadata.name}`);
+      expect(unlabelled).toEqual([]);
+      const template = only(objects, "Deployment", "fluxhook").spec.template.metadata.labels;
+      expect(matches(FLUX_CLI_SELECTOR, template)).toBe(true);
+    },
+  );
+
+  test("not Flux's app.kubernetes.io/instance, which names the `flux install` that made an object", () => {
+    expect(base.filter((o) => o.metadata.labels?.["app.kubernetes.io/instance"] !== undefined)).toEqual([]);
   });
 });
 

@@ -2,7 +2,8 @@
  * @module test/deploy/kustomize
  * Renders the kustomizations under deploy/: with `kubectl kustomize` when kubectl is on PATH, else
  * with {@link loadKustomization}, a small reading of the same files that supports only what
- * deploy/ uses (resources, namespace, images, inline JSON 6902 patches) and refuses anything else.
+ * deploy/ uses (resources, components, namespace, images, labels, JSON 6902 patches) and refuses
+ * anything else.
  * When kubectl is there, a test checks that both renderings agree, so the fallback stays honest.
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
@@ -52,7 +53,18 @@ const CLUSTER_SCOPED = new Set([
   "GatewayClass",
 ]);
 
-const SUPPORTED_FIELDS = new Set(["apiVersion", "kind", "namespace", "resources", "components", "images", "patches"]);
+const SUPPORTED_FIELDS = new Set([
+  "apiVersion",
+  "kind",
+  "namespace",
+  "resources",
+  "components",
+  "images",
+  "patches",
+  "labels",
+]);
+
+const COMPONENT_FIELDS = new Set(["apiVersion", "kind", "resources", "patches"]);
 
 /** A remote resource (an `https://` file) as kustomize would fetch it; tests answer with a fixture. */
 export type RemoteResources = (url: string) => string;
@@ -68,10 +80,16 @@ interface ImageOverride {
   digest?: string;
 }
 
-interface JsonPatchOp {
-  op: "add" | "replace" | "remove";
+export interface JsonPatchOp {
+  op: "add" | "replace" | "remove" | "test";
   path: string;
   value?: unknown;
+}
+
+interface LabelsEntry {
+  pairs: Record<string, string>;
+  includeSelectors?: boolean;
+  includeTemplates?: boolean;
 }
 
 interface PatchEntry {
@@ -89,9 +107,9 @@ function kustomizationFile(dir: string): string {
 }
 
 /**
- * Reads a kustomization the way kustomize would, for the features deploy/ uses. A component adds
- * its resources (its own patches would see only those; deploy/'s component has none); remote files
- * come from `remote`.
+ * Reads a kustomization the way kustomize would, for the features deploy/ uses: its resources, then
+ * each component (its resources added, its patches applied to everything so far), then its own
+ * patches, namespace, images and labels. Remote files come from `remote`.
  */
 export function loadKustomization(dir: string, remote: RemoteResources = noRemote): Manifest[] {
   const file = kustomizationFile(dir);
@@ -100,7 +118,29 @@ export function loadKustomization(dir: string, remote: RemoteResources = noRemot
     if (!SUPPORTED_FIELDS.has(key))
       throw new Error(`${file}: the fallback renderer does not support "${key}"; install kubectl`);
   }
-  let objects: Manifest[] = [];
+  let objects = loadResources(dir, k, remote);
+  for (const entry of (k.components as string[] | undefined) ?? []) {
+    const component = resolve(dir, entry);
+    const c = parseYaml(readFileSync(kustomizationFile(component), "utf8")) as Record<string, unknown>;
+    if (c.kind !== "Component") throw new Error(`${component}: a component's kustomization must be kind Component`);
+    const unsupported = Object.keys(c).filter((key) => !COMPONENT_FIELDS.has(key));
+    if (unsupported.length > 0)
+      throw new Error(`${component}: the fallback renderer does not support a component's ${unsupported.join(", ")}`);
+    objects.push(...loadResources(component, c, remote));
+    for (const p of (c.patches as PatchEntry[] | undefined) ?? [])
+      objects = objects.map((o) => applyPatchEntry(o, p, component));
+  }
+  for (const p of (k.patches as PatchEntry[] | undefined) ?? [])
+    objects = objects.map((o) => applyPatchEntry(o, p, dir));
+  if (typeof k.namespace === "string") setNamespace(objects, k.namespace);
+  for (const image of (k.images as ImageOverride[] | undefined) ?? []) setImage(objects, image);
+  for (const labels of (k.labels as LabelsEntry[] | undefined) ?? []) setLabels(objects, labels);
+  return objects;
+}
+
+/** A kustomization's (or component's) `resources`: files, URLs, and kustomizations rendered whole. */
+function loadResources(dir: string, k: Record<string, unknown>, remote: RemoteResources): Manifest[] {
+  const objects: Manifest[] = [];
   for (const entry of (k.resources as string[] | undefined) ?? []) {
     if (/^https?:\/\//.test(entry)) {
       objects.push(...(parseYamlDocuments(remote(entry), entry) as Manifest[]));
@@ -113,17 +153,17 @@ export function loadKustomization(dir: string, remote: RemoteResources = noRemot
         : (parseYamlDocuments(readFileSync(path, "utf8"), path) as Manifest[])),
     );
   }
-  for (const entry of (k.components as string[] | undefined) ?? []) {
-    const component = resolve(dir, entry);
-    const kind = (parseYaml(readFileSync(kustomizationFile(component), "utf8")) as Record<string, unknown>).kind;
-    if (kind !== "Component") throw new Error(`${component}: a component's kustomization must be kind Component`);
-    objects.push(...loadKustomization(component, remote));
-  }
-  for (const p of (k.patches as PatchEntry[] | undefined) ?? [])
-    objects = objects.map((o) => applyPatchEntry(o, p, dir));
-  if (typeof k.namespace === "string") setNamespace(objects, k.namespace);
-  for (const image of (k.images as ImageOverride[] | undefined) ?? []) setImage(objects, image);
   return objects;
+}
+
+/** kustomize's `labels`: on every object's metadata, and on pod templates when asked (never selectors here). */
+function setLabels(objects: Manifest[], entry: LabelsEntry): void {
+  if (entry.includeSelectors) throw new Error("the fallback renderer does not set labels on selectors");
+  for (const o of objects) {
+    o.metadata.labels = { ...o.metadata.labels, ...entry.pairs };
+    const template = o.spec?.template?.metadata as Record<string, any> | undefined;
+    if (entry.includeTemplates && template) template.labels = { ...template.labels, ...entry.pairs };
+  }
 }
 
 function setNamespace(objects: Manifest[], namespace: string): void {
@@ -177,11 +217,18 @@ function applyPatchEntry(o: Manifest, entry: PatchEntry, dir: string): Manifest 
   if (!Array.isArray(ops))
     throw new Error(`${dir}: only JSON 6902 patches (a list of ops) are supported by the fallback renderer`);
   const copy = structuredClone(o);
-  for (const op of ops) applyJsonPatchOp(copy, op);
+  for (const op of ops) applyJsonPatchOp(copy, op, `${dir}: patch of ${o.kind} ${o.metadata.name}`);
   return copy;
 }
 
-function applyJsonPatchOp(root: Record<string, any>, op: JsonPatchOp): void {
+/** A JSON 6902 patch (add, replace, remove, test) applied to a copy of `o`, as kubectl patch --type=json does. */
+export function applyJsonPatch<T>(o: T, ops: readonly JsonPatchOp[], where = "patch"): T {
+  const copy = structuredClone(o) as Record<string, any>;
+  for (const op of ops) applyJsonPatchOp(copy, op, where);
+  return copy as T;
+}
+
+function applyJsonPatchOp(root: Record<string, any>, op: JsonPatchOp, where: string): void {
   const parts = op.path
     .split("/")
     .slice(1)
@@ -191,6 +238,12 @@ function applyJsonPatchOp(root: Record<string, any>, op: JsonPatchOp): void {
   for (const p of parts) {
     parent = parent?.[p];
     if (parent === undefined) throw new Error(`patch path ${op.path} does not exist`);
+  }
+  if (op.op === "test") {
+    const value = Array.isArray(parent) ? parent[Number(last)] : parent?.[last];
+    if (JSON.stringify(value) !== JSON.stringify(op.value))
+      throw new Error(`${where}: test ${op.path} failed: ${JSON.stringify(value)} is not ${JSON.stringify(op.value)}`);
+    return;
   }
   if (Array.isArray(parent)) {
     const index = last === "-" ? parent.length : Number(last);

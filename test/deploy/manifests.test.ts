@@ -1,23 +1,26 @@
 /**
- * deploy/: the kustomize base and the examples, rendered as `kubectl apply -k` would see them.
+ * deploy/: the two installs (base/, the recommended one beside Flux's notification-controller, and
+ * standalone/) and the examples, rendered as `kubectl apply -k` would see them.
  *
  * - The base's objects fit together: selectors, ports, probes and the flags' addresses, the
  *   security context, the namespace.
- * - Its RBAC grants every request the server makes. The list of requests is not written here: the
+ * - Beside Flux, fluxhook writes nothing to Receivers: its flags turn status updates off, and its
+ *   RBAC could not write them anyway; standalone/ is the base plus exactly those writes and the CRD.
+ * - Each install's RBAC grants every request the server makes with that install's flags. The list of requests is not written here: the
  *   real server runs with the Deployment's own flags against the API test server through a
  *   workload (Receivers becoming Ready, deliveries to every target kind by name and by labels, a
  *   rejected delivery, shutdown), and each request it sent is mapped to what RBAC authorizes.
  *   A call added to the server is covered as soon as a workload below makes it.
- * - The ClusterRole grants nothing outside CLUSTER_ROLE_ALLOWLIST.
+ * - The ClusterRoles grant nothing outside their allowlists.
  * - Every example renders and holds well-formed objects that point at the base's names.
  */
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { parseConfig, type ServerConfig } from "../../server/config";
 import { KUBE_CALL_TIMEOUT_MS, SHUTDOWN_GRACE_MS } from "../../server/limits";
-import { readReceiver } from "../../server/api/receiver";
+import { RECEIVER_API_VERSION, readReceiver } from "../../server/api/receiver";
 import {
   annotatedTargets,
   encodeStatusQuery,
@@ -50,17 +53,21 @@ import {
 } from "./rbac";
 
 const BASE = join(DEPLOY, "base");
+const STANDALONE = join(DEPLOY, "standalone");
 const EXAMPLES = join(DEPLOY, "examples");
 const { objects: base, via } = render(BASE);
+const standalone = render(STANDALONE).objects;
 const deployment = only(base, "Deployment", "fluxhook");
 const pod = deployment.spec.template;
 const container = pod.spec.containers[0] as Record<string, any>;
 const NAMESPACE = deployment.metadata.namespace as string;
 const SERVICE_ACCOUNT = { namespace: NAMESPACE, name: pod.spec.serviceAccountName as string };
+const argsOf = (objects: readonly Manifest[]) =>
+  only(objects, "Deployment", "fluxhook").spec.template.spec.containers[0].args as string[];
 
-/** The flags as the Deployment passes them, with the environment the pod gets. */
-function deployedConfig(extraArgs: readonly string[] = []): ServerConfig {
-  const parsed = parseConfig([...(container.args as string[]), ...extraArgs], { RUNTIME_NAMESPACE: NAMESPACE });
+/** The flags as an install's Deployment passes them (the base's by default), with the pod's environment. */
+function deployedConfig(extraArgs: readonly string[] = [], objects: readonly Manifest[] = base): ServerConfig {
+  const parsed = parseConfig([...argsOf(objects), ...extraArgs], { RUNTIME_NAMESPACE: NAMESPACE });
   if (parsed.ok !== true)
     throw new Error(`the Deployment's args do not parse: ${parsed.ok === false ? parsed.error : "help"}`);
   return parsed.config;
@@ -101,7 +108,7 @@ describe(`deploy/base (${via})`, () => {
       expect(matches(spread.labelSelector.matchLabels, labels)).toBe(true);
   });
 
-  test("two replicas, Flux's arguments, RUNTIME_NAMESPACE from the downward API", () => {
+  test("two replicas, Flux's arguments with status updates off, RUNTIME_NAMESPACE from the downward API", () => {
     expect(deployment.spec.replicas).toBe(2);
     expect(container.args).toEqual(
       expect.arrayContaining(["--watch-all-namespaces=true", "--log-level=info", "--log-encoding=json"]),
@@ -120,7 +127,7 @@ describe(`deploy/base (${via})`, () => {
       watchNamespace: undefined,
       logLevel: "info",
       logEncoding: "json",
-      statusUpdates: true,
+      statusUpdates: false,
     });
   });
 
@@ -193,7 +200,7 @@ describe(`deploy/base (${via})`, () => {
   test.if(KUBECTL !== null)("the YAML fallback renders what kubectl kustomize renders", () => {
     const key = (o: Manifest) => `${o.kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`;
     const sorted = (list: Manifest[]) => [...list].sort((a, b) => key(a).localeCompare(key(b)));
-    for (const dir of [BASE, ...exampleDirs()])
+    for (const dir of [BASE, STANDALONE, ...exampleDirs()])
       expect(sorted(loadKustomization(dir))).toEqual(sorted(kubectlKustomize(dir)));
   });
 });
@@ -201,15 +208,13 @@ describe(`deploy/base (${via})`, () => {
 // ---- RBAC ----
 
 /**
- * Everything the ClusterRole may grant, and why. `verb group/resource` as in rbac.ts `grants`.
- * A grant outside this list fails the test: add it here with its reason, or drop it.
+ * Everything each ClusterRole may grant, and why. `verb group/resource` as in rbac.ts `grants`.
+ * A grant outside these lists fails the test: add it here with its reason, or drop it.
  */
 const CLUSTER_ROLE_ALLOWLIST: Readonly<Record<string, string>> = {
   "get notification.toolkit.fluxcd.io/receivers": "read Receivers (kubectl auth can-i, future single reads)",
   "list notification.toolkit.fluxcd.io/receivers": "the Receiver informer's list",
   "watch notification.toolkit.fluxcd.io/receivers": "the Receiver informer's watch",
-  "patch notification.toolkit.fluxcd.io/receivers": "add and remove Flux's finalizer (--status-updates)",
-  "patch notification.toolkit.fluxcd.io/receivers/status": "Ready condition and webhookPath (--status-updates)",
   "get core/secrets": "read the token Secrets",
   "list core/secrets": "the Secret informer's list",
   "watch core/secrets": "the Secret informer's watch",
@@ -225,6 +230,20 @@ const CLUSTER_ROLE_ALLOWLIST: Readonly<Record<string, string>> = {
       [`patch ${k.group}/${k.plural}`, `the requestedAt annotation on a ${k.kind}`],
     ]),
   ),
+};
+
+/** The standalone install's writes to Receivers (components/receiver-status), Flux's own beside Flux. */
+const RECEIVER_STATUS_ALLOWLIST: Readonly<Record<string, string>> = {
+  "patch notification.toolkit.fluxcd.io/receivers": "add and remove Flux's finalizer (--status-updates)",
+  "patch notification.toolkit.fluxcd.io/receivers/status": "Ready condition and webhookPath (--status-updates)",
+};
+
+/** Each install's ClusterRoles and what each may grant. */
+const CLUSTER_ROLES: Readonly<
+  Record<"base" | "standalone", Readonly<Record<string, Readonly<Record<string, string>>>>>
+> = {
+  base: { fluxhook: CLUSTER_ROLE_ALLOWLIST },
+  standalone: { fluxhook: CLUSTER_ROLE_ALLOWLIST, "fluxhook-receiver-status": RECEIVER_STATUS_ALLOWLIST },
 };
 
 /** Everything the namespaced Role (leader election) may grant. */
@@ -299,7 +318,28 @@ async function clusterWorkload(stack: Stack, namespace: string, statusUpdates: b
     status: 200,
     handled: sources.length,
   });
+  if (!statusUpdates) {
+    // Beside Flux the Receiver stays as notification-controller leaves it: no finalizer or status
+    // from fluxhook, and no reconcile Event (Flux's Succeeded/Failed); delivery Events are fluxhook's.
+    const receiver = stack.api.store.get(RECEIVER_API_VERSION, "Receiver", namespace, "every-kind") as Manifest;
+    expect({ finalizers: receiver.metadata.finalizers ?? [], status: receiver.status }).toEqual({
+      finalizers: [],
+      status: undefined,
+    });
+    const reasons = (stack.api.store.list("v1", "Event", namespace) as Manifest[]).map((e) => e.reason as string);
+    expect(reasons.filter((r) => !DELIVERY_EVENT_REASONS.has(r))).toEqual([]);
+  }
 }
+
+/** The Events fluxhook records for the deliveries it served (README, "Operating it"). */
+const DELIVERY_EVENT_REASONS = new Set([
+  "ReconcileRequested",
+  "NothingAnnotated",
+  "DuplicateDelivery",
+  "DeliveryRejected",
+  "ReceiverNotReady",
+  "ReconcileFailed",
+]);
 
 /** Loopback port 0 for every listener: the tests run many servers at once. */
 const LOOPBACK = {
@@ -309,14 +349,21 @@ const LOOPBACK = {
 };
 
 /**
- * The scenarios whose requests the RBAC must grant. Each runs the Deployment's own flags (plus
- * `args`); short leader-election timings make a Lease renewal likely within the run.
+ * The scenarios whose requests the RBAC must grant. Each runs its install's Deployment flags (plus
+ * `args`) against that install's RBAC; short leader-election timings make a Lease renewal likely
+ * within the run.
  */
-const SCENARIOS: { name: string; args: string[]; namespace: string }[] = [
-  { name: "the base Deployment, Receivers in another namespace", args: [], namespace: "apps" },
-  { name: "--watch-all-namespaces=false", args: ["--watch-all-namespaces=false"], namespace: "flux-system" },
-  { name: "beside Flux (--status-updates=false)", args: ["--status-updates=false"], namespace: "apps" },
+const SCENARIOS: { name: string; install: "base" | "standalone"; args: string[]; namespace: string }[] = [
+  { name: "beside Flux (base), Receivers in another namespace", install: "base", args: [], namespace: "apps" },
+  {
+    name: "beside Flux (base), --watch-all-namespaces=false",
+    install: "base",
+    args: ["--watch-all-namespaces=false"],
+    namespace: "flux-system",
+  },
+  { name: "standalone (status and finalizer)", install: "standalone", args: [], namespace: "apps" },
 ];
+const INSTALLS = { base, standalone };
 const FAST_LEADER_ELECTION = [
   "--leader-election-lease-duration=2s",
   "--leader-election-renew-deadline=1500ms",
@@ -402,9 +449,10 @@ describe("RBAC", () => {
     });
   });
 
-  describe.each(SCENARIOS)("grants every request fluxhook makes: $name", ({ args, namespace }) => {
+  describe.each(SCENARIOS)("grants every request fluxhook makes: $name", ({ install, args, namespace }) => {
     test("every request is authorized for the Deployment's ServiceAccount", async () => {
-      const config = { ...deployedConfig([...args, ...FAST_LEADER_ELECTION]), ...LOOPBACK };
+      const objects = INSTALLS[install];
+      const config = { ...deployedConfig([...args, ...FAST_LEADER_ELECTION], objects), ...LOOPBACK };
       const { accesses } = await recordApiCalls(config, (stack) =>
         clusterWorkload(stack, namespace, config.statusUpdates),
       );
@@ -424,21 +472,44 @@ describe("RBAC", () => {
           `list helm.toolkit.fluxcd.io/helmreleases (ns ${namespace})`,
         ]),
       );
-      const denied = accesses.filter((a) => !authorizes(base, SERVICE_ACCOUNT, a)).map(describeAccess);
+      const denied = accesses.filter((a) => !authorizes(objects, SERVICE_ACCOUNT, a)).map(describeAccess);
       expect(denied).toEqual([]);
+      const receiverWrites = resourceCalls.filter(
+        (c) => c.includes("notification.toolkit.fluxcd.io/receivers") && !/^(get|list|watch) /.test(c),
+      );
+      if (config.statusUpdates)
+        expect(receiverWrites).toEqual(expect.arrayContaining([expect.stringContaining("receivers/status")]));
+      else expect(receiverWrites).toEqual([]);
     });
   });
 
-  test("the ClusterRole grants nothing outside its allowlist, and no wildcard", () => {
-    const clusterRoles = base.filter((o) => o.kind === "ClusterRole");
-    expect(clusterRoles.map((r) => r.metadata.name)).toEqual(["fluxhook"]);
-    const rules = clusterRoles[0]!.rules as PolicyRule[];
-    const granted = grants(rules);
-    expect(granted.filter((g) => g.includes("*"))).toEqual([]);
-    expect(rules.filter((r) => r.nonResourceURLs || r.resourceNames)).toEqual([]);
-    expect(granted.filter((g) => !(g in CLUSTER_ROLE_ALLOWLIST))).toEqual([]);
-    // And every allowed grant is there: the allowlist is the ClusterRole's specification.
-    expect([...granted].sort()).toEqual(Object.keys(CLUSTER_ROLE_ALLOWLIST).sort());
+  test.each(["base", "standalone"] as const)(
+    "%s: each ClusterRole grants exactly its allowlist, and no wildcard",
+    (install) => {
+      const clusterRoles = INSTALLS[install].filter((o) => o.kind === "ClusterRole");
+      const allowlists = CLUSTER_ROLES[install];
+      expect(clusterRoles.map((r) => r.metadata.name).sort()).toEqual(Object.keys(allowlists).sort());
+      for (const role of clusterRoles) {
+        const allowed = allowlists[role.metadata.name]!;
+        const rules = role.rules as PolicyRule[];
+        const granted = grants(rules);
+        expect(granted.filter((g) => g.includes("*"))).toEqual([]);
+        expect(rules.filter((r) => r.nonResourceURLs || r.resourceNames)).toEqual([]);
+        // Every allowed grant is there, and nothing else: the allowlist is the ClusterRole's specification.
+        expect({ role: role.metadata.name, granted: [...granted].sort() }).toEqual({
+          role: role.metadata.name,
+          granted: Object.keys(allowed).sort(),
+        });
+      }
+    },
+  );
+
+  test("beside Flux (base), no rule lets fluxhook write a Receiver, its status or its finalizer", () => {
+    const writes = base
+      .filter((o) => o.kind === "ClusterRole" || o.kind === "Role")
+      .flatMap((r) => grants(r.rules as PolicyRule[]))
+      .filter((g) => g.includes("notification.toolkit.fluxcd.io/") && !/^(get|list|watch) /.test(g));
+    expect(writes).toEqual([]);
   });
 
   test("the Lease rights are a Role in the Deployment's namespace, not cluster-wide", () => {
@@ -470,12 +541,31 @@ function exampleFiles(dir: string): [string, unknown[]][] {
 }
 
 describe("deploy/examples", () => {
-  test("there are the loadbalancer, ingress, gateway-api, github-receiver, beside-flux and flux-install examples", () => {
+  test("there are the flux-install, exposure, github-receiver and private-registry examples", () => {
     expect(
       exampleDirs()
         .map((d) => d.slice(EXAMPLES.length + 1))
         .sort(),
-    ).toEqual(["beside-flux", "flux-install", "gateway-api", "github-receiver", "ingress", "loadbalancer"]);
+    ).toEqual([
+      "flux-install",
+      "gateway-api",
+      "github-receiver",
+      "ingress",
+      "internal-loadbalancer",
+      "loadbalancer",
+      "private-registry",
+    ]);
+  });
+
+  test("private-registry is the base with the image's name changed, its tag kept", () => {
+    const objects = exampleObjects(join(EXAMPLES, "private-registry"));
+    const image = (list: readonly Manifest[]) =>
+      only(list, "Deployment", "fluxhook").spec.template.spec.containers[0].image as string;
+    const [, tag] = /^ghcr\.io\/fluxhook\/fluxhook:(.+)$/.exec(image(base))!;
+    expect(image(objects)).toBe(`registry.corp.internal/fluxhook/fluxhook:${tag}`);
+    const withoutImage = (list: readonly Manifest[]) =>
+      list.map((o) => (o.kind === "Deployment" ? { ...o, spec: { ...o.spec, template: "…" } } : o));
+    expect(withoutImage(objects)).toEqual(withoutImage(base));
   });
 
   describe.each(exampleDirs().map((d) => [d.slice(EXAMPLES.length + 1), d] as const))("%s", (_name, dir) => {
@@ -497,11 +587,40 @@ describe("deploy/examples", () => {
     });
   });
 
-  test("the LoadBalancer Service selects fluxhook's pods and targets the receiver port", () => {
-    const service = only(exampleObjects(join(EXAMPLES, "loadbalancer")), "Service");
-    expect(service.spec.type).toBe("LoadBalancer");
-    expect(matches(service.spec.selector, pod.metadata.labels)).toBe(true);
-    expect(service.spec.ports.map((p: { targetPort: string }) => portNamed(p.targetPort))).toEqual([9292]);
+  test.each(["loadbalancer", "internal-loadbalancer"])(
+    "the %s Service selects fluxhook's pods and targets the receiver port",
+    (example) => {
+      const service = only(exampleObjects(join(EXAMPLES, example)), "Service");
+      expect(service.spec.type).toBe("LoadBalancer");
+      expect(matches(service.spec.selector, pod.metadata.labels)).toBe(true);
+      expect(service.spec.ports.map((p: { targetPort: string }) => portNamed(p.targetPort))).toEqual([9292]);
+    },
+  );
+
+  test("the internal load balancer asks each cloud for a private address", () => {
+    const annotations = only(exampleObjects(join(EXAMPLES, "internal-loadbalancer")), "Service").metadata.annotations;
+    expect(annotations).toEqual({
+      "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+      "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+      "networking.gke.io/load-balancer-type": "Internal",
+      "service.beta.kubernetes.io/azure-load-balancer-internal": "true",
+    });
+  });
+
+  test("the Ingress example states fluxhook's delivery limits as the flags' defaults are", () => {
+    const text = readFileSync(join(EXAMPLES, "ingress", "ingress.yaml"), "utf8");
+    const defaults = deployedConfig().limits;
+    const stated = Object.fromEntries(
+      [...text.matchAll(/--(receiver-[a-z-]+)=(\d+)/g)].map((m) => [m[1], Number(m[2])]),
+    );
+    expect(stated).toEqual({
+      "receiver-failure-rate-limit": defaults.failedRate,
+      "receiver-failure-burst": defaults.failedBurst,
+    });
+    // Valid deliveries: no limit unless asked for.
+    expect(defaults.validRate).toBe(0);
+    expect(text).toContain("Valid deliveries are\n# not limited unless you set --receiver-rate-limit");
+    expect(text).not.toMatch(/\d+\/s/);
   });
 
   test("the Ingress and the HTTPRoute route /hook/ to the base's Service", () => {
@@ -532,60 +651,51 @@ describe("deploy/examples", () => {
       [git.apiVersion, "GitRepository", git.metadata.name],
     ]);
   });
-
-  test("beside Flux, the Deployment runs with --status-updates=false and is otherwise the base", () => {
-    const overlay = exampleObjects(join(EXAMPLES, "beside-flux"));
-    const patched = only(overlay, "Deployment", "fluxhook");
-    expect(patched.spec.template.spec.containers[0].args).toEqual([...container.args, "--status-updates=false"]);
-    const parsed = parseConfig(patched.spec.template.spec.containers[0].args, { RUNTIME_NAMESPACE: NAMESPACE });
-    expect(parsed.ok === true && parsed.config.statusUpdates).toBe(false);
-    expect(overlay.filter((o) => o.kind !== "Deployment")).toEqual(base.filter((o) => o.kind !== "Deployment"));
-  });
 });
 
-describe("deploy/components/crd", () => {
-  /** The notification-controller release whose behaviour fluxhook matches (its compatibility spec's). */
-  const RELEASE = "v1.9.3";
-  const CRDS_URL = `https://github.com/fluxcd/notification-controller/releases/download/${RELEASE}/notification-controller.crds.yaml`;
-  const COMPONENT = join(DEPLOY, "components", "crd");
-  const component = parseYamlDocuments(
-    readFileSync(join(COMPONENT, "kustomization.yaml"), "utf8"),
-    "kustomization.yaml",
-  )[0] as Record<string, unknown>;
-
-  test("is a kustomize Component with one resource: Flux's released CRDs, by URL, at a pinned version", () => {
-    expect(component).toEqual({
-      apiVersion: "kustomize.config.k8s.io/v1alpha1",
-      kind: "Component",
-      resources: [CRDS_URL],
-    });
-    // No copy of Flux's CRDs in the repository: the component holds nothing but its kustomization.
-    expect(readdirSync(COMPONENT)).toEqual(["kustomization.yaml"]);
-    expect(readFileSync(join(DEPLOY, "README.md"), "utf8")).toContain(CRDS_URL);
+describe(`deploy/standalone (${via})`, () => {
+  test("is the base with status updates on, the writes to Receivers they need, and the Receiver CRD", () => {
+    expect(argsOf(standalone)).toEqual([...argsOf(base).slice(0, -1), "--status-updates=true"]);
+    expect(deployedConfig([], standalone).statusUpdates).toBe(true);
+    const key = (o: Manifest) => `${o.kind}/${o.metadata.name}`;
+    const added = standalone.filter((o) => !base.some((b) => key(b) === key(o))).map(key);
+    expect(added.sort()).toEqual([
+      "ClusterRole/fluxhook-receiver-status",
+      "ClusterRoleBinding/fluxhook-receiver-status",
+      "CustomResourceDefinition/alerts.notification.toolkit.fluxcd.io",
+      "CustomResourceDefinition/providers.notification.toolkit.fluxcd.io",
+      "CustomResourceDefinition/receivers.notification.toolkit.fluxcd.io",
+    ]);
+    const unchanged = (o: Manifest) => o.kind !== "Deployment";
+    expect(standalone.filter((o) => base.some((b) => key(b) === key(o)) && unchanged(o))).toEqual(
+      base.filter(unchanged),
+    );
   });
 
-  test("composes with the base: the CRD is added, cluster-scoped, and the base is unchanged", () => {
-    // Rendered offline: the fallback renderer answers the URL with a stand-in CRD and records it.
-    const overlay = mkdtempSync(join(tmpdir(), "fluxhook-crd-overlay-"));
-    const fetched: string[] = [];
-    const crd = {
-      apiVersion: "apiextensions.k8s.io/v1",
-      kind: "CustomResourceDefinition",
-      metadata: { name: "receivers.notification.toolkit.fluxcd.io" },
-      spec: { group: "notification.toolkit.fluxcd.io", scope: "Namespaced" },
-    };
+  test("the receiver-status component refuses to render when the base's flag is not where it expects it", () => {
+    const overlay = mkdtempSync(join(tmpdir(), "fluxhook-moved-flag-"));
     try {
+      // A base whose arguments moved: the component's test op fails instead of replacing another flag.
+      const moved = join(overlay, "base");
       writeFileSync(
         join(overlay, "kustomization.yaml"),
-        `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [${relative(overlay, BASE)}]\ncomponents: [${relative(overlay, COMPONENT)}]\n`,
+        `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [base]\ncomponents: [${relative(overlay, join(DEPLOY, "components/receiver-status"))}]\n`,
       );
-      const objects = loadKustomization(overlay, (url) => {
-        fetched.push(url);
-        return JSON.stringify(crd);
-      });
-      expect(fetched).toEqual([CRDS_URL]);
-      expect(objects.filter((o) => o.kind !== "CustomResourceDefinition")).toEqual(loadKustomization(BASE));
-      expect(only(objects, "CustomResourceDefinition")).toEqual(crd);
+      mkdirSync(moved);
+      writeFileSync(
+        join(moved, "kustomization.yaml"),
+        `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [deployment.yaml]\n`,
+      );
+      const deploymentYaml = readFileSync(join(BASE, "deployment.yaml"), "utf8").replace(
+        "            - --status-updates=false\n",
+        "",
+      );
+      writeFileSync(
+        join(moved, "deployment.yaml"),
+        deploymentYaml.replace("- --log-level=info", "- --log-level=info\n            - --status-updates=false"),
+      );
+      expect(() => loadKustomization(overlay)).toThrow("test /spec/template/spec/containers/0/args/4 failed");
+      if (KUBECTL) expect(() => kubectlKustomize(overlay)).toThrow();
     } finally {
       rmSync(overlay, { recursive: true, force: true });
     }

@@ -2,7 +2,8 @@
  * deploy/monitoring's dashboard and alerting rules query only what fluxhook exports: every metric
  * name in their PromQL, and every label their selectors match on, is checked against a real scrape
  * of a running server (the test API server, a Ready Receiver, an accepted and a rejected delivery).
- * With promtool installed, the rules also pass `promtool check rules`.
+ * With promtool installed, the rules also pass `promtool check rules`, and `promtool test rules`
+ * shows the leader alerts firing: no leader among the pods, and no pod at all (absent()).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -209,5 +210,78 @@ describe.if(PROMTOOL !== null)("promtool check rules", () => {
     const r = promtool(["check", "rules", file]);
     expect(r).toMatchObject({ exitCode: 0 });
     expect(r.output).toContain(`SUCCESS: ${ruleQueries().length} rules found`);
+  });
+
+  /** The alert as promtool expects it firing: the rule's labels (plus `labels`) and its annotations. */
+  const firing = (name: string, labels: Record<string, string>) => {
+    const r = rule.spec.groups
+      .flatMap((g: { rules: Record<string, any>[] }) => g.rules)
+      .find((x: { alert: string }) => x.alert === name);
+    if (!r) throw new Error(`the PrometheusRule has no alert ${name}`);
+    return { exp_labels: { ...r.labels, ...labels }, exp_annotations: r.annotations };
+  };
+
+  test.each([
+    {
+      name: "every pod gone: FluxhookDown fires after 5 minutes, FluxhookNoLeader cannot",
+      series: [],
+      alerts: { "4m": { FluxhookDown: [] }, "6m": { FluxhookDown: [{}], FluxhookNoLeader: [] } },
+    },
+    {
+      name: "pods up, none the leader: FluxhookNoLeader fires, FluxhookDown does not",
+      series: [
+        {
+          series: `fluxhook_runtime_info{namespace="flux-system",pod="fluxhook-0",runtime="bun",version="1"}`,
+          values: "1x10",
+        },
+        {
+          series: `leader_election_master_status{namespace="flux-system",pod="fluxhook-0",name="fluxhook-leader-election"}`,
+          values: "0x10",
+        },
+      ],
+      alerts: {
+        "6m": { FluxhookDown: [], FluxhookNoLeader: [{ namespace: "flux-system" }] },
+      },
+    },
+    {
+      name: "a pod up and leading: neither fires",
+      series: [
+        {
+          series: `fluxhook_runtime_info{namespace="flux-system",pod="fluxhook-0",runtime="bun",version="1"}`,
+          values: "1x10",
+        },
+        {
+          series: `leader_election_master_status{namespace="flux-system",pod="fluxhook-0",name="fluxhook-leader-election"}`,
+          values: "1x10",
+        },
+      ],
+      alerts: { "6m": { FluxhookDown: [], FluxhookNoLeader: [] } },
+    },
+  ])("promtool test rules: $name", ({ series, alerts }) => {
+    const rules = join(dir, "rules.yaml");
+    writeFileSync(rules, stringify({ groups: rule.spec.groups }));
+    const tests = join(dir, "tests.yaml");
+    writeFileSync(
+      tests,
+      stringify({
+        rule_files: [rules],
+        evaluation_interval: "1m",
+        tests: [
+          {
+            interval: "1m",
+            input_series: series,
+            alert_rule_test: Object.entries(alerts).flatMap(([evalTime, byName]) =>
+              Object.entries(byName as Record<string, Record<string, string>[]>).map(([alertname, exp]) => ({
+                eval_time: evalTime,
+                alertname,
+                exp_alerts: exp.map((labels) => firing(alertname, labels)),
+              })),
+            ),
+          },
+        ],
+      }),
+    );
+    const r = promtool(["test", "rules", tests]);
+    expect({ exitCode: r.exitCode, output: r.exitCode === 0 ? "" : r.output }).toEqual({ exitCode: 0, output: "" });
   });
 });

@@ -14,7 +14,7 @@ import {
   statusQueryPath,
   webhookPath,
 } from "../../shared";
-import { collectManifests, parseManifests } from "../../server/sources/files";
+import { ManifestSyntaxError, readManifests, specFieldOf } from "../../server/sources/files";
 import { createLogger } from "../../server/runtime/log";
 import { createKubeClient } from "../../server/kube/client";
 import { startFluxhook } from "../../server/server";
@@ -63,7 +63,7 @@ const deliver = (url: string, token: string) =>
 
 describe("manifests", () => {
   test("reads Secrets (data and stringData), Receivers and Lists; ignores other kinds; defaults the namespace", () => {
-    const docs = parseManifests(`apiVersion: v1
+    const objects = readManifests(`apiVersion: v1
 kind: Secret
 metadata: {name: a}
 data: {token: dG9rZW4=}
@@ -80,9 +80,96 @@ apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository
 metadata: {name: ignored}
 `);
-    const objects = collectManifests(docs);
+    // The List's Receiver has no secretRef: a problem at its spec's line, the Receiver still read.
+    expect(objects.problems).toEqual([
+      { line: 12, receiver: "ns/r", message: "secretRef is required when type is not generic-oidc" },
+    ]);
     expect(objects.secrets.map((s: any) => [s.metadata.namespace, s.metadata.name])).toEqual([["default", "a"]]);
     expect(objects.receivers.map((r: any) => [r.metadata.namespace, r.metadata.name])).toEqual([["ns", "r"]]);
+  });
+});
+
+/** A receivers file with one Receiver whose spec is `spec` (indented as in the file). */
+const withSpec = (spec: string) => `apiVersion: v1
+kind: Secret
+metadata: {name: webhook-token, namespace: apps}
+stringData: {token: t}
+---
+apiVersion: notification.toolkit.fluxcd.io/v1
+kind: Receiver
+metadata:
+  name: r
+  namespace: apps
+spec:
+${spec}`;
+
+describe("problems in a receivers file name their line", () => {
+  test("a YAML error: the line the parser stopped at", () => {
+    const read = () => readManifests("apiVersion: v1\nkind: Secret\nmetadata:\n  name: [unclosed\n");
+    expect(read).toThrow(ManifestSyntaxError);
+    try {
+      read();
+    } catch (err) {
+      // The flow sequence opened on line 4 is still open when the text ends, on line 5.
+      expect((err as ManifestSyntaxError).line).toBe(5);
+    }
+  });
+
+  test.each<[string, string, number, string]>([
+    [
+      "an unknown type (generic-hamc for generic-hmac)",
+      "  type: generic-hamc\n  secretRef: {name: webhook-token}\n  resources:\n    - {kind: GitRepository, name: webapp}\n",
+      12,
+      'receiver type "generic-hamc" is not supported',
+    ],
+    [
+      "a resource without its name",
+      "  type: github\n  secretRef: {name: webhook-token}\n  resources:\n    - kind: GitRepository\n      namespace: apps\n",
+      15,
+      "resources[0].name is required",
+    ],
+    [
+      "a filter that does not compile",
+      "  type: github\n  secretRef: {name: webhook-token}\n  resources:\n    - kind: GitRepository\n      name: webapp\n    - kind: GitRepository\n      name: other\n      filter: 'res.metadata.name =='\n",
+      19,
+      "invalid filter expression for resources[1]",
+    ],
+    [
+      "no secretRef",
+      "  type: github\n  resources:\n    - {kind: GitRepository, name: webapp}\n",
+      11,
+      "secretRef is required when type is not generic-oidc",
+    ],
+  ])("%s", (_what, spec, line, message) => {
+    const { problems, receivers } = readManifests(withSpec(spec));
+    expect(problems).toEqual([{ line, receiver: "apps/r", message: expect.stringContaining(message) }]);
+    // Still handed to the controller, which serves it as Flux would (503, Stalled): the file is not refused.
+    expect(receivers).toHaveLength(1);
+  });
+
+  test("a Receiver of another apiVersion is left out, at its apiVersion's line", () => {
+    const text = withSpec("  type: github\n").replace(
+      "notification.toolkit.fluxcd.io/v1\n",
+      "notification.toolkit.fluxcd.io/v1beta2\n",
+    );
+    const { problems, receivers } = readManifests(text);
+    expect(receivers).toEqual([]);
+    expect(problems).toEqual([{ line: 6, message: expect.stringContaining("v1beta2") }]);
+  });
+
+  test.each<[string, (string | number)[]]>([
+    ['receiver type "x" is not supported', ["type"]],
+    ["spec.type is required", ["type"]],
+    ["resources[2].matchLabels.team must be a string", ["resources", 2, "matchLabels", "team"]],
+    ["invalid resourceFilter expression: ERROR: <input>:1:1", ["resourceFilter"]],
+    [
+      'oidcProviders[1] (issuerURL="https://x"): validations[3]: message is required',
+      ["oidcProviders", 1, "validations", 3],
+    ],
+    ["events[0] must be a string", ["events", 0]],
+    ["spec is missing", []],
+  ])("specFieldOf(%j)", (message, path) => {
+    expect(specFieldOf(message)).toEqual(path);
   });
 });
 
@@ -136,12 +223,29 @@ describe("--receivers-file", () => {
       (await deliver(server.receiverUrl + webhookPath("first-token", "github-receiver", "apps"), "first-token")).status,
     ).toBe(404);
 
-    // A broken edit keeps the last good content.
+    // A broken edit keeps the last good content, and says where it broke.
     writeFileSync(file, "apiVersion: v1\nkind: [unclosed\n");
-    await waitFor("the parse error to be logged", () =>
-      logs.some((l) => l.msg === "cannot read receivers file; keeping its previous content"),
+    const parseError = await waitFor("the parse error to be logged", () =>
+      logs.find((l) => l.msg === "cannot read receivers file; keeping its previous content"),
     );
+    expect(parseError).toMatchObject({ level: "error", file, line: 3 });
     expect((await deliver(next, "second-token")).status).toBe(200);
+
+    // An edit that breaks a Receiver's spec is an error naming the line, not "loaded".
+    const loadedBefore = logs.filter((l) => l.msg === "receivers file loaded").length;
+    writeFileSync(file, manifest("second-token").replace("type: github", "type: generic-hamc"));
+    const broken = await waitFor("the broken Receiver to be logged", () =>
+      logs.find((l) => typeof l.msg === "string" && l.msg.startsWith(`${file}:`)),
+    );
+    expect(broken).toMatchObject({
+      level: "error",
+      msg: `${file}:15: receiver type "generic-hamc" is not supported`,
+      file,
+      line: 15,
+      receiver: "apps/github-receiver",
+    });
+    expect(logs.at(-1)).toMatchObject({ level: "error", msg: "receivers file loaded with errors", errors: 1 });
+    expect(logs.filter((l) => l.msg === "receivers file loaded").length).toBe(loadedBefore);
   });
 
   test("a suspended file Receiver answers 503 at its path (files have no status to say it was Ready)", async () => {

@@ -17,6 +17,8 @@ const LAYERS: readonly { readonly group: string; readonly rank: number }[] = [
   // The Flux contract and the named limits: they import nothing of server/.
   { group: "server/api/", rank: 0 },
   { group: "server/limits.ts", rank: 0 },
+  // Data: the version `fluxhook --version` prints, bundled into the executable.
+  { group: "package.json", rank: 0 },
   // Flags parsed once; the logger is configured by them and used by every layer above.
   { group: "server/config.ts", rank: 1 },
   // What every layer above runs on: the logger and the keyed work queue.

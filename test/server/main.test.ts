@@ -2,7 +2,9 @@
  * The entry point as a process: `bun server/main.ts` with flags, exit codes, and a clean SIGTERM.
  */
 import { describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseConfig } from "../../server/config";
 import { startKubeApiServer } from "../kube";
 import { waitFor } from "../support/stack";
@@ -57,6 +59,15 @@ describe("server/main.ts", () => {
     expect(r.stderr.toString()).toContain("set KUBECONFIG or run in a cluster");
   });
 
+  test("--version prints package.json's version and exits 0", () => {
+    const { version } = JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as { version: string };
+    const r = run(["--version"]);
+    expect({ exitCode: r.exitCode, stdout: r.stdout.toString() }).toEqual({
+      exitCode: 0,
+      stdout: `fluxhook ${version}\n`,
+    });
+  });
+
   test("--help exits 0 and lists the flags", () => {
     const r = run(["--help"]);
     expect(r.exitCode).toBe(0);
@@ -97,12 +108,64 @@ describe("server/main.ts", () => {
 });
 
 describe("a newcomer's first minutes", () => {
+  test("an edit of the receivers file prints the URL of each Receiver it adds or changes, and says which are gone", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fluxhook-reload-"));
+    const file = join(dir, "receivers.yaml");
+    const example = readFileSync(`${ROOT}examples/receivers.yaml`, "utf8");
+    writeFileSync(file, example);
+    const server = spawnServer([`--receivers-file=${file}`, "--dry-run", ...LOOPBACK_PORTS]);
+    let stdout = "";
+    const reader = (async () => {
+      for await (const chunk of server.proc.stdout as unknown as AsyncIterable<Uint8Array>)
+        stdout += new TextDecoder().decode(chunk);
+    })();
+    const printedLines = () => stdout.split("\n").filter((l) => l.startsWith("receiver "));
+    try {
+      await waitFor("the example receivers' URLs", () => printedLines().length === 2);
+      const added = `---
+apiVersion: notification.toolkit.fluxcd.io/v1
+kind: Receiver
+metadata:
+  name: added
+  namespace: flux-system
+spec:
+  type: generic
+  secretRef:
+    name: webhook-token
+  resources:
+    - kind: GitRepository
+      name: webapp
+`;
+      writeFileSync(file, example + added);
+      const url = await waitFor(
+        "the added Receiver's URL",
+        () =>
+          /^receiver flux-system\/added \(generic, ready\): (http:\/\/127\.0\.0\.1:\d+\/hook\/[0-9a-f]{64})$/m.exec(
+            stdout,
+          )?.[1],
+      );
+      expect((await fetch(url, { method: "POST", body: "{}" })).status).toBe(200);
+      // Only the new line: the two it printed before are unchanged.
+      expect(printedLines()).toHaveLength(3);
+
+      writeFileSync(file, example);
+      await waitFor("the removal", () => stdout.includes("receiver flux-system/added: no longer served\n"));
+      expect(printedLines()).toHaveLength(4);
+    } finally {
+      server.proc.kill("SIGTERM");
+      await server.proc.exited;
+      await reader;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("npm start serves its demo token on 127.0.0.1 only, at the default ports", () => {
     const start = (JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as { scripts: { start: string } }).scripts
       .start;
     const words = start.split(/\s+/);
-    expect(words.slice(0, 2)).toEqual(["bun", "server/main.ts"]);
-    const parsed = parseConfig(words.slice(2), {});
+    // scripts/bun.js is `bun` (test/deploy/first-run.test.ts runs it without install scripts).
+    expect(words.slice(0, 3)).toEqual(["node", "scripts/bun.js", "server/main.ts"]);
+    const parsed = parseConfig(words.slice(3), {});
     const defaults = parseConfig([], {});
     if (parsed.ok !== true || defaults.ok !== true) throw new Error("npm start's flags do not parse");
     const { config } = parsed;
@@ -114,42 +177,6 @@ describe("a newcomer's first minutes", () => {
       defaults.config.metricsAddr?.port,
     ]);
     expect(config.dryRun).toBe(true);
-  });
-
-  // Node.js runs npm, the type checker and linter, and the sender (action/dist/*.js); the server and
-  // its dependencies (client-node's undici, which asks for Node 22.19) run on Bun, which npm installs.
-  test("package.json's engines accepts every dependency that runs on Node.js, and no older Node", () => {
-    const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as { engines: { node: string } };
-    const lock = JSON.parse(readFileSync(`${ROOT}package-lock.json`, "utf8")) as {
-      packages: Record<string, { engines?: { node?: string } | string[]; dependencies?: Record<string, string> }>;
-    };
-    const floor = /^>=(\d+)\.(\d+)$/.exec(pkg.engines.node);
-    expect(floor).not.toBeNull();
-    const [major, minor] = [Number(floor![1]), Number(floor![2])];
-    // The packages the sender's sources import (they are bundled into action/dist), and the tools.
-    const imported = new Set(["typescript", "@biomejs/biome", "bun"]);
-    for (const dir of ["action", "shared"])
-      for (const file of readdirSync(`${ROOT}${dir}`).filter((f) => f.endsWith(".ts")))
-        for (const m of readFileSync(`${ROOT}${dir}/${file}`, "utf8").matchAll(
-          /from "((?:@[^/"]+\/)?[^/".][^/"]*)[^"]*"/g,
-        ))
-          if (!m[1]!.startsWith("node:")) imported.add(m[1]!);
-    expect([...imported]).toContain("@actions/core");
-    const onNode = new Map<string, string | undefined>();
-    const stack = [...imported];
-    while (stack.length > 0) {
-      const name = stack.pop()!;
-      const entry = lock.packages[`node_modules/${name}`];
-      if (!entry || onNode.has(name)) continue;
-      onNode.set(name, Array.isArray(entry.engines) ? undefined : entry.engines?.node);
-      stack.push(...Object.keys(entry.dependencies ?? {}));
-    }
-    const refusing = (version: string) =>
-      [...onNode].filter(([, range]) => range !== undefined && !Bun.semver.satisfies(version, range));
-    expect(refusing(`${major}.${minor}.0`)).toEqual([]);
-    // The floor is the sender's own: cli.js is an ES module, which Node loads from 20.18 on
-    // (action/README.md), and the CI runs the CLI on Node 20.
-    expect(pkg.engines.node).toBe(">=20.18");
   });
 
   test.each(["--receiverAddr", "--health-addr", "--metrics-addr"])(
