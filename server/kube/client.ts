@@ -426,9 +426,12 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
     },
 
     async patchReceiverStatus(key: ObjectKey, status: ReceiverStatus): Promise<KubeResult<string>> {
+      // A merge patch keeps what it leaves out; a status without a webhookPath has none (Flux's
+      // field is omitempty), so one written before is removed.
+      const body = { status: { ...status, webhookPath: status.webhookPath || null } };
       try {
         const patched = await custom.patchNamespacedCustomObjectStatus(
-          receiverPatch(key, { status }),
+          receiverPatch(key, body),
           call(PatchStrategy.MergePatch),
         );
         return { ok: true, value: resourceVersionOf(patched) };
