@@ -156,12 +156,16 @@ export function stderrLines(options: StderrLinesOptions = {}): StderrLines {
     write,
     flush,
     flushAtExit: () => {
-      flush();
-      if (backlog.length === 0) return;
-      // At exit no timer will fire: keep writing, pausing a millisecond at a time, for a while.
+      // No timer fires again: write until the backlog is empty (the report of what was dropped,
+      // batched while draining, included), pausing a millisecond at a time, for a while.
       const until = performance.now() + LOG_EXIT_DRAIN_MS;
       const pause = new Int32Array(new SharedArrayBuffer(4));
-      while (!drain() && performance.now() < until) Atomics.wait(pause, 0, 0, 1);
+      for (;;) {
+        flush();
+        const drained = drain();
+        if ((drained && pending.length === 0) || performance.now() >= until) return;
+        if (!drained) Atomics.wait(pause, 0, 0, 1);
+      }
     },
     onDropped: (listener) => void listeners.push(listener),
     backlogBytes: () => backlogBytes,

@@ -102,3 +102,29 @@ async function waitUntil(condition: () => boolean, deadlineMs = 5_000) {
     await Bun.sleep(2);
   }
 }
+
+test("what was dropped while stderr stalled is reported even when it drains only at exit", () => {
+  let open = false;
+  const written: string[] = [];
+  const sink = stderrLines({
+    write: (bytes) => {
+      if (!open) throw Object.assign(new Error("EAGAIN"), { code: "EAGAIN" });
+      written.push(Buffer.from(bytes).toString());
+      return bytes.length;
+    },
+    retryMs: 60_000,
+    backlogMaxBytes: 10_000,
+  });
+  // As main.ts wires it: the report is a line through the same sink.
+  sink.onDropped((n) => sink.write(`{"msg":"log lines dropped","dropped":${n}}`));
+  for (let i = 0; i < 1000; i++) {
+    sink.write(`line ${String(i).padStart(4, "0")} ${"x".repeat(80)}`);
+    if (i % 50 === 49) sink.flush();
+  }
+  // SIGTERM: process.exit runs flushAtExit, and the log collector reads again.
+  open = true;
+  sink.flushAtExit();
+  const lines = written.join("").split("\n").filter(Boolean);
+  expect(lines.at(-2)).toStartWith("line 0999");
+  expect(lines.at(-1)).toStartWith('{"msg":"log lines dropped"');
+});
