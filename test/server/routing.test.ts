@@ -1,7 +1,8 @@
 /**
  * One webhook for a whole organisation (issue 24), end to end through the test API server: forty
  * sources in three namespaces (GitRepositories, OCIRepositories, ImageRepositories and
- * HelmRepositories, their URLs spelled every way users spell them, following branches, tags,
+ * HelmRepositories, their URLs spelled every way Flux's CRDs let users spell them (a
+ * GitRepository's url is http, https or ssh; events add the scp form and git://), following branches, tags,
  * semver ranges, ref names and pinned commits), one routing Receiver per receiver type selecting
  * them all with `namespace: "*"` and the tenants' opt-in label, and real deliveries signed at test
  * time: exactly the sources that follow the event's repository (and ref) are annotated.
@@ -75,7 +76,7 @@ function sources(ghes: string): Source[] {
   const hello = "Codertocat/Hello-World";
   return [
     git("team-a", "hello-https", `https://github.com/${hello}.git`, { branch: "master" }),
-    git("team-a", "hello-scp", "git@github.com:codertocat/hello-world.git"),
+    git("team-a", "hello-ssh", "ssh://git@github.com/codertocat/hello-world.git"),
     git("team-a", "hello-dev", `ssh://git@github.com:22/${hello}`, { branch: "dev" }),
     git("team-a", "hello-tag", "https://github.com/codertocat/hello-world/", { tag: "simple-tag" }),
     git("team-a", "hello-unlabelled", `https://github.com/${hello}`, { branch: "master" }, true),
@@ -83,13 +84,13 @@ function sources(ghes: string): Source[] {
     oci("team-a", "hello-oci", "oci://ghcr.io/Codertocat/hello-world"),
     image("team-a", "hello-image", "ghcr.io/codertocat/hello-world"),
     git("team-a", "diaspora-master", "http://example.com/mike/diaspora.git", { branch: "master" }),
-    git("team-a", "diaspora-semver", "git@example.com:mike/diaspora.git", { semver: ">=1.0.0" }),
+    git("team-a", "diaspora-semver", "ssh://git@example.com/mike/diaspora.git", { semver: ">=1.0.0" }),
     image("team-a", "testhook", "svendowideit/testhook"),
     image("team-a", "debian-harbor", "hub.harbor.com/test-webhook/debian"),
     git("team-a", "app-main", "https://github.com/example/app", { branch: "main" }),
     git("team-a", "ghes-main", `https://${ghes}/octo-org/octo-repo.git`, { branch: "main" }),
     git("team-b", "hello-semver", `http://github.com/${hello}`, { semver: ">=0.0.0" }),
-    git("team-b", "hello-name", `git://github.com/${hello}.git`, { name: "refs/heads/master" }),
+    git("team-b", "hello-name", `ssh://github.com/${hello}.git/`, { name: "refs/heads/master" }),
     git("team-b", "hello-commit", `https://github.com/${hello}`, { branch: "master", commit: "6113728f27ae82c7b1a1" }),
     git("team-b", "hello-other-host", `https://github.example.com/${hello}`, { branch: "master" }),
     git("team-b", "hello-fork", `https://github.com/${hello}-fork`, { branch: "master" }),
@@ -99,18 +100,18 @@ function sources(ghes: string): Source[] {
     helm("team-b", "charts-https", "https://charts.example.com"),
     image("team-b", "quay-image", "quay.io/mynamespace/repository:latest"),
     git("team-b", "bb-cloud", "https://bitbucket.org/team_name/repo_name.git", { branch: "master" }),
-    git("team-b", "bb-cloud-tag", "git@bitbucket.org:team_name/repo_name.git", { tag: "v1" }),
+    git("team-b", "bb-cloud-tag", "ssh://git@bitbucket.org/team_name/repo_name.git", { tag: "v1" }),
     git("team-b", "bb-server-ssh", "ssh://git@bitbucket.example.com:7999/PROJ/repository.git", { branch: "master" }),
     git("team-b", "bb-server-https", "https://bitbucket.example.com/scm/proj/repository.git"),
-    git("team-b", "app-dev", "git@github.com:example/app.git", { branch: "dev" }),
+    git("team-b", "app-dev", "ssh://git@github.com/example/app.git", { branch: "dev" }),
     image("team-c", "acr-image", "myregistry.azurecr.io/hello-world"),
     oci("team-c", "acr-oci", "oci://myregistry.azurecr.io/hello-world"),
     image("team-c", "gcr-image", "us-east1-docker.pkg.dev/my-project/my-repo/hello-world"),
     image("team-c", "gcr-other", "us-east1-docker.pkg.dev/my-project/my-repo/other"),
-    git("team-c", "hello-upper", "HTTPS://GITHUB.COM/CODERTOCAT/HELLO-WORLD.GIT", { branch: "master" }),
+    git("team-c", "hello-upper", "https://GITHUB.COM/CODERTOCAT/HELLO-WORLD.GIT", { branch: "master" }),
     git("team-c", "hello-userinfo", `https://x-access-token:t0ken@github.com:443/${hello}`, { branch: "master" }),
     image("team-c", "testhook-alias", "index.docker.io/svendowideit/testhook:1.0"),
-    git("team-c", "octo-ping-tag", "git@github.com:octocoders/hello-world.git", { tag: "v1" }),
+    git("team-c", "octo-ping-tag", "ssh://git@github.com:22/octocoders/hello-world.git", { tag: "v1" }),
     git("team-c", "diaspora-dev", "http://example.com/mike/diaspora", { branch: "dev" }),
     oci("team-c", "debian-harbor-oci", "oci://hub.harbor.com/test-webhook/debian"),
     git("team-c", "ghes-dev", `https://${ghes}/octo-org/octo-repo`, { branch: "dev" }),
@@ -242,7 +243,7 @@ describe("one webhook for an organisation: exactly the sources that follow the e
       request: () => github("push", githubExample("push", 4)),
       annotated: [
         "team-a/hello-https",
-        "team-a/hello-scp",
+        "team-a/hello-ssh",
         "team-b/hello-name",
         "team-c/hello-upper",
         "team-c/hello-userinfo",
