@@ -95,4 +95,45 @@ describe("routing by repository on a real API server", () => {
     expect(requestedAt(plane, "gitrepositories", ns2, "late")).toBeString();
     expect(server.errors()).toEqual([]);
   });
+
+  test("a wildcard across namespaces lists metadata only; a selection of nothing (null items) is 200", async () => {
+    const [ns1, ns2] = [uniqueNamespace("wild-a"), uniqueNamespace("wild-b")];
+    const token = `wildcard-${crypto.randomUUID()}`;
+    apply(
+      plane,
+      namespace(ns1),
+      namespace(ns2),
+      gitRepository(ns1, "one", "https://github.com/example/one", { branch: "main" }, ns1),
+      gitRepository(ns2, "two", "https://github.com/example/two", { branch: "main" }, ns1),
+      tokenSecret(ns1, "webhook-token", token),
+      {
+        apiVersion: "notification.toolkit.fluxcd.io/v1",
+        kind: "Receiver",
+        metadata: { name: "wildcard", namespace: ns1 },
+        spec: {
+          type: "generic",
+          secretRef: { name: "webhook-token" },
+          resources: [
+            { kind: "GitRepository", name: "*", namespace: "*", matchLabels: { "fluxhook.io/webhook": ns1 } },
+            { kind: "GitRepository", name: "*", matchLabels: { "fluxhook.io/webhook": "nobody" } },
+          ],
+        },
+      },
+    );
+    await using server = await startFluxhookProcess(plane);
+    const path = await readyPath(plane, ns1, "wildcard");
+    const res = await fetch(`${server.urls.receiverAddr}${path}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: "{}",
+    });
+    const body = await res.json();
+    expect({ status: res.status, reason: body.reason }).toEqual({ status: 200, reason: "2 of 3 targets annotated" });
+    expect(body.targets.map((t: any) => `${t.kind} ${t.namespace}/${t.name}:${t.outcome}`).sort()).toEqual([
+      `GitRepository ${ns1}/*:skipped`,
+      `GitRepository ${ns1}/one:annotated`,
+      `GitRepository ${ns2}/two:annotated`,
+    ]);
+    expect(server.errors()).toEqual([]);
+  });
 });
