@@ -22,6 +22,7 @@ import { TARGET_CONCURRENCY } from "../limits";
 import { annotate, annotateTargets, filtered, mapPool, type AnnotateDeps, type TargetOutcome } from "./annotate";
 import { NO_FILTERS, type DeliveryFilters } from "./filters";
 import { EVERY_NAMESPACE, resolveRef } from "./resolve";
+import type { SourceIndex } from "./source-index";
 
 /** The targets of one delivery, and, when it was routed, what it was routed by. */
 export interface HandledTargets {
@@ -105,48 +106,36 @@ async function routeTargets(
 
   const index = sources!;
   const outcomes: TargetOutcome[] = [];
-  /** What the resources resolve to, each object once, with the resources that select it (in spec order). */
-  const members = new Map<SourceRecord, { apiVersion: string; resources: number[] }>();
-  const add = (record: SourceRecord, apiVersion: string, i: number) => {
-    const member = members.get(record);
-    if (!member) members.set(record, { apiVersion, resources: [i] });
-    else if (!member.resources.includes(i)) member.resources.push(i);
-  };
-  const refs = resources.map((r) => resolveRef(r, entry.key.namespace, deps.noCrossNamespaceRefs));
-  for (const [i, ref] of refs.entries()) {
-    if (!ref.ok) {
-      outcomes.push(failed(i, ref.reason));
-      continue;
-    }
-    if (!routedKind(ref.kind)) {
-      outcomes.push(failed(i, `${ref.kind} follows no repository`));
-      continue;
-    }
-    const everywhere = ref.namespace === EVERY_NAMESPACE;
-    if (ref.name !== undefined && !everywhere) {
-      // A named source must exist, as Flux requires of a named target.
-      const record = index.get(ref.kind, ref.namespace, ref.name);
-      if (!record) outcomes.push(failed(i, `${ref.kind} ${ref.namespace}/${ref.name}: not found`));
-      else add(record, ref.apiVersion, i);
-      continue;
-    }
-    for (const record of index.records(ref.kind, everywhere ? undefined : ref.namespace)) {
-      if (ref.name !== undefined ? record.name !== ref.name : !labelsMatch(record.labels, ref.matchLabels)) continue;
-      add(record, ref.apiVersion, i);
-    }
+  /** The resources that resolve, with their index in the spec. */
+  const selecting: { ref: Resolved; i: number }[] = [];
+  for (const [i, r] of resources.entries()) {
+    const ref = resolveRef(r, entry.key.namespace, deps.noCrossNamespaceRefs);
+    if (!ref.ok) outcomes.push(failed(i, ref.reason));
+    else if (!routedKind(ref.kind)) outcomes.push(failed(i, `${ref.kind} follows no repository`));
+    // A named source must exist, as Flux requires of a named target.
+    else if (
+      ref.name !== undefined &&
+      ref.namespace !== EVERY_NAMESPACE &&
+      !index.get(ref.kind, ref.namespace, ref.name)
+    )
+      outcomes.push(failed(i, `${ref.kind} ${ref.namespace}/${ref.name}: not found`));
+    else selecting.push({ ref, i });
   }
-  const total = members.size;
+  // Counted without a record per object: a delivery to a Receiver selecting 10,000 sources walks
+  // them once and allocates nothing for those that do not follow the event.
+  const total = countSelected(index, selecting);
   if (!extracted.ok)
     return { targets: outcomes, routed: { total, following: 0, repository: { none: extracted.reason } } };
 
   const event = extracted.event;
   const chosen: { target: TargetRef; resources: readonly number[] }[] = [];
   for (const record of new Set(index.following(event))) {
-    const member = members.get(record);
-    if (!member || !follows(record, event)) continue;
+    if (!follows(record, event)) continue;
+    const by = selecting.filter(({ ref }) => selects(ref, record));
+    if (by.length === 0) continue;
     chosen.push({
-      target: { apiVersion: member.apiVersion, kind: record.kind, namespace: record.namespace, name: record.name },
-      resources: member.resources,
+      target: { apiVersion: by[0]!.ref.apiVersion, kind: record.kind, namespace: record.namespace, name: record.name },
+      resources: by.map(({ i }) => i),
     });
   }
   const handled = await mapPool(chosen, TARGET_CONCURRENCY, async ({ target, resources: selecting }) => {
@@ -172,7 +161,46 @@ async function routeTargets(
   };
 }
 
+type Resolved = Extract<ReturnType<typeof resolveRef>, { ok: true }>;
+
 const labelsMatch = (labels: Readonly<Record<string, string>>, selector: Readonly<Record<string, string>>) => {
   for (const key in selector) if (labels[key] !== selector[key]) return false;
   return true;
 };
+
+/** Whether a resolved resource selects the record: its kind, its namespace (or every one), its name or labels. */
+function selects(ref: Resolved, record: SourceRecord): boolean {
+  if (record.kind !== ref.kind) return false;
+  if (ref.namespace !== EVERY_NAMESPACE && record.namespace !== ref.namespace) return false;
+  return ref.name !== undefined ? record.name === ref.name : labelsMatch(record.labels, ref.matchLabels);
+}
+
+/** The objects the resources select, each counted once, walking each kind's records once. */
+function countSelected(index: SourceIndex, selecting: readonly { ref: Resolved }[]): number {
+  let total = 0;
+  for (const kind of new Set(selecting.map(({ ref }) => ref.kind))) {
+    const refs = selecting.filter(({ ref }) => ref.kind === kind).map(({ ref }) => ref);
+    const namespaces = new Set(refs.map((r) => r.namespace));
+    // One namespace's records, or (a resource names every namespace, or several) the kind's.
+    const only = namespaces.size === 1 && !namespaces.has(EVERY_NAMESPACE) ? [...namespaces][0] : undefined;
+    if (refs.length === 1 && refs[0]!.name !== undefined && only !== undefined) {
+      total += index.get(kind, only, refs[0]!.name) ? 1 : 0;
+      continue;
+    }
+    // A resource that selects every object of its kind there (`name: "*"`, `matchLabels: {}`): a count.
+    const everything = refs.find((r) => r.name === undefined && Object.keys(r.matchLabels).length === 0);
+    if (everything && (everything.namespace === EVERY_NAMESPACE || only !== undefined)) {
+      total += index.count(kind, everything.namespace === EVERY_NAMESPACE ? undefined : everything.namespace);
+      continue;
+    }
+    index.forEach(kind, only, (record) => {
+      for (const ref of refs) {
+        if (selects(ref, record)) {
+          total++;
+          return;
+        }
+      }
+    });
+  }
+  return total;
+}

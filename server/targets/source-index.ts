@@ -100,6 +100,24 @@ export class SourceIndex {
     for (const names of byNamespace.values()) yield* names.values();
   }
 
+  /** Records of a kind in one namespace, or in every namespace when undefined. */
+  count(kind: string, namespace: string | undefined): number {
+    const byNamespace = this.#byKind.get(kind);
+    if (!byNamespace) return 0;
+    if (namespace !== undefined) return byNamespace.get(namespace)?.size ?? 0;
+    let n = 0;
+    for (const names of byNamespace.values()) n += names.size;
+    return n;
+  }
+
+  /** Calls `visit` with each record of a kind in one namespace, or in every namespace when undefined (no iterator: a walk of 10,000 per delivery). */
+  forEach(kind: string, namespace: string | undefined, visit: (record: SourceRecord) => void): void {
+    const byNamespace = this.#byKind.get(kind);
+    if (!byNamespace) return;
+    if (namespace !== undefined) byNamespace.get(namespace)?.forEach(visit);
+    else for (const names of byNamespace.values()) names.forEach(visit);
+  }
+
   /** The records that follow one of the event's repositories (of the kinds its family can follow). */
   *following(event: RepositoryEvent): Iterable<SourceRecord> {
     for (const key of event.keys) yield* this.#byRepository.get(`${event.kind}\n${key}`) ?? [];
