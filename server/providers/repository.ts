@@ -49,10 +49,14 @@ const shown = (s: string) => s.replace(/[^\x20-\x7e]/g, "?").slice(0, MAX_DISPLA
 
 const none = (reason: string): Extracted => ({ ok: false, reason });
 
-/** The payload as JSON (a form body's `payload` field), or the reason it is not an object. */
-function body(input: RepositoryInput): Json | string {
-  const bytes =
-    mediaType(input.payloadType) === "application/x-www-form-urlencoded" ? formPayload(input.payload) : input.payload;
+/**
+ * The payload as a JSON object, or the reason it is not one. github's and bitbucket's validators
+ * hand on a form body's `payload` field already (the payload CEL's `req` is made from); generic's
+ * hand on the body as it came, so `fromForm` takes that field out of a form body.
+ */
+function body(input: RepositoryInput, fromForm = false): Json | string {
+  const form = fromForm && mediaType(input.payloadType) === "application/x-www-form-urlencoded";
+  const bytes = form ? formPayload(input.payload) : input.payload;
   const decoded = firstJsonValue(bytes);
   if (!decoded.ok) return `the body is not JSON (${decoded.error})`;
   return isObject(decoded.value) ? decoded.value : "the body is not a JSON object";
@@ -114,9 +118,9 @@ const github: RepositoryExtractor = (input) => {
   return githubRepository(input.event, b);
 };
 
-/** A generic body read as GitHub's push: `ref` and `repository` with its URLs. */
+/** A generic body read as GitHub's push: `ref` and `repository` with its URLs (JSON, or GitHub's form). */
 const githubShaped: RepositoryExtractor = (input) => {
-  const b = body(input);
+  const b = body(input, true);
   if (typeof b === "string") return none(b);
   if (!isObject(b.repository) || !fullRef(b.ref))
     return none("the body is not shaped as GitHub's push (a ref and a repository with its URLs)");

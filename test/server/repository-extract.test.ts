@@ -5,7 +5,9 @@
  */
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { RECEIVER_TYPES } from "../../shared";
+import { RECEIVER_TYPES, signPayload } from "../../shared";
+import { CelMeter } from "../../server/cel";
+import { VALIDATORS } from "../../server/providers";
 import { REPOSITORY_EXTRACTORS, type RepositoryInput } from "../../server/providers/repository";
 import { bitbucketServerRefsChanged, harborPushArtifact } from "../support/provider-payloads";
 import { githubExample } from "../support/payloads";
@@ -61,14 +63,39 @@ describe("repository extraction", () => {
     });
   });
 
-  test("github: a form-encoded delivery is read from its payload field", () => {
-    const form = new URLSearchParams({ payload: githubExample("push", 4) }).toString();
-    const got = extract("github", {
-      event: "push",
-      payload: new TextEncoder().encode(form),
-      payloadType: "application/x-www-form-urlencoded",
+  test("a form-encoded delivery: github's validator hands on its payload field, generic's the whole form", async () => {
+    const json = githubExample("push", 4);
+    const form = new URLSearchParams({ payload: json }).toString();
+    const headers = new Headers({
+      "Content-Type": "application/x-www-form-urlencoded",
+      "X-GitHub-Event": "push",
+      "X-Hub-Signature-256": signPayload("sha256", "t", form),
+      "X-Signature": signPayload("sha256", "t", form),
     });
-    expect(got.ok && got.event.display).toBe("Codertocat/Hello-World@refs/heads/master");
+    const request = { headers, body: new TextEncoder().encode(form) };
+    for (const type of ["github", "generic-hmac", "generic"] as const) {
+      const verdict = await VALIDATORS[type](request, {
+        spec: {
+          type,
+          events: [],
+          resources: [],
+          resourceFilter: undefined,
+          secretName: "s",
+          oidcProviders: [],
+          suspend: false,
+        },
+        secret: { token: Buffer.from("t") },
+        compiled: { oidcProviders: [] },
+        auth: undefined as never,
+        meter: new CelMeter(),
+      });
+      if (!verdict.ok) throw new Error(`${type}: ${verdict.reason}`);
+      const got = extract(type, verdict);
+      expect({ type, display: got.ok && got.event.display }).toEqual({
+        type,
+        display: "Codertocat/Hello-World@refs/heads/master",
+      });
+    }
   });
 
   test("bitbucket server without clone links: says so", () => {
