@@ -62,14 +62,20 @@ function body(input: RepositoryInput, fromForm = false): Json | string {
   return isObject(decoded.value) ? decoded.value : "the body is not a JSON object";
 }
 
-/** A Git event: the keys of the URLs that parse, deduplicated; none is no repository. */
+/**
+ * A Git event: the keys of the URLs that parse, deduplicated (none is no repository), and its
+ * refs: undefined for an event about no ref (a ping: the repository alone matches), and empty for
+ * one whose refs name nothing a source follows (a push that only deleted a branch: nothing does).
+ */
 function git(urls: readonly unknown[], refs: readonly string[] | undefined, name: string | undefined): Extracted {
   const keys = [...new Set(urls.flatMap((u) => (typeof u === "string" ? (gitRepositoryKey(u) ?? []) : [])))];
   if (keys.length === 0) return none("the event names no Git repository URL");
   const who = shown(name ?? keys[0]!);
   const display = refs === undefined || refs.length === 0 ? who : `${who}@${shown(refs.join(","))}`;
-  return { ok: true, event: { kind: "git", keys, refs: refs?.length ? refs : undefined, display } };
+  return { ok: true, event: { kind: "git", keys, refs, display } };
 }
+
+const defined = <T>(xs: readonly (T | undefined)[]): T[] => xs.filter((x): x is T => x !== undefined);
 
 /** An image event: the keys of the references that parse. */
 function image(references: readonly unknown[]): Extracted {
@@ -104,10 +110,11 @@ function githubPackage(b: Json): Extracted {
 function githubRepository(event: string | undefined, b: Json): Extracted {
   const repo = isObject(b.repository) ? b.repository : undefined;
   if (!repo) return none(event ? `the ${shown(event)} event names no repository` : "the event names no repository");
+  // The events about a ref name it; the others (ping, issues, pull requests) match on the repository alone.
   let refs: string[] | undefined;
-  if (event === "release") refs = [fullRef(at(b, "release", "tag_name"), "tag")].filter((r) => r !== undefined);
-  else if (event === "create" || event === "delete") refs = [fullRef(b.ref, b.ref_type)].filter((r) => r !== undefined);
-  else refs = [fullRef(b.ref)].filter((r) => r !== undefined);
+  if (event === "release") refs = defined([fullRef(at(b, "release", "tag_name"), "tag")]);
+  else if (event === "create" || event === "delete") refs = defined([fullRef(b.ref, b.ref_type)]);
+  else if (b.ref !== undefined) refs = defined([fullRef(b.ref)]);
   return git([repo.clone_url, repo.ssh_url, repo.html_url, repo.git_url], refs, text(repo.full_name));
 }
 
@@ -132,10 +139,9 @@ const gitlab: RepositoryExtractor = (input) => {
   if (typeof b === "string") return none(b);
   const project = isObject(b.project) ? b.project : {};
   const repository = isObject(b.repository) ? b.repository : {};
-  const ref = fullRef(b.ref);
   return git(
     [project.git_http_url, project.git_ssh_url, project.web_url, repository.git_http_url, repository.git_ssh_url],
-    ref ? [ref] : undefined,
+    b.ref === undefined ? undefined : defined([fullRef(b.ref)]),
     text(project.path_with_namespace),
   );
 };
@@ -229,8 +235,11 @@ const genericOidc: RepositoryExtractor = (input) => {
   const repository = text(claims.repository);
   if (!host || !repository)
     return none("the token is not a GitHub Actions ID token with a repository claim (routing reads GitHub's claims)");
-  const ref = fullRef(claims.ref);
-  return git([`https://${host}/${repository}`], ref ? [ref] : undefined, repository);
+  return git(
+    [`https://${host}/${repository}`],
+    claims.ref === undefined ? undefined : defined([fullRef(claims.ref)]),
+    repository,
+  );
 };
 
 /** Each type's extractor; undefined: its deliveries name no repository routing can match. */

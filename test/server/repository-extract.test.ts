@@ -9,7 +9,7 @@ import { RECEIVER_TYPES, signPayload } from "../../shared";
 import { CelMeter } from "../../server/cel";
 import { VALIDATORS } from "../../server/providers";
 import { REPOSITORY_EXTRACTORS, type RepositoryInput } from "../../server/providers/repository";
-import { bitbucketServerRefsChanged, harborPushArtifact } from "../support/provider-payloads";
+import { bitbucketCloudPush, bitbucketServerRefsChanged, harborPushArtifact } from "../support/provider-payloads";
 import { githubExample } from "../support/payloads";
 
 const input = (payload: unknown, event?: string, claims?: Record<string, unknown>): RepositoryInput => ({
@@ -96,6 +96,16 @@ describe("repository extraction", () => {
         display: "Codertocat/Hello-World@refs/heads/master",
       });
     }
+  });
+
+  test("refs: none for an event about no ref (the repository alone), empty for a push that only deleted a branch", () => {
+    const pr = extract("github", input(githubExample("pull_request"), "pull_request"));
+    expect(pr.ok && pr.event.kind === "git" && pr.event.refs).toBeUndefined();
+    const deleted = bitbucketCloudPush() as { push: { changes: Record<string, unknown>[] } };
+    deleted.push.changes[0]!.new = null;
+    const got = extract("bitbucket", input(deleted));
+    expect(got.ok && got.event.kind === "git" && got.event.refs).toEqual([]);
+    expect(got.ok && got.event.display).toBe("team_name/repo_name");
   });
 
   test("bitbucket server without clone links: says so", () => {
