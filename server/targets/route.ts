@@ -138,10 +138,10 @@ async function routeTargets(
       resources: by.map(({ i }) => i),
     });
   }
-  const handled = await mapPool(chosen, TARGET_CONCURRENCY, async ({ target, resources: selecting }) => {
+  const handled = await mapPool(chosen, TARGET_CONCURRENCY, async ({ target, resources: selectedBy }) => {
     // Annotated once if one of the resources that select it accepts it: one without a filter, or
     // one whose filter returns true; else the first filter's error, else skipped.
-    const own = selecting.map((i) => filters.forResource(i));
+    const own = selectedBy.map((i) => filters.forResource(i));
     if (own.some((f) => f === undefined)) return annotate(target, deps);
     // Filters see the object's metadata, as for a named target (annotate.ts).
     const got = await deps.kube.getObject(target);
