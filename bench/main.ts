@@ -1003,8 +1003,22 @@ async function routing() {
     await quiesce(f.proc.pid);
     return { r, peak: peakRss(f.proc.pid), settled: currentRss(f.proc.pid) };
   };
-  const a = await measure(routed, cluster.routed.path);
-  const b = await measure(plain, cluster.plain.path);
+  // In turns, round after round, so that both see the same machine; each server's median round.
+  const runs: { a: Awaited<ReturnType<typeof measure>>; b: Awaited<ReturnType<typeof measure>> }[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const a = await measure(routed, cluster.routed.path);
+    const b = await measure(plain, cluster.plain.path);
+    runs.push({ a, b });
+    log(`(9) round ${round + 1}: routed p99 ${a.r.p99?.toFixed(1)} ms, plain p99 ${b.r.p99?.toFixed(1)} ms`);
+  }
+  const a = median(
+    runs.map((x) => x.a),
+    (m) => m.r.p99 ?? Infinity,
+  );
+  const b = median(
+    runs.map((x) => x.b),
+    (m) => m.r.p99 ?? Infinity,
+  );
   const heapA = await heapUsed(routed.metricsUrl);
   const heapB = await heapUsed(plain.metricsUrl);
   for (const [name, m, heap] of [
@@ -1023,12 +1037,12 @@ async function routing() {
       rssMb: mb(m.settled),
       note: `peak ${mb(m.peak)?.toFixed(1)} MiB; JS heap ${heap?.toFixed(1)} MB; ${ROUTING.connections} connections paced to ${ROUTING.rate}/s`,
     });
-  raw.scenario9 = { readyz, routed: a, plain: b, heapRouted: heapA, heapPlain: heapB };
+  raw.scenario9 = { readyz, rounds: runs, routed: a, plain: b, heapRouted: heapA, heapPlain: heapB };
   const above = (a.settled ?? Infinity) - (b.settled ?? 0);
   check(
     `(9) a routed delivery's p99 under ${ROUTING.p99Ms} ms among ${cluster.sources} GitRepositories`,
     errorsOf(a.r, 200) === 0 && (a.r.p99 ?? Infinity) < ROUTING.p99Ms,
-    `p99 ${a.r.p99?.toFixed(2)} ms, p50 ${a.r.p50?.toFixed(2)} ms (without the index, naming the same targets: p99 ${b.r.p99?.toFixed(2)} ms); ${JSON.stringify(a.r.statuses)}`,
+    `median round's p99 ${a.r.p99?.toFixed(2)} ms, p50 ${a.r.p50?.toFixed(2)} ms (without the index, naming the same targets: p99 ${b.r.p99?.toFixed(2)} ms, p50 ${b.r.p50?.toFixed(2)}); rounds ${runs.map((x) => `${x.a.r.p99?.toFixed(0)}/${x.b.r.p99?.toFixed(0)}`).join(", ")} ms; ${JSON.stringify(a.r.statuses)}`,
   );
   check(
     `(9) RSS under ${ROUTING.rssAboveMiB} MiB above the same server without the index`,
