@@ -145,15 +145,16 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   });
 
   let stopping = false;
-  // Ready once the lists are in, every Secret they reference was read once and, when a Receiver
-  // routes by repository, the sources are indexed; from then on a newly referenced Secret being
-  // read (or a first routing Receiver's sources) does not take the replica out of the Service. Readiness
+  // Ready once the lists are in and every Secret they reference was read once; from then on a
+  // newly referenced Secret being read does not take the replica out of the Service. The routing
+  // index is not waited for: a replica whose RBAC lacks its watch would never be Ready, and every
+  // other Receiver with it; a routed delivery waits for the index itself (targets/route.ts). Readiness
   // stays true through a watch outage: the index still serves the last known Receivers, and taking
   // every replica out of the Service would drop all webhooks.
   let secretsRead = false;
   const ready = () => {
     if (stopping || !source.synced()) return false;
-    if (!secretsRead && source.unread() === 0 && (!sources?.started || sources.synced)) secretsRead = true;
+    if (!secretsRead && source.unread() === 0) secretsRead = true;
     return secretsRead;
   };
 

@@ -6,13 +6,23 @@
 import { describe, expect, test } from "bun:test";
 import { signPayload } from "../../shared";
 import { RECEIVER_API_VERSION } from "../../server/api/receiver";
-import { BUILTIN_KINDS, type KubeObject } from "../kube";
+import { BUILTIN_KINDS, startKubeApiServer, type KubeObject } from "../kube";
+import { createKubeClient } from "../../server/kube/client";
+import { createLogger } from "../../server/runtime/log";
+import { startFluxhook } from "../../server/server";
 import { githubPayloadFor } from "../support/provider-payloads";
-import { startStack, waitFor, type Stack } from "../support/stack";
+import { startStack, TEST_CONFIG, waitFor, type Stack } from "../support/stack";
 
 const GIT = "source.toolkit.fluxcd.io/v1";
 const TOKEN = "routing-token";
 const NS = "apps";
+
+const secretObject = {
+  apiVersion: "v1",
+  kind: "Secret",
+  metadata: { name: "token", namespace: NS },
+  data: { token: Buffer.from(TOKEN).toString("base64") },
+} as KubeObject;
 
 const conditions = (stack: Stack, name: string, ns = NS) =>
   (stack.receiverObject(ns, name)?.status?.conditions ?? []).map((c: any) => ({
@@ -269,6 +279,55 @@ describe("routed deliveries at the edges", () => {
     expect({ status: later.status, reason: later.body.reason }).toEqual({
       status: 200,
       reason: "1 of 1 target follows example/app@refs/heads/main",
+    });
+  });
+
+  test("a replica whose RBAC refuses the index's list is Ready all the same, and says why routed deliveries fail", async () => {
+    const api = await startKubeApiServer({
+      objects: [
+        repo(NS, "app", "https://github.com/example/app"),
+        secretObject,
+        {
+          apiVersion: RECEIVER_API_VERSION,
+          kind: "Receiver",
+          metadata: { name: "routed", namespace: NS, annotations: { "fluxhook.io/route-by": "repository" } },
+          spec: {
+            type: "github",
+            secretRef: { name: "token" },
+            resources: [{ kind: "GitRepository", name: "*", matchLabels: {} }],
+          },
+        } as KubeObject,
+      ],
+    });
+    await using _api = api;
+    api.faults.add({
+      method: "GET",
+      path: `/apis/${GIT}/gitrepositories`,
+      watch: false,
+      times: Number.POSITIVE_INFINITY,
+      respond: {
+        status: 403,
+        message: 'gitrepositories.source.toolkit.fluxcd.io is forbidden: cannot list resource "gitrepositories"',
+      },
+    });
+    const tuning = { sourceIndexWaitMs: 50, watchBackoff: { baseMs: 10, capMs: 200 } };
+    const log = createLogger({ level: "error", encoding: "json", write: () => {} });
+    await using fluxhook = await startFluxhook({
+      config: TEST_CONFIG,
+      log,
+      kube: createKubeClient({ kubeConfig: api.kubeConfig(), log, tuning }),
+      tuning,
+    });
+    await waitFor("the replica Ready, the index unlisted", () => fluxhook.ready() && fluxhook.sourcesIndexed() === 0);
+    const path = await waitFor(
+      "the routing Receiver served",
+      () => fluxhook.receivers().find((r) => r.key.name === "routed" && r.state === "ready")?.path,
+    );
+    const { headers, body } = push("example", "app");
+    const res = await fetch(fluxhook.receiverUrl + path, { method: "POST", headers, body });
+    expect({ status: res.status, reason: ((await res.json()) as { reason: string }).reason }).toEqual({
+      status: 500,
+      reason: "1 target failed; the sources are not indexed yet (GitRepository still being listed); retry",
     });
   });
 
