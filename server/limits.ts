@@ -254,6 +254,13 @@ export const MAX_OUTCOME_TEXT_CHARS = 200;
 export const SOURCE_INDEX_WAIT_MS = 5_000;
 
 /**
+ * Characters of the repository (and refs) a routed delivery's answer quotes: sender text, from
+ * whoever holds a URL-only type's URL; 100 fits a GitHub `owner/name` (39 + 100) and a ref, and
+ * leaves room in the outcome's 200 characters (MAX_OUTCOME_TEXT_CHARS) for the counts.
+ */
+export const MAX_REPOSITORY_DISPLAY_CHARS = 100;
+
+/**
  * The timeouts and bounds above that tests shorten, in one object: the server and the Kubernetes
  * client take a `Partial<Tuning>` and fill the rest from here, so the defaults are these
  * constants and nothing else.

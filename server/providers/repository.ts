@@ -27,6 +27,7 @@ import type { ReceiverType } from "../../shared";
 import { gitRepositoryKey, imageRepositoryKey, type RepositoryEvent } from "../api/repository";
 import { formPayload, mediaType } from "./github";
 import { firstJsonValue } from "./json-decode";
+import { MAX_REPOSITORY_DISPLAY_CHARS } from "../limits";
 import type { Validation } from "./types";
 
 /** What an extractor reads: a validated delivery's event name, payload and (generic-oidc) claims. */
@@ -43,9 +44,8 @@ const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null 
 const text = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
 const at = (v: unknown, ...path: string[]): unknown => path.reduce((o, k) => (isObject(o) ? o[k] : undefined), v);
 
-/** Longest name of a repository an answer quotes (it is sender text: printable ASCII only). */
-const MAX_DISPLAY_CHARS = 100;
-const shown = (s: string) => s.replace(/[^\x20-\x7e]/g, "?").slice(0, MAX_DISPLAY_CHARS);
+/** Sender text as an answer may quote it: printable ASCII only, bounded. */
+const shown = (s: string) => s.replace(/[^\x20-\x7e]/g, "?").slice(0, MAX_REPOSITORY_DISPLAY_CHARS);
 
 const none = (reason: string): Extracted => ({ ok: false, reason });
 

@@ -101,7 +101,7 @@ async function routeTargets(
     ? "routing by repository needs a cluster to index sources in"
     : (await sources.whenSynced())
       ? undefined
-      : `the sources are not indexed yet (${sources.unlisted().join(", ")} still being listed); retry`;
+      : `the sources are not indexed yet (${sources.unlisted().join(", ")} not listed yet; the log says why when it lasts); retry`;
   if (unindexed) return { targets: resources.map((_, i) => failed(i, unindexed)), routed: { unindexed } };
 
   const index = sources!;

@@ -271,7 +271,8 @@ describe("routed deliveries at the edges", () => {
     const early = await stack.post(path, push("example", "app"));
     expect({ status: early.status, reason: early.body.reason }).toEqual({
       status: 500,
-      reason: "1 target failed; the sources are not indexed yet (GitRepository still being listed); retry",
+      reason:
+        "1 target failed; the sources are not indexed yet (GitRepository not listed yet; the log says why when it lasts); retry",
     });
     held.remove();
     await waitFor("the sources indexed", () => stack.fluxhook.sourcesIndexed() === 1);
@@ -327,7 +328,8 @@ describe("routed deliveries at the edges", () => {
     const res = await fetch(fluxhook.receiverUrl + path, { method: "POST", headers, body });
     expect({ status: res.status, reason: ((await res.json()) as { reason: string }).reason }).toEqual({
       status: 500,
-      reason: "1 target failed; the sources are not indexed yet (GitRepository still being listed); retry",
+      reason:
+        "1 target failed; the sources are not indexed yet (GitRepository not listed yet; the log says why when it lasts); retry",
     });
   });
 
