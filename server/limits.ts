@@ -255,8 +255,9 @@ export const SOURCE_INDEX_WAIT_MS = 5_000;
 
 /**
  * Characters of the repository (and refs) a routed delivery's answer quotes: sender text, from
- * whoever holds a URL-only type's URL; 100 fits a GitHub `owner/name` (39 + 100) and a ref, and
- * leaves room in the outcome's 200 characters (MAX_OUTCOME_TEXT_CHARS) for the counts.
+ * whoever holds a URL-only type's URL. 100 names nearly every repository whole (GitHub's longest
+ * `owner/name` is 140 and is cut) and leaves room in an outcome's 200 characters
+ * (MAX_OUTCOME_TEXT_CHARS) for the counts and the ref.
  */
 export const MAX_REPOSITORY_DISPLAY_CHARS = 100;
 
