@@ -93,6 +93,8 @@ export interface ReconcilerOptions {
    * at the path its token gives, not 404 for want of a status.webhookPath.
    */
   readonly withoutStatus?: boolean;
+  /** --no-cross-namespace-refs: a Receiver naming every namespace (`namespace: "*"`) is not Ready. */
+  readonly noCrossNamespaceRefs?: boolean;
   /**
    * Compiles and checks a valid spec (CEL expressions, OIDC providers); a failure is a terminal
    * error. Called once per change of what it depends on (prepare.ts compilationKey), not per
@@ -220,6 +222,7 @@ export class Reconciler {
       status: current.status,
       otherAt: (path, self) => this.#otherAt(path, self),
       withoutStatus: this.#options.withoutStatus ?? false,
+      noCrossNamespaceRefs: this.#options.noCrossNamespaceRefs ?? false,
     });
     // Its Secret is being read: what was decided before stands, and the Secret cache queues it once read.
     if (decision.pending) return undefined;
