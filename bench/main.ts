@@ -13,7 +13,7 @@
  * made minutes apart on the same machine. One table goes to stdout, and the whole run as JSON to
  * bench/results/<time>.json.
  *
- *   bun bench/main.ts [--seconds=5] [--rounds=3] [--only=1,2,3,4,5,6,7,cold,peer] [--source] [--profile=1]
+ *   bun bench/main.ts [--seconds=5] [--rounds=3] [--only=1,2,3,4,5,6,7,8,9,cold,peer] [--source] [--profile=1]
  *                     [--fluxhook-flag=--log-level=error …] [--limits-off] [--peer-burst=10000] [--peer-scale=10000]
  *
  * fluxhook runs at its default flags, as users run it; --limits-off turns the per-receiver rate
@@ -34,7 +34,10 @@ import {
   mainCluster,
   pushBodies,
   pushRequests,
+  routingCluster,
   scaleCluster,
+  siegeCluster,
+  unsignedRequests,
   unknownPath,
   type BenchRequest,
 } from "./lib/fixtures";
@@ -65,7 +68,7 @@ const flag = (name: string) => process.argv.find((a) => a === `--${name}` || a.s
 const value = (name: string, fallback: string) => flag(name)?.split("=")[1] ?? fallback;
 const SECONDS = Number(value("seconds", "5"));
 const ROUNDS = Number(value("rounds", "3"));
-const ONLY = new Set(value("only", "1,2,3,4,5,6,7,cold,peer").split(","));
+const ONLY = new Set(value("only", "1,2,3,4,5,6,7,8,9,cold,peer").split(","));
 const FROM_SOURCE = flag("source") !== undefined;
 const PROFILE = value("profile", "");
 const CONNECTIONS = 64;
@@ -295,7 +298,9 @@ async function main() {
   if (ONLY.has("cold")) await coldStart();
   // Abuse next, alone on the machine: its bounds are about memory and latency under load.
   if (ONLY.has("7")) await abuse();
-  if (["1", "2", "3", "4", "5", "6"].some((id) => ONLY.has(id))) await againstTestApi();
+  if (ONLY.has("8")) await siege();
+  if (ONLY.has("9")) await routing();
+  if ([..."123456"].some((n) => ONLY.has(n)) || PROFILE) await againstTestApi();
   // Last: notification-controller beside fluxhook on a real kube-apiserver (bench/peer.ts).
   if (ONLY.has("peer")) await peerScenario();
   await report(started);
@@ -928,6 +933,157 @@ async function abuse() {
     for (let i = 0; i < 50 && !existsSync(file); i++) await Bun.sleep(100);
     if (existsSync(file)) console.log(await summarizeProfile(file));
   }
+}
+
+// Scenario 8: issue 22's finding 7. A generic Receiver (its URL its only credential) selecting
+// 1,000 HelmReleases of 20 KB with name "*", and 16 unsigned senders for 10 s at default flags.
+// Before, every delivery listed the 1,000 objects whole (19.8 MiB), one list each: 1,306 MiB read
+// in 10 s and RSS from 148 to 590 MiB, above deploy/'s 512 Mi limit.
+const SIEGE = { senders: 16, seconds: 10, rssMiB: 300 };
+
+async function siege() {
+  const cluster = siegeCluster();
+  const api = await startApi("siege", cluster.objects);
+  const f = await startFluxhook("fluxhook-siege", api.hello.kubeconfig, fluxhookCommand, {}, []);
+  await waitForStatus(`${f.healthUrl}/readyz`, 200, f.spawnedAt, 60_000, 5);
+  for (let i = 0; i < 600; i++) {
+    const { ready } = await api.ask<{ ready: number }>({ cmd: "ready", namespace: "siege" });
+    if (ready === 1) break;
+    await Bun.sleep(50);
+  }
+  await quiesce(f.proc.pid);
+  const idle = currentRss(f.proc.pid);
+  await api.ask({ cmd: "reset" });
+  resetPeakRss(f.proc.pid);
+  const cpuBefore = cpuMs(f.proc.pid);
+  const r = await runAutocannon({
+    url: f.url,
+    requests: unsignedRequests(cluster.path),
+    connections: SIEGE.senders,
+    deliveryIdHeader: DELIVERY_ID_HEADER,
+    seconds: SIEGE.seconds,
+  });
+  const cpu = cpuMs(f.proc.pid);
+  const rss = peakRss(f.proc.pid);
+  const requests = await api.ask<Record<string, { count: number }>>({ cmd: "requestSummary" });
+  const count = (pattern: RegExp) =>
+    Object.entries(requests)
+      .filter(([k]) => pattern.test(k))
+      .reduce((n, [, v]) => n + v.count, 0);
+  const lists = count(/^GET helmreleases 200$/);
+  const patches = count(/^PATCH helmreleases \(one\) 200$/);
+  rows.push({
+    scenario: `(8) ${SIEGE.senders} unsigned senders, wildcard over ${cluster.releases} HelmReleases of 20 KB, ${SIEGE.seconds} s`,
+    server: "fluxhook",
+    rps: r.rps,
+    p50: r.p50,
+    p99: r.p99,
+    errors: errorsOf(r, 200),
+    rssMb: mb(rss),
+    patches,
+    note: `${lists} metadata LISTs for ${r.answered} deliveries; idle ${mb(idle)?.toFixed(0)} MiB; CPU ${cpu !== undefined && cpuBefore !== undefined ? ((cpu - cpuBefore) / (SIEGE.seconds * 1000)).toFixed(2) : "?"} cores`,
+  });
+  raw.scenario8 = { result: r, idleRss: idle, peakRss: rss, lists, patches, requests };
+  check(
+    `(8) peak RSS under ${SIEGE.rssMiB} MiB under finding 7's siege`,
+    rss !== undefined && rss < SIEGE.rssMiB * 2 ** 20,
+    `${mb(rss)?.toFixed(1)} MiB (idle ${mb(idle)?.toFixed(1)}); ${r.answered} deliveries ${JSON.stringify(r.statuses)}, ${lists} LIST requests (pages of 100), ${patches} PATCHes`,
+  );
+  await stopProcess(f.proc);
+  await api.stop();
+}
+
+// Scenario 9: issue 24's cost. 10,000 GitRepositories in 100 namespaces following 1,000
+// repositories; side by side on one API server, fluxhook with a routing Receiver (the source index)
+// and fluxhook with a Receiver naming the same ten targets a push routes to (no index), each
+// watching only its Receiver's namespace; the same paced pushes to each.
+const ROUTING = { rate: 50, connections: 16, p99Ms: 50, rssAboveMiB: 40 };
+
+async function routing() {
+  const cluster = routingCluster();
+  const api = await startApi("routing", cluster.objects);
+  const start = (name: string, namespace: string) =>
+    startFluxhook(name, api.hello.kubeconfig, fluxhookCommand, { RUNTIME_NAMESPACE: namespace }, [
+      "--watch-all-namespaces=false",
+    ]);
+  const routed = await start("fluxhook-routed", cluster.routed.namespace);
+  const plain = await start("fluxhook-plain", cluster.plain.namespace);
+  const readyz = {
+    routed: await waitForStatus(`${routed.healthUrl}/readyz`, 200, routed.spawnedAt, 120_000, 5),
+    plain: await waitForStatus(`${plain.healthUrl}/readyz`, 200, plain.spawnedAt, 120_000, 5),
+  };
+  for (const f of [routed, plain]) await quiesce(f.proc.pid);
+  const seconds = Math.max(SECONDS, 10);
+  const measure = async (f: Fluxhook, path: string) => {
+    // Warm (connections, JIT), then measure.
+    await runAutocannon({
+      url: f.url,
+      requests: cluster.requests(path),
+      connections: 4,
+      deliveryIdHeader: DELIVERY_ID_HEADER,
+      amount: 200,
+    });
+    resetPeakRss(f.proc.pid);
+    const r = await atRate({
+      url: f.url,
+      requests: cluster.requests(path),
+      connections: ROUTING.connections,
+      deliveryIdHeader: DELIVERY_ID_HEADER,
+      rate: ROUTING.rate,
+      seconds,
+    });
+    await quiesce(f.proc.pid);
+    return { r, peak: peakRss(f.proc.pid), settled: currentRss(f.proc.pid) };
+  };
+  // In turns, round after round, so that both see the same machine; each server's median round.
+  const runs: { a: Awaited<ReturnType<typeof measure>>; b: Awaited<ReturnType<typeof measure>> }[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const a = await measure(routed, cluster.routed.path);
+    const b = await measure(plain, cluster.plain.path);
+    runs.push({ a, b });
+    log(`(9) round ${round + 1}: routed p99 ${a.r.p99?.toFixed(1)} ms, plain p99 ${b.r.p99?.toFixed(1)} ms`);
+  }
+  const a = median(
+    runs.map((x) => x.a),
+    (m) => m.r.p99 ?? Infinity,
+  );
+  const b = median(
+    runs.map((x) => x.b),
+    (m) => m.r.p99 ?? Infinity,
+  );
+  const heapA = await heapUsed(routed.metricsUrl);
+  const heapB = await heapUsed(plain.metricsUrl);
+  for (const [name, m, heap] of [
+    ["routed (index)", a, heapA],
+    ["plain (no index)", b, heapB],
+  ] as const)
+    rows.push({
+      scenario: name.startsWith("routed")
+        ? `(9) ${cluster.sources.toLocaleString("en")} GitRepositories, ${cluster.followers} follow each push`
+        : "",
+      server: `fluxhook ${name}`,
+      rps: m.r.rps,
+      p50: m.r.p50,
+      p99: m.r.p99,
+      errors: errorsOf(m.r, 200),
+      rssMb: mb(m.settled),
+      note: `peak ${mb(m.peak)?.toFixed(1)} MiB; JS heap ${heap?.toFixed(1)} MB; ${ROUTING.connections} connections paced to ${ROUTING.rate}/s`,
+    });
+  raw.scenario9 = { readyz, rounds: runs, routed: a, plain: b, heapRouted: heapA, heapPlain: heapB };
+  const above = (a.settled ?? Infinity) - (b.settled ?? 0);
+  check(
+    `(9) a routed delivery's p99 under ${ROUTING.p99Ms} ms among ${cluster.sources} GitRepositories`,
+    errorsOf(a.r, 200) === 0 && (a.r.p99 ?? Infinity) < ROUTING.p99Ms,
+    `median round's p99 ${a.r.p99?.toFixed(2)} ms, p50 ${a.r.p50?.toFixed(2)} ms (without the index, naming the same targets: p99 ${b.r.p99?.toFixed(2)} ms, p50 ${b.r.p50?.toFixed(2)}); rounds ${runs.map((x) => `${x.a.r.p99?.toFixed(0)}/${x.b.r.p99?.toFixed(0)}`).join(", ")} ms; ${JSON.stringify(a.r.statuses)}`,
+  );
+  check(
+    `(9) RSS under ${ROUTING.rssAboveMiB} MiB above the same server without the index`,
+    above < ROUTING.rssAboveMiB * 2 ** 20,
+    `${mb(above)?.toFixed(1)} MiB above (${mb(a.settled)?.toFixed(1)} vs ${mb(b.settled)?.toFixed(1)} MiB after the run; peaks ${mb(a.peak)?.toFixed(1)} vs ${mb(b.peak)?.toFixed(1)}; JS heap ${heapA?.toFixed(1)} vs ${heapB?.toFixed(1)} MB); /readyz ${readyz.routed.toFixed(0)} vs ${readyz.plain.toFixed(0)} ms`,
+  );
+  await stopProcess(routed.proc);
+  await stopProcess(plain.proc);
+  await api.stop();
 }
 
 // Scenario 6: 10,000 Receivers and Secrets at start-up, and lookups among them.

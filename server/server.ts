@@ -29,6 +29,8 @@ import { startClusterSource } from "./sources/cluster";
 import { startFiles } from "./sources/files";
 import type { ReceiverSource } from "./sources/source";
 import { createCoalescer } from "./targets/coalesce";
+import { shareLists } from "./targets/shared-lists";
+import { SourceIndex } from "./targets/source-index";
 import { dryRunTargets } from "./targets/dry-run";
 import { createRequestedAtClock } from "./targets/requested-at";
 
@@ -72,6 +74,10 @@ export interface Fluxhook {
   readonly ready: () => boolean;
   /** Deliveries waiting on a queued PATCH (targets/coalesce.ts; tests wait for a burst to have joined). */
   readonly patchesWaiting: () => number;
+  /** Deliveries waiting on a list another started (targets/shared-lists.ts). */
+  readonly listsWaiting: () => number;
+  /** Sources in the routing index (targets/source-index.ts; 0 until a routing Receiver starts it). */
+  readonly sourcesIndexed: () => number;
   /** Stops accepting, lets in-flight deliveries finish, stops the watches. */
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -94,13 +100,32 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   const fromFiles = config.receiversFiles.length > 0;
   if (!kube && !fromFiles) throw new Error("no cluster to watch Receivers in, and no --receivers-file");
   const dryRun = config.dryRun || !kube;
-  const targets = dryRun ? dryRunTargets(log, kube) : kube!;
+  const writer = dryRun ? dryRunTargets(log, kube) : kube!;
+  // Concurrent deliveries resolving one selector share its list.
+  const lists = shareLists(writer);
+  const targets = {
+    annotateObject: writer.annotateObject,
+    getObject: writer.getObject,
+    listObjects: lists.listObjects,
+  };
+  // The sources routing Receivers match, watched from the first one served on (a dry run reads the cluster too).
+  const sources = kube
+    ? new SourceIndex({ watch: (a, k, sink) => kube.watchObjects(a, k, sink), waitMs: tuning.sourceIndexWaitMs })
+    : undefined;
 
-  const index = new ReceiverIndex();
+  const index = new ReceiverIndex((entry) => {
+    if (entry.spec?.routeBy !== undefined) sources?.start();
+  });
   const reconcileMetrics = new ReconcileMetrics();
   // The one place the mode is decided.
   const source: ReceiverSource = fromFiles
-    ? startFiles({ paths: config.receiversFiles, index, log, onReload: options.onReceiversFileLoaded })
+    ? startFiles({
+        paths: config.receiversFiles,
+        index,
+        log,
+        onReload: options.onReceiversFileLoaded,
+        noCrossNamespaceRefs: config.noCrossNamespaceRefs,
+      })
     : startClusterSource({
         kube: kube!,
         config,
@@ -121,7 +146,9 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
 
   let stopping = false;
   // Ready once the lists are in and every Secret they reference was read once; from then on a
-  // newly referenced Secret being read does not take the replica out of the Service. Readiness
+  // newly referenced Secret being read does not take the replica out of the Service. The routing
+  // index is not waited for: a replica whose RBAC lacks its watch would never be Ready, and every
+  // other Receiver with it; a routed delivery waits for the index itself (targets/route.ts). Readiness
   // stays true through a watch outage: the index still serves the last known Receivers, and taking
   // every replica out of the Service would drop all webhooks.
   let secretsRead = false;
@@ -171,6 +198,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     clock: createRequestedAtClock(),
     coalesce,
     noCrossNamespaceRefs: config.noCrossNamespaceRefs,
+    sources,
     auth: createAuthServices({
       gcrJwksUrl: config.gcrJwksUrl,
       denyPrivateAddresses: config.oidcDenyPrivateNetworks,
@@ -248,6 +276,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
       await receiver.stop(true);
     }
     guards.stop();
+    sources?.stop();
     await source.stop();
     await health?.stop(true);
     await metricsServer?.stop(true);
@@ -267,6 +296,8 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
       })),
     ready,
     patchesWaiting: () => coalesce.waiting(),
+    listsWaiting: () => lists.waiting(),
+    sourcesIndexed: () => sources?.size ?? 0,
     stop,
     [Symbol.asyncDispose]: stop,
   };

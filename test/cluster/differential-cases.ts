@@ -639,6 +639,14 @@ const refusals: DiffCase[] = [
     requests: [{ ...github("push"), sign: [] }],
   },
   {
+    // fluxhook's MAX_TOKEN_BYTES (4,096): the token keys every signature check.
+    name: "refusal: token longer than 4,096 bytes",
+    slug: "r-long-token",
+    secret: { token: "t".repeat(4097) },
+    spec: githubSpec(["push"]),
+    requests: [github("push")],
+  },
+  {
     name: "refusal: created suspended",
     slug: "r-suspended-new",
     spec: (ctx) => ({ ...githubSpec(["push"])(ctx), suspend: true }),
