@@ -76,6 +76,8 @@ export interface DiffCase {
    */
   readonly secret?: Record<string, string> | "none";
   readonly secretLabels?: Record<string, string>;
+  /** The Receiver's annotations. */
+  readonly annotations?: Record<string, string>;
   /** The token the path is computed from when it is not the Secret's (generic-oidc: ""). */
   readonly pathToken?: string;
   /** The Receiver's spec (secretRef defaults to the case's Secret); null makes no Receiver. */
@@ -184,8 +186,8 @@ function registryPackageExample(): string {
   const { package: pkg, ...rest } = JSON.parse(githubExample("package")) as Record<string, unknown>;
   return JSON.stringify({ ...rest, registry_package: pkg });
 }
-function github(event: string): DiffRequest {
-  const body = event === "registry_package" ? registryPackageExample() : githubExample(event);
+function github(event: string, example = 0): DiffRequest {
+  const body = event === "registry_package" ? registryPackageExample() : githubExample(event, example);
   return { headers: githubHeaders(event), body, sign: [GITHUB_1, GITHUB_256] };
 }
 
@@ -585,6 +587,31 @@ const octokit: DiffCase[] = [
     requests: [
       { ...github("push"), sign: [{ header: "X-Hub-Signature-256", algorithm: "sha512", prefix: "sha512=" }] },
     ],
+  },
+  {
+    // fluxhook's organisation routing (README, "One webhook for an organisation"): an opt-in
+    // annotation Flux does not know, so Flux annotates every target.
+    name: "octokit push to a Receiver routed by repository",
+    slug: "gh-route-by",
+    annotations: { "fluxhook.io/route-by": "repository" },
+    spec: (ctx) => ({
+      type: "github",
+      events: ["push"],
+      resources: [{ kind: "GitRepository", name: "*", matchLabels: labels(ctx, "routed") }],
+    }),
+    targets: (ctx) =>
+      [
+        // push example 4 is a push to Codertocat/Hello-World's master.
+        gitRepository(ctx.ns, ctx.n("follows"), {
+          url: "https://github.com/Codertocat/Hello-World",
+          labels: labels(ctx, "routed"),
+        }),
+        gitRepository(ctx.ns, ctx.n("other"), {
+          url: "https://github.com/example/other",
+          labels: labels(ctx, "routed"),
+        }),
+      ].map((o) => ({ ...o, spec: { ...o.spec, ref: { branch: "master" } } })),
+    requests: [github("push", 4)],
   },
   {
     name: "octokit push, event in another case",

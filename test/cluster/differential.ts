@@ -66,11 +66,15 @@ async function api<T = any>(plane: ControlPlane, path: string, init: RequestInit
   return JSON.parse(text) as T;
 }
 
-function receiverObject(ctx: CaseContext, spec: Record<string, unknown>): KubeObject {
+function receiverObject(
+  ctx: CaseContext,
+  spec: Record<string, unknown>,
+  annotations?: Record<string, string>,
+): KubeObject {
   return {
     apiVersion: "notification.toolkit.fluxcd.io/v1",
     kind: "Receiver",
-    metadata: { name: ctx.name, namespace: ctx.ns },
+    metadata: { name: ctx.name, namespace: ctx.ns, ...(annotations ? { annotations } : {}) },
     spec: spec.type === "generic-oidc" ? spec : { secretRef: { name: ctx.n("token") }, ...spec },
   };
 }
@@ -87,7 +91,7 @@ export function objectsOf(side: Side, c: DiffCase): KubeObject[] {
       stringData: c.secret ?? { token: TOKEN },
     });
   out.push(...(c.targets ? c.targets(ctx) : [gitRepository(ctx.ns, ctx.n("repo"))]));
-  if (c.spec) out.push(receiverObject(ctx, c.spec(ctx)));
+  if (c.spec) out.push(receiverObject(ctx, c.spec(ctx), c.annotations));
   return out;
 }
 
@@ -102,7 +106,7 @@ export function mutate(plane: ControlPlane, side: Side, cases: readonly DiffCase
   for (const c of cases) {
     const ctx = contextOf(side, c);
     if (c.afterReady?.deleteSecret) plane.kubectl(["delete", "secret", "-n", ctx.ns, ctx.n("token")]);
-    if (c.afterReady?.spec) apply(plane, receiverObject(ctx, c.afterReady.spec(ctx)));
+    if (c.afterReady?.spec) apply(plane, receiverObject(ctx, c.afterReady.spec(ctx), c.annotations));
   }
 }
 
