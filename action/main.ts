@@ -30,7 +30,7 @@ import {
   type ReportContext,
 } from "./report";
 import { buildRequest, buildStatusQuery, checkPayload, hookId, redactHeaders, type RequestSettings } from "./request";
-import { MAX_STATUS_ANSWER_BYTES, annotatedTargets } from "../shared";
+import { MAX_STATUS_ANSWER_BYTES, annotatedTargets, mapPool } from "../shared";
 import { MAX_DELIVERY_ANSWER_BYTES, MAX_WAITED_TARGETS, chainRows, waitForFlux, type WaitResult } from "./wait";
 import { createTransport, describeRoute, selectProxy } from "./transport";
 import {
@@ -270,17 +270,6 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Pro
   }
 }
 
-/** Runs `fn` over `items`, at most `limit` at once, keeping the order of the results. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < items.length; i = next++) results[i] = await fn(items[i] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
-
 /** Delivers, reports and returns the exit code; every failure is reported through `deps.io`. */
 export async function run(deps: RunDeps = defaultDeps()): Promise<ExitCode> {
   const { io } = deps;
@@ -400,7 +389,7 @@ export async function run(deps: RunDeps = defaultDeps()): Promise<ExitCode> {
         );
       // Deliveries run side by side, each line written as it comes, named by its receiver when several.
       io.startGroup(several ? "Deliveries" : "Delivery");
-      results = await mapLimit(planned, MAX_PARALLEL_DELIVERIES, async (p) => {
+      results = await mapPool(planned, MAX_PARALLEL_DELIVERIES, async (p) => {
         const outcome = await deliverOne(p, (line) => io.info(clean(`${progressPrefix(p, several)}${line}`)));
         return { ctx: p.ctx, deliveryId: p.deliveryId, outcome };
       });
@@ -449,7 +438,7 @@ async function waitPhase(
   io.startGroup(`Waiting for Flux: ${mode}`);
   const failures: string[] = [];
   let revision: string | undefined;
-  const waits = await mapLimit(results, MAX_PARALLEL_DELIVERIES, async (result) => {
+  const waits = await mapPool(results, MAX_PARALLEL_DELIVERIES, async (result) => {
     const p = planned.find((x) => x.deliveryId === result.deliveryId) as Planned;
     const log = (line: string) => io.info(clean(`${progressPrefix(p, several)}${line}`));
     const last = result.outcome?.ok ? result.outcome.attempts[result.outcome.attempts.length - 1]?.result : undefined;

@@ -18979,6 +18979,27 @@ function annotatedTargets(body) {
   }
   return out;
 }
+// shared/concurrency.ts
+async function mapPool(items, limit, work) {
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new RangeError(`mapPool: limit must be a whole number >= 1, not ${limit}`);
+  const results = new Array(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const index = next++;
+      try {
+        results[index] = await work(items[index], index);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
 // action/inert.ts
 var UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
 var LINE_BREAK = /\r\n|[\n\r\u0085\u2028\u2029]/;
@@ -20507,16 +20528,6 @@ async function withTimeout(promise, ms, fallback) {
     clearTimeout(timer);
   }
 }
-async function mapLimit(items, limit, fn) {
-  const results = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++;i < items.length; i = next++)
-      results[i] = await fn(items[i]);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
 async function run(deps = defaultDeps()) {
   const { io } = deps;
   try {
@@ -20608,7 +20619,7 @@ async function run(deps = defaultDeps()) {
         ...config.waitFor !== "none" ? { maxAnswerBytes: MAX_DELIVERY_ANSWER_BYTES } : {}
       }, { send: transport.send, sleep: (ms) => sleep(ms), now: Date.now, random: Math.random, log });
       io.startGroup(several ? "Deliveries" : "Delivery");
-      results = await mapLimit(planned, MAX_PARALLEL_DELIVERIES, async (p) => {
+      results = await mapPool(planned, MAX_PARALLEL_DELIVERIES, async (p) => {
         const outcome = await deliverOne(p, (line) => io.info(clean(`${progressPrefix(p, several)}${line}`)));
         return { ctx: p.ctx, deliveryId: p.deliveryId, outcome };
       });
@@ -20638,7 +20649,7 @@ async function waitPhase(io, config, clean, planned, results, waitIo) {
   io.startGroup(`Waiting for Flux: ${mode}`);
   const failures = [];
   let revision;
-  const waits = await mapLimit(results, MAX_PARALLEL_DELIVERIES, async (result) => {
+  const waits = await mapPool(results, MAX_PARALLEL_DELIVERIES, async (result) => {
     const p = planned.find((x) => x.deliveryId === result.deliveryId);
     const log = (line) => io.info(clean(`${progressPrefix(p, several)}${line}`));
     const last = result.outcome?.ok ? result.outcome.attempts[result.outcome.attempts.length - 1]?.result : undefined;
