@@ -12,7 +12,7 @@
 import { writeSync } from "node:fs";
 import { parseArgs as parseNodeArgs } from "node:util";
 import { version } from "../package.json";
-import { DEFAULTS, LIMITS } from "./inputs";
+import { DEFAULTS, LIMITS } from "./defaults";
 import { actionsIo, plainIo, type Io } from "./io";
 import { Exit, inGitHubActions, run, runnerIdToken, type ExitCode, type IdTokenResult } from "./main";
 import { Input, SUPPORTED_RECEIVER_TYPES, type Env, type InputName, Output } from "./vocabulary";

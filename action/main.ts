@@ -14,7 +14,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { version } from "../package.json";
 import { deliver } from "./deliver";
 import { reusedToken } from "./id-token";
-import { maskUrl, parseInputs, type ActionConfig, type Destination, type PemSource } from "./inputs";
+import { maskUrl, type Destination } from "./destination";
+import { parseInputs, type ActionConfig, type PemSource } from "./inputs";
 import { actionsIo, plainIo, type Io } from "./io";
 import {
   bodyExcerpt,

@@ -9,7 +9,8 @@
  */
 import { MAX_RETRY_AFTER_MS, type AttemptRecord, type Outcome } from "./deliver";
 import { inert } from "./inert";
-import { maskUrl, type ActionConfig, type Destination } from "./inputs";
+import { maskUrl, type Destination } from "./destination";
+import type { ActionConfig } from "./inputs";
 import { Output, type OutputName, type SendResult } from "./vocabulary";
 
 /** The outputs every run sets. */

@@ -17376,715 +17376,7 @@ import { parseArgs as parseNodeArgs } from "node:util";
 // package.json
 var version = "0.1.0";
 
-// shared/webhook-path.ts
-import { createHash } from "node:crypto";
-var WEBHOOK_PATH_PREFIX = "/hook/";
-function webhookDigest(token, name, namespace) {
-  return createHash("sha256").update(token).update(name).update(namespace).digest("hex");
-}
-// shared/signature.ts
-import { createHash as createHash2, createHmac, timingSafeEqual } from "node:crypto";
-function hmacHex(algorithm, key, body) {
-  return createHmac(algorithm, key).update(body).digest("hex");
-}
-function signPayload(algorithm, key, body) {
-  return `${algorithm}=${hmacHex(algorithm, key, body)}`;
-}
-// shared/headers.ts
-var Header = {
-  contentType: "Content-Type",
-  userAgent: "User-Agent",
-  authorization: "Authorization",
-  githubEvent: "X-GitHub-Event",
-  githubDelivery: "X-GitHub-Delivery",
-  githubHookId: "X-GitHub-Hook-ID",
-  githubTargetType: "X-GitHub-Hook-Installation-Target-Type",
-  githubTargetId: "X-GitHub-Hook-Installation-Target-ID",
-  githubEnterpriseHost: "X-GitHub-Enterprise-Host",
-  githubEnterpriseVersion: "X-GitHub-Enterprise-Version",
-  hubSignature256: "X-Hub-Signature-256",
-  hubSignature: "X-Hub-Signature",
-  signature: "X-Signature",
-  gitlabToken: "X-Gitlab-Token",
-  gitlabEvent: "X-Gitlab-Event",
-  gitlabEventUuid: "X-Gitlab-Event-UUID",
-  bitbucketEvent: "X-Event-Key",
-  bitbucketRequestUuid: "X-Request-UUID",
-  nexusSignature: "X-Nexus-Webhook-Signature",
-  ceType: "Ce-Type",
-  ceId: "Ce-Id"
-};
-var ContentType = {
-  json: "application/json",
-  form: "application/x-www-form-urlencoded"
-};
-// shared/backoff.ts
-function backoffDelayMs(backoff, retry, random = Math.random()) {
-  const ceiling = Math.min(backoff.capMs, backoff.baseMs * 2 ** Math.min(Math.max(retry - 1, 0), 30));
-  return Math.round(ceiling / 2 + ceiling / 2 * random);
-}
-// shared/status-query.ts
-import { createHmac as createHmac2 } from "node:crypto";
-var STATUS_QUERY_NO_CLUSTER = "status queries need a cluster to read targets from";
-var STATUS_QUERY_SUFFIX = "/status";
-var MAX_STATUS_QUERY_TARGETS = 100;
-var MAX_STATUS_NAME_CHARS = 253;
-var MAX_CONDITION_MESSAGE_CHARS = 512;
-var MAX_STATUS_TEXT_CHARS = 1024;
-var MAX_STATUS_ANSWER_CONSUMERS = 50;
-var JSON_BYTES_PER_CHAR = 6;
-var JSON_OBJECT_OVERHEAD_BYTES = 512;
-var TEXT_BYTES = JSON_BYTES_PER_CHAR * MAX_STATUS_TEXT_CHARS;
-var NAME_BYTES = JSON_BYTES_PER_CHAR * MAX_STATUS_NAME_CHARS;
-var CONDITION_BYTES = JSON_OBJECT_OVERHEAD_BYTES + TEXT_BYTES + JSON_BYTES_PER_CHAR * (MAX_CONDITION_MESSAGE_CHARS + 1);
-var MAX_TARGET_STATE_BYTES = JSON_OBJECT_OVERHEAD_BYTES + 4 * NAME_BYTES + 4 * TEXT_BYTES + CONDITION_BYTES;
-var MAX_CONSUMER_STATE_BYTES = JSON_OBJECT_OVERHEAD_BYTES + 3 * NAME_BYTES + 2 * TEXT_BYTES + CONDITION_BYTES;
-var MAX_STATUS_ANSWER_BYTES = JSON_OBJECT_OVERHEAD_BYTES + TEXT_BYTES + MAX_STATUS_QUERY_TARGETS * MAX_TARGET_STATE_BYTES + MAX_STATUS_ANSWER_CONSUMERS * MAX_CONSUMER_STATE_BYTES;
-var MAX_DELIVERY_TARGET_BYTES = JSON_OBJECT_OVERHEAD_BYTES + 4 * NAME_BYTES + TEXT_BYTES;
-var STATUS_QUERY_KEY_LABEL = "fluxhook status query v1";
-function statusQueryKey(token) {
-  return createHmac2("sha256", token).update(STATUS_QUERY_KEY_LABEL).digest();
-}
-function encodeStatusQuery(query) {
-  return JSON.stringify({
-    targets: query.targets.map(({ kind, namespace, name, requestedAt }) => ({ kind, namespace, name, requestedAt }))
-  });
-}
-var isRecord = (v) => typeof v === "object" && v !== null && !Array.isArray(v);
-var str = (v) => typeof v === "string" ? v : undefined;
-function condition(v) {
-  if (!isRecord(v))
-    return;
-  const status = v.status === "True" || v.status === "False" ? v.status : "Unknown";
-  return { status, reason: str(v.reason) ?? "", message: str(v.message) ?? "" };
-}
-function parseStatusAnswer(body) {
-  if (!isRecord(body) || !Array.isArray(body.targets))
-    return;
-  const targets = [];
-  for (const t of body.targets) {
-    if (!isRecord(t))
-      return;
-    const consumers = Array.isArray(t.consumers) ? t.consumers.filter(isRecord).map((c) => ({
-      kind: str(c.kind) ?? "",
-      namespace: str(c.namespace) ?? "",
-      name: str(c.name) ?? "",
-      appliedRevision: str(c.appliedRevision),
-      attemptedRevision: str(c.attemptedRevision),
-      ready: condition(c.ready)
-    })) : undefined;
-    targets.push({
-      kind: str(t.kind) ?? "",
-      namespace: str(t.namespace) ?? "",
-      name: str(t.name) ?? "",
-      requestedAt: str(t.requestedAt) ?? "",
-      found: t.found === true,
-      handled: t.handled === true,
-      lastHandledReconcileAt: str(t.lastHandledReconcileAt),
-      ready: condition(t.ready),
-      revision: str(t.revision),
-      ...consumers ? { consumers } : {},
-      ...t.consumersTruncated === true ? { consumersTruncated: true } : {},
-      ...str(t.consumersError) !== undefined ? { consumersError: str(t.consumersError) } : {},
-      ...str(t.error) !== undefined ? { error: str(t.error) } : {},
-      ...t.complete === true ? { complete: true } : {}
-    });
-  }
-  return { status: typeof body.status === "number" ? body.status : 200, reason: str(body.reason) ?? "", targets };
-}
-function annotatedTargets(body) {
-  if (!isRecord(body) || !Array.isArray(body.targets))
-    return;
-  const out = [];
-  for (const t of body.targets) {
-    if (!isRecord(t) || t.outcome !== "annotated")
-      continue;
-    const [kind, namespace, name, requestedAt] = [str(t.kind), str(t.namespace), str(t.name), str(t.requestedAt)];
-    if (kind && namespace && name && requestedAt)
-      out.push({ kind, namespace, name, requestedAt });
-    else
-      return;
-  }
-  return out;
-}
-// shared/concurrency.ts
-async function mapPool(items, limit, work) {
-  if (!Number.isInteger(limit) || limit < 1)
-    throw new RangeError(`mapPool: limit must be a whole number >= 1, not ${limit}`);
-  const results = new Array(items.length);
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      const index = next++;
-      try {
-        results[index] = await work(items[index], index);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
-// action/request.ts
-import { createHash as createHash3 } from "node:crypto";
-var MAX_PAYLOAD_BYTES = 25 * 1024 * 1024;
-var SENSITIVE_HEADERS = [
-  Header.hubSignature256,
-  Header.hubSignature,
-  Header.signature,
-  Header.gitlabToken,
-  Header.authorization
-];
-var AUTH = {
-  github: ({ hmacKey }, body) => ({
-    [Header.hubSignature256]: signPayload("sha256", hmacKey, body),
-    [Header.hubSignature]: signPayload("sha1", hmacKey, body)
-  }),
-  "generic-hmac": ({ hmacKey }, body) => ({ [Header.signature]: signPayload("sha256", hmacKey, body) }),
-  gitlab: ({ token }, _body, event, deliveryId) => ({
-    [Header.gitlabToken]: token,
-    [Header.gitlabEvent]: event,
-    [Header.gitlabEventUuid]: deliveryId
-  }),
-  bitbucket: ({ hmacKey }, body, event, deliveryId) => ({
-    [Header.hubSignature256]: signPayload("sha256", hmacKey, body),
-    [Header.bitbucketEvent]: event,
-    [Header.bitbucketRequestUuid]: deliveryId
-  }),
-  harbor: ({ token }) => ({ [Header.authorization]: token }),
-  generic: () => ({}),
-  "generic-oidc": ({ token }) => ({ [Header.authorization]: `Bearer ${token}` })
-};
-var FRAMING_HEADERS = ["Host", "Content-Length", "Transfer-Encoding", "Connection", "Expect", "TE", "Upgrade"];
-function reservedHeaderNames(receiverType) {
-  const req = buildRequest({
-    url: "http://x/",
-    credential: "x",
-    receiverType,
-    event: "x",
-    contentType: "json",
-    repositoryId: "1",
-    hookId: "1",
-    userAgent: "x",
-    enterprise: { host: "x", version: "x" },
-    extraHeaders: []
-  }, new Uint8Array, "x");
-  return [...Object.keys(req.headers), ...FRAMING_HEADERS];
-}
-function isCredentialHeader(name) {
-  return /^(authorization|proxy-authorization|cookie)$|-(token|key|secret)$/i.test(name);
-}
-function hookId(label) {
-  const n = createHash3("sha256").update(`fluxhook hook id\x00${label}`).digest().readUInt32BE(0);
-  return String(1e8 + n % 900000000);
-}
-function checkPayload(bytes) {
-  if (bytes.byteLength === 0)
-    return { ok: false, reason: "the payload is empty" };
-  if (bytes.byteLength > MAX_PAYLOAD_BYTES)
-    return { ok: false, reason: `the payload is larger than ${MAX_PAYLOAD_BYTES} bytes` };
-  let text;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    return { ok: false, reason: "the payload is not valid UTF-8" };
-  }
-  try {
-    JSON.parse(text);
-  } catch (err) {
-    return { ok: false, reason: `the payload is not valid JSON (${err instanceof Error ? err.message : String(err)})` };
-  }
-  return { ok: true };
-}
-function encodeBody(payload, contentType) {
-  if (contentType === "json")
-    return payload;
-  const json = new TextDecoder("utf-8").decode(payload);
-  return new TextEncoder().encode(new URLSearchParams({ payload: json }).toString());
-}
-function buildRequest(settings, payload, deliveryId) {
-  const body = encodeBody(payload, settings.contentType);
-  const headers = {
-    [Header.contentType]: settings.contentType === "json" ? ContentType.json : ContentType.form,
-    [Header.userAgent]: settings.userAgent,
-    [Header.githubDelivery]: deliveryId,
-    [Header.githubEvent]: settings.event,
-    [Header.githubHookId]: settings.hookId
-  };
-  if (settings.repositoryId) {
-    headers[Header.githubTargetType] = "repository";
-    headers[Header.githubTargetId] = settings.repositoryId;
-  }
-  if (settings.enterprise) {
-    headers[Header.githubEnterpriseHost] = settings.enterprise.host;
-    if (settings.enterprise.version)
-      headers[Header.githubEnterpriseVersion] = settings.enterprise.version;
-  }
-  const credential = { token: settings.credential, hmacKey: settings.credential };
-  Object.assign(headers, AUTH[settings.receiverType](credential, body, settings.event, deliveryId));
-  for (const [name, value] of settings.extraHeaders)
-    headers[name] = value;
-  return { method: "POST", url: settings.url, headers, body };
-}
-function buildStatusQuery(settings, targets, deliveryId) {
-  const body = new TextEncoder().encode(encodeStatusQuery({ targets }));
-  const url = new URL(settings.url);
-  url.pathname = `${url.pathname.replace(/\/+$/, "")}${STATUS_QUERY_SUFFIX}`;
-  const headers = {
-    [Header.contentType]: ContentType.json,
-    [Header.userAgent]: settings.userAgent,
-    ...AUTH[settings.receiverType]({ token: settings.credential, hmacKey: statusQueryKey(settings.credential) }, body, settings.event, deliveryId)
-  };
-  for (const [name, value] of settings.extraHeaders)
-    headers[name] = value;
-  return { method: "POST", url: url.href, headers, body };
-}
-function redactHeaders(headers) {
-  const sensitive = new Set(SENSITIVE_HEADERS.map((h) => h.toLowerCase()));
-  return Object.fromEntries(Object.entries(headers).map(([name, value]) => {
-    if (!sensitive.has(name.toLowerCase()) && !isCredentialHeader(name))
-      return [name, value];
-    if (/^Bearer /.test(value))
-      return [name, "Bearer <redacted>"];
-    const algo = /^(sha1|sha256|sha512)=/.exec(value)?.[1];
-    return [name, algo ? `${algo}=<redacted>` : "<redacted>"];
-  }));
-}
-
-// action/transport.ts
-import { BlockList, isIP } from "node:net";
-import * as tls from "node:tls";
-
-// node_modules/undici/index.js
-var Client = require_client();
-var Dispatcher = require_dispatcher();
-var Pool = require_pool();
-var BalancedPool = require_balanced_pool();
-var Agent = require_agent();
-var ProxyAgent = require_proxy_agent();
-var EnvHttpProxyAgent = require_env_http_proxy_agent();
-var RetryAgent = require_retry_agent();
-var errors = require_errors();
-var util = require_util();
-var { InvalidArgumentError } = errors;
-var api = require_api();
-var buildConnector = require_connect();
-var MockClient = require_mock_client();
-var MockAgent = require_mock_agent();
-var MockPool = require_mock_pool();
-var mockErrors = require_mock_errors();
-var RetryHandler = require_retry_handler();
-var { getGlobalDispatcher, setGlobalDispatcher } = require_global2();
-var DecoratorHandler = require_decorator_handler();
-var RedirectHandler = require_redirect_handler();
-var createRedirectInterceptor = require_redirect_interceptor();
-Object.assign(Dispatcher.prototype, api);
-var $Agent = Agent;
-var $ProxyAgent = ProxyAgent;
-var $interceptors = {
-  redirect: require_redirect(),
-  retry: require_retry(),
-  dump: require_dump(),
-  dns: require_dns()
-};
-function makeDispatcher(fn) {
-  return (url, opts, handler) => {
-    if (typeof opts === "function") {
-      handler = opts;
-      opts = null;
-    }
-    if (!url || typeof url !== "string" && typeof url !== "object" && !(url instanceof URL)) {
-      throw new InvalidArgumentError("invalid url");
-    }
-    if (opts != null && typeof opts !== "object") {
-      throw new InvalidArgumentError("invalid opts");
-    }
-    if (opts && opts.path != null) {
-      if (typeof opts.path !== "string") {
-        throw new InvalidArgumentError("invalid opts.path");
-      }
-      let path = opts.path;
-      if (!opts.path.startsWith("/")) {
-        path = `/${path}`;
-      }
-      url = new URL(util.parseOrigin(url).origin + path);
-    } else {
-      if (!opts) {
-        opts = typeof url === "object" ? url : {};
-      }
-      url = util.parseURL(url);
-    }
-    const { agent, dispatcher = getGlobalDispatcher() } = opts;
-    if (agent) {
-      throw new InvalidArgumentError("unsupported opts.agent. Did you mean opts.client?");
-    }
-    return fn.call(dispatcher, {
-      ...opts,
-      origin: url.origin,
-      path: url.search ? `${url.pathname}${url.search}` : url.pathname,
-      method: opts.method || (opts.body ? "PUT" : "GET")
-    }, handler);
-  };
-}
-var fetchImpl = require_fetch().fetch;
-var $Headers = require_headers().Headers;
-var $Response = require_response().Response;
-var $Request = require_request2().Request;
-var $FormData = require_formdata().FormData;
-var $File = globalThis.File ?? __require("node:buffer").File;
-var $FileReader = require_filereader().FileReader;
-var { setGlobalOrigin, getGlobalOrigin } = require_global();
-var { CacheStorage } = require_cachestorage();
-var { kConstruct } = require_symbols4();
-var $caches = new CacheStorage(kConstruct);
-var { deleteCookie, getCookies, getSetCookies, setCookie } = require_cookies();
-var { parseMIMEType, serializeAMimeType } = require_data_url();
-var { CloseEvent, ErrorEvent, MessageEvent } = require_events();
-var $WebSocket = require_websocket().WebSocket;
-var $request = makeDispatcher(api.request);
-var $stream = makeDispatcher(api.stream);
-var $pipeline = makeDispatcher(api.pipeline);
-var $connect = makeDispatcher(api.connect);
-var $upgrade = makeDispatcher(api.upgrade);
-var { EventSource } = require_eventsource();
-
-// action/transport.ts
-var MAX_RESPONSE_BYTES = 64 * 1024;
-var stripBrackets = (host) => host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
-var normaliseHost = (host) => stripBrackets(host.toLowerCase()).replace(/\.$/, "");
-var defaultPort = (url) => Number(url.port || (url.protocol === "https:" ? 443 : 80));
-function isLoopback(host) {
-  const h = normaliseHost(host);
-  if (h === "localhost" || h.endsWith(".localhost") || h === "::1")
-    return true;
-  return isIP(h) === 4 && h.startsWith("127.");
-}
-function matchesNoProxy(host, port, noProxy) {
-  if (!noProxy)
-    return false;
-  const target = normaliseHost(host);
-  const targetFamily = isIP(target);
-  for (const raw of noProxy.split(/[\s,]+/)) {
-    const entry = raw.trim().toLowerCase();
-    if (entry === "")
-      continue;
-    if (entry === "*")
-      return true;
-    const { name, entryPort } = splitHostPort(entry);
-    if (entryPort !== undefined && entryPort !== port)
-      continue;
-    if (name.includes("/")) {
-      if (targetFamily !== 0 && inCidr(target, targetFamily, name))
-        return true;
-      continue;
-    }
-    const bare = normaliseHost(name.replace(/^\*?\./, ""));
-    if (bare === "")
-      continue;
-    if (isIP(bare) !== 0) {
-      if (targetFamily !== 0 && sameIp(target, bare))
-        return true;
-      continue;
-    }
-    if (targetFamily === 0 && (target === bare || target.endsWith(`.${bare}`)))
-      return true;
-  }
-  return false;
-}
-function splitHostPort(entry) {
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
-  if (bracketed)
-    return { name: bracketed[1] ?? "", entryPort: bracketed[2] ? Number(bracketed[2]) : undefined };
-  const colons = entry.split(":").length - 1;
-  if (colons === 1) {
-    const [name = "", port = ""] = entry.split(":");
-    return /^\d+$/.test(port) ? { name, entryPort: Number(port) } : { name: entry, entryPort: undefined };
-  }
-  return { name: entry, entryPort: undefined };
-}
-function inCidr(ip, family, cidr) {
-  const [net = "", bits = ""] = cidr.split("/");
-  const netFamily = isIP(net);
-  if (netFamily === 0 || netFamily !== family || !/^\d+$/.test(bits))
-    return false;
-  const list = new BlockList;
-  try {
-    list.addSubnet(net, Number(bits), family === 6 ? "ipv6" : "ipv4");
-  } catch {
-    return false;
-  }
-  return list.check(ip, family === 6 ? "ipv6" : "ipv4");
-}
-function sameIp(a, b) {
-  const family = isIP(a);
-  if (family !== isIP(b))
-    return false;
-  const list = new BlockList;
-  list.addAddress(b, family === 6 ? "ipv6" : "ipv4");
-  return list.check(a, family === 6 ? "ipv6" : "ipv4");
-}
-function selectProxy(target, settings) {
-  const variable = target.protocol === "https:" ? "HTTPS_PROXY" : "HTTP_PROXY";
-  const value = target.protocol === "https:" ? settings.httpsProxy : settings.httpProxy;
-  if (!value)
-    return { kind: "direct", why: "no proxy set" };
-  if (isLoopback(target.hostname))
-    return { kind: "direct", why: "loopback" };
-  if (matchesNoProxy(target.hostname, defaultPort(target), settings.noProxy))
-    return { kind: "direct", why: "NO_PROXY" };
-  try {
-    const proxy = new URL(value.includes("://") ? value : `http://${value}`);
-    if (proxy.protocol !== "http:" && proxy.protocol !== "https:")
-      return { kind: "invalid", variable };
-    return { kind: "proxy", proxy, variable };
-  } catch {
-    return { kind: "invalid", variable };
-  }
-}
-function trustAnchors(extraCa, nodeExtraCaPem) {
-  if (extraCa.length === 0)
-    return;
-  const getCACertificates2 = tls.getCACertificates;
-  const defaults = typeof getCACertificates2 === "function" ? getCACertificates2("default") : [...tls.rootCertificates, ...nodeExtraCaPem ? [nodeExtraCaPem] : []];
-  return [...defaults, ...extraCa];
-}
-var CODES = [
-  ["refused", true, ["ECONNREFUSED"]],
-  ["dns", true, ["ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EAI_NONAME"]],
-  [
-    "timeout",
-    true,
-    ["ETIMEDOUT", "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "TimeoutError"]
-  ],
-  [
-    "reset",
-    true,
-    [
-      "ECONNRESET",
-      "EPIPE",
-      "ECONNABORTED",
-      "EHOSTUNREACH",
-      "ENETUNREACH",
-      "EHOSTDOWN",
-      "ENETDOWN",
-      "UND_ERR_SOCKET",
-      "UND_ERR_CLOSED"
-    ]
-  ],
-  [
-    "tls-verify",
-    false,
-    [
-      "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-      "UNABLE_TO_GET_ISSUER_CERT",
-      "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-      "SELF_SIGNED_CERT_IN_CHAIN",
-      "DEPTH_ZERO_SELF_SIGNED_CERT",
-      "CERT_HAS_EXPIRED",
-      "CERT_NOT_YET_VALID",
-      "CERT_UNTRUSTED",
-      "CERT_REVOKED",
-      "CERT_SIGNATURE_FAILURE",
-      "ERR_TLS_CERT_ALTNAME_INVALID"
-    ]
-  ],
-  ["tls", false, ["EPROTO", "UND_ERR_PRX_TLS", "ERR_SSL_WRONG_VERSION_NUMBER", "ERR_TLS_HANDSHAKE_TIMEOUT"]]
-];
-function collect(err, depth = 0) {
-  if (depth > 5 || err === null || typeof err !== "object")
-    return err === undefined ? [] : [{ code: "", message: String(err) }];
-  const e = err;
-  const code = typeof e.code === "string" ? e.code : typeof e.name === "string" && e.name !== "Error" ? e.name : "";
-  const own = { code, message: typeof e.message === "string" ? e.message : "" };
-  const nested = [
-    ...e.cause !== undefined ? collect(e.cause, depth + 1) : [],
-    ...Array.isArray(e.errors) ? e.errors.flatMap((x) => collect(x, depth + 1)) : []
-  ];
-  return [own, ...nested];
-}
-function classifyError(err) {
-  const found = collect(err);
-  const message = found.map((f) => f.message).find((m) => m !== "") ?? "unknown error";
-  for (const f of found) {
-    const proxyStatus = /Proxy response \((\d+)\)/.exec(f.message)?.[1];
-    if (proxyStatus) {
-      return {
-        category: "proxy",
-        code: `PROXY_${proxyStatus}`,
-        message: f.message,
-        retryable: Number(proxyStatus) >= 500
-      };
-    }
-    if (/Proxy Authentication Required/.test(f.message))
-      return { category: "proxy", code: "PROXY_407", message: f.message, retryable: false };
-  }
-  for (const [category, retryable, codes] of CODES) {
-    const hit = found.find((f) => codes.includes(f.code));
-    if (hit)
-      return { category, code: hit.code, message: hit.message || message, retryable };
-  }
-  const tlsFailure = found.find((f) => f.code.startsWith("ERR_SSL_") || f.code.startsWith("ERR_TLS_"));
-  if (tlsFailure)
-    return { category: "tls", code: tlsFailure.code, message: tlsFailure.message || message, retryable: false };
-  const code = found.find((f) => f.code !== "")?.code ?? "UNKNOWN";
-  return { category: "other", code, message, retryable: false };
-}
-function flattenHeaders(headers) {
-  const out = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined)
-      out[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value;
-  }
-  return out;
-}
-function clientCertRequired(error, err, https, hasClientCert) {
-  if (!https || hasClientCert)
-    return false;
-  if (/CERTIFICATE_REQUIRED/.test(error.code))
-    return true;
-  if (error.category !== "reset")
-    return false;
-  const socket = err?.socket;
-  return socket?.bytesRead === 0 && typeof socket.bytesWritten === "number" && socket.bytesWritten > 0;
-}
-function createTransport(target, options) {
-  const ca = trustAnchors(options.extraCa, options.nodeExtraCaPem);
-  const targetTls = {
-    ...ca ? { ca } : {},
-    ...options.clientCert && options.clientKey ? { cert: options.clientCert, key: options.clientKey } : {},
-    rejectUnauthorized: !options.insecureSkipVerify,
-    timeout: options.timeoutMs
-  };
-  const decision = selectProxy(target, options.proxy);
-  if (decision.kind === "invalid")
-    return { invalidProxy: decision.variable };
-  const common = { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, maxRedirections: 0 };
-  const dispatcher = decision.kind === "proxy" ? new $ProxyAgent({
-    ...common,
-    uri: decision.proxy.href,
-    requestTls: targetTls,
-    proxyTls: {
-      ...ca ? { ca } : {},
-      rejectUnauthorized: !options.insecureSkipVerify,
-      timeout: options.timeoutMs
-    }
-  }) : new $Agent({ ...common, connect: targetTls });
-  return {
-    async send(req, timeoutMs, maxBodyBytes = MAX_RESPONSE_BYTES) {
-      const signal = AbortSignal.timeout(timeoutMs);
-      try {
-        const res = await $request(req.url, {
-          method: req.method,
-          headers: { ...req.headers },
-          body: req.body,
-          dispatcher,
-          signal,
-          maxRedirections: 0
-        });
-        const chunks = [];
-        let size = 0;
-        let truncated = false;
-        try {
-          for await (const chunk of res.body) {
-            const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
-            chunks.push(buf);
-            size += buf.byteLength;
-            if (size > maxBodyBytes) {
-              truncated = true;
-              res.body.destroy();
-              break;
-            }
-          }
-        } catch {
-          truncated = true;
-          res.body.destroy();
-        }
-        const body = Buffer.concat(chunks).subarray(0, maxBodyBytes).toString("utf8");
-        const headers = flattenHeaders(res.headers);
-        const declared = /^\d+$/.test(headers["content-length"] ?? "") ? Number(headers["content-length"]) : undefined;
-        return {
-          kind: "response",
-          status: res.statusCode,
-          headers,
-          body,
-          bodyTruncated: truncated,
-          bodyBytes: truncated ? declared : size
-        };
-      } catch (err) {
-        const error = classifyError(err);
-        if (clientCertRequired(error, err, target.protocol === "https:", Boolean(options.clientCert)))
-          return { kind: "error", error: { ...error, category: "tls-client-cert", retryable: false } };
-        return { kind: "error", error };
-      }
-    },
-    async close() {
-      await dispatcher.destroy().catch(() => {
-        return;
-      });
-    }
-  };
-}
-function describeRoute(target, settings) {
-  const d = selectProxy(target, settings);
-  if (d.kind === "proxy")
-    return `through the ${d.variable} proxy ${d.proxy.protocol}//${d.proxy.host}`;
-  if (d.kind === "invalid")
-    return `${d.variable} is not a valid proxy URL`;
-  return d.why === "no proxy set" ? "direct (no proxy set)" : `direct (${d.why})`;
-}
-
-// action/vocabulary.ts
-var Input = {
-  token: "token",
-  url: "url",
-  address: "address",
-  receiver: "receiver",
-  namespace: "namespace",
-  receiverType: "receiver-type",
-  event: "event",
-  payload: "payload",
-  payloadFile: "payload-file",
-  contentType: "content-type",
-  timeoutSeconds: "timeout-seconds",
-  retries: "retries",
-  failOnError: "fail-on-error",
-  dryRun: "dry-run",
-  caFile: "ca-file",
-  ca: "ca",
-  clientCert: "client-cert",
-  clientKey: "client-key",
-  insecureSkipTlsVerify: "insecure-skip-tls-verify",
-  headers: "headers",
-  oidcAudience: "oidc-audience",
-  userAgent: "user-agent",
-  waitFor: "wait-for",
-  waitTimeoutSeconds: "wait-timeout-seconds"
-};
-var Output = {
-  status: "status",
-  deliveryId: "delivery-id",
-  attempts: "attempts",
-  response: "response",
-  url: "url",
-  results: "results",
-  revision: "revision"
-};
-var SUPPORTED_RECEIVER_TYPES = [
-  "github",
-  "generic-hmac",
-  "gitlab",
-  "bitbucket",
-  "harbor",
-  "generic",
-  "generic-oidc"
-];
-var CONTENT_TYPES = ["json", "form"];
-var WAIT_FOR = ["none", "reconciled", "ready"];
-
-// action/inputs.ts
+// action/defaults.ts
 var DEFAULTS = {
   namespace: "flux-system",
   receiverType: "github",
@@ -18105,354 +17397,6 @@ var LIMITS = {
   maxHeaders: 20,
   maxWaitTimeoutSeconds: 3600
 };
-var ACTIONS_TO_WEBHOOK_EVENT = {
-  registry_package: "package",
-  pull_request_target: "pull_request"
-};
-var ASCII_SPACE = /^[\t\n\v\f\r ]+|[\t\n\v\f\r ]+$/g;
-var asciiTrim = (value) => value.replace(ASCII_SPACE, "");
-var K8S_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-var K8S_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-var HEADER_SAFE = /^[\x20-\x7e]+$/;
-var HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*)$/;
-var TRUE = ["true", "True", "TRUE"];
-var FALSE = ["false", "False", "FALSE"];
-function isOneOf(list, value) {
-  return list.includes(value);
-}
-function maskUrl(url) {
-  let parsed;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return "***";
-  }
-  const at = parsed.pathname.indexOf(WEBHOOK_PATH_PREFIX);
-  const path = at >= 0 ? `${parsed.pathname.slice(0, at)}${WEBHOOK_PATH_PREFIX}***` : parsed.pathname === "/" ? "" : "/***";
-  return `${parsed.protocol}//${parsed.host}${path}`;
-}
-function proxySecrets(value) {
-  if (!value)
-    return [];
-  try {
-    const url = new URL(value.includes("://") ? value : `http://${value}`);
-    return [url.password, decodeURIComponent(url.password)].filter((s) => s.length > 0);
-  } catch {
-    return [];
-  }
-}
-var envValue = (env, ...names) => {
-  for (const name of names) {
-    const value = env[name];
-    if (value !== undefined && value !== "")
-      return value;
-  }
-  return;
-};
-function parseInputs(get, env) {
-  const errors = [];
-  const warnings = [];
-  const secrets = new Set;
-  const text = (name) => asciiTrim(get(name));
-  const rawToken = get(Input.token);
-  const trimmedToken = asciiTrim(rawToken);
-  if (rawToken !== "")
-    secrets.add(rawToken);
-  if (trimmedToken !== "")
-    secrets.add(trimmedToken);
-  const receiverType = text(Input.receiverType) || DEFAULTS.receiverType;
-  const knownType = isOneOf(SUPPORTED_RECEIVER_TYPES, receiverType);
-  if (!knownType)
-    errors.push(`Input \`receiver-type\` must be one of ${SUPPORTED_RECEIVER_TYPES.join(", ")}; got "${receiverType}".`);
-  const oidc = receiverType === "generic-oidc";
-  const token = oidc ? "" : trimmedToken;
-  if (oidc) {
-    if (trimmedToken !== "")
-      warnings.push("`token` is not used with receiver-type generic-oidc, which authenticates with an ID token; it was ignored.");
-  } else if (token === "")
-    errors.push("Input `token` is required: the Receiver's Secret token.");
-  else if (token !== rawToken)
-    warnings.push("The token had leading or trailing whitespace (for example a final newline), which was removed. " + "If the Receiver's Secret holds the token with that whitespace, recreate the Secret without it.");
-  if ((receiverType === "gitlab" || receiverType === "harbor") && token !== "" && !HEADER_SAFE.test(token))
-    errors.push(`Receiver type ${receiverType} sends the token in a header, so it must be printable ASCII on one line.`);
-  const oidcAudience = oidc ? text(Input.oidcAudience) || DEFAULTS.oidcAudience : undefined;
-  if (oidcAudience !== undefined && !HEADER_SAFE.test(oidcAudience))
-    errors.push("Input `oidc-audience` must be printable ASCII on one line.");
-  const pathToken = oidc || token !== "" ? token : undefined;
-  const rawUrl = get(Input.url);
-  const urlInput = asciiTrim(rawUrl);
-  if (rawUrl !== "")
-    secrets.add(rawUrl);
-  if (urlInput !== "")
-    secrets.add(urlInput);
-  const address = text(Input.address);
-  const receiverLines = get(Input.receiver).split(/\r?\n/).map(asciiTrim).filter((line) => line !== "");
-  const namespace = text(Input.namespace) || DEFAULTS.namespace;
-  const destinations = [];
-  if (urlInput !== "" && (address !== "" || receiverLines.length > 0)) {
-    errors.push("Set either `url`, or `address` with `receiver` (and `namespace`), not both.");
-  } else if (urlInput !== "") {
-    const parsed = parseHttpUrl(urlInput);
-    if (!parsed)
-      errors.push("Input `url` must be an absolute http:// or https:// URL (its value is not shown: it is a secret).");
-    else if (parsed.username !== "" || parsed.password !== "")
-      errors.push("Input `url` must not contain user:password@.");
-    else {
-      destinations.push({ url: parsed.href, target: { kind: "url" } });
-      for (const s of urlSecrets(parsed))
-        secrets.add(s);
-    }
-  } else if (address === "" && receiverLines.length === 0) {
-    errors.push("Set where to deliver: `url`, or `address` with `receiver` (and `namespace`, default flux-system).");
-  } else if (address === "") {
-    errors.push("Input `address` is required with `receiver`, e.g. https://flux-webhook.example.internal.");
-  } else if (receiverLines.length === 0) {
-    errors.push("Input `receiver` (the Receiver's name) is required with `address`.");
-  } else {
-    const base = parseHttpUrl(address);
-    if (base && (base.username !== "" || base.password !== ""))
-      errors.push("Input `address` must not contain user:password@ (its value is not shown).");
-    else if (base?.search !== "" || base.hash !== "")
-      errors.push(`Input \`address\` must be an http:// or https:// origin, optionally with a path prefix; got "${address}".`);
-    if (receiverLines.length > LIMITS.maxReceivers)
-      errors.push(`Input \`receiver\` lists ${receiverLines.length} Receivers; at most ${LIMITS.maxReceivers}.`);
-    const seen = new Set;
-    for (const line of receiverLines) {
-      const slash = line.indexOf("/");
-      const [ns, name] = slash >= 0 ? [line.slice(0, slash), line.slice(slash + 1)] : [namespace, line];
-      if (!K8S_NAME.test(name) || name.length > 253) {
-        errors.push(`Input \`receiver\` must be a Kubernetes object name (lowercase letters, digits, '-' and '.'), or namespace/name; got "${line}".`);
-        continue;
-      }
-      if (!K8S_LABEL.test(ns) || ns.length > 63) {
-        errors.push(slash >= 0 ? `Input \`receiver\`: "${line}" must start with a Kubernetes namespace name.` : `Input \`namespace\` must be a Kubernetes namespace name; got "${ns}".`);
-        continue;
-      }
-      if (seen.has(`${ns}/${name}`)) {
-        errors.push(`Input \`receiver\` lists ${ns}/${name} twice.`);
-        continue;
-      }
-      seen.add(`${ns}/${name}`);
-      if (!base || pathToken === undefined)
-        continue;
-      const digest = webhookDigest(pathToken, name, ns);
-      const prefix = `${base.origin}${base.pathname.replace(/\/+$/, "")}`;
-      const url = `${prefix}${WEBHOOK_PATH_PREFIX}${digest}`;
-      secrets.add(digest);
-      secrets.add(url);
-      destinations.push({ url, target: { kind: "receiver", address: prefix, receiver: name, namespace: ns } });
-    }
-  }
-  const extraHeaders = [];
-  const reserved = new Set(reservedHeaderNames(knownType ? receiverType : "generic").map((h) => h.toLowerCase()));
-  const headerLines = get(Input.headers).split(/\r?\n/);
-  const names = new Set;
-  headerLines.forEach((raw, i) => {
-    const line = asciiTrim(raw);
-    if (line === "")
-      return;
-    const m = HEADER_LINE.exec(line);
-    if (!m) {
-      errors.push(`Input \`headers\`, line ${i + 1}: expected \`Name: value\` (the line is not shown: it may be a secret).`);
-      return;
-    }
-    const [, name = "", value = ""] = m;
-    if (isCredentialHeader(name))
-      secrets.add(value);
-    if (!HEADER_SAFE.test(value)) {
-      errors.push(`Input \`headers\`, ${name}: the value must be printable ASCII, not empty.`);
-      return;
-    }
-    const lower = name.toLowerCase();
-    if (reserved.has(lower)) {
-      errors.push(lower === "user-agent" ? "Input `headers` cannot set User-Agent: use the `user-agent` input." : lower === "content-type" ? "Input `headers` cannot set Content-Type: use the `content-type` input." : `Input \`headers\` cannot set ${name}: the action sets it (signature, event, delivery and framing headers cannot be overridden).`);
-      return;
-    }
-    if (names.has(lower)) {
-      errors.push(`Input \`headers\` sets ${name} twice.`);
-      return;
-    }
-    names.add(lower);
-    extraHeaders.push([name, value]);
-  });
-  if (extraHeaders.length > LIMITS.maxHeaders)
-    errors.push(`Input \`headers\` sets ${extraHeaders.length} headers; at most ${LIMITS.maxHeaders}.`);
-  const userAgent = text(Input.userAgent);
-  if (userAgent !== "" && !HEADER_SAFE.test(userAgent))
-    errors.push("Input `user-agent` must be printable ASCII on one line.");
-  const eventInput = text(Input.event);
-  const actionsEvent = envValue(env, "GITHUB_EVENT_NAME");
-  const event = eventInput || (actionsEvent ? ACTIONS_TO_WEBHOOK_EVENT[actionsEvent] ?? actionsEvent : "");
-  if (event === "")
-    errors.push("Input `event` is required when GITHUB_EVENT_NAME is not set.");
-  else if (!HEADER_SAFE.test(event))
-    errors.push("Input `event` must be printable ASCII on one line.");
-  const payloadText = get(Input.payload);
-  const payloadFile = text(Input.payloadFile);
-  const eventPath = envValue(env, "GITHUB_EVENT_PATH");
-  let payload = { kind: "inline", text: "" };
-  if (asciiTrim(payloadText) !== "" && payloadFile !== "")
-    errors.push("Set either `payload` or `payload-file`, not both.");
-  else if (asciiTrim(payloadText) !== "")
-    payload = { kind: "inline", text: payloadText };
-  else if (payloadFile !== "")
-    payload = { kind: "file", path: payloadFile, from: "payload-file" };
-  else if (eventPath)
-    payload = { kind: "file", path: eventPath, from: "GITHUB_EVENT_PATH" };
-  else
-    errors.push("No payload: set `payload` or `payload-file`, or run inside a workflow (GITHUB_EVENT_PATH).");
-  const contentType = text(Input.contentType) || DEFAULTS.contentType;
-  if (!isOneOf(CONTENT_TYPES, contentType))
-    errors.push(`Input \`content-type\` must be json or form; got "${contentType}".`);
-  const timeoutSeconds = parseNumber(text(Input.timeoutSeconds), DEFAULTS.timeoutSeconds);
-  if (timeoutSeconds === undefined || timeoutSeconds <= 0 || timeoutSeconds > LIMITS.maxTimeoutSeconds)
-    errors.push(`Input \`timeout-seconds\` must be a number of seconds, above 0 and at most ${LIMITS.maxTimeoutSeconds}.`);
-  const retries = parseNumber(text(Input.retries), DEFAULTS.retries);
-  if (retries === undefined || !Number.isInteger(retries) || retries < 0 || retries > LIMITS.maxRetries)
-    errors.push(`Input \`retries\` must be a whole number from 0 to ${LIMITS.maxRetries}.`);
-  const bool = (name, fallback) => {
-    const value = text(name);
-    if (value === "")
-      return fallback;
-    if (TRUE.includes(value))
-      return true;
-    if (FALSE.includes(value))
-      return false;
-    errors.push(`Input \`${name}\` must be true or false; got "${value}".`);
-    return fallback;
-  };
-  const failOnError = bool(Input.failOnError, DEFAULTS.failOnError);
-  const waitFor = text(Input.waitFor) || DEFAULTS.waitFor;
-  if (!isOneOf(WAIT_FOR, waitFor))
-    errors.push(`Input \`wait-for\` must be one of ${WAIT_FOR.join(", ")}; got "${waitFor}".`);
-  const waitTimeoutSeconds = parseNumber(text(Input.waitTimeoutSeconds), DEFAULTS.waitTimeoutSeconds);
-  if (waitTimeoutSeconds === undefined || waitTimeoutSeconds <= 0 || waitTimeoutSeconds > LIMITS.maxWaitTimeoutSeconds)
-    errors.push(`Input \`wait-timeout-seconds\` must be a number of seconds, above 0 and at most ${LIMITS.maxWaitTimeoutSeconds}.`);
-  const dryRun = bool(Input.dryRun, DEFAULTS.dryRun);
-  const insecureSkipVerify = bool(Input.insecureSkipTlsVerify, DEFAULTS.insecureSkipTlsVerify);
-  const ca = [];
-  const caFile = text(Input.caFile);
-  if (caFile !== "")
-    ca.push({ kind: "file", path: caFile });
-  const caInline = text(Input.ca);
-  if (caInline !== "") {
-    if (!caInline.includes("-----BEGIN CERTIFICATE-----"))
-      errors.push("Input `ca` must hold PEM certificates (use `ca-file` for a path).");
-    else
-      ca.push({ kind: "inline", pem: caInline });
-  }
-  const clientCert = pemOrPath(text(Input.clientCert));
-  const clientKey = pemOrPath(text(Input.clientKey));
-  if (clientCert === undefined !== (clientKey === undefined))
-    errors.push("Inputs `client-cert` and `client-key` go together: set both for mTLS, or neither.");
-  if (clientKey?.kind === "inline") {
-    for (const line of clientKey.pem.split(/\r?\n/))
-      if (line.length >= 16 && !line.startsWith("-----"))
-        secrets.add(line);
-  }
-  if (insecureSkipVerify)
-    warnings.push("insecure-skip-tls-verify is true: the receiver's certificate is not verified. Prefer `ca-file` with your private CA.");
-  const inClear = knownType ? cleartextWarning(destinations, receiverType) : undefined;
-  if (inClear)
-    warnings.push(inClear);
-  const proxy = {
-    httpProxy: envValue(env, "http_proxy", "HTTP_PROXY"),
-    httpsProxy: envValue(env, "https_proxy", "HTTPS_PROXY"),
-    noProxy: envValue(env, "no_proxy", "NO_PROXY")
-  };
-  for (const s of [...proxySecrets(proxy.httpProxy), ...proxySecrets(proxy.httpsProxy)])
-    secrets.add(s);
-  if (errors.length > 0)
-    return { ok: false, errors, secrets: [...secrets] };
-  return {
-    ok: true,
-    config: {
-      token,
-      oidcAudience,
-      destinations,
-      receiverType,
-      extraHeaders,
-      userAgent: userAgent || undefined,
-      event,
-      eventFrom: eventInput ? "input" : "GITHUB_EVENT_NAME",
-      payload,
-      contentType,
-      timeoutMs: Math.round((timeoutSeconds ?? DEFAULTS.timeoutSeconds) * 1000),
-      retries: retries ?? DEFAULTS.retries,
-      failOnError,
-      dryRun,
-      waitFor,
-      waitTimeoutMs: Math.round((waitTimeoutSeconds ?? DEFAULTS.waitTimeoutSeconds) * 1000),
-      tls: { ca, clientCert, clientKey, insecureSkipVerify, nodeExtraCaCerts: envValue(env, "NODE_EXTRA_CA_CERTS") },
-      proxy,
-      context: {
-        actionsEvent,
-        repository: envValue(env, "GITHUB_REPOSITORY"),
-        repositoryId: envValue(env, "GITHUB_REPOSITORY_ID"),
-        enterprise: enterpriseServer(env)
-      },
-      secrets: [...secrets],
-      warnings
-    }
-  };
-}
-var CLEARTEXT_CREDENTIAL = {
-  github: "the signatures of the delivery and of the status queries",
-  bitbucket: "the signatures of the delivery and of the status queries",
-  "generic-hmac": "the signatures of the delivery and of the status queries",
-  gitlab: "the token itself (X-Gitlab-Token)",
-  harbor: "the token itself (Authorization)",
-  "generic-oidc": "the runner's ID token",
-  generic: undefined
-};
-function cleartextWarning(destinations, type) {
-  const credential = CLEARTEXT_CREDENTIAL[type];
-  const inClear = destinations.find((d) => {
-    const url = new URL(d.url);
-    return url.protocol === "http:" && !isLoopback(url.hostname);
-  });
-  if (!credential || !inClear)
-    return;
-  return `${maskUrl(inClear.url)} is plain http:// beyond this runner: ${credential} and the receiver's answers ` + "cross the network unencrypted, readable and changeable on the way. Use https:// (`ca-file` for a private CA).";
-}
-function urlSecrets(url) {
-  const at = url.pathname.indexOf(WEBHOOK_PATH_PREFIX);
-  const digest = at >= 0 ? url.pathname.slice(at + WEBHOOK_PATH_PREFIX.length) : "";
-  const out = [url.href, digest];
-  if (at < 0 && url.pathname !== "/")
-    out.push(url.pathname, url.pathname.slice(1));
-  if (url.search !== "")
-    out.push(url.search, url.search.slice(1));
-  return out.filter((s) => s.length >= 4);
-}
-function enterpriseServer(env) {
-  const server = envValue(env, "GITHUB_SERVER_URL");
-  if (!server)
-    return;
-  const host = parseHttpUrl(server)?.host.toLowerCase();
-  if (!host || host === "github.com" || host.endsWith(".ghe.com"))
-    return;
-  const version = envValue(env, "GITHUB_ENTERPRISE_VERSION");
-  return { host, version: version && HEADER_SAFE.test(version) ? version : undefined };
-}
-function parseHttpUrl(value) {
-  try {
-    const url = new URL(value);
-    return url.protocol === "http:" || url.protocol === "https:" ? url : undefined;
-  } catch {
-    return;
-  }
-}
-function parseNumber(value, fallback) {
-  if (value === "")
-    return fallback;
-  return /^\d+(\.\d+)?$/.test(value) ? Number(value) : undefined;
-}
-function pemOrPath(value) {
-  if (value === "")
-    return;
-  return value.includes("-----BEGIN ") ? { kind: "inline", pem: value } : { kind: "file", path: value };
-}
 
 // node_modules/@actions/core/lib/command.js
 import * as os from "os";
@@ -18640,12 +17584,12 @@ class DecodedURL extends URL {
 
 // node_modules/tunnel/lib/tunnel.js
 var net = __require("net");
-var tls2 = __require("tls");
+var tls = __require("tls");
 var http = __require("http");
 var https = __require("https");
 var events = __require("events");
 var assert = __require("assert");
-var util2 = __require("util");
+var util = __require("util");
 var $httpOverHttp = httpOverHttp;
 var $httpsOverHttp = httpsOverHttp;
 var $httpOverHttps = httpOverHttps;
@@ -18695,7 +17639,7 @@ function TunnelingAgent(options) {
     self.removeSocket(socket);
   });
 }
-util2.inherits(TunnelingAgent, events.EventEmitter);
+util.inherits(TunnelingAgent, events.EventEmitter);
 TunnelingAgent.prototype.addRequest = function addRequest(req, host, port, localAddress) {
   var self = this;
   var options = mergeOptions({ request: req }, self.options, toOptions(host, port, localAddress));
@@ -18810,7 +17754,7 @@ function createSecureSocket(options, cb) {
       socket,
       servername: hostHeader ? hostHeader.replace(/:.*$/, "") : options.host
     });
-    var secureSocket = tls2.connect(0, tlsOptions);
+    var secureSocket = tls.connect(0, tlsOptions);
     self.sockets[self.sockets.indexOf(socket)] = secureSocket;
     cb(secureSocket);
   });
@@ -18854,6 +17798,99 @@ if (process.env.NODE_DEBUG && /\btunnel\b/.test(process.env.NODE_DEBUG)) {
 } else {
   debug = function() {};
 }
+
+// node_modules/undici/index.js
+var Client = require_client();
+var Dispatcher = require_dispatcher();
+var Pool = require_pool();
+var BalancedPool = require_balanced_pool();
+var Agent = require_agent();
+var ProxyAgent = require_proxy_agent();
+var EnvHttpProxyAgent = require_env_http_proxy_agent();
+var RetryAgent = require_retry_agent();
+var errors = require_errors();
+var util2 = require_util();
+var { InvalidArgumentError } = errors;
+var api = require_api();
+var buildConnector = require_connect();
+var MockClient = require_mock_client();
+var MockAgent = require_mock_agent();
+var MockPool = require_mock_pool();
+var mockErrors = require_mock_errors();
+var RetryHandler = require_retry_handler();
+var { getGlobalDispatcher, setGlobalDispatcher } = require_global2();
+var DecoratorHandler = require_decorator_handler();
+var RedirectHandler = require_redirect_handler();
+var createRedirectInterceptor = require_redirect_interceptor();
+Object.assign(Dispatcher.prototype, api);
+var $Agent = Agent;
+var $ProxyAgent = ProxyAgent;
+var $interceptors = {
+  redirect: require_redirect(),
+  retry: require_retry(),
+  dump: require_dump(),
+  dns: require_dns()
+};
+function makeDispatcher(fn) {
+  return (url, opts, handler) => {
+    if (typeof opts === "function") {
+      handler = opts;
+      opts = null;
+    }
+    if (!url || typeof url !== "string" && typeof url !== "object" && !(url instanceof URL)) {
+      throw new InvalidArgumentError("invalid url");
+    }
+    if (opts != null && typeof opts !== "object") {
+      throw new InvalidArgumentError("invalid opts");
+    }
+    if (opts && opts.path != null) {
+      if (typeof opts.path !== "string") {
+        throw new InvalidArgumentError("invalid opts.path");
+      }
+      let path = opts.path;
+      if (!opts.path.startsWith("/")) {
+        path = `/${path}`;
+      }
+      url = new URL(util2.parseOrigin(url).origin + path);
+    } else {
+      if (!opts) {
+        opts = typeof url === "object" ? url : {};
+      }
+      url = util2.parseURL(url);
+    }
+    const { agent, dispatcher = getGlobalDispatcher() } = opts;
+    if (agent) {
+      throw new InvalidArgumentError("unsupported opts.agent. Did you mean opts.client?");
+    }
+    return fn.call(dispatcher, {
+      ...opts,
+      origin: url.origin,
+      path: url.search ? `${url.pathname}${url.search}` : url.pathname,
+      method: opts.method || (opts.body ? "PUT" : "GET")
+    }, handler);
+  };
+}
+var fetchImpl = require_fetch().fetch;
+var $Headers = require_headers().Headers;
+var $Response = require_response().Response;
+var $Request = require_request2().Request;
+var $FormData = require_formdata().FormData;
+var $File = globalThis.File ?? __require("node:buffer").File;
+var $FileReader = require_filereader().FileReader;
+var { setGlobalOrigin, getGlobalOrigin } = require_global();
+var { CacheStorage } = require_cachestorage();
+var { kConstruct } = require_symbols4();
+var $caches = new CacheStorage(kConstruct);
+var { deleteCookie, getCookies, getSetCookies, setCookie } = require_cookies();
+var { parseMIMEType, serializeAMimeType } = require_data_url();
+var { CloseEvent, ErrorEvent, MessageEvent } = require_events();
+var $WebSocket = require_websocket().WebSocket;
+var $request = makeDispatcher(api.request);
+var $stream = makeDispatcher(api.stream);
+var $pipeline = makeDispatcher(api.pipeline);
+var $connect = makeDispatcher(api.connect);
+var $upgrade = makeDispatcher(api.upgrade);
+var { EventSource } = require_eventsource();
 
 // node_modules/@actions/http-client/lib/index.js
 var __awaiter = function(thisArg, _arguments, P, generator) {
@@ -19858,6 +18895,158 @@ function summaryCell(text) {
   return inert(text).replace(MARKUP, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+// shared/webhook-path.ts
+import { createHash } from "node:crypto";
+var WEBHOOK_PATH_PREFIX = "/hook/";
+function webhookDigest(token, name, namespace) {
+  return createHash("sha256").update(token).update(name).update(namespace).digest("hex");
+}
+// shared/signature.ts
+import { createHash as createHash2, createHmac, timingSafeEqual } from "node:crypto";
+function hmacHex(algorithm, key, body) {
+  return createHmac(algorithm, key).update(body).digest("hex");
+}
+function signPayload(algorithm, key, body) {
+  return `${algorithm}=${hmacHex(algorithm, key, body)}`;
+}
+// shared/headers.ts
+var Header = {
+  contentType: "Content-Type",
+  userAgent: "User-Agent",
+  authorization: "Authorization",
+  githubEvent: "X-GitHub-Event",
+  githubDelivery: "X-GitHub-Delivery",
+  githubHookId: "X-GitHub-Hook-ID",
+  githubTargetType: "X-GitHub-Hook-Installation-Target-Type",
+  githubTargetId: "X-GitHub-Hook-Installation-Target-ID",
+  githubEnterpriseHost: "X-GitHub-Enterprise-Host",
+  githubEnterpriseVersion: "X-GitHub-Enterprise-Version",
+  hubSignature256: "X-Hub-Signature-256",
+  hubSignature: "X-Hub-Signature",
+  signature: "X-Signature",
+  gitlabToken: "X-Gitlab-Token",
+  gitlabEvent: "X-Gitlab-Event",
+  gitlabEventUuid: "X-Gitlab-Event-UUID",
+  bitbucketEvent: "X-Event-Key",
+  bitbucketRequestUuid: "X-Request-UUID",
+  nexusSignature: "X-Nexus-Webhook-Signature",
+  ceType: "Ce-Type",
+  ceId: "Ce-Id"
+};
+var ContentType = {
+  json: "application/json",
+  form: "application/x-www-form-urlencoded"
+};
+// shared/backoff.ts
+function backoffDelayMs(backoff, retry, random = Math.random()) {
+  const ceiling = Math.min(backoff.capMs, backoff.baseMs * 2 ** Math.min(Math.max(retry - 1, 0), 30));
+  return Math.round(ceiling / 2 + ceiling / 2 * random);
+}
+// shared/status-query.ts
+import { createHmac as createHmac2 } from "node:crypto";
+var STATUS_QUERY_NO_CLUSTER = "status queries need a cluster to read targets from";
+var STATUS_QUERY_SUFFIX = "/status";
+var MAX_STATUS_QUERY_TARGETS = 100;
+var MAX_STATUS_NAME_CHARS = 253;
+var MAX_CONDITION_MESSAGE_CHARS = 512;
+var MAX_STATUS_TEXT_CHARS = 1024;
+var MAX_STATUS_ANSWER_CONSUMERS = 50;
+var JSON_BYTES_PER_CHAR = 6;
+var JSON_OBJECT_OVERHEAD_BYTES = 512;
+var TEXT_BYTES = JSON_BYTES_PER_CHAR * MAX_STATUS_TEXT_CHARS;
+var NAME_BYTES = JSON_BYTES_PER_CHAR * MAX_STATUS_NAME_CHARS;
+var CONDITION_BYTES = JSON_OBJECT_OVERHEAD_BYTES + TEXT_BYTES + JSON_BYTES_PER_CHAR * (MAX_CONDITION_MESSAGE_CHARS + 1);
+var MAX_TARGET_STATE_BYTES = JSON_OBJECT_OVERHEAD_BYTES + 4 * NAME_BYTES + 4 * TEXT_BYTES + CONDITION_BYTES;
+var MAX_CONSUMER_STATE_BYTES = JSON_OBJECT_OVERHEAD_BYTES + 3 * NAME_BYTES + 2 * TEXT_BYTES + CONDITION_BYTES;
+var MAX_STATUS_ANSWER_BYTES = JSON_OBJECT_OVERHEAD_BYTES + TEXT_BYTES + MAX_STATUS_QUERY_TARGETS * MAX_TARGET_STATE_BYTES + MAX_STATUS_ANSWER_CONSUMERS * MAX_CONSUMER_STATE_BYTES;
+var MAX_DELIVERY_TARGET_BYTES = JSON_OBJECT_OVERHEAD_BYTES + 4 * NAME_BYTES + TEXT_BYTES;
+var STATUS_QUERY_KEY_LABEL = "fluxhook status query v1";
+function statusQueryKey(token) {
+  return createHmac2("sha256", token).update(STATUS_QUERY_KEY_LABEL).digest();
+}
+function encodeStatusQuery(query) {
+  return JSON.stringify({
+    targets: query.targets.map(({ kind, namespace, name, requestedAt }) => ({ kind, namespace, name, requestedAt }))
+  });
+}
+var isRecord = (v) => typeof v === "object" && v !== null && !Array.isArray(v);
+var str = (v) => typeof v === "string" ? v : undefined;
+function condition(v) {
+  if (!isRecord(v))
+    return;
+  const status = v.status === "True" || v.status === "False" ? v.status : "Unknown";
+  return { status, reason: str(v.reason) ?? "", message: str(v.message) ?? "" };
+}
+function parseStatusAnswer(body) {
+  if (!isRecord(body) || !Array.isArray(body.targets))
+    return;
+  const targets = [];
+  for (const t of body.targets) {
+    if (!isRecord(t))
+      return;
+    const consumers = Array.isArray(t.consumers) ? t.consumers.filter(isRecord).map((c) => ({
+      kind: str(c.kind) ?? "",
+      namespace: str(c.namespace) ?? "",
+      name: str(c.name) ?? "",
+      appliedRevision: str(c.appliedRevision),
+      attemptedRevision: str(c.attemptedRevision),
+      ready: condition(c.ready)
+    })) : undefined;
+    targets.push({
+      kind: str(t.kind) ?? "",
+      namespace: str(t.namespace) ?? "",
+      name: str(t.name) ?? "",
+      requestedAt: str(t.requestedAt) ?? "",
+      found: t.found === true,
+      handled: t.handled === true,
+      lastHandledReconcileAt: str(t.lastHandledReconcileAt),
+      ready: condition(t.ready),
+      revision: str(t.revision),
+      ...consumers ? { consumers } : {},
+      ...t.consumersTruncated === true ? { consumersTruncated: true } : {},
+      ...str(t.consumersError) !== undefined ? { consumersError: str(t.consumersError) } : {},
+      ...str(t.error) !== undefined ? { error: str(t.error) } : {},
+      ...t.complete === true ? { complete: true } : {}
+    });
+  }
+  return { status: typeof body.status === "number" ? body.status : 200, reason: str(body.reason) ?? "", targets };
+}
+function annotatedTargets(body) {
+  if (!isRecord(body) || !Array.isArray(body.targets))
+    return;
+  const out = [];
+  for (const t of body.targets) {
+    if (!isRecord(t) || t.outcome !== "annotated")
+      continue;
+    const [kind, namespace, name, requestedAt] = [str(t.kind), str(t.namespace), str(t.name), str(t.requestedAt)];
+    if (kind && namespace && name && requestedAt)
+      out.push({ kind, namespace, name, requestedAt });
+    else
+      return;
+  }
+  return out;
+}
+// shared/concurrency.ts
+async function mapPool(items, limit, work) {
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new RangeError(`mapPool: limit must be a whole number >= 1, not ${limit}`);
+  const results = new Array(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const index = next++;
+      try {
+        results[index] = await work(items[index], index);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
 // action/deliver.ts
 var BACKOFF = { baseMs: 1000, capMs: 30000 };
 var MAX_RETRY_AFTER_MS = 60000;
@@ -19918,6 +19107,518 @@ async function deliver(req, options, deps) {
     deps.log(`Retrying in ${(delay / 1000).toFixed(1)} s${retryAfter !== undefined ? " (Retry-After)" : ""}.`);
     await deps.sleep(delay);
   }
+}
+
+// action/reading.ts
+var ASCII_SPACE = /^[\t\n\v\f\r ]+|[\t\n\v\f\r ]+$/g;
+var asciiTrim = (value) => value.replace(ASCII_SPACE, "");
+var HEADER_SAFE = /^[\x20-\x7e]+$/;
+var TRUE = ["true", "True", "TRUE"];
+var FALSE = ["false", "False", "FALSE"];
+function startReading(get, env) {
+  const errors = [];
+  const text = (name) => asciiTrim(get(name));
+  return {
+    raw: get,
+    text,
+    flag(name, fallback) {
+      const value = text(name);
+      if (value === "")
+        return fallback;
+      if (TRUE.includes(value))
+        return true;
+      if (FALSE.includes(value))
+        return false;
+      errors.push(`Input \`${name}\` must be true or false; got "${value}".`);
+      return fallback;
+    },
+    env,
+    errors,
+    warnings: [],
+    secrets: new Set
+  };
+}
+function isOneOf(list, value) {
+  return list.includes(value);
+}
+function envValue(env, ...names) {
+  for (const name of names) {
+    const value = env[name];
+    if (value !== undefined && value !== "")
+      return value;
+  }
+  return;
+}
+function parseHttpUrl(value) {
+  try {
+    const url = new URL(value);
+    return url.protocol === "http:" || url.protocol === "https:" ? url : undefined;
+  } catch {
+    return;
+  }
+}
+function parseNumber(value, fallback) {
+  if (value === "")
+    return fallback;
+  return /^\d+(\.\d+)?$/.test(value) ? Number(value) : undefined;
+}
+
+// action/transport.ts
+import { BlockList, isIP } from "node:net";
+import * as tls2 from "node:tls";
+var MAX_RESPONSE_BYTES = 64 * 1024;
+var stripBrackets = (host) => host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+var normaliseHost = (host) => stripBrackets(host.toLowerCase()).replace(/\.$/, "");
+var defaultPort = (url) => Number(url.port || (url.protocol === "https:" ? 443 : 80));
+function isLoopback(host) {
+  const h = normaliseHost(host);
+  if (h === "localhost" || h.endsWith(".localhost") || h === "::1")
+    return true;
+  return isIP(h) === 4 && h.startsWith("127.");
+}
+function matchesNoProxy(host, port, noProxy) {
+  if (!noProxy)
+    return false;
+  const target = normaliseHost(host);
+  const targetFamily = isIP(target);
+  for (const raw of noProxy.split(/[\s,]+/)) {
+    const entry = raw.trim().toLowerCase();
+    if (entry === "")
+      continue;
+    if (entry === "*")
+      return true;
+    const { name, entryPort } = splitHostPort(entry);
+    if (entryPort !== undefined && entryPort !== port)
+      continue;
+    if (name.includes("/")) {
+      if (targetFamily !== 0 && inCidr(target, targetFamily, name))
+        return true;
+      continue;
+    }
+    const bare = normaliseHost(name.replace(/^\*?\./, ""));
+    if (bare === "")
+      continue;
+    if (isIP(bare) !== 0) {
+      if (targetFamily !== 0 && sameIp(target, bare))
+        return true;
+      continue;
+    }
+    if (targetFamily === 0 && (target === bare || target.endsWith(`.${bare}`)))
+      return true;
+  }
+  return false;
+}
+function splitHostPort(entry) {
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
+  if (bracketed)
+    return { name: bracketed[1] ?? "", entryPort: bracketed[2] ? Number(bracketed[2]) : undefined };
+  const colons = entry.split(":").length - 1;
+  if (colons === 1) {
+    const [name = "", port = ""] = entry.split(":");
+    return /^\d+$/.test(port) ? { name, entryPort: Number(port) } : { name: entry, entryPort: undefined };
+  }
+  return { name: entry, entryPort: undefined };
+}
+function inCidr(ip, family, cidr) {
+  const [net = "", bits = ""] = cidr.split("/");
+  const netFamily = isIP(net);
+  if (netFamily === 0 || netFamily !== family || !/^\d+$/.test(bits))
+    return false;
+  const list = new BlockList;
+  try {
+    list.addSubnet(net, Number(bits), family === 6 ? "ipv6" : "ipv4");
+  } catch {
+    return false;
+  }
+  return list.check(ip, family === 6 ? "ipv6" : "ipv4");
+}
+function sameIp(a, b) {
+  const family = isIP(a);
+  if (family !== isIP(b))
+    return false;
+  const list = new BlockList;
+  list.addAddress(b, family === 6 ? "ipv6" : "ipv4");
+  return list.check(a, family === 6 ? "ipv6" : "ipv4");
+}
+function selectProxy(target, settings) {
+  const variable = target.protocol === "https:" ? "HTTPS_PROXY" : "HTTP_PROXY";
+  const value = target.protocol === "https:" ? settings.httpsProxy : settings.httpProxy;
+  if (!value)
+    return { kind: "direct", why: "no proxy set" };
+  if (isLoopback(target.hostname))
+    return { kind: "direct", why: "loopback" };
+  if (matchesNoProxy(target.hostname, defaultPort(target), settings.noProxy))
+    return { kind: "direct", why: "NO_PROXY" };
+  try {
+    const proxy = new URL(value.includes("://") ? value : `http://${value}`);
+    if (proxy.protocol !== "http:" && proxy.protocol !== "https:")
+      return { kind: "invalid", variable };
+    return { kind: "proxy", proxy, variable };
+  } catch {
+    return { kind: "invalid", variable };
+  }
+}
+function trustAnchors(extraCa, nodeExtraCaPem) {
+  if (extraCa.length === 0)
+    return;
+  const getCACertificates2 = tls2.getCACertificates;
+  const defaults = typeof getCACertificates2 === "function" ? getCACertificates2("default") : [...tls2.rootCertificates, ...nodeExtraCaPem ? [nodeExtraCaPem] : []];
+  return [...defaults, ...extraCa];
+}
+var CODES = [
+  ["refused", true, ["ECONNREFUSED"]],
+  ["dns", true, ["ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EAI_NONAME"]],
+  [
+    "timeout",
+    true,
+    ["ETIMEDOUT", "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "TimeoutError"]
+  ],
+  [
+    "reset",
+    true,
+    [
+      "ECONNRESET",
+      "EPIPE",
+      "ECONNABORTED",
+      "EHOSTUNREACH",
+      "ENETUNREACH",
+      "EHOSTDOWN",
+      "ENETDOWN",
+      "UND_ERR_SOCKET",
+      "UND_ERR_CLOSED"
+    ]
+  ],
+  [
+    "tls-verify",
+    false,
+    [
+      "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+      "UNABLE_TO_GET_ISSUER_CERT",
+      "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+      "SELF_SIGNED_CERT_IN_CHAIN",
+      "DEPTH_ZERO_SELF_SIGNED_CERT",
+      "CERT_HAS_EXPIRED",
+      "CERT_NOT_YET_VALID",
+      "CERT_UNTRUSTED",
+      "CERT_REVOKED",
+      "CERT_SIGNATURE_FAILURE",
+      "ERR_TLS_CERT_ALTNAME_INVALID"
+    ]
+  ],
+  ["tls", false, ["EPROTO", "UND_ERR_PRX_TLS", "ERR_SSL_WRONG_VERSION_NUMBER", "ERR_TLS_HANDSHAKE_TIMEOUT"]]
+];
+function collect(err, depth = 0) {
+  if (depth > 5 || err === null || typeof err !== "object")
+    return err === undefined ? [] : [{ code: "", message: String(err) }];
+  const e = err;
+  const code = typeof e.code === "string" ? e.code : typeof e.name === "string" && e.name !== "Error" ? e.name : "";
+  const own = { code, message: typeof e.message === "string" ? e.message : "" };
+  const nested = [
+    ...e.cause !== undefined ? collect(e.cause, depth + 1) : [],
+    ...Array.isArray(e.errors) ? e.errors.flatMap((x) => collect(x, depth + 1)) : []
+  ];
+  return [own, ...nested];
+}
+function classifyError(err) {
+  const found = collect(err);
+  const message = found.map((f) => f.message).find((m) => m !== "") ?? "unknown error";
+  for (const f of found) {
+    const proxyStatus = /Proxy response \((\d+)\)/.exec(f.message)?.[1];
+    if (proxyStatus) {
+      return {
+        category: "proxy",
+        code: `PROXY_${proxyStatus}`,
+        message: f.message,
+        retryable: Number(proxyStatus) >= 500
+      };
+    }
+    if (/Proxy Authentication Required/.test(f.message))
+      return { category: "proxy", code: "PROXY_407", message: f.message, retryable: false };
+  }
+  for (const [category, retryable, codes] of CODES) {
+    const hit = found.find((f) => codes.includes(f.code));
+    if (hit)
+      return { category, code: hit.code, message: hit.message || message, retryable };
+  }
+  const tlsFailure = found.find((f) => f.code.startsWith("ERR_SSL_") || f.code.startsWith("ERR_TLS_"));
+  if (tlsFailure)
+    return { category: "tls", code: tlsFailure.code, message: tlsFailure.message || message, retryable: false };
+  const code = found.find((f) => f.code !== "")?.code ?? "UNKNOWN";
+  return { category: "other", code, message, retryable: false };
+}
+function flattenHeaders(headers) {
+  const out = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined)
+      out[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  return out;
+}
+function clientCertRequired(error, err, https, hasClientCert) {
+  if (!https || hasClientCert)
+    return false;
+  if (/CERTIFICATE_REQUIRED/.test(error.code))
+    return true;
+  if (error.category !== "reset")
+    return false;
+  const socket = err?.socket;
+  return socket?.bytesRead === 0 && typeof socket.bytesWritten === "number" && socket.bytesWritten > 0;
+}
+function createTransport(target, options) {
+  const ca = trustAnchors(options.extraCa, options.nodeExtraCaPem);
+  const targetTls = {
+    ...ca ? { ca } : {},
+    ...options.clientCert && options.clientKey ? { cert: options.clientCert, key: options.clientKey } : {},
+    rejectUnauthorized: !options.insecureSkipVerify,
+    timeout: options.timeoutMs
+  };
+  const decision = selectProxy(target, options.proxy);
+  if (decision.kind === "invalid")
+    return { invalidProxy: decision.variable };
+  const common = { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, maxRedirections: 0 };
+  const dispatcher = decision.kind === "proxy" ? new $ProxyAgent({
+    ...common,
+    uri: decision.proxy.href,
+    requestTls: targetTls,
+    proxyTls: {
+      ...ca ? { ca } : {},
+      rejectUnauthorized: !options.insecureSkipVerify,
+      timeout: options.timeoutMs
+    }
+  }) : new $Agent({ ...common, connect: targetTls });
+  return {
+    async send(req, timeoutMs, maxBodyBytes = MAX_RESPONSE_BYTES) {
+      const signal = AbortSignal.timeout(timeoutMs);
+      try {
+        const res = await $request(req.url, {
+          method: req.method,
+          headers: { ...req.headers },
+          body: req.body,
+          dispatcher,
+          signal,
+          maxRedirections: 0
+        });
+        const chunks = [];
+        let size = 0;
+        let truncated = false;
+        try {
+          for await (const chunk of res.body) {
+            const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+            chunks.push(buf);
+            size += buf.byteLength;
+            if (size > maxBodyBytes) {
+              truncated = true;
+              res.body.destroy();
+              break;
+            }
+          }
+        } catch {
+          truncated = true;
+          res.body.destroy();
+        }
+        const body = Buffer.concat(chunks).subarray(0, maxBodyBytes).toString("utf8");
+        const headers = flattenHeaders(res.headers);
+        const declared = /^\d+$/.test(headers["content-length"] ?? "") ? Number(headers["content-length"]) : undefined;
+        return {
+          kind: "response",
+          status: res.statusCode,
+          headers,
+          body,
+          bodyTruncated: truncated,
+          bodyBytes: truncated ? declared : size
+        };
+      } catch (err) {
+        const error = classifyError(err);
+        if (clientCertRequired(error, err, target.protocol === "https:", Boolean(options.clientCert)))
+          return { kind: "error", error: { ...error, category: "tls-client-cert", retryable: false } };
+        return { kind: "error", error };
+      }
+    },
+    async close() {
+      await dispatcher.destroy().catch(() => {
+        return;
+      });
+    }
+  };
+}
+function describeRoute(target, settings) {
+  const d = selectProxy(target, settings);
+  if (d.kind === "proxy")
+    return `through the ${d.variable} proxy ${d.proxy.protocol}//${d.proxy.host}`;
+  if (d.kind === "invalid")
+    return `${d.variable} is not a valid proxy URL`;
+  return d.why === "no proxy set" ? "direct (no proxy set)" : `direct (${d.why})`;
+}
+
+// action/vocabulary.ts
+var Input = {
+  token: "token",
+  url: "url",
+  address: "address",
+  receiver: "receiver",
+  namespace: "namespace",
+  receiverType: "receiver-type",
+  event: "event",
+  payload: "payload",
+  payloadFile: "payload-file",
+  contentType: "content-type",
+  timeoutSeconds: "timeout-seconds",
+  retries: "retries",
+  failOnError: "fail-on-error",
+  dryRun: "dry-run",
+  caFile: "ca-file",
+  ca: "ca",
+  clientCert: "client-cert",
+  clientKey: "client-key",
+  insecureSkipTlsVerify: "insecure-skip-tls-verify",
+  headers: "headers",
+  oidcAudience: "oidc-audience",
+  userAgent: "user-agent",
+  waitFor: "wait-for",
+  waitTimeoutSeconds: "wait-timeout-seconds"
+};
+var Output = {
+  status: "status",
+  deliveryId: "delivery-id",
+  attempts: "attempts",
+  response: "response",
+  url: "url",
+  results: "results",
+  revision: "revision"
+};
+var SUPPORTED_RECEIVER_TYPES = [
+  "github",
+  "generic-hmac",
+  "gitlab",
+  "bitbucket",
+  "harbor",
+  "generic",
+  "generic-oidc"
+];
+var CONTENT_TYPES = ["json", "form"];
+var WAIT_FOR = ["none", "reconciled", "ready"];
+
+// action/destination.ts
+var K8S_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+var K8S_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+function readDestinations(reading, pathToken) {
+  const { errors, secrets } = reading;
+  const rawUrl = reading.raw(Input.url);
+  const url = asciiTrim(rawUrl);
+  if (rawUrl !== "")
+    secrets.add(rawUrl);
+  if (url !== "")
+    secrets.add(url);
+  const address = reading.text(Input.address);
+  const receivers = reading.raw(Input.receiver).split(/\r?\n/).map(asciiTrim).filter((line) => line !== "");
+  const namespace = reading.text(Input.namespace) || DEFAULTS.namespace;
+  if (url !== "" && (address !== "" || receivers.length > 0)) {
+    errors.push("Set either `url`, or `address` with `receiver` (and `namespace`), not both.");
+    return [];
+  }
+  if (url !== "")
+    return byUrl(reading, url);
+  if (address === "" && receivers.length === 0)
+    errors.push("Set where to deliver: `url`, or `address` with `receiver` (and `namespace`, default flux-system).");
+  else if (address === "")
+    errors.push("Input `address` is required with `receiver`, e.g. https://flux-webhook.example.internal.");
+  else if (receivers.length === 0)
+    errors.push("Input `receiver` (the Receiver's name) is required with `address`.");
+  else
+    return byName(reading, address, receivers, namespace, pathToken);
+  return [];
+}
+function byUrl(reading, value) {
+  const parsed = parseHttpUrl(value);
+  if (!parsed) {
+    reading.errors.push("Input `url` must be an absolute http:// or https:// URL (its value is not shown: it is a secret).");
+    return [];
+  }
+  if (parsed.username !== "" || parsed.password !== "") {
+    reading.errors.push("Input `url` must not contain user:password@.");
+    return [];
+  }
+  for (const secret of urlSecrets(parsed))
+    reading.secrets.add(secret);
+  return [{ url: parsed.href, target: { kind: "url" } }];
+}
+function byName(reading, address, receivers, namespace, pathToken) {
+  const { errors, secrets } = reading;
+  const base = parseHttpUrl(address);
+  if (base && (base.username !== "" || base.password !== ""))
+    errors.push("Input `address` must not contain user:password@ (its value is not shown).");
+  else if (base?.search !== "" || base.hash !== "")
+    errors.push(`Input \`address\` must be an http:// or https:// origin, optionally with a path prefix; got "${address}".`);
+  if (receivers.length > LIMITS.maxReceivers)
+    errors.push(`Input \`receiver\` lists ${receivers.length} Receivers; at most ${LIMITS.maxReceivers}.`);
+  const destinations = [];
+  const seen = new Set;
+  for (const line of receivers) {
+    const slash = line.indexOf("/");
+    const [ns, name] = slash >= 0 ? [line.slice(0, slash), line.slice(slash + 1)] : [namespace, line];
+    if (!K8S_NAME.test(name) || name.length > 253) {
+      errors.push(`Input \`receiver\` must be a Kubernetes object name (lowercase letters, digits, '-' and '.'), or namespace/name; got "${line}".`);
+      continue;
+    }
+    if (!K8S_LABEL.test(ns) || ns.length > 63) {
+      errors.push(slash >= 0 ? `Input \`receiver\`: "${line}" must start with a Kubernetes namespace name.` : `Input \`namespace\` must be a Kubernetes namespace name; got "${ns}".`);
+      continue;
+    }
+    if (seen.has(`${ns}/${name}`)) {
+      errors.push(`Input \`receiver\` lists ${ns}/${name} twice.`);
+      continue;
+    }
+    seen.add(`${ns}/${name}`);
+    if (!base || pathToken === undefined)
+      continue;
+    const digest = webhookDigest(pathToken, name, ns);
+    const prefix = `${base.origin}${base.pathname.replace(/\/+$/, "")}`;
+    const url = `${prefix}${WEBHOOK_PATH_PREFIX}${digest}`;
+    secrets.add(digest);
+    secrets.add(url);
+    destinations.push({ url, target: { kind: "receiver", address: prefix, receiver: name, namespace: ns } });
+  }
+  return destinations;
+}
+function maskUrl(url) {
+  let parsed;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return "***";
+  }
+  const at = parsed.pathname.indexOf(WEBHOOK_PATH_PREFIX);
+  const path = at >= 0 ? `${parsed.pathname.slice(0, at)}${WEBHOOK_PATH_PREFIX}***` : parsed.pathname === "/" ? "" : "/***";
+  return `${parsed.protocol}//${parsed.host}${path}`;
+}
+function urlSecrets(url) {
+  const at = url.pathname.indexOf(WEBHOOK_PATH_PREFIX);
+  const digest = at >= 0 ? url.pathname.slice(at + WEBHOOK_PATH_PREFIX.length) : "";
+  const secrets = [url.href, digest];
+  if (at < 0 && url.pathname !== "/")
+    secrets.push(url.pathname, url.pathname.slice(1));
+  if (url.search !== "")
+    secrets.push(url.search, url.search.slice(1));
+  return secrets.filter((secret) => secret.length >= 4);
+}
+var CLEARTEXT_CREDENTIAL = {
+  github: "the signatures of the delivery and of the status queries",
+  bitbucket: "the signatures of the delivery and of the status queries",
+  "generic-hmac": "the signatures of the delivery and of the status queries",
+  gitlab: "the token itself (X-Gitlab-Token)",
+  harbor: "the token itself (Authorization)",
+  "generic-oidc": "the runner's ID token",
+  generic: undefined
+};
+function cleartextWarning(destinations, type) {
+  const credential = CLEARTEXT_CREDENTIAL[type];
+  const inClear = destinations.find((destination) => {
+    const url = new URL(destination.url);
+    return url.protocol === "http:" && !isLoopback(url.hostname);
+  });
+  if (!credential || !inClear)
+    return;
+  return `${maskUrl(inClear.url)} is plain http:// beyond this runner: ${credential} and the receiver's answers ` + "cross the network unencrypted, readable and changeable on the way. Use https:// (`ca-file` for a private CA).";
 }
 
 // action/report.ts
@@ -20228,6 +19929,380 @@ function reusedToken(fetch, now, onNew) {
     cached = { value: fetched.value, refreshAt };
     return fetched;
   };
+}
+
+// action/request.ts
+import { createHash as createHash3 } from "node:crypto";
+var MAX_PAYLOAD_BYTES = 25 * 1024 * 1024;
+var SENSITIVE_HEADERS = [
+  Header.hubSignature256,
+  Header.hubSignature,
+  Header.signature,
+  Header.gitlabToken,
+  Header.authorization
+];
+var AUTH = {
+  github: ({ hmacKey }, body) => ({
+    [Header.hubSignature256]: signPayload("sha256", hmacKey, body),
+    [Header.hubSignature]: signPayload("sha1", hmacKey, body)
+  }),
+  "generic-hmac": ({ hmacKey }, body) => ({ [Header.signature]: signPayload("sha256", hmacKey, body) }),
+  gitlab: ({ token }, _body, event, deliveryId) => ({
+    [Header.gitlabToken]: token,
+    [Header.gitlabEvent]: event,
+    [Header.gitlabEventUuid]: deliveryId
+  }),
+  bitbucket: ({ hmacKey }, body, event, deliveryId) => ({
+    [Header.hubSignature256]: signPayload("sha256", hmacKey, body),
+    [Header.bitbucketEvent]: event,
+    [Header.bitbucketRequestUuid]: deliveryId
+  }),
+  harbor: ({ token }) => ({ [Header.authorization]: token }),
+  generic: () => ({}),
+  "generic-oidc": ({ token }) => ({ [Header.authorization]: `Bearer ${token}` })
+};
+var FRAMING_HEADERS = ["Host", "Content-Length", "Transfer-Encoding", "Connection", "Expect", "TE", "Upgrade"];
+function reservedHeaderNames(receiverType) {
+  const req = buildRequest({
+    url: "http://x/",
+    credential: "x",
+    receiverType,
+    event: "x",
+    contentType: "json",
+    repositoryId: "1",
+    hookId: "1",
+    userAgent: "x",
+    enterprise: { host: "x", version: "x" },
+    extraHeaders: []
+  }, new Uint8Array, "x");
+  return [...Object.keys(req.headers), ...FRAMING_HEADERS];
+}
+function isCredentialHeader(name) {
+  return /^(authorization|proxy-authorization|cookie)$|-(token|key|secret)$/i.test(name);
+}
+function hookId(label) {
+  const n = createHash3("sha256").update(`fluxhook hook id\x00${label}`).digest().readUInt32BE(0);
+  return String(1e8 + n % 900000000);
+}
+function checkPayload(bytes) {
+  if (bytes.byteLength === 0)
+    return { ok: false, reason: "the payload is empty" };
+  if (bytes.byteLength > MAX_PAYLOAD_BYTES)
+    return { ok: false, reason: `the payload is larger than ${MAX_PAYLOAD_BYTES} bytes` };
+  let text;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return { ok: false, reason: "the payload is not valid UTF-8" };
+  }
+  try {
+    JSON.parse(text);
+  } catch (err) {
+    return { ok: false, reason: `the payload is not valid JSON (${err instanceof Error ? err.message : String(err)})` };
+  }
+  return { ok: true };
+}
+function encodeBody(payload, contentType) {
+  if (contentType === "json")
+    return payload;
+  const json = new TextDecoder("utf-8").decode(payload);
+  return new TextEncoder().encode(new URLSearchParams({ payload: json }).toString());
+}
+function buildRequest(settings, payload, deliveryId) {
+  const body = encodeBody(payload, settings.contentType);
+  const headers = {
+    [Header.contentType]: settings.contentType === "json" ? ContentType.json : ContentType.form,
+    [Header.userAgent]: settings.userAgent,
+    [Header.githubDelivery]: deliveryId,
+    [Header.githubEvent]: settings.event,
+    [Header.githubHookId]: settings.hookId
+  };
+  if (settings.repositoryId) {
+    headers[Header.githubTargetType] = "repository";
+    headers[Header.githubTargetId] = settings.repositoryId;
+  }
+  if (settings.enterprise) {
+    headers[Header.githubEnterpriseHost] = settings.enterprise.host;
+    if (settings.enterprise.version)
+      headers[Header.githubEnterpriseVersion] = settings.enterprise.version;
+  }
+  const credential = { token: settings.credential, hmacKey: settings.credential };
+  Object.assign(headers, AUTH[settings.receiverType](credential, body, settings.event, deliveryId));
+  for (const [name, value] of settings.extraHeaders)
+    headers[name] = value;
+  return { method: "POST", url: settings.url, headers, body };
+}
+function buildStatusQuery(settings, targets, deliveryId) {
+  const body = new TextEncoder().encode(encodeStatusQuery({ targets }));
+  const url = new URL(settings.url);
+  url.pathname = `${url.pathname.replace(/\/+$/, "")}${STATUS_QUERY_SUFFIX}`;
+  const headers = {
+    [Header.contentType]: ContentType.json,
+    [Header.userAgent]: settings.userAgent,
+    ...AUTH[settings.receiverType]({ token: settings.credential, hmacKey: statusQueryKey(settings.credential) }, body, settings.event, deliveryId)
+  };
+  for (const [name, value] of settings.extraHeaders)
+    headers[name] = value;
+  return { method: "POST", url: url.href, headers, body };
+}
+function redactHeaders(headers) {
+  const sensitive = new Set(SENSITIVE_HEADERS.map((h) => h.toLowerCase()));
+  return Object.fromEntries(Object.entries(headers).map(([name, value]) => {
+    if (!sensitive.has(name.toLowerCase()) && !isCredentialHeader(name))
+      return [name, value];
+    if (/^Bearer /.test(value))
+      return [name, "Bearer <redacted>"];
+    const algo = /^(sha1|sha256|sha512)=/.exec(value)?.[1];
+    return [name, algo ? `${algo}=<redacted>` : "<redacted>"];
+  }));
+}
+
+// action/inputs.ts
+var ACTIONS_TO_WEBHOOK_EVENT = {
+  registry_package: "package",
+  pull_request_target: "pull_request"
+};
+function parseInputs(get, env) {
+  const reading = startReading(get, env);
+  const credential = readCredential(reading);
+  const destinations = readDestinations(reading, credential.pathToken);
+  const headers = readHeaders(reading, credential.receiverType);
+  const event = readEvent(reading);
+  const payload = readPayload(reading);
+  const delivery = readDeliveryOptions(reading);
+  const wait = readWait(reading);
+  const tls = readTls(reading);
+  const inClear = credential.receiverType && cleartextWarning(destinations, credential.receiverType);
+  if (inClear)
+    reading.warnings.push(inClear);
+  const proxy = readProxy(reading);
+  const secrets = [...reading.secrets];
+  if (reading.errors.length > 0 || credential.receiverType === undefined || payload === undefined)
+    return { ok: false, errors: reading.errors, secrets };
+  return {
+    ok: true,
+    secrets,
+    config: {
+      token: credential.token,
+      oidcAudience: credential.oidcAudience,
+      destinations,
+      receiverType: credential.receiverType,
+      extraHeaders: headers.extraHeaders,
+      userAgent: headers.userAgent,
+      event: event.name,
+      eventFrom: event.from,
+      payload,
+      ...delivery,
+      ...wait,
+      tls,
+      proxy,
+      context: runContext(env, event.actionsEvent),
+      secrets,
+      warnings: reading.warnings
+    }
+  };
+}
+function readCredential(reading) {
+  const { errors, warnings, secrets } = reading;
+  const rawToken = reading.raw(Input.token);
+  const trimmedToken = reading.text(Input.token);
+  if (rawToken !== "")
+    secrets.add(rawToken);
+  if (trimmedToken !== "")
+    secrets.add(trimmedToken);
+  const typeInput = reading.text(Input.receiverType) || DEFAULTS.receiverType;
+  const receiverType = isOneOf(SUPPORTED_RECEIVER_TYPES, typeInput) ? typeInput : undefined;
+  if (receiverType === undefined)
+    errors.push(`Input \`receiver-type\` must be one of ${SUPPORTED_RECEIVER_TYPES.join(", ")}; got "${typeInput}".`);
+  const oidc = receiverType === "generic-oidc";
+  const token = oidc ? "" : trimmedToken;
+  if (oidc) {
+    if (trimmedToken !== "")
+      warnings.push("`token` is not used with receiver-type generic-oidc, which authenticates with an ID token; it was ignored.");
+  } else if (token === "")
+    errors.push("Input `token` is required: the Receiver's Secret token.");
+  else if (token !== rawToken)
+    warnings.push("The token had leading or trailing whitespace (for example a final newline), which was removed. " + "If the Receiver's Secret holds the token with that whitespace, recreate the Secret without it.");
+  if ((receiverType === "gitlab" || receiverType === "harbor") && token !== "" && !HEADER_SAFE.test(token))
+    errors.push(`Receiver type ${receiverType} sends the token in a header, so it must be printable ASCII on one line.`);
+  const oidcAudience = oidc ? reading.text(Input.oidcAudience) || DEFAULTS.oidcAudience : undefined;
+  if (oidcAudience !== undefined && !HEADER_SAFE.test(oidcAudience))
+    errors.push("Input `oidc-audience` must be printable ASCII on one line.");
+  return { receiverType, token, oidcAudience, pathToken: oidc || token !== "" ? token : undefined };
+}
+var HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*)$/;
+function readHeaders(reading, receiverType) {
+  const { errors } = reading;
+  const extraHeaders = [];
+  const reserved = new Set(reservedHeaderNames(receiverType ?? "generic").map((name) => name.toLowerCase()));
+  const names = new Set;
+  reading.raw(Input.headers).split(/\r?\n/).forEach((raw, i) => {
+    const line = asciiTrim(raw);
+    if (line === "")
+      return;
+    const match = HEADER_LINE.exec(line);
+    if (!match) {
+      errors.push(`Input \`headers\`, line ${i + 1}: expected \`Name: value\` (the line is not shown: it may be a secret).`);
+      return;
+    }
+    const [, name = "", value = ""] = match;
+    if (isCredentialHeader(name))
+      reading.secrets.add(value);
+    if (!HEADER_SAFE.test(value)) {
+      errors.push(`Input \`headers\`, ${name}: the value must be printable ASCII, not empty.`);
+      return;
+    }
+    const lower = name.toLowerCase();
+    if (reserved.has(lower)) {
+      errors.push(lower === "user-agent" ? "Input `headers` cannot set User-Agent: use the `user-agent` input." : lower === "content-type" ? "Input `headers` cannot set Content-Type: use the `content-type` input." : `Input \`headers\` cannot set ${name}: the action sets it (signature, event, delivery and framing headers cannot be overridden).`);
+      return;
+    }
+    if (names.has(lower)) {
+      errors.push(`Input \`headers\` sets ${name} twice.`);
+      return;
+    }
+    names.add(lower);
+    extraHeaders.push([name, value]);
+  });
+  if (extraHeaders.length > LIMITS.maxHeaders)
+    errors.push(`Input \`headers\` sets ${extraHeaders.length} headers; at most ${LIMITS.maxHeaders}.`);
+  const userAgent = reading.text(Input.userAgent);
+  if (userAgent !== "" && !HEADER_SAFE.test(userAgent))
+    errors.push("Input `user-agent` must be printable ASCII on one line.");
+  return { extraHeaders, userAgent: userAgent || undefined };
+}
+function readEvent(reading) {
+  const input = reading.text(Input.event);
+  const actionsEvent = envValue(reading.env, "GITHUB_EVENT_NAME");
+  const name = input || (actionsEvent ? ACTIONS_TO_WEBHOOK_EVENT[actionsEvent] ?? actionsEvent : "");
+  if (name === "")
+    reading.errors.push("Input `event` is required when GITHUB_EVENT_NAME is not set.");
+  else if (!HEADER_SAFE.test(name))
+    reading.errors.push("Input `event` must be printable ASCII on one line.");
+  return { name, from: input ? "input" : "GITHUB_EVENT_NAME", actionsEvent };
+}
+function readPayload(reading) {
+  const inline = reading.raw(Input.payload);
+  const hasInline = reading.text(Input.payload) !== "";
+  const file = reading.text(Input.payloadFile);
+  const eventPath = envValue(reading.env, "GITHUB_EVENT_PATH");
+  if (hasInline && file !== "")
+    reading.errors.push("Set either `payload` or `payload-file`, not both.");
+  else if (hasInline)
+    return { kind: "inline", text: inline };
+  else if (file !== "")
+    return { kind: "file", path: file, from: "payload-file" };
+  else if (eventPath)
+    return { kind: "file", path: eventPath, from: "GITHUB_EVENT_PATH" };
+  else
+    reading.errors.push("No payload: set `payload` or `payload-file`, or run inside a workflow (GITHUB_EVENT_PATH).");
+  return;
+}
+function readDeliveryOptions(reading) {
+  const { errors } = reading;
+  const contentType = reading.text(Input.contentType) || DEFAULTS.contentType;
+  if (!isOneOf(CONTENT_TYPES, contentType))
+    errors.push(`Input \`content-type\` must be json or form; got "${contentType}".`);
+  const timeoutSeconds = parseNumber(reading.text(Input.timeoutSeconds), DEFAULTS.timeoutSeconds);
+  if (timeoutSeconds === undefined || timeoutSeconds <= 0 || timeoutSeconds > LIMITS.maxTimeoutSeconds)
+    errors.push(`Input \`timeout-seconds\` must be a number of seconds, above 0 and at most ${LIMITS.maxTimeoutSeconds}.`);
+  const retries = parseNumber(reading.text(Input.retries), DEFAULTS.retries);
+  if (retries === undefined || !Number.isInteger(retries) || retries < 0 || retries > LIMITS.maxRetries)
+    errors.push(`Input \`retries\` must be a whole number from 0 to ${LIMITS.maxRetries}.`);
+  return {
+    contentType: isOneOf(CONTENT_TYPES, contentType) ? contentType : DEFAULTS.contentType,
+    timeoutMs: Math.round((timeoutSeconds ?? DEFAULTS.timeoutSeconds) * 1000),
+    retries: retries ?? DEFAULTS.retries,
+    failOnError: reading.flag(Input.failOnError, DEFAULTS.failOnError),
+    dryRun: reading.flag(Input.dryRun, DEFAULTS.dryRun)
+  };
+}
+function readWait(reading) {
+  const waitFor = reading.text(Input.waitFor) || DEFAULTS.waitFor;
+  if (!isOneOf(WAIT_FOR, waitFor))
+    reading.errors.push(`Input \`wait-for\` must be one of ${WAIT_FOR.join(", ")}; got "${waitFor}".`);
+  const seconds = parseNumber(reading.text(Input.waitTimeoutSeconds), DEFAULTS.waitTimeoutSeconds);
+  if (seconds === undefined || seconds <= 0 || seconds > LIMITS.maxWaitTimeoutSeconds)
+    reading.errors.push(`Input \`wait-timeout-seconds\` must be a number of seconds, above 0 and at most ${LIMITS.maxWaitTimeoutSeconds}.`);
+  return {
+    waitFor: isOneOf(WAIT_FOR, waitFor) ? waitFor : DEFAULTS.waitFor,
+    waitTimeoutMs: Math.round((seconds ?? DEFAULTS.waitTimeoutSeconds) * 1000)
+  };
+}
+function readTls(reading) {
+  const insecureSkipVerify = reading.flag(Input.insecureSkipTlsVerify, DEFAULTS.insecureSkipTlsVerify);
+  const ca = [];
+  const caFile = reading.text(Input.caFile);
+  if (caFile !== "")
+    ca.push({ kind: "file", path: caFile });
+  const caInline = reading.text(Input.ca);
+  if (caInline !== "") {
+    if (!caInline.includes("-----BEGIN CERTIFICATE-----"))
+      reading.errors.push("Input `ca` must hold PEM certificates (use `ca-file` for a path).");
+    else
+      ca.push({ kind: "inline", pem: caInline });
+  }
+  const clientCert = pemOrPath(reading.text(Input.clientCert));
+  const clientKey = pemOrPath(reading.text(Input.clientKey));
+  if (clientCert === undefined !== (clientKey === undefined))
+    reading.errors.push("Inputs `client-cert` and `client-key` go together: set both for mTLS, or neither.");
+  if (clientKey?.kind === "inline") {
+    for (const line of clientKey.pem.split(/\r?\n/))
+      if (line.length >= 16 && !line.startsWith("-----"))
+        reading.secrets.add(line);
+  }
+  if (insecureSkipVerify)
+    reading.warnings.push("insecure-skip-tls-verify is true: the receiver's certificate is not verified. Prefer `ca-file` with your private CA.");
+  return {
+    ca,
+    clientCert,
+    clientKey,
+    insecureSkipVerify,
+    nodeExtraCaCerts: envValue(reading.env, "NODE_EXTRA_CA_CERTS")
+  };
+}
+function pemOrPath(value) {
+  if (value === "")
+    return;
+  return value.includes("-----BEGIN ") ? { kind: "inline", pem: value } : { kind: "file", path: value };
+}
+function readProxy(reading) {
+  const proxy = {
+    httpProxy: envValue(reading.env, "http_proxy", "HTTP_PROXY"),
+    httpsProxy: envValue(reading.env, "https_proxy", "HTTPS_PROXY"),
+    noProxy: envValue(reading.env, "no_proxy", "NO_PROXY")
+  };
+  for (const secret of [...proxySecrets(proxy.httpProxy), ...proxySecrets(proxy.httpsProxy)])
+    reading.secrets.add(secret);
+  return proxy;
+}
+function proxySecrets(value) {
+  if (!value)
+    return [];
+  try {
+    const url = new URL(value.includes("://") ? value : `http://${value}`);
+    return [url.password, decodeURIComponent(url.password)].filter((secret) => secret.length > 0);
+  } catch {
+    return [];
+  }
+}
+function runContext(env, actionsEvent) {
+  return {
+    actionsEvent,
+    repository: envValue(env, "GITHUB_REPOSITORY"),
+    repositoryId: envValue(env, "GITHUB_REPOSITORY_ID"),
+    enterprise: enterpriseServer(env)
+  };
+}
+function enterpriseServer(env) {
+  const server = envValue(env, "GITHUB_SERVER_URL");
+  if (!server)
+    return;
+  const host = parseHttpUrl(server)?.host.toLowerCase();
+  if (!host || host === "github.com" || host.endsWith(".ghe.com"))
+    return;
+  const version = envValue(env, "GITHUB_ENTERPRISE_VERSION");
+  return { host, version: version && HEADER_SAFE.test(version) ? version : undefined };
 }
 
 // action/wait.ts

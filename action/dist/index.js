@@ -19116,130 +19116,80 @@ function reusedToken(fetch, now, onNew) {
   };
 }
 
-// action/request.ts
-import { createHash as createHash3 } from "node:crypto";
-var MAX_PAYLOAD_BYTES = 25 * 1024 * 1024;
-var SENSITIVE_HEADERS = [
-  Header.hubSignature256,
-  Header.hubSignature,
-  Header.signature,
-  Header.gitlabToken,
-  Header.authorization
-];
-var AUTH = {
-  github: ({ hmacKey }, body) => ({
-    [Header.hubSignature256]: signPayload("sha256", hmacKey, body),
-    [Header.hubSignature]: signPayload("sha1", hmacKey, body)
-  }),
-  "generic-hmac": ({ hmacKey }, body) => ({ [Header.signature]: signPayload("sha256", hmacKey, body) }),
-  gitlab: ({ token }, _body, event, deliveryId) => ({
-    [Header.gitlabToken]: token,
-    [Header.gitlabEvent]: event,
-    [Header.gitlabEventUuid]: deliveryId
-  }),
-  bitbucket: ({ hmacKey }, body, event, deliveryId) => ({
-    [Header.hubSignature256]: signPayload("sha256", hmacKey, body),
-    [Header.bitbucketEvent]: event,
-    [Header.bitbucketRequestUuid]: deliveryId
-  }),
-  harbor: ({ token }) => ({ [Header.authorization]: token }),
-  generic: () => ({}),
-  "generic-oidc": ({ token }) => ({ [Header.authorization]: `Bearer ${token}` })
+// action/defaults.ts
+var DEFAULTS = {
+  namespace: "flux-system",
+  receiverType: "github",
+  contentType: "json",
+  timeoutSeconds: 10,
+  retries: 3,
+  failOnError: true,
+  dryRun: false,
+  insecureSkipTlsVerify: false,
+  oidcAudience: "notification-controller",
+  waitFor: "none",
+  waitTimeoutSeconds: 300
 };
-var FRAMING_HEADERS = ["Host", "Content-Length", "Transfer-Encoding", "Connection", "Expect", "TE", "Upgrade"];
-function reservedHeaderNames(receiverType) {
-  const req = buildRequest({
-    url: "http://x/",
-    credential: "x",
-    receiverType,
-    event: "x",
-    contentType: "json",
-    repositoryId: "1",
-    hookId: "1",
-    userAgent: "x",
-    enterprise: { host: "x", version: "x" },
-    extraHeaders: []
-  }, new Uint8Array, "x");
-  return [...Object.keys(req.headers), ...FRAMING_HEADERS];
+var LIMITS = {
+  maxTimeoutSeconds: 300,
+  maxRetries: 10,
+  maxReceivers: 20,
+  maxHeaders: 20,
+  maxWaitTimeoutSeconds: 3600
+};
+
+// action/reading.ts
+var ASCII_SPACE = /^[\t\n\v\f\r ]+|[\t\n\v\f\r ]+$/g;
+var asciiTrim = (value) => value.replace(ASCII_SPACE, "");
+var HEADER_SAFE = /^[\x20-\x7e]+$/;
+var TRUE = ["true", "True", "TRUE"];
+var FALSE = ["false", "False", "FALSE"];
+function startReading(get, env) {
+  const errors = [];
+  const text = (name) => asciiTrim(get(name));
+  return {
+    raw: get,
+    text,
+    flag(name, fallback) {
+      const value = text(name);
+      if (value === "")
+        return fallback;
+      if (TRUE.includes(value))
+        return true;
+      if (FALSE.includes(value))
+        return false;
+      errors.push(`Input \`${name}\` must be true or false; got "${value}".`);
+      return fallback;
+    },
+    env,
+    errors,
+    warnings: [],
+    secrets: new Set
+  };
 }
-function isCredentialHeader(name) {
-  return /^(authorization|proxy-authorization|cookie)$|-(token|key|secret)$/i.test(name);
+function isOneOf(list, value) {
+  return list.includes(value);
 }
-function hookId(label) {
-  const n = createHash3("sha256").update(`fluxhook hook id\x00${label}`).digest().readUInt32BE(0);
-  return String(1e8 + n % 900000000);
+function envValue(env, ...names) {
+  for (const name of names) {
+    const value = env[name];
+    if (value !== undefined && value !== "")
+      return value;
+  }
+  return;
 }
-function checkPayload(bytes) {
-  if (bytes.byteLength === 0)
-    return { ok: false, reason: "the payload is empty" };
-  if (bytes.byteLength > MAX_PAYLOAD_BYTES)
-    return { ok: false, reason: `the payload is larger than ${MAX_PAYLOAD_BYTES} bytes` };
-  let text;
+function parseHttpUrl(value) {
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    const url = new URL(value);
+    return url.protocol === "http:" || url.protocol === "https:" ? url : undefined;
   } catch {
-    return { ok: false, reason: "the payload is not valid UTF-8" };
+    return;
   }
-  try {
-    JSON.parse(text);
-  } catch (err) {
-    return { ok: false, reason: `the payload is not valid JSON (${err instanceof Error ? err.message : String(err)})` };
-  }
-  return { ok: true };
 }
-function encodeBody(payload, contentType) {
-  if (contentType === "json")
-    return payload;
-  const json = new TextDecoder("utf-8").decode(payload);
-  return new TextEncoder().encode(new URLSearchParams({ payload: json }).toString());
-}
-function buildRequest(settings, payload, deliveryId) {
-  const body = encodeBody(payload, settings.contentType);
-  const headers = {
-    [Header.contentType]: settings.contentType === "json" ? ContentType.json : ContentType.form,
-    [Header.userAgent]: settings.userAgent,
-    [Header.githubDelivery]: deliveryId,
-    [Header.githubEvent]: settings.event,
-    [Header.githubHookId]: settings.hookId
-  };
-  if (settings.repositoryId) {
-    headers[Header.githubTargetType] = "repository";
-    headers[Header.githubTargetId] = settings.repositoryId;
-  }
-  if (settings.enterprise) {
-    headers[Header.githubEnterpriseHost] = settings.enterprise.host;
-    if (settings.enterprise.version)
-      headers[Header.githubEnterpriseVersion] = settings.enterprise.version;
-  }
-  const credential = { token: settings.credential, hmacKey: settings.credential };
-  Object.assign(headers, AUTH[settings.receiverType](credential, body, settings.event, deliveryId));
-  for (const [name, value] of settings.extraHeaders)
-    headers[name] = value;
-  return { method: "POST", url: settings.url, headers, body };
-}
-function buildStatusQuery(settings, targets, deliveryId) {
-  const body = new TextEncoder().encode(encodeStatusQuery({ targets }));
-  const url = new URL(settings.url);
-  url.pathname = `${url.pathname.replace(/\/+$/, "")}${STATUS_QUERY_SUFFIX}`;
-  const headers = {
-    [Header.contentType]: ContentType.json,
-    [Header.userAgent]: settings.userAgent,
-    ...AUTH[settings.receiverType]({ token: settings.credential, hmacKey: statusQueryKey(settings.credential) }, body, settings.event, deliveryId)
-  };
-  for (const [name, value] of settings.extraHeaders)
-    headers[name] = value;
-  return { method: "POST", url: url.href, headers, body };
-}
-function redactHeaders(headers) {
-  const sensitive = new Set(SENSITIVE_HEADERS.map((h) => h.toLowerCase()));
-  return Object.fromEntries(Object.entries(headers).map(([name, value]) => {
-    if (!sensitive.has(name.toLowerCase()) && !isCredentialHeader(name))
-      return [name, value];
-    if (/^Bearer /.test(value))
-      return [name, "Bearer <redacted>"];
-    const algo = /^(sha1|sha256|sha512)=/.exec(value)?.[1];
-    return [name, algo ? `${algo}=<redacted>` : "<redacted>"];
-  }));
+function parseNumber(value, fallback) {
+  if (value === "")
+    return fallback;
+  return /^\d+(\.\d+)?$/.test(value) ? Number(value) : undefined;
 }
 
 // action/transport.ts
@@ -19577,41 +19527,87 @@ var SUPPORTED_RECEIVER_TYPES = [
 var CONTENT_TYPES = ["json", "form"];
 var WAIT_FOR = ["none", "reconciled", "ready"];
 
-// action/inputs.ts
-var DEFAULTS = {
-  namespace: "flux-system",
-  receiverType: "github",
-  contentType: "json",
-  timeoutSeconds: 10,
-  retries: 3,
-  failOnError: true,
-  dryRun: false,
-  insecureSkipTlsVerify: false,
-  oidcAudience: "notification-controller",
-  waitFor: "none",
-  waitTimeoutSeconds: 300
-};
-var LIMITS = {
-  maxTimeoutSeconds: 300,
-  maxRetries: 10,
-  maxReceivers: 20,
-  maxHeaders: 20,
-  maxWaitTimeoutSeconds: 3600
-};
-var ACTIONS_TO_WEBHOOK_EVENT = {
-  registry_package: "package",
-  pull_request_target: "pull_request"
-};
-var ASCII_SPACE = /^[\t\n\v\f\r ]+|[\t\n\v\f\r ]+$/g;
-var asciiTrim = (value) => value.replace(ASCII_SPACE, "");
+// action/destination.ts
 var K8S_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 var K8S_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-var HEADER_SAFE = /^[\x20-\x7e]+$/;
-var HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*)$/;
-var TRUE = ["true", "True", "TRUE"];
-var FALSE = ["false", "False", "FALSE"];
-function isOneOf(list, value) {
-  return list.includes(value);
+function readDestinations(reading, pathToken) {
+  const { errors, secrets } = reading;
+  const rawUrl = reading.raw(Input.url);
+  const url = asciiTrim(rawUrl);
+  if (rawUrl !== "")
+    secrets.add(rawUrl);
+  if (url !== "")
+    secrets.add(url);
+  const address = reading.text(Input.address);
+  const receivers = reading.raw(Input.receiver).split(/\r?\n/).map(asciiTrim).filter((line) => line !== "");
+  const namespace = reading.text(Input.namespace) || DEFAULTS.namespace;
+  if (url !== "" && (address !== "" || receivers.length > 0)) {
+    errors.push("Set either `url`, or `address` with `receiver` (and `namespace`), not both.");
+    return [];
+  }
+  if (url !== "")
+    return byUrl(reading, url);
+  if (address === "" && receivers.length === 0)
+    errors.push("Set where to deliver: `url`, or `address` with `receiver` (and `namespace`, default flux-system).");
+  else if (address === "")
+    errors.push("Input `address` is required with `receiver`, e.g. https://flux-webhook.example.internal.");
+  else if (receivers.length === 0)
+    errors.push("Input `receiver` (the Receiver's name) is required with `address`.");
+  else
+    return byName(reading, address, receivers, namespace, pathToken);
+  return [];
+}
+function byUrl(reading, value) {
+  const parsed = parseHttpUrl(value);
+  if (!parsed) {
+    reading.errors.push("Input `url` must be an absolute http:// or https:// URL (its value is not shown: it is a secret).");
+    return [];
+  }
+  if (parsed.username !== "" || parsed.password !== "") {
+    reading.errors.push("Input `url` must not contain user:password@.");
+    return [];
+  }
+  for (const secret of urlSecrets(parsed))
+    reading.secrets.add(secret);
+  return [{ url: parsed.href, target: { kind: "url" } }];
+}
+function byName(reading, address, receivers, namespace, pathToken) {
+  const { errors, secrets } = reading;
+  const base = parseHttpUrl(address);
+  if (base && (base.username !== "" || base.password !== ""))
+    errors.push("Input `address` must not contain user:password@ (its value is not shown).");
+  else if (base?.search !== "" || base.hash !== "")
+    errors.push(`Input \`address\` must be an http:// or https:// origin, optionally with a path prefix; got "${address}".`);
+  if (receivers.length > LIMITS.maxReceivers)
+    errors.push(`Input \`receiver\` lists ${receivers.length} Receivers; at most ${LIMITS.maxReceivers}.`);
+  const destinations = [];
+  const seen = new Set;
+  for (const line of receivers) {
+    const slash = line.indexOf("/");
+    const [ns, name] = slash >= 0 ? [line.slice(0, slash), line.slice(slash + 1)] : [namespace, line];
+    if (!K8S_NAME.test(name) || name.length > 253) {
+      errors.push(`Input \`receiver\` must be a Kubernetes object name (lowercase letters, digits, '-' and '.'), or namespace/name; got "${line}".`);
+      continue;
+    }
+    if (!K8S_LABEL.test(ns) || ns.length > 63) {
+      errors.push(slash >= 0 ? `Input \`receiver\`: "${line}" must start with a Kubernetes namespace name.` : `Input \`namespace\` must be a Kubernetes namespace name; got "${ns}".`);
+      continue;
+    }
+    if (seen.has(`${ns}/${name}`)) {
+      errors.push(`Input \`receiver\` lists ${ns}/${name} twice.`);
+      continue;
+    }
+    seen.add(`${ns}/${name}`);
+    if (!base || pathToken === undefined)
+      continue;
+    const digest = webhookDigest(pathToken, name, ns);
+    const prefix = `${base.origin}${base.pathname.replace(/\/+$/, "")}`;
+    const url = `${prefix}${WEBHOOK_PATH_PREFIX}${digest}`;
+    secrets.add(digest);
+    secrets.add(url);
+    destinations.push({ url, target: { kind: "receiver", address: prefix, receiver: name, namespace: ns } });
+  }
+  return destinations;
 }
 function maskUrl(url) {
   let parsed;
@@ -19624,39 +19620,219 @@ function maskUrl(url) {
   const path = at >= 0 ? `${parsed.pathname.slice(0, at)}${WEBHOOK_PATH_PREFIX}***` : parsed.pathname === "/" ? "" : "/***";
   return `${parsed.protocol}//${parsed.host}${path}`;
 }
-function proxySecrets(value) {
-  if (!value)
-    return [];
-  try {
-    const url = new URL(value.includes("://") ? value : `http://${value}`);
-    return [url.password, decodeURIComponent(url.password)].filter((s) => s.length > 0);
-  } catch {
-    return [];
-  }
+function urlSecrets(url) {
+  const at = url.pathname.indexOf(WEBHOOK_PATH_PREFIX);
+  const digest = at >= 0 ? url.pathname.slice(at + WEBHOOK_PATH_PREFIX.length) : "";
+  const secrets = [url.href, digest];
+  if (at < 0 && url.pathname !== "/")
+    secrets.push(url.pathname, url.pathname.slice(1));
+  if (url.search !== "")
+    secrets.push(url.search, url.search.slice(1));
+  return secrets.filter((secret) => secret.length >= 4);
 }
-var envValue = (env, ...names) => {
-  for (const name of names) {
-    const value = env[name];
-    if (value !== undefined && value !== "")
-      return value;
+var CLEARTEXT_CREDENTIAL = {
+  github: "the signatures of the delivery and of the status queries",
+  bitbucket: "the signatures of the delivery and of the status queries",
+  "generic-hmac": "the signatures of the delivery and of the status queries",
+  gitlab: "the token itself (X-Gitlab-Token)",
+  harbor: "the token itself (Authorization)",
+  "generic-oidc": "the runner's ID token",
+  generic: undefined
+};
+function cleartextWarning(destinations, type) {
+  const credential = CLEARTEXT_CREDENTIAL[type];
+  const inClear = destinations.find((destination) => {
+    const url = new URL(destination.url);
+    return url.protocol === "http:" && !isLoopback(url.hostname);
+  });
+  if (!credential || !inClear)
+    return;
+  return `${maskUrl(inClear.url)} is plain http:// beyond this runner: ${credential} and the receiver's answers ` + "cross the network unencrypted, readable and changeable on the way. Use https:// (`ca-file` for a private CA).";
+}
+
+// action/request.ts
+import { createHash as createHash3 } from "node:crypto";
+var MAX_PAYLOAD_BYTES = 25 * 1024 * 1024;
+var SENSITIVE_HEADERS = [
+  Header.hubSignature256,
+  Header.hubSignature,
+  Header.signature,
+  Header.gitlabToken,
+  Header.authorization
+];
+var AUTH = {
+  github: ({ hmacKey }, body) => ({
+    [Header.hubSignature256]: signPayload("sha256", hmacKey, body),
+    [Header.hubSignature]: signPayload("sha1", hmacKey, body)
+  }),
+  "generic-hmac": ({ hmacKey }, body) => ({ [Header.signature]: signPayload("sha256", hmacKey, body) }),
+  gitlab: ({ token }, _body, event, deliveryId) => ({
+    [Header.gitlabToken]: token,
+    [Header.gitlabEvent]: event,
+    [Header.gitlabEventUuid]: deliveryId
+  }),
+  bitbucket: ({ hmacKey }, body, event, deliveryId) => ({
+    [Header.hubSignature256]: signPayload("sha256", hmacKey, body),
+    [Header.bitbucketEvent]: event,
+    [Header.bitbucketRequestUuid]: deliveryId
+  }),
+  harbor: ({ token }) => ({ [Header.authorization]: token }),
+  generic: () => ({}),
+  "generic-oidc": ({ token }) => ({ [Header.authorization]: `Bearer ${token}` })
+};
+var FRAMING_HEADERS = ["Host", "Content-Length", "Transfer-Encoding", "Connection", "Expect", "TE", "Upgrade"];
+function reservedHeaderNames(receiverType) {
+  const req = buildRequest({
+    url: "http://x/",
+    credential: "x",
+    receiverType,
+    event: "x",
+    contentType: "json",
+    repositoryId: "1",
+    hookId: "1",
+    userAgent: "x",
+    enterprise: { host: "x", version: "x" },
+    extraHeaders: []
+  }, new Uint8Array, "x");
+  return [...Object.keys(req.headers), ...FRAMING_HEADERS];
+}
+function isCredentialHeader(name) {
+  return /^(authorization|proxy-authorization|cookie)$|-(token|key|secret)$/i.test(name);
+}
+function hookId(label) {
+  const n = createHash3("sha256").update(`fluxhook hook id\x00${label}`).digest().readUInt32BE(0);
+  return String(1e8 + n % 900000000);
+}
+function checkPayload(bytes) {
+  if (bytes.byteLength === 0)
+    return { ok: false, reason: "the payload is empty" };
+  if (bytes.byteLength > MAX_PAYLOAD_BYTES)
+    return { ok: false, reason: `the payload is larger than ${MAX_PAYLOAD_BYTES} bytes` };
+  let text;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return { ok: false, reason: "the payload is not valid UTF-8" };
   }
-  return;
+  try {
+    JSON.parse(text);
+  } catch (err) {
+    return { ok: false, reason: `the payload is not valid JSON (${err instanceof Error ? err.message : String(err)})` };
+  }
+  return { ok: true };
+}
+function encodeBody(payload, contentType) {
+  if (contentType === "json")
+    return payload;
+  const json = new TextDecoder("utf-8").decode(payload);
+  return new TextEncoder().encode(new URLSearchParams({ payload: json }).toString());
+}
+function buildRequest(settings, payload, deliveryId) {
+  const body = encodeBody(payload, settings.contentType);
+  const headers = {
+    [Header.contentType]: settings.contentType === "json" ? ContentType.json : ContentType.form,
+    [Header.userAgent]: settings.userAgent,
+    [Header.githubDelivery]: deliveryId,
+    [Header.githubEvent]: settings.event,
+    [Header.githubHookId]: settings.hookId
+  };
+  if (settings.repositoryId) {
+    headers[Header.githubTargetType] = "repository";
+    headers[Header.githubTargetId] = settings.repositoryId;
+  }
+  if (settings.enterprise) {
+    headers[Header.githubEnterpriseHost] = settings.enterprise.host;
+    if (settings.enterprise.version)
+      headers[Header.githubEnterpriseVersion] = settings.enterprise.version;
+  }
+  const credential = { token: settings.credential, hmacKey: settings.credential };
+  Object.assign(headers, AUTH[settings.receiverType](credential, body, settings.event, deliveryId));
+  for (const [name, value] of settings.extraHeaders)
+    headers[name] = value;
+  return { method: "POST", url: settings.url, headers, body };
+}
+function buildStatusQuery(settings, targets, deliveryId) {
+  const body = new TextEncoder().encode(encodeStatusQuery({ targets }));
+  const url = new URL(settings.url);
+  url.pathname = `${url.pathname.replace(/\/+$/, "")}${STATUS_QUERY_SUFFIX}`;
+  const headers = {
+    [Header.contentType]: ContentType.json,
+    [Header.userAgent]: settings.userAgent,
+    ...AUTH[settings.receiverType]({ token: settings.credential, hmacKey: statusQueryKey(settings.credential) }, body, settings.event, deliveryId)
+  };
+  for (const [name, value] of settings.extraHeaders)
+    headers[name] = value;
+  return { method: "POST", url: url.href, headers, body };
+}
+function redactHeaders(headers) {
+  const sensitive = new Set(SENSITIVE_HEADERS.map((h) => h.toLowerCase()));
+  return Object.fromEntries(Object.entries(headers).map(([name, value]) => {
+    if (!sensitive.has(name.toLowerCase()) && !isCredentialHeader(name))
+      return [name, value];
+    if (/^Bearer /.test(value))
+      return [name, "Bearer <redacted>"];
+    const algo = /^(sha1|sha256|sha512)=/.exec(value)?.[1];
+    return [name, algo ? `${algo}=<redacted>` : "<redacted>"];
+  }));
+}
+
+// action/inputs.ts
+var ACTIONS_TO_WEBHOOK_EVENT = {
+  registry_package: "package",
+  pull_request_target: "pull_request"
 };
 function parseInputs(get, env) {
-  const errors = [];
-  const warnings = [];
-  const secrets = new Set;
-  const text = (name) => asciiTrim(get(name));
-  const rawToken = get(Input.token);
-  const trimmedToken = asciiTrim(rawToken);
+  const reading = startReading(get, env);
+  const credential = readCredential(reading);
+  const destinations = readDestinations(reading, credential.pathToken);
+  const headers = readHeaders(reading, credential.receiverType);
+  const event = readEvent(reading);
+  const payload = readPayload(reading);
+  const delivery = readDeliveryOptions(reading);
+  const wait = readWait(reading);
+  const tls = readTls(reading);
+  const inClear = credential.receiverType && cleartextWarning(destinations, credential.receiverType);
+  if (inClear)
+    reading.warnings.push(inClear);
+  const proxy = readProxy(reading);
+  const secrets = [...reading.secrets];
+  if (reading.errors.length > 0 || credential.receiverType === undefined || payload === undefined)
+    return { ok: false, errors: reading.errors, secrets };
+  return {
+    ok: true,
+    secrets,
+    config: {
+      token: credential.token,
+      oidcAudience: credential.oidcAudience,
+      destinations,
+      receiverType: credential.receiverType,
+      extraHeaders: headers.extraHeaders,
+      userAgent: headers.userAgent,
+      event: event.name,
+      eventFrom: event.from,
+      payload,
+      ...delivery,
+      ...wait,
+      tls,
+      proxy,
+      context: runContext(env, event.actionsEvent),
+      secrets,
+      warnings: reading.warnings
+    }
+  };
+}
+function readCredential(reading) {
+  const { errors, warnings, secrets } = reading;
+  const rawToken = reading.raw(Input.token);
+  const trimmedToken = reading.text(Input.token);
   if (rawToken !== "")
     secrets.add(rawToken);
   if (trimmedToken !== "")
     secrets.add(trimmedToken);
-  const receiverType = text(Input.receiverType) || DEFAULTS.receiverType;
-  const knownType = isOneOf(SUPPORTED_RECEIVER_TYPES, receiverType);
-  if (!knownType)
-    errors.push(`Input \`receiver-type\` must be one of ${SUPPORTED_RECEIVER_TYPES.join(", ")}; got "${receiverType}".`);
+  const typeInput = reading.text(Input.receiverType) || DEFAULTS.receiverType;
+  const receiverType = isOneOf(SUPPORTED_RECEIVER_TYPES, typeInput) ? typeInput : undefined;
+  if (receiverType === undefined)
+    errors.push(`Input \`receiver-type\` must be one of ${SUPPORTED_RECEIVER_TYPES.join(", ")}; got "${typeInput}".`);
   const oidc = receiverType === "generic-oidc";
   const token = oidc ? "" : trimmedToken;
   if (oidc) {
@@ -19668,90 +19844,29 @@ function parseInputs(get, env) {
     warnings.push("The token had leading or trailing whitespace (for example a final newline), which was removed. " + "If the Receiver's Secret holds the token with that whitespace, recreate the Secret without it.");
   if ((receiverType === "gitlab" || receiverType === "harbor") && token !== "" && !HEADER_SAFE.test(token))
     errors.push(`Receiver type ${receiverType} sends the token in a header, so it must be printable ASCII on one line.`);
-  const oidcAudience = oidc ? text(Input.oidcAudience) || DEFAULTS.oidcAudience : undefined;
+  const oidcAudience = oidc ? reading.text(Input.oidcAudience) || DEFAULTS.oidcAudience : undefined;
   if (oidcAudience !== undefined && !HEADER_SAFE.test(oidcAudience))
     errors.push("Input `oidc-audience` must be printable ASCII on one line.");
-  const pathToken = oidc || token !== "" ? token : undefined;
-  const rawUrl = get(Input.url);
-  const urlInput = asciiTrim(rawUrl);
-  if (rawUrl !== "")
-    secrets.add(rawUrl);
-  if (urlInput !== "")
-    secrets.add(urlInput);
-  const address = text(Input.address);
-  const receiverLines = get(Input.receiver).split(/\r?\n/).map(asciiTrim).filter((line) => line !== "");
-  const namespace = text(Input.namespace) || DEFAULTS.namespace;
-  const destinations = [];
-  if (urlInput !== "" && (address !== "" || receiverLines.length > 0)) {
-    errors.push("Set either `url`, or `address` with `receiver` (and `namespace`), not both.");
-  } else if (urlInput !== "") {
-    const parsed = parseHttpUrl(urlInput);
-    if (!parsed)
-      errors.push("Input `url` must be an absolute http:// or https:// URL (its value is not shown: it is a secret).");
-    else if (parsed.username !== "" || parsed.password !== "")
-      errors.push("Input `url` must not contain user:password@.");
-    else {
-      destinations.push({ url: parsed.href, target: { kind: "url" } });
-      for (const s of urlSecrets(parsed))
-        secrets.add(s);
-    }
-  } else if (address === "" && receiverLines.length === 0) {
-    errors.push("Set where to deliver: `url`, or `address` with `receiver` (and `namespace`, default flux-system).");
-  } else if (address === "") {
-    errors.push("Input `address` is required with `receiver`, e.g. https://flux-webhook.example.internal.");
-  } else if (receiverLines.length === 0) {
-    errors.push("Input `receiver` (the Receiver's name) is required with `address`.");
-  } else {
-    const base = parseHttpUrl(address);
-    if (base && (base.username !== "" || base.password !== ""))
-      errors.push("Input `address` must not contain user:password@ (its value is not shown).");
-    else if (base?.search !== "" || base.hash !== "")
-      errors.push(`Input \`address\` must be an http:// or https:// origin, optionally with a path prefix; got "${address}".`);
-    if (receiverLines.length > LIMITS.maxReceivers)
-      errors.push(`Input \`receiver\` lists ${receiverLines.length} Receivers; at most ${LIMITS.maxReceivers}.`);
-    const seen = new Set;
-    for (const line of receiverLines) {
-      const slash = line.indexOf("/");
-      const [ns, name] = slash >= 0 ? [line.slice(0, slash), line.slice(slash + 1)] : [namespace, line];
-      if (!K8S_NAME.test(name) || name.length > 253) {
-        errors.push(`Input \`receiver\` must be a Kubernetes object name (lowercase letters, digits, '-' and '.'), or namespace/name; got "${line}".`);
-        continue;
-      }
-      if (!K8S_LABEL.test(ns) || ns.length > 63) {
-        errors.push(slash >= 0 ? `Input \`receiver\`: "${line}" must start with a Kubernetes namespace name.` : `Input \`namespace\` must be a Kubernetes namespace name; got "${ns}".`);
-        continue;
-      }
-      if (seen.has(`${ns}/${name}`)) {
-        errors.push(`Input \`receiver\` lists ${ns}/${name} twice.`);
-        continue;
-      }
-      seen.add(`${ns}/${name}`);
-      if (!base || pathToken === undefined)
-        continue;
-      const digest = webhookDigest(pathToken, name, ns);
-      const prefix = `${base.origin}${base.pathname.replace(/\/+$/, "")}`;
-      const url = `${prefix}${WEBHOOK_PATH_PREFIX}${digest}`;
-      secrets.add(digest);
-      secrets.add(url);
-      destinations.push({ url, target: { kind: "receiver", address: prefix, receiver: name, namespace: ns } });
-    }
-  }
+  return { receiverType, token, oidcAudience, pathToken: oidc || token !== "" ? token : undefined };
+}
+var HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*)$/;
+function readHeaders(reading, receiverType) {
+  const { errors } = reading;
   const extraHeaders = [];
-  const reserved = new Set(reservedHeaderNames(knownType ? receiverType : "generic").map((h) => h.toLowerCase()));
-  const headerLines = get(Input.headers).split(/\r?\n/);
+  const reserved = new Set(reservedHeaderNames(receiverType ?? "generic").map((name) => name.toLowerCase()));
   const names = new Set;
-  headerLines.forEach((raw, i) => {
+  reading.raw(Input.headers).split(/\r?\n/).forEach((raw, i) => {
     const line = asciiTrim(raw);
     if (line === "")
       return;
-    const m = HEADER_LINE.exec(line);
-    if (!m) {
+    const match = HEADER_LINE.exec(line);
+    if (!match) {
       errors.push(`Input \`headers\`, line ${i + 1}: expected \`Name: value\` (the line is not shown: it may be a secret).`);
       return;
     }
-    const [, name = "", value = ""] = m;
+    const [, name = "", value = ""] = match;
     if (isCredentialHeader(name))
-      secrets.add(value);
+      reading.secrets.add(value);
     if (!HEADER_SAFE.test(value)) {
       errors.push(`Input \`headers\`, ${name}: the value must be printable ASCII, not empty.`);
       return;
@@ -19770,153 +19885,133 @@ function parseInputs(get, env) {
   });
   if (extraHeaders.length > LIMITS.maxHeaders)
     errors.push(`Input \`headers\` sets ${extraHeaders.length} headers; at most ${LIMITS.maxHeaders}.`);
-  const userAgent = text(Input.userAgent);
+  const userAgent = reading.text(Input.userAgent);
   if (userAgent !== "" && !HEADER_SAFE.test(userAgent))
     errors.push("Input `user-agent` must be printable ASCII on one line.");
-  const eventInput = text(Input.event);
-  const actionsEvent = envValue(env, "GITHUB_EVENT_NAME");
-  const event = eventInput || (actionsEvent ? ACTIONS_TO_WEBHOOK_EVENT[actionsEvent] ?? actionsEvent : "");
-  if (event === "")
-    errors.push("Input `event` is required when GITHUB_EVENT_NAME is not set.");
-  else if (!HEADER_SAFE.test(event))
-    errors.push("Input `event` must be printable ASCII on one line.");
-  const payloadText = get(Input.payload);
-  const payloadFile = text(Input.payloadFile);
-  const eventPath = envValue(env, "GITHUB_EVENT_PATH");
-  let payload = { kind: "inline", text: "" };
-  if (asciiTrim(payloadText) !== "" && payloadFile !== "")
-    errors.push("Set either `payload` or `payload-file`, not both.");
-  else if (asciiTrim(payloadText) !== "")
-    payload = { kind: "inline", text: payloadText };
-  else if (payloadFile !== "")
-    payload = { kind: "file", path: payloadFile, from: "payload-file" };
+  return { extraHeaders, userAgent: userAgent || undefined };
+}
+function readEvent(reading) {
+  const input = reading.text(Input.event);
+  const actionsEvent = envValue(reading.env, "GITHUB_EVENT_NAME");
+  const name = input || (actionsEvent ? ACTIONS_TO_WEBHOOK_EVENT[actionsEvent] ?? actionsEvent : "");
+  if (name === "")
+    reading.errors.push("Input `event` is required when GITHUB_EVENT_NAME is not set.");
+  else if (!HEADER_SAFE.test(name))
+    reading.errors.push("Input `event` must be printable ASCII on one line.");
+  return { name, from: input ? "input" : "GITHUB_EVENT_NAME", actionsEvent };
+}
+function readPayload(reading) {
+  const inline = reading.raw(Input.payload);
+  const hasInline = reading.text(Input.payload) !== "";
+  const file = reading.text(Input.payloadFile);
+  const eventPath = envValue(reading.env, "GITHUB_EVENT_PATH");
+  if (hasInline && file !== "")
+    reading.errors.push("Set either `payload` or `payload-file`, not both.");
+  else if (hasInline)
+    return { kind: "inline", text: inline };
+  else if (file !== "")
+    return { kind: "file", path: file, from: "payload-file" };
   else if (eventPath)
-    payload = { kind: "file", path: eventPath, from: "GITHUB_EVENT_PATH" };
+    return { kind: "file", path: eventPath, from: "GITHUB_EVENT_PATH" };
   else
-    errors.push("No payload: set `payload` or `payload-file`, or run inside a workflow (GITHUB_EVENT_PATH).");
-  const contentType = text(Input.contentType) || DEFAULTS.contentType;
+    reading.errors.push("No payload: set `payload` or `payload-file`, or run inside a workflow (GITHUB_EVENT_PATH).");
+  return;
+}
+function readDeliveryOptions(reading) {
+  const { errors } = reading;
+  const contentType = reading.text(Input.contentType) || DEFAULTS.contentType;
   if (!isOneOf(CONTENT_TYPES, contentType))
     errors.push(`Input \`content-type\` must be json or form; got "${contentType}".`);
-  const timeoutSeconds = parseNumber(text(Input.timeoutSeconds), DEFAULTS.timeoutSeconds);
+  const timeoutSeconds = parseNumber(reading.text(Input.timeoutSeconds), DEFAULTS.timeoutSeconds);
   if (timeoutSeconds === undefined || timeoutSeconds <= 0 || timeoutSeconds > LIMITS.maxTimeoutSeconds)
     errors.push(`Input \`timeout-seconds\` must be a number of seconds, above 0 and at most ${LIMITS.maxTimeoutSeconds}.`);
-  const retries = parseNumber(text(Input.retries), DEFAULTS.retries);
+  const retries = parseNumber(reading.text(Input.retries), DEFAULTS.retries);
   if (retries === undefined || !Number.isInteger(retries) || retries < 0 || retries > LIMITS.maxRetries)
     errors.push(`Input \`retries\` must be a whole number from 0 to ${LIMITS.maxRetries}.`);
-  const bool = (name, fallback) => {
-    const value = text(name);
-    if (value === "")
-      return fallback;
-    if (TRUE.includes(value))
-      return true;
-    if (FALSE.includes(value))
-      return false;
-    errors.push(`Input \`${name}\` must be true or false; got "${value}".`);
-    return fallback;
+  return {
+    contentType: isOneOf(CONTENT_TYPES, contentType) ? contentType : DEFAULTS.contentType,
+    timeoutMs: Math.round((timeoutSeconds ?? DEFAULTS.timeoutSeconds) * 1000),
+    retries: retries ?? DEFAULTS.retries,
+    failOnError: reading.flag(Input.failOnError, DEFAULTS.failOnError),
+    dryRun: reading.flag(Input.dryRun, DEFAULTS.dryRun)
   };
-  const failOnError = bool(Input.failOnError, DEFAULTS.failOnError);
-  const waitFor = text(Input.waitFor) || DEFAULTS.waitFor;
+}
+function readWait(reading) {
+  const waitFor = reading.text(Input.waitFor) || DEFAULTS.waitFor;
   if (!isOneOf(WAIT_FOR, waitFor))
-    errors.push(`Input \`wait-for\` must be one of ${WAIT_FOR.join(", ")}; got "${waitFor}".`);
-  const waitTimeoutSeconds = parseNumber(text(Input.waitTimeoutSeconds), DEFAULTS.waitTimeoutSeconds);
-  if (waitTimeoutSeconds === undefined || waitTimeoutSeconds <= 0 || waitTimeoutSeconds > LIMITS.maxWaitTimeoutSeconds)
-    errors.push(`Input \`wait-timeout-seconds\` must be a number of seconds, above 0 and at most ${LIMITS.maxWaitTimeoutSeconds}.`);
-  const dryRun = bool(Input.dryRun, DEFAULTS.dryRun);
-  const insecureSkipVerify = bool(Input.insecureSkipTlsVerify, DEFAULTS.insecureSkipTlsVerify);
+    reading.errors.push(`Input \`wait-for\` must be one of ${WAIT_FOR.join(", ")}; got "${waitFor}".`);
+  const seconds = parseNumber(reading.text(Input.waitTimeoutSeconds), DEFAULTS.waitTimeoutSeconds);
+  if (seconds === undefined || seconds <= 0 || seconds > LIMITS.maxWaitTimeoutSeconds)
+    reading.errors.push(`Input \`wait-timeout-seconds\` must be a number of seconds, above 0 and at most ${LIMITS.maxWaitTimeoutSeconds}.`);
+  return {
+    waitFor: isOneOf(WAIT_FOR, waitFor) ? waitFor : DEFAULTS.waitFor,
+    waitTimeoutMs: Math.round((seconds ?? DEFAULTS.waitTimeoutSeconds) * 1000)
+  };
+}
+function readTls(reading) {
+  const insecureSkipVerify = reading.flag(Input.insecureSkipTlsVerify, DEFAULTS.insecureSkipTlsVerify);
   const ca = [];
-  const caFile = text(Input.caFile);
+  const caFile = reading.text(Input.caFile);
   if (caFile !== "")
     ca.push({ kind: "file", path: caFile });
-  const caInline = text(Input.ca);
+  const caInline = reading.text(Input.ca);
   if (caInline !== "") {
     if (!caInline.includes("-----BEGIN CERTIFICATE-----"))
-      errors.push("Input `ca` must hold PEM certificates (use `ca-file` for a path).");
+      reading.errors.push("Input `ca` must hold PEM certificates (use `ca-file` for a path).");
     else
       ca.push({ kind: "inline", pem: caInline });
   }
-  const clientCert = pemOrPath(text(Input.clientCert));
-  const clientKey = pemOrPath(text(Input.clientKey));
+  const clientCert = pemOrPath(reading.text(Input.clientCert));
+  const clientKey = pemOrPath(reading.text(Input.clientKey));
   if (clientCert === undefined !== (clientKey === undefined))
-    errors.push("Inputs `client-cert` and `client-key` go together: set both for mTLS, or neither.");
+    reading.errors.push("Inputs `client-cert` and `client-key` go together: set both for mTLS, or neither.");
   if (clientKey?.kind === "inline") {
     for (const line of clientKey.pem.split(/\r?\n/))
       if (line.length >= 16 && !line.startsWith("-----"))
-        secrets.add(line);
+        reading.secrets.add(line);
   }
   if (insecureSkipVerify)
-    warnings.push("insecure-skip-tls-verify is true: the receiver's certificate is not verified. Prefer `ca-file` with your private CA.");
-  const inClear = knownType ? cleartextWarning(destinations, receiverType) : undefined;
-  if (inClear)
-    warnings.push(inClear);
-  const proxy = {
-    httpProxy: envValue(env, "http_proxy", "HTTP_PROXY"),
-    httpsProxy: envValue(env, "https_proxy", "HTTPS_PROXY"),
-    noProxy: envValue(env, "no_proxy", "NO_PROXY")
-  };
-  for (const s of [...proxySecrets(proxy.httpProxy), ...proxySecrets(proxy.httpsProxy)])
-    secrets.add(s);
-  if (errors.length > 0)
-    return { ok: false, errors, secrets: [...secrets] };
+    reading.warnings.push("insecure-skip-tls-verify is true: the receiver's certificate is not verified. Prefer `ca-file` with your private CA.");
   return {
-    ok: true,
-    config: {
-      token,
-      oidcAudience,
-      destinations,
-      receiverType,
-      extraHeaders,
-      userAgent: userAgent || undefined,
-      event,
-      eventFrom: eventInput ? "input" : "GITHUB_EVENT_NAME",
-      payload,
-      contentType,
-      timeoutMs: Math.round((timeoutSeconds ?? DEFAULTS.timeoutSeconds) * 1000),
-      retries: retries ?? DEFAULTS.retries,
-      failOnError,
-      dryRun,
-      waitFor,
-      waitTimeoutMs: Math.round((waitTimeoutSeconds ?? DEFAULTS.waitTimeoutSeconds) * 1000),
-      tls: { ca, clientCert, clientKey, insecureSkipVerify, nodeExtraCaCerts: envValue(env, "NODE_EXTRA_CA_CERTS") },
-      proxy,
-      context: {
-        actionsEvent,
-        repository: envValue(env, "GITHUB_REPOSITORY"),
-        repositoryId: envValue(env, "GITHUB_REPOSITORY_ID"),
-        enterprise: enterpriseServer(env)
-      },
-      secrets: [...secrets],
-      warnings
-    }
+    ca,
+    clientCert,
+    clientKey,
+    insecureSkipVerify,
+    nodeExtraCaCerts: envValue(reading.env, "NODE_EXTRA_CA_CERTS")
   };
 }
-var CLEARTEXT_CREDENTIAL = {
-  github: "the signatures of the delivery and of the status queries",
-  bitbucket: "the signatures of the delivery and of the status queries",
-  "generic-hmac": "the signatures of the delivery and of the status queries",
-  gitlab: "the token itself (X-Gitlab-Token)",
-  harbor: "the token itself (Authorization)",
-  "generic-oidc": "the runner's ID token",
-  generic: undefined
-};
-function cleartextWarning(destinations, type) {
-  const credential = CLEARTEXT_CREDENTIAL[type];
-  const inClear = destinations.find((d) => {
-    const url = new URL(d.url);
-    return url.protocol === "http:" && !isLoopback(url.hostname);
-  });
-  if (!credential || !inClear)
+function pemOrPath(value) {
+  if (value === "")
     return;
-  return `${maskUrl(inClear.url)} is plain http:// beyond this runner: ${credential} and the receiver's answers ` + "cross the network unencrypted, readable and changeable on the way. Use https:// (`ca-file` for a private CA).";
+  return value.includes("-----BEGIN ") ? { kind: "inline", pem: value } : { kind: "file", path: value };
 }
-function urlSecrets(url) {
-  const at = url.pathname.indexOf(WEBHOOK_PATH_PREFIX);
-  const digest = at >= 0 ? url.pathname.slice(at + WEBHOOK_PATH_PREFIX.length) : "";
-  const out = [url.href, digest];
-  if (at < 0 && url.pathname !== "/")
-    out.push(url.pathname, url.pathname.slice(1));
-  if (url.search !== "")
-    out.push(url.search, url.search.slice(1));
-  return out.filter((s) => s.length >= 4);
+function readProxy(reading) {
+  const proxy = {
+    httpProxy: envValue(reading.env, "http_proxy", "HTTP_PROXY"),
+    httpsProxy: envValue(reading.env, "https_proxy", "HTTPS_PROXY"),
+    noProxy: envValue(reading.env, "no_proxy", "NO_PROXY")
+  };
+  for (const secret of [...proxySecrets(proxy.httpProxy), ...proxySecrets(proxy.httpsProxy)])
+    reading.secrets.add(secret);
+  return proxy;
+}
+function proxySecrets(value) {
+  if (!value)
+    return [];
+  try {
+    const url = new URL(value.includes("://") ? value : `http://${value}`);
+    return [url.password, decodeURIComponent(url.password)].filter((secret) => secret.length > 0);
+  } catch {
+    return [];
+  }
+}
+function runContext(env, actionsEvent) {
+  return {
+    actionsEvent,
+    repository: envValue(env, "GITHUB_REPOSITORY"),
+    repositoryId: envValue(env, "GITHUB_REPOSITORY_ID"),
+    enterprise: enterpriseServer(env)
+  };
 }
 function enterpriseServer(env) {
   const server = envValue(env, "GITHUB_SERVER_URL");
@@ -19927,24 +20022,6 @@ function enterpriseServer(env) {
     return;
   const version = envValue(env, "GITHUB_ENTERPRISE_VERSION");
   return { host, version: version && HEADER_SAFE.test(version) ? version : undefined };
-}
-function parseHttpUrl(value) {
-  try {
-    const url = new URL(value);
-    return url.protocol === "http:" || url.protocol === "https:" ? url : undefined;
-  } catch {
-    return;
-  }
-}
-function parseNumber(value, fallback) {
-  if (value === "")
-    return fallback;
-  return /^\d+(\.\d+)?$/.test(value) ? Number(value) : undefined;
-}
-function pemOrPath(value) {
-  if (value === "")
-    return;
-  return value.includes("-----BEGIN ") ? { kind: "inline", pem: value } : { kind: "file", path: value };
 }
 
 // action/io.ts

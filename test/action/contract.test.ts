@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DEFAULTS } from "../../action/inputs";
+import { DEFAULTS } from "../../action/defaults";
 import { actionYml, BUNDLE, ROOT } from "./harness";
 import { runToEnd } from "../support/process";
 import { Input, Output } from "../../action/vocabulary";
