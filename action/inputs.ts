@@ -108,14 +108,29 @@ export interface ActionConfig {
   readonly warnings: readonly string[];
 }
 
+/**
+ * What preflight.ts checks before anything is sent (the files the inputs name, the proxy route),
+ * known also when another input is wrong, so that one run reports every problem.
+ */
+export interface PreflightSources {
+  /** Undefined when the payload inputs are wrong (their error says why). */
+  readonly payload: PayloadSource | undefined;
+  readonly tls: TlsSettings;
+  /** The first receiver URL (every destination shares its origin); undefined when none was read. */
+  readonly target: string | undefined;
+  readonly proxy: ProxySettings;
+}
+
 export type ParseResult = {
   /** Every value to mask, also when an input is wrong: registered before anything is printed. */
   readonly secrets: readonly string[];
+  readonly preflight: PreflightSources;
 } & ({ readonly ok: true; readonly config: ActionConfig } | { readonly ok: false; readonly errors: readonly string[] });
 
 /**
  * Parses every input and the environment into an `ActionConfig`, or returns all the errors found.
- * `secrets` is returned in both cases, so the caller can mask before printing anything.
+ * `secrets` and `preflight` are returned in both cases: the caller masks before printing anything,
+ * and checks the files and the proxy whatever else is wrong.
  */
 export function parseInputs(get: InputGetter, env: Env): ParseResult {
   const reading = startReading(get, env);
@@ -132,12 +147,14 @@ export function parseInputs(get: InputGetter, env: Env): ParseResult {
   const proxy = readProxy(reading);
 
   const secrets = [...reading.secrets];
+  const preflight: PreflightSources = { payload, tls, target: destinations[0]?.url, proxy };
   // A missing receiver type or payload always comes with its error; checked again for the compiler.
   if (reading.errors.length > 0 || credential.receiverType === undefined || payload === undefined)
-    return { ok: false, errors: reading.errors, secrets };
+    return { ok: false, errors: reading.errors, secrets, preflight };
   return {
     ok: true,
     secrets,
+    preflight,
     config: {
       token: credential.token,
       oidcAudience: credential.oidcAudience,

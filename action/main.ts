@@ -8,14 +8,12 @@
  */
 import * as core from "@actions/core";
 import { createHash, randomUUID } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import * as tls from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
 import { version } from "../package.json";
 import { deliver } from "./deliver";
 import { reusedToken } from "./id-token";
-import { maskUrl, type Destination } from "./destination";
-import { parseInputs, type ActionConfig, type PemSource } from "./inputs";
+import { maskUrl } from "./destination";
+import { parseInputs, type ActionConfig } from "./inputs";
 import { actionsIo, plainIo, type Io } from "./io";
 import {
   bodyExcerpt,
@@ -30,19 +28,12 @@ import {
   type DeliveryResult,
   type ReportContext,
 } from "./report";
-import { buildRequest, buildStatusQuery, checkPayload, hookId, redactHeaders, type RequestSettings } from "./request";
+import { buildRequest, buildStatusQuery, hookId, redactHeaders, type RequestSettings } from "./request";
 import { MAX_STATUS_ANSWER_BYTES, annotatedTargets, mapPool } from "../shared";
 import { MAX_DELIVERY_ANSWER_BYTES, MAX_WAITED_TARGETS, chainRows, waitForFlux, type WaitResult } from "./wait";
-import { createTransport, describeRoute, selectProxy } from "./transport";
-import {
-  Input,
-  Output,
-  type Env,
-  type InputGetter,
-  type OutgoingRequest,
-  type Send,
-  type SendResult,
-} from "./vocabulary";
+import { preflight, type Material } from "./preflight";
+import { createTransport, describeRoute, type Route } from "./transport";
+import { Output, type Env, type InputGetter, type OutgoingRequest, type Send, type SendResult } from "./vocabulary";
 
 /**
  * GitHub's `User-Agent` is `GitHub-Hookshot/<short id of its build>`, and some consumers only
@@ -56,9 +47,6 @@ export const MAX_PARALLEL_DELIVERIES = 4;
 /** Exit codes (the CLI's; the action only fails or succeeds): delivered, failed, bad usage. */
 export const Exit = { delivered: 0, failed: 1, usage: 2 } as const;
 export type ExitCode = (typeof Exit)[keyof typeof Exit];
-
-/** Expected failures (an unreadable file, a bad payload) are values, reported as the step's error. */
-type Loaded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
 
 /** An ID token for generic-oidc; `usage` when the caller did not make one available at all. */
 export type IdTokenResult =
@@ -113,80 +101,6 @@ export const defaultDeps = (): RunDeps => ({
   idToken: (audience) => runnerIdToken(process.env, audience),
 });
 
-/** What the request and the transport need from files: read once, before anything is sent. */
-interface Material {
-  readonly payload: Uint8Array;
-  readonly extraCa: readonly string[];
-  readonly clientCert: string | undefined;
-  readonly clientKey: string | undefined;
-  readonly nodeExtraCaPem: string | undefined;
-}
-
-const errorCode = (err: unknown) => (err as { code?: string }).code ?? String(err);
-
-async function loadPayload(config: ActionConfig): Promise<Loaded<Uint8Array>> {
-  const source = config.payload;
-  let bytes: Uint8Array;
-  if (source.kind === "inline") bytes = new TextEncoder().encode(source.text);
-  else {
-    try {
-      // The exact bytes: never decoded and re-encoded, so the signature covers what is sent.
-      bytes = new Uint8Array(await readFile(source.path));
-    } catch (err) {
-      return { ok: false, error: `Cannot read the payload from "${source.path}" (${source.from}): ${errorCode(err)}.` };
-    }
-  }
-  const check = checkPayload(bytes);
-  return check.ok ? { ok: true, value: bytes } : { ok: false, error: `Cannot send the payload: ${check.reason}.` };
-}
-
-const PEM = {
-  certificate: "-----BEGIN CERTIFICATE-----",
-  "private key": "PRIVATE KEY-----",
-} as const;
-
-async function loadPem(source: PemSource, input: string, holds: keyof typeof PEM): Promise<Loaded<string>> {
-  let pem: string;
-  if (source.kind === "inline") pem = source.pem;
-  else {
-    try {
-      pem = await readFile(source.path, "utf8");
-    } catch (err) {
-      return { ok: false, error: `Cannot read \`${input}\` from "${source.path}" (${errorCode(err)}).` };
-    }
-  }
-  return pem.includes(PEM[holds])
-    ? { ok: true, value: pem }
-    : { ok: false, error: `\`${input}\` does not hold a PEM ${holds}.` };
-}
-
-async function loadMaterial(config: ActionConfig): Promise<Loaded<Material>> {
-  const payload = await loadPayload(config);
-  if (!payload.ok) return payload;
-  const extraCa: string[] = [];
-  for (const source of config.tls.ca) {
-    const pem = await loadPem(source, source.kind === "file" ? Input.caFile : Input.ca, "certificate");
-    if (!pem.ok) return pem;
-    extraCa.push(pem.value);
-  }
-  let clientCert: string | undefined;
-  let clientKey: string | undefined;
-  if (config.tls.clientCert && config.tls.clientKey) {
-    const cert = await loadPem(config.tls.clientCert, Input.clientCert, "certificate");
-    if (!cert.ok) return cert;
-    const key = await loadPem(config.tls.clientKey, Input.clientKey, "private key");
-    if (!key.ok) return key;
-    [clientCert, clientKey] = [cert.value, key.value];
-  }
-  // Older Node cannot list NODE_EXTRA_CA_CERTS, and an explicit CA list would drop it: read it here.
-  const listsDefaults = typeof (tls as { getCACertificates?: unknown }).getCACertificates === "function";
-  const nodeExtraCaPem =
-    extraCa.length > 0 && !listsDefaults && config.tls.nodeExtraCaCerts
-      ? await readFile(config.tls.nodeExtraCaCerts, "utf8").catch(() => undefined)
-      : undefined;
-  return { ok: true, value: { payload: payload.value, extraCa, clientCert, clientKey, nodeExtraCaPem } };
-}
-
 /** A delivery of the step, before it is sent. */
 interface Planned {
   readonly ctx: ReportContext;
@@ -196,7 +110,7 @@ interface Planned {
   readonly settings: RequestSettings;
 }
 
-function logRequest(io: Io, config: ActionConfig, planned: readonly Planned[], material: Material): void {
+function logRequest(io: Io, config: ActionConfig, planned: readonly Planned[], material: Material, route: Route): void {
   const first = planned[0] as Planned;
   const target = new URL(first.ctx.url);
   const from =
@@ -229,12 +143,12 @@ function logRequest(io: Io, config: ActionConfig, planned: readonly Planned[], m
     io.info(
       planned.length === 1 ? `Delivery ID: ${p.deliveryId}` : `Delivery ID for ${resultName(p.ctx)}: ${p.deliveryId}`,
     );
-  io.info(`Route: ${describeRoute(target, config.proxy)}`);
+  io.info(`Route: ${describeRoute(route)}`);
   if (target.protocol === "https:") {
     const trust = config.tls.insecureSkipVerify
       ? "certificate NOT verified"
-      : `verified against the default roots${material.extraCa.length ? ` + ${material.extraCa.length} extra CA input(s)` : ""}`;
-    io.info(`TLS: ${trust}${material.clientCert ? ", client certificate presented" : ""}`);
+      : `verified against the default roots${material.tls.extraCa.length ? ` + ${material.tls.extraCa.length} extra CA input(s)` : ""}`;
+    io.info(`TLS: ${trust}${material.tls.clientCert ? ", client certificate presented" : ""}`);
   }
   io.info(
     `Timeout: ${config.timeoutMs / 1000} s per attempt; ${config.retries === 0 ? "no retries" : `up to ${config.retries} retries`}`,
@@ -275,29 +189,12 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Pro
 export async function run(deps: RunDeps = defaultDeps()): Promise<ExitCode> {
   const { io } = deps;
   try {
-    const parsed = parseInputs(deps.get, deps.env);
-    // Before any other output: the runner then masks these values in every later log line.
-    for (const secret of parsed.ok ? parsed.config.secrets : parsed.secrets) io.setSecret(secret);
-    if (!parsed.ok) {
-      io.fail(["Invalid inputs:", ...parsed.errors.map((e) => `  - ${e}`)].join("\n"));
+    const ready = await prepare(deps);
+    if (!ready.ok) {
+      io.fail(ready.failure);
       return Exit.usage;
     }
-    const config = parsed.config;
-    for (const warning of config.warnings) io.warning(warning);
-
-    // Before a dry run too: a dry run that accepts what the real run refuses would mislead.
-    const route = selectProxy(new URL((config.destinations[0] as Destination).url), config.proxy);
-    if (route.kind === "invalid") {
-      io.fail(`${route.variable} is set but is not an http:// or https:// proxy URL.`);
-      return Exit.usage;
-    }
-
-    const loaded = await loadMaterial(config);
-    if (!loaded.ok) {
-      io.fail(loaded.error);
-      return Exit.usage;
-    }
-    const material = loaded.value;
+    const { config, material, route } = ready;
 
     // generic-oidc: one ID token for the delivery and the queries after it, until near its expiry.
     const audience = config.oidcAudience;
@@ -348,7 +245,7 @@ export async function run(deps: RunDeps = defaultDeps()): Promise<ExitCode> {
       return { ctx, deliveryId, req: buildRequest(settings, material.payload, deliveryId), settings };
     });
     const several = planned.length > 1;
-    logRequest(io, config, planned, material);
+    logRequest(io, config, planned, material, route);
 
     if (config.dryRun) {
       for (const p of planned) logDryRun(io, config, p, several);
@@ -361,19 +258,8 @@ export async function run(deps: RunDeps = defaultDeps()): Promise<ExitCode> {
       );
     }
 
-    const transport = createTransport(new URL((config.destinations[0] as Destination).url), {
-      proxy: config.proxy,
-      extraCa: material.extraCa,
-      nodeExtraCaPem: material.nodeExtraCaPem,
-      clientCert: material.clientCert,
-      clientKey: material.clientKey,
-      insecureSkipVerify: config.tls.insecureSkipVerify,
-      timeoutMs: config.timeoutMs,
-    });
-    if ("invalidProxy" in transport) {
-      io.fail(`${transport.invalidProxy} is set but is not an http:// or https:// proxy URL.`);
-      return Exit.usage;
-    }
+    const { insecureSkipVerify } = config.tls;
+    const transport = createTransport(route, { ...material.tls, insecureSkipVerify, timeoutMs: config.timeoutMs });
 
     let results: DeliveryResult[];
     try {
@@ -410,6 +296,34 @@ export async function run(deps: RunDeps = defaultDeps()): Promise<ExitCode> {
     io.fail(`Unexpected error: ${error instanceof Error ? error.message : String(error)}`);
     return Exit.failed;
   }
+}
+
+type Prepared =
+  | { readonly ok: true; readonly config: ActionConfig; readonly material: Material; readonly route: Route }
+  | { readonly ok: false; readonly failure: string };
+
+/**
+ * Inputs parsed, every secret masked before anything else is written, the route taken and the
+ * files read: the problems of all three in one failure, so a user fixes them in one round.
+ */
+async function prepare({ get, env, io }: RunDeps): Promise<Prepared> {
+  const parsed = parseInputs(get, env);
+  // Before any other output: the runner then masks these values in every later log line.
+  for (const secret of parsed.secrets) io.setSecret(secret);
+  if (parsed.ok) for (const warning of parsed.config.warnings) io.warning(warning);
+  const checked = await preflight(parsed.preflight);
+  if (parsed.ok && checked.ok)
+    return { ok: true, config: parsed.config, material: checked.material, route: checked.route };
+  return { ok: false, failure: startFailure(parsed.ok ? [] : parsed.errors, checked.ok ? [] : checked.errors) };
+}
+
+/**
+ * The failure for problems found before sending: every one listed under "Invalid inputs:", except
+ * a lone problem of a file or the route, which reads as itself.
+ */
+function startFailure(inputErrors: readonly string[], preflightErrors: readonly string[]): string {
+  if (inputErrors.length === 0 && preflightErrors.length === 1) return preflightErrors[0] as string;
+  return ["Invalid inputs:", ...[...inputErrors, ...preflightErrors].map((error) => `  - ${error}`)].join("\n");
 }
 
 interface WaitIo {

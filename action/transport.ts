@@ -27,14 +27,17 @@ export interface Transport {
   close(): Promise<void>;
 }
 
-export interface TransportOptions {
-  readonly proxy: ProxySettings;
+/** The TLS files' contents, read before anything is sent (preflight.ts). */
+export interface TlsMaterial {
   /** Extra PEM trust anchors, added to the default ones. */
   readonly extraCa: readonly string[];
   /** The PEM file named by NODE_EXTRA_CA_CERTS, for Node versions that cannot list it themselves. */
   readonly nodeExtraCaPem: string | undefined;
   readonly clientCert: string | undefined;
   readonly clientKey: string | undefined;
+}
+
+export interface TransportOptions extends TlsMaterial {
   readonly insecureSkipVerify: boolean;
   readonly timeoutMs: number;
 }
@@ -46,6 +49,9 @@ export type ProxyDecision =
   | { readonly kind: "direct"; readonly why: "no proxy set" | "NO_PROXY" | "loopback" }
   | { readonly kind: "proxy"; readonly proxy: URL; readonly variable: "HTTPS_PROXY" | "HTTP_PROXY" }
   | { readonly kind: "invalid"; readonly variable: "HTTPS_PROXY" | "HTTP_PROXY" };
+
+/** A usable route: preflight.ts refuses an invalid proxy before anything is sent. */
+export type Route = Exclude<ProxyDecision, { readonly kind: "invalid" }>;
 
 const stripBrackets = (host: string) => (host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host);
 const normaliseHost = (host: string) => stripBrackets(host.toLowerCase()).replace(/\.$/, "");
@@ -278,8 +284,8 @@ export function clientCertRequired(error: NetworkError, err: unknown, https: boo
   return socket?.bytesRead === 0 && typeof socket.bytesWritten === "number" && socket.bytesWritten > 0;
 }
 
-/** Creates the dispatcher for one target; `send` uses it for every attempt. */
-export function createTransport(target: URL, options: TransportOptions): Transport | { readonly invalidProxy: string } {
+/** Creates the dispatcher for the step's receivers, reached by `route`; `send` uses it for every attempt. */
+export function createTransport(route: Route, options: TransportOptions): Transport {
   const ca = trustAnchors(options.extraCa, options.nodeExtraCaPem);
   const targetTls = {
     ...(ca ? { ca } : {}),
@@ -287,14 +293,12 @@ export function createTransport(target: URL, options: TransportOptions): Transpo
     rejectUnauthorized: !options.insecureSkipVerify,
     timeout: options.timeoutMs,
   };
-  const decision = selectProxy(target, options.proxy);
-  if (decision.kind === "invalid") return { invalidProxy: decision.variable };
   const common = { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, maxRedirections: 0 };
   const dispatcher: Dispatcher =
-    decision.kind === "proxy"
+    route.kind === "proxy"
       ? new ProxyAgent({
           ...common,
-          uri: decision.proxy.href,
+          uri: route.proxy.href,
           // The target's TLS runs inside the CONNECT tunnel; the proxy's own TLS (https:// proxy)
           // trusts the same anchors but never sees the client certificate.
           requestTls: targetTls,
@@ -351,7 +355,8 @@ export function createTransport(target: URL, options: TransportOptions): Transpo
         };
       } catch (err) {
         const error = classifyError(err);
-        if (clientCertRequired(error, err, target.protocol === "https:", Boolean(options.clientCert)))
+        const https = new URL(req.url).protocol === "https:";
+        if (clientCertRequired(error, err, https, Boolean(options.clientCert)))
           return { kind: "error", error: { ...error, category: "tls-client-cert", retryable: false } };
         return { kind: "error", error };
       }
@@ -362,10 +367,8 @@ export function createTransport(target: URL, options: TransportOptions): Transpo
   };
 }
 
-/** A transport's proxy route, for the log: never the proxy's credentials. */
-export function describeRoute(target: URL, settings: ProxySettings): string {
-  const d = selectProxy(target, settings);
-  if (d.kind === "proxy") return `through the ${d.variable} proxy ${d.proxy.protocol}//${d.proxy.host}`;
-  if (d.kind === "invalid") return `${d.variable} is not a valid proxy URL`;
-  return d.why === "no proxy set" ? "direct (no proxy set)" : `direct (${d.why})`;
+/** A transport's route, for the log: never the proxy's credentials. */
+export function describeRoute(route: Route): string {
+  if (route.kind === "proxy") return `through the ${route.variable} proxy ${route.proxy.protocol}//${route.proxy.host}`;
+  return route.why === "no proxy set" ? "direct (no proxy set)" : `direct (${route.why})`;
 }

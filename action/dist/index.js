@@ -18842,8 +18842,6 @@ function getIDToken(aud) {
 
 // action/main.ts
 import { createHash as createHash4, randomUUID as randomUUID2 } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import * as tls3 from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
 // package.json
 var version = "0.1.0";
@@ -19393,7 +19391,7 @@ function clientCertRequired(error, err, https, hasClientCert) {
   const socket = err?.socket;
   return socket?.bytesRead === 0 && typeof socket.bytesWritten === "number" && socket.bytesWritten > 0;
 }
-function createTransport(target, options) {
+function createTransport(route, options) {
   const ca = trustAnchors(options.extraCa, options.nodeExtraCaPem);
   const targetTls = {
     ...ca ? { ca } : {},
@@ -19401,13 +19399,10 @@ function createTransport(target, options) {
     rejectUnauthorized: !options.insecureSkipVerify,
     timeout: options.timeoutMs
   };
-  const decision = selectProxy(target, options.proxy);
-  if (decision.kind === "invalid")
-    return { invalidProxy: decision.variable };
   const common = { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, maxRedirections: 0 };
-  const dispatcher = decision.kind === "proxy" ? new $ProxyAgent({
+  const dispatcher = route.kind === "proxy" ? new $ProxyAgent({
     ...common,
-    uri: decision.proxy.href,
+    uri: route.proxy.href,
     requestTls: targetTls,
     proxyTls: {
       ...ca ? { ca } : {},
@@ -19458,7 +19453,8 @@ function createTransport(target, options) {
         };
       } catch (err) {
         const error = classifyError(err);
-        if (clientCertRequired(error, err, target.protocol === "https:", Boolean(options.clientCert)))
+        const https = new URL(req.url).protocol === "https:";
+        if (clientCertRequired(error, err, https, Boolean(options.clientCert)))
           return { kind: "error", error: { ...error, category: "tls-client-cert", retryable: false } };
         return { kind: "error", error };
       }
@@ -19470,13 +19466,10 @@ function createTransport(target, options) {
     }
   };
 }
-function describeRoute(target, settings) {
-  const d = selectProxy(target, settings);
-  if (d.kind === "proxy")
-    return `through the ${d.variable} proxy ${d.proxy.protocol}//${d.proxy.host}`;
-  if (d.kind === "invalid")
-    return `${d.variable} is not a valid proxy URL`;
-  return d.why === "no proxy set" ? "direct (no proxy set)" : `direct (${d.why})`;
+function describeRoute(route) {
+  if (route.kind === "proxy")
+    return `through the ${route.variable} proxy ${route.proxy.protocol}//${route.proxy.host}`;
+  return route.why === "no proxy set" ? "direct (no proxy set)" : `direct (${route.why})`;
 }
 
 // action/vocabulary.ts
@@ -19796,11 +19789,13 @@ function parseInputs(get, env) {
     reading.warnings.push(inClear);
   const proxy = readProxy(reading);
   const secrets = [...reading.secrets];
+  const preflight = { payload, tls, target: destinations[0]?.url, proxy };
   if (reading.errors.length > 0 || credential.receiverType === undefined || payload === undefined)
-    return { ok: false, errors: reading.errors, secrets };
+    return { ok: false, errors: reading.errors, secrets, preflight };
   return {
     ok: true,
     secrets,
+    preflight,
     config: {
       token: credential.token,
       oidcAudience: credential.oidcAudience,
@@ -20467,37 +20462,39 @@ async function waitForFlux(targets, mode, timeoutMs, deps) {
   }
 }
 
-// action/main.ts
-var USER_AGENT = `GitHub-Hookshot/${createHash4("sha256").update(`fluxhook-action/${version}`).digest("hex").slice(0, 7)}`;
-var MAX_PARALLEL_DELIVERIES = 4;
-var Exit = { delivered: 0, failed: 1, usage: 2 };
-async function runnerIdToken(env, audience) {
-  if (!env.ACTIONS_ID_TOKEN_REQUEST_URL || !env.ACTIONS_ID_TOKEN_REQUEST_TOKEN)
-    return {
-      ok: false,
-      usage: true,
-      error: "receiver-type generic-oidc needs the runner's ID token, and the runner offers none: give the job " + "`permissions: id-token: write` (ACTIONS_ID_TOKEN_REQUEST_URL is not set)."
-    };
-  try {
-    return { ok: true, value: await getIDToken(audience) };
-  } catch (err) {
-    return {
-      ok: false,
-      usage: false,
-      error: `Cannot get the runner's ID token for audience "${audience}": ${err instanceof Error ? err.message.replace(/\s+/g, " ") : String(err)}`
-    };
+// action/preflight.ts
+import { readFile } from "node:fs/promises";
+import * as tls3 from "node:tls";
+async function preflight(sources) {
+  const errors = [];
+  const keep = (loaded) => {
+    if (loaded.ok)
+      return loaded.value;
+    errors.push(loaded.error);
+    return;
+  };
+  const route = sources.target === undefined ? undefined : keep(takeRoute(new URL(sources.target), sources));
+  const payload = sources.payload === undefined ? undefined : keep(await loadPayload(sources.payload));
+  const extraCa = [];
+  for (const source of sources.tls.ca) {
+    const pem = keep(await loadPem(source, source.kind === "file" ? Input.caFile : Input.ca, "certificate"));
+    if (pem !== undefined)
+      extraCa.push(pem);
   }
+  const { clientCert: certSource, clientKey: keySource } = sources.tls;
+  const clientCert = certSource && keySource && keep(await loadPem(certSource, Input.clientCert, "certificate"));
+  const clientKey = certSource && keySource && keep(await loadPem(keySource, Input.clientKey, "private key"));
+  if (errors.length > 0 || route === undefined || payload === undefined)
+    return { ok: false, errors };
+  const nodeExtraCaPem = await nodeExtraCa(extraCa, sources.tls.nodeExtraCaCerts);
+  return { ok: true, route, material: { payload, tls: { extraCa, clientCert, clientKey, nodeExtraCaPem } } };
 }
-var inGitHubActions = (env) => env.GITHUB_ACTIONS === "true";
-var defaultDeps = () => ({
-  get: (name) => getInput(name, { trimWhitespace: false }),
-  env: process.env,
-  io: inGitHubActions(process.env) ? actionsIo() : plainIo(),
-  idToken: (audience) => runnerIdToken(process.env, audience)
-});
+function takeRoute(target, sources) {
+  const route = selectProxy(target, sources.proxy);
+  return route.kind === "invalid" ? { ok: false, error: `${route.variable} is set but is not an http:// or https:// proxy URL.` } : { ok: true, value: route };
+}
 var errorCode = (err) => err.code ?? String(err);
-async function loadPayload(config) {
-  const source = config.payload;
+async function loadPayload(source) {
   let bytes;
   if (source.kind === "inline")
     bytes = new TextEncoder().encode(source.text);
@@ -20528,35 +20525,44 @@ async function loadPem(source, input, holds) {
   }
   return pem.includes(PEM[holds]) ? { ok: true, value: pem } : { ok: false, error: `\`${input}\` does not hold a PEM ${holds}.` };
 }
-async function loadMaterial(config) {
-  const payload = await loadPayload(config);
-  if (!payload.ok)
-    return payload;
-  const extraCa = [];
-  for (const source of config.tls.ca) {
-    const pem = await loadPem(source, source.kind === "file" ? Input.caFile : Input.ca, "certificate");
-    if (!pem.ok)
-      return pem;
-    extraCa.push(pem.value);
-  }
-  let clientCert;
-  let clientKey;
-  if (config.tls.clientCert && config.tls.clientKey) {
-    const cert = await loadPem(config.tls.clientCert, Input.clientCert, "certificate");
-    if (!cert.ok)
-      return cert;
-    const key = await loadPem(config.tls.clientKey, Input.clientKey, "private key");
-    if (!key.ok)
-      return key;
-    [clientCert, clientKey] = [cert.value, key.value];
-  }
+async function nodeExtraCa(extraCa, path) {
   const listsDefaults = typeof tls3.getCACertificates === "function";
-  const nodeExtraCaPem = extraCa.length > 0 && !listsDefaults && config.tls.nodeExtraCaCerts ? await readFile(config.tls.nodeExtraCaCerts, "utf8").catch(() => {
+  if (extraCa.length === 0 || listsDefaults || !path)
     return;
-  }) : undefined;
-  return { ok: true, value: { payload: payload.value, extraCa, clientCert, clientKey, nodeExtraCaPem } };
+  return readFile(path, "utf8").catch(() => {
+    return;
+  });
 }
-function logRequest(io, config, planned, material) {
+
+// action/main.ts
+var USER_AGENT = `GitHub-Hookshot/${createHash4("sha256").update(`fluxhook-action/${version}`).digest("hex").slice(0, 7)}`;
+var MAX_PARALLEL_DELIVERIES = 4;
+var Exit = { delivered: 0, failed: 1, usage: 2 };
+async function runnerIdToken(env, audience) {
+  if (!env.ACTIONS_ID_TOKEN_REQUEST_URL || !env.ACTIONS_ID_TOKEN_REQUEST_TOKEN)
+    return {
+      ok: false,
+      usage: true,
+      error: "receiver-type generic-oidc needs the runner's ID token, and the runner offers none: give the job " + "`permissions: id-token: write` (ACTIONS_ID_TOKEN_REQUEST_URL is not set)."
+    };
+  try {
+    return { ok: true, value: await getIDToken(audience) };
+  } catch (err) {
+    return {
+      ok: false,
+      usage: false,
+      error: `Cannot get the runner's ID token for audience "${audience}": ${err instanceof Error ? err.message.replace(/\s+/g, " ") : String(err)}`
+    };
+  }
+}
+var inGitHubActions = (env) => env.GITHUB_ACTIONS === "true";
+var defaultDeps = () => ({
+  get: (name) => getInput(name, { trimWhitespace: false }),
+  env: process.env,
+  io: inGitHubActions(process.env) ? actionsIo() : plainIo(),
+  idToken: (audience) => runnerIdToken(process.env, audience)
+});
+function logRequest(io, config, planned, material, route) {
   const first = planned[0];
   const target = new URL(first.ctx.url);
   const from = config.payload.kind === "inline" ? "the `payload` input" : `${config.payload.path} (${config.payload.from})`;
@@ -20574,10 +20580,10 @@ function logRequest(io, config, planned, material) {
     io.info(`Extra headers: ${Object.entries(redactHeaders(Object.fromEntries(config.extraHeaders))).map(([n, v]) => `${n}: ${v}`).join(", ")}`);
   for (const p of planned)
     io.info(planned.length === 1 ? `Delivery ID: ${p.deliveryId}` : `Delivery ID for ${resultName(p.ctx)}: ${p.deliveryId}`);
-  io.info(`Route: ${describeRoute(target, config.proxy)}`);
+  io.info(`Route: ${describeRoute(route)}`);
   if (target.protocol === "https:") {
-    const trust = config.tls.insecureSkipVerify ? "certificate NOT verified" : `verified against the default roots${material.extraCa.length ? ` + ${material.extraCa.length} extra CA input(s)` : ""}`;
-    io.info(`TLS: ${trust}${material.clientCert ? ", client certificate presented" : ""}`);
+    const trust = config.tls.insecureSkipVerify ? "certificate NOT verified" : `verified against the default roots${material.tls.extraCa.length ? ` + ${material.tls.extraCa.length} extra CA input(s)` : ""}`;
+    io.info(`TLS: ${trust}${material.tls.clientCert ? ", client certificate presented" : ""}`);
   }
   io.info(`Timeout: ${config.timeoutMs / 1000} s per attempt; ${config.retries === 0 ? "no retries" : `up to ${config.retries} retries`}`);
   io.endGroup();
@@ -20608,28 +20614,12 @@ async function withTimeout(promise, ms, fallback) {
 async function run(deps = defaultDeps()) {
   const { io } = deps;
   try {
-    const parsed = parseInputs(deps.get, deps.env);
-    for (const secret of parsed.ok ? parsed.config.secrets : parsed.secrets)
-      io.setSecret(secret);
-    if (!parsed.ok) {
-      io.fail(["Invalid inputs:", ...parsed.errors.map((e) => `  - ${e}`)].join(`
-`));
+    const ready = await prepare(deps);
+    if (!ready.ok) {
+      io.fail(ready.failure);
       return Exit.usage;
     }
-    const config = parsed.config;
-    for (const warning of config.warnings)
-      io.warning(warning);
-    const route = selectProxy(new URL(config.destinations[0].url), config.proxy);
-    if (route.kind === "invalid") {
-      io.fail(`${route.variable} is set but is not an http:// or https:// proxy URL.`);
-      return Exit.usage;
-    }
-    const loaded = await loadMaterial(config);
-    if (!loaded.ok) {
-      io.fail(loaded.error);
-      return Exit.usage;
-    }
-    const material = loaded.value;
+    const { config, material, route } = ready;
     const audience = config.oidcAudience;
     const idToken = audience === undefined ? undefined : reusedToken(() => deps.idToken(audience), Date.now, (token) => io.setSecret(token));
     let credential = config.token;
@@ -20667,7 +20657,7 @@ async function run(deps = defaultDeps()) {
       return { ctx, deliveryId, req: buildRequest(settings, material.payload, deliveryId), settings };
     });
     const several = planned.length > 1;
-    logRequest(io, config, planned, material);
+    logRequest(io, config, planned, material, route);
     if (config.dryRun) {
       for (const p of planned)
         logDryRun(io, config, p, several);
@@ -20675,19 +20665,8 @@ async function run(deps = defaultDeps()) {
         io.info(`Dry run: not waiting for Flux (wait-for: ${config.waitFor}).`);
       return await report(io, config, clean, planned.map((p) => ({ ctx: p.ctx, deliveryId: p.deliveryId, outcome: undefined })));
     }
-    const transport = createTransport(new URL(config.destinations[0].url), {
-      proxy: config.proxy,
-      extraCa: material.extraCa,
-      nodeExtraCaPem: material.nodeExtraCaPem,
-      clientCert: material.clientCert,
-      clientKey: material.clientKey,
-      insecureSkipVerify: config.tls.insecureSkipVerify,
-      timeoutMs: config.timeoutMs
-    });
-    if ("invalidProxy" in transport) {
-      io.fail(`${transport.invalidProxy} is set but is not an http:// or https:// proxy URL.`);
-      return Exit.usage;
-    }
+    const { insecureSkipVerify } = config.tls;
+    const transport = createTransport(route, { ...material.tls, insecureSkipVerify, timeoutMs: config.timeoutMs });
     let results;
     try {
       const deliverOne = (p, log) => deliver(p.req, {
@@ -20717,6 +20696,24 @@ async function run(deps = defaultDeps()) {
     io.fail(`Unexpected error: ${error instanceof Error ? error.message : String(error)}`);
     return Exit.failed;
   }
+}
+async function prepare({ get, env, io }) {
+  const parsed = parseInputs(get, env);
+  for (const secret of parsed.secrets)
+    io.setSecret(secret);
+  if (parsed.ok)
+    for (const warning of parsed.config.warnings)
+      io.warning(warning);
+  const checked = await preflight(parsed.preflight);
+  if (parsed.ok && checked.ok)
+    return { ok: true, config: parsed.config, material: checked.material, route: checked.route };
+  return { ok: false, failure: startFailure(parsed.ok ? [] : parsed.errors, checked.ok ? [] : checked.errors) };
+}
+function startFailure(inputErrors, preflightErrors) {
+  if (inputErrors.length === 0 && preflightErrors.length === 1)
+    return preflightErrors[0];
+  return ["Invalid inputs:", ...[...inputErrors, ...preflightErrors].map((error) => `  - ${error}`)].join(`
+`);
 }
 async function waitPhase(io, config, clean, planned, results, waitIo) {
   const mode = config.waitFor === "none" ? undefined : config.waitFor;

@@ -297,10 +297,12 @@ describe("payload and event inputs", () => {
       error: 'Cannot read `ca-file` from "/nonexistent/ca.pem" (ENOENT).',
     },
     {
-      name: "an unreadable client certificate",
+      name: "an unreadable client certificate and key, both named",
       inputs: { "client-cert": "/nonexistent/c.pem", "client-key": "/nonexistent/k.pem" },
       env: {},
-      error: 'Cannot read `client-cert` from "/nonexistent/c.pem"',
+      error:
+        'Invalid inputs:%0A  - Cannot read `client-cert` from "/nonexistent/c.pem" (ENOENT).%0A' +
+        '  - Cannot read `client-key` from "/nonexistent/k.pem" (ENOENT).',
     },
     {
       name: "an unusable proxy",
@@ -313,6 +315,27 @@ describe("payload and event inputs", () => {
     const run = await runAction({ inputs: byAddress(`http://receiver.fluxhook.test:${receiver.port}`, inputs), env });
     expect(run.exitCode).toBe(1);
     expect(run.stdout).toContain(`::error::${error}`);
+    expect(receiver.requests).toHaveLength(0);
+    expect(leaks(run, SECRETS)).toEqual([]);
+  });
+});
+
+describe("problems found before sending", () => {
+  test("an input error, an unreadable file and a bad proxy fail the step in one error that lists all three", async () => {
+    await using receiver = startReceiver();
+    const run = await runAction({
+      inputs: byAddress(`http://receiver.fluxhook.test:${receiver.port}`, {
+        retries: "many",
+        "payload-file": "/nonexistent/p.json",
+      }),
+      env: { HTTP_PROXY: "socks5://proxy:1080" },
+    });
+    expect(run.exitCode).toBe(1);
+    expect(run.stdout.split("\n").filter((line) => line.startsWith("::error::"))).toEqual([
+      "::error::Invalid inputs:%0A  - Input `retries` must be a whole number from 0 to 10." +
+        "%0A  - HTTP_PROXY is set but is not an http:// or https:// proxy URL." +
+        '%0A  - Cannot read the payload from "/nonexistent/p.json" (payload-file): ENOENT.',
+    ]);
     expect(receiver.requests).toHaveLength(0);
     expect(leaks(run, SECRETS)).toEqual([]);
   });

@@ -23,6 +23,7 @@ import {
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import examples from "@octokit/webhooks-examples";
+import type { Io } from "../../action/io";
 import { nodeFor } from "./node-versions";
 
 export const ROOT = resolve(import.meta.dir, "../..");
@@ -550,4 +551,51 @@ export function startIdTokenEndpoint(mint: (audience: string) => Promise<string>
     stop,
     [Symbol.asyncDispose]: stop,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// An Io that records, for `run` in process
+
+export interface RecordedIo {
+  readonly io: Io;
+  /** Every call in order, as `kind:text` (`info:…`, `fail:…`, `setSecret:…`, `group:…`). */
+  readonly calls: string[];
+  readonly failures: string[];
+  readonly warnings: string[];
+  readonly outputs: Map<string, string>;
+  /** Job summary tables written. */
+  readonly summaries: Array<{ heading: string | undefined; rows: readonly (readonly string[])[] }>;
+}
+
+/** An Io that keeps what `run` reports, for tests that run it in process (no runner, no bundle). */
+export function recordingIo(): RecordedIo {
+  const calls: string[] = [];
+  const failures: string[] = [];
+  const warnings: string[] = [];
+  const outputs = new Map<string, string>();
+  const summaries: RecordedIo["summaries"] = [];
+  const io: Io = {
+    info: (line) => calls.push(`info:${line}`),
+    warning: (message) => {
+      calls.push(`warning:${message}`);
+      warnings.push(message);
+    },
+    fail: (message) => {
+      calls.push(`fail:${message}`);
+      failures.push(message);
+    },
+    debug: (message) => calls.push(`debug:${message}`),
+    startGroup: (name) => calls.push(`group:${name}`),
+    endGroup: () => calls.push("endgroup:"),
+    setSecret: (secret) => calls.push(`setSecret:${secret}`),
+    setOutput: (name, value) => {
+      calls.push(`output:${name}`);
+      outputs.set(name, value);
+    },
+    writeSummary: async (rows, heading) => {
+      calls.push(`summary:${heading ?? ""}`);
+      summaries.push({ heading, rows });
+    },
+  };
+  return { io, calls, failures, warnings, outputs, summaries };
 }
