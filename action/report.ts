@@ -1,7 +1,7 @@
 /**
  * @module action/report
  * Turns an outcome into what the user sees: step outputs, the job summary table, and a failure
- * message that says what to check. Pure: main.ts writes the results with `@actions/core`.
+ * message that says what to check. Pure: step-report.ts writes them through the `Io`.
  *
  * Nothing here may print a secret: URLs go through `maskUrl`, and the receiver's own words are
  * quoted only after the runner has been told to mask every secret. What a receiver or the network
@@ -143,6 +143,9 @@ export function stepOutputs(results: readonly DeliveryResult[]): Record<Delivery
     [Output.results]: JSON.stringify(results.map(resultEntry)),
   };
 }
+
+/** Names a receiver's progress lines when several deliver or wait at once. */
+export const progressPrefix = (ctx: ReportContext, several: boolean): string => (several ? `${resultName(ctx)}: ` : "");
 
 /** How the receiver is named in logs and the summary: never the digest. */
 export function receiverLabel(ctx: ReportContext): string {

@@ -24,6 +24,7 @@
  * The judging is pure (`judge`); the loop's clock, sleep, randomness and transport are injected.
  */
 import {
+  annotatedTargets,
   MAX_DELIVERY_TARGET_BYTES,
   MAX_STATUS_ANSWER_BYTES,
   MAX_STATUS_QUERY_TARGETS,
@@ -51,6 +52,45 @@ export const MAX_WAITED_TARGETS = 10 * MAX_STATUS_QUERY_TARGETS;
 
 /** How much of the delivery's 200 answer is read when waiting: its list of MAX_WAITED_TARGETS targets. */
 export const MAX_DELIVERY_ANSWER_BYTES = 1024 + MAX_WAITED_TARGETS * MAX_DELIVERY_TARGET_BYTES;
+
+/** What a delivery's answer gives wait-for to follow. */
+export type Followed =
+  | { readonly kind: "targets"; readonly targets: readonly QueriedTarget[] }
+  /** The receiver annotated nothing, so nothing can change. */
+  | { readonly kind: "nothing" }
+  /** wait-for cannot follow this answer; `message` says why. */
+  | { readonly kind: "refused"; readonly message: string };
+
+/** What to follow after a delivery the receiver accepted with `answer` (read up to MAX_DELIVERY_ANSWER_BYTES). */
+export function toFollow(answer: Extract<SendResult, { kind: "response" }>, mode: Exclude<WaitFor, "none">): Followed {
+  let body: unknown;
+  try {
+    body = JSON.parse(answer.body);
+  } catch {
+    body = undefined;
+  }
+  const targets = annotatedTargets(body);
+  if (answer.bodyTruncated)
+    return {
+      kind: "refused",
+      message:
+        `wait-for: ${mode} cannot list what to wait for: the receiver's answer to the delivery is longer than the ` +
+        `${MAX_DELIVERY_ANSWER_BYTES} bytes that ${MAX_WAITED_TARGETS} targets take, the most wait-for follows.`,
+    };
+  if (targets && targets.length > MAX_WAITED_TARGETS)
+    return {
+      kind: "refused",
+      message: `wait-for: ${mode} follows at most ${MAX_WAITED_TARGETS} targets; this delivery annotated ${targets.length}.`,
+    };
+  if (!targets)
+    return {
+      kind: "refused",
+      message:
+        `wait-for: ${mode} needs fluxhook's status query, and this receiver's answer lists no targets with ` +
+        "their requestedAt (Flux's notification-controller answers without a body): use wait-for: none with it.",
+    };
+  return targets.length === 0 ? { kind: "nothing" } : { kind: "targets", targets };
+}
 
 export type Judgement =
   | { readonly state: "done"; readonly revision: string | undefined }

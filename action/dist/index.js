@@ -18840,11 +18840,39 @@ function getIDToken(aud) {
   });
 }
 
-// action/main.ts
-import { createHash as createHash4, randomUUID as randomUUID2 } from "node:crypto";
+// action/id-token.ts
+var ID_TOKEN_REFRESH_MARGIN_MS = 60000;
+var ID_TOKEN_FALLBACK_LIFETIME_MS = 60000;
+function tokenExpiry(token) {
+  const payload = token.split(".")[1];
+  if (payload === undefined)
+    return;
+  try {
+    const exp = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")).exp;
+    return typeof exp === "number" && Number.isFinite(exp) ? exp * 1000 : undefined;
+  } catch {
+    return;
+  }
+}
+function reusedToken(fetch, now, onNew) {
+  let cached;
+  return async () => {
+    if (cached && now() < cached.refreshAt)
+      return { ok: true, value: cached.value };
+    const fetched = await fetch();
+    if (!fetched.ok)
+      return fetched;
+    const expiry = tokenExpiry(fetched.value);
+    const refreshAt = expiry === undefined ? now() + ID_TOKEN_FALLBACK_LIFETIME_MS : expiry - ID_TOKEN_REFRESH_MARGIN_MS;
+    if (fetched.value !== cached?.value)
+      onNew(fetched.value);
+    cached = { value: fetched.value, refreshAt };
+    return fetched;
+  };
+}
+
+// action/deliver-all.ts
 import { setTimeout as sleep } from "node:timers/promises";
-// package.json
-var version = "0.1.0";
 
 // shared/webhook-path.ts
 import { createHash } from "node:crypto";
@@ -19083,36 +19111,10 @@ async function deliver(req, options, deps) {
   }
 }
 
-// action/id-token.ts
-var ID_TOKEN_REFRESH_MARGIN_MS = 60000;
-var ID_TOKEN_FALLBACK_LIFETIME_MS = 60000;
-function tokenExpiry(token) {
-  const payload = token.split(".")[1];
-  if (payload === undefined)
-    return;
-  try {
-    const exp = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")).exp;
-    return typeof exp === "number" && Number.isFinite(exp) ? exp * 1000 : undefined;
-  } catch {
-    return;
-  }
-}
-function reusedToken(fetch, now, onNew) {
-  let cached;
-  return async () => {
-    if (cached && now() < cached.refreshAt)
-      return { ok: true, value: cached.value };
-    const fetched = await fetch();
-    if (!fetched.ok)
-      return fetched;
-    const expiry = tokenExpiry(fetched.value);
-    const refreshAt = expiry === undefined ? now() + ID_TOKEN_FALLBACK_LIFETIME_MS : expiry - ID_TOKEN_REFRESH_MARGIN_MS;
-    if (fetched.value !== cached?.value)
-      onNew(fetched.value);
-    cached = { value: fetched.value, refreshAt };
-    return fetched;
-  };
-}
+// action/plan.ts
+import { createHash as createHash4, randomUUID as randomUUID2 } from "node:crypto";
+// package.json
+var version = "0.1.0";
 
 // action/defaults.ts
 var DEFAULTS = {
@@ -19519,6 +19521,7 @@ var SUPPORTED_RECEIVER_TYPES = [
 ];
 var CONTENT_TYPES = ["json", "form"];
 var WAIT_FOR = ["none", "reconciled", "ready"];
+var Exit = { delivered: 0, failed: 1, usage: 2 };
 
 // action/destination.ts
 var K8S_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
@@ -19641,6 +19644,223 @@ function cleartextWarning(destinations, type) {
   if (!credential || !inClear)
     return;
   return `${maskUrl(inClear.url)} is plain http:// beyond this runner: ${credential} and the receiver's answers ` + "cross the network unencrypted, readable and changeable on the way. Use https:// (`ca-file` for a private CA).";
+}
+
+// action/report.ts
+var MAX_REVISION_CHARS = 256;
+var FLUX_DIGEST = "(?:sha1:[0-9a-f]{40}|sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128}|blake3:[0-9a-f]{64})";
+var FLUX_POINTER = "[A-Za-z0-9][A-Za-z0-9._/+@-]*";
+var CHART_VERSION = "v?\\d+\\.\\d+\\.\\d+(?:-[0-9A-Za-z.-]+)?(?:\\+[0-9A-Za-z.-]+)?";
+var FLUX_REVISION = new RegExp(`^(?:(?:${FLUX_POINTER}@)?${FLUX_DIGEST}|${CHART_VERSION})$`);
+function revisionOutput(revision) {
+  if (revision.length <= MAX_REVISION_CHARS && FLUX_REVISION.test(revision))
+    return { ok: true };
+  const shown = inert(truncate(revision, 80));
+  return {
+    ok: false,
+    warning: `The \`revision\` output is not set: "${shown}" is not a Flux revision (<branch or tag>@<algorithm>:<hex digest>, a digest, or a chart version, at most ${MAX_REVISION_CHARS} characters).`
+  };
+}
+var MAX_RESPONSE_OUTPUT_CHARS = 4096;
+var MAX_REASON_CHARS = 300;
+function scrub(text, secrets) {
+  let out = text;
+  for (const secret of [...secrets].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length))
+    out = out.split(secret).join("***");
+  return out;
+}
+function truncate(text, max) {
+  return text.length <= max ? text : `${text.slice(0, max)}… (truncated, ${text.length} characters)`;
+}
+function bodyExcerpt(result, max) {
+  const { body } = result;
+  if (!result.bodyTruncated && body.length <= max)
+    return body;
+  const size = result.bodyBytes !== undefined ? `${result.bodyBytes} bytes` : `more than ${Buffer.byteLength(body)} bytes${result.bodyTruncated ? ", not read to the end" : ""}`;
+  return `${body.slice(0, max)}… (truncated: the answer has ${size})`;
+}
+var lastAttempt = (outcome) => outcome.attempts[outcome.attempts.length - 1];
+var lastBody = (outcome) => {
+  const result = lastAttempt(outcome)?.result;
+  return result?.kind === "response" ? result.body : "";
+};
+var lastExcerpt = (outcome, max) => {
+  const result = lastAttempt(outcome)?.result;
+  return result?.kind === "response" ? bodyExcerpt(result, max) : "";
+};
+function outputsFor(ctx, deliveryId, outcome) {
+  return {
+    [Output.status]: outcome?.status !== undefined ? String(outcome.status) : "",
+    [Output.deliveryId]: deliveryId,
+    [Output.attempts]: String(outcome?.attempts.length ?? 0),
+    [Output.response]: outcome ? lastExcerpt(outcome, MAX_RESPONSE_OUTPUT_CHARS) : "",
+    [Output.url]: maskUrl(ctx.url),
+    [Output.results]: JSON.stringify([resultEntry({ ctx, deliveryId, outcome })])
+  };
+}
+var resultName = (ctx) => ctx.target.kind === "receiver" ? `${ctx.target.namespace}/${ctx.target.receiver}` : maskUrl(ctx.url);
+function resultEntry(r) {
+  return {
+    receiver: resultName(r.ctx),
+    status: r.outcome?.status ?? null,
+    "delivery-id": r.deliveryId,
+    attempts: r.outcome?.attempts.length ?? 0
+  };
+}
+function stepOutputs(results) {
+  const first = results.find((r) => r.outcome !== undefined && !r.outcome.ok) ?? results[0];
+  if (!first)
+    throw new Error("stepOutputs needs at least one delivery");
+  return {
+    ...outputsFor(first.ctx, first.deliveryId, first.outcome),
+    [Output.results]: JSON.stringify(results.map(resultEntry))
+  };
+}
+var progressPrefix = (ctx, several) => several ? `${resultName(ctx)}: ` : "";
+function receiverLabel(ctx) {
+  return ctx.target.kind === "receiver" ? `${ctx.target.namespace}/${ctx.target.receiver} at ${maskUrl(ctx.url)}` : maskUrl(ctx.url);
+}
+function receiverReason(body) {
+  const text = body.trim();
+  if (text === "")
+    return;
+  try {
+    const parsed = JSON.parse(text);
+    if (parsed && typeof parsed === "object") {
+      const o = parsed;
+      for (const key of ["reason", "message", "error", "detail"]) {
+        const v = o[key];
+        if (typeof v === "string" && v.trim() !== "")
+          return inert(truncate(v.trim(), MAX_REASON_CHARS));
+        if (v && typeof v === "object" && typeof v.message === "string")
+          return inert(truncate(String(v.message), MAX_REASON_CHARS));
+      }
+    }
+    if (typeof parsed === "string")
+      return inert(truncate(parsed, MAX_REASON_CHARS));
+  } catch {}
+  if (/^<(!doctype|html)/i.test(text))
+    return;
+  return inert(truncate(text.split(/\r?\n/)[0] ?? "", MAX_REASON_CHARS));
+}
+function receiverTargets(body) {
+  let parsed;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return [];
+  }
+  const targets = parsed && typeof parsed === "object" ? parsed.targets : undefined;
+  if (!Array.isArray(targets))
+    return [];
+  return targets.flatMap((t) => {
+    if (!t || typeof t !== "object")
+      return [];
+    const { kind, namespace, name, outcome } = t;
+    if (typeof kind !== "string" || typeof name !== "string")
+      return [];
+    return [
+      inert(`${kind} ${typeof namespace === "string" ? `${namespace}/` : ""}${name}${typeof outcome === "string" ? `: ${outcome}` : ""}`)
+    ];
+  });
+}
+var checkReceiver = (ctx) => ctx.target.kind === "receiver" ? `kubectl -n ${ctx.target.namespace} get receiver ${ctx.target.receiver}` : "kubectl get receivers -A";
+function statusHint(status, ctx, reason) {
+  const quoted = reason ? ` The receiver said: "${reason}".` : "";
+  const oidc = ctx.receiverType === "generic-oidc";
+  switch (true) {
+    case (status === 404 && oidc && ctx.target.kind === "receiver"):
+      return `No Receiver has this path. For generic-oidc the path is sha256(name + namespace): check that receiver "${ctx.target.receiver}" ` + `and namespace "${ctx.target.namespace}" are right and that the Receiver is Ready (${checkReceiver(ctx)}).${quoted}`;
+    case (status === 400 && oidc):
+      return `The receiver refused the ID token. Check the Receiver's oidcProviders: its issuerURL must be the token's issuer, its audience ` + `must equal \`oidc-audience\`, and its validations must accept this repository and ref; and the event filter ` + `("${ctx.event}" must be in spec.events, if set).${quoted}`;
+    case status === 404:
+      return ctx.target.kind === "receiver" ? `No Receiver has this path. The path is sha256(token + name + namespace), so check that \`token\` equals the Receiver's Secret (key "token"), ` + `that receiver "${ctx.target.receiver}" and namespace "${ctx.target.namespace}" are right, and that the Receiver is Ready ` + `(${checkReceiver(ctx)}; its status.webhookPath must be this path).${quoted}` : `No Receiver has this path: check that \`url\` ends with the Receiver's status.webhookPath and that the Receiver is Ready (${checkReceiver(ctx)}).${quoted}`;
+    case status === 400:
+      return `The receiver refused the request. Check the signature (the token must equal the Receiver's Secret; ` + `receiver-type "${ctx.receiverType}" must match the Receiver's spec.type) and the event filter ` + `("${ctx.event}" must be in the Receiver's spec.events, if set; override it with \`event\`).${quoted}`;
+    case (status === 401 || status === 403):
+      return `Refused before reaching a Receiver: an ingress, gateway or auth proxy in front of it answered ${status}.${quoted}`;
+    case status === 413:
+      return `The payload is too large for the receiver (Flux accepts up to 3 MiB); send a smaller \`payload\`.${quoted}`;
+    case status === 503:
+      return `The Receiver exists but is suspended or not Ready (${checkReceiver(ctx)}), or the service behind the address is unavailable.${quoted}`;
+    case status === 500:
+      return `The receiver accepted the request but failed to act on it, e.g. a resource in spec.resources is missing or the Kubernetes API failed: see the receiver's logs.${quoted}`;
+    case (status === 429 || status >= 500):
+      return `The receiver kept failing (${status}); see its logs, or raise \`retries\`.${quoted}`;
+    default:
+      return `Unexpected status ${status}.${quoted}`;
+  }
+}
+function networkHint(attempt, ctx) {
+  if (attempt.result.kind !== "error")
+    return "";
+  const { category, code } = attempt.result.error;
+  const url = new URL(ctx.url);
+  const hostPort = `${url.hostname}:${url.port || (url.protocol === "https:" ? 443 : 80)}`;
+  switch (category) {
+    case "refused":
+      return `Nothing accepted a connection at ${hostPort} from this runner. Check the network path: does this runner run inside the private network, are the Service/Ingress address and port right, do firewalls allow it, and do HTTPS_PROXY/NO_PROXY fit?`;
+    case "dns":
+      return `This runner cannot resolve "${url.hostname}". Use a runner inside the private network, or a name or IP address it can resolve.`;
+    case "timeout":
+      return `No complete answer from ${hostPort} within ${ctx.timeoutMs / 1000} s: a firewall dropping packets, a wrong port, or a slow receiver (raise \`timeout-seconds\`).`;
+    case "reset":
+      return `The connection to ${hostPort} was cut (${code}): a proxy or load balancer in between, or https:// sent to a plain-HTTP port?`;
+    case "tls-verify":
+      return code === "ERR_TLS_CERT_ALTNAME_INVALID" ? `The receiver's certificate does not name "${url.hostname}": use the host name the certificate was issued for.` : `The receiver's certificate is not trusted (${code}): give its CA with \`ca-file\` or \`ca\` (added to the default roots). \`insecure-skip-tls-verify\` is a last resort.`;
+    case "tls":
+      return `The TLS handshake with ${hostPort} failed (${code}): https:// to a plain-HTTP port (use http://), or a receiver that requires a client certificate (\`client-cert\`, \`client-key\`)?`;
+    case "tls-client-cert":
+      return `${hostPort} closed the TLS connection without answering, as a receiver that requires a client certificate does when none is presented: set \`client-cert\` and \`client-key\` (not retried: another attempt without one cannot succeed).`;
+    case "proxy":
+      return `The proxy refused to open a tunnel to ${hostPort} (${code}): check the proxy's credentials in HTTPS_PROXY/HTTP_PROXY, or add the receiver's host to NO_PROXY.`;
+    default:
+      return `The request failed (${code}).`;
+  }
+}
+function failureMessage(outcome, ctx) {
+  if (outcome.ok)
+    return "";
+  const last = lastAttempt(outcome);
+  const tries = `${outcome.attempts.length} attempt${outcome.attempts.length === 1 ? "" : "s"}`;
+  const where = receiverLabel(ctx);
+  if (!last)
+    return `Delivery to ${where} failed.`;
+  const result = last.result;
+  switch (outcome.kind) {
+    case "redirect": {
+      const location = result.kind === "response" ? result.headers.location : undefined;
+      let to = "another location";
+      if (location) {
+        try {
+          to = maskUrl(new URL(location, ctx.url).href);
+        } catch {}
+      }
+      return `Delivery to ${where} was redirected (${outcome.status}) to ${to}. Redirects are not followed for a POST: they drop the body ` + `or send the secret path elsewhere. Use the final URL in \`url\`/\`address\` (https:// instead of http://? no trailing slash?).`;
+    }
+    case "retry-after-too-long": {
+      const reason = receiverReason(lastBody(outcome));
+      return `Delivery to ${where} failed with ${outcome.status} after ${tries}: the receiver asked to retry later than the ` + `${MAX_RETRY_AFTER_MS / 1000} s this action waits between attempts (Retry-After). Re-run the job once the receiver ` + `accepts deliveries again, and see its logs for why it is throttling or unavailable.${reason ? ` The receiver said: "${reason}".` : ""}`;
+    }
+    case "status":
+      return `Delivery to ${where} failed with HTTP ${outcome.status} after ${tries}. ${statusHint(outcome.status ?? 0, ctx, receiverReason(lastBody(outcome)))}`;
+    case "network":
+      return result.kind === "error" ? `Delivery to ${where} failed after ${tries}: ${inert(`${result.error.code} (${result.error.message})`)}. ${networkHint(last, ctx)}` : `Delivery to ${where} failed after ${tries}.`;
+  }
+}
+function summaryTable(results, dryRun) {
+  return [
+    ["Receiver", "Event", "Delivery ID", "Status", "Attempts", "Duration", "Result"],
+    ...results.map(({ ctx, deliveryId, outcome }) => [
+      receiverLabel(ctx),
+      ctx.event,
+      deliveryId,
+      dryRun ? "dry run: not sent" : outcome?.status !== undefined ? String(outcome.status) : "no answer",
+      String(outcome?.attempts.length ?? 0),
+      outcome ? `${(outcome.durationMs / 1000).toFixed(2)} s` : "—",
+      dryRun ? "—" : outcome?.ok ? "✅ delivered" : "❌ failed"
+    ])
+  ];
 }
 
 // action/request.ts
@@ -19767,6 +19987,296 @@ function redactHeaders(headers) {
     const algo = /^(sha1|sha256|sha512)=/.exec(value)?.[1];
     return [name, algo ? `${algo}=<redacted>` : "<redacted>"];
   }));
+}
+
+// action/plan.ts
+var USER_AGENT = `GitHub-Hookshot/${createHash4("sha256").update(`fluxhook-action/${version}`).digest("hex").slice(0, 7)}`;
+var MAX_PARALLEL_DELIVERIES = 4;
+var DRY_RUN_PREVIEW_BYTES = 4096;
+function planDeliveries(config, payload, credential, newDeliveryId = randomUUID2) {
+  return config.destinations.map((destination) => {
+    const ctx = {
+      ...destination,
+      event: config.event,
+      receiverType: config.receiverType,
+      timeoutMs: config.timeoutMs
+    };
+    const deliveryId = newDeliveryId();
+    const label = destination.target.kind === "receiver" ? `${resultName(ctx)} at ${maskUrl(destination.url)}` : maskUrl(destination.url);
+    const settings = {
+      url: destination.url,
+      credential,
+      receiverType: config.receiverType,
+      event: config.event,
+      contentType: config.contentType,
+      repositoryId: config.context.repositoryId,
+      hookId: hookId(label),
+      userAgent: config.userAgent ?? USER_AGENT,
+      enterprise: config.context.enterprise,
+      extraHeaders: config.extraHeaders
+    };
+    return { ctx, deliveryId, req: buildRequest(settings, payload, deliveryId), settings };
+  });
+}
+var unsent = (planned) => planned.map(({ ctx, deliveryId }) => ({ ctx, deliveryId, outcome: undefined }));
+function logPlan({ io, config }, planned, material, route) {
+  const first = planned[0];
+  const target = new URL(first.ctx.url);
+  const from = config.payload.kind === "inline" ? "the `payload` input" : `${config.payload.path} (${config.payload.from})`;
+  io.startGroup("Request");
+  if (planned.length === 1) {
+    const where = first.ctx.target;
+    io.info(`Receiver: ${maskUrl(first.ctx.url)}${where.kind === "receiver" ? ` (Receiver ${where.namespace}/${where.receiver})` : ""}`);
+  } else {
+    io.info(`Receivers: ${planned.length} at ${maskUrl(first.ctx.url)}, ${MAX_PARALLEL_DELIVERIES} at a time`);
+  }
+  io.info(`Receiver type: ${config.receiverType}${config.oidcAudience !== undefined ? ` (ID token for audience "${config.oidcAudience}")` : ""}`);
+  io.info(`Event: ${config.event}${config.eventFrom === "GITHUB_EVENT_NAME" ? ` (from GITHUB_EVENT_NAME=${config.context.actionsEvent})` : ""}`);
+  io.info(`Payload: ${material.payload.byteLength} bytes from ${from}, sent as ${config.contentType} (${first.req.body.byteLength} bytes)`);
+  if (config.extraHeaders.length > 0)
+    io.info(`Extra headers: ${Object.entries(redactHeaders(Object.fromEntries(config.extraHeaders))).map(([name, value]) => `${name}: ${value}`).join(", ")}`);
+  for (const delivery of planned)
+    io.info(planned.length === 1 ? `Delivery ID: ${delivery.deliveryId}` : `Delivery ID for ${resultName(delivery.ctx)}: ${delivery.deliveryId}`);
+  io.info(`Route: ${describeRoute(route)}`);
+  if (target.protocol === "https:") {
+    const { extraCa, clientCert } = material.tls;
+    const trust = config.tls.insecureSkipVerify ? "certificate NOT verified" : `verified against the default roots${extraCa.length ? ` + ${extraCa.length} extra CA input(s)` : ""}`;
+    io.info(`TLS: ${trust}${clientCert ? ", client certificate presented" : ""}`);
+  }
+  io.info(`Timeout: ${config.timeoutMs / 1000} s per attempt; ${config.retries === 0 ? "no retries" : `up to ${config.retries} retries`}`);
+  io.endGroup();
+}
+function logDryRun({ io, config }, planned) {
+  const several = planned.length > 1;
+  for (const { ctx, req } of planned) {
+    io.startGroup(several ? `Dry run for ${resultName(ctx)}: this request is not sent` : "Dry run: this request is not sent");
+    io.info(`${req.method} ${maskUrl(req.url)}`);
+    for (const [name, value] of Object.entries(redactHeaders(req.headers)))
+      io.info(`${name}: ${value}`);
+    io.info("");
+    const preview = new TextDecoder().decode(req.body.subarray(0, DRY_RUN_PREVIEW_BYTES)) + (req.body.byteLength > DRY_RUN_PREVIEW_BYTES ? `
+… (truncated)` : "");
+    io.info(scrub(preview, config.secrets));
+    io.endGroup();
+  }
+  if (config.waitFor !== "none")
+    io.info(`Dry run: not waiting for Flux (wait-for: ${config.waitFor}).`);
+}
+
+// action/wait.ts
+var POLL_BACKOFF = { baseMs: 2000, capMs: 15000 };
+var MAX_WAITED_TARGETS = 10 * MAX_STATUS_QUERY_TARGETS;
+var MAX_DELIVERY_ANSWER_BYTES = 1024 + MAX_WAITED_TARGETS * MAX_DELIVERY_TARGET_BYTES;
+function toFollow(answer, mode) {
+  let body;
+  try {
+    body = JSON.parse(answer.body);
+  } catch {
+    body = undefined;
+  }
+  const targets = annotatedTargets(body);
+  if (answer.bodyTruncated)
+    return {
+      kind: "refused",
+      message: `wait-for: ${mode} cannot list what to wait for: the receiver's answer to the delivery is longer than the ` + `${MAX_DELIVERY_ANSWER_BYTES} bytes that ${MAX_WAITED_TARGETS} targets take, the most wait-for follows.`
+    };
+  if (targets && targets.length > MAX_WAITED_TARGETS)
+    return {
+      kind: "refused",
+      message: `wait-for: ${mode} follows at most ${MAX_WAITED_TARGETS} targets; this delivery annotated ${targets.length}.`
+    };
+  if (!targets)
+    return {
+      kind: "refused",
+      message: `wait-for: ${mode} needs fluxhook's status query, and this receiver's answer lists no targets with ` + "their requestedAt (Flux's notification-controller answers without a body): use wait-for: none with it."
+    };
+  return targets.length === 0 ? { kind: "nothing" } : { kind: "targets", targets };
+}
+var label = (o) => inert(`${o.kind} ${o.namespace}/${o.name}`);
+var says = (c) => c ? inert(`${c.reason}: ${c.message}`) : "no Ready condition yet";
+var named = (revision, otherwise) => revision === undefined ? otherwise : inert(revision);
+function judgeConsumer(c, revision) {
+  const status = c.ready?.status;
+  if (c.kind === "Kustomization") {
+    if (status === "True" && revision !== undefined && c.appliedRevision === revision)
+      return;
+    if (status === "False" && revision !== undefined && c.attemptedRevision === revision)
+      return { state: "failed", message: `${label(c)} failed to apply ${named(revision, "")}: ${says(c.ready)}` };
+    return {
+      state: "waiting",
+      behind: `${label(c)} has not applied ${named(revision, "the new revision")} yet (applied: ${named(c.appliedRevision, "none")}; ${says(c.ready)})`
+    };
+  }
+  if (status === "True")
+    return;
+  if (status === "False")
+    return { state: "failed", message: `${label(c)} is not Ready: ${says(c.ready)}` };
+  return { state: "waiting", behind: `${label(c)} is not Ready yet (${says(c.ready)})` };
+}
+function unseen(t) {
+  const why = t.consumersTruncated ? "it uses more of them than the answer lists" : t.consumersError !== undefined ? `listing them failed: ${inert(t.consumersError)}` : "the answer does not say it is complete";
+  return `the status query could not see every Kustomization and HelmRelease that uses it (${why}), so none can be reported Ready`;
+}
+function judgeTarget(t, mode) {
+  if (t.error !== undefined)
+    return { state: "waiting", behind: `${label(t)} could not be read: ${inert(t.error)}` };
+  if (!t.found)
+    return { state: "failed", message: `${label(t)} no longer exists` };
+  if (!t.handled)
+    return {
+      state: "waiting",
+      behind: `${label(t)} has not handled the request yet (requestedAt ${inert(t.requestedAt)}; last handled: ${named(t.lastHandledReconcileAt, "never")})`
+    };
+  const status = t.ready?.status;
+  if (status === "False")
+    return { state: "failed", message: `${label(t)} is not Ready: ${says(t.ready)}` };
+  if (mode === "reconciled")
+    return { state: "done", revision: t.revision };
+  if (status !== "True")
+    return { state: "waiting", behind: `${label(t)} is not Ready yet (${says(t.ready)})` };
+  for (const c of t.consumers ?? []) {
+    const verdict = judgeConsumer(c, t.revision);
+    if (verdict)
+      return verdict;
+  }
+  if (t.complete !== true)
+    return { state: "waiting", behind: `${label(t)}: ${unseen(t)}` };
+  return { state: "done", revision: t.revision };
+}
+function judge(answer, mode) {
+  const verdicts = answer.targets.map((t) => judgeTarget(t, mode));
+  const failed = verdicts.find((v) => v.state === "failed");
+  if (failed)
+    return failed;
+  const waiting = verdicts.find((v) => v.state === "waiting");
+  if (waiting)
+    return waiting;
+  const revision = verdicts.map((v) => v.state === "done" ? v.revision : undefined).find((r) => r !== undefined);
+  return { state: "done", revision };
+}
+function chainRows(answer) {
+  const rows = [["Object", "Revision", "Ready"]];
+  const ready = (c) => c ? inert(`${c.status}: ${c.message || c.reason}`) : "unknown";
+  for (const t of answer.targets) {
+    rows.push([label(t), named(t.revision, ""), t.found ? ready(t.ready) : "not found"]);
+    for (const c of t.consumers ?? [])
+      rows.push([`→ ${label(c)}`, named(c.appliedRevision, ""), ready(c.ready)]);
+    if (t.consumersTruncated)
+      rows.push(["→ …", "", "more consumers than the answer lists"]);
+  }
+  return rows;
+}
+var reasonOf = (body) => {
+  try {
+    const reason = JSON.parse(body).reason;
+    return inert(typeof reason === "string" ? reason.slice(0, 200) : body.slice(0, 200));
+  } catch {
+    return inert(body.slice(0, 200));
+  }
+};
+var permanent = (result) => result.status === 501 || result.status === 503 && reasonOf(result.body) === STATUS_QUERY_NO_CLUSTER;
+async function pollOnce(targets, deadline, deps) {
+  const parts = [];
+  for (let i = 0;i < targets.length; i += MAX_STATUS_QUERY_TARGETS) {
+    const left = deadline - deps.now();
+    if (left <= 0)
+      return { kind: "late" };
+    const result = await deps.query(targets.slice(i, i + MAX_STATUS_QUERY_TARGETS), left);
+    if (result.kind === "error")
+      return { kind: "retry", why: inert(`${result.error.code}: ${result.error.message}`) };
+    if (permanent(result))
+      return {
+        kind: "refused",
+        why: `the status query cannot be answered: HTTP ${result.status} (${reasonOf(result.body)})`
+      };
+    if (result.status === 429 || result.status >= 500)
+      return { kind: "retry", why: `HTTP ${result.status} (${reasonOf(result.body)})` };
+    if (result.status === 404)
+      return {
+        kind: "refused",
+        why: "the receiver has no status query at this path (HTTP 404): wait-for needs fluxhook's receiver server"
+      };
+    if (result.status !== 200)
+      return { kind: "refused", why: `the status query was refused: HTTP ${result.status} (${reasonOf(result.body)})` };
+    let body;
+    try {
+      body = JSON.parse(result.body);
+    } catch {
+      body = undefined;
+    }
+    if (result.bodyTruncated)
+      return {
+        kind: "refused",
+        why: `the status query's answer was longer than the ${MAX_STATUS_ANSWER_BYTES} bytes its bounds allow (shared/status-query.ts), or was cut off: is the receiver fluxhook, of a version that speaks this action's status query?`
+      };
+    const answer = parseStatusAnswer(body);
+    if (!answer)
+      return { kind: "refused", why: "the status query's answer is not a status answer" };
+    parts.push(answer);
+  }
+  return {
+    kind: "answer",
+    answer: { status: 200, reason: parts.map((p) => p.reason).join("; "), targets: parts.flatMap((p) => p.targets) }
+  };
+}
+async function waitForFlux(targets, mode, timeoutMs, deps) {
+  const deadline = deps.now() + timeoutMs;
+  let last;
+  let behind = "no answer from the status query yet";
+  const timedOut = (polls) => ({
+    ok: false,
+    message: `Timed out after ${Math.round(timeoutMs / 1000)} s waiting for Flux (wait-for: ${mode}): ${behind}`,
+    answer: last,
+    polls
+  });
+  for (let poll = 1;; poll++) {
+    const result = await pollOnce(targets, deadline, deps);
+    if (result.kind === "refused")
+      return { ok: false, message: result.why, answer: last, polls: poll };
+    if (result.kind === "retry")
+      behind = `the status query did not answer: ${result.why}`;
+    else if (result.kind === "late")
+      return timedOut(poll - 1);
+    else {
+      last = result.answer;
+      const verdict = judge(result.answer, mode);
+      if (verdict.state === "done")
+        return { ok: true, revision: verdict.revision, answer: result.answer, polls: poll };
+      if (verdict.state === "failed")
+        return { ok: false, message: verdict.message, answer: last, polls: poll };
+      behind = verdict.behind;
+    }
+    const left = deadline - deps.now();
+    if (left <= 0)
+      return timedOut(poll);
+    const delay = Math.min(backoffDelayMs(POLL_BACKOFF, poll, deps.random()), left);
+    deps.log(`Poll ${poll}: ${behind}; next in ${(delay / 1000).toFixed(1)} s.`);
+    await deps.sleep(delay);
+  }
+}
+
+// action/deliver-all.ts
+async function deliverAll({ io, config, clean }, planned, send) {
+  const several = planned.length > 1;
+  const options = {
+    retries: config.retries,
+    timeoutMs: config.timeoutMs,
+    ...config.waitFor !== "none" ? { maxAnswerBytes: MAX_DELIVERY_ANSWER_BYTES } : {}
+  };
+  io.startGroup(several ? "Deliveries" : "Delivery");
+  const results = await mapPool(planned, MAX_PARALLEL_DELIVERIES, async ({ ctx, deliveryId, req }) => {
+    const log = (line) => io.info(clean(`${progressPrefix(ctx, several)}${line}`));
+    const outcome = await deliver(req, options, {
+      send,
+      sleep: (ms) => sleep(ms),
+      now: Date.now,
+      random: Math.random,
+      log
+    });
+    return { ctx, deliveryId, outcome };
+  });
+  io.endGroup();
+  return results;
 }
 
 // action/inputs.ts
@@ -20021,224 +20531,6 @@ function enterpriseServer(env) {
 
 // action/io.ts
 import { writeSync } from "node:fs";
-
-// action/report.ts
-var MAX_REVISION_CHARS = 256;
-var FLUX_DIGEST = "(?:sha1:[0-9a-f]{40}|sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128}|blake3:[0-9a-f]{64})";
-var FLUX_POINTER = "[A-Za-z0-9][A-Za-z0-9._/+@-]*";
-var CHART_VERSION = "v?\\d+\\.\\d+\\.\\d+(?:-[0-9A-Za-z.-]+)?(?:\\+[0-9A-Za-z.-]+)?";
-var FLUX_REVISION = new RegExp(`^(?:(?:${FLUX_POINTER}@)?${FLUX_DIGEST}|${CHART_VERSION})$`);
-function revisionOutput(revision) {
-  if (revision.length <= MAX_REVISION_CHARS && FLUX_REVISION.test(revision))
-    return { ok: true };
-  const shown = inert(truncate(revision, 80));
-  return {
-    ok: false,
-    warning: `The \`revision\` output is not set: "${shown}" is not a Flux revision (<branch or tag>@<algorithm>:<hex digest>, a digest, or a chart version, at most ${MAX_REVISION_CHARS} characters).`
-  };
-}
-var MAX_RESPONSE_OUTPUT_CHARS = 4096;
-var MAX_REASON_CHARS = 300;
-function scrub(text, secrets) {
-  let out = text;
-  for (const secret of [...secrets].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length))
-    out = out.split(secret).join("***");
-  return out;
-}
-function truncate(text, max) {
-  return text.length <= max ? text : `${text.slice(0, max)}… (truncated, ${text.length} characters)`;
-}
-function bodyExcerpt(result, max) {
-  const { body } = result;
-  if (!result.bodyTruncated && body.length <= max)
-    return body;
-  const size = result.bodyBytes !== undefined ? `${result.bodyBytes} bytes` : `more than ${Buffer.byteLength(body)} bytes${result.bodyTruncated ? ", not read to the end" : ""}`;
-  return `${body.slice(0, max)}… (truncated: the answer has ${size})`;
-}
-var lastAttempt = (outcome) => outcome.attempts[outcome.attempts.length - 1];
-var lastBody = (outcome) => {
-  const result = lastAttempt(outcome)?.result;
-  return result?.kind === "response" ? result.body : "";
-};
-var lastExcerpt = (outcome, max) => {
-  const result = lastAttempt(outcome)?.result;
-  return result?.kind === "response" ? bodyExcerpt(result, max) : "";
-};
-function outputsFor(ctx, deliveryId, outcome) {
-  return {
-    [Output.status]: outcome?.status !== undefined ? String(outcome.status) : "",
-    [Output.deliveryId]: deliveryId,
-    [Output.attempts]: String(outcome?.attempts.length ?? 0),
-    [Output.response]: outcome ? lastExcerpt(outcome, MAX_RESPONSE_OUTPUT_CHARS) : "",
-    [Output.url]: maskUrl(ctx.url),
-    [Output.results]: JSON.stringify([resultEntry({ ctx, deliveryId, outcome })])
-  };
-}
-var resultName = (ctx) => ctx.target.kind === "receiver" ? `${ctx.target.namespace}/${ctx.target.receiver}` : maskUrl(ctx.url);
-function resultEntry(r) {
-  return {
-    receiver: resultName(r.ctx),
-    status: r.outcome?.status ?? null,
-    "delivery-id": r.deliveryId,
-    attempts: r.outcome?.attempts.length ?? 0
-  };
-}
-function stepOutputs(results) {
-  const first = results.find((r) => r.outcome !== undefined && !r.outcome.ok) ?? results[0];
-  if (!first)
-    throw new Error("stepOutputs needs at least one delivery");
-  return {
-    ...outputsFor(first.ctx, first.deliveryId, first.outcome),
-    [Output.results]: JSON.stringify(results.map(resultEntry))
-  };
-}
-function receiverLabel(ctx) {
-  return ctx.target.kind === "receiver" ? `${ctx.target.namespace}/${ctx.target.receiver} at ${maskUrl(ctx.url)}` : maskUrl(ctx.url);
-}
-function receiverReason(body) {
-  const text = body.trim();
-  if (text === "")
-    return;
-  try {
-    const parsed = JSON.parse(text);
-    if (parsed && typeof parsed === "object") {
-      const o = parsed;
-      for (const key of ["reason", "message", "error", "detail"]) {
-        const v = o[key];
-        if (typeof v === "string" && v.trim() !== "")
-          return inert(truncate(v.trim(), MAX_REASON_CHARS));
-        if (v && typeof v === "object" && typeof v.message === "string")
-          return inert(truncate(String(v.message), MAX_REASON_CHARS));
-      }
-    }
-    if (typeof parsed === "string")
-      return inert(truncate(parsed, MAX_REASON_CHARS));
-  } catch {}
-  if (/^<(!doctype|html)/i.test(text))
-    return;
-  return inert(truncate(text.split(/\r?\n/)[0] ?? "", MAX_REASON_CHARS));
-}
-function receiverTargets(body) {
-  let parsed;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    return [];
-  }
-  const targets = parsed && typeof parsed === "object" ? parsed.targets : undefined;
-  if (!Array.isArray(targets))
-    return [];
-  return targets.flatMap((t) => {
-    if (!t || typeof t !== "object")
-      return [];
-    const { kind, namespace, name, outcome } = t;
-    if (typeof kind !== "string" || typeof name !== "string")
-      return [];
-    return [
-      inert(`${kind} ${typeof namespace === "string" ? `${namespace}/` : ""}${name}${typeof outcome === "string" ? `: ${outcome}` : ""}`)
-    ];
-  });
-}
-var checkReceiver = (ctx) => ctx.target.kind === "receiver" ? `kubectl -n ${ctx.target.namespace} get receiver ${ctx.target.receiver}` : "kubectl get receivers -A";
-function statusHint(status, ctx, reason) {
-  const quoted = reason ? ` The receiver said: "${reason}".` : "";
-  const oidc = ctx.receiverType === "generic-oidc";
-  switch (true) {
-    case (status === 404 && oidc && ctx.target.kind === "receiver"):
-      return `No Receiver has this path. For generic-oidc the path is sha256(name + namespace): check that receiver "${ctx.target.receiver}" ` + `and namespace "${ctx.target.namespace}" are right and that the Receiver is Ready (${checkReceiver(ctx)}).${quoted}`;
-    case (status === 400 && oidc):
-      return `The receiver refused the ID token. Check the Receiver's oidcProviders: its issuerURL must be the token's issuer, its audience ` + `must equal \`oidc-audience\`, and its validations must accept this repository and ref; and the event filter ` + `("${ctx.event}" must be in spec.events, if set).${quoted}`;
-    case status === 404:
-      return ctx.target.kind === "receiver" ? `No Receiver has this path. The path is sha256(token + name + namespace), so check that \`token\` equals the Receiver's Secret (key "token"), ` + `that receiver "${ctx.target.receiver}" and namespace "${ctx.target.namespace}" are right, and that the Receiver is Ready ` + `(${checkReceiver(ctx)}; its status.webhookPath must be this path).${quoted}` : `No Receiver has this path: check that \`url\` ends with the Receiver's status.webhookPath and that the Receiver is Ready (${checkReceiver(ctx)}).${quoted}`;
-    case status === 400:
-      return `The receiver refused the request. Check the signature (the token must equal the Receiver's Secret; ` + `receiver-type "${ctx.receiverType}" must match the Receiver's spec.type) and the event filter ` + `("${ctx.event}" must be in the Receiver's spec.events, if set; override it with \`event\`).${quoted}`;
-    case (status === 401 || status === 403):
-      return `Refused before reaching a Receiver: an ingress, gateway or auth proxy in front of it answered ${status}.${quoted}`;
-    case status === 413:
-      return `The payload is too large for the receiver (Flux accepts up to 3 MiB); send a smaller \`payload\`.${quoted}`;
-    case status === 503:
-      return `The Receiver exists but is suspended or not Ready (${checkReceiver(ctx)}), or the service behind the address is unavailable.${quoted}`;
-    case status === 500:
-      return `The receiver accepted the request but failed to act on it, e.g. a resource in spec.resources is missing or the Kubernetes API failed: see the receiver's logs.${quoted}`;
-    case (status === 429 || status >= 500):
-      return `The receiver kept failing (${status}); see its logs, or raise \`retries\`.${quoted}`;
-    default:
-      return `Unexpected status ${status}.${quoted}`;
-  }
-}
-function networkHint(attempt, ctx) {
-  if (attempt.result.kind !== "error")
-    return "";
-  const { category, code } = attempt.result.error;
-  const url = new URL(ctx.url);
-  const hostPort = `${url.hostname}:${url.port || (url.protocol === "https:" ? 443 : 80)}`;
-  switch (category) {
-    case "refused":
-      return `Nothing accepted a connection at ${hostPort} from this runner. Check the network path: does this runner run inside the private network, are the Service/Ingress address and port right, do firewalls allow it, and do HTTPS_PROXY/NO_PROXY fit?`;
-    case "dns":
-      return `This runner cannot resolve "${url.hostname}". Use a runner inside the private network, or a name or IP address it can resolve.`;
-    case "timeout":
-      return `No complete answer from ${hostPort} within ${ctx.timeoutMs / 1000} s: a firewall dropping packets, a wrong port, or a slow receiver (raise \`timeout-seconds\`).`;
-    case "reset":
-      return `The connection to ${hostPort} was cut (${code}): a proxy or load balancer in between, or https:// sent to a plain-HTTP port?`;
-    case "tls-verify":
-      return code === "ERR_TLS_CERT_ALTNAME_INVALID" ? `The receiver's certificate does not name "${url.hostname}": use the host name the certificate was issued for.` : `The receiver's certificate is not trusted (${code}): give its CA with \`ca-file\` or \`ca\` (added to the default roots). \`insecure-skip-tls-verify\` is a last resort.`;
-    case "tls":
-      return `The TLS handshake with ${hostPort} failed (${code}): https:// to a plain-HTTP port (use http://), or a receiver that requires a client certificate (\`client-cert\`, \`client-key\`)?`;
-    case "tls-client-cert":
-      return `${hostPort} closed the TLS connection without answering, as a receiver that requires a client certificate does when none is presented: set \`client-cert\` and \`client-key\` (not retried: another attempt without one cannot succeed).`;
-    case "proxy":
-      return `The proxy refused to open a tunnel to ${hostPort} (${code}): check the proxy's credentials in HTTPS_PROXY/HTTP_PROXY, or add the receiver's host to NO_PROXY.`;
-    default:
-      return `The request failed (${code}).`;
-  }
-}
-function failureMessage(outcome, ctx) {
-  if (outcome.ok)
-    return "";
-  const last = lastAttempt(outcome);
-  const tries = `${outcome.attempts.length} attempt${outcome.attempts.length === 1 ? "" : "s"}`;
-  const where = receiverLabel(ctx);
-  if (!last)
-    return `Delivery to ${where} failed.`;
-  const result = last.result;
-  switch (outcome.kind) {
-    case "redirect": {
-      const location = result.kind === "response" ? result.headers.location : undefined;
-      let to = "another location";
-      if (location) {
-        try {
-          to = maskUrl(new URL(location, ctx.url).href);
-        } catch {}
-      }
-      return `Delivery to ${where} was redirected (${outcome.status}) to ${to}. Redirects are not followed for a POST: they drop the body ` + `or send the secret path elsewhere. Use the final URL in \`url\`/\`address\` (https:// instead of http://? no trailing slash?).`;
-    }
-    case "retry-after-too-long": {
-      const reason = receiverReason(lastBody(outcome));
-      return `Delivery to ${where} failed with ${outcome.status} after ${tries}: the receiver asked to retry later than the ` + `${MAX_RETRY_AFTER_MS / 1000} s this action waits between attempts (Retry-After). Re-run the job once the receiver ` + `accepts deliveries again, and see its logs for why it is throttling or unavailable.${reason ? ` The receiver said: "${reason}".` : ""}`;
-    }
-    case "status":
-      return `Delivery to ${where} failed with HTTP ${outcome.status} after ${tries}. ${statusHint(outcome.status ?? 0, ctx, receiverReason(lastBody(outcome)))}`;
-    case "network":
-      return result.kind === "error" ? `Delivery to ${where} failed after ${tries}: ${inert(`${result.error.code} (${result.error.message})`)}. ${networkHint(last, ctx)}` : `Delivery to ${where} failed after ${tries}.`;
-  }
-}
-function summaryTable(results, dryRun) {
-  return [
-    ["Receiver", "Event", "Delivery ID", "Status", "Attempts", "Duration", "Result"],
-    ...results.map(({ ctx, deliveryId, outcome }) => [
-      receiverLabel(ctx),
-      ctx.event,
-      deliveryId,
-      dryRun ? "dry run: not sent" : outcome?.status !== undefined ? String(outcome.status) : "no answer",
-      String(outcome?.attempts.length ?? 0),
-      outcome ? `${(outcome.durationMs / 1000).toFixed(2)} s` : "—",
-      dryRun ? "—" : outcome?.ok ? "✅ delivered" : "❌ failed"
-    ])
-  ];
-}
-
-// action/io.ts
 var annotation = (message) => inertLines(message).join(`
 `);
 function actionsIo() {
@@ -20293,173 +20585,6 @@ function plainIo(fd = 2) {
     },
     writeSummary: async () => {}
   };
-}
-
-// action/wait.ts
-var POLL_BACKOFF = { baseMs: 2000, capMs: 15000 };
-var MAX_WAITED_TARGETS = 10 * MAX_STATUS_QUERY_TARGETS;
-var MAX_DELIVERY_ANSWER_BYTES = 1024 + MAX_WAITED_TARGETS * MAX_DELIVERY_TARGET_BYTES;
-var label = (o) => inert(`${o.kind} ${o.namespace}/${o.name}`);
-var says = (c) => c ? inert(`${c.reason}: ${c.message}`) : "no Ready condition yet";
-var named = (revision, otherwise) => revision === undefined ? otherwise : inert(revision);
-function judgeConsumer(c, revision) {
-  const status = c.ready?.status;
-  if (c.kind === "Kustomization") {
-    if (status === "True" && revision !== undefined && c.appliedRevision === revision)
-      return;
-    if (status === "False" && revision !== undefined && c.attemptedRevision === revision)
-      return { state: "failed", message: `${label(c)} failed to apply ${named(revision, "")}: ${says(c.ready)}` };
-    return {
-      state: "waiting",
-      behind: `${label(c)} has not applied ${named(revision, "the new revision")} yet (applied: ${named(c.appliedRevision, "none")}; ${says(c.ready)})`
-    };
-  }
-  if (status === "True")
-    return;
-  if (status === "False")
-    return { state: "failed", message: `${label(c)} is not Ready: ${says(c.ready)}` };
-  return { state: "waiting", behind: `${label(c)} is not Ready yet (${says(c.ready)})` };
-}
-function unseen(t) {
-  const why = t.consumersTruncated ? "it uses more of them than the answer lists" : t.consumersError !== undefined ? `listing them failed: ${inert(t.consumersError)}` : "the answer does not say it is complete";
-  return `the status query could not see every Kustomization and HelmRelease that uses it (${why}), so none can be reported Ready`;
-}
-function judgeTarget(t, mode) {
-  if (t.error !== undefined)
-    return { state: "waiting", behind: `${label(t)} could not be read: ${inert(t.error)}` };
-  if (!t.found)
-    return { state: "failed", message: `${label(t)} no longer exists` };
-  if (!t.handled)
-    return {
-      state: "waiting",
-      behind: `${label(t)} has not handled the request yet (requestedAt ${inert(t.requestedAt)}; last handled: ${named(t.lastHandledReconcileAt, "never")})`
-    };
-  const status = t.ready?.status;
-  if (status === "False")
-    return { state: "failed", message: `${label(t)} is not Ready: ${says(t.ready)}` };
-  if (mode === "reconciled")
-    return { state: "done", revision: t.revision };
-  if (status !== "True")
-    return { state: "waiting", behind: `${label(t)} is not Ready yet (${says(t.ready)})` };
-  for (const c of t.consumers ?? []) {
-    const verdict = judgeConsumer(c, t.revision);
-    if (verdict)
-      return verdict;
-  }
-  if (t.complete !== true)
-    return { state: "waiting", behind: `${label(t)}: ${unseen(t)}` };
-  return { state: "done", revision: t.revision };
-}
-function judge(answer, mode) {
-  const verdicts = answer.targets.map((t) => judgeTarget(t, mode));
-  const failed = verdicts.find((v) => v.state === "failed");
-  if (failed)
-    return failed;
-  const waiting = verdicts.find((v) => v.state === "waiting");
-  if (waiting)
-    return waiting;
-  const revision = verdicts.map((v) => v.state === "done" ? v.revision : undefined).find((r) => r !== undefined);
-  return { state: "done", revision };
-}
-function chainRows(answer) {
-  const rows = [["Object", "Revision", "Ready"]];
-  const ready = (c) => c ? inert(`${c.status}: ${c.message || c.reason}`) : "unknown";
-  for (const t of answer.targets) {
-    rows.push([label(t), named(t.revision, ""), t.found ? ready(t.ready) : "not found"]);
-    for (const c of t.consumers ?? [])
-      rows.push([`→ ${label(c)}`, named(c.appliedRevision, ""), ready(c.ready)]);
-    if (t.consumersTruncated)
-      rows.push(["→ …", "", "more consumers than the answer lists"]);
-  }
-  return rows;
-}
-var reasonOf = (body) => {
-  try {
-    const reason = JSON.parse(body).reason;
-    return inert(typeof reason === "string" ? reason.slice(0, 200) : body.slice(0, 200));
-  } catch {
-    return inert(body.slice(0, 200));
-  }
-};
-var permanent = (result) => result.status === 501 || result.status === 503 && reasonOf(result.body) === STATUS_QUERY_NO_CLUSTER;
-async function pollOnce(targets, deadline, deps) {
-  const parts = [];
-  for (let i = 0;i < targets.length; i += MAX_STATUS_QUERY_TARGETS) {
-    const left = deadline - deps.now();
-    if (left <= 0)
-      return { kind: "late" };
-    const result = await deps.query(targets.slice(i, i + MAX_STATUS_QUERY_TARGETS), left);
-    if (result.kind === "error")
-      return { kind: "retry", why: inert(`${result.error.code}: ${result.error.message}`) };
-    if (permanent(result))
-      return {
-        kind: "refused",
-        why: `the status query cannot be answered: HTTP ${result.status} (${reasonOf(result.body)})`
-      };
-    if (result.status === 429 || result.status >= 500)
-      return { kind: "retry", why: `HTTP ${result.status} (${reasonOf(result.body)})` };
-    if (result.status === 404)
-      return {
-        kind: "refused",
-        why: "the receiver has no status query at this path (HTTP 404): wait-for needs fluxhook's receiver server"
-      };
-    if (result.status !== 200)
-      return { kind: "refused", why: `the status query was refused: HTTP ${result.status} (${reasonOf(result.body)})` };
-    let body;
-    try {
-      body = JSON.parse(result.body);
-    } catch {
-      body = undefined;
-    }
-    if (result.bodyTruncated)
-      return {
-        kind: "refused",
-        why: `the status query's answer was longer than the ${MAX_STATUS_ANSWER_BYTES} bytes its bounds allow (shared/status-query.ts), or was cut off: is the receiver fluxhook, of a version that speaks this action's status query?`
-      };
-    const answer = parseStatusAnswer(body);
-    if (!answer)
-      return { kind: "refused", why: "the status query's answer is not a status answer" };
-    parts.push(answer);
-  }
-  return {
-    kind: "answer",
-    answer: { status: 200, reason: parts.map((p) => p.reason).join("; "), targets: parts.flatMap((p) => p.targets) }
-  };
-}
-async function waitForFlux(targets, mode, timeoutMs, deps) {
-  const deadline = deps.now() + timeoutMs;
-  let last;
-  let behind = "no answer from the status query yet";
-  const timedOut = (polls) => ({
-    ok: false,
-    message: `Timed out after ${Math.round(timeoutMs / 1000)} s waiting for Flux (wait-for: ${mode}): ${behind}`,
-    answer: last,
-    polls
-  });
-  for (let poll = 1;; poll++) {
-    const result = await pollOnce(targets, deadline, deps);
-    if (result.kind === "refused")
-      return { ok: false, message: result.why, answer: last, polls: poll };
-    if (result.kind === "retry")
-      behind = `the status query did not answer: ${result.why}`;
-    else if (result.kind === "late")
-      return timedOut(poll - 1);
-    else {
-      last = result.answer;
-      const verdict = judge(result.answer, mode);
-      if (verdict.state === "done")
-        return { ok: true, revision: verdict.revision, answer: result.answer, polls: poll };
-      if (verdict.state === "failed")
-        return { ok: false, message: verdict.message, answer: last, polls: poll };
-      behind = verdict.behind;
-    }
-    const left = deadline - deps.now();
-    if (left <= 0)
-      return timedOut(poll);
-    const delay = Math.min(backoffDelayMs(POLL_BACKOFF, poll, deps.random()), left);
-    deps.log(`Poll ${poll}: ${behind}; next in ${(delay / 1000).toFixed(1)} s.`);
-    await deps.sleep(delay);
-  }
 }
 
 // action/preflight.ts
@@ -20534,284 +20659,10 @@ async function nodeExtraCa(extraCa, path) {
   });
 }
 
-// action/main.ts
-var USER_AGENT = `GitHub-Hookshot/${createHash4("sha256").update(`fluxhook-action/${version}`).digest("hex").slice(0, 7)}`;
-var MAX_PARALLEL_DELIVERIES = 4;
-var Exit = { delivered: 0, failed: 1, usage: 2 };
-async function runnerIdToken(env, audience) {
-  if (!env.ACTIONS_ID_TOKEN_REQUEST_URL || !env.ACTIONS_ID_TOKEN_REQUEST_TOKEN)
-    return {
-      ok: false,
-      usage: true,
-      error: "receiver-type generic-oidc needs the runner's ID token, and the runner offers none: give the job " + "`permissions: id-token: write` (ACTIONS_ID_TOKEN_REQUEST_URL is not set)."
-    };
-  try {
-    return { ok: true, value: await getIDToken(audience) };
-  } catch (err) {
-    return {
-      ok: false,
-      usage: false,
-      error: `Cannot get the runner's ID token for audience "${audience}": ${err instanceof Error ? err.message.replace(/\s+/g, " ") : String(err)}`
-    };
-  }
-}
-var inGitHubActions = (env) => env.GITHUB_ACTIONS === "true";
-var defaultDeps = () => ({
-  get: (name) => getInput(name, { trimWhitespace: false }),
-  env: process.env,
-  io: inGitHubActions(process.env) ? actionsIo() : plainIo(),
-  idToken: (audience) => runnerIdToken(process.env, audience)
-});
-function logRequest(io, config, planned, material, route) {
-  const first = planned[0];
-  const target = new URL(first.ctx.url);
-  const from = config.payload.kind === "inline" ? "the `payload` input" : `${config.payload.path} (${config.payload.from})`;
-  io.startGroup("Request");
-  if (planned.length === 1) {
-    const t = first.ctx.target;
-    io.info(`Receiver: ${maskUrl(first.ctx.url)}${t.kind === "receiver" ? ` (Receiver ${t.namespace}/${t.receiver})` : ""}`);
-  } else {
-    io.info(`Receivers: ${planned.length} at ${maskUrl(first.ctx.url)}, ${MAX_PARALLEL_DELIVERIES} at a time`);
-  }
-  io.info(`Receiver type: ${config.receiverType}${config.oidcAudience !== undefined ? ` (ID token for audience "${config.oidcAudience}")` : ""}`);
-  io.info(`Event: ${config.event}${config.eventFrom === "GITHUB_EVENT_NAME" ? ` (from GITHUB_EVENT_NAME=${config.context.actionsEvent})` : ""}`);
-  io.info(`Payload: ${material.payload.byteLength} bytes from ${from}, sent as ${config.contentType} (${first.req.body.byteLength} bytes)`);
-  if (config.extraHeaders.length > 0)
-    io.info(`Extra headers: ${Object.entries(redactHeaders(Object.fromEntries(config.extraHeaders))).map(([n, v]) => `${n}: ${v}`).join(", ")}`);
-  for (const p of planned)
-    io.info(planned.length === 1 ? `Delivery ID: ${p.deliveryId}` : `Delivery ID for ${resultName(p.ctx)}: ${p.deliveryId}`);
-  io.info(`Route: ${describeRoute(route)}`);
-  if (target.protocol === "https:") {
-    const trust = config.tls.insecureSkipVerify ? "certificate NOT verified" : `verified against the default roots${material.tls.extraCa.length ? ` + ${material.tls.extraCa.length} extra CA input(s)` : ""}`;
-    io.info(`TLS: ${trust}${material.tls.clientCert ? ", client certificate presented" : ""}`);
-  }
-  io.info(`Timeout: ${config.timeoutMs / 1000} s per attempt; ${config.retries === 0 ? "no retries" : `up to ${config.retries} retries`}`);
-  io.endGroup();
-}
-function logDryRun(io, config, { ctx, req }, several) {
-  io.startGroup(several ? `Dry run for ${resultName(ctx)}: this request is not sent` : "Dry run: this request is not sent");
-  io.info(`${req.method} ${maskUrl(req.url)}`);
-  for (const [name, value] of Object.entries(redactHeaders(req.headers)))
-    io.info(`${name}: ${value}`);
-  io.info("");
-  const preview = new TextDecoder().decode(req.body.subarray(0, 4096)) + (req.body.byteLength > 4096 ? `
-… (truncated)` : "");
-  io.info(scrub(preview, config.secrets));
-  io.endGroup();
-}
-var progressPrefix = (p, several) => several ? `${resultName(p.ctx)}: ` : "";
-async function withTimeout(promise, ms, fallback) {
-  let timer;
-  const late = new Promise((resolve) => {
-    timer = setTimeout(() => resolve(fallback), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-async function run(deps = defaultDeps()) {
-  const { io } = deps;
-  try {
-    const ready = await prepare(deps);
-    if (!ready.ok) {
-      io.fail(ready.failure);
-      return Exit.usage;
-    }
-    const { config, material, route } = ready;
-    const audience = config.oidcAudience;
-    const idToken = audience === undefined ? undefined : reusedToken(() => deps.idToken(audience), Date.now, (token) => io.setSecret(token));
-    let credential = config.token;
-    if (idToken) {
-      const first = await idToken();
-      if (!first.ok) {
-        io.fail(first.error);
-        return first.usage ? Exit.usage : Exit.failed;
-      }
-      credential = first.value;
-    }
-    const secrets = [...config.secrets, credential];
-    const clean = (text) => scrub(text, secrets);
-    const planned = config.destinations.map((destination) => {
-      const ctx = {
-        ...destination,
-        event: config.event,
-        receiverType: config.receiverType,
-        timeoutMs: config.timeoutMs
-      };
-      const deliveryId = randomUUID2();
-      const label = destination.target.kind === "receiver" ? `${resultName(ctx)} at ${maskUrl(destination.url)}` : maskUrl(destination.url);
-      const settings = {
-        url: destination.url,
-        credential,
-        receiverType: config.receiverType,
-        event: config.event,
-        contentType: config.contentType,
-        repositoryId: config.context.repositoryId,
-        hookId: hookId(label),
-        userAgent: config.userAgent ?? USER_AGENT,
-        enterprise: config.context.enterprise,
-        extraHeaders: config.extraHeaders
-      };
-      return { ctx, deliveryId, req: buildRequest(settings, material.payload, deliveryId), settings };
-    });
-    const several = planned.length > 1;
-    logRequest(io, config, planned, material, route);
-    if (config.dryRun) {
-      for (const p of planned)
-        logDryRun(io, config, p, several);
-      if (config.waitFor !== "none")
-        io.info(`Dry run: not waiting for Flux (wait-for: ${config.waitFor}).`);
-      return await report(io, config, clean, planned.map((p) => ({ ctx: p.ctx, deliveryId: p.deliveryId, outcome: undefined })));
-    }
-    const { insecureSkipVerify } = config.tls;
-    const transport = createTransport(route, { ...material.tls, insecureSkipVerify, timeoutMs: config.timeoutMs });
-    let results;
-    try {
-      const deliverOne = (p, log) => deliver(p.req, {
-        retries: config.retries,
-        timeoutMs: config.timeoutMs,
-        ...config.waitFor !== "none" ? { maxAnswerBytes: MAX_DELIVERY_ANSWER_BYTES } : {}
-      }, { send: transport.send, sleep: (ms) => sleep(ms), now: Date.now, random: Math.random, log });
-      io.startGroup(several ? "Deliveries" : "Delivery");
-      results = await mapPool(planned, MAX_PARALLEL_DELIVERIES, async (p) => {
-        const outcome = await deliverOne(p, (line) => io.info(clean(`${progressPrefix(p, several)}${line}`)));
-        return { ctx: p.ctx, deliveryId: p.deliveryId, outcome };
-      });
-      io.endGroup();
-      const code = await report(io, config, clean, results);
-      if (config.waitFor === "none" || code !== Exit.delivered)
-        return code;
-      return await waitPhase(io, config, clean, planned, results, {
-        send: transport.send,
-        credential: async () => idToken ? idToken() : { ok: true, value: credential }
-      });
-    } finally {
-      await transport.close();
-    }
-  } catch (error) {
-    if (error instanceof Error && error.stack)
-      io.debug(error.stack);
-    io.fail(`Unexpected error: ${error instanceof Error ? error.message : String(error)}`);
-    return Exit.failed;
-  }
-}
-async function prepare({ get, env, io }) {
-  const parsed = parseInputs(get, env);
-  for (const secret of parsed.secrets)
-    io.setSecret(secret);
-  if (parsed.ok)
-    for (const warning of parsed.config.warnings)
-      io.warning(warning);
-  const checked = await preflight(parsed.preflight);
-  if (parsed.ok && checked.ok)
-    return { ok: true, config: parsed.config, material: checked.material, route: checked.route };
-  return { ok: false, failure: startFailure(parsed.ok ? [] : parsed.errors, checked.ok ? [] : checked.errors) };
-}
-function startFailure(inputErrors, preflightErrors) {
-  if (inputErrors.length === 0 && preflightErrors.length === 1)
-    return preflightErrors[0];
-  return ["Invalid inputs:", ...[...inputErrors, ...preflightErrors].map((error) => `  - ${error}`)].join(`
-`);
-}
-async function waitPhase(io, config, clean, planned, results, waitIo) {
-  const mode = config.waitFor === "none" ? undefined : config.waitFor;
-  if (!mode)
-    return Exit.delivered;
-  const several = results.length > 1;
-  io.startGroup(`Waiting for Flux: ${mode}`);
-  const failures = [];
-  let revision;
-  const waits = await mapPool(results, MAX_PARALLEL_DELIVERIES, async (result) => {
-    const p = planned.find((x) => x.deliveryId === result.deliveryId);
-    const log = (line) => io.info(clean(`${progressPrefix(p, several)}${line}`));
-    const last = result.outcome?.ok ? result.outcome.attempts[result.outcome.attempts.length - 1]?.result : undefined;
-    if (last?.kind !== "response")
-      return { p, wait: undefined };
-    let body;
-    try {
-      body = JSON.parse(last.body);
-    } catch {
-      body = undefined;
-    }
-    const targets = annotatedTargets(body);
-    if (last.bodyTruncated) {
-      const message = `wait-for: ${mode} cannot list what to wait for: the receiver's answer to the delivery is longer than the ` + `${MAX_DELIVERY_ANSWER_BYTES} bytes that ${MAX_WAITED_TARGETS} targets take, the most wait-for follows.`;
-      return { p, wait: { ok: false, message, answer: undefined, polls: 0 } };
-    }
-    if (targets && targets.length > MAX_WAITED_TARGETS) {
-      const message = `wait-for: ${mode} follows at most ${MAX_WAITED_TARGETS} targets; this delivery annotated ${targets.length}.`;
-      return { p, wait: { ok: false, message, answer: undefined, polls: 0 } };
-    }
-    if (!targets) {
-      const message = `wait-for: ${mode} needs fluxhook's status query, and this receiver's answer lists no targets with ` + "their requestedAt (Flux's notification-controller answers without a body): use wait-for: none with it.";
-      return { p, wait: { ok: false, message, answer: undefined, polls: 0 } };
-    }
-    if (targets.length === 0) {
-      log("Nothing was annotated: nothing to wait for.");
-      return { p, wait: undefined };
-    }
-    const wait = await waitForFlux(targets, mode, config.waitTimeoutMs, {
-      query: async (batch, left) => {
-        const timeoutMs = Math.min(config.timeoutMs, left);
-        const credential = await withTimeout(waitIo.credential(), timeoutMs, {
-          ok: false,
-          usage: false,
-          error: `no ID token within ${timeoutMs} ms`
-        });
-        if (!credential.ok)
-          return {
-            kind: "error",
-            error: { code: "ID_TOKEN", message: credential.error, retryable: true }
-          };
-        const query = buildStatusQuery({ ...p.settings, credential: credential.value }, batch, p.deliveryId);
-        return waitIo.send(query, timeoutMs, MAX_STATUS_ANSWER_BYTES);
-      },
-      sleep: (ms) => sleep(ms),
-      now: Date.now,
-      random: Math.random,
-      log
-    });
-    return { p, wait };
-  });
-  io.endGroup();
-  for (const { p, wait } of waits) {
-    if (!wait)
-      continue;
-    if (wait.answer) {
-      io.startGroup(`Flux${several ? ` for ${resultName(p.ctx)}` : ""}: ${mode}`);
-      for (const [object, rev, ready] of chainRows(wait.answer).slice(1))
-        io.info(clean(`${object}: ${rev || "no revision"}; Ready ${ready}`));
-      io.endGroup();
-    }
-    if (wait.answer)
-      await io.writeSummary(chainRows(wait.answer).map((row) => row.map(clean)), `Flux${several ? ` for ${resultName(p.ctx)}` : ""}, wait-for ${mode}: ${wait.ok ? wait.revision ?? "done" : "failed"}`);
-    if (wait.ok) {
-      revision ??= wait.revision;
-      io.info(clean(`Flux ${mode === "ready" ? "is Ready" : "reconciled"}${several ? ` for ${resultName(p.ctx)}` : ""}${wait.revision ? ` at ${wait.revision}` : ""} (${wait.polls} poll(s)).`));
-    } else
-      failures.push(clean(`${several ? `${resultName(p.ctx)}: ` : ""}${wait.message}`));
-  }
-  if (revision !== undefined) {
-    const checked = revisionOutput(revision);
-    if (checked.ok)
-      io.setOutput(Output.revision, revision);
-    else
-      io.warning(checked.warning);
-  }
-  if (failures.length === 0)
-    return Exit.delivered;
-  const message = failures.length === 1 ? failures[0] : ["Flux did not get there:", ...failures.map((f) => `  - ${f}`)].join(`
-`);
-  if (config.failOnError) {
-    io.fail(message);
-    return Exit.failed;
-  }
-  io.warning(`${message} (fail-on-error is false: the step succeeds.)`);
-  return Exit.delivered;
-}
-async function report(io, config, clean, results) {
+// action/step-report.ts
+var LOGGED_RESPONSE_CHARS = 4096;
+async function reportDeliveries(step, results) {
+  const { io, config, clean } = step;
   for (const [name, value] of Object.entries(stepOutputs(results)))
     io.setOutput(name, clean(value));
   const several = results.length > 1;
@@ -20823,7 +20674,7 @@ async function report(io, config, clean, results) {
     for (const [name, value] of Object.entries(last.headers))
       io.info(clean(`${name}: ${value}`));
     io.info("");
-    io.info(last.body === "" ? "(empty body)" : clean(bodyExcerpt(last, 4096)));
+    io.info(last.body === "" ? "(empty body)" : clean(bodyExcerpt(last, LOGGED_RESPONSE_CHARS)));
     io.endGroup();
   }
   await io.writeSummary(summaryTable(results, config.dryRun).map((row) => row.map(clean)));
@@ -20848,8 +20699,44 @@ async function report(io, config, clean, results) {
   }
   if (failures.length === 0)
     return Exit.delivered;
-  const message = several ? [`${failures.length} of ${results.length} deliveries failed:`, ...failures.map((f) => `  - ${f}`)].join(`
-`) : failures[0];
+  return conclude(step, several ? [`${failures.length} of ${results.length} deliveries failed:`, ...failures.map((f) => `  - ${f}`)].join(`
+`) : failures[0]);
+}
+async function reportWaits(step, mode, waited) {
+  const { io, clean } = step;
+  const several = waited.length > 1;
+  const failures = [];
+  let revision;
+  for (const { planned, wait } of waited) {
+    if (!wait)
+      continue;
+    const forWhom = several ? ` for ${resultName(planned.ctx)}` : "";
+    if (wait.answer) {
+      io.startGroup(`Flux${forWhom}: ${mode}`);
+      for (const [object, objectRevision, ready] of chainRows(wait.answer).slice(1))
+        io.info(clean(`${object}: ${objectRevision || "no revision"}; Ready ${ready}`));
+      io.endGroup();
+      await io.writeSummary(chainRows(wait.answer).map((row) => row.map(clean)), `Flux${forWhom}, wait-for ${mode}: ${wait.ok ? wait.revision ?? "done" : "failed"}`);
+    }
+    if (wait.ok) {
+      revision ??= wait.revision;
+      io.info(clean(`Flux ${mode === "ready" ? "is Ready" : "reconciled"}${forWhom}${wait.revision ? ` at ${wait.revision}` : ""} (${wait.polls} poll(s)).`));
+    } else
+      failures.push(clean(`${several ? `${resultName(planned.ctx)}: ` : ""}${wait.message}`));
+  }
+  if (revision !== undefined) {
+    const checked = revisionOutput(revision);
+    if (checked.ok)
+      io.setOutput(Output.revision, revision);
+    else
+      io.warning(checked.warning);
+  }
+  if (failures.length === 0)
+    return Exit.delivered;
+  return conclude(step, failures.length === 1 ? failures[0] : ["Flux did not get there:", ...failures.map((f) => `  - ${f}`)].join(`
+`));
+}
+function conclude({ io, config }, message) {
   if (config.failOnError) {
     io.fail(message);
     return Exit.failed;
@@ -20857,6 +20744,157 @@ async function report(io, config, clean, results) {
   io.warning(`${message} (fail-on-error is false: the step succeeds.)`);
   return Exit.delivered;
 }
+
+// action/wait-all.ts
+import { setTimeout as sleep2 } from "node:timers/promises";
+async function waitForAll({ io, config, clean }, mode, planned, results, waitIo) {
+  const several = results.length > 1;
+  io.startGroup(`Waiting for Flux: ${mode}`);
+  const waited = await mapPool(results, MAX_PARALLEL_DELIVERIES, async ({ deliveryId, outcome }) => {
+    const delivery = planned.find((candidate) => candidate.deliveryId === deliveryId);
+    const log = (line) => io.info(clean(`${progressPrefix(delivery.ctx, several)}${line}`));
+    const answer = outcome?.ok ? outcome.attempts[outcome.attempts.length - 1]?.result : undefined;
+    if (answer?.kind !== "response")
+      return { planned: delivery, wait: undefined };
+    const followed = toFollow(answer, mode);
+    if (followed.kind === "refused") {
+      const refused = { ok: false, message: followed.message, answer: undefined, polls: 0 };
+      return { planned: delivery, wait: refused };
+    }
+    if (followed.kind === "nothing") {
+      log("Nothing was annotated: nothing to wait for.");
+      return { planned: delivery, wait: undefined };
+    }
+    const wait = await waitForFlux(followed.targets, mode, config.waitTimeoutMs, {
+      query: (batch, left) => query(delivery, batch, Math.min(config.timeoutMs, left), waitIo),
+      sleep: (ms) => sleep2(ms),
+      now: Date.now,
+      random: Math.random,
+      log
+    });
+    return { planned: delivery, wait };
+  });
+  io.endGroup();
+  return waited;
+}
+async function query(delivery, batch, timeoutMs, waitIo) {
+  const credential = await withTimeout(waitIo.credential(), timeoutMs, {
+    ok: false,
+    usage: false,
+    error: `no ID token within ${timeoutMs} ms`
+  });
+  if (!credential.ok)
+    return {
+      kind: "error",
+      error: { code: "ID_TOKEN", message: credential.error, retryable: true, category: "other" }
+    };
+  const request = buildStatusQuery({ ...delivery.settings, credential: credential.value }, batch, delivery.deliveryId);
+  return waitIo.send(request, timeoutMs, MAX_STATUS_ANSWER_BYTES);
+}
+async function withTimeout(promise, ms, fallback) {
+  let timer;
+  const late = new Promise((resolve) => {
+    timer = setTimeout(() => resolve(fallback), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// action/main.ts
+async function run(deps = defaultDeps()) {
+  const { io } = deps;
+  try {
+    const ready = await prepare(deps);
+    if (!ready.ok) {
+      io.fail(ready.failure);
+      return Exit.usage;
+    }
+    const { config, material, route } = ready;
+    const credential = credentialOf(config, deps);
+    const first = await credential();
+    if (!first.ok) {
+      io.fail(first.error);
+      return first.usage ? Exit.usage : Exit.failed;
+    }
+    const secrets = [...config.secrets, first.value];
+    const step = { io, config, clean: (text) => scrub(text, secrets) };
+    const planned = planDeliveries(config, material.payload, first.value);
+    logPlan(step, planned, material, route);
+    if (config.dryRun) {
+      logDryRun(step, planned);
+      return await reportDeliveries(step, unsent(planned));
+    }
+    const { insecureSkipVerify } = config.tls;
+    const transport = createTransport(route, { ...material.tls, insecureSkipVerify, timeoutMs: config.timeoutMs });
+    try {
+      const results = await deliverAll(step, planned, transport.send);
+      const code = await reportDeliveries(step, results);
+      if (config.waitFor === "none" || code !== Exit.delivered)
+        return code;
+      const waitIo = { send: transport.send, credential };
+      const waited = await waitForAll(step, config.waitFor, planned, results, waitIo);
+      return await reportWaits(step, config.waitFor, waited);
+    } finally {
+      await transport.close();
+    }
+  } catch (error) {
+    if (error instanceof Error && error.stack)
+      io.debug(error.stack);
+    io.fail(`Unexpected error: ${error instanceof Error ? error.message : String(error)}`);
+    return Exit.failed;
+  }
+}
+function credentialOf(config, { idToken, io }) {
+  const audience = config.oidcAudience;
+  if (audience === undefined)
+    return async () => ({ ok: true, value: config.token });
+  return reusedToken(() => idToken(audience), Date.now, (token) => io.setSecret(token));
+}
+async function prepare({ get, env, io }) {
+  const parsed = parseInputs(get, env);
+  for (const secret of parsed.secrets)
+    io.setSecret(secret);
+  if (parsed.ok)
+    for (const warning of parsed.config.warnings)
+      io.warning(warning);
+  const checked = await preflight(parsed.preflight);
+  if (parsed.ok && checked.ok)
+    return { ok: true, config: parsed.config, material: checked.material, route: checked.route };
+  return { ok: false, failure: startFailure(parsed.ok ? [] : parsed.errors, checked.ok ? [] : checked.errors) };
+}
+function startFailure(inputErrors, preflightErrors) {
+  if (inputErrors.length === 0 && preflightErrors.length === 1)
+    return preflightErrors[0];
+  return ["Invalid inputs:", ...[...inputErrors, ...preflightErrors].map((error) => `  - ${error}`)].join(`
+`);
+}
+async function runnerIdToken(env, audience) {
+  if (!env.ACTIONS_ID_TOKEN_REQUEST_URL || !env.ACTIONS_ID_TOKEN_REQUEST_TOKEN)
+    return {
+      ok: false,
+      usage: true,
+      error: "receiver-type generic-oidc needs the runner's ID token, and the runner offers none: give the job " + "`permissions: id-token: write` (ACTIONS_ID_TOKEN_REQUEST_URL is not set)."
+    };
+  try {
+    return { ok: true, value: await getIDToken(audience) };
+  } catch (err) {
+    return {
+      ok: false,
+      usage: false,
+      error: `Cannot get the runner's ID token for audience "${audience}": ${err instanceof Error ? err.message.replace(/\s+/g, " ") : String(err)}`
+    };
+  }
+}
+var inGitHubActions = (env) => env.GITHUB_ACTIONS === "true";
+var defaultDeps = () => ({
+  get: (name) => getInput(name, { trimWhitespace: false }),
+  env: process.env,
+  io: inGitHubActions(process.env) ? actionsIo() : plainIo(),
+  idToken: (audience) => runnerIdToken(process.env, audience)
+});
 
 // action/index.ts
 var code = await run();

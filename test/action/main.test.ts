@@ -5,8 +5,8 @@
  * one round; a lone problem of a file or the proxy reads as it always has.
  */
 import { describe, expect, test } from "bun:test";
-import { Exit, run } from "../../action/main";
-import type { Env } from "../../action/vocabulary";
+import { run } from "../../action/main";
+import { Exit, type Env } from "../../action/vocabulary";
 import { recordingIo } from "./harness";
 
 const TOKEN = "main-test-token-0123456789";
