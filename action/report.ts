@@ -164,12 +164,12 @@ export function receiverReason(body: string): string | undefined {
   try {
     const parsed: unknown = JSON.parse(text);
     if (parsed && typeof parsed === "object") {
-      const o = parsed as Record<string, unknown>;
+      const fields = parsed as Record<string, unknown>;
       for (const key of ["reason", "message", "error", "detail"]) {
-        const v = o[key];
-        if (typeof v === "string" && v.trim() !== "") return inert(truncate(v.trim(), MAX_REASON_CHARS));
-        if (v && typeof v === "object" && typeof (v as Record<string, unknown>).message === "string")
-          return inert(truncate(String((v as Record<string, unknown>).message), MAX_REASON_CHARS));
+        const value = fields[key];
+        if (typeof value === "string" && value.trim() !== "") return inert(truncate(value.trim(), MAX_REASON_CHARS));
+        if (value && typeof value === "object" && typeof (value as Record<string, unknown>).message === "string")
+          return inert(truncate(String((value as Record<string, unknown>).message), MAX_REASON_CHARS));
       }
     }
     if (typeof parsed === "string") return inert(truncate(parsed, MAX_REASON_CHARS));

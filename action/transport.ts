@@ -59,9 +59,9 @@ const defaultPort = (url: URL) => Number(url.port || (url.protocol === "https:" 
 
 /** localhost, *.localhost, 127.0.0.0/8 and ::1: a proxy cannot reach the runner's loopback. */
 export function isLoopback(host: string): boolean {
-  const h = normaliseHost(host);
-  if (h === "localhost" || h.endsWith(".localhost") || h === "::1") return true;
-  return isIP(h) === 4 && h.startsWith("127.");
+  const name = normaliseHost(host);
+  if (name === "localhost" || name.endsWith(".localhost") || name === "::1") return true;
+  return isIP(name) === 4 && name.startsWith("127.");
 }
 
 /**
@@ -220,12 +220,17 @@ const CODES: ReadonlyArray<readonly [ErrorCategory, boolean, readonly string[]]>
 function collect(err: unknown, depth = 0): Array<{ code: string; message: string }> {
   if (depth > 5 || err === null || typeof err !== "object")
     return err === undefined ? [] : [{ code: "", message: String(err) }];
-  const e = err as { code?: unknown; name?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
-  const code = typeof e.code === "string" ? e.code : typeof e.name === "string" && e.name !== "Error" ? e.name : "";
-  const own = { code, message: typeof e.message === "string" ? e.message : "" };
+  const thrown = err as { code?: unknown; name?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
+  const code =
+    typeof thrown.code === "string"
+      ? thrown.code
+      : typeof thrown.name === "string" && thrown.name !== "Error"
+        ? thrown.name
+        : "";
+  const own = { code, message: typeof thrown.message === "string" ? thrown.message : "" };
   const nested = [
-    ...(e.cause !== undefined ? collect(e.cause, depth + 1) : []),
-    ...(Array.isArray(e.errors) ? e.errors.flatMap((x) => collect(x, depth + 1)) : []),
+    ...(thrown.cause !== undefined ? collect(thrown.cause, depth + 1) : []),
+    ...(Array.isArray(thrown.errors) ? thrown.errors.flatMap((member) => collect(member, depth + 1)) : []),
   ];
   return [own, ...nested];
 }
@@ -234,19 +239,19 @@ function collect(err: unknown, depth = 0): Array<{ code: string; message: string
 export function classifyError(err: unknown): NetworkError {
   const found = collect(err);
   const message = found.map((f) => f.message).find((m) => m !== "") ?? "unknown error";
-  for (const f of found) {
-    const proxyStatus = /Proxy response \((\d+)\)/.exec(f.message)?.[1];
+  for (const entry of found) {
+    const proxyStatus = /Proxy response \((\d+)\)/.exec(entry.message)?.[1];
     if (proxyStatus) {
       // 407: credentials; 403: policy. Neither changes on retry. A 502/503 from the proxy may.
       return {
         category: "proxy",
         code: `PROXY_${proxyStatus}`,
-        message: f.message,
+        message: entry.message,
         retryable: Number(proxyStatus) >= 500,
       };
     }
-    if (/Proxy Authentication Required/.test(f.message))
-      return { category: "proxy", code: "PROXY_407", message: f.message, retryable: false };
+    if (/Proxy Authentication Required/.test(entry.message))
+      return { category: "proxy", code: "PROXY_407", message: entry.message, retryable: false };
   }
   for (const [category, retryable, codes] of CODES) {
     const hit = found.find((f) => codes.includes(f.code));

@@ -19055,11 +19055,11 @@ var MAX_RETRY_AFTER_MS = 60000;
 function parseRetryAfter(value, nowMs) {
   if (value === undefined)
     return;
-  const v = value.trim();
-  if (/^\d+$/.test(v))
-    return Number(v) * 1000;
-  const date = Date.parse(v);
-  if (Number.isNaN(date) || !/[a-z]/i.test(v))
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed))
+    return Number(trimmed) * 1000;
+  const date = Date.parse(trimmed);
+  if (Number.isNaN(date) || !/[a-z]/i.test(trimmed))
     return;
   return Math.max(0, date - nowMs);
 }
@@ -19200,10 +19200,10 @@ var stripBrackets = (host) => host.startsWith("[") && host.endsWith("]") ? host.
 var normaliseHost = (host) => stripBrackets(host.toLowerCase()).replace(/\.$/, "");
 var defaultPort = (url) => Number(url.port || (url.protocol === "https:" ? 443 : 80));
 function isLoopback(host) {
-  const h = normaliseHost(host);
-  if (h === "localhost" || h.endsWith(".localhost") || h === "::1")
+  const name = normaliseHost(host);
+  if (name === "localhost" || name.endsWith(".localhost") || name === "::1")
     return true;
-  return isIP(h) === 4 && h.startsWith("127.");
+  return isIP(name) === 4 && name.startsWith("127.");
 }
 function matchesNoProxy(host, port, noProxy) {
   if (!noProxy)
@@ -19339,30 +19339,30 @@ var CODES = [
 function collect(err, depth = 0) {
   if (depth > 5 || err === null || typeof err !== "object")
     return err === undefined ? [] : [{ code: "", message: String(err) }];
-  const e = err;
-  const code = typeof e.code === "string" ? e.code : typeof e.name === "string" && e.name !== "Error" ? e.name : "";
-  const own = { code, message: typeof e.message === "string" ? e.message : "" };
+  const thrown = err;
+  const code = typeof thrown.code === "string" ? thrown.code : typeof thrown.name === "string" && thrown.name !== "Error" ? thrown.name : "";
+  const own = { code, message: typeof thrown.message === "string" ? thrown.message : "" };
   const nested = [
-    ...e.cause !== undefined ? collect(e.cause, depth + 1) : [],
-    ...Array.isArray(e.errors) ? e.errors.flatMap((x) => collect(x, depth + 1)) : []
+    ...thrown.cause !== undefined ? collect(thrown.cause, depth + 1) : [],
+    ...Array.isArray(thrown.errors) ? thrown.errors.flatMap((member) => collect(member, depth + 1)) : []
   ];
   return [own, ...nested];
 }
 function classifyError(err) {
   const found = collect(err);
   const message = found.map((f) => f.message).find((m) => m !== "") ?? "unknown error";
-  for (const f of found) {
-    const proxyStatus = /Proxy response \((\d+)\)/.exec(f.message)?.[1];
+  for (const entry of found) {
+    const proxyStatus = /Proxy response \((\d+)\)/.exec(entry.message)?.[1];
     if (proxyStatus) {
       return {
         category: "proxy",
         code: `PROXY_${proxyStatus}`,
-        message: f.message,
+        message: entry.message,
         retryable: Number(proxyStatus) >= 500
       };
     }
-    if (/Proxy Authentication Required/.test(f.message))
-      return { category: "proxy", code: "PROXY_407", message: f.message, retryable: false };
+    if (/Proxy Authentication Required/.test(entry.message))
+      return { category: "proxy", code: "PROXY_407", message: entry.message, retryable: false };
   }
   for (const [category, retryable, codes] of CODES) {
     const hit = found.find((f) => codes.includes(f.code));
@@ -19727,13 +19727,13 @@ function receiverReason(body) {
   try {
     const parsed = JSON.parse(text);
     if (parsed && typeof parsed === "object") {
-      const o = parsed;
+      const fields = parsed;
       for (const key of ["reason", "message", "error", "detail"]) {
-        const v = o[key];
-        if (typeof v === "string" && v.trim() !== "")
-          return inert(truncate(v.trim(), MAX_REASON_CHARS));
-        if (v && typeof v === "object" && typeof v.message === "string")
-          return inert(truncate(String(v.message), MAX_REASON_CHARS));
+        const value = fields[key];
+        if (typeof value === "string" && value.trim() !== "")
+          return inert(truncate(value.trim(), MAX_REASON_CHARS));
+        if (value && typeof value === "object" && typeof value.message === "string")
+          return inert(truncate(String(value.message), MAX_REASON_CHARS));
       }
     }
     if (typeof parsed === "string")
@@ -20092,56 +20092,59 @@ function toFollow(answer, mode) {
     };
   return targets.length === 0 ? { kind: "nothing" } : { kind: "targets", targets };
 }
-var label = (o) => inert(`${o.kind} ${o.namespace}/${o.name}`);
-var says = (c) => c ? inert(`${c.reason}: ${c.message}`) : "no Ready condition yet";
+var label = (object) => inert(`${object.kind} ${object.namespace}/${object.name}`);
+var says = (condition) => condition ? inert(`${condition.reason}: ${condition.message}`) : "no Ready condition yet";
 var named = (revision, otherwise) => revision === undefined ? otherwise : inert(revision);
-function judgeConsumer(c, revision) {
-  const status = c.ready?.status;
-  if (c.kind === "Kustomization") {
-    if (status === "True" && revision !== undefined && c.appliedRevision === revision)
+function judgeConsumer(consumer, revision) {
+  const status = consumer.ready?.status;
+  if (consumer.kind === "Kustomization") {
+    if (status === "True" && revision !== undefined && consumer.appliedRevision === revision)
       return;
-    if (status === "False" && revision !== undefined && c.attemptedRevision === revision)
-      return { state: "failed", message: `${label(c)} failed to apply ${named(revision, "")}: ${says(c.ready)}` };
+    if (status === "False" && revision !== undefined && consumer.attemptedRevision === revision)
+      return {
+        state: "failed",
+        message: `${label(consumer)} failed to apply ${named(revision, "")}: ${says(consumer.ready)}`
+      };
     return {
       state: "waiting",
-      behind: `${label(c)} has not applied ${named(revision, "the new revision")} yet (applied: ${named(c.appliedRevision, "none")}; ${says(c.ready)})`
+      behind: `${label(consumer)} has not applied ${named(revision, "the new revision")} yet (applied: ${named(consumer.appliedRevision, "none")}; ${says(consumer.ready)})`
     };
   }
   if (status === "True")
     return;
   if (status === "False")
-    return { state: "failed", message: `${label(c)} is not Ready: ${says(c.ready)}` };
-  return { state: "waiting", behind: `${label(c)} is not Ready yet (${says(c.ready)})` };
+    return { state: "failed", message: `${label(consumer)} is not Ready: ${says(consumer.ready)}` };
+  return { state: "waiting", behind: `${label(consumer)} is not Ready yet (${says(consumer.ready)})` };
 }
-function unseen(t) {
-  const why = t.consumersTruncated ? "it uses more of them than the answer lists" : t.consumersError !== undefined ? `listing them failed: ${inert(t.consumersError)}` : "the answer does not say it is complete";
+function unseen(target) {
+  const why = target.consumersTruncated ? "it uses more of them than the answer lists" : target.consumersError !== undefined ? `listing them failed: ${inert(target.consumersError)}` : "the answer does not say it is complete";
   return `the status query could not see every Kustomization and HelmRelease that uses it (${why}), so none can be reported Ready`;
 }
-function judgeTarget(t, mode) {
-  if (t.error !== undefined)
-    return { state: "waiting", behind: `${label(t)} could not be read: ${inert(t.error)}` };
-  if (!t.found)
-    return { state: "failed", message: `${label(t)} no longer exists` };
-  if (!t.handled)
+function judgeTarget(target, mode) {
+  if (target.error !== undefined)
+    return { state: "waiting", behind: `${label(target)} could not be read: ${inert(target.error)}` };
+  if (!target.found)
+    return { state: "failed", message: `${label(target)} no longer exists` };
+  if (!target.handled)
     return {
       state: "waiting",
-      behind: `${label(t)} has not handled the request yet (requestedAt ${inert(t.requestedAt)}; last handled: ${named(t.lastHandledReconcileAt, "never")})`
+      behind: `${label(target)} has not handled the request yet (requestedAt ${inert(target.requestedAt)}; last handled: ${named(target.lastHandledReconcileAt, "never")})`
     };
-  const status = t.ready?.status;
+  const status = target.ready?.status;
   if (status === "False")
-    return { state: "failed", message: `${label(t)} is not Ready: ${says(t.ready)}` };
+    return { state: "failed", message: `${label(target)} is not Ready: ${says(target.ready)}` };
   if (mode === "reconciled")
-    return { state: "done", revision: t.revision };
+    return { state: "done", revision: target.revision };
   if (status !== "True")
-    return { state: "waiting", behind: `${label(t)} is not Ready yet (${says(t.ready)})` };
-  for (const c of t.consumers ?? []) {
-    const verdict = judgeConsumer(c, t.revision);
+    return { state: "waiting", behind: `${label(target)} is not Ready yet (${says(target.ready)})` };
+  for (const consumer of target.consumers ?? []) {
+    const verdict = judgeConsumer(consumer, target.revision);
     if (verdict)
       return verdict;
   }
-  if (t.complete !== true)
-    return { state: "waiting", behind: `${label(t)}: ${unseen(t)}` };
-  return { state: "done", revision: t.revision };
+  if (target.complete !== true)
+    return { state: "waiting", behind: `${label(target)}: ${unseen(target)}` };
+  return { state: "done", revision: target.revision };
 }
 function judge(answer, mode) {
   const verdicts = answer.targets.map((t) => judgeTarget(t, mode));
@@ -20156,12 +20159,12 @@ function judge(answer, mode) {
 }
 function chainRows(answer) {
   const rows = [["Object", "Revision", "Ready"]];
-  const ready = (c) => c ? inert(`${c.status}: ${c.message || c.reason}`) : "unknown";
-  for (const t of answer.targets) {
-    rows.push([label(t), named(t.revision, ""), t.found ? ready(t.ready) : "not found"]);
-    for (const c of t.consumers ?? [])
-      rows.push([`→ ${label(c)}`, named(c.appliedRevision, ""), ready(c.ready)]);
-    if (t.consumersTruncated)
+  const ready = (condition) => condition ? inert(`${condition.status}: ${condition.message || condition.reason}`) : "unknown";
+  for (const target of answer.targets) {
+    rows.push([label(target), named(target.revision, ""), target.found ? ready(target.ready) : "not found"]);
+    for (const consumer of target.consumers ?? [])
+      rows.push([`→ ${label(consumer)}`, named(consumer.appliedRevision, ""), ready(consumer.ready)]);
+    if (target.consumersTruncated)
       rows.push(["→ …", "", "more consumers than the answer lists"]);
   }
   return rows;
