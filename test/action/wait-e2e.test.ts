@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { REQUESTED_AT_ANNOTATION } from "../../server/api/annotations";
 import { MAX_STATUS_ANSWER_CONSUMERS } from "../../server/limits";
 import { buildRequest, buildStatusQuery, type RequestSettings } from "../../action/request";
-import { encodeStatusQuery, signPayload, statusQueryKey, statusQueryPath, webhookPath } from "../../shared";
+import { encodeStatusQuery, statusQueryKey, statusQueryPath, webhookPath } from "../../shared";
+import { signature } from "../support/signer";
 import { startStack, waitFor, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -270,7 +271,7 @@ describe("the status query refuses", () => {
     return stack.post(statusQueryPath(webhookPath(TOKEN, name, NS))!, {
       headers: {
         "Content-Type": "application/json",
-        "X-Hub-Signature-256": signPayload("sha256", statusQueryKey(token), body),
+        "X-Hub-Signature-256": signature(statusQueryKey(token), body),
       },
       body,
     });
