@@ -63,7 +63,7 @@ describe("the READMEs", () => {
     for (const name of [...Object.values(Input), ...Object.values(Output)]) expect(text).toContain(`\`${name}\``);
   });
 
-  test("README.md names the inputs and the output issue 15 added", () => {
+  test("README.md names generic-oidc, oidc-audience, headers, user-agent and results", () => {
     const text = read("README.md");
     for (const name of ["generic-oidc", Input.oidcAudience, Input.headers, Input.userAgent, Output.results])
       expect(text).toContain(`\`${name}\``);

@@ -568,7 +568,7 @@ describe("GitHub's header set", () => {
   });
 });
 
-describe("small defects (issue 15, item 7)", () => {
+describe("edge cases: a socks proxy in a dry run, a long Retry-After, a long answer, a gateway route", () => {
   test("a dry run refuses the socks5 proxy the real run refuses", async () => {
     await using receiver = startReceiver();
     for (const dryRun of ["true", "false"]) {

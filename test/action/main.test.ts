@@ -2,7 +2,7 @@
  * action/main.ts's `run`, in process with an injected Io, environment and inputs: what it reports
  * before anything is sent. Every problem found before sending (a wrong input, a file that cannot be
  * read, a proxy variable that is no proxy) is reported in one failure, so a user fixes them all in
- * one round; a lone problem of a file or the proxy reads as it always has.
+ * one round; a lone problem of a file or the proxy reads as itself.
  */
 import { describe, expect, test } from "bun:test";
 import { run } from "../../action/main";
@@ -84,7 +84,7 @@ describe("problems found before sending are reported together", () => {
     });
   });
 
-  test("input errors alone are listed as inputs, as before", async () => {
+  test("input errors alone are listed under Invalid inputs", async () => {
     const { code, failures } = await runWith({ ...BASE, payload: "{}", retries: "many", "wait-for": "healthy" });
     expect({ code, failures }).toEqual({
       code: Exit.usage,

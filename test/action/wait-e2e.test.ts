@@ -1,6 +1,6 @@
 /**
- * Issue 16's "Done when": the bundled action, as the runner runs it, with `wait-for: ready`
- * against fluxhook's real server and the Kubernetes API test server. A stand-in for
+ * The bundled action, as the runner runs it, with `wait-for: ready` against fluxhook's real
+ * server and the Kubernetes API test server. A stand-in for
  * source-controller and kustomize-controller works the objects as they do: on a new
  * `requestedAt` the source sets `lastHandledReconcileAt` and a new artifact revision; each
  * Kustomization whose sourceRef names it then sets its applied revision and Ready (or fails, or
