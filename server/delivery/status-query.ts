@@ -20,7 +20,7 @@ import type { KubePort } from "../kube/port";
 import type { AuthServices } from "../jwt";
 import type { ReceiverIndex, ServingEntry } from "../receivers/index";
 import { resolveRef } from "../targets/resolve";
-import { mapPool } from "../targets/annotate";
+import { mapPool } from "../../shared";
 import {
   MAX_CONDITION_MESSAGE_CHARS,
   MAX_CONSUMERS_SCANNED,
