@@ -233,7 +233,7 @@ export const OIDC_FETCH_RETRY_MS = 5_000;
  * Longest text of a delivery's outcome (its reason, each target's reason, its event) that reaches
  * an answer, a log line, an Event or /deliveries. Reasons quote what the sender sent (an event
  * type, a content type, an issuer), and a 3 MiB cdevents `context.type` was echoed whole: 130
- * requests made 365 MB of logs and a 63 MB /deliveries. Cut at one place (delivery/outcome-text.ts),
+ * requests made 365 MB of logs and a 63 MB /deliveries. Cut at one place (outcome/outcome-text.ts),
  * so no output holds more than this many characters of sender text.
  */
 export const MAX_OUTCOME_TEXT_CHARS = 200;

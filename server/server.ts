@@ -14,7 +14,7 @@ import { responseBytes } from "./http/json-response";
 import { createAuthServices } from "./jwt";
 import type { KubePort } from "./kube/port";
 import { MAX_BODY_BYTES, SHUTDOWN_GRACE_MS, tuningOf, type Tuning } from "./limits";
-import { OUTCOMES } from "./delivery/outcomes";
+import { OUTCOMES } from "./outcome/outcomes";
 import type { Logger } from "./runtime/log";
 import {
   type ApiRequestCounts,

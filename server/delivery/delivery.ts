@@ -12,54 +12,18 @@
  * never contain a token, a signature or a Secret's name.
  */
 import { Header, RECEIVER_TYPES } from "../../shared";
-import { keyString, type ObjectKey } from "../api/receiver";
+import { keyString } from "../api/receiver";
 import type { ReceiverIndex, ServingEntry } from "../receivers/index";
 import type { DeliveryGuards } from "./protect/guards";
 import type { AuthServices } from "../jwt";
 import { CREDENTIALS, VALIDATORS, type Credential } from "../providers";
 import { deliveryFilters, parsesRequest } from "../targets/filters";
 import { bodyBytesBound, readBody, tooLarge } from "./body";
-import { OUTCOMES, type OutcomeKind } from "./outcomes";
+import { failureBudgetSpent, outcome, tooMany, UNKNOWN_PATH, type DeliveryOutcome } from "../outcome/outcomes";
 import type { BodyReading } from "./protect/guards";
 import { CelMeter } from "../cel";
 import { annotateTargets, type AnnotateDeps, type TargetOutcome } from "../targets/annotate";
 import { BODY_READ_TIMEOUT_MS, MAX_BODY_BYTES } from "../limits";
-
-export interface DeliveryOutcome {
-  /** What happened, by name (outcomes.ts gives its status, metric label, Event and log level). */
-  readonly kind: OutcomeKind;
-  /** OUTCOMES[kind].status, kept beside it for the response. */
-  readonly status: number;
-  readonly reason: string;
-  /** Set once the path matched a receiver. */
-  readonly receiver?: ObjectKey;
-  readonly receiverType?: string;
-  readonly event?: string;
-  readonly targets?: readonly TargetOutcome[];
-  /** For 429 answers: the Retry-After header. */
-  readonly retryAfterSeconds?: number;
-}
-
-type Details = Omit<DeliveryOutcome, "kind" | "status" | "reason">;
-
-/** An outcome of this kind; its status comes from the table, so the two cannot disagree. */
-const ended = (kind: OutcomeKind, reason: string, details: Details = {}): DeliveryOutcome => ({
-  ...details,
-  kind,
-  status: OUTCOMES[kind].status,
-  reason,
-});
-
-/** A 429: a budget or a cap said no; Retry-After tells the sender when to come back. */
-const tooMany = (reason: string, refusal: { readonly retryAfterSeconds: number }, details: Details) =>
-  ended("too-many", reason, { ...details, retryAfterSeconds: refusal.retryAfterSeconds });
-
-/** Wording of a 429 from the failure budget; `why` is what failed, when a delivery of this request did. */
-export const failureBudgetSpent = (why?: string) =>
-  `too many failed deliveries for this receiver${why === undefined ? "" : ` (${why})`}; retry later`;
-
-/** The answer to a path that names no Receiver: one frozen value, as a flood of guesses gets it. */
-export const UNKNOWN_PATH: DeliveryOutcome = Object.freeze(ended("unknown-path", "no receiver at this path"));
 
 export interface DeliveryDeps extends AnnotateDeps {
   readonly index: ReceiverIndex;
@@ -134,7 +98,7 @@ export function handleDelivery(
 ): DeliveryOutcome | Promise<DeliveryOutcome> {
   const limit = deps.maxBodyBytes ?? MAX_BODY_BYTES;
   if (request.method !== "POST")
-    return ended("method-not-allowed", `method ${request.method} is not allowed: receivers take POST`);
+    return outcome("method-not-allowed", `method ${request.method} is not allowed: receivers take POST`);
 
   // Unknown paths are answered without reading the body or even the headers: a flood of guesses
   // costs a map lookup. Flux reads the body first, so an oversized body to an unknown path is a
@@ -144,8 +108,8 @@ export function handleDelivery(
   // A declared oversize body is refused before anything else about the receiver, as Flux does.
   const bodyBytes = bodyBytesBound(request.headers, limit);
   const known = { receiver: entry.key, receiverType: entry.spec?.type };
-  if (bodyBytes > limit) return ended("too-large", tooLarge(limit).reason, known);
-  if (entry.unavailable !== undefined) return ended("unavailable", entry.unavailable, known);
+  if (bodyBytes > limit) return outcome("too-large", tooLarge(limit).reason, known);
+  if (entry.unavailable !== undefined) return outcome("unavailable", entry.unavailable, known);
 
   const receiverKey = keyString(entry.key);
   // A type whose URL is its only credential cannot tell its sender from whoever else has the URL:
@@ -180,7 +144,7 @@ async function validateAndAnnotate(
     // An oversized or stalled body is a failed delivery too: it spends the same budget.
     const budget = guards.failedValidation(receiverKey);
     if (!budget.ok) return tooMany(failureBudgetSpent(body.reason), budget, known);
-    return ended(body.kind, body.reason, known);
+    return outcome(body.kind, body.reason, known);
   }
 
   // One CEL budget for the whole delivery: OIDC expressions and filters share it.
@@ -194,7 +158,7 @@ async function validateAndAnnotate(
     const event = declaredEvent(request.headers);
     const budget = guards.failedValidation(receiverKey);
     if (!budget.ok) return tooMany(failureBudgetSpent(verdict.reason), budget, { ...known, event });
-    return ended("rejected", verdict.reason, { ...known, event });
+    return outcome("rejected", verdict.reason, { ...known, event });
   }
   const event = verdict.event;
 
@@ -211,13 +175,13 @@ async function validateAndAnnotate(
       ? `${id}\n${digest ?? Bun.hash(body.body).toString(36)}`
       : undefined;
   if (guards.isDuplicate(receiverKey, duplicateKey))
-    return ended("duplicate", `duplicate delivery ${JSON.stringify(id)}: already handled, nothing annotated`, {
+    return outcome("duplicate", `duplicate delivery ${JSON.stringify(id)}: already handled, nothing annotated`, {
       ...known,
       event,
       targets: [],
     });
   if (guards.isReplay(receiverKey, digest))
-    return ended("replayed", "this signed body was already delivered within the replay window", { ...known, event });
+    return outcome("replayed", "this signed body was already delivered within the replay window", { ...known, event });
   const budget = guards.validDelivery(receiverKey);
   if (!budget.ok) return tooMany("too many deliveries for this receiver; retry later", budget, { ...known, event });
 
@@ -238,7 +202,7 @@ async function validateAndAnnotate(
     if (!filters.ok) {
       // A body the filters cannot read, or that spent the CEL budget, is a failed delivery.
       guards.failedValidation(receiverKey);
-      return ended(filters.status === 400 ? "rejected" : "failed", filters.error, { ...known, event });
+      return outcome(filters.status === 400 ? "rejected" : "failed", filters.error, { ...known, event });
     }
     targets = await annotateTargets(entry, deps, filters.filters);
   } finally {
@@ -250,11 +214,11 @@ async function validateAndAnnotate(
   const annotated = targets.filter((t) => t.outcome === "annotated").length;
   const summary = `${annotated} of ${targets.length} target${targets.length === 1 ? "" : "s"} annotated${deps.dryRun ? " (dry run: nothing was written)" : ""}`;
   if (failed > 0)
-    return ended("failed", `${failed} target${failed === 1 ? "" : "s"} failed; ${summary}`, {
+    return outcome("failed", `${failed} target${failed === 1 ? "" : "s"} failed; ${summary}`, {
       ...known,
       event,
       targets,
     });
   guards.succeeded(receiverKey, duplicateKey, digest);
-  return ended(annotated > 0 ? "accepted" : "nothing-annotated", summary, { ...known, event, targets });
+  return outcome(annotated > 0 ? "accepted" : "nothing-annotated", summary, { ...known, event, targets });
 }

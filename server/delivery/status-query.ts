@@ -41,7 +41,7 @@ import { bodyBytesBound, readBody, tooLarge } from "./body";
 import { CelMeter } from "../cel";
 import type { DeliveryGuards } from "./protect/guards";
 import { STATUS_QUERY_AUTH } from "./status-auth";
-import { failureBudgetSpent } from "./delivery";
+import { failureBudgetSpent } from "../outcome/outcomes";
 import type { ObjectKey } from "../api/receiver";
 
 export interface StatusQueryDeps {

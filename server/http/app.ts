@@ -12,22 +12,15 @@
  */
 import { Elysia } from "elysia";
 import { STATUS_QUERY_SUFFIX, WEBHOOK_PATH_PREFIX } from "../../shared";
-import {
-  deliveryId,
-  handleDelivery,
-  requestTarget,
-  UNKNOWN_PATH,
-  type DeliveryDeps,
-  type DeliveryOutcome,
-} from "../delivery/delivery";
+import { deliveryId, handleDelivery, requestTarget, type DeliveryDeps } from "../delivery/delivery";
 import { targetLabel } from "../targets/annotate";
 import { handleStatusQuery, type StatusQueryDeps } from "../delivery/status-query";
 import { renderDeliveriesPage, type RecentDeliveries } from "../observe/recent-deliveries";
 import type { Logger } from "../runtime/log";
 import { receiverLogFields } from "../api/receiver";
 import { jsonResponse as json } from "./json-response";
-import { boundOutcome, boundText } from "../delivery/outcome-text";
-import { OUTCOMES } from "../delivery/outcomes";
+import { boundOutcome, boundText } from "../outcome/outcome-text";
+import { OUTCOMES, UNKNOWN_PATH, type DeliveryOutcome } from "../outcome/outcomes";
 
 /** A handled delivery, as observers (metrics, recent deliveries, Events) see it. */
 export interface DeliveryReport {

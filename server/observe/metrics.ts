@@ -23,8 +23,7 @@
 import { heapSize } from "bun:jsc";
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { GaugeValues, PendingCounts, SeriesHistogram, TextHistogram } from "./metrics-series";
-import type { DeliveryOutcome } from "../delivery/delivery";
-import { OUTCOMES } from "../delivery/outcomes";
+import { OUTCOMES, type DeliveryOutcome } from "../outcome/outcomes";
 import { keyString } from "../api/receiver";
 
 /** prometheus.DefBuckets, as go-http-metrics uses for durations. */

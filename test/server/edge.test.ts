@@ -1,13 +1,13 @@
 /**
  * The HTTP edge as one table, through `createApp(...).handle(new Request(...))`: no socket, no
  * cluster. Each row is one step of the order of checks (delivery/delivery.ts), with the answer
- * and the named outcome (delivery/outcomes.ts) that metrics, Events, logs and /deliveries read.
+ * and the named outcome (outcome/outcomes.ts) that metrics, Events, logs and /deliveries read.
  */
 import { describe, expect, test } from "bun:test";
 import { signPayload } from "../../shared";
 import { readReceiver, type ReceiverSpec } from "../../server/api/receiver";
 import { DeliveryGuards, type GuardConfig } from "../../server/delivery/protect/guards";
-import { OUTCOMES, type OutcomeKind } from "../../server/delivery/outcomes";
+import { OUTCOMES, type OutcomeKind } from "../../server/outcome/outcomes";
 import { createApp, type DeliveryReport } from "../../server/http/app";
 import { createAuthServices } from "../../server/jwt";
 import type { KubePort } from "../../server/kube/port";

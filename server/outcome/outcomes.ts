@@ -1,11 +1,17 @@
 /**
- * @module server/delivery/outcomes
+ * @module server/outcome/outcomes
  * Every way a delivery can end, named once: its HTTP status, its metric label
  * (`fluxhook_deliveries_total{outcome}` and /deliveries), the reason of the Kubernetes Event on
  * its Receiver, and the level of its log line. Metrics, Events, logs and /deliveries all read
- * this table, so they cannot disagree about what a status meant.
+ * this table, so they cannot disagree about what a status meant. The outcome itself
+ * (DeliveryOutcome) is made only through `outcome()`, which takes its status from the table.
+ *
+ * This vocabulary sits below the modules that make outcomes (delivery/) and those that report
+ * them (observe/), so neither imports the other.
  */
+import type { ObjectKey } from "../api/receiver";
 import type { LogLevel } from "../config";
+import type { TargetOutcome } from "../targets/annotate";
 
 export interface OutcomeInfo {
   readonly status: number;
@@ -48,3 +54,39 @@ export const OUTCOMES = {
 } as const satisfies Record<string, OutcomeInfo>;
 
 export type OutcomeKind = keyof typeof OUTCOMES;
+
+export interface DeliveryOutcome {
+  /** What happened, by name (OUTCOMES gives its status, metric label, Event and log level). */
+  readonly kind: OutcomeKind;
+  /** OUTCOMES[kind].status, kept beside it for the response. */
+  readonly status: number;
+  readonly reason: string;
+  /** Set once the path matched a receiver. */
+  readonly receiver?: ObjectKey;
+  readonly receiverType?: string;
+  readonly event?: string;
+  readonly targets?: readonly TargetOutcome[];
+  /** For 429 answers: the Retry-After header. */
+  readonly retryAfterSeconds?: number;
+}
+
+export type OutcomeDetails = Omit<DeliveryOutcome, "kind" | "status" | "reason">;
+
+/** An outcome of this kind; its status comes from the table, so the two cannot disagree. */
+export const outcome = (kind: OutcomeKind, reason: string, details: OutcomeDetails = {}): DeliveryOutcome => ({
+  ...details,
+  kind,
+  status: OUTCOMES[kind].status,
+  reason,
+});
+
+/** A 429: a budget or a cap said no; Retry-After tells the sender when to come back. */
+export const tooMany = (reason: string, refusal: { readonly retryAfterSeconds: number }, details: OutcomeDetails) =>
+  outcome("too-many", reason, { ...details, retryAfterSeconds: refusal.retryAfterSeconds });
+
+/** Wording of a 429 from the failure budget; `why` is what failed, when a delivery of this request did. */
+export const failureBudgetSpent = (why?: string) =>
+  `too many failed deliveries for this receiver${why === undefined ? "" : ` (${why})`}; retry later`;
+
+/** The answer to a path that names no Receiver: one frozen value, as a flood of guesses gets it. */
+export const UNKNOWN_PATH: DeliveryOutcome = Object.freeze(outcome("unknown-path", "no receiver at this path"));

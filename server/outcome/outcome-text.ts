@@ -1,5 +1,5 @@
 /**
- * @module server/delivery/outcome-text
+ * @module server/outcome/outcome-text
  * The one choke point between a delivery's outcome and everything that shows it (the answer,
  * the log line, the Events, /deliveries, the metrics): every text of the outcome is cut to
  * MAX_OUTCOME_TEXT_CHARS and made printable. Reasons quote sender text at many places (event
@@ -9,7 +9,7 @@
  * own condition message, written from its spec, with nothing of the request in it.
  */
 import { MAX_OUTCOME_TEXT_CHARS } from "../limits";
-import type { DeliveryOutcome } from "./delivery";
+import type { DeliveryOutcome } from "./outcomes";
 
 /** Control characters and the Unicode line and paragraph separators. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is replaced
