@@ -1,12 +1,11 @@
 /**
  * @module server/delivery/status-query
  * Answers a status query (wire format: shared/status-query.ts): did Flux handle what a delivery
- * requested, and did the objects that use its sources apply it. In this order:
- *
- *   wrong method 405 · unknown path 404 · body over the cap 413 · receiver not Ready 503 ·
- *   no cluster to read 503 · authentication failed 401 (429 once the receiver's failure budget is
- *   spent) · valid budget spent 429 · malformed query 400 · a target that is not one of the
- *   Receiver's resources 403 · else 200, per target.
+ * requested, and did the objects that use its sources apply it. The admission every hook request
+ * shares comes first (delivery/admission.ts: method 405, unknown path 404, body over the cap 413,
+ * receiver not Ready or no cluster to read 503, no slot 429, authentication failed 401, 429 once
+ * the receiver's failure budget is spent), then: valid budget spent 429 · malformed query 400 ·
+ * a target that is not one of the Receiver's resources 403 · else 200, per target.
  *
  * Nothing is read from the cluster before the query is authenticated, parsed and every named
  * target checked against the Receiver's resources by kind, namespace and name; a target named
@@ -14,11 +13,9 @@
  * answer comes from the objects as the API server has them now, so any replica answers. The
  * answer holds only status fields (api/observed.ts), never a spec or a Secret.
  */
-import { keyString } from "../api/receiver";
 import { CONSUMER_KINDS, SOURCE_KINDS, type ObservedCondition, type ObservedObject } from "../api/observed";
 import type { KubePort } from "../kube/port";
-import type { AuthServices } from "../jwt";
-import type { ReceiverIndex, ServingEntry } from "../receivers/index";
+import type { ServingEntry } from "../receivers/index";
 import { resolveRef } from "../targets/resolve";
 import { mapPool } from "../targets/annotate";
 import {
@@ -27,7 +24,6 @@ import {
   MAX_STATUS_ANSWER_CONSUMERS,
   MAX_STATUS_QUERY_BYTES,
   MAX_STATUS_QUERY_TARGETS,
-  BODY_READ_TIMEOUT_MS,
   TARGET_CONCURRENCY,
 } from "../limits";
 import {
@@ -37,41 +33,26 @@ import {
   type QueriedTarget,
   type TargetState,
 } from "../../shared";
-import { bodyBytesBound, readBody, tooLarge } from "./body";
-import { CelMeter } from "../cel";
-import type { DeliveryGuards } from "./protect/guards";
-import { STATUS_QUERY_AUTH } from "./status-auth";
-import { failureBudgetSpent } from "../outcome/outcomes";
-import type { ObjectKey } from "../api/receiver";
+import { isOutcome, outcome, tooMany, type Outcome, type OutcomeDetails } from "../outcome/outcomes";
+import type { QueryAuthentication } from "../providers";
+import { admit, authenticate, type AdmissionDeps, type HookRequest } from "./admission";
 
-export interface StatusQueryDeps {
-  readonly index: ReceiverIndex;
-  readonly auth: AuthServices;
+export interface StatusQueryDeps extends AdmissionDeps {
   /** The cluster the targets live in; undefined without one (file mode with no cluster). */
   readonly cluster: Pick<KubePort, "observeObject" | "observeObjects"> | undefined;
   readonly noCrossNamespaceRefs: boolean;
-  readonly guards: DeliveryGuards;
-  readonly bodyTimeoutMs?: number;
 }
 
-export interface StatusQueryOutcome {
-  readonly status: number;
-  readonly reason: string;
-  readonly receiver?: ObjectKey;
-  readonly targets?: readonly TargetState[];
-  readonly retryAfterSeconds?: number;
-}
+/** How a status query ended: its answer lists each target's state. */
+export type StatusQueryOutcome = Outcome<TargetState>;
 
-/** A 429 from a budget or a cap, with its Retry-After. */
-const throttled = (
-  known: { receiver: ObjectKey },
-  reason: string,
-  refusal: { readonly retryAfterSeconds: number },
-) => ({
-  ...known,
-  status: 429,
-  reason,
-  retryAfterSeconds: refusal.retryAfterSeconds,
+/** A status query on the admission path: the type's query authentication (providers/query-auth.ts). */
+const statusQueryRequest = (deps: StatusQueryDeps): HookRequest<QueryAuthentication> => ({
+  takesPost: "status queries take POST",
+  maxBodyBytes: MAX_STATUS_QUERY_BYTES,
+  cannotServe: () => (deps.cluster ? undefined : STATUS_QUERY_NO_CLUSTER),
+  authenticate: (provider, request, context) => provider.authenticateQuery(request, context),
+  refusedAs: "unauthenticated",
 });
 
 export async function handleStatusQuery(
@@ -80,51 +61,22 @@ export async function handleStatusQuery(
   /** The request-target as requested (`/hook/<digest>/status`; a query string names no Receiver). */
   target: string,
 ): Promise<StatusQueryOutcome> {
-  if (request.method !== "POST")
-    return { status: 405, reason: `method ${request.method} is not allowed: status queries take POST` };
-  const entry = target.endsWith(STATUS_QUERY_SUFFIX)
-    ? deps.index.lookup(target.slice(0, -STATUS_QUERY_SUFFIX.length))
-    : undefined;
-  if (!entry) return { status: 404, reason: "no receiver at this path" };
-  const bodyBytes = bodyBytesBound(request.headers, MAX_STATUS_QUERY_BYTES);
-  if (bodyBytes > MAX_STATUS_QUERY_BYTES) return { status: 413, reason: tooLarge(MAX_STATUS_QUERY_BYTES).reason };
-  const known = { receiver: entry.key };
-  if (entry.unavailable !== undefined) return { ...known, status: 503, reason: entry.unavailable };
-  const cluster = deps.cluster;
-  if (!cluster) return { ...known, status: 503, reason: STATUS_QUERY_NO_CLUSTER };
-
-  const receiverKey = keyString(entry.key);
-  const timeoutMs = deps.bodyTimeoutMs ?? BODY_READ_TIMEOUT_MS;
-  // The admission's reading calls the body read off on eviction or at the body deadline.
-  const admission = deps.guards.admit(receiverKey, bodyBytes, timeoutMs);
-  if (!admission.ok) return throttled(known, admission.reason, admission);
+  const hookPath = target.endsWith(STATUS_QUERY_SUFFIX) ? target.slice(0, -STATUS_QUERY_SUFFIX.length) : undefined;
+  const kind = statusQueryRequest(deps);
+  const admitted = admit(request, deps, hookPath, kind);
+  if (isOutcome(admitted)) return admitted;
   try {
-    const body = await readBody(request, MAX_STATUS_QUERY_BYTES, admission.reading, timeoutMs);
-    admission.reading.done();
-    if (!body.ok) {
-      // An oversized or stalled query spends the failure budget, as such a delivery does.
-      const budget = deps.guards.failedValidation(receiverKey);
-      if (!budget.ok) return throttled(known, failureBudgetSpent(body.reason), budget);
-      return { ...known, status: body.status, reason: body.reason };
-    }
-    const authenticated = await STATUS_QUERY_AUTH[entry.spec.type](
-      { headers: request.headers, body: body.body },
-      { spec: entry.spec, secret: entry.secret, compiled: entry.compiled, auth: deps.auth, meter: new CelMeter() },
-    );
-    if (!authenticated.ok) {
-      // A failed query spends the same budget as a failed delivery: guessing through queries is no cheaper.
-      const budget = deps.guards.failedValidation(receiverKey);
-      if (!budget.ok) return throttled(known, failureBudgetSpent(authenticated.reason), budget);
-      return { ...known, status: 401, reason: authenticated.reason };
-    }
+    const authenticated = await authenticate(request, admitted, deps, kind);
+    if (isOutcome(authenticated)) return authenticated;
+    const { known, receiverKey, entry } = admitted;
     // A query reads the cluster as a delivery does, so it costs what a valid delivery costs.
     const budget = deps.guards.validDelivery(receiverKey);
-    if (!budget.ok) return throttled(known, "too many deliveries for this receiver; retry later", budget);
-    const query = parseQuery(body.body);
-    if (!query.ok) return { ...known, status: 400, reason: query.reason };
-    return { ...known, ...(await answer(entry, query.targets, cluster, deps.noCrossNamespaceRefs)) };
+    if (!budget.ok) return tooMany("too many deliveries for this receiver; retry later", budget, known);
+    const query = parseQuery(authenticated.body);
+    if (!query.ok) return outcome("rejected", query.reason, known);
+    return await answer(entry, query.targets, deps.cluster!, deps.noCrossNamespaceRefs, known);
   } finally {
-    admission.release();
+    admitted.release();
   }
 }
 
@@ -215,13 +167,14 @@ async function answer(
   targets: readonly QueriedTarget[],
   cluster: Pick<KubePort, "observeObject" | "observeObjects">,
   noCrossNamespaceRefs: boolean,
-): Promise<Omit<StatusQueryOutcome, "receiver">> {
+  known: OutcomeDetails<TargetState>,
+): Promise<StatusQueryOutcome> {
   // Every target is checked against the spec before anything is read.
   const members: Membership[] = [];
   for (const t of targets) {
     const m = membership(entry, t, noCrossNamespaceRefs);
     if (!m)
-      return { status: 403, reason: `${t.kind} ${t.namespace}/${t.name} is not one of this Receiver's resources` };
+      return outcome("forbidden", `${t.kind} ${t.namespace}/${t.name} is not one of this Receiver's resources`, known);
     members.push(m);
   }
   const read = await mapPool(targets, TARGET_CONCURRENCY, (t, i) =>
@@ -234,7 +187,7 @@ async function answer(
     const r = read[i]!;
     if (m.named || !r.ok) continue;
     if (!r.value || !m.selectors.some((s) => labelsMatch(r.value!.labels, s)))
-      return { status: 403, reason: `${t.kind} ${t.namespace}/${t.name} is not one of this Receiver's resources` };
+      return outcome("forbidden", `${t.kind} ${t.namespace}/${t.name} is not one of this Receiver's resources`, known);
   }
 
   // Consumers of the sources, one list per namespace and kind for the whole query.
@@ -300,9 +253,6 @@ async function answer(
     };
   });
   const done = states.filter((s) => s.handled).length;
-  return {
-    status: 200,
-    reason: `${done} of ${states.length} target${states.length === 1 ? "" : "s"} handled the request`,
-    targets: states,
-  };
+  const reason = `${done} of ${states.length} target${states.length === 1 ? "" : "s"} handled the request`;
+  return outcome("answered", reason, { ...known, targets: states });
 }

@@ -14,7 +14,7 @@ import { Elysia } from "elysia";
 import { STATUS_QUERY_SUFFIX, WEBHOOK_PATH_PREFIX } from "../../shared";
 import { deliveryId, handleDelivery, requestTarget, type DeliveryDeps } from "../delivery/delivery";
 import { targetLabel } from "../targets/annotate";
-import { handleStatusQuery, type StatusQueryDeps } from "../delivery/status-query";
+import { handleStatusQuery, type StatusQueryDeps, type StatusQueryOutcome } from "../delivery/status-query";
 import { renderDeliveriesPage, type RecentDeliveries } from "../observe/recent-deliveries";
 import type { Logger } from "../runtime/log";
 import { receiverLogFields } from "../api/receiver";
@@ -55,35 +55,42 @@ function respond(outcome: {
 }
 
 export function createApp(deps: AppDeps) {
-  const answer = (request: Request, unbounded: DeliveryOutcome, time: number, started: number): Response => {
-    // Before anything shows it: sender text in the outcome is cut here, once.
-    const outcome = boundOutcome(unbounded);
+  /** Logs a bounded outcome at its table's level; `id` is read only when something shows it. */
+  const logOutcome = (
+    request: Request,
+    outcome: DeliveryOutcome | StatusQueryOutcome,
+    what: "delivery" | "status query",
+    durationMs: number,
+  ): string | undefined => {
     const level = OUTCOMES[outcome.kind].log;
     const logged = deps.log.enabled(level);
     // Only logs and a known receiver's recent deliveries show the id: a guess at an unknown path
     // does not pay for reading the headers.
-    const id = logged || outcome.receiver ? deliveryId(request.headers) : undefined;
-    const report: DeliveryReport = {
-      outcome,
-      time,
-      deliveryId: id,
-      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
-    };
+    const id = logged || (what === "delivery" && outcome.receiver) ? deliveryId(request.headers) : undefined;
     if (logged) {
-      deps.log[level](outcome.status >= 400 ? "delivery refused" : "delivery handled", {
+      const refused = outcome.status >= 400;
+      deps.log[level](`${what} ${refused ? "refused" : what === "delivery" ? "handled" : "answered"}`, {
         ...(outcome.receiver ? receiverLogFields(outcome.receiver) : {}),
         type: outcome.receiverType,
         event: outcome.event,
-        deliveryId: report.deliveryId,
+        deliveryId: id,
         status: outcome.status,
         reason: outcome.reason,
         // Failures under `error` too, where Flux's lines (and the log rules built on them) put them.
-        error: outcome.status >= 400 ? outcome.reason : undefined,
-        durationMs: report.durationMs,
-        targets: outcome.targets?.map(targetLabel),
+        error: refused ? outcome.reason : undefined,
+        durationMs,
+        targets: what === "delivery" ? (outcome as DeliveryOutcome).targets?.map(targetLabel) : undefined,
       });
     }
-    deps.onDelivery?.(report);
+    return id;
+  };
+  const elapsedMs = (started: number) => Math.round((performance.now() - started) * 1000) / 1000;
+  const answer = (request: Request, unbounded: DeliveryOutcome, time: number, started: number): Response => {
+    // Before anything shows it: sender text in the outcome is cut here, once.
+    const outcome = boundOutcome(unbounded);
+    const durationMs = elapsedMs(started);
+    const id = logOutcome(request, outcome, "delivery", durationMs);
+    deps.onDelivery?.({ outcome, time, deliveryId: id, durationMs });
     return respond(outcome);
   };
   const notFound = () => json(404, JSON.stringify({ status: 404, reason: "not found" }));
@@ -99,16 +106,9 @@ export function createApp(deps: AppDeps) {
 
   // Status queries are not deliveries: they are logged, never counted, listed or turned into Events.
   const statusQuery = async (request: Request, target: string): Promise<Response> => {
-    const outcome = await handleStatusQuery(request, { ...deps, cluster: deps.statusReader }, target);
-    const level =
-      outcome.status >= 500 || (outcome.status >= 400 && outcome.status !== 429 && outcome.receiver)
-        ? "error"
-        : "debug";
-    deps.log[level](outcome.status >= 400 ? "status query refused" : "status query answered", {
-      ...(outcome.receiver ? receiverLogFields(outcome.receiver) : {}),
-      status: outcome.status,
-      reason: boundText(outcome.reason),
-    });
+    const started = performance.now();
+    const outcome = boundOutcome(await handleStatusQuery(request, { ...deps, cluster: deps.statusReader }, target));
+    logOutcome(request, outcome, "status query", elapsedMs(started));
     return respond(outcome);
   };
 

@@ -1,10 +1,10 @@
 /**
  * @module server/outcome/outcomes
- * Every way a delivery can end, named once: its HTTP status, its metric label
- * (`fluxhook_deliveries_total{outcome}` and /deliveries), the reason of the Kubernetes Event on
- * its Receiver, and the level of its log line. Metrics, Events, logs and /deliveries all read
- * this table, so they cannot disagree about what a status meant. The outcome itself
- * (DeliveryOutcome) is made only through `outcome()`, which takes its status from the table.
+ * Every way a request to a hook can end, deliveries and status queries alike, named once: its
+ * HTTP status, its metric label (`fluxhook_deliveries_total{outcome}` and /deliveries), the
+ * reason of the Kubernetes Event on its Receiver, and the level of its log line. Metrics, Events,
+ * logs and /deliveries all read this table, so they cannot disagree about what a status meant.
+ * An outcome is made only through `outcome()`, which takes its status from the table.
  *
  * This vocabulary sits below the modules that make outcomes (delivery/) and those that report
  * them (observe/), so neither imports the other.
@@ -37,12 +37,18 @@ export const OUTCOMES = {
   "nothing-annotated": { status: 200, metric: "accepted", event: normal("NothingAnnotated"), log: "info" },
   /** 200 for a delivery id already handled: nothing annotated again. */
   duplicate: { status: 200, metric: "accepted", event: normal("DuplicateDelivery"), log: "info" },
+  /** 200 to a status query: what each target's controller made of the request. Senders poll: debug. */
+  answered: { status: 200, metric: "answered", event: undefined, log: "debug" },
   "method-not-allowed": { status: 405, metric: "method_not_allowed", event: undefined, log: "debug" },
   "unknown-path": { status: 404, metric: "unknown_path", event: undefined, log: "debug" },
   "too-large": { status: 413, metric: "too_large", event: rejected, log: "error" },
   unavailable: { status: 503, metric: "unavailable", event: warning("ReceiverNotReady"), log: "error" },
-  /** Validation failed, or the body could not be read. */
+  /** Validation failed, or the body could not be read (a delivery); a malformed status query. */
   rejected: { status: 400, metric: "rejected", event: rejected, log: "error" },
+  /** A status query whose credential failed (a delivery's failed validation is a 400, as in Flux). */
+  unauthenticated: { status: 401, metric: "unauthenticated", event: rejected, log: "error" },
+  /** A status query naming an object it may not read. */
+  forbidden: { status: 403, metric: "forbidden", event: rejected, log: "error" },
   /** The body did not arrive in time, or was called off to make room for newer deliveries. */
   "too-slow": { status: 408, metric: "too_slow", event: rejected, log: "error" },
   /** The same signed body within --replay-window. */
@@ -55,7 +61,8 @@ export const OUTCOMES = {
 
 export type OutcomeKind = keyof typeof OUTCOMES;
 
-export interface DeliveryOutcome {
+/** How one request to a hook ended; `Target` is what its answer lists of each target. */
+export interface Outcome<Target = TargetOutcome> {
   /** What happened, by name (OUTCOMES gives its status, metric label, Event and log level). */
   readonly kind: OutcomeKind;
   /** OUTCOMES[kind].status, kept beside it for the response. */
@@ -65,28 +72,37 @@ export interface DeliveryOutcome {
   readonly receiver?: ObjectKey;
   readonly receiverType?: string;
   readonly event?: string;
-  readonly targets?: readonly TargetOutcome[];
+  readonly targets?: readonly Target[];
   /** For 429 answers: the Retry-After header. */
   readonly retryAfterSeconds?: number;
 }
 
-export type OutcomeDetails = Omit<DeliveryOutcome, "kind" | "status" | "reason">;
+/** A delivery's outcome: its targets are the annotations it asked for. */
+export type DeliveryOutcome = Outcome<TargetOutcome>;
+
+/** An outcome's receiver, type, event and Retry-After (every field but its kind, status and reason). */
+export type OutcomeDetails<Target = TargetOutcome> = Omit<Outcome<Target>, "kind" | "status" | "reason">;
 
 /** An outcome of this kind; its status comes from the table, so the two cannot disagree. */
-export const outcome = (kind: OutcomeKind, reason: string, details: OutcomeDetails = {}): DeliveryOutcome => ({
-  ...details,
-  kind,
-  status: OUTCOMES[kind].status,
-  reason,
-});
+export const outcome = <Target = TargetOutcome>(
+  kind: OutcomeKind,
+  reason: string,
+  details: OutcomeDetails<Target> = {},
+): Outcome<Target> => ({ ...details, kind, status: OUTCOMES[kind].status, reason });
 
 /** A 429: a budget or a cap said no; Retry-After tells the sender when to come back. */
-export const tooMany = (reason: string, refusal: { readonly retryAfterSeconds: number }, details: OutcomeDetails) =>
-  outcome("too-many", reason, { ...details, retryAfterSeconds: refusal.retryAfterSeconds });
+export const tooMany = <Target = TargetOutcome>(
+  reason: string,
+  refusal: { readonly retryAfterSeconds: number },
+  details: OutcomeDetails<Target>,
+) => outcome<Target>("too-many", reason, { ...details, retryAfterSeconds: refusal.retryAfterSeconds });
 
 /** Wording of a 429 from the failure budget; `why` is what failed, when a delivery of this request did. */
 export const failureBudgetSpent = (why?: string) =>
   `too many failed deliveries for this receiver${why === undefined ? "" : ` (${why})`}; retry later`;
 
 /** The answer to a path that names no Receiver: one frozen value, as a flood of guesses gets it. */
-export const UNKNOWN_PATH: DeliveryOutcome = Object.freeze(outcome("unknown-path", "no receiver at this path"));
+export const UNKNOWN_PATH: Outcome<never> = Object.freeze(outcome<never>("unknown-path", "no receiver at this path"));
+
+/** True when `value` is an outcome (a request's end) rather than the admission or work that goes on. */
+export const isOutcome = <Target>(value: object): value is Outcome<Target> => "kind" in value && "status" in value;

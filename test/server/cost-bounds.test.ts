@@ -7,7 +7,7 @@
 import { describe, expect, test } from "bun:test";
 import examples from "@octokit/webhooks-examples";
 import { signPayload } from "../../shared";
-import { VALIDATORS, type Validation } from "../../server/providers";
+import { PROVIDERS, type Validation } from "../../server/providers";
 import { formPayload, signedPayload } from "../../server/providers/github";
 import { exceedsJsonBounds } from "../../server/providers/json-bounds";
 import { NOTHING_COMPILED } from "../../server/receivers/prepare";
@@ -52,7 +52,7 @@ function spec(type: ReceiverType): ReceiverSpec {
 
 function validate(type: ReceiverType, body: string, headers: Record<string, string> = {}): Promise<Validation> {
   return Promise.resolve(
-    VALIDATORS[type](
+    PROVIDERS[type].validate(
       { headers: new Headers(headers), body: enc(body) },
       {
         spec: spec(type),
