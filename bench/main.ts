@@ -14,12 +14,14 @@
  * bench/results/<time>.json.
  *
  *   bun bench/main.ts [--seconds=5] [--rounds=3] [--only=1,2,3,4,5,6,cold] [--source] [--profile=1]
- *                     [--fluxhook-flag=--log-level=error …] [--limits-off]
+ *                     [--fluxhook-flag=--log-level=error …] [--limits-off] [--baseline=path/to/fluxhook]
  *
  * fluxhook runs at its default flags, as users run it; --limits-off turns the per-receiver rate
  * limits off (the runs before issue 14).
  * --source runs `bun server/main.ts` instead of the binary; --profile=N runs scenario N once more
- * against `bun --cpu-prof server/main.ts` and prints where the CPU went.
+ * against `bun --cpu-prof server/main.ts` and prints where the CPU went. --baseline=PATH runs a
+ * second fluxhook from another build (another commit's `npm run build:server`) beside this one in
+ * scenarios (1) to (3), round after round, and reports this one's req/s and CPU per request against it.
  */
 import { cpus, release, tmpdir } from "node:os";
 import { existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
@@ -78,6 +80,8 @@ const SCALE = 10_000;
 const REQUESTED_AT = "reconcile.fluxcd.io/requestedAt";
 
 const binary = process.env.FLUXHOOK_BINARY ?? join(ROOT, "dist/fluxhook");
+/** Another build to compare with side by side in scenarios (1) to (3). */
+const BASELINE = flag("baseline") ? value("baseline", "") : undefined;
 const useBinary = !FROM_SOURCE && existsSync(binary);
 const fluxhookCommand = useBinary ? [binary] : [BUN, join(ROOT, "server/main.ts")];
 /**
@@ -101,7 +105,7 @@ const log = (message: string) => console.error(`[bench] ${message}`);
 type Kind = "valid" | "bad" | "unknown";
 
 interface Server {
-  readonly name: "fluxhook" | "bare-hmac" | "bare-patch" | "webhook";
+  readonly name: "fluxhook" | "fluxhook-baseline" | "bare-hmac" | "bare-patch" | "webhook";
   readonly url: string;
   readonly pid: number;
   /** The statuses each scenario's requests should get. */
@@ -300,6 +304,8 @@ async function main() {
   const api = await startApi("main", main.objects);
   const fluxhook = await startFluxhook("fluxhook-main", api.hello.kubeconfig);
   await waitForStatus(`${fluxhook.healthUrl}/readyz`, 200, fluxhook.spawnedAt, 30_000, 5);
+  const baseline = BASELINE ? await startFluxhook("fluxhook-baseline", api.hello.kubeconfig, [BASELINE]) : undefined;
+  if (baseline) await waitForStatus(`${baseline.healthUrl}/readyz`, 200, baseline.spawnedAt, 30_000, 5);
   for (let i = 0; i < 600; i++) {
     const { ready } = await api.ask<{ ready: number }>({ cmd: "ready", namespace: NS });
     if (ready === MAIN_RECEIVERS) break;
@@ -359,6 +365,13 @@ async function main() {
       patches: pushPattern,
     },
   ];
+  if (baseline)
+    servers.push({
+      ...servers.find((s) => s.name === "fluxhook")!,
+      name: "fluxhook-baseline",
+      url: baseline.url,
+      pid: baseline.proc.pid,
+    });
   if (!("skipped" in webhook)) {
     servers.push({
       name: "webhook",
@@ -461,6 +474,32 @@ async function main() {
         null,
         `${(f.result.rps / hmacOnly.result.rps).toFixed(2)} × (${Math.round(hmacOnly.result.rps)} req/s)`,
       );
+    const base = pick("fluxhook-baseline");
+    if (base) {
+      rows.push({
+        scenario: "",
+        server: "fluxhook-baseline",
+        rps: base.result.rps,
+        p50: base.result.p50,
+        p99: base.result.p99,
+        errors: base.errors,
+        rssMb: mb(base.rss),
+        cpuUs: base.cpuUs,
+        patches: base.patches,
+        note: `${BASELINE}; rounds ${base.all.join("/")}`,
+      });
+      check(
+        `(${sc.id}) req/s × the baseline build, side by side`,
+        null,
+        `${(f.result.rps / base.result.rps).toFixed(3)} × (${Math.round(f.result.rps)} vs ${Math.round(base.result.rps)}; rounds ${f.all.join("/")} vs ${base.all.join("/")})`,
+      );
+      if (f.cpuUs !== undefined && base.cpuUs !== undefined)
+        check(
+          `(${sc.id}) CPU per request × the baseline build`,
+          null,
+          `${(f.cpuUs / base.cpuUs).toFixed(3)} × (${f.cpuUs.toFixed(1)} vs ${base.cpuUs.toFixed(1)} µs)`,
+        );
+    }
     if (w)
       check(
         `(${sc.id}) ≥ 5 × adnanh/webhook req/s`,

@@ -4,6 +4,8 @@
  * Receiver source of its mode (sources/), the index, the delivery edge and the three listeners.
  * main.ts calls it with the parsed flags; tests call it with a test API server's port and port 0.
  */
+import type { Serve } from "bun";
+import type { AnyElysia } from "elysia";
 import { WEBHOOK_PATH_PREFIX } from "../shared";
 import { keyString } from "./api/receiver";
 import type { ListenAddress, ServerConfig } from "./config";
@@ -19,7 +21,7 @@ import type { Logger } from "./runtime/log";
 import {
   type ApiRequestCounts,
   createMetrics,
-  instrumentFetch,
+  instrumentRequests,
   metricsHandler,
   ReconcileMetrics,
 } from "./observe/metrics";
@@ -82,6 +84,21 @@ export interface Fluxhook {
  * reason; Bun's answers an empty 413 only for bodies twice as large.
  */
 const BUN_BODY_CAP = 2 * MAX_BODY_BYTES;
+
+/**
+ * Serves an Elysia app through its Bun adapter (`app.listen`), which puts each route in Bun's
+ * router, and returns Bun's server. Bun's defaults are kept where Elysia's differ: no port shared
+ * with another process (Elysia sets reusePort), no development error pages. Elysia also adds a
+ * `beforeExit` listener per listen that stops the server; fluxhook stops its listeners itself, and
+ * a process that starts many servers (the tests) would keep every app alive through it.
+ */
+function listen(app: AnyElysia, options: { hostname: string; port: number } & Partial<Serve.Options<unknown>>) {
+  const before = new Set(process.listeners("beforeExit"));
+  app.listen({ reusePort: false, development: false, ...options });
+  for (const listener of process.listeners("beforeExit"))
+    if (!before.has(listener)) process.removeListener("beforeExit", listener);
+  return app.server!;
+}
 
 function url(addr: ListenAddress, port: number) {
   const host = addr.host === "0.0.0.0" || addr.host === "::" ? "127.0.0.1" : addr.host;
@@ -160,6 +177,14 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     replayWindowMs: config.limits.replayWindowMs,
   });
   const coalesce = createCoalescer();
+  // Flux labels every request on this listener "/hook/", whatever its path (or the full path,
+  // digest included, with --export-http-path-metrics); fluxhook never puts the digest in a label.
+  const handlerOf = (req: Request) => {
+    if (!config.exportHttpPathMetrics) return WEBHOOK_PATH_PREFIX;
+    const target = requestTarget(req.url);
+    const entry = index.lookup(target);
+    return entry ? `${WEBHOOK_PATH_PREFIX}${entry.key.namespace}/${entry.key.name}` : `${WEBHOOK_PATH_PREFIX}unknown`;
+  };
   const app = createApp({
     index,
     kube: targets,
@@ -177,20 +202,9 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     }),
     log,
     onDelivery,
+    instrument: instrumentRequests(metrics, handlerOf, responseBytes),
   });
-  // Flux labels every request on this listener "/hook/", whatever its path (or the full path,
-  // digest included, with --export-http-path-metrics); fluxhook never puts the digest in a label.
-  const handlerOf = (req: Request) => {
-    if (!config.exportHttpPathMetrics) return WEBHOOK_PATH_PREFIX;
-    const target = requestTarget(req.url);
-    const entry = index.lookup(target);
-    return entry ? `${WEBHOOK_PATH_PREFIX}${entry.key.namespace}/${entry.key.name}` : `${WEBHOOK_PATH_PREFIX}unknown`;
-  };
-  const serveReceiver = instrumentFetch(metrics, app.fetch, handlerOf, responseBytes);
-  const receiver = Bun.serve({
-    // Bun matches routes on the raw request-target; app.fetch tells a match from the fallback.
-    routes: Object.fromEntries(app.routes.map((route) => [route, serveReceiver])),
-    fetch: serveReceiver,
+  const receiver = listen(app, {
     hostname: config.receiverAddr.host,
     port: config.receiverAddr.port,
     maxRequestBodySize: BUN_BODY_CAP,
@@ -199,8 +213,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   const healthAddr = config.healthAddr;
   const health =
     healthAddr &&
-    Bun.serve({
-      fetch: createHealthApp({ ready, watches: source.watches, deliveries: recent }).fetch,
+    listen(createHealthApp({ ready, watches: source.watches, deliveries: recent }), {
       hostname: healthAddr.host,
       port: healthAddr.port,
     });

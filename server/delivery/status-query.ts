@@ -23,7 +23,6 @@ import {
   MAX_CONSUMERS_SCANNED,
   MAX_STATUS_ANSWER_CONSUMERS,
   MAX_STATUS_QUERY_BYTES,
-  MAX_STATUS_QUERY_TARGETS,
   TARGET_CONCURRENCY,
 } from "../limits";
 import {
@@ -36,6 +35,7 @@ import {
 import { isOutcome, outcome, tooMany, type Outcome, type OutcomeDetails } from "../outcome/outcomes";
 import type { QueryAuthentication } from "../providers";
 import { admit, authenticate, type AdmissionDeps, type HookRequest } from "./admission";
+import { queriedTargets } from "./status-query-body";
 
 export interface StatusQueryDeps extends AdmissionDeps {
   /** The cluster the targets live in; undefined without one (file mode with no cluster). */
@@ -80,9 +80,7 @@ export async function handleStatusQuery(
   }
 }
 
-/** Kubernetes names, kinds and requestedAt values are short printable ASCII; anything else is no target. */
-const FIELD = /^[\x21-\x7e]{1,253}$/;
-
+/** A query body: JSON, then the schema (status-query-body.ts). */
 function parseQuery(bytes: Uint8Array): { ok: true; targets: QueriedTarget[] } | { ok: false; reason: string } {
   let value: unknown;
   try {
@@ -90,19 +88,7 @@ function parseQuery(bytes: Uint8Array): { ok: true; targets: QueriedTarget[] } |
   } catch {
     return { ok: false, reason: "the query is not JSON" };
   }
-  const targets = (value as { targets?: unknown } | null)?.targets;
-  if (!Array.isArray(targets) || targets.length === 0)
-    return { ok: false, reason: 'the query needs a non-empty "targets" array' };
-  if (targets.length > MAX_STATUS_QUERY_TARGETS)
-    return { ok: false, reason: `the query names ${targets.length} targets; at most ${MAX_STATUS_QUERY_TARGETS}` };
-  const out: QueriedTarget[] = [];
-  for (const [i, t] of targets.entries()) {
-    const fields = ["kind", "namespace", "name", "requestedAt"] as const;
-    const bad = fields.find((f) => typeof t?.[f] !== "string" || !FIELD.test(t[f]));
-    if (bad) return { ok: false, reason: `targets[${i}].${bad} must be a non-empty string of printable characters` };
-    out.push({ kind: t.kind, namespace: t.namespace, name: t.name, requestedAt: t.requestedAt });
-  }
-  return { ok: true, targets: out };
+  return queriedTargets(value);
 }
 
 /** How a queried target belongs to the Receiver: by name, or through selectors to check once read. */

@@ -13,8 +13,15 @@ import type { ObjectKey } from "../api/receiver";
 import type { LogLevel } from "../config";
 import type { TargetOutcome } from "../targets/annotate";
 
+/** The requests to a hook: a delivery (`/hook/<digest>`) and a status query (`/hook/<digest>/status`). */
+export type HookRequestKind = "delivery" | "status query";
+
 export interface OutcomeInfo {
   readonly status: number;
+  /** What it means, for the receiver's OpenAPI description (http/openapi.ts). */
+  readonly summary: string;
+  /** The requests that can end so. */
+  readonly requests: readonly HookRequestKind[];
   readonly metric: string;
   /** The Event on the Receiver; undefined when none is recorded (no Receiver matched). */
   readonly event: { readonly type: "Normal" | "Warning"; readonly reason: string } | undefined;
@@ -29,34 +36,133 @@ export interface OutcomeInfo {
 const warning = (reason: string) => ({ type: "Warning" as const, reason });
 const normal = (reason: string) => ({ type: "Normal" as const, reason });
 const rejected = warning("DeliveryRejected");
+const delivery = ["delivery"] as const;
+const query = ["status query"] as const;
+const both = ["delivery", "status query"] as const;
 
 export const OUTCOMES = {
-  /** 200, at least one target was asked to reconcile. */
-  accepted: { status: 200, metric: "accepted", event: normal("ReconcileRequested"), log: "info" },
-  /** 200 without an annotation: filters skipped every target, or nothing matched. */
-  "nothing-annotated": { status: 200, metric: "accepted", event: normal("NothingAnnotated"), log: "info" },
-  /** 200 for a delivery id already handled: nothing annotated again. */
-  duplicate: { status: 200, metric: "accepted", event: normal("DuplicateDelivery"), log: "info" },
-  /** 200 to a status query: what each target's controller made of the request. Senders poll: debug. */
-  answered: { status: 200, metric: "answered", event: undefined, log: "debug" },
-  "method-not-allowed": { status: 405, metric: "method_not_allowed", event: undefined, log: "debug" },
-  "unknown-path": { status: 404, metric: "unknown_path", event: undefined, log: "debug" },
-  "too-large": { status: 413, metric: "too_large", event: rejected, log: "error" },
-  unavailable: { status: 503, metric: "unavailable", event: warning("ReceiverNotReady"), log: "error" },
-  /** Validation failed, or the body could not be read (a delivery); a malformed status query. */
-  rejected: { status: 400, metric: "rejected", event: rejected, log: "error" },
-  /** A status query whose credential failed (a delivery's failed validation is a 400, as in Flux). */
-  unauthenticated: { status: 401, metric: "unauthenticated", event: rejected, log: "error" },
-  /** A status query naming an object it may not read. */
-  forbidden: { status: 403, metric: "forbidden", event: rejected, log: "error" },
-  /** The body did not arrive in time, or was called off to make room for newer deliveries. */
-  "too-slow": { status: 408, metric: "too_slow", event: rejected, log: "error" },
-  /** The same signed body within --replay-window. */
-  replayed: { status: 409, metric: "replayed", event: rejected, log: "error" },
-  /** A rate limit or an in-flight cap; Retry-After says when to come back. */
-  "too-many": { status: 429, metric: "rate_limited", event: rejected, log: "debug" },
-  /** Filters could not read the body, or a target failed. */
-  failed: { status: 500, metric: "failed", event: warning("ReconcileFailed"), log: "error" },
+  accepted: {
+    status: 200,
+    summary: "At least one target was asked to reconcile.",
+    requests: delivery,
+    metric: "accepted",
+    event: normal("ReconcileRequested"),
+    log: "info",
+  },
+  "nothing-annotated": {
+    status: 200,
+    summary: "Nothing to annotate: the filters skipped every target, or no object matched.",
+    requests: delivery,
+    metric: "accepted",
+    event: normal("NothingAnnotated"),
+    log: "info",
+  },
+  duplicate: {
+    status: 200,
+    summary: "A delivery id already handled, with the same body: nothing annotated again.",
+    requests: delivery,
+    metric: "accepted",
+    event: normal("DuplicateDelivery"),
+    log: "info",
+  },
+  // Senders poll the status query: its answers are debug lines.
+  answered: {
+    status: 200,
+    summary: "What each target's controller made of the request, and of the sources, their consumers.",
+    requests: query,
+    metric: "answered",
+    event: undefined,
+    log: "debug",
+  },
+  "method-not-allowed": {
+    status: 405,
+    summary: "Only POST is served (the Allow header says so).",
+    requests: both,
+    metric: "method_not_allowed",
+    event: undefined,
+    log: "debug",
+  },
+  "unknown-path": {
+    status: 404,
+    summary: "No Receiver at this path, as requested (no dot segment or other spelling is normalised).",
+    requests: both,
+    metric: "unknown_path",
+    event: undefined,
+    log: "debug",
+  },
+  "too-large": {
+    status: 413,
+    summary: "The body is larger than the cap (3 MiB for a delivery, 96 KiB for a status query).",
+    requests: both,
+    metric: "too_large",
+    event: rejected,
+    log: "error",
+  },
+  unavailable: {
+    status: 503,
+    summary: "The Receiver is suspended or not Ready, or a status query has no cluster to read.",
+    requests: both,
+    metric: "unavailable",
+    event: warning("ReceiverNotReady"),
+    log: "error",
+  },
+  rejected: {
+    status: 400,
+    summary: "A delivery failed its type's validation, or its body could not be read; a malformed status query.",
+    requests: both,
+    metric: "rejected",
+    event: rejected,
+    log: "error",
+  },
+  // A delivery's failed validation is a 400, as in Flux.
+  unauthenticated: {
+    status: 401,
+    summary: "The status query's credential failed (the delivery's, applied to the query).",
+    requests: query,
+    metric: "unauthenticated",
+    event: rejected,
+    log: "error",
+  },
+  forbidden: {
+    status: 403,
+    summary: "The status query names an object it may not read.",
+    requests: query,
+    metric: "forbidden",
+    event: rejected,
+    log: "error",
+  },
+  "too-slow": {
+    status: 408,
+    summary: "The body did not arrive in time, or was called off to make room for newer requests.",
+    requests: both,
+    metric: "too_slow",
+    event: rejected,
+    log: "error",
+  },
+  replayed: {
+    status: 409,
+    summary: "The same signed body within --replay-window.",
+    requests: delivery,
+    metric: "replayed",
+    event: rejected,
+    log: "error",
+  },
+  "too-many": {
+    status: 429,
+    summary: "A rate limit or an in-flight cap; Retry-After says when to come back.",
+    requests: both,
+    metric: "rate_limited",
+    event: rejected,
+    log: "debug",
+  },
+  failed: {
+    status: 500,
+    summary: "The filters could not read the body, or a target failed (every target was tried).",
+    requests: delivery,
+    metric: "failed",
+    event: warning("ReconcileFailed"),
+    log: "error",
+  },
 } as const satisfies Record<string, OutcomeInfo>;
 
 export type OutcomeKind = keyof typeof OUTCOMES;

@@ -27,6 +27,7 @@ import { silentLogger } from "../../server/runtime/log";
 import { ReceiverIndex } from "../../server/receivers/index";
 import { prepareReceiver } from "../../server/receivers/prepare";
 import { MAX_PARSED_BODIES } from "../../server/limits";
+import { routed } from "../support/routed";
 
 /** The costly bodies of the red-team report, each at most 3 MiB. */
 export const COSTLY_BODIES = {
@@ -311,11 +312,13 @@ function filteredApp(
   });
   return (body: string) =>
     app.handle(
-      new Request("http://localhost/hook/filtered", {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body,
-      }),
+      routed(
+        new Request("http://localhost/hook/filtered", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body,
+        }),
+      ),
     );
 }
 

@@ -15,6 +15,7 @@ import { createLogger, silentLogger } from "../../server/runtime/log";
 import { ReceiverIndex, type ReceiverEntry } from "../../server/receivers/index";
 import { NOTHING_COMPILED, prepareReceiver } from "../../server/receivers/prepare";
 import { createCoalescer } from "../../server/targets/coalesce";
+import { routed } from "../support/routed";
 
 const TOKEN = "edge-token";
 const GIT = "source.toolkit.fluxcd.io/v1";
@@ -262,8 +263,8 @@ describe("the HTTP edge, in Flux's order of checks", () => {
     { name: "a valid delivery", send: ok, status: 200, kind: "accepted", reason: "1 of 1 target annotated" },
   ])("$name: $status", async (c) => {
     const { app, reports, guards } = edge(c.guards ?? {}, c.bodyTimeoutMs);
-    for (const s of c.before ?? []) await app.handle(request(s));
-    const res = await app.handle(request(c.send));
+    for (const s of c.before ?? []) await app.handle(routed(request(s)));
+    const res = await app.handle(routed(request(c.send)));
     const body = (await res.json()) as { status: number; reason: string };
     expect(res.status).toBe(c.status);
     expect(body.status).toBe(c.status);
@@ -387,8 +388,8 @@ describe("a status query goes through the same admission, with the same outcomes
       statusReader: c.noCluster ? undefined : cluster,
       log,
     });
-    for (const s of c.before ?? []) await app.handle(query(s));
-    const res = await app.handle(query(c.send));
+    for (const s of c.before ?? []) await app.handle(routed(query(s)));
+    const res = await app.handle(routed(query(c.send)));
     const body = (await res.json()) as { status: number; reason: string };
     const status = OUTCOMES[c.kind].status as number;
     expect({ status: res.status, body: body.status }).toEqual({ status, body: status });
