@@ -4,14 +4,14 @@
  * Receiver source of its mode (sources/), the index, the delivery edge and the three listeners.
  * main.ts calls it with the parsed flags; tests call it with a test API server's port and port 0.
  */
-import type { Serve } from "bun";
+import type { Serve, Server } from "bun";
 import type { AnyElysia } from "elysia";
 import { WEBHOOK_PATH_PREFIX } from "../shared";
 import { keyString } from "./api/receiver";
 import type { ListenAddress, ServerConfig } from "./config";
 import { requestTarget } from "./delivery/delivery";
 import { DeliveryGuards } from "./delivery/protect/guards";
-import { createApp, createHealthApp, type DeliveryReport } from "./http/app";
+import { createApp, createHealthApp, type AppDeps, type DeliveryReport } from "./http/app";
 import { responseBytes } from "./http/json-response";
 import { createAuthServices } from "./jwt";
 import type { KubePort } from "./kube/port";
@@ -24,6 +24,7 @@ import {
   instrumentRequests,
   metricsHandler,
   ReconcileMetrics,
+  type Metrics,
 } from "./observe/metrics";
 import { RecentDeliveries } from "./observe/recent-deliveries";
 import { ReceiverIndex } from "./receivers/index";
@@ -105,170 +106,53 @@ function url(addr: ListenAddress, port: number) {
   return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
 }
 
+/**
+ * A running fluxhook, read top to bottom: where Receivers come from, what is measured, when the
+ * replica is ready, the receiver app and its guards, the three listeners, and how it stops.
+ */
 export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook> {
   const { config, log, kube } = options;
+  if (!kube && config.receiversFiles.length === 0)
+    throw new Error("no cluster to watch Receivers in, and no --receivers-file");
   const tuning = tuningOf(options.tuning);
-  const fromFiles = config.receiversFiles.length > 0;
-  if (!kube && !fromFiles) throw new Error("no cluster to watch Receivers in, and no --receivers-file");
   const dryRun = config.dryRun || !kube;
-  const targets = dryRun ? dryRunTargets(log, kube) : kube!;
 
   const index = new ReceiverIndex();
   const reconcileMetrics = new ReconcileMetrics();
-  // The one place the mode is decided.
-  const source: ReceiverSource = fromFiles
-    ? startFiles({ paths: config.receiversFiles, index, log, onReload: options.onReceiversFileLoaded })
-    : startClusterSource({
-        kube: kube!,
-        config,
-        index,
-        log,
-        tuning,
-        observe: reconcileMetrics,
-        instance: options.instance,
-      });
-  const metrics = createMetrics({
-    receiverCounts: source.counts,
-    reconcile: reconcileMetrics,
-    watches: () =>
-      Object.fromEntries(Object.entries(fromFiles ? {} : source.watches()).map(([k, v]) => [k, v === "connected"])),
-    leader: source.isLeader,
-    apiRequests: options.apiRequests,
-  });
-
-  let stopping = false;
-  // Ready once the lists are in and every Secret they reference was read once; from then on a
-  // newly referenced Secret being read does not take the replica out of the Service. Readiness
-  // stays true through a watch outage: the index still serves the last known Receivers, and taking
-  // every replica out of the Service would drop all webhooks.
-  let secretsRead = false;
-  const ready = () => {
-    if (stopping || !source.synced()) return false;
-    if (!secretsRead && source.unread() === 0) secretsRead = true;
-    return secretsRead;
-  };
-
+  const source = startSource(options, index, tuning, reconcileMetrics);
+  const metrics = sourceMetrics(options, source, reconcileMetrics);
+  const readiness = new Readiness(source);
   const recent = new RecentDeliveries();
-  const onDelivery = (report: DeliveryReport) => {
-    metrics.observeDelivery(report.outcome);
-    source.recordEvent(report.outcome);
-    const { outcome } = report;
-    if (outcome.receiver) {
-      recent.add({
-        at: report.time,
-        receiver: keyString(outcome.receiver),
-        type: outcome.receiverType ?? "",
-        event: outcome.event,
-        deliveryId: report.deliveryId,
-        status: outcome.status,
-        outcome: OUTCOMES[outcome.kind].metric,
-        reason: outcome.reason,
-        durationMs: report.durationMs,
-        targets: outcome.targets,
-      });
-    }
-  };
-
-  const guards = new DeliveryGuards({
-    valid: { rate: config.limits.validRate, burst: config.limits.validBurst },
-    failed: { rate: config.limits.failedRate, burst: config.limits.failedBurst },
-    maxConcurrent: config.limits.maxConcurrent,
-    maxBodyBytesInFlight: tuning.bodyBytesInFlight,
-    replayWindowMs: config.limits.replayWindowMs,
-  });
+  const guards = deliveryGuards(config, tuning);
   const coalesce = createCoalescer();
-  // Flux labels every request on this listener "/hook/", whatever its path (or the full path,
-  // digest included, with --export-http-path-metrics); fluxhook never puts the digest in a label.
-  const handlerOf = (req: Request) => {
-    if (!config.exportHttpPathMetrics) return WEBHOOK_PATH_PREFIX;
-    const target = requestTarget(req.url);
-    const entry = index.lookup(target);
-    return entry ? `${WEBHOOK_PATH_PREFIX}${entry.key.namespace}/${entry.key.name}` : `${WEBHOOK_PATH_PREFIX}unknown`;
-  };
-  const app = createApp({
+  const app = receiverApp(options, tuning, {
     index,
-    kube: targets,
-    // Reads only: a dry run answers status queries from the cluster too.
-    statusReader: kube,
-    dryRun,
     guards,
-    bodyTimeoutMs: tuning.bodyTimeoutMs,
-    clock: createRequestedAtClock(),
     coalesce,
-    noCrossNamespaceRefs: config.noCrossNamespaceRefs,
-    auth: createAuthServices({
-      gcrJwksUrl: config.gcrJwksUrl,
-      denyPrivateAddresses: config.oidcDenyPrivateNetworks,
-    }),
-    log,
-    onDelivery,
-    instrument: instrumentRequests(metrics, handlerOf, responseBytes),
-  });
-  const receiver = listen(app, {
-    hostname: config.receiverAddr.host,
-    port: config.receiverAddr.port,
-    maxRequestBodySize: BUN_BODY_CAP,
-    idleTimeout: tuning.idleTimeoutSeconds,
-  });
-  const healthAddr = config.healthAddr;
-  const health =
-    healthAddr &&
-    listen(createHealthApp({ ready, watches: source.watches, deliveries: recent }), {
-      hostname: healthAddr.host,
-      port: healthAddr.port,
-    });
-  const metricsAddr = config.metricsAddr;
-  const metricsServer =
-    metricsAddr &&
-    Bun.serve({
-      fetch: metricsHandler(metrics),
-      hostname: metricsAddr.host,
-      port: metricsAddr.port,
-    });
-
-  const receiverUrl = url(config.receiverAddr, receiver.port!);
-  const healthUrl = health ? url(healthAddr!, health.port!) : undefined;
-  const metricsUrl = metricsServer ? url(metricsAddr!, metricsServer.port!) : undefined;
-  log.info("fluxhook started", {
-    receiverAddr: receiverUrl,
-    healthAddr: healthUrl ?? "off",
-    metricsAddr: metricsUrl ?? "off",
-    receivers: source.describe,
-    statusUpdates: source.statusUpdates,
     dryRun,
+    onDelivery: reportDelivery(metrics, source, recent),
+    instrument: instrumentRequests(metrics, requestLabel(config, index), responseBytes),
   });
-  if (dryRun)
-    log.info(
-      kube
-        ? "dry run: targets are logged, not annotated"
-        : "dry run: no cluster to write to, targets are logged, not annotated",
-    );
+  const listeners = startListeners(config, tuning, {
+    receiver: app,
+    health: createHealthApp({ ready: readiness.ready, watches: source.watches, deliveries: recent }),
+    metrics: metricsHandler(metrics),
+  });
+  announce(log, listeners, source, dryRun, kube !== undefined);
 
-  // SIGTERM: /readyz turns 503 at once (the Service stops routing here), the listener stops
-  // accepting, in-flight deliveries finish within SHUTDOWN_GRACE_MS, then the Lease is released.
   const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    log.info("draining: not ready, finishing in-flight deliveries");
-    const drained = await Promise.race([
-      receiver.stop(false).then(() => true),
-      Bun.sleep(SHUTDOWN_GRACE_MS).then(() => false),
-    ]);
-    if (!drained) {
-      log.error("in-flight deliveries did not finish in time; closing their connections", {
-        graceMs: SHUTDOWN_GRACE_MS,
-      });
-      await receiver.stop(true);
-    }
+    if (readiness.stopping) return;
+    readiness.stop();
+    await drain(listeners.receiver, log);
     guards.stop();
     await source.stop();
-    await health?.stop(true);
-    await metricsServer?.stop(true);
+    await listeners.health?.stop(true);
+    await listeners.metrics?.stop(true);
   };
   return {
-    receiverUrl,
-    healthUrl,
-    metricsUrl,
+    receiverUrl: listeners.receiverUrl,
+    healthUrl: listeners.healthUrl,
+    metricsUrl: listeners.metricsUrl,
     dryRun,
     isLeader: source.isLeader,
     receivers: () =>
@@ -278,9 +162,196 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
         path: e.path,
         state: e.unavailable ?? "ready",
       })),
-    ready,
+    ready: readiness.ready,
     patchesWaiting: () => coalesce.waiting(),
     stop,
     [Symbol.asyncDispose]: stop,
   };
+}
+
+/** Where Receivers come from: the one place the mode is decided (files, or the cluster's watches). */
+function startSource(
+  options: FluxhookOptions,
+  index: ReceiverIndex,
+  tuning: Tuning,
+  observe: ReconcileMetrics,
+): ReceiverSource {
+  const { config, log, kube } = options;
+  if (config.receiversFiles.length > 0)
+    return startFiles({ paths: config.receiversFiles, index, log, onReload: options.onReceiversFileLoaded });
+  return startClusterSource({ kube: kube!, config, index, log, tuning, observe, instance: options.instance });
+}
+
+/** The metrics of the replica, reading the source's counts, watches (a cluster's only) and Lease. */
+function sourceMetrics(options: FluxhookOptions, source: ReceiverSource, reconcile: ReconcileMetrics): Metrics {
+  const fromFiles = options.config.receiversFiles.length > 0;
+  return createMetrics({
+    receiverCounts: source.counts,
+    reconcile,
+    watches: () =>
+      fromFiles ? {} : Object.fromEntries(Object.entries(source.watches()).map(([k, v]) => [k, v === "connected"])),
+    leader: source.isLeader,
+    apiRequests: options.apiRequests,
+  });
+}
+
+/**
+ * Ready once the lists are in and every Secret they reference was read once; from then on a
+ * newly referenced Secret being read does not take the replica out of the Service. Readiness
+ * stays true through a watch outage: the index still serves the last known Receivers, and taking
+ * every replica out of the Service would drop all webhooks. Not ready from the moment it stops.
+ */
+class Readiness {
+  #stopping = false;
+  #secretsRead = false;
+  constructor(readonly source: Pick<ReceiverSource, "synced" | "unread">) {}
+
+  readonly ready = (): boolean => {
+    if (this.#stopping || !this.source.synced()) return false;
+    if (!this.#secretsRead && this.source.unread() === 0) this.#secretsRead = true;
+    return this.#secretsRead;
+  };
+
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
+  stop(): void {
+    this.#stopping = true;
+  }
+}
+
+/** The receiver app over the index: deliveries write through the cluster (or only log, in a dry run). */
+function receiverApp(
+  options: FluxhookOptions,
+  tuning: Tuning,
+  parts: Pick<AppDeps, "index" | "guards" | "coalesce" | "onDelivery" | "instrument"> & { dryRun: boolean },
+) {
+  const { config, log, kube } = options;
+  return createApp({
+    ...parts,
+    kube: parts.dryRun ? dryRunTargets(log, kube) : kube!,
+    // Reads only: a dry run answers status queries from the cluster too.
+    statusReader: kube,
+    bodyTimeoutMs: tuning.bodyTimeoutMs,
+    clock: createRequestedAtClock(),
+    noCrossNamespaceRefs: config.noCrossNamespaceRefs,
+    auth: createAuthServices({ gcrJwksUrl: config.gcrJwksUrl, denyPrivateAddresses: config.oidcDenyPrivateNetworks }),
+    log,
+  });
+}
+
+/** The per-receiver budgets and caps of the flags. */
+function deliveryGuards(config: ServerConfig, tuning: Tuning): DeliveryGuards {
+  return new DeliveryGuards({
+    valid: { rate: config.limits.validRate, burst: config.limits.validBurst },
+    failed: { rate: config.limits.failedRate, burst: config.limits.failedBurst },
+    maxConcurrent: config.limits.maxConcurrent,
+    maxBodyBytesInFlight: tuning.bodyBytesInFlight,
+    replayWindowMs: config.limits.replayWindowMs,
+  });
+}
+
+/** A handled delivery, to the metrics, the Receiver's Events and /deliveries. */
+function reportDelivery(metrics: Metrics, source: ReceiverSource, recent: RecentDeliveries) {
+  return (report: DeliveryReport) => {
+    const { outcome } = report;
+    metrics.observeDelivery(outcome);
+    source.recordEvent(outcome);
+    if (!outcome.receiver) return;
+    recent.add({
+      at: report.time,
+      receiver: keyString(outcome.receiver),
+      type: outcome.receiverType ?? "",
+      event: outcome.event,
+      deliveryId: report.deliveryId,
+      status: outcome.status,
+      outcome: OUTCOMES[outcome.kind].metric,
+      reason: outcome.reason,
+      durationMs: report.durationMs,
+      targets: outcome.targets,
+    });
+  };
+}
+
+/**
+ * The `handler` label of a request on the receiver listener. Flux labels every request "/hook/",
+ * whatever its path (or the full path, digest included, with --export-http-path-metrics); fluxhook
+ * never puts the digest in a label, and names the Receiver instead.
+ */
+function requestLabel(config: ServerConfig, index: ReceiverIndex) {
+  return (req: Request) => {
+    if (!config.exportHttpPathMetrics) return WEBHOOK_PATH_PREFIX;
+    const entry = index.lookup(requestTarget(req.url));
+    return entry ? `${WEBHOOK_PATH_PREFIX}${entry.key.namespace}/${entry.key.name}` : `${WEBHOOK_PATH_PREFIX}unknown`;
+  };
+}
+
+interface Listeners {
+  readonly receiver: Server<unknown>;
+  readonly receiverUrl: string;
+  /** Undefined when the listener is off (--health-addr=0, --metrics-addr=0). */
+  readonly health: Server<unknown> | undefined;
+  readonly healthUrl: string | undefined;
+  readonly metrics: Server<unknown> | undefined;
+  readonly metricsUrl: string | undefined;
+}
+
+/** The receiver, health and metrics listeners on their flags' addresses. */
+function startListeners(
+  config: ServerConfig,
+  tuning: Tuning,
+  apps: { receiver: AnyElysia; health: AnyElysia; metrics: (req: Request) => Promise<Response> },
+): Listeners {
+  const receiver = listen(apps.receiver, {
+    hostname: config.receiverAddr.host,
+    port: config.receiverAddr.port,
+    maxRequestBodySize: BUN_BODY_CAP,
+    idleTimeout: tuning.idleTimeoutSeconds,
+  });
+  const { healthAddr, metricsAddr } = config;
+  const health = healthAddr ? listen(apps.health, { hostname: healthAddr.host, port: healthAddr.port }) : undefined;
+  const metrics = metricsAddr
+    ? Bun.serve({ fetch: apps.metrics, hostname: metricsAddr.host, port: metricsAddr.port })
+    : undefined;
+  return {
+    receiver,
+    receiverUrl: url(config.receiverAddr, receiver.port!),
+    health,
+    healthUrl: health && healthAddr ? url(healthAddr, health.port!) : undefined,
+    metrics,
+    metricsUrl: metrics && metricsAddr ? url(metricsAddr, metrics.port!) : undefined,
+  };
+}
+
+function announce(log: Logger, listeners: Listeners, source: ReceiverSource, dryRun: boolean, cluster: boolean) {
+  log.info("fluxhook started", {
+    receiverAddr: listeners.receiverUrl,
+    healthAddr: listeners.healthUrl ?? "off",
+    metricsAddr: listeners.metricsUrl ?? "off",
+    receivers: source.describe,
+    statusUpdates: source.statusUpdates,
+    dryRun,
+  });
+  if (dryRun)
+    log.info(
+      cluster
+        ? "dry run: targets are logged, not annotated"
+        : "dry run: no cluster to write to, targets are logged, not annotated",
+    );
+}
+
+/**
+ * SIGTERM: /readyz turns 503 at once (the Service stops routing here), the listener stops
+ * accepting, in-flight deliveries finish within SHUTDOWN_GRACE_MS, then their connections close.
+ */
+async function drain(receiver: Server<unknown>, log: Logger): Promise<void> {
+  log.info("draining: not ready, finishing in-flight deliveries");
+  const drained = await Promise.race([
+    receiver.stop(false).then(() => true),
+    Bun.sleep(SHUTDOWN_GRACE_MS).then(() => false),
+  ]);
+  if (drained) return;
+  log.error("in-flight deliveries did not finish in time; closing their connections", { graceMs: SHUTDOWN_GRACE_MS });
+  await receiver.stop(true);
 }

@@ -36,8 +36,11 @@ export interface DeliveryReport {
   readonly durationMs: number;
 }
 
-/** Runs `serve` for `request` and measures it (observe/metrics.ts instrumentRequests). */
-export type Instrument = (request: Request, serve: () => Response | Promise<Response>) => Response | Promise<Response>;
+/** Answers `request` with `serve` and measures it (observe/metrics.ts instrumentRequests). */
+export type Instrument = (
+  request: Request,
+  serve: (request: Request) => Response | Promise<Response>,
+) => Response | Promise<Response>;
 
 export interface AppDeps extends DeliveryDeps {
   readonly log: Logger;
@@ -152,15 +155,15 @@ export function createApp(deps: AppDeps) {
     return statusQuery(request, target).catch(internalError);
   };
 
-  const instrument: Instrument = deps.instrument ?? ((_, serve) => serve());
+  const instrument: Instrument = deps.instrument ?? ((request, serve) => serve(request));
   /** A route's handler: Bun's router matched the raw request-target, or this is the fallback. */
-  const route =
-    (serve: (request: Request, digest: string) => Response | Promise<Response>) =>
-    ({ request }: { request: Request }) =>
-      instrument(request, () => {
-        const digest = bunParams(request)?.digest;
-        return digest === undefined ? unrouted(request) : serve(request, digest);
-      });
+  const route = (serve: (request: Request, digest: string) => Response | Promise<Response>) => {
+    const dispatch = (request: Request) => {
+      const digest = bunParams(request)?.digest;
+      return digest === undefined ? unrouted(request) : serve(request, digest);
+    };
+    return ({ request }: { request: Request }) => instrument(request, dispatch);
+  };
   const delivery = route((request, digest) => hook(request, digest, requestTarget(request.url)));
   const status = route(statusQueryRoute);
 
@@ -171,7 +174,7 @@ export function createApp(deps: AppDeps) {
   }
   // Elysia's router found nothing (Bun's router had found nothing either): a 404, measured too.
   return app.onError(({ code, request, error }) =>
-    code === "NOT_FOUND" ? instrument(request, () => unrouted(request)) : internalError(error),
+    code === "NOT_FOUND" ? instrument(request, unrouted) : internalError(error),
   );
 }
 

@@ -300,7 +300,7 @@ export function instrumentRequests(
   metrics: Metrics,
   handlerOf: (req: Request) => string,
   bytesOf: (res: Response) => number,
-): (req: Request, serve: () => Response | Promise<Response>) => Response | Promise<Response> {
+): (req: Request, serve: (req: Request) => Response | Promise<Response>) => Response | Promise<Response> {
   return (req, serve) => {
     const handler = handlerOf(req);
     const started = performance.now();
@@ -318,7 +318,7 @@ export function instrumentRequests(
     };
     let res: Response | Promise<Response>;
     try {
-      res = serve();
+      res = serve(req);
     } catch (err) {
       return failed(err);
     }
