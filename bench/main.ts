@@ -55,6 +55,7 @@ import {
 } from "./lib/proc";
 import { formatTable, type Row } from "./lib/table";
 import { abuseCluster } from "./lib/abuse";
+import { SIEGE_CONSUMERS, siegeCluster } from "./lib/siege";
 import { summarizeProfile } from "./lib/profile";
 
 const ROOT = join(import.meta.dir, "..");
@@ -66,7 +67,7 @@ const flag = (name: string) => process.argv.find((a) => a === `--${name}` || a.s
 const value = (name: string, fallback: string) => flag(name)?.split("=")[1] ?? fallback;
 const SECONDS = Number(value("seconds", "5"));
 const ROUNDS = Number(value("rounds", "3"));
-const ONLY = new Set(value("only", "1,2,3,4,5,6,7,cold").split(","));
+const ONLY = new Set(value("only", "1,2,3,4,5,6,7,8,cold").split(","));
 const FROM_SOURCE = flag("source") !== undefined;
 const PROFILE = value("profile", "");
 const CONNECTIONS = 64;
@@ -300,6 +301,7 @@ async function main() {
   if (ONLY.has("cold")) await coldStart();
   // Abuse next, alone on the machine: its bounds are about memory and latency under load.
   if (ONLY.has("7")) await abuse();
+  if (ONLY.has("8")) await siege();
 
   const api = await startApi("main", main.objects);
   const fluxhook = await startFluxhook("fluxhook-main", api.hello.kubeconfig);
@@ -932,6 +934,93 @@ async function abuse() {
     for (let i = 0; i < 50 && !existsSync(file); i++) await Bun.sleep(100);
     if (existsSync(file)) console.log(await summarizeProfile(file));
   }
+}
+
+// Scenario 8: issue 22's finding 1. At default flags, 16 connections send unsigned status queries
+// (one target named 100 times) to a URL-only Receiver for 10 s, beside 300 Kustomizations and 300
+// HelmReleases, while a real sender delivers to another Receiver every 250 ms. What the API server
+// is asked meanwhile (watches aside) must stay under 200 requests, every delivery 200.
+const SIEGE = { connections: 16, seconds: 10, deliverEveryMs: 250, apiRequests: 200 };
+
+async function siege() {
+  const cluster = siegeCluster();
+  const api = await startApi("siege", cluster.objects);
+  const f = await startFluxhook("fluxhook-siege", api.hello.kubeconfig);
+  await waitForStatus(`${f.healthUrl}/readyz`, 200, f.spawnedAt, 30_000, 5);
+  for (let i = 0; i < 600; i++) {
+    const { ready } = await api.ask<{ ready: number }>({ cmd: "ready", namespace: NS });
+    if (ready === cluster.receivers) break;
+    await Bun.sleep(50);
+  }
+  await quiesce(f.proc.pid);
+  await api.ask({ cmd: "reset" });
+  const cpuBefore = cpuMs(f.proc.pid);
+  const load = runAutocannon({
+    url: f.url,
+    requests: [cluster.query],
+    connections: SIEGE.connections,
+    deliveryIdHeader: DELIVERY_ID_HEADER,
+    seconds: SIEGE.seconds,
+  });
+  const deliveries: { ms: number; status: number }[] = [];
+  const sends: Promise<void>[] = [];
+  const until = performance.now() + SIEGE.seconds * 1000;
+  while (performance.now() < until) {
+    const t = performance.now();
+    sends.push(
+      fetch(f.url + cluster.delivery.path, {
+        method: "POST",
+        headers: { ...cluster.delivery.headers, [DELIVERY_ID_HEADER]: crypto.randomUUID() },
+        body: cluster.delivery.body,
+        signal: AbortSignal.timeout(10_000),
+      }).then(
+        async (res) =>
+          void deliveries.push({ ms: performance.now() - t, status: (await res.arrayBuffer(), res.status) }),
+        () => void deliveries.push({ ms: performance.now() - t, status: 0 }),
+      ),
+    );
+    await Bun.sleep(SIEGE.deliverEveryMs);
+  }
+  const [queries] = await Promise.all([load, Promise.all(sends)]);
+  const cpu = cpuMs(f.proc.pid);
+  await quiesce(f.proc.pid);
+  const summary = await api.ask<Record<string, { count: number }>>({ cmd: "requestSummary" });
+  const requests = Object.entries(summary).filter(([key]) => !key.includes(" watch "));
+  const total = requests.reduce((n, [, s]) => n + s.count, 0);
+  const count = (pattern: RegExp) => requests.filter(([key]) => pattern.test(key)).reduce((n, [, s]) => n + s.count, 0);
+  const byKind = {
+    "GET the target": count(/^GET gitrepositories \(one\)/),
+    "LIST kustomizations": count(/^GET kustomizations /),
+    "LIST helmreleases": count(/^GET .*helmreleases /),
+    "PATCH (deliveries)": count(/^PATCH gitrepositories/),
+    other: 0,
+  };
+  byKind.other = total - Object.values(byKind).reduce((a, b) => a + b, 0);
+  const not200 = deliveries.filter((d) => d.status !== 200).length;
+  const p99 = [...deliveries.map((d) => d.ms)].sort((a, b) => a - b)[Math.floor(deliveries.length * 0.99)];
+  rows.push({
+    scenario: `(8) ${SIEGE.connections} connections of status queries, ${SIEGE.seconds} s`,
+    server: "fluxhook",
+    rps: queries.rps,
+    p50: queries.p50,
+    p99: queries.p99,
+    note: `answers ${JSON.stringify(queries.statuses)}; API requests ${total}: ${JSON.stringify(byKind)}; CPU ${cpuBefore === undefined || cpu === undefined ? "?" : ((cpu - cpuBefore) / (SIEGE.seconds * 1000)).toFixed(2)} cores`,
+  });
+  raw.scenario8 = { queries, summary, deliveries };
+  check(
+    `(8) fewer than ${SIEGE.apiRequests} API requests under the siege (${SIEGE_CONSUMERS} Kustomizations and ${SIEGE_CONSUMERS} HelmReleases)`,
+    total < SIEGE.apiRequests,
+    `${total} (${Object.entries(byKind)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}); ${queries.answered} queries answered ${JSON.stringify(queries.statuses)}`,
+  );
+  check(
+    "(8) every delivery to another Receiver 200",
+    not200 === 0,
+    `${deliveries.length - not200}/${deliveries.length} 200, p99 ${p99?.toFixed(1)} ms`,
+  );
+  await stopProcess(f.proc);
+  await api.stop();
 }
 
 // Scenario 6: 10,000 Receivers and Secrets at start-up, and lookups among them.

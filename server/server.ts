@@ -234,6 +234,7 @@ function receiverApp(
     // Reads only: a dry run answers status queries from the cluster too.
     statusReader: kube,
     bodyTimeoutMs: tuning.bodyTimeoutMs,
+    statusQueryDeadlineMs: tuning.statusQueryDeadlineMs,
     clock: createRequestedAtClock(),
     noCrossNamespaceRefs: config.noCrossNamespaceRefs,
     auth: createAuthServices({ gcrJwksUrl: config.gcrJwksUrl, denyPrivateAddresses: config.oidcDenyPrivateNetworks }),

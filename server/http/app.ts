@@ -23,6 +23,8 @@ import { renderDeliveriesPage, type RecentDeliveries } from "../observe/recent-d
 import type { Logger } from "../runtime/log";
 import { receiverLogFields } from "../api/receiver";
 import { jsonResponse as json } from "./json-response";
+import { StatusReads } from "../delivery/status-reads";
+import type { KubePort } from "../kube/port";
 import { receiverOpenApi } from "./openapi";
 import { boundOutcome, boundText } from "../outcome/outcome-text";
 import { OUTCOMES, UNKNOWN_PATH, type DeliveryOutcome } from "../outcome/outcomes";
@@ -46,8 +48,10 @@ export interface AppDeps extends DeliveryDeps {
   readonly log: Logger;
   /** Measures every request on the listener, routed or not; none in tests that do not look. */
   readonly instrument?: Instrument;
-  /** Status queries read the cluster through this; undefined without a cluster. */
-  readonly statusReader?: StatusQueryDeps["cluster"];
+  /** Status queries read the cluster through this (status-reads.ts shares the reads); undefined without a cluster. */
+  readonly statusReader?: Pick<KubePort, "observeObject" | "observeObjects">;
+  /** A status query's reads' deadline (STATUS_QUERY_DEADLINE_MS; tests shorten it). */
+  readonly statusQueryDeadlineMs?: number;
   /** Called after each delivery was answered. */
   readonly onDelivery?: (report: DeliveryReport) => void;
 }
@@ -118,9 +122,14 @@ export function createApp(deps: AppDeps) {
   };
 
   // Status queries are not deliveries: they are logged, never counted, listed or turned into Events.
+  const queryDeps: StatusQueryDeps = {
+    ...deps,
+    reads: deps.statusReader && new StatusReads(deps.statusReader),
+    deadlineMs: deps.statusQueryDeadlineMs,
+  };
   const statusQuery = async (request: Request, target: string): Promise<Response> => {
     const started = performance.now();
-    const outcome = boundOutcome(await handleStatusQuery(request, { ...deps, cluster: deps.statusReader }, target));
+    const outcome = boundOutcome(await handleStatusQuery(request, queryDeps, target));
     logOutcome(request, outcome, "status query", elapsedMs(started));
     return respond(outcome);
   };

@@ -155,6 +155,23 @@ export const OUTCOMES = {
     event: rejected,
     log: "debug",
   },
+  "timed-out": {
+    status: 504,
+    summary: "The cluster did not answer the status query's reads within their deadline (8 s); asking again may.",
+    requests: query,
+    metric: "timed_out",
+    event: undefined,
+    log: "error",
+  },
+  // Nothing reaches the client; the status (nginx's) is the log line's and the metrics'.
+  "client-gone": {
+    status: 499,
+    summary: "The client closed the connection before the status query was answered.",
+    requests: [],
+    metric: "client_gone",
+    event: undefined,
+    log: "debug",
+  },
   failed: {
     status: 500,
     summary: "The filters could not read the body, or a target failed (every target was tried).",
