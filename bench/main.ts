@@ -985,7 +985,10 @@ async function siege() {
   const cpu = cpuMs(f.proc.pid);
   await quiesce(f.proc.pid);
   const summary = await api.ask<Record<string, { count: number }>>({ cmd: "requestSummary" });
-  const requests = Object.entries(summary).filter(([key]) => !key.includes(" watch "));
+  // The control channel's answer carries the summary's entries beside its own fields.
+  const requests = Object.entries(summary).filter(
+    ([key, v]) => typeof v === "object" && v !== null && typeof v.count === "number" && !key.includes(" watch "),
+  );
   const total = requests.reduce((n, [, s]) => n + s.count, 0);
   const count = (pattern: RegExp) => requests.filter(([key]) => pattern.test(key)).reduce((n, [, s]) => n + s.count, 0);
   const byKind = {
