@@ -298,10 +298,11 @@ export const STATUS_QUERY_BURST = 30;
 /**
  * How long a list of a namespace's Kustomizations (or HelmReleases) read for status queries
  * serves the queries that follow: one LIST per namespace and kind per interval, shared by the
- * queries in flight too, whatever their rate. A sender polls every 2 s at the soonest, so an
- * answer is at most one poll behind the consumers' status; targets themselves are read per query.
+ * queries in flight too, whatever their rate. `wait-for` pauses at least 1 s between polls
+ * (action/wait.ts POLL_BACKOFF), so each of its polls reads lists made after its previous poll was
+ * answered: a sender never sees the same list twice. Targets themselves are read per query.
  */
-export const STATUS_LIST_TTL_MS = 2_000;
+export const STATUS_LIST_TTL_MS = 1_000;
 
 /**
  * Consumer lists kept at once (a namespace and a kind each, a few hundred bytes per object listed,
