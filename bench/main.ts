@@ -13,7 +13,7 @@
  * made minutes apart on the same machine. One table goes to stdout, and the whole run as JSON to
  * bench/results/<time>.json.
  *
- *   bun bench/main.ts [--seconds=5] [--rounds=3] [--only=1,2,3,4,5,6,cold] [--source] [--profile=1]
+ *   bun bench/main.ts [--seconds=5] [--rounds=3] [--only=1,2,3,4,5,6,7,8,9,cold] [--source] [--profile=1]
  *                     [--fluxhook-flag=--log-level=error …] [--limits-off] [--baseline=path/to/fluxhook]
  *
  * fluxhook runs at its default flags, as users run it; --limits-off turns the per-receiver rate
@@ -36,7 +36,10 @@ import {
   mainCluster,
   pushBodies,
   pushRequests,
+  routingCluster,
   scaleCluster,
+  siegeCluster,
+  unsignedRequests,
   unknownPath,
   type BenchRequest,
 } from "./lib/fixtures";
@@ -55,7 +58,7 @@ import {
 } from "./lib/proc";
 import { formatTable, type Row } from "./lib/table";
 import { abuseCluster } from "./lib/abuse";
-import { SIEGE_CONSUMERS, siegeCluster } from "./lib/siege";
+import { QUERY_SIEGE_CONSUMERS, querySiegeCluster } from "./lib/query-siege";
 import { summarizeProfile } from "./lib/profile";
 
 const ROOT = join(import.meta.dir, "..");
@@ -67,7 +70,7 @@ const flag = (name: string) => process.argv.find((a) => a === `--${name}` || a.s
 const value = (name: string, fallback: string) => flag(name)?.split("=")[1] ?? fallback;
 const SECONDS = Number(value("seconds", "5"));
 const ROUNDS = Number(value("rounds", "3"));
-const ONLY = new Set(value("only", "1,2,3,4,5,6,7,8,cold").split(","));
+const ONLY = new Set(value("only", "1,2,3,4,5,6,7,8,9,10,cold").split(","));
 const FROM_SOURCE = flag("source") !== undefined;
 const PROFILE = value("profile", "");
 const CONNECTIONS = 64;
@@ -302,6 +305,9 @@ async function main() {
   // Abuse next, alone on the machine: its bounds are about memory and latency under load.
   if (ONLY.has("7")) await abuse();
   if (ONLY.has("8")) await siege();
+  if (ONLY.has("9")) await routing();
+  if (ONLY.has("10")) await querySiege();
+  if (![..."123456"].some((n) => ONLY.has(n)) && !PROFILE) return report(started);
 
   const api = await startApi("main", main.objects);
   const fluxhook = await startFluxhook("fluxhook-main", api.hello.kubeconfig);
@@ -551,8 +557,10 @@ async function main() {
   if (ONLY.has("5")) await fanout(api, fluxhook, main.paths.fanout, main.targetPaths.fanout, bodies);
   if (ONLY.has("6")) await scale(api, fluxhook, main.paths.push, bodies);
   if (PROFILE && PROFILE !== "7") await profile(PROFILE, api.hello.kubeconfig, servers, main);
+  await report(started);
+}
 
-  // Report
+async function report(started: Date) {
   const table = formatTable(rows);
   console.log(table);
   console.log("");
@@ -936,16 +944,167 @@ async function abuse() {
   }
 }
 
-// Scenario 8: issue 22's finding 1. At default flags, 16 connections send unsigned status queries
-// (one target named 100 times) to a URL-only Receiver for 10 s, beside 300 Kustomizations and 300
-// HelmReleases, while a real sender delivers to another Receiver every 250 ms. What the API server
-// is asked meanwhile (watches aside) must stay under 200 requests, every delivery 200.
-const SIEGE = { connections: 16, seconds: 10, deliverEveryMs: 250, apiRequests: 200 };
+// Scenario 8: issue 22's finding 7. A generic Receiver (its URL its only credential) selecting
+// 1,000 HelmReleases of 20 KB with name "*", and 16 unsigned senders for 10 s at default flags.
+// Before, every delivery listed the 1,000 objects whole (19.8 MiB), one list each: 1,306 MiB read
+// in 10 s and RSS from 148 to 590 MiB, above deploy/'s 512 Mi limit.
+const SIEGE = { senders: 16, seconds: 10, rssMiB: 300 };
 
 async function siege() {
   const cluster = siegeCluster();
   const api = await startApi("siege", cluster.objects);
-  const f = await startFluxhook("fluxhook-siege", api.hello.kubeconfig);
+  const f = await startFluxhook("fluxhook-siege", api.hello.kubeconfig, fluxhookCommand, {}, []);
+  await waitForStatus(`${f.healthUrl}/readyz`, 200, f.spawnedAt, 60_000, 5);
+  for (let i = 0; i < 600; i++) {
+    const { ready } = await api.ask<{ ready: number }>({ cmd: "ready", namespace: "siege" });
+    if (ready === 1) break;
+    await Bun.sleep(50);
+  }
+  await quiesce(f.proc.pid);
+  const idle = currentRss(f.proc.pid);
+  await api.ask({ cmd: "reset" });
+  resetPeakRss(f.proc.pid);
+  const cpuBefore = cpuMs(f.proc.pid);
+  const r = await runAutocannon({
+    url: f.url,
+    requests: unsignedRequests(cluster.path),
+    connections: SIEGE.senders,
+    deliveryIdHeader: DELIVERY_ID_HEADER,
+    seconds: SIEGE.seconds,
+  });
+  const cpu = cpuMs(f.proc.pid);
+  const rss = peakRss(f.proc.pid);
+  const requests = await api.ask<Record<string, { count: number }>>({ cmd: "requestSummary" });
+  const count = (pattern: RegExp) =>
+    Object.entries(requests)
+      .filter(([k]) => pattern.test(k))
+      .reduce((n, [, v]) => n + v.count, 0);
+  const lists = count(/^GET helmreleases 200$/);
+  const patches = count(/^PATCH helmreleases \(one\) 200$/);
+  rows.push({
+    scenario: `(8) ${SIEGE.senders} unsigned senders, wildcard over ${cluster.releases} HelmReleases of 20 KB, ${SIEGE.seconds} s`,
+    server: "fluxhook",
+    rps: r.rps,
+    p50: r.p50,
+    p99: r.p99,
+    errors: errorsOf(r, 200),
+    rssMb: mb(rss),
+    patches,
+    note: `${lists} metadata LISTs for ${r.answered} deliveries; idle ${mb(idle)?.toFixed(0)} MiB; CPU ${cpu !== undefined && cpuBefore !== undefined ? ((cpu - cpuBefore) / (SIEGE.seconds * 1000)).toFixed(2) : "?"} cores`,
+  });
+  raw.scenario8 = { result: r, idleRss: idle, peakRss: rss, lists, patches, requests };
+  check(
+    `(8) peak RSS under ${SIEGE.rssMiB} MiB under finding 7's siege`,
+    rss !== undefined && rss < SIEGE.rssMiB * 2 ** 20,
+    `${mb(rss)?.toFixed(1)} MiB (idle ${mb(idle)?.toFixed(1)}); ${r.answered} deliveries ${JSON.stringify(r.statuses)}, ${lists} LIST requests (pages of 100), ${patches} PATCHes`,
+  );
+  await stopProcess(f.proc);
+  await api.stop();
+}
+
+// Scenario 9: issue 24's cost. 10,000 GitRepositories in 100 namespaces following 1,000
+// repositories; side by side on one API server, fluxhook with a routing Receiver (the source index)
+// and fluxhook with a Receiver naming the same ten targets a push routes to (no index), each
+// watching only its Receiver's namespace; the same paced pushes to each.
+const ROUTING = { rate: 50, connections: 16, p99Ms: 50, rssAboveMiB: 40 };
+
+async function routing() {
+  const cluster = routingCluster();
+  const api = await startApi("routing", cluster.objects);
+  const start = (name: string, namespace: string) =>
+    startFluxhook(name, api.hello.kubeconfig, fluxhookCommand, { RUNTIME_NAMESPACE: namespace }, [
+      "--watch-all-namespaces=false",
+    ]);
+  const routed = await start("fluxhook-routed", cluster.routed.namespace);
+  const plain = await start("fluxhook-plain", cluster.plain.namespace);
+  const readyz = {
+    routed: await waitForStatus(`${routed.healthUrl}/readyz`, 200, routed.spawnedAt, 120_000, 5),
+    plain: await waitForStatus(`${plain.healthUrl}/readyz`, 200, plain.spawnedAt, 120_000, 5),
+  };
+  for (const f of [routed, plain]) await quiesce(f.proc.pid);
+  const seconds = Math.max(SECONDS, 10);
+  const measure = async (f: Fluxhook, path: string) => {
+    // Warm (connections, JIT), then measure.
+    await runAutocannon({
+      url: f.url,
+      requests: cluster.requests(path),
+      connections: 4,
+      deliveryIdHeader: DELIVERY_ID_HEADER,
+      amount: 200,
+    });
+    resetPeakRss(f.proc.pid);
+    const r = await atRate({
+      url: f.url,
+      requests: cluster.requests(path),
+      connections: ROUTING.connections,
+      deliveryIdHeader: DELIVERY_ID_HEADER,
+      rate: ROUTING.rate,
+      seconds,
+    });
+    await quiesce(f.proc.pid);
+    return { r, peak: peakRss(f.proc.pid), settled: currentRss(f.proc.pid) };
+  };
+  // In turns, round after round, so that both see the same machine; each server's median round.
+  const runs: { a: Awaited<ReturnType<typeof measure>>; b: Awaited<ReturnType<typeof measure>> }[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const a = await measure(routed, cluster.routed.path);
+    const b = await measure(plain, cluster.plain.path);
+    runs.push({ a, b });
+    log(`(9) round ${round + 1}: routed p99 ${a.r.p99?.toFixed(1)} ms, plain p99 ${b.r.p99?.toFixed(1)} ms`);
+  }
+  const a = median(
+    runs.map((x) => x.a),
+    (m) => m.r.p99 ?? Infinity,
+  );
+  const b = median(
+    runs.map((x) => x.b),
+    (m) => m.r.p99 ?? Infinity,
+  );
+  const heapA = await heapUsed(routed.metricsUrl);
+  const heapB = await heapUsed(plain.metricsUrl);
+  for (const [name, m, heap] of [
+    ["routed (index)", a, heapA],
+    ["plain (no index)", b, heapB],
+  ] as const)
+    rows.push({
+      scenario: name.startsWith("routed")
+        ? `(9) ${cluster.sources.toLocaleString("en")} GitRepositories, ${cluster.followers} follow each push`
+        : "",
+      server: `fluxhook ${name}`,
+      rps: m.r.rps,
+      p50: m.r.p50,
+      p99: m.r.p99,
+      errors: errorsOf(m.r, 200),
+      rssMb: mb(m.settled),
+      note: `peak ${mb(m.peak)?.toFixed(1)} MiB; JS heap ${heap?.toFixed(1)} MB; ${ROUTING.connections} connections paced to ${ROUTING.rate}/s`,
+    });
+  raw.scenario9 = { readyz, rounds: runs, routed: a, plain: b, heapRouted: heapA, heapPlain: heapB };
+  const above = (a.settled ?? Infinity) - (b.settled ?? 0);
+  check(
+    `(9) a routed delivery's p99 under ${ROUTING.p99Ms} ms among ${cluster.sources} GitRepositories`,
+    errorsOf(a.r, 200) === 0 && (a.r.p99 ?? Infinity) < ROUTING.p99Ms,
+    `median round's p99 ${a.r.p99?.toFixed(2)} ms, p50 ${a.r.p50?.toFixed(2)} ms (without the index, naming the same targets: p99 ${b.r.p99?.toFixed(2)} ms, p50 ${b.r.p50?.toFixed(2)}); rounds ${runs.map((x) => `${x.a.r.p99?.toFixed(0)}/${x.b.r.p99?.toFixed(0)}`).join(", ")} ms; ${JSON.stringify(a.r.statuses)}`,
+  );
+  check(
+    `(9) RSS under ${ROUTING.rssAboveMiB} MiB above the same server without the index`,
+    above < ROUTING.rssAboveMiB * 2 ** 20,
+    `${mb(above)?.toFixed(1)} MiB above (${mb(a.settled)?.toFixed(1)} vs ${mb(b.settled)?.toFixed(1)} MiB after the run; peaks ${mb(a.peak)?.toFixed(1)} vs ${mb(b.peak)?.toFixed(1)}; JS heap ${heapA?.toFixed(1)} vs ${heapB?.toFixed(1)} MB); /readyz ${readyz.routed.toFixed(0)} vs ${readyz.plain.toFixed(0)} ms`,
+  );
+  await stopProcess(routed.proc);
+  await stopProcess(plain.proc);
+  await api.stop();
+}
+
+// Scenario 10: issue 22's finding 1. At default flags, 16 connections send unsigned status queries
+// (one target named 100 times) to a URL-only Receiver for 10 s, beside 300 Kustomizations and 300
+// HelmReleases, while a real sender delivers to another Receiver every 250 ms. What the API server
+// is asked meanwhile (watches aside) must stay under 200 requests, every delivery 200.
+const QUERY_SIEGE = { connections: 16, seconds: 10, deliverEveryMs: 250, apiRequests: 200 };
+
+async function querySiege() {
+  const cluster = querySiegeCluster();
+  const api = await startApi("query-siege", cluster.objects);
+  const f = await startFluxhook("fluxhook-query-siege", api.hello.kubeconfig);
   await waitForStatus(`${f.healthUrl}/readyz`, 200, f.spawnedAt, 30_000, 5);
   for (let i = 0; i < 600; i++) {
     const { ready } = await api.ask<{ ready: number }>({ cmd: "ready", namespace: NS });
@@ -958,13 +1117,13 @@ async function siege() {
   const load = runAutocannon({
     url: f.url,
     requests: [cluster.query],
-    connections: SIEGE.connections,
+    connections: QUERY_SIEGE.connections,
     deliveryIdHeader: DELIVERY_ID_HEADER,
-    seconds: SIEGE.seconds,
+    seconds: QUERY_SIEGE.seconds,
   });
   const deliveries: { ms: number; status: number }[] = [];
   const sends: Promise<void>[] = [];
-  const until = performance.now() + SIEGE.seconds * 1000;
+  const until = performance.now() + QUERY_SIEGE.seconds * 1000;
   while (performance.now() < until) {
     const t = performance.now();
     sends.push(
@@ -979,7 +1138,7 @@ async function siege() {
         () => void deliveries.push({ ms: performance.now() - t, status: 0 }),
       ),
     );
-    await Bun.sleep(SIEGE.deliverEveryMs);
+    await Bun.sleep(QUERY_SIEGE.deliverEveryMs);
   }
   const [queries] = await Promise.all([load, Promise.all(sends)]);
   const cpu = cpuMs(f.proc.pid);
@@ -1002,23 +1161,23 @@ async function siege() {
   const not200 = deliveries.filter((d) => d.status !== 200).length;
   const p99 = [...deliveries.map((d) => d.ms)].sort((a, b) => a - b)[Math.floor(deliveries.length * 0.99)];
   rows.push({
-    scenario: `(8) ${SIEGE.connections} connections of status queries, ${SIEGE.seconds} s`,
+    scenario: `(10) ${QUERY_SIEGE.connections} connections of status queries, ${QUERY_SIEGE.seconds} s`,
     server: "fluxhook",
     rps: queries.rps,
     p50: queries.p50,
     p99: queries.p99,
-    note: `answers ${JSON.stringify(queries.statuses)}; API requests ${total}: ${JSON.stringify(byKind)}; CPU ${cpuBefore === undefined || cpu === undefined ? "?" : ((cpu - cpuBefore) / (SIEGE.seconds * 1000)).toFixed(2)} cores`,
+    note: `answers ${JSON.stringify(queries.statuses)}; API requests ${total}: ${JSON.stringify(byKind)}; CPU ${cpuBefore === undefined || cpu === undefined ? "?" : ((cpu - cpuBefore) / (QUERY_SIEGE.seconds * 1000)).toFixed(2)} cores`,
   });
-  raw.scenario8 = { queries, summary, deliveries };
+  raw.scenario10 = { queries, summary, deliveries };
   check(
-    `(8) fewer than ${SIEGE.apiRequests} API requests under the siege (${SIEGE_CONSUMERS} Kustomizations and ${SIEGE_CONSUMERS} HelmReleases)`,
-    total < SIEGE.apiRequests,
+    `(10) fewer than ${QUERY_SIEGE.apiRequests} API requests under the siege (${QUERY_SIEGE_CONSUMERS} Kustomizations and ${QUERY_SIEGE_CONSUMERS} HelmReleases)`,
+    total < QUERY_SIEGE.apiRequests,
     `${total} (${Object.entries(byKind)
       .map(([k, v]) => `${k} ${v}`)
       .join(", ")}); ${queries.answered} queries answered ${JSON.stringify(queries.statuses)}`,
   );
   check(
-    "(8) every delivery to another Receiver 200",
+    "(10) every delivery to another Receiver 200",
     not200 === 0,
     `${deliveries.length - not200}/${deliveries.length} 200, p99 ${p99?.toFixed(1)} ms`,
   );

@@ -54,6 +54,13 @@ export const KUBE_CALL_TIMEOUT_MS = 5_000;
 export const LIST_PAGE_SIZE = 100;
 
 /**
+ * How often discovery is asked again about a kind routing watches that the API server did not
+ * serve (its controller not installed): once a minute finds a Flux component installed later
+ * without polling an absent API group.
+ */
+export const UNSERVED_KIND_DISCOVERY_INTERVAL_MS = 60_000;
+
+/**
  * At the first sync, a namespace's Secrets are read with a paged LIST (LIST_PAGE_SIZE) instead
  * of one GET each when at least SECRET_LIST_MIN_READS of them are to be read and they are at
  * least SECRET_LIST_MIN_SHARE of the Secrets the metadata watch shows there. 10,000 Receivers
@@ -239,6 +246,22 @@ export const OIDC_FETCH_RETRY_MS = 5_000;
 export const MAX_OUTCOME_TEXT_CHARS = 200;
 
 /**
+ * How long a routed delivery waits for the source index's first lists (a Receiver with
+ * `fluxhook.io/route-by` just served, or a replica just started): 10,000 GitRepositories are listed
+ * in about a second, and 5 s leaves the delivery time to annotate within GitHub's 10 s. Past it the
+ * delivery fails (500, "not indexed yet; retry") rather than guess.
+ */
+export const SOURCE_INDEX_WAIT_MS = 5_000;
+
+/**
+ * Characters of the repository (and refs) a routed delivery's answer quotes: sender text, from
+ * whoever holds a URL-only type's URL. 100 names nearly every repository whole (GitHub's longest
+ * `owner/name` is 140 and is cut) and leaves room in an outcome's 200 characters
+ * (MAX_OUTCOME_TEXT_CHARS) for the counts and the ref.
+ */
+export const MAX_REPOSITORY_DISPLAY_CHARS = 100;
+
+/**
  * Deliveries holding a parsed body for their filters (CEL's `req`) at once; the others wait their
  * turn. A parse within the JSON bounds costs up to ~33 MB of heap and is kept while the targets
  * are annotated, so 4 bound parsed bodies to ~130 MB beside the raw bytes in flight
@@ -344,6 +367,8 @@ export const DEFAULT_TUNING = {
   bodyTimeoutMs: BODY_READ_TIMEOUT_MS,
   idleTimeoutSeconds: IDLE_TIMEOUT_SECONDS,
   bodyBytesInFlight: MAX_BODY_BYTES_IN_FLIGHT,
+  sourceIndexWaitMs: SOURCE_INDEX_WAIT_MS,
+  unservedKindDiscoveryMs: UNSERVED_KIND_DISCOVERY_INTERVAL_MS,
   statusQueryDeadlineMs: STATUS_QUERY_DEADLINE_MS,
 };
 

@@ -11,7 +11,7 @@ import { version as VERSION } from "../package.json";
 import { parseConfig } from "./config";
 import { createKubeClient, loadKubeConfig } from "./kube/client";
 import type { KubePort } from "./kube/port";
-import { createLogger, stderrLines } from "./runtime/log";
+import { createLogger, LOG_BACKLOG_MAX_BYTES, stderrLines } from "./runtime/log";
 import { ApiRequestCounts } from "./observe/metrics";
 import { startFluxhook, type Fluxhook } from "./server";
 
@@ -45,8 +45,14 @@ if (missing.length > 0) {
 }
 // The logger's stderr batch is owned here, and written out at exit.
 const stderr = stderrLines();
-process.on("exit", stderr.flush);
+process.on("exit", stderr.flushAtExit);
 const log = createLogger({ level: config.logLevel, encoding: config.logEncoding, write: stderr.write });
+stderr.onDropped((lines) =>
+  log.error("log lines dropped: stderr was not read for a while", {
+    dropped: lines,
+    backlogMaxBytes: LOG_BACKLOG_MAX_BYTES,
+  }),
+);
 const fromFiles = config.receiversFiles.length > 0;
 
 // Registered before anything starts: a signal during start-up still ends the process cleanly

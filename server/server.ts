@@ -32,6 +32,8 @@ import { startClusterSource } from "./sources/cluster";
 import { startFiles } from "./sources/files";
 import type { ReceiverSource } from "./sources/source";
 import { createCoalescer } from "./targets/coalesce";
+import { shareLists } from "./targets/shared-lists";
+import { SourceIndex } from "./targets/source-index";
 import { dryRunTargets } from "./targets/dry-run";
 import { createRequestedAtClock } from "./targets/requested-at";
 
@@ -75,6 +77,10 @@ export interface Fluxhook {
   readonly ready: () => boolean;
   /** Deliveries waiting on a queued PATCH (targets/coalesce.ts; tests wait for a burst to have joined). */
   readonly patchesWaiting: () => number;
+  /** Deliveries waiting on a list another started (targets/shared-lists.ts). */
+  readonly listsWaiting: () => number;
+  /** Sources in the routing index (targets/source-index.ts; 0 until a routing Receiver starts it). */
+  readonly sourcesIndexed: () => number;
   /** Stops accepting, lets in-flight deliveries finish, stops the watches. */
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -116,8 +122,12 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     throw new Error("no cluster to watch Receivers in, and no --receivers-file");
   const tuning = tuningOf(options.tuning);
   const dryRun = config.dryRun || !kube;
+  const targets = targetPort(options, dryRun);
+  const sources = sourceIndex(kube, tuning);
 
-  const index = new ReceiverIndex();
+  const index = new ReceiverIndex((entry) => {
+    if (entry.spec?.routeBy !== undefined) sources?.start();
+  });
   const reconcileMetrics = new ReconcileMetrics();
   const source = startSource(options, index, tuning, reconcileMetrics);
   const metrics = sourceMetrics(options, source, reconcileMetrics);
@@ -127,6 +137,8 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
   const coalesce = createCoalescer();
   const app = receiverApp(options, tuning, {
     index,
+    kube: targets,
+    sources,
     guards,
     coalesce,
     dryRun,
@@ -145,6 +157,7 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     readiness.stop();
     await drain(listeners.receiver, log);
     guards.stop();
+    sources?.stop();
     await source.stop();
     await listeners.health?.stop(true);
     await listeners.metrics?.stop(true);
@@ -164,6 +177,8 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
       })),
     ready: readiness.ready,
     patchesWaiting: () => coalesce.waiting(),
+    listsWaiting: () => targets.waiting(),
+    sourcesIndexed: () => sources?.size ?? 0,
     stop,
     [Symbol.asyncDispose]: stop,
   };
@@ -178,7 +193,13 @@ function startSource(
 ): ReceiverSource {
   const { config, log, kube } = options;
   if (config.receiversFiles.length > 0)
-    return startFiles({ paths: config.receiversFiles, index, log, onReload: options.onReceiversFileLoaded });
+    return startFiles({
+      paths: config.receiversFiles,
+      index,
+      log,
+      onReload: options.onReceiversFileLoaded,
+      noCrossNamespaceRefs: config.noCrossNamespaceRefs,
+    });
   return startClusterSource({ kube: kube!, config, index, log, tuning, observe, instance: options.instance });
 }
 
@@ -197,9 +218,12 @@ function sourceMetrics(options: FluxhookOptions, source: ReceiverSource, reconci
 
 /**
  * Ready once the lists are in and every Secret they reference was read once; from then on a
- * newly referenced Secret being read does not take the replica out of the Service. Readiness
- * stays true through a watch outage: the index still serves the last known Receivers, and taking
- * every replica out of the Service would drop all webhooks. Not ready from the moment it stops.
+ * newly referenced Secret being read does not take the replica out of the Service. The routing
+ * index is not waited for: a replica whose RBAC lacks its watch would never be Ready, and every
+ * other Receiver with it; a routed delivery waits for the index itself (targets/route.ts).
+ * Readiness stays true through a watch outage: the index still serves the last known Receivers,
+ * and taking every replica out of the Service would drop all webhooks. Not ready from the moment
+ * it stops.
  */
 class Readiness {
   #stopping = false;
@@ -221,16 +245,40 @@ class Readiness {
   }
 }
 
-/** The receiver app over the index: deliveries write through the cluster (or only log, in a dry run). */
+/**
+ * Where deliveries write: the cluster (or only the log, in a dry run), with the lists of concurrent
+ * deliveries resolving one selector shared (targets/shared-lists.ts).
+ */
+function targetPort(options: FluxhookOptions, dryRun: boolean) {
+  const writer = dryRun ? dryRunTargets(options.log, options.kube) : options.kube!;
+  const lists = shareLists(writer);
+  return {
+    annotateObject: writer.annotateObject,
+    getObject: writer.getObject,
+    listObjects: lists.listObjects,
+    /** Deliveries waiting on a list another started. */
+    waiting: () => lists.waiting(),
+  };
+}
+
+/** The sources routing Receivers match, watched from the first one served on (a dry run reads the cluster too). */
+function sourceIndex(kube: KubePort | undefined, tuning: Tuning): SourceIndex | undefined {
+  return kube
+    ? new SourceIndex({ watch: (a, k, sink) => kube.watchObjects(a, k, sink), waitMs: tuning.sourceIndexWaitMs })
+    : undefined;
+}
+
+/** The receiver app over the index. */
 function receiverApp(
   options: FluxhookOptions,
   tuning: Tuning,
-  parts: Pick<AppDeps, "index" | "guards" | "coalesce" | "onDelivery" | "instrument"> & { dryRun: boolean },
+  parts: Pick<AppDeps, "index" | "kube" | "sources" | "guards" | "coalesce" | "onDelivery" | "instrument"> & {
+    dryRun: boolean;
+  },
 ) {
   const { config, log, kube } = options;
   return createApp({
     ...parts,
-    kube: parts.dryRun ? dryRunTargets(log, kube) : kube!,
     // Reads only: a dry run answers status queries from the cluster too.
     statusReader: kube,
     bodyTimeoutMs: tuning.bodyTimeoutMs,

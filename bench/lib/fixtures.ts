@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { signPayload, webhookPath } from "../../shared";
 import { githubExample } from "../../test/support/payloads";
+import { githubPayloadFor } from "../../test/support/provider-payloads";
 import { RECEIVER_API_VERSION } from "../../server/api/receiver";
 import type { KubeObject } from "../../test/kube";
 
@@ -154,5 +155,111 @@ export function scaleCluster(n: number): ScaleCluster {
       token: `scale-token-${probe}`,
       targetPath: gitPath(namespace, "app"),
     },
+  };
+}
+
+export const HELM = "helm.toolkit.fluxcd.io/v2";
+
+/** A JSON delivery with no signature, as anyone with a URL-only Receiver's URL can send it. */
+export function unsignedRequests(path: string): BenchRequest[] {
+  return [{ method: "POST", path, headers: { "Content-Type": "application/json" }, body: "{}" }];
+}
+
+export interface SiegeCluster {
+  readonly objects: KubeObject[];
+  readonly path: string;
+  readonly releases: number;
+}
+
+/**
+ * Issue 22, finding 7: `releases` HelmReleases of 20 KB in one namespace, and a generic Receiver
+ * (its URL is its only credential) selecting them all with `name: "*"`.
+ */
+export function siegeCluster(releases = 1_000): SiegeCluster {
+  const namespace = "siege";
+  const objects: KubeObject[] = [secret(namespace, "token", TOKEN)];
+  for (let i = 0; i < releases; i++)
+    objects.push({
+      apiVersion: HELM,
+      kind: "HelmRelease",
+      metadata: { name: `release-${i}`, namespace, labels: { app: "siege" } },
+      spec: { interval: "10m", chart: { spec: { chart: "app" } }, values: { blob: "x".repeat(20_000) } },
+    });
+  objects.push({
+    apiVersion: RECEIVER_API_VERSION,
+    kind: "Receiver",
+    metadata: { name: "all-releases", namespace },
+    spec: {
+      type: "generic",
+      secretRef: { name: "token" },
+      resources: [{ apiVersion: HELM, kind: "HelmRelease", name: "*", matchLabels: {} }],
+    },
+  });
+  return { objects, path: webhookPath(TOKEN, "all-releases", namespace), releases };
+}
+
+export interface RoutingCluster {
+  readonly objects: KubeObject[];
+  /** The routing Receiver (namespace `routed`) and the plain one naming the same targets (namespace `plain`). */
+  readonly routed: { namespace: string; path: string };
+  readonly plain: { namespace: string; path: string };
+  readonly sources: number;
+  /** Sources that follow each repository: what one push annotates. */
+  readonly followers: number;
+  /** Signed pushes, one per repository in turn, to `path`. */
+  requests(path: string): BenchRequest[];
+}
+
+/**
+ * Issue 24's cost: `sources` GitRepositories in `namespaces` namespaces, following `repositories`
+ * repositories in turn (so a push is followed by sources / repositories of them). The routing
+ * Receiver selects every GitRepository in every namespace; the plain one names the sources a push
+ * of repo-0 routes to, so both annotate as many targets a delivery and differ by the index only.
+ */
+export function routingCluster(sources = 10_000, namespaces = 100, repositories = 1_000): RoutingCluster {
+  const objects: KubeObject[] = [];
+  const perNamespace = sources / namespaces;
+  const followersOfRepo0: { namespace: string; name: string }[] = [];
+  for (let i = 0; i < sources; i++) {
+    const namespace = `routing-${Math.floor(i / perNamespace)}`;
+    const name = `source-${i}`;
+    const repo = i % repositories;
+    if (repo === 0) followersOfRepo0.push({ namespace, name });
+    objects.push({
+      apiVersion: GIT,
+      kind: "GitRepository",
+      // The tenants' opt-in label the README's recipe selects on: every delivery walks the labels.
+      metadata: { name, namespace, labels: { "fluxhook.io/webhook": "org" } },
+      spec: { url: `https://github.com/example/repo-${repo}.git`, interval: "10m", ref: { branch: "main" } },
+    });
+  }
+  const receiverIn = (namespace: string, annotations: Record<string, string>, resources: object[]): KubeObject => ({
+    apiVersion: RECEIVER_API_VERSION,
+    kind: "Receiver",
+    metadata: { name: "organisation", namespace, annotations },
+    spec: { type: "github", events: ["push"], secretRef: { name: "token" }, resources },
+  });
+  objects.push(
+    secret("routed", "token", TOKEN),
+    receiverIn("routed", { "fluxhook.io/route-by": "repository" }, [
+      { kind: "GitRepository", name: "*", namespace: "*", matchLabels: { "fluxhook.io/webhook": "org" } },
+    ]),
+    secret("plain", "token", TOKEN),
+    receiverIn(
+      "plain",
+      {},
+      followersOfRepo0.map((f) => ({ kind: "GitRepository", name: f.name, namespace: f.namespace })),
+    ),
+  );
+  const bodies = Array.from({ length: 100 }, (_, k) =>
+    githubPayloadFor("push", 4, "example", `repo-${(k * 7) % repositories}`, "refs/heads/main"),
+  );
+  return {
+    objects,
+    routed: { namespace: "routed", path: webhookPath(TOKEN, "organisation", "routed") },
+    plain: { namespace: "plain", path: webhookPath(TOKEN, "organisation", "plain") },
+    sources,
+    followers: followersOfRepo0.length,
+    requests: (path) => pushRequests(path, TOKEN, bodies),
   };
 }

@@ -84,7 +84,7 @@ async function run(api: KubeApiServer, c: Command): Promise<unknown> {
       const summary: Record<string, { count: number; first: number; last: number }> = {};
       for (const r of api.requests) {
         const resource = r.path
-          .replace(/^\/apis?\/(?:[^/]+\/)?v1(?:\/namespaces\/[^/]+)?\//, "")
+          .replace(/^\/apis?\/(?:[^/]+\/)?v[0-9a-z]+(?:\/namespaces\/[^/]+)?\//, "")
           .replace(/^([^/]+)\/[^/]+(\/status)?$/, "$1$2 (one)");
         const key = `${r.method}${r.watch ? " watch" : ""} ${resource} ${r.status}`;
         const s = (summary[key] ??= { count: 0, first: r.time, last: r.time });

@@ -8,3 +8,13 @@
  * value), and read on a Receiver, whose status answers it in `lastHandledReconcileAt`.
  */
 export const REQUESTED_AT_ANNOTATION = "reconcile.fluxcd.io/requestedAt";
+
+/**
+ * fluxhook's opt-in on a Receiver: `repository` annotates, of the objects its resources resolve
+ * to, only the sources that follow the repository a delivery's event is about (README, "One
+ * webhook for an organisation").
+ */
+export const ROUTE_BY_ANNOTATION = "fluxhook.io/route-by";
+
+/** The one value of ROUTE_BY_ANNOTATION. */
+export const ROUTE_BY_REPOSITORY = "repository";

@@ -5,7 +5,7 @@
  * rest of the server works with typed, validated values.
  */
 import { RECEIVER_TYPES, type ReceiverType } from "../../shared";
-import { REQUESTED_AT_ANNOTATION } from "./annotations";
+import { REQUESTED_AT_ANNOTATION, ROUTE_BY_ANNOTATION } from "./annotations";
 
 export const RECEIVER_GROUP = "notification.toolkit.fluxcd.io";
 export const RECEIVER_VERSION = "v1";
@@ -57,6 +57,11 @@ export interface ReceiverSpec {
   readonly secretName: string | undefined;
   readonly oidcProviders: readonly OidcProvider[];
   readonly suspend: boolean;
+  /**
+   * The Receiver's `fluxhook.io/route-by` annotation, as written (receivers/decide.ts checks it):
+   * read with the spec, as it changes what a delivery annotates.
+   */
+  readonly routeBy?: string;
 }
 
 /** The parts of a Receiver object fluxhook uses. */
@@ -167,7 +172,7 @@ function parseOidcProvider(v: unknown, i: number): OidcProvider {
  * enforced and the ones Flux's controller repeats (secretRef required except for generic-oidc,
  * which needs oidcProviders instead). Throws SpecError with Flux's wording on invalid input.
  */
-function parseSpec(spec: unknown): ReceiverSpec {
+function parseSpec(spec: unknown, routeBy: string | undefined): ReceiverSpec {
   if (!isObject(spec)) throw new SpecError("spec is missing");
   const type = str(spec.type);
   if (!type) throw new SpecError("spec.type is required");
@@ -195,6 +200,7 @@ function parseSpec(spec: unknown): ReceiverSpec {
     secretName,
     oidcProviders,
     suspend: spec.suspend === true,
+    routeBy,
   };
 }
 
@@ -207,8 +213,9 @@ export function readReceiver(obj: unknown): ReceiverObject | undefined {
   if (!name || !namespace) return undefined;
   let spec: ReceiverSpec | undefined;
   let invalid: string | undefined;
+  const annotations = isObject(meta.annotations) ? meta.annotations : {};
   try {
-    spec = parseSpec(obj.spec);
+    spec = parseSpec(obj.spec, str(annotations[ROUTE_BY_ANNOTATION]));
   } catch (err) {
     if (!(err instanceof SpecError)) throw err;
     invalid = err.message;
@@ -226,7 +233,7 @@ export function readReceiver(obj: unknown): ReceiverObject | undefined {
     invalid,
     secretName: spec ? spec.secretName : str(rawSecretRef.name) || undefined,
     status: isObject(obj.status) ? (obj.status as ReceiverStatus) : undefined,
-    requestedAt: isObject(meta.annotations) ? str(meta.annotations[REQUESTED_AT_ANNOTATION]) : undefined,
+    requestedAt: str(annotations[REQUESTED_AT_ANNOTATION]),
   };
 }
 

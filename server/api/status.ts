@@ -58,6 +58,22 @@ export function desiredStatus(
   return handled === undefined ? status : { ...status, lastHandledReconcileAt: handled };
 }
 
+/**
+ * The longest condition message the Receiver CRD accepts (metav1.Condition's maxLength, in
+ * characters): a longer one makes the whole status write a 422, retried for ever. Messages quote
+ * the spec (a CEL error repeats its expression), so they are cut here.
+ */
+export const CONDITION_MESSAGE_MAX_CHARS = 32_768;
+
+/** `message` within CONDITION_MESSAGE_MAX_CHARS characters (code points, as the schema counts them). */
+function conditionMessage(message: string): string {
+  if (message.length <= CONDITION_MESSAGE_MAX_CHARS) return message;
+  const points = Array.from(message);
+  return points.length <= CONDITION_MESSAGE_MAX_CHARS
+    ? message
+    : `${points.slice(0, CONDITION_MESSAGE_MAX_CHARS - 1).join("")}…`;
+}
+
 function decidedStatus(
   readiness: Readiness,
   generation: number,
@@ -71,7 +87,7 @@ function decidedStatus(
       type,
       status,
       reason,
-      message,
+      message: conditionMessage(message),
       observedGeneration: generation,
       lastTransitionTime:
         before && before.status === status && before.lastTransitionTime ? before.lastTransitionTime : now,

@@ -16,7 +16,8 @@ import { Header } from "../../shared";
 import { parsesRequest, deliveryFilters } from "../targets/filters";
 import { failureBudgetSpent, isOutcome, outcome, tooMany, type DeliveryOutcome } from "../outcome/outcomes";
 import { typesWith, type Validation } from "../providers";
-import { annotateTargets, type AnnotateDeps, type TargetOutcome } from "../targets/annotate";
+import type { AnnotateDeps } from "../targets/annotate";
+import { handleTargets, summarise, type HandledTargets } from "../targets/route";
 import { MAX_BODY_BYTES } from "../limits";
 import {
   admit,
@@ -119,7 +120,7 @@ async function deliver(
   const parses = parsesRequest(entry.compiled, verdict);
   // A parsed `req` lives until the targets are annotated: only a few deliveries hold one at once.
   const release = parses ? await guards.parsedBodies.acquire() : undefined;
-  let targets: readonly TargetOutcome[];
+  let handled: HandledTargets;
   try {
     // For a type whose URL is its only credential, every request is as authentic as the next: once
     // its deliveries have spent the failure budget (filters that ran out of budget or could not
@@ -135,15 +136,16 @@ async function deliver(
       guards.failedValidation(receiverKey);
       return outcome(filters.status === 400 ? "rejected" : "failed", filters.error, { ...known, event });
     }
-    targets = await annotateTargets(entry, deps, filters.filters);
+    handled = await handleTargets(entry, deps, filters.filters, verdict);
   } finally {
     release?.();
   }
   // Filters that spent the delivery's CEL budget: the body's doing, so it spends the failure budget.
   if (meter.exceeded) guards.failedValidation(receiverKey);
+  const targets = handled.targets;
   const failed = targets.filter((t) => t.outcome === "failed").length;
   const annotated = targets.filter((t) => t.outcome === "annotated").length;
-  const summary = `${annotated} of ${targets.length} target${targets.length === 1 ? "" : "s"} annotated${deps.dryRun ? " (dry run: nothing was written)" : ""}`;
+  const summary = summarise(handled, deps.dryRun);
   if (failed > 0)
     return outcome("failed", `${failed} target${failed === 1 ? "" : "s"} failed; ${summary}`, {
       ...known,

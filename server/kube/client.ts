@@ -33,7 +33,16 @@ import type { Logger } from "../runtime/log";
 import { startReflector, describe } from "./reflector";
 import { bunFetchOptions, bunHttpLibrary, bunWatch, setDeadline, type OnResponse } from "./bun-transport";
 import { observe } from "../api/observed";
-import type { EventRecord, KubePort, KubeResult, PartialObject, TargetRef, WatchSink } from "./port";
+import {
+  replaceAll,
+  type EventRecord,
+  type Informer,
+  type KubePort,
+  type KubeResult,
+  type PartialObject,
+  type TargetRef,
+  type WatchSink,
+} from "./port";
 
 /** Field manager recorded on every write, so `kubectl get -o yaml --show-managed-fields` names us. */
 export const FIELD_MANAGER = "fluxhook";
@@ -169,6 +178,10 @@ function partial(
     metadata: metadata as PartialObject["metadata"],
   };
 }
+
+/** An item of a metadata list (kind PartialObjectMetadata) as the target's own kind, as CEL's `res` names it. */
+const partialOf = (item: { metadata?: unknown }, target: { apiVersion: string; kind: string }) =>
+  partial({ metadata: item.metadata }, target);
 
 /**
  * KubernetesObjectApi ignores the transport and middleware of per-call options (it sends with
@@ -510,17 +523,101 @@ export function createKubeClient(options: KubeClientOptions): KubePort {
       }
     },
 
-    async listObjects(apiVersion, kind, namespace, matchLabels) {
+    // Metadata only, as Flux lists targets: a list of 1,000 HelmReleases of 20 KB read 19.8 MiB in
+    // full, a few hundred KiB as PartialObjectMetadata (issue 22, finding 7).
+    async listObjects(apiVersion, kind, namespace, matchLabels, name) {
+      const where = namespace === undefined ? "every namespace" : namespace;
       try {
-        const list = await listPage(apiVersion, kind, namespace, { labelSelector: labelSelector(matchLabels) });
-        if (!list) return { ok: false, reason: `${kind} in ${namespace}: ${apiVersion} ${kind} is not served` };
-        return {
-          ok: true,
-          value: list.items.map((item) => partial(item as Record<string, never>, { apiVersion, kind })),
+        const resource = await objects.discover(apiVersion, kind);
+        if (!resource) return { ok: false, reason: `${kind} in ${where}: ${apiVersion} ${kind} is not served` };
+        const slash = apiVersion.indexOf("/");
+        const selectors = {
+          group: slash < 0 ? "" : apiVersion.slice(0, slash),
+          version: apiVersion.slice(slash + 1),
+          plural: resource.name,
+          ...(Object.keys(matchLabels).length > 0 ? { labelSelector: labelSelector(matchLabels) } : {}),
+          ...(name !== undefined ? { fieldSelector: `metadata.name=${name}` } : {}),
+          limit: pageSize,
         };
+        const options = callOptions(httpApi, timeout, undefined, METADATA_LIST_ACCEPT);
+        const found: PartialObject[] = [];
+        let token: string | undefined;
+        do {
+          const page = { ...selectors, ...(token ? { _continue: token } : {}) };
+          const list = (await (namespace === undefined
+            ? custom.listClusterCustomObject(page, options)
+            : custom.listNamespacedCustomObject({ ...page, namespace }, options))) as {
+            items?: { metadata?: unknown }[] | null;
+            metadata?: { continue?: string };
+          };
+          // kube-apiserver sends an empty PartialObjectMetadataList's items as null.
+          for (const item of list.items ?? []) found.push(partialOf(item, { apiVersion, kind }));
+          token = list.metadata?.continue || undefined;
+        } while (token);
+        return { ok: true, value: found };
       } catch (err) {
-        return failure(err, `${kind} in ${namespace}`);
+        return failure(err, `${kind} in ${where}`);
       }
+    },
+
+    watchObjects(apiVersion, kind, sink) {
+      const slash = apiVersion.indexOf("/");
+      const group = apiVersion.slice(0, slash);
+      const version = apiVersion.slice(slash + 1);
+      let informer: Informer | undefined;
+      let unserved = false;
+      let stopped = false;
+      let failures = 0;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const later = (delayMs: number) => {
+        if (!stopped) timer = setTimeout(discover, delayMs);
+      };
+      // Discovery first: a kind whose controller is not installed (no image-reflector-controller) is
+      // an empty set, asked about again now and then, not a list that fails and is logged forever.
+      const discover = async () => {
+        let plural: string | undefined;
+        try {
+          plural = (await objects.discover(apiVersion, kind))?.name;
+        } catch (err) {
+          const result = failure(err, `discovery of ${apiVersion} ${kind}`);
+          if (result.status !== 404) {
+            options.log.error(`${kind}: discovery failed, asking again`, { error: result.reason });
+            later(backoffDelayMs(tuning.watchBackoff, ++failures));
+            return;
+          }
+        }
+        if (stopped) return;
+        failures = 0;
+        if (plural === undefined) {
+          if (!unserved) {
+            options.log.info(`${kind}: ${apiVersion} is not served; none are routed to until it is`);
+            replaceAll(sink, []);
+            unserved = true;
+          }
+          later(tuning.unservedKindDiscoveryMs);
+          return;
+        }
+        informer = reflector(
+          plural,
+          `/apis/${apiVersion}/${plural}`,
+          (page) => custom.listClusterCustomObject({ group, version, plural, ...page }, call()),
+          sink,
+        );
+      };
+      void discover();
+      return {
+        get synced() {
+          return informer ? informer.synced : unserved;
+        },
+        get connected() {
+          return informer ? informer.connected : unserved;
+        },
+        stop() {
+          stopped = true;
+          if (timer) clearTimeout(timer);
+          informer?.stop();
+        },
+      };
     },
 
     async observeObject(ref) {

@@ -120,13 +120,24 @@ export interface KubePort {
   patchReceiverStatus(key: ObjectKey, status: ReceiverStatus): Promise<KubeResult<string>>;
   /** get one target. */
   getObject(ref: TargetRef): Promise<KubeResult<PartialObject>>;
-  /** list targets of one kind in one namespace by labels. */
+  /**
+   * list targets of one kind by labels (and, given `name`, by name: metadata.name's field
+   * selector), in one namespace or, when undefined, in every namespace. Metadata only (lists of
+   * PartialObjectMetadata, as Flux's controllers read targets), every page.
+   */
   listObjects(
     apiVersion: string,
     kind: string,
-    namespace: string,
+    namespace: string | undefined,
     matchLabels: Readonly<Record<string, string>>,
+    name?: string,
   ): Promise<KubeResult<PartialObject[]>>;
+  /**
+   * list+watch the objects of one kind in every namespace, whole (the sink keeps what it needs:
+   * the sources routing matches, targets/source-index.ts). A kind the API server does not serve
+   * (its controller is not installed) is an empty set until discovery finds it.
+   */
+  watchObjects(apiVersion: string, kind: string, sink: WatchSink): Informer;
   /** create events (core/v1). */
   createEvent(event: EventRecord): Promise<KubeResult<void>>;
   /** patch events: a repeated Event's count, lastTimestamp and message. */

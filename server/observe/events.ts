@@ -153,7 +153,7 @@ export class EventRecorder {
         record: {
           namespace,
           // Unique per object, reason incarnation and replica, like client-go's "<name>.<hex>".
-          name: `${name}.${now.toString(16)}${this.#nameSuffix}${(this.#made++ % 0x10000).toString(16)}`,
+          name: eventName(name, `.${now.toString(16)}${this.#nameSuffix}${(this.#made++ % 0x10000).toString(16)}`),
           involvedObject: { apiVersion: RECEIVER_API_VERSION, kind: "Receiver", namespace, name, uid },
           type: kind.type,
           reason: kind.reason,
@@ -251,4 +251,18 @@ export class EventRecorder {
     this.#pending.clear();
     this.#writes.stop();
   }
+}
+
+/** The longest object name Kubernetes accepts (a DNS subdomain). */
+const MAX_OBJECT_NAME_CHARS = 253;
+
+/**
+ * An Event's name: the Receiver's, then `tail`; the Receiver's name is cut so the whole fits
+ * MAX_OBJECT_NAME_CHARS (a Receiver named with 230 characters or more had every Event refused),
+ * and a cut never leaves a label ending in "-" or ".".
+ */
+export function eventName(receiver: string, tail: string): string {
+  const room = MAX_OBJECT_NAME_CHARS - tail.length;
+  const head = receiver.length <= room ? receiver : receiver.slice(0, room).replace(/[-.]+$/, "");
+  return `${head}${tail}`;
 }

@@ -23,6 +23,19 @@ import {
   urlOnlyQuery,
 } from "./query-auth";
 import { validateAcr, validateDockerHub, validateQuay } from "./registries";
+import {
+  acrRepository,
+  bitbucketRepository,
+  dockerhubRepository,
+  gcrRepository,
+  githubRepository,
+  githubShapedRepository,
+  gitlabRepository,
+  harborRepository,
+  oidcRepository,
+  quayRepository,
+  type RepositoryExtractor,
+} from "./repository";
 import { validateGitLab, validateHarbor } from "./token-header";
 import type { QueryAuthenticator, Validator } from "./types";
 
@@ -40,26 +53,77 @@ export interface Provider {
   readonly credential: Credential;
   /** Checks a status query's credential: the delivery's, applied to the query (query-auth.ts). */
   readonly authenticateQuery: QueryAuthenticator;
+  /**
+   * Where a validated delivery names its repository, for `fluxhook.io/route-by: repository`
+   * (repository.ts); undefined when its deliveries name none routing can match.
+   */
+  readonly repository: RepositoryExtractor | undefined;
 }
 
 export const PROVIDERS: Readonly<Record<ReceiverType, Provider>> = {
-  generic: { validate: validateGeneric, credential: "url-only", authenticateQuery: urlOnlyQuery },
+  generic: {
+    validate: validateGeneric,
+    credential: "url-only",
+    authenticateQuery: urlOnlyQuery,
+    repository: githubShapedRepository,
+  },
   "generic-hmac": {
     validate: validateGenericHmac,
     credential: "body-signature",
     authenticateQuery: hmacSignatureQuery,
+    repository: githubShapedRepository,
   },
-  "generic-oidc": { validate: validateGenericOidc, credential: "header", authenticateQuery: oidcQuery },
-  github: { validate: validateGitHub, credential: "body-signature", authenticateQuery: hubSignatureQuery },
-  gitlab: { validate: validateGitLab, credential: "header", authenticateQuery: gitlabQuery },
-  bitbucket: { validate: validateBitbucket, credential: "body-signature", authenticateQuery: hubSignatureQuery },
-  harbor: { validate: validateHarbor, credential: "header", authenticateQuery: harborQuery },
-  dockerhub: { validate: validateDockerHub, credential: "url-only", authenticateQuery: urlOnlyQuery },
-  quay: { validate: validateQuay, credential: "url-only", authenticateQuery: urlOnlyQuery },
-  gcr: { validate: validateGcr, credential: "header", authenticateQuery: gcrQuery },
-  nexus: { validate: validateNexus, credential: "body-signature", authenticateQuery: nexusSignatureQuery },
-  acr: { validate: validateAcr, credential: "url-only", authenticateQuery: urlOnlyQuery },
-  cdevents: { validate: validateCDEvents, credential: "url-only", authenticateQuery: urlOnlyQuery },
+  "generic-oidc": {
+    validate: validateGenericOidc,
+    credential: "header",
+    authenticateQuery: oidcQuery,
+    repository: oidcRepository,
+  },
+  github: {
+    validate: validateGitHub,
+    credential: "body-signature",
+    authenticateQuery: hubSignatureQuery,
+    repository: githubRepository,
+  },
+  gitlab: {
+    validate: validateGitLab,
+    credential: "header",
+    authenticateQuery: gitlabQuery,
+    repository: gitlabRepository,
+  },
+  bitbucket: {
+    validate: validateBitbucket,
+    credential: "body-signature",
+    authenticateQuery: hubSignatureQuery,
+    repository: bitbucketRepository,
+  },
+  harbor: {
+    validate: validateHarbor,
+    credential: "header",
+    authenticateQuery: harborQuery,
+    repository: harborRepository,
+  },
+  dockerhub: {
+    validate: validateDockerHub,
+    credential: "url-only",
+    authenticateQuery: urlOnlyQuery,
+    repository: dockerhubRepository,
+  },
+  quay: { validate: validateQuay, credential: "url-only", authenticateQuery: urlOnlyQuery, repository: quayRepository },
+  gcr: { validate: validateGcr, credential: "header", authenticateQuery: gcrQuery, repository: gcrRepository },
+  nexus: {
+    validate: validateNexus,
+    credential: "body-signature",
+    authenticateQuery: nexusSignatureQuery,
+    repository: undefined,
+  },
+  acr: { validate: validateAcr, credential: "url-only", authenticateQuery: urlOnlyQuery, repository: acrRepository },
+  cdevents: {
+    validate: validateCDEvents,
+    credential: "url-only",
+    authenticateQuery: urlOnlyQuery,
+    repository: undefined,
+  },
 };
 
 /** The types whose credential is `credential`. */

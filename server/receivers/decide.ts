@@ -6,11 +6,14 @@
  * readiness its status reports, and the path it was refused (a collision). The reconciler calls
  * this once per reconcile and writes what it decided.
  */
-import { webhookPath } from "../../shared";
+import { RECEIVER_TYPES, webhookPath } from "../../shared";
+import { ROUTE_BY_ANNOTATION, ROUTE_BY_REPOSITORY } from "../api/annotations";
 import type { ObjectKey, ReceiverObject, ReceiverSpec, ReceiverStatus } from "../api/receiver";
+import { ROUTED_KINDS, routedKind } from "../api/sources";
 import type { SecretData } from "../api/secret";
 import { Reason, type Readiness } from "../api/status";
 import { MAX_TOKEN_BYTES } from "../limits";
+import { PROVIDERS } from "../providers";
 import type { ReceiverEntry } from "./index";
 import { keepsPath, PATH_COLLISION } from "./paths";
 import type { Prepared } from "./prepare";
@@ -30,6 +33,8 @@ export interface DecisionInputs {
    * at the path its token gives, not 404 for want of a status.webhookPath.
    */
   readonly withoutStatus: boolean;
+  /** --no-cross-namespace-refs: a resource in every namespace (`namespace: "*"`) is refused. */
+  readonly noCrossNamespaceRefs?: boolean;
 }
 
 export interface Decision {
@@ -57,10 +62,13 @@ export function decide(r: ReceiverObject, inputs: DecisionInputs): Decision {
   // Suspended: Flux neither validates nor reads the token; the status keeps its conditions.
   if (spec?.suspend && !inputs.withoutStatus)
     return { entry: unavailableAt(r, inputs, spec, NO_SECRET, SUSPENDED), readiness: { kind: "suspended" } };
-  // Flux checks the spec (CEL, OIDC providers) before it reads the token.
-  const prepared: Prepared = spec
+  // Flux checks the spec (CEL, OIDC providers) before it reads the token; fluxhook's own opt-ins
+  // (namespace "*", route-by) are checked with it.
+  const compiled: Prepared = spec
     ? inputs.prepare(spec)
     : { ok: false, reason: Reason.validationFailed, message: r.invalid ?? "invalid spec" };
+  const refused = spec && compiled.ok ? optInProblem(spec, inputs.noCrossNamespaceRefs ?? false) : undefined;
+  const prepared: Prepared = refused ? { ok: false, reason: Reason.validationFailed, message: refused } : compiled;
   const terminal = (p: Extract<Prepared, { ok: false }>): Readiness => ({
     kind: "terminal",
     reason: p.reason,
@@ -133,6 +141,35 @@ export function decide(r: ReceiverObject, inputs: DecisionInputs): Decision {
     entry: { ...base, spec: spec!, compiled: prepared.compiled, unavailable: undefined },
     readiness: { kind: "ready", path: base.path },
   };
+}
+
+const q = (s: string) => JSON.stringify(s);
+const list = (names: readonly string[]) => `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`;
+
+/** The types whose deliveries name a repository (providers/repository.ts). */
+const ROUTED_TYPES = RECEIVER_TYPES.filter((t) => PROVIDERS[t].repository !== undefined);
+
+/**
+ * Why a spec's fluxhook opt-ins cannot be served, in the words its status gives: `namespace: "*"`
+ * under --no-cross-namespace-refs, and the annotation `fluxhook.io/route-by` with another value
+ * than `repository`, on a type whose deliveries name no repository, or over a kind that follows none.
+ */
+function optInProblem(spec: ReceiverSpec, noCrossNamespaceRefs: boolean): string | undefined {
+  for (const [i, r] of spec.resources.entries()) {
+    if (noCrossNamespaceRefs && r.namespace === "*")
+      return `resources[${i}] (kind=${q(r.kind)}, name=${q(r.name)}): namespace "*" names every namespace, and cross-namespace references are not allowed (--no-cross-namespace-refs)`;
+  }
+  if (spec.routeBy === undefined) return undefined;
+  const annotation = `annotation ${ROUTE_BY_ANNOTATION}: ${q(spec.routeBy)}`;
+  if (spec.routeBy !== ROUTE_BY_REPOSITORY)
+    return `${annotation} is not supported; its one value is ${q(ROUTE_BY_REPOSITORY)}`;
+  if (!PROVIDERS[spec.type].repository)
+    return `${annotation}: the deliveries of a ${spec.type} Receiver name no repository; routing reads those of ${list(ROUTED_TYPES)}`;
+  for (const [i, r] of spec.resources.entries()) {
+    if (!routedKind(r.kind))
+      return `${annotation}: resources[${i}] (kind=${q(r.kind)}) follows no repository; routing selects ${list(ROUTED_KINDS.map((k) => k.kind))}`;
+  }
+  return undefined;
 }
 
 /**

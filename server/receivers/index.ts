@@ -36,6 +36,12 @@ export type ReceiverEntry = ServingEntry | UnavailableEntry;
 export class ReceiverIndex {
   readonly #byPath = new Map<string, ReceiverEntry>();
   readonly #pathByKey = new Map<string, string>();
+  readonly #onSet: ((entry: ReceiverEntry) => void) | undefined;
+
+  /** `onSet` is told of every entry set (server.ts starts the source index for a routing Receiver). */
+  constructor(onSet?: (entry: ReceiverEntry) => void) {
+    this.#onSet = onSet;
+  }
 
   /** The receiver at exactly this request path (no normalisation, as Flux matches RequestURI). */
   lookup(path: string): ReceiverEntry | undefined {
@@ -56,6 +62,7 @@ export class ReceiverIndex {
     if (other) this.#pathByKey.delete(keyString(other.key));
     this.#byPath.set(entry.path, entry);
     this.#pathByKey.set(k, entry.path);
+    this.#onSet?.(entry);
     return other;
   }
 

@@ -93,6 +93,8 @@ export interface ReconcilerOptions {
    * at the path its token gives, not 404 for want of a status.webhookPath.
    */
   readonly withoutStatus?: boolean;
+  /** --no-cross-namespace-refs: a Receiver naming every namespace (`namespace: "*"`) is not Ready. */
+  readonly noCrossNamespaceRefs?: boolean;
   /**
    * Compiles and checks a valid spec (CEL expressions, OIDC providers); a failure is a terminal
    * error. Called once per change of what it depends on (prepare.ts compilationKey), not per
@@ -201,14 +203,16 @@ export class Reconciler {
       // the index never waits behind other Receivers' writes.
       this.#waiting.get(k)?.();
       this.#queue.add(k);
+      // One whose writes are out (each up to a call timeout) runs again only after them: the index
+      // is decided now, so a revoked Secret or a suspension stops deliveries at once.
+      if (this.#queue.addedWhileRunning(k)) this.#decideAndIndex(k);
     }
   }
 
-  /** One run for one Receiver: decided once, indexed, then written (see the module comment). */
-  #reconcile(k: string): Promise<void> | undefined {
+  /** Decides one Receiver on what the caches hold and swaps its index entry; undefined while its Secret is read. */
+  #decideAndIndex(k: string): { r: ReceiverObject; known: Known; current: Current; decision: Decision } | undefined {
     const r = this.#receivers.get(k);
-    if (!r) return this.#deleted(k);
-    const started = performance.now();
+    if (!r) return undefined;
     let known = this.#known.get(k);
     if (!known) this.#known.set(k, (known = { key: r.key, prepared: undefined, written: undefined }));
     const current = this.#current(known, r);
@@ -218,10 +222,21 @@ export class Reconciler {
       status: current.status,
       otherAt: (path, self) => this.#otherAt(path, self),
       withoutStatus: this.#options.withoutStatus ?? false,
+      noCrossNamespaceRefs: this.#options.noCrossNamespaceRefs ?? false,
     });
     // Its Secret is being read: what was decided before stands, and the Secret cache queues it once read.
     if (decision.pending) return undefined;
     this.#updateIndex(k, r, decision);
+    return { r, known, current, decision };
+  }
+
+  /** One run for one Receiver: decided once, indexed, then written (see the module comment). */
+  #reconcile(k: string): Promise<void> | undefined {
+    if (!this.#receivers.get(k)) return this.#deleted(k);
+    const started = performance.now();
+    const decided = this.#decideAndIndex(k);
+    if (!decided) return undefined;
+    const { r, known, current, decision } = decided;
     const writes = this.#writesFor(r, current, decision);
     if (!writes) {
       this.#options.observe?.reconciled?.(r.key, (performance.now() - started) / 1000);
@@ -316,9 +331,11 @@ export class Reconciler {
     const release = await this.#slot(k);
     // Changed while it waited for a slot: the re-run decides again, and writes what it decides.
     if (!release) return;
+    // Before each write: stopped, no longer leading (the leader writes), or changed since the
+    // decision (its re-run writes what it decides).
+    const stale = () => this.#stopped || this.#queue.addedWhileRunning(k) || !writer.canWrite();
     try {
-      // No longer leading: the leader writes.
-      if (this.#stopped || this.#queue.addedWhileRunning(k) || !writer.canWrite()) return;
+      if (stale()) return;
       if (writes.finalizers) {
         const result = await writer.kube.patchReceiverFinalizers(
           r.key,
@@ -334,6 +351,7 @@ export class Reconciler {
         });
       }
       if (writes.status) {
+        if (stale()) return;
         const result = await writer.kube.patchReceiverStatus(r.key, writes.status);
         if (!result.ok) return this.#statusFailed(k, r, result);
         this.#remember(known, result.value, { status: writes.status });
@@ -347,7 +365,9 @@ export class Reconciler {
           ready: ready?.status,
           reason: ready?.reason,
         });
-        if (writes.readiness) this.#transitioned(r, current.status, writes.status, writes.readiness);
+        // The status landed; its Event tells of that write, so it is recorded even if a newer decision waits.
+        if (writes.readiness && writer.canWrite())
+          this.#transitioned(r, current.status, writes.status, writes.readiness);
       }
       this.#queue.forget(k);
       this.#options.observe?.reconciled?.(r.key, (performance.now() - started) / 1000);

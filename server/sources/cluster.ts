@@ -74,6 +74,7 @@ export function startClusterSource(options: ClusterSourceOptions): ReceiverSourc
     },
     log,
     prepare: prepareReceiver,
+    noCrossNamespaceRefs: config.noCrossNamespaceRefs,
   });
   leader.onStartedLeading(() => reconciler.resync());
   // Without the CRD the Receiver list 404s forever; say once, and plainly, what to install.

@@ -163,6 +163,8 @@ export interface FilesOptions {
   readonly log: Logger;
   /** Called after a changed file was read and its Receivers decided (the index is up to date). */
   readonly onReload?: () => void;
+  /** --no-cross-namespace-refs: a Receiver naming every namespace (`namespace: "*"`) cannot serve. */
+  readonly noCrossNamespaceRefs?: boolean;
 }
 
 /**
@@ -173,7 +175,15 @@ export function startFiles(options: FilesOptions): ReceiverSource {
   const { paths, index, log, onReload } = options;
   const secrets = new SecretCache({ log, backoff: DEFAULT_TUNING.secretReadBackoff });
   const receivers = new ReceiverCache(secrets);
-  const reconciler = new Reconciler({ receivers, secrets, index, withoutStatus: true, log, prepare: prepareReceiver });
+  const reconciler = new Reconciler({
+    receivers,
+    secrets,
+    index,
+    withoutStatus: true,
+    log,
+    prepare: prepareReceiver,
+    noCrossNamespaceRefs: options.noCrossNamespaceRefs,
+  });
   const files = startFileSource({
     paths,
     receivers: receivers.sink,

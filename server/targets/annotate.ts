@@ -20,8 +20,9 @@ import { TARGET_CONCURRENCY } from "../limits";
 import { REQUESTED_AT_ANNOTATION } from "../api/annotations";
 import type { RequestedAtClock } from "./requested-at";
 import { NO_FILTERS, type DeliveryFilters, type TargetFilter } from "./filters";
-import { resolveRef } from "./resolve";
+import { EVERY_NAMESPACE, resolveRef } from "./resolve";
 import { targetKey, type Coalesce } from "./coalesce";
+import type { SourceIndex } from "./source-index";
 
 export interface TargetOutcome {
   readonly kind: string;
@@ -43,6 +44,8 @@ export interface AnnotateDeps {
   /** Shares concurrent PATCHes of one object (one coalescer per target cluster, made by the server). */
   readonly coalesce: Coalesce;
   readonly noCrossNamespaceRefs: boolean;
+  /** The sources routing Receivers match (route.ts); absent without a cluster to index them in. */
+  readonly sources?: SourceIndex;
 }
 
 /** Runs `work` over `items` with at most `limit` in flight, keeping the results in order. */
@@ -63,7 +66,7 @@ export async function mapPool<T, R>(
   return results;
 }
 
-async function annotate(ref: TargetRef, deps: AnnotateDeps): Promise<TargetOutcome> {
+export async function annotate(ref: TargetRef, deps: AnnotateDeps): Promise<TargetOutcome> {
   const base = { kind: ref.kind, namespace: ref.namespace, name: ref.name };
   // The value is computed when the shared PATCH starts, so it is fresh for every round (coalesce.ts),
   // and every delivery that shares the PATCH is told the value it wrote.
@@ -77,7 +80,7 @@ async function annotate(ref: TargetRef, deps: AnnotateDeps): Promise<TargetOutco
 }
 
 /** A listed or fetched object through the filter: a target to annotate, or its outcome. */
-function filtered(ref: TargetRef, obj: PartialObject, filter: TargetFilter): TargetRef | TargetOutcome {
+export function filtered(ref: TargetRef, obj: PartialObject, filter: TargetFilter): TargetRef | TargetOutcome {
   const verdict = filter(obj);
   const base = { kind: ref.kind, namespace: ref.namespace, name: ref.name };
   if (!verdict.ok) return { ...base, outcome: "failed", reason: verdict.error };
@@ -103,7 +106,7 @@ export async function annotateTargets(
   // Receiver), expanded without a promise each; the reads run in the pool for the others.
   const known = refs.map((ref, i): (TargetRef | TargetOutcome)[] | undefined => {
     if (!ref.ok) return [failed(resources[i]!, ref.reason)];
-    if (ref.name === undefined || filters.forResource(i)) return undefined;
+    if (ref.name === undefined || ref.namespace === EVERY_NAMESPACE || filters.forResource(i)) return undefined;
     return [{ apiVersion: ref.apiVersion, kind: ref.kind, namespace: ref.namespace, name: ref.name }];
   });
   /** A reference that needs a read: the named object fetched for its filter, or the ones its labels select. */
@@ -111,13 +114,22 @@ export async function annotateTargets(
     const ref = refs[i]!;
     if (!ref.ok) return [failed(resources[i]!, ref.reason)];
     const filter = filters.forResource(i);
-    if (ref.name !== undefined) {
+    const everywhere = ref.namespace === EVERY_NAMESPACE;
+    if (ref.name !== undefined && !everywhere) {
       const target = { apiVersion: ref.apiVersion, kind: ref.kind, namespace: ref.namespace, name: ref.name };
       const got = await deps.kube.getObject(target);
       if (!got.ok) return [failed(resources[i]!, got.reason)];
       return [filtered(target, got.value, filter!)];
     }
-    const listed = await deps.kube.listObjects(ref.apiVersion, ref.kind, ref.namespace, ref.matchLabels);
+    // A selector, or a name in every namespace: one metadata list (shared between concurrent
+    // deliveries, shared-lists.ts), matchLabels ignored with a name as Flux ignores it.
+    const listed = await deps.kube.listObjects(
+      ref.apiVersion,
+      ref.kind,
+      everywhere ? undefined : ref.namespace,
+      ref.name === undefined ? ref.matchLabels : {},
+      ref.name,
+    );
     if (!listed.ok) return [failed(resources[i]!, listed.reason)];
     if (listed.value.length === 0) {
       // Flux logs this as an error but answers 200: nothing to do is not a failure.
@@ -125,14 +137,19 @@ export async function annotateTargets(
         {
           kind: ref.kind,
           namespace: ref.namespace,
-          name: "*",
+          name: ref.name ?? "*",
           outcome: "skipped",
-          reason: "no object matches the labels",
+          reason: ref.name === undefined ? "no object matches the labels" : "no object of this name in any namespace",
         },
       ];
     }
     return listed.value.map((o) => {
-      const target = { apiVersion: ref.apiVersion, kind: ref.kind, namespace: ref.namespace, name: o.metadata.name };
+      const target = {
+        apiVersion: ref.apiVersion,
+        kind: ref.kind,
+        namespace: o.metadata.namespace ?? ref.namespace,
+        name: o.metadata.name,
+      };
       return filter ? filtered(target, o, filter) : target;
     });
   };

@@ -19,11 +19,11 @@ export function dryRunTargets(
       });
       return { ok: true, value: undefined };
     },
-    async listObjects(apiVersion, kind, namespace, matchLabels): Promise<KubeResult<PartialObject[]>> {
-      if (cluster) return cluster.listObjects(apiVersion, kind, namespace, matchLabels);
+    async listObjects(apiVersion, kind, namespace, matchLabels, name): Promise<KubeResult<PartialObject[]>> {
+      if (cluster) return cluster.listObjects(apiVersion, kind, namespace, matchLabels, name);
       return {
         ok: false,
-        reason: `${kind} in ${namespace}: a label selector needs a cluster to list objects (dry run without a cluster)`,
+        reason: `${kind} in ${namespace ?? "every namespace"}: a label selector needs a cluster to list objects (dry run without a cluster)`,
       };
     },
     async getObject(ref) {

@@ -1,7 +1,8 @@
 /**
  * @module server/targets/resolve
  * Turns a Receiver's `resources[]` entry into a concrete reference, with Flux's defaults and
- * refusals (notification-controller receiver_handlers.go requestReconciliation).
+ * refusals (notification-controller receiver_handlers.go requestReconciliation), and fluxhook's
+ * `namespace: "*"` (every namespace; refused under --no-cross-namespace-refs).
  */
 import type { ResourceRef } from "../api/receiver";
 
@@ -16,11 +17,15 @@ export const DEFAULT_API_VERSIONS: Readonly<Record<string, string>> = {
   ArtifactGenerator: "source.extensions.fluxcd.io/v1beta1",
 };
 
+/** `resources[].namespace: "*"`: the entry's kind and name in every namespace (upstream PR #1315's proposal). */
+export const EVERY_NAMESPACE = "*";
+
 export type ResolvedRef =
   | {
       ok: true;
       apiVersion: string;
       kind: string;
+      /** A namespace, or EVERY_NAMESPACE. */
       namespace: string;
       /** A name, or undefined for `*` (then matchLabels selects). */
       name: string | undefined;
@@ -34,6 +39,13 @@ export function resolveRef(
   noCrossNamespaceRefs: boolean,
 ): ResolvedRef {
   const namespace = resource.namespace ?? receiverNamespace;
+  // receivers/decide.ts makes such a Receiver not Ready; refused here too, whatever serves it.
+  if (noCrossNamespaceRefs && namespace === EVERY_NAMESPACE) {
+    return {
+      ok: false,
+      reason: `${resource.kind} */${resource.name}: namespace "*" names every namespace, and cross-namespace references are not allowed`,
+    };
+  }
   if (noCrossNamespaceRefs && namespace !== receiverNamespace) {
     return {
       ok: false,

@@ -24,32 +24,61 @@ export type KubeObject = Record<string, any> & {
   metadata: { name: string; namespace?: string; [k: string]: unknown };
 };
 
-/** The install the tier runs: fluxhook as the only Receiver controller (deploy/base beside Flux's does not write status). */
-const INSTALL = "deploy/standalone";
+/**
+ * The installs the tier runs, each under a ServiceAccount of its own so that neither's rights can
+ * stand in for the other's: `standalone` (fluxhook the only Receiver controller: it writes status)
+ * and `base` (deploy/base, the install beside Flux's notification-controller: status off).
+ */
+export const INSTALLS = {
+  standalone: { path: "deploy/standalone", serviceAccount: SERVICE_ACCOUNT },
+  base: { path: "deploy/base", serviceAccount: `${SERVICE_ACCOUNT}-beside-flux` },
+} as const;
+export type Install = keyof typeof INSTALLS;
 
-/** `kubectl kustomize deploy/standalone`, parsed. */
-export function renderBase(): KubeObject[] {
-  const r = Bun.spawnSync(["kubectl", "kustomize", join(ROOT, INSTALL)]);
-  if (r.exitCode !== 0) throw new Error(`kubectl kustomize ${INSTALL}: ${r.stderr.toString()}`);
+/** `kubectl kustomize <install>`, parsed. */
+export function render(install: Install = "standalone"): KubeObject[] {
+  const path = INSTALLS[install].path;
+  const r = Bun.spawnSync(["kubectl", "kustomize", join(ROOT, path)]);
+  if (r.exitCode !== 0) throw new Error(`kubectl kustomize ${path}: ${r.stderr.toString()}`);
   return parseAllDocuments(r.stdout.toString()).map((d) => d.toJSON() as KubeObject);
 }
 
 const RBAC_KINDS = new Set(["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]);
 
 /** The container args of the install's Deployment: what fluxhook runs with in a cluster. */
-export function deploymentArgs(): string[] {
-  const deployment = renderBase().find((o) => o.kind === "Deployment");
+export function deploymentArgs(install: Install = "standalone"): string[] {
+  const deployment = render(install).find((o) => o.kind === "Deployment");
   const container = deployment?.spec?.template?.spec?.containers?.[0];
-  if (!container) throw new Error(`${INSTALL} renders no Deployment with a container`);
+  if (!container) throw new Error(`${INSTALLS[install].path} renders no Deployment with a container`);
   return [...(container.args ?? [])];
+}
+
+/**
+ * An install's RBAC objects, bound to its own ServiceAccount: the bindings (and the account) are
+ * renamed after it; the roles are the install's own (both installs render the same `fluxhook`
+ * roles, standalone adds one).
+ */
+function rbacOf(install: Install): KubeObject[] {
+  const account = INSTALLS[install].serviceAccount;
+  const suffix = account === SERVICE_ACCOUNT ? "" : account.slice(SERVICE_ACCOUNT.length);
+  return render(install)
+    .filter((o) => RBAC_KINDS.has(o.kind))
+    .map((o) => {
+      if (o.kind === "ServiceAccount") return { ...o, metadata: { ...o.metadata, name: account } };
+      if (!o.kind.endsWith("Binding")) return o;
+      const subjects = (o.subjects as { kind: string; name: string }[]).map((s) =>
+        s.kind === "ServiceAccount" && s.name === SERVICE_ACCOUNT ? { ...s, name: account } : s,
+      );
+      return { ...o, metadata: { ...o.metadata, name: `${o.metadata.name}${suffix}` }, subjects };
+    });
 }
 
 const installed = new WeakSet<ControlPlane>();
 
 /**
- * Flux's CRDs (the versions versions.env pins), flux-system, and the install's RBAC objects, once per
- * plane. Only RBAC is taken from the install (not its CRDs, nor its Deployment, which the test runs
- * as a process).
+ * Flux's CRDs (the versions versions.env pins), flux-system, and both installs' RBAC objects, once
+ * per plane. Only RBAC is taken from an install (not its CRDs, nor its Deployment, which the test
+ * runs as a process).
  */
 export function installFlux(plane: ControlPlane): void {
   if (installed.has(plane)) return;
@@ -58,7 +87,7 @@ export function installFlux(plane: ControlPlane): void {
     plane.kubectl(["apply", "--server-side", "--field-manager=tier", "-f", join(crds, file)]);
   plane.kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"]);
   plane.tryKubectl(["create", "namespace", FLUX_NAMESPACE]);
-  const rbac = renderBase().filter((o) => RBAC_KINDS.has(o.kind));
+  const rbac = [...rbacOf("standalone"), ...rbacOf("base")];
   plane.kubectl(
     ["apply", "--server-side", "--field-manager=tier", "-f", "-"],
     JSON.stringify({ apiVersion: "v1", kind: "List", items: rbac }),
@@ -66,9 +95,9 @@ export function installFlux(plane: ControlPlane): void {
   installed.add(plane);
 }
 
-/** fluxhook's ServiceAccount, as a client certificate: RBAC gives it what the install binds to it, no more. */
-export function fluxhookIdentity(plane: ControlPlane): Identity {
-  return plane.identity(`system:serviceaccount:${FLUX_NAMESPACE}:${SERVICE_ACCOUNT}`, [
+/** An install's ServiceAccount, as a client certificate: RBAC gives it what the install binds to it, no more. */
+export function fluxhookIdentity(plane: ControlPlane, install: Install = "standalone"): Identity {
+  return plane.identity(`system:serviceaccount:${FLUX_NAMESPACE}:${INSTALLS[install].serviceAccount}`, [
     "system:serviceaccounts",
     `system:serviceaccounts:${FLUX_NAMESPACE}`,
   ]);
@@ -78,25 +107,33 @@ export interface FluxhookProcess extends ServerProcess {
   readonly urls: { receiverAddr: string; healthAddr: string; metricsAddr: string };
   /** Log lines at error level so far (a test that expects none prints them). */
   errors(): Record<string, any>[];
+  /**
+   * fluxhook's API requests the API server refused, by its own metrics
+   * (`rest_client_requests_total` by code): 401 and 403 are what a missing RBAC verb looks like.
+   */
+  refusedApiRequests(): Promise<Record<string, number>>;
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
- * The compiled fluxhook, as deploy/standalone runs it (its container args, RUNTIME_NAMESPACE, and its
- * ServiceAccount's rights), on loopback port 0. `args` are added after the Deployment's.
+ * The compiled fluxhook, as an install runs it (deploy/standalone unless `install` says: its
+ * container args, RUNTIME_NAMESPACE, and its ServiceAccount's rights), on loopback port 0. `args`
+ * are added after the Deployment's.
  */
 export async function startFluxhookProcess(
   plane: ControlPlane,
   options: {
+    install?: Install;
     args?: readonly string[];
     env?: Record<string, string>;
     identity?: Identity;
     deploymentArgs?: boolean;
   } = {},
 ): Promise<FluxhookProcess> {
-  const identity = options.identity ?? fluxhookIdentity(plane);
-  const base = options.deploymentArgs === false ? [] : deploymentArgs();
+  const install = options.install ?? "standalone";
+  const identity = options.identity ?? fluxhookIdentity(plane, install);
+  const base = options.deploymentArgs === false ? [] : deploymentArgs(install);
   const server = spawnServer(
     [
       ...base,
@@ -126,6 +163,15 @@ export async function startFluxhookProcess(
     ...server,
     urls,
     errors: () => server.lines.filter((l) => l.level === "error"),
+    async refusedApiRequests() {
+      const text = await (await fetch(`${urls.metricsAddr}/metrics`)).text();
+      const refused: Record<string, number> = {};
+      for (const m of text.matchAll(/^rest_client_requests_total\{([^}]*)\} (\d+)/gm)) {
+        const code = /code="(\d+)"/.exec(m[1]!)?.[1];
+        if (code === "401" || code === "403") refused[code] = (refused[code] ?? 0) + Number(m[2]);
+      }
+      return refused;
+    },
     stop,
     [Symbol.asyncDispose]: stop,
   };

@@ -254,4 +254,8 @@ describe("a Receiver's life on a real API server", () => {
     expect(r.status.conditions.map((c: { type: string }) => c.type).sort()).toEqual(["Ready", "Stalled"]);
     expect(refusedWrites()).toEqual([]);
   });
+
+  test("no API request of fluxhook's was refused under deploy/standalone's RBAC", async () => {
+    expect(await server.refusedApiRequests()).toEqual({});
+  });
 });

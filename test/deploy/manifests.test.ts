@@ -21,6 +21,7 @@ import { join, relative } from "node:path";
 import { parseConfig, type ServerConfig } from "../../server/config";
 import { KUBE_CALL_TIMEOUT_MS, SHUTDOWN_GRACE_MS } from "../../server/limits";
 import { RECEIVER_API_VERSION, readReceiver } from "../../server/api/receiver";
+import { ROUTED_KINDS } from "../../server/api/sources";
 import {
   annotatedTargets,
   encodeStatusQuery,
@@ -230,6 +231,15 @@ const CLUSTER_ROLE_ALLOWLIST: Readonly<Record<string, string>> = {
       [`patch ${k.group}/${k.plural}`, `the requestedAt annotation on a ${k.kind}`],
     ]),
   ),
+  ...Object.fromEntries(
+    ROUTED_KINDS.map((k) => {
+      const kind = TARGET_KINDS.find((t) => t.kind === k.kind)!;
+      return [
+        `watch ${kind.group}/${kind.plural}`,
+        `the sources a fluxhook.io/route-by Receiver can match, watched in every namespace`,
+      ];
+    }),
+  ),
 };
 
 /** The standalone install's writes to Receivers (components/receiver-status), Flux's own beside Flux. */
@@ -305,6 +315,34 @@ async function clusterWorkload(stack: Stack, namespace: string, statusUpdates: b
   expect((await stack.post(path, { headers: headers(signPayload("sha256", "wrong", body)), body })).status).toBe(400);
   // A status query about a source: the source read, and the Kustomizations and HelmReleases of its
   // namespace listed to find those that use it.
+  // A Receiver that routes by repository: the source index lists and watches every routed kind in
+  // every namespace, and the push annotates the one GitRepository that follows the pushed repository.
+  stack.target(GIT, "GitRepository", "elsewhere", "hello-world");
+  stack.api.store.patch(GIT, "GitRepository", "elsewhere", "hello-world", {
+    spec: { url: "https://github.com/Codertocat/Hello-World", ref: { branch: "master" } },
+  });
+  stack.api.store.create({
+    apiVersion: RECEIVER_API_VERSION,
+    kind: "Receiver",
+    metadata: { name: "organisation", namespace, annotations: { "fluxhook.io/route-by": "repository" } },
+    spec: {
+      type: "github",
+      events: ["push"],
+      secretRef: { name: "webhook-token" },
+      resources: [{ kind: "GitRepository", name: "*", namespace: "*", matchLabels: {} }],
+    },
+  });
+  const routed = await waitFor("the routing Receiver to be served", async () => {
+    const res = await stack.post(webhookPath(TOKEN, "organisation", namespace), {
+      headers: headers(signPayload("sha256", TOKEN, githubExample("push", 4))),
+      body: githubExample("push", 4),
+    });
+    return res.status === 404 || res.status === 503 ? undefined : res;
+  });
+  expect({ status: routed.status, reason: routed.body.reason }).toEqual({
+    status: 200,
+    reason: expect.stringMatching(/^1 of \d+ targets? follows Codertocat\/Hello-World@refs\/heads\/master$/),
+  });
   const sources = annotatedTargets(first.body)!.filter((t) => t.kind === "GitRepository");
   const query = encodeStatusQuery({ targets: sources });
   const status = await stack.post(statusQueryPath(path)!, {
@@ -470,6 +508,14 @@ describe("RBAC", () => {
           `patch source.toolkit.fluxcd.io/gitrepositories (ns ${namespace})`,
           `list kustomize.toolkit.fluxcd.io/kustomizations (ns ${namespace})`,
           `list helm.toolkit.fluxcd.io/helmreleases (ns ${namespace})`,
+          // The routing index: every routed kind listed and watched in every namespace.
+          ...ROUTED_KINDS.flatMap((k) => {
+            const kind = TARGET_KINDS.find((t) => t.kind === k.kind)!;
+            return [
+              `list ${kind.group}/${kind.plural} (cluster-wide)`,
+              `watch ${kind.group}/${kind.plural} (cluster-wide)`,
+            ];
+          }),
         ]),
       );
       const denied = accesses.filter((a) => !authorizes(objects, SERVICE_ACCOUNT, a)).map(describeAccess);

@@ -129,6 +129,28 @@ describe("outputs are never spliced into run:", () => {
       lines: [6],
     },
     {
+      name: "wrapped in a function whose string holds a brace",
+      markdown: recipe(`- run: echo "\${{ format('{0}', steps.flux.outputs.revision) }}"`),
+      lines: [4],
+    },
+    {
+      name: "an index instead of a dot",
+      markdown: recipe(`- run: echo "\${{ steps['flux'].outputs.revision }}"`),
+      lines: [4],
+    },
+    {
+      name: "actions/github-script's JavaScript",
+      markdown: recipe(
+        `- uses: actions/github-script@v7\n  with:\n    script: core.info("\${{ steps.flux.outputs.response }}")`,
+      ),
+      lines: [6],
+    },
+    {
+      name: "a fence indented in a list, with tildes, in capitals",
+      markdown: `1. Add this step:\n\n   ~~~YAML\n   - run: echo "\${{ steps.flux.outputs.revision }}"\n   ~~~\n`,
+      lines: [4],
+    },
+    {
       name: "through env: (the way to do it)",
       markdown: recipe(`- env:\n    REVISION: \${{ steps.flux.outputs.revision }}\n  run: echo "$REVISION"`),
       lines: [],

@@ -241,48 +241,82 @@ function permissionFindings(file: string, text: string): Finding[] {
   return findings;
 }
 
-/** `${{ … steps.<id>.outputs … }}` or `needs.<job>.outputs`: text another step or job produced. */
-const OUTPUT_EXPRESSION = /\$\{\{[^}]*\b(?:steps|needs)\.[A-Za-z0-9_-]+\.outputs\b[^}]*\}\}/;
-/** A `run:` line that splices an output, for a snippet that is not YAML on its own. */
-const RUN_WITH_OUTPUT = /^\s*(?:-\s*)?run:.*\$\{\{[^}]*\b(?:steps|needs)\.[A-Za-z0-9_-]+\.outputs\b/;
+/**
+ * The `${{ … }}` expressions of a text that read another step's or job's outputs (`steps.<id>.outputs`,
+ * `steps['id'].outputs`, `needs.<job>.outputs`, whatever functions wrap them). Scanned by hand:
+ * an expression may hold `}` inside its single-quoted strings (`format('{0}', …)`), which a regular
+ * expression would stop at.
+ */
+export function outputExpressions(text: string): string[] {
+  const found: string[] = [];
+  for (let start = text.indexOf("${{"); start >= 0; start = text.indexOf("${{", start + 3)) {
+    let i = start + 3;
+    let quoted = false;
+    for (; i < text.length - 1; i++) {
+      if (text[i] === "'")
+        quoted = !quoted; // '' inside a string toggles twice: still quoted
+      else if (!quoted && text[i] === "}" && text[i + 1] === "}") break;
+    }
+    const expression = text.slice(start, i + 2);
+    if (/\b(?:steps|needs)\s*(?:\.|\[)/.test(expression) && /\boutputs\b/.test(expression)) found.push(expression);
+  }
+  return found;
+}
 
-/** Every `run:` scalar under this node, with its line. */
-function runNodes(node: unknown, out: YamlNode[] = []): YamlNode[] {
+/** Keys whose value is code a step runs: a shell script, or actions/github-script's JavaScript. */
+const SCRIPT_KEYS = new Set(["run", "script"]);
+/** A script line of a snippet that is not YAML on its own. */
+const SCRIPT_LINE = /^\s*(?:-\s*)?(?:run|script):/;
+
+/** Every script scalar (`run:`, `script:`) under this node. */
+function scriptNodes(node: unknown, out: YamlNode[] = []): YamlNode[] {
   if (isMap(node)) {
     for (const pair of node.items) {
-      if (isScalar(pair.key) && pair.key.value === "run" && isScalar(pair.value)) out.push(pair.value);
-      else runNodes(pair.value, out);
+      if (isScalar(pair.key) && SCRIPT_KEYS.has(String(pair.key.value)) && isScalar(pair.value)) out.push(pair.value);
+      else scriptNodes(pair.value, out);
     }
-  } else if (isSeq(node)) for (const item of node.items) runNodes(item, out);
+  } else if (isSeq(node)) for (const item of node.items) scriptNodes(item, out);
   return out;
 }
 
-/** The `run:` scripts of a YAML text (`firstLine`: where it starts in its file) that splice an output. */
+/** The scripts (`run:`, github-script's `script:`) of a YAML text (`firstLine`: where it starts in its file) that splice an output. */
 export function outputsInRun(file: string, text: string, firstLine = 1): Finding[] {
   const finding = (line: number, script: string): Finding => ({
     file,
     line: firstLine + line - 1,
     kind: "outputs-in-run",
-    message: `run: splices ${OUTPUT_EXPRESSION.exec(script)?.[0]} into the script; pass it through env: and use the variable`,
+    message: `run: splices ${outputExpressions(script)[0]} into the script; pass it through env: and use the variable`,
   });
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines });
   if (doc.errors.length > 0)
-    return text.split("\n").flatMap((line, i) => (RUN_WITH_OUTPUT.test(line) ? [finding(i + 1, line)] : []));
-  return runNodes(doc.contents)
-    .filter((node) => OUTPUT_EXPRESSION.test(String((node as { value: unknown }).value)))
+    return text
+      .split("\n")
+      .flatMap((line, i) =>
+        SCRIPT_LINE.test(line) && outputExpressions(line).length > 0 ? [finding(i + 1, line)] : [],
+      );
+  return scriptNodes(doc.contents)
+    .filter((node) => outputExpressions(String((node as { value: unknown }).value)).length > 0)
     .map((node) =>
       finding(node.range ? lines.linePos(node.range[0]).line : 1, String((node as { value: unknown }).value)),
     );
 }
 
-/** The ```yaml blocks of a Markdown text: the recipes a user copies into a workflow. */
+/** An opening fence of a YAML block, at any indentation (lists indent theirs), backticks or tildes, any case. */
+const YAML_FENCE = /^([ \t]*)(`{3,}|~{3,})[ \t]*ya?ml\b.*$/gim;
+
+/** The YAML blocks of a Markdown text: the recipes a user copies into a workflow. */
 export function outputsInRecipes(file: string, markdown: string): Finding[] {
   const findings: Finding[] = [];
-  const fence = /^```ya?ml[^\n]*\n([\s\S]*?)^```/gm;
-  for (const block of markdown.matchAll(fence)) {
-    const firstLine = markdown.slice(0, block.index).split("\n").length + 1;
-    findings.push(...outputsInRun(file, block[1] ?? "", firstLine));
+  const lines = markdown.split("\n");
+  for (const open of markdown.matchAll(YAML_FENCE)) {
+    const [, indent = "", fence = "```"] = open;
+    const first = markdown.slice(0, open.index).split("\n").length; // the fence's line, 1-based
+    const close = lines.findIndex((line, i) => i >= first && line.trim().startsWith(fence[0]!.repeat(fence.length)));
+    const body = lines
+      .slice(first, close < 0 ? lines.length : close)
+      .map((l) => (l.startsWith(indent) ? l.slice(indent.length) : l));
+    findings.push(...outputsInRun(file, body.join("\n"), first + 1));
   }
   return findings;
 }

@@ -111,6 +111,24 @@ describe("fault injection", () => {
     expect(await pending).toBe("ECONNRESET");
   });
 
+  test("hold: the request waits until released, then is processed and answered", async () => {
+    const { api, core } = await setup();
+    await using _ = api;
+    const fault = api.faults.add({ method: "PATCH", path: SECRET, respond: "hold" });
+    const held = outcome(
+      core.patchNamespacedSecret(
+        { name: "s", namespace: "default", body: { metadata: { labels: { a: "held" } } } },
+        mergePatch,
+      ),
+    );
+    await waitFor(() => api.faults.hung === 1);
+    expect(api.store.get("v1", "Secret", "default", "s")?.metadata.labels).toBeUndefined();
+    fault.remove();
+    expect(await held).toBe(200);
+    expect(api.store.get("v1", "Secret", "default", "s")?.metadata.labels).toEqual({ a: "held" });
+    expect(api.requests.map((r) => [r.method, r.status, r.fault])).toEqual([["PATCH", 200, "hold"]]);
+  });
+
   test("drop: the connection is reset with no answer", async () => {
     const { api, core } = await setup();
     await using _ = api;

@@ -15,9 +15,11 @@ export interface FaultStatus {
 
 /**
  * `"hang"`: never answer until the fault is removed/cleared or the server stops; the request is then
- * dropped, never processed, so a hung write has no effect. `"drop"`: reset the connection with no answer.
+ * dropped, never processed, so a hung write has no effect. `"hold"`: the same wait, but once released
+ * the request is processed and answered as usual (a slow API server that a test lets go of).
+ * `"drop"`: reset the connection with no answer.
  */
-export type FaultResponse = FaultStatus | "hang" | "drop";
+export type FaultResponse = FaultStatus | "hang" | "hold" | "drop";
 
 export interface FaultSpec {
   /** HTTP method, case-insensitive; any when absent. */
@@ -50,7 +52,7 @@ interface ActiveFault extends Fault {
 /** What the server should do with a request. */
 export interface FaultDecision {
   respond: FaultResponse;
-  /** For "hang": resolves when the request is released. */
+  /** For "hang" and "hold": resolves when the request is released. */
   released?: Promise<void>;
 }
 
@@ -119,7 +121,7 @@ export class FaultInjector {
     fault.hits++;
     fault.remaining--;
     if (fault.remaining <= 0) this.#faults.splice(this.#faults.indexOf(fault), 1);
-    if (fault.spec.respond !== "hang") return { respond: fault.spec.respond };
+    if (fault.spec.respond !== "hang" && fault.spec.respond !== "hold") return { respond: fault.spec.respond };
     const released = new Promise<void>((resolve) => {
       const release = () => {
         this.#held.delete(release);
@@ -127,7 +129,7 @@ export class FaultInjector {
       };
       this.#held.set(release, fault);
     });
-    return { respond: "hang", released };
+    return { respond: fault.spec.respond, released };
   }
 }
 

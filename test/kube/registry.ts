@@ -4,6 +4,11 @@
  * group+version+plural (URL paths). Discovery documents are generated from this table, so a
  * kind registered by a test is immediately listable, watchable and discoverable.
  */
+import { join } from "node:path";
+import { crdStatusSchema, statusValidator, type StatusValidator } from "./schema";
+
+/** Flux's Receiver CRD as deploy/ vendors it. */
+const RECEIVER_CRD = join(import.meta.dir, "../../deploy/components/crd/notification-controller.crds.yaml");
 
 /** How a test describes a kind. Defaults: namespaced, no status subresource. */
 export interface KindSpec {
@@ -22,6 +27,8 @@ export interface KindSpec {
   shortNames?: string[];
   /** Field-selector labels beyond `metadata.name` and `metadata.namespace`, e.g. `type` for Secrets. */
   fieldSelectors?: string[];
+  /** The CRD's schema of `status`: status writes it refuses are 422 (schema.ts). */
+  statusSchema?: object;
 }
 
 /** A registered kind with everything derived once. */
@@ -41,6 +48,8 @@ export interface KindInfo {
   readonly fieldSelectors: ReadonlySet<string>;
   /** Unique storage key: `apiVersion/kind`. */
   readonly key: string;
+  /** The causes a status write is refused for (none: accepted); every status is accepted without a schema. */
+  readonly validateStatus: StatusValidator | undefined;
 }
 
 const flux = (group: string, version: string, kind: string, plural: string): KindSpec => ({
@@ -93,7 +102,12 @@ export const BUILTIN_KINDS: readonly KindSpec[] = [
     fieldSelectors: ["regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid", "reason", "type"],
   },
   { group: "coordination.k8s.io", version: "v1", kind: "Lease", plural: "leases" },
-  flux("notification.toolkit.fluxcd.io", "v1", "Receiver", "receivers"),
+  // The Receiver's status is checked against Flux's CRD (the one deploy/components/crd vendors), as
+  // kube-apiserver does: it is the one kind fluxhook writes status to.
+  {
+    ...flux("notification.toolkit.fluxcd.io", "v1", "Receiver", "receivers"),
+    statusSchema: crdStatusSchema(RECEIVER_CRD, "Receiver", "v1"),
+  },
   flux("source.toolkit.fluxcd.io", "v1", "GitRepository", "gitrepositories"),
   flux("source.toolkit.fluxcd.io", "v1", "Bucket", "buckets"),
   flux("source.toolkit.fluxcd.io", "v1", "HelmChart", "helmcharts"),
@@ -128,6 +142,7 @@ function toInfo(spec: KindSpec): KindInfo {
     shortNames: spec.shortNames ?? [],
     fieldSelectors: new Set(["metadata.name", "metadata.namespace", ...(spec.fieldSelectors ?? [])]),
     key: `${apiVersion}/${spec.kind}`,
+    validateStatus: spec.statusSchema ? statusValidator(spec.statusSchema) : undefined,
   };
 }
 

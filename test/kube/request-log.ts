@@ -5,7 +5,7 @@
  */
 
 /** How a fault affected a request. */
-export type FaultOutcome = "status" | "hang" | "drop";
+export type FaultOutcome = "status" | "hang" | "hold" | "drop";
 
 export interface RequestRecord {
   readonly method: string;

@@ -198,7 +198,10 @@ class TestKubeApiServer implements KubeApiServer {
       await fault.released;
       return dropResponse();
     }
-    if (fault) {
+    if (fault?.respond === "hold") {
+      record.fault = "hold";
+      await fault.released;
+    } else if (fault) {
       record.fault = "status";
       record.status = fault.respond.status;
       return faultResponse(fault.respond);

@@ -220,6 +220,7 @@ export class ObjectStore {
     const scope = this.#createScope(info, namespace, meta);
     const name = this.#createName(info, scope, meta);
     if (this.read(info, scope, name)) throw alreadyExists(info, name);
+    checkEvent(info, scope, name, object);
     if (info.statusSubresource && !options.keepStatus) delete object.status;
     const rv = ++this.#rv;
     const { deletionTimestamp: _d, deletionGracePeriodSeconds: _g, ...rest } = meta;
@@ -242,6 +243,8 @@ export class ObjectStore {
   /** Merge a client's version into the current one under the subresource rules. */
   #next(info: KindInfo, current: KubeObject, incoming: KubeObject, subresource?: Subresource): KubeObject {
     if (subresource === "status") {
+      const causes = info.validateStatus?.(incoming.status) ?? [];
+      if (causes.length > 0) throw invalid(info.kind, current.metadata.name!, causes, info.group);
       const next: Record<string, unknown> = { ...current };
       if (Object.hasOwn(incoming, "status")) next.status = incoming.status;
       else delete next.status;
@@ -399,4 +402,23 @@ export class ObjectStore {
       (object) => this.delete(info, object.metadata.namespace, object.metadata.name!).object,
     );
   }
+}
+
+/** kube-apiserver's validation of a core/v1 Event that fluxhook's Events could fail: its involved object's namespace. */
+function checkEvent(info: KindInfo, scope: string, name: string, object: KubeObject): void {
+  if (info.key !== "v1/Event") return;
+  const involved = (object as { involvedObject?: { namespace?: unknown } }).involvedObject;
+  if (involved?.namespace !== undefined && involved.namespace !== "" && involved.namespace !== scope)
+    throw invalid(
+      info.kind,
+      name,
+      [
+        {
+          reason: "FieldValueInvalid",
+          field: "involvedObject.namespace",
+          message: `Invalid value: ${JSON.stringify(involved.namespace)}: does not match event.namespace`,
+        },
+      ],
+      info.group,
+    );
 }

@@ -13,6 +13,7 @@ import { atLeastVersion, olderVersion } from "../../server/kube/resource-version
 import { desiredStatus, terminalMessage } from "../../server/api/status";
 import { reconcilerRig } from "../support/reconciler";
 import { MAX_TOKEN_BYTES } from "../../server/limits";
+import { CONDITION_MESSAGE_MAX_CHARS } from "../../server/api/status";
 
 const GIT = "source.toolkit.fluxcd.io/v1";
 const spec = {
@@ -110,6 +111,24 @@ describe("receiver status", () => {
       });
       expect(res.status).toBe(404);
     }
+  });
+
+  test(`a condition message past the CRD's ${CONDITION_MESSAGE_MAX_CHARS} characters is cut, so the Stalled status is written`, async () => {
+    // The CEL error quotes the whole expression: a filter of 33,000 characters.
+    stack.secret("long-message", "webhook-token", { token: "long-message-token" });
+    stack.receiver("long-message", "r", {
+      type: "generic",
+      secretRef: { name: "webhook-token" },
+      resources: [{ kind: "GitRepository", name: "app" }],
+      resourceFilter: `${"a ".repeat(16_500)})`,
+    });
+    const stalled = await waitFor("a Stalled status", () =>
+      stack
+        .receiverObject("long-message", "r")
+        ?.status?.conditions?.find((c: { type: string }) => c.type === "Stalled"),
+    );
+    expect(stalled.message.length).toBe(CONDITION_MESSAGE_MAX_CHARS);
+    expect(stalled.message).toEndWith("…");
   });
 
   test(`a token longer than ${MAX_TOKEN_BYTES} bytes is TokenNotFound and never served; one of ${MAX_TOKEN_BYTES} is Ready`, async () => {

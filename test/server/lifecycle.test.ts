@@ -7,14 +7,14 @@ import { describe, expect, test } from "bun:test";
 import { signPayload, webhookPath } from "../../shared";
 import type { LeaderElectionConfig } from "../../server/config";
 import { createKubeClient } from "../../server/kube/client";
-import { EVENT_AGGREGATIONS_KEPT, EventRecorder } from "../../server/observe/events";
+import { EVENT_AGGREGATIONS_KEPT, EventRecorder, eventName } from "../../server/observe/events";
 import type { EventRecord } from "../../server/kube/port";
 import { LEASE_NAME } from "../../server/kube/leader";
 import { silentLogger } from "../../server/runtime/log";
 import { startFluxhook, type Fluxhook } from "../../server/server";
 import { startKubeApiServer, type KubeApiServer } from "../kube";
 import { githubExample } from "../support/payloads";
-import { TEST_CONFIG, waitFor } from "../support/stack";
+import { startStack, TEST_CONFIG, waitFor } from "../support/stack";
 import { LOOPBACK_PORTS, spawnServer } from "../support/process";
 
 const GIT = "source.toolkit.fluxcd.io/v1";
@@ -555,4 +555,39 @@ describe("SIGTERM", () => {
     await server.stderrDone;
     expect(lines.map((l) => l.msg)).toContain("draining: not ready, finishing in-flight deliveries");
   }, 30_000);
+});
+
+describe("Event names", () => {
+  test("a Receiver named with 235 characters (a valid name) still gets its delivery Events", async () => {
+    await using stack = await startStack();
+    const name = "r".repeat(235);
+    stack.target("source.toolkit.fluxcd.io/v1", "GitRepository", "ns", "app");
+    stack.secret("ns", "s", { token: "long-name-token" });
+    stack.receiver("ns", name, {
+      type: "generic",
+      secretRef: { name: "s" },
+      resources: [{ kind: "GitRepository", name: "app" }],
+    });
+    const path = await stack.readyPath("ns", name);
+    expect((await stack.post(path, { body: "{}", headers: { "Content-Type": "application/json" } })).status).toBe(200);
+    const events = await waitFor("the delivery's Event", () => {
+      const found = stack.api.store
+        .list("v1", "Event", "ns")
+        .filter((e) => (e as { involvedObject?: { name?: string } }).involvedObject?.name === name);
+      return found.some((e) => (e as { reason?: string }).reason === "ReconcileRequested") && found;
+    });
+    for (const e of events) expect(e.metadata.name!.length).toBeLessThanOrEqual(253);
+  });
+
+  test.each([
+    ["short names are kept whole", "app", ".18c2f", "app.18c2f"],
+    [
+      "a cut never ends a label with - or .",
+      `${"a".repeat(240)}-.b${"c".repeat(20)}`,
+      `.${"f".repeat(12)}`,
+      `${"a".repeat(240)}.${"f".repeat(12)}`,
+    ],
+  ])("%s", (_name, receiver, tail, want) => {
+    expect(eventName(receiver, tail)).toBe(want);
+  });
 });

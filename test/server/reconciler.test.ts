@@ -17,9 +17,9 @@ import { RECONCILE_WRITE_CONCURRENCY } from "../../server/receivers/reconciler";
 import { createLogger, silentLogger } from "../../server/runtime/log";
 import { startFluxhook } from "../../server/server";
 import { webhookPath } from "../../shared";
-import { startKubeApiServer, type KubeObject } from "../kube";
+import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../kube";
 import { reconcilerRig } from "../support/reconciler";
-import { TEST_CONFIG, waitFor } from "../support/stack";
+import { startStack, TEST_CONFIG, waitFor, type Stack } from "../support/stack";
 
 const spec = (secret: string) => ({
   type: "generic",
@@ -104,7 +104,7 @@ describe("one decision per reconcile", () => {
     expect({ lookups: r.lookups(), writes: r.writes.length }).toEqual({ lookups: 1, writes: 1 });
   });
 
-  test("a Secret change queues each of its Receivers once; changes during their writes make one re-run each, on the newest", async () => {
+  test("a Secret change queues each of its Receivers once; changes during their writes are indexed at once and make one re-run each, on the newest", async () => {
     const r = heldRig();
     replaceAll(r.secrets.sink, [secret("s", "t1"), secret("other", "o")]);
     replaceAll(r.receivers.sink, [receiver("a"), receiver("b"), receiver("c", "other")]);
@@ -116,15 +116,18 @@ describe("one decision per reconcile", () => {
     r.secrets.sink.upsert(secret("s", "t2", "2"));
     await waitFor("a and b written again", () => r.writes.length === 5);
     expect(r.lookups() - before).toBe(2); // a and b, once each; c's Secret did not change
-    // Two more changes while those writes are out: one trailing re-run each, not two.
+    // Two more changes while those writes are out: each decided at once for the index (no write),
+    // and one trailing re-run each, not two.
     r.secrets.sink.upsert(secret("s", "t3", "3"));
+    expect(r.index.get({ namespace: "ns", name: "a" })?.path).toBe(webhookPath("t3", "a", "ns"));
     r.secrets.sink.upsert(secret("s", "t4", "4"));
     await settle();
-    expect(r.lookups() - before).toBe(2);
+    expect(r.lookups() - before).toBe(2 + 2 * 2);
+    expect(r.writes.length).toBe(5);
     r.land(3);
     r.land(4);
     await waitFor("the re-runs' writes", () => r.writes.length === 7);
-    expect(r.lookups() - before).toBe(4);
+    expect(r.lookups() - before).toBe(2 + 2 * 2 + 2);
     expect(r.writes.slice(3).map((w) => [w.name, w.path])).toEqual([
       ["a", webhookPath("t2", "a", "ns")],
       ["b", webhookPath("t2", "b", "ns")],
@@ -290,5 +293,128 @@ describe("at start-up, the finalizer before the status", () => {
     } finally {
       await server.stop();
     }
+  });
+});
+
+/** A rig whose finalizer PATCHes wait until the test lands them; status PATCHes land at once. */
+function finalizerHeldRig() {
+  let version = 100;
+  let leading = true;
+  const finalizerWrites: ((r: KubeResult<string>) => void)[] = [];
+  const statusWrites: { reason: string | undefined; path: string | undefined }[] = [];
+  const events: string[] = [];
+  const rig = reconcilerRig({
+    writer: {
+      kube: {
+        patchReceiverFinalizers: () => new Promise<KubeResult<string>>((answer) => finalizerWrites.push(answer)),
+        patchReceiverStatus: async (_key: ObjectKey, status: ReceiverStatus): Promise<KubeResult<string>> => {
+          statusWrites.push({
+            reason: status.conditions?.find((c) => c.type === "Ready")?.reason,
+            path: status.webhookPath,
+          });
+          return { ok: true, value: String(++version) };
+        },
+      },
+      canWrite: () => leading,
+      backoff: { baseMs: 1, capMs: 1 },
+      recordEvent: (_key, _uid, event) => events.push(event.reason),
+    },
+  });
+  return {
+    ...rig,
+    finalizerWrites,
+    statusWrites,
+    events,
+    landFinalizer: (i: number) => finalizerWrites[i]!({ ok: true, value: String(++version) }),
+    stepDown: () => {
+      leading = false;
+    },
+  };
+}
+
+/** A Receiver without Flux's finalizer: a reconcile writes it first, then the status. */
+const withoutFinalizer = (name: string) => ({
+  ...receiver(name),
+  metadata: { ...receiver(name).metadata, finalizers: undefined },
+});
+
+describe("a change while the finalizer write is out", () => {
+  test("a Secret deleted: the Ready status decided before is not written, nor its Event", async () => {
+    const r = finalizerHeldRig();
+    replaceAll(r.secrets.sink, [secret("s", "t")]);
+    replaceAll(r.receivers.sink, [withoutFinalizer("a")]);
+    await waitFor("the finalizer write", () => r.finalizerWrites.length === 1);
+    r.secrets.sink.remove(secret("s", "t"));
+    r.landFinalizer(0);
+    await waitFor("the re-run's status", () => r.statusWrites.length > 0);
+    await settle(10);
+    expect({ statuses: r.statusWrites.map((w) => w.reason), events: r.events }).toEqual({
+      statuses: ["TokenNotFound"],
+      events: ["Failed"],
+    });
+  });
+
+  test("the token rotated: only the new path is written", async () => {
+    const r = finalizerHeldRig();
+    replaceAll(r.secrets.sink, [secret("s", "old")]);
+    replaceAll(r.receivers.sink, [withoutFinalizer("a")]);
+    await waitFor("the finalizer write", () => r.finalizerWrites.length === 1);
+    r.secrets.sink.upsert(secret("s", "new", "2"));
+    r.landFinalizer(0);
+    await waitFor("the new path written", () => r.statusWrites.some((w) => w.path === webhookPath("new", "a", "ns")));
+    await settle(10);
+    expect(r.statusWrites.map((w) => w.path)).toEqual([webhookPath("new", "a", "ns")]);
+  });
+
+  test("leadership lost: the replica that stepped down writes no status and records no Event", async () => {
+    const r = finalizerHeldRig();
+    replaceAll(r.secrets.sink, [secret("s", "t")]);
+    replaceAll(r.receivers.sink, [withoutFinalizer("a")]);
+    await waitFor("the finalizer write", () => r.finalizerWrites.length === 1);
+    r.stepDown();
+    r.landFinalizer(0);
+    await settle(20);
+    expect({ statuses: r.statusWrites, events: r.events }).toEqual({ statuses: [], events: [] });
+  });
+});
+
+describe("a change while a status write hangs reaches the index at once", () => {
+  const hangStatus = (api: KubeApiServer) =>
+    api.faults.add({
+      method: "PATCH",
+      path: `/apis/${RECEIVER_API_VERSION}/namespaces/ns/receivers/a/status`,
+      times: Infinity,
+      respond: "hang",
+    });
+
+  test.each([
+    [
+      "its Secret deleted (a leaked token revoked): no longer served",
+      (s: Stack) => s.api.store.delete("v1", "Secret", "ns", "s"),
+      undefined,
+    ],
+    [
+      "suspended: 503",
+      (s: Stack) => s.api.store.patch(RECEIVER_API_VERSION, "Receiver", "ns", "a", { spec: { suspend: true } }),
+      "receiver is suspended",
+    ],
+  ])("%s", async (_name, change, state) => {
+    await using stack = await startStack();
+    stack.target("source.toolkit.fluxcd.io/v1", "GitRepository", "ns", "app");
+    stack.secret("ns", "s", { token: "t1" });
+    stack.receiver("ns", "a", spec("s"));
+    await stack.readyPath("ns", "a");
+    hangStatus(stack.api);
+    // A rotation: its status write hangs (etcd slow, or API Priority and Fairness queueing writes).
+    stack.api.store.patch("v1", "Secret", "ns", "s", { data: { token: Buffer.from("t2").toString("base64") } });
+    await waitFor("the status write to hang", () => stack.api.faults.hung === 1);
+    change(stack);
+    const entry = () => stack.fluxhook.receivers().find((r) => r.key.name === "a");
+    // Well within the write's call timeout (KUBE_CALL_TIMEOUT_MS, 5 s), after which it used to run.
+    await waitFor(
+      "the change in the index",
+      () => (state === undefined ? entry() === undefined : entry()?.state === state),
+      1_000,
+    );
   });
 });

@@ -4,7 +4,7 @@
  * through the API server's store (which produces the same watch events as API writes), wait for
  * conditions, and post deliveries over real HTTP.
  */
-import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../kube";
+import { startKubeApiServer, type KubeApiServer, type KubeApiServerOptions, type KubeObject } from "../kube";
 import { parseConfig, type ServerConfig } from "../../server/config";
 import { createLogger } from "../../server/runtime/log";
 import { startFluxhook, type Fluxhook } from "../../server/server";
@@ -78,13 +78,17 @@ export interface Stack {
 /** Timeouts and bounds shortened for tests (limits.ts Tuning, for the client and the server). */
 export type StackSeams = Partial<Tuning>;
 
-/** `objects` are in the API server before fluxhook starts (what its first lists find). */
+/**
+ * `objects` are in the API server before fluxhook starts (what its first lists find); `apiOptions` sets
+ * the API server up otherwise (`builtinKinds`: a cluster without some of Flux's CRDs).
+ */
 export async function startStack(
   config: Partial<ServerConfig> = {},
   seams: StackSeams = {},
   objects: readonly KubeObject[] = [],
+  apiOptions: Omit<KubeApiServerOptions, "objects"> = {},
 ): Promise<Stack> {
-  const api = await startKubeApiServer({ objects });
+  const api = await startKubeApiServer({ ...apiOptions, objects });
   const logs: Record<string, unknown>[] = [];
   const log = createLogger({
     level: "debug",

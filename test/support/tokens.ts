@@ -6,7 +6,7 @@
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from "jose";
 
 export interface TokenIssuer {
-  /** The issuer URL (`http://127.0.0.1:<port>`), as a Receiver's oidcProviders name it. */
+  /** The issuer URL (`http://127.0.0.1:<port>` and the path it was started with), as a Receiver's oidcProviders name it. */
   readonly url: string;
   readonly jwksUrl: string;
   /** Requests served so far, per endpoint. */
@@ -30,7 +30,12 @@ async function newKey(kid: string): Promise<Key> {
   return { kid, privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg: "RS256", use: "sig" } };
 }
 
-export async function startTokenIssuer(): Promise<TokenIssuer> {
+/**
+ * `path` puts the issuer below the root, as GitHub Enterprise Server's Actions issuer is
+ * (`https://HOST/_services/token`): discovery is then at `<path>/.well-known/openid-configuration`.
+ */
+export async function startTokenIssuer(options: { path?: string } = {}): Promise<TokenIssuer> {
+  const prefix = options.path ?? "";
   const keys: Key[] = [await newKey("key-1")];
   const requests = { discovery: 0, jwks: 0 };
   let url = "";
@@ -39,7 +44,7 @@ export async function startTokenIssuer(): Promise<TokenIssuer> {
     port: 0,
     fetch(req) {
       const path = new URL(req.url).pathname;
-      if (path === "/.well-known/openid-configuration") {
+      if (path === `${prefix}/.well-known/openid-configuration`) {
         requests.discovery++;
         return Response.json({
           issuer: url,
@@ -50,14 +55,14 @@ export async function startTokenIssuer(): Promise<TokenIssuer> {
           subject_types_supported: ["public"],
         });
       }
-      if (path === "/jwks") {
+      if (path === `${prefix}/jwks`) {
         requests.jwks++;
         return Response.json({ keys: keys.map((k) => k.jwk) });
       }
       return new Response("not found", { status: 404 });
     },
   });
-  url = `http://127.0.0.1:${server.port}`;
+  url = `http://127.0.0.1:${server.port}${prefix}`;
 
   const issuer: TokenIssuer = {
     url,

@@ -1,5 +1,5 @@
 /**
- * Scenario (8), issue 22's finding 1: a flood of unsigned status queries at one URL-only Receiver
+ * Scenario (10), issue 22's finding 1: a flood of unsigned status queries at one URL-only Receiver
  * (generic: its URL is all a query needs) whose source has 300 Kustomizations and 300 HelmReleases
  * beside it, each query naming the source 100 times, while a real sender delivers to another
  * Receiver. What the flood costs the API server is the measure.
@@ -12,12 +12,12 @@ import { GIT, NS, TOKEN, type BenchRequest } from "./fixtures";
 const KS = "kustomize.toolkit.fluxcd.io/v1";
 const HR = "helm.toolkit.fluxcd.io/v2";
 /** Consumers of each kind in the namespace, each about 5 KB (finding 1's LISTs were 3.15 MiB for 600). */
-export const SIEGE_CONSUMERS = 300;
+export const QUERY_SIEGE_CONSUMERS = 300;
 
-export function siegeCluster() {
+export function querySiegeCluster() {
   const bulk = "# a kustomize patch of a few kilobytes\n".repeat(120);
   const consumers: KubeObject[] = [];
-  for (let i = 0; i < SIEGE_CONSUMERS; i++) {
+  for (let i = 0; i < QUERY_SIEGE_CONSUMERS; i++) {
     consumers.push({
       apiVersion: KS,
       kind: "Kustomization",
