@@ -14,6 +14,7 @@ import {
   statusQueryPath,
   webhookPath,
   type QueriedTarget,
+  mapPool,
 } from "../../shared";
 import { MAX_CONDITION_MESSAGE_CHARS, STATUS_QUERY_BURST } from "../../server/limits";
 import { DeliveryGuards } from "../../server/delivery/protect/guards";
@@ -25,7 +26,6 @@ import { ReceiverIndex } from "../../server/receivers/index";
 import { prepareReceiver } from "../../server/receivers/prepare";
 import { readReceiver } from "../../server/api/receiver";
 import { createCoalescer } from "../../server/targets/coalesce";
-import { mapPool } from "../../server/targets/annotate";
 import { githubExample } from "../support/payloads";
 import { routed } from "../support/routed";
 import { startStack, waitFor, type Stack } from "../support/stack";
