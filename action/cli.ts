@@ -12,10 +12,19 @@
 import { writeSync } from "node:fs";
 import { parseArgs as parseNodeArgs } from "node:util";
 import { version } from "../package.json";
-import { DEFAULTS, LIMITS } from "./inputs";
+import { DEFAULTS, LIMITS } from "./defaults";
 import { actionsIo, plainIo, type Io } from "./io";
-import { Exit, inGitHubActions, run, runnerIdToken, type ExitCode, type IdTokenResult } from "./main";
-import { Input, SUPPORTED_RECEIVER_TYPES, type Env, type InputName, Output } from "./vocabulary";
+import { inGitHubActions, run, runnerIdToken } from "./main";
+import {
+  Exit,
+  Input,
+  Output,
+  SUPPORTED_RECEIVER_TYPES,
+  type Env,
+  type ExitCode,
+  type IdTokenResult,
+  type InputName,
+} from "./vocabulary";
 
 /** The CLI's own flags, beside the inputs. */
 export const CliFlag = { oidcTokenEnv: "oidc-token-env", help: "help", version: "version" } as const;

@@ -1,68 +1,23 @@
 /**
  * @module action/main
- * The sender's only impure layer, shared by the action and the CLI: reads inputs once, masks
- * every secret, loads the payload and TLS material, obtains the ID token for generic-oidc, then
- * delivers to each receiver and reports through an `Io` (the runner's commands, or plain lines).
- * Every decision lives in a pure module (inputs, request, deliver, transport helpers, report)
- * that is tested on its own.
+ * The sender's `run`, shared by the action and the CLI: inputs read and every secret masked, files
+ * and route checked, the ID token obtained for generic-oidc, then each receiver delivered to,
+ * reported, and waited for, all through an `Io` (the runner's commands, or plain lines). Each
+ * step is a module of its own (preflight, plan, deliver-all, wait-all, step-report), and every
+ * decision lives in a pure module (inputs, request, deliver, wait, report) tested on its own.
  */
 import * as core from "@actions/core";
-import { createHash, randomUUID } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import * as tls from "node:tls";
-import { setTimeout as sleep } from "node:timers/promises";
-import { version } from "../package.json";
-import { deliver } from "./deliver";
 import { reusedToken } from "./id-token";
-import { maskUrl, parseInputs, type ActionConfig, type Destination, type PemSource } from "./inputs";
+import { deliverAll } from "./deliver-all";
+import { parseInputs, type ActionConfig } from "./inputs";
 import { actionsIo, plainIo, type Io } from "./io";
-import {
-  bodyExcerpt,
-  failureMessage,
-  receiverReason,
-  receiverTargets,
-  resultName,
-  revisionOutput,
-  scrub,
-  stepOutputs,
-  summaryTable,
-  type DeliveryResult,
-  type ReportContext,
-} from "./report";
-import { buildRequest, buildStatusQuery, checkPayload, hookId, redactHeaders, type RequestSettings } from "./request";
-import { MAX_STATUS_ANSWER_BYTES, annotatedTargets } from "../shared";
-import { MAX_DELIVERY_ANSWER_BYTES, MAX_WAITED_TARGETS, chainRows, waitForFlux, type WaitResult } from "./wait";
-import { createTransport, describeRoute, selectProxy } from "./transport";
-import {
-  Input,
-  Output,
-  type Env,
-  type InputGetter,
-  type OutgoingRequest,
-  type Send,
-  type SendResult,
-} from "./vocabulary";
-
-/**
- * GitHub's `User-Agent` is `GitHub-Hookshot/<short id of its build>`, and some consumers only
- * accept that form; the id here names this fluxhook version the same way (seven hex digits).
- */
-export const USER_AGENT = `GitHub-Hookshot/${createHash("sha256").update(`fluxhook-action/${version}`).digest("hex").slice(0, 7)}`;
-
-/** Deliveries in flight at once when `receiver` lists several: quick, without a burst. */
-export const MAX_PARALLEL_DELIVERIES = 4;
-
-/** Exit codes (the CLI's; the action only fails or succeeds): delivered, failed, bad usage. */
-export const Exit = { delivered: 0, failed: 1, usage: 2 } as const;
-export type ExitCode = (typeof Exit)[keyof typeof Exit];
-
-/** Expected failures (an unreadable file, a bad payload) are values, reported as the step's error. */
-type Loaded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
-
-/** An ID token for generic-oidc; `usage` when the caller did not make one available at all. */
-export type IdTokenResult =
-  | { readonly ok: true; readonly value: string }
-  | { readonly ok: false; readonly error: string; readonly usage: boolean };
+import { logDryRun, logPlan, planDeliveries, unsent, type Step } from "./plan";
+import { preflight, type Material } from "./preflight";
+import { scrub } from "./report";
+import { reportDeliveries, reportWaits } from "./step-report";
+import { createTransport, type Route } from "./transport";
+import { waitForAll } from "./wait-all";
+import { Exit, type Env, type ExitCode, type IdTokenResult, type InputGetter } from "./vocabulary";
 
 export interface RunDeps {
   readonly get: InputGetter;
@@ -70,6 +25,93 @@ export interface RunDeps {
   readonly io: Io;
   /** The ID token for `audience` (generic-oidc only). */
   readonly idToken: (audience: string) => Promise<IdTokenResult>;
+}
+
+/** Delivers, reports and returns the exit code; every failure is reported through `deps.io`. */
+export async function run(deps: RunDeps = defaultDeps()): Promise<ExitCode> {
+  const { io } = deps;
+  try {
+    const ready = await prepare(deps);
+    if (!ready.ok) {
+      io.fail(ready.failure);
+      return Exit.usage;
+    }
+    const { config, material, route } = ready;
+    const credential = credentialOf(config, deps);
+    const first = await credential();
+    if (!first.ok) {
+      io.fail(first.error);
+      return first.usage ? Exit.usage : Exit.failed;
+    }
+    const secrets = [...config.secrets, first.value];
+    const step: Step = { io, config, clean: (text) => scrub(text, secrets) };
+
+    const planned = planDeliveries(config, material.payload, first.value);
+    logPlan(step, planned, material, route);
+    if (config.dryRun) {
+      logDryRun(step, planned);
+      return await reportDeliveries(step, unsent(planned));
+    }
+    const { insecureSkipVerify } = config.tls;
+    const transport = createTransport(route, { ...material.tls, insecureSkipVerify, timeoutMs: config.timeoutMs });
+    try {
+      const results = await deliverAll(step, planned, transport.send);
+      const code = await reportDeliveries(step, results);
+      if (config.waitFor === "none" || code !== Exit.delivered) return code;
+      const waitIo = { send: transport.send, credential };
+      const waited = await waitForAll(step, config.waitFor, planned, results, waitIo);
+      return await reportWaits(step, config.waitFor, waited);
+    } finally {
+      await transport.close();
+    }
+  } catch (error) {
+    // Only bugs get here: expected failures are values above. Keep the stack for a debug run.
+    if (error instanceof Error && error.stack) io.debug(error.stack);
+    io.fail(`Unexpected error: ${error instanceof Error ? error.message : String(error)}`);
+    return Exit.failed;
+  }
+}
+
+/**
+ * The credential of the delivery and of every status query after it: the token, or for
+ * generic-oidc one ID token, reused until shortly before it expires (each new one masked first).
+ */
+function credentialOf(config: ActionConfig, { idToken, io }: RunDeps): () => Promise<IdTokenResult> {
+  const audience = config.oidcAudience;
+  if (audience === undefined) return async () => ({ ok: true, value: config.token });
+  return reusedToken(
+    () => idToken(audience),
+    Date.now,
+    (token) => io.setSecret(token),
+  );
+}
+
+type Prepared =
+  | { readonly ok: true; readonly config: ActionConfig; readonly material: Material; readonly route: Route }
+  | { readonly ok: false; readonly failure: string };
+
+/**
+ * Inputs parsed, every secret masked before anything else is written, the route taken and the
+ * files read: the problems of all three in one failure, so a user fixes them in one round.
+ */
+async function prepare({ get, env, io }: RunDeps): Promise<Prepared> {
+  const parsed = parseInputs(get, env);
+  // Before any other output: the runner then masks these values in every later log line.
+  for (const secret of parsed.secrets) io.setSecret(secret);
+  if (parsed.ok) for (const warning of parsed.config.warnings) io.warning(warning);
+  const checked = await preflight(parsed.preflight);
+  if (parsed.ok && checked.ok)
+    return { ok: true, config: parsed.config, material: checked.material, route: checked.route };
+  return { ok: false, failure: startFailure(parsed.ok ? [] : parsed.errors, checked.ok ? [] : checked.errors) };
+}
+
+/**
+ * The failure for problems found before sending: every one listed under "Invalid inputs:", except
+ * a lone problem of a file or the route, which reads as itself.
+ */
+function startFailure(inputErrors: readonly string[], preflightErrors: readonly string[]): string {
+  if (inputErrors.length === 0 && preflightErrors.length === 1) return preflightErrors[0] as string;
+  return ["Invalid inputs:", ...[...inputErrors, ...preflightErrors].map((error) => `  - ${error}`)].join("\n");
 }
 
 /**
@@ -111,491 +153,3 @@ export const defaultDeps = (): RunDeps => ({
   io: inGitHubActions(process.env) ? actionsIo() : plainIo(),
   idToken: (audience) => runnerIdToken(process.env, audience),
 });
-
-/** What the request and the transport need from files: read once, before anything is sent. */
-interface Material {
-  readonly payload: Uint8Array;
-  readonly extraCa: readonly string[];
-  readonly clientCert: string | undefined;
-  readonly clientKey: string | undefined;
-  readonly nodeExtraCaPem: string | undefined;
-}
-
-const errorCode = (err: unknown) => (err as { code?: string }).code ?? String(err);
-
-async function loadPayload(config: ActionConfig): Promise<Loaded<Uint8Array>> {
-  const source = config.payload;
-  let bytes: Uint8Array;
-  if (source.kind === "inline") bytes = new TextEncoder().encode(source.text);
-  else {
-    try {
-      // The exact bytes: never decoded and re-encoded, so the signature covers what is sent.
-      bytes = new Uint8Array(await readFile(source.path));
-    } catch (err) {
-      return { ok: false, error: `Cannot read the payload from "${source.path}" (${source.from}): ${errorCode(err)}.` };
-    }
-  }
-  const check = checkPayload(bytes);
-  return check.ok ? { ok: true, value: bytes } : { ok: false, error: `Cannot send the payload: ${check.reason}.` };
-}
-
-const PEM = {
-  certificate: "-----BEGIN CERTIFICATE-----",
-  "private key": "PRIVATE KEY-----",
-} as const;
-
-async function loadPem(source: PemSource, input: string, holds: keyof typeof PEM): Promise<Loaded<string>> {
-  let pem: string;
-  if (source.kind === "inline") pem = source.pem;
-  else {
-    try {
-      pem = await readFile(source.path, "utf8");
-    } catch (err) {
-      return { ok: false, error: `Cannot read \`${input}\` from "${source.path}" (${errorCode(err)}).` };
-    }
-  }
-  return pem.includes(PEM[holds])
-    ? { ok: true, value: pem }
-    : { ok: false, error: `\`${input}\` does not hold a PEM ${holds}.` };
-}
-
-async function loadMaterial(config: ActionConfig): Promise<Loaded<Material>> {
-  const payload = await loadPayload(config);
-  if (!payload.ok) return payload;
-  const extraCa: string[] = [];
-  for (const source of config.tls.ca) {
-    const pem = await loadPem(source, source.kind === "file" ? Input.caFile : Input.ca, "certificate");
-    if (!pem.ok) return pem;
-    extraCa.push(pem.value);
-  }
-  let clientCert: string | undefined;
-  let clientKey: string | undefined;
-  if (config.tls.clientCert && config.tls.clientKey) {
-    const cert = await loadPem(config.tls.clientCert, Input.clientCert, "certificate");
-    if (!cert.ok) return cert;
-    const key = await loadPem(config.tls.clientKey, Input.clientKey, "private key");
-    if (!key.ok) return key;
-    [clientCert, clientKey] = [cert.value, key.value];
-  }
-  // Older Node cannot list NODE_EXTRA_CA_CERTS, and an explicit CA list would drop it: read it here.
-  const listsDefaults = typeof (tls as { getCACertificates?: unknown }).getCACertificates === "function";
-  const nodeExtraCaPem =
-    extraCa.length > 0 && !listsDefaults && config.tls.nodeExtraCaCerts
-      ? await readFile(config.tls.nodeExtraCaCerts, "utf8").catch(() => undefined)
-      : undefined;
-  return { ok: true, value: { payload: payload.value, extraCa, clientCert, clientKey, nodeExtraCaPem } };
-}
-
-/** A delivery of the step, before it is sent. */
-interface Planned {
-  readonly ctx: ReportContext;
-  readonly deliveryId: string;
-  readonly req: OutgoingRequest;
-  /** What the request was built from: status queries are built from it too. */
-  readonly settings: RequestSettings;
-}
-
-function logRequest(io: Io, config: ActionConfig, planned: readonly Planned[], material: Material): void {
-  const first = planned[0] as Planned;
-  const target = new URL(first.ctx.url);
-  const from =
-    config.payload.kind === "inline" ? "the `payload` input" : `${config.payload.path} (${config.payload.from})`;
-  io.startGroup("Request");
-  if (planned.length === 1) {
-    const t = first.ctx.target;
-    io.info(
-      `Receiver: ${maskUrl(first.ctx.url)}${t.kind === "receiver" ? ` (Receiver ${t.namespace}/${t.receiver})` : ""}`,
-    );
-  } else {
-    io.info(`Receivers: ${planned.length} at ${maskUrl(first.ctx.url)}, ${MAX_PARALLEL_DELIVERIES} at a time`);
-  }
-  io.info(
-    `Receiver type: ${config.receiverType}${config.oidcAudience !== undefined ? ` (ID token for audience "${config.oidcAudience}")` : ""}`,
-  );
-  io.info(
-    `Event: ${config.event}${config.eventFrom === "GITHUB_EVENT_NAME" ? ` (from GITHUB_EVENT_NAME=${config.context.actionsEvent})` : ""}`,
-  );
-  io.info(
-    `Payload: ${material.payload.byteLength} bytes from ${from}, sent as ${config.contentType} (${first.req.body.byteLength} bytes)`,
-  );
-  if (config.extraHeaders.length > 0)
-    io.info(
-      `Extra headers: ${Object.entries(redactHeaders(Object.fromEntries(config.extraHeaders)))
-        .map(([n, v]) => `${n}: ${v}`)
-        .join(", ")}`,
-    );
-  for (const p of planned)
-    io.info(
-      planned.length === 1 ? `Delivery ID: ${p.deliveryId}` : `Delivery ID for ${resultName(p.ctx)}: ${p.deliveryId}`,
-    );
-  io.info(`Route: ${describeRoute(target, config.proxy)}`);
-  if (target.protocol === "https:") {
-    const trust = config.tls.insecureSkipVerify
-      ? "certificate NOT verified"
-      : `verified against the default roots${material.extraCa.length ? ` + ${material.extraCa.length} extra CA input(s)` : ""}`;
-    io.info(`TLS: ${trust}${material.clientCert ? ", client certificate presented" : ""}`);
-  }
-  io.info(
-    `Timeout: ${config.timeoutMs / 1000} s per attempt; ${config.retries === 0 ? "no retries" : `up to ${config.retries} retries`}`,
-  );
-  io.endGroup();
-}
-
-function logDryRun(io: Io, config: ActionConfig, { ctx, req }: Planned, several: boolean): void {
-  io.startGroup(
-    several ? `Dry run for ${resultName(ctx)}: this request is not sent` : "Dry run: this request is not sent",
-  );
-  io.info(`${req.method} ${maskUrl(req.url)}`);
-  for (const [name, value] of Object.entries(redactHeaders(req.headers))) io.info(`${name}: ${value}`);
-  io.info("");
-  const preview =
-    new TextDecoder().decode(req.body.subarray(0, 4096)) + (req.body.byteLength > 4096 ? "\n… (truncated)" : "");
-  io.info(scrub(preview, config.secrets));
-  io.endGroup();
-}
-
-/** Names a receiver's progress lines when several deliver or wait at once. */
-const progressPrefix = (p: Planned, several: boolean) => (several ? `${resultName(p.ctx)}: ` : "");
-
-/** `promise`'s value, or `fallback` once `ms` have passed (the promise is left to settle unheard). */
-async function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<T>((resolve) => {
-    timer = setTimeout(() => resolve(fallback), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Runs `fn` over `items`, at most `limit` at once, keeping the order of the results. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < items.length; i = next++) results[i] = await fn(items[i] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
-
-/** Delivers, reports and returns the exit code; every failure is reported through `deps.io`. */
-export async function run(deps: RunDeps = defaultDeps()): Promise<ExitCode> {
-  const { io } = deps;
-  try {
-    const parsed = parseInputs(deps.get, deps.env);
-    // Before any other output: the runner then masks these values in every later log line.
-    for (const secret of parsed.ok ? parsed.config.secrets : parsed.secrets) io.setSecret(secret);
-    if (!parsed.ok) {
-      io.fail(["Invalid inputs:", ...parsed.errors.map((e) => `  - ${e}`)].join("\n"));
-      return Exit.usage;
-    }
-    const config = parsed.config;
-    for (const warning of config.warnings) io.warning(warning);
-
-    // Before a dry run too: a dry run that accepts what the real run refuses would mislead.
-    const route = selectProxy(new URL((config.destinations[0] as Destination).url), config.proxy);
-    if (route.kind === "invalid") {
-      io.fail(`${route.variable} is set but is not an http:// or https:// proxy URL.`);
-      return Exit.usage;
-    }
-
-    const loaded = await loadMaterial(config);
-    if (!loaded.ok) {
-      io.fail(loaded.error);
-      return Exit.usage;
-    }
-    const material = loaded.value;
-
-    // generic-oidc: one ID token for the delivery and the queries after it, until near its expiry.
-    const audience = config.oidcAudience;
-    const idToken =
-      audience === undefined
-        ? undefined
-        : reusedToken(
-            () => deps.idToken(audience),
-            Date.now,
-            (token) => io.setSecret(token),
-          );
-    let credential = config.token;
-    if (idToken) {
-      const first = await idToken();
-      if (!first.ok) {
-        io.fail(first.error);
-        return first.usage ? Exit.usage : Exit.failed;
-      }
-      credential = first.value;
-    }
-    const secrets = [...config.secrets, credential];
-    const clean = (text: string) => scrub(text, secrets);
-
-    const planned = config.destinations.map((destination): Planned => {
-      const ctx: ReportContext = {
-        ...destination,
-        event: config.event,
-        receiverType: config.receiverType,
-        timeoutMs: config.timeoutMs,
-      };
-      const deliveryId = randomUUID();
-      const label =
-        destination.target.kind === "receiver"
-          ? `${resultName(ctx)} at ${maskUrl(destination.url)}`
-          : maskUrl(destination.url);
-      const settings: RequestSettings = {
-        url: destination.url,
-        credential,
-        receiverType: config.receiverType,
-        event: config.event,
-        contentType: config.contentType,
-        repositoryId: config.context.repositoryId,
-        hookId: hookId(label),
-        userAgent: config.userAgent ?? USER_AGENT,
-        enterprise: config.context.enterprise,
-        extraHeaders: config.extraHeaders,
-      };
-      return { ctx, deliveryId, req: buildRequest(settings, material.payload, deliveryId), settings };
-    });
-    const several = planned.length > 1;
-    logRequest(io, config, planned, material);
-
-    if (config.dryRun) {
-      for (const p of planned) logDryRun(io, config, p, several);
-      if (config.waitFor !== "none") io.info(`Dry run: not waiting for Flux (wait-for: ${config.waitFor}).`);
-      return await report(
-        io,
-        config,
-        clean,
-        planned.map((p) => ({ ctx: p.ctx, deliveryId: p.deliveryId, outcome: undefined })),
-      );
-    }
-
-    const transport = createTransport(new URL((config.destinations[0] as Destination).url), {
-      proxy: config.proxy,
-      extraCa: material.extraCa,
-      nodeExtraCaPem: material.nodeExtraCaPem,
-      clientCert: material.clientCert,
-      clientKey: material.clientKey,
-      insecureSkipVerify: config.tls.insecureSkipVerify,
-      timeoutMs: config.timeoutMs,
-    });
-    if ("invalidProxy" in transport) {
-      io.fail(`${transport.invalidProxy} is set but is not an http:// or https:// proxy URL.`);
-      return Exit.usage;
-    }
-
-    let results: DeliveryResult[];
-    try {
-      const deliverOne = (p: Planned, log: (line: string) => void) =>
-        deliver(
-          p.req,
-          {
-            retries: config.retries,
-            timeoutMs: config.timeoutMs,
-            // Waiting needs the answer's whole list of targets and their requestedAt.
-            ...(config.waitFor !== "none" ? { maxAnswerBytes: MAX_DELIVERY_ANSWER_BYTES } : {}),
-          },
-          { send: transport.send, sleep: (ms) => sleep(ms), now: Date.now, random: Math.random, log },
-        );
-      // Deliveries run side by side, each line written as it comes, named by its receiver when several.
-      io.startGroup(several ? "Deliveries" : "Delivery");
-      results = await mapLimit(planned, MAX_PARALLEL_DELIVERIES, async (p) => {
-        const outcome = await deliverOne(p, (line) => io.info(clean(`${progressPrefix(p, several)}${line}`)));
-        return { ctx: p.ctx, deliveryId: p.deliveryId, outcome };
-      });
-      io.endGroup();
-      const code = await report(io, config, clean, results);
-      if (config.waitFor === "none" || code !== Exit.delivered) return code;
-      return await waitPhase(io, config, clean, planned, results, {
-        send: transport.send,
-        credential: async () => (idToken ? idToken() : { ok: true, value: credential }),
-      });
-    } finally {
-      await transport.close();
-    }
-  } catch (error) {
-    // Only bugs get here: expected failures are values above. Keep the stack for a debug run.
-    if (error instanceof Error && error.stack) io.debug(error.stack);
-    io.fail(`Unexpected error: ${error instanceof Error ? error.message : String(error)}`);
-    return Exit.failed;
-  }
-}
-
-interface WaitIo {
-  readonly send: Send;
-  /** The credential for one query: the token, or for generic-oidc an ID token not near its expiry. */
-  readonly credential: () => Promise<IdTokenResult>;
-}
-
-/**
- * wait-for: polls fluxhook's status query for each delivery that succeeded, writes the chain to
- * the job summary and `revision`, and fails (or warns, with fail-on-error false) with Flux's own
- * message or with the object still behind at the deadline.
- */
-async function waitPhase(
-  io: Io,
-  config: ActionConfig,
-  clean: (text: string) => string,
-  planned: readonly Planned[],
-  results: readonly DeliveryResult[],
-  waitIo: WaitIo,
-): Promise<ExitCode> {
-  const mode = config.waitFor === "none" ? undefined : config.waitFor;
-  if (!mode) return Exit.delivered;
-  const several = results.length > 1;
-  // Every receiver's poll lines are written as they come (a wait of minutes must not look hung),
-  // named by their receiver when several wait at once.
-  io.startGroup(`Waiting for Flux: ${mode}`);
-  const failures: string[] = [];
-  let revision: string | undefined;
-  const waits = await mapLimit(results, MAX_PARALLEL_DELIVERIES, async (result) => {
-    const p = planned.find((x) => x.deliveryId === result.deliveryId) as Planned;
-    const log = (line: string) => io.info(clean(`${progressPrefix(p, several)}${line}`));
-    const last = result.outcome?.ok ? result.outcome.attempts[result.outcome.attempts.length - 1]?.result : undefined;
-    if (last?.kind !== "response") return { p, wait: undefined };
-    let body: unknown;
-    try {
-      body = JSON.parse(last.body);
-    } catch {
-      body = undefined;
-    }
-    const targets = annotatedTargets(body);
-    if (last.bodyTruncated) {
-      const message =
-        `wait-for: ${mode} cannot list what to wait for: the receiver's answer to the delivery is longer than the ` +
-        `${MAX_DELIVERY_ANSWER_BYTES} bytes that ${MAX_WAITED_TARGETS} targets take, the most wait-for follows.`;
-      return { p, wait: { ok: false, message, answer: undefined, polls: 0 } satisfies WaitResult };
-    }
-    if (targets && targets.length > MAX_WAITED_TARGETS) {
-      const message = `wait-for: ${mode} follows at most ${MAX_WAITED_TARGETS} targets; this delivery annotated ${targets.length}.`;
-      return { p, wait: { ok: false, message, answer: undefined, polls: 0 } satisfies WaitResult };
-    }
-    if (!targets) {
-      const message =
-        `wait-for: ${mode} needs fluxhook's status query, and this receiver's answer lists no targets with ` +
-        "their requestedAt (Flux's notification-controller answers without a body): use wait-for: none with it.";
-      return { p, wait: { ok: false, message, answer: undefined, polls: 0 } satisfies WaitResult };
-    }
-    if (targets.length === 0) {
-      log("Nothing was annotated: nothing to wait for.");
-      return { p, wait: undefined };
-    }
-    const wait = await waitForFlux(targets, mode, config.waitTimeoutMs, {
-      query: async (batch, left) => {
-        const timeoutMs = Math.min(config.timeoutMs, left);
-        const credential = await withTimeout(waitIo.credential(), timeoutMs, {
-          ok: false,
-          usage: false,
-          error: `no ID token within ${timeoutMs} ms`,
-        });
-        if (!credential.ok)
-          return {
-            kind: "error",
-            error: { code: "ID_TOKEN", message: credential.error, retryable: true },
-          } as SendResult;
-        const query = buildStatusQuery({ ...p.settings, credential: credential.value }, batch, p.deliveryId);
-        return waitIo.send(query, timeoutMs, MAX_STATUS_ANSWER_BYTES);
-      },
-      sleep: (ms) => sleep(ms),
-      now: Date.now,
-      random: Math.random,
-      log,
-    });
-    return { p, wait };
-  });
-  io.endGroup();
-  for (const { p, wait } of waits) {
-    if (!wait) continue;
-    // The chain in the log too: outside Actions (the CLI) there is no job summary.
-    if (wait.answer) {
-      io.startGroup(`Flux${several ? ` for ${resultName(p.ctx)}` : ""}: ${mode}`);
-      for (const [object, rev, ready] of chainRows(wait.answer).slice(1))
-        io.info(clean(`${object}: ${rev || "no revision"}; Ready ${ready}`));
-      io.endGroup();
-    }
-    if (wait.answer)
-      await io.writeSummary(
-        chainRows(wait.answer).map((row) => row.map(clean)),
-        `Flux${several ? ` for ${resultName(p.ctx)}` : ""}, wait-for ${mode}: ${wait.ok ? (wait.revision ?? "done") : "failed"}`,
-      );
-    if (wait.ok) {
-      revision ??= wait.revision;
-      io.info(
-        clean(
-          `Flux ${mode === "ready" ? "is Ready" : "reconciled"}${several ? ` for ${resultName(p.ctx)}` : ""}${wait.revision ? ` at ${wait.revision}` : ""} (${wait.polls} poll(s)).`,
-        ),
-      );
-    } else failures.push(clean(`${several ? `${resultName(p.ctx)}: ` : ""}${wait.message}`));
-  }
-  if (revision !== undefined) {
-    const checked = revisionOutput(revision);
-    if (checked.ok) io.setOutput(Output.revision, revision);
-    else io.warning(checked.warning);
-  }
-  if (failures.length === 0) return Exit.delivered;
-  const message =
-    failures.length === 1
-      ? (failures[0] as string)
-      : ["Flux did not get there:", ...failures.map((f) => `  - ${f}`)].join("\n");
-  if (config.failOnError) {
-    io.fail(message);
-    return Exit.failed;
-  }
-  io.warning(`${message} (fail-on-error is false: the step succeeds.)`);
-  return Exit.delivered;
-}
-
-/** Outputs, each response in the log, the job summary, then success, a warning or a failure. */
-async function report(
-  io: Io,
-  config: ActionConfig,
-  clean: (text: string) => string,
-  results: readonly DeliveryResult[],
-): Promise<ExitCode> {
-  for (const [name, value] of Object.entries(stepOutputs(results))) io.setOutput(name, clean(value));
-  const several = results.length > 1;
-
-  for (const { ctx, outcome } of results) {
-    const last = outcome?.attempts[outcome.attempts.length - 1]?.result;
-    if (last?.kind !== "response") continue;
-    io.startGroup(`Response${several ? ` from ${resultName(ctx)}` : ""}: HTTP ${last.status}`);
-    for (const [name, value] of Object.entries(last.headers)) io.info(clean(`${name}: ${value}`));
-    io.info("");
-    io.info(last.body === "" ? "(empty body)" : clean(bodyExcerpt(last, 4096)));
-    io.endGroup();
-  }
-
-  await io.writeSummary(summaryTable(results, config.dryRun).map((row) => row.map(clean)));
-
-  if (config.dryRun) {
-    io.info("Dry run: nothing was sent.");
-    return Exit.delivered;
-  }
-  const failures: string[] = [];
-  for (const { ctx, outcome } of results) {
-    if (!outcome) continue;
-    const last = outcome.attempts[outcome.attempts.length - 1]?.result;
-    const body = last?.kind === "response" ? last.body : "";
-    const targets = receiverTargets(body);
-    if (targets.length > 0) io.info(clean(`Targets${several ? ` of ${resultName(ctx)}` : ""}: ${targets.join(", ")}`));
-    if (outcome.ok) {
-      const reason = receiverReason(body);
-      io.info(
-        clean(
-          `Delivered ${config.event} to ${several ? `${resultName(ctx)} at ` : ""}${maskUrl(ctx.url)}: HTTP ${outcome.status} after ${outcome.attempts.length} attempt(s)${reason ? ` (${reason})` : ""}.`,
-        ),
-      );
-    } else failures.push(clean(failureMessage(outcome, ctx)));
-  }
-  if (failures.length === 0) return Exit.delivered;
-  const message = several
-    ? [`${failures.length} of ${results.length} deliveries failed:`, ...failures.map((f) => `  - ${f}`)].join("\n")
-    : (failures[0] as string);
-  if (config.failOnError) {
-    io.fail(message);
-    return Exit.failed;
-  }
-  io.warning(`${message} (fail-on-error is false: the step succeeds.)`);
-  return Exit.delivered;
-}

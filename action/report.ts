@@ -1,7 +1,7 @@
 /**
  * @module action/report
  * Turns an outcome into what the user sees: step outputs, the job summary table, and a failure
- * message that says what to check. Pure: main.ts writes the results with `@actions/core`.
+ * message that says what to check. Pure: step-report.ts writes them through the `Io`.
  *
  * Nothing here may print a secret: URLs go through `maskUrl`, and the receiver's own words are
  * quoted only after the runner has been told to mask every secret. What a receiver or the network
@@ -9,7 +9,8 @@
  */
 import { MAX_RETRY_AFTER_MS, type AttemptRecord, type Outcome } from "./deliver";
 import { inert } from "./inert";
-import { maskUrl, type ActionConfig, type Destination } from "./inputs";
+import { maskUrl, type Destination } from "./destination";
+import type { ActionConfig } from "./inputs";
 import { Output, type OutputName, type SendResult } from "./vocabulary";
 
 /** The outputs every run sets. */
@@ -143,6 +144,9 @@ export function stepOutputs(results: readonly DeliveryResult[]): Record<Delivery
   };
 }
 
+/** Names a receiver's progress lines when several deliver or wait at once. */
+export const progressPrefix = (ctx: ReportContext, several: boolean): string => (several ? `${resultName(ctx)}: ` : "");
+
 /** How the receiver is named in logs and the summary: never the digest. */
 export function receiverLabel(ctx: ReportContext): string {
   return ctx.target.kind === "receiver"
@@ -160,12 +164,12 @@ export function receiverReason(body: string): string | undefined {
   try {
     const parsed: unknown = JSON.parse(text);
     if (parsed && typeof parsed === "object") {
-      const o = parsed as Record<string, unknown>;
+      const fields = parsed as Record<string, unknown>;
       for (const key of ["reason", "message", "error", "detail"]) {
-        const v = o[key];
-        if (typeof v === "string" && v.trim() !== "") return inert(truncate(v.trim(), MAX_REASON_CHARS));
-        if (v && typeof v === "object" && typeof (v as Record<string, unknown>).message === "string")
-          return inert(truncate(String((v as Record<string, unknown>).message), MAX_REASON_CHARS));
+        const value = fields[key];
+        if (typeof value === "string" && value.trim() !== "") return inert(truncate(value.trim(), MAX_REASON_CHARS));
+        if (value && typeof value === "object" && typeof (value as Record<string, unknown>).message === "string")
+          return inert(truncate(String((value as Record<string, unknown>).message), MAX_REASON_CHARS));
       }
     }
     if (typeof parsed === "string") return inert(truncate(parsed, MAX_REASON_CHARS));

@@ -27,14 +27,17 @@ export interface Transport {
   close(): Promise<void>;
 }
 
-export interface TransportOptions {
-  readonly proxy: ProxySettings;
+/** The TLS files' contents, read before anything is sent (preflight.ts). */
+export interface TlsMaterial {
   /** Extra PEM trust anchors, added to the default ones. */
   readonly extraCa: readonly string[];
   /** The PEM file named by NODE_EXTRA_CA_CERTS, for Node versions that cannot list it themselves. */
   readonly nodeExtraCaPem: string | undefined;
   readonly clientCert: string | undefined;
   readonly clientKey: string | undefined;
+}
+
+export interface TransportOptions extends TlsMaterial {
   readonly insecureSkipVerify: boolean;
   readonly timeoutMs: number;
 }
@@ -47,15 +50,18 @@ export type ProxyDecision =
   | { readonly kind: "proxy"; readonly proxy: URL; readonly variable: "HTTPS_PROXY" | "HTTP_PROXY" }
   | { readonly kind: "invalid"; readonly variable: "HTTPS_PROXY" | "HTTP_PROXY" };
 
+/** A usable route: preflight.ts refuses an invalid proxy before anything is sent. */
+export type Route = Exclude<ProxyDecision, { readonly kind: "invalid" }>;
+
 const stripBrackets = (host: string) => (host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host);
 const normaliseHost = (host: string) => stripBrackets(host.toLowerCase()).replace(/\.$/, "");
 const defaultPort = (url: URL) => Number(url.port || (url.protocol === "https:" ? 443 : 80));
 
 /** localhost, *.localhost, 127.0.0.0/8 and ::1: a proxy cannot reach the runner's loopback. */
 export function isLoopback(host: string): boolean {
-  const h = normaliseHost(host);
-  if (h === "localhost" || h.endsWith(".localhost") || h === "::1") return true;
-  return isIP(h) === 4 && h.startsWith("127.");
+  const name = normaliseHost(host);
+  if (name === "localhost" || name.endsWith(".localhost") || name === "::1") return true;
+  return isIP(name) === 4 && name.startsWith("127.");
 }
 
 /**
@@ -214,12 +220,17 @@ const CODES: ReadonlyArray<readonly [ErrorCategory, boolean, readonly string[]]>
 function collect(err: unknown, depth = 0): Array<{ code: string; message: string }> {
   if (depth > 5 || err === null || typeof err !== "object")
     return err === undefined ? [] : [{ code: "", message: String(err) }];
-  const e = err as { code?: unknown; name?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
-  const code = typeof e.code === "string" ? e.code : typeof e.name === "string" && e.name !== "Error" ? e.name : "";
-  const own = { code, message: typeof e.message === "string" ? e.message : "" };
+  const thrown = err as { code?: unknown; name?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
+  const code =
+    typeof thrown.code === "string"
+      ? thrown.code
+      : typeof thrown.name === "string" && thrown.name !== "Error"
+        ? thrown.name
+        : "";
+  const own = { code, message: typeof thrown.message === "string" ? thrown.message : "" };
   const nested = [
-    ...(e.cause !== undefined ? collect(e.cause, depth + 1) : []),
-    ...(Array.isArray(e.errors) ? e.errors.flatMap((x) => collect(x, depth + 1)) : []),
+    ...(thrown.cause !== undefined ? collect(thrown.cause, depth + 1) : []),
+    ...(Array.isArray(thrown.errors) ? thrown.errors.flatMap((member) => collect(member, depth + 1)) : []),
   ];
   return [own, ...nested];
 }
@@ -228,19 +239,19 @@ function collect(err: unknown, depth = 0): Array<{ code: string; message: string
 export function classifyError(err: unknown): NetworkError {
   const found = collect(err);
   const message = found.map((f) => f.message).find((m) => m !== "") ?? "unknown error";
-  for (const f of found) {
-    const proxyStatus = /Proxy response \((\d+)\)/.exec(f.message)?.[1];
+  for (const entry of found) {
+    const proxyStatus = /Proxy response \((\d+)\)/.exec(entry.message)?.[1];
     if (proxyStatus) {
       // 407: credentials; 403: policy. Neither changes on retry. A 502/503 from the proxy may.
       return {
         category: "proxy",
         code: `PROXY_${proxyStatus}`,
-        message: f.message,
+        message: entry.message,
         retryable: Number(proxyStatus) >= 500,
       };
     }
-    if (/Proxy Authentication Required/.test(f.message))
-      return { category: "proxy", code: "PROXY_407", message: f.message, retryable: false };
+    if (/Proxy Authentication Required/.test(entry.message))
+      return { category: "proxy", code: "PROXY_407", message: entry.message, retryable: false };
   }
   for (const [category, retryable, codes] of CODES) {
     const hit = found.find((f) => codes.includes(f.code));
@@ -278,8 +289,8 @@ export function clientCertRequired(error: NetworkError, err: unknown, https: boo
   return socket?.bytesRead === 0 && typeof socket.bytesWritten === "number" && socket.bytesWritten > 0;
 }
 
-/** Creates the dispatcher for one target; `send` uses it for every attempt. */
-export function createTransport(target: URL, options: TransportOptions): Transport | { readonly invalidProxy: string } {
+/** Creates the dispatcher for the step's receivers, reached by `route`; `send` uses it for every attempt. */
+export function createTransport(route: Route, options: TransportOptions): Transport {
   const ca = trustAnchors(options.extraCa, options.nodeExtraCaPem);
   const targetTls = {
     ...(ca ? { ca } : {}),
@@ -287,14 +298,12 @@ export function createTransport(target: URL, options: TransportOptions): Transpo
     rejectUnauthorized: !options.insecureSkipVerify,
     timeout: options.timeoutMs,
   };
-  const decision = selectProxy(target, options.proxy);
-  if (decision.kind === "invalid") return { invalidProxy: decision.variable };
   const common = { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, maxRedirections: 0 };
   const dispatcher: Dispatcher =
-    decision.kind === "proxy"
+    route.kind === "proxy"
       ? new ProxyAgent({
           ...common,
-          uri: decision.proxy.href,
+          uri: route.proxy.href,
           // The target's TLS runs inside the CONNECT tunnel; the proxy's own TLS (https:// proxy)
           // trusts the same anchors but never sees the client certificate.
           requestTls: targetTls,
@@ -351,7 +360,8 @@ export function createTransport(target: URL, options: TransportOptions): Transpo
         };
       } catch (err) {
         const error = classifyError(err);
-        if (clientCertRequired(error, err, target.protocol === "https:", Boolean(options.clientCert)))
+        const https = new URL(req.url).protocol === "https:";
+        if (clientCertRequired(error, err, https, Boolean(options.clientCert)))
           return { kind: "error", error: { ...error, category: "tls-client-cert", retryable: false } };
         return { kind: "error", error };
       }
@@ -362,10 +372,8 @@ export function createTransport(target: URL, options: TransportOptions): Transpo
   };
 }
 
-/** A transport's proxy route, for the log: never the proxy's credentials. */
-export function describeRoute(target: URL, settings: ProxySettings): string {
-  const d = selectProxy(target, settings);
-  if (d.kind === "proxy") return `through the ${d.variable} proxy ${d.proxy.protocol}//${d.proxy.host}`;
-  if (d.kind === "invalid") return `${d.variable} is not a valid proxy URL`;
-  return d.why === "no proxy set" ? "direct (no proxy set)" : `direct (${d.why})`;
+/** A transport's route, for the log: never the proxy's credentials. */
+export function describeRoute(route: Route): string {
+  if (route.kind === "proxy") return `through the ${route.variable} proxy ${route.proxy.protocol}//${route.proxy.host}`;
+  return route.why === "no proxy set" ? "direct (no proxy set)" : `direct (${route.why})`;
 }

@@ -127,3 +127,12 @@ export type SendResult =
  * `maxBodyBytes` of the answer (MAX_ANSWER_BYTES when not given).
  */
 export type Send = (req: OutgoingRequest, timeoutMs: number, maxBodyBytes?: number) => Promise<SendResult>;
+
+/** Exit codes (the CLI's; the action only fails or succeeds): delivered, failed, bad usage. */
+export const Exit = { delivered: 0, failed: 1, usage: 2 } as const;
+export type ExitCode = (typeof Exit)[keyof typeof Exit];
+
+/** An ID token for generic-oidc; `usage` when the caller did not make one available at all. */
+export type IdTokenResult =
+  | { readonly ok: true; readonly value: string }
+  | { readonly ok: false; readonly error: string; readonly usage: boolean };

@@ -24,6 +24,7 @@
  * The judging is pure (`judge`); the loop's clock, sleep, randomness and transport are injected.
  */
 import {
+  annotatedTargets,
   MAX_DELIVERY_TARGET_BYTES,
   MAX_STATUS_ANSWER_BYTES,
   MAX_STATUS_QUERY_TARGETS,
@@ -52,61 +53,108 @@ export const MAX_WAITED_TARGETS = 10 * MAX_STATUS_QUERY_TARGETS;
 /** How much of the delivery's 200 answer is read when waiting: its list of MAX_WAITED_TARGETS targets. */
 export const MAX_DELIVERY_ANSWER_BYTES = 1024 + MAX_WAITED_TARGETS * MAX_DELIVERY_TARGET_BYTES;
 
+/** What a delivery's answer gives wait-for to follow. */
+export type Followed =
+  | { readonly kind: "targets"; readonly targets: readonly QueriedTarget[] }
+  /** The receiver annotated nothing, so nothing can change. */
+  | { readonly kind: "nothing" }
+  /** wait-for cannot follow this answer; `message` says why. */
+  | { readonly kind: "refused"; readonly message: string };
+
+/** What to follow after a delivery the receiver accepted with `answer` (read up to MAX_DELIVERY_ANSWER_BYTES). */
+export function toFollow(answer: Extract<SendResult, { kind: "response" }>, mode: Exclude<WaitFor, "none">): Followed {
+  let body: unknown;
+  try {
+    body = JSON.parse(answer.body);
+  } catch {
+    body = undefined;
+  }
+  const targets = annotatedTargets(body);
+  if (answer.bodyTruncated)
+    return {
+      kind: "refused",
+      message:
+        `wait-for: ${mode} cannot list what to wait for: the receiver's answer to the delivery is longer than the ` +
+        `${MAX_DELIVERY_ANSWER_BYTES} bytes that ${MAX_WAITED_TARGETS} targets take, the most wait-for follows.`,
+    };
+  if (targets && targets.length > MAX_WAITED_TARGETS)
+    return {
+      kind: "refused",
+      message: `wait-for: ${mode} follows at most ${MAX_WAITED_TARGETS} targets; this delivery annotated ${targets.length}.`,
+    };
+  if (!targets)
+    return {
+      kind: "refused",
+      message:
+        `wait-for: ${mode} needs fluxhook's status query, and this receiver's answer lists no targets with ` +
+        "their requestedAt (Flux's notification-controller answers without a body): use wait-for: none with it.",
+    };
+  return targets.length === 0 ? { kind: "nothing" } : { kind: "targets", targets };
+}
+
 export type Judgement =
   | { readonly state: "done"; readonly revision: string | undefined }
   | { readonly state: "waiting"; readonly behind: string }
   | { readonly state: "failed"; readonly message: string };
 
 // Every string of an answer is the server's: shown only as one inert line (action/inert.ts).
-const label = (o: { kind: string; namespace: string; name: string }) => inert(`${o.kind} ${o.namespace}/${o.name}`);
-const says = (c: ConditionState | undefined) => (c ? inert(`${c.reason}: ${c.message}`) : "no Ready condition yet");
+const label = (object: { kind: string; namespace: string; name: string }) =>
+  inert(`${object.kind} ${object.namespace}/${object.name}`);
+const says = (condition: ConditionState | undefined) =>
+  condition ? inert(`${condition.reason}: ${condition.message}`) : "no Ready condition yet";
 const named = (revision: string | undefined, otherwise: string) =>
   revision === undefined ? otherwise : inert(revision);
 
-function judgeConsumer(c: ConsumerState, revision: string | undefined): Judgement | undefined {
-  const status = c.ready?.status;
-  if (c.kind === "Kustomization") {
-    if (status === "True" && revision !== undefined && c.appliedRevision === revision) return undefined;
-    if (status === "False" && revision !== undefined && c.attemptedRevision === revision)
-      return { state: "failed", message: `${label(c)} failed to apply ${named(revision, "")}: ${says(c.ready)}` };
+function judgeConsumer(consumer: ConsumerState, revision: string | undefined): Judgement | undefined {
+  const status = consumer.ready?.status;
+  if (consumer.kind === "Kustomization") {
+    if (status === "True" && revision !== undefined && consumer.appliedRevision === revision) return undefined;
+    if (status === "False" && revision !== undefined && consumer.attemptedRevision === revision)
+      return {
+        state: "failed",
+        message: `${label(consumer)} failed to apply ${named(revision, "")}: ${says(consumer.ready)}`,
+      };
     return {
       state: "waiting",
-      behind: `${label(c)} has not applied ${named(revision, "the new revision")} yet (applied: ${named(c.appliedRevision, "none")}; ${says(c.ready)})`,
+      behind: `${label(consumer)} has not applied ${named(revision, "the new revision")} yet (applied: ${named(consumer.appliedRevision, "none")}; ${says(consumer.ready)})`,
     };
   }
   if (status === "True") return undefined;
-  if (status === "False") return { state: "failed", message: `${label(c)} is not Ready: ${says(c.ready)}` };
-  return { state: "waiting", behind: `${label(c)} is not Ready yet (${says(c.ready)})` };
+  if (status === "False")
+    return { state: "failed", message: `${label(consumer)} is not Ready: ${says(consumer.ready)}` };
+  return { state: "waiting", behind: `${label(consumer)} is not Ready yet (${says(consumer.ready)})` };
 }
 
 /** What an incomplete answer left out, for a message that names it. */
-function unseen(t: TargetState): string {
-  const why = t.consumersTruncated
+function unseen(target: TargetState): string {
+  const why = target.consumersTruncated
     ? "it uses more of them than the answer lists"
-    : t.consumersError !== undefined
-      ? `listing them failed: ${inert(t.consumersError)}`
+    : target.consumersError !== undefined
+      ? `listing them failed: ${inert(target.consumersError)}`
       : "the answer does not say it is complete";
   return `the status query could not see every Kustomization and HelmRelease that uses it (${why}), so none can be reported Ready`;
 }
 
-function judgeTarget(t: TargetState, mode: Exclude<WaitFor, "none">): Judgement {
-  if (t.error !== undefined) return { state: "waiting", behind: `${label(t)} could not be read: ${inert(t.error)}` };
-  if (!t.found) return { state: "failed", message: `${label(t)} no longer exists` };
-  if (!t.handled)
+function judgeTarget(target: TargetState, mode: Exclude<WaitFor, "none">): Judgement {
+  if (target.error !== undefined)
+    return { state: "waiting", behind: `${label(target)} could not be read: ${inert(target.error)}` };
+  if (!target.found) return { state: "failed", message: `${label(target)} no longer exists` };
+  if (!target.handled)
     return {
       state: "waiting",
-      behind: `${label(t)} has not handled the request yet (requestedAt ${inert(t.requestedAt)}; last handled: ${named(t.lastHandledReconcileAt, "never")})`,
+      behind: `${label(target)} has not handled the request yet (requestedAt ${inert(target.requestedAt)}; last handled: ${named(target.lastHandledReconcileAt, "never")})`,
     };
-  const status = t.ready?.status;
-  if (status === "False") return { state: "failed", message: `${label(t)} is not Ready: ${says(t.ready)}` };
-  if (mode === "reconciled") return { state: "done", revision: t.revision };
-  if (status !== "True") return { state: "waiting", behind: `${label(t)} is not Ready yet (${says(t.ready)})` };
-  for (const c of t.consumers ?? []) {
-    const verdict = judgeConsumer(c, t.revision);
+  const status = target.ready?.status;
+  if (status === "False") return { state: "failed", message: `${label(target)} is not Ready: ${says(target.ready)}` };
+  if (mode === "reconciled") return { state: "done", revision: target.revision };
+  if (status !== "True")
+    return { state: "waiting", behind: `${label(target)} is not Ready yet (${says(target.ready)})` };
+  for (const consumer of target.consumers ?? []) {
+    const verdict = judgeConsumer(consumer, target.revision);
     if (verdict) return verdict;
   }
-  if (t.complete !== true) return { state: "waiting", behind: `${label(t)}: ${unseen(t)}` };
-  return { state: "done", revision: t.revision };
+  if (target.complete !== true) return { state: "waiting", behind: `${label(target)}: ${unseen(target)}` };
+  return { state: "done", revision: target.revision };
 }
 
 /** The whole answer: failed if any target failed, else waiting on the first behind, else done. */
@@ -123,11 +171,13 @@ export function judge(answer: StatusAnswer, mode: Exclude<WaitFor, "none">): Jud
 /** The chain for the job summary: each target, then each of its consumers. */
 export function chainRows(answer: StatusAnswer): string[][] {
   const rows: string[][] = [["Object", "Revision", "Ready"]];
-  const ready = (c: ConditionState | undefined) => (c ? inert(`${c.status}: ${c.message || c.reason}`) : "unknown");
-  for (const t of answer.targets) {
-    rows.push([label(t), named(t.revision, ""), t.found ? ready(t.ready) : "not found"]);
-    for (const c of t.consumers ?? []) rows.push([`→ ${label(c)}`, named(c.appliedRevision, ""), ready(c.ready)]);
-    if (t.consumersTruncated) rows.push(["→ …", "", "more consumers than the answer lists"]);
+  const ready = (condition: ConditionState | undefined) =>
+    condition ? inert(`${condition.status}: ${condition.message || condition.reason}`) : "unknown";
+  for (const target of answer.targets) {
+    rows.push([label(target), named(target.revision, ""), target.found ? ready(target.ready) : "not found"]);
+    for (const consumer of target.consumers ?? [])
+      rows.push([`→ ${label(consumer)}`, named(consumer.appliedRevision, ""), ready(consumer.ready)]);
+    if (target.consumersTruncated) rows.push(["→ …", "", "more consumers than the answer lists"]);
   }
   return rows;
 }

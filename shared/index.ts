@@ -8,3 +8,4 @@ export * from "./signature";
 export * from "./headers";
 export * from "./backoff";
 export * from "./status-query";
+export * from "./concurrency";

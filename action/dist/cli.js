@@ -17376,694 +17376,7 @@ import { parseArgs as parseNodeArgs } from "node:util";
 // package.json
 var version = "0.1.0";
 
-// shared/webhook-path.ts
-import { createHash } from "node:crypto";
-var WEBHOOK_PATH_PREFIX = "/hook/";
-function webhookDigest(token, name, namespace) {
-  return createHash("sha256").update(token).update(name).update(namespace).digest("hex");
-}
-// shared/signature.ts
-import { createHash as createHash2, createHmac, timingSafeEqual } from "node:crypto";
-function hmacHex(algorithm, key, body) {
-  return createHmac(algorithm, key).update(body).digest("hex");
-}
-function signPayload(algorithm, key, body) {
-  return `${algorithm}=${hmacHex(algorithm, key, body)}`;
-}
-// shared/headers.ts
-var Header = {
-  contentType: "Content-Type",
-  userAgent: "User-Agent",
-  authorization: "Authorization",
-  githubEvent: "X-GitHub-Event",
-  githubDelivery: "X-GitHub-Delivery",
-  githubHookId: "X-GitHub-Hook-ID",
-  githubTargetType: "X-GitHub-Hook-Installation-Target-Type",
-  githubTargetId: "X-GitHub-Hook-Installation-Target-ID",
-  githubEnterpriseHost: "X-GitHub-Enterprise-Host",
-  githubEnterpriseVersion: "X-GitHub-Enterprise-Version",
-  hubSignature256: "X-Hub-Signature-256",
-  hubSignature: "X-Hub-Signature",
-  signature: "X-Signature",
-  gitlabToken: "X-Gitlab-Token",
-  gitlabEvent: "X-Gitlab-Event",
-  gitlabEventUuid: "X-Gitlab-Event-UUID",
-  bitbucketEvent: "X-Event-Key",
-  bitbucketRequestUuid: "X-Request-UUID",
-  nexusSignature: "X-Nexus-Webhook-Signature",
-  ceType: "Ce-Type",
-  ceId: "Ce-Id"
-};
-var ContentType = {
-  json: "application/json",
-  form: "application/x-www-form-urlencoded"
-};
-// shared/backoff.ts
-function backoffDelayMs(backoff, retry, random = Math.random()) {
-  const ceiling = Math.min(backoff.capMs, backoff.baseMs * 2 ** Math.min(Math.max(retry - 1, 0), 30));
-  return Math.round(ceiling / 2 + ceiling / 2 * random);
-}
-// shared/status-query.ts
-import { createHmac as createHmac2 } from "node:crypto";
-var STATUS_QUERY_NO_CLUSTER = "status queries need a cluster to read targets from";
-var STATUS_QUERY_SUFFIX = "/status";
-var MAX_STATUS_QUERY_TARGETS = 100;
-var MAX_STATUS_NAME_CHARS = 253;
-var MAX_CONDITION_MESSAGE_CHARS = 512;
-var MAX_STATUS_TEXT_CHARS = 1024;
-var MAX_STATUS_ANSWER_CONSUMERS = 50;
-var JSON_BYTES_PER_CHAR = 6;
-var JSON_OBJECT_OVERHEAD_BYTES = 512;
-var TEXT_BYTES = JSON_BYTES_PER_CHAR * MAX_STATUS_TEXT_CHARS;
-var NAME_BYTES = JSON_BYTES_PER_CHAR * MAX_STATUS_NAME_CHARS;
-var CONDITION_BYTES = JSON_OBJECT_OVERHEAD_BYTES + TEXT_BYTES + JSON_BYTES_PER_CHAR * (MAX_CONDITION_MESSAGE_CHARS + 1);
-var MAX_TARGET_STATE_BYTES = JSON_OBJECT_OVERHEAD_BYTES + 4 * NAME_BYTES + 4 * TEXT_BYTES + CONDITION_BYTES;
-var MAX_CONSUMER_STATE_BYTES = JSON_OBJECT_OVERHEAD_BYTES + 3 * NAME_BYTES + 2 * TEXT_BYTES + CONDITION_BYTES;
-var MAX_STATUS_ANSWER_BYTES = JSON_OBJECT_OVERHEAD_BYTES + TEXT_BYTES + MAX_STATUS_QUERY_TARGETS * MAX_TARGET_STATE_BYTES + MAX_STATUS_ANSWER_CONSUMERS * MAX_CONSUMER_STATE_BYTES;
-var MAX_DELIVERY_TARGET_BYTES = JSON_OBJECT_OVERHEAD_BYTES + 4 * NAME_BYTES + TEXT_BYTES;
-var STATUS_QUERY_KEY_LABEL = "fluxhook status query v1";
-function statusQueryKey(token) {
-  return createHmac2("sha256", token).update(STATUS_QUERY_KEY_LABEL).digest();
-}
-function encodeStatusQuery(query) {
-  return JSON.stringify({
-    targets: query.targets.map(({ kind, namespace, name, requestedAt }) => ({ kind, namespace, name, requestedAt }))
-  });
-}
-var isRecord = (v) => typeof v === "object" && v !== null && !Array.isArray(v);
-var str = (v) => typeof v === "string" ? v : undefined;
-function condition(v) {
-  if (!isRecord(v))
-    return;
-  const status = v.status === "True" || v.status === "False" ? v.status : "Unknown";
-  return { status, reason: str(v.reason) ?? "", message: str(v.message) ?? "" };
-}
-function parseStatusAnswer(body) {
-  if (!isRecord(body) || !Array.isArray(body.targets))
-    return;
-  const targets = [];
-  for (const t of body.targets) {
-    if (!isRecord(t))
-      return;
-    const consumers = Array.isArray(t.consumers) ? t.consumers.filter(isRecord).map((c) => ({
-      kind: str(c.kind) ?? "",
-      namespace: str(c.namespace) ?? "",
-      name: str(c.name) ?? "",
-      appliedRevision: str(c.appliedRevision),
-      attemptedRevision: str(c.attemptedRevision),
-      ready: condition(c.ready)
-    })) : undefined;
-    targets.push({
-      kind: str(t.kind) ?? "",
-      namespace: str(t.namespace) ?? "",
-      name: str(t.name) ?? "",
-      requestedAt: str(t.requestedAt) ?? "",
-      found: t.found === true,
-      handled: t.handled === true,
-      lastHandledReconcileAt: str(t.lastHandledReconcileAt),
-      ready: condition(t.ready),
-      revision: str(t.revision),
-      ...consumers ? { consumers } : {},
-      ...t.consumersTruncated === true ? { consumersTruncated: true } : {},
-      ...str(t.consumersError) !== undefined ? { consumersError: str(t.consumersError) } : {},
-      ...str(t.error) !== undefined ? { error: str(t.error) } : {},
-      ...t.complete === true ? { complete: true } : {}
-    });
-  }
-  return { status: typeof body.status === "number" ? body.status : 200, reason: str(body.reason) ?? "", targets };
-}
-function annotatedTargets(body) {
-  if (!isRecord(body) || !Array.isArray(body.targets))
-    return;
-  const out = [];
-  for (const t of body.targets) {
-    if (!isRecord(t) || t.outcome !== "annotated")
-      continue;
-    const [kind, namespace, name, requestedAt] = [str(t.kind), str(t.namespace), str(t.name), str(t.requestedAt)];
-    if (kind && namespace && name && requestedAt)
-      out.push({ kind, namespace, name, requestedAt });
-    else
-      return;
-  }
-  return out;
-}
-// action/request.ts
-import { createHash as createHash3 } from "node:crypto";
-var MAX_PAYLOAD_BYTES = 25 * 1024 * 1024;
-var SENSITIVE_HEADERS = [
-  Header.hubSignature256,
-  Header.hubSignature,
-  Header.signature,
-  Header.gitlabToken,
-  Header.authorization
-];
-var AUTH = {
-  github: ({ hmacKey }, body) => ({
-    [Header.hubSignature256]: signPayload("sha256", hmacKey, body),
-    [Header.hubSignature]: signPayload("sha1", hmacKey, body)
-  }),
-  "generic-hmac": ({ hmacKey }, body) => ({ [Header.signature]: signPayload("sha256", hmacKey, body) }),
-  gitlab: ({ token }, _body, event, deliveryId) => ({
-    [Header.gitlabToken]: token,
-    [Header.gitlabEvent]: event,
-    [Header.gitlabEventUuid]: deliveryId
-  }),
-  bitbucket: ({ hmacKey }, body, event, deliveryId) => ({
-    [Header.hubSignature256]: signPayload("sha256", hmacKey, body),
-    [Header.bitbucketEvent]: event,
-    [Header.bitbucketRequestUuid]: deliveryId
-  }),
-  harbor: ({ token }) => ({ [Header.authorization]: token }),
-  generic: () => ({}),
-  "generic-oidc": ({ token }) => ({ [Header.authorization]: `Bearer ${token}` })
-};
-var FRAMING_HEADERS = ["Host", "Content-Length", "Transfer-Encoding", "Connection", "Expect", "TE", "Upgrade"];
-function reservedHeaderNames(receiverType) {
-  const req = buildRequest({
-    url: "http://x/",
-    credential: "x",
-    receiverType,
-    event: "x",
-    contentType: "json",
-    repositoryId: "1",
-    hookId: "1",
-    userAgent: "x",
-    enterprise: { host: "x", version: "x" },
-    extraHeaders: []
-  }, new Uint8Array, "x");
-  return [...Object.keys(req.headers), ...FRAMING_HEADERS];
-}
-function isCredentialHeader(name) {
-  return /^(authorization|proxy-authorization|cookie)$|-(token|key|secret)$/i.test(name);
-}
-function hookId(label) {
-  const n = createHash3("sha256").update(`fluxhook hook id\x00${label}`).digest().readUInt32BE(0);
-  return String(1e8 + n % 900000000);
-}
-function checkPayload(bytes) {
-  if (bytes.byteLength === 0)
-    return { ok: false, reason: "the payload is empty" };
-  if (bytes.byteLength > MAX_PAYLOAD_BYTES)
-    return { ok: false, reason: `the payload is larger than ${MAX_PAYLOAD_BYTES} bytes` };
-  let text;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    return { ok: false, reason: "the payload is not valid UTF-8" };
-  }
-  try {
-    JSON.parse(text);
-  } catch (err) {
-    return { ok: false, reason: `the payload is not valid JSON (${err instanceof Error ? err.message : String(err)})` };
-  }
-  return { ok: true };
-}
-function encodeBody(payload, contentType) {
-  if (contentType === "json")
-    return payload;
-  const json = new TextDecoder("utf-8").decode(payload);
-  return new TextEncoder().encode(new URLSearchParams({ payload: json }).toString());
-}
-function buildRequest(settings, payload, deliveryId) {
-  const body = encodeBody(payload, settings.contentType);
-  const headers = {
-    [Header.contentType]: settings.contentType === "json" ? ContentType.json : ContentType.form,
-    [Header.userAgent]: settings.userAgent,
-    [Header.githubDelivery]: deliveryId,
-    [Header.githubEvent]: settings.event,
-    [Header.githubHookId]: settings.hookId
-  };
-  if (settings.repositoryId) {
-    headers[Header.githubTargetType] = "repository";
-    headers[Header.githubTargetId] = settings.repositoryId;
-  }
-  if (settings.enterprise) {
-    headers[Header.githubEnterpriseHost] = settings.enterprise.host;
-    if (settings.enterprise.version)
-      headers[Header.githubEnterpriseVersion] = settings.enterprise.version;
-  }
-  const credential = { token: settings.credential, hmacKey: settings.credential };
-  Object.assign(headers, AUTH[settings.receiverType](credential, body, settings.event, deliveryId));
-  for (const [name, value] of settings.extraHeaders)
-    headers[name] = value;
-  return { method: "POST", url: settings.url, headers, body };
-}
-function buildStatusQuery(settings, targets, deliveryId) {
-  const body = new TextEncoder().encode(encodeStatusQuery({ targets }));
-  const url = new URL(settings.url);
-  url.pathname = `${url.pathname.replace(/\/+$/, "")}${STATUS_QUERY_SUFFIX}`;
-  const headers = {
-    [Header.contentType]: ContentType.json,
-    [Header.userAgent]: settings.userAgent,
-    ...AUTH[settings.receiverType]({ token: settings.credential, hmacKey: statusQueryKey(settings.credential) }, body, settings.event, deliveryId)
-  };
-  for (const [name, value] of settings.extraHeaders)
-    headers[name] = value;
-  return { method: "POST", url: url.href, headers, body };
-}
-function redactHeaders(headers) {
-  const sensitive = new Set(SENSITIVE_HEADERS.map((h) => h.toLowerCase()));
-  return Object.fromEntries(Object.entries(headers).map(([name, value]) => {
-    if (!sensitive.has(name.toLowerCase()) && !isCredentialHeader(name))
-      return [name, value];
-    if (/^Bearer /.test(value))
-      return [name, "Bearer <redacted>"];
-    const algo = /^(sha1|sha256|sha512)=/.exec(value)?.[1];
-    return [name, algo ? `${algo}=<redacted>` : "<redacted>"];
-  }));
-}
-
-// action/transport.ts
-import { BlockList, isIP } from "node:net";
-import * as tls from "node:tls";
-
-// node_modules/undici/index.js
-var Client = require_client();
-var Dispatcher = require_dispatcher();
-var Pool = require_pool();
-var BalancedPool = require_balanced_pool();
-var Agent = require_agent();
-var ProxyAgent = require_proxy_agent();
-var EnvHttpProxyAgent = require_env_http_proxy_agent();
-var RetryAgent = require_retry_agent();
-var errors = require_errors();
-var util = require_util();
-var { InvalidArgumentError } = errors;
-var api = require_api();
-var buildConnector = require_connect();
-var MockClient = require_mock_client();
-var MockAgent = require_mock_agent();
-var MockPool = require_mock_pool();
-var mockErrors = require_mock_errors();
-var RetryHandler = require_retry_handler();
-var { getGlobalDispatcher, setGlobalDispatcher } = require_global2();
-var DecoratorHandler = require_decorator_handler();
-var RedirectHandler = require_redirect_handler();
-var createRedirectInterceptor = require_redirect_interceptor();
-Object.assign(Dispatcher.prototype, api);
-var $Agent = Agent;
-var $ProxyAgent = ProxyAgent;
-var $interceptors = {
-  redirect: require_redirect(),
-  retry: require_retry(),
-  dump: require_dump(),
-  dns: require_dns()
-};
-function makeDispatcher(fn) {
-  return (url, opts, handler) => {
-    if (typeof opts === "function") {
-      handler = opts;
-      opts = null;
-    }
-    if (!url || typeof url !== "string" && typeof url !== "object" && !(url instanceof URL)) {
-      throw new InvalidArgumentError("invalid url");
-    }
-    if (opts != null && typeof opts !== "object") {
-      throw new InvalidArgumentError("invalid opts");
-    }
-    if (opts && opts.path != null) {
-      if (typeof opts.path !== "string") {
-        throw new InvalidArgumentError("invalid opts.path");
-      }
-      let path = opts.path;
-      if (!opts.path.startsWith("/")) {
-        path = `/${path}`;
-      }
-      url = new URL(util.parseOrigin(url).origin + path);
-    } else {
-      if (!opts) {
-        opts = typeof url === "object" ? url : {};
-      }
-      url = util.parseURL(url);
-    }
-    const { agent, dispatcher = getGlobalDispatcher() } = opts;
-    if (agent) {
-      throw new InvalidArgumentError("unsupported opts.agent. Did you mean opts.client?");
-    }
-    return fn.call(dispatcher, {
-      ...opts,
-      origin: url.origin,
-      path: url.search ? `${url.pathname}${url.search}` : url.pathname,
-      method: opts.method || (opts.body ? "PUT" : "GET")
-    }, handler);
-  };
-}
-var fetchImpl = require_fetch().fetch;
-var $Headers = require_headers().Headers;
-var $Response = require_response().Response;
-var $Request = require_request2().Request;
-var $FormData = require_formdata().FormData;
-var $File = globalThis.File ?? __require("node:buffer").File;
-var $FileReader = require_filereader().FileReader;
-var { setGlobalOrigin, getGlobalOrigin } = require_global();
-var { CacheStorage } = require_cachestorage();
-var { kConstruct } = require_symbols4();
-var $caches = new CacheStorage(kConstruct);
-var { deleteCookie, getCookies, getSetCookies, setCookie } = require_cookies();
-var { parseMIMEType, serializeAMimeType } = require_data_url();
-var { CloseEvent, ErrorEvent, MessageEvent } = require_events();
-var $WebSocket = require_websocket().WebSocket;
-var $request = makeDispatcher(api.request);
-var $stream = makeDispatcher(api.stream);
-var $pipeline = makeDispatcher(api.pipeline);
-var $connect = makeDispatcher(api.connect);
-var $upgrade = makeDispatcher(api.upgrade);
-var { EventSource } = require_eventsource();
-
-// action/transport.ts
-var MAX_RESPONSE_BYTES = 64 * 1024;
-var stripBrackets = (host) => host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
-var normaliseHost = (host) => stripBrackets(host.toLowerCase()).replace(/\.$/, "");
-var defaultPort = (url) => Number(url.port || (url.protocol === "https:" ? 443 : 80));
-function isLoopback(host) {
-  const h = normaliseHost(host);
-  if (h === "localhost" || h.endsWith(".localhost") || h === "::1")
-    return true;
-  return isIP(h) === 4 && h.startsWith("127.");
-}
-function matchesNoProxy(host, port, noProxy) {
-  if (!noProxy)
-    return false;
-  const target = normaliseHost(host);
-  const targetFamily = isIP(target);
-  for (const raw of noProxy.split(/[\s,]+/)) {
-    const entry = raw.trim().toLowerCase();
-    if (entry === "")
-      continue;
-    if (entry === "*")
-      return true;
-    const { name, entryPort } = splitHostPort(entry);
-    if (entryPort !== undefined && entryPort !== port)
-      continue;
-    if (name.includes("/")) {
-      if (targetFamily !== 0 && inCidr(target, targetFamily, name))
-        return true;
-      continue;
-    }
-    const bare = normaliseHost(name.replace(/^\*?\./, ""));
-    if (bare === "")
-      continue;
-    if (isIP(bare) !== 0) {
-      if (targetFamily !== 0 && sameIp(target, bare))
-        return true;
-      continue;
-    }
-    if (targetFamily === 0 && (target === bare || target.endsWith(`.${bare}`)))
-      return true;
-  }
-  return false;
-}
-function splitHostPort(entry) {
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
-  if (bracketed)
-    return { name: bracketed[1] ?? "", entryPort: bracketed[2] ? Number(bracketed[2]) : undefined };
-  const colons = entry.split(":").length - 1;
-  if (colons === 1) {
-    const [name = "", port = ""] = entry.split(":");
-    return /^\d+$/.test(port) ? { name, entryPort: Number(port) } : { name: entry, entryPort: undefined };
-  }
-  return { name: entry, entryPort: undefined };
-}
-function inCidr(ip, family, cidr) {
-  const [net = "", bits = ""] = cidr.split("/");
-  const netFamily = isIP(net);
-  if (netFamily === 0 || netFamily !== family || !/^\d+$/.test(bits))
-    return false;
-  const list = new BlockList;
-  try {
-    list.addSubnet(net, Number(bits), family === 6 ? "ipv6" : "ipv4");
-  } catch {
-    return false;
-  }
-  return list.check(ip, family === 6 ? "ipv6" : "ipv4");
-}
-function sameIp(a, b) {
-  const family = isIP(a);
-  if (family !== isIP(b))
-    return false;
-  const list = new BlockList;
-  list.addAddress(b, family === 6 ? "ipv6" : "ipv4");
-  return list.check(a, family === 6 ? "ipv6" : "ipv4");
-}
-function selectProxy(target, settings) {
-  const variable = target.protocol === "https:" ? "HTTPS_PROXY" : "HTTP_PROXY";
-  const value = target.protocol === "https:" ? settings.httpsProxy : settings.httpProxy;
-  if (!value)
-    return { kind: "direct", why: "no proxy set" };
-  if (isLoopback(target.hostname))
-    return { kind: "direct", why: "loopback" };
-  if (matchesNoProxy(target.hostname, defaultPort(target), settings.noProxy))
-    return { kind: "direct", why: "NO_PROXY" };
-  try {
-    const proxy = new URL(value.includes("://") ? value : `http://${value}`);
-    if (proxy.protocol !== "http:" && proxy.protocol !== "https:")
-      return { kind: "invalid", variable };
-    return { kind: "proxy", proxy, variable };
-  } catch {
-    return { kind: "invalid", variable };
-  }
-}
-function trustAnchors(extraCa, nodeExtraCaPem) {
-  if (extraCa.length === 0)
-    return;
-  const getCACertificates2 = tls.getCACertificates;
-  const defaults = typeof getCACertificates2 === "function" ? getCACertificates2("default") : [...tls.rootCertificates, ...nodeExtraCaPem ? [nodeExtraCaPem] : []];
-  return [...defaults, ...extraCa];
-}
-var CODES = [
-  ["refused", true, ["ECONNREFUSED"]],
-  ["dns", true, ["ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EAI_NONAME"]],
-  [
-    "timeout",
-    true,
-    ["ETIMEDOUT", "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "TimeoutError"]
-  ],
-  [
-    "reset",
-    true,
-    [
-      "ECONNRESET",
-      "EPIPE",
-      "ECONNABORTED",
-      "EHOSTUNREACH",
-      "ENETUNREACH",
-      "EHOSTDOWN",
-      "ENETDOWN",
-      "UND_ERR_SOCKET",
-      "UND_ERR_CLOSED"
-    ]
-  ],
-  [
-    "tls-verify",
-    false,
-    [
-      "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-      "UNABLE_TO_GET_ISSUER_CERT",
-      "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-      "SELF_SIGNED_CERT_IN_CHAIN",
-      "DEPTH_ZERO_SELF_SIGNED_CERT",
-      "CERT_HAS_EXPIRED",
-      "CERT_NOT_YET_VALID",
-      "CERT_UNTRUSTED",
-      "CERT_REVOKED",
-      "CERT_SIGNATURE_FAILURE",
-      "ERR_TLS_CERT_ALTNAME_INVALID"
-    ]
-  ],
-  ["tls", false, ["EPROTO", "UND_ERR_PRX_TLS", "ERR_SSL_WRONG_VERSION_NUMBER", "ERR_TLS_HANDSHAKE_TIMEOUT"]]
-];
-function collect(err, depth = 0) {
-  if (depth > 5 || err === null || typeof err !== "object")
-    return err === undefined ? [] : [{ code: "", message: String(err) }];
-  const e = err;
-  const code = typeof e.code === "string" ? e.code : typeof e.name === "string" && e.name !== "Error" ? e.name : "";
-  const own = { code, message: typeof e.message === "string" ? e.message : "" };
-  const nested = [
-    ...e.cause !== undefined ? collect(e.cause, depth + 1) : [],
-    ...Array.isArray(e.errors) ? e.errors.flatMap((x) => collect(x, depth + 1)) : []
-  ];
-  return [own, ...nested];
-}
-function classifyError(err) {
-  const found = collect(err);
-  const message = found.map((f) => f.message).find((m) => m !== "") ?? "unknown error";
-  for (const f of found) {
-    const proxyStatus = /Proxy response \((\d+)\)/.exec(f.message)?.[1];
-    if (proxyStatus) {
-      return {
-        category: "proxy",
-        code: `PROXY_${proxyStatus}`,
-        message: f.message,
-        retryable: Number(proxyStatus) >= 500
-      };
-    }
-    if (/Proxy Authentication Required/.test(f.message))
-      return { category: "proxy", code: "PROXY_407", message: f.message, retryable: false };
-  }
-  for (const [category, retryable, codes] of CODES) {
-    const hit = found.find((f) => codes.includes(f.code));
-    if (hit)
-      return { category, code: hit.code, message: hit.message || message, retryable };
-  }
-  const tlsFailure = found.find((f) => f.code.startsWith("ERR_SSL_") || f.code.startsWith("ERR_TLS_"));
-  if (tlsFailure)
-    return { category: "tls", code: tlsFailure.code, message: tlsFailure.message || message, retryable: false };
-  const code = found.find((f) => f.code !== "")?.code ?? "UNKNOWN";
-  return { category: "other", code, message, retryable: false };
-}
-function flattenHeaders(headers) {
-  const out = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined)
-      out[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value;
-  }
-  return out;
-}
-function clientCertRequired(error, err, https, hasClientCert) {
-  if (!https || hasClientCert)
-    return false;
-  if (/CERTIFICATE_REQUIRED/.test(error.code))
-    return true;
-  if (error.category !== "reset")
-    return false;
-  const socket = err?.socket;
-  return socket?.bytesRead === 0 && typeof socket.bytesWritten === "number" && socket.bytesWritten > 0;
-}
-function createTransport(target, options) {
-  const ca = trustAnchors(options.extraCa, options.nodeExtraCaPem);
-  const targetTls = {
-    ...ca ? { ca } : {},
-    ...options.clientCert && options.clientKey ? { cert: options.clientCert, key: options.clientKey } : {},
-    rejectUnauthorized: !options.insecureSkipVerify,
-    timeout: options.timeoutMs
-  };
-  const decision = selectProxy(target, options.proxy);
-  if (decision.kind === "invalid")
-    return { invalidProxy: decision.variable };
-  const common = { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, maxRedirections: 0 };
-  const dispatcher = decision.kind === "proxy" ? new $ProxyAgent({
-    ...common,
-    uri: decision.proxy.href,
-    requestTls: targetTls,
-    proxyTls: {
-      ...ca ? { ca } : {},
-      rejectUnauthorized: !options.insecureSkipVerify,
-      timeout: options.timeoutMs
-    }
-  }) : new $Agent({ ...common, connect: targetTls });
-  return {
-    async send(req, timeoutMs, maxBodyBytes = MAX_RESPONSE_BYTES) {
-      const signal = AbortSignal.timeout(timeoutMs);
-      try {
-        const res = await $request(req.url, {
-          method: req.method,
-          headers: { ...req.headers },
-          body: req.body,
-          dispatcher,
-          signal,
-          maxRedirections: 0
-        });
-        const chunks = [];
-        let size = 0;
-        let truncated = false;
-        try {
-          for await (const chunk of res.body) {
-            const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
-            chunks.push(buf);
-            size += buf.byteLength;
-            if (size > maxBodyBytes) {
-              truncated = true;
-              res.body.destroy();
-              break;
-            }
-          }
-        } catch {
-          truncated = true;
-          res.body.destroy();
-        }
-        const body = Buffer.concat(chunks).subarray(0, maxBodyBytes).toString("utf8");
-        const headers = flattenHeaders(res.headers);
-        const declared = /^\d+$/.test(headers["content-length"] ?? "") ? Number(headers["content-length"]) : undefined;
-        return {
-          kind: "response",
-          status: res.statusCode,
-          headers,
-          body,
-          bodyTruncated: truncated,
-          bodyBytes: truncated ? declared : size
-        };
-      } catch (err) {
-        const error = classifyError(err);
-        if (clientCertRequired(error, err, target.protocol === "https:", Boolean(options.clientCert)))
-          return { kind: "error", error: { ...error, category: "tls-client-cert", retryable: false } };
-        return { kind: "error", error };
-      }
-    },
-    async close() {
-      await dispatcher.destroy().catch(() => {
-        return;
-      });
-    }
-  };
-}
-function describeRoute(target, settings) {
-  const d = selectProxy(target, settings);
-  if (d.kind === "proxy")
-    return `through the ${d.variable} proxy ${d.proxy.protocol}//${d.proxy.host}`;
-  if (d.kind === "invalid")
-    return `${d.variable} is not a valid proxy URL`;
-  return d.why === "no proxy set" ? "direct (no proxy set)" : `direct (${d.why})`;
-}
-
-// action/vocabulary.ts
-var Input = {
-  token: "token",
-  url: "url",
-  address: "address",
-  receiver: "receiver",
-  namespace: "namespace",
-  receiverType: "receiver-type",
-  event: "event",
-  payload: "payload",
-  payloadFile: "payload-file",
-  contentType: "content-type",
-  timeoutSeconds: "timeout-seconds",
-  retries: "retries",
-  failOnError: "fail-on-error",
-  dryRun: "dry-run",
-  caFile: "ca-file",
-  ca: "ca",
-  clientCert: "client-cert",
-  clientKey: "client-key",
-  insecureSkipTlsVerify: "insecure-skip-tls-verify",
-  headers: "headers",
-  oidcAudience: "oidc-audience",
-  userAgent: "user-agent",
-  waitFor: "wait-for",
-  waitTimeoutSeconds: "wait-timeout-seconds"
-};
-var Output = {
-  status: "status",
-  deliveryId: "delivery-id",
-  attempts: "attempts",
-  response: "response",
-  url: "url",
-  results: "results",
-  revision: "revision"
-};
-var SUPPORTED_RECEIVER_TYPES = [
-  "github",
-  "generic-hmac",
-  "gitlab",
-  "bitbucket",
-  "harbor",
-  "generic",
-  "generic-oidc"
-];
-var CONTENT_TYPES = ["json", "form"];
-var WAIT_FOR = ["none", "reconciled", "ready"];
-
-// action/inputs.ts
+// action/defaults.ts
 var DEFAULTS = {
   namespace: "flux-system",
   receiverType: "github",
@@ -18084,354 +17397,6 @@ var LIMITS = {
   maxHeaders: 20,
   maxWaitTimeoutSeconds: 3600
 };
-var ACTIONS_TO_WEBHOOK_EVENT = {
-  registry_package: "package",
-  pull_request_target: "pull_request"
-};
-var ASCII_SPACE = /^[\t\n\v\f\r ]+|[\t\n\v\f\r ]+$/g;
-var asciiTrim = (value) => value.replace(ASCII_SPACE, "");
-var K8S_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-var K8S_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-var HEADER_SAFE = /^[\x20-\x7e]+$/;
-var HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*)$/;
-var TRUE = ["true", "True", "TRUE"];
-var FALSE = ["false", "False", "FALSE"];
-function isOneOf(list, value) {
-  return list.includes(value);
-}
-function maskUrl(url) {
-  let parsed;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return "***";
-  }
-  const at = parsed.pathname.indexOf(WEBHOOK_PATH_PREFIX);
-  const path = at >= 0 ? `${parsed.pathname.slice(0, at)}${WEBHOOK_PATH_PREFIX}***` : parsed.pathname === "/" ? "" : "/***";
-  return `${parsed.protocol}//${parsed.host}${path}`;
-}
-function proxySecrets(value) {
-  if (!value)
-    return [];
-  try {
-    const url = new URL(value.includes("://") ? value : `http://${value}`);
-    return [url.password, decodeURIComponent(url.password)].filter((s) => s.length > 0);
-  } catch {
-    return [];
-  }
-}
-var envValue = (env, ...names) => {
-  for (const name of names) {
-    const value = env[name];
-    if (value !== undefined && value !== "")
-      return value;
-  }
-  return;
-};
-function parseInputs(get, env) {
-  const errors = [];
-  const warnings = [];
-  const secrets = new Set;
-  const text = (name) => asciiTrim(get(name));
-  const rawToken = get(Input.token);
-  const trimmedToken = asciiTrim(rawToken);
-  if (rawToken !== "")
-    secrets.add(rawToken);
-  if (trimmedToken !== "")
-    secrets.add(trimmedToken);
-  const receiverType = text(Input.receiverType) || DEFAULTS.receiverType;
-  const knownType = isOneOf(SUPPORTED_RECEIVER_TYPES, receiverType);
-  if (!knownType)
-    errors.push(`Input \`receiver-type\` must be one of ${SUPPORTED_RECEIVER_TYPES.join(", ")}; got "${receiverType}".`);
-  const oidc = receiverType === "generic-oidc";
-  const token = oidc ? "" : trimmedToken;
-  if (oidc) {
-    if (trimmedToken !== "")
-      warnings.push("`token` is not used with receiver-type generic-oidc, which authenticates with an ID token; it was ignored.");
-  } else if (token === "")
-    errors.push("Input `token` is required: the Receiver's Secret token.");
-  else if (token !== rawToken)
-    warnings.push("The token had leading or trailing whitespace (for example a final newline), which was removed. " + "If the Receiver's Secret holds the token with that whitespace, recreate the Secret without it.");
-  if ((receiverType === "gitlab" || receiverType === "harbor") && token !== "" && !HEADER_SAFE.test(token))
-    errors.push(`Receiver type ${receiverType} sends the token in a header, so it must be printable ASCII on one line.`);
-  const oidcAudience = oidc ? text(Input.oidcAudience) || DEFAULTS.oidcAudience : undefined;
-  if (oidcAudience !== undefined && !HEADER_SAFE.test(oidcAudience))
-    errors.push("Input `oidc-audience` must be printable ASCII on one line.");
-  const pathToken = oidc || token !== "" ? token : undefined;
-  const rawUrl = get(Input.url);
-  const urlInput = asciiTrim(rawUrl);
-  if (rawUrl !== "")
-    secrets.add(rawUrl);
-  if (urlInput !== "")
-    secrets.add(urlInput);
-  const address = text(Input.address);
-  const receiverLines = get(Input.receiver).split(/\r?\n/).map(asciiTrim).filter((line) => line !== "");
-  const namespace = text(Input.namespace) || DEFAULTS.namespace;
-  const destinations = [];
-  if (urlInput !== "" && (address !== "" || receiverLines.length > 0)) {
-    errors.push("Set either `url`, or `address` with `receiver` (and `namespace`), not both.");
-  } else if (urlInput !== "") {
-    const parsed = parseHttpUrl(urlInput);
-    if (!parsed)
-      errors.push("Input `url` must be an absolute http:// or https:// URL (its value is not shown: it is a secret).");
-    else if (parsed.username !== "" || parsed.password !== "")
-      errors.push("Input `url` must not contain user:password@.");
-    else {
-      destinations.push({ url: parsed.href, target: { kind: "url" } });
-      for (const s of urlSecrets(parsed))
-        secrets.add(s);
-    }
-  } else if (address === "" && receiverLines.length === 0) {
-    errors.push("Set where to deliver: `url`, or `address` with `receiver` (and `namespace`, default flux-system).");
-  } else if (address === "") {
-    errors.push("Input `address` is required with `receiver`, e.g. https://flux-webhook.example.internal.");
-  } else if (receiverLines.length === 0) {
-    errors.push("Input `receiver` (the Receiver's name) is required with `address`.");
-  } else {
-    const base = parseHttpUrl(address);
-    if (base && (base.username !== "" || base.password !== ""))
-      errors.push("Input `address` must not contain user:password@ (its value is not shown).");
-    else if (base?.search !== "" || base.hash !== "")
-      errors.push(`Input \`address\` must be an http:// or https:// origin, optionally with a path prefix; got "${address}".`);
-    if (receiverLines.length > LIMITS.maxReceivers)
-      errors.push(`Input \`receiver\` lists ${receiverLines.length} Receivers; at most ${LIMITS.maxReceivers}.`);
-    const seen = new Set;
-    for (const line of receiverLines) {
-      const slash = line.indexOf("/");
-      const [ns, name] = slash >= 0 ? [line.slice(0, slash), line.slice(slash + 1)] : [namespace, line];
-      if (!K8S_NAME.test(name) || name.length > 253) {
-        errors.push(`Input \`receiver\` must be a Kubernetes object name (lowercase letters, digits, '-' and '.'), or namespace/name; got "${line}".`);
-        continue;
-      }
-      if (!K8S_LABEL.test(ns) || ns.length > 63) {
-        errors.push(slash >= 0 ? `Input \`receiver\`: "${line}" must start with a Kubernetes namespace name.` : `Input \`namespace\` must be a Kubernetes namespace name; got "${ns}".`);
-        continue;
-      }
-      if (seen.has(`${ns}/${name}`)) {
-        errors.push(`Input \`receiver\` lists ${ns}/${name} twice.`);
-        continue;
-      }
-      seen.add(`${ns}/${name}`);
-      if (!base || pathToken === undefined)
-        continue;
-      const digest = webhookDigest(pathToken, name, ns);
-      const prefix = `${base.origin}${base.pathname.replace(/\/+$/, "")}`;
-      const url = `${prefix}${WEBHOOK_PATH_PREFIX}${digest}`;
-      secrets.add(digest);
-      secrets.add(url);
-      destinations.push({ url, target: { kind: "receiver", address: prefix, receiver: name, namespace: ns } });
-    }
-  }
-  const extraHeaders = [];
-  const reserved = new Set(reservedHeaderNames(knownType ? receiverType : "generic").map((h) => h.toLowerCase()));
-  const headerLines = get(Input.headers).split(/\r?\n/);
-  const names = new Set;
-  headerLines.forEach((raw, i) => {
-    const line = asciiTrim(raw);
-    if (line === "")
-      return;
-    const m = HEADER_LINE.exec(line);
-    if (!m) {
-      errors.push(`Input \`headers\`, line ${i + 1}: expected \`Name: value\` (the line is not shown: it may be a secret).`);
-      return;
-    }
-    const [, name = "", value = ""] = m;
-    if (isCredentialHeader(name))
-      secrets.add(value);
-    if (!HEADER_SAFE.test(value)) {
-      errors.push(`Input \`headers\`, ${name}: the value must be printable ASCII, not empty.`);
-      return;
-    }
-    const lower = name.toLowerCase();
-    if (reserved.has(lower)) {
-      errors.push(lower === "user-agent" ? "Input `headers` cannot set User-Agent: use the `user-agent` input." : lower === "content-type" ? "Input `headers` cannot set Content-Type: use the `content-type` input." : `Input \`headers\` cannot set ${name}: the action sets it (signature, event, delivery and framing headers cannot be overridden).`);
-      return;
-    }
-    if (names.has(lower)) {
-      errors.push(`Input \`headers\` sets ${name} twice.`);
-      return;
-    }
-    names.add(lower);
-    extraHeaders.push([name, value]);
-  });
-  if (extraHeaders.length > LIMITS.maxHeaders)
-    errors.push(`Input \`headers\` sets ${extraHeaders.length} headers; at most ${LIMITS.maxHeaders}.`);
-  const userAgent = text(Input.userAgent);
-  if (userAgent !== "" && !HEADER_SAFE.test(userAgent))
-    errors.push("Input `user-agent` must be printable ASCII on one line.");
-  const eventInput = text(Input.event);
-  const actionsEvent = envValue(env, "GITHUB_EVENT_NAME");
-  const event = eventInput || (actionsEvent ? ACTIONS_TO_WEBHOOK_EVENT[actionsEvent] ?? actionsEvent : "");
-  if (event === "")
-    errors.push("Input `event` is required when GITHUB_EVENT_NAME is not set.");
-  else if (!HEADER_SAFE.test(event))
-    errors.push("Input `event` must be printable ASCII on one line.");
-  const payloadText = get(Input.payload);
-  const payloadFile = text(Input.payloadFile);
-  const eventPath = envValue(env, "GITHUB_EVENT_PATH");
-  let payload = { kind: "inline", text: "" };
-  if (asciiTrim(payloadText) !== "" && payloadFile !== "")
-    errors.push("Set either `payload` or `payload-file`, not both.");
-  else if (asciiTrim(payloadText) !== "")
-    payload = { kind: "inline", text: payloadText };
-  else if (payloadFile !== "")
-    payload = { kind: "file", path: payloadFile, from: "payload-file" };
-  else if (eventPath)
-    payload = { kind: "file", path: eventPath, from: "GITHUB_EVENT_PATH" };
-  else
-    errors.push("No payload: set `payload` or `payload-file`, or run inside a workflow (GITHUB_EVENT_PATH).");
-  const contentType = text(Input.contentType) || DEFAULTS.contentType;
-  if (!isOneOf(CONTENT_TYPES, contentType))
-    errors.push(`Input \`content-type\` must be json or form; got "${contentType}".`);
-  const timeoutSeconds = parseNumber(text(Input.timeoutSeconds), DEFAULTS.timeoutSeconds);
-  if (timeoutSeconds === undefined || timeoutSeconds <= 0 || timeoutSeconds > LIMITS.maxTimeoutSeconds)
-    errors.push(`Input \`timeout-seconds\` must be a number of seconds, above 0 and at most ${LIMITS.maxTimeoutSeconds}.`);
-  const retries = parseNumber(text(Input.retries), DEFAULTS.retries);
-  if (retries === undefined || !Number.isInteger(retries) || retries < 0 || retries > LIMITS.maxRetries)
-    errors.push(`Input \`retries\` must be a whole number from 0 to ${LIMITS.maxRetries}.`);
-  const bool = (name, fallback) => {
-    const value = text(name);
-    if (value === "")
-      return fallback;
-    if (TRUE.includes(value))
-      return true;
-    if (FALSE.includes(value))
-      return false;
-    errors.push(`Input \`${name}\` must be true or false; got "${value}".`);
-    return fallback;
-  };
-  const failOnError = bool(Input.failOnError, DEFAULTS.failOnError);
-  const waitFor = text(Input.waitFor) || DEFAULTS.waitFor;
-  if (!isOneOf(WAIT_FOR, waitFor))
-    errors.push(`Input \`wait-for\` must be one of ${WAIT_FOR.join(", ")}; got "${waitFor}".`);
-  const waitTimeoutSeconds = parseNumber(text(Input.waitTimeoutSeconds), DEFAULTS.waitTimeoutSeconds);
-  if (waitTimeoutSeconds === undefined || waitTimeoutSeconds <= 0 || waitTimeoutSeconds > LIMITS.maxWaitTimeoutSeconds)
-    errors.push(`Input \`wait-timeout-seconds\` must be a number of seconds, above 0 and at most ${LIMITS.maxWaitTimeoutSeconds}.`);
-  const dryRun = bool(Input.dryRun, DEFAULTS.dryRun);
-  const insecureSkipVerify = bool(Input.insecureSkipTlsVerify, DEFAULTS.insecureSkipTlsVerify);
-  const ca = [];
-  const caFile = text(Input.caFile);
-  if (caFile !== "")
-    ca.push({ kind: "file", path: caFile });
-  const caInline = text(Input.ca);
-  if (caInline !== "") {
-    if (!caInline.includes("-----BEGIN CERTIFICATE-----"))
-      errors.push("Input `ca` must hold PEM certificates (use `ca-file` for a path).");
-    else
-      ca.push({ kind: "inline", pem: caInline });
-  }
-  const clientCert = pemOrPath(text(Input.clientCert));
-  const clientKey = pemOrPath(text(Input.clientKey));
-  if (clientCert === undefined !== (clientKey === undefined))
-    errors.push("Inputs `client-cert` and `client-key` go together: set both for mTLS, or neither.");
-  if (clientKey?.kind === "inline") {
-    for (const line of clientKey.pem.split(/\r?\n/))
-      if (line.length >= 16 && !line.startsWith("-----"))
-        secrets.add(line);
-  }
-  if (insecureSkipVerify)
-    warnings.push("insecure-skip-tls-verify is true: the receiver's certificate is not verified. Prefer `ca-file` with your private CA.");
-  const inClear = knownType ? cleartextWarning(destinations, receiverType) : undefined;
-  if (inClear)
-    warnings.push(inClear);
-  const proxy = {
-    httpProxy: envValue(env, "http_proxy", "HTTP_PROXY"),
-    httpsProxy: envValue(env, "https_proxy", "HTTPS_PROXY"),
-    noProxy: envValue(env, "no_proxy", "NO_PROXY")
-  };
-  for (const s of [...proxySecrets(proxy.httpProxy), ...proxySecrets(proxy.httpsProxy)])
-    secrets.add(s);
-  if (errors.length > 0)
-    return { ok: false, errors, secrets: [...secrets] };
-  return {
-    ok: true,
-    config: {
-      token,
-      oidcAudience,
-      destinations,
-      receiverType,
-      extraHeaders,
-      userAgent: userAgent || undefined,
-      event,
-      eventFrom: eventInput ? "input" : "GITHUB_EVENT_NAME",
-      payload,
-      contentType,
-      timeoutMs: Math.round((timeoutSeconds ?? DEFAULTS.timeoutSeconds) * 1000),
-      retries: retries ?? DEFAULTS.retries,
-      failOnError,
-      dryRun,
-      waitFor,
-      waitTimeoutMs: Math.round((waitTimeoutSeconds ?? DEFAULTS.waitTimeoutSeconds) * 1000),
-      tls: { ca, clientCert, clientKey, insecureSkipVerify, nodeExtraCaCerts: envValue(env, "NODE_EXTRA_CA_CERTS") },
-      proxy,
-      context: {
-        actionsEvent,
-        repository: envValue(env, "GITHUB_REPOSITORY"),
-        repositoryId: envValue(env, "GITHUB_REPOSITORY_ID"),
-        enterprise: enterpriseServer(env)
-      },
-      secrets: [...secrets],
-      warnings
-    }
-  };
-}
-var CLEARTEXT_CREDENTIAL = {
-  github: "the signatures of the delivery and of the status queries",
-  bitbucket: "the signatures of the delivery and of the status queries",
-  "generic-hmac": "the signatures of the delivery and of the status queries",
-  gitlab: "the token itself (X-Gitlab-Token)",
-  harbor: "the token itself (Authorization)",
-  "generic-oidc": "the runner's ID token",
-  generic: undefined
-};
-function cleartextWarning(destinations, type) {
-  const credential = CLEARTEXT_CREDENTIAL[type];
-  const inClear = destinations.find((d) => {
-    const url = new URL(d.url);
-    return url.protocol === "http:" && !isLoopback(url.hostname);
-  });
-  if (!credential || !inClear)
-    return;
-  return `${maskUrl(inClear.url)} is plain http:// beyond this runner: ${credential} and the receiver's answers ` + "cross the network unencrypted, readable and changeable on the way. Use https:// (`ca-file` for a private CA).";
-}
-function urlSecrets(url) {
-  const at = url.pathname.indexOf(WEBHOOK_PATH_PREFIX);
-  const digest = at >= 0 ? url.pathname.slice(at + WEBHOOK_PATH_PREFIX.length) : "";
-  const out = [url.href, digest];
-  if (at < 0 && url.pathname !== "/")
-    out.push(url.pathname, url.pathname.slice(1));
-  if (url.search !== "")
-    out.push(url.search, url.search.slice(1));
-  return out.filter((s) => s.length >= 4);
-}
-function enterpriseServer(env) {
-  const server = envValue(env, "GITHUB_SERVER_URL");
-  if (!server)
-    return;
-  const host = parseHttpUrl(server)?.host.toLowerCase();
-  if (!host || host === "github.com" || host.endsWith(".ghe.com"))
-    return;
-  const version = envValue(env, "GITHUB_ENTERPRISE_VERSION");
-  return { host, version: version && HEADER_SAFE.test(version) ? version : undefined };
-}
-function parseHttpUrl(value) {
-  try {
-    const url = new URL(value);
-    return url.protocol === "http:" || url.protocol === "https:" ? url : undefined;
-  } catch {
-    return;
-  }
-}
-function parseNumber(value, fallback) {
-  if (value === "")
-    return fallback;
-  return /^\d+(\.\d+)?$/.test(value) ? Number(value) : undefined;
-}
-function pemOrPath(value) {
-  if (value === "")
-    return;
-  return value.includes("-----BEGIN ") ? { kind: "inline", pem: value } : { kind: "file", path: value };
-}
 
 // node_modules/@actions/core/lib/command.js
 import * as os from "os";
@@ -18619,12 +17584,12 @@ class DecodedURL extends URL {
 
 // node_modules/tunnel/lib/tunnel.js
 var net = __require("net");
-var tls2 = __require("tls");
+var tls = __require("tls");
 var http = __require("http");
 var https = __require("https");
 var events = __require("events");
 var assert = __require("assert");
-var util2 = __require("util");
+var util = __require("util");
 var $httpOverHttp = httpOverHttp;
 var $httpsOverHttp = httpsOverHttp;
 var $httpOverHttps = httpOverHttps;
@@ -18674,7 +17639,7 @@ function TunnelingAgent(options) {
     self.removeSocket(socket);
   });
 }
-util2.inherits(TunnelingAgent, events.EventEmitter);
+util.inherits(TunnelingAgent, events.EventEmitter);
 TunnelingAgent.prototype.addRequest = function addRequest(req, host, port, localAddress) {
   var self = this;
   var options = mergeOptions({ request: req }, self.options, toOptions(host, port, localAddress));
@@ -18789,7 +17754,7 @@ function createSecureSocket(options, cb) {
       socket,
       servername: hostHeader ? hostHeader.replace(/:.*$/, "") : options.host
     });
-    var secureSocket = tls2.connect(0, tlsOptions);
+    var secureSocket = tls.connect(0, tlsOptions);
     self.sockets[self.sockets.indexOf(socket)] = secureSocket;
     cb(secureSocket);
   });
@@ -18833,6 +17798,99 @@ if (process.env.NODE_DEBUG && /\btunnel\b/.test(process.env.NODE_DEBUG)) {
 } else {
   debug = function() {};
 }
+
+// node_modules/undici/index.js
+var Client = require_client();
+var Dispatcher = require_dispatcher();
+var Pool = require_pool();
+var BalancedPool = require_balanced_pool();
+var Agent = require_agent();
+var ProxyAgent = require_proxy_agent();
+var EnvHttpProxyAgent = require_env_http_proxy_agent();
+var RetryAgent = require_retry_agent();
+var errors = require_errors();
+var util2 = require_util();
+var { InvalidArgumentError } = errors;
+var api = require_api();
+var buildConnector = require_connect();
+var MockClient = require_mock_client();
+var MockAgent = require_mock_agent();
+var MockPool = require_mock_pool();
+var mockErrors = require_mock_errors();
+var RetryHandler = require_retry_handler();
+var { getGlobalDispatcher, setGlobalDispatcher } = require_global2();
+var DecoratorHandler = require_decorator_handler();
+var RedirectHandler = require_redirect_handler();
+var createRedirectInterceptor = require_redirect_interceptor();
+Object.assign(Dispatcher.prototype, api);
+var $Agent = Agent;
+var $ProxyAgent = ProxyAgent;
+var $interceptors = {
+  redirect: require_redirect(),
+  retry: require_retry(),
+  dump: require_dump(),
+  dns: require_dns()
+};
+function makeDispatcher(fn) {
+  return (url, opts, handler) => {
+    if (typeof opts === "function") {
+      handler = opts;
+      opts = null;
+    }
+    if (!url || typeof url !== "string" && typeof url !== "object" && !(url instanceof URL)) {
+      throw new InvalidArgumentError("invalid url");
+    }
+    if (opts != null && typeof opts !== "object") {
+      throw new InvalidArgumentError("invalid opts");
+    }
+    if (opts && opts.path != null) {
+      if (typeof opts.path !== "string") {
+        throw new InvalidArgumentError("invalid opts.path");
+      }
+      let path = opts.path;
+      if (!opts.path.startsWith("/")) {
+        path = `/${path}`;
+      }
+      url = new URL(util2.parseOrigin(url).origin + path);
+    } else {
+      if (!opts) {
+        opts = typeof url === "object" ? url : {};
+      }
+      url = util2.parseURL(url);
+    }
+    const { agent, dispatcher = getGlobalDispatcher() } = opts;
+    if (agent) {
+      throw new InvalidArgumentError("unsupported opts.agent. Did you mean opts.client?");
+    }
+    return fn.call(dispatcher, {
+      ...opts,
+      origin: url.origin,
+      path: url.search ? `${url.pathname}${url.search}` : url.pathname,
+      method: opts.method || (opts.body ? "PUT" : "GET")
+    }, handler);
+  };
+}
+var fetchImpl = require_fetch().fetch;
+var $Headers = require_headers().Headers;
+var $Response = require_response().Response;
+var $Request = require_request2().Request;
+var $FormData = require_formdata().FormData;
+var $File = globalThis.File ?? __require("node:buffer").File;
+var $FileReader = require_filereader().FileReader;
+var { setGlobalOrigin, getGlobalOrigin } = require_global();
+var { CacheStorage } = require_cachestorage();
+var { kConstruct } = require_symbols4();
+var $caches = new CacheStorage(kConstruct);
+var { deleteCookie, getCookies, getSetCookies, setCookie } = require_cookies();
+var { parseMIMEType, serializeAMimeType } = require_data_url();
+var { CloseEvent, ErrorEvent, MessageEvent } = require_events();
+var $WebSocket = require_websocket().WebSocket;
+var $request = makeDispatcher(api.request);
+var $stream = makeDispatcher(api.stream);
+var $pipeline = makeDispatcher(api.pipeline);
+var $connect = makeDispatcher(api.connect);
+var $upgrade = makeDispatcher(api.upgrade);
+var { EventSource } = require_eventsource();
 
 // node_modules/@actions/http-client/lib/index.js
 var __awaiter = function(thisArg, _arguments, P, generator) {
@@ -19837,17 +18895,169 @@ function summaryCell(text) {
   return inert(text).replace(MARKUP, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+// shared/webhook-path.ts
+import { createHash } from "node:crypto";
+var WEBHOOK_PATH_PREFIX = "/hook/";
+function webhookDigest(token, name, namespace) {
+  return createHash("sha256").update(token).update(name).update(namespace).digest("hex");
+}
+// shared/signature.ts
+import { createHash as createHash2, createHmac, timingSafeEqual } from "node:crypto";
+function hmacHex(algorithm, key, body) {
+  return createHmac(algorithm, key).update(body).digest("hex");
+}
+function signPayload(algorithm, key, body) {
+  return `${algorithm}=${hmacHex(algorithm, key, body)}`;
+}
+// shared/headers.ts
+var Header = {
+  contentType: "Content-Type",
+  userAgent: "User-Agent",
+  authorization: "Authorization",
+  githubEvent: "X-GitHub-Event",
+  githubDelivery: "X-GitHub-Delivery",
+  githubHookId: "X-GitHub-Hook-ID",
+  githubTargetType: "X-GitHub-Hook-Installation-Target-Type",
+  githubTargetId: "X-GitHub-Hook-Installation-Target-ID",
+  githubEnterpriseHost: "X-GitHub-Enterprise-Host",
+  githubEnterpriseVersion: "X-GitHub-Enterprise-Version",
+  hubSignature256: "X-Hub-Signature-256",
+  hubSignature: "X-Hub-Signature",
+  signature: "X-Signature",
+  gitlabToken: "X-Gitlab-Token",
+  gitlabEvent: "X-Gitlab-Event",
+  gitlabEventUuid: "X-Gitlab-Event-UUID",
+  bitbucketEvent: "X-Event-Key",
+  bitbucketRequestUuid: "X-Request-UUID",
+  nexusSignature: "X-Nexus-Webhook-Signature",
+  ceType: "Ce-Type",
+  ceId: "Ce-Id"
+};
+var ContentType = {
+  json: "application/json",
+  form: "application/x-www-form-urlencoded"
+};
+// shared/backoff.ts
+function backoffDelayMs(backoff, retry, random = Math.random()) {
+  const ceiling = Math.min(backoff.capMs, backoff.baseMs * 2 ** Math.min(Math.max(retry - 1, 0), 30));
+  return Math.round(ceiling / 2 + ceiling / 2 * random);
+}
+// shared/status-query.ts
+import { createHmac as createHmac2 } from "node:crypto";
+var STATUS_QUERY_NO_CLUSTER = "status queries need a cluster to read targets from";
+var STATUS_QUERY_SUFFIX = "/status";
+var MAX_STATUS_QUERY_TARGETS = 100;
+var MAX_STATUS_NAME_CHARS = 253;
+var MAX_CONDITION_MESSAGE_CHARS = 512;
+var MAX_STATUS_TEXT_CHARS = 1024;
+var MAX_STATUS_ANSWER_CONSUMERS = 50;
+var JSON_BYTES_PER_CHAR = 6;
+var JSON_OBJECT_OVERHEAD_BYTES = 512;
+var TEXT_BYTES = JSON_BYTES_PER_CHAR * MAX_STATUS_TEXT_CHARS;
+var NAME_BYTES = JSON_BYTES_PER_CHAR * MAX_STATUS_NAME_CHARS;
+var CONDITION_BYTES = JSON_OBJECT_OVERHEAD_BYTES + TEXT_BYTES + JSON_BYTES_PER_CHAR * (MAX_CONDITION_MESSAGE_CHARS + 1);
+var MAX_TARGET_STATE_BYTES = JSON_OBJECT_OVERHEAD_BYTES + 4 * NAME_BYTES + 4 * TEXT_BYTES + CONDITION_BYTES;
+var MAX_CONSUMER_STATE_BYTES = JSON_OBJECT_OVERHEAD_BYTES + 3 * NAME_BYTES + 2 * TEXT_BYTES + CONDITION_BYTES;
+var MAX_STATUS_ANSWER_BYTES = JSON_OBJECT_OVERHEAD_BYTES + TEXT_BYTES + MAX_STATUS_QUERY_TARGETS * MAX_TARGET_STATE_BYTES + MAX_STATUS_ANSWER_CONSUMERS * MAX_CONSUMER_STATE_BYTES;
+var MAX_DELIVERY_TARGET_BYTES = JSON_OBJECT_OVERHEAD_BYTES + 4 * NAME_BYTES + TEXT_BYTES;
+var STATUS_QUERY_KEY_LABEL = "fluxhook status query v1";
+function statusQueryKey(token) {
+  return createHmac2("sha256", token).update(STATUS_QUERY_KEY_LABEL).digest();
+}
+function encodeStatusQuery(query) {
+  return JSON.stringify({
+    targets: query.targets.map(({ kind, namespace, name, requestedAt }) => ({ kind, namespace, name, requestedAt }))
+  });
+}
+var isRecord = (v) => typeof v === "object" && v !== null && !Array.isArray(v);
+var str = (v) => typeof v === "string" ? v : undefined;
+function condition(v) {
+  if (!isRecord(v))
+    return;
+  const status = v.status === "True" || v.status === "False" ? v.status : "Unknown";
+  return { status, reason: str(v.reason) ?? "", message: str(v.message) ?? "" };
+}
+function parseStatusAnswer(body) {
+  if (!isRecord(body) || !Array.isArray(body.targets))
+    return;
+  const targets = [];
+  for (const t of body.targets) {
+    if (!isRecord(t))
+      return;
+    const consumers = Array.isArray(t.consumers) ? t.consumers.filter(isRecord).map((c) => ({
+      kind: str(c.kind) ?? "",
+      namespace: str(c.namespace) ?? "",
+      name: str(c.name) ?? "",
+      appliedRevision: str(c.appliedRevision),
+      attemptedRevision: str(c.attemptedRevision),
+      ready: condition(c.ready)
+    })) : undefined;
+    targets.push({
+      kind: str(t.kind) ?? "",
+      namespace: str(t.namespace) ?? "",
+      name: str(t.name) ?? "",
+      requestedAt: str(t.requestedAt) ?? "",
+      found: t.found === true,
+      handled: t.handled === true,
+      lastHandledReconcileAt: str(t.lastHandledReconcileAt),
+      ready: condition(t.ready),
+      revision: str(t.revision),
+      ...consumers ? { consumers } : {},
+      ...t.consumersTruncated === true ? { consumersTruncated: true } : {},
+      ...str(t.consumersError) !== undefined ? { consumersError: str(t.consumersError) } : {},
+      ...str(t.error) !== undefined ? { error: str(t.error) } : {},
+      ...t.complete === true ? { complete: true } : {}
+    });
+  }
+  return { status: typeof body.status === "number" ? body.status : 200, reason: str(body.reason) ?? "", targets };
+}
+function annotatedTargets(body) {
+  if (!isRecord(body) || !Array.isArray(body.targets))
+    return;
+  const out = [];
+  for (const t of body.targets) {
+    if (!isRecord(t) || t.outcome !== "annotated")
+      continue;
+    const [kind, namespace, name, requestedAt] = [str(t.kind), str(t.namespace), str(t.name), str(t.requestedAt)];
+    if (kind && namespace && name && requestedAt)
+      out.push({ kind, namespace, name, requestedAt });
+    else
+      return;
+  }
+  return out;
+}
+// shared/concurrency.ts
+async function mapPool(items, limit, work) {
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new RangeError(`mapPool: limit must be a whole number >= 1, not ${limit}`);
+  const results = new Array(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const index = next++;
+      try {
+        results[index] = await work(items[index], index);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
 // action/deliver.ts
 var BACKOFF = { baseMs: 1000, capMs: 30000 };
 var MAX_RETRY_AFTER_MS = 60000;
 function parseRetryAfter(value, nowMs) {
   if (value === undefined)
     return;
-  const v = value.trim();
-  if (/^\d+$/.test(v))
-    return Number(v) * 1000;
-  const date = Date.parse(v);
-  if (Number.isNaN(date) || !/[a-z]/i.test(v))
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed))
+    return Number(trimmed) * 1000;
+  const date = Date.parse(trimmed);
+  if (Number.isNaN(date) || !/[a-z]/i.test(trimmed))
     return;
   return Math.max(0, date - nowMs);
 }
@@ -19897,6 +19107,514 @@ async function deliver(req, options, deps) {
     deps.log(`Retrying in ${(delay / 1000).toFixed(1)} s${retryAfter !== undefined ? " (Retry-After)" : ""}.`);
     await deps.sleep(delay);
   }
+}
+
+// action/reading.ts
+var ASCII_SPACE = /^[\t\n\v\f\r ]+|[\t\n\v\f\r ]+$/g;
+var asciiTrim = (value) => value.replace(ASCII_SPACE, "");
+var HEADER_SAFE = /^[\x20-\x7e]+$/;
+var TRUE = ["true", "True", "TRUE"];
+var FALSE = ["false", "False", "FALSE"];
+function startReading(get, env) {
+  const errors = [];
+  const text = (name) => asciiTrim(get(name));
+  return {
+    raw: get,
+    text,
+    flag(name, fallback) {
+      const value = text(name);
+      if (value === "")
+        return fallback;
+      if (TRUE.includes(value))
+        return true;
+      if (FALSE.includes(value))
+        return false;
+      errors.push(`Input \`${name}\` must be true or false; got "${value}".`);
+      return fallback;
+    },
+    env,
+    errors,
+    warnings: [],
+    secrets: new Set
+  };
+}
+function isOneOf(list, value) {
+  return list.includes(value);
+}
+function envValue(env, ...names) {
+  for (const name of names) {
+    const value = env[name];
+    if (value !== undefined && value !== "")
+      return value;
+  }
+  return;
+}
+function parseHttpUrl(value) {
+  try {
+    const url = new URL(value);
+    return url.protocol === "http:" || url.protocol === "https:" ? url : undefined;
+  } catch {
+    return;
+  }
+}
+function parseNumber(value, fallback) {
+  if (value === "")
+    return fallback;
+  return /^\d+(\.\d+)?$/.test(value) ? Number(value) : undefined;
+}
+
+// action/transport.ts
+import { BlockList, isIP } from "node:net";
+import * as tls2 from "node:tls";
+var MAX_RESPONSE_BYTES = 64 * 1024;
+var stripBrackets = (host) => host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+var normaliseHost = (host) => stripBrackets(host.toLowerCase()).replace(/\.$/, "");
+var defaultPort = (url) => Number(url.port || (url.protocol === "https:" ? 443 : 80));
+function isLoopback(host) {
+  const name = normaliseHost(host);
+  if (name === "localhost" || name.endsWith(".localhost") || name === "::1")
+    return true;
+  return isIP(name) === 4 && name.startsWith("127.");
+}
+function matchesNoProxy(host, port, noProxy) {
+  if (!noProxy)
+    return false;
+  const target = normaliseHost(host);
+  const targetFamily = isIP(target);
+  for (const raw of noProxy.split(/[\s,]+/)) {
+    const entry = raw.trim().toLowerCase();
+    if (entry === "")
+      continue;
+    if (entry === "*")
+      return true;
+    const { name, entryPort } = splitHostPort(entry);
+    if (entryPort !== undefined && entryPort !== port)
+      continue;
+    if (name.includes("/")) {
+      if (targetFamily !== 0 && inCidr(target, targetFamily, name))
+        return true;
+      continue;
+    }
+    const bare = normaliseHost(name.replace(/^\*?\./, ""));
+    if (bare === "")
+      continue;
+    if (isIP(bare) !== 0) {
+      if (targetFamily !== 0 && sameIp(target, bare))
+        return true;
+      continue;
+    }
+    if (targetFamily === 0 && (target === bare || target.endsWith(`.${bare}`)))
+      return true;
+  }
+  return false;
+}
+function splitHostPort(entry) {
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
+  if (bracketed)
+    return { name: bracketed[1] ?? "", entryPort: bracketed[2] ? Number(bracketed[2]) : undefined };
+  const colons = entry.split(":").length - 1;
+  if (colons === 1) {
+    const [name = "", port = ""] = entry.split(":");
+    return /^\d+$/.test(port) ? { name, entryPort: Number(port) } : { name: entry, entryPort: undefined };
+  }
+  return { name: entry, entryPort: undefined };
+}
+function inCidr(ip, family, cidr) {
+  const [net = "", bits = ""] = cidr.split("/");
+  const netFamily = isIP(net);
+  if (netFamily === 0 || netFamily !== family || !/^\d+$/.test(bits))
+    return false;
+  const list = new BlockList;
+  try {
+    list.addSubnet(net, Number(bits), family === 6 ? "ipv6" : "ipv4");
+  } catch {
+    return false;
+  }
+  return list.check(ip, family === 6 ? "ipv6" : "ipv4");
+}
+function sameIp(a, b) {
+  const family = isIP(a);
+  if (family !== isIP(b))
+    return false;
+  const list = new BlockList;
+  list.addAddress(b, family === 6 ? "ipv6" : "ipv4");
+  return list.check(a, family === 6 ? "ipv6" : "ipv4");
+}
+function selectProxy(target, settings) {
+  const variable = target.protocol === "https:" ? "HTTPS_PROXY" : "HTTP_PROXY";
+  const value = target.protocol === "https:" ? settings.httpsProxy : settings.httpProxy;
+  if (!value)
+    return { kind: "direct", why: "no proxy set" };
+  if (isLoopback(target.hostname))
+    return { kind: "direct", why: "loopback" };
+  if (matchesNoProxy(target.hostname, defaultPort(target), settings.noProxy))
+    return { kind: "direct", why: "NO_PROXY" };
+  try {
+    const proxy = new URL(value.includes("://") ? value : `http://${value}`);
+    if (proxy.protocol !== "http:" && proxy.protocol !== "https:")
+      return { kind: "invalid", variable };
+    return { kind: "proxy", proxy, variable };
+  } catch {
+    return { kind: "invalid", variable };
+  }
+}
+function trustAnchors(extraCa, nodeExtraCaPem) {
+  if (extraCa.length === 0)
+    return;
+  const getCACertificates2 = tls2.getCACertificates;
+  const defaults = typeof getCACertificates2 === "function" ? getCACertificates2("default") : [...tls2.rootCertificates, ...nodeExtraCaPem ? [nodeExtraCaPem] : []];
+  return [...defaults, ...extraCa];
+}
+var CODES = [
+  ["refused", true, ["ECONNREFUSED"]],
+  ["dns", true, ["ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EAI_NONAME"]],
+  [
+    "timeout",
+    true,
+    ["ETIMEDOUT", "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "TimeoutError"]
+  ],
+  [
+    "reset",
+    true,
+    [
+      "ECONNRESET",
+      "EPIPE",
+      "ECONNABORTED",
+      "EHOSTUNREACH",
+      "ENETUNREACH",
+      "EHOSTDOWN",
+      "ENETDOWN",
+      "UND_ERR_SOCKET",
+      "UND_ERR_CLOSED"
+    ]
+  ],
+  [
+    "tls-verify",
+    false,
+    [
+      "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+      "UNABLE_TO_GET_ISSUER_CERT",
+      "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+      "SELF_SIGNED_CERT_IN_CHAIN",
+      "DEPTH_ZERO_SELF_SIGNED_CERT",
+      "CERT_HAS_EXPIRED",
+      "CERT_NOT_YET_VALID",
+      "CERT_UNTRUSTED",
+      "CERT_REVOKED",
+      "CERT_SIGNATURE_FAILURE",
+      "ERR_TLS_CERT_ALTNAME_INVALID"
+    ]
+  ],
+  ["tls", false, ["EPROTO", "UND_ERR_PRX_TLS", "ERR_SSL_WRONG_VERSION_NUMBER", "ERR_TLS_HANDSHAKE_TIMEOUT"]]
+];
+function collect(err, depth = 0) {
+  if (depth > 5 || err === null || typeof err !== "object")
+    return err === undefined ? [] : [{ code: "", message: String(err) }];
+  const thrown = err;
+  const code = typeof thrown.code === "string" ? thrown.code : typeof thrown.name === "string" && thrown.name !== "Error" ? thrown.name : "";
+  const own = { code, message: typeof thrown.message === "string" ? thrown.message : "" };
+  const nested = [
+    ...thrown.cause !== undefined ? collect(thrown.cause, depth + 1) : [],
+    ...Array.isArray(thrown.errors) ? thrown.errors.flatMap((member) => collect(member, depth + 1)) : []
+  ];
+  return [own, ...nested];
+}
+function classifyError(err) {
+  const found = collect(err);
+  const message = found.map((f) => f.message).find((m) => m !== "") ?? "unknown error";
+  for (const entry of found) {
+    const proxyStatus = /Proxy response \((\d+)\)/.exec(entry.message)?.[1];
+    if (proxyStatus) {
+      return {
+        category: "proxy",
+        code: `PROXY_${proxyStatus}`,
+        message: entry.message,
+        retryable: Number(proxyStatus) >= 500
+      };
+    }
+    if (/Proxy Authentication Required/.test(entry.message))
+      return { category: "proxy", code: "PROXY_407", message: entry.message, retryable: false };
+  }
+  for (const [category, retryable, codes] of CODES) {
+    const hit = found.find((f) => codes.includes(f.code));
+    if (hit)
+      return { category, code: hit.code, message: hit.message || message, retryable };
+  }
+  const tlsFailure = found.find((f) => f.code.startsWith("ERR_SSL_") || f.code.startsWith("ERR_TLS_"));
+  if (tlsFailure)
+    return { category: "tls", code: tlsFailure.code, message: tlsFailure.message || message, retryable: false };
+  const code = found.find((f) => f.code !== "")?.code ?? "UNKNOWN";
+  return { category: "other", code, message, retryable: false };
+}
+function flattenHeaders(headers) {
+  const out = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined)
+      out[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  return out;
+}
+function clientCertRequired(error, err, https, hasClientCert) {
+  if (!https || hasClientCert)
+    return false;
+  if (/CERTIFICATE_REQUIRED/.test(error.code))
+    return true;
+  if (error.category !== "reset")
+    return false;
+  const socket = err?.socket;
+  return socket?.bytesRead === 0 && typeof socket.bytesWritten === "number" && socket.bytesWritten > 0;
+}
+function createTransport(route, options) {
+  const ca = trustAnchors(options.extraCa, options.nodeExtraCaPem);
+  const targetTls = {
+    ...ca ? { ca } : {},
+    ...options.clientCert && options.clientKey ? { cert: options.clientCert, key: options.clientKey } : {},
+    rejectUnauthorized: !options.insecureSkipVerify,
+    timeout: options.timeoutMs
+  };
+  const common = { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, maxRedirections: 0 };
+  const dispatcher = route.kind === "proxy" ? new $ProxyAgent({
+    ...common,
+    uri: route.proxy.href,
+    requestTls: targetTls,
+    proxyTls: {
+      ...ca ? { ca } : {},
+      rejectUnauthorized: !options.insecureSkipVerify,
+      timeout: options.timeoutMs
+    }
+  }) : new $Agent({ ...common, connect: targetTls });
+  return {
+    async send(req, timeoutMs, maxBodyBytes = MAX_RESPONSE_BYTES) {
+      const signal = AbortSignal.timeout(timeoutMs);
+      try {
+        const res = await $request(req.url, {
+          method: req.method,
+          headers: { ...req.headers },
+          body: req.body,
+          dispatcher,
+          signal,
+          maxRedirections: 0
+        });
+        const chunks = [];
+        let size = 0;
+        let truncated = false;
+        try {
+          for await (const chunk of res.body) {
+            const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+            chunks.push(buf);
+            size += buf.byteLength;
+            if (size > maxBodyBytes) {
+              truncated = true;
+              res.body.destroy();
+              break;
+            }
+          }
+        } catch {
+          truncated = true;
+          res.body.destroy();
+        }
+        const body = Buffer.concat(chunks).subarray(0, maxBodyBytes).toString("utf8");
+        const headers = flattenHeaders(res.headers);
+        const declared = /^\d+$/.test(headers["content-length"] ?? "") ? Number(headers["content-length"]) : undefined;
+        return {
+          kind: "response",
+          status: res.statusCode,
+          headers,
+          body,
+          bodyTruncated: truncated,
+          bodyBytes: truncated ? declared : size
+        };
+      } catch (err) {
+        const error = classifyError(err);
+        const https = new URL(req.url).protocol === "https:";
+        if (clientCertRequired(error, err, https, Boolean(options.clientCert)))
+          return { kind: "error", error: { ...error, category: "tls-client-cert", retryable: false } };
+        return { kind: "error", error };
+      }
+    },
+    async close() {
+      await dispatcher.destroy().catch(() => {
+        return;
+      });
+    }
+  };
+}
+function describeRoute(route) {
+  if (route.kind === "proxy")
+    return `through the ${route.variable} proxy ${route.proxy.protocol}//${route.proxy.host}`;
+  return route.why === "no proxy set" ? "direct (no proxy set)" : `direct (${route.why})`;
+}
+
+// action/vocabulary.ts
+var Input = {
+  token: "token",
+  url: "url",
+  address: "address",
+  receiver: "receiver",
+  namespace: "namespace",
+  receiverType: "receiver-type",
+  event: "event",
+  payload: "payload",
+  payloadFile: "payload-file",
+  contentType: "content-type",
+  timeoutSeconds: "timeout-seconds",
+  retries: "retries",
+  failOnError: "fail-on-error",
+  dryRun: "dry-run",
+  caFile: "ca-file",
+  ca: "ca",
+  clientCert: "client-cert",
+  clientKey: "client-key",
+  insecureSkipTlsVerify: "insecure-skip-tls-verify",
+  headers: "headers",
+  oidcAudience: "oidc-audience",
+  userAgent: "user-agent",
+  waitFor: "wait-for",
+  waitTimeoutSeconds: "wait-timeout-seconds"
+};
+var Output = {
+  status: "status",
+  deliveryId: "delivery-id",
+  attempts: "attempts",
+  response: "response",
+  url: "url",
+  results: "results",
+  revision: "revision"
+};
+var SUPPORTED_RECEIVER_TYPES = [
+  "github",
+  "generic-hmac",
+  "gitlab",
+  "bitbucket",
+  "harbor",
+  "generic",
+  "generic-oidc"
+];
+var CONTENT_TYPES = ["json", "form"];
+var WAIT_FOR = ["none", "reconciled", "ready"];
+var Exit = { delivered: 0, failed: 1, usage: 2 };
+
+// action/destination.ts
+var K8S_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+var K8S_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+function readDestinations(reading, pathToken) {
+  const { errors, secrets } = reading;
+  const rawUrl = reading.raw(Input.url);
+  const url = asciiTrim(rawUrl);
+  if (rawUrl !== "")
+    secrets.add(rawUrl);
+  if (url !== "")
+    secrets.add(url);
+  const address = reading.text(Input.address);
+  const receivers = reading.raw(Input.receiver).split(/\r?\n/).map(asciiTrim).filter((line) => line !== "");
+  const namespace = reading.text(Input.namespace) || DEFAULTS.namespace;
+  if (url !== "" && (address !== "" || receivers.length > 0)) {
+    errors.push("Set either `url`, or `address` with `receiver` (and `namespace`), not both.");
+    return [];
+  }
+  if (url !== "")
+    return byUrl(reading, url);
+  if (address === "" && receivers.length === 0)
+    errors.push("Set where to deliver: `url`, or `address` with `receiver` (and `namespace`, default flux-system).");
+  else if (address === "")
+    errors.push("Input `address` is required with `receiver`, e.g. https://flux-webhook.example.internal.");
+  else if (receivers.length === 0)
+    errors.push("Input `receiver` (the Receiver's name) is required with `address`.");
+  else
+    return byName(reading, address, receivers, namespace, pathToken);
+  return [];
+}
+function byUrl(reading, value) {
+  const parsed = parseHttpUrl(value);
+  if (!parsed) {
+    reading.errors.push("Input `url` must be an absolute http:// or https:// URL (its value is not shown: it is a secret).");
+    return [];
+  }
+  if (parsed.username !== "" || parsed.password !== "") {
+    reading.errors.push("Input `url` must not contain user:password@.");
+    return [];
+  }
+  for (const secret of urlSecrets(parsed))
+    reading.secrets.add(secret);
+  return [{ url: parsed.href, target: { kind: "url" } }];
+}
+function byName(reading, address, receivers, namespace, pathToken) {
+  const { errors, secrets } = reading;
+  const base = parseHttpUrl(address);
+  if (base && (base.username !== "" || base.password !== ""))
+    errors.push("Input `address` must not contain user:password@ (its value is not shown).");
+  else if (base?.search !== "" || base.hash !== "")
+    errors.push(`Input \`address\` must be an http:// or https:// origin, optionally with a path prefix; got "${address}".`);
+  if (receivers.length > LIMITS.maxReceivers)
+    errors.push(`Input \`receiver\` lists ${receivers.length} Receivers; at most ${LIMITS.maxReceivers}.`);
+  const destinations = [];
+  const seen = new Set;
+  for (const line of receivers) {
+    const slash = line.indexOf("/");
+    const [ns, name] = slash >= 0 ? [line.slice(0, slash), line.slice(slash + 1)] : [namespace, line];
+    if (!K8S_NAME.test(name) || name.length > 253) {
+      errors.push(`Input \`receiver\` must be a Kubernetes object name (lowercase letters, digits, '-' and '.'), or namespace/name; got "${line}".`);
+      continue;
+    }
+    if (!K8S_LABEL.test(ns) || ns.length > 63) {
+      errors.push(slash >= 0 ? `Input \`receiver\`: "${line}" must start with a Kubernetes namespace name.` : `Input \`namespace\` must be a Kubernetes namespace name; got "${ns}".`);
+      continue;
+    }
+    if (seen.has(`${ns}/${name}`)) {
+      errors.push(`Input \`receiver\` lists ${ns}/${name} twice.`);
+      continue;
+    }
+    seen.add(`${ns}/${name}`);
+    if (!base || pathToken === undefined)
+      continue;
+    const digest = webhookDigest(pathToken, name, ns);
+    const prefix = `${base.origin}${base.pathname.replace(/\/+$/, "")}`;
+    const url = `${prefix}${WEBHOOK_PATH_PREFIX}${digest}`;
+    secrets.add(digest);
+    secrets.add(url);
+    destinations.push({ url, target: { kind: "receiver", address: prefix, receiver: name, namespace: ns } });
+  }
+  return destinations;
+}
+function maskUrl(url) {
+  let parsed;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return "***";
+  }
+  const at = parsed.pathname.indexOf(WEBHOOK_PATH_PREFIX);
+  const path = at >= 0 ? `${parsed.pathname.slice(0, at)}${WEBHOOK_PATH_PREFIX}***` : parsed.pathname === "/" ? "" : "/***";
+  return `${parsed.protocol}//${parsed.host}${path}`;
+}
+function urlSecrets(url) {
+  const at = url.pathname.indexOf(WEBHOOK_PATH_PREFIX);
+  const digest = at >= 0 ? url.pathname.slice(at + WEBHOOK_PATH_PREFIX.length) : "";
+  const secrets = [url.href, digest];
+  if (at < 0 && url.pathname !== "/")
+    secrets.push(url.pathname, url.pathname.slice(1));
+  if (url.search !== "")
+    secrets.push(url.search, url.search.slice(1));
+  return secrets.filter((secret) => secret.length >= 4);
+}
+var CLEARTEXT_CREDENTIAL = {
+  github: "the signatures of the delivery and of the status queries",
+  bitbucket: "the signatures of the delivery and of the status queries",
+  "generic-hmac": "the signatures of the delivery and of the status queries",
+  gitlab: "the token itself (X-Gitlab-Token)",
+  harbor: "the token itself (Authorization)",
+  "generic-oidc": "the runner's ID token",
+  generic: undefined
+};
+function cleartextWarning(destinations, type) {
+  const credential = CLEARTEXT_CREDENTIAL[type];
+  const inClear = destinations.find((destination) => {
+    const url = new URL(destination.url);
+    return url.protocol === "http:" && !isLoopback(url.hostname);
+  });
+  if (!credential || !inClear)
+    return;
+  return `${maskUrl(inClear.url)} is plain http:// beyond this runner: ${credential} and the receiver's answers ` + "cross the network unencrypted, readable and changeable on the way. Use https:// (`ca-file` for a private CA).";
 }
 
 // action/report.ts
@@ -19969,6 +19687,7 @@ function stepOutputs(results) {
     [Output.results]: JSON.stringify(results.map(resultEntry))
   };
 }
+var progressPrefix = (ctx, several) => several ? `${resultName(ctx)}: ` : "";
 function receiverLabel(ctx) {
   return ctx.target.kind === "receiver" ? `${ctx.target.namespace}/${ctx.target.receiver} at ${maskUrl(ctx.url)}` : maskUrl(ctx.url);
 }
@@ -19979,13 +19698,13 @@ function receiverReason(body) {
   try {
     const parsed = JSON.parse(text);
     if (parsed && typeof parsed === "object") {
-      const o = parsed;
+      const fields = parsed;
       for (const key of ["reason", "message", "error", "detail"]) {
-        const v = o[key];
-        if (typeof v === "string" && v.trim() !== "")
-          return inert(truncate(v.trim(), MAX_REASON_CHARS));
-        if (v && typeof v === "object" && typeof v.message === "string")
-          return inert(truncate(String(v.message), MAX_REASON_CHARS));
+        const value = fields[key];
+        if (typeof value === "string" && value.trim() !== "")
+          return inert(truncate(value.trim(), MAX_REASON_CHARS));
+        if (value && typeof value === "object" && typeof value.message === "string")
+          return inert(truncate(String(value.message), MAX_REASON_CHARS));
       }
     }
     if (typeof parsed === "string")
@@ -20172,12 +19891,6 @@ function plainIo(fd = 2) {
   };
 }
 
-// action/main.ts
-import { createHash as createHash4, randomUUID as randomUUID2 } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import * as tls3 from "node:tls";
-import { setTimeout as sleep } from "node:timers/promises";
-
 // action/id-token.ts
 var ID_TOKEN_REFRESH_MARGIN_MS = 60000;
 var ID_TOKEN_FALLBACK_LIFETIME_MS = 60000;
@@ -20209,60 +19922,294 @@ function reusedToken(fetch, now, onNew) {
   };
 }
 
+// action/deliver-all.ts
+import { setTimeout as sleep } from "node:timers/promises";
+
+// action/plan.ts
+import { createHash as createHash4, randomUUID as randomUUID2 } from "node:crypto";
+
+// action/request.ts
+import { createHash as createHash3 } from "node:crypto";
+var MAX_PAYLOAD_BYTES = 25 * 1024 * 1024;
+var SENSITIVE_HEADERS = [
+  Header.hubSignature256,
+  Header.hubSignature,
+  Header.signature,
+  Header.gitlabToken,
+  Header.authorization
+];
+var AUTH = {
+  github: ({ hmacKey }, body) => ({
+    [Header.hubSignature256]: signPayload("sha256", hmacKey, body),
+    [Header.hubSignature]: signPayload("sha1", hmacKey, body)
+  }),
+  "generic-hmac": ({ hmacKey }, body) => ({ [Header.signature]: signPayload("sha256", hmacKey, body) }),
+  gitlab: ({ token }, _body, event, deliveryId) => ({
+    [Header.gitlabToken]: token,
+    [Header.gitlabEvent]: event,
+    [Header.gitlabEventUuid]: deliveryId
+  }),
+  bitbucket: ({ hmacKey }, body, event, deliveryId) => ({
+    [Header.hubSignature256]: signPayload("sha256", hmacKey, body),
+    [Header.bitbucketEvent]: event,
+    [Header.bitbucketRequestUuid]: deliveryId
+  }),
+  harbor: ({ token }) => ({ [Header.authorization]: token }),
+  generic: () => ({}),
+  "generic-oidc": ({ token }) => ({ [Header.authorization]: `Bearer ${token}` })
+};
+var FRAMING_HEADERS = ["Host", "Content-Length", "Transfer-Encoding", "Connection", "Expect", "TE", "Upgrade"];
+function reservedHeaderNames(receiverType) {
+  const req = buildRequest({
+    url: "http://x/",
+    credential: "x",
+    receiverType,
+    event: "x",
+    contentType: "json",
+    repositoryId: "1",
+    hookId: "1",
+    userAgent: "x",
+    enterprise: { host: "x", version: "x" },
+    extraHeaders: []
+  }, new Uint8Array, "x");
+  return [...Object.keys(req.headers), ...FRAMING_HEADERS];
+}
+function isCredentialHeader(name) {
+  return /^(authorization|proxy-authorization|cookie)$|-(token|key|secret)$/i.test(name);
+}
+function hookId(label) {
+  const n = createHash3("sha256").update(`fluxhook hook id\x00${label}`).digest().readUInt32BE(0);
+  return String(1e8 + n % 900000000);
+}
+function checkPayload(bytes) {
+  if (bytes.byteLength === 0)
+    return { ok: false, reason: "the payload is empty" };
+  if (bytes.byteLength > MAX_PAYLOAD_BYTES)
+    return { ok: false, reason: `the payload is larger than ${MAX_PAYLOAD_BYTES} bytes` };
+  let text;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return { ok: false, reason: "the payload is not valid UTF-8" };
+  }
+  try {
+    JSON.parse(text);
+  } catch (err) {
+    return { ok: false, reason: `the payload is not valid JSON (${err instanceof Error ? err.message : String(err)})` };
+  }
+  return { ok: true };
+}
+function encodeBody(payload, contentType) {
+  if (contentType === "json")
+    return payload;
+  const json = new TextDecoder("utf-8").decode(payload);
+  return new TextEncoder().encode(new URLSearchParams({ payload: json }).toString());
+}
+function buildRequest(settings, payload, deliveryId) {
+  const body = encodeBody(payload, settings.contentType);
+  const headers = {
+    [Header.contentType]: settings.contentType === "json" ? ContentType.json : ContentType.form,
+    [Header.userAgent]: settings.userAgent,
+    [Header.githubDelivery]: deliveryId,
+    [Header.githubEvent]: settings.event,
+    [Header.githubHookId]: settings.hookId
+  };
+  if (settings.repositoryId) {
+    headers[Header.githubTargetType] = "repository";
+    headers[Header.githubTargetId] = settings.repositoryId;
+  }
+  if (settings.enterprise) {
+    headers[Header.githubEnterpriseHost] = settings.enterprise.host;
+    if (settings.enterprise.version)
+      headers[Header.githubEnterpriseVersion] = settings.enterprise.version;
+  }
+  const credential = { token: settings.credential, hmacKey: settings.credential };
+  Object.assign(headers, AUTH[settings.receiverType](credential, body, settings.event, deliveryId));
+  for (const [name, value] of settings.extraHeaders)
+    headers[name] = value;
+  return { method: "POST", url: settings.url, headers, body };
+}
+function buildStatusQuery(settings, targets, deliveryId) {
+  const body = new TextEncoder().encode(encodeStatusQuery({ targets }));
+  const url = new URL(settings.url);
+  url.pathname = `${url.pathname.replace(/\/+$/, "")}${STATUS_QUERY_SUFFIX}`;
+  const headers = {
+    [Header.contentType]: ContentType.json,
+    [Header.userAgent]: settings.userAgent,
+    ...AUTH[settings.receiverType]({ token: settings.credential, hmacKey: statusQueryKey(settings.credential) }, body, settings.event, deliveryId)
+  };
+  for (const [name, value] of settings.extraHeaders)
+    headers[name] = value;
+  return { method: "POST", url: url.href, headers, body };
+}
+function redactHeaders(headers) {
+  const sensitive = new Set(SENSITIVE_HEADERS.map((h) => h.toLowerCase()));
+  return Object.fromEntries(Object.entries(headers).map(([name, value]) => {
+    if (!sensitive.has(name.toLowerCase()) && !isCredentialHeader(name))
+      return [name, value];
+    if (/^Bearer /.test(value))
+      return [name, "Bearer <redacted>"];
+    const algo = /^(sha1|sha256|sha512)=/.exec(value)?.[1];
+    return [name, algo ? `${algo}=<redacted>` : "<redacted>"];
+  }));
+}
+
+// action/plan.ts
+var USER_AGENT = `GitHub-Hookshot/${createHash4("sha256").update(`fluxhook-action/${version}`).digest("hex").slice(0, 7)}`;
+var MAX_PARALLEL_DELIVERIES = 4;
+var DRY_RUN_PREVIEW_BYTES = 4096;
+function planDeliveries(config, payload, credential, newDeliveryId = randomUUID2) {
+  return config.destinations.map((destination) => {
+    const ctx = {
+      ...destination,
+      event: config.event,
+      receiverType: config.receiverType,
+      timeoutMs: config.timeoutMs
+    };
+    const deliveryId = newDeliveryId();
+    const label = destination.target.kind === "receiver" ? `${resultName(ctx)} at ${maskUrl(destination.url)}` : maskUrl(destination.url);
+    const settings = {
+      url: destination.url,
+      credential,
+      receiverType: config.receiverType,
+      event: config.event,
+      contentType: config.contentType,
+      repositoryId: config.context.repositoryId,
+      hookId: hookId(label),
+      userAgent: config.userAgent ?? USER_AGENT,
+      enterprise: config.context.enterprise,
+      extraHeaders: config.extraHeaders
+    };
+    return { ctx, deliveryId, req: buildRequest(settings, payload, deliveryId), settings };
+  });
+}
+var unsent = (planned) => planned.map(({ ctx, deliveryId }) => ({ ctx, deliveryId, outcome: undefined }));
+function logPlan({ io, config }, planned, material, route) {
+  const first = planned[0];
+  const target = new URL(first.ctx.url);
+  const from = config.payload.kind === "inline" ? "the `payload` input" : `${config.payload.path} (${config.payload.from})`;
+  io.startGroup("Request");
+  if (planned.length === 1) {
+    const where = first.ctx.target;
+    io.info(`Receiver: ${maskUrl(first.ctx.url)}${where.kind === "receiver" ? ` (Receiver ${where.namespace}/${where.receiver})` : ""}`);
+  } else {
+    io.info(`Receivers: ${planned.length} at ${maskUrl(first.ctx.url)}, ${MAX_PARALLEL_DELIVERIES} at a time`);
+  }
+  io.info(`Receiver type: ${config.receiverType}${config.oidcAudience !== undefined ? ` (ID token for audience "${config.oidcAudience}")` : ""}`);
+  io.info(`Event: ${config.event}${config.eventFrom === "GITHUB_EVENT_NAME" ? ` (from GITHUB_EVENT_NAME=${config.context.actionsEvent})` : ""}`);
+  io.info(`Payload: ${material.payload.byteLength} bytes from ${from}, sent as ${config.contentType} (${first.req.body.byteLength} bytes)`);
+  if (config.extraHeaders.length > 0)
+    io.info(`Extra headers: ${Object.entries(redactHeaders(Object.fromEntries(config.extraHeaders))).map(([name, value]) => `${name}: ${value}`).join(", ")}`);
+  for (const delivery of planned)
+    io.info(planned.length === 1 ? `Delivery ID: ${delivery.deliveryId}` : `Delivery ID for ${resultName(delivery.ctx)}: ${delivery.deliveryId}`);
+  io.info(`Route: ${describeRoute(route)}`);
+  if (target.protocol === "https:") {
+    const { extraCa, clientCert } = material.tls;
+    const trust = config.tls.insecureSkipVerify ? "certificate NOT verified" : `verified against the default roots${extraCa.length ? ` + ${extraCa.length} extra CA input(s)` : ""}`;
+    io.info(`TLS: ${trust}${clientCert ? ", client certificate presented" : ""}`);
+  }
+  io.info(`Timeout: ${config.timeoutMs / 1000} s per attempt; ${config.retries === 0 ? "no retries" : `up to ${config.retries} retries`}`);
+  io.endGroup();
+}
+function logDryRun({ io, config }, planned) {
+  const several = planned.length > 1;
+  for (const { ctx, req } of planned) {
+    io.startGroup(several ? `Dry run for ${resultName(ctx)}: this request is not sent` : "Dry run: this request is not sent");
+    io.info(`${req.method} ${maskUrl(req.url)}`);
+    for (const [name, value] of Object.entries(redactHeaders(req.headers)))
+      io.info(`${name}: ${value}`);
+    io.info("");
+    const preview = new TextDecoder().decode(req.body.subarray(0, DRY_RUN_PREVIEW_BYTES)) + (req.body.byteLength > DRY_RUN_PREVIEW_BYTES ? `
+… (truncated)` : "");
+    io.info(scrub(preview, config.secrets));
+    io.endGroup();
+  }
+  if (config.waitFor !== "none")
+    io.info(`Dry run: not waiting for Flux (wait-for: ${config.waitFor}).`);
+}
+
 // action/wait.ts
 var POLL_BACKOFF = { baseMs: 2000, capMs: 15000 };
 var MAX_WAITED_TARGETS = 10 * MAX_STATUS_QUERY_TARGETS;
 var MAX_DELIVERY_ANSWER_BYTES = 1024 + MAX_WAITED_TARGETS * MAX_DELIVERY_TARGET_BYTES;
-var label = (o) => inert(`${o.kind} ${o.namespace}/${o.name}`);
-var says = (c) => c ? inert(`${c.reason}: ${c.message}`) : "no Ready condition yet";
+function toFollow(answer, mode) {
+  let body;
+  try {
+    body = JSON.parse(answer.body);
+  } catch {
+    body = undefined;
+  }
+  const targets = annotatedTargets(body);
+  if (answer.bodyTruncated)
+    return {
+      kind: "refused",
+      message: `wait-for: ${mode} cannot list what to wait for: the receiver's answer to the delivery is longer than the ` + `${MAX_DELIVERY_ANSWER_BYTES} bytes that ${MAX_WAITED_TARGETS} targets take, the most wait-for follows.`
+    };
+  if (targets && targets.length > MAX_WAITED_TARGETS)
+    return {
+      kind: "refused",
+      message: `wait-for: ${mode} follows at most ${MAX_WAITED_TARGETS} targets; this delivery annotated ${targets.length}.`
+    };
+  if (!targets)
+    return {
+      kind: "refused",
+      message: `wait-for: ${mode} needs fluxhook's status query, and this receiver's answer lists no targets with ` + "their requestedAt (Flux's notification-controller answers without a body): use wait-for: none with it."
+    };
+  return targets.length === 0 ? { kind: "nothing" } : { kind: "targets", targets };
+}
+var label = (object) => inert(`${object.kind} ${object.namespace}/${object.name}`);
+var says = (condition) => condition ? inert(`${condition.reason}: ${condition.message}`) : "no Ready condition yet";
 var named = (revision, otherwise) => revision === undefined ? otherwise : inert(revision);
-function judgeConsumer(c, revision) {
-  const status = c.ready?.status;
-  if (c.kind === "Kustomization") {
-    if (status === "True" && revision !== undefined && c.appliedRevision === revision)
+function judgeConsumer(consumer, revision) {
+  const status = consumer.ready?.status;
+  if (consumer.kind === "Kustomization") {
+    if (status === "True" && revision !== undefined && consumer.appliedRevision === revision)
       return;
-    if (status === "False" && revision !== undefined && c.attemptedRevision === revision)
-      return { state: "failed", message: `${label(c)} failed to apply ${named(revision, "")}: ${says(c.ready)}` };
+    if (status === "False" && revision !== undefined && consumer.attemptedRevision === revision)
+      return {
+        state: "failed",
+        message: `${label(consumer)} failed to apply ${named(revision, "")}: ${says(consumer.ready)}`
+      };
     return {
       state: "waiting",
-      behind: `${label(c)} has not applied ${named(revision, "the new revision")} yet (applied: ${named(c.appliedRevision, "none")}; ${says(c.ready)})`
+      behind: `${label(consumer)} has not applied ${named(revision, "the new revision")} yet (applied: ${named(consumer.appliedRevision, "none")}; ${says(consumer.ready)})`
     };
   }
   if (status === "True")
     return;
   if (status === "False")
-    return { state: "failed", message: `${label(c)} is not Ready: ${says(c.ready)}` };
-  return { state: "waiting", behind: `${label(c)} is not Ready yet (${says(c.ready)})` };
+    return { state: "failed", message: `${label(consumer)} is not Ready: ${says(consumer.ready)}` };
+  return { state: "waiting", behind: `${label(consumer)} is not Ready yet (${says(consumer.ready)})` };
 }
-function unseen(t) {
-  const why = t.consumersTruncated ? "it uses more of them than the answer lists" : t.consumersError !== undefined ? `listing them failed: ${inert(t.consumersError)}` : "the answer does not say it is complete";
+function unseen(target) {
+  const why = target.consumersTruncated ? "it uses more of them than the answer lists" : target.consumersError !== undefined ? `listing them failed: ${inert(target.consumersError)}` : "the answer does not say it is complete";
   return `the status query could not see every Kustomization and HelmRelease that uses it (${why}), so none can be reported Ready`;
 }
-function judgeTarget(t, mode) {
-  if (t.error !== undefined)
-    return { state: "waiting", behind: `${label(t)} could not be read: ${inert(t.error)}` };
-  if (!t.found)
-    return { state: "failed", message: `${label(t)} no longer exists` };
-  if (!t.handled)
+function judgeTarget(target, mode) {
+  if (target.error !== undefined)
+    return { state: "waiting", behind: `${label(target)} could not be read: ${inert(target.error)}` };
+  if (!target.found)
+    return { state: "failed", message: `${label(target)} no longer exists` };
+  if (!target.handled)
     return {
       state: "waiting",
-      behind: `${label(t)} has not handled the request yet (requestedAt ${inert(t.requestedAt)}; last handled: ${named(t.lastHandledReconcileAt, "never")})`
+      behind: `${label(target)} has not handled the request yet (requestedAt ${inert(target.requestedAt)}; last handled: ${named(target.lastHandledReconcileAt, "never")})`
     };
-  const status = t.ready?.status;
+  const status = target.ready?.status;
   if (status === "False")
-    return { state: "failed", message: `${label(t)} is not Ready: ${says(t.ready)}` };
+    return { state: "failed", message: `${label(target)} is not Ready: ${says(target.ready)}` };
   if (mode === "reconciled")
-    return { state: "done", revision: t.revision };
+    return { state: "done", revision: target.revision };
   if (status !== "True")
-    return { state: "waiting", behind: `${label(t)} is not Ready yet (${says(t.ready)})` };
-  for (const c of t.consumers ?? []) {
-    const verdict = judgeConsumer(c, t.revision);
+    return { state: "waiting", behind: `${label(target)} is not Ready yet (${says(target.ready)})` };
+  for (const consumer of target.consumers ?? []) {
+    const verdict = judgeConsumer(consumer, target.revision);
     if (verdict)
       return verdict;
   }
-  if (t.complete !== true)
-    return { state: "waiting", behind: `${label(t)}: ${unseen(t)}` };
-  return { state: "done", revision: t.revision };
+  if (target.complete !== true)
+    return { state: "waiting", behind: `${label(target)}: ${unseen(target)}` };
+  return { state: "done", revision: target.revision };
 }
 function judge(answer, mode) {
   const verdicts = answer.targets.map((t) => judgeTarget(t, mode));
@@ -20277,12 +20224,12 @@ function judge(answer, mode) {
 }
 function chainRows(answer) {
   const rows = [["Object", "Revision", "Ready"]];
-  const ready = (c) => c ? inert(`${c.status}: ${c.message || c.reason}`) : "unknown";
-  for (const t of answer.targets) {
-    rows.push([label(t), named(t.revision, ""), t.found ? ready(t.ready) : "not found"]);
-    for (const c of t.consumers ?? [])
-      rows.push([`→ ${label(c)}`, named(c.appliedRevision, ""), ready(c.ready)]);
-    if (t.consumersTruncated)
+  const ready = (condition) => condition ? inert(`${condition.status}: ${condition.message || condition.reason}`) : "unknown";
+  for (const target of answer.targets) {
+    rows.push([label(target), named(target.revision, ""), target.found ? ready(target.ready) : "not found"]);
+    for (const consumer of target.consumers ?? [])
+      rows.push([`→ ${label(consumer)}`, named(consumer.appliedRevision, ""), ready(consumer.ready)]);
+    if (target.consumersTruncated)
       rows.push(["→ …", "", "more consumers than the answer lists"]);
   }
   return rows;
@@ -20376,37 +20323,313 @@ async function waitForFlux(targets, mode, timeoutMs, deps) {
   }
 }
 
-// action/main.ts
-var USER_AGENT = `GitHub-Hookshot/${createHash4("sha256").update(`fluxhook-action/${version}`).digest("hex").slice(0, 7)}`;
-var MAX_PARALLEL_DELIVERIES = 4;
-var Exit = { delivered: 0, failed: 1, usage: 2 };
-async function runnerIdToken(env, audience) {
-  if (!env.ACTIONS_ID_TOKEN_REQUEST_URL || !env.ACTIONS_ID_TOKEN_REQUEST_TOKEN)
-    return {
-      ok: false,
-      usage: true,
-      error: "receiver-type generic-oidc needs the runner's ID token, and the runner offers none: give the job " + "`permissions: id-token: write` (ACTIONS_ID_TOKEN_REQUEST_URL is not set)."
-    };
+// action/deliver-all.ts
+async function deliverAll({ io, config, clean }, planned, send) {
+  const several = planned.length > 1;
+  const options = {
+    retries: config.retries,
+    timeoutMs: config.timeoutMs,
+    ...config.waitFor !== "none" ? { maxAnswerBytes: MAX_DELIVERY_ANSWER_BYTES } : {}
+  };
+  io.startGroup(several ? "Deliveries" : "Delivery");
+  const results = await mapPool(planned, MAX_PARALLEL_DELIVERIES, async ({ ctx, deliveryId, req }) => {
+    const log = (line) => io.info(clean(`${progressPrefix(ctx, several)}${line}`));
+    const outcome = await deliver(req, options, {
+      send,
+      sleep: (ms) => sleep(ms),
+      now: Date.now,
+      random: Math.random,
+      log
+    });
+    return { ctx, deliveryId, outcome };
+  });
+  io.endGroup();
+  return results;
+}
+
+// action/inputs.ts
+var ACTIONS_TO_WEBHOOK_EVENT = {
+  registry_package: "package",
+  pull_request_target: "pull_request"
+};
+function parseInputs(get, env) {
+  const reading = startReading(get, env);
+  const credential = readCredential(reading);
+  const destinations = readDestinations(reading, credential.pathToken);
+  const headers = readHeaders(reading, credential.receiverType);
+  const event = readEvent(reading);
+  const payload = readPayload(reading);
+  const delivery = readDeliveryOptions(reading);
+  const wait = readWait(reading);
+  const tls = readTls(reading);
+  const inClear = credential.receiverType && cleartextWarning(destinations, credential.receiverType);
+  if (inClear)
+    reading.warnings.push(inClear);
+  const proxy = readProxy(reading);
+  const secrets = [...reading.secrets];
+  const preflight = { payload, tls, target: destinations[0]?.url, proxy };
+  if (reading.errors.length > 0 || credential.receiverType === undefined || payload === undefined)
+    return { ok: false, errors: reading.errors, secrets, preflight };
+  return {
+    ok: true,
+    secrets,
+    preflight,
+    config: {
+      token: credential.token,
+      oidcAudience: credential.oidcAudience,
+      destinations,
+      receiverType: credential.receiverType,
+      extraHeaders: headers.extraHeaders,
+      userAgent: headers.userAgent,
+      event: event.name,
+      eventFrom: event.from,
+      payload,
+      ...delivery,
+      ...wait,
+      tls,
+      proxy,
+      context: runContext(env, event.actionsEvent),
+      secrets,
+      warnings: reading.warnings
+    }
+  };
+}
+function readCredential(reading) {
+  const { errors, warnings, secrets } = reading;
+  const rawToken = reading.raw(Input.token);
+  const trimmedToken = reading.text(Input.token);
+  if (rawToken !== "")
+    secrets.add(rawToken);
+  if (trimmedToken !== "")
+    secrets.add(trimmedToken);
+  const typeInput = reading.text(Input.receiverType) || DEFAULTS.receiverType;
+  const receiverType = isOneOf(SUPPORTED_RECEIVER_TYPES, typeInput) ? typeInput : undefined;
+  if (receiverType === undefined)
+    errors.push(`Input \`receiver-type\` must be one of ${SUPPORTED_RECEIVER_TYPES.join(", ")}; got "${typeInput}".`);
+  const oidc = receiverType === "generic-oidc";
+  const token = oidc ? "" : trimmedToken;
+  if (oidc) {
+    if (trimmedToken !== "")
+      warnings.push("`token` is not used with receiver-type generic-oidc, which authenticates with an ID token; it was ignored.");
+  } else if (token === "")
+    errors.push("Input `token` is required: the Receiver's Secret token.");
+  else if (token !== rawToken)
+    warnings.push("The token had leading or trailing whitespace (for example a final newline), which was removed. " + "If the Receiver's Secret holds the token with that whitespace, recreate the Secret without it.");
+  if ((receiverType === "gitlab" || receiverType === "harbor") && token !== "" && !HEADER_SAFE.test(token))
+    errors.push(`Receiver type ${receiverType} sends the token in a header, so it must be printable ASCII on one line.`);
+  const oidcAudience = oidc ? reading.text(Input.oidcAudience) || DEFAULTS.oidcAudience : undefined;
+  if (oidcAudience !== undefined && !HEADER_SAFE.test(oidcAudience))
+    errors.push("Input `oidc-audience` must be printable ASCII on one line.");
+  return { receiverType, token, oidcAudience, pathToken: oidc || token !== "" ? token : undefined };
+}
+var HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*)$/;
+function readHeaders(reading, receiverType) {
+  const { errors } = reading;
+  const extraHeaders = [];
+  const reserved = new Set(reservedHeaderNames(receiverType ?? "generic").map((name) => name.toLowerCase()));
+  const names = new Set;
+  reading.raw(Input.headers).split(/\r?\n/).forEach((raw, i) => {
+    const line = asciiTrim(raw);
+    if (line === "")
+      return;
+    const match = HEADER_LINE.exec(line);
+    if (!match) {
+      errors.push(`Input \`headers\`, line ${i + 1}: expected \`Name: value\` (the line is not shown: it may be a secret).`);
+      return;
+    }
+    const [, name = "", value = ""] = match;
+    if (isCredentialHeader(name))
+      reading.secrets.add(value);
+    if (!HEADER_SAFE.test(value)) {
+      errors.push(`Input \`headers\`, ${name}: the value must be printable ASCII, not empty.`);
+      return;
+    }
+    const lower = name.toLowerCase();
+    if (reserved.has(lower)) {
+      errors.push(lower === "user-agent" ? "Input `headers` cannot set User-Agent: use the `user-agent` input." : lower === "content-type" ? "Input `headers` cannot set Content-Type: use the `content-type` input." : `Input \`headers\` cannot set ${name}: the action sets it (signature, event, delivery and framing headers cannot be overridden).`);
+      return;
+    }
+    if (names.has(lower)) {
+      errors.push(`Input \`headers\` sets ${name} twice.`);
+      return;
+    }
+    names.add(lower);
+    extraHeaders.push([name, value]);
+  });
+  if (extraHeaders.length > LIMITS.maxHeaders)
+    errors.push(`Input \`headers\` sets ${extraHeaders.length} headers; at most ${LIMITS.maxHeaders}.`);
+  const userAgent = reading.text(Input.userAgent);
+  if (userAgent !== "" && !HEADER_SAFE.test(userAgent))
+    errors.push("Input `user-agent` must be printable ASCII on one line.");
+  return { extraHeaders, userAgent: userAgent || undefined };
+}
+function readEvent(reading) {
+  const input = reading.text(Input.event);
+  const actionsEvent = envValue(reading.env, "GITHUB_EVENT_NAME");
+  const name = input || (actionsEvent ? ACTIONS_TO_WEBHOOK_EVENT[actionsEvent] ?? actionsEvent : "");
+  if (name === "")
+    reading.errors.push("Input `event` is required when GITHUB_EVENT_NAME is not set.");
+  else if (!HEADER_SAFE.test(name))
+    reading.errors.push("Input `event` must be printable ASCII on one line.");
+  return { name, from: input ? "input" : "GITHUB_EVENT_NAME", actionsEvent };
+}
+function readPayload(reading) {
+  const inline = reading.raw(Input.payload);
+  const hasInline = reading.text(Input.payload) !== "";
+  const file = reading.text(Input.payloadFile);
+  const eventPath = envValue(reading.env, "GITHUB_EVENT_PATH");
+  if (hasInline && file !== "")
+    reading.errors.push("Set either `payload` or `payload-file`, not both.");
+  else if (hasInline)
+    return { kind: "inline", text: inline };
+  else if (file !== "")
+    return { kind: "file", path: file, from: "payload-file" };
+  else if (eventPath)
+    return { kind: "file", path: eventPath, from: "GITHUB_EVENT_PATH" };
+  else
+    reading.errors.push("No payload: set `payload` or `payload-file`, or run inside a workflow (GITHUB_EVENT_PATH).");
+  return;
+}
+function readDeliveryOptions(reading) {
+  const { errors } = reading;
+  const contentType = reading.text(Input.contentType) || DEFAULTS.contentType;
+  if (!isOneOf(CONTENT_TYPES, contentType))
+    errors.push(`Input \`content-type\` must be json or form; got "${contentType}".`);
+  const timeoutSeconds = parseNumber(reading.text(Input.timeoutSeconds), DEFAULTS.timeoutSeconds);
+  if (timeoutSeconds === undefined || timeoutSeconds <= 0 || timeoutSeconds > LIMITS.maxTimeoutSeconds)
+    errors.push(`Input \`timeout-seconds\` must be a number of seconds, above 0 and at most ${LIMITS.maxTimeoutSeconds}.`);
+  const retries = parseNumber(reading.text(Input.retries), DEFAULTS.retries);
+  if (retries === undefined || !Number.isInteger(retries) || retries < 0 || retries > LIMITS.maxRetries)
+    errors.push(`Input \`retries\` must be a whole number from 0 to ${LIMITS.maxRetries}.`);
+  return {
+    contentType: isOneOf(CONTENT_TYPES, contentType) ? contentType : DEFAULTS.contentType,
+    timeoutMs: Math.round((timeoutSeconds ?? DEFAULTS.timeoutSeconds) * 1000),
+    retries: retries ?? DEFAULTS.retries,
+    failOnError: reading.flag(Input.failOnError, DEFAULTS.failOnError),
+    dryRun: reading.flag(Input.dryRun, DEFAULTS.dryRun)
+  };
+}
+function readWait(reading) {
+  const waitFor = reading.text(Input.waitFor) || DEFAULTS.waitFor;
+  if (!isOneOf(WAIT_FOR, waitFor))
+    reading.errors.push(`Input \`wait-for\` must be one of ${WAIT_FOR.join(", ")}; got "${waitFor}".`);
+  const seconds = parseNumber(reading.text(Input.waitTimeoutSeconds), DEFAULTS.waitTimeoutSeconds);
+  if (seconds === undefined || seconds <= 0 || seconds > LIMITS.maxWaitTimeoutSeconds)
+    reading.errors.push(`Input \`wait-timeout-seconds\` must be a number of seconds, above 0 and at most ${LIMITS.maxWaitTimeoutSeconds}.`);
+  return {
+    waitFor: isOneOf(WAIT_FOR, waitFor) ? waitFor : DEFAULTS.waitFor,
+    waitTimeoutMs: Math.round((seconds ?? DEFAULTS.waitTimeoutSeconds) * 1000)
+  };
+}
+function readTls(reading) {
+  const insecureSkipVerify = reading.flag(Input.insecureSkipTlsVerify, DEFAULTS.insecureSkipTlsVerify);
+  const ca = [];
+  const caFile = reading.text(Input.caFile);
+  if (caFile !== "")
+    ca.push({ kind: "file", path: caFile });
+  const caInline = reading.text(Input.ca);
+  if (caInline !== "") {
+    if (!caInline.includes("-----BEGIN CERTIFICATE-----"))
+      reading.errors.push("Input `ca` must hold PEM certificates (use `ca-file` for a path).");
+    else
+      ca.push({ kind: "inline", pem: caInline });
+  }
+  const clientCert = pemOrPath(reading.text(Input.clientCert));
+  const clientKey = pemOrPath(reading.text(Input.clientKey));
+  if (clientCert === undefined !== (clientKey === undefined))
+    reading.errors.push("Inputs `client-cert` and `client-key` go together: set both for mTLS, or neither.");
+  if (clientKey?.kind === "inline") {
+    for (const line of clientKey.pem.split(/\r?\n/))
+      if (line.length >= 16 && !line.startsWith("-----"))
+        reading.secrets.add(line);
+  }
+  if (insecureSkipVerify)
+    reading.warnings.push("insecure-skip-tls-verify is true: the receiver's certificate is not verified. Prefer `ca-file` with your private CA.");
+  return {
+    ca,
+    clientCert,
+    clientKey,
+    insecureSkipVerify,
+    nodeExtraCaCerts: envValue(reading.env, "NODE_EXTRA_CA_CERTS")
+  };
+}
+function pemOrPath(value) {
+  if (value === "")
+    return;
+  return value.includes("-----BEGIN ") ? { kind: "inline", pem: value } : { kind: "file", path: value };
+}
+function readProxy(reading) {
+  const proxy = {
+    httpProxy: envValue(reading.env, "http_proxy", "HTTP_PROXY"),
+    httpsProxy: envValue(reading.env, "https_proxy", "HTTPS_PROXY"),
+    noProxy: envValue(reading.env, "no_proxy", "NO_PROXY")
+  };
+  for (const secret of [...proxySecrets(proxy.httpProxy), ...proxySecrets(proxy.httpsProxy)])
+    reading.secrets.add(secret);
+  return proxy;
+}
+function proxySecrets(value) {
+  if (!value)
+    return [];
   try {
-    return { ok: true, value: await getIDToken(audience) };
-  } catch (err) {
-    return {
-      ok: false,
-      usage: false,
-      error: `Cannot get the runner's ID token for audience "${audience}": ${err instanceof Error ? err.message.replace(/\s+/g, " ") : String(err)}`
-    };
+    const url = new URL(value.includes("://") ? value : `http://${value}`);
+    return [url.password, decodeURIComponent(url.password)].filter((secret) => secret.length > 0);
+  } catch {
+    return [];
   }
 }
-var inGitHubActions = (env) => env.GITHUB_ACTIONS === "true";
-var defaultDeps = () => ({
-  get: (name) => getInput(name, { trimWhitespace: false }),
-  env: process.env,
-  io: inGitHubActions(process.env) ? actionsIo() : plainIo(),
-  idToken: (audience) => runnerIdToken(process.env, audience)
-});
+function runContext(env, actionsEvent) {
+  return {
+    actionsEvent,
+    repository: envValue(env, "GITHUB_REPOSITORY"),
+    repositoryId: envValue(env, "GITHUB_REPOSITORY_ID"),
+    enterprise: enterpriseServer(env)
+  };
+}
+function enterpriseServer(env) {
+  const server = envValue(env, "GITHUB_SERVER_URL");
+  if (!server)
+    return;
+  const host = parseHttpUrl(server)?.host.toLowerCase();
+  if (!host || host === "github.com" || host.endsWith(".ghe.com"))
+    return;
+  const version = envValue(env, "GITHUB_ENTERPRISE_VERSION");
+  return { host, version: version && HEADER_SAFE.test(version) ? version : undefined };
+}
+
+// action/preflight.ts
+import { readFile } from "node:fs/promises";
+import * as tls3 from "node:tls";
+async function preflight(sources) {
+  const errors = [];
+  const keep = (loaded) => {
+    if (loaded.ok)
+      return loaded.value;
+    errors.push(loaded.error);
+    return;
+  };
+  const route = sources.target === undefined ? undefined : keep(takeRoute(new URL(sources.target), sources));
+  const payload = sources.payload === undefined ? undefined : keep(await loadPayload(sources.payload));
+  const extraCa = [];
+  for (const source of sources.tls.ca) {
+    const pem = keep(await loadPem(source, source.kind === "file" ? Input.caFile : Input.ca, "certificate"));
+    if (pem !== undefined)
+      extraCa.push(pem);
+  }
+  const { clientCert: certSource, clientKey: keySource } = sources.tls;
+  const clientCert = certSource && keySource && keep(await loadPem(certSource, Input.clientCert, "certificate"));
+  const clientKey = certSource && keySource && keep(await loadPem(keySource, Input.clientKey, "private key"));
+  if (errors.length > 0 || route === undefined || payload === undefined)
+    return { ok: false, errors };
+  const nodeExtraCaPem = await nodeExtraCa(extraCa, sources.tls.nodeExtraCaCerts);
+  return { ok: true, route, material: { payload, tls: { extraCa, clientCert, clientKey, nodeExtraCaPem } } };
+}
+function takeRoute(target, sources) {
+  const route = selectProxy(target, sources.proxy);
+  return route.kind === "invalid" ? { ok: false, error: `${route.variable} is set but is not an http:// or https:// proxy URL.` } : { ok: true, value: route };
+}
 var errorCode = (err) => err.code ?? String(err);
-async function loadPayload(config) {
-  const source = config.payload;
+async function loadPayload(source) {
   let bytes;
   if (source.kind === "inline")
     bytes = new TextEncoder().encode(source.text);
@@ -20437,303 +20660,19 @@ async function loadPem(source, input, holds) {
   }
   return pem.includes(PEM[holds]) ? { ok: true, value: pem } : { ok: false, error: `\`${input}\` does not hold a PEM ${holds}.` };
 }
-async function loadMaterial(config) {
-  const payload = await loadPayload(config);
-  if (!payload.ok)
-    return payload;
-  const extraCa = [];
-  for (const source of config.tls.ca) {
-    const pem = await loadPem(source, source.kind === "file" ? Input.caFile : Input.ca, "certificate");
-    if (!pem.ok)
-      return pem;
-    extraCa.push(pem.value);
-  }
-  let clientCert;
-  let clientKey;
-  if (config.tls.clientCert && config.tls.clientKey) {
-    const cert = await loadPem(config.tls.clientCert, Input.clientCert, "certificate");
-    if (!cert.ok)
-      return cert;
-    const key = await loadPem(config.tls.clientKey, Input.clientKey, "private key");
-    if (!key.ok)
-      return key;
-    [clientCert, clientKey] = [cert.value, key.value];
-  }
+async function nodeExtraCa(extraCa, path) {
   const listsDefaults = typeof tls3.getCACertificates === "function";
-  const nodeExtraCaPem = extraCa.length > 0 && !listsDefaults && config.tls.nodeExtraCaCerts ? await readFile(config.tls.nodeExtraCaCerts, "utf8").catch(() => {
+  if (extraCa.length === 0 || listsDefaults || !path)
     return;
-  }) : undefined;
-  return { ok: true, value: { payload: payload.value, extraCa, clientCert, clientKey, nodeExtraCaPem } };
-}
-function logRequest(io, config, planned, material) {
-  const first = planned[0];
-  const target = new URL(first.ctx.url);
-  const from = config.payload.kind === "inline" ? "the `payload` input" : `${config.payload.path} (${config.payload.from})`;
-  io.startGroup("Request");
-  if (planned.length === 1) {
-    const t = first.ctx.target;
-    io.info(`Receiver: ${maskUrl(first.ctx.url)}${t.kind === "receiver" ? ` (Receiver ${t.namespace}/${t.receiver})` : ""}`);
-  } else {
-    io.info(`Receivers: ${planned.length} at ${maskUrl(first.ctx.url)}, ${MAX_PARALLEL_DELIVERIES} at a time`);
-  }
-  io.info(`Receiver type: ${config.receiverType}${config.oidcAudience !== undefined ? ` (ID token for audience "${config.oidcAudience}")` : ""}`);
-  io.info(`Event: ${config.event}${config.eventFrom === "GITHUB_EVENT_NAME" ? ` (from GITHUB_EVENT_NAME=${config.context.actionsEvent})` : ""}`);
-  io.info(`Payload: ${material.payload.byteLength} bytes from ${from}, sent as ${config.contentType} (${first.req.body.byteLength} bytes)`);
-  if (config.extraHeaders.length > 0)
-    io.info(`Extra headers: ${Object.entries(redactHeaders(Object.fromEntries(config.extraHeaders))).map(([n, v]) => `${n}: ${v}`).join(", ")}`);
-  for (const p of planned)
-    io.info(planned.length === 1 ? `Delivery ID: ${p.deliveryId}` : `Delivery ID for ${resultName(p.ctx)}: ${p.deliveryId}`);
-  io.info(`Route: ${describeRoute(target, config.proxy)}`);
-  if (target.protocol === "https:") {
-    const trust = config.tls.insecureSkipVerify ? "certificate NOT verified" : `verified against the default roots${material.extraCa.length ? ` + ${material.extraCa.length} extra CA input(s)` : ""}`;
-    io.info(`TLS: ${trust}${material.clientCert ? ", client certificate presented" : ""}`);
-  }
-  io.info(`Timeout: ${config.timeoutMs / 1000} s per attempt; ${config.retries === 0 ? "no retries" : `up to ${config.retries} retries`}`);
-  io.endGroup();
-}
-function logDryRun(io, config, { ctx, req }, several) {
-  io.startGroup(several ? `Dry run for ${resultName(ctx)}: this request is not sent` : "Dry run: this request is not sent");
-  io.info(`${req.method} ${maskUrl(req.url)}`);
-  for (const [name, value] of Object.entries(redactHeaders(req.headers)))
-    io.info(`${name}: ${value}`);
-  io.info("");
-  const preview = new TextDecoder().decode(req.body.subarray(0, 4096)) + (req.body.byteLength > 4096 ? `
-… (truncated)` : "");
-  io.info(scrub(preview, config.secrets));
-  io.endGroup();
-}
-var progressPrefix = (p, several) => several ? `${resultName(p.ctx)}: ` : "";
-async function withTimeout(promise, ms, fallback) {
-  let timer;
-  const late = new Promise((resolve) => {
-    timer = setTimeout(() => resolve(fallback), ms);
+  return readFile(path, "utf8").catch(() => {
+    return;
   });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
-async function mapLimit(items, limit, fn) {
-  const results = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++;i < items.length; i = next++)
-      results[i] = await fn(items[i]);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
-async function run(deps = defaultDeps()) {
-  const { io } = deps;
-  try {
-    const parsed = parseInputs(deps.get, deps.env);
-    for (const secret of parsed.ok ? parsed.config.secrets : parsed.secrets)
-      io.setSecret(secret);
-    if (!parsed.ok) {
-      io.fail(["Invalid inputs:", ...parsed.errors.map((e) => `  - ${e}`)].join(`
-`));
-      return Exit.usage;
-    }
-    const config = parsed.config;
-    for (const warning of config.warnings)
-      io.warning(warning);
-    const route = selectProxy(new URL(config.destinations[0].url), config.proxy);
-    if (route.kind === "invalid") {
-      io.fail(`${route.variable} is set but is not an http:// or https:// proxy URL.`);
-      return Exit.usage;
-    }
-    const loaded = await loadMaterial(config);
-    if (!loaded.ok) {
-      io.fail(loaded.error);
-      return Exit.usage;
-    }
-    const material = loaded.value;
-    const audience = config.oidcAudience;
-    const idToken = audience === undefined ? undefined : reusedToken(() => deps.idToken(audience), Date.now, (token) => io.setSecret(token));
-    let credential = config.token;
-    if (idToken) {
-      const first = await idToken();
-      if (!first.ok) {
-        io.fail(first.error);
-        return first.usage ? Exit.usage : Exit.failed;
-      }
-      credential = first.value;
-    }
-    const secrets = [...config.secrets, credential];
-    const clean = (text) => scrub(text, secrets);
-    const planned = config.destinations.map((destination) => {
-      const ctx = {
-        ...destination,
-        event: config.event,
-        receiverType: config.receiverType,
-        timeoutMs: config.timeoutMs
-      };
-      const deliveryId = randomUUID2();
-      const label = destination.target.kind === "receiver" ? `${resultName(ctx)} at ${maskUrl(destination.url)}` : maskUrl(destination.url);
-      const settings = {
-        url: destination.url,
-        credential,
-        receiverType: config.receiverType,
-        event: config.event,
-        contentType: config.contentType,
-        repositoryId: config.context.repositoryId,
-        hookId: hookId(label),
-        userAgent: config.userAgent ?? USER_AGENT,
-        enterprise: config.context.enterprise,
-        extraHeaders: config.extraHeaders
-      };
-      return { ctx, deliveryId, req: buildRequest(settings, material.payload, deliveryId), settings };
-    });
-    const several = planned.length > 1;
-    logRequest(io, config, planned, material);
-    if (config.dryRun) {
-      for (const p of planned)
-        logDryRun(io, config, p, several);
-      if (config.waitFor !== "none")
-        io.info(`Dry run: not waiting for Flux (wait-for: ${config.waitFor}).`);
-      return await report(io, config, clean, planned.map((p) => ({ ctx: p.ctx, deliveryId: p.deliveryId, outcome: undefined })));
-    }
-    const transport = createTransport(new URL(config.destinations[0].url), {
-      proxy: config.proxy,
-      extraCa: material.extraCa,
-      nodeExtraCaPem: material.nodeExtraCaPem,
-      clientCert: material.clientCert,
-      clientKey: material.clientKey,
-      insecureSkipVerify: config.tls.insecureSkipVerify,
-      timeoutMs: config.timeoutMs
-    });
-    if ("invalidProxy" in transport) {
-      io.fail(`${transport.invalidProxy} is set but is not an http:// or https:// proxy URL.`);
-      return Exit.usage;
-    }
-    let results;
-    try {
-      const deliverOne = (p, log) => deliver(p.req, {
-        retries: config.retries,
-        timeoutMs: config.timeoutMs,
-        ...config.waitFor !== "none" ? { maxAnswerBytes: MAX_DELIVERY_ANSWER_BYTES } : {}
-      }, { send: transport.send, sleep: (ms) => sleep(ms), now: Date.now, random: Math.random, log });
-      io.startGroup(several ? "Deliveries" : "Delivery");
-      results = await mapLimit(planned, MAX_PARALLEL_DELIVERIES, async (p) => {
-        const outcome = await deliverOne(p, (line) => io.info(clean(`${progressPrefix(p, several)}${line}`)));
-        return { ctx: p.ctx, deliveryId: p.deliveryId, outcome };
-      });
-      io.endGroup();
-      const code = await report(io, config, clean, results);
-      if (config.waitFor === "none" || code !== Exit.delivered)
-        return code;
-      return await waitPhase(io, config, clean, planned, results, {
-        send: transport.send,
-        credential: async () => idToken ? idToken() : { ok: true, value: credential }
-      });
-    } finally {
-      await transport.close();
-    }
-  } catch (error) {
-    if (error instanceof Error && error.stack)
-      io.debug(error.stack);
-    io.fail(`Unexpected error: ${error instanceof Error ? error.message : String(error)}`);
-    return Exit.failed;
-  }
-}
-async function waitPhase(io, config, clean, planned, results, waitIo) {
-  const mode = config.waitFor === "none" ? undefined : config.waitFor;
-  if (!mode)
-    return Exit.delivered;
-  const several = results.length > 1;
-  io.startGroup(`Waiting for Flux: ${mode}`);
-  const failures = [];
-  let revision;
-  const waits = await mapLimit(results, MAX_PARALLEL_DELIVERIES, async (result) => {
-    const p = planned.find((x) => x.deliveryId === result.deliveryId);
-    const log = (line) => io.info(clean(`${progressPrefix(p, several)}${line}`));
-    const last = result.outcome?.ok ? result.outcome.attempts[result.outcome.attempts.length - 1]?.result : undefined;
-    if (last?.kind !== "response")
-      return { p, wait: undefined };
-    let body;
-    try {
-      body = JSON.parse(last.body);
-    } catch {
-      body = undefined;
-    }
-    const targets = annotatedTargets(body);
-    if (last.bodyTruncated) {
-      const message = `wait-for: ${mode} cannot list what to wait for: the receiver's answer to the delivery is longer than the ` + `${MAX_DELIVERY_ANSWER_BYTES} bytes that ${MAX_WAITED_TARGETS} targets take, the most wait-for follows.`;
-      return { p, wait: { ok: false, message, answer: undefined, polls: 0 } };
-    }
-    if (targets && targets.length > MAX_WAITED_TARGETS) {
-      const message = `wait-for: ${mode} follows at most ${MAX_WAITED_TARGETS} targets; this delivery annotated ${targets.length}.`;
-      return { p, wait: { ok: false, message, answer: undefined, polls: 0 } };
-    }
-    if (!targets) {
-      const message = `wait-for: ${mode} needs fluxhook's status query, and this receiver's answer lists no targets with ` + "their requestedAt (Flux's notification-controller answers without a body): use wait-for: none with it.";
-      return { p, wait: { ok: false, message, answer: undefined, polls: 0 } };
-    }
-    if (targets.length === 0) {
-      log("Nothing was annotated: nothing to wait for.");
-      return { p, wait: undefined };
-    }
-    const wait = await waitForFlux(targets, mode, config.waitTimeoutMs, {
-      query: async (batch, left) => {
-        const timeoutMs = Math.min(config.timeoutMs, left);
-        const credential = await withTimeout(waitIo.credential(), timeoutMs, {
-          ok: false,
-          usage: false,
-          error: `no ID token within ${timeoutMs} ms`
-        });
-        if (!credential.ok)
-          return {
-            kind: "error",
-            error: { code: "ID_TOKEN", message: credential.error, retryable: true }
-          };
-        const query = buildStatusQuery({ ...p.settings, credential: credential.value }, batch, p.deliveryId);
-        return waitIo.send(query, timeoutMs, MAX_STATUS_ANSWER_BYTES);
-      },
-      sleep: (ms) => sleep(ms),
-      now: Date.now,
-      random: Math.random,
-      log
-    });
-    return { p, wait };
-  });
-  io.endGroup();
-  for (const { p, wait } of waits) {
-    if (!wait)
-      continue;
-    if (wait.answer) {
-      io.startGroup(`Flux${several ? ` for ${resultName(p.ctx)}` : ""}: ${mode}`);
-      for (const [object, rev, ready] of chainRows(wait.answer).slice(1))
-        io.info(clean(`${object}: ${rev || "no revision"}; Ready ${ready}`));
-      io.endGroup();
-    }
-    if (wait.answer)
-      await io.writeSummary(chainRows(wait.answer).map((row) => row.map(clean)), `Flux${several ? ` for ${resultName(p.ctx)}` : ""}, wait-for ${mode}: ${wait.ok ? wait.revision ?? "done" : "failed"}`);
-    if (wait.ok) {
-      revision ??= wait.revision;
-      io.info(clean(`Flux ${mode === "ready" ? "is Ready" : "reconciled"}${several ? ` for ${resultName(p.ctx)}` : ""}${wait.revision ? ` at ${wait.revision}` : ""} (${wait.polls} poll(s)).`));
-    } else
-      failures.push(clean(`${several ? `${resultName(p.ctx)}: ` : ""}${wait.message}`));
-  }
-  if (revision !== undefined) {
-    const checked = revisionOutput(revision);
-    if (checked.ok)
-      io.setOutput(Output.revision, revision);
-    else
-      io.warning(checked.warning);
-  }
-  if (failures.length === 0)
-    return Exit.delivered;
-  const message = failures.length === 1 ? failures[0] : ["Flux did not get there:", ...failures.map((f) => `  - ${f}`)].join(`
-`);
-  if (config.failOnError) {
-    io.fail(message);
-    return Exit.failed;
-  }
-  io.warning(`${message} (fail-on-error is false: the step succeeds.)`);
-  return Exit.delivered;
-}
-async function report(io, config, clean, results) {
+
+// action/step-report.ts
+var LOGGED_RESPONSE_CHARS = 4096;
+async function reportDeliveries(step, results) {
+  const { io, config, clean } = step;
   for (const [name, value] of Object.entries(stepOutputs(results)))
     io.setOutput(name, clean(value));
   const several = results.length > 1;
@@ -20745,7 +20684,7 @@ async function report(io, config, clean, results) {
     for (const [name, value] of Object.entries(last.headers))
       io.info(clean(`${name}: ${value}`));
     io.info("");
-    io.info(last.body === "" ? "(empty body)" : clean(bodyExcerpt(last, 4096)));
+    io.info(last.body === "" ? "(empty body)" : clean(bodyExcerpt(last, LOGGED_RESPONSE_CHARS)));
     io.endGroup();
   }
   await io.writeSummary(summaryTable(results, config.dryRun).map((row) => row.map(clean)));
@@ -20770,8 +20709,44 @@ async function report(io, config, clean, results) {
   }
   if (failures.length === 0)
     return Exit.delivered;
-  const message = several ? [`${failures.length} of ${results.length} deliveries failed:`, ...failures.map((f) => `  - ${f}`)].join(`
-`) : failures[0];
+  return conclude(step, several ? [`${failures.length} of ${results.length} deliveries failed:`, ...failures.map((f) => `  - ${f}`)].join(`
+`) : failures[0]);
+}
+async function reportWaits(step, mode, waited) {
+  const { io, clean } = step;
+  const several = waited.length > 1;
+  const failures = [];
+  let revision;
+  for (const { planned, wait } of waited) {
+    if (!wait)
+      continue;
+    const forWhom = several ? ` for ${resultName(planned.ctx)}` : "";
+    if (wait.answer) {
+      io.startGroup(`Flux${forWhom}: ${mode}`);
+      for (const [object, objectRevision, ready] of chainRows(wait.answer).slice(1))
+        io.info(clean(`${object}: ${objectRevision || "no revision"}; Ready ${ready}`));
+      io.endGroup();
+      await io.writeSummary(chainRows(wait.answer).map((row) => row.map(clean)), `Flux${forWhom}, wait-for ${mode}: ${wait.ok ? wait.revision ?? "done" : "failed"}`);
+    }
+    if (wait.ok) {
+      revision ??= wait.revision;
+      io.info(clean(`Flux ${mode === "ready" ? "is Ready" : "reconciled"}${forWhom}${wait.revision ? ` at ${wait.revision}` : ""} (${wait.polls} poll(s)).`));
+    } else
+      failures.push(clean(`${several ? `${resultName(planned.ctx)}: ` : ""}${wait.message}`));
+  }
+  if (revision !== undefined) {
+    const checked = revisionOutput(revision);
+    if (checked.ok)
+      io.setOutput(Output.revision, revision);
+    else
+      io.warning(checked.warning);
+  }
+  if (failures.length === 0)
+    return Exit.delivered;
+  return conclude(step, failures.length === 1 ? failures[0] : ["Flux did not get there:", ...failures.map((f) => `  - ${f}`)].join(`
+`));
+}
+function conclude({ io, config }, message) {
   if (config.failOnError) {
     io.fail(message);
     return Exit.failed;
@@ -20779,6 +20754,157 @@ async function report(io, config, clean, results) {
   io.warning(`${message} (fail-on-error is false: the step succeeds.)`);
   return Exit.delivered;
 }
+
+// action/wait-all.ts
+import { setTimeout as sleep2 } from "node:timers/promises";
+async function waitForAll({ io, config, clean }, mode, planned, results, waitIo) {
+  const several = results.length > 1;
+  io.startGroup(`Waiting for Flux: ${mode}`);
+  const waited = await mapPool(results, MAX_PARALLEL_DELIVERIES, async ({ deliveryId, outcome }) => {
+    const delivery = planned.find((candidate) => candidate.deliveryId === deliveryId);
+    const log = (line) => io.info(clean(`${progressPrefix(delivery.ctx, several)}${line}`));
+    const answer = outcome?.ok ? outcome.attempts[outcome.attempts.length - 1]?.result : undefined;
+    if (answer?.kind !== "response")
+      return { planned: delivery, wait: undefined };
+    const followed = toFollow(answer, mode);
+    if (followed.kind === "refused") {
+      const refused = { ok: false, message: followed.message, answer: undefined, polls: 0 };
+      return { planned: delivery, wait: refused };
+    }
+    if (followed.kind === "nothing") {
+      log("Nothing was annotated: nothing to wait for.");
+      return { planned: delivery, wait: undefined };
+    }
+    const wait = await waitForFlux(followed.targets, mode, config.waitTimeoutMs, {
+      query: (batch, left) => query(delivery, batch, Math.min(config.timeoutMs, left), waitIo),
+      sleep: (ms) => sleep2(ms),
+      now: Date.now,
+      random: Math.random,
+      log
+    });
+    return { planned: delivery, wait };
+  });
+  io.endGroup();
+  return waited;
+}
+async function query(delivery, batch, timeoutMs, waitIo) {
+  const credential = await withTimeout(waitIo.credential(), timeoutMs, {
+    ok: false,
+    usage: false,
+    error: `no ID token within ${timeoutMs} ms`
+  });
+  if (!credential.ok)
+    return {
+      kind: "error",
+      error: { code: "ID_TOKEN", message: credential.error, retryable: true, category: "other" }
+    };
+  const request = buildStatusQuery({ ...delivery.settings, credential: credential.value }, batch, delivery.deliveryId);
+  return waitIo.send(request, timeoutMs, MAX_STATUS_ANSWER_BYTES);
+}
+async function withTimeout(promise, ms, fallback) {
+  let timer;
+  const late = new Promise((resolve) => {
+    timer = setTimeout(() => resolve(fallback), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// action/main.ts
+async function run(deps = defaultDeps()) {
+  const { io } = deps;
+  try {
+    const ready = await prepare(deps);
+    if (!ready.ok) {
+      io.fail(ready.failure);
+      return Exit.usage;
+    }
+    const { config, material, route } = ready;
+    const credential = credentialOf(config, deps);
+    const first = await credential();
+    if (!first.ok) {
+      io.fail(first.error);
+      return first.usage ? Exit.usage : Exit.failed;
+    }
+    const secrets = [...config.secrets, first.value];
+    const step = { io, config, clean: (text) => scrub(text, secrets) };
+    const planned = planDeliveries(config, material.payload, first.value);
+    logPlan(step, planned, material, route);
+    if (config.dryRun) {
+      logDryRun(step, planned);
+      return await reportDeliveries(step, unsent(planned));
+    }
+    const { insecureSkipVerify } = config.tls;
+    const transport = createTransport(route, { ...material.tls, insecureSkipVerify, timeoutMs: config.timeoutMs });
+    try {
+      const results = await deliverAll(step, planned, transport.send);
+      const code = await reportDeliveries(step, results);
+      if (config.waitFor === "none" || code !== Exit.delivered)
+        return code;
+      const waitIo = { send: transport.send, credential };
+      const waited = await waitForAll(step, config.waitFor, planned, results, waitIo);
+      return await reportWaits(step, config.waitFor, waited);
+    } finally {
+      await transport.close();
+    }
+  } catch (error) {
+    if (error instanceof Error && error.stack)
+      io.debug(error.stack);
+    io.fail(`Unexpected error: ${error instanceof Error ? error.message : String(error)}`);
+    return Exit.failed;
+  }
+}
+function credentialOf(config, { idToken, io }) {
+  const audience = config.oidcAudience;
+  if (audience === undefined)
+    return async () => ({ ok: true, value: config.token });
+  return reusedToken(() => idToken(audience), Date.now, (token) => io.setSecret(token));
+}
+async function prepare({ get, env, io }) {
+  const parsed = parseInputs(get, env);
+  for (const secret of parsed.secrets)
+    io.setSecret(secret);
+  if (parsed.ok)
+    for (const warning of parsed.config.warnings)
+      io.warning(warning);
+  const checked = await preflight(parsed.preflight);
+  if (parsed.ok && checked.ok)
+    return { ok: true, config: parsed.config, material: checked.material, route: checked.route };
+  return { ok: false, failure: startFailure(parsed.ok ? [] : parsed.errors, checked.ok ? [] : checked.errors) };
+}
+function startFailure(inputErrors, preflightErrors) {
+  if (inputErrors.length === 0 && preflightErrors.length === 1)
+    return preflightErrors[0];
+  return ["Invalid inputs:", ...[...inputErrors, ...preflightErrors].map((error) => `  - ${error}`)].join(`
+`);
+}
+async function runnerIdToken(env, audience) {
+  if (!env.ACTIONS_ID_TOKEN_REQUEST_URL || !env.ACTIONS_ID_TOKEN_REQUEST_TOKEN)
+    return {
+      ok: false,
+      usage: true,
+      error: "receiver-type generic-oidc needs the runner's ID token, and the runner offers none: give the job " + "`permissions: id-token: write` (ACTIONS_ID_TOKEN_REQUEST_URL is not set)."
+    };
+  try {
+    return { ok: true, value: await getIDToken(audience) };
+  } catch (err) {
+    return {
+      ok: false,
+      usage: false,
+      error: `Cannot get the runner's ID token for audience "${audience}": ${err instanceof Error ? err.message.replace(/\s+/g, " ") : String(err)}`
+    };
+  }
+}
+var inGitHubActions = (env) => env.GITHUB_ACTIONS === "true";
+var defaultDeps = () => ({
+  get: (name) => getInput(name, { trimWhitespace: false }),
+  env: process.env,
+  io: inGitHubActions(process.env) ? actionsIo() : plainIo(),
+  idToken: (audience) => runnerIdToken(process.env, audience)
+});
 
 // action/cli.ts
 var CliFlag = { oidcTokenEnv: "oidc-token-env", help: "help", version: "version" };

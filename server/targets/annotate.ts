@@ -14,6 +14,7 @@
  * costs about one PATCH per round of concurrent deliveries, and each 200 still means a PATCH
  * started after that delivery arrived.
  */
+import { mapPool } from "../../shared";
 import type { KubePort, PartialObject, TargetRef } from "../kube/port";
 import type { ObjectKey, ReceiverSpec } from "../api/receiver";
 import { TARGET_CONCURRENCY } from "../limits";
@@ -46,24 +47,6 @@ export interface AnnotateDeps {
   readonly noCrossNamespaceRefs: boolean;
   /** The sources routing Receivers match (route.ts); absent without a cluster to index them in. */
   readonly sources?: SourceIndex;
-}
-
-/** Runs `work` over `items` with at most `limit` in flight, keeping the results in order. */
-export async function mapPool<T, R>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T, index: number) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await work(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 export async function annotate(ref: TargetRef, deps: AnnotateDeps): Promise<TargetOutcome> {

@@ -9,8 +9,8 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MAIN, runToEnd } from "../support/process";
-import { startStack, type Stack } from "../support/stack";
-import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
+import type { Stack } from "../support/stack";
+import { GIT, readyReceiver, startFluxhook, type FluxhookFixture } from "./fluxhook-fixture";
 import { CLI, events, makePki, startConnectProxy, startReceiver } from "./harness";
 import { nodeFor } from "./node-versions";
 import { parseArgs } from "../../action/cli";
@@ -18,49 +18,46 @@ import { Input } from "../../action/vocabulary";
 import { version as packageVersion } from "../../package.json";
 
 const CLI_NODE = nodeFor(20);
-const GIT = "source.toolkit.fluxcd.io/v1";
 const TOKEN = "cli-e2e-token-0123456789";
 
+let fixture: FluxhookFixture;
 let stack: Stack;
-let issuer: TokenIssuer;
 let dir: string;
 let payloadFile: string;
 /** The secrets every check looks for, filled in as the Receivers become Ready. */
 const secrets: string[] = [TOKEN];
 
 beforeAll(async () => {
-  [stack, issuer] = await Promise.all([startStack(), startTokenIssuer()]);
-  stack.secret("flux-system", "webhook-token", { token: TOKEN });
-  stack.target(GIT, "GitRepository", "flux-system", "webapp");
-  stack.receiver("flux-system", "github-receiver", {
-    type: "github",
-    events: ["push"],
-    secretRef: { name: "webhook-token" },
-    resources: [{ kind: "GitRepository", name: "webapp" }],
-  });
-  // A GitLab CI job's id_tokens entry: `aud` as declared there, the project in `project_path`.
-  stack.receiver("flux-system", "gitlab-oidc", {
-    type: "generic-oidc",
-    oidcProviders: [
-      {
-        issuerURL: issuer.url,
-        audience: "fluxhook",
-        validations: [{ expression: "claims.project_path == 'group/webapp'", message: "wrong project" }],
-      },
-    ],
-    resources: [{ kind: "GitRepository", name: "webapp" }],
-  });
-  for (const name of ["github-receiver", "gitlab-oidc"]) {
-    const path = await stack.readyPath("flux-system", name);
-    secrets.push(path.slice("/hook/".length), `${stack.fluxhook.receiverUrl}${path}`);
-  }
+  fixture = await startFluxhook();
+  stack = fixture.stack;
+  const webapp = { apiVersion: GIT, kind: "GitRepository", name: "webapp" };
+  const paths = await Promise.all([
+    readyReceiver(stack, "flux-system", "github-receiver", {
+      type: "github",
+      token: TOKEN,
+      events: ["push"],
+      targets: [webapp],
+    }),
+    // A GitLab CI job's id_tokens entry: `aud` as declared there, the project in `project_path`.
+    readyReceiver(stack, "flux-system", "gitlab-oidc", {
+      type: "generic-oidc",
+      oidcProviders: [
+        {
+          issuerURL: fixture.issuer.url,
+          audience: "fluxhook",
+          validations: [{ expression: "claims.project_path == 'group/webapp'", message: "wrong project" }],
+        },
+      ],
+      targets: [webapp],
+    }),
+  ]);
+  for (const path of paths) secrets.push(path.slice("/hook/".length), `${fixture.address}${path}`);
   dir = mkdtempSync(join(tmpdir(), "fluxhook-cli-"));
   payloadFile = join(dir, "push.json");
   writeFileSync(payloadFile, JSON.stringify(events().push));
 });
 afterAll(async () => {
-  await stack.stop();
-  await issuer.stop();
+  await fixture.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -159,13 +156,18 @@ describe("the CLI on Node 20, outside GitHub Actions", () => {
   });
 
   test("generic-oidc with GitLab CI's id_tokens (--oidc-token-env): 200, and the ID token is never printed", async () => {
-    const idToken = await issuer.sign({
-      iss: issuer.url,
+    const idToken = await fixture.issuer.sign({
+      iss: fixture.issuer.url,
       aud: "fluxhook",
       sub: "project_path:group/webapp",
       project_path: "group/webapp",
     });
-    const wrong = await issuer.sign({ iss: issuer.url, aud: "fluxhook", sub: "x", project_path: "evil/fork" });
+    const wrong = await fixture.issuer.sign({
+      iss: fixture.issuer.url,
+      aud: "fluxhook",
+      sub: "x",
+      project_path: "evil/fork",
+    });
     const flags = [
       ...deliveryFlags("gitlab-oidc"),
       "--receiver-type",

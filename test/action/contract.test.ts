@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DEFAULTS } from "../../action/inputs";
+import { DEFAULTS } from "../../action/defaults";
 import { actionYml, BUNDLE, ROOT } from "./harness";
 import { runToEnd } from "../support/process";
 import { Input, Output } from "../../action/vocabulary";
@@ -63,7 +63,7 @@ describe("the READMEs", () => {
     for (const name of [...Object.values(Input), ...Object.values(Output)]) expect(text).toContain(`\`${name}\``);
   });
 
-  test("README.md names the inputs and the output issue 15 added", () => {
+  test("README.md names generic-oidc, oidc-audience, headers, user-agent and results", () => {
     const text = read("README.md");
     for (const name of ["generic-oidc", Input.oidcAudience, Input.headers, Input.userAgent, Output.results])
       expect(text).toContain(`\`${name}\``);

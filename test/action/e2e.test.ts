@@ -9,17 +9,17 @@ import {
   events,
   fluxPath,
   githubCheck,
-  hmacHex,
   leaks,
   makePki,
   maskedValues,
-  opensslHmac,
+  opensslSignature,
   runAction,
   startConnectProxy,
   startReceiver,
   type Pki,
   type ReceivedRequest,
 } from "./harness";
+import { lowercaseNames, signature, signatureHeaders } from "../support/signer";
 
 const TOKEN = "s3cr3t-receiver-token";
 const RECEIVER = "app-receiver";
@@ -83,8 +83,7 @@ describe("real events, delivered from the bundle", () => {
       "x-github-delivery": run.outputs["delivery-id"] ?? "",
       "x-github-hook-installation-target-type": "repository",
       "x-github-hook-installation-target-id": "123456789",
-      "x-hub-signature-256": `sha256=${hmacHex("sha256", TOKEN, run.eventBytes)}`,
-      "x-hub-signature": `sha1=${hmacHex("sha1", TOKEN, run.eventBytes)}`,
+      ...lowercaseNames(signatureHeaders("github", TOKEN, run.eventBytes)),
     });
     expect(req.headers["user-agent"]).toMatch(/^GitHub-Hookshot\/[0-9a-f]{7}$/);
     expect(req.headers["x-github-hook-id"]).toMatch(/^\d{9}$/);
@@ -110,8 +109,8 @@ describe("real events, delivered from the bundle", () => {
     const run = await runAction({ eventName: "push", event: push, inputs: byAddress(receiver.url) });
     expect(run.exitCode).toBe(0);
     const req = receiver.requests[0] as ReceivedRequest;
-    expect(req.headers["x-hub-signature-256"]).toBe(`sha256=${opensslHmac("sha256", TOKEN, req.body)}`);
-    expect(req.headers["x-hub-signature"]).toBe(`sha1=${opensslHmac("sha1", TOKEN, req.body)}`);
+    expect(req.headers["x-hub-signature-256"]).toBe(opensslSignature("sha256", TOKEN, req.body));
+    expect(req.headers["x-hub-signature"]).toBe(opensslSignature("sha1", TOKEN, req.body));
   });
 
   test("secrets are masked before the first line of output", async () => {
@@ -139,7 +138,7 @@ describe("delivery behaviour", () => {
     const form = new URLSearchParams(new TextDecoder().decode(req.body));
     expect([...form.keys()]).toEqual(["payload"]);
     expect(form.get("payload")).toBe(new TextDecoder().decode(run.eventBytes));
-    expect(req.headers["x-hub-signature-256"]).toBe(`sha256=${hmacHex("sha256", TOKEN, req.body)}`);
+    expect(req.headers["x-hub-signature-256"]).toBe(signature(TOKEN, req.body));
   });
 
   test("503, 503, 200: three attempts with one delivery id and one signature", async () => {
@@ -252,7 +251,8 @@ describe("delivery behaviour", () => {
     expect(run.stdout).toContain(`POST ${receiver.url}/hook/***`);
     expect(run.stdout).toContain("X-Hub-Signature-256: sha256=<redacted>");
     expect(run.summary).toContain("dry run");
-    expect(leaks(run, [...SECRETS, hmacHex("sha256", TOKEN, run.eventBytes)])).toEqual([]);
+    const digest = signature(TOKEN, run.eventBytes).slice("sha256=".length);
+    expect(leaks(run, [...SECRETS, digest])).toEqual([]);
   });
 
   test("invalid inputs fail with every problem listed, before any request", async () => {
@@ -297,10 +297,12 @@ describe("payload and event inputs", () => {
       error: 'Cannot read `ca-file` from "/nonexistent/ca.pem" (ENOENT).',
     },
     {
-      name: "an unreadable client certificate",
+      name: "an unreadable client certificate and key, both named",
       inputs: { "client-cert": "/nonexistent/c.pem", "client-key": "/nonexistent/k.pem" },
       env: {},
-      error: 'Cannot read `client-cert` from "/nonexistent/c.pem"',
+      error:
+        'Invalid inputs:%0A  - Cannot read `client-cert` from "/nonexistent/c.pem" (ENOENT).%0A' +
+        '  - Cannot read `client-key` from "/nonexistent/k.pem" (ENOENT).',
     },
     {
       name: "an unusable proxy",
@@ -318,43 +320,57 @@ describe("payload and event inputs", () => {
   });
 });
 
+describe("problems found before sending", () => {
+  test("an input error, an unreadable file and a bad proxy fail the step in one error that lists all three", async () => {
+    await using receiver = startReceiver();
+    const run = await runAction({
+      inputs: byAddress(`http://receiver.fluxhook.test:${receiver.port}`, {
+        retries: "many",
+        "payload-file": "/nonexistent/p.json",
+      }),
+      env: { HTTP_PROXY: "socks5://proxy:1080" },
+    });
+    expect(run.exitCode).toBe(1);
+    expect(run.stdout.split("\n").filter((line) => line.startsWith("::error::"))).toEqual([
+      "::error::Invalid inputs:%0A  - Input `retries` must be a whole number from 0 to 10." +
+        "%0A  - HTTP_PROXY is set but is not an http:// or https:// proxy URL." +
+        '%0A  - Cannot read the payload from "/nonexistent/p.json" (payload-file): ENOENT.',
+    ]);
+    expect(receiver.requests).toHaveLength(0);
+    expect(leaks(run, SECRETS)).toEqual([]);
+  });
+});
+
 describe("receiver types", () => {
-  const cases: Array<{ type: string; check: (req: ReceivedRequest, body: Uint8Array) => unknown; expected: unknown }> =
-    [
-      {
-        type: "generic-hmac",
-        check: (req, body) => [
-          req.headers["x-signature"] === `sha256=${hmacHex("sha256", TOKEN, body)}`,
-          req.headers["x-hub-signature-256"],
-        ],
-        expected: [true, undefined],
-      },
-      {
-        type: "gitlab",
-        check: (req) => [req.headers["x-gitlab-token"], req.headers["x-gitlab-event"]],
-        expected: [TOKEN, "push"],
-      },
-      {
-        type: "bitbucket",
-        check: (req, body) => [
-          req.headers["x-hub-signature-256"] === `sha256=${hmacHex("sha256", TOKEN, body)}`,
-          req.headers["x-event-key"],
-        ],
-        expected: [true, "push"],
-      },
-      { type: "harbor", check: (req) => req.headers.authorization, expected: TOKEN },
-      {
-        type: "generic",
-        check: (req) => [req.headers.authorization, req.headers["x-hub-signature-256"], req.headers["x-signature"]],
-        expected: [undefined, undefined, undefined],
-      },
-    ];
-  test.each(cases)("$type", async ({ type, check, expected }) => {
+  /** Every header that carries a receiver type's authentication or event. */
+  const AUTH_HEADERS = [
+    "x-hub-signature-256",
+    "x-hub-signature",
+    "x-signature",
+    "x-gitlab-token",
+    "x-gitlab-event",
+    "x-event-key",
+    "authorization",
+  ];
+  const cases: Array<{ type: string; expected: (body: Uint8Array) => Record<string, string> }> = [
+    { type: "generic-hmac", expected: (body) => lowercaseNames(signatureHeaders("generic-hmac", TOKEN, body)) },
+    { type: "gitlab", expected: () => ({ "x-gitlab-token": TOKEN, "x-gitlab-event": "push" }) },
+    {
+      type: "bitbucket",
+      expected: (body) => ({ ...lowercaseNames(signatureHeaders("bitbucket", TOKEN, body)), "x-event-key": "push" }),
+    },
+    { type: "harbor", expected: () => ({ authorization: TOKEN }) },
+    { type: "generic", expected: () => ({}) },
+  ];
+  test.each(cases)("$type: its own authentication headers and no other", async ({ type, expected }) => {
     await using receiver = startReceiver();
     const run = await runAction({ inputs: byAddress(receiver.url, { "receiver-type": type }) });
     expect(run.exitCode).toBe(0);
     const req = receiver.requests[0] as ReceivedRequest;
-    expect(check(req, run.eventBytes)).toEqual(expected);
+    const sent = Object.fromEntries(
+      AUTH_HEADERS.flatMap((name) => (name in req.headers ? [[name, req.headers[name]]] : [])),
+    );
+    expect(sent).toEqual(expected(run.eventBytes));
     expect(leaks(run, SECRETS)).toEqual([]);
   });
 });
@@ -502,7 +518,7 @@ describe("extra headers, for a gateway in front of the receiver", () => {
       "cf-access-client-id": "1a2b.access",
       "cf-access-client-secret": CF_SECRET,
       authorization: BASIC,
-      "x-hub-signature-256": `sha256=${hmacHex("sha256", TOKEN, run.eventBytes)}`,
+      "x-hub-signature-256": signature(TOKEN, run.eventBytes),
     });
     expect(maskedValues(run.stdout)).toEqual(expect.arrayContaining([CF_SECRET, BASIC]));
     expect(run.stdout).toContain(
@@ -552,7 +568,7 @@ describe("GitHub's header set", () => {
   });
 });
 
-describe("small defects (issue 15, item 7)", () => {
+describe("edge cases: a socks proxy in a dry run, a long Retry-After, a long answer, a gateway route", () => {
   test("a dry run refuses the socks5 proxy the real run refuses", async () => {
     await using receiver = startReceiver();
     for (const dryRun of ["true", "false"]) {

@@ -5,70 +5,59 @@
  * runs against a local OIDC issuer and a stand-in for the runner's ID-token endpoint.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startStack, type Stack } from "../support/stack";
-import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
+import type { Stack } from "../support/stack";
+import type { TokenIssuer } from "../support/tokens";
+import { GIT, IMAGE, readyReceiver, startFluxhook, type FluxhookFixture } from "./fluxhook-fixture";
 import { events, leaks, runAction, startIdTokenEndpoint } from "./harness";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
-const IMAGE = "image.toolkit.fluxcd.io/v1";
 const TOKEN = "action-e2e-token";
 
 /** What the harness's runner says it is running (runAction's GITHUB_REPOSITORY). */
 const REPOSITORY = "octo-org/fluxhook-test";
 
+let fixture: FluxhookFixture;
 let stack: Stack;
 let issuer: TokenIssuer;
 beforeAll(async () => {
-  [stack, issuer] = await Promise.all([startStack(), startTokenIssuer()]);
-  stack.secret("flux-system", "webhook-token", { token: TOKEN });
-  stack.target(GIT, "GitRepository", "flux-system", "webapp");
-  stack.target(IMAGE, "ImageRepository", "flux-system", "webapp");
-  stack.receiver("flux-system", "github-receiver", {
-    type: "github",
-    events: ["push"],
-    secretRef: { name: "webhook-token" },
-    resources: [{ kind: "GitRepository", name: "webapp" }],
-  });
-  stack.receiver("flux-system", "image-receiver", {
-    type: "github",
-    events: ["package"],
-    secretRef: { name: "webhook-token" },
-    resources: [{ kind: "ImageRepository", name: "webapp" }],
-  });
-  // The README's recipe: only this repository's main branch may trigger it.
-  stack.receiver("flux-system", "oidc-receiver", {
-    type: "generic-oidc",
-    oidcProviders: [
-      {
-        issuerURL: issuer.url,
-        validations: [
-          { expression: `claims.repository == '${REPOSITORY}'`, message: "wrong repository" },
-          { expression: "claims.ref == 'refs/heads/main'", message: "wrong ref" },
-        ],
-      },
-    ],
-    resources: [{ kind: "GitRepository", name: "webapp" }],
-  });
-  stack.secret("apps", "webhook-token", { token: TOKEN });
-  stack.target(GIT, "GitRepository", "apps", "api");
-  stack.receiver("apps", "api-receiver", {
-    type: "github",
-    events: ["push"],
-    secretRef: { name: "webhook-token" },
-    resources: [{ kind: "GitRepository", name: "api" }],
-  });
-  for (const [ns, name] of [
-    ["flux-system", "github-receiver"],
-    ["flux-system", "image-receiver"],
-    ["flux-system", "oidc-receiver"],
-    ["apps", "api-receiver"],
-  ] as const)
-    await stack.readyPath(ns, name);
+  fixture = await startFluxhook();
+  ({ stack, issuer } = fixture);
+  const webapp = { apiVersion: GIT, kind: "GitRepository", name: "webapp" };
+  await Promise.all([
+    readyReceiver(stack, "flux-system", "github-receiver", {
+      type: "github",
+      token: TOKEN,
+      events: ["push"],
+      targets: [webapp],
+    }),
+    readyReceiver(stack, "flux-system", "image-receiver", {
+      type: "github",
+      token: TOKEN,
+      events: ["package"],
+      targets: [{ apiVersion: IMAGE, kind: "ImageRepository", name: "webapp" }],
+    }),
+    // The README's recipe: only this repository's main branch may trigger it.
+    readyReceiver(stack, "flux-system", "oidc-receiver", {
+      type: "generic-oidc",
+      oidcProviders: [
+        {
+          issuerURL: issuer.url,
+          validations: [
+            { expression: `claims.repository == '${REPOSITORY}'`, message: "wrong repository" },
+            { expression: "claims.ref == 'refs/heads/main'", message: "wrong ref" },
+          ],
+        },
+      ],
+      targets: [webapp],
+    }),
+    readyReceiver(stack, "apps", "api-receiver", {
+      type: "github",
+      token: TOKEN,
+      events: ["push"],
+      targets: [{ apiVersion: GIT, kind: "GitRepository", name: "api" }],
+    }),
+  ]);
 });
-afterAll(async () => {
-  await stack.stop();
-  await issuer.stop();
-});
+afterAll(() => fixture.stop());
 
 describe("the action against fluxhook", () => {
   test.each([

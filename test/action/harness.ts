@@ -2,8 +2,7 @@
  * Test harness for the bundled action: runs `action/dist/index.js` with `node`, the way the runner
  * does (INPUT_* variables with action.yml's defaults, GITHUB_EVENT_PATH, GITHUB_OUTPUT and
  * GITHUB_STEP_SUMMARY files), plus the local fixtures deliveries go to: a receiver that checks
- * signatures with its own HMAC code (independent of shared/), a TLS CA made with openssl, and an
- * HTTP CONNECT proxy.
+ * signatures (test/support/signer.ts), a TLS CA made with openssl, and an HTTP CONNECT proxy.
  *
  * For an end-to-end test against another receiver (e.g. fluxhook's server):
  *
@@ -12,7 +11,7 @@
  *   expect(run.exitCode).toBe(0);
  *   expect(run.outputs.status).toBe("200");
  */
-import { createHash, createHmac } from "node:crypto";
+import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import {
   createServer as createNetServer,
@@ -23,6 +22,8 @@ import {
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import examples from "@octokit/webhooks-examples";
+import type { Io } from "../../action/io";
+import { lowercaseNames, signatureHeaders } from "../support/signer";
 import { nodeFor } from "./node-versions";
 
 export const ROOT = resolve(import.meta.dir, "../..");
@@ -263,16 +264,18 @@ export function events() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Independent crypto (deliberately not shared/): a bug there must not hide on both sides.
+// Checks made without shared/: a bug there must not hide on both sides.
 
-export const hmacHex = (algorithm: "sha1" | "sha256", key: string, body: Uint8Array) =>
-  createHmac(algorithm, key).update(body).digest("hex");
 /** Flux's path: /hook/ + sha256hex(token + name + namespace). */
 export const fluxPath = (token: string, name: string, namespace: string) =>
   `/hook/${createHash("sha256").update(`${token}${name}${namespace}`).digest("hex")}`;
 
+/** A signature header's value (`sha256=<hex>`), its HMAC computed by the openssl CLI over the exact bytes. */
+export const opensslSignature = (algorithm: "sha1" | "sha256", key: string, body: Uint8Array) =>
+  `${algorithm}=${opensslHmac(algorithm, key, body)}`;
+
 /** HMAC computed by the openssl CLI over exact bytes. */
-export function opensslHmac(algorithm: "sha1" | "sha256", key: string, body: Uint8Array): string {
+function opensslHmac(algorithm: "sha1" | "sha256", key: string, body: Uint8Array): string {
   const dir = mkdtempSync(join(tmpdir(), "fluxhook-hmac-"));
   try {
     const file = join(dir, "body");
@@ -308,11 +311,11 @@ export interface Receiver extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
-/** Verifies like Flux's `github` type, with its own HMAC code: 200, or 400 with a reason. */
+/** Verifies like Flux's `github` type: undefined when both signatures match, else the reason. */
 export function githubCheck(token: string, req: ReceivedRequest): string | undefined {
-  const expected = `sha256=${hmacHex("sha256", token, req.body)}`;
-  if (req.headers["x-hub-signature-256"] !== expected) return "signature mismatch";
-  if (req.headers["x-hub-signature"] !== `sha1=${hmacHex("sha1", token, req.body)}`) return "sha1 signature mismatch";
+  const expected = lowercaseNames(signatureHeaders("github", token, req.body));
+  if (req.headers["x-hub-signature-256"] !== expected["x-hub-signature-256"]) return "signature mismatch";
+  if (req.headers["x-hub-signature"] !== expected["x-hub-signature"]) return "sha1 signature mismatch";
   return undefined;
 }
 
@@ -550,4 +553,51 @@ export function startIdTokenEndpoint(mint: (audience: string) => Promise<string>
     stop,
     [Symbol.asyncDispose]: stop,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// An Io that records, for `run` in process
+
+export interface RecordedIo {
+  readonly io: Io;
+  /** Every call in order, as `kind:text` (`info:…`, `fail:…`, `setSecret:…`, `group:…`). */
+  readonly calls: string[];
+  readonly failures: string[];
+  readonly warnings: string[];
+  readonly outputs: Map<string, string>;
+  /** Job summary tables written. */
+  readonly summaries: Array<{ heading: string | undefined; rows: readonly (readonly string[])[] }>;
+}
+
+/** An Io that keeps what `run` reports, for tests that run it in process (no runner, no bundle). */
+export function recordingIo(): RecordedIo {
+  const calls: string[] = [];
+  const failures: string[] = [];
+  const warnings: string[] = [];
+  const outputs = new Map<string, string>();
+  const summaries: RecordedIo["summaries"] = [];
+  const io: Io = {
+    info: (line) => calls.push(`info:${line}`),
+    warning: (message) => {
+      calls.push(`warning:${message}`);
+      warnings.push(message);
+    },
+    fail: (message) => {
+      calls.push(`fail:${message}`);
+      failures.push(message);
+    },
+    debug: (message) => calls.push(`debug:${message}`),
+    startGroup: (name) => calls.push(`group:${name}`),
+    endGroup: () => calls.push("endgroup:"),
+    setSecret: (secret) => calls.push(`setSecret:${secret}`),
+    setOutput: (name, value) => {
+      calls.push(`output:${name}`);
+      outputs.set(name, value);
+    },
+    writeSummary: async (rows, heading) => {
+      calls.push(`summary:${heading ?? ""}`);
+      summaries.push({ heading, rows });
+    },
+  };
+  return { io, calls, failures, warnings, outputs, summaries };
 }

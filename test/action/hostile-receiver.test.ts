@@ -3,8 +3,7 @@
  * status query with text made to be read as something else: workflow commands, `::stop-commands::`,
  * ANSI escapes, CR and Unicode line separators, and Markdown that would break out of the job
  * summary's table. The bundle runs as the runner runs it (generic-oidc, so that each ID token it
- * asks for is registered with `::add-mask::`), and runnerView reads stdout as the runner does
- * (issue 22, finding 4).
+ * asks for is registered with `::add-mask::`), and runnerView reads stdout as the runner does.
  */
 import { describe, expect, test } from "bun:test";
 import { runAction, runnerView, startIdTokenEndpoint, startReceiver, type ReceivedRequest } from "./harness";

@@ -1,6 +1,6 @@
 /**
- * action/id-token.ts: generic-oidc's ID token is reused until shortly before its `exp` (issue 22,
- * finding 13: a 60 s wait minted 9 tokens), read from the payload without verifying it.
+ * action/id-token.ts: generic-oidc's ID token is reused until shortly before its `exp` (read from
+ * the payload without verifying it), not minted again for every poll of a wait.
  */
 import { describe, expect, test } from "bun:test";
 import {

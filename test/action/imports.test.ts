@@ -1,7 +1,7 @@
 /**
  * The sender's modules import each other without a cycle: types and names every module needs sit
  * in action/vocabulary.ts, below them all, so a change to one module never makes another's
- * imports circular (issue 25). Type-only imports count: a cycle through them is still a knot a
+ * imports circular. Type-only imports count: a cycle through them is still a knot a
  * reader has to untie. A failing run names the modules of each cycle, in import order.
  */
 import { describe, expect, test } from "bun:test";
@@ -70,7 +70,7 @@ describe("imports of action/", () => {
     expect(importGraph(actionSources()).get("action/vocabulary.ts")).toEqual([]);
   });
 
-  test("finds the cycle that inputs, request, transport and wait once formed, type imports included", () => {
+  test("finds every cycle of a tree, each once, type imports included", () => {
     const sources = {
       "action/inputs.ts": 'import { isCredentialHeader } from "./request";\nimport { WAIT_FOR } from "./wait";',
       "action/request.ts": 'import type { ContentTypeName } from "./inputs";',

@@ -1,6 +1,7 @@
 /**
  * action/inert.ts: what a receiver, a proxy or the network sends is shown as inert text. Each row
- * is an attack the sender met (issue 22, finding 4) or a character class the rules name.
+ * is an attack a hostile receiver can make (see hostile-receiver.test.ts) or a character class the
+ * rules name.
  */
 import { describe, expect, test } from "bun:test";
 import { guardLine, inert, inertLines, summaryCell } from "../../action/inert";

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { maskUrl, parseInputs, type ActionConfig } from "../../action/inputs";
+import { maskUrl } from "../../action/destination";
+import { parseInputs, type ActionConfig } from "../../action/inputs";
 import { Input, type Env, type InputName } from "../../action/vocabulary";
 
 // Vector from Flux's spec (checked there with `printf '%s' … | sha256sum`), not computed with shared/.

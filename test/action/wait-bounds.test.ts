@@ -3,7 +3,7 @@
  * query that cannot change (fluxhook without a cluster) ends the wait at once; a status query that
  * never answers cannot stretch the wait past wait-timeout-seconds; a delivery with hundreds of
  * targets is waited for, and one with more than wait-for follows is refused naming that bound, not
- * Flux (issue 22, finding 12; issue 23, item 6).
+ * Flux.
  */
 import { describe, expect, test } from "bun:test";
 import { MAX_WAITED_TARGETS } from "../../action/wait";
@@ -80,7 +80,7 @@ describe("wait-for's bounds", () => {
     expect(elapsedMs).toBeLessThan(8_000);
   });
 
-  test("hundreds of targets (past the 64 KiB the answer was read to) are waited for", async () => {
+  test("hundreds of targets (an answer beyond the 64 KiB read without wait-for) are waited for", async () => {
     const many = targets(600);
     await using receiver = lookAlike(many, allDone);
     const run = await wait(receiver.url);

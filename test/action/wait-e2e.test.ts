@@ -1,6 +1,6 @@
 /**
- * Issue 16's "Done when": the bundled action, as the runner runs it, with `wait-for: ready`
- * against fluxhook's real server and the Kubernetes API test server. A stand-in for
+ * The bundled action, as the runner runs it, with `wait-for: ready` against fluxhook's real
+ * server and the Kubernetes API test server. A stand-in for
  * source-controller and kustomize-controller works the objects as they do: on a new
  * `requestedAt` the source sets `lastHandledReconcileAt` and a new artifact revision; each
  * Kustomization whose sourceRef names it then sets its applied revision and Ready (or fails, or
@@ -11,16 +11,17 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { REQUESTED_AT_ANNOTATION } from "../../server/api/annotations";
 import { MAX_STATUS_ANSWER_CONSUMERS } from "../../server/limits";
 import { buildRequest, buildStatusQuery, type RequestSettings } from "../../action/request";
-import { encodeStatusQuery, signPayload, statusQueryKey, statusQueryPath, webhookPath } from "../../shared";
-import { startStack, waitFor, type Stack } from "../support/stack";
-import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
+import { encodeStatusQuery, statusQueryKey, statusQueryPath, webhookPath } from "../../shared";
+import { signature } from "../support/signer";
+import { waitFor, type Stack } from "../support/stack";
+import type { TokenIssuer } from "../support/tokens";
+import { GIT, readyReceiver, startFluxhook, type FluxhookFixture, type ReceiverSpec } from "./fluxhook-fixture";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLI, events, leaks, runAction, startIdTokenEndpoint, startReceiver } from "./harness";
 import { nodeFor } from "./node-versions";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
 const KS = "kustomize.toolkit.fluxcd.io/v1";
 const NS = "flux-system";
 const TOKEN = "wait-e2e-token";
@@ -29,6 +30,7 @@ const TOKEN = "wait-e2e-token";
 type Behaviour = "apply" | "fail" | "stuck";
 const FAILURE = "kustomize build failed: accumulating resources: apps/missing.yaml: no such file or directory";
 
+let fixture: FluxhookFixture;
 let stack: Stack;
 let issuer: TokenIssuer;
 let controllers: { stop(): Promise<void> };
@@ -103,13 +105,12 @@ function kustomization(source: string, name: string, behaviour: Behaviour) {
   });
 }
 
-/** A Receiver for one GitRepository, and a Kustomization using it that behaves as told. */
-function pipeline(name: string, behaviour: Behaviour, auth: Record<string, unknown> = githubAuth) {
-  stack.target(GIT, "GitRepository", NS, name);
+/** A Receiver for one GitRepository, and a Kustomization using it that behaves as told; resolves once it is Ready. */
+function pipeline(name: string, behaviour: Behaviour, auth: Omit<ReceiverSpec, "targets"> = githubAuth) {
   kustomization(name, `${name}-apps`, behaviour);
-  stack.receiver(NS, name, { ...auth, resources: [{ kind: "GitRepository", name }] });
+  return readyReceiver(stack, NS, name, { ...auth, targets: [{ apiVersion: GIT, kind: "GitRepository", name }] });
 }
-const githubAuth = { type: "github", events: ["push"], secretRef: { name: "webhook-token" } };
+const githubAuth = { type: "github", token: TOKEN, events: ["push"] };
 
 const run = (receiver: string, inputs: Record<string, string> = {}) =>
   runAction({
@@ -117,33 +118,34 @@ const run = (receiver: string, inputs: Record<string, string> = {}) =>
   });
 
 beforeAll(async () => {
-  [stack, issuer] = await Promise.all([startStack(), startTokenIssuer()]);
-  stack.secret(NS, "webhook-token", { token: TOKEN });
-  pipeline("ok", "apply");
-  // No Secret: the runner's ID token, checked by CEL.
-  pipeline("oidc", "apply", {
-    type: "generic-oidc",
-    oidcProviders: [
-      {
-        issuerURL: issuer.url,
-        validations: [{ expression: "claims.repository == 'octo-org/fluxhook-test'", message: "wrong repository" }],
-      },
-    ],
-  });
-  pipeline("broken", "fail");
-  // More users of one source than an answer lists (MAX_STATUS_ANSWER_CONSUMERS), the failing one last.
-  pipeline("crowded", "apply");
+  fixture = await startFluxhook();
+  ({ stack, issuer } = fixture);
+  const ready = [
+    pipeline("ok", "apply"),
+    // No Secret: the runner's ID token, checked by CEL.
+    pipeline("oidc", "apply", {
+      type: "generic-oidc",
+      oidcProviders: [
+        {
+          issuerURL: issuer.url,
+          validations: [{ expression: "claims.repository == 'octo-org/fluxhook-test'", message: "wrong repository" }],
+        },
+      ],
+    }),
+    pipeline("broken", "fail"),
+    // More users of one source than an answer lists (MAX_STATUS_ANSWER_CONSUMERS), the failing one last.
+    pipeline("crowded", "apply"),
+    pipeline("slow", "stuck"),
+  ];
   for (let i = 0; i < MAX_STATUS_ANSWER_CONSUMERS + 5; i++) kustomization("crowded", `crowded-ok-${i}`, "apply");
   kustomization("crowded", "crowded-zz-failing", "fail");
-  pipeline("slow", "stuck");
   stack.target(GIT, "GitRepository", NS, "foreign");
-  for (const name of ["ok", "broken", "slow", "oidc", "crowded"]) await stack.readyPath(NS, name);
+  await Promise.all(ready);
   controllers = startControllers();
 });
 afterAll(async () => {
   await controllers.stop();
-  await stack.stop();
-  await issuer.stop();
+  await fixture.stop();
 });
 
 describe("the action waits for Flux through fluxhook", () => {
@@ -270,7 +272,7 @@ describe("the status query refuses", () => {
     return stack.post(statusQueryPath(webhookPath(TOKEN, name, NS))!, {
       headers: {
         "Content-Type": "application/json",
-        "X-Hub-Signature-256": signPayload("sha256", statusQueryKey(token), body),
+        "X-Hub-Signature-256": signature(statusQueryKey(token), body),
       },
       body,
     });

@@ -3,12 +3,22 @@
  * sleep and transport (no network, no wall-clock time).
  */
 import { describe, expect, test } from "bun:test";
-import { POLL_BACKOFF, chainRows, judge, waitForFlux, type WaitDeps } from "../../action/wait";
+import {
+  MAX_DELIVERY_ANSWER_BYTES,
+  MAX_WAITED_TARGETS,
+  POLL_BACKOFF,
+  chainRows,
+  judge,
+  toFollow,
+  waitForFlux,
+  type WaitDeps,
+} from "../../action/wait";
 import {
   MAX_STATUS_ANSWER_BYTES,
   MAX_STATUS_QUERY_TARGETS,
   STATUS_QUERY_NO_CLUSTER,
   type ConsumerState,
+  type QueriedTarget,
   type StatusAnswer,
   type TargetState,
 } from "../../shared";
@@ -294,5 +304,45 @@ describe("waitForFlux", () => {
     });
     const notReady = harness((n) => (n < 2 ? status(503, "Receiver is not Ready") : ok(answer(source()))));
     expect(await waitForFlux(T, "ready", 300_000, notReady.deps)).toMatchObject({ ok: true, polls: 3 });
+  });
+});
+
+describe("toFollow: what a delivery's answer gives wait-for to follow", () => {
+  const delivered = (body: string, bodyTruncated = false) =>
+    ({ kind: "response", status: 200, headers: {}, body, bodyTruncated }) as const;
+  const annotated = (n: number) =>
+    JSON.stringify({
+      status: 200,
+      reason: `${n} of ${n} targets annotated`,
+      targets: Array.from({ length: n }, (_, i) => ({ ...T[0], name: `app-${i}`, outcome: "annotated" })),
+    });
+
+  test.each<[string, ReturnType<typeof delivered>, ReturnType<typeof toFollow>]>([
+    [
+      "fluxhook's answer: its targets with their requestedAt",
+      delivered(annotated(1)),
+      { kind: "targets", targets: [{ ...(T[0] as QueriedTarget), name: "app-0" }] },
+    ],
+    ["nothing annotated", delivered(annotated(0)), { kind: "nothing" }],
+    [
+      "Flux's notification-controller: no body",
+      delivered(""),
+      { kind: "refused", message: expect.stringContaining("wait-for: ready needs fluxhook's status query") },
+    ],
+    [
+      "more targets than wait-for follows",
+      delivered(annotated(MAX_WAITED_TARGETS + 1)),
+      {
+        kind: "refused",
+        message: `wait-for: ready follows at most ${MAX_WAITED_TARGETS} targets; this delivery annotated ${MAX_WAITED_TARGETS + 1}.`,
+      },
+    ],
+    [
+      "an answer cut at the read bound",
+      delivered(annotated(1).slice(0, 20), true),
+      { kind: "refused", message: expect.stringContaining(`longer than the ${MAX_DELIVERY_ANSWER_BYTES} bytes`) },
+    ],
+  ])("%s", (_name, answer, followed) => {
+    expect(toFollow(answer, "ready")).toEqual(followed);
   });
 });

@@ -19,7 +19,7 @@ import { startStack, TEST_CONFIG, waitFor, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 import { body as bodyArb, headersFor, requestPlan, type ReceiverCredentials } from "./arbitraries";
 import { encodeRequest, sendRaw, type RawRequest, type RawResponse } from "./raw-http";
-import { mapPool as pool } from "../../server/targets/annotate";
+import { mapPool as pool } from "../../shared";
 import { FUZZ_SEED, params } from "./settings";
 
 const NS = "fuzz";

@@ -1,0 +1,97 @@
+/**
+ * @module action/wait-all
+ * wait-for for every delivery the receiver accepted, MAX_PARALLEL_DELIVERIES at a time: what its
+ * answer gives to follow (wait.ts `toFollow`), then wait.ts's poll loop, each query signed as the
+ * delivery was and bounded by what is left of the wait. Every poll line is written as it comes
+ * (a wait of minutes must not look hung), named by its receiver when several wait at once.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { MAX_STATUS_ANSWER_BYTES, mapPool } from "../shared";
+import { MAX_PARALLEL_DELIVERIES, type Planned, type Step } from "./plan";
+import { progressPrefix, type DeliveryResult } from "./report";
+import { buildStatusQuery } from "./request";
+import { toFollow, waitForFlux, type WaitResult } from "./wait";
+import type { IdTokenResult, Send, SendResult, WaitFor } from "./vocabulary";
+
+export interface WaitIo {
+  readonly send: Send;
+  /** The credential for one query: the token, or for generic-oidc an ID token not near its expiry. */
+  readonly credential: () => Promise<IdTokenResult>;
+}
+
+/** One delivery's wait; undefined when there was nothing to wait for (or the delivery failed). */
+export interface Waited {
+  readonly planned: Planned;
+  readonly wait: WaitResult | undefined;
+}
+
+/** Each delivery's wait, in the order of `results`. */
+export async function waitForAll(
+  { io, config, clean }: Step,
+  mode: Exclude<WaitFor, "none">,
+  planned: readonly Planned[],
+  results: readonly DeliveryResult[],
+  waitIo: WaitIo,
+): Promise<Waited[]> {
+  const several = results.length > 1;
+  io.startGroup(`Waiting for Flux: ${mode}`);
+  const waited = await mapPool(results, MAX_PARALLEL_DELIVERIES, async ({ deliveryId, outcome }) => {
+    const delivery = planned.find((candidate) => candidate.deliveryId === deliveryId) as Planned;
+    const log = (line: string) => io.info(clean(`${progressPrefix(delivery.ctx, several)}${line}`));
+    const answer = outcome?.ok ? outcome.attempts[outcome.attempts.length - 1]?.result : undefined;
+    if (answer?.kind !== "response") return { planned: delivery, wait: undefined };
+    const followed = toFollow(answer, mode);
+    if (followed.kind === "refused") {
+      const refused: WaitResult = { ok: false, message: followed.message, answer: undefined, polls: 0 };
+      return { planned: delivery, wait: refused };
+    }
+    if (followed.kind === "nothing") {
+      log("Nothing was annotated: nothing to wait for.");
+      return { planned: delivery, wait: undefined };
+    }
+    const wait = await waitForFlux(followed.targets, mode, config.waitTimeoutMs, {
+      query: (batch, left) => query(delivery, batch, Math.min(config.timeoutMs, left), waitIo),
+      sleep: (ms) => sleep(ms),
+      now: Date.now,
+      random: Math.random,
+      log,
+    });
+    return { planned: delivery, wait };
+  });
+  io.endGroup();
+  return waited;
+}
+
+/** One status query about `batch`, its credential and its answer both within `timeoutMs`. */
+async function query(
+  delivery: Planned,
+  batch: Parameters<typeof buildStatusQuery>[1],
+  timeoutMs: number,
+  waitIo: WaitIo,
+): Promise<SendResult> {
+  const credential = await withTimeout(waitIo.credential(), timeoutMs, {
+    ok: false,
+    usage: false,
+    error: `no ID token within ${timeoutMs} ms`,
+  });
+  if (!credential.ok)
+    return {
+      kind: "error",
+      error: { code: "ID_TOKEN", message: credential.error, retryable: true, category: "other" },
+    };
+  const request = buildStatusQuery({ ...delivery.settings, credential: credential.value }, batch, delivery.deliveryId);
+  return waitIo.send(request, timeoutMs, MAX_STATUS_ANSWER_BYTES);
+}
+
+/** `promise`'s value, or `fallback` once `ms` have passed (the promise is left to settle unheard). */
+async function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
