@@ -199,6 +199,7 @@ function startSource(
       log,
       onReload: options.onReceiversFileLoaded,
       noCrossNamespaceRefs: config.noCrossNamespaceRefs,
+      withoutSources: !kube,
     });
   return startClusterSource({ kube: kube!, config, index, log, tuning, observe, instance: options.instance });
 }

@@ -35,6 +35,8 @@ export interface DecisionInputs {
   readonly withoutStatus: boolean;
   /** --no-cross-namespace-refs: a resource in every namespace (`namespace: "*"`) is refused. */
   readonly noCrossNamespaceRefs?: boolean;
+  /** No cluster (a receivers file alone): no sources to index, so one that routes by repository cannot serve. */
+  readonly withoutSources?: boolean;
 }
 
 export interface Decision {
@@ -67,7 +69,7 @@ export function decide(r: ReceiverObject, inputs: DecisionInputs): Decision {
   const compiled: Prepared = spec
     ? inputs.prepare(spec)
     : { ok: false, reason: Reason.validationFailed, message: r.invalid ?? "invalid spec" };
-  const refused = spec && compiled.ok ? optInProblem(spec, inputs.noCrossNamespaceRefs ?? false) : undefined;
+  const refused = spec && compiled.ok ? optInProblem(spec, inputs) : undefined;
   const prepared: Prepared = refused ? { ok: false, reason: Reason.validationFailed, message: refused } : compiled;
   const terminal = (p: Extract<Prepared, { ok: false }>): Readiness => ({
     kind: "terminal",
@@ -152,11 +154,15 @@ const ROUTED_TYPES = RECEIVER_TYPES.filter((t) => PROVIDERS[t].repository !== un
 /**
  * Why a spec's fluxhook opt-ins cannot be served, in the words its status gives: `namespace: "*"`
  * under --no-cross-namespace-refs, and the annotation `fluxhook.io/route-by` with another value
- * than `repository`, on a type whose deliveries name no repository, or over a kind that follows none.
+ * than `repository`, on a type whose deliveries name no repository, over a kind that follows none,
+ * or without a cluster whose sources it could index (a receivers file and no cluster).
  */
-function optInProblem(spec: ReceiverSpec, noCrossNamespaceRefs: boolean): string | undefined {
+export function optInProblem(
+  spec: ReceiverSpec,
+  mode: Pick<DecisionInputs, "noCrossNamespaceRefs" | "withoutSources">,
+): string | undefined {
   for (const [i, r] of spec.resources.entries()) {
-    if (noCrossNamespaceRefs && r.namespace === "*")
+    if (mode.noCrossNamespaceRefs && r.namespace === "*")
       return `resources[${i}] (kind=${q(r.kind)}, name=${q(r.name)}): namespace "*" names every namespace, and cross-namespace references are not allowed (--no-cross-namespace-refs)`;
   }
   if (spec.routeBy === undefined) return undefined;
@@ -169,6 +175,8 @@ function optInProblem(spec: ReceiverSpec, noCrossNamespaceRefs: boolean): string
     if (!routedKind(r.kind))
       return `${annotation}: resources[${i}] (kind=${q(r.kind)}) follows no repository; routing selects ${list(ROUTED_KINDS.map((k) => k.kind))}`;
   }
+  if (mode.withoutSources)
+    return `${annotation}: routing by repository reads a cluster's sources, and no cluster is configured (--kubeconfig)`;
   return undefined;
 }
 

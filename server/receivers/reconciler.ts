@@ -95,6 +95,8 @@ export interface ReconcilerOptions {
   readonly withoutStatus?: boolean;
   /** --no-cross-namespace-refs: a Receiver naming every namespace (`namespace: "*"`) is not Ready. */
   readonly noCrossNamespaceRefs?: boolean;
+  /** No cluster (a receivers file alone): one that routes by repository is not Ready (no sources to index). */
+  readonly withoutSources?: boolean;
   /**
    * Compiles and checks a valid spec (CEL expressions, OIDC providers); a failure is a terminal
    * error. Called once per change of what it depends on (prepare.ts compilationKey), not per
@@ -223,6 +225,7 @@ export class Reconciler {
       otherAt: (path, self) => this.#otherAt(path, self),
       withoutStatus: this.#options.withoutStatus ?? false,
       noCrossNamespaceRefs: this.#options.noCrossNamespaceRefs ?? false,
+      withoutSources: this.#options.withoutSources ?? false,
     });
     // Its Secret is being read: what was decided before stands, and the Secret cache queues it once read.
     if (decision.pending) return undefined;
