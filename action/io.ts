@@ -5,7 +5,8 @@
  * through one `Io`, so the same `run` serves the action and the CLI.
  *
  * Both make every line inert (action/inert.ts) as they write it, whoever composed it: no text that
- * came from outside becomes a workflow command, an escape sequence, a new line or summary markup.
+ * came from outside becomes a command, a log section, an escape sequence, a new line or summary
+ * markup.
  * Outside Actions nothing understands `::add-mask::`, so the plain Io prints no workflow command
  * at all and replaces every registered secret (the token, the digest, the URL, the ID token) in
  * every line it writes.
@@ -72,25 +73,27 @@ export interface PlainIo extends Io {
   readonly outputs: ReadonlyMap<string, string>;
 }
 
+/** A group's header in plain output: Buildkite's collapsed section (`--- name`), plain text elsewhere. */
+const GROUP_MARKER = "--- ";
+
 /**
  * Plain lines on a file descriptor (stderr by default: stdout is left for the CLI's result),
  * written synchronously so that nothing is lost when the process exits right after. Every line
- * is scrubbed of every secret registered so far; debug lines are dropped.
+ * is scrubbed of every secret registered so far; debug lines are dropped. The only line that
+ * starts with a section marker is a group's header, written here after the name is made inert.
  */
 export function plainIo(fd = 2): PlainIo {
   const secrets: string[] = [];
   const outputs = new Map<string, string>();
-  const write = (text: string) => {
-    const lines = inertLines(scrub(text, secrets)).map((line) => scrub(line, secrets));
-    writeSync(fd, `${lines.join("\n")}\n`);
-  };
+  const writeLines = (lines: readonly string[]) => writeSync(fd, `${lines.join("\n")}\n`);
+  const write = (text: string) => writeLines(inertLines(scrub(text, secrets)).map((line) => scrub(line, secrets)));
   return {
     outputs,
     info: (line) => write(line),
     warning: (message) => write(`warning: ${message}`),
     fail: (message) => write(`error: ${message}`),
     debug: () => {},
-    startGroup: (name) => write(`--- ${name}`),
+    startGroup: (name) => writeLines([`${GROUP_MARKER}${scrub(inert(scrub(name, secrets)), secrets)}`]),
     endGroup: () => {},
     setSecret: (secret) => {
       if (secret !== "") secrets.push(secret);

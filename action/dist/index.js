@@ -19027,17 +19027,18 @@ async function mapPool(items, limit, work) {
   return results;
 }
 // action/inert.ts
-var UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
+var UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
+var COMMAND_ANYWHERE = /##(?=[A-Za-z]*\[)/g;
 var LINE_BREAK = /\r\n|[\n\r\u0085\u2028\u2029]/;
-var COMMAND_START = /^\s*(::|##)/;
+var COMMAND_START = /^\s*(?:::|##|(?:---|\+\+\+|~~~)(?:\s|$)|\^\^\^ \+\+\+)/;
 var MARKUP = /[&<>"'`*_[\](){}!#|~\\]/g;
 var SHORT_ESCAPES = { "\t": "\\t", "\n": "\\n", "\r": "\\r" };
 function escapeChar(c) {
-  const code = c.charCodeAt(0);
+  const code = c.codePointAt(0) ?? 0;
   return SHORT_ESCAPES[c] ?? (code <= 255 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u{${code.toString(16)}}`);
 }
 function inert(text) {
-  return text.replace(UNSAFE, escapeChar);
+  return text.replace(UNSAFE, escapeChar).replace(COMMAND_ANYWHERE, "#\\x23");
 }
 function guardLine(line) {
   return COMMAND_START.test(line) ? `> ${line}` : line;
@@ -20562,22 +20563,21 @@ function actionsIo() {
     }
   };
 }
+var GROUP_MARKER = "--- ";
 function plainIo(fd = 2) {
   const secrets = [];
   const outputs = new Map;
-  const write = (text) => {
-    const lines = inertLines(scrub(text, secrets)).map((line) => scrub(line, secrets));
-    writeSync(fd, `${lines.join(`
+  const writeLines = (lines) => writeSync(fd, `${lines.join(`
 `)}
 `);
-  };
+  const write = (text) => writeLines(inertLines(scrub(text, secrets)).map((line) => scrub(line, secrets)));
   return {
     outputs,
     info: (line) => write(line),
     warning: (message) => write(`warning: ${message}`),
     fail: (message) => write(`error: ${message}`),
     debug: () => {},
-    startGroup: (name) => write(`--- ${name}`),
+    startGroup: (name) => writeLines([`${GROUP_MARKER}${scrub(inert(scrub(name, secrets)), secrets)}`]),
     endGroup: () => {},
     setSecret: (secret) => {
       if (secret !== "")

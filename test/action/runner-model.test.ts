@@ -26,7 +26,10 @@ describe("the parser (actions/runner ActionCommandL0's cases)", () => {
       { name: "warning", properties: { k1: "%3B=%0D=%0A=%5D" }, data: "%3B-%0D-%0A-%5D", form: "##[" },
     ],
     ["##[warning k1=;k2=;]", { name: "warning", properties: {}, data: "", form: "##[" }],
-    ["legacy anywhere: >>>   ##[warning k1=v1;]msg", { name: "warning", properties: { k1: "v1" }, data: "msg", form: "##[" }],
+    [
+      "legacy anywhere: >>>   ##[warning k1=v1;]msg",
+      { name: "warning", properties: { k1: "v1" }, data: "msg", form: "##[" },
+    ],
     ["::warning k1=v1,::msg", { name: "warning", properties: { k1: "v1" }, data: "msg", form: "::" }],
     ["::warning::", { name: "warning", properties: {}, data: "", form: "::" }],
     [
@@ -35,7 +38,10 @@ describe("the parser (actions/runner ActionCommandL0's cases)", () => {
     ],
     ["::warning k1=,k2=,::", { name: "warning", properties: {}, data: "", form: "::" }],
     ["   ::warning k1=v1,::msg", { name: "warning", properties: { k1: "v1" }, data: "msg", form: "::" }],
-    ["\u2003::warning::a Unicode space is whitespace to .NET", { name: "warning", properties: {}, data: "a Unicode space is whitespace to .NET", form: "::" }],
+    [
+      "\u2003::warning::a Unicode space is whitespace to .NET",
+      { name: "warning", properties: {}, data: "a Unicode space is whitespace to .NET", form: "::" },
+    ],
     ["::WARNING::x", { name: "WARNING", properties: {}, data: "x", form: "::" }],
   ])("%s", (line, want) => {
     expect(parse(line)).toEqual(want as never);

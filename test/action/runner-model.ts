@@ -138,22 +138,22 @@ function netSplit(s: string, separator: string, count = Number.POSITIVE_INFINITY
 }
 
 /** Each `[escaped, character]` replaced in order, as the runner's EscapeMapping lists are applied. */
-const unescape = (mappings: readonly (readonly [string, string])[]) => (s: string) =>
+const unescapeWith = (mappings: readonly (readonly [string, string])[]) => (s: string) =>
   mappings.reduce((text, [escaped, character]) => text.split(escaped).join(character), s);
-/** `::` data and `##[` properties and data. */
-const unescapeData = unescape([
+/** `::` data; its properties also unescape `:` and `,`, and the `##[` form `;` and `]` in both. */
+const unescapeData = unescapeWith([
   ["%0D", "\r"],
   ["%0A", "\n"],
   ["%25", "%"],
 ]);
-const unescapeV2Property = unescape([
+const unescapeV2Property = unescapeWith([
   ["%0D", "\r"],
   ["%0A", "\n"],
   ["%3A", ":"],
   ["%2C", ","],
   ["%25", "%"],
 ]);
-const unescapeV1 = unescape([
+const unescapeV1 = unescapeWith([
   ["%3B", ";"],
   ["%0D", "\r"],
   ["%0A", "\n"],
@@ -166,10 +166,7 @@ const unescapeV1 = unescape([
 
 type Parsed = Omit<RunnerCommand, "line" | "stream">;
 
-function properties(
-  pairs: readonly string[],
-  unescapeValue: (s: string) => string,
-): Record<string, string> {
+function properties(pairs: readonly string[], unescapeValue: (s: string) => string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const pair of pairs) {
     const [key, value] = netSplit(pair, "=", 2);
@@ -295,7 +292,8 @@ export function readAsRunner(output: { stdout: string; stderr?: string }, option
     const name = command.name.toLowerCase();
     const named = () => {
       const value = command.properties.name;
-      if (value === undefined || value === "") throw new Error(`Required field 'name' is missing in ##[${name}] command.`);
+      if (value === undefined || value === "")
+        throw new Error(`Required field 'name' is missing in ##[${name}] command.`);
       return value;
     };
     switch (name) {
