@@ -31,7 +31,7 @@ const DRY_RUN_PREVIEW_BYTES = 4096;
 export interface Step {
   readonly io: Io;
   readonly config: ActionConfig;
-  /** Takes every secret (the inputs' and the credential) out of a line, an output or a summary cell. */
+  /** Takes every secret the Io was given so far (the inputs', every ID token) out of text: `io.scrub`. */
   readonly clean: (text: string) => string;
 }
 

@@ -19836,28 +19836,48 @@ function summaryTable(results, dryRun) {
 }
 
 // action/io.ts
-var annotation = (message) => inertLines(message).join(`
-`);
+function secretList() {
+  const secrets = [];
+  return {
+    add(secret) {
+      if (secret !== "" && !secrets.includes(secret))
+        secrets.push(secret);
+    },
+    scrub: (text) => scrub(text, secrets)
+  };
+}
+function displayFor(secrets) {
+  return {
+    lines: (text) => inertLines(secrets.scrub(text)).map(secrets.scrub),
+    line: (text) => secrets.scrub(inert(secrets.scrub(text))),
+    cell: (text) => secrets.scrub(summaryCell(secrets.scrub(text)))
+  };
+}
 function actionsIo() {
+  const secrets = secretList();
+  const show = displayFor(secrets);
+  const annotation = (message) => show.lines(message).join(`
+`);
   return {
     info: (line) => {
-      for (const shown of inertLines(line))
-        info(shown);
+      for (const text of show.lines(line))
+        info(text);
     },
     warning: (message) => warning(annotation(message)),
     fail: (message) => setFailed(annotation(message)),
     debug: (message) => debug2(annotation(message)),
-    startGroup: (name) => startGroup(inert(name)),
+    startGroup: (name) => startGroup(show.line(name)),
     endGroup: () => endGroup(),
-    setSecret: (secret) => setSecret(secret),
-    setOutput: (name, value) => setOutput(name, value),
+    setSecret: (secret) => {
+      secrets.add(secret);
+      setSecret(secret);
+    },
+    scrub: secrets.scrub,
+    setOutput: (name, value) => setOutput(name, secrets.scrub(value)),
     async writeSummary(rows, heading = "fluxhook delivery") {
       const [head = [], ...body] = rows;
       try {
-        await summary.addHeading(summaryCell(heading), 3).addTable([
-          head.map((h) => ({ data: summaryCell(h), header: true })),
-          ...body.map((row) => row.map(summaryCell))
-        ]).write();
+        await summary.addHeading(show.cell(heading), 3).addTable([head.map((h) => ({ data: show.cell(h), header: true })), ...body.map((row) => row.map(show.cell))]).write();
       } catch (err) {
         debug2(`No job summary written: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -19866,26 +19886,24 @@ function actionsIo() {
 }
 var GROUP_MARKER = "--- ";
 function plainIo(fd = 2) {
-  const secrets = [];
+  const secrets = secretList();
+  const show = displayFor(secrets);
   const outputs = new Map;
-  const writeLines = (lines) => writeSync(fd, `${lines.join(`
+  const write = (lines) => writeSync(fd, `${lines.join(`
 `)}
 `);
-  const write = (text) => writeLines(inertLines(scrub(text, secrets)).map((line) => scrub(line, secrets)));
   return {
     outputs,
-    info: (line) => write(line),
-    warning: (message) => write(`warning: ${message}`),
-    fail: (message) => write(`error: ${message}`),
+    info: (line) => write(show.lines(line)),
+    warning: (message) => write(show.lines(`warning: ${message}`)),
+    fail: (message) => write(show.lines(`error: ${message}`)),
     debug: () => {},
-    startGroup: (name) => writeLines([`${GROUP_MARKER}${scrub(inert(scrub(name, secrets)), secrets)}`]),
+    startGroup: (name) => write([`${GROUP_MARKER}${show.line(name)}`]),
     endGroup: () => {},
-    setSecret: (secret) => {
-      if (secret !== "")
-        secrets.push(secret);
-    },
+    setSecret: secrets.add,
+    scrub: secrets.scrub,
     setOutput: (name, value) => {
-      outputs.set(name, scrub(value, secrets));
+      outputs.set(name, secrets.scrub(value));
     },
     writeSummary: async () => {}
   };
@@ -20829,8 +20847,7 @@ async function run(deps = defaultDeps()) {
       io.fail(first.error);
       return first.usage ? Exit.usage : Exit.failed;
     }
-    const secrets = [...config.secrets, first.value];
-    const step = { io, config, clean: (text) => scrub(text, secrets) };
+    const step = { io, config, clean: (text) => io.scrub(text) };
     const planned = planDeliveries(config, material.payload, first.value);
     logPlan(step, planned, material, route);
     if (config.dryRun) {

@@ -23,6 +23,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import examples from "@octokit/webhooks-examples";
 import type { Io } from "../../action/io";
+import { scrub } from "../../action/report";
 import { lowercaseNames, signatureHeaders } from "../support/signer";
 import { nodeFor } from "./node-versions";
 import { renderedSummary } from "./runner-model";
@@ -538,6 +539,7 @@ export function recordingIo(): RecordedIo {
   const warnings: string[] = [];
   const outputs = new Map<string, string>();
   const summaries: RecordedIo["summaries"] = [];
+  const secrets: string[] = [];
   const io: Io = {
     info: (line) => calls.push(`info:${line}`),
     warning: (message) => {
@@ -551,7 +553,11 @@ export function recordingIo(): RecordedIo {
     debug: (message) => calls.push(`debug:${message}`),
     startGroup: (name) => calls.push(`group:${name}`),
     endGroup: () => calls.push("endgroup:"),
-    setSecret: (secret) => calls.push(`setSecret:${secret}`),
+    setSecret: (secret) => {
+      calls.push(`setSecret:${secret}`);
+      secrets.push(secret);
+    },
+    scrub: (text) => scrub(text, secrets),
     setOutput: (name, value) => {
       calls.push(`output:${name}`);
       outputs.set(name, value);

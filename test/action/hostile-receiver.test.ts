@@ -8,8 +8,8 @@
  * with `::add-mask::`), and runner-model.ts reads its output as the runner does.
  */
 import { describe, expect, test } from "bun:test";
-import { runAction, startIdTokenEndpoint, startReceiver, type ActionRun, type ReceivedRequest } from "./harness";
-import { readAsRunner, type RunnerView } from "./runner-model";
+import { leaks, runAction, startIdTokenEndpoint, startReceiver, type ActionRun, type ReceivedRequest } from "./harness";
+import { readAsRunner, renderedSummary, type RunnerView } from "./runner-model";
 
 const HOSTILE =
   "ok\n::stop-commands::pwned\n::error::pwned\r\x1b[2K\x1b[31mred\u2028::warning::pwned" +
@@ -174,5 +174,19 @@ describe("text from a hostile receiver is shown inert", () => {
     const view = readAsRunner(run);
     for (const token of minted) expect(shown(view).filter((line) => line.includes(token))).toEqual([]);
     expectOnlyOwnCommands(view);
+  });
+
+  test("refreshed ID tokens quoted back are not in the job summary as it renders", async () => {
+    await using receiver = lookAlike({ message: (req) => `seen ${req.headers.authorization}` });
+    const { run, minted } = await runWithTokens(receiver.url);
+    expect(run.exitCode).toBe(1);
+    expect(minted.length).toBeGreaterThanOrEqual(3);
+    const view = readAsRunner(run);
+    // The runner masks the summary's lines, then it renders (`&#95;` reads as `_`).
+    const summary = renderedSummary(run.summary, view.masks);
+    expect(summary).toContain("GitRepository flux-system/webapp");
+    for (const token of minted) expect(summary).not.toContain(token);
+    // Nor anywhere the action writes, the runner's masking aside.
+    expect(leaks(run, minted)).toEqual([]);
   });
 });
