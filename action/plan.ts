@@ -21,7 +21,7 @@ import type { OutgoingRequest } from "./vocabulary";
  */
 export const USER_AGENT = `GitHub-Hookshot/${createHash("sha256").update(`fluxhook-action/${version}`).digest("hex").slice(0, 7)}`;
 
-/** Deliveries (and then waits) in flight at once when `receiver` lists several: quick, without a burst. */
+/** Deliveries (and then status queries) in flight at once when `receiver` lists several: quick, without a burst. */
 export const MAX_PARALLEL_DELIVERIES = 4;
 
 /** How much of a request body a dry run shows. */

@@ -189,9 +189,10 @@ export type WaitResult =
 export interface WaitDeps {
   /**
    * Sends one query for these targets (signed as a delivery is), reading up to
-   * MAX_STATUS_ANSWER_BYTES of its answer, giving up after `timeoutMs` (what is left of the wait).
+   * MAX_STATUS_ANSWER_BYTES of its answer, giving up after `timeoutMs` (what is left of the wait);
+   * undefined when it could not be sent within that time (queries of other waits held every slot).
    */
-  readonly query: (targets: readonly QueriedTarget[], timeoutMs: number) => Promise<SendResult>;
+  readonly query: (targets: readonly QueriedTarget[], timeoutMs: number) => Promise<SendResult | undefined>;
   readonly sleep: (ms: number) => Promise<void>;
   readonly now: () => number;
   readonly random: () => number;
@@ -225,6 +226,7 @@ async function pollOnce(targets: readonly QueriedTarget[], deadline: number, dep
     const left = deadline - deps.now();
     if (left <= 0) return { kind: "late" };
     const result = await deps.query(targets.slice(i, i + MAX_STATUS_QUERY_TARGETS), left);
+    if (result === undefined) return { kind: "late" };
     if (result.kind === "error") return { kind: "retry", why: inert(`${result.error.code}: ${result.error.message}`) };
     if (permanent(result))
       return {
@@ -261,14 +263,17 @@ async function pollOnce(targets: readonly QueriedTarget[], deadline: number, dep
   };
 }
 
-/** Polls until the judgement is final or `timeoutMs` has passed. */
+/**
+ * Polls until the judgement is final or the deadline: `timeoutMs` from now, or `deadline` when
+ * several waits share one (wait-all.ts: wait-timeout-seconds bounds the whole step's wait).
+ */
 export async function waitForFlux(
   targets: readonly QueriedTarget[],
   mode: Exclude<WaitFor, "none">,
   timeoutMs: number,
   deps: WaitDeps,
+  deadline: number = deps.now() + timeoutMs,
 ): Promise<WaitResult> {
-  const deadline = deps.now() + timeoutMs;
   let last: StatusAnswer | undefined;
   let behind = "no answer from the status query yet";
   const timedOut = (polls: number): WaitResult => ({

@@ -19006,9 +19006,12 @@ function annotatedTargets(body) {
   return out;
 }
 // shared/concurrency.ts
-async function mapPool(items, limit, work) {
+var checkLimit = (name, limit) => {
   if (!Number.isInteger(limit) || limit < 1)
-    throw new RangeError(`mapPool: limit must be a whole number >= 1, not ${limit}`);
+    throw new RangeError(`${name}: limit must be a whole number >= 1, not ${limit}`);
+};
+async function mapPool(items, limit, work) {
+  checkLimit("mapPool", limit);
   const results = new Array(items.length);
   let next = 0;
   let failed = false;
@@ -19025,6 +19028,26 @@ async function mapPool(items, limit, work) {
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
+}
+function gate(limit) {
+  checkLimit("gate", limit);
+  let running = 0;
+  const waiting = [];
+  return async (work) => {
+    if (running < limit)
+      running++;
+    else
+      await new Promise((start) => waiting.push(start));
+    try {
+      return await work();
+    } finally {
+      const next = waiting.shift();
+      if (next)
+        next();
+      else
+        running--;
+    }
+  };
 }
 // action/inert.ts
 var UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
@@ -20186,6 +20209,8 @@ async function pollOnce(targets, deadline, deps) {
     if (left <= 0)
       return { kind: "late" };
     const result = await deps.query(targets.slice(i, i + MAX_STATUS_QUERY_TARGETS), left);
+    if (result === undefined)
+      return { kind: "late" };
     if (result.kind === "error")
       return { kind: "retry", why: inert(`${result.error.code}: ${result.error.message}`) };
     if (permanent(result))
@@ -20223,8 +20248,7 @@ async function pollOnce(targets, deadline, deps) {
     answer: { status: 200, reason: parts.map((p) => p.reason).join("; "), targets: parts.flatMap((p) => p.targets) }
   };
 }
-async function waitForFlux(targets, mode, timeoutMs, deps) {
-  const deadline = deps.now() + timeoutMs;
+async function waitForFlux(targets, mode, timeoutMs, deps, deadline = deps.now() + timeoutMs) {
   let last;
   let behind = "no answer from the status query yet";
   const timedOut = (polls) => ({
@@ -20770,8 +20794,10 @@ function conclude({ io, config }, message) {
 import { setTimeout as sleep2 } from "node:timers/promises";
 async function waitForAll({ io, config, clean }, mode, planned, results, waitIo) {
   const several = results.length > 1;
+  const deadline = Date.now() + config.waitTimeoutMs;
+  const queries = gate(MAX_PARALLEL_DELIVERIES);
   io.startGroup(`Waiting for Flux: ${mode}`);
-  const waited = await mapPool(results, MAX_PARALLEL_DELIVERIES, async ({ deliveryId, outcome }) => {
+  const waited = await Promise.all(results.map(async ({ deliveryId, outcome }) => {
     const delivery = planned.find((candidate) => candidate.deliveryId === deliveryId);
     const log = (line) => io.info(clean(`${progressPrefix(delivery.ctx, several)}${line}`));
     const answer = outcome?.ok ? outcome.attempts[outcome.attempts.length - 1]?.result : undefined;
@@ -20787,16 +20813,22 @@ async function waitForAll({ io, config, clean }, mode, planned, results, waitIo)
       return { planned: delivery, wait: undefined };
     }
     const wait = await waitForFlux(followed.targets, mode, config.waitTimeoutMs, {
-      query: (batch, left) => query(delivery, batch, Math.min(config.timeoutMs, left), waitIo),
+      query: (batch, left) => gated(queries, Date.now() + left, (ms) => query(delivery, batch, Math.min(config.timeoutMs, ms), waitIo)),
       sleep: (ms) => sleep2(ms),
       now: Date.now,
       random: Math.random,
       log
-    });
+    }, deadline);
     return { planned: delivery, wait };
-  });
+  }));
   io.endGroup();
   return waited;
+}
+async function gated(queries, until, send) {
+  return queries(async () => {
+    const left = until - Date.now();
+    return left > 0 ? send(left) : undefined;
+  });
 }
 async function query(delivery, batch, timeoutMs, waitIo) {
   const credential = await withTimeout(waitIo.credential(), timeoutMs, {

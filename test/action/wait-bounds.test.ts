@@ -80,6 +80,42 @@ describe("wait-for's bounds", () => {
     expect(elapsedMs).toBeLessThan(8_000);
   });
 
+  test("one wait-timeout-seconds for the whole wait, however many receivers wait (16, at most 4 queries at once)", async () => {
+    let inFlight = 0;
+    let mostInFlight = 0;
+    await using receiver = lookAlike(targets(1), async (req) => {
+      inFlight++;
+      mostInFlight = Math.max(mostInFlight, inFlight);
+      await Bun.sleep(50);
+      inFlight--;
+      const query = JSON.parse(new TextDecoder().decode(req.body)) as { targets: QueriedTarget[] };
+      return Response.json({
+        status: 200,
+        reason: "not yet",
+        targets: query.targets.map((t) => ({ ...t, found: true, handled: false })),
+      });
+    });
+    const names = Array.from({ length: 16 }, (_, i) => `webapp-${i}`);
+    const started = Date.now();
+    const run = await runAction({
+      inputs: {
+        token: TOKEN,
+        address: receiver.url,
+        receiver: names.join("\n"),
+        "wait-for": "reconciled",
+        "wait-timeout-seconds": "2",
+      },
+    });
+    const elapsedMs = Date.now() - started;
+    expect(run.exitCode).toBe(1);
+    // Every receiver was asked, each timed out on the one deadline, and in far less than four 2 s waits in turn.
+    const queried = new Set(receiver.requests.filter((r) => r.path.endsWith("/status")).map((r) => r.path));
+    expect(queried.size).toBe(16);
+    for (const name of names) expect(run.stdout).toContain(`flux-system/${name}: Timed out after 2 s waiting for Flux`);
+    expect(elapsedMs).toBeLessThan(6_000);
+    expect(mostInFlight).toBeLessThanOrEqual(4);
+  });
+
   test("hundreds of targets (an answer beyond the 64 KiB read without wait-for) are waited for", async () => {
     const many = targets(600);
     await using receiver = lookAlike(many, allDone);

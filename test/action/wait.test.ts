@@ -187,7 +187,7 @@ describe("judge", () => {
  * of the fake clock (0 by default; a stalled server takes the whole timeout it was given, or the
  * 10 s per request of the action's default when it was given none); sleeping advances time.
  */
-function harness(script: (n: number) => SendResult, takesMs: (timeoutMs: number) => number = () => 0) {
+function harness(script: (n: number) => SendResult | undefined, takesMs: (timeoutMs: number) => number = () => 0) {
   let now = 0;
   const sleeps: number[] = [];
   const batches: number[] = [];
@@ -244,6 +244,22 @@ describe("waitForFlux", () => {
     );
     // Never sleeps past the deadline.
     expect(h.sleeps.reduce((a, b) => a + b, 0)).toBe(20_000);
+  });
+
+  test("a deadline shared by several waits ends this one there; the message names wait-timeout-seconds", async () => {
+    const h = harness(() => ok(answer(source({ handled: false }))));
+    const result = await waitForFlux(T, "reconciled", 20_000, h.deps, 8_000);
+    expect(result).toMatchObject({ ok: false, message: expect.stringContaining("Timed out after 20 s") });
+    expect(h.now()).toBe(8_000);
+  });
+
+  test("a query not sent before the deadline (other waits held every slot) ends the wait on the last judgement", async () => {
+    const h = harness((n) => (n === 0 ? ok(answer(source({ handled: false }))) : undefined));
+    const result = await waitForFlux(T, "reconciled", 20_000, h.deps);
+    expect(result).toMatchObject({ ok: false, polls: 1 });
+    expect(!result.ok && result.message).toStartWith(
+      "Timed out after 20 s waiting for Flux (wait-for: reconciled): GitRepository flux-system/app has not handled the request yet",
+    );
   });
 
   test("429, 5xx and network errors are polled through; other refusals end the wait", async () => {
