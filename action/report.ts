@@ -78,11 +78,16 @@ export function truncate(text: string, max: number): string {
 
 /**
  * The start of a receiver's answer, at most `max` characters, with a note that gives the whole
- * body's size (not the transport's read cap) when it is cut.
+ * body's size (not the transport's read cap) when it is longer, or says it was cut off.
  */
 export function bodyExcerpt(result: Extract<SendResult, { kind: "response" }>, max: number): string {
   const { body } = result;
   if (!result.bodyTruncated && body.length <= max) return body;
+  if (result.bodyCut) {
+    const read = Buffer.byteLength(body);
+    const of = result.bodyBytes !== undefined ? ` of its ${result.bodyBytes}` : "";
+    return `${body.slice(0, max)}… (cut off after ${read}${of} bytes)`;
+  }
   const size =
     result.bodyBytes !== undefined
       ? `${result.bodyBytes} bytes`

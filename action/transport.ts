@@ -330,6 +330,7 @@ export function createTransport(route: Route, options: TransportOptions): Transp
         const chunks: Buffer[] = [];
         let size = 0;
         let truncated = false;
+        let cut = false;
         try {
           for await (const chunk of res.body) {
             const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
@@ -345,6 +346,7 @@ export function createTransport(route: Route, options: TransportOptions): Transp
           // The status is the receiver's answer: a body cut short (stalled past the timeout, or
           // reset) does not turn a 200 into "no answer", which would send the delivery again.
           truncated = true;
+          cut = true;
           res.body.destroy();
         }
         const body = Buffer.concat(chunks).subarray(0, maxBodyBytes).toString("utf8");
@@ -356,6 +358,7 @@ export function createTransport(route: Route, options: TransportOptions): Transp
           headers,
           body,
           bodyTruncated: truncated,
+          ...(cut ? { bodyCut: true } : {}),
           bodyBytes: truncated ? declared : size,
         };
       } catch (err) {

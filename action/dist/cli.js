@@ -19422,6 +19422,7 @@ function createTransport(route, options) {
         const chunks = [];
         let size = 0;
         let truncated = false;
+        let cut = false;
         try {
           for await (const chunk of res.body) {
             const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
@@ -19435,6 +19436,7 @@ function createTransport(route, options) {
           }
         } catch {
           truncated = true;
+          cut = true;
           res.body.destroy();
         }
         const body = Buffer.concat(chunks).subarray(0, maxBodyBytes).toString("utf8");
@@ -19446,6 +19448,7 @@ function createTransport(route, options) {
           headers,
           body,
           bodyTruncated: truncated,
+          ...cut ? { bodyCut: true } : {},
           bodyBytes: truncated ? declared : size
         };
       } catch (err) {
@@ -19671,6 +19674,11 @@ function bodyExcerpt(result, max) {
   const { body } = result;
   if (!result.bodyTruncated && body.length <= max)
     return body;
+  if (result.bodyCut) {
+    const read = Buffer.byteLength(body);
+    const of = result.bodyBytes !== undefined ? ` of its ${result.bodyBytes}` : "";
+    return `${body.slice(0, max)}… (cut off after ${read}${of} bytes)`;
+  }
   const size = result.bodyBytes !== undefined ? `${result.bodyBytes} bytes` : `more than ${Buffer.byteLength(body)} bytes${result.bodyTruncated ? ", not read to the end" : ""}`;
   return `${body.slice(0, max)}… (truncated: the answer has ${size})`;
 }
@@ -20181,6 +20189,11 @@ function toFollow(answer, mode) {
     body = undefined;
   }
   const targets = annotatedTargets(body);
+  if (answer.bodyCut)
+    return {
+      kind: "refused",
+      message: `wait-for: ${mode} cannot list what to wait for: the receiver's answer to the delivery was cut off before ` + "its end (it stalled past timeout-seconds, or the connection was reset)."
+    };
   if (answer.bodyTruncated)
     return {
       kind: "refused",
@@ -20309,17 +20322,22 @@ async function pollOnce(targets, deadline, deps) {
       };
     if (result.status !== 200)
       return { kind: "refused", why: `the status query was refused: HTTP ${result.status} (${reasonOf(result.body)})` };
+    if (result.bodyCut)
+      return {
+        kind: "retry",
+        why: "its answer was cut off before its end (it stalled past timeout-seconds, or the connection was reset)"
+      };
+    if (result.bodyTruncated)
+      return {
+        kind: "refused",
+        why: `the status query's answer was longer than the ${MAX_STATUS_ANSWER_BYTES} bytes its bounds allow (shared/status-query.ts): is the receiver fluxhook, of a version that speaks this action's status query?`
+      };
     let body;
     try {
       body = JSON.parse(result.body);
     } catch {
       body = undefined;
     }
-    if (result.bodyTruncated)
-      return {
-        kind: "refused",
-        why: `the status query's answer was longer than the ${MAX_STATUS_ANSWER_BYTES} bytes its bounds allow (shared/status-query.ts), or was cut off: is the receiver fluxhook, of a version that speaks this action's status query?`
-      };
     const answer = parseStatusAnswer(body);
     if (!answer)
       return { kind: "refused", why: "the status query's answer is not a status answer" };

@@ -263,6 +263,13 @@ describe("outputs and summary", () => {
     expect(bodyExcerpt(short as never, 10)).toContain("the answer has 20 bytes");
   });
 
+  test("a body cut off before its end (a stall, a reset): the note says so, not that it is long", () => {
+    const cut = { ...(http(200, "{") as object), bodyTruncated: true, bodyCut: true, bodyBytes: 100 };
+    expect(bodyExcerpt(cut as never, 10)).toBe("{… (cut off after 1 of its 100 bytes)");
+    const undeclared = { ...(http(200, `{"status":200`) as object), bodyTruncated: true, bodyCut: true };
+    expect(bodyExcerpt(undeclared as never, 10)).toBe(`{"status":… (cut off after 13 bytes)`);
+  });
+
   test("outputs of a network failure and of a dry run", () => {
     expect(outputsFor(BY_NAME, "id-2", failed([net("refused", "ECONNREFUSED")], "network"))).toMatchObject({
       status: "",

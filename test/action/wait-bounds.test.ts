@@ -116,6 +116,28 @@ describe("wait-for's bounds", () => {
     expect(mostInFlight).toBeLessThanOrEqual(4);
   });
 
+  test("a status answer cut short (it stalls past the request timeout) is asked again, not taken for an oversized one", async () => {
+    await using receiver = lookAlike(targets(1), (req) => {
+      const queries = receiver.requests.filter((r) => r.path.endsWith("/status")).length;
+      if (queries > 1) return allDone(req);
+      // The first answer: a 200 whose body starts, then stalls for longer than the 1 s timeout.
+      return new Response(
+        new ReadableStream({
+          start: async (body) => {
+            body.enqueue(new TextEncoder().encode("{"));
+            await Bun.sleep(3_000);
+            body.close();
+          },
+        }),
+        { status: 200, headers: { "content-type": "application/json" } },
+      );
+    });
+    const run = await wait(receiver.url, { "wait-timeout-seconds": "20", "timeout-seconds": "1" });
+    expect(run.stdout).toContain("Poll 1: the status query did not answer: its answer was cut off");
+    expect(run.stdout).toContain("Flux is Ready at main@sha1:0123456789abcdef0123456789abcdef01234567");
+    expect(run.exitCode).toBe(0);
+  });
+
   test("hundreds of targets (an answer beyond the 64 KiB read without wait-for) are waited for", async () => {
     const many = targets(600);
     await using receiver = lookAlike(many, allDone);

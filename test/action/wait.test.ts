@@ -302,6 +302,22 @@ describe("waitForFlux", () => {
     expect(stalled.timeouts[0]).toBe(5_000);
   });
 
+  test("an answer cut short (a stall past the timeout, a reset) is asked again", async () => {
+    const h = harness((n) =>
+      n === 0 ? { ...ok(answer(source())), body: "{", bodyTruncated: true, bodyCut: true } : ok(answer(source())),
+    );
+    expect(await waitForFlux(T, "ready", 60_000, h.deps)).toMatchObject({ ok: true, polls: 2 });
+  });
+
+  test("answers cut short until the deadline: the message is the timeout's, saying why", async () => {
+    const h = harness(() => ({ ...ok(answer(source())), body: '{"status":2', bodyTruncated: true, bodyCut: true }));
+    const result = await waitForFlux(T, "ready", 10_000, h.deps);
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.message).toStartWith(
+      "Timed out after 10 s waiting for Flux (wait-for: ready): the status query did not answer: its answer was cut off",
+    );
+  });
+
   test("an answer longer than the contract's bounds is refused, naming the bound, not Flux", async () => {
     const h = harness(() => ({ ...ok(answer(source())), bodyTruncated: true }));
     const result = await waitForFlux(T, "ready", 60_000, h.deps);
@@ -324,8 +340,18 @@ describe("waitForFlux", () => {
 });
 
 describe("toFollow: what a delivery's answer gives wait-for to follow", () => {
-  const delivered = (body: string, bodyTruncated = false) =>
-    ({ kind: "response", status: 200, headers: {}, body, bodyTruncated }) as const;
+  const delivered = (
+    body: string,
+    bodyTruncated = false,
+    bodyCut = false,
+  ): Extract<SendResult, { kind: "response" }> => ({
+    kind: "response",
+    status: 200,
+    headers: {},
+    body,
+    bodyTruncated,
+    bodyCut,
+  });
   const annotated = (n: number) =>
     JSON.stringify({
       status: 200,
@@ -357,6 +383,11 @@ describe("toFollow: what a delivery's answer gives wait-for to follow", () => {
       "an answer cut at the read bound",
       delivered(annotated(1).slice(0, 20), true),
       { kind: "refused", message: expect.stringContaining(`longer than the ${MAX_DELIVERY_ANSWER_BYTES} bytes`) },
+    ],
+    [
+      "an answer cut short (a stall or a reset), not blamed on its length",
+      delivered(annotated(1).slice(0, 20), true, true),
+      { kind: "refused", message: expect.stringContaining("was cut off before its end") },
     ],
   ])("%s", (_name, answer, followed) => {
     expect(toFollow(answer, "ready")).toEqual(followed);
