@@ -14,12 +14,14 @@
  * bench/results/<time>.json.
  *
  *   bun bench/main.ts [--seconds=5] [--rounds=3] [--only=1,2,3,4,5,6,7,8,9,cold] [--source] [--profile=1]
- *                     [--fluxhook-flag=--log-level=error …] [--limits-off]
+ *                     [--fluxhook-flag=--log-level=error …] [--limits-off] [--baseline=path/to/fluxhook]
  *
  * fluxhook runs at its default flags, as users run it; --limits-off turns the per-receiver rate
  * limits off (the runs before issue 14).
  * --source runs `bun server/main.ts` instead of the binary; --profile=N runs scenario N once more
- * against `bun --cpu-prof server/main.ts` and prints where the CPU went.
+ * against `bun --cpu-prof server/main.ts` and prints where the CPU went. --baseline=PATH runs a
+ * second fluxhook from another build (another commit's `npm run build:server`) beside this one in
+ * scenarios (1) to (3), round after round, and reports this one's req/s and CPU per request against it.
  */
 import { cpus, release, tmpdir } from "node:os";
 import { existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
@@ -56,6 +58,7 @@ import {
 } from "./lib/proc";
 import { formatTable, type Row } from "./lib/table";
 import { abuseCluster } from "./lib/abuse";
+import { QUERY_SIEGE_CONSUMERS, querySiegeCluster } from "./lib/query-siege";
 import { summarizeProfile } from "./lib/profile";
 
 const ROOT = join(import.meta.dir, "..");
@@ -67,7 +70,7 @@ const flag = (name: string) => process.argv.find((a) => a === `--${name}` || a.s
 const value = (name: string, fallback: string) => flag(name)?.split("=")[1] ?? fallback;
 const SECONDS = Number(value("seconds", "5"));
 const ROUNDS = Number(value("rounds", "3"));
-const ONLY = new Set(value("only", "1,2,3,4,5,6,7,8,9,cold").split(","));
+const ONLY = new Set(value("only", "1,2,3,4,5,6,7,8,9,10,cold").split(","));
 const FROM_SOURCE = flag("source") !== undefined;
 const PROFILE = value("profile", "");
 const CONNECTIONS = 64;
@@ -81,6 +84,8 @@ const SCALE = 10_000;
 const REQUESTED_AT = "reconcile.fluxcd.io/requestedAt";
 
 const binary = process.env.FLUXHOOK_BINARY ?? join(ROOT, "dist/fluxhook");
+/** Another build to compare with side by side in scenarios (1) to (3). */
+const BASELINE = flag("baseline") ? value("baseline", "") : undefined;
 const useBinary = !FROM_SOURCE && existsSync(binary);
 const fluxhookCommand = useBinary ? [binary] : [BUN, join(ROOT, "server/main.ts")];
 /**
@@ -104,7 +109,7 @@ const log = (message: string) => console.error(`[bench] ${message}`);
 type Kind = "valid" | "bad" | "unknown";
 
 interface Server {
-  readonly name: "fluxhook" | "bare-hmac" | "bare-patch" | "webhook";
+  readonly name: "fluxhook" | "fluxhook-baseline" | "bare-hmac" | "bare-patch" | "webhook";
   readonly url: string;
   readonly pid: number;
   /** The statuses each scenario's requests should get. */
@@ -301,11 +306,14 @@ async function main() {
   if (ONLY.has("7")) await abuse();
   if (ONLY.has("8")) await siege();
   if (ONLY.has("9")) await routing();
+  if (ONLY.has("10")) await querySiege();
   if (![..."123456"].some((n) => ONLY.has(n)) && !PROFILE) return report(started);
 
   const api = await startApi("main", main.objects);
   const fluxhook = await startFluxhook("fluxhook-main", api.hello.kubeconfig);
   await waitForStatus(`${fluxhook.healthUrl}/readyz`, 200, fluxhook.spawnedAt, 30_000, 5);
+  const baseline = BASELINE ? await startFluxhook("fluxhook-baseline", api.hello.kubeconfig, [BASELINE]) : undefined;
+  if (baseline) await waitForStatus(`${baseline.healthUrl}/readyz`, 200, baseline.spawnedAt, 30_000, 5);
   for (let i = 0; i < 600; i++) {
     const { ready } = await api.ask<{ ready: number }>({ cmd: "ready", namespace: NS });
     if (ready === MAIN_RECEIVERS) break;
@@ -365,6 +373,13 @@ async function main() {
       patches: pushPattern,
     },
   ];
+  if (baseline)
+    servers.push({
+      ...servers.find((s) => s.name === "fluxhook")!,
+      name: "fluxhook-baseline",
+      url: baseline.url,
+      pid: baseline.proc.pid,
+    });
   if (!("skipped" in webhook)) {
     servers.push({
       name: "webhook",
@@ -467,6 +482,32 @@ async function main() {
         null,
         `${(f.result.rps / hmacOnly.result.rps).toFixed(2)} × (${Math.round(hmacOnly.result.rps)} req/s)`,
       );
+    const base = pick("fluxhook-baseline");
+    if (base) {
+      rows.push({
+        scenario: "",
+        server: "fluxhook-baseline",
+        rps: base.result.rps,
+        p50: base.result.p50,
+        p99: base.result.p99,
+        errors: base.errors,
+        rssMb: mb(base.rss),
+        cpuUs: base.cpuUs,
+        patches: base.patches,
+        note: `${BASELINE}; rounds ${base.all.join("/")}`,
+      });
+      check(
+        `(${sc.id}) req/s × the baseline build, side by side`,
+        null,
+        `${(f.result.rps / base.result.rps).toFixed(3)} × (${Math.round(f.result.rps)} vs ${Math.round(base.result.rps)}; rounds ${f.all.join("/")} vs ${base.all.join("/")})`,
+      );
+      if (f.cpuUs !== undefined && base.cpuUs !== undefined)
+        check(
+          `(${sc.id}) CPU per request × the baseline build`,
+          null,
+          `${(f.cpuUs / base.cpuUs).toFixed(3)} × (${f.cpuUs.toFixed(1)} vs ${base.cpuUs.toFixed(1)} µs)`,
+        );
+    }
     if (w)
       check(
         `(${sc.id}) ≥ 5 × adnanh/webhook req/s`,
@@ -1051,6 +1092,96 @@ async function routing() {
   );
   await stopProcess(routed.proc);
   await stopProcess(plain.proc);
+  await api.stop();
+}
+
+// Scenario 10: issue 22's finding 1. At default flags, 16 connections send unsigned status queries
+// (one target named 100 times) to a URL-only Receiver for 10 s, beside 300 Kustomizations and 300
+// HelmReleases, while a real sender delivers to another Receiver every 250 ms. What the API server
+// is asked meanwhile (watches aside) must stay under 200 requests, every delivery 200.
+const QUERY_SIEGE = { connections: 16, seconds: 10, deliverEveryMs: 250, apiRequests: 200 };
+
+async function querySiege() {
+  const cluster = querySiegeCluster();
+  const api = await startApi("query-siege", cluster.objects);
+  const f = await startFluxhook("fluxhook-query-siege", api.hello.kubeconfig);
+  await waitForStatus(`${f.healthUrl}/readyz`, 200, f.spawnedAt, 30_000, 5);
+  for (let i = 0; i < 600; i++) {
+    const { ready } = await api.ask<{ ready: number }>({ cmd: "ready", namespace: NS });
+    if (ready === cluster.receivers) break;
+    await Bun.sleep(50);
+  }
+  await quiesce(f.proc.pid);
+  await api.ask({ cmd: "reset" });
+  const cpuBefore = cpuMs(f.proc.pid);
+  const load = runAutocannon({
+    url: f.url,
+    requests: [cluster.query],
+    connections: QUERY_SIEGE.connections,
+    deliveryIdHeader: DELIVERY_ID_HEADER,
+    seconds: QUERY_SIEGE.seconds,
+  });
+  const deliveries: { ms: number; status: number }[] = [];
+  const sends: Promise<void>[] = [];
+  const until = performance.now() + QUERY_SIEGE.seconds * 1000;
+  while (performance.now() < until) {
+    const t = performance.now();
+    sends.push(
+      fetch(f.url + cluster.delivery.path, {
+        method: "POST",
+        headers: { ...cluster.delivery.headers, [DELIVERY_ID_HEADER]: crypto.randomUUID() },
+        body: cluster.delivery.body,
+        signal: AbortSignal.timeout(10_000),
+      }).then(
+        async (res) =>
+          void deliveries.push({ ms: performance.now() - t, status: (await res.arrayBuffer(), res.status) }),
+        () => void deliveries.push({ ms: performance.now() - t, status: 0 }),
+      ),
+    );
+    await Bun.sleep(QUERY_SIEGE.deliverEveryMs);
+  }
+  const [queries] = await Promise.all([load, Promise.all(sends)]);
+  const cpu = cpuMs(f.proc.pid);
+  await quiesce(f.proc.pid);
+  const summary = await api.ask<Record<string, { count: number }>>({ cmd: "requestSummary" });
+  // The control channel's answer carries the summary's entries beside its own fields.
+  const requests = Object.entries(summary).filter(
+    ([key, v]) => typeof v === "object" && v !== null && typeof v.count === "number" && !key.includes(" watch "),
+  );
+  const total = requests.reduce((n, [, s]) => n + s.count, 0);
+  const count = (pattern: RegExp) => requests.filter(([key]) => pattern.test(key)).reduce((n, [, s]) => n + s.count, 0);
+  const byKind = {
+    "GET the target": count(/^GET gitrepositories \(one\)/),
+    "LIST kustomizations": count(/^GET kustomizations /),
+    "LIST helmreleases": count(/^GET .*helmreleases /),
+    "PATCH (deliveries)": count(/^PATCH gitrepositories/),
+    other: 0,
+  };
+  byKind.other = total - Object.values(byKind).reduce((a, b) => a + b, 0);
+  const not200 = deliveries.filter((d) => d.status !== 200).length;
+  const p99 = [...deliveries.map((d) => d.ms)].sort((a, b) => a - b)[Math.floor(deliveries.length * 0.99)];
+  rows.push({
+    scenario: `(10) ${QUERY_SIEGE.connections} connections of status queries, ${QUERY_SIEGE.seconds} s`,
+    server: "fluxhook",
+    rps: queries.rps,
+    p50: queries.p50,
+    p99: queries.p99,
+    note: `answers ${JSON.stringify(queries.statuses)}; API requests ${total}: ${JSON.stringify(byKind)}; CPU ${cpuBefore === undefined || cpu === undefined ? "?" : ((cpu - cpuBefore) / (QUERY_SIEGE.seconds * 1000)).toFixed(2)} cores`,
+  });
+  raw.scenario10 = { queries, summary, deliveries };
+  check(
+    `(10) fewer than ${QUERY_SIEGE.apiRequests} API requests under the siege (${QUERY_SIEGE_CONSUMERS} Kustomizations and ${QUERY_SIEGE_CONSUMERS} HelmReleases)`,
+    total < QUERY_SIEGE.apiRequests,
+    `${total} (${Object.entries(byKind)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}); ${queries.answered} queries answered ${JSON.stringify(queries.statuses)}`,
+  );
+  check(
+    "(10) every delivery to another Receiver 200",
+    not200 === 0,
+    `${deliveries.length - not200}/${deliveries.length} 200, p99 ${p99?.toFixed(1)} ms`,
+  );
+  await stopProcess(f.proc);
   await api.stop();
 }
 

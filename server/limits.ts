@@ -240,7 +240,7 @@ export const OIDC_FETCH_RETRY_MS = 5_000;
  * Longest text of a delivery's outcome (its reason, each target's reason, its event) that reaches
  * an answer, a log line, an Event or /deliveries. Reasons quote what the sender sent (an event
  * type, a content type, an issuer), and a 3 MiB cdevents `context.type` was echoed whole: 130
- * requests made 365 MB of logs and a 63 MB /deliveries. Cut at one place (delivery/outcome-text.ts),
+ * requests made 365 MB of logs and a 63 MB /deliveries. Cut at one place (outcome/outcome-text.ts),
  * so no output holds more than this many characters of sender text.
  */
 export const MAX_OUTCOME_TEXT_CHARS = 200;
@@ -260,33 +260,6 @@ export const SOURCE_INDEX_WAIT_MS = 5_000;
  * (MAX_OUTCOME_TEXT_CHARS) for the counts and the ref.
  */
 export const MAX_REPOSITORY_DISPLAY_CHARS = 100;
-
-/**
- * The timeouts and bounds above that tests shorten, in one object: the server and the Kubernetes
- * client take a `Partial<Tuning>` and fill the rest from here, so the defaults are these
- * constants and nothing else.
- */
-export const DEFAULT_TUNING = {
-  /** Re-list delays after a watch error: fast for a blip, capped so an outage is polled gently. */
-  watchBackoff: { baseMs: 200, capMs: 30_000 } as Backoff,
-  /** Retry delays of a failed Secret read: quick for a blip, gentle for missing RBAC. */
-  secretReadBackoff: { baseMs: 500, capMs: 30_000 } as Backoff,
-  /** Retry delays of a failed status write: it is retried until it lands. */
-  statusWriteBackoff: { baseMs: 500, capMs: 60_000 } as Backoff,
-  callTimeoutMs: KUBE_CALL_TIMEOUT_MS,
-  patchBudgetMs: PATCH_RETRY_BUDGET_MS,
-  listPageSize: LIST_PAGE_SIZE,
-  bodyTimeoutMs: BODY_READ_TIMEOUT_MS,
-  idleTimeoutSeconds: IDLE_TIMEOUT_SECONDS,
-  bodyBytesInFlight: MAX_BODY_BYTES_IN_FLIGHT,
-  sourceIndexWaitMs: SOURCE_INDEX_WAIT_MS,
-  unservedKindDiscoveryMs: UNSERVED_KIND_DISCOVERY_INTERVAL_MS,
-};
-
-export type Tuning = Readonly<typeof DEFAULT_TUNING>;
-
-/** `partial` over the defaults. */
-export const tuningOf = (partial: Partial<Tuning> = {}): Tuning => ({ ...DEFAULT_TUNING, ...partial });
 
 /**
  * Deliveries holding a parsed body for their filters (CEL's `req`) at once; the others wait their
@@ -322,8 +295,84 @@ export const MAX_STATUS_QUERY_BYTES = 96 * 1024;
 export const MAX_CONSUMERS_SCANNED = 2_000;
 
 /**
- * Consumers one answer lists, over all its targets, and the characters of a Ready message it
- * carries: the wire contract's bounds, from which the sender computes how much of an answer it
- * reads (MAX_STATUS_ANSWER_BYTES). More consumers are flagged truncated, longer messages cut.
+ * Consumers one answer lists, over all its targets, and the characters of its texts (a Ready
+ * message, a name, any other text: a reason, a revision, lastHandledReconcileAt, an error): the
+ * wire contract's bounds, from which the sender computes how much of an answer it reads
+ * (MAX_STATUS_ANSWER_BYTES). More consumers are flagged truncated, longer texts cut.
  */
-export { MAX_CONDITION_MESSAGE_CHARS, MAX_STATUS_ANSWER_CONSUMERS } from "../shared";
+export {
+  MAX_CONDITION_MESSAGE_CHARS,
+  MAX_STATUS_ANSWER_CONSUMERS,
+  MAX_STATUS_NAME_CHARS,
+  MAX_STATUS_TEXT_CHARS,
+} from "../shared";
+
+/**
+ * Status queries per Receiver, per second and burst, always on and apart from the deliveries'
+ * budgets: a query reads the cluster, and a URL-only Receiver's URL is all it takes to send one,
+ * so without a bound the API requests queries cost grow with the rate they are sent at (16
+ * connections made 10,934 API requests a second). `wait-for` polls every 2 to 15 s with one query
+ * per 100 targets: a burst of 30 is three polls of 1,000 targets, 2 a second several senders at
+ * once. Past it the answer is 429 with Retry-After, which the sender polls through.
+ */
+export const STATUS_QUERY_RATE = 2;
+export const STATUS_QUERY_BURST = 30;
+
+/**
+ * How long a list of a namespace's Kustomizations (or HelmReleases) read for status queries
+ * serves the queries that follow: one LIST per namespace and kind per interval, shared by the
+ * queries in flight too, whatever their rate. `wait-for` pauses at least 1 s between polls
+ * (action/wait.ts POLL_BACKOFF), so each of its polls reads lists made after its previous poll was
+ * answered: a sender never sees the same list twice. Targets themselves are read per query.
+ */
+export const STATUS_LIST_TTL_MS = 1_000;
+
+/**
+ * Consumer lists kept at once (a namespace and a kind each, a few hundred bytes per object listed,
+ * MAX_CONSUMERS_SCANNED at most): the least recently read is dropped first.
+ */
+export const STATUS_LISTS_KEPT = 64;
+
+/**
+ * A status query's reads of the cluster, all together: each API call has its own deadline
+ * (KUBE_CALL_TIMEOUT_MS), but a query makes several in turn (its targets, then each page of the
+ * consumer lists), and with a slow API server one query took 35 s. Past it the query is answered
+ * 504, and the sender asks again.
+ */
+export const STATUS_QUERY_DEADLINE_MS = 8_000;
+
+/**
+ * The JSON of a status query body, checked before it is parsed: a query of MAX_STATUS_QUERY_TARGETS
+ * targets nests 3 levels deep and holds about 900 values; a body within MAX_STATUS_QUERY_BYTES could
+ * hold 48,000 (4.7 ms of CPU to parse, for an unauthenticated sender of a URL-only type).
+ */
+export const STATUS_QUERY_JSON_DEPTH = 8;
+export const STATUS_QUERY_JSON_VALUES = 2_048;
+
+/**
+ * The timeouts and bounds above that tests shorten, in one object: the server and the Kubernetes
+ * client take a `Partial<Tuning>` and fill the rest from here, so the defaults are these
+ * constants and nothing else.
+ */
+export const DEFAULT_TUNING = {
+  /** Re-list delays after a watch error: fast for a blip, capped so an outage is polled gently. */
+  watchBackoff: { baseMs: 200, capMs: 30_000 } as Backoff,
+  /** Retry delays of a failed Secret read: quick for a blip, gentle for missing RBAC. */
+  secretReadBackoff: { baseMs: 500, capMs: 30_000 } as Backoff,
+  /** Retry delays of a failed status write: it is retried until it lands. */
+  statusWriteBackoff: { baseMs: 500, capMs: 60_000 } as Backoff,
+  callTimeoutMs: KUBE_CALL_TIMEOUT_MS,
+  patchBudgetMs: PATCH_RETRY_BUDGET_MS,
+  listPageSize: LIST_PAGE_SIZE,
+  bodyTimeoutMs: BODY_READ_TIMEOUT_MS,
+  idleTimeoutSeconds: IDLE_TIMEOUT_SECONDS,
+  bodyBytesInFlight: MAX_BODY_BYTES_IN_FLIGHT,
+  sourceIndexWaitMs: SOURCE_INDEX_WAIT_MS,
+  unservedKindDiscoveryMs: UNSERVED_KIND_DISCOVERY_INTERVAL_MS,
+  statusQueryDeadlineMs: STATUS_QUERY_DEADLINE_MS,
+};
+
+export type Tuning = Readonly<typeof DEFAULT_TUNING>;
+
+/** `partial` over the defaults. */
+export const tuningOf = (partial: Partial<Tuning> = {}): Tuning => ({ ...DEFAULT_TUNING, ...partial });

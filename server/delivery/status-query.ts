@@ -1,78 +1,88 @@
 /**
  * @module server/delivery/status-query
  * Answers a status query (wire format: shared/status-query.ts): did Flux handle what a delivery
- * requested, and did the objects that use its sources apply it. In this order:
+ * requested, and did the objects that use its sources apply it. The admission every hook request
+ * shares comes first (delivery/admission.ts: method 405, unknown path 404, body over the cap 413,
+ * receiver not Ready or no cluster to read 503, no slot 429, authentication failed 401, 429 once
+ * the receiver's failure budget is spent), then:
  *
- *   wrong method 405 · unknown path 404 · body over the cap 413 · receiver not Ready 503 ·
- *   no cluster to read 503 · authentication failed 401 (429 once the receiver's failure budget is
- *   spent) · valid budget spent 429 · malformed query 400 · a target that is not one of the
- *   Receiver's resources 403 · else 200, per target.
+ *   JSON past its bounds, or no query 400 · a target outside the Receiver's namespace, or not one of
+ *   its resources 403 · the receiver's query budget spent 429 · the reads past their deadline 504 ·
+ *   else 200, per target.
  *
+ * Every refusal spends the failure budget, so refusals cost the logs what failed deliveries do.
  * Nothing is read from the cluster before the query is authenticated, parsed and every named
- * target checked against the Receiver's resources by kind, namespace and name; a target named
- * only through a `*` selector is read, and refused unless its labels match. Stateless: every
- * answer comes from the objects as the API server has them now, so any replica answers. The
- * answer holds only status fields (api/observed.ts), never a spec or a Secret.
+ * target checked against the Receiver's own namespace and resources; a target named only through
+ * a `*` selector is read, and refused unless its labels match. A query never reveals an object
+ * outside the Receiver's namespace: its targets must be there, and a source's consumers are
+ * listed in the source's namespace. What it reads is shared with the queries beside it
+ * (status-reads.ts), and what it answers is cut to the wire contract's bounds; API error text is
+ * cut, and toward a sender with no credential beyond the URL only its status is named. A query
+ * whose client goes away, or whose reads pass their deadline, ends at once and frees its slot.
  */
-import { keyString } from "../api/receiver";
 import { CONSUMER_KINDS, SOURCE_KINDS, type ObservedCondition, type ObservedObject } from "../api/observed";
-import type { KubePort } from "../kube/port";
-import type { AuthServices } from "../jwt";
-import type { ReceiverIndex, ServingEntry } from "../receivers/index";
+import type { KubeResult } from "../kube/port";
+import type { ServingEntry } from "../receivers/index";
 import { resolveRef } from "../targets/resolve";
 import { mapPool } from "../../shared";
 import {
   MAX_CONDITION_MESSAGE_CHARS,
-  MAX_CONSUMERS_SCANNED,
   MAX_STATUS_ANSWER_CONSUMERS,
   MAX_STATUS_QUERY_BYTES,
-  MAX_STATUS_QUERY_TARGETS,
-  BODY_READ_TIMEOUT_MS,
+  MAX_STATUS_TEXT_CHARS,
+  STATUS_QUERY_DEADLINE_MS,
+  STATUS_QUERY_JSON_DEPTH,
+  STATUS_QUERY_JSON_VALUES,
   TARGET_CONCURRENCY,
 } from "../limits";
 import {
   STATUS_QUERY_NO_CLUSTER,
   STATUS_QUERY_SUFFIX,
   type ConditionState,
+  type ConsumerState,
   type QueriedTarget,
   type TargetState,
 } from "../../shared";
-import { bodyBytesBound, readBody, tooLarge } from "./body";
-import { CelMeter } from "../cel";
-import type { DeliveryGuards } from "./protect/guards";
-import { STATUS_QUERY_AUTH } from "./status-auth";
-import { failureBudgetSpent } from "./delivery";
-import type { ObjectKey } from "../api/receiver";
+import { isOutcome, outcome, tooMany, type Outcome } from "../outcome/outcomes";
+import { exceedsJsonBounds } from "../providers/json-bounds";
+import type { QueryAuthentication } from "../providers";
+import {
+  admit,
+  authenticate,
+  failed,
+  URL_ONLY_TYPES,
+  type AdmissionDeps,
+  type Admitted,
+  type HookRequest,
+} from "./admission";
+import { queriedTargets } from "./status-query-body";
+import type { StatusReads } from "./status-reads";
 
-export interface StatusQueryDeps {
-  readonly index: ReceiverIndex;
-  readonly auth: AuthServices;
-  /** The cluster the targets live in; undefined without one (file mode with no cluster). */
-  readonly cluster: Pick<KubePort, "observeObject" | "observeObjects"> | undefined;
+export interface StatusQueryDeps extends AdmissionDeps {
+  /** What queries read of the cluster, shared between them; undefined without a cluster. */
+  readonly reads: StatusReads | undefined;
   readonly noCrossNamespaceRefs: boolean;
-  readonly guards: DeliveryGuards;
-  readonly bodyTimeoutMs?: number;
+  /** The reads' deadline (STATUS_QUERY_DEADLINE_MS; tests shorten it). */
+  readonly deadlineMs?: number;
 }
 
-export interface StatusQueryOutcome {
-  readonly status: number;
-  readonly reason: string;
-  readonly receiver?: ObjectKey;
-  readonly targets?: readonly TargetState[];
-  readonly retryAfterSeconds?: number;
-}
+/** How a status query ended: its answer lists each target's state. */
+export type StatusQueryOutcome = Outcome<TargetState>;
 
-/** A 429 from a budget or a cap, with its Retry-After. */
-const throttled = (
-  known: { receiver: ObjectKey },
-  reason: string,
-  refusal: { readonly retryAfterSeconds: number },
-) => ({
-  ...known,
-  status: 429,
-  reason,
-  retryAfterSeconds: refusal.retryAfterSeconds,
+/** A status query on the admission path: the type's query authentication (providers/query-auth.ts). */
+const statusQueryRequest = (deps: StatusQueryDeps): HookRequest<QueryAuthentication> => ({
+  takesPost: "status queries take POST",
+  maxBodyBytes: MAX_STATUS_QUERY_BYTES,
+  cannotServe: () => (deps.reads ? undefined : STATUS_QUERY_NO_CLUSTER),
+  authenticate: (provider, request, context) => provider.authenticateQuery(request, context),
+  refusedAs: "unauthenticated",
 });
+
+const QUERY_JSON_BOUNDS = {
+  maxDepth: STATUS_QUERY_JSON_DEPTH,
+  maxValues: STATUS_QUERY_JSON_VALUES,
+  holds: "more than a status query holds",
+};
 
 export async function handleStatusQuery(
   request: Request,
@@ -80,77 +90,81 @@ export async function handleStatusQuery(
   /** The request-target as requested (`/hook/<digest>/status`; a query string names no Receiver). */
   target: string,
 ): Promise<StatusQueryOutcome> {
-  if (request.method !== "POST")
-    return { status: 405, reason: `method ${request.method} is not allowed: status queries take POST` };
-  const entry = target.endsWith(STATUS_QUERY_SUFFIX)
-    ? deps.index.lookup(target.slice(0, -STATUS_QUERY_SUFFIX.length))
-    : undefined;
-  if (!entry) return { status: 404, reason: "no receiver at this path" };
-  const bodyBytes = bodyBytesBound(request.headers, MAX_STATUS_QUERY_BYTES);
-  if (bodyBytes > MAX_STATUS_QUERY_BYTES) return { status: 413, reason: tooLarge(MAX_STATUS_QUERY_BYTES).reason };
-  const known = { receiver: entry.key };
-  if (entry.unavailable !== undefined) return { ...known, status: 503, reason: entry.unavailable };
-  const cluster = deps.cluster;
-  if (!cluster) return { ...known, status: 503, reason: STATUS_QUERY_NO_CLUSTER };
-
-  const receiverKey = keyString(entry.key);
-  const timeoutMs = deps.bodyTimeoutMs ?? BODY_READ_TIMEOUT_MS;
-  // The admission's reading calls the body read off on eviction or at the body deadline.
-  const admission = deps.guards.admit(receiverKey, bodyBytes, timeoutMs);
-  if (!admission.ok) return throttled(known, admission.reason, admission);
+  const hookPath = target.endsWith(STATUS_QUERY_SUFFIX) ? target.slice(0, -STATUS_QUERY_SUFFIX.length) : undefined;
+  const kind = statusQueryRequest(deps);
+  const admitted = admit(request, deps, hookPath, kind);
+  if (isOutcome(admitted)) return admitted;
+  // The client going away ends the query at once; reads it started finish on their own deadlines,
+  // shared with the queries beside it, and hold no slot.
+  const gone = whenAborted(request.signal, () =>
+    outcome<TargetState>("client-gone", "the client closed the connection", admitted.known),
+  );
   try {
-    const body = await readBody(request, MAX_STATUS_QUERY_BYTES, admission.reading, timeoutMs);
-    admission.reading.done();
-    if (!body.ok) {
-      // An oversized or stalled query spends the failure budget, as such a delivery does.
-      const budget = deps.guards.failedValidation(receiverKey);
-      if (!budget.ok) return throttled(known, failureBudgetSpent(body.reason), budget);
-      return { ...known, status: body.status, reason: body.reason };
-    }
-    const authenticated = await STATUS_QUERY_AUTH[entry.spec.type](
-      { headers: request.headers, body: body.body },
-      { spec: entry.spec, secret: entry.secret, compiled: entry.compiled, auth: deps.auth, meter: new CelMeter() },
-    );
-    if (!authenticated.ok) {
-      // A failed query spends the same budget as a failed delivery: guessing through queries is no cheaper.
-      const budget = deps.guards.failedValidation(receiverKey);
-      if (!budget.ok) return throttled(known, failureBudgetSpent(authenticated.reason), budget);
-      return { ...known, status: 401, reason: authenticated.reason };
-    }
-    // A query reads the cluster as a delivery does, so it costs what a valid delivery costs.
-    const budget = deps.guards.validDelivery(receiverKey);
-    if (!budget.ok) return throttled(known, "too many deliveries for this receiver; retry later", budget);
-    const query = parseQuery(body.body);
-    if (!query.ok) return { ...known, status: 400, reason: query.reason };
-    return { ...known, ...(await answer(entry, query.targets, cluster, deps.noCrossNamespaceRefs)) };
+    return await Promise.race([query(request, admitted, deps, kind), gone.ended]);
   } finally {
-    admission.release();
+    gone.dispose();
+    admitted.release();
   }
 }
 
-/** Kubernetes names, kinds and requestedAt values are short printable ASCII; anything else is no target. */
-const FIELD = /^[\x21-\x7e]{1,253}$/;
+async function query(
+  request: Request,
+  admitted: Admitted,
+  deps: StatusQueryDeps,
+  kind: HookRequest<QueryAuthentication>,
+): Promise<StatusQueryOutcome> {
+  const authenticated = await authenticate(request, admitted, deps, kind);
+  if (isOutcome(authenticated)) return authenticated;
+  const { entry, known, receiverKey } = admitted;
+  const parsed = parseQuery(authenticated.body);
+  if (!parsed.ok) return failed(deps, admitted, "rejected", parsed.reason, known);
+  const targets = distinct(parsed.targets);
+  const members = checkTargets(entry, targets, deps.noCrossNamespaceRefs);
+  if (!members.ok) return failed(deps, admitted, "forbidden", members.reason, known);
+  // What the reads cost, queries with any credential alike: always bounded, apart from deliveries.
+  const budget = deps.guards.statusQuery(receiverKey);
+  if (!budget.ok) return tooMany("too many status queries for this receiver; retry later", budget, known);
 
+  const deadlineMs = deps.deadlineMs ?? STATUS_QUERY_DEADLINE_MS;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<StatusQueryOutcome>((resolve) => {
+    timer = setTimeout(
+      () =>
+        resolve(outcome("timed-out", `the cluster did not answer within ${deadlineMs / 1000} s; retry later`, known)),
+      deadlineMs,
+    );
+  });
+  try {
+    const reading = read(targets, members.value, deps.reads!, !URL_ONLY_TYPES.has(entry.spec.type));
+    const result = await Promise.race([reading, late]);
+    if (isOutcome(result)) return result;
+    if (!result.ok) return failed(deps, admitted, "forbidden", result.reason, known);
+    const done = result.states.filter((s) => s.handled).length;
+    const reason = `${done} of ${result.states.length} target${result.states.length === 1 ? "" : "s"} handled the request`;
+    return outcome("answered", reason, { ...known, targets: result.states });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A query body: its JSON within a query's bounds (before any parse), then the schema (status-query-body.ts). */
 function parseQuery(bytes: Uint8Array): { ok: true; targets: QueriedTarget[] } | { ok: false; reason: string } {
+  const beyond = exceedsJsonBounds(bytes, false, QUERY_JSON_BOUNDS);
+  if (beyond) return { ok: false, reason: `the query's ${beyond}` };
   let value: unknown;
   try {
     value = JSON.parse(Buffer.from(bytes).toString("utf8"));
   } catch {
     return { ok: false, reason: "the query is not JSON" };
   }
-  const targets = (value as { targets?: unknown } | null)?.targets;
-  if (!Array.isArray(targets) || targets.length === 0)
-    return { ok: false, reason: 'the query needs a non-empty "targets" array' };
-  if (targets.length > MAX_STATUS_QUERY_TARGETS)
-    return { ok: false, reason: `the query names ${targets.length} targets; at most ${MAX_STATUS_QUERY_TARGETS}` };
-  const out: QueriedTarget[] = [];
-  for (const [i, t] of targets.entries()) {
-    const fields = ["kind", "namespace", "name", "requestedAt"] as const;
-    const bad = fields.find((f) => typeof t?.[f] !== "string" || !FIELD.test(t[f]));
-    if (bad) return { ok: false, reason: `targets[${i}].${bad} must be a non-empty string of printable characters` };
-    out.push({ kind: t.kind, namespace: t.namespace, name: t.name, requestedAt: t.requestedAt });
-  }
-  return { ok: true, targets: out };
+  return queriedTargets(value);
+}
+
+/** The targets, each once: a target named again (with its requestedAt) is read and answered once. */
+function distinct(targets: readonly QueriedTarget[]): QueriedTarget[] {
+  const seen = new Map<string, QueriedTarget>();
+  for (const t of targets) seen.set(`${t.kind}\n${t.namespace}\n${t.name}\n${t.requestedAt}`, t);
+  return [...seen.values()];
 }
 
 /** How a queried target belongs to the Receiver: by name, or through selectors to check once read. */
@@ -169,14 +183,55 @@ function membership(entry: ServingEntry, t: QueriedTarget, noCrossNamespaceRefs:
   return found;
 }
 
+const notOurs = (t: QueriedTarget) => `${t.kind} ${t.namespace}/${t.name} is not one of this Receiver's resources`;
+
+/**
+ * Every target is in the Receiver's own namespace and one of its resources, checked before
+ * anything is read. A delivery may reach another namespace (as in Flux); a query would turn the
+ * same URL into read access there, through fluxhook's cluster-wide permissions.
+ */
+function checkTargets(
+  entry: ServingEntry,
+  targets: readonly QueriedTarget[],
+  noCrossNamespaceRefs: boolean,
+): { ok: true; value: Membership[] } | { ok: false; reason: string } {
+  const members: Membership[] = [];
+  for (const t of targets) {
+    if (t.namespace !== entry.key.namespace)
+      return {
+        ok: false,
+        reason: `${t.kind} ${t.namespace}/${t.name} is outside this Receiver's namespace: a status query reads only its own`,
+      };
+    const m = membership(entry, t, noCrossNamespaceRefs);
+    if (!m) return { ok: false, reason: notOurs(t) };
+    members.push(m);
+  }
+  return { ok: true, value: members };
+}
+
 const labelsMatch = (labels: Readonly<Record<string, string>>, selector: Readonly<Record<string, string>>) =>
   Object.entries(selector).every(([k, v]) => labels[k] === v);
+
+/** `text` cut to `max` characters, the last an ellipsis when cut (a text of the answer: MAX_STATUS_TEXT_CHARS). */
+const cut = (text: string, max = MAX_STATUS_TEXT_CHARS) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
 
 function condition(c: ObservedCondition | undefined): ConditionState | undefined {
   if (!c) return undefined;
   const message =
     c.message.length > MAX_CONDITION_MESSAGE_CHARS ? `${c.message.slice(0, MAX_CONDITION_MESSAGE_CHARS)}…` : c.message;
-  return { status: c.status, reason: c.reason, message };
+  return { status: c.status, reason: cut(c.reason), message };
+}
+
+/**
+ * Why an object or a list could not be read, for the answer: the API's text cut to the contract's
+ * bound for a sender that proved who it is; for one that holds only the URL, the status alone (the
+ * API's text can name fluxhook's service account and the cluster's addresses).
+ */
+function readError(result: { reason: string; status?: number }, what: string, trusted: boolean): string {
+  if (trusted) return cut(result.reason);
+  return result.status === undefined
+    ? `${what} could not be read: the Kubernetes API did not answer`
+    : `${what} could not be read: the Kubernetes API answered ${result.status}`;
 }
 
 /**
@@ -210,63 +265,72 @@ export function rfc3339Nanos(value: string): bigint | undefined {
 const revisionOf = (o: ObservedObject) =>
   SOURCE_KINDS.has(o.kind) ? o.artifactRevision : (o.lastAppliedRevision ?? o.lastAttemptedRevision);
 
-async function answer(
-  entry: ServingEntry,
+/** The texts a sender judges by: cut, they no longer say what the object says. */
+const judged = (...texts: (string | undefined)[]) =>
+  texts.every((t) => t === undefined || t.length <= MAX_STATUS_TEXT_CHARS);
+
+/** The targets' objects and, for sources, their consumers: each target's state, or a refusal. */
+async function read(
   targets: readonly QueriedTarget[],
-  cluster: Pick<KubePort, "observeObject" | "observeObjects">,
-  noCrossNamespaceRefs: boolean,
-): Promise<Omit<StatusQueryOutcome, "receiver">> {
-  // Every target is checked against the spec before anything is read.
-  const members: Membership[] = [];
-  for (const t of targets) {
-    const m = membership(entry, t, noCrossNamespaceRefs);
-    if (!m)
-      return { status: 403, reason: `${t.kind} ${t.namespace}/${t.name} is not one of this Receiver's resources` };
-    members.push(m);
-  }
-  const read = await mapPool(targets, TARGET_CONCURRENCY, (t, i) =>
-    cluster.observeObject({ apiVersion: members[i]!.apiVersion, kind: t.kind, namespace: t.namespace, name: t.name }),
-  );
+  members: readonly Membership[],
+  reads: StatusReads,
+  trusted: boolean,
+): Promise<{ ok: true; states: TargetState[] } | { ok: false; reason: string }> {
+  // One read per object, whatever requestedAt values the query pairs it with.
+  const objects = new Map<string, Promise<KubeResult<ObservedObject | undefined>>>();
+  const objectOf = (t: QueriedTarget, m: Membership) => {
+    const key = `${t.kind}\n${t.name}`;
+    if (!objects.has(key))
+      objects.set(key, reads.object({ apiVersion: m.apiVersion, kind: t.kind, namespace: t.namespace, name: t.name }));
+    return objects.get(key)!;
+  };
+  const results = await mapPool(targets, TARGET_CONCURRENCY, (t, i) => objectOf(t, members[i]!));
   // A target named only through selectors belongs to the Receiver only if its labels match; one that
   // is gone cannot show it does, and is refused like any other object.
   for (const [i, t] of targets.entries()) {
-    const m = members[i]!;
-    const r = read[i]!;
-    if (m.named || !r.ok) continue;
-    if (!r.value || !m.selectors.some((s) => labelsMatch(r.value!.labels, s)))
-      return { status: 403, reason: `${t.kind} ${t.namespace}/${t.name} is not one of this Receiver's resources` };
+    const r = results[i]!;
+    if (members[i]!.named || !r.ok) continue;
+    if (!r.value || !members[i]!.selectors.some((s) => labelsMatch(r.value!.labels, s)))
+      return { ok: false, reason: notOurs(t) };
   }
 
-  // Consumers of the sources, one list per namespace and kind for the whole query.
-  const lists = new Map<string, ReturnType<typeof cluster.observeObjects>>();
-  const consumersIn = (namespace: string, c: (typeof CONSUMER_KINDS)[number]) => {
-    const key = `${c.kind}\n${namespace}`;
-    if (!lists.has(key)) lists.set(key, cluster.observeObjects(c.apiVersion, c.kind, namespace, MAX_CONSUMERS_SCANNED));
-    return lists.get(key)!;
-  };
   let listed = 0;
-  const states = await mapPool(targets, TARGET_CONCURRENCY, async (t, i): Promise<TargetState> => {
+  const states: TargetState[] = [];
+  for (const [i, t] of targets.entries()) {
     const base = { kind: t.kind, namespace: t.namespace, name: t.name, requestedAt: t.requestedAt };
-    const r = read[i]!;
-    if (!r.ok) return { ...base, found: false, handled: false, error: r.reason };
+    const r = results[i]!;
+    const what = `${t.kind} ${t.namespace}/${t.name}`;
+    if (!r.ok) {
+      states.push({ ...base, found: false, handled: false, error: readError(r, what, trusted) });
+      continue;
+    }
     const o = r.value;
-    if (!o) return { ...base, found: false, handled: false };
+    if (!o) {
+      states.push({ ...base, found: false, handled: false });
+      continue;
+    }
+    const revision = revisionOf(o);
     const state: TargetState = {
       ...base,
       found: true,
       handled: handled(t, o),
-      ...(o.lastHandledReconcileAt !== undefined ? { lastHandledReconcileAt: o.lastHandledReconcileAt } : {}),
+      ...(o.lastHandledReconcileAt !== undefined ? { lastHandledReconcileAt: cut(o.lastHandledReconcileAt) } : {}),
       ...(o.ready ? { ready: condition(o.ready) } : {}),
-      ...(revisionOf(o) !== undefined ? { revision: revisionOf(o) } : {}),
+      ...(revision !== undefined ? { revision: cut(revision) } : {}),
     };
-    if (!SOURCE_KINDS.has(o.kind)) return { ...state, complete: true };
-    const consumers: NonNullable<TargetState["consumers"]>[number][] = [];
+    const whole = judged(o.lastHandledReconcileAt, revision);
+    if (!SOURCE_KINDS.has(o.kind)) {
+      states.push(whole ? { ...state, complete: true } : state);
+      continue;
+    }
+    const consumers: ConsumerState[] = [];
     let truncated = false;
+    let consumersWhole = true;
     const errors: string[] = [];
     for (const kind of CONSUMER_KINDS) {
-      const list = await consumersIn(t.namespace, kind);
+      const list = await reads.consumers(kind, t.namespace);
       if (!list.ok) {
-        errors.push(list.reason);
+        errors.push(readError(list, `${kind.kind}s in ${t.namespace}`, trusted));
         continue;
       }
       truncated ||= list.value.truncated;
@@ -280,29 +344,38 @@ async function answer(
           continue;
         }
         listed++;
+        consumersWhole &&= judged(c.lastAppliedRevision, c.lastAttemptedRevision);
+        // Kinds and names come from the API server, which bounds them (MAX_STATUS_NAME_CHARS).
         consumers.push({
           kind: c.kind,
           namespace: c.namespace,
           name: c.name,
-          ...(c.lastAppliedRevision !== undefined ? { appliedRevision: c.lastAppliedRevision } : {}),
-          ...(c.lastAttemptedRevision !== undefined ? { attemptedRevision: c.lastAttemptedRevision } : {}),
+          ...(c.lastAppliedRevision !== undefined ? { appliedRevision: cut(c.lastAppliedRevision) } : {}),
+          ...(c.lastAttemptedRevision !== undefined ? { attemptedRevision: cut(c.lastAttemptedRevision) } : {}),
           ...(c.ready ? { ready: condition(c.ready) } : {}),
         });
       }
     }
-    return {
+    states.push({
       ...state,
       consumers,
       ...(truncated ? { consumersTruncated: true as const } : {}),
-      ...(errors.length > 0 ? { consumersError: errors.join("; ") } : {}),
-      // The wire contract's mark (shared/status-query.ts): every consumer of the source is listed.
-      ...(!truncated && errors.length === 0 ? { complete: true as const } : {}),
-    };
+      ...(errors.length > 0 ? { consumersError: cut(errors.join("; ")) } : {}),
+      // The wire contract's mark (shared/status-query.ts): every consumer of the source is listed,
+      // and nothing the sender judges by was cut.
+      ...(!truncated && errors.length === 0 && whole && consumersWhole ? { complete: true as const } : {}),
+    });
+  }
+  return { ok: true, states };
+}
+
+/** Settles with `ended()` once `signal` aborts (a client that went away); dispose of it when done. */
+function whenAborted<T>(signal: AbortSignal, ended: () => T): { ended: Promise<T>; dispose: () => void } {
+  let onAbort: (() => void) | undefined;
+  const promise = new Promise<T>((resolve) => {
+    if (signal.aborted) return resolve(ended());
+    onAbort = () => resolve(ended());
+    signal.addEventListener("abort", onAbort, { once: true });
   });
-  const done = states.filter((s) => s.handled).length;
-  return {
-    status: 200,
-    reason: `${done} of ${states.length} target${states.length === 1 ? "" : "s"} handled the request`,
-    targets: states,
-  };
+  return { ended: promise, dispose: () => onAbort && signal.removeEventListener("abort", onAbort) };
 }

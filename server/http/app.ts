@@ -1,33 +1,33 @@
 /**
  * @module server/http/app
- * The HTTP edges, built from injected dependencies: the receiver app (`/hook/<digest>`) and the
- * health app (`/healthz`, `/readyz`). Nothing here listens; server.ts does.
+ * The HTTP edges, built from injected dependencies: the receiver app (`/hook/<digest>` and its
+ * status query) and the health app (`/healthz`, `/readyz`, `/deliveries`, `/openapi.json`), both
+ * Elysia apps. Nothing here listens; server.ts calls `listen`.
  *
  * The receiver app serves a path only as it was requested. Flux matches the exact request URI;
  * Bun's `request.url` is normalised (`/hook/./D`, `/hook/%2e/D`, `/x/../hook/D` and `/hook\D`
- * all read `/hook/D`), so server.ts lets Bun's router, which matches the raw request-target, pick
- * `/hook/:digest`, and the app checks that the digest it matched is what `request.url` names:
- * anything else is a 404. No routing reads the Host header (Elysia's router cut the path at a fixed
- * offset, so a Host of 3 characters or fewer made every delivery a 404).
+ * all read `/hook/D`). Served through Elysia's Bun adapter (`app.listen`), each route is
+ * registered in Bun's own router, which matches the raw request-target and sets
+ * `request.params`; the app checks that the digest it matched is what `request.url` names. A
+ * request Bun's router did not match falls back to Elysia's router, which matches the normalised
+ * path: that fallback, and any request without Bun's params, answers 404. No routing reads the Host
+ * header (Elysia's own path extraction cuts the URL at a fixed offset, so a Host of 3 characters or
+ * fewer would move it).
  */
 import { Elysia } from "elysia";
 import { STATUS_QUERY_SUFFIX, WEBHOOK_PATH_PREFIX } from "../../shared";
-import {
-  deliveryId,
-  handleDelivery,
-  requestTarget,
-  UNKNOWN_PATH,
-  type DeliveryDeps,
-  type DeliveryOutcome,
-} from "../delivery/delivery";
+import { deliveryId, handleDelivery, requestTarget, type DeliveryDeps } from "../delivery/delivery";
 import { targetLabel } from "../targets/annotate";
-import { handleStatusQuery, type StatusQueryDeps } from "../delivery/status-query";
+import { handleStatusQuery, type StatusQueryDeps, type StatusQueryOutcome } from "../delivery/status-query";
 import { renderDeliveriesPage, type RecentDeliveries } from "../observe/recent-deliveries";
 import type { Logger } from "../runtime/log";
 import { receiverLogFields } from "../api/receiver";
 import { jsonResponse as json } from "./json-response";
-import { boundOutcome, boundText } from "../delivery/outcome-text";
-import { OUTCOMES } from "../delivery/outcomes";
+import { StatusReads } from "../delivery/status-reads";
+import type { KubePort } from "../kube/port";
+import { receiverOpenApi } from "./openapi";
+import { boundOutcome, boundText } from "../outcome/outcome-text";
+import { OUTCOMES, UNKNOWN_PATH, type DeliveryOutcome } from "../outcome/outcomes";
 
 /** A handled delivery, as observers (metrics, recent deliveries, Events) see it. */
 export interface DeliveryReport {
@@ -38,10 +38,20 @@ export interface DeliveryReport {
   readonly durationMs: number;
 }
 
+/** Answers `request` with `serve` and measures it (observe/metrics.ts instrumentRequests). */
+export type Instrument = (
+  request: Request,
+  serve: (request: Request) => Response | Promise<Response>,
+) => Response | Promise<Response>;
+
 export interface AppDeps extends DeliveryDeps {
   readonly log: Logger;
-  /** Status queries read the cluster through this; undefined without a cluster. */
-  readonly statusReader?: StatusQueryDeps["cluster"];
+  /** Measures every request on the listener, routed or not; none in tests that do not look. */
+  readonly instrument?: Instrument;
+  /** Status queries read the cluster through this (status-reads.ts shares the reads); undefined without a cluster. */
+  readonly statusReader?: Pick<KubePort, "observeObject" | "observeObjects">;
+  /** A status query's reads' deadline (STATUS_QUERY_DEADLINE_MS; tests shorten it). */
+  readonly statusQueryDeadlineMs?: number;
   /** Called after each delivery was answered. */
   readonly onDelivery?: (report: DeliveryReport) => void;
 }
@@ -62,35 +72,42 @@ function respond(outcome: {
 }
 
 export function createApp(deps: AppDeps) {
-  const answer = (request: Request, unbounded: DeliveryOutcome, time: number, started: number): Response => {
-    // Before anything shows it: sender text in the outcome is cut here, once.
-    const outcome = boundOutcome(unbounded);
+  /** Logs a bounded outcome at its table's level; `id` is read only when something shows it. */
+  const logOutcome = (
+    request: Request,
+    outcome: DeliveryOutcome | StatusQueryOutcome,
+    what: "delivery" | "status query",
+    durationMs: number,
+  ): string | undefined => {
     const level = OUTCOMES[outcome.kind].log;
     const logged = deps.log.enabled(level);
     // Only logs and a known receiver's recent deliveries show the id: a guess at an unknown path
     // does not pay for reading the headers.
-    const id = logged || outcome.receiver ? deliveryId(request.headers) : undefined;
-    const report: DeliveryReport = {
-      outcome,
-      time,
-      deliveryId: id,
-      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
-    };
+    const id = logged || (what === "delivery" && outcome.receiver) ? deliveryId(request.headers) : undefined;
     if (logged) {
-      deps.log[level](outcome.status >= 400 ? "delivery refused" : "delivery handled", {
+      const refused = outcome.status >= 400;
+      deps.log[level](`${what} ${refused ? "refused" : what === "delivery" ? "handled" : "answered"}`, {
         ...(outcome.receiver ? receiverLogFields(outcome.receiver) : {}),
         type: outcome.receiverType,
         event: outcome.event,
-        deliveryId: report.deliveryId,
+        deliveryId: id,
         status: outcome.status,
         reason: outcome.reason,
         // Failures under `error` too, where Flux's lines (and the log rules built on them) put them.
-        error: outcome.status >= 400 ? outcome.reason : undefined,
-        durationMs: report.durationMs,
-        targets: outcome.targets?.map(targetLabel),
+        error: refused ? outcome.reason : undefined,
+        durationMs,
+        targets: what === "delivery" ? (outcome as DeliveryOutcome).targets?.map(targetLabel) : undefined,
       });
     }
-    deps.onDelivery?.(report);
+    return id;
+  };
+  const elapsedMs = (started: number) => Math.round((performance.now() - started) * 1000) / 1000;
+  const answer = (request: Request, unbounded: DeliveryOutcome, time: number, started: number): Response => {
+    // Before anything shows it: sender text in the outcome is cut here, once.
+    const outcome = boundOutcome(unbounded);
+    const durationMs = elapsedMs(started);
+    const id = logOutcome(request, outcome, "delivery", durationMs);
+    deps.onDelivery?.({ outcome, time, deliveryId: id, durationMs });
     return respond(outcome);
   };
   const notFound = () => json(404, JSON.stringify({ status: 404, reason: "not found" }));
@@ -105,17 +122,15 @@ export function createApp(deps: AppDeps) {
   };
 
   // Status queries are not deliveries: they are logged, never counted, listed or turned into Events.
+  const queryDeps: StatusQueryDeps = {
+    ...deps,
+    reads: deps.statusReader && new StatusReads(deps.statusReader),
+    deadlineMs: deps.statusQueryDeadlineMs,
+  };
   const statusQuery = async (request: Request, target: string): Promise<Response> => {
-    const outcome = await handleStatusQuery(request, { ...deps, cluster: deps.statusReader }, target);
-    const level =
-      outcome.status >= 500 || (outcome.status >= 400 && outcome.status !== 429 && outcome.receiver)
-        ? "error"
-        : "debug";
-    deps.log[level](outcome.status >= 400 ? "status query refused" : "status query answered", {
-      ...(outcome.receiver ? receiverLogFields(outcome.receiver) : {}),
-      status: outcome.status,
-      reason: boundText(outcome.reason),
-    });
+    const started = performance.now();
+    const outcome = boundOutcome(await handleStatusQuery(request, queryDeps, target));
+    logOutcome(request, outcome, "status query", elapsedMs(started));
     return respond(outcome);
   };
 
@@ -140,49 +155,54 @@ export function createApp(deps: AppDeps) {
     }
   };
 
-  /**
-   * A request routed to a digest: the status query of `/hook/<digest>/status` when that is exactly
-   * what was requested, else the delivery (which answers 404 to any other spelling).
-   */
-  const routed = (
-    request: Request,
-    digest: string,
-    target = requestTarget(request.url),
-  ): Response | Promise<Response> => {
+  /** The status query of `/hook/<digest>/status`, when that is exactly what was requested. */
+  const statusQueryRoute = (request: Request, digest: string): Response | Promise<Response> => {
+    const target = requestTarget(request.url);
     const query = target.indexOf("?");
-    if ((query < 0 ? target : target.slice(0, query)) === WEBHOOK_PATH_PREFIX + digest + STATUS_QUERY_SUFFIX)
-      return statusQuery(request, target).catch(internalError);
-    return hook(request, digest, target);
+    if ((query < 0 ? target : target.slice(0, query)) !== WEBHOOK_PATH_PREFIX + digest + STATUS_QUERY_SUFFIX)
+      return unknownPath(request);
+    return statusQuery(request, target).catch(internalError);
   };
 
-  /** The digest of a `/hook/<digest>` (or `/hook/<digest>/status`) path, or undefined. */
-  const digestOf = (path: string) => {
-    if (path.endsWith(STATUS_QUERY_SUFFIX)) path = path.slice(0, -STATUS_QUERY_SUFFIX.length);
-    if (!path.startsWith(WEBHOOK_PATH_PREFIX)) return undefined;
-    const digest = path.slice(WEBHOOK_PATH_PREFIX.length);
-    return digest === "" || digest.includes("/") ? undefined : digest;
+  const instrument: Instrument = deps.instrument ?? ((request, serve) => serve(request));
+  /** A route's handler: Bun's router matched the raw request-target, or this is the fallback. */
+  const route = (serve: (request: Request, digest: string) => Response | Promise<Response>) => {
+    const dispatch = (request: Request) => {
+      const digest = bunParams(request)?.digest;
+      return digest === undefined ? unrouted(request) : serve(request, digest);
+    };
+    return ({ request }: { request: Request }) => instrument(request, dispatch);
   };
+  const delivery = route((request, digest) => hook(request, digest, requestTarget(request.url)));
+  const status = route(statusQueryRoute);
 
-  return {
-    /** Bun's route patterns for `fetch` (server.ts): they match the raw request-target. */
-    routes: [`${WEBHOOK_PATH_PREFIX}:digest`, `${WEBHOOK_PATH_PREFIX}:digest${STATUS_QUERY_SUFFIX}`],
-    /**
-     * For Bun.serve: a request the router matched to `route` carries `params.digest`; any other
-     * request matched nothing and is a 404.
-     */
-    fetch(request: Request): Response | Promise<Response> {
-      const digest = (request as Request & { params?: { digest?: string } }).params?.digest;
-      return digest === undefined ? unrouted(request) : routed(request, digest);
-    },
-    /** For tests without a socket: the request's URL is taken as the raw request-target. */
-    handle(request: Request): Response | Promise<Response> {
-      const target = requestTarget(request.url);
-      const query = target.indexOf("?");
-      const digest = digestOf(query < 0 ? target : target.slice(0, query));
-      return digest === undefined ? unrouted(request) : routed(request, digest, target);
-    },
-  };
+  const app = new Elysia({ name: "fluxhook.receiver" });
+  for (const method of HOOK_METHODS) {
+    app.route(method, HOOK_ROUTE, delivery);
+    app.route(method, STATUS_QUERY_ROUTE, status);
+  }
+  // Elysia's router found nothing (Bun's router had found nothing either): a 404, measured too.
+  return app.onError(({ code, request, error }) =>
+    code === "NOT_FOUND" ? instrument(request, unrouted) : internalError(error),
+  );
 }
+
+/** The routes of the receiver app: a hook, and its status query. */
+export const HOOK_ROUTE = `${WEBHOOK_PATH_PREFIX}:digest`;
+export const STATUS_QUERY_ROUTE = `${HOOK_ROUTE}${STATUS_QUERY_SUFFIX}`;
+
+/**
+ * The methods each route is registered for in Bun's router (those Elysia's Bun adapter maps): the
+ * delivery answers 405 to all but POST. A request with any other method falls back, and is a 404.
+ */
+const HOOK_METHODS = ["POST", "GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
+
+/** The params Bun's router set on a request it matched to a route; undefined on the fallback. */
+export const bunParams = (request: Request): Readonly<Record<string, string>> | undefined =>
+  (request as Request & { params?: Record<string, string> }).params;
+
+let openApiText: string | undefined;
+const receiverOpenApiText = () => (openApiText ??= JSON.stringify(receiverOpenApi()));
 
 export interface HealthDeps {
   /** True once the initial Receiver and Secret lists are in the index, and while not shutting down. */
@@ -193,29 +213,33 @@ export interface HealthDeps {
 }
 
 export function createHealthApp(deps: HealthDeps) {
-  return new Elysia({ name: "fluxhook.health" })
-    .get("/deliveries", ({ request }) => {
-      const snapshot = deps.deliveries.snapshot();
-      const wantsJson =
-        new URL(request.url).searchParams.get("format") === "json" ||
-        (request.headers.get("accept") ?? "").includes("application/json");
-      if (wantsJson) return json(200, JSON.stringify({ receivers: snapshot }));
-      return new Response(renderDeliveriesPage(snapshot), {
-        headers: {
-          "content-type": "text/html; charset=utf-8",
-          "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
-        },
-      });
-    })
-    .get("/healthz", () => json(200, JSON.stringify({ status: "ok" })))
-    .get("/readyz", () => {
-      const ready = deps.ready();
-      return json(
-        ready ? 200 : 503,
-        JSON.stringify({ status: ready ? "ready" : "not ready", watches: deps.watches() }),
-      );
-    })
-    .onError(({ code }) =>
-      code === "NOT_FOUND" ? json(404, JSON.stringify({ status: 404, reason: "not found" })) : undefined,
-    );
+  return (
+    new Elysia({ name: "fluxhook.health" })
+      .get("/deliveries", ({ request }) => {
+        const snapshot = deps.deliveries.snapshot();
+        const wantsJson =
+          new URL(request.url).searchParams.get("format") === "json" ||
+          (request.headers.get("accept") ?? "").includes("application/json");
+        if (wantsJson) return json(200, JSON.stringify({ receivers: snapshot }));
+        return new Response(renderDeliveriesPage(snapshot), {
+          headers: {
+            "content-type": "text/html; charset=utf-8",
+            "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
+          },
+        });
+      })
+      .get("/healthz", () => json(200, JSON.stringify({ status: "ok" })))
+      // The receiver's OpenAPI description, as committed in server/http/openapi.json.
+      .get("/openapi.json", () => json(200, receiverOpenApiText()))
+      .get("/readyz", () => {
+        const ready = deps.ready();
+        return json(
+          ready ? 200 : 503,
+          JSON.stringify({ status: ready ? "ready" : "not ready", watches: deps.watches() }),
+        );
+      })
+      .onError(({ code }) =>
+        code === "NOT_FOUND" ? json(404, JSON.stringify({ status: 404, reason: "not found" })) : undefined,
+      )
+  );
 }

@@ -18,8 +18,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import type { DeliveryOutcome } from "../delivery/delivery";
-import { OUTCOMES } from "../delivery/outcomes";
+import { OUTCOMES, type DeliveryOutcome } from "../outcome/outcomes";
 import type { EventRecord, KubePort } from "../kube/port";
 import type { Logger } from "../runtime/log";
 import { WorkQueue } from "../runtime/work-queue";
@@ -36,7 +35,7 @@ export const EVENT_WINDOW_MS = 60_000;
  */
 export const EVENT_AGGREGATIONS_KEPT = 4096;
 
-/** The Event a delivery's outcome records on its Receiver (delivery/outcomes.ts). */
+/** The Event a delivery's outcome records on its Receiver (outcome/outcomes.ts). */
 function eventFor(outcome: DeliveryOutcome): { type: "Normal" | "Warning"; reason: string } | undefined {
   return outcome.receiver ? OUTCOMES[outcome.kind].event : undefined;
 }

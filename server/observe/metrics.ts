@@ -23,8 +23,7 @@
 import { heapSize } from "bun:jsc";
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { GaugeValues, PendingCounts, SeriesHistogram, TextHistogram } from "./metrics-series";
-import type { DeliveryOutcome } from "../delivery/delivery";
-import { OUTCOMES } from "../delivery/outcomes";
+import { OUTCOMES, type DeliveryOutcome } from "../outcome/outcomes";
 import { keyString } from "../api/receiver";
 
 /** prometheus.DefBuckets, as go-http-metrics uses for durations. */
@@ -293,19 +292,16 @@ export function metricsHandler(metrics: Metrics) {
 /** Methods a label may name; anything else is "other", so a sender cannot mint label values. */
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"]);
 
-type FetchHandler = (req: Request, server: import("bun").Server<unknown>) => Response | Promise<Response>;
-
 /**
- * Wraps a listener's fetch with go-http-metrics' three measurements. A synchronous answer stays
- * synchronous (no promise per request where the handler needed none).
+ * go-http-metrics' three measurements of one request on a listener: `serve` answers it. A
+ * synchronous answer stays synchronous (no promise per request where the handler needed none).
  */
-export function instrumentFetch(
+export function instrumentRequests(
   metrics: Metrics,
-  fetch: FetchHandler,
   handlerOf: (req: Request) => string,
   bytesOf: (res: Response) => number,
-): FetchHandler {
-  return (req, server) => {
+): (req: Request, serve: (req: Request) => Response | Promise<Response>) => Response | Promise<Response> {
+  return (req, serve) => {
     const handler = handlerOf(req);
     const started = performance.now();
     metrics.inflight(handler, 1);
@@ -322,7 +318,7 @@ export function instrumentFetch(
     };
     let res: Response | Promise<Response>;
     try {
-      res = fetch(req, server);
+      res = serve(req);
     } catch (err) {
       return failed(err);
     }

@@ -28,7 +28,11 @@ const isScalarStart = (c: number) => (c >= 0x30 && c <= 0x39) || c === 0x2d || c
 export interface JsonBounds {
   readonly maxDepth: number;
   readonly maxValues: number;
+  /** What a body past the bounds is more than, in the reason ("more than any webhook sends"). */
+  readonly holds?: string;
 }
+
+const WEBHOOKS = "more than any webhook sends";
 
 export const DEFAULT_JSON_BOUNDS: JsonBounds = { maxDepth: MAX_JSON_DEPTH, maxValues: MAX_JSON_VALUES };
 
@@ -62,7 +66,7 @@ export function exceedsJsonBounds(
     } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
       values++;
       if (++depth > bounds.maxDepth)
-        return `JSON nesting is deeper than ${bounds.maxDepth} levels, more than any webhook sends`;
+        return `JSON nesting is deeper than ${bounds.maxDepth} levels, ${bounds.holds ?? WEBHOOKS}`;
       expectValue = true;
     } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
       depth--;
@@ -73,7 +77,7 @@ export function exceedsJsonBounds(
       values++;
       expectValue = false;
     } else continue;
-    if (values > bounds.maxValues) return `JSON has more than ${bounds.maxValues} values, more than any webhook sends`;
+    if (values > bounds.maxValues) return `JSON has more than ${bounds.maxValues} values, ${bounds.holds ?? WEBHOOKS}`;
     // The first value ends when its container closes, or (a scalar or string) where it ends.
     if (firstValueOnly && depth <= 0 && !expectValue) return undefined;
   }

@@ -1,8 +1,9 @@
 /**
  * @module server/providers/repository
  * Where each receiver type's deliveries name their repository, for routing (the annotation
- * `fluxhook.io/route-by: repository`): one extractor per type, in a table keyed by type, from a
- * validated delivery to the repository event (api/repository.ts) or the reason it names none.
+ * `fluxhook.io/route-by: repository`): one extractor per type (the `repository` of its record in
+ * providers/index.ts), from a validated delivery to the repository event (api/repository.ts) or the
+ * reason it names none.
  *
  *   - github: push, ping, create, delete, release (`repository`'s `clone_url`, `ssh_url`,
  *     `html_url`, `git_url`; `ref`, or `ref_type` and `ref`, or the release's `tag_name`); package
@@ -23,7 +24,6 @@
  * dockerhub, quay, acr) the repository is whatever whoever has the URL says, as the body was
  * before: routing only narrows which of the Receiver's own targets are annotated.
  */
-import type { ReceiverType } from "../../shared";
 import { gitRepositoryKey, imageRepositoryKey, type RepositoryEvent } from "../api/repository";
 import { formPayload, mediaType } from "./github";
 import { firstJsonValue } from "./json-decode";
@@ -242,19 +242,17 @@ const genericOidc: RepositoryExtractor = (input) => {
   );
 };
 
-/** Each type's extractor; undefined: its deliveries name no repository routing can match. */
-export const REPOSITORY_EXTRACTORS: Readonly<Record<ReceiverType, RepositoryExtractor | undefined>> = {
-  generic: githubShaped,
-  "generic-hmac": githubShaped,
-  "generic-oidc": genericOidc,
-  github,
-  gitlab,
-  bitbucket,
-  harbor,
-  dockerhub,
-  quay,
-  gcr,
-  nexus: undefined,
-  acr,
-  cdevents: undefined,
+// Each type's extractor, the `repository` of its record in providers/index.ts; nexus and cdevents
+// have none: their deliveries name no repository routing can match.
+export {
+  acr as acrRepository,
+  bitbucket as bitbucketRepository,
+  dockerhub as dockerhubRepository,
+  gcr as gcrRepository,
+  genericOidc as oidcRepository,
+  github as githubRepository,
+  githubShaped as githubShapedRepository,
+  gitlab as gitlabRepository,
+  harbor as harborRepository,
+  quay as quayRepository,
 };

@@ -59,3 +59,11 @@ export const accept = (request: DeliveryRequest, event?: string): Validation => 
   payload: request.body,
   payloadType: request.headers.get("content-type") ?? "",
 });
+
+/** A status query's authentication: no payload is decoded, only the sender's credential checked. */
+export type QueryAuthentication = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+
+export type QueryAuthenticator = (
+  request: DeliveryRequest,
+  context: ValidatorContext,
+) => QueryAuthentication | Promise<QueryAuthentication>;

@@ -13,7 +13,7 @@ import { ROUTED_KINDS, routedKind } from "../api/sources";
 import type { SecretData } from "../api/secret";
 import { Reason, type Readiness } from "../api/status";
 import { MAX_TOKEN_BYTES } from "../limits";
-import { REPOSITORY_EXTRACTORS } from "../providers/repository";
+import { PROVIDERS } from "../providers";
 import type { ReceiverEntry } from "./index";
 import { keepsPath, PATH_COLLISION } from "./paths";
 import type { Prepared } from "./prepare";
@@ -147,7 +147,7 @@ const q = (s: string) => JSON.stringify(s);
 const list = (names: readonly string[]) => `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`;
 
 /** The types whose deliveries name a repository (providers/repository.ts). */
-const ROUTED_TYPES = RECEIVER_TYPES.filter((t) => REPOSITORY_EXTRACTORS[t] !== undefined);
+const ROUTED_TYPES = RECEIVER_TYPES.filter((t) => PROVIDERS[t].repository !== undefined);
 
 /**
  * Why a spec's fluxhook opt-ins cannot be served, in the words its status gives: `namespace: "*"`
@@ -163,7 +163,7 @@ function optInProblem(spec: ReceiverSpec, noCrossNamespaceRefs: boolean): string
   const annotation = `annotation ${ROUTE_BY_ANNOTATION}: ${q(spec.routeBy)}`;
   if (spec.routeBy !== ROUTE_BY_REPOSITORY)
     return `${annotation} is not supported; its one value is ${q(ROUTE_BY_REPOSITORY)}`;
-  if (!REPOSITORY_EXTRACTORS[spec.type])
+  if (!PROVIDERS[spec.type].repository)
     return `${annotation}: the deliveries of a ${spec.type} Receiver name no repository; routing reads those of ${list(ROUTED_TYPES)}`;
   for (const [i, r] of spec.resources.entries()) {
     if (!routedKind(r.kind))

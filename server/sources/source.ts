@@ -3,7 +3,7 @@
  * What the server needs from wherever Receivers come from (a cluster, or files): each mode is
  * decided once, in its own module, and the server wires only this.
  */
-import type { DeliveryOutcome } from "../delivery/delivery";
+import type { DeliveryOutcome } from "../outcome/outcomes";
 import type { ReceiverCounts } from "../observe/metrics";
 
 export interface ReceiverSource {

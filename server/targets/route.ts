@@ -17,7 +17,8 @@ import { followsRef, type RepositoryEvent } from "../api/repository";
 import type { ObjectKey, ReceiverSpec } from "../api/receiver";
 import { routedKind, type SourceRecord } from "../api/sources";
 import type { TargetRef } from "../kube/port";
-import { REPOSITORY_EXTRACTORS, type RepositoryInput } from "../providers/repository";
+import { PROVIDERS } from "../providers";
+import type { RepositoryInput } from "../providers/repository";
 import { TARGET_CONCURRENCY } from "../limits";
 import { mapPool } from "../../shared";
 import { annotate, annotateTargets, filtered, type AnnotateDeps, type TargetOutcome } from "./annotate";
@@ -93,7 +94,7 @@ async function routeTargets(
     outcome: "failed",
     reason,
   });
-  const extract = REPOSITORY_EXTRACTORS[entry.spec.type];
+  const extract = PROVIDERS[entry.spec.type].repository;
   const extracted = extract
     ? extract(delivered)
     : { ok: false as const, reason: `a ${entry.spec.type} delivery names no repository` };

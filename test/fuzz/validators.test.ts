@@ -11,7 +11,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import type { AuthServices } from "../../server/jwt";
-import { VALIDATORS, type Validation } from "../../server/providers";
+import { PROVIDERS, type Validation } from "../../server/providers";
 import { validateCDEvent } from "../../server/providers/cdevents";
 import { unverifiedIssuer } from "../../server/providers/generic-oidc";
 import { mediaType } from "../../server/providers/github";
@@ -98,7 +98,7 @@ async function validate(
   const headers = toHeaders(headersFor(type, plan, creds(type)));
   const s = spec(type, events);
   // A validator may be sync or async; either way it must not throw.
-  const verdict = await VALIDATORS[type](
+  const verdict = await PROVIDERS[type].validate(
     { headers, body: plan.body },
     { spec: s, secret, compiled: compiledFor(s), auth, meter: new CelMeter() },
   );
@@ -299,7 +299,7 @@ describe.each(Object.entries(REGISTRY_PAYLOADS).map(([t, s]) => [t as "dockerhub
   "%s payload",
   (type, shape) => {
     const run = (value: unknown, tail = "") =>
-      VALIDATORS[type](
+      PROVIDERS[type].validate(
         { headers: new Headers(), body: new TextEncoder().encode(JSON.stringify(value) + tail) },
         { spec: spec(type, []), secret, compiled: NOTHING_COMPILED, auth, meter: new CelMeter() },
       ) as Validation;
@@ -339,7 +339,7 @@ test("the nexus payload is decoded with json.Unmarshal rules after the signature
       (value, tail) => {
         const body = new TextEncoder().encode(JSON.stringify(value) + tail);
         const signature = new Bun.CryptoHasher("sha1", TOKEN).update(body).digest("hex");
-        const verdict = VALIDATORS.nexus(
+        const verdict = PROVIDERS.nexus.validate(
           { headers: new Headers({ [Header.nexusSignature]: signature }), body },
           { spec: spec("nexus", []), secret, compiled: NOTHING_COMPILED, auth, meter: new CelMeter() },
         ) as Validation;
@@ -371,7 +371,7 @@ test("conforms agrees with itself on generated shapes (no throw, undefined for c
 
 describe("gcr", () => {
   const gcr = (body: string, bearer = VALID_GOOGLE) =>
-    VALIDATORS.gcr(
+    PROVIDERS.gcr.validate(
       { headers: new Headers({ Authorization: `Bearer ${bearer}` }), body: new TextEncoder().encode(body) },
       { spec: spec("gcr", []), secret, compiled: NOTHING_COMPILED, auth, meter: new CelMeter() },
     );
@@ -462,7 +462,7 @@ describe("generic-oidc bearer", () => {
           } catch {
             return; // not a header value any client can send
           }
-          const verdict = await VALIDATORS["generic-oidc"](
+          const verdict = await PROVIDERS["generic-oidc"].validate(
             { headers, body: new Uint8Array(0) },
             { spec: s, secret, compiled, auth, meter: new CelMeter() },
           );

@@ -7,7 +7,7 @@
 import { describe, expect, test } from "bun:test";
 import examples from "@octokit/webhooks-examples";
 import { signPayload } from "../../shared";
-import { VALIDATORS, type Validation } from "../../server/providers";
+import { PROVIDERS, type Validation } from "../../server/providers";
 import { formPayload, signedPayload } from "../../server/providers/github";
 import { exceedsJsonBounds } from "../../server/providers/json-bounds";
 import { NOTHING_COMPILED } from "../../server/receivers/prepare";
@@ -27,6 +27,7 @@ import { silentLogger } from "../../server/runtime/log";
 import { ReceiverIndex } from "../../server/receivers/index";
 import { prepareReceiver } from "../../server/receivers/prepare";
 import { MAX_PARSED_BODIES } from "../../server/limits";
+import { routed } from "../support/routed";
 
 /** The costly bodies of the red-team report, each at most 3 MiB. */
 export const COSTLY_BODIES = {
@@ -52,7 +53,7 @@ function spec(type: ReceiverType): ReceiverSpec {
 
 function validate(type: ReceiverType, body: string, headers: Record<string, string> = {}): Promise<Validation> {
   return Promise.resolve(
-    VALIDATORS[type](
+    PROVIDERS[type].validate(
       { headers: new Headers(headers), body: enc(body) },
       {
         spec: spec(type),
@@ -311,11 +312,13 @@ function filteredApp(
   });
   return (body: string) =>
     app.handle(
-      new Request("http://localhost/hook/filtered", {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body,
-      }),
+      routed(
+        new Request("http://localhost/hook/filtered", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body,
+        }),
+      ),
     );
 }
 

@@ -1,20 +1,21 @@
 /**
  * The HTTP edge as one table, through `createApp(...).handle(new Request(...))`: no socket, no
  * cluster. Each row is one step of the order of checks (delivery/delivery.ts), with the answer
- * and the named outcome (delivery/outcomes.ts) that metrics, Events, logs and /deliveries read.
+ * and the named outcome (outcome/outcomes.ts) that metrics, Events, logs and /deliveries read.
  */
 import { describe, expect, test } from "bun:test";
-import { signPayload } from "../../shared";
+import { encodeStatusQuery, signPayload, statusQueryKey, STATUS_QUERY_NO_CLUSTER } from "../../shared";
 import { readReceiver, type ReceiverSpec } from "../../server/api/receiver";
 import { DeliveryGuards, type GuardConfig } from "../../server/delivery/protect/guards";
-import { OUTCOMES, type OutcomeKind } from "../../server/delivery/outcomes";
+import { OUTCOMES, type OutcomeKind } from "../../server/outcome/outcomes";
 import { createApp, type DeliveryReport } from "../../server/http/app";
 import { createAuthServices } from "../../server/jwt";
 import type { KubePort } from "../../server/kube/port";
-import { silentLogger } from "../../server/runtime/log";
+import { createLogger, silentLogger } from "../../server/runtime/log";
 import { ReceiverIndex, type ReceiverEntry } from "../../server/receivers/index";
 import { NOTHING_COMPILED, prepareReceiver } from "../../server/receivers/prepare";
 import { createCoalescer } from "../../server/targets/coalesce";
+import { routed } from "../support/routed";
 
 const TOKEN = "edge-token";
 const GIT = "source.toolkit.fluxcd.io/v1";
@@ -68,7 +69,14 @@ const DEFAULT_GUARDS: GuardConfig = {
   replayWindowMs: 0,
 };
 
-function edge(guardConfig: Partial<GuardConfig>, bodyTimeoutMs = 5_000) {
+function edge(
+  guardConfig: Partial<GuardConfig>,
+  bodyTimeoutMs = 5_000,
+  more: {
+    statusReader?: Pick<KubePort, "observeObject" | "observeObjects">;
+    log?: ReturnType<typeof createLogger>;
+  } = {},
+) {
   const index = new ReceiverIndex();
   index.set(serving("ready", spec()));
   index.set({
@@ -90,7 +98,8 @@ function edge(guardConfig: Partial<GuardConfig>, bodyTimeoutMs = 5_000) {
     coalesce: createCoalescer(),
     noCrossNamespaceRefs: false,
     auth: createAuthServices(),
-    log: silentLogger,
+    log: more.log ?? silentLogger,
+    statusReader: more.statusReader,
     onDelivery: (r) => reports.push(r),
   });
   return { app, reports, guards };
@@ -254,8 +263,8 @@ describe("the HTTP edge, in Flux's order of checks", () => {
     { name: "a valid delivery", send: ok, status: 200, kind: "accepted", reason: "1 of 1 target annotated" },
   ])("$name: $status", async (c) => {
     const { app, reports, guards } = edge(c.guards ?? {}, c.bodyTimeoutMs);
-    for (const s of c.before ?? []) await app.handle(request(s));
-    const res = await app.handle(request(c.send));
+    for (const s of c.before ?? []) await app.handle(routed(request(s)));
+    const res = await app.handle(routed(request(c.send)));
     const body = (await res.json()) as { status: number; reason: string };
     expect(res.status).toBe(c.status);
     expect(body.status).toBe(c.status);
@@ -275,5 +284,121 @@ describe("the HTTP edge, in Flux's order of checks", () => {
     const labels = Object.fromEntries(Object.entries(OUTCOMES).map(([k, v]) => [k, v.metric]));
     expect([labels["too-slow"], labels.replayed]).toEqual(["too_slow", "replayed"]);
     for (const v of Object.values(OUTCOMES)) expect(v.metric).toMatch(/^[a-z_]+$/);
+  });
+});
+
+describe("a status query goes through the same admission, with the same outcomes", () => {
+  const cluster: Pick<KubePort, "observeObject" | "observeObjects"> = {
+    observeObject: async (ref) => ({
+      ok: true,
+      value: { kind: ref.kind, namespace: ref.namespace, name: ref.name, labels: {}, sourceRefs: [] },
+    }),
+    observeObjects: async () => ({ ok: true, value: { items: [], truncated: false } }),
+  };
+  const queryBody = encodeStatusQuery({
+    targets: [{ kind: "GitRepository", namespace: "edge", name: "app", requestedAt: "x" }],
+  });
+  const query = (over: { method?: string; path?: string; body?: string; key?: string | Buffer } = {}) => {
+    const body = over.body ?? queryBody;
+    return new Request(`http://edge${over.path ?? "/hook/ready"}/status`, {
+      method: over.method ?? "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-hub-signature-256": signPayload("sha256", over.key ?? statusQueryKey(TOKEN), body),
+      },
+      ...(over.method === "GET" ? {} : { body }),
+    });
+  };
+
+  test.each<{
+    name: string;
+    guards?: Partial<GuardConfig>;
+    noCluster?: true;
+    before?: Parameters<typeof query>[0][];
+    send: Parameters<typeof query>[0];
+    kind: OutcomeKind;
+    reason: string | RegExp;
+    level: string;
+  }>([
+    {
+      name: "a GET",
+      send: { method: "GET" },
+      kind: "method-not-allowed",
+      reason: /status queries take POST/,
+      level: "debug",
+    },
+    {
+      name: "an unknown path",
+      send: { path: "/hook/nobody" },
+      kind: "unknown-path",
+      reason: "no receiver at this path",
+      level: "debug",
+    },
+    {
+      name: "a declared body over the cap",
+      send: { body: "x".repeat(200_000) },
+      kind: "too-large",
+      reason: /larger than/,
+      level: "error",
+    },
+    {
+      name: "a suspended Receiver",
+      send: { path: "/hook/suspended" },
+      kind: "unavailable",
+      reason: "receiver is suspended",
+      level: "error",
+    },
+    {
+      name: "no cluster to read",
+      noCluster: true,
+      send: {},
+      kind: "unavailable",
+      reason: STATUS_QUERY_NO_CLUSTER,
+      level: "error",
+    },
+    {
+      name: "no slot left",
+      guards: { maxConcurrent: 0 },
+      send: {},
+      kind: "too-many",
+      reason: /in flight/,
+      level: "debug",
+    },
+    {
+      name: "a bad signature",
+      send: { key: TOKEN },
+      kind: "unauthenticated",
+      reason: /signature mismatch/,
+      level: "error",
+    },
+    {
+      name: "a bad signature past the failure budget",
+      guards: { failed: { rate: 0.001, burst: 1 } },
+      before: [{ key: TOKEN }],
+      send: { key: TOKEN },
+      kind: "too-many",
+      reason: /too many failed deliveries for this receiver/,
+      level: "debug",
+    },
+    { name: "a query", send: {}, kind: "answered", reason: "0 of 1 target handled the request", level: "debug" },
+  ])("$name", async (c) => {
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger({ level: "debug", encoding: "json", write: (line) => lines.push(JSON.parse(line)) });
+    const { app, reports, guards } = edge(c.guards ?? {}, 5_000, {
+      statusReader: c.noCluster ? undefined : cluster,
+      log,
+    });
+    for (const s of c.before ?? []) await app.handle(routed(query(s)));
+    const res = await app.handle(routed(query(c.send)));
+    const body = (await res.json()) as { status: number; reason: string };
+    const status = OUTCOMES[c.kind].status as number;
+    expect({ status: res.status, body: body.status }).toEqual({ status, body: status });
+    if (typeof c.reason === "string") expect(body.reason).toBe(c.reason);
+    else expect(body.reason).toMatch(c.reason);
+    // Logged at the table's level; never counted, listed or turned into an Event as a delivery.
+    expect(lines.at(-1)).toMatchObject({ level: c.level, status, msg: expect.stringMatching(/^status query /) });
+    expect(reports).toEqual([]);
+    if (status === 429) expect(res.headers.get("retry-after")).toMatch(/^\d+$/);
+    guards.stop();
   });
 });

@@ -31,8 +31,10 @@ const LAYERS: readonly { readonly group: string; readonly rank: number }[] = [
   { group: "server/providers/", rank: 5 },
   { group: "server/receivers/", rank: 6 },
   { group: "server/targets/", rank: 6 },
-  { group: "server/delivery/", rank: 7 },
-  // Metrics, Events and the recent deliveries read delivery outcomes.
+  // The outcome vocabulary: what delivery/ makes and observe/ reports, below both.
+  { group: "server/outcome/", rank: 7 },
+  { group: "server/delivery/", rank: 8 },
+  // Metrics, Events and the recent deliveries read outcomes, beside delivery/ and never from it.
   { group: "server/observe/", rank: 8 },
   { group: "server/http/", rank: 9 },
   // Where Receivers come from: each mode wires kube/, receivers/ and observe/ once.
@@ -86,6 +88,51 @@ export function violations(file: string, source: string): Violation[] {
   return found;
 }
 
+/** The folder of server/ a file is in (`server/delivery/`), or the file itself when it is directly in server/. */
+function folderOf(file: string): string {
+  const parts = file.split("/");
+  return parts.length > 2 && parts[0] === "server" ? `${parts[0]}/${parts[1]}/` : file;
+}
+
+/** Where a relative import of `file` points, with `.ts` (a folder's import names its index.ts). */
+function resolved(file: string, spec: string, files: ReadonlySet<string>): string {
+  const target = normalize(join(file, "..", spec)).replaceAll("\\", "/");
+  if (target.endsWith(".ts")) return target;
+  return files.has(`${target}.ts`) ? `${target}.ts` : `${target}/index.ts`;
+}
+
+/**
+ * Folders of server/ that import each other, whatever the layers say: a pair is reported with one
+ * import line each way. The layers alone cannot see it when a table entry names a file apart from
+ * its folder (observe/log.ts stood at layer 2, so delivery/ imported observe/ and observe/
+ * imported delivery/ with every line "legal").
+ */
+export function mutualImports(sources: Readonly<Record<string, string>>): string[] {
+  const files = new Set(Object.keys(sources));
+  /** "from -> to" of folders, with the first line that makes the edge. */
+  const edges = new Map<string, string>();
+  for (const [file, source] of Object.entries(sources)) {
+    source.split("\n").forEach((line, i) => {
+      if (/^\s*(\*|\/\/)/.test(line)) return;
+      for (const m of line.matchAll(IMPORT)) {
+        const spec = (m[1] ?? m[2] ?? m[3])!;
+        if (!spec.startsWith(".")) continue;
+        const target = resolved(file, spec, files);
+        if (!target.startsWith("server/")) continue;
+        const [from, to] = [folderOf(file), folderOf(target)];
+        if (from !== to && !edges.has(`${from} -> ${to}`)) edges.set(`${from} -> ${to}`, `${file}:${i + 1}`);
+      }
+    });
+  }
+  const found: string[] = [];
+  for (const [edge, at] of edges) {
+    const [from, to] = edge.split(" -> ") as [string, string];
+    const back = edges.get(`${to} -> ${from}`);
+    if (back && from < to) found.push(`${from} <-> ${to} (${at}; ${back})`);
+  }
+  return found;
+}
+
 function serverFiles(dir = join(ROOT, "server")): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
     const path = join(dir, d.name);
@@ -102,6 +149,31 @@ describe("layering of server/", () => {
 
   test("every file of server/ is in a layer", () => {
     expect(serverFiles().filter((f) => !layerOf(f))).toEqual([]);
+  });
+
+  test("no two folders of server/ import each other", () => {
+    const sources = Object.fromEntries(serverFiles().map((f) => [f, readFileSync(join(ROOT, f), "utf8")]));
+    expect(mutualImports(sources)).toEqual([]);
+  });
+
+  test("the layers carry no exception: an entry names a whole folder, or a file directly in server/", () => {
+    const inFolder = LAYERS.filter(
+      (l) => l.group.startsWith("server/") && !l.group.endsWith("/") && folderOf(l.group) !== l.group,
+    );
+    expect(inFolder).toEqual([]);
+  });
+
+  test("mutual imports are found where the layers allowed each line (observe/log.ts at layer 2)", () => {
+    expect(
+      mutualImports({
+        "server/delivery/delivery.ts": 'import type { Logger } from "../observe/log";',
+        "server/observe/log.ts": "export type Logger = unknown;",
+        "server/observe/events.ts": 'import { OUTCOMES } from "../delivery/outcomes";\nimport { x } from "../api";',
+        "server/delivery/outcomes.ts": "export const OUTCOMES = {};",
+        "server/api/index.ts": 'import { y } from "../kube/port";',
+        "server/kube/port.ts": "export const y = 1;",
+      }),
+    ).toEqual(["server/delivery/ <-> server/observe/ (server/delivery/delivery.ts:1; server/observe/events.ts:1)"]);
   });
 
   test.each([

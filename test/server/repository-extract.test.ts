@@ -7,8 +7,8 @@ import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { RECEIVER_TYPES, signPayload } from "../../shared";
 import { CelMeter } from "../../server/cel";
-import { VALIDATORS } from "../../server/providers";
-import { REPOSITORY_EXTRACTORS, type RepositoryInput } from "../../server/providers/repository";
+import { PROVIDERS } from "../../server/providers";
+import type { RepositoryInput } from "../../server/providers/repository";
 import { bitbucketCloudPush, bitbucketServerRefsChanged, harborPushArtifact } from "../support/provider-payloads";
 import { githubExample } from "../support/payloads";
 
@@ -19,11 +19,11 @@ const input = (payload: unknown, event?: string, claims?: Record<string, unknown
   ...(claims ? { claims } : {}),
 });
 
-const extract = (type: (typeof RECEIVER_TYPES)[number], i: RepositoryInput) => REPOSITORY_EXTRACTORS[type]!(i);
+const extract = (type: (typeof RECEIVER_TYPES)[number], i: RepositoryInput) => PROVIDERS[type].repository!(i);
 
 describe("repository extraction", () => {
   test("nexus and cdevents name no repository; every other type has an extractor", () => {
-    expect(RECEIVER_TYPES.filter((t) => !REPOSITORY_EXTRACTORS[t])).toEqual(["nexus", "cdevents"]);
+    expect(RECEIVER_TYPES.filter((t) => !PROVIDERS[t].repository)).toEqual(["nexus", "cdevents"]);
   });
 
   test.each([
@@ -74,7 +74,7 @@ describe("repository extraction", () => {
     });
     const request = { headers, body: new TextEncoder().encode(form) };
     for (const type of ["github", "generic-hmac", "generic"] as const) {
-      const verdict = await VALIDATORS[type](request, {
+      const verdict = await PROVIDERS[type].validate(request, {
         spec: {
           type,
           events: [],
@@ -135,7 +135,7 @@ describe("repository extraction", () => {
   });
 
   test("any JSON, any type: a repository event or a reason, never an exception", () => {
-    const types = RECEIVER_TYPES.filter((t) => REPOSITORY_EXTRACTORS[t]);
+    const types = RECEIVER_TYPES.filter((t) => PROVIDERS[t].repository);
     fc.assert(
       fc.property(
         fc.constantFrom(...types),

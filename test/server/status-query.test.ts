@@ -22,7 +22,7 @@ import {
 } from "../../server/limits";
 import { rfc3339Nanos } from "../../server/delivery/status-query";
 import { githubExample } from "../support/payloads";
-import { startStack, TEST_CONFIG, type Stack } from "../support/stack";
+import { startStack, TEST_CONFIG, waitFor, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 
 const GIT = "source.toolkit.fluxcd.io/v1";
@@ -34,6 +34,9 @@ const TOKEN = "status-query-token";
 const SPEC_MARKER = "spec-value-that-must-not-leak";
 
 let stack: Stack;
+
+/** Polls with status queries, at a pace their budget (STATUS_QUERY_BURST, then 2 a second) allows. */
+const pollQueries = <T>(what: string, probe: () => Promise<T | undefined | false>) => waitFor(what, probe, 10_000, 250);
 let issuer: TokenIssuer;
 
 const ready = (status: "True" | "False", reason: string, message: string) => ({
@@ -171,7 +174,10 @@ beforeAll(async () => {
     ],
     resources: [{ kind: "GitRepository", name: "app" }],
   });
-  for (const name of ["push", "two", "budget", "domains", "selector", "url-only", "gitlab", "oidc"])
+  // Receivers for the refusals, each with a failure budget of its own.
+  const refusals = ["refusals-0", "refusals-1", "refusals-2", "refusals-3", "refusals-4", "refusals-5", "refusals-6"];
+  for (const name of refusals) stack.receiver(NS, name, github([{ kind: "GitRepository", name: "app" }]));
+  for (const name of ["push", "two", "budget", "domains", "selector", "url-only", "gitlab", "oidc", ...refusals])
     await stack.readyPath(NS, name);
 });
 afterAll(async () => {
@@ -207,7 +213,11 @@ describe("the status query", () => {
       history: [{ chartVersion: "0.1.0", status: "deployed" }],
       conditions: [ready("False", "InstallFailed", "Helm install failed for release status/chart")],
     });
-    const after = await githubQuery("push", targets);
+    // Consumer lists serve the queries of an interval (STATUS_LIST_TTL_MS): the next poll sees them.
+    const after = await pollQueries("the consumers' new status", async () => {
+      const res = await githubQuery("push", targets);
+      return res.body.targets?.[0]?.consumers?.[0]?.appliedRevision ? res : undefined;
+    });
     expect(after.status).toBe(200);
     expect(after.body).toEqual({
       status: 200,
@@ -324,11 +334,29 @@ describe("the status query", () => {
     expect(res.status).toBe(401);
   });
 
+  // Each refusal spends its Receiver's failure budget (a burst of 3 here): one Receiver per case.
   test.each([
-    { name: "an object the Receiver does not name", target: "other", receiver: "push" },
-    { name: "a name in another namespace", target: "app", namespace: "elsewhere", receiver: "push" },
-    { name: "another kind with the same name", target: "app", kind: "OCIRepository", receiver: "push" },
-  ])("refuses $name, reading nothing", async ({ target, namespace, kind, receiver }) => {
+    {
+      name: "an object the Receiver does not name",
+      target: "other",
+      receiver: "refusals-0",
+      reason: "is not one of this Receiver's resources",
+    },
+    {
+      name: "a name in another namespace",
+      target: "app",
+      namespace: "elsewhere",
+      receiver: "refusals-1",
+      reason: "is outside this Receiver's namespace",
+    },
+    {
+      name: "another kind with the same name",
+      target: "app",
+      kind: "OCIRepository",
+      receiver: "refusals-2",
+      reason: "is not one of this Receiver's resources",
+    },
+  ])("refuses $name, reading nothing", async ({ target, namespace, kind, receiver, reason }) => {
     let res: Awaited<ReturnType<typeof githubQuery>> | undefined;
     const requests = await apiRequestsDuring(async () => {
       res = await githubQuery(receiver, [
@@ -341,7 +369,7 @@ describe("the status query", () => {
       ]);
     });
     expect(res!.status).toBe(403);
-    expect(res!.body.reason).toContain("is not one of this Receiver's resources");
+    expect(res!.body.reason).toContain(reason);
     expect(requests).toEqual([]);
   });
 
@@ -383,11 +411,15 @@ describe("the status query", () => {
       resources: [{ kind: "GitRepository", name: "popular" }],
     });
     const path = await stack.readyPath(NS, "popular");
-    const res = await query(
-      path,
-      [{ kind: "GitRepository", namespace: NS, name: "popular", requestedAt: "x" }],
-      () => ({}),
-    );
+    // The namespace's Kustomizations may have been listed for another query in this interval.
+    const res = await pollQueries("the new consumers to be listed", async () => {
+      const r = await query(
+        path,
+        [{ kind: "GitRepository", namespace: NS, name: "popular", requestedAt: "x" }],
+        () => ({}),
+      );
+      return r.body.targets?.[0]?.consumers?.length ? r : undefined;
+    });
     const [t] = res.body.targets;
     expect(t.consumers.length).toBe(MAX_STATUS_ANSWER_CONSUMERS);
     expect(t.consumersTruncated).toBe(true);
@@ -444,16 +476,18 @@ describe("the status query", () => {
   });
 
   test.each([
-    { name: "not JSON", body: "{", status: 400, reason: "not JSON" },
-    { name: "no targets", body: '{"targets":[]}', status: 400, reason: "non-empty" },
+    { name: "not JSON", receiver: "refusals-3", body: "{", status: 400, reason: "not JSON" },
+    { name: "no targets", receiver: "refusals-4", body: '{"targets":[]}', status: 400, reason: "non-empty" },
     {
       name: "a target with a missing field",
+      receiver: "refusals-5",
       body: '{"targets":[{"kind":"GitRepository","namespace":"status","name":"app"}]}',
       status: 400,
       reason: "targets[0].requestedAt",
     },
     {
       name: "more targets than the bound",
+      receiver: "refusals-6",
       body: encodeStatusQuery({
         targets: Array.from({ length: MAX_STATUS_QUERY_TARGETS + 1 }, () => ({
           kind: "GitRepository",
@@ -465,9 +499,15 @@ describe("the status query", () => {
       status: 400,
       reason: `at most ${MAX_STATUS_QUERY_TARGETS}`,
     },
-    { name: "a body over the cap", body: "x".repeat(MAX_STATUS_QUERY_BYTES + 1), status: 413, reason: "larger than" },
-  ])("refuses $name", async ({ body, status, reason }) => {
-    const res = await stack.post(statusQueryPath(githubPath("push"))!, {
+    {
+      name: "a body over the cap",
+      receiver: "refusals-0",
+      body: "x".repeat(MAX_STATUS_QUERY_BYTES + 1),
+      status: 413,
+      reason: "larger than",
+    },
+  ])("refuses $name", async ({ receiver, body, status, reason }) => {
+    const res = await stack.post(statusQueryPath(githubPath(receiver))!, {
       headers: { "Content-Type": "application/json", ...signed(body) },
       body,
     });

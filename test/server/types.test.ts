@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHmac } from "node:crypto";
 import { KeySets, GoogleIdTokens, OidcIssuers, type AuthServices } from "../../server/jwt";
-import { VALIDATORS, type Validation } from "../../server/providers";
+import { PROVIDERS, type Validation } from "../../server/providers";
 import { NOTHING_COMPILED } from "../../server/receivers/prepare";
 import type { ReceiverSpec } from "../../server/api/receiver";
 import type { ReceiverType } from "../../shared";
@@ -60,7 +60,7 @@ async function run(c: Case): Promise<Validation> {
   };
   const secret = Object.fromEntries(Object.entries(c.secret ?? { token: TOKEN }).map(([k, v]) => [k, Buffer.from(v)]));
   const headers = new Headers(typeof c.headers === "function" ? c.headers() : c.headers);
-  return VALIDATORS[c.type](
+  return PROVIDERS[c.type].validate(
     { headers, body: enc(c.body) },
     { spec, secret, compiled: NOTHING_COMPILED, auth, meter: new CelMeter() },
   );

@@ -26,11 +26,16 @@ export const TEST_CONFIG: ServerConfig = (() => {
   return parsed.config;
 })();
 
-/** Polls `probe` until it returns a value other than undefined/false, or fails after the deadline. */
+/**
+ * Polls `probe` until it returns a value other than undefined/false, or fails after the deadline.
+ * Polls back off from 2 ms to `maxDelayMs` (a probe that spends a budget, such as a status query,
+ * polls more gently).
+ */
 export async function waitFor<T>(
   what: string,
   probe: () => T | undefined | false | Promise<T | undefined | false>,
   deadlineMs = 10_000,
+  maxDelayMs = 50,
 ): Promise<T> {
   const until = Date.now() + deadlineMs;
   let delay = 2;
@@ -39,7 +44,7 @@ export async function waitFor<T>(
     if (value !== undefined && value !== false) return value;
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await Bun.sleep(delay);
-    delay = Math.min(delay * 2, 50);
+    delay = Math.min(delay * 2, maxDelayMs);
   }
 }
 

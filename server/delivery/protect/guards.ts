@@ -8,9 +8,10 @@
  *   is made by evicting the oldest delivery whose body is still arriving (it is answered 408):
  *   senders that stall or trickle their bodies cannot lock a receiver's real sender out, which
  *   sends its body at once. Only when every slot holds a delivery past its body is the answer 429;
- * - two token buckets per receiver: one spent by deliveries that failed validation, one by valid
- *   ones. A flood of forged requests empties only the first, so it is answered 429 while the
- *   receiver's real sender keeps getting through;
+ * - three token buckets per receiver: one spent by requests that failed validation (deliveries and
+ *   status queries alike), one by valid deliveries, one by authenticated status queries. A flood of
+ *   forged requests empties only the first, so it is answered 429 while the receiver's real sender
+ *   keeps getting through; queries, always bounded, never spend what deliveries may;
  * - duplicate delivery ids: a delivery id already handled successfully for the same receiver,
  *   with the same body, is answered 200 "duplicate" without annotating again. Ids are recorded
  *   only after success, so a redelivery of a failed attempt works; they are kept per receiver,
@@ -39,6 +40,8 @@ import {
   MAX_CONCURRENT_PER_RECEIVER,
   MAX_PARSED_BODIES,
   REPLAY_CAPACITY,
+  STATUS_QUERY_BURST,
+  STATUS_QUERY_RATE,
 } from "../../limits";
 
 export interface GuardConfig {
@@ -54,6 +57,8 @@ export interface GuardConfig {
   readonly replayWindowMs: number;
   /** Deliveries holding a parsed body at once (default MAX_PARSED_BODIES; tests lower it). */
   readonly maxParsedBodies?: number;
+  /** Authenticated status queries per receiver (default STATUS_QUERY_RATE and _BURST; always on). */
+  readonly queries?: BucketLimits;
 }
 
 /**
@@ -124,6 +129,7 @@ export class DeliveryGuards {
   readonly #config: GuardConfig;
   readonly #valid: KeyedTokenBuckets;
   readonly #failed: KeyedTokenBuckets;
+  readonly #queries: KeyedTokenBuckets;
   /** Per receiver; Map order is insertion order, re-inserted on each add, so the first is the least recent. */
   readonly #ids = new Map<string, RecentKeys>();
   readonly #bodies: RecentKeys | undefined;
@@ -145,11 +151,13 @@ export class DeliveryGuards {
     this.#config = config;
     this.#valid = new KeyedTokenBuckets(config.valid);
     this.#failed = new KeyedTokenBuckets(config.failed);
+    this.#queries = new KeyedTokenBuckets(config.queries ?? { rate: STATUS_QUERY_RATE, burst: STATUS_QUERY_BURST });
     this.#bodies = config.replayWindowMs > 0 ? new RecentKeys(REPLAY_CAPACITY, config.replayWindowMs) : undefined;
     // Full buckets are dropped now and then so idle receivers hold no memory.
     this.#sweeper = setInterval(() => {
       this.#valid.sweep();
       this.#failed.sweep();
+      this.#queries.sweep();
     }, 60_000);
     this.#sweeper.unref?.();
   }
@@ -246,6 +254,11 @@ export class DeliveryGuards {
   /** Spends a token of the valid-delivery budget. */
   validDelivery(receiver: string): Take {
     return this.#config.valid.rate > 0 ? this.#valid.take(receiver) : unlimited;
+  }
+
+  /** Spends a token of the status-query budget (never off: a query reads the cluster). */
+  statusQuery(receiver: string): Take {
+    return this.#queries.take(receiver);
   }
 
   /** True when `deliveryKey` (a delivery id and a hash of its body) already succeeded for `receiver`. */
