@@ -57,10 +57,14 @@ const stripBrackets = (host: string) => (host.startsWith("[") && host.endsWith("
 const normaliseHost = (host: string) => stripBrackets(host.toLowerCase()).replace(/\.$/, "");
 const defaultPort = (url: URL) => Number(url.port || (url.protocol === "https:" ? 443 : 80));
 
-/** localhost, *.localhost, 127.0.0.0/8 and ::1: a proxy cannot reach the runner's loopback. */
+/**
+ * localhost, 127.0.0.0/8 and ::1: the runner's own loopback, which a proxy cannot reach and no one
+ * on the network reads. Only `localhost` itself (which resolves from the hosts file): a name below
+ * it, or `localhost.`, may go to DNS and resolve to any address.
+ */
 export function isLoopback(host: string): boolean {
-  const name = normaliseHost(host);
-  if (name === "localhost" || name.endsWith(".localhost") || name === "::1") return true;
+  const name = stripBrackets(host.toLowerCase());
+  if (name === "localhost" || name === "::1") return true;
   return isIP(name) === 4 && name.startsWith("127.");
 }
 

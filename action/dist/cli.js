@@ -19195,8 +19195,8 @@ var stripBrackets = (host) => host.startsWith("[") && host.endsWith("]") ? host.
 var normaliseHost = (host) => stripBrackets(host.toLowerCase()).replace(/\.$/, "");
 var defaultPort = (url) => Number(url.port || (url.protocol === "https:" ? 443 : 80));
 function isLoopback(host) {
-  const name = normaliseHost(host);
-  if (name === "localhost" || name.endsWith(".localhost") || name === "::1")
+  const name = stripBrackets(host.toLowerCase());
+  if (name === "localhost" || name === "::1")
     return true;
   return isIP(name) === 4 && name.startsWith("127.");
 }
@@ -19631,7 +19631,7 @@ var CLEARTEXT_CREDENTIAL = {
   gitlab: "the token itself (X-Gitlab-Token)",
   harbor: "the token itself (Authorization)",
   "generic-oidc": "the runner's ID token",
-  generic: undefined
+  generic: "the receiver's URL, its only credential (it triggers the Receiver and reads its targets' status)"
 };
 function cleartextWarning(destinations, type) {
   const credential = CLEARTEXT_CREDENTIAL[type];
@@ -19639,7 +19639,7 @@ function cleartextWarning(destinations, type) {
     const url = new URL(destination.url);
     return url.protocol === "http:" && !isLoopback(url.hostname);
   });
-  if (!credential || !inClear)
+  if (!inClear)
     return;
   return `${maskUrl(inClear.url)} is plain http:// beyond this runner: ${credential} and the receiver's answers ` + "cross the network unencrypted, readable and changeable on the way. Use https:// (`ca-file` for a private CA).";
 }
@@ -19647,7 +19647,8 @@ function cleartextWarning(destinations, type) {
 // action/report.ts
 var MAX_REVISION_CHARS = 256;
 var FLUX_DIGEST = "(?:sha1:[0-9a-f]{40}|sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128}|blake3:[0-9a-f]{64})";
-var FLUX_POINTER = "[A-Za-z0-9][A-Za-z0-9._/+@-]*";
+var REF_COMPONENT = "[A-Za-z0-9_+@-][A-Za-z0-9._+@-]*";
+var FLUX_POINTER = `(?!.*\\.\\.)[A-Za-z0-9][A-Za-z0-9._+@-]*(?:/${REF_COMPONENT})*`;
 var CHART_VERSION = "v?\\d+\\.\\d+\\.\\d+(?:-[0-9A-Za-z.-]+)?(?:\\+[0-9A-Za-z.-]+)?";
 var FLUX_REVISION = new RegExp(`^(?:(?:${FLUX_POINTER}@)?${FLUX_DIGEST}|${CHART_VERSION})$`);
 function revisionOutput(revision) {

@@ -324,6 +324,8 @@ describe("revisionOutput: only Flux's revision shapes become the output", () => 
     `v1.2.3@sha256:${SHA256}`,
     `sha256:${SHA256}`,
     `main@sha256:${SHA256}`,
+    `feature_x@sha1:${SHA1}`,
+    `release/1.x@sha1:${SHA1}`,
     "6.5.0",
     "1.2.3-rc.1+2aedd8e4b9b6",
   ])("%s is set", (revision) => {
@@ -339,6 +341,12 @@ describe("revisionOutput: only Flux's revision shapes become the output", () => 
     ["upper-case hex", `main@sha1:${SHA1.toUpperCase()}`],
     ["the pre-RFC-0005 form", `main/${SHA1}`],
     ["too long", `${"a".repeat(MAX_REVISION_CHARS)}@sha1:${SHA1}`],
+    // No Git ref has a `..`, a component starting with `.`, or an empty component (git check-ref-format).
+    ["a .. path segment", `main/../../etc@sha1:${SHA1}`],
+    ["a .. at the end", `main/..@sha1:${SHA1}`],
+    ["a .. inside a component", `main..evil@sha1:${SHA1}`],
+    ["a component starting with a dot", `refs/.git/config@sha1:${SHA1}`],
+    ["an empty component", `refs//main@sha1:${SHA1}`],
     ["empty", ""],
   ])("%s is left out, with a warning", (_name, revision) => {
     const checked = revisionOutput(revision);

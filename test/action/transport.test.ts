@@ -50,12 +50,15 @@ describe("matchesNoProxy", () => {
 describe("isLoopback", () => {
   test.each([
     ["localhost", true],
-    ["api.localhost", true],
+    ["LOCALHOST", true],
     ["127.0.0.1", true],
     ["127.1.2.3", true],
     ["[::1]", true],
     ["10.0.0.1", false],
     ["localhost.example", false],
+    // A resolver may send these to DNS, which may answer with any address: not this runner.
+    ["api.localhost", false],
+    ["localhost.", false],
   ])("%s → %p", (host, loopback) => {
     expect(isLoopback(host)).toBe(loopback);
   });
@@ -73,6 +76,9 @@ describe("selectProxy", () => {
     ["http://flux.example", proxies, { kind: "proxy", proxy: "http://plain-proxy:8080/", variable: "HTTP_PROXY" }],
     ["https://flux.corp.internal", proxies, { kind: "direct", why: "NO_PROXY" }],
     ["https://127.0.0.1:9292", proxies, { kind: "direct", why: "loopback" }],
+    ["http://localhost:9292", proxies, { kind: "direct", why: "loopback" }],
+    // Only localhost itself: a name below it may resolve beyond the runner, where the proxy is the way.
+    ["https://flux.localhost", proxies, { kind: "proxy", proxy: "http://secure-proxy:3128/", variable: "HTTPS_PROXY" }],
     ["https://flux.example", { ...proxies, httpsProxy: undefined }, { kind: "direct", why: "no proxy set" }], // no fallback to HTTP_PROXY
     [
       "https://flux.example",
