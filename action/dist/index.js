@@ -18943,6 +18943,9 @@ var STATUS_QUERY_KEY_LABEL = "fluxhook status query v1";
 function statusQueryKey(token) {
   return createHmac2("sha256", token).update(STATUS_QUERY_KEY_LABEL).digest();
 }
+function statusQueryTokenHeader(token, body) {
+  return signPayload("sha256", statusQueryKey(token), body);
+}
 function encodeStatusQuery(query) {
   return JSON.stringify({
     targets: query.targets.map(({ kind, namespace, name, requestedAt }) => ({ kind, namespace, name, requestedAt }))
@@ -19912,8 +19915,8 @@ var AUTH = {
     [Header.hubSignature]: signPayload("sha1", hmacKey, body)
   }),
   "generic-hmac": ({ hmacKey }, body) => ({ [Header.signature]: signPayload("sha256", hmacKey, body) }),
-  gitlab: ({ token }, _body, event, deliveryId) => ({
-    [Header.gitlabToken]: token,
+  gitlab: ({ tokenHeader }, body, event, deliveryId) => ({
+    [Header.gitlabToken]: tokenHeader(body),
     [Header.gitlabEvent]: event,
     [Header.gitlabEventUuid]: deliveryId
   }),
@@ -19922,9 +19925,9 @@ var AUTH = {
     [Header.bitbucketEvent]: event,
     [Header.bitbucketRequestUuid]: deliveryId
   }),
-  harbor: ({ token }) => ({ [Header.authorization]: token }),
+  harbor: ({ tokenHeader }, body) => ({ [Header.authorization]: tokenHeader(body) }),
   generic: () => ({}),
-  "generic-oidc": ({ token }) => ({ [Header.authorization]: `Bearer ${token}` })
+  "generic-oidc": ({ bearer }) => ({ [Header.authorization]: `Bearer ${bearer}` })
 };
 var FRAMING_HEADERS = ["Host", "Content-Length", "Transfer-Encoding", "Connection", "Expect", "TE", "Upgrade"];
 function reservedHeaderNames(receiverType) {
@@ -19991,7 +19994,11 @@ function buildRequest(settings, payload, deliveryId) {
     if (settings.enterprise.version)
       headers[Header.githubEnterpriseVersion] = settings.enterprise.version;
   }
-  const credential = { token: settings.credential, hmacKey: settings.credential };
+  const credential = {
+    bearer: settings.credential,
+    hmacKey: settings.credential,
+    tokenHeader: () => settings.credential
+  };
   Object.assign(headers, AUTH[settings.receiverType](credential, body, settings.event, deliveryId));
   for (const [name, value] of settings.extraHeaders)
     headers[name] = value;
@@ -20004,7 +20011,11 @@ function buildStatusQuery(settings, targets, deliveryId) {
   const headers = {
     [Header.contentType]: ContentType.json,
     [Header.userAgent]: settings.userAgent,
-    ...AUTH[settings.receiverType]({ token: settings.credential, hmacKey: statusQueryKey(settings.credential) }, body, settings.event, deliveryId)
+    ...AUTH[settings.receiverType]({
+      bearer: settings.credential,
+      hmacKey: statusQueryKey(settings.credential),
+      tokenHeader: (signed) => statusQueryTokenHeader(settings.credential, signed)
+    }, body, settings.event, deliveryId)
   };
   for (const [name, value] of settings.extraHeaders)
     headers[name] = value;
