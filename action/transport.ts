@@ -57,10 +57,14 @@ const stripBrackets = (host: string) => (host.startsWith("[") && host.endsWith("
 const normaliseHost = (host: string) => stripBrackets(host.toLowerCase()).replace(/\.$/, "");
 const defaultPort = (url: URL) => Number(url.port || (url.protocol === "https:" ? 443 : 80));
 
-/** localhost, *.localhost, 127.0.0.0/8 and ::1: a proxy cannot reach the runner's loopback. */
+/**
+ * localhost, 127.0.0.0/8 and ::1: the runner's own loopback, which a proxy cannot reach and no one
+ * on the network reads. Only `localhost` itself (which resolves from the hosts file): a name below
+ * it, or `localhost.`, may go to DNS and resolve to any address.
+ */
 export function isLoopback(host: string): boolean {
-  const name = normaliseHost(host);
-  if (name === "localhost" || name.endsWith(".localhost") || name === "::1") return true;
+  const name = stripBrackets(host.toLowerCase());
+  if (name === "localhost" || name === "::1") return true;
   return isIP(name) === 4 && name.startsWith("127.");
 }
 
@@ -330,6 +334,7 @@ export function createTransport(route: Route, options: TransportOptions): Transp
         const chunks: Buffer[] = [];
         let size = 0;
         let truncated = false;
+        let cut = false;
         try {
           for await (const chunk of res.body) {
             const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
@@ -345,6 +350,7 @@ export function createTransport(route: Route, options: TransportOptions): Transp
           // The status is the receiver's answer: a body cut short (stalled past the timeout, or
           // reset) does not turn a 200 into "no answer", which would send the delivery again.
           truncated = true;
+          cut = true;
           res.body.destroy();
         }
         const body = Buffer.concat(chunks).subarray(0, maxBodyBytes).toString("utf8");
@@ -356,6 +362,7 @@ export function createTransport(route: Route, options: TransportOptions): Transp
           headers,
           body,
           bodyTruncated: truncated,
+          ...(cut ? { bodyCut: true } : {}),
           bodyBytes: truncated ? declared : size,
         };
       } catch (err) {
