@@ -354,7 +354,7 @@ interface Flags {
 
 /** A flag's kind, for fluxhook's flags and Flux's flags fluxhook ignores; undefined for any other name. */
 function kindOf(name: string): FlagKind | undefined {
-  return name in FLAGS ? FLAGS[name as FlagName].kind : IGNORED_FLUX_FLAGS.get(name);
+  return Object.hasOwn(FLAGS, name) ? FLAGS[name as FlagName].kind : IGNORED_FLUX_FLAGS.get(name);
 }
 
 /**
@@ -386,9 +386,9 @@ function scanFlags(argv: readonly string[]): { ok: true; flags: Flags } | Exclud
         i++;
       }
     }
-    if (kind === "bool" && !(value in BOOL_VALUES)) return invalid(name, value, "expected true or false");
+    if (kind === "bool" && !Object.hasOwn(BOOL_VALUES, value)) return invalid(name, value, "expected true or false");
     if (kind === "strings") lists.set(name as FlagName, [...(lists.get(name as FlagName) ?? []), value]);
-    else if (name in FLAGS) values.set(name as FlagName, value);
+    else if (Object.hasOwn(FLAGS, name)) values.set(name as FlagName, value);
   }
   const get = (name: FlagName) => values.get(name) ?? FLAGS[name].default;
   return {
@@ -416,7 +416,7 @@ function listenAddresses(flags: Flags): Parsed<Pick<ServerConfig, "receiverAddr"
 
 function logSettings(flags: Flags): Parsed<Pick<ServerConfig, "logLevel" | "logEncoding">> {
   const levelFlag = flags.get("log-level");
-  const logLevel = LOG_LEVEL_ALIASES[levelFlag] ?? levelFlag;
+  const logLevel = Object.hasOwn(LOG_LEVEL_ALIASES, levelFlag) ? LOG_LEVEL_ALIASES[levelFlag]! : levelFlag;
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel))
     return invalid("log-level", levelFlag, `expected one of trace, ${LOG_LEVELS.join(", ")}`);
   const logEncoding = flags.get("log-encoding");
