@@ -62,48 +62,19 @@ export function decide(r: ReceiverObject, inputs: DecisionInputs): Decision {
   // Suspended: Flux neither validates nor reads the token; the status keeps its conditions.
   if (spec?.suspend && !inputs.withoutStatus)
     return { entry: unavailableAt(r, inputs, spec, NO_SECRET, SUSPENDED), readiness: { kind: "suspended" } };
-  // Flux checks the spec (CEL, OIDC providers) before it reads the token; fluxhook's own opt-ins
-  // (namespace "*", route-by) are checked with it.
-  const compiled: Prepared = spec
-    ? inputs.prepare(spec)
-    : { ok: false, reason: Reason.validationFailed, message: r.invalid ?? "invalid spec" };
-  const refused = spec && compiled.ok ? optInProblem(spec, inputs.noCrossNamespaceRefs ?? false) : undefined;
-  const prepared: Prepared = refused ? { ok: false, reason: Reason.validationFailed, message: refused } : compiled;
-  const terminal = (p: Extract<Prepared, { ok: false }>): Readiness => ({
-    kind: "terminal",
-    reason: p.reason,
-    message: p.message,
-  });
+  const prepared = checkSpec(r, inputs);
   let token: Buffer | undefined;
   let secret: SecretData = NO_SECRET;
   if (r.secretName) {
     const state = inputs.secret(`${r.key.namespace}/${r.secretName}`);
     if (state.kind === "pending") return { pending: true };
-    const ref = `'${r.key.namespace}/${r.secretName}'`;
     const data = state.kind === "ready" ? state.data : {};
-    const length = data.token?.length ?? 0;
-    if (length === 0 || length > MAX_TOKEN_BYTES) {
+    const problem = tokenProblem(r, state, data);
+    if (problem !== undefined) {
       if (spec?.suspend) return {};
       // As Flux, an invalid spec is reported before the token is read.
-      if (!prepared.ok)
-        return {
-          entry: unavailableAt(r, inputs, spec, {}, `receiver is not ready: ${prepared.message}`),
-          readiness: terminal(prepared),
-        };
-      const message =
-        state.kind === "unreadable"
-          ? `unable to read token from secret ${ref} error: ${state.reason}`
-          : state.kind === "absent"
-            ? `unable to read token from secret ${ref} error: secrets "${r.secretName}" not found`
-            : length > MAX_TOKEN_BYTES
-              ? // Each signature check hashes the token: a huge one makes every forged delivery dear.
-                `invalid ${ref} secret data: field 'token' is longer than ${MAX_TOKEN_BYTES} bytes`
-              : // Flux serves an empty token; but then the path is sha256(name + namespace) and an HMAC
-                // keyed with "" is anyone's: the Receiver would be open to whoever guesses its name.
-                data.token
-                ? `invalid ${ref} secret data: field 'token' is empty`
-                : `invalid ${ref} secret data: required fields 'token'`;
-      return { readiness: { kind: "token-not-found", message } };
+      if (!prepared.ok) return notReady(r, inputs, spec, {}, prepared);
+      return { readiness: { kind: "token-not-found", message: problem } };
     }
     token = data.token;
     secret = data;
@@ -131,15 +102,62 @@ export function decide(r: ReceiverObject, inputs: DecisionInputs): Decision {
     };
   }
   if (spec?.suspend) return { entry: unavailableAt(r, inputs, spec, secret, SUSPENDED, base.path) };
-  if (!prepared.ok) {
-    return {
-      entry: unavailableAt(r, inputs, spec, secret, `receiver is not ready: ${prepared.message}`, base.path),
-      readiness: terminal(prepared),
-    };
-  }
+  if (!prepared.ok) return notReady(r, inputs, spec, secret, prepared, base.path);
   return {
     entry: { ...base, spec: spec!, compiled: prepared.compiled, unavailable: undefined },
     readiness: { kind: "ready", path: base.path },
+  };
+}
+
+/**
+ * The spec as Flux checks it before it reads the token (CEL, OIDC providers), with fluxhook's own
+ * opt-ins (namespace "*", route-by): prepared, or why not.
+ */
+function checkSpec(r: ReceiverObject, inputs: DecisionInputs): Prepared {
+  const spec = r.spec;
+  if (!spec) return { ok: false, reason: Reason.validationFailed, message: r.invalid ?? "invalid spec" };
+  const compiled = inputs.prepare(spec);
+  const refused = compiled.ok ? optInProblem(spec, inputs.noCrossNamespaceRefs ?? false) : undefined;
+  return refused ? { ok: false, reason: Reason.validationFailed, message: refused } : compiled;
+}
+
+/**
+ * Why the Secret gives no token to serve, in Flux's words; undefined when it gives one. Past Flux:
+ * an empty token and one over MAX_TOKEN_BYTES are refused too.
+ */
+function tokenProblem(
+  r: ReceiverObject,
+  state: Exclude<SecretLookup, { kind: "pending" }>,
+  data: SecretData,
+): string | undefined {
+  const length = data.token?.length ?? 0;
+  if (length > 0 && length <= MAX_TOKEN_BYTES) return undefined;
+  const ref = `'${r.key.namespace}/${r.secretName}'`;
+  if (state.kind === "unreadable") return `unable to read token from secret ${ref} error: ${state.reason}`;
+  if (state.kind === "absent")
+    return `unable to read token from secret ${ref} error: secrets "${r.secretName}" not found`;
+  // Each signature check hashes the token: a huge one makes every forged delivery dear.
+  if (length > MAX_TOKEN_BYTES)
+    return `invalid ${ref} secret data: field 'token' is longer than ${MAX_TOKEN_BYTES} bytes`;
+  // Flux serves an empty token; but then the path is sha256(name + namespace) and an HMAC keyed
+  // with "" is anyone's: the Receiver would be open to whoever guesses its name.
+  return data.token
+    ? `invalid ${ref} secret data: field 'token' is empty`
+    : `invalid ${ref} secret data: required fields 'token'`;
+}
+
+/** A spec that cannot be served: Stalled, and answering 503 where it is found (unavailableAt). */
+function notReady(
+  r: ReceiverObject,
+  inputs: DecisionInputs,
+  spec: ReceiverSpec | undefined,
+  secret: SecretData,
+  prepared: Extract<Prepared, { ok: false }>,
+  computed?: string,
+): Decision {
+  return {
+    entry: unavailableAt(r, inputs, spec, secret, `receiver is not ready: ${prepared.message}`, computed),
+    readiness: { kind: "terminal", reason: prepared.reason, message: prepared.message },
   };
 }
 
