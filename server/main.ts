@@ -113,13 +113,13 @@ const printed = new Map<string, string>();
 const announce = () => {
   if (!server) return;
   const seen = new Set<string>();
-  for (const r of server.receivers()) {
-    const name = `${r.key.namespace}/${r.key.name}`;
+  for (const receiver of server.receivers()) {
+    const name = `${receiver.key.namespace}/${receiver.key.name}`;
     seen.add(name);
     // In a dry run (`npm start`'s demo) the URLs are what to point a sender or the README's curl
     // at. Otherwise their digests are secrets, and stdout ends up in pod logs: they are masked.
-    const path = server.dryRun ? r.path : "/hook/*** (sha256 of token, name and namespace)";
-    const line = `receiver ${name} (${r.type ?? "invalid"}, ${r.state}): ${server.receiverUrl}${path}`;
+    const path = server.dryRun ? receiver.path : "/hook/*** (sha256 of token, name and namespace)";
+    const line = `receiver ${name} (${receiver.type ?? "invalid"}, ${receiver.state}): ${server.receiverUrl}${path}`;
     if (printed.get(name) !== line) console.log(line);
     printed.set(name, line);
   }

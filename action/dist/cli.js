@@ -19678,16 +19678,16 @@ function outputsFor(ctx, deliveryId, outcome) {
   };
 }
 var resultName = (ctx) => ctx.target.kind === "receiver" ? `${ctx.target.namespace}/${ctx.target.receiver}` : maskUrl(ctx.url);
-function resultEntry(r) {
+function resultEntry(result) {
   return {
-    receiver: resultName(r.ctx),
-    status: r.outcome?.status ?? null,
-    "delivery-id": r.deliveryId,
-    attempts: r.outcome?.attempts.length ?? 0
+    receiver: resultName(result.ctx),
+    status: result.outcome?.status ?? null,
+    "delivery-id": result.deliveryId,
+    attempts: result.outcome?.attempts.length ?? 0
   };
 }
 function stepOutputs(results) {
-  const first = results.find((r) => r.outcome !== undefined && !r.outcome.ok) ?? results[0];
+  const first = results.find((result) => result.outcome !== undefined && !result.outcome.ok) ?? results[0];
   if (!first)
     throw new Error("stepOutputs needs at least one delivery");
   return {

@@ -138,7 +138,7 @@ function repeatKeys(
   const digest = BODY_SIGNED_TYPES.has(type) ? guards.bodyDigest(body) : undefined;
   // A duplicate is the same id and the same body, so an id sent ahead with another body (the
   // genuine one is unknown to whoever guesses the id) suppresses nothing. A fast non-cryptographic
-  // hash is enough (a SHA-256 was 6 µs of each delivery): only senders that passed this
+  // hash is enough (a SHA-256 costs 6 µs of each delivery): only senders that passed this
   // Receiver's authentication get here, and they could send any delivery anyway. The replay
   // digest serves when there is one, so no body is hashed twice.
   const duplicateKey =

@@ -201,13 +201,13 @@ export function connect(options: KubeClientOptions): Connection {
         log,
         backoff: tuning.watchBackoff,
         list: async (token) => {
-          const answer = await collection.list({ limit: tuning.listPageSize, ...(token ? { _continue: token } : {}) });
+          const listed = await collection.list({ limit: tuning.listPageSize, ...(token ? { _continue: token } : {}) });
           // Typed lists (V1SecretList) name it `_continue`; custom object lists are plain JSON.
-          const next = answer.metadata?._continue ?? answer.metadata?.continue;
+          const next = listed.metadata?._continue ?? listed.metadata?.continue;
           return {
             // kube-apiserver sends an empty PartialObjectMetadataList's items as null.
-            items: answer.items ?? [],
-            resourceVersion: answer.metadata?.resourceVersion ?? "",
+            items: listed.items ?? [],
+            resourceVersion: listed.metadata?.resourceVersion ?? "",
             continue: next || undefined,
           };
         },
