@@ -361,6 +361,7 @@ function kindOf(name: string): FlagKind | undefined {
  * Reads argv with Go's flag syntax, which Flux's controllers take (pflag): `--name=value`,
  * `--name value`, `-name`, a bare bool flag meaning true, a repeated string flag's every value.
  * Hand-written: node:util parseArgs refuses `--bool=false` and a value that starts with `-`, and reads `-name` as short flags.
+ * `fluxhook send` takes the action's inputs as GNU-style flags, parsed with parseArgs (action/cli.ts).
  */
 function scanFlags(argv: readonly string[]): { ok: true; flags: Flags } | Exclude<ConfigResult, { ok: true }> {
   const values = new Map<FlagName, string>();
