@@ -79,9 +79,12 @@ export function receiversApi(
     },
 
     async patchReceiverStatus(key, status) {
+      // A merge patch keeps what it leaves out; a status without a webhookPath has none (Flux's
+      // field is omitempty), so one written before is removed.
+      const body = { status: { ...status, webhookPath: status.webhookPath || null } };
       try {
         const patched = await custom.patchNamespacedCustomObjectStatus(
-          receiverPatch(key, { status }),
+          receiverPatch(key, body),
           call({ contentType: PatchStrategy.MergePatch }),
         );
         return { ok: true, value: resourceVersionOf(patched) };
