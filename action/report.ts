@@ -133,12 +133,12 @@ export function outputsFor(
 export const resultName = (ctx: ReportContext): string =>
   ctx.target.kind === "receiver" ? `${ctx.target.namespace}/${ctx.target.receiver}` : maskUrl(ctx.url);
 
-function resultEntry(r: DeliveryResult) {
+function resultEntry(result: DeliveryResult) {
   return {
-    receiver: resultName(r.ctx),
-    status: r.outcome?.status ?? null,
-    "delivery-id": r.deliveryId,
-    attempts: r.outcome?.attempts.length ?? 0,
+    receiver: resultName(result.ctx),
+    status: result.outcome?.status ?? null,
+    "delivery-id": result.deliveryId,
+    attempts: result.outcome?.attempts.length ?? 0,
   };
 }
 
@@ -147,7 +147,7 @@ function resultEntry(r: DeliveryResult) {
  * the single-delivery outputs describe the first one that failed (or the first, when none did).
  */
 export function stepOutputs(results: readonly DeliveryResult[]): Record<DeliveryOutputName, string> {
-  const first = results.find((r) => r.outcome !== undefined && !r.outcome.ok) ?? results[0];
+  const first = results.find((result) => result.outcome !== undefined && !result.outcome.ok) ?? results[0];
   if (!first) throw new Error("stepOutputs needs at least one delivery");
   return {
     ...outputsFor(first.ctx, first.deliveryId, first.outcome),

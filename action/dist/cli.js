@@ -19392,24 +19392,7 @@ function clientCertRequired(error, err, https, hasClientCert) {
   return socket?.bytesRead === 0 && typeof socket.bytesWritten === "number" && socket.bytesWritten > 0;
 }
 function createTransport(route, options) {
-  const ca = trustAnchors(options.extraCa, options.nodeExtraCaPem);
-  const targetTls = {
-    ...ca ? { ca } : {},
-    ...options.clientCert && options.clientKey ? { cert: options.clientCert, key: options.clientKey } : {},
-    rejectUnauthorized: !options.insecureSkipVerify,
-    timeout: options.timeoutMs
-  };
-  const common = { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, maxRedirections: 0 };
-  const dispatcher = route.kind === "proxy" ? new $ProxyAgent({
-    ...common,
-    uri: route.proxy.href,
-    requestTls: targetTls,
-    proxyTls: {
-      ...ca ? { ca } : {},
-      rejectUnauthorized: !options.insecureSkipVerify,
-      timeout: options.timeoutMs
-    }
-  }) : new $Agent({ ...common, connect: targetTls });
+  const dispatcher = createDispatcher(route, options);
   return {
     async send(req, timeoutMs, maxBodyBytes = MAX_RESPONSE_BYTES) {
       const signal = AbortSignal.timeout(timeoutMs);
@@ -19422,37 +19405,17 @@ function createTransport(route, options) {
           signal,
           maxRedirections: 0
         });
-        const chunks = [];
-        let size = 0;
-        let truncated = false;
-        let cut = false;
-        try {
-          for await (const chunk of res.body) {
-            const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
-            chunks.push(buf);
-            size += buf.byteLength;
-            if (size > maxBodyBytes) {
-              truncated = true;
-              res.body.destroy();
-              break;
-            }
-          }
-        } catch {
-          truncated = true;
-          cut = true;
-          res.body.destroy();
-        }
-        const body = Buffer.concat(chunks).subarray(0, maxBodyBytes).toString("utf8");
+        const read = await readBounded(res.body, maxBodyBytes);
         const headers = flattenHeaders(res.headers);
         const declared = /^\d+$/.test(headers["content-length"] ?? "") ? Number(headers["content-length"]) : undefined;
         return {
           kind: "response",
           status: res.statusCode,
           headers,
-          body,
-          bodyTruncated: truncated,
-          ...cut ? { bodyCut: true } : {},
-          bodyBytes: truncated ? declared : size
+          body: read.body,
+          bodyTruncated: read.truncated,
+          ...read.cut ? { bodyCut: true } : {},
+          bodyBytes: read.truncated ? declared : read.size
         };
       } catch (err) {
         const error = classifyError(err);
@@ -19468,6 +19431,51 @@ function createTransport(route, options) {
       });
     }
   };
+}
+function createDispatcher(route, options) {
+  const ca = trustAnchors(options.extraCa, options.nodeExtraCaPem);
+  const targetTls = {
+    ...ca ? { ca } : {},
+    ...options.clientCert && options.clientKey ? { cert: options.clientCert, key: options.clientKey } : {},
+    rejectUnauthorized: !options.insecureSkipVerify,
+    timeout: options.timeoutMs
+  };
+  const common = { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, maxRedirections: 0 };
+  if (route.kind !== "proxy")
+    return new $Agent({ ...common, connect: targetTls });
+  return new $ProxyAgent({
+    ...common,
+    uri: route.proxy.href,
+    requestTls: targetTls,
+    proxyTls: {
+      ...ca ? { ca } : {},
+      rejectUnauthorized: !options.insecureSkipVerify,
+      timeout: options.timeoutMs
+    }
+  });
+}
+async function readBounded(body, maxBodyBytes) {
+  const chunks = [];
+  let size = 0;
+  let truncated = false;
+  let cut = false;
+  try {
+    for await (const chunk of body) {
+      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+      chunks.push(buf);
+      size += buf.byteLength;
+      if (size > maxBodyBytes) {
+        truncated = true;
+        body.destroy();
+        break;
+      }
+    }
+  } catch {
+    truncated = true;
+    cut = true;
+    body.destroy();
+  }
+  return { body: Buffer.concat(chunks).subarray(0, maxBodyBytes).toString("utf8"), size, truncated, cut };
 }
 function describeRoute(route) {
   if (route.kind === "proxy")
@@ -19706,16 +19714,16 @@ function outputsFor(ctx, deliveryId, outcome) {
   };
 }
 var resultName = (ctx) => ctx.target.kind === "receiver" ? `${ctx.target.namespace}/${ctx.target.receiver}` : maskUrl(ctx.url);
-function resultEntry(r) {
+function resultEntry(result) {
   return {
-    receiver: resultName(r.ctx),
-    status: r.outcome?.status ?? null,
-    "delivery-id": r.deliveryId,
-    attempts: r.outcome?.attempts.length ?? 0
+    receiver: resultName(result.ctx),
+    status: result.outcome?.status ?? null,
+    "delivery-id": result.deliveryId,
+    attempts: result.outcome?.attempts.length ?? 0
   };
 }
 function stepOutputs(results) {
-  const first = results.find((r) => r.outcome !== undefined && !r.outcome.ok) ?? results[0];
+  const first = results.find((result) => result.outcome !== undefined && !result.outcome.ok) ?? results[0];
   if (!first)
     throw new Error("stepOutputs needs at least one delivery");
   return {

@@ -243,6 +243,45 @@ export function startFiles(options: FilesOptions): ReceiverSource {
   };
 }
 
+/** What identifies a version of a file: its modification time, size and inode ("missing" when none). */
+function stampOf(path: string): string {
+  try {
+    const stat = statSync(path);
+    return `${stat.mtimeMs}:${stat.size}:${stat.ino}`;
+  } catch {
+    return "missing";
+  }
+}
+
+/**
+ * A receivers file's Receivers and Secrets, each problem logged as an editor finds it (file:line),
+ * then the file's summary; undefined, with the error logged, when it cannot be read or parsed.
+ */
+function readReceiversFile(path: string, log: Logger, mode: ManifestMode = {}): ManifestObjects | undefined {
+  let read: ReturnType<typeof readManifests>;
+  try {
+    read = readManifests(readFileSync(path, "utf8"), mode);
+  } catch (err) {
+    log.error("cannot read receivers file; keeping its previous content", {
+      file: path,
+      ...(err instanceof ManifestSyntaxError ? { line: err.line } : {}),
+      error: err instanceof Error ? err.message : String(err),
+    });
+    return undefined;
+  }
+  for (const problem of read.problems)
+    log.error(`${path}:${problem.line}: ${problem.message}`, {
+      file: path,
+      line: problem.line,
+      ...(problem.receiver ? { receiver: problem.receiver } : {}),
+    });
+  for (const object of read.leftOut) log.info(`${path}:${object.line}: ${object.message}`, { file: path, line: object.line });
+  const summary = { file: path, receivers: read.receivers.length, secrets: read.secrets.length };
+  if (read.problems.length === 0) log.info("receivers file loaded", summary);
+  else log.error("receivers file loaded with errors", { ...summary, errors: read.problems.length });
+  return { receivers: read.receivers, secrets: read.secrets };
+}
+
 export interface FileSourceOptions {
   readonly paths: readonly string[];
   readonly receivers: WatchSink;
@@ -260,44 +299,12 @@ export function startFileSource(options: FileSourceOptions): Informer {
   const state = new Map<string, { stamp: string; objects: ManifestObjects }>();
   let synced = false;
 
-  const stampOf = (path: string) => {
-    try {
-      const s = statSync(path);
-      return `${s.mtimeMs}:${s.size}:${s.ino}`;
-    } catch {
-      return "missing";
-    }
-  };
-
   const load = (path: string, stamp: string): boolean => {
     const previous = state.get(path);
     if (previous?.stamp === stamp) return false;
-    let read: ReturnType<typeof readManifests>;
-    try {
-      read = readManifests(readFileSync(path, "utf8"), options.mode);
-    } catch (err) {
-      // Keep serving what the file said before; remember the stamp so the error is logged once.
-      state.set(path, { stamp, objects: previous?.objects ?? { receivers: [], secrets: [] } });
-      options.log.error("cannot read receivers file; keeping its previous content", {
-        file: path,
-        ...(err instanceof ManifestSyntaxError ? { line: err.line } : {}),
-        error: err instanceof Error ? err.message : String(err),
-      });
-      return true;
-    }
-    state.set(path, { stamp, objects: { receivers: read.receivers, secrets: read.secrets } });
-    // Each problem as an editor finds it (file:line), then the file's summary.
-    for (const problem of read.problems)
-      options.log.error(`${path}:${problem.line}: ${problem.message}`, {
-        file: path,
-        line: problem.line,
-        ...(problem.receiver ? { receiver: problem.receiver } : {}),
-      });
-    for (const object of read.leftOut)
-      options.log.info(`${path}:${object.line}: ${object.message}`, { file: path, line: object.line });
-    const summary = { file: path, receivers: read.receivers.length, secrets: read.secrets.length };
-    if (read.problems.length === 0) options.log.info("receivers file loaded", summary);
-    else options.log.error("receivers file loaded with errors", { ...summary, errors: read.problems.length });
+    const read = readReceiversFile(path, options.log, options.mode);
+    // Unreadable: keep serving what the file said before; remember the stamp so the error is logged once.
+    state.set(path, { stamp, objects: read ?? previous?.objects ?? { receivers: [], secrets: [] } });
     return true;
   };
 

@@ -98,6 +98,9 @@ describe("flags", () => {
     [["--log-level=verbose"], 'invalid value "verbose" for flag --log-level'],
     [["--log-encoding=xml"], 'invalid value "xml" for flag --log-encoding'],
     [["--watch-all-namespaces=maybe"], 'invalid value "maybe" for flag --watch-all-namespaces'],
+    // Names an object inherits are not values: Object.prototype's are no bool and no flag.
+    [["--dry-run=toString"], 'invalid value "toString" for flag --dry-run'],
+    [["--status-updates=constructor"], 'invalid value "constructor" for flag --status-updates'],
     [["--watch-all-namespaces=false"], "needs the RUNTIME_NAMESPACE environment variable"],
     [["stray"], 'unexpected argument "stray"'],
   ])("%p is refused", (argv, message) => {
