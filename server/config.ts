@@ -93,7 +93,8 @@ const FLAGS = {
   "health-addr": {
     kind: "string",
     default: ":9440",
-    usage: "The address the health endpoints (/healthz, /readyz, /deliveries) bind to; 0 turns them off.",
+    usage:
+      "The address the health endpoints (/healthz, /readyz, /deliveries, /openapi.json) bind to; 0 turns them off.",
   },
   "metrics-addr": {
     kind: "string",
@@ -132,7 +133,7 @@ const FLAGS = {
     kind: "bool",
     default: "false",
     usage:
-      "Log the targets a delivery would annotate instead of annotating them (the default when no cluster is reachable).",
+      "Log the targets a delivery would annotate instead of annotating them (with --receivers-file, the default when no cluster is reachable).",
   },
   "export-http-path-metrics": {
     kind: "bool",
@@ -143,7 +144,7 @@ const FLAGS = {
     kind: "bool",
     default: "false",
     usage:
-      "Elect one replica, through a Lease in RUNTIME_NAMESPACE, to write Receiver status and Events; every replica serves webhooks.",
+      "Elect one replica, through a Lease in RUNTIME_NAMESPACE, to write Receiver status and its Ready-transition Events (with --status-updates); every replica serves webhooks and records the Events of its deliveries.",
   },
   "leader-election-lease-duration": {
     kind: "string",
@@ -285,7 +286,13 @@ export function parseListenAddress(value: string): ListenAddress | undefined {
 }
 
 export function usage(): string {
-  const lines = ["Usage: fluxhook [flags]", "       fluxhook --version", "", "Flags:"];
+  const lines = [
+    "Usage: fluxhook [flags]",
+    "       fluxhook --version",
+    "       fluxhook send [flags]   (deliver an event as the GitHub Action does; fluxhook send --help)",
+    "",
+    "Flags:",
+  ];
   for (const [name, spec] of Object.entries(FLAGS) as [FlagName, FlagSpec][]) {
     if (spec.hidden) continue;
     const arg = spec.kind === "bool" ? "" : spec.kind === "strings" ? " path" : " string";

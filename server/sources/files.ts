@@ -275,7 +275,8 @@ function readReceiversFile(path: string, log: Logger, mode: ManifestMode = {}): 
       line: problem.line,
       ...(problem.receiver ? { receiver: problem.receiver } : {}),
     });
-  for (const object of read.leftOut) log.info(`${path}:${object.line}: ${object.message}`, { file: path, line: object.line });
+  for (const object of read.leftOut)
+    log.info(`${path}:${object.line}: ${object.message}`, { file: path, line: object.line });
   const summary = { file: path, receivers: read.receivers.length, secrets: read.secrets.length };
   if (read.problems.length === 0) log.info("receivers file loaded", summary);
   else log.error("receivers file loaded with errors", { ...summary, errors: read.problems.length });
