@@ -17374,7 +17374,7 @@ var require_eventsource = __commonJS(function(exports, module) {
 import { writeSync as writeSync2 } from "node:fs";
 import { parseArgs as parseNodeArgs } from "node:util";
 // package.json
-var version = "0.1.0";
+var version = "0.2.0";
 
 // action/defaults.ts
 var DEFAULTS = {

@@ -19141,7 +19141,7 @@ async function deliver(req, options, deps) {
 // action/plan.ts
 import { createHash as createHash4, randomUUID as randomUUID2 } from "node:crypto";
 // package.json
-var version = "0.1.0";
+var version = "0.2.0";
 
 // action/defaults.ts
 var DEFAULTS = {
