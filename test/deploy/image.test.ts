@@ -29,6 +29,7 @@ import {
 import { argsOf, parseCopy, shellCommands } from "./dockerfile";
 import { only, render, REPO, DEPLOY } from "./kustomize";
 import { codeBlocks } from "./markdown";
+import { GIT } from "../support/kinds";
 
 const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as {
   version: string;
@@ -370,7 +371,6 @@ describe("the compiled executable", () => {
   test("delivers a signed GitHub push: 200, the GitRepository annotated, then exits 0 on SIGTERM", async () => {
     const NS = "apps";
     const TOKEN = "image-test-token";
-    const GIT = "source.toolkit.fluxcd.io/v1";
     api.store.create({
       apiVersion: "v1",
       kind: "Secret",

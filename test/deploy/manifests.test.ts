@@ -52,6 +52,7 @@ import {
   type Access,
   type PolicyRule,
 } from "./rbac";
+import { GIT } from "../support/kinds";
 
 const BASE = join(DEPLOY, "base");
 const STANDALONE = join(DEPLOY, "standalone");
@@ -264,7 +265,6 @@ const ROLE_ALLOWLIST = new Set([
 ]);
 
 const TOKEN = "rbac-token";
-const GIT = "source.toolkit.fluxcd.io/v1";
 
 /**
  * What a cluster asks of fluxhook: a Receiver naming one target of every kind plus a label

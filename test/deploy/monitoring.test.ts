@@ -15,6 +15,7 @@ import { githubExample } from "../support/payloads";
 import { PROMTOOL, promtool } from "../support/promtool";
 import { startStack, type Stack } from "../support/stack";
 import { DEPLOY } from "./kustomize";
+import { GIT } from "../support/kinds";
 
 const MONITORING = join(DEPLOY, "monitoring");
 const TOKEN = "monitoring-token";
@@ -119,7 +120,7 @@ let scrape: string;
 beforeAll(async () => {
   stack = await startStack();
   stack.secret(NS, "webhook-token", { token: TOKEN });
-  stack.target("source.toolkit.fluxcd.io/v1", "GitRepository", NS, "webapp");
+  stack.target(GIT, "GitRepository", NS, "webapp");
   stack.receiver(NS, "github", {
     type: "github",
     secretRef: { name: "webhook-token" },

@@ -21,10 +21,10 @@ import { body as bodyArb, headersFor, requestPlan, type ReceiverCredentials } fr
 import { encodeRequest, sendRaw, type RawRequest, type RawResponse } from "./raw-http";
 import { mapPool as pool } from "../../shared";
 import { FUZZ_SEED, params } from "./settings";
+import { GIT, RECEIVER } from "../support/kinds";
 
 const NS = "fuzz";
 const TOKEN = "fz-http-token-52e1c0";
-const GIT = "source.toolkit.fluxcd.io/v1";
 const GCR = { email: "pusher@p.iam.gserviceaccount.com", audience: "https://fluxhook.example/push" };
 const MiB = 1024 * 1024;
 
@@ -92,9 +92,9 @@ beforeAll(async () => {
   }
   // A Receiver created suspended was never Ready and answers 404, as in Flux; suspended after it
   // was Ready, it answers 503 at its path.
-  stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", NS, "suspended", { spec: { suspend: false } });
+  stack.api.store.patch(RECEIVER, "Receiver", NS, "suspended", { spec: { suspend: false } });
   await stack.readyPath(NS, "suspended");
-  stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", NS, "suspended", { spec: { suspend: true } });
+  stack.api.store.patch(RECEIVER, "Receiver", NS, "suspended", { spec: { suspend: true } });
   await waitFor(
     "the suspended receiver to be served",
     async () => (await stack.post(paths.suspended!, { body: "{}" })).status === 503,

@@ -16,10 +16,10 @@ import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 import { encodeRequest, sendRaw } from "./raw-http";
 import { MAX_OUTCOME_TEXT_CHARS } from "../../server/limits";
 import { params } from "./settings";
+import { GIT } from "../support/kinds";
 
 const NS = "sender-text";
 const TOKEN = "sender-text-token-9d41";
-const GIT = "source.toolkit.fluxcd.io/v1";
 const MARKER_RUN = new RegExp(`[XQZ]{${MAX_OUTCOME_TEXT_CHARS + 1},}`);
 
 const RECEIVERS: Record<string, { type: ReceiverType } & Record<string, unknown>> = {

@@ -7,8 +7,8 @@
 import { describe, expect, test } from "bun:test";
 import { ApiException, CustomObjectsApi, PatchStrategy } from "@kubernetes/client-node";
 import { collectWatch, mergePatch, patchAs, startKubeApiServer, waitFor, type KubeApiServer } from "./index";
+import { RECEIVER } from "../support/kinds";
 
-const API = "notification.toolkit.fluxcd.io/v1";
 const RECEIVERS = { group: "notification.toolkit.fluxcd.io", version: "v1", plural: "receivers" } as const;
 const REF = { ...RECEIVERS, namespace: "default", name: "hook" } as const;
 const FINALIZER = "finalizers.fluxcd.io";
@@ -33,7 +33,7 @@ async function setup(finalizers: string[] = [FINALIZER]) {
     ...RECEIVERS,
     namespace: "default",
     body: {
-      apiVersion: API,
+      apiVersion: RECEIVER,
       kind: "Receiver",
       metadata: { name: "hook", finalizers },
       spec: { type: "generic", resources: [], secretRef: { name: "token" } },
@@ -59,7 +59,7 @@ async function failure(call: Promise<unknown>) {
 }
 
 const stored = (api: KubeApiServer) =>
-  api.store.get(API, "Receiver", "default", "hook") as unknown as Receiver | undefined;
+  api.store.get(RECEIVER, "Receiver", "default", "hook") as unknown as Receiver | undefined;
 
 describe("deletion with finalizers", () => {
   test("DELETE marks the object (one MODIFIED event) and keeps it; deleting again changes nothing", async () => {
@@ -196,7 +196,7 @@ describe("deletion with finalizers", () => {
       ...RECEIVERS,
       namespace: "default",
       body: {
-        apiVersion: API,
+        apiVersion: RECEIVER,
         kind: "Receiver",
         metadata: { name: "hook", deletionTimestamp: "2020-01-01T00:00:00Z", deletionGracePeriodSeconds: 5 },
         spec: {},

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { ApiException, CoreV1Api, KubernetesObjectApi } from "@kubernetes/client-node";
 import { collectWatch, mergePatch, requestTimeout, startKubeApiServer, waitFor, type KubeApiServer } from "./index";
+import { GIT } from "../support/kinds";
 
 const SECRET = "/api/v1/namespaces/default/secrets/s";
 
@@ -160,7 +161,7 @@ describe("fault injection", () => {
     api.faults.add({ path: "/apis/source.toolkit.fluxcd.io/v1", respond: { status: 503 } });
     const objects = KubernetesObjectApi.makeApiClient(api.kubeConfig());
     const spec = {
-      apiVersion: "source.toolkit.fluxcd.io/v1",
+      apiVersion: GIT,
       kind: "GitRepository",
       metadata: { name: "x", namespace: "default" },
     };

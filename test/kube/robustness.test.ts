@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { CustomObjectsApi, makeInformer } from "@kubernetes/client-node";
 import { mergePatch, startKubeApiServer, waitFor } from "./index";
+import { GIT } from "../support/kinds";
 
 // client-node cannot produce most malformed requests, so these use fetch directly: what is
 // under test is that the server answers each with a Status and keeps serving.
@@ -42,7 +43,7 @@ describe("scale", () => {
   // The benchmark runs against 10,000 objects; list, sync and concurrent writes must stay quick.
   test("10,000 objects: list, informer sync, 1,000 concurrent merge patches all observed", async () => {
     const objects = Array.from({ length: 10_000 }, (_, i) => ({
-      apiVersion: "source.toolkit.fluxcd.io/v1",
+      apiVersion: GIT,
       kind: "GitRepository",
       metadata: { name: `repo-${i}`, namespace: `ns-${i % 100}`, labels: { shard: String(i % 10) } },
       spec: { url: `https://example.com/${i}` },

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { collectWatch, startKubeApiServer, waitFor, type KubeApiServer, type SeenEvent } from "./index";
+import { GIT } from "../support/kinds";
 
 const SECRETS = "/api/v1/namespaces/default/secrets";
-const GIT_API = "source.toolkit.fluxcd.io/v1";
 
 function secret(name: string, labels?: Record<string, string>, namespace = "default") {
   return { apiVersion: "v1", kind: "Secret", metadata: { name, namespace, ...(labels ? { labels } : {}) } };
@@ -52,18 +52,18 @@ describe("watch", () => {
   });
 
   test.each([
-    ["all namespaces", `/apis/${GIT_API}/gitrepositories`, ["ADDED one/app@1", "ADDED two/app@2"]],
-    ["one namespace", `/apis/${GIT_API}/namespaces/two/gitrepositories`, ["ADDED two/app@2"]],
-    ["legacy /watch/ path", `/apis/${GIT_API}/watch/namespaces/one/gitrepositories`, ["ADDED one/app@1"]],
+    ["all namespaces", `/apis/${GIT}/gitrepositories`, ["ADDED one/app@1", "ADDED two/app@2"]],
+    ["one namespace", `/apis/${GIT}/namespaces/two/gitrepositories`, ["ADDED two/app@2"]],
+    ["legacy /watch/ path", `/apis/${GIT}/watch/namespaces/one/gitrepositories`, ["ADDED one/app@1"]],
   ])("%s", async (_, path, expected) => {
     await using api = await startKubeApiServer();
     const watch = await collectWatch(api.kubeConfig(), path, { resourceVersion: "0" });
-    api.store.create({ apiVersion: GIT_API, kind: "GitRepository", metadata: { name: "app", namespace: "one" } });
-    api.store.create({ apiVersion: GIT_API, kind: "GitRepository", metadata: { name: "app", namespace: "two" } });
+    api.store.create({ apiVersion: GIT, kind: "GitRepository", metadata: { name: "app", namespace: "one" } });
+    api.store.create({ apiVersion: GIT, kind: "GitRepository", metadata: { name: "app", namespace: "two" } });
     api.store.create(secret("not-a-repo", undefined, "one"));
     // A last write in each namespace marks "everything before has been delivered".
-    api.store.create({ apiVersion: GIT_API, kind: "GitRepository", metadata: { name: "marker", namespace: "one" } });
-    api.store.create({ apiVersion: GIT_API, kind: "GitRepository", metadata: { name: "marker", namespace: "two" } });
+    api.store.create({ apiVersion: GIT, kind: "GitRepository", metadata: { name: "marker", namespace: "one" } });
+    api.store.create({ apiVersion: GIT, kind: "GitRepository", metadata: { name: "marker", namespace: "two" } });
     await waitFor(() => watch.events.some((e) => e.object.metadata?.name === "marker"));
     const seen = watch.events
       .filter((e) => e.object.metadata?.name !== "marker")
@@ -200,7 +200,7 @@ describe("watch", () => {
   ] as const)("dropWatches(%p) ends every open watch", async (mode, code) => {
     await using api = await startKubeApiServer();
     const kc = api.kubeConfig();
-    const watches = await Promise.all([SECRETS, `/apis/${GIT_API}/gitrepositories`].map((p) => collectWatch(kc, p)));
+    const watches = await Promise.all([SECRETS, `/apis/${GIT}/gitrepositories`].map((p) => collectWatch(kc, p)));
     await waitFor(() => api.openWatches === 2);
     expect(api.dropWatches(mode)).toBe(2);
     for (const w of watches) {

@@ -14,8 +14,8 @@ import { replaceAll, type PartialObject } from "../../server/kube/port";
 import { CEL_COST_LIMIT, CEL_TIME_LIMIT_MS } from "../../server/limits";
 import { startStack, waitFor, type Stack } from "../support/stack";
 import { reconcilerRig } from "../support/reconciler";
+import { GIT, RECEIVER } from "../support/kinds";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
 const FILTER_VARS: CelVariable[] = ["res", "req"];
 
 const spec = (over: Partial<ReceiverSpec>): ReceiverSpec => ({
@@ -39,7 +39,7 @@ const spec = (over: Partial<ReceiverSpec>): ReceiverSpec => ({
 });
 
 const resource = (name: string, labels: Record<string, string> = {}): PartialObject => ({
-  apiVersion: "notification.toolkit.fluxcd.io/v1",
+  apiVersion: RECEIVER,
   kind: "Receiver",
   metadata: { name, labels },
 });
@@ -285,7 +285,7 @@ describe("compiled once per generation", () => {
       },
     });
     const receiver = (generation: number, filter: string, status: Record<string, unknown> = {}) => ({
-      apiVersion: "notification.toolkit.fluxcd.io/v1",
+      apiVersion: RECEIVER,
       kind: "Receiver",
       metadata: { name: "r", namespace: "ns", generation, uid: "u1" },
       spec: {
@@ -367,7 +367,7 @@ describe("a Receiver with filters, through the stack", () => {
       const path = `/hook/${new Bun.CryptoHasher("sha256").update(`tokenreceiver${ns}`).digest("hex")}`;
       expect((await stack.post(path, { body: "{}" })).status).toBe(404);
 
-      stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", ns, "receiver", {
+      stack.api.store.patch(RECEIVER, "Receiver", ns, "receiver", {
         spec: { ...base, resourceFilter: "true", resources: base.resources },
       });
       expect(await stack.readyPath(ns, "receiver")).toBe(path);

@@ -18,6 +18,7 @@ import { signPayload } from "../../shared";
 import { startKubeApiServer, type KubeApiServer } from "../kube";
 import { githubExample } from "../support/payloads";
 import { TEST_CONFIG, waitFor } from "../support/stack";
+import { GIT } from "../support/kinds";
 
 /** A write whose calls the test settles: `calls[i]` is the i-th start, in order. */
 function controlledWrite<T>() {
@@ -246,7 +247,7 @@ describe("createCoalescer", () => {
   });
 
   test("targetKey tells apart every part of a reference", () => {
-    const ref = { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", namespace: "ns", name: "app" };
+    const ref = { apiVersion: GIT, kind: "GitRepository", namespace: "ns", name: "app" };
     const keys = new Set([
       targetKey(ref),
       targetKey({ ...ref, apiVersion: "source.toolkit.fluxcd.io/v1beta2" }),
@@ -259,8 +260,6 @@ describe("createCoalescer", () => {
 });
 
 // annotateTargets with a fake cluster: concurrent deliveries to one receiver share PATCHes.
-
-const GIT = "source.toolkit.fluxcd.io/v1";
 
 function entryWith(resources: { kind: string; name: string }[]): ServingEntry {
   return {

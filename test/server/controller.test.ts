@@ -14,8 +14,8 @@ import { desiredStatus, terminalMessage } from "../../server/api/status";
 import { reconcilerRig } from "../support/reconciler";
 import { MAX_TOKEN_BYTES } from "../../server/limits";
 import { CONDITION_MESSAGE_MAX_CHARS } from "../../server/api/status";
+import { GIT, RECEIVER } from "../support/kinds";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
 const spec = {
   type: "generic",
   secretRef: { name: "webhook-token" },
@@ -197,7 +197,7 @@ describe("the index follows the cluster", () => {
     stack.receiver("delete", "receiver", spec);
     const path = await stack.readyPath("delete", "receiver");
     expect((await stack.post(path, { body: "{}" })).status).toBe(200);
-    stack.api.store.delete("notification.toolkit.fluxcd.io/v1", "Receiver", "delete", "receiver");
+    stack.api.store.delete(RECEIVER, "Receiver", "delete", "receiver");
     await waitFor("404", async () => (await stack.post(path, { body: "{}" })).status === 404);
   });
 
@@ -217,13 +217,13 @@ describe("the index follows the cluster", () => {
     const path = await readyReceiver("suspend");
     const before = stack.receiverObject("suspend", "receiver")!.status;
 
-    stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "suspend", "receiver", {
+    stack.api.store.patch(RECEIVER, "Receiver", "suspend", "receiver", {
       spec: { suspend: true },
     });
     await waitFor("503", async () => (await stack.post(path, { body: "{}" })).status === 503);
     expect(stack.receiverObject("suspend", "receiver")!.status.conditions).toEqual(before.conditions);
 
-    stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "suspend", "receiver", {
+    stack.api.store.patch(RECEIVER, "Receiver", "suspend", "receiver", {
       spec: { suspend: false },
     });
     await waitFor("200", async () => (await stack.post(path, { body: "{}" })).status === 200);
@@ -233,7 +233,7 @@ describe("the index follows the cluster", () => {
     await readyReceiver("reconcile");
     const ready = stack.receiverObject("reconcile", "receiver")!.status.conditions[0];
     for (const requestedAt of ["2026-11-27T12:00:00.123456789Z", "2026-11-27T12:05:00.5Z"]) {
-      stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "reconcile", "receiver", {
+      stack.api.store.patch(RECEIVER, "Receiver", "reconcile", "receiver", {
         metadata: { annotations: { "reconcile.fluxcd.io/requestedAt": requestedAt } },
       });
       await waitFor(
@@ -248,7 +248,7 @@ describe("the index follows the cluster", () => {
   test("suspended, then its Secret deleted: status left alone and 503 at its path, as Flux", async () => {
     const path = await readyReceiver("suspend-gone");
     const before = stack.receiverObject("suspend-gone", "receiver")!.status;
-    stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "suspend-gone", "receiver", {
+    stack.api.store.patch(RECEIVER, "Receiver", "suspend-gone", "receiver", {
       spec: { suspend: true },
     });
     await waitFor("503", async () => (await stack.post(path, { body: "{}" })).status === 503);
@@ -278,7 +278,7 @@ describe("the index follows the cluster", () => {
     stack.secret("generation", "webhook-token", { token: "t" });
     stack.receiver("generation", "receiver", spec);
     const path = await stack.readyPath("generation", "receiver");
-    stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "generation", "receiver", {
+    stack.api.store.patch(RECEIVER, "Receiver", "generation", "receiver", {
       spec: { events: ["push"] },
     });
     await waitFor(
@@ -436,7 +436,7 @@ describe("two Receivers with one webhook path", () => {
     expect(stack.requestedAt(GIT, "GitRepository", "athx", "app")).toBeDefined();
     expect(stack.requestedAt(GIT, "GitRepository", "thx", "app")).toBeUndefined();
 
-    stack.api.store.delete("notification.toolkit.fluxcd.io/v1", "Receiver", "athx", "p");
+    stack.api.store.delete(RECEIVER, "Receiver", "athx", "p");
     expect(await stack.readyPath("thx", "pa")).toBe(path);
     expect((await stack.post(path, { body: "{}" })).status).toBe(200);
     expect(stack.requestedAt(GIT, "GitRepository", "thx", "app")).toBeDefined();

@@ -28,6 +28,7 @@ import { ReceiverIndex } from "../../server/receivers/index";
 import { prepareReceiver } from "../../server/receivers/prepare";
 import { MAX_PARSED_BODIES } from "../../server/limits";
 import { routed } from "../support/routed";
+import { GIT } from "../support/kinds";
 
 /** The costly bodies of the red-team report, each at most 3 MiB. */
 export const COSTLY_BODIES = {
@@ -234,7 +235,6 @@ describe("CEL builtins are charged by the size of their inputs", () => {
 
   test("through the server: each case is a 500 naming the budget, and a body past the JSON bounds a 400", async () => {
     await using stack = await startStack();
-    const GIT = "source.toolkit.fluxcd.io/v1";
     stack.secret("cel", "token", { token: "cel-cases-token" });
     const paths: string[] = [];
     for (const [i, { filter }] of CEL_CASES.entries()) {
@@ -279,7 +279,7 @@ function filteredApp(
     resourceFilter,
     resources: [
       {
-        apiVersion: "source.toolkit.fluxcd.io/v1",
+        apiVersion: GIT,
         kind: "GitRepository",
         name: "app",
         namespace: undefined,
@@ -401,7 +401,6 @@ describe("a small bound on parsed bodies held at once", () => {
 describe("filters that spend their budget spend the failure budget", () => {
   test("a URL-only receiver whose failure budget is spent is not parsed again; a signed one keeps serving its sender", async () => {
     await using stack = await startStack({ limits: { ...TEST_CONFIG.limits, failedRate: 0.01, failedBurst: 2 } });
-    const GIT = "source.toolkit.fluxcd.io/v1";
     stack.secret("spent", "token", { token: "spent-token" });
     stack.target(GIT, "GitRepository", "spent", "app");
     const filter = "sets.intersects(req.a, req.b)";

@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { signPayload } from "../../shared";
 import { githubExample } from "../support/payloads";
 import { startStack, type Stack } from "../support/stack";
+import { GIT } from "../support/kinds";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
 const TOKEN = "s3cr3t-token";
 const NS = "deliveries";
 const SECRET_NAME = "webhook-credentials";

@@ -16,9 +16,9 @@ import { ReceiverIndex, type ReceiverEntry } from "../../server/receivers/index"
 import { NOTHING_COMPILED, prepareReceiver } from "../../server/receivers/prepare";
 import { createCoalescer } from "../../server/targets/coalesce";
 import { routed } from "../support/routed";
+import { GIT } from "../support/kinds";
 
 const TOKEN = "edge-token";
-const GIT = "source.toolkit.fluxcd.io/v1";
 
 /** A spec read by the real parser from what a manifest would say. */
 function spec(over: { resourceFilter?: string; suspend?: boolean; names?: string[] } = {}): ReceiverSpec {

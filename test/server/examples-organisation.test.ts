@@ -11,6 +11,7 @@ import { signPayload } from "../../shared";
 import type { KubeObject } from "../kube";
 import { githubPayloadFor } from "../support/provider-payloads";
 import { startStack } from "../support/stack";
+import { GIT } from "../support/kinds";
 
 const DIR = join(import.meta.dir, "../../examples/organisation");
 const read = (file: string) =>
@@ -20,7 +21,7 @@ describe("examples/organisation", () => {
   test("the organisation's webhook reconciles the tenant's source that follows the pushed repository", async () => {
     const token = "example-organisation-token";
     const untouched: KubeObject = {
-      apiVersion: "source.toolkit.fluxcd.io/v1",
+      apiVersion: GIT,
       kind: "GitRepository",
       metadata: { name: "webapp", namespace: "team-b" },
       spec: { interval: "1h", url: "https://github.com/example-org/webapp", ref: { branch: "main" } },
@@ -45,8 +46,8 @@ describe("examples/organisation", () => {
       status: 200,
       reason: "1 of 1 target follows example-org/webapp@refs/heads/main",
     });
-    expect(stack.requestedAt("source.toolkit.fluxcd.io/v1", "GitRepository", "team-a", "webapp")).toBeString();
-    expect(stack.requestedAt("source.toolkit.fluxcd.io/v1", "GitRepository", "team-b", "webapp")).toBeUndefined();
+    expect(stack.requestedAt(GIT, "GitRepository", "team-a", "webapp")).toBeString();
+    expect(stack.requestedAt(GIT, "GitRepository", "team-b", "webapp")).toBeUndefined();
   });
 
   test("the reusable workflow sends to the OIDC Receiver, from the path its validations allow", () => {

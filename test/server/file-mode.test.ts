@@ -21,9 +21,9 @@ import { startFluxhook } from "../../server/server";
 import { startKubeApiServer } from "../kube";
 import { githubExample } from "../support/payloads";
 import { TEST_CONFIG, waitFor } from "../support/stack";
+import { GIT } from "../support/kinds";
 
 const dir = mkdtempSync(join(tmpdir(), "fluxhook-files-"));
-const GIT = "source.toolkit.fluxcd.io/v1";
 
 function manifest(token: string, extra = "") {
   return `apiVersion: v1

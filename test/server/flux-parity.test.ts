@@ -9,8 +9,8 @@ import { CustomObjectsApi } from "@kubernetes/client-node";
 import { RECEIVER_API_VERSION, RECEIVER_FINALIZER } from "../../server/api/receiver";
 import { webhookPath } from "../../shared";
 import { startStack, waitFor, type Stack } from "../support/stack";
+import { GIT } from "../support/kinds";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
 const RECEIVERS = { group: "notification.toolkit.fluxcd.io", version: "v1", plural: "receivers" } as const;
 const generic = (extra: Record<string, unknown> = {}) => ({
   type: "generic",

@@ -12,8 +12,8 @@ import { createHmac } from "node:crypto";
 import { webhookPath } from "../../shared";
 import { startStack, TEST_CONFIG, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
+import { GIT } from "../support/kinds";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
 const NS = "apps";
 const TOKEN = "flux-trigger-token-8c1f";
 /** flux's default OIDC audience (notificationv1.DefaultOIDCAudience). */

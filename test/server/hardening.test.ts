@@ -13,9 +13,8 @@ import { createKubeClient } from "../../server/kube/client";
 import { startFluxhook } from "../../server/server";
 import { silentLogger } from "../../server/runtime/log";
 import { BODY_READ_TIMEOUT_MS } from "../../server/limits";
+import { GIT, RECEIVER } from "../support/kinds";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
-const RECEIVER = "notification.toolkit.fluxcd.io/v1";
 const push = githubExample("push");
 const ping = githubExample("ping");
 

@@ -16,9 +16,8 @@ import { startKubeApiServer, type KubeApiServer } from "../kube";
 import { githubExample } from "../support/payloads";
 import { startStack, TEST_CONFIG, waitFor } from "../support/stack";
 import { LOOPBACK_PORTS, spawnServer } from "../support/process";
+import { GIT, RECEIVER } from "../support/kinds";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
-const RECEIVER = "notification.toolkit.fluxcd.io/v1";
 const push = githubExample("push");
 const headers = (token: string) => ({
   "Content-Type": "application/json",
@@ -561,7 +560,7 @@ describe("Event names", () => {
   test("a Receiver named with 235 characters (a valid name) still gets its delivery Events", async () => {
     await using stack = await startStack();
     const name = "r".repeat(235);
-    stack.target("source.toolkit.fluxcd.io/v1", "GitRepository", "ns", "app");
+    stack.target(GIT, "GitRepository", "ns", "app");
     stack.secret("ns", "s", { token: "long-name-token" });
     stack.receiver("ns", name, {
       type: "generic",

@@ -10,8 +10,8 @@ import { createHmac } from "node:crypto";
 import { signPayload } from "../../shared";
 import { githubExample } from "../support/payloads";
 import { startStack, waitFor } from "../support/stack";
+import { GIT } from "../support/kinds";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
 const NS = "secrets-grep";
 
 test("no token, signature, path digest or Secret name in anything fluxhook emits", async () => {

@@ -9,8 +9,8 @@ import { chromium, type Browser } from "playwright-core";
 import { signPayload } from "../../shared";
 import { githubExample } from "../support/payloads";
 import { startStack, type Stack } from "../support/stack";
+import { GIT } from "../support/kinds";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
 const TOKEN = "observability-token";
 const NS = "observe";
 const push = githubExample("push");

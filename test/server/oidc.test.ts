@@ -12,8 +12,8 @@ import { unverifiedIssuer } from "../../server/providers/generic-oidc";
 import { webhookPath } from "../../shared";
 import { startStack, waitFor, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
+import { GIT } from "../support/kinds";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
 const NS = "oidc";
 const now = () => Math.floor(Date.now() / 1000);
 

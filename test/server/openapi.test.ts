@@ -12,9 +12,8 @@ import { answerSchema, receiverOpenApi } from "../../server/http/openapi";
 import type { HookRequestKind } from "../../server/outcome/outcomes";
 import { githubExample } from "../support/payloads";
 import { startStack, TEST_CONFIG, type Stack } from "../support/stack";
+import { GIT, KS } from "../support/kinds";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
-const KS = "kustomize.toolkit.fluxcd.io/v1";
 const NS = "openapi";
 const TOKEN = "openapi-token";
 

@@ -10,8 +10,8 @@ import { RECONCILE_BUCKETS } from "../../server/observe/metrics";
 import { signPayload } from "../../shared";
 import { githubExample } from "../support/payloads";
 import { startStack, waitFor, type Stack } from "../support/stack";
+import { GIT, RECEIVER } from "../support/kinds";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
 const TOKEN = "operator-metrics-token";
 const NS = "ops";
 const push = githubExample("push");
@@ -92,7 +92,7 @@ describe("Flux's labelling", () => {
     await stack.readyPath(NS, "short-lived");
     const series = `gotk_reconcile_duration_seconds_count{kind="Receiver",name="short-lived",namespace="${NS}"}`;
     await waitFor("the reconcile to be recorded", async () => sample(await scrape(), series) !== undefined);
-    stack.api.store.delete("notification.toolkit.fluxcd.io/v1", "Receiver", NS, "short-lived");
+    stack.api.store.delete(RECEIVER, "Receiver", NS, "short-lived");
     await waitFor("the series to be removed", async () => sample(await scrape(), series) === undefined);
   });
 });

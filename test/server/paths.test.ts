@@ -9,8 +9,8 @@ import { signPayload } from "../../shared";
 import { startStack } from "../support/stack";
 import { githubExample } from "../support/payloads";
 import { encodeRequest, sendRaw } from "../fuzz/raw-http";
+import { GIT } from "../support/kinds";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
 const push = githubExample("push");
 
 describe("request targets", () => {

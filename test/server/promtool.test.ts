@@ -7,6 +7,7 @@ import { signPayload } from "../../shared";
 import { githubExample } from "../support/payloads";
 import { PROMTOOL, promtool, REQUIRE_PROMTOOL } from "../support/promtool";
 import { startStack, type Stack } from "../support/stack";
+import { GIT } from "../support/kinds";
 
 const TOKEN = "promtool-token";
 const NS = "promtool";
@@ -17,7 +18,7 @@ beforeAll(async () => {
   if (!PROMTOOL) return;
   stack = await startStack();
   stack.secret(NS, "webhook-token", { token: TOKEN });
-  stack.target("source.toolkit.fluxcd.io/v1", "GitRepository", NS, "webapp");
+  stack.target(GIT, "GitRepository", NS, "webapp");
   stack.receiver(NS, "github", {
     type: "github",
     secretRef: { name: "webhook-token" },

@@ -20,6 +20,7 @@ import { webhookPath } from "../../shared";
 import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../kube";
 import { reconcilerRig } from "../support/reconciler";
 import { startStack, TEST_CONFIG, waitFor, type Stack } from "../support/stack";
+import { GIT } from "../support/kinds";
 
 const spec = (secret: string) => ({
   type: "generic",
@@ -400,7 +401,7 @@ describe("a change while a status write hangs reaches the index at once", () => 
     ],
   ])("%s", async (_name, change, state) => {
     await using stack = await startStack();
-    stack.target("source.toolkit.fluxcd.io/v1", "GitRepository", "ns", "app");
+    stack.target(GIT, "GitRepository", "ns", "app");
     stack.secret("ns", "s", { token: "t1" });
     stack.receiver("ns", "a", spec("s"));
     await stack.readyPath("ns", "a");

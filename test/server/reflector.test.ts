@@ -8,6 +8,7 @@ import { createKubeClient } from "../../server/kube/client";
 import type { WatchSink } from "../../server/kube/port";
 import { createLogger } from "../../server/runtime/log";
 import { startKubeApiServer, waitFor } from "../kube";
+import { RECEIVER } from "../support/kinds";
 
 const RECEIVERS = "/apis/notification.toolkit.fluxcd.io/v1/receivers";
 
@@ -38,7 +39,7 @@ function client(api: Awaited<ReturnType<typeof startKubeApiServer>>) {
 }
 
 const receiver = (name: string) => ({
-  apiVersion: "notification.toolkit.fluxcd.io/v1",
+  apiVersion: RECEIVER,
   kind: "Receiver",
   metadata: { name, namespace: "default" },
   spec: { type: "generic" },

@@ -12,8 +12,8 @@ import { createLogger } from "../../server/runtime/log";
 import { startFluxhook } from "../../server/server";
 import { githubPayloadFor } from "../support/provider-payloads";
 import { startStack, TEST_CONFIG, waitFor, type Stack } from "../support/stack";
+import { GIT, IMAGE, KS } from "../support/kinds";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
 const TOKEN = "routing-token";
 const NS = "apps";
 
@@ -138,7 +138,7 @@ describe("a Receiver's opt-ins, checked when it is reconciled", () => {
         type: "github",
         resources: [
           { kind: "GitRepository", name: "*", matchLabels: {} },
-          { apiVersion: "kustomize.toolkit.fluxcd.io/v1", kind: "Kustomization", name: "apps" },
+          { apiVersion: KS, kind: "Kustomization", name: "apps" },
         ],
       },
       routeBy: "repository",
@@ -245,7 +245,7 @@ describe("routed deliveries at the edges", () => {
 
     stack.api.registerKind(image);
     stack.api.store.create({
-      apiVersion: "image.toolkit.fluxcd.io/v1",
+      apiVersion: IMAGE,
       kind: "ImageRepository",
       metadata: { name: "app", namespace: NS },
       spec: { image: "ghcr.io/example/app", interval: "10m" },

@@ -26,9 +26,8 @@ import {
 } from "../support/provider-payloads";
 import { startStack, waitFor, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
+import { GIT, IMAGE } from "../support/kinds";
 
-const SOURCE = "source.toolkit.fluxcd.io/v1";
-const IMAGE = "image.toolkit.fluxcd.io/v1";
 const TOKEN = "routing-token";
 const FLUX = "flux-system";
 const OPT_IN = { "fluxhook.io/webhook": "org" };
@@ -119,10 +118,10 @@ function sources(ghes: string): Source[] {
 }
 
 const API_VERSION: Record<Kind, string> = {
-  GitRepository: SOURCE,
-  OCIRepository: SOURCE,
+  GitRepository: GIT,
+  OCIRepository: GIT,
   ImageRepository: IMAGE,
-  HelmRepository: SOURCE,
+  HelmRepository: GIT,
 };
 
 const sourceObject = (s: Source): KubeObject => ({
@@ -443,12 +442,12 @@ describe("the index follows the cluster", () => {
     await waitFor("the new source indexed", () => stack.fluxhook.sourcesIndexed() === 41);
     const first = await push();
     expect(first.reason).toBe(`1 of ${TOTAL + 1} targets follows example/late@refs/heads/main`);
-    expect(stack.requestedAt(SOURCE, "GitRepository", "team-b", "late")).toBeString();
-    stack.api.store.patch(SOURCE, "GitRepository", "team-b", "late", {
+    expect(stack.requestedAt(GIT, "GitRepository", "team-b", "late")).toBeString();
+    stack.api.store.patch(GIT, "GitRepository", "team-b", "late", {
       spec: { url: "https://github.com/example/elsewhere" },
     });
     await waitFor("the moved source re-indexed", async () => (await push()).reason.startsWith("0 of"));
-    stack.api.store.delete(SOURCE, "GitRepository", "team-b", "late");
+    stack.api.store.delete(GIT, "GitRepository", "team-b", "late");
     await waitFor("the deleted source dropped", () => stack.fluxhook.sourcesIndexed() === 40);
     expect((await push()).reason).toBe(`0 of ${TOTAL} targets follow example/late@refs/heads/main`);
   });

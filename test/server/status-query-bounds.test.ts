@@ -29,10 +29,8 @@ import { createCoalescer } from "../../server/targets/coalesce";
 import { githubExample } from "../support/payloads";
 import { routed } from "../support/routed";
 import { startStack, waitFor, type Stack } from "../support/stack";
+import { GIT, HR, KS } from "../support/kinds";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
-const KS = "kustomize.toolkit.fluxcd.io/v1";
-const HR = "helm.toolkit.fluxcd.io/v2";
 const NS = "bounds";
 const TOKEN = "bounds-token";
 

@@ -24,10 +24,8 @@ import { rfc3339Nanos } from "../../server/delivery/status-query";
 import { githubExample } from "../support/payloads";
 import { startStack, TEST_CONFIG, waitFor, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
+import { GIT, HR, KS } from "../support/kinds";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
-const KS = "kustomize.toolkit.fluxcd.io/v1";
-const HR = "helm.toolkit.fluxcd.io/v2";
 const NS = "status";
 const TOKEN = "status-query-token";
 /** Put in specs: an answer must never carry it. */

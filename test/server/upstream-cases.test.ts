@@ -14,8 +14,8 @@ import { createHmac } from "node:crypto";
 import { startStack, waitFor, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 import { signPayload, webhookPath } from "../../shared";
+import { GIT, RECEIVER } from "../support/kinds";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
 const PUSH = '{"action":"push"}';
 const SHA256_PUSH = "sha256=83eee066cf716dd10bc327e341a581ae657bf26d8815c9334434f470c12d3079";
 const SHA256_NULL = "sha256=f1a29da1cd8d6993f4462ecc1de5317dd8955e14b9c39c2ab56d6e042e58b163";
@@ -487,7 +487,7 @@ describe("upstream Test_handlePayload cases", () => {
     const spec = { secretRef: { name: "token" }, ...c.spec };
     if (c.seededPath)
       stack.api.store.create({
-        apiVersion: "notification.toolkit.fluxcd.io/v1",
+        apiVersion: RECEIVER,
         kind: "Receiver",
         metadata: { name: "receiver", namespace: ns },
         spec,
