@@ -6,8 +6,9 @@
  */
 import { describe, expect, test } from "bun:test";
 import { ApiException, CustomObjectsApi, PatchStrategy } from "@kubernetes/client-node";
-import { collectWatch, mergePatch, patchAs, startKubeApiServer, waitFor, type KubeApiServer } from "./index";
+import { collectWatch, mergePatch, patchAs, startKubeApiServer, type KubeApiServer } from "./index";
 import { RECEIVER } from "../support/kinds";
+import { waitFor } from "../support/wait";
 
 const RECEIVERS = { group: "notification.toolkit.fluxcd.io", version: "v1", plural: "receivers" } as const;
 const REF = { ...RECEIVERS, namespace: "default", name: "hook" } as const;
@@ -72,7 +73,7 @@ describe("deletion with finalizers", () => {
       resourceVersion: "2",
     });
     expect(marked.metadata.deletionTimestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
-    await waitFor(() => t.watch.events.length === 1);
+    await waitFor("1 watch event", () => t.watch.events.length === 1);
     expect(events(t.watch)).toEqual(["MODIFIED@2"]);
     const again = (await t.custom.deleteNamespacedCustomObject(REF)) as Receiver;
     expect(again.metadata).toEqual(marked.metadata);
@@ -109,7 +110,7 @@ describe("deletion with finalizers", () => {
     const last = (await remove(t.custom)) as Receiver;
     expect(last.metadata.deletionTimestamp).toBeDefined();
     expect((await failure(t.custom.getNamespacedCustomObject(REF))).code).toBe(404);
-    await waitFor(() => t.watch.events.length === 2);
+    await waitFor("2 watch events", () => t.watch.events.length === 2);
     expect(events(t.watch)).toEqual(["MODIFIED@2", "DELETED@3"]);
     const gone = t.watch.events[1]!.object as unknown as Receiver;
     expect(gone.metadata).toMatchObject({ name: "hook", deletionGracePeriodSeconds: 0 });
@@ -123,7 +124,7 @@ describe("deletion with finalizers", () => {
     expect(stored(t.api)?.metadata).toMatchObject({ finalizers: [FINALIZER], generation: 2 });
     await t.custom.patchNamespacedCustomObject({ ...REF, body: { metadata: { finalizers: [] } } }, mergePatch);
     expect(stored(t.api)).toBeUndefined();
-    await waitFor(() => t.watch.events.length === 3);
+    await waitFor("3 watch events", () => t.watch.events.length === 3);
     expect(t.watch.events.map((e) => e.type)).toEqual(["MODIFIED", "MODIFIED", "DELETED"]);
   });
 
@@ -185,7 +186,7 @@ describe("deletion with finalizers", () => {
     const last = (await t.custom.deleteNamespacedCustomObject(REF)) as Receiver;
     expect(last.metadata).toMatchObject({ generation: 1, resourceVersion: "2" });
     expect(last.metadata.deletionTimestamp).toBeUndefined();
-    await waitFor(() => t.watch.events.length === 1);
+    await waitFor("1 watch event", () => t.watch.events.length === 1);
     expect(events(t.watch)).toEqual(["DELETED@2"]);
   });
 

@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { CustomObjectsApi, makeInformer } from "@kubernetes/client-node";
-import { mergePatch, startKubeApiServer, waitFor } from "./index";
+import { mergePatch, startKubeApiServer } from "./index";
 import { GIT } from "../support/kinds";
+import { waitFor } from "../support/wait";
 
 // client-node cannot produce most malformed requests, so these use fetch directly: what is
 // under test is that the server answers each with a Status and keeps serving.
@@ -62,7 +63,7 @@ describe("scale", () => {
     informer.on("update", () => updates++);
     await informer.start();
     expect(informer.list()).toHaveLength(10_000);
-    await waitFor(() => api.openWatches === 1);
+    await waitFor("1 open watch", () => api.openWatches === 1);
 
     await Promise.all(
       Array.from({ length: 1_000 }, (_, i) =>
@@ -77,7 +78,7 @@ describe("scale", () => {
         ),
       ),
     );
-    await waitFor(() => updates === 1_000);
+    await waitFor("1,000 updates seen", () => updates === 1_000);
     expect(api.count({ method: "PATCH" })).toBe(1_000);
     expect(api.store.resourceVersion).toBe("11000");
     await informer.stop();

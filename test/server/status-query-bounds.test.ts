@@ -29,15 +29,13 @@ import { createCoalescer } from "../../server/targets/coalesce";
 import { githubExample } from "../support/payloads";
 import { routed } from "../support/routed";
 import { startStack, waitFor, type Stack } from "../support/stack";
+import { waitForQueries } from "../support/wait";
 import { GIT, HR, KS } from "../support/kinds";
 
 const NS = "bounds";
 const TOKEN = "bounds-token";
 
 let stack: Stack;
-
-/** Polls with status queries, at a pace their budget (STATUS_QUERY_BURST, then 2 a second) allows. */
-const pollQueries = <T>(what: string, probe: () => Promise<T | undefined | false>) => waitFor(what, probe, 10_000, 250);
 
 const target = (name: string, namespace = NS, requestedAt = "2026-01-01T00:00:00Z"): QueriedTarget => ({
   kind: "GitRepository",
@@ -218,7 +216,7 @@ describe("finding 1: what queries cost the API server does not grow with their r
       metadata: { name: "fresh-consumer", namespace: NS },
       spec: { sourceRef: { kind: "GitRepository", name: "fresh" } },
     });
-    await pollQueries("a later query to list the new consumer", async () => {
+    await waitForQueries("a later query to list the new consumer", async () => {
       const res = await query("fresh", [target("fresh")]);
       return (
         res.status === 200 && res.body.targets[0].consumers.some((c: { name: string }) => c.name === "fresh-consumer")
@@ -470,7 +468,7 @@ describe("finding 12: every text of an answer is cut to the contract's bounds", 
       spec: { sourceRef: { kind: "GitRepository", name: "long" } },
       status: { lastAppliedRevision: long("a"), lastAttemptedRevision: long("b") },
     });
-    const res = await pollQueries("the long consumer to be listed", async () => {
+    const res = await waitForQueries("the long consumer to be listed", async () => {
       const r = await query("long", [target("long")]);
       return r.body.targets?.[0]?.consumers?.length ? r : undefined;
     });

@@ -22,7 +22,8 @@ import {
 } from "../../server/limits";
 import { rfc3339Nanos } from "../../server/delivery/status-query";
 import { githubExample } from "../support/payloads";
-import { startStack, TEST_CONFIG, waitFor, type Stack } from "../support/stack";
+import { startStack, TEST_CONFIG, type Stack } from "../support/stack";
+import { waitForQueries } from "../support/wait";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 import { GIT, HR, KS } from "../support/kinds";
 
@@ -33,8 +34,6 @@ const SPEC_MARKER = "spec-value-that-must-not-leak";
 
 let stack: Stack;
 
-/** Polls with status queries, at a pace their budget (STATUS_QUERY_BURST, then 2 a second) allows. */
-const pollQueries = <T>(what: string, probe: () => Promise<T | undefined | false>) => waitFor(what, probe, 10_000, 250);
 let issuer: TokenIssuer;
 
 const ready = (status: "True" | "False", reason: string, message: string) => ({
@@ -212,7 +211,7 @@ describe("the status query", () => {
       conditions: [ready("False", "InstallFailed", "Helm install failed for release status/chart")],
     });
     // Consumer lists serve the queries of an interval (STATUS_LIST_TTL_MS): the next poll sees them.
-    const after = await pollQueries("the consumers' new status", async () => {
+    const after = await waitForQueries("the consumers' new status", async () => {
       const res = await githubQuery("push", targets);
       return res.body.targets?.[0]?.consumers?.[0]?.appliedRevision ? res : undefined;
     });
@@ -410,7 +409,7 @@ describe("the status query", () => {
     });
     const path = await stack.readyPath(NS, "popular");
     // The namespace's Kustomizations may have been listed for another query in this interval.
-    const res = await pollQueries("the new consumers to be listed", async () => {
+    const res = await waitForQueries("the new consumers to be listed", async () => {
       const r = await query(
         path,
         [{ kind: "GitRepository", namespace: NS, name: "popular", requestedAt: "x" }],

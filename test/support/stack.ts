@@ -15,6 +15,9 @@ import { RECEIVER_API_VERSION } from "../../server/api/receiver";
 import { REQUESTED_AT_ANNOTATION } from "../../server/api/annotations";
 import { webhookPath } from "../../shared";
 import { recordEmitted, recordPath, recordToken } from "./emitted";
+import { waitFor } from "./wait";
+
+export { waitFor } from "./wait";
 
 /** The server's defaults, as `fluxhook` with no flags parses them, on loopback port 0. */
 export const TEST_CONFIG: ServerConfig = (() => {
@@ -25,28 +28,6 @@ export const TEST_CONFIG: ServerConfig = (() => {
   if (parsed.ok !== true) throw new Error("the default flags do not parse");
   return parsed.config;
 })();
-
-/**
- * Polls `probe` until it returns a value other than undefined/false, or fails after the deadline.
- * Polls back off from 2 ms to `maxDelayMs` (a probe that spends a budget, such as a status query,
- * polls more gently).
- */
-export async function waitFor<T>(
-  what: string,
-  probe: () => T | undefined | false | Promise<T | undefined | false>,
-  deadlineMs = 10_000,
-  maxDelayMs = 50,
-): Promise<T> {
-  const until = Date.now() + deadlineMs;
-  let delay = 2;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(delay);
-    delay = Math.min(delay * 2, maxDelayMs);
-  }
-}
 
 export interface Stack {
   readonly api: KubeApiServer;
