@@ -22,14 +22,7 @@ import { parseConfig, type ServerConfig } from "../../server/config";
 import { KUBE_CALL_TIMEOUT_MS, SHUTDOWN_GRACE_MS } from "../../server/limits";
 import { RECEIVER_API_VERSION, readReceiver } from "../../server/api/receiver";
 import { ROUTED_KINDS } from "../../server/api/sources";
-import {
-  annotatedTargets,
-  encodeStatusQuery,
-  signPayload,
-  statusQueryKey,
-  statusQueryPath,
-  webhookPath,
-} from "../../shared";
+import { annotatedTargets, encodeStatusQuery, statusQueryKey, statusQueryPath, webhookPath } from "../../shared";
 import { BUILTIN_KINDS } from "../kube";
 import { githubExample } from "../support/payloads";
 import { waitFor, type Stack } from "../support/stack";
@@ -53,6 +46,7 @@ import {
   type PolicyRule,
 } from "./rbac";
 import { GIT } from "../support/kinds";
+import { signature } from "../support/signer";
 
 const BASE = join(DEPLOY, "base");
 const STANDALONE = join(DEPLOY, "standalone");
@@ -298,7 +292,7 @@ async function clusterWorkload(stack: Stack, namespace: string, statusUpdates: b
     "X-GitHub-Delivery": crypto.randomUUID(),
     "X-Hub-Signature-256": signature,
   });
-  const deliver = () => stack.post(path, { headers: headers(signPayload("sha256", TOKEN, body)), body });
+  const deliver = () => stack.post(path, { headers: headers(signature(TOKEN, body)), body });
   const annotated = `${TARGET_KINDS.length + 2} of ${TARGET_KINDS.length + 2}`;
   const first = await waitFor("the Receiver to be served", async () => {
     const res = await deliver();
@@ -312,7 +306,7 @@ async function clusterWorkload(stack: Stack, namespace: string, statusUpdates: b
   for (const k of TARGET_KINDS)
     expect(stack.requestedAt(k.apiVersion, k.kind, namespace, `named-${k.plural}`)).toBeString();
   expect(stack.requestedAt(GIT, "GitRepository", namespace, "labelled-b")).toBeString();
-  expect((await stack.post(path, { headers: headers(signPayload("sha256", "wrong", body)), body })).status).toBe(400);
+  expect((await stack.post(path, { headers: headers(signature("wrong", body)), body })).status).toBe(400);
   // A status query about a source: the source read, and the Kustomizations and HelmReleases of its
   // namespace listed to find those that use it.
   // A Receiver that routes by repository: the source index lists and watches every routed kind in
@@ -334,7 +328,7 @@ async function clusterWorkload(stack: Stack, namespace: string, statusUpdates: b
   });
   const routed = await waitFor("the routing Receiver to be served", async () => {
     const res = await stack.post(webhookPath(TOKEN, "organisation", namespace), {
-      headers: headers(signPayload("sha256", TOKEN, githubExample("push", 4))),
+      headers: headers(signature(TOKEN, githubExample("push", 4))),
       body: githubExample("push", 4),
     });
     return res.status === 404 || res.status === 503 ? undefined : res;
@@ -348,7 +342,7 @@ async function clusterWorkload(stack: Stack, namespace: string, statusUpdates: b
   const status = await stack.post(statusQueryPath(path)!, {
     headers: {
       "Content-Type": "application/json",
-      "X-Hub-Signature-256": signPayload("sha256", statusQueryKey(TOKEN), query),
+      "X-Hub-Signature-256": signature(statusQueryKey(TOKEN), query),
     },
     body: query,
   });

@@ -14,7 +14,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { signPayload, webhookPath, type ReceiverType } from "../../shared";
+import { webhookPath, type ReceiverType } from "../../shared";
 import { startStack, TEST_CONFIG, waitFor, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 import { body as bodyArb, headersFor, requestPlan, type ReceiverCredentials } from "./arbitraries";
@@ -22,6 +22,7 @@ import { encodeRequest, sendRaw, type RawRequest, type RawResponse } from "./raw
 import { mapPool as pool } from "../../shared";
 import { FUZZ_SEED, params } from "./settings";
 import { GIT, RECEIVER } from "../support/kinds";
+import { githubHeaders, signature } from "../support/signer";
 
 const NS = "fuzz";
 const TOKEN = "fz-http-token-52e1c0";
@@ -149,11 +150,7 @@ async function stillServing() {
   expect(health.status).toBe(200);
   const body = JSON.stringify({ ref: "refs/heads/main" });
   const res = await stack.post(paths.canary!, {
-    headers: {
-      "Content-Type": "application/json",
-      "X-GitHub-Event": "push",
-      "X-Hub-Signature-256": signPayload("sha256", TOKEN, body),
-    },
+    headers: githubHeaders(TOKEN, body),
     body,
   });
   expect({ status: res.status, reason: res.body.reason }).toEqual({ status: 200, reason: "1 of 1 target annotated" });
@@ -356,7 +353,7 @@ describe("bodies", () => {
         [
           ["Content-Type", "application/json"],
           ["X-GitHub-Event", "push"],
-          ["X-Hub-Signature-256", signPayload("sha256", TOKEN, b)],
+          ["X-Hub-Signature-256", signature(TOKEN, b)],
         ],
         b,
       ),
@@ -392,7 +389,7 @@ describe("malformed HTTP", () => {
         headers: [
           ["Content-Type", "application/json"],
           ["X-GitHub-Event", "push"],
-          ["X-Hub-Signature-256", signPayload("sha256", TOKEN, body)],
+          ["X-Hub-Signature-256", signature(TOKEN, body)],
         ],
         body: new TextEncoder().encode(body),
         framing: "length",
@@ -509,7 +506,7 @@ describe("memory", () => {
           headers: [
             ["Content-Type", "application/json"],
             ["X-GitHub-Event", "push"],
-            ["X-Hub-Signature-256", signPayload("sha256", TOKEN, b)],
+            ["X-Hub-Signature-256", signature(TOKEN, b)],
           ],
           body: b,
           framing: "length",

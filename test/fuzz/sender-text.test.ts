@@ -10,13 +10,14 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { signPayload, type ReceiverType } from "../../shared";
+import type { ReceiverType } from "../../shared";
 import { startStack, TEST_CONFIG, waitFor, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 import { encodeRequest, sendRaw } from "./raw-http";
 import { MAX_OUTCOME_TEXT_CHARS } from "../../server/limits";
 import { params } from "./settings";
 import { GIT } from "../support/kinds";
+import { signature } from "../support/signer";
 
 const NS = "sender-text";
 const TOKEN = "sender-text-token-9d41";
@@ -92,7 +93,7 @@ const SHAPES: Record<string, Shape> = {
         ["Content-Type", "application/json"],
         ["X-GitHub-Event", s],
         ["X-GitHub-Delivery", s],
-        ["X-Hub-Signature-256", signPayload("sha256", TOKEN, body)],
+        ["X-Hub-Signature-256", signature(TOKEN, body)],
       ],
       body: new TextEncoder().encode(body),
     };

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startStack, waitFor, type Stack } from "../support/stack";
-import { signPayload, webhookPath } from "../../shared";
+import { webhookPath } from "../../shared";
 import { githubExample } from "../support/payloads";
 import { replaceAll, type KubeResult } from "../../server/kube/port";
 import { RECEIVER_FINALIZER, type ObjectKey, type ReceiverStatus } from "../../server/api/receiver";
@@ -15,6 +15,7 @@ import { reconcilerRig } from "../support/reconciler";
 import { MAX_TOKEN_BYTES } from "../../server/limits";
 import { CONDITION_MESSAGE_MAX_CHARS } from "../../server/api/status";
 import { GIT, RECEIVER } from "../support/kinds";
+import { signature } from "../support/signer";
 
 const spec = {
   type: "generic",
@@ -103,9 +104,9 @@ describe("receiver status", () => {
         headers: {
           "Content-Type": "application/json",
           "X-GitHub-Event": "push",
-          "X-Hub-Signature-256": signPayload("sha256", "", body),
+          "X-Hub-Signature-256": signature("", body),
           "X-Gitlab-Token": "",
-          "X-Signature": signPayload("sha256", "", body),
+          "X-Signature": signature("", body),
         },
         body,
       });
@@ -145,7 +146,7 @@ describe("receiver status", () => {
       message: `invalid 'long-token/webhook-token' secret data: field 'token' is longer than ${MAX_TOKEN_BYTES} bytes`,
     });
     const body = githubExample("push");
-    const forged = { "Content-Type": "application/json", "X-Hub-Signature-256": signPayload("sha256", "x", body) };
+    const forged = { "Content-Type": "application/json", "X-Hub-Signature-256": signature("x", body) };
     expect((await stack.post(webhookPath(long, "receiver", "long-token"), { headers: forged, body })).status).toBe(404);
 
     const longest = "k".repeat(MAX_TOKEN_BYTES);

@@ -6,7 +6,6 @@
  */
 import { describe, expect, test } from "bun:test";
 import examples from "@octokit/webhooks-examples";
-import { signPayload } from "../../shared";
 import { PROVIDERS, type Validation } from "../../server/providers";
 import { formPayload, signedPayload } from "../../server/providers/github";
 import { exceedsJsonBounds } from "../../server/providers/json-bounds";
@@ -29,6 +28,7 @@ import { prepareReceiver } from "../../server/receivers/prepare";
 import { MAX_PARSED_BODIES } from "../../server/limits";
 import { routed } from "../support/routed";
 import { GIT } from "../support/kinds";
+import { signature } from "../support/signer";
 
 /** The costly bodies of the red-team report, each at most 3 MiB. */
 export const COSTLY_BODIES = {
@@ -155,14 +155,14 @@ describe("github and bitbucket check the signature before parsing a form", () =>
       for (const headers of [
         formType,
         { ...formType, "X-Hub-Signature-256": `sha256=${"0".repeat(64)}` },
-        { ...formType, "X-Hub-Signature": signPayload("sha1", "wrong", form) },
+        { ...formType, "X-Hub-Signature": signature("wrong", form, "sha1") },
       ]) {
         const verdict = await validator({ headers: new Headers(headers), body: enc(form) }, context);
         expect(verdict.ok).toBe(false);
       }
       expect(parses).toBe(0);
 
-      const signed = { ...formType, "X-Hub-Signature-256": signPayload("sha256", "t", form) };
+      const signed = { ...formType, "X-Hub-Signature-256": signature("t", form) };
       const verdict = await validator({ headers: new Headers(signed), body: enc(form) }, context);
       expect(parses).toBe(1);
       if (!verdict.ok) throw new Error(verdict.reason);
@@ -427,12 +427,12 @@ describe("filters that spend their budget spend the failure budget", () => {
 
     // Forged signatures spend the github receiver's failure budget; its real sender is still parsed and served.
     const small = JSON.stringify({ a: ["x"], b: ["x"] });
-    const forged = { ...json, "X-GitHub-Event": "push", "X-Hub-Signature-256": signPayload("sha256", "wrong", small) };
+    const forged = { ...json, "X-GitHub-Event": "push", "X-Hub-Signature-256": signature("wrong", small) };
     for (let i = 0; i < 3; i++) await stack.post(github, { headers: forged, body: small });
     const signed = {
       ...json,
       "X-GitHub-Event": "push",
-      "X-Hub-Signature-256": signPayload("sha256", "spent-token", small),
+      "X-Hub-Signature-256": signature("spent-token", small),
     };
     const real = await stack.post(github, { headers: signed, body: small });
     expect({ status: real.status, reason: real.body.reason }).toEqual({

@@ -4,10 +4,10 @@
  * must keep serving after each of them.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { signPayload } from "../../shared";
 import { githubExample } from "../support/payloads";
 import { startStack, type Stack } from "../support/stack";
 import { GIT } from "../support/kinds";
+import { githubHeaders, signature } from "../support/signer";
 
 const TOKEN = "s3cr3t-token";
 const NS = "deliveries";
@@ -18,9 +18,7 @@ const paths: Record<string, string> = {};
 
 beforeAll(async () => {
   stack = await startStack();
-  stack.secret(NS, SECRET_NAME, { token: TOKEN });
-  stack.target(GIT, "GitRepository", NS, "webapp");
-  const receivers: Record<string, Record<string, unknown>> = {
+  const receivers: Record<string, { type: string; events?: string[] }> = {
     github: { type: "github" },
     "github-push-only": { type: "github", events: ["Push"] },
     gitlab: { type: "gitlab", events: ["Push Hook"] },
@@ -28,14 +26,17 @@ beforeAll(async () => {
     harbor: { type: "harbor" },
     hmac: { type: "generic-hmac" },
   };
-  for (const [name, spec] of Object.entries(receivers)) {
-    stack.receiver(NS, name, {
-      secretRef: { name: SECRET_NAME },
-      resources: [{ kind: "GitRepository", name: "webapp" }],
-      ...spec,
-    });
-  }
-  for (const name of Object.keys(receivers)) paths[name] = await stack.readyPath(NS, name);
+  const targets = [{ apiVersion: GIT, kind: "GitRepository", name: "webapp" }];
+  await Promise.all(
+    Object.entries(receivers).map(async ([name, receiver]) => {
+      paths[name] = await stack.readyReceiver(NS, name, {
+        ...receiver,
+        token: TOKEN,
+        secretName: SECRET_NAME,
+        targets,
+      });
+    }),
+  );
 });
 afterAll(() => stack.stop());
 
@@ -46,10 +47,7 @@ const pretty = JSON.stringify(JSON.parse(push), null, 2);
 const form = `payload=${encodeURIComponent(push)}`;
 
 const github = (body: string, event: string, extra: Record<string, string> = {}) => ({
-  "Content-Type": "application/json",
-  "X-GitHub-Event": event,
-  "X-GitHub-Delivery": crypto.randomUUID(),
-  "X-Hub-Signature-256": signPayload("sha256", TOKEN, body),
+  ...githubHeaders(TOKEN, body, { event, delivery: crypto.randomUUID() }),
   ...extra,
 });
 
@@ -121,7 +119,7 @@ const CASES: Case[] = [
     headers: {
       "Content-Type": "application/json",
       "X-GitHub-Event": "push",
-      "X-Hub-Signature": signPayload("sha1", TOKEN, push),
+      "X-Hub-Signature": signature(TOKEN, push, "sha1"),
     },
     status: 200,
     reason: "1 of 1 target annotated",
@@ -154,7 +152,7 @@ const CASES: Case[] = [
     name: "no event header with a filter",
     receiver: "github-push-only",
     body: push,
-    headers: { "Content-Type": "application/json", "X-Hub-Signature-256": signPayload("sha256", TOKEN, push) },
+    headers: { "Content-Type": "application/json", "X-Hub-Signature-256": signature(TOKEN, push) },
     status: 400,
     reason: 'missing X-GitHub-Event header: this receiver accepts only "Push"',
   },
@@ -162,7 +160,7 @@ const CASES: Case[] = [
     name: "wrong key",
     receiver: "github",
     body: push,
-    headers: github(push, "push", { "X-Hub-Signature-256": signPayload("sha256", "guess", push) }),
+    headers: github(push, "push", { "X-Hub-Signature-256": signature("guess", push) }),
     status: 400,
     reason: "signature mismatch (X-Hub-Signature-256)",
   },
@@ -178,7 +176,7 @@ const CASES: Case[] = [
     name: "an empty X-Hub-Signature-256 falls back to X-Hub-Signature, as in go-github",
     receiver: "github",
     body: push,
-    headers: github(push, "push", { "X-Hub-Signature-256": "", "X-Hub-Signature": signPayload("sha1", TOKEN, push) }),
+    headers: github(push, "push", { "X-Hub-Signature-256": "", "X-Hub-Signature": signature(TOKEN, push, "sha1") }),
     status: 200,
     reason: "1 of 1 target annotated",
   },
@@ -188,7 +186,7 @@ const CASES: Case[] = [
     body: push,
     headers: github(push, "push", {
       "X-Hub-Signature-256": "sha256=00",
-      "X-Hub-Signature": signPayload("sha1", TOKEN, push),
+      "X-Hub-Signature": signature(TOKEN, push, "sha1"),
     }),
     status: 400,
     reason: "signature mismatch (X-Hub-Signature-256)",
@@ -264,7 +262,7 @@ const CASES: Case[] = [
     headers: {
       "Content-Type": "application/json",
       "X-Event-Key": "repo:refs_changed",
-      "X-Hub-Signature-256": signPayload("sha256", TOKEN, push),
+      "X-Hub-Signature-256": signature(TOKEN, push),
     },
     status: 200,
     reason: "1 of 1 target annotated",
@@ -276,7 +274,7 @@ const CASES: Case[] = [
     headers: {
       "Content-Type": "application/json",
       "X-Event-Key": "pr:opened",
-      "X-Hub-Signature-256": signPayload("sha256", TOKEN, push),
+      "X-Hub-Signature-256": signature(TOKEN, push),
     },
     status: 400,
     reason: 'event "pr:opened" is not accepted by this receiver',
@@ -301,7 +299,7 @@ const CASES: Case[] = [
     name: "generic-hmac sha512",
     receiver: "hmac",
     body: "{}",
-    headers: { "X-Signature": signPayload("sha512", TOKEN, "{}") },
+    headers: { "X-Signature": signature(TOKEN, "{}", "sha512") },
     status: 200,
     reason: "1 of 1 target annotated",
   },
@@ -403,7 +401,7 @@ describe("deliveries", () => {
   });
 
   test("responses never echo the token, a signature or the Secret's name", async () => {
-    const sig = signPayload("sha256", TOKEN, push);
+    const sig = signature(TOKEN, push);
     const res = await stack.post(paths.github!, {
       headers: github(push, "push", { "X-Hub-Signature-256": `${sig.slice(0, -2)}00` }),
       body: push,

@@ -4,7 +4,7 @@
  * and the named outcome (outcome/outcomes.ts) that metrics, Events, logs and /deliveries read.
  */
 import { describe, expect, test } from "bun:test";
-import { encodeStatusQuery, signPayload, statusQueryKey, STATUS_QUERY_NO_CLUSTER } from "../../shared";
+import { encodeStatusQuery, statusQueryKey, STATUS_QUERY_NO_CLUSTER } from "../../shared";
 import { readReceiver, type ReceiverSpec } from "../../server/api/receiver";
 import { DeliveryGuards, type GuardConfig } from "../../server/delivery/protect/guards";
 import { OUTCOMES, type OutcomeKind } from "../../server/outcome/outcomes";
@@ -17,6 +17,7 @@ import { NOTHING_COMPILED, prepareReceiver } from "../../server/receivers/prepar
 import { createCoalescer } from "../../server/targets/coalesce";
 import { routed } from "../support/routed";
 import { GIT } from "../support/kinds";
+import { signature } from "../support/signer";
 
 const TOKEN = "edge-token";
 
@@ -126,7 +127,7 @@ function request({
   const headers: Record<string, string> = {
     "content-type": "application/json",
     "x-github-event": "push",
-    "x-hub-signature-256": signPayload("sha256", signedWith, body),
+    "x-hub-signature-256": signature(signedWith, body),
   };
   if (id) headers["x-github-delivery"] = id;
   if (stalled)
@@ -304,7 +305,7 @@ describe("a status query goes through the same admission, with the same outcomes
       method: over.method ?? "POST",
       headers: {
         "content-type": "application/json",
-        "x-hub-signature-256": signPayload("sha256", over.key ?? statusQueryKey(TOKEN), body),
+        "x-hub-signature-256": signature(over.key ?? statusQueryKey(TOKEN), body),
       },
       ...(over.method === "GET" ? {} : { body }),
     });

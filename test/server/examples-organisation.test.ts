@@ -7,11 +7,11 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, parseAllDocuments } from "yaml";
-import { signPayload } from "../../shared";
 import type { KubeObject } from "../kube";
 import { githubPayloadFor } from "../support/provider-payloads";
 import { startStack } from "../support/stack";
 import { GIT } from "../support/kinds";
+import { githubHeaders } from "../support/signer";
 
 const DIR = join(import.meta.dir, "../../examples/organisation");
 const read = (file: string) =>
@@ -34,11 +34,7 @@ describe("examples/organisation", () => {
 
     const body = githubPayloadFor("push", 4, "example-org", "webapp", "refs/heads/main");
     const res = await stack.post(path, {
-      headers: {
-        "Content-Type": "application/json",
-        "X-GitHub-Event": "push",
-        "X-Hub-Signature-256": signPayload("sha256", token, body),
-      },
+      headers: githubHeaders(token, body),
       body,
     });
     // team-b's GitRepository follows the repository too, but has not opted in with the label.

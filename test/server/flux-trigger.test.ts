@@ -8,11 +8,11 @@
  * flux retries 404, 408, 429, 500, 502, 503 and 504 and treats every other status as final.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createHmac } from "node:crypto";
 import { webhookPath } from "../../shared";
 import { startStack, TEST_CONFIG, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 import { GIT } from "../support/kinds";
+import { signatureHeaders } from "../support/signer";
 
 const NS = "apps";
 const TOKEN = "flux-trigger-token-8c1f";
@@ -30,8 +30,7 @@ async function fluxTrigger(baseUrl: string, t: Trigger): Promise<Response> {
   const payload = t.payload ?? "{}";
   const headers: Record<string, string> = { "Content-Type": "application/json", "User-Agent": "flux/v2.9.4" };
   const pathToken = t.type === "generic-oidc" ? "" : t.token;
-  if (t.type === "generic-hmac")
-    headers["X-Signature"] = `sha256=${createHmac("sha256", t.token).update(payload).digest("hex")}`;
+  if (t.type === "generic-hmac") Object.assign(headers, signatureHeaders("generic-hmac", t.token, payload));
   if (t.type === "generic-oidc") headers.Authorization = `Bearer ${t.oidcToken}`;
   const url = baseUrl.replace(/\/+$/, "") + webhookPath(pathToken, t.name, NS);
   return fetch(url, { method: "POST", headers, body: payload });

@@ -5,8 +5,9 @@
  */
 import { describe, expect, test } from "bun:test";
 import { connect } from "node:net";
-import { signPayload, webhookPath } from "../../shared";
+import { webhookPath } from "../../shared";
 import { githubExample } from "../support/payloads";
+import { githubHeaders } from "../support/signer";
 import { startStack, waitFor, type Stack } from "../support/stack";
 import { TEST_CONFIG } from "../support/stack";
 import { createKubeClient } from "../../server/kube/client";
@@ -18,26 +19,19 @@ import { GIT, RECEIVER } from "../support/kinds";
 const push = githubExample("push");
 const ping = githubExample("ping");
 
-function signed(token: string, body = push, extra: Record<string, string> = {}) {
-  return {
-    "Content-Type": "application/json",
-    "X-GitHub-Event": "push",
-    "X-Hub-Signature-256": signPayload("sha256", token, body),
-    ...extra,
-  };
-}
+const signed = (token: string, body = push, extra: Record<string, string> = {}) => ({
+  ...githubHeaders(token, body),
+  ...extra,
+});
 
-async function github(stack: Stack, ns: string, name: string, token: string, extra: Record<string, unknown> = {}) {
-  stack.secret(ns, `${name}-token`, { token });
-  stack.target(GIT, "GitRepository", ns, name);
-  stack.receiver(ns, name, {
+/** A github Receiver `ns/name` for the GitRepository `name`: its path once Ready. */
+const github = (stack: Stack, ns: string, name: string, token: string, spec: Record<string, unknown> = {}) =>
+  stack.readyReceiver(ns, name, {
     type: "github",
-    secretRef: { name: `${name}-token` },
-    resources: [{ kind: "GitRepository", name }],
-    ...extra,
+    token,
+    targets: [{ apiVersion: GIT, kind: "GitRepository", name }],
+    spec,
   });
-  return stack.readyPath(ns, name);
-}
 
 /** Runs `count` requests with at most `concurrency` in flight; returns the status counts. */
 /**
@@ -92,14 +86,11 @@ describe("duplicate deliveries and replays", () => {
   test("a delivery id sent ahead cannot make the genuine delivery a duplicate (issue 11, finding 8)", async () => {
     await using stack = await startStack();
     // cdevents: the URL is the only credential, so its Ce-Id is not used for duplicates at all.
-    stack.secret("ahead", "token", { token: "ahead-token" });
-    stack.target(GIT, "GitRepository", "ahead", "app");
-    stack.receiver("ahead", "cd", {
+    const cdPath = await stack.readyReceiver("ahead", "cd", {
       type: "cdevents",
-      secretRef: { name: "token" },
-      resources: [{ kind: "GitRepository", name: "app" }],
+      token: "ahead-token",
+      targets: [{ apiVersion: GIT, kind: "GitRepository", name: "app" }],
     });
-    const cdPath = await stack.readyPath("ahead", "cd");
     const cdevent = (id: string) =>
       JSON.stringify({
         context: {
@@ -211,14 +202,11 @@ describe("duplicate deliveries and replays", () => {
 
   test("GitLab, Bitbucket and CloudEvents ids count too", async () => {
     await using stack = await startStack();
-    stack.secret("ids", "tok", { token: "t" });
-    stack.target(GIT, "GitRepository", "ids", "app");
-    stack.receiver("ids", "gitlab", {
+    const path = await stack.readyReceiver("ids", "gitlab", {
       type: "gitlab",
-      secretRef: { name: "tok" },
-      resources: [{ kind: "GitRepository", name: "app" }],
+      token: "t",
+      targets: [{ apiVersion: GIT, kind: "GitRepository", name: "app" }],
     });
-    const path = await stack.readyPath("ids", "gitlab");
     const headers = { "X-Gitlab-Token": "t", "X-Gitlab-Event": "Push Hook", "X-Gitlab-Event-UUID": "uuid-1" };
     expect((await stack.post(path, { headers, body: "{}" })).body.reason).toBe("1 of 1 target annotated");
     expect((await stack.post(path, { headers, body: "{}" })).body.reason).toStartWith("duplicate delivery");
@@ -239,13 +227,11 @@ describe("duplicate deliveries and replays", () => {
       (await stack.post(path, { headers: signed("t", ping, { "X-GitHub-Delivery": "c" }), body: ping })).status,
     ).toBe(200);
 
-    stack.secret("replay", "g-token", { token: "g" });
-    stack.receiver("replay", "generic", {
+    const generic = await stack.readyReceiver("replay", "generic", {
       type: "generic",
-      secretRef: { name: "g-token" },
-      resources: [{ kind: "GitRepository", name: "app" }],
+      token: "g",
+      targets: [{ apiVersion: GIT, kind: "GitRepository", name: "app" }],
     });
-    const generic = await stack.readyPath("replay", "generic");
     expect((await stack.post(generic, { body: "{}" })).status).toBe(200);
     expect((await stack.post(generic, { body: "{}" })).status).toBe(200);
   });

@@ -6,11 +6,10 @@
  * Beyond this scenario, test/support/emitted.ts greps what every stack of the suite emitted.
  */
 import { expect, test } from "bun:test";
-import { createHmac } from "node:crypto";
-import { signPayload } from "../../shared";
 import { githubExample } from "../support/payloads";
 import { startStack, waitFor } from "../support/stack";
 import { GIT } from "../support/kinds";
+import { nexusSignature, signature } from "../support/signer";
 
 const NS = "secrets-grep";
 
@@ -43,9 +42,9 @@ test("no token, signature, path digest or Secret name in anything fluxhook emits
   for (const type of types) {
     const token = tokenOf(type);
     for (const key of [token, `wrong-${token}`]) {
-      const sig256 = signPayload("sha256", key, push);
-      const sig1 = signPayload("sha1", key, push);
-      const nexus = createHmac("sha1", key).update(push).digest("hex");
+      const sig256 = signature(key, push);
+      const sig1 = signature(key, push, "sha1");
+      const nexus = nexusSignature(key, push);
       secrets.push(sig256.slice(7), sig1.slice(5), nexus);
       const headers: Record<string, string> = {
         "Content-Type": "application/json",

@@ -6,20 +6,15 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { connect } from "node:net";
 import { chromium, type Browser } from "playwright-core";
-import { signPayload } from "../../shared";
 import { githubExample } from "../support/payloads";
 import { startStack, type Stack } from "../support/stack";
 import { GIT } from "../support/kinds";
+import { githubHeaders } from "../support/signer";
 
 const TOKEN = "observability-token";
 const NS = "observe";
 const push = githubExample("push");
-const signed = (id: string, token = TOKEN) => ({
-  "Content-Type": "application/json",
-  "X-GitHub-Event": "push",
-  "X-GitHub-Delivery": id,
-  "X-Hub-Signature-256": signPayload("sha256", token, push),
-});
+const signed = (id: string, token = TOKEN) => githubHeaders(token, push, { delivery: id });
 
 let stack: Stack;
 let path: string;

@@ -7,12 +7,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { getSchemaValidator } from "elysia";
-import { encodeStatusQuery, signPayload, statusQueryKey, statusQueryPath, webhookPath } from "../../shared";
+import { encodeStatusQuery, statusQueryKey, statusQueryPath, webhookPath } from "../../shared";
 import { answerSchema, receiverOpenApi } from "../../server/http/openapi";
 import type { HookRequestKind } from "../../server/outcome/outcomes";
 import { githubExample } from "../support/payloads";
 import { startStack, TEST_CONFIG, type Stack } from "../support/stack";
 import { GIT, KS } from "../support/kinds";
+import { githubHeaders } from "../support/signer";
 
 const NS = "openapi";
 const TOKEN = "openapi-token";
@@ -55,11 +56,7 @@ test("the health listener serves it", async () => {
 
 describe("real answers are what it describes", () => {
   const push = githubExample("push");
-  const signed = (body: string | Uint8Array, key: string | Buffer = TOKEN) => ({
-    "Content-Type": "application/json",
-    "X-GitHub-Event": "push",
-    "X-Hub-Signature-256": signPayload("sha256", key, body),
-  });
+  const signed = (body: string | Uint8Array, key: string | Buffer = TOKEN) => githubHeaders(key, body);
   const path = (name: string) => webhookPath(TOKEN, name, NS);
   const query = (name: string, key: string | Buffer, target = "app") => {
     const body = encodeStatusQuery({

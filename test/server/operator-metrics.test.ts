@@ -7,10 +7,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { RECONCILE_BUCKETS } from "../../server/observe/metrics";
-import { signPayload } from "../../shared";
 import { githubExample } from "../support/payloads";
 import { startStack, waitFor, type Stack } from "../support/stack";
 import { GIT, RECEIVER } from "../support/kinds";
+import { githubHeaders } from "../support/signer";
 
 const TOKEN = "operator-metrics-token";
 const NS = "ops";
@@ -29,12 +29,7 @@ beforeAll(async () => {
   });
   path = await stack.readyPath(NS, "github");
   const res = await stack.post(path, {
-    headers: {
-      "Content-Type": "application/json",
-      "X-GitHub-Event": "push",
-      "X-GitHub-Delivery": "ops-1",
-      "X-Hub-Signature-256": signPayload("sha256", TOKEN, push),
-    },
+    headers: githubHeaders(TOKEN, push, { delivery: "ops-1" }),
     body: push,
   });
   expect(res.status).toBe(200);

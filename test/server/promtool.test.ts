@@ -3,11 +3,11 @@
  * Receiver became Ready and took an accepted and a rejected delivery, so that every series exists.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { signPayload } from "../../shared";
 import { githubExample } from "../support/payloads";
 import { PROMTOOL, promtool, REQUIRE_PROMTOOL } from "../support/promtool";
 import { startStack, type Stack } from "../support/stack";
 import { GIT } from "../support/kinds";
+import { githubHeaders } from "../support/signer";
 
 const TOKEN = "promtool-token";
 const NS = "promtool";
@@ -27,12 +27,7 @@ beforeAll(async () => {
   const path = await stack.readyPath(NS, "github");
   for (const token of [TOKEN, "wrong"]) {
     await stack.post(path, {
-      headers: {
-        "Content-Type": "application/json",
-        "X-GitHub-Event": "push",
-        "X-GitHub-Delivery": crypto.randomUUID(),
-        "X-Hub-Signature-256": signPayload("sha256", token, push),
-      },
+      headers: githubHeaders(token, push, { delivery: crypto.randomUUID() }),
       body: push,
     });
   }

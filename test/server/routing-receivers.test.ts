@@ -4,7 +4,6 @@
  * source, a cluster without some of Flux's CRDs, sources not indexed yet, a dry run.
  */
 import { describe, expect, test } from "bun:test";
-import { signPayload } from "../../shared";
 import { RECEIVER_API_VERSION } from "../../server/api/receiver";
 import { BUILTIN_KINDS, startKubeApiServer, type KubeObject } from "../kube";
 import { createKubeClient } from "../../server/kube/client";
@@ -13,6 +12,7 @@ import { startFluxhook } from "../../server/server";
 import { githubPayloadFor } from "../support/provider-payloads";
 import { startStack, TEST_CONFIG, waitFor, type Stack } from "../support/stack";
 import { GIT, IMAGE, KS } from "../support/kinds";
+import { githubHeaders } from "../support/signer";
 
 const TOKEN = "routing-token";
 const NS = "apps";
@@ -58,11 +58,7 @@ const repo = (
 const push = (owner: string, name: string, ref = "refs/heads/main") => {
   const body = githubPayloadFor("push", 4, owner, name, ref);
   return {
-    headers: {
-      "Content-Type": "application/json",
-      "X-GitHub-Event": "push",
-      "X-Hub-Signature-256": signPayload("sha256", TOKEN, body),
-    },
+    headers: githubHeaders(TOKEN, body),
     body,
   };
 };

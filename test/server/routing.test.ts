@@ -8,7 +8,6 @@
  * time: exactly the sources that follow the event's repository (and ref) are annotated.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { signPayload } from "../../shared";
 import { RECEIVER_API_VERSION } from "../../server/api/receiver";
 import type { KubeObject } from "../kube";
 import { githubExample } from "../support/payloads";
@@ -27,6 +26,7 @@ import {
 import { startStack, waitFor, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 import { GIT, IMAGE } from "../support/kinds";
+import { signature } from "../support/signer";
 
 const TOKEN = "routing-token";
 const FLUX = "flux-system";
@@ -214,7 +214,7 @@ const github = (event: string, body: string) => ({
     ...json,
     "X-GitHub-Event": event,
     "X-GitHub-Delivery": crypto.randomUUID(),
-    "X-Hub-Signature-256": signPayload("sha256", TOKEN, body),
+    "X-Hub-Signature-256": signature(TOKEN, body),
   },
   body,
 });
@@ -224,7 +224,7 @@ const gitlab = (event: string, payload: object) => ({
 });
 const bitbucket = (event: string, payload: object) => {
   const body = JSON.stringify(payload);
-  return { headers: { ...json, "X-Event-Key": event, "X-Hub-Signature": signPayload("sha256", TOKEN, body) }, body };
+  return { headers: { ...json, "X-Event-Key": event, "X-Hub-Signature": signature(TOKEN, body) }, body };
 };
 const plain = (payload: object | string, headers: Record<string, string> = {}) => ({
   headers: { ...json, ...headers },
@@ -392,7 +392,7 @@ describe("one webhook for an organisation: exactly the sources that follow the e
       type: "generic-hmac",
       request: () => {
         const body = githubPayloadFor("push", 4, "example", "app", "refs/heads/main");
-        return plain(body, { "X-Signature": signPayload("sha256", TOKEN, body) });
+        return plain(body, { "X-Signature": signature(TOKEN, body) });
       },
       annotated: ["team-a/app-main"],
     },

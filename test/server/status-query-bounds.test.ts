@@ -9,7 +9,6 @@ import {
   encodeStatusQuery,
   MAX_STATUS_TEXT_CHARS,
   MAX_TARGET_STATE_BYTES,
-  signPayload,
   statusQueryKey,
   statusQueryPath,
   webhookPath,
@@ -31,6 +30,7 @@ import { routed } from "../support/routed";
 import { startStack, waitFor, type Stack } from "../support/stack";
 import { waitForQueries } from "../support/wait";
 import { GIT, HR, KS } from "../support/kinds";
+import { signature } from "../support/signer";
 
 const NS = "bounds";
 const TOKEN = "bounds-token";
@@ -58,7 +58,7 @@ function signedQuery(receiver: string, targets: readonly QueriedTarget[]) {
   return stack.post(statusQueryPath(webhookPath(TOKEN, receiver, NS))!, {
     headers: {
       "Content-Type": "application/json",
-      "X-Hub-Signature-256": signPayload("sha256", statusQueryKey(TOKEN), body),
+      "X-Hub-Signature-256": signature(statusQueryKey(TOKEN), body),
     },
     body,
   });

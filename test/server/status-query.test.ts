@@ -6,14 +6,7 @@
  * cluster for a query that fails authentication or names an object that is not the Receiver's.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import {
-  encodeStatusQuery,
-  signPayload,
-  statusQueryKey,
-  statusQueryPath,
-  webhookPath,
-  type QueriedTarget,
-} from "../../shared";
+import { encodeStatusQuery, statusQueryKey, statusQueryPath, webhookPath, type QueriedTarget } from "../../shared";
 import {
   MAX_CONDITION_MESSAGE_CHARS,
   MAX_STATUS_ANSWER_CONSUMERS,
@@ -26,6 +19,7 @@ import { startStack, TEST_CONFIG, type Stack } from "../support/stack";
 import { waitForQueries } from "../support/wait";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 import { GIT, HR, KS } from "../support/kinds";
+import { githubHeaders, signature } from "../support/signer";
 
 const NS = "status";
 const TOKEN = "status-query-token";
@@ -85,12 +79,7 @@ const githubPath = (name: string) => webhookPath(TOKEN, name, NS);
 async function deliver(name: string) {
   const body = githubExample("push");
   const res = await stack.post(githubPath(name), {
-    headers: {
-      "Content-Type": "application/json",
-      "X-GitHub-Event": "push",
-      "X-GitHub-Delivery": crypto.randomUUID(),
-      "X-Hub-Signature-256": signPayload("sha256", TOKEN, body),
-    },
+    headers: githubHeaders(TOKEN, body, { delivery: crypto.randomUUID() }),
     body,
   });
   expect(res.status).toBe(200);
@@ -106,7 +95,7 @@ function query(path: string, targets: readonly QueriedTarget[], headers: (body: 
 }
 
 /** A query is signed as a delivery is, with the query key in place of the token. */
-const signed = (body: string) => ({ "X-Hub-Signature-256": signPayload("sha256", statusQueryKey(TOKEN), body) });
+const signed = (body: string) => ({ "X-Hub-Signature-256": signature(statusQueryKey(TOKEN), body) });
 const githubQuery = (name: string, targets: readonly QueriedTarget[]) => query(githubPath(name), targets, signed);
 
 /** Reads fluxhook sent to the API server while `run` ran, other than its watches (an earlier delivery's Event may still be written). */
@@ -278,7 +267,7 @@ describe("the status query", () => {
         refusals.push(
           (
             await query(githubPath("budget"), [target!], (b) => ({
-              "X-Hub-Signature-256": signPayload("sha256", "wrong", b),
+              "X-Hub-Signature-256": signature("wrong", b),
             }))
           ).status,
         );
@@ -297,7 +286,7 @@ describe("the status query", () => {
   test("a delivery's signature is no query's: a query signed with the token itself is refused", async () => {
     const [target] = await deliver("domains");
     const refused = await query(githubPath("domains"), [target!], (body) => ({
-      "X-Hub-Signature-256": signPayload("sha256", TOKEN, body),
+      "X-Hub-Signature-256": signature(TOKEN, body),
     }));
     expect({ status: refused.status, reason: refused.body.reason }).toEqual({
       status: 401,

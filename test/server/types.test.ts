@@ -6,7 +6,6 @@
  * against a local key set.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createHmac } from "node:crypto";
 import { KeySets, GoogleIdTokens, OidcIssuers, type AuthServices } from "../../server/jwt";
 import { PROVIDERS, type Validation } from "../../server/providers";
 import { NOTHING_COMPILED } from "../../server/receivers/prepare";
@@ -14,10 +13,11 @@ import type { ReceiverSpec } from "../../server/api/receiver";
 import type { ReceiverType } from "../../shared";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 import { CelMeter } from "../../server/cel";
+import { nexusSignature } from "../support/signer";
 
 const TOKEN = "token";
 const enc = (s: string) => new TextEncoder().encode(s);
-const nexusSig = (body: string, key = TOKEN) => createHmac("sha1", key).update(body).digest("hex");
+const nexusSig = (body: string, key = TOKEN) => nexusSignature(key, body);
 
 let google: TokenIssuer;
 let auth: AuthServices;

@@ -11,7 +11,7 @@ import { startFluxhook, type Fluxhook } from "../../server/server";
 import { createKubeClient } from "../../server/kube/client";
 import { ApiRequestCounts } from "../../server/observe/metrics";
 import type { Tuning } from "../../server/limits";
-import { RECEIVER_API_VERSION } from "../../server/api/receiver";
+import { RECEIVER } from "./kinds";
 import { REQUESTED_AT_ANNOTATION } from "../../server/api/annotations";
 import { webhookPath } from "../../shared";
 import { recordEmitted, recordPath, recordToken } from "./emitted";
@@ -28,6 +28,60 @@ export const TEST_CONFIG: ServerConfig = (() => {
   if (parsed.ok !== true) throw new Error("the default flags do not parse");
   return parsed.config;
 })();
+
+/** A Receiver with its Secret and the objects it names, made in one call (Stack.readyReceiver). */
+export interface ReceiverFixture {
+  readonly type: string;
+  /**
+   * The token of its Secret, `<name>-token` unless `secretName` names one (which Receivers may
+   * share); no Secret for the types without one (generic-oidc).
+   */
+  readonly token?: string;
+  readonly secretName?: string;
+  /** The objects it names, each made in its namespace unless there already; its resources unless `spec` gives them. */
+  readonly targets?: ReadonlyArray<{ readonly apiVersion: string; readonly kind: string; readonly name: string }>;
+  readonly events?: readonly string[];
+  /** generic-oidc: the Receiver's oidcProviders. */
+  readonly oidcProviders?: readonly unknown[];
+  /** The rest of its spec (resourceFilter, suspend, resources with filters…), over what the fields above make. */
+  readonly spec?: Record<string, unknown>;
+}
+
+/** A ReceiverFixture's objects, in the order they are made: its targets, its Secret, the Receiver. */
+export function receiverObjects(namespace: string, name: string, fixture: ReceiverFixture): KubeObject[] {
+  const { type, token, secretName = `${name}-token`, targets = [], events, oidcProviders, spec } = fixture;
+  return [
+    ...targets.map(({ apiVersion, kind, name: target }) => ({
+      apiVersion,
+      kind,
+      metadata: { name: target, namespace },
+      spec: {},
+    })),
+    ...(token === undefined
+      ? []
+      : [
+          {
+            apiVersion: "v1",
+            kind: "Secret",
+            metadata: { name: secretName, namespace },
+            data: { token: Buffer.from(token).toString("base64") },
+          },
+        ]),
+    {
+      apiVersion: RECEIVER,
+      kind: "Receiver",
+      metadata: { name, namespace },
+      spec: {
+        type,
+        ...(token === undefined ? {} : { secretRef: { name: secretName } }),
+        ...(events ? { events } : {}),
+        ...(oidcProviders ? { oidcProviders } : {}),
+        resources: targets.map(({ kind, name: target }) => ({ kind, name: target })),
+        ...spec,
+      },
+    },
+  ];
+}
 
 export interface Stack {
   readonly api: KubeApiServer;
@@ -47,6 +101,11 @@ export interface Stack {
   receiverObject(namespace: string, name: string): Record<string, any> | undefined;
   /** Waits until the Receiver's status says Ready=True, and returns its webhookPath. */
   readyPath(namespace: string, name: string): Promise<string>;
+  /**
+   * Makes Receiver `namespace/name` with its Secret and targets (those not there already); resolves
+   * to its webhook path once it is Ready.
+   */
+  readyReceiver(namespace: string, name: string, fixture: ReceiverFixture): Promise<string>;
   requestedAt(apiVersion: string, kind: string, namespace: string, name: string): string | undefined;
   post(
     path: string,
@@ -117,7 +176,7 @@ export async function startStack(
       const secretName = (spec.secretRef as { name?: string } | undefined)?.name;
       const token = secretName === undefined ? "" : tokens.get(`${namespace}/${secretName}`);
       if (token !== undefined && token !== "") recordPath(webhookPath(token, name, namespace));
-      api.store.create({ apiVersion: RECEIVER_API_VERSION, kind: "Receiver", metadata: { name, namespace }, spec });
+      api.store.create({ apiVersion: RECEIVER, kind: "Receiver", metadata: { name, namespace }, spec });
     },
     target(apiVersion, kind, namespace, name, labels, annotations) {
       api.store.create({
@@ -128,7 +187,7 @@ export async function startStack(
       });
     },
     receiverObject(namespace, name) {
-      return api.store.get(RECEIVER_API_VERSION, "Receiver", namespace, name) as Record<string, any> | undefined;
+      return api.store.get(RECEIVER, "Receiver", namespace, name) as Record<string, any> | undefined;
     },
     async readyPath(namespace, name) {
       const path = await waitFor(`Receiver ${namespace}/${name} to be Ready`, () => {
@@ -138,6 +197,16 @@ export async function startStack(
       });
       recordPath(path);
       return path;
+    },
+    readyReceiver(namespace, name, fixture) {
+      for (const object of receiverObjects(namespace, name, fixture)) {
+        const { apiVersion, kind, metadata } = object;
+        if (kind === "Receiver") stack.receiver(namespace, name, object.spec as Record<string, unknown>);
+        else if (api.store.get(apiVersion, kind, namespace, metadata.name!)) continue;
+        else if (kind === "Secret") stack.secret(namespace, metadata.name!, { token: fixture.token! });
+        else api.store.create(object);
+      }
+      return stack.readyPath(namespace, name);
     },
     requestedAt(apiVersion, kind, namespace, name) {
       const obj = api.store.get(apiVersion, kind, namespace, name) as Record<string, any> | undefined;
