@@ -119,14 +119,11 @@ let stack: Stack;
 let scrape: string;
 beforeAll(async () => {
   stack = await startStack();
-  stack.secret(NS, "webhook-token", { token: TOKEN });
-  stack.target(GIT, "GitRepository", NS, "webapp");
-  stack.receiver(NS, "github", {
+  const path = await stack.readyReceiver(NS, "github", {
     type: "github",
-    secretRef: { name: "webhook-token" },
-    resources: [{ kind: "GitRepository", name: "webapp" }],
+    token: TOKEN,
+    targets: [{ apiVersion: GIT, kind: "GitRepository", name: "webapp" }],
   });
-  const path = await stack.readyPath(NS, "github");
   for (const token of [TOKEN, "wrong"])
     await stack.post(path, {
       headers: githubHeaders(token, push, { delivery: crypto.randomUUID() }),

@@ -74,20 +74,19 @@ beforeAll(async () => {
   port = Number(new URL(stack.fluxhook.receiverUrl).port);
   host = `127.0.0.1:${port}`;
   stack.secret(NS, "token", { token: TOKEN, email: GCR.email, audience: GCR.audience });
-  stack.target(GIT, "GitRepository", NS, "app");
   const oidcProvider = {
     issuerURL: issuer.url,
     audience: "fluxhook",
     validations: [{ expression: "claims.sub == 'ci'", message: "wrong subject" }],
   };
-  for (const [name, { type, ...rest }] of Object.entries({ ...RECEIVERS, ...QUIET })) {
-    stack.receiver(NS, name, {
+  const targets = [{ apiVersion: GIT, kind: "GitRepository", name: "app" }];
+  for (const [name, { type, ...spec }] of Object.entries({ ...RECEIVERS, ...QUIET }))
+    stack.makeReceiver(NS, name, {
       type,
-      resources: [{ kind: "GitRepository", name: "app" }],
-      ...(type === "generic-oidc" ? { oidcProviders: [oidcProvider] } : { secretRef: { name: "token" } }),
-      ...rest,
+      targets,
+      ...(type === "generic-oidc" ? { oidcProviders: [oidcProvider] } : { token: TOKEN, secretName: "token" }),
+      spec,
     });
-  }
   for (const name of Object.keys({ ...RECEIVERS, ...QUIET })) {
     paths[name] = name === "suspended" ? webhookPath(TOKEN, name, NS) : await stack.readyPath(NS, name);
   }

@@ -43,23 +43,17 @@ beforeAll(async () => {
   const unlimited = { ...TEST_CONFIG.limits, failedRate: 0 };
   stack = await startStack({ limits: unlimited });
   port = Number(new URL(stack.fluxhook.receiverUrl).port);
-  stack.secret(NS, "token", { token: TOKEN });
-  stack.target(GIT, "GitRepository", NS, "app");
-  for (const [name, { type, ...rest }] of Object.entries(RECEIVERS)) {
-    stack.receiver(NS, name, {
+  const targets = [{ apiVersion: GIT, kind: "GitRepository", name: "app" }];
+  const oidcProviders = [
+    { issuerURL: issuer.url, audience: "flux", validations: [{ expression: "true", message: "m" }] },
+  ];
+  for (const [name, { type, ...spec }] of Object.entries(RECEIVERS))
+    paths[name] = await stack.readyReceiver(NS, name, {
       type,
-      resources: [{ kind: "GitRepository", name: "app" }],
-      ...(type === "generic-oidc"
-        ? {
-            oidcProviders: [
-              { issuerURL: issuer.url, audience: "flux", validations: [{ expression: "true", message: "m" }] },
-            ],
-          }
-        : { secretRef: { name: "token" } }),
-      ...rest,
+      targets,
+      ...(type === "generic-oidc" ? { oidcProviders } : { token: TOKEN, secretName: "token" }),
+      spec,
     });
-    paths[name] = await stack.readyPath(NS, name);
-  }
 });
 afterAll(async () => {
   await stack?.stop();

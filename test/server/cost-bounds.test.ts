@@ -235,18 +235,17 @@ describe("CEL builtins are charged by the size of their inputs", () => {
 
   test("through the server: each case is a 500 naming the budget, and a body past the JSON bounds a 400", async () => {
     await using stack = await startStack();
-    stack.secret("cel", "token", { token: "cel-cases-token" });
     const paths: string[] = [];
-    for (const [i, { filter }] of CEL_CASES.entries()) {
-      stack.target(GIT, "GitRepository", "cel", `app${i}`);
-      stack.receiver("cel", `r${i}`, {
-        type: "generic",
-        secretRef: { name: "token" },
-        resources: [{ kind: "GitRepository", name: `app${i}` }],
-        resourceFilter: filter,
-      });
-      paths.push(await stack.readyPath("cel", `r${i}`));
-    }
+    for (const [i, { filter }] of CEL_CASES.entries())
+      paths.push(
+        await stack.readyReceiver("cel", `r${i}`, {
+          type: "generic",
+          token: "cel-cases-token",
+          secretName: "token",
+          targets: [{ apiVersion: GIT, kind: "GitRepository", name: `app${i}` }],
+          spec: { resourceFilter: filter },
+        }),
+      );
     for (const [i, { req, at }] of CEL_CASES.entries()) {
       const body = JSON.stringify(req);
       expect(body.length).toBeLessThanOrEqual(MAX_BODY_BYTES);
@@ -401,21 +400,17 @@ describe("a small bound on parsed bodies held at once", () => {
 describe("filters that spend their budget spend the failure budget", () => {
   test("a URL-only receiver whose failure budget is spent is not parsed again; a signed one keeps serving its sender", async () => {
     await using stack = await startStack({ limits: { ...TEST_CONFIG.limits, failedRate: 0.01, failedBurst: 2 } });
-    stack.secret("spent", "token", { token: "spent-token" });
-    stack.target(GIT, "GitRepository", "spent", "app");
-    const filter = "sets.intersects(req.a, req.b)";
-    for (const [name, type] of [
-      ["generic", "generic"],
-      ["github", "github"],
-    ] as const)
-      stack.receiver("spent", name, {
-        type,
-        secretRef: { name: "token" },
-        resources: [{ kind: "GitRepository", name: "app" }],
-        resourceFilter: filter,
-      });
-    const generic = await stack.readyPath("spent", "generic");
-    const github = await stack.readyPath("spent", "github");
+    const receiver = (type: string) => ({
+      type,
+      token: "spent-token",
+      secretName: "token",
+      targets: [{ apiVersion: GIT, kind: "GitRepository", name: "app" }],
+      spec: { resourceFilter: "sets.intersects(req.a, req.b)" },
+    });
+    const [generic, github] = await Promise.all([
+      stack.readyReceiver("spent", "generic", receiver("generic")),
+      stack.readyReceiver("spent", "github", receiver("github")),
+    ]);
     const costly = JSON.stringify(CEL_CASES[0].req);
     const json = { "Content-Type": "application/json" };
     const answers = [];

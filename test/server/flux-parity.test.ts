@@ -24,9 +24,8 @@ let custom: CustomObjectsApi;
 
 /** A namespace with a token Secret and a target, and a Receiver in it. */
 function seed(ns: string, spec: Record<string, unknown> = generic(), token = `token-of-${ns}`) {
-  stack.secret(ns, "token", { token });
-  stack.target(GIT, "GitRepository", ns, "app");
-  stack.receiver(ns, "receiver", spec);
+  const targets = [{ apiVersion: GIT, kind: "GitRepository", name: "app" }];
+  stack.makeReceiver(ns, "receiver", { type: spec.type as string, token, secretName: "token", targets, spec });
   return webhookPath(token, "receiver", ns);
 }
 

@@ -45,18 +45,19 @@ const oidcToken = () =>
 beforeAll(async () => {
   issuer = await startTokenIssuer();
   stack = await startStack({ limits: { ...TEST_CONFIG.limits, replayWindowMs: 60_000 } });
-  stack.secret(NS, "token", { token: TOKEN });
-  stack.target(GIT, "GitRepository", NS, "app");
-  const resources = [{ apiVersion: GIT, kind: "GitRepository", name: "app" }];
-  stack.receiver(NS, "generic", { type: "generic", secretRef: { name: "token" }, resources });
-  stack.receiver(NS, "hmac", { type: "generic-hmac", secretRef: { name: "token" }, resources });
-  // flux's default audience is the Receiver's default too: no `audience` set.
-  stack.receiver(NS, "oidc", {
-    type: "generic-oidc",
-    oidcProviders: [{ issuerURL: issuer.url, validations: [{ expression: "claims.sub != ''", message: "no sub" }] }],
-    resources,
-  });
-  for (const name of ["generic", "hmac", "oidc"]) await stack.readyPath(NS, name);
+  const targets = [{ apiVersion: GIT, kind: "GitRepository", name: "app" }];
+  const spec = { resources: targets };
+  await Promise.all([
+    stack.readyReceiver(NS, "generic", { type: "generic", token: TOKEN, secretName: "token", targets, spec }),
+    stack.readyReceiver(NS, "hmac", { type: "generic-hmac", token: TOKEN, secretName: "token", targets, spec }),
+    // flux's default audience is the Receiver's default too: no `audience` set.
+    stack.readyReceiver(NS, "oidc", {
+      type: "generic-oidc",
+      oidcProviders: [{ issuerURL: issuer.url, validations: [{ expression: "claims.sub != ''", message: "no sub" }] }],
+      targets,
+      spec,
+    }),
+  ]);
 });
 afterAll(async () => {
   await stack.stop();

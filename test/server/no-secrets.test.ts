@@ -19,17 +19,16 @@ test("no token, signature, path digest or Secret name in anything fluxhook emits
   const types = ["github", "bitbucket", "generic-hmac", "gitlab", "harbor", "nexus", "generic"] as const;
   const secrets: string[] = [];
   const paths: Record<string, string> = {};
-  stack.target(GIT, "GitRepository", NS, "app");
   for (const type of types) {
     const token = `tok-${type}-${crypto.randomUUID()}`;
     const secretName = `sname-${type}-${crypto.randomUUID().slice(0, 8)}`;
     secrets.push(token, secretName);
-    stack.secret(NS, secretName, { token });
-    stack.receiver(NS, type, {
+    stack.makeReceiver(NS, type, {
       type,
-      secretRef: { name: secretName },
-      events: type === "generic" ? undefined : [],
-      resources: [{ kind: "GitRepository", name: "app" }],
+      token,
+      secretName,
+      ...(type === "generic" ? {} : { events: [] }),
+      targets: [{ apiVersion: GIT, kind: "GitRepository", name: "app" }],
     });
   }
   for (const type of types) {

@@ -20,14 +20,11 @@ let stack: Stack;
 let path: string;
 beforeAll(async () => {
   stack = await startStack();
-  stack.secret(NS, "webhook-token", { token: TOKEN });
-  stack.target(GIT, "GitRepository", NS, "webapp");
-  stack.receiver(NS, "github", {
+  path = await stack.readyReceiver(NS, "github", {
     type: "github",
-    secretRef: { name: "webhook-token" },
-    resources: [{ kind: "GitRepository", name: "webapp" }],
+    token: TOKEN,
+    targets: [{ apiVersion: GIT, kind: "GitRepository", name: "webapp" }],
   });
-  path = await stack.readyPath(NS, "github");
   expect((await stack.post(path, { headers: signed("delivery-ok"), body: push })).status).toBe(200);
   expect(
     (await stack.post(path, { headers: signed("<img src=x onerror=alert(1)>", "wrong"), body: push })).status,
@@ -87,14 +84,11 @@ describe("metrics", () => {
 
   test("--export-http-path-metrics labels by receiver name, never by digest", async () => {
     await using labelled = await startStack({ exportHttpPathMetrics: true });
-    labelled.secret(NS, "webhook-token", { token: TOKEN });
-    labelled.target(GIT, "GitRepository", NS, "webapp");
-    labelled.receiver(NS, "github", {
+    const p = await labelled.readyReceiver(NS, "github", {
       type: "github",
-      secretRef: { name: "webhook-token" },
-      resources: [{ kind: "GitRepository", name: "webapp" }],
+      token: TOKEN,
+      targets: [{ apiVersion: GIT, kind: "GitRepository", name: "webapp" }],
     });
-    const p = await labelled.readyPath(NS, "github");
     await labelled.post(p, { headers: signed("a"), body: push });
     await labelled.post("/hook/ffff", { body: "{}" });
     const text = await scrape(labelled.fluxhook.metricsUrl);

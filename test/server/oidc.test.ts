@@ -37,19 +37,15 @@ const validClaims = () => ({
   environment: "production",
 });
 
-function oidcReceiver(name: string, extra: Record<string, unknown> = {}) {
-  stack.receiver(NS, name, {
-    type: "generic-oidc",
-    oidcProviders: [baseProvider()],
-    resources: [{ kind: "GitRepository", name: "target" }],
-    ...extra,
-  });
+const TARGETS = [{ apiVersion: GIT, kind: "GitRepository", name: "target" }];
+
+function oidcReceiver(name: string, spec: Record<string, unknown> = {}) {
+  stack.makeReceiver(NS, name, { type: "generic-oidc", oidcProviders: [baseProvider()], targets: TARGETS, spec });
 }
 
 beforeAll(async () => {
   [iss, otherIss] = await Promise.all([startTokenIssuer(), startTokenIssuer()]);
   stack = await startStack();
-  stack.target(GIT, "GitRepository", NS, "target");
   oidcReceiver("base");
   oidcReceiver("vars", {
     oidcProviders: [
@@ -272,12 +268,12 @@ describe("generic-oidc configuration errors", () => {
     if (providers) oidcReceiver(name, { oidcProviders: providers() });
     else {
       // claims exist only for generic-oidc receivers.
-      stack.secret(NS, "token", { token: "t" });
-      stack.receiver(NS, name, {
+      stack.makeReceiver(NS, name, {
         type: "generic",
-        secretRef: { name: "token" },
-        resources: [{ kind: "GitRepository", name: "target" }],
-        resourceFilter: "claims.sub == 'x'",
+        token: "t",
+        secretName: "token",
+        targets: TARGETS,
+        spec: { resourceFilter: "claims.sub == 'x'" },
       });
     }
     await waitFor(`${name} Stalled`, () => conditions(name).some((c: any) => c.type === "Stalled"));

@@ -21,25 +21,25 @@ const TOKEN = "openapi-token";
 let stack: Stack;
 beforeAll(async () => {
   stack = await startStack({ limits: { ...TEST_CONFIG.limits, failedBurst: 2, failedRate: 0.001 } });
-  stack.secret(NS, "token", { token: TOKEN });
-  stack.target(GIT, "GitRepository", NS, "app");
   stack.api.store.create({
     apiVersion: KS,
     kind: "Kustomization",
     metadata: { name: "apps", namespace: NS },
     spec: { sourceRef: { kind: "GitRepository", name: "app" } },
   });
-  for (const name of ["push", "budget"])
-    stack.receiver(NS, name, {
-      type: "github",
-      secretRef: { name: "token" },
-      resources: [
-        { kind: "GitRepository", name: "app" },
-        ...(name === "push" ? [{ kind: "GitRepository", name: "gone" }] : []),
-      ],
-    });
-  await stack.readyPath(NS, "push");
-  await stack.readyPath(NS, "budget");
+  const app = { kind: "GitRepository", name: "app" };
+  await Promise.all(
+    ["push", "budget"].map((name) =>
+      stack.readyReceiver(NS, name, {
+        type: "github",
+        token: TOKEN,
+        secretName: "token",
+        targets: [{ apiVersion: GIT, ...app }],
+        // A target that does not exist: its outcome is in the answers too.
+        ...(name === "push" ? { spec: { resources: [app, { kind: "GitRepository", name: "gone" }] } } : {}),
+      }),
+    ),
+  );
 });
 afterAll(() => stack.stop());
 

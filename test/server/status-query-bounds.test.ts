@@ -247,14 +247,11 @@ describe("finding 3: a query never reveals an object outside the Receiver's name
 describe("finding 6: a deadline on every query, and slots released when the client goes away", () => {
   test("a query whose reads outlast the deadline is answered 504 at the deadline", async () => {
     await using slow = await startStack({}, { statusQueryDeadlineMs: 300 });
-    slow.secret(NS, "token", { token: TOKEN });
-    slow.target(GIT, "GitRepository", NS, "app");
-    slow.receiver(NS, "app", {
+    const path = await slow.readyReceiver(NS, "app", {
       type: "generic",
-      secretRef: { name: "token" },
-      resources: [{ kind: "GitRepository", name: "app" }],
+      token: TOKEN,
+      targets: [{ apiVersion: GIT, kind: "GitRepository", name: "app" }],
     });
-    const path = await slow.readyPath(NS, "app");
     const hang = slow.api.faults.add({
       method: "GET",
       path: /\/gitrepositories\/app$/,

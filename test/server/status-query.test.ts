@@ -391,12 +391,12 @@ describe("the status query", () => {
       { status: { conditions: [ready("False", "BuildFailed", "x".repeat(10_000))] } },
       { subresource: "status" },
     );
-    stack.receiver(NS, "popular", {
+    const path = await stack.readyReceiver(NS, "popular", {
       type: "generic",
-      secretRef: { name: "token" },
-      resources: [{ kind: "GitRepository", name: "popular" }],
+      token: TOKEN,
+      secretName: "token",
+      targets: [{ apiVersion: GIT, kind: "GitRepository", name: "popular" }],
     });
-    const path = await stack.readyPath(NS, "popular");
     // The namespace's Kustomizations may have been listed for another query in this interval.
     const res = await waitForQueries("the new consumers to be listed", async () => {
       const r = await query(
@@ -415,20 +415,17 @@ describe("the status query", () => {
 
   test("consumers are read from every page of the namespace's list (a consumer on the second page)", async () => {
     const ns = "status-paged";
-    stack.secret(ns, "token", { token: TOKEN });
-    stack.target(GIT, "GitRepository", ns, "app");
     // More than a page (LIST_PAGE_SIZE) of other Kustomizations, then the consumer, last in name order.
     for (let i = 0; i < 120; i++)
       consumer(KS, "Kustomization", ns, `crowd-${String(i).padStart(3, "0")}`, {
         sourceRef: { kind: "GitRepository", name: "elsewhere" },
       });
     consumer(KS, "Kustomization", ns, "zz-uses-app", { sourceRef: { kind: "GitRepository", name: "app" } });
-    stack.receiver(ns, "paged", {
+    const path = await stack.readyReceiver(ns, "paged", {
       type: "generic",
-      secretRef: { name: "token" },
-      resources: [{ kind: "GitRepository", name: "app" }],
+      token: TOKEN,
+      targets: [{ apiVersion: GIT, kind: "GitRepository", name: "app" }],
     });
-    const path = await stack.readyPath(ns, "paged");
     const res = await query(
       path,
       [{ kind: "GitRepository", namespace: ns, name: "app", requestedAt: "x" }],

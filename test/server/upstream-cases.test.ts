@@ -527,26 +527,24 @@ describe("upstream Test_handlePayload cases", () => {
     const ns = "case-19-empty";
     stack.target(GIT, "GitRepository", ns, "a", { label: "x" });
     stack.target(GIT, "GitRepository", ns, "b");
-    stack.secret(ns, "token", { token: "token" });
-    stack.receiver(ns, "receiver", {
+    const path = await stack.readyReceiver(ns, "receiver", {
       type: "generic",
-      secretRef: { name: "token" },
-      resources: [{ kind: "GitRepository", name: "*", matchLabels: {} }],
+      token: "token",
+      spec: { resources: [{ kind: "GitRepository", name: "*", matchLabels: {} }] },
     });
-    const res = await stack.post(await stack.readyPath(ns, "receiver"), { body: "null" });
+    const res = await stack.post(path, { body: "null" });
     expect({ status: res.status, annotated: countAnnotated(ns) }).toEqual({ status: 200, annotated: 2 });
   });
 
   test("#20 cross-namespace refs refused with --no-cross-namespace-refs", async () => {
     await using strict = await startStack({ noCrossNamespaceRefs: true });
     strict.target(GIT, "GitRepository", "another-namespace", "app");
-    strict.secret("default", "token", { token: "token" });
-    strict.receiver("default", "receiver", {
+    const path = await strict.readyReceiver("default", "receiver", {
       type: "generic",
-      secretRef: { name: "token" },
-      resources: [{ kind: "GitRepository", name: "app", namespace: "another-namespace" }],
+      token: "token",
+      spec: { resources: [{ kind: "GitRepository", name: "app", namespace: "another-namespace" }] },
     });
-    const res = await strict.post(await strict.readyPath("default", "receiver"), { body: "null" });
+    const res = await strict.post(path, { body: "null" });
     expect(res.status).toBe(500);
     expect(res.body.targets).toEqual([
       {

@@ -23,14 +23,14 @@ function helmReleases(stack: Stack, namespace: string, count: number, labels: Re
     });
 }
 
-async function wildcardReceiver(stack: Stack, matchLabels: Record<string, string>, namespace?: string) {
-  stack.secret(NS, "token", { token: TOKEN });
-  stack.receiver(NS, "all-releases", {
+function wildcardReceiver(stack: Stack, matchLabels: Record<string, string>, namespace?: string) {
+  return stack.readyReceiver(NS, "all-releases", {
     type: "generic",
-    secretRef: { name: "token" },
-    resources: [{ apiVersion: HR, kind: "HelmRelease", name: "*", matchLabels, ...(namespace ? { namespace } : {}) }],
+    token: TOKEN,
+    spec: {
+      resources: [{ apiVersion: HR, kind: "HelmRelease", name: "*", matchLabels, ...(namespace ? { namespace } : {}) }],
+    },
   });
-  return stack.readyPath(NS, "all-releases");
 }
 
 const deliver = (stack: Stack, path: string) =>

@@ -39,7 +39,12 @@ export interface ReceiverFixture {
   readonly token?: string;
   readonly secretName?: string;
   /** The objects it names, each made in its namespace unless there already; its resources unless `spec` gives them. */
-  readonly targets?: ReadonlyArray<{ readonly apiVersion: string; readonly kind: string; readonly name: string }>;
+  readonly targets?: ReadonlyArray<{
+    readonly apiVersion: string;
+    readonly kind: string;
+    readonly name: string;
+    readonly labels?: Record<string, string>;
+  }>;
   readonly events?: readonly string[];
   /** generic-oidc: the Receiver's oidcProviders. */
   readonly oidcProviders?: readonly unknown[];
@@ -51,10 +56,10 @@ export interface ReceiverFixture {
 export function receiverObjects(namespace: string, name: string, fixture: ReceiverFixture): KubeObject[] {
   const { type, token, secretName = `${name}-token`, targets = [], events, oidcProviders, spec } = fixture;
   return [
-    ...targets.map(({ apiVersion, kind, name: target }) => ({
+    ...targets.map(({ apiVersion, kind, name: target, labels }) => ({
       apiVersion,
       kind,
-      metadata: { name: target, namespace },
+      metadata: { name: target, namespace, ...(labels ? { labels } : {}) },
       spec: {},
     })),
     ...(token === undefined
@@ -101,10 +106,9 @@ export interface Stack {
   receiverObject(namespace: string, name: string): Record<string, any> | undefined;
   /** Waits until the Receiver's status says Ready=True, and returns its webhookPath. */
   readyPath(namespace: string, name: string): Promise<string>;
-  /**
-   * Makes Receiver `namespace/name` with its Secret and targets (those not there already); resolves
-   * to its webhook path once it is Ready.
-   */
+  /** Makes Receiver `namespace/name`, and its Secret and targets where they are not there already. */
+  makeReceiver(namespace: string, name: string, fixture: ReceiverFixture): void;
+  /** makeReceiver, then its webhook path once it is Ready. */
   readyReceiver(namespace: string, name: string, fixture: ReceiverFixture): Promise<string>;
   requestedAt(apiVersion: string, kind: string, namespace: string, name: string): string | undefined;
   post(
@@ -198,7 +202,7 @@ export async function startStack(
       recordPath(path);
       return path;
     },
-    readyReceiver(namespace, name, fixture) {
+    makeReceiver(namespace, name, fixture) {
       for (const object of receiverObjects(namespace, name, fixture)) {
         const { apiVersion, kind, metadata } = object;
         if (kind === "Receiver") stack.receiver(namespace, name, object.spec as Record<string, unknown>);
@@ -206,6 +210,9 @@ export async function startStack(
         else if (kind === "Secret") stack.secret(namespace, metadata.name!, { token: fixture.token! });
         else api.store.create(object);
       }
+    },
+    readyReceiver(namespace, name, fixture) {
+      stack.makeReceiver(namespace, name, fixture);
       return stack.readyPath(namespace, name);
     },
     requestedAt(apiVersion, kind, namespace, name) {
