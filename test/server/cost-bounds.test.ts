@@ -17,16 +17,11 @@ import type { AuthServices } from "../../server/jwt";
 import { CelMeter, compile, evaluate } from "../../server/cel";
 import { deliveryFilters } from "../../server/targets/filters";
 import { startStack, TEST_CONFIG, waitFor } from "../support/stack";
-import { DeliveryGuards } from "../../server/delivery/protect/guards";
 import { Slots } from "../../server/runtime/slots";
-import { createApp } from "../../server/http/app";
-import { createAuthServices } from "../../server/jwt";
+import type { GuardConfig } from "../../server/delivery/protect/guards";
+import { edgeApp, servingEntry } from "../support/edge";
 import type { KubePort } from "../../server/kube/port";
-import { silentLogger } from "../../server/runtime/log";
-import { ReceiverIndex } from "../../server/receivers/index";
-import { prepareReceiver } from "../../server/receivers/prepare";
 import { MAX_PARSED_BODIES } from "../../server/limits";
-import { routed } from "../support/routed";
 import { GIT } from "../support/kinds";
 import { signature } from "../support/signer";
 
@@ -266,12 +261,12 @@ describe("CEL builtins are charged by the size of their inputs", () => {
 
 /**
  * An app with one generic Receiver at /hook/filtered whose filter parses the body, over `kube`
- * and `guards`, with no coalescing of PATCHes across deliveries (each waits for its own).
+ * and guards of `guardConfig`, with no coalescing of PATCHes across deliveries (each waits for its own).
  */
 function filteredApp(
   resourceFilter: string,
   kube: Pick<KubePort, "annotateObject" | "listObjects" | "getObject">,
-  guards: DeliveryGuards,
+  guardConfig: GuardConfig,
 ) {
   const s: ReceiverSpec = {
     ...spec("generic"),
@@ -287,38 +282,20 @@ function filteredApp(
       },
     ],
   };
-  const prepared = prepareReceiver(s);
-  if (!prepared.ok) throw new Error(prepared.message);
-  const index = new ReceiverIndex();
-  index.set({
-    key: { namespace: "ns", name: "filtered" },
-    generation: 1,
-    path: "/hook/filtered",
-    secret: { token: Buffer.from("t") },
-    spec: s,
-    compiled: prepared.compiled,
-    unavailable: undefined,
-  });
-  const app = createApp({
-    index,
+  const { handle, guards } = edgeApp([servingEntry("ns", "filtered", s, "t")], {
     kube,
-    guards,
-    clock: () => "2026-01-01T00:00:00.000000000Z",
+    guards: guardConfig,
     coalesce: Object.assign(<T>(_key: string, write: () => Promise<T>) => write(), { waiting: () => 0 }),
-    noCrossNamespaceRefs: false,
-    auth: createAuthServices(),
-    log: silentLogger,
   });
-  return (body: string) =>
-    app.handle(
-      routed(
-        new Request("http://localhost/hook/filtered", {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body,
-        }),
-      ),
+  const post = (body: string) =>
+    handle(
+      new Request("http://localhost/hook/filtered", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      }),
     );
+  return { post, guards };
 }
 
 const readsApp: Pick<KubePort, "listObjects" | "getObject"> = {
@@ -362,20 +339,14 @@ describe("a small bound on parsed bodies held at once", () => {
   test(`deliveries whose filters parse the body: ${MAX_PARSED_BODIES} at a time, the others wait and are served`, async () => {
     // PATCHes wait until the test lets them go: each delivery holds its parsed body meanwhile.
     const held: (() => void)[] = [];
-    const guards = new DeliveryGuards({
-      valid: { rate: 0, burst: 0 },
-      failed: { rate: 0, burst: 0 },
-      maxConcurrent: 64,
-      replayWindowMs: 0,
-    });
-    const post = filteredApp(
+    const { post, guards } = filteredApp(
       "req.ref == 'main'",
       {
         ...readsApp,
         annotateObject: () =>
           new Promise((resolve) => held.push(() => resolve({ ok: true as const, value: undefined }))),
       },
-      guards,
+      { valid: { rate: 0, burst: 0 }, failed: { rate: 0, burst: 0 }, maxConcurrent: 64, replayWindowMs: 0 },
     );
     const answers = Array.from({ length: MAX_PARSED_BODIES + 3 }, () => post('{"ref":"main"}'));
     await waitFor("the first deliveries to hold their parsed bodies", () => held.length === MAX_PARSED_BODIES);
@@ -437,17 +408,16 @@ describe("filters that spend their budget spend the failure budget", () => {
   });
 
   test("deliveries queued for a parse slot ask the failure budget once they hold it: a burst of 2 parses 2 bodies", async () => {
-    const guards = new DeliveryGuards({
-      valid: { rate: 0, burst: 0 },
-      failed: { rate: 0.001, burst: 2 },
-      maxConcurrent: 64,
-      replayWindowMs: 0,
-      maxParsedBodies: 1,
-    });
-    const post = filteredApp(
+    const { post, guards } = filteredApp(
       "sets.intersects(req.a, req.b)",
       { ...readsApp, annotateObject: async () => ({ ok: true, value: undefined }) },
-      guards,
+      {
+        valid: { rate: 0, burst: 0 },
+        failed: { rate: 0.001, burst: 2 },
+        maxConcurrent: 64,
+        replayWindowMs: 0,
+        maxParsedBodies: 1,
+      },
     );
     const costly = JSON.stringify(CEL_CASES[0].req);
     // All eight are admitted while the budget is whole, and queue for the one parse slot.

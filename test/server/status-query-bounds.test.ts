@@ -16,17 +16,9 @@ import {
   mapPool,
 } from "../../shared";
 import { MAX_CONDITION_MESSAGE_CHARS, STATUS_QUERY_BURST } from "../../server/limits";
-import { DeliveryGuards } from "../../server/delivery/protect/guards";
-import { createApp } from "../../server/http/app";
-import { createAuthServices } from "../../server/jwt";
 import type { KubePort } from "../../server/kube/port";
-import { silentLogger } from "../../server/runtime/log";
-import { ReceiverIndex } from "../../server/receivers/index";
-import { prepareReceiver } from "../../server/receivers/prepare";
-import { readReceiver } from "../../server/api/receiver";
-import { createCoalescer } from "../../server/targets/coalesce";
 import { githubExample } from "../support/payloads";
-import { routed } from "../support/routed";
+import { edgeApp, receiverSpec, servingEntry } from "../support/edge";
 import { startStack, waitFor, type Stack } from "../support/stack";
 import { waitForQueries } from "../support/wait";
 import { GIT, HR, KS } from "../support/kinds";
@@ -269,32 +261,10 @@ describe("finding 6: a deadline on every query, and slots released when the clie
   });
 
   test("a query whose client went away frees its slot at once", async () => {
-    const spec = readReceiver({
-      metadata: { name: "q", namespace: NS },
-      spec: {
-        type: "generic",
-        secretRef: { name: "token" },
-        resources: [{ apiVersion: GIT, kind: "GitRepository", name: "app" }],
-      },
-    })!.spec!;
-    const prepared = prepareReceiver(spec);
-    if (!prepared.ok) throw new Error(prepared.message);
-    const index = new ReceiverIndex();
-    index.set({
-      key: { namespace: NS, name: "q" },
-      generation: 1,
-      path: "/hook/q",
-      secret: { token: Buffer.from(TOKEN) },
-      spec,
-      compiled: prepared.compiled,
-      unavailable: undefined,
-    });
-    // One slot on the replica; the cluster never answers a read.
-    const guards = new DeliveryGuards({
-      valid: { rate: 0, burst: 0 },
-      failed: { rate: 0, burst: 0 },
-      maxConcurrent: 1,
-      replayWindowMs: 0,
+    const spec = receiverSpec(NS, "q", {
+      type: "generic",
+      secretRef: { name: "token" },
+      resources: [{ apiVersion: GIT, kind: "GitRepository", name: "app" }],
     });
     const never = new Promise<never>(() => {});
     let reading = 0;
@@ -305,42 +275,27 @@ describe("finding 6: a deadline on every query, and slots released when the clie
       },
       observeObjects: () => never,
     };
-    const targets: Pick<KubePort, "annotateObject" | "listObjects" | "getObject"> = {
-      annotateObject: async () => ({ ok: true, value: undefined }),
-      listObjects: async () => ({ ok: true, value: [] }),
-      getObject: async () => ({ ok: false, reason: "unused" }),
-    };
-    const app = createApp({
-      index,
-      kube: targets,
+    // One slot on the replica; the cluster never answers a read.
+    const { handle, guards } = edgeApp([servingEntry(NS, "q", spec, TOKEN)], {
+      guards: { maxConcurrent: 1 },
       statusReader: cluster,
-      guards,
-      clock: () => "2026-01-01T00:00:00.000000000Z",
-      coalesce: createCoalescer(),
-      noCrossNamespaceRefs: false,
-      auth: createAuthServices(),
-      log: silentLogger,
     });
     const client = new AbortController();
-    const pending = app.handle(
-      routed(
-        new Request("http://edge/hook/q/status", {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: encodeStatusQuery({ targets: [target("app")] }),
-          signal: client.signal,
-        }),
-      ),
+    const pending = handle(
+      new Request("http://edge/hook/q/status", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: encodeStatusQuery({ targets: [target("app")] }),
+        signal: client.signal,
+      }),
     );
     const deliver = () =>
-      app.handle(
-        routed(
-          new Request("http://edge/hook/q", {
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body: "{}",
-          }),
-        ),
+      handle(
+        new Request("http://edge/hook/q", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: "{}",
+        }),
       );
     // The query holds the only slot while it waits on the cluster (its body in, it is not evicted).
     await waitFor("the query to read the cluster", () => reading > 0);
