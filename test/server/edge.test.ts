@@ -245,6 +245,38 @@ describe("the HTTP edge, in Flux's order of checks", () => {
   });
 });
 
+describe("methods: a hook and its status query take POST only", () => {
+  const METHODS = ["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
+  const ROUTES = [
+    { path: "/hook/ready", takes: "receivers take POST" },
+    { path: "/hook/nobody", takes: "receivers take POST" },
+    { path: "/hook/ready/status", takes: "status queries take POST" },
+    { path: "/hook/nobody/status", takes: "status queries take POST" },
+  ];
+
+  // Before any lookup, as Flux answers: a path with no Receiver is 405 too.
+  test.each(ROUTES.flatMap(({ path, takes }) => METHODS.map((method) => ({ method, path, takes }))))(
+    "$method $path: 405, Allow: POST",
+    async ({ method, path, takes }) => {
+      using e = edge({});
+      const res = await e.handle(new Request(`http://edge${path}`, { method }));
+      expect({ status: res.status, allow: res.headers.get("allow") }).toEqual({ status: 405, allow: "POST" });
+      if (method === "HEAD") expect(await res.text()).toBe("");
+      else expect(await res.json()).toEqual({ status: 405, reason: `method ${method} is not allowed: ${takes}` });
+      expect(e.reports.map((r) => r.outcome.kind)).toEqual(path.endsWith("/status") ? [] : ["method-not-allowed"]);
+    },
+  );
+
+  test.each(ROUTES)("a method no route is registered for (TRACE) at $path: 404", async ({ path }) => {
+    using e = edge({});
+    const res = await e.handle(new Request(`http://edge${path}`, { method: "TRACE" }));
+    expect({ status: res.status, body: await res.json() }).toEqual({
+      status: 404,
+      body: { status: 404, reason: "no receiver at this path" },
+    });
+  });
+});
+
 describe("a status query goes through the same admission, with the same outcomes", () => {
   const cluster: Pick<KubePort, "observeObject" | "observeObjects"> = {
     observeObject: async (ref) => ({

@@ -17,6 +17,9 @@ import { silentLogger } from "../../server/runtime/log";
 import { createCoalescer } from "../../server/targets/coalesce";
 import { routed } from "./routed";
 
+/** The shortest host `app.handle` routes by path (see EdgeApp.handle). */
+const MIN_HOST_CHARS = 4;
+
 /** The requestedAt value every annotation of an edge app writes. */
 export const EDGE_REQUESTED_AT = "2026-01-01T00:00:00.000000000Z";
 
@@ -80,7 +83,7 @@ export interface EdgeApp {
   readonly guards: DeliveryGuards;
   /** Every delivery's report, in order. */
   readonly reports: DeliveryReport[];
-  /** The answer to `request`, routed as Bun's router routes it. */
+  /** The answer to `request` (its URL's host of 4 characters or more), routed as Bun's router routes it. */
   handle(request: Request): Promise<Response>;
   stop(): void;
   [Symbol.dispose](): void;
@@ -118,7 +121,13 @@ export function edgeApp(
     app,
     guards,
     reports,
-    handle: (request) => app.handle(routed(request)),
+    handle: (request) => {
+      // Elysia's own router (handle's) reads the path at an offset past the scheme and a host of
+      // 4 characters or more; a shorter host is a 404 here, not through Bun's router (paths.test.ts).
+      if (new URL(request.url).host.length < MIN_HOST_CHARS)
+        throw new Error(`edgeApp: give a host of ${MIN_HOST_CHARS} characters or more (${request.url})`);
+      return app.handle(routed(request));
+    },
     stop: () => guards.stop(),
     [Symbol.dispose]: () => edge.stop(),
   };
