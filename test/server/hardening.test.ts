@@ -83,7 +83,7 @@ async function load(
 }
 
 describe("duplicate deliveries and replays", () => {
-  test("a delivery id sent ahead cannot make the genuine delivery a duplicate (issue 11, finding 8)", async () => {
+  test("a delivery id sent ahead cannot make the genuine delivery a duplicate", async () => {
     await using stack = await startStack();
     // cdevents: the URL is the only credential, so its Ce-Id is not used for duplicates at all.
     const cdPath = await stack.readyReceiver("ahead", "cd", {

@@ -161,7 +161,7 @@ describe("DeliveryGuards admission", () => {
   });
 });
 
-describe("delivery ids (issue 11, finding 8)", () => {
+describe("delivery ids are remembered per receiver, for a bounded number of receivers", () => {
   const guards = () =>
     new DeliveryGuards({
       valid: { rate: 0, burst: 0 },

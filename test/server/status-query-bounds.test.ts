@@ -1,5 +1,5 @@
 /**
- * The status query is as bounded as a delivery (issue 22): what one query, and a flood of them,
+ * The status query is as bounded as a delivery: what one query, and a flood of them,
  * costs the API server; what a query may see; how long it may take and what it holds meanwhile;
  * what its refusals cost the logs; what its body may cost to parse; what its answer may carry.
  * Through real HTTP against the API test server at default flags, except where a seam is named.
@@ -124,7 +124,7 @@ beforeAll(async () => {
 });
 afterAll(() => stack.stop());
 
-describe("finding 1: what queries cost the API server does not grow with their rate", () => {
+describe("what queries cost the API server does not grow with their rate", () => {
   test("one query naming a target 100 times reads it once, lists each consumer kind once, answers it once", async () => {
     let res: Awaited<ReturnType<typeof query>> | undefined;
     const reads = await readsDuring(async () => {
@@ -217,7 +217,7 @@ describe("finding 1: what queries cost the API server does not grow with their r
   });
 });
 
-describe("finding 3: a query never reveals an object outside the Receiver's namespace", () => {
+describe("a query never reveals an object outside the Receiver's namespace", () => {
   test("a target in another namespace is refused before anything is read", async () => {
     let res: Awaited<ReturnType<typeof query>> | undefined;
     const reads = await readsDuring(async () => {
@@ -236,7 +236,7 @@ describe("finding 3: a query never reveals an object outside the Receiver's name
   });
 });
 
-describe("finding 6: a deadline on every query, and slots released when the client goes away", () => {
+describe("a deadline on every query, and slots released when the client goes away", () => {
   test("a query whose reads outlast the deadline is answered 504 at the deadline", async () => {
     await using slow = await startStack({}, { statusQueryDeadlineMs: 300 });
     const path = await slow.readyReceiver(NS, "app", {
@@ -307,7 +307,7 @@ describe("finding 6: a deadline on every query, and slots released when the clie
   });
 });
 
-describe("finding 8: refused queries spend the failure budget, and their log lines are bounded with it", () => {
+describe("refused queries spend the failure budget, and their log lines are bounded with it", () => {
   test.each([
     { name: "malformed queries (400)", body: () => '{"targets":[]}', status: 400 },
     {
@@ -336,7 +336,7 @@ describe("finding 8: refused queries spend the failure budget, and their log lin
   });
 });
 
-describe("finding 10: query bodies are bounded before they are parsed", () => {
+describe("query bodies are bounded before they are parsed", () => {
   test.each([
     {
       name: "nesting",
@@ -362,7 +362,7 @@ describe("finding 10: query bodies are bounded before they are parsed", () => {
   });
 });
 
-describe("finding 11: API server error text is cut, and generic toward unauthenticated senders", () => {
+describe("API server error text is cut, and generic toward unauthenticated senders", () => {
   const secretish =
     'gitrepositories.source.toolkit.fluxcd.io "broken" is forbidden: User "system:serviceaccount:flux-system:fluxhook" cannot get resource "gitrepositories" at https://10.96.0.1:443 ' +
     "x".repeat(2_000);
@@ -395,7 +395,7 @@ describe("finding 11: API server error text is cut, and generic toward unauthent
   });
 });
 
-describe("finding 12: every text of an answer is cut to the contract's bounds", () => {
+describe("every text of an answer is cut to the contract's bounds", () => {
   // Names and kinds are bounded by the API server itself (253 characters, MAX_STATUS_NAME_CHARS).
   test("revisions, reasons, messages, lastHandledReconcileAt; a cut revision is not complete", async () => {
     const long = (c: string) => c.repeat(5_000);
