@@ -2,14 +2,14 @@
 # fluxhook: the Flux-compatible webhook Receiver server, compiled into one executable and run on
 # distroless as a non-root user, for linux/amd64 and linux/arm64.
 #
-#   docker buildx build --platform linux/amd64,linux/arm64 -t fluxhook:0.1.0 .
+#   docker buildx build --platform linux/amd64,linux/arm64 -t fluxhook:0.2.0 .
 #
 # Against a cluster from your machine (deploy/README.md, "The image"): as yourself (--user), since
 # the image's user cannot read your kubeconfig (mode 0600), mounted read-only:
 #   docker run --rm --user "$(id -u):$(id -g)" \
 #     -v "$HOME/.kube/config:/kubeconfig:ro" -e KUBECONFIG=/kubeconfig \
 #     -p 127.0.0.1:9292:9292 -p 127.0.0.1:9440:9440 \
-#     ghcr.io/fluxhook/fluxhook:0.1.0 --log-encoding=console --status-updates=false
+#     ghcr.io/fluxhook/fluxhook:0.2.0 --log-encoding=console --status-updates=false
 #
 # No emulation: the build stage runs on the builder's own platform (BUILDPLATFORM) and Bun
 # cross-compiles for TARGETARCH; the final stage only copies the executable in. The base images
@@ -21,7 +21,7 @@
 # promises below: the build runs `npm run build:server`, the final stage is non-root with three ports.
 #
 # The same executable is the sender for CI systems other than GitHub Actions (action/README.md):
-#   docker run --rm -e FLUXHOOK_TOKEN fluxhook:0.1.0 send --address https://flux-webhook.corp.internal \
+#   docker run --rm -e FLUXHOOK_TOKEN fluxhook:0.2.0 send --address https://flux-webhook.corp.internal \
 #     --receiver webapp --event push --payload '{"ref":"refs/heads/main"}'
 
 # ---- build: one executable holding the Bun runtime and the bundled server ----

@@ -108,7 +108,8 @@ const flagIn = (message: string) => /'(--?[A-Za-z0-9-]+)/.exec(message)?.[1] ?? 
 
 /**
  * `--name value`, `--name=value`, and the true-or-false inputs alone, through node:util's
- * parseArgs (strict). Those inputs are string options, so that `--dry-run=false` works on Node 20
+ * parseArgs (strict). The server's flags have their own scanner (server/config.ts scanFlags):
+ * they follow Flux's Go flag syntax, which parseArgs does not read. Those inputs are string options, so that `--dry-run=false` works on Node 20
  * too (its boolean options take no value); a bare one is given the value "true" first. Errors name
  * the flag, never its value (a value may be the token). An optional leading `send` is the command.
  */

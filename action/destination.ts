@@ -160,19 +160,20 @@ function urlSecrets(url: URL): string[] {
 }
 
 /** What each receiver type's requests carry that plain http:// shows to the network. */
-const CLEARTEXT_CREDENTIAL: Readonly<Record<SupportedReceiverType, string | undefined>> = {
+const CLEARTEXT_CREDENTIAL: Readonly<Record<SupportedReceiverType, string>> = {
   github: "the signatures of the delivery and of the status queries",
   bitbucket: "the signatures of the delivery and of the status queries",
   "generic-hmac": "the signatures of the delivery and of the status queries",
   gitlab: "the token itself (X-Gitlab-Token)",
   harbor: "the token itself (Authorization)",
   "generic-oidc": "the runner's ID token",
-  generic: undefined,
+  generic: "the receiver's URL, its only credential (it triggers the Receiver and reads its targets' status)",
 };
 
 /**
- * One warning when a token or a signature would cross the network in clear: plain http:// to a
- * host other than this runner's loopback, where anyone on the path can read it and the answers.
+ * One warning when a credential (a token, a signature, a generic Receiver's URL) would cross the
+ * network in clear: plain http:// to a host other than this runner's loopback, where anyone on the
+ * path can read it and the answers.
  */
 export function cleartextWarning(
   destinations: readonly Destination[],
@@ -183,7 +184,7 @@ export function cleartextWarning(
     const url = new URL(destination.url);
     return url.protocol === "http:" && !isLoopback(url.hostname);
   });
-  if (!credential || !inClear) return undefined;
+  if (!inClear) return undefined;
   return (
     `${maskUrl(inClear.url)} is plain http:// beyond this runner: ${credential} and the receiver's answers ` +
     "cross the network unencrypted, readable and changeable on the way. Use https:// (`ca-file` for a private CA)."

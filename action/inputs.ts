@@ -306,7 +306,11 @@ function readEvent(reading: Reading): EventSettings {
   return { name, from: input ? "input" : "GITHUB_EVENT_NAME", actionsEvent };
 }
 
-/** Inline, a file, or the workflow's event file; undefined when the inputs are wrong. The bytes are sent exactly as read. */
+/**
+ * Inline, a file, or the workflow's event file; undefined when the inputs are wrong. The bytes are
+ * sent exactly as read: not through @actions/github's context, which parses the event file again,
+ * so what it gives is not the bytes the signature must cover.
+ */
 function readPayload(reading: Reading): PayloadSource | undefined {
   const inline = reading.raw(Input.payload);
   const hasInline = reading.text(Input.payload) !== "";

@@ -4,11 +4,13 @@
  * Actions, or plain lines for a terminal and other CI systems. Everything the sender prints goes
  * through one `Io`, so the same `run` serves the action and the CLI.
  *
- * Both make every line inert (action/inert.ts) as they write it, whoever composed it: no text that
- * came from outside becomes a workflow command, an escape sequence, a new line or summary markup.
- * Outside Actions nothing understands `::add-mask::`, so the plain Io prints no workflow command
- * at all and replaces every registered secret (the token, the digest, the URL, the ID token) in
- * every line it writes.
+ * Both keep every value given to `setSecret` (the token, the digest, the URL, every ID token of a
+ * wait) and replace each in every line, summary cell and output they write, before any escaping:
+ * the runner masks only what it finds written as registered, and a summary cell writes `_` as
+ * `&#95;`, so a token escaped first would pass its mask and render in clear. Then both make every
+ * line inert (action/inert.ts), whoever composed it: no text that came from outside becomes a
+ * command, a log section, an escape sequence, a new line or summary markup. Outside Actions
+ * nothing understands `::add-mask::`, so the plain Io prints no workflow command at all.
  */
 import * as core from "@actions/core";
 import { writeSync } from "node:fs";
@@ -25,39 +27,66 @@ export interface Io {
   endGroup(): void;
   /** Registers a value to hide: called before the value could appear in any line. */
   setSecret(secret: string): void;
+  /** `text` with every value registered so far replaced by `***`. */
+  scrub(text: string): string;
   setOutput(name: string, value: string): void;
-  /** A table in the job summary: a header row, then data rows (already free of secrets). */
+  /** A table in the job summary: a header row, then data rows. */
   writeSummary(rows: readonly (readonly string[])[], heading?: string): Promise<void>;
 }
 
+/** The values to hide, as given to `setSecret`, and text without them. */
+function secretList() {
+  const secrets: string[] = [];
+  return {
+    add(secret: string) {
+      if (secret !== "" && !secrets.includes(secret)) secrets.push(secret);
+    },
+    scrub: (text: string) => scrub(text, secrets),
+  };
+}
+
 /**
- * A message for an annotation (`::error::`, `::warning::`): its own line breaks kept (core encodes
- * them in the command), every other unsafe character escaped.
+ * How an Io shows text: every secret taken out before it is escaped (and after, should escaping
+ * have written one out), as log lines, one line, or a summary cell.
  */
-const annotation = (message: string) => inertLines(message).join("\n");
+function displayFor(secrets: ReturnType<typeof secretList>) {
+  return {
+    lines: (text: string) => inertLines(secrets.scrub(text)).map(secrets.scrub),
+    line: (text: string) => secrets.scrub(inert(secrets.scrub(text))),
+    cell: (text: string) => secrets.scrub(summaryCell(secrets.scrub(text))),
+  };
+}
 
 /** The runner's Io: workflow commands on stdout, outputs and summary in the runner's files. */
 export function actionsIo(): Io {
+  const secrets = secretList();
+  const show = displayFor(secrets);
+  /**
+   * A message for an annotation (`::error::`, `::warning::`): its own line breaks kept (core
+   * encodes them in the command), every other unsafe character escaped.
+   */
+  const annotation = (message: string) => show.lines(message).join("\n");
   return {
     info: (line) => {
-      for (const shown of inertLines(line)) core.info(shown);
+      for (const text of show.lines(line)) core.info(text);
     },
     warning: (message) => core.warning(annotation(message)),
     fail: (message) => core.setFailed(annotation(message)),
     debug: (message) => core.debug(annotation(message)),
-    startGroup: (name) => core.startGroup(inert(name)),
+    startGroup: (name) => core.startGroup(show.line(name)),
     endGroup: () => core.endGroup(),
-    setSecret: (secret) => core.setSecret(secret),
-    setOutput: (name, value) => core.setOutput(name, value),
+    setSecret: (secret) => {
+      secrets.add(secret);
+      core.setSecret(secret);
+    },
+    scrub: secrets.scrub,
+    setOutput: (name, value) => core.setOutput(name, secrets.scrub(value)),
     async writeSummary(rows, heading = "fluxhook delivery") {
       const [head = [], ...body] = rows;
       try {
         await core.summary
-          .addHeading(summaryCell(heading), 3)
-          .addTable([
-            head.map((h) => ({ data: summaryCell(h), header: true })),
-            ...body.map((row) => row.map(summaryCell)),
-          ])
+          .addHeading(show.cell(heading), 3)
+          .addTable([head.map((h) => ({ data: show.cell(h), header: true })), ...body.map((row) => row.map(show.cell))])
           .write();
       } catch (err) {
         // Outside a runner there is no GITHUB_STEP_SUMMARY; the summary is a convenience, not the result.
@@ -72,31 +101,32 @@ export interface PlainIo extends Io {
   readonly outputs: ReadonlyMap<string, string>;
 }
 
+/** A group's header in plain output: Buildkite's collapsed section (`--- name`), plain text elsewhere. */
+const GROUP_MARKER = "--- ";
+
 /**
  * Plain lines on a file descriptor (stderr by default: stdout is left for the CLI's result),
  * written synchronously so that nothing is lost when the process exits right after. Every line
- * is scrubbed of every secret registered so far; debug lines are dropped.
+ * is scrubbed of every secret registered so far; debug lines are dropped. The only line that
+ * starts with a section marker is a group's header, written here after the name is made inert.
  */
 export function plainIo(fd = 2): PlainIo {
-  const secrets: string[] = [];
+  const secrets = secretList();
+  const show = displayFor(secrets);
   const outputs = new Map<string, string>();
-  const write = (text: string) => {
-    const lines = inertLines(scrub(text, secrets)).map((line) => scrub(line, secrets));
-    writeSync(fd, `${lines.join("\n")}\n`);
-  };
+  const write = (lines: readonly string[]) => writeSync(fd, `${lines.join("\n")}\n`);
   return {
     outputs,
-    info: (line) => write(line),
-    warning: (message) => write(`warning: ${message}`),
-    fail: (message) => write(`error: ${message}`),
+    info: (line) => write(show.lines(line)),
+    warning: (message) => write(show.lines(`warning: ${message}`)),
+    fail: (message) => write(show.lines(`error: ${message}`)),
     debug: () => {},
-    startGroup: (name) => write(`--- ${name}`),
+    startGroup: (name) => write([`${GROUP_MARKER}${show.line(name)}`]),
     endGroup: () => {},
-    setSecret: (secret) => {
-      if (secret !== "") secrets.push(secret);
-    },
+    setSecret: secrets.add,
+    scrub: secrets.scrub,
     setOutput: (name, value) => {
-      outputs.set(name, scrub(value, secrets));
+      outputs.set(name, secrets.scrub(value));
     },
     writeSummary: async () => {},
   };

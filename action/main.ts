@@ -13,7 +13,6 @@ import { parseInputs, type ActionConfig } from "./inputs";
 import { actionsIo, plainIo, type Io } from "./io";
 import { logDryRun, logPlan, planDeliveries, unsent, type Step } from "./plan";
 import { preflight, type Material } from "./preflight";
-import { scrub } from "./report";
 import { reportDeliveries, reportWaits } from "./step-report";
 import { createTransport, type Route } from "./transport";
 import { waitForAll } from "./wait-all";
@@ -43,8 +42,8 @@ export async function run(deps: RunDeps = defaultDeps()): Promise<ExitCode> {
       io.fail(first.error);
       return first.usage ? Exit.usage : Exit.failed;
     }
-    const secrets = [...config.secrets, first.value];
-    const step: Step = { io, config, clean: (text) => scrub(text, secrets) };
+    // Every secret the Io was given so far and later: the inputs', and each ID token as it comes.
+    const step: Step = { io, config, clean: (text) => io.scrub(text) };
 
     const planned = planDeliveries(config, material.payload, first.value);
     logPlan(step, planned, material, route);

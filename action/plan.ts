@@ -21,7 +21,7 @@ import type { OutgoingRequest } from "./vocabulary";
  */
 export const USER_AGENT = `GitHub-Hookshot/${createHash("sha256").update(`fluxhook-action/${version}`).digest("hex").slice(0, 7)}`;
 
-/** Deliveries (and then waits) in flight at once when `receiver` lists several: quick, without a burst. */
+/** Deliveries (and then status queries) in flight at once when `receiver` lists several: quick, without a burst. */
 export const MAX_PARALLEL_DELIVERIES = 4;
 
 /** How much of a request body a dry run shows. */
@@ -31,7 +31,7 @@ const DRY_RUN_PREVIEW_BYTES = 4096;
 export interface Step {
   readonly io: Io;
   readonly config: ActionConfig;
-  /** Takes every secret (the inputs' and the credential) out of a line, an output or a summary cell. */
+  /** Takes every secret the Io was given so far (the inputs', every ID token) out of text: `io.scrub`. */
   readonly clean: (text: string) => string;
 }
 

@@ -22,8 +22,14 @@ export const MAX_REVISION_CHARS = 256;
 /** A digest as Flux writes one (RFC-0005): a lowercase algorithm and its hex checksum. */
 const FLUX_DIGEST =
   "(?:sha1:[0-9a-f]{40}|sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128}|blake3:[0-9a-f]{64})";
-/** A branch, tag or OCI tag before the digest, in the characters Git refs and OCI tags share: no shell or YAML syntax. */
-const FLUX_POINTER = "[A-Za-z0-9][A-Za-z0-9._/+@-]*";
+/** A `/`-separated component of a ref after the first: never empty, never starting with a dot. */
+const REF_COMPONENT = "[A-Za-z0-9_+@-][A-Za-z0-9._+@-]*";
+/**
+ * A branch, tag or OCI tag before the digest, in the characters Git refs and OCI tags share: no
+ * shell or YAML syntax, and as `git check-ref-format` has it no `..` and no component that is
+ * empty or starts with a dot, so no `.`/`..` path segment where a workflow builds a path from it.
+ */
+const FLUX_POINTER = `(?!.*\\.\\.)[A-Za-z0-9][A-Za-z0-9._+@-]*(?:/${REF_COMPONENT})*`;
 /** A chart version (a HelmChart's or HelmRelease's revision), with Flux's `+<digest>` build metadata. */
 const CHART_VERSION = "v?\\d+\\.\\d+\\.\\d+(?:-[0-9A-Za-z.-]+)?(?:\\+[0-9A-Za-z.-]+)?";
 const FLUX_REVISION = new RegExp(`^(?:(?:${FLUX_POINTER}@)?${FLUX_DIGEST}|${CHART_VERSION})$`);
@@ -78,11 +84,16 @@ export function truncate(text: string, max: number): string {
 
 /**
  * The start of a receiver's answer, at most `max` characters, with a note that gives the whole
- * body's size (not the transport's read cap) when it is cut.
+ * body's size (not the transport's read cap) when it is longer, or says it was cut off.
  */
 export function bodyExcerpt(result: Extract<SendResult, { kind: "response" }>, max: number): string {
   const { body } = result;
   if (!result.bodyTruncated && body.length <= max) return body;
+  if (result.bodyCut) {
+    const read = Buffer.byteLength(body);
+    const of = result.bodyBytes !== undefined ? ` of its ${result.bodyBytes}` : "";
+    return `${body.slice(0, max)}… (cut off after ${read}${of} bytes)`;
+  }
   const size =
     result.bodyBytes !== undefined
       ? `${result.bodyBytes} bytes`
@@ -122,12 +133,12 @@ export function outputsFor(
 export const resultName = (ctx: ReportContext): string =>
   ctx.target.kind === "receiver" ? `${ctx.target.namespace}/${ctx.target.receiver}` : maskUrl(ctx.url);
 
-function resultEntry(r: DeliveryResult) {
+function resultEntry(result: DeliveryResult) {
   return {
-    receiver: resultName(r.ctx),
-    status: r.outcome?.status ?? null,
-    "delivery-id": r.deliveryId,
-    attempts: r.outcome?.attempts.length ?? 0,
+    receiver: resultName(result.ctx),
+    status: result.outcome?.status ?? null,
+    "delivery-id": result.deliveryId,
+    attempts: result.outcome?.attempts.length ?? 0,
   };
 }
 
@@ -136,7 +147,7 @@ function resultEntry(r: DeliveryResult) {
  * the single-delivery outputs describe the first one that failed (or the first, when none did).
  */
 export function stepOutputs(results: readonly DeliveryResult[]): Record<DeliveryOutputName, string> {
-  const first = results.find((r) => r.outcome !== undefined && !r.outcome.ok) ?? results[0];
+  const first = results.find((result) => result.outcome !== undefined && !result.outcome.ok) ?? results[0];
   if (!first) throw new Error("stepOutputs needs at least one delivery");
   return {
     ...outputsFor(first.ctx, first.deliveryId, first.outcome),

@@ -14,6 +14,7 @@ import {
   signPayload,
   STATUS_QUERY_SUFFIX,
   statusQueryKey,
+  statusQueryTokenHeader,
   type QueriedTarget,
 } from "../shared";
 import type { ContentTypeName, OutgoingRequest, SupportedReceiverType } from "./vocabulary";
@@ -49,13 +50,16 @@ export const SENSITIVE_HEADERS: readonly string[] = [
 ];
 
 /**
- * What authenticates one request: the credential a header carries as it is (a token, an ID token),
- * and the key its HMAC is computed with: the token itself for a delivery, as GitHub signs;
- * statusQueryKey(token) for a status query (shared/status-query.ts), so neither verifies as the other.
+ * What authenticates one request, so that neither a delivery nor a status query verifies as the
+ * other (shared/status-query.ts): the bearer token (the ID token, the same for both), the key an
+ * HMAC is computed with (the token itself for a delivery, as GitHub signs; statusQueryKey(token)
+ * for a query), and what a token header carries (the token for a delivery, as GitLab and Harbor
+ * send it; statusQueryTokenHeader(token, body) for a query).
  */
 interface Credential {
-  readonly token: string;
+  readonly bearer: string;
   readonly hmacKey: string | Uint8Array;
+  readonly tokenHeader: (body: Uint8Array) => string;
 }
 
 type AuthHeaders = (
@@ -73,8 +77,8 @@ const AUTH: Readonly<Record<SupportedReceiverType, AuthHeaders>> = {
     [Header.hubSignature]: signPayload("sha1", hmacKey, body),
   }),
   "generic-hmac": ({ hmacKey }, body) => ({ [Header.signature]: signPayload("sha256", hmacKey, body) }),
-  gitlab: ({ token }, _body, event, deliveryId) => ({
-    [Header.gitlabToken]: token,
+  gitlab: ({ tokenHeader }, body, event, deliveryId) => ({
+    [Header.gitlabToken]: tokenHeader(body),
     [Header.gitlabEvent]: event,
     [Header.gitlabEventUuid]: deliveryId,
   }),
@@ -83,10 +87,10 @@ const AUTH: Readonly<Record<SupportedReceiverType, AuthHeaders>> = {
     [Header.bitbucketEvent]: event,
     [Header.bitbucketRequestUuid]: deliveryId,
   }),
-  harbor: ({ token }) => ({ [Header.authorization]: token }),
+  harbor: ({ tokenHeader }, body) => ({ [Header.authorization]: tokenHeader(body) }),
   generic: () => ({}),
   // The runner's (or the CI's) ID token; Flux verifies it against the Receiver's oidcProviders.
-  "generic-oidc": ({ token }) => ({ [Header.authorization]: `Bearer ${token}` }),
+  "generic-oidc": ({ bearer }) => ({ [Header.authorization]: `Bearer ${bearer}` }),
 };
 
 /** Framing headers the HTTP client writes itself; a `headers` input line must not fight it. */
@@ -183,7 +187,11 @@ export function buildRequest(settings: RequestSettings, payload: Uint8Array, del
     headers[Header.githubEnterpriseHost] = settings.enterprise.host;
     if (settings.enterprise.version) headers[Header.githubEnterpriseVersion] = settings.enterprise.version;
   }
-  const credential = { token: settings.credential, hmacKey: settings.credential };
+  const credential: Credential = {
+    bearer: settings.credential,
+    hmacKey: settings.credential,
+    tokenHeader: () => settings.credential,
+  };
   Object.assign(headers, AUTH[settings.receiverType](credential, body, settings.event, deliveryId));
   for (const [name, value] of settings.extraHeaders) headers[name] = value;
   return { method: "POST", url: settings.url, headers, body };
@@ -192,7 +200,8 @@ export function buildRequest(settings: RequestSettings, payload: Uint8Array, del
 /**
  * A status query about a delivery's targets (shared/status-query.ts): the hook's URL plus
  * `/status`, the query's JSON, and the delivery's authentication computed over it, its HMAC keyed
- * with the query key (and the same extra headers, for a gateway in front).
+ * with the query key and its token header the query's own HMAC (and the same extra headers, for a
+ * gateway in front).
  */
 export function buildStatusQuery(
   settings: RequestSettings,
@@ -206,7 +215,11 @@ export function buildStatusQuery(
     [Header.contentType]: ContentType.json,
     [Header.userAgent]: settings.userAgent,
     ...AUTH[settings.receiverType](
-      { token: settings.credential, hmacKey: statusQueryKey(settings.credential) },
+      {
+        bearer: settings.credential,
+        hmacKey: statusQueryKey(settings.credential),
+        tokenHeader: (signed) => statusQueryTokenHeader(settings.credential, signed),
+      },
       body,
       settings.event,
       deliveryId,

@@ -57,10 +57,14 @@ const stripBrackets = (host: string) => (host.startsWith("[") && host.endsWith("
 const normaliseHost = (host: string) => stripBrackets(host.toLowerCase()).replace(/\.$/, "");
 const defaultPort = (url: URL) => Number(url.port || (url.protocol === "https:" ? 443 : 80));
 
-/** localhost, *.localhost, 127.0.0.0/8 and ::1: a proxy cannot reach the runner's loopback. */
+/**
+ * localhost, 127.0.0.0/8 and ::1: the runner's own loopback, which a proxy cannot reach and no one
+ * on the network reads. Only `localhost` itself (which resolves from the hosts file): a name below
+ * it, or `localhost.`, may go to DNS and resolve to any address.
+ */
 export function isLoopback(host: string): boolean {
-  const name = normaliseHost(host);
-  if (name === "localhost" || name.endsWith(".localhost") || name === "::1") return true;
+  const name = stripBrackets(host.toLowerCase());
+  if (name === "localhost" || name === "::1") return true;
   return isIP(name) === 4 && name.startsWith("127.");
 }
 
@@ -291,30 +295,7 @@ export function clientCertRequired(error: NetworkError, err: unknown, https: boo
 
 /** Creates the dispatcher for the step's receivers, reached by `route`; `send` uses it for every attempt. */
 export function createTransport(route: Route, options: TransportOptions): Transport {
-  const ca = trustAnchors(options.extraCa, options.nodeExtraCaPem);
-  const targetTls = {
-    ...(ca ? { ca } : {}),
-    ...(options.clientCert && options.clientKey ? { cert: options.clientCert, key: options.clientKey } : {}),
-    rejectUnauthorized: !options.insecureSkipVerify,
-    timeout: options.timeoutMs,
-  };
-  const common = { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, maxRedirections: 0 };
-  const dispatcher: Dispatcher =
-    route.kind === "proxy"
-      ? new ProxyAgent({
-          ...common,
-          uri: route.proxy.href,
-          // The target's TLS runs inside the CONNECT tunnel; the proxy's own TLS (https:// proxy)
-          // trusts the same anchors but never sees the client certificate.
-          requestTls: targetTls,
-          proxyTls: {
-            ...(ca ? { ca } : {}),
-            rejectUnauthorized: !options.insecureSkipVerify,
-            timeout: options.timeoutMs,
-          },
-        })
-      : new Agent({ ...common, connect: targetTls });
-
+  const dispatcher = createDispatcher(route, options);
   return {
     async send(req, timeoutMs, maxBodyBytes = MAX_RESPONSE_BYTES) {
       const signal = AbortSignal.timeout(timeoutMs);
@@ -327,36 +308,17 @@ export function createTransport(route: Route, options: TransportOptions): Transp
           signal,
           maxRedirections: 0,
         });
-        const chunks: Buffer[] = [];
-        let size = 0;
-        let truncated = false;
-        try {
-          for await (const chunk of res.body) {
-            const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-            chunks.push(buf);
-            size += buf.byteLength;
-            if (size > maxBodyBytes) {
-              truncated = true;
-              res.body.destroy();
-              break;
-            }
-          }
-        } catch {
-          // The status is the receiver's answer: a body cut short (stalled past the timeout, or
-          // reset) does not turn a 200 into "no answer", which would send the delivery again.
-          truncated = true;
-          res.body.destroy();
-        }
-        const body = Buffer.concat(chunks).subarray(0, maxBodyBytes).toString("utf8");
+        const read = await readBounded(res.body, maxBodyBytes);
         const headers = flattenHeaders(res.headers);
         const declared = /^\d+$/.test(headers["content-length"] ?? "") ? Number(headers["content-length"]) : undefined;
         return {
           kind: "response",
           status: res.statusCode,
           headers,
-          body,
-          bodyTruncated: truncated,
-          bodyBytes: truncated ? declared : size,
+          body: read.body,
+          bodyTruncated: read.truncated,
+          ...(read.cut ? { bodyCut: true } : {}),
+          bodyBytes: read.truncated ? declared : read.size,
         };
       } catch (err) {
         const error = classifyError(err);
@@ -370,6 +332,64 @@ export function createTransport(route: Route, options: TransportOptions): Transp
       await dispatcher.destroy().catch(() => undefined);
     },
   };
+}
+
+/** The undici dispatcher for `route`: an Agent, or a ProxyAgent whose CONNECT tunnel carries the target's TLS. */
+function createDispatcher(route: Route, options: TransportOptions): Dispatcher {
+  const ca = trustAnchors(options.extraCa, options.nodeExtraCaPem);
+  const targetTls = {
+    ...(ca ? { ca } : {}),
+    ...(options.clientCert && options.clientKey ? { cert: options.clientCert, key: options.clientKey } : {}),
+    rejectUnauthorized: !options.insecureSkipVerify,
+    timeout: options.timeoutMs,
+  };
+  const common = { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, maxRedirections: 0 };
+  if (route.kind !== "proxy") return new Agent({ ...common, connect: targetTls });
+  return new ProxyAgent({
+    ...common,
+    uri: route.proxy.href,
+    // The target's TLS runs inside the CONNECT tunnel; the proxy's own TLS (https:// proxy)
+    // trusts the same anchors but never sees the client certificate.
+    requestTls: targetTls,
+    proxyTls: {
+      ...(ca ? { ca } : {}),
+      rejectUnauthorized: !options.insecureSkipVerify,
+      timeout: options.timeoutMs,
+    },
+  });
+}
+
+/**
+ * A response body read up to `maxBodyBytes` (as UTF-8), the rest discarded unread; `size` is what
+ * was read. A body cut short (stalled past the timeout, or reset) is truncated, not an error.
+ */
+async function readBounded(
+  body: Dispatcher.ResponseData["body"],
+  maxBodyBytes: number,
+): Promise<{ body: string; size: number; truncated: boolean; cut: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let truncated = false;
+  let cut = false;
+  try {
+    for await (const chunk of body) {
+      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+      chunks.push(buf);
+      size += buf.byteLength;
+      if (size > maxBodyBytes) {
+        truncated = true;
+        body.destroy();
+        break;
+      }
+    }
+  } catch {
+    // The status is the receiver's answer: a body cut short (stalled past the timeout, or
+    // reset) does not turn a 200 into "no answer", which would send the delivery again.
+    truncated = true;
+    cut = true;
+    body.destroy();
+  }
+  return { body: Buffer.concat(chunks).subarray(0, maxBodyBytes).toString("utf8"), size, truncated, cut };
 }
 
 /** A transport's route, for the log: never the proxy's credentials. */

@@ -117,6 +117,11 @@ export type SendResult =
       readonly body: string;
       /** The body was not read to its end: longer than the read's bound, or cut off. */
       readonly bodyTruncated: boolean;
+      /**
+       * Cut off, not bounded: the body stopped before its end (it stalled past the timeout, or the
+       * connection was reset), so another request may get all of it. Implies `bodyTruncated`.
+       */
+      readonly bodyCut?: boolean;
       /** The whole body's length in bytes, when known (read to the end, or its Content-Length). */
       readonly bodyBytes?: number;
     }

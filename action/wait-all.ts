@@ -1,12 +1,14 @@
 /**
  * @module action/wait-all
- * wait-for for every delivery the receiver accepted, MAX_PARALLEL_DELIVERIES at a time: what its
+ * wait-for for every delivery the receiver accepted, all at once and all to one deadline
+ * (wait-timeout-seconds from the start of the wait, whatever the number of receivers): what each
  * answer gives to follow (wait.ts `toFollow`), then wait.ts's poll loop, each query signed as the
- * delivery was and bounded by what is left of the wait. Every poll line is written as it comes
- * (a wait of minutes must not look hung), named by its receiver when several wait at once.
+ * delivery was and bounded by what is left of the wait. Their queries pass one gate, so at most
+ * MAX_PARALLEL_DELIVERIES are in flight. Every poll line is written as it comes (a wait of minutes
+ * must not look hung), named by its receiver when several wait at once.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { MAX_STATUS_ANSWER_BYTES, mapPool } from "../shared";
+import { MAX_STATUS_ANSWER_BYTES, gate, type Gate } from "../shared";
 import { MAX_PARALLEL_DELIVERIES, type Planned, type Step } from "./plan";
 import { progressPrefix, type DeliveryResult } from "./report";
 import { buildStatusQuery } from "./request";
@@ -34,32 +36,58 @@ export async function waitForAll(
   waitIo: WaitIo,
 ): Promise<Waited[]> {
   const several = results.length > 1;
+  const deadline = Date.now() + config.waitTimeoutMs;
+  const queries = gate(MAX_PARALLEL_DELIVERIES);
   io.startGroup(`Waiting for Flux: ${mode}`);
-  const waited = await mapPool(results, MAX_PARALLEL_DELIVERIES, async ({ deliveryId, outcome }) => {
-    const delivery = planned.find((candidate) => candidate.deliveryId === deliveryId) as Planned;
-    const log = (line: string) => io.info(clean(`${progressPrefix(delivery.ctx, several)}${line}`));
-    const answer = outcome?.ok ? outcome.attempts[outcome.attempts.length - 1]?.result : undefined;
-    if (answer?.kind !== "response") return { planned: delivery, wait: undefined };
-    const followed = toFollow(answer, mode);
-    if (followed.kind === "refused") {
-      const refused: WaitResult = { ok: false, message: followed.message, answer: undefined, polls: 0 };
-      return { planned: delivery, wait: refused };
-    }
-    if (followed.kind === "nothing") {
-      log("Nothing was annotated: nothing to wait for.");
-      return { planned: delivery, wait: undefined };
-    }
-    const wait = await waitForFlux(followed.targets, mode, config.waitTimeoutMs, {
-      query: (batch, left) => query(delivery, batch, Math.min(config.timeoutMs, left), waitIo),
-      sleep: (ms) => sleep(ms),
-      now: Date.now,
-      random: Math.random,
-      log,
-    });
-    return { planned: delivery, wait };
-  });
+  const waited = await Promise.all(
+    results.map(async ({ deliveryId, outcome }): Promise<Waited> => {
+      const delivery = planned.find((candidate) => candidate.deliveryId === deliveryId) as Planned;
+      const log = (line: string) => io.info(clean(`${progressPrefix(delivery.ctx, several)}${line}`));
+      const answer = outcome?.ok ? outcome.attempts[outcome.attempts.length - 1]?.result : undefined;
+      if (answer?.kind !== "response") return { planned: delivery, wait: undefined };
+      const followed = toFollow(answer, mode);
+      if (followed.kind === "refused") {
+        const refused: WaitResult = { ok: false, message: followed.message, answer: undefined, polls: 0 };
+        return { planned: delivery, wait: refused };
+      }
+      if (followed.kind === "nothing") {
+        log("Nothing was annotated: nothing to wait for.");
+        return { planned: delivery, wait: undefined };
+      }
+      const wait = await waitForFlux(
+        followed.targets,
+        mode,
+        config.waitTimeoutMs,
+        {
+          query: (batch, left) =>
+            gated(queries, Date.now() + left, (ms) => query(delivery, batch, Math.min(config.timeoutMs, ms), waitIo)),
+          sleep: (ms) => sleep(ms),
+          now: Date.now,
+          random: Math.random,
+          log,
+        },
+        deadline,
+      );
+      return { planned: delivery, wait };
+    }),
+  );
   io.endGroup();
   return waited;
+}
+
+/**
+ * `send` through the gate, given what is left until `until` once a slot is free; undefined, with
+ * nothing sent, when no slot was free before then.
+ */
+async function gated(
+  queries: Gate,
+  until: number,
+  send: (timeoutMs: number) => Promise<SendResult>,
+): Promise<SendResult | undefined> {
+  return queries(async () => {
+    const left = until - Date.now();
+    return left > 0 ? send(left) : undefined;
+  });
 }
 
 /** One status query about `batch`, its credential and its answer both within `timeoutMs`. */

@@ -11,9 +11,9 @@
  *     consumers than listed, a list that failed, or a server that does not say): it keeps
  *     waiting, and at the deadline names the source whose users it could not see.
  *   - Polls back off (shared/backoff.ts, 2 s doubling to 15 s); no pause and no query outlasts the
- *     deadline. 429, 5xx and network errors are polled through; any other refusal, and a 503 that
- *     says there is no cluster to read, ends the wait at once with the server's reason, since
- *     asking again cannot change it.
+ *     deadline. 429, 5xx, network errors and answers cut short are polled through; any other
+ *     refusal, an answer longer than the bounds, and a 503 that says there is no cluster to read
+ *     end the wait at once with the reason, since asking again cannot change it.
  *
  * A Kustomization counts when Ready=True with `lastAppliedRevision` equal to the source's
  * revision, and fails when Ready=False with `lastAttemptedRevision` equal to it (so a failure left
@@ -70,6 +70,13 @@ export function toFollow(answer: Extract<SendResult, { kind: "response" }>, mode
     body = undefined;
   }
   const targets = annotatedTargets(body);
+  if (answer.bodyCut)
+    return {
+      kind: "refused",
+      message:
+        `wait-for: ${mode} cannot list what to wait for: the receiver's answer to the delivery was cut off before ` +
+        "its end (it stalled past timeout-seconds, or the connection was reset).",
+    };
   if (answer.bodyTruncated)
     return {
       kind: "refused",
@@ -189,9 +196,10 @@ export type WaitResult =
 export interface WaitDeps {
   /**
    * Sends one query for these targets (signed as a delivery is), reading up to
-   * MAX_STATUS_ANSWER_BYTES of its answer, giving up after `timeoutMs` (what is left of the wait).
+   * MAX_STATUS_ANSWER_BYTES of its answer, giving up after `timeoutMs` (what is left of the wait);
+   * undefined when it could not be sent within that time (queries of other waits held every slot).
    */
-  readonly query: (targets: readonly QueriedTarget[], timeoutMs: number) => Promise<SendResult>;
+  readonly query: (targets: readonly QueriedTarget[], timeoutMs: number) => Promise<SendResult | undefined>;
   readonly sleep: (ms: number) => Promise<void>;
   readonly now: () => number;
   readonly random: () => number;
@@ -225,6 +233,7 @@ async function pollOnce(targets: readonly QueriedTarget[], deadline: number, dep
     const left = deadline - deps.now();
     if (left <= 0) return { kind: "late" };
     const result = await deps.query(targets.slice(i, i + MAX_STATUS_QUERY_TARGETS), left);
+    if (result === undefined) return { kind: "late" };
     if (result.kind === "error") return { kind: "retry", why: inert(`${result.error.code}: ${result.error.message}`) };
     if (permanent(result))
       return {
@@ -240,17 +249,23 @@ async function pollOnce(targets: readonly QueriedTarget[], deadline: number, dep
       };
     if (result.status !== 200)
       return { kind: "refused", why: `the status query was refused: HTTP ${result.status} (${reasonOf(result.body)})` };
+    // Another query may get all of an answer cut short; one longer than the bounds stays so.
+    if (result.bodyCut)
+      return {
+        kind: "retry",
+        why: "its answer was cut off before its end (it stalled past timeout-seconds, or the connection was reset)",
+      };
+    if (result.bodyTruncated)
+      return {
+        kind: "refused",
+        why: `the status query's answer was longer than the ${MAX_STATUS_ANSWER_BYTES} bytes its bounds allow (shared/status-query.ts): is the receiver fluxhook, of a version that speaks this action's status query?`,
+      };
     let body: unknown;
     try {
       body = JSON.parse(result.body);
     } catch {
       body = undefined;
     }
-    if (result.bodyTruncated)
-      return {
-        kind: "refused",
-        why: `the status query's answer was longer than the ${MAX_STATUS_ANSWER_BYTES} bytes its bounds allow (shared/status-query.ts), or was cut off: is the receiver fluxhook, of a version that speaks this action's status query?`,
-      };
     const answer = parseStatusAnswer(body);
     if (!answer) return { kind: "refused", why: "the status query's answer is not a status answer" };
     parts.push(answer);
@@ -261,14 +276,17 @@ async function pollOnce(targets: readonly QueriedTarget[], deadline: number, dep
   };
 }
 
-/** Polls until the judgement is final or `timeoutMs` has passed. */
+/**
+ * Polls until the judgement is final or the deadline: `timeoutMs` from now, or `deadline` when
+ * several waits share one (wait-all.ts: wait-timeout-seconds bounds the whole step's wait).
+ */
 export async function waitForFlux(
   targets: readonly QueriedTarget[],
   mode: Exclude<WaitFor, "none">,
   timeoutMs: number,
   deps: WaitDeps,
+  deadline: number = deps.now() + timeoutMs,
 ): Promise<WaitResult> {
-  const deadline = deps.now() + timeoutMs;
   let last: StatusAnswer | undefined;
   let behind = "no answer from the status query yet";
   const timedOut = (polls: number): WaitResult => ({

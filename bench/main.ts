@@ -13,8 +13,9 @@
  * made minutes apart on the same machine. One table goes to stdout, and the whole run as JSON to
  * bench/results/<time>.json.
  *
- *   bun bench/main.ts [--seconds=5] [--rounds=3] [--only=1,2,3,4,5,6,7,8,9,cold] [--source] [--profile=1]
+ *   bun bench/main.ts [--seconds=5] [--rounds=3] [--only=1,2,3,4,5,6,7,8,9,10,cold,peer] [--source] [--profile=1]
  *                     [--fluxhook-flag=--log-level=error …] [--limits-off] [--baseline=path/to/fluxhook]
+ *                     [--peer-burst=10000] [--peer-scale=10000]
  *
  * fluxhook runs at its default flags, as users run it; --limits-off turns the per-receiver rate
  * limits off (the runs before issue 14).
@@ -60,6 +61,7 @@ import { formatTable, type Row } from "./lib/table";
 import { abuseCluster } from "./lib/abuse";
 import { QUERY_SIEGE_CONSUMERS, querySiegeCluster } from "./lib/query-siege";
 import { summarizeProfile } from "./lib/profile";
+import { peer, peerMissing } from "./peer";
 
 const ROOT = join(import.meta.dir, "..");
 const BUN = process.execPath;
@@ -70,7 +72,7 @@ const flag = (name: string) => process.argv.find((a) => a === `--${name}` || a.s
 const value = (name: string, fallback: string) => flag(name)?.split("=")[1] ?? fallback;
 const SECONDS = Number(value("seconds", "5"));
 const ROUNDS = Number(value("rounds", "3"));
-const ONLY = new Set(value("only", "1,2,3,4,5,6,7,8,9,10,cold").split(","));
+const ONLY = new Set(value("only", "1,2,3,4,5,6,7,8,9,10,cold,peer").split(","));
 const FROM_SOURCE = flag("source") !== undefined;
 const PROFILE = value("profile", "");
 const CONNECTIONS = 64;
@@ -294,8 +296,6 @@ async function measured(server: Server, kind: Kind, api: Api, seconds = SECONDS)
 
 async function main() {
   const started = new Date();
-  const bodies = pushBodies();
-  const main = mainCluster();
   log(
     `fluxhook: ${useBinary ? binary : "bun server/main.ts"}; load: ${Bun.which("wrk") ? "wrk" : "autocannon"}; ${SECONDS} s × ${ROUNDS} rounds; ${cpus().length} CPUs`,
   );
@@ -307,8 +307,16 @@ async function main() {
   if (ONLY.has("8")) await siege();
   if (ONLY.has("9")) await routing();
   if (ONLY.has("10")) await querySiege();
-  if (![..."123456"].some((n) => ONLY.has(n)) && !PROFILE) return report(started);
+  if ([..."123456"].some((n) => ONLY.has(n)) || PROFILE) await againstTestApi();
+  // Last: notification-controller beside fluxhook on a real kube-apiserver (bench/peer.ts).
+  if (ONLY.has("peer")) await peerScenario();
+  await report(started);
+}
 
+/** Scenarios 1 to 6, against the Kubernetes API test server of test/kube. */
+async function againstTestApi() {
+  const bodies = pushBodies();
+  const main = mainCluster();
   const api = await startApi("main", main.objects);
   const fluxhook = await startFluxhook("fluxhook-main", api.hello.kubeconfig);
   await waitForStatus(`${fluxhook.healthUrl}/readyz`, 200, fluxhook.spawnedAt, 30_000, 5);
@@ -557,7 +565,32 @@ async function main() {
   if (ONLY.has("5")) await fanout(api, fluxhook, main.paths.fanout, main.targetPaths.fanout, bodies);
   if (ONLY.has("6")) await scale(api, fluxhook, main.paths.push, bodies);
   if (PROFILE && PROFILE !== "7") await profile(PROFILE, api.hello.kubeconfig, servers, main);
-  await report(started);
+}
+
+/**
+ * The peer scenario when the cluster tier's binaries are built (bench/run.sh runs
+ * test/cluster/build.sh when Go is there); otherwise skipped with the reason.
+ */
+async function peerScenario() {
+  const missing = peerMissing();
+  if (missing) {
+    log(`peer scenario skipped: ${missing}`);
+    rows.push({ scenario: "peer: notification-controller", server: "", note: `skipped: ${missing}` });
+    return;
+  }
+  await peer({
+    seconds: SECONDS,
+    rounds: ROUNDS,
+    connections: CONNECTIONS,
+    burst: { ...BURST, deliveries: Number(value("peer-burst", String(BURST.deliveries))) },
+    scale: Number(value("peer-scale", String(SCALE))),
+    startFluxhook: async (name, kubeconfig, env, flags) =>
+      startFluxhook(name, kubeconfig, fluxhookCommand, env, [...FLUXHOOK_FLAGS, ...flags]),
+    log,
+    rows,
+    check,
+    raw,
+  });
 }
 
 async function report(started: Date) {

@@ -3,6 +3,8 @@
 #   - node_modules (npm ci) when autocannon or bun is missing;
 #   - wrk and adnanh/webhook from Debian's packages when apt-get is there and we may use it (a
 #     missing one is skipped with a message: autocannon replaces wrk, the webhook baseline is left out);
+#   - the cluster tier's kube-apiserver and notification-controller (test/cluster/build.sh) for the
+#     peer scenario, when Go and etcd are there;
 #   - dist/fluxhook with `npm run build:server`, copied aside so a concurrent build cannot swap it mid-run.
 # Arguments go to bench/main.ts (e.g. `npm run bench -- --seconds=10 --rounds=5`).
 set -euo pipefail
@@ -23,6 +25,19 @@ if [ ${#missing[@]} -gt 0 ]; then
       echo "[bench] could not install ${missing[*]}; going on without" >&2
   else
     echo "[bench] ${missing[*]} not installed and apt-get is not usable here; going on without" >&2
+  fi
+fi
+
+# The peer scenario (bench/peer.ts) runs notification-controller beside fluxhook on the cluster
+# tier's kube-apiserver, both built from the Go module proxy by test/cluster/build.sh (minutes the
+# first time, then cached). Without Go or etcd it is skipped with a message.
+only="$(printf '%s\n' "$@" | sed -n 's/^--only=//p' | tail -1)"
+if [ -z "$only" ] || [[ ",$only," == *",peer,"* ]]; then
+  if command -v go >/dev/null 2>&1 && command -v etcd >/dev/null 2>&1; then
+    echo "[bench] building the cluster tier for the peer scenario (test/cluster/build.sh)" >&2
+    bash test/cluster/build.sh >&2 || echo "[bench] test/cluster/build.sh failed: the peer scenario will be skipped" >&2
+  else
+    echo "[bench] Go or etcd is missing: the peer scenario will be skipped (README, \"The cluster tier\")" >&2
   fi
 fi
 

@@ -8,6 +8,13 @@
  * is an error. Go's flag syntax is accepted: `--name=value`, `--name value`, `-name`, and a bare
  * `--bool-flag` meaning true.
  */
+import {
+  DEFAULT_FAILED_BURST,
+  DEFAULT_FAILED_RATE,
+  DEFAULT_MAX_CONCURRENT_DELIVERIES,
+  DEFAULT_VALID_BURST,
+  DEFAULT_VALID_RATE,
+} from "./limits";
 
 export type LogLevel = "debug" | "info" | "error";
 export type LogEncoding = "json" | "console";
@@ -86,7 +93,8 @@ const FLAGS = {
   "health-addr": {
     kind: "string",
     default: ":9440",
-    usage: "The address the health endpoints (/healthz, /readyz, /deliveries) bind to; 0 turns them off.",
+    usage:
+      "The address the health endpoints (/healthz, /readyz, /deliveries, /openapi.json) bind to; 0 turns them off.",
   },
   "metrics-addr": {
     kind: "string",
@@ -125,7 +133,7 @@ const FLAGS = {
     kind: "bool",
     default: "false",
     usage:
-      "Log the targets a delivery would annotate instead of annotating them (the default when no cluster is reachable).",
+      "Log the targets a delivery would annotate instead of annotating them (with --receivers-file, the default when no cluster is reachable).",
   },
   "export-http-path-metrics": {
     kind: "bool",
@@ -136,7 +144,7 @@ const FLAGS = {
     kind: "bool",
     default: "false",
     usage:
-      "Elect one replica, through a Lease in RUNTIME_NAMESPACE, to write Receiver status and Events; every replica serves webhooks.",
+      "Elect one replica, through a Lease in RUNTIME_NAMESPACE, to write Receiver status and its Ready-transition Events (with --status-updates); every replica serves webhooks and records the Events of its deliveries.",
   },
   "leader-election-lease-duration": {
     kind: "string",
@@ -231,20 +239,13 @@ export const IGNORED_FLUX_FLAGS: ReadonlyMap<string, FlagKind> = new Map([
   ["kube-api-burst", "string"],
 ]);
 
-import {
-  DEFAULT_FAILED_BURST,
-  DEFAULT_FAILED_RATE,
-  DEFAULT_MAX_CONCURRENT_DELIVERIES,
-  DEFAULT_VALID_BURST,
-  DEFAULT_VALID_RATE,
-} from "./limits";
-
 /** The address value that turns the health or metrics listener off, as controller-runtime's BindAddress "0". */
 const LISTENER_OFF = "0";
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "error"];
 /** Flux's --log-level also takes `trace` (fluxcd/pkg runtime/logger); fluxhook has nothing finer than debug. */
 const LOG_LEVEL_ALIASES: Readonly<Record<string, LogLevel>> = { trace: "debug" };
 const LOG_ENCODINGS: readonly LogEncoding[] = ["json", "console"];
+/** The values Go's strconv.ParseBool takes, as a bool flag's `=value`. */
 const BOOL_VALUES: Record<string, boolean> = {
   true: true,
   "1": true,
@@ -266,7 +267,8 @@ const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3
 export function parseDuration(value: string): number | undefined {
   if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(value)) return undefined;
   let total = 0;
-  for (const [, n, , unit] of value.matchAll(/(\d+(\.\d+)?)(ms|s|m|h)/g)) total += Number(n) * DURATION_UNITS[unit!]!;
+  for (const [, amount, , unit] of value.matchAll(/(\d+(\.\d+)?)(ms|s|m|h)/g))
+    total += Number(amount) * DURATION_UNITS[unit!]!;
   return total;
 }
 
@@ -284,7 +286,13 @@ export function parseListenAddress(value: string): ListenAddress | undefined {
 }
 
 export function usage(): string {
-  const lines = ["Usage: fluxhook [flags]", "       fluxhook --version", "", "Flags:"];
+  const lines = [
+    "Usage: fluxhook [flags]",
+    "       fluxhook --version",
+    "       fluxhook send [flags]   (deliver an event as the GitHub Action does; fluxhook send --help)",
+    "",
+    "Flags:",
+  ];
   for (const [name, spec] of Object.entries(FLAGS) as [FlagName, FlagSpec][]) {
     if (spec.hidden) continue;
     const arg = spec.kind === "bool" ? "" : spec.kind === "strings" ? " path" : " string";
@@ -298,190 +306,213 @@ export function usage(): string {
 
 /** Parses argv (without the runtime and script) and the environment into a ServerConfig. */
 export function parseConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ConfigResult {
+  const scanned = scanFlags(argv);
+  if (scanned.ok !== true) return scanned;
+  const { flags } = scanned;
+  const addresses = listenAddresses(flags);
+  if (!addresses.ok) return addresses;
+  const logging = logSettings(flags);
+  if (!logging.ok) return logging;
+  const watchNamespace = watchedNamespace(flags, env);
+  if (!watchNamespace.ok) return watchNamespace;
+  const limits = deliveryLimits(flags);
+  if (!limits.ok) return limits;
+  const leaderElection = leaderElectionConfig(flags, env);
+  if (!leaderElection.ok) return leaderElection;
+  const gcrJwksUrl = flags.get("gcr-jwks-url");
+  if (!/^https?:\/\/[^\s]+$/.test(gcrJwksUrl)) return invalid("gcr-jwks-url", gcrJwksUrl, "expected an http(s) URL");
+
+  return {
+    ok: true,
+    config: {
+      ...addresses.value,
+      watchNamespace: watchNamespace.value,
+      noCrossNamespaceRefs: flags.bool("no-cross-namespace-refs"),
+      statusUpdates: flags.bool("status-updates"),
+      ...logging.value,
+      kubeconfig: flags.get("kubeconfig") || undefined,
+      receiversFiles: flags.list("receivers-file"),
+      dryRun: flags.bool("dry-run"),
+      exportHttpPathMetrics: flags.bool("export-http-path-metrics"),
+      limits: limits.value,
+      leaderElection: leaderElection.value,
+      gcrJwksUrl,
+      oidcDenyPrivateNetworks: flags.bool("oidc-deny-private-networks"),
+    },
+  };
+}
+
+/** A flag's value refused, with the message fluxhook exits 2 with. */
+type Refused = { readonly ok: false; readonly error: string };
+/** One concern of the config, or why its flags are refused. */
+type Parsed<T> = { readonly ok: true; readonly value: T } | Refused;
+
+const refuse = (error: string): Refused => ({ ok: false, error });
+const invalid = (name: string, value: string, expected: string): Refused =>
+  refuse(`invalid value ${JSON.stringify(value)} for flag --${name}: ${expected}`);
+const parsed = <T>(value: T): Parsed<T> => ({ ok: true, value });
+
+/** The flags of one command line: a flag's value (its default when not given), a repeatable flag's every value. */
+interface Flags {
+  get(name: FlagName): string;
+  bool(name: FlagName): boolean;
+  list(name: FlagName): readonly string[];
+}
+
+/** A flag's kind, for fluxhook's flags and Flux's flags fluxhook ignores; undefined for any other name. */
+function kindOf(name: string): FlagKind | undefined {
+  return Object.hasOwn(FLAGS, name) ? FLAGS[name as FlagName].kind : IGNORED_FLUX_FLAGS.get(name);
+}
+
+/**
+ * Reads argv with Go's flag syntax, which Flux's controllers take (pflag): `--name=value`,
+ * `--name value`, `-name`, a bare bool flag meaning true, a repeated string flag's every value.
+ * Hand-written: node:util parseArgs refuses `--bool=false` and a value that starts with `-`, and reads `-name` as short flags.
+ * `fluxhook send` takes the action's inputs as GNU-style flags, parsed with parseArgs (action/cli.ts).
+ */
+function scanFlags(argv: readonly string[]): { ok: true; flags: Flags } | Exclude<ConfigResult, { ok: true }> {
   const values = new Map<FlagName, string>();
   const lists = new Map<FlagName, string[]>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "-h" || arg === "--help" || arg === "-help") return { ok: "help", text: usage() };
     if (arg === "--version" || arg === "-version") return { ok: "version" };
-    if (!arg.startsWith("-") || arg === "-" || arg === "--") {
-      return { ok: false, error: `unexpected argument ${JSON.stringify(arg)}: fluxhook takes only flags` };
-    }
-    const body = arg.replace(/^--?/, "");
-    const eq = body.indexOf("=");
-    const name = eq < 0 ? body : body.slice(0, eq);
-    let value: string | undefined = eq < 0 ? undefined : body.slice(eq + 1);
-    const kind: FlagKind | undefined = name in FLAGS ? FLAGS[name as FlagName].kind : IGNORED_FLUX_FLAGS.get(name);
-    if (kind === undefined) return { ok: false, error: `unknown flag --${name}\n\n${usage()}` };
+    if (!arg.startsWith("-") || arg === "-" || arg === "--")
+      return refuse(`unexpected argument ${JSON.stringify(arg)}: fluxhook takes only flags`);
+    const nameAndValue = arg.replace(/^--?/, "");
+    const eq = nameAndValue.indexOf("=");
+    const name = eq < 0 ? nameAndValue : nameAndValue.slice(0, eq);
+    let value: string | undefined = eq < 0 ? undefined : nameAndValue.slice(eq + 1);
+    const kind = kindOf(name);
+    if (kind === undefined) return refuse(`unknown flag --${name}\n\n${usage()}`);
     if (value === undefined) {
       if (kind === "bool") value = "true";
       else {
         const next = argv[i + 1];
-        if (next === undefined) return { ok: false, error: `flag --${name} needs a value` };
+        if (next === undefined) return refuse(`flag --${name} needs a value`);
         value = next;
         i++;
       }
     }
-    if (kind === "bool" && !(value in BOOL_VALUES)) {
-      return { ok: false, error: `invalid value ${JSON.stringify(value)} for flag --${name}: expected true or false` };
-    }
+    if (kind === "bool" && !Object.hasOwn(BOOL_VALUES, value)) return invalid(name, value, "expected true or false");
     if (kind === "strings") lists.set(name as FlagName, [...(lists.get(name as FlagName) ?? []), value]);
-    else if (name in FLAGS) values.set(name as FlagName, value);
+    else if (Object.hasOwn(FLAGS, name)) values.set(name as FlagName, value);
   }
-
   const get = (name: FlagName) => values.get(name) ?? FLAGS[name].default;
-  const bool = (name: FlagName) => BOOL_VALUES[get(name)] === true;
-
-  const addresses: Record<"receiverAddr" | "health-addr" | "metrics-addr", ListenAddress | undefined> = {} as never;
-  for (const name of ["receiverAddr", "health-addr", "metrics-addr"] as const) {
-    // controller-runtime's "0": no listener at all (the receiver listener is the point, so not it).
-    if (name !== "receiverAddr" && get(name) === LISTENER_OFF) {
-      addresses[name] = undefined;
-      continue;
-    }
-    const parsed = parseListenAddress(get(name));
-    if (!parsed)
-      return {
-        ok: false,
-        error: `invalid value ${JSON.stringify(get(name))} for flag --${name}: expected host:port, e.g. ":9292"`,
-      };
-    addresses[name] = parsed;
-  }
-
-  const logLevelFlag = get("log-level");
-  const logLevel = LOG_LEVEL_ALIASES[logLevelFlag] ?? logLevelFlag;
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
-    return {
-      ok: false,
-      error: `invalid value ${JSON.stringify(logLevelFlag)} for flag --log-level: expected one of trace, ${LOG_LEVELS.join(", ")}`,
-    };
-  }
-  const logEncoding = get("log-encoding");
-  if (!(LOG_ENCODINGS as readonly string[]).includes(logEncoding)) {
-    return {
-      ok: false,
-      error: `invalid value ${JSON.stringify(logEncoding)} for flag --log-encoding: expected one of ${LOG_ENCODINGS.join(", ")}`,
-    };
-  }
-
-  let watchNamespace: string | undefined;
-  if (!bool("watch-all-namespaces")) {
-    watchNamespace = env.RUNTIME_NAMESPACE?.trim();
-    if (!watchNamespace) {
-      return {
-        ok: false,
-        error: "--watch-all-namespaces=false needs the RUNTIME_NAMESPACE environment variable (the namespace to watch)",
-      };
-    }
-  }
-
-  const numbers: Record<string, number> = {};
-  for (const name of [
-    "receiver-rate-limit",
-    "receiver-rate-burst",
-    "receiver-failure-rate-limit",
-    "receiver-failure-burst",
-    "max-concurrent-deliveries",
-  ] as const) {
-    const value = Number(get(name));
-    if (get(name).trim() === "" || !Number.isFinite(value) || value < 0) {
-      return {
-        ok: false,
-        error: `invalid value ${JSON.stringify(get(name))} for flag --${name}: expected a number >= 0`,
-      };
-    }
-    numbers[name] = value;
-  }
-  if (numbers["max-concurrent-deliveries"]! < 1)
-    return { ok: false, error: "--max-concurrent-deliveries must be at least 1" };
-  for (const [rate, burst] of [
-    ["receiver-rate-limit", "receiver-rate-burst"],
-    ["receiver-failure-rate-limit", "receiver-failure-burst"],
-  ] as const) {
-    if (numbers[rate]! > 0 && numbers[burst]! < 1)
-      return { ok: false, error: `--${burst} must be at least 1 when --${rate} is set` };
-  }
-  const replayWindowMs = get("replay-window") === "0" ? 0 : parseDuration(get("replay-window"));
-  if (replayWindowMs === undefined)
-    return {
-      ok: false,
-      error: `invalid value ${JSON.stringify(get("replay-window"))} for flag --replay-window: expected a duration such as "10m" or "0s"`,
-    };
-  const limits: DeliveryLimits = {
-    validRate: numbers["receiver-rate-limit"]!,
-    validBurst: numbers["receiver-rate-burst"]!,
-    failedRate: numbers["receiver-failure-rate-limit"]!,
-    failedBurst: numbers["receiver-failure-burst"]!,
-    maxConcurrent: numbers["max-concurrent-deliveries"]!,
-    replayWindowMs,
-  };
-
-  let leaderElection: LeaderElectionConfig | undefined;
-  if (bool("enable-leader-election")) {
-    const durations: Record<string, number> = {};
-    for (const name of [
-      "leader-election-lease-duration",
-      "leader-election-renew-deadline",
-      "leader-election-retry-period",
-    ] as const) {
-      const ms = parseDuration(get(name));
-      if (ms === undefined || ms <= 0)
-        return {
-          ok: false,
-          error: `invalid value ${JSON.stringify(get(name))} for flag --${name}: expected a duration such as "30s"`,
-        };
-      durations[name] = ms;
-    }
-    const [lease, renew, retry] = [
-      durations["leader-election-lease-duration"]!,
-      durations["leader-election-renew-deadline"]!,
-      durations["leader-election-retry-period"]!,
-    ];
-    if (!(lease > renew && renew > retry)) {
-      return { ok: false, error: "leader election needs lease duration > renew deadline > retry period" };
-    }
-    const namespace = env.RUNTIME_NAMESPACE?.trim();
-    if (!namespace)
-      return {
-        ok: false,
-        error: "--enable-leader-election needs the RUNTIME_NAMESPACE environment variable (the namespace of the Lease)",
-      };
-    leaderElection = {
-      namespace,
-      leaseDurationMs: lease,
-      renewDeadlineMs: renew,
-      retryPeriodMs: retry,
-      releaseOnCancel: bool("leader-election-release-on-cancel"),
-    };
-  }
-
-  const gcrJwksUrl = get("gcr-jwks-url");
-  if (!/^https?:\/\/[^\s]+$/.test(gcrJwksUrl)) {
-    return {
-      ok: false,
-      error: `invalid value ${JSON.stringify(gcrJwksUrl)} for flag --gcr-jwks-url: expected an http(s) URL`,
-    };
-  }
-
   return {
     ok: true,
-    config: {
-      receiverAddr: addresses.receiverAddr!,
-      healthAddr: addresses["health-addr"],
-      metricsAddr: addresses["metrics-addr"],
-      watchNamespace,
-      noCrossNamespaceRefs: bool("no-cross-namespace-refs"),
-      statusUpdates: bool("status-updates"),
-      logLevel: logLevel as LogLevel,
-      logEncoding: logEncoding as LogEncoding,
-      kubeconfig: get("kubeconfig") || undefined,
-      receiversFiles: lists.get("receivers-file") ?? [],
-      dryRun: bool("dry-run"),
-      exportHttpPathMetrics: bool("export-http-path-metrics"),
-      limits,
-      leaderElection,
-      gcrJwksUrl,
-      oidcDenyPrivateNetworks: bool("oidc-deny-private-networks"),
-    },
+    flags: { get, bool: (name) => BOOL_VALUES[get(name)] === true, list: (name) => lists.get(name) ?? [] },
   };
+}
+
+/** The three listeners; controller-runtime's "0" turns the health or metrics one off (not the webhook one: it is the point). */
+function listenAddresses(flags: Flags): Parsed<Pick<ServerConfig, "receiverAddr" | "healthAddr" | "metricsAddr">> {
+  const address = (name: "receiverAddr" | "health-addr" | "metrics-addr"): Parsed<ListenAddress | undefined> => {
+    const value = flags.get(name);
+    if (name !== "receiverAddr" && value === LISTENER_OFF) return parsed(undefined);
+    const listen = parseListenAddress(value);
+    return listen ? parsed(listen) : invalid(name, value, 'expected host:port, e.g. ":9292"');
+  };
+  const receiverAddr = address("receiverAddr");
+  if (!receiverAddr.ok) return receiverAddr;
+  const healthAddr = address("health-addr");
+  if (!healthAddr.ok) return healthAddr;
+  const metricsAddr = address("metrics-addr");
+  if (!metricsAddr.ok) return metricsAddr;
+  return parsed({ receiverAddr: receiverAddr.value!, healthAddr: healthAddr.value, metricsAddr: metricsAddr.value });
+}
+
+function logSettings(flags: Flags): Parsed<Pick<ServerConfig, "logLevel" | "logEncoding">> {
+  const levelFlag = flags.get("log-level");
+  const logLevel = Object.hasOwn(LOG_LEVEL_ALIASES, levelFlag) ? LOG_LEVEL_ALIASES[levelFlag]! : levelFlag;
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel))
+    return invalid("log-level", levelFlag, `expected one of trace, ${LOG_LEVELS.join(", ")}`);
+  const logEncoding = flags.get("log-encoding");
+  if (!(LOG_ENCODINGS as readonly string[]).includes(logEncoding))
+    return invalid("log-encoding", logEncoding, `expected one of ${LOG_ENCODINGS.join(", ")}`);
+  return parsed({ logLevel: logLevel as LogLevel, logEncoding: logEncoding as LogEncoding });
+}
+
+/** Every namespace, or (--watch-all-namespaces=false) RUNTIME_NAMESPACE's alone, as Flux's controllers read it. */
+function watchedNamespace(flags: Flags, env: Readonly<Record<string, string | undefined>>): Parsed<string | undefined> {
+  if (flags.bool("watch-all-namespaces")) return parsed(undefined);
+  const namespace = env.RUNTIME_NAMESPACE?.trim();
+  if (!namespace)
+    return refuse(
+      "--watch-all-namespaces=false needs the RUNTIME_NAMESPACE environment variable (the namespace to watch)",
+    );
+  return parsed(namespace);
+}
+
+/** A flag that holds a number >= 0. */
+function nonNegative(flags: Flags, name: FlagName): Parsed<number> {
+  const text = flags.get(name);
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isFinite(value) || value < 0) return invalid(name, text, "expected a number >= 0");
+  return parsed(value);
+}
+
+function deliveryLimits(flags: Flags): Parsed<DeliveryLimits> {
+  const validRate = nonNegative(flags, "receiver-rate-limit");
+  if (!validRate.ok) return validRate;
+  const validBurst = nonNegative(flags, "receiver-rate-burst");
+  if (!validBurst.ok) return validBurst;
+  const failedRate = nonNegative(flags, "receiver-failure-rate-limit");
+  if (!failedRate.ok) return failedRate;
+  const failedBurst = nonNegative(flags, "receiver-failure-burst");
+  if (!failedBurst.ok) return failedBurst;
+  const maxConcurrent = nonNegative(flags, "max-concurrent-deliveries");
+  if (!maxConcurrent.ok) return maxConcurrent;
+  if (maxConcurrent.value < 1) return refuse("--max-concurrent-deliveries must be at least 1");
+  // A rate without a burst of at least one would refuse every delivery.
+  if (validRate.value > 0 && validBurst.value < 1)
+    return refuse("--receiver-rate-burst must be at least 1 when --receiver-rate-limit is set");
+  if (failedRate.value > 0 && failedBurst.value < 1)
+    return refuse("--receiver-failure-burst must be at least 1 when --receiver-failure-rate-limit is set");
+  const replayWindow = flags.get("replay-window");
+  const replayWindowMs = replayWindow === "0" ? 0 : parseDuration(replayWindow);
+  if (replayWindowMs === undefined)
+    return invalid("replay-window", replayWindow, 'expected a duration such as "10m" or "0s"');
+  return parsed({
+    validRate: validRate.value,
+    validBurst: validBurst.value,
+    failedRate: failedRate.value,
+    failedBurst: failedBurst.value,
+    maxConcurrent: maxConcurrent.value,
+    replayWindowMs,
+  });
+}
+
+/** A leader election duration flag: a Go duration above zero. */
+function leaderDuration(flags: Flags, name: FlagName): Parsed<number> {
+  const ms = parseDuration(flags.get(name));
+  return ms === undefined || ms <= 0 ? invalid(name, flags.get(name), 'expected a duration such as "30s"') : parsed(ms);
+}
+
+/** Undefined unless --enable-leader-election; then the Lease's namespace and client-go's three durations. */
+function leaderElectionConfig(
+  flags: Flags,
+  env: Readonly<Record<string, string | undefined>>,
+): Parsed<LeaderElectionConfig | undefined> {
+  if (!flags.bool("enable-leader-election")) return parsed(undefined);
+  const lease = leaderDuration(flags, "leader-election-lease-duration");
+  if (!lease.ok) return lease;
+  const renew = leaderDuration(flags, "leader-election-renew-deadline");
+  if (!renew.ok) return renew;
+  const retry = leaderDuration(flags, "leader-election-retry-period");
+  if (!retry.ok) return retry;
+  if (!(lease.value > renew.value && renew.value > retry.value))
+    return refuse("leader election needs lease duration > renew deadline > retry period");
+  const namespace = env.RUNTIME_NAMESPACE?.trim();
+  if (!namespace)
+    return refuse(
+      "--enable-leader-election needs the RUNTIME_NAMESPACE environment variable (the namespace of the Lease)",
+    );
+  return parsed({
+    namespace,
+    leaseDurationMs: lease.value,
+    renewDeadlineMs: renew.value,
+    retryPeriodMs: retry.value,
+    releaseOnCancel: flags.bool("leader-election-release-on-cancel"),
+  });
 }

@@ -174,7 +174,7 @@ export const MAX_BODY_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
 
 /**
  * Successful delivery ids remembered for duplicate detection: per receiver, so one receiver's
- * deliveries never push out another's (the cache used to be shared by all), for at most
+ * deliveries never push out another's (one cache shared by all would let one flood evict them), for at most
  * DELIVERY_ID_RECEIVERS receivers at once (the least recently delivered forgotten first).
  * GitHub lets a user redeliver for 3 days, so ids live that long unless pushed out; a receiver
  * that gets more than 100 deliveries in 3 days may annotate a late redelivery once more, a
@@ -221,8 +221,8 @@ export const MAX_JSON_VALUES = 250_000;
 
 /**
  * Largest OIDC discovery document or JWKS read (issuers and Google's keys). Real ones are a few
- * KiB (Google's JWKS: 1.3 KiB; Dex's discovery: 1.5 KiB); a 300 MB document used to be read whole
- * (RSS 712 MB, 1 GB for a key set). The read stops, and the fetch fails, past this.
+ * KiB (Google's JWKS: 1.3 KiB; Dex's discovery: 1.5 KiB); a 300 MB document read whole takes
+ * 712 MB of RSS (1 GB for a key set). The read stops, and the fetch fails, past this.
  */
 export const OIDC_MAX_DOCUMENT_BYTES = 1024 * 1024;
 
@@ -232,15 +232,15 @@ export const OIDC_MAX_REDIRECTS = 10;
 /**
  * After a failed discovery or key-set fetch, requests naming that issuer (or key set) fail at once
  * for this long instead of each fetching again: jose caches only successes, so while an issuer is
- * down or unreachable (gcr in an air-gapped cluster) every forged token used to be a fetch.
+ * down or unreachable (gcr in an air-gapped cluster) a forged token costs no fetch.
  */
 export const OIDC_FETCH_RETRY_MS = 5_000;
 
 /**
  * Longest text of a delivery's outcome (its reason, each target's reason, its event) that reaches
  * an answer, a log line, an Event or /deliveries. Reasons quote what the sender sent (an event
- * type, a content type, an issuer), and a 3 MiB cdevents `context.type` was echoed whole: 130
- * requests made 365 MB of logs and a 63 MB /deliveries. Cut at one place (outcome/outcome-text.ts),
+ * type, a content type, an issuer): echoed whole, a 3 MiB cdevents `context.type` makes 365 MB
+ * of logs and a 63 MB /deliveries from 130 requests. Cut at one place (outcome/outcome-text.ts),
  * so no output holds more than this many characters of sender text.
  */
 export const MAX_OUTCOME_TEXT_CHARS = 200;

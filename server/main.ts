@@ -3,17 +3,18 @@
  * Entry point: flags in, a running server out. Exit codes: 2 for bad flags, 1 when there is
  * nothing to serve (no cluster and no --receivers-file) or a listen address is taken, 0 after a
  * clean shutdown on SIGTERM or SIGINT.
+ *
+ * The server's modules (client-node, Elysia, prom-client and the rest) are imported only once the
+ * flags ask for a server: `fluxhook send ...`, `--help`, `--version` and a refused flag answer
+ * without loading them.
  */
 import { existsSync } from "node:fs";
 import type { KubeConfig } from "@kubernetes/client-node";
 // Bundled into the executable: the release checks this version against its tag.
 import { version as VERSION } from "../package.json";
 import { parseConfig } from "./config";
-import { createKubeClient, loadKubeConfig } from "./kube/client";
 import type { KubePort } from "./kube/port";
-import { createLogger, LOG_BACKLOG_MAX_BYTES, stderrLines } from "./runtime/log";
-import { ApiRequestCounts } from "./observe/metrics";
-import { startFluxhook, type Fluxhook } from "./server";
+import type { Fluxhook } from "./server";
 
 /** How long start-up waits for the API server before a file-mode server falls back to dry run. */
 const CLUSTER_PROBE_TIMEOUT_MS = 2_000;
@@ -38,11 +39,23 @@ if (!parsed.ok) {
   process.exit(2);
 }
 const { config } = parsed;
-const missing = config.receiversFiles.filter((f) => !existsSync(f));
+const missing = config.receiversFiles.filter((file) => !existsSync(file));
 if (missing.length > 0) {
   console.error(`fluxhook: --receivers-file ${missing.join(", ")}: no such file`);
   process.exit(2);
 }
+
+const [
+  { createKubeClient, loadKubeConfig },
+  { createLogger, LOG_BACKLOG_MAX_BYTES, stderrLines },
+  { ApiRequestCounts },
+  { startFluxhook },
+] = await Promise.all([
+  import("./kube/client"),
+  import("./runtime/log"),
+  import("./observe/metrics"),
+  import("./server"),
+]);
 // The logger's stderr batch is owned here, and written out at exit.
 const stderr = stderrLines();
 process.on("exit", stderr.flushAtExit);
@@ -100,13 +113,13 @@ const printed = new Map<string, string>();
 const announce = () => {
   if (!server) return;
   const seen = new Set<string>();
-  for (const r of server.receivers()) {
-    const name = `${r.key.namespace}/${r.key.name}`;
+  for (const receiver of server.receivers()) {
+    const name = `${receiver.key.namespace}/${receiver.key.name}`;
     seen.add(name);
     // In a dry run (`npm start`'s demo) the URLs are what to point a sender or the README's curl
     // at. Otherwise their digests are secrets, and stdout ends up in pod logs: they are masked.
-    const path = server.dryRun ? r.path : "/hook/*** (sha256 of token, name and namespace)";
-    const line = `receiver ${name} (${r.type ?? "invalid"}, ${r.state}): ${server.receiverUrl}${path}`;
+    const path = server.dryRun ? receiver.path : "/hook/*** (sha256 of token, name and namespace)";
+    const line = `receiver ${name} (${receiver.type ?? "invalid"}, ${receiver.state}): ${server.receiverUrl}${path}`;
     if (printed.get(name) !== line) console.log(line);
     printed.set(name, line);
   }

@@ -169,11 +169,11 @@ export async function startFluxhook(options: FluxhookOptions): Promise<Fluxhook>
     dryRun,
     isLeader: source.isLeader,
     receivers: () =>
-      [...index.entries()].map((e) => ({
-        key: e.key,
-        type: e.spec?.type,
-        path: e.path,
-        state: e.unavailable ?? "ready",
+      [...index.entries()].map((entry) => ({
+        key: entry.key,
+        type: entry.spec?.type,
+        path: entry.path,
+        state: entry.unavailable ?? "ready",
       })),
     ready: readiness.ready,
     patchesWaiting: () => coalesce.waiting(),
@@ -199,6 +199,7 @@ function startSource(
       log,
       onReload: options.onReceiversFileLoaded,
       noCrossNamespaceRefs: config.noCrossNamespaceRefs,
+      withoutSources: !kube,
     });
   return startClusterSource({ kube: kube!, config, index, log, tuning, observe, instance: options.instance });
 }

@@ -12,11 +12,16 @@
  *                "requestedAt":"2026-12-01T22:54:27.123456789Z"}]}
  *
  * The targets and their `requestedAt` are the ones the delivery's 200 answer listed. The
- * authentication is the delivery's, applied to the query: the same HMAC header over the query's
- * body for the signed types (github, bitbucket, generic-hmac, nexus), but keyed with
- * `statusQueryKey(token)` instead of the token, so that a query's signature is never a delivery's
- * and back; the same token header for gitlab and harbor; the same bearer token for generic-oidc
- * and gcr; and the secret URL alone for the types that have nothing else.
+ * authentication is the delivery's, applied to the query, so that no query's credential is a
+ * delivery's and no delivery's a query's:
+ *
+ *   - github, bitbucket, generic-hmac, nexus: the same HMAC header over the query's body, keyed
+ *     with `statusQueryKey(token)` instead of the token;
+ *   - gitlab, harbor (whose deliveries carry the token itself): the same header, carrying
+ *     `statusQueryTokenHeader(token, body)`, an HMAC of the query under that key, never the token;
+ *   - generic-oidc, gcr: the same bearer token as a delivery (an ID token, good for either until
+ *     it expires: SECURITY.md);
+ *   - the secret URL alone for the types that have nothing else.
  *
  * The answer (200) says, per target, whether its controller handled that request, its Ready
  * condition and revision, and for a source, the Kustomizations and HelmReleases in its namespace
@@ -26,6 +31,7 @@
  * failure budget is spent, 503 the receiver is not Ready or there is no cluster to read.
  */
 import { createHmac } from "node:crypto";
+import { signPayload } from "./signature";
 import { WEBHOOK_PATH_PREFIX } from "./webhook-path";
 
 /**
@@ -92,6 +98,17 @@ export const STATUS_QUERY_KEY_LABEL = "fluxhook status query v1";
  */
 export function statusQueryKey(token: string | Uint8Array): Buffer {
   return createHmac("sha256", token).update(STATUS_QUERY_KEY_LABEL).digest();
+}
+
+/**
+ * What a status query carries in the token's own header for gitlab (X-Gitlab-Token) and harbor
+ * (Authorization), whose deliveries send the token there in clear: `sha256=<hex>`, the HMAC-SHA256
+ * of the query's exact body under statusQueryKey(token). A captured query is then no delivery (a
+ * delivery needs the token, which no HMAC reveals) and answers only for its own targets and
+ * requestedAt, as a signed type's query does; nor does it give away the query key.
+ */
+export function statusQueryTokenHeader(token: string | Uint8Array, body: string | Uint8Array): string {
+  return signPayload("sha256", statusQueryKey(token), body);
 }
 
 /** The query's path for a hook path (`/hook/<digest>`), or undefined for anything else. */

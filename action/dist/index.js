@@ -18943,6 +18943,9 @@ var STATUS_QUERY_KEY_LABEL = "fluxhook status query v1";
 function statusQueryKey(token) {
   return createHmac2("sha256", token).update(STATUS_QUERY_KEY_LABEL).digest();
 }
+function statusQueryTokenHeader(token, body) {
+  return signPayload("sha256", statusQueryKey(token), body);
+}
 function encodeStatusQuery(query) {
   return JSON.stringify({
     targets: query.targets.map(({ kind, namespace, name, requestedAt }) => ({ kind, namespace, name, requestedAt }))
@@ -19006,9 +19009,12 @@ function annotatedTargets(body) {
   return out;
 }
 // shared/concurrency.ts
-async function mapPool(items, limit, work) {
+var checkLimit = (name, limit) => {
   if (!Number.isInteger(limit) || limit < 1)
-    throw new RangeError(`mapPool: limit must be a whole number >= 1, not ${limit}`);
+    throw new RangeError(`${name}: limit must be a whole number >= 1, not ${limit}`);
+};
+async function mapPool(items, limit, work) {
+  checkLimit("mapPool", limit);
   const results = new Array(items.length);
   let next = 0;
   let failed = false;
@@ -19026,18 +19032,39 @@ async function mapPool(items, limit, work) {
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
 }
+function gate(limit) {
+  checkLimit("gate", limit);
+  let running = 0;
+  const waiting = [];
+  return async (work) => {
+    if (running < limit)
+      running++;
+    else
+      await new Promise((start) => waiting.push(start));
+    try {
+      return await work();
+    } finally {
+      const next = waiting.shift();
+      if (next)
+        next();
+      else
+        running--;
+    }
+  };
+}
 // action/inert.ts
-var UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
+var UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
+var COMMAND_ANYWHERE = /##(?=[A-Za-z]*\[)/g;
 var LINE_BREAK = /\r\n|[\n\r\u0085\u2028\u2029]/;
-var COMMAND_START = /^\s*(::|##)/;
+var COMMAND_START = /^\s*(?:::|##|(?:---|\+\+\+|~~~)(?:\s|$)|\^\^\^ \+\+\+)/;
 var MARKUP = /[&<>"'`*_[\](){}!#|~\\]/g;
 var SHORT_ESCAPES = { "\t": "\\t", "\n": "\\n", "\r": "\\r" };
 function escapeChar(c) {
-  const code = c.charCodeAt(0);
+  const code = c.codePointAt(0) ?? 0;
   return SHORT_ESCAPES[c] ?? (code <= 255 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u{${code.toString(16)}}`);
 }
 function inert(text) {
-  return text.replace(UNSAFE, escapeChar);
+  return text.replace(UNSAFE, escapeChar).replace(COMMAND_ANYWHERE, "#\\x23");
 }
 function guardLine(line) {
   return COMMAND_START.test(line) ? `> ${line}` : line;
@@ -19114,7 +19141,7 @@ async function deliver(req, options, deps) {
 // action/plan.ts
 import { createHash as createHash4, randomUUID as randomUUID2 } from "node:crypto";
 // package.json
-var version = "0.1.0";
+var version = "0.2.0";
 
 // action/defaults.ts
 var DEFAULTS = {
@@ -19200,8 +19227,8 @@ var stripBrackets = (host) => host.startsWith("[") && host.endsWith("]") ? host.
 var normaliseHost = (host) => stripBrackets(host.toLowerCase()).replace(/\.$/, "");
 var defaultPort = (url) => Number(url.port || (url.protocol === "https:" ? 443 : 80));
 function isLoopback(host) {
-  const name = normaliseHost(host);
-  if (name === "localhost" || name.endsWith(".localhost") || name === "::1")
+  const name = stripBrackets(host.toLowerCase());
+  if (name === "localhost" || name === "::1")
     return true;
   return isIP(name) === 4 && name.startsWith("127.");
 }
@@ -19394,24 +19421,7 @@ function clientCertRequired(error, err, https, hasClientCert) {
   return socket?.bytesRead === 0 && typeof socket.bytesWritten === "number" && socket.bytesWritten > 0;
 }
 function createTransport(route, options) {
-  const ca = trustAnchors(options.extraCa, options.nodeExtraCaPem);
-  const targetTls = {
-    ...ca ? { ca } : {},
-    ...options.clientCert && options.clientKey ? { cert: options.clientCert, key: options.clientKey } : {},
-    rejectUnauthorized: !options.insecureSkipVerify,
-    timeout: options.timeoutMs
-  };
-  const common = { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, maxRedirections: 0 };
-  const dispatcher = route.kind === "proxy" ? new $ProxyAgent({
-    ...common,
-    uri: route.proxy.href,
-    requestTls: targetTls,
-    proxyTls: {
-      ...ca ? { ca } : {},
-      rejectUnauthorized: !options.insecureSkipVerify,
-      timeout: options.timeoutMs
-    }
-  }) : new $Agent({ ...common, connect: targetTls });
+  const dispatcher = createDispatcher(route, options);
   return {
     async send(req, timeoutMs, maxBodyBytes = MAX_RESPONSE_BYTES) {
       const signal = AbortSignal.timeout(timeoutMs);
@@ -19424,34 +19434,17 @@ function createTransport(route, options) {
           signal,
           maxRedirections: 0
         });
-        const chunks = [];
-        let size = 0;
-        let truncated = false;
-        try {
-          for await (const chunk of res.body) {
-            const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
-            chunks.push(buf);
-            size += buf.byteLength;
-            if (size > maxBodyBytes) {
-              truncated = true;
-              res.body.destroy();
-              break;
-            }
-          }
-        } catch {
-          truncated = true;
-          res.body.destroy();
-        }
-        const body = Buffer.concat(chunks).subarray(0, maxBodyBytes).toString("utf8");
+        const read = await readBounded(res.body, maxBodyBytes);
         const headers = flattenHeaders(res.headers);
         const declared = /^\d+$/.test(headers["content-length"] ?? "") ? Number(headers["content-length"]) : undefined;
         return {
           kind: "response",
           status: res.statusCode,
           headers,
-          body,
-          bodyTruncated: truncated,
-          bodyBytes: truncated ? declared : size
+          body: read.body,
+          bodyTruncated: read.truncated,
+          ...read.cut ? { bodyCut: true } : {},
+          bodyBytes: read.truncated ? declared : read.size
         };
       } catch (err) {
         const error = classifyError(err);
@@ -19467,6 +19460,51 @@ function createTransport(route, options) {
       });
     }
   };
+}
+function createDispatcher(route, options) {
+  const ca = trustAnchors(options.extraCa, options.nodeExtraCaPem);
+  const targetTls = {
+    ...ca ? { ca } : {},
+    ...options.clientCert && options.clientKey ? { cert: options.clientCert, key: options.clientKey } : {},
+    rejectUnauthorized: !options.insecureSkipVerify,
+    timeout: options.timeoutMs
+  };
+  const common = { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, maxRedirections: 0 };
+  if (route.kind !== "proxy")
+    return new $Agent({ ...common, connect: targetTls });
+  return new $ProxyAgent({
+    ...common,
+    uri: route.proxy.href,
+    requestTls: targetTls,
+    proxyTls: {
+      ...ca ? { ca } : {},
+      rejectUnauthorized: !options.insecureSkipVerify,
+      timeout: options.timeoutMs
+    }
+  });
+}
+async function readBounded(body, maxBodyBytes) {
+  const chunks = [];
+  let size = 0;
+  let truncated = false;
+  let cut = false;
+  try {
+    for await (const chunk of body) {
+      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+      chunks.push(buf);
+      size += buf.byteLength;
+      if (size > maxBodyBytes) {
+        truncated = true;
+        body.destroy();
+        break;
+      }
+    }
+  } catch {
+    truncated = true;
+    cut = true;
+    body.destroy();
+  }
+  return { body: Buffer.concat(chunks).subarray(0, maxBodyBytes).toString("utf8"), size, truncated, cut };
 }
 function describeRoute(route) {
   if (route.kind === "proxy")
@@ -19633,7 +19671,7 @@ var CLEARTEXT_CREDENTIAL = {
   gitlab: "the token itself (X-Gitlab-Token)",
   harbor: "the token itself (Authorization)",
   "generic-oidc": "the runner's ID token",
-  generic: undefined
+  generic: "the receiver's URL, its only credential (it triggers the Receiver and reads its targets' status)"
 };
 function cleartextWarning(destinations, type) {
   const credential = CLEARTEXT_CREDENTIAL[type];
@@ -19641,7 +19679,7 @@ function cleartextWarning(destinations, type) {
     const url = new URL(destination.url);
     return url.protocol === "http:" && !isLoopback(url.hostname);
   });
-  if (!credential || !inClear)
+  if (!inClear)
     return;
   return `${maskUrl(inClear.url)} is plain http:// beyond this runner: ${credential} and the receiver's answers ` + "cross the network unencrypted, readable and changeable on the way. Use https:// (`ca-file` for a private CA).";
 }
@@ -19649,7 +19687,8 @@ function cleartextWarning(destinations, type) {
 // action/report.ts
 var MAX_REVISION_CHARS = 256;
 var FLUX_DIGEST = "(?:sha1:[0-9a-f]{40}|sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128}|blake3:[0-9a-f]{64})";
-var FLUX_POINTER = "[A-Za-z0-9][A-Za-z0-9._/+@-]*";
+var REF_COMPONENT = "[A-Za-z0-9_+@-][A-Za-z0-9._+@-]*";
+var FLUX_POINTER = `(?!.*\\.\\.)[A-Za-z0-9][A-Za-z0-9._+@-]*(?:/${REF_COMPONENT})*`;
 var CHART_VERSION = "v?\\d+\\.\\d+\\.\\d+(?:-[0-9A-Za-z.-]+)?(?:\\+[0-9A-Za-z.-]+)?";
 var FLUX_REVISION = new RegExp(`^(?:(?:${FLUX_POINTER}@)?${FLUX_DIGEST}|${CHART_VERSION})$`);
 function revisionOutput(revision) {
@@ -19676,6 +19715,11 @@ function bodyExcerpt(result, max) {
   const { body } = result;
   if (!result.bodyTruncated && body.length <= max)
     return body;
+  if (result.bodyCut) {
+    const read = Buffer.byteLength(body);
+    const of = result.bodyBytes !== undefined ? ` of its ${result.bodyBytes}` : "";
+    return `${body.slice(0, max)}… (cut off after ${read}${of} bytes)`;
+  }
   const size = result.bodyBytes !== undefined ? `${result.bodyBytes} bytes` : `more than ${Buffer.byteLength(body)} bytes${result.bodyTruncated ? ", not read to the end" : ""}`;
   return `${body.slice(0, max)}… (truncated: the answer has ${size})`;
 }
@@ -19699,16 +19743,16 @@ function outputsFor(ctx, deliveryId, outcome) {
   };
 }
 var resultName = (ctx) => ctx.target.kind === "receiver" ? `${ctx.target.namespace}/${ctx.target.receiver}` : maskUrl(ctx.url);
-function resultEntry(r) {
+function resultEntry(result) {
   return {
-    receiver: resultName(r.ctx),
-    status: r.outcome?.status ?? null,
-    "delivery-id": r.deliveryId,
-    attempts: r.outcome?.attempts.length ?? 0
+    receiver: resultName(result.ctx),
+    status: result.outcome?.status ?? null,
+    "delivery-id": result.deliveryId,
+    attempts: result.outcome?.attempts.length ?? 0
   };
 }
 function stepOutputs(results) {
-  const first = results.find((r) => r.outcome !== undefined && !r.outcome.ok) ?? results[0];
+  const first = results.find((result) => result.outcome !== undefined && !result.outcome.ok) ?? results[0];
   if (!first)
     throw new Error("stepOutputs needs at least one delivery");
   return {
@@ -19879,8 +19923,8 @@ var AUTH = {
     [Header.hubSignature]: signPayload("sha1", hmacKey, body)
   }),
   "generic-hmac": ({ hmacKey }, body) => ({ [Header.signature]: signPayload("sha256", hmacKey, body) }),
-  gitlab: ({ token }, _body, event, deliveryId) => ({
-    [Header.gitlabToken]: token,
+  gitlab: ({ tokenHeader }, body, event, deliveryId) => ({
+    [Header.gitlabToken]: tokenHeader(body),
     [Header.gitlabEvent]: event,
     [Header.gitlabEventUuid]: deliveryId
   }),
@@ -19889,9 +19933,9 @@ var AUTH = {
     [Header.bitbucketEvent]: event,
     [Header.bitbucketRequestUuid]: deliveryId
   }),
-  harbor: ({ token }) => ({ [Header.authorization]: token }),
+  harbor: ({ tokenHeader }, body) => ({ [Header.authorization]: tokenHeader(body) }),
   generic: () => ({}),
-  "generic-oidc": ({ token }) => ({ [Header.authorization]: `Bearer ${token}` })
+  "generic-oidc": ({ bearer }) => ({ [Header.authorization]: `Bearer ${bearer}` })
 };
 var FRAMING_HEADERS = ["Host", "Content-Length", "Transfer-Encoding", "Connection", "Expect", "TE", "Upgrade"];
 function reservedHeaderNames(receiverType) {
@@ -19958,7 +20002,11 @@ function buildRequest(settings, payload, deliveryId) {
     if (settings.enterprise.version)
       headers[Header.githubEnterpriseVersion] = settings.enterprise.version;
   }
-  const credential = { token: settings.credential, hmacKey: settings.credential };
+  const credential = {
+    bearer: settings.credential,
+    hmacKey: settings.credential,
+    tokenHeader: () => settings.credential
+  };
   Object.assign(headers, AUTH[settings.receiverType](credential, body, settings.event, deliveryId));
   for (const [name, value] of settings.extraHeaders)
     headers[name] = value;
@@ -19971,7 +20019,11 @@ function buildStatusQuery(settings, targets, deliveryId) {
   const headers = {
     [Header.contentType]: ContentType.json,
     [Header.userAgent]: settings.userAgent,
-    ...AUTH[settings.receiverType]({ token: settings.credential, hmacKey: statusQueryKey(settings.credential) }, body, settings.event, deliveryId)
+    ...AUTH[settings.receiverType]({
+      bearer: settings.credential,
+      hmacKey: statusQueryKey(settings.credential),
+      tokenHeader: (signed) => statusQueryTokenHeader(settings.credential, signed)
+    }, body, settings.event, deliveryId)
   };
   for (const [name, value] of settings.extraHeaders)
     headers[name] = value;
@@ -20075,6 +20127,11 @@ function toFollow(answer, mode) {
     body = undefined;
   }
   const targets = annotatedTargets(body);
+  if (answer.bodyCut)
+    return {
+      kind: "refused",
+      message: `wait-for: ${mode} cannot list what to wait for: the receiver's answer to the delivery was cut off before ` + "its end (it stalled past timeout-seconds, or the connection was reset)."
+    };
   if (answer.bodyTruncated)
     return {
       kind: "refused",
@@ -20185,6 +20242,8 @@ async function pollOnce(targets, deadline, deps) {
     if (left <= 0)
       return { kind: "late" };
     const result = await deps.query(targets.slice(i, i + MAX_STATUS_QUERY_TARGETS), left);
+    if (result === undefined)
+      return { kind: "late" };
     if (result.kind === "error")
       return { kind: "retry", why: inert(`${result.error.code}: ${result.error.message}`) };
     if (permanent(result))
@@ -20201,17 +20260,22 @@ async function pollOnce(targets, deadline, deps) {
       };
     if (result.status !== 200)
       return { kind: "refused", why: `the status query was refused: HTTP ${result.status} (${reasonOf(result.body)})` };
+    if (result.bodyCut)
+      return {
+        kind: "retry",
+        why: "its answer was cut off before its end (it stalled past timeout-seconds, or the connection was reset)"
+      };
+    if (result.bodyTruncated)
+      return {
+        kind: "refused",
+        why: `the status query's answer was longer than the ${MAX_STATUS_ANSWER_BYTES} bytes its bounds allow (shared/status-query.ts): is the receiver fluxhook, of a version that speaks this action's status query?`
+      };
     let body;
     try {
       body = JSON.parse(result.body);
     } catch {
       body = undefined;
     }
-    if (result.bodyTruncated)
-      return {
-        kind: "refused",
-        why: `the status query's answer was longer than the ${MAX_STATUS_ANSWER_BYTES} bytes its bounds allow (shared/status-query.ts), or was cut off: is the receiver fluxhook, of a version that speaks this action's status query?`
-      };
     const answer = parseStatusAnswer(body);
     if (!answer)
       return { kind: "refused", why: "the status query's answer is not a status answer" };
@@ -20222,8 +20286,7 @@ async function pollOnce(targets, deadline, deps) {
     answer: { status: 200, reason: parts.map((p) => p.reason).join("; "), targets: parts.flatMap((p) => p.targets) }
   };
 }
-async function waitForFlux(targets, mode, timeoutMs, deps) {
-  const deadline = deps.now() + timeoutMs;
+async function waitForFlux(targets, mode, timeoutMs, deps, deadline = deps.now() + timeoutMs) {
   let last;
   let behind = "no answer from the status query yet";
   const timedOut = (polls) => ({
@@ -20534,57 +20597,74 @@ function enterpriseServer(env) {
 
 // action/io.ts
 import { writeSync } from "node:fs";
-var annotation = (message) => inertLines(message).join(`
-`);
+function secretList() {
+  const secrets = [];
+  return {
+    add(secret) {
+      if (secret !== "" && !secrets.includes(secret))
+        secrets.push(secret);
+    },
+    scrub: (text) => scrub(text, secrets)
+  };
+}
+function displayFor(secrets) {
+  return {
+    lines: (text) => inertLines(secrets.scrub(text)).map(secrets.scrub),
+    line: (text) => secrets.scrub(inert(secrets.scrub(text))),
+    cell: (text) => secrets.scrub(summaryCell(secrets.scrub(text)))
+  };
+}
 function actionsIo() {
+  const secrets = secretList();
+  const show = displayFor(secrets);
+  const annotation = (message) => show.lines(message).join(`
+`);
   return {
     info: (line) => {
-      for (const shown of inertLines(line))
-        info(shown);
+      for (const text of show.lines(line))
+        info(text);
     },
     warning: (message) => warning(annotation(message)),
     fail: (message) => setFailed(annotation(message)),
     debug: (message) => debug2(annotation(message)),
-    startGroup: (name) => startGroup(inert(name)),
+    startGroup: (name) => startGroup(show.line(name)),
     endGroup: () => endGroup(),
-    setSecret: (secret) => setSecret(secret),
-    setOutput: (name, value) => setOutput(name, value),
+    setSecret: (secret) => {
+      secrets.add(secret);
+      setSecret(secret);
+    },
+    scrub: secrets.scrub,
+    setOutput: (name, value) => setOutput(name, secrets.scrub(value)),
     async writeSummary(rows, heading = "fluxhook delivery") {
       const [head = [], ...body] = rows;
       try {
-        await summary.addHeading(summaryCell(heading), 3).addTable([
-          head.map((h) => ({ data: summaryCell(h), header: true })),
-          ...body.map((row) => row.map(summaryCell))
-        ]).write();
+        await summary.addHeading(show.cell(heading), 3).addTable([head.map((h) => ({ data: show.cell(h), header: true })), ...body.map((row) => row.map(show.cell))]).write();
       } catch (err) {
         debug2(`No job summary written: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
   };
 }
+var GROUP_MARKER = "--- ";
 function plainIo(fd = 2) {
-  const secrets = [];
+  const secrets = secretList();
+  const show = displayFor(secrets);
   const outputs = new Map;
-  const write = (text) => {
-    const lines = inertLines(scrub(text, secrets)).map((line) => scrub(line, secrets));
-    writeSync(fd, `${lines.join(`
+  const write = (lines) => writeSync(fd, `${lines.join(`
 `)}
 `);
-  };
   return {
     outputs,
-    info: (line) => write(line),
-    warning: (message) => write(`warning: ${message}`),
-    fail: (message) => write(`error: ${message}`),
+    info: (line) => write(show.lines(line)),
+    warning: (message) => write(show.lines(`warning: ${message}`)),
+    fail: (message) => write(show.lines(`error: ${message}`)),
     debug: () => {},
-    startGroup: (name) => write(`--- ${name}`),
+    startGroup: (name) => write([`${GROUP_MARKER}${show.line(name)}`]),
     endGroup: () => {},
-    setSecret: (secret) => {
-      if (secret !== "")
-        secrets.push(secret);
-    },
+    setSecret: secrets.add,
+    scrub: secrets.scrub,
     setOutput: (name, value) => {
-      outputs.set(name, scrub(value, secrets));
+      outputs.set(name, secrets.scrub(value));
     },
     writeSummary: async () => {}
   };
@@ -20752,8 +20832,10 @@ function conclude({ io, config }, message) {
 import { setTimeout as sleep2 } from "node:timers/promises";
 async function waitForAll({ io, config, clean }, mode, planned, results, waitIo) {
   const several = results.length > 1;
+  const deadline = Date.now() + config.waitTimeoutMs;
+  const queries = gate(MAX_PARALLEL_DELIVERIES);
   io.startGroup(`Waiting for Flux: ${mode}`);
-  const waited = await mapPool(results, MAX_PARALLEL_DELIVERIES, async ({ deliveryId, outcome }) => {
+  const waited = await Promise.all(results.map(async ({ deliveryId, outcome }) => {
     const delivery = planned.find((candidate) => candidate.deliveryId === deliveryId);
     const log = (line) => io.info(clean(`${progressPrefix(delivery.ctx, several)}${line}`));
     const answer = outcome?.ok ? outcome.attempts[outcome.attempts.length - 1]?.result : undefined;
@@ -20769,16 +20851,22 @@ async function waitForAll({ io, config, clean }, mode, planned, results, waitIo)
       return { planned: delivery, wait: undefined };
     }
     const wait = await waitForFlux(followed.targets, mode, config.waitTimeoutMs, {
-      query: (batch, left) => query(delivery, batch, Math.min(config.timeoutMs, left), waitIo),
+      query: (batch, left) => gated(queries, Date.now() + left, (ms) => query(delivery, batch, Math.min(config.timeoutMs, ms), waitIo)),
       sleep: (ms) => sleep2(ms),
       now: Date.now,
       random: Math.random,
       log
-    });
+    }, deadline);
     return { planned: delivery, wait };
-  });
+  }));
   io.endGroup();
   return waited;
+}
+async function gated(queries, until, send) {
+  return queries(async () => {
+    const left = until - Date.now();
+    return left > 0 ? send(left) : undefined;
+  });
 }
 async function query(delivery, batch, timeoutMs, waitIo) {
   const credential = await withTimeout(waitIo.credential(), timeoutMs, {
@@ -20822,8 +20910,7 @@ async function run(deps = defaultDeps()) {
       io.fail(first.error);
       return first.usage ? Exit.usage : Exit.failed;
     }
-    const secrets = [...config.secrets, first.value];
-    const step = { io, config, clean: (text) => scrub(text, secrets) };
+    const step = { io, config, clean: (text) => io.scrub(text) };
     const planned = planDeliveries(config, material.payload, first.value);
     logPlan(step, planned, material, route);
     if (config.dryRun) {

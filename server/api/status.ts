@@ -103,9 +103,9 @@ function decidedStatus(
     case "token-not-found":
       // Flux retries with backoff and marks Reconciling with ProgressingWithRetry; observedGeneration
       // only advances on success.
+      // and removes webhookPath (omitempty: a Receiver without a path has no field, never "").
       return {
         ...(current?.observedGeneration !== undefined ? { observedGeneration: current.observedGeneration } : {}),
-        webhookPath: "",
         conditions: [
           condition(ConditionType.ready, "False", Reason.tokenNotFound, readiness.message),
           condition(ConditionType.reconciling, "True", Reason.progressingWithRetry, RECONCILING_MESSAGE),
@@ -116,7 +116,7 @@ function decidedStatus(
       // generation so tools know the controller has seen it.
       return {
         observedGeneration: generation,
-        webhookPath: current?.webhookPath ?? "",
+        ...(current?.webhookPath ? { webhookPath: current.webhookPath } : {}),
         conditions: [
           condition(ConditionType.ready, "False", readiness.reason, terminalMessage(readiness.message)),
           condition(ConditionType.stalled, "True", readiness.reason, terminalMessage(readiness.message)),

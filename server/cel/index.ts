@@ -331,8 +331,8 @@ const PARSE_LIMITS = {
 
 function environment(variables: readonly CelVariable[]): Env {
   const key = [...variables].sort().join(",");
-  let e = environments.get(key);
-  if (e) return e;
+  let cached = environments.get(key);
+  if (cached) return cached;
   const env = new Environment({ enableOptionalTypes: true, homogeneousAggregateLiterals: true, limits: PARSE_LIMITS });
   for (const v of variables) env.registerVariable(v, "map<string, dyn>");
   registerExtensions(env);
@@ -358,9 +358,9 @@ function environment(variables: readonly CelVariable[]): Env {
   }
   instrument(captured);
   boundRuntimeTypes(captured as unknown as TypingEvaluator);
-  e = { env };
-  environments.set(key, e);
-  return e;
+  cached = { env };
+  environments.set(key, cached);
+  return cached;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -377,11 +377,11 @@ function position(expression: string, offset: number | undefined): string {
 
 /** cel-js's error, worded as cel-go words the common ones. */
 function issue(expression: string, err: unknown): string {
-  const e = err as { summary?: string; message?: string; range?: { start: number } };
-  let summary = e.summary ?? e.message ?? String(err);
+  const error = err as { summary?: string; message?: string; range?: { start: number } };
+  let summary = error.summary ?? error.message ?? String(err);
   const unknown = /^Unknown variable: (.+)$/.exec(summary);
   if (unknown) summary = `undeclared reference to '${unknown[1]}' (in container '')`;
-  return `ERROR: ${position(expression, e.range?.start)}${summary.split("\n")[0]}`;
+  return `ERROR: ${position(expression, error.range?.start)}${summary.split("\n")[0]}`;
 }
 
 export interface CompileOptions {

@@ -12,7 +12,7 @@
  * the most common complaint about Flux receivers, whose answers have no body at all. Reasons
  * never contain a token, a signature or a Secret's name.
  */
-import { Header } from "../../shared";
+import { Header, type ReceiverType } from "../../shared";
 import { parsesRequest, deliveryFilters } from "../targets/filters";
 import { failureBudgetSpent, isOutcome, outcome, tooMany, type DeliveryOutcome } from "../outcome/outcomes";
 import { typesWith, type Validation } from "../providers";
@@ -26,8 +26,10 @@ import {
   URL_ONLY_TYPES,
   type AdmissionDeps,
   type Admitted,
+  type Authenticated,
   type HookRequest,
 } from "./admission";
+import type { DeliveryGuards } from "./protect/guards";
 
 export interface DeliveryDeps extends AnnotateDeps, AdmissionDeps {
   /** Targets are only logged; answers say so. */
@@ -90,22 +92,12 @@ async function deliver(
   const authenticated = await authenticate(request, admitted, deps, kind);
   if (isOutcome(authenticated)) return authenticated;
   const { entry, known, receiverKey } = admitted;
-  const { body, verdict, meter } = authenticated;
+  const { body, verdict } = authenticated;
   const guards = deps.guards;
   const event = verdict.event;
 
   const id = deliveryId(request.headers);
-  // The replay window's SHA-256 of a signed body, when the window is on.
-  const digest = BODY_SIGNED_TYPES.has(entry.spec.type) ? guards.bodyDigest(body) : undefined;
-  // The id with the body's hash: a duplicate is the same id and the same body, so an id sent
-  // ahead with another body (the genuine one is unknown to whoever guesses the id) suppresses nothing.
-  // A fast non-cryptographic hash is enough (a SHA-256 was 6 µs of each delivery): only senders
-  // that passed this Receiver's authentication get here, and they could send any delivery anyway.
-  // The replay digest serves when there is one, so no body is hashed twice.
-  const duplicateKey =
-    id !== undefined && !URL_ONLY_TYPES.has(entry.spec.type)
-      ? `${id}\n${digest ?? Bun.hash(body).toString(36)}`
-      : undefined;
+  const { digest, duplicateKey } = repeatKeys(entry.spec.type, id, body, guards);
   if (guards.isDuplicate(receiverKey, duplicateKey))
     return outcome("duplicate", `duplicate delivery ${JSON.stringify(id)}: already handled, nothing annotated`, {
       ...known,
@@ -117,8 +109,56 @@ async function deliver(
   const budget = guards.validDelivery(receiverKey);
   if (!budget.ok) return tooMany("too many deliveries for this receiver; retry later", budget, { ...known, event });
 
+  const handled = await filterAndHandleTargets(admitted, deps, authenticated);
+  if (isOutcome(handled)) return handled;
+  const targets = handled.targets;
+  const failed = targets.filter((t) => t.outcome === "failed").length;
+  const annotated = targets.filter((t) => t.outcome === "annotated").length;
+  const summary = summarise(handled, deps.dryRun);
+  if (failed > 0)
+    return outcome("failed", `${failed} target${failed === 1 ? "" : "s"} failed; ${summary}`, {
+      ...known,
+      event,
+      targets,
+    });
+  guards.succeeded(receiverKey, duplicateKey, digest);
+  return outcome(annotated > 0 ? "accepted" : "nothing-annotated", summary, { ...known, event, targets });
+}
+
+/**
+ * The keys that tell a delivery seen before: the replay window's SHA-256 of a signed body (when
+ * the window is on), and the duplicate key, the sender's delivery id with the body's hash.
+ */
+function repeatKeys(
+  type: ReceiverType,
+  id: string | undefined,
+  body: Uint8Array,
+  guards: DeliveryGuards,
+): { digest: string | undefined; duplicateKey: string | undefined } {
+  const digest = BODY_SIGNED_TYPES.has(type) ? guards.bodyDigest(body) : undefined;
+  // A duplicate is the same id and the same body, so an id sent ahead with another body (the
+  // genuine one is unknown to whoever guesses the id) suppresses nothing. A fast non-cryptographic
+  // hash is enough (a SHA-256 costs 6 µs of each delivery): only senders that passed this
+  // Receiver's authentication get here, and they could send any delivery anyway. The replay
+  // digest serves when there is one, so no body is hashed twice.
+  const duplicateKey =
+    id !== undefined && !URL_ONLY_TYPES.has(type) ? `${id}\n${digest ?? Bun.hash(body).toString(36)}` : undefined;
+  return { digest, duplicateKey };
+}
+
+/**
+ * The delivery's filters built from its body, then its targets handled through them; a parsed
+ * `req` lives until the targets are annotated, so only a few deliveries hold one at once.
+ */
+async function filterAndHandleTargets(
+  admitted: Admitted,
+  deps: DeliveryDeps,
+  { verdict, meter }: Authenticated<Extract<Validation, { ok: true }>>,
+): Promise<HandledTargets | DeliveryOutcome> {
+  const { entry, known, receiverKey } = admitted;
+  const guards = deps.guards;
+  const event = verdict.event;
   const parses = parsesRequest(entry.compiled, verdict);
-  // A parsed `req` lives until the targets are annotated: only a few deliveries hold one at once.
   const release = parses ? await guards.parsedBodies.acquire() : undefined;
   let handled: HandledTargets;
   try {
@@ -142,16 +182,5 @@ async function deliver(
   }
   // Filters that spent the delivery's CEL budget: the body's doing, so it spends the failure budget.
   if (meter.exceeded) guards.failedValidation(receiverKey);
-  const targets = handled.targets;
-  const failed = targets.filter((t) => t.outcome === "failed").length;
-  const annotated = targets.filter((t) => t.outcome === "annotated").length;
-  const summary = summarise(handled, deps.dryRun);
-  if (failed > 0)
-    return outcome("failed", `${failed} target${failed === 1 ? "" : "s"} failed; ${summary}`, {
-      ...known,
-      event,
-      targets,
-    });
-  guards.succeeded(receiverKey, duplicateKey, digest);
-  return outcome(annotated > 0 ? "accepted" : "nothing-annotated", summary, { ...known, event, targets });
+  return handled;
 }

@@ -276,97 +276,139 @@ async function read(
   reads: StatusReads,
   trusted: boolean,
 ): Promise<{ ok: true; states: TargetState[] } | { ok: false; reason: string }> {
-  // One read per object, whatever requestedAt values the query pairs it with.
-  const objects = new Map<string, Promise<KubeResult<ObservedObject | undefined>>>();
-  const objectOf = (t: QueriedTarget, m: Membership) => {
-    const key = `${t.kind}\n${t.name}`;
-    if (!objects.has(key))
-      objects.set(key, reads.object({ apiVersion: m.apiVersion, kind: t.kind, namespace: t.namespace, name: t.name }));
-    return objects.get(key)!;
-  };
-  const results = await mapPool(targets, TARGET_CONCURRENCY, (t, i) => objectOf(t, members[i]!));
+  const results = await readObjects(targets, members, reads);
   // A target named only through selectors belongs to the Receiver only if its labels match; one that
   // is gone cannot show it does, and is refused like any other object.
-  for (const [i, t] of targets.entries()) {
-    const r = results[i]!;
-    if (members[i]!.named || !r.ok) continue;
-    if (!r.value || !members[i]!.selectors.some((s) => labelsMatch(r.value!.labels, s)))
-      return { ok: false, reason: notOurs(t) };
+  for (const [i, target] of targets.entries()) {
+    const result = results[i]!;
+    if (members[i]!.named || !result.ok) continue;
+    if (!result.value || !members[i]!.selectors.some((selector) => labelsMatch(result.value!.labels, selector)))
+      return { ok: false, reason: notOurs(target) };
   }
-
-  let listed = 0;
+  // One bound over the whole answer: the consumers listed so far, over all sources.
+  const listed = { consumers: 0 };
   const states: TargetState[] = [];
-  for (const [i, t] of targets.entries()) {
-    const base = { kind: t.kind, namespace: t.namespace, name: t.name, requestedAt: t.requestedAt };
-    const r = results[i]!;
-    const what = `${t.kind} ${t.namespace}/${t.name}`;
-    if (!r.ok) {
-      states.push({ ...base, found: false, handled: false, error: readError(r, what, trusted) });
-      continue;
-    }
-    const o = r.value;
-    if (!o) {
+  for (const [i, target] of targets.entries()) {
+    const result = results[i]!;
+    const base = { kind: target.kind, namespace: target.namespace, name: target.name, requestedAt: target.requestedAt };
+    if (!result.ok) {
+      const what = `${target.kind} ${target.namespace}/${target.name}`;
+      states.push({ ...base, found: false, handled: false, error: readError(result, what, trusted) });
+    } else if (!result.value) {
       states.push({ ...base, found: false, handled: false });
-      continue;
+    } else {
+      states.push(await foundState(target, result.value, reads, trusted, listed));
     }
-    const revision = revisionOf(o);
-    const state: TargetState = {
-      ...base,
-      found: true,
-      handled: handled(t, o),
-      ...(o.lastHandledReconcileAt !== undefined ? { lastHandledReconcileAt: cut(o.lastHandledReconcileAt) } : {}),
-      ...(o.ready ? { ready: condition(o.ready) } : {}),
-      ...(revision !== undefined ? { revision: cut(revision) } : {}),
-    };
-    const whole = judged(o.lastHandledReconcileAt, revision);
-    if (!SOURCE_KINDS.has(o.kind)) {
-      states.push(whole ? { ...state, complete: true } : state);
-      continue;
-    }
-    const consumers: ConsumerState[] = [];
-    let truncated = false;
-    let consumersWhole = true;
-    const errors: string[] = [];
-    for (const kind of CONSUMER_KINDS) {
-      const list = await reads.consumers(kind, t.namespace);
-      if (!list.ok) {
-        errors.push(readError(list, `${kind.kind}s in ${t.namespace}`, trusted));
-        continue;
-      }
-      truncated ||= list.value.truncated;
-      for (const c of list.value.items) {
-        const uses = c.sourceRefs.some(
-          (s) => s.kind === t.kind && s.name === t.name && (s.namespace ?? c.namespace) === t.namespace,
-        );
-        if (!uses) continue;
-        if (listed >= MAX_STATUS_ANSWER_CONSUMERS) {
-          truncated = true;
-          continue;
-        }
-        listed++;
-        consumersWhole &&= judged(c.lastAppliedRevision, c.lastAttemptedRevision);
-        // Kinds and names come from the API server, which bounds them (MAX_STATUS_NAME_CHARS).
-        consumers.push({
-          kind: c.kind,
-          namespace: c.namespace,
-          name: c.name,
-          ...(c.lastAppliedRevision !== undefined ? { appliedRevision: cut(c.lastAppliedRevision) } : {}),
-          ...(c.lastAttemptedRevision !== undefined ? { attemptedRevision: cut(c.lastAttemptedRevision) } : {}),
-          ...(c.ready ? { ready: condition(c.ready) } : {}),
-        });
-      }
-    }
-    states.push({
-      ...state,
-      consumers,
-      ...(truncated ? { consumersTruncated: true as const } : {}),
-      ...(errors.length > 0 ? { consumersError: cut(errors.join("; ")) } : {}),
-      // The wire contract's mark (shared/status-query.ts): every consumer of the source is listed,
-      // and nothing the sender judges by was cut.
-      ...(!truncated && errors.length === 0 && whole && consumersWhole ? { complete: true as const } : {}),
-    });
   }
   return { ok: true, states };
+}
+
+/** Each target's object, read once however many requestedAt values the query pairs it with. */
+function readObjects(
+  targets: readonly QueriedTarget[],
+  members: readonly Membership[],
+  reads: StatusReads,
+): Promise<KubeResult<ObservedObject | undefined>[]> {
+  const objects = new Map<string, Promise<KubeResult<ObservedObject | undefined>>>();
+  const objectOf = (target: QueriedTarget, member: Membership) => {
+    const key = `${target.kind}\n${target.name}`;
+    if (!objects.has(key))
+      objects.set(
+        key,
+        reads.object({
+          apiVersion: member.apiVersion,
+          kind: target.kind,
+          namespace: target.namespace,
+          name: target.name,
+        }),
+      );
+    return objects.get(key)!;
+  };
+  return mapPool(targets, TARGET_CONCURRENCY, (target, i) => objectOf(target, members[i]!));
+}
+
+/** The state of a target whose object was found; a source's lists its consumers too. */
+async function foundState(
+  target: QueriedTarget,
+  object: ObservedObject,
+  reads: StatusReads,
+  trusted: boolean,
+  listed: { consumers: number },
+): Promise<TargetState> {
+  const revision = revisionOf(object);
+  const state: TargetState = {
+    kind: target.kind,
+    namespace: target.namespace,
+    name: target.name,
+    requestedAt: target.requestedAt,
+    found: true,
+    handled: handled(target, object),
+    ...(object.lastHandledReconcileAt !== undefined
+      ? { lastHandledReconcileAt: cut(object.lastHandledReconcileAt) }
+      : {}),
+    ...(object.ready ? { ready: condition(object.ready) } : {}),
+    ...(revision !== undefined ? { revision: cut(revision) } : {}),
+  };
+  const whole = judged(object.lastHandledReconcileAt, revision);
+  if (!SOURCE_KINDS.has(object.kind)) return whole ? { ...state, complete: true } : state;
+  const found = await consumersOf(target, reads, trusted, listed);
+  return {
+    ...state,
+    consumers: found.consumers,
+    ...(found.truncated ? { consumersTruncated: true as const } : {}),
+    ...(found.errors.length > 0 ? { consumersError: cut(found.errors.join("; ")) } : {}),
+    // The wire contract's mark (shared/status-query.ts): every consumer of the source is listed,
+    // and nothing the sender judges by was cut.
+    ...(!found.truncated && found.errors.length === 0 && whole && found.whole ? { complete: true as const } : {}),
+  };
+}
+
+/** The objects in the source's namespace that use it, up to MAX_STATUS_ANSWER_CONSUMERS over the answer. */
+async function consumersOf(
+  source: QueriedTarget,
+  reads: StatusReads,
+  trusted: boolean,
+  listed: { consumers: number },
+): Promise<{ consumers: ConsumerState[]; truncated: boolean; whole: boolean; errors: string[] }> {
+  const consumers: ConsumerState[] = [];
+  let truncated = false;
+  let whole = true;
+  const errors: string[] = [];
+  for (const kind of CONSUMER_KINDS) {
+    const list = await reads.consumers(kind, source.namespace);
+    if (!list.ok) {
+      errors.push(readError(list, `${kind.kind}s in ${source.namespace}`, trusted));
+      continue;
+    }
+    truncated ||= list.value.truncated;
+    for (const consumer of list.value.items) {
+      const uses = consumer.sourceRefs.some(
+        (ref) =>
+          ref.kind === source.kind &&
+          ref.name === source.name &&
+          (ref.namespace ?? consumer.namespace) === source.namespace,
+      );
+      if (!uses) continue;
+      if (listed.consumers >= MAX_STATUS_ANSWER_CONSUMERS) {
+        truncated = true;
+        continue;
+      }
+      listed.consumers++;
+      whole &&= judged(consumer.lastAppliedRevision, consumer.lastAttemptedRevision);
+      // Kinds and names come from the API server, which bounds them (MAX_STATUS_NAME_CHARS).
+      consumers.push({
+        kind: consumer.kind,
+        namespace: consumer.namespace,
+        name: consumer.name,
+        ...(consumer.lastAppliedRevision !== undefined ? { appliedRevision: cut(consumer.lastAppliedRevision) } : {}),
+        ...(consumer.lastAttemptedRevision !== undefined
+          ? { attemptedRevision: cut(consumer.lastAttemptedRevision) }
+          : {}),
+        ...(consumer.ready ? { ready: condition(consumer.ready) } : {}),
+      });
+    }
+  }
+  return { consumers, truncated, whole, errors };
 }
 
 /** Settles with `ended()` once `signal` aborts (a client that went away); dispose of it when done. */

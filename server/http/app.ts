@@ -72,109 +72,18 @@ function respond(outcome: {
 }
 
 export function createApp(deps: AppDeps) {
-  /** Logs a bounded outcome at its table's level; `id` is read only when something shows it. */
-  const logOutcome = (
-    request: Request,
-    outcome: DeliveryOutcome | StatusQueryOutcome,
-    what: "delivery" | "status query",
-    durationMs: number,
-  ): string | undefined => {
-    const level = OUTCOMES[outcome.kind].log;
-    const logged = deps.log.enabled(level);
-    // Only logs and a known receiver's recent deliveries show the id: a guess at an unknown path
-    // does not pay for reading the headers.
-    const id = logged || (what === "delivery" && outcome.receiver) ? deliveryId(request.headers) : undefined;
-    if (logged) {
-      const refused = outcome.status >= 400;
-      deps.log[level](`${what} ${refused ? "refused" : what === "delivery" ? "handled" : "answered"}`, {
-        ...(outcome.receiver ? receiverLogFields(outcome.receiver) : {}),
-        type: outcome.receiverType,
-        event: outcome.event,
-        deliveryId: id,
-        status: outcome.status,
-        reason: outcome.reason,
-        // Failures under `error` too, where Flux's lines (and the log rules built on them) put them.
-        error: refused ? outcome.reason : undefined,
-        durationMs,
-        targets: what === "delivery" ? (outcome as DeliveryOutcome).targets?.map(targetLabel) : undefined,
-      });
-    }
-    return id;
-  };
-  const elapsedMs = (started: number) => Math.round((performance.now() - started) * 1000) / 1000;
-  const answer = (request: Request, unbounded: DeliveryOutcome, time: number, started: number): Response => {
-    // Before anything shows it: sender text in the outcome is cut here, once.
-    const outcome = boundOutcome(unbounded);
-    const durationMs = elapsedMs(started);
-    const id = logOutcome(request, outcome, "delivery", durationMs);
-    deps.onDelivery?.({ outcome, time, deliveryId: id, durationMs });
-    return respond(outcome);
-  };
-  const notFound = () => json(404, JSON.stringify({ status: 404, reason: "not found" }));
-  const unknownPath = (request: Request, time = Date.now(), started = performance.now()) =>
-    answer(request, UNKNOWN_PATH, time, started);
-  /** What no route matched: under /hook/ a path that names no Receiver (as served), else not found. */
-  const unrouted = (request: Request) =>
-    requestTarget(request.url).startsWith(WEBHOOK_PATH_PREFIX) ? unknownPath(request) : notFound();
-  const internalError = (error: unknown) => {
-    deps.log.error("unexpected error", { error: boundText(error instanceof Error ? error.message : String(error)) });
-    return json(500, JSON.stringify({ status: 500, reason: "internal error" }));
-  };
-
-  // Status queries are not deliveries: they are logged, never counted, listed or turned into Events.
-  const queryDeps: StatusQueryDeps = {
-    ...deps,
-    reads: deps.statusReader && new StatusReads(deps.statusReader),
-    deadlineMs: deps.statusQueryDeadlineMs,
-  };
-  const statusQuery = async (request: Request, target: string): Promise<Response> => {
-    const started = performance.now();
-    const outcome = boundOutcome(await handleStatusQuery(request, queryDeps, target));
-    logOutcome(request, outcome, "status query", elapsedMs(started));
-    return respond(outcome);
-  };
-
-  /**
-   * One request whose raw request-target matched `/hook/<digest>` (`digest` as the router decoded
-   * it). Synchronous when the delivery is (see handleDelivery): no promise for what needs no body.
-   */
-  const hook = (request: Request, digest: string, target: string): Response | Promise<Response> => {
-    const time = Date.now();
-    const started = performance.now();
-    // Canonical only: the normalised path must be the one that was requested.
-    const query = target.indexOf("?");
-    if ((query < 0 ? target : target.slice(0, query)) !== WEBHOOK_PATH_PREFIX + digest)
-      return unknownPath(request, time, started);
-    try {
-      const outcome = handleDelivery(request, deps, target);
-      return outcome instanceof Promise
-        ? outcome.then((o) => answer(request, o, time, started), internalError)
-        : answer(request, outcome, time, started);
-    } catch (error) {
-      return internalError(error);
-    }
-  };
-
-  /** The status query of `/hook/<digest>/status`, when that is exactly what was requested. */
-  const statusQueryRoute = (request: Request, digest: string): Response | Promise<Response> => {
-    const target = requestTarget(request.url);
-    const query = target.indexOf("?");
-    if ((query < 0 ? target : target.slice(0, query)) !== WEBHOOK_PATH_PREFIX + digest + STATUS_QUERY_SUFFIX)
-      return unknownPath(request);
-    return statusQuery(request, target).catch(internalError);
-  };
-
+  const handlers = receiverHandlers(deps);
   const instrument: Instrument = deps.instrument ?? ((request, serve) => serve(request));
   /** A route's handler: Bun's router matched the raw request-target, or this is the fallback. */
   const route = (serve: (request: Request, digest: string) => Response | Promise<Response>) => {
     const dispatch = (request: Request) => {
       const digest = bunParams(request)?.digest;
-      return digest === undefined ? unrouted(request) : serve(request, digest);
+      return digest === undefined ? handlers.unrouted(request) : serve(request, digest);
     };
     return ({ request }: { request: Request }) => instrument(request, dispatch);
   };
-  const delivery = route((request, digest) => hook(request, digest, requestTarget(request.url)));
-  const status = route(statusQueryRoute);
+  const delivery = route(handlers.delivery);
+  const status = route(handlers.statusQuery);
 
   const app = new Elysia({ name: "fluxhook.receiver" });
   for (const method of HOOK_METHODS) {
@@ -183,9 +92,114 @@ export function createApp(deps: AppDeps) {
   }
   // Elysia's router found nothing (Bun's router had found nothing either): a 404, measured too.
   return app.onError(({ code, request, error }) =>
-    code === "NOT_FOUND" ? instrument(request, unrouted) : internalError(error),
+    code === "NOT_FOUND" ? instrument(request, handlers.unrouted) : handlers.internalError(error),
   );
 }
+
+/** What the receiver app answers, once a route (or none) matched: deliveries, status queries, 404, 500. */
+function receiverHandlers(deps: AppDeps) {
+  const answerDelivery = (request: Request, unbounded: DeliveryOutcome, time: number, started: number): Response => {
+    // Before anything shows it: sender text in the outcome is cut here, once.
+    const outcome = boundOutcome(unbounded);
+    const durationMs = elapsedMs(started);
+    const id = logOutcome(deps.log, request, outcome, "delivery", durationMs);
+    deps.onDelivery?.({ outcome, time, deliveryId: id, durationMs });
+    return respond(outcome);
+  };
+  const unknownPath = (request: Request, time = Date.now(), started = performance.now()) =>
+    answerDelivery(request, UNKNOWN_PATH, time, started);
+  const internalError = (error: unknown) => {
+    deps.log.error("unexpected error", { error: boundText(error instanceof Error ? error.message : String(error)) });
+    return json(500, JSON.stringify({ status: 500, reason: "internal error" }));
+  };
+  // Status queries are not deliveries: they are logged, never counted, listed or turned into Events.
+  const queryDeps: StatusQueryDeps = {
+    ...deps,
+    reads: deps.statusReader && new StatusReads(deps.statusReader),
+    deadlineMs: deps.statusQueryDeadlineMs,
+  };
+  const answerStatusQuery = async (request: Request, target: string): Promise<Response> => {
+    const started = performance.now();
+    const outcome = boundOutcome(await handleStatusQuery(request, queryDeps, target));
+    logOutcome(deps.log, request, outcome, "status query", elapsedMs(started));
+    return respond(outcome);
+  };
+
+  return {
+    internalError,
+    /** What no route matched: under /hook/ a path that names no Receiver (as served), else not found. */
+    unrouted: (request: Request) =>
+      requestTarget(request.url).startsWith(WEBHOOK_PATH_PREFIX) ? unknownPath(request) : notFound(),
+
+    /**
+     * One request whose raw request-target matched `/hook/<digest>` (`digest` as the router decoded
+     * it). Synchronous when the delivery is (see handleDelivery): no promise for what needs no body.
+     */
+    delivery(request: Request, digest: string): Response | Promise<Response> {
+      const time = Date.now();
+      const started = performance.now();
+      const target = requestTarget(request.url);
+      // Canonical only: the normalised path must be the one that was requested.
+      if (withoutQuery(target) !== WEBHOOK_PATH_PREFIX + digest) return unknownPath(request, time, started);
+      try {
+        const outcome = handleDelivery(request, deps, target);
+        return outcome instanceof Promise
+          ? outcome.then((o) => answerDelivery(request, o, time, started), internalError)
+          : answerDelivery(request, outcome, time, started);
+      } catch (error) {
+        return internalError(error);
+      }
+    },
+
+    /** The status query of `/hook/<digest>/status`, when that is exactly what was requested. */
+    statusQuery(request: Request, digest: string): Response | Promise<Response> {
+      const target = requestTarget(request.url);
+      if (withoutQuery(target) !== WEBHOOK_PATH_PREFIX + digest + STATUS_QUERY_SUFFIX) return unknownPath(request);
+      return answerStatusQuery(request, target).catch(internalError);
+    },
+  };
+}
+
+/** Logs a bounded outcome at its table's level; the delivery id is read only when something shows it. */
+function logOutcome(
+  log: Logger,
+  request: Request,
+  outcome: DeliveryOutcome | StatusQueryOutcome,
+  what: "delivery" | "status query",
+  durationMs: number,
+): string | undefined {
+  const level = OUTCOMES[outcome.kind].log;
+  const logged = log.enabled(level);
+  // Only logs and a known receiver's recent deliveries show the id: a guess at an unknown path
+  // does not pay for reading the headers.
+  const id = logged || (what === "delivery" && outcome.receiver) ? deliveryId(request.headers) : undefined;
+  if (logged) {
+    const refused = outcome.status >= 400;
+    log[level](`${what} ${refused ? "refused" : what === "delivery" ? "handled" : "answered"}`, {
+      ...(outcome.receiver ? receiverLogFields(outcome.receiver) : {}),
+      type: outcome.receiverType,
+      event: outcome.event,
+      deliveryId: id,
+      status: outcome.status,
+      reason: outcome.reason,
+      // Failures under `error` too, where Flux's lines (and the log rules built on them) put them.
+      error: refused ? outcome.reason : undefined,
+      durationMs,
+      targets: what === "delivery" ? (outcome as DeliveryOutcome).targets?.map(targetLabel) : undefined,
+    });
+  }
+  return id;
+}
+
+const elapsedMs = (started: number) => Math.round((performance.now() - started) * 1000) / 1000;
+
+/** A request-target without its query. */
+const withoutQuery = (target: string) => {
+  const query = target.indexOf("?");
+  return query < 0 ? target : target.slice(0, query);
+};
+
+const notFound = () => json(404, JSON.stringify({ status: 404, reason: "not found" }));
 
 /** The routes of the receiver app: a hook, and its status query. */
 export const HOOK_ROUTE = `${WEBHOOK_PATH_PREFIX}:digest`;

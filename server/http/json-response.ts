@@ -2,7 +2,7 @@
  * @module server/http/json-response
  * Every answer of fluxhook's listeners is a small JSON document. Its size is kept beside the
  * Response so the response-size metric reads it without touching `Response.headers`, and the
- * common answer shares one prebuilt Headers: building headers per answer was a large part of the
+ * common answer shares one prebuilt Headers: building headers per answer is a large part of the
  * cost of a 404 under Bun (bench/README.md). Bun sends Content-Length itself for a string body.
  */
 const bodyBytes = new WeakMap<Response, number>();

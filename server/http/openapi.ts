@@ -200,7 +200,7 @@ export function receiverOpenApi(): Record<string, unknown> {
           operationId: "queryStatus",
           summary: "Ask what Flux made of a delivery's reconcile requests.",
           description:
-            "Authenticated as the Receiver's deliveries are (signed types sign the query with statusQueryKey(token); see shared/status-query.ts). Reads, never writes.",
+            "Authenticated as the Receiver's deliveries are (signed types sign the query with statusQueryKey(token); gitlab and harbor send statusQueryTokenHeader(token, body) in the token's header, never the token; see shared/status-query.ts). Reads, never writes.",
           parameters: [digest],
           requestBody: {
             required: true,

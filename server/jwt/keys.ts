@@ -7,7 +7,7 @@
  * Around jose: every fetch goes through server/jwt/fetch.ts (1 MiB cap, redirects, the opt-in
  * address filter), and a failed fetch is remembered for OIDC_FETCH_RETRY_MS, during which tokens
  * fetches of that key set fail at once (tokens whose keys are cached still verify): jose caches
- * only successes, so while a key set failed to load, every forged token was a fetch.
+ * only successes, so without this, while a key set fails to load, every forged token is a fetch.
  */
 import { createRemoteJWKSet, customFetch, type JWTVerifyGetKey } from "jose";
 import { JWKS_COOLDOWN_MS, JWKS_MAX_AGE_MS, OIDC_FETCH_RETRY_MS, OIDC_FETCH_TIMEOUT_MS } from "../limits";

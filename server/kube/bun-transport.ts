@@ -129,6 +129,45 @@ export type WatchCallback = (phase: string, apiObj: unknown, watchObj?: unknown)
 /** Idle time after which a silent watch is presumed dead (bookmarks and events reset it). */
 const WATCH_IDLE_TIMEOUT_MS = 90_000;
 
+/** A watch the API server did not open: its status, and Retry-After when it sent one (429). */
+function watchRefused(path: string, response: Response): Error {
+  const retryAfter = Number(response.headers.get("retry-after") ?? Number.NaN);
+  return Object.assign(new Error(`watch ${path}: HTTP ${response.status}`), {
+    statusCode: response.status,
+    ...(Number.isFinite(retryAfter) && retryAfter >= 0 ? { retryAfterMs: retryAfter * 1000 } : {}),
+  });
+}
+
+/**
+ * The watch stream's events, one JSON object a line, each handed to `callback` as it comes;
+ * `onChunk` is told of every chunk (the idle timer). A line that is not JSON is skipped.
+ */
+async function readWatchEvents(
+  body: ReadableStream<Uint8Array>,
+  onChunk: () => void,
+  callback: WatchCallback,
+): Promise<void> {
+  const decoder = new TextDecoder();
+  let buffered = "";
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    onChunk();
+    buffered += decoder.decode(chunk, { stream: true });
+    let newline: number;
+    while ((newline = buffered.indexOf("\n")) >= 0) {
+      const line = buffered.slice(0, newline).trim();
+      buffered = buffered.slice(newline + 1);
+      if (!line) continue;
+      let event: { type?: string; object?: unknown };
+      try {
+        event = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      if (event.type) callback(event.type, event.object, event);
+    }
+  }
+}
+
 /**
  * The same contract as client-node's `Watch.watch`: `done(err)` is called exactly once, when the
  * stream ends or fails; an idle stream ends with a TimeoutError.
@@ -181,34 +220,10 @@ export function bunWatch(
           );
           if (response.status !== 200 || !response.body) {
             await response.body?.cancel().catch(() => {});
-            const retryAfter = Number(response.headers.get("retry-after") ?? Number.NaN);
-            finish(
-              Object.assign(new Error(`watch ${path}: HTTP ${response.status}`), {
-                statusCode: response.status,
-                ...(Number.isFinite(retryAfter) && retryAfter >= 0 ? { retryAfterMs: retryAfter * 1000 } : {}),
-              }),
-            );
+            finish(watchRefused(path, response));
             return;
           }
-          const decoder = new TextDecoder();
-          let buffered = "";
-          for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-            resetIdle();
-            buffered += decoder.decode(chunk, { stream: true });
-            let nl: number;
-            while ((nl = buffered.indexOf("\n")) >= 0) {
-              const line = buffered.slice(0, nl).trim();
-              buffered = buffered.slice(nl + 1);
-              if (!line) continue;
-              let event: { type?: string; object?: unknown };
-              try {
-                event = JSON.parse(line);
-              } catch {
-                continue;
-              }
-              if (event.type) callback(event.type, event.object, event);
-            }
-          }
+          await readWatchEvents(response.body, resetIdle, callback);
           finish(null);
         } catch (err) {
           finish(finished ? null : err);

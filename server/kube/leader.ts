@@ -77,24 +77,16 @@ export function startLeaderElection(options: LeaderOptions): LeaderElector {
     const t = now();
     const record = current.value;
     if (record) {
-      const key = `${record.holderIdentity}|${record.renewTime?.getTime() ?? ""}|${record.leaseTransitions}`;
+      const key = recordKey(record);
       if (observed?.key !== key) observed = { key, at: t };
       const heldByOther = record.holderIdentity !== "" && record.holderIdentity !== identity;
       const expired = observed.at + record.leaseDurationSeconds * 1000 <= t;
       if (heldByOther && !expired) return false;
     }
-    const mine = record?.holderIdentity === identity;
-    const next: LeaseRecord = {
-      holderIdentity: identity,
-      leaseDurationSeconds: leaseSeconds,
-      acquireTime: mine ? record?.acquireTime : new Date(t),
-      renewTime: new Date(t),
-      leaseTransitions: record ? record.leaseTransitions + (mine ? 0 : 1) : 0,
-      resourceVersion: record?.resourceVersion,
-    };
+    const next = heldRecord(record, identity, leaseSeconds, t);
     const written = await kube.writeLease(config.namespace, LEASE_NAME, next);
     if (!written.ok) return false;
-    observed = { key: `${identity}|${next.renewTime!.getTime()}|${next.leaseTransitions}`, at: t };
+    observed = { key: recordKey(next), at: t };
     return true;
   };
 
@@ -124,19 +116,44 @@ export function startLeaderElection(options: LeaderOptions): LeaderElector {
       stopped = true;
       if (timer) clearTimeout(timer);
       await running;
-      if (leading && config.releaseOnCancel) {
-        const current = await kube.getLease(config.namespace, LEASE_NAME);
-        if (current.ok && current.value?.holderIdentity === identity) {
-          const released = await kube.writeLease(config.namespace, LEASE_NAME, {
-            ...current.value,
-            holderIdentity: "",
-            leaseDurationSeconds: 1,
-            renewTime: new Date(now()),
-          });
-          log.info(released.ok ? "released the leader lease" : "could not release the leader lease", { identity });
-        }
-      }
+      if (leading && config.releaseOnCancel) await releaseLease(options, identity, now);
       setLeading(false);
     },
   };
+}
+
+/** What tells one version of a Lease's record from another, as this replica last saw it change. */
+const recordKey = (record: LeaseRecord) =>
+  `${record.holderIdentity}|${record.renewTime?.getTime() ?? ""}|${record.leaseTransitions}`;
+
+/** The record that holds the Lease for `identity` from `now`: acquired, or renewed when it held it. */
+function heldRecord(
+  record: LeaseRecord | undefined,
+  identity: string,
+  leaseDurationSeconds: number,
+  now: number,
+): LeaseRecord {
+  const mine = record?.holderIdentity === identity;
+  return {
+    holderIdentity: identity,
+    leaseDurationSeconds,
+    acquireTime: mine ? record?.acquireTime : new Date(now),
+    renewTime: new Date(now),
+    leaseTransitions: record ? record.leaseTransitions + (mine ? 0 : 1) : 0,
+    resourceVersion: record?.resourceVersion,
+  };
+}
+
+/** Releases the Lease (empty holder) when this replica still holds it, so another takes over at its next try. */
+async function releaseLease(options: LeaderOptions, identity: string, now: () => number): Promise<void> {
+  const { kube, config, log } = options;
+  const current = await kube.getLease(config.namespace, LEASE_NAME);
+  if (!current.ok || current.value?.holderIdentity !== identity) return;
+  const released = await kube.writeLease(config.namespace, LEASE_NAME, {
+    ...current.value,
+    holderIdentity: "",
+    leaseDurationSeconds: 1,
+    renewTime: new Date(now()),
+  });
+  log.info(released.ok ? "released the leader lease" : "could not release the leader lease", { identity });
 }

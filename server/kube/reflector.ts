@@ -52,34 +52,77 @@ interface WatchEvent {
 }
 
 export function startReflector(options: ReflectorOptions): Informer {
-  let resourceVersion = "";
-  let stopped = false;
-  let synced = false;
-  let connected = false;
-  let failures = 0;
-  let abort: AbortController | undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  const reflector = new Reflector(options);
+  reflector.start();
+  return reflector;
+}
 
-  const schedule = (fn: () => void, delayMs: number) => {
-    if (stopped) return;
-    timer = setTimeout(fn, delayMs);
-  };
+/** One watch request: what its events and its end have shown so far. */
+interface WatchAttempt {
+  /** An ERROR event came (a Status, 410 Expired): the version fell out of the server's history. */
+  expired: boolean;
+  /** Its `done` was called: the watch ended before the request returned its AbortController. */
+  done: boolean;
+}
 
-  const backoff = () => backoffDelayMs(options.backoff, ++failures);
+class Reflector implements Informer {
+  readonly #options: ReflectorOptions;
+  /** The version to watch from: the list's, then each event's; "" means list again. */
+  #resourceVersion = "";
+  #stopped = false;
+  #synced = false;
+  #connected = false;
+  /** Failures since the last event, for the backoff. */
+  #failures = 0;
+  #abort: AbortController | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
 
-  const fail = (stage: string, err: unknown) => {
-    connected = false;
-    resourceVersion = "";
-    const delay = backoff();
-    options.log.error(`${options.name}: ${stage} failed, re-listing`, {
+  constructor(options: ReflectorOptions) {
+    this.#options = options;
+  }
+
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  start(): void {
+    void this.#listThenWatch();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#connected = false;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#abort?.abort();
+  }
+
+  #schedule(next: () => void, delayMs: number): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(next, delayMs);
+  }
+
+  #backoff(): number {
+    return backoffDelayMs(this.#options.backoff, ++this.#failures);
+  }
+
+  #fail(stage: string, err: unknown): void {
+    this.#connected = false;
+    this.#resourceVersion = "";
+    const delay = this.#backoff();
+    this.#options.log.error(`${this.#options.name}: ${stage} failed, re-listing`, {
       error: describe(err),
       retryInMs: Math.round(delay),
     });
-    schedule(listThenWatch, delay);
-  };
+    this.#schedule(() => void this.#listThenWatch(), delay);
+  }
 
-  const listThenWatch = async () => {
-    if (stopped) return;
+  async #listThenWatch(): Promise<void> {
+    if (this.#stopped) return;
+    const { list, sink } = this.#options;
     // Page by page, each handed to the sink before the next is read: a large collection is never
     // in memory whole. Every page comes from the first page's snapshot; a token that expired
     // meanwhile (410) fails the list, which starts again.
@@ -88,102 +131,87 @@ export function startReflector(options: ReflectorOptions): Informer {
       let page: ListPage | undefined;
       do {
         const first: boolean = page === undefined;
-        page = await options.list(page?.continue);
-        if (stopped) return;
+        page = await list(page?.continue);
+        if (this.#stopped) return;
         if (first) listedVersion = page.resourceVersion;
-        options.sink.listPage(page.items, first);
+        sink.listPage(page.items, first);
       } while (page.continue);
     } catch (err) {
-      fail("list", err);
+      this.#fail("list", err);
       return;
     }
-    resourceVersion = listedVersion;
-    options.sink.listEnd();
-    synced = true;
-    void watchFrom();
-  };
+    this.#resourceVersion = listedVersion;
+    sink.listEnd();
+    this.#synced = true;
+    void this.#watchFrom();
+  }
 
-  const watchFrom = async () => {
-    if (stopped) return;
-    let expired = false;
-    let ended = false;
-    const onEvent = (type: string, obj: unknown, raw?: WatchEvent) => {
-      const object = (raw?.object ?? obj) as WatchEvent["object"];
-      const rv = object?.metadata?.resourceVersion;
-      switch (type) {
-        case "ADDED":
-        case "MODIFIED":
-          options.sink.upsert(obj);
-          break;
-        case "DELETED":
-          options.sink.remove(obj);
-          break;
-        case "BOOKMARK":
-          break;
-        case "ERROR":
-          // A Status object: 410 Expired means our version fell out of the server's history.
-          expired = true;
-          return;
-        default:
-          return;
-      }
-      if (rv) resourceVersion = rv;
-      connected = true;
-      failures = 0;
-    };
-    const onDone = (err: unknown) => {
-      ended = true;
-      abort = undefined;
-      if (stopped) return;
-      connected = false;
-      const { statusCode: status, retryAfterMs } = (err ?? {}) as { statusCode?: number; retryAfterMs?: number };
-      if (status === 429) {
-        const delay = Math.max(retryAfterMs ?? 0, backoff());
-        options.log.info(`${options.name}: the API server asked to wait, watching again`, {
-          retryInMs: Math.round(delay),
-        });
-        schedule(watchFrom, delay);
-      } else if (expired || status === 410) {
-        options.log.info(`${options.name}: watch history expired, re-listing`);
-        resourceVersion = "";
-        schedule(listThenWatch, 0);
-      } else if (err && (err as Error).name !== "TimeoutError" && (err as Error).name !== "AbortError") {
-        fail("watch", err);
-      } else {
-        // Normal end of a watch (server timeout or inactivity): resume from the last version.
-        schedule(watchFrom, 0);
-      }
-    };
+  /** Opens one watch from the last version seen; its events and its end are handled below. */
+  async #watchFrom(): Promise<void> {
+    if (this.#stopped) return;
+    const attempt: WatchAttempt = { expired: false, done: false };
     try {
-      abort = await options.watch.watch(
-        options.path,
-        { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: watchTimeoutSeconds() },
-        onEvent,
-        onDone,
+      this.#abort = await this.#options.watch.watch(
+        this.#options.path,
+        { resourceVersion: this.#resourceVersion, allowWatchBookmarks: true, timeoutSeconds: watchTimeoutSeconds() },
+        (type: string, obj: unknown, raw?: WatchEvent) => this.#onEvent(attempt, type, obj, raw),
+        (err: unknown) => this.#onWatchEnd(attempt, err),
       );
-      if (stopped) abort.abort();
-      else if (!ended) connected = true;
+      if (this.#stopped) this.#abort.abort();
+      else if (!attempt.done) this.#connected = true;
     } catch (err) {
-      fail("watch", err);
+      this.#fail("watch", err);
     }
-  };
+  }
 
-  void listThenWatch();
+  #onEvent(attempt: WatchAttempt, type: string, obj: unknown, raw?: WatchEvent): void {
+    const object = (raw?.object ?? obj) as WatchEvent["object"];
+    const version = object?.metadata?.resourceVersion;
+    switch (type) {
+      case "ADDED":
+      case "MODIFIED":
+        this.#options.sink.upsert(obj);
+        break;
+      case "DELETED":
+        this.#options.sink.remove(obj);
+        break;
+      case "BOOKMARK":
+        break;
+      case "ERROR":
+        // A Status object: 410 Expired means our version fell out of the server's history.
+        attempt.expired = true;
+        return;
+      default:
+        return;
+    }
+    if (version) this.#resourceVersion = version;
+    this.#connected = true;
+    this.#failures = 0;
+  }
 
-  return {
-    get synced() {
-      return synced;
-    },
-    get connected() {
-      return connected;
-    },
-    stop() {
-      stopped = true;
-      connected = false;
-      if (timer) clearTimeout(timer);
-      abort?.abort();
-    },
-  };
+  /** A watch ended: watch again, re-list, or back off, by how it ended. */
+  #onWatchEnd(attempt: WatchAttempt, err: unknown): void {
+    attempt.done = true;
+    this.#abort = undefined;
+    if (this.#stopped) return;
+    this.#connected = false;
+    const { name, log } = this.#options;
+    const { statusCode: status, retryAfterMs } = (err ?? {}) as { statusCode?: number; retryAfterMs?: number };
+    if (status === 429) {
+      const delay = Math.max(retryAfterMs ?? 0, this.#backoff());
+      log.info(`${name}: the API server asked to wait, watching again`, { retryInMs: Math.round(delay) });
+      this.#schedule(() => void this.#watchFrom(), delay);
+    } else if (attempt.expired || status === 410) {
+      log.info(`${name}: watch history expired, re-listing`);
+      this.#resourceVersion = "";
+      this.#schedule(() => void this.#listThenWatch(), 0);
+    } else if (err && (err as Error).name !== "TimeoutError" && (err as Error).name !== "AbortError") {
+      this.#fail("watch", err);
+    } else {
+      // Normal end of a watch (server timeout or inactivity): resume from the last version.
+      this.#schedule(() => void this.#watchFrom(), 0);
+    }
+  }
 }
 
 /** An error's message without request details (client-node errors may carry headers). */

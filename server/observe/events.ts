@@ -30,7 +30,7 @@ export const EVENT_WINDOW_MS = 60_000;
 /**
  * Aggregations kept at once (receiver and reason), the least recently counted forgotten first:
  * client-go's event correlator keeps 4,096 too. Each holds an Event record of a few hundred bytes;
- * without a bound, every Receiver and reason ever seen was kept for the life of the process.
+ * without a bound, every Receiver and reason ever seen would be kept for the life of the process.
  * A forgotten one starts a new Event when its reason comes back.
  */
 export const EVENT_AGGREGATIONS_KEPT = 4096;

@@ -145,8 +145,25 @@ export interface Metrics {
 }
 
 export function createMetrics(sources: MetricSources): Metrics {
-  const receiverCounts = sources.receiverCounts;
+  // Registered in this order, which is the order of the exposition.
   const registry = new Registry();
+  registerRuntimeMetrics(registry);
+  registerOperatorMetrics(registry, sources);
+  sources.reconcile.registerIn(registry);
+  const requests = registerRequestMetrics(registry);
+  const deliveries = registerDeliveryMetrics(registry, sources.receiverCounts);
+  return {
+    registry,
+    ...requests,
+    ...deliveries,
+    async exposition() {
+      return (await registry.metrics()) + sources.reconcile.expose();
+    },
+  };
+}
+
+/** The process (prom-client's `process_*`), the runtime and its version, JavaScriptCore's heap. */
+function registerRuntimeMetrics(registry: Registry): void {
   collectDefaultMetrics({ register: registry });
   for (const metric of registry.getMetricsAsArray())
     if (metric.name.startsWith("nodejs_")) registry.removeSingleMetric(metric.name);
@@ -167,6 +184,10 @@ export function createMetrics(sources: MetricSources): Metrics {
       this.set(heapSize());
     },
   });
+}
+
+/** What an operator watches as Flux's control-plane dashboards do: watches, the leader, API requests. */
+function registerOperatorMetrics(registry: Registry, sources: MetricSources): void {
   new Gauge({
     name: "fluxhook_watch_connected",
     help: "1 while the watch of this resource (receivers, secrets) is connected, 0 while it reconnects.",
@@ -196,8 +217,10 @@ export function createMetrics(sources: MetricSources): Metrics {
       apiRequests?.flushInto(this);
     },
   });
-  const reconcile = sources.reconcile;
-  reconcile.registerIn(registry);
+}
+
+/** Flux's receiver request metrics (go-http-metrics with the `gotk_receiver` prefix). */
+function registerRequestMetrics(registry: Registry): Pick<Metrics, "observeRequest" | "inflight"> {
   // The per-request series are recorded by key, without prom-client's per-observation label
   // hashing (observe/metrics-series.ts); prom-client still formats them.
   const duration = new SeriesHistogram(
@@ -222,6 +245,24 @@ export function createMetrics(sources: MetricSources): Metrics {
       inflightValues.setInto(this);
     },
   });
+  return {
+    observeRequest(handler, method, status, seconds, bytes) {
+      const key = `${handler} ${method} ${status}`;
+      const labels = () => ({ service: "", handler, method, code: String(status) });
+      duration.observe(key, labels, seconds);
+      size.observe(key, labels, bytes);
+    },
+    inflight(handler, delta) {
+      inflightValues.add(handler, () => ({ service: "", handler }), delta);
+    },
+  };
+}
+
+/** fluxhook's own: deliveries by receiver, type and outcome, annotations, Receivers by readiness. */
+function registerDeliveryMetrics(
+  registry: Registry,
+  receiverCounts: () => ReceiverCounts,
+): Pick<Metrics, "observeDelivery"> {
   const deliveryCounts = new PendingCounts();
   new Counter({
     name: "fluxhook_deliveries_total",
@@ -253,28 +294,17 @@ export function createMetrics(sources: MetricSources): Metrics {
       this.set({ ready: "false" }, counts.notReady);
     },
   });
-
   return {
-    registry,
-    observeRequest(handler, method, status, seconds, bytes) {
-      const key = `${handler} ${method} ${status}`;
-      const labels = () => ({ service: "", handler, method, code: String(status) });
-      duration.observe(key, labels, seconds);
-      size.observe(key, labels, bytes);
-    },
-    inflight(handler, delta) {
-      inflightValues.add(handler, () => ({ service: "", handler }), delta);
-    },
     observeDelivery(outcome) {
       const receiver = outcome.receiver ? keyString(outcome.receiver) : "";
       const type = outcome.receiverType ?? "";
       const result = OUTCOMES[outcome.kind].metric;
       deliveryCounts.inc(`${receiver} ${type} ${result}`, () => ({ receiver, type, outcome: result }));
-      for (const t of outcome.targets ?? [])
-        annotationCounts.inc(`${t.kind} ${t.outcome}`, () => ({ kind: t.kind, outcome: t.outcome }));
-    },
-    async exposition() {
-      return (await registry.metrics()) + reconcile.expose();
+      for (const target of outcome.targets ?? [])
+        annotationCounts.inc(`${target.kind} ${target.outcome}`, () => ({
+          kind: target.kind,
+          outcome: target.outcome,
+        }));
     },
   };
 }

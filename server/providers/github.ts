@@ -40,7 +40,7 @@ export function hubSignatureRefusal(request: DeliveryRequest, token: string | Ui
 
 /**
  * The signature is checked over the raw body before anything parses it: a forged form body costs
- * an HMAC, never a parse (a 3 MiB form parse was 122 ms and +130 MB).
+ * an HMAC, never a parse (a 3 MiB form parse takes 122 ms and 130 MB).
  */
 export function signedPayload(eventHeader: string, parseForm: FormPayload = formPayload): Validator {
   return (request, { spec, secret }): Validation => {

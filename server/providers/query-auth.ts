@@ -10,18 +10,19 @@
  *   - github, bitbucket, generic-hmac, nexus: the same HMAC header over the query's exact bytes,
  *     keyed with statusQueryKey(token) (shared/status-query.ts): a delivery's signature is never
  *     a query's, nor a query's a delivery's;
- *   - gitlab, harbor: the same token header;
+ *   - gitlab, harbor: the same token header, carrying statusQueryTokenHeader(token, body), the
+ *     query's HMAC under the query key: the token a delivery carries is no query's credential,
+ *     and a captured query no delivery's;
  *   - generic-oidc: the same bearer ID token, through the same issuers and CEL validations;
  *   - gcr: the same Google ID token (audience and service account from the Secret);
  *   - generic, dockerhub, quay, acr, cdevents: nothing but the secret URL, as for their deliveries.
  */
-import { Header, statusQueryKey } from "../../shared";
+import { Header, SignatureFailure, statusQueryKey, verifySignature } from "../../shared";
 import { gcrAuthRefusal } from "./gcr";
 import { hmacSignatureRefusal } from "./generic-hmac";
 import { validateGenericOidc } from "./generic-oidc";
 import { hubSignatureRefusal } from "./github";
 import { nexusSignatureRefusal } from "./nexus";
-import { tokenHeaderRefusal } from "./token-header";
 import type { QueryAuthentication, QueryAuthenticator } from "./types";
 
 const ok: QueryAuthentication = { ok: true };
@@ -43,11 +44,17 @@ export const hmacSignatureQuery: QueryAuthenticator = (request, { secret }) =>
 export const nexusSignatureQuery: QueryAuthenticator = (request, { secret }) =>
   verdict(nexusSignatureRefusal(request, queryKey(secret.token)));
 
-/** gitlab, harbor: the token in its header, as for deliveries. */
+/**
+ * gitlab, harbor: the token's header carries the query's HMAC-SHA256 under the query key
+ * (statusQueryTokenHeader); only sha256, the one algorithm the contract names.
+ */
 export const tokenHeaderQuery =
   (header: string): QueryAuthenticator =>
-  (request, { secret }) =>
-    verdict(tokenHeaderRefusal(request, header, secret.token ?? ""));
+  (request, { secret }) => {
+    const check = verifySignature(request.headers.get(header), queryKey(secret.token), request.body);
+    if (check.ok && check.algorithm === "sha256") return ok;
+    return { ok: false, reason: `${check.ok ? SignatureFailure.unknownAlgorithm : check.reason} (${header})` };
+  };
 
 /** The validator reads only the Authorization header (and passes the body through untouched). */
 export const oidcQuery: QueryAuthenticator = async (request, context) => {

@@ -35,6 +35,8 @@ export interface DecisionInputs {
   readonly withoutStatus: boolean;
   /** --no-cross-namespace-refs: a resource in every namespace (`namespace: "*"`) is refused. */
   readonly noCrossNamespaceRefs?: boolean;
+  /** No cluster (a receivers file alone): no sources to index, so one that routes by repository cannot serve. */
+  readonly withoutSources?: boolean;
 }
 
 export interface Decision {
@@ -54,56 +56,27 @@ const SUSPENDED = "receiver is suspended";
 /** The Secret data of a Receiver that needs none, one object for all: index entries compare it by identity. */
 const NO_SECRET: SecretData = Object.freeze({});
 
-export function decide(r: ReceiverObject, inputs: DecisionInputs): Decision {
+export function decide(receiver: ReceiverObject, inputs: DecisionInputs): Decision {
   // Being deleted: no longer served, in every mode, and its status is not written again (Flux
   // only removes its finalizer).
-  if (r.deleting) return {};
-  const spec = r.spec;
+  if (receiver.deleting) return {};
+  const spec = receiver.spec;
   // Suspended: Flux neither validates nor reads the token; the status keeps its conditions.
   if (spec?.suspend && !inputs.withoutStatus)
-    return { entry: unavailableAt(r, inputs, spec, NO_SECRET, SUSPENDED), readiness: { kind: "suspended" } };
-  // Flux checks the spec (CEL, OIDC providers) before it reads the token; fluxhook's own opt-ins
-  // (namespace "*", route-by) are checked with it.
-  const compiled: Prepared = spec
-    ? inputs.prepare(spec)
-    : { ok: false, reason: Reason.validationFailed, message: r.invalid ?? "invalid spec" };
-  const refused = spec && compiled.ok ? optInProblem(spec, inputs.noCrossNamespaceRefs ?? false) : undefined;
-  const prepared: Prepared = refused ? { ok: false, reason: Reason.validationFailed, message: refused } : compiled;
-  const terminal = (p: Extract<Prepared, { ok: false }>): Readiness => ({
-    kind: "terminal",
-    reason: p.reason,
-    message: p.message,
-  });
+    return { entry: unavailableAt(receiver, inputs, spec, NO_SECRET, SUSPENDED), readiness: { kind: "suspended" } };
+  const prepared = checkSpec(receiver, inputs);
   let token: Buffer | undefined;
   let secret: SecretData = NO_SECRET;
-  if (r.secretName) {
-    const state = inputs.secret(`${r.key.namespace}/${r.secretName}`);
+  if (receiver.secretName) {
+    const state = inputs.secret(`${receiver.key.namespace}/${receiver.secretName}`);
     if (state.kind === "pending") return { pending: true };
-    const ref = `'${r.key.namespace}/${r.secretName}'`;
     const data = state.kind === "ready" ? state.data : {};
-    const length = data.token?.length ?? 0;
-    if (length === 0 || length > MAX_TOKEN_BYTES) {
+    const problem = tokenProblem(receiver, state, data);
+    if (problem !== undefined) {
       if (spec?.suspend) return {};
       // As Flux, an invalid spec is reported before the token is read.
-      if (!prepared.ok)
-        return {
-          entry: unavailableAt(r, inputs, spec, {}, `receiver is not ready: ${prepared.message}`),
-          readiness: terminal(prepared),
-        };
-      const message =
-        state.kind === "unreadable"
-          ? `unable to read token from secret ${ref} error: ${state.reason}`
-          : state.kind === "absent"
-            ? `unable to read token from secret ${ref} error: secrets "${r.secretName}" not found`
-            : length > MAX_TOKEN_BYTES
-              ? // Each signature check hashes the token: a huge one makes every forged delivery dear.
-                `invalid ${ref} secret data: field 'token' is longer than ${MAX_TOKEN_BYTES} bytes`
-              : // Flux serves an empty token; but then the path is sha256(name + namespace) and an HMAC
-                // keyed with "" is anyone's: the Receiver would be open to whoever guesses its name.
-                data.token
-                ? `invalid ${ref} secret data: field 'token' is empty`
-                : `invalid ${ref} secret data: required fields 'token'`;
-      return { readiness: { kind: "token-not-found", message } };
+      if (!prepared.ok) return notReady(receiver, inputs, spec, {}, prepared);
+      return { readiness: { kind: "token-not-found", message: problem } };
     }
     token = data.token;
     secret = data;
@@ -113,51 +86,102 @@ export function decide(r: ReceiverObject, inputs: DecisionInputs): Decision {
       readiness: {
         kind: "terminal",
         reason: Reason.validationFailed,
-        message: r.invalid ?? "secretRef is required when type is not generic-oidc",
+        message: receiver.invalid ?? "secretRef is required when type is not generic-oidc",
       },
     };
   }
   const base = {
-    key: r.key,
-    generation: r.generation,
-    path: webhookPath(token ?? "", r.key.name, r.key.namespace),
+    key: receiver.key,
+    generation: receiver.generation,
+    path: webhookPath(token ?? "", receiver.key.name, receiver.key.namespace),
     secret,
   };
-  const other = inputs.otherAt(base.path, r.key);
-  if (other && keepsPath(other, r)) {
+  const other = inputs.otherAt(base.path, receiver.key);
+  if (other && keepsPath(other, receiver)) {
     return {
       refused: base.path,
       readiness: { kind: "terminal", reason: Reason.validationFailed, message: PATH_COLLISION },
     };
   }
-  if (spec?.suspend) return { entry: unavailableAt(r, inputs, spec, secret, SUSPENDED, base.path) };
-  if (!prepared.ok) {
-    return {
-      entry: unavailableAt(r, inputs, spec, secret, `receiver is not ready: ${prepared.message}`, base.path),
-      readiness: terminal(prepared),
-    };
-  }
+  if (spec?.suspend) return { entry: unavailableAt(receiver, inputs, spec, secret, SUSPENDED, base.path) };
+  if (!prepared.ok) return notReady(receiver, inputs, spec, secret, prepared, base.path);
   return {
     entry: { ...base, spec: spec!, compiled: prepared.compiled, unavailable: undefined },
     readiness: { kind: "ready", path: base.path },
   };
 }
 
-const q = (s: string) => JSON.stringify(s);
+/**
+ * The spec as Flux checks it before it reads the token (CEL, OIDC providers), with fluxhook's own
+ * opt-ins (namespace "*", route-by): prepared, or why not.
+ */
+function checkSpec(receiver: ReceiverObject, inputs: DecisionInputs): Prepared {
+  const spec = receiver.spec;
+  if (!spec) return { ok: false, reason: Reason.validationFailed, message: receiver.invalid ?? "invalid spec" };
+  const compiled = inputs.prepare(spec);
+  const refused = compiled.ok ? optInProblem(spec, inputs) : undefined;
+  return refused ? { ok: false, reason: Reason.validationFailed, message: refused } : compiled;
+}
+
+/**
+ * Why the Secret gives no token to serve, in Flux's words; undefined when it gives one. Past Flux:
+ * an empty token and one over MAX_TOKEN_BYTES are refused too.
+ */
+function tokenProblem(
+  receiver: ReceiverObject,
+  state: Exclude<SecretLookup, { kind: "pending" }>,
+  data: SecretData,
+): string | undefined {
+  const length = data.token?.length ?? 0;
+  if (length > 0 && length <= MAX_TOKEN_BYTES) return undefined;
+  const ref = `'${receiver.key.namespace}/${receiver.secretName}'`;
+  if (state.kind === "unreadable") return `unable to read token from secret ${ref} error: ${state.reason}`;
+  if (state.kind === "absent")
+    return `unable to read token from secret ${ref} error: secrets "${receiver.secretName}" not found`;
+  // Each signature check hashes the token: a huge one makes every forged delivery dear.
+  if (length > MAX_TOKEN_BYTES)
+    return `invalid ${ref} secret data: field 'token' is longer than ${MAX_TOKEN_BYTES} bytes`;
+  // Flux serves an empty token; but then the path is sha256(name + namespace) and an HMAC keyed
+  // with "" is anyone's: the Receiver would be open to whoever guesses its name.
+  return data.token
+    ? `invalid ${ref} secret data: field 'token' is empty`
+    : `invalid ${ref} secret data: required fields 'token'`;
+}
+
+/** A spec that cannot be served: Stalled, and answering 503 where it is found (unavailableAt). */
+function notReady(
+  receiver: ReceiverObject,
+  inputs: DecisionInputs,
+  spec: ReceiverSpec | undefined,
+  secret: SecretData,
+  prepared: Extract<Prepared, { ok: false }>,
+  computed?: string,
+): Decision {
+  return {
+    entry: unavailableAt(receiver, inputs, spec, secret, `receiver is not ready: ${prepared.message}`, computed),
+    readiness: { kind: "terminal", reason: prepared.reason, message: prepared.message },
+  };
+}
+
+const q = (text: string) => JSON.stringify(text);
 const list = (names: readonly string[]) => `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`;
 
 /** The types whose deliveries name a repository (providers/repository.ts). */
-const ROUTED_TYPES = RECEIVER_TYPES.filter((t) => PROVIDERS[t].repository !== undefined);
+const ROUTED_TYPES = RECEIVER_TYPES.filter((type) => PROVIDERS[type].repository !== undefined);
 
 /**
  * Why a spec's fluxhook opt-ins cannot be served, in the words its status gives: `namespace: "*"`
  * under --no-cross-namespace-refs, and the annotation `fluxhook.io/route-by` with another value
- * than `repository`, on a type whose deliveries name no repository, or over a kind that follows none.
+ * than `repository`, on a type whose deliveries name no repository, over a kind that follows none,
+ * or without a cluster whose sources it could index (a receivers file and no cluster).
  */
-function optInProblem(spec: ReceiverSpec, noCrossNamespaceRefs: boolean): string | undefined {
-  for (const [i, r] of spec.resources.entries()) {
-    if (noCrossNamespaceRefs && r.namespace === "*")
-      return `resources[${i}] (kind=${q(r.kind)}, name=${q(r.name)}): namespace "*" names every namespace, and cross-namespace references are not allowed (--no-cross-namespace-refs)`;
+export function optInProblem(
+  spec: ReceiverSpec,
+  mode: Pick<DecisionInputs, "noCrossNamespaceRefs" | "withoutSources">,
+): string | undefined {
+  for (const [i, resource] of spec.resources.entries()) {
+    if (mode.noCrossNamespaceRefs && resource.namespace === "*")
+      return `resources[${i}] (kind=${q(resource.kind)}, name=${q(resource.name)}): namespace "*" names every namespace, and cross-namespace references are not allowed (--no-cross-namespace-refs)`;
   }
   if (spec.routeBy === undefined) return undefined;
   const annotation = `annotation ${ROUTE_BY_ANNOTATION}: ${q(spec.routeBy)}`;
@@ -165,10 +189,12 @@ function optInProblem(spec: ReceiverSpec, noCrossNamespaceRefs: boolean): string
     return `${annotation} is not supported; its one value is ${q(ROUTE_BY_REPOSITORY)}`;
   if (!PROVIDERS[spec.type].repository)
     return `${annotation}: the deliveries of a ${spec.type} Receiver name no repository; routing reads those of ${list(ROUTED_TYPES)}`;
-  for (const [i, r] of spec.resources.entries()) {
-    if (!routedKind(r.kind))
-      return `${annotation}: resources[${i}] (kind=${q(r.kind)}) follows no repository; routing selects ${list(ROUTED_KINDS.map((k) => k.kind))}`;
+  for (const [i, resource] of spec.resources.entries()) {
+    if (!routedKind(resource.kind))
+      return `${annotation}: resources[${i}] (kind=${q(resource.kind)}) follows no repository; routing selects ${list(ROUTED_KINDS.map((routed) => routed.kind))}`;
   }
+  if (mode.withoutSources)
+    return `${annotation}: routing by repository reads a cluster's sources, and no cluster is configured (--kubeconfig)`;
   return undefined;
 }
 
@@ -179,7 +205,7 @@ function optInProblem(spec: ReceiverSpec, noCrossNamespaceRefs: boolean): string
  * the path the token gives, when it is known.
  */
 function unavailableAt(
-  r: ReceiverObject,
+  receiver: ReceiverObject,
   inputs: DecisionInputs,
   spec: ReceiverSpec | undefined,
   secret: SecretData,
@@ -187,8 +213,8 @@ function unavailableAt(
   computed?: string,
 ): ReceiverEntry | undefined {
   const path = inputs.withoutStatus ? computed : inputs.status?.webhookPath;
-  if (!path || inputs.otherAt(path, r.key)) return undefined;
-  return { key: r.key, generation: r.generation, path, secret, spec, unavailable };
+  if (!path || inputs.otherAt(path, receiver.key)) return undefined;
+  return { key: receiver.key, generation: receiver.generation, path, secret, spec, unavailable };
 }
 
 /** Whether two index entries are the same decision, part for part (parts are shared, not copied). */

@@ -62,7 +62,7 @@ export function prepareReceiver(spec: ReceiverSpec): Prepared {
   if (
     spec.resourceFilter === undefined &&
     spec.oidcProviders.length === 0 &&
-    !spec.resources.some((r) => r.filter !== undefined)
+    !spec.resources.some((resource) => resource.filter !== undefined)
   )
     return NOTHING_TO_COMPILE;
   const filterVariables: CelVariable[] = spec.type === "generic-oidc" ? ["res", "req", "claims"] : ["res", "req"];
@@ -72,11 +72,11 @@ export function prepareReceiver(spec: ReceiverSpec): Prepared {
   const top = filter(spec.resourceFilter);
   if (top && !top.ok) return invalidCEL(`invalid resourceFilter expression: ${top.error}`);
   const resourceFilters: (CelProgram | undefined)[] = [];
-  for (const [i, r] of spec.resources.entries()) {
-    const compiled = filter(r.filter);
+  for (const [i, resource] of spec.resources.entries()) {
+    const compiled = filter(resource.filter);
     if (compiled && !compiled.ok) {
       return invalidCEL(
-        `invalid filter expression for resources[${i}] (kind=${q(r.kind)}, name=${q(r.name)}): ${compiled.error}`,
+        `invalid filter expression for resources[${i}] (kind=${q(resource.kind)}, name=${q(resource.name)}): ${compiled.error}`,
       );
     }
     resourceFilters.push(compiled?.program);
@@ -112,7 +112,7 @@ export function compilationKey(spec: ReceiverSpec): string {
   return JSON.stringify([
     spec.type,
     spec.resourceFilter ?? null,
-    spec.resources.map((r) => [r.kind, r.name, r.filter ?? null]),
+    spec.resources.map((resource) => [resource.kind, resource.name, resource.filter ?? null]),
     spec.oidcProviders,
   ]);
 }

@@ -62,51 +62,51 @@ export class ReceiverCache {
     return {
       listPage: (items: readonly unknown[], first: boolean) => {
         if (first) seen = new Set();
-        for (const obj of items) {
-          const r = readReceiver(obj);
-          if (!r) continue;
-          seen.add(keyString(r.key));
-          this.#put(r);
+        for (const object of items) {
+          const receiver = readReceiver(object);
+          if (!receiver) continue;
+          seen.add(keyString(receiver.key));
+          this.#put(receiver);
         }
       },
       listEnd: () => {
-        const gone = [...this.#receivers.keys()].filter((k) => !seen.has(k));
-        for (const k of gone) this.#delete(k);
+        const gone = [...this.#receivers.keys()].filter((key) => !seen.has(key));
+        for (const key of gone) this.#delete(key);
         seen = new Set();
         this.#synced = true;
         this.#secrets.referrersKnown();
         this.#changed([...this.#receivers.keys(), ...gone]);
       },
-      upsert: (obj: unknown) => {
-        const r = readReceiver(obj);
-        if (!r) return;
-        this.#put(r);
-        this.#changed([keyString(r.key)]);
+      upsert: (object: unknown) => {
+        const receiver = readReceiver(object);
+        if (!receiver) return;
+        this.#put(receiver);
+        this.#changed([keyString(receiver.key)]);
       },
-      remove: (obj: unknown) => {
-        const r = readReceiver(obj);
-        if (!r || !this.#delete(keyString(r.key))) return;
-        this.#changed([keyString(r.key)]);
+      remove: (object: unknown) => {
+        const receiver = readReceiver(object);
+        if (!receiver || !this.#delete(keyString(receiver.key))) return;
+        this.#changed([keyString(receiver.key)]);
       },
     };
   })();
 
   #put(parsed: ReceiverObject) {
-    const k = keyString(parsed.key);
-    const before = this.#receivers.get(k);
+    const key = keyString(parsed.key);
+    const before = this.#receivers.get(key);
     // Most events repeat what is known (our own writes): equal parts are kept from before.
-    const r = before ? sharedWith(before, parsed) : parsed;
-    if (before?.secretName && before.secretName !== r.secretName)
-      this.#secrets.unrefer(`${before.key.namespace}/${before.secretName}`, k);
-    this.#receivers.set(k, r);
-    if (r.secretName) this.#secrets.refer({ namespace: r.key.namespace, name: r.secretName }, k);
+    const receiver = before ? sharedWith(before, parsed) : parsed;
+    if (before?.secretName && before.secretName !== receiver.secretName)
+      this.#secrets.unrefer(`${before.key.namespace}/${before.secretName}`, key);
+    this.#receivers.set(key, receiver);
+    if (receiver.secretName) this.#secrets.refer({ namespace: receiver.key.namespace, name: receiver.secretName }, key);
   }
 
-  #delete(k: string): boolean {
-    const r = this.#receivers.get(k);
-    if (!r) return false;
-    this.#receivers.delete(k);
-    if (r.secretName) this.#secrets.unrefer(`${r.key.namespace}/${r.secretName}`, k);
+  #delete(key: string): boolean {
+    const receiver = this.#receivers.get(key);
+    if (!receiver) return false;
+    this.#receivers.delete(key);
+    if (receiver.secretName) this.#secrets.unrefer(`${receiver.key.namespace}/${receiver.secretName}`, key);
     return true;
   }
 }

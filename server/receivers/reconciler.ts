@@ -95,6 +95,8 @@ export interface ReconcilerOptions {
   readonly withoutStatus?: boolean;
   /** --no-cross-namespace-refs: a Receiver naming every namespace (`namespace: "*"`) is not Ready. */
   readonly noCrossNamespaceRefs?: boolean;
+  /** No cluster (a receivers file alone): one that routes by repository is not Ready (no sources to index). */
+  readonly withoutSources?: boolean;
   /**
    * Compiles and checks a valid spec (CEL expressions, OIDC providers); a failure is a terminal
    * error. Called once per change of what it depends on (prepare.ts compilationKey), not per
@@ -107,8 +109,8 @@ export interface ReconcilerOptions {
   readonly now?: () => string;
 }
 
-/** What this replica knows of a Receiver it reconciled. */
-interface Known {
+/** What this replica remembers of a Receiver it reconciled. */
+interface Remembered {
   readonly key: ObjectKey;
   /** The last preparation of its spec and what it was computed from. */
   prepared: { readonly key: string; readonly result: Prepared } | undefined;
@@ -148,7 +150,7 @@ export class Reconciler {
   readonly #paths: PathArbiter;
   readonly #queue: WorkQueue;
   readonly #writeSlots = new Slots(RECONCILE_WRITE_CONCURRENCY);
-  readonly #known = new Map<string, Known>();
+  readonly #remembered = new Map<string, Remembered>();
   /** Receivers whose reconcile waits for a write slot, each with what calls that wait off. */
   readonly #waiting = new Map<string, () => void>();
   /** Status writes landed since the last full collection. */
@@ -166,7 +168,7 @@ export class Reconciler {
     this.#queue = new WorkQueue({
       concurrency: Number.POSITIVE_INFINITY,
       backoff: options.writer?.backoff,
-      work: (k) => this.#reconcile(k),
+      work: (key) => this.#reconcile(key),
     });
     // The event handlers: a changed Receiver, or the Receivers of a changed Secret, are queued.
     this.#receivers.onChange((keys) => this.#enqueue(keys));
@@ -198,55 +200,59 @@ export class Reconciler {
 
   #enqueue(keys: Iterable<string>) {
     if (!this.synced) return;
-    for (const k of [...keys]) {
+    for (const key of [...keys]) {
       // A reconcile still waiting for a write slot is called off: its re-run decides at once, so
       // the index never waits behind other Receivers' writes.
-      this.#waiting.get(k)?.();
-      this.#queue.add(k);
+      this.#waiting.get(key)?.();
+      this.#queue.add(key);
       // One whose writes are out (each up to a call timeout) runs again only after them: the index
       // is decided now, so a revoked Secret or a suspension stops deliveries at once.
-      if (this.#queue.addedWhileRunning(k)) this.#decideAndIndex(k);
+      if (this.#queue.addedWhileRunning(key)) this.#decideAndIndex(key);
     }
   }
 
   /** Decides one Receiver on what the caches hold and swaps its index entry; undefined while its Secret is read. */
-  #decideAndIndex(k: string): { r: ReceiverObject; known: Known; current: Current; decision: Decision } | undefined {
-    const r = this.#receivers.get(k);
-    if (!r) return undefined;
-    let known = this.#known.get(k);
-    if (!known) this.#known.set(k, (known = { key: r.key, prepared: undefined, written: undefined }));
-    const current = this.#current(known, r);
-    const decision = decide(r, {
+  #decideAndIndex(
+    key: string,
+  ): { receiver: ReceiverObject; remembered: Remembered; current: Current; decision: Decision } | undefined {
+    const receiver = this.#receivers.get(key);
+    if (!receiver) return undefined;
+    let remembered = this.#remembered.get(key);
+    if (!remembered)
+      this.#remembered.set(key, (remembered = { key: receiver.key, prepared: undefined, written: undefined }));
+    const current = this.#current(remembered, receiver);
+    const decision = decide(receiver, {
       secret: (secret) => this.#secrets.lookup(secret),
-      prepare: (spec) => this.#prepare(known, spec),
+      prepare: (spec) => this.#prepare(remembered, spec),
       status: current.status,
       otherAt: (path, self) => this.#otherAt(path, self),
       withoutStatus: this.#options.withoutStatus ?? false,
       noCrossNamespaceRefs: this.#options.noCrossNamespaceRefs ?? false,
+      withoutSources: this.#options.withoutSources ?? false,
     });
     // Its Secret is being read: what was decided before stands, and the Secret cache queues it once read.
     if (decision.pending) return undefined;
-    this.#updateIndex(k, r, decision);
-    return { r, known, current, decision };
+    this.#updateIndex(key, receiver, decision);
+    return { receiver, remembered, current, decision };
   }
 
   /** One run for one Receiver: decided once, indexed, then written (see the module comment). */
-  #reconcile(k: string): Promise<void> | undefined {
-    if (!this.#receivers.get(k)) return this.#deleted(k);
+  #reconcile(key: string): Promise<void> | undefined {
+    if (!this.#receivers.get(key)) return this.#deleted(key);
     const started = performance.now();
-    const decided = this.#decideAndIndex(k);
+    const decided = this.#decideAndIndex(key);
     if (!decided) return undefined;
-    const { r, known, current, decision } = decided;
-    const writes = this.#writesFor(r, current, decision);
+    const { receiver, remembered, current, decision } = decided;
+    const writes = this.#writesFor(receiver, current, decision);
     if (!writes) {
-      this.#options.observe?.reconciled?.(r.key, (performance.now() - started) / 1000);
+      this.#options.observe?.reconciled?.(receiver.key, (performance.now() - started) / 1000);
       return undefined;
     }
-    return this.#write(k, known, r, current, writes, started).catch((err: unknown) => {
+    return this.#write(key, remembered, receiver, current, writes, started).catch((err: unknown) => {
       // The port answers failures as values: a throw is a bug, logged and retried like a failed write.
-      const retryInMs = this.#queue.retry(k);
+      const retryInMs = this.#queue.retry(key);
       this.#options.log.error("reconciling a Receiver failed", {
-        ...receiverLogFields(r.key),
+        ...receiverLogFields(receiver.key),
         error: err instanceof Error ? err.message : String(err),
         retryInMs,
       });
@@ -258,54 +264,54 @@ export class Reconciler {
    * caught up with it. Watch events older than our write carry stale values, and deciding on them
    * would write again (or "correct" a newer status back).
    */
-  #current(known: Known, r: ReceiverObject): Current {
-    const w = known.written;
-    if (w && olderVersion(r.resourceVersion, w.resourceVersion))
+  #current(remembered: Remembered, receiver: ReceiverObject): Current {
+    const written = remembered.written;
+    if (written && olderVersion(receiver.resourceVersion, written.resourceVersion))
       return {
-        resourceVersion: w.resourceVersion,
-        finalizers: w.finalizers ?? r.finalizers,
-        status: w.status ?? r.status,
+        resourceVersion: written.resourceVersion,
+        finalizers: written.finalizers ?? receiver.finalizers,
+        status: written.status ?? receiver.status,
       };
-    known.written = undefined;
-    return r;
+    remembered.written = undefined;
+    return receiver;
   }
 
   /** The spec's preparation, reused while what it depends on is unchanged. */
-  #prepare(known: Known, spec: ReceiverSpec): Prepared {
+  #prepare(remembered: Remembered, spec: ReceiverSpec): Prepared {
     const prepare = this.#options.prepare;
     if (!prepare) return { ok: true, compiled: NOTHING_COMPILED };
     const key = compilationKey(spec);
-    if (known.prepared?.key === key) return known.prepared.result;
+    if (remembered.prepared?.key === key) return remembered.prepared.result;
     const result = prepare(spec);
-    known.prepared = { key, result };
+    remembered.prepared = { key, result };
     return result;
   }
 
   /** The other Receiver serving this path, if one does. */
   #otherAt(path: string, self: ObjectKey): ReceiverObject | undefined {
     const holder = this.#index.lookup(path);
-    const k = holder && keyString(holder.key);
-    return k !== undefined && k !== keyString(self) ? this.#receivers.get(k) : undefined;
+    const holderKey = holder && keyString(holder.key);
+    return holderKey !== undefined && holderKey !== keyString(self) ? this.#receivers.get(holderKey) : undefined;
   }
 
   /** The decision in the index: the entry swapped at once, and the paths it took or freed arbitrated. */
-  #updateIndex(k: string, r: ReceiverObject, decision: Decision) {
-    const before = this.#index.get(r.key)?.path;
+  #updateIndex(key: string, receiver: ReceiverObject, decision: Decision) {
+    const before = this.#index.get(receiver.key)?.path;
     if (decision.refused !== undefined) {
       const holder = this.#index.lookup(decision.refused);
-      this.#paths.refuse(r.key, decision.refused, holder ? keyString(holder.key) : undefined);
-    } else this.#paths.release(k);
+      this.#paths.refuse(receiver.key, decision.refused, holder ? keyString(holder.key) : undefined);
+    } else this.#paths.release(key);
     if (decision.entry) {
       // The same decision again (a watch event of our own write) keeps the entry it made: a
       // long-lived entry replaced by an equal one is old-space garbage (sharedWith).
-      const current = this.#index.get(r.key);
+      const current = this.#index.get(receiver.key);
       if (!current || !sameEntry(current, decision.entry)) {
         // An older Receiver takes the path: the younger one is reconciled again, and refused.
         const evicted = this.#index.set(decision.entry);
         if (evicted) this.#enqueue([keyString(evicted.key)]);
       }
-    } else this.#index.remove(r.key);
-    if (before !== undefined && before !== this.#index.get(r.key)?.path) this.#freed(before);
+    } else this.#index.remove(receiver.key);
+    if (before !== undefined && before !== this.#index.get(receiver.key)?.path) this.#freed(before);
   }
 
   /** A path no longer served by the Receiver that held it: those refused it are reconciled again. */
@@ -314,110 +320,123 @@ export class Reconciler {
   }
 
   /** What this reconcile is to write: nothing unless this replica writes and something changed. */
-  #writesFor(r: ReceiverObject, current: Current, decision: Decision): Writes | undefined {
+  #writesFor(receiver: ReceiverObject, current: Current, decision: Decision): Writes | undefined {
     if (!this.#options.writer?.canWrite()) return undefined;
-    const finalizers = wantedFinalizers(r.deleting, current.finalizers);
+    const finalizers = wantedFinalizers(receiver.deleting, current.finalizers);
     const readiness = decision.readiness;
     const desired =
       readiness &&
-      desiredStatus(readiness, r.generation, current.status, (this.#options.now ?? metaNow)(), r.requestedAt);
+      desiredStatus(
+        readiness,
+        receiver.generation,
+        current.status,
+        (this.#options.now ?? metaNow)(),
+        receiver.requestedAt,
+      );
     const status = desired && !sameStatus(current.status, desired) ? desired : undefined;
     return finalizers || status ? { finalizers, status, readiness } : undefined;
   }
 
   /** The writes of one reconcile, in Flux's order: the finalizer, the status, then its Event. */
-  async #write(k: string, known: Known, r: ReceiverObject, current: Current, writes: Writes, started: number) {
+  async #write(
+    key: string,
+    remembered: Remembered,
+    receiver: ReceiverObject,
+    current: Current,
+    writes: Writes,
+    started: number,
+  ) {
     const writer = this.#options.writer!;
-    const release = await this.#slot(k);
+    const release = await this.#slot(key);
     // Changed while it waited for a slot: the re-run decides again, and writes what it decides.
     if (!release) return;
     // Before each write: stopped, no longer leading (the leader writes), or changed since the
     // decision (its re-run writes what it decides).
-    const stale = () => this.#stopped || this.#queue.addedWhileRunning(k) || !writer.canWrite();
+    const stale = () => this.#stopped || this.#queue.addedWhileRunning(key) || !writer.canWrite();
     try {
       if (stale()) return;
       if (writes.finalizers) {
         const result = await writer.kube.patchReceiverFinalizers(
-          r.key,
+          receiver.key,
           current.finalizers,
           writes.finalizers,
           current.resourceVersion,
         );
-        if (!result.ok) return this.#finalizerFailed(k, r, result);
-        this.#remember(known, result.value, { finalizers: writes.finalizers });
-        this.#options.log.info(r.deleting ? "finalizer removed" : "finalizer added", {
-          ...receiverLogFields(r.key),
+        if (!result.ok) return this.#finalizerFailed(key, receiver, result);
+        this.#remember(remembered, result.value, { finalizers: writes.finalizers });
+        this.#options.log.info(receiver.deleting ? "finalizer removed" : "finalizer added", {
+          ...receiverLogFields(receiver.key),
           finalizer: RECEIVER_FINALIZER,
         });
       }
       if (writes.status) {
         if (stale()) return;
-        const result = await writer.kube.patchReceiverStatus(r.key, writes.status);
-        if (!result.ok) return this.#statusFailed(k, r, result);
-        this.#remember(known, result.value, { status: writes.status });
+        const result = await writer.kube.patchReceiverStatus(receiver.key, writes.status);
+        if (!result.ok) return this.#statusFailed(key, receiver, result);
+        this.#remember(remembered, result.value, { status: writes.status });
         if (++this.#statusWrites >= FULL_GC_EVERY_STATUS_WRITES) {
           this.#statusWrites = 0;
           (writer.collectGarbage ?? (() => Bun.gc(true)))();
         }
-        const ready = writes.status.conditions?.find((c) => c.type === "Ready");
+        const ready = writes.status.conditions?.find((condition) => condition.type === "Ready");
         this.#options.log.info("receiver status updated", {
-          ...receiverLogFields(r.key),
+          ...receiverLogFields(receiver.key),
           ready: ready?.status,
           reason: ready?.reason,
         });
         // The status landed; its Event tells of that write, so it is recorded even if a newer decision waits.
         if (writes.readiness && writer.canWrite())
-          this.#transitioned(r, current.status, writes.status, writes.readiness);
+          this.#transitioned(receiver, current.status, writes.status, writes.readiness);
       }
-      this.#queue.forget(k);
-      this.#options.observe?.reconciled?.(r.key, (performance.now() - started) / 1000);
+      this.#queue.forget(key);
+      this.#options.observe?.reconciled?.(receiver.key, (performance.now() - started) / 1000);
     } finally {
       release();
     }
   }
 
   /** One of the write slots, or undefined when the Receiver changed while it waited (#enqueue). */
-  async #slot(k: string): Promise<(() => void) | undefined> {
+  async #slot(key: string): Promise<(() => void) | undefined> {
     const acquiring = this.#writeSlots.acquire();
-    const calledOff = new Promise<undefined>((resolve) => this.#waiting.set(k, () => resolve(undefined)));
+    const calledOff = new Promise<undefined>((resolve) => this.#waiting.set(key, () => resolve(undefined)));
     try {
       const release = await Promise.race([acquiring, calledOff]);
       if (!release) void acquiring.then((granted) => granted());
       return release;
     } finally {
-      this.#waiting.delete(k);
+      this.#waiting.delete(key);
     }
   }
 
   /** A write landed at `resourceVersion`: remembered until the watch shows that version. */
-  #remember(known: Known, resourceVersion: string, wrote: Partial<Pick<Written, "finalizers" | "status">>) {
-    const seen = this.#receivers.get(keyString(known.key))?.resourceVersion;
+  #remember(remembered: Remembered, resourceVersion: string, wrote: Partial<Pick<Written, "finalizers" | "status">>) {
+    const seen = this.#receivers.get(keyString(remembered.key))?.resourceVersion;
     if (seen === undefined || !olderVersion(seen, resourceVersion)) return;
-    known.written = {
+    remembered.written = {
       resourceVersion,
-      finalizers: wrote.finalizers ?? known.written?.finalizers,
-      status: wrote.status ?? known.written?.status,
+      finalizers: wrote.finalizers ?? remembered.written?.finalizers,
+      status: wrote.status ?? remembered.written?.status,
     };
   }
 
-  #finalizerFailed(k: string, r: ReceiverObject, result: Extract<KubeResult<string>, { ok: false }>) {
+  #finalizerFailed(key: string, receiver: ReceiverObject, result: Extract<KubeResult<string>, { ok: false }>) {
     // Gone already, or its finalizers changed since (the test failed, or a finalizer may no longer
     // be added because it is being deleted): the watch event that says so reconciles it again.
     if (result.status === 404 || result.status === 409 || result.status === 422) return;
-    const retryInMs = this.#queue.retry(k);
-    this.#options.log.error(r.deleting ? "cannot remove the finalizer" : "cannot add the finalizer", {
-      ...receiverLogFields(r.key),
+    const retryInMs = this.#queue.retry(key);
+    this.#options.log.error(receiver.deleting ? "cannot remove the finalizer" : "cannot add the finalizer", {
+      ...receiverLogFields(receiver.key),
       error: result.reason,
       retryInMs,
     });
   }
 
-  #statusFailed(k: string, r: ReceiverObject, result: Extract<KubeResult<string>, { ok: false }>) {
+  #statusFailed(key: string, receiver: ReceiverObject, result: Extract<KubeResult<string>, { ok: false }>) {
     if (result.status === 404) return; // deleted meanwhile; the watch tells the rest
     this.#options.observe?.statusWriteFailed?.();
-    const retryInMs = this.#queue.retry(k);
+    const retryInMs = this.#queue.retry(key);
     this.#options.log.error("receiver status update failed", {
-      ...receiverLogFields(r.key),
+      ...receiverLogFields(receiver.key),
       error: result.reason,
       retryInMs,
     });
@@ -427,11 +446,16 @@ export class Reconciler {
    * A status was written: on a Ready transition, its Event and a log line as Flux's (failures at
    * error with the error under `error`; controller-runtime words the retried ones "Reconciler error").
    */
-  #transitioned(r: ReceiverObject, before: ReceiverStatus | undefined, after: ReceiverStatus, readiness: Readiness) {
+  #transitioned(
+    receiver: ReceiverObject,
+    before: ReceiverStatus | undefined,
+    after: ReceiverStatus,
+    readiness: Readiness,
+  ) {
     const event = transitionEvent(before, after, readiness);
     if (!event) return;
-    this.#options.writer?.recordEvent?.(r.key, r.uid, event);
-    const fields = receiverLogFields(r.key);
+    this.#options.writer?.recordEvent?.(receiver.key, receiver.uid, event);
+    const fields = receiverLogFields(receiver.key);
     const log = this.#options.log;
     if (readiness.kind === "terminal")
       log.error(TERMINAL_PREFIX, { ...fields, reason: readiness.reason, error: readiness.message });
@@ -441,17 +465,17 @@ export class Reconciler {
   }
 
   /** The Receiver is gone: what was decided and remembered about it goes too. */
-  #deleted(k: string): undefined {
-    const known = this.#known.get(k);
-    if (!known) return undefined;
-    this.#known.delete(k);
-    this.#queue.forget(k);
-    const path = this.#index.get(known.key)?.path;
-    this.#index.remove(known.key);
-    this.#paths.release(k);
+  #deleted(key: string): undefined {
+    const remembered = this.#remembered.get(key);
+    if (!remembered) return undefined;
+    this.#remembered.delete(key);
+    this.#queue.forget(key);
+    const path = this.#index.get(remembered.key)?.path;
+    this.#index.remove(remembered.key);
+    this.#paths.release(key);
     if (path !== undefined) this.#freed(path);
-    this.#options.observe?.deleted?.(known.key);
-    this.#options.log.info("receiver deleted", receiverLogFields(known.key));
+    this.#options.observe?.deleted?.(remembered.key);
+    this.#options.log.info("receiver deleted", receiverLogFields(remembered.key));
     return undefined;
   }
 }
@@ -459,7 +483,7 @@ export class Reconciler {
 /** The finalizers the Receiver should carry, or undefined when they are right already. */
 function wantedFinalizers(deleting: boolean, finalizers: readonly string[]): readonly string[] | undefined {
   const has = finalizers.includes(RECEIVER_FINALIZER);
-  if (deleting) return has ? finalizers.filter((f) => f !== RECEIVER_FINALIZER) : undefined;
+  if (deleting) return has ? finalizers.filter((finalizer) => finalizer !== RECEIVER_FINALIZER) : undefined;
   // The API server refuses new finalizers on an object being deleted: adding is for live ones.
   return has ? undefined : [...finalizers, RECEIVER_FINALIZER];
 }

@@ -26,7 +26,7 @@
  *
  * Each Secret is two facts: the version the metadata watch shows, and its data's state, one of
  * `SecretState`. `lookup` answers from both (and from whether a read is out), and every change
- * tells the Secret's Receivers when, and only when, that answer changed.
+ * tells the Secret's Receivers when, and only when, that lookup changed.
  */
 import type { Backoff } from "../../shared";
 import { readSecret, type SecretData, type SecretRecord } from "../api/secret";
@@ -148,8 +148,8 @@ export class SecretCache {
   readonly #lists: WorkQueue;
   readonly #listed = new Map<string, Entry[]>();
   #changed: SecretChanges = () => {};
-  /** A list page is being applied: its Receivers are told at the list's end, all at once. */
-  #bulk = false;
+  /** The end of a list is being applied: every Receiver is told once after it, not each Secret's. */
+  #endingList = false;
   #synced = false;
   /** The Receivers' first list is in (referrersKnown): every reference of the first sync is known. */
   #referrersKnown = false;
@@ -162,9 +162,12 @@ export class SecretCache {
     this.#reads = new WorkQueue({
       concurrency: SECRET_READ_CONCURRENCY,
       backoff: options.backoff,
-      work: (k) => this.#read(k),
+      work: (secret) => this.#read(secret),
     });
-    this.#lists = new WorkQueue({ concurrency: SECRET_LIST_CONCURRENCY, work: (ns) => this.#readNamespace(ns) });
+    this.#lists = new WorkQueue({
+      concurrency: SECRET_LIST_CONCURRENCY,
+      work: (namespace) => this.#readNamespace(namespace),
+    });
   }
 
   /** The one listener (the reconciler's event handler) of changes that may decide Receivers differently. */
@@ -178,28 +181,28 @@ export class SecretCache {
   }
 
   lookup(secret: string): SecretLookup {
-    const e = this.#entries.get(secret);
-    return e ? this.#answer(e) : ABSENT;
+    const entry = this.#entries.get(secret);
+    return entry ? this.#lookupOf(entry) : ABSENT;
   }
 
   /** A Receiver references this Secret: it is read if its current version was not. */
   refer(secret: ObjectKey, receiver: string): void {
-    const e = this.#entry(secret);
-    e.referrers.add(receiver);
-    this.#consider(e);
+    const entry = this.#entry(secret);
+    entry.referrers.add(receiver);
+    this.#consider(entry);
   }
 
   unrefer(secret: string, receiver: string): void {
-    const e = this.#entries.get(secret);
-    if (!e) return;
-    e.referrers.delete(receiver);
-    if (e.referrers.size === 0) {
+    const entry = this.#entries.get(secret);
+    if (!entry) return;
+    entry.referrers.delete(receiver);
+    if (entry.referrers.size === 0) {
       // A Secret no Receiver references keeps no data, and no read of it is pending: it is read
       // again if one refers to it again. (Files have no reads: their Secrets arrive whole and stay.)
-      this.#reads.remove(keyString(e.key));
-      if (this.#options.get || e.state.kind !== "read") e.state = { kind: "unread" };
+      this.#reads.remove(keyString(entry.key));
+      if (this.#options.get || entry.state.kind !== "read") entry.state = { kind: "unread" };
     }
-    this.#prune(e);
+    this.#prune(entry);
   }
 
   /**
@@ -214,10 +217,10 @@ export class SecretCache {
   /** Referenced Secrets whose first read has not answered. */
   get unread(): number {
     if (!this.#options.get) return 0;
-    let n = 0;
-    for (const e of this.#entries.values())
-      if (e.referrers.size > 0 && (e.state.kind === "unread" || e.state.kind === "listing")) n++;
-    return n;
+    let count = 0;
+    for (const entry of this.#entries.values())
+      if (entry.referrers.size > 0 && (entry.state.kind === "unread" || entry.state.kind === "listing")) count++;
+    return count;
   }
 
   stop(): void {
@@ -233,128 +236,129 @@ export class SecretCache {
       listPage: (items: readonly unknown[], first: boolean) => {
         if (first) seen = new Set();
         const page: Entry[] = [];
-        for (const obj of items) {
-          const s = readSecret(obj);
-          if (!s) continue;
-          const e = this.#entry(s);
-          seen.add(keyString(s));
-          this.#show(e, s);
-          page.push(e);
+        for (const object of items) {
+          const record = readSecret(object);
+          if (!record) continue;
+          const entry = this.#entry(record);
+          seen.add(keyString(record));
+          this.#show(entry, record);
+          page.push(entry);
         }
-        for (const e of page) this.#consider(e);
+        for (const entry of page) this.#consider(entry);
       },
       listEnd: () => {
-        this.#bulk = true;
+        this.#endingList = true;
         try {
-          for (const [k, e] of [...this.#entries]) {
-            if (seen.has(k)) continue;
+          for (const [secret, entry] of [...this.#entries]) {
+            if (seen.has(secret)) continue;
             // Not in the list: gone, whatever was shown or read of it before. One the watch never
             // showed is left to its read, if one is out.
-            const known = e.watched !== undefined || e.state.kind === "read" || this.#had(e.state) !== undefined;
-            if (known) this.#gone(e);
+            const shownOrRead =
+              entry.watched !== undefined || entry.state.kind === "read" || this.#had(entry.state) !== undefined;
+            if (shownOrRead) this.#gone(entry);
             // Absent Secrets no Receiver references need no memory of being absent.
-            else if (e.referrers.size === 0 && e.state.kind === "absent") e.state = { kind: "unread" };
-            this.#prune(e);
+            else if (entry.referrers.size === 0 && entry.state.kind === "absent") entry.state = { kind: "unread" };
+            this.#prune(entry);
           }
         } finally {
-          this.#bulk = false;
+          this.#endingList = false;
         }
         seen = new Set();
         this.#synced = true;
         this.#startReads();
         this.#changed("all");
       },
-      upsert: (obj: unknown) => {
-        const s = readSecret(obj);
-        if (!s) return;
-        const e = this.#entry(s);
-        const before = this.#answer(e);
-        this.#show(e, s);
-        this.#tell(e, before);
-        this.#consider(e);
+      upsert: (object: unknown) => {
+        const record = readSecret(object);
+        if (!record) return;
+        const entry = this.#entry(record);
+        const before = this.#lookupOf(entry);
+        this.#show(entry, record);
+        this.#tell(entry, before);
+        this.#consider(entry);
       },
-      remove: (obj: unknown) => {
-        const s = readSecret(obj);
-        const e = s && this.#entries.get(keyString(s));
-        if (!e) return;
-        const before = this.#answer(e);
-        this.#gone(e);
-        this.#tell(e, before);
-        if (e.referrers.size > 0)
-          this.#options.log.debug("a Receiver's Secret was deleted", { secret: keyString(e.key) });
-        this.#prune(e);
+      remove: (object: unknown) => {
+        const record = readSecret(object);
+        const entry = record && this.#entries.get(keyString(record));
+        if (!entry) return;
+        const before = this.#lookupOf(entry);
+        this.#gone(entry);
+        this.#tell(entry, before);
+        if (entry.referrers.size > 0)
+          this.#options.log.debug("a Receiver's Secret was deleted", { secret: keyString(entry.key) });
+        this.#prune(entry);
       },
     };
   })();
 
   #entry(key: ObjectKey): Entry {
-    const k = keyString(key);
-    let e = this.#entries.get(k);
-    if (!e) {
-      e = {
+    const secret = keyString(key);
+    let entry = this.#entries.get(secret);
+    if (!entry) {
+      entry = {
         key: { namespace: key.namespace, name: key.name },
         watched: undefined,
         state: { kind: "unread" },
         referrers: new Referrers(),
       };
-      this.#entries.set(k, e);
+      this.#entries.set(secret, entry);
     }
-    return e;
+    return entry;
   }
 
-  /** The answer to `lookup`. */
-  #answer(e: Entry): SecretLookup {
-    const s = e.state;
-    switch (s.kind) {
+  /** What `lookup` answers for the entry. */
+  #lookupOf(entry: Entry): SecretLookup {
+    const state = entry.state;
+    switch (state.kind) {
       case "read":
-        return { kind: "ready", data: s.record.data };
+        return { kind: "ready", data: state.record.data };
       case "failing":
         // A Secret read once is served from what was read; reads that keep failing decide.
-        if (s.had) return { kind: "ready", data: s.had.data };
-        return this.#reads.failures(keyString(e.key)) >= READ_FAILURES_BEFORE_UNREADABLE
-          ? { kind: "unreadable", reason: s.reason }
+        if (state.had) return { kind: "ready", data: state.had.data };
+        return this.#reads.failures(keyString(entry.key)) >= READ_FAILURES_BEFORE_UNREADABLE
+          ? { kind: "unreadable", reason: state.reason }
           : PENDING;
       case "listing":
         return PENDING;
       case "absent":
         // Found absent by a read while the watch still shows it: the watch says what follows.
-        return e.watched === undefined ? ABSENT : PENDING;
+        return entry.watched === undefined ? ABSENT : PENDING;
       case "unread":
         // Shown by the watch, or not shown and being read to learn whether it exists.
-        return e.watched !== undefined || this.#reads.state(keyString(e.key)) !== undefined ? PENDING : ABSENT;
+        return entry.watched !== undefined || this.#reads.state(keyString(entry.key)) !== undefined ? PENDING : ABSENT;
     }
   }
 
-  /** Tells the Secret's Receivers when its answer changed from `before` (at a list's end, all are told). */
-  #tell(e: Entry, before: SecretLookup) {
-    if (this.#bulk || e.referrers.size === 0 || sameAnswer(before, this.#answer(e))) return;
-    this.#changed(e.referrers);
+  /** Tells the Secret's Receivers when its lookup changed from `before` (at a list's end, all are told). */
+  #tell(entry: Entry, before: SecretLookup) {
+    if (this.#endingList || entry.referrers.size === 0 || sameLookup(before, this.#lookupOf(entry))) return;
+    this.#changed(entry.referrers);
   }
 
   /** Drops an entry that holds nothing any more. */
-  #prune(e: Entry) {
-    const k = keyString(e.key);
-    if (e.referrers.size > 0 || e.watched !== undefined || e.state.kind !== "unread") return;
+  #prune(entry: Entry) {
+    const secret = keyString(entry.key);
+    if (entry.referrers.size > 0 || entry.watched !== undefined || entry.state.kind !== "unread") return;
     // Not while a read of it is queued or out, nor an entry made anew under its key since.
-    if (this.#reads.state(k) !== undefined || this.#entries.get(k) !== e) return;
-    this.#entries.delete(k);
+    if (this.#reads.state(secret) !== undefined || this.#entries.get(secret) !== entry) return;
+    this.#entries.delete(secret);
   }
 
   /** The watch or the files show the Secret as `s`: metadata (a version), or whole (files). */
-  #show(e: Entry, s: SecretRecord) {
-    e.watched = s.resourceVersion;
-    if (!s.pending) e.state = { kind: "read", record: s };
+  #show(entry: Entry, record: SecretRecord) {
+    entry.watched = record.resourceVersion;
+    if (!record.pending) entry.state = { kind: "read", record: record };
   }
 
   /** The Secret is gone (the watch deleted it, or a list no longer names it): nothing to read until it is shown again. */
-  #gone(e: Entry) {
-    e.watched = undefined;
-    this.#reads.remove(keyString(e.key));
-    e.state = e.referrers.size > 0 ? { kind: "absent", asked: "" } : { kind: "unread" };
+  #gone(entry: Entry) {
+    entry.watched = undefined;
+    this.#reads.remove(keyString(entry.key));
+    entry.state = entry.referrers.size > 0 ? { kind: "absent", asked: "" } : { kind: "unread" };
   }
 
-  #had(s: SecretState): SecretRecord | undefined {
-    return s.kind === "read" ? s.record : s.kind === "failing" ? s.had : undefined;
+  #had(state: SecretState): SecretRecord | undefined {
+    return state.kind === "read" ? state.record : state.kind === "failing" ? state.had : undefined;
   }
 
   /**
@@ -362,30 +366,30 @@ export class SecretCache {
    * read can be ahead of the watch: it is served from the newest state); or, when the watch has
    * not shown it, whether nothing is known of it yet.
    */
-  #needsRead(e: Entry): boolean {
-    if (!this.#options.get || e.referrers.size === 0) return false;
-    const s = e.state;
-    const newer = (asked: string) => e.watched !== undefined && !atLeastVersion(asked, e.watched);
-    switch (s.kind) {
+  #needsRead(entry: Entry): boolean {
+    if (!this.#options.get || entry.referrers.size === 0) return false;
+    const state = entry.state;
+    const newer = (asked: string) => entry.watched !== undefined && !atLeastVersion(asked, entry.watched);
+    switch (state.kind) {
       case "unread":
         return true;
       case "listing":
         return false;
       case "read":
-        return newer(s.record.resourceVersion);
+        return newer(state.record.resourceVersion);
       case "absent":
-        return newer(s.asked);
+        return newer(state.asked);
       case "failing":
         // A failed read waits for its retry; a newer version is read at once.
-        return !this.#reads.retrying(keyString(e.key)) || newer(s.asked);
+        return !this.#reads.retrying(keyString(entry.key)) || newer(state.asked);
     }
   }
 
-  #consider(e: Entry) {
-    if (this.#stopped || !this.#needsRead(e)) return;
+  #consider(entry: Entry) {
+    if (this.#stopped || !this.#needsRead(entry)) return;
     // With lists, the first sync decides how each is read (#startReads).
     if (this.#options.list && !this.#reading) return;
-    this.#reads.add(keyString(e.key));
+    this.#reads.add(keyString(entry.key));
   }
 
   /**
@@ -400,54 +404,54 @@ export class SecretCache {
   }
 
   /** One run of the read queue for a Secret; it is considered again afterwards. */
-  #read(k: string): Promise<void> | undefined {
-    const e = this.#entries.get(k);
+  #read(secret: string): Promise<void> | undefined {
+    const entry = this.#entries.get(secret);
     // The read in flight when this was queued may have read the current version already.
-    if (!e || !this.#needsRead(e)) return undefined;
-    return this.#fetch(e)
+    if (!entry || !this.#needsRead(entry)) return undefined;
+    return this.#fetch(entry)
       .catch((err: unknown) =>
         this.#options.log.error("reading a Receiver's Secret failed", {
-          secret: k,
+          secret,
           error: err instanceof Error ? err.message : String(err),
         }),
       )
       .finally(() => {
         // A failed read waits for its retry: adding it now would run it at once and drop the
         // backoff. A newer version from the watch still reads it sooner (the sink considers it).
-        if (!this.#reads.retrying(k)) this.#consider(e);
-        this.#prune(e);
+        if (!this.#reads.retrying(secret)) this.#consider(entry);
+        this.#prune(entry);
       });
   }
 
   /** Reads one Secret at the version the watch shows now. */
-  async #fetch(e: Entry) {
-    const k = keyString(e.key);
-    const from = e.state;
-    const asked = e.watched ?? "";
-    const result = await this.#options.get!(e.key);
+  async #fetch(entry: Entry) {
+    const secret = keyString(entry.key);
+    const from = entry.state;
+    const asked = entry.watched ?? "";
+    const result = await this.#options.get!(entry.key);
     // Deleted, or no longer referenced, meanwhile: the watch or the Receivers said so since.
-    if (this.#stopped || e.state !== from) return;
-    const before = this.#answer(e);
+    if (this.#stopped || entry.state !== from) return;
+    const before = this.#lookupOf(entry);
     if (result.ok) {
-      this.#reads.forget(k);
-      const s = readSecret(result.value);
-      if (!s) {
+      this.#reads.forget(secret);
+      const record = readSecret(result.value);
+      if (!record) {
         // Gone when read. A version newer than the one asked (re-created meanwhile) is still to be
         // read; with none, the Secret is absent (once the watch, if it shows it, says so too).
-        e.state = { kind: "absent", asked };
-      } else if (e.watched !== undefined && olderVersion(s.resourceVersion, e.watched)) {
+        entry.state = { kind: "absent", asked };
+      } else if (entry.watched !== undefined && olderVersion(record.resourceVersion, entry.watched)) {
         // Older than what the watch has shown since (a read served just before a change): not
         // used, and read again.
         return;
-      } else e.state = { kind: "read", record: s };
-      this.#tell(e, before);
+      } else entry.state = { kind: "read", record: record };
+      this.#tell(entry, before);
       return;
     }
     this.#options.onReadFailed?.();
-    const retryInMs = this.#reads.retry(k);
-    this.#options.log.error("cannot read a Receiver's Secret", { secret: k, error: result.reason, retryInMs });
-    e.state = { kind: "failing", asked, reason: result.reason, had: this.#had(from) };
-    this.#tell(e, before);
+    const retryInMs = this.#reads.retry(secret);
+    this.#options.log.error("cannot read a Receiver's Secret", { secret, error: result.reason, retryInMs });
+    entry.state = { kind: "failing", asked, reason: result.reason, had: this.#had(from) };
+    this.#tell(entry, before);
   }
 
   /**
@@ -457,24 +461,24 @@ export class SecretCache {
   #readReferenced() {
     const byNamespace = new Map<string, { wanted: Entry[]; watched: number }>();
     const single: Entry[] = [];
-    for (const e of this.#entries.values()) {
-      const ns = e.key.namespace;
-      let group = byNamespace.get(ns);
-      if (!group) byNamespace.set(ns, (group = { wanted: [], watched: 0 }));
-      if (e.watched !== undefined) group.watched++;
-      if (!this.#needsRead(e)) continue;
+    for (const entry of this.#entries.values()) {
+      const namespace = entry.key.namespace;
+      let group = byNamespace.get(namespace);
+      if (!group) byNamespace.set(namespace, (group = { wanted: [], watched: 0 }));
+      if (entry.watched !== undefined) group.watched++;
+      if (!this.#needsRead(entry)) continue;
       // One the watch has not shown is not in a list either: a GET tells whether it exists.
-      if (e.watched === undefined) single.push(e);
-      else group.wanted.push(e);
+      if (entry.watched === undefined) single.push(entry);
+      else group.wanted.push(entry);
     }
-    for (const [ns, { wanted, watched }] of byNamespace) {
+    for (const [namespace, { wanted, watched }] of byNamespace) {
       if (wanted.length >= SECRET_LIST_MIN_READS && wanted.length >= watched * SECRET_LIST_MIN_SHARE) {
-        for (const e of wanted) e.state = { kind: "listing" };
-        this.#listed.set(ns, wanted);
-        this.#lists.add(ns);
+        for (const entry of wanted) entry.state = { kind: "listing" };
+        this.#listed.set(namespace, wanted);
+        this.#lists.add(namespace);
       } else single.push(...wanted);
     }
-    for (const e of single) this.#consider(e);
+    for (const entry of single) this.#consider(entry);
   }
 
   /**
@@ -484,7 +488,7 @@ export class SecretCache {
   async #readNamespace(namespace: string) {
     const wanted = this.#listed.get(namespace) ?? [];
     this.#listed.delete(namespace);
-    const asked = new Map(wanted.map((e) => [keyString(e.key), e] as const));
+    const asked = new Map(wanted.map((entry) => [keyString(entry.key), entry] as const));
     let token: string | undefined;
     try {
       do {
@@ -498,16 +502,16 @@ export class SecretCache {
           });
           return;
         }
-        for (const obj of page.value.items) {
-          const s = readSecret(obj);
-          const e = s && asked.get(keyString(s));
+        for (const object of page.value.items) {
+          const record = readSecret(object);
+          const entry = record && asked.get(keyString(record));
           // Deleted since, or no longer referenced (no longer listing): its data is not kept.
-          if (!s || s.pending || e?.state.kind !== "listing") continue;
+          if (!record || record.pending || entry?.state.kind !== "listing") continue;
           // Older than what the watch has shown since: read on its own after the list.
-          if (e.watched !== undefined && olderVersion(s.resourceVersion, e.watched)) continue;
-          const before = this.#answer(e);
-          e.state = { kind: "read", record: s };
-          this.#tell(e, before);
+          if (entry.watched !== undefined && olderVersion(record.resourceVersion, entry.watched)) continue;
+          const before = this.#lookupOf(entry);
+          entry.state = { kind: "read", record: record };
+          this.#tell(entry, before);
         }
         token = page.value.continue;
       } while (token);
@@ -517,17 +521,17 @@ export class SecretCache {
         error: err instanceof Error ? err.message : String(err),
       });
     } finally {
-      for (const e of wanted) {
-        if (e.state.kind === "listing") e.state = { kind: "unread" };
-        this.#consider(e);
-        this.#prune(e);
+      for (const entry of wanted) {
+        if (entry.state.kind === "listing") entry.state = { kind: "unread" };
+        this.#consider(entry);
+        this.#prune(entry);
       }
     }
   }
 }
 
-/** Whether two answers decide a Receiver alike (the same keys, or the same reason). */
-function sameAnswer(a: SecretLookup, b: SecretLookup): boolean {
+/** Whether two lookups decide a Receiver alike (the same keys, or the same reason). */
+function sameLookup(a: SecretLookup, b: SecretLookup): boolean {
   if (a.kind !== b.kind) return false;
   if (a.kind === "ready") return sameData(a.data, (b as typeof a).data);
   if (a.kind === "unreadable") return a.reason === (b as typeof a).reason;

@@ -29,7 +29,7 @@ export interface LoggerOptions {
   now?: () => Date;
 }
 
-/** Lines are batched: a synchronous write per line was costly under load (bench/README.md). */
+/** Lines are batched: a synchronous write per line is costly under load (bench/README.md). */
 const LOG_FLUSH_MS = 20;
 const LOG_FLUSH_BYTES = 64 * 1024;
 /**

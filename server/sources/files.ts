@@ -16,6 +16,8 @@ import { RECEIVER_API_VERSION, type ReceiverSpec, readReceiver } from "../api/re
 import { DEFAULT_TUNING } from "../limits";
 import type { ReceiverIndex } from "../receivers/index";
 import { prepareReceiver } from "../receivers/prepare";
+import { type DecisionInputs, optInProblem } from "../receivers/decide";
+import { ROUTE_BY_ANNOTATION } from "../api/annotations";
 import { ReceiverCache } from "../receivers/receiver-cache";
 import { Reconciler } from "../receivers/reconciler";
 import { SecretCache } from "../receivers/secret-cache";
@@ -59,27 +61,43 @@ type Path = readonly (string | number)[];
  * Reads a multi-document manifest into its Receivers and Secrets (other kinds are ignored), and
  * the problems of its Receivers: what the CRD's schema or Flux's controller would refuse (their
  * messages, which name the field), a CEL expression that does not compile, an apiVersion fluxhook
- * does not serve. Throws ManifestSyntaxError for a YAML error.
+ * does not serve, an opt-in of fluxhook's it cannot serve from a file; and the objects of other
+ * kinds, which it leaves out. Throws ManifestSyntaxError for a YAML error.
  */
-export function readManifests(text: string): ManifestObjects & { problems: ManifestProblem[] } {
+export function readManifests(
+  text: string,
+  mode: ManifestMode = {},
+): ManifestObjects & { problems: ManifestProblem[]; leftOut: ManifestProblem[] } {
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lines });
-  const out: ManifestObjects & { problems: ManifestProblem[] } = { receivers: [], secrets: [], problems: [] };
+  const out: Collected = { receivers: [], secrets: [], problems: [], leftOut: [], mode };
   for (const doc of Array.isArray(docs) ? docs : []) {
     const error = doc.errors[0];
-    if (error) throw new ManifestSyntaxError(error.linePos?.[0].line ?? 1, error.message.split("\n")[0]!);
+    if (error) throw new ManifestSyntaxError(error.linePos?.[0].line ?? 1, yamlErrorText(error.message));
     collect(doc, lines, doc.toJS(), [], out);
   }
-  return out;
+  const { mode: _, ...read } = out;
+  return read;
 }
 
-function collect(
-  doc: Document,
-  lines: LineCounter,
-  value: unknown,
-  at: Path,
-  into: ManifestObjects & { problems: ManifestProblem[] },
-): void {
+type Collected = ManifestObjects & {
+  problems: ManifestProblem[];
+  leftOut: ManifestProblem[];
+  mode: ManifestMode;
+};
+
+/** The flags fluxhook's own opt-ins are checked with (decide.ts optInProblem). */
+type ManifestMode = Pick<DecisionInputs, "noCrossNamespaceRefs" | "withoutSources">;
+
+/**
+ * The `yaml` package's message without what the log line already says: its first line ends with
+ * the position (` at line 43, column 1:`), which ManifestSyntaxError gives as `line 43`.
+ */
+function yamlErrorText(message: string): string {
+  return message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
+}
+
+function collect(doc: Document, lines: LineCounter, value: unknown, at: Path, into: Collected): void {
   if (!isObject(value)) return;
   if (value.kind === "List" && Array.isArray(value.items)) {
     for (const [i, item] of value.items.entries()) collect(doc, lines, item, [...at, "items", i], into);
@@ -103,10 +121,23 @@ function collect(
       return;
     }
     const name = `${receiver.key.namespace}/${receiver.key.name}`;
-    const problem = receiver.invalid ?? (receiver.spec && preparationProblem(receiver.spec));
-    if (problem)
-      into.problems.push({ line: lineOf(["spec", ...specFieldOf(problem)]), receiver: name, message: problem });
+    const problem =
+      receiver.invalid ??
+      (receiver.spec && (preparationProblem(receiver.spec) ?? optInProblem(receiver.spec, into.mode)));
+    if (problem) into.problems.push({ line: lineOf(fieldOf(problem)), receiver: name, message: problem });
   } else if (value.apiVersion === "v1" && value.kind === "Secret") into.secrets.push(object);
+  else
+    into.leftOut.push({
+      line: lineOf(["kind"]),
+      message: `${typeof value.kind === "string" ? value.kind : "an object without a kind"}: a receivers file serves Receivers and their Secrets; this one is left out`,
+    });
+}
+
+/** Where in a Receiver a problem's message points: its route-by annotation, or a field of its spec. */
+function fieldOf(problem: string): Path {
+  return problem.startsWith(`annotation ${ROUTE_BY_ANNOTATION}`)
+    ? ["metadata", "annotations", ROUTE_BY_ANNOTATION]
+    : ["spec", ...specFieldOf(problem)];
 }
 
 function preparationProblem(spec: ReceiverSpec): string | undefined {
@@ -165,6 +196,8 @@ export interface FilesOptions {
   readonly onReload?: () => void;
   /** --no-cross-namespace-refs: a Receiver naming every namespace (`namespace: "*"`) cannot serve. */
   readonly noCrossNamespaceRefs?: boolean;
+  /** No cluster to annotate through: a Receiver that routes by repository cannot serve. */
+  readonly withoutSources?: boolean;
 }
 
 /**
@@ -183,9 +216,11 @@ export function startFiles(options: FilesOptions): ReceiverSource {
     log,
     prepare: prepareReceiver,
     noCrossNamespaceRefs: options.noCrossNamespaceRefs,
+    withoutSources: options.withoutSources,
   });
   const files = startFileSource({
     paths,
+    mode: { noCrossNamespaceRefs: options.noCrossNamespaceRefs, withoutSources: options.withoutSources },
     receivers: receivers.sink,
     secrets: secrets.sink,
     log,
@@ -208,12 +243,54 @@ export function startFiles(options: FilesOptions): ReceiverSource {
   };
 }
 
+/** What identifies a version of a file: its modification time, size and inode ("missing" when none). */
+function stampOf(path: string): string {
+  try {
+    const stat = statSync(path);
+    return `${stat.mtimeMs}:${stat.size}:${stat.ino}`;
+  } catch {
+    return "missing";
+  }
+}
+
+/**
+ * A receivers file's Receivers and Secrets, each problem logged as an editor finds it (file:line),
+ * then the file's summary; undefined, with the error logged, when it cannot be read or parsed.
+ */
+function readReceiversFile(path: string, log: Logger, mode: ManifestMode = {}): ManifestObjects | undefined {
+  let read: ReturnType<typeof readManifests>;
+  try {
+    read = readManifests(readFileSync(path, "utf8"), mode);
+  } catch (err) {
+    log.error("cannot read receivers file; keeping its previous content", {
+      file: path,
+      ...(err instanceof ManifestSyntaxError ? { line: err.line } : {}),
+      error: err instanceof Error ? err.message : String(err),
+    });
+    return undefined;
+  }
+  for (const problem of read.problems)
+    log.error(`${path}:${problem.line}: ${problem.message}`, {
+      file: path,
+      line: problem.line,
+      ...(problem.receiver ? { receiver: problem.receiver } : {}),
+    });
+  for (const object of read.leftOut)
+    log.info(`${path}:${object.line}: ${object.message}`, { file: path, line: object.line });
+  const summary = { file: path, receivers: read.receivers.length, secrets: read.secrets.length };
+  if (read.problems.length === 0) log.info("receivers file loaded", summary);
+  else log.error("receivers file loaded with errors", { ...summary, errors: read.problems.length });
+  return { receivers: read.receivers, secrets: read.secrets };
+}
+
 export interface FileSourceOptions {
   readonly paths: readonly string[];
   readonly receivers: WatchSink;
   readonly secrets: WatchSink;
   readonly log: Logger;
   readonly pollIntervalMs?: number;
+  /** What the Receivers are decided with, for the problems they are logged with. */
+  readonly mode?: ManifestMode;
   /** Called after a poll that found a change has handed every file's objects to the sinks. */
   readonly onPublished?: () => void;
 }
@@ -223,42 +300,12 @@ export function startFileSource(options: FileSourceOptions): Informer {
   const state = new Map<string, { stamp: string; objects: ManifestObjects }>();
   let synced = false;
 
-  const stampOf = (path: string) => {
-    try {
-      const s = statSync(path);
-      return `${s.mtimeMs}:${s.size}:${s.ino}`;
-    } catch {
-      return "missing";
-    }
-  };
-
   const load = (path: string, stamp: string): boolean => {
     const previous = state.get(path);
     if (previous?.stamp === stamp) return false;
-    let read: ReturnType<typeof readManifests>;
-    try {
-      read = readManifests(readFileSync(path, "utf8"));
-    } catch (err) {
-      // Keep serving what the file said before; remember the stamp so the error is logged once.
-      state.set(path, { stamp, objects: previous?.objects ?? { receivers: [], secrets: [] } });
-      options.log.error("cannot read receivers file; keeping its previous content", {
-        file: path,
-        ...(err instanceof ManifestSyntaxError ? { line: err.line } : {}),
-        error: err instanceof Error ? err.message : String(err),
-      });
-      return true;
-    }
-    state.set(path, { stamp, objects: { receivers: read.receivers, secrets: read.secrets } });
-    // Each problem as an editor finds it (file:line), then the file's summary.
-    for (const problem of read.problems)
-      options.log.error(`${path}:${problem.line}: ${problem.message}`, {
-        file: path,
-        line: problem.line,
-        ...(problem.receiver ? { receiver: problem.receiver } : {}),
-      });
-    const summary = { file: path, receivers: read.receivers.length, secrets: read.secrets.length };
-    if (read.problems.length === 0) options.log.info("receivers file loaded", summary);
-    else options.log.error("receivers file loaded with errors", { ...summary, errors: read.problems.length });
+    const read = readReceiversFile(path, options.log, options.mode);
+    // Unreadable: keep serving what the file said before; remember the stamp so the error is logged once.
+    state.set(path, { stamp, objects: read ?? previous?.objects ?? { receivers: [], secrets: [] } });
     return true;
   };
 

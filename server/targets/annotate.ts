@@ -84,63 +84,71 @@ export async function annotateTargets(
     outcome: "failed",
     reason,
   });
-  const refs = resources.map((r) => resolveRef(r, entry.key.namespace, deps.noCrossNamespaceRefs));
+  const refs = resources.map((resource) => resolveRef(resource, entry.key.namespace, deps.noCrossNamespaceRefs));
   // What needs no API read: a refused reference, and a named target without a filter (the usual
   // Receiver), expanded without a promise each; the reads run in the pool for the others.
-  const known = refs.map((ref, i): (TargetRef | TargetOutcome)[] | undefined => {
+  const withoutRead = refs.map((ref, i): (TargetRef | TargetOutcome)[] | undefined => {
     if (!ref.ok) return [failed(resources[i]!, ref.reason)];
     if (ref.name === undefined || ref.namespace === EVERY_NAMESPACE || filters.forResource(i)) return undefined;
     return [{ apiVersion: ref.apiVersion, kind: ref.kind, namespace: ref.namespace, name: ref.name }];
   });
-  /** A reference that needs a read: the named object fetched for its filter, or the ones its labels select. */
   const read = async (i: number): Promise<(TargetRef | TargetOutcome)[]> => {
     const ref = refs[i]!;
     if (!ref.ok) return [failed(resources[i]!, ref.reason)];
-    const filter = filters.forResource(i);
-    const everywhere = ref.namespace === EVERY_NAMESPACE;
-    if (ref.name !== undefined && !everywhere) {
-      const target = { apiVersion: ref.apiVersion, kind: ref.kind, namespace: ref.namespace, name: ref.name };
-      const got = await deps.kube.getObject(target);
-      if (!got.ok) return [failed(resources[i]!, got.reason)];
-      return [filtered(target, got.value, filter!)];
-    }
-    // A selector, or a name in every namespace: one metadata list (shared between concurrent
-    // deliveries, shared-lists.ts), matchLabels ignored with a name as Flux ignores it.
-    const listed = await deps.kube.listObjects(
-      ref.apiVersion,
-      ref.kind,
-      everywhere ? undefined : ref.namespace,
-      ref.name === undefined ? ref.matchLabels : {},
-      ref.name,
-    );
-    if (!listed.ok) return [failed(resources[i]!, listed.reason)];
-    if (listed.value.length === 0) {
-      // Flux logs this as an error but answers 200: nothing to do is not a failure.
-      return [
-        {
-          kind: ref.kind,
-          namespace: ref.namespace,
-          name: ref.name ?? "*",
-          outcome: "skipped",
-          reason: ref.name === undefined ? "no object matches the labels" : "no object of this name in any namespace",
-        },
-      ];
-    }
-    return listed.value.map((o) => {
-      const target = {
-        apiVersion: ref.apiVersion,
-        kind: ref.kind,
-        namespace: o.metadata.namespace ?? ref.namespace,
-        name: o.metadata.name,
-      };
-      return filter ? filtered(target, o, filter) : target;
-    });
+    const expanded = await readReference(ref, filters.forResource(i), deps);
+    return expanded.ok ? expanded.targets : [failed(resources[i]!, expanded.reason)];
   };
-  const expanded = known.every((k) => k !== undefined)
-    ? (known as (TargetRef | TargetOutcome)[][])
-    : await mapPool(resources, TARGET_CONCURRENCY, async (_, i) => known[i] ?? read(i));
+  const expanded = withoutRead.every((targets) => targets !== undefined)
+    ? (withoutRead as (TargetRef | TargetOutcome)[][])
+    : await mapPool(resources, TARGET_CONCURRENCY, async (_, i) => withoutRead[i] ?? read(i));
   const flat = expanded.flat();
-  const handle = (t: TargetRef | TargetOutcome) => ("outcome" in t ? t : annotate(t, deps));
+  const handle = (target: TargetRef | TargetOutcome) => ("outcome" in target ? target : annotate(target, deps));
   if (flat.length === 1) return [await handle(flat[0]!)];
-  return mapPool(flat, TARGET_CONCURRENCY, async (t) => handle(t));
+  return mapPool(flat, TARGET_CONCURRENCY, async (target) => handle(target));
+}
+
+/**
+ * A reference that needs a read: the named object fetched for its filter, or the ones its labels
+ * select (or its name in every namespace), each through the filter; or why the read failed.
+ */
+async function readReference(
+  ref: Extract<ReturnType<typeof resolveRef>, { ok: true }>,
+  filter: TargetFilter | undefined,
+  deps: AnnotateDeps,
+): Promise<{ ok: true; targets: (TargetRef | TargetOutcome)[] } | { ok: false; reason: string }> {
+  const everywhere = ref.namespace === EVERY_NAMESPACE;
+  if (ref.name !== undefined && !everywhere) {
+    const target = { apiVersion: ref.apiVersion, kind: ref.kind, namespace: ref.namespace, name: ref.name };
+    const got = await deps.kube.getObject(target);
+    if (!got.ok) return got;
+    return { ok: true, targets: [filtered(target, got.value, filter!)] };
+  }
+  // A selector, or a name in every namespace: one metadata list (shared between concurrent
+  // deliveries, shared-lists.ts), matchLabels ignored with a name as Flux ignores it.
+  const listed = await deps.kube.listObjects(
+    ref.apiVersion,
+    ref.kind,
+    everywhere ? undefined : ref.namespace,
+    ref.name === undefined ? ref.matchLabels : {},
+    ref.name,
+  );
+  if (!listed.ok) return listed;
+  if (listed.value.length === 0) {
+    // Flux logs this as an error but answers 200: nothing to do is not a failure.
+    const reason = ref.name === undefined ? "no object matches the labels" : "no object of this name in any namespace";
+    return {
+      ok: true,
+      targets: [{ kind: ref.kind, namespace: ref.namespace, name: ref.name ?? "*", outcome: "skipped", reason }],
+    };
+  }
+  const targets = listed.value.map((object) => {
+    const target = {
+      apiVersion: ref.apiVersion,
+      kind: ref.kind,
+      namespace: object.metadata.namespace ?? ref.namespace,
+      name: object.metadata.name,
+    };
+    return filter ? filtered(target, object, filter) : target;
+  });
+  return { ok: true, targets };
 }

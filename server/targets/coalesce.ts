@@ -64,12 +64,12 @@ export function createCoalescer(): Coalesce {
     // Bounded by the deliveries' own target pool (TARGET_CONCURRENCY each) and admission.
     concurrency: Number.POSITIVE_INFINITY,
     work: (key) => {
-      const r = next.get(key)!;
+      const started = next.get(key)!;
       next.delete(key);
-      waiting -= r.callers;
+      waiting -= started.callers;
       // A write that throws synchronously is a rejected write, like one that rejects later.
-      const running = Promise.resolve().then(r.write);
-      running.then(r.resolve, r.reject);
+      const running = Promise.resolve().then(started.write);
+      running.then(started.resolve, started.reject);
       return running;
     },
   });
@@ -83,11 +83,11 @@ export function createCoalescer(): Coalesce {
     }
     // No write in flight: this one starts now. One in flight: this one is the trailing write.
     const inFlight = writes.state(key) !== undefined;
-    const r = round(write, inFlight ? 1 : 0);
+    const pending = round(write, inFlight ? 1 : 0);
     if (inFlight) waiting++;
-    next.set(key, r);
+    next.set(key, pending);
     writes.add(key);
-    return r.promise as Promise<T>;
+    return pending.promise as Promise<T>;
   };
   return Object.assign(coalesce, { waiting: () => waiting });
 }

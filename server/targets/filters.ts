@@ -58,6 +58,35 @@ export interface FilterInput {
 }
 
 /**
+ * CEL's `req`: a JSON body as an object (its parse paid from the filters' budget, as a scan of the
+ * body: server/cel/costs.ts), `{}` for another content type; or why it cannot be built.
+ */
+function requestObject(
+  input: FilterInput,
+  meter: CelMeter,
+): { ok: true; req: unknown } | { ok: false; status: 400 | 500; error: string } {
+  if (!isJsonContent(input.payloadType)) return { ok: true, req: {} };
+  const spent = meter.spend(Math.ceil(input.payload.byteLength * SCAN_STEPS_PER_CHAR), "parsing the request body");
+  if (spent) return { ok: false, status: 500, error: spent };
+  const decoded = meter.measure(() => firstJsonValue(input.payload));
+  if (!decoded.ok)
+    return {
+      ok: false,
+      status: decoded.tooCostly ? 400 : 500,
+      error: `failed to parse request body as JSON: ${decoded.error}`,
+    };
+  if (Array.isArray(decoded.value) || (decoded.value !== null && typeof decoded.value !== "object")) {
+    const kind = Array.isArray(decoded.value) ? "array" : typeof decoded.value;
+    return {
+      ok: false,
+      status: 500,
+      error: `failed to parse request body as JSON: cannot unmarshal ${kind} into a JSON object`,
+    };
+  }
+  return { ok: true, req: decoded.value ?? {} };
+}
+
+/**
  * The filters of one delivery, or the reason `req` cannot be built: 500 for a JSON body that is
  * not a JSON object (as Flux answers) or a spent budget, 400 for a body past the JSON bounds
  * (server/providers/json-bounds.ts), which is never parsed.
@@ -71,28 +100,9 @@ export function deliveryFilters(
   const top = compiled.resourceFilter;
   if (!top && !compiled.resourceFilters.some(Boolean)) return { ok: true, filters: NO_FILTERS };
 
-  let req: unknown = {};
-  if (isJsonContent(input.payloadType)) {
-    // The parse is paid from the filters' budget, as a scan of the body (server/cel/costs.ts).
-    const spent = meter.spend(Math.ceil(input.payload.byteLength * SCAN_STEPS_PER_CHAR), "parsing the request body");
-    if (spent) return { ok: false, status: 500, error: spent };
-    const decoded = meter.measure(() => firstJsonValue(input.payload));
-    if (!decoded.ok)
-      return {
-        ok: false,
-        status: decoded.tooCostly ? 400 : 500,
-        error: `failed to parse request body as JSON: ${decoded.error}`,
-      };
-    if (Array.isArray(decoded.value) || (decoded.value !== null && typeof decoded.value !== "object")) {
-      const kind = Array.isArray(decoded.value) ? "array" : typeof decoded.value;
-      return {
-        ok: false,
-        status: 500,
-        error: `failed to parse request body as JSON: cannot unmarshal ${kind} into a JSON object`,
-      };
-    }
-    req = decoded.value ?? {};
-  }
+  const parsed = requestObject(input, meter);
+  if (!parsed.ok) return parsed;
+  const req = parsed.req;
   const claims = input.claims;
 
   const make =

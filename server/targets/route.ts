@@ -87,13 +87,7 @@ async function routeTargets(
   delivered: RepositoryInput,
 ): Promise<HandledTargets> {
   const resources = entry.spec.resources;
-  const failed = (i: number, reason: string): TargetOutcome => ({
-    kind: resources[i]!.kind,
-    namespace: resources[i]!.namespace ?? entry.key.namespace,
-    name: resources[i]!.name,
-    outcome: "failed",
-    reason,
-  });
+  const failed = failedResource(entry);
   const extract = PROVIDERS[entry.spec.type].repository;
   const extracted = extract
     ? extract(delivered)
@@ -107,29 +101,66 @@ async function routeTargets(
   if (unindexed) return { targets: resources.map((_, i) => failed(i, unindexed)), routed: { unindexed } };
 
   const index = sources!;
-  const outcomes: TargetOutcome[] = [];
-  /** The resources that resolve, with their index in the spec. */
+  const { refused, selecting } = selectingResources(entry, index, deps.noCrossNamespaceRefs);
+  // Counted without a record per object: a delivery to a Receiver selecting 10,000 sources walks
+  // them once and allocates nothing for those that do not follow the event.
+  const total = countSelected(index, selecting);
+  if (!extracted.ok)
+    return { targets: refused, routed: { total, following: 0, repository: { none: extracted.reason } } };
+
+  const event = extracted.event;
+  const chosen = followingSources(index, selecting, event);
+  const handled = await mapPool(chosen, TARGET_CONCURRENCY, ({ target, resources: selectedBy }) =>
+    annotateSelected(target, selectedBy, filters, deps),
+  );
+  return {
+    targets: [...refused, ...handled],
+    routed: { total, following: chosen.length, repository: { display: event.display } },
+  };
+}
+
+/** A resource of the spec (by its index) as a failed target. */
+const failedResource =
+  (entry: Entry) =>
+  (i: number, reason: string): TargetOutcome => ({
+    kind: entry.spec.resources[i]!.kind,
+    namespace: entry.spec.resources[i]!.namespace ?? entry.key.namespace,
+    name: entry.spec.resources[i]!.name,
+    outcome: "failed",
+    reason,
+  });
+
+/** The resources that select sources, with their index in the spec; the others as failed targets. */
+function selectingResources(
+  entry: Entry,
+  index: SourceIndex,
+  noCrossNamespaceRefs: boolean,
+): { refused: TargetOutcome[]; selecting: { ref: Resolved; i: number }[] } {
+  const failed = failedResource(entry);
+  const refused: TargetOutcome[] = [];
   const selecting: { ref: Resolved; i: number }[] = [];
-  for (const [i, r] of resources.entries()) {
-    const ref = resolveRef(r, entry.key.namespace, deps.noCrossNamespaceRefs);
-    if (!ref.ok) outcomes.push(failed(i, ref.reason));
-    else if (!routedKind(ref.kind)) outcomes.push(failed(i, `${ref.kind} follows no repository`));
+  for (const [i, resource] of entry.spec.resources.entries()) {
+    const ref = resolveRef(resource, entry.key.namespace, noCrossNamespaceRefs);
+    if (!ref.ok) refused.push(failed(i, ref.reason));
+    else if (!routedKind(ref.kind)) refused.push(failed(i, `${ref.kind} follows no repository`));
     // A named source must exist, as Flux requires of a named target.
     else if (
       ref.name !== undefined &&
       ref.namespace !== EVERY_NAMESPACE &&
       !index.get(ref.kind, ref.namespace, ref.name)
     )
-      outcomes.push(failed(i, `${ref.kind} ${ref.namespace}/${ref.name}: not found`));
+      refused.push(failed(i, `${ref.kind} ${ref.namespace}/${ref.name}: not found`));
     else selecting.push({ ref, i });
   }
-  // Counted without a record per object: a delivery to a Receiver selecting 10,000 sources walks
-  // them once and allocates nothing for those that do not follow the event.
-  const total = countSelected(index, selecting);
-  if (!extracted.ok)
-    return { targets: outcomes, routed: { total, following: 0, repository: { none: extracted.reason } } };
+  return { refused, selecting };
+}
 
-  const event = extracted.event;
+/** The indexed sources that follow the event and that a resource selects, with the resources that select each. */
+function followingSources(
+  index: SourceIndex,
+  selecting: readonly { ref: Resolved; i: number }[],
+  event: RepositoryEvent,
+): { target: TargetRef; resources: readonly number[] }[] {
   const chosen: { target: TargetRef; resources: readonly number[] }[] = [];
   for (const record of new Set(index.following(event))) {
     if (!follows(record, event)) continue;
@@ -140,27 +171,32 @@ async function routeTargets(
       resources: by.map(({ i }) => i),
     });
   }
-  const handled = await mapPool(chosen, TARGET_CONCURRENCY, async ({ target, resources: selectedBy }) => {
-    // Annotated once if one of the resources that select it accepts it: one without a filter, or
-    // one whose filter returns true; else the first filter's error, else skipped.
-    const own = selectedBy.map((i) => filters.forResource(i));
-    if (own.some((f) => f === undefined)) return annotate(target, deps);
-    // Filters see the object's metadata, as for a named target (annotate.ts).
-    const got = await deps.kube.getObject(target);
-    const { kind, namespace, name } = target;
-    if (!got.ok) return { kind, namespace, name, outcome: "failed" as const, reason: got.reason };
-    let refused: TargetOutcome | undefined;
-    for (const filter of own) {
-      const verdict = filtered(target, got.value, filter!);
-      if (!("outcome" in verdict)) return annotate(verdict, deps);
-      if (refused?.outcome !== "failed") refused = verdict;
-    }
-    return refused!;
-  });
-  return {
-    targets: [...outcomes, ...handled],
-    routed: { total, following: chosen.length, repository: { display: event.display } },
-  };
+  return chosen;
+}
+
+/**
+ * A source annotated once if one of the resources that select it accepts it: one without a
+ * filter, or one whose filter returns true; else the first filter's error, else skipped.
+ */
+async function annotateSelected(
+  target: TargetRef,
+  selectedBy: readonly number[],
+  filters: DeliveryFilters,
+  deps: AnnotateDeps,
+): Promise<TargetOutcome> {
+  const own = selectedBy.map((i) => filters.forResource(i));
+  if (own.some((filter) => filter === undefined)) return annotate(target, deps);
+  // Filters see the object's metadata, as for a named target (annotate.ts).
+  const got = await deps.kube.getObject(target);
+  const { kind, namespace, name } = target;
+  if (!got.ok) return { kind, namespace, name, outcome: "failed" as const, reason: got.reason };
+  let refused: TargetOutcome | undefined;
+  for (const filter of own) {
+    const verdict = filtered(target, got.value, filter!);
+    if (!("outcome" in verdict)) return annotate(verdict, deps);
+    if (refused?.outcome !== "failed") refused = verdict;
+  }
+  return refused!;
 }
 
 type Resolved = Extract<ReturnType<typeof resolveRef>, { ok: true }>;

@@ -275,6 +275,29 @@ describe("the CLI on Node 20, outside GitHub Actions", () => {
     }
   });
 
+  test("a hostile receiver's answer makes no Azure Pipelines command and no Buildkite section", async () => {
+    await using receiver = startReceiver({
+      respond: () =>
+        new Response("ok ##vso[task.setvariable variable=deploy]pwned\n--- pwned\n+++ pwned\n~~~ pwned\n^^^ +++", {
+          headers: { "X-Note": "##vso[task.complete result=Succeeded]pwned" },
+        }),
+    });
+    const run = await runCli(
+      ["--url", `${receiver.url}/hook/0123abcd`, "--event", "push", "--payload-file", payloadFile],
+      { FLUXHOOK_TOKEN: TOKEN },
+    );
+    expect(run.exitCode).toBe(0);
+    expect(run.stderr).toContain("task.setvariable variable=deploy]pwned");
+    expect(run.stderr).not.toContain("##vso[");
+    // The CLI's own groups are the only sections.
+    expect(run.stderr.split("\n").filter((line) => /^\s*(---|\+\+\+|~~~|\^\^\^)/.test(line))).toEqual([
+      "--- Request",
+      "--- Delivery",
+      "--- Response: HTTP 200",
+    ]);
+    expect(exposed(run, ["/hook/0123abcd"])).toEqual([]);
+  });
+
   test("inside GitHub Actions it speaks the runner's commands, masking first", async () => {
     const run = await runCli([...deliveryFlags(), "--dry-run"], { FLUXHOOK_TOKEN: TOKEN, GITHUB_ACTIONS: "true" });
     expect(run.exitCode).toBe(0);

@@ -23,8 +23,10 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import examples from "@octokit/webhooks-examples";
 import type { Io } from "../../action/io";
+import { scrub } from "../../action/report";
 import { lowercaseNames, signatureHeaders } from "../support/signer";
 import { nodeFor } from "./node-versions";
+import { renderedSummary } from "./runner-model";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 export const BUNDLE = join(ROOT, "action/dist/index.js");
@@ -178,7 +180,8 @@ export function leaks(run: ActionRun, secrets: readonly string[]): string[] {
   const places: Record<string, string> = {
     stdout: visible(run.stdout),
     stderr: visible(run.stderr),
-    summary: run.summary,
+    // As it renders: a secret written as character references (`&#95;` for `_`) shows too.
+    summary: renderedSummary(run.summary, []),
     outputs: JSON.stringify(run.outputs),
   };
   const found: string[] = [];
@@ -194,46 +197,6 @@ export function maskedValues(stdout: string): string[] {
     .split("\n")
     .filter((l) => l.startsWith("::add-mask::"))
     .map((l) => l.slice("::add-mask::".length).replace(/%0A/g, "\n").replace(/%0D/g, "\r").replace(/%25/g, "%"));
-}
-
-/** A command as the runner reads it from a stdout line, its value unescaped. */
-export interface RunnerCommand {
-  readonly name: string;
-  readonly value: string;
-}
-
-/**
- * What the runner makes of the action's stdout, as actions/runner processes it: a line that starts
- * (leading whitespace trimmed) with `::name::` is a command; `::stop-commands::T` turns commands off
- * until the line `::T::`, so that meanwhile every line, `::add-mask::` ones included, is printed as
- * it is. Printed lines show every value masked so far as `***`.
- */
-export function runnerView(stdout: string): { commands: RunnerCommand[]; printed: string[] } {
-  const commandValue = (v: string) => v.replace(/%0D/g, "\r").replace(/%0A/g, "\n").replace(/%25/g, "%");
-  const masks: string[] = [];
-  const mask = (line: string) => masks.reduce((text, m) => (m === "" ? text : text.split(m).join("***")), line);
-  const commands: RunnerCommand[] = [];
-  const printed: string[] = [];
-  let stopToken: string | undefined;
-  for (const line of stdout.split(/\r?\n/)) {
-    const trimmed = line.trimStart();
-    if (stopToken !== undefined) {
-      if (trimmed === `::${stopToken}::`) stopToken = undefined;
-      else printed.push(mask(line));
-      continue;
-    }
-    const command = /^::([A-Za-z-]+)(?: [^:]*)?::(.*)$/.exec(trimmed);
-    if (!command) {
-      printed.push(mask(line));
-      continue;
-    }
-    const [, name = "", raw = ""] = command;
-    const value = commandValue(raw);
-    commands.push({ name, value });
-    if (name === "add-mask") masks.push(value);
-    if (name === "stop-commands") stopToken = value;
-  }
-  return { commands, printed };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -576,6 +539,7 @@ export function recordingIo(): RecordedIo {
   const warnings: string[] = [];
   const outputs = new Map<string, string>();
   const summaries: RecordedIo["summaries"] = [];
+  const secrets: string[] = [];
   const io: Io = {
     info: (line) => calls.push(`info:${line}`),
     warning: (message) => {
@@ -589,7 +553,11 @@ export function recordingIo(): RecordedIo {
     debug: (message) => calls.push(`debug:${message}`),
     startGroup: (name) => calls.push(`group:${name}`),
     endGroup: () => calls.push("endgroup:"),
-    setSecret: (secret) => calls.push(`setSecret:${secret}`),
+    setSecret: (secret) => {
+      calls.push(`setSecret:${secret}`);
+      secrets.push(secret);
+    },
+    scrub: (text) => scrub(text, secrets),
     setOutput: (name, value) => {
       calls.push(`output:${name}`);
       outputs.set(name, value);

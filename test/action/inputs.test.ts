@@ -490,6 +490,21 @@ describe("a token or a signature in clear", () => {
       says: "the runner's ID token",
     },
     { name: "gitlab over http://", inputs: { address: "http://h", "receiver-type": "gitlab" }, says: "X-Gitlab-Token" },
+    {
+      name: "generic over http://, whose URL is its credential",
+      inputs: { address: "http://h", "receiver-type": "generic" },
+      says: "the receiver's URL, its only credential",
+    },
+    {
+      name: "generic given as a url over http://",
+      inputs: { address: "", receiver: "", url: "http://h/hook/0123456789abcdef", "receiver-type": "generic" },
+      says: "the receiver's URL, its only credential",
+    },
+    {
+      name: "http:// to a name below localhost",
+      inputs: { address: "http://flux.localhost:9292" },
+      says: "signatures",
+    },
   ])("$name: one warning", ({ inputs, says }) => {
     const found = warnings(inputs).filter((w) => w.includes("plain http://"));
     expect(found).toHaveLength(1);
@@ -500,7 +515,7 @@ describe("a token or a signature in clear", () => {
     { name: "https://", inputs: { address: "https://h" } },
     { name: "http:// to this runner's loopback", inputs: { address: "http://127.0.0.1:9292" } },
     { name: "http://localhost", inputs: { address: "http://localhost:9292" } },
-    { name: "generic, which carries neither", inputs: { address: "http://h", "receiver-type": "generic" } },
+    { name: "generic to this runner's loopback", inputs: { address: "http://localhost", "receiver-type": "generic" } },
   ])("$name: none", ({ inputs }) => {
     expect(warnings(inputs).filter((w) => w.includes("plain http://"))).toEqual([]);
   });

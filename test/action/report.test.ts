@@ -263,6 +263,13 @@ describe("outputs and summary", () => {
     expect(bodyExcerpt(short as never, 10)).toContain("the answer has 20 bytes");
   });
 
+  test("a body cut off before its end (a stall, a reset): the note says so, not that it is long", () => {
+    const cut = { ...(http(200, "{") as object), bodyTruncated: true, bodyCut: true, bodyBytes: 100 };
+    expect(bodyExcerpt(cut as never, 10)).toBe("{… (cut off after 1 of its 100 bytes)");
+    const undeclared = { ...(http(200, `{"status":200`) as object), bodyTruncated: true, bodyCut: true };
+    expect(bodyExcerpt(undeclared as never, 10)).toBe(`{"status":… (cut off after 13 bytes)`);
+  });
+
   test("outputs of a network failure and of a dry run", () => {
     expect(outputsFor(BY_NAME, "id-2", failed([net("refused", "ECONNREFUSED")], "network"))).toMatchObject({
       status: "",
@@ -317,6 +324,8 @@ describe("revisionOutput: only Flux's revision shapes become the output", () => 
     `v1.2.3@sha256:${SHA256}`,
     `sha256:${SHA256}`,
     `main@sha256:${SHA256}`,
+    `feature_x@sha1:${SHA1}`,
+    `release/1.x@sha1:${SHA1}`,
     "6.5.0",
     "1.2.3-rc.1+2aedd8e4b9b6",
   ])("%s is set", (revision) => {
@@ -332,6 +341,12 @@ describe("revisionOutput: only Flux's revision shapes become the output", () => 
     ["upper-case hex", `main@sha1:${SHA1.toUpperCase()}`],
     ["the pre-RFC-0005 form", `main/${SHA1}`],
     ["too long", `${"a".repeat(MAX_REVISION_CHARS)}@sha1:${SHA1}`],
+    // No Git ref has a `..`, a component starting with `.`, or an empty component (git check-ref-format).
+    ["a .. path segment", `main/../../etc@sha1:${SHA1}`],
+    ["a .. at the end", `main/..@sha1:${SHA1}`],
+    ["a .. inside a component", `main..evil@sha1:${SHA1}`],
+    ["a component starting with a dot", `refs/.git/config@sha1:${SHA1}`],
+    ["an empty component", `refs//main@sha1:${SHA1}`],
     ["empty", ""],
   ])("%s is left out, with a warning", (_name, revision) => {
     const checked = revisionOutput(revision);

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import {
   buildRequest,
+  buildStatusQuery,
   checkPayload,
   encodeBody,
   hookId,
@@ -129,6 +130,37 @@ describe("buildRequest", () => {
     const text = new TextDecoder().decode(req.body);
     expect(text).toBe("payload=%7B%22ref%22%3A%22refs%2Fheads%2Fmain%22%2C%22message%22%3A%22a+b%26c%3Dd+%C3%A9%22%7D");
     expect(req.headers["X-Hub-Signature-256"]).toBe(opensslSignature("sha256", "token", req.body));
+  });
+});
+
+describe("buildStatusQuery", () => {
+  const target = {
+    kind: "GitRepository",
+    namespace: "flux-system",
+    name: "webapp",
+    requestedAt: "2026-12-01T22:54:27.123456789Z",
+  };
+  const QUERY = `{"targets":[${JSON.stringify(target)}]}`;
+  // Computed with the openssl CLI, independently of shared/: the query key is HMAC-SHA256 of
+  // "fluxhook status query v1" under "token" (e7dcca3d…), and each signature HMAC-SHA256 of QUERY under it.
+  const QUERY_SHA256 = "sha256=b8a387b9e897d690c9fff2d1e44f7b5c4fc34967673ffb0e1aaf37f6d62ac4bd";
+  const common = { "Content-Type": "application/json", "User-Agent": UA };
+  test.each<{ type: SupportedReceiverType; auth: Record<string, string> }>([
+    { type: "github", auth: { "X-Hub-Signature-256": QUERY_SHA256 } },
+    { type: "generic-hmac", auth: { "X-Signature": QUERY_SHA256 } },
+    { type: "bitbucket", auth: { "X-Hub-Signature-256": QUERY_SHA256, "X-Event-Key": "push", "X-Request-UUID": ID } },
+    // The token's own header carries the query's HMAC, never the token: a captured query is no delivery.
+    { type: "gitlab", auth: { "X-Gitlab-Token": QUERY_SHA256, "X-Gitlab-Event": "push", "X-Gitlab-Event-UUID": ID } },
+    { type: "harbor", auth: { Authorization: QUERY_SHA256 } },
+    { type: "generic", auth: {} },
+    { type: "generic-oidc", auth: { Authorization: "Bearer token" } },
+  ])("$type", ({ type, auth }) => {
+    const query = buildStatusQuery({ ...SETTINGS, receiverType: type }, [target], ID);
+    expect(new TextDecoder().decode(query.body)).toBe(QUERY);
+    expect(query.url).toBe(`${SETTINGS.url}/status`);
+    const headers = { ...query.headers };
+    if (type === "github") delete headers["X-Hub-Signature"]; // its sha1 fallback, under the same key
+    expect(headers).toEqual({ ...common, ...auth });
   });
 });
 

@@ -1,6 +1,15 @@
 import { describe, expect, test } from "bun:test";
+import { createServer as createNetServer } from "node:net";
 import { rootCertificates } from "node:tls";
-import { classifyError, isLoopback, matchesNoProxy, selectProxy, trustAnchors } from "../../action/transport";
+import {
+  classifyError,
+  createTransport,
+  isLoopback,
+  matchesNoProxy,
+  selectProxy,
+  trustAnchors,
+} from "../../action/transport";
+import { startReceiver } from "./harness";
 import type { ProxySettings } from "../../action/vocabulary";
 
 describe("matchesNoProxy", () => {
@@ -41,12 +50,15 @@ describe("matchesNoProxy", () => {
 describe("isLoopback", () => {
   test.each([
     ["localhost", true],
-    ["api.localhost", true],
+    ["LOCALHOST", true],
     ["127.0.0.1", true],
     ["127.1.2.3", true],
     ["[::1]", true],
     ["10.0.0.1", false],
     ["localhost.example", false],
+    // A resolver may send these to DNS, which may answer with any address: not this runner.
+    ["api.localhost", false],
+    ["localhost.", false],
   ])("%s → %p", (host, loopback) => {
     expect(isLoopback(host)).toBe(loopback);
   });
@@ -64,6 +76,9 @@ describe("selectProxy", () => {
     ["http://flux.example", proxies, { kind: "proxy", proxy: "http://plain-proxy:8080/", variable: "HTTP_PROXY" }],
     ["https://flux.corp.internal", proxies, { kind: "direct", why: "NO_PROXY" }],
     ["https://127.0.0.1:9292", proxies, { kind: "direct", why: "loopback" }],
+    ["http://localhost:9292", proxies, { kind: "direct", why: "loopback" }],
+    // Only localhost itself: a name below it may resolve beyond the runner, where the proxy is the way.
+    ["https://flux.localhost", proxies, { kind: "proxy", proxy: "http://secure-proxy:3128/", variable: "HTTPS_PROXY" }],
     ["https://flux.example", { ...proxies, httpsProxy: undefined }, { kind: "direct", why: "no proxy set" }], // no fallback to HTTP_PROXY
     [
       "https://flux.example",
@@ -151,5 +166,89 @@ describe("trustAnchors", () => {
     const ca = trustAnchors([EXTRA], undefined) ?? [];
     expect(ca.at(-1)).toBe(EXTRA);
     expect(ca).toEqual(expect.arrayContaining([...rootCertificates]));
+  });
+});
+
+const TRANSPORT_OPTIONS = {
+  extraCa: [],
+  nodeExtraCaPem: undefined,
+  clientCert: undefined,
+  clientKey: undefined,
+  insecureSkipVerify: false,
+  timeoutMs: 2_000,
+};
+
+describe("an answer's end: read whole, bounded, or cut short", () => {
+  const send = async (respond: () => Response, maxBodyBytes: number, timeoutMs = 500) => {
+    await using receiver = startReceiver({ respond });
+    const transport = createTransport({ kind: "direct", why: "no proxy set" }, { ...TRANSPORT_OPTIONS, timeoutMs });
+    try {
+      const body = new TextEncoder().encode("{}");
+      return await transport.send(
+        { method: "POST", url: `${receiver.url}/hook/x`, headers: {}, body },
+        timeoutMs,
+        maxBodyBytes,
+      );
+    } finally {
+      await transport.close();
+    }
+  };
+  const stream = (first: string, then: (body: ReadableStreamDefaultController<Uint8Array>) => Promise<void>) =>
+    new Response(
+      new ReadableStream<Uint8Array>({
+        start: async (body) => {
+          body.enqueue(new TextEncoder().encode(first));
+          await then(body);
+        },
+      }),
+    );
+
+  test("read whole", async () => {
+    expect(await send(() => new Response("0123456789"), 64)).toMatchObject({
+      body: "0123456789",
+      bodyTruncated: false,
+    });
+  });
+
+  test("longer than the read's bound: truncated, not cut", async () => {
+    const result = await send(() => new Response("x".repeat(1000)), 64);
+    expect(result).toMatchObject({ kind: "response", status: 200, bodyTruncated: true, bodyBytes: 1000 });
+    expect(result).not.toHaveProperty("bodyCut");
+  });
+
+  test("a body that stalls past the timeout: cut", async () => {
+    const result = await send(() => stream("{", () => Bun.sleep(2_000)), 64, 300);
+    expect(result).toMatchObject({ kind: "response", status: 200, body: "{", bodyTruncated: true, bodyCut: true });
+  });
+
+  test("a body whose connection is reset after its first byte: cut", async () => {
+    // A raw socket: the status line and headers promise 100 bytes, one comes, then the connection ends.
+    const server = createNetServer((socket) =>
+      socket.once("data", () => {
+        socket.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{", () => socket.resetAndDestroy());
+      }),
+    );
+    await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+    const port = (server.address() as { port: number }).port;
+    const transport = createTransport({ kind: "direct", why: "no proxy set" }, TRANSPORT_OPTIONS);
+    try {
+      const body = new TextEncoder().encode("{}");
+      const result = await transport.send(
+        { method: "POST", url: `http://127.0.0.1:${port}/hook/x`, headers: {}, body },
+        2_000,
+        64,
+      );
+      expect(result).toMatchObject({
+        kind: "response",
+        status: 200,
+        body: "{",
+        bodyTruncated: true,
+        bodyCut: true,
+        bodyBytes: 100,
+      });
+    } finally {
+      await transport.close();
+      await new Promise<void>((ok) => server.close(() => ok()));
+    }
   });
 });

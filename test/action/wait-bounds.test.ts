@@ -80,6 +80,64 @@ describe("wait-for's bounds", () => {
     expect(elapsedMs).toBeLessThan(8_000);
   });
 
+  test("one wait-timeout-seconds for the whole wait, however many receivers wait (16, at most 4 queries at once)", async () => {
+    let inFlight = 0;
+    let mostInFlight = 0;
+    await using receiver = lookAlike(targets(1), async (req) => {
+      inFlight++;
+      mostInFlight = Math.max(mostInFlight, inFlight);
+      await Bun.sleep(50);
+      inFlight--;
+      const query = JSON.parse(new TextDecoder().decode(req.body)) as { targets: QueriedTarget[] };
+      return Response.json({
+        status: 200,
+        reason: "not yet",
+        targets: query.targets.map((t) => ({ ...t, found: true, handled: false })),
+      });
+    });
+    const names = Array.from({ length: 16 }, (_, i) => `webapp-${i}`);
+    const started = Date.now();
+    const run = await runAction({
+      inputs: {
+        token: TOKEN,
+        address: receiver.url,
+        receiver: names.join("\n"),
+        "wait-for": "reconciled",
+        "wait-timeout-seconds": "2",
+      },
+    });
+    const elapsedMs = Date.now() - started;
+    expect(run.exitCode).toBe(1);
+    // Every receiver was asked, each timed out on the one deadline, and in far less than four 2 s waits in turn.
+    const queried = new Set(receiver.requests.filter((r) => r.path.endsWith("/status")).map((r) => r.path));
+    expect(queried.size).toBe(16);
+    for (const name of names) expect(run.stdout).toContain(`flux-system/${name}: Timed out after 2 s waiting for Flux`);
+    expect(elapsedMs).toBeLessThan(6_000);
+    expect(mostInFlight).toBeLessThanOrEqual(4);
+  });
+
+  test("a status answer cut short (it stalls past the request timeout) is asked again, not taken for an oversized one", async () => {
+    await using receiver = lookAlike(targets(1), (req) => {
+      const queries = receiver.requests.filter((r) => r.path.endsWith("/status")).length;
+      if (queries > 1) return allDone(req);
+      // The first answer: a 200 whose body starts, then stalls for longer than the 1 s timeout.
+      return new Response(
+        new ReadableStream({
+          start: async (body) => {
+            body.enqueue(new TextEncoder().encode("{"));
+            await Bun.sleep(3_000);
+            body.close();
+          },
+        }),
+        { status: 200, headers: { "content-type": "application/json" } },
+      );
+    });
+    const run = await wait(receiver.url, { "wait-timeout-seconds": "20", "timeout-seconds": "1" });
+    expect(run.stdout).toContain("Poll 1: the status query did not answer: its answer was cut off");
+    expect(run.stdout).toContain("Flux is Ready at main@sha1:0123456789abcdef0123456789abcdef01234567");
+    expect(run.exitCode).toBe(0);
+  });
+
   test("hundreds of targets (an answer beyond the 64 KiB read without wait-for) are waited for", async () => {
     const many = targets(600);
     await using receiver = lookAlike(many, allDone);

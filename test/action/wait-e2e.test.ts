@@ -136,6 +136,9 @@ beforeAll(async () => {
     // More users of one source than an answer lists (MAX_STATUS_ANSWER_CONSUMERS), the failing one last.
     pipeline("crowded", "apply"),
     pipeline("slow", "stuck"),
+    // The types whose deliveries carry the token in clear, in their own header.
+    pipeline("gitlab", "apply", { type: "gitlab", token: TOKEN }),
+    pipeline("harbor", "apply", { type: "harbor", token: TOKEN }),
   ];
   for (let i = 0; i < MAX_STATUS_ANSWER_CONSUMERS + 5; i++) kustomization("crowded", `crowded-ok-${i}`, "apply");
   kustomization("crowded", "crowded-zz-failing", "fail");
@@ -190,6 +193,16 @@ describe("the action waits for Flux through fluxhook", () => {
     expect(minted).toHaveLength(1);
     expect(leaks(result, [...minted, endpoint.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN])).toEqual([]);
   });
+
+  test.each(["gitlab", "harbor"])(
+    "%s: the queries carry their own HMAC in the token's header, and the wait succeeds",
+    async (type) => {
+      const result = await run(type, { "receiver-type": type });
+      expect(result.exitCode).toBe(0);
+      const revision = (stack.api.store.get(GIT, "GitRepository", NS, type) as any).status.artifact.revision;
+      expect(result.outputs.revision).toBe(revision);
+    },
+  );
 
   test("the CLI (outside Actions, on Node 20) waits the same way and prints the chain", async () => {
     const dir = mkdtempSync(join(tmpdir(), "fluxhook-wait-cli-"));
@@ -327,6 +340,42 @@ describe("the status query refuses", () => {
     });
     expect(stack.requestedAt(GIT, "GitRepository", NS, "ok")).toBe(before);
   });
+
+  // gitlab and harbor send the token itself in a delivery; a query carries its HMAC in that header instead.
+  test.each([
+    { type: "gitlab", header: "X-Gitlab-Token" },
+    { type: "harbor", header: "Authorization" },
+  ] as const)(
+    "a captured $type query, posted as a delivery, is refused: $header carries no token",
+    async ({ type, header }) => {
+      const sender: RequestSettings = {
+        ...settings(),
+        url: `${stack.fluxhook.receiverUrl}${webhookPath(TOKEN, type, NS)}`,
+        receiverType: type,
+      };
+      const own = { ...target, name: type };
+      const before = stack.requestedAt(GIT, "GitRepository", NS, type);
+      const query = buildStatusQuery(sender, [own], "d-3");
+      expect((await post(query.url, query)).status).toBe(200);
+      // Replayed at the delivery's path with every header a delivery of the type carries.
+      const delivery = buildRequest(sender, query.body, "d-3");
+      expect(
+        await post(sender.url, {
+          headers: { ...delivery.headers, [header]: query.headers[header]! },
+          body: query.body,
+        }),
+      ).toEqual({
+        status: 400,
+        reason: `${header} does not match the receiver's token`,
+      });
+      expect(stack.requestedAt(GIT, "GitRepository", NS, type)).toBe(before);
+      // And the delivery, posted as a query: the token is no query's credential.
+      expect(await post(query.url, delivery)).toEqual({
+        status: 401,
+        reason: `malformed signature header (${header})`,
+      });
+    },
+  );
 
   test("the sender's delivery, posted as a query, is refused: its signature is no query's", async () => {
     const query = buildStatusQuery(settings(), [target], "d-2");

@@ -187,7 +187,7 @@ describe("judge", () => {
  * of the fake clock (0 by default; a stalled server takes the whole timeout it was given, or the
  * 10 s per request of the action's default when it was given none); sleeping advances time.
  */
-function harness(script: (n: number) => SendResult, takesMs: (timeoutMs: number) => number = () => 0) {
+function harness(script: (n: number) => SendResult | undefined, takesMs: (timeoutMs: number) => number = () => 0) {
   let now = 0;
   const sleeps: number[] = [];
   const batches: number[] = [];
@@ -246,6 +246,22 @@ describe("waitForFlux", () => {
     expect(h.sleeps.reduce((a, b) => a + b, 0)).toBe(20_000);
   });
 
+  test("a deadline shared by several waits ends this one there; the message names wait-timeout-seconds", async () => {
+    const h = harness(() => ok(answer(source({ handled: false }))));
+    const result = await waitForFlux(T, "reconciled", 20_000, h.deps, 8_000);
+    expect(result).toMatchObject({ ok: false, message: expect.stringContaining("Timed out after 20 s") });
+    expect(h.now()).toBe(8_000);
+  });
+
+  test("a query not sent before the deadline (other waits held every slot) ends the wait on the last judgement", async () => {
+    const h = harness((n) => (n === 0 ? ok(answer(source({ handled: false }))) : undefined));
+    const result = await waitForFlux(T, "reconciled", 20_000, h.deps);
+    expect(result).toMatchObject({ ok: false, polls: 1 });
+    expect(!result.ok && result.message).toStartWith(
+      "Timed out after 20 s waiting for Flux (wait-for: reconciled): GitRepository flux-system/app has not handled the request yet",
+    );
+  });
+
   test("429, 5xx and network errors are polled through; other refusals end the wait", async () => {
     const h = harness((n) =>
       n === 0
@@ -286,6 +302,22 @@ describe("waitForFlux", () => {
     expect(stalled.timeouts[0]).toBe(5_000);
   });
 
+  test("an answer cut short (a stall past the timeout, a reset) is asked again", async () => {
+    const h = harness((n) =>
+      n === 0 ? { ...ok(answer(source())), body: "{", bodyTruncated: true, bodyCut: true } : ok(answer(source())),
+    );
+    expect(await waitForFlux(T, "ready", 60_000, h.deps)).toMatchObject({ ok: true, polls: 2 });
+  });
+
+  test("answers cut short until the deadline: the message is the timeout's, saying why", async () => {
+    const h = harness(() => ({ ...ok(answer(source())), body: '{"status":2', bodyTruncated: true, bodyCut: true }));
+    const result = await waitForFlux(T, "ready", 10_000, h.deps);
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.message).toStartWith(
+      "Timed out after 10 s waiting for Flux (wait-for: ready): the status query did not answer: its answer was cut off",
+    );
+  });
+
   test("an answer longer than the contract's bounds is refused, naming the bound, not Flux", async () => {
     const h = harness(() => ({ ...ok(answer(source())), bodyTruncated: true }));
     const result = await waitForFlux(T, "ready", 60_000, h.deps);
@@ -308,8 +340,18 @@ describe("waitForFlux", () => {
 });
 
 describe("toFollow: what a delivery's answer gives wait-for to follow", () => {
-  const delivered = (body: string, bodyTruncated = false) =>
-    ({ kind: "response", status: 200, headers: {}, body, bodyTruncated }) as const;
+  const delivered = (
+    body: string,
+    bodyTruncated = false,
+    bodyCut = false,
+  ): Extract<SendResult, { kind: "response" }> => ({
+    kind: "response",
+    status: 200,
+    headers: {},
+    body,
+    bodyTruncated,
+    bodyCut,
+  });
   const annotated = (n: number) =>
     JSON.stringify({
       status: 200,
@@ -341,6 +383,11 @@ describe("toFollow: what a delivery's answer gives wait-for to follow", () => {
       "an answer cut at the read bound",
       delivered(annotated(1).slice(0, 20), true),
       { kind: "refused", message: expect.stringContaining(`longer than the ${MAX_DELIVERY_ANSWER_BYTES} bytes`) },
+    ],
+    [
+      "an answer cut short (a stall or a reset), not blamed on its length",
+      delivered(annotated(1).slice(0, 20), true, true),
+      { kind: "refused", message: expect.stringContaining("was cut off before its end") },
     ],
   ])("%s", (_name, answer, followed) => {
     expect(toFollow(answer, "ready")).toEqual(followed);

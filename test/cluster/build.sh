@@ -101,6 +101,17 @@ if [ ! -d "$crds" ]; then
 fi
 echo "FLUX_CRDS=$crds" >>"$tier_env"
 
+# The RBAC flux2's install gives its controllers (manifests/rbac: crd-controller for every
+# controller, cluster-admin for kustomize-controller and helm-controller), from flux2's module zip.
+rbac="$CACHE/flux-rbac-$FLUX2_VERSION"
+if [ ! -d "$rbac" ]; then
+  moddir="$(cd "$CACHE" && GOFLAGS=-modcacherw go mod download -json "github.com/fluxcd/flux2/v2@$FLUX2_VERSION" |
+    sed -nE 's/^[[:space:]]*"Dir": "(.*)",?$/\1/p')"
+  [ -f "$moddir/manifests/rbac/controller.yaml" ] || { echo "build.sh: no manifests/rbac in github.com/fluxcd/flux2/v2@$FLUX2_VERSION" >&2; exit 1; }
+  mkdir -p "$rbac.tmp" && cp "$moddir"/manifests/rbac/{controller,reconciler}.yaml "$rbac.tmp/" && mv "$rbac.tmp" "$rbac"
+fi
+echo "FLUX_RBAC=$rbac" >>"$tier_env"
+
 # fluxhook as users run it: the compiled binary (package.json build:server).
 (cd "$repo" && node scripts/bun.js build --compile --minify --sourcemap server/main.ts --outfile dist/fluxhook >/dev/null)
 echo "FLUXHOOK_BIN=$repo/dist/fluxhook" >>"$tier_env"

@@ -1,7 +1,8 @@
 /**
  * Flux's side of the cluster tier: Flux's released CRDs installed in the real API server, the RBAC
- * that `kubectl kustomize deploy/standalone` renders (no notification-controller runs here, so
- * fluxhook writes the Receivers' status: the base plus those writes), the compiled fluxhook run
+ * that `kubectl kustomize deploy/standalone` renders (no notification-controller watches the
+ * Receivers fluxhook serves here, so fluxhook writes their status: the base plus those writes;
+ * Flux's own controllers are in controllers.ts), the compiled fluxhook run
  * under exactly that identity, and the objects a test makes (each valid against Flux's real CRD
  * schemas).
  */

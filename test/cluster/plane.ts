@@ -51,8 +51,8 @@ function mustRun(command: string[], input?: string): string {
   return r.stdout;
 }
 
-/** A loopback port free now (the OS picks it; etcd and kube-apiserver take no port 0). */
-function freePort(): number {
+/** A loopback port free now (the OS picks it; etcd, kube-apiserver and Flux's controllers take no port 0). */
+export function freePort(): number {
   const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   const { port } = server;
   server.stop(true);

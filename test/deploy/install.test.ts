@@ -17,6 +17,7 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { parse as parseYaml } from "yaml";
@@ -60,6 +61,46 @@ describe(`the image reference (${via})`, () => {
     expect(release).toContain("newName: $image$");
     expect(release).toContain('newTag: \\"?$version\\"?$');
     expect(release).toContain("--path=./deploy");
+  });
+});
+
+describe("the release the documents name", () => {
+  /** The documents a user follows, and the examples they copy. */
+  const documents = execFileSync("git", ["ls-files", "*.md", "examples/**", "deploy/**", "Dockerfile"], {
+    cwd: REPO,
+    encoding: "utf8",
+  })
+    .split("\n")
+    .filter(
+      (file) =>
+        file !== "" && !file.startsWith("test/") && /\.(md|ya?ml)$|^Dockerfile$/.test(file) && file !== "CHANGELOG.md",
+    );
+  const occurrences = (pattern: RegExp) =>
+    documents.flatMap((file) =>
+      [...readFileSync(join(REPO, file), "utf8").matchAll(pattern)].map((m) => ({ file, found: m[1]! })),
+    );
+  const major = `v${pkg.version.split(".")[0]}`;
+
+  test("`uses:` and the CLI's download name the action's major tag, the one release.yml moves (v0 for 0.x)", () => {
+    const release = readFileSync(join(REPO, ".github/workflows/release.yml"), "utf8");
+    expect(release).toMatch(/major="\$\{TAG%%\.\*\}"/);
+    const tags = [
+      ...occurrences(new RegExp(`${OWNER}/fluxhook@(v[0-9][^\\s"'\`]*)`, "g")),
+      ...occurrences(new RegExp(`raw\\.githubusercontent\\.com/${OWNER}/fluxhook/([^/]+)/action/dist/cli\\.js`, "g")),
+    ];
+    expect(tags.length).toBeGreaterThan(5);
+    expect(tags.filter((t) => t.found !== major)).toEqual([]);
+  });
+
+  test("every pinned version of the image, the manifests and the base is package.json's, which CHANGELOG has a section for", () => {
+    const pins = [
+      ...occurrences(new RegExp(`ghcr\\.io/${OWNER}/fluxhook(?:-manifests)?:(\\d+\\.\\d+\\.\\d+)`, "g")),
+      ...occurrences(/\/\/deploy\/base\?ref=v(\d+\.\d+\.\d+)/g),
+      ...occurrences(/^\s*tag: (\d+\.\d+\.\d+)\s*$/gm),
+    ];
+    expect(pins.length).toBeGreaterThan(3);
+    expect(pins.filter((p) => p.found !== pkg.version)).toEqual([]);
+    expect(readFileSync(join(REPO, "CHANGELOG.md"), "utf8")).toContain(`## [${pkg.version}]`);
   });
 });
 

@@ -1,5 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { parseConfig, parseListenAddress } from "../../server/config";
+import { createHealthApp } from "../../server/http/app";
+import { RecentDeliveries } from "../../server/observe/recent-deliveries";
 
 const ok = (argv: string[], env: Record<string, string> = {}) => {
   const r = parseConfig(argv, env);
@@ -98,6 +100,9 @@ describe("flags", () => {
     [["--log-level=verbose"], 'invalid value "verbose" for flag --log-level'],
     [["--log-encoding=xml"], 'invalid value "xml" for flag --log-encoding'],
     [["--watch-all-namespaces=maybe"], 'invalid value "maybe" for flag --watch-all-namespaces'],
+    // Names an object inherits are not values: Object.prototype's are no bool and no flag.
+    [["--dry-run=toString"], 'invalid value "toString" for flag --dry-run'],
+    [["--status-updates=constructor"], 'invalid value "constructor" for flag --status-updates'],
     [["--watch-all-namespaces=false"], "needs the RUNTIME_NAMESPACE environment variable"],
     [["stray"], 'unexpected argument "stray"'],
   ])("%p is refused", (argv, message) => {
@@ -190,6 +195,19 @@ describe("flags", () => {
   test("help", () => {
     const r = parseConfig(["--help"], {});
     expect(r.ok === "help" && r.text).toContain("--receiverAddr");
+  });
+
+  test("help names every path the health listener serves, and `fluxhook send`", () => {
+    const r = parseConfig(["--help"], {});
+    const lines = r.ok === "help" ? r.text.split("\n") : [];
+    // A flag's usage is the line after its name.
+    const healthUsage = lines[lines.indexOf("  --health-addr string") + 1] ?? "";
+    const served = createHealthApp({ ready: () => true, watches: () => ({}), deliveries: new RecentDeliveries() })
+      .routes.map((route) => route.path)
+      .sort();
+    expect(served).toContain("/healthz");
+    expect(served.filter((path) => !healthUsage.includes(path))).toEqual([]);
+    expect(lines).toContainEqual(expect.stringContaining("fluxhook send [flags]"));
   });
 
   test.each([

@@ -76,6 +76,10 @@ metadata: {name: ignored}
     ]);
     expect(objects.secrets.map((s: any) => [s.metadata.namespace, s.metadata.name])).toEqual([["default", "a"]]);
     expect(objects.receivers.map((r: any) => [r.metadata.namespace, r.metadata.name])).toEqual([["ns", "r"]]);
+    // The GitRepository is left out, and said so at its kind's line (logged at info, not an error).
+    expect(objects.leftOut).toEqual([
+      { line: 15, message: "GitRepository: a receivers file serves Receivers and their Secrets; this one is left out" },
+    ]);
   });
 });
 
@@ -135,6 +139,51 @@ describe("problems in a receivers file name their line", () => {
     expect(problems).toEqual([{ line, receiver: "apps/r", message: expect.stringContaining(message) }]);
     // Still handed to the controller, which serves it as Flux would (503, Stalled): the file is not refused.
     expect(receivers).toHaveLength(1);
+  });
+
+  test("a YAML error's message does not repeat the position the line field gives", () => {
+    try {
+      readManifests("a: 1\nb: [1, 2\nc: 3\n");
+      throw new Error("no ManifestSyntaxError");
+    } catch (err) {
+      expect(err).toBeInstanceOf(ManifestSyntaxError);
+      expect((err as Error).message).not.toMatch(/ at line \d+, column \d+/);
+      expect((err as Error).message).not.toEndWith(":");
+      expect((err as Error).message).toStartWith(`line ${(err as ManifestSyntaxError).line}: `);
+    }
+  });
+
+  test("routing by repository needs a cluster's sources: a problem at the annotation's line", () => {
+    const text = withSpec(
+      "  type: github\n  secretRef: {name: webhook-token}\n  resources:\n    - {kind: GitRepository, name: webapp}\n",
+    ).replace("  name: r\n", "  name: r\n  annotations:\n    fluxhook.io/route-by: repository\n");
+    const { problems, receivers } = readManifests(text, { withoutSources: true });
+    expect(problems).toEqual([
+      { line: 11, receiver: "apps/r", message: expect.stringContaining("no cluster is configured (--kubeconfig)") },
+    ]);
+    expect(receivers).toHaveLength(1);
+    // With a cluster to annotate through, its sources are indexed there: no problem.
+    expect(readManifests(text).problems).toEqual([]);
+  });
+
+  test("fluxhook's own refusals are problems too: route-by's value, namespace \"*\" under --no-cross-namespace-refs", () => {
+    const everywhere = withSpec(
+      '  type: github\n  secretRef: {name: webhook-token}\n  resources:\n    - {kind: GitRepository, name: "*", namespace: "*", matchLabels: {a: b}}\n',
+    );
+    expect(readManifests(everywhere, { noCrossNamespaceRefs: true }).problems).toEqual([
+      { line: 15, receiver: "apps/r", message: expect.stringContaining("cross-namespace references are not allowed") },
+    ]);
+    expect(readManifests(everywhere).problems).toEqual([]);
+    const misspelt = withSpec(
+      "  type: github\n  secretRef: {name: webhook-token}\n  resources:\n    - {kind: GitRepository, name: webapp}\n",
+    ).replace("  name: r\n", "  name: r\n  annotations:\n    fluxhook.io/route-by: repo\n");
+    expect(readManifests(misspelt).problems).toEqual([
+      {
+        line: 11,
+        receiver: "apps/r",
+        message: expect.stringContaining('is not supported; its one value is "repository"'),
+      },
+    ]);
   });
 
   test("a Receiver of another apiVersion is left out, at its apiVersion's line", () => {
@@ -236,6 +285,29 @@ describe("--receivers-file", () => {
     });
     expect(logs.at(-1)).toMatchObject({ level: "error", msg: "receivers file loaded with errors", errors: 1 });
     expect(logs.filter((l) => l.msg === "receivers file loaded").length).toBe(loadedBefore);
+  });
+
+  test("a Receiver that routes by repository is not served from a file, and the log says why at its line", async () => {
+    const file = join(dir, "routed.yaml");
+    writeFileSync(
+      file,
+      manifest("routed-token").replace(
+        "  namespace: apps\nspec:",
+        "  namespace: apps\n  annotations:\n    fluxhook.io/route-by: repository\nspec:",
+      ),
+    );
+    const server = await startFluxhook({ config: { ...TEST_CONFIG, receiversFiles: [file] }, log });
+    stops.push(server.stop);
+    expect(logs.find((l) => l.msg?.startsWith?.(`${file}:15: annotation fluxhook.io/route-by`))).toMatchObject({
+      level: "error",
+      line: 15,
+      receiver: "apps/github-receiver",
+    });
+    // Not Ready, so 503 with the reason, for a push and for a ping alike (not a 500 per target).
+    const url = server.receiverUrl + webhookPath("routed-token", "github-receiver", "apps");
+    const res = await deliver(url, "routed-token");
+    expect(res.status).toBe(503);
+    expect((await res.json()).reason).toContain("no cluster is configured (--kubeconfig)");
   });
 
   test("a suspended file Receiver answers 503 at its path (files have no status to say it was Ready)", async () => {

@@ -33,9 +33,12 @@ function listeningPorts(pid: number): number[] {
   return [...ports].sort((a, b) => a - b);
 }
 
-function run(args: string[], env: Record<string, string | undefined> = {}) {
+/** A module only a running server needs: the three heavy packages, and server.ts itself. */
+const SERVER_MODULE = /\/(node_modules\/(?:@kubernetes\/client-node|elysia|prom-client)|server\/server\.ts)(?:\/|$)/;
+
+function run(args: string[], env: Record<string, string | undefined> = {}, command = [MAIN]) {
   const cleanEnv = { ...process.env, KUBECONFIG: undefined, KUBERNETES_SERVICE_HOST: undefined, ...env };
-  return Bun.spawnSync([BUN, MAIN, ...args], {
+  return Bun.spawnSync([BUN, ...command, ...args], {
     env: cleanEnv as unknown as Record<string, string>,
     stdout: "pipe",
     stderr: "pipe",
@@ -73,6 +76,24 @@ describe("server/main.ts", () => {
     expect(r.exitCode).toBe(0);
     expect(r.stdout.toString()).toContain("--no-cross-namespace-refs");
   });
+
+  // The server's modules are imported only once the flags ask for a server, so a CI step that
+  // runs `fluxhook send` or `--version` does not pay for loading them.
+  test.each([[["--version"]], [["--help"]], [["--nope"]], [["send", "--version"]], [["send", "--nope"]]])(
+    "%p answers without loading client-node, Elysia or prom-client",
+    (args) => {
+      const r = run(["--preload", `${ROOT}test/server/loaded-modules-fixture.ts`, MAIN, ...args], {}, []);
+      const line = r.stderr
+        .toString()
+        .split("\n")
+        .find((text) => text.startsWith("loaded-modules "));
+      const loaded = JSON.parse(line!.slice("loaded-modules ".length)) as string[];
+      // The list holds the modules it should: what answers the flags is there.
+      expect(loaded).toContain(`${ROOT}server/config.ts`);
+      const serverModules = new Set(loaded.flatMap((path) => SERVER_MODULE.exec(path)?.[1] ?? []));
+      expect([...serverModules]).toEqual([]);
+    },
+  );
 
   test("--metrics-addr=0 --health-addr=0: starts, serves webhooks, and opens no other listener", async () => {
     await using api = await startKubeApiServer();

@@ -6,7 +6,14 @@
  * cluster for a query that fails authentication or names an object that is not the Receiver's.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { encodeStatusQuery, statusQueryKey, statusQueryPath, webhookPath, type QueriedTarget } from "../../shared";
+import {
+  encodeStatusQuery,
+  statusQueryKey,
+  statusQueryPath,
+  statusQueryTokenHeader,
+  webhookPath,
+  type QueriedTarget,
+} from "../../shared";
 import {
   MAX_CONDITION_MESSAGE_CHARS,
   MAX_STATUS_ANSWER_CONSUMERS,
@@ -149,6 +156,11 @@ beforeAll(async () => {
     secretRef: { name: "token" },
     resources: [{ kind: "GitRepository", name: "app" }],
   });
+  stack.receiver(NS, "harbor", {
+    type: "harbor",
+    secretRef: { name: "token" },
+    resources: [{ kind: "GitRepository", name: "app" }],
+  });
   stack.receiver(NS, "oidc", {
     type: "generic-oidc",
     oidcProviders: [
@@ -163,7 +175,18 @@ beforeAll(async () => {
   // Receivers for the refusals, each with a failure budget of its own.
   const refusals = ["refusals-0", "refusals-1", "refusals-2", "refusals-3", "refusals-4", "refusals-5", "refusals-6"];
   for (const name of refusals) stack.receiver(NS, name, github([{ kind: "GitRepository", name: "app" }]));
-  for (const name of ["push", "two", "budget", "domains", "selector", "url-only", "gitlab", "oidc", ...refusals])
+  for (const name of [
+    "push",
+    "two",
+    "budget",
+    "domains",
+    "selector",
+    "url-only",
+    "gitlab",
+    "harbor",
+    "oidc",
+    ...refusals,
+  ])
     await stack.readyPath(NS, name);
 });
 afterAll(async () => {
@@ -441,10 +464,31 @@ describe("the status query", () => {
     test("generic: the URL alone", async () => {
       expect((await query(webhookPath(TOKEN, "url-only", NS), app(), () => ({}))).status).toBe(200);
     });
-    test("gitlab: the token header", async () => {
-      const path = webhookPath(TOKEN, "gitlab", NS);
-      expect((await query(path, app(), () => ({ "X-Gitlab-Token": TOKEN }))).status).toBe(200);
-      expect((await query(path, app(), () => ({ "X-Gitlab-Token": "wrong" }))).status).toBe(401);
+    // The token's own header, carrying the query's HMAC under the query key: the token itself,
+    // which a delivery carries, is no query's credential, and a query's is no delivery's.
+    test.each([
+      { type: "gitlab", header: "X-Gitlab-Token" },
+      { type: "harbor", header: "Authorization" },
+    ])("$type: the query's HMAC in $header, never the token", async ({ type, header }) => {
+      const path = webhookPath(TOKEN, type, NS);
+      const sent = (value: (body: string) => string) => query(path, app(), (body) => ({ [header]: value(body) }));
+      expect((await sent((body) => statusQueryTokenHeader(TOKEN, body))).status).toBe(200);
+      // Two refusals here (the failure budget's burst is 3); the query-auth unit test has the rest.
+      for (const [value, reason] of [
+        [() => TOKEN, "malformed signature header"],
+        [(body: string) => signature(TOKEN, body), "signature mismatch"],
+      ] as const) {
+        const refused = await sent(value);
+        expect({ status: refused.status, reason: refused.body.reason }).toEqual({
+          status: 401,
+          reason: `${reason} (${header})`,
+        });
+      }
+      // A query answers for its own body only: the same header over other targets is refused.
+      const other = await query(path, app("2026-01-02T00:00:00Z"), () => ({
+        [header]: statusQueryTokenHeader(TOKEN, encodeStatusQuery({ targets: app() })),
+      }));
+      expect(other.status).toBe(401);
     });
     test("generic-oidc: a bearer token the Receiver's validations accept", async () => {
       const path = webhookPath("", "oidc", NS);

@@ -10,10 +10,10 @@ import { KeySets, GoogleIdTokens, OidcIssuers, type AuthServices } from "../../s
 import { PROVIDERS, type Validation } from "../../server/providers";
 import { NOTHING_COMPILED } from "../../server/receivers/prepare";
 import type { ReceiverSpec } from "../../server/api/receiver";
-import type { ReceiverType } from "../../shared";
+import { statusQueryKey, statusQueryTokenHeader, type ReceiverType } from "../../shared";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 import { CelMeter } from "../../server/cel";
-import { nexusSignature } from "../support/signer";
+import { nexusSignature, signature } from "../support/signer";
 
 const TOKEN = "token";
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -500,5 +500,59 @@ describe.each([
 ] as const)("%s", (_group, cases) => {
   test.each(cases.map((c) => [`${c.type}: ${c.name}`, c] as const))("%s", async (_name, c) => {
     check(c, await run(c));
+  });
+});
+
+describe.each([
+  { type: "gitlab", header: "X-Gitlab-Token" },
+  { type: "harbor", header: "Authorization" },
+] as const)("$type's status query: the query's HMAC in $header, never the token", ({ type, header }) => {
+  const QUERY = '{"targets":[{"kind":"GitRepository","namespace":"ns","name":"app","requestedAt":"x"}]}';
+  const spec: ReceiverSpec = {
+    type,
+    events: [],
+    resources: [],
+    resourceFilter: undefined,
+    secretName: "s",
+    oidcProviders: [],
+    suspend: false,
+  };
+  const context = () => ({
+    spec,
+    secret: { token: Buffer.from(TOKEN) },
+    compiled: NOTHING_COMPILED,
+    auth,
+    meter: new CelMeter(),
+  });
+  const request = (value: string | undefined) => ({
+    headers: new Headers(value === undefined ? {} : { [header]: value }),
+    body: enc(QUERY),
+  });
+
+  test("the query's own header is a query's credential, and no delivery's", async () => {
+    const value = statusQueryTokenHeader(TOKEN, QUERY);
+    expect(await PROVIDERS[type].authenticateQuery(request(value), context())).toEqual({ ok: true });
+    expect(await PROVIDERS[type].validate(request(value), context())).toEqual({
+      ok: false,
+      reason: `${header} does not match the receiver's token`,
+    });
+  });
+
+  test.each([
+    ["the token itself (a delivery's credential)", TOKEN, "malformed signature header"],
+    ["no header", undefined, "missing signature"],
+    ["an HMAC under the token, not the query key", signature(TOKEN, QUERY), "signature mismatch"],
+    ["another token's query", statusQueryTokenHeader("other", QUERY), "signature mismatch"],
+    ["another body's", statusQueryTokenHeader(TOKEN, QUERY.replace('"x"', '"y"')), "signature mismatch"],
+    [
+      "sha1, which the contract does not use",
+      signature(statusQueryKey(TOKEN), QUERY, "sha1"),
+      "unknown hash type prefix",
+    ],
+  ])("%s is refused", async (_name, value, reason) => {
+    expect(await PROVIDERS[type].authenticateQuery(request(value), context())).toEqual({
+      ok: false,
+      reason: `${reason} (${header})`,
+    });
   });
 });

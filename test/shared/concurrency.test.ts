@@ -1,10 +1,10 @@
 /**
- * shared/concurrency.ts: the bounded map the action and the server share. Each call of `work`
- * returns a promise the test settles by hand, so order and concurrency are observed exactly, with
- * no timer.
+ * shared/concurrency.ts: the bounded map the action and the server share, and the gate. Each call
+ * of `work` returns a promise the test settles by hand, so order and concurrency are observed
+ * exactly, with no timer.
  */
 import { describe, expect, test } from "bun:test";
-import { mapPool } from "../../shared";
+import { gate, mapPool } from "../../shared";
 
 /** A map over `items` whose calls wait until the test settles them. */
 function controlledMap<T>(items: readonly T[], limit: number) {
@@ -87,5 +87,73 @@ describe("mapPool", () => {
 
   test.each([0, -1, 1.5, Number.NaN])("a limit of %p is a bug: it throws", async (limit) => {
     await expect(mapPool([1], limit, async (n) => n)).rejects.toThrow(RangeError);
+  });
+});
+
+describe("gate", () => {
+  /** `count` calls through one gate of `limit`, each waiting until the test settles it. */
+  function controlledGate(limit: number, count: number) {
+    const through = gate(limit);
+    const started: Array<{ n: number; resolve: () => void; reject: (error: Error) => void }> = [];
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const results = Array.from({ length: count }, (_, n) =>
+      through(() => {
+        inFlight++;
+        mostInFlight = Math.max(mostInFlight, inFlight);
+        return new Promise<number>((resolve, reject) => {
+          started.push({
+            n,
+            resolve: () => {
+              inFlight--;
+              resolve(n);
+            },
+            reject: (error) => {
+              inFlight--;
+              reject(error);
+            },
+          });
+        });
+      }),
+    );
+    for (const result of results) result.catch(() => {});
+    return { started, results, mostInFlight: () => mostInFlight };
+  }
+
+  test("runs at most `limit` at once; the others start in the order they came as slots free", async () => {
+    const g = controlledGate(2, 5);
+    await settle();
+    expect(g.started.map((s) => s.n)).toEqual([0, 1]);
+    g.started[1]?.resolve();
+    await settle();
+    expect(g.started.map((s) => s.n)).toEqual([0, 1, 2]);
+    g.started[0]?.resolve();
+    g.started[2]?.resolve();
+    await settle();
+    expect(g.started.map((s) => s.n)).toEqual([0, 1, 2, 3, 4]);
+    for (const s of g.started) s.resolve();
+    expect(await Promise.all(g.results)).toEqual([0, 1, 2, 3, 4]);
+    expect(g.mostInFlight()).toBe(2);
+  });
+
+  test("a rejected call frees its slot and rejects only its own caller", async () => {
+    const g = controlledGate(1, 2);
+    await settle();
+    g.started[0]?.reject(new Error("refused"));
+    await settle();
+    await expect(g.results[0] as Promise<number>).rejects.toThrow("refused");
+    expect(g.started.map((s) => s.n)).toEqual([0, 1]);
+    g.started[1]?.resolve();
+    expect(await g.results[1]).toBe(1);
+  });
+
+  test("a call made after the gate emptied starts at once", async () => {
+    const through = gate(1);
+    expect(await through(async () => "a")).toBe("a");
+    expect(await through(async () => "b")).toBe("b");
+  });
+
+  test.each([0, -1, 1.5, Number.NaN])("a limit of %p is a bug: it throws", (limit) => {
+    expect(() => gate(limit)).toThrow(RangeError);
   });
 });

@@ -45,6 +45,15 @@ tool() { # name package@version
   echo "update.sh: $1 -> $(grep -c . "$dir/go.sum") go.sum lines"
 }
 
+# Modules of a program's graph that the Go module proxy refuses ("403 Forbidden: This module version
+# is not available"), each replaced by the nearest release it serves. source-controller v1.9.5 and
+# v1.9.6 require github.com/fluxcd/pkg/artifact v0.18.3, which is refused; v0.18.0 is served, and
+# fluxcd/pkg's history from artifact/v0.18.0 to artifact/v0.18.2 changes only go.mod and go.sum
+# (dependency bumps; v0.18.3 is newer than the history at hand).
+declare -A SUBSTITUTE=(
+  [source-controller]="github.com/fluxcd/pkg/artifact=github.com/fluxcd/pkg/artifact@v0.18.0"
+)
+
 all=("$@")
 sel() { [ ${#all[@]} -eq 0 ] || [[ " ${all[*]} " == *" $1 "* ]]; }
 
@@ -59,5 +68,6 @@ for pair in "notification-controller $NOTIFICATION_CONTROLLER_VERSION" \
   # Only the programs that have a wrapper already are kept up to date; add one by making its folder.
   if [ ${#all[@]} -eq 0 ] && [ ! -d "$here/$1" ]; then continue; fi
   begin "$1" "github.com/fluxcd/$1" "$2" >/dev/null
+  for substitute in ${SUBSTITUTE[$1]:-}; do (cd "$here/$1" && go mod edit -replace "$substitute"); done
   tool "$1" "github.com/fluxcd/$1@$2"
 done
