@@ -399,8 +399,7 @@ describe("timeouts and caps", () => {
     expect((await res.json()).reason).toBe("request body not received within 0 s");
   });
 
-  // The two waits on Bun's timers (9 s and about 12 s) run side by side: each has its own server.
-  test.concurrent("at the default settings, a stalled body gets its 408 before Bun's idle timer closes the connection", async () => {
+  test("at the default settings, a stalled body gets its 408 before Bun's idle timer closes the connection", async () => {
     await using stack = await startStack();
     const path = await github(stack, "slow-default", "app", "t");
     const conn = stalledBody(stack.fluxhook.receiverUrl, path, 1024);
@@ -418,7 +417,17 @@ describe("timeouts and caps", () => {
     }
   }, 30_000);
 
-  test.concurrent("a connection that never finishes its headers is closed (header timeout)", async () => {
+  test("headers over Bun's 16 KiB cap are refused with 431", async () => {
+    await using stack = await startStack();
+    const res = await fetch(`${stack.fluxhook.receiverUrl}/hook/abc`, {
+      method: "POST",
+      body: "{}",
+      headers: { "X-Padding": "a".repeat(64 * 1024) },
+    });
+    expect(res.status).toBe(431);
+  });
+
+  test("a connection that never finishes its headers is closed (header timeout)", async () => {
     await using stack = await startStack({}, { idleTimeoutSeconds: 1 });
     const { port } = new URL(stack.fluxhook.receiverUrl);
     const socket = connect(Number(port), "127.0.0.1");
@@ -429,16 +438,6 @@ describe("timeouts and caps", () => {
     // Bun's idle timer is coarse: a 1 s idle timeout closes the socket after about 12 s.
     await waitFor("the server to close the socket", () => closed, 25_000);
   }, 30_000);
-
-  test("headers over Bun's 16 KiB cap are refused with 431", async () => {
-    await using stack = await startStack();
-    const res = await fetch(`${stack.fluxhook.receiverUrl}/hook/abc`, {
-      method: "POST",
-      body: "{}",
-      headers: { "X-Padding": "a".repeat(64 * 1024) },
-    });
-    expect(res.status).toBe(431);
-  });
 });
 
 describe("Kubernetes API faults", () => {
