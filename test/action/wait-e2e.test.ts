@@ -16,13 +16,13 @@ import { signature } from "../support/signer";
 import { waitFor, type Stack } from "../support/stack";
 import type { TokenIssuer } from "../support/tokens";
 import { GIT, readyReceiver, startFluxhook, type FluxhookFixture, type ReceiverSpec } from "./fluxhook-fixture";
+import { KS } from "../support/kinds";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLI, events, leaks, runAction, startIdTokenEndpoint, startReceiver } from "./harness";
 import { nodeFor } from "./node-versions";
 
-const KS = "kustomize.toolkit.fluxcd.io/v1";
 const NS = "flux-system";
 const TOKEN = "wait-e2e-token";
 

@@ -13,10 +13,10 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { parseConfig } from "../../server/config";
-import { signPayload } from "../../shared";
 import { waitFor } from "../support/stack";
 import { REPO } from "./kustomize";
 import { codeBlocks } from "./markdown";
+import { githubHeaders } from "../support/signer";
 
 const read = (file: string) => readFileSync(join(REPO, file), "utf8");
 const pkg = JSON.parse(read("package.json")) as { engines: { node: string }; scripts: Record<string, string> };
@@ -206,11 +206,7 @@ describe("README's first command", () => {
         expect(served).toBeDefined();
         const res = await fetch(served!, {
           method: "POST",
-          headers: {
-            "Content-Type": "application/json",
-            "X-GitHub-Event": "push",
-            "X-Hub-Signature-256": signPayload("sha256", token, body),
-          },
+          headers: githubHeaders(token, body),
           body,
         });
         const text = await res.text();

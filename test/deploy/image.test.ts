@@ -12,7 +12,6 @@ import { join } from "node:path";
 import { parseConfig } from "../../server/config";
 import { RECEIVER_API_VERSION } from "../../server/api/receiver";
 import { REQUESTED_AT_ANNOTATION } from "../../server/api/annotations";
-import { signPayload } from "../../shared";
 import { startKubeApiServer, type KubeApiServer } from "../kube";
 import { githubExample } from "../support/payloads";
 import { waitFor } from "../support/stack";
@@ -29,6 +28,8 @@ import {
 import { argsOf, parseCopy, shellCommands } from "./dockerfile";
 import { only, render, REPO, DEPLOY } from "./kustomize";
 import { codeBlocks } from "./markdown";
+import { GIT } from "../support/kinds";
+import { githubHeaders } from "../support/signer";
 
 const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as {
   version: string;
@@ -370,7 +371,6 @@ describe("the compiled executable", () => {
   test("delivers a signed GitHub push: 200, the GitRepository annotated, then exits 0 on SIGTERM", async () => {
     const NS = "apps";
     const TOKEN = "image-test-token";
-    const GIT = "source.toolkit.fluxcd.io/v1";
     api.store.create({
       apiVersion: "v1",
       kind: "Secret",
@@ -424,12 +424,7 @@ describe("the compiled executable", () => {
       const body = githubExample("push");
       const res = await fetch(started.receiverAddr + path, {
         method: "POST",
-        headers: {
-          "Content-Type": "application/json",
-          "X-GitHub-Event": "push",
-          "X-GitHub-Delivery": crypto.randomUUID(),
-          "X-Hub-Signature-256": signPayload("sha256", TOKEN, body),
-        },
+        headers: githubHeaders(TOKEN, body, { delivery: crypto.randomUUID() }),
         body,
       });
       expect({ status: res.status, body: await res.json() }).toMatchObject({

@@ -22,14 +22,7 @@ import { parseConfig, type ServerConfig } from "../../server/config";
 import { KUBE_CALL_TIMEOUT_MS, SHUTDOWN_GRACE_MS } from "../../server/limits";
 import { RECEIVER_API_VERSION, readReceiver } from "../../server/api/receiver";
 import { ROUTED_KINDS } from "../../server/api/sources";
-import {
-  annotatedTargets,
-  encodeStatusQuery,
-  signPayload,
-  statusQueryKey,
-  statusQueryPath,
-  webhookPath,
-} from "../../shared";
+import { annotatedTargets, encodeStatusQuery, statusQueryKey, statusQueryPath, webhookPath } from "../../shared";
 import { BUILTIN_KINDS } from "../kube";
 import { githubExample } from "../support/payloads";
 import { waitFor, type Stack } from "../support/stack";
@@ -52,6 +45,8 @@ import {
   type Access,
   type PolicyRule,
 } from "./rbac";
+import { GIT } from "../support/kinds";
+import { githubHeaders, signature } from "../support/signer";
 
 const BASE = join(DEPLOY, "base");
 const STANDALONE = join(DEPLOY, "standalone");
@@ -264,7 +259,6 @@ const ROLE_ALLOWLIST = new Set([
 ]);
 
 const TOKEN = "rbac-token";
-const GIT = "source.toolkit.fluxcd.io/v1";
 
 /**
  * What a cluster asks of fluxhook: a Receiver naming one target of every kind plus a label
@@ -272,33 +266,32 @@ const GIT = "source.toolkit.fluxcd.io/v1";
  * one (a Warning Event). Shutdown (Lease release) follows in recordApiCalls.
  */
 async function clusterWorkload(stack: Stack, namespace: string, statusUpdates: boolean): Promise<void> {
-  stack.secret(namespace, "webhook-token", { token: TOKEN });
-  for (const k of TARGET_KINDS) stack.target(k.apiVersion, k.kind, namespace, `named-${k.plural}`);
-  stack.target(GIT, "GitRepository", namespace, "labelled-a", { team: "web" });
-  stack.target(GIT, "GitRepository", namespace, "labelled-b", { team: "web" });
-  stack.receiver(namespace, "every-kind", {
+  const named = TARGET_KINDS.map((k) => ({ apiVersion: k.apiVersion, kind: k.kind, name: `named-${k.plural}` }));
+  const labelled = ["labelled-a", "labelled-b"].map((name) => ({
+    apiVersion: GIT,
+    kind: "GitRepository",
+    name,
+    labels: { team: "web" },
+  }));
+  stack.makeReceiver(namespace, "every-kind", {
     type: "github",
     events: ["push"],
-    secretRef: { name: "webhook-token" },
-    // A filter makes the server read each named target (get) to evaluate it.
-    resourceFilter: 'res.metadata.name != "excluded"',
-    resources: [
-      ...TARGET_KINDS.map((k) => ({ apiVersion: k.apiVersion, kind: k.kind, name: `named-${k.plural}` })),
-      { apiVersion: GIT, kind: "GitRepository", name: "*", matchLabels: { team: "web" } },
-    ],
+    token: TOKEN,
+    secretName: "webhook-token",
+    targets: [...named, ...labelled],
+    spec: {
+      // A filter makes the server read each named target (get) to evaluate it.
+      resourceFilter: 'res.metadata.name != "excluded"',
+      resources: [...named, { apiVersion: GIT, kind: "GitRepository", name: "*", matchLabels: { team: "web" } }],
+    },
   });
   const path = webhookPath(TOKEN, "every-kind", namespace);
   // With status updates the Receiver's status says so; without (beside Flux) it is served as soon
   // as its Secret is indexed.
   if (statusUpdates) expect(await stack.readyPath(namespace, "every-kind")).toBe(path);
   const body = githubExample("push");
-  const headers = (signature: string) => ({
-    "Content-Type": "application/json",
-    "X-GitHub-Event": "push",
-    "X-GitHub-Delivery": crypto.randomUUID(),
-    "X-Hub-Signature-256": signature,
-  });
-  const deliver = () => stack.post(path, { headers: headers(signPayload("sha256", TOKEN, body)), body });
+  const headers = (key: string) => githubHeaders(key, body, { delivery: crypto.randomUUID() });
+  const deliver = () => stack.post(path, { headers: headers(TOKEN), body });
   const annotated = `${TARGET_KINDS.length + 2} of ${TARGET_KINDS.length + 2}`;
   const first = await waitFor("the Receiver to be served", async () => {
     const res = await deliver();
@@ -312,7 +305,7 @@ async function clusterWorkload(stack: Stack, namespace: string, statusUpdates: b
   for (const k of TARGET_KINDS)
     expect(stack.requestedAt(k.apiVersion, k.kind, namespace, `named-${k.plural}`)).toBeString();
   expect(stack.requestedAt(GIT, "GitRepository", namespace, "labelled-b")).toBeString();
-  expect((await stack.post(path, { headers: headers(signPayload("sha256", "wrong", body)), body })).status).toBe(400);
+  expect((await stack.post(path, { headers: headers("wrong"), body })).status).toBe(400);
   // A status query about a source: the source read, and the Kustomizations and HelmReleases of its
   // namespace listed to find those that use it.
   // A Receiver that routes by repository: the source index lists and watches every routed kind in
@@ -334,7 +327,7 @@ async function clusterWorkload(stack: Stack, namespace: string, statusUpdates: b
   });
   const routed = await waitFor("the routing Receiver to be served", async () => {
     const res = await stack.post(webhookPath(TOKEN, "organisation", namespace), {
-      headers: headers(signPayload("sha256", TOKEN, githubExample("push", 4))),
+      headers: githubHeaders(TOKEN, githubExample("push", 4), { delivery: crypto.randomUUID() }),
       body: githubExample("push", 4),
     });
     return res.status === 404 || res.status === 503 ? undefined : res;
@@ -348,7 +341,7 @@ async function clusterWorkload(stack: Stack, namespace: string, statusUpdates: b
   const status = await stack.post(statusQueryPath(path)!, {
     headers: {
       "Content-Type": "application/json",
-      "X-Hub-Signature-256": signPayload("sha256", statusQueryKey(TOKEN), query),
+      "X-Hub-Signature-256": signature(statusQueryKey(TOKEN), query),
     },
     body: query,
   });

@@ -10,11 +10,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse as parseYaml, stringify } from "yaml";
-import { signPayload } from "../../shared";
 import { githubExample } from "../support/payloads";
 import { PROMTOOL, promtool } from "../support/promtool";
 import { startStack, type Stack } from "../support/stack";
 import { DEPLOY } from "./kustomize";
+import { GIT } from "../support/kinds";
+import { githubHeaders } from "../support/signer";
 
 const MONITORING = join(DEPLOY, "monitoring");
 const TOKEN = "monitoring-token";
@@ -118,22 +119,14 @@ let stack: Stack;
 let scrape: string;
 beforeAll(async () => {
   stack = await startStack();
-  stack.secret(NS, "webhook-token", { token: TOKEN });
-  stack.target("source.toolkit.fluxcd.io/v1", "GitRepository", NS, "webapp");
-  stack.receiver(NS, "github", {
+  const path = await stack.readyReceiver(NS, "github", {
     type: "github",
-    secretRef: { name: "webhook-token" },
-    resources: [{ kind: "GitRepository", name: "webapp" }],
+    token: TOKEN,
+    targets: [{ apiVersion: GIT, kind: "GitRepository", name: "webapp" }],
   });
-  const path = await stack.readyPath(NS, "github");
   for (const token of [TOKEN, "wrong"])
     await stack.post(path, {
-      headers: {
-        "Content-Type": "application/json",
-        "X-GitHub-Event": "push",
-        "X-GitHub-Delivery": crypto.randomUUID(),
-        "X-Hub-Signature-256": signPayload("sha256", token, push),
-      },
+      headers: githubHeaders(token, push, { delivery: crypto.randomUUID() }),
       body: push,
     });
   scrape = await (await fetch(`${stack.fluxhook.metricsUrl}/metrics`)).text();

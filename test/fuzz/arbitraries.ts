@@ -6,9 +6,9 @@
  * body and the receiver's token are known, so a "valid" signature really is valid.
  */
 import fc from "fast-check";
-import { createHmac } from "node:crypto";
-import { Header, signPayload, type ReceiverType, type SignatureAlgorithm } from "../../shared";
+import { Header, type ReceiverType, type SignatureAlgorithm } from "../../shared";
 import { githubExample } from "../support/payloads";
+import { nexusSignature, signature } from "../support/signer";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const b64 = (s: string) => Buffer.from(s).toString("base64");
@@ -428,14 +428,14 @@ export function headersFor(type: ReceiverType, plan: RequestPlan, creds: Receive
     case "bitbucket": {
       const legacy = plan.variant % 4 === 1;
       const sig = () => {
-        const s = signPayload(legacy ? "sha1" : "sha256", creds.token, plan.body);
+        const s = signature(creds.token, plan.body, legacy ? "sha1" : "sha256");
         return plan.variant % 5 === 2 ? s.toUpperCase().replace(/^SHA(1|256)=/, (m) => m.toLowerCase()) : s;
       };
       credential(legacy ? Header.hubSignature : Header.hubSignature256, sig);
       break;
     }
     case "generic-hmac":
-      credential(Header.signature, () => signPayload(algorithms[plan.variant % 3]!, creds.token, plan.body));
+      credential(Header.signature, () => signature(creds.token, plan.body, algorithms[plan.variant % 3]!));
       break;
     case "gitlab":
       credential(Header.gitlabToken, () => creds.token);
@@ -444,7 +444,7 @@ export function headersFor(type: ReceiverType, plan: RequestPlan, creds: Receive
       credential(Header.authorization, () => creds.token);
       break;
     case "nexus":
-      credential(Header.nexusSignature, () => createHmac("sha1", creds.token).update(plan.body).digest("hex"));
+      credential(Header.nexusSignature, () => nexusSignature(creds.token, plan.body));
       break;
     case "gcr":
     case "generic-oidc":

@@ -15,6 +15,7 @@ import { deliveryFilters } from "../../server/targets/filters";
 import type { CompiledReceiver } from "../../server/receivers/prepare";
 import { body, contentType, HUGE_NUMBERS, nested } from "./arbitraries";
 import { params } from "./settings";
+import { GIT } from "../support/kinds";
 
 /** Filters as Receivers write them: field tests, optional fields, macros, regexes, sizes, deep equality. */
 const FILTERS = [
@@ -39,7 +40,7 @@ const compiled: CelProgram[] = FILTERS.map((f) => {
 });
 
 const RES = {
-  apiVersion: "source.toolkit.fluxcd.io/v1",
+  apiVersion: GIT,
   kind: "GitRepository",
   metadata: { name: "app", namespace: "flux-system" },
 };

@@ -14,17 +14,18 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { signPayload, webhookPath, type ReceiverType } from "../../shared";
+import { webhookPath, type ReceiverType } from "../../shared";
 import { startStack, TEST_CONFIG, waitFor, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 import { body as bodyArb, headersFor, requestPlan, type ReceiverCredentials } from "./arbitraries";
 import { encodeRequest, sendRaw, type RawRequest, type RawResponse } from "./raw-http";
 import { mapPool as pool } from "../../shared";
 import { FUZZ_SEED, params } from "./settings";
+import { GIT, RECEIVER } from "../support/kinds";
+import { githubHeaders, signature } from "../support/signer";
 
 const NS = "fuzz";
 const TOKEN = "fz-http-token-52e1c0";
-const GIT = "source.toolkit.fluxcd.io/v1";
 const GCR = { email: "pusher@p.iam.gserviceaccount.com", audience: "https://fluxhook.example/push" };
 const MiB = 1024 * 1024;
 
@@ -73,28 +74,27 @@ beforeAll(async () => {
   port = Number(new URL(stack.fluxhook.receiverUrl).port);
   host = `127.0.0.1:${port}`;
   stack.secret(NS, "token", { token: TOKEN, email: GCR.email, audience: GCR.audience });
-  stack.target(GIT, "GitRepository", NS, "app");
   const oidcProvider = {
     issuerURL: issuer.url,
     audience: "fluxhook",
     validations: [{ expression: "claims.sub == 'ci'", message: "wrong subject" }],
   };
-  for (const [name, { type, ...rest }] of Object.entries({ ...RECEIVERS, ...QUIET })) {
-    stack.receiver(NS, name, {
+  const targets = [{ apiVersion: GIT, kind: "GitRepository", name: "app" }];
+  for (const [name, { type, ...spec }] of Object.entries({ ...RECEIVERS, ...QUIET }))
+    stack.makeReceiver(NS, name, {
       type,
-      resources: [{ kind: "GitRepository", name: "app" }],
-      ...(type === "generic-oidc" ? { oidcProviders: [oidcProvider] } : { secretRef: { name: "token" } }),
-      ...rest,
+      targets,
+      ...(type === "generic-oidc" ? { oidcProviders: [oidcProvider] } : { token: TOKEN, secretName: "token" }),
+      spec,
     });
-  }
   for (const name of Object.keys({ ...RECEIVERS, ...QUIET })) {
     paths[name] = name === "suspended" ? webhookPath(TOKEN, name, NS) : await stack.readyPath(NS, name);
   }
   // A Receiver created suspended was never Ready and answers 404, as in Flux; suspended after it
   // was Ready, it answers 503 at its path.
-  stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", NS, "suspended", { spec: { suspend: false } });
+  stack.api.store.patch(RECEIVER, "Receiver", NS, "suspended", { spec: { suspend: false } });
   await stack.readyPath(NS, "suspended");
-  stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", NS, "suspended", { spec: { suspend: true } });
+  stack.api.store.patch(RECEIVER, "Receiver", NS, "suspended", { spec: { suspend: true } });
   await waitFor(
     "the suspended receiver to be served",
     async () => (await stack.post(paths.suspended!, { body: "{}" })).status === 503,
@@ -149,11 +149,7 @@ async function stillServing() {
   expect(health.status).toBe(200);
   const body = JSON.stringify({ ref: "refs/heads/main" });
   const res = await stack.post(paths.canary!, {
-    headers: {
-      "Content-Type": "application/json",
-      "X-GitHub-Event": "push",
-      "X-Hub-Signature-256": signPayload("sha256", TOKEN, body),
-    },
+    headers: githubHeaders(TOKEN, body),
     body,
   });
   expect({ status: res.status, reason: res.body.reason }).toEqual({ status: 200, reason: "1 of 1 target annotated" });
@@ -356,7 +352,7 @@ describe("bodies", () => {
         [
           ["Content-Type", "application/json"],
           ["X-GitHub-Event", "push"],
-          ["X-Hub-Signature-256", signPayload("sha256", TOKEN, b)],
+          ["X-Hub-Signature-256", signature(TOKEN, b)],
         ],
         b,
       ),
@@ -392,7 +388,7 @@ describe("malformed HTTP", () => {
         headers: [
           ["Content-Type", "application/json"],
           ["X-GitHub-Event", "push"],
-          ["X-Hub-Signature-256", signPayload("sha256", TOKEN, body)],
+          ["X-Hub-Signature-256", signature(TOKEN, body)],
         ],
         body: new TextEncoder().encode(body),
         framing: "length",
@@ -509,7 +505,7 @@ describe("memory", () => {
           headers: [
             ["Content-Type", "application/json"],
             ["X-GitHub-Event", "push"],
-            ["X-Hub-Signature-256", signPayload("sha256", TOKEN, b)],
+            ["X-Hub-Signature-256", signature(TOKEN, b)],
           ],
           body: b,
           framing: "length",

@@ -10,16 +10,17 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { signPayload, type ReceiverType } from "../../shared";
+import type { ReceiverType } from "../../shared";
 import { startStack, TEST_CONFIG, waitFor, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 import { encodeRequest, sendRaw } from "./raw-http";
 import { MAX_OUTCOME_TEXT_CHARS } from "../../server/limits";
 import { params } from "./settings";
+import { GIT } from "../support/kinds";
+import { signature } from "../support/signer";
 
 const NS = "sender-text";
 const TOKEN = "sender-text-token-9d41";
-const GIT = "source.toolkit.fluxcd.io/v1";
 const MARKER_RUN = new RegExp(`[XQZ]{${MAX_OUTCOME_TEXT_CHARS + 1},}`);
 
 const RECEIVERS: Record<string, { type: ReceiverType } & Record<string, unknown>> = {
@@ -42,23 +43,17 @@ beforeAll(async () => {
   const unlimited = { ...TEST_CONFIG.limits, failedRate: 0 };
   stack = await startStack({ limits: unlimited });
   port = Number(new URL(stack.fluxhook.receiverUrl).port);
-  stack.secret(NS, "token", { token: TOKEN });
-  stack.target(GIT, "GitRepository", NS, "app");
-  for (const [name, { type, ...rest }] of Object.entries(RECEIVERS)) {
-    stack.receiver(NS, name, {
+  const targets = [{ apiVersion: GIT, kind: "GitRepository", name: "app" }];
+  const oidcProviders = [
+    { issuerURL: issuer.url, audience: "flux", validations: [{ expression: "true", message: "m" }] },
+  ];
+  for (const [name, { type, ...spec }] of Object.entries(RECEIVERS))
+    paths[name] = await stack.readyReceiver(NS, name, {
       type,
-      resources: [{ kind: "GitRepository", name: "app" }],
-      ...(type === "generic-oidc"
-        ? {
-            oidcProviders: [
-              { issuerURL: issuer.url, audience: "flux", validations: [{ expression: "true", message: "m" }] },
-            ],
-          }
-        : { secretRef: { name: "token" } }),
-      ...rest,
+      targets,
+      ...(type === "generic-oidc" ? { oidcProviders } : { token: TOKEN, secretName: "token" }),
+      spec,
     });
-    paths[name] = await stack.readyPath(NS, name);
-  }
 });
 afterAll(async () => {
   await stack?.stop();
@@ -92,7 +87,7 @@ const SHAPES: Record<string, Shape> = {
         ["Content-Type", "application/json"],
         ["X-GitHub-Event", s],
         ["X-GitHub-Delivery", s],
-        ["X-Hub-Signature-256", signPayload("sha256", TOKEN, body)],
+        ["X-Hub-Signature-256", signature(TOKEN, body)],
       ],
       body: new TextEncoder().encode(body),
     };

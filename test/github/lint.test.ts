@@ -107,7 +107,7 @@ describe("outputs are never spliced into run:", () => {
 
   test.each([
     {
-      name: "the recipe issue 22 found (a revision in echo)",
+      name: "a revision output echoed in a run: script",
       markdown: recipe(
         `- id: flux\n  uses: OWNER/fluxhook@v1\n- run: echo "deployed \${{ steps.flux.outputs.revision }}"`,
       ),

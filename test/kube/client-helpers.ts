@@ -1,8 +1,7 @@
 /**
  * @module client-helpers
  * Small helpers for tests that talk to the server through client-node: per-request options for
- * a patch content type and a client-side timeout, and a condition poller (tests wait for a
- * condition, never for time).
+ * a patch content type and a client-side timeout, and a watch that collects its events.
  */
 import {
   type ConfigurationOptions,
@@ -44,36 +43,6 @@ export function requestTimeout(ms: number, options?: ConfigurationOptions): Conf
     ],
     middlewareMergeStrategy: "append",
   };
-}
-
-export interface WaitOptions {
-  /** Give up after this long. Default 5,000 ms. */
-  timeoutMs?: number;
-  /** Poll interval. Default 5 ms. */
-  intervalMs?: number;
-  /** Describes the condition in the timeout error. */
-  message?: string;
-}
-
-/** Poll `probe` until it returns a truthy value (which is returned); throws on the deadline. */
-export async function waitFor<T>(probe: () => T | Promise<T>, options: WaitOptions = {}): Promise<NonNullable<T>> {
-  const deadline = Date.now() + (options.timeoutMs ?? 5000);
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value) return value as NonNullable<T>;
-      last = value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `Timed out waiting for ${options.message ?? "condition"}; last result: ${last instanceof Error ? last.message : JSON.stringify(last)}`,
-      );
-    }
-    await Bun.sleep(options.intervalMs ?? 5);
-  }
 }
 
 /** One event seen by a client-node `Watch`. */

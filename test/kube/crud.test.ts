@@ -1,9 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { ApiException, CoreV1Api, CustomObjectsApi, type V1Secret } from "@kubernetes/client-node";
 import { mergePatch, patchAs, startKubeApiServer, type KubeApiServer } from "./index";
+import { GIT } from "../support/kinds";
 
-const GIT = { group: "source.toolkit.fluxcd.io", version: "v1", plural: "gitrepositories" } as const;
-const GIT_API = "source.toolkit.fluxcd.io/v1";
+const GIT_REPOSITORIES = { group: "source.toolkit.fluxcd.io", version: "v1", plural: "gitrepositories" } as const;
 
 /** The code and Status body of a client-node ApiException. */
 async function failure(
@@ -27,7 +27,7 @@ function clients(api: KubeApiServer) {
 
 function gitRepo(name: string, extra: Record<string, unknown> = {}) {
   return {
-    apiVersion: GIT_API,
+    apiVersion: GIT,
     kind: "GitRepository",
     metadata: { name },
     spec: { url: `https://example.com/${name}` },
@@ -43,7 +43,11 @@ describe("create and read", () => {
       namespace: "default",
       body: { metadata: { name: "a", resourceVersion: "999", uid: "mine" }, stringData: { k: "v" } },
     });
-    const repo = await custom.createNamespacedCustomObject({ ...GIT, namespace: "default", body: gitRepo("app") });
+    const repo = await custom.createNamespacedCustomObject({
+      ...GIT_REPOSITORIES,
+      namespace: "default",
+      body: gitRepo("app"),
+    });
     expect(secret.metadata).toMatchObject({ name: "a", namespace: "default", resourceVersion: "1", generation: 1 });
     expect(secret.metadata?.uid).toMatch(/^[0-9a-f-]{36}$/);
     expect(secret.metadata?.creationTimestamp).toBeInstanceOf(Date);
@@ -70,7 +74,7 @@ describe("create and read", () => {
     await using api = await startKubeApiServer();
     const { custom } = clients(api);
     const created = await custom.createNamespacedCustomObject({
-      ...GIT,
+      ...GIT_REPOSITORIES,
       namespace: "default",
       body: gitRepo("app", { status: { ready: true } }),
     });
@@ -80,7 +84,11 @@ describe("create and read", () => {
       metadata: { name: "seeded", namespace: "default" },
       status: { ready: true },
     });
-    const seeded = await custom.getNamespacedCustomObject({ ...GIT, namespace: "default", name: "seeded" });
+    const seeded = await custom.getNamespacedCustomObject({
+      ...GIT_REPOSITORIES,
+      namespace: "default",
+      name: "seeded",
+    });
     expect(seeded.status).toEqual({ ready: true });
   });
 
@@ -110,7 +118,7 @@ describe("create and read", () => {
     [
       "missing custom object",
       (api: KubeApiServer) =>
-        clients(api).custom.getNamespacedCustomObject({ ...GIT, namespace: "default", name: "nope" }),
+        clients(api).custom.getNamespacedCustomObject({ ...GIT_REPOSITORIES, namespace: "default", name: "nope" }),
       404,
       "NotFound",
       'gitrepositories.source.toolkit.fluxcd.io "nope" not found',
@@ -118,7 +126,11 @@ describe("create and read", () => {
     [
       "unknown resource",
       (api: KubeApiServer) =>
-        clients(api).custom.listNamespacedCustomObject({ ...GIT, plural: "widgets", namespace: "default" }),
+        clients(api).custom.listNamespacedCustomObject({
+          ...GIT_REPOSITORIES,
+          plural: "widgets",
+          namespace: "default",
+        }),
       404,
       "NotFound",
       "the server could not find the requested resource",
@@ -164,7 +176,7 @@ describe("create and read", () => {
       "kind mismatch",
       (api: KubeApiServer) =>
         clients(api).custom.createNamespacedCustomObject({
-          ...GIT,
+          ...GIT_REPOSITORIES,
           namespace: "default",
           body: { ...gitRepo("x"), kind: "Bucket" },
         }),
@@ -174,7 +186,8 @@ describe("create and read", () => {
     ],
     [
       "create on an all-namespaces path",
-      (api: KubeApiServer) => clients(api).custom.createClusterCustomObject({ ...GIT, body: gitRepo("x") }),
+      (api: KubeApiServer) =>
+        clients(api).custom.createClusterCustomObject({ ...GIT_REPOSITORIES, body: gitRepo("x") }),
       405,
       "MethodNotAllowed",
       undefined,
@@ -269,8 +282,8 @@ describe("list with selectors", () => {
     await using api = await startKubeApiServer();
     api.store.create(gitRepo("x"));
     api.store.create({ apiVersion: "v1", kind: "Secret", metadata: { name: "s" } });
-    const list = await clients(api).custom.listClusterCustomObject({ ...GIT });
-    expect(list).toMatchObject({ kind: "GitRepositoryList", apiVersion: GIT_API, metadata: { resourceVersion: "2" } });
+    const list = await clients(api).custom.listClusterCustomObject({ ...GIT_REPOSITORIES });
+    expect(list).toMatchObject({ kind: "GitRepositoryList", apiVersion: GIT, metadata: { resourceVersion: "2" } });
     expect(list.items).toHaveLength(1);
   });
 });
@@ -316,15 +329,19 @@ describe("update", () => {
   test("a merge patch with a stale resourceVersion is a 409", async () => {
     await using api = await startKubeApiServer();
     const { custom } = clients(api);
-    const created = await custom.createNamespacedCustomObject({ ...GIT, namespace: "default", body: gitRepo("app") });
+    const created = await custom.createNamespacedCustomObject({
+      ...GIT_REPOSITORIES,
+      namespace: "default",
+      body: gitRepo("app"),
+    });
     await custom.patchNamespacedCustomObject(
-      { ...GIT, namespace: "default", name: "app", body: { metadata: { labels: { a: "b" } } } },
+      { ...GIT_REPOSITORIES, namespace: "default", name: "app", body: { metadata: { labels: { a: "b" } } } },
       mergePatch,
     );
     const stale = await failure(
       custom.patchNamespacedCustomObject(
         {
-          ...GIT,
+          ...GIT_REPOSITORIES,
           namespace: "default",
           name: "app",
           body: { metadata: { resourceVersion: created.metadata.resourceVersion, labels: { a: "c" } } },
@@ -338,8 +355,8 @@ describe("update", () => {
   test("status subresource isolation and generation", async () => {
     await using api = await startKubeApiServer();
     const { custom } = clients(api);
-    const ns = { ...GIT, namespace: "default", name: "app" };
-    await custom.createNamespacedCustomObject({ ...GIT, namespace: "default", body: gitRepo("app") });
+    const ns = { ...GIT_REPOSITORIES, namespace: "default", name: "app" };
+    await custom.createNamespacedCustomObject({ ...GIT_REPOSITORIES, namespace: "default", body: gitRepo("app") });
 
     const status = await custom.patchNamespacedCustomObjectStatus(
       { ...ns, body: { spec: { url: "ignored" }, status: { observedGeneration: 1 } } },
@@ -396,9 +413,9 @@ describe("update", () => {
   test("a write that changes nothing does not bump the resourceVersion", async () => {
     await using api = await startKubeApiServer();
     const { custom } = clients(api);
-    const ns = { ...GIT, namespace: "default", name: "app" };
+    const ns = { ...GIT_REPOSITORIES, namespace: "default", name: "app" };
     await custom.createNamespacedCustomObject({
-      ...GIT,
+      ...GIT_REPOSITORIES,
       namespace: "default",
       body: gitRepo("app", { metadata: { name: "app", annotations: { a: "1" } } }),
     });
@@ -415,9 +432,9 @@ describe("delete", () => {
   test("finalizers hold an object with a deletionTimestamp until they are removed", async () => {
     await using api = await startKubeApiServer();
     const { custom } = clients(api);
-    const ns = { ...GIT, namespace: "default", name: "app" };
+    const ns = { ...GIT_REPOSITORIES, namespace: "default", name: "app" };
     await custom.createNamespacedCustomObject({
-      ...GIT,
+      ...GIT_REPOSITORIES,
       namespace: "default",
       body: gitRepo("app", { metadata: { name: "app", finalizers: ["example.com/hold"] } }),
     });
@@ -445,8 +462,8 @@ describe("delete", () => {
       status: "Success",
       details: { name: "s", kind: "secrets", uid: secret.metadata!.uid! },
     });
-    await custom.createNamespacedCustomObject({ ...GIT, namespace: "default", body: gitRepo("app") });
-    const last = await custom.deleteNamespacedCustomObject({ ...GIT, namespace: "default", name: "app" });
+    await custom.createNamespacedCustomObject({ ...GIT_REPOSITORIES, namespace: "default", body: gitRepo("app") });
+    const last = await custom.deleteNamespacedCustomObject({ ...GIT_REPOSITORIES, namespace: "default", name: "app" });
     expect(last).toMatchObject({ kind: "GitRepository", metadata: { name: "app", resourceVersion: "4" } });
     expect((await failure(core.deleteNamespacedSecret({ name: "s", namespace: "default" }))).code).toBe(404);
   });

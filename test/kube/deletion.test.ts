@@ -6,9 +6,10 @@
  */
 import { describe, expect, test } from "bun:test";
 import { ApiException, CustomObjectsApi, PatchStrategy } from "@kubernetes/client-node";
-import { collectWatch, mergePatch, patchAs, startKubeApiServer, waitFor, type KubeApiServer } from "./index";
+import { collectWatch, mergePatch, patchAs, startKubeApiServer, type KubeApiServer } from "./index";
+import { RECEIVER } from "../support/kinds";
+import { waitFor } from "../support/wait";
 
-const API = "notification.toolkit.fluxcd.io/v1";
 const RECEIVERS = { group: "notification.toolkit.fluxcd.io", version: "v1", plural: "receivers" } as const;
 const REF = { ...RECEIVERS, namespace: "default", name: "hook" } as const;
 const FINALIZER = "finalizers.fluxcd.io";
@@ -33,7 +34,7 @@ async function setup(finalizers: string[] = [FINALIZER]) {
     ...RECEIVERS,
     namespace: "default",
     body: {
-      apiVersion: API,
+      apiVersion: RECEIVER,
       kind: "Receiver",
       metadata: { name: "hook", finalizers },
       spec: { type: "generic", resources: [], secretRef: { name: "token" } },
@@ -59,7 +60,7 @@ async function failure(call: Promise<unknown>) {
 }
 
 const stored = (api: KubeApiServer) =>
-  api.store.get(API, "Receiver", "default", "hook") as unknown as Receiver | undefined;
+  api.store.get(RECEIVER, "Receiver", "default", "hook") as unknown as Receiver | undefined;
 
 describe("deletion with finalizers", () => {
   test("DELETE marks the object (one MODIFIED event) and keeps it; deleting again changes nothing", async () => {
@@ -72,7 +73,7 @@ describe("deletion with finalizers", () => {
       resourceVersion: "2",
     });
     expect(marked.metadata.deletionTimestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
-    await waitFor(() => t.watch.events.length === 1);
+    await waitFor("1 watch event", () => t.watch.events.length === 1);
     expect(events(t.watch)).toEqual(["MODIFIED@2"]);
     const again = (await t.custom.deleteNamespacedCustomObject(REF)) as Receiver;
     expect(again.metadata).toEqual(marked.metadata);
@@ -109,7 +110,7 @@ describe("deletion with finalizers", () => {
     const last = (await remove(t.custom)) as Receiver;
     expect(last.metadata.deletionTimestamp).toBeDefined();
     expect((await failure(t.custom.getNamespacedCustomObject(REF))).code).toBe(404);
-    await waitFor(() => t.watch.events.length === 2);
+    await waitFor("2 watch events", () => t.watch.events.length === 2);
     expect(events(t.watch)).toEqual(["MODIFIED@2", "DELETED@3"]);
     const gone = t.watch.events[1]!.object as unknown as Receiver;
     expect(gone.metadata).toMatchObject({ name: "hook", deletionGracePeriodSeconds: 0 });
@@ -123,7 +124,7 @@ describe("deletion with finalizers", () => {
     expect(stored(t.api)?.metadata).toMatchObject({ finalizers: [FINALIZER], generation: 2 });
     await t.custom.patchNamespacedCustomObject({ ...REF, body: { metadata: { finalizers: [] } } }, mergePatch);
     expect(stored(t.api)).toBeUndefined();
-    await waitFor(() => t.watch.events.length === 3);
+    await waitFor("3 watch events", () => t.watch.events.length === 3);
     expect(t.watch.events.map((e) => e.type)).toEqual(["MODIFIED", "MODIFIED", "DELETED"]);
   });
 
@@ -185,7 +186,7 @@ describe("deletion with finalizers", () => {
     const last = (await t.custom.deleteNamespacedCustomObject(REF)) as Receiver;
     expect(last.metadata).toMatchObject({ generation: 1, resourceVersion: "2" });
     expect(last.metadata.deletionTimestamp).toBeUndefined();
-    await waitFor(() => t.watch.events.length === 1);
+    await waitFor("1 watch event", () => t.watch.events.length === 1);
     expect(events(t.watch)).toEqual(["DELETED@2"]);
   });
 
@@ -196,7 +197,7 @@ describe("deletion with finalizers", () => {
       ...RECEIVERS,
       namespace: "default",
       body: {
-        apiVersion: API,
+        apiVersion: RECEIVER,
         kind: "Receiver",
         metadata: { name: "hook", deletionTimestamp: "2020-01-01T00:00:00Z", deletionGracePeriodSeconds: 5 },
         spec: {},

@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { ApiException, CoreV1Api, KubernetesObjectApi } from "@kubernetes/client-node";
-import { collectWatch, mergePatch, requestTimeout, startKubeApiServer, waitFor, type KubeApiServer } from "./index";
+import { collectWatch, mergePatch, requestTimeout, startKubeApiServer, type KubeApiServer } from "./index";
+import { GIT } from "../support/kinds";
+import { waitFor } from "../support/wait";
 
 const SECRET = "/api/v1/namespaces/default/secrets/s";
 
@@ -88,7 +90,7 @@ describe("fault injection", () => {
         requestTimeout(500, mergePatch),
       );
     const hung = outcome(patch("hung"));
-    await waitFor(() => api.faults.hung === 1);
+    await waitFor("the request held by the fault", () => api.faults.hung === 1);
     expect(await hung).toBe("TimeoutError");
     expect(api.faults.hung).toBe(1);
     api.faults.clear();
@@ -106,7 +108,7 @@ describe("fault injection", () => {
     await using _ = api;
     api.faults.add({ respond: "hang", times: Infinity });
     const pending = outcome(core.readNamespacedSecret({ name: "s", namespace: "default" }));
-    await waitFor(() => api.faults.hung === 1);
+    await waitFor("the request held by the fault", () => api.faults.hung === 1);
     await api.stop();
     expect(await pending).toBe("ECONNRESET");
   });
@@ -121,7 +123,7 @@ describe("fault injection", () => {
         mergePatch,
       ),
     );
-    await waitFor(() => api.faults.hung === 1);
+    await waitFor("the request held by the fault", () => api.faults.hung === 1);
     expect(api.store.get("v1", "Secret", "default", "s")?.metadata.labels).toBeUndefined();
     fault.remove();
     expect(await held).toBe(200);
@@ -150,7 +152,7 @@ describe("fault injection", () => {
     expect(fault.hits).toBe(3);
     fault.remove();
     const watch = await collectWatch(api.kubeConfig(), "/api/v1/namespaces/default/secrets");
-    await waitFor(() => watch.events.length === 1);
+    await waitFor("1 watch event", () => watch.events.length === 1);
     watch.abort();
   });
 
@@ -160,7 +162,7 @@ describe("fault injection", () => {
     api.faults.add({ path: "/apis/source.toolkit.fluxcd.io/v1", respond: { status: 503 } });
     const objects = KubernetesObjectApi.makeApiClient(api.kubeConfig());
     const spec = {
-      apiVersion: "source.toolkit.fluxcd.io/v1",
+      apiVersion: GIT,
       kind: "GitRepository",
       metadata: { name: "x", namespace: "default" },
     };

@@ -31,9 +31,7 @@ export {
   mergePatch,
   patchAs,
   requestTimeout,
-  waitFor,
   type CollectedWatch,
   type SeenEvent,
-  type WaitOptions,
 } from "./client-helpers";
 export type { EventType } from "./watch";

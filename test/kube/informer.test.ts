@@ -7,7 +7,8 @@ import {
   makeInformer,
   type V1Secret,
 } from "@kubernetes/client-node";
-import { startKubeApiServer, waitFor, type KubeApiServer } from "./index";
+import { startKubeApiServer, type KubeApiServer } from "./index";
+import { waitFor } from "../support/wait";
 
 const SECRETS = "/api/v1/namespaces/default/secrets";
 
@@ -76,11 +77,11 @@ describe("informer (makeInformer / ListWatch)", () => {
     api.store.create(secret("before"));
     const p = await probe(api);
     expect(p.log).toEqual(["add before@1"]);
-    await waitFor(() => api.openWatches === 1);
+    await waitFor("1 open watch", () => api.openWatches === 1);
     api.store.create(secret("a"));
     api.store.patch("v1", "Secret", "default", "a", { stringData: { k: "v" } });
     api.store.delete("v1", "Secret", "default", "before");
-    await waitFor(() => p.log.length === 4);
+    await waitFor("4 informer events", () => p.log.length === 4);
     expect(p.log).toEqual(["add before@1", "add a@2", "update a@3", "delete before@4"]);
     expect(p.names()).toEqual(["a"]);
     expect(p.informer.latestResourceVersion()).toBe("4");
@@ -91,11 +92,11 @@ describe("informer (makeInformer / ListWatch)", () => {
     await using api = await startKubeApiServer();
     api.store.create(secret("a"));
     const p = await probe(api);
-    await waitFor(() => api.openWatches === 1);
+    await waitFor("1 open watch", () => api.openWatches === 1);
     api.expireWatches();
-    await waitFor(() => p.lists() === 2 && api.openWatches === 1, { message: "a re-list and a new watch" });
+    await waitFor("a re-list and a new watch", () => p.lists() === 2 && api.openWatches === 1);
     api.store.create(secret("b"));
-    await waitFor(() => p.names().length === 2);
+    await waitFor("2 objects in the informer's cache", () => p.names().length === 2);
     expect(p.names()).toEqual(["a", "b"]);
     expect(p.errors).toEqual([]);
     await p.informer.stop();
@@ -106,16 +107,16 @@ describe("informer (makeInformer / ListWatch)", () => {
     api.store.create(secret("a"));
     api.store.create(secret("b"));
     const p = await probe(api);
-    await waitFor(() => api.openWatches === 1);
+    await waitFor("1 open watch", () => api.openWatches === 1);
     await p.informer.stop();
-    await waitFor(() => api.openWatches === 0);
+    await waitFor("no open watch", () => api.openWatches === 0);
     api.store.delete("v1", "Secret", "default", "a");
     api.store.create(secret("c"));
     api.compact();
     await p.informer.start();
-    await waitFor(() => p.names().join() === "b,c", { message: "the informer to catch up" });
+    await waitFor("the informer to catch up", () => p.names().join() === "b,c");
     // The informer watches again after handling the re-list, a moment after its cache is current.
-    await waitFor(() => api.count({ watch: true }) === 3, { message: "the watch from the re-list's version" });
+    await waitFor("the watch from the re-list's version", () => api.count({ watch: true }) === 3);
     expect(p.lists()).toBe(2);
     // A re-list reports deletions with the last state the informer had.
     expect(p.log).toEqual(["add a@1", "add b@2", "delete a@1", "add c@4"]);
@@ -126,13 +127,13 @@ describe("informer (makeInformer / ListWatch)", () => {
   test("dropWatches('clean'): the informer reconnects from its resourceVersion without re-listing", async () => {
     await using api = await startKubeApiServer();
     const p = await probe(api);
-    await waitFor(() => api.openWatches === 1);
+    await waitFor("1 open watch", () => api.openWatches === 1);
     api.store.create(secret("a"));
-    await waitFor(() => p.log.length === 1);
+    await waitFor("1 informer event", () => p.log.length === 1);
     api.dropWatches("clean");
-    await waitFor(() => api.count({ watch: true }) === 2 && api.openWatches === 1);
+    await waitFor("a second watch, open", () => api.count({ watch: true }) === 2 && api.openWatches === 1);
     api.store.create(secret("b"));
-    await waitFor(() => p.log.length === 2);
+    await waitFor("2 informer events", () => p.log.length === 2);
     expect(p.log).toEqual(["add a@1", "add b@2"]);
     expect(p.lists()).toBe(1);
     expect(api.requests.filter((r) => r.watch).map((r) => r.query.resourceVersion)).toEqual(["0", "1"]);
@@ -142,12 +143,12 @@ describe("informer (makeInformer / ListWatch)", () => {
   test("dropWatches() (connection reset): an error; restarted, it resumes without re-listing", async () => {
     await using api = await startKubeApiServer();
     const p = await probe(api, { restartOnError: true });
-    await waitFor(() => api.openWatches === 1);
+    await waitFor("1 open watch", () => api.openWatches === 1);
     api.store.create(secret("a"));
-    await waitFor(() => p.log.length === 1);
+    await waitFor("1 informer event", () => p.log.length === 1);
     api.dropWatches();
     api.store.create(secret("b")); // made while no watch is open
-    await waitFor(() => p.log.length === 2);
+    await waitFor("2 informer events", () => p.log.length === 2);
     expect(p.log).toEqual(["add a@1", "add b@2"]);
     expect(p.errors).toEqual([expect.objectContaining({ code: "ECONNRESET" })]);
     expect(p.lists()).toBe(1);
@@ -159,19 +160,19 @@ describe("informer (makeInformer / ListWatch)", () => {
     api.store.create(secret("a"));
     api.store.create(secret("b"));
     const p = await probe(api, { restartOnError: true });
-    await waitFor(() => api.openWatches === 1);
+    await waitFor("1 open watch", () => api.openWatches === 1);
     const url = api.url;
     await api.stop();
     expect(api.running).toBe(false);
-    await waitFor(() => p.errors.some((e) => (e as { code?: string }).code === "ECONNREFUSED"), {
-      message: "connection refused while down",
-    });
+    await waitFor("connection refused while down", () =>
+      p.errors.some((e) => (e as { code?: string }).code === "ECONNREFUSED"),
+    );
     api.store.patch("v1", "Secret", "default", "a", { stringData: { changed: "yes" } });
     api.store.delete("v1", "Secret", "default", "b");
     api.store.create(secret("c"));
     await api.restart();
     expect(api.url).toBe(url);
-    await waitFor(() => p.names().join() === "a,c", { message: "the informer to catch up" });
+    await waitFor("the informer to catch up", () => p.names().join() === "a,c");
     expect(p.log).toEqual(["add a@1", "add b@2", "update a@3", "delete b@4", "add c@5"]);
     expect(p.lists()).toBe(1); // resumed from its resourceVersion: the history covered the outage
     await p.informer.stop();
@@ -185,9 +186,9 @@ describe("informer (makeInformer / ListWatch)", () => {
     });
     api.store.create(secret("other"));
     const p = await probe(api, { labelSelector: "owner=fluxhook" });
-    await waitFor(() => api.openWatches === 1);
+    await waitFor("1 open watch", () => api.openWatches === 1);
     api.store.patch("v1", "Secret", "default", "other", { metadata: { labels: { owner: "fluxhook" } } });
-    await waitFor(() => p.names().length === 2);
+    await waitFor("2 objects in the informer's cache", () => p.names().length === 2);
     expect(api.requests.filter((r) => r.watch).map((r) => r.query.labelSelector)).toEqual(["owner=fluxhook"]);
     await p.informer.stop();
   });

@@ -5,6 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { ApiException, CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import { startKubeApiServer } from "./index";
+import { RECEIVER } from "../support/kinds";
 
 const secret = (namespace: string, name: string) => ({
   apiVersion: "v1",
@@ -61,7 +62,7 @@ describe("limit and continue", () => {
     await using api = await startKubeApiServer();
     for (const name of ["r1", "r2", "r3"]) {
       api.store.create({
-        apiVersion: "notification.toolkit.fluxcd.io/v1",
+        apiVersion: RECEIVER,
         kind: "Receiver",
         metadata: { name, namespace: "ns" },
         spec: { type: "generic", resources: [] },

@@ -9,6 +9,7 @@ import {
   PatchStrategy,
 } from "@kubernetes/client-node";
 import { patchAs, startKubeApiServer } from "./index";
+import { RECEIVER } from "../support/kinds";
 
 /** Options that replace the serialised body (client-node always sends JSON) and its content type. */
 function rawBody(text: string, contentType: string): ConfigurationOptions {
@@ -154,8 +155,6 @@ describe("patch types", () => {
 });
 
 describe("server-side apply (simplified)", () => {
-  const RECEIVER = "notification.toolkit.fluxcd.io/v1";
-
   test("creates when absent, merges when present, through KubernetesObjectApi", async () => {
     await using api = await startKubeApiServer();
     const objects = KubernetesObjectApi.makeApiClient(api.kubeConfig());

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CoreV1Api, CustomObjectsApi, KubeConfig, KubernetesObjectApi } from "@kubernetes/client-node";
 import { startKubeApiServer } from "./index";
+import { GIT } from "../support/kinds";
 
 const REPO_ROOT = join(import.meta.dir, "..", "..");
 
@@ -147,7 +148,7 @@ describe("serve-fixture", () => {
           kinds: [{ group: "example.com", version: "v1", kind: "Widget", plural: "widgets" }],
           items: [
             {
-              apiVersion: "source.toolkit.fluxcd.io/v1",
+              apiVersion: GIT,
               kind: "GitRepository",
               metadata: { name: "app", namespace: "flux-system" },
               spec: {},

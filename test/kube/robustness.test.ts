@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { CustomObjectsApi, makeInformer } from "@kubernetes/client-node";
-import { mergePatch, startKubeApiServer, waitFor } from "./index";
+import { mergePatch, startKubeApiServer } from "./index";
+import { GIT } from "../support/kinds";
+import { waitFor } from "../support/wait";
 
 // client-node cannot produce most malformed requests, so these use fetch directly: what is
 // under test is that the server answers each with a Status and keeps serving.
@@ -42,7 +44,7 @@ describe("scale", () => {
   // The benchmark runs against 10,000 objects; list, sync and concurrent writes must stay quick.
   test("10,000 objects: list, informer sync, 1,000 concurrent merge patches all observed", async () => {
     const objects = Array.from({ length: 10_000 }, (_, i) => ({
-      apiVersion: "source.toolkit.fluxcd.io/v1",
+      apiVersion: GIT,
       kind: "GitRepository",
       metadata: { name: `repo-${i}`, namespace: `ns-${i % 100}`, labels: { shard: String(i % 10) } },
       spec: { url: `https://example.com/${i}` },
@@ -61,7 +63,7 @@ describe("scale", () => {
     informer.on("update", () => updates++);
     await informer.start();
     expect(informer.list()).toHaveLength(10_000);
-    await waitFor(() => api.openWatches === 1);
+    await waitFor("1 open watch", () => api.openWatches === 1);
 
     await Promise.all(
       Array.from({ length: 1_000 }, (_, i) =>
@@ -76,7 +78,7 @@ describe("scale", () => {
         ),
       ),
     );
-    await waitFor(() => updates === 1_000);
+    await waitFor("1,000 updates seen", () => updates === 1_000);
     expect(api.count({ method: "PATCH" })).toBe(1_000);
     expect(api.store.resourceVersion).toBe("11000");
     await informer.stop();

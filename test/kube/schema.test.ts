@@ -5,6 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { startKubeApiServer } from "./index";
+import { RECEIVER } from "../support/kinds";
 
 const RECEIVERS = "/apis/notification.toolkit.fluxcd.io/v1/namespaces/default/receivers";
 const ready = {
@@ -18,7 +19,7 @@ const ready = {
 async function statusWrite(status: unknown) {
   await using api = await startKubeApiServer();
   api.store.create({
-    apiVersion: "notification.toolkit.fluxcd.io/v1",
+    apiVersion: RECEIVER,
     kind: "Receiver",
     metadata: { name: "r", namespace: "default" },
     spec: { type: "generic" },

@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { collectWatch, startKubeApiServer, waitFor, type KubeApiServer, type SeenEvent } from "./index";
+import { collectWatch, startKubeApiServer, type KubeApiServer, type SeenEvent } from "./index";
+import { GIT } from "../support/kinds";
+import { waitFor } from "../support/wait";
 
 const SECRETS = "/api/v1/namespaces/default/secrets";
-const GIT_API = "source.toolkit.fluxcd.io/v1";
 
 function secret(name: string, labels?: Record<string, string>, namespace = "default") {
   return { apiVersion: "v1", kind: "Secret", metadata: { name, namespace, ...(labels ? { labels } : {}) } };
@@ -14,7 +15,7 @@ function summary(events: SeenEvent[]): string[] {
 }
 
 async function settle(_api: KubeApiServer, events: SeenEvent[], n: number): Promise<string[]> {
-  await waitFor(() => events.length >= n, { message: `${n} watch events (have ${events.length})` });
+  await waitFor(`${n} watch events (have ${events.length})`, () => events.length >= n);
   return summary(events);
 }
 
@@ -32,7 +33,7 @@ describe("watch", () => {
     api.store.patch("v1", "Secret", "default", "c", { metadata: { labels: { x: "y" } } });
     expect(await settle(api, watch.events, 4)).toEqual(["MODIFIED a@3", "DELETED b@4", "ADDED c@5", "MODIFIED c@6"]);
     watch.abort();
-    await waitFor(() => api.openWatches === 0);
+    await waitFor("no open watch", () => api.openWatches === 0);
   });
 
   test.each([
@@ -52,19 +53,19 @@ describe("watch", () => {
   });
 
   test.each([
-    ["all namespaces", `/apis/${GIT_API}/gitrepositories`, ["ADDED one/app@1", "ADDED two/app@2"]],
-    ["one namespace", `/apis/${GIT_API}/namespaces/two/gitrepositories`, ["ADDED two/app@2"]],
-    ["legacy /watch/ path", `/apis/${GIT_API}/watch/namespaces/one/gitrepositories`, ["ADDED one/app@1"]],
+    ["all namespaces", `/apis/${GIT}/gitrepositories`, ["ADDED one/app@1", "ADDED two/app@2"]],
+    ["one namespace", `/apis/${GIT}/namespaces/two/gitrepositories`, ["ADDED two/app@2"]],
+    ["legacy /watch/ path", `/apis/${GIT}/watch/namespaces/one/gitrepositories`, ["ADDED one/app@1"]],
   ])("%s", async (_, path, expected) => {
     await using api = await startKubeApiServer();
     const watch = await collectWatch(api.kubeConfig(), path, { resourceVersion: "0" });
-    api.store.create({ apiVersion: GIT_API, kind: "GitRepository", metadata: { name: "app", namespace: "one" } });
-    api.store.create({ apiVersion: GIT_API, kind: "GitRepository", metadata: { name: "app", namespace: "two" } });
+    api.store.create({ apiVersion: GIT, kind: "GitRepository", metadata: { name: "app", namespace: "one" } });
+    api.store.create({ apiVersion: GIT, kind: "GitRepository", metadata: { name: "app", namespace: "two" } });
     api.store.create(secret("not-a-repo", undefined, "one"));
     // A last write in each namespace marks "everything before has been delivered".
-    api.store.create({ apiVersion: GIT_API, kind: "GitRepository", metadata: { name: "marker", namespace: "one" } });
-    api.store.create({ apiVersion: GIT_API, kind: "GitRepository", metadata: { name: "marker", namespace: "two" } });
-    await waitFor(() => watch.events.some((e) => e.object.metadata?.name === "marker"));
+    api.store.create({ apiVersion: GIT, kind: "GitRepository", metadata: { name: "marker", namespace: "one" } });
+    api.store.create({ apiVersion: GIT, kind: "GitRepository", metadata: { name: "marker", namespace: "two" } });
+    await waitFor('the event of "marker"', () => watch.events.some((e) => e.object.metadata?.name === "marker"));
     const seen = watch.events
       .filter((e) => e.object.metadata?.name !== "marker")
       .map(
@@ -116,9 +117,9 @@ describe("watch", () => {
       resourceVersion: "1",
       allowWatchBookmarks: true,
     });
-    await waitFor(() => withBookmarks.events.length >= 3);
+    await waitFor("3 events on the watch with bookmarks", () => withBookmarks.events.length >= 3);
     api.store.create(secret("b"));
-    await waitFor(() =>
+    await waitFor("a bookmark at resourceVersion 2", () =>
       withBookmarks.events.some((e) => e.type === "BOOKMARK" && e.object.metadata?.resourceVersion === "2"),
     );
     expect(withBookmarks.events.find((e) => e.type === "BOOKMARK")?.object).toEqual({
@@ -127,7 +128,7 @@ describe("watch", () => {
       metadata: { resourceVersion: "1" },
     });
     // Another stream: it may be behind the one just waited on.
-    await waitFor(() => plain.events.length >= 1);
+    await waitFor("an event on the watch without bookmarks", () => plain.events.length >= 1);
     expect(summary(plain.events)).toEqual(["ADDED b@2"]);
     plain.abort();
     withBookmarks.abort();
@@ -182,7 +183,7 @@ describe("watch", () => {
   test("expireWatches sends open watches ERROR 410 and ends them", async () => {
     await using api = await startKubeApiServer();
     const watch = await collectWatch(api.kubeConfig(), SECRETS, {});
-    await waitFor(() => api.openWatches === 1);
+    await waitFor("1 open watch", () => api.openWatches === 1);
     expect(api.expireWatches()).toBe(1);
     expect(await watch.ended).toBeNull();
     expect(watch.events.map((e) => [e.type, (e.object as { code?: number }).code])).toEqual([["ERROR", 410]]);
@@ -200,8 +201,8 @@ describe("watch", () => {
   ] as const)("dropWatches(%p) ends every open watch", async (mode, code) => {
     await using api = await startKubeApiServer();
     const kc = api.kubeConfig();
-    const watches = await Promise.all([SECRETS, `/apis/${GIT_API}/gitrepositories`].map((p) => collectWatch(kc, p)));
-    await waitFor(() => api.openWatches === 2);
+    const watches = await Promise.all([SECRETS, `/apis/${GIT}/gitrepositories`].map((p) => collectWatch(kc, p)));
+    await waitFor("2 open watches", () => api.openWatches === 2);
     expect(api.dropWatches(mode)).toBe(2);
     for (const w of watches) {
       const err = await w.ended;

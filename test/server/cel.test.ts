@@ -14,8 +14,8 @@ import { replaceAll, type PartialObject } from "../../server/kube/port";
 import { CEL_COST_LIMIT, CEL_TIME_LIMIT_MS } from "../../server/limits";
 import { startStack, waitFor, type Stack } from "../support/stack";
 import { reconcilerRig } from "../support/reconciler";
+import { GIT, RECEIVER } from "../support/kinds";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
 const FILTER_VARS: CelVariable[] = ["res", "req"];
 
 const spec = (over: Partial<ReceiverSpec>): ReceiverSpec => ({
@@ -39,7 +39,7 @@ const spec = (over: Partial<ReceiverSpec>): ReceiverSpec => ({
 });
 
 const resource = (name: string, labels: Record<string, string> = {}): PartialObject => ({
-  apiVersion: "notification.toolkit.fluxcd.io/v1",
+  apiVersion: RECEIVER,
   kind: "Receiver",
   metadata: { name, labels },
 });
@@ -285,7 +285,7 @@ describe("compiled once per generation", () => {
       },
     });
     const receiver = (generation: number, filter: string, status: Record<string, unknown> = {}) => ({
-      apiVersion: "notification.toolkit.fluxcd.io/v1",
+      apiVersion: RECEIVER,
       kind: "Receiver",
       metadata: { name: "r", namespace: "ns", generation, uid: "u1" },
       spec: {
@@ -348,14 +348,18 @@ describe("a Receiver with filters, through the stack", () => {
     "$name: Stalled with InvalidCELExpression, 404 (never Ready, as Flux), Ready once fixed",
     async ({ filters, message }) => {
       const ns = `stalled-${filters.resourceFilter ? "top" : "per"}`;
-      stack.target(GIT, "GitRepository", ns, "app");
-      stack.secret(ns, "token", { token: "token" });
       const base = {
         type: "generic",
         secretRef: { name: "token" },
         resources: [{ kind: "GitRepository", name: "app" }],
       };
-      stack.receiver(ns, "receiver", { ...base, ...filters });
+      stack.makeReceiver(ns, "receiver", {
+        type: "generic",
+        token: "token",
+        secretName: "token",
+        targets: [{ apiVersion: GIT, kind: "GitRepository", name: "app" }],
+        spec: filters,
+      });
       await waitFor("Stalled", () => conditions(ns).some((c: any) => c.type === "Stalled"));
       const full = `Reconciliation failed terminally due to configuration error: ${message}`;
       expect(conditions(ns)).toEqual([
@@ -367,7 +371,7 @@ describe("a Receiver with filters, through the stack", () => {
       const path = `/hook/${new Bun.CryptoHasher("sha256").update(`tokenreceiver${ns}`).digest("hex")}`;
       expect((await stack.post(path, { body: "{}" })).status).toBe(404);
 
-      stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", ns, "receiver", {
+      stack.api.store.patch(RECEIVER, "Receiver", ns, "receiver", {
         spec: { ...base, resourceFilter: "true", resources: base.resources },
       });
       expect(await stack.readyPath(ns, "receiver")).toBe(path);
@@ -379,18 +383,19 @@ describe("a Receiver with filters, through the stack", () => {
     const ns = "outcomes";
     for (const name of ["match", "other", "broken"])
       stack.target(GIT, "GitRepository", ns, name, { team: name === "other" ? "ops" : "dev" });
-    stack.secret(ns, "token", { token: "token" });
-    stack.receiver(ns, "receiver", {
+    const path = await stack.readyReceiver(ns, "receiver", {
       type: "generic",
-      secretRef: { name: "token" },
-      resources: [
-        { kind: "GitRepository", name: "match", filter: "res.metadata.labels.team == 'dev'" },
-        { kind: "GitRepository", name: "other", filter: "res.metadata.labels.team == 'dev'" },
-        { kind: "GitRepository", name: "broken", filter: "res.metadata.nope == 'x'" },
-        { kind: "GitRepository", name: "missing", filter: "true" },
-      ],
+      token: "token",
+      spec: {
+        resources: [
+          { kind: "GitRepository", name: "match", filter: "res.metadata.labels.team == 'dev'" },
+          { kind: "GitRepository", name: "other", filter: "res.metadata.labels.team == 'dev'" },
+          { kind: "GitRepository", name: "broken", filter: "res.metadata.nope == 'x'" },
+          { kind: "GitRepository", name: "missing", filter: "true" },
+        ],
+      },
     });
-    const res = await stack.post(await stack.readyPath(ns, "receiver"), {
+    const res = await stack.post(path, {
       headers: { "Content-Type": "application/json" },
       body: "{}",
     });
@@ -433,16 +438,13 @@ describe("a Receiver with filters, through the stack", () => {
 
   test("a body crafted to make the filter expensive is cut off, and the server keeps serving", async () => {
     const ns = "expensive";
-    stack.target(GIT, "GitRepository", ns, "app");
-    stack.secret(ns, "token", { token: "token" });
-    // A plausible filter: "some commit message appears twice". Quadratic in the commits.
-    stack.receiver(ns, "receiver", {
+    const path = await stack.readyReceiver(ns, "receiver", {
       type: "generic",
-      secretRef: { name: "token" },
-      resources: [{ kind: "GitRepository", name: "app" }],
-      resourceFilter: "req.commits.exists(c, req.commits.exists(d, c.id != d.id && c.message == d.message))",
+      token: "token",
+      targets: [{ apiVersion: GIT, kind: "GitRepository", name: "app" }],
+      // A plausible filter: "some commit message appears twice". Quadratic in the commits.
+      spec: { resourceFilter: "req.commits.exists(c, req.commits.exists(d, c.id != d.id && c.message == d.message))" },
     });
-    const path = await stack.readyPath(ns, "receiver");
     const commits = Array.from({ length: 20_000 }, (_, i) => ({ id: String(i), message: `m${i}` }));
     const res = await stack.post(path, {
       headers: { "Content-Type": "application/json" },
@@ -473,15 +475,13 @@ describe("a Receiver with filters, through the stack", () => {
 
   test("a JSON array body with a filter is a 500 (Flux cannot build req)", async () => {
     const ns = "array-body";
-    stack.target(GIT, "GitRepository", ns, "app");
-    stack.secret(ns, "token", { token: "token" });
-    stack.receiver(ns, "receiver", {
+    const path = await stack.readyReceiver(ns, "receiver", {
       type: "generic",
-      secretRef: { name: "token" },
-      resources: [{ kind: "GitRepository", name: "app" }],
-      resourceFilter: "true",
+      token: "token",
+      targets: [{ apiVersion: GIT, kind: "GitRepository", name: "app" }],
+      spec: { resourceFilter: "true" },
     });
-    const res = await stack.post(await stack.readyPath(ns, "receiver"), {
+    const res = await stack.post(path, {
       headers: { "Content-Type": "application/json" },
       body: "[1]",
     });

@@ -14,10 +14,11 @@ import { createLogger } from "../../server/runtime/log";
 import { startFluxhook, type Fluxhook } from "../../server/server";
 import { RECEIVER_API_VERSION } from "../../server/api/receiver";
 import { REQUESTED_AT_ANNOTATION } from "../../server/api/annotations";
-import { signPayload } from "../../shared";
 import { startKubeApiServer, type KubeApiServer } from "../kube";
 import { githubExample } from "../support/payloads";
 import { TEST_CONFIG, waitFor } from "../support/stack";
+import { GIT } from "../support/kinds";
+import { githubHeaders } from "../support/signer";
 
 /** A write whose calls the test settles: `calls[i]` is the i-th start, in order. */
 function controlledWrite<T>() {
@@ -246,7 +247,7 @@ describe("createCoalescer", () => {
   });
 
   test("targetKey tells apart every part of a reference", () => {
-    const ref = { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", namespace: "ns", name: "app" };
+    const ref = { apiVersion: GIT, kind: "GitRepository", namespace: "ns", name: "app" };
     const keys = new Set([
       targetKey(ref),
       targetKey({ ...ref, apiVersion: "source.toolkit.fluxcd.io/v1beta2" }),
@@ -259,8 +260,6 @@ describe("createCoalescer", () => {
 });
 
 // annotateTargets with a fake cluster: concurrent deliveries to one receiver share PATCHes.
-
-const GIT = "source.toolkit.fluxcd.io/v1";
 
 function entryWith(resources: { kind: string; name: string }[]): ServingEntry {
   return {
@@ -432,12 +431,7 @@ const push = githubExample("push");
 const deliver = async () => {
   const res = await fetch(fluxhook.receiverUrl + path, {
     method: "POST",
-    headers: {
-      "Content-Type": "application/json",
-      "X-GitHub-Event": "push",
-      "X-GitHub-Delivery": crypto.randomUUID(),
-      "X-Hub-Signature-256": signPayload("sha256", TOKEN, push),
-    },
+    headers: githubHeaders(TOKEN, push, { delivery: crypto.randomUUID() }),
     body: push,
   });
   return { status: res.status, body: (await res.json()) as { reason: string } };

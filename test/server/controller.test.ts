@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startStack, waitFor, type Stack } from "../support/stack";
-import { signPayload, webhookPath } from "../../shared";
+import { webhookPath } from "../../shared";
 import { githubExample } from "../support/payloads";
 import { replaceAll, type KubeResult } from "../../server/kube/port";
 import { RECEIVER_FINALIZER, type ObjectKey, type ReceiverStatus } from "../../server/api/receiver";
@@ -14,8 +14,9 @@ import { desiredStatus, terminalMessage } from "../../server/api/status";
 import { reconcilerRig } from "../support/reconciler";
 import { MAX_TOKEN_BYTES } from "../../server/limits";
 import { CONDITION_MESSAGE_MAX_CHARS } from "../../server/api/status";
+import { GIT, RECEIVER } from "../support/kinds";
+import { signature } from "../support/signer";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
 const spec = {
   type: "generic",
   secretRef: { name: "webhook-token" },
@@ -28,12 +29,14 @@ beforeAll(async () => {
 });
 afterAll(() => stack.stop());
 
-/** The Secret "webhook-token" and a Receiver "receiver" of `spec` in `ns`, once Ready: its path. */
-async function readyReceiver(ns: string, token = "t"): Promise<string> {
-  stack.secret(ns, "webhook-token", { token });
-  stack.receiver(ns, "receiver", spec);
-  return stack.readyPath(ns, "receiver");
-}
+/** The Secret "webhook-token" and a Receiver `name` of `spec` in `ns`, once Ready: its path. */
+const readyReceiver = (ns: string, token = "t", name = "receiver") =>
+  stack.readyReceiver(ns, name, {
+    type: spec.type,
+    token,
+    secretName: "webhook-token",
+    spec: { resources: spec.resources },
+  });
 
 const conditions = (ns: string, name: string) =>
   (stack.receiverObject(ns, name)?.status?.conditions ?? []).map((c: any) => ({
@@ -45,9 +48,7 @@ const conditions = (ns: string, name: string) =>
 
 describe("receiver status", () => {
   test("Ready with Flux's exact path and message, and observedGeneration", async () => {
-    stack.secret("ready", "webhook-token", { token: "test-token" });
-    stack.receiver("ready", "github-receiver", spec);
-    const path = await stack.readyPath("ready", "github-receiver");
+    const path = await readyReceiver("ready", "test-token", "github-receiver");
     expect(path).toBe(webhookPath("test-token", "github-receiver", "ready"));
     const obj = stack.receiverObject("ready", "github-receiver")!;
     expect(obj.status.observedGeneration).toBe(obj.metadata.generation);
@@ -104,9 +105,9 @@ describe("receiver status", () => {
         headers: {
           "Content-Type": "application/json",
           "X-GitHub-Event": "push",
-          "X-Hub-Signature-256": signPayload("sha256", "", body),
+          "X-Hub-Signature-256": signature("", body),
           "X-Gitlab-Token": "",
-          "X-Signature": signPayload("sha256", "", body),
+          "X-Signature": signature("", body),
         },
         body,
       });
@@ -146,7 +147,7 @@ describe("receiver status", () => {
       message: `invalid 'long-token/webhook-token' secret data: field 'token' is longer than ${MAX_TOKEN_BYTES} bytes`,
     });
     const body = githubExample("push");
-    const forged = { "Content-Type": "application/json", "X-Hub-Signature-256": signPayload("sha256", "x", body) };
+    const forged = { "Content-Type": "application/json", "X-Hub-Signature-256": signature("x", body) };
     expect((await stack.post(webhookPath(long, "receiver", "long-token"), { headers: forged, body })).status).toBe(404);
 
     const longest = "k".repeat(MAX_TOKEN_BYTES);
@@ -174,9 +175,7 @@ describe("receiver status", () => {
 describe("the index follows the cluster", () => {
   test("a rotated token moves the path", async () => {
     stack.target(GIT, "GitRepository", "rotate", "app");
-    stack.secret("rotate", "webhook-token", { token: "old" });
-    stack.receiver("rotate", "receiver", spec);
-    const oldPath = await stack.readyPath("rotate", "receiver");
+    const oldPath = await readyReceiver("rotate", "old");
     expect((await stack.post(oldPath, { body: "{}" })).status).toBe(200);
 
     stack.api.store.patch("v1", "Secret", "rotate", "webhook-token", {
@@ -194,18 +193,14 @@ describe("the index follows the cluster", () => {
 
   test("a deleted Receiver stops answering", async () => {
     stack.target(GIT, "GitRepository", "delete", "app");
-    stack.secret("delete", "webhook-token", { token: "t" });
-    stack.receiver("delete", "receiver", spec);
-    const path = await stack.readyPath("delete", "receiver");
+    const path = await readyReceiver("delete");
     expect((await stack.post(path, { body: "{}" })).status).toBe(200);
-    stack.api.store.delete("notification.toolkit.fluxcd.io/v1", "Receiver", "delete", "receiver");
+    stack.api.store.delete(RECEIVER, "Receiver", "delete", "receiver");
     await waitFor("404", async () => (await stack.post(path, { body: "{}" })).status === 404);
   });
 
   test("a deleted Secret stops the receiver and marks it TokenNotFound, its webhookPath removed as Flux removes it", async () => {
-    stack.secret("secret-gone", "webhook-token", { token: "t" });
-    stack.receiver("secret-gone", "receiver", spec);
-    const path = await stack.readyPath("secret-gone", "receiver");
+    const path = await readyReceiver("secret-gone");
     stack.api.store.delete("v1", "Secret", "secret-gone", "webhook-token");
     await waitFor("TokenNotFound", () =>
       conditions("secret-gone", "receiver").some((c: any) => c.reason === "TokenNotFound"),
@@ -219,13 +214,13 @@ describe("the index follows the cluster", () => {
     const path = await readyReceiver("suspend");
     const before = stack.receiverObject("suspend", "receiver")!.status;
 
-    stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "suspend", "receiver", {
+    stack.api.store.patch(RECEIVER, "Receiver", "suspend", "receiver", {
       spec: { suspend: true },
     });
     await waitFor("503", async () => (await stack.post(path, { body: "{}" })).status === 503);
     expect(stack.receiverObject("suspend", "receiver")!.status.conditions).toEqual(before.conditions);
 
-    stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "suspend", "receiver", {
+    stack.api.store.patch(RECEIVER, "Receiver", "suspend", "receiver", {
       spec: { suspend: false },
     });
     await waitFor("200", async () => (await stack.post(path, { body: "{}" })).status === 200);
@@ -235,7 +230,7 @@ describe("the index follows the cluster", () => {
     await readyReceiver("reconcile");
     const ready = stack.receiverObject("reconcile", "receiver")!.status.conditions[0];
     for (const requestedAt of ["2026-11-27T12:00:00.123456789Z", "2026-11-27T12:05:00.5Z"]) {
-      stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "reconcile", "receiver", {
+      stack.api.store.patch(RECEIVER, "Receiver", "reconcile", "receiver", {
         metadata: { annotations: { "reconcile.fluxcd.io/requestedAt": requestedAt } },
       });
       await waitFor(
@@ -250,7 +245,7 @@ describe("the index follows the cluster", () => {
   test("suspended, then its Secret deleted: status left alone and 503 at its path, as Flux", async () => {
     const path = await readyReceiver("suspend-gone");
     const before = stack.receiverObject("suspend-gone", "receiver")!.status;
-    stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "suspend-gone", "receiver", {
+    stack.api.store.patch(RECEIVER, "Receiver", "suspend-gone", "receiver", {
       spec: { suspend: true },
     });
     await waitFor("503", async () => (await stack.post(path, { body: "{}" })).status === 503);
@@ -277,10 +272,8 @@ describe("the index follows the cluster", () => {
   });
 
   test("a spec change keeps the path and advances observedGeneration", async () => {
-    stack.secret("generation", "webhook-token", { token: "t" });
-    stack.receiver("generation", "receiver", spec);
-    const path = await stack.readyPath("generation", "receiver");
-    stack.api.store.patch("notification.toolkit.fluxcd.io/v1", "Receiver", "generation", "receiver", {
+    const path = await readyReceiver("generation");
+    stack.api.store.patch(RECEIVER, "Receiver", "generation", "receiver", {
       spec: { events: ["push"] },
     });
     await waitFor(
@@ -307,9 +300,7 @@ describe("only the Secrets that Receivers reference are read", () => {
   test("Secrets are watched as metadata; the referenced one is read, the others never", async () => {
     stack.secret("only-ref", "helm-release", { release: "x".repeat(10_000) });
     stack.secret("only-ref", "tls", { "tls.key": "private" });
-    stack.secret("only-ref", "webhook-token", { token: "t" });
-    stack.receiver("only-ref", "receiver", spec);
-    expect(await stack.readyPath("only-ref", "receiver")).toBe(webhookPath("t", "receiver", "only-ref"));
+    expect(await readyReceiver("only-ref")).toBe(webhookPath("t", "receiver", "only-ref"));
     expect(secretReads("only-ref")).toEqual(["webhook-token"]);
     const collection = stack.api.requests.filter((r) => r.path === "/api/v1/secrets");
     expect(collection.length).toBeGreaterThanOrEqual(2); // the list and the watch
@@ -340,9 +331,7 @@ describe("only the Secrets that Receivers reference are read", () => {
     try {
       stack.api.dropWatches("clean");
       await waitFor("the Secret watch to be held", () => stack.api.faults.hung >= 1);
-      stack.secret("late-watch", "webhook-token", { token: "t" });
-      stack.receiver("late-watch", "receiver", spec);
-      expect(await stack.readyPath("late-watch", "receiver")).toBe(webhookPath("t", "receiver", "late-watch"));
+      expect(await readyReceiver("late-watch")).toBe(webhookPath("t", "receiver", "late-watch"));
       expect(secretReads("late-watch")).toEqual(["webhook-token"]);
       expect(await loggedStatus("late-watch", 1)).toEqual(["Succeeded"]);
     } finally {
@@ -395,9 +384,7 @@ describe("only the Secrets that Receivers reference are read", () => {
       times: 2,
       respond: { status: 500, message: "etcd is sad" },
     });
-    stack.secret("unreadable", "webhook-token", { token: "t" });
-    stack.receiver("unreadable", "receiver", spec);
-    expect(await stack.readyPath("unreadable", "receiver")).toBe(webhookPath("t", "receiver", "unreadable"));
+    expect(await readyReceiver("unreadable")).toBe(webhookPath("t", "receiver", "unreadable"));
     expect(fault.hits).toBe(2);
     expect(await loggedStatus("unreadable", 1)).toEqual(["Succeeded"]);
     expect(
@@ -412,9 +399,7 @@ describe("two Receivers with one webhook path", () => {
   test("the older keeps it; the younger is refused with a reason, and takes the path once the older is gone", async () => {
     stack.target(GIT, "GitRepository", "athx", "app");
     stack.target(GIT, "GitRepository", "thx", "app");
-    stack.secret("athx", "webhook-token", { token: "same" });
-    stack.receiver("athx", "p", spec);
-    const path = await stack.readyPath("athx", "p");
+    const path = await readyReceiver("athx", "same", "p");
     stack.secret("thx", "webhook-token", { token: "same" });
     stack.receiver("thx", "pa", spec);
     expect(webhookPath("same", "pa", "thx")).toBe(path);
@@ -438,7 +423,7 @@ describe("two Receivers with one webhook path", () => {
     expect(stack.requestedAt(GIT, "GitRepository", "athx", "app")).toBeDefined();
     expect(stack.requestedAt(GIT, "GitRepository", "thx", "app")).toBeUndefined();
 
-    stack.api.store.delete("notification.toolkit.fluxcd.io/v1", "Receiver", "athx", "p");
+    stack.api.store.delete(RECEIVER, "Receiver", "athx", "p");
     expect(await stack.readyPath("thx", "pa")).toBe(path);
     expect((await stack.post(path, { body: "{}" })).status).toBe(200);
     expect(stack.requestedAt(GIT, "GitRepository", "thx", "app")).toBeDefined();

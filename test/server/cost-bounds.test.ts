@@ -6,7 +6,6 @@
  */
 import { describe, expect, test } from "bun:test";
 import examples from "@octokit/webhooks-examples";
-import { signPayload } from "../../shared";
 import { PROVIDERS, type Validation } from "../../server/providers";
 import { formPayload, signedPayload } from "../../server/providers/github";
 import { exceedsJsonBounds } from "../../server/providers/json-bounds";
@@ -18,16 +17,13 @@ import type { AuthServices } from "../../server/jwt";
 import { CelMeter, compile, evaluate } from "../../server/cel";
 import { deliveryFilters } from "../../server/targets/filters";
 import { startStack, TEST_CONFIG, waitFor } from "../support/stack";
-import { DeliveryGuards } from "../../server/delivery/protect/guards";
 import { Slots } from "../../server/runtime/slots";
-import { createApp } from "../../server/http/app";
-import { createAuthServices } from "../../server/jwt";
+import type { GuardConfig } from "../../server/delivery/protect/guards";
+import { edgeApp, servingEntry } from "../support/edge";
 import type { KubePort } from "../../server/kube/port";
-import { silentLogger } from "../../server/runtime/log";
-import { ReceiverIndex } from "../../server/receivers/index";
-import { prepareReceiver } from "../../server/receivers/prepare";
 import { MAX_PARSED_BODIES } from "../../server/limits";
-import { routed } from "../support/routed";
+import { GIT } from "../support/kinds";
+import { signature } from "../support/signer";
 
 /** The costly bodies of the red-team report, each at most 3 MiB. */
 export const COSTLY_BODIES = {
@@ -154,14 +150,14 @@ describe("github and bitbucket check the signature before parsing a form", () =>
       for (const headers of [
         formType,
         { ...formType, "X-Hub-Signature-256": `sha256=${"0".repeat(64)}` },
-        { ...formType, "X-Hub-Signature": signPayload("sha1", "wrong", form) },
+        { ...formType, "X-Hub-Signature": signature("wrong", form, "sha1") },
       ]) {
         const verdict = await validator({ headers: new Headers(headers), body: enc(form) }, context);
         expect(verdict.ok).toBe(false);
       }
       expect(parses).toBe(0);
 
-      const signed = { ...formType, "X-Hub-Signature-256": signPayload("sha256", "t", form) };
+      const signed = { ...formType, "X-Hub-Signature-256": signature("t", form) };
       const verdict = await validator({ headers: new Headers(signed), body: enc(form) }, context);
       expect(parses).toBe(1);
       if (!verdict.ok) throw new Error(verdict.reason);
@@ -234,19 +230,17 @@ describe("CEL builtins are charged by the size of their inputs", () => {
 
   test("through the server: each case is a 500 naming the budget, and a body past the JSON bounds a 400", async () => {
     await using stack = await startStack();
-    const GIT = "source.toolkit.fluxcd.io/v1";
-    stack.secret("cel", "token", { token: "cel-cases-token" });
     const paths: string[] = [];
-    for (const [i, { filter }] of CEL_CASES.entries()) {
-      stack.target(GIT, "GitRepository", "cel", `app${i}`);
-      stack.receiver("cel", `r${i}`, {
-        type: "generic",
-        secretRef: { name: "token" },
-        resources: [{ kind: "GitRepository", name: `app${i}` }],
-        resourceFilter: filter,
-      });
-      paths.push(await stack.readyPath("cel", `r${i}`));
-    }
+    for (const [i, { filter }] of CEL_CASES.entries())
+      paths.push(
+        await stack.readyReceiver("cel", `r${i}`, {
+          type: "generic",
+          token: "cel-cases-token",
+          secretName: "token",
+          targets: [{ apiVersion: GIT, kind: "GitRepository", name: `app${i}` }],
+          spec: { resourceFilter: filter },
+        }),
+      );
     for (const [i, { req, at }] of CEL_CASES.entries()) {
       const body = JSON.stringify(req);
       expect(body.length).toBeLessThanOrEqual(MAX_BODY_BYTES);
@@ -267,19 +261,19 @@ describe("CEL builtins are charged by the size of their inputs", () => {
 
 /**
  * An app with one generic Receiver at /hook/filtered whose filter parses the body, over `kube`
- * and `guards`, with no coalescing of PATCHes across deliveries (each waits for its own).
+ * and guards of `guardConfig`, with no coalescing of PATCHes across deliveries (each waits for its own).
  */
 function filteredApp(
   resourceFilter: string,
   kube: Pick<KubePort, "annotateObject" | "listObjects" | "getObject">,
-  guards: DeliveryGuards,
+  guardConfig: GuardConfig,
 ) {
   const s: ReceiverSpec = {
     ...spec("generic"),
     resourceFilter,
     resources: [
       {
-        apiVersion: "source.toolkit.fluxcd.io/v1",
+        apiVersion: GIT,
         kind: "GitRepository",
         name: "app",
         namespace: undefined,
@@ -288,38 +282,20 @@ function filteredApp(
       },
     ],
   };
-  const prepared = prepareReceiver(s);
-  if (!prepared.ok) throw new Error(prepared.message);
-  const index = new ReceiverIndex();
-  index.set({
-    key: { namespace: "ns", name: "filtered" },
-    generation: 1,
-    path: "/hook/filtered",
-    secret: { token: Buffer.from("t") },
-    spec: s,
-    compiled: prepared.compiled,
-    unavailable: undefined,
-  });
-  const app = createApp({
-    index,
+  const { handle, guards } = edgeApp([servingEntry("ns", "filtered", s, "t")], {
     kube,
-    guards,
-    clock: () => "2026-01-01T00:00:00.000000000Z",
+    guards: guardConfig,
     coalesce: Object.assign(<T>(_key: string, write: () => Promise<T>) => write(), { waiting: () => 0 }),
-    noCrossNamespaceRefs: false,
-    auth: createAuthServices(),
-    log: silentLogger,
   });
-  return (body: string) =>
-    app.handle(
-      routed(
-        new Request("http://localhost/hook/filtered", {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body,
-        }),
-      ),
+  const post = (body: string) =>
+    handle(
+      new Request("http://localhost/hook/filtered", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      }),
     );
+  return { post, guards };
 }
 
 const readsApp: Pick<KubePort, "listObjects" | "getObject"> = {
@@ -363,20 +339,14 @@ describe("a small bound on parsed bodies held at once", () => {
   test(`deliveries whose filters parse the body: ${MAX_PARSED_BODIES} at a time, the others wait and are served`, async () => {
     // PATCHes wait until the test lets them go: each delivery holds its parsed body meanwhile.
     const held: (() => void)[] = [];
-    const guards = new DeliveryGuards({
-      valid: { rate: 0, burst: 0 },
-      failed: { rate: 0, burst: 0 },
-      maxConcurrent: 64,
-      replayWindowMs: 0,
-    });
-    const post = filteredApp(
+    const { post, guards } = filteredApp(
       "req.ref == 'main'",
       {
         ...readsApp,
         annotateObject: () =>
           new Promise((resolve) => held.push(() => resolve({ ok: true as const, value: undefined }))),
       },
-      guards,
+      { valid: { rate: 0, burst: 0 }, failed: { rate: 0, burst: 0 }, maxConcurrent: 64, replayWindowMs: 0 },
     );
     const answers = Array.from({ length: MAX_PARSED_BODIES + 3 }, () => post('{"ref":"main"}'));
     await waitFor("the first deliveries to hold their parsed bodies", () => held.length === MAX_PARSED_BODIES);
@@ -401,22 +371,17 @@ describe("a small bound on parsed bodies held at once", () => {
 describe("filters that spend their budget spend the failure budget", () => {
   test("a URL-only receiver whose failure budget is spent is not parsed again; a signed one keeps serving its sender", async () => {
     await using stack = await startStack({ limits: { ...TEST_CONFIG.limits, failedRate: 0.01, failedBurst: 2 } });
-    const GIT = "source.toolkit.fluxcd.io/v1";
-    stack.secret("spent", "token", { token: "spent-token" });
-    stack.target(GIT, "GitRepository", "spent", "app");
-    const filter = "sets.intersects(req.a, req.b)";
-    for (const [name, type] of [
-      ["generic", "generic"],
-      ["github", "github"],
-    ] as const)
-      stack.receiver("spent", name, {
-        type,
-        secretRef: { name: "token" },
-        resources: [{ kind: "GitRepository", name: "app" }],
-        resourceFilter: filter,
-      });
-    const generic = await stack.readyPath("spent", "generic");
-    const github = await stack.readyPath("spent", "github");
+    const receiver = (type: string) => ({
+      type,
+      token: "spent-token",
+      secretName: "token",
+      targets: [{ apiVersion: GIT, kind: "GitRepository", name: "app" }],
+      spec: { resourceFilter: "sets.intersects(req.a, req.b)" },
+    });
+    const [generic, github] = await Promise.all([
+      stack.readyReceiver("spent", "generic", receiver("generic")),
+      stack.readyReceiver("spent", "github", receiver("github")),
+    ]);
     const costly = JSON.stringify(CEL_CASES[0].req);
     const json = { "Content-Type": "application/json" };
     const answers = [];
@@ -428,12 +393,12 @@ describe("filters that spend their budget spend the failure budget", () => {
 
     // Forged signatures spend the github receiver's failure budget; its real sender is still parsed and served.
     const small = JSON.stringify({ a: ["x"], b: ["x"] });
-    const forged = { ...json, "X-GitHub-Event": "push", "X-Hub-Signature-256": signPayload("sha256", "wrong", small) };
+    const forged = { ...json, "X-GitHub-Event": "push", "X-Hub-Signature-256": signature("wrong", small) };
     for (let i = 0; i < 3; i++) await stack.post(github, { headers: forged, body: small });
     const signed = {
       ...json,
       "X-GitHub-Event": "push",
-      "X-Hub-Signature-256": signPayload("sha256", "spent-token", small),
+      "X-Hub-Signature-256": signature("spent-token", small),
     };
     const real = await stack.post(github, { headers: signed, body: small });
     expect({ status: real.status, reason: real.body.reason }).toEqual({
@@ -443,17 +408,16 @@ describe("filters that spend their budget spend the failure budget", () => {
   });
 
   test("deliveries queued for a parse slot ask the failure budget once they hold it: a burst of 2 parses 2 bodies", async () => {
-    const guards = new DeliveryGuards({
-      valid: { rate: 0, burst: 0 },
-      failed: { rate: 0.001, burst: 2 },
-      maxConcurrent: 64,
-      replayWindowMs: 0,
-      maxParsedBodies: 1,
-    });
-    const post = filteredApp(
+    const { post, guards } = filteredApp(
       "sets.intersects(req.a, req.b)",
       { ...readsApp, annotateObject: async () => ({ ok: true, value: undefined }) },
-      guards,
+      {
+        valid: { rate: 0, burst: 0 },
+        failed: { rate: 0.001, burst: 2 },
+        maxConcurrent: 64,
+        replayWindowMs: 0,
+        maxParsedBodies: 1,
+      },
     );
     const costly = JSON.stringify(CEL_CASES[0].req);
     // All eight are admitted while the budget is whole, and queue for the one parse slot.

@@ -1,53 +1,34 @@
 /**
- * The HTTP edge as one table, through `createApp(...).handle(new Request(...))`: no socket, no
- * cluster. Each row is one step of the order of checks (delivery/delivery.ts), with the answer
+ * The HTTP edge as one table, through the app's `handle(new Request(...))` (test/support/edge.ts):
+ * no socket, no cluster. Each row is one step of the order of checks (delivery/delivery.ts), with the answer
  * and the named outcome (outcome/outcomes.ts) that metrics, Events, logs and /deliveries read.
  */
 import { describe, expect, test } from "bun:test";
-import { encodeStatusQuery, signPayload, statusQueryKey, STATUS_QUERY_NO_CLUSTER } from "../../shared";
-import { readReceiver, type ReceiverSpec } from "../../server/api/receiver";
-import { DeliveryGuards, type GuardConfig } from "../../server/delivery/protect/guards";
+import { encodeStatusQuery, statusQueryKey, STATUS_QUERY_NO_CLUSTER } from "../../shared";
+import type { ReceiverSpec } from "../../server/api/receiver";
+import type { GuardConfig } from "../../server/delivery/protect/guards";
 import { OUTCOMES, type OutcomeKind } from "../../server/outcome/outcomes";
-import { createApp, type DeliveryReport } from "../../server/http/app";
-import { createAuthServices } from "../../server/jwt";
 import type { KubePort } from "../../server/kube/port";
-import { createLogger, silentLogger } from "../../server/runtime/log";
-import { ReceiverIndex, type ReceiverEntry } from "../../server/receivers/index";
-import { NOTHING_COMPILED, prepareReceiver } from "../../server/receivers/prepare";
-import { createCoalescer } from "../../server/targets/coalesce";
-import { routed } from "../support/routed";
+import { createLogger } from "../../server/runtime/log";
+import type { ReceiverEntry } from "../../server/receivers/index";
+import { edgeApp, receiverSpec, servingEntry } from "../support/edge";
+import { GIT } from "../support/kinds";
+import { signature } from "../support/signer";
 
 const TOKEN = "edge-token";
-const GIT = "source.toolkit.fluxcd.io/v1";
 
 /** A spec read by the real parser from what a manifest would say. */
 function spec(over: { resourceFilter?: string; suspend?: boolean; names?: string[] } = {}): ReceiverSpec {
   const { names = ["app"], ...rest } = over;
-  const read = readReceiver({
-    metadata: { name: "r", namespace: "edge" },
-    spec: {
-      type: "github",
-      secretRef: { name: "token" },
-      resources: names.map((name) => ({ apiVersion: GIT, kind: "GitRepository", name })),
-      ...rest,
-    },
+  return receiverSpec("edge", "r", {
+    type: "github",
+    secretRef: { name: "token" },
+    resources: names.map((name) => ({ apiVersion: GIT, kind: "GitRepository", name })),
+    ...rest,
   });
-  return read!.spec!;
 }
 
-function serving(name: string, s: ReceiverSpec): ReceiverEntry {
-  const prepared = prepareReceiver(s);
-  if (!prepared.ok) throw new Error(prepared.message);
-  return {
-    key: { namespace: "edge", name },
-    generation: 1,
-    path: `/hook/${name}`,
-    secret: { token: Buffer.from(TOKEN) },
-    spec: s,
-    compiled: prepared.ok ? prepared.compiled : NOTHING_COMPILED,
-    unavailable: undefined,
-  };
-}
+const serving = (name: string, s: ReceiverSpec) => servingEntry("edge", name, s, TOKEN);
 
 /** A target port where `broken` cannot be patched and everything else can. */
 const kube: Pick<KubePort, "annotateObject" | "listObjects" | "getObject"> = {
@@ -62,13 +43,6 @@ const kube: Pick<KubePort, "annotateObject" | "listObjects" | "getObject"> = {
   }),
 };
 
-const DEFAULT_GUARDS: GuardConfig = {
-  valid: { rate: 0, burst: 0 },
-  failed: { rate: 0, burst: 0 },
-  maxConcurrent: 16,
-  replayWindowMs: 0,
-};
-
 function edge(
   guardConfig: Partial<GuardConfig>,
   bodyTimeoutMs = 5_000,
@@ -77,32 +51,16 @@ function edge(
     log?: ReturnType<typeof createLogger>;
   } = {},
 ) {
-  const index = new ReceiverIndex();
-  index.set(serving("ready", spec()));
-  index.set({
-    ...serving("suspended", spec({ suspend: true })),
-    unavailable: "receiver is suspended",
-  } as ReceiverEntry);
-  index.set(serving("filtered", spec({ resourceFilter: "req.ref == 'main'" })));
-  index.set(serving("partly-broken", spec({ names: ["app", "broken"] })));
-  index.set(serving("skipping", spec({ resourceFilter: "false" })));
-  const guards = new DeliveryGuards({ ...DEFAULT_GUARDS, ...guardConfig });
-  const reports: DeliveryReport[] = [];
-  const app = createApp({
-    index,
-    kube,
-    guards,
-    bodyTimeoutMs,
-    maxBodyBytes: 1024,
-    clock: () => "2026-01-01T00:00:00.000000000Z",
-    coalesce: createCoalescer(),
-    noCrossNamespaceRefs: false,
-    auth: createAuthServices(),
-    log: more.log ?? silentLogger,
-    statusReader: more.statusReader,
-    onDelivery: (r) => reports.push(r),
-  });
-  return { app, reports, guards };
+  return edgeApp(
+    [
+      serving("ready", spec()),
+      { ...serving("suspended", spec({ suspend: true })), unavailable: "receiver is suspended" } as ReceiverEntry,
+      serving("filtered", spec({ resourceFilter: "req.ref == 'main'" })),
+      serving("partly-broken", spec({ names: ["app", "broken"] })),
+      serving("skipping", spec({ resourceFilter: "false" })),
+    ],
+    { guards: guardConfig, kube, bodyTimeoutMs, maxBodyBytes: 1024, ...more },
+  );
 }
 
 interface Send {
@@ -126,7 +84,7 @@ function request({
   const headers: Record<string, string> = {
     "content-type": "application/json",
     "x-github-event": "push",
-    "x-hub-signature-256": signPayload("sha256", signedWith, body),
+    "x-hub-signature-256": signature(signedWith, body),
   };
   if (id) headers["x-github-delivery"] = id;
   if (stalled)
@@ -262,9 +220,9 @@ describe("the HTTP edge, in Flux's order of checks", () => {
     },
     { name: "a valid delivery", send: ok, status: 200, kind: "accepted", reason: "1 of 1 target annotated" },
   ])("$name: $status", async (c) => {
-    const { app, reports, guards } = edge(c.guards ?? {}, c.bodyTimeoutMs);
-    for (const s of c.before ?? []) await app.handle(routed(request(s)));
-    const res = await app.handle(routed(request(c.send)));
+    const { handle, reports, guards } = edge(c.guards ?? {}, c.bodyTimeoutMs);
+    for (const s of c.before ?? []) await handle(request(s));
+    const res = await handle(request(c.send));
     const body = (await res.json()) as { status: number; reason: string };
     expect(res.status).toBe(c.status);
     expect(body.status).toBe(c.status);
@@ -287,6 +245,38 @@ describe("the HTTP edge, in Flux's order of checks", () => {
   });
 });
 
+describe("methods: a hook and its status query take POST only", () => {
+  const METHODS = ["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
+  const ROUTES = [
+    { path: "/hook/ready", takes: "receivers take POST" },
+    { path: "/hook/nobody", takes: "receivers take POST" },
+    { path: "/hook/ready/status", takes: "status queries take POST" },
+    { path: "/hook/nobody/status", takes: "status queries take POST" },
+  ];
+
+  // Before any lookup, as Flux answers: a path with no Receiver is 405 too.
+  test.each(ROUTES.flatMap(({ path, takes }) => METHODS.map((method) => ({ method, path, takes }))))(
+    "$method $path: 405, Allow: POST",
+    async ({ method, path, takes }) => {
+      using e = edge({});
+      const res = await e.handle(new Request(`http://edge${path}`, { method }));
+      expect({ status: res.status, allow: res.headers.get("allow") }).toEqual({ status: 405, allow: "POST" });
+      if (method === "HEAD") expect(await res.text()).toBe("");
+      else expect(await res.json()).toEqual({ status: 405, reason: `method ${method} is not allowed: ${takes}` });
+      expect(e.reports.map((r) => r.outcome.kind)).toEqual(path.endsWith("/status") ? [] : ["method-not-allowed"]);
+    },
+  );
+
+  test.each(ROUTES)("a method no route is registered for (TRACE) at $path: 404", async ({ path }) => {
+    using e = edge({});
+    const res = await e.handle(new Request(`http://edge${path}`, { method: "TRACE" }));
+    expect({ status: res.status, body: await res.json() }).toEqual({
+      status: 404,
+      body: { status: 404, reason: "no receiver at this path" },
+    });
+  });
+});
+
 describe("a status query goes through the same admission, with the same outcomes", () => {
   const cluster: Pick<KubePort, "observeObject" | "observeObjects"> = {
     observeObject: async (ref) => ({
@@ -304,7 +294,7 @@ describe("a status query goes through the same admission, with the same outcomes
       method: over.method ?? "POST",
       headers: {
         "content-type": "application/json",
-        "x-hub-signature-256": signPayload("sha256", over.key ?? statusQueryKey(TOKEN), body),
+        "x-hub-signature-256": signature(over.key ?? statusQueryKey(TOKEN), body),
       },
       ...(over.method === "GET" ? {} : { body }),
     });
@@ -384,12 +374,12 @@ describe("a status query goes through the same admission, with the same outcomes
   ])("$name", async (c) => {
     const lines: Record<string, unknown>[] = [];
     const log = createLogger({ level: "debug", encoding: "json", write: (line) => lines.push(JSON.parse(line)) });
-    const { app, reports, guards } = edge(c.guards ?? {}, 5_000, {
+    const { handle, reports, guards } = edge(c.guards ?? {}, 5_000, {
       statusReader: c.noCluster ? undefined : cluster,
       log,
     });
-    for (const s of c.before ?? []) await app.handle(routed(query(s)));
-    const res = await app.handle(routed(query(c.send)));
+    for (const s of c.before ?? []) await handle(query(s));
+    const res = await handle(query(c.send));
     const body = (await res.json()) as { status: number; reason: string };
     const status = OUTCOMES[c.kind].status as number;
     expect({ status: res.status, body: body.status }).toEqual({ status, body: status });

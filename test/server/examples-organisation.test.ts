@@ -7,10 +7,11 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, parseAllDocuments } from "yaml";
-import { signPayload } from "../../shared";
 import type { KubeObject } from "../kube";
 import { githubPayloadFor } from "../support/provider-payloads";
 import { startStack } from "../support/stack";
+import { GIT } from "../support/kinds";
+import { githubHeaders } from "../support/signer";
 
 const DIR = join(import.meta.dir, "../../examples/organisation");
 const read = (file: string) =>
@@ -20,7 +21,7 @@ describe("examples/organisation", () => {
   test("the organisation's webhook reconciles the tenant's source that follows the pushed repository", async () => {
     const token = "example-organisation-token";
     const untouched: KubeObject = {
-      apiVersion: "source.toolkit.fluxcd.io/v1",
+      apiVersion: GIT,
       kind: "GitRepository",
       metadata: { name: "webapp", namespace: "team-b" },
       spec: { interval: "1h", url: "https://github.com/example-org/webapp", ref: { branch: "main" } },
@@ -33,11 +34,7 @@ describe("examples/organisation", () => {
 
     const body = githubPayloadFor("push", 4, "example-org", "webapp", "refs/heads/main");
     const res = await stack.post(path, {
-      headers: {
-        "Content-Type": "application/json",
-        "X-GitHub-Event": "push",
-        "X-Hub-Signature-256": signPayload("sha256", token, body),
-      },
+      headers: githubHeaders(token, body),
       body,
     });
     // team-b's GitRepository follows the repository too, but has not opted in with the label.
@@ -45,8 +42,8 @@ describe("examples/organisation", () => {
       status: 200,
       reason: "1 of 1 target follows example-org/webapp@refs/heads/main",
     });
-    expect(stack.requestedAt("source.toolkit.fluxcd.io/v1", "GitRepository", "team-a", "webapp")).toBeString();
-    expect(stack.requestedAt("source.toolkit.fluxcd.io/v1", "GitRepository", "team-b", "webapp")).toBeUndefined();
+    expect(stack.requestedAt(GIT, "GitRepository", "team-a", "webapp")).toBeString();
+    expect(stack.requestedAt(GIT, "GitRepository", "team-b", "webapp")).toBeUndefined();
   });
 
   test("the reusable workflow sends to the OIDC Receiver, from the path its validations allow", () => {

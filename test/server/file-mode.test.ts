@@ -6,14 +6,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync, renameSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  annotatedTargets,
-  encodeStatusQuery,
-  signPayload,
-  statusQueryKey,
-  statusQueryPath,
-  webhookPath,
-} from "../../shared";
+import { annotatedTargets, encodeStatusQuery, statusQueryKey, statusQueryPath, webhookPath } from "../../shared";
 import { ManifestSyntaxError, readManifests, specFieldOf } from "../../server/sources/files";
 import { createLogger } from "../../server/runtime/log";
 import { createKubeClient } from "../../server/kube/client";
@@ -21,9 +14,10 @@ import { startFluxhook } from "../../server/server";
 import { startKubeApiServer } from "../kube";
 import { githubExample } from "../support/payloads";
 import { TEST_CONFIG, waitFor } from "../support/stack";
+import { GIT } from "../support/kinds";
+import { githubHeaders, signature } from "../support/signer";
 
 const dir = mkdtempSync(join(tmpdir(), "fluxhook-files-"));
-const GIT = "source.toolkit.fluxcd.io/v1";
 
 function manifest(token: string, extra = "") {
   return `apiVersion: v1
@@ -54,11 +48,7 @@ const deliver = (url: string, token: string) =>
   fetch(url, {
     method: "POST",
     body: push,
-    headers: {
-      "Content-Type": "application/json",
-      "X-GitHub-Event": "push",
-      "X-Hub-Signature-256": signPayload("sha256", token, push),
-    },
+    headers: githubHeaders(token, push),
   });
 
 describe("manifests", () => {
@@ -254,7 +244,7 @@ describe("--receivers-file", () => {
         body: query,
         headers: {
           "Content-Type": "application/json",
-          "X-Hub-Signature-256": signPayload("sha256", statusQueryKey("first-token"), query),
+          "X-Hub-Signature-256": signature(statusQueryKey("first-token"), query),
         },
       },
     );
@@ -426,11 +416,7 @@ describe("npm start's command", () => {
       const res = await fetch(url, {
         method: "POST",
         body,
-        headers: {
-          "Content-Type": "application/json",
-          "X-GitHub-Event": "push",
-          "X-Hub-Signature-256": signPayload("sha256", "example-token-do-not-use", body),
-        },
+        headers: githubHeaders("example-token-do-not-use", body),
       });
       expect(res.status).toBe(200);
     } finally {

@@ -9,8 +9,8 @@ import { CustomObjectsApi } from "@kubernetes/client-node";
 import { RECEIVER_API_VERSION, RECEIVER_FINALIZER } from "../../server/api/receiver";
 import { webhookPath } from "../../shared";
 import { startStack, waitFor, type Stack } from "../support/stack";
+import { GIT } from "../support/kinds";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
 const RECEIVERS = { group: "notification.toolkit.fluxcd.io", version: "v1", plural: "receivers" } as const;
 const generic = (extra: Record<string, unknown> = {}) => ({
   type: "generic",
@@ -24,9 +24,8 @@ let custom: CustomObjectsApi;
 
 /** A namespace with a token Secret and a target, and a Receiver in it. */
 function seed(ns: string, spec: Record<string, unknown> = generic(), token = `token-of-${ns}`) {
-  stack.secret(ns, "token", { token });
-  stack.target(GIT, "GitRepository", ns, "app");
-  stack.receiver(ns, "receiver", spec);
+  const targets = [{ apiVersion: GIT, kind: "GitRepository", name: "app" }];
+  stack.makeReceiver(ns, "receiver", { type: spec.type as string, token, secretName: "token", targets, spec });
   return webhookPath(token, "receiver", ns);
 }
 

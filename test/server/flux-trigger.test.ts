@@ -8,12 +8,12 @@
  * flux retries 404, 408, 429, 500, 502, 503 and 504 and treats every other status as final.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createHmac } from "node:crypto";
 import { webhookPath } from "../../shared";
 import { startStack, TEST_CONFIG, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
+import { GIT } from "../support/kinds";
+import { signatureHeaders } from "../support/signer";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
 const NS = "apps";
 const TOKEN = "flux-trigger-token-8c1f";
 /** flux's default OIDC audience (notificationv1.DefaultOIDCAudience). */
@@ -30,8 +30,7 @@ async function fluxTrigger(baseUrl: string, t: Trigger): Promise<Response> {
   const payload = t.payload ?? "{}";
   const headers: Record<string, string> = { "Content-Type": "application/json", "User-Agent": "flux/v2.9.4" };
   const pathToken = t.type === "generic-oidc" ? "" : t.token;
-  if (t.type === "generic-hmac")
-    headers["X-Signature"] = `sha256=${createHmac("sha256", t.token).update(payload).digest("hex")}`;
+  if (t.type === "generic-hmac") Object.assign(headers, signatureHeaders("generic-hmac", t.token, payload));
   if (t.type === "generic-oidc") headers.Authorization = `Bearer ${t.oidcToken}`;
   const url = baseUrl.replace(/\/+$/, "") + webhookPath(pathToken, t.name, NS);
   return fetch(url, { method: "POST", headers, body: payload });
@@ -46,18 +45,19 @@ const oidcToken = () =>
 beforeAll(async () => {
   issuer = await startTokenIssuer();
   stack = await startStack({ limits: { ...TEST_CONFIG.limits, replayWindowMs: 60_000 } });
-  stack.secret(NS, "token", { token: TOKEN });
-  stack.target(GIT, "GitRepository", NS, "app");
-  const resources = [{ apiVersion: GIT, kind: "GitRepository", name: "app" }];
-  stack.receiver(NS, "generic", { type: "generic", secretRef: { name: "token" }, resources });
-  stack.receiver(NS, "hmac", { type: "generic-hmac", secretRef: { name: "token" }, resources });
-  // flux's default audience is the Receiver's default too: no `audience` set.
-  stack.receiver(NS, "oidc", {
-    type: "generic-oidc",
-    oidcProviders: [{ issuerURL: issuer.url, validations: [{ expression: "claims.sub != ''", message: "no sub" }] }],
-    resources,
-  });
-  for (const name of ["generic", "hmac", "oidc"]) await stack.readyPath(NS, name);
+  const targets = [{ apiVersion: GIT, kind: "GitRepository", name: "app" }];
+  const spec = { resources: targets };
+  await Promise.all([
+    stack.readyReceiver(NS, "generic", { type: "generic", token: TOKEN, secretName: "token", targets, spec }),
+    stack.readyReceiver(NS, "hmac", { type: "generic-hmac", token: TOKEN, secretName: "token", targets, spec }),
+    // flux's default audience is the Receiver's default too: no `audience` set.
+    stack.readyReceiver(NS, "oidc", {
+      type: "generic-oidc",
+      oidcProviders: [{ issuerURL: issuer.url, validations: [{ expression: "claims.sub != ''", message: "no sub" }] }],
+      targets,
+      spec,
+    }),
+  ]);
 });
 afterAll(async () => {
   await stack.stop();

@@ -271,7 +271,7 @@ describe("a failing issuer is fetched at most once per negative-cache window", (
   });
 });
 
-describe("go-oidc's rules (issue 12, item 3)", () => {
+describe("as go-oidc verifies: time claims and redirects", () => {
   test("nbf up to 5 minutes ahead is accepted; exp has no leeway", async () => {
     await using issuer = issuerServer({ "/.well-known/openid-configuration": discovery(), "/jwks": jwks });
     const now = Math.floor(Date.now() / 1000);

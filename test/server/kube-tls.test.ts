@@ -8,6 +8,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { createKubeClient } from "../../server/kube/client";
 import { silentLogger } from "../../server/runtime/log";
 import { makeTestPki } from "../support/tls";
+import { GIT } from "../support/kinds";
 
 const pki = makeTestPki();
 const seen: { method: string; path: string; auth: string | null; contentType: string | null }[] = [];
@@ -26,7 +27,7 @@ const api = Bun.serve({
     if (path === "/apis/source.toolkit.fluxcd.io/v1") {
       return Response.json({
         kind: "APIResourceList",
-        groupVersion: "source.toolkit.fluxcd.io/v1",
+        groupVersion: GIT,
         resources: [
           {
             name: "gitrepositories",
@@ -39,7 +40,7 @@ const api = Bun.serve({
       });
     }
     return Response.json({
-      apiVersion: "source.toolkit.fluxcd.io/v1",
+      apiVersion: GIT,
       kind: "GitRepository",
       metadata: { name: "app", namespace: "flux-system" },
     });
@@ -57,7 +58,7 @@ function client(caData: string | undefined) {
   });
   return createKubeClient({ kubeConfig: kc, log: silentLogger });
 }
-const ref = { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", namespace: "flux-system", name: "app" };
+const ref = { apiVersion: GIT, kind: "GitRepository", namespace: "flux-system", name: "app" };
 
 describe("kube client over TLS", () => {
   test("verifies the server with the kubeconfig's CA and sends the bearer token", async () => {

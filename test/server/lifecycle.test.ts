@@ -4,7 +4,7 @@
  * loses no accepted delivery.
  */
 import { describe, expect, test } from "bun:test";
-import { signPayload, webhookPath } from "../../shared";
+import { webhookPath } from "../../shared";
 import type { LeaderElectionConfig } from "../../server/config";
 import { createKubeClient } from "../../server/kube/client";
 import { EVENT_AGGREGATIONS_KEPT, EventRecorder, eventName } from "../../server/observe/events";
@@ -14,32 +14,17 @@ import { silentLogger } from "../../server/runtime/log";
 import { startFluxhook, type Fluxhook } from "../../server/server";
 import { startKubeApiServer, type KubeApiServer } from "../kube";
 import { githubExample } from "../support/payloads";
-import { startStack, TEST_CONFIG, waitFor } from "../support/stack";
+import { receiverObjects, startStack, TEST_CONFIG, waitFor } from "../support/stack";
+import { githubHeaders } from "../support/signer";
 import { LOOPBACK_PORTS, spawnServer } from "../support/process";
+import { GIT, RECEIVER } from "../support/kinds";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
-const RECEIVER = "notification.toolkit.fluxcd.io/v1";
 const push = githubExample("push");
-const headers = (token: string) => ({
-  "Content-Type": "application/json",
-  "X-GitHub-Event": "push",
-  "X-Hub-Signature-256": signPayload("sha256", token, push),
-});
+const headers = (token: string) => githubHeaders(token, push);
 
 function seed(api: KubeApiServer, ns: string, name: string, token: string) {
-  api.store.create({
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: { name: `${name}-token`, namespace: ns },
-    data: { token: Buffer.from(token).toString("base64") },
-  });
-  api.store.create({ apiVersion: GIT, kind: "GitRepository", metadata: { name, namespace: ns }, spec: {} });
-  api.store.create({
-    apiVersion: RECEIVER,
-    kind: "Receiver",
-    metadata: { name, namespace: ns },
-    spec: { type: "github", secretRef: { name: `${name}-token` }, resources: [{ kind: "GitRepository", name }] },
-  });
+  const targets = [{ apiVersion: GIT, kind: "GitRepository", name }];
+  for (const object of receiverObjects(ns, name, { type: "github", token, targets })) api.store.create(object);
 }
 
 const ready = (api: KubeApiServer, ns: string, name: string) =>
@@ -561,14 +546,12 @@ describe("Event names", () => {
   test("a Receiver named with 235 characters (a valid name) still gets its delivery Events", async () => {
     await using stack = await startStack();
     const name = "r".repeat(235);
-    stack.target("source.toolkit.fluxcd.io/v1", "GitRepository", "ns", "app");
-    stack.secret("ns", "s", { token: "long-name-token" });
-    stack.receiver("ns", name, {
+    const path = await stack.readyReceiver("ns", name, {
       type: "generic",
-      secretRef: { name: "s" },
-      resources: [{ kind: "GitRepository", name: "app" }],
+      token: "long-name-token",
+      secretName: "s",
+      targets: [{ apiVersion: GIT, kind: "GitRepository", name: "app" }],
     });
-    const path = await stack.readyPath("ns", name);
     expect((await stack.post(path, { body: "{}", headers: { "Content-Type": "application/json" } })).status).toBe(200);
     const events = await waitFor("the delivery's Event", () => {
       const found = stack.api.store

@@ -6,12 +6,11 @@
  * Beyond this scenario, test/support/emitted.ts greps what every stack of the suite emitted.
  */
 import { expect, test } from "bun:test";
-import { createHmac } from "node:crypto";
-import { signPayload } from "../../shared";
 import { githubExample } from "../support/payloads";
 import { startStack, waitFor } from "../support/stack";
+import { GIT } from "../support/kinds";
+import { nexusSignature, signature } from "../support/signer";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
 const NS = "secrets-grep";
 
 test("no token, signature, path digest or Secret name in anything fluxhook emits", async () => {
@@ -20,17 +19,16 @@ test("no token, signature, path digest or Secret name in anything fluxhook emits
   const types = ["github", "bitbucket", "generic-hmac", "gitlab", "harbor", "nexus", "generic"] as const;
   const secrets: string[] = [];
   const paths: Record<string, string> = {};
-  stack.target(GIT, "GitRepository", NS, "app");
   for (const type of types) {
     const token = `tok-${type}-${crypto.randomUUID()}`;
     const secretName = `sname-${type}-${crypto.randomUUID().slice(0, 8)}`;
     secrets.push(token, secretName);
-    stack.secret(NS, secretName, { token });
-    stack.receiver(NS, type, {
+    stack.makeReceiver(NS, type, {
       type,
-      secretRef: { name: secretName },
-      events: type === "generic" ? undefined : [],
-      resources: [{ kind: "GitRepository", name: "app" }],
+      token,
+      secretName,
+      ...(type === "generic" ? {} : { events: [] }),
+      targets: [{ apiVersion: GIT, kind: "GitRepository", name: "app" }],
     });
   }
   for (const type of types) {
@@ -43,9 +41,9 @@ test("no token, signature, path digest or Secret name in anything fluxhook emits
   for (const type of types) {
     const token = tokenOf(type);
     for (const key of [token, `wrong-${token}`]) {
-      const sig256 = signPayload("sha256", key, push);
-      const sig1 = signPayload("sha1", key, push);
-      const nexus = createHmac("sha1", key).update(push).digest("hex");
+      const sig256 = signature(key, push);
+      const sig1 = signature(key, push, "sha1");
+      const nexus = nexusSignature(key, push);
       secrets.push(sig256.slice(7), sig1.slice(5), nexus);
       const headers: Record<string, string> = {
         "Content-Type": "application/json",

@@ -6,33 +6,25 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { connect } from "node:net";
 import { chromium, type Browser } from "playwright-core";
-import { signPayload } from "../../shared";
 import { githubExample } from "../support/payloads";
 import { startStack, type Stack } from "../support/stack";
+import { GIT } from "../support/kinds";
+import { githubHeaders } from "../support/signer";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
 const TOKEN = "observability-token";
 const NS = "observe";
 const push = githubExample("push");
-const signed = (id: string, token = TOKEN) => ({
-  "Content-Type": "application/json",
-  "X-GitHub-Event": "push",
-  "X-GitHub-Delivery": id,
-  "X-Hub-Signature-256": signPayload("sha256", token, push),
-});
+const signed = (id: string, token = TOKEN) => githubHeaders(token, push, { delivery: id });
 
 let stack: Stack;
 let path: string;
 beforeAll(async () => {
   stack = await startStack();
-  stack.secret(NS, "webhook-token", { token: TOKEN });
-  stack.target(GIT, "GitRepository", NS, "webapp");
-  stack.receiver(NS, "github", {
+  path = await stack.readyReceiver(NS, "github", {
     type: "github",
-    secretRef: { name: "webhook-token" },
-    resources: [{ kind: "GitRepository", name: "webapp" }],
+    token: TOKEN,
+    targets: [{ apiVersion: GIT, kind: "GitRepository", name: "webapp" }],
   });
-  path = await stack.readyPath(NS, "github");
   expect((await stack.post(path, { headers: signed("delivery-ok"), body: push })).status).toBe(200);
   expect(
     (await stack.post(path, { headers: signed("<img src=x onerror=alert(1)>", "wrong"), body: push })).status,
@@ -92,14 +84,11 @@ describe("metrics", () => {
 
   test("--export-http-path-metrics labels by receiver name, never by digest", async () => {
     await using labelled = await startStack({ exportHttpPathMetrics: true });
-    labelled.secret(NS, "webhook-token", { token: TOKEN });
-    labelled.target(GIT, "GitRepository", NS, "webapp");
-    labelled.receiver(NS, "github", {
+    const p = await labelled.readyReceiver(NS, "github", {
       type: "github",
-      secretRef: { name: "webhook-token" },
-      resources: [{ kind: "GitRepository", name: "webapp" }],
+      token: TOKEN,
+      targets: [{ apiVersion: GIT, kind: "GitRepository", name: "webapp" }],
     });
-    const p = await labelled.readyPath(NS, "github");
     await labelled.post(p, { headers: signed("a"), body: push });
     await labelled.post("/hook/ffff", { body: "{}" });
     const text = await scrape(labelled.fluxhook.metricsUrl);

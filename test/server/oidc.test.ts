@@ -12,8 +12,8 @@ import { unverifiedIssuer } from "../../server/providers/generic-oidc";
 import { webhookPath } from "../../shared";
 import { startStack, waitFor, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
+import { GIT } from "../support/kinds";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
 const NS = "oidc";
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -37,19 +37,15 @@ const validClaims = () => ({
   environment: "production",
 });
 
-function oidcReceiver(name: string, extra: Record<string, unknown> = {}) {
-  stack.receiver(NS, name, {
-    type: "generic-oidc",
-    oidcProviders: [baseProvider()],
-    resources: [{ kind: "GitRepository", name: "target" }],
-    ...extra,
-  });
+const TARGETS = [{ apiVersion: GIT, kind: "GitRepository", name: "target" }];
+
+function oidcReceiver(name: string, spec: Record<string, unknown> = {}) {
+  stack.makeReceiver(NS, name, { type: "generic-oidc", oidcProviders: [baseProvider()], targets: TARGETS, spec });
 }
 
 beforeAll(async () => {
   [iss, otherIss] = await Promise.all([startTokenIssuer(), startTokenIssuer()]);
   stack = await startStack();
-  stack.target(GIT, "GitRepository", NS, "target");
   oidcReceiver("base");
   oidcReceiver("vars", {
     oidcProviders: [
@@ -272,12 +268,12 @@ describe("generic-oidc configuration errors", () => {
     if (providers) oidcReceiver(name, { oidcProviders: providers() });
     else {
       // claims exist only for generic-oidc receivers.
-      stack.secret(NS, "token", { token: "t" });
-      stack.receiver(NS, name, {
+      stack.makeReceiver(NS, name, {
         type: "generic",
-        secretRef: { name: "token" },
-        resources: [{ kind: "GitRepository", name: "target" }],
-        resourceFilter: "claims.sub == 'x'",
+        token: "t",
+        secretName: "token",
+        targets: TARGETS,
+        spec: { resourceFilter: "claims.sub == 'x'" },
       });
     }
     await waitFor(`${name} Stalled`, () => conditions(name).some((c: any) => c.type === "Stalled"));

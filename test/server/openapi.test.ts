@@ -7,39 +7,39 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { getSchemaValidator } from "elysia";
-import { encodeStatusQuery, signPayload, statusQueryKey, statusQueryPath, webhookPath } from "../../shared";
+import { encodeStatusQuery, statusQueryKey, statusQueryPath, webhookPath } from "../../shared";
 import { answerSchema, receiverOpenApi } from "../../server/http/openapi";
 import type { HookRequestKind } from "../../server/outcome/outcomes";
 import { githubExample } from "../support/payloads";
 import { startStack, TEST_CONFIG, type Stack } from "../support/stack";
+import { GIT, KS } from "../support/kinds";
+import { githubHeaders } from "../support/signer";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
-const KS = "kustomize.toolkit.fluxcd.io/v1";
 const NS = "openapi";
 const TOKEN = "openapi-token";
 
 let stack: Stack;
 beforeAll(async () => {
   stack = await startStack({ limits: { ...TEST_CONFIG.limits, failedBurst: 2, failedRate: 0.001 } });
-  stack.secret(NS, "token", { token: TOKEN });
-  stack.target(GIT, "GitRepository", NS, "app");
   stack.api.store.create({
     apiVersion: KS,
     kind: "Kustomization",
     metadata: { name: "apps", namespace: NS },
     spec: { sourceRef: { kind: "GitRepository", name: "app" } },
   });
-  for (const name of ["push", "budget"])
-    stack.receiver(NS, name, {
-      type: "github",
-      secretRef: { name: "token" },
-      resources: [
-        { kind: "GitRepository", name: "app" },
-        ...(name === "push" ? [{ kind: "GitRepository", name: "gone" }] : []),
-      ],
-    });
-  await stack.readyPath(NS, "push");
-  await stack.readyPath(NS, "budget");
+  const app = { kind: "GitRepository", name: "app" };
+  await Promise.all(
+    ["push", "budget"].map((name) =>
+      stack.readyReceiver(NS, name, {
+        type: "github",
+        token: TOKEN,
+        secretName: "token",
+        targets: [{ apiVersion: GIT, ...app }],
+        // A target that does not exist: its outcome is in the answers too.
+        ...(name === "push" ? { spec: { resources: [app, { kind: "GitRepository", name: "gone" }] } } : {}),
+      }),
+    ),
+  );
 });
 afterAll(() => stack.stop());
 
@@ -56,11 +56,7 @@ test("the health listener serves it", async () => {
 
 describe("real answers are what it describes", () => {
   const push = githubExample("push");
-  const signed = (body: string | Uint8Array, key: string | Buffer = TOKEN) => ({
-    "Content-Type": "application/json",
-    "X-GitHub-Event": "push",
-    "X-Hub-Signature-256": signPayload("sha256", key, body),
-  });
+  const signed = (body: string | Uint8Array, key: string | Buffer = TOKEN) => githubHeaders(key, body);
   const path = (name: string) => webhookPath(TOKEN, name, NS);
   const query = (name: string, key: string | Buffer, target = "app") => {
     const body = encodeStatusQuery({

@@ -7,34 +7,28 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { RECONCILE_BUCKETS } from "../../server/observe/metrics";
-import { signPayload } from "../../shared";
 import { githubExample } from "../support/payloads";
 import { startStack, waitFor, type Stack } from "../support/stack";
+import { GIT, RECEIVER } from "../support/kinds";
+import { githubHeaders } from "../support/signer";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
 const TOKEN = "operator-metrics-token";
 const NS = "ops";
 const push = githubExample("push");
+const WEBAPP = [{ apiVersion: GIT, kind: "GitRepository", name: "webapp" }];
 
 let stack: Stack;
 let path: string;
 beforeAll(async () => {
   stack = await startStack();
-  stack.secret(NS, "webhook-token", { token: TOKEN });
-  stack.target(GIT, "GitRepository", NS, "webapp");
-  stack.receiver(NS, "github", {
+  path = await stack.readyReceiver(NS, "github", {
     type: "github",
-    secretRef: { name: "webhook-token" },
-    resources: [{ kind: "GitRepository", name: "webapp" }],
+    token: TOKEN,
+    secretName: "webhook-token",
+    targets: WEBAPP,
   });
-  path = await stack.readyPath(NS, "github");
   const res = await stack.post(path, {
-    headers: {
-      "Content-Type": "application/json",
-      "X-GitHub-Event": "push",
-      "X-GitHub-Delivery": "ops-1",
-      "X-Hub-Signature-256": signPayload("sha256", TOKEN, push),
-    },
+    headers: githubHeaders(TOKEN, push, { delivery: "ops-1" }),
     body: push,
   });
   expect(res.status).toBe(200);
@@ -84,15 +78,15 @@ describe("Flux's labelling", () => {
   });
 
   test("a deleted Receiver's reconcile series goes with it", async () => {
-    stack.receiver(NS, "short-lived", {
+    await stack.readyReceiver(NS, "short-lived", {
       type: "generic",
-      secretRef: { name: "webhook-token" },
-      resources: [{ kind: "GitRepository", name: "webapp" }],
+      token: TOKEN,
+      secretName: "webhook-token",
+      targets: WEBAPP,
     });
-    await stack.readyPath(NS, "short-lived");
     const series = `gotk_reconcile_duration_seconds_count{kind="Receiver",name="short-lived",namespace="${NS}"}`;
     await waitFor("the reconcile to be recorded", async () => sample(await scrape(), series) !== undefined);
-    stack.api.store.delete("notification.toolkit.fluxcd.io/v1", "Receiver", NS, "short-lived");
+    stack.api.store.delete(RECEIVER, "Receiver", NS, "short-lived");
     await waitFor("the series to be removed", async () => sample(await scrape(), series) === undefined);
   });
 });
@@ -151,11 +145,10 @@ describe("what an operator needs", () => {
       respond: { status: 500 },
     });
     try {
-      stack.secret(NS, "other-token", { token: "other-token-value" });
-      stack.receiver(NS, "other", {
+      stack.makeReceiver(NS, "other", {
         type: "generic",
-        secretRef: { name: "other-token" },
-        resources: [{ kind: "GitRepository", name: "webapp" }],
+        token: "other-token-value",
+        targets: WEBAPP,
       });
       await waitFor("both failures to be counted", async () => {
         const text = await scrape();

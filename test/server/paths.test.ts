@@ -5,32 +5,25 @@
  * since fetch() normalises paths before sending.
  */
 import { describe, expect, test } from "bun:test";
-import { signPayload } from "../../shared";
 import { startStack } from "../support/stack";
 import { githubExample } from "../support/payloads";
+import { githubHeaders } from "../support/signer";
 import { encodeRequest, sendRaw } from "../fuzz/raw-http";
+import { GIT } from "../support/kinds";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
 const push = githubExample("push");
 
 describe("request targets", () => {
   test("only the canonical path is served, whatever the Host header", async () => {
     await using stack = await startStack();
-    stack.secret("paths", "token", { token: "paths-token" });
-    stack.target(GIT, "GitRepository", "paths", "app");
-    stack.receiver("paths", "app", {
+    const path = await stack.readyReceiver("paths", "app", {
       type: "github",
-      secretRef: { name: "token" },
-      resources: [{ kind: "GitRepository", name: "app" }],
+      token: "paths-token",
+      targets: [{ apiVersion: GIT, kind: "GitRepository", name: "app" }],
     });
-    const path = await stack.readyPath("paths", "app");
     const digest = path.slice("/hook/".length);
     const port = Number(new URL(stack.fluxhook.receiverUrl).port);
-    const headers: [string, string][] = [
-      ["Content-Type", "application/json"],
-      ["X-GitHub-Event", "push"],
-      ["X-Hub-Signature-256", signPayload("sha256", "paths-token", push)],
-    ];
+    const headers = Object.entries(githubHeaders("paths-token", push));
     const send = async (target: string, host = `127.0.0.1:${port}`) => {
       const res = await sendRaw(
         port,

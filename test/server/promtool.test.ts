@@ -3,10 +3,11 @@
  * Receiver became Ready and took an accepted and a rejected delivery, so that every series exists.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { signPayload } from "../../shared";
 import { githubExample } from "../support/payloads";
 import { PROMTOOL, promtool, REQUIRE_PROMTOOL } from "../support/promtool";
 import { startStack, type Stack } from "../support/stack";
+import { GIT } from "../support/kinds";
+import { githubHeaders } from "../support/signer";
 
 const TOKEN = "promtool-token";
 const NS = "promtool";
@@ -16,22 +17,14 @@ let stack: Stack;
 beforeAll(async () => {
   if (!PROMTOOL) return;
   stack = await startStack();
-  stack.secret(NS, "webhook-token", { token: TOKEN });
-  stack.target("source.toolkit.fluxcd.io/v1", "GitRepository", NS, "webapp");
-  stack.receiver(NS, "github", {
+  const path = await stack.readyReceiver(NS, "github", {
     type: "github",
-    secretRef: { name: "webhook-token" },
-    resources: [{ kind: "GitRepository", name: "webapp" }],
+    token: TOKEN,
+    targets: [{ apiVersion: GIT, kind: "GitRepository", name: "webapp" }],
   });
-  const path = await stack.readyPath(NS, "github");
   for (const token of [TOKEN, "wrong"]) {
     await stack.post(path, {
-      headers: {
-        "Content-Type": "application/json",
-        "X-GitHub-Event": "push",
-        "X-GitHub-Delivery": crypto.randomUUID(),
-        "X-Hub-Signature-256": signPayload("sha256", token, push),
-      },
+      headers: githubHeaders(token, push, { delivery: crypto.randomUUID() }),
       body: push,
     });
   }

@@ -20,6 +20,7 @@ import { webhookPath } from "../../shared";
 import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../kube";
 import { reconcilerRig } from "../support/reconciler";
 import { startStack, TEST_CONFIG, waitFor, type Stack } from "../support/stack";
+import { GIT } from "../support/kinds";
 
 const spec = (secret: string) => ({
   type: "generic",
@@ -400,10 +401,12 @@ describe("a change while a status write hangs reaches the index at once", () => 
     ],
   ])("%s", async (_name, change, state) => {
     await using stack = await startStack();
-    stack.target("source.toolkit.fluxcd.io/v1", "GitRepository", "ns", "app");
-    stack.secret("ns", "s", { token: "t1" });
-    stack.receiver("ns", "a", spec("s"));
-    await stack.readyPath("ns", "a");
+    await stack.readyReceiver("ns", "a", {
+      type: "generic",
+      token: "t1",
+      secretName: "s",
+      targets: [{ apiVersion: GIT, kind: "GitRepository", name: "app" }],
+    });
     hangStatus(stack.api);
     // A rotation: its status write hangs (etcd slow, or API Priority and Fairness queueing writes).
     stack.api.store.patch("v1", "Secret", "ns", "s", { data: { token: Buffer.from("t2").toString("base64") } });

@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { Referrers } from "../../server/receivers/secret-cache";
 import { prepareReceiver, NOTHING_COMPILED } from "../../server/receivers/prepare";
 import type { ReceiverSpec } from "../../server/api/receiver";
+import { GIT } from "../support/kinds";
 
 describe("Referrers: a Secret's Receivers, one without a Set", () => {
   const cases: { name: string; ops: [op: "add" | "delete", key: string][]; members: string[] }[] = [
@@ -88,7 +89,7 @@ describe("prepareReceiver: a spec with nothing to compile shares one result", ()
     ({
       type: "github",
       events: [],
-      resources: [{ apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", name: "app" }],
+      resources: [{ apiVersion: GIT, kind: "GitRepository", name: "app" }],
       oidcProviders: [],
       ...over,
     }) as unknown as ReceiverSpec;
@@ -102,7 +103,7 @@ describe("prepareReceiver: a spec with nothing to compile shares one result", ()
   test("an empty filter is still compiled (and refused), not taken for none", () => {
     const r = prepareReceiver(
       spec({
-        resources: [{ apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", name: "app", filter: "" }],
+        resources: [{ apiVersion: GIT, kind: "GitRepository", name: "app", filter: "" }],
       } as never),
     );
     expect(r.ok).toBe(false);

@@ -7,7 +7,9 @@ import { describe, expect, test } from "bun:test";
 import { createKubeClient } from "../../server/kube/client";
 import type { WatchSink } from "../../server/kube/port";
 import { createLogger } from "../../server/runtime/log";
-import { startKubeApiServer, waitFor } from "../kube";
+import { startKubeApiServer } from "../kube";
+import { RECEIVER } from "../support/kinds";
+import { waitFor } from "../support/wait";
 
 const RECEIVERS = "/apis/notification.toolkit.fluxcd.io/v1/receivers";
 
@@ -38,7 +40,7 @@ function client(api: Awaited<ReturnType<typeof startKubeApiServer>>) {
 }
 
 const receiver = (name: string) => ({
-  apiVersion: "notification.toolkit.fluxcd.io/v1",
+  apiVersion: RECEIVER,
   kind: "Receiver",
   metadata: { name, namespace: "default" },
   spec: { type: "generic" },
@@ -51,9 +53,9 @@ describe("the reflector on kube-apiserver's answers", () => {
     const { kube, lines } = client(api);
     const recorded = recordingSink();
     const informer = kube.watchReceivers(undefined, recorded.sink);
-    await waitFor(() => api.count({ path: RECEIVERS, watch: true }) >= 3);
+    await waitFor("a third watch of Receivers", () => api.count({ path: RECEIVERS, watch: true }) >= 3);
     api.store.create(receiver("after"));
-    await waitFor(() => recorded.names.includes("after"));
+    await waitFor('the Receiver "after" recorded', () => recorded.names.includes("after"));
     informer.stop();
     expect(recorded.lists()).toBe(1);
     expect(api.count({ path: RECEIVERS, watch: false })).toBe(1);
@@ -66,9 +68,9 @@ describe("the reflector on kube-apiserver's answers", () => {
     const { kube, lines } = client(api);
     const recorded = recordingSink();
     const informer = kube.watchSecretMetadata("empty", recorded.sink);
-    await waitFor(() => informer.synced);
+    await waitFor("the informer synced", () => informer.synced);
     api.store.create({ apiVersion: "v1", kind: "Secret", metadata: { name: "later", namespace: "empty" } });
-    await waitFor(() => recorded.names.includes("later"));
+    await waitFor('the Receiver "later" recorded', () => recorded.names.includes("later"));
     informer.stop();
     expect(lines.filter((l) => l.level === "error")).toEqual([]);
   });

@@ -5,12 +5,13 @@
  */
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { RECEIVER_TYPES, signPayload } from "../../shared";
+import { RECEIVER_TYPES } from "../../shared";
 import { CelMeter } from "../../server/cel";
 import { PROVIDERS } from "../../server/providers";
 import type { RepositoryInput } from "../../server/providers/repository";
 import { bitbucketCloudPush, bitbucketServerRefsChanged, harborPushArtifact } from "../support/provider-payloads";
 import { githubExample } from "../support/payloads";
+import { signature } from "../support/signer";
 
 const input = (payload: unknown, event?: string, claims?: Record<string, unknown>): RepositoryInput => ({
   event,
@@ -69,8 +70,8 @@ describe("repository extraction", () => {
     const headers = new Headers({
       "Content-Type": "application/x-www-form-urlencoded",
       "X-GitHub-Event": "push",
-      "X-Hub-Signature-256": signPayload("sha256", "t", form),
-      "X-Signature": signPayload("sha256", "t", form),
+      "X-Hub-Signature-256": signature("t", form),
+      "X-Signature": signature("t", form),
     });
     const request = { headers, body: new TextEncoder().encode(form) };
     for (const type of ["github", "generic-hmac", "generic"] as const) {

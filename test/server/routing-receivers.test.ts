@@ -4,7 +4,6 @@
  * source, a cluster without some of Flux's CRDs, sources not indexed yet, a dry run.
  */
 import { describe, expect, test } from "bun:test";
-import { signPayload } from "../../shared";
 import { RECEIVER_API_VERSION } from "../../server/api/receiver";
 import { BUILTIN_KINDS, startKubeApiServer, type KubeObject } from "../kube";
 import { createKubeClient } from "../../server/kube/client";
@@ -12,8 +11,9 @@ import { createLogger } from "../../server/runtime/log";
 import { startFluxhook } from "../../server/server";
 import { githubPayloadFor } from "../support/provider-payloads";
 import { startStack, TEST_CONFIG, waitFor, type Stack } from "../support/stack";
+import { GIT, IMAGE, KS } from "../support/kinds";
+import { githubHeaders } from "../support/signer";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
 const TOKEN = "routing-token";
 const NS = "apps";
 
@@ -58,11 +58,7 @@ const repo = (
 const push = (owner: string, name: string, ref = "refs/heads/main") => {
   const body = githubPayloadFor("push", 4, owner, name, ref);
   return {
-    headers: {
-      "Content-Type": "application/json",
-      "X-GitHub-Event": "push",
-      "X-Hub-Signature-256": signPayload("sha256", TOKEN, body),
-    },
+    headers: githubHeaders(TOKEN, body),
     body,
   };
 };
@@ -138,7 +134,7 @@ describe("a Receiver's opt-ins, checked when it is reconciled", () => {
         type: "github",
         resources: [
           { kind: "GitRepository", name: "*", matchLabels: {} },
-          { apiVersion: "kustomize.toolkit.fluxcd.io/v1", kind: "Kustomization", name: "apps" },
+          { apiVersion: KS, kind: "Kustomization", name: "apps" },
         ],
       },
       routeBy: "repository",
@@ -245,7 +241,7 @@ describe("routed deliveries at the edges", () => {
 
     stack.api.registerKind(image);
     stack.api.store.create({
-      apiVersion: "image.toolkit.fluxcd.io/v1",
+      apiVersion: IMAGE,
       kind: "ImageRepository",
       metadata: { name: "app", namespace: NS },
       spec: { image: "ghcr.io/example/app", interval: "10m" },

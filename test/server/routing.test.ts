@@ -8,7 +8,6 @@
  * time: exactly the sources that follow the event's repository (and ref) are annotated.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { signPayload } from "../../shared";
 import { RECEIVER_API_VERSION } from "../../server/api/receiver";
 import type { KubeObject } from "../kube";
 import { githubExample } from "../support/payloads";
@@ -26,9 +25,9 @@ import {
 } from "../support/provider-payloads";
 import { startStack, waitFor, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
+import { GIT, IMAGE } from "../support/kinds";
+import { signature } from "../support/signer";
 
-const SOURCE = "source.toolkit.fluxcd.io/v1";
-const IMAGE = "image.toolkit.fluxcd.io/v1";
 const TOKEN = "routing-token";
 const FLUX = "flux-system";
 const OPT_IN = { "fluxhook.io/webhook": "org" };
@@ -119,10 +118,10 @@ function sources(ghes: string): Source[] {
 }
 
 const API_VERSION: Record<Kind, string> = {
-  GitRepository: SOURCE,
-  OCIRepository: SOURCE,
+  GitRepository: GIT,
+  OCIRepository: GIT,
   ImageRepository: IMAGE,
-  HelmRepository: SOURCE,
+  HelmRepository: GIT,
 };
 
 const sourceObject = (s: Source): KubeObject => ({
@@ -215,7 +214,7 @@ const github = (event: string, body: string) => ({
     ...json,
     "X-GitHub-Event": event,
     "X-GitHub-Delivery": crypto.randomUUID(),
-    "X-Hub-Signature-256": signPayload("sha256", TOKEN, body),
+    "X-Hub-Signature-256": signature(TOKEN, body),
   },
   body,
 });
@@ -225,7 +224,7 @@ const gitlab = (event: string, payload: object) => ({
 });
 const bitbucket = (event: string, payload: object) => {
   const body = JSON.stringify(payload);
-  return { headers: { ...json, "X-Event-Key": event, "X-Hub-Signature": signPayload("sha256", TOKEN, body) }, body };
+  return { headers: { ...json, "X-Event-Key": event, "X-Hub-Signature": signature(TOKEN, body) }, body };
 };
 const plain = (payload: object | string, headers: Record<string, string> = {}) => ({
   headers: { ...json, ...headers },
@@ -393,7 +392,7 @@ describe("one webhook for an organisation: exactly the sources that follow the e
       type: "generic-hmac",
       request: () => {
         const body = githubPayloadFor("push", 4, "example", "app", "refs/heads/main");
-        return plain(body, { "X-Signature": signPayload("sha256", TOKEN, body) });
+        return plain(body, { "X-Signature": signature(TOKEN, body) });
       },
       annotated: ["team-a/app-main"],
     },
@@ -443,12 +442,12 @@ describe("the index follows the cluster", () => {
     await waitFor("the new source indexed", () => stack.fluxhook.sourcesIndexed() === 41);
     const first = await push();
     expect(first.reason).toBe(`1 of ${TOTAL + 1} targets follows example/late@refs/heads/main`);
-    expect(stack.requestedAt(SOURCE, "GitRepository", "team-b", "late")).toBeString();
-    stack.api.store.patch(SOURCE, "GitRepository", "team-b", "late", {
+    expect(stack.requestedAt(GIT, "GitRepository", "team-b", "late")).toBeString();
+    stack.api.store.patch(GIT, "GitRepository", "team-b", "late", {
       spec: { url: "https://github.com/example/elsewhere" },
     });
     await waitFor("the moved source re-indexed", async () => (await push()).reason.startsWith("0 of"));
-    stack.api.store.delete(SOURCE, "GitRepository", "team-b", "late");
+    stack.api.store.delete(GIT, "GitRepository", "team-b", "late");
     await waitFor("the deleted source dropped", () => stack.fluxhook.sourcesIndexed() === 40);
     expect((await push()).reason).toBe(`0 of ${TOTAL} targets follow example/late@refs/heads/main`);
   });

@@ -10,8 +10,8 @@ import { RECEIVER_API_VERSION } from "../../server/api/receiver";
 import { SECRET_LIST_MIN_READS } from "../../server/limits";
 import { webhookPath } from "../../shared";
 import { startStack, waitFor } from "../support/stack";
+import { GIT } from "../support/kinds";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
 const PAGE = 4;
 const MANY = SECRET_LIST_MIN_READS + 2;
 

@@ -1,5 +1,5 @@
 /**
- * The status query is as bounded as a delivery (issue 22): what one query, and a flood of them,
+ * The status query is as bounded as a delivery: what one query, and a flood of them,
  * costs the API server; what a query may see; how long it may take and what it holds meanwhile;
  * what its refusals cost the logs; what its body may cost to parse; what its answer may carry.
  * Through real HTTP against the API test server at default flags, except where a seam is named.
@@ -9,7 +9,6 @@ import {
   encodeStatusQuery,
   MAX_STATUS_TEXT_CHARS,
   MAX_TARGET_STATE_BYTES,
-  signPayload,
   statusQueryKey,
   statusQueryPath,
   webhookPath,
@@ -17,29 +16,18 @@ import {
   mapPool,
 } from "../../shared";
 import { MAX_CONDITION_MESSAGE_CHARS, STATUS_QUERY_BURST } from "../../server/limits";
-import { DeliveryGuards } from "../../server/delivery/protect/guards";
-import { createApp } from "../../server/http/app";
-import { createAuthServices } from "../../server/jwt";
 import type { KubePort } from "../../server/kube/port";
-import { silentLogger } from "../../server/runtime/log";
-import { ReceiverIndex } from "../../server/receivers/index";
-import { prepareReceiver } from "../../server/receivers/prepare";
-import { readReceiver } from "../../server/api/receiver";
-import { createCoalescer } from "../../server/targets/coalesce";
 import { githubExample } from "../support/payloads";
-import { routed } from "../support/routed";
+import { edgeApp, receiverSpec, servingEntry } from "../support/edge";
 import { startStack, waitFor, type Stack } from "../support/stack";
+import { waitForQueries } from "../support/wait";
+import { GIT, HR, KS } from "../support/kinds";
+import { signature } from "../support/signer";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
-const KS = "kustomize.toolkit.fluxcd.io/v1";
-const HR = "helm.toolkit.fluxcd.io/v2";
 const NS = "bounds";
 const TOKEN = "bounds-token";
 
 let stack: Stack;
-
-/** Polls with status queries, at a pace their budget (STATUS_QUERY_BURST, then 2 a second) allows. */
-const pollQueries = <T>(what: string, probe: () => Promise<T | undefined | false>) => waitFor(what, probe, 10_000, 250);
 
 const target = (name: string, namespace = NS, requestedAt = "2026-01-01T00:00:00Z"): QueriedTarget => ({
   kind: "GitRepository",
@@ -62,7 +50,7 @@ function signedQuery(receiver: string, targets: readonly QueriedTarget[]) {
   return stack.post(statusQueryPath(webhookPath(TOKEN, receiver, NS))!, {
     headers: {
       "Content-Type": "application/json",
-      "X-Hub-Signature-256": signPayload("sha256", statusQueryKey(TOKEN), body),
+      "X-Hub-Signature-256": signature(statusQueryKey(TOKEN), body),
     },
     body,
   });
@@ -136,7 +124,7 @@ beforeAll(async () => {
 });
 afterAll(() => stack.stop());
 
-describe("finding 1: what queries cost the API server does not grow with their rate", () => {
+describe("what queries cost the API server does not grow with their rate", () => {
   test("one query naming a target 100 times reads it once, lists each consumer kind once, answers it once", async () => {
     let res: Awaited<ReturnType<typeof query>> | undefined;
     const reads = await readsDuring(async () => {
@@ -220,7 +208,7 @@ describe("finding 1: what queries cost the API server does not grow with their r
       metadata: { name: "fresh-consumer", namespace: NS },
       spec: { sourceRef: { kind: "GitRepository", name: "fresh" } },
     });
-    await pollQueries("a later query to list the new consumer", async () => {
+    await waitForQueries("a later query to list the new consumer", async () => {
       const res = await query("fresh", [target("fresh")]);
       return (
         res.status === 200 && res.body.targets[0].consumers.some((c: { name: string }) => c.name === "fresh-consumer")
@@ -229,7 +217,7 @@ describe("finding 1: what queries cost the API server does not grow with their r
   });
 });
 
-describe("finding 3: a query never reveals an object outside the Receiver's namespace", () => {
+describe("a query never reveals an object outside the Receiver's namespace", () => {
   test("a target in another namespace is refused before anything is read", async () => {
     let res: Awaited<ReturnType<typeof query>> | undefined;
     const reads = await readsDuring(async () => {
@@ -248,17 +236,14 @@ describe("finding 3: a query never reveals an object outside the Receiver's name
   });
 });
 
-describe("finding 6: a deadline on every query, and slots released when the client goes away", () => {
+describe("a deadline on every query, and slots released when the client goes away", () => {
   test("a query whose reads outlast the deadline is answered 504 at the deadline", async () => {
     await using slow = await startStack({}, { statusQueryDeadlineMs: 300 });
-    slow.secret(NS, "token", { token: TOKEN });
-    slow.target(GIT, "GitRepository", NS, "app");
-    slow.receiver(NS, "app", {
+    const path = await slow.readyReceiver(NS, "app", {
       type: "generic",
-      secretRef: { name: "token" },
-      resources: [{ kind: "GitRepository", name: "app" }],
+      token: TOKEN,
+      targets: [{ apiVersion: GIT, kind: "GitRepository", name: "app" }],
     });
-    const path = await slow.readyPath(NS, "app");
     const hang = slow.api.faults.add({
       method: "GET",
       path: /\/gitrepositories\/app$/,
@@ -276,32 +261,10 @@ describe("finding 6: a deadline on every query, and slots released when the clie
   });
 
   test("a query whose client went away frees its slot at once", async () => {
-    const spec = readReceiver({
-      metadata: { name: "q", namespace: NS },
-      spec: {
-        type: "generic",
-        secretRef: { name: "token" },
-        resources: [{ apiVersion: GIT, kind: "GitRepository", name: "app" }],
-      },
-    })!.spec!;
-    const prepared = prepareReceiver(spec);
-    if (!prepared.ok) throw new Error(prepared.message);
-    const index = new ReceiverIndex();
-    index.set({
-      key: { namespace: NS, name: "q" },
-      generation: 1,
-      path: "/hook/q",
-      secret: { token: Buffer.from(TOKEN) },
-      spec,
-      compiled: prepared.compiled,
-      unavailable: undefined,
-    });
-    // One slot on the replica; the cluster never answers a read.
-    const guards = new DeliveryGuards({
-      valid: { rate: 0, burst: 0 },
-      failed: { rate: 0, burst: 0 },
-      maxConcurrent: 1,
-      replayWindowMs: 0,
+    const spec = receiverSpec(NS, "q", {
+      type: "generic",
+      secretRef: { name: "token" },
+      resources: [{ apiVersion: GIT, kind: "GitRepository", name: "app" }],
     });
     const never = new Promise<never>(() => {});
     let reading = 0;
@@ -312,42 +275,27 @@ describe("finding 6: a deadline on every query, and slots released when the clie
       },
       observeObjects: () => never,
     };
-    const targets: Pick<KubePort, "annotateObject" | "listObjects" | "getObject"> = {
-      annotateObject: async () => ({ ok: true, value: undefined }),
-      listObjects: async () => ({ ok: true, value: [] }),
-      getObject: async () => ({ ok: false, reason: "unused" }),
-    };
-    const app = createApp({
-      index,
-      kube: targets,
+    // One slot on the replica; the cluster never answers a read.
+    const { handle, guards } = edgeApp([servingEntry(NS, "q", spec, TOKEN)], {
+      guards: { maxConcurrent: 1 },
       statusReader: cluster,
-      guards,
-      clock: () => "2026-01-01T00:00:00.000000000Z",
-      coalesce: createCoalescer(),
-      noCrossNamespaceRefs: false,
-      auth: createAuthServices(),
-      log: silentLogger,
     });
     const client = new AbortController();
-    const pending = app.handle(
-      routed(
-        new Request("http://edge/hook/q/status", {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: encodeStatusQuery({ targets: [target("app")] }),
-          signal: client.signal,
-        }),
-      ),
+    const pending = handle(
+      new Request("http://edge/hook/q/status", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: encodeStatusQuery({ targets: [target("app")] }),
+        signal: client.signal,
+      }),
     );
     const deliver = () =>
-      app.handle(
-        routed(
-          new Request("http://edge/hook/q", {
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body: "{}",
-          }),
-        ),
+      handle(
+        new Request("http://edge/hook/q", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: "{}",
+        }),
       );
     // The query holds the only slot while it waits on the cluster (its body in, it is not evicted).
     await waitFor("the query to read the cluster", () => reading > 0);
@@ -359,7 +307,7 @@ describe("finding 6: a deadline on every query, and slots released when the clie
   });
 });
 
-describe("finding 8: refused queries spend the failure budget, and their log lines are bounded with it", () => {
+describe("refused queries spend the failure budget, and their log lines are bounded with it", () => {
   test.each([
     { name: "malformed queries (400)", body: () => '{"targets":[]}', status: 400 },
     {
@@ -388,7 +336,7 @@ describe("finding 8: refused queries spend the failure budget, and their log lin
   });
 });
 
-describe("finding 10: query bodies are bounded before they are parsed", () => {
+describe("query bodies are bounded before they are parsed", () => {
   test.each([
     {
       name: "nesting",
@@ -414,7 +362,7 @@ describe("finding 10: query bodies are bounded before they are parsed", () => {
   });
 });
 
-describe("finding 11: API server error text is cut, and generic toward unauthenticated senders", () => {
+describe("API server error text is cut, and generic toward unauthenticated senders", () => {
   const secretish =
     'gitrepositories.source.toolkit.fluxcd.io "broken" is forbidden: User "system:serviceaccount:flux-system:fluxhook" cannot get resource "gitrepositories" at https://10.96.0.1:443 ' +
     "x".repeat(2_000);
@@ -447,7 +395,7 @@ describe("finding 11: API server error text is cut, and generic toward unauthent
   });
 });
 
-describe("finding 12: every text of an answer is cut to the contract's bounds", () => {
+describe("every text of an answer is cut to the contract's bounds", () => {
   // Names and kinds are bounded by the API server itself (253 characters, MAX_STATUS_NAME_CHARS).
   test("revisions, reasons, messages, lastHandledReconcileAt; a cut revision is not complete", async () => {
     const long = (c: string) => c.repeat(5_000);
@@ -472,7 +420,7 @@ describe("finding 12: every text of an answer is cut to the contract's bounds", 
       spec: { sourceRef: { kind: "GitRepository", name: "long" } },
       status: { lastAppliedRevision: long("a"), lastAttemptedRevision: long("b") },
     });
-    const res = await pollQueries("the long consumer to be listed", async () => {
+    const res = await waitForQueries("the long consumer to be listed", async () => {
       const r = await query("long", [target("long")]);
       return r.body.targets?.[0]?.consumers?.length ? r : undefined;
     });

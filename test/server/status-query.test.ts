@@ -8,7 +8,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import {
   encodeStatusQuery,
-  signPayload,
   statusQueryKey,
   statusQueryPath,
   statusQueryTokenHeader,
@@ -23,12 +22,12 @@ import {
 } from "../../server/limits";
 import { rfc3339Nanos } from "../../server/delivery/status-query";
 import { githubExample } from "../support/payloads";
-import { startStack, TEST_CONFIG, waitFor, type Stack } from "../support/stack";
+import { startStack, TEST_CONFIG, type Stack } from "../support/stack";
+import { waitForQueries } from "../support/wait";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
+import { GIT, HR, KS } from "../support/kinds";
+import { githubHeaders, signature } from "../support/signer";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
-const KS = "kustomize.toolkit.fluxcd.io/v1";
-const HR = "helm.toolkit.fluxcd.io/v2";
 const NS = "status";
 const TOKEN = "status-query-token";
 /** Put in specs: an answer must never carry it. */
@@ -36,8 +35,6 @@ const SPEC_MARKER = "spec-value-that-must-not-leak";
 
 let stack: Stack;
 
-/** Polls with status queries, at a pace their budget (STATUS_QUERY_BURST, then 2 a second) allows. */
-const pollQueries = <T>(what: string, probe: () => Promise<T | undefined | false>) => waitFor(what, probe, 10_000, 250);
 let issuer: TokenIssuer;
 
 const ready = (status: "True" | "False", reason: string, message: string) => ({
@@ -89,12 +86,7 @@ const githubPath = (name: string) => webhookPath(TOKEN, name, NS);
 async function deliver(name: string) {
   const body = githubExample("push");
   const res = await stack.post(githubPath(name), {
-    headers: {
-      "Content-Type": "application/json",
-      "X-GitHub-Event": "push",
-      "X-GitHub-Delivery": crypto.randomUUID(),
-      "X-Hub-Signature-256": signPayload("sha256", TOKEN, body),
-    },
+    headers: githubHeaders(TOKEN, body, { delivery: crypto.randomUUID() }),
     body,
   });
   expect(res.status).toBe(200);
@@ -110,7 +102,7 @@ function query(path: string, targets: readonly QueriedTarget[], headers: (body: 
 }
 
 /** A query is signed as a delivery is, with the query key in place of the token. */
-const signed = (body: string) => ({ "X-Hub-Signature-256": signPayload("sha256", statusQueryKey(TOKEN), body) });
+const signed = (body: string) => ({ "X-Hub-Signature-256": signature(statusQueryKey(TOKEN), body) });
 const githubQuery = (name: string, targets: readonly QueriedTarget[]) => query(githubPath(name), targets, signed);
 
 /** Reads fluxhook sent to the API server while `run` ran, other than its watches (an earlier delivery's Event may still be written). */
@@ -231,7 +223,7 @@ describe("the status query", () => {
       conditions: [ready("False", "InstallFailed", "Helm install failed for release status/chart")],
     });
     // Consumer lists serve the queries of an interval (STATUS_LIST_TTL_MS): the next poll sees them.
-    const after = await pollQueries("the consumers' new status", async () => {
+    const after = await waitForQueries("the consumers' new status", async () => {
       const res = await githubQuery("push", targets);
       return res.body.targets?.[0]?.consumers?.[0]?.appliedRevision ? res : undefined;
     });
@@ -298,7 +290,7 @@ describe("the status query", () => {
         refusals.push(
           (
             await query(githubPath("budget"), [target!], (b) => ({
-              "X-Hub-Signature-256": signPayload("sha256", "wrong", b),
+              "X-Hub-Signature-256": signature("wrong", b),
             }))
           ).status,
         );
@@ -317,7 +309,7 @@ describe("the status query", () => {
   test("a delivery's signature is no query's: a query signed with the token itself is refused", async () => {
     const [target] = await deliver("domains");
     const refused = await query(githubPath("domains"), [target!], (body) => ({
-      "X-Hub-Signature-256": signPayload("sha256", TOKEN, body),
+      "X-Hub-Signature-256": signature(TOKEN, body),
     }));
     expect({ status: refused.status, reason: refused.body.reason }).toEqual({
       status: 401,
@@ -422,14 +414,14 @@ describe("the status query", () => {
       { status: { conditions: [ready("False", "BuildFailed", "x".repeat(10_000))] } },
       { subresource: "status" },
     );
-    stack.receiver(NS, "popular", {
+    const path = await stack.readyReceiver(NS, "popular", {
       type: "generic",
-      secretRef: { name: "token" },
-      resources: [{ kind: "GitRepository", name: "popular" }],
+      token: TOKEN,
+      secretName: "token",
+      targets: [{ apiVersion: GIT, kind: "GitRepository", name: "popular" }],
     });
-    const path = await stack.readyPath(NS, "popular");
     // The namespace's Kustomizations may have been listed for another query in this interval.
-    const res = await pollQueries("the new consumers to be listed", async () => {
+    const res = await waitForQueries("the new consumers to be listed", async () => {
       const r = await query(
         path,
         [{ kind: "GitRepository", namespace: NS, name: "popular", requestedAt: "x" }],
@@ -446,20 +438,17 @@ describe("the status query", () => {
 
   test("consumers are read from every page of the namespace's list (a consumer on the second page)", async () => {
     const ns = "status-paged";
-    stack.secret(ns, "token", { token: TOKEN });
-    stack.target(GIT, "GitRepository", ns, "app");
     // More than a page (LIST_PAGE_SIZE) of other Kustomizations, then the consumer, last in name order.
     for (let i = 0; i < 120; i++)
       consumer(KS, "Kustomization", ns, `crowd-${String(i).padStart(3, "0")}`, {
         sourceRef: { kind: "GitRepository", name: "elsewhere" },
       });
     consumer(KS, "Kustomization", ns, "zz-uses-app", { sourceRef: { kind: "GitRepository", name: "app" } });
-    stack.receiver(ns, "paged", {
+    const path = await stack.readyReceiver(ns, "paged", {
       type: "generic",
-      secretRef: { name: "token" },
-      resources: [{ kind: "GitRepository", name: "app" }],
+      token: TOKEN,
+      targets: [{ apiVersion: GIT, kind: "GitRepository", name: "app" }],
     });
-    const path = await stack.readyPath(ns, "paged");
     const res = await query(
       path,
       [{ kind: "GitRepository", namespace: ns, name: "app", requestedAt: "x" }],
@@ -487,7 +476,7 @@ describe("the status query", () => {
       // Two refusals here (the failure budget's burst is 3); the query-auth unit test has the rest.
       for (const [value, reason] of [
         [() => TOKEN, "malformed signature header"],
-        [(body: string) => signPayload("sha256", TOKEN, body), "signature mismatch"],
+        [(body: string) => signature(TOKEN, body), "signature mismatch"],
       ] as const) {
         const refused = await sent(value);
         expect({ status: refused.status, reason: refused.body.reason }).toEqual({

@@ -6,6 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { stderrLines } from "../../server/runtime/log";
+import { waitFor } from "../support/wait";
 
 const FIXTURE = join(import.meta.dir, "stderr-lines-fixture.ts");
 
@@ -65,7 +66,7 @@ describe("stderr that is not read at once", () => {
     const sink = stderrLines({ write: writer, retryMs: 1 });
     for (let i = 0; i < 1000; i++) sink.write(`line ${i}`);
     sink.flush();
-    await waitUntil(() => written.join("").split("\n").length > 1000);
+    await waitFor("the 1,000 lines written", () => written.join("").split("\n").length > 1000);
     expect(written.join("")).toBe(Array.from({ length: 1000 }, (_, i) => `line ${i}\n`).join(""));
   });
 
@@ -86,7 +87,7 @@ describe("stderr that is not read at once", () => {
     }
     expect(sink.backlogBytes()).toBeLessThanOrEqual(10_000 + 50 * 90);
     open = true;
-    await waitUntil(() => dropped.length > 0 && sink.backlogBytes() === 0);
+    await waitFor("the backlog drained and the drop reported", () => dropped.length > 0 && sink.backlogBytes() === 0);
     const lines = written.join("").split("\n").filter(Boolean);
     expect(dropped[0]! + lines.length).toBe(1000);
     // What is kept is the newest, whole and in order.
@@ -94,14 +95,6 @@ describe("stderr that is not read at once", () => {
     expect(lines.every((l) => /^line \d{4} x+$/.test(l))).toBe(true);
   });
 });
-
-async function waitUntil(condition: () => boolean, deadlineMs = 5_000) {
-  const until = Date.now() + deadlineMs;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error("timed out");
-    await Bun.sleep(2);
-  }
-}
 
 test("what was dropped while stderr stalled is reported even when it drains only at exit", () => {
   let open = false;

@@ -6,18 +6,18 @@
  * against a local key set.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createHmac } from "node:crypto";
 import { KeySets, GoogleIdTokens, OidcIssuers, type AuthServices } from "../../server/jwt";
 import { PROVIDERS, type Validation } from "../../server/providers";
 import { NOTHING_COMPILED } from "../../server/receivers/prepare";
 import type { ReceiverSpec } from "../../server/api/receiver";
-import { signPayload, statusQueryKey, statusQueryTokenHeader, type ReceiverType } from "../../shared";
+import { statusQueryKey, statusQueryTokenHeader, type ReceiverType } from "../../shared";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 import { CelMeter } from "../../server/cel";
+import { nexusSignature, signature } from "../support/signer";
 
 const TOKEN = "token";
 const enc = (s: string) => new TextEncoder().encode(s);
-const nexusSig = (body: string, key = TOKEN) => createHmac("sha1", key).update(body).digest("hex");
+const nexusSig = (body: string, key = TOKEN) => nexusSignature(key, body);
 
 let google: TokenIssuer;
 let auth: AuthServices;
@@ -541,12 +541,12 @@ describe.each([
   test.each([
     ["the token itself (a delivery's credential)", TOKEN, "malformed signature header"],
     ["no header", undefined, "missing signature"],
-    ["an HMAC under the token, not the query key", signPayload("sha256", TOKEN, QUERY), "signature mismatch"],
+    ["an HMAC under the token, not the query key", signature(TOKEN, QUERY), "signature mismatch"],
     ["another token's query", statusQueryTokenHeader("other", QUERY), "signature mismatch"],
     ["another body's", statusQueryTokenHeader(TOKEN, QUERY.replace('"x"', '"y"')), "signature mismatch"],
     [
       "sha1, which the contract does not use",
-      signPayload("sha1", statusQueryKey(TOKEN), QUERY),
+      signature(statusQueryKey(TOKEN), QUERY, "sha1"),
       "unknown hash type prefix",
     ],
   ])("%s is refused", async (_name, value, reason) => {

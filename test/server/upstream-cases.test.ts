@@ -10,12 +10,12 @@
  * JWKS fluxhook is pointed at with --gcr-jwks-url.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createHmac } from "node:crypto";
 import { startStack, waitFor, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
-import { signPayload, webhookPath } from "../../shared";
+import { webhookPath } from "../../shared";
+import { GIT, RECEIVER } from "../support/kinds";
+import { nexusSignature, signature } from "../support/signer";
 
-const GIT = "source.toolkit.fluxcd.io/v1";
 const PUSH = '{"action":"push"}';
 const SHA256_PUSH = "sha256=83eee066cf716dd10bc327e341a581ae657bf26d8815c9334434f470c12d3079";
 const SHA256_NULL = "sha256=f1a29da1cd8d6993f4462ecc1de5317dd8955e14b9c39c2ab56d6e042e58b163";
@@ -487,7 +487,7 @@ describe("upstream Test_handlePayload cases", () => {
     const spec = { secretRef: { name: "token" }, ...c.spec };
     if (c.seededPath)
       stack.api.store.create({
-        apiVersion: "notification.toolkit.fluxcd.io/v1",
+        apiVersion: RECEIVER,
         kind: "Receiver",
         metadata: { name: "receiver", namespace: ns },
         spec,
@@ -519,34 +519,32 @@ describe("upstream Test_handlePayload cases", () => {
   });
 
   test("the signed bodies match upstream's digests", () => {
-    expect(createHmac("sha1", "token").update(NEXUS_BODY).digest("hex")).toBe(NEXUS_SHA1);
-    expect(signPayload("sha256", "token", PUSH)).toBe(SHA256_PUSH);
+    expect(nexusSignature("token", NEXUS_BODY)).toBe(NEXUS_SHA1);
+    expect(signature("token", PUSH)).toBe(SHA256_PUSH);
   });
 
   test("beyond #19: an empty matchLabels ({}) with '*' selects every object of the kind, as in Flux", async () => {
     const ns = "case-19-empty";
     stack.target(GIT, "GitRepository", ns, "a", { label: "x" });
     stack.target(GIT, "GitRepository", ns, "b");
-    stack.secret(ns, "token", { token: "token" });
-    stack.receiver(ns, "receiver", {
+    const path = await stack.readyReceiver(ns, "receiver", {
       type: "generic",
-      secretRef: { name: "token" },
-      resources: [{ kind: "GitRepository", name: "*", matchLabels: {} }],
+      token: "token",
+      spec: { resources: [{ kind: "GitRepository", name: "*", matchLabels: {} }] },
     });
-    const res = await stack.post(await stack.readyPath(ns, "receiver"), { body: "null" });
+    const res = await stack.post(path, { body: "null" });
     expect({ status: res.status, annotated: countAnnotated(ns) }).toEqual({ status: 200, annotated: 2 });
   });
 
   test("#20 cross-namespace refs refused with --no-cross-namespace-refs", async () => {
     await using strict = await startStack({ noCrossNamespaceRefs: true });
     strict.target(GIT, "GitRepository", "another-namespace", "app");
-    strict.secret("default", "token", { token: "token" });
-    strict.receiver("default", "receiver", {
+    const path = await strict.readyReceiver("default", "receiver", {
       type: "generic",
-      secretRef: { name: "token" },
-      resources: [{ kind: "GitRepository", name: "app", namespace: "another-namespace" }],
+      token: "token",
+      spec: { resources: [{ kind: "GitRepository", name: "app", namespace: "another-namespace" }] },
     });
-    const res = await strict.post(await strict.readyPath("default", "receiver"), { body: "null" });
+    const res = await strict.post(path, { body: "null" });
     expect(res.status).toBe(500);
     expect(res.body.targets).toEqual([
       {

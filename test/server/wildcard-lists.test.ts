@@ -6,8 +6,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import { startStack, waitFor, type Stack } from "../support/stack";
+import { HR } from "../support/kinds";
 
-const HELM = "helm.toolkit.fluxcd.io/v2";
 const NS = "apps";
 const TOKEN = "wildcard-token";
 const LIST_PATH = /^\/apis\/helm\.toolkit\.fluxcd\.io\/v2\/(namespaces\/[^/]+\/)?helmreleases$/;
@@ -16,21 +16,21 @@ const LIST_PATH = /^\/apis\/helm\.toolkit\.fluxcd\.io\/v2\/(namespaces\/[^/]+\/)
 function helmReleases(stack: Stack, namespace: string, count: number, labels: Record<string, string>) {
   for (let i = 0; i < count; i++)
     stack.api.store.create({
-      apiVersion: HELM,
+      apiVersion: HR,
       kind: "HelmRelease",
       metadata: { name: `release-${i}`, namespace, labels },
       spec: { interval: "10m", values: { blob: "x".repeat(20_000) } },
     });
 }
 
-async function wildcardReceiver(stack: Stack, matchLabels: Record<string, string>, namespace?: string) {
-  stack.secret(NS, "token", { token: TOKEN });
-  stack.receiver(NS, "all-releases", {
+function wildcardReceiver(stack: Stack, matchLabels: Record<string, string>, namespace?: string) {
+  return stack.readyReceiver(NS, "all-releases", {
     type: "generic",
-    secretRef: { name: "token" },
-    resources: [{ apiVersion: HELM, kind: "HelmRelease", name: "*", matchLabels, ...(namespace ? { namespace } : {}) }],
+    token: TOKEN,
+    spec: {
+      resources: [{ apiVersion: HR, kind: "HelmRelease", name: "*", matchLabels, ...(namespace ? { namespace } : {}) }],
+    },
   });
-  return stack.readyPath(NS, "all-releases");
 }
 
 const deliver = (stack: Stack, path: string) =>
@@ -55,7 +55,7 @@ describe("wildcard resolution", () => {
     expect(lists.map((r) => [r.query.limit, r.accept?.split(",")[0]])).toEqual(
       Array.from({ length: 3 }, () => ["20", "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"]),
     );
-    expect(stack.requestedAt(HELM, "HelmRelease", NS, "release-49")).toBeString();
+    expect(stack.requestedAt(HR, "HelmRelease", NS, "release-49")).toBeString();
   });
 
   test("a selection of nothing (kube-apiserver's null items) annotates nothing, 200", async () => {
@@ -108,7 +108,7 @@ describe("wildcard resolution", () => {
       (res.body.targets as { namespace: string; name: string }[]).map((t) => `${t.namespace}/${t.name}`).sort(),
     ).toEqual(["team-a/release-0", "team-a/release-1", "team-b/release-0", "team-b/release-1", "team-b/release-2"]);
     expect(listRequests(stack).map((r) => [r.path, r.query.labelSelector])).toEqual([
-      [`/apis/${HELM}/helmreleases`, "team=web"],
+      [`/apis/${HR}/helmreleases`, "team=web"],
     ]);
   });
 });

@@ -2,7 +2,7 @@
  * fluxhook as a process (`bun server/main.ts`, or the compiled binary), with its JSON log lines
  * collected as they arrive, for tests of the entry point, shutdown and the shipped artifact.
  */
-import { waitFor } from "./stack";
+import { waitFor } from "./wait";
 
 export const ROOT = new URL("../..", import.meta.url).pathname;
 export const MAIN = `${ROOT}server/main.ts`;

@@ -11,10 +11,14 @@ import { startFluxhook, type Fluxhook } from "../../server/server";
 import { createKubeClient } from "../../server/kube/client";
 import { ApiRequestCounts } from "../../server/observe/metrics";
 import type { Tuning } from "../../server/limits";
-import { RECEIVER_API_VERSION } from "../../server/api/receiver";
+import { RECEIVER } from "./kinds";
 import { REQUESTED_AT_ANNOTATION } from "../../server/api/annotations";
 import { webhookPath } from "../../shared";
 import { recordEmitted, recordPath, recordToken } from "./emitted";
+import { waitFor } from "./wait";
+
+/** The one waitFor, for the files (and test/cluster) that take it with the stack. */
+export { waitFor } from "./wait";
 
 /** The server's defaults, as `fluxhook` with no flags parses them, on loopback port 0. */
 export const TEST_CONFIG: ServerConfig = (() => {
@@ -26,26 +30,63 @@ export const TEST_CONFIG: ServerConfig = (() => {
   return parsed.config;
 })();
 
-/**
- * Polls `probe` until it returns a value other than undefined/false, or fails after the deadline.
- * Polls back off from 2 ms to `maxDelayMs` (a probe that spends a budget, such as a status query,
- * polls more gently).
- */
-export async function waitFor<T>(
-  what: string,
-  probe: () => T | undefined | false | Promise<T | undefined | false>,
-  deadlineMs = 10_000,
-  maxDelayMs = 50,
-): Promise<T> {
-  const until = Date.now() + deadlineMs;
-  let delay = 2;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(delay);
-    delay = Math.min(delay * 2, maxDelayMs);
-  }
+/** A Receiver with its Secret and the objects it names, made in one call (Stack.readyReceiver). */
+export interface ReceiverFixture {
+  readonly type: string;
+  /**
+   * The token of its Secret, `<name>-token` unless `secretName` names one (which Receivers may
+   * share); no Secret for the types without one (generic-oidc).
+   */
+  readonly token?: string;
+  readonly secretName?: string;
+  /** The objects it names, each made in its namespace unless there already; its resources unless `spec` gives them. */
+  readonly targets?: ReadonlyArray<{
+    readonly apiVersion: string;
+    readonly kind: string;
+    readonly name: string;
+    readonly labels?: Record<string, string>;
+  }>;
+  readonly events?: readonly string[];
+  /** generic-oidc: the Receiver's oidcProviders. */
+  readonly oidcProviders?: readonly unknown[];
+  /** The rest of its spec (resourceFilter, suspend, resources with filters…), over what the fields above make. */
+  readonly spec?: Record<string, unknown>;
+}
+
+/** A ReceiverFixture's objects, in the order they are made: its targets, its Secret, the Receiver. */
+export function receiverObjects(namespace: string, name: string, fixture: ReceiverFixture): KubeObject[] {
+  const { type, token, secretName = `${name}-token`, targets = [], events, oidcProviders, spec } = fixture;
+  return [
+    ...targets.map(({ apiVersion, kind, name: target, labels }) => ({
+      apiVersion,
+      kind,
+      metadata: { name: target, namespace, ...(labels ? { labels } : {}) },
+      spec: {},
+    })),
+    ...(token === undefined
+      ? []
+      : [
+          {
+            apiVersion: "v1",
+            kind: "Secret",
+            metadata: { name: secretName, namespace },
+            data: { token: Buffer.from(token).toString("base64") },
+          },
+        ]),
+    {
+      apiVersion: RECEIVER,
+      kind: "Receiver",
+      metadata: { name, namespace },
+      spec: {
+        type,
+        ...(token === undefined ? {} : { secretRef: { name: secretName } }),
+        ...(events ? { events } : {}),
+        ...(oidcProviders ? { oidcProviders } : {}),
+        resources: targets.map(({ kind, name: target }) => ({ kind, name: target })),
+        ...spec,
+      },
+    },
+  ];
 }
 
 export interface Stack {
@@ -66,6 +107,10 @@ export interface Stack {
   receiverObject(namespace: string, name: string): Record<string, any> | undefined;
   /** Waits until the Receiver's status says Ready=True, and returns its webhookPath. */
   readyPath(namespace: string, name: string): Promise<string>;
+  /** Makes Receiver `namespace/name`, and its Secret and targets where they are not there already. */
+  makeReceiver(namespace: string, name: string, fixture: ReceiverFixture): void;
+  /** makeReceiver, then its webhook path once it is Ready. */
+  readyReceiver(namespace: string, name: string, fixture: ReceiverFixture): Promise<string>;
   requestedAt(apiVersion: string, kind: string, namespace: string, name: string): string | undefined;
   post(
     path: string,
@@ -136,7 +181,7 @@ export async function startStack(
       const secretName = (spec.secretRef as { name?: string } | undefined)?.name;
       const token = secretName === undefined ? "" : tokens.get(`${namespace}/${secretName}`);
       if (token !== undefined && token !== "") recordPath(webhookPath(token, name, namespace));
-      api.store.create({ apiVersion: RECEIVER_API_VERSION, kind: "Receiver", metadata: { name, namespace }, spec });
+      api.store.create({ apiVersion: RECEIVER, kind: "Receiver", metadata: { name, namespace }, spec });
     },
     target(apiVersion, kind, namespace, name, labels, annotations) {
       api.store.create({
@@ -147,7 +192,7 @@ export async function startStack(
       });
     },
     receiverObject(namespace, name) {
-      return api.store.get(RECEIVER_API_VERSION, "Receiver", namespace, name) as Record<string, any> | undefined;
+      return api.store.get(RECEIVER, "Receiver", namespace, name) as Record<string, any> | undefined;
     },
     async readyPath(namespace, name) {
       const path = await waitFor(`Receiver ${namespace}/${name} to be Ready`, () => {
@@ -157,6 +202,19 @@ export async function startStack(
       });
       recordPath(path);
       return path;
+    },
+    makeReceiver(namespace, name, fixture) {
+      for (const object of receiverObjects(namespace, name, fixture)) {
+        const { apiVersion, kind, metadata } = object;
+        if (kind === "Receiver") stack.receiver(namespace, name, object.spec as Record<string, unknown>);
+        else if (api.store.get(apiVersion, kind, namespace, metadata.name!)) continue;
+        else if (kind === "Secret") stack.secret(namespace, metadata.name!, { token: fixture.token! });
+        else api.store.create(object);
+      }
+    },
+    readyReceiver(namespace, name, fixture) {
+      stack.makeReceiver(namespace, name, fixture);
+      return stack.readyPath(namespace, name);
     },
     requestedAt(apiVersion, kind, namespace, name) {
       const obj = api.store.get(apiVersion, kind, namespace, name) as Record<string, any> | undefined;
