@@ -298,8 +298,10 @@ export async function waitForFlux(
   for (let poll = 1; ; poll++) {
     const result = await pollOnce(targets, deadline, deps);
     if (result.kind === "refused") return { ok: false, message: result.why, answer: last, polls: poll };
-    if (result.kind === "retry") behind = `the status query did not answer: ${result.why}`;
-    else if (result.kind === "late") return timedOut(poll - 1);
+    // A poll the deadline itself cut short says nothing new: the last judgement stands.
+    if (result.kind === "retry") {
+      if (last === undefined || deps.now() < deadline) behind = `the status query did not answer: ${result.why}`;
+    } else if (result.kind === "late") return timedOut(poll - 1);
     else {
       last = result.answer;
       const verdict = judge(result.answer, mode);

@@ -20299,9 +20299,10 @@ async function waitForFlux(targets, mode, timeoutMs, deps, deadline = deps.now()
     const result = await pollOnce(targets, deadline, deps);
     if (result.kind === "refused")
       return { ok: false, message: result.why, answer: last, polls: poll };
-    if (result.kind === "retry")
-      behind = `the status query did not answer: ${result.why}`;
-    else if (result.kind === "late")
+    if (result.kind === "retry") {
+      if (last === undefined || deps.now() < deadline)
+        behind = `the status query did not answer: ${result.why}`;
+    } else if (result.kind === "late")
       return timedOut(poll - 1);
     else {
       last = result.answer;

@@ -238,11 +238,12 @@ describe("the action waits for Flux through fluxhook", () => {
   });
 
   test("more users than the answer lists: never Ready, and the timeout names what it could not see", async () => {
-    const result = await run("crowded", { "wait-timeout-seconds": "2" });
+    // Two polls at least (2 s apart), so the last judgement is made once the stand-in for Flux applied.
+    const result = await run("crowded", { "wait-timeout-seconds": "5" });
     expect(result.stdout).not.toContain("Flux is Ready");
     expect(result.exitCode).toBe(1);
     expect(result.stdout).toContain(
-      "::error::Timed out after 2 s waiting for Flux (wait-for: ready): GitRepository flux-system/crowded: the status query could not see every Kustomization and HelmRelease that uses it (it uses more of them than the answer lists)",
+      "::error::Timed out after 5 s waiting for Flux (wait-for: ready): GitRepository flux-system/crowded: the status query could not see every Kustomization and HelmRelease that uses it (it uses more of them than the answer lists)",
     );
   });
 

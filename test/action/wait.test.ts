@@ -253,6 +253,24 @@ describe("waitForFlux", () => {
     expect(h.now()).toBe(8_000);
   });
 
+  test("a last poll the deadline cuts short ends the wait on the last judgement, not on 'did not answer'", async () => {
+    // The first poll judges; the next one starts with the time left and is cut by the deadline.
+    const h = harness(
+      (n) =>
+        n === 0
+          ? ok(answer(source({ handled: false })))
+          : { kind: "error", error: { category: "timeout", code: "TimeoutError", message: "t", retryable: true } },
+      // The first answers at once; the second takes all the time it is given.
+      (timeoutMs) => (timeoutMs < 3_000 ? timeoutMs : 0),
+    );
+    const result = await waitForFlux(T, "reconciled", 3_000, h.deps);
+    expect(h.timeouts).toEqual([3_000, 1_500]);
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.message).toStartWith(
+      "Timed out after 3 s waiting for Flux (wait-for: reconciled): GitRepository flux-system/app has not handled the request yet",
+    );
+  });
+
   test("a query not sent before the deadline (other waits held every slot) ends the wait on the last judgement", async () => {
     const h = harness((n) => (n === 0 ? ok(answer(source({ handled: false }))) : undefined));
     const result = await waitForFlux(T, "reconciled", 20_000, h.deps);
