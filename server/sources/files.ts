@@ -64,27 +64,19 @@ type Path = readonly (string | number)[];
  * does not serve, an opt-in of fluxhook's it cannot serve from a file; and the objects of other
  * kinds, which it leaves out. Throws ManifestSyntaxError for a YAML error.
  */
-export function readManifests(
-  text: string,
-  mode: ManifestMode = {},
-): ManifestObjects & { problems: ManifestProblem[]; leftOut: ManifestProblem[] } {
+export function readManifests(text: string, mode: ManifestMode = {}): Collected {
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lines });
-  const out: Collected = { receivers: [], secrets: [], problems: [], leftOut: [], mode };
+  const out: Collected = { receivers: [], secrets: [], problems: [], leftOut: [] };
   for (const doc of Array.isArray(docs) ? docs : []) {
     const error = doc.errors[0];
     if (error) throw new ManifestSyntaxError(error.linePos?.[0].line ?? 1, yamlErrorText(error.message));
-    collect(doc, lines, doc.toJS(), [], out);
+    collect(doc, lines, doc.toJS(), [], out, mode);
   }
-  const { mode: _, ...read } = out;
-  return read;
+  return out;
 }
 
-type Collected = ManifestObjects & {
-  problems: ManifestProblem[];
-  leftOut: ManifestProblem[];
-  mode: ManifestMode;
-};
+type Collected = ManifestObjects & { problems: ManifestProblem[]; leftOut: ManifestProblem[] };
 
 /** The flags fluxhook's own opt-ins are checked with (decide.ts optInProblem). */
 type ManifestMode = Pick<DecisionInputs, "noCrossNamespaceRefs" | "withoutSources">;
@@ -97,10 +89,17 @@ function yamlErrorText(message: string): string {
   return message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
 }
 
-function collect(doc: Document, lines: LineCounter, value: unknown, at: Path, into: Collected): void {
+function collect(
+  doc: Document,
+  lines: LineCounter,
+  value: unknown,
+  at: Path,
+  into: Collected,
+  mode: ManifestMode,
+): void {
   if (!isObject(value)) return;
   if (value.kind === "List" && Array.isArray(value.items)) {
-    for (const [i, item] of value.items.entries()) collect(doc, lines, item, [...at, "items", i], into);
+    for (const [i, item] of value.items.entries()) collect(doc, lines, item, [...at, "items", i], into, mode);
     return;
   }
   const meta = isObject(value.metadata) ? value.metadata : {};
@@ -122,8 +121,7 @@ function collect(doc: Document, lines: LineCounter, value: unknown, at: Path, in
     }
     const name = `${receiver.key.namespace}/${receiver.key.name}`;
     const problem =
-      receiver.invalid ??
-      (receiver.spec && (preparationProblem(receiver.spec) ?? optInProblem(receiver.spec, into.mode)));
+      receiver.invalid ?? (receiver.spec && (preparationProblem(receiver.spec) ?? optInProblem(receiver.spec, mode)));
     if (problem) into.problems.push({ line: lineOf(fieldOf(problem)), receiver: name, message: problem });
   } else if (value.apiVersion === "v1" && value.kind === "Secret") into.secrets.push(object);
   else
