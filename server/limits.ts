@@ -190,15 +190,17 @@ export const REPLAY_CAPACITY = 50_000;
 
 /**
  * Time allowed to receive a whole body once the headers are in. A sender slower than this is
- * holding a socket, not delivering. Flux's ReadTimeout allows 30 s, but under Bun the connection's
- * idle timer (IDLE_TIMEOUT_SECONDS) is not reset by body bytes and closes it 10 to 20 s after the
- * request began: this fires just before, so a slow sender gets a 408 with a reason, not a reset.
+ * holding a socket, not delivering. Flux's ReadTimeout allows 30 s, but Bun's idle timer
+ * (IDLE_TIMEOUT_SECONDS), which body bytes do not reset, closes the connection at a tick of a 4 s
+ * sweep, 8 to 12 s after the request began: this fires before the earliest of them, so a slow
+ * sender gets a 408 with a reason, never a reset.
  */
-export const BODY_READ_TIMEOUT_MS = 9_000;
+export const BODY_READ_TIMEOUT_MS = 7_000;
 
 /**
  * Seconds a connection may stay silent (no bytes in or out) before Bun closes it: the header
- * read timeout. Flux's ReadHeaderTimeout is 10 s, which is Bun's default too.
+ * read timeout. Flux's ReadHeaderTimeout is 10 s, which is Bun's default too; Bun closes at a tick
+ * of its 4 s socket sweep, so 8 to 12 s.
  */
 export const IDLE_TIMEOUT_SECONDS = 10;
 

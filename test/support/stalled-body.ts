@@ -1,20 +1,25 @@
 /**
  * @module test/support/stalled-body
  * A raw connection that sends its headers and the first bytes of a body it never finishes, as a
- * trickling attacker does; `status` is set when the server answers.
+ * trickling attacker does; `status` is set when the server answers, `closed` when the connection ends.
  */
 import { connect } from "node:net";
 
 export interface StalledBody {
   readonly status: number | undefined;
+  /** True once the connection closed, answered or not. */
+  readonly closed: boolean;
   close(): void;
 }
 
 export function stalledBody(baseUrl: string, path: string, declaredBytes: number): StalledBody {
   const { port } = new URL(baseUrl);
   const socket = connect(Number(port), "127.0.0.1");
-  const conn = { status: undefined as number | undefined, close: () => socket.destroy() };
+  const conn = { status: undefined as number | undefined, closed: false, close: () => socket.destroy() };
   socket.on("error", () => {});
+  socket.on("close", () => {
+    conn.closed = true;
+  });
   socket.on("data", (chunk) => {
     const match = /^HTTP\/1\.1 (\d{3})/.exec(chunk.toString("latin1"));
     if (match && conn.status === undefined) conn.status = Number(match[1]);
