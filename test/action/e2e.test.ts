@@ -5,7 +5,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import {
   ACTION_NODE,
-  closedPort,
   events,
   fluxPath,
   githubCheck,
@@ -19,6 +18,7 @@ import {
   type Pki,
   type ReceivedRequest,
 } from "./harness";
+import { closedPort } from "../support/ports";
 import { lowercaseNames, signature, signatureHeaders } from "../support/signer";
 
 const TOKEN = "s3cr3t-receiver-token";

@@ -323,15 +323,6 @@ export function startReceiver(options: ReceiverOptions = {}): Receiver {
   };
 }
 
-/** A port with nothing listening on it (bound, then released). */
-export async function closedPort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((ok) => server.close(() => ok()));
-  return port;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Test PKI (openssl, at test time)
 
