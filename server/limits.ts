@@ -198,9 +198,11 @@ export const REPLAY_CAPACITY = 50_000;
 export const BODY_READ_TIMEOUT_MS = 7_000;
 
 /**
- * Seconds a connection may stay silent (no bytes in or out) before Bun closes it: the header
- * read timeout. Flux's ReadHeaderTimeout is 10 s, which is Bun's default too; Bun closes at a tick
- * of its 4 s socket sweep, so 8 to 12 s.
+ * Bun's idleTimeout: once a request's headers are in, the time before Bun closes its connection
+ * (a body still arriving, whose bytes do not reset it, or a kept-alive connection between
+ * requests), at a tick of its 4 s socket sweep, so 8 to 12 s. Headers that never finish are closed
+ * by Bun's own header timeout, the same 8 to 12 s whatever this is, as Flux's ReadHeaderTimeout
+ * (10 s). Bun's default too.
  */
 export const IDLE_TIMEOUT_SECONDS = 10;
 
