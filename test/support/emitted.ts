@@ -3,8 +3,9 @@
  * The security review's grep over the whole suite: every log line and answer body the stacks of
  * test/support/stack.ts saw, and the secrets the tests gave fluxhook (the webhook digests, and
  * the tokens long enough to be told from ordinary words). test/support/grep-emitted.ts, preloaded
- * by bunfig.toml, checks after a test file's last test that no secret appears in anything it
- * emitted (`bun test --parallel` runs each file in a fresh global, so these lists are per file).
+ * by bunfig.toml, checks after the tests that no secret appears in anything they emitted. These
+ * lists are per process: under `bun test --parallel --no-isolate` a worker's files share them, so
+ * the check covers every file that worker ran.
  */
 
 /** Tokens shorter than this ("t", "token", "good") are words that messages contain anyway. */

@@ -1,6 +1,6 @@
 /**
- * Preloaded into every test file (bunfig.toml): after its last test, no webhook digest or test
- * token may appear in anything fluxhook emitted during that file (see emitted.ts).
+ * Preloaded (bunfig.toml): after the tests, no webhook digest or test token may appear in anything
+ * fluxhook emitted in this process (see emitted.ts).
  */
 import { afterAll, expect } from "bun:test";
 import { emittedCount, leaks } from "./emitted";
