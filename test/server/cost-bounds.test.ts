@@ -19,7 +19,7 @@ import { deliveryFilters } from "../../server/targets/filters";
 import { startStack, TEST_CONFIG, waitFor } from "../support/stack";
 import { Slots } from "../../server/runtime/slots";
 import type { GuardConfig } from "../../server/delivery/protect/guards";
-import { edgeApp, servingEntry } from "../support/edge";
+import { edgeApp, receiverSpec, servingEntry } from "../support/edge";
 import type { KubePort } from "../../server/kube/port";
 import { MAX_PARSED_BODIES } from "../../server/limits";
 import { GIT } from "../support/kinds";
@@ -35,17 +35,7 @@ export const COSTLY_BODIES = {
 const enc = (s: string) => new TextEncoder().encode(s);
 const noAuth = {} as AuthServices;
 
-function spec(type: ReceiverType): ReceiverSpec {
-  return {
-    type,
-    events: [],
-    resources: [],
-    resourceFilter: undefined,
-    secretName: "s",
-    oidcProviders: [],
-    suspend: false,
-  };
-}
+const spec = (type: ReceiverType): ReceiverSpec => receiverSpec("ns", "r", { type, secretRef: { name: "s" } });
 
 function validate(type: ReceiverType, body: string, headers: Record<string, string> = {}): Promise<Validation> {
   return Promise.resolve(

@@ -10,6 +10,7 @@ import { CelMeter } from "../../server/cel";
 import { PROVIDERS } from "../../server/providers";
 import type { RepositoryInput } from "../../server/providers/repository";
 import { bitbucketCloudPush, bitbucketServerRefsChanged, harborPushArtifact } from "../support/provider-payloads";
+import { receiverSpec } from "../support/edge";
 import { githubExample } from "../support/payloads";
 import { signature } from "../support/signer";
 
@@ -76,15 +77,7 @@ describe("repository extraction", () => {
     const request = { headers, body: new TextEncoder().encode(form) };
     for (const type of ["github", "generic-hmac", "generic"] as const) {
       const verdict = await PROVIDERS[type].validate(request, {
-        spec: {
-          type,
-          events: [],
-          resources: [],
-          resourceFilter: undefined,
-          secretName: "s",
-          oidcProviders: [],
-          suspend: false,
-        },
+        spec: receiverSpec("ns", "r", { type, secretRef: { name: "s" } }),
         secret: { token: Buffer.from("t") },
         compiled: { oidcProviders: [] },
         auth: undefined as never,

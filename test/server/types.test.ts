@@ -9,10 +9,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { KeySets, GoogleIdTokens, OidcIssuers, type AuthServices } from "../../server/jwt";
 import { PROVIDERS, type Validation } from "../../server/providers";
 import { NOTHING_COMPILED } from "../../server/receivers/prepare";
-import type { ReceiverSpec } from "../../server/api/receiver";
 import { statusQueryKey, statusQueryTokenHeader, type ReceiverType } from "../../shared";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 import { CelMeter } from "../../server/cel";
+import { receiverSpec } from "../support/edge";
 import { nexusSignature, signature } from "../support/signer";
 
 const TOKEN = "token";
@@ -49,15 +49,7 @@ interface Case {
 }
 
 async function run(c: Case): Promise<Validation> {
-  const spec: ReceiverSpec = {
-    type: c.type,
-    events: c.events ?? [],
-    resources: [],
-    resourceFilter: undefined,
-    secretName: "s",
-    oidcProviders: [],
-    suspend: false,
-  };
+  const spec = receiverSpec("ns", "r", { type: c.type, events: c.events ?? [], secretRef: { name: "s" } });
   const secret = Object.fromEntries(Object.entries(c.secret ?? { token: TOKEN }).map(([k, v]) => [k, Buffer.from(v)]));
   const headers = new Headers(typeof c.headers === "function" ? c.headers() : c.headers);
   return PROVIDERS[c.type].validate(
@@ -508,15 +500,7 @@ describe.each([
   { type: "harbor", header: "Authorization" },
 ] as const)("$type's status query: the query's HMAC in $header, never the token", ({ type, header }) => {
   const QUERY = '{"targets":[{"kind":"GitRepository","namespace":"ns","name":"app","requestedAt":"x"}]}';
-  const spec: ReceiverSpec = {
-    type,
-    events: [],
-    resources: [],
-    resourceFilter: undefined,
-    secretName: "s",
-    oidcProviders: [],
-    suspend: false,
-  };
+  const spec = receiverSpec("ns", "r", { type, secretRef: { name: "s" } });
   const context = () => ({
     spec,
     secret: { token: Buffer.from(TOKEN) },
