@@ -5,21 +5,21 @@
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 
+/** Below this are well-known and registered services' ports, which a machine may be running. */
+const REFUSED_PORTS_FROM = 20_000;
+
 /**
  * The first port of the kernel's ephemeral range: a listen on port 0 (every test server here) is
- * given a port from that range, never one below it. Linux's default; macOS's range starts higher.
+ * given a port from that range, never one below it. Where the kernel does not say (not Linux),
+ * Linux's default, which is below macOS's and Windows' 49152.
  */
 function ephemeralLow(): number {
   try {
     const low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
-    return Number.isInteger(low) && low > REFUSED_PORTS_FROM + 1_000 ? low : 32_768;
-  } catch {
-    return 32_768;
-  }
+    if (Number.isInteger(low)) return low;
+  } catch {}
+  return 32_768;
 }
-
-/** Below this are well-known and registered services' ports, which a machine may be running. */
-const REFUSED_PORTS_FROM = 20_000;
 
 const listenable = (port: number) =>
   new Promise<boolean>((resolve) => {
@@ -36,6 +36,7 @@ const listenable = (port: number) =>
  */
 export async function closedPort(): Promise<number> {
   const high = ephemeralLow();
+  if (high <= REFUSED_PORTS_FROM) throw new Error(`the ephemeral range starts at ${high}: no port below it to refuse`);
   for (let attempt = 0; attempt < 100; attempt++) {
     const port = REFUSED_PORTS_FROM + Math.floor(Math.random() * (high - REFUSED_PORTS_FROM));
     if (await listenable(port)) return port;
