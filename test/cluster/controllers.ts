@@ -14,6 +14,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { jsonLines } from "../support/process";
 import { waitFor } from "../support/stack";
 import { FLUX_NAMESPACE, type KubeObject } from "./flux";
 import { freePort, tierEnv, type ControlPlane, type Identity } from "./plane";
@@ -135,24 +136,7 @@ export async function startController(
     stdout: "ignore",
     stderr: "pipe",
   });
-  const lines: Record<string, any>[] = [];
-  const other: string[] = [];
-  const stderrDone = (async () => {
-    let buf = "";
-    const decoder = new TextDecoder();
-    for await (const chunk of proc.stderr as unknown as AsyncIterable<Uint8Array>) {
-      buf += decoder.decode(chunk, { stream: true });
-      for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          lines.push(JSON.parse(line));
-        } catch {
-          other.push(line);
-        }
-      }
-    }
-  })();
+  const { lines, other, done: stderrDone } = jsonLines(proc.stderr);
   const stop = async () => {
     proc.kill("SIGTERM");
     await proc.exited;

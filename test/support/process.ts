@@ -7,6 +7,39 @@ import { waitFor } from "./wait";
 export const ROOT = new URL("../..", import.meta.url).pathname;
 export const MAIN = `${ROOT}server/main.ts`;
 
+/** A process's log lines as they arrive: those that parse as JSON, the others, and the stream's end. */
+export interface JsonLines {
+  readonly lines: Record<string, any>[];
+  readonly other: string[];
+  readonly done: Promise<void>;
+}
+
+/** Reads `stream` line by line until it ends (a line split across chunks, or a character, is joined). */
+export function jsonLines(stream: ReadableStream<Uint8Array> | number | undefined): JsonLines {
+  const lines: Record<string, any>[] = [];
+  const other: string[] = [];
+  const take = (line: string) => {
+    try {
+      lines.push(JSON.parse(line));
+    } catch {
+      other.push(line);
+    }
+  };
+  const done = (async () => {
+    const decoder = new TextDecoder();
+    let buf = "";
+    for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
+      buf += decoder.decode(chunk, { stream: true });
+      for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+        take(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+      }
+    }
+    if (buf) take(buf);
+  })();
+  return { lines, other, done };
+}
+
 export interface ServerProcess {
   readonly proc: ReturnType<typeof Bun.spawn>;
   /** Every stderr line that parsed as JSON, in order. */
@@ -38,26 +71,7 @@ export function spawnServer(
     stdout: "pipe",
     stderr: "pipe",
   });
-  const lines: Record<string, any>[] = [];
-  const other: string[] = [];
-  const stderrDone = (async () => {
-    let buf = "";
-    const take = (line: string) => {
-      try {
-        lines.push(JSON.parse(line));
-      } catch {
-        other.push(line);
-      }
-    };
-    for await (const chunk of proc.stderr as unknown as AsyncIterable<Uint8Array>) {
-      buf += new TextDecoder().decode(chunk);
-      for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
-        take(buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
-      }
-    }
-    if (buf) take(buf);
-  })();
+  const { lines, other, done: stderrDone } = jsonLines(proc.stderr);
   return {
     proc,
     lines,
