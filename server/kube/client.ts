@@ -13,7 +13,6 @@ import { receiversApi } from "./receivers-api";
 import { secretsApi } from "./secrets-api";
 import { targetsApi } from "./targets-api";
 
-export { FIELD_MANAGER, type KubeClientOptions } from "./connection";
 export { loadKubeConfig } from "./kubeconfig";
 
 export function createKubeClient(options: KubeClientOptions): KubePort {

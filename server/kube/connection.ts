@@ -20,7 +20,8 @@ import { of } from "@kubernetes/client-node/dist/gen/rxjsStub.js";
 import { mergeConfiguration } from "@kubernetes/client-node/dist/gen/configuration.js";
 import { tuningOf, type Tuning } from "../limits";
 import type { Logger } from "../runtime/log";
-import { describe, startReflector } from "./reflector";
+import { describe } from "./failure";
+import { startReflector } from "./reflector";
 import { bunFetchOptions, bunHttpLibrary, bunWatch, setDeadline, type OnResponse } from "./bun-transport";
 import type { Informer, WatchSink } from "./port";
 

@@ -4,7 +4,6 @@
  */
 import { PATCH_MAX_ATTEMPTS, PATCH_RETRY_BASE_MS, PATCH_RETRY_BUDGET_MS } from "../limits";
 import { backoffDelayMs } from "../../shared";
-import { describe } from "./reflector";
 import type { KubeResult } from "./port";
 
 /**
@@ -30,8 +29,14 @@ export function failure(err: unknown, what: string): { ok: false; reason: string
   return { ok: false, reason: `${prefix}${describe(err)}` };
 }
 
+/** An error's message without request details (client-node errors may carry headers). */
+export function describe(err: unknown): string {
+  if (err instanceof Error) return err.message.split("\n")[0]!.slice(0, 300);
+  return String(err).slice(0, 300);
+}
+
 /** A call that ended at its deadline (or was aborted) rather than with an answer. */
-function timedOut(err: unknown): boolean {
+export function timedOut(err: unknown): boolean {
   const name = (err as Error | undefined)?.name;
   return name === "TimeoutError" || name === "AbortError";
 }

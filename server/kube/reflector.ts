@@ -18,6 +18,7 @@ import type { Watch } from "@kubernetes/client-node";
 import { backoffDelayMs, type Backoff } from "../../shared";
 import type { Informer, WatchSink } from "./port";
 import type { Logger } from "../runtime/log";
+import { describe, timedOut } from "./failure";
 
 /** One page of a list; `continue` is the token of the next page, absent on the last. */
 export interface ListPage {
@@ -205,17 +206,11 @@ class Reflector implements Informer {
       log.info(`${name}: watch history expired, re-listing`);
       this.#resourceVersion = "";
       this.#schedule(() => void this.#listThenWatch(), 0);
-    } else if (err && (err as Error).name !== "TimeoutError" && (err as Error).name !== "AbortError") {
+    } else if (err && !timedOut(err)) {
       this.#fail("watch", err);
     } else {
       // Normal end of a watch (server timeout or inactivity): resume from the last version.
       this.#schedule(() => void this.#watchFrom(), 0);
     }
   }
-}
-
-/** An error's message without request details (client-node errors may carry headers). */
-export function describe(err: unknown): string {
-  if (err instanceof Error) return err.message.split("\n")[0]!.slice(0, 300);
-  return String(err).slice(0, 300);
 }

@@ -16,7 +16,7 @@
  */
 import { mapPool } from "../../shared";
 import type { KubePort, PartialObject, TargetRef } from "../kube/port";
-import type { ObjectKey, ReceiverSpec } from "../api/receiver";
+import type { ObjectKey, ReceiverSpec, ResourceRef } from "../api/receiver";
 import { TARGET_CONCURRENCY } from "../limits";
 import { REQUESTED_AT_ANNOTATION } from "../api/annotations";
 import type { RequestedAtClock } from "./requested-at";
@@ -71,19 +71,24 @@ export function filtered(ref: TargetRef, obj: PartialObject, filter: TargetFilte
   return ref;
 }
 
+/** A resource of a Receiver's spec as a failed target (its namespace defaults to the Receiver's). */
+export function failedTarget(resource: ResourceRef, receiverNamespace: string, reason: string): TargetOutcome {
+  return {
+    kind: resource.kind,
+    namespace: resource.namespace ?? receiverNamespace,
+    name: resource.name,
+    outcome: "failed",
+    reason,
+  };
+}
+
 export async function annotateTargets(
   entry: { readonly key: ObjectKey; readonly spec: Pick<ReceiverSpec, "resources"> },
   deps: AnnotateDeps,
   filters: DeliveryFilters = NO_FILTERS,
 ): Promise<TargetOutcome[]> {
   const resources = entry.spec.resources;
-  const failed = (resource: (typeof resources)[number], reason: string): TargetOutcome => ({
-    kind: resource.kind,
-    namespace: resource.namespace ?? entry.key.namespace,
-    name: resource.name,
-    outcome: "failed",
-    reason,
-  });
+  const failed = (resource: ResourceRef, reason: string) => failedTarget(resource, entry.key.namespace, reason);
   const refs = resources.map((resource) => resolveRef(resource, entry.key.namespace, deps.noCrossNamespaceRefs));
   // What needs no API read: a refused reference, and a named target without a filter (the usual
   // Receiver), expanded without a promise each; the reads run in the pool for the others.

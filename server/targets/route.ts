@@ -21,7 +21,7 @@ import { PROVIDERS } from "../providers";
 import type { RepositoryInput } from "../providers/repository";
 import { TARGET_CONCURRENCY } from "../limits";
 import { mapPool } from "../../shared";
-import { annotate, annotateTargets, filtered, type AnnotateDeps, type TargetOutcome } from "./annotate";
+import { annotate, annotateTargets, failedTarget, filtered, type AnnotateDeps, type TargetOutcome } from "./annotate";
 import { NO_FILTERS, type DeliveryFilters } from "./filters";
 import { EVERY_NAMESPACE, resolveRef } from "./resolve";
 import type { SourceIndex } from "./source-index";
@@ -87,7 +87,6 @@ async function routeTargets(
   delivered: RepositoryInput,
 ): Promise<HandledTargets> {
   const resources = entry.spec.resources;
-  const failed = failedResource(entry);
   const extract = PROVIDERS[entry.spec.type].repository;
   const extracted = extract
     ? extract(delivered)
@@ -98,7 +97,11 @@ async function routeTargets(
     : (await sources.whenSynced())
       ? undefined
       : `the sources are not indexed yet (${sources.unlisted().join(", ")} not listed yet; the log says why when it lasts); retry`;
-  if (unindexed) return { targets: resources.map((_, i) => failed(i, unindexed)), routed: { unindexed } };
+  if (unindexed)
+    return {
+      targets: resources.map((resource) => failedTarget(resource, entry.key.namespace, unindexed)),
+      routed: { unindexed },
+    };
 
   const index = sources!;
   const { refused, selecting } = selectingResources(entry, index, deps.noCrossNamespaceRefs);
@@ -119,24 +122,13 @@ async function routeTargets(
   };
 }
 
-/** A resource of the spec (by its index) as a failed target. */
-const failedResource =
-  (entry: Entry) =>
-  (i: number, reason: string): TargetOutcome => ({
-    kind: entry.spec.resources[i]!.kind,
-    namespace: entry.spec.resources[i]!.namespace ?? entry.key.namespace,
-    name: entry.spec.resources[i]!.name,
-    outcome: "failed",
-    reason,
-  });
-
 /** The resources that select sources, with their index in the spec; the others as failed targets. */
 function selectingResources(
   entry: Entry,
   index: SourceIndex,
   noCrossNamespaceRefs: boolean,
 ): { refused: TargetOutcome[]; selecting: { ref: Resolved; i: number }[] } {
-  const failed = failedResource(entry);
+  const failed = (i: number, reason: string) => failedTarget(entry.spec.resources[i]!, entry.key.namespace, reason);
   const refused: TargetOutcome[] = [];
   const selecting: { ref: Resolved; i: number }[] = [];
   for (const [i, resource] of entry.spec.resources.entries()) {
