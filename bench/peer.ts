@@ -16,7 +16,15 @@
  */
 import { webhookPath } from "../shared";
 import { startController } from "../test/cluster/controllers";
-import { createMany, fluxhookIdentity, installFlux, type KubeObject } from "../test/cluster/flux";
+import {
+  createMany,
+  fluxhookIdentity,
+  gitRepository,
+  installFlux,
+  receiver,
+  tokenSecret,
+  type KubeObject,
+} from "../test/cluster/flux";
 import { existsSync } from "node:fs";
 import { controlPlane, type ControlPlane, stopSharedPlane, tierEnv } from "../test/cluster/plane";
 import { DELIVERY_ID_HEADER, pushBodies, pushRequests, TOKEN, unknownPath } from "./lib/fixtures";
@@ -65,29 +73,14 @@ const SCALE_DEADLINE_MS = 30 * 60_000;
 /** Flags fluxhook needs to be one side: its namespace only, writing status (no notification-controller watches it). */
 const FLUXHOOK_SIDE_FLAGS = ["--watch-all-namespaces=false", "--status-updates=true"];
 
-const gitRepository = (ns: string, name: string): KubeObject => ({
-  apiVersion: "source.toolkit.fluxcd.io/v1",
-  kind: "GitRepository",
-  metadata: { name, namespace: ns },
-  spec: { url: `https://github.com/example/${name}`, interval: "10m", ref: { branch: "main" } },
-});
-const secret = (ns: string, name: string, token: string): KubeObject => ({
-  apiVersion: "v1",
-  kind: "Secret",
-  metadata: { name, namespace: ns },
-  stringData: { token },
-});
-const receiver = (ns: string, name: string, secretName: string, target: string): KubeObject => ({
-  apiVersion: "notification.toolkit.fluxcd.io/v1",
-  kind: "Receiver",
-  metadata: { name, namespace: ns },
-  spec: {
+/** A github Receiver of push events for the GitRepository `target`, its token in the Secret `secretName`. */
+const pushReceiver = (ns: string, name: string, secretName: string, target: string): KubeObject =>
+  receiver(ns, name, {
     type: "github",
     events: ["push"],
     secretRef: { name: secretName },
     resources: [{ kind: "GitRepository", name: target }],
-  },
-});
+  });
 
 /**
  * Waits until a server has no request in flight (gotk_receiver_http_requests_inflight, which both
@@ -200,11 +193,11 @@ async function run(plane: ControlPlane, o: PeerOptions): Promise<void> {
     const ns = nsOf(p, "main");
     plane.kubectl(["create", "namespace", ns]);
     await createMany(plane, [
-      secret(ns, "token", TOKEN),
+      tokenSecret(ns, "token", TOKEN),
       gitRepository(ns, "push-target"),
       gitRepository(ns, "burst-target"),
-      receiver(ns, "push", "token", "push-target"),
-      receiver(ns, "burst", "token", "burst-target"),
+      pushReceiver(ns, "push", "token", "push-target"),
+      pushReceiver(ns, "burst", "token", "burst-target"),
     ]);
   }
   const start = async (p: Peer, ns: string): Promise<Running & { spawnedAt: number }> => {
@@ -368,7 +361,10 @@ async function run(plane: ControlPlane, o: PeerOptions): Promise<void> {
     plane.kubectl(["create", "namespace", ns]);
     const objects: KubeObject[] = [gitRepository(ns, "app")];
     for (let i = 0; i < o.scale; i++)
-      objects.push(secret(ns, `token-${i}`, `scale-token-${i}`), receiver(ns, `receiver-${i}`, `token-${i}`, "app"));
+      objects.push(
+        tokenSecret(ns, `token-${i}`, `scale-token-${i}`),
+        pushReceiver(ns, `receiver-${i}`, `token-${i}`, "app"),
+      );
     o.log(`peer: making ${objects.length} objects for ${p}'s start-up`);
     await createMany(plane, objects, 32);
   }

@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MAIN, runToEnd } from "../support/process";
 import type { Stack } from "../support/stack";
-import { GIT, readyReceiver, startFluxhook, type FluxhookFixture } from "./fluxhook-fixture";
+import { startFluxhook, type FluxhookFixture } from "./fluxhook-fixture";
+import { GIT } from "../support/kinds";
 import { CLI, events, makePki, startConnectProxy, startReceiver } from "./harness";
 import { nodeFor } from "./node-versions";
 import { parseArgs } from "../../action/cli";
@@ -32,14 +33,14 @@ beforeAll(async () => {
   stack = fixture.stack;
   const webapp = { apiVersion: GIT, kind: "GitRepository", name: "webapp" };
   const paths = await Promise.all([
-    readyReceiver(stack, "flux-system", "github-receiver", {
+    stack.readyReceiver("flux-system", "github-receiver", {
       type: "github",
       token: TOKEN,
       events: ["push"],
       targets: [webapp],
     }),
     // A GitLab CI job's id_tokens entry: `aud` as declared there, the project in `project_path`.
-    readyReceiver(stack, "flux-system", "gitlab-oidc", {
+    stack.readyReceiver("flux-system", "gitlab-oidc", {
       type: "generic-oidc",
       oidcProviders: [
         {

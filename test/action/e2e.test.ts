@@ -18,7 +18,7 @@ import {
   type Pki,
   type ReceivedRequest,
 } from "./harness";
-import { closedPort } from "../support/ports";
+import { unusedPort } from "../support/ports";
 import { lowercaseNames, signature, signatureHeaders } from "../support/signer";
 
 const TOKEN = "s3cr3t-receiver-token";
@@ -233,7 +233,7 @@ describe("delivery behaviour", () => {
   });
 
   test("connection refused points at the network path", async () => {
-    const port = await closedPort();
+    const port = unusedPort();
     const run = await runAction({ inputs: byAddress(`http://127.0.0.1:${port}`, { retries: "0" }) });
     expect(run.exitCode).toBe(1);
     expect(run.outputs).toMatchObject({ status: "", attempts: "1" });

@@ -1,12 +1,10 @@
 /**
  * fluxhook's real server on the Kubernetes API test server, beside a local OIDC issuer, for the
- * sender's tests that deliver to it (fluxhook.test.ts, cli.test.ts, wait-e2e.test.ts): a Receiver
- * with its Secret and its targets in one call, its webhook path once it is Ready.
+ * sender's tests that deliver to it (fluxhook.test.ts, cli.test.ts, wait-e2e.test.ts); their
+ * Receivers are the stack's (`stack.readyReceiver`).
  */
-import { startStack, type ReceiverFixture, type Stack } from "../support/stack";
+import { startStack, type Stack } from "../support/stack";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
-
-export { GIT, IMAGE } from "../support/kinds";
 
 export interface FluxhookFixture {
   readonly stack: Stack;
@@ -27,12 +25,4 @@ export async function startFluxhook(): Promise<FluxhookFixture> {
       await Promise.all([stack.stop(), issuer.stop()]);
     },
   };
-}
-
-/** A Receiver for the sender: the shared fixture's, with the objects it names. */
-export type ReceiverSpec = ReceiverFixture & { readonly targets: NonNullable<ReceiverFixture["targets"]> };
-
-/** Creates Receiver `namespace/name` with its Secret and targets; resolves to its webhook path once Ready. */
-export function readyReceiver(stack: Stack, namespace: string, name: string, spec: ReceiverSpec): Promise<string> {
-  return stack.readyReceiver(namespace, name, spec);
 }

@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Stack } from "../support/stack";
 import type { TokenIssuer } from "../support/tokens";
-import { GIT, IMAGE, readyReceiver, startFluxhook, type FluxhookFixture } from "./fluxhook-fixture";
+import { startFluxhook, type FluxhookFixture } from "./fluxhook-fixture";
+import { GIT, IMAGE } from "../support/kinds";
 import { events, leaks, runAction, startIdTokenEndpoint } from "./harness";
 
 const TOKEN = "action-e2e-token";
@@ -23,20 +24,20 @@ beforeAll(async () => {
   ({ stack, issuer } = fixture);
   const webapp = { apiVersion: GIT, kind: "GitRepository", name: "webapp" };
   await Promise.all([
-    readyReceiver(stack, "flux-system", "github-receiver", {
+    stack.readyReceiver("flux-system", "github-receiver", {
       type: "github",
       token: TOKEN,
       events: ["push"],
       targets: [webapp],
     }),
-    readyReceiver(stack, "flux-system", "image-receiver", {
+    stack.readyReceiver("flux-system", "image-receiver", {
       type: "github",
       token: TOKEN,
       events: ["package"],
       targets: [{ apiVersion: IMAGE, kind: "ImageRepository", name: "webapp" }],
     }),
     // The README's recipe: only this repository's main branch may trigger it.
-    readyReceiver(stack, "flux-system", "oidc-receiver", {
+    stack.readyReceiver("flux-system", "oidc-receiver", {
       type: "generic-oidc",
       oidcProviders: [
         {
@@ -49,7 +50,7 @@ beforeAll(async () => {
       ],
       targets: [webapp],
     }),
-    readyReceiver(stack, "apps", "api-receiver", {
+    stack.readyReceiver("apps", "api-receiver", {
       type: "github",
       token: TOKEN,
       events: ["push"],

@@ -13,10 +13,10 @@ import { MAX_STATUS_ANSWER_CONSUMERS } from "../../server/limits";
 import { buildRequest, buildStatusQuery, type RequestSettings } from "../../action/request";
 import { encodeStatusQuery, statusQueryKey, statusQueryPath, webhookPath } from "../../shared";
 import { signature } from "../support/signer";
-import { waitFor, type Stack } from "../support/stack";
+import { waitFor, type ReceiverFixture, type Stack } from "../support/stack";
 import type { TokenIssuer } from "../support/tokens";
-import { GIT, readyReceiver, startFluxhook, type FluxhookFixture, type ReceiverSpec } from "./fluxhook-fixture";
-import { KS } from "../support/kinds";
+import { startFluxhook, type FluxhookFixture } from "./fluxhook-fixture";
+import { GIT, KS } from "../support/kinds";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -106,9 +106,9 @@ function kustomization(source: string, name: string, behaviour: Behaviour) {
 }
 
 /** A Receiver for one GitRepository, and a Kustomization using it that behaves as told; resolves once it is Ready. */
-function pipeline(name: string, behaviour: Behaviour, auth: Omit<ReceiverSpec, "targets"> = githubAuth) {
+function pipeline(name: string, behaviour: Behaviour, auth: Omit<ReceiverFixture, "targets"> = githubAuth) {
   kustomization(name, `${name}-apps`, behaviour);
-  return readyReceiver(stack, NS, name, { ...auth, targets: [{ apiVersion: GIT, kind: "GitRepository", name }] });
+  return stack.readyReceiver(NS, name, { ...auth, targets: [{ apiVersion: GIT, kind: "GitRepository", name }] });
 }
 const githubAuth = { type: "github", token: TOKEN, events: ["push"] };
 

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { encodeStatusQuery, signPayload, statusQueryKey, webhookPath, type QueriedTarget } from "../../shared";
 import { githubExample } from "../support/payloads";
-import { waitFor } from "../support/stack";
+import { waitFor } from "../support/wait";
 import {
   apply,
   deleteAllReceivers,

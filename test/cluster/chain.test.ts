@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { runAction } from "../action/harness";
 import { githubExample } from "../support/payloads";
-import { waitFor } from "../support/stack";
+import { waitFor } from "../support/wait";
 import { startController } from "./controllers";
 import {
   apply,

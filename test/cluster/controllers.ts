@@ -15,9 +15,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jsonLines } from "../support/process";
-import { waitFor } from "../support/stack";
+import { waitFor } from "../support/wait";
 import { FLUX_NAMESPACE, type KubeObject } from "./flux";
-import { freePort, tierEnv, type ControlPlane, type Identity } from "./plane";
+import { unusedPort } from "../support/ports";
+import { tierEnv, type ControlPlane, type Identity } from "./plane";
 import { parseAllDocuments } from "yaml";
 
 /** Whether a TCP listener accepts a connection (closed at once, no request sent). */
@@ -37,7 +38,7 @@ export type FluxController = "notification-controller" | "source-controller" | "
 const rbacInstalled = new WeakSet<ControlPlane>();
 
 /** flux2's controller RBAC (ClusterRoles and their bindings to flux-system's ServiceAccounts), once per plane. */
-export function installFluxControllerRbac(plane: ControlPlane): void {
+function installFluxControllerRbac(plane: ControlPlane): void {
   if (rbacInstalled.has(plane)) return;
   const dir = tierEnv().FLUX_RBAC;
   if (!dir) throw new Error("tier.env has no FLUX_RBAC: run test/cluster/build.sh");
@@ -52,7 +53,7 @@ export function installFluxControllerRbac(plane: ControlPlane): void {
 }
 
 /** A Flux controller's ServiceAccount as a client certificate (what its RBAC bindings name). */
-export function controllerIdentity(plane: ControlPlane, name: FluxController): Identity {
+function controllerIdentity(plane: ControlPlane, name: FluxController): Identity {
   return plane.identity(`system:serviceaccount:${FLUX_NAMESPACE}:${name}`, [
     "system:serviceaccounts",
     `system:serviceaccounts:${FLUX_NAMESPACE}`,
@@ -103,7 +104,7 @@ export async function startController(
   installFluxControllerRbac(plane);
   const identity = controllerIdentity(plane, name);
   const scratch = mkdtempSync(join(tmpdir(), `fluxhook-${name}-`));
-  const port = () => `127.0.0.1:${freePort()}`;
+  const port = () => `127.0.0.1:${unusedPort()}`;
   const metrics = port();
   const health = port();
   const listeners: string[] = [`--metrics-addr=${metrics}`, `--health-addr=${health}`];

@@ -15,7 +15,7 @@
  * barrier's Secret after the earlier changes in the same watch.
  */
 import { webhookPath } from "../../shared";
-import { waitFor } from "../support/stack";
+import { waitFor } from "../support/wait";
 import type { TokenIssuer } from "../support/tokens";
 import { type CaseContext, type DiffCase, sign, TOKEN } from "./differential-cases";
 import { type Difference, SIDES, type SideName } from "./differences-table";
@@ -43,7 +43,7 @@ const TARGET_KINDS: Record<string, string> = {
   Kustomization: "/apis/kustomize.toolkit.fluxcd.io/v1",
 };
 
-export function contextOf(side: Side, c: DiffCase): CaseContext {
+function contextOf(side: Side, c: DiffCase): CaseContext {
   return {
     ns: side.ns,
     other: side.other,
@@ -54,7 +54,7 @@ export function contextOf(side: Side, c: DiffCase): CaseContext {
 }
 
 /** The token a sender of this case signs with and computes the path from. */
-export function tokenOf(c: DiffCase): string {
+function tokenOf(c: DiffCase): string {
   if (c.pathToken !== undefined) return c.pathToken;
   return c.secret === "none" || c.secret === undefined ? TOKEN : (c.secret.token ?? TOKEN);
 }
@@ -80,7 +80,7 @@ function receiverObject(
 }
 
 /** The objects one side makes for a case: its Secret, targets and Receiver. */
-export function objectsOf(side: Side, c: DiffCase): KubeObject[] {
+function objectsOf(side: Side, c: DiffCase): KubeObject[] {
   const ctx = contextOf(side, c);
   const out: KubeObject[] = [];
   if (c.secret !== "none")
@@ -190,7 +190,7 @@ export async function barrier(plane: ControlPlane, side: Side): Promise<void> {
 }
 
 /** The requestedAt of every target of the side (both namespaces), by `namespace/kind/name`. */
-export async function requestedAts(plane: ControlPlane, side: Side): Promise<Map<string, string | undefined>> {
+async function requestedAts(plane: ControlPlane, side: Side): Promise<Map<string, string | undefined>> {
   const out = new Map<string, string | undefined>();
   for (const ns of [side.ns, side.other])
     for (const [kind, base] of Object.entries(TARGET_KINDS)) {
@@ -206,7 +206,7 @@ export async function requestedAts(plane: ControlPlane, side: Side): Promise<Map
 }
 
 /** Every Event on the side's Receivers, by Receiver name: distinct `type reason` pairs. */
-export async function eventsOf(plane: ControlPlane, side: Side): Promise<Map<string, Set<string>>> {
+async function eventsOf(plane: ControlPlane, side: Side): Promise<Map<string, Set<string>>> {
   const list = await api<{ items: any[] }>(plane, `/api/v1/namespaces/${side.ns}/events`);
   const out = new Map<string, Set<string>>();
   for (const e of list.items) {
@@ -319,7 +319,7 @@ interface Family {
 }
 
 /** Prometheus text as metric families: each with its label names and the values seen of each. */
-export function parseMetrics(text: string, normalise: (value: string) => string): Map<string, Family> {
+function parseMetrics(text: string, normalise: (value: string) => string): Map<string, Family> {
   const families = new Map<string, Family>();
   for (const line of text.split("\n")) {
     const type = /^# TYPE (\S+) (\S+)/.exec(line);

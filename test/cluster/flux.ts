@@ -12,7 +12,7 @@ import { parseAllDocuments } from "yaml";
 import { signPayload, webhookPath } from "../../shared";
 import { ROOT, spawnServer, type ServerProcess } from "../support/process";
 import { recordPath, recordToken } from "../support/emitted";
-import { waitFor } from "../support/stack";
+import { waitFor } from "../support/wait";
 import { tierEnv, type ControlPlane, type Identity } from "./plane";
 
 /** The install's namespace and ServiceAccount: the identity its bindings name. */

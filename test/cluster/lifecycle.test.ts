@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { githubExample } from "../support/payloads";
-import { waitFor } from "../support/stack";
+import { waitFor } from "../support/wait";
 import {
   apply,
   deleteAllReceivers,

@@ -12,7 +12,8 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { waitFor } from "../support/stack";
+import { unusedPort } from "../support/ports";
+import { waitFor } from "../support/wait";
 
 const HERE = import.meta.dir;
 const CACHE = join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? "/root", ".cache"), "fluxhook", "cluster");
@@ -49,14 +50,6 @@ function mustRun(command: string[], input?: string): string {
   const r = run(command, input);
   if (r.code !== 0) throw new Error(`${command.join(" ")} exited ${r.code}: ${r.stderr.slice(0, 2000)}`);
   return r.stdout;
-}
-
-/** A loopback port free now (the OS picks it; etcd, kube-apiserver and Flux's controllers take no port 0). */
-export function freePort(): number {
-  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const { port } = server;
-  server.stop(true);
-  return port;
 }
 
 const b64 = (path: string) => readFileSync(path).toString("base64");
@@ -152,8 +145,8 @@ async function startControlPlane(): Promise<ControlPlane> {
   mustRun(["openssl", "rsa", "-in", pki("sa.key"), "-pubout", "-out", pki("sa.pub")]);
 
   // ---- etcd
-  const etcdPort = freePort();
-  const peerPort = freePort();
+  const etcdPort = unusedPort();
+  const peerPort = unusedPort();
   const etcdUrl = `http://127.0.0.1:${etcdPort}`;
   const etcd = Bun.spawn(
     [tier.ETCD_BIN!, "--name=tier", `--data-dir=${etcdData}`]
@@ -168,7 +161,7 @@ async function startControlPlane(): Promise<ControlPlane> {
   await waitFor("etcd to answer", async () => (await fetch(`${etcdUrl}/health`).catch(() => undefined))?.ok, 30_000);
 
   // ---- kube-apiserver (envtest's flags, on loopback; no controller-manager runs beside it)
-  const port = freePort();
+  const port = unusedPort();
   const url = `https://127.0.0.1:${port}`;
   const apiServerArgs = [
     tier.KUBE_APISERVER_BIN!,

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { githubExample } from "../support/payloads";
-import { waitFor } from "../support/stack";
+import { waitFor } from "../support/wait";
 import {
   apply,
   deleteAllReceivers,

@@ -4,7 +4,7 @@
  * other taking over, a clean shutdown handing the Lease over at once.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { waitFor } from "../support/stack";
+import { waitFor } from "../support/wait";
 import {
   apply,
   deleteAllReceivers,

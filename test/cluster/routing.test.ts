@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { githubPayloadFor } from "../support/provider-payloads";
-import { waitFor } from "../support/stack";
+import { waitFor } from "../support/wait";
 import {
   apply,
   deleteAllReceivers,

@@ -4,7 +4,7 @@
  * notes (performance is judged in bench/, never here: the deadline only bounds a hang).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { waitFor } from "../support/stack";
+import { waitFor } from "../support/wait";
 import {
   apply,
   createMany,

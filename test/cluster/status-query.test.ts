@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { webhookPath } from "../../shared";
 import { ROOT, runToEnd } from "../support/process";
-import { waitFor } from "../support/stack";
+import { waitFor } from "../support/wait";
 import {
   apply,
   deleteAllReceivers,

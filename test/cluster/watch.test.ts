@@ -4,7 +4,7 @@
  * sees what changed meanwhile, and keeps serving the Receivers it knew throughout.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { waitFor } from "../support/stack";
+import { waitFor } from "../support/wait";
 import {
   apply,
   deleteAllReceivers,

@@ -11,7 +11,7 @@ import { GoogleIdTokens, KeySets, OidcIssuers } from "../../server/jwt";
 import { unverifiedIssuer } from "../../server/providers/generic-oidc";
 import { webhookPath } from "../../shared";
 import { startStack, waitFor, type Stack } from "../support/stack";
-import { closedPort } from "../support/ports";
+import { unusedPort } from "../support/ports";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokens";
 import { GIT } from "../support/kinds";
 
@@ -323,7 +323,7 @@ describe("caches (unit)", () => {
   });
 
   test("discovery failures", async () => {
-    const closedUrl = `http://127.0.0.1:${await closedPort()}`;
+    const closedUrl = `http://127.0.0.1:${unusedPort()}`;
     const liar = Bun.serve({
       port: 0,
       hostname: "127.0.0.1",

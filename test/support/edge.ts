@@ -71,7 +71,7 @@ export function annotatingPort(): Pick<KubePort, "annotateObject" | "listObjects
 }
 
 /** Guards that refuse nothing but what their concurrency cap does. */
-export const OPEN_GUARDS: GuardConfig = {
+const OPEN_GUARDS: GuardConfig = {
   valid: { rate: 0, burst: 0 },
   failed: { rate: 0, burst: 0 },
   maxConcurrent: 16,

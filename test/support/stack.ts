@@ -17,7 +17,7 @@ import { webhookPath } from "../../shared";
 import { recordEmitted, recordPath, recordToken } from "./emitted";
 import { waitFor } from "./wait";
 
-/** The one waitFor, for the files (and test/cluster) that take it with the stack. */
+/** The one waitFor, for the files that take it with the stack. */
 export { waitFor } from "./wait";
 
 /** The server's defaults, as `fluxhook` with no flags parses them, on loopback port 0. */
