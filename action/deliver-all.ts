@@ -14,7 +14,7 @@ import type { Send } from "./vocabulary";
 
 /** Each delivery's result, in the order of `planned`. */
 export async function deliverAll(
-  { io, config, clean }: Step,
+  { io, config }: Step,
   planned: readonly Planned[],
   send: Send,
 ): Promise<DeliveryResult[]> {
@@ -27,7 +27,7 @@ export async function deliverAll(
   };
   io.startGroup(several ? "Deliveries" : "Delivery");
   const results = await mapPool(planned, MAX_PARALLEL_DELIVERIES, async ({ ctx, deliveryId, req }) => {
-    const log = (line: string) => io.info(clean(`${progressPrefix(ctx, several)}${line}`));
+    const log = (line: string) => io.info(`${progressPrefix(ctx, several)}${line}`);
     const outcome = await deliver(req, options, {
       send,
       sleep: (ms) => sleep(ms),

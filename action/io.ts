@@ -17,6 +17,11 @@ import { writeSync } from "node:fs";
 import { inert, inertLines, summaryCell } from "./inert";
 import { scrub } from "./report";
 
+/**
+ * Where the step writes. Every text it takes (lines, annotations, group names, outputs, summary
+ * cells) is written without any value given to `setSecret`, replaced by `***`, so callers pass
+ * text as it is.
+ */
 export interface Io {
   info(line: string): void;
   warning(message: string): void;
@@ -27,7 +32,7 @@ export interface Io {
   endGroup(): void;
   /** Registers a value to hide: called before the value could appear in any line. */
   setSecret(secret: string): void;
-  /** `text` with every value registered so far replaced by `***`. */
+  /** `text` with every value registered so far replaced by `***`: what the Io does to all it writes. */
   scrub(text: string): string;
   setOutput(name: string, value: string): void;
   /** A table in the job summary: a header row, then data rows. */

@@ -42,8 +42,7 @@ export async function run(deps: RunDeps = defaultDeps()): Promise<ExitCode> {
       io.fail(first.error);
       return first.usage ? Exit.usage : Exit.failed;
     }
-    // Every secret the Io was given so far and later: the inputs', and each ID token as it comes.
-    const step: Step = { io, config, clean: (text) => io.scrub(text) };
+    const step: Step = { io, config };
 
     const planned = planDeliveries(config, material.payload, first.value);
     logPlan(step, planned, material, route);

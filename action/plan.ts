@@ -10,7 +10,7 @@ import { maskUrl } from "./destination";
 import type { ActionConfig } from "./inputs";
 import type { Io } from "./io";
 import type { Material } from "./preflight";
-import { resultName, scrub, type DeliveryResult, type ReportContext } from "./report";
+import { resultName, type DeliveryResult, type ReportContext } from "./report";
 import { buildRequest, hookId, redactHeaders, type RequestSettings } from "./request";
 import { describeRoute, type Route } from "./transport";
 import type { OutgoingRequest } from "./vocabulary";
@@ -31,8 +31,6 @@ const DRY_RUN_PREVIEW_BYTES = 4096;
 export interface Step {
   readonly io: Io;
   readonly config: ActionConfig;
-  /** Takes every secret the Io was given so far (the inputs', every ID token) out of text: `io.scrub`. */
-  readonly clean: (text: string) => string;
 }
 
 /** One delivery of the step, before it is sent. */
@@ -147,7 +145,7 @@ export function logDryRun({ io, config }: Step, planned: readonly Planned[]): vo
     const preview =
       new TextDecoder().decode(req.body.subarray(0, DRY_RUN_PREVIEW_BYTES)) +
       (req.body.byteLength > DRY_RUN_PREVIEW_BYTES ? "\n… (truncated)" : "");
-    io.info(scrub(preview, config.secrets));
+    io.info(preview);
     io.endGroup();
   }
   if (config.waitFor !== "none") io.info(`Dry run: not waiting for Flux (wait-for: ${config.waitFor}).`);

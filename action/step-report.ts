@@ -2,8 +2,8 @@
  * @module action/step-report
  * What the user sees of the step once its deliveries (and waits) are done, written through the
  * `Io`: the outputs, each response, the job summary, the chain Flux reached, and the verdict with
- * its exit code. The words come from report.ts and wait.ts; every line passes the step's `clean`,
- * which takes every secret out of text that came from outside.
+ * its exit code. The words come from report.ts and wait.ts; the Io takes every secret out of what
+ * it writes.
  */
 import { maskUrl } from "./destination";
 import type { Step } from "./plan";
@@ -27,21 +27,21 @@ const LOGGED_RESPONSE_CHARS = 4096;
 
 /** Outputs, each response in the log, the job summary, then success, a warning or a failure. */
 export async function reportDeliveries(step: Step, results: readonly DeliveryResult[]): Promise<ExitCode> {
-  const { io, config, clean } = step;
-  for (const [name, value] of Object.entries(stepOutputs(results))) io.setOutput(name, clean(value));
+  const { io, config } = step;
+  for (const [name, value] of Object.entries(stepOutputs(results))) io.setOutput(name, value);
   const several = results.length > 1;
 
   for (const { ctx, outcome } of results) {
     const last = outcome?.attempts[outcome.attempts.length - 1]?.result;
     if (last?.kind !== "response") continue;
     io.startGroup(`Response${several ? ` from ${resultName(ctx)}` : ""}: HTTP ${last.status}`);
-    for (const [name, value] of Object.entries(last.headers)) io.info(clean(`${name}: ${value}`));
+    for (const [name, value] of Object.entries(last.headers)) io.info(`${name}: ${value}`);
     io.info("");
-    io.info(last.body === "" ? "(empty body)" : clean(bodyExcerpt(last, LOGGED_RESPONSE_CHARS)));
+    io.info(last.body === "" ? "(empty body)" : bodyExcerpt(last, LOGGED_RESPONSE_CHARS));
     io.endGroup();
   }
 
-  await io.writeSummary(summaryTable(results, config.dryRun).map((row) => row.map(clean)));
+  await io.writeSummary(summaryTable(results, config.dryRun));
 
   if (config.dryRun) {
     io.info("Dry run: nothing was sent.");
@@ -53,15 +53,13 @@ export async function reportDeliveries(step: Step, results: readonly DeliveryRes
     const last = outcome.attempts[outcome.attempts.length - 1]?.result;
     const body = last?.kind === "response" ? last.body : "";
     const targets = receiverTargets(body);
-    if (targets.length > 0) io.info(clean(`Targets${several ? ` of ${resultName(ctx)}` : ""}: ${targets.join(", ")}`));
+    if (targets.length > 0) io.info(`Targets${several ? ` of ${resultName(ctx)}` : ""}: ${targets.join(", ")}`);
     if (outcome.ok) {
       const reason = receiverReason(body);
       io.info(
-        clean(
-          `Delivered ${config.event} to ${several ? `${resultName(ctx)} at ` : ""}${maskUrl(ctx.url)}: HTTP ${outcome.status} after ${outcome.attempts.length} attempt(s)${reason ? ` (${reason})` : ""}.`,
-        ),
+        `Delivered ${config.event} to ${several ? `${resultName(ctx)} at ` : ""}${maskUrl(ctx.url)}: HTTP ${outcome.status} after ${outcome.attempts.length} attempt(s)${reason ? ` (${reason})` : ""}.`,
       );
-    } else failures.push(clean(failureMessage(outcome, ctx)));
+    } else failures.push(failureMessage(outcome, ctx));
   }
   if (failures.length === 0) return Exit.delivered;
   return conclude(
@@ -83,7 +81,7 @@ export async function reportWaits(
   mode: Exclude<WaitFor, "none">,
   waited: readonly Waited[],
 ): Promise<ExitCode> {
-  const { io, clean } = step;
+  const { io } = step;
   const several = waited.length > 1;
   const failures: string[] = [];
   let revision: string | undefined;
@@ -93,21 +91,19 @@ export async function reportWaits(
     if (wait.answer) {
       io.startGroup(`Flux${forWhom}: ${mode}`);
       for (const [object, objectRevision, ready] of chainRows(wait.answer).slice(1))
-        io.info(clean(`${object}: ${objectRevision || "no revision"}; Ready ${ready}`));
+        io.info(`${object}: ${objectRevision || "no revision"}; Ready ${ready}`);
       io.endGroup();
       await io.writeSummary(
-        chainRows(wait.answer).map((row) => row.map(clean)),
+        chainRows(wait.answer),
         `Flux${forWhom}, wait-for ${mode}: ${wait.ok ? (wait.revision ?? "done") : "failed"}`,
       );
     }
     if (wait.ok) {
       revision ??= wait.revision;
       io.info(
-        clean(
-          `Flux ${mode === "ready" ? "is Ready" : "reconciled"}${forWhom}${wait.revision ? ` at ${wait.revision}` : ""} (${wait.polls} poll(s)).`,
-        ),
+        `Flux ${mode === "ready" ? "is Ready" : "reconciled"}${forWhom}${wait.revision ? ` at ${wait.revision}` : ""} (${wait.polls} poll(s)).`,
       );
-    } else failures.push(clean(`${several ? `${resultName(planned.ctx)}: ` : ""}${wait.message}`));
+    } else failures.push(`${several ? `${resultName(planned.ctx)}: ` : ""}${wait.message}`);
   }
   if (revision !== undefined) {
     const checked = revisionOutput(revision);

@@ -29,7 +29,7 @@ export interface Waited {
 
 /** Each delivery's wait, in the order of `results`. */
 export async function waitForAll(
-  { io, config, clean }: Step,
+  { io, config }: Step,
   mode: Exclude<WaitFor, "none">,
   planned: readonly Planned[],
   results: readonly DeliveryResult[],
@@ -42,7 +42,7 @@ export async function waitForAll(
   const waited = await Promise.all(
     results.map(async ({ deliveryId, outcome }): Promise<Waited> => {
       const delivery = planned.find((candidate) => candidate.deliveryId === deliveryId) as Planned;
-      const log = (line: string) => io.info(clean(`${progressPrefix(delivery.ctx, several)}${line}`));
+      const log = (line: string) => io.info(`${progressPrefix(delivery.ctx, several)}${line}`);
       const answer = outcome?.ok ? outcome.attempts[outcome.attempts.length - 1]?.result : undefined;
       if (answer?.kind !== "response") return { planned: delivery, wait: undefined };
       const followed = toFollow(answer, mode);

@@ -20190,7 +20190,7 @@ function logDryRun({ io, config }, planned) {
     io.info("");
     const preview = new TextDecoder().decode(req.body.subarray(0, DRY_RUN_PREVIEW_BYTES)) + (req.body.byteLength > DRY_RUN_PREVIEW_BYTES ? `
 … (truncated)` : "");
-    io.info(scrub(preview, config.secrets));
+    io.info(preview);
     io.endGroup();
   }
   if (config.waitFor !== "none")
@@ -20405,7 +20405,7 @@ async function waitForFlux(targets, mode, timeoutMs, deps, deadline = deps.now()
 }
 
 // action/deliver-all.ts
-async function deliverAll({ io, config, clean }, planned, send) {
+async function deliverAll({ io, config }, planned, send) {
   const several = planned.length > 1;
   const options = {
     retries: config.retries,
@@ -20414,7 +20414,7 @@ async function deliverAll({ io, config, clean }, planned, send) {
   };
   io.startGroup(several ? "Deliveries" : "Delivery");
   const results = await mapPool(planned, MAX_PARALLEL_DELIVERIES, async ({ ctx, deliveryId, req }) => {
-    const log = (line) => io.info(clean(`${progressPrefix(ctx, several)}${line}`));
+    const log = (line) => io.info(`${progressPrefix(ctx, several)}${line}`);
     const outcome = await deliver(req, options, {
       send,
       sleep: (ms) => sleep(ms),
@@ -20753,9 +20753,9 @@ async function nodeExtraCa(extraCa, path) {
 // action/step-report.ts
 var LOGGED_RESPONSE_CHARS = 4096;
 async function reportDeliveries(step, results) {
-  const { io, config, clean } = step;
+  const { io, config } = step;
   for (const [name, value] of Object.entries(stepOutputs(results)))
-    io.setOutput(name, clean(value));
+    io.setOutput(name, value);
   const several = results.length > 1;
   for (const { ctx, outcome } of results) {
     const last = outcome?.attempts[outcome.attempts.length - 1]?.result;
@@ -20763,12 +20763,12 @@ async function reportDeliveries(step, results) {
       continue;
     io.startGroup(`Response${several ? ` from ${resultName(ctx)}` : ""}: HTTP ${last.status}`);
     for (const [name, value] of Object.entries(last.headers))
-      io.info(clean(`${name}: ${value}`));
+      io.info(`${name}: ${value}`);
     io.info("");
-    io.info(last.body === "" ? "(empty body)" : clean(bodyExcerpt(last, LOGGED_RESPONSE_CHARS)));
+    io.info(last.body === "" ? "(empty body)" : bodyExcerpt(last, LOGGED_RESPONSE_CHARS));
     io.endGroup();
   }
-  await io.writeSummary(summaryTable(results, config.dryRun).map((row) => row.map(clean)));
+  await io.writeSummary(summaryTable(results, config.dryRun));
   if (config.dryRun) {
     io.info("Dry run: nothing was sent.");
     return Exit.delivered;
@@ -20781,12 +20781,12 @@ async function reportDeliveries(step, results) {
     const body = last?.kind === "response" ? last.body : "";
     const targets = receiverTargets(body);
     if (targets.length > 0)
-      io.info(clean(`Targets${several ? ` of ${resultName(ctx)}` : ""}: ${targets.join(", ")}`));
+      io.info(`Targets${several ? ` of ${resultName(ctx)}` : ""}: ${targets.join(", ")}`);
     if (outcome.ok) {
       const reason = receiverReason(body);
-      io.info(clean(`Delivered ${config.event} to ${several ? `${resultName(ctx)} at ` : ""}${maskUrl(ctx.url)}: HTTP ${outcome.status} after ${outcome.attempts.length} attempt(s)${reason ? ` (${reason})` : ""}.`));
+      io.info(`Delivered ${config.event} to ${several ? `${resultName(ctx)} at ` : ""}${maskUrl(ctx.url)}: HTTP ${outcome.status} after ${outcome.attempts.length} attempt(s)${reason ? ` (${reason})` : ""}.`);
     } else
-      failures.push(clean(failureMessage(outcome, ctx)));
+      failures.push(failureMessage(outcome, ctx));
   }
   if (failures.length === 0)
     return Exit.delivered;
@@ -20794,7 +20794,7 @@ async function reportDeliveries(step, results) {
 `) : failures[0]);
 }
 async function reportWaits(step, mode, waited) {
-  const { io, clean } = step;
+  const { io } = step;
   const several = waited.length > 1;
   const failures = [];
   let revision;
@@ -20805,15 +20805,15 @@ async function reportWaits(step, mode, waited) {
     if (wait.answer) {
       io.startGroup(`Flux${forWhom}: ${mode}`);
       for (const [object, objectRevision, ready] of chainRows(wait.answer).slice(1))
-        io.info(clean(`${object}: ${objectRevision || "no revision"}; Ready ${ready}`));
+        io.info(`${object}: ${objectRevision || "no revision"}; Ready ${ready}`);
       io.endGroup();
-      await io.writeSummary(chainRows(wait.answer).map((row) => row.map(clean)), `Flux${forWhom}, wait-for ${mode}: ${wait.ok ? wait.revision ?? "done" : "failed"}`);
+      await io.writeSummary(chainRows(wait.answer), `Flux${forWhom}, wait-for ${mode}: ${wait.ok ? wait.revision ?? "done" : "failed"}`);
     }
     if (wait.ok) {
       revision ??= wait.revision;
-      io.info(clean(`Flux ${mode === "ready" ? "is Ready" : "reconciled"}${forWhom}${wait.revision ? ` at ${wait.revision}` : ""} (${wait.polls} poll(s)).`));
+      io.info(`Flux ${mode === "ready" ? "is Ready" : "reconciled"}${forWhom}${wait.revision ? ` at ${wait.revision}` : ""} (${wait.polls} poll(s)).`);
     } else
-      failures.push(clean(`${several ? `${resultName(planned.ctx)}: ` : ""}${wait.message}`));
+      failures.push(`${several ? `${resultName(planned.ctx)}: ` : ""}${wait.message}`);
   }
   if (revision !== undefined) {
     const checked = revisionOutput(revision);
@@ -20838,14 +20838,14 @@ function conclude({ io, config }, message) {
 
 // action/wait-all.ts
 import { setTimeout as sleep2 } from "node:timers/promises";
-async function waitForAll({ io, config, clean }, mode, planned, results, waitIo) {
+async function waitForAll({ io, config }, mode, planned, results, waitIo) {
   const several = results.length > 1;
   const deadline = Date.now() + config.waitTimeoutMs;
   const queries = gate(MAX_PARALLEL_DELIVERIES);
   io.startGroup(`Waiting for Flux: ${mode}`);
   const waited = await Promise.all(results.map(async ({ deliveryId, outcome }) => {
     const delivery = planned.find((candidate) => candidate.deliveryId === deliveryId);
-    const log = (line) => io.info(clean(`${progressPrefix(delivery.ctx, several)}${line}`));
+    const log = (line) => io.info(`${progressPrefix(delivery.ctx, several)}${line}`);
     const answer = outcome?.ok ? outcome.attempts[outcome.attempts.length - 1]?.result : undefined;
     if (answer?.kind !== "response")
       return { planned: delivery, wait: undefined };
@@ -20918,7 +20918,7 @@ async function run(deps = defaultDeps()) {
       io.fail(first.error);
       return first.usage ? Exit.usage : Exit.failed;
     }
-    const step = { io, config, clean: (text) => io.scrub(text) };
+    const step = { io, config };
     const planned = planDeliveries(config, material.payload, first.value);
     logPlan(step, planned, material, route);
     if (config.dryRun) {

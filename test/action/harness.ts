@@ -531,31 +531,33 @@ export function recordingIo(): RecordedIo {
   const outputs = new Map<string, string>();
   const summaries: RecordedIo["summaries"] = [];
   const secrets: string[] = [];
+  // As the real Ios do: nothing recorded carries a value given to setSecret.
+  const hide = (text: string) => scrub(text, secrets);
   const io: Io = {
-    info: (line) => calls.push(`info:${line}`),
+    info: (line) => calls.push(`info:${hide(line)}`),
     warning: (message) => {
-      calls.push(`warning:${message}`);
-      warnings.push(message);
+      calls.push(`warning:${hide(message)}`);
+      warnings.push(hide(message));
     },
     fail: (message) => {
-      calls.push(`fail:${message}`);
-      failures.push(message);
+      calls.push(`fail:${hide(message)}`);
+      failures.push(hide(message));
     },
-    debug: (message) => calls.push(`debug:${message}`),
-    startGroup: (name) => calls.push(`group:${name}`),
+    debug: (message) => calls.push(`debug:${hide(message)}`),
+    startGroup: (name) => calls.push(`group:${hide(name)}`),
     endGroup: () => calls.push("endgroup:"),
     setSecret: (secret) => {
       calls.push(`setSecret:${secret}`);
       secrets.push(secret);
     },
-    scrub: (text) => scrub(text, secrets),
+    scrub: hide,
     setOutput: (name, value) => {
       calls.push(`output:${name}`);
-      outputs.set(name, value);
+      outputs.set(name, hide(value));
     },
     writeSummary: async (rows, heading) => {
       calls.push(`summary:${heading ?? ""}`);
-      summaries.push({ heading, rows });
+      summaries.push({ heading, rows: rows.map((row) => row.map(hide)) });
     },
   };
   return { io, calls, failures, warnings, outputs, summaries };
