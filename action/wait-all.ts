@@ -59,8 +59,8 @@ export async function waitForAll(
         mode,
         config.waitTimeoutMs,
         {
-          query: (batch, left) =>
-            gated(queries, Date.now() + left, (ms) => query(delivery, batch, Math.min(config.timeoutMs, ms), waitIo)),
+          query: (batch) =>
+            gated(queries, deadline, (ms) => query(delivery, batch, Math.min(config.timeoutMs, ms), waitIo)),
           sleep: (ms) => sleep(ms),
           now: Date.now,
           random: Math.random,

@@ -63,13 +63,6 @@ export type Followed =
 
 /** What to follow after a delivery the receiver accepted with `answer` (read up to MAX_DELIVERY_ANSWER_BYTES). */
 export function toFollow(answer: Extract<SendResult, { kind: "response" }>, mode: Exclude<WaitFor, "none">): Followed {
-  let body: unknown;
-  try {
-    body = JSON.parse(answer.body);
-  } catch {
-    body = undefined;
-  }
-  const targets = annotatedTargets(body);
   if (answer.bodyCut)
     return {
       kind: "refused",
@@ -84,6 +77,13 @@ export function toFollow(answer: Extract<SendResult, { kind: "response" }>, mode
         `wait-for: ${mode} cannot list what to wait for: the receiver's answer to the delivery is longer than the ` +
         `${MAX_DELIVERY_ANSWER_BYTES} bytes that ${MAX_WAITED_TARGETS} targets take, the most wait-for follows.`,
     };
+  let body: unknown;
+  try {
+    body = JSON.parse(answer.body);
+  } catch {
+    body = undefined;
+  }
+  const targets = annotatedTargets(body);
   if (targets && targets.length > MAX_WAITED_TARGETS)
     return {
       kind: "refused",

@@ -20202,13 +20202,6 @@ var POLL_BACKOFF = { baseMs: 2000, capMs: 15000 };
 var MAX_WAITED_TARGETS = 10 * MAX_STATUS_QUERY_TARGETS;
 var MAX_DELIVERY_ANSWER_BYTES = 1024 + MAX_WAITED_TARGETS * MAX_DELIVERY_TARGET_BYTES;
 function toFollow(answer, mode) {
-  let body;
-  try {
-    body = JSON.parse(answer.body);
-  } catch {
-    body = undefined;
-  }
-  const targets = annotatedTargets(body);
   if (answer.bodyCut)
     return {
       kind: "refused",
@@ -20219,6 +20212,13 @@ function toFollow(answer, mode) {
       kind: "refused",
       message: `wait-for: ${mode} cannot list what to wait for: the receiver's answer to the delivery is longer than the ` + `${MAX_DELIVERY_ANSWER_BYTES} bytes that ${MAX_WAITED_TARGETS} targets take, the most wait-for follows.`
     };
+  let body;
+  try {
+    body = JSON.parse(answer.body);
+  } catch {
+    body = undefined;
+  }
+  const targets = annotatedTargets(body);
   if (targets && targets.length > MAX_WAITED_TARGETS)
     return {
       kind: "refused",
@@ -20859,7 +20859,7 @@ async function waitForAll({ io, config }, mode, planned, results, waitIo) {
       return { planned: delivery, wait: undefined };
     }
     const wait = await waitForFlux(followed.targets, mode, config.waitTimeoutMs, {
-      query: (batch, left) => gated(queries, Date.now() + left, (ms) => query(delivery, batch, Math.min(config.timeoutMs, ms), waitIo)),
+      query: (batch) => gated(queries, deadline, (ms) => query(delivery, batch, Math.min(config.timeoutMs, ms), waitIo)),
       sleep: (ms) => sleep2(ms),
       now: Date.now,
       random: Math.random,
