@@ -73,9 +73,11 @@ export function verifySignature(
   header: string | null | undefined,
   key: string | Uint8Array,
   body: Uint8Array,
+  algorithms: readonly SignatureAlgorithm[] = SIGNATURE_ALGORITHMS,
 ): SignatureCheck {
   const parsed = parseSignatureHeader(header);
   if (!parsed.ok) return parsed;
+  if (!algorithms.includes(parsed.algorithm)) return { ok: false, reason: SignatureFailure.unknownAlgorithm };
   const expected = createHmac(parsed.algorithm, key).update(body).digest();
   // timingSafeEqual throws on different lengths; the length of a digest is public (it depends
   // only on the algorithm), so checking it first leaks nothing.

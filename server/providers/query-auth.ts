@@ -17,7 +17,7 @@
  *   - gcr: the same Google ID token (audience and service account from the Secret);
  *   - generic, dockerhub, quay, acr, cdevents: nothing but the secret URL, as for their deliveries.
  */
-import { Header, SignatureFailure, statusQueryKey, verifySignature } from "../../shared";
+import { Header, statusQueryKey } from "../../shared";
 import { gcrAuthRefusal } from "./gcr";
 import { hmacSignatureRefusal } from "./generic-hmac";
 import { validateGenericOidc } from "./generic-oidc";
@@ -50,11 +50,8 @@ export const nexusSignatureQuery: QueryAuthenticator = (request, { secret }) =>
  */
 export const tokenHeaderQuery =
   (header: string): QueryAuthenticator =>
-  (request, { secret }) => {
-    const check = verifySignature(request.headers.get(header), queryKey(secret.token), request.body);
-    if (check.ok && check.algorithm === "sha256") return ok;
-    return { ok: false, reason: `${check.ok ? SignatureFailure.unknownAlgorithm : check.reason} (${header})` };
-  };
+  (request, { secret }) =>
+    verdict(hmacSignatureRefusal(request, queryKey(secret.token), header, ["sha256"]));
 
 /** The validator reads only the Authorization header (and passes the body through untouched). */
 export const oidcQuery: QueryAuthenticator = async (request, context) => {
